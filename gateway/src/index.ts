@@ -1,0 +1,4 @@
+import { loadGatewayConfig, runMain } from "@hv/kit";
+import { start } from "./server";
+
+runMain("gateway", loadGatewayConfig, start);

@@ -1,0 +1,69 @@
+import { GraphQLError, type GraphQLFormattedError } from "graphql";
+import { unwrapResolverError } from "@apollo/server/errors";
+
+/**
+ * The one catalogue of error codes clients see in `extensions.code`. Mobile clients switch on
+ * these; never rename one, only add.
+ */
+export const ErrorCode = {
+  BAD_USER_INPUT: "BAD_USER_INPUT",
+  UNAUTHENTICATED: "UNAUTHENTICATED",
+  FORBIDDEN: "FORBIDDEN",
+  NOT_FOUND: "NOT_FOUND",
+  RATE_LIMITED: "RATE_LIMITED",
+  CONFLICT: "CONFLICT",
+  INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
+} as const;
+export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
+
+/** Codes Apollo Server itself produces before our resolvers run. */
+const APOLLO_CODES = new Set([
+  "GRAPHQL_PARSE_FAILED",
+  "GRAPHQL_VALIDATION_FAILED",
+  "BAD_REQUEST",
+  "PERSISTED_QUERY_NOT_FOUND",
+  "PERSISTED_QUERY_NOT_SUPPORTED",
+  "OPERATION_RESOLUTION_FAILURE",
+]);
+
+const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...APOLLO_CODES]);
+
+export interface AppErrorOptions {
+  /** Which input field is wrong, e.g. `input.displayName`. */
+  field?: string;
+  /** Extra machine-readable detail that is safe to show the client. */
+  details?: Record<string, unknown>;
+}
+
+/** A client-facing error with a catalogued code. */
+export function appError(code: ErrorCode, message: string, options: AppErrorOptions = {}): GraphQLError {
+  return new GraphQLError(message, {
+    extensions: {
+      code,
+      ...(options.field === undefined ? {} : { field: options.field }),
+      ...options.details,
+    },
+  });
+}
+
+export function isKnownErrorCode(code: unknown): boolean {
+  return typeof code === "string" && KNOWN_CODES.has(code);
+}
+
+/**
+ * Apollo `formatError`: in production, anything that is not a catalogued client error becomes a
+ * bare INTERNAL_SERVER_ERROR, so no internal message or stack reaches a client.
+ */
+export function createErrorFormatter(options: { maskInternal: boolean; onInternal?: (error: unknown) => void }) {
+  return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
+    const code = formatted.extensions?.code;
+    if (isKnownErrorCode(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) return formatted;
+    options.onInternal?.(unwrapResolverError(error));
+    if (!options.maskInternal) return formatted;
+    return {
+      message: "Internal server error",
+      ...(formatted.path ? { path: formatted.path } : {}),
+      extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
+    };
+  };
+}

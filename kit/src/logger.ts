@@ -1,0 +1,34 @@
+import pino, { type DestinationStream, type Logger } from "pino";
+
+export type { Logger } from "pino";
+
+export interface LoggerOptions {
+  /** The process, e.g. `gateway` or `users`; present on every line. */
+  service: string;
+  level: string;
+  /** Where lines go; stdout when omitted. Tests pass a stream to read them back. */
+  destination?: DestinationStream;
+}
+
+/** JSON lines; one logger per process, passed down, with child loggers per request. */
+export function createLogger(options: LoggerOptions): Logger {
+  return pino(
+    {
+      level: options.level,
+      base: { service: options.service },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      formatters: { level: (label) => ({ level: label }) },
+    },
+    options.destination ?? pino.destination({ sync: false }),
+  );
+}
+
+/** Apollo's logger interface backed by ours. */
+export function apolloLogger(logger: Logger) {
+  return {
+    debug: (message: string) => logger.debug(message),
+    info: (message: string) => logger.info(message),
+    warn: (message: string) => logger.warn(message),
+    error: (message: string) => logger.error(message),
+  };
+}

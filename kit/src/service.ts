@@ -1,0 +1,159 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import cors from "cors";
+import express, { type Request } from "express";
+import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
+import type { GatewayInterface } from "@apollo/server-gateway-interface";
+
+export type { GatewayInterface };
+import { expressMiddleware } from "@as-integrations/express5";
+import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
+import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
+import type { GraphQLSchema } from "graphql";
+import { createErrorFormatter } from "./errors";
+import { apolloLogger, type Logger } from "./logger";
+import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id";
+import { runReadinessChecks, type ReadinessCheck } from "./readiness";
+
+/** What every request's context carries, in every process. */
+export interface RequestContextBase {
+  requestId: string;
+  /** A child of the process logger bound to this request's id. */
+  logger: Logger;
+}
+
+export type GraphQLSource = { schema: GraphQLSchema } | { gateway: GatewayInterface };
+
+export interface ServiceOptions<TContext extends RequestContextBase> {
+  name: string;
+  logger: Logger;
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  isProduction: boolean;
+  graphql: GraphQLSource;
+  context(base: RequestContextBase & { req: Request }): Promise<TContext>;
+  readiness: ReadinessCheck[];
+  plugins?: ApolloServerPlugin<TContext>[];
+  /** Runs after HTTP has drained: close pools and clients here. */
+  onStopped?: () => Promise<void>;
+  /** Lets a caller attach more to the HTTP server before it listens (e.g. a WebSocket server). */
+  onHttpServer?: (server: http.Server) => void;
+}
+
+export interface RunningService {
+  name: string;
+  port: number;
+  /** e.g. http://127.0.0.1:4001/graphql */
+  url: string;
+  httpServer: http.Server;
+  stop(): Promise<void>;
+}
+
+const STOP_GRACE_MS = 5_000;
+
+function requestLoggingPlugin<TContext extends RequestContextBase>(): ApolloServerPlugin<TContext> {
+  return {
+    async requestDidStart({ contextValue }) {
+      const startedAt = process.hrtime.bigint();
+      return {
+        async willSendResponse({ operationName, errors }) {
+          const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
+          contextValue.logger.info(
+            { operationName: operationName ?? null, durationMs: Math.round(durationMs * 10) / 10, errors: errors?.length ?? 0 },
+            "graphql request",
+          );
+        },
+      };
+    },
+  };
+}
+
+/**
+ * One process's HTTP front: `/graphql` (Apollo Server), `/healthz` (alive), `/readyz` (its
+ * dependencies answer), request ids, JSON logs and a graceful stop that drains connections.
+ */
+export async function startService<TContext extends RequestContextBase>(
+  options: ServiceOptions<TContext>,
+): Promise<RunningService> {
+  const { logger } = options;
+  const app = express();
+  app.disable("x-powered-by");
+  const httpServer = http.createServer(app);
+  let stopping = false;
+
+  const plugins: ApolloServerPlugin<TContext>[] = [
+    ApolloServerPluginDrainHttpServer({ httpServer, stopGracePeriodMillis: STOP_GRACE_MS }),
+    options.isProduction
+      ? ApolloServerPluginLandingPageDisabled()
+      : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
+    requestLoggingPlugin<TContext>(),
+    ...(options.plugins ?? []),
+  ];
+  const common = {
+    plugins,
+    logger: apolloLogger(logger),
+    introspection: !options.isProduction,
+    includeStacktraceInErrorResponses: !options.isProduction,
+    formatError: createErrorFormatter({
+      maskInternal: options.isProduction,
+      onInternal: (error: unknown) => logger.error({ err: error }, "internal error in a GraphQL request"),
+    }),
+  };
+  const apollo =
+    "gateway" in options.graphql
+      ? new ApolloServer<TContext>({ ...common, gateway: options.graphql.gateway })
+      : new ApolloServer<TContext>({ ...common, schema: options.graphql.schema });
+  await apollo.start();
+
+  app.get("/healthz", (_req, res) => {
+    res.json({ status: "ok", service: options.name });
+  });
+  app.get("/readyz", async (_req, res) => {
+    if (stopping) {
+      res.status(503).json({ status: "stopping", service: options.name });
+      return;
+    }
+    const report = await runReadinessChecks(options.readiness);
+    res.status(report.ready ? 200 : 503).json({ status: report.ready ? "ready" : "not ready", service: options.name, checks: report.checks });
+  });
+  app.use(
+    "/graphql",
+    cors<cors.CorsRequest>(),
+    express.json({ limit: "1mb" }),
+    expressMiddleware(apollo, {
+      context: async ({ req, res }) => {
+        const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+        res.setHeader(REQUEST_ID_HEADER, requestId);
+        return options.context({ req, requestId, logger: logger.child({ requestId }) });
+      },
+    }),
+  );
+
+  options.onHttpServer?.(httpServer);
+  await new Promise<void>((resolve, reject) => {
+    httpServer.once("error", reject);
+    httpServer.listen(options.port, options.host, () => {
+      httpServer.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (httpServer.address() as AddressInfo).port;
+  const displayHost = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
+  const url = `http://${displayHost}:${port}/graphql`;
+  logger.info({ url }, `${options.name} listening`);
+
+  let stopped: Promise<void> | undefined;
+  const stop = () => {
+    stopped ??= (async () => {
+      stopping = true;
+      logger.info(`${options.name} stopping`);
+      await apollo.stop();
+      await options.onStopped?.();
+      logger.info(`${options.name} stopped`);
+    })();
+    return stopped;
+  };
+  return { name: options.name, port, url, httpServer, stop };
+}

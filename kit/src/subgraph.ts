@@ -1,0 +1,73 @@
+import { readFileSync } from "node:fs";
+import { buildSubgraphSchema } from "@apollo/subgraph";
+import type { GraphQLResolverMap } from "@apollo/subgraph/dist/schema-helper";
+import { parse, type DocumentNode } from "graphql";
+import type { SubgraphConfig } from "./config";
+import type { Logger } from "./logger";
+import type { ReadinessCheck } from "./readiness";
+import { createRedis, redisReadiness, type Redis } from "./redis";
+import { startService, type RequestContextBase, type RunningService } from "./service";
+
+export type { GraphQLResolverMap };
+
+export function loadTypeDefs(path: string): DocumentNode {
+  return parse(readFileSync(path, "utf8"));
+}
+
+/** What a subgraph needs from its database: a cheap round trip and a way to close the pool. */
+export interface SubgraphDatabase {
+  ping(): Promise<unknown>;
+  close(): Promise<void>;
+}
+
+export interface SubgraphOptions<TContext extends RequestContextBase> {
+  config: SubgraphConfig;
+  logger: Logger;
+  typeDefs: DocumentNode;
+  resolvers: GraphQLResolverMap<TContext>;
+  database: SubgraphDatabase;
+  /** Builds the per-request context (DataLoaders live here, one set per request). */
+  context(base: RequestContextBase & { redis: Redis }): TContext | Promise<TContext>;
+}
+
+export interface RunningSubgraph extends RunningService {
+  redis: Redis;
+}
+
+/** A federation subgraph with its database and Redis, health endpoints and graceful stop. */
+export async function startSubgraph<TContext extends RequestContextBase>(
+  options: SubgraphOptions<TContext>,
+): Promise<RunningSubgraph> {
+  const { config, logger, database } = options;
+  const redis = createRedis(config.redisUrl, logger);
+  const readiness: ReadinessCheck[] = [{ name: "database", check: () => database.ping() }, redisReadiness(redis)];
+  const service = await startService<TContext>({
+    name: config.name,
+    logger,
+    host: config.host,
+    port: config.port,
+    isProduction: config.isProduction,
+    graphql: {
+      schema: buildSubgraphSchema({
+        typeDefs: options.typeDefs,
+        resolvers: options.resolvers as GraphQLResolverMap<unknown>,
+      }),
+    },
+    readiness,
+    context: async ({ requestId, logger: requestLogger }) =>
+      options.context({ requestId, logger: requestLogger, redis }),
+    onStopped: async () => {
+      await database.close();
+      await redis.quit().catch(() => redis.disconnect());
+    },
+  });
+  return { ...service, redis };
+}
+
+/** Any Prisma client is a subgraph database. */
+export function prismaDatabase(client: {
+  $queryRawUnsafe(query: string): Promise<unknown>;
+  $disconnect(): Promise<void>;
+}): SubgraphDatabase {
+  return { ping: () => client.$queryRawUnsafe("SELECT 1"), close: () => client.$disconnect() };
+}

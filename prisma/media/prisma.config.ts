@@ -1,0 +1,4 @@
+import { defineConfig } from "prisma/config";
+import { schemaConfig } from "../src/config";
+
+export default defineConfig(schemaConfig("media"));

@@ -1,0 +1,67 @@
+import { randomBytes } from "node:crypto";
+import path from "node:path";
+import { PrismaPg } from "@prisma/adapter-pg";
+import type { PrismaConfig } from "prisma/config";
+import { dropDatabase, ensureDatabase, withDatabaseName } from "./databases";
+
+export const SCHEMAS = ["users", "discovery", "chat", "media"] as const;
+export type SchemaName = (typeof SCHEMAS)[number];
+
+/** The environment variable holding a schema's database URL, e.g. `USERS_DATABASE_URL`. */
+export function databaseUrlEnvVar(name: SchemaName): string {
+  return `${name.toUpperCase()}_DATABASE_URL`;
+}
+
+/** The local development database of a schema, used when its variable is not set. */
+export function defaultDatabaseUrl(name: SchemaName): string {
+  return `postgresql://postgres@127.0.0.1:5432/hv_${name}`;
+}
+
+export function databaseUrl(name: SchemaName): string {
+  return process.env[databaseUrlEnvVar(name)] || defaultDatabaseUrl(name);
+}
+
+/** The folder holding a schema's `schema.prisma`, `prisma.config.ts` and `migrations/`. */
+export function schemaDir(name: SchemaName): string {
+  return path.join(__dirname, "..", name);
+}
+
+/**
+ * The Prisma CLI configuration of one schema (used by `<name>/prisma.config.ts`). Migrations run on
+ * Prisma's JS/WASM schema engine over node-postgres, so no native engine is needed.
+ */
+export function schemaConfig(name: SchemaName): PrismaConfig {
+  // schema.prisma reads its URL with env(); give it the default when the variable is absent.
+  process.env[databaseUrlEnvVar(name)] = databaseUrl(name);
+  return {
+    experimental: { adapter: true },
+    engine: "js",
+    schema: path.join(schemaDir(name), "schema.prisma"),
+    migrations: { path: path.join(schemaDir(name), "migrations") },
+    adapter: async () => new MigrationAdapter(databaseUrl(name)),
+  };
+}
+
+/**
+ * node-postgres for the schema engine. `allowExitOnIdle`: the CLI never closes the pool itself.
+ * The stock `connectToShadowDb` connects to the main database instead of the shadow one (its
+ * connection string wins over the shadow name) and drops the shadow while still connected to it;
+ * this one uses a database of its own and drops it once disconnected.
+ */
+class MigrationAdapter extends PrismaPg {
+  constructor(private readonly url: string) {
+    super({ connectionString: url, allowExitOnIdle: true });
+  }
+
+  override async connectToShadowDb(): ReturnType<PrismaPg["connectToShadowDb"]> {
+    const shadowUrl = withDatabaseName(this.url, `hv_shadow_${randomBytes(6).toString("hex")}`);
+    await ensureDatabase(shadowUrl);
+    const shadow = await new PrismaPg({ connectionString: shadowUrl, allowExitOnIdle: true }).connect();
+    const dispose = shadow.dispose.bind(shadow);
+    shadow.dispose = async () => {
+      await dispose();
+      await dropDatabase(shadowUrl);
+    };
+    return shadow;
+  }
+}

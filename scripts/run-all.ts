@@ -1,0 +1,100 @@
+/**
+ * `npm start`: runs the four subgraphs and the gateway as separate processes, waits until each
+ * is ready, prints where to connect, and on Ctrl-C (or SIGTERM) stops them all and waits for them.
+ * Ports and every other setting come from the environment (see the README).
+ */
+import { spawn, type ChildProcess } from "node:child_process";
+import path from "node:path";
+import { loadGatewayConfig, loadSubgraphConfig, SUBGRAPH_NAMES } from "@hv/kit";
+
+const ROOT = path.join(__dirname, "..");
+const READY_TIMEOUT_MS = 60_000;
+
+interface Process {
+  name: string;
+  entry: string;
+  readyUrl: string;
+}
+
+const gatewayConfig = loadGatewayConfig(process.env);
+const subgraphs: Process[] = SUBGRAPH_NAMES.map((name) => {
+  const config = loadSubgraphConfig(name, process.env);
+  return {
+    name,
+    entry: path.join(ROOT, "subgraphs", name, "src", "index.ts"),
+    readyUrl: `http://127.0.0.1:${config.port}/readyz`,
+  };
+});
+const gateway: Process = {
+  name: "gateway",
+  entry: path.join(ROOT, "gateway", "src", "index.ts"),
+  readyUrl: `http://127.0.0.1:${gatewayConfig.port}/readyz`,
+};
+
+const children = new Map<string, ChildProcess>();
+let stopping = false;
+
+function launch(proc: Process): void {
+  // Own process group: a terminal's Ctrl-C reaches only this script, which then stops each child
+  // with one SIGTERM, instead of every process receiving the signal twice.
+  const child = spawn(process.execPath, ["--import", "tsx", proc.entry], {
+    cwd: ROOT,
+    stdio: "inherit",
+    env: process.env,
+    detached: true,
+  });
+  children.set(proc.name, child);
+  child.on("exit", (code, signal) => {
+    children.delete(proc.name);
+    if (!stopping) {
+      console.error(`${proc.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
+      void stopAll(1);
+    } else if (children.size === 0) {
+      process.exit(exitCode);
+    }
+  });
+}
+
+async function waitUntilReady(proc: Process): Promise<void> {
+  const deadline = Date.now() + READY_TIMEOUT_MS;
+  while (Date.now() < deadline) {
+    if (stopping) return;
+    try {
+      if ((await fetch(proc.readyUrl)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${proc.name} was not ready at ${proc.readyUrl} within ${READY_TIMEOUT_MS / 1000} s`);
+}
+
+let exitCode = 0;
+async function stopAll(code: number): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  exitCode = code;
+  if (children.size === 0) process.exit(code);
+  for (const child of children.values()) child.kill("SIGTERM");
+}
+
+process.on("exit", () => {
+  for (const child of children.values()) child.kill("SIGKILL");
+});
+process.on("SIGINT", () => void stopAll(0));
+process.on("SIGTERM", () => void stopAll(0));
+
+async function main(): Promise<void> {
+  subgraphs.forEach(launch);
+  await Promise.all(subgraphs.map(waitUntilReady));
+  launch(gateway);
+  await waitUntilReady(gateway);
+  if (stopping) return;
+  const url = `http://localhost:${gatewayConfig.port}/graphql`;
+  console.log(`\nAll services ready.\n  GraphQL endpoint: ${url}\n  Apollo Sandbox:   ${url} (open in a browser${gatewayConfig.isProduction ? "; off in production" : ""})\nPress Ctrl-C to stop.\n`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error instanceof Error ? error.message : error);
+  void stopAll(1);
+});

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# npm run setup — makes this checkout runnable and testable. Safe to run again.
+#  1. pnpm and the workspace's dependencies
+#  2. PostgreSQL with PostGIS and Redis: reuses what already listens; on Debian/Ubuntu as root
+#     installs and starts what is missing with apt; otherwise says how (infra/docker-compose.yml)
+#  3. the four databases, their migrations and the generated Prisma clients
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
+fail() { printf '\033[31m[setup] %s\033[0m\n' "$*" >&2; exit 1; }
+
+# --- Node and pnpm ---------------------------------------------------------------------------
+node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
+  || fail "Node.js >= 20.19 is needed (found $(node --version))."
+PNPM_VERSION=$(node -p 'require("./package.json").packageManager.split("@")[1]')
+if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; then
+  say "installing pnpm $PNPM_VERSION with npm"
+  npm install --global --no-fund --no-audit "pnpm@$PNPM_VERSION" >/dev/null
+fi
+say "installing dependencies"
+pnpm install --frozen-lockfile --reporter=append-only | tail -n 3
+
+# --- Services --------------------------------------------------------------------------------
+CAN_APT=no
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then CAN_APT=yes; fi
+APT_UPDATED=no
+apt_install() {
+  [ "$APT_UPDATED" = yes ] || { say "apt-get update"; apt-get update -qq; APT_UPDATED=yes; }
+  say "apt-get install $*"
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+HOW_ELSE="Start them with Docker instead: docker compose -f infra/docker-compose.yml up -d (see README)."
+
+# host:port of a URL, e.g. postgresql://postgres@127.0.0.1:5432/hv_users -> 127.0.0.1 5432
+host_port() { node -e 'const u=new URL(process.argv[1]); console.log(u.hostname, u.port || process.argv[2])' "$1" "$2"; }
+listening() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+is_local() { [ "$1" = 127.0.0.1 ] || [ "$1" = localhost ] || [ "$1" = "::1" ]; }
+
+read -r PG_HOST PG_PORT < <(host_port "${USERS_DATABASE_URL:-postgresql://postgres@127.0.0.1:5432/hv_users}" 5432)
+if listening "$PG_HOST" "$PG_PORT"; then
+  say "PostgreSQL answers on $PG_HOST:$PG_PORT"
+elif is_local "$PG_HOST" && [ "$CAN_APT" = yes ]; then
+  command -v pg_ctlcluster >/dev/null 2>&1 || apt_install postgresql
+  PG_MAJOR=$(ls /etc/postgresql | sort -n | tail -n 1)
+  say "starting PostgreSQL $PG_MAJOR"
+  pg_ctlcluster --skip-systemctl-redirect "$PG_MAJOR" main start || true
+  for _ in $(seq 1 30); do listening "$PG_HOST" "$PG_PORT" && break; sleep 1; done
+  listening "$PG_HOST" "$PG_PORT" || fail "PostgreSQL did not start on $PG_HOST:$PG_PORT"
+else
+  fail "No PostgreSQL on $PG_HOST:$PG_PORT. $HOW_ELSE"
+fi
+
+if ! pnpm --silent --filter @hv/prisma exec tsx scripts/check-postgis.ts; then
+  if is_local "$PG_HOST" && [ "$CAN_APT" = yes ]; then
+    PG_MAJOR=$(pnpm --silent --filter @hv/prisma exec tsx scripts/check-postgis.ts --server-major)
+    apt_install "postgresql-$PG_MAJOR-postgis-3"
+    pnpm --silent --filter @hv/prisma exec tsx scripts/check-postgis.ts || fail "PostGIS still not available after installing it"
+  else
+    fail "PostgreSQL on $PG_HOST:$PG_PORT has no PostGIS. $HOW_ELSE"
+  fi
+fi
+say "PostGIS is available"
+
+read -r REDIS_HOST REDIS_PORT < <(host_port "${REDIS_URL:-redis://127.0.0.1:6379}" 6379)
+if listening "$REDIS_HOST" "$REDIS_PORT"; then
+  say "Redis answers on $REDIS_HOST:$REDIS_PORT"
+elif is_local "$REDIS_HOST" && [ "$CAN_APT" = yes ]; then
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  say "starting Redis"
+  mkdir -p /var/lib/redis /var/log/redis
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$REDIS_PORT" --dir /var/lib/redis --logfile /var/log/redis/hv.log
+  for _ in $(seq 1 30); do listening "$REDIS_HOST" "$REDIS_PORT" && break; sleep 1; done
+  listening "$REDIS_HOST" "$REDIS_PORT" || fail "Redis did not start on $REDIS_HOST:$REDIS_PORT"
+else
+  fail "No Redis on $REDIS_HOST:$REDIS_PORT. $HOW_ELSE"
+fi
+
+# --- Databases and Prisma --------------------------------------------------------------------
+say "generating Prisma clients"
+pnpm --silent run db:generate
+say "creating and migrating databases"
+pnpm --silent run db:migrate
+say "done. Run it: npm start    Test it: npm test"

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# npm test — everything CI checks: types, the schema checks, then jest (unit, integration on the
+# real PostgreSQL/Redis, end to end through the gateway). Needs `npm run setup` first.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+echo "== typecheck"
+pnpm --silent run typecheck
+echo "== schema checks"
+pnpm --silent run schema:check
+echo "== jest"
+results=$(mktemp)
+status=0
+pnpm exec jest --ci --json --outputFile="$results" "$@" || status=$?
+node -e '
+  const r = require(process.argv[1]);
+  console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
+' "$results" || true
+rm -f "$results"
+exit "$status"

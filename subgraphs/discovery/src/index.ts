@@ -1,0 +1,4 @@
+import { loadDiscoveryConfig, runMain } from "@hv/kit";
+import { start } from "./server";
+
+runMain("discovery", loadDiscoveryConfig, start);

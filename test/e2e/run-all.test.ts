@@ -1,0 +1,65 @@
+import { spawn } from "node:child_process";
+import path from "node:path";
+import { freePort } from "../support/ports";
+import { seedPerson, testDatabases } from "../support/seed";
+import { graphqlRequest } from "../support/system";
+
+const ROOT = path.join(__dirname, "..", "..");
+
+describe("npm start (scripts/run-all.ts)", () => {
+  it("should start every process, serve a query across all four subgraphs, and stop cleanly on Ctrl-C", async () => {
+    const ports = { USERS_PORT: 0, DISCOVERY_PORT: 0, CHAT_PORT: 0, MEDIA_PORT: 0, GATEWAY_PORT: 0 };
+    for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePort();
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_ENV: "development",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "warn",
+      ...Object.fromEntries(Object.entries(ports).map(([key, port]) => [key, String(port)])),
+      USERS_URL: `http://127.0.0.1:${ports.USERS_PORT}/graphql`,
+      DISCOVERY_URL: `http://127.0.0.1:${ports.DISCOVERY_PORT}/graphql`,
+      CHAT_URL: `http://127.0.0.1:${ports.CHAT_PORT}/graphql`,
+      MEDIA_URL: `http://127.0.0.1:${ports.MEDIA_PORT}/graphql`,
+    };
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", "run-all.ts")], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+
+    const dbs = testDatabases();
+    try {
+      const deadline = Date.now() + 45_000;
+      while (!output.includes("All services ready") && Date.now() < deadline && child.exitCode === null) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(output).toContain(`Apollo Sandbox:   http://localhost:${ports.GATEWAY_PORT}/graphql`);
+
+      const { user, conversation } = await seedPerson(dbs, "Linus");
+      const response = await graphqlRequest(
+        `http://127.0.0.1:${ports.GATEWAY_PORT}/graphql`,
+        `query($u: ID!, $c: ID!) { user(id: $u) { displayName isDiscoverable photos { kind } } conversation(id: $c) { memberCount } }`,
+        { u: user.id, c: conversation.id },
+      );
+      expect(response.body).toEqual({
+        data: {
+          user: { displayName: "Linus", isDiscoverable: true, photos: [{ kind: "IMAGE" }] },
+          conversation: { memberCount: 2 },
+        },
+      });
+
+      child.kill("SIGINT");
+      expect(await exited).toBe(0);
+      for (const port of Object.values(ports)) {
+        await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+      }
+    } finally {
+      if (child.exitCode === null) child.kill("SIGKILL");
+      await dbs.close();
+    }
+  });
+});

@@ -1,0 +1,22 @@
+import { randomBytes } from "node:crypto";
+import { SCHEMAS, databaseUrlEnvVar, defaultDatabaseUrl, dropStaleTestDatabases, ensureDatabase, migrateDeploy } from "@hv/prisma";
+
+/**
+ * Gives this jest run databases of its own, one per subgraph, migrated with the real migrations,
+ * and points the subgraphs' URL variables at them. test/global-teardown.ts drops them.
+ */
+export default async function globalSetup(): Promise<void> {
+  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+  process.env.HV_TEST_RUN_ID = runId;
+  await dropStaleTestDatabases(defaultDatabaseUrl("users"));
+  await Promise.all(
+    SCHEMAS.map(async (name) => {
+      const base = new URL(process.env[databaseUrlEnvVar(name)] ?? defaultDatabaseUrl(name));
+      base.pathname = `/hv_test_${runId}_${name}`;
+      const url = base.toString();
+      await ensureDatabase(url);
+      await migrateDeploy(name, url);
+      process.env[databaseUrlEnvVar(name)] = url;
+    }),
+  );
+}
