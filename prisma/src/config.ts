@@ -1,8 +1,6 @@
-import { randomBytes } from "node:crypto";
 import path from "node:path";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { PrismaConfig } from "prisma/config";
-import { dropDatabase, ensureDatabase, withDatabaseName } from "./databases";
 
 export const SCHEMAS = ["users", "discovery", "chat", "media"] as const;
 export type SchemaName = (typeof SCHEMAS)[number];
@@ -38,30 +36,7 @@ export function schemaConfig(name: SchemaName): PrismaConfig {
     engine: "js",
     schema: path.join(schemaDir(name), "schema.prisma"),
     migrations: { path: path.join(schemaDir(name), "migrations") },
-    adapter: async () => new MigrationAdapter(databaseUrl(name)),
+    // allowExitOnIdle: the CLI never closes the pool, which would keep it alive for pg's idle timeout.
+    adapter: async () => new PrismaPg({ connectionString: databaseUrl(name), allowExitOnIdle: true }),
   };
-}
-
-/**
- * node-postgres for the schema engine. `allowExitOnIdle`: the CLI never closes the pool itself.
- * The stock `connectToShadowDb` connects to the main database instead of the shadow one (its
- * connection string wins over the shadow name) and drops the shadow while still connected to it;
- * this one uses a database of its own and drops it once disconnected.
- */
-class MigrationAdapter extends PrismaPg {
-  constructor(private readonly url: string) {
-    super({ connectionString: url, allowExitOnIdle: true });
-  }
-
-  override async connectToShadowDb(): ReturnType<PrismaPg["connectToShadowDb"]> {
-    const shadowUrl = withDatabaseName(this.url, `hv_shadow_${randomBytes(6).toString("hex")}`);
-    await ensureDatabase(shadowUrl);
-    const shadow = await new PrismaPg({ connectionString: shadowUrl, allowExitOnIdle: true }).connect();
-    const dispose = shadow.dispose.bind(shadow);
-    shadow.dispose = async () => {
-      await dispose();
-      await dropDatabase(shadowUrl);
-    };
-    return shadow;
-  }
 }

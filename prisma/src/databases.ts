@@ -82,7 +82,9 @@ export async function dropStaleTestDatabases(
 }
 
 /** Whether the server can `CREATE EXTENSION postgis`, and its major version (for apt package names). */
-export async function postgisStatus(databaseUrl: string): Promise<{ available: boolean; serverMajor: number }> {
+export async function postgisStatus(
+  databaseUrl: string,
+): Promise<{ available: boolean; serverMajor: number }> {
   return withMaintenanceDb(databaseUrl, async (query) => {
     const [row] = await query(
       "SELECT current_setting('server_version_num')::int / 10000 AS major," +

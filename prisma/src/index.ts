@@ -9,7 +9,8 @@ export {
   dropStaleTestDatabases,
   ensureDatabase,
   postgisStatus,
-  redact,
+  withConnection,
+  withDatabaseName,
 } from "./databases";
 
 /**
