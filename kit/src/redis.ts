@@ -23,3 +23,12 @@ export function createRedis(url: string, logger: Logger, role = "redis"): Redis 
 export function redisReadiness(redis: Redis): ReadinessCheck {
   return { name: "redis", check: () => redis.ping() };
 }
+
+/** Quits politely when connected; otherwise stops the reconnect loop at once. */
+export async function closeRedis(redis: Redis): Promise<void> {
+  if (redis.status === "ready") {
+    await redis.quit().catch(() => redis.disconnect());
+  } else {
+    redis.disconnect();
+  }
+}

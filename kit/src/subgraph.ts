@@ -5,7 +5,7 @@ import { parse, type DocumentNode } from "graphql";
 import type { SubgraphConfig } from "./config";
 import type { Logger } from "./logger";
 import type { ReadinessCheck } from "./readiness";
-import { createRedis, redisReadiness, type Redis } from "./redis";
+import { closeRedis, createRedis, redisReadiness, type Redis } from "./redis";
 import { startService, type RequestContextBase, type RunningService } from "./service";
 
 export type { GraphQLResolverMap };
@@ -58,7 +58,7 @@ export async function startSubgraph<TContext extends RequestContextBase>(
       options.context({ requestId, logger: requestLogger, redis }),
     onStopped: async () => {
       await database.close();
-      await redis.quit().catch(() => redis.disconnect());
+      await closeRedis(redis);
     },
   });
   return { ...service, redis };
