@@ -7,11 +7,13 @@
 module.exports = {
   testEnvironment: "node",
   transform: {
-    "^.+\\.ts$": [
+    // TypeScript, and the few ESM-only dependencies (jose), into CommonJS.
+    "^.+\\.(ts|js|mjs)$": [
       "@swc/jest",
       { jsc: { target: "es2022", parser: { syntax: "typescript" } }, module: { type: "commonjs" } },
     ],
   },
+  transformIgnorePatterns: ["/node_modules/(?!(\\.pnpm/)?(jose)[@/])"],
   testMatch: ["**/?(*.)test.ts"],
   testPathIgnorePatterns: ["/node_modules/", "/dist/"],
   globalSetup: "<rootDir>/test/global-setup.ts",

@@ -27,7 +27,16 @@ export type TestDatabases = ReturnType<typeof testDatabases>;
 
 /** One person with a fresh location, a ready profile photo and a conversation with someone else. */
 export async function seedPerson(dbs: TestDatabases, displayName = "Ada") {
-  const user = await dbs.users.user.create({ data: { displayName, bio: "likes long walks" } });
+  const user = await dbs.users.user.create({
+    data: {
+      email: `${randomUUID()}@example.test`,
+      // Nobody logs in as a seeded person; tests that need a login sign up through the API.
+      passwordHash: "!seeded",
+      displayName,
+      bio: "likes long walks",
+      birthDate: new Date("1990-06-15"),
+    },
+  });
   await dbs.discovery.$executeRaw`
     INSERT INTO user_locations (user_id, location, updated_at)
     VALUES (${user.id}::uuid, ST_SetSRID(ST_MakePoint(13.405, 52.52), 4326)::geography, now())`;
