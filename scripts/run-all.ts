@@ -16,6 +16,10 @@ interface Process {
   readyUrl: string;
 }
 
+// Unless told otherwise, everyone fetches the access-token keys from the users subgraph started here.
+if (!process.env.AUTH_JWKS_URL) {
+  process.env.AUTH_JWKS_URL = `http://127.0.0.1:${loadSubgraphConfig("users", process.env).port}/.well-known/jwks.json`;
+}
 const gatewayConfig = loadGatewayConfig(process.env);
 const subgraphs: Process[] = SUBGRAPH_NAMES.map((name) => {
   const config = loadSubgraphConfig(name, process.env);

@@ -3,16 +3,21 @@ import path from "node:path";
 import { ApolloGateway } from "@apollo/gateway";
 import {
   apolloLogger,
+  bearerAuthenticator,
+  closeRedis,
+  createAccessTokenVerifier,
+  createRedis,
+  redisReadiness,
+  SessionRevocations,
   SUBGRAPH_NAMES,
   startService,
   type GatewayConfig,
   type GatewayInterface,
   type Logger,
-  type RequestContextBase,
   type RunningService,
   type SubgraphName,
 } from "@hv/kit";
-import { SubgraphDataSource } from "./subgraph-data-source";
+import { SubgraphDataSource, type GatewayContext } from "./subgraph-data-source";
 
 /** Composed from the subgraphs' SDL by `pnpm run compose`; CI fails when it is stale. */
 export const SUPERGRAPH_PATH = path.join(__dirname, "..", "supergraph.graphql");
@@ -37,7 +42,16 @@ export async function start(config: GatewayConfig, logger: Logger): Promise<Runn
   gateway.onSchemaLoadOrUpdate(() => {
     schemaLoaded = true;
   });
-  return startService<RequestContextBase>({
+  // Tokens are verified once here at the edge (a bad one never reaches a subgraph) with the keys
+  // the users subgraph publishes; revocations live in Redis.
+  const redis = createRedis(config.redisUrl, logger);
+  const verifier = createAccessTokenVerifier({
+    jwks: new URL(config.auth.jwksUrl),
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    revocations: new SessionRevocations(redis),
+  });
+  return startService<GatewayContext>({
     name: "gateway",
     logger,
     host: config.host,
@@ -45,7 +59,10 @@ export async function start(config: GatewayConfig, logger: Logger): Promise<Runn
     isProduction: config.isProduction,
     // @apollo/gateway 2.x is typed against gateway-interface 1.x; at run time it is the same contract.
     graphql: { gateway: gateway as unknown as GatewayInterface },
+    trustProxy: config.trustProxy,
+    authenticate: bearerAuthenticator(verifier),
     readiness: [
+      redisReadiness(redis),
       {
         name: "supergraph",
         check: async () => {
@@ -53,6 +70,13 @@ export async function start(config: GatewayConfig, logger: Logger): Promise<Runn
         },
       },
     ],
-    context: async ({ requestId, logger: requestLogger }) => ({ requestId, logger: requestLogger }),
+    context: async ({ req, requestId, logger: requestLogger, viewer, clientIp }) => ({
+      requestId,
+      logger: requestLogger,
+      viewer,
+      clientIp,
+      authorization: req.headers.authorization ?? null,
+    }),
+    onStopped: () => closeRedis(redis),
   });
 }

@@ -1,4 +1,10 @@
+import { isIP } from "node:net";
 import { z } from "zod";
+import { MAX_ACCESS_TOKEN_TTL_SECONDS } from "./auth/revocations";
+import { loadSigningKeys, type SigningKeyJwk } from "./auth/signing-keys";
+import { ConfigError } from "./config-error";
+
+export { ConfigError };
 
 /**
  * Every environment variable the system reads, in one catalogue. Each process picks its slice
@@ -22,11 +28,48 @@ const url = z.string().url();
 interface EnvVarSpec {
   schema: z.ZodType;
   description: string;
+  /** Never echoed in an error message. */
+  secret?: boolean;
 }
 
-function spec(schema: z.ZodType, description: string): EnvVarSpec {
-  return { schema, description };
+function spec(schema: z.ZodType, description: string, options: { secret?: boolean } = {}): EnvVarSpec {
+  return { schema, description, ...options };
 }
+
+/** Express's `trust proxy`: true/false, a hop count, or a comma-separated list of loopback/linklocal/uniquelocal/IPs/CIDRs. */
+export type TrustProxy = boolean | number | string;
+
+const TRUST_PROXY_NAMES = new Set(["loopback", "linklocal", "uniquelocal"]);
+
+function isTrustedProxyEntry(entry: string): boolean {
+  if (TRUST_PROXY_NAMES.has(entry)) return true;
+  const [address = "", prefix, ...rest] = entry.split("/");
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  if (/^\d+$/.test(prefix)) return Number(prefix) <= (family === 4 ? 32 : 128);
+  return family === 4 && isIP(prefix) === 4; // a netmask such as 255.255.255.0
+}
+
+const trustProxy = z
+  .string()
+  .default("loopback")
+  .transform((value, context): TrustProxy => {
+    const text = value.trim();
+    if (text === "true") return true;
+    if (text === "false") return false;
+    if (/^\d+$/.test(text)) return Number(text);
+    const entries = text.split(",").map((entry) => entry.trim());
+    const bad = entries.filter((entry) => !isTrustedProxyEntry(entry));
+    if (bad.length > 0) {
+      context.addIssue({
+        code: "custom",
+        message: `expected true, false, a hop count, or loopback/linklocal/uniquelocal/IP/CIDR entries separated by commas; not understood: ${bad.join(", ")}`,
+      });
+      return z.NEVER;
+    }
+    return entries.join(",");
+  });
 
 const upper = (name: SubgraphName) => name.toUpperCase();
 
@@ -40,6 +83,33 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     "Minimum level of the JSON logs written to stdout.",
   ),
   HOST: spec(z.string().min(1).default("0.0.0.0"), "Interface every HTTP server binds to."),
+  TRUST_PROXY: spec(
+    trustProxy,
+    "Which proxies' `X-Forwarded-For` to believe for the client's IP (Express `trust proxy`): `loopback` (the gateway on the same host), `true`, `false`, a hop count, or comma-separated IPs/CIDRs/`linklocal`/`uniquelocal`.",
+  ),
+  AUTH_JWKS_URL: spec(
+    url.default(`http://127.0.0.1:${DEFAULT_PORTS.users}/.well-known/jwks.json`),
+    "Where the gateway and subgraphs fetch the access-token public keys (the users subgraph serves them).",
+  ),
+  AUTH_ISSUER: spec(z.string().min(1).default("haiyvee"), "`iss` of access tokens: issued with it, required on verification."),
+  AUTH_AUDIENCE: spec(z.string().min(1).default("haiyvee-api"), "`aud` of access tokens: issued with it, required on verification."),
+  AUTH_ACCESS_TOKEN_TTL_SECONDS: spec(
+    z.coerce.number().int().min(1).max(MAX_ACCESS_TOKEN_TTL_SECONDS).default(MAX_ACCESS_TOKEN_TTL_SECONDS),
+    `Lifetime of an access token (at most ${MAX_ACCESS_TOKEN_TTL_SECONDS}).`,
+  ),
+  AUTH_REFRESH_TOKEN_TTL_DAYS: spec(
+    z.coerce.number().int().min(1).max(365).default(30),
+    "Users subgraph: a session that is not refreshed for this many days ends.",
+  ),
+  AUTH_REFRESH_REUSE_GRACE_SECONDS: spec(
+    z.coerce.number().int().min(0).max(60).default(5),
+    "Users subgraph: a spent refresh token presented again within this window gets the same new pair instead of ending the session.",
+  ),
+  AUTH_SIGNING_KEYS: spec(
+    z.string().optional(),
+    "Users subgraph: JSON array of private EC P-256 JWKs with a `kid` each; the first signs, all are published. Required in production.",
+    { secret: true },
+  ),
   REDIS_URL: spec(url.default("redis://127.0.0.1:6379"), "Redis for caches, pub/sub and queues."),
   DISCOVERY_LOCATION_MAX_AGE_MINUTES: spec(
     z.coerce.number().int().positive().default(24 * 60),
@@ -70,10 +140,6 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   ),
 };
 
-export class ConfigError extends Error {
-  override name = "ConfigError";
-}
-
 type Env = Record<string, string | undefined>;
 
 function read<T>(env: Env, key: string): T {
@@ -83,12 +149,20 @@ function read<T>(env: Env, key: string): T {
   const result = entry.schema.safeParse(raw === "" ? undefined : raw);
   if (!result.success) {
     const reason = result.error.issues.map((issue) => issue.message).join("; ");
-    throw new ConfigError(`Invalid environment variable ${key}=${JSON.stringify(raw)}: ${reason}`);
+    const shown = entry.secret ? "" : `=${JSON.stringify(raw)}`;
+    throw new ConfigError(`Invalid environment variable ${key}${shown}: ${reason}`);
   }
   return result.data as T;
 }
 
 export type NodeEnv = "development" | "production" | "test";
+
+/** How every process verifies access tokens. */
+export interface AuthVerificationConfig {
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+}
 
 export interface CommonConfig {
   nodeEnv: NodeEnv;
@@ -96,6 +170,8 @@ export interface CommonConfig {
   logLevel: string;
   host: string;
   redisUrl: string;
+  trustProxy: TrustProxy;
+  auth: AuthVerificationConfig;
 }
 
 export interface SubgraphConfig extends CommonConfig {
@@ -117,6 +193,8 @@ function loadCommon(env: Env): CommonConfig {
     logLevel: read(env, "LOG_LEVEL"),
     host: read(env, "HOST"),
     redisUrl: read(env, "REDIS_URL"),
+    trustProxy: read(env, "TRUST_PROXY"),
+    auth: { jwksUrl: read(env, "AUTH_JWKS_URL"), issuer: read(env, "AUTH_ISSUER"), audience: read(env, "AUTH_AUDIENCE") },
   };
 }
 
@@ -126,6 +204,44 @@ export function loadSubgraphConfig(name: SubgraphName, env: Env): SubgraphConfig
     name,
     port: read(env, `${upper(name)}_PORT`),
     databaseUrl: read(env, `${upper(name)}_DATABASE_URL`),
+  };
+}
+
+/** The users subgraph also issues access tokens. */
+export interface UsersConfig extends SubgraphConfig {
+  accessTokens: {
+    /** The first signs; all are published in the JWKS. */
+    signingKeys: SigningKeyJwk[];
+    ttlSeconds: number;
+  };
+  refreshTokens: {
+    ttlDays: number;
+    /** A spent refresh token presented again within this window gets the same new pair. */
+    reuseGraceSeconds: number;
+  };
+}
+
+/**
+ * `devKeyFile` (tests) replaces `<repo>/.data/dev-signing-keys.json`, used outside production
+ * when AUTH_SIGNING_KEYS is unset.
+ */
+export function loadUsersConfig(env: Env, options: { devKeyFile?: string } = {}): UsersConfig {
+  const base = loadSubgraphConfig("users", env);
+  read(env, "AUTH_SIGNING_KEYS");
+  return {
+    ...base,
+    accessTokens: {
+      signingKeys: loadSigningKeys({
+        value: env.AUTH_SIGNING_KEYS,
+        isProduction: base.isProduction,
+        ...(options.devKeyFile === undefined ? {} : { devKeyFile: options.devKeyFile }),
+      }),
+      ttlSeconds: read(env, "AUTH_ACCESS_TOKEN_TTL_SECONDS"),
+    },
+    refreshTokens: {
+      ttlDays: read(env, "AUTH_REFRESH_TOKEN_TTL_DAYS"),
+      reuseGraceSeconds: read(env, "AUTH_REFRESH_REUSE_GRACE_SECONDS"),
+    },
   };
 }
 

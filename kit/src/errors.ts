@@ -8,6 +8,8 @@ import { unwrapResolverError } from "@apollo/server/errors";
 export const ErrorCode = {
   BAD_USER_INPUT: "BAD_USER_INPUT",
   UNAUTHENTICATED: "UNAUTHENTICATED",
+  /** Login or password confirmation failed; never says whether the email exists. */
+  INVALID_CREDENTIALS: "INVALID_CREDENTIALS",
   FORBIDDEN: "FORBIDDEN",
   NOT_FOUND: "NOT_FOUND",
   RATE_LIMITED: "RATE_LIMITED",

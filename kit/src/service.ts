@@ -1,8 +1,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import cors from "cors";
-import express, { type Request } from "express";
-import { ApolloServer, type ApolloServerPlugin } from "@apollo/server";
+import express, { type Request, type RequestHandler } from "express";
+import { ApolloServer, HeaderMap, type ApolloServerPlugin } from "@apollo/server";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
 
 export type { GatewayInterface };
@@ -10,14 +10,16 @@ import { expressMiddleware } from "@as-integrations/express5";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
-import type { GraphQLSchema } from "graphql";
-import { createErrorFormatter } from "./errors";
+import { GraphQLError, type GraphQLSchema } from "graphql";
+import type { AuthContext, Viewer } from "./auth/viewer";
+import type { TrustProxy } from "./config";
+import { createErrorFormatter, ErrorCode } from "./errors";
 import { apolloLogger, type Logger } from "./logger";
 import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id";
 import { runReadinessChecks, type ReadinessCheck } from "./readiness";
 
-/** What every request's context carries, in every process. */
-export interface RequestContextBase {
+/** What every request's context carries, in every process: its caller (`viewer`, `clientIp`) too. */
+export interface RequestContextBase extends AuthContext {
   requestId: string;
   /** A child of the process logger bound to this request's id. */
   logger: Logger;
@@ -33,6 +35,15 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   port: number;
   isProduction: boolean;
   graphql: GraphQLSource;
+  /** Express `trust proxy`: whose X-Forwarded-For to believe for `clientIp`. */
+  trustProxy: TrustProxy;
+  /**
+   * The caller from the Authorization header: null for none (anonymous). Throwing an
+   * UNAUTHENTICATED GraphQLError refuses the request with HTTP 401. Absent: everyone is anonymous.
+   */
+  authenticate?: (authorizationHeader: string | undefined) => Promise<Viewer | null>;
+  /** Extra GET routes beside /graphql, /healthz and /readyz, by path (e.g. the JWKS). */
+  getRoutes?: Record<string, RequestHandler>;
   context(base: RequestContextBase & { req: Request }): Promise<TContext>;
   readiness: ReadinessCheck[];
   plugins?: ApolloServerPlugin<TContext>[];
@@ -61,13 +72,40 @@ function requestLoggingPlugin<TContext extends RequestContextBase>(): ApolloServ
         async willSendResponse({ operationName, errors }) {
           const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
           contextValue.logger.info(
-            { operationName: operationName ?? null, durationMs: Math.round(durationMs * 10) / 10, errors: errors?.length ?? 0 },
+            {
+              operationName: operationName ?? null,
+              durationMs: Math.round(durationMs * 10) / 10,
+              errors: errors?.length ?? 0,
+              userId: contextValue.viewer?.userId ?? null,
+              clientIp: contextValue.clientIp,
+            },
             "graphql request",
           );
         },
       };
     },
   };
+}
+
+/** The client's address: Express's `req.ip` (which honours `trust proxy`), IPv4-mapped IPv6 unwrapped. */
+function clientIpOf(req: Request): string {
+  const ip = req.ip ?? req.socket.remoteAddress ?? "unknown";
+  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice("::ffff:".length) : ip;
+}
+
+/** A refused token becomes HTTP 401 with a `WWW-Authenticate` challenge (RFC 6750); the GraphQL error keeps code and reason. */
+function unauthorized(error: GraphQLError): GraphQLError {
+  const { http: _http, ...extensions } = error.extensions;
+  return new GraphQLError(error.message, {
+    originalError: error,
+    extensions: {
+      ...extensions,
+      http: {
+        status: 401,
+        headers: new HeaderMap([["www-authenticate", 'Bearer error="invalid_token"']]),
+      },
+    },
+  });
 }
 
 /**
@@ -80,6 +118,7 @@ export async function startService<TContext extends RequestContextBase>(
   const { logger } = options;
   const app = express();
   app.disable("x-powered-by");
+  app.set("trust proxy", options.trustProxy);
   const httpServer = http.createServer(app);
   let stopping = false;
 
@@ -118,6 +157,7 @@ export async function startService<TContext extends RequestContextBase>(
     const report = await runReadinessChecks(options.readiness);
     res.status(report.ready ? 200 : 503).json({ status: report.ready ? "ready" : "not ready", service: options.name, checks: report.checks });
   });
+  for (const [path, handler] of Object.entries(options.getRoutes ?? {})) app.get(path, handler);
   app.use(
     "/graphql",
     cors<cors.CorsRequest>(),
@@ -126,7 +166,22 @@ export async function startService<TContext extends RequestContextBase>(
       context: async ({ req, res }) => {
         const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
         res.setHeader(REQUEST_ID_HEADER, requestId);
-        return options.context({ req, requestId, logger: logger.child({ requestId }) });
+        const requestLogger = logger.child({ requestId });
+        const clientIp = clientIpOf(req);
+        let viewer: Viewer | null = null;
+        if (options.authenticate) {
+          try {
+            viewer = await options.authenticate(req.headers.authorization);
+          } catch (error) {
+            if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED) {
+              requestLogger.info({ reason: error.extensions.reason, clientIp }, "access token refused");
+              throw unauthorized(error);
+            }
+            requestLogger.error({ err: error }, "could not authenticate a request");
+            throw error;
+          }
+        }
+        return options.context({ req, requestId, logger: requestLogger, viewer, clientIp });
       },
     }),
   );

@@ -2,6 +2,13 @@ import { readFileSync } from "node:fs";
 import { buildSubgraphSchema } from "@apollo/subgraph";
 import type { GraphQLResolverMap } from "@apollo/subgraph/dist/schema-helper";
 import { parse, type DocumentNode } from "graphql";
+import {
+  bearerAuthenticator,
+  createAccessTokenVerifier,
+  JWKS_PATH,
+  type AccessTokenIssuer,
+} from "./auth/access-tokens";
+import { SessionRevocations } from "./auth/revocations";
 import type { SubgraphConfig } from "./config";
 import type { Logger } from "./logger";
 import type { ReadinessCheck } from "./readiness";
@@ -28,19 +35,35 @@ export interface SubgraphOptions<TContext extends RequestContextBase> {
   database: SubgraphDatabase;
   /** Builds the per-request context (DataLoaders live here, one set per request). */
   context(base: RequestContextBase & { redis: Redis }): TContext | Promise<TContext>;
+  /**
+   * Only the subgraph that issues access tokens (users): it serves `GET /.well-known/jwks.json`
+   * and verifies against its own keys instead of fetching AUTH_JWKS_URL.
+   */
+  accessTokenIssuer?: AccessTokenIssuer;
 }
 
 export interface RunningSubgraph extends RunningService {
   redis: Redis;
 }
 
-/** A federation subgraph with its database and Redis, health endpoints and graceful stop. */
+/**
+ * A federation subgraph with its database and Redis, health endpoints and graceful stop. It
+ * verifies the caller's access token itself (the same one the gateway verified): no identity
+ * header from the gateway is trusted, so reaching a subgraph directly grants nothing.
+ */
 export async function startSubgraph<TContext extends RequestContextBase>(
   options: SubgraphOptions<TContext>,
 ): Promise<RunningSubgraph> {
   const { config, logger, database } = options;
   const redis = createRedis(config.redisUrl, logger);
   const readiness: ReadinessCheck[] = [{ name: "database", check: () => database.ping() }, redisReadiness(redis)];
+  const issuer = options.accessTokenIssuer;
+  const verifier = createAccessTokenVerifier({
+    jwks: issuer ? issuer.publicJwks() : new URL(config.auth.jwksUrl),
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    revocations: new SessionRevocations(redis),
+  });
   const service = await startService<TContext>({
     name: config.name,
     logger,
@@ -53,9 +76,20 @@ export async function startSubgraph<TContext extends RequestContextBase>(
         resolvers: options.resolvers as GraphQLResolverMap<unknown>,
       }),
     },
+    trustProxy: config.trustProxy,
+    authenticate: bearerAuthenticator(verifier),
+    ...(issuer
+      ? {
+          getRoutes: {
+            [JWKS_PATH]: (_req, res) => {
+              res.set("cache-control", "public, max-age=300").json(issuer.publicJwks());
+            },
+          },
+        }
+      : {}),
     readiness,
-    context: async ({ requestId, logger: requestLogger }) =>
-      options.context({ requestId, logger: requestLogger, redis }),
+    context: async ({ requestId, logger: requestLogger, viewer, clientIp }) =>
+      options.context({ requestId, logger: requestLogger, viewer, clientIp, redis }),
     onStopped: async () => {
       await database.close();
       await closeRedis(redis);

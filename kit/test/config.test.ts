@@ -1,6 +1,8 @@
-import { readFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
+import { tmpdir } from "node:os";
 import path from "node:path";
-import { ConfigError, ENV_CATALOGUE, loadDiscoveryConfig, loadGatewayConfig, loadSubgraphConfig } from "../src/config";
+import { generateSigningKeyJwk } from "../src/auth/signing-keys";
+import { ConfigError, ENV_CATALOGUE, loadDiscoveryConfig, loadGatewayConfig, loadSubgraphConfig, loadUsersConfig } from "../src/config";
 
 describe("configuration", () => {
   it("should fill every default when the environment is empty", () => {
@@ -11,6 +13,8 @@ describe("configuration", () => {
       logLevel: "info",
       host: "0.0.0.0",
       redisUrl: "redis://127.0.0.1:6379",
+      trustProxy: "loopback",
+      auth: { jwksUrl: "http://127.0.0.1:4001/.well-known/jwks.json", issuer: "haiyvee", audience: "haiyvee-api" },
       name: "chat",
       port: 4003,
       databaseUrl: "postgresql://postgres@127.0.0.1:5432/hv_chat",
@@ -46,5 +50,75 @@ describe("configuration", () => {
     const readme = readFileSync(path.join(__dirname, "..", "..", "README.md"), "utf8");
     const missing = Object.keys(ENV_CATALOGUE).filter((name) => !readme.includes(`\`${name}\``));
     expect(missing).toEqual([]);
+  });
+
+  it("should read TRUST_PROXY the way Express takes it and refuse what Express would not understand", () => {
+    const trust = (value: string) => loadGatewayConfig({ TRUST_PROXY: value }).trustProxy;
+    expect(trust("true")).toBe(true);
+    expect(trust("false")).toBe(false);
+    expect(trust("2")).toBe(2);
+    expect(trust("loopback, 10.0.0.0/8 ,fd00::/8,192.168.0.0/255.255.0.0")).toBe("loopback,10.0.0.0/8,fd00::/8,192.168.0.0/255.255.0.0");
+    expect(() => trust("10.0.0.0/33")).toThrow(/TRUST_PROXY/);
+    expect(() => trust("the-load-balancer")).toThrow(/TRUST_PROXY.*the-load-balancer/);
+  });
+
+  it("should cap the access-token lifetime at 15 minutes", () => {
+    const keys = JSON.stringify([generateSigningKeyJwk("k1")]);
+    expect(loadUsersConfig({ AUTH_SIGNING_KEYS: keys }).accessTokens.ttlSeconds).toBe(900);
+    expect(loadUsersConfig({ AUTH_SIGNING_KEYS: keys, AUTH_ACCESS_TOKEN_TTL_SECONDS: "300" }).accessTokens.ttlSeconds).toBe(300);
+    expect(() => loadUsersConfig({ AUTH_SIGNING_KEYS: keys, AUTH_ACCESS_TOKEN_TTL_SECONDS: "901" })).toThrow(/AUTH_ACCESS_TOKEN_TTL_SECONDS/);
+  });
+});
+
+describe("access-token signing keys", () => {
+  let dir: string;
+  beforeEach(() => {
+    dir = mkdtempSync(path.join(tmpdir(), "hv-keys-"));
+  });
+  afterEach(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("should take every key from AUTH_SIGNING_KEYS, first one first", () => {
+    const [a, b] = [generateSigningKeyJwk("a"), generateSigningKeyJwk("b")];
+    const config = loadUsersConfig({ NODE_ENV: "production", AUTH_SIGNING_KEYS: JSON.stringify([a, b]) });
+    expect(config.accessTokens.signingKeys).toEqual([a, b]);
+  });
+
+  it("should refuse to start in production without AUTH_SIGNING_KEYS, naming it", () => {
+    expect(() => loadUsersConfig({ NODE_ENV: "production" }, { devKeyFile: path.join(dir, "keys.json") })).toThrow(ConfigError);
+    expect(() => loadUsersConfig({ NODE_ENV: "production" }, { devKeyFile: path.join(dir, "keys.json") })).toThrow(/AUTH_SIGNING_KEYS/);
+  });
+
+  it("should explain a bad AUTH_SIGNING_KEYS without ever echoing the key material", () => {
+    const key = generateSigningKeyJwk("a");
+    const cases: Array<[unknown, RegExp]> = [
+      ["{not json", /AUTH_SIGNING_KEYS is not valid JSON/],
+      [[], /non-empty JSON array/],
+      [[{ ...key, crv: "P-384" }], /P-256/],
+      [[{ ...key, kid: undefined }], /kid/],
+      [[key, { ...generateSigningKeyJwk("b"), kid: "a" }], /repeats the kid "a"/],
+      [[{ ...key, d: undefined }], /private key/],
+      [[{ ...key, x: generateSigningKeyJwk("c").x }], /AUTH_SIGNING_KEYS\[0\]/],
+    ];
+    for (const [value, message] of cases) {
+      const text = typeof value === "string" ? value : JSON.stringify(value);
+      let thrown: unknown;
+      try {
+        loadUsersConfig({ AUTH_SIGNING_KEYS: text });
+      } catch (error) {
+        thrown = error;
+      }
+      expect(thrown).toBeInstanceOf(ConfigError);
+      expect((thrown as Error).message).toMatch(message);
+      expect((thrown as Error).message).not.toContain(key.d);
+    }
+  });
+
+  it("should generate a development key once outside production and keep using it", () => {
+    const file = path.join(dir, ".data", "dev-signing-keys.json");
+    const first = loadUsersConfig({ NODE_ENV: "development" }, { devKeyFile: file }).accessTokens.signingKeys;
+    const second = loadUsersConfig({ NODE_ENV: "test" }, { devKeyFile: file }).accessTokens.signingKeys;
+    expect(first).toHaveLength(1);
+    expect(second).toEqual(first);
+    expect(statSync(file).mode & 0o777).toBe(0o600);
   });
 });

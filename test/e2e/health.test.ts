@@ -1,5 +1,5 @@
 import { start as startUsers } from "@hv/users";
-import { loadSubgraphConfig } from "@hv/kit";
+import { loadUsersConfig } from "@hv/kit";
 import { capturingLogger } from "../support/log-capture";
 import { testEnv } from "../support/system";
 import { freePort } from "../support/ports";
@@ -9,8 +9,7 @@ describe("readiness", () => {
     const [deadPostgres, deadRedis] = [await freePort(), await freePort()];
     const { logger } = capturingLogger("users");
     const users = await startUsers(
-      loadSubgraphConfig(
-        "users",
+      loadUsersConfig(
         testEnv({
           USERS_DATABASE_URL: `postgresql://postgres@127.0.0.1:${deadPostgres}/nothing`,
           REDIS_URL: `redis://127.0.0.1:${deadRedis}`,
@@ -33,7 +32,7 @@ describe("readiness", () => {
 
   it("should close its port when stopped", async () => {
     const { logger } = capturingLogger("users");
-    const users = await startUsers(loadSubgraphConfig("users", testEnv()), logger);
+    const users = await startUsers(loadUsersConfig(testEnv()), logger);
     const base = users.url.replace(/\/graphql$/, "");
     expect((await fetch(`${base}/readyz`)).status).toBe(200);
     await users.stop();

@@ -4,10 +4,17 @@ import { start as startGateway } from "@hv/gateway";
 import { start as startMedia } from "@hv/media";
 import { start as startUsers } from "@hv/users";
 import {
+  createAccessTokenIssuer,
+  generateSigningKeyJwk,
+  JWKS_PATH,
   loadDiscoveryConfig,
   loadGatewayConfig,
   loadSubgraphConfig,
+  loadUsersConfig,
+  type AccessTokenIssuer,
   type RunningService,
+  type RunningSubgraph,
+  type SigningKeyJwk,
   type SubgraphName,
 } from "@hv/kit";
 import { capturingLogger, type LogLine } from "./log-capture";
@@ -15,10 +22,20 @@ import { capturingLogger, type LogLine } from "./log-capture";
 export interface RunningSystem {
   gatewayUrl: string;
   gateway: RunningService;
-  subgraphs: Record<SubgraphName, RunningService>;
+  subgraphs: Record<SubgraphName, RunningSubgraph>;
+  /** Every SQL statement the users subgraph sent, in order (tests clear it and count). */
+  usersQueries: string[];
   logs: Record<SubgraphName | "gateway", LogLine[]>;
+  /** Issues access tokens with the same keys, issuer and audience as the running users subgraph. */
+  accessTokens: AccessTokenIssuer;
+  /** The users subgraph's signing keys (the first signs). */
+  signingKeys: SigningKeyJwk[];
+  /** The users subgraph's JWKS, which the gateway and the other subgraphs verify with. */
+  jwksUrl: string;
   stop(): Promise<void>;
 }
+
+let defaultSigningKeys: string | undefined;
 
 /** Environment for in-process services: free ports, this run's databases (set by global setup). */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string | undefined> {
@@ -31,27 +48,35 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     CHAT_PORT: "0",
     MEDIA_PORT: "0",
     GATEWAY_PORT: "0",
+    // One key per test process unless a test brings its own: nothing writes .data/dev-signing-keys.json.
+    AUTH_SIGNING_KEYS: (defaultSigningKeys ??= JSON.stringify([generateSigningKeyJwk("test-default")])),
     ...overrides,
   };
 }
 
 /** The four subgraphs and the gateway, in this process, on free ports, with real databases and Redis. */
 export async function startSystem(overrides: Record<string, string> = {}): Promise<RunningSystem> {
-  const env = testEnv(overrides);
+  const env = testEnv({ AUTH_SIGNING_KEYS: JSON.stringify([generateSigningKeyJwk("test-system")]), ...overrides });
   const users = capturingLogger("users");
   const discovery = capturingLogger("discovery");
   const chat = capturingLogger("chat");
   const media = capturingLogger("media");
   const gatewayLog = capturingLogger("gateway");
+  // Users first: it issues the tokens and serves the JWKS everyone else verifies with.
+  const usersConfig = loadUsersConfig(env);
+  const usersQueries: string[] = [];
+  const usersService = await startUsers(usersConfig, users.logger, { database: { onQuery: (sql) => usersQueries.push(sql) } });
+  const jwksUrl = overrides.AUTH_JWKS_URL ?? usersService.url.replace(/\/graphql$/, JWKS_PATH);
+  const verifyingEnv = { ...env, AUTH_JWKS_URL: jwksUrl };
   const subgraphs = {
-    users: await startUsers(loadSubgraphConfig("users", env), users.logger),
-    discovery: await startDiscovery(loadDiscoveryConfig(env), discovery.logger),
-    chat: await startChat(loadSubgraphConfig("chat", env), chat.logger),
-    media: await startMedia(loadSubgraphConfig("media", env), media.logger),
+    users: usersService,
+    discovery: await startDiscovery(loadDiscoveryConfig(verifyingEnv), discovery.logger),
+    chat: await startChat(loadSubgraphConfig("chat", verifyingEnv), chat.logger),
+    media: await startMedia(loadSubgraphConfig("media", verifyingEnv), media.logger),
   };
   const gateway = await startGateway(
     loadGatewayConfig({
-      ...env,
+      ...verifyingEnv,
       USERS_URL: subgraphs.users.url,
       DISCOVERY_URL: subgraphs.discovery.url,
       CHAT_URL: subgraphs.chat.url,
@@ -61,9 +86,18 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   );
   return {
     gatewayUrl: gateway.url,
+    usersQueries,
     gateway,
     subgraphs,
     logs: { users: users.lines, discovery: discovery.lines, chat: chat.lines, media: media.lines, gateway: gatewayLog.lines },
+    accessTokens: createAccessTokenIssuer({
+      keys: usersConfig.accessTokens.signingKeys,
+      issuer: usersConfig.auth.issuer,
+      audience: usersConfig.auth.audience,
+      ttlSeconds: usersConfig.accessTokens.ttlSeconds,
+    }),
+    jwksUrl,
+    signingKeys: usersConfig.accessTokens.signingKeys,
     stop: async () => {
       await gateway.stop();
       await Promise.all(Object.values(subgraphs).map((service) => service.stop()));

@@ -1,0 +1,205 @@
+import { randomUUID } from "node:crypto";
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  errors as joseErrors,
+  importJWK,
+  jwtVerify,
+  SignJWT,
+  type CryptoKey,
+  type JSONWebKeySet,
+  type JWTPayload,
+} from "jose";
+import { appError, ErrorCode } from "../errors";
+import { CLOCK_TOLERANCE_SECONDS, MAX_ACCESS_TOKEN_TTL_SECONDS, type RevocationCheck } from "./revocations";
+import { publicSigningKeyJwk, type PublicSigningKeyJwk, type SigningKeyJwk } from "./signing-keys";
+import type { Viewer, ViewerRole } from "./viewer";
+
+/** RFC 9068's media type for JWT access tokens; a token with any other `typ` is refused. */
+export const ACCESS_TOKEN_TYPE = "at+jwt";
+export const ACCESS_TOKEN_ALGORITHM = "ES256";
+/** Where the issuer (the users subgraph) publishes its public keys. */
+export const JWKS_PATH = "/.well-known/jwks.json";
+
+const ROLES: readonly ViewerRole[] = ["USER", "MODERATOR"];
+const REQUIRED_CLAIMS = ["iss", "aud", "sub", "sid", "role", "iat", "exp", "jti"];
+/** Far above a real token (~500 characters); longer input is refused before parsing. */
+const MAX_TOKEN_LENGTH = 4096;
+
+export interface IssuedAccessToken {
+  token: string;
+  expiresAt: Date;
+}
+
+export interface AccessTokenIssuer {
+  issue(claims: Viewer): Promise<IssuedAccessToken>;
+  /** Every configured key's public half: what `GET /.well-known/jwks.json` serves. */
+  publicJwks(): { keys: PublicSigningKeyJwk[] };
+}
+
+export interface AccessTokenIssuerOptions {
+  /** The first signs; all are published, so a second one can be rolled in before it signs. */
+  keys: readonly SigningKeyJwk[];
+  issuer: string;
+  audience: string;
+  ttlSeconds: number;
+  /** Tests only: when "now" is. */
+  clock?: () => Date;
+}
+
+export function createAccessTokenIssuer(options: AccessTokenIssuerOptions): AccessTokenIssuer {
+  const [signing] = options.keys;
+  if (!signing) throw new Error("createAccessTokenIssuer needs at least one signing key");
+  if (
+    !Number.isInteger(options.ttlSeconds) ||
+    options.ttlSeconds < 1 ||
+    options.ttlSeconds > MAX_ACCESS_TOKEN_TTL_SECONDS
+  ) {
+    throw new Error(
+      `Access tokens live 1 to ${MAX_ACCESS_TOKEN_TTL_SECONDS} seconds (got ${options.ttlSeconds})`,
+    );
+  }
+  const clock = options.clock ?? (() => new Date());
+  const privateKey = importJWK(signing, ACCESS_TOKEN_ALGORITHM) as Promise<CryptoKey>;
+  const jwks = { keys: options.keys.map(publicSigningKeyJwk) };
+  return {
+    async issue({ userId, sessionId, role }) {
+      const issuedAt = Math.floor(clock().getTime() / 1000);
+      const expiresAt = issuedAt + options.ttlSeconds;
+      const token = await new SignJWT({ sid: sessionId, role })
+        .setProtectedHeader({ alg: ACCESS_TOKEN_ALGORITHM, kid: signing.kid, typ: ACCESS_TOKEN_TYPE })
+        .setIssuer(options.issuer)
+        .setAudience(options.audience)
+        .setSubject(userId)
+        .setIssuedAt(issuedAt)
+        .setExpirationTime(expiresAt)
+        .setJti(randomUUID())
+        .sign(await privateKey);
+      return { token, expiresAt: new Date(expiresAt * 1000) };
+    },
+    publicJwks: () => ({ keys: jwks.keys.map((key) => ({ ...key })) }),
+  };
+}
+
+export type AccessTokenRefusal = "expired" | "invalid" | "revoked";
+
+const REFUSAL_MESSAGES: Record<AccessTokenRefusal, string> = {
+  expired: "The access token has expired: refresh it and retry",
+  revoked: "The access token was revoked: refresh it (or sign in again) and retry",
+  invalid:
+    "The access token is not valid: send `Authorization: Bearer <access token>` with a token from logIn or refresh",
+};
+
+/** UNAUTHENTICATED with `extensions.reason`; the HTTP layer turns it into a 401. */
+export function accessTokenRefused(reason: AccessTokenRefusal, message: string = REFUSAL_MESSAGES[reason]) {
+  return appError(ErrorCode.UNAUTHENTICATED, message, { details: { reason } });
+}
+
+/** jose errors that mean "this token is bad" (anything else — an unreachable JWKS, say — is our fault). */
+const INVALID_TOKEN_CODES = new Set([
+  joseErrors.JWSInvalid.code,
+  joseErrors.JWTInvalid.code,
+  joseErrors.JWTClaimValidationFailed.code,
+  joseErrors.JOSEAlgNotAllowed.code,
+  joseErrors.JOSENotSupported.code,
+  joseErrors.JWSSignatureVerificationFailed.code,
+  joseErrors.JWKSNoMatchingKey.code,
+  joseErrors.JWKSMultipleMatchingKeys.code,
+]);
+
+export interface AccessTokenVerifier {
+  /** The token's viewer, or throws UNAUTHENTICATED with `extensions.reason` expired | invalid | revoked. */
+  verify(token: string): Promise<Viewer>;
+}
+
+export interface AccessTokenVerifierOptions {
+  /** The issuer's JWKS URL (fetched, cached, refetched on an unknown kid), or the key set itself. */
+  jwks: URL | JSONWebKeySet;
+  issuer: string;
+  audience: string;
+  /** Consulted on every verification (one Redis round trip). */
+  revocations: RevocationCheck;
+  /** Tuning of the remote key set (jose's defaults: 30 s cooldown between refetches, 10 min max age, 5 s timeout). */
+  remoteJwks?: { cooldownMs?: number; cacheMaxAgeMs?: number; timeoutMs?: number };
+}
+
+export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
+  const keySet =
+    options.jwks instanceof URL
+      ? createRemoteJWKSet(options.jwks, {
+          ...(options.remoteJwks?.cooldownMs === undefined
+            ? {}
+            : { cooldownDuration: options.remoteJwks.cooldownMs }),
+          ...(options.remoteJwks?.cacheMaxAgeMs === undefined
+            ? {}
+            : { cacheMaxAge: options.remoteJwks.cacheMaxAgeMs }),
+          ...(options.remoteJwks?.timeoutMs === undefined
+            ? {}
+            : { timeoutDuration: options.remoteJwks.timeoutMs }),
+        })
+      : createLocalJWKSet(options.jwks);
+  const source = options.jwks instanceof URL ? options.jwks.href : "the local key set";
+
+  async function verifySignature(token: string): Promise<JWTPayload> {
+    try {
+      const { payload } = await jwtVerify(token, keySet, {
+        algorithms: [ACCESS_TOKEN_ALGORITHM],
+        typ: ACCESS_TOKEN_TYPE,
+        issuer: options.issuer,
+        audience: options.audience,
+        requiredClaims: REQUIRED_CLAIMS,
+        maxTokenAge: MAX_ACCESS_TOKEN_TTL_SECONDS,
+        clockTolerance: CLOCK_TOLERANCE_SECONDS,
+      });
+      return payload;
+    } catch (error) {
+      if (error instanceof joseErrors.JWTExpired) throw accessTokenRefused("expired");
+      if (error instanceof joseErrors.JOSEError && INVALID_TOKEN_CODES.has(error.code))
+        throw accessTokenRefused("invalid");
+      throw new Error(
+        `Could not verify an access token: the signing keys (${source}) are unavailable or unusable`,
+        { cause: error },
+      );
+    }
+  }
+
+  return {
+    async verify(token) {
+      if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw accessTokenRefused("invalid");
+      const payload = await verifySignature(token);
+      const { sub, sid, role, iat } = payload as JWTPayload & { sid?: unknown; role?: unknown };
+      if (
+        typeof sub !== "string" ||
+        sub === "" ||
+        typeof sid !== "string" ||
+        sid === "" ||
+        typeof iat !== "number" ||
+        !ROLES.includes(role as ViewerRole)
+      ) {
+        throw accessTokenRefused("invalid");
+      }
+      const viewer: Viewer = { userId: sub, sessionId: sid, role: role as ViewerRole };
+      if (await options.revocations.isRevoked(viewer, iat)) throw accessTokenRefused("revoked");
+      return viewer;
+    },
+  };
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+/**
+ * The service layer's `authenticate`: no Authorization header is anonymous (null); anything else
+ * must be `Bearer <valid access token>`.
+ */
+export function bearerAuthenticator(
+  verifier: AccessTokenVerifier,
+): (authorizationHeader: string | undefined) => Promise<Viewer | null> {
+  return async (authorizationHeader) => {
+    if (authorizationHeader === undefined) return null;
+    const token = BEARER.exec(authorizationHeader)?.[1];
+    if (token === undefined) {
+      throw accessTokenRefused("invalid", "The Authorization header must be `Bearer <access token>`");
+    }
+    return verifier.verify(token);
+  };
+}
