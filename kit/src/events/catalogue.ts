@@ -1,0 +1,94 @@
+import { z } from "zod";
+
+/**
+ * The one catalogue of events between subgraphs: each type, the shape of its payload, and which
+ * consumers receive it. Payloads are plain JSON (ids are UUIDs, dates are ISO strings) because
+ * they travel through Postgres (`outbox_events.payload`) and Redis.
+ *
+ * Evolving a payload: add optional fields only; consumers ignore fields they do not know (zod
+ * strips them). A breaking change is a new event type.
+ */
+
+const id = z.uuid();
+const gender = z.enum(["WOMAN", "MAN", "NONBINARY"]);
+const pair = z.object({ blockerId: id, blockedId: id });
+const match = z.object({ matchId: id, userIds: z.tuple([id, id]) });
+
+export const EVENT_SCHEMAS = {
+  /** The account is gone: every subgraph purges what it holds about the user. */
+  "user.deleted": z.object({ userId: id }),
+  "user.blocked": pair,
+  "user.unblocked": pair,
+  /**
+   * Everything Discovery needs to decide who may see whom, as it is after the change (the whole
+   * state, not a diff: apply the latest by `occurredAt`, see consumer.ts).
+   */
+  "user.profile_changed": z.object({
+    userId: id,
+    /** `YYYY-MM-DD`. */
+    birthDate: z.iso.date(),
+    gender: gender.nullable(),
+    gendersOfInterest: z.array(gender),
+    ageMin: z.number().int(),
+    ageMax: z.number().int(),
+    maxDistanceKm: z.number().int(),
+    visibility: z.enum(["VISIBLE", "HIDDEN"]),
+    banned: z.boolean(),
+  }),
+  "user.banned": z.object({ userId: id }),
+  "match.created": match,
+  "match.ended": match,
+} as const;
+
+export type EventType = keyof typeof EVENT_SCHEMAS;
+export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
+
+/** The payload of one event type, e.g. `EventPayload<"user.blocked">`. */
+export type EventPayload<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T]>;
+
+/** Who subscribes to what. Each consumer has one BullMQ queue, `events.<consumer>`. */
+export const SUBSCRIPTIONS = {
+  discovery: ["user.deleted", "user.blocked", "user.unblocked", "user.profile_changed", "user.banned"],
+  chat: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "match.created", "match.ended"],
+  media: ["user.deleted"],
+  push: ["match.created"],
+} as const satisfies Record<string, readonly EventType[]>;
+
+export type EventConsumer = keyof typeof SUBSCRIPTIONS;
+export const EVENT_CONSUMERS = Object.keys(SUBSCRIPTIONS) as EventConsumer[];
+
+/** The event types one consumer receives. */
+export type SubscribedEvent<C extends EventConsumer> = (typeof SUBSCRIPTIONS)[C][number];
+
+/** The consumers of one event type (none for a type nobody subscribes to). */
+export function subscribersOf(type: string): EventConsumer[] {
+  return EVENT_CONSUMERS.filter((consumer) => (SUBSCRIPTIONS[consumer] as readonly string[]).includes(type));
+}
+
+export function isEventType(type: unknown): type is EventType {
+  return typeof type === "string" && Object.hasOwn(EVENT_SCHEMAS, type);
+}
+
+/** The BullMQ queue of a consumer. */
+export function eventQueueName(consumer: EventConsumer): string {
+  return `events.${consumer}`;
+}
+
+/** BullMQ key prefix used when none is given: every process must use the same one. */
+export const DEFAULT_EVENTS_PREFIX = "hv";
+
+export class InvalidEventError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "InvalidEventError";
+  }
+}
+
+/** Checks a payload against its type's schema; returns it without unknown fields. */
+export function parseEventPayload<T extends EventType>(type: T, payload: unknown): EventPayload<T> {
+  const result = EVENT_SCHEMAS[type].safeParse(payload);
+  if (!result.success) {
+    throw new InvalidEventError(`invalid ${type} payload: ${z.prettifyError(result.error)}`);
+  }
+  return result.data as EventPayload<T>;
+}

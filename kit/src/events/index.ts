@@ -1,0 +1,4 @@
+export * from "./catalogue";
+export * from "./outbox";
+export * from "./relay";
+export * from "./consumer";

@@ -1,0 +1,262 @@
+import { Queue, type JobsOptions } from "bullmq";
+import Redis, { type RedisOptions } from "ioredis";
+import type { Logger } from "../logger";
+import { closeRedis } from "../redis";
+import {
+  DEFAULT_EVENTS_PREFIX,
+  eventQueueName,
+  isEventType,
+  subscribersOf,
+  type EventConsumer,
+} from "./catalogue";
+import type { OutboxRecord, OutboxStore } from "./outbox";
+
+/** A Redis URL (`redis://host:6379/0`) or ioredis options. */
+export type EventsConnection = string | RedisOptions;
+
+/** What a consumer's job carries; the job id is the event id. */
+export interface EventJobData {
+  type: string;
+  payload: unknown;
+  /** ISO time the event was written (its outbox row's `created_at`). */
+  occurredAt: string;
+}
+
+export interface OutboxRelayOptions {
+  store: OutboxStore;
+  connection: EventsConnection;
+  logger: Logger;
+  /** How often to look for unpublished events. Default 1000 ms. */
+  pollIntervalMs?: number;
+  /** Events claimed per round trip. Default 100. */
+  batchSize?: number;
+  /** BullMQ key prefix; producers and consumers must agree. Default `hv`. */
+  prefix?: string;
+  /**
+   * Retries of a consumer's handler: `attempts` in all, waiting `backoffMs`, 2×, 4×, … (±20 %)
+   * between them. Default 15 attempts from 1 s: about 4.5 hours before an event fails for good.
+   */
+  retry?: { attempts: number; backoffMs: number };
+  /**
+   * How long a consumer's completed job is kept. Re-publishing the same event (after a crash
+   * between enqueue and markPublished) is dropped as a duplicate only while the job exists, so
+   * this is the deduplication window. Default 24 h. Failed jobs are kept 7 days.
+   */
+  keepCompletedSeconds?: number;
+  /** Gives up on one publishing attempt (Redis hung) after this. Default 10 000 ms. */
+  publishTimeoutMs?: number;
+}
+
+export interface FlushResult {
+  /** Events enqueued for all their consumers and marked published. */
+  published: number;
+  /** Why publishing stopped early (already logged; the next poll retries). */
+  error?: Error;
+}
+
+export interface OutboxRelay {
+  /**
+   * Publishes what is unpublished now, e.g. right after a transaction that wrote an event commits.
+   * Resolves when done, never rejects: failures are logged and retried on the next poll.
+   */
+  flush(): Promise<FlushResult>;
+  /** Stops polling, waits for the publishing in progress, closes the Redis connection. */
+  stop(): Promise<void>;
+}
+
+const READY_TIMEOUT_MS = 2_000;
+const KEEP_FAILED_SECONDS = 7 * 24 * 3600;
+
+function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
+
+function asError(error: unknown): Error {
+  return error instanceof Error ? error : new Error(String(error));
+}
+
+/**
+ * Moves events from a subgraph's outbox to the BullMQ queue of every consumer subscribed to them
+ * (`events.<consumer>`; BullMQ has no fan-out, so one job per consumer), then marks them
+ * published. At least once: the job id is the event id, so an event enqueued again (the relay
+ * died before marking it, or two replicas raced) is dropped by BullMQ while the first job is kept
+ * (`keepCompletedSeconds`). Runs on every replica of the owning subgraph.
+ */
+export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
+  const { store, logger } = options;
+  const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+  const batchSize = options.batchSize ?? 100;
+  const prefix = options.prefix ?? DEFAULT_EVENTS_PREFIX;
+  const publishTimeoutMs = options.publishTimeoutMs ?? 10_000;
+  const jobOptions: JobsOptions = {
+    attempts: options.retry?.attempts ?? 15,
+    backoff: { type: "exponential", delay: options.retry?.backoffMs ?? 1_000, jitter: 0.2 },
+    removeOnComplete: { age: options.keepCompletedSeconds ?? 24 * 3600 },
+    removeOnFail: { age: KEEP_FAILED_SECONDS },
+  };
+
+  // Fail fast while Redis is away (no offline queue, one retry) instead of hanging a poll: the
+  // events stay in the outbox and the next poll tries again.
+  const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1 } satisfies RedisOptions;
+  // disconnectTimeout: stopping while Redis is away should not keep the process alive for 2 s.
+  const defaults: RedisOptions = {
+    retryStrategy: (times) => Math.min(times * 200, 5_000),
+    disconnectTimeout: 200,
+  };
+  const redis =
+    typeof options.connection === "string"
+      ? new Redis(options.connection, { ...defaults, ...failFast })
+      : new Redis({ ...defaults, ...options.connection, ...failFast });
+  let lastRedisError: Error | undefined;
+  redis.on("error", (error: Error) => {
+    lastRedisError = error;
+    logger.debug({ err: error }, "outbox relay: redis connection error");
+  });
+
+  const queues = new Map<EventConsumer, Queue>();
+  function queueOf(consumer: EventConsumer): Queue {
+    let queue = queues.get(consumer);
+    if (!queue) {
+      queue = new Queue(eventQueueName(consumer), { connection: redis, prefix });
+      queue.on("error", (error: Error) =>
+        logger.debug({ err: error, consumer }, "outbox relay: queue error"),
+      );
+      queues.set(consumer, queue);
+    }
+    return queue;
+  }
+
+  async function redisReady(): Promise<void> {
+    if (redis.status === "ready") return;
+    if (redis.status === "end") throw new Error("outbox relay: redis connection closed");
+    let onReady: () => void = () => undefined;
+    try {
+      await withTimeout(
+        new Promise<void>((resolve) => {
+          onReady = resolve;
+          redis.once("ready", onReady);
+        }),
+        READY_TIMEOUT_MS,
+        `redis not ready (${lastRedisError?.message ?? redis.status})`,
+      );
+    } finally {
+      redis.removeListener("ready", onReady);
+    }
+  }
+
+  async function enqueue(records: OutboxRecord[]): Promise<void> {
+    const jobs = new Map<EventConsumer, Array<{ name: string; data: EventJobData; opts: JobsOptions }>>();
+    for (const record of records) {
+      const consumers = subscribersOf(record.type);
+      if (consumers.length === 0) {
+        // Delivered to all of its (no) subscribers: marked published, the row stays for inspection.
+        const known = isEventType(record.type);
+        logger[known ? "info" : "error"](
+          { eventId: record.id, type: record.type },
+          known
+            ? "outbox relay: no consumer subscribes to this event type"
+            : "outbox relay: unknown event type",
+        );
+      }
+      const data: EventJobData = {
+        type: record.type,
+        payload: record.payload,
+        occurredAt: record.createdAt.toISOString(),
+      };
+      for (const consumer of consumers) {
+        const list = jobs.get(consumer) ?? [];
+        list.push({ name: record.type, data, opts: { ...jobOptions, jobId: record.id } });
+        jobs.set(consumer, list);
+      }
+    }
+    await Promise.all([...jobs].map(([consumer, list]) => queueOf(consumer).addBulk(list)));
+  }
+
+  let stopping = false;
+  let failing = false;
+  let failedPasses = 0;
+
+  /** Claims, enqueues and marks batches until the outbox is empty or something fails. */
+  async function pass(): Promise<FlushResult> {
+    let published = 0;
+    try {
+      await redisReady();
+      while (!stopping) {
+        const records = await store.claimUnpublished(batchSize);
+        if (records.length === 0) break;
+        try {
+          await withTimeout(enqueue(records), publishTimeoutMs, "enqueueing events");
+        } catch (error) {
+          await store.markPublished([]).catch(() => undefined); // ends the claim
+          throw error;
+        }
+        await store.markPublished(records.map((record) => record.id));
+        published += records.length;
+        logger.debug({ count: records.length }, "outbox relay: events published");
+        if (records.length < batchSize) break;
+      }
+      if (failing) logger.info({ failedPasses }, "outbox relay: publishing again");
+      failing = false;
+      failedPasses = 0;
+      return { published };
+    } catch (caught) {
+      const error = asError(caught);
+      failedPasses += 1;
+      if (!failing) logger.error({ err: error }, "outbox relay: publishing failed; retrying on every poll");
+      else logger.debug({ err: error, failedPasses }, "outbox relay: publishing still failing");
+      failing = true;
+      return { published, error };
+    }
+  }
+
+  // One pass at a time; a flush during a pass runs one more pass after it (so it sees every event
+  // committed before it was called), shared by all flushes that arrive meanwhile.
+  let running: Promise<FlushResult> | undefined;
+  let next: Promise<FlushResult> | undefined;
+  function flush(): Promise<FlushResult> {
+    if (stopping) return Promise.resolve({ published: 0, error: new Error("outbox relay stopped") });
+    if (!running) {
+      running = pass().finally(() => {
+        running = undefined;
+      });
+      return running;
+    }
+    next ??= running.then(() => {
+      next = undefined;
+      return flush();
+    });
+    return next;
+  }
+
+  let timer: NodeJS.Timeout | undefined;
+  const poll = () => {
+    timer = setTimeout(() => {
+      void flush().then(() => {
+        if (!stopping) poll();
+      });
+    }, pollIntervalMs);
+  };
+  void flush().then(() => {
+    if (!stopping) poll();
+  });
+
+  let stopped: Promise<void> | undefined;
+  return {
+    flush,
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        clearTimeout(timer);
+        await next;
+        await running;
+        await Promise.all([...queues.values()].map((queue) => queue.close().catch(() => undefined)));
+        await closeRedis(redis);
+      })();
+      return stopped;
+    },
+  };
+}

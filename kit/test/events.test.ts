@@ -1,0 +1,535 @@
+import { randomBytes, randomUUID } from "node:crypto";
+import net from "node:net";
+import { Writable } from "node:stream";
+import { Queue } from "bullmq";
+import {
+  defaultDatabaseUrl,
+  dropDatabase,
+  ensureDatabase,
+  migrateDeploy,
+  withDatabaseName,
+} from "@hv/prisma";
+import { createUsersDb, type UsersDb } from "@hv/users/src/db";
+import {
+  EVENT_CONSUMERS,
+  eventQueueName,
+  InvalidEventError,
+  outboxEventData,
+  prismaOutboxStore,
+  startEventConsumer,
+  startOutboxRelay,
+  SUBSCRIPTIONS,
+  type EventConsumer,
+  type EventConsumerHandle,
+  type EventHandler,
+  type EventHandlers,
+  type EventMeta,
+  type EventPayload,
+  type EventType,
+  type OutboxRelay,
+  type OutboxRelayOptions,
+  type OutboxStore,
+} from "../src/events";
+import { createLogger, type Logger } from "../src/logger";
+
+const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+
+// A database of our own, migrated with the real users migrations: the real outbox_events table.
+const runId = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+const databaseUrl = withDatabaseName(
+  process.env.USERS_DATABASE_URL || defaultDatabaseUrl("users"),
+  `hv_test_${runId}_events`,
+);
+let db: UsersDb;
+
+beforeAll(async () => {
+  await ensureDatabase(databaseUrl);
+  await migrateDeploy("users", databaseUrl);
+  db = createUsersDb(databaseUrl);
+}, 120_000);
+
+afterAll(async () => {
+  await db?.$disconnect();
+  await dropDatabase(databaseUrl);
+});
+
+interface LogLine {
+  level: string;
+  msg: string;
+  [field: string]: unknown;
+}
+
+function capturingLogger(): { logger: Logger; lines: LogLine[] } {
+  const lines: LogLine[] = [];
+  const destination = new Writable({
+    write(chunk: Buffer, _encoding, callback) {
+      for (const text of chunk.toString("utf8").split("\n")) {
+        if (text.trim() !== "") lines.push(JSON.parse(text) as LogLine);
+      }
+      callback();
+    },
+  });
+  return { logger: createLogger({ service: "events-test", level: "info", destination }), lines };
+}
+
+async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = net.createServer();
+    server.once("error", reject);
+    server.listen(0, "127.0.0.1", () => {
+      const address = server.address();
+      server.close(() =>
+        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
+      );
+    });
+  });
+}
+
+/** A TCP proxy to Redis that can be cut (connections dropped, nothing listening) and restored. */
+async function redisProxy(): Promise<{
+  url: string;
+  cut(): Promise<void>;
+  restore(): Promise<void>;
+  close(): Promise<void>;
+}> {
+  const upstream = new URL(REDIS_URL);
+  const port = await freePort();
+  const sockets = new Set<net.Socket>();
+  let server: net.Server | undefined;
+  const listen = () =>
+    new Promise<void>((resolve, reject) => {
+      server = net.createServer((client) => {
+        const redis = net.connect(Number(upstream.port || 6379), upstream.hostname);
+        const end = () => {
+          client.destroy();
+          redis.destroy();
+          sockets.delete(client);
+          sockets.delete(redis);
+        };
+        for (const socket of [client, redis]) {
+          sockets.add(socket);
+          socket.on("error", end);
+          socket.on("close", end);
+        }
+        client.pipe(redis).pipe(client);
+      });
+      server.once("error", reject);
+      server.listen(port, "127.0.0.1", () => resolve());
+    });
+  const cut = async () => {
+    for (const socket of sockets) socket.destroy();
+    await new Promise<void>((resolve) => (server ? server.close(() => resolve()) : resolve()));
+    server = undefined;
+  };
+  await listen();
+  return { url: `redis://127.0.0.1:${port}`, cut, restore: listen, close: cut };
+}
+
+interface Delivery {
+  eventId: string;
+  type: EventType;
+  payload: unknown;
+  meta: EventMeta;
+}
+
+// Per test: its own BullMQ prefix, and everything started is stopped and obliterated afterwards.
+let prefix: string;
+let log: ReturnType<typeof capturingLogger>;
+let relays: OutboxRelay[];
+let consumers: EventConsumerHandle[];
+
+beforeEach(async () => {
+  prefix = `hvtest-${randomBytes(4).toString("hex")}`;
+  log = capturingLogger();
+  relays = [];
+  consumers = [];
+  await db.$executeRawUnsafe("DELETE FROM outbox_events");
+});
+
+afterEach(async () => {
+  await Promise.all(relays.map((relay) => relay.stop()));
+  await Promise.all(consumers.map((consumer) => consumer.stop()));
+  for (const consumer of EVENT_CONSUMERS) {
+    const queue = new Queue(eventQueueName(consumer), { connection: { url: REDIS_URL }, prefix });
+    await queue.obliterate({ force: true });
+    await queue.close();
+  }
+});
+
+function relay(overrides: Partial<OutboxRelayOptions> = {}): OutboxRelay {
+  const started = startOutboxRelay({
+    store: prismaOutboxStore(db),
+    connection: REDIS_URL,
+    logger: log.logger,
+    pollIntervalMs: 60_000, // tests flush explicitly
+    prefix,
+    ...overrides,
+  });
+  relays.push(started);
+  return started;
+}
+
+type Overrides = { [C in EventConsumer]?: Partial<EventHandlers<C>> };
+
+/** Every consumer, recording what it receives; `overrides` replace single handlers. */
+function startConsumers(overrides: Overrides = {}): Record<EventConsumer, Delivery[]> {
+  const deliveries = { discovery: [], chat: [], media: [], push: [] } as Record<EventConsumer, Delivery[]>;
+  for (const consumer of EVENT_CONSUMERS) {
+    const record: EventHandler<EventType> = async (payload, meta) => {
+      deliveries[consumer].push({ eventId: meta.eventId, type: meta.type, payload, meta });
+    };
+    const handlers = Object.fromEntries(SUBSCRIPTIONS[consumer].map((type) => [type, record]));
+    Object.assign(handlers, overrides[consumer]);
+    consumers.push(
+      startEventConsumer({
+        consumer,
+        connection: REDIS_URL,
+        logger: log.logger,
+        handlers: handlers as EventHandlers<typeof consumer>,
+        prefix,
+      }),
+    );
+  }
+  return deliveries;
+}
+
+async function jobCounts(consumer: EventConsumer) {
+  const queue = new Queue(eventQueueName(consumer), { connection: { url: REDIS_URL }, prefix });
+  try {
+    return await queue.getJobCounts("waiting", "active", "delayed", "completed", "failed");
+  } finally {
+    await queue.close();
+  }
+}
+
+async function jobOf(consumer: EventConsumer, eventId: string) {
+  const queue = new Queue(eventQueueName(consumer), { connection: { url: REDIS_URL }, prefix });
+  try {
+    const job = await queue.getJob(eventId);
+    return (
+      job && { state: await job.getState(), attemptsMade: job.attemptsMade, failedReason: job.failedReason }
+    );
+  } finally {
+    await queue.close();
+  }
+}
+
+async function unpublishedIds(): Promise<string[]> {
+  const rows = await db.$queryRawUnsafe<Array<{ id: string }>>(
+    "SELECT id::text AS id FROM outbox_events WHERE published_at IS NULL ORDER BY created_at",
+  );
+  return rows.map((row) => row.id);
+}
+
+const ids = (deliveries: Delivery[]) => deliveries.map((delivery) => delivery.eventId).sort();
+
+/** A committed event, as a subgraph writes it: in the transaction of the change it describes. */
+async function commitUserDeleted(): Promise<string> {
+  const userId = randomUUID();
+  const data = outboxEventData("user.deleted", { userId });
+  await db.$transaction(async (tx) => {
+    await tx.outboxEvent.create({ data });
+  });
+  return data.id;
+}
+
+describe("events between subgraphs", () => {
+  it("should deliver an event committed with its change to every subscribed consumer exactly once", async () => {
+    const deliveries = startConsumers();
+    const before = new Date();
+    const profile: Omit<EventPayload<"user.profile_changed">, "userId"> = {
+      birthDate: "1990-06-15",
+      gender: "WOMAN",
+      gendersOfInterest: ["MAN", "NONBINARY"],
+      ageMin: 25,
+      ageMax: 40,
+      maxDistanceKm: 30,
+      visibility: "VISIBLE",
+      banned: false,
+    };
+    const [profileEvent, matchEvent] = await db.$transaction(async (tx) => {
+      const user = await tx.user.create({
+        data: {
+          email: `${randomUUID()}@example.test`,
+          passwordHash: "!",
+          displayName: "Ada",
+          birthDate: new Date(profile.birthDate),
+        },
+      });
+      const first = outboxEventData("user.profile_changed", { userId: user.id, ...profile });
+      const second = outboxEventData("match.created", {
+        matchId: randomUUID(),
+        userIds: [user.id, randomUUID()],
+      });
+      await tx.outboxEvent.create({ data: first });
+      await tx.outboxEvent.create({ data: second });
+      return [first, second];
+    });
+
+    // Resolves after a pass that started after the call: the events are published by then.
+    expect((await relay().flush()).error).toBeUndefined();
+    expect(await unpublishedIds()).toEqual([]);
+    await waitFor(
+      "deliveries",
+      () => deliveries.chat.length === 1 && deliveries.push.length === 1 && deliveries.discovery.length === 1,
+    );
+    await relays[0]!.flush();
+    await pause(300);
+
+    // user.profile_changed: discovery only; match.created: chat and push.
+    expect(ids(deliveries.discovery)).toEqual([profileEvent.id]);
+    expect(ids(deliveries.chat)).toEqual([matchEvent.id]);
+    expect(ids(deliveries.push)).toEqual([matchEvent.id]);
+    expect(deliveries.media).toEqual([]);
+    const [received] = deliveries.discovery;
+    expect(received!.payload).toEqual(profileEvent.payload);
+    expect(received!.meta).toMatchObject({
+      eventId: profileEvent.id,
+      type: "user.profile_changed",
+      attempt: 1,
+    });
+    expect(received!.meta.occurredAt.getTime()).toBeGreaterThanOrEqual(before.getTime() - 1_000);
+    expect(await unpublishedIds()).toEqual([]);
+    for (const consumer of ["discovery", "chat", "push"] as const) {
+      expect(await jobCounts(consumer)).toMatchObject({
+        waiting: 0,
+        active: 0,
+        delayed: 0,
+        completed: 1,
+        failed: 0,
+      });
+    }
+  });
+
+  it("should never deliver an event whose transaction rolled back", async () => {
+    const deliveries = startConsumers();
+    const rolledBack = outboxEventData("user.deleted", { userId: randomUUID() });
+    await expect(
+      db.$transaction(async (tx) => {
+        await tx.outboxEvent.create({ data: rolledBack });
+        throw new Error("the change failed");
+      }),
+    ).rejects.toThrow("the change failed");
+    const committed = await commitUserDeleted();
+
+    await relay().flush();
+    await waitFor("the committed event", () => deliveries.media.length === 1);
+    await pause(300);
+
+    for (const consumer of ["discovery", "chat", "media"] as const)
+      expect(ids(deliveries[consumer])).toEqual([committed]);
+  });
+
+  it("should refuse, before anything is written, an event whose payload does not match the catalogue", () => {
+    expect(() => outboxEventData("user.blocked", { blockerId: randomUUID(), blockedId: "42" })).toThrow(
+      InvalidEventError,
+    );
+    expect(() =>
+      outboxEventData("match.created", {
+        matchId: randomUUID(),
+        userIds: [randomUUID()] as unknown as [string, string],
+      }),
+    ).toThrow(/userIds/);
+  });
+
+  it("should not deliver twice when the relay dies after enqueueing but before marking the events published", async () => {
+    const deliveries = startConsumers();
+    const inner = prismaOutboxStore(db);
+    let failures = 0;
+    const store: OutboxStore = {
+      claimUnpublished: (limit) => inner.claimUnpublished(limit),
+      markPublished: async (eventIds) => {
+        if (eventIds.length > 0 && failures === 0) {
+          failures += 1;
+          throw new Error("relay died before markPublished");
+        }
+        return inner.markPublished(eventIds);
+      },
+    };
+    const crashing = relay({ store });
+    await crashing.flush(); // the start-up pass, on an empty outbox
+    const eventId = await commitUserDeleted();
+
+    const first = await crashing.flush();
+    expect(first.published).toBe(0);
+    expect(first.error?.message).toBe("relay died before markPublished");
+    expect(await unpublishedIds()).toEqual([eventId]);
+    expect(
+      log.lines.some(
+        (line) => line.level === "error" && line.msg.startsWith("outbox relay: publishing failed"),
+      ),
+    ).toBe(true);
+    await waitFor("the first delivery", () => deliveries.media.length === 1);
+
+    const second = await crashing.flush();
+    expect(second).toEqual({ published: 1 });
+    expect(await unpublishedIds()).toEqual([]);
+    expect(log.lines.some((line) => line.msg === "outbox relay: publishing again")).toBe(true);
+    await pause(300);
+
+    for (const consumer of ["discovery", "chat", "media"] as const) {
+      expect(ids(deliveries[consumer])).toEqual([eventId]);
+      expect(await jobCounts(consumer)).toMatchObject({ waiting: 0, delayed: 0, completed: 1 });
+    }
+  });
+
+  it("should deliver each event once, and share the work, when two relays run at once", async () => {
+    const deliveries = startConsumers();
+    const eventIds: string[] = [];
+    for (let i = 0; i < 40; i += 1) eventIds.push(await commitUserDeleted());
+
+    // Counts what each relay marks published: an event marked by both was enqueued by both.
+    const marked: string[] = [];
+    const counted = (): OutboxStore => {
+      const store = prismaOutboxStore(db);
+      return {
+        claimUnpublished: (limit) => store.claimUnpublished(limit),
+        markPublished: async (eventIds) => {
+          await store.markPublished(eventIds);
+          marked.push(...eventIds);
+        },
+      };
+    };
+    const a = relay({ store: counted(), batchSize: 3 });
+    const b = relay({ store: counted(), batchSize: 3 });
+    const results = await Promise.all([a.flush(), b.flush(), a.flush(), b.flush()]);
+    expect(results.every((result) => result.error === undefined)).toBe(true);
+    expect(await unpublishedIds()).toEqual([]);
+
+    await waitFor("every delivery", () =>
+      EVENT_CONSUMERS.every((c) => c === "push" || deliveries[c].length >= 40),
+    );
+    await pause(300);
+    for (const consumer of ["discovery", "chat", "media"] as const) {
+      expect(ids(deliveries[consumer])).toEqual([...eventIds].sort());
+      expect(await jobCounts(consumer)).toMatchObject({ completed: 40, failed: 0 });
+    }
+    // The row locks of a claim keep the relays off each other's events: nothing was enqueued twice.
+    expect(marked.sort()).toEqual([...eventIds].sort());
+  });
+
+  it("should retry a handler that throws until it succeeds", async () => {
+    let calls = 0;
+    const attempts: number[] = [];
+    const deliveries = startConsumers({
+      chat: {
+        "match.created": async (_payload, meta) => {
+          calls += 1;
+          attempts.push(meta.attempt);
+          if (calls < 3) throw new Error(`chat database unavailable (${calls})`);
+        },
+      },
+    });
+    const event = outboxEventData("match.created", {
+      matchId: randomUUID(),
+      userIds: [randomUUID(), randomUUID()],
+    });
+    await db.outboxEvent.create({ data: event });
+
+    await relay({ retry: { attempts: 5, backoffMs: 20 } }).flush();
+    await waitFor("the third attempt", async () => (await jobOf("chat", event.id))?.state === "completed");
+
+    expect(attempts).toEqual([1, 2, 3]);
+    expect(ids(deliveries.push)).toEqual([event.id]); // other consumers are not affected
+    expect(await jobOf("chat", event.id)).toMatchObject({ state: "completed", attemptsMade: 3 });
+    expect(log.lines.filter((line) => line.msg === "event handler failed; will retry")).toHaveLength(2);
+  });
+
+  it("should fail an event with an invalid payload at once, without retrying it", async () => {
+    const deliveries = startConsumers();
+    // Written around outboxEventData's validation, as an older or buggy publisher might.
+    const eventId = randomUUID();
+    await db.outboxEvent.create({
+      data: { id: eventId, type: "user.deleted", payload: { userId: "not-a-uuid" } },
+    });
+
+    await relay({ retry: { attempts: 5, backoffMs: 20 } }).flush();
+    for (const consumer of ["discovery", "chat", "media"] as const) {
+      await waitFor(
+        `${consumer} to fail it`,
+        async () => (await jobOf(consumer, eventId))?.state === "failed",
+      );
+    }
+    await pause(300);
+
+    for (const consumer of ["discovery", "chat", "media"] as const) {
+      const job = await jobOf(consumer, eventId);
+      expect(job).toMatchObject({ state: "failed", attemptsMade: 1 });
+      expect(job?.failedReason).toMatch(/invalid user\.deleted payload/);
+      expect(deliveries[consumer]).toEqual([]);
+    }
+    expect(log.lines.filter((line) => line.msg === "event handler failed for good")).toHaveLength(3);
+  });
+
+  it("should lose nothing while Redis is unreachable, and publish it once Redis is back", async () => {
+    const deliveries = startConsumers();
+    const eventId = await commitUserDeleted();
+
+    const cutOff = relay({ connection: `redis://127.0.0.1:${await freePort()}` });
+    const result = await cutOff.flush();
+    expect(result.published).toBe(0);
+    expect(result.error?.message).toMatch(/redis not ready/);
+    expect(
+      log.lines.some(
+        (line) => line.level === "error" && line.msg.startsWith("outbox relay: publishing failed"),
+      ),
+    ).toBe(true);
+    expect(await unpublishedIds()).toEqual([eventId]);
+    await cutOff.stop();
+
+    const reconnected = relay();
+    expect((await reconnected.flush()).error).toBeUndefined();
+    expect(await unpublishedIds()).toEqual([]);
+    await waitFor("the delivery", () => deliveries.media.length === 1);
+    await pause(300);
+    for (const consumer of ["discovery", "chat", "media"] as const)
+      expect(ids(deliveries[consumer])).toEqual([eventId]);
+  });
+
+  it("should keep what is written while Redis is down and publish it, once, when Redis comes back", async () => {
+    const deliveries = startConsumers();
+    const proxy = await redisProxy();
+    try {
+      const relayed = relay({ connection: proxy.url });
+      expect((await relayed.flush()).error).toBeUndefined();
+
+      await proxy.cut();
+      const eventId = await commitUserDeleted();
+      const started = Date.now();
+      const down = await relayed.flush();
+      expect(down.error).toBeDefined();
+      expect(Date.now() - started).toBeLessThan(5_000); // fails fast rather than hanging
+      expect((await relayed.flush()).error).toBeDefined();
+      expect(await unpublishedIds()).toEqual([eventId]);
+      // One error for the outage, not one per poll.
+      expect(log.lines.filter((line) => line.msg.startsWith("outbox relay: publishing failed"))).toHaveLength(
+        1,
+      );
+
+      await proxy.restore();
+      await waitFor("the relay to publish again", async () => (await relayed.flush()).error === undefined);
+      expect(await unpublishedIds()).toEqual([]);
+      expect(log.lines.some((line) => line.msg === "outbox relay: publishing again")).toBe(true);
+      await waitFor("the delivery", () => deliveries.media.length === 1);
+      await pause(300);
+      for (const consumer of ["discovery", "chat", "media"] as const)
+        expect(ids(deliveries[consumer])).toEqual([eventId]);
+    } finally {
+      await proxy.close();
+    }
+  });
+});
