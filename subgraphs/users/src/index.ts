@@ -1,4 +1,4 @@
-import { loadSubgraphConfig, runMain } from "@hv/kit";
+import { loadUsersConfig, runMain } from "@hv/kit";
 import { start } from "./server";
 
-runMain("users", (env) => loadSubgraphConfig("users", env), start);
+runMain("users", loadUsersConfig, start);

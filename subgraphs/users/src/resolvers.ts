@@ -1,18 +1,22 @@
-import { DateTimeScalar, isUuid, requireUuid, type GraphQLResolverMap, type RequestContextBase } from "@hv/kit";
-import type { UsersLoaders } from "./loaders";
+import { DateScalar, DateTimeScalar, type GraphQLResolverMap } from "@hv/kit";
+import type { UsersContext } from "./context";
+import { accountResolvers } from "./modules/accounts";
+import { deviceResolvers } from "./modules/devices";
+import { profileResolvers } from "./modules/profile";
+import { safetyResolvers } from "./modules/safety";
 
-export interface UsersContext extends RequestContextBase {
-  loaders: UsersLoaders;
-}
+export type { UsersContext } from "./context";
 
 export const resolvers: GraphQLResolverMap<UsersContext> = {
   DateTime: DateTimeScalar,
-  Query: {
-    user: (_: unknown, args: { id: string }, { loaders }: UsersContext) =>
-      loaders.userById.load(requireUuid(args.id, "id")),
+  Date: DateScalar,
+  Query: { ...profileResolvers.Query, ...deviceResolvers.Query, ...safetyResolvers.Query },
+  Mutation: {
+    ...accountResolvers.Mutation,
+    ...profileResolvers.Mutation,
+    ...deviceResolvers.Mutation,
+    ...safetyResolvers.Mutation,
   },
-  User: {
-    __resolveReference: (reference: { id: string }, { loaders }: UsersContext) =>
-      isUuid(reference.id) ? loaders.userById.load(reference.id.toLowerCase()) : null,
-  },
-};
+  User: profileResolvers.User,
+  AuthSession: accountResolvers.AuthSession,
+} as GraphQLResolverMap<UsersContext>;

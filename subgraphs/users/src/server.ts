@@ -1,19 +1,72 @@
 import path from "node:path";
-import { loadTypeDefs, prismaDatabase, startSubgraph, type Logger, type RunningSubgraph, type SubgraphConfig } from "@hv/kit";
-import { createUsersDb } from "./db";
+import {
+  createAccessTokenIssuer,
+  loadTypeDefs,
+  prismaDatabase,
+  prismaOutboxStore,
+  SessionRevocations,
+  startOutboxRelay,
+  startSubgraph,
+  type Logger,
+  type RunningSubgraph,
+  type UsersConfig,
+} from "@hv/kit";
+import type { UsersServices } from "./context";
+import { createUsersDb, type DatabaseObserver } from "./db";
 import { createLoaders } from "./loaders";
+import { ProfileCache } from "./modules/profile-cache";
+import { createAccountRateLimits } from "./modules/rate-limits";
+import { SessionService } from "./modules/sessions";
 import { resolvers, type UsersContext } from "./resolvers";
 
 export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
 
-export async function start(config: SubgraphConfig, logger: Logger): Promise<RunningSubgraph> {
-  const db = createUsersDb(config.databaseUrl);
-  return startSubgraph<UsersContext>({
+export interface UsersStartOptions {
+  database?: DatabaseObserver;
+}
+
+export async function start(config: UsersConfig, logger: Logger, options: UsersStartOptions = {}): Promise<RunningSubgraph> {
+  const db = createUsersDb(config.databaseUrl, options.database);
+  const accessTokens = createAccessTokenIssuer({
+    keys: config.accessTokens.signingKeys,
+    issuer: config.auth.issuer,
+    audience: config.auth.audience,
+    ttlSeconds: config.accessTokens.ttlSeconds,
+  });
+  // Events written in the same transactions as the changes, relayed to the consumers' queues.
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, logger });
+  let services: UsersServices | undefined;
+  const subgraph = await startSubgraph<UsersContext>({
     config,
     logger,
     typeDefs,
     resolvers,
-    database: prismaDatabase(db),
-    context: (base) => ({ ...base, loaders: createLoaders(db) }),
+    database: {
+      ...prismaDatabase(db),
+      close: async () => {
+        await relay.stop();
+        await db.$disconnect();
+      },
+    },
+    // Serves GET /.well-known/jwks.json and verifies tokens against these keys locally.
+    accessTokenIssuer: accessTokens,
+    context: (base) => {
+      services ??= {
+        db,
+        sessions: new SessionService(
+          db,
+          base.redis,
+          accessTokens,
+          new SessionRevocations(base.redis),
+          { refreshTokenTtlDays: config.refreshTokens.ttlDays, reuseGraceSeconds: config.refreshTokens.reuseGraceSeconds },
+          logger,
+        ),
+        profiles: new ProfileCache(db, base.redis),
+        limits: createAccountRateLimits(base.redis),
+        flushEvents: () => void relay.flush(),
+      };
+      return { ...base, services, loaders: createLoaders(services.profiles) };
+    },
   });
+  return subgraph;
 }

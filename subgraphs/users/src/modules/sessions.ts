@@ -1,0 +1,188 @@
+import { createHash, randomBytes } from "node:crypto";
+import { appError, ErrorCode, type Logger, type Redis } from "@hv/kit";
+import type { UsersDb } from "../db";
+
+/** What the session service needs from the access-token machinery (kit/src/auth). */
+export interface AccessTokenIssuing {
+  issue(claims: { userId: string; sessionId: string; role: "USER" | "MODERATOR" }): Promise<{ token: string; expiresAt: Date }>;
+}
+export interface SessionRevoking {
+  revokeSession(sessionId: string): Promise<void>;
+  revokeUser(userId: string): Promise<void>;
+}
+
+export interface SessionPolicy {
+  refreshTokenTtlDays: number;
+  /** A spent refresh token presented again within this many seconds gets the same new pair. */
+  reuseGraceSeconds: number;
+}
+
+export interface IssuedSession {
+  userId: string;
+  sessionId: string;
+  accessToken: string;
+  accessTokenExpiresAt: Date;
+  refreshToken: string;
+  refreshTokenExpiresAt: Date;
+}
+
+export type SessionEndReason =
+  | "logout"
+  | "logout_all"
+  | "password_changed"
+  | "refresh_token_reuse"
+  | "banned"
+  | "account_deleted";
+
+const REFRESH_TOKEN_PREFIX = "rt_";
+const MAX_REFRESH_TOKEN_LENGTH = 128;
+
+function hashToken(token: string): string {
+  return createHash("sha256").update(token).digest("hex");
+}
+
+function newRefreshToken(): { token: string; hash: string } {
+  const token = `${REFRESH_TOKEN_PREFIX}${randomBytes(32).toString("base64url")}`;
+  return { token, hash: hashToken(token) };
+}
+
+const unauthenticated = (reason: string, message: string) =>
+  appError(ErrorCode.UNAUTHENTICATED, message, { details: { reason } });
+
+interface SerializedSession extends Omit<IssuedSession, "accessTokenExpiresAt" | "refreshTokenExpiresAt"> {
+  accessTokenExpiresAt: string;
+  refreshTokenExpiresAt: string;
+}
+
+/**
+ * Sessions and their refresh-token families. Refresh tokens are opaque, stored hashed and spent
+ * once: each refresh returns a new one. Presenting a spent token again means it leaked (or the app
+ * misbehaves): the whole session ends — except within a few seconds of its spending, when a mobile
+ * app racing itself gets the same new pair (kept in Redis for that window only).
+ */
+export class SessionService {
+  constructor(
+    private readonly db: UsersDb,
+    private readonly redis: Redis,
+    private readonly tokens: AccessTokenIssuing,
+    private readonly revocations: SessionRevoking,
+    private readonly policy: SessionPolicy,
+    private readonly logger: Logger,
+  ) {}
+
+  private refreshExpiry(now: Date): Date {
+    return new Date(now.getTime() + this.policy.refreshTokenTtlDays * 86_400_000);
+  }
+
+  async open(user: { id: string; role: "USER" | "MODERATOR" }, userAgent: string | undefined): Promise<IssuedSession> {
+    const now = new Date();
+    const refresh = newRefreshToken();
+    const session = await this.db.session.create({
+      data: {
+        userId: user.id,
+        expiresAt: this.refreshExpiry(now),
+        userAgent: userAgent?.slice(0, 256) ?? null,
+        refreshTokens: { create: { tokenHash: refresh.hash } },
+      },
+    });
+    const access = await this.tokens.issue({ userId: user.id, sessionId: session.id, role: user.role });
+    return {
+      userId: user.id,
+      sessionId: session.id,
+      accessToken: access.token,
+      accessTokenExpiresAt: access.expiresAt,
+      refreshToken: refresh.token,
+      refreshTokenExpiresAt: session.expiresAt,
+    };
+  }
+
+  async refresh(presented: string): Promise<IssuedSession> {
+    if (!presented.startsWith(REFRESH_TOKEN_PREFIX) || presented.length > MAX_REFRESH_TOKEN_LENGTH) {
+      throw unauthenticated("invalid_refresh_token", "This refresh token is not valid: sign in again");
+    }
+    const tokenHash = hashToken(presented);
+    const graceKey = `hv:users:refresh-grace:${tokenHash}`;
+    const outcome = await this.db.$transaction(async (tx) => {
+      // Row lock: a concurrent refresh of the same token waits here until this one commits.
+      const [row] = await tx.$queryRaw<Array<{ id: string; session_id: string; spent_at: Date | null }>>`
+        SELECT id, session_id, spent_at FROM refresh_tokens WHERE token_hash = ${tokenHash} FOR UPDATE`;
+      if (!row) throw unauthenticated("invalid_refresh_token", "This refresh token is not valid: sign in again");
+      const session = await tx.session.findUnique({
+        where: { id: row.session_id },
+        include: { user: { select: { id: true, role: true, bannedAt: true } } },
+      });
+      const now = new Date();
+      if (!session || session.revokedAt || session.expiresAt <= now || session.user.bannedAt) {
+        throw unauthenticated("session_ended", "This session has ended: sign in again");
+      }
+      if (row.spent_at) {
+        const withinGrace = now.getTime() - row.spent_at.getTime() <= this.policy.reuseGraceSeconds * 1000;
+        const cached = withinGrace ? await this.redis.get(graceKey) : null;
+        if (cached) return { kind: "replayed" as const, issued: deserialize(cached) };
+        return { kind: "reused" as const, sessionId: session.id };
+      }
+      const next = newRefreshToken();
+      const successor = await tx.refreshToken.create({ data: { sessionId: session.id, tokenHash: next.hash } });
+      await tx.refreshToken.update({ where: { id: row.id }, data: { spentAt: now, replacedById: successor.id } });
+      const updated = await tx.session.update({
+        where: { id: session.id },
+        data: { lastUsedAt: now, expiresAt: this.refreshExpiry(now) },
+      });
+      const access = await this.tokens.issue({ userId: session.user.id, sessionId: session.id, role: session.user.role });
+      const issued: IssuedSession = {
+        userId: session.user.id,
+        sessionId: session.id,
+        accessToken: access.token,
+        accessTokenExpiresAt: access.expiresAt,
+        refreshToken: next.token,
+        refreshTokenExpiresAt: updated.expiresAt,
+      };
+      // Written before commit, so a racing refresh released by the row lock always finds it.
+      await this.redis.set(graceKey, serialize(issued), "EX", Math.max(1, this.policy.reuseGraceSeconds));
+      return { kind: "rotated" as const, issued };
+    });
+    if (outcome.kind === "reused") {
+      this.logger.warn({ sessionId: outcome.sessionId }, "spent refresh token reused: ending the session");
+      await this.end(outcome.sessionId, "refresh_token_reuse");
+      throw unauthenticated("refresh_token_reused", "This refresh token was already used: the session has ended, sign in again");
+    }
+    return outcome.issued;
+  }
+
+  /** Ends one session now: its refresh tokens stop working, its access tokens are refused, its devices go. */
+  async end(sessionId: string, reason: SessionEndReason): Promise<void> {
+    await this.db.$transaction([
+      this.db.session.updateMany({ where: { id: sessionId, revokedAt: null }, data: { revokedAt: new Date(), revokedReason: reason } }),
+      this.db.device.deleteMany({ where: { sessionId } }),
+    ]);
+    await this.revocations.revokeSession(sessionId);
+  }
+
+  /** Ends every session of a user, or every one but `keepSessionId`. */
+  async endAll(userId: string, reason: SessionEndReason, keepSessionId?: string): Promise<void> {
+    const sessions = await this.db.session.findMany({
+      where: { userId, revokedAt: null, ...(keepSessionId ? { id: { not: keepSessionId } } : {}) },
+      select: { id: true },
+    });
+    const ids = sessions.map((session) => session.id);
+    await this.db.$transaction([
+      this.db.session.updateMany({ where: { id: { in: ids } }, data: { revokedAt: new Date(), revokedReason: reason } }),
+      this.db.device.deleteMany({ where: { sessionId: { in: ids } } }),
+    ]);
+    if (keepSessionId) await Promise.all(ids.map((id) => this.revocations.revokeSession(id)));
+    else await this.revocations.revokeUser(userId);
+  }
+}
+
+function serialize(issued: IssuedSession): string {
+  return JSON.stringify(issued);
+}
+
+function deserialize(text: string): IssuedSession {
+  const parsed = JSON.parse(text) as SerializedSession;
+  return {
+    ...parsed,
+    accessTokenExpiresAt: new Date(parsed.accessTokenExpiresAt),
+    refreshTokenExpiresAt: new Date(parsed.refreshTokenExpiresAt),
+  };
+}
