@@ -45,6 +45,12 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     const first = body?.errors?.[0];
     const code = first?.extensions?.code;
     if (!first || typeof first.message !== "string" || !isKnownErrorCode(code) || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+      // Apollo codes a bare 401/403 as UNAUTHENTICATED/FORBIDDEN, which production does not mask:
+      // drop the subgraph's URL and body from what the client could see.
+      const fallbackCode = fallback.extensions.code;
+      if (isKnownErrorCode(fallbackCode) && fallbackCode !== ErrorCode.INTERNAL_SERVER_ERROR) {
+        return new GraphQLError(fallback.message, { extensions: { code: fallbackCode } });
+      }
       return fallback;
     }
     const extensions = Object.fromEntries(

@@ -40,3 +40,23 @@ export function createRateLimiter(redis: Redis, rule: RateLimitRule, keyPrefix =
     },
   };
 }
+
+function expandIpv6(address: string): string[] {
+  const [head = "", tail] = address.split("::");
+  const left = head ? head.split(":") : [];
+  const right = tail ? tail.split(":") : [];
+  const missing = tail === undefined ? 0 : 8 - left.length - right.length;
+  return [...left, ...Array<string>(missing).fill("0"), ...right].map((group) => group.padStart(4, "0").toLowerCase());
+}
+
+/**
+ * The part of a client address that one subscriber controls, for per-address budgets: an IPv4
+ * address as it is, an IPv6 address by its /64 (a home or phone network hands out a whole /64,
+ * so counting single IPv6 addresses would give an attacker billions of budgets).
+ */
+export function addressBudgetKey(ip: string): string {
+  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
+  if (mapped?.[1]) return mapped[1];
+  if (!ip.includes(":")) return ip;
+  return `${expandIpv6(ip.split("%")[0] ?? ip).slice(0, 4).join(":")}::/64`;
+}

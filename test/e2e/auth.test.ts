@@ -209,6 +209,9 @@ describe("access tokens across the gateway and the subgraphs", () => {
         iss: "haiyvee",
         aud: "haiyvee-api",
         jti: randomUUID(),
+        // Valid times, so the token is refused for its algorithm and not merely for missing claims.
+        iat: Math.floor(Date.now() / 1000),
+        exp: Math.floor(Date.now() / 1000) + 600,
       }),
       "",
     ].join(".");

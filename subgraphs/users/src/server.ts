@@ -34,7 +34,7 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
     ttlSeconds: config.accessTokens.ttlSeconds,
   });
   // Events written in the same transactions as the changes, relayed to the consumers' queues.
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, logger });
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
   let services: UsersServices | undefined;
   const subgraph = await startSubgraph<UsersContext>({
     config,

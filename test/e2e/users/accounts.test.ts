@@ -58,6 +58,8 @@ describe("accounts and sessions through the gateway", () => {
     const cases: Array<[string, Record<string, string>, string, string]> = [
       ["a weak password", { password: "password123" }, "BAD_USER_INPUT", "input.password"],
       ["a short password", { password: "short" }, "BAD_USER_INPUT", "input.password"],
+      ["a keyboard-walk password", { password: "QWERTYUIOP" }, "BAD_USER_INPUT", "input.password"],
+      ["a one-character password", { password: "zzzzzzzzzzzz" }, "BAD_USER_INPUT", "input.password"],
       ["an oversized password", { password: "x".repeat(129) + "y" }, "BAD_USER_INPUT", "input.password"],
       ["an invalid email", { email: "not-an-email" }, "BAD_USER_INPUT", "input.email"],
       ["an oversized email", { email: `${"a".repeat(250)}@example.test` }, "BAD_USER_INPUT", "input.email"],
@@ -67,6 +69,11 @@ describe("accounts and sessions through the gateway", () => {
       ["a display name with a bidi override", { displayName: "Bob\u202Egnp.exe" }, "BAD_USER_INPUT", "input.displayName"],
       ["a display name with a zero-width joiner", { displayName: "Ad\u200Dmin" }, "BAD_USER_INPUT", "input.displayName"],
       ["a display name with a control character", { displayName: "Ann\u0000" }, "BAD_USER_INPUT", "input.displayName"],
+      ["a blank display name of Hangul fillers", { displayName: "\u3164\u3164" }, "BAD_USER_INPUT", "input.displayName"],
+      ["a display name with an Arabic letter mark", { displayName: "Sam\u061C" }, "BAD_USER_INPUT", "input.displayName"],
+      ["a display name with a tag character", { displayName: "Sam\u{E0041}" }, "BAD_USER_INPUT", "input.displayName"],
+      ["a display name with a lone surrogate", { displayName: "Sam\uD800" }, "BAD_USER_INPUT", "input.displayName"],
+      ["a display name with a line separator", { displayName: "Sam\u2028Admin" }, "BAD_USER_INPUT", "input.displayName"],
     ];
     it.each(cases)("should refuse %s", async (_name, overrides, code, field) => {
       const before = await userCount();
@@ -89,6 +96,43 @@ describe("accounts and sessions through the gateway", () => {
     it("should refuse missing fields before any resolver runs", async () => {
       const response = await client.request(`mutation { signUp(input: { email: "a@b.co" }) { accessToken } }`);
       expect(errorCode(response)).toBe("GRAPHQL_VALIDATION_FAILED");
+    });
+
+    it("should accept emoji and accents, counting characters rather than UTF-16 units", async () => {
+      const fifty = "🙂".repeat(50);
+      const ok = await client.signUp({ displayName: fifty });
+      expect((await client.me(ok.accessToken)).body.data).toEqual({ me: { id: ok.userId } });
+      const tooLong = await client.request(
+        `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }`,
+        { input: { email: `${randomUUID()}@example.test`, password: "correct horse battery staple", displayName: `${fifty}🙂`, birthDate: "1990-01-01" } },
+        undefined,
+        randomClientIp(),
+      );
+      expect(tooLong.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.displayName" });
+    });
+
+    it("should treat composed and decomposed forms of an email and a password as the same", async () => {
+      const composed = `jos\u00e9.${randomUUID()}@example.test`;
+      const user = await client.signUp({ email: composed, password: "caf\u00e9 au lait bitte" });
+      const decomposedEmail = composed.normalize("NFD");
+      expect(decomposedEmail).not.toBe(composed);
+      const login = await client.logIn(decomposedEmail, "cafe\u0301 au lait bitte");
+      expect(login.body.data?.logIn.user.id).toBe(user.userId);
+    });
+
+    it("should accept someone who turns 18 today and refuse someone who turns 18 tomorrow", async () => {
+      const today = new Date();
+      const iso = (date: Date) => date.toISOString().slice(0, 10);
+      const eighteenToday = new Date(Date.UTC(today.getUTCFullYear() - 18, today.getUTCMonth(), today.getUTCDate()));
+      const eighteenTomorrow = new Date(eighteenToday.getTime() + 86_400_000);
+      await expect(client.signUp({ birthDate: iso(eighteenToday) })).resolves.toMatchObject({ userId: expect.any(String) });
+      const young = await client.request(
+        `mutation($input: SignUpInput!) { signUp(input: $input) { accessToken } }`,
+        { input: { email: `${randomUUID()}@example.test`, password: "correct horse battery staple", displayName: "Kid", birthDate: iso(eighteenTomorrow) } },
+        undefined,
+        randomClientIp(),
+      );
+      expect(young.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.birthDate" });
     });
 
     it("should refuse a duplicate email whatever its case", async () => {
@@ -144,15 +188,35 @@ describe("accounts and sessions through the gateway", () => {
     const limited = await client.request(batch, { email: user.email });
     expect(errorCode(limited)).toBe("RATE_LIMITED");
     expect(limited.body.errors?.[0]?.extensions?.retryAfterSeconds).toBeGreaterThan(0);
-    // From another address too, and with the right password: the account's budget is spent.
-    const correct = await client.request(
+    // The right password from the same address waits too...
+    const sameAddress = await client.logIn(user.email, user.password);
+    expect(errorCode(sameAddress)).toBe("RATE_LIMITED");
+    expect(await dbs.users.session.count({ where: { userId: user.userId } })).toBe(sessionsBefore);
+    // ...but a stranger guessing from elsewhere cannot lock the owner out of their own phone.
+    const ownerElsewhere = await client.request(
       `mutation($input: LogInInput!) { logIn(input: $input) { accessToken } }`,
       { input: { email: user.email, password: user.password } },
       undefined,
-      "2001:db8::1234",
+      randomClientIp(),
     );
-    expect(errorCode(correct)).toBe("RATE_LIMITED");
-    expect(await dbs.users.session.count({ where: { userId: user.userId } })).toBe(sessionsBefore);
+    expect(ownerElsewhere.body.errors).toBeUndefined();
+    expect(await dbs.users.session.count({ where: { userId: user.userId } })).toBe(sessionsBefore + 1);
+  });
+
+  it("should count every address of one IPv6 /64 as one for the login budget", async () => {
+    const user = await client.signUp();
+    const network = randomClientIp().split(":").slice(0, 4).join(":");
+    const codes: Array<string | undefined> = [];
+    for (let i = 1; i <= 6; i += 1) {
+      const response = await client.request(
+        `mutation($input: LogInInput!) { logIn(input: $input) { accessToken } }`,
+        { input: { email: user.email, password: `wrong guess number ${i}` } },
+        undefined,
+        `${network}::${i.toString(16)}`,
+      );
+      codes.push(errorCode(response));
+    }
+    expect(codes).toEqual([...Array(5).fill("INVALID_CREDENTIALS"), "RATE_LIMITED"]);
   });
 
   it("should refuse batched HTTP requests (an array of operations)", async () => {
@@ -191,6 +255,30 @@ describe("accounts and sessions through the gateway", () => {
     expect(a.body.data!.refreshSession.refreshToken).toBe(b.body.data!.refreshSession.refreshToken);
     const next = await client.refresh(a.body.data!.refreshSession.refreshToken);
     expect(next.body.errors).toBeUndefined();
+  });
+
+  it("should not replay a just-spent refresh token to another address: the session ends", async () => {
+    const user = await client.signUp();
+    const rotated = await client.refresh(user.refreshToken);
+    expect(rotated.body.errors).toBeUndefined();
+    const stolen = await client.request(
+      `mutation($t: String!) { refreshSession(refreshToken: $t) { accessToken } }`,
+      { t: user.refreshToken },
+      undefined,
+      randomClientIp(),
+    );
+    expect(stolen.body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "refresh_token_reused" });
+    expect(errorCode(await client.refresh(rotated.body.data!.refreshSession.refreshToken))).toBe("UNAUTHENTICATED");
+  });
+
+  it("should not replay a spent refresh token once its successor was spent: the session ends", async () => {
+    const user = await client.signUp();
+    const second = (await client.refresh(user.refreshToken)).body.data!.refreshSession;
+    const third = await client.refresh(second.refreshToken);
+    expect(third.body.errors).toBeUndefined();
+    const replay = await client.refresh(user.refreshToken);
+    expect(replay.body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "refresh_token_reused" });
+    expect(errorCode(await client.refresh(third.body.data!.refreshSession.refreshToken))).toBe("UNAUTHENTICATED");
   });
 
   it("should refuse garbage refresh tokens and access tokens used as refresh tokens", async () => {

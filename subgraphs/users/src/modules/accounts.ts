@@ -1,4 +1,4 @@
-import { appError, ErrorCode, requireViewer } from "@hv/kit";
+import { addressBudgetKey, appError, ErrorCode, requireViewer } from "@hv/kit";
 import { outboxEventData } from "@hv/kit";
 import type { UsersContext } from "../context";
 import { checkBirthDate, checkPassword, cleanText, normalizeEmail } from "./input";
@@ -35,7 +35,7 @@ async function confirmPassword(context: UsersContext, userId: string, password: 
 export const accountResolvers = {
   Mutation: {
     async signUp(_: unknown, { input }: SignUpArgs, context: UsersContext): Promise<IssuedSession> {
-      await context.services.limits.signupPerIp.consume(context.clientIp);
+      await context.services.limits.signupPerAddress.consume(addressBudgetKey(context.clientIp));
       const email = normalizeEmail(input.email, "input.email");
       const password = checkPassword(input.password, "input.password");
       const displayName = cleanText(input.displayName, "input.displayName", { min: 1, max: 50 });
@@ -63,8 +63,12 @@ export const accountResolvers = {
       // and per address, before the password is even looked at.
       const email = normalizeEmail(input.email, "input.email");
       if (input.password.length > 1024) throw appError(ErrorCode.INVALID_CREDENTIALS, WRONG_CREDENTIALS);
-      await context.services.limits.loginPerIp.consume(context.clientIp);
-      await context.services.limits.loginPerAccount.consume(email);
+      const address = addressBudgetKey(context.clientIp);
+      const accountAtAddress = `${email}|${address}`;
+      const { limits } = context.services;
+      await limits.loginPerAddress.consume(address);
+      await limits.loginPerAccountAndAddress.consume(accountAtAddress);
+      await limits.loginPerAccount.consume(email);
       const user = await context.services.db.user.findUnique({
         where: { email },
         select: { id: true, role: true, passwordHash: true, bannedAt: true },
@@ -74,12 +78,12 @@ export const accountResolvers = {
         throw appError(ErrorCode.INVALID_CREDENTIALS, WRONG_CREDENTIALS);
       }
       if (user.bannedAt) throw appError(ErrorCode.FORBIDDEN, "This account has been banned", { details: { reason: "banned" } });
-      await context.services.limits.loginPerAccount.reset(email);
+      await limits.loginPerAccountAndAddress.reset(accountAtAddress);
       return context.services.sessions.open(user, undefined);
     },
 
     refreshSession(_: unknown, { refreshToken }: { refreshToken: string }, context: UsersContext): Promise<IssuedSession> {
-      return context.services.sessions.refresh(refreshToken);
+      return context.services.sessions.refresh(refreshToken, context.clientIp);
     },
 
     async logOut(_: unknown, __: unknown, context: UsersContext): Promise<boolean> {

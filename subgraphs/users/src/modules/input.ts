@@ -5,9 +5,11 @@ import { appError, ErrorCode } from "@hv/kit";
  * mobile client can point at the right text box.
  */
 
-// C0/C1 controls, zero-width characters, bidi overrides and the BOM: invisible or reordering
-// characters that make names impersonate others or break layouts.
-const INVISIBLE_OR_CONTROL = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]/u;
+// Controls (Cc), format characters (Cf: zero-width characters, bidi marks and overrides, soft
+// hyphens, tag characters, the BOM), line/paragraph separators, lone surrogates, and the Hangul
+// fillers that render as blanks: invisible or reordering characters that make names impersonate
+// others or break layouts.
+const INVISIBLE_OR_CONTROL = /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\u115f\u1160\u3164\uffa0]/u;
 
 function bad(field: string, message: string): never {
   throw appError(ErrorCode.BAD_USER_INPUT, message, { field });
@@ -28,7 +30,7 @@ const EMAIL = /^[^\s@]+@[^\s@]+\.[^\s@]+$/;
 
 /** One account per address whatever its case or surrounding spaces. */
 export function normalizeEmail(value: string, field = "email"): string {
-  const email = value.trim().toLowerCase();
+  const email = value.normalize("NFC").trim().toLowerCase();
   if (email.length > 254) bad(field, `${field} must be at most 254 characters`);
   if (!EMAIL.test(email) || INVISIBLE_OR_CONTROL.test(email)) bad(field, `${field} is not an email address`);
   return email;

@@ -42,7 +42,7 @@ export class ProfileCache {
     });
     const missing = ids.filter((id) => !found.has(id));
     if (missing.length > 0) {
-      const rows = await this.db.user.findMany({ where: { id: { in: missing } }, omit: { passwordHash: true } });
+      const rows = await this.db.user.findMany({ where: { id: { in: missing } }, omit: { passwordHash: true, email: true } });
       if (rows.length > 0) {
         const pipeline = this.redis.pipeline();
         for (const row of rows) {

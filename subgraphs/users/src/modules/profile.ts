@@ -89,7 +89,7 @@ export const profileResolvers = {
       }
       const { services } = context;
       const updated = await services.db.$transaction(async (tx) => {
-        const user = await tx.user.update({ where: { id: viewer.userId }, data, omit: { passwordHash: true } });
+        const user = await tx.user.update({ where: { id: viewer.userId }, data, omit: { passwordHash: true, email: true } });
         await tx.outboxEvent.create({ data: outboxEventData("user.profile_changed", profileChangedPayload(user)) });
         return user;
       });
@@ -105,7 +105,11 @@ export const profileResolvers = {
       return visibleTo(await context.loaders.userById.load(reference.id.toLowerCase()), context.viewer);
     },
     age: (user: UserRow) => ageOn(user.birthDate),
-    email: ownerOnly((user) => user.email),
+    async email(user: UserRow, _: unknown, context: UsersContext) {
+      if (context.viewer?.userId !== user.id) return null;
+      const row = await context.services.db.user.findUnique({ where: { id: user.id }, select: { email: true } });
+      return row?.email ?? null;
+    },
     birthDate: ownerOnly((user) => user.birthDate),
     visibility: ownerOnly((user) => user.visibility),
     role: ownerOnly((user) => user.role),

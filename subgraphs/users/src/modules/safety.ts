@@ -72,7 +72,7 @@ export const safetyResolvers = {
       const userId = await otherUser(context, args.userId, "userId", moderator.userId);
       const { db, sessions, profiles } = context.services;
       await db.$transaction(async (tx) => {
-        const user = await tx.user.update({ where: { id: userId }, data: { bannedAt: new Date() }, omit: { passwordHash: true } });
+        const user = await tx.user.update({ where: { id: userId }, data: { bannedAt: new Date() }, omit: { passwordHash: true, email: true } });
         await tx.outboxEvent.create({ data: outboxEventData("user.banned", { userId }) });
         await tx.outboxEvent.create({ data: outboxEventData("user.profile_changed", profileChangedPayload(user)) });
       });

@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from "node:crypto";
-import { appError, ErrorCode, type Logger, type Redis } from "@hv/kit";
+import { addressBudgetKey, appError, ErrorCode, type Logger, type Redis } from "@hv/kit";
 import type { UsersDb } from "../db";
 
 /** What the session service needs from the access-token machinery (kit/src/auth). */
@@ -54,11 +54,19 @@ interface SerializedSession extends Omit<IssuedSession, "accessTokenExpiresAt" |
   refreshTokenExpiresAt: string;
 }
 
+/** What a spent token's grace entry holds: the pair it was exchanged for, and who exchanged it. */
+interface GraceEntry {
+  issued: SerializedSession;
+  /** addressBudgetKey of the refresher: only the same phone network may replay. */
+  address: string;
+}
+
 /**
  * Sessions and their refresh-token families. Refresh tokens are opaque, stored hashed and spent
  * once: each refresh returns a new one. Presenting a spent token again means it leaked (or the app
  * misbehaves): the whole session ends — except within a few seconds of its spending, when a mobile
- * app racing itself gets the same new pair (kept in Redis for that window only).
+ * app racing itself gets the same new pair (kept in Redis for that window only), and only from the
+ * same address and while that new refresh token is still unspent.
  */
 export class SessionService {
   constructor(
@@ -96,7 +104,8 @@ export class SessionService {
     };
   }
 
-  async refresh(presented: string): Promise<IssuedSession> {
+  async refresh(presented: string, clientIp: string): Promise<IssuedSession> {
+    const address = addressBudgetKey(clientIp);
     if (!presented.startsWith(REFRESH_TOKEN_PREFIX) || presented.length > MAX_REFRESH_TOKEN_LENGTH) {
       throw unauthenticated("invalid_refresh_token", "This refresh token is not valid: sign in again");
     }
@@ -104,8 +113,9 @@ export class SessionService {
     const graceKey = `hv:users:refresh-grace:${tokenHash}`;
     const outcome = await this.db.$transaction(async (tx) => {
       // Row lock: a concurrent refresh of the same token waits here until this one commits.
-      const [row] = await tx.$queryRaw<Array<{ id: string; session_id: string; spent_at: Date | null }>>`
-        SELECT id, session_id, spent_at FROM refresh_tokens WHERE token_hash = ${tokenHash} FOR UPDATE`;
+      const [row] = await tx.$queryRaw<
+        Array<{ id: string; session_id: string; spent_at: Date | null; replaced_by_id: string | null }>
+      >`SELECT id, session_id, spent_at, replaced_by_id FROM refresh_tokens WHERE token_hash = ${tokenHash} FOR UPDATE`;
       if (!row) throw unauthenticated("invalid_refresh_token", "This refresh token is not valid: sign in again");
       const session = await tx.session.findUnique({
         where: { id: row.session_id },
@@ -118,7 +128,13 @@ export class SessionService {
       if (row.spent_at) {
         const withinGrace = now.getTime() - row.spent_at.getTime() <= this.policy.reuseGraceSeconds * 1000;
         const cached = withinGrace ? await this.redis.get(graceKey) : null;
-        if (cached) return { kind: "replayed" as const, issued: deserialize(cached) };
+        const entry = cached ? (JSON.parse(cached) as GraceEntry) : null;
+        const successor = row.replaced_by_id
+          ? await tx.refreshToken.findUnique({ where: { id: row.replaced_by_id }, select: { spentAt: true } })
+          : null;
+        if (entry && entry.address === address && successor && successor.spentAt === null) {
+          return { kind: "replayed" as const, issued: deserialize(entry.issued) };
+        }
         return { kind: "reused" as const, sessionId: session.id };
       }
       const next = newRefreshToken();
@@ -138,7 +154,8 @@ export class SessionService {
         refreshTokenExpiresAt: updated.expiresAt,
       };
       // Written before commit, so a racing refresh released by the row lock always finds it.
-      await this.redis.set(graceKey, serialize(issued), "EX", Math.max(1, this.policy.reuseGraceSeconds));
+      const entry: GraceEntry = { issued: JSON.parse(JSON.stringify(issued)) as SerializedSession, address };
+      await this.redis.set(graceKey, JSON.stringify(entry), "EX", Math.max(1, this.policy.reuseGraceSeconds));
       return { kind: "rotated" as const, issued };
     });
     if (outcome.kind === "reused") {
@@ -169,17 +186,14 @@ export class SessionService {
       this.db.session.updateMany({ where: { id: { in: ids } }, data: { revokedAt: new Date(), revokedReason: reason } }),
       this.db.device.deleteMany({ where: { sessionId: { in: ids } } }),
     ]);
-    if (keepSessionId) await Promise.all(ids.map((id) => this.revocations.revokeSession(id)));
-    else await this.revocations.revokeUser(userId);
+    // Each session by id (exact, whatever the clocks say), and without exceptions also the user:
+    // that covers a session a racing login opens after the list above was read.
+    await Promise.all(ids.map((id) => this.revocations.revokeSession(id)));
+    if (!keepSessionId) await this.revocations.revokeUser(userId);
   }
 }
 
-function serialize(issued: IssuedSession): string {
-  return JSON.stringify(issued);
-}
-
-function deserialize(text: string): IssuedSession {
-  const parsed = JSON.parse(text) as SerializedSession;
+function deserialize(parsed: SerializedSession): IssuedSession {
   return {
     ...parsed,
     accessTokenExpiresAt: new Date(parsed.accessTokenExpiresAt),
