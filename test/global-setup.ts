@@ -8,6 +8,8 @@ import { SCHEMAS, databaseUrlEnvVar, defaultDatabaseUrl, dropStaleTestDatabases,
 export default async function globalSetup(): Promise<void> {
   const runId = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
   process.env.HV_TEST_RUN_ID = runId;
+  // Event queues of this run only: another run (or a dev stack) on the same Redis never takes them.
+  process.env.EVENTS_PREFIX = `hvtest_${runId}`;
   await dropStaleTestDatabases(defaultDatabaseUrl("users"));
   await Promise.all(
     SCHEMAS.map(async (name) => {

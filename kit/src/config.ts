@@ -110,6 +110,10 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     "Users subgraph: JSON array of private EC P-256 JWKs with a `kid` each; the first signs, all are published. Required in production.",
     { secret: true },
   ),
+  EVENTS_PREFIX: spec(
+    z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default("hv"),
+    "Redis key prefix of the event queues; every process of one deployment must use the same.",
+  ),
   REDIS_URL: spec(url.default("redis://127.0.0.1:6379"), "Redis for caches, pub/sub and queues."),
   DISCOVERY_LOCATION_MAX_AGE_MINUTES: spec(
     z.coerce.number().int().positive().default(24 * 60),
@@ -170,6 +174,8 @@ export interface CommonConfig {
   logLevel: string;
   host: string;
   redisUrl: string;
+  /** BullMQ prefix of the event queues (see kit/src/events). */
+  eventsPrefix: string;
   trustProxy: TrustProxy;
   auth: AuthVerificationConfig;
 }
@@ -193,6 +199,7 @@ function loadCommon(env: Env): CommonConfig {
     logLevel: read(env, "LOG_LEVEL"),
     host: read(env, "HOST"),
     redisUrl: read(env, "REDIS_URL"),
+    eventsPrefix: read(env, "EVENTS_PREFIX"),
     trustProxy: read(env, "TRUST_PROXY"),
     auth: { jwksUrl: read(env, "AUTH_JWKS_URL"), issuer: read(env, "AUTH_ISSUER"), audience: read(env, "AUTH_AUDIENCE") },
   };

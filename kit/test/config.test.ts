@@ -18,6 +18,7 @@ describe("configuration", () => {
       name: "chat",
       port: 4003,
       databaseUrl: "postgresql://postgres@127.0.0.1:5432/hv_chat",
+      eventsPrefix: "hv",
     });
   });
 

@@ -2,7 +2,7 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { databaseUrlEnvVar, schemaDir, type SchemaName } from "./config";
 
-export { SCHEMAS, databaseUrl, databaseUrlEnvVar, defaultDatabaseUrl, type SchemaName } from "./config";
+export { SCHEMAS, databaseUrl, databaseUrlEnvVar, defaultDatabaseUrl, schemaDir, type SchemaName } from "./config";
 export {
   databaseName,
   dropDatabase,
