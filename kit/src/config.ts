@@ -82,7 +82,11 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     "Minimum level of the JSON logs written to stdout.",
   ),
-  HOST: spec(z.string().min(1).default("0.0.0.0"), "Interface every HTTP server binds to."),
+  HOST: spec(z.string().min(1).default("0.0.0.0"), "Interface the gateway binds to (phones reach it)."),
+  SUBGRAPH_HOST: spec(
+    z.string().min(1).default("127.0.0.1"),
+    "Interface the subgraphs bind to. Only the gateway should reach them: keep them off public networks.",
+  ),
   TRUST_PROXY: spec(
     trustProxy,
     "Which proxies' `X-Forwarded-For` to believe for the client's IP (Express `trust proxy`): `loopback` (the gateway on the same host), `true`, `false`, a hop count, or comma-separated IPs/CIDRs/`linklocal`/`uniquelocal`.",
@@ -208,6 +212,7 @@ function loadCommon(env: Env): CommonConfig {
 export function loadSubgraphConfig(name: SubgraphName, env: Env): SubgraphConfig {
   return {
     ...loadCommon(env),
+    host: read(env, "SUBGRAPH_HOST"),
     name,
     port: read(env, `${upper(name)}_PORT`),
     databaseUrl: read(env, `${upper(name)}_DATABASE_URL`),

@@ -11,7 +11,7 @@ describe("configuration", () => {
       nodeEnv: "development",
       isProduction: false,
       logLevel: "info",
-      host: "0.0.0.0",
+      host: "127.0.0.1",
       redisUrl: "redis://127.0.0.1:6379",
       trustProxy: "loopback",
       auth: { jwksUrl: "http://127.0.0.1:4001/.well-known/jwks.json", issuer: "haiyvee", audience: "haiyvee-api" },

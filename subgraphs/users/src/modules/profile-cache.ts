@@ -4,6 +4,15 @@ import type { UserRow } from "../loaders";
 
 const TTL_SECONDS = 300;
 const key = (id: string) => `hv:users:profile:${id}`;
+const versionKey = (id: string) => `hv:users:profile-version:${id}`;
+
+// Writes a row read from Postgres only if no write to that user happened since the read began
+// (its version is unchanged), so a slow reader cannot put back a row that a ban just replaced.
+const SET_IF_VERSION = `
+if (redis.call("GET", KEYS[2]) or "0") == ARGV[2] then
+  redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[3])
+end
+return 0`;
 
 type CachedRow = Omit<UserRow, "birthDate" | "bannedAt" | "createdAt" | "updatedAt"> & {
   birthDate: string;
@@ -42,20 +51,21 @@ export class ProfileCache {
     });
     const missing = ids.filter((id) => !found.has(id));
     if (missing.length > 0) {
+      const versions = await this.redis.mget(missing.map(versionKey)).catch(() => undefined);
       const rows = await this.db.user.findMany({ where: { id: { in: missing } }, omit: { passwordHash: true, email: true } });
-      if (rows.length > 0) {
-        const pipeline = this.redis.pipeline();
-        for (const row of rows) {
-          found.set(row.id, row);
-          pipeline.set(key(row.id), JSON.stringify(row), "EX", TTL_SECONDS);
-        }
-        await pipeline.exec().catch(() => undefined);
+      const pipeline = this.redis.pipeline();
+      for (const row of rows) {
+        found.set(row.id, row);
+        const version = versions?.[missing.indexOf(row.id)] ?? "0";
+        if (versions) pipeline.eval(SET_IF_VERSION, 2, key(row.id), versionKey(row.id), JSON.stringify(row), version, TTL_SECONDS);
       }
+      if (versions && rows.length > 0) await pipeline.exec().catch(() => undefined);
     }
     return ids.map((id) => found.get(id) ?? null);
   }
 
+  /** After every committed write to a user: readers that started before it will not cache it. */
   async invalidate(id: string): Promise<void> {
-    await this.redis.del(key(id));
+    await this.redis.multi().incr(versionKey(id)).expire(versionKey(id), 24 * 60 * 60).del(key(id)).exec();
   }
 }
