@@ -1,6 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { capturingLogger } from "../../test/support/log-capture";
 import net from "node:net";
-import { Writable } from "node:stream";
 import { Queue } from "bullmq";
 import {
   defaultDatabaseUrl,
@@ -30,7 +30,7 @@ import {
   type OutboxRelayOptions,
   type OutboxStore,
 } from "../src/events";
-import { createLogger, type Logger } from "../src/logger";
+
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 
@@ -52,25 +52,6 @@ afterAll(async () => {
   await db?.$disconnect();
   await dropDatabase(databaseUrl);
 });
-
-interface LogLine {
-  level: string;
-  msg: string;
-  [field: string]: unknown;
-}
-
-function capturingLogger(): { logger: Logger; lines: LogLine[] } {
-  const lines: LogLine[] = [];
-  const destination = new Writable({
-    write(chunk: Buffer, _encoding, callback) {
-      for (const text of chunk.toString("utf8").split("\n")) {
-        if (text.trim() !== "") lines.push(JSON.parse(text) as LogLine);
-      }
-      callback();
-    },
-  });
-  return { logger: createLogger({ service: "events-test", level: "info", destination }), lines };
-}
 
 async function waitFor(
   what: string,
@@ -154,7 +135,7 @@ let consumers: EventConsumerHandle[];
 
 beforeEach(async () => {
   prefix = `hvtest-${randomBytes(4).toString("hex")}`;
-  log = capturingLogger();
+  log = capturingLogger("events-test");
   relays = [];
   consumers = [];
   await db.$executeRawUnsafe("DELETE FROM outbox_events");
