@@ -1,8 +1,16 @@
 import DataLoader from "dataloader";
+import { Prisma } from "./generated/prisma/client";
 import type { DiscoveryDb } from "./db";
 
+/** The SQL condition "no block between `viewer` and `target`, in either direction" (distance and nearby). */
+export function notBlockedSql(viewer: Prisma.Sql, target: Prisma.Sql): Prisma.Sql {
+  return Prisma.sql`
+    NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${viewer} AND b.blocked_id = ${target})
+    AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${target} AND b.blocked_id = ${viewer})`;
+}
+
 /** One set per request: each loader turns N lookups into one query. */
-export function createLoaders(db: DiscoveryDb, locationMaxAgeMinutes: number) {
+export function createLoaders(db: DiscoveryDb, locationMaxAgeMinutes: number, viewerId: string | null = null) {
   return {
     hasFreshLocation: new DataLoader<string, boolean>(async (userIds) => {
       const cutoff = new Date(Date.now() - locationMaxAgeMinutes * 60_000);
@@ -12,6 +20,25 @@ export function createLoaders(db: DiscoveryDb, locationMaxAgeMinutes: number) {
       });
       const fresh = new Set(rows.map((row) => row.userId));
       return userIds.map((id) => fresh.has(id));
+    }),
+    /**
+     * Metres between the viewer's and each person's snapped locations (the KNN `<->` distance, as
+     * nearby orders by), or null: no viewer, either location missing or stale, a block either way,
+     * or the person's profile missing, hidden or banned. One query for all the ids of a request;
+     * nearby primes it with what it already computed.
+     */
+    distanceMetres: new DataLoader<string, number | null>(async (userIds) => {
+      if (!viewerId) return userIds.map(() => null);
+      const cutoff = new Date(Date.now() - locationMaxAgeMinutes * 60_000);
+      const rows = await db.$queryRaw<Array<{ id: string; metres: number }>>`
+        SELECT t.user_id::text AS id, (t.location <-> v.location)::float8 AS metres
+        FROM user_locations v
+        JOIN user_locations t ON t.user_id = ANY(${[...userIds]}::uuid[])
+        JOIN discovery_profiles p ON p.user_id = t.user_id AND p.visible AND NOT p.banned
+        WHERE v.user_id = ${viewerId}::uuid AND v.updated_at >= ${cutoff} AND t.updated_at >= ${cutoff}
+          AND ${notBlockedSql(Prisma.sql`v.user_id`, Prisma.sql`t.user_id`)}`;
+      const byId = new Map(rows.map((row) => [row.id, Number(row.metres)]));
+      return userIds.map((id) => byId.get(id) ?? null);
     }),
   };
 }

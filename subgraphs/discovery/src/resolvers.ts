@@ -1,18 +1,21 @@
-import { isUuid, type GraphQLResolverMap, type RequestContextBase } from "@hv/kit";
-import type { DiscoveryLoaders } from "./loaders";
+import { DateTimeScalar, type GraphQLResolverMap } from "@hv/kit";
+import type { DiscoveryContext } from "./context";
+import { locationResolvers } from "./modules/location";
+import { matchResolvers } from "./modules/matches";
+import { nearbyResolvers } from "./modules/nearby";
+import { swipeResolvers } from "./modules/swipes";
 
-export interface DiscoveryContext extends RequestContextBase {
-  loaders: DiscoveryLoaders;
-}
+export type { DiscoveryContext } from "./context";
 
-interface UserReference {
-  id: string;
-}
+const modules = [locationResolvers, nearbyResolvers, swipeResolvers, matchResolvers];
 
-export const resolvers: GraphQLResolverMap<DiscoveryContext> = {
-  User: {
-    __resolveReference: (reference: UserReference) => ({ id: reference.id }),
-    isDiscoverable: (user: UserReference, _: unknown, { loaders }: DiscoveryContext) =>
-      isUuid(user.id) ? loaders.hasFreshLocation.load(user.id.toLowerCase()) : false,
-  },
-};
+/** Each capability's resolvers, merged per type. */
+export const resolvers = {
+  DateTime: DateTimeScalar,
+  ...Object.fromEntries(
+    [...new Set(modules.flatMap((module) => Object.keys(module)))].map((type) => [
+      type,
+      Object.assign({}, ...modules.map((module) => (module as Record<string, object>)[type] ?? {})),
+    ]),
+  ),
+} as GraphQLResolverMap<DiscoveryContext>;

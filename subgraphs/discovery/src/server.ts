@@ -1,6 +1,19 @@
 import path from "node:path";
-import { loadTypeDefs, prismaDatabase, startSubgraph, type DiscoveryConfig, type Logger, type RunningSubgraph } from "@hv/kit";
+import {
+  createRateLimiter,
+  loadTypeDefs,
+  prismaDatabase,
+  prismaOutboxStore,
+  startEventConsumer,
+  startOutboxRelay,
+  startSubgraph,
+  type DiscoveryConfig,
+  type Logger,
+  type RunningSubgraph,
+} from "@hv/kit";
+import type { DiscoveryServices } from "./context";
 import { createDiscoveryDb } from "./db";
+import { discoveryEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
 import { resolvers, type DiscoveryContext } from "./resolvers";
 
@@ -8,12 +21,39 @@ export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
 
 export async function start(config: DiscoveryConfig, logger: Logger): Promise<RunningSubgraph> {
   const db = createDiscoveryDb(config.databaseUrl);
+  // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
+  const events = startEventConsumer({
+    consumer: "discovery",
+    connection: config.redisUrl,
+    prefix: config.eventsPrefix,
+    logger,
+    handlers: discoveryEventHandlers(db, logger),
+  });
+  // match.created / match.ended leave through the outbox, relayed to the consumers' queues.
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
+  let services: DiscoveryServices | undefined;
   return startSubgraph<DiscoveryContext>({
     config,
     logger,
     typeDefs,
     resolvers,
-    database: prismaDatabase(db),
-    context: (base) => ({ ...base, loaders: createLoaders(db, config.locationMaxAgeMinutes) }),
+    database: {
+      ...prismaDatabase(db),
+      close: async () => {
+        await events.stop(); // handlers use the pool: finish them first
+        await relay.stop();
+        await db.$disconnect();
+      },
+    },
+    context: (base) => {
+      services ??= {
+        db,
+        config,
+        locationUpdates: createRateLimiter(base.redis, { name: "location-update", points: 30, durationSeconds: 60 }),
+        swipes: createRateLimiter(base.redis, { name: "swipe", points: 300, durationSeconds: 60 * 60 }),
+        flushEvents: () => void relay.flush(),
+      };
+      return { ...base, services, loaders: createLoaders(db, config.locationMaxAgeMinutes, base.viewer?.userId ?? null) };
+    },
   });
 }

@@ -1,0 +1,160 @@
+/**
+ * Nearby at the SQL level: the KNN query the resolver runs (modules/nearby.ts `nearbySql`) against
+ * the naive `ST_DWithin + ORDER BY ST_Distance` form with the same filters, first page of 50.
+ *
+ *   pnpm exec tsx bench/nearby.ts [--users 1000000] [--viewers 200] [--keep]
+ *
+ * Creates its own database (hv_bench_nearby_<time>) next to DISCOVERY_DATABASE_URL (or the default),
+ * applies the real migrations, seeds N people in a ~100 × 100 km city with SQL (generate_series),
+ * ANALYZEs, measures, and drops the database (unless --keep).
+ */
+import { execSync } from "node:child_process";
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import { createDiscoveryDb } from "@hv/discovery/src/db";
+import { searchNearby, type NearbySearch } from "@hv/discovery/src/modules/nearby";
+import { Prisma } from "@hv/discovery/src/generated/prisma/client";
+import type { DiscoveryDb } from "@hv/discovery/src/db";
+
+/**
+ * The naive form, same rules as modules/nearby.ts in one statement: everyone within the radius
+ * (ST_DWithin), filtered, then sorted by ST_Distance.
+ */
+async function naiveNearby(db: DiscoveryDb, viewerId: string, freshAfter: Date, limit: number): Promise<unknown[]> {
+  return db.$queryRaw<unknown[]>(Prisma.sql`
+    WITH v AS (
+      SELECT p.user_id, p.gender, p.genders_of_interest, p.age_min, p.age_max, p.max_distance_km,
+             date_part('year', age(current_date, p.birth_date))::int AS age, vl.location
+      FROM discovery_profiles p JOIN user_locations vl ON vl.user_id = p.user_id
+      WHERE p.user_id = ${viewerId}::uuid AND vl.updated_at >= ${freshAfter}
+    )
+    SELECT l.user_id::text AS id, ST_Distance(l.location, v.location, false) AS metres
+    FROM v
+    JOIN user_locations l ON ST_DWithin(l.location, v.location, v.max_distance_km * 1000.0, false)
+    JOIN discovery_profiles c ON c.user_id = l.user_id
+    WHERE l.user_id <> v.user_id AND l.updated_at >= ${freshAfter}
+      AND c.visible AND NOT c.banned
+      AND c.gender = ANY(v.genders_of_interest) AND v.gender = ANY(c.genders_of_interest)
+      AND c.birth_date <= (current_date - make_interval(years => v.age_min))::date
+      AND c.birth_date > (current_date - make_interval(years => v.age_max + 1))::date
+      AND v.age BETWEEN c.age_min AND c.age_max
+      AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = v.user_id AND b.blocked_id = l.user_id)
+      AND NOT EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = l.user_id AND b.blocked_id = v.user_id)
+      AND NOT EXISTS (SELECT 1 FROM swipes s WHERE s.swiper_id = v.user_id AND s.target_id = l.user_id)
+    ORDER BY ST_Distance(l.location, v.location, false), l.user_id
+    LIMIT ${limit}`);
+}
+import { databaseUrlEnvVar, defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy } from "@hv/prisma";
+
+function flag(name: string, fallback: number): number {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index < 0) return fallback;
+  const value = Number(process.argv[index + 1]);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} needs a positive integer`);
+  return value;
+}
+
+function percentile(sorted: number[], p: number): number {
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+async function main(): Promise<void> {
+  const users = flag("users", 1_000_000);
+  const viewers = flag("viewers", 200);
+  const keep = process.argv.includes("--keep");
+  const base = new URL(process.env[databaseUrlEnvVar("discovery")] ?? defaultDatabaseUrl("discovery"));
+  base.pathname = `/hv_bench_nearby_${Date.now().toString(36)}`;
+  const url = base.toString();
+  console.log(`command: pnpm exec tsx bench/nearby.ts ${process.argv.slice(2).join(" ")}`.trim());
+  console.log(`machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  await ensureDatabase(url);
+  await migrateDeploy("discovery", url);
+  const db = createDiscoveryDb(url);
+  try {
+    const [{ version } = { version: "?" }] = await db.$queryRaw<Array<{ version: string }>>`SELECT version() || ' / PostGIS ' || postgis_lib_version() AS version`;
+    console.log(`database: ${version}`);
+    const started = performance.now();
+    // People: ages 18–60 (skewed young), 48% women, 48% men, 4% nonbinary; most want the other
+    // binary gender, some the same, some everyone; age range around their own; 5–50 km; 5% hidden,
+    // 0.5% banned.
+    await db.$executeRawUnsafe(`
+      CREATE UNLOGGED TABLE seed AS
+      SELECT gen_random_uuid() AS id, random() AS r1, random() AS r2, random() AS r3, random() AS r4, random() AS r5,
+             18 + floor(power(random(), 1.6) * 43)::int AS age
+      FROM generate_series(1, ${users})`);
+    await db.$executeRawUnsafe(`
+      INSERT INTO discovery_profiles (user_id, birth_date, gender, genders_of_interest, age_min, age_max, max_distance_km, visible, banned, event_at)
+      SELECT id,
+             (current_date - make_interval(years => age) - (floor(r5 * 364)::int * interval '1 day'))::date,
+             g.gender,
+             CASE WHEN r2 < 0.8 THEN CASE g.gender WHEN 'WOMAN' THEN '{MAN}'::"Gender"[] WHEN 'MAN' THEN '{WOMAN}'::"Gender"[] ELSE '{WOMAN,MAN,NONBINARY}'::"Gender"[] END
+                  WHEN r2 < 0.9 THEN ARRAY[g.gender]
+                  ELSE '{WOMAN,MAN,NONBINARY}'::"Gender"[] END,
+             GREATEST(18, age - 2 - floor(r3 * 8)::int), LEAST(99, age + 2 + floor(r4 * 12)::int),
+             5 + floor(r3 * 46)::int, r4 > 0.05, r5 < 0.005, now()
+      FROM seed, LATERAL (SELECT (CASE WHEN r1 < 0.48 THEN 'WOMAN' WHEN r1 < 0.96 THEN 'MAN' ELSE 'NONBINARY' END)::"Gender" AS gender) g`);
+    // Locations: a ~100 × 100 km city around 52.52 N, 13.405 E, denser towards the centre (sum of
+    // two uniforms), snapped to the 0.0045° grid like updateLocation; a third older than the 24 h
+    // freshness window.
+    await db.$executeRawUnsafe(`
+      INSERT INTO user_locations (user_id, location, updated_at)
+      SELECT id,
+             ST_SetSRID(ST_MakePoint(
+               round((13.405 + (random() + random() - 1) * 0.74) / 0.00739) * 0.00739,
+               round((52.52 + (random() + random() - 1) * 0.45) / 0.0045) * 0.0045), 4326)::geography,
+             now() - (random() * 36) * interval '1 hour'
+      FROM seed`);
+    await db.$executeRawUnsafe(`
+      INSERT INTO swipes (swiper_id, target_id, kind)
+      SELECT a.id, b.id, 'PASS' FROM (SELECT id, row_number() OVER () AS n FROM seed LIMIT ${Math.min(users, 100_000)}) a
+      JOIN (SELECT id, row_number() OVER () AS n FROM seed OFFSET 1 LIMIT ${Math.min(users, 100_000)}) b ON a.n = b.n`);
+    await db.$executeRawUnsafe(`VACUUM ANALYZE discovery_profiles`);
+    await db.$executeRawUnsafe(`VACUUM ANALYZE user_locations`);
+    await db.$executeRawUnsafe(`ANALYZE swipes`);
+    console.log(`seeded ${users.toLocaleString("en")} people in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+    const freshAfter = new Date(Date.now() - 24 * 60 * 60_000);
+    const sample = await db.$queryRawUnsafe<Array<{ id: string }>>(`
+      SELECT p.user_id::text AS id FROM discovery_profiles p JOIN user_locations l USING (user_id)
+      WHERE l.updated_at >= now() - interval '24 hours' AND p.visible AND NOT p.banned
+      ORDER BY random() LIMIT ${viewers}`);
+    const search = (viewerId: string, naiveOrder: boolean) => ({ viewerId, naiveOrder });
+    const time = async ({ viewerId, naiveOrder }: { viewerId: string; naiveOrder: boolean }) => {
+      const s: NearbySearch = { viewerId, freshAfter, limit: 51, after: null };
+      const t0 = performance.now();
+      const rows = naiveOrder ? await naiveNearby(db, viewerId, freshAfter, 51) : await searchNearby(db, s);
+      return { ms: performance.now() - t0, rows: rows.length };
+    };
+    for (const { id } of sample.slice(0, 10)) await Promise.all([time(search(id, false)), time(search(id, true))]); // warm-up
+    const knn: number[] = [];
+    const naive: number[] = [];
+    let rowsKnn = 0;
+    let rowsNaive = 0;
+    for (const [i, { id }] of sample.entries()) {
+      // Alternate which runs first so neither always gets the warmer cache.
+      const order = i % 2 === 0 ? [false, true] : [true, false];
+      for (const naiveOrder of order) {
+        const { ms, rows } = await time(search(id, naiveOrder));
+        (naiveOrder ? naive : knn).push(ms);
+        if (naiveOrder) rowsNaive += rows;
+        else rowsKnn += rows;
+      }
+    }
+    knn.sort((a, b) => a - b);
+    naive.sort((a, b) => a - b);
+    const fmt = (n: number) => `${n.toFixed(1)} ms`;
+    console.log(`viewers: ${sample.length}, first page of 50 (LIMIT 51); mean rows: KNN ${(rowsKnn / sample.length).toFixed(1)}, naive ${(rowsNaive / sample.length).toFixed(1)}`);
+    console.log(`KNN   (searchNearby: viewer + KNN chunks):    p50 ${fmt(percentile(knn, 50))}  p99 ${fmt(percentile(knn, 99))}`);
+    console.log(`naive (ST_DWithin + ORDER BY ST_Distance):   p50 ${fmt(percentile(naive, 50))}  p99 ${fmt(percentile(naive, 99))}`);
+    console.log(`naive / KNN: p50 ×${(percentile(naive, 50) / percentile(knn, 50)).toFixed(1)}  p99 ×${(percentile(naive, 99) / percentile(knn, 99)).toFixed(1)}`);
+  } finally {
+    await db.$disconnect();
+    if (keep) console.log(`kept ${url}`);
+    else await dropDatabase(url);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});

@@ -1,0 +1,61 @@
+import type { EventHandlers, Logger } from "@hv/kit";
+import type { DiscoveryDb } from "./db";
+
+/**
+ * What Discovery does with the events it subscribes to (see SUBSCRIPTIONS in @hv/kit). Delivery is
+ * at least once and in no guaranteed order, so every handler is an idempotent upsert or delete:
+ *
+ * - `user.profile_changed` carries the whole state: it is applied only if it is not older than the
+ *   stored one (`event_at` = the event's `occurredAt`; `<=` so a redelivery is a no-op).
+ * - `user.blocked` inserts the pair (keeping the newest `event_at`); `user.unblocked` deletes it
+ *   unless the stored block is newer than the unblock. Known limit, kept simple on purpose: an
+ *   unblock that is handled BEFORE an older block is not remembered (no tombstone), so that late
+ *   block wins; the person can unblock again.
+ * - `user.banned` sets `banned` (the ban also sends a `user.profile_changed` with `banned: true`).
+ * - `user.deleted` purges everything about the person. A `user.profile_changed` older than the
+ *   deletion that arrives after it recreates a profile row without a location: it never appears
+ *   in nearby (no location can be set for a deleted account).
+ */
+export function discoveryEventHandlers(db: DiscoveryDb, logger: Logger): EventHandlers<"discovery"> {
+  return {
+    async "user.deleted"({ userId }, { eventId }) {
+      const [locations, profiles, blocks, swipes, matches] = await db.$transaction([
+        db.userLocation.deleteMany({ where: { userId } }),
+        db.discoveryProfile.deleteMany({ where: { userId } }),
+        db.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } }),
+        db.swipe.deleteMany({ where: { OR: [{ swiperId: userId }, { targetId: userId }] } }),
+        db.match.deleteMany({ where: { OR: [{ userAId: userId }, { userBId: userId }] } }),
+      ]);
+      logger.info(
+        { eventId, userId, locations: locations.count, profiles: profiles.count, blocks: blocks.count, swipes: swipes.count, matches: matches.count },
+        "user.deleted: discovery data purged",
+      );
+    },
+    async "user.blocked"({ blockerId, blockedId }, { occurredAt }) {
+      await db.$executeRaw`
+        INSERT INTO blocks (blocker_id, blocked_id, event_at)
+        VALUES (${blockerId}::uuid, ${blockedId}::uuid, ${occurredAt})
+        ON CONFLICT (blocker_id, blocked_id) DO UPDATE SET event_at = GREATEST(blocks.event_at, EXCLUDED.event_at)`;
+    },
+    async "user.unblocked"({ blockerId, blockedId }, { occurredAt }) {
+      await db.block.deleteMany({ where: { blockerId, blockedId, eventAt: { lte: occurredAt } } });
+    },
+    async "user.profile_changed"(profile, { occurredAt }) {
+      await db.$executeRaw`
+        INSERT INTO discovery_profiles
+          (user_id, birth_date, gender, genders_of_interest, age_min, age_max, max_distance_km, visible, banned, event_at)
+        VALUES (
+          ${profile.userId}::uuid, ${profile.birthDate}::date, ${profile.gender}::"Gender",
+          ${profile.gendersOfInterest}::"Gender"[], ${profile.ageMin}, ${profile.ageMax}, ${profile.maxDistanceKm},
+          ${profile.visibility === "VISIBLE"}, ${profile.banned}, ${occurredAt})
+        ON CONFLICT (user_id) DO UPDATE SET
+          birth_date = EXCLUDED.birth_date, gender = EXCLUDED.gender, genders_of_interest = EXCLUDED.genders_of_interest,
+          age_min = EXCLUDED.age_min, age_max = EXCLUDED.age_max, max_distance_km = EXCLUDED.max_distance_km,
+          visible = EXCLUDED.visible, banned = EXCLUDED.banned, event_at = EXCLUDED.event_at
+        WHERE discovery_profiles.event_at <= EXCLUDED.event_at`;
+    },
+    async "user.banned"({ userId }) {
+      await db.discoveryProfile.updateMany({ where: { userId }, data: { banned: true } });
+    },
+  };
+}

@@ -1,0 +1,111 @@
+import { randomUUID } from "node:crypto";
+import { discoveryEventHandlers } from "@hv/discovery/src/events";
+import type { EventMeta, EventType } from "@hv/kit";
+import { capturingLogger } from "../../support/log-capture";
+import { testDatabases, type TestDatabases } from "../../support/seed";
+import { placeAt, seedProfile } from "./nearby-support";
+
+describe("Discovery's event handlers on its own tables", () => {
+  let dbs: TestDatabases;
+  let handlers: ReturnType<typeof discoveryEventHandlers>;
+  beforeAll(() => {
+    dbs = testDatabases();
+    handlers = discoveryEventHandlers(dbs.discovery, capturingLogger("discovery").logger);
+  });
+  afterAll(() => dbs.close());
+
+  const meta = <T extends EventType>(type: T, occurredAt: Date): EventMeta<T> => ({ eventId: randomUUID(), type, occurredAt, attempt: 1 });
+  const profile = (userId: string, overrides: Record<string, unknown> = {}) => ({
+    userId,
+    birthDate: "1990-05-05",
+    gender: "WOMAN" as const,
+    gendersOfInterest: ["MAN" as const],
+    ageMin: 25,
+    ageMax: 40,
+    maxDistanceKm: 30,
+    visibility: "VISIBLE" as const,
+    banned: false,
+    ...overrides,
+  });
+
+  it("should apply user.profile_changed in event order, ignoring older events and redeliveries", async () => {
+    const userId = randomUUID();
+    const t1 = new Date("2026-01-01T10:00:00Z");
+    const t2 = new Date("2026-01-01T11:00:00Z");
+    await handlers["user.profile_changed"](profile(userId, { maxDistanceKm: 10, visibility: "HIDDEN" }), meta("user.profile_changed", t2));
+    await handlers["user.profile_changed"](profile(userId, { maxDistanceKm: 99 }), meta("user.profile_changed", t1)); // older: ignored
+    await handlers["user.profile_changed"](profile(userId, { maxDistanceKm: 10, visibility: "HIDDEN" }), meta("user.profile_changed", t2)); // redelivery
+    expect(await dbs.discovery.discoveryProfile.findUnique({ where: { userId } })).toEqual({
+      userId,
+      birthDate: new Date("1990-05-05"),
+      gender: "WOMAN",
+      gendersOfInterest: ["MAN"],
+      ageMin: 25,
+      ageMax: 40,
+      maxDistanceKm: 10,
+      visible: false,
+      banned: false,
+      eventAt: t2,
+    });
+    await handlers["user.profile_changed"](profile(userId, { gender: null, gendersOfInterest: [] }), meta("user.profile_changed", new Date("2026-01-02T00:00:00Z")));
+    expect(await dbs.discovery.discoveryProfile.findUnique({ where: { userId } })).toMatchObject({ gender: null, gendersOfInterest: [], visible: true });
+  });
+
+  it("should store and remove blocks idempotently, keeping a block newer than the unblock", async () => {
+    const [a, b] = [randomUUID(), randomUUID()];
+    const pair = { blockerId: a, blockedId: b };
+    await handlers["user.blocked"](pair, meta("user.blocked", new Date("2026-01-01T10:00:00Z")));
+    await handlers["user.blocked"](pair, meta("user.blocked", new Date("2026-01-01T10:00:00Z")));
+    expect(await dbs.discovery.block.count({ where: pair })).toBe(1);
+    await handlers["user.unblocked"](pair, meta("user.unblocked", new Date("2026-01-01T11:00:00Z")));
+    await handlers["user.unblocked"](pair, meta("user.unblocked", new Date("2026-01-01T11:00:00Z")));
+    expect(await dbs.discovery.block.count({ where: pair })).toBe(0);
+    await handlers["user.blocked"](pair, meta("user.blocked", new Date("2026-01-01T12:00:00Z")));
+    await handlers["user.unblocked"](pair, meta("user.unblocked", new Date("2026-01-01T11:30:00Z"))); // older than the block
+    expect(await dbs.discovery.block.count({ where: pair })).toBe(1);
+  });
+
+  it("should mark a banned profile", async () => {
+    const userId = await seedProfile(dbs);
+    await handlers["user.banned"]({ userId }, meta("user.banned", new Date()));
+    expect(await dbs.discovery.discoveryProfile.findUnique({ where: { userId } })).toMatchObject({ banned: true });
+    await handlers["user.banned"]({ userId: randomUUID() }, meta("user.banned", new Date())); // no profile yet: nothing to do
+  });
+
+  it("should purge a deleted user's profile, location, blocks, swipes and matches both ways, and nobody else's", async () => {
+    const gone = await seedProfile(dbs);
+    const other = await seedProfile(dbs);
+    const third = await seedProfile(dbs);
+    await placeAt(dbs, gone, 1, 1);
+    await placeAt(dbs, other, 1, 1);
+    await dbs.discovery.block.createMany({
+      data: [
+        { blockerId: gone, blockedId: other, eventAt: new Date() },
+        { blockerId: third, blockedId: gone, eventAt: new Date() },
+        { blockerId: other, blockedId: third, eventAt: new Date() },
+      ],
+    });
+    await dbs.discovery.swipe.createMany({
+      data: [
+        { swiperId: gone, targetId: other, kind: "LIKE" },
+        { swiperId: other, targetId: gone, kind: "LIKE" },
+        { swiperId: other, targetId: third, kind: "PASS" },
+      ],
+    });
+    const [userAId, userBId] = [gone, other].sort() as [string, string];
+    await dbs.discovery.match.create({ data: { userAId, userBId } });
+
+    for (let i = 0; i < 2; i++) await handlers["user.deleted"]({ userId: gone }, meta("user.deleted", new Date()));
+
+    const about = { OR: [{ userId: gone }] };
+    expect(await dbs.discovery.discoveryProfile.count({ where: about })).toBe(0);
+    expect(await dbs.discovery.userLocation.count({ where: about })).toBe(0);
+    expect(await dbs.discovery.block.count({ where: { OR: [{ blockerId: gone }, { blockedId: gone }] } })).toBe(0);
+    expect(await dbs.discovery.swipe.count({ where: { OR: [{ swiperId: gone }, { targetId: gone }] } })).toBe(0);
+    expect(await dbs.discovery.match.count({ where: { OR: [{ userAId: gone }, { userBId: gone }] } })).toBe(0);
+    expect(await dbs.discovery.discoveryProfile.count({ where: { userId: { in: [other, third] } } })).toBe(2);
+    expect(await dbs.discovery.userLocation.count({ where: { userId: other } })).toBe(1);
+    expect(await dbs.discovery.block.count({ where: { blockerId: other, blockedId: third } })).toBe(1);
+    expect(await dbs.discovery.swipe.count({ where: { swiperId: other, targetId: third } })).toBe(1);
+  });
+});
