@@ -53,9 +53,14 @@ function launch(proc: Process): void {
     if (!stopping) {
       console.error(`${proc.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
       void stopAll(1);
-    } else if (children.size === 0) {
-      process.exit(exitCode);
+      return;
     }
+    if (code !== 0) {
+      // A clean stop exits 0: anything else (a forced exit, a crash while draining) is a failure.
+      console.error(`${proc.name} did not stop cleanly (${signal ?? `code ${code}`})`);
+      exitCode = 1;
+    }
+    if (children.size === 0) process.exit(exitCode);
   });
 }
 

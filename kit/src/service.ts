@@ -134,6 +134,9 @@ export async function startService<TContext extends RequestContextBase>(
     plugins,
     logger: apolloLogger(logger),
     introspection: !options.isProduction,
+    // Shutdown is ours (kit/src/shutdown.ts): Apollo would stop on its own and re-send the signal,
+    // which our handler would take for a second Ctrl-C.
+    stopOnTerminationSignals: false,
     includeStacktraceInErrorResponses: !options.isProduction,
     formatError: createErrorFormatter({
       maskInternal: options.isProduction,
