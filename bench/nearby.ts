@@ -1,5 +1,6 @@
 /**
- * Nearby at the SQL level: the KNN query the resolver runs (modules/nearby.ts `nearbySql`) against
+ * Nearby at the SQL level: what the resolver runs (modules/nearby.ts `searchNearby`: the viewer row, then
+ * the one KNN statement `nearbySql` on user_locations with the copied profile columns) against
  * the naive `ST_DWithin + ORDER BY ST_Distance` form with the same filters, first page of 50.
  *
  *   pnpm exec tsx bench/nearby.ts [--users 1000000] [--viewers 200] [--keep]
@@ -144,7 +145,7 @@ async function main(): Promise<void> {
     naive.sort((a, b) => a - b);
     const fmt = (n: number) => `${n.toFixed(1)} ms`;
     console.log(`viewers: ${sample.length}, first page of 50 (LIMIT 51); mean rows: KNN ${(rowsKnn / sample.length).toFixed(1)}, naive ${(rowsNaive / sample.length).toFixed(1)}`);
-    console.log(`KNN   (searchNearby: viewer + KNN chunks):    p50 ${fmt(percentile(knn, 50))}  p99 ${fmt(percentile(knn, 99))}`);
+    console.log(`KNN   (searchNearby: viewer + one KNN query): p50 ${fmt(percentile(knn, 50))}  p99 ${fmt(percentile(knn, 99))}`);
     console.log(`naive (ST_DWithin + ORDER BY ST_Distance):   p50 ${fmt(percentile(naive, 50))}  p99 ${fmt(percentile(naive, 99))}`);
     console.log(`naive / KNN: p50 ×${(percentile(naive, 50) / percentile(knn, 50)).toFixed(1)}  p99 ×${(percentile(naive, 99) / percentile(knn, 99)).toFixed(1)}`);
   } finally {

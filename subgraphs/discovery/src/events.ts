@@ -1,4 +1,4 @@
-import type { EventHandlers, Logger } from "@hv/kit";
+import { outboxEventData, type EventHandlers, type Logger } from "@hv/kit";
 import type { DiscoveryDb } from "./db";
 
 /**
@@ -12,20 +12,33 @@ import type { DiscoveryDb } from "./db";
  *   unblock that is handled BEFORE an older block is not remembered (no tombstone), so that late
  *   block wins; the person can unblock again.
  * - `user.banned` sets `banned` (the ban also sends a `user.profile_changed` with `banned: true`).
- * - `user.deleted` purges everything about the person. A `user.profile_changed` older than the
+ * - `user.deleted` purges everything about the person; each of its active matches gets a
+ *   `match.ended` in the outbox (same transaction). A `user.profile_changed` older than the
  *   deletion that arrives after it recreates a profile row without a location: it never appears
  *   in nearby (no location can be set for a deleted account).
  */
 export function discoveryEventHandlers(db: DiscoveryDb, logger: Logger): EventHandlers<"discovery"> {
   return {
     async "user.deleted"({ userId }, { eventId }) {
-      const [locations, profiles, blocks, swipes, matches] = await db.$transaction([
-        db.userLocation.deleteMany({ where: { userId } }),
-        db.discoveryProfile.deleteMany({ where: { userId } }),
-        db.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } }),
-        db.swipe.deleteMany({ where: { OR: [{ swiperId: userId }, { targetId: userId }] } }),
-        db.match.deleteMany({ where: { OR: [{ userAId: userId }, { userBId: userId }] } }),
-      ]);
+      // Active matches end: each gets a `match.ended` in the outbox, in the same transaction as the
+      // purge, so Chat closes those conversations (a redelivery finds no match left: no duplicate).
+      const { locations, profiles, blocks, swipes, matches } = await db.$transaction(async (tx) => {
+        const active = await tx.match.findMany({
+          where: { OR: [{ userAId: userId }, { userBId: userId }], endedAt: null },
+          select: { id: true, userAId: true, userBId: true },
+        });
+        for (const match of active)
+          await tx.outboxEvent.create({
+            data: outboxEventData("match.ended", { matchId: match.id, userIds: [match.userAId, match.userBId] }),
+          });
+        return {
+          locations: await tx.userLocation.deleteMany({ where: { userId } }),
+          profiles: await tx.discoveryProfile.deleteMany({ where: { userId } }),
+          blocks: await tx.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } }),
+          swipes: await tx.swipe.deleteMany({ where: { OR: [{ swiperId: userId }, { targetId: userId }] } }),
+          matches: await tx.match.deleteMany({ where: { OR: [{ userAId: userId }, { userBId: userId }] } }),
+        };
+      });
       logger.info(
         { eventId, userId, locations: locations.count, profiles: profiles.count, blocks: blocks.count, swipes: swipes.count, matches: matches.count },
         "user.deleted: discovery data purged",

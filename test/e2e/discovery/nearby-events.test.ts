@@ -108,4 +108,40 @@ describe("Discovery's event handlers on its own tables", () => {
     expect(await dbs.discovery.block.count({ where: { blockerId: other, blockedId: third } })).toBe(1);
     expect(await dbs.discovery.swipe.count({ where: { swiperId: other, targetId: third } })).toBe(1);
   });
+  it("should write match.ended to the outbox for each active match a user.deleted removes, once", async () => {
+    const gone = await seedProfile(dbs);
+    const [one, two, three] = [await seedProfile(dbs), await seedProfile(dbs), await seedProfile(dbs)];
+    const pair = (a: string, b: string) => {
+      const [userAId, userBId] = [a, b].sort() as [string, string];
+      return { userAId, userBId };
+    };
+    const active1 = await dbs.discovery.match.create({ data: pair(gone, one) });
+    const active2 = await dbs.discovery.match.create({ data: pair(two, gone) });
+    const ended = await dbs.discovery.match.create({ data: { ...pair(gone, three), endedAt: new Date() } });
+
+    for (let i = 0; i < 2; i++) await handlers["user.deleted"]({ userId: gone }, meta("user.deleted", new Date()));
+
+    const events = await dbs.discovery.outboxEvent.findMany({ where: { type: "match.ended" } });
+    const mine = events.filter((event) => [active1.id, active2.id, ended.id].includes((event.payload as { matchId: string }).matchId));
+    expect(mine.map((event) => event.payload).sort((a, b) => ((a as { matchId: string }).matchId < (b as { matchId: string }).matchId ? -1 : 1))).toEqual(
+      [
+        { matchId: active1.id, userIds: [active1.userAId, active1.userBId] },
+        { matchId: active2.id, userIds: [active2.userAId, active2.userBId] },
+      ].sort((a, b) => (a.matchId < b.matchId ? -1 : 1)),
+    );
+    expect(await dbs.discovery.match.count({ where: { OR: [{ userAId: gone }, { userBId: gone }] } })).toBe(0);
+  });
+
+  it("should keep the nearby copy of a profile on the location row in step with discovery_profiles", async () => {
+    const userId = await seedProfile(dbs);
+    await placeAt(dbs, userId, 1, 1);
+    const copy = () => dbs.discovery.userLocation.findUnique({ where: { userId }, select: { shown: true, gender: true, ageMin: true } });
+    expect(await copy()).toMatchObject({ shown: true });
+    await dbs.discovery.discoveryProfile.update({ where: { userId }, data: { visible: false, ageMin: 33 } });
+    expect(await copy()).toMatchObject({ shown: false, ageMin: 33 });
+    await dbs.discovery.discoveryProfile.update({ where: { userId }, data: { visible: true, banned: true } });
+    expect(await copy()).toMatchObject({ shown: false });
+    await dbs.discovery.discoveryProfile.delete({ where: { userId } });
+    expect(await copy()).toEqual({ shown: false, gender: null, ageMin: null });
+  });
 });

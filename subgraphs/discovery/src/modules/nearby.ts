@@ -46,93 +46,73 @@ export async function loadNearbyViewer(db: DiscoveryDb, viewerId: string, freshA
   return row ?? null;
 }
 
-/** Where a chunk of the KNN walk starts, or the one distance a tie group is read at. */
-type ChunkScope = { from: number; inclusive: boolean; chunk: number } | { exactly: number };
-
 /**
- * One chunk of the nearby walk. Who is shown to whom:
+ * The nearby statement. Who is shown to whom:
  *  - both have a fresh location, the candidate within the viewer's maxDistanceKm (narrowed by the
  *    filter), a visible, unbanned profile, and is not the viewer;
  *  - both ways: the candidate's age (from birth date, today) in the viewer's age range and the
  *    viewer's age in the candidate's, the candidate's gender in the viewer's gendersOfInterest and
- *    the viewer's gender in the candidate's. A null gender is in nobody's list (`NULL = ANY(…)` is
- *    not true): someone who has not set a gender neither sees nor is shown to anyone;
+ *    the viewer's gender in the candidate's. A null gender is in nobody's list (`NULL = ANY(…)` and
+ *    `@> ARRAY[NULL]` are not true): someone who has not set a gender neither sees nor is shown;
  *  - no block either way, and the viewer has not swiped the candidate (like, super like or pass).
  *
- * The inner query `k` is nothing but the GiST KNN walk, `ORDER BY location <-> viewer_point LIMIT
- * chunk`: with any other condition or a second sort key PostgreSQL (15) plans "everyone in the
- * radius, then sort" instead (it badly under-estimates how many people pass the filters). The
- * outer query applies every rule to that chunk and returns who is shown, plus the chunk's size
- * and first and last distance so the caller can walk on (searchNearby).
+ * Everything the rules need of the candidate's profile is copied onto their `user_locations` row
+ * (`shown` = visible and not banned, gender, genders of interest, birth date, age range; kept in
+ * sync by triggers, see the `…_nearby_candidates` migration), so this is ONE statement on one
+ * table, planned as an ordered scan of the partial GiST index on `location WHERE shown`
+ * (`Index Cond: location && _st_expand(point, radius)`, `Order By: location <-> point`), each row
+ * filtered and anti-joined (blocks, swipes) until the LIMIT is reached. What keeps PostgreSQL (15)
+ * on that plan rather than "everyone in the radius, then sort":
+ *  - the radius is the bare bounding-box operator `&& _st_expand` (what ST_DWithin's index
+ *    condition is) plus the exact `<->` distance: ST_DWithin's own filter is estimated at 1/10,000
+ *    of the rows, which made the planner expect a handful of people and sort them all;
+ *  - gender and genders of interest are compared as the enum (`= ANY`, `@>`), so column statistics
+ *    apply (a `::text` cast falls back to a 0.5 % guess each);
+ *  - one sort key only: the KNN order cannot be followed by `, user_id` (no incremental sort on an
+ *    ordering operator). `FETCH FIRST n ROWS WITH TIES` returns the whole last group of equal
+ *    distances instead, and the caller sorts by (distance, id) and cuts: many people share a
+ *    distance (cell centres), and the keyset must neither skip nor repeat anyone in a group.
+ * Keyset: strictly after (distance, id) of the cursor.
  */
-export function nearbyChunkSql(viewer: NearbyViewer, search: NearbySearch, scope: ChunkScope): Prisma.Sql {
+export function nearbySql(viewer: NearbyViewer, search: NearbySearch): Prisma.Sql {
   const point = Prisma.sql`${viewer.point}::geography`;
   const maxKm = Math.min(viewer.maxDistanceKm, search.maxDistanceKm ?? viewer.maxDistanceKm);
   const ageMin = Math.max(viewer.ageMin, search.ageMin ?? viewer.ageMin);
   const ageMax = Math.min(viewer.ageMax, search.ageMax ?? viewer.ageMax);
   // Distances travel as text: JS's shortest round-trip form parses back to the same float8 (a
   // number parameter loses the last digit, which made pages overlap).
-  const inner =
-    "exactly" in scope
-      ? Prisma.sql`WHERE ST_DWithin(l.location, ${point}, ${String(scope.exactly)}::float8 + 1, false)
-                     AND (l.location <-> ${point}) = ${String(scope.exactly)}::float8`
-      : Prisma.sql`WHERE (l.location <-> ${point}) ${scope.inclusive ? Prisma.sql`>=` : Prisma.sql`>`} ${String(scope.from)}::float8
-                   ORDER BY l.location <-> ${point}
-                   LIMIT ${scope.chunk}`;
+  const after = search.after
+    ? Prisma.sql`AND ((l.location <-> ${point}) > ${String(search.after.d)}::float8
+                   OR ((l.location <-> ${point}) = ${String(search.after.d)}::float8 AND l.user_id > ${search.after.id}::uuid))`
+    : Prisma.empty;
   return Prisma.sql`
-    WITH k AS MATERIALIZED (
-      SELECT l.user_id, (l.location <-> ${point})::float8 AS metres, l.updated_at
-      FROM user_locations l
-      ${inner}
-    )
-    SELECT id, metres, shown, scanned, dmin, dmax FROM (
-      SELECT k.user_id::text AS id, k.metres,
-             count(*) OVER () AS scanned, min(k.metres) OVER () AS dmin, max(k.metres) OVER () AS dmax,
-             row_number() OVER () = 1 AS meta,
-             COALESCE(
-               k.user_id <> ${viewer.userId}::uuid
-               AND k.metres <= ${maxKm * 1000}::float8
-               AND k.updated_at >= ${search.freshAfter}
-               AND c.visible AND NOT c.banned
-               AND c.gender::text = ANY(${viewer.gendersOfInterest}::text[])
-               AND ${viewer.gender}::text = ANY(c.genders_of_interest::text[])
-               AND c.birth_date <= (current_date - make_interval(years => ${ageMin}::int))::date
-               AND c.birth_date > (current_date - make_interval(years => ${ageMax}::int + 1))::date
-               AND ${viewer.age}::int BETWEEN c.age_min AND c.age_max
-               AND ${notBlockedSql(Prisma.sql`${viewer.userId}::uuid`, Prisma.sql`k.user_id`)}
-               AND NOT EXISTS (SELECT 1 FROM swipes s WHERE s.swiper_id = ${viewer.userId}::uuid AND s.target_id = k.user_id),
-               false) AS shown
-      FROM k LEFT JOIN discovery_profiles c ON c.user_id = k.user_id
-    ) x
-    WHERE shown OR meta`;
+    SELECT l.user_id::text AS id, (l.location <-> ${point})::float8 AS metres
+    FROM user_locations l
+    WHERE l.shown
+      AND l.location && _ST_Expand(${point}, ${maxKm * 1000 + 1}::float8)
+      AND (l.location <-> ${point}) <= ${maxKm * 1000}::float8
+      AND l.updated_at >= ${search.freshAfter}
+      AND l.user_id <> ${viewer.userId}::uuid
+      AND l.gender = ANY(${viewer.gendersOfInterest}::text[]::"Gender"[])
+      AND l.genders_of_interest @> ARRAY[${viewer.gender}::text::"Gender"]
+      AND l.birth_date <= (current_date - make_interval(years => ${ageMin}::int))::date
+      AND l.birth_date > (current_date - make_interval(years => ${ageMax}::int + 1))::date
+      AND ${viewer.age}::int BETWEEN l.age_min AND l.age_max
+      ${after}
+      AND ${notBlockedSql(Prisma.sql`${viewer.userId}::uuid`, Prisma.sql`l.user_id`)}
+      AND NOT EXISTS (SELECT 1 FROM swipes s WHERE s.swiper_id = ${viewer.userId}::uuid AND s.target_id = l.user_id)
+    ORDER BY l.location <-> ${point}
+    FETCH FIRST (${search.limit}::int) ROWS WITH TIES`;
 }
 
-const FIRST_CHUNK = 256;
-const MAX_CHUNK = 16_384;
-
-interface ChunkRow {
-  id: string;
-  metres: number;
-  shown: boolean;
-  scanned: bigint | number;
-  dmin: number;
-  dmax: number;
-}
-
-const isAfter = (row: { metres: number; id: string }, key: NearbyCursor | null) =>
-  !key || row.metres > key.d || (row.metres === key.d && row.id > key.id);
 const byDistanceThenId = (a: { metres: number; id: string }, b: { metres: number; id: string }) =>
   a.metres - b.metres || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
- * Nearest first, keyset (distance, id) after `search.after`, up to `search.limit` people.
- *
- * Walks the KNN order in chunks (the first usually suffices; they grow ×4 while the rules reject
- * most people nearby). Many people share a distance (cell centres), and a chunk may end inside
- * such a tie group: only the distances below the chunk's last one are taken as complete, the next
- * chunk starts at that last distance again, and a tie group larger than the biggest chunk is read
- * on its own. The walk stops once past the viewer's radius. Queries: one for the viewer plus one
- * per chunk. A viewer without a profile, a gender or a fresh location gets nobody.
+ * Nearest first, keyset (distance, id) after `search.after`, up to `search.limit` people. Two
+ * queries: the viewer, then nearbySql (whose last tie group is complete, so sorting by id and
+ * cutting at the limit is exact). A viewer without a profile, a gender or a fresh location gets
+ * nobody.
  *
  * When people move (or the viewer does) between pages, the keyset is recomputed from the new
  * positions: someone who moved from beyond the cursor to before it is skipped, and someone who
@@ -142,44 +122,11 @@ const byDistanceThenId = (a: { metres: number; id: string }, b: { metres: number
 export async function searchNearby(db: DiscoveryDb, search: NearbySearch): Promise<Array<{ id: string; metres: number }>> {
   const viewer = await loadNearbyViewer(db, search.viewerId, search.freshAfter);
   if (!viewer || !viewer.gender) return [];
-  const radius = Math.min(viewer.maxDistanceKm, search.maxDistanceKm ?? viewer.maxDistanceKm) * 1000;
-  const found: Array<{ id: string; metres: number }> = [];
-  let key = search.after;
-  let from = { from: search.after?.d ?? 0, inclusive: true };
-  let chunk = Math.max(FIRST_CHUNK, search.limit * 4);
-  for (;;) {
-    const rows = await db.$queryRaw<ChunkRow[]>(nearbyChunkSql(viewer, search, { ...from, chunk }));
-    const meta = rows[0];
-    if (!meta) return found; // nobody further away
-    const dmin = Number(meta.dmin);
-    const dmax = Number(meta.dmax);
-    const reachedEnd = Number(meta.scanned) < chunk;
-    let shown: Array<{ id: string; metres: number }>;
-    let next: typeof from;
-    if (reachedEnd) {
-      shown = rows.filter((row) => row.shown).map((row) => ({ id: row.id, metres: Number(row.metres) }));
-      next = from;
-    } else if (dmin < dmax) {
-      // Everyone closer than dmax is in this chunk; dmax's tie group may continue in the next.
-      shown = rows.filter((row) => row.shown && Number(row.metres) < dmax).map((row) => ({ id: row.id, metres: Number(row.metres) }));
-      next = { from: dmax, inclusive: true };
-    } else if (chunk < MAX_CHUNK) {
-      chunk = Math.min(chunk * 4, MAX_CHUNK); // one tie group filled the chunk: look wider
-      continue;
-    } else {
-      const group = await db.$queryRaw<ChunkRow[]>(nearbyChunkSql(viewer, search, { exactly: dmax }));
-      shown = group.filter((row) => row.shown).map((row) => ({ id: row.id, metres: Number(row.metres) }));
-      next = { from: dmax, inclusive: false };
-    }
-    for (const row of shown.filter((row) => isAfter(row, key)).sort(byDistanceThenId)) {
-      found.push(row);
-      if (found.length >= search.limit) return found;
-    }
-    if (reachedEnd || dmax > radius) return found;
-    from = next;
-    key = found.at(-1) ? { d: found.at(-1)!.metres, id: found.at(-1)!.id } : key;
-    chunk = Math.min(chunk * 4, MAX_CHUNK);
-  }
+  const rows = await db.$queryRaw<Array<{ id: string; metres: number }>>(nearbySql(viewer, search));
+  return rows
+    .map((row) => ({ id: row.id, metres: Number(row.metres) }))
+    .sort(byDistanceThenId)
+    .slice(0, search.limit);
 }
 
 interface NearbyArgs {
