@@ -167,9 +167,11 @@ describe("likes, passes and matches through the gateway", () => {
     expect(await counts(ada)).toEqual(before);
   });
 
-  it("should answer NOT_FOUND for an unknown, a banned or a blocked person and change nothing", async () => {
+  it("should answer NOT_FOUND for an unknown, a banned, a hidden or a blocked person and change nothing", async () => {
     const ada = await person("Ada");
     const banned = await person("Banned");
+    const hidden = await person("Hidden");
+    await fixture.dbs.discovery.discoveryProfile.update({ where: { userId: hidden.userId }, data: { visible: false } });
     const blockedByAda = await person("Blocked");
     const blockerOfAda = await person("Blocker");
     await fixture.dbs.discovery.discoveryProfile.update({ where: { userId: banned.userId }, data: { banned: true } });
@@ -179,8 +181,8 @@ describe("likes, passes and matches through the gateway", () => {
         { blockerId: blockerOfAda.userId, blockedId: ada.userId, eventAt: new Date() },
       ],
     });
-    const before = await counts(ada, banned, blockedByAda, blockerOfAda);
-    for (const target of [randomUUID(), banned.userId, blockedByAda.userId, blockerOfAda.userId]) {
+    const before = await counts(ada, banned, blockedByAda, blockerOfAda, hidden);
+    for (const target of [randomUUID(), banned.userId, hidden.userId, blockedByAda.userId, blockerOfAda.userId]) {
       for (const query of [LIKE, SUPER_LIKE, PASS]) {
         const response = await send(query, { userId: target }, ada);
         expect(response.body.errors?.[0]?.extensions).toMatchObject({ code: "NOT_FOUND", field: "userId" });
@@ -189,7 +191,7 @@ describe("likes, passes and matches through the gateway", () => {
     // The blocked person gets the same answer as for someone who does not exist.
     const fromBlocked = await like(blockedByAda, ada.userId);
     expect(errorCode(fromBlocked)).toBe("NOT_FOUND");
-    expect(await counts(ada, banned, blockedByAda, blockerOfAda)).toEqual(before);
+    expect(await counts(ada, banned, blockedByAda, blockerOfAda, hidden)).toEqual(before);
   });
 
   it("should refuse a pass after a match with CONFLICT and change nothing", async () => {

@@ -9,8 +9,8 @@ interface LikeResult {
 }
 
 /**
- * The person swiped on: not the viewer (BAD_USER_INPUT), known to Discovery and not banned, and
- * with no block between the two either way (NOT_FOUND). A block answers NOT_FOUND like an unknown
+ * The person swiped on: not the viewer (BAD_USER_INPUT), known to Discovery, neither banned nor
+ * hidden, and with no block between the two either way (NOT_FOUND). A block answers NOT_FOUND like an unknown
  * person, so the blocked person cannot learn that they were blocked; the blocker sees the same.
  * The rate limit counts before any lookup, so the answers cannot be used to probe for users.
  */
@@ -21,7 +21,7 @@ async function swipeTarget(context: DiscoveryContext, rawUserId: string): Promis
   await context.services.swipes.consume(viewer.userId);
   const { db } = context.services;
   const [profile, blocks] = await Promise.all([
-    db.discoveryProfile.findUnique({ where: { userId: targetId }, select: { banned: true } }),
+    db.discoveryProfile.findUnique({ where: { userId: targetId }, select: { banned: true, visible: true } }),
     db.block.count({
       where: {
         OR: [
@@ -31,7 +31,7 @@ async function swipeTarget(context: DiscoveryContext, rawUserId: string): Promis
       },
     }),
   ]);
-  if (!profile || profile.banned || blocks > 0) throw appError(ErrorCode.NOT_FOUND, "No such user", { field: "userId" });
+  if (!profile || profile.banned || !profile.visible || blocks > 0) throw appError(ErrorCode.NOT_FOUND, "No such user", { field: "userId" });
   return { viewerId: viewer.userId, targetId };
 }
 
