@@ -33,6 +33,8 @@ export interface SubgraphOptions<TContext extends RequestContextBase> {
   typeDefs: DocumentNode;
   resolvers: GraphQLResolverMap<TContext>;
   database: SubgraphDatabase;
+  /** Redis made by the caller (so its services can use it before start); created from config when absent. Closed on stop either way. */
+  redis?: Redis;
   /** Builds the per-request context (DataLoaders live here, one set per request). */
   context(base: RequestContextBase & { redis: Redis }): TContext | Promise<TContext>;
   /**
@@ -55,7 +57,7 @@ export async function startSubgraph<TContext extends RequestContextBase>(
   options: SubgraphOptions<TContext>,
 ): Promise<RunningSubgraph> {
   const { config, logger, database } = options;
-  const redis = createRedis(config.redisUrl, logger);
+  const redis = options.redis ?? createRedis(config.redisUrl, logger);
   const readiness: ReadinessCheck[] = [{ name: "database", check: () => database.ping() }, redisReadiness(redis)];
   const issuer = options.accessTokenIssuer;
   const verifier = createAccessTokenVerifier({
@@ -98,10 +100,24 @@ export async function startSubgraph<TContext extends RequestContextBase>(
   return { ...service, redis };
 }
 
-/** Any Prisma client is a subgraph database. */
-export function prismaDatabase(client: {
-  $queryRawUnsafe(query: string): Promise<unknown>;
-  $disconnect(): Promise<void>;
-}): SubgraphDatabase {
-  return { ping: () => client.$queryRawUnsafe("SELECT 1"), close: () => client.$disconnect() };
+/** Anything that works in the background on the database pool (event consumers, outbox relays). */
+export interface BackgroundWorker {
+  stop(): Promise<void>;
+}
+
+/**
+ * Any Prisma client is a subgraph database. `workers` use its pool: on close they are stopped
+ * first, in order, so none is cut off mid-transaction.
+ */
+export function prismaDatabase(
+  client: { $queryRawUnsafe(query: string): Promise<unknown>; $disconnect(): Promise<void> },
+  workers: BackgroundWorker[] = [],
+): SubgraphDatabase {
+  return {
+    ping: () => client.$queryRawUnsafe("SELECT 1"),
+    close: async () => {
+      for (const worker of workers) await worker.stop();
+      await client.$disconnect();
+    },
+  };
 }

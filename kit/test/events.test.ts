@@ -1,5 +1,6 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { capturingLogger } from "../../test/support/log-capture";
+import { freePort } from "../../test/support/ports";
 import net from "node:net";
 import { Queue } from "bullmq";
 import {
@@ -67,18 +68,6 @@ async function waitFor(
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = net.createServer();
-    server.once("error", reject);
-    server.listen(0, "127.0.0.1", () => {
-      const address = server.address();
-      server.close(() =>
-        typeof address === "object" && address ? resolve(address.port) : reject(new Error("no port")),
-      );
-    });
-  });
-}
 
 /** A TCP proxy to Redis that can be cut (connections dropped, nothing listening) and restored. */
 async function redisProxy(): Promise<{

@@ -1,6 +1,7 @@
 import path from "node:path";
 import {
   createRateLimiter,
+  createRedis,
   loadTypeDefs,
   prismaDatabase,
   prismaOutboxStore,
@@ -31,29 +32,25 @@ export async function start(config: DiscoveryConfig, logger: Logger): Promise<Ru
   });
   // match.created / match.ended leave through the outbox, relayed to the consumers' queues.
   const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
-  let services: DiscoveryServices | undefined;
+  const redis = createRedis(config.redisUrl, logger);
+  const services: DiscoveryServices = {
+    db,
+    config,
+    locationUpdates: createRateLimiter(redis, { name: "location-update", points: 30, durationSeconds: 60 }),
+    swipes: createRateLimiter(redis, { name: "swipe", points: 300, durationSeconds: 60 * 60 }),
+    flushEvents: () => void relay.flush(),
+  };
   return startSubgraph<DiscoveryContext>({
     config,
     logger,
     typeDefs,
     resolvers,
-    database: {
-      ...prismaDatabase(db),
-      close: async () => {
-        await events.stop(); // handlers use the pool: finish them first
-        await relay.stop();
-        await db.$disconnect();
-      },
-    },
-    context: (base) => {
-      services ??= {
-        db,
-        config,
-        locationUpdates: createRateLimiter(base.redis, { name: "location-update", points: 30, durationSeconds: 60 }),
-        swipes: createRateLimiter(base.redis, { name: "swipe", points: 300, durationSeconds: 60 * 60 }),
-        flushEvents: () => void relay.flush(),
-      };
-      return { ...base, services, loaders: createLoaders(db, config.locationMaxAgeMinutes, base.viewer?.userId ?? null) };
-    },
+    database: prismaDatabase(db, [events, relay]),
+    redis,
+    context: (base) => ({
+      ...base,
+      services,
+      loaders: createLoaders(db, config.locationMaxAgeMinutes, base.viewer?.userId ?? null),
+    }),
   });
 }

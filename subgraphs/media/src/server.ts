@@ -22,13 +22,7 @@ export async function start(config: SubgraphConfig, logger: Logger): Promise<Run
     logger,
     typeDefs,
     resolvers,
-    database: {
-      ...prismaDatabase(db),
-      close: async () => {
-        await events.stop(); // handlers use the pool: finish them first
-        await db.$disconnect();
-      },
-    },
+    database: prismaDatabase(db, [events]),
     context: (base) => ({ ...base, loaders: createLoaders(db) }),
   });
 }

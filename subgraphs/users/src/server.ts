@@ -1,6 +1,7 @@
 import path from "node:path";
 import {
   createAccessTokenIssuer,
+  createRedis,
   loadTypeDefs,
   prismaDatabase,
   prismaOutboxStore,
@@ -35,38 +36,30 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
   });
   // Events written in the same transactions as the changes, relayed to the consumers' queues.
   const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
-  let services: UsersServices | undefined;
-  const subgraph = await startSubgraph<UsersContext>({
+  const redis = createRedis(config.redisUrl, logger);
+  const services: UsersServices = {
+    db,
+    sessions: new SessionService(
+      db,
+      redis,
+      accessTokens,
+      new SessionRevocations(redis),
+      { refreshTokenTtlDays: config.refreshTokens.ttlDays, reuseGraceSeconds: config.refreshTokens.reuseGraceSeconds },
+      logger,
+    ),
+    profiles: new ProfileCache(db, redis),
+    limits: createAccountRateLimits(redis),
+    flushEvents: () => void relay.flush(),
+  };
+  return startSubgraph<UsersContext>({
     config,
     logger,
     typeDefs,
     resolvers,
-    database: {
-      ...prismaDatabase(db),
-      close: async () => {
-        await relay.stop();
-        await db.$disconnect();
-      },
-    },
+    database: prismaDatabase(db, [relay]),
+    redis,
     // Serves GET /.well-known/jwks.json and verifies tokens against these keys locally.
     accessTokenIssuer: accessTokens,
-    context: (base) => {
-      services ??= {
-        db,
-        sessions: new SessionService(
-          db,
-          base.redis,
-          accessTokens,
-          new SessionRevocations(base.redis),
-          { refreshTokenTtlDays: config.refreshTokens.ttlDays, reuseGraceSeconds: config.refreshTokens.reuseGraceSeconds },
-          logger,
-        ),
-        profiles: new ProfileCache(db, base.redis),
-        limits: createAccountRateLimits(base.redis),
-        flushEvents: () => void relay.flush(),
-      };
-      return { ...base, services, loaders: createLoaders(services.profiles) };
-    },
+    context: (base) => ({ ...base, services, loaders: createLoaders(services.profiles) }),
   });
-  return subgraph;
 }
