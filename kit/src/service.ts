@@ -47,6 +47,11 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   context(base: RequestContextBase & { req: Request }): Promise<TContext>;
   readiness: ReadinessCheck[];
   plugins?: ApolloServerPlugin<TContext>[];
+  /**
+   * Runs first on stop, while the HTTP server still listens: close long-lived connections here
+   * (WebSocket servers: tell clients to reconnect elsewhere) so the drain does not wait for them.
+   */
+  onStopping?: () => Promise<void>;
   /** Runs after HTTP has drained: close pools and clients here. */
   onStopped?: () => Promise<void>;
   /** Lets a caller attach more to the HTTP server before it listens (e.g. a WebSocket server). */
@@ -207,6 +212,7 @@ export async function startService<TContext extends RequestContextBase>(
     stopped ??= (async () => {
       stopping = true;
       logger.info(`${options.name} stopping`);
+      await options.onStopping?.();
       await apollo.stop();
       await options.onStopped?.();
       logger.info(`${options.name} stopped`);
