@@ -38,6 +38,22 @@ export const EVENT_SCHEMAS = {
   "user.banned": z.object({ userId: id }),
   "match.created": match,
   "match.ended": match,
+  /**
+   * A message was stored (Chat). `recipients` are the members who should be notified, as Chat
+   * decided at send time: not the sender, not muted, not blocking or blocked by the sender. Each
+   * carries their unread count after this message (the badge). `preview` is null when the
+   * message has no text (attachments only); Push decides whether to show it.
+   */
+  "message.created": z.object({
+    messageId: id,
+    conversationId: id,
+    conversationKind: z.enum(["DIRECT", "GROUP"]),
+    senderId: id,
+    seq: z.number().int().positive(),
+    sentAt: z.iso.datetime(),
+    preview: z.string().max(200).nullable(),
+    recipients: z.array(z.object({ userId: id, unreadCount: z.number().int().min(0) })),
+  }),
 } as const;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;
@@ -51,7 +67,7 @@ export const SUBSCRIPTIONS = {
   discovery: ["user.deleted", "user.blocked", "user.unblocked", "user.profile_changed", "user.banned"],
   chat: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "match.created", "match.ended"],
   media: ["user.deleted"],
-  push: ["match.created"],
+  push: ["match.created", "message.created"],
 } as const satisfies Record<string, readonly EventType[]>;
 
 export type EventConsumer = keyof typeof SUBSCRIPTIONS;
