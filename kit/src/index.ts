@@ -16,3 +16,4 @@ export * from "./auth/signing-keys";
 export * from "./auth/access-tokens";
 export * from "./auth/revocations";
 export * from "./events";
+export * from "./worker";
