@@ -123,6 +123,11 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     z.coerce.number().int().positive().default(24 * 60),
     "A location older than this no longer makes a person discoverable.",
   ),
+  MEDIA_GRANT_SECRET: spec(
+    z.string().min(32).optional(),
+    "Chat and media: shared secret (32+ characters) with which Chat vouches that a viewer may read a chat attachment (kit/src/media-grants.ts). Required in production; outside production a fixed development value is used.",
+    { secret: true },
+  ),
   GATEWAY_PORT: spec(port.default(DEFAULT_PORTS.gateway), "Port of the public gateway (HTTP and WebSocket)."),
   ...Object.fromEntries(
     SUBGRAPH_NAMES.flatMap((name) => [
@@ -255,6 +260,18 @@ export function loadUsersConfig(env: Env, options: { devKeyFile?: string } = {})
       reuseGraceSeconds: read(env, "AUTH_REFRESH_REUSE_GRACE_SECONDS"),
     },
   };
+}
+
+const DEVELOPMENT_MEDIA_GRANT_SECRET = "development-only-media-grant-secret-not-for-production";
+
+/** MEDIA_GRANT_SECRET for chat and media: required in production. */
+export function loadMediaGrantSecret(env: Env): string {
+  const secret = read<string | undefined>(env, "MEDIA_GRANT_SECRET");
+  if (secret !== undefined) return secret;
+  if (read(env, "NODE_ENV") === "production") {
+    throw new ConfigError("MEDIA_GRANT_SECRET is required in production (32+ random characters, the same for chat and media)");
+  }
+  return DEVELOPMENT_MEDIA_GRANT_SECRET;
 }
 
 export interface DiscoveryConfig extends SubgraphConfig {

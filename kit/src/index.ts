@@ -17,3 +17,4 @@ export * from "./auth/access-tokens";
 export * from "./auth/revocations";
 export * from "./events";
 export * from "./worker";
+export * from "./media-grants";
