@@ -2,6 +2,7 @@ import { DateScalar, DateTimeScalar, type GraphQLResolverMap } from "@hv/kit";
 import type { UsersContext } from "./context";
 import { accountResolvers } from "./modules/accounts";
 import { deviceResolvers } from "./modules/devices";
+import { notificationSettingsResolvers } from "./modules/notification-settings";
 import { profileResolvers } from "./modules/profile";
 import { safetyResolvers } from "./modules/safety";
 
@@ -10,11 +11,12 @@ export type { UsersContext } from "./context";
 export const resolvers: GraphQLResolverMap<UsersContext> = {
   DateTime: DateTimeScalar,
   Date: DateScalar,
-  Query: { ...profileResolvers.Query, ...deviceResolvers.Query, ...safetyResolvers.Query },
+  Query: { ...profileResolvers.Query, ...deviceResolvers.Query, ...safetyResolvers.Query, ...notificationSettingsResolvers.Query },
   Mutation: {
     ...accountResolvers.Mutation,
     ...profileResolvers.Mutation,
     ...deviceResolvers.Mutation,
+    ...notificationSettingsResolvers.Mutation,
     ...safetyResolvers.Mutation,
   },
   User: profileResolvers.User,
