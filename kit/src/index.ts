@@ -9,6 +9,7 @@ export * from "./shutdown";
 export * from "./ids";
 export * from "./scalars";
 export * from "./subgraph";
+export * from "./subscriptions";
 export * from "./main";
 export * from "./rate-limit";
 export * from "./auth/viewer";

@@ -14,6 +14,7 @@ import type { Logger } from "./logger";
 import type { ReadinessCheck } from "./readiness";
 import { closeRedis, createRedis, redisReadiness, type Redis } from "./redis";
 import { startService, type RequestContextBase, type RunningService } from "./service";
+import { startSubscriptionServer, type SubscriptionServer } from "./subscriptions";
 
 export type { GraphQLResolverMap };
 
@@ -42,10 +43,18 @@ export interface SubgraphOptions<TContext extends RequestContextBase> {
    * and verifies against its own keys instead of fetching AUTH_JWKS_URL.
    */
   accessTokenIssuer?: AccessTokenIssuer;
+  /**
+   * Serve the schema's subscriptions over graphql-ws on the same port and `/graphql` path (see
+   * kit/src/subscriptions.ts for authentication). Operations get the same `context` as HTTP requests.
+   * On stop every socket is closed with 1001 (Going Away) before HTTP drains.
+   */
+  subscriptions?: boolean | { keepAliveMs?: number; revalidateMs?: number };
 }
 
 export interface RunningSubgraph extends RunningService {
   redis: Redis;
+  /** Present when started with `subscriptions`. */
+  subscriptions?: SubscriptionServer;
 }
 
 /**
@@ -66,18 +75,19 @@ export async function startSubgraph<TContext extends RequestContextBase>(
     audience: config.auth.audience,
     revocations: new SessionRevocations(redis),
   });
+  const schema = buildSubgraphSchema({
+    typeDefs: options.typeDefs,
+    resolvers: options.resolvers as GraphQLResolverMap<unknown>,
+  });
+  const subscriptionOptions = options.subscriptions === true ? {} : options.subscriptions || undefined;
+  let subscriptions: SubscriptionServer | undefined;
   const service = await startService<TContext>({
     name: config.name,
     logger,
     host: config.host,
     port: config.port,
     isProduction: config.isProduction,
-    graphql: {
-      schema: buildSubgraphSchema({
-        typeDefs: options.typeDefs,
-        resolvers: options.resolvers as GraphQLResolverMap<unknown>,
-      }),
-    },
+    graphql: { schema },
     trustProxy: config.trustProxy,
     authenticate: bearerAuthenticator(verifier),
     ...(issuer
@@ -92,12 +102,30 @@ export async function startSubgraph<TContext extends RequestContextBase>(
     readiness,
     context: async ({ requestId, logger: requestLogger, viewer, clientIp }) =>
       options.context({ requestId, logger: requestLogger, viewer, clientIp, redis }),
+    ...(subscriptionOptions
+      ? {
+          onHttpServer: (httpServer) => {
+            subscriptions = startSubscriptionServer<TContext>({
+              httpServer,
+              schema,
+              verifier,
+              logger,
+              isProduction: config.isProduction,
+              context: (base) => options.context({ ...base, redis }),
+              ...subscriptionOptions,
+            });
+          },
+          onStopping: async () => {
+            await subscriptions?.stop();
+          },
+        }
+      : {}),
     onStopped: async () => {
       await database.close();
       await closeRedis(redis);
     },
   });
-  return { ...service, redis };
+  return { ...service, redis, ...(subscriptions ? { subscriptions } : {}) };
 }
 
 /** Anything that works in the background on the database pool (event consumers, outbox relays). */

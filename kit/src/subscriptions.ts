@@ -1,0 +1,327 @@
+import type http from "node:http";
+import {
+  GraphQLError,
+  type ExecutionResult,
+  type FormattedExecutionResult,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+} from "graphql";
+import { CloseCode, type SubscribePayload } from "graphql-ws";
+import { useServer } from "graphql-ws/use/ws";
+import { decodeJwt } from "jose";
+import { WebSocketServer, type WebSocket } from "ws";
+import { accessTokenRefused, type AccessTokenVerifier } from "./auth/access-tokens";
+import type { Viewer } from "./auth/viewer";
+import { appError, createErrorFormatter, ErrorCode } from "./errors";
+import type { Logger } from "./logger";
+import { requestIdFrom } from "./request-id";
+import type { RequestContextBase } from "./service";
+
+/**
+ * Subscriptions of a subgraph over graphql-ws (the `graphql-transport-ws` protocol), on the
+ * subgraph's own HTTP server and `/graphql` path.
+ *
+ * Who the caller is, per operation:
+ * - `connectionParams.authorization: "Bearer <access token>"` names the connection's user (a
+ *   phone talking to the subgraph directly: one user per connection). A refused token closes the
+ *   socket with 4403 Forbidden; when the token expires (or is revoked, checked every
+ *   `revalidateMs`) the socket is closed with 4403 too, and the client reconnects with a fresh one.
+ * - `payload.extensions.authorization: "Bearer <access token>"` on a subscribe message names that
+ *   operation's user and wins over the connection's (the gateway multiplexes many users'
+ *   operations on one upstream connection). A refused token fails that operation with
+ *   UNAUTHENTICATED; when the token expires, just that operation ends with an UNAUTHENTICATED
+ *   error (a `next` carrying the error, then `complete`).
+ * - Neither: the operation runs with `viewer: null` and the resolvers decide (requireViewer).
+ *
+ * Every token goes through the same verifier as HTTP requests (signature, claims, revocations).
+ */
+
+/** What a subscription operation's context is built from: the same fields as an HTTP request's. */
+export type SubscriptionContextBase = RequestContextBase;
+
+export interface SubscriptionServerOptions<TContext> {
+  httpServer: http.Server;
+  schema: GraphQLSchema;
+  verifier: AccessTokenVerifier;
+  logger: Logger;
+  isProduction: boolean;
+  /** Builds one operation's context (called once per subscribe message). */
+  context(base: SubscriptionContextBase): TContext | Promise<TContext>;
+  /** Default `/graphql`. */
+  path?: string;
+  /** WebSocket ping interval; a client that misses a pong is dropped. Default 12 000 ms. */
+  keepAliveMs?: number;
+  /** How often a connection's access token is verified again (revocations). Default 60 000 ms. */
+  revalidateMs?: number;
+  /** How long stop() lets clients answer the 1001 close before cutting them off. Default 1 000 ms. */
+  closeGraceMs?: number;
+}
+
+export interface SubscriptionServer {
+  /** Open WebSocket connections right now. */
+  connections(): number;
+  /** Closes every socket with 1001 (Going Away: reconnect elsewhere) and stops accepting new ones. */
+  stop(): Promise<void>;
+}
+
+const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
+
+interface Caller {
+  viewer: Viewer;
+  /** Epoch ms at which the token expires. */
+  expiresAt: number;
+  token: string;
+}
+
+interface ConnectionState {
+  caller: Caller | null;
+  requestId: string;
+  clientIp: string;
+  timers: NodeJS.Timeout[];
+  /** Operation-level callers, by operation id. */
+  operations: Map<string, Caller>;
+}
+
+/** Reads a `Bearer <token>` value from connectionParams / extensions; undefined when absent. */
+function bearerOf(value: unknown): string | undefined | Error {
+  if (value === undefined || value === null) return undefined;
+  if (typeof value !== "string") return accessTokenRefused("invalid", "authorization must be the string `Bearer <access token>`");
+  const token = BEARER.exec(value)?.[1];
+  if (token === undefined) return accessTokenRefused("invalid", "authorization must be `Bearer <access token>`");
+  return token;
+}
+
+function authorizationIn(record: unknown): unknown {
+  if (typeof record !== "object" || record === null) return undefined;
+  const entries = record as Record<string, unknown>;
+  return entries.authorization ?? entries.Authorization;
+}
+
+function isUnauthenticated(error: unknown): error is GraphQLError {
+  return error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED;
+}
+
+async function verifyCaller(verifier: AccessTokenVerifier, token: string): Promise<Caller> {
+  const viewer = await verifier.verify(token);
+  const { exp } = decodeJwt(token); // verified above: exp is present and in the future
+  return { viewer, token, expiresAt: (exp ?? 0) * 1000 };
+}
+
+/** setTimeout that accepts delays beyond 2^31-1 ms by clamping (tokens live at most 15 min anyway). */
+function timerAt(epochMs: number, run: () => void): NodeJS.Timeout {
+  const timer = setTimeout(run, Math.min(Math.max(0, epochMs - Date.now()), 2_147_483_647));
+  timer.unref();
+  return timer;
+}
+
+/** An async iterator whose consumer can end it at any time (graphql-ws calls `return()` on complete). */
+export interface ClosableStream<T> extends AsyncIterableIterator<T> {
+  return(): Promise<IteratorResult<T>>;
+  throw(error: unknown): Promise<IteratorResult<T>>;
+}
+
+/**
+ * The source stream, ended at `expiresAt` with one result carrying `error`. `return()` reaches the
+ * source at once, even while a `next()` is pending (an async generator could not do that).
+ */
+export function streamUntil<T>(
+  source: AsyncIterable<T>,
+  expiresAt: number,
+  expiredResult: () => T,
+): ClosableStream<T> {
+  const iterator = source[Symbol.asyncIterator]();
+  let finished = false;
+  let expire: (value: "expired") => void = () => undefined;
+  const expired = new Promise<"expired">((resolve) => (expire = resolve));
+  const timer = timerAt(expiresAt, () => expire("expired"));
+  const finish = async () => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(timer);
+    await iterator.return?.();
+  };
+  const generator: ClosableStream<T> = {
+    async next() {
+      if (finished) return { done: true, value: undefined };
+      const result = await Promise.race([iterator.next(), expired]);
+      if (result === "expired") {
+        await finish();
+        return { done: false, value: expiredResult() };
+      }
+      if (result.done) {
+        finished = true;
+        clearTimeout(timer);
+        return { done: true, value: undefined };
+      }
+      return { done: false, value: result.value };
+    },
+    async return() {
+      await finish();
+      return { done: true, value: undefined };
+    },
+    async throw(error: unknown) {
+      await finish();
+      throw error;
+    },
+    [Symbol.asyncIterator]() {
+      return generator;
+    },
+  };
+  return generator;
+}
+
+function socketAddress(socket: { remoteAddress?: string | undefined }): string {
+  const ip = socket.remoteAddress ?? "unknown";
+  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice("::ffff:".length) : ip;
+}
+
+/** Serves `schema`'s operations (subscriptions above all) over graphql-ws on `httpServer`. */
+export function startSubscriptionServer<TContext>(options: SubscriptionServerOptions<TContext>): SubscriptionServer {
+  const { logger, verifier } = options;
+  const revalidateMs = options.revalidateMs ?? 60_000;
+  const closeGraceMs = options.closeGraceMs ?? 1_000;
+  const wss = new WebSocketServer({ server: options.httpServer, path: options.path ?? "/graphql" });
+  const states = new WeakMap<WebSocket, ConnectionState>();
+  const formatError = createErrorFormatter({
+    maskInternal: options.isProduction,
+    onInternal: (error: unknown) => logger.error({ err: error }, "internal error in a subscription"),
+  });
+  const format = (errors: readonly GraphQLError[]): GraphQLFormattedError[] =>
+    errors.map((error) => formatError(error.toJSON(), error));
+
+  const stateOf = (socket: WebSocket): ConnectionState => {
+    const state = states.get(socket);
+    if (!state) throw new Error("graphql-ws: a socket without connection state");
+    return state;
+  };
+
+  const forbid = (socket: WebSocket, reason: string) => {
+    if (socket.readyState === socket.OPEN) socket.close(CloseCode.Forbidden, reason);
+  };
+
+  const server = useServer<Record<string, unknown>>(
+    {
+      schema: options.schema,
+      isProd: options.isProduction,
+      onConnect: async (ctx) => {
+        const { socket, request } = ctx.extra;
+        const params = ctx.connectionParams;
+        const state: ConnectionState = {
+          caller: null,
+          requestId: requestIdFrom(
+            typeof params?.["x-request-id"] === "string" ? params["x-request-id"] : request.headers["x-request-id"],
+          ),
+          clientIp: socketAddress(request.socket),
+          timers: [],
+          operations: new Map(),
+        };
+        states.set(socket, state);
+        const token = bearerOf(authorizationIn(params));
+        if (token instanceof Error) return false;
+        if (token === undefined) return true;
+        try {
+          state.caller = await verifyCaller(verifier, token);
+        } catch (error) {
+          if (isUnauthenticated(error)) {
+            logger.info({ reason: error.extensions.reason, clientIp: state.clientIp }, "graphql-ws: connection token refused");
+            return false; // 4403 Forbidden
+          }
+          throw error;
+        }
+        const caller = state.caller;
+        state.timers.push(
+          timerAt(caller.expiresAt, () => forbid(socket, "Forbidden: the access token expired")),
+          setInterval(() => {
+            verifier.verify(caller.token).catch((error: unknown) => {
+              if (isUnauthenticated(error)) forbid(socket, `Forbidden: the access token is ${String(error.extensions.reason)}`);
+              else logger.warn({ err: error }, "graphql-ws: could not re-verify a connection's access token");
+            });
+          }, revalidateMs).unref(),
+        );
+        return true;
+      },
+      onClose: (ctx) => {
+        const state = states.get(ctx.extra.socket);
+        if (state) for (const timer of state.timers) clearTimeout(timer);
+      },
+      onSubscribe: async (ctx, id, payload: SubscribePayload) => {
+        const state = stateOf(ctx.extra.socket);
+        const token = bearerOf(authorizationIn(payload.extensions));
+        if (token === undefined) return undefined;
+        if (token instanceof Error) return [token as GraphQLError];
+        try {
+          state.operations.set(id, await verifyCaller(verifier, token));
+        } catch (error) {
+          if (isUnauthenticated(error)) return [error];
+          throw error;
+        }
+        return undefined;
+      },
+      context: async (ctx, id, payload) => {
+        const state = stateOf(ctx.extra.socket);
+        const caller = state.operations.get(id) ?? state.caller;
+        const requestId =
+          typeof payload.extensions?.["x-request-id"] === "string"
+            ? requestIdFrom(payload.extensions["x-request-id"])
+            : state.requestId;
+        const context = await options.context({
+          requestId,
+          logger: logger.child({ requestId, operationId: id }),
+          viewer: caller?.viewer ?? null,
+          clientIp: state.clientIp,
+        });
+        return context as object;
+      },
+      onOperation: (ctx, id, _payload, _args, result) => {
+        const caller = stateOf(ctx.extra.socket).operations.get(id);
+        if (!caller || !(Symbol.asyncIterator in Object(result))) return undefined;
+        return streamUntil(result as AsyncIterable<ExecutionResult>, caller.expiresAt, () => ({
+          errors: [
+            appError(ErrorCode.UNAUTHENTICATED, "The access token expired: subscribe again with a fresh one", {
+              details: { reason: "expired" },
+            }),
+          ],
+        }));
+      },
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        if (!result.errors?.length) return undefined;
+        const formatted: FormattedExecutionResult = { errors: format(result.errors) };
+        if (result.data !== undefined) formatted.data = result.data;
+        if (result.extensions !== undefined) formatted.extensions = result.extensions;
+        return formatted;
+      },
+      onError: (_ctx, _id, _payload, errors) => format(errors),
+      onComplete: (ctx, id) => {
+        states.get(ctx.extra.socket)?.operations.delete(id);
+      },
+    },
+    wss,
+    options.keepAliveMs ?? 12_000,
+  );
+  void server;
+
+  return {
+    connections: () => wss.clients.size,
+    async stop() {
+      const sockets = [...wss.clients];
+      const closed = sockets.map(
+        (socket) =>
+          new Promise<void>((resolve) => {
+            if (socket.readyState === socket.CLOSED) return resolve();
+            socket.once("close", () => resolve());
+          }),
+      );
+      for (const socket of sockets) socket.close(1001, "Going away");
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([
+        Promise.all(closed),
+        new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, closeGraceMs);
+        }),
+      ]);
+      clearTimeout(timer);
+      for (const socket of wss.clients) socket.terminate();
+      await new Promise<void>((resolve) => wss.close(() => resolve()));
+    },
+  };
+}

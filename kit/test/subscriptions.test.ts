@@ -1,0 +1,268 @@
+import { randomUUID } from "node:crypto";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { GraphQLInt, GraphQLNonNull, GraphQLObjectType, GraphQLSchema, GraphQLString } from "graphql";
+import { createClient, type Client } from "graphql-ws";
+import Redis from "ioredis";
+import WebSocket from "ws";
+import { createAccessTokenIssuer, createAccessTokenVerifier } from "../src/auth/access-tokens";
+import { SessionRevocations } from "../src/auth/revocations";
+import { generateSigningKeyJwk, publicSigningKeyJwk } from "../src/auth/signing-keys";
+import type { Viewer } from "../src/auth/viewer";
+import { createLogger } from "../src/logger";
+import { startSubscriptionServer, streamUntil, type SubscriptionServer } from "../src/subscriptions";
+
+const ISSUER = "haiyvee";
+const AUDIENCE = "haiyvee-api";
+const key = generateSigningKeyJwk("sub-test");
+
+function issuer(ttlSeconds = 900, lagSeconds = 0) {
+  return createAccessTokenIssuer({
+    keys: [key],
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    ttlSeconds,
+    clock: () => new Date(Date.now() - lagSeconds * 1000),
+  });
+}
+/** whoAmI: the viewer's id, once. ticks: 1, 2, 3, ... every `everyMs` until the client stops. */
+function makeExecutableSchemaLike(): GraphQLSchema {
+  const query = new GraphQLObjectType({ name: "Query", fields: { ok: { type: GraphQLString, resolve: () => "ok" } } });
+  const subscription = new GraphQLObjectType({
+    name: "Subscription",
+    fields: {
+      whoAmI: {
+        type: GraphQLString,
+        subscribe: async function* (_root: unknown, _args: unknown, context: { viewer: Viewer | null }) {
+          yield { whoAmI: context.viewer?.userId ?? null };
+        },
+      },
+      ticks: {
+        type: new GraphQLNonNull(GraphQLInt),
+        args: { everyMs: { type: new GraphQLNonNull(GraphQLInt) } },
+        subscribe: async function* (_root: unknown, args: { everyMs: number }) {
+          for (let tick = 1; ; tick += 1) {
+            await new Promise((resolve) => setTimeout(resolve, args.everyMs));
+            yield { ticks: tick };
+          }
+        },
+      },
+    },
+  });
+  return new GraphQLSchema({ query, subscription });
+}
+
+const aViewer = (): Viewer => ({ userId: randomUUID(), sessionId: randomUUID(), role: "USER" });
+
+interface Result {
+  data?: { whoAmI?: string | null; ticks?: number } | null;
+  errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
+}
+
+describe("subgraph subscriptions over graphql-ws", () => {
+  let redis: Redis;
+  let httpServer: http.Server;
+  let server: SubscriptionServer;
+  let url: string;
+  const clients: Client[] = [];
+
+  beforeAll(async () => {
+    redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+    httpServer = http.createServer((_req, res) => res.writeHead(404).end());
+    server = startSubscriptionServer({
+      httpServer,
+      schema: makeExecutableSchemaLike(),
+      verifier: createAccessTokenVerifier({
+        jwks: { keys: [publicSigningKeyJwk(key)] },
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        revocations: new SessionRevocations(redis),
+      }),
+      logger: createLogger({ service: "test", level: "silent" }),
+      isProduction: false,
+      context: (base) => ({ viewer: base.viewer }),
+      revalidateMs: 200,
+    });
+    await new Promise<void>((resolve) => httpServer.listen(0, "127.0.0.1", resolve));
+    url = `ws://127.0.0.1:${(httpServer.address() as AddressInfo).port}/graphql`;
+  });
+
+  afterEach(async () => {
+    await Promise.all(clients.splice(0).map((client) => client.dispose()));
+  });
+
+  afterAll(async () => {
+    await server.stop();
+    await new Promise<void>((resolve) => httpServer.close(() => resolve()));
+    await redis.quit();
+  });
+
+  /** A client that does not retry, reporting how its socket closed. */
+  function client(connectionParams?: Record<string, unknown>) {
+    let closeCode: number | undefined;
+    let resolveClosed: (code: number) => void = () => undefined;
+    const closed = new Promise<number>((resolve) => (resolveClosed = resolve));
+    const instance = createClient({
+      url,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      lazy: false,
+      ...(connectionParams ? { connectionParams } : {}),
+      on: {
+        closed: (event) => {
+          closeCode = (event as { code: number }).code;
+          resolveClosed(closeCode);
+        },
+      },
+      onNonLazyError: () => undefined,
+    });
+    clients.push(instance);
+    return { instance, closed, closeCode: () => closeCode };
+  }
+
+  /** Collects a subscription's results until it completes or errors. */
+  function collect(instance: Client, query: string, extensions?: Record<string, unknown>) {
+    const results: Result[] = [];
+    const ended = new Promise<{ error?: unknown }>((resolve) => {
+      instance.subscribe<Result["data"]>(
+        { query, ...(extensions ? { extensions } : {}) },
+        {
+          next: (value) => results.push(value as Result),
+          error: (error) => resolve({ error }),
+          complete: () => resolve({}),
+        },
+      );
+    });
+    return { results, ended };
+  }
+
+  it("should give the operation the connection's viewer from connectionParams", async () => {
+    const viewer = aViewer();
+    const { token } = await issuer().issue(viewer);
+    const { instance } = client({ authorization: `Bearer ${token}` });
+    const { results, ended } = collect(instance, "subscription { whoAmI }");
+    await ended;
+    expect(results).toEqual([{ data: { whoAmI: viewer.userId } }]);
+  });
+
+  it("should run an operation without a token with no viewer", async () => {
+    const { instance } = client();
+    const { results, ended } = collect(instance, "subscription { whoAmI }");
+    await ended;
+    expect(results).toEqual([{ data: { whoAmI: null } }]);
+  });
+
+  it("should close the socket with 4403 for a refused connection token", async () => {
+    const { token } = await createAccessTokenIssuer({
+      keys: [generateSigningKeyJwk("stranger")],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      ttlSeconds: 900,
+    }).issue(aViewer());
+    const forged = client({ authorization: `Bearer ${token}` });
+    expect(await forged.closed).toBe(4403);
+    const malformed = client({ authorization: "Basic abc" });
+    expect(await malformed.closed).toBe(4403);
+    const notAString = client({ authorization: { token } });
+    expect(await notAString.closed).toBe(4403);
+  });
+
+  it("should close the socket with 4403 when the connection's token expires mid-stream", async () => {
+    // Issued 1 s "ago" with a 2 s lifetime: it expires about 1 s from now.
+    const { token } = await issuer(2, 1).issue(aViewer());
+    const { instance, closed } = client({ authorization: `Bearer ${token}` });
+    const { results } = collect(instance, "subscription { ticks(everyMs: 50) }");
+    expect(await closed).toBe(4403);
+    expect(results.length).toBeGreaterThan(0);
+    expect(results.every((result) => result.errors === undefined)).toBe(true);
+  });
+
+  it("should close the socket with 4403 once the connection's session is revoked", async () => {
+    const viewer = aViewer();
+    const { token } = await issuer().issue(viewer);
+    const { instance, closed } = client({ authorization: `Bearer ${token}` });
+    const { results } = collect(instance, "subscription { ticks(everyMs: 50) }");
+    while (results.length === 0) await new Promise((resolve) => setTimeout(resolve, 20));
+    await new SessionRevocations(redis).revokeSession(viewer.sessionId);
+    expect(await closed).toBe(4403);
+  });
+
+  it("should let an operation's own token win over the connection's", async () => {
+    const connectionViewer = aViewer();
+    const operationViewer = aViewer();
+    const { token: connectionToken } = await issuer().issue(connectionViewer);
+    const { token: operationToken } = await issuer().issue(operationViewer);
+    const { instance } = client({ authorization: `Bearer ${connectionToken}` });
+    const own = collect(instance, "subscription { whoAmI }", { authorization: `Bearer ${operationToken}` });
+    const inherited = collect(instance, "subscription { whoAmI }");
+    await Promise.all([own.ended, inherited.ended]);
+    expect(own.results).toEqual([{ data: { whoAmI: operationViewer.userId } }]);
+    expect(inherited.results).toEqual([{ data: { whoAmI: connectionViewer.userId } }]);
+  });
+
+  it("should refuse an operation with a bad token with UNAUTHENTICATED and keep the connection", async () => {
+    const { instance, closeCode } = client();
+    const bad = collect(instance, "subscription { whoAmI }", { authorization: "Bearer not.a.token" });
+    const outcome = await bad.ended;
+    expect((outcome.error as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    const good = collect(instance, "subscription { whoAmI }");
+    await good.ended;
+    expect(good.results).toEqual([{ data: { whoAmI: null } }]);
+    expect(closeCode()).toBeUndefined();
+  });
+
+  it("should end just the operation with UNAUTHENTICATED when its own token expires", async () => {
+    const { token } = await issuer(2, 1).issue(aViewer());
+    const { instance, closeCode } = client();
+    const expiring = collect(instance, "subscription { ticks(everyMs: 50) }", { authorization: `Bearer ${token}` });
+    const anonymous = collect(instance, "subscription { ticks(everyMs: 50) }");
+    await expiring.ended;
+    const last = expiring.results.at(-1);
+    expect(last?.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    expect(last?.errors?.[0]?.extensions?.reason).toBe("expired");
+    // The other operation on the same connection goes on.
+    const before = anonymous.results.length;
+    while (anonymous.results.length < before + 3) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(closeCode()).toBeUndefined();
+  });
+
+  it("should close every socket with 1001 on stop", async () => {
+    const http2 = http.createServer();
+    const second = startSubscriptionServer({
+      httpServer: http2,
+      schema: makeExecutableSchemaLike(),
+      verifier: { verify: () => Promise.reject(new Error("unused")) },
+      logger: createLogger({ service: "test", level: "silent" }),
+      isProduction: false,
+      context: (base) => ({ viewer: base.viewer }),
+    });
+    await new Promise<void>((resolve) => http2.listen(0, "127.0.0.1", resolve));
+    const socket = new WebSocket(`ws://127.0.0.1:${(http2.address() as AddressInfo).port}/graphql`, "graphql-transport-ws");
+    await new Promise((resolve) => socket.once("open", resolve));
+    const closed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
+    expect(second.connections()).toBe(1);
+    await second.stop();
+    expect(await closed).toBe(1001);
+    await new Promise<void>((resolve) => http2.close(() => resolve()));
+  });
+});
+
+describe("streamUntil", () => {
+  it("should end a pending stream at once when returned", async () => {
+    let returned = false;
+    const never: AsyncIterable<number> = {
+      [Symbol.asyncIterator]: () => ({
+        next: () => new Promise<IteratorResult<number>>(() => undefined),
+        return: async () => {
+          returned = true;
+          return { done: true, value: undefined };
+        },
+      }),
+    };
+    const stream = streamUntil(never, Date.now() + 60_000, () => -1);
+    const pending = stream.next();
+    await stream.return();
+    expect(returned).toBe(true);
+    void pending;
+  });
+});
