@@ -14,6 +14,12 @@ export const ErrorCode = {
   NOT_FOUND: "NOT_FOUND",
   RATE_LIMITED: "RATE_LIMITED",
   CONFLICT: "CONFLICT",
+  /**
+   * A subscription ended because its source went away (a subgraph instance restarted, the gateway
+   * lost its upstream connection, or the client fell too far behind): subscribe again, then catch
+   * up on what was missed (e.g. `messages(after: lastSeq)`).
+   */
+  SUBSCRIPTION_INTERRUPTED: "SUBSCRIPTION_INTERRUPTED",
   INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
