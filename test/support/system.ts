@@ -2,6 +2,10 @@ import { start as startChat } from "@hv/chat";
 import { start as startDiscovery } from "@hv/discovery";
 import { start as startGateway } from "@hv/gateway";
 import { start as startMedia } from "@hv/media";
+import { loadMediaConfig, loadMediaWorkerConfig } from "@hv/media/src/config";
+import { startMediaWorker } from "@hv/media/src/worker";
+import os from "node:os";
+import path from "node:path";
 import { start as startUsers } from "@hv/users";
 import {
   createAccessTokenIssuer,
@@ -23,6 +27,8 @@ export interface RunningSystem {
   gatewayUrl: string;
   gateway: RunningService;
   subgraphs: Record<SubgraphName, RunningSubgraph>;
+  /** The media worker (transcoding), in this process; its processors run in child processes. */
+  mediaWorker: RunningService;
   /** Every SQL statement the users subgraph sent, in order (tests clear it and count). */
   usersQueries: string[];
   logs: Record<SubgraphName | "gateway", LogLine[]>;
@@ -48,6 +54,10 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     CHAT_PORT: "0",
     MEDIA_PORT: "0",
     GATEWAY_PORT: "0",
+    MEDIA_FILES_PORT: "0",
+    MEDIA_WORKER_PORT: "0",
+    // Media files of this test run only (the directory is under the OS temp dir).
+    MEDIA_LOCAL_DIR: path.join(os.tmpdir(), `hv-test-media-${process.env.HV_TEST_RUN_ID ?? "run"}`),
     // One key per test process unless a test brings its own: nothing writes .data/dev-signing-keys.json.
     AUTH_SIGNING_KEYS: (defaultSigningKeys ??= JSON.stringify([generateSigningKeyJwk("test-default")])),
     ...overrides,
@@ -72,8 +82,9 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
     users: usersService,
     discovery: await startDiscovery(loadDiscoveryConfig(verifyingEnv), discovery.logger),
     chat: await startChat(loadSubgraphConfig("chat", verifyingEnv), chat.logger),
-    media: await startMedia(loadSubgraphConfig("media", verifyingEnv), media.logger),
+    media: await startMedia(loadMediaConfig(verifyingEnv), media.logger),
   };
+  const mediaWorker = await startMediaWorker(loadMediaWorkerConfig(verifyingEnv), media.logger.child({ process: "media-worker" }));
   const gateway = await startGateway(
     loadGatewayConfig({
       ...verifyingEnv,
@@ -89,6 +100,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
     usersQueries,
     gateway,
     subgraphs,
+    mediaWorker,
     logs: { users: users.lines, discovery: discovery.lines, chat: chat.lines, media: media.lines, gateway: gatewayLog.lines },
     accessTokens: createAccessTokenIssuer({
       keys: usersConfig.accessTokens.signingKeys,
@@ -100,7 +112,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
     signingKeys: usersConfig.accessTokens.signingKeys,
     stop: async () => {
       await gateway.stop();
-      await Promise.all(Object.values(subgraphs).map((service) => service.stop()));
+      await Promise.all([...Object.values(subgraphs), mediaWorker].map((service) => service.stop()));
     },
   };
 }

@@ -1,4 +1,5 @@
-import { loadSubgraphConfig, runMain } from "@hv/kit";
+import { runMain } from "@hv/kit";
+import { loadMediaConfig } from "./config";
 import { start } from "./server";
 
-runMain("media", (env) => loadSubgraphConfig("media", env), start);
+runMain("media", loadMediaConfig, start);

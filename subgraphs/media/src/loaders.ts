@@ -14,7 +14,7 @@ export function createLoaders(db: MediaDb) {
     /** Ready profile photos per owner, in the owner's order. */
     profilePhotosByOwner: new DataLoader<string, MediaRow[]>(async (ownerIds) => {
       const rows = await db.media.findMany({
-        where: { ownerId: { in: [...ownerIds] }, purpose: "PROFILE_PHOTO", status: "READY" },
+        where: { ownerId: { in: [...ownerIds] }, purpose: "PROFILE_PHOTO", status: "READY", position: { not: null } },
         orderBy: [{ position: "asc" }, { createdAt: "asc" }],
       });
       const byOwner = new Map<string, MediaRow[]>();

@@ -1,22 +1,53 @@
-import { isUuid, type GraphQLResolverMap, type RequestContextBase } from "@hv/kit";
-import type { MediaLoaders } from "./loaders";
+import { DateTimeScalar, isUuid, requireViewer, type GraphQLResolverMap } from "@hv/kit";
+import type { MediaContext } from "./context";
+import type { MediaRow } from "./loaders";
+import { signedUrl } from "./modules/access";
+import { addProfilePhoto, removeProfilePhoto, reorderProfilePhotos } from "./modules/photos";
+import { completeUpload, createUpload, deleteMedia, type CreateUploadInput } from "./modules/uploads";
+import { variantsOf } from "./variants";
 
-export interface MediaContext extends RequestContextBase {
-  loaders: MediaLoaders;
-}
+export type { MediaContext } from "./context";
 
 interface Reference {
   id: string;
 }
 
+/** A Media as the gateway hands it over for `url`: the row's fields plus Chat's `readGrant`. */
+type MediaParent = MediaRow & { readGrant?: unknown };
+
 export const resolvers: GraphQLResolverMap<MediaContext> = {
+  DateTime: DateTimeScalar,
   Media: {
-    __resolveReference: (reference: Reference, { loaders }: MediaContext) =>
-      isUuid(reference.id) ? loaders.mediaById.load(reference.id.toLowerCase()) : null,
+    __resolveReference: async (reference: Reference & { readGrant?: unknown }, { loaders }: MediaContext) => {
+      if (!isUuid(reference.id)) return null;
+      const media = await loaders.mediaById.load(reference.id.toLowerCase());
+      return media ? { ...media, readGrant: reference.readGrant } : null;
+    },
+    failureReason: (media: MediaRow, _: unknown, context: MediaContext) =>
+      media.status === "FAILED" && context.viewer?.userId === media.ownerId ? media.failureReason : null,
+    variants: (media: MediaRow) =>
+      media.status === "READY" ? variantsOf(media).map(({ name, contentType, width, height }) => ({ name, contentType, width, height })) : [],
+    url: (media: MediaParent, args: { variant?: string | null }, context: MediaContext) => signedUrl(media, args.variant, media.readGrant, context),
   },
   User: {
     __resolveReference: (reference: Reference) => ({ id: reference.id }),
     photos: (user: Reference, _: unknown, { loaders }: MediaContext) =>
       isUuid(user.id) ? loaders.profilePhotosByOwner.load(user.id.toLowerCase()) : [],
+  },
+  Query: {
+    myMedia: async (_: unknown, args: { id: string }, context: MediaContext) => {
+      const viewer = requireViewer(context);
+      if (!isUuid(args.id)) return null;
+      const media = await context.loaders.mediaById.load(args.id.toLowerCase());
+      return media?.ownerId === viewer.userId ? media : null;
+    },
+  },
+  Mutation: {
+    createUpload: (_: unknown, args: { input: CreateUploadInput }, context: MediaContext) => createUpload(args.input, context),
+    completeUpload: (_: unknown, args: { id: string }, context: MediaContext) => completeUpload(args.id, context),
+    deleteMedia: (_: unknown, args: { id: string }, context: MediaContext) => deleteMedia(args.id, context),
+    addProfilePhoto: (_: unknown, args: { mediaId: string }, context: MediaContext) => addProfilePhoto(args.mediaId, context),
+    reorderProfilePhotos: (_: unknown, args: { mediaIds: string[] }, context: MediaContext) => reorderProfilePhotos(args.mediaIds, context),
+    removeProfilePhoto: (_: unknown, args: { mediaId: string }, context: MediaContext) => removeProfilePhoto(args.mediaId, context),
   },
 };

@@ -1,28 +1,85 @@
 import path from "node:path";
-import { loadTypeDefs, prismaDatabase, startEventConsumer, startSubgraph, type Logger, type RunningSubgraph, type SubgraphConfig } from "@hv/kit";
+import {
+  createRateLimiter,
+  createRedis,
+  loadTypeDefs,
+  prismaDatabase,
+  startEventConsumer,
+  startSubgraph,
+  type Logger,
+  type RunningSubgraph,
+} from "@hv/kit";
+import type { MediaConfig } from "./config";
+import type { MediaServices } from "./context";
 import { createMediaDb } from "./db";
 import { mediaEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
+import { createMediaQueue } from "./queue";
 import { resolvers, type MediaContext } from "./resolvers";
+import { createStorage } from "./storage/create";
+import { LocalStorage } from "./storage/local";
+import { startFileServer, type RunningFileServer } from "./storage/local-server";
 
 export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
 
-export async function start(config: SubgraphConfig, logger: Logger): Promise<RunningSubgraph> {
+export interface RunningMedia extends RunningSubgraph {
+  /** The local driver's public file endpoint (null with S3). */
+  files: RunningFileServer | null;
+  services: MediaServices;
+}
+
+export async function start(config: MediaConfig, logger: Logger): Promise<RunningMedia> {
   const db = createMediaDb(config.databaseUrl);
+  let files: RunningFileServer | null = null;
+  const storage = createStorage(config.storage, () => {
+    if (config.storage.driver === "local" && config.storage.publicUrl) return config.storage.publicUrl;
+    if (!files) throw new Error("the media file endpoint is not listening yet");
+    return files.localUrl;
+  });
+  if (storage instanceof LocalStorage) {
+    await storage.ping();
+    files = await startFileServer({
+      storage,
+      // Phones reach it (unlike the subgraph): it binds where the gateway does.
+      host: process.env.HOST ?? "0.0.0.0",
+      port: config.storage.driver === "local" ? config.storage.filesPort : 0,
+      logger,
+    });
+  }
+  const queue = createMediaQueue(config.redisUrl, config.eventsPrefix);
+  const redis = createRedis(config.redisUrl, logger);
+  const services: MediaServices = {
+    db,
+    storage,
+    queue,
+    config,
+    uploads: createRateLimiter(redis, { name: "media-upload", points: 120, durationSeconds: 60 * 60 }),
+  };
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({
     consumer: "media",
     connection: config.redisUrl,
     prefix: config.eventsPrefix,
     logger,
-    handlers: mediaEventHandlers(db, logger),
+    handlers: mediaEventHandlers(db, logger, storage),
   });
-  return startSubgraph<MediaContext>({
+  const running = await startSubgraph<MediaContext>({
     config,
     logger,
     typeDefs,
     resolvers,
-    database: prismaDatabase(db, [events]),
-    context: (base) => ({ ...base, loaders: createLoaders(db) }),
+    database: prismaDatabase(db, [
+      events,
+      {
+        stop: async () => {
+          await files?.stop();
+          await queue.close();
+          await storage.close();
+        },
+      },
+    ]),
+    redis,
+    context: (base) => ({ ...base, services, loaders: createLoaders(db) }),
   });
+  return { ...running, files, services };
 }

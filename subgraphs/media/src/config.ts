@@ -1,0 +1,125 @@
+import path from "node:path";
+import { ConfigError, loadMediaGrantSecret, loadSubgraphConfig, readEnv, type SubgraphConfig } from "@hv/kit";
+import type { MediaLimits } from "./processing";
+
+type Env = Record<string, string | undefined>;
+
+export type StorageConfig =
+  | {
+      driver: "local";
+      /** Absolute. */
+      dir: string;
+      /** Port of the public file endpoint (0: a free one, tests). */
+      filesPort: number;
+      /** Base URL phones use; null: `http://127.0.0.1:<actual port>`. */
+      publicUrl: string | null;
+      urlSecret: string;
+    }
+  | {
+      driver: "s3";
+      bucket: string;
+      region: string;
+      endpoint: string | null;
+      forcePathStyle: boolean;
+      credentials: { accessKeyId: string; secretAccessKey: string } | null;
+    };
+
+/** What the subgraph and the worker share: storage, limits, the job queue's Redis and prefix. */
+export interface MediaSettings {
+  storage: StorageConfig;
+  uploadUrlTtlSeconds: number;
+  downloadUrlTtlSeconds: number;
+  limits: { IMAGE: MediaLimits; VIDEO: MediaLimits };
+  maxProfilePhotos: number;
+}
+
+export interface MediaConfig extends SubgraphConfig, MediaSettings {
+  /** Chat vouches for attachment readers with grants signed with this (kit/src/media-grants.ts). */
+  grantSecret: string;
+}
+
+export interface MediaWorkerConfig extends MediaSettings {
+  nodeEnv: SubgraphConfig["nodeEnv"];
+  logLevel: string;
+  host: string;
+  port: number;
+  databaseUrl: string;
+  redisUrl: string;
+  eventsPrefix: string;
+  concurrency: number;
+  lockSeconds: number;
+  ffmpegPath: string;
+  ffprobePath: string;
+}
+
+const DEVELOPMENT_URL_SECRET = "development-only-media-url-secret-not-for-production";
+
+function loadStorage(env: Env, isProduction: boolean): StorageConfig {
+  const driver = readEnv<"local" | "s3">(env, "MEDIA_STORAGE_DRIVER");
+  if (driver === "local") {
+    const secret = readEnv<string | undefined>(env, "MEDIA_URL_SECRET");
+    if (secret === undefined && isProduction) {
+      throw new ConfigError("MEDIA_URL_SECRET is required in production with MEDIA_STORAGE_DRIVER=local (32+ random characters, the same for media and the media worker)");
+    }
+    return {
+      driver,
+      dir: path.resolve(readEnv<string>(env, "MEDIA_LOCAL_DIR")),
+      filesPort: readEnv(env, "MEDIA_FILES_PORT"),
+      publicUrl: readEnv<string | undefined>(env, "MEDIA_PUBLIC_URL")?.replace(/\/+$/, "") ?? null,
+      urlSecret: secret ?? DEVELOPMENT_URL_SECRET,
+    };
+  }
+  const bucket = readEnv<string | undefined>(env, "MEDIA_S3_BUCKET");
+  if (!bucket) throw new ConfigError("MEDIA_S3_BUCKET is required with MEDIA_STORAGE_DRIVER=s3");
+  const accessKeyId = readEnv<string | undefined>(env, "MEDIA_S3_ACCESS_KEY_ID");
+  const secretAccessKey = readEnv<string | undefined>(env, "MEDIA_S3_SECRET_ACCESS_KEY");
+  if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
+    throw new ConfigError("MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY go together: set both, or neither for the SDK's default chain");
+  }
+  return {
+    driver,
+    bucket,
+    region: readEnv(env, "MEDIA_S3_REGION"),
+    endpoint: readEnv<string | undefined>(env, "MEDIA_S3_ENDPOINT") ?? null,
+    forcePathStyle: readEnv(env, "MEDIA_S3_FORCE_PATH_STYLE"),
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : null,
+  };
+}
+
+function loadSettings(env: Env, isProduction: boolean): MediaSettings {
+  const maxPixels = readEnv<number>(env, "MEDIA_MAX_PIXELS");
+  const maxVideoSeconds = readEnv<number>(env, "MEDIA_MAX_VIDEO_SECONDS");
+  return {
+    storage: loadStorage(env, isProduction),
+    uploadUrlTtlSeconds: readEnv(env, "MEDIA_UPLOAD_URL_TTL_SECONDS"),
+    downloadUrlTtlSeconds: readEnv(env, "MEDIA_DOWNLOAD_URL_TTL_SECONDS"),
+    limits: {
+      IMAGE: { maxBytes: readEnv(env, "MEDIA_MAX_IMAGE_BYTES"), maxPixels, maxVideoSeconds },
+      VIDEO: { maxBytes: readEnv(env, "MEDIA_MAX_VIDEO_BYTES"), maxPixels, maxVideoSeconds },
+    },
+    maxProfilePhotos: readEnv(env, "MEDIA_MAX_PROFILE_PHOTOS"),
+  };
+}
+
+export function loadMediaConfig(env: Env): MediaConfig {
+  const base = loadSubgraphConfig("media", env);
+  return { ...base, ...loadSettings(env, base.isProduction), grantSecret: loadMediaGrantSecret(env) };
+}
+
+export function loadMediaWorkerConfig(env: Env): MediaWorkerConfig {
+  const base = loadSubgraphConfig("media", env);
+  return {
+    ...loadSettings(env, base.isProduction),
+    nodeEnv: base.nodeEnv,
+    logLevel: base.logLevel,
+    host: base.host,
+    port: readEnv(env, "MEDIA_WORKER_PORT"),
+    databaseUrl: base.databaseUrl,
+    redisUrl: base.redisUrl,
+    eventsPrefix: base.eventsPrefix,
+    concurrency: readEnv(env, "MEDIA_WORKER_CONCURRENCY"),
+    lockSeconds: readEnv(env, "MEDIA_WORKER_LOCK_SECONDS"),
+    ffmpegPath: readEnv(env, "FFMPEG_PATH"),
+    ffprobePath: readEnv(env, "FFPROBE_PATH"),
+  };
+}

@@ -1,0 +1,21 @@
+import type { RateLimiter, RequestContextBase } from "@hv/kit";
+import type { Queue } from "bullmq";
+import type { MediaConfig } from "./config";
+import type { MediaDb } from "./db";
+import type { MediaLoaders } from "./loaders";
+import type { MediaJobData, MediaJobResult } from "./queue";
+import type { MediaStorage } from "./storage";
+
+/** What the resolvers use, made once per process. */
+export interface MediaServices {
+  db: MediaDb;
+  storage: MediaStorage;
+  queue: Queue<MediaJobData, MediaJobResult>;
+  config: MediaConfig;
+  uploads: RateLimiter;
+}
+
+export interface MediaContext extends RequestContextBase {
+  services: MediaServices;
+  loaders: MediaLoaders;
+}

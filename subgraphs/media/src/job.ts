@@ -1,0 +1,132 @@
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import type { Logger } from "@hv/kit";
+import type { MediaDb } from "./db";
+import type { MediaFailureReason as DbFailureReason } from "./generated/prisma/client";
+import type { MediaLimits, ProcessOptions, ProcessResult, ProcessInput } from "./processing";
+import type { MediaJobResult } from "./queue";
+import { variantKey, type MediaStorage } from "./storage";
+import type { StoredVariant } from "./variants";
+
+export interface JobRuntime {
+  db: MediaDb;
+  storage: MediaStorage;
+  logger: Logger;
+  limits: { IMAGE: MediaLimits; VIDEO: MediaLimits };
+  processOptions: ProcessOptions;
+  processMedia: (input: ProcessInput, options: ProcessOptions) => Promise<ProcessResult>;
+}
+
+export interface JobAttempt {
+  /** 1 on the first attempt. */
+  attempt: number;
+  maxAttempts: number;
+}
+
+/**
+ * Processes one media item, idempotently: a job that runs again (a retry, a stalled job taken
+ * over by another worker) finds the row READY or FAILED and only tidies up, or redoes the work
+ * and overwrites the same variant keys. Problems with the file itself end in FAILED with the
+ * processor's reason and are not retried; anything else (storage, database, ffmpeg missing)
+ * throws, so BullMQ retries with backoff, and the last attempt records PROCESSING_ERROR.
+ */
+export async function runMediaJob(runtime: JobRuntime, mediaId: string, attempt: JobAttempt): Promise<MediaJobResult> {
+  const { db, storage, logger } = runtime;
+  const media = await db.media.findUnique({ where: { id: mediaId } });
+  if (!media) return { mediaId, ownerId: null, status: "GONE", failureReason: null };
+  if (media.status === "READY" || media.status === "FAILED") {
+    if (media.sourceKey) await dropSource(runtime, mediaId, media.sourceKey);
+    return { mediaId, ownerId: media.ownerId, status: media.status, failureReason: media.failureReason };
+  }
+  if (!media.sourceKey || media.contentType === null || media.byteSize === null) {
+    return finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: "EMPTY" });
+  }
+  await db.media.updateMany({ where: { id: mediaId, status: { in: ["PENDING", "PROCESSING"] } }, data: { status: "PROCESSING" } });
+
+  const workDir = await mkdtemp(path.join(os.tmpdir(), `hv-media-${mediaId}-`));
+  try {
+    const sourcePath = path.join(workDir, "source");
+    const outputDir = path.join(workDir, "out");
+    await mkdir(outputDir);
+    if ((await storage.stat(media.sourceKey)) === null) {
+      return finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: "EMPTY" });
+    }
+    await storage.download(media.sourceKey, sourcePath);
+    const result = await runtime.processMedia(
+      {
+        kind: media.kind,
+        declaredContentType: media.contentType,
+        declaredByteSize: media.byteSize,
+        sourcePath,
+        workDir: outputDir,
+        limits: runtime.limits[media.kind],
+      },
+      runtime.processOptions,
+    );
+    if (!result.ok) {
+      logger.info({ mediaId, reason: result.reason, detail: result.detail }, "media refused by processing");
+      return finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: result.reason }, media.sourceKey);
+    }
+    const variants: StoredVariant[] = [];
+    for (const variant of result.variants) {
+      const key = variantKey(media.ownerId, mediaId, variant.name);
+      await storage.upload(key, variant.path, variant.contentType);
+      variants.push({ name: variant.name, contentType: variant.contentType, width: variant.width, height: variant.height, byteSize: variant.byteSize, key });
+    }
+    return finish(
+      runtime,
+      mediaId,
+      media.ownerId,
+      "READY",
+      { width: result.width, height: result.height, durationMs: result.durationMs, blurhash: result.blurhash, variants: variants as object[] },
+      media.sourceKey,
+    );
+  } catch (error) {
+    if (attempt.attempt >= attempt.maxAttempts) {
+      logger.error({ err: error, mediaId, attempt: attempt.attempt }, "media processing failed for good");
+      await finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: "PROCESSING_ERROR" }, media.sourceKey);
+    }
+    throw error;
+  } finally {
+    await rm(workDir, { recursive: true, force: true });
+  }
+}
+
+async function finish(
+  runtime: JobRuntime,
+  mediaId: string,
+  ownerId: string,
+  status: "READY" | "FAILED",
+  data: {
+    failureReason?: DbFailureReason;
+    width?: number;
+    height?: number;
+    durationMs?: number | null;
+    blurhash?: string | null;
+    variants?: object[];
+  },
+  source?: string,
+): Promise<MediaJobResult> {
+  // Only a row still in flight changes: a duplicate run never overwrites a finished one.
+  const { count } = await runtime.db.media.updateMany({
+    where: { id: mediaId, status: { in: ["PENDING", "PROCESSING"] } },
+    data: { ...data, status, processedAt: new Date() },
+  });
+  const row = await runtime.db.media.findUnique({ where: { id: mediaId }, select: { status: true, failureReason: true } });
+  if (!row) {
+    // Deleted while it was processed: whatever was written for it goes too.
+    const written = (data.variants ?? []).map((variant) => (variant as StoredVariant).key);
+    await runtime.storage.delete(source ? [...written, source] : written);
+    return { mediaId, ownerId, status: "GONE", failureReason: null };
+  }
+  if (source) await dropSource(runtime, mediaId, source);
+  runtime.logger.info({ mediaId, status: row.status, changed: count === 1 }, "media processed");
+  return { mediaId, ownerId, status: row.status === "READY" ? "READY" : "FAILED", failureReason: row.failureReason };
+}
+
+/** The original may carry GPS and other metadata: once processed, only the clean variants stay. */
+async function dropSource(runtime: JobRuntime, mediaId: string, source: string): Promise<void> {
+  await runtime.storage.delete([source]);
+  await runtime.db.media.updateMany({ where: { id: mediaId, sourceKey: source }, data: { sourceKey: null } });
+}
