@@ -119,6 +119,62 @@ const MEDIA_ENV: Record<string, EnvVarSpec> = {
   FFPROBE_PATH: spec(z.string().min(1).default("ffprobe"), "Media worker: the ffprobe executable (default: from PATH)."),
 };
 
+/** The push worker (users domain; read by loadPushWorkerConfig, checked in subgraphs/users/src/push/config.ts). */
+const PUSH_ENV: Record<string, EnvVarSpec> = {
+  PUSH_WORKER_PORT: spec(port.default(4007), "Push worker: port of its `/healthz`, `/readyz` and `/metrics`."),
+  PUSH_WORKER_CONCURRENCY: spec(
+    z.coerce.number().int().min(1).max(500).default(20),
+    "Push worker: notification jobs sent at once by one worker process.",
+  ),
+  PUSH_ANDROID_PROVIDER: spec(
+    z.enum(["fcm", "log"]).optional(),
+    "Push worker: how Android devices are reached: `fcm` (FCM HTTP v1) or `log` (writes the notification to the log). Default `fcm` in production, `log` otherwise.",
+  ),
+  PUSH_IOS_PROVIDER: spec(
+    z.enum(["apns", "log"]).optional(),
+    "Push worker: how iOS devices are reached: `apns` (APNs over HTTP/2, token-based) or `log`. Default `apns` in production, `log` otherwise.",
+  ),
+  PUSH_MAX_ATTEMPTS: spec(
+    z.coerce.number().int().min(1).max(50).default(10),
+    "Push worker: tries of one notification job when providers answer 429/5xx or cannot be reached, before it fails for good.",
+  ),
+  PUSH_RETRY_BASE_MS: spec(
+    z.coerce.number().int().min(1).max(3_600_000).default(2_000),
+    "Push worker: first retry delay; it doubles each time (±20 %), or is the provider's `Retry-After` when that is longer.",
+  ),
+  PUSH_DELIVERY_RETENTION_HOURS: spec(
+    z.coerce.number().int().min(1).max(24 * 90).default(72),
+    "Push worker: how long a sent notification is remembered per device (and a finished job kept), so a repeated event does not notify twice.",
+  ),
+  FCM_SERVICE_ACCOUNT: spec(
+    z.string().optional(),
+    "Push worker, fcm: the Firebase service-account key, as its JSON text or the path of the JSON file. Required with the fcm provider.",
+    { secret: true },
+  ),
+  FCM_PROJECT_ID: spec(z.string().regex(/^[a-z][a-z0-9-]{3,62}$/).optional(), "Push worker, fcm: the Firebase project; default the service account's `project_id`."),
+  FCM_ENDPOINT: spec(url.default("https://fcm.googleapis.com"), "Push worker, fcm: base URL of the FCM HTTP v1 API (tests point it at a local server)."),
+  FCM_TOKEN_URL: spec(
+    url.optional(),
+    "Push worker, fcm: the OAuth 2.0 token endpoint for the service account's JWT grant; default the service account's `token_uri` (Google's).",
+  ),
+  APNS_KEY: spec(
+    z.string().optional(),
+    "Push worker, apns: the token-signing key (`AuthKey_<id>.p8`), as PEM text or the path of the file. Required with the apns provider.",
+    { secret: true },
+  ),
+  APNS_KEY_ID: spec(z.string().regex(/^[A-Z0-9]{10}$/).optional(), "Push worker, apns: the key's 10-character id (the JWT `kid`)."),
+  APNS_TEAM_ID: spec(z.string().regex(/^[A-Z0-9]{10}$/).optional(), "Push worker, apns: the Apple developer team id (the JWT `iss`)."),
+  APNS_TOPIC: spec(z.string().regex(/^[A-Za-z0-9.-]{1,200}$/).optional(), "Push worker, apns: the app's bundle id (`apns-topic`)."),
+  APNS_ENDPOINT: spec(
+    url.optional(),
+    "Push worker, apns: `https://host[:port]` of APNs; default `https://api.push.apple.com` in production, `https://api.sandbox.push.apple.com` otherwise (tests point it at a local server).",
+  ),
+  APNS_CA: spec(
+    z.string().optional(),
+    "Push worker, apns: extra certificate authority (PEM text or path) to trust for APNS_ENDPOINT, for a local test server; unset in real use.",
+  ),
+};
+
 export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   NODE_ENV: spec(
     z.enum(["development", "production", "test"]).default("development"),
@@ -175,6 +231,7 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     { secret: true },
   ),
   ...MEDIA_ENV,
+  ...PUSH_ENV,
   GATEWAY_PORT: spec(port.default(DEFAULT_PORTS.gateway), "Port of the public gateway (HTTP and WebSocket)."),
   ...Object.fromEntries(
     SUBGRAPH_NAMES.flatMap((name) => [
@@ -342,4 +399,53 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
 /** One catalogued variable, validated, for a process's own config loader (e.g. the media subgraph's). */
 export function readEnv<T>(env: Env, key: string): T {
   return read<T>(env, key);
+}
+
+/** The push worker: the users domain's process that sends notifications (subgraphs/users/src/push). */
+export interface PushWorkerConfig extends CommonConfig {
+  port: number;
+  /** The users database: devices, notification settings, blocks, deliveries. */
+  databaseUrl: string;
+  concurrency: number;
+  androidProvider: "fcm" | "log";
+  iosProvider: "apns" | "log";
+  maxAttempts: number;
+  retryBaseMs: number;
+  deliveryRetentionHours: number;
+  fcm: { serviceAccount?: string; projectId?: string; endpoint: string; tokenUrl?: string };
+  apns: { key?: string; keyId?: string; teamId?: string; topic?: string; endpoint: string; ca?: string };
+}
+
+/** Raw, validated values; the provider credentials are checked further where they are used. */
+export function loadPushWorkerConfig(env: Env): PushWorkerConfig {
+  const common = loadCommon(env);
+  const pick = <T>(key: string) => read<T | undefined>(env, key);
+  const defined = <T extends object>(object: T): T =>
+    Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as T;
+  return {
+    ...common,
+    host: read(env, "SUBGRAPH_HOST"),
+    port: read(env, "PUSH_WORKER_PORT"),
+    databaseUrl: read(env, "USERS_DATABASE_URL"),
+    concurrency: read(env, "PUSH_WORKER_CONCURRENCY"),
+    androidProvider: pick<"fcm" | "log">("PUSH_ANDROID_PROVIDER") ?? (common.isProduction ? "fcm" : "log"),
+    iosProvider: pick<"apns" | "log">("PUSH_IOS_PROVIDER") ?? (common.isProduction ? "apns" : "log"),
+    maxAttempts: read(env, "PUSH_MAX_ATTEMPTS"),
+    retryBaseMs: read(env, "PUSH_RETRY_BASE_MS"),
+    deliveryRetentionHours: read(env, "PUSH_DELIVERY_RETENTION_HOURS"),
+    fcm: defined({
+      serviceAccount: pick<string>("FCM_SERVICE_ACCOUNT"),
+      projectId: pick<string>("FCM_PROJECT_ID"),
+      endpoint: read<string>(env, "FCM_ENDPOINT"),
+      tokenUrl: pick<string>("FCM_TOKEN_URL"),
+    }) as PushWorkerConfig["fcm"],
+    apns: defined({
+      key: pick<string>("APNS_KEY"),
+      keyId: pick<string>("APNS_KEY_ID"),
+      teamId: pick<string>("APNS_TEAM_ID"),
+      topic: pick<string>("APNS_TOPIC"),
+      endpoint: pick<string>("APNS_ENDPOINT") ?? (common.isProduction ? "https://api.push.apple.com" : "https://api.sandbox.push.apple.com"),
+      ca: pick<string>("APNS_CA"),
+    }) as PushWorkerConfig["apns"],
+  };
 }

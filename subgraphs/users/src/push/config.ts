@@ -1,0 +1,107 @@
+import { createPrivateKey } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
+import { ConfigError, loadPushWorkerConfig, type PushWorkerConfig } from "@hv/kit";
+
+type Env = Record<string, string | undefined>;
+
+/** A Firebase service account's fields the FCM provider uses. */
+export interface FcmCredentials {
+  clientEmail: string;
+  /** PKCS#8 PEM (RSA). */
+  privateKey: string;
+  projectId: string;
+  /** Where the OAuth 2.0 JWT grant is exchanged for an access token. */
+  tokenUrl: string;
+  /** Base URL of FCM HTTP v1, e.g. https://fcm.googleapis.com. */
+  endpoint: string;
+}
+
+export interface ApnsCredentials {
+  /** The .p8 key, PEM (EC P-256). */
+  key: string;
+  keyId: string;
+  teamId: string;
+  topic: string;
+  /** https://host[:port] */
+  endpoint: string;
+  ca?: string;
+}
+
+export interface PushConfig extends Omit<PushWorkerConfig, "fcm" | "apns"> {
+  fcm?: FcmCredentials;
+  apns?: ApnsCredentials;
+}
+
+export const GOOGLE_TOKEN_URL = "https://oauth2.googleapis.com/token";
+
+/** PEM or JSON text as given, or the contents of the file it names. */
+function textOrFile(value: string, variable: string, looksInline: (text: string) => boolean): string {
+  const text = value.trim();
+  if (looksInline(text)) return text;
+  if (!existsSync(text)) throw new ConfigError(`${variable}: neither inline content nor an existing file`);
+  try {
+    return readFileSync(text, "utf8");
+  } catch (error) {
+    throw new ConfigError(`${variable}: cannot read ${text} (${error instanceof Error ? error.message : String(error)})`);
+  }
+}
+
+function fcmCredentials(raw: PushWorkerConfig["fcm"]): FcmCredentials {
+  if (!raw.serviceAccount) throw new ConfigError("FCM_SERVICE_ACCOUNT is required with PUSH_ANDROID_PROVIDER=fcm");
+  const text = textOrFile(raw.serviceAccount, "FCM_SERVICE_ACCOUNT", (value) => value.startsWith("{"));
+  let json: Record<string, unknown>;
+  try {
+    json = JSON.parse(text) as Record<string, unknown>;
+  } catch {
+    throw new ConfigError("FCM_SERVICE_ACCOUNT is not valid JSON");
+  }
+  const field = (name: string) => (typeof json[name] === "string" && json[name] !== "" ? (json[name] as string) : undefined);
+  const clientEmail = field("client_email");
+  const privateKey = field("private_key");
+  const projectId = raw.projectId ?? field("project_id");
+  if (!clientEmail || !privateKey) throw new ConfigError("FCM_SERVICE_ACCOUNT must hold client_email and private_key (a service-account key file)");
+  if (!projectId) throw new ConfigError("FCM_PROJECT_ID is required when the service account has no project_id");
+  try {
+    if (createPrivateKey(privateKey).asymmetricKeyType !== "rsa") throw new Error("not an RSA key");
+  } catch (error) {
+    throw new ConfigError(`FCM_SERVICE_ACCOUNT private_key is unusable: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const tokenUrl = raw.tokenUrl ?? field("token_uri") ?? GOOGLE_TOKEN_URL;
+  return { clientEmail, privateKey, projectId, tokenUrl, endpoint: raw.endpoint.replace(/\/+$/, "") };
+}
+
+function apnsCredentials(raw: PushWorkerConfig["apns"]): ApnsCredentials {
+  const missing = (["APNS_KEY", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"] as const).filter(
+    (variable) => ({ APNS_KEY: raw.key, APNS_KEY_ID: raw.keyId, APNS_TEAM_ID: raw.teamId, APNS_TOPIC: raw.topic })[variable] === undefined,
+  );
+  if (missing.length > 0 || !raw.key || !raw.keyId || !raw.teamId || !raw.topic) {
+    throw new ConfigError(`${missing.join(", ")} required with PUSH_IOS_PROVIDER=apns`);
+  }
+  const key = textOrFile(raw.key, "APNS_KEY", (value) => value.startsWith("-----BEGIN"));
+  try {
+    const parsed = createPrivateKey(key);
+    if (parsed.asymmetricKeyType !== "ec" || parsed.asymmetricKeyDetails?.namedCurve !== "prime256v1") throw new Error("not an EC P-256 key");
+  } catch (error) {
+    throw new ConfigError(`APNS_KEY is unusable: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const endpoint = new URL(raw.endpoint);
+  if (endpoint.protocol !== "https:") throw new ConfigError("APNS_ENDPOINT must be an https URL");
+  return {
+    key,
+    keyId: raw.keyId,
+    teamId: raw.teamId,
+    topic: raw.topic,
+    endpoint: endpoint.origin,
+    ...(raw.ca === undefined ? {} : { ca: textOrFile(raw.ca, "APNS_CA", (value) => value.startsWith("-----BEGIN")) }),
+  };
+}
+
+/** The push worker's configuration, with the chosen providers' credentials read and checked. */
+export function loadPushConfig(env: Env): PushConfig {
+  const { fcm, apns, ...rest } = loadPushWorkerConfig(env);
+  return {
+    ...rest,
+    ...(rest.androidProvider === "fcm" ? { fcm: fcmCredentials(fcm) } : {}),
+    ...(rest.iosProvider === "apns" ? { apns: apnsCredentials(apns) } : {}),
+  };
+}

@@ -1,0 +1,27 @@
+import { collectDefaultMetrics, Counter, Registry } from "prom-client";
+
+/** The push worker's counters, on a registry of its own (served at GET /metrics). */
+export function createPushMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    /** Accepted by a provider (one per device). */
+    sent: new Counter({ name: "push_notifications_sent_total", help: "Notifications a provider accepted, per device", labelNames: ["provider"] as const, registers: [registry] }),
+    /** Refused for good by a provider, or given up after the last retry. */
+    failed: new Counter({
+      name: "push_notifications_failed_total",
+      help: "Notifications refused for good (rejected) or given up after the last retry (exhausted)",
+      labelNames: ["provider", "reason"] as const,
+      registers: [registry],
+    }),
+    /** One per device and failed try that will be tried again. */
+    retried: new Counter({ name: "push_notifications_retried_total", help: "Sends that will be tried again (429, 5xx, unreachable)", labelNames: ["provider"] as const, registers: [registry] }),
+    /** Devices removed because the provider said their token is dead. */
+    pruned: new Counter({ name: "push_tokens_pruned_total", help: "Devices removed because the provider reported the token unregistered", labelNames: ["provider"] as const, registers: [registry] }),
+    /** Notifications not sent on purpose: preference off, quiet hours, blocked, no devices… */
+    skipped: new Counter({ name: "push_notifications_skipped_total", help: "Notifications not sent on purpose, by reason", labelNames: ["reason"] as const, registers: [registry] }),
+  };
+}
+
+export type PushMetrics = ReturnType<typeof createPushMetrics>;

@@ -1,0 +1,110 @@
+import { Queue, Worker, type Job } from "bullmq";
+import { createRedis, closeRedis, redisReadiness, startEventConsumer, startWorkerService, type Logger, type RunningService } from "@hv/kit";
+import { createUsersDb, type UsersDb } from "../db";
+import type { PushConfig } from "./config";
+import { deliver, pushBackoff, type DeliveryOutcome, type Platform } from "./deliver";
+import { fanOutHandlers, PUSH_QUEUE, type PushJob } from "./jobs";
+import { createPushMetrics, type PushMetrics } from "./metrics";
+import { apnsProvider } from "./providers/apns";
+import { fcmProvider } from "./providers/fcm";
+import { logProvider } from "./providers/log";
+import type { PushProvider } from "./providers/types";
+
+export interface RunningPushWorker extends RunningService {
+  metrics: PushMetrics;
+}
+
+export interface PushWorkerOptions {
+  /** Called after every finished job (tests wait on it). */
+  onJobDone?: (job: PushJob, outcome: DeliveryOutcome | Error) => void;
+}
+
+const CLEANUP_INTERVAL_MS = 3_600_000;
+
+function providersFor(config: PushConfig, logger: Logger): Record<Platform, PushProvider> {
+  const android = config.androidProvider === "fcm" && config.fcm ? fcmProvider(config.fcm) : logProvider(logger, "ANDROID");
+  const ios = config.iosProvider === "apns" && config.apns ? apnsProvider(config.apns) : logProvider(logger, "IOS");
+  return { ANDROID: android, IOS: ios };
+}
+
+/**
+ * The push worker: the users domain's process that turns `match.created` and `message.created`
+ * (the `push` consumer's event queue) into one `push.deliveries` job per recipient, and sends
+ * each job's notification to the recipient's devices through FCM or APNs. `/metrics` serves the
+ * counters (Prometheus text format) beside `/healthz` and `/readyz`.
+ */
+export async function startPushWorker(config: PushConfig, logger: Logger, options: PushWorkerOptions = {}): Promise<RunningPushWorker> {
+  const db: UsersDb = createUsersDb(config.databaseUrl);
+  const redis = createRedis(config.redisUrl, logger, "push-worker");
+  const metrics = createPushMetrics();
+  const providers = providersFor(config, logger);
+  const connection = { url: config.redisUrl };
+  const policy = { maxAttempts: config.maxAttempts, retentionHours: config.deliveryRetentionHours };
+
+  const queue = new Queue<PushJob>(PUSH_QUEUE, { connection, prefix: config.eventsPrefix });
+  queue.on("error", (error: Error) => logger.debug({ err: error }, "push queue error"));
+  const consumer = startEventConsumer({
+    consumer: "push",
+    connection: config.redisUrl,
+    prefix: config.eventsPrefix,
+    logger,
+    handlers: fanOutHandlers(queue, policy, logger),
+  });
+
+  const worker = new Worker<PushJob, DeliveryOutcome>(
+    PUSH_QUEUE,
+    (job: Job<PushJob>) =>
+      deliver(job.data, job.attemptsMade + 1, { db, providers, metrics, logger, maxAttempts: config.maxAttempts }),
+    {
+      connection,
+      prefix: config.eventsPrefix,
+      concurrency: config.concurrency,
+      settings: { backoffStrategy: pushBackoff(config.retryBaseMs) },
+    },
+  );
+  worker.on("error", (error: Error) => logger.error({ err: error }, "push worker error"));
+  worker.on("completed", (job, outcome) => options.onJobDone?.(job.data, outcome));
+  worker.on("failed", (job, error) => {
+    if (!job) return;
+    const willRetry = job.finishedOn === undefined;
+    logger[willRetry ? "debug" : "error"]({ err: error, jobId: job.id, attempt: job.attemptsMade }, willRetry ? "push job will be retried" : "push job failed for good");
+    options.onJobDone?.(job.data, error);
+  });
+
+  // Deliveries are remembered for the retention window, as long as finished jobs are kept.
+  const cleanup = async () => {
+    try {
+      const cutoff = new Date(Date.now() - config.deliveryRetentionHours * 3_600_000);
+      const removed = await db.pushDelivery.deleteMany({ where: { createdAt: { lt: cutoff } } });
+      if (removed.count > 0) logger.info({ removed: removed.count }, "push: old deliveries forgotten");
+    } catch (error) {
+      logger.warn({ err: error }, "push: cleaning old deliveries failed");
+    }
+  };
+  const cleanupTimer = setInterval(() => void cleanup(), CLEANUP_INTERVAL_MS);
+  cleanupTimer.unref();
+  void cleanup();
+
+  const running = await startWorkerService({
+    name: "push-worker",
+    logger,
+    host: config.host,
+    port: config.port,
+    readiness: [{ name: "database", check: () => db.$queryRawUnsafe("SELECT 1") }, redisReadiness(redis)],
+    routes: {
+      "/metrics": (_req, res, next) => {
+        metrics.registry.metrics().then((text) => res.type(metrics.registry.contentType).send(text), next);
+      },
+    },
+    onStopped: async () => {
+      clearInterval(cleanupTimer);
+      await consumer.stop();
+      await worker.close();
+      await queue.close();
+      await Promise.all(Object.values(providers).map((provider) => provider.close()));
+      await closeRedis(redis);
+      await db.$disconnect();
+    },
+  });
+  return { ...running, metrics };
+}
