@@ -9,6 +9,14 @@
  * - Variants carry no metadata at all (EXIF, GPS, XMP, ICC, QuickTime location).
  */
 
+import { stat } from "node:fs/promises";
+import { processImage } from "./image";
+import { MediaToolError, runTool } from "./run-tool";
+import { formatOfContentType, IMAGE_FORMATS, promisedLength, readHead, sniffFormat, VIDEO_FORMATS } from "./sniff";
+import { processVideo } from "./video";
+
+export { MediaToolError } from "./run-tool";
+
 export interface MediaLimits {
   /** Largest accepted upload, in bytes. */
   maxBytes: number;
@@ -92,8 +100,69 @@ export const VIDEO_VARIANT_NAMES = ["video.mp4", "poster.jpg"] as const;
 /**
  * Checks and processes one upload. Resolves with `{ ok: false, reason }` for anything wrong
  * with the file itself (retrying cannot help); rejects only for environment failures (ffmpeg
- * missing, disk full, aborted), which a retry may fix.
+ * missing or timed out, disk full, aborted — see `MediaToolError`), which a retry may fix.
+ *
+ * Order of checks: size (empty, over the limit, bigger or smaller than declared), the declared
+ * type, the real type from the magic numbers, then the decoder's header (pixels, duration)
+ * before anything is decoded, then a full decode.
  */
-export async function processMedia(_input: ProcessInput, _options: ProcessOptions): Promise<ProcessResult> {
-  throw new Error("processMedia: implementation follows (contract committed first)");
+export async function processMedia(input: ProcessInput, options: ProcessOptions): Promise<ProcessResult> {
+  const { limits } = input;
+  const { size } = await stat(input.sourcePath);
+  if (size === 0) return { ok: false, reason: "EMPTY", detail: "the file has no bytes" };
+  if (size > limits.maxBytes) {
+    return { ok: false, reason: "TOO_LARGE", detail: `${size} bytes, more than the limit of ${limits.maxBytes}` };
+  }
+  if (size > input.declaredByteSize) {
+    return { ok: false, reason: "TOO_LARGE", detail: `${size} bytes, more than the ${input.declaredByteSize} declared` };
+  }
+  if (size < input.declaredByteSize) {
+    return { ok: false, reason: "TRUNCATED", detail: `${size} bytes of the ${input.declaredByteSize} declared` };
+  }
+
+  const declared = formatOfContentType(input.declaredContentType);
+  const kindFormats = input.kind === "IMAGE" ? IMAGE_FORMATS : VIDEO_FORMATS;
+  if (declared === null || !kindFormats.has(declared)) {
+    return {
+      ok: false,
+      reason: "UNSUPPORTED_TYPE",
+      detail: `${JSON.stringify(input.declaredContentType.slice(0, 100))} is not a supported ${input.kind === "IMAGE" ? "image" : "video"} type`,
+    };
+  }
+  const head = await readHead(input.sourcePath);
+  const actual = sniffFormat(head);
+  if (actual === null) {
+    return { ok: false, reason: "UNSUPPORTED_TYPE", detail: "the bytes are not a supported image or video format" };
+  }
+  if (actual !== declared) {
+    return { ok: false, reason: "TYPE_MISMATCH", detail: `declared ${declared}, but the bytes are ${actual}` };
+  }
+  const promised = promisedLength(actual, head);
+  if (promised !== null && promised > size) {
+    return { ok: false, reason: "TRUNCATED", detail: `the ${actual} header promises ${promised} bytes, the file has ${size}` };
+  }
+  if (options.signal?.aborted) {
+    throw new MediaToolError("processMedia", "aborted", "processing aborted", { cause: options.signal.reason });
+  }
+  return input.kind === "IMAGE"
+    ? processImage(input.sourcePath, actual, limits, input.workDir)
+    : processVideo(input.sourcePath, actual, limits, input.workDir, options);
+}
+
+/**
+ * For a worker's start-up: runs `ffmpeg -version` and `ffprobe -version` and rejects with a
+ * message naming FFMPEG_PATH / FFPROBE_PATH when either cannot run.
+ */
+export async function checkMediaTools(options: Pick<ProcessOptions, "ffmpegPath" | "ffprobePath">): Promise<{ ffmpeg: string; ffprobe: string }> {
+  const versionOf = async (path: string, variable: string) => {
+    const run = await runTool(path, ["-version"], { timeoutMs: 10_000 }).catch((error: unknown) => {
+      throw new Error(`${variable}=${path} cannot run: ${error instanceof Error ? error.message : String(error)}`);
+    });
+    if (run.exitCode !== 0) throw new Error(`${variable}=${path} exited with ${run.exitCode}: ${run.stderrTail.trim()}`);
+    return run.stdout.split("\n")[0] ?? "";
+  };
+  return {
+    ffmpeg: await versionOf(options.ffmpegPath, "FFMPEG_PATH"),
+    ffprobe: await versionOf(options.ffprobePath, "FFPROBE_PATH"),
+  };
 }

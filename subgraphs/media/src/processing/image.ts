@@ -1,0 +1,118 @@
+import { join } from "node:path";
+import { encode as encodeBlurhash } from "blurhash";
+import sharp from "sharp";
+import type { MediaFailureReason, MediaLimits, ProcessedVariant, ProcessResult } from "./index";
+import type { SniffedFormat } from "./sniff";
+
+/** Long sides of the variants, largest first: each smaller one is made from the one before. */
+export const IMAGE_SIZES = [1280, 640, 160] as const;
+
+const WEBP_QUALITY = 80;
+const JPEG_QUALITY = 82;
+/** Long side of the image the blurhash is computed from (the hash only keeps 4×3 components). */
+const BLURHASH_SOURCE_SIDE = 32;
+const BLURHASH_COMPONENTS = { x: 4, y: 3 } as const;
+
+type Failure = Extract<ProcessResult, { ok: false }>;
+
+function failure(reason: MediaFailureReason, detail: string): Failure {
+  return { ok: false, reason, detail };
+}
+
+/** sharp's (libvips') error text, mapped to what was wrong with the file. */
+export function classifyDecodeError(error: unknown): Failure {
+  const message = error instanceof Error ? error.message : String(error);
+  const firstLine = message.split("\n")[0]?.slice(0, 300) ?? "";
+  if (/pixel limit/i.test(message)) return failure("TOO_MANY_PIXELS", firstLine);
+  if (/premature end|truncated|unexpected end|not enough (data|image data)|end of (file|stream)|read error|short read|bad seek/i.test(message)) {
+    return failure("TRUNCATED", firstLine);
+  }
+  if (/not been built in|no decoding plugin|unsupported (codec|compression|feature)|not supported/i.test(message)) {
+    return failure("UNSUPPORTED_TYPE", firstLine);
+  }
+  return failure("CORRUPT", firstLine);
+}
+
+/** What sharp calls each format we sniff. */
+const SHARP_FORMAT: Partial<Record<SniffedFormat, string>> = { jpeg: "jpeg", png: "png", webp: "webp", heif: "heif" };
+
+/**
+ * Reads the header only (no pixel is decoded), so the pixel limit is enforced before a
+ * decompression bomb is inflated; then decodes the whole image once (failing on truncation),
+ * upright and in sRGB, at most 1280 px on the long side, and makes every variant from that.
+ * The variants are encoded from raw pixels, so no EXIF, GPS, XMP, IPTC or ICC data can reach them.
+ */
+export async function processImage(
+  sourcePath: string,
+  format: SniffedFormat,
+  limits: MediaLimits,
+  workDir: string,
+): Promise<ProcessResult> {
+  let header: sharp.Metadata;
+  try {
+    header = await sharp(sourcePath, { limitInputPixels: false, failOn: "none" }).metadata();
+  } catch (error) {
+    return classifyDecodeError(error);
+  }
+  if (header.format !== SHARP_FORMAT[format]) {
+    return failure("CORRUPT", `the bytes start like ${format} but the decoder reads ${header.format}`);
+  }
+  if (!(header.width > 0 && header.height > 0)) return failure("CORRUPT", "the header gives no dimensions");
+  const pixels = header.width * header.height;
+  if (pixels > limits.maxPixels) {
+    return failure("TOO_MANY_PIXELS", `${header.width}×${header.height} = ${pixels} pixels, more than ${limits.maxPixels}`);
+  }
+  const width = header.autoOrient.width;
+  const height = header.autoOrient.height;
+
+  // One full decode: truncated or corrupt data fails here, before anything is written.
+  let base: { data: Buffer; info: sharp.OutputInfo };
+  try {
+    base = await sharp(sourcePath, { failOn: "truncated", limitInputPixels: limits.maxPixels, autoOrient: true })
+      .resize(IMAGE_SIZES[0], IMAGE_SIZES[0], { fit: "inside", withoutEnlargement: true })
+      .toColourspace("srgb")
+      .raw()
+      .toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    return classifyDecodeError(error);
+  }
+
+  const raw = (data: Buffer, info: sharp.OutputInfo) =>
+    sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+
+  const variants: ProcessedVariant[] = [];
+  let current = base;
+  for (const side of IMAGE_SIZES) {
+    if (current.info.width > side || current.info.height > side) {
+      current = await raw(current.data, current.info)
+        .resize(side, side, { fit: "inside", withoutEnlargement: true })
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+    }
+    const webpPath = join(workDir, `${side}.webp`);
+    const webp = await raw(current.data, current.info).webp({ quality: WEBP_QUALITY }).toFile(webpPath);
+    variants.push({ name: `${side}.webp`, contentType: "image/webp", path: webpPath, width: webp.width, height: webp.height, byteSize: webp.size });
+    const jpegPath = join(workDir, `${side}.jpg`);
+    const jpeg = await raw(current.data, current.info)
+      .flatten({ background: "#ffffff" }) // JPEG has no alpha: transparent areas become white
+      .jpeg({ quality: JPEG_QUALITY, progressive: true, mozjpeg: false })
+      .toFile(jpegPath);
+    variants.push({ name: `${side}.jpg`, contentType: "image/jpeg", path: jpegPath, width: jpeg.width, height: jpeg.height, byteSize: jpeg.size });
+  }
+
+  const tiny = await raw(current.data, current.info)
+    .resize(BLURHASH_SOURCE_SIDE, BLURHASH_SOURCE_SIDE, { fit: "inside" })
+    .flatten({ background: "#ffffff" })
+    .ensureAlpha()
+    .raw()
+    .toBuffer({ resolveWithObject: true });
+  const blurhash = encodeBlurhash(
+    new Uint8ClampedArray(tiny.data.buffer, tiny.data.byteOffset, tiny.data.byteLength),
+    tiny.info.width,
+    tiny.info.height,
+    BLURHASH_COMPONENTS.x,
+    BLURHASH_COMPONENTS.y,
+  );
+
+  return { ok: true, width, height, durationMs: null, blurhash, variants };
+}

@@ -1,0 +1,96 @@
+import { spawn } from "node:child_process";
+
+/** Why running ffmpeg/ffprobe failed for reasons other than the file (retrying may help). */
+export class MediaToolError extends Error {
+  constructor(
+    readonly tool: string,
+    readonly kind: "missing" | "timeout" | "aborted" | "output-too-large",
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+    this.name = "MediaToolError";
+  }
+}
+
+export interface ToolRun {
+  exitCode: number | null;
+  stdout: string;
+  /** The last few kilobytes of stderr (ffmpeg explains failures there). */
+  stderrTail: string;
+}
+
+const STDERR_TAIL_BYTES = 4096;
+
+/**
+ * Runs a program with an argument array (never a shell), with a time limit and an abort
+ * signal; either kills it with SIGKILL. Resolves with its exit code whatever it is; rejects
+ * only when it could not run, timed out, was aborted, or wrote more than `maxStdoutBytes`.
+ */
+export function runTool(
+  file: string,
+  args: readonly string[],
+  options: { timeoutMs: number; signal?: AbortSignal | undefined; maxStdoutBytes?: number },
+): Promise<ToolRun> {
+  const maxStdout = options.maxStdoutBytes ?? 4 * 1024 * 1024;
+  return new Promise<ToolRun>((resolve, reject) => {
+    if (options.signal?.aborted) {
+      reject(new MediaToolError(file, "aborted", `${file} not started: aborted`, { cause: options.signal.reason }));
+      return;
+    }
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true });
+    const stdout: Buffer[] = [];
+    let stdoutBytes = 0;
+    let stderrTail = Buffer.alloc(0);
+    let failure: MediaToolError | null = null;
+    let settled = false;
+
+    const kill = (error: MediaToolError) => {
+      failure ??= error;
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    };
+    const timer = setTimeout(
+      () => kill(new MediaToolError(file, "timeout", `${file} ran longer than ${options.timeoutMs} ms and was killed`)),
+      options.timeoutMs,
+    );
+    const onAbort = () =>
+      kill(new MediaToolError(file, "aborted", `${file} aborted`, { cause: options.signal?.reason }));
+    options.signal?.addEventListener("abort", onAbort, { once: true });
+
+    const finish = (outcome: () => void) => {
+      if (settled) return;
+      settled = true;
+      clearTimeout(timer);
+      options.signal?.removeEventListener("abort", onAbort);
+      outcome();
+    };
+
+    child.stdout.on("data", (chunk: Buffer) => {
+      stdoutBytes += chunk.length;
+      if (stdoutBytes > maxStdout) {
+        kill(new MediaToolError(file, "output-too-large", `${file} wrote more than ${maxStdout} bytes`));
+        return;
+      }
+      stdout.push(chunk);
+    });
+    child.stderr.on("data", (chunk: Buffer) => {
+      const joined = Buffer.concat([stderrTail, chunk]);
+      stderrTail = joined.subarray(Math.max(0, joined.length - STDERR_TAIL_BYTES));
+    });
+    child.on("error", (error: NodeJS.ErrnoException) => {
+      finish(() =>
+        reject(
+          error.code === "ENOENT"
+            ? new MediaToolError(file, "missing", `${file} not found (install ffmpeg, or set FFMPEG_PATH / FFPROBE_PATH)`, { cause: error })
+            : error,
+        ),
+      );
+    });
+    child.on("close", (exitCode) => {
+      finish(() => {
+        if (failure) reject(failure);
+        else resolve({ exitCode, stdout: Buffer.concat(stdout).toString("utf8"), stderrTail: stderrTail.toString("utf8") });
+      });
+    });
+  });
+}
