@@ -3,7 +3,8 @@
 #  1. pnpm and the workspace's dependencies
 #  2. PostgreSQL with PostGIS and Redis: reuses what already listens; on Debian/Ubuntu as root
 #     installs and starts what is missing with apt; otherwise says how (infra/docker-compose.yml)
-#  3. the four databases, their migrations and the generated Prisma clients
+#  3. ffmpeg/ffprobe for the media worker: FFMPEG_PATH/FFPROBE_PATH or PATH; else apt as root
+#  4. the four databases, their migrations and the generated Prisma clients
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -75,6 +76,22 @@ elif is_local "$REDIS_HOST" && [ "$CAN_APT" = yes ]; then
 else
   fail "No Redis on $REDIS_HOST:$REDIS_PORT. $HOW_ELSE"
 fi
+
+# --- ffmpeg (media worker: video transcoding) -------------------------------------------------
+FFMPEG_BIN="${FFMPEG_PATH:-ffmpeg}"
+FFPROBE_BIN="${FFPROBE_PATH:-ffprobe}"
+if ! command -v "$FFMPEG_BIN" >/dev/null 2>&1 || ! command -v "$FFPROBE_BIN" >/dev/null 2>&1; then
+  if [ -z "${FFMPEG_PATH:-}${FFPROBE_PATH:-}" ] && [ "$CAN_APT" = yes ]; then
+    apt_install ffmpeg
+  else
+    fail "No ffmpeg/ffprobe ($FFMPEG_BIN, $FFPROBE_BIN). Install ffmpeg (apt install ffmpeg, brew install ffmpeg) or set FFMPEG_PATH and FFPROBE_PATH."
+  fi
+fi
+FFMPEG_ENCODERS=$("$FFMPEG_BIN" -hide_banner -encoders 2>/dev/null || true)
+grep -q ' libx264 ' <<<"$FFMPEG_ENCODERS" && grep -q ' aac ' <<<"$FFMPEG_ENCODERS" \
+  || fail "$FFMPEG_BIN has no libx264 or aac encoder (the media worker writes H.264/AAC); install a full ffmpeg build"
+FFMPEG_VERSION=$("$FFMPEG_BIN" -version)
+say "${FFMPEG_VERSION%%$'\n'*}"
 
 # --- Databases and Prisma --------------------------------------------------------------------
 say "generating Prisma clients"
