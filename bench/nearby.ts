@@ -1,10 +1,13 @@
 /**
  * Nearby at the SQL level: what the resolver runs (modules/nearby.ts `searchNearby`: the viewer row, then
- * the one KNN statement `nearbySql` on user_locations with the copied profile columns) against
+ * the one KNN statement `nearbySql` on user_locations with the copied profile columns, on the
+ * search pool with its planner settings) against
  * the naive `ST_DWithin + ORDER BY ST_Distance` form with the same filters, first page of 50.
  *
- *   pnpm exec tsx bench/nearby.ts [--users 1000000] [--viewers 200] [--keep]
+ *   pnpm exec tsx bench/nearby.ts [--users 1000000] [--viewers 200] [--naive-viewers 50] [--keep]
  *
+ * Three rounds over the same viewers: rows in arrival order (as seeded), after
+ * `db:cluster-locations` (rows in spatial order), and after a fifth of everyone moved since.
  * Creates its own database (hv_bench_nearby_<time>) next to DISCOVERY_DATABASE_URL (or the default),
  * applies the real migrations, seeds N people in a ~100 × 100 km city with SQL (generate_series),
  * ANALYZEs, measures, and drops the database (unless --keep).
@@ -13,7 +16,9 @@ import { execSync } from "node:child_process";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { createDiscoveryDb } from "@hv/discovery/src/db";
+import { clusterLocations } from "@hv/discovery/src/maintenance/cluster-locations";
 import { searchNearby, type NearbySearch } from "@hv/discovery/src/modules/nearby";
+import { createSearchPool } from "@hv/discovery/src/modules/search-pool";
 import { Prisma } from "@hv/discovery/src/generated/prisma/client";
 import type { DiscoveryDb } from "@hv/discovery/src/db";
 
@@ -62,6 +67,7 @@ function percentile(sorted: number[], p: number): number {
 async function main(): Promise<void> {
   const users = flag("users", 1_000_000);
   const viewers = flag("viewers", 200);
+  const naiveViewers = flag("naive-viewers", 50);
   const keep = process.argv.includes("--keep");
   const base = new URL(process.env[databaseUrlEnvVar("discovery")] ?? defaultDatabaseUrl("discovery"));
   base.pathname = `/hv_bench_nearby_${Date.now().toString(36)}`;
@@ -71,6 +77,7 @@ async function main(): Promise<void> {
   await ensureDatabase(url);
   await migrateDeploy("discovery", url);
   const db = createDiscoveryDb(url);
+  const pool = createSearchPool(url, 1);
   try {
     const [{ version } = { version: "?" }] = await db.$queryRaw<Array<{ version: string }>>`SELECT version() || ' / PostGIS ' || postgis_lib_version() AS version`;
     console.log(`database: ${version}`);
@@ -119,36 +126,52 @@ async function main(): Promise<void> {
       SELECT p.user_id::text AS id FROM discovery_profiles p JOIN user_locations l USING (user_id)
       WHERE l.updated_at >= now() - interval '24 hours' AND p.visible AND NOT p.banned
       ORDER BY random() LIMIT ${viewers}`);
-    const search = (viewerId: string, naiveOrder: boolean) => ({ viewerId, naiveOrder });
-    const time = async ({ viewerId, naiveOrder }: { viewerId: string; naiveOrder: boolean }) => {
+    const time = async (viewerId: string, naiveOrder: boolean) => {
       const s: NearbySearch = { viewerId, freshAfter, limit: 51, after: null };
       const t0 = performance.now();
-      const rows = naiveOrder ? await naiveNearby(db, viewerId, freshAfter, 51) : await searchNearby(db, s);
+      const rows = naiveOrder ? await naiveNearby(db, viewerId, freshAfter, 51) : await searchNearby(pool, s);
       return { ms: performance.now() - t0, rows: rows.length };
     };
-    for (const { id } of sample.slice(0, 10)) await Promise.all([time(search(id, false)), time(search(id, true))]); // warm-up
-    const knn: number[] = [];
-    const naive: number[] = [];
-    let rowsKnn = 0;
-    let rowsNaive = 0;
-    for (const [i, { id }] of sample.entries()) {
-      // Alternate which runs first so neither always gets the warmer cache.
-      const order = i % 2 === 0 ? [false, true] : [true, false];
-      for (const naiveOrder of order) {
-        const { ms, rows } = await time(search(id, naiveOrder));
-        (naiveOrder ? naive : knn).push(ms);
-        if (naiveOrder) rowsNaive += rows;
-        else rowsKnn += rows;
-      }
-    }
-    knn.sort((a, b) => a - b);
-    naive.sort((a, b) => a - b);
     const fmt = (n: number) => `${n.toFixed(1)} ms`;
-    console.log(`viewers: ${sample.length}, first page of 50 (LIMIT 51); mean rows: KNN ${(rowsKnn / sample.length).toFixed(1)}, naive ${(rowsNaive / sample.length).toFixed(1)}`);
-    console.log(`KNN   (searchNearby: viewer + one KNN query): p50 ${fmt(percentile(knn, 50))}  p99 ${fmt(percentile(knn, 99))}`);
-    console.log(`naive (ST_DWithin + ORDER BY ST_Distance):   p50 ${fmt(percentile(naive, 50))}  p99 ${fmt(percentile(naive, 99))}`);
-    console.log(`naive / KNN: p50 ×${(percentile(naive, 50) / percentile(knn, 50)).toFixed(1)}  p99 ×${(percentile(naive, 99) / percentile(knn, 99)).toFixed(1)}`);
+    /** Every sampled viewer with searchNearby; the first `naiveViewers` with the naive form too, alternating which goes first. */
+    const measure = async (label: string) => {
+      for (const { id } of sample.slice(0, 10)) await time(id, false); // warm-up
+      const knn: number[] = [];
+      const naive: number[] = [];
+      let rowsKnn = 0;
+      for (const [i, { id }] of sample.entries()) {
+        const withNaive = i < naiveViewers;
+        const order = !withNaive ? [false] : i % 2 === 0 ? [false, true] : [true, false];
+        for (const naiveOrder of order) {
+          const { ms, rows } = await time(id, naiveOrder);
+          (naiveOrder ? naive : knn).push(ms);
+          if (!naiveOrder) rowsKnn += rows;
+        }
+      }
+      knn.sort((a, b) => a - b);
+      naive.sort((a, b) => a - b);
+      console.log(`\n${label}`);
+      console.log(`  KNN   (searchNearby, ${sample.length} viewers, mean rows ${(rowsKnn / sample.length).toFixed(1)}): p50 ${fmt(percentile(knn, 50))}  p99 ${fmt(percentile(knn, 99))}`);
+      if (naive.length > 0) {
+        console.log(`  naive (ST_DWithin + ORDER BY ST_Distance, first ${naive.length} viewers): p50 ${fmt(percentile(naive, 50))}  p99 ${fmt(percentile(naive, 99))}`);
+        console.log(`  naive / KNN: p50 ×${(percentile(naive, 50) / percentile(knn, 50)).toFixed(1)}  p99 ×${(percentile(naive, 99) / percentile(knn, 99)).toFixed(1)}`);
+      }
+    };
+
+    await measure("1. rows in arrival order (as seeded: neighbours on unrelated pages)");
+    const { seconds } = await clusterLocations(db);
+    console.log(`\nclustered user_locations (pnpm run db:cluster-locations) in ${seconds.toFixed(1)} s`);
+    await measure("2. after db:cluster-locations");
+    // A day of moving: a fifth of everyone gets a new snapped location (rows leave their pages).
+    await db.$executeRawUnsafe(`
+      UPDATE user_locations SET updated_at = now(), location = ST_SetSRID(ST_MakePoint(
+               round((13.405 + (random() + random() - 1) * 0.74) / 0.00739) * 0.00739,
+               round((52.52 + (random() + random() - 1) * 0.45) / 0.0045) * 0.0045), 4326)::geography
+      WHERE random() < 0.2`);
+    await db.$executeRawUnsafe(`VACUUM ANALYZE user_locations`);
+    await measure("3. clustered, then 20% of people moved");
   } finally {
+    await pool.close();
     await db.$disconnect();
     if (keep) console.log(`kept ${url}`);
     else await dropDatabase(url);

@@ -1,10 +1,13 @@
 import type { AuthContext, DiscoveryConfig, RateLimiter, RequestContextBase } from "@hv/kit";
 import type { DiscoveryDb } from "./db";
 import type { DiscoveryLoaders } from "./loaders";
+import type { SearchPool } from "./modules/search-pool";
 
 /** Long-lived collaborators, made once per process. */
 export interface DiscoveryServices {
   db: DiscoveryDb;
+  /** Nearby search's own connections and planner settings. */
+  searchPool: SearchPool;
   config: DiscoveryConfig;
   /** updateLocation budget per user. */
   locationUpdates: RateLimiter;

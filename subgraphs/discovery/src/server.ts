@@ -16,6 +16,7 @@ import type { DiscoveryServices } from "./context";
 import { createDiscoveryDb } from "./db";
 import { discoveryEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
+import { createSearchPool } from "./modules/search-pool";
 import { resolvers, type DiscoveryContext } from "./resolvers";
 
 export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
@@ -33,8 +34,10 @@ export async function start(config: DiscoveryConfig, logger: Logger): Promise<Ru
   // match.created / match.ended leave through the outbox, relayed to the consumers' queues.
   const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
   const redis = createRedis(config.redisUrl, logger);
+  const searchPool = createSearchPool(config.databaseUrl);
   const services: DiscoveryServices = {
     db,
+    searchPool,
     config,
     locationUpdates: createRateLimiter(redis, { name: "location-update", points: 30, durationSeconds: 60 }),
     swipes: createRateLimiter(redis, { name: "swipe", points: 300, durationSeconds: 60 * 60 }),
@@ -45,7 +48,7 @@ export async function start(config: DiscoveryConfig, logger: Logger): Promise<Ru
     logger,
     typeDefs,
     resolvers,
-    database: prismaDatabase(db, [events, relay]),
+    database: prismaDatabase(db, [events, relay, { stop: () => searchPool.close() }]),
     redis,
     context: (base) => ({
       ...base,

@@ -1,5 +1,8 @@
 import { randomUUID } from "node:crypto";
+import { clusterLocations } from "@hv/discovery/src/maintenance/cluster-locations";
 import { encodeCursor } from "@hv/discovery/src/modules/geo";
+import { createSearchPool } from "@hv/discovery/src/modules/search-pool";
+import { Prisma } from "@hv/discovery/src/generated/prisma/client";
 import { useSystem } from "../../support/fixture";
 import { errorCode } from "../../support/users-client";
 import { allNearby, NEARBY, northOf, placeAt, seedMany, seedProfile, tokenFor, type NearbyPage } from "./nearby-support";
@@ -109,6 +112,36 @@ describe("nearby through the gateway", () => {
     expect(paged.map((edge) => edge.node.id)).toEqual(onePage.map((edge) => edge.node.id));
     expect(new Set(paged.map((edge) => edge.node.id)).size).toBe(23);
     expect(new Set(paged.map((edge) => edge.node.id))).toEqual(new Set(everyone));
+  });
+
+  it("should page the same people in the same order after the locations table is rewritten in spatial order", async () => {
+    const origin = somewhere();
+    const { token } = await viewerAt(origin);
+    for (let i = 0; i < 12; i++) {
+      const id = await seedProfile(fx.dbs, { age: 30, gender: "MAN", gendersOfInterest: ["WOMAN"] });
+      await placeAt(fx.dbs, id, ...northOf(...origin, (i % 6) + 0.05));
+    }
+    const before = await ids(token, 5);
+    expect(before).toHaveLength(12);
+    await clusterLocations(fx.dbs.discovery);
+    expect(await ids(token, 5)).toEqual(before);
+    // The rewrite's own index is gone again; the search index is still there.
+    const indexes = await fx.dbs.discovery.$queryRaw<Array<{ indexname: string }>>`
+      SELECT indexname FROM pg_indexes WHERE tablename = 'user_locations' ORDER BY indexname`;
+    expect(indexes.map((row) => row.indexname)).toContain("user_locations_shown_location_idx");
+    expect(indexes.map((row) => row.indexname)).not.toContain("user_locations_cluster_order");
+  });
+
+  it("should run on connections whose planner cannot fall back to 'everyone in the radius, then sort'", async () => {
+    const pool = createSearchPool(process.env.DISCOVERY_DATABASE_URL!, 1);
+    try {
+      const settings = await pool.query<{ bitmap: string; parallel: string }>(
+        Prisma.sql`SELECT current_setting('enable_bitmapscan') AS bitmap, current_setting('max_parallel_workers_per_gather') AS parallel`,
+      );
+      expect(settings).toEqual([{ bitmap: "off", parallel: "0" }]);
+    } finally {
+      await pool.close();
+    }
   });
 
   it("should walk past crowds of people who do not match and large ties at one distance", async () => {

@@ -1,6 +1,6 @@
 import { appError, ErrorCode, requireViewer } from "@hv/kit";
 import type { DiscoveryContext } from "../context";
-import type { DiscoveryDb } from "../db";
+import type { SearchPool } from "./search-pool";
 import { Prisma } from "../generated/prisma/client";
 import { notBlockedSql } from "../loaders";
 import { decodeCursor, encodeCursor, type NearbyCursor } from "./geo";
@@ -36,13 +36,13 @@ export interface NearbyViewer {
   point: string;
 }
 
-export async function loadNearbyViewer(db: DiscoveryDb, viewerId: string, freshAfter: Date): Promise<NearbyViewer | null> {
-  const [row] = await db.$queryRaw<NearbyViewer[]>`
+export async function loadNearbyViewer(pool: SearchPool, viewerId: string, freshAfter: Date): Promise<NearbyViewer | null> {
+  const [row] = await pool.query<NearbyViewer>(Prisma.sql`
     SELECT p.user_id::text AS "userId", p.gender::text AS gender, p.genders_of_interest::text[] AS "gendersOfInterest",
            date_part('year', age(current_date, p.birth_date))::int AS age, p.age_min AS "ageMin", p.age_max AS "ageMax",
            p.max_distance_km AS "maxDistanceKm", l.location::text AS point
     FROM discovery_profiles p JOIN user_locations l ON l.user_id = p.user_id
-    WHERE p.user_id = ${viewerId}::uuid AND l.updated_at >= ${freshAfter}`;
+    WHERE p.user_id = ${viewerId}::uuid AND l.updated_at >= ${freshAfter}`);
   return row ?? null;
 }
 
@@ -109,9 +109,10 @@ const byDistanceThenId = (a: { metres: number; id: string }, b: { metres: number
   a.metres - b.metres || (a.id < b.id ? -1 : a.id > b.id ? 1 : 0);
 
 /**
- * Nearest first, keyset (distance, id) after `search.after`, up to `search.limit` people. Two
- * queries: the viewer, then nearbySql (whose last tie group is complete, so sorting by id and
- * cutting at the limit is exact). A viewer without a profile, a gender or a fresh location gets
+ * Nearest first, keyset (distance, id) after `search.after`, up to `search.limit` people, on the
+ * search pool (search-pool.ts: its planner settings keep the KNN plan). Two queries: the viewer,
+ * then nearbySql (whose last tie group is complete, so sorting by id and cutting at the limit is
+ * exact). A viewer without a profile, a gender or a fresh location gets
  * nobody.
  *
  * When people move (or the viewer does) between pages, the keyset is recomputed from the new
@@ -119,10 +120,10 @@ const byDistanceThenId = (a: { metres: number; id: string }, b: { metres: number
  * moved from before it to beyond it is shown again. No one is shown who should not be, and nothing
  * but the rounded distance is shown; a client wanting a consistent list starts from the first page.
  */
-export async function searchNearby(db: DiscoveryDb, search: NearbySearch): Promise<Array<{ id: string; metres: number }>> {
-  const viewer = await loadNearbyViewer(db, search.viewerId, search.freshAfter);
+export async function searchNearby(pool: SearchPool, search: NearbySearch): Promise<Array<{ id: string; metres: number }>> {
+  const viewer = await loadNearbyViewer(pool, search.viewerId, search.freshAfter);
   if (!viewer || !viewer.gender) return [];
-  const rows = await db.$queryRaw<Array<{ id: string; metres: number }>>(nearbySql(viewer, search));
+  const rows = await pool.query<{ id: string; metres: number }>(nearbySql(viewer, search));
   return rows
     .map((row) => ({ id: row.id, metres: Number(row.metres) }))
     .sort(byDistanceThenId)
@@ -156,7 +157,7 @@ export const nearbyResolvers = {
       if (ageMin !== undefined && ageMax !== undefined && ageMin > ageMax)
         throw appError(ErrorCode.BAD_USER_INPUT, "filters.ageMin must not be above filters.ageMax", { field: "filters" });
 
-      const rows = await searchNearby(context.services.db, {
+      const rows = await searchNearby(context.services.searchPool, {
         viewerId: viewer.userId,
         freshAfter: new Date(Date.now() - context.services.config.locationMaxAgeMinutes * 60_000),
         limit: first + 1,
