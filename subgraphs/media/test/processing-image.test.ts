@@ -250,6 +250,8 @@ describe("processMedia: images", () => {
     const picture = await halves(800, 600);
     for (const [bytes, type] of [
       [await picture.clone().jpeg().toBuffer(), "image/jpeg"],
+      // Large enough that the decoder shrinks on load: it still reads every byte.
+      [await (await halves(4000, 3000)).jpeg().toBuffer(), "image/jpeg"],
       [await picture.clone().png().toBuffer(), "image/png"],
       [await picture.clone().webp().toBuffer(), "image/webp"],
     ] as const) {
