@@ -225,6 +225,28 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     z.coerce.number().int().positive().default(24 * 60),
     "A location older than this no longer makes a person discoverable.",
   ),
+  CHAT_REQUIRE_MATCH: spec(
+    z.enum(["true", "false"]).default("true").transform((value) => value === "true"),
+    "Chat: `true`: a one-to-one conversation exists only between matched people (opened on `match.created`, closed on `match.ended`); `false`: anyone may open one with `openDirectConversation`.",
+  ),
+  CHAT_MESSAGE_MAX_LENGTH: spec(
+    z.coerce.number().int().min(1).max(20_000).default(4_000),
+    "Chat: longest message text, in characters (Unicode code points).",
+  ),
+  CHAT_MAX_ATTACHMENTS: spec(z.coerce.number().int().min(0).max(50).default(10), "Chat: most media attachments on one message."),
+  CHAT_GROUP_MAX_MEMBERS: spec(z.coerce.number().int().min(2).max(10_000).default(256), "Chat: most members of a group conversation."),
+  CHAT_SEND_BURST: spec(
+    z.coerce.number().int().min(1).max(10_000).default(20),
+    "Chat: messages one user may send within 10 seconds (burst budget) before `RATE_LIMITED`.",
+  ),
+  CHAT_SEND_SUSTAINED: spec(
+    z.coerce.number().int().min(1).max(1_000_000).default(600),
+    "Chat: messages one user may send within an hour (sustained budget) before `RATE_LIMITED`.",
+  ),
+  CHAT_PRESENCE_TTL_SECONDS: spec(
+    z.coerce.number().int().min(5).max(3_600).default(60),
+    "Chat: a user counts as online this long after their last heartbeat (an open `myChatEvents` subscription beats every third of it).",
+  ),
   MEDIA_GRANT_SECRET: spec(
     z.string().min(32).optional(),
     "Chat and media: shared secret (32+ characters) with which Chat vouches that a viewer may read a chat attachment (kit/src/media-grants.ts). Required in production; outside production a fixed development value is used.",
@@ -376,6 +398,32 @@ export function loadMediaGrantSecret(env: Env): string {
     throw new ConfigError("MEDIA_GRANT_SECRET is required in production (32+ random characters, the same for chat and media)");
   }
   return DEVELOPMENT_MEDIA_GRANT_SECRET;
+}
+
+export interface ChatConfig extends SubgraphConfig {
+  requireMatch: boolean;
+  messageMaxLength: number;
+  maxAttachments: number;
+  groupMaxMembers: number;
+  sendBurst: number;
+  sendSustained: number;
+  presenceTtlSeconds: number;
+  /** MEDIA_GRANT_SECRET: signs attachment read grants. */
+  mediaGrantSecret: string;
+}
+
+export function loadChatConfig(env: Env): ChatConfig {
+  return {
+    ...loadSubgraphConfig("chat", env),
+    requireMatch: read(env, "CHAT_REQUIRE_MATCH"),
+    messageMaxLength: read(env, "CHAT_MESSAGE_MAX_LENGTH"),
+    maxAttachments: read(env, "CHAT_MAX_ATTACHMENTS"),
+    groupMaxMembers: read(env, "CHAT_GROUP_MAX_MEMBERS"),
+    sendBurst: read(env, "CHAT_SEND_BURST"),
+    sendSustained: read(env, "CHAT_SEND_SUSTAINED"),
+    presenceTtlSeconds: read(env, "CHAT_PRESENCE_TTL_SECONDS"),
+    mediaGrantSecret: loadMediaGrantSecret(env),
+  };
 }
 
 export interface DiscoveryConfig extends SubgraphConfig {

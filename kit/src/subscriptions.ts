@@ -60,6 +60,11 @@ export interface SubscriptionServerOptions<TContext> {
 export interface SubscriptionServer {
   /** Open WebSocket connections right now. */
   connections(): number;
+  /**
+   * Closes every open socket with `code` (e.g. 1012 Service Restart after the fan-out lost events):
+   * clients reconnect, resubscribe and catch up. The server keeps accepting connections.
+   */
+  closeAll(code: number, reason: string): void;
   /** Closes every socket with 1001 (Going Away: reconnect elsewhere) and stops accepting new ones. */
   stop(): Promise<void>;
 }
@@ -302,6 +307,9 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
 
   return {
     connections: () => wss.clients.size,
+    closeAll(code, reason) {
+      for (const socket of wss.clients) socket.close(code, reason);
+    },
     async stop() {
       const sockets = [...wss.clients];
       const closed = sockets.map(

@@ -11,9 +11,9 @@ import {
   createAccessTokenIssuer,
   generateSigningKeyJwk,
   JWKS_PATH,
+  loadChatConfig,
   loadDiscoveryConfig,
   loadGatewayConfig,
-  loadSubgraphConfig,
   loadUsersConfig,
   type AccessTokenIssuer,
   type RunningService,
@@ -81,7 +81,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   const subgraphs = {
     users: usersService,
     discovery: await startDiscovery(loadDiscoveryConfig(verifyingEnv), discovery.logger),
-    chat: await startChat(loadSubgraphConfig("chat", verifyingEnv), chat.logger),
+    chat: await startChat(loadChatConfig(verifyingEnv), chat.logger),
     media: await startMedia(loadMediaConfig(verifyingEnv), media.logger),
   };
   const mediaWorker = await startMediaWorker(loadMediaWorkerConfig(verifyingEnv), media.logger.child({ process: "media-worker" }));

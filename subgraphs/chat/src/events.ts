@@ -1,8 +1,13 @@
-import { notStoredYet, type EventHandlers, type Logger } from "@hv/kit";
+import type { EventHandlers, Logger } from "@hv/kit";
 import type { ChatDb } from "./db";
+import type { ChatServices } from "./modules/context";
+import { closeMatchConversation, ensureDirect, publishConversationEvent } from "./modules/conversations";
 
-/** What Chat does with the events it subscribes to (see SUBSCRIPTIONS in @hv/kit). */
-export function chatEventHandlers(db: ChatDb, logger: Logger): EventHandlers<"chat"> {
+/**
+ * What Chat does with the events it subscribes to (see SUBSCRIPTIONS in @hv/kit). With `live`
+ * (the running subgraph's services), conversation changes are also published to subscribers.
+ */
+export function chatEventHandlers(db: ChatDb, logger: Logger, live?: ChatServices): EventHandlers<"chat"> {
   return {
     async "user.deleted"({ userId }, { eventId }) {
       const purged = await db.$transaction(async (tx) => {
@@ -21,19 +26,36 @@ export function chatEventHandlers(db: ChatDb, logger: Logger): EventHandlers<"ch
         const alive = new Set(remaining.filter((row) => row._count._all >= 2).map((row) => row.conversationId));
         const over = directIds.filter((id) => !alive.has(id));
         const conversations = await tx.conversation.deleteMany({ where: { id: { in: over } } });
-        return { memberships: memberships.count, directConversations: conversations.count };
+        // Their messages in groups go too (tombstones would still name them as sender).
+        const messages = await tx.message.deleteMany({ where: { senderId: userId } });
+        await tx.reaction.deleteMany({ where: { userId } });
+        await tx.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } });
+        await tx.chatSettings.deleteMany({ where: { userId } });
+        return { memberships: memberships.count, directConversations: conversations.count, messages: messages.count };
       });
-      logger.info({ eventId, userId, ...purged }, "user.deleted: conversation memberships purged");
+      logger.info({ eventId, userId, ...purged }, "user.deleted: chat data purged");
     },
-    // Chat stores blocks with messaging.
-    "user.blocked": notStoredYet(logger),
-    // Chat stores blocks with messaging.
-    "user.unblocked": notStoredYet(logger),
-    // Chat stores bans with messaging.
-    "user.banned": notStoredYet(logger),
-    // Chat opens a match's conversation with matching (conversations have no match id yet).
-    "match.created": notStoredYet(logger),
-    // Chat closes a match's conversation with matching (conversations have no match id yet).
-    "match.ended": notStoredYet(logger),
+    async "user.blocked"({ blockerId, blockedId }) {
+      await db.block.upsert({
+        where: { blockerId_blockedId: { blockerId, blockedId } },
+        create: { blockerId, blockedId },
+        update: {},
+      });
+    },
+    async "user.unblocked"({ blockerId, blockedId }) {
+      await db.block.deleteMany({ where: { blockerId, blockedId } });
+    },
+    async "user.banned"({ userId }) {
+      await db.bannedUser.upsert({ where: { userId }, create: { userId }, update: {} });
+    },
+    async "match.created"({ matchId, userIds }, { eventId }) {
+      const { id, created } = await ensureDirect(db, userIds[0], userIds[1], matchId);
+      if (created && live) await publishConversationEvent(live, id, "MEMBERS_CHANGED", null, 0);
+      logger.info({ eventId, matchId, conversationId: id, created }, "match.created: direct conversation open");
+    },
+    async "match.ended"({ matchId, userIds }, { eventId }) {
+      const closed = await closeMatchConversation(db, live, matchId, userIds);
+      logger.info({ eventId, matchId, conversationId: closed }, "match.ended: direct conversation closed");
+    },
   };
 }

@@ -1,4 +1,4 @@
-import { loadSubgraphConfig, runMain } from "@hv/kit";
+import { loadChatConfig, runMain } from "@hv/kit";
 import { start } from "./server";
 
-runMain("chat", (env) => loadSubgraphConfig("chat", env), start);
+runMain("chat", (env) => loadChatConfig(env), start);

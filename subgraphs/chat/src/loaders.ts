@@ -1,25 +1,102 @@
+import { signMediaGrant } from "@hv/kit";
 import DataLoader from "dataloader";
-import type { ChatDb } from "./db";
+import type { ChatServices } from "./modules/context";
+import { presenceOf } from "./modules/presence";
+import { MESSAGE_INCLUDE, toMessageRow, type ConversationRow, type MessageRow } from "./modules/rows";
 
-export interface ConversationRow {
-  id: string;
-  kind: "DIRECT" | "GROUP";
-  createdAt: Date;
-  memberCount: number;
-}
+const GRANT_TTL_SECONDS = 10 * 60;
 
-/** One set per request: each loader turns N lookups into one query. */
-export function createLoaders(db: ChatDb) {
+/** One set per request (and per subscription event): each loader turns N lookups into one query. */
+export function createLoaders(services: ChatServices, viewerId: string | null) {
+  const { db } = services;
+  const blocked = new DataLoader<string, Set<string>>(async (ids) => {
+    const rows = await db.block.findMany({
+      where: { OR: [{ blockerId: { in: [...ids] } }, { blockedId: { in: [...ids] } }] },
+      select: { blockerId: true, blockedId: true },
+    });
+    return ids.map((id) => new Set(rows.flatMap((row) => (row.blockerId === id ? [row.blockedId] : row.blockedId === id ? [row.blockerId] : []))));
+  });
   return {
+    /** The conversation with the viewer's membership; null for non-members (and everyone when signed out). */
     conversationById: new DataLoader<string, ConversationRow | null>(async (ids) => {
-      const rows = await db.conversation.findMany({
-        where: { id: { in: [...ids] } },
-        select: { id: true, kind: true, createdAt: true, _count: { select: { members: true } } },
+      if (!viewerId) return ids.map(() => null);
+      const rows = await db.conversationMember.findMany({
+        where: { userId: viewerId, conversationId: { in: [...ids] } },
+        select: { role: true, lastReadSeq: true, deliveredSeq: true, muted: true, conversation: true },
       });
       const byId = new Map(
-        rows.map((row) => [row.id, { id: row.id, kind: row.kind, createdAt: row.createdAt, memberCount: row._count.members }]),
+        rows.map((row) => [
+          row.conversation.id,
+          {
+            id: row.conversation.id,
+            kind: row.conversation.kind,
+            title: row.conversation.title,
+            createdAt: row.conversation.createdAt,
+            closedAt: row.conversation.closedAt,
+            lastSeq: row.conversation.lastSeq,
+            lastActivityAt: row.conversation.lastActivityAt,
+            me: { role: row.role, lastReadSeq: row.lastReadSeq, deliveredSeq: row.deliveredSeq, muted: row.muted },
+          } satisfies ConversationRow,
+        ]),
       );
       return ids.map((id) => byId.get(id) ?? null);
+    }),
+    membersOf: new DataLoader<string, Array<{ userId: string; role: string; lastReadSeq: number; deliveredSeq: number; joinedAt: Date }>>(async (ids) => {
+      const rows = await db.conversationMember.findMany({ where: { conversationId: { in: [...ids] } }, orderBy: { joinedAt: "asc" } });
+      return ids.map((id) => rows.filter((row) => row.conversationId === id));
+    }),
+    messageById: new DataLoader<string, MessageRow | null>(async (ids) => {
+      const rows = await db.message.findMany({ where: { id: { in: [...ids] } }, include: MESSAGE_INCLUDE });
+      const byId = new Map(rows.map((row) => [row.id, toMessageRow(row)]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
+    /** Last message by (conversation, seq) pairs: key `${conversationId}:${seq}`. */
+    messageBySeq: new DataLoader<string, MessageRow | null>(async (keys) => {
+      const pairs = keys.map((key) => {
+        const [conversationId = "", seq = "0"] = key.split(":");
+        return { conversationId, seq: Number(seq) };
+      });
+      const rows = await db.message.findMany({ where: { OR: pairs }, include: MESSAGE_INCLUDE });
+      const byKey = new Map(rows.map((row) => [`${row.conversationId}:${row.seq}`, toMessageRow(row)]));
+      return keys.map((key) => byKey.get(key) ?? null);
+    }),
+    blocked,
+    presence: new DataLoader<string, { online: boolean; lastSeenAt: Date | null } | null>(async (ids) => {
+      if (!viewerId) return ids.map(() => null);
+      const [hidden, shared, viewerBlocks, states] = await Promise.all([
+        db.chatSettings.findMany({ where: { userId: { in: [...ids] }, presenceHidden: true }, select: { userId: true } }),
+        db.conversationMember.findMany({
+          where: { userId: { in: [...ids] }, conversation: { members: { some: { userId: viewerId } } } },
+          select: { userId: true },
+          distinct: ["userId"],
+        }),
+        blocked.load(viewerId),
+        presenceOf(services, ids),
+      ]);
+      const hiddenIds = new Set(hidden.map((row) => row.userId));
+      const sharing = new Set(shared.map((row) => row.userId));
+      return ids.map((id, index) =>
+        hiddenIds.has(id) || viewerBlocks.has(id) || (id !== viewerId && !sharing.has(id)) ? null : (states[index] ?? null),
+      );
+    }),
+    /** A read grant for each media id the viewer may read (member of a conversation with a live message holding it). */
+    readGrant: new DataLoader<string, string | null>(async (mediaIds) => {
+      if (!viewerId) return mediaIds.map(() => null);
+      const rows = await db.messageAttachment.findMany({
+        where: {
+          mediaId: { in: [...mediaIds] },
+          message: { deletedAt: null, conversation: { members: { some: { userId: viewerId } } } },
+        },
+        select: { mediaId: true, message: { select: { senderId: true } } },
+      });
+      const viewerBlocks = await blocked.load(viewerId);
+      const expiresAt = Math.floor(Date.now() / 1000) + GRANT_TTL_SECONDS;
+      return mediaIds.map((mediaId) => {
+        const holder = rows.find((row) => row.mediaId === mediaId && !viewerBlocks.has(row.message.senderId));
+        return holder
+          ? signMediaGrant({ mediaId, viewerId, ownerId: holder.message.senderId, expiresAt }, services.config.mediaGrantSecret)
+          : null;
+      });
     }),
   };
 }

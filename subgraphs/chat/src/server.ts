@@ -1,28 +1,79 @@
 import path from "node:path";
-import { loadTypeDefs, prismaDatabase, startEventConsumer, startSubgraph, type Logger, type RunningSubgraph, type SubgraphConfig } from "@hv/kit";
+import {
+  createRateLimiter,
+  createRedis,
+  loadTypeDefs,
+  prismaDatabase,
+  prismaOutboxStore,
+  startEventConsumer,
+  startOutboxRelay,
+  startSubgraph,
+  type BackgroundWorker,
+  type ChatConfig,
+  type Logger,
+  type RunningSubgraph,
+} from "@hv/kit";
 import { createChatDb } from "./db";
 import { chatEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
+import { createChatBus } from "./modules/bus";
+import type { ChatServices } from "./modules/context";
 import { resolvers, type ChatContext } from "./resolvers";
 
 export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
 
-export async function start(config: SubgraphConfig, logger: Logger): Promise<RunningSubgraph> {
+/** Close code telling graphql-ws clients to reconnect and catch up (the fan-out may have missed events). */
+export const CATCH_UP_CLOSE_CODE = 1012;
+
+export async function start(config: ChatConfig, logger: Logger): Promise<RunningSubgraph> {
   const db = createChatDb(config.databaseUrl);
-  // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
+  const redis = createRedis(config.redisUrl, logger);
+  const bus = createChatBus(config.redisUrl, config.eventsPrefix, logger);
+  // message.created leaves through the outbox, relayed to the consumers' queues (push).
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
+  const services: ChatServices = {
+    db,
+    config,
+    redis,
+    bus,
+    sendBurst: createRateLimiter(redis, { name: "chat-send-burst", points: config.sendBurst, durationSeconds: 10 }),
+    sendSustained: createRateLimiter(redis, { name: "chat-send-sustained", points: config.sendSustained, durationSeconds: 3600 }),
+    flushEvents: () => void relay.flush(),
+  };
+  // Events from the other subgraphs' outboxes: the same Redis (and prefix) as their relays.
   const events = startEventConsumer({
     consumer: "chat",
     connection: config.redisUrl,
     prefix: config.eventsPrefix,
     logger,
-    handlers: chatEventHandlers(db, logger),
+    handlers: chatEventHandlers(db, logger, services),
   });
-  return startSubgraph<ChatContext>({
+  const busWorker: BackgroundWorker = { stop: () => bus.close() };
+  const running = await startSubgraph<ChatContext>({
     config,
     logger,
     typeDefs,
     resolvers,
-    database: prismaDatabase(db, [events]),
-    context: (base) => ({ ...base, loaders: createLoaders(db) }),
+    database: prismaDatabase(db, [events, relay, busWorker]),
+    redis,
+    subscriptions: true,
+    context: (base) => {
+      const context: ChatContext = {
+        ...base,
+        services,
+        loaders: createLoaders(services, base.viewer?.userId ?? null),
+        refreshLoaders: () => {
+          context.loaders = createLoaders(services, base.viewer?.userId ?? null);
+        },
+      };
+      return context;
+    },
   });
+  // Lost or regained the Redis subscription: events may have been missed. Every client reconnects,
+  // resubscribes and catches up with messages(after: seq).
+  bus.onGap(() => {
+    logger.warn("chat fan-out: redis subscription interrupted; asking clients to reconnect and catch up");
+    running.subscriptions?.closeAll(CATCH_UP_CLOSE_CODE, "Service restart: reconnect and catch up");
+  });
+  return running;
 }

@@ -1,0 +1,23 @@
+import type { ChatConfig, RateLimiter, Redis, RequestContextBase } from "@hv/kit";
+import type { ChatDb } from "../db";
+import type { ChatLoaders } from "../loaders";
+import type { ChatBus } from "./bus";
+
+/** What every request shares: built once per process. */
+export interface ChatServices {
+  db: ChatDb;
+  config: ChatConfig;
+  redis: Redis;
+  bus: ChatBus;
+  sendBurst: RateLimiter;
+  sendSustained: RateLimiter;
+  /** Publish the outbox now (message.created) rather than on the next poll. */
+  flushEvents(): void;
+}
+
+export interface ChatContext extends RequestContextBase {
+  services: ChatServices;
+  loaders: ChatLoaders;
+  /** New loaders (no cache carried over): subscriptions call it per event. */
+  refreshLoaders(): void;
+}

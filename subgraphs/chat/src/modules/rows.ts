@@ -1,0 +1,75 @@
+import type { ChatDb } from "../db";
+
+/** A message as resolvers see it (also the snapshot published with its events). */
+export interface MessageRow {
+  id: string;
+  conversationId: string;
+  seq: number;
+  senderId: string;
+  clientMessageId: string;
+  text: string | null;
+  replyToId: string | null;
+  createdAt: Date;
+  editedAt: Date | null;
+  deletedAt: Date | null;
+  attachmentIds: string[];
+  reactions: Array<{ emoji: string; userIds: string[] }>;
+}
+
+export const MESSAGE_INCLUDE = {
+  attachments: { select: { mediaId: true, position: true }, orderBy: { position: "asc" } },
+  reactions: { select: { emoji: true, userId: true }, orderBy: { createdAt: "asc" } },
+} as const;
+
+type MessageWithRelations = NonNullable<
+  Awaited<ReturnType<ChatDb["message"]["findFirst"]>>
+> & {
+  attachments: Array<{ mediaId: string; position: number }>;
+  reactions: Array<{ emoji: string; userId: string }>;
+};
+
+export function toMessageRow(message: MessageWithRelations): MessageRow {
+  const reactions = new Map<string, string[]>();
+  for (const reaction of message.reactions) {
+    const list = reactions.get(reaction.emoji) ?? [];
+    list.push(reaction.userId);
+    reactions.set(reaction.emoji, list);
+  }
+  return {
+    id: message.id,
+    conversationId: message.conversationId,
+    seq: message.seq,
+    senderId: message.senderId,
+    clientMessageId: message.clientMessageId,
+    text: message.deletedAt ? null : message.text,
+    replyToId: message.replyToId,
+    createdAt: message.createdAt,
+    editedAt: message.editedAt,
+    deletedAt: message.deletedAt,
+    attachmentIds: message.deletedAt ? [] : message.attachments.map((attachment) => attachment.mediaId),
+    reactions: [...reactions].map(([emoji, userIds]) => ({ emoji, userIds })),
+  };
+}
+
+/** Dates survive JSON (Redis) as ISO strings: turn them back. */
+export function reviveMessageRow(value: MessageRow): MessageRow {
+  const date = (input: Date | string | null) => (input === null ? null : new Date(input));
+  return {
+    ...value,
+    createdAt: new Date(value.createdAt),
+    editedAt: date(value.editedAt),
+    deletedAt: date(value.deletedAt),
+  };
+}
+
+export interface ConversationRow {
+  id: string;
+  kind: "DIRECT" | "GROUP";
+  title: string | null;
+  createdAt: Date;
+  closedAt: Date | null;
+  lastSeq: number;
+  lastActivityAt: Date;
+  /** The viewer's membership. */
+  me: { role: "OWNER" | "ADMIN" | "MEMBER"; lastReadSeq: number; deliveredSeq: number; muted: boolean };
+}
