@@ -159,11 +159,13 @@ export async function deliver(job: PushJob, attempt: number, deps: DeliveryDeps)
  * The delay before try `attemptsMade + 1`: `baseMs`, doubling each time (±20 %), or the provider's
  * Retry-After when that is longer.
  */
-export function pushBackoff(baseMs: number) {
-  return (attemptsMade: number, _type?: string, error?: Error): number => {
+export function pushBackoff(baseMs: number, onDelay?: (jobId: string | undefined, attemptsMade: number, delayMs: number) => void) {
+  return (attemptsMade: number, _type?: string, error?: Error, job?: { id?: string | undefined }): number => {
     const exponential = baseMs * 2 ** Math.max(0, attemptsMade - 1) * (0.8 + Math.random() * 0.4);
     const asked = error instanceof RetryLaterError ? (error.retryAfterMs ?? 0) : 0;
-    return Math.round(Math.min(Math.max(exponential, asked), 6 * 3600 * 1000));
+    const delay = Math.round(Math.min(Math.max(exponential, asked), 6 * 3600 * 1000));
+    onDelay?.(job?.id, attemptsMade, delay);
+    return delay;
   };
 }
 

@@ -15,7 +15,7 @@ export interface RunningPushWorker extends RunningService {
 }
 
 export interface PushWorkerOptions {
-  /** Called after every finished job (tests wait on it). */
+  /** Called when a job is finished: done, or failed for good (tests wait on it). */
   onJobDone?: (job: PushJob, outcome: DeliveryOutcome | Error) => void;
 }
 
@@ -59,7 +59,11 @@ export async function startPushWorker(config: PushConfig, logger: Logger, option
       connection,
       prefix: config.eventsPrefix,
       concurrency: config.concurrency,
-      settings: { backoffStrategy: pushBackoff(config.retryBaseMs) },
+      settings: {
+        backoffStrategy: pushBackoff(config.retryBaseMs, (jobId, attemptsMade, retryInMs) =>
+          logger.info({ jobId, attempt: attemptsMade, retryInMs }, "push job retry scheduled"),
+        ),
+      },
     },
   );
   worker.on("error", (error: Error) => logger.error({ err: error }, "push worker error"));
@@ -68,7 +72,7 @@ export async function startPushWorker(config: PushConfig, logger: Logger, option
     if (!job) return;
     const willRetry = job.finishedOn === undefined;
     logger[willRetry ? "debug" : "error"]({ err: error, jobId: job.id, attempt: job.attemptsMade }, willRetry ? "push job will be retried" : "push job failed for good");
-    options.onJobDone?.(job.data, error);
+    if (!willRetry) options.onJobDone?.(job.data, error);
   });
 
   // Deliveries are remembered for the retention window, as long as finished jobs are kept.

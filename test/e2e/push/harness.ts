@@ -1,0 +1,197 @@
+import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
+import { Queue } from "bullmq";
+import { defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy, withDatabaseName } from "@hv/prisma";
+import { eventQueueName, outboxEventData, prismaOutboxStore, startOutboxRelay, type EventPayload, type EventType, type OutboxRelay } from "@hv/kit";
+import { createUsersDb, type UsersDb } from "@hv/users/src/db";
+import type { DeliveryOutcome } from "@hv/users/src/push/deliver";
+import { PUSH_QUEUE, pushJobId, type PushJob } from "@hv/users/src/push/jobs";
+import { loadPushConfig } from "@hv/users/src/push/config";
+import { startPushWorker, type RunningPushWorker } from "@hv/users/src/push/worker";
+import { capturingLogger } from "../../support/log-capture";
+import { startFakeApns, startFakeFcm, type FakeApns, type FakeFcm } from "./fake-providers";
+
+const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
+
+export const APNS_KEY_ID = "ABC123DEFG";
+export const APNS_TEAM_ID = "TEAM123456";
+export const APNS_TOPIC = "com.haiyvee.app";
+
+export interface PushHarness {
+  db: UsersDb;
+  fcm: FakeFcm;
+  apns: FakeApns;
+  worker: RunningPushWorker;
+  serviceAccount: { client_email: string; private_key: string; project_id: string; token_uri: string };
+  logs: ReturnType<typeof capturingLogger>["lines"];
+  /** Finished jobs (done or failed for good), in order. */
+  finished: Array<{ job: PushJob; outcome: DeliveryOutcome | Error }>;
+  /** Writes the event to the users outbox and relays it to the push consumer's queue (the real path). */
+  publish<T extends EventType>(type: T, payload: EventPayload<T>): Promise<string>;
+  /** Waits until `count` jobs of this subject have finished; returns them. */
+  waitForJobs(subjectKey: string, count: number): Promise<Array<{ job: PushJob; outcome: DeliveryOutcome | Error }>>;
+  /** A counter's value from GET /metrics (0 when the series does not exist yet). */
+  metric(name: string, labels?: Record<string, string>): Promise<number>;
+  /** The push job of (subject, recipient): tries made, and the delays BullMQ waited between them (ms). */
+  jobOf(subjectKey: string, recipientId: string): Promise<{ attemptsMade: number; delays: number[] }>;
+  /** Removes a finished job from the push queue, as its retention ending would. */
+  removeJob(subjectKey: string, recipientId: string): Promise<void>;
+  person(displayName?: string): Promise<string>;
+  device(userId: string, platform: "IOS" | "ANDROID"): Promise<{ id: string; token: string }>;
+}
+
+/**
+ * The push worker in this process on a users database of its own (migrated with the real
+ * migrations: no other test's relay claims its outbox), a BullMQ prefix of its own, and local FCM
+ * and APNs servers. Set up in beforeAll, torn down in afterAll.
+ */
+export function usePushWorker(env: Record<string, string> = {}): PushHarness {
+  const harness = { finished: [] } as unknown as PushHarness;
+  const runId = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+  const databaseUrl = withDatabaseName(process.env.USERS_DATABASE_URL || defaultDatabaseUrl("users"), `hv_test_${runId}_push`);
+  const prefix = `hvtest-push-${randomBytes(4).toString("hex")}`;
+  let relay: OutboxRelay | undefined;
+
+  beforeAll(async () => {
+    await ensureDatabase(databaseUrl);
+    await migrateDeploy("users", databaseUrl);
+    harness.db = createUsersDb(databaseUrl);
+
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    harness.serviceAccount = {
+      project_id: "haiyvee-test",
+      client_email: "push@haiyvee-test.iam.gserviceaccount.com",
+      private_key: rsa.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      token_uri: "https://oauth2.googleapis.com/token",
+    };
+    harness.fcm = await startFakeFcm(harness.serviceAccount);
+    const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    harness.apns = await startFakeApns({
+      publicKeyPem: ec.publicKey.export({ type: "spki", format: "pem" }).toString(),
+      keyId: APNS_KEY_ID,
+      teamId: APNS_TEAM_ID,
+    });
+
+    const log = capturingLogger("push-worker");
+    harness.logs = log.lines;
+    relay = startOutboxRelay({ store: prismaOutboxStore(harness.db), connection: REDIS_URL, logger: log.logger, prefix, pollIntervalMs: 60_000 });
+    const config = loadPushConfig({
+      NODE_ENV: "test",
+      REDIS_URL,
+      EVENTS_PREFIX: prefix,
+      USERS_DATABASE_URL: databaseUrl,
+      SUBGRAPH_HOST: "127.0.0.1",
+      PUSH_WORKER_PORT: "0",
+      PUSH_ANDROID_PROVIDER: "fcm",
+      PUSH_IOS_PROVIDER: "apns",
+      FCM_SERVICE_ACCOUNT: JSON.stringify({ type: "service_account", private_key_id: "k1", ...harness.serviceAccount }),
+      FCM_TOKEN_URL: harness.fcm.tokenUrl,
+      FCM_ENDPOINT: harness.fcm.endpoint,
+      APNS_KEY: ec.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      APNS_KEY_ID,
+      APNS_TEAM_ID,
+      APNS_TOPIC,
+      APNS_ENDPOINT: harness.apns.endpoint,
+      APNS_CA: harness.apns.ca,
+      PUSH_RETRY_BASE_MS: "50",
+      PUSH_MAX_ATTEMPTS: "3",
+      ...env,
+    });
+    harness.worker = await startPushWorker(config, log.logger, {
+      onJobDone: (job, outcome) => harness.finished.push({ job, outcome }),
+    });
+  }, 120_000);
+
+  afterAll(async () => {
+    await relay?.stop();
+    await harness.worker?.stop();
+    for (const name of [eventQueueName("push"), PUSH_QUEUE]) {
+      const queue = new Queue(name, { connection: { url: REDIS_URL }, prefix });
+      await queue.obliterate({ force: true });
+      await queue.close();
+    }
+    await harness.fcm?.close();
+    await harness.apns?.close();
+    await harness.db?.$disconnect();
+    await dropDatabase(databaseUrl);
+  });
+
+  harness.publish = async (type, payload) => {
+    const row = outboxEventData(type, payload);
+    await harness.db.outboxEvent.create({ data: row as never });
+    const result = await relay!.flush();
+    if (result.error) throw result.error;
+    return row.id;
+  };
+  harness.waitForJobs = async (subjectKey, count) => {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const done = harness.finished.filter((entry) => entry.job.subjectKey === subjectKey);
+      if (done.length >= count) return done;
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} finished job(s) of ${subjectKey} (have ${done.length})`);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  harness.metric = async (name, labels = {}) => {
+    const text = await (await fetch(harness.worker.url.replace(/\/healthz$/, "/metrics"))).text();
+    const wanted = Object.entries(labels);
+    for (const line of text.split("\n")) {
+      const match = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
+      if (!match || match[1] !== name) continue;
+      const have = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+      if (wanted.every(([key, value]) => have[key] === value)) return Number(match[3]);
+    }
+    return 0;
+  };
+  harness.jobOf = async (subjectKey, recipientId) => {
+    const queue = new Queue(PUSH_QUEUE, { connection: { url: REDIS_URL }, prefix });
+    try {
+      const job = await queue.getJob(pushJobId(subjectKey, recipientId));
+      if (!job) throw new Error(`no push job ${pushJobId(subjectKey, recipientId)}`);
+      return { attemptsMade: job.attemptsMade, delays: delaysOf(harness.logs, pushJobId(subjectKey, recipientId)) };
+    } finally {
+      await queue.close();
+    }
+  };
+  harness.removeJob = async (subjectKey, recipientId) => {
+    const queue = new Queue(PUSH_QUEUE, { connection: { url: REDIS_URL }, prefix });
+    try {
+      const removed = await queue.remove(pushJobId(subjectKey, recipientId));
+      if (removed !== 1) throw new Error(`no push job ${pushJobId(subjectKey, recipientId)} to remove`);
+    } finally {
+      await queue.close();
+    }
+  };
+  harness.person = async (displayName = "Ada") => {
+    const user = await harness.db.user.create({
+      data: { email: `${randomUUID()}@example.test`, passwordHash: "!seeded", displayName, birthDate: new Date("1992-03-04") },
+    });
+    return user.id;
+  };
+  harness.device = async (userId, platform) => {
+    const session = await harness.db.session.create({ data: { userId, expiresAt: new Date(Date.now() + 86_400_000) } });
+    const token = platform === "IOS" ? randomBytes(32).toString("hex") : `fcm${randomBytes(20).toString("hex")}`;
+    const device = await harness.db.device.create({ data: { userId, sessionId: session.id, platform, pushToken: token, appVersion: "1.0.0" } });
+    return { id: device.id, token };
+  };
+  return harness;
+}
+
+/** The retry delays the worker logged for a job. */
+function delaysOf(lines: PushHarness["logs"], jobId: string): number[] {
+  return lines.filter((line) => line.jobId === jobId && typeof line.retryInMs === "number").map((line) => line.retryInMs as number);
+}
+
+/** A message.created payload from `senderId` to these recipients ([userId, unread count]). */
+export function messageEvent(senderId: string, recipients: Array<[string, number]>, overrides: Partial<EventPayload<"message.created">> = {}): EventPayload<"message.created"> {
+  return {
+    messageId: randomUUID(),
+    conversationId: randomUUID(),
+    conversationKind: "DIRECT",
+    senderId,
+    seq: 7,
+    sentAt: new Date().toISOString(),
+    preview: "hello there",
+    recipients: recipients.map(([userId, unreadCount]) => ({ userId, unreadCount })),
+    ...overrides,
+  };
+}
