@@ -182,6 +182,18 @@ describe("processMedia: videos", () => {
     expect([stream?.width, stream?.height]).toEqual([720, 1280]);
   });
 
+  it("should refuse an audio file whose only picture is cover art", async () => {
+    const cover = join(root, "cover.png");
+    await run(tools.ffmpegPath, ["-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x320", "-frames:v", "1", cover]);
+    const song = join(root, "song.mp4");
+    await run(tools.ffmpegPath, [
+      "-nostdin", "-loglevel", "error", "-y", "-f", "lavfi", "-i", "sine=duration=2", "-i", cover,
+      "-map", "0:a", "-map", "1:v", "-c:a", "aac", "-c:v", "mjpeg", "-disposition:v:0", "attached_pic", song,
+    ]);
+    expect((await ffprobe(song)).streams.map((stream) => stream.codec_type).sort()).toEqual(["audio", "video"]);
+    expect((await processFile(song, "video/mp4")).result).toMatchObject({ ok: false, reason: "UNSUPPORTED_TYPE" });
+  });
+
   it("should refuse a video longer than the limit", async () => {
     const source = await makeClip("long.mp4", { size: "160x120", seconds: 4, audio: false, output: ["-c:v", "libx264", "-preset", "ultrafast"] });
     const { result, workDir } = await processFile(source, "video/mp4", { limits: { ...limits, maxVideoSeconds: 3 } });
@@ -277,7 +289,7 @@ describe("video geometry", () => {
     ).toEqual({
       formatName: "mov,mp4",
       durationSeconds: 2.5,
-      streams: [{ codecType: "video", codecName: "", width: 4, height: 2, sampleAspect: 1, rotation: -90, durationSeconds: null }],
+      streams: [{ index: 0, codecType: "video", attachedPic: false, codecName: "", width: 4, height: 2, sampleAspect: 1, rotation: -90, durationSeconds: null }],
     });
   });
 });

@@ -20,7 +20,11 @@ function failure(reason: MediaFailureReason, detail: string): Failure {
 }
 
 interface ProbeStream {
+  /** The stream's index in the container (for `-map 0:<index>`). */
+  index: number;
   codecType: string;
+  /** Cover art stored as a one-frame "video" stream (audio files with artwork). */
+  attachedPic: boolean;
   codecName: string;
   width: number;
   height: number;
@@ -74,8 +78,10 @@ export function parseProbe(json: string): Probe | null {
     return null;
   }
   if (!isRecord(data) || !isRecord(data.format) || !Array.isArray(data.streams)) return null;
-  const streams: ProbeStream[] = data.streams.filter(isRecord).map((stream) => ({
+  const streams: ProbeStream[] = data.streams.filter(isRecord).map((stream, position) => ({
+    index: numberOf(stream.index) ?? position,
     codecType: typeof stream.codec_type === "string" ? stream.codec_type : "",
+    attachedPic: isRecord(stream.disposition) && stream.disposition.attached_pic === 1,
     codecName: typeof stream.codec_name === "string" ? stream.codec_name : "",
     width: numberOf(stream.width) ?? 0,
     height: numberOf(stream.height) ?? 0,
@@ -154,7 +160,7 @@ export async function processVideo(
   if (!info.formatName.split(",").includes(expectedFormat)) {
     return failure("CORRUPT", `the bytes start like ${format} but ffprobe reads ${info.formatName || "nothing"}`);
   }
-  const video = info.streams.find((stream) => stream.codecType === "video" && stream.width > 0 && stream.height > 0);
+  const video = info.streams.find((stream) => stream.codecType === "video" && !stream.attachedPic && stream.width > 0 && stream.height > 0);
   if (!video) return failure("UNSUPPORTED_TYPE", "the file has no video stream");
   const pixels = video.width * video.height;
   if (pixels > limits.maxPixels) {
@@ -175,7 +181,7 @@ export async function processVideo(
     [
       "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
       "-i", sourcePath,
-      "-map", "0:v:0", ...(hasAudio ? ["-map", "0:a:0"] : []),
+      "-map", `0:${video.index}`, ...(hasAudio ? ["-map", "0:a:0"] : []),
       // The probe said how long it is; a container that lies cannot make the output longer.
       "-t", String(limits.maxVideoSeconds),
       // ffmpeg applies the rotation itself before this filter (autorotate), so the size is upright.
