@@ -5,7 +5,7 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { loadGatewayConfig, loadSubgraphConfig, SUBGRAPH_NAMES } from "@hv/kit";
+import { loadGatewayConfig, loadPushWorkerConfig, loadSubgraphConfig, SUBGRAPH_NAMES } from "@hv/kit";
 
 const ROOT = path.join(__dirname, "..");
 const READY_TIMEOUT_MS = 60_000;
@@ -34,6 +34,14 @@ const gateway: Process = {
   entry: path.join(ROOT, "gateway", "src", "index.ts"),
   readyUrl: `http://127.0.0.1:${gatewayConfig.port}/readyz`,
 };
+// Background workers, started beside the subgraphs.
+const workers: Process[] = [
+  {
+    name: "push-worker",
+    entry: path.join(ROOT, "subgraphs", "users", "src", "push-worker.ts"),
+    readyUrl: `http://127.0.0.1:${loadPushWorkerConfig(process.env).port}/readyz`,
+  },
+];
 
 const children = new Map<string, ChildProcess>();
 let stopping = false;
@@ -94,8 +102,8 @@ process.on("SIGINT", () => void stopAll(0));
 process.on("SIGTERM", () => void stopAll(0));
 
 async function main(): Promise<void> {
-  subgraphs.forEach(launch);
-  await Promise.all(subgraphs.map(waitUntilReady));
+  [...subgraphs, ...workers].forEach(launch);
+  await Promise.all([...subgraphs, ...workers].map(waitUntilReady));
   launch(gateway);
   await waitUntilReady(gateway);
   if (stopping) return;
