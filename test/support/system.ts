@@ -31,6 +31,8 @@ export interface RunningSystem {
   mediaWorker: RunningService;
   /** Every SQL statement the users subgraph sent, in order (tests clear it and count). */
   usersQueries: string[];
+  /** Every SQL statement the discovery subgraph sent (Prisma's and the nearby search pool's). */
+  discoveryQueries: string[];
   logs: Record<SubgraphName | "gateway", LogLine[]>;
   /** Issues access tokens with the same keys, issuer and audience as the running users subgraph. */
   accessTokens: AccessTokenIssuer;
@@ -75,12 +77,13 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   // Users first: it issues the tokens and serves the JWKS everyone else verifies with.
   const usersConfig = loadUsersConfig(env);
   const usersQueries: string[] = [];
+  const discoveryQueries: string[] = [];
   const usersService = await startUsers(usersConfig, users.logger, { database: { onQuery: (sql) => usersQueries.push(sql) } });
   const jwksUrl = overrides.AUTH_JWKS_URL ?? usersService.url.replace(/\/graphql$/, JWKS_PATH);
   const verifyingEnv = { ...env, AUTH_JWKS_URL: jwksUrl };
   const subgraphs = {
     users: usersService,
-    discovery: await startDiscovery(loadDiscoveryConfig(verifyingEnv), discovery.logger),
+    discovery: await startDiscovery(loadDiscoveryConfig(verifyingEnv), discovery.logger, { database: { onQuery: (sql) => discoveryQueries.push(sql) } }),
     chat: await startChat(loadChatConfig(verifyingEnv), chat.logger),
     media: await startMedia(loadMediaConfig(verifyingEnv), media.logger),
   };
@@ -98,6 +101,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   return {
     gatewayUrl: gateway.url,
     usersQueries,
+    discoveryQueries,
     gateway,
     subgraphs,
     mediaWorker,

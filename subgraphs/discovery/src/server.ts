@@ -13,7 +13,7 @@ import {
   type RunningSubgraph,
 } from "@hv/kit";
 import type { DiscoveryServices } from "./context";
-import { createDiscoveryDb } from "./db";
+import { createDiscoveryDb, type DatabaseObserver } from "./db";
 import { discoveryEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
 import { createSearchPool } from "./modules/search-pool";
@@ -21,8 +21,12 @@ import { resolvers, type DiscoveryContext } from "./resolvers";
 
 export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
 
-export async function start(config: DiscoveryConfig, logger: Logger): Promise<RunningSubgraph> {
-  const db = createDiscoveryDb(config.databaseUrl);
+export interface DiscoveryStartOptions {
+  database?: DatabaseObserver;
+}
+
+export async function start(config: DiscoveryConfig, logger: Logger, options: DiscoveryStartOptions = {}): Promise<RunningSubgraph> {
+  const db = createDiscoveryDb(config.databaseUrl, options.database);
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({
     consumer: "discovery",
@@ -34,7 +38,7 @@ export async function start(config: DiscoveryConfig, logger: Logger): Promise<Ru
   // match.created / match.ended leave through the outbox, relayed to the consumers' queues.
   const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
   const redis = createRedis(config.redisUrl, logger);
-  const searchPool = createSearchPool(config.databaseUrl);
+  const searchPool = createSearchPool(config.databaseUrl, 10, options.database);
   const services: DiscoveryServices = {
     db,
     searchPool,

@@ -1,4 +1,5 @@
 import { Pool } from "pg";
+import type { DatabaseObserver } from "../db";
 import type { Prisma } from "../generated/prisma/client";
 
 /**
@@ -23,12 +24,13 @@ export interface SearchPool {
   close(): Promise<void>;
 }
 
-export function createSearchPool(databaseUrl: string, max = 10): SearchPool {
+export function createSearchPool(databaseUrl: string, max = 10, observer: DatabaseObserver = {}): SearchPool {
   const pool = new Pool({ connectionString: databaseUrl, max, options: SEARCH_PLANNER_OPTIONS });
   // An idle client's error (the server restarted) must not crash the process: the pool replaces it.
   pool.on("error", () => {});
   return {
     async query<T>(sql: Prisma.Sql) {
+      observer.onQuery?.(sql.text);
       const result = await pool.query(sql.text, sql.values as unknown[]);
       return result.rows as T[];
     },

@@ -1,0 +1,164 @@
+/**
+ * Nearby through the gateway: the first page of 50 with each person's distance (Discovery),
+ * profile (Users) and photos (Media), as a phone asks for it, over HTTP.
+ *
+ *   pnpm exec tsx bench/nearby-gateway.ts [--users 1000000] [--viewers 200] [--keep]
+ *
+ * Creates databases of its own for the four subgraphs, seeds the same people in Discovery
+ * (bench/support/city.ts) and Users (SQL), clusters the locations (db:cluster-locations), starts
+ * the whole system in this process (test/support/system.ts: four subgraphs, the media worker and
+ * the gateway on free ports), and measures: latency p50/p99 of the request as the client sees it,
+ * and the SQL statements each subgraph sent per request (Users and Discovery count every statement
+ * their clients send; Media's are counted by PostgreSQL, pg_stat_database.xact_commit, which also
+ * counts its own background work, so it is an upper bound), for a page of 10 and a page of 50,
+ * with the Users profile cache cold (first visit of a page) and warm (the same viewer again).
+ */
+import { execSync } from "node:child_process";
+import os from "node:os";
+import { performance } from "node:perf_hooks";
+import { createDiscoveryDb } from "@hv/discovery/src/db";
+import { clusterLocations } from "@hv/discovery/src/maintenance/cluster-locations";
+import { createUsersDb } from "@hv/users/src/db";
+import { SUBGRAPH_NAMES, type SubgraphName } from "@hv/kit";
+import { databaseUrlEnvVar, defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy } from "@hv/prisma";
+import { graphqlRequest, startSystem } from "../test/support/system";
+import { benchPersonIdSql, seedCity } from "./support/city";
+
+const NEARBY_WITH_PROFILES = `query Nearby($first: Int) {
+  nearby(first: $first) {
+    edges { node { id distance { kilometres lessThanOneKilometre } displayName age bio interests photos { id } } }
+    pageInfo { hasNextPage endCursor }
+  }
+}`;
+
+function flag(name: string, fallback: number): number {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index < 0) return fallback;
+  const value = Number(process.argv[index + 1]);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} needs a positive integer`);
+  return value;
+}
+
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
+
+async function main(): Promise<void> {
+  const users = flag("users", 1_000_000);
+  const viewers = flag("viewers", 200);
+  const keep = process.argv.includes("--keep");
+  const stamp = Date.now().toString(36);
+  const urls = Object.fromEntries(
+    SUBGRAPH_NAMES.map((name) => {
+      const url = new URL(process.env[databaseUrlEnvVar(name)] ?? defaultDatabaseUrl(name));
+      url.pathname = `/hv_bench_gw_${stamp}_${name}`;
+      return [name, url.toString()];
+    }),
+  ) as Record<SubgraphName, string>;
+  console.log(`command: pnpm exec tsx bench/nearby-gateway.ts ${process.argv.slice(2).join(" ")}`.trim());
+  console.log(`machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  for (const name of SUBGRAPH_NAMES) {
+    await ensureDatabase(urls[name]);
+    await migrateDeploy(name, urls[name]);
+  }
+  const discoveryDb = createDiscoveryDb(urls.discovery);
+  const usersDb = createUsersDb(urls.users);
+  let system: Awaited<ReturnType<typeof startSystem>> | undefined;
+  try {
+    const started = performance.now();
+    await seedCity(discoveryDb, users);
+    await usersDb.$executeRawUnsafe(`
+      INSERT INTO users (id, email, password_hash, display_name, bio, birth_date, gender, genders_of_interest, interests, updated_at)
+      SELECT ${benchPersonIdSql("i")}, 'bench-' || i || '@example.test', '!seeded', 'Person ' || i, 'likes long walks',
+             date '1970-01-01' + (i % 15000), (CASE WHEN i % 2 = 0 THEN 'WOMAN' ELSE 'MAN' END)::"Gender", '{MAN,WOMAN}'::"Gender"[],
+             '{hiking,jazz}', now()
+      FROM generate_series(1, ${users}) i`);
+    await usersDb.$executeRawUnsafe(`VACUUM ANALYZE users`);
+    const { seconds } = await clusterLocations(discoveryDb);
+    console.log(`seeded ${users.toLocaleString("en")} people in Discovery and Users in ${((performance.now() - started) / 1000).toFixed(1)} s (clustering ${seconds.toFixed(1)} s)`);
+
+    system = await startSystem({
+      USERS_DATABASE_URL: urls.users,
+      DISCOVERY_DATABASE_URL: urls.discovery,
+      CHAT_DATABASE_URL: urls.chat,
+      MEDIA_DATABASE_URL: urls.media,
+      EVENTS_PREFIX: `hvbench_${stamp}`,
+      LOG_LEVEL: "warn",
+    });
+    const running = system;
+    const sample = await discoveryDb.$queryRawUnsafe<Array<{ id: string }>>(`
+      SELECT p.user_id::text AS id FROM discovery_profiles p JOIN user_locations l USING (user_id)
+      WHERE l.updated_at >= now() - interval '24 hours' AND p.visible AND NOT p.banned AND p.gender IS NOT NULL
+      ORDER BY random() LIMIT ${viewers}`);
+    const tokens = new Map<string, string>();
+    for (const { id } of sample) {
+      tokens.set(id, (await running.accessTokens.issue({ userId: id, sessionId: crypto.randomUUID(), role: "USER" })).token);
+    }
+    const mediaCommits = async () => {
+      const [row] = await discoveryDb.$queryRawUnsafe<Array<{ n: bigint }>>(
+        `SELECT xact_commit AS n FROM pg_stat_database WHERE datname = '${new URL(urls.media).pathname.slice(1)}'`,
+      );
+      return Number(row?.n ?? 0);
+    };
+    const request = async (viewerId: string, first: number) => {
+      const usersBefore = running.usersQueries.length;
+      const discoveryBefore = running.discoveryQueries.length;
+      const mediaBefore = await mediaCommits();
+      const t0 = performance.now();
+      const response = await graphqlRequest<{ nearby: { edges: unknown[] } }>(
+        running.gatewayUrl,
+        NEARBY_WITH_PROFILES,
+        { first },
+        { authorization: `Bearer ${tokens.get(viewerId)}` },
+      );
+      const ms = performance.now() - t0;
+      if (response.body.errors) throw new Error(JSON.stringify(response.body.errors));
+      return {
+        ms,
+        people: response.body.data?.nearby.edges.length ?? 0,
+        users: running.usersQueries.length - usersBefore,
+        discovery: running.discoveryQueries.length - discoveryBefore,
+        // pg_stat_database is updated when a backend reports (at most every 500 ms on PG 15): read later.
+        mediaBefore,
+      };
+    };
+
+    for (const { id } of sample.slice(0, 10)) await request(id, 50); // warm-up (plans, JWKS, pools)
+    for (const first of [10, 50]) {
+      for (const cache of ["cold", "warm"] as const) {
+        const times: number[] = [];
+        const counts = { users: [] as number[], discovery: [] as number[], people: [] as number[] };
+        const mediaStart = await mediaCommits();
+        // "cold": viewers not asked for before at this page size (their people's profiles mostly
+        // not in Users' cache); "warm": the same viewers again.
+        const viewersOfRound = first === 10 ? sample.slice(10, Math.floor(sample.length / 2) + 5) : sample.slice(Math.floor(sample.length / 2) + 5);
+        for (const { id } of viewersOfRound) {
+          const result = await request(id, first);
+          times.push(result.ms);
+          counts.users.push(result.users);
+          counts.discovery.push(result.discovery);
+          counts.people.push(result.people);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 1_200));
+        const mediaPerRequest = ((await mediaCommits()) - mediaStart) / viewersOfRound.length;
+        times.sort((a, b) => a - b);
+        console.log(
+          `first: ${first}, Users cache ${cache}, ${viewersOfRound.length} viewers, mean people ${mean(counts.people).toFixed(1)}: ` +
+            `p50 ${percentile(times, 50).toFixed(1)} ms  p99 ${percentile(times, 99).toFixed(1)} ms; ` +
+            `SQL per request: Discovery ${mean(counts.discovery).toFixed(2)} (max ${Math.max(...counts.discovery)}), ` +
+            `Users ${mean(counts.users).toFixed(2)} (max ${Math.max(...counts.users)}), Media ≤ ${mediaPerRequest.toFixed(2)}`,
+        );
+      }
+    }
+  } finally {
+    await system?.stop();
+    await discoveryDb.$disconnect();
+    await usersDb.$disconnect();
+    if (keep) console.log(`kept ${Object.values(urls).join(" ")}`);
+    else for (const name of SUBGRAPH_NAMES) await dropDatabase(urls[name]);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
