@@ -200,9 +200,28 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
     return state;
   };
 
+  /** 1013 Try Again Later: graphql-ws clients reconnect (4500 would make them give up). */
+  const tryAgainLater = (socket: WebSocket) => {
+    if (socket.readyState === socket.OPEN) socket.close(1013, "Try again later");
+  };
+
   const forbid = (socket: WebSocket, reason: string) => {
     if (socket.readyState === socket.OPEN) socket.close(CloseCode.Forbidden, reason);
   };
+
+  async function operationContext(socket: WebSocket, id: string, payload: SubscribePayload): Promise<object> {
+    const state = stateOf(socket);
+    const caller = state.operations.get(id) ?? state.caller;
+    const requestId =
+      typeof payload.extensions?.["x-request-id"] === "string" ? requestIdFrom(payload.extensions["x-request-id"]) : state.requestId;
+    const context = await options.context({
+      requestId,
+      logger: logger.child({ requestId, operationId: id }),
+      viewer: caller?.viewer ?? null,
+      clientIp: state.clientIp,
+    });
+    return context as object;
+  }
 
   const server = useServer<Record<string, unknown>>(
     {
@@ -231,7 +250,10 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
             logger.info({ reason: error.extensions.reason, clientIp: state.clientIp }, "graphql-ws: connection token refused");
             return false; // 4403 Forbidden
           }
-          throw error;
+          // Keys or revocations unreachable (Redis away): our trouble, so the client should retry.
+          logger.warn({ err: error }, "graphql-ws: could not verify a connection's access token");
+          tryAgainLater(socket);
+          return true;
         }
         const caller = state.caller;
         state.timers.push(
@@ -258,24 +280,20 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
           state.operations.set(id, await verifyCaller(verifier, token));
         } catch (error) {
           if (isUnauthenticated(error)) return [error];
-          throw error;
+          logger.warn({ err: error }, "graphql-ws: could not verify an operation's access token");
+          tryAgainLater(ctx.extra.socket);
+          return [appError(ErrorCode.INTERNAL_SERVER_ERROR, "Try again later")];
         }
         return undefined;
       },
       context: async (ctx, id, payload) => {
-        const state = stateOf(ctx.extra.socket);
-        const caller = state.operations.get(id) ?? state.caller;
-        const requestId =
-          typeof payload.extensions?.["x-request-id"] === "string"
-            ? requestIdFrom(payload.extensions["x-request-id"])
-            : state.requestId;
-        const context = await options.context({
-          requestId,
-          logger: logger.child({ requestId, operationId: id }),
-          viewer: caller?.viewer ?? null,
-          clientIp: state.clientIp,
-        });
-        return context as object;
+        try {
+          return await operationContext(ctx.extra.socket, id, payload);
+        } catch (error) {
+          logger.warn({ err: error }, "graphql-ws: could not build an operation's context");
+          tryAgainLater(ctx.extra.socket);
+          throw error;
+        }
       },
       onOperation: (ctx, id, _payload, _args, result) => {
         const caller = stateOf(ctx.extra.socket).operations.get(id);
