@@ -96,10 +96,22 @@ export function parseProbe(json: string): Probe | null {
   };
 }
 
-export async function probe(path: string, options: ProcessOptions): Promise<{ probe: Probe } | { error: string; stderr: string }> {
+/**
+ * Input options that pin the demuxer to the sniffed container and allow only local files: a
+ * crafted upload cannot make ffmpeg read a playlist, another local file or a URL.
+ */
+export function inputArgs(format: SniffedFormat, path: string): string[] {
+  return ["-protocol_whitelist", "file", "-f", format === "webm" ? "matroska" : "mov", "-i", `file:${path}`];
+}
+
+export async function probe(
+  path: string,
+  format: SniffedFormat,
+  options: ProcessOptions,
+): Promise<{ probe: Probe } | { error: string; stderr: string }> {
   const run = await runTool(
     options.ffprobePath,
-    ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", "--", path],
+    ["-v", "error", "-print_format", "json", "-show_format", "-show_streams", ...inputArgs(format, path)],
     { timeoutMs: FFPROBE_TIMEOUT_MS, signal: options.signal },
   );
   if (run.exitCode !== 0) {
@@ -148,7 +160,7 @@ export async function processVideo(
   workDir: string,
   options: ProcessOptions,
 ): Promise<ProcessResult> {
-  const probed = await probe(sourcePath, options);
+  const probed = await probe(sourcePath, format, options);
   if ("error" in probed) {
     // Without fast start the index (moov) is at the end of the file: a cut file has none.
     return /moov atom not found|end of file|truncat/i.test(probed.stderr)
@@ -180,7 +192,7 @@ export async function processVideo(
     options.ffmpegPath,
     [
       "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-      "-i", sourcePath,
+      ...inputArgs(format, sourcePath),
       "-map", `0:${video.index}`, ...(hasAudio ? ["-map", "0:a:0"] : []),
       // The probe said how long it is; a container that lies cannot make the output longer.
       "-t", String(limits.maxVideoSeconds),
@@ -194,7 +206,7 @@ export async function processVideo(
       "-map_metadata", "-1", "-map_metadata:s:v", "-1", "-map_metadata:s:a", "-1", "-map_chapters", "-1",
       "-fflags", "+bitexact",
       "-movflags", "+faststart",
-      "-f", "mp4", videoPath,
+      "-f", "mp4", `file:${videoPath}`,
     ],
     { timeoutMs, signal: options.signal },
   );
@@ -206,7 +218,7 @@ export async function processVideo(
     return failure("CORRUPT", reason);
   }
 
-  const output = await probe(videoPath, options);
+  const output = await probe(videoPath, "mp4", options);
   if ("error" in output) return failure("CORRUPT", `the transcoded video is unreadable: ${output.error}`);
   const outVideo = output.probe.streams.find((stream) => stream.codecType === "video");
   const outDuration = output.probe.durationSeconds;
@@ -257,8 +269,8 @@ async function makePoster(
       options.ffmpegPath,
       [
         "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-        "-ss", at.toFixed(3), "-i", videoPath,
-        "-map", "0:v:0", "-frames:v", "1", "-map_metadata", "-1", "-f", "image2", "-c:v", "png", framePath,
+        "-ss", at.toFixed(3), ...inputArgs("mp4", videoPath),
+        "-map", "0:v:0", "-frames:v", "1", "-map_metadata", "-1", "-f", "image2", "-c:v", "png", `file:${framePath}`,
       ],
       { timeoutMs, signal: options.signal },
     );
