@@ -18,6 +18,10 @@ import {
   type SubgraphName,
 } from "@hv/kit";
 import { SubgraphDataSource, type GatewayContext } from "./subgraph-data-source";
+import { SubscriptionHub } from "./subscriptions/hub";
+import { SubscriptionPlanner } from "./subscriptions/planner";
+import { startSubscriptionEndpoint, type SubscriptionEndpoint } from "./subscriptions/server";
+import { UpstreamPool } from "./subscriptions/upstream";
 
 /** Composed from the subgraphs' SDL by `pnpm run compose`; CI fails when it is stale. */
 export const SUPERGRAPH_PATH = path.join(__dirname, "..", "supergraph.graphql");
@@ -26,9 +30,39 @@ function isSubgraphName(name: string): name is SubgraphName {
   return (SUBGRAPH_NAMES as readonly string[]).includes(name);
 }
 
-export async function start(config: GatewayConfig, logger: Logger): Promise<RunningService> {
-  const supergraphSdl = readFileSync(SUPERGRAPH_PATH, "utf8");
+/** Tuning of subscriptions through the gateway (see the README, "Subscriptions through the gateway"). */
+export const SUBSCRIPTION_DEFAULTS = {
+  /** graphql-ws connections from the gateway to each subgraph; every user's operations are multiplexed on them. */
+  upstreamConnectionsPerSubgraph: 4,
+  /** How long a per-event entity fetch (e.g. a sender's profile) is shared after it answered: the most it can be stale. */
+  fetchShareMs: 1_000,
+  /** Ping interval to clients and to subgraphs; a peer that misses a pong is dropped. */
+  keepAliveMs: 12_000,
+  /** How often an open connection's access token is verified again (logout, password change, ban). */
+  revalidateMs: 60_000,
+  maxSubscriptionsPerConnection: 50,
+  /** Results queued for a client that does not read before its subscription ends with SUBSCRIPTION_INTERRUPTED. */
+  maxQueuedPerSubscription: 1_000,
+  maxPayloadBytes: 64 * 1024,
+  closeGraceMs: 1_000,
+};
+
+export interface GatewayOptions {
+  /** Tests: serve this supergraph instead of gateway/supergraph.graphql. */
+  supergraphSdl?: string;
+  subscriptions?: Partial<typeof SUBSCRIPTION_DEFAULTS>;
+}
+
+export interface RunningGateway extends RunningService {
+  /** Counters of the subscription machinery (feeds, upstream subscriptions, shared fetches). */
+  subscriptionStats(): ReturnType<SubscriptionHub["stats"]> & { upstream: ReturnType<UpstreamPool["stats"]>; connections: number };
+}
+
+export async function start(config: GatewayConfig, logger: Logger, options: GatewayOptions = {}): Promise<RunningGateway> {
+  const supergraphSdl = options.supergraphSdl ?? readFileSync(SUPERGRAPH_PATH, "utf8");
+  const tuning = { ...SUBSCRIPTION_DEFAULTS, ...options.subscriptions };
   let schemaLoaded = false;
+  const dataSources: Record<string, SubgraphDataSource> = {};
   const gateway = new ApolloGateway({
     supergraphSdl,
     logger: apolloLogger(logger),
@@ -36,12 +70,37 @@ export async function start(config: GatewayConfig, logger: Logger): Promise<Runn
     // serves every environment.
     buildService: ({ name }) => {
       if (!isSubgraphName(name)) throw new Error(`supergraph.graphql names an unknown subgraph "${name}"`);
-      return new SubgraphDataSource({ url: config.subgraphUrls[name] });
+      const source = new SubgraphDataSource({ url: config.subgraphUrls[name] });
+      dataSources[name] = source;
+      return source;
     },
   });
-  gateway.onSchemaLoadOrUpdate(() => {
+  // Subscriptions are planned by Apollo's query planner on the same supergraph the gateway serves,
+  // rebuilt whenever the gateway loads a new one.
+  let planner: SubscriptionPlanner | undefined;
+  const currentPlanner = (): SubscriptionPlanner => {
+    if (!planner) throw new Error("the supergraph is not loaded yet");
+    return planner;
+  };
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+    planner = new SubscriptionPlanner(coreSupergraphSdl);
     schemaLoaded = true;
   });
+  const upstream = new UpstreamPool({
+    urls: config.subgraphUrls,
+    connectionsPerSubgraph: tuning.upstreamConnectionsPerSubgraph,
+    keepAliveMs: tuning.keepAliveMs,
+    logger: logger.child({ component: "upstream-subscriptions" }),
+  });
+  const hub = new SubscriptionHub({
+    planner: currentPlanner,
+    dataSources,
+    upstream,
+    fetchShareMs: tuning.fetchShareMs,
+    maxQueuedPerSubscription: tuning.maxQueuedPerSubscription,
+    logger,
+  });
+  let endpoint: SubscriptionEndpoint | undefined;
   // Tokens are verified once here at the edge (a bad one never reaches a subgraph) with the keys
   // the users subgraph publishes; revocations live in Redis.
   const redis = createRedis(config.redisUrl, logger);
@@ -51,7 +110,8 @@ export async function start(config: GatewayConfig, logger: Logger): Promise<Runn
     audience: config.auth.audience,
     revocations: new SessionRevocations(redis),
   });
-  return startService<GatewayContext>({
+  const authenticate = bearerAuthenticator(verifier);
+  const service = await startService<GatewayContext>({
     name: "gateway",
     logger,
     host: config.host,
@@ -60,7 +120,7 @@ export async function start(config: GatewayConfig, logger: Logger): Promise<Runn
     // @apollo/gateway 2.x is typed against gateway-interface 1.x; at run time it is the same contract.
     graphql: { gateway: gateway as unknown as GatewayInterface },
     trustProxy: config.trustProxy,
-    authenticate: bearerAuthenticator(verifier),
+    authenticate,
     readiness: [
       redisReadiness(redis),
       {
@@ -77,6 +137,31 @@ export async function start(config: GatewayConfig, logger: Logger): Promise<Runn
       clientIp,
       authorization: req.headers.authorization ?? null,
     }),
+    // graphql-ws on the same port and path: clients open one connection for all their subscriptions.
+    onHttpServer: (httpServer) => {
+      endpoint = startSubscriptionEndpoint({
+        httpServer,
+        planner: currentPlanner,
+        hub,
+        authenticate,
+        logger,
+        isProduction: config.isProduction,
+        keepAliveMs: tuning.keepAliveMs,
+        revalidateMs: tuning.revalidateMs,
+        maxSubscriptionsPerConnection: tuning.maxSubscriptionsPerConnection,
+        maxPayloadBytes: tuning.maxPayloadBytes,
+        closeGraceMs: tuning.closeGraceMs,
+      });
+    },
+    // Phones are told to reconnect (1001, possibly to another replica) before HTTP drains.
+    onStopping: async () => {
+      await endpoint?.stop();
+      await hub.stop();
+    },
     onStopped: () => closeRedis(redis),
   });
+  return {
+    ...service,
+    subscriptionStats: () => ({ ...hub.stats(), upstream: upstream.stats(), connections: endpoint?.connections() ?? 0 }),
+  };
 }

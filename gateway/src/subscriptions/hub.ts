@@ -1,0 +1,247 @@
+import { executeQueryPlan, type GraphQLDataSource, type ServiceMap } from "@apollo/gateway";
+import type { FetchNode, PlanNode, QueryPlan } from "@apollo/query-planner";
+import type { Logger, Viewer } from "@hv/kit";
+import { GraphQLError, type ExecutionResult } from "graphql";
+import type { GatewayContext } from "../subgraph-data-source";
+import type { PlannedSubscription, SubscriptionPlanner } from "./planner";
+import { SharedFetches } from "./shared-fetches";
+import { ClientStream } from "./stream";
+import { interrupted, UpstreamPool, type UpstreamEvent } from "./upstream";
+
+/** The service name under which each upstream event enters the executor as if fetched. */
+const EVENT_SOURCE = "__subscription_event__";
+
+/** Who is subscribing: the verified viewer and the header their operations carry upstream. */
+export interface Subscriber {
+  viewer: Viewer | null;
+  authorization: string | null;
+  requestId: string;
+  clientIp: string;
+  logger: Logger;
+}
+
+export interface SubscriptionHubOptions {
+  planner: () => SubscriptionPlanner;
+  dataSources: Record<string, GraphQLDataSource<GatewayContext>>;
+  upstream: UpstreamPool;
+  /** How long a per-event entity fetch is shared after it answered. */
+  fetchShareMs: number;
+  /** Results queued for a client that does not read before its subscription is ended. */
+  maxQueuedPerSubscription: number;
+  logger: Logger;
+}
+
+export interface HubStats {
+  feeds: number;
+  clientSubscriptions: number;
+  /** Upstream events received since start (one per shared upstream subscription and event). */
+  events: number;
+  /** Per-event entity fetches sent to subgraphs / answered from another subscriber's fetch. */
+  fetchesSent: number;
+  fetchesShared: number;
+}
+
+/**
+ * A feed is one client operation (document, variables) for one identity: subscribers with the same
+ * feed get the very same results. It listens to an upstream subscription (shared further between
+ * feeds whose `primary` fetch is identical) and, per event, runs the plan's `rest` once through
+ * @apollo/gateway's own executor.
+ */
+class Feed {
+  readonly streams = new Set<ClientStream>();
+  private tail: Promise<void> = Promise.resolve();
+  private leaveUpstream: () => void = () => undefined;
+  private readonly plan: QueryPlan;
+  private readonly context: GatewayContext;
+  private closed = false;
+
+  constructor(
+    readonly key: string,
+    private readonly hub: SubscriptionHub,
+    private readonly planned: PlannedSubscription,
+    subscriber: Subscriber,
+  ) {
+    const primary: FetchNode = { ...planned.primary, serviceName: EVENT_SOURCE };
+    const node: PlanNode = planned.rest ? { kind: "Sequence", nodes: [primary, planned.rest] } : primary;
+    this.plan = { kind: "QueryPlan", node };
+    this.context = {
+      requestId: subscriber.requestId,
+      logger: subscriber.logger,
+      viewer: subscriber.viewer,
+      clientIp: subscriber.clientIp,
+      authorization: subscriber.authorization,
+    };
+  }
+
+  start(): void {
+    const { primary } = this.planned;
+    const variables: Record<string, unknown> = {};
+    for (const name of primary.variableUsages ?? []) {
+      if (this.planned.variables[name] !== undefined) variables[name] = this.planned.variables[name];
+    }
+    this.leaveUpstream = this.hub.upstream.subscribe(
+      {
+        serviceName: primary.serviceName,
+        query: primary.operation,
+        operationName: primary.operationName,
+        variables,
+        authorization: this.context.authorization,
+        requestId: this.context.requestId,
+      },
+      {
+        next: (event) => this.onEvent(event),
+        error: (errors) => this.finish((stream) => stream.fail(errors[0] ?? interrupted("unknown"))),
+        complete: () => this.finish((stream) => stream.end()),
+      },
+    );
+  }
+
+  /** Results are delivered in event order, though `rest` runs concurrently for successive events. */
+  private onEvent(event: UpstreamEvent): void {
+    this.hub.counters.events += 1;
+    const result = this.execute(event);
+    this.tail = Promise.all([this.tail, result]).then(([, value]) => {
+      for (const stream of this.streams) stream.push(value);
+    });
+  }
+
+  private finish(action: (stream: ClientStream) => void): void {
+    this.closed = true;
+    this.hub.forget(this);
+    void this.tail.then(() => {
+      for (const stream of [...this.streams]) action(stream);
+      this.streams.clear();
+    });
+  }
+
+  private async execute(event: UpstreamEvent): Promise<ExecutionResult> {
+    const serviceMap: ServiceMap = Object.create(null) as ServiceMap;
+    Object.assign(serviceMap, this.hub.sharedDataSources());
+    serviceMap[EVENT_SOURCE] = {
+      process: async () => {
+        const response: Awaited<ReturnType<GraphQLDataSource["process"]>> = {};
+        if (event.data !== undefined) response.data = event.data;
+        if (event.errors) response.errors = event.errors;
+        return response;
+      },
+    };
+    const requestContext = {
+      request: { variables: this.planned.variables, ...(this.planned.operationName ? { operationName: this.planned.operationName } : {}) },
+      context: this.context,
+      logger: this.context.logger,
+      metrics: {},
+      document: this.planned.document,
+      operationName: this.planned.operationName ?? null,
+      operation: this.planned.operationContext.operation,
+    } as unknown as Parameters<typeof executeQueryPlan>[2];
+    const { pieces } = this.hub.currentPlanner();
+    try {
+      const result = await executeQueryPlan(
+        this.plan,
+        serviceMap,
+        requestContext,
+        this.planned.operationContext,
+        pieces.supergraphGraphQLSchema,
+        pieces.apiSchema,
+      );
+      const out: ExecutionResult = { data: (result.data ?? null) as Record<string, unknown> | null };
+      // A fetch that threw (a subgraph unreachable) arrives as a plain Error: an internal error to clients.
+      if (result.errors?.length) {
+        out.errors = result.errors.map((e) => (e instanceof GraphQLError ? e : new GraphQLError(String((e as Error).message), { originalError: e as Error })));
+      }
+      return out;
+    } catch (error) {
+      this.context.logger.error({ err: error }, "could not resolve a subscription event");
+      return { data: null, errors: [new GraphQLError("Could not resolve this event", { originalError: error as Error })] };
+    }
+  }
+
+  add(stream: ClientStream): void {
+    this.streams.add(stream);
+  }
+
+  remove(stream: ClientStream): void {
+    this.streams.delete(stream);
+    if (this.streams.size === 0 && !this.closed) {
+      this.closed = true;
+      this.hub.forget(this);
+      this.leaveUpstream();
+    }
+  }
+}
+
+/** Client subscriptions → shared feeds → shared upstream subscriptions. */
+export class SubscriptionHub {
+  readonly upstream: UpstreamPool;
+  private readonly wrapped = new Map<GraphQLDataSource<GatewayContext>, GraphQLDataSource<GatewayContext>>();
+  readonly counters = { events: 0 };
+  private readonly fetches: SharedFetches;
+  private readonly feeds = new Map<string, Feed>();
+  private clientSubscriptions = 0;
+
+  constructor(private readonly options: SubscriptionHubOptions) {
+    this.upstream = options.upstream;
+    this.fetches = new SharedFetches(() => options.planner().pieces.supergraphGraphQLSchema, options.fetchShareMs);
+  }
+
+  /** The gateway's data sources (made when it loads the supergraph), each behind the sharing map. */
+  sharedDataSources(): Record<string, GraphQLDataSource<GatewayContext>> {
+    const map: Record<string, GraphQLDataSource<GatewayContext>> = {};
+    for (const [name, source] of Object.entries(this.options.dataSources)) {
+      let wrapped = this.wrapped.get(source);
+      if (!wrapped) {
+        wrapped = this.fetches.wrap(name, source);
+        this.wrapped.set(source, wrapped);
+      }
+      map[name] = wrapped;
+    }
+    return map;
+  }
+
+  currentPlanner(): SubscriptionPlanner {
+    return this.options.planner();
+  }
+
+  forget(feed: Feed): void {
+    if (this.feeds.get(feed.key) === feed) this.feeds.delete(feed.key);
+  }
+
+  /** The client's results; the stream leaves its feed (and the feed its upstream) when returned. */
+  subscribe(planned: PlannedSubscription, subscriber: Subscriber): ClientStream {
+    const key = JSON.stringify([planned.planKey, planned.variables, subscriber.authorization]);
+    let feed = this.feeds.get(key);
+    const isNew = !feed;
+    if (!feed) {
+      feed = new Feed(key, this, planned, subscriber);
+      this.feeds.set(key, feed);
+    }
+    const joined = feed;
+    this.clientSubscriptions += 1;
+    const stream = new ClientStream(
+      this.options.maxQueuedPerSubscription,
+      () => interrupted("the client did not read its events fast enough"),
+      () => {
+        this.clientSubscriptions -= 1;
+        joined.remove(stream);
+      },
+    );
+    joined.add(stream);
+    if (isNew) joined.start();
+    return stream;
+  }
+
+  stats(): HubStats {
+    return {
+      feeds: this.feeds.size,
+      clientSubscriptions: this.clientSubscriptions,
+      events: this.counters.events,
+      fetchesSent: this.fetches.stats.sent,
+      fetchesShared: this.fetches.stats.shared,
+    };
+  }
+
+  async stop(): Promise<void> {
+    await this.upstream.stop();
+    this.fetches.clear();
+  }
+}

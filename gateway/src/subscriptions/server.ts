@@ -1,0 +1,244 @@
+import type http from "node:http";
+import { CloseCode } from "graphql-ws";
+import { useServer } from "graphql-ws/use/ws";
+import { GraphQLError, type ExecutionArgs, type FormattedExecutionResult, type GraphQLFormattedError } from "graphql";
+import { WebSocketServer, type WebSocket } from "ws";
+import {
+  appError,
+  createErrorFormatter,
+  ErrorCode,
+  requestIdFrom,
+  type Logger,
+  type Viewer,
+} from "@hv/kit";
+import type { SubscriptionHub, Subscriber } from "./hub";
+import type { PlannedSubscription, SubscriptionPlanner } from "./planner";
+
+/**
+ * The gateway's graphql-ws endpoint (`graphql-transport-ws` protocol) on the same port and path as
+ * HTTP: clients open ONE connection and run their subscriptions on it.
+ *
+ * - Token: `connectionParams.authorization = "Bearer <access token>"` (absent: anonymous). A bad,
+ *   expired or revoked one is refused by closing with 4403 Forbidden and the reason (`invalid`,
+ *   `expired`, `revoked`) as close reason. When the token expires (or is revoked: re-checked every
+ *   `revalidateMs`), the socket is closed with 4403 too: refresh, reconnect, resubscribe, catch up.
+ * - Subscriptions only: queries and mutations go over HTTP POST.
+ * - On shutdown every socket is closed with 1001 (Going Away): reconnect, possibly to another replica.
+ */
+export interface SubscriptionEndpointOptions {
+  httpServer: http.Server;
+  planner: () => SubscriptionPlanner;
+  hub: SubscriptionHub;
+  /** Verifies `connectionParams.authorization` exactly as the HTTP path does the Authorization header. */
+  authenticate(authorization: string | undefined): Promise<Viewer | null>;
+  logger: Logger;
+  isProduction: boolean;
+  keepAliveMs: number;
+  revalidateMs: number;
+  maxSubscriptionsPerConnection: number;
+  /** Largest WebSocket message accepted; a bigger one closes the socket with 1009. */
+  maxPayloadBytes: number;
+  /** How long stop() lets clients answer the 1001 close before cutting them off. */
+  closeGraceMs: number;
+}
+
+export interface SubscriptionEndpoint {
+  connections(): number;
+  stop(): Promise<void>;
+}
+
+interface ConnectionState {
+  viewer: Viewer | null;
+  authorization: string | null;
+  requestId: string;
+  clientIp: string;
+  timers: NodeJS.Timeout[];
+  subscriptions: number;
+}
+
+interface OperationContext {
+  planned: PlannedSubscription;
+  subscriber: Subscriber;
+}
+
+/** Extensions a client sees on an error; everything else (serviceName, stacks…) stays inside. */
+const CLIENT_EXTENSIONS = ["code", "field", "reason", "retryAfterSeconds"];
+
+function socketAddress(remote: string | undefined): string {
+  const ip = remote ?? "unknown";
+  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice("::ffff:".length) : ip;
+}
+
+/** `exp` of a token the verifier has just accepted (its payload is trusted from here on). */
+function expiryOf(authorization: string): number | undefined {
+  const payload = authorization.replace(/^Bearer +/i, "").trim().split(".")[1];
+  if (!payload) return undefined;
+  try {
+    const { exp } = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { exp?: unknown };
+    return typeof exp === "number" ? exp * 1000 : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function timerAt(epochMs: number, run: () => void): NodeJS.Timeout {
+  const timer = setTimeout(run, Math.min(Math.max(0, epochMs - Date.now()), 2_147_483_647));
+  timer.unref();
+  return timer;
+}
+
+export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions): SubscriptionEndpoint {
+  const { logger, hub } = options;
+  const wss = new WebSocketServer({ server: options.httpServer, path: "/graphql", maxPayload: options.maxPayloadBytes });
+  const states = new WeakMap<WebSocket, ConnectionState>();
+  const formatError = createErrorFormatter({
+    maskInternal: options.isProduction,
+    onInternal: (error: unknown) => logger.error({ err: error }, "internal error in a subscription"),
+  });
+  const format = (errors: readonly GraphQLError[]): GraphQLFormattedError[] =>
+    errors.map((error) => {
+      const formatted = error.toJSON();
+      const extensions = Object.fromEntries(
+        CLIENT_EXTENSIONS.filter((key) => formatted.extensions?.[key] !== undefined).map((key) => [key, formatted.extensions?.[key]]),
+      );
+      const clean: GraphQLFormattedError = {
+        message: formatted.message,
+        ...(formatted.path ? { path: formatted.path } : {}),
+        extensions,
+      };
+      return formatError(clean, error);
+    });
+
+  const forbid = (socket: WebSocket, reason: string) => {
+    if (socket.readyState === socket.OPEN) socket.close(CloseCode.Forbidden, `Forbidden: ${reason}`);
+  };
+
+  const server = useServer<Record<string, unknown>>(
+    {
+      onConnect: async (ctx) => {
+        const { socket, request } = ctx.extra;
+        const params = ctx.connectionParams ?? {};
+        const raw = params.authorization ?? params.Authorization;
+        const state: ConnectionState = {
+          viewer: null,
+          authorization: null,
+          requestId: requestIdFrom(request.headers["x-request-id"]),
+          clientIp: socketAddress(request.socket.remoteAddress),
+          timers: [],
+          subscriptions: 0,
+        };
+        states.set(socket, state);
+        if (raw !== undefined && raw !== null && typeof raw !== "string") {
+          forbid(socket, "invalid");
+          return false;
+        }
+        const authorization = typeof raw === "string" ? raw : undefined;
+        try {
+          state.viewer = await options.authenticate(authorization);
+        } catch (error) {
+          if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED) {
+            const reason = String(error.extensions.reason ?? "invalid");
+            logger.info({ reason, clientIp: state.clientIp }, "graphql-ws: connection token refused");
+            forbid(socket, reason);
+            return false;
+          }
+          logger.error({ err: error }, "graphql-ws: could not authenticate a connection");
+          socket.close(CloseCode.InternalServerError, "Internal server error");
+          return false;
+        }
+        if (!state.viewer || authorization === undefined) return true;
+        state.authorization = authorization;
+        const expiresAt = expiryOf(authorization);
+        if (expiresAt !== undefined) state.timers.push(timerAt(expiresAt, () => forbid(socket, "expired")));
+        state.timers.push(
+          setInterval(() => {
+            options.authenticate(authorization).catch((error: unknown) => {
+              if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED) {
+                forbid(socket, String(error.extensions.reason ?? "invalid"));
+              } else {
+                logger.warn({ err: error }, "graphql-ws: could not re-verify a connection's access token");
+              }
+            });
+          }, options.revalidateMs).unref(),
+        );
+        return true;
+      },
+      onClose: (ctx) => {
+        const state = states.get(ctx.extra.socket);
+        if (state) for (const timer of state.timers) clearTimeout(timer);
+      },
+      onSubscribe: (ctx, id, payload) => {
+        const state = states.get(ctx.extra.socket);
+        if (!state) return [appError(ErrorCode.UNAUTHENTICATED, "Send connection_init first")];
+        if (state.subscriptions >= options.maxSubscriptionsPerConnection) {
+          return [
+            appError(
+              ErrorCode.RATE_LIMITED,
+              `At most ${options.maxSubscriptionsPerConnection} subscriptions may run on one connection`,
+            ),
+          ];
+        }
+        const planned = options.planner().prepare(payload);
+        if (Array.isArray(planned)) return planned;
+        const requestId = requestIdFrom(undefined);
+        const subscriber: Subscriber = {
+          viewer: state.viewer,
+          authorization: state.authorization,
+          requestId,
+          clientIp: state.clientIp,
+          logger: logger.child({ requestId, connectionRequestId: state.requestId }),
+        };
+        subscriber.logger.info(
+          { operationName: planned.operationName ?? null, userId: state.viewer?.userId ?? null, operationId: id },
+          "subscription started",
+        );
+        // Counted here (not in onOperation): a burst of subscribe messages is handled concurrently.
+        state.subscriptions += 1;
+        const contextValue: OperationContext = { planned, subscriber };
+        const args: ExecutionArgs = {
+          schema: options.planner().pieces.apiGraphQLSchema,
+          document: planned.document,
+          variableValues: planned.variables,
+          contextValue,
+          ...(planned.operationName === undefined ? {} : { operationName: planned.operationName }),
+        };
+        return args;
+      },
+      subscribe: (args) => {
+        const { planned, subscriber } = args.contextValue as OperationContext;
+        return hub.subscribe(planned, subscriber);
+      },
+      execute: () => ({ errors: [new GraphQLError("Only subscriptions run over WebSocket", { extensions: { code: "BAD_REQUEST" } })] }),
+      onComplete: (ctx) => {
+        const state = states.get(ctx.extra.socket);
+        if (state) state.subscriptions = Math.max(0, state.subscriptions - 1);
+      },
+      onNext: (_ctx, _id, _payload, _args, result) => {
+        const formatted: FormattedExecutionResult = {};
+        if (result.data !== undefined) formatted.data = result.data;
+        if (result.errors?.length) formatted.errors = format(result.errors);
+        return formatted;
+      },
+      onError: (_ctx, _id, _payload, errors) => format(errors),
+    },
+    wss,
+    options.keepAliveMs,
+  );
+
+  return {
+    connections: () => wss.clients.size,
+    stop: async () => {
+      // graphql-ws closes every socket with 1001 (Going Away) and stops the WebSocket server once
+      // they have gone; a client that does not answer the close in time is cut off.
+      const clients = [...wss.clients];
+      const grace = setTimeout(() => {
+        for (const client of clients) client.terminate();
+      }, options.closeGraceMs);
+      try {
+        await server.dispose();
+      } finally {
+        clearTimeout(grace);
+      }
+    },
+  };
+}

@@ -1,0 +1,325 @@
+import { randomUUID } from "node:crypto";
+import WebSocket from "ws";
+import { eventually, phone, startHarness, Subscription, type Harness, type Phone, type TestChatEvent } from "./harness";
+import type { SignedIn } from "../../support/users-client";
+
+const MY_EVENTS = `subscription Mine { myChatEvents { kind conversationId seq message { id seq text sender { id displayName } } } }`;
+const CONVERSATION_EVENTS = `subscription Conv($id: ID!) { conversationEvents(conversationId: $id) { kind seq message { text sender { displayName } } } }`;
+
+interface EventData {
+  myChatEvents: { kind: string; conversationId: string; seq: number; message: { id: string; seq: number; text: string; sender: { id: string; displayName: string } } | null };
+}
+
+function messageEvent(conversationId: string, seq: number, senderId: string, text = `hello ${seq}`): TestChatEvent {
+  return {
+    kind: "MESSAGE_ADDED",
+    conversationId,
+    seq,
+    message: { id: randomUUID(), seq, text, clientMessageId: randomUUID(), createdAt: new Date().toISOString(), sender: { id: senderId } },
+  };
+}
+
+const entityFetches = (h: Harness) => h.usersRequests.filter((body) => body.includes("_entities")).length;
+
+describe("subscriptions through the gateway (test chat subgraph, real Users)", () => {
+  let h: Harness;
+  const phones: Phone[] = [];
+  const connect = (token?: string, params?: Record<string, unknown>) => {
+    const p = phone(h.wsUrl, params ?? (token ? { authorization: `Bearer ${token}` } : undefined));
+    phones.push(p);
+    return p;
+  };
+
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterEach(async () => {
+    await Promise.all(phones.splice(0).map((p) => p.dispose()));
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  async function person(displayName: string): Promise<SignedIn> {
+    return h.client.signUp({ displayName });
+  }
+
+  it("should deliver an event with the sender's displayName resolved by Users", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    const event = messageEvent("c1", 7, bob.userId, "hi Ada");
+    h.chat.publish([ada.userId], event);
+    const result = await sub.nextResult();
+    expect(result.errors).toBeUndefined();
+    expect(result.data?.myChatEvents).toEqual({
+      kind: "MESSAGE_ADDED",
+      conversationId: "c1",
+      seq: 7,
+      message: { id: event.message?.id, seq: 7, text: "hi Ada", sender: { id: bob.userId, displayName: "Bob" } },
+    });
+    // The upstream operation was authenticated as Ada, from payload.extensions.authorization.
+    expect(h.chat.subscribes.at(-1)?.userId).toBe(ada.userId);
+    sub.dispose();
+    await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end when the client leaves");
+  });
+
+  it("should keep events in order and carry every seq", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    for (let seq = 1; seq <= 30; seq += 1) h.chat.publish([ada.userId], messageEvent("c-order", seq, bob.userId));
+    await sub.until(() => sub.results.length === 30, "30 events");
+    expect(sub.results.map((r) => r.data?.myChatEvents.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    sub.dispose();
+  });
+
+  it("should fetch a group message's sender once for all members' streams, over few upstream connections", async () => {
+    const sender = await person("Grace");
+    const members = await Promise.all(Array.from({ length: 12 }, (_, i) => person(`Member ${i}`)));
+    const subs = members.map((m) => new Subscription<EventData>(connect(m.accessToken).client, MY_EVENTS));
+    await eventually(() => h.chat.activeSubscriptions() === members.length, "12 upstream subscriptions");
+    // Multiplexed: 12 users' operations share at most 4 upstream sockets.
+    expect(h.chat.openConnections()).toBeLessThanOrEqual(4);
+    const before = entityFetches(h);
+    h.chat.publish(
+      members.map((m) => m.userId),
+      messageEvent("group-1", 1, sender.userId, "hello group"),
+    );
+    for (const sub of subs) {
+      const result = await sub.nextResult();
+      expect(result.data?.myChatEvents.message?.sender.displayName).toBe("Grace");
+    }
+    expect(entityFetches(h) - before).toBe(1);
+    // The one shared fetch went without anyone's token: only public fields were asked for.
+    subs.forEach((s) => s.dispose());
+  });
+
+  it("should run identical subscriptions of one session once upstream", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const subscribesBefore = h.chat.subscribes.length;
+    const subs = [0, 1, 2].map(() => new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS));
+    await eventually(() => h.gateway.subscriptionStats().clientSubscriptions >= 3, "three client subscriptions");
+    await eventually(() => h.chat.activeSubscriptions() === 1, "one upstream subscription");
+    expect(h.chat.subscribes.length - subscribesBefore).toBe(1);
+    h.chat.publish([ada.userId], messageEvent("c2", 1, bob.userId));
+    for (const sub of subs) expect((await sub.nextResult()).data?.myChatEvents.message?.sender.displayName).toBe("Bob");
+    subs[0]?.dispose();
+    subs[1]?.dispose();
+    // One subscriber left: the upstream stays.
+    h.chat.publish([ada.userId], messageEvent("c2", 2, bob.userId));
+    expect((await subs[2]!.nextResult(2)).data?.myChatEvents.seq).toBe(2);
+    expect(h.chat.activeSubscriptions()).toBe(1);
+    subs[2]?.dispose();
+    await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end with its last subscriber");
+  });
+
+  it("should not share a viewer-dependent field across viewers", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    // `email` is for its owner only: Bob (the sender) sees his own, Ada sees null.
+    const query = `subscription { myChatEvents { seq message { sender { displayName email } } } }`;
+    const adaSub = new Subscription<{ myChatEvents: { message: { sender: { email: string | null } } } }>(connect(ada.accessToken).client, query);
+    const bobSub = new Subscription<{ myChatEvents: { message: { sender: { email: string | null } } } }>(connect(bob.accessToken).client, query);
+    await eventually(() => h.chat.activeSubscriptions() === 2, "two upstream subscriptions");
+    const before = entityFetches(h);
+    h.chat.publish([ada.userId, bob.userId], messageEvent("c3", 1, bob.userId));
+    expect((await adaSub.nextResult()).data?.myChatEvents.message.sender.email).toBeNull();
+    expect((await bobSub.nextResult()).data?.myChatEvents.message.sender.email).toBe(bob.email);
+    expect(entityFetches(h) - before).toBe(2);
+    adaSub.dispose();
+    bobSub.dispose();
+  });
+
+  it("should show a hidden sender to themselves only", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const hide = await h.client.request(`mutation { updateProfile(input: { visibility: HIDDEN }) { id } }`, {}, bob.accessToken);
+    expect(hide.body.errors).toBeUndefined();
+    const adaSub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
+    const bobSub = new Subscription<EventData>(connect(bob.accessToken).client, MY_EVENTS);
+    await eventually(() => h.chat.activeSubscriptions() === 2, "two upstream subscriptions");
+    h.chat.publish([ada.userId, bob.userId], messageEvent("c4", 1, bob.userId));
+    // Bob's own echo is fetched with his token (a hidden profile is visible to its owner)...
+    expect((await bobSub.nextResult()).data?.myChatEvents.message?.sender.displayName).toBe("Bob");
+    // ...and nobody else gets what only Bob may see.
+    const adaResult = await adaSub.nextResult();
+    expect(adaResult.data?.myChatEvents.seq).toBe(1);
+    expect(adaResult.data?.myChatEvents.message).toBeNull();
+    adaSub.dispose();
+    bobSub.dispose();
+  });
+
+  it("should end a non-member's subscription with the subgraph's FORBIDDEN", async () => {
+    const ada = await person("Ada");
+    const sub = new Subscription(connect(ada.accessToken).client, CONVERSATION_EVENTS, { id: "not-a-member" });
+    const error = await sub.ending();
+    expect(Array.isArray(error)).toBe(true);
+    expect((error as Array<{ extensions?: Record<string, unknown> }>)[0]?.extensions?.code).toBe("FORBIDDEN");
+  });
+
+  it("should end an anonymous subscription with UNAUTHENTICATED from the subgraph", async () => {
+    const sub = new Subscription(connect().client, MY_EVENTS);
+    const error = (await sub.ending()) as Array<{ extensions?: Record<string, unknown> }>;
+    expect(error[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+  });
+
+  it("should deliver per-conversation streams to every subscriber of the conversation", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const conversationId = randomUUID();
+    const adaSub = new Subscription<{ conversationEvents: { kind: string; seq: number; message: { text: string; sender: { displayName: string } } } }>(
+      connect(ada.accessToken).client,
+      CONVERSATION_EVENTS,
+      { id: conversationId },
+    );
+    await eventually(() => h.chat.subscribes.some((s) => s.conversationId === conversationId), "the upstream subscription");
+    h.chat.publish([], messageEvent(conversationId, 3, bob.userId, "in the room"));
+    expect((await adaSub.nextResult()).data?.conversationEvents).toEqual({ kind: "MESSAGE_ADDED", seq: 3, message: { text: "in the room", sender: { displayName: "Bob" } } });
+    adaSub.dispose();
+  });
+
+  describe("connection authentication", () => {
+    it("should refuse a malformed token with 4403 and reason invalid", async () => {
+      const p = connect(undefined, { authorization: "Bearer not.a.token" });
+      expect(await p.closed).toEqual({ code: 4403, reason: "Forbidden: invalid" });
+    });
+
+    it("should refuse a non-string authorization with 4403", async () => {
+      const p = connect(undefined, { authorization: { token: "x" } });
+      expect((await p.closed).code).toBe(4403);
+    });
+
+    it("should refuse an expired token with 4403 and reason expired", async () => {
+      const ada = await person("Ada");
+      // Issued a minute ago for ten seconds: past the verifier's clock tolerance.
+      const expired = await h.shortLivedTokens(10, () => new Date(Date.now() - 60_000)).issue({ userId: ada.userId, sessionId: randomUUID(), role: "USER" });
+      const p = connect(undefined, { authorization: `Bearer ${expired.token}` });
+      expect(await p.closed).toEqual({ code: 4403, reason: "Forbidden: expired" });
+    });
+
+    it("should close with 4403 when the token expires mid-stream", async () => {
+      const ada = await person("Ada");
+      const login = await h.client.logIn(ada.email, ada.password);
+      const sessionToken = login.body.data?.logIn.accessToken;
+      expect(sessionToken).toBeDefined();
+      // A token of the same session that lives 2 seconds.
+      const payload = JSON.parse(Buffer.from(sessionToken!.split(".")[1]!, "base64url").toString()) as { sid: string };
+      const shortLived = await h.shortLivedTokens(2).issue({ userId: ada.userId, sessionId: payload.sid, role: "USER" });
+      const p = connect(shortLived.token);
+      const sub = new Subscription<EventData>(p.client, MY_EVENTS);
+      await eventually(() => h.chat.subscribes.some((s) => s.userId === ada.userId), "the upstream subscription");
+      const closed = await p.closed;
+      expect(closed).toEqual({ code: 4403, reason: "Forbidden: expired" });
+      expect(await sub.ending()).toMatchObject({ code: 4403 });
+    });
+  });
+
+  describe("hostile input", () => {
+    let client: Phone["client"];
+    beforeEach(async () => {
+      client = connect((await person("Eve")).accessToken).client;
+    });
+    const codeOf = async (query: string, variables: Record<string, unknown> = {}, operationName?: string) => {
+      const sub = new Subscription(client, query, variables, operationName);
+      const error = (await sub.ending()) as Array<{ extensions?: Record<string, unknown> }>;
+      return error?.[0]?.extensions?.code;
+    };
+
+    it("should refuse a subscription to a field that does not exist", async () => {
+      expect(await codeOf(`subscription { nobodyHome { id } }`)).toBe("GRAPHQL_VALIDATION_FAILED");
+    });
+    it("should refuse a document that does not parse", async () => {
+      expect(await codeOf(`subscription { myChatEvents { `)).toBe("GRAPHQL_PARSE_FAILED");
+    });
+    it("should refuse an unknown operation name", async () => {
+      expect(await codeOf(MY_EVENTS, {}, "Nope")).toBe("OPERATION_RESOLUTION_FAILURE");
+    });
+    it("should refuse invalid and missing variables", async () => {
+      expect(await codeOf(CONVERSATION_EVENTS, { id: { nested: true } })).toBe("BAD_USER_INPUT");
+      expect(await codeOf(CONVERSATION_EVENTS, {})).toBe("BAD_USER_INPUT");
+    });
+    it("should refuse a query or mutation over WebSocket", async () => {
+      expect(await codeOf(`query { chatTestPing }`)).toBe("BAD_REQUEST");
+    });
+    it("should refuse a query longer than the limit", async () => {
+      expect(await codeOf(`subscription { myChatEvents { seq ${" ".repeat(20_000)} } }`)).toBe("BAD_USER_INPUT");
+    });
+    it("should refuse a document with too many tokens", async () => {
+      expect(await codeOf(`subscription { myChatEvents { ${"seq ".repeat(3_000)} } }`)).toBe("GRAPHQL_PARSE_FAILED");
+    });
+    it("should refuse a document nested too deep", async () => {
+      const deep = `subscription { myChatEvents { message { ${"replyTo { ".repeat(12)}seq${" }".repeat(12)} } } }`;
+      expect(await codeOf(deep)).toBe("GRAPHQL_VALIDATION_FAILED");
+      // The same through fragments.
+      const viaFragments = `subscription { myChatEvents { message { ...R0 } } } ${Array.from({ length: 12 }, (_, i) => `fragment R${i} on Message { seq replyTo { ${i < 11 ? `...R${i + 1}` : "seq"} } }`).join(" ")}`;
+      expect(await codeOf(viaFragments)).toBe("GRAPHQL_VALIDATION_FAILED");
+    });
+    it("should accept a document within the depth limit", async () => {
+      const sub = new Subscription(client, `subscription { myChatEvents { message { ${"replyTo { ".repeat(5)}seq${" }".repeat(5)} } } }`);
+      await eventually(() => h.chat.activeSubscriptions() >= 1 || sub.ended, "the subscription to start");
+      expect(sub.error).toBeUndefined();
+      sub.dispose();
+    });
+    it("should close the socket on a message bigger than the payload limit", async () => {
+      const p = connect((await person("Mallory")).accessToken);
+      const sub = new Subscription(p.client, `subscription { myChatEvents { seq } } # ${"x".repeat(70_000)}`);
+      expect((await p.closed).code).toBe(1009);
+      sub.dispose();
+    });
+    it("should refuse more subscriptions than allowed on one connection", async () => {
+      const subs = Array.from({ length: 51 }, () => new Subscription(client, MY_EVENTS));
+      await subs[50]!.ending();
+      expect((subs[50]!.error as Array<{ extensions?: Record<string, unknown> }>)[0]?.extensions?.code).toBe("RATE_LIMITED");
+      subs.forEach((s) => s.dispose());
+    });
+    it("should refuse a client that skips connection_init", async () => {
+      const socket = new WebSocket(h.wsUrl, "graphql-transport-ws");
+      await new Promise((resolve) => socket.once("open", resolve));
+      socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: MY_EVENTS } }));
+      const code = await new Promise<number>((resolve) => socket.once("close", (c) => resolve(c)));
+      expect(code).toBe(4401);
+    });
+  });
+});
+
+describe("when the upstream subgraph goes away", () => {
+  let h: Harness;
+  const phones: Phone[] = [];
+  beforeAll(async () => {
+    h = await startHarness();
+  });
+  afterAll(async () => {
+    await Promise.all(phones.map((p) => p.dispose()));
+    await h?.stop();
+  });
+
+  it("should end every client subscription with SUBSCRIPTION_INTERRUPTED, and work again once it is back", async () => {
+    const [ada, bob] = [await h.client.signUp({ displayName: "Ada" }), await h.client.signUp({ displayName: "Bob" })];
+    const p = phone(h.wsUrl, { authorization: `Bearer ${ada.accessToken}` });
+    phones.push(p);
+    const sub = new Subscription<EventData>(p.client, MY_EVENTS);
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    h.chat.publish([ada.userId], messageEvent("c", 1, bob.userId));
+    await sub.nextResult();
+    await h.chat.kill();
+    const error = (await sub.ending()) as Array<{ extensions?: Record<string, unknown> }>;
+    expect(error[0]?.extensions?.code).toBe("SUBSCRIPTION_INTERRUPTED");
+    // The client's connection stays open: only the operation ended.
+    expect(p.closes).toEqual([]);
+    await h.restartChat();
+    const again = new Subscription<EventData>(p.client, MY_EVENTS);
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the new upstream subscription");
+    h.chat.publish([ada.userId], messageEvent("c", 2, bob.userId));
+    expect((await again.nextResult()).data?.myChatEvents.seq).toBe(2);
+    again.dispose();
+  });
+
+  it("should close client sockets with 1001 when the gateway stops", async () => {
+    const ada = await h.client.signUp({ displayName: "Ada" });
+    const p = phone(h.wsUrl, { authorization: `Bearer ${ada.accessToken}` });
+    phones.push(p);
+    const sub = new Subscription<EventData>(p.client, MY_EVENTS);
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    await h.gateway.stop();
+    expect((await p.closed).code).toBe(1001);
+    sub.dispose();
+  });
+});
