@@ -1,5 +1,6 @@
 import { outboxEventData, type EventHandlers, type Logger } from "@hv/kit";
 import type { DiscoveryDb } from "./db";
+import { lockPair, orderedPair } from "./modules/matches";
 
 /**
  * What Discovery does with the events it subscribes to (see SUBSCRIPTIONS in @hv/kit). Delivery is
@@ -7,7 +8,8 @@ import type { DiscoveryDb } from "./db";
  *
  * - `user.profile_changed` carries the whole state: it is applied only if it is not older than the
  *   stored one (`event_at` = the event's `occurredAt`; `<=` so a redelivery is a no-op).
- * - `user.blocked` inserts the pair (keeping the newest `event_at`); `user.unblocked` deletes it
+ * - `user.blocked` inserts the pair (keeping the newest `event_at`) and ends the pair's match with a
+ *   `match.ended`; `user.unblocked` deletes it
  *   unless the stored block is newer than the unblock. Known limit, kept simple on purpose: an
  *   unblock that is handled BEFORE an older block is not remembered (no tombstone), so that late
  *   block wins; the person can unblock again.
@@ -44,11 +46,28 @@ export function discoveryEventHandlers(db: DiscoveryDb, logger: Logger): EventHa
         "user.deleted: discovery data purged",
       );
     },
-    async "user.blocked"({ blockerId, blockedId }, { occurredAt }) {
-      await db.$executeRaw`
-        INSERT INTO blocks (blocker_id, blocked_id, event_at)
-        VALUES (${blockerId}::uuid, ${blockedId}::uuid, ${occurredAt})
-        ON CONFLICT (blocker_id, blocked_id) DO UPDATE SET event_at = GREATEST(blocks.event_at, EXCLUDED.event_at)`;
+    async "user.blocked"({ blockerId, blockedId }, { occurredAt, eventId }) {
+      // A block ends the pair's match, if any: like an unmatch (swipes become passes, so old likes
+      // cannot re-match them after an unblock) with its `match.ended` in the same transaction, so
+      // Chat closes the conversation. A redelivery finds the match already ended: no second event.
+      const ended = await db.$transaction(async (tx) => {
+        await tx.$executeRaw`
+          INSERT INTO blocks (blocker_id, blocked_id, event_at)
+          VALUES (${blockerId}::uuid, ${blockedId}::uuid, ${occurredAt})
+          ON CONFLICT (blocker_id, blocked_id) DO UPDATE SET event_at = GREATEST(blocks.event_at, EXCLUDED.event_at)`;
+        const pair = orderedPair(blockerId, blockedId);
+        await lockPair(tx, pair.userAId, pair.userBId);
+        const match = await tx.match.findFirst({ where: { ...pair, endedAt: null }, select: { id: true } });
+        if (!match) return null;
+        await tx.match.update({ where: { id: match.id }, data: { endedAt: new Date() } });
+        await tx.swipe.updateMany({
+          where: { OR: [{ swiperId: blockerId, targetId: blockedId }, { swiperId: blockedId, targetId: blockerId }] },
+          data: { kind: "PASS" },
+        });
+        await tx.outboxEvent.create({ data: outboxEventData("match.ended", { matchId: match.id, userIds: [pair.userAId, pair.userBId] }) });
+        return match.id;
+      });
+      if (ended) logger.info({ eventId, matchId: ended }, "user.blocked: the pair's match ended");
     },
     async "user.unblocked"({ blockerId, blockedId }, { occurredAt }) {
       await db.block.deleteMany({ where: { blockerId, blockedId, eventAt: { lte: occurredAt } } });
