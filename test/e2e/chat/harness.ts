@@ -30,6 +30,8 @@ export interface ChatHarness {
   tokens: AccessTokenIssuer;
   /** A fresh person: an id and a token for them. */
   person(): Promise<Person>;
+  /** A token for this person that runs out about a second from now (issued a second "ago" for two). */
+  shortToken(who: { userId: string; sessionId: string }): Promise<{ token: string }>;
   /** Another chat instance on the same database and Redis. */
   startInstance(overrides?: Record<string, string>): Promise<RunningSubgraph>;
   instances: RunningSubgraph[];
@@ -68,6 +70,12 @@ export async function startChatHarness(overrides: Record<string, string> = {}): 
       const { token } = await tokens.issue({ userId, sessionId, role: "USER" });
       return { userId, sessionId, token };
     },
+    shortToken: ({ userId, sessionId }) =>
+      createAccessTokenIssuer({ keys: [key], issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 2, clock: () => new Date(Date.now() - 1000) }).issue({
+        userId,
+        sessionId,
+        role: "USER",
+      }),
     async startInstance(more = {}) {
       const instance = await startChat(loadChatConfig({ ...env, ...more }), logger.child({ instance: instances.length }));
       instances.push(instance);
