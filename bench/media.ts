@@ -37,9 +37,13 @@ function textFlag(name: string): string | undefined {
   return index < 0 ? undefined : process.argv[index + 1];
 }
 
-/** Peak RSS (VmHWM, kB) of this process's ffmpeg/ffprobe children, sampled from /proc while they run. */
-function watchChildren(): { stop: () => number } {
+/**
+ * Peak RSS (VmHWM) and CPU time of this process's ffmpeg/ffprobe children, sampled from /proc
+ * every 50 ms while they run (the CPU time of a child's last 50 ms is missed).
+ */
+function watchChildren(): { stop: () => { peakKb: number; cpuSeconds: number } } {
   let peakKb = 0;
+  const cpuTicks = new Map<string, number>();
   const sample = async () => {
     for (const entry of await readdir("/proc").catch(() => [] as string[])) {
       if (!/^\d+$/.test(entry)) continue;
@@ -47,8 +51,11 @@ function watchChildren(): { stop: () => number } {
         const status = await readFile(`/proc/${entry}/status`, "utf8");
         const ppid = /^PPid:\s+(\d+)/m.exec(status)?.[1];
         if (Number(ppid) !== process.pid || !/^Name:\s+ff(mpeg|probe)/m.test(status)) continue;
-        const hwm = Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? 0);
-        peakKb = Math.max(peakKb, hwm);
+        peakKb = Math.max(peakKb, Number(/^VmHWM:\s+(\d+)/m.exec(status)?.[1] ?? 0));
+        // /proc/<pid>/stat: fields after the ")" of the name; utime and stime are the 14th and 15th.
+        const stat = await readFile(`/proc/${entry}/stat`, "utf8");
+        const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+        cpuTicks.set(entry, Number(fields[11]) + Number(fields[12]));
       } catch {
         // Gone between readdir and read.
       }
@@ -58,10 +65,14 @@ function watchChildren(): { stop: () => number } {
   return {
     stop: () => {
       clearInterval(timer);
-      return peakKb;
+      const ticks = [...cpuTicks.values()].reduce((sum, value) => sum + value, 0);
+      return { peakKb, cpuSeconds: ticks / CLOCK_TICKS_PER_SECOND };
     },
   };
 }
+
+/** USER_HZ: 100 on Linux x86-64 and arm64. */
+const CLOCK_TICKS_PER_SECOND = 100;
 
 interface PhaseReport {
   phase: string;
@@ -119,7 +130,7 @@ async function videoPhase(source: string, seconds: number, root: string): Promis
   );
   const wallSeconds = (performance.now() - started) / 1000;
   const used = process.cpuUsage(cpu);
-  const ffmpegPeakKb = watcher.stop();
+  const children = watcher.stop();
   if (!result.ok) throw new Error(`video failed: ${result.reason} ${result.detail}`);
   const mp4 = result.variants.find((variant) => variant.name === "video.mp4");
   return {
@@ -128,13 +139,14 @@ async function videoPhase(source: string, seconds: number, root: string): Promis
     wallSeconds,
     cpuSeconds: (used.user + used.system) / 1e6, // this process only; ffmpeg's own CPU is not included
     peakRssMb: process.resourceUsage().maxRSS / 1024,
-    ffmpegPeakRssMb: ffmpegPeakKb / 1024,
+    ffmpegPeakRssMb: children.peakKb / 1024,
     extra: {
       clipSeconds: seconds,
       sourceBytes: size,
       output: `${mp4?.width}x${mp4?.height}`,
       outputBytes: mp4?.byteSize ?? 0,
       durationMs: result.durationMs ?? 0,
+      ffmpegCpuSeconds: children.cpuSeconds,
     },
   };
 }
@@ -181,15 +193,17 @@ async function main(): Promise<void> {
       clip,
     ]);
 
+    const loadBefore = os.loadavg().map((value) => value.toFixed(1)).join(" ");
     const image = await inChild(["--phase", "image", "--root", root, "--source", photo, "--images", String(images)]);
     const video = await inChild(["--phase", "video", "--root", root, "--source", clip, "--video-seconds", String(videoSeconds)]);
 
     const { stdout: ffmpegVersion } = await run(ffmpegPath, ["-version"]);
     const cpus = os.cpus();
-    console.log(`\nmachine: ${cpus[0]?.model ?? "?"} (${cpus.length} cores), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${ffmpegVersion.split("\n")[0]}`);
+    console.log(`\nload average before: ${loadBefore}, after: ${os.loadavg().map((value) => value.toFixed(1)).join(" ")}`);
+    console.log(`machine: ${cpus[0]?.model ?? "?"} (${cpus.length} cores), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${ffmpegVersion.split("\n")[0]}`);
     console.log(`\n| measure | value |\n|---|---|`);
     console.log(`| 12 MP JPEG (${(Number(image.extra.sourceBytes) / 1e6).toFixed(1)} MB) → ${image.extra.variants} variants + blurhash, ${image.count} in a row | ${(image.count / image.wallSeconds).toFixed(2)} images/s per worker (${((image.wallSeconds / image.count) * 1000).toFixed(0)} ms each, ${(image.cpuSeconds / image.count).toFixed(2)} CPU-s each) |`);
-    console.log(`| ${videoSeconds} s 1080p30 H.264/AAC (${(Number(video.extra.sourceBytes) / 1e6).toFixed(1)} MB) → ${video.extra.output} MP4 (${(Number(video.extra.outputBytes) / 1e6).toFixed(1)} MB) + poster | ${(videoSeconds / video.wallSeconds).toFixed(2)}× real time (${video.wallSeconds.toFixed(1)} s) |`);
+    console.log(`| ${videoSeconds} s 1080p30 H.264/AAC (${(Number(video.extra.sourceBytes) / 1e6).toFixed(1)} MB) → ${video.extra.output} MP4 (${(Number(video.extra.outputBytes) / 1e6).toFixed(1)} MB) + poster | ${(videoSeconds / video.wallSeconds).toFixed(2)}× real time (${video.wallSeconds.toFixed(1)} s; ffmpeg used ${Number(video.extra.ffmpegCpuSeconds).toFixed(1)} CPU-s) |`);
     console.log(`| peak RSS, image worker process | ${image.peakRssMb.toFixed(0)} MB |`);
     console.log(`| peak RSS, video worker process (Node) | ${video.peakRssMb.toFixed(0)} MB |`);
     console.log(`| peak RSS, ffmpeg | ${video.ffmpegPeakRssMb.toFixed(0)} MB |`);
