@@ -60,12 +60,15 @@ export function interrupted(reason: string): GraphQLError {
   );
 }
 
-/** An operation-level refusal sent as a `next` (data absent, e.g. the token expired): it ends the subscription. */
+/**
+ * An operation-level refusal: errors without any `data` (graphql-js answers a failed subscribe
+ * that way: not a member, not signed in), or a token that ran out mid-stream. It ends the
+ * subscription; an event whose resolution failed (`data: null` with errors) does not.
+ */
 function isOperationRefusal(event: UpstreamEvent): boolean {
-  return (
-    (event.data === undefined || event.data === null) &&
-    (event.errors?.some((e) => e.extensions?.code === ErrorCode.UNAUTHENTICATED || e.extensions?.code === ErrorCode.FORBIDDEN) ?? false)
-  );
+  if (!event.errors?.length) return false;
+  if (event.data === undefined) return true;
+  return event.data === null && event.errors.some((e) => e.extensions?.code === ErrorCode.UNAUTHENTICATED);
 }
 
 class SharedUpstream {
