@@ -317,6 +317,14 @@ describe("processMedia: images", () => {
     if (!fake.result.ok) expect(["CORRUPT", "TRUNCATED"]).toContain(fake.result.reason);
     expect(await readdir(fake.workDir)).toEqual([]);
   });
+
+  it("should refuse a truncated AVIF, with a detail that does not name the worker's files", async () => {
+    const avif = await (await halves(300, 200)).avif().toBuffer();
+    const { result } = await processBytes(avif.subarray(0, avif.length >> 1), "image/avif");
+    expectFailure(result, "TRUNCATED");
+    // libheif names the file it read; the detail is for logs and says "upload" instead.
+    if (!result.ok) expect(result.detail).not.toContain(tmpdir());
+  });
 });
 
 describe("sniffing", () => {

@@ -144,9 +144,16 @@ export async function processMedia(input: ProcessInput, options: ProcessOptions)
   if (options.signal?.aborted) {
     throw new MediaToolError("processMedia", "aborted", "processing aborted", { cause: options.signal.reason });
   }
-  return input.kind === "IMAGE"
-    ? processImage(input.sourcePath, actual, limits, input.workDir)
-    : processVideo(input.sourcePath, actual, limits, input.workDir, options);
+  const result =
+    input.kind === "IMAGE"
+      ? await processImage(input.sourcePath, actual, limits, input.workDir)
+      : await processVideo(input.sourcePath, actual, limits, input.workDir, options);
+  // Decoders name the file they read; the detail is for logs and says "upload" instead.
+  return result.ok ? result : { ...result, detail: withoutPaths(result.detail, [input.sourcePath, input.workDir]) };
+}
+
+function withoutPaths(detail: string, paths: string[]): string {
+  return paths.reduce((text, path) => text.split(`file:${path}`).join("upload").split(path).join("upload"), detail);
 }
 
 /**
