@@ -26,8 +26,14 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
       requireViewer(context);
       return conversation(requireUuid(args.id, "id"), context);
     },
-    conversations: (_: unknown, args: { first?: number; after?: string; includeClosed?: boolean }, context: ChatContext) =>
-      conversations.listConversations(context.services.db, requireViewer(context), args),
+    conversations: async (_: unknown, args: { first?: number; after?: string; includeClosed?: boolean }, context: ChatContext) => {
+      const page = await conversations.listConversations(context.services.db, requireViewer(context), args);
+      const nodes = await Promise.all(page.edges.map((edge) => conversation(edge.node.id, context)));
+      return {
+        ...page,
+        edges: page.edges.flatMap((edge, index) => (nodes[index] ? [{ cursor: edge.cursor, node: nodes[index] }] : [])),
+      };
+    },
     messages: (_: unknown, args: messages.HistoryArgs, context: ChatContext) => messages.history(context.services, requireViewer(context), args),
   },
   Mutation: {

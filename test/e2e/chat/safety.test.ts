@@ -1,0 +1,239 @@
+import { randomUUID } from "node:crypto";
+import { checkMediaGrant, eventQueueName, type EventPayload, type EventType } from "@hv/kit";
+import { Queue } from "bullmq";
+import { codeOf, createGroup, eventually, gql, MESSAGES, send, startChatHarness, subscriber, untilLive, wsUrl, type ChatHarness, type Person } from "./harness";
+
+const DEV_GRANT_SECRET = "development-only-media-grant-secret-not-for-production";
+
+describe("chat safety: blocks, limits, push events, matches, receipts, presence, attachments", () => {
+  let harness: ChatHarness;
+  let url: string;
+  let queue: Queue;
+
+  beforeAll(async () => {
+    harness = await startChatHarness({ CHAT_SEND_BURST: "5", CHAT_SEND_SUSTAINED: "8", CHAT_PRESENCE_TTL_SECONDS: "30" });
+    url = harness.instances[0]!.url;
+    // Events reach Chat the way the other subgraphs' relays deliver them: jobs on its BullMQ queue.
+    queue = new Queue(eventQueueName("chat"), { connection: { url: String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379") }, prefix: String(harness.env.EVENTS_PREFIX) });
+  });
+  afterAll(async () => {
+    await queue?.close();
+    await harness?.stop();
+  });
+
+  async function deliver<T extends EventType>(type: T, payload: EventPayload<T>): Promise<void> {
+    const jobId = randomUUID();
+    await queue.add(type, { type, payload, occurredAt: new Date().toISOString() }, { jobId });
+    await eventually(async () => (await queue.getJobState(jobId)) === "completed", `${type} handled`);
+  }
+
+  const DIRECT = "mutation($u: ID!) { openDirectConversation(userId: $u) { id kind } }";
+  const CONVERSATION = "query($id: ID!) { conversation(id: $id) { id kind closed unreadCount lastSeq muted myRole memberCount lastMessage { seq text } members { user { id } role lastReadSeq deliveredSeq } } }";
+
+  it("should open a direct conversation on match.created (and only then), and close it on match.ended", async () => {
+    const [a, b] = [await harness.person(), await harness.person()];
+    const before = await gql(url, DIRECT, { u: b.userId }, a);
+    expect(codeOf(before)).toBe("FORBIDDEN");
+    const matchId = randomUUID();
+    await deliver("match.created", { matchId, userIds: [a.userId, b.userId] });
+    await deliver("match.created", { matchId, userIds: [a.userId, b.userId] }); // delivered twice: still one
+    const opened = await gql(url, DIRECT, { u: b.userId }, a);
+    expect(opened.body.data.openDirectConversation.kind).toBe("DIRECT");
+    const conversationId = opened.body.data.openDirectConversation.id;
+    expect(await harness.db.conversation.count({ where: { matchId } })).toBe(1);
+    expect((await send(url, a, conversationId, "hi")).body.errors).toBeUndefined();
+    await deliver("match.ended", { matchId, userIds: [a.userId, b.userId] });
+    const after = await send(url, b, conversationId, "still there?");
+    expect(codeOf(after)).toBe("FORBIDDEN");
+    expect(after.body.errors?.[0]?.extensions?.reason).toBe("closed");
+    const closed = await gql(url, CONVERSATION, { id: conversationId }, b);
+    expect(closed.body.data.conversation).toMatchObject({ closed: true, lastSeq: 1, unreadCount: 1 });
+    // History stays readable.
+    expect((await gql(url, MESSAGES, { conversationId }, b)).body.data.messages.messages).toHaveLength(1);
+  });
+
+  it("should stop blocked people messaging each other and seeing each other's events, until unblocked", async () => {
+    const [a, b, c] = [await harness.person(), await harness.person(), await harness.person()];
+    const matchId = randomUUID();
+    await deliver("match.created", { matchId, userIds: [a.userId, b.userId] });
+    const direct = (await gql(url, DIRECT, { u: b.userId }, a)).body.data.openDirectConversation.id;
+    const group = await createGroup(url, c, [a, b]);
+    const bStream = subscriber(() => wsUrl(harness.instances[0]!), b);
+    await untilLive(url, b, bStream, group);
+    await deliver("user.blocked", { blockerId: a.userId, blockedId: b.userId });
+    for (const [from, to] of [[a, b], [b, a]] as Array<[Person, Person]>) {
+      const response = await send(url, from, direct, `to ${to.userId}`);
+      expect(codeOf(response)).toBe("FORBIDDEN");
+      expect(response.body.errors?.[0]?.extensions?.reason).toBe("blocked");
+    }
+    // In the group, a's message reaches c but never b (nor b's history).
+    const fromA = (await send(url, a, group, "b cannot see this")).body.data.sendMessage.id;
+    const fromC = (await send(url, c, group, "everyone sees this")).body.data.sendMessage.id;
+    await eventually(() => bStream.events.some((event) => event.message?.id === fromC), "c's message reached b");
+    expect(bStream.events.some((event) => event.message?.id === fromA || event.actor?.id === a.userId)).toBe(false);
+    const history = (await gql(url, MESSAGES, { conversationId: group }, b)).body.data.messages.messages.map((message: { id: string }) => message.id);
+    expect(history).toContain(fromC);
+    expect(history).not.toContain(fromA);
+    const outbox = await harness.db.outboxEvent.findMany({ where: { type: "message.created" } });
+    const event = outbox.find((row) => (row.payload as { messageId: string }).messageId === fromA);
+    expect((event?.payload as { recipients: Array<{ userId: string }> }).recipients.map((recipient) => recipient.userId)).toEqual([c.userId]);
+    await deliver("user.unblocked", { blockerId: a.userId, blockedId: b.userId });
+    expect((await send(url, b, direct, "friends again")).body.errors).toBeUndefined();
+    await bStream.dispose();
+  });
+
+  it("should refuse a banned user's messages", async () => {
+    const [a, b] = [await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b]);
+    await deliver("user.banned", { userId: b.userId });
+    const response = await send(url, b, group, "spam");
+    expect(codeOf(response)).toBe("FORBIDDEN");
+    expect(response.body.errors?.[0]?.extensions?.reason).toBe("banned");
+  });
+
+  it("should rate-limit sending per user, burst first, with retryAfterSeconds", async () => {
+    const [a, b] = [await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b]);
+    const results = [];
+    for (let index = 0; index < 6; index += 1) results.push(await send(url, a, group, `burst ${index}`));
+    expect(results.slice(0, 5).every((result) => result.body.errors === undefined)).toBe(true);
+    const refused = results[5]!;
+    expect(codeOf(refused)).toBe("RATE_LIMITED");
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ limit: "chat-send-burst", retryAfterSeconds: expect.any(Number) });
+    expect(await harness.db.message.count({ where: { conversationId: group } })).toBe(5);
+    // Another person's budget is their own.
+    expect((await send(url, b, group, "me too")).body.errors).toBeUndefined();
+  });
+
+  it("should write message.created with the sender, muted members and blocked pairs left out, and unread counts", async () => {
+    const [a, b, c, d] = [await harness.person(), await harness.person(), await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b, c, d]);
+    const mute = await gql(url, "mutation($c: ID!) { muteConversation(conversationId: $c, muted: true) { muted } }", { c: group }, c);
+    expect(mute.body.data.muteConversation.muted).toBe(true);
+    await deliver("user.blocked", { blockerId: d.userId, blockedId: a.userId });
+    await send(url, b, group, "one from b");
+    const sent = await send(url, a, group, "x".repeat(300));
+    const message = sent.body.data.sendMessage;
+    const row = (await harness.db.outboxEvent.findMany({ where: { type: "message.created" } })).find(
+      (candidate) => (candidate.payload as { messageId: string }).messageId === message.id,
+    );
+    expect(row?.payload).toEqual({
+      messageId: message.id,
+      conversationId: group,
+      conversationKind: "GROUP",
+      senderId: a.userId,
+      seq: 2,
+      sentAt: message.createdAt,
+      preview: "x".repeat(200),
+      // b sent seq 1 (read up to 1), so one unread.
+      recipients: [{ userId: b.userId, unreadCount: 1 }],
+    });
+    // The relay publishes it to the push queue and marks it published.
+    await eventually(async () => (await harness.db.outboxEvent.findUniqueOrThrow({ where: { id: row!.id } })).publishedAt !== null, "relayed");
+  });
+
+  it("should keep read and delivered markers and unread counts, publishing receipts", async () => {
+    const [a, b] = [await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b]);
+    const aStream = subscriber(() => wsUrl(harness.instances[0]!), a);
+    await untilLive(url, a, aStream, group);
+    for (const text of ["1", "2", "3"]) await send(url, a, group, text);
+    let view = await gql(url, CONVERSATION, { id: group }, b);
+    expect(view.body.data.conversation).toMatchObject({ unreadCount: 3, lastSeq: 3, lastMessage: { seq: 3, text: "3" } });
+    expect((await gql(url, "mutation($c: ID!) { markDelivered(conversationId: $c, seq: 3) }", { c: group }, b)).body.data.markDelivered).toBe(3);
+    expect((await gql(url, "mutation($c: ID!) { markRead(conversationId: $c, seq: 2) }", { c: group }, b)).body.data.markRead).toBe(2);
+    // Never backwards, never past the last message.
+    expect((await gql(url, "mutation($c: ID!) { markRead(conversationId: $c, seq: 1) }", { c: group }, b)).body.data.markRead).toBe(2);
+    expect((await gql(url, "mutation($c: ID!) { markRead(conversationId: $c, seq: 99) }", { c: group }, b)).body.data.markRead).toBe(3);
+    view = await gql(url, CONVERSATION, { id: group }, b);
+    expect(view.body.data.conversation.unreadCount).toBe(0);
+    const bMember = view.body.data.conversation.members.find((member: { user: { id: string } }) => member.user.id === b.userId);
+    expect(bMember).toMatchObject({ lastReadSeq: 3, deliveredSeq: 3 });
+    await eventually(() => aStream.events.some((event) => event.kind === "READ" && event.actor?.id === b.userId && event.seq === 3), "read receipt");
+    expect(aStream.events.some((event) => event.kind === "DELIVERED" && event.actor?.id === b.userId && event.seq === 3)).toBe(true);
+    await aStream.dispose();
+  });
+
+  it("should throttle typing and never store it", async () => {
+    const [a, b] = [await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b]);
+    const bStream = subscriber(() => wsUrl(harness.instances[0]!), b);
+    await untilLive(url, b, bStream, group);
+    for (let index = 0; index < 5; index += 1) {
+      expect((await gql(url, "mutation($c: ID!) { typing(conversationId: $c) }", { c: group }, a)).body.data.typing).toBe(true);
+    }
+    await send(url, a, group, "done typing");
+    await eventually(() => bStream.events.some((event) => event.kind === "MESSAGE_ADDED"), "message after typing");
+    expect(bStream.events.filter((event) => event.kind === "TYPING")).toHaveLength(1);
+    expect(await harness.db.message.count({ where: { conversationId: group } })).toBe(1);
+    await bStream.dispose();
+  });
+
+  it("should show presence to people who share a conversation, and hide it on request", async () => {
+    const [a, b, stranger] = [await harness.person(), await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b]);
+    const PRESENCE = "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id presence { online lastSeenAt } } } }";
+    const presenceOf = async (viewer: Person, target: Person) =>
+      (await gql(url, PRESENCE, { r: [{ __typename: "User", id: target.userId }] }, viewer)).body.data._entities[0].presence;
+    expect(await presenceOf(a, b)).toEqual({ online: false, lastSeenAt: null });
+    const bStream = subscriber(() => wsUrl(harness.instances[0]!), b);
+    await untilLive(url, b, bStream, group);
+    const online = await presenceOf(a, b);
+    expect(online.online).toBe(true);
+    expect(online.lastSeenAt).toEqual(expect.any(String));
+    expect(await presenceOf(stranger, b)).toBeNull();
+    await gql(url, "mutation { setPresenceVisible(visible: false) }", {}, b);
+    expect(await presenceOf(a, b)).toBeNull();
+    await gql(url, "mutation { setPresenceVisible(visible: true) }", {}, b);
+    expect((await presenceOf(a, b)).online).toBe(true);
+    await bStream.dispose();
+  });
+
+  it("should vouch for attachment readers: members get a read grant naming the sender, others get null", async () => {
+    const [a, b, stranger] = [await harness.person(), await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b]);
+    const mediaId = randomUUID();
+    await send(url, a, group, "look", { attachmentIds: [mediaId] });
+    const GRANT = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Media { id readGrant } } }";
+    const grantFor = async (viewer: Person) => (await gql(url, GRANT, { r: [{ __typename: "Media", id: mediaId }] }, viewer)).body.data._entities[0].readGrant;
+    const grant = await grantFor(b);
+    expect(checkMediaGrant(grant, { mediaId, viewerId: b.userId, ownerId: a.userId }, DEV_GRANT_SECRET)).toEqual({ ok: true });
+    expect(checkMediaGrant(grant, { mediaId, viewerId: stranger.userId, ownerId: a.userId }, DEV_GRANT_SECRET)).toEqual({ ok: false, reason: "other-viewer" });
+    expect(await grantFor(stranger)).toBeNull();
+    expect((await gql(url, GRANT, { r: [{ __typename: "Media", id: mediaId }] })).body.data._entities[0].readGrant).toBeNull();
+  });
+
+  it("should enforce group roles: owner and admins manage, members do not, the owner hands over on leaving", async () => {
+    const [owner, admin, member, newcomer] = [await harness.person(), await harness.person(), await harness.person(), await harness.person()];
+    const group = await createGroup(url, owner, [admin, member]);
+    const SET_ROLE = "mutation($c: ID!, $u: ID!, $r: MemberRole!) { setGroupMemberRole(conversationId: $c, userId: $u, role: $r) { id } }";
+    const ADD = "mutation($c: ID!, $u: [ID!]!) { addGroupMembers(conversationId: $c, userIds: $u) { memberCount } }";
+    const REMOVE = "mutation($c: ID!, $u: ID!) { removeGroupMember(conversationId: $c, userId: $u) { memberCount } }";
+    expect(codeOf(await gql(url, SET_ROLE, { c: group, u: admin.userId, r: "ADMIN" }, member))).toBe("FORBIDDEN");
+    expect((await gql(url, SET_ROLE, { c: group, u: admin.userId, r: "ADMIN" }, owner)).body.errors).toBeUndefined();
+    expect(codeOf(await gql(url, ADD, { c: group, u: [newcomer.userId] }, member))).toBe("FORBIDDEN");
+    expect((await gql(url, ADD, { c: group, u: [newcomer.userId] }, admin)).body.data.addGroupMembers.memberCount).toBe(4);
+    expect(codeOf(await gql(url, REMOVE, { c: group, u: owner.userId }, admin))).toBe("FORBIDDEN");
+    expect((await gql(url, REMOVE, { c: group, u: newcomer.userId }, admin)).body.data.removeGroupMember.memberCount).toBe(3);
+    expect(codeOf(await send(url, newcomer, group, "am I in?"))).toBe("NOT_FOUND");
+    expect((await gql(url, "mutation($c: ID!) { leaveConversation(conversationId: $c) }", { c: group }, owner)).body.data.leaveConversation).toBe(true);
+    const view = await gql(url, CONVERSATION, { id: group }, admin);
+    expect(view.body.data.conversation.myRole).toBe("OWNER");
+    expect(view.body.data.conversation.memberCount).toBe(2);
+  });
+
+  it("should list my conversations most recent first with cursors", async () => {
+    const [a, b] = [await harness.person(), await harness.person()];
+    const groups = [];
+    for (const title of ["g1", "g2", "g3"]) groups.push(await createGroup(url, a, [b], title));
+    await send(url, b, groups[0]!, "bump g1");
+    const LIST = "query($f: Int, $a: String) { conversations(first: $f, after: $a) { edges { cursor node { id title unreadCount lastMessage { text } } } pageInfo { hasNextPage endCursor } } }";
+    const first = await gql(url, LIST, { f: 2 }, a);
+    expect(first.body.data.conversations.edges.map((edge: { node: { title: string } }) => edge.node.title)).toEqual(["g1", "g3"]);
+    expect(first.body.data.conversations.edges[0].node).toMatchObject({ unreadCount: 1, lastMessage: { text: "bump g1" } });
+    expect(first.body.data.conversations.pageInfo.hasNextPage).toBe(true);
+    const second = await gql(url, LIST, { f: 2, a: first.body.data.conversations.pageInfo.endCursor }, a);
+    expect(second.body.data.conversations.edges.map((edge: { node: { title: string } }) => edge.node.title)).toEqual(["g2"]);
+    expect(second.body.data.conversations.pageInfo.hasNextPage).toBe(false);
+  });
+});
