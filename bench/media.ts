@@ -95,7 +95,14 @@ async function imagePhase(source: string, count: number, root: string): Promise<
   const { size } = await stat(source);
   const once = async (index: number) => {
     const result = await processMedia(
-      { kind: "IMAGE", declaredContentType: "image/jpeg", declaredByteSize: size, sourcePath: source, workDir: await freshWorkDir(root, `img${index}`), limits },
+      {
+        kind: "IMAGE",
+        declaredContentType: "image/jpeg",
+        declaredByteSize: size,
+        sourcePath: source,
+        workDir: await freshWorkDir(root, `img${index}`),
+        limits,
+      },
       { ffmpegPath, ffprobePath },
     );
     if (!result.ok) throw new Error(`image failed: ${result.reason} ${result.detail}`);
@@ -125,7 +132,14 @@ async function videoPhase(source: string, seconds: number, root: string): Promis
   const cpu = process.cpuUsage();
   const started = performance.now();
   const result = await processMedia(
-    { kind: "VIDEO", declaredContentType: "video/mp4", declaredByteSize: size, sourcePath: source, workDir: await freshWorkDir(root, "video"), limits },
+    {
+      kind: "VIDEO",
+      declaredContentType: "video/mp4",
+      declaredByteSize: size,
+      sourcePath: source,
+      workDir: await freshWorkDir(root, "video"),
+      limits,
+    },
     { ffmpegPath, ffprobePath },
   );
   const wallSeconds = (performance.now() - started) / 1000;
@@ -160,12 +174,18 @@ function inChild(args: string[]): Promise<PhaseReport> {
       report = message as PhaseReport;
     });
     child.on("error", reject);
-    child.on("exit", (code) => (report && code === 0 ? resolve(report) : reject(new Error(`phase ${args.join(" ")} exited with ${code}`))));
+    child.on("exit", (code) =>
+      report && code === 0
+        ? resolve(report)
+        : reject(new Error(`phase ${args.join(" ")} exited with ${code}`)),
+    );
   });
 }
 
 async function ffmpeg(args: string[]): Promise<void> {
-  await run(ffmpegPath, ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", ...args], { maxBuffer: 1024 * 1024 });
+  await run(ffmpegPath, ["-nostdin", "-hide_banner", "-loglevel", "error", "-y", ...args], {
+    maxBuffer: 1024 * 1024,
+  });
 }
 
 async function main(): Promise<void> {
@@ -173,7 +193,10 @@ async function main(): Promise<void> {
   if (phase) {
     const root = textFlag("root")!;
     const source = textFlag("source")!;
-    const report = phase === "image" ? await imagePhase(source, flag("images", 20), root) : await videoPhase(source, flag("video-seconds", 30), root);
+    const report =
+      phase === "image"
+        ? await imagePhase(source, flag("images", 20), root)
+        : await videoPhase(source, flag("video-seconds", 30), root);
     process.send?.(report);
     return;
   }
@@ -184,26 +207,85 @@ async function main(): Promise<void> {
   try {
     console.log("making the inputs with ffmpeg …");
     const photo = join(root, "photo-12mp.jpg");
-    await ffmpeg(["-f", "lavfi", "-i", "testsrc2=size=4000x3000,noise=alls=20:allf=u", "-frames:v", "1", "-q:v", "2", photo]);
+    await ffmpeg([
+      "-f",
+      "lavfi",
+      "-i",
+      "testsrc2=size=4000x3000,noise=alls=20:allf=u",
+      "-frames:v",
+      "1",
+      "-q:v",
+      "2",
+      photo,
+    ]);
     const clip = join(root, "clip-1080p.mp4");
     await ffmpeg([
-      "-f", "lavfi", "-i", `testsrc2=size=1920x1080:rate=30:duration=${videoSeconds},noise=alls=8:allf=t+u`,
-      "-f", "lavfi", "-i", `sine=frequency=440:duration=${videoSeconds}`,
-      "-c:v", "libx264", "-preset", "ultrafast", "-b:v", "12M", "-pix_fmt", "yuv420p", "-c:a", "aac", "-b:a", "128k",
+      "-f",
+      "lavfi",
+      "-i",
+      `testsrc2=size=1920x1080:rate=30:duration=${videoSeconds},noise=alls=8:allf=t+u`,
+      "-f",
+      "lavfi",
+      "-i",
+      `sine=frequency=440:duration=${videoSeconds}`,
+      "-c:v",
+      "libx264",
+      "-preset",
+      "ultrafast",
+      "-b:v",
+      "12M",
+      "-pix_fmt",
+      "yuv420p",
+      "-c:a",
+      "aac",
+      "-b:a",
+      "128k",
       clip,
     ]);
 
-    const loadBefore = os.loadavg().map((value) => value.toFixed(1)).join(" ");
-    const image = await inChild(["--phase", "image", "--root", root, "--source", photo, "--images", String(images)]);
-    const video = await inChild(["--phase", "video", "--root", root, "--source", clip, "--video-seconds", String(videoSeconds)]);
+    const loadBefore = os
+      .loadavg()
+      .map((value) => value.toFixed(1))
+      .join(" ");
+    const image = await inChild([
+      "--phase",
+      "image",
+      "--root",
+      root,
+      "--source",
+      photo,
+      "--images",
+      String(images),
+    ]);
+    const video = await inChild([
+      "--phase",
+      "video",
+      "--root",
+      root,
+      "--source",
+      clip,
+      "--video-seconds",
+      String(videoSeconds),
+    ]);
 
     const { stdout: ffmpegVersion } = await run(ffmpegPath, ["-version"]);
     const cpus = os.cpus();
-    console.log(`\nload average before: ${loadBefore}, after: ${os.loadavg().map((value) => value.toFixed(1)).join(" ")}`);
-    console.log(`machine: ${cpus[0]?.model ?? "?"} (${cpus.length} cores), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${ffmpegVersion.split("\n")[0]}`);
+    console.log(
+      `\nload average before: ${loadBefore}, after: ${os
+        .loadavg()
+        .map((value) => value.toFixed(1))
+        .join(" ")}`,
+    );
+    console.log(
+      `machine: ${cpus[0]?.model ?? "?"} (${cpus.length} cores), ${Math.round(os.totalmem() / 2 ** 30)} GiB, Node ${process.version}, ${ffmpegVersion.split("\n")[0]}`,
+    );
     console.log(`\n| measure | value |\n|---|---|`);
-    console.log(`| 12 MP JPEG (${(Number(image.extra.sourceBytes) / 1e6).toFixed(1)} MB) → ${image.extra.variants} variants + blurhash, ${image.count} in a row | ${(image.count / image.wallSeconds).toFixed(2)} images/s per worker (${((image.wallSeconds / image.count) * 1000).toFixed(0)} ms each, ${(image.cpuSeconds / image.count).toFixed(2)} CPU-s each) |`);
-    console.log(`| ${videoSeconds} s 1080p30 H.264/AAC (${(Number(video.extra.sourceBytes) / 1e6).toFixed(1)} MB) → ${video.extra.output} MP4 (${(Number(video.extra.outputBytes) / 1e6).toFixed(1)} MB) + poster | ${(videoSeconds / video.wallSeconds).toFixed(2)}× real time (${video.wallSeconds.toFixed(1)} s; ffmpeg used ${Number(video.extra.ffmpegCpuSeconds).toFixed(1)} CPU-s) |`);
+    console.log(
+      `| 12 MP JPEG (${(Number(image.extra.sourceBytes) / 1e6).toFixed(1)} MB) → ${image.extra.variants} variants + blurhash, ${image.count} in a row | ${(image.count / image.wallSeconds).toFixed(2)} images/s per worker (${((image.wallSeconds / image.count) * 1000).toFixed(0)} ms each, ${(image.cpuSeconds / image.count).toFixed(2)} CPU-s each) |`,
+    );
+    console.log(
+      `| ${videoSeconds} s 1080p30 H.264/AAC (${(Number(video.extra.sourceBytes) / 1e6).toFixed(1)} MB) → ${video.extra.output} MP4 (${(Number(video.extra.outputBytes) / 1e6).toFixed(1)} MB) + poster | ${(videoSeconds / video.wallSeconds).toFixed(2)}× real time (${video.wallSeconds.toFixed(1)} s; ffmpeg used ${Number(video.extra.ffmpegCpuSeconds).toFixed(1)} CPU-s) |`,
+    );
     console.log(`| peak RSS, image worker process | ${image.peakRssMb.toFixed(0)} MB |`);
     console.log(`| peak RSS, video worker process (Node) | ${video.peakRssMb.toFixed(0)} MB |`);
     console.log(`| peak RSS, ffmpeg | ${video.ffmpegPeakRssMb.toFixed(0)} MB |`);

@@ -4,10 +4,19 @@ import { join } from "node:path";
 import { crc32 } from "node:zlib";
 import { decode as decodeBlurhash, isBlurhashValid } from "blurhash";
 import sharp from "sharp";
-import { IMAGE_VARIANT_NAMES, processMedia, type MediaLimits, type ProcessInput, type ProcessResult } from "../src/processing";
+import {
+  IMAGE_VARIANT_NAMES,
+  processMedia,
+  type MediaLimits,
+  type ProcessInput,
+  type ProcessResult,
+} from "../src/processing";
 import { formatOfContentType, sniffFormat } from "../src/processing/sniff";
 
-const tools = { ffmpegPath: process.env.FFMPEG_PATH ?? "ffmpeg", ffprobePath: process.env.FFPROBE_PATH ?? "ffprobe" };
+const tools = {
+  ffmpegPath: process.env.FFMPEG_PATH ?? "ffmpeg",
+  ffprobePath: process.env.FFPROBE_PATH ?? "ffprobe",
+};
 const limits: MediaLimits = { maxBytes: 20 * 1024 * 1024, maxPixels: 40_000_000, maxVideoSeconds: 60 };
 
 const dirs: string[] = [];
@@ -33,7 +42,15 @@ async function processBytes(
   const sourcePath = join(dir, "upload");
   await writeFile(sourcePath, bytes);
   const result = await processMedia(
-    { kind: "IMAGE", declaredContentType, declaredByteSize: bytes.length, sourcePath, workDir, limits, ...overrides },
+    {
+      kind: "IMAGE",
+      declaredContentType,
+      declaredByteSize: bytes.length,
+      sourcePath,
+      workDir,
+      limits,
+      ...overrides,
+    },
     tools,
   );
   return { result, workDir };
@@ -142,7 +159,14 @@ describe("processMedia: images", () => {
     for (const variant of ok.variants) {
       const bytes = await readFile(variant.path);
       const meta = await sharp(bytes).metadata();
-      expect({ name: variant.name, exif: meta.exif, xmp: meta.xmp, icc: meta.icc, iptc: meta.iptc, orientation: meta.orientation }).toEqual({
+      expect({
+        name: variant.name,
+        exif: meta.exif,
+        xmp: meta.xmp,
+        icc: meta.icc,
+        iptc: meta.iptc,
+        orientation: meta.orientation,
+      }).toEqual({
         name: variant.name,
         exif: undefined,
         xmp: undefined,
@@ -150,13 +174,27 @@ describe("processMedia: images", () => {
         iptc: undefined,
         orientation: undefined,
       });
-      for (const marker of ["GPS", "Exif\0", "WGS-84", "HaiyveeTestPhone", "Model-Secret-42", "xmpmeta", "48,51"]) {
-        expect({ name: variant.name, marker, found: bytes.includes(marker) }).toEqual({ name: variant.name, marker, found: false });
+      for (const marker of [
+        "GPS",
+        "Exif\0",
+        "WGS-84",
+        "HaiyveeTestPhone",
+        "Model-Secret-42",
+        "xmpmeta",
+        "48,51",
+      ]) {
+        expect({ name: variant.name, marker, found: bytes.includes(marker) }).toEqual({
+          name: variant.name,
+          marker,
+          found: false,
+        });
       }
       // Portrait now: red (the stored left half) is on top after a 90° clockwise turn.
       expect(meta.height).toBeGreaterThan(meta.width);
       const { data, info } = await sharp(bytes).raw().toBuffer({ resolveWithObject: true });
-      const pixel = (x: number, y: number) => [...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3)];
+      const pixel = (x: number, y: number) => [
+        ...data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3),
+      ];
       const top = pixel(Math.floor(info.width / 2), Math.floor(info.height / 4));
       const bottom = pixel(Math.floor(info.width / 2), Math.floor((info.height * 3) / 4));
       expect(top[0]).toBeGreaterThan(150);
@@ -193,7 +231,9 @@ describe("processMedia: images", () => {
   it("should never upscale a small image, and give a blurhash that decodes to its colours", async () => {
     const upload = await (await halves(300, 200)).png().toBuffer();
     const ok = expectOk((await processBytes(upload, "image/png")).result);
-    const sizes = Object.fromEntries(ok.variants.map((variant) => [variant.name, [variant.width, variant.height]]));
+    const sizes = Object.fromEntries(
+      ok.variants.map((variant) => [variant.name, [variant.width, variant.height]]),
+    );
     expect(sizes).toEqual({
       "1280.webp": [300, 200],
       "1280.jpg": [300, 200],
@@ -213,7 +253,9 @@ describe("processMedia: images", () => {
   });
 
   it("should keep transparency in WebP and flatten it onto white in JPEG", async () => {
-    const upload = await sharp({ create: { width: 200, height: 200, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } } })
+    const upload = await sharp({
+      create: { width: 200, height: 200, channels: 4, background: { r: 0, g: 0, b: 0, alpha: 0 } },
+    })
       .png()
       .toBuffer();
     const ok = expectOk((await processBytes(upload, "image/png")).result);
@@ -242,7 +284,11 @@ describe("processMedia: images", () => {
     const jpeg = await (await halves(100, 100)).jpeg().toBuffer();
     expectFailure((await processBytes(jpeg, "video/mp4", { kind: "VIDEO" })).result, "TYPE_MISMATCH");
     // An MP4's first bytes, declared as a JPEG.
-    const mp4Head = Buffer.concat([Buffer.from([0, 0, 0, 0x18]), Buffer.from("ftypisom\0\0\x02\0isomiso2", "latin1"), Buffer.alloc(64)]);
+    const mp4Head = Buffer.concat([
+      Buffer.from([0, 0, 0, 0x18]),
+      Buffer.from("ftypisom\0\0\x02\0isomiso2", "latin1"),
+      Buffer.alloc(64),
+    ]);
     expectFailure((await processBytes(mp4Head, "image/jpeg")).result, "TYPE_MISMATCH");
   });
 
@@ -264,19 +310,27 @@ describe("processMedia: images", () => {
 
   it("should refuse a file with fewer bytes than declared as truncated", async () => {
     const jpeg = await (await halves(100, 100)).jpeg().toBuffer();
-    expectFailure((await processBytes(jpeg, "image/jpeg", { declaredByteSize: jpeg.length + 1 })).result, "TRUNCATED");
+    expectFailure(
+      (await processBytes(jpeg, "image/jpeg", { declaredByteSize: jpeg.length + 1 })).result,
+      "TRUNCATED",
+    );
   });
 
   it("should refuse a zero-byte upload", async () => {
     expectFailure((await processBytes(Buffer.alloc(0), "image/jpeg")).result, "EMPTY");
-    expectFailure((await processBytes(Buffer.alloc(0), "image/jpeg", { declaredByteSize: 0 })).result, "EMPTY");
+    expectFailure(
+      (await processBytes(Buffer.alloc(0), "image/jpeg", { declaredByteSize: 0 })).result,
+      "EMPTY",
+    );
   });
 
   it("should refuse a file bigger than declared or than the limit", async () => {
     const jpeg = await (await halves(200, 200)).jpeg().toBuffer();
     const bigger = await processBytes(jpeg, "image/jpeg", { declaredByteSize: jpeg.length - 1 });
     expectFailure(bigger.result, "TOO_LARGE");
-    const overLimit = await processBytes(jpeg, "image/jpeg", { limits: { ...limits, maxBytes: jpeg.length - 1 } });
+    const overLimit = await processBytes(jpeg, "image/jpeg", {
+      limits: { ...limits, maxBytes: jpeg.length - 1 },
+    });
     expectFailure(overLimit.result, "TOO_LARGE");
   });
 
@@ -284,19 +338,37 @@ describe("processMedia: images", () => {
     const bomb = pngHeaderClaiming(100_000, 100_000);
     expect(bomb.length).toBeLessThan(100);
     const { result } = await processBytes(bomb, "image/png");
-    expect(result).toMatchObject({ ok: false, reason: "TOO_MANY_PIXELS", detail: expect.stringContaining("10000000000") });
+    expect(result).toMatchObject({
+      ok: false,
+      reason: "TOO_MANY_PIXELS",
+      detail: expect.stringContaining("10000000000"),
+    });
     // A real image just over a lower limit, too (orientation does not change the count).
     const real = await (await halves(1000, 600)).jpeg().toBuffer();
-    expectFailure((await processBytes(real, "image/jpeg", { limits: { ...limits, maxPixels: 599_999 } })).result, "TOO_MANY_PIXELS");
+    expectFailure(
+      (await processBytes(real, "image/jpeg", { limits: { ...limits, maxPixels: 599_999 } })).result,
+      "TOO_MANY_PIXELS",
+    );
     expectOk((await processBytes(real, "image/jpeg", { limits: { ...limits, maxPixels: 600_000 } })).result);
   });
 
   it("should refuse types it does not take, whatever the bytes", async () => {
     const jpeg = await (await halves(50, 50)).jpeg().toBuffer();
     const gif = await (await halves(50, 50)).gif().toBuffer();
-    for (const declared of ["image/gif", "text/html", "", "image/svg+xml", "application/octet-stream", `image/jpeg${"x".repeat(10_000)}`, "image/jpeg\u0000"]) {
+    for (const declared of [
+      "image/gif",
+      "text/html",
+      "",
+      "image/svg+xml",
+      "application/octet-stream",
+      `image/jpeg${"x".repeat(10_000)}`,
+      "image/jpeg\u0000",
+    ]) {
       const { result } = await processBytes(jpeg, declared);
-      expect({ declared: declared.slice(0, 20), result }).toMatchObject({ declared: declared.slice(0, 20), result: { ok: false, reason: "UNSUPPORTED_TYPE" } });
+      expect({ declared: declared.slice(0, 20), result }).toMatchObject({
+        declared: declared.slice(0, 20),
+        result: { ok: false, reason: "UNSUPPORTED_TYPE" },
+      });
       if (!result.ok) expect(result.detail.length).toBeLessThan(200);
     }
     // A GIF's bytes declared as a JPEG: not a format we take.
@@ -309,7 +381,10 @@ describe("processMedia: images", () => {
     const garbage = Buffer.alloc(4096);
     for (let i = 0; i < garbage.length; i++) garbage[i] = (i * 131 + 7) % 256;
     expectFailure((await processBytes(garbage, "image/jpeg")).result, "UNSUPPORTED_TYPE");
-    expectFailure((await processBytes(Buffer.from("<svg onload=alert(1)></svg>"), "image/png")).result, "UNSUPPORTED_TYPE");
+    expectFailure(
+      (await processBytes(Buffer.from("<svg onload=alert(1)></svg>"), "image/png")).result,
+      "UNSUPPORTED_TYPE",
+    );
     // Right magic number, nothing valid after it.
     const fakeJpeg = Buffer.concat([Buffer.from([0xff, 0xd8, 0xff, 0xe0]), garbage]);
     const fake = await processBytes(fakeJpeg, "image/jpeg");

@@ -24,17 +24,30 @@ export function classifyDecodeError(error: unknown): Failure {
   const message = error instanceof Error ? error.message : String(error);
   const firstLine = message.split("\n")[0]?.slice(0, 300) ?? "";
   if (/pixel limit/i.test(message)) return failure("TOO_MANY_PIXELS", firstLine);
-  if (/premature end|truncated|unexpected end|not enough (data|image data)|end of (file|stream)|read error|short read|bad seek/i.test(message)) {
+  if (
+    /premature end|truncated|unexpected end|not enough (data|image data)|end of (file|stream)|read error|short read|bad seek/i.test(
+      message,
+    )
+  ) {
     return failure("TRUNCATED", firstLine);
   }
-  if (/not been built in|no decoding plugin|unsupported (codec|compression|feature)|not supported/i.test(message)) {
+  if (
+    /not been built in|no decoding plugin|unsupported (codec|compression|feature)|not supported/i.test(
+      message,
+    )
+  ) {
     return failure("UNSUPPORTED_TYPE", firstLine);
   }
   return failure("CORRUPT", firstLine);
 }
 
 /** What sharp calls each format we sniff. */
-const SHARP_FORMAT: Partial<Record<SniffedFormat, string>> = { jpeg: "jpeg", png: "png", webp: "webp", heif: "heif" };
+const SHARP_FORMAT: Partial<Record<SniffedFormat, string>> = {
+  jpeg: "jpeg",
+  png: "png",
+  webp: "webp",
+  heif: "heif",
+};
 
 /**
  * Reads the header only (no pixel is decoded), so the pixel limit is enforced before a
@@ -60,7 +73,10 @@ export async function processImage(
   if (!(header.width > 0 && header.height > 0)) return failure("CORRUPT", "the header gives no dimensions");
   const pixels = header.width * header.height;
   if (pixels > limits.maxPixels) {
-    return failure("TOO_MANY_PIXELS", `${header.width}×${header.height} = ${pixels} pixels, more than ${limits.maxPixels}`);
+    return failure(
+      "TOO_MANY_PIXELS",
+      `${header.width}×${header.height} = ${pixels} pixels, more than ${limits.maxPixels}`,
+    );
   }
   const width = header.autoOrient.width;
   const height = header.autoOrient.height;
@@ -68,7 +84,11 @@ export async function processImage(
   // One full decode: truncated or corrupt data fails here, before anything is written.
   let base: { data: Buffer; info: sharp.OutputInfo };
   try {
-    base = await sharp(sourcePath, { failOn: "truncated", limitInputPixels: limits.maxPixels, autoOrient: true })
+    base = await sharp(sourcePath, {
+      failOn: "truncated",
+      limitInputPixels: limits.maxPixels,
+      autoOrient: true,
+    })
       .resize(IMAGE_SIZES[0], IMAGE_SIZES[0], { fit: "inside", withoutEnlargement: true })
       .toColourspace("srgb")
       .raw()
@@ -91,13 +111,27 @@ export async function processImage(
     }
     const webpPath = join(workDir, `${side}.webp`);
     const webp = await raw(current.data, current.info).webp({ quality: WEBP_QUALITY }).toFile(webpPath);
-    variants.push({ name: `${side}.webp`, contentType: "image/webp", path: webpPath, width: webp.width, height: webp.height, byteSize: webp.size });
+    variants.push({
+      name: `${side}.webp`,
+      contentType: "image/webp",
+      path: webpPath,
+      width: webp.width,
+      height: webp.height,
+      byteSize: webp.size,
+    });
     const jpegPath = join(workDir, `${side}.jpg`);
     const jpeg = await raw(current.data, current.info)
       .flatten({ background: "#ffffff" }) // JPEG has no alpha: transparent areas become white
       .jpeg({ quality: JPEG_QUALITY, progressive: true, mozjpeg: false })
       .toFile(jpegPath);
-    variants.push({ name: `${side}.jpg`, contentType: "image/jpeg", path: jpegPath, width: jpeg.width, height: jpeg.height, byteSize: jpeg.size });
+    variants.push({
+      name: `${side}.jpg`,
+      contentType: "image/jpeg",
+      path: jpegPath,
+      width: jpeg.width,
+      height: jpeg.height,
+      byteSize: jpeg.size,
+    });
   }
 
   const tiny = await raw(current.data, current.info)

@@ -12,7 +12,14 @@
 import { stat } from "node:fs/promises";
 import { processImage } from "./image";
 import { MediaToolError, runTool } from "./run-tool";
-import { formatOfContentType, IMAGE_FORMATS, promisedLength, readHead, sniffFormat, VIDEO_FORMATS } from "./sniff";
+import {
+  formatOfContentType,
+  IMAGE_FORMATS,
+  promisedLength,
+  readHead,
+  sniffFormat,
+  VIDEO_FORMATS,
+} from "./sniff";
 import { processVideo } from "./video";
 
 export { MediaToolError } from "./run-tool";
@@ -111,13 +118,25 @@ export async function processMedia(input: ProcessInput, options: ProcessOptions)
   const { size } = await stat(input.sourcePath);
   if (size === 0) return { ok: false, reason: "EMPTY", detail: "the file has no bytes" };
   if (size > limits.maxBytes) {
-    return { ok: false, reason: "TOO_LARGE", detail: `${size} bytes, more than the limit of ${limits.maxBytes}` };
+    return {
+      ok: false,
+      reason: "TOO_LARGE",
+      detail: `${size} bytes, more than the limit of ${limits.maxBytes}`,
+    };
   }
   if (size > input.declaredByteSize) {
-    return { ok: false, reason: "TOO_LARGE", detail: `${size} bytes, more than the ${input.declaredByteSize} declared` };
+    return {
+      ok: false,
+      reason: "TOO_LARGE",
+      detail: `${size} bytes, more than the ${input.declaredByteSize} declared`,
+    };
   }
   if (size < input.declaredByteSize) {
-    return { ok: false, reason: "TRUNCATED", detail: `${size} bytes of the ${input.declaredByteSize} declared` };
+    return {
+      ok: false,
+      reason: "TRUNCATED",
+      detail: `${size} bytes of the ${input.declaredByteSize} declared`,
+    };
   }
 
   const declared = formatOfContentType(input.declaredContentType);
@@ -132,40 +151,64 @@ export async function processMedia(input: ProcessInput, options: ProcessOptions)
   const head = await readHead(input.sourcePath);
   const actual = sniffFormat(head);
   if (actual === null) {
-    return { ok: false, reason: "UNSUPPORTED_TYPE", detail: "the bytes are not a supported image or video format" };
+    return {
+      ok: false,
+      reason: "UNSUPPORTED_TYPE",
+      detail: "the bytes are not a supported image or video format",
+    };
   }
   if (actual !== declared) {
-    return { ok: false, reason: "TYPE_MISMATCH", detail: `declared ${declared}, but the bytes are ${actual}` };
+    return {
+      ok: false,
+      reason: "TYPE_MISMATCH",
+      detail: `declared ${declared}, but the bytes are ${actual}`,
+    };
   }
   const promised = promisedLength(actual, head);
   if (promised !== null && promised > size) {
-    return { ok: false, reason: "TRUNCATED", detail: `the ${actual} header promises ${promised} bytes, the file has ${size}` };
+    return {
+      ok: false,
+      reason: "TRUNCATED",
+      detail: `the ${actual} header promises ${promised} bytes, the file has ${size}`,
+    };
   }
   if (options.signal?.aborted) {
-    throw new MediaToolError("processMedia", "aborted", "processing aborted", { cause: options.signal.reason });
+    throw new MediaToolError("processMedia", "aborted", "processing aborted", {
+      cause: options.signal.reason,
+    });
   }
   const result =
     input.kind === "IMAGE"
       ? await processImage(input.sourcePath, actual, limits, input.workDir)
       : await processVideo(input.sourcePath, actual, limits, input.workDir, options);
   // Decoders name the file they read; the detail is for logs and says "upload" instead.
-  return result.ok ? result : { ...result, detail: withoutPaths(result.detail, [input.sourcePath, input.workDir]) };
+  return result.ok
+    ? result
+    : { ...result, detail: withoutPaths(result.detail, [input.sourcePath, input.workDir]) };
 }
 
 function withoutPaths(detail: string, paths: string[]): string {
-  return paths.reduce((text, path) => text.split(`file:${path}`).join("upload").split(path).join("upload"), detail);
+  return paths.reduce(
+    (text, path) => text.split(`file:${path}`).join("upload").split(path).join("upload"),
+    detail,
+  );
 }
 
 /**
  * For a worker's start-up: runs `ffmpeg -version` and `ffprobe -version` and rejects with a
  * message naming FFMPEG_PATH / FFPROBE_PATH when either cannot run.
  */
-export async function checkMediaTools(options: Pick<ProcessOptions, "ffmpegPath" | "ffprobePath">): Promise<{ ffmpeg: string; ffprobe: string }> {
+export async function checkMediaTools(
+  options: Pick<ProcessOptions, "ffmpegPath" | "ffprobePath">,
+): Promise<{ ffmpeg: string; ffprobe: string }> {
   const versionOf = async (path: string, variable: string) => {
     const run = await runTool(path, ["-version"], { timeoutMs: 10_000 }).catch((error: unknown) => {
-      throw new Error(`${variable}=${path} cannot run: ${error instanceof Error ? error.message : String(error)}`);
+      throw new Error(
+        `${variable}=${path} cannot run: ${error instanceof Error ? error.message : String(error)}`,
+      );
     });
-    if (run.exitCode !== 0) throw new Error(`${variable}=${path} exited with ${run.exitCode}: ${run.stderrTail.trim()}`);
+    if (run.exitCode !== 0)
+      throw new Error(`${variable}=${path} exited with ${run.exitCode}: ${run.stderrTail.trim()}`);
     return run.stdout.split("\n")[0] ?? "";
   };
   return {

@@ -35,7 +35,9 @@ export function runTool(
   const maxStdout = options.maxStdoutBytes ?? 4 * 1024 * 1024;
   return new Promise<ToolRun>((resolve, reject) => {
     if (options.signal?.aborted) {
-      reject(new MediaToolError(file, "aborted", `${file} not started: aborted`, { cause: options.signal.reason }));
+      reject(
+        new MediaToolError(file, "aborted", `${file} not started: aborted`, { cause: options.signal.reason }),
+      );
       return;
     }
     const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true });
@@ -50,7 +52,14 @@ export function runTool(
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     };
     const timer = setTimeout(
-      () => kill(new MediaToolError(file, "timeout", `${file} ran longer than ${options.timeoutMs} ms and was killed`)),
+      () =>
+        kill(
+          new MediaToolError(
+            file,
+            "timeout",
+            `${file} ran longer than ${options.timeoutMs} ms and was killed`,
+          ),
+        ),
       options.timeoutMs,
     );
     const onAbort = () =>
@@ -81,7 +90,12 @@ export function runTool(
       finish(() =>
         reject(
           error.code === "ENOENT"
-            ? new MediaToolError(file, "missing", `${file} not found (install ffmpeg, or set FFMPEG_PATH / FFPROBE_PATH)`, { cause: error })
+            ? new MediaToolError(
+                file,
+                "missing",
+                `${file} not found (install ffmpeg, or set FFMPEG_PATH / FFPROBE_PATH)`,
+                { cause: error },
+              )
             : error,
         ),
       );
@@ -89,7 +103,12 @@ export function runTool(
     child.on("close", (exitCode) => {
       finish(() => {
         if (failure) reject(failure);
-        else resolve({ exitCode, stdout: Buffer.concat(stdout).toString("utf8"), stderrTail: stderrTail.toString("utf8") });
+        else
+          resolve({
+            exitCode,
+            stdout: Buffer.concat(stdout).toString("utf8"),
+            stderrTail: stderrTail.toString("utf8"),
+          });
       });
     });
   });

@@ -51,7 +51,23 @@ const EBML_MAGIC = Buffer.from([0x1a, 0x45, 0xdf, 0xa3]);
 const HEIF_BRANDS = new Set(["heic", "heix", "heim", "heis", "hevc", "hevx", "mif1", "msf1", "avif", "avis"]);
 /** ISO BMFF major brands of MP4 video (ISO base media, MPEG-4, 3GPP as phones write it). */
 const MP4_BRANDS = new Set([
-  "isom", "iso2", "iso3", "iso4", "iso5", "iso6", "mp41", "mp42", "avc1", "M4V ", "M4VP", "dash", "3gp4", "3gp5", "3gp6", "3g2a", "MSNV",
+  "isom",
+  "iso2",
+  "iso3",
+  "iso4",
+  "iso5",
+  "iso6",
+  "mp41",
+  "mp42",
+  "avc1",
+  "M4V ",
+  "M4VP",
+  "dash",
+  "3gp4",
+  "3gp5",
+  "3gp6",
+  "3g2a",
+  "MSNV",
 ]);
 /** Top-level atoms with which a QuickTime file without an `ftyp` box may start. */
 const QUICKTIME_ATOMS = new Set(["moov", "mdat", "wide", "free", "skip", "pnot"]);
@@ -63,7 +79,11 @@ const QUICKTIME_ATOMS = new Set(["moov", "mdat", "wide", "free", "skip", "pnot"]
 export function sniffFormat(head: Buffer): SniffedFormat | null {
   if (head.length >= 3 && head[0] === 0xff && head[1] === 0xd8 && head[2] === 0xff) return "jpeg";
   if (head.length >= 8 && head.subarray(0, 8).equals(PNG_SIGNATURE)) return "png";
-  if (head.length >= 12 && head.toString("latin1", 0, 4) === "RIFF" && head.toString("latin1", 8, 12) === "WEBP") {
+  if (
+    head.length >= 12 &&
+    head.toString("latin1", 0, 4) === "RIFF" &&
+    head.toString("latin1", 8, 12) === "WEBP"
+  ) {
     return "webp";
   }
   if (head.length >= 12) {

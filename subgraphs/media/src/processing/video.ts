@@ -2,7 +2,13 @@ import { stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
 import { encode as encodeBlurhash } from "blurhash";
 import sharp from "sharp";
-import type { MediaFailureReason, MediaLimits, ProcessedVariant, ProcessOptions, ProcessResult } from "./index";
+import type {
+  MediaFailureReason,
+  MediaLimits,
+  ProcessedVariant,
+  ProcessOptions,
+  ProcessResult,
+} from "./index";
 import { runTool } from "./run-tool";
 import type { SniffedFormat } from "./sniff";
 
@@ -115,14 +121,20 @@ export async function probe(
     { timeoutMs: FFPROBE_TIMEOUT_MS, signal: options.signal },
   );
   if (run.exitCode !== 0) {
-    return { error: lastLine(run.stderrTail) || `ffprobe exited with ${run.exitCode}`, stderr: run.stderrTail };
+    return {
+      error: lastLine(run.stderrTail) || `ffprobe exited with ${run.exitCode}`,
+      stderr: run.stderrTail,
+    };
   }
   const parsed = parseProbe(run.stdout);
   return parsed ? { probe: parsed } : { error: "ffprobe gave no usable description", stderr: "" };
 }
 
 function lastLine(text: string): string {
-  const lines = text.split("\n").map((line) => line.trim()).filter(Boolean);
+  const lines = text
+    .split("\n")
+    .map((line) => line.trim())
+    .filter(Boolean);
   return (lines.at(-1) ?? "").slice(0, 300);
 }
 
@@ -132,7 +144,12 @@ const even = (value: number) => Math.max(2, 2 * Math.round(value / 2));
  * Output size: the upright display size (non-square pixels and rotation applied) scaled down to
  * fit 1280×720 (or 720×1280), never up, both sides even as H.264 4:2:0 needs.
  */
-export function targetSize(stream: { width: number; height: number; sampleAspect: number; rotation: number }): {
+export function targetSize(stream: {
+  width: number;
+  height: number;
+  sampleAspect: number;
+  rotation: number;
+}): {
   displayWidth: number;
   displayHeight: number;
   width: number;
@@ -145,7 +162,12 @@ export function targetSize(stream: { width: number; height: number; sampleAspect
   const long = Math.max(displayWidth, displayHeight);
   const short = Math.min(displayWidth, displayHeight);
   const scale = Math.min(1, VIDEO_MAX_LONG_SIDE / long, VIDEO_MAX_SHORT_SIDE / short);
-  return { displayWidth, displayHeight, width: even(displayWidth * scale), height: even(displayHeight * scale) };
+  return {
+    displayWidth,
+    displayHeight,
+    width: even(displayWidth * scale),
+    height: even(displayHeight * scale),
+  };
 }
 
 /**
@@ -164,19 +186,30 @@ export async function processVideo(
   if ("error" in probed) {
     // Without fast start the index (moov) is at the end of the file: a cut file has none.
     return /moov atom not found|end of file|truncat/i.test(probed.stderr)
-      ? failure("TRUNCATED", lastLine(probed.stderr.replace(/^.*Invalid data found.*$/gm, "")) || probed.error)
+      ? failure(
+          "TRUNCATED",
+          lastLine(probed.stderr.replace(/^.*Invalid data found.*$/gm, "")) || probed.error,
+        )
       : failure("CORRUPT", probed.error);
   }
   const info = probed.probe;
   const expectedFormat = format === "webm" ? "webm" : "mp4";
   if (!info.formatName.split(",").includes(expectedFormat)) {
-    return failure("CORRUPT", `the bytes start like ${format} but ffprobe reads ${info.formatName || "nothing"}`);
+    return failure(
+      "CORRUPT",
+      `the bytes start like ${format} but ffprobe reads ${info.formatName || "nothing"}`,
+    );
   }
-  const video = info.streams.find((stream) => stream.codecType === "video" && !stream.attachedPic && stream.width > 0 && stream.height > 0);
+  const video = info.streams.find(
+    (stream) => stream.codecType === "video" && !stream.attachedPic && stream.width > 0 && stream.height > 0,
+  );
   if (!video) return failure("UNSUPPORTED_TYPE", "the file has no video stream");
   const pixels = video.width * video.height;
   if (pixels > limits.maxPixels) {
-    return failure("TOO_MANY_PIXELS", `${video.width}×${video.height} = ${pixels} pixels per frame, more than ${limits.maxPixels}`);
+    return failure(
+      "TOO_MANY_PIXELS",
+      `${video.width}×${video.height} = ${pixels} pixels per frame, more than ${limits.maxPixels}`,
+    );
   }
   const duration = info.durationSeconds ?? video.durationSeconds;
   if (duration === null || duration <= 0) return failure("CORRUPT", "the container gives no duration");
@@ -190,6 +223,7 @@ export async function processVideo(
   const timeoutMs = options.ffmpegTimeoutMs ?? DEFAULT_FFMPEG_TIMEOUT_MS;
   const transcode = await runTool(
     options.ffmpegPath,
+    // prettier-ignore
     [
       "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
       ...inputArgs(format, sourcePath),
@@ -267,6 +301,7 @@ async function makePoster(
   for (const at of [Math.min(1, durationSeconds / 3), 0]) {
     const run = await runTool(
       options.ffmpegPath,
+      // prettier-ignore
       [
         "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
         "-ss", at.toFixed(3), ...inputArgs("mp4", videoPath),
@@ -277,10 +312,20 @@ async function makePoster(
     if (run.exitCode !== 0) continue;
     try {
       const posterPath = join(workDir, "poster.jpg");
-      const frame = await sharp(framePath, { failOn: "error" }).toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
-      const raw = () => sharp(frame.data, { raw: { width: frame.info.width, height: frame.info.height, channels: frame.info.channels } });
+      const frame = await sharp(framePath, { failOn: "error" })
+        .toColourspace("srgb")
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      const raw = () =>
+        sharp(frame.data, {
+          raw: { width: frame.info.width, height: frame.info.height, channels: frame.info.channels },
+        });
       const jpeg = await raw().jpeg({ quality: POSTER_JPEG_QUALITY, progressive: true }).toFile(posterPath);
-      const tiny = await raw().resize(32, 32, { fit: "inside" }).ensureAlpha().raw().toBuffer({ resolveWithObject: true });
+      const tiny = await raw()
+        .resize(32, 32, { fit: "inside" })
+        .ensureAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
       const blurhash = encodeBlurhash(
         new Uint8ClampedArray(tiny.data.buffer, tiny.data.byteOffset, tiny.data.byteLength),
         tiny.info.width,
@@ -289,7 +334,14 @@ async function makePoster(
         3,
       );
       return {
-        variant: { name: "poster.jpg", contentType: "image/jpeg", path: posterPath, width: jpeg.width, height: jpeg.height, byteSize: jpeg.size },
+        variant: {
+          name: "poster.jpg",
+          contentType: "image/jpeg",
+          path: posterPath,
+          width: jpeg.width,
+          height: jpeg.height,
+          byteSize: jpeg.size,
+        },
         blurhash,
       };
     } catch {
