@@ -221,6 +221,11 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     "Redis key prefix of the event queues; every process of one deployment must use the same.",
   ),
   REDIS_URL: spec(url.default("redis://127.0.0.1:6379"), "Redis for caches, pub/sub and queues."),
+  DISCOVERY_READ_DATABASE_URL: spec(
+    url.optional(),
+    "Discovery: a read replica of DISCOVERY_DATABASE_URL (or a PgBouncer entry in front of one) for nearby's candidate query; the viewer's own row and a re-check of the returned people (blocks, swipes, visibility) stay on the primary. Unset: everything on the primary.",
+    { secret: true },
+  ),
   DISCOVERY_LOCATION_MAX_AGE_MINUTES: spec(
     z.coerce.number().int().positive().default(24 * 60),
     "A location older than this no longer makes a person discoverable.",
@@ -428,12 +433,15 @@ export function loadChatConfig(env: Env): ChatConfig {
 
 export interface DiscoveryConfig extends SubgraphConfig {
   locationMaxAgeMinutes: number;
+  /** DISCOVERY_READ_DATABASE_URL: nearby's candidates come from here; null: from the primary. */
+  readDatabaseUrl: string | null;
 }
 
 export function loadDiscoveryConfig(env: Env): DiscoveryConfig {
   return {
     ...loadSubgraphConfig("discovery", env),
     locationMaxAgeMinutes: read(env, "DISCOVERY_LOCATION_MAX_AGE_MINUTES"),
+    readDatabaseUrl: read<string | undefined>(env, "DISCOVERY_READ_DATABASE_URL") ?? null,
   };
 }
 

@@ -8,6 +8,11 @@ export interface DiscoveryServices {
   db: DiscoveryDb;
   /** Nearby search's own connections and planner settings. */
   searchPool: SearchPool;
+  /**
+   * DISCOVERY_READ_DATABASE_URL's pool, same planner settings: nearby's candidate query runs here
+   * when set (modules/nearby.ts searchNearby says what stays on the primary). Null: no replica.
+   */
+  replicaSearchPool: SearchPool | null;
   config: DiscoveryConfig;
   /** updateLocation budget per user. */
   locationUpdates: RateLimiter;

@@ -39,9 +39,12 @@ export async function start(config: DiscoveryConfig, logger: Logger, options: Di
   const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
   const redis = createRedis(config.redisUrl, logger);
   const searchPool = createSearchPool(config.databaseUrl, 10, options.database);
+  // A read replica for nearby's candidates (DISCOVERY_READ_DATABASE_URL); the primary keeps the rest.
+  const replicaSearchPool = config.readDatabaseUrl === null ? null : createSearchPool(config.readDatabaseUrl, 10, options.database);
   const services: DiscoveryServices = {
     db,
     searchPool,
+    replicaSearchPool,
     config,
     locationUpdates: createRateLimiter(redis, { name: "location-update", points: 30, durationSeconds: 60 }),
     swipes: createRateLimiter(redis, { name: "swipe", points: 300, durationSeconds: 60 * 60 }),
@@ -52,7 +55,12 @@ export async function start(config: DiscoveryConfig, logger: Logger, options: Di
     logger,
     typeDefs,
     resolvers,
-    database: prismaDatabase(db, [events, relay, { stop: () => searchPool.close() }]),
+    database: prismaDatabase(db, [
+      events,
+      relay,
+      { stop: () => searchPool.close() },
+      ...(replicaSearchPool ? [{ stop: () => replicaSearchPool.close() }] : []),
+    ]),
     redis,
     context: (base) => ({
       ...base,

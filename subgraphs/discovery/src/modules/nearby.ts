@@ -120,14 +120,44 @@ const byDistanceThenId = (a: { metres: number; id: string }, b: { metres: number
  * moved from before it to beyond it is shown again. No one is shown who should not be, and nothing
  * but the rounded distance is shown; a client wanting a consistent list starts from the first page.
  */
-export async function searchNearby(pool: SearchPool, search: NearbySearch): Promise<Array<{ id: string; metres: number }>> {
+export async function searchNearby(pool: SearchPool, search: NearbySearch, replica: SearchPool | null = null): Promise<NearbyRow[]> {
   const viewer = await loadNearbyViewer(pool, search.viewerId, search.freshAfter);
   if (!viewer || !viewer.gender) return [];
-  const rows = await pool.query<{ id: string; metres: number }>(nearbySql(viewer, search));
-  return rows
+  const rows = (await (replica ?? pool).query<{ id: string; metres: number }>(nearbySql(viewer, search)))
     .map((row) => ({ id: row.id, metres: Number(row.metres) }))
     .sort(byDistanceThenId)
     .slice(0, search.limit);
+  if (!replica || rows.length === 0) return rows;
+  const stillShown = new Set(
+    (await pool.query<{ id: string }>(recheckSql(search.viewerId, rows.map((row) => row.id)))).map((row) => row.id),
+  );
+  return rows.map((row) => (stillShown.has(row.id) ? row : { ...row, dropped: true }));
+}
+
+/** A candidate, with `dropped` when the primary says it may no longer be shown (see recheckSql). */
+export interface NearbyRow {
+  id: string;
+  metres: number;
+  dropped?: true;
+}
+
+/**
+ * With a read replica (DISCOVERY_READ_DATABASE_URL) the candidates come from a copy that may lag
+ * the primary by the replication delay: the viewer's own row is read from the primary (a location
+ * just updated is searched from), and the people the replica returned are checked again on the
+ * primary, by primary key, for what must never be late: visible and not banned (`shown`), no block
+ * either way, not already swiped by the viewer. Those who fail stay in the keyset (the cursor and
+ * `hasNextPage` still come from what was scanned) but are not shown. Their distance is the
+ * replica's: at worst a move made within the lag is shown a page later.
+ */
+export function recheckSql(viewerId: string, ids: string[]): Prisma.Sql {
+  return Prisma.sql`
+    SELECT l.user_id::text AS id
+    FROM user_locations l
+    WHERE l.user_id = ANY(${ids}::uuid[])
+      AND l.shown
+      AND ${notBlockedSql(Prisma.sql`${viewerId}::uuid`, Prisma.sql`l.user_id`)}
+      AND NOT EXISTS (SELECT 1 FROM swipes s WHERE s.swiper_id = ${viewerId}::uuid AND s.target_id = l.user_id)`;
 }
 
 interface NearbyArgs {
@@ -165,12 +195,16 @@ export const nearbyResolvers = {
         maxDistanceKm,
         ageMin,
         ageMax,
-      });
+      }, context.services.replicaSearchPool);
       const page = rows.slice(0, first);
+      const shown = page.filter((row) => !row.dropped);
       // `distance` on these nodes costs no query: the same number the search ordered by.
-      for (const row of page) context.loaders.distanceMetres.prime(row.id, row.metres);
-      const edges = page.map((row) => ({ cursor: encodeCursor({ d: row.metres, id: row.id }), node: { id: row.id } }));
-      return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+      for (const row of shown) context.loaders.distanceMetres.prime(row.id, row.metres);
+      const cursorOf = (row: NearbyRow) => encodeCursor({ d: row.metres, id: row.id });
+      const edges = shown.map((row) => ({ cursor: cursorOf(row), node: { id: row.id } }));
+      // The keyset continues after the last row scanned, shown or dropped (replica re-check).
+      const last = page.at(-1);
+      return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: last ? cursorOf(last) : null } };
     },
   },
 };
