@@ -108,10 +108,12 @@ async function finish(
   },
   source?: string,
 ): Promise<MediaJobResult> {
-  // Only a row still in flight changes: a duplicate run never overwrites a finished one.
+  // Only a row still in flight changes: a duplicate run never overwrites a finished one. The
+  // original's key goes with the same write, and the object right after (a crash in between leaves
+  // an unreferenced object that no URL can reach, never a READY row whose retry finds no source).
   const { count } = await runtime.db.media.updateMany({
     where: { id: mediaId, status: { in: ["PENDING", "PROCESSING"] } },
-    data: { ...data, status, processedAt: new Date() },
+    data: { ...data, status, processedAt: new Date(), ...(source ? { sourceKey: null } : {}) },
   });
   const row = await runtime.db.media.findUnique({ where: { id: mediaId }, select: { status: true, failureReason: true } });
   if (!row) {
@@ -120,7 +122,7 @@ async function finish(
     await runtime.storage.delete(source ? [...written, source] : written);
     return { mediaId, ownerId, status: "GONE", failureReason: null };
   }
-  if (source) await dropSource(runtime, mediaId, source);
+  if (source) await runtime.storage.delete([source]);
   runtime.logger.info({ mediaId, status: row.status, changed: count === 1 }, "media processed");
   return { mediaId, ownerId, status: row.status === "READY" ? "READY" : "FAILED", failureReason: row.failureReason };
 }

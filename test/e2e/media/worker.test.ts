@@ -1,0 +1,120 @@
+import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import os from "node:os";
+import path from "node:path";
+import { createMediaDb, type MediaDb } from "@hv/media/src/db";
+import { createMediaQueue, enqueueProcessing } from "@hv/media/src/queue";
+import { sourceKey } from "@hv/media/src/storage";
+import { LocalStorage } from "@hv/media/src/storage/local";
+import { shortVideo } from "./media-support";
+
+const ROOT = path.join(__dirname, "..", "..", "..");
+
+interface WorkerProcess {
+  child: ChildProcess;
+  output: string[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+/**
+ * Media worker processes as production runs them (`node --import tsx worker-main.ts`), each in its
+ * own process group so a test can kill one with everything it started (sandbox children, ffmpeg).
+ */
+describe("the media worker process", () => {
+  let dir: string;
+  let db: MediaDb;
+  const prefix = `hvtest_worker_${randomUUID().slice(0, 8)}`;
+  const queue = createMediaQueue(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", prefix);
+  const running: WorkerProcess[] = [];
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(os.tmpdir(), "hv-worker-test-"));
+    db = createMediaDb(process.env.MEDIA_DATABASE_URL ?? "");
+  });
+  afterAll(async () => {
+    for (const worker of running) {
+      if (worker.child.exitCode === null && worker.child.signalCode === null && worker.child.pid) process.kill(-worker.child.pid, "SIGKILL");
+    }
+    await Promise.all(running.map((worker) => worker.exited));
+    await queue.obliterate({ force: true });
+    await queue.close();
+    await db.$disconnect();
+    await rm(dir, { recursive: true, force: true });
+  });
+
+  function startWorker(): WorkerProcess {
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "subgraphs/media/src/worker-main.ts")], {
+      cwd: ROOT,
+      detached: true,
+      stdio: ["ignore", "pipe", "pipe"],
+      env: {
+        ...process.env,
+        NODE_ENV: "test",
+        EVENTS_PREFIX: prefix,
+        MEDIA_LOCAL_DIR: dir,
+        MEDIA_WORKER_PORT: "0",
+        MEDIA_WORKER_LOCK_SECONDS: "2",
+        LOG_LEVEL: "info",
+      },
+    });
+    const output: string[] = [];
+    child.stdout?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+    child.stderr?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+    const worker = { child, output, exited };
+    running.push(worker);
+    return worker;
+  }
+
+  /** A VIDEO row whose source is in storage and whose job is queued: what completeUpload leaves. */
+  async function queuedVideo(clip: Buffer): Promise<string> {
+    const ownerId = randomUUID();
+    const id = randomUUID();
+    const key = sourceKey(ownerId, id);
+    const storage = new LocalStorage({ dir, secret: "x".repeat(32), publicUrl: () => "http://127.0.0.1" });
+    await mkdir(path.dirname(storage.pathOf(key)), { recursive: true });
+    await writeFile(storage.pathOf(key), clip);
+    await db.media.create({
+      data: { id, ownerId, kind: "VIDEO", purpose: "CHAT_ATTACHMENT", contentType: "video/mp4", byteSize: clip.length, sourceKey: key, uploadedAt: new Date() },
+    });
+    await enqueueProcessing(queue, id);
+    return id;
+  }
+
+  async function waitForStatus(id: string, statuses: string[], tries = 1200): Promise<string> {
+    for (let attempt = 0; attempt < tries; attempt += 1) {
+      const row = await db.media.findUnique({ where: { id } });
+      if (row && statuses.includes(row.status)) return row.status;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new Error(`media ${id} never reached ${statuses.join("/")}`);
+  }
+
+  it("should let a second worker finish the job of a worker killed in the middle of it", async () => {
+    const clip = await shortVideo(6, "1280x720");
+    const id = await queuedVideo(clip);
+    const first = startWorker();
+    await waitForStatus(id, ["PROCESSING"]);
+    process.kill(-(first.child.pid ?? 0), "SIGKILL"); // the worker, its sandboxed processor and ffmpeg
+    expect((await first.exited).signal).toBe("SIGKILL");
+    // It died mid-job: nothing finished the media, and the job is still held by the dead worker's lock.
+    expect((await db.media.findUnique({ where: { id } }))?.status).toBe("PROCESSING");
+    expect(await (await queue.getJob(id))?.getState()).toBe("active");
+
+    const second = startWorker();
+    expect(await waitForStatus(id, ["READY", "FAILED"])).toBe("READY");
+    const row = await db.media.findUniqueOrThrow({ where: { id } });
+    expect(row).toMatchObject({ status: "READY", width: 1280, height: 720, failureReason: null, sourceKey: null });
+    expect((row.variants as Array<{ name: string }>).map((variant) => variant.name).sort()).toEqual(["poster.jpg", "video.mp4"]);
+    expect(second.output.join("")).toMatch(/"msg":"media job completed"/);
+    expect(first.output.join("")).not.toMatch(/"msg":"media job completed"/);
+
+    // SIGTERM is a graceful stop: the running job is finished before the process exits.
+    const next = await queuedVideo(clip);
+    await waitForStatus(next, ["PROCESSING"]);
+    process.kill(second.child.pid ?? 0, "SIGTERM");
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+    expect((await db.media.findUniqueOrThrow({ where: { id: next } })).status).toBe("READY");
+  });
+});
