@@ -6,6 +6,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { loadGatewayConfig, loadPushWorkerConfig, loadSubgraphConfig, SUBGRAPH_NAMES } from "@hv/kit";
+import { loadMediaWorkerConfig } from "@hv/media/src/config";
 
 const ROOT = path.join(__dirname, "..");
 const READY_TIMEOUT_MS = 60_000;
@@ -40,6 +41,11 @@ const workers: Process[] = [
     name: "push-worker",
     entry: path.join(ROOT, "subgraphs", "users", "src", "push-worker.ts"),
     readyUrl: `http://127.0.0.1:${loadPushWorkerConfig(process.env).port}/readyz`,
+  },
+  {
+    name: "media-worker",
+    entry: path.join(ROOT, "subgraphs", "media", "src", "worker-main.ts"),
+    readyUrl: `http://127.0.0.1:${loadMediaWorkerConfig(process.env).port}/readyz`,
   },
 ];
 
