@@ -1,0 +1,387 @@
+/**
+ * Chat through the gateway: many phones subscribed over graphql-ws, messages sent at a fixed rate.
+ *
+ *   pnpm exec tsx bench/chat-gateway.ts [--connections 10000] [--rate 1000] [--seconds 20] [--group 100] [--keep]
+ *
+ * Users, Chat and the gateway run as separate processes (node --import tsx <package>/src/index.ts)
+ * on databases of their own, so each one's memory can be read (/proc/<pid>/status VmRSS). The
+ * gateway reaches Users through a counting proxy in this process, which counts the entity fetches
+ * that arrive at Users. This process is the load generator: it opens `connections` graphql-ws
+ * connections to the gateway (one person each, `myChatEvents` selecting the sender's displayName,
+ * a field Users resolves), pairs them into conversations, then sends `rate` messages per second
+ * for `seconds` through the gateway (HTTP sendMessage, each to a pair: the sender and the other
+ * member both receive it), and measures send-to-receive latency at the other member. A last phase
+ * sends to one group of `group` subscribed members, to show the fetches per message do not grow
+ * with the subscribers. On this machine the load generator shares the 2 cores with the servers.
+ */
+import { execSync, spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import type { AddressInfo } from "node:net";
+import { performance } from "node:perf_hooks";
+import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
+import { createUsersDb } from "@hv/users/src/db";
+import { databaseUrlEnvVar, defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy } from "@hv/prisma";
+import { createClient, type Client } from "graphql-ws";
+import WebSocket from "ws";
+
+const ROOT = path.resolve(__dirname, "..");
+
+function flag(name: string, fallback: number): number {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index < 0) return fallback;
+  const value = Number(process.argv[index + 1]);
+  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} needs a positive integer`);
+  return value;
+}
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
+const cpuSeconds = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 10 ms
+};
+
+async function freePort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+function startProcess(entry: string, env: Record<string, string>): ChildProcess {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, entry)], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  return child;
+}
+
+async function ready(port: number, what: string): Promise<void> {
+  for (let attempt = 0; attempt < 1200; attempt += 1) {
+    const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
+    if (response?.status === 200) return;
+    await sleep(50);
+  }
+  throw new Error(`${what} never became ready`);
+}
+
+/** Forwards to Users and counts the entity fetches (`_entities`) that reach it. */
+async function countingProxy(target: string) {
+  const counts = { entities: 0 };
+  const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+  const targetUrl = new URL(target);
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      if (body.includes("_entities")) counts.entities += 1;
+      const upstream = http.request(
+        { host: targetUrl.hostname, port: targetUrl.port, path: req.url, method: req.method, headers: { ...req.headers, host: targetUrl.host }, agent },
+        (response) => {
+          res.writeHead(response.statusCode ?? 502, response.headers);
+          response.pipe(res);
+        },
+      );
+      upstream.on("error", () => {
+        res.statusCode = 502;
+        res.end();
+      });
+      upstream.end(body);
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`, counts, close: () => server.close() };
+}
+
+interface Phone {
+  userId: string;
+  token: string;
+  client: Client;
+}
+
+async function main(): Promise<void> {
+  const connections = flag("connections", 10_000);
+  const rate = flag("rate", 1_000);
+  const seconds = flag("seconds", 20);
+  const groupSize = Math.min(flag("group", 100), connections);
+  const keep = process.argv.includes("--keep");
+  /** Diagnostics: subscribe straight to Chat instead of through the gateway. */
+  const direct = process.argv.includes("--direct");
+  const stamp = Date.now().toString(36);
+  console.log(`command: pnpm exec tsx bench/chat-gateway.ts ${process.argv.slice(2).join(" ")}`.trim());
+  console.log(`machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+
+  const urls = Object.fromEntries(
+    (["users", "chat"] as const).map((name) => {
+      const url = new URL(process.env[databaseUrlEnvVar(name)] ?? defaultDatabaseUrl(name));
+      url.pathname = `/hv_bench_chat_${stamp}_${name}`;
+      return [name, url.toString()];
+    }),
+  ) as Record<"users" | "chat", string>;
+  for (const name of ["users", "chat"] as const) {
+    await ensureDatabase(urls[name]);
+    await migrateDeploy(name, urls[name]);
+  }
+
+  const key = generateSigningKeyJwk("bench-chat");
+  const ports = { users: await freePort(), chat: await freePort(), gateway: await freePort() };
+  const common = {
+    NODE_ENV: "development",
+    LOG_LEVEL: "warn",
+    AUTH_SIGNING_KEYS: JSON.stringify([key]),
+    AUTH_JWKS_URL: `http://127.0.0.1:${ports.users}/.well-known/jwks.json`,
+    EVENTS_PREFIX: `hvbench${stamp}`,
+    USERS_DATABASE_URL: urls.users,
+    CHAT_DATABASE_URL: urls.chat,
+    USERS_PORT: String(ports.users),
+    CHAT_PORT: String(ports.chat),
+    GATEWAY_PORT: String(ports.gateway),
+    HOST: "127.0.0.1",
+    CHAT_SEND_BURST: "10000",
+    CHAT_SEND_SUSTAINED: "1000000",
+    CHAT_GROUP_MAX_MEMBERS: String(Math.max(256, groupSize)),
+  };
+  const children: ChildProcess[] = [];
+  const usersDb = createUsersDb(urls.users);
+  let proxy: Awaited<ReturnType<typeof countingProxy>> | undefined;
+  const phones: Phone[] = [];
+  try {
+    // People: rows in Users (SQL, fast), tokens minted with the same key Users signs with.
+    const ids = Array.from({ length: connections }, () => randomUUID());
+    await usersDb.$executeRawUnsafe(
+      `INSERT INTO users (id, email, password_hash, display_name, birth_date, updated_at)
+       SELECT id::uuid, 'bench-' || id || '@example.test', '!seeded', 'Person ' || n, date '1990-01-01', now()
+       FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n)`,
+      ids,
+    );
+    const issuer = createAccessTokenIssuer({ keys: [key], issuer: "haiyvee", audience: "haiyvee-api", ttlSeconds: 900 });
+    const tokens = await Promise.all(ids.map((userId) => issuer.issue({ userId, sessionId: randomUUID(), role: "USER" }).then((t) => t.token)));
+
+    children.push(startProcess("subgraphs/users/src/index.ts", common));
+    await ready(ports.users, "users");
+    proxy = await countingProxy(`http://127.0.0.1:${ports.users}/graphql`);
+    children.push(startProcess("subgraphs/chat/src/index.ts", common));
+    await ready(ports.chat, "chat");
+    const gatewayEnv = { ...common, USERS_URL: proxy.url, CHAT_URL: `http://127.0.0.1:${ports.chat}/graphql`, DISCOVERY_URL: "http://127.0.0.1:9/graphql", MEDIA_URL: "http://127.0.0.1:9/graphql" };
+    children.push(startProcess("gateway/src/index.ts", gatewayEnv));
+    await ready(ports.gateway, "gateway");
+    const [usersProc, chatProc, gatewayProc] = children as [ChildProcess, ChildProcess, ChildProcess];
+    const gatewayHttp = `http://127.0.0.1:${ports.gateway}/graphql`;
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
+    const post = (query: string, variables: Record<string, unknown>, token: string) =>
+      new Promise<{ data?: Record<string, any>; errors?: unknown[] }>((resolve, reject) => {
+        const body = JSON.stringify({ query, variables });
+        const req = http.request(
+          gatewayHttp,
+          { method: "POST", agent, headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "content-length": Buffer.byteLength(body) } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (c: Buffer) => chunks.push(c));
+            res.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString("utf8"))));
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+
+    // Conversations: pairs (0,1), (2,3), … and one group of `groupSize`, made through the gateway.
+    const pairs: Array<{ conversationId: string; a: number; b: number }> = [];
+    const createGroup = async (owner: number, members: number[]) => {
+      const response = await post(
+        `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
+        { input: { title: "bench", memberIds: members.map((m) => ids[m]) } },
+        tokens[owner]!,
+      );
+      const id = response.data?.createGroupConversation?.id as string | undefined;
+      if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.errors)}`);
+      return id;
+    };
+    const started = performance.now();
+    for (let i = 0; i + 1 < connections; i += 200) {
+      const batch: Array<Promise<void>> = [];
+      for (let a = i; a < Math.min(i + 200, connections - 1); a += 2) {
+        batch.push(createGroup(a, [a + 1]).then((conversationId) => void pairs.push({ conversationId, a, b: a + 1 })));
+      }
+      await Promise.all(batch);
+    }
+    const groupId = await createGroup(0, Array.from({ length: groupSize - 1 }, (_, i) => i + 1));
+    console.log(`made ${pairs.length} pair conversations and a group of ${groupSize} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+
+    await sleep(2_000);
+    const baseline = { gateway: rssKb(gatewayProc.pid!), chat: rssKb(chatProc.pid!), users: rssKb(usersProc.pid!) };
+
+    // Connections: every phone opens one graphql-ws connection and subscribes to its feed.
+    const sentAt = new Map<string, number>();
+    const latencies: number[] = [];
+    let received = 0;
+    let groupReceived = 0;
+    let errors = 0;
+    const feed = `subscription Feed { myChatEvents { kind conversationId seq message { id text sender { id displayName } } } }`;
+    const opened = performance.now();
+    let acked = 0;
+    for (let i = 0; i < connections; i += 500) {
+      const batch: Array<Promise<void>> = [];
+      for (let n = i; n < Math.min(i + 500, connections); n += 1) {
+        batch.push(
+          new Promise<void>((resolve, reject) => {
+            const client = createClient({
+              url: `ws://127.0.0.1:${direct ? ports.chat : ports.gateway}/graphql`,
+              webSocketImpl: WebSocket,
+              connectionParams: { authorization: `Bearer ${tokens[n]}` },
+              lazy: false,
+              retryAttempts: 0,
+              onNonLazyError: (error) => reject(error instanceof Error ? error : new Error(JSON.stringify(error))),
+              on: { connected: () => ((acked += 1), resolve()) },
+            });
+            const userId = ids[n]!;
+            phones.push({ userId, token: tokens[n]!, client });
+            client.subscribe(
+              { query: feed },
+              {
+                next: (result) => {
+                  const event = (result.data as { myChatEvents?: { kind: string; conversationId: string; message: { text: string | null; sender: { id: string; displayName: string } } | null } })?.myChatEvents;
+                  if (result.errors) errors += 1;
+                  if (event?.kind !== "MESSAGE_ADDED" || !event.message?.text) return;
+                  if (event.message.sender.id === userId) return; // the sender's own echo
+                  if (!event.message.sender.displayName.startsWith("Person ")) errors += 1;
+                  if (event.conversationId === groupId) {
+                    groupReceived += 1;
+                    return;
+                  }
+                  const at = sentAt.get(event.message.text);
+                  if (at !== undefined) {
+                    latencies.push(performance.now() - at);
+                    received += 1;
+                  }
+                },
+                error: () => (errors += 1),
+                complete: () => undefined,
+              },
+            );
+          }),
+        );
+      }
+      await Promise.all(batch);
+    }
+    // Subscribed means the upstream subscription exists: wait until Chat answers live for the last pair.
+    console.log(`opened ${acked} graphql-ws connections in ${((performance.now() - opened) / 1000).toFixed(1)} s`);
+    await sleep(5_000);
+    const idle = { gateway: rssKb(gatewayProc.pid!), chat: rssKb(chatProc.pid!), users: rssKb(usersProc.pid!) };
+    const perConnection = (name: "gateway" | "chat") => ((idle[name] - baseline[name]) / connections).toFixed(1);
+    console.log(
+      `RSS before -> after ${connections} idle subscribed connections: gateway ${(baseline.gateway / 1024).toFixed(0)} -> ${(idle.gateway / 1024).toFixed(0)} MiB (${perConnection("gateway")} KB per connection), chat ${(baseline.chat / 1024).toFixed(0)} -> ${(idle.chat / 1024).toFixed(0)} MiB (${perConnection("chat")} KB per connection)`,
+    );
+
+    // Steady load: `rate` messages a second, each to a random pair, through the gateway.
+    const fetchesBefore = proxy.counts.entities;
+    const cpuBefore = { gateway: cpuSeconds(gatewayProc.pid!), chat: cpuSeconds(chatProc.pid!), users: cpuSeconds(usersProc.pid!), bench: process.cpuUsage() };
+    const total = rate * seconds;
+    let sent = 0;
+    let sendErrors = 0;
+    const sendLatencies: number[] = [];
+    const pending: Array<Promise<unknown>> = [];
+    const tick = 10;
+    const perTick = rate / (1000 / tick);
+    const loadStarted = performance.now();
+    await new Promise<void>((resolve) => {
+      let due = 0;
+      const timer = setInterval(() => {
+        due = Math.min(total, Math.floor(((performance.now() - loadStarted) / 1000) * rate));
+        while (sent < due) {
+          const pair = pairs[Math.floor(Math.random() * pairs.length)]!;
+          const from = Math.random() < 0.5 ? pair.a : pair.b;
+          const text = `b${sent}`;
+          const at = performance.now();
+          sentAt.set(text, at);
+          sent += 1;
+          const request = post(`mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`, { input: { conversationId: pair.conversationId, clientMessageId: randomUUID(), text } }, tokens[from]!)
+            .then((r) => {
+              sendLatencies.push(performance.now() - at);
+              if (r.errors) {
+                sendErrors += 1;
+                if (sendErrors <= 3) console.log(`send error: ${String((r.errors[0] as { message?: unknown })?.message).slice(0, 200)}`);
+              }
+            })
+            .catch((error: unknown) => {
+              sendErrors += 1;
+              if (sendErrors <= 3) console.log(`send failed: ${String(error)}`);
+            });
+          pending.push(request);
+        }
+        if (sent >= total) {
+          clearInterval(timer);
+          resolve();
+        }
+      }, tick);
+      void perTick;
+    });
+    const sendSeconds = (performance.now() - loadStarted) / 1000;
+    // Every send answered (stored or refused), then what was stored reaches its receiver.
+    await Promise.allSettled(pending);
+    for (let attempt = 0; attempt < 600 && received + sendErrors < total; attempt += 1) await sleep(50);
+    const loadSeconds = (performance.now() - loadStarted) / 1000;
+    const cpu = {
+      gateway: cpuSeconds(gatewayProc.pid!) - cpuBefore.gateway,
+      chat: cpuSeconds(chatProc.pid!) - cpuBefore.chat,
+      users: cpuSeconds(usersProc.pid!) - cpuBefore.users,
+      bench: (() => {
+        const used = process.cpuUsage(cpuBefore.bench);
+        return (used.user + used.system) / 1e6;
+      })(),
+    };
+    const pairFetches = proxy.counts.entities - fetchesBefore;
+    latencies.sort((a, b) => a - b);
+    sendLatencies.sort((a, b) => a - b);
+    console.log(`sendMessage round trip through the gateway: p50 ${percentile(sendLatencies, 50).toFixed(1)} ms, p99 ${percentile(sendLatencies, 99).toFixed(1)} ms`);
+    console.log(
+      `offered ${sent} messages in ${sendSeconds.toFixed(1)} s (${(sent / sendSeconds).toFixed(0)}/s), ${sendErrors} refused or failed; ${sent - sendErrors} stored; received ${received} at the other member within ${loadSeconds.toFixed(1)} s, ${errors} subscription errors`,
+    );
+    console.log(`send-to-receive latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`);
+    console.log(
+      `CPU seconds during the load (${loadSeconds.toFixed(1)} s wall, 2 cores): gateway ${cpu.gateway.toFixed(1)}, chat ${cpu.chat.toFixed(1)}, users ${cpu.users.toFixed(1)}, load generator ${cpu.bench.toFixed(1)}`,
+    );
+    console.log(`Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers)`);
+
+    // Fan-out: one group with `groupSize` subscribed members, messages from different senders.
+    await sleep(1_500); // past the share window: every sender's profile is fetched afresh
+    const groupMessages = 50;
+    const groupFetchesBefore = proxy.counts.entities;
+    groupReceived = 0;
+    let groupStored = 0;
+    for (let i = 0; i < groupMessages; i += 1) {
+      const r = await post(`mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`, { input: { conversationId: groupId, clientMessageId: randomUUID(), text: `g${i}` } }, tokens[i % groupSize]!);
+      if (!r.errors) groupStored += 1;
+    }
+    console.log(`group sends stored: ${groupStored}/${groupMessages}`);
+    const expected = groupStored * (groupSize - 1);
+    for (let attempt = 0; attempt < 400 && groupReceived < expected; attempt += 1) await sleep(50);
+    const groupFetches = proxy.counts.entities - groupFetchesBefore;
+    console.log(
+      `group of ${groupSize}: ${groupStored} messages stored, ${groupReceived}/${expected} deliveries to other members, Users entity fetches ${groupFetches} (${(groupFetches / Math.max(1, groupStored)).toFixed(2)} per message)`,
+    );
+    console.log(`RSS at the end: gateway ${(rssKb(gatewayProc.pid!) / 1024).toFixed(0)} MiB, chat ${(rssKb(chatProc.pid!) / 1024).toFixed(0)} MiB`);
+  } finally {
+    await Promise.all(phones.map((p) => p.client.dispose()));
+    for (const child of children.reverse()) child.kill("SIGTERM");
+    await sleep(1_000);
+    proxy?.close();
+    await usersDb.$disconnect();
+    if (keep) console.log(`kept ${Object.values(urls).join(" ")}`);
+    else for (const name of ["users", "chat"] as const) await dropDatabase(urls[name]).catch((error: unknown) => console.error(`could not drop ${urls[name]}: ${String(error)}`));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
