@@ -1,6 +1,7 @@
 import type { RateLimiter, RequestContextBase } from "@hv/kit";
 import type { Queue } from "bullmq";
 import type { MediaConfig } from "./config";
+import type { MediaUpdateHub } from "./live";
 import type { MediaDb } from "./db";
 import type { MediaLoaders } from "./loaders";
 import type { MediaJobData, MediaJobResult } from "./queue";
@@ -13,6 +14,7 @@ export interface MediaServices {
   queue: Queue<MediaJobData, MediaJobResult>;
   config: MediaConfig;
   uploads: RateLimiter;
+  updates: MediaUpdateHub;
 }
 
 export interface MediaContext extends RequestContextBase {

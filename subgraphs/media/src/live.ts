@@ -30,3 +30,63 @@ export function parseMediaUpdate(message: string): MediaUpdate | null {
     return null;
   }
 }
+
+/**
+ * One Redis subscription per media process, fanned out in memory to the owners' open
+ * `myMediaUpdates` streams.
+ */
+export interface MediaUpdateHub {
+  /** The updates of one owner's media, until `signal` aborts. */
+  updatesOf(ownerId: string, signal: AbortSignal): AsyncIterableIterator<MediaUpdate>;
+  stop(): Promise<void>;
+}
+
+export async function startMediaUpdateHub(subscriber: Redis, prefix: string, logger: Logger): Promise<MediaUpdateHub> {
+  const listeners = new Map<string, Set<(update: MediaUpdate) => void>>();
+  subscriber.on("message", (_channel: string, message: string) => {
+    const update = parseMediaUpdate(message);
+    if (!update) return;
+    for (const listener of listeners.get(update.ownerId) ?? []) listener(update);
+  });
+  await subscriber.subscribe(mediaUpdatesChannel(prefix));
+  logger.debug({ channel: mediaUpdatesChannel(prefix) }, "listening for media updates");
+  return {
+    updatesOf(ownerId, signal) {
+      const queued: MediaUpdate[] = [];
+      let wake: (() => void) | null = null;
+      const listener = (update: MediaUpdate) => {
+        queued.push(update);
+        wake?.();
+      };
+      const set = listeners.get(ownerId) ?? new Set();
+      set.add(listener);
+      listeners.set(ownerId, set);
+      const detach = () => {
+        set.delete(listener);
+        if (set.size === 0) listeners.delete(ownerId);
+        wake?.();
+      };
+      signal.addEventListener("abort", detach, { once: true });
+      const iterator: AsyncIterableIterator<MediaUpdate> = {
+        async next() {
+          while (queued.length === 0 && !signal.aborted) await new Promise<void>((resolve) => (wake = resolve));
+          wake = null;
+          const update = queued.shift();
+          return update && !signal.aborted ? { done: false, value: update } : { done: true, value: undefined };
+        },
+        async return() {
+          detach();
+          return { done: true, value: undefined };
+        },
+        [Symbol.asyncIterator]() {
+          return iterator;
+        },
+      };
+      return iterator;
+    },
+    async stop() {
+      listeners.clear();
+      await subscriber.unsubscribe().catch(() => undefined);
+    },
+  };
+}

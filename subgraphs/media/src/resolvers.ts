@@ -42,6 +42,27 @@ export const resolvers: GraphQLResolverMap<MediaContext> = {
       return media?.ownerId === viewer.userId ? media : null;
     },
   },
+  Subscription: {
+    myMediaUpdates: {
+      subscribe: (_: unknown, __: unknown, context: MediaContext) => {
+        const viewer = requireViewer(context);
+        const stop = new AbortController();
+        const updates = context.services.updates.updatesOf(viewer.userId, stop.signal);
+        const stream: AsyncIterableIterator<{ mediaId: string }> = {
+          next: () => updates.next(),
+          return: async () => {
+            stop.abort();
+            return { done: true, value: undefined };
+          },
+          [Symbol.asyncIterator]: () => stream,
+        };
+        return stream;
+      },
+      // Fresh from the database: the update only says which media changed.
+      resolve: (update: { mediaId: string }, _: unknown, context: MediaContext) =>
+        context.services.db.media.findUnique({ where: { id: update.mediaId } }),
+    },
+  },
   Mutation: {
     createUpload: (_: unknown, args: { input: CreateUploadInput }, context: MediaContext) => createUpload(args.input, context),
     completeUpload: (_: unknown, args: { id: string }, context: MediaContext) => completeUpload(args.id, context),

@@ -1,5 +1,6 @@
 import path from "node:path";
 import {
+  closeRedis,
   createRateLimiter,
   createRedis,
   loadTypeDefs,
@@ -14,6 +15,7 @@ import type { MediaServices } from "./context";
 import { createMediaDb } from "./db";
 import { mediaEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
+import { startMediaUpdateHub } from "./live";
 import { createMediaQueue } from "./queue";
 import { resolvers, type MediaContext } from "./resolvers";
 import { createStorage } from "./storage/create";
@@ -48,12 +50,16 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
   }
   const queue = createMediaQueue(config.redisUrl, config.eventsPrefix);
   const redis = createRedis(config.redisUrl, logger);
+  // A connection of its own: a Redis connection in subscriber mode can do nothing else.
+  const subscriber = createRedis(config.redisUrl, logger, "media-updates");
+  const updates = await startMediaUpdateHub(subscriber, config.eventsPrefix, logger);
   const services: MediaServices = {
     db,
     storage,
     queue,
     config,
     uploads: createRateLimiter(redis, { name: "media-upload", points: 120, durationSeconds: 60 * 60 }),
+    updates,
   };
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({
@@ -72,6 +78,8 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
       events,
       {
         stop: async () => {
+          await updates.stop();
+          await closeRedis(subscriber);
           await files?.stop();
           await queue.close();
           await storage.close();
@@ -79,6 +87,7 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
       },
     ]),
     redis,
+    subscriptions: true,
     context: (base) => ({ ...base, services, loaders: createLoaders(db) }),
   });
   return { ...running, files, services };

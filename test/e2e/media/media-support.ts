@@ -39,7 +39,7 @@ export const MY_MEDIA = `query($id: ID!) { myMedia(id: $id) { ${MEDIA_FIELDS} ur
 
 /** A phone's media calls through the gateway. */
 export function mediaClient(fixture: SystemFixture) {
-  const send = <T>(query: string, variables: Record<string, unknown>, who?: SignedIn): Promise<GraphQLResponse<T>> =>
+  const send = <T = Record<string, unknown>>(query: string, variables: Record<string, unknown>, who?: SignedIn): Promise<GraphQLResponse<T>> =>
     fixture.client.request<T>(query, variables, who?.accessToken);
 
   async function createUpload(who: SignedIn, input: Record<string, unknown>): Promise<UploadData> {
