@@ -146,6 +146,14 @@ const PUSH_ENV: Record<string, EnvVarSpec> = {
     z.coerce.number().int().min(1).max(24 * 90).default(72),
     "Push worker: how long a sent notification is remembered per device (and a finished job kept), so a repeated event does not notify twice.",
   ),
+  PUSH_MESSAGE_MAX_AGE_MINUTES: spec(
+    z.coerce.number().int().min(1).max(7 * 24 * 60).default(15),
+    "Push worker: a message notification whose message is older than this is dropped (and the providers are told to drop it after this: APNs `apns-expiration`, FCM `ttl`).",
+  ),
+  PUSH_MATCH_MAX_AGE_MINUTES: spec(
+    z.coerce.number().int().min(1).max(7 * 24 * 60).default(1440),
+    "Push worker: a match notification whose match is older than this is dropped (and expires at the providers then).",
+  ),
   FCM_SERVICE_ACCOUNT: spec(
     z.string().optional(),
     "Push worker, fcm: the Firebase service-account key, as its JSON text or the path of the JSON file. Required with the fcm provider.",
@@ -468,6 +476,8 @@ export interface PushWorkerConfig extends CommonConfig {
   maxAttempts: number;
   retryBaseMs: number;
   deliveryRetentionHours: number;
+  /** Oldest event, per kind, that is still worth a notification (minutes). */
+  maxAgeMinutes: { message: number; match: number };
   fcm: { serviceAccount?: string; projectId?: string; endpoint: string; tokenUrl?: string };
   apns: { key?: string; keyId?: string; teamId?: string; topic?: string; endpoint: string; ca?: string };
 }
@@ -489,6 +499,7 @@ export function loadPushWorkerConfig(env: Env): PushWorkerConfig {
     maxAttempts: read(env, "PUSH_MAX_ATTEMPTS"),
     retryBaseMs: read(env, "PUSH_RETRY_BASE_MS"),
     deliveryRetentionHours: read(env, "PUSH_DELIVERY_RETENTION_HOURS"),
+    maxAgeMinutes: { message: read(env, "PUSH_MESSAGE_MAX_AGE_MINUTES"), match: read(env, "PUSH_MATCH_MAX_AGE_MINUTES") },
     fcm: defined({
       serviceAccount: pick<string>("FCM_SERVICE_ACCOUNT"),
       projectId: pick<string>("FCM_PROJECT_ID"),

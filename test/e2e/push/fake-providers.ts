@@ -15,9 +15,19 @@ export interface ScriptedReply {
   status: number;
   headers?: Record<string, string>;
   body?: unknown;
+  /** Answer only after this long (a slow provider). */
+  delayMs?: number;
 }
 
-function decodeJwt(token: string): { header: Record<string, unknown>; claims: Record<string, unknown>; signingInput: string; signature: Buffer } {
+const pause = (ms: number | undefined) =>
+  ms ? new Promise((resolve) => setTimeout(resolve, ms)) : Promise.resolve();
+
+function decodeJwt(token: string): {
+  header: Record<string, unknown>;
+  claims: Record<string, unknown>;
+  signingInput: string;
+  signature: Buffer;
+} {
   const [header = "", claims = "", signature = ""] = token.split(".");
   return {
     header: JSON.parse(Buffer.from(header, "base64url").toString("utf8")) as Record<string, unknown>,
@@ -86,13 +96,22 @@ async function readBody(req: http.IncomingMessage | http2.Http2ServerRequest): P
 }
 
 /** Google's token endpoint and FCM HTTP v1, for one service account. */
-export async function startFakeFcm(serviceAccount: { client_email: string; private_key: string; project_id: string }): Promise<FakeFcm> {
+export async function startFakeFcm(serviceAccount: {
+  client_email: string;
+  private_key: string;
+  project_id: string;
+}): Promise<FakeFcm> {
   const publicKey: KeyObject = createPublicKey(serviceAccount.private_key);
   const tokenRequests: TokenRequest[] = [];
   const issuedTokens: string[] = [];
   const requests: FcmRequest[] = [];
   const script = new Script();
-  const json = (res: http.ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const json = (
+    res: http.ServerResponse,
+    status: number,
+    body: unknown,
+    headers: Record<string, string> = {},
+  ) => {
     res.writeHead(status, { "content-type": "application/json; charset=UTF-8", ...headers });
     res.end(JSON.stringify(body));
   };
@@ -107,14 +126,21 @@ export async function startFakeFcm(serviceAccount: { client_email: string; priva
         const verifier = createVerify("RSA-SHA256");
         verifier.update(jwt.signingInput);
         const signatureValid = verifier.verify(publicKey, jwt.signature);
-        tokenRequests.push({ contentType: req.headers["content-type"], grantType: form.get("grant_type"), header: jwt.header, claims: jwt.claims, signatureValid });
+        tokenRequests.push({
+          contentType: req.headers["content-type"],
+          grantType: form.get("grant_type"),
+          header: jwt.header,
+          claims: jwt.claims,
+          signatureValid,
+        });
         const now = Math.floor(Date.now() / 1000);
         const claimsOk =
           jwt.claims.iss === serviceAccount.client_email &&
           typeof jwt.claims.exp === "number" &&
           jwt.claims.exp > now &&
           form.get("grant_type") === "urn:ietf:params:oauth:grant-type:jwt-bearer";
-        if (!signatureValid || !claimsOk) return json(res, 400, { error: "invalid_grant", error_description: "Invalid JWT Signature." });
+        if (!signatureValid || !claimsOk)
+          return json(res, 400, { error: "invalid_grant", error_description: "Invalid JWT Signature." });
         const accessToken = `ya29.fake-${randomBytes(12).toString("hex")}`;
         issuedTokens.push(accessToken);
         return json(res, 200, { access_token: accessToken, expires_in: 3599, token_type: "Bearer" });
@@ -127,25 +153,43 @@ export async function startFakeFcm(serviceAccount: { client_email: string; priva
         } catch {
           // recorded as empty; answered 400 below
         }
-        const record: FcmRequest = { method: req.method, path: url.pathname, authorization: req.headers.authorization, contentType: req.headers["content-type"], body, status: 0 };
+        const record: FcmRequest = {
+          method: req.method,
+          path: url.pathname,
+          authorization: req.headers.authorization,
+          contentType: req.headers["content-type"],
+          body,
+          status: 0,
+        };
         requests.push(record);
         const bearer = /^Bearer (.+)$/.exec(req.headers.authorization ?? "")?.[1];
         if (!bearer || !issuedTokens.includes(bearer)) {
           record.status = 401;
-          return json(res, 401, { error: { code: 401, message: "Request had invalid authentication credentials.", status: "UNAUTHENTICATED" } });
+          return json(res, 401, {
+            error: {
+              code: 401,
+              message: "Request had invalid authentication credentials.",
+              status: "UNAUTHENTICATED",
+            },
+          });
         }
         if (send[1] !== serviceAccount.project_id) {
           record.status = 403;
-          return json(res, 403, { error: { code: 403, message: "Permission denied", status: "PERMISSION_DENIED" } });
+          return json(res, 403, {
+            error: { code: 403, message: "Permission denied", status: "PERMISSION_DENIED" },
+          });
         }
         const token = body.message?.token;
         if (typeof token !== "string") {
           record.status = 400;
-          return json(res, 400, { error: { code: 400, message: "Invalid JSON payload", status: "INVALID_ARGUMENT" } });
+          return json(res, 400, {
+            error: { code: 400, message: "Invalid JSON payload", status: "INVALID_ARGUMENT" },
+          });
         }
         const reply = script.next(token);
         record.status = reply?.status ?? 200;
-        if (reply) return json(res, reply.status, reply.body ?? {}, reply.headers);
+        await pause(reply?.delayMs);
+        if (reply && reply.status !== 200) return json(res, reply.status, reply.body ?? {}, reply.headers);
         return json(res, 200, { name: `projects/${send[1]}/messages/${randomUUID()}` });
       }
       json(res, 404, { error: { code: 404, message: "Not found", status: "NOT_FOUND" } });
@@ -170,7 +214,12 @@ export async function startFakeFcm(serviceAccount: { client_email: string; priva
 }
 
 /** FCM's error body for an error code (`UNREGISTERED`, `QUOTA_EXCEEDED`, `INVALID_ARGUMENT`…). */
-export function fcmError(status: number, grpcStatus: string, errorCode: string, headers?: Record<string, string>): ScriptedReply {
+export function fcmError(
+  status: number,
+  grpcStatus: string,
+  errorCode: string,
+  headers?: Record<string, string>,
+): ScriptedReply {
   return {
     status,
     ...(headers ? { headers } : {}),
@@ -211,13 +260,23 @@ export interface FakeApns {
 }
 
 /** APNs' provider API (`POST /3/device/<token>` over HTTP/2 + TLS), verifying ES256 provider tokens. */
-export async function startFakeApns(providerKey: { publicKeyPem: string; keyId: string; teamId: string }): Promise<FakeApns> {
+export async function startFakeApns(providerKey: {
+  publicKeyPem: string;
+  keyId: string;
+  teamId: string;
+}): Promise<FakeApns> {
   const pems = await generate([{ name: "commonName", value: "127.0.0.1" }], {
     keyType: "ec",
     algorithm: "sha256",
     extensions: [
       { name: "basicConstraints", cA: true },
-      { name: "subjectAltName", altNames: [{ type: 7, ip: "127.0.0.1" }, { type: 2, value: "localhost" }] },
+      {
+        name: "subjectAltName",
+        altNames: [
+          { type: 7, ip: "127.0.0.1" },
+          { type: 2, value: "localhost" },
+        ],
+      },
     ],
   });
   const publicKey = createPublicKey(providerKey.publicKeyPem);
@@ -233,7 +292,12 @@ export async function startFakeApns(providerKey: { publicKeyPem: string; keyId: 
     const chunks: Buffer[] = [];
     stream.on("data", (chunk: Buffer) => chunks.push(chunk));
     stream.on("end", () => {
-      const flat = Object.fromEntries(Object.entries(headers).map(([name, value]) => [name, Array.isArray(value) ? value.join(",") : String(value)]));
+      const flat = Object.fromEntries(
+        Object.entries(headers).map(([name, value]) => [
+          name,
+          Array.isArray(value) ? value.join(",") : String(value),
+        ]),
+      );
       const path = flat[":path"] ?? "";
       const bearer = /^bearer (.+)$/i.exec(flat.authorization ?? "")?.[1] ?? "";
       let jwtHeader: Record<string, unknown> = {};
@@ -245,7 +309,12 @@ export async function startFakeApns(providerKey: { publicKeyPem: string; keyId: 
         jwtClaims = jwt.claims;
         jwtValid =
           jwt.header.alg === "ES256" &&
-          verify("sha256", Buffer.from(jwt.signingInput), { key: publicKey, dsaEncoding: "ieee-p1363" }, jwt.signature);
+          verify(
+            "sha256",
+            Buffer.from(jwt.signingInput),
+            { key: publicKey, dsaEncoding: "ieee-p1363" },
+            jwt.signature,
+          );
       } catch {
         jwtValid = false;
       }
@@ -255,12 +324,26 @@ export async function startFakeApns(providerKey: { publicKeyPem: string; keyId: 
       } catch {
         payload = {};
       }
-      const record: ApnsRequest = { method: flat[":method"] ?? "", path, headers: flat, jwtHeader, jwtClaims, jwtValid, payload, status: 0 };
+      const record: ApnsRequest = {
+        method: flat[":method"] ?? "",
+        path,
+        headers: flat,
+        jwtHeader,
+        jwtClaims,
+        jwtValid,
+        payload,
+        status: 0,
+      };
       requests.push(record);
       const apnsId = flat["apns-id"] ?? randomUUID();
       const answer = (status: number, body?: unknown, extra: Record<string, string> = {}) => {
         record.status = status;
-        stream.respond({ ":status": status, "apns-id": apnsId, ...(body ? { "content-type": "application/json" } : {}), ...extra });
+        stream.respond({
+          ":status": status,
+          "apns-id": apnsId,
+          ...(body ? { "content-type": "application/json" } : {}),
+          ...extra,
+        });
         stream.end(body ? JSON.stringify(body) : undefined);
       };
       if (!jwtValid || jwtHeader.kid !== providerKey.keyId || jwtClaims.iss !== providerKey.teamId) {
@@ -269,8 +352,10 @@ export async function startFakeApns(providerKey: { publicKeyPem: string; keyId: 
       const device = /^\/3\/device\/([0-9A-Za-z]+)$/.exec(path)?.[1];
       if (flat[":method"] !== "POST" || !device) return answer(404, { reason: "BadPath" });
       const reply = script.next(device);
-      if (reply) return answer(reply.status, reply.body, reply.headers);
-      answer(200);
+      void pause(reply?.delayMs).then(() => {
+        if (reply && reply.status !== 200) answer(reply.status, reply.body, reply.headers);
+        else answer(200);
+      });
     });
   });
   const port = await listen(server);

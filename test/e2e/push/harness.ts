@@ -1,11 +1,25 @@
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { Queue } from "bullmq";
-import { defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy, withDatabaseName } from "@hv/prisma";
-import { eventQueueName, outboxEventData, prismaOutboxStore, startOutboxRelay, type EventPayload, type EventType, type OutboxRelay } from "@hv/kit";
+import {
+  defaultDatabaseUrl,
+  dropDatabase,
+  ensureDatabase,
+  migrateDeploy,
+  withDatabaseName,
+} from "@hv/prisma";
+import {
+  eventQueueName,
+  outboxEventData,
+  prismaOutboxStore,
+  startOutboxRelay,
+  type EventPayload,
+  type EventType,
+  type OutboxRelay,
+} from "@hv/kit";
 import { createUsersDb, type UsersDb } from "@hv/users/src/db";
 import type { DeliveryOutcome } from "@hv/users/src/push/deliver";
-import { PUSH_QUEUE, pushJobId, type PushJob } from "@hv/users/src/push/jobs";
-import { loadPushConfig } from "@hv/users/src/push/config";
+import { PUSH_QUEUE, pushJobId, pushJobOptions, type PushJob } from "@hv/users/src/push/jobs";
+import { loadPushConfig, type PushConfig } from "@hv/users/src/push/config";
 import { startPushWorker, type RunningPushWorker } from "@hv/users/src/push/worker";
 import { capturingLogger } from "../../support/log-capture";
 import { startFakeApns, startFakeFcm, type FakeApns, type FakeFcm } from "./fake-providers";
@@ -21,6 +35,18 @@ export interface PushHarness {
   fcm: FakeFcm;
   apns: FakeApns;
   worker: RunningPushWorker;
+  /** The worker's configuration (to build providers for calling `deliver` directly). */
+  config: PushConfig;
+  /** Fixes the clock the worker decides by (max age, quiet hours); undefined: the real clock. */
+  setNow(at: Date | undefined): void;
+  /** Every credential the tests handed out or the fakes issued: none may appear in a log line. */
+  secrets(): string[];
+  /** Waits until the push consumer has handled this event (its job on the event queue completed). */
+  waitForEvent(eventId: string): Promise<void>;
+  /** Puts a job on the push queue directly, with the fan-out's options. */
+  addJob(job: PushJob): Promise<void>;
+  /** Push jobs of this subject on the queue, in any state. */
+  pushJobCount(subjectKey: string): Promise<number>;
   serviceAccount: { client_email: string; private_key: string; project_id: string; token_uri: string };
   logs: ReturnType<typeof capturingLogger>["lines"];
   /** Finished jobs (done or failed for good), in order. */
@@ -28,7 +54,10 @@ export interface PushHarness {
   /** Writes the event to the users outbox and relays it to the push consumer's queue (the real path). */
   publish<T extends EventType>(type: T, payload: EventPayload<T>): Promise<string>;
   /** Waits until `count` jobs of this subject have finished; returns them. */
-  waitForJobs(subjectKey: string, count: number): Promise<Array<{ job: PushJob; outcome: DeliveryOutcome | Error }>>;
+  waitForJobs(
+    subjectKey: string,
+    count: number,
+  ): Promise<Array<{ job: PushJob; outcome: DeliveryOutcome | Error }>>;
   /** A counter's value from GET /metrics (0 when the series does not exist yet). */
   metric(name: string, labels?: Record<string, string>): Promise<number>;
   /** The push job of (subject, recipient): tries made, and the delays BullMQ waited between them (ms). */
@@ -36,7 +65,12 @@ export interface PushHarness {
   /** Removes a finished job from the push queue, as its retention ending would. */
   removeJob(subjectKey: string, recipientId: string): Promise<void>;
   person(displayName?: string): Promise<string>;
-  device(userId: string, platform: "IOS" | "ANDROID"): Promise<{ id: string; token: string }>;
+  /** A device on a session of its own (`session` overrides the session's fields). */
+  device(
+    userId: string,
+    platform: "IOS" | "ANDROID",
+    session?: { revokedAt?: Date; expiresAt?: Date },
+  ): Promise<{ id: string; token: string }>;
 }
 
 /**
@@ -47,9 +81,14 @@ export interface PushHarness {
 export function usePushWorker(env: Record<string, string> = {}): PushHarness {
   const harness = { finished: [] } as unknown as PushHarness;
   const runId = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
-  const databaseUrl = withDatabaseName(process.env.USERS_DATABASE_URL || defaultDatabaseUrl("users"), `hv_test_${runId}_push`);
+  const databaseUrl = withDatabaseName(
+    process.env.USERS_DATABASE_URL || defaultDatabaseUrl("users"),
+    `hv_test_${runId}_push`,
+  );
   const prefix = `hvtest-push-${randomBytes(4).toString("hex")}`;
   let relay: OutboxRelay | undefined;
+  let clock: Date | undefined;
+  const secrets: string[] = [];
 
   beforeAll(async () => {
     await ensureDatabase(databaseUrl);
@@ -73,7 +112,15 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
 
     const log = capturingLogger("push-worker");
     harness.logs = log.lines;
-    relay = startOutboxRelay({ store: prismaOutboxStore(harness.db), connection: REDIS_URL, logger: log.logger, prefix, pollIntervalMs: 60_000 });
+    relay = startOutboxRelay({
+      store: prismaOutboxStore(harness.db),
+      connection: REDIS_URL,
+      logger: log.logger,
+      prefix,
+      pollIntervalMs: 60_000,
+    });
+    const apnsKey = ec.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
+    secrets.push(harness.serviceAccount.private_key, apnsKey);
     const config = loadPushConfig({
       NODE_ENV: "test",
       REDIS_URL,
@@ -83,10 +130,14 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
       PUSH_WORKER_PORT: "0",
       PUSH_ANDROID_PROVIDER: "fcm",
       PUSH_IOS_PROVIDER: "apns",
-      FCM_SERVICE_ACCOUNT: JSON.stringify({ type: "service_account", private_key_id: "k1", ...harness.serviceAccount }),
+      FCM_SERVICE_ACCOUNT: JSON.stringify({
+        type: "service_account",
+        private_key_id: "k1",
+        ...harness.serviceAccount,
+      }),
       FCM_TOKEN_URL: harness.fcm.tokenUrl,
       FCM_ENDPOINT: harness.fcm.endpoint,
-      APNS_KEY: ec.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      APNS_KEY: apnsKey,
       APNS_KEY_ID,
       APNS_TEAM_ID,
       APNS_TOPIC,
@@ -96,8 +147,10 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
       PUSH_MAX_ATTEMPTS: "3",
       ...env,
     });
+    harness.config = config;
     harness.worker = await startPushWorker(config, log.logger, {
       onJobDone: (job, outcome) => harness.finished.push({ job, outcome }),
+      now: () => clock ?? new Date(),
     });
   }, 120_000);
 
@@ -115,6 +168,54 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
     await dropDatabase(databaseUrl);
   });
 
+  harness.setNow = (at) => {
+    clock = at;
+  };
+  harness.secrets = () => [...secrets, ...harness.fcm.issuedTokens];
+  harness.waitForEvent = async (eventId) => {
+    const queue = new Queue(eventQueueName("push"), { connection: { url: REDIS_URL }, prefix });
+    try {
+      const deadline = Date.now() + 20_000;
+      for (;;) {
+        const state = await queue.getJobState(eventId);
+        if (state === "completed") return;
+        if (state === "failed") throw new Error(`event ${eventId} failed in the push consumer`);
+        if (Date.now() > deadline) throw new Error(`timed out waiting for event ${eventId} (${state})`);
+        await new Promise((resolve) => setTimeout(resolve, 20));
+      }
+    } finally {
+      await queue.close();
+    }
+  };
+  harness.addJob = async (job) => {
+    const queue = new Queue<PushJob>(PUSH_QUEUE, { connection: { url: REDIS_URL }, prefix });
+    try {
+      const options = pushJobOptions(
+        { maxAttempts: harness.config.maxAttempts, maxAgeMinutes: harness.config.maxAgeMinutes },
+        job.kind,
+      );
+      await queue.add(job.kind, job, { ...options, jobId: pushJobId(job.subjectKey, job.recipientId) });
+    } finally {
+      await queue.close();
+    }
+  };
+  harness.pushJobCount = async (subjectKey) => {
+    const queue = new Queue<PushJob>(PUSH_QUEUE, { connection: { url: REDIS_URL }, prefix });
+    try {
+      const jobs = await queue.getJobs([
+        "waiting",
+        "active",
+        "delayed",
+        "completed",
+        "failed",
+        "prioritized",
+        "waiting-children",
+      ]);
+      return jobs.filter((job) => job?.data.subjectKey === subjectKey).length;
+    } finally {
+      await queue.close();
+    }
+  };
   harness.publish = async (type, payload) => {
     const row = outboxEventData(type, payload);
     await harness.db.outboxEvent.create({ data: row as never });
@@ -127,7 +228,10 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
     for (;;) {
       const done = harness.finished.filter((entry) => entry.job.subjectKey === subjectKey);
       if (done.length >= count) return done;
-      if (Date.now() > deadline) throw new Error(`timed out waiting for ${count} finished job(s) of ${subjectKey} (have ${done.length})`);
+      if (Date.now() > deadline)
+        throw new Error(
+          `timed out waiting for ${count} finished job(s) of ${subjectKey} (have ${done.length})`,
+        );
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
   };
@@ -137,7 +241,9 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
     for (const line of text.split("\n")) {
       const match = /^([a-z_]+)(?:\{([^}]*)\})? (\S+)$/.exec(line);
       if (!match || match[1] !== name) continue;
-      const have = Object.fromEntries([...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]));
+      const have = Object.fromEntries(
+        [...(match[2] ?? "").matchAll(/(\w+)="([^"]*)"/g)].map((m) => [m[1], m[2]]),
+      );
       if (wanted.every(([key, value]) => have[key] === value)) return Number(match[3]);
     }
     return 0;
@@ -147,7 +253,10 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
     try {
       const job = await queue.getJob(pushJobId(subjectKey, recipientId));
       if (!job) throw new Error(`no push job ${pushJobId(subjectKey, recipientId)}`);
-      return { attemptsMade: job.attemptsMade, delays: delaysOf(harness.logs, pushJobId(subjectKey, recipientId)) };
+      return {
+        attemptsMade: job.attemptsMade,
+        delays: delaysOf(harness.logs, pushJobId(subjectKey, recipientId)),
+      };
     } finally {
       await queue.close();
     }
@@ -163,14 +272,25 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
   };
   harness.person = async (displayName = "Ada") => {
     const user = await harness.db.user.create({
-      data: { email: `${randomUUID()}@example.test`, passwordHash: "!seeded", displayName, birthDate: new Date("1992-03-04") },
+      data: {
+        email: `${randomUUID()}@example.test`,
+        passwordHash: "!seeded",
+        displayName,
+        birthDate: new Date("1992-03-04"),
+      },
     });
     return user.id;
   };
-  harness.device = async (userId, platform) => {
-    const session = await harness.db.session.create({ data: { userId, expiresAt: new Date(Date.now() + 86_400_000) } });
-    const token = platform === "IOS" ? randomBytes(32).toString("hex") : `fcm${randomBytes(20).toString("hex")}`;
-    const device = await harness.db.device.create({ data: { userId, sessionId: session.id, platform, pushToken: token, appVersion: "1.0.0" } });
+  harness.device = async (userId, platform, sessionFields = {}) => {
+    const session = await harness.db.session.create({
+      data: { userId, expiresAt: new Date(Date.now() + 86_400_000), ...sessionFields },
+    });
+    const token =
+      platform === "IOS" ? randomBytes(32).toString("hex") : `fcm${randomBytes(20).toString("hex")}`;
+    secrets.push(token);
+    const device = await harness.db.device.create({
+      data: { userId, sessionId: session.id, platform, pushToken: token, appVersion: "1.0.0" },
+    });
     return { id: device.id, token };
   };
   return harness;
@@ -178,11 +298,17 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
 
 /** The retry delays the worker logged for a job. */
 function delaysOf(lines: PushHarness["logs"], jobId: string): number[] {
-  return lines.filter((line) => line.jobId === jobId && typeof line.retryInMs === "number").map((line) => line.retryInMs as number);
+  return lines
+    .filter((line) => line.jobId === jobId && typeof line.retryInMs === "number")
+    .map((line) => line.retryInMs as number);
 }
 
 /** A message.created payload from `senderId` to these recipients ([userId, unread count]). */
-export function messageEvent(senderId: string, recipients: Array<[string, number]>, overrides: Partial<EventPayload<"message.created">> = {}): EventPayload<"message.created"> {
+export function messageEvent(
+  senderId: string,
+  recipients: Array<[string, number]>,
+  overrides: Partial<EventPayload<"message.created">> = {},
+): EventPayload<"message.created"> {
   return {
     messageId: randomUUID(),
     conversationId: randomUUID(),

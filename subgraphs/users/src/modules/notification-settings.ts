@@ -43,21 +43,29 @@ function bad(field: string, message: string): never {
 const TIME_ZONE = /^[A-Za-z][A-Za-z0-9_+\-/]*$/;
 const TIME_ZONE_MAX = 64;
 
+/** IANA's fixed-offset zones (`Etc/GMT-2` is UTC+2, sign inverted): no daylight saving, ever. */
+const FIXED_OFFSET_ZONE = /^Etc\/GMT[+-]\d{1,2}$/;
+
 /**
  * The canonical IANA name of a time zone (`europe/berlin` → `Europe/Berlin`), or BAD_USER_INPUT.
- * Offsets (`+02:00`) and abbreviations Intl does not know are refused: quiet hours must follow the
- * zone's daylight-saving changes.
+ * Offsets (`+02:00`, and IANA's fixed-offset `Etc/GMT±N` zones) and abbreviations Intl does not
+ * know are refused: quiet hours must follow the zone's daylight-saving changes. (`UTC`, `GMT` and
+ * `Etc/GMT+0` are accepted and stored as `UTC`.)
  */
 export function canonicalTimeZone(value: string, field = "input.timeZone"): string {
   const text = value.trim();
   if (text.length === 0) bad(field, `${field} must not be empty`);
   if (text.length > TIME_ZONE_MAX) bad(field, `${field} must be at most ${TIME_ZONE_MAX} characters`);
   if (!TIME_ZONE.test(text)) bad(field, `${field} must be an IANA time zone such as Europe/Berlin`);
+  let canonical: string;
   try {
-    return new Intl.DateTimeFormat("en-US", { timeZone: text }).resolvedOptions().timeZone;
+    canonical = new Intl.DateTimeFormat("en-US", { timeZone: text }).resolvedOptions().timeZone;
   } catch {
     bad(field, `${field} is not a known IANA time zone`);
   }
+  if (FIXED_OFFSET_ZONE.test(canonical))
+    bad(field, `${field} must be a place's time zone such as Europe/Berlin, not a fixed offset`);
+  return canonical;
 }
 
 const CLOCK_TIME = /^([01]\d|2[0-3]):([0-5]\d)$/;
@@ -79,7 +87,12 @@ const formatters = new Map<string, Intl.DateTimeFormat>();
 export function localMinutes(timeZone: string, at: Date): number {
   let formatter = formatters.get(timeZone);
   if (!formatter) {
-    formatter = new Intl.DateTimeFormat("en-US", { timeZone, hour: "2-digit", minute: "2-digit", hourCycle: "h23" });
+    formatter = new Intl.DateTimeFormat("en-US", {
+      timeZone,
+      hour: "2-digit",
+      minute: "2-digit",
+      hourCycle: "h23",
+    });
     if (formatters.size > 1000) formatters.clear();
     formatters.set(timeZone, formatter);
   }
@@ -96,7 +109,10 @@ export function localMinutes(timeZone: string, at: Date): number {
  * Whether `at` falls in the person's quiet hours: from start (inclusive) to end (exclusive), local
  * time; a start after the end spans midnight (22:00–07:00). An unknown stored zone counts as UTC.
  */
-export function inQuietHours(settings: Pick<NotificationPreferences, "timeZone" | "quietStart" | "quietEnd">, at: Date): boolean {
+export function inQuietHours(
+  settings: Pick<NotificationPreferences, "timeZone" | "quietStart" | "quietEnd">,
+  at: Date,
+): boolean {
   const { quietStart: start, quietEnd: end } = settings;
   if (start === null || end === null || start === end) return false;
   let now: number;
@@ -126,13 +142,19 @@ export const notificationSettingsResolvers = {
   Query: {
     async myNotificationSettings(_: unknown, __: unknown, context: UsersContext) {
       const viewer = requireViewer(context);
-      const row = await context.services.db.notificationSettings.findUnique({ where: { userId: viewer.userId } });
+      const row = await context.services.db.notificationSettings.findUnique({
+        where: { userId: viewer.userId },
+      });
       return toGraphQL(row ?? DEFAULT_NOTIFICATION_SETTINGS);
     },
   },
   Mutation: {
     /** Changes only what the input names; `quietHours: null` turns quiet hours off. */
-    async updateNotificationSettings(_: unknown, { input }: UpdateNotificationSettingsArgs, context: UsersContext) {
+    async updateNotificationSettings(
+      _: unknown,
+      { input }: UpdateNotificationSettingsArgs,
+      context: UsersContext,
+    ) {
       const viewer = requireViewer(context);
       const data: Partial<NotificationPreferences> = {};
       for (const kind of ["messages", "matches", "likes", "messagePreviews"] as const) {
@@ -146,7 +168,8 @@ export const notificationSettingsResolvers = {
       } else if (input.quietHours !== undefined) {
         const start = parseClockTime(input.quietHours.start, "input.quietHours.start");
         const end = parseClockTime(input.quietHours.end, "input.quietHours.end");
-        if (start === end) bad("input.quietHours", "input.quietHours must not start and end at the same time");
+        if (start === end)
+          bad("input.quietHours", "input.quietHours must not start and end at the same time");
         data.quietStart = start;
         data.quietEnd = end;
       }

@@ -1,6 +1,7 @@
 import { createPrivateKey } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
 import { ConfigError, loadPushWorkerConfig, type PushWorkerConfig } from "@hv/kit";
+import { maxRetrySpanMs } from "./deliver";
 
 type Env = Record<string, string | undefined>;
 
@@ -42,12 +43,15 @@ function textOrFile(value: string, variable: string, looksInline: (text: string)
   try {
     return readFileSync(text, "utf8");
   } catch (error) {
-    throw new ConfigError(`${variable}: cannot read ${text} (${error instanceof Error ? error.message : String(error)})`);
+    throw new ConfigError(
+      `${variable}: cannot read ${text} (${error instanceof Error ? error.message : String(error)})`,
+    );
   }
 }
 
 function fcmCredentials(raw: PushWorkerConfig["fcm"]): FcmCredentials {
-  if (!raw.serviceAccount) throw new ConfigError("FCM_SERVICE_ACCOUNT is required with PUSH_ANDROID_PROVIDER=fcm");
+  if (!raw.serviceAccount)
+    throw new ConfigError("FCM_SERVICE_ACCOUNT is required with PUSH_ANDROID_PROVIDER=fcm");
   const text = textOrFile(raw.serviceAccount, "FCM_SERVICE_ACCOUNT", (value) => value.startsWith("{"));
   let json: Record<string, unknown>;
   try {
@@ -55,16 +59,23 @@ function fcmCredentials(raw: PushWorkerConfig["fcm"]): FcmCredentials {
   } catch {
     throw new ConfigError("FCM_SERVICE_ACCOUNT is not valid JSON");
   }
-  const field = (name: string) => (typeof json[name] === "string" && json[name] !== "" ? (json[name] as string) : undefined);
+  const field = (name: string) =>
+    typeof json[name] === "string" && json[name] !== "" ? (json[name] as string) : undefined;
   const clientEmail = field("client_email");
   const privateKey = field("private_key");
   const projectId = raw.projectId ?? field("project_id");
-  if (!clientEmail || !privateKey) throw new ConfigError("FCM_SERVICE_ACCOUNT must hold client_email and private_key (a service-account key file)");
-  if (!projectId) throw new ConfigError("FCM_PROJECT_ID is required when the service account has no project_id");
+  if (!clientEmail || !privateKey)
+    throw new ConfigError(
+      "FCM_SERVICE_ACCOUNT must hold client_email and private_key (a service-account key file)",
+    );
+  if (!projectId)
+    throw new ConfigError("FCM_PROJECT_ID is required when the service account has no project_id");
   try {
     if (createPrivateKey(privateKey).asymmetricKeyType !== "rsa") throw new Error("not an RSA key");
   } catch (error) {
-    throw new ConfigError(`FCM_SERVICE_ACCOUNT private_key is unusable: ${error instanceof Error ? error.message : String(error)}`);
+    throw new ConfigError(
+      `FCM_SERVICE_ACCOUNT private_key is unusable: ${error instanceof Error ? error.message : String(error)}`,
+    );
   }
   const tokenUrl = raw.tokenUrl ?? field("token_uri") ?? GOOGLE_TOKEN_URL;
   return { clientEmail, privateKey, projectId, tokenUrl, endpoint: raw.endpoint.replace(/\/+$/, "") };
@@ -72,7 +83,10 @@ function fcmCredentials(raw: PushWorkerConfig["fcm"]): FcmCredentials {
 
 function apnsCredentials(raw: PushWorkerConfig["apns"]): ApnsCredentials {
   const missing = (["APNS_KEY", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"] as const).filter(
-    (variable) => ({ APNS_KEY: raw.key, APNS_KEY_ID: raw.keyId, APNS_TEAM_ID: raw.teamId, APNS_TOPIC: raw.topic })[variable] === undefined,
+    (variable) =>
+      ({ APNS_KEY: raw.key, APNS_KEY_ID: raw.keyId, APNS_TEAM_ID: raw.teamId, APNS_TOPIC: raw.topic })[
+        variable
+      ] === undefined,
   );
   if (missing.length > 0 || !raw.key || !raw.keyId || !raw.teamId || !raw.topic) {
     throw new ConfigError(`${missing.join(", ")} required with PUSH_IOS_PROVIDER=apns`);
@@ -80,7 +94,8 @@ function apnsCredentials(raw: PushWorkerConfig["apns"]): ApnsCredentials {
   const key = textOrFile(raw.key, "APNS_KEY", (value) => value.startsWith("-----BEGIN"));
   try {
     const parsed = createPrivateKey(key);
-    if (parsed.asymmetricKeyType !== "ec" || parsed.asymmetricKeyDetails?.namedCurve !== "prime256v1") throw new Error("not an EC P-256 key");
+    if (parsed.asymmetricKeyType !== "ec" || parsed.asymmetricKeyDetails?.namedCurve !== "prime256v1")
+      throw new Error("not an EC P-256 key");
   } catch (error) {
     throw new ConfigError(`APNS_KEY is unusable: ${error instanceof Error ? error.message : String(error)}`);
   }
@@ -92,13 +107,40 @@ function apnsCredentials(raw: PushWorkerConfig["apns"]): ApnsCredentials {
     teamId: raw.teamId,
     topic: raw.topic,
     endpoint: endpoint.origin,
-    ...(raw.ca === undefined ? {} : { ca: textOrFile(raw.ca, "APNS_CA", (value) => value.startsWith("-----BEGIN")) }),
+    ...(raw.ca === undefined
+      ? {}
+      : { ca: textOrFile(raw.ca, "APNS_CA", (value) => value.startsWith("-----BEGIN")) }),
   };
+}
+
+/**
+ * The longest time after an event in which one of its jobs may still send: until the last retry,
+ * but never past the kind's max age (an older job is dropped unsent).
+ */
+export function longestSendWindowMs(config: Pick<PushWorkerConfig, "maxAttempts" | "maxAgeMinutes">): number {
+  const maxAgeMs = Math.max(config.maxAgeMinutes.message, config.maxAgeMinutes.match) * 60_000;
+  return Math.min(maxRetrySpanMs(config.maxAttempts), maxAgeMs);
 }
 
 /** The push worker's configuration, with the chosen providers' credentials read and checked. */
 export function loadPushConfig(env: Env): PushConfig {
   const { fcm, apns, ...rest } = loadPushWorkerConfig(env);
+  // The log provider says "sent" and sends nothing: in production that would silently drop every
+  // notification.
+  if (rest.isProduction) {
+    if (rest.androidProvider === "log")
+      throw new ConfigError("PUSH_ANDROID_PROVIDER=log is refused in production (it sends nothing); use fcm");
+    if (rest.iosProvider === "log")
+      throw new ConfigError("PUSH_IOS_PROVIDER=log is refused in production (it sends nothing); use apns");
+  }
+  // A delivery row must outlive every job that could still send for its subject, or a retried or
+  // repeated job would notify the device again.
+  const windowMs = longestSendWindowMs(rest);
+  if (rest.deliveryRetentionHours * 3_600_000 < windowMs) {
+    throw new ConfigError(
+      `PUSH_DELIVERY_RETENTION_HOURS must be at least ${Math.ceil(windowMs / 3_600_000)}: a notification job may still send that long after its event (PUSH_MAX_ATTEMPTS=${rest.maxAttempts} tries up to an hour apart, at most PUSH_MESSAGE_MAX_AGE_MINUTES / PUSH_MATCH_MAX_AGE_MINUTES)`,
+    );
+  }
   return {
     ...rest,
     ...(rest.androidProvider === "fcm" ? { fcm: fcmCredentials(fcm) } : {}),

@@ -31,7 +31,8 @@ export type PushJob =
 
 /**
  * BullMQ drops a job whose id is taken (while the first is kept: `removeOnComplete`), so the same
- * message or match delivered twice, or by two triggers, makes one job per recipient.
+ * message or match delivered twice, or by two triggers, makes one job per recipient while the first
+ * is kept; after that, the delivery rows (and the max age) keep a new job from notifying again.
  * (BullMQ ids must not contain `:`.)
  */
 export function pushJobId(subjectKey: string, recipientId: string): string {
@@ -40,25 +41,40 @@ export function pushJobId(subjectKey: string, recipientId: string): string {
 
 export interface PushJobPolicy {
   maxAttempts: number;
-  retentionHours: number;
+  /** Oldest event still worth a notification, per kind (minutes). */
+  maxAgeMinutes: Record<PushJob["kind"], number>;
 }
 
-/** Options of every push job; the delay between tries is the worker's backoff strategy. */
-export function pushJobOptions(policy: PushJobPolicy): JobsOptions {
+/** Failed jobs are kept this long for inspection (their data holds the message preview). */
+export const FAILED_JOB_RETENTION_SECONDS = 24 * 3600;
+
+/**
+ * Options of a push job; the delay between tries is the worker's backoff strategy. A job's data
+ * holds the message preview whatever the recipient's settings (they are read at send time), so
+ * finished jobs are not kept longer than they are useful: a completed job as long as its event
+ * could still be notified (the kind's max age: a repeated event is dropped by its id meanwhile, by
+ * its age after), a failed one a day.
+ */
+export function pushJobOptions(policy: PushJobPolicy, kind: PushJob["kind"]): JobsOptions {
   return {
     attempts: policy.maxAttempts,
     backoff: { type: "provider" },
-    removeOnComplete: { age: policy.retentionHours * 3600 },
-    removeOnFail: { age: 7 * 24 * 3600 },
+    removeOnComplete: { age: policy.maxAgeMinutes[kind] * 60 },
+    removeOnFail: { age: FAILED_JOB_RETENTION_SECONDS },
   };
 }
 
 /** The push consumer's event handlers: each turns an event into one job per recipient. */
 export function fanOutHandlers(queue: Queue, policy: PushJobPolicy, logger: Logger): EventHandlers<"push"> {
-  const options = pushJobOptions(policy);
   const add = async (jobs: PushJob[]) => {
     if (jobs.length === 0) return;
-    await queue.addBulk(jobs.map((data) => ({ name: data.kind, data, opts: { ...options, jobId: pushJobId(data.subjectKey, data.recipientId) } })));
+    await queue.addBulk(
+      jobs.map((data) => ({
+        name: data.kind,
+        data,
+        opts: { ...pushJobOptions(policy, data.kind), jobId: pushJobId(data.subjectKey, data.recipientId) },
+      })),
+    );
     logger.debug({ subjectKey: jobs[0]?.subjectKey, jobs: jobs.length }, "push: jobs queued");
   };
   return {
@@ -91,7 +107,12 @@ export function fanOutHandlers(queue: Queue, policy: PushJobPolicy, logger: Logg
     async "match.created"(payload: EventPayload<"match.created">, meta) {
       const [a, b] = payload.userIds;
       const subjectKey = `match:${payload.matchId}`;
-      const base = { kind: "match" as const, subjectKey, occurredAt: meta.occurredAt.toISOString(), match: { matchId: payload.matchId } };
+      const base = {
+        kind: "match" as const,
+        subjectKey,
+        occurredAt: meta.occurredAt.toISOString(),
+        match: { matchId: payload.matchId },
+      };
       await add([
         { ...base, recipientId: a, actorId: b },
         { ...base, recipientId: b, actorId: a },

@@ -5,10 +5,15 @@ import type { PushNotification } from "./providers/types";
  * The words of a notification. English only for now: the app can localise with `data.kind`
  * (a localised `title-loc-key`/`body-loc-key` is a later step).
  */
-export function renderNotification(job: PushJob, actorName: string, messagePreviews: boolean): PushNotification {
+export function renderNotification(
+  job: PushJob,
+  actorName: string,
+  messagePreviews: boolean,
+  timing: Pick<PushNotification, "expiresAt" | "ttlSeconds">,
+): PushNotification {
   if (job.kind === "message") {
     const { message } = job;
-    const body = !messagePreviews ? "New message" : message.preview ?? "Sent an attachment";
+    const body = !messagePreviews ? "New message" : (message.preview ?? "Sent an attachment");
     return {
       kind: "message",
       title: actorName,
@@ -22,6 +27,7 @@ export function renderNotification(job: PushJob, actorName: string, messagePrevi
         seq: String(message.seq),
         senderId: job.actorId,
       },
+      ...timing,
     };
   }
   return {
@@ -30,5 +36,6 @@ export function renderNotification(job: PushJob, actorName: string, messagePrevi
     body: `You and ${actorName} liked each other`,
     collapseKey: `match-${job.match.matchId}`,
     data: { matchId: job.match.matchId, userId: job.actorId },
+    ...timing,
   };
 }

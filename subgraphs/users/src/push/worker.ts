@@ -1,8 +1,16 @@
-import { Queue, Worker, type Job } from "bullmq";
-import { createRedis, closeRedis, redisReadiness, startEventConsumer, startWorkerService, type Logger, type RunningService } from "@hv/kit";
+import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
+import {
+  createRedis,
+  closeRedis,
+  redisReadiness,
+  startEventConsumer,
+  startWorkerService,
+  type Logger,
+  type RunningService,
+} from "@hv/kit";
 import { createUsersDb, type UsersDb } from "../db";
 import type { PushConfig } from "./config";
-import { deliver, pushBackoff, type DeliveryOutcome, type Platform } from "./deliver";
+import { deliver, pushBackoff, RetryLaterError, type DeliveryOutcome, type Platform } from "./deliver";
 import { fanOutHandlers, PUSH_QUEUE, type PushJob } from "./jobs";
 import { createPushMetrics, type PushMetrics } from "./metrics";
 import { apnsProvider } from "./providers/apns";
@@ -17,13 +25,31 @@ export interface RunningPushWorker extends RunningService {
 export interface PushWorkerOptions {
   /** Called when a job is finished: done, or failed for good (tests wait on it). */
   onJobDone?: (job: PushJob, outcome: DeliveryOutcome | Error) => void;
+  /** The clock send-time decisions use (max age, quiet hours, session expiry); tests fix it. */
+  now?: () => Date;
 }
 
 const CLEANUP_INTERVAL_MS = 3_600_000;
 
+/**
+ * A running job's BullMQ lock, renewed every half of it while the process lives. One job sends to
+ * up to 20 devices at once, each send bounded by a 10 s request timeout (plus an OAuth token
+ * fetch): a minute leaves room on a loaded machine, and a dead worker's job is taken over within a
+ * minute or so (BullMQ's stalled check runs every 30 s).
+ */
+const LOCK_DURATION_MS = 60_000;
+/**
+ * A job whose worker died (deploys, OOM) is taken over; one that stalls a third time is failed
+ * rather than crash-looping workers. Take-overs cannot double-send: devices are claimed in
+ * `push_deliveries` first, and a dead run's claims are released only after their lease.
+ */
+const MAX_STALLED_COUNT = 2;
+
 function providersFor(config: PushConfig, logger: Logger): Record<Platform, PushProvider> {
-  const android = config.androidProvider === "fcm" && config.fcm ? fcmProvider(config.fcm) : logProvider(logger, "ANDROID");
-  const ios = config.iosProvider === "apns" && config.apns ? apnsProvider(config.apns) : logProvider(logger, "IOS");
+  const android =
+    config.androidProvider === "fcm" && config.fcm ? fcmProvider(config.fcm) : logProvider(logger, "ANDROID");
+  const ios =
+    config.iosProvider === "apns" && config.apns ? apnsProvider(config.apns) : logProvider(logger, "IOS");
   return { ANDROID: android, IOS: ios };
 }
 
@@ -33,16 +59,24 @@ function providersFor(config: PushConfig, logger: Logger): Record<Platform, Push
  * each job's notification to the recipient's devices through FCM or APNs. `/metrics` serves the
  * counters (Prometheus text format) beside `/healthz` and `/readyz`.
  */
-export async function startPushWorker(config: PushConfig, logger: Logger, options: PushWorkerOptions = {}): Promise<RunningPushWorker> {
+export async function startPushWorker(
+  config: PushConfig,
+  logger: Logger,
+  options: PushWorkerOptions = {},
+): Promise<RunningPushWorker> {
   const db: UsersDb = createUsersDb(config.databaseUrl);
   const redis = createRedis(config.redisUrl, logger, "push-worker");
   const metrics = createPushMetrics();
   const providers = providersFor(config, logger);
   const connection = { url: config.redisUrl };
-  const policy = { maxAttempts: config.maxAttempts, retentionHours: config.deliveryRetentionHours };
+  const policy = { maxAttempts: config.maxAttempts, maxAgeMinutes: config.maxAgeMinutes };
+  const maxAgeMs = {
+    message: config.maxAgeMinutes.message * 60_000,
+    match: config.maxAgeMinutes.match * 60_000,
+  };
 
   const queue = new Queue<PushJob>(PUSH_QUEUE, { connection, prefix: config.eventsPrefix });
-  queue.on("error", (error: Error) => logger.debug({ err: error }, "push queue error"));
+  queue.on("error", (error: Error) => logger.warn({ err: error }, "push queue error"));
   const consumer = startEventConsumer({
     consumer: "push",
     connection: config.redisUrl,
@@ -51,27 +85,50 @@ export async function startPushWorker(config: PushConfig, logger: Logger, option
     handlers: fanOutHandlers(queue, policy, logger),
   });
 
-  const worker = new Worker<PushJob, DeliveryOutcome>(
-    PUSH_QUEUE,
-    (job: Job<PushJob>) =>
-      deliver(job.data, job.attemptsMade + 1, { db, providers, metrics, logger, maxAttempts: config.maxAttempts }),
-    {
-      connection,
-      prefix: config.eventsPrefix,
-      concurrency: config.concurrency,
-      settings: {
-        backoffStrategy: pushBackoff(config.retryBaseMs, (jobId, attemptsMade, retryInMs) =>
-          logger.info({ jobId, attempt: attemptsMade, retryInMs }, "push job retry scheduled"),
-        ),
-      },
+  const processor = async (job: Job<PushJob>): Promise<DeliveryOutcome> => {
+    try {
+      return await deliver(job.data, job.attemptsMade + 1, {
+        db,
+        providers,
+        metrics,
+        logger,
+        maxAttempts: job.opts.attempts ?? 1,
+        maxAgeMs,
+        ...(options.now ? { now: options.now } : {}),
+      });
+    } catch (error) {
+      // deliver's own verdicts are counted per device; anything else is the database failing.
+      if (!(error instanceof RetryLaterError) && !(error instanceof UnrecoverableError)) {
+        metrics.failed.inc({ provider: "none", reason: "database" });
+      }
+      throw error;
+    }
+  };
+  const worker = new Worker<PushJob, DeliveryOutcome>(PUSH_QUEUE, processor, {
+    connection,
+    prefix: config.eventsPrefix,
+    concurrency: config.concurrency,
+    lockDuration: LOCK_DURATION_MS,
+    maxStalledCount: MAX_STALLED_COUNT,
+    settings: {
+      backoffStrategy: pushBackoff(config.retryBaseMs, (jobId, attemptsMade, retryInMs) =>
+        logger.info({ jobId, attempt: attemptsMade, retryInMs }, "push job retry scheduled"),
+      ),
     },
-  );
+  });
   worker.on("error", (error: Error) => logger.error({ err: error }, "push worker error"));
   worker.on("completed", (job, outcome) => options.onJobDone?.(job.data, outcome));
   worker.on("failed", (job, error) => {
     if (!job) return;
     const willRetry = job.finishedOn === undefined;
-    logger[willRetry ? "debug" : "error"]({ err: error, jobId: job.id, attempt: job.attemptsMade }, willRetry ? "push job will be retried" : "push job failed for good");
+    logger[willRetry ? "info" : "error"](
+      { err: error, jobId: job.id, attempt: job.attemptsMade },
+      willRetry ? "push job will be retried" : "push job failed for good",
+    );
+    // Given up without deliver's verdict (attempts used up on database errors, stalled too often):
+    // deliver counted its own verdicts per device already.
+    if (!willRetry && !(error instanceof UnrecoverableError))
+      metrics.failed.inc({ provider: "none", reason: "exhausted" });
     if (!willRetry) options.onJobDone?.(job.data, error);
   });
 

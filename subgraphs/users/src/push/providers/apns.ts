@@ -1,10 +1,24 @@
 import apn from "@parse/node-apn";
 import type { ApnsCredentials } from "../config";
-import type { PushNotification, PushProvider, SendResult } from "./types";
+import type { PushNotification, PushProvider, PushTarget, SendResult } from "./types";
 
 const REQUEST_TIMEOUT_MS = 10_000;
-/** Reasons that mean the token can never be reached again (APNs 400/410). */
-const DEAD_TOKEN_REASONS = new Set(["BadDeviceToken", "DeviceTokenNotForTopic", "Unregistered", "ExpiredToken"]);
+/**
+ * Reasons that mean the token is dead (APNs sends them with 410). `BadDeviceToken` and
+ * `DeviceTokenNotForTopic` are not among them: a sandbox token sent to production, or a token of
+ * another bundle id, is our configuration's fault as often as the token's, so the device is kept
+ * and that notification refused.
+ */
+const DEAD_TOKEN_REASONS = new Set(["Unregistered", "ExpiredToken"]);
+
+/** What an APNs error answer means for the device. */
+export function classifyApnsError(status: number, reason: string): "unregistered" | "rejected" | "retry" {
+  if (status === 410 || DEAD_TOKEN_REASONS.has(reason)) return "unregistered";
+  // 403: our provider token (expired: the library makes a new one), 429: too many for this device,
+  // 5xx: Apple's trouble. All pass.
+  if (status === 403 || status === 429 || status >= 500) return "retry";
+  return "rejected";
+}
 
 /** The APNs notification for one iOS device: a visible alert (push type alert, priority 10). */
 export function apnsNotification(topic: string, notification: PushNotification): apn.Notification {
@@ -12,6 +26,8 @@ export function apnsNotification(topic: string, notification: PushNotification):
   note.topic = topic;
   note.pushType = "alert";
   note.priority = 10;
+  // Apple stores an undeliverable notification until then, and drops it after.
+  note.expiry = Math.floor(notification.expiresAt.getTime() / 1000);
   note.alert = { title: notification.title, body: notification.body };
   note.sound = "default";
   if (notification.badge !== undefined) note.badge = notification.badge;
@@ -41,25 +57,25 @@ export function apnsProvider(credentials: ApnsCredentials): PushProvider {
 
   return {
     name: "apns",
-    async send(token: string, notification: PushNotification): Promise<SendResult> {
+    async send({ token }: PushTarget, notification: PushNotification): Promise<SendResult> {
       let result: apn.Responses<apn.ResponseSent, apn.ResponseFailure>;
       try {
         result = await provider.send(apnsNotification(credentials.topic, notification), token);
       } catch (error) {
-        return { outcome: "retry", reason: `apns: ${error instanceof Error ? error.message : String(error)}` };
+        return {
+          outcome: "retry",
+          reason: `apns: ${error instanceof Error ? error.message : String(error)}`,
+        };
       }
       const sent = result.sent[0] as (apn.ResponseSent & { "apns-id"?: string }) | undefined;
-      if (sent) return sent["apns-id"] ? { outcome: "sent", providerId: sent["apns-id"] } : { outcome: "sent" };
+      if (sent)
+        return sent["apns-id"] ? { outcome: "sent", providerId: sent["apns-id"] } : { outcome: "sent" };
       const failure = result.failed[0];
       const status = typeof failure?.status === "number" ? failure.status : Number(failure?.status);
       const reasonText = failure?.response?.reason ?? failure?.error?.message ?? "no answer";
       const reason = Number.isFinite(status) ? `${status} ${reasonText}` : reasonText;
       if (!failure || !Number.isFinite(status)) return { outcome: "retry", reason }; // timeout, connection trouble
-      if (status === 410 || DEAD_TOKEN_REASONS.has(reasonText)) return { outcome: "unregistered", reason };
-      // 403: our provider token (expired: the library makes a new one), 429: too many for this device,
-      // 5xx: Apple's trouble. All pass.
-      if (status === 403 || status === 429 || status >= 500) return { outcome: "retry", reason };
-      return { outcome: "rejected", reason };
+      return { outcome: classifyApnsError(status, reasonText), reason };
     },
     async close() {
       await provider.shutdown();

@@ -12,15 +12,33 @@ export interface PushNotification {
   collapseKey: string;
   /** Handed to the app with the notification (FCM wants strings). */
   data: Record<string, string>;
+  /**
+   * When the notification is no longer worth showing (the event's time + the kind's max age): the
+   * providers drop it if the phone cannot be reached by then (APNs `apns-expiration`).
+   */
+  expiresAt: Date;
+  /** The same as seconds left from when it is sent (FCM `android.ttl`), at least 1. */
+  ttlSeconds: number;
+}
+
+/** The device a notification goes to. */
+export interface PushTarget {
+  /** Our device id (for logs). */
+  deviceId: string;
+  /** The provider's token: a credential for reaching someone's phone; never logged. */
+  token: string;
 }
 
 /**
  * What a provider answered for one device:
  * - `sent`: accepted for delivery;
- * - `unregistered`: the token is dead (app uninstalled, token rotated): prune the device;
- * - `retry`: rate-limited, provider trouble or unreachable: try again later (`retryAfterMs`: the
- *   provider's Retry-After);
- * - `rejected`: refused for good (malformed payload, bad topic…): retrying cannot help.
+ * - `unregistered`: the provider says the token is dead (FCM `UNREGISTERED`, APNs 410 /
+ *   `Unregistered` / `ExpiredToken`): prune the device. Nothing else prunes: a token we cannot
+ *   use (wrong project, wrong topic, malformed) may be our configuration's fault;
+ * - `retry`: rate-limited, provider trouble, our credentials refused, or unreachable: try again
+ *   later (`retryAfterMs`: the provider's Retry-After);
+ * - `rejected`: refused for good for this device (malformed payload, token of another project or
+ *   app, bad token…): retrying cannot help, the device is kept.
  */
 export type SendResult =
   | { outcome: "sent"; providerId?: string }
@@ -32,7 +50,7 @@ export type ProviderName = "fcm" | "apns" | "log";
 
 export interface PushProvider {
   readonly name: ProviderName;
-  send(token: string, notification: PushNotification): Promise<SendResult>;
+  send(target: PushTarget, notification: PushNotification): Promise<SendResult>;
   close(): Promise<void>;
 }
 
