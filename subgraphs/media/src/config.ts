@@ -9,7 +9,8 @@ export type StorageConfig =
       driver: "local";
       /** Absolute. */
       dir: string;
-      /** Port of the public file endpoint (0: a free one, tests). */
+      /** Interface and port of the public file endpoint (HOST, as the gateway: phones reach it; port 0: a free one, tests). */
+      filesHost: string;
       filesPort: number;
       /** Base URL phones use; null: `http://127.0.0.1:<actual port>`. */
       publicUrl: string | null;
@@ -64,6 +65,7 @@ function loadStorage(env: Env, isProduction: boolean): StorageConfig {
     return {
       driver,
       dir: path.resolve(readEnv<string>(env, "MEDIA_LOCAL_DIR")),
+      filesHost: readEnv(env, "HOST"),
       filesPort: readEnv(env, "MEDIA_FILES_PORT"),
       publicUrl: readEnv<string | undefined>(env, "MEDIA_PUBLIC_URL")?.replace(/\/+$/, "") ?? null,
       urlSecret: secret ?? DEVELOPMENT_URL_SECRET,

@@ -42,8 +42,8 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
     await storage.ping();
     files = await startFileServer({
       storage,
-      // Phones reach it (unlike the subgraph): it binds where the gateway does.
-      host: process.env.HOST ?? "0.0.0.0",
+      // Phones reach it (unlike the subgraph): it binds where the gateway does (HOST).
+      host: config.storage.driver === "local" ? config.storage.filesHost : "0.0.0.0",
       port: config.storage.driver === "local" ? config.storage.filesPort : 0,
       logger,
     });
