@@ -8,6 +8,8 @@ echo "== typecheck"
 pnpm --silent run typecheck
 echo "== schema checks"
 pnpm --silent run schema:check
+echo "== infra checks"
+pnpm --silent exec tsx scripts/infra/validate.mts
 echo "== jest"
 results=$(mktemp)
 status=0

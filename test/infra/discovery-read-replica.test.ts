@@ -42,7 +42,7 @@ describe("discovery with a read replica for nearby", () => {
     return id;
   }
 
-  async function viewer(origin: [number, number]) {
+  async function viewer() {
     const seed: ProfileSeed = { age: 30, gender: "WOMAN", gendersOfInterest: ["MAN"], maxDistanceKm: 10 };
     const viewerId = await seedProfile(fx.dbs, seed);
     await seedProfile(onReplica(), { ...seed, userId: viewerId });
@@ -51,7 +51,7 @@ describe("discovery with a read replica for nearby", () => {
 
   it("should read the viewer's own row from the primary and the candidates from the replica", async () => {
     const origin = somewhere();
-    const { viewerId, token } = await viewer(origin);
+    const { viewerId, token } = await viewer();
     // The viewer has just moved: the replica still has her far away, the primary at `origin`.
     await placeAt(fx.dbs, viewerId, ...origin);
     await placeAt(onReplica(), viewerId, ...northOf(...origin, 500));
@@ -67,7 +67,7 @@ describe("discovery with a read replica for nearby", () => {
 
   it("should never show someone the primary already hides: blocks either way, swipes, hidden and banned profiles", async () => {
     const origin = somewhere();
-    const { viewerId, token } = await viewer(origin);
+    const { viewerId, token } = await viewer();
     await placeAt(fx.dbs, viewerId, ...origin);
     await placeAt(onReplica(), viewerId, ...origin);
     // Nearest first: the people written about on the primary only are the nearest, so they would
@@ -109,7 +109,7 @@ describe("discovery with a read replica for nearby", () => {
 
   it("should page exactly as without a replica when nothing is lagging", async () => {
     const origin = somewhere();
-    const { viewerId, token } = await viewer(origin);
+    const { viewerId, token } = await viewer();
     await placeAt(fx.dbs, viewerId, ...origin);
     await placeAt(onReplica(), viewerId, ...origin);
     const everyone: string[] = [];
