@@ -131,6 +131,8 @@ export async function deliver(job: PushJob, attempt: number, deps: DeliveryDeps)
   const devices = await db.device.findMany({
     where: { userId: job.recipientId, session: { revokedAt: null, expiresAt: { gt: now } } },
     select: { id: true, platform: true, pushToken: true },
+    // One order for every run: concurrent claims of the same rows then queue up instead of deadlocking.
+    orderBy: { id: "asc" },
   });
   if (devices.length === 0) return skip("no_devices");
 
