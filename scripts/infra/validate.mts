@@ -43,7 +43,8 @@ const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", ".
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Obj = { [key: string]: Json };
-const isObj = (value: unknown): value is Obj => typeof value === "object" && value !== null && !Array.isArray(value);
+const isObj = (value: unknown): value is Obj =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 const obj = (value: unknown): Obj => (isObj(value) ? value : {});
 const arr = (value: unknown): Json[] => (Array.isArray(value) ? value : []);
 const str = (value: unknown): string | undefined => (typeof value === "string" ? value : undefined);
@@ -81,7 +82,10 @@ export function runAllProcesses(runAllSource: string): ProcessSpec[] {
   }
   return found.map(({ name, entry }) => {
     const portVar = PORT_VARS[name];
-    if (!portVar) throw new Error(`scripts/run-all.ts starts "${name}", whose port variable this validator does not know: add it to PORT_VARS`);
+    if (!portVar)
+      throw new Error(
+        `scripts/run-all.ts starts "${name}", whose port variable this validator does not know: add it to PORT_VARS`,
+      );
     return { name, entry, portVar };
   });
 }
@@ -108,7 +112,11 @@ export function requiredSecrets(process: string, setting: (name: string) => stri
     case "chat":
       return ["CHAT_DATABASE_URL", "MEDIA_GRANT_SECRET"];
     case "media":
-      return ["MEDIA_DATABASE_URL", "MEDIA_GRANT_SECRET", ...(storage === "local" ? ["MEDIA_URL_SECRET"] : [])];
+      return [
+        "MEDIA_DATABASE_URL",
+        "MEDIA_GRANT_SECRET",
+        ...(storage === "local" ? ["MEDIA_URL_SECRET"] : []),
+      ];
     case "media-worker":
       return ["MEDIA_DATABASE_URL", ...(storage === "local" ? ["MEDIA_URL_SECRET"] : [])];
     case "push-worker":
@@ -178,10 +186,26 @@ const MODELS: Record<string, Model> = {
   "apps/v1/Deployment": model("kubernetes-models/apps/v1", "Deployment", apps.Deployment),
   "batch/v1/Job": model("kubernetes-models/batch/v1", "Job", batch.Job),
   "batch/v1/CronJob": model("kubernetes-models/batch/v1", "CronJob", batch.CronJob),
-  "autoscaling/v2/HorizontalPodAutoscaler": model("kubernetes-models/autoscaling/v2", "HorizontalPodAutoscaler", autoscaling.HorizontalPodAutoscaler),
-  "policy/v1/PodDisruptionBudget": model("kubernetes-models/policy/v1", "PodDisruptionBudget", policy.PodDisruptionBudget),
-  "networking.k8s.io/v1/Ingress": model("kubernetes-models/networking.k8s.io/v1", "Ingress", networking.Ingress),
-  "keda.sh/v1alpha1/ScaledObject": model("@kubernetes-models/keda/keda.sh/v1alpha1", "ScaledObject", keda.ScaledObject),
+  "autoscaling/v2/HorizontalPodAutoscaler": model(
+    "kubernetes-models/autoscaling/v2",
+    "HorizontalPodAutoscaler",
+    autoscaling.HorizontalPodAutoscaler,
+  ),
+  "policy/v1/PodDisruptionBudget": model(
+    "kubernetes-models/policy/v1",
+    "PodDisruptionBudget",
+    policy.PodDisruptionBudget,
+  ),
+  "networking.k8s.io/v1/Ingress": model(
+    "kubernetes-models/networking.k8s.io/v1",
+    "Ingress",
+    networking.Ingress,
+  ),
+  "keda.sh/v1alpha1/ScaledObject": model(
+    "@kubernetes-models/keda/keda.sh/v1alpha1",
+    "ScaledObject",
+    keda.ScaledObject,
+  ),
 };
 
 interface K8sObject {
@@ -201,7 +225,9 @@ function checkK8sSchemas(objects: K8sObject[], problems: string[]): void {
     const key = `${str(object.doc.apiVersion)}/${object.kind}`;
     const m = MODELS[key];
     if (!m) {
-      problems.push(`${describe(object)}: ${key} is not a kind this validator knows (add its model to MODELS)`);
+      problems.push(
+        `${describe(object)}: ${key} is not a kind this validator knows (add its model to MODELS)`,
+      );
       continue;
     }
     try {
@@ -213,12 +239,16 @@ function checkK8sSchemas(objects: K8sObject[], problems: string[]): void {
     imports.get(m.module)!.add(m.iface);
     const text = JSON.stringify(object.doc, null, 1).split("\n");
     literals.push({ object, model: m, start: body.length, end: body.length + text.length });
-    body.push(`export const doc${literals.length}: ${aliasFor(m.module)}_${m.iface} = ${text[0]}`, ...text.slice(1));
+    body.push(
+      `export const doc${literals.length}: ${aliasFor(m.module)}_${m.iface} = ${text[0]}`,
+      ...text.slice(1),
+    );
   }
   // One virtual ES module: each manifest as a literal of its model's interface. Excess property checks
   // name every unknown field, at any depth, with "did you mean".
   const header = [...imports].map(
-    ([module, ifaces]) => `import type { ${[...ifaces].map((i) => `${i} as ${aliasFor(module)}_${i}`).join(", ")} } from "${module}";`,
+    ([module, ifaces]) =>
+      `import type { ${[...ifaces].map((i) => `${i} as ${aliasFor(module)}_${i}`).join(", ")} } from "${module}";`,
   );
   const source = [...header, ...body].join("\n");
   const offset = header.length;
@@ -235,19 +265,27 @@ function checkK8sSchemas(objects: K8sObject[], problems: string[]): void {
   const host = ts.createCompilerHost(options);
   const getSourceFile = host.getSourceFile.bind(host);
   host.getSourceFile = (name, languageVersion, ...rest) =>
-    path.resolve(name) === fileName ? ts.createSourceFile(name, source, languageVersion, true) : getSourceFile(name, languageVersion, ...rest);
+    path.resolve(name) === fileName
+      ? ts.createSourceFile(name, source, languageVersion, true)
+      : getSourceFile(name, languageVersion, ...rest);
   const fileExists = host.fileExists.bind(host);
   host.fileExists = (name) => path.resolve(name) === fileName || fileExists(name);
   const program = ts.createProgram([fileName], options, host);
   for (const diagnostic of ts.getPreEmitDiagnostics(program)) {
-    if (!diagnostic.file || path.resolve(diagnostic.file.fileName) !== fileName || diagnostic.start === undefined) {
+    if (
+      !diagnostic.file ||
+      path.resolve(diagnostic.file.fileName) !== fileName ||
+      diagnostic.start === undefined
+    ) {
       problems.push(`kubernetes types: ${ts.flattenDiagnosticMessageText(diagnostic.messageText, " ")}`);
       continue;
     }
     const line = diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start).line - offset;
     const at = literals.find((literal) => line >= literal.start && line < literal.end);
     // The manifests are JSON literals: their keys arrive quoted ('"readinesProbe"').
-    const message = ts.flattenDiagnosticMessageText(diagnostic.messageText, " ").replace(/'"([^"']+)"'/g, "'$1'");
+    const message = ts
+      .flattenDiagnosticMessageText(diagnostic.messageText, " ")
+      .replace(/'"([^"']+)"'/g, "'$1'");
     problems.push(`${at ? describe(at.object) : "manifests"}: ${message}`);
   }
 }
@@ -277,7 +315,11 @@ function dockerStages(text: string): { stages: Stage[]; args: Map<string, string
       const words = instruction.getArguments().map((a) => a.getValue());
       const asIndex = words.findIndex((w) => w.toUpperCase() === "AS");
       const image = words.filter((w) => !w.startsWith("--"))[0] ?? "";
-      current = { name: asIndex >= 0 ? (words[asIndex + 1] ?? "") : `#${stages.length}`, from: image, instructions: [] };
+      current = {
+        name: asIndex >= 0 ? (words[asIndex + 1] ?? "") : `#${stages.length}`,
+        from: image,
+        instructions: [],
+      };
       stages.push(current);
     } else if (current) {
       current.instructions.push(instruction);
@@ -294,8 +336,13 @@ function checkDockerfile(file: string, processes: ProcessSpec[], problems: strin
   }
   const { stages, args } = dockerStages(readFileSync(file, "utf8"));
   const byName = new Map(stages.map((stage) => [stage.name, stage]));
-  const resolve = (image: string) => image.replace(/\$\{?(\w+)\}?/g, (_, name: string) => args.get(name) ?? `$${name}`);
-  const last = (stage: Stage | undefined, keyword: string, seen = new Set<string>()): Instruction | undefined => {
+  const resolve = (image: string) =>
+    image.replace(/\$\{?(\w+)\}?/g, (_, name: string) => args.get(name) ?? `$${name}`);
+  const last = (
+    stage: Stage | undefined,
+    keyword: string,
+    seen = new Set<string>(),
+  ): Instruction | undefined => {
     if (!stage || seen.has(stage.name)) return undefined;
     seen.add(stage.name);
     const own = stage.instructions.filter((i) => i.getKeyword() === keyword).at(-1);
@@ -305,14 +352,23 @@ function checkDockerfile(file: string, processes: ProcessSpec[], problems: strin
     if (!byName.has(stage.from)) {
       const image = resolve(stage.from);
       if (!/^[\w./-]+:[\w.-]+$/.test(image) || image.endsWith(":latest")) {
-        problems.push(`${where}: stage ${stage.name}: base image "${image}" must be pinned to a tag (not latest)`);
+        problems.push(
+          `${where}: stage ${stage.name}: base image "${image}" must be pinned to a tag (not latest)`,
+        );
       }
     }
     for (const instruction of stage.instructions) {
-      if (instruction.getKeyword() === "ADD") problems.push(`${where}: stage ${stage.name}: use COPY, not ADD (line ${instruction.getRange().start.line + 1})`);
+      if (instruction.getKeyword() === "ADD")
+        problems.push(
+          `${where}: stage ${stage.name}: use COPY, not ADD (line ${instruction.getRange().start.line + 1})`,
+        );
       if (instruction.getKeyword() === "COPY") {
-        const from = instruction.getArguments().map((a) => a.getValue()).find((w) => w.startsWith("--from="));
-        if (from && !byName.has(from.slice("--from=".length))) problems.push(`${where}: stage ${stage.name}: COPY ${from}: no such stage`);
+        const from = instruction
+          .getArguments()
+          .map((a) => a.getValue())
+          .find((w) => w.startsWith("--from="));
+        if (from && !byName.has(from.slice("--from=".length)))
+          problems.push(`${where}: stage ${stage.name}: COPY ${from}: no such stage`);
       }
     }
   }
@@ -330,17 +386,26 @@ function checkDockerfile(file: string, processes: ProcessSpec[], problems: strin
       cmdWords = undefined;
     }
     if (!Array.isArray(cmdWords) || cmdWords[0] !== processSpec.entry) {
-      problems.push(`${where}: target ${processSpec.name}: CMD must be the exec form ["${processSpec.entry}"], is ${cmd || "missing"}`);
+      problems.push(
+        `${where}: target ${processSpec.name}: CMD must be the exec form ["${processSpec.entry}"], is ${cmd || "missing"}`,
+      );
     }
     const user = last(stage, "USER")?.getArgumentsContent()?.trim();
-    if (!user || user === "root" || user === "0" || user.startsWith("0:")) problems.push(`${where}: target ${processSpec.name}: runs as root (set a non-root USER)`);
+    if (!user || user === "root" || user === "0" || user.startsWith("0:"))
+      problems.push(`${where}: target ${processSpec.name}: runs as root (set a non-root USER)`);
     const healthcheck = last(stage, "HEALTHCHECK")?.getArgumentsContent() ?? "";
     if (!healthcheck.includes(`"${processSpec.portVar}"`) || !healthcheck.includes("/readyz")) {
-      problems.push(`${where}: target ${processSpec.name}: HEALTHCHECK must probe /readyz on ${processSpec.portVar}`);
+      problems.push(
+        `${where}: target ${processSpec.name}: HEALTHCHECK must probe /readyz on ${processSpec.portVar}`,
+      );
     }
     const entrypoint = last(stage, "ENTRYPOINT")?.getArgumentsContent() ?? "";
-    if (!/tini/.test(entrypoint)) problems.push(`${where}: target ${processSpec.name}: ENTRYPOINT must start tini (signals and zombie reaping)`);
-    if (!existsSync(path.join(REPO, processSpec.entry))) problems.push(`${where}: target ${processSpec.name}: ${processSpec.entry} does not exist`);
+    if (!/tini/.test(entrypoint))
+      problems.push(
+        `${where}: target ${processSpec.name}: ENTRYPOINT must start tini (signals and zombie reaping)`,
+      );
+    if (!existsSync(path.join(REPO, processSpec.entry)))
+      problems.push(`${where}: target ${processSpec.name}: ${processSpec.entry} does not exist`);
   }
   return new Set(stages.map((stage) => stage.name));
 }
@@ -363,14 +428,23 @@ function checkComposeSchema(file: string, doc: Json, problems: string[]): void {
   const validate = ajv.compile(schema);
   if (!validate(doc)) {
     for (const error of validate.errors ?? []) {
-      const extra = isObj(error.params) && "additionalProperty" in error.params ? ` "${String(error.params.additionalProperty)}"` : "";
-      problems.push(`${rel(file)}: compose schema: ${error.instancePath || "/"} ${error.message ?? ""}${extra}`);
+      const extra =
+        isObj(error.params) && "additionalProperty" in error.params
+          ? ` "${String(error.params.additionalProperty)}"`
+          : "";
+      problems.push(
+        `${rel(file)}: compose schema: ${error.instancePath || "/"} ${error.message ?? ""}${extra}`,
+      );
     }
   }
 }
 
 /** `${NAME:-default}` → default, `${NAME:?…}`/`${NAME}` → undefined (set at deploy time), a literal → itself. */
-function composeValue(value: Json | undefined): { literal?: string; interpolated: boolean; required: boolean } {
+function composeValue(value: Json | undefined): {
+  literal?: string;
+  interpolated: boolean;
+  required: boolean;
+} {
   if (value === undefined || value === null) return { interpolated: false, required: false };
   const text = String(value);
   const fallback = /^\$\{\w+:?-([^}]*)\}$/.exec(text);
@@ -388,25 +462,34 @@ function checkCompose(file: string, doc: Json, processes: ProcessSpec[], problem
     if (!service.build) continue; // third-party images keep their own variables
     const env = obj(service.environment);
     for (const key of Object.keys(env)) {
-      if (!ENV_CATALOGUE[key]) problems.push(`${where}: service ${name}: ${key} is not in kit/src/config.ts ENV_CATALOGUE`);
+      if (!ENV_CATALOGUE[key])
+        problems.push(`${where}: service ${name}: ${key} is not in kit/src/config.ts ENV_CATALOGUE`);
       if (isSecretVar(key) && !composeValue(env[key]).interpolated) {
-        problems.push(`${where}: service ${name}: ${key} is a secret: take it from the environment (\${${key}:?…}), never a literal`);
+        problems.push(
+          `${where}: service ${name}: ${key} is a secret: take it from the environment (\${${key}:?…}), never a literal`,
+        );
       }
     }
     const target = str(obj(service.build).target);
-    if (target !== name) problems.push(`${where}: service ${name}: build target must be "${name}" (is ${target ?? "unset"})`);
+    if (target !== name)
+      problems.push(`${where}: service ${name}: build target must be "${name}" (is ${target ?? "unset"})`);
     const setting = (key: string) => composeValue(env[key]).literal;
     for (const secret of requiredSecrets(name, setting)) {
       const value = composeValue(env[secret]);
-      const ok = env[secret] !== undefined && (value.required || (!isSecretVar(secret) && value.literal !== undefined && value.literal !== ""));
-      if (!ok) problems.push(`${where}: service ${name}: needs ${secret} in production (required: \${NAME:?…})`);
+      const ok =
+        env[secret] !== undefined &&
+        (value.required || (!isSecretVar(secret) && value.literal !== undefined && value.literal !== ""));
+      if (!ok)
+        problems.push(`${where}: service ${name}: needs ${secret} in production (required: \${NAME:?…})`);
     }
     for (const [key, raw] of Object.entries(env)) {
       if (!key.endsWith("_DATABASE_URL")) continue;
       const text = String(raw);
       const host = /@([^:/]+):(\d+)\//.exec(text);
       if (name === "migrate" ? host?.[1] === "pgbouncer" : host?.[1] !== "pgbouncer") {
-        problems.push(`${where}: service ${name}: ${key} must ${name === "migrate" ? "reach PostgreSQL directly (migrate holds a session lock)" : "go through pgbouncer"}`);
+        problems.push(
+          `${where}: service ${name}: ${key} must ${name === "migrate" ? "reach PostgreSQL directly (migrate holds a session lock)" : "go through pgbouncer"}`,
+        );
       }
     }
   }
@@ -421,7 +504,9 @@ function checkCompose(file: string, doc: Json, processes: ProcessSpec[], problem
     const port = portOf(processSpec.portVar, env);
     const i = test.indexOf(processSpec.portVar);
     if (i < 0 || Number(test[i + 1]) !== port || !test.includes("/readyz")) {
-      problems.push(`${where}: service ${processSpec.name}: healthcheck must probe /readyz on ${processSpec.portVar} (${port})`);
+      problems.push(
+        `${where}: service ${processSpec.name}: healthcheck must probe /readyz on ${processSpec.portVar} (${port})`,
+      );
     }
   }
   if (!services.migrate) problems.push(`${where}: no one-shot migrate service`);
@@ -438,13 +523,20 @@ function podSpecOf(o: K8sObject): Obj | undefined {
   return undefined;
 }
 
-function checkK8sConsistency(infra: string, objects: K8sObject[], processes: ProcessSpec[], problems: string[]): void {
+function checkK8sConsistency(
+  infra: string,
+  objects: K8sObject[],
+  processes: ProcessSpec[],
+  problems: string[],
+): void {
   const configMap = objects.find((o) => o.kind === "ConfigMap" && o.name === "hv-config");
   const config = Object.fromEntries(Object.entries(obj(configMap?.doc.data)).map(([k, v]) => [k, String(v)]));
   if (!configMap) problems.push("infra/k8s: no ConfigMap hv-config");
   for (const key of Object.keys(config)) {
-    if (!ENV_CATALOGUE[key]) problems.push(`${describe(configMap!)}: ${key} is not in kit/src/config.ts ENV_CATALOGUE`);
-    if (isSecretVar(key)) problems.push(`${describe(configMap!)}: ${key} is a secret: reference a Secret, never a ConfigMap`);
+    if (!ENV_CATALOGUE[key])
+      problems.push(`${describe(configMap!)}: ${key} is not in kit/src/config.ts ENV_CATALOGUE`);
+    if (isSecretVar(key))
+      problems.push(`${describe(configMap!)}: ${key} is a secret: reference a Secret, never a ConfigMap`);
   }
   for (const o of objects) {
     const pod = podSpecOf(o);
@@ -453,12 +545,15 @@ function checkK8sConsistency(infra: string, objects: K8sObject[], processes: Pro
       if (!OUR_IMAGE.test(str(container.image) ?? "")) continue;
       for (const entry of arr(container.env).map(obj)) {
         const name = str(entry.name) ?? "";
-        if (!ENV_CATALOGUE[name]) problems.push(`${describe(o)}: ${name} is not in kit/src/config.ts ENV_CATALOGUE`);
-        if (isSecretVar(name) && entry.value !== undefined) problems.push(`${describe(o)}: ${name} is a secret: use valueFrom.secretKeyRef, never value`);
+        if (!ENV_CATALOGUE[name])
+          problems.push(`${describe(o)}: ${name} is not in kit/src/config.ts ENV_CATALOGUE`);
+        if (isSecretVar(name) && entry.value !== undefined)
+          problems.push(`${describe(o)}: ${name} is a secret: use valueFrom.secretKeyRef, never value`);
       }
       for (const from of arr(container.envFrom).map(obj)) {
         const ref = str(obj(from.configMapRef).name);
-        if (ref && ref !== "hv-config") problems.push(`${describe(o)}: envFrom ConfigMap ${ref} is not checked by this validator`);
+        if (ref && ref !== "hv-config")
+          problems.push(`${describe(o)}: envFrom ConfigMap ${ref} is not checked by this validator`);
       }
     }
   }
@@ -469,7 +564,9 @@ function checkK8sConsistency(infra: string, objects: K8sObject[], processes: Pro
       continue;
     }
     const pod = podSpecOf(deployment)!;
-    const container = arr(pod.containers).map(obj).find((c) => c.name === processSpec.name);
+    const container = arr(pod.containers)
+      .map(obj)
+      .find((c) => c.name === processSpec.name);
     if (!container) {
       problems.push(`${describe(deployment)}: no container named ${processSpec.name}`);
       continue;
@@ -484,36 +581,56 @@ function checkK8sConsistency(infra: string, objects: K8sObject[], processes: Pro
     }
     const port = portOf(processSpec.portVar, env);
     const ports = arr(container.ports).map(obj);
-    const resolvePort = (value: Json | undefined) => (typeof value === "number" ? value : Number(ports.find((p) => p.name === value)?.containerPort));
+    const resolvePort = (value: Json | undefined) =>
+      typeof value === "number" ? value : Number(ports.find((p) => p.name === value)?.containerPort);
     for (const [probe, pathWanted] of [
       ["readinessProbe", "/readyz"],
       ["livenessProbe", "/healthz"],
     ] as const) {
       const get = obj(obj(container[probe]).httpGet);
       if (get.path !== pathWanted || resolvePort(get.port) !== port) {
-        problems.push(`${describe(deployment)}: ${probe} must GET ${pathWanted} on ${processSpec.portVar} (${port}), is ${String(get.path)} on ${String(get.port)}`);
+        problems.push(
+          `${describe(deployment)}: ${probe} must GET ${pathWanted} on ${processSpec.portVar} (${port}), is ${String(get.path)} on ${String(get.port)}`,
+        );
       }
     }
     const resources = obj(container.resources);
     for (const kind of ["requests", "limits"]) {
       const r = obj(resources[kind]);
-      if (r.cpu === undefined || r.memory === undefined) problems.push(`${describe(deployment)}: resources.${kind} needs cpu and memory`);
+      if (r.cpu === undefined || r.memory === undefined)
+        problems.push(`${describe(deployment)}: resources.${kind} needs cpu and memory`);
     }
     const preStop = obj(obj(container.lifecycle).preStop);
-    if (!preStop.exec && !preStop.sleep) problems.push(`${describe(deployment)}: a preStop pause is needed so endpoints are removed before the drain`);
+    if (!preStop.exec && !preStop.sleep)
+      problems.push(
+        `${describe(deployment)}: a preStop pause is needed so endpoints are removed before the drain`,
+      );
     const grace = Number(pod.terminationGracePeriodSeconds ?? 30);
-    if (grace < 25) problems.push(`${describe(deployment)}: terminationGracePeriodSeconds ${grace} leaves no time for preStop and the 15 s drain`);
+    if (grace < 25)
+      problems.push(
+        `${describe(deployment)}: terminationGracePeriodSeconds ${grace} leaves no time for preStop and the 15 s drain`,
+      );
     for (const secret of requiredSecrets(processSpec.name, (key) => env[key])) {
-      if (secretRefs.get(secret) !== false) problems.push(`${describe(deployment)}: needs ${secret} in production from a Secret (secretKeyRef, not optional)`);
+      if (secretRefs.get(secret) !== false)
+        problems.push(
+          `${describe(deployment)}: needs ${secret} in production from a Secret (secretKeyRef, not optional)`,
+        );
     }
     for (const [key, optional] of secretRefs) {
-      if (key.endsWith("_DATABASE_URL") && optional) problems.push(`${describe(deployment)}: ${key} must not be optional`);
+      if (key.endsWith("_DATABASE_URL") && optional)
+        problems.push(`${describe(deployment)}: ${key} must not be optional`);
     }
     const scaled = objects.some(
-      (o) => (o.kind === "HorizontalPodAutoscaler" || o.kind === "ScaledObject") && str(obj(obj(o.doc.spec).scaleTargetRef).name) === processSpec.name,
+      (o) =>
+        (o.kind === "HorizontalPodAutoscaler" || o.kind === "ScaledObject") &&
+        str(obj(obj(o.doc.spec).scaleTargetRef).name) === processSpec.name,
     );
     if (!scaled) problems.push(`${describe(deployment)}: no HorizontalPodAutoscaler or ScaledObject`);
-    const pdb = objects.some((o) => o.kind === "PodDisruptionBudget" && obj(obj(obj(o.doc.spec).selector).matchLabels)["app.kubernetes.io/name"] === processSpec.name);
+    const pdb = objects.some(
+      (o) =>
+        o.kind === "PodDisruptionBudget" &&
+        obj(obj(obj(o.doc.spec).selector).matchLabels)["app.kubernetes.io/name"] === processSpec.name,
+    );
     if (!pdb) problems.push(`${describe(deployment)}: no PodDisruptionBudget`);
   }
   // The migration Job: every schema's URL from the DIRECT keys.
@@ -524,7 +641,10 @@ function checkK8sConsistency(infra: string, objects: K8sObject[], processes: Pro
     for (const name of SUBGRAPH_NAMES) {
       const key = `${name.toUpperCase()}_DATABASE_URL`;
       const ref = str(obj(obj(env.find((e) => e.name === key)?.valueFrom).secretKeyRef).key);
-      if (ref !== `${key}_DIRECT`) problems.push(`${describe(job)}: ${key} must come from the ${key}_DIRECT key (straight to PostgreSQL)`);
+      if (ref !== `${key}_DIRECT`)
+        problems.push(
+          `${describe(job)}: ${key} must come from the ${key}_DIRECT key (straight to PostgreSQL)`,
+        );
     }
   }
   // PgBouncer: the Kubernetes copy of the ini is infra/pgbouncer/pgbouncer.ini, hosts aside.
@@ -532,10 +652,16 @@ function checkK8sConsistency(infra: string, objects: K8sObject[], processes: Pro
   const iniFile = path.join(infra, "pgbouncer", "pgbouncer.ini");
   if (pgbouncer && existsSync(iniFile)) {
     const normalise = (text: string) => text.replace(/host=\S+/g, "host=<postgres>").trim();
-    if (normalise(String(obj(pgbouncer.doc.data)["pgbouncer.ini"] ?? "")) !== normalise(readFileSync(iniFile, "utf8"))) {
-      problems.push(`${describe(pgbouncer)}: pgbouncer.ini differs from infra/pgbouncer/pgbouncer.ini (other than hosts)`);
+    if (
+      normalise(String(obj(pgbouncer.doc.data)["pgbouncer.ini"] ?? "")) !==
+      normalise(readFileSync(iniFile, "utf8"))
+    ) {
+      problems.push(
+        `${describe(pgbouncer)}: pgbouncer.ini differs from infra/pgbouncer/pgbouncer.ini (other than hosts)`,
+      );
     }
-  } else problems.push("infra: PgBouncer config missing (infra/pgbouncer/pgbouncer.ini and ConfigMap pgbouncer)");
+  } else
+    problems.push("infra: PgBouncer config missing (infra/pgbouncer/pgbouncer.ini and ConfigMap pgbouncer)");
 }
 
 function checkPgbouncerIni(infra: string, composeDoc: Json | undefined, problems: string[]): void {
@@ -545,13 +671,23 @@ function checkPgbouncerIni(infra: string, composeDoc: Json | undefined, problems
   const setting = (name: string) => new RegExp(`^${name}\\s*=\\s*(.*)$`, "m").exec(text)?.[1]?.trim();
   if (setting("pool_mode") !== "transaction") problems.push(`${rel(file)}: pool_mode must be transaction`);
   if (!(setting("ignore_startup_parameters") ?? "").split(",").includes("options")) {
-    problems.push(`${rel(file)}: ignore_startup_parameters must include options (the search pool sends planner options)`);
+    problems.push(
+      `${rel(file)}: ignore_startup_parameters must include options (the search pool sends planner options)`,
+    );
   }
-  const searchUrl = str(obj(obj(obj(obj(composeDoc).services).discovery).environment).DISCOVERY_READ_DATABASE_URL);
+  const searchUrl = str(
+    obj(obj(obj(obj(composeDoc).services).discovery).environment).DISCOVERY_READ_DATABASE_URL,
+  );
   const database = searchUrl ? /\/(\w+)(\?|$)/.exec(searchUrl)?.[1] : undefined;
   const entry = database ? new RegExp(`^${database}\\s*=(.*)$`, "m").exec(text)?.[1] : undefined;
-  if (!entry || !/enable_bitmapscan\s*=\s*off/.test(entry) || !/max_parallel_workers_per_gather\s*=\s*0/.test(entry)) {
-    problems.push(`${rel(file)}: DISCOVERY_READ_DATABASE_URL's database (${database ?? "unset"}) needs an entry whose connect_query sets the search planner options`);
+  if (
+    !entry ||
+    !/enable_bitmapscan\s*=\s*off/.test(entry) ||
+    !/max_parallel_workers_per_gather\s*=\s*0/.test(entry)
+  ) {
+    problems.push(
+      `${rel(file)}: DISCOVERY_READ_DATABASE_URL's database (${database ?? "unset"}) needs an entry whose connect_query sets the search planner options`,
+    );
   }
 }
 
@@ -560,7 +696,8 @@ function checkPgbouncerIni(infra: string, composeDoc: Json | undefined, problems
 export function validateInfra(infra: string): string[] {
   const problems: string[] = [];
   const processes = runAllProcesses(readFileSync(path.join(REPO, "scripts", "run-all.ts"), "utf8"));
-  if (processes.length < SUBGRAPH_NAMES.length + 1) problems.push("scripts/run-all.ts: could not find its processes");
+  if (processes.length < SUBGRAPH_NAMES.length + 1)
+    problems.push("scripts/run-all.ts: could not find its processes");
   const files = parseYamlFiles(infra, problems);
   checkDockerfile(path.join(infra, "docker", "Dockerfile"), processes, problems);
 
@@ -579,15 +716,25 @@ export function validateInfra(infra: string): string[] {
     if (f === kustomization) continue;
     for (const doc of f.docs) {
       const o = obj(doc);
-      objects.push({ file: f.file, doc: o, kind: str(o.kind) ?? "?", name: str(obj(o.metadata).name) ?? "?" });
+      objects.push({
+        file: f.file,
+        doc: o,
+        kind: str(o.kind) ?? "?",
+        name: str(obj(o.metadata).name) ?? "?",
+      });
     }
   }
   if (!kustomization) problems.push("infra/k8s: no kustomization.yaml");
   else {
     const listed = new Set(arr(obj(kustomization.docs[0]).resources).map(String));
-    const present = new Set(k8sFiles.filter((f) => f !== kustomization).map((f) => path.relative(k8sDir, f.file)));
-    for (const name of listed) if (!present.has(name)) problems.push(`infra/k8s/kustomization.yaml: lists ${name}, which does not exist`);
-    for (const name of present) if (!listed.has(name)) problems.push(`infra/k8s/kustomization.yaml: does not list ${name}`);
+    const present = new Set(
+      k8sFiles.filter((f) => f !== kustomization).map((f) => path.relative(k8sDir, f.file)),
+    );
+    for (const name of listed)
+      if (!present.has(name))
+        problems.push(`infra/k8s/kustomization.yaml: lists ${name}, which does not exist`);
+    for (const name of present)
+      if (!listed.has(name)) problems.push(`infra/k8s/kustomization.yaml: does not list ${name}`);
   }
   checkK8sSchemas(objects, problems);
   checkK8sConsistency(infra, objects, processes, problems);
@@ -597,7 +744,9 @@ export function validateInfra(infra: string): string[] {
 
 /** `--infra <dir>` (repeatable; default infra/). With several, each gets its own report after a `== <dir>` line. */
 function main(): void {
-  const dirs = process.argv.flatMap((arg, i) => (arg === "--infra" ? [path.resolve(process.argv[i + 1] ?? "")] : []));
+  const dirs = process.argv.flatMap((arg, i) =>
+    arg === "--infra" ? [path.resolve(process.argv[i + 1] ?? "")] : [],
+  );
   if (dirs.length === 0) dirs.push(path.join(REPO, "infra"));
   let failed = false;
   for (const infra of dirs) {
@@ -606,9 +755,13 @@ function main(): void {
     if (dirs.length > 1) console.log(`== ${infra}`);
     if (problems.length > 0) {
       failed = true;
-      console.log(`infra checks: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join("\n")}`);
+      console.log(
+        `infra checks: ${problems.length} problem(s)\n${problems.map((p) => `  - ${p}`).join("\n")}`,
+      );
     } else {
-      console.log(`infra checks: Dockerfile, compose files and Kubernetes manifests valid and consistent with the code (${((performance.now() - started) / 1000).toFixed(1)} s)`);
+      console.log(
+        `infra checks: Dockerfile, compose files and Kubernetes manifests valid and consistent with the code (${((performance.now() - started) / 1000).toFixed(1)} s)`,
+      );
     }
   }
   process.exit(failed ? 1 : 0);

@@ -14,16 +14,22 @@ const VALIDATOR = path.join(REPO, "scripts", "infra", "validate.mts");
 function runAll(dirs: string[]): Promise<Map<string, string>> {
   const args = ["--import", "tsx", VALIDATOR, ...dirs.flatMap((dir) => ["--infra", dir])];
   return new Promise((resolve, reject) => {
-    execFile(process.execPath, args, { cwd: REPO, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 }, (error, stdout, stderr) => {
-      if (error && typeof error.code !== "number") return reject(error);
-      const reports = new Map<string, string>();
-      for (const block of stdout.split(/^== /m).slice(1)) {
-        const newline = block.indexOf("\n");
-        reports.set(block.slice(0, newline), block.slice(newline + 1));
-      }
-      if (reports.size !== dirs.length) return reject(new Error(`expected ${dirs.length} reports:\n${stdout}${stderr}`));
-      resolve(reports);
-    });
+    execFile(
+      process.execPath,
+      args,
+      { cwd: REPO, timeout: 300_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        if (error && typeof error.code !== "number") return reject(error);
+        const reports = new Map<string, string>();
+        for (const block of stdout.split(/^== /m).slice(1)) {
+          const newline = block.indexOf("\n");
+          reports.set(block.slice(0, newline), block.slice(newline + 1));
+        }
+        if (reports.size !== dirs.length)
+          return reject(new Error(`expected ${dirs.length} reports:\n${stdout}${stderr}`));
+        resolve(reports);
+      },
+    );
   });
 }
 
@@ -63,13 +69,23 @@ function variant(name: string, make: () => string): () => string {
 const failed = (report: string) => /^infra checks: \d+ problem/.test(report);
 
 const committed = variant("committed", () => path.join(REPO, "infra"));
-const typo = variant("typo", () => broken("k8s/users.yaml", (t) => t.replace("readinessProbe:", "readinesProbe:")));
-const wrongType = variant("wrongType", () => broken("k8s/gateway.yaml", (t) => t.replace(/^( {2}replicas:) \d+$/m, "$1 three")));
-const composeSchema = variant("composeSchema", () => broken("docker-compose.system.yml", (t) => t.replace('restart: "no"', 'restrt: "no"')));
-const composeUnknownVar = variant("composeUnknownVar", () =>
-  broken("docker-compose.system.yml", (t) => t.replace('USERS_PORT: "4001"', 'USERS_PORT: "4001"\n      USERS_DATABSE_URL: x')),
+const typo = variant("typo", () =>
+  broken("k8s/users.yaml", (t) => t.replace("readinessProbe:", "readinesProbe:")),
 );
-const k8sUnknownVar = variant("k8sUnknownVar", () => broken("k8s/config.yaml", (t) => t.replace("LOG_LEVEL: info", "LOG_LEVEL: info\n  LOG_LEVLE: debug")));
+const wrongType = variant("wrongType", () =>
+  broken("k8s/gateway.yaml", (t) => t.replace(/^( {2}replicas:) \d+$/m, "$1 three")),
+);
+const composeSchema = variant("composeSchema", () =>
+  broken("docker-compose.system.yml", (t) => t.replace('restart: "no"', 'restrt: "no"')),
+);
+const composeUnknownVar = variant("composeUnknownVar", () =>
+  broken("docker-compose.system.yml", (t) =>
+    t.replace('USERS_PORT: "4001"', 'USERS_PORT: "4001"\n      USERS_DATABSE_URL: x'),
+  ),
+);
+const k8sUnknownVar = variant("k8sUnknownVar", () =>
+  broken("k8s/config.yaml", (t) => t.replace("LOG_LEVEL: info", "LOG_LEVEL: info\n  LOG_LEVLE: debug")),
+);
 const literalSecret = variant("literalSecret", () =>
   broken("k8s/chat.yaml", (t) =>
     t.replace(
@@ -78,10 +94,18 @@ const literalSecret = variant("literalSecret", () =>
     ),
   ),
 );
-const k8sMissingSecret = variant("k8sMissingSecret", () => broken("k8s/users.yaml", (t) => t.replace(/ {12}- name: AUTH_SIGNING_KEYS\n(?: {14}.*\n){4}/, "")));
-const composeMissingSecret = variant("composeMissingSecret", () => broken("docker-compose.system.yml", (t) => t.replace(/ {6}AUTH_SIGNING_KEYS: .*\n/, "")));
-const probePath = variant("probePath", () => broken("k8s/discovery.yaml", (t) => t.replace("path: /readyz", "path: /ready")));
-const probePort = variant("probePort", () => broken("k8s/media.yaml", (t) => t.replace("containerPort: 4004", "containerPort: 4014")));
+const k8sMissingSecret = variant("k8sMissingSecret", () =>
+  broken("k8s/users.yaml", (t) => t.replace(/ {12}- name: AUTH_SIGNING_KEYS\n(?: {14}.*\n){4}/, "")),
+);
+const composeMissingSecret = variant("composeMissingSecret", () =>
+  broken("docker-compose.system.yml", (t) => t.replace(/ {6}AUTH_SIGNING_KEYS: .*\n/, "")),
+);
+const probePath = variant("probePath", () =>
+  broken("k8s/discovery.yaml", (t) => t.replace("path: /readyz", "path: /ready")),
+);
+const probePort = variant("probePort", () =>
+  broken("k8s/media.yaml", (t) => t.replace("containerPort: 4004", "containerPort: 4014")),
+);
 const missingProcess = variant("missingProcess", () => {
   const dir = broken("k8s/kustomization.yaml", (t) => t.replace("  - push-worker.yaml\n", ""));
   rmSync(path.join(dir, "k8s", "push-worker.yaml"));
@@ -90,13 +114,21 @@ const missingProcess = variant("missingProcess", () => {
 });
 const rootImage = variant("rootImage", () =>
   broken("docker/Dockerfile", (t) =>
-    t.replace("FROM runtime AS chat\n", "FROM runtime AS chat\nUSER root\n").replace(/(FROM runtime AS users\nEXPOSE 4001\n)HEALTHCHECK[^\n]*\\\n[^\n]*\n/, "$1"),
+    t
+      .replace("FROM runtime AS chat\n", "FROM runtime AS chat\nUSER root\n")
+      .replace(/(FROM runtime AS users\nEXPOSE 4001\n)HEALTHCHECK[^\n]*\\\n[^\n]*\n/, "$1"),
   ),
 );
-const bypass = variant("bypass", () => broken("docker-compose.system.yml", (t) => t.replace("@pgbouncer:6432/hv_chat", "@postgres:5432/hv_chat")));
-const drift = variant("drift", () => broken("pgbouncer/pgbouncer.ini", (t) => t.replace("default_pool_size = 20", "default_pool_size = 25")));
+const bypass = variant("bypass", () =>
+  broken("docker-compose.system.yml", (t) => t.replace("@pgbouncer:6432/hv_chat", "@postgres:5432/hv_chat")),
+);
+const drift = variant("drift", () =>
+  broken("pgbouncer/pgbouncer.ini", (t) => t.replace("default_pool_size = 20", "default_pool_size = 25")),
+);
 const planner = variant("planner", () =>
-  broken("pgbouncer/pgbouncer.ini", (t) => t.replace(" connect_query='SET enable_bitmapscan = off; SET max_parallel_workers_per_gather = 0'", "")),
+  broken("pgbouncer/pgbouncer.ini", (t) =>
+    t.replace(" connect_query='SET enable_bitmapscan = off; SET max_parallel_workers_per_gather = 0'", ""),
+  ),
 );
 
 beforeAll(async () => {
@@ -115,7 +147,9 @@ describe("infra validator (scripts/infra/validate.mts)", () => {
 
   it("should refuse a Kubernetes manifest with a misspelt field, naming it", () => {
     expect(failed(typo())).toBe(true);
-    expect(typo()).toContain("Deployment users: Object literal may only specify known properties, and 'readinesProbe' does not exist in type 'IContainer'");
+    expect(typo()).toContain(
+      "Deployment users: Object literal may only specify known properties, and 'readinesProbe' does not exist in type 'IContainer'",
+    );
   });
 
   it("should refuse a Kubernetes manifest with a value of the wrong type", () => {
@@ -125,33 +159,47 @@ describe("infra validator (scripts/infra/validate.mts)", () => {
 
   it("should refuse a compose file that breaks the Compose schema", () => {
     expect(failed(composeSchema())).toBe(true);
-    expect(composeSchema()).toContain('compose schema: /services/migrate must NOT have additional properties "restrt"');
+    expect(composeSchema()).toContain(
+      'compose schema: /services/migrate must NOT have additional properties "restrt"',
+    );
   });
 
   it("should refuse a variable that is not in the configuration catalogue, in compose and in Kubernetes", () => {
-    expect(composeUnknownVar()).toContain("service users: USERS_DATABSE_URL is not in kit/src/config.ts ENV_CATALOGUE");
-    expect(k8sUnknownVar()).toContain("ConfigMap hv-config: LOG_LEVLE is not in kit/src/config.ts ENV_CATALOGUE");
+    expect(composeUnknownVar()).toContain(
+      "service users: USERS_DATABSE_URL is not in kit/src/config.ts ENV_CATALOGUE",
+    );
+    expect(k8sUnknownVar()).toContain(
+      "ConfigMap hv-config: LOG_LEVLE is not in kit/src/config.ts ENV_CATALOGUE",
+    );
     expect(failed(composeUnknownVar()) && failed(k8sUnknownVar())).toBe(true);
   });
 
   it("should refuse a secret written as a literal value", () => {
     expect(failed(literalSecret())).toBe(true);
-    expect(literalSecret()).toContain("Deployment chat: MEDIA_GRANT_SECRET is a secret: use valueFrom.secretKeyRef, never value");
+    expect(literalSecret()).toContain(
+      "Deployment chat: MEDIA_GRANT_SECRET is a secret: use valueFrom.secretKeyRef, never value",
+    );
   });
 
   it("should refuse a process without a secret it needs in production", () => {
-    expect(k8sMissingSecret()).toContain("Deployment users: needs AUTH_SIGNING_KEYS in production from a Secret");
+    expect(k8sMissingSecret()).toContain(
+      "Deployment users: needs AUTH_SIGNING_KEYS in production from a Secret",
+    );
     expect(composeMissingSecret()).toContain("service users: needs AUTH_SIGNING_KEYS in production");
     expect(failed(k8sMissingSecret()) && failed(composeMissingSecret())).toBe(true);
   });
 
   it("should refuse probes on the wrong path or port", () => {
-    expect(probePath()).toContain("Deployment discovery: readinessProbe must GET /readyz on DISCOVERY_PORT (4002), is /ready on http");
+    expect(probePath()).toContain(
+      "Deployment discovery: readinessProbe must GET /readyz on DISCOVERY_PORT (4002), is /ready on http",
+    );
     expect(probePort()).toContain("Deployment media: readinessProbe must GET /readyz on MEDIA_PORT (4004)");
   });
 
   it("should refuse a process of npm start without a Deployment, a compose service or an image target", () => {
-    expect(missingProcess()).toContain('infra/k8s: no Deployment for the process "push-worker" of scripts/run-all.ts');
+    expect(missingProcess()).toContain(
+      'infra/k8s: no Deployment for the process "push-worker" of scripts/run-all.ts',
+    );
     expect(missingProcess()).toContain('no target "push-worker" for the process of scripts/run-all.ts');
     expect(missingProcess()).toContain('no service for the process "push-worker" of scripts/run-all.ts');
   });
