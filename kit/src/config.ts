@@ -115,6 +115,23 @@ const MEDIA_ENV: Record<string, EnvVarSpec> = {
     positiveInt(30, 3600),
     "Media worker: a job's lock; a worker that dies mid-job loses it after this long and another worker takes the job over (stalled-job check at the same interval).",
   ),
+  MEDIA_MAX_PENDING_UPLOADS: spec(positiveInt(10, 1000), "Media: most unfinished uploads (PENDING or PROCESSING) one user may have at once; `createUpload` beyond it is `QUOTA_EXCEEDED`."),
+  MEDIA_MAX_PENDING_BYTES: spec(
+    positiveInt(1024 * MB),
+    "Media: most declared bytes of one user's unfinished uploads at once (at least `MEDIA_MAX_VIDEO_BYTES`); beyond it `createUpload` is `QUOTA_EXCEEDED`.",
+  ),
+  MEDIA_UPLOAD_GRACE_SECONDS: spec(
+    positiveInt(900, 7 * 24 * 3600),
+    "Media: how long after its upload URL expires an item that was never completed is swept (row and bytes), and how long after that a processed or deleted item's original key is purged a last time.",
+  ),
+  MEDIA_PROCESSING_TIMEOUT_SECONDS: spec(
+    positiveInt(600, 24 * 3600),
+    "Media worker: longest processing of one item (each ffmpeg run, sharp, and a watchdog over the whole job); beyond it the item is FAILED with `PROCESSING_TIMEOUT`, not retried.",
+  ),
+  MEDIA_WORKER_DRAIN_SECONDS: spec(
+    positiveInt(30, 3600),
+    "Media worker: on SIGTERM, how long running jobs may still finish; then they are handed back to the queue (no attempt counted) and the process exits (it is killed 15 s after this at the latest).",
+  ),
   FFMPEG_PATH: spec(z.string().min(1).default("ffmpeg"), "Media worker: the ffmpeg executable (default: from PATH)."),
   FFPROBE_PATH: spec(z.string().min(1).default("ffprobe"), "Media worker: the ffprobe executable (default: from PATH)."),
 };

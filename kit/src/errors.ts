@@ -14,6 +14,8 @@ export const ErrorCode = {
   NOT_FOUND: "NOT_FOUND",
   RATE_LIMITED: "RATE_LIMITED",
   CONFLICT: "CONFLICT",
+  /** A per-user allowance of stored or pending things is used up (e.g. unfinished uploads); `extensions` name the limit. */
+  QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
   /**
    * A subscription ended because its source went away (a subgraph instance restarted, the gateway
    * lost its upstream connection, or the client fell too far behind): subscribe again, then catch

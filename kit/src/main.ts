@@ -12,6 +12,10 @@ export function runMain<C extends { logLevel: string }>(
   service: string,
   loadConfig: (env: Env) => C,
   start: (config: C, logger: ReturnType<typeof createLogger>) => Promise<RunningService>,
+  options: {
+    /** The process's stop deadline, when it needs longer than the default 15 s (a worker draining long jobs). */
+    stopDeadlineMs?: (config: C) => number;
+  } = {},
 ): void {
   let config: C;
   try {
@@ -22,7 +26,7 @@ export function runMain<C extends { logLevel: string }>(
   }
   const logger = createLogger({ service, level: config.logLevel });
   start(config, logger).then(
-    (running) => stopOnSignals(logger, [running.stop]),
+    (running) => stopOnSignals(logger, [running.stop], options.stopDeadlineMs?.(config)),
     (error: unknown) => {
       logger.fatal({ err: error }, `${service} failed to start`);
       logger.flush();

@@ -1,12 +1,14 @@
 import type { Logger } from "./logger";
 
-const FORCE_EXIT_MS = 15_000;
+/** How long a stop may take before the process exits anyway, unless the process asks for longer. */
+export const FORCE_EXIT_MS = 15_000;
 
 /**
  * Stops everything on SIGINT/SIGTERM, in order, then exits. A second signal, or a stop that hangs
- * past the deadline, exits at once with status 1.
+ * past the deadline (`forceExitMs`, default 15 s; a worker draining long jobs asks for more),
+ * exits at once with status 1.
  */
-export function stopOnSignals(logger: Logger, stops: Array<() => Promise<void>>): void {
+export function stopOnSignals(logger: Logger, stops: Array<() => Promise<void>>, forceExitMs = FORCE_EXIT_MS): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {
@@ -18,7 +20,7 @@ export function stopOnSignals(logger: Logger, stops: Array<() => Promise<void>>)
     setTimeout(() => {
       logger.error("shutdown took too long: exiting");
       process.exit(1);
-    }, FORCE_EXIT_MS).unref();
+    }, forceExitMs).unref();
     (async () => {
       for (const stop of stops) await stop();
     })().then(

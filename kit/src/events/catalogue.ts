@@ -66,7 +66,7 @@ export type EventPayload<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T
 export const SUBSCRIPTIONS = {
   discovery: ["user.deleted", "user.blocked", "user.unblocked", "user.profile_changed", "user.banned"],
   chat: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "match.created", "match.ended"],
-  media: ["user.deleted"],
+  media: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed"],
   push: ["match.created", "message.created"],
 } as const satisfies Record<string, readonly EventType[]>;
 

@@ -32,6 +32,10 @@ export interface MediaSettings {
   downloadUrlTtlSeconds: number;
   limits: { IMAGE: MediaLimits; VIDEO: MediaLimits };
   maxProfilePhotos: number;
+  /** Per user: unfinished (PENDING/PROCESSING) uploads and their declared bytes at once. */
+  pendingQuota: { items: number; bytes: number };
+  /** After an upload URL expires: when its never-completed item is swept, and originals purged a last time. */
+  uploadGraceSeconds: number;
 }
 
 export interface MediaConfig extends SubgraphConfig, MediaSettings {
@@ -51,6 +55,10 @@ export interface MediaWorkerConfig extends MediaSettings {
   lockSeconds: number;
   ffmpegPath: string;
   ffprobePath: string;
+  /** Longest processing of one item (ffmpeg runs, sharp, the job's watchdog). */
+  processingTimeoutSeconds: number;
+  /** On SIGTERM: how long running jobs may finish before they are handed back to the queue. */
+  drainSeconds: number;
 }
 
 const DEVELOPMENT_URL_SECRET = "development-only-media-url-secret-not-for-production";
@@ -100,7 +108,19 @@ function loadSettings(env: Env, isProduction: boolean): MediaSettings {
       VIDEO: { maxBytes: readEnv(env, "MEDIA_MAX_VIDEO_BYTES"), maxPixels, maxVideoSeconds },
     },
     maxProfilePhotos: readEnv(env, "MEDIA_MAX_PROFILE_PHOTOS"),
+    pendingQuota: { items: readEnv(env, "MEDIA_MAX_PENDING_UPLOADS"), bytes: pendingBytes(env) },
+    uploadGraceSeconds: readEnv(env, "MEDIA_UPLOAD_GRACE_SECONDS"),
   };
+}
+
+function pendingBytes(env: Env): number {
+  const bytes = readEnv<number>(env, "MEDIA_MAX_PENDING_BYTES");
+  const maxVideo = readEnv<number>(env, "MEDIA_MAX_VIDEO_BYTES");
+  const maxImage = readEnv<number>(env, "MEDIA_MAX_IMAGE_BYTES");
+  if (bytes < Math.max(maxVideo, maxImage)) {
+    throw new ConfigError(`MEDIA_MAX_PENDING_BYTES (${bytes}) must be at least MEDIA_MAX_VIDEO_BYTES and MEDIA_MAX_IMAGE_BYTES (${Math.max(maxVideo, maxImage)}), or no single upload of that size could start`);
+  }
+  return bytes;
 }
 
 export function loadMediaConfig(env: Env): MediaConfig {
@@ -123,5 +143,7 @@ export function loadMediaWorkerConfig(env: Env): MediaWorkerConfig {
     lockSeconds: readEnv(env, "MEDIA_WORKER_LOCK_SECONDS"),
     ffmpegPath: readEnv(env, "FFMPEG_PATH"),
     ffprobePath: readEnv(env, "FFPROBE_PATH"),
+    processingTimeoutSeconds: readEnv(env, "MEDIA_PROCESSING_TIMEOUT_SECONDS"),
+    drainSeconds: readEnv(env, "MEDIA_WORKER_DRAIN_SECONDS"),
   };
 }

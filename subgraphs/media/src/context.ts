@@ -4,7 +4,7 @@ import type { MediaConfig } from "./config";
 import type { MediaUpdateHub } from "./live";
 import type { MediaDb } from "./db";
 import type { MediaLoaders } from "./loaders";
-import type { MediaJobData, MediaJobResult } from "./queue";
+import type { MaintenanceJobData, MediaJobData, MediaJobResult } from "./queue";
 import type { MediaStorage } from "./storage";
 
 /** What the resolvers use, made once per process. */
@@ -12,6 +12,8 @@ export interface MediaServices {
   db: MediaDb;
   storage: MediaStorage;
   queue: Queue<MediaJobData, MediaJobResult>;
+  /** Delayed purges of originals' keys (see queue.ts). */
+  maintenance: Queue<MaintenanceJobData>;
   config: MediaConfig;
   uploads: RateLimiter;
   updates: MediaUpdateHub;

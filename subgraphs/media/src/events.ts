@@ -1,21 +1,67 @@
 import type { EventHandlers, Logger } from "@hv/kit";
+import type { Queue } from "bullmq";
 import type { MediaDb } from "./db";
+import { keysOf, purgeSourceLater } from "./keys";
+import type { MaintenanceJobData } from "./queue";
 import type { MediaStorage } from "./storage";
-import { variantsOf } from "./variants";
 
 /**
- * What Media does with the events it subscribes to (see SUBSCRIPTIONS in @hv/kit).
+ * What Media does with the events it subscribes to (see SUBSCRIPTIONS in @hv/kit). Delivery is at
+ * least once and in no guaranteed order, so each handler is idempotent and ordered by the event's
+ * `occurredAt` where order matters (as Discovery does):
+ *
+ * - `user.blocked` upserts the pair keeping the newest `event_at`; `user.unblocked` deletes it
+ *   unless the stored block is newer (an unblock handled before an older block is not remembered:
+ *   that late block wins, and the person can unblock again).
+ * - `user.profile_changed` carries `banned` as it is after the change: applied only when not older
+ *   than the stored state. `user.banned` sets `banned` (bans are final in Users; a later
+ *   profile_changed with `banned: false` lifts it).
+ * - `user.deleted` deletes the user's files (the derived original keys too), then their rows, their
+ *   blocks and state.
+ *
  * `storage` absent: rows only (tests of other subgraphs that seed rows without files).
  */
-export function mediaEventHandlers(db: MediaDb, logger: Logger, storage?: MediaStorage): EventHandlers<"media"> {
+export function mediaEventHandlers(
+  db: MediaDb,
+  logger: Logger,
+  storage?: MediaStorage,
+  maintenance?: { queue: Queue<MaintenanceJobData>; graceSeconds: number },
+): EventHandlers<"media"> {
   return {
     async "user.deleted"({ userId }, { eventId }) {
       // Files first, then rows: a retry after a crash in between still finds the keys to delete.
-      const rows = await db.media.findMany({ where: { ownerId: userId }, select: { sourceKey: true, variants: true } });
-      const keys = rows.flatMap((row) => [...variantsOf(row).map((variant) => variant.key), ...(row.sourceKey ? [row.sourceKey] : [])]);
+      const rows = await db.media.findMany({
+        where: { ownerId: userId },
+        select: { id: true, ownerId: true, sourceKey: true, variants: true, uploadExpiresAt: true },
+      });
+      const keys = rows.flatMap((row) => keysOf(row));
       if (storage) await storage.delete(keys);
+      if (maintenance) for (const row of rows) await purgeSourceLater(maintenance.queue, row, maintenance.graceSeconds);
       const { count } = await db.media.deleteMany({ where: { ownerId: userId } });
+      await db.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } });
+      await db.userState.deleteMany({ where: { userId } });
       logger.info({ eventId, userId, media: count, objects: keys.length }, "user.deleted: media purged");
+    },
+    async "user.blocked"({ blockerId, blockedId }, { occurredAt }) {
+      await db.$executeRaw`
+        INSERT INTO blocks (blocker_id, blocked_id, event_at)
+        VALUES (${blockerId}::uuid, ${blockedId}::uuid, ${occurredAt})
+        ON CONFLICT (blocker_id, blocked_id) DO UPDATE SET event_at = GREATEST(blocks.event_at, EXCLUDED.event_at)`;
+    },
+    async "user.unblocked"({ blockerId, blockedId }, { occurredAt }) {
+      await db.block.deleteMany({ where: { blockerId, blockedId, eventAt: { lte: occurredAt } } });
+    },
+    async "user.banned"({ userId }, { occurredAt }) {
+      // Its time counts like a profile_changed's: an older profile_changed cannot lift the ban.
+      await db.$executeRaw`
+        INSERT INTO user_states (user_id, banned, event_at) VALUES (${userId}::uuid, true, ${occurredAt})
+        ON CONFLICT (user_id) DO UPDATE SET banned = true, event_at = GREATEST(user_states.event_at, EXCLUDED.event_at)`;
+    },
+    async "user.profile_changed"({ userId, banned }, { occurredAt }) {
+      await db.$executeRaw`
+        INSERT INTO user_states (user_id, banned, event_at) VALUES (${userId}::uuid, ${banned}, ${occurredAt})
+        ON CONFLICT (user_id) DO UPDATE SET banned = EXCLUDED.banned, event_at = EXCLUDED.event_at
+        WHERE user_states.event_at IS NULL OR user_states.event_at <= EXCLUDED.event_at`;
     },
   };
 }

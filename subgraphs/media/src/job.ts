@@ -2,11 +2,12 @@ import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import type { Logger } from "@hv/kit";
+import { UnrecoverableError } from "bullmq";
 import type { MediaDb } from "./db";
 import type { MediaFailureReason as DbFailureReason } from "./generated/prisma/client";
-import type { MediaLimits, ProcessOptions, ProcessResult, ProcessInput } from "./processing";
+import { MediaToolError, type MediaLimits, type ProcessOptions, type ProcessResult, type ProcessInput } from "./processing";
 import type { MediaJobResult } from "./queue";
-import { variantKey, type MediaStorage } from "./storage";
+import { sourceKey, variantKey, type MediaStorage } from "./storage";
 import type { StoredVariant } from "./variants";
 
 export interface JobRuntime {
@@ -16,12 +17,36 @@ export interface JobRuntime {
   limits: { IMAGE: MediaLimits; VIDEO: MediaLimits };
   processOptions: ProcessOptions;
   processMedia: (input: ProcessInput, options: ProcessOptions) => Promise<ProcessResult>;
+  /** The watchdog: one job's whole processing ends after this long (PROCESSING_TIMEOUT). */
+  timeoutMs: number;
+  /** Deletes the original's key once more when its upload URL can no longer be used (see keys.ts). */
+  purgeSourceLater?: (media: { id: string; ownerId: string; uploadExpiresAt: Date | null }) => Promise<void>;
+}
+
+/** Prefix of a job's temp folder: `hv-media-<pid>-<mediaId>-…`, so a worker can tell stale ones (dead pid). */
+export const WORK_DIR_PREFIX = "hv-media-";
+
+/** The job was given back to the queue (the worker is stopping): not a failure, no attempt counted. */
+export class JobHandedBack extends Error {
+  constructor() {
+    super("the worker is stopping: job handed back to the queue");
+    this.name = "JobHandedBack";
+  }
+}
+
+class WatchdogTimeout extends Error {
+  constructor(ms: number) {
+    super(`processing ran longer than ${ms} ms`);
+    this.name = "WatchdogTimeout";
+  }
 }
 
 export interface JobAttempt {
   /** 1 on the first attempt. */
   attempt: number;
   maxAttempts: number;
+  /** BullMQ's cancellation of this job (the worker is stopping): kills ffmpeg, hands the job back. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -36,7 +61,7 @@ export async function runMediaJob(runtime: JobRuntime, mediaId: string, attempt:
   const media = await db.media.findUnique({ where: { id: mediaId } });
   if (!media) return { mediaId, ownerId: null, status: "GONE", failureReason: null };
   if (media.status === "READY" || media.status === "FAILED") {
-    if (media.sourceKey) await dropSource(runtime, mediaId, media.sourceKey);
+    await dropSource(runtime, media);
     return { mediaId, ownerId: media.ownerId, status: media.status, failureReason: media.failureReason };
   }
   if (!media.sourceKey || media.contentType === null || media.byteSize === null) {
@@ -44,7 +69,10 @@ export async function runMediaJob(runtime: JobRuntime, mediaId: string, attempt:
   }
   await db.media.updateMany({ where: { id: mediaId, status: { in: ["PENDING", "PROCESSING"] } }, data: { status: "PROCESSING" } });
 
-  const workDir = await mkdtemp(path.join(os.tmpdir(), `hv-media-${mediaId}-`));
+  const workDir = await mkdtemp(path.join(os.tmpdir(), `${WORK_DIR_PREFIX}${process.pid}-${mediaId}-`));
+  const watchdog = new AbortController();
+  const timer = setTimeout(() => watchdog.abort(new WatchdogTimeout(runtime.timeoutMs)), runtime.timeoutMs);
+  const signal = attempt.signal ? AbortSignal.any([watchdog.signal, attempt.signal]) : watchdog.signal;
   try {
     const sourcePath = path.join(workDir, "source");
     const outputDir = path.join(workDir, "out");
@@ -62,11 +90,12 @@ export async function runMediaJob(runtime: JobRuntime, mediaId: string, attempt:
         workDir: outputDir,
         limits: runtime.limits[media.kind],
       },
-      runtime.processOptions,
+      { ...runtime.processOptions, signal },
     );
+    if (watchdog.signal.aborted) throw watchdog.signal.reason;
     if (!result.ok) {
       logger.info({ mediaId, reason: result.reason, detail: result.detail }, "media refused by processing");
-      return finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: result.reason }, media.sourceKey);
+      return finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: result.reason }, media.sourceKey, media.uploadExpiresAt);
     }
     const variants: StoredVariant[] = [];
     for (const variant of result.variants) {
@@ -81,14 +110,24 @@ export async function runMediaJob(runtime: JobRuntime, mediaId: string, attempt:
       "READY",
       { width: result.width, height: result.height, durationMs: result.durationMs, blurhash: result.blurhash, variants: variants as object[] },
       media.sourceKey,
+      media.uploadExpiresAt,
     );
   } catch (error) {
+    const timedOut = watchdog.signal.aborted || (error instanceof MediaToolError && error.kind === "timeout");
+    if (timedOut) {
+      // Slow is how this file is: running it again would only take as long. Fail it, no retries.
+      logger.warn({ mediaId, err: error }, "media processing timed out");
+      await finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: "PROCESSING_TIMEOUT" }, media.sourceKey, media.uploadExpiresAt);
+      throw new UnrecoverableError(`PROCESSING_TIMEOUT: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    if (attempt.signal?.aborted) throw new JobHandedBack();
     if (attempt.attempt >= attempt.maxAttempts) {
       logger.error({ err: error, mediaId, attempt: attempt.attempt }, "media processing failed for good");
-      await finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: "PROCESSING_ERROR" }, media.sourceKey);
+      await finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: "PROCESSING_ERROR" }, media.sourceKey, media.uploadExpiresAt);
     }
     throw error;
   } finally {
+    clearTimeout(timer);
     await rm(workDir, { recursive: true, force: true });
   }
 }
@@ -106,8 +145,11 @@ async function finish(
     blurhash?: string | null;
     variants?: object[];
   },
-  source?: string,
+  source?: string | null,
+  uploadExpiresAt?: Date | null,
 ): Promise<MediaJobResult> {
+  // The original's key as stored and as derived from owner and id (a late PUT writes the latter).
+  const sources = source ? [...new Set([source, sourceKey(ownerId, mediaId)])] : [];
   // Only a row still in flight changes: a duplicate run never overwrites a finished one. The
   // original's key goes with the same write, and the object right after (a crash in between leaves
   // an unreferenced object that no URL can reach, never a READY row whose retry finds no source).
@@ -119,16 +161,20 @@ async function finish(
   if (!row) {
     // Deleted while it was processed: whatever was written for it goes too.
     const written = (data.variants ?? []).map((variant) => (variant as StoredVariant).key);
-    await runtime.storage.delete(source ? [...written, source] : written);
+    await runtime.storage.delete([...written, ...sources]);
     return { mediaId, ownerId, status: "GONE", failureReason: null };
   }
-  if (source) await runtime.storage.delete([source]);
+  if (sources.length > 0) {
+    await runtime.storage.delete(sources);
+    await runtime.purgeSourceLater?.({ id: mediaId, ownerId, uploadExpiresAt: uploadExpiresAt ?? null });
+  }
   runtime.logger.info({ mediaId, status: row.status, changed: count === 1 }, "media processed");
   return { mediaId, ownerId, status: row.status === "READY" ? "READY" : "FAILED", failureReason: row.failureReason };
 }
 
 /** The original may carry GPS and other metadata: once processed, only the clean variants stay. */
-async function dropSource(runtime: JobRuntime, mediaId: string, source: string): Promise<void> {
-  await runtime.storage.delete([source]);
-  await runtime.db.media.updateMany({ where: { id: mediaId, sourceKey: source }, data: { sourceKey: null } });
+async function dropSource(runtime: JobRuntime, media: { id: string; ownerId: string; sourceKey: string | null }): Promise<void> {
+  const derived = sourceKey(media.ownerId, media.id);
+  await runtime.storage.delete(media.sourceKey && media.sourceKey !== derived ? [media.sourceKey, derived] : [derived]);
+  if (media.sourceKey) await runtime.db.media.updateMany({ where: { id: media.id, sourceKey: media.sourceKey }, data: { sourceKey: null } });
 }

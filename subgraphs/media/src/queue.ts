@@ -37,3 +37,33 @@ export function createMediaQueue(redisUrl: string, prefix: string): Queue<MediaJ
 export async function enqueueProcessing(queue: Queue<MediaJobData, MediaJobResult>, mediaId: string): Promise<void> {
   await queue.add("process", { mediaId }, { ...MEDIA_JOB_OPTIONS, jobId: mediaId });
 }
+
+/**
+ * Housekeeping, run by the media worker process itself (not sandboxed): `sweep` (a BullMQ job
+ * scheduler, every minute or so) deletes uploads never completed; `purge` (delayed) deletes an
+ * original's key once more when its upload URL can no longer be used, so a PUT after processing or
+ * deletion (S3 accepts it while the URL lives) leaves nothing behind.
+ */
+export const MAINTENANCE_QUEUE = "media.maintenance";
+
+export type MaintenanceJobData = { keys: string[] } | Record<string, never>;
+
+export function createMaintenanceQueue(redisUrl: string, prefix: string): Queue<MaintenanceJobData> {
+  return new Queue<MaintenanceJobData>(MAINTENANCE_QUEUE, { connection: connectionOf(redisUrl), prefix });
+}
+
+/** Deletes `keys` at `at` (or now, if that has passed). */
+export async function schedulePurge(queue: Queue<MaintenanceJobData>, keys: string[], at: Date): Promise<void> {
+  if (keys.length === 0) return;
+  await queue.add(
+    "purge",
+    { keys },
+    {
+      delay: Math.max(0, at.getTime() - Date.now()),
+      attempts: 10,
+      backoff: { type: "exponential", delay: 5_000 },
+      removeOnComplete: true,
+      removeOnFail: { age: 7 * 24 * 3600 },
+    },
+  );
+}

@@ -1,7 +1,7 @@
 import { DateTimeScalar, isUuid, requireViewer, type GraphQLResolverMap } from "@hv/kit";
 import type { MediaContext } from "./context";
 import type { MediaRow } from "./loaders";
-import { signedUrl } from "./modules/access";
+import { signedUrl, visible } from "./modules/access";
 import { addProfilePhoto, removeProfilePhoto, reorderProfilePhotos } from "./modules/photos";
 import { completeUpload, createUpload, deleteMedia, type CreateUploadInput } from "./modules/uploads";
 import { variantsOf } from "./variants";
@@ -25,14 +25,30 @@ export const resolvers: GraphQLResolverMap<MediaContext> = {
     },
     failureReason: (media: MediaRow, _: unknown, context: MediaContext) =>
       media.status === "FAILED" && context.viewer?.userId === media.ownerId ? media.failureReason : null,
-    variants: (media: MediaRow) =>
-      media.status === "READY" ? variantsOf(media).map(({ name, contentType, width, height }) => ({ name, contentType, width, height })) : [],
+    // Metadata follows the read rule of `url` (modules/access.ts): hidden fields are null / empty.
+    status: (media: MediaParent, _: unknown, context: MediaContext) => visible(media, context, () => media.status, null),
+    width: (media: MediaParent, _: unknown, context: MediaContext) => visible(media, context, () => media.width, null),
+    height: (media: MediaParent, _: unknown, context: MediaContext) => visible(media, context, () => media.height, null),
+    durationMs: (media: MediaParent, _: unknown, context: MediaContext) => visible(media, context, () => media.durationMs, null),
+    blurhash: (media: MediaParent, _: unknown, context: MediaContext) => visible(media, context, () => media.blurhash, null),
+    variants: (media: MediaParent, _: unknown, context: MediaContext) =>
+      visible(
+        media,
+        context,
+        () => (media.status === "READY" ? variantsOf(media).map(({ name, contentType, width, height }) => ({ name, contentType, width, height })) : []),
+        [],
+      ),
     url: (media: MediaParent, args: { variant?: string | null }, context: MediaContext) => signedUrl(media, args.variant, media.readGrant, context),
   },
   User: {
     __resolveReference: (reference: Reference) => ({ id: reference.id }),
-    photos: (user: Reference, _: unknown, { loaders }: MediaContext) =>
-      isUuid(user.id) ? loaders.profilePhotosByOwner.load(user.id.toLowerCase()) : [],
+    // The owner's order; nothing for a viewer blocked either way or when the owner is banned.
+    photos: async (user: Reference, _: unknown, { loaders }: MediaContext) => {
+      if (!isUuid(user.id)) return [];
+      const ownerId = user.id.toLowerCase();
+      if (await loaders.ownerHiddenFromViewer.load(ownerId)) return [];
+      return loaders.profilePhotosByOwner.load(ownerId);
+    },
   },
   Query: {
     myMedia: async (_: unknown, args: { id: string }, context: MediaContext) => {

@@ -16,9 +16,10 @@ import { createMediaDb } from "./db";
 import { mediaEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
 import { startMediaUpdateHub } from "./live";
-import { createMediaQueue } from "./queue";
+import { createMaintenanceQueue, createMediaQueue } from "./queue";
 import { resolvers, type MediaContext } from "./resolvers";
 import { createStorage } from "./storage/create";
+import { parseSourceKey } from "./storage";
 import { LocalStorage } from "./storage/local";
 import { startFileServer, type RunningFileServer } from "./storage/local-server";
 
@@ -46,9 +47,18 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
       host: config.storage.driver === "local" ? config.storage.filesHost : "0.0.0.0",
       port: config.storage.driver === "local" ? config.storage.filesPort : 0,
       logger,
+      // An upload URL stores an original only while its item waits for it: never after
+      // completeUpload, processing or deletion, even if the URL has not expired yet.
+      acceptsUpload: async (key) => {
+        const parsed = parseSourceKey(key);
+        if (!parsed) return false;
+        const row = await db.media.findUnique({ where: { id: parsed.mediaId }, select: { ownerId: true, status: true, uploadedAt: true } });
+        return row !== null && row.ownerId === parsed.ownerId && row.status === "PENDING" && row.uploadedAt === null;
+      },
     });
   }
   const queue = createMediaQueue(config.redisUrl, config.eventsPrefix);
+  const maintenance = createMaintenanceQueue(config.redisUrl, config.eventsPrefix);
   const redis = createRedis(config.redisUrl, logger);
   // A connection of its own: a Redis connection in subscriber mode can do nothing else.
   const subscriber = createRedis(config.redisUrl, logger, "media-updates");
@@ -57,6 +67,7 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
     db,
     storage,
     queue,
+    maintenance,
     config,
     uploads: createRateLimiter(redis, { name: "media-upload", points: 120, durationSeconds: 60 * 60 }),
     updates,
@@ -67,7 +78,7 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
     connection: config.redisUrl,
     prefix: config.eventsPrefix,
     logger,
-    handlers: mediaEventHandlers(db, logger, storage),
+    handlers: mediaEventHandlers(db, logger, storage, { queue: maintenance, graceSeconds: config.uploadGraceSeconds }),
   });
   const running = await startSubgraph<MediaContext>({
     config,
@@ -82,13 +93,14 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
           await closeRedis(subscriber);
           await files?.stop();
           await queue.close();
+          await maintenance.close();
           await storage.close();
         },
       },
     ]),
     redis,
     subscriptions: true,
-    context: (base) => ({ ...base, services, loaders: createLoaders(db) }),
+    context: (base) => ({ ...base, services, loaders: createLoaders(db, base.viewer?.userId ?? null) }),
   });
   return { ...running, files, services };
 }

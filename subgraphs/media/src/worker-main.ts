@@ -1,5 +1,5 @@
 import { runMain } from "@hv/kit";
 import { loadMediaWorkerConfig } from "./config";
-import { startMediaWorker } from "./worker";
+import { mediaWorkerStopDeadlineMs, startMediaWorker } from "./worker";
 
-runMain("media-worker", loadMediaWorkerConfig, startMediaWorker);
+runMain("media-worker", loadMediaWorkerConfig, startMediaWorker, { stopDeadlineMs: mediaWorkerStopDeadlineMs });

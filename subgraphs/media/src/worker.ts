@@ -1,14 +1,88 @@
+import { readdir, rm } from "node:fs/promises";
+import os from "node:os";
 import path from "node:path";
 import { Worker, type Job } from "bullmq";
-import { closeRedis, createRedis, redisReadiness, startWorkerService, type Logger, type RunningService } from "@hv/kit";
+import { closeRedis, createRedis, FORCE_EXIT_MS, redisReadiness, startWorkerService, type Logger, type RunningService } from "@hv/kit";
 import type { MediaWorkerConfig } from "./config";
-import { createMediaDb } from "./db";
+import { createMediaDb, type MediaDb } from "./db";
+import { WORK_DIR_PREFIX } from "./job";
+import { keysOf } from "./keys";
 import { publishMediaUpdate } from "./live";
-import { connectionOf, MEDIA_QUEUE, PROCESSOR_CONFIG_ENV, type MediaJobData, type MediaJobResult } from "./queue";
+import { checkMediaTools } from "./processing";
+import { processorEnvironment } from "./processor-settings";
+import {
+  connectionOf,
+  createMaintenanceQueue,
+  MAINTENANCE_QUEUE,
+  MEDIA_QUEUE,
+  PROCESSOR_CONFIG_ENV,
+  type MaintenanceJobData,
+  type MediaJobData,
+  type MediaJobResult,
+} from "./queue";
+import type { MediaStorage } from "./storage";
 import { createStorage } from "./storage/create";
 
 export interface RunningMediaWorker extends RunningService {
   worker: Worker<MediaJobData, MediaJobResult>;
+  maintenance: Worker<MaintenanceJobData>;
+}
+
+/** The worker's stop deadline for runMain: running jobs get MEDIA_WORKER_DRAIN_SECONDS, the rest the usual 15 s. */
+export function mediaWorkerStopDeadlineMs(config: Pick<MediaWorkerConfig, "drainSeconds">): number {
+  return config.drainSeconds * 1000 + FORCE_EXIT_MS;
+}
+
+/**
+ * Deletes uploads never completed: PENDING, no `completeUpload`, and their upload URL expired more
+ * than `graceSeconds` ago. Bytes first (the derived original key too), then the row, so nothing
+ * stays behind; a `completeUpload` racing the sweep ends FAILED `EMPTY`. Returns how many went.
+ */
+export async function sweepAbandonedUploads(db: MediaDb, storage: MediaStorage, graceSeconds: number, logger: Logger, now = new Date()): Promise<number> {
+  const cutoff = new Date(now.getTime() - graceSeconds * 1000);
+  let swept = 0;
+  for (;;) {
+    const rows = await db.media.findMany({
+      where: { status: "PENDING", uploadedAt: null, uploadExpiresAt: { lt: cutoff } },
+      select: { id: true, ownerId: true, sourceKey: true, variants: true },
+      take: 200,
+    });
+    for (const row of rows) {
+      await storage.delete(keysOf(row));
+      const { count } = await db.media.deleteMany({ where: { id: row.id, status: "PENDING", uploadedAt: null } });
+      swept += count;
+    }
+    if (rows.length < 200) break;
+  }
+  if (swept > 0) logger.info({ swept }, "abandoned uploads swept");
+  return swept;
+}
+
+/**
+ * Temp folders of jobs whose process is gone (a sandbox child killed mid-job leaves its
+ * `hv-media-<pid>-…` behind): removed at start-up. Folders of live processes (other workers on
+ * this host) stay.
+ */
+export async function removeStaleWorkDirs(logger: Logger, dir = os.tmpdir()): Promise<string[]> {
+  const removed: string[] = [];
+  for (const entry of await readdir(dir, { withFileTypes: true }).catch(() => [])) {
+    if (!entry.isDirectory() || !entry.name.startsWith(WORK_DIR_PREFIX)) continue;
+    const pid = Number(/^hv-media-(\d+)-/.exec(entry.name)?.[1]);
+    if (Number.isSafeInteger(pid) && pid > 0 && isAlive(pid)) continue;
+    await rm(path.join(dir, entry.name), { recursive: true, force: true });
+    removed.push(entry.name);
+  }
+  if (removed.length > 0) logger.info({ removed: removed.length }, "stale media temp folders removed");
+  return removed;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === "EPERM";
+  }
 }
 
 /**
@@ -18,7 +92,15 @@ export interface RunningMediaWorker extends RunningService {
  * MEDIA_WORKER_LOCK_SECONDS and another worker's stalled-job check takes the job over (twice at
  * most: a file that kills its worker every time ends FAILED rather than looping forever).
  */
-export async function startMediaWorker(config: MediaWorkerConfig, logger: Logger): Promise<RunningMediaWorker> {
+export async function startMediaWorker(
+  config: MediaWorkerConfig,
+  logger: Logger,
+  options: { sweepEveryMs?: number } = {},
+): Promise<RunningMediaWorker> {
+  // Fail fast: a worker without ffmpeg would take jobs only to fail them.
+  const tools = await checkMediaTools(config);
+  logger.info(tools, "media tools found");
+  await removeStaleWorkDirs(logger);
   const db = createMediaDb(config.databaseUrl);
   const storage = createStorage(config.storage, () => "http://127.0.0.1");
   const redis = createRedis(config.redisUrl, logger, "media-worker");
@@ -31,7 +113,8 @@ export async function startMediaWorker(config: MediaWorkerConfig, logger: Logger
     lockDuration: lockMs,
     stalledInterval: lockMs,
     maxStalledCount: 2,
-    workerForkOptions: { env: { ...process.env, [PROCESSOR_CONFIG_ENV]: JSON.stringify(config) } },
+    // The child gets what a job needs, not this process's environment (secrets of other parts).
+    workerForkOptions: { env: processorEnvironment(config, process.env, PROCESSOR_CONFIG_ENV) },
   });
   worker.on("error", (error) => logger.warn({ err: error }, "media worker error"));
   worker.on("completed", (job: Job<MediaJobData, MediaJobResult>, result: MediaJobResult) => {
@@ -40,7 +123,8 @@ export async function startMediaWorker(config: MediaWorkerConfig, logger: Logger
   });
   worker.on("failed", (job: Job<MediaJobData, MediaJobResult> | undefined, error: Error) => {
     if (!job) return;
-    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled more than/i.test(error.message);
+    const unrecoverable = error.name === "UnrecoverableError";
+    const final = unrecoverable || job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled more than/i.test(error.message);
     logger.warn({ err: error, mediaId: job.data.mediaId, attempts: job.attemptsMade, final }, "media job failed");
     if (!final) return;
     // The processor records PROCESSING_ERROR itself on its last attempt, unless it died doing it.
@@ -50,10 +134,30 @@ export async function startMediaWorker(config: MediaWorkerConfig, logger: Logger
         data: { status: "FAILED", failureReason: "PROCESSING_ERROR", processedAt: new Date() },
       });
       const row = await db.media.findUnique({ where: { id: job.data.mediaId }, select: { ownerId: true } });
-      if (row && count > 0) await publishMediaUpdate(redis, config.eventsPrefix, { mediaId: job.data.mediaId, ownerId: row.ownerId }, logger);
+      if (row && (count > 0 || unrecoverable)) await publishMediaUpdate(redis, config.eventsPrefix, { mediaId: job.data.mediaId, ownerId: row.ownerId }, logger);
     })().catch((err: unknown) => logger.error({ err, mediaId: job.data.mediaId }, "could not record a failed media job"));
   });
   await worker.waitUntilReady();
+
+  // Housekeeping in this process (light work, no sandbox): the sweep on a schedule, purges when due.
+  const maintenanceQueue = createMaintenanceQueue(config.redisUrl, config.eventsPrefix);
+  const sweepEveryMs = options.sweepEveryMs ?? Math.min(60_000, config.uploadGraceSeconds * 1000);
+  await maintenanceQueue.upsertJobScheduler("sweep-abandoned-uploads", { every: sweepEveryMs }, { name: "sweep", data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
+  const maintenance = new Worker<MaintenanceJobData>(
+    MAINTENANCE_QUEUE,
+    async (job) => {
+      if (job.name === "sweep") return sweepAbandonedUploads(db, storage, config.uploadGraceSeconds, logger);
+      if (job.name === "purge" && "keys" in job.data && Array.isArray(job.data.keys)) {
+        await storage.delete(job.data.keys);
+        return job.data.keys.length;
+      }
+      return null;
+    },
+    { connection: connectionOf(config.redisUrl), prefix: config.eventsPrefix, concurrency: 1 },
+  );
+  maintenance.on("error", (error) => logger.warn({ err: error }, "media maintenance worker error"));
+  maintenance.on("failed", (job, error) => logger.warn({ err: error, job: job?.name }, "media maintenance job failed"));
+  await maintenance.waitUntilReady();
 
   const service = await startWorkerService({
     name: "media-worker",
@@ -66,11 +170,21 @@ export async function startMediaWorker(config: MediaWorkerConfig, logger: Logger
       { name: "storage", check: () => storage.ping() },
     ],
     onStopped: async () => {
-      await worker.close();
+      // Running jobs may finish for MEDIA_WORKER_DRAIN_SECONDS; then they are cancelled: each kills
+      // its ffmpeg and moves its job back to the waiting list (no attempt, no stall counted), and
+      // close() ends the sandbox children.
+      const closing = worker.close();
+      const drain = setTimeout(() => {
+        logger.warn({ drainSeconds: config.drainSeconds }, "media jobs still running: handing them back to the queue");
+        worker.cancelAllJobs("shutdown");
+      }, config.drainSeconds * 1000);
+      await closing.finally(() => clearTimeout(drain));
+      await maintenance.close();
+      await maintenanceQueue.close();
       await db.$disconnect();
       await storage.close();
       await closeRedis(redis);
     },
   });
-  return { ...service, worker };
+  return { ...service, worker, maintenance };
 }

@@ -36,8 +36,12 @@ describe("S3-compatible storage (AWS SDK v3 against a local S3 server)", () => {
     const key = `media/test/${Date.now()}/source`;
     const body = Buffer.from("0123456789");
     const signed = await storage.signUpload(key, { contentType: "image/jpeg", byteSize: body.length, ttlSeconds: 60 });
-    expect(new URL(signed.url).searchParams.get("X-Amz-SignedHeaders")).toBe("content-length;content-type;host");
-    const put = (bytes: Buffer, contentType = "image/jpeg") => fetch(signed.url, { method: "PUT", body: bytes, headers: { "content-type": contentType } });
+    expect(new URL(signed.url).searchParams.get("X-Amz-SignedHeaders")).toBe("content-length;content-type;host;if-none-match");
+    expect(signed.headers["if-none-match"]).toBe("*");
+    const put = (bytes: Buffer, contentType = "image/jpeg") =>
+      fetch(signed.url, { method: "PUT", body: bytes, headers: { "content-type": contentType, "if-none-match": "*" } });
+    // Without the signed If-None-Match (a replace-anything PUT) the signature does not match.
+    expect((await fetch(signed.url, { method: "PUT", body, headers: { "content-type": "image/jpeg" } })).status).toBe(403);
 
     expect((await put(Buffer.concat([body, Buffer.from("!")]))).status).toBe(403); // bigger than declared
     expect((await put(body.subarray(1))).status).toBe(403); // smaller
@@ -45,14 +49,14 @@ describe("S3-compatible storage (AWS SDK v3 against a local S3 server)", () => {
     expect(await storage.stat(key)).toBeNull();
     const tampered = new URL(signed.url);
     tampered.searchParams.set("X-Amz-Signature", "0".repeat(64));
-    expect((await fetch(tampered, { method: "PUT", body, headers: { "content-type": "image/jpeg" } })).status).toBe(403);
+    expect((await fetch(tampered, { method: "PUT", body, headers: { "content-type": "image/jpeg", "if-none-match": "*" } })).status).toBe(403);
 
     expect((await put(body)).status).toBe(200);
     expect(await storage.stat(key)).toEqual({ byteSize: body.length });
     const expired = await storage.signUpload(`${key}-late`, { contentType: "image/jpeg", byteSize: body.length, ttlSeconds: 1 });
     const late = new URL(expired.url);
     late.searchParams.set("X-Amz-Date", "20200101T000000Z"); // re-dating breaks the signature, so S3 refuses either way
-    expect((await fetch(late, { method: "PUT", body, headers: { "content-type": "image/jpeg" } })).status).toBe(403);
+    expect((await fetch(late, { method: "PUT", body, headers: { "content-type": "image/jpeg", "if-none-match": "*" } })).status).toBe(403);
 
     const local = path.join(dir, "copy");
     await storage.download(key, local);

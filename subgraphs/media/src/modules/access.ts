@@ -4,28 +4,74 @@ import type { MediaRow } from "../loaders";
 import { DEFAULT_VARIANT, variantsOf } from "../variants";
 
 /**
- * Who may read a media item's bytes: its owner always; any signed-in viewer for a profile photo
- * (Users decides who sees a profile: if it returned the person, their photos are visible); for a
- * chat attachment, only a viewer Chat vouches for with a grant for this media, this viewer and
- * this owner (kit/src/media-grants.ts).
+ * Who may see a media item (its metadata, and with a signed-in viewer its bytes):
+ *
+ * - its owner, always;
+ * - nobody else while the owner is banned or the viewer and the owner blocked each other (either
+ *   way), as Media learnt from Users' events (`blocks`, `user_states`);
+ * - a profile photo that is on the owner's profile now (READY, with a position): anyone Users
+ *   shows the profile to. A removed or never-added profile upload is the owner's only;
+ * - anything else (chat attachments) only for a viewer Chat vouches for with a grant for this
+ *   media, this viewer and this owner (kit/src/media-grants.ts); a URL read on a grant expires no
+ *   later than the grant.
+ *
+ * `url` additionally needs a signed-in viewer: anonymous readers of a public profile see its
+ * photos' metadata (blurhash, size) but get no bytes.
  */
-export function mayRead(media: MediaRow, readGrant: unknown, context: MediaContext): boolean {
-  const viewer = context.viewer;
-  if (!viewer) return false;
-  if (viewer.userId === media.ownerId) return true;
-  if (media.purpose === "PROFILE_PHOTO") return true;
-  const check = checkMediaGrant(readGrant, { mediaId: media.id, viewerId: viewer.userId, ownerId: media.ownerId }, context.services.config.grantSecret);
-  if (!check.ok && readGrant !== null && readGrant !== undefined) {
-    context.logger.info({ mediaId: media.id, reason: check.reason }, "media read grant refused");
+export type ReadAccess =
+  | { allowed: false }
+  /** `untilSeconds`: Unix seconds after which a URL must not work (a grant's end), or null. */
+  | { allowed: true; untilSeconds: number | null };
+
+const DENIED: ReadAccess = { allowed: false };
+
+export function isOnProfile(media: Pick<MediaRow, "purpose" | "status" | "position">): boolean {
+  return media.purpose === "PROFILE_PHOTO" && media.status === "READY" && media.position !== null;
+}
+
+/** The expiry a grant carries (checked already): Unix seconds. */
+function grantExpiry(readGrant: string): number | null {
+  const value = Number(readGrant.split(".")[4]);
+  return Number.isSafeInteger(value) ? value : null;
+}
+
+async function decide(media: MediaRow, readGrant: unknown, context: MediaContext): Promise<ReadAccess> {
+  const viewerId = context.viewer?.userId ?? null;
+  if (viewerId !== null && viewerId === media.ownerId) return { allowed: true, untilSeconds: null };
+  if (await context.loaders.ownerHiddenFromViewer.load(media.ownerId)) return DENIED;
+  if (isOnProfile(media)) return { allowed: true, untilSeconds: null };
+  if (viewerId === null) return DENIED;
+  const check = checkMediaGrant(readGrant, { mediaId: media.id, viewerId, ownerId: media.ownerId }, context.services.config.grantSecret);
+  if (!check.ok) {
+    if (readGrant !== null && readGrant !== undefined) context.logger.info({ mediaId: media.id, reason: check.reason }, "media read grant refused");
+    return DENIED;
   }
-  return check.ok;
+  return { allowed: true, untilSeconds: grantExpiry(readGrant as string) };
+}
+
+/** Decided once per request for each (media, grant). */
+export function readAccess(media: MediaRow, readGrant: unknown, context: MediaContext): Promise<ReadAccess> {
+  const key = `${media.id}|${typeof readGrant === "string" ? readGrant : ""}`;
+  let decision = context.loaders.readAccess.get(key);
+  if (!decision) {
+    decision = decide(media, readGrant, context);
+    context.loaders.readAccess.set(key, decision);
+  }
+  return decision;
+}
+
+/** A metadata field: its value for a viewer who may see the item, else `hidden`. */
+export async function visible<T, H>(media: MediaRow & { readGrant?: unknown }, context: MediaContext, value: () => T, hidden: H): Promise<T | H> {
+  return (await readAccess(media, media.readGrant, context)).allowed ? value() : hidden;
 }
 
 export async function signedUrl(media: MediaRow, variantName: unknown, readGrant: unknown, context: MediaContext): Promise<string | null> {
   if (variantName !== undefined && variantName !== null && (typeof variantName !== "string" || variantName.length > 40)) {
     throw appError(ErrorCode.BAD_USER_INPUT, "variant must be a variant name such as 640.jpg", { field: "variant" });
   }
-  if (media.status !== "READY" || !mayRead(media, readGrant, context)) return null;
+  if (media.status !== "READY" || !context.viewer) return null;
+  const access = await readAccess(media, readGrant, context);
+  if (!access.allowed) return null;
   const variants = variantsOf(media);
   if (variants.length === 0) return null;
   const wanted = variantName ?? DEFAULT_VARIANT[media.kind];
@@ -33,9 +79,12 @@ export async function signedUrl(media: MediaRow, variantName: unknown, readGrant
   if (!variant) {
     throw appError(ErrorCode.BAD_USER_INPUT, `No variant ${JSON.stringify(wanted)}: one of ${variants.map((v) => v.name).join(", ")}`, { field: "variant" });
   }
-  const signed = await context.services.storage.signDownload(variant.key, {
-    contentType: variant.contentType,
-    ttlSeconds: context.services.config.downloadUrlTtlSeconds,
-  });
+  let ttlSeconds = context.services.config.downloadUrlTtlSeconds;
+  if (access.untilSeconds !== null) {
+    // A URL read on Chat's grant lasts no longer than the grant: leaving the conversation ends it.
+    ttlSeconds = Math.min(ttlSeconds, access.untilSeconds - Math.floor(Date.now() / 1000));
+    if (ttlSeconds <= 0) return null;
+  }
+  const signed = await context.services.storage.signDownload(variant.key, { contentType: variant.contentType, ttlSeconds });
   return signed.url;
 }

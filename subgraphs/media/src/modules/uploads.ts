@@ -2,9 +2,9 @@ import { randomUUID } from "node:crypto";
 import { appError, ErrorCode, requireUuid, requireViewer } from "@hv/kit";
 import type { MediaContext } from "../context";
 import type { MediaRow } from "../loaders";
+import { keysOf, purgeSourceLater } from "../keys";
 import { enqueueProcessing } from "../queue";
 import { sourceKey } from "../storage";
-import { variantsOf } from "../variants";
 
 /** Content types a client may declare, per kind (the worker checks the bytes against them). */
 export const CONTENT_TYPES = {
@@ -45,8 +45,36 @@ export async function createUpload(input: CreateUploadInput, context: MediaConte
     byteSize: input.byteSize,
     ttlSeconds: services.config.uploadUrlTtlSeconds,
   });
-  const media = await services.db.media.create({
-    data: { id, ownerId: viewer.userId, kind: input.kind, purpose: input.purpose, contentType, byteSize: input.byteSize, sourceKey: key },
+  const quota = services.config.pendingQuota;
+  const media = await services.db.$transaction(async (tx) => {
+    // One user's createUploads queue up here, so two at once cannot both squeeze under the quota.
+    await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`media-quota:${viewer.userId}`}))`;
+    const pending = await tx.media.aggregate({
+      where: { ownerId: viewer.userId, status: { in: ["PENDING", "PROCESSING"] } },
+      _count: { _all: true },
+      _sum: { byteSize: true },
+    });
+    const items = pending._count._all;
+    const bytes = pending._sum.byteSize ?? 0;
+    if (items + 1 > quota.items || bytes + input.byteSize > quota.bytes) {
+      throw appError(
+        ErrorCode.QUOTA_EXCEEDED,
+        `Too many unfinished uploads: at most ${quota.items} and ${quota.bytes} bytes at once; complete or delete some first`,
+        { details: { pendingUploads: items, pendingBytes: bytes, maxPendingUploads: quota.items, maxPendingBytes: quota.bytes } },
+      );
+    }
+    return tx.media.create({
+      data: {
+        id,
+        ownerId: viewer.userId,
+        kind: input.kind,
+        purpose: input.purpose,
+        contentType,
+        byteSize: input.byteSize,
+        sourceKey: key,
+        uploadExpiresAt: signed.expiresAt,
+      },
+    });
   });
   return {
     media,
@@ -81,14 +109,6 @@ export async function completeUpload(id: unknown, context: MediaContext): Promis
   return updated;
 }
 
-/** Every storage key a media item may have written. */
-export function keysOf(media: MediaRow): string[] {
-  const keys = variantsOf(media).map((variant) => variant.key);
-  if (media.sourceKey) keys.push(media.sourceKey);
-  // A job still running may be writing variants: the worker deletes those itself when it finds the row gone.
-  return keys;
-}
-
 export async function deleteMedia(id: unknown, context: MediaContext): Promise<boolean> {
   const media = await ownMedia(id, "id", context);
   const { services } = context;
@@ -102,7 +122,9 @@ export async function deleteMedia(id: unknown, context: MediaContext): Promise<b
       });
     }
   });
+  // A job still running may be writing variants: the worker deletes those itself when it finds the row gone.
   await services.storage.delete(keysOf(media));
   await services.queue.remove(media.id).catch(() => undefined);
+  await purgeSourceLater(services.maintenance, media, services.config.uploadGraceSeconds);
   return true;
 }

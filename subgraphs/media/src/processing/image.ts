@@ -2,6 +2,7 @@ import { join } from "node:path";
 import { encode as encodeBlurhash } from "blurhash";
 import sharp from "sharp";
 import type { MediaFailureReason, MediaLimits, ProcessedVariant, ProcessResult } from "./index";
+import { MediaToolError } from "./run-tool";
 import type { SniffedFormat } from "./sniff";
 
 /** Long sides of the variants, largest first: each smaller one is made from the one before. */
@@ -19,10 +20,20 @@ function failure(reason: MediaFailureReason, detail: string): Failure {
   return { ok: false, reason, detail };
 }
 
-/** sharp's (libvips') error text, mapped to what was wrong with the file. */
+/**
+ * sharp's (libvips') error text, mapped to what was wrong with the file. What is wrong with the
+ * machine instead (sharp's timeout, a full disk, memory running out) throws a MediaToolError: not
+ * the file's fault, so it is not CORRUPT (a timeout fails the item, the others are retried).
+ */
 export function classifyDecodeError(error: unknown): Failure {
   const message = error instanceof Error ? error.message : String(error);
   const firstLine = message.split("\n")[0]?.slice(0, 300) ?? "";
+  if (/^timeout: \d+% complete/im.test(message)) {
+    throw new MediaToolError("sharp", "timeout", `sharp ran out of time: ${firstLine}`, { cause: error });
+  }
+  if (/no space left on device|ENOSPC|disk quota exceeded|EDQUOT|out of memory|ENOMEM|cannot allocate memory|insufficient memory|memory allocation failed|failed to allocate/i.test(message)) {
+    throw new MediaToolError("sharp", "resources", `sharp could not finish: ${firstLine}`, { cause: error });
+  }
   if (/pixel limit/i.test(message)) return failure("TOO_MANY_PIXELS", firstLine);
   if (
     /premature end|truncated|unexpected end|not enough (data|image data)|end of (file|stream)|read error|short read|bad seek/i.test(
@@ -60,7 +71,27 @@ export async function processImage(
   format: SniffedFormat,
   limits: MediaLimits,
   workDir: string,
+  options: { timeoutSeconds?: number } = {},
 ): Promise<ProcessResult> {
+  try {
+    return await decodeAndEncode(sourcePath, format, limits, workDir, options.timeoutSeconds ?? 0);
+  } catch (error) {
+    if (error instanceof MediaToolError) throw error;
+    // Encoding what decoded fine failed: a machine problem (disk, memory, time) becomes a
+    // MediaToolError here; anything else stays as it was (retried, like before).
+    classifyDecodeError(error);
+    throw error;
+  }
+}
+
+async function decodeAndEncode(
+  sourcePath: string,
+  format: SniffedFormat,
+  limits: MediaLimits,
+  workDir: string,
+  timeoutSeconds: number,
+): Promise<ProcessResult> {
+  const timeout = { seconds: timeoutSeconds };
   let header: sharp.Metadata;
   try {
     header = await sharp(sourcePath, { limitInputPixels: false, failOn: "none" }).metadata();
@@ -91,6 +122,7 @@ export async function processImage(
     })
       .resize(IMAGE_SIZES[0], IMAGE_SIZES[0], { fit: "inside", withoutEnlargement: true })
       .toColourspace("srgb")
+      .timeout(timeout)
       .raw()
       .toBuffer({ resolveWithObject: true });
   } catch (error) {
@@ -98,7 +130,7 @@ export async function processImage(
   }
 
   const raw = (data: Buffer, info: sharp.OutputInfo) =>
-    sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } });
+    sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).timeout(timeout);
 
   const variants: ProcessedVariant[] = [];
   let current = base;

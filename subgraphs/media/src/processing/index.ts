@@ -86,6 +86,8 @@ export interface ProcessOptions {
   signal?: AbortSignal;
   /** Longest one ffmpeg run may take before it is killed (default 10 minutes). */
   ffmpegTimeoutMs?: number;
+  /** sharp's own time limit for each image pipeline, in seconds (0 or unset: none). */
+  sharpTimeoutSeconds?: number;
 }
 
 /**
@@ -179,7 +181,7 @@ export async function processMedia(input: ProcessInput, options: ProcessOptions)
   }
   const result =
     input.kind === "IMAGE"
-      ? await processImage(input.sourcePath, actual, limits, input.workDir)
+      ? await processImage(input.sourcePath, actual, limits, input.workDir, options.sharpTimeoutSeconds === undefined ? {} : { timeoutSeconds: options.sharpTimeoutSeconds })
       : await processVideo(input.sourcePath, actual, limits, input.workDir, options);
   // Decoders name the file they read; the detail is for logs and says "upload" instead.
   return result.ok

@@ -4,7 +4,8 @@ import { spawn } from "node:child_process";
 export class MediaToolError extends Error {
   constructor(
     readonly tool: string,
-    readonly kind: "missing" | "timeout" | "aborted" | "output-too-large",
+    /** `resources`: the machine ran short (disk full, out of memory); a retry elsewhere may work. */
+    readonly kind: "missing" | "timeout" | "aborted" | "output-too-large" | "resources",
     message: string,
     options?: { cause?: unknown },
   ) {
@@ -21,6 +22,14 @@ export interface ToolRun {
 }
 
 const STDERR_TAIL_BYTES = 4096;
+
+/**
+ * The environment ffmpeg and ffprobe run with: enough to find libraries and write in C locale,
+ * nothing of ours (no database URLs, no secrets).
+ */
+export function toolEnvironment(from: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  return { PATH: from.PATH ?? "/usr/local/bin:/usr/bin:/bin", LANG: "C", LC_ALL: "C" };
+}
 
 /**
  * Runs a program with an argument array (never a shell), with a time limit and an abort
@@ -40,7 +49,7 @@ export function runTool(
       );
       return;
     }
-    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true });
+    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true, env: toolEnvironment() });
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;
     let stderrTail = Buffer.alloc(0);

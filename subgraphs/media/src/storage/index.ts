@@ -49,6 +49,15 @@ export function sourceKey(ownerId: string, mediaId: string): string {
   return `media/${ownerId}/${mediaId}/source`;
 }
 
+const UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}";
+const SOURCE_KEY = new RegExp(`^media/(${UUID})/(${UUID})/source$`);
+
+/** The owner and media id of an original's key (`sourceKey`), or null for any other key. */
+export function parseSourceKey(key: string): { ownerId: string; mediaId: string } | null {
+  const match = SOURCE_KEY.exec(key);
+  return match ? { ownerId: match[1] as string, mediaId: match[2] as string } : null;
+}
+
 export function variantKey(ownerId: string, mediaId: string, variant: string): string {
   return assertStorageKey(`media/${ownerId}/${mediaId}/${variant}`);
 }

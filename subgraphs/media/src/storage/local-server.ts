@@ -6,12 +6,14 @@ import path from "node:path";
 import { Transform } from "node:stream";
 import { pipeline } from "node:stream/promises";
 import type { Logger } from "@hv/kit";
+import parseRange from "range-parser";
 import { checkSignature, FILES_PATH, type LocalStorage, type UrlClaims } from "./local";
 
 /**
  * The public file endpoint of the local storage driver: `PUT /files/<key>?…` stores exactly the
  * signed number of bytes of the signed content type, once; `GET /files/<key>?…` serves a stored
- * file. Every request needs a valid, unexpired signature from the media subgraph. It listens on
+ * file (`HEAD` too, and one `Range` per request, as video players on phones ask for). Every
+ * request needs a valid, unexpired signature from the media subgraph. It listens on
  * its own port (MEDIA_FILES_PORT), apart from the subgraph, which only the gateway should reach.
  */
 export interface RunningFileServer {
@@ -60,7 +62,19 @@ function byteLimit(limit: number, counter: { bytes: number }): Transform {
   });
 }
 
-export async function startFileServer(options: { storage: LocalStorage; host: string; port: number; logger: Logger }): Promise<RunningFileServer> {
+export interface FileServerOptions {
+  storage: LocalStorage;
+  host: string;
+  port: number;
+  logger: Logger;
+  /**
+   * Whether a signed PUT may still store `key` (asked before and after the bytes arrive); absent:
+   * always. The media subgraph answers from the row: only while the item waits for its original.
+   */
+  acceptsUpload?: (key: string) => Promise<boolean>;
+}
+
+export async function startFileServer(options: FileServerOptions): Promise<RunningFileServer> {
   const { storage, logger } = options;
   const secret = storage.options.secret;
 
@@ -85,6 +99,8 @@ export async function startFileServer(options: { storage: LocalStorage; host: st
     if ((req.headers["content-type"] ?? "").trim().toLowerCase() !== claims.contentType.toLowerCase()) {
       refuse(403, `content-type must be ${claims.contentType}, as signed`);
     }
+    const accepts = options.acceptsUpload ?? (async () => true);
+    if (!(await accepts(claims.key))) refuse(409, "this upload URL no longer takes an upload");
     const declared = req.headers["content-length"];
     if (declared !== undefined) {
       const length = Number(declared);
@@ -102,6 +118,11 @@ export async function startFileServer(options: { storage: LocalStorage; host: st
         if (error.code === "EEXIST") refuse(409, "already uploaded");
         throw error;
       });
+      // The item may have been deleted while the bytes streamed in: then they do not stay.
+      if (!(await accepts(claims.key))) {
+        await rm(file, { force: true });
+        refuse(409, "this upload URL no longer takes an upload");
+      }
     } finally {
       await rm(partial, { force: true });
     }
@@ -113,18 +134,43 @@ export async function startFileServer(options: { storage: LocalStorage; host: st
     const info = await stat(file).catch(() => null);
     if (!info?.isFile()) refuse(404, "not found");
     const maxAge = Math.max(0, claims.expires - Math.floor(Date.now() / 1000));
-    res.writeHead(200, {
+    const headers: Record<string, string> = {
       "content-type": claims.contentType,
-      "content-length": String(info.size),
+      "accept-ranges": "bytes",
       "cache-control": `private, max-age=${maxAge}`,
       "x-content-type-options": "nosniff",
-    });
-    await pipeline(createReadStream(file), res);
+      "last-modified": info.mtime.toUTCString(),
+    };
+    let start = 0;
+    let end = info.size - 1;
+    let status = 200;
+    const rangeHeader = req.headers.range;
+    if (rangeHeader !== undefined && info.size > 0) {
+      const ranges = parseRange(info.size, rangeHeader, { combine: true });
+      if (ranges === -1) {
+        res.writeHead(416, { ...headers, "content-range": `bytes */${info.size}` }).end();
+        return;
+      }
+      // Malformed (-2), another unit, or several ranges (no multipart here): the whole file.
+      const first = ranges !== -2 && ranges.type === "bytes" && ranges.length === 1 ? ranges[0] : undefined;
+      if (first) {
+        ({ start, end } = first);
+        status = 206;
+        headers["content-range"] = `bytes ${start}-${end}/${info.size}`;
+      }
+    }
+    headers["content-length"] = String(info.size === 0 ? 0 : end - start + 1);
+    res.writeHead(status, headers);
+    if (req.method === "HEAD" || info.size === 0) {
+      res.end();
+      return;
+    }
+    await pipeline(createReadStream(file, { start, end }), res);
   }
 
   const server = http.createServer((req, res) => {
-    const handle = req.method === "PUT" ? put : req.method === "GET" ? get : null;
-    const work = handle ? handle(req, res) : Promise.reject(new HttpRefusal(405, "only PUT and GET"));
+    const handle = req.method === "PUT" ? put : req.method === "GET" || req.method === "HEAD" ? get : null;
+    const work = handle ? handle(req, res) : Promise.reject(new HttpRefusal(405, "only PUT, GET and HEAD"));
     work.catch((error: unknown) => {
       const status = error instanceof HttpRefusal ? error.status : 500;
       if (status === 500) logger.error({ err: error, method: req.method }, "file endpoint failed");

@@ -25,7 +25,12 @@ export interface S3StorageOptions {
 
 /**
  * S3-compatible object storage (AWS SDK v3). Upload URLs are presigned PUTs whose signature
- * covers `content-type` and `content-length`: S3 refuses a body of any other size or type.
+ * covers `content-type` and `content-length`: S3 refuses a body of any other size or type. They
+ * also sign `If-None-Match: *` (S3 conditional writes): a second PUT while the original is stored
+ * is refused (412) instead of replacing it. Once the original is deleted (processed, or the item
+ * deleted) S3 would take a PUT again while the URL lives: that key is purged once more when the
+ * URL has expired (keys.ts, the worker's `purge` jobs). Services without conditional writes
+ * ignore the header (the test server does).
  */
 export class S3Storage implements MediaStorage {
   readonly driver = "s3" as const;
@@ -50,15 +55,16 @@ export class S3Storage implements MediaStorage {
       Key: assertStorageKey(key),
       ContentType: options.contentType,
       ContentLength: options.byteSize,
+      IfNoneMatch: "*",
     });
     const url = await getSignedUrl(this.client, command, {
       expiresIn: options.ttlSeconds,
       // Signed, so they cannot change: the presigner leaves content-length out unless asked.
-      signableHeaders: new Set(["content-type", "content-length"]),
+      signableHeaders: new Set(["content-type", "content-length", "if-none-match"]),
     });
     return {
       url,
-      headers: { "content-type": options.contentType, "content-length": String(options.byteSize) },
+      headers: { "content-type": options.contentType, "content-length": String(options.byteSize), "if-none-match": "*" },
       expiresAt: new Date(Date.now() + options.ttlSeconds * 1000),
     };
   }
