@@ -113,6 +113,18 @@ describe("S3-compatible storage (AWS SDK v3 against a local S3 server)", () => {
       expect(await storage2.stat(`media/${owner.userId}/${ready.id}/source`)).toBeNull(); // the original (with GPS) is gone
       expect(await storage2.stat(`media/${owner.userId}/${ready.id}/160.webp`)).not.toBeNull();
 
+      // S3 takes a PUT again while the URL lives (the test server ignores If-None-Match, and the
+      // original is gone anyway): deleteMedia deletes the original's derived key whatever the row says.
+      const second = await media.createUpload(owner, { kind: "IMAGE", contentType: "image/jpeg", byteSize: file.length, purpose: "CHAT_ATTACHMENT" });
+      expect((await media.put(second, file)).status).toBe(200);
+      await media.send(`mutation($id: ID!) { completeUpload(id: $id) { id } }`, { id: second.media.id }, owner);
+      expect(await media.settled(owner, second.media.id)).toMatchObject({ status: "READY" });
+      expect(await dbs.media.media.findUnique({ where: { id: second.media.id } })).toMatchObject({ sourceKey: null });
+      expect((await media.put(second, file)).status).toBe(200);
+      expect(await storage2.stat(`media/${owner.userId}/${second.media.id}/source`)).not.toBeNull();
+      await media.send(`mutation($id: ID!) { deleteMedia(id: $id) }`, { id: second.media.id }, owner);
+      expect(await storage2.stat(`media/${owner.userId}/${second.media.id}/source`)).toBeNull();
+
       // Deleting the media deletes its objects.
       const deleted = await media.send(`mutation($id: ID!) { deleteMedia(id: $id) }`, { id: ready.id }, owner);
       expect(deleted.body.data).toEqual({ deleteMedia: true });
