@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createMediaDb, type MediaDb } from "@hv/media/src/db";
@@ -43,7 +43,7 @@ describe("the media worker process", () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  function startWorker(): WorkerProcess {
+  function startWorker(overrides: Record<string, string> = {}): WorkerProcess {
     const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "subgraphs/media/src/worker-main.ts")], {
       cwd: ROOT,
       detached: true,
@@ -56,6 +56,7 @@ describe("the media worker process", () => {
         MEDIA_WORKER_PORT: "0",
         MEDIA_WORKER_LOCK_SECONDS: "2",
         LOG_LEVEL: "info",
+        ...overrides,
       },
     });
     const output: string[] = [];
@@ -116,5 +117,52 @@ describe("the media worker process", () => {
     process.kill(second.child.pid ?? 0, "SIGTERM");
     expect(await second.exited).toEqual({ code: 0, signal: null });
     expect((await db.media.findUniqueOrThrow({ where: { id: next } })).status).toBe("READY");
+  });
+
+  it("should fail a job that runs past MEDIA_PROCESSING_TIMEOUT_SECONDS with PROCESSING_TIMEOUT, without retrying it", async () => {
+    const id = await queuedVideo(await shortVideo(6, "1280x720"));
+    const worker = startWorker({ MEDIA_PROCESSING_TIMEOUT_SECONDS: "1" });
+    expect(await waitForStatus(id, ["READY", "FAILED"])).toBe("FAILED");
+    expect(await db.media.findUniqueOrThrow({ where: { id } })).toMatchObject({ failureReason: "PROCESSING_TIMEOUT", sourceKey: null });
+    const job = await queue.getJob(id);
+    for (let attempt = 0; attempt < 400 && (await job?.getState()) !== "failed"; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    const finished = await queue.getJob(id);
+    expect({ state: await finished?.getState(), attempts: finished?.attemptsMade }).toEqual({ state: "failed", attempts: 1 });
+    process.kill(worker.child.pid ?? 0, "SIGTERM");
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it("should hand a running job back to the queue when the drain time is over at SIGTERM, counting no attempt", async () => {
+    const id = await queuedVideo(await shortVideo(6, "1280x720"));
+    const first = startWorker({ MEDIA_WORKER_DRAIN_SECONDS: "1" });
+    await waitForStatus(id, ["PROCESSING"]);
+    process.kill(first.child.pid ?? 0, "SIGTERM");
+    expect(await first.exited).toEqual({ code: 0, signal: null });
+    expect(first.output.join("")).toMatch(/handing them back to the queue/);
+    const job = await queue.getJob(id);
+    expect({ state: await job?.getState(), attempts: job?.attemptsMade, stalled: job?.stalledCounter ?? 0 }).toEqual({ state: "waiting", attempts: 0, stalled: 0 });
+    expect((await db.media.findUniqueOrThrow({ where: { id } })).status).toBe("PROCESSING");
+
+    const second = startWorker();
+    expect(await waitForStatus(id, ["READY", "FAILED"])).toBe("READY");
+    process.kill(second.child.pid ?? 0, "SIGTERM");
+    expect(await second.exited).toEqual({ code: 0, signal: null });
+  });
+
+  it("should not start without a working ffmpeg, and should remove temp folders of dead processes at start", async () => {
+    const missing = startWorker({ FFMPEG_PATH: path.join(dir, "no-such-ffmpeg") });
+    expect((await missing.exited).code).toBe(1);
+    expect(missing.output.join("")).toMatch(/FFMPEG_PATH=.*no-such-ffmpeg cannot run/);
+
+    const tmp = await mkdtemp(path.join(os.tmpdir(), "hv-worker-tmp-"));
+    await mkdir(path.join(tmp, "hv-media-999999999-0f0e-stale"));
+    await mkdir(path.join(tmp, `hv-media-${process.pid}-0f0e-live`));
+    await mkdir(path.join(tmp, "unrelated"));
+    const worker = startWorker({ TMPDIR: tmp });
+    for (let attempt = 0; attempt < 400 && !worker.output.join("").includes("media-worker worker running"); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await readdir(tmp)).filter((name) => !name.startsWith("tsx-")).sort()).toEqual([`hv-media-${process.pid}-0f0e-live`, "unrelated"]); // tsx keeps its cache there
+    process.kill(worker.child.pid ?? 0, "SIGTERM");
+    expect(await worker.exited).toEqual({ code: 0, signal: null });
+    await rm(tmp, { recursive: true, force: true });
   });
 });
