@@ -27,7 +27,13 @@ describe("the gateway by NODE_ENV", () => {
   describe("in production", () => {
     let system: RunningSystem;
     beforeAll(async () => {
-      system = await startSystem({ NODE_ENV: "production" });
+      // Production refuses to start without its secrets: give it some.
+      system = await startSystem({
+        NODE_ENV: "production",
+        MEDIA_GRANT_SECRET: "production-test-grant-secret-0123456789abcdef",
+        MEDIA_URL_SECRET: "production-test-url-secret-0123456789abcdef",
+        MEDIA_PUBLIC_URL: "http://127.0.0.1:1/media",
+      });
     });
     afterAll(() => system?.stop());
 

@@ -28,13 +28,21 @@ describe("the supergraph through the gateway", () => {
     await dbs?.close();
   });
 
+  /** Conversations are for their members only: the seeded person asks, signed in. */
+  async function signedInAs(userId: string): Promise<Record<string, string>> {
+    const { token } = await system.accessTokens.issue({ userId, sessionId: randomUUID(), role: "USER" });
+    return { authorization: `Bearer ${token}` };
+  }
+
   it("should answer one query with data from all four subgraphs", async () => {
     const { user, photo, conversation } = await seedPerson(dbs, "Ada");
 
-    const response = await graphqlRequest(system.gatewayUrl, PROFILE_AND_CONVERSATION, {
-      userId: user.id,
-      conversationId: conversation.id,
-    });
+    const response = await graphqlRequest(
+      system.gatewayUrl,
+      PROFILE_AND_CONVERSATION,
+      { userId: user.id, conversationId: conversation.id },
+      await signedInAs(user.id),
+    );
 
     expect(response.status).toBe(200);
     expect(response.body.errors).toBeUndefined();
@@ -58,7 +66,7 @@ describe("the supergraph through the gateway", () => {
       system.gatewayUrl,
       PROFILE_AND_CONVERSATION,
       { userId: user.id, conversationId: conversation.id },
-      { "x-request-id": requestId },
+      { "x-request-id": requestId, ...(await signedInAs(user.id)) },
     );
 
     expect(response.body.errors).toBeUndefined();
@@ -80,10 +88,12 @@ describe("the supergraph through the gateway", () => {
   });
 
   it("should return null for unknown ids and a typed error for malformed ones", async () => {
-    const unknown = await graphqlRequest(system.gatewayUrl, PROFILE_AND_CONVERSATION, {
-      userId: randomUUID(),
-      conversationId: randomUUID(),
-    });
+    const unknown = await graphqlRequest(
+      system.gatewayUrl,
+      PROFILE_AND_CONVERSATION,
+      { userId: randomUUID(), conversationId: randomUUID() },
+      await signedInAs(randomUUID()),
+    );
     expect(unknown.body.errors).toBeUndefined();
     expect(unknown.body.data).toEqual({ user: null, conversation: null });
 
