@@ -102,7 +102,10 @@ describe("access tokens across the gateway and the subgraphs", () => {
     const { requestId, response } = await throughGateway({});
 
     expect(response.status).toBe(200);
-    expect(response.body.errors).toBeUndefined();
+    // Every subgraph serves the anonymous caller; only Chat's members-only conversation says no.
+    expect(response.body.errors?.map((error) => ({ path: error.path, code: error.extensions?.code }))).toEqual([
+      { path: ["conversation"], code: "UNAUTHENTICATED" },
+    ]);
     for (const service of ["gateway", ...SUBGRAPHS] as const) {
       expect({ service, userIds: requestLines(service, requestId).map((line) => line.userId) }).toEqual({
         service,
