@@ -1,5 +1,7 @@
 import { spawn } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import path from "node:path";
+import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
 import { freePort } from "../support/ports";
 import { seedPerson, testDatabases } from "../support/seed";
 import { graphqlRequest } from "../support/system";
@@ -10,8 +12,14 @@ describe("npm start (scripts/run-all.ts)", () => {
   it("should start every process, serve a query across all four subgraphs, and stop cleanly on Ctrl-C", async () => {
     const ports = { USERS_PORT: 0, DISCOVERY_PORT: 0, CHAT_PORT: 0, MEDIA_PORT: 0, GATEWAY_PORT: 0, PUSH_WORKER_PORT: 0, MEDIA_FILES_PORT: 0, MEDIA_WORKER_PORT: 0 };
     for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePort();
+    // Our own signing key, so the test can sign in as the seeded person (conversations are for members).
+    const signingKey = generateSigningKeyJwk("run-all-test");
+    const tokens = createAccessTokenIssuer({ keys: [signingKey], issuer: "haiyvee", audience: "haiyvee-api", ttlSeconds: 300 });
     const env: NodeJS.ProcessEnv = {
       ...process.env,
+      AUTH_SIGNING_KEYS: JSON.stringify([signingKey]),
+      AUTH_ISSUER: "haiyvee",
+      AUTH_AUDIENCE: "haiyvee-api",
       NODE_ENV: "development",
       HOST: "127.0.0.1",
       LOG_LEVEL: "warn",
@@ -44,6 +52,7 @@ describe("npm start (scripts/run-all.ts)", () => {
         `http://127.0.0.1:${ports.GATEWAY_PORT}/graphql`,
         `query($u: ID!, $c: ID!) { user(id: $u) { displayName isDiscoverable photos { kind } } conversation(id: $c) { memberCount } }`,
         { u: user.id, c: conversation.id },
+        { authorization: `Bearer ${(await tokens.issue({ userId: user.id, sessionId: randomUUID(), role: "USER" })).token}` },
       );
       expect(response.body).toEqual({
         data: {
