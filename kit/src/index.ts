@@ -19,3 +19,4 @@ export * from "./auth/revocations";
 export * from "./events";
 export * from "./worker";
 export * from "./media-grants";
+export * from "./cache-control";

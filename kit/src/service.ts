@@ -12,6 +12,7 @@ import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/dis
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { GraphQLError, type GraphQLSchema } from "graphql";
 import type { AuthContext, Viewer } from "./auth/viewer";
+import { viewerScopedCachePolicy } from "./cache-control";
 import type { TrustProxy } from "./config";
 import { createErrorFormatter, ErrorCode } from "./errors";
 import { apolloLogger, type Logger } from "./logger";
@@ -133,6 +134,8 @@ export async function startService<TContext extends RequestContextBase>(
       ? ApolloServerPluginLandingPageDisabled()
       : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
     requestLoggingPlugin<TContext>(),
+    // Cache hints: a signed-in request's response is at most `private` (kit/src/cache-control.ts).
+    viewerScopedCachePolicy<TContext>(),
     ...(options.plugins ?? []),
   ];
   const common = {

@@ -33,6 +33,8 @@ export interface RunningSystem {
   usersQueries: string[];
   /** Every SQL statement the discovery subgraph sent (Prisma's and the nearby search pool's). */
   discoveryQueries: string[];
+  /** Every SQL statement the media subgraph sent (not its worker's). */
+  mediaQueries: string[];
   logs: Record<SubgraphName | "gateway", LogLine[]>;
   /** Issues access tokens with the same keys, issuer and audience as the running users subgraph. */
   accessTokens: AccessTokenIssuer;
@@ -78,6 +80,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   const usersConfig = loadUsersConfig(env);
   const usersQueries: string[] = [];
   const discoveryQueries: string[] = [];
+  const mediaQueries: string[] = [];
   const usersService = await startUsers(usersConfig, users.logger, { database: { onQuery: (sql) => usersQueries.push(sql) } });
   const jwksUrl = overrides.AUTH_JWKS_URL ?? usersService.url.replace(/\/graphql$/, JWKS_PATH);
   const verifyingEnv = { ...env, AUTH_JWKS_URL: jwksUrl };
@@ -85,7 +88,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
     users: usersService,
     discovery: await startDiscovery(loadDiscoveryConfig(verifyingEnv), discovery.logger, { database: { onQuery: (sql) => discoveryQueries.push(sql) } }),
     chat: await startChat(loadChatConfig(verifyingEnv), chat.logger),
-    media: await startMedia(loadMediaConfig(verifyingEnv), media.logger),
+    media: await startMedia(loadMediaConfig(verifyingEnv), media.logger, { database: { onQuery: (sql) => mediaQueries.push(sql) } }),
   };
   const mediaWorker = await startMediaWorker(loadMediaWorkerConfig(verifyingEnv), media.logger.child({ process: "media-worker" }));
   const gateway = await startGateway(
@@ -102,6 +105,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
     gatewayUrl: gateway.url,
     usersQueries,
     discoveryQueries,
+    mediaQueries,
     gateway,
     subgraphs,
     mediaWorker,

@@ -1,6 +1,7 @@
 import DataLoader from "dataloader";
 import { Prisma } from "./generated/prisma/client";
 import type { DiscoveryDb } from "./db";
+import { MATCH_SELECT, type MatchRow } from "./modules/matches";
 
 /** The SQL condition "no block between `viewer` and `target`, in either direction" (distance and nearby). */
 export function notBlockedSql(viewer: Prisma.Sql, target: Prisma.Sql): Prisma.Sql {
@@ -12,6 +13,12 @@ export function notBlockedSql(viewer: Prisma.Sql, target: Prisma.Sql): Prisma.Sq
 /** One set per request: each loader turns N lookups into one query. */
 export function createLoaders(db: DiscoveryDb, locationMaxAgeMinutes: number, viewerId: string | null = null) {
   return {
+    /** Matches by id (entity references from other subgraphs): who may see one is the resolver's call. */
+    matchById: new DataLoader<string, MatchRow | null>(async (ids) => {
+      const rows = await db.match.findMany({ where: { id: { in: [...ids] } }, select: MATCH_SELECT });
+      const byId = new Map(rows.map((row) => [row.id, row]));
+      return ids.map((id) => byId.get(id) ?? null);
+    }),
     hasFreshLocation: new DataLoader<string, boolean>(async (userIds) => {
       const cutoff = new Date(Date.now() - locationMaxAgeMinutes * 60_000);
       const rows = await db.userLocation.findMany({

@@ -4,6 +4,7 @@ import type { MediaConfig } from "./config";
 import type { MediaUpdateHub } from "./live";
 import type { MediaDb } from "./db";
 import type { MediaLoaders } from "./loaders";
+import type { PhotoCache } from "./modules/photo-cache";
 import type { MaintenanceJobData, MediaJobData, MediaJobResult } from "./queue";
 import type { MediaStorage } from "./storage";
 
@@ -17,6 +18,8 @@ export interface MediaServices {
   config: MediaConfig;
   uploads: RateLimiter;
   updates: MediaUpdateHub;
+  /** Owners' profile photo lists in Redis; invalidate after every change to one. */
+  photos: PhotoCache;
 }
 
 export interface MediaContext extends RequestContextBase {

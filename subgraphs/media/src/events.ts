@@ -2,6 +2,7 @@ import type { EventHandlers, Logger } from "@hv/kit";
 import type { Queue } from "bullmq";
 import type { MediaDb } from "./db";
 import { keysOf, purgeSourceLater } from "./keys";
+import type { PhotoCache } from "./modules/photo-cache";
 import type { MaintenanceJobData } from "./queue";
 import type { MediaStorage } from "./storage";
 
@@ -19,13 +20,15 @@ import type { MediaStorage } from "./storage";
  * - `user.deleted` deletes the user's files (the derived original keys too), then their rows, their
  *   blocks and state.
  *
- * `storage` absent: rows only (tests of other subgraphs that seed rows without files).
+ * `storage` absent: rows only (tests of other subgraphs that seed rows without files). `photos`:
+ * the profile photo cache, emptied for a deleted user once their rows are gone.
  */
 export function mediaEventHandlers(
   db: MediaDb,
   logger: Logger,
   storage?: MediaStorage,
   maintenance?: { queue: Queue<MaintenanceJobData>; graceSeconds: number },
+  photos?: Pick<PhotoCache, "invalidate">,
 ): EventHandlers<"media"> {
   return {
     async "user.deleted"({ userId }, { eventId }) {
@@ -40,6 +43,7 @@ export function mediaEventHandlers(
       const { count } = await db.media.deleteMany({ where: { ownerId: userId } });
       await db.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } });
       await db.userState.deleteMany({ where: { userId } });
+      await photos?.invalidate(userId);
       logger.info({ eventId, userId, media: count, objects: keys.length }, "user.deleted: media purged");
     },
     async "user.blocked"({ blockerId, blockedId }, { occurredAt }) {

@@ -1,31 +1,23 @@
 import DataLoader from "dataloader";
 import type { ReadAccess } from "./modules/access";
 import type { MediaDb } from "./db";
+import type { PhotoCache } from "./modules/photo-cache";
 
 export type MediaRow = NonNullable<Awaited<ReturnType<MediaDb["media"]["findUnique"]>>>;
 
 /** One set per request (for one viewer, or none): each loader turns N lookups into one query. */
-export function createLoaders(db: MediaDb, viewerId: string | null) {
+export function createLoaders(db: MediaDb, viewerId: string | null, photos: PhotoCache) {
   return {
     mediaById: new DataLoader<string, MediaRow | null>(async (ids) => {
       const rows = await db.media.findMany({ where: { id: { in: [...ids] } } });
       const byId = new Map(rows.map((row) => [row.id, row]));
       return ids.map((id) => byId.get(id) ?? null);
     }),
-    /** Ready profile photos per owner, in the owner's order. */
-    profilePhotosByOwner: new DataLoader<string, MediaRow[]>(async (ownerIds) => {
-      const rows = await db.media.findMany({
-        where: { ownerId: { in: [...ownerIds] }, purpose: "PROFILE_PHOTO", status: "READY", position: { not: null } },
-        orderBy: [{ position: "asc" }, { createdAt: "asc" }],
-      });
-      const byOwner = new Map<string, MediaRow[]>();
-      for (const row of rows) {
-        const photos = byOwner.get(row.ownerId);
-        if (photos) photos.push(row);
-        else byOwner.set(row.ownerId, [row]);
-      }
-      return ownerIds.map((ownerId) => byOwner.get(ownerId) ?? []);
-    }),
+    /**
+     * Ready profile photos per owner, in the owner's order, from the shared Redis cache (one MGET;
+     * the misses one SQL query). The same for every viewer: who may see them is `ownerHiddenFromViewer`.
+     */
+    profilePhotosByOwner: new DataLoader<string, MediaRow[]>((ownerIds) => photos.load(ownerIds)),
     /**
      * Per owner: true when this viewer must see none of their media (the owner is banned, or the
      * viewer and the owner blocked each other, either way). Never true for the viewer themselves.

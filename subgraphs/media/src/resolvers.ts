@@ -1,4 +1,5 @@
-import { DateTimeScalar, isUuid, requireViewer, type GraphQLResolverMap } from "@hv/kit";
+import { DateTimeScalar, isUuid, requireViewer, restrictCacheHint, type GraphQLResolverMap } from "@hv/kit";
+import type { GraphQLResolveInfo } from "graphql";
 import type { MediaContext } from "./context";
 import type { MediaRow } from "./loaders";
 import { signedUrl, visible } from "./modules/access";
@@ -38,7 +39,12 @@ export const resolvers: GraphQLResolverMap<MediaContext> = {
         () => (media.status === "READY" ? variantsOf(media).map(({ name, contentType, width, height }) => ({ name, contentType, width, height })) : []),
         [],
       ),
-    url: (media: MediaParent, args: { variant?: string | null }, context: MediaContext) => signedUrl(media, args.variant, media.readGrant, context),
+    // A response holding a signed URL is cached (privately) for at most half the URL's life, so a
+    // reused response still has time to download.
+    url: (media: MediaParent, args: { variant?: string | null }, context: MediaContext, info: GraphQLResolveInfo) =>
+      signedUrl(media, args.variant, media.readGrant, context, (ttlSeconds) =>
+        restrictCacheHint(info, { maxAge: Math.floor(ttlSeconds / 2), scope: "PRIVATE" }),
+      ),
   },
   User: {
     __resolveReference: (reference: Reference) => ({ id: reference.id }),

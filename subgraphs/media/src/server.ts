@@ -12,10 +12,11 @@ import {
 } from "@hv/kit";
 import type { MediaConfig } from "./config";
 import type { MediaServices } from "./context";
-import { createMediaDb } from "./db";
+import { createMediaDb, type DatabaseObserver } from "./db";
 import { mediaEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
 import { startMediaUpdateHub } from "./live";
+import { PhotoCache } from "./modules/photo-cache";
 import { createMaintenanceQueue, createMediaQueue } from "./queue";
 import { resolvers, type MediaContext } from "./resolvers";
 import { createStorage } from "./storage/create";
@@ -31,8 +32,13 @@ export interface RunningMedia extends RunningSubgraph {
   services: MediaServices;
 }
 
-export async function start(config: MediaConfig, logger: Logger): Promise<RunningMedia> {
-  const db = createMediaDb(config.databaseUrl);
+export interface MediaStartOptions {
+  /** Tests and benchmarks: see every SQL statement the subgraph sends. */
+  database?: DatabaseObserver;
+}
+
+export async function start(config: MediaConfig, logger: Logger, options: MediaStartOptions = {}): Promise<RunningMedia> {
+  const db = createMediaDb(config.databaseUrl, options.database);
   let files: RunningFileServer | null = null;
   const storage = createStorage(config.storage, () => {
     if (config.storage.driver === "local" && config.storage.publicUrl) return config.storage.publicUrl;
@@ -71,6 +77,7 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
     config,
     uploads: createRateLimiter(redis, { name: "media-upload", points: 120, durationSeconds: 60 * 60 }),
     updates,
+    photos: new PhotoCache(db, redis, logger),
   };
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({
@@ -78,7 +85,7 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
     connection: config.redisUrl,
     prefix: config.eventsPrefix,
     logger,
-    handlers: mediaEventHandlers(db, logger, storage, { queue: maintenance, graceSeconds: config.uploadGraceSeconds }),
+    handlers: mediaEventHandlers(db, logger, storage, { queue: maintenance, graceSeconds: config.uploadGraceSeconds }, services.photos),
   });
   const running = await startSubgraph<MediaContext>({
     config,
@@ -100,7 +107,7 @@ export async function start(config: MediaConfig, logger: Logger): Promise<Runnin
     ]),
     redis,
     subscriptions: true,
-    context: (base) => ({ ...base, services, loaders: createLoaders(db, base.viewer?.userId ?? null) }),
+    context: (base) => ({ ...base, services, loaders: createLoaders(db, base.viewer?.userId ?? null, services.photos) }),
   });
   return { ...running, files, services };
 }

@@ -8,6 +8,7 @@ import { createMediaDb, type MediaDb } from "./db";
 import { WORK_DIR_PREFIX } from "./job";
 import { keysOf } from "./keys";
 import { publishMediaUpdate } from "./live";
+import { PhotoCache } from "./modules/photo-cache";
 import { checkMediaTools } from "./processing";
 import { processorEnvironment } from "./processor-settings";
 import {
@@ -104,6 +105,13 @@ export async function startMediaWorker(
   const db = createMediaDb(config.databaseUrl);
   const storage = createStorage(config.storage, () => "http://127.0.0.1");
   const redis = createRedis(config.redisUrl, logger, "media-worker");
+  const photos = new PhotoCache(db, redis, logger);
+  // A finished item changes what its owner's profile photo list holds: the cache goes first, so
+  // the owner's nudge (and anyone's next read) finds it fresh.
+  const finished = async (mediaId: string, ownerId: string) => {
+    await photos.invalidate(ownerId).catch((error: unknown) => logger.error({ err: error, mediaId }, "could not invalidate the profile photo cache"));
+    await publishMediaUpdate(redis, config.eventsPrefix, { mediaId, ownerId }, logger);
+  };
   const lockMs = config.lockSeconds * 1000;
   const worker = new Worker<MediaJobData, MediaJobResult>(MEDIA_QUEUE, path.join(__dirname, "processor.js"), {
     connection: connectionOf(config.redisUrl),
@@ -119,7 +127,7 @@ export async function startMediaWorker(
   worker.on("error", (error) => logger.warn({ err: error }, "media worker error"));
   worker.on("completed", (job: Job<MediaJobData, MediaJobResult>, result: MediaJobResult) => {
     logger.info({ mediaId: job.data.mediaId, status: result.status, attempts: job.attemptsMade }, "media job completed");
-    if (result.ownerId && result.status !== "GONE") void publishMediaUpdate(redis, config.eventsPrefix, { mediaId: result.mediaId, ownerId: result.ownerId }, logger);
+    if (result.ownerId && result.status !== "GONE") void finished(result.mediaId, result.ownerId);
   });
   worker.on("failed", (job: Job<MediaJobData, MediaJobResult> | undefined, error: Error) => {
     if (!job) return;
@@ -134,7 +142,7 @@ export async function startMediaWorker(
         data: { status: "FAILED", failureReason: "PROCESSING_ERROR", processedAt: new Date() },
       });
       const row = await db.media.findUnique({ where: { id: job.data.mediaId }, select: { ownerId: true } });
-      if (row && (count > 0 || unrecoverable)) await publishMediaUpdate(redis, config.eventsPrefix, { mediaId: job.data.mediaId, ownerId: row.ownerId }, logger);
+      if (row && (count > 0 || unrecoverable)) await finished(job.data.mediaId, row.ownerId);
     })().catch((err: unknown) => logger.error({ err, mediaId: job.data.mediaId }, "could not record a failed media job"));
   });
   await worker.waitUntilReady();

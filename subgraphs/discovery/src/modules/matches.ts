@@ -168,7 +168,7 @@ export const matchResolvers = {
     /** Visible only to its two members; null for everyone else (and for anonymous callers). */
     async __resolveReference(reference: { id: string }, context: DiscoveryContext): Promise<MatchRow | null> {
       if (!context.viewer || !isUuid(reference.id)) return null;
-      const match = await context.services.db.match.findUnique({ where: { id: reference.id.toLowerCase() }, select: MATCH_SELECT });
+      const match = await context.loaders.matchById.load(reference.id.toLowerCase());
       return match && isMember(match, context.viewer.userId) ? match : null;
     },
     /** The other person, resolved by Users through the gateway. */

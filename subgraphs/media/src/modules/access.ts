@@ -65,7 +65,14 @@ export async function visible<T, H>(media: MediaRow & { readGrant?: unknown }, c
   return (await readAccess(media, media.readGrant, context)).allowed ? value() : hidden;
 }
 
-export async function signedUrl(media: MediaRow, variantName: unknown, readGrant: unknown, context: MediaContext): Promise<string | null> {
+/** `onSigned` learns how long the URL stays valid (the response must not be cached longer). */
+export async function signedUrl(
+  media: MediaRow,
+  variantName: unknown,
+  readGrant: unknown,
+  context: MediaContext,
+  onSigned?: (ttlSeconds: number) => void,
+): Promise<string | null> {
   if (variantName !== undefined && variantName !== null && (typeof variantName !== "string" || variantName.length > 40)) {
     throw appError(ErrorCode.BAD_USER_INPUT, "variant must be a variant name such as 640.jpg", { field: "variant" });
   }
@@ -86,5 +93,6 @@ export async function signedUrl(media: MediaRow, variantName: unknown, readGrant
     if (ttlSeconds <= 0) return null;
   }
   const signed = await context.services.storage.signDownload(variant.key, { contentType: variant.contentType, ttlSeconds });
+  onSigned?.(ttlSeconds);
   return signed.url;
 }

@@ -15,13 +15,19 @@ async function photosOf(tx: Tx, ownerId: string): Promise<MediaRow[]> {
   return tx.media.findMany({ where: profilePhotosWhere(ownerId), orderBy: [{ position: "asc" }, { createdAt: "asc" }] });
 }
 
-/** Runs `change` with the owner's photo list locked (concurrent edits of one profile queue up). */
+/**
+ * Runs `change` with the owner's photo list locked (concurrent edits of one profile queue up);
+ * once it commits, the owner's cached list goes (modules/photo-cache.ts).
+ */
 async function withPhotos(context: MediaContext, ownerId: string, change: (tx: Tx, photos: MediaRow[]) => Promise<void>): Promise<MediaRow[]> {
-  return context.services.db.$transaction(async (tx) => {
+  const photos = await context.services.db.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${ownerId}))`;
     await change(tx, await photosOf(tx, ownerId));
     return photosOf(tx, ownerId);
   });
+  await context.services.photos.invalidate(ownerId);
+  context.loaders.profilePhotosByOwner.clear(ownerId);
+  return photos;
 }
 
 async function renumber(tx: Tx, ids: string[]): Promise<void> {

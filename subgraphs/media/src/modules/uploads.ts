@@ -122,6 +122,8 @@ export async function deleteMedia(id: unknown, context: MediaContext): Promise<b
       });
     }
   });
+  await services.photos.invalidate(media.ownerId);
+  context.loaders.profilePhotosByOwner.clear(media.ownerId);
   // A job still running may be writing variants: the worker deletes those itself when it finds the row gone.
   await services.storage.delete(keysOf(media));
   await services.queue.remove(media.id).catch(() => undefined);

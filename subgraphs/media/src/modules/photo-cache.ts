@@ -1,0 +1,92 @@
+import type { Logger, Redis } from "@hv/kit";
+import type { MediaDb } from "../db";
+import type { MediaRow } from "../loaders";
+
+/** How long an owner's list may sit in Redis unread; every change deletes it before that. */
+export const PHOTO_CACHE_TTL_SECONDS = 300;
+/** How long a version outlives its last bump: longer than any read of Postgres could take. */
+const VERSION_TTL_SECONDS = 24 * 60 * 60;
+
+export const photoListKey = (ownerId: string) => `hv:media:profile-photos:${ownerId}`;
+const versionKey = (ownerId: string) => `hv:media:profile-photos-version:${ownerId}`;
+
+// Writes a list read from Postgres only if no change to that owner's photos happened since the
+// read began (the version is unchanged): a slow reader cannot put back a list a change replaced.
+const SET_IF_VERSION = `
+if (redis.call("GET", KEYS[2]) or "0") == ARGV[2] then
+  redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[3])
+end
+return 0`;
+
+const DATE_FIELDS = ["uploadExpiresAt", "uploadedAt", "processedAt", "createdAt", "updatedAt"] as const;
+type CachedRow = Omit<MediaRow, (typeof DATE_FIELDS)[number]> & Record<(typeof DATE_FIELDS)[number], string | null>;
+
+/**
+ * What is cached of a photo: the row as Postgres has it, except the original's storage key (null
+ * once processed anyway). No signed URL: `url` signs one per request, for the viewer asking.
+ */
+function toCached(row: MediaRow): MediaRow {
+  return { ...row, sourceKey: null };
+}
+
+function revive(row: CachedRow): MediaRow {
+  const dates = Object.fromEntries(DATE_FIELDS.map((field) => [field, row[field] === null ? null : new Date(row[field])]));
+  return { ...row, ...dates } as unknown as MediaRow;
+}
+
+/**
+ * Each owner's profile photos (READY, on the profile, in the owner's order) as one Redis value
+ * shared by every Media replica: `User.photos` for many owners is one MGET, and the misses one SQL
+ * query. It holds only what is the same for every viewer; who may see the list (bans, blocks either
+ * way) is decided per request on top of it (loaders.ts `ownerHiddenFromViewer`), and URLs are
+ * signed per request. Every change to an owner's list calls `invalidate` after it commits.
+ */
+export class PhotoCache {
+  constructor(
+    private readonly db: MediaDb,
+    private readonly redis: Redis,
+    private readonly logger: Logger,
+  ) {}
+
+  async load(ownerIds: readonly string[]): Promise<MediaRow[][]> {
+    if (ownerIds.length === 0) return [];
+    const found = new Map<string, MediaRow[]>();
+    // Redis down: every list comes from Postgres (and nothing is written back).
+    const cached = await this.redis.mget(ownerIds.map(photoListKey)).catch((error: unknown) => {
+      this.logger.warn({ err: error }, "profile photo cache unavailable: reading Postgres");
+      return ownerIds.map(() => null);
+    });
+    ownerIds.forEach((ownerId, index) => {
+      const text = cached[index];
+      if (text) found.set(ownerId, (JSON.parse(text) as CachedRow[]).map(revive));
+    });
+    const missing = ownerIds.filter((ownerId) => !found.has(ownerId));
+    if (missing.length === 0) return ownerIds.map((ownerId) => found.get(ownerId) ?? []);
+    // Versions before the read: a change committed after this point bumps them, and the write below is skipped.
+    const versions = await this.redis.mget(missing.map(versionKey)).catch(() => undefined);
+    const rows = await this.db.media.findMany({
+      where: { ownerId: { in: missing }, purpose: "PROFILE_PHOTO", status: "READY", position: { not: null } },
+      orderBy: [{ position: "asc" }, { createdAt: "asc" }],
+    });
+    for (const ownerId of missing) found.set(ownerId, []);
+    for (const row of rows) found.get(row.ownerId)?.push(toCached(row));
+    if (versions) {
+      const pipeline = this.redis.pipeline();
+      missing.forEach((ownerId, index) => {
+        // An owner without photos is cached too (as []): most people asked for have none.
+        pipeline.eval(SET_IF_VERSION, 2, photoListKey(ownerId), versionKey(ownerId), JSON.stringify(found.get(ownerId)), versions[index] ?? "0", PHOTO_CACHE_TTL_SECONDS);
+      });
+      await pipeline.exec().catch((error: unknown) => this.logger.warn({ err: error }, "could not cache profile photos"));
+    }
+    return ownerIds.map((ownerId) => found.get(ownerId) ?? []);
+  }
+
+  /**
+   * After every committed change to an owner's photos (add, remove, reorder, delete, processing
+   * finished, the owner deleted): the next read anywhere goes to Postgres, and a read that began
+   * before the change cannot cache what it saw. Throws when Redis cannot take it.
+   */
+  async invalidate(ownerId: string): Promise<void> {
+    await this.redis.multi().incr(versionKey(ownerId)).expire(versionKey(ownerId), VERSION_TTL_SECONDS).del(photoListKey(ownerId)).exec();
+  }
+}
