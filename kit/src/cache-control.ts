@@ -13,8 +13,10 @@ import type { AuthContext } from "./auth/viewer";
  * On top of the hints, a signed-in request's response is never `public`: whatever its hints say,
  * a response computed for a viewer (blocks, hidden profiles, owner-only fields, signed URLs,
  * distances) may differ from another viewer's, so a shared cache (CDN, proxy) must not keep it. Anonymous responses keep the
- * schema's hints. The scope is restricted after execution: restricting before would make Apollo's
- * cache-control plugin ignore every field hint (it takes an already-set policy as a cache hit's).
+ * schema's hints. A mutation's response is never cacheable at all (its fields may return types
+ * with hints, e.g. `updateProfile: User!`). The policy is restricted after execution: restricting
+ * before would make Apollo's cache-control plugin ignore every field hint (it takes an already-set
+ * policy as a cache hit's).
  */
 export function viewerScopedCachePolicy<TContext extends AuthContext>(): ApolloServerPlugin<TContext> {
   return {
@@ -23,6 +25,7 @@ export function viewerScopedCachePolicy<TContext extends AuthContext>(): ApolloS
         async executionDidStart(requestContext) {
           return {
             async executionDidEnd() {
+              if (requestContext.operation.operation !== "query") requestContext.overallCachePolicy.restrict({ maxAge: 0 });
               if (contextValue.viewer) requestContext.overallCachePolicy.restrict({ scope: "PRIVATE" });
             },
           };
