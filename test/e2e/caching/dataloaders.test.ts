@@ -1,7 +1,7 @@
 import { graphqlRequest } from "../../support/system";
 import { useSystem } from "../../support/fixture";
 import type { SignedIn } from "../../support/users-client";
-import { mediaTableStatements, seedMatch, seedPerson, seedProfilePhotos, usersTableStatements } from "./caching-support";
+import { eventually, mediaTableStatements, seedMatch, seedPerson, seedProfilePhotos, usersTableStatements } from "./caching-support";
 
 /**
  * Every entity reference and list field batches: a page of N matches with each person's profile
@@ -30,6 +30,10 @@ describe("DataLoader per request in every subgraph", () => {
       await seedMatch(dbs, viewer.userId, person.id);
       matched.push(person.id);
     }
+    // The viewer's sign-up event reaches Discovery and Media through their consumers, on the same
+    // pools this test counts: let it land before counting.
+    await eventually(async () => (await dbs.discovery.discoveryProfile.count({ where: { userId: viewer.userId } })) === 1);
+    await eventually(async () => (await dbs.media.userState.count({ where: { userId: viewer.userId } })) === 1);
   });
 
   /** The statements each subgraph sent for one page of `first` matches, with every cache emptied first. */
