@@ -6,14 +6,17 @@ import {
   bearerAuthenticator,
   closeRedis,
   createAccessTokenVerifier,
+  createProcessMetrics,
   createRedis,
   redisReadiness,
   SessionRevocations,
   SUBGRAPH_NAMES,
+  startMetricsServer,
   startService,
   type GatewayConfig,
   type GatewayInterface,
   type Logger,
+  type ProcessMetrics,
   type RunningService,
   type SubgraphName,
 } from "@hv/kit";
@@ -54,6 +57,9 @@ export interface GatewayOptions {
 }
 
 export interface RunningGateway extends RunningService {
+  metrics: ProcessMetrics;
+  /** GET /metrics on GATEWAY_METRICS_PORT (the private interface), e.g. http://127.0.0.1:4009/metrics. */
+  metricsUrl: string;
   /** Counters of the subscription machinery (feeds, upstream subscriptions, shared fetches). */
   subscriptionStats(): ReturnType<SubscriptionHub["stats"]> & { upstream: ReturnType<UpstreamPool["stats"]>; connections: number };
 }
@@ -63,6 +69,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
   const tuning = { ...SUBSCRIPTION_DEFAULTS, ...options.subscriptions };
   let schemaLoaded = false;
   const dataSources: Record<string, SubgraphDataSource> = {};
+  const metrics = createProcessMetrics("gateway", { logger });
   const gateway = new ApolloGateway({
     supergraphSdl,
     logger: apolloLogger(logger),
@@ -70,7 +77,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     // serves every environment.
     buildService: ({ name }) => {
       if (!isSubgraphName(name)) throw new Error(`supergraph.graphql names an unknown subgraph "${name}"`);
-      const source = new SubgraphDataSource({ url: config.subgraphUrls[name] });
+      const source = new SubgraphDataSource({ subgraphName: name, metrics, url: config.subgraphUrls[name] });
       dataSources[name] = source;
       return source;
     },
@@ -101,6 +108,14 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     logger,
   });
   let endpoint: SubscriptionEndpoint | undefined;
+  metrics.observeSubscriptions(() => {
+    const clients = hub.stats();
+    const upstreams = upstream.stats();
+    return {
+      subscriptions: { client: clients.clientSubscriptions, upstream: upstreams.subscriptions },
+      connections: { client: endpoint?.connections() ?? 0, upstream: upstreams.openConnections },
+    };
+  });
   // Tokens are verified once here at the edge (a bad one never reaches a subgraph) with the keys
   // the users subgraph publishes; revocations live in Redis.
   const redis = createRedis(config.redisUrl, logger);
@@ -111,6 +126,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     revocations: new SessionRevocations(redis),
   });
   const authenticate = bearerAuthenticator(verifier);
+  metrics.observeRedis("main", redis);
   const service = await startService<GatewayContext>({
     name: "gateway",
     logger,
@@ -121,6 +137,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     graphql: { gateway: gateway as unknown as GatewayInterface },
     trustProxy: config.trustProxy,
     authenticate,
+    metrics,
     readiness: [
       redisReadiness(redis),
       {
@@ -160,8 +177,16 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     },
     onStopped: () => closeRedis(redis),
   });
+  // Prometheus scrapes on the private interface: the public port never serves /metrics.
+  const metricsServer = await startMetricsServer({ metrics, host: config.metricsHost, port: config.metricsPort, logger });
   return {
     ...service,
+    metrics,
+    metricsUrl: metricsServer.url,
+    stop: async () => {
+      await service.stop();
+      await metricsServer.stop();
+    },
     subscriptionStats: () => ({ ...hub.stats(), upstream: upstream.stats(), connections: endpoint?.connections() ?? 0 }),
   };
 }

@@ -1,5 +1,5 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from "@apollo/gateway";
-import { ErrorCode, isKnownErrorCode, REQUEST_ID_HEADER, type RequestContextBase } from "@hv/kit";
+import { ErrorCode, isKnownErrorCode, REQUEST_ID_HEADER, type ProcessMetrics, type RequestContextBase } from "@hv/kit";
 import { GraphQLError } from "graphql";
 
 type FetcherResponse = Parameters<RemoteGraphQLDataSource["errorFromResponse"]>[0];
@@ -23,6 +23,29 @@ export interface GatewayContext extends RequestContextBase {
  * the client's address as `x-forwarded-for` (subgraphs trust it from the gateway via TRUST_PROXY).
  */
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
+  // Set from the constructor's config object (RemoteGraphQLDataSource assigns it): `declare` keeps
+  // class fields from resetting them.
+  /** The subgraph's name in the supergraph (the metrics' `subgraph` label). */
+  declare readonly subgraphName?: string;
+  /** Counts every fetch (duration, outcome): queries, mutations and subscriptions' per-event fetches. */
+  declare readonly metrics?: ProcessMetrics;
+
+  constructor(config: Partial<RemoteGraphQLDataSource<GatewayContext>> & { subgraphName?: string; metrics?: ProcessMetrics }) {
+    super(config);
+  }
+
+  override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>) {
+    const startedAt = process.hrtime.bigint();
+    let outcome: "ok" | "graphql_error" | "http_error" = "http_error";
+    try {
+      const response = await super.process(options);
+      outcome = response.errors?.length ? "graphql_error" : "ok";
+      return response;
+    } finally {
+      this.metrics?.observeSubgraphFetch(this.subgraphName ?? "unknown", Number(process.hrtime.bigint() - startedAt) / 1e9, outcome);
+    }
+  }
+
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {
     const headers = request.http?.headers;
     if (!headers) return;

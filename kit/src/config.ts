@@ -200,6 +200,35 @@ const PUSH_ENV: Record<string, EnvVarSpec> = {
   ),
 };
 
+/**
+ * Metrics and traces (README "Observability"). The OTEL_* variables are OpenTelemetry's own: the
+ * SDK reads them (kit/src/tracing.ts); they are listed here to be documented and checked at start-up.
+ */
+const OBSERVABILITY_ENV: Record<string, EnvVarSpec> = {
+  GATEWAY_METRICS_PORT: spec(
+    port.default(4009),
+    "Gateway: port of its Prometheus `/metrics`, on `SUBGRAPH_HOST` (the private interface), apart from the public port. Subgraphs serve `/metrics` on their own port, workers on their probe port.",
+  ),
+  OTEL_EXPORTER_OTLP_ENDPOINT: spec(
+    url.optional(),
+    "Tracing: base URL of an OTLP/HTTP collector (`/v1/traces` is appended). Setting it (or the next one) turns tracing on; unset: no tracing.",
+  ),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: spec(url.optional(), "Tracing: full URL for traces, instead of `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`."),
+  OTEL_EXPORTER_OTLP_HEADERS: spec(z.string().optional(), "Tracing: headers sent to the collector, `key=value` pairs separated by commas (e.g. an API key).", { secret: true }),
+  OTEL_TRACES_EXPORTER: spec(
+    z.enum(["otlp", "console", "none"]).optional(),
+    "Tracing: `otlp` (JSON over HTTP), `console` (spans to stdout, development) or `none`. Default `otlp` when an endpoint is set, else `none`.",
+  ),
+  OTEL_TRACES_SAMPLER: spec(
+    z.enum(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"]).optional(),
+    "Tracing: which traces are kept; default `parentbased_always_on`. Use `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG` under load.",
+  ),
+  OTEL_TRACES_SAMPLER_ARG: spec(z.coerce.number().min(0).max(1).optional(), "Tracing: the ratio of traces kept by the `traceidratio` samplers (0 to 1)."),
+  OTEL_SERVICE_NAME: spec(z.string().min(1).optional(), "Tracing: `service.name` of the spans; default the process's name (`gateway`, `users`, …, `push-worker`, `media-worker`)."),
+  OTEL_RESOURCE_ATTRIBUTES: spec(z.string().optional(), "Tracing: extra resource attributes, `key=value` pairs separated by commas (e.g. `deployment.environment=prod`)."),
+  OTEL_SDK_DISABLED: spec(z.enum(["true", "false"]).optional(), "Tracing: `true` turns it off whatever else is set."),
+};
+
 export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   NODE_ENV: spec(
     z.enum(["development", "production", "test"]).default("development"),
@@ -209,6 +238,7 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
     "Minimum level of the JSON logs written to stdout.",
   ),
+  ...OBSERVABILITY_ENV,
   HOST: spec(z.string().min(1).default("0.0.0.0"), "Interface the gateway binds to (phones reach it)."),
   SUBGRAPH_HOST: spec(
     z.string().min(1).default("127.0.0.1"),
@@ -354,10 +384,16 @@ export interface SubgraphConfig extends CommonConfig {
 export interface GatewayConfig extends CommonConfig {
   port: number;
   subgraphUrls: Record<SubgraphName, string>;
+  /** GATEWAY_METRICS_PORT: /metrics, on `metricsHost`. */
+  metricsPort: number;
+  /** SUBGRAPH_HOST: the private interface, where Prometheus scrapes. */
+  metricsHost: string;
 }
 
 function loadCommon(env: Env): CommonConfig {
   const nodeEnv = read<NodeEnv>(env, "NODE_ENV");
+  // Read by OpenTelemetry itself; checked here so a typo fails the start-up with its name.
+  for (const key of Object.keys(OBSERVABILITY_ENV)) if (key.startsWith("OTEL_")) read(env, key);
   return {
     nodeEnv,
     isProduction: nodeEnv === "production",
@@ -474,7 +510,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   const subgraphUrls = Object.fromEntries(
     SUBGRAPH_NAMES.map((name) => [name, read<string>(env, `${upper(name)}_URL`)]),
   ) as Record<SubgraphName, string>;
-  return { ...loadCommon(env), port: read(env, "GATEWAY_PORT"), subgraphUrls };
+  return { ...loadCommon(env), port: read(env, "GATEWAY_PORT"), metricsPort: read(env, "GATEWAY_METRICS_PORT"), metricsHost: read(env, "SUBGRAPH_HOST"), subgraphUrls };
 }
 
 /** One catalogued variable, validated, for a process's own config loader (e.g. the media subgraph's). */

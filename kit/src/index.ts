@@ -20,3 +20,5 @@ export * from "./events";
 export * from "./worker";
 export * from "./media-grants";
 export * from "./cache-control";
+export * from "./metrics";
+export * from "./metrics-server";

@@ -1,3 +1,4 @@
+import { isSpanContextValid, trace } from "@opentelemetry/api";
 import pino, { type DestinationStream, type Logger } from "pino";
 
 export type { Logger } from "pino";
@@ -10,6 +11,16 @@ export interface LoggerOptions {
   destination?: DestinationStream;
 }
 
+/**
+ * `traceId` and `spanId` of the active OpenTelemetry span, so a log line can be found from its trace
+ * and the other way round. Without tracing (kit/src/tracing.ts) there is never an active span.
+ */
+export function traceFields(): { traceId?: string; spanId?: string } {
+  const context = trace.getActiveSpan()?.spanContext();
+  if (!context || !isSpanContextValid(context)) return {};
+  return { traceId: context.traceId, spanId: context.spanId };
+}
+
 /** JSON lines; one logger per process, passed down, with child loggers per request. */
 export function createLogger(options: LoggerOptions): Logger {
   return pino(
@@ -18,6 +29,7 @@ export function createLogger(options: LoggerOptions): Logger {
       base: { service: options.service },
       timestamp: pino.stdTimeFunctions.isoTime,
       formatters: { level: (label) => ({ level: label }) },
+      mixin: traceFields,
     },
     options.destination ?? pino.destination({ sync: false }),
   );

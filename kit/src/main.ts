@@ -1,6 +1,7 @@
 import { createLogger } from "./logger";
 import type { RunningService } from "./service";
 import { stopOnSignals } from "./shutdown";
+import { flushTracing } from "./tracing-shutdown";
 
 type Env = Record<string, string | undefined>;
 
@@ -26,7 +27,8 @@ export function runMain<C extends { logLevel: string }>(
   }
   const logger = createLogger({ service, level: config.logLevel });
   start(config, logger).then(
-    (running) => stopOnSignals(logger, [running.stop], options.stopDeadlineMs?.(config)),
+    // Buffered spans are exported after the process has drained (nothing when tracing is off).
+    (running) => stopOnSignals(logger, [running.stop, flushTracing], options.stopDeadlineMs?.(config)),
     (error: unknown) => {
       logger.fatal({ err: error }, `${service} failed to start`);
       logger.flush();

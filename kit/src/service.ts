@@ -16,6 +16,7 @@ import { viewerScopedCachePolicy } from "./cache-control";
 import type { TrustProxy } from "./config";
 import { createErrorFormatter, ErrorCode } from "./errors";
 import { apolloLogger, type Logger } from "./logger";
+import type { ProcessMetrics } from "./metrics";
 import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id";
 import { runReadinessChecks, type ReadinessCheck } from "./readiness";
 
@@ -48,6 +49,8 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   context(base: RequestContextBase & { req: Request }): Promise<TContext>;
   readiness: ReadinessCheck[];
   plugins?: ApolloServerPlugin<TContext>[];
+  /** Counts this endpoint's requests, errors and latency per operation (served by the caller: getRoutes or startMetricsServer). */
+  metrics?: ProcessMetrics;
   /**
    * Runs first on stop, while the HTTP server still listens: close long-lived connections here
    * (WebSocket servers: tell clients to reconnect elsewhere) so the drain does not wait for them.
@@ -134,6 +137,7 @@ export async function startService<TContext extends RequestContextBase>(
       ? ApolloServerPluginLandingPageDisabled()
       : ApolloServerPluginLandingPageLocalDefault({ embed: true }),
     requestLoggingPlugin<TContext>(),
+    ...(options.metrics ? [options.metrics.graphqlPlugin<TContext>()] : []),
     // Cache hints: a signed-in request's response is at most `private` (kit/src/cache-control.ts).
     viewerScopedCachePolicy<TContext>(),
     ...(options.plugins ?? []),

@@ -11,6 +11,7 @@ import {
 import { SessionRevocations } from "./auth/revocations";
 import type { SubgraphConfig } from "./config";
 import type { Logger } from "./logger";
+import { createProcessMetrics, type ProcessMetrics } from "./metrics";
 import type { ReadinessCheck } from "./readiness";
 import { closeRedis, createRedis, redisReadiness, type Redis } from "./redis";
 import { startService, type RequestContextBase, type RunningService } from "./service";
@@ -49,10 +50,16 @@ export interface SubgraphOptions<TContext extends RequestContextBase> {
    * On stop every socket is closed with 1001 (Going Away) before HTTP drains.
    */
   subscriptions?: boolean | { keepAliveMs?: number; revalidateMs?: number };
+  /**
+   * The process's metrics (made by the caller so its pools, consumers and relay can report to
+   * them; made here when absent). Served at GET /metrics on the subgraph's own, private port.
+   */
+  metrics?: ProcessMetrics;
 }
 
 export interface RunningSubgraph extends RunningService {
   redis: Redis;
+  metrics: ProcessMetrics;
   /** Present when started with `subscriptions`. */
   subscriptions?: SubscriptionServer;
 }
@@ -67,6 +74,8 @@ export async function startSubgraph<TContext extends RequestContextBase>(
 ): Promise<RunningSubgraph> {
   const { config, logger, database } = options;
   const redis = options.redis ?? createRedis(config.redisUrl, logger);
+  const metrics = options.metrics ?? createProcessMetrics(config.name, { logger });
+  metrics.observeRedis("main", redis);
   const readiness: ReadinessCheck[] = [{ name: "database", check: () => database.ping() }, redisReadiness(redis)];
   const issuer = options.accessTokenIssuer;
   const verifier = createAccessTokenVerifier({
@@ -90,15 +99,17 @@ export async function startSubgraph<TContext extends RequestContextBase>(
     graphql: { schema },
     trustProxy: config.trustProxy,
     authenticate: bearerAuthenticator(verifier),
-    ...(issuer
-      ? {
-          getRoutes: {
+    metrics,
+    getRoutes: {
+      "/metrics": metrics.handler,
+      ...(issuer
+        ? {
             [JWKS_PATH]: (_req, res) => {
               res.set("cache-control", "public, max-age=300").json(issuer.publicJwks());
             },
-          },
-        }
-      : {}),
+          }
+        : {}),
+    },
     readiness,
     context: async ({ requestId, logger: requestLogger, viewer, clientIp }) =>
       options.context({ requestId, logger: requestLogger, viewer, clientIp, redis }),
@@ -114,6 +125,11 @@ export async function startSubgraph<TContext extends RequestContextBase>(
               context: (base) => options.context({ ...base, redis }),
               ...subscriptionOptions,
             });
+            const server = subscriptions;
+            metrics.observeSubscriptions(() => ({
+              subscriptions: { operations: server.operations() },
+              connections: { client: server.connections() },
+            }));
           },
           onStopping: async () => {
             await subscriptions?.stop();
@@ -125,7 +141,7 @@ export async function startSubgraph<TContext extends RequestContextBase>(
       await closeRedis(redis);
     },
   });
-  return { ...service, redis, ...(subscriptions ? { subscriptions } : {}) };
+  return { ...service, redis, metrics, ...(subscriptions ? { subscriptions } : {}) };
 }
 
 /** Anything that works in the background on the database pool (event consumers, outbox relays). */

@@ -60,6 +60,8 @@ export interface SubscriptionServerOptions<TContext> {
 export interface SubscriptionServer {
   /** Open WebSocket connections right now. */
   connections(): number;
+  /** Subscriptions running right now, over all connections. */
+  operations(): number;
   /**
    * Closes every open socket with `code` (e.g. 1012 Service Restart after the fan-out lost events):
    * clients reconnect, resubscribe and catch up. The server keeps accepting connections.
@@ -85,6 +87,8 @@ interface ConnectionState {
   timers: NodeJS.Timeout[];
   /** Operation-level callers, by operation id. */
   operations: Map<string, Caller>;
+  /** Ids of the subscriptions running on this connection (metrics). */
+  running: Set<string>;
 }
 
 /** Reads a `Bearer <token>` value from connectionParams / extensions; undefined when absent. */
@@ -238,6 +242,7 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
           clientIp: socketAddress(request.socket),
           timers: [],
           operations: new Map(),
+          running: new Set(),
         };
         states.set(socket, state);
         const token = bearerOf(authorizationIn(params));
@@ -270,6 +275,7 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
       onClose: (ctx) => {
         const state = states.get(ctx.extra.socket);
         if (state) for (const timer of state.timers) clearTimeout(timer);
+        state?.running.clear();
       },
       onSubscribe: async (ctx, id, payload: SubscribePayload) => {
         const state = stateOf(ctx.extra.socket);
@@ -296,6 +302,7 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
         }
       },
       onOperation: (ctx, id, _payload, _args, result) => {
+        if (Symbol.asyncIterator in Object(result)) states.get(ctx.extra.socket)?.running.add(id);
         const caller = stateOf(ctx.extra.socket).operations.get(id);
         if (!caller || !(Symbol.asyncIterator in Object(result))) return undefined;
         return streamUntil(result as AsyncIterable<ExecutionResult>, caller.expiresAt, () => ({
@@ -316,6 +323,7 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
       onError: (_ctx, _id, _payload, errors) => format(errors),
       onComplete: (ctx, id) => {
         states.get(ctx.extra.socket)?.operations.delete(id);
+        states.get(ctx.extra.socket)?.running.delete(id);
       },
     },
     wss,
@@ -325,6 +333,11 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
 
   return {
     connections: () => wss.clients.size,
+    operations: () => {
+      let count = 0;
+      for (const socket of wss.clients) count += states.get(socket)?.running.size ?? 0;
+      return count;
+    },
     closeAll(code, reason) {
       for (const socket of wss.clients) socket.close(code, reason);
     },

@@ -2,6 +2,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import express, { type RequestHandler } from "express";
 import type { Logger } from "./logger";
+import type { ProcessMetrics } from "./metrics";
 import { runReadinessChecks, type ReadinessCheck } from "./readiness";
 import type { RunningService } from "./service";
 
@@ -13,15 +14,17 @@ export interface WorkerServiceOptions {
   port: number;
   /** What the worker needs to do its job (database, Redis, storage…): `/readyz` asks each. */
   readiness: ReadinessCheck[];
-  /** Extra GET routes beside /healthz and /readyz, by path (e.g. `/metrics`). */
+  /** Extra GET routes beside /healthz, /readyz and /metrics, by path. */
   routes?: Record<string, RequestHandler>;
+  /** Served at GET /metrics (this port is private: it binds SUBGRAPH_HOST). */
+  metrics?: ProcessMetrics;
   /** Stop taking jobs and let the running ones finish; then close pools and clients. */
   onStopped: () => Promise<void>;
 }
 
 /**
  * The HTTP side of a background worker process (media transcoding, push): `/healthz` and
- * `/readyz` for probes, plus the worker's own GET `routes` (metrics), nothing else. A worker is a `RunningService` like the subgraphs, so
+ * `/readyz` for probes, `/metrics` for Prometheus, plus the worker's own GET `routes`, nothing else. A worker is a `RunningService` like the subgraphs, so
  * `runMain` and `npm start` treat it the same way.
  */
 export async function startWorkerService(options: WorkerServiceOptions): Promise<RunningService> {
@@ -40,6 +43,7 @@ export async function startWorkerService(options: WorkerServiceOptions): Promise
     const report = await runReadinessChecks(options.readiness);
     res.status(report.ready ? 200 : 503).json({ status: report.ready ? "ready" : "not ready", service: options.name, checks: report.checks });
   });
+  if (options.metrics) app.get("/metrics", options.metrics.handler);
   for (const [path, handler] of Object.entries(options.routes ?? {})) app.get(path, handler);
   const httpServer = http.createServer(app);
   await new Promise<void>((resolve, reject) => {

@@ -58,6 +58,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     CHAT_PORT: "0",
     MEDIA_PORT: "0",
     GATEWAY_PORT: "0",
+    GATEWAY_METRICS_PORT: "0",
     MEDIA_FILES_PORT: "0",
     MEDIA_WORKER_PORT: "0",
     // Media files of this test run only (the directory is under the OS temp dir).

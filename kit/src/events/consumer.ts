@@ -1,5 +1,6 @@
-import { UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
 import type { Logger } from "../logger";
+import type { ProcessMetrics } from "../metrics";
 import {
   DEFAULT_EVENTS_PREFIX,
   eventQueueName,
@@ -51,6 +52,8 @@ export interface EventConsumerOptions<C extends EventConsumer> {
   concurrency?: number;
   /** BullMQ key prefix; must be the relay's. Default `hv`. */
   prefix?: string;
+  /** Counts handled events (duration, outcome) and reads the queue's depth on every scrape. */
+  metrics?: ProcessMetrics;
 }
 
 export interface EventConsumerHandle {
@@ -99,6 +102,13 @@ export function startEventConsumer<C extends EventConsumer>(
     concurrency: options.concurrency ?? 10,
   });
   worker.on("error", (error: Error) => logger.error({ err: error, consumer }, "event consumer error"));
+  let depth: Queue | undefined;
+  if (options.metrics) {
+    options.metrics.observeWorker(worker);
+    depth = new Queue(eventQueueName(consumer), { connection, prefix: options.prefix ?? DEFAULT_EVENTS_PREFIX });
+    depth.on("error", (error: Error) => logger.debug({ err: error, consumer }, "event queue (metrics) error"));
+    options.metrics.observeQueue(depth);
+  }
   worker.on("failed", (job, error) => {
     const context = { err: error, consumer, eventId: job?.id, type: job?.name, attempt: job?.attemptsMade };
     // finishedOn is set only when the job will not run again.
@@ -106,7 +116,12 @@ export function startEventConsumer<C extends EventConsumer>(
     else logger.error(context, "event handler failed for good");
   });
 
-  return { stop: () => worker.close() };
+  return {
+    stop: async () => {
+      await worker.close();
+      await depth?.close();
+    },
+  };
 }
 
 /**

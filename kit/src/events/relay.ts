@@ -1,6 +1,7 @@
 import { Queue, type JobsOptions } from "bullmq";
 import Redis, { type RedisOptions } from "ioredis";
 import type { Logger } from "../logger";
+import type { ProcessMetrics } from "../metrics";
 import { closeRedis } from "../redis";
 import {
   DEFAULT_EVENTS_PREFIX,
@@ -45,6 +46,8 @@ export interface OutboxRelayOptions {
   keepCompletedSeconds?: number;
   /** Gives up on one publishing attempt (Redis hung) after this. Default 10 000 ms. */
   publishTimeoutMs?: number;
+  /** Counts published events and failed passes. */
+  metrics?: ProcessMetrics;
 }
 
 export interface FlushResult {
@@ -202,6 +205,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (failing) logger.info({ failedPasses }, "outbox relay: publishing again");
       failing = false;
       failedPasses = 0;
+      options.metrics?.observeOutbox({ published, failed: false });
       return { published };
     } catch (caught) {
       const error = asError(caught);
@@ -209,6 +213,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (!failing) logger.error({ err: error }, "outbox relay: publishing failed; retrying on every poll");
       else logger.debug({ err: error, failedPasses }, "outbox relay: publishing still failing");
       failing = true;
+      options.metrics?.observeOutbox({ published, failed: true });
       return { published, error };
     }
   }

@@ -1,5 +1,6 @@
 import path from "node:path";
 import {
+  createProcessMetrics,
   createRateLimiter,
   createRedis,
   loadTypeDefs,
@@ -26,11 +27,12 @@ export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
 export const CATCH_UP_CLOSE_CODE = 1012;
 
 export async function start(config: ChatConfig, logger: Logger): Promise<RunningSubgraph> {
-  const db = createChatDb(config.databaseUrl);
+  const metrics = createProcessMetrics(config.name, { logger });
+  const db = createChatDb(config.databaseUrl, metrics);
   const redis = createRedis(config.redisUrl, logger);
-  const bus = createChatBus(config.redisUrl, config.eventsPrefix, logger);
+  const bus = createChatBus(config.pubsubRedisUrl, config.eventsPrefix, logger);
   // message.created leaves through the outbox, relayed to the consumers' queues (push).
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger, metrics });
   const services: ChatServices = {
     db,
     config,
@@ -46,6 +48,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     connection: config.redisUrl,
     prefix: config.eventsPrefix,
     logger,
+    metrics,
     handlers: chatEventHandlers(db, logger, services),
   });
   const busWorker: BackgroundWorker = { stop: () => bus.close() };
@@ -56,6 +59,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     resolvers,
     database: prismaDatabase(db, [events, relay, busWorker]),
     redis,
+    metrics,
     subscriptions: true,
     context: (base) => {
       const context: ChatContext = {

@@ -1,5 +1,6 @@
 import path from "node:path";
 import {
+  createProcessMetrics,
   createRateLimiter,
   createRedis,
   loadTypeDefs,
@@ -26,21 +27,24 @@ export interface DiscoveryStartOptions {
 }
 
 export async function start(config: DiscoveryConfig, logger: Logger, options: DiscoveryStartOptions = {}): Promise<RunningSubgraph> {
-  const db = createDiscoveryDb(config.databaseUrl, options.database);
+  const metrics = createProcessMetrics(config.name, { logger });
+  const observer = { ...options.database, metrics };
+  const db = createDiscoveryDb(config.databaseUrl, observer);
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({
     consumer: "discovery",
     connection: config.redisUrl,
     prefix: config.eventsPrefix,
     logger,
+    metrics,
     handlers: discoveryEventHandlers(db, logger),
   });
   // match.created / match.ended leave through the outbox, relayed to the consumers' queues.
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger, metrics });
   const redis = createRedis(config.redisUrl, logger);
-  const searchPool = createSearchPool(config.databaseUrl, 10, options.database);
+  const searchPool = createSearchPool(config.databaseUrl, 10, observer);
   // A read replica for nearby's candidates (DISCOVERY_READ_DATABASE_URL); the primary keeps the rest.
-  const replicaSearchPool = config.readDatabaseUrl === null ? null : createSearchPool(config.readDatabaseUrl, 10, options.database);
+  const replicaSearchPool = config.readDatabaseUrl === null ? null : createSearchPool(config.readDatabaseUrl, 10, observer, "search_replica");
   const services: DiscoveryServices = {
     db,
     searchPool,
@@ -62,6 +66,7 @@ export async function start(config: DiscoveryConfig, logger: Logger, options: Di
       ...(replicaSearchPool ? [{ stop: () => replicaSearchPool.close() }] : []),
     ]),
     redis,
+    metrics,
     context: (base) => ({
       ...base,
       services,

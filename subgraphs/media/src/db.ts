@@ -1,3 +1,4 @@
+import type { ProcessMetrics } from "@hv/kit";
 import { PrismaPg } from "@prisma/adapter-pg";
 import { PrismaClient } from "./generated/prisma/client";
 
@@ -6,11 +7,14 @@ export type MediaDb = PrismaClient;
 export interface DatabaseObserver {
   /** Sees every SQL statement Prisma sends (tests and benchmarks count them). */
   onQuery?: (sql: string) => void;
+  /** Reports the connection pool's use (total, idle, waiting) as `hv_db_pool_connections{pool="prisma"}`. */
+  metrics?: ProcessMetrics;
 }
 
 /** Prisma on its WASM engine over node-postgres: no native engine to download. */
 export function createMediaDb(databaseUrl: string, observer: DatabaseObserver = {}): MediaDb {
-  const adapter = new PrismaPg({ connectionString: databaseUrl });
+  const connection = { connectionString: databaseUrl };
+  const adapter = new PrismaPg(observer.metrics ? observer.metrics.pgPool("prisma", connection) : connection, { disposeExternalPool: true });
   const onQuery = observer.onQuery;
   if (!onQuery) return new PrismaClient({ adapter });
   const client = new PrismaClient({ adapter, log: [{ emit: "event", level: "query" }] });

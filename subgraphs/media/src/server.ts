@@ -1,6 +1,7 @@
 import path from "node:path";
 import {
   closeRedis,
+  createProcessMetrics,
   createRateLimiter,
   createRedis,
   loadTypeDefs,
@@ -38,7 +39,8 @@ export interface MediaStartOptions {
 }
 
 export async function start(config: MediaConfig, logger: Logger, options: MediaStartOptions = {}): Promise<RunningMedia> {
-  const db = createMediaDb(config.databaseUrl, options.database);
+  const metrics = createProcessMetrics(config.name, { logger });
+  const db = createMediaDb(config.databaseUrl, { ...options.database, metrics });
   let files: RunningFileServer | null = null;
   const storage = createStorage(config.storage, () => {
     if (config.storage.driver === "local" && config.storage.publicUrl) return config.storage.publicUrl;
@@ -69,6 +71,7 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
   // A connection of its own: a Redis connection in subscriber mode can do nothing else.
   const subscriber = createRedis(config.redisUrl, logger, "media-updates");
   const updates = await startMediaUpdateHub(subscriber, config.eventsPrefix, logger);
+  metrics.observeRedis("media-updates", subscriber);
   const services: MediaServices = {
     db,
     storage,
@@ -85,6 +88,7 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
     connection: config.redisUrl,
     prefix: config.eventsPrefix,
     logger,
+    metrics,
     handlers: mediaEventHandlers(db, logger, storage, { queue: maintenance, graceSeconds: config.uploadGraceSeconds }, services.photos),
   });
   const running = await startSubgraph<MediaContext>({
@@ -106,6 +110,7 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
       },
     ]),
     redis,
+    metrics,
     subscriptions: true,
     context: (base) => ({ ...base, services, loaders: createLoaders(db, base.viewer?.userId ?? null, services.photos) }),
   });

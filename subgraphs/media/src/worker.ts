@@ -2,7 +2,7 @@ import { readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Worker, type Job } from "bullmq";
-import { closeRedis, createRedis, FORCE_EXIT_MS, redisReadiness, startWorkerService, type Logger, type RunningService } from "@hv/kit";
+import { closeRedis, createProcessMetrics, createRedis, FORCE_EXIT_MS, redisReadiness, startWorkerService, type Logger, type RunningService } from "@hv/kit";
 import type { MediaWorkerConfig } from "./config";
 import { createMediaDb, type MediaDb } from "./db";
 import { WORK_DIR_PREFIX } from "./job";
@@ -14,6 +14,7 @@ import { processorEnvironment } from "./processor-settings";
 import {
   connectionOf,
   createMaintenanceQueue,
+  createMediaQueue,
   MAINTENANCE_QUEUE,
   MEDIA_QUEUE,
   PROCESSOR_CONFIG_ENV,
@@ -102,9 +103,11 @@ export async function startMediaWorker(
   const tools = await checkMediaTools(config);
   logger.info(tools, "media tools found");
   await removeStaleWorkDirs(logger);
-  const db = createMediaDb(config.databaseUrl);
+  const metrics = createProcessMetrics("media-worker", { logger });
+  const db = createMediaDb(config.databaseUrl, { metrics });
   const storage = createStorage(config.storage, () => "http://127.0.0.1");
   const redis = createRedis(config.redisUrl, logger, "media-worker");
+  metrics.observeRedis("main", redis);
   const photos = new PhotoCache(db, redis, logger);
   // A finished item changes what its owner's profile photo list holds: the cache goes first, so
   // the owner's nudge (and anyone's next read) finds it fresh.
@@ -125,6 +128,7 @@ export async function startMediaWorker(
     workerForkOptions: { env: processorEnvironment(config, process.env, PROCESSOR_CONFIG_ENV) },
   });
   worker.on("error", (error) => logger.warn({ err: error }, "media worker error"));
+  metrics.observeWorker(worker);
   worker.on("completed", (job: Job<MediaJobData, MediaJobResult>, result: MediaJobResult) => {
     logger.info({ mediaId: job.data.mediaId, status: result.status, attempts: job.attemptsMade }, "media job completed");
     if (result.ownerId && result.status !== "GONE") void finished(result.mediaId, result.ownerId);
@@ -164,6 +168,11 @@ export async function startMediaWorker(
     { connection: connectionOf(config.redisUrl), prefix: config.eventsPrefix, concurrency: 1 },
   );
   maintenance.on("error", (error) => logger.warn({ err: error }, "media maintenance worker error"));
+  metrics.observeWorker(maintenance);
+  // Depths of both queues on every scrape (the processing queue is what KEDA scales the workers on).
+  const depthQueue = createMediaQueue(config.redisUrl, config.eventsPrefix);
+  metrics.observeQueue(depthQueue);
+  metrics.observeQueue(maintenanceQueue);
   maintenance.on("failed", (job, error) => logger.warn({ err: error, job: job?.name }, "media maintenance job failed"));
   await maintenance.waitUntilReady();
 
@@ -172,6 +181,7 @@ export async function startMediaWorker(
     logger,
     host: config.host,
     port: config.port,
+    metrics,
     readiness: [
       { name: "database", check: () => db.$queryRawUnsafe("SELECT 1") },
       redisReadiness(redis),
@@ -189,6 +199,7 @@ export async function startMediaWorker(
       await closing.finally(() => clearTimeout(drain));
       await maintenance.close();
       await maintenanceQueue.close();
+      await depthQueue.close();
       await db.$disconnect();
       await storage.close();
       await closeRedis(redis);

@@ -1,3 +1,5 @@
+// Must stay the first import (tracing patches modules as they load).
+import "./push/tracing";
 import { runMain } from "@hv/kit";
 import { loadPushConfig } from "./push/config";
 import { startPushWorker } from "./push/worker";

@@ -1,6 +1,7 @@
 import path from "node:path";
 import {
   createAccessTokenIssuer,
+  createProcessMetrics,
   createRedis,
   loadTypeDefs,
   prismaDatabase,
@@ -27,7 +28,8 @@ export interface UsersStartOptions {
 }
 
 export async function start(config: UsersConfig, logger: Logger, options: UsersStartOptions = {}): Promise<RunningSubgraph> {
-  const db = createUsersDb(config.databaseUrl, options.database);
+  const metrics = createProcessMetrics(config.name, { logger });
+  const db = createUsersDb(config.databaseUrl, { ...options.database, metrics });
   const accessTokens = createAccessTokenIssuer({
     keys: config.accessTokens.signingKeys,
     issuer: config.auth.issuer,
@@ -35,7 +37,7 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
     ttlSeconds: config.accessTokens.ttlSeconds,
   });
   // Events written in the same transactions as the changes, relayed to the consumers' queues.
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger });
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger, metrics });
   const redis = createRedis(config.redisUrl, logger);
   const services: UsersServices = {
     db,
@@ -58,6 +60,7 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
     resolvers,
     database: prismaDatabase(db, [relay]),
     redis,
+    metrics,
     // Serves GET /.well-known/jwks.json and verifies tokens against these keys locally.
     accessTokenIssuer: accessTokens,
     context: (base) => ({ ...base, services, loaders: createLoaders(services.profiles) }),

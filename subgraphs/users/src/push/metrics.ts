@@ -1,9 +1,10 @@
-import { collectDefaultMetrics, Counter, Registry } from "prom-client";
+import { Counter, Registry } from "prom-client";
 
-/** The push worker's counters, on a registry of its own (served at GET /metrics). */
-export function createPushMetrics() {
-  const registry = new Registry();
-  collectDefaultMetrics({ register: registry });
+/**
+ * The push worker's own counters, on its process registry (kit/src/metrics.ts, served at GET
+ * /metrics beside the kit's queue, job, pool and Redis series); a fresh registry when none is given.
+ */
+export function createPushMetrics(registry: Registry = new Registry()) {
   return {
     registry,
     /** Accepted by a provider (one per device). */

@@ -1,5 +1,6 @@
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import {
+  createProcessMetrics,
   createRedis,
   closeRedis,
   redisReadiness,
@@ -64,9 +65,11 @@ export async function startPushWorker(
   logger: Logger,
   options: PushWorkerOptions = {},
 ): Promise<RunningPushWorker> {
-  const db: UsersDb = createUsersDb(config.databaseUrl);
+  const processMetrics = createProcessMetrics("push-worker", { logger });
+  const db: UsersDb = createUsersDb(config.databaseUrl, { metrics: processMetrics });
   const redis = createRedis(config.redisUrl, logger, "push-worker");
-  const metrics = createPushMetrics();
+  processMetrics.observeRedis("main", redis);
+  const metrics = createPushMetrics(processMetrics.registry);
   const providers = providersFor(config, logger);
   const connection = { url: config.redisUrl };
   const policy = { maxAttempts: config.maxAttempts, maxAgeMinutes: config.maxAgeMinutes };
@@ -77,11 +80,13 @@ export async function startPushWorker(
 
   const queue = new Queue<PushJob>(PUSH_QUEUE, { connection, prefix: config.eventsPrefix });
   queue.on("error", (error: Error) => logger.warn({ err: error }, "push queue error"));
+  processMetrics.observeQueue(queue);
   const consumer = startEventConsumer({
     consumer: "push",
     connection: config.redisUrl,
     prefix: config.eventsPrefix,
     logger,
+    metrics: processMetrics,
     handlers: fanOutHandlers(queue, policy, logger),
   });
 
@@ -117,6 +122,7 @@ export async function startPushWorker(
     },
   });
   worker.on("error", (error: Error) => logger.error({ err: error }, "push worker error"));
+  processMetrics.observeWorker(worker);
   worker.on("completed", (job, outcome) => options.onJobDone?.(job.data, outcome));
   worker.on("failed", (job, error) => {
     if (!job) return;
@@ -152,11 +158,7 @@ export async function startPushWorker(
     host: config.host,
     port: config.port,
     readiness: [{ name: "database", check: () => db.$queryRawUnsafe("SELECT 1") }, redisReadiness(redis)],
-    routes: {
-      "/metrics": (_req, res, next) => {
-        metrics.registry.metrics().then((text) => res.type(metrics.registry.contentType).send(text), next);
-      },
-    },
+    metrics: processMetrics,
     onStopped: async () => {
       clearInterval(cleanupTimer);
       await consumer.stop();

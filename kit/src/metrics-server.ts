@@ -1,0 +1,49 @@
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import express from "express";
+import type { Logger } from "./logger";
+import type { ProcessMetrics } from "./metrics";
+
+export interface MetricsServer {
+  port: number;
+  /** e.g. http://127.0.0.1:4009/metrics */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * GET /metrics on a listener of its own, for a process whose main port is public (the gateway):
+ * Prometheus reaches it on the private interface, phones never do.
+ */
+export async function startMetricsServer(options: {
+  metrics: ProcessMetrics;
+  host: string;
+  /** 0 picks a free port (tests). */
+  port: number;
+  logger: Logger;
+}): Promise<MetricsServer> {
+  const app = express();
+  app.disable("x-powered-by");
+  app.get("/metrics", options.metrics.handler);
+  const server = http.createServer(app);
+  await new Promise<void>((resolve, reject) => {
+    server.once("error", reject);
+    server.listen(options.port, options.host, () => {
+      server.off("error", reject);
+      resolve();
+    });
+  });
+  const port = (server.address() as AddressInfo).port;
+  const displayHost = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
+  const url = `http://${displayHost}:${port}/metrics`;
+  options.logger.info({ url }, "metrics listening");
+  return {
+    port,
+    url,
+    stop: () =>
+      new Promise<void>((resolve) => {
+        server.close(() => resolve());
+        server.closeAllConnections();
+      }),
+  };
+}
