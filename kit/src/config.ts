@@ -303,6 +303,10 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     z.coerce.number().int().min(1).max(1_000_000).default(600),
     "Chat: messages one user may send within an hour (sustained budget) before `RATE_LIMITED`.",
   ),
+  CHAT_PUBSUB_REDIS_URL: spec(
+    url.optional(),
+    "Chat: Redis for the real-time fan-out between chat instances (pub/sub); default `REDIS_URL`. A separate one keeps pub/sub traffic off the queues' Redis.",
+  ),
   CHAT_PRESENCE_TTL_SECONDS: spec(
     z.coerce.number().int().min(5).max(3_600).default(60),
     "Chat: a user counts as online this long after their last heartbeat (an open `myChatEvents` subscription beats every third of it).",
@@ -474,13 +478,17 @@ export interface ChatConfig extends SubgraphConfig {
   sendBurst: number;
   sendSustained: number;
   presenceTtlSeconds: number;
+  /** Redis of the fan-out (CHAT_PUBSUB_REDIS_URL, else REDIS_URL). */
+  pubsubRedisUrl: string;
   /** MEDIA_GRANT_SECRET: signs attachment read grants. */
   mediaGrantSecret: string;
 }
 
 export function loadChatConfig(env: Env): ChatConfig {
+  const base = loadSubgraphConfig("chat", env);
   return {
-    ...loadSubgraphConfig("chat", env),
+    ...base,
+    pubsubRedisUrl: read<string | undefined>(env, "CHAT_PUBSUB_REDIS_URL") ?? base.redisUrl,
     requireMatch: read(env, "CHAT_REQUIRE_MATCH"),
     messageMaxLength: read(env, "CHAT_MESSAGE_MAX_LENGTH"),
     maxAttachments: read(env, "CHAT_MAX_ATTACHMENTS"),
