@@ -10,7 +10,7 @@ const ROOT = path.join(__dirname, "..", "..");
 
 describe("npm start (scripts/run-all.ts)", () => {
   it("should start every process, serve a query across all four subgraphs, and stop cleanly on Ctrl-C", async () => {
-    const ports = { USERS_PORT: 0, DISCOVERY_PORT: 0, CHAT_PORT: 0, MEDIA_PORT: 0, GATEWAY_PORT: 0, PUSH_WORKER_PORT: 0, MEDIA_FILES_PORT: 0, MEDIA_WORKER_PORT: 0 };
+    const ports = { USERS_PORT: 0, DISCOVERY_PORT: 0, CHAT_PORT: 0, MEDIA_PORT: 0, GATEWAY_PORT: 0, GATEWAY_METRICS_PORT: 0, PUSH_WORKER_PORT: 0, MEDIA_FILES_PORT: 0, MEDIA_WORKER_PORT: 0 };
     for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePort();
     // Our own signing key, so the test can sign in as the seeded person (conversations are for members).
     const signingKey = generateSigningKeyJwk("run-all-test");
