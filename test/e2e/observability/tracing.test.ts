@@ -76,7 +76,7 @@ async function eventually<T>(read: () => T | undefined | Promise<T | undefined>,
 
 describe("OpenTelemetry traces across processes", () => {
   const children: ChildProcess[] = [];
-  const output: Record<string, string> = { users: "", gateway: "" };
+  const output = { users: "", gateway: "" };
   let collector: Awaited<ReturnType<typeof startCollector>>;
   let gatewayUrl: string;
   let usersGraphqlUrl: string;
