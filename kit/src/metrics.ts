@@ -49,9 +49,15 @@ export interface ProcessMetrics {
   /** Counts requests, errors (by code) and latency per operation: add to an Apollo Server's plugins. */
   graphqlPlugin<TContext extends object>(): ApolloServerPlugin<TContext>;
   /** One fetch from the gateway to a subgraph. */
-  observeSubgraphFetch(subgraph: string, seconds: number, outcome: "ok" | "graphql_error" | "http_error"): void;
+  observeSubgraphFetch(
+    subgraph: string,
+    seconds: number,
+    outcome: "ok" | "graphql_error" | "http_error",
+  ): void;
   /** Open subscriptions and WebSocket connections, read on every scrape. */
-  observeSubscriptions(read: () => { subscriptions: Record<string, number>; connections: Record<string, number> }): void;
+  observeSubscriptions(
+    read: () => { subscriptions: Record<string, number>; connections: Record<string, number> },
+  ): void;
   /** BullMQ waiting/active/delayed/failed of `queue`, read on every scrape. */
   observeQueue(queue: Queue): void;
   /** Duration and outcome of every job `worker` finishes (completed, failed for good, failed to be retried). */
@@ -145,7 +151,9 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
     registers,
   });
 
-  const subscriptionReaders: Array<() => { subscriptions: Record<string, number>; connections: Record<string, number> }> = [];
+  const subscriptionReaders: Array<
+    () => { subscriptions: Record<string, number>; connections: Record<string, number> }
+  > = [];
   const openSubscriptions = new Gauge({
     name: "hv_subscriptions_open",
     help: "Open GraphQL subscriptions, by kind (gateway: client, upstream; subgraphs: operations)",
@@ -153,7 +161,8 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
     registers,
     collect() {
       this.reset();
-      for (const read of subscriptionReaders) for (const [kind, value] of Object.entries(read().subscriptions)) this.inc({ kind }, value);
+      for (const read of subscriptionReaders)
+        for (const [kind, value] of Object.entries(read().subscriptions)) this.inc({ kind }, value);
     },
   });
   const openConnections = new Gauge({
@@ -163,7 +172,8 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
     registers,
     collect() {
       this.reset();
-      for (const read of subscriptionReaders) for (const [kind, value] of Object.entries(read().connections)) this.inc({ kind }, value);
+      for (const read of subscriptionReaders)
+        for (const [kind, value] of Object.entries(read().connections)) this.inc({ kind }, value);
     },
   });
   void openSubscriptions;
@@ -184,7 +194,10 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
             for (const state of QUEUE_STATES) this.set({ queue: name, state }, counts[state] ?? 0);
           } catch (error) {
             // Redis away: the series go missing for this scrape (hv_redis_up says why).
-            options.logger?.debug({ err: error, queue: name }, "metrics: could not read a queue's job counts");
+            options.logger?.debug(
+              { err: error, queue: name },
+              "metrics: could not read a queue's job counts",
+            );
           }
         }),
       );
@@ -227,14 +240,22 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
         async willSendResponse(context: GraphQLRequestContext<TContext>) {
           const seconds = Number(process.hrtime.bigint() - startedAt) / 1e9;
           // A request that failed validation has no resolved operation: name it from its document.
-          const named = context.document?.definitions.find((definition) => definition.kind === Kind.OPERATION_DEFINITION);
-          const operation = operationLabel(context.operationName ?? context.request.operationName ?? named?.name?.value);
+          const named = context.document?.definitions.find(
+            (definition) => definition.kind === Kind.OPERATION_DEFINITION,
+          );
+          const operation = operationLabel(
+            context.operationName ?? context.request.operationName ?? named?.name?.value,
+          );
           const type = context.operation?.operation ?? "unknown";
           requests.inc({ operation, type });
           requestDuration.observe({ operation, type }, seconds);
           const body = context.response.body;
           const errors =
-            body?.kind === "single" ? (body.singleResult.errors ?? []) : body?.kind === "incremental" ? (body.initialResult.errors ?? []) : [];
+            body?.kind === "single"
+              ? (body.singleResult.errors ?? [])
+              : body?.kind === "incremental"
+                ? (body.initialResult.errors ?? [])
+                : [];
           for (const error of errors) requestErrors.inc({ operation, code: codeOf(error) });
         },
       };
@@ -245,7 +266,8 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
     const queue = worker.name;
     const record = (job: Job | undefined, outcome: "completed" | "failed" | "retried") => {
       jobs.inc({ queue, outcome });
-      if (job?.processedOn !== undefined) jobDuration.observe({ queue, outcome }, Math.max(0, Date.now() - job.processedOn) / 1000);
+      if (job?.processedOn !== undefined)
+        jobDuration.observe({ queue, outcome }, Math.max(0, Date.now() - job.processedOn) / 1000);
     };
     worker.on("completed", (job) => record(job, "completed"));
     // finishedOn is set only when the job will not run again.

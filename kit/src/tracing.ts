@@ -39,7 +39,9 @@ export function tracesExporterFrom(env: Env): TracesExporter {
   const named = env.OTEL_TRACES_EXPORTER?.trim().toLowerCase();
   if (named) {
     if (!(TRACES_EXPORTERS as readonly string[]).includes(named)) {
-      throw new Error(`Invalid environment variable OTEL_TRACES_EXPORTER=${JSON.stringify(env.OTEL_TRACES_EXPORTER)}: expected one of ${TRACES_EXPORTERS.join(", ")}`);
+      throw new Error(
+        `Invalid environment variable OTEL_TRACES_EXPORTER=${JSON.stringify(env.OTEL_TRACES_EXPORTER)}: expected one of ${TRACES_EXPORTERS.join(", ")}`,
+      );
     }
     return named as TracesExporter;
   }
@@ -90,7 +92,9 @@ export function startTracing(service: string, options: TracingOptions = {}): Tra
     // OTLPTraceExporter reads OTEL_EXPORTER_OTLP_[TRACES_]ENDPOINT, _HEADERS, _TIMEOUT; the batch
     // processor OTEL_BSP_*.
     spanProcessors =
-      exporter === "otlp" ? [new BatchSpanProcessor(new OTLPTraceExporter())] : [new SimpleSpanProcessor(new ConsoleSpanExporter())];
+      exporter === "otlp"
+        ? [new BatchSpanProcessor(new OTLPTraceExporter())]
+        : [new SimpleSpanProcessor(new ConsoleSpanExporter())];
   }
   if (env.OTEL_LOG_LEVEL === undefined) diag.setLogger(new DiagConsoleLogger(), DiagLogLevel.ERROR);
   const sdk = new NodeSDK({

@@ -9,9 +9,13 @@ describe("tracing", () => {
   it("should be off unless an OTLP endpoint or OTEL_TRACES_EXPORTER asks for it", () => {
     expect(tracesExporterFrom({})).toBe("none");
     expect(tracesExporterFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318" })).toBe("otlp");
-    expect(tracesExporterFrom({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://collector:4318/v1/traces" })).toBe("otlp");
+    expect(
+      tracesExporterFrom({ OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: "http://collector:4318/v1/traces" }),
+    ).toBe("otlp");
     expect(tracesExporterFrom({ OTEL_TRACES_EXPORTER: "console" })).toBe("console");
-    expect(tracesExporterFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_SDK_DISABLED: "true" })).toBe("none");
+    expect(
+      tracesExporterFrom({ OTEL_EXPORTER_OTLP_ENDPOINT: "http://collector:4318", OTEL_SDK_DISABLED: "true" }),
+    ).toBe("none");
     expect(() => tracesExporterFrom({ OTEL_TRACES_EXPORTER: "zipkin" })).toThrow(/OTEL_TRACES_EXPORTER/);
     expect(startTracing("test", { env: {} })).toBeNull();
   });
@@ -32,9 +36,13 @@ describe("tracing", () => {
       });
       logger.info("outside");
       const inside = lines.find((line) => line.msg === "inside");
-      expect(inside).toMatchObject({ traceId: span.spanContext().traceId, spanId: span.spanContext().spanId });
+      expect(inside).toMatchObject({
+        traceId: span.spanContext().traceId,
+        spanId: span.spanContext().spanId,
+      });
       expect(lines.find((line) => line.msg === "outside")).not.toHaveProperty("traceId");
-      for (let tries = 0; tries < 50 && exporter.getFinishedSpans().length === 0; tries += 1) await new Promise((resolve) => setTimeout(resolve, 10));
+      for (let tries = 0; tries < 50 && exporter.getFinishedSpans().length === 0; tries += 1)
+        await new Promise((resolve) => setTimeout(resolve, 10));
       expect(exporter.getFinishedSpans().map((finished) => finished.name)).toContain("work");
     });
 

@@ -45,8 +45,10 @@ function startCollector(): Promise<{ spans: CollectedSpan[]; url: string; close(
         }>;
       };
       for (const resourceSpans of body.resourceSpans) {
-        const service = resourceSpans.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "?";
-        for (const scope of resourceSpans.scopeSpans) for (const span of scope.spans) spans.push({ ...span, service });
+        const service =
+          resourceSpans.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "?";
+        for (const scope of resourceSpans.scopeSpans)
+          for (const span of scope.spans) spans.push({ ...span, service });
       }
       res.writeHead(200, { "content-type": "application/json" }).end("{}");
     });
@@ -54,7 +56,11 @@ function startCollector(): Promise<{ spans: CollectedSpan[]; url: string; close(
   return new Promise((resolve) => {
     server.listen(0, "127.0.0.1", () => {
       const { port } = server.address() as AddressInfo;
-      resolve({ spans, url: `http://127.0.0.1:${port}`, close: () => new Promise((done) => server.close(() => done())) });
+      resolve({
+        spans,
+        url: `http://127.0.0.1:${port}`,
+        close: () => new Promise((done) => server.close(() => done())),
+      });
     });
   });
 }
@@ -64,7 +70,11 @@ function attribute(span: OtlpSpan, key: string): string | undefined {
   return value?.stringValue ?? (value?.intValue === undefined ? undefined : String(value.intValue));
 }
 
-async function eventually<T>(read: () => T | undefined | Promise<T | undefined>, what: string, timeoutMs = 30_000): Promise<T> {
+async function eventually<T>(
+  read: () => T | undefined | Promise<T | undefined>,
+  what: string,
+  timeoutMs = 30_000,
+): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const value = await read();
@@ -82,19 +92,32 @@ describe("OpenTelemetry traces across processes", () => {
   let usersGraphqlUrl: string;
 
   function launch(name: "users" | "gateway", entry: string, env: NodeJS.ProcessEnv): void {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, entry)], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, entry)], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     child.stdout?.on("data", (chunk: Buffer) => (output[name] += chunk.toString()));
     child.stderr?.on("data", (chunk: Buffer) => (output[name] += chunk.toString()));
     children.push(child);
   }
 
   async function ready(url: string): Promise<void> {
-    await eventually(async () => ((await fetch(url).catch(() => null))?.ok ? true : undefined), `${url} to be ready`, 60_000);
+    await eventually(
+      async () => ((await fetch(url).catch(() => null))?.ok ? true : undefined),
+      `${url} to be ready`,
+      60_000,
+    );
   }
 
   beforeAll(async () => {
     collector = await startCollector();
-    const [usersPort, gatewayPort, metricsPort, unused] = [await freePort(), await freePort(), await freePort(), await freePort()];
+    const [usersPort, gatewayPort, metricsPort, unused] = [
+      await freePort(),
+      await freePort(),
+      await freePort(),
+      await freePort(),
+    ];
     const env = {
       ...testEnv(),
       NODE_ENV: "development",
@@ -134,25 +157,46 @@ describe("OpenTelemetry traces across processes", () => {
   });
 
   it("should carry one trace id from the gateway through the subgraph into its SQL, and into the subgraph's log line", async () => {
-    const response = await graphqlRequest(gatewayUrl, "query TracedUser($id: ID!) { user(id: $id) { displayName } }", { id: randomUUID() });
+    const response = await graphqlRequest(
+      gatewayUrl,
+      "query TracedUser($id: ID!) { user(id: $id) { displayName } }",
+      { id: randomUUID() },
+    );
     expect(response.body).toEqual({ data: { user: null } });
 
     // The gateway's server span for this request is the root of the trace.
     const root = await eventually(
-      () => collector.spans.find((span) => span.service === "gateway" && span.kind === SERVER && !span.parentSpanId && attribute(span, "http.route") !== "/healthz" && /POST/.test(span.name)),
+      () =>
+        collector.spans.find(
+          (span) =>
+            span.service === "gateway" &&
+            span.kind === SERVER &&
+            !span.parentSpanId &&
+            attribute(span, "http.route") !== "/healthz" &&
+            /POST/.test(span.name),
+        ),
       "the gateway's request span",
     );
     const traceId = root.traceId;
     const inTrace = () => collector.spans.filter((span) => span.traceId === traceId);
     const sql = await eventually(
-      () => inTrace().find((span) => span.service === "users" && (attribute(span, "db.system") === "postgresql" || attribute(span, "db.system.name") === "postgresql")),
+      () =>
+        inTrace().find(
+          (span) =>
+            span.service === "users" &&
+            (attribute(span, "db.system") === "postgresql" ||
+              attribute(span, "db.system.name") === "postgresql"),
+        ),
       "a PostgreSQL span of the users subgraph in the gateway's trace",
     );
     expect(sql.traceId).toBe(traceId);
 
     // Propagation: the users subgraph's server span is the child of the gateway's fetch (traceparent).
     // (Redis commands are CLIENT spans too: the fetch is the one to the users subgraph's URL.)
-    const fetchSpan = inTrace().find((span) => span.service === "gateway" && span.kind === CLIENT && attribute(span, "url.full") === usersGraphqlUrl);
+    const fetchSpan = inTrace().find(
+      (span) =>
+        span.service === "gateway" && span.kind === CLIENT && attribute(span, "url.full") === usersGraphqlUrl,
+    );
     const usersServer = inTrace().find((span) => span.service === "users" && span.kind === SERVER);
     expect(fetchSpan).toBeDefined();
     expect(usersServer?.parentSpanId).toBe(fetchSpan?.spanId);
@@ -165,7 +209,10 @@ describe("OpenTelemetry traces across processes", () => {
         output.users
           .split("\n")
           .filter((text) => text.startsWith("{"))
-          .map((text) => JSON.parse(text) as { msg?: string; operationName?: string; traceId?: string; spanId?: string })
+          .map(
+            (text) =>
+              JSON.parse(text) as { msg?: string; operationName?: string; traceId?: string; spanId?: string },
+          )
           .find((entry) => entry.msg === "graphql request" && entry.operationName?.startsWith("TracedUser")),
       "the users subgraph's log line of the request",
     );
