@@ -255,16 +255,16 @@ describe("events between subgraphs", () => {
     expect(await unpublishedIds()).toEqual([]);
     await waitFor(
       "deliveries",
-      () => deliveries.chat.length === 1 && deliveries.push.length === 1 && deliveries.discovery.length === 1,
+      () => deliveries.chat.length === 1 && deliveries.push.length === 1 && deliveries.discovery.length === 1 && deliveries.media.length === 1,
     );
     await relays[0]!.flush();
     await pause(300);
 
-    // user.profile_changed: discovery only; match.created: chat and push.
+    // user.profile_changed: discovery and media; match.created: chat and push.
     expect(ids(deliveries.discovery)).toEqual([profileEvent.id]);
+    expect(ids(deliveries.media)).toEqual([profileEvent.id]);
     expect(ids(deliveries.chat)).toEqual([matchEvent.id]);
     expect(ids(deliveries.push)).toEqual([matchEvent.id]);
-    expect(deliveries.media).toEqual([]);
     const [received] = deliveries.discovery;
     expect(received!.payload).toEqual(profileEvent.payload);
     expect(received!.meta).toMatchObject({
