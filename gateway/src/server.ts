@@ -20,7 +20,8 @@ import {
   type RunningService,
   type SubgraphName,
 } from "@hv/kit";
-import { SubgraphDataSource, type GatewayContext } from "./subgraph-data-source";
+import { createEdgeProtection, type PersistedQueryManifest } from "./protection";
+import { fetcherWithTimeout, SubgraphDataSource, type GatewayContext } from "./subgraph-data-source";
 import { SubscriptionHub } from "./subscriptions/hub";
 import { SubscriptionPlanner } from "./subscriptions/planner";
 import { startSubscriptionEndpoint, type SubscriptionEndpoint } from "./subscriptions/server";
@@ -54,6 +55,10 @@ export interface GatewayOptions {
   /** Tests: serve this supergraph instead of gateway/supergraph.graphql. */
   supergraphSdl?: string;
   subscriptions?: Partial<typeof SUBSCRIPTION_DEFAULTS>;
+  /** Tests: Redis key prefix of the blocklist, budgets and persisted queries (default `<EVENTS_PREFIX>:gw`). */
+  protectionKeyPrefix?: string;
+  /** Tests: the safelist's manifest instead of operations/persisted-query-manifest.json. */
+  safelistManifest?: PersistedQueryManifest;
 }
 
 export interface RunningGateway extends RunningService {
@@ -77,7 +82,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     // serves every environment.
     buildService: ({ name }) => {
       if (!isSubgraphName(name)) throw new Error(`supergraph.graphql names an unknown subgraph "${name}"`);
-      const source = new SubgraphDataSource({ subgraphName: name, metrics, url: config.subgraphUrls[name] });
+      const source = new SubgraphDataSource({ subgraphName: name, metrics, url: config.subgraphUrls[name], fetcher: fetcherWithTimeout(config.protection.subgraphTimeoutMs) });
       dataSources[name] = source;
       return source;
     },
@@ -127,6 +132,15 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
   });
   const authenticate = bearerAuthenticator(verifier);
   metrics.observeRedis("main", redis);
+  // Blocklist, budgets, query limits, persisted operations: README "Protection".
+  const protection = createEdgeProtection({
+    config,
+    redis,
+    logger,
+    ...(options.protectionKeyPrefix === undefined ? {} : { keyPrefix: options.protectionKeyPrefix }),
+    ...(options.safelistManifest === undefined ? {} : { manifest: options.safelistManifest }),
+  });
+  await protection.start();
   const service = await startService<GatewayContext>({
     name: "gateway",
     logger,
@@ -138,6 +152,13 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     trustProxy: config.trustProxy,
     authenticate,
     metrics,
+    beforeBody: protection.beforeBody,
+    beforeGraphQL: protection.beforeGraphQL,
+    plugins: protection.plugins,
+    validationRules: protection.validationRules,
+    parseOptions: protection.parseOptions,
+    persistedQueries: protection.persistedQueries,
+    maxBodyBytes: protection.maxBodyBytes,
     readiness: [
       redisReadiness(redis),
       {
@@ -168,14 +189,21 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
         maxSubscriptionsPerConnection: tuning.maxSubscriptionsPerConnection,
         maxPayloadBytes: tuning.maxPayloadBytes,
         closeGraceMs: tuning.closeGraceMs,
+        clientIp: protection.clientIp,
+        admitAddress: (ip) => !protection.isBlocked(ip),
+        checkSubscribe: protection.checkSubscribe,
       });
+      protection.onBlocklistChange(() => endpoint?.closeBlocked(protection.isBlocked));
     },
     // Phones are told to reconnect (1001, possibly to another replica) before HTTP drains.
     onStopping: async () => {
       await endpoint?.stop();
       await hub.stop();
     },
-    onStopped: () => closeRedis(redis),
+    onStopped: async () => {
+      await protection.stop();
+      await closeRedis(redis);
+    },
   });
   // Prometheus scrapes on the private interface: the public port never serves /metrics.
   const metricsServer = await startMetricsServer({ metrics, host: config.metricsHost, port: config.metricsPort, logger });

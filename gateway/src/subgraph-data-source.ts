@@ -1,8 +1,31 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from "@apollo/gateway";
-import { ErrorCode, isKnownErrorCode, REQUEST_ID_HEADER, type ProcessMetrics, type RequestContextBase } from "@hv/kit";
+import { appError, ErrorCode, isKnownErrorCode, REQUEST_ID_HEADER, type ProcessMetrics, type RequestContextBase } from "@hv/kit";
 import { GraphQLError } from "graphql";
 
 type FetcherResponse = Parameters<RemoteGraphQLDataSource["errorFromResponse"]>[0];
+type Fetcher = NonNullable<RemoteGraphQLDataSource["fetcher"]>;
+
+/**
+ * Node's fetch with a deadline over the whole exchange (headers and body): past `timeoutMs` the
+ * fetch is aborted and that part of the answer is UPSTREAM_TIMEOUT (GATEWAY_SUBGRAPH_TIMEOUT_MS).
+ */
+export function fetcherWithTimeout(timeoutMs: number): Fetcher {
+  const timed = async (url: string, init?: RequestInit): Promise<Response> => {
+    try {
+      const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
+      const body = await response.arrayBuffer();
+      return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+    } catch (error) {
+      // By name: fetch's DOMException may come from another realm than this module's Error.
+      const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
+      if (name === "TimeoutError" || name === "AbortError") {
+        throw appError(ErrorCode.UPSTREAM_TIMEOUT, "A service behind the gateway did not answer in time; try again later");
+      }
+      throw error;
+    }
+  };
+  return timed as unknown as Fetcher;
+}
 
 interface SubgraphErrorBody {
   errors?: Array<{ message?: unknown; extensions?: Record<string, unknown> }>;

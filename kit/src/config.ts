@@ -200,6 +200,63 @@ const PUSH_ENV: Record<string, EnvVarSpec> = {
   ),
 };
 
+/** A rate budget written `<points>/<window>`, e.g. `30/15m`: 30 actions per 15 minutes (`s`, `m`, `h`). */
+export interface RateBudget {
+  points: number;
+  durationSeconds: number;
+}
+
+const WINDOW_SECONDS = { s: 1, m: 60, h: 3600 } as const;
+
+const rateBudget = (fallback: string) =>
+  z
+    .string()
+    .default(fallback)
+    .transform((value, context): RateBudget => {
+      const match = /^\s*(\d{1,9})\s*\/\s*(\d{1,6})(s|m|h)\s*$/.exec(value);
+      const points = Number(match?.[1]);
+      const durationSeconds = Number(match?.[2]) * WINDOW_SECONDS[(match?.[3] ?? "s") as keyof typeof WINDOW_SECONDS];
+      if (!match || points < 1 || durationSeconds < 1 || durationSeconds > 7 * 24 * 3600) {
+        context.addIssue({ code: "custom", message: "expected <points>/<window> such as 30/15m (window in s, m or h, at most 7 days; points at least 1)" });
+        return z.NEVER;
+      }
+      return { points, durationSeconds };
+    });
+
+/** The gateway's edge protection (gateway/src/protection; README "Protection"). */
+const GATEWAY_PROTECTION_ENV: Record<string, EnvVarSpec> = {
+  GATEWAY_OPERATIONS: spec(
+    z.enum(["apq", "safelist"]).default("apq"),
+    "Gateway: `apq`: any valid operation, with automatic persisted queries cached in Redis; `safelist`: only the app's operations in `operations/persisted-query-manifest.json` (by hash or exact text), anything else is `PERSISTED_QUERY_NOT_ALLOWED`, over HTTP and WebSocket.",
+  ),
+  GATEWAY_APQ_TTL_SECONDS: spec(positiveInt(24 * 3600, 30 * 24 * 3600), "Gateway, apq: how long a registered persisted query stays in Redis."),
+  GATEWAY_MAX_BODY_BYTES: spec(positiveInt(256 * 1024, 16 * MB), "Gateway: largest HTTP request body; bigger is refused with 413 `PAYLOAD_TOO_LARGE`."),
+  GATEWAY_SUBGRAPH_TIMEOUT_MS: spec(
+    positiveInt(10_000, 300_000),
+    "Gateway: longest wait for one subgraph fetch; then that part of the answer is `UPSTREAM_TIMEOUT`.",
+  ),
+  GATEWAY_MAX_DEPTH: spec(positiveInt(12, 100), "Gateway: deepest nesting of selections in one operation (fragments included)."),
+  GATEWAY_MAX_ALIASES: spec(positiveInt(15, 1000), "Gateway: most aliases in one operation."),
+  GATEWAY_MAX_DIRECTIVES: spec(positiveInt(30, 1000), "Gateway: most directives in one operation."),
+  GATEWAY_MAX_TOKENS: spec(positiveInt(2_000, 100_000), "Gateway: most lexical tokens in one document."),
+  GATEWAY_MAX_COST: spec(
+    positiveInt(5_000, 1_000_000),
+    "Gateway: highest cost of one operation (GraphQL Armor: 2 per object field and 1 per scalar, times 1.5 per level of depth).",
+  ),
+  GATEWAY_RATE_LIMIT_IP: spec(rateBudget("1200/1m"), "Gateway: HTTP requests to /graphql and subscribe messages per client address (IPv6 by /64)."),
+  GATEWAY_RATE_LIMIT_USER: spec(rateBudget("600/1m"), "Gateway: operations per signed-in user."),
+  GATEWAY_RATE_LIMIT_LOGIN: spec(rateBudget("60/15m"), "Gateway: `logIn` fields per client address (each alias counts)."),
+  GATEWAY_RATE_LIMIT_SIGNUP: spec(rateBudget("20/1h"), "Gateway: `signUp` fields per client address (each alias counts)."),
+  GATEWAY_RATE_LIMIT_SWIPE: spec(rateBudget("600/1h"), "Gateway: `like` and `superLike` fields per user (each alias counts)."),
+  GATEWAY_RATE_LIMIT_SEND_MESSAGE: spec(rateBudget("120/1m"), "Gateway: `sendMessage` fields per user (each alias counts)."),
+  GATEWAY_RATE_LIMIT_CREATE_UPLOAD: spec(rateBudget("120/1h"), "Gateway: `createUpload` fields per user (each alias counts)."),
+  GATEWAY_RATE_LIMIT_SUBSCRIBE: spec(rateBudget("120/1m"), "Gateway: subscriptions started over WebSocket per user (per address when anonymous)."),
+  GATEWAY_BLOCKLIST_REFRESH_SECONDS: spec(
+    positiveInt(30, 3600),
+    "Gateway: how often each replica re-reads the IP blocklist from Redis besides the change notice it gets at once over pub/sub.",
+  ),
+};
+
 /**
  * Metrics and traces (README "Observability"). The OTEL_* variables are OpenTelemetry's own: the
  * SDK reads them (kit/src/tracing.ts); they are listed here to be documented and checked at start-up.
@@ -319,6 +376,7 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   ...MEDIA_ENV,
   ...PUSH_ENV,
   GATEWAY_PORT: spec(port.default(DEFAULT_PORTS.gateway), "Port of the public gateway (HTTP and WebSocket)."),
+  ...GATEWAY_PROTECTION_ENV,
   ...Object.fromEntries(
     SUBGRAPH_NAMES.flatMap((name) => [
       [
@@ -385,6 +443,26 @@ export interface SubgraphConfig extends CommonConfig {
   databaseUrl: string;
 }
 
+/** Edge protection at the gateway (README "Protection"). */
+export interface GatewayProtectionConfig {
+  operations: "apq" | "safelist";
+  apqTtlSeconds: number;
+  maxBodyBytes: number;
+  subgraphTimeoutMs: number;
+  queryLimits: { maxDepth: number; maxAliases: number; maxDirectives: number; maxTokens: number; maxCost: number };
+  rateLimits: {
+    ip: RateBudget;
+    user: RateBudget;
+    logIn: RateBudget;
+    signUp: RateBudget;
+    swipe: RateBudget;
+    sendMessage: RateBudget;
+    createUpload: RateBudget;
+    subscribe: RateBudget;
+  };
+  blocklistRefreshSeconds: number;
+}
+
 export interface GatewayConfig extends CommonConfig {
   port: number;
   subgraphUrls: Record<SubgraphName, string>;
@@ -392,6 +470,34 @@ export interface GatewayConfig extends CommonConfig {
   metricsPort: number;
   /** SUBGRAPH_HOST: the private interface, where Prometheus scrapes. */
   metricsHost: string;
+  protection: GatewayProtectionConfig;
+}
+
+function loadGatewayProtection(env: Env): GatewayProtectionConfig {
+  return {
+    operations: read(env, "GATEWAY_OPERATIONS"),
+    apqTtlSeconds: read(env, "GATEWAY_APQ_TTL_SECONDS"),
+    maxBodyBytes: read(env, "GATEWAY_MAX_BODY_BYTES"),
+    subgraphTimeoutMs: read(env, "GATEWAY_SUBGRAPH_TIMEOUT_MS"),
+    queryLimits: {
+      maxDepth: read(env, "GATEWAY_MAX_DEPTH"),
+      maxAliases: read(env, "GATEWAY_MAX_ALIASES"),
+      maxDirectives: read(env, "GATEWAY_MAX_DIRECTIVES"),
+      maxTokens: read(env, "GATEWAY_MAX_TOKENS"),
+      maxCost: read(env, "GATEWAY_MAX_COST"),
+    },
+    rateLimits: {
+      ip: read(env, "GATEWAY_RATE_LIMIT_IP"),
+      user: read(env, "GATEWAY_RATE_LIMIT_USER"),
+      logIn: read(env, "GATEWAY_RATE_LIMIT_LOGIN"),
+      signUp: read(env, "GATEWAY_RATE_LIMIT_SIGNUP"),
+      swipe: read(env, "GATEWAY_RATE_LIMIT_SWIPE"),
+      sendMessage: read(env, "GATEWAY_RATE_LIMIT_SEND_MESSAGE"),
+      createUpload: read(env, "GATEWAY_RATE_LIMIT_CREATE_UPLOAD"),
+      subscribe: read(env, "GATEWAY_RATE_LIMIT_SUBSCRIBE"),
+    },
+    blocklistRefreshSeconds: read(env, "GATEWAY_BLOCKLIST_REFRESH_SECONDS"),
+  };
 }
 
 function loadCommon(env: Env): CommonConfig {
@@ -518,7 +624,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   const subgraphUrls = Object.fromEntries(
     SUBGRAPH_NAMES.map((name) => [name, read<string>(env, `${upper(name)}_URL`)]),
   ) as Record<SubgraphName, string>;
-  return { ...loadCommon(env), port: read(env, "GATEWAY_PORT"), metricsPort: read(env, "GATEWAY_METRICS_PORT"), metricsHost: read(env, "SUBGRAPH_HOST"), subgraphUrls };
+  return { ...loadCommon(env), port: read(env, "GATEWAY_PORT"), metricsPort: read(env, "GATEWAY_METRICS_PORT"), metricsHost: read(env, "SUBGRAPH_HOST"), subgraphUrls, protection: loadGatewayProtection(env) };
 }
 
 /** One catalogued variable, validated, for a process's own config loader (e.g. the media subgraph's). */

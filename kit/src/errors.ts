@@ -22,6 +22,15 @@ export const ErrorCode = {
    * up on what was missed (e.g. `messages(after: lastSeq)`).
    */
   SUBSCRIPTION_INTERRUPTED: "SUBSCRIPTION_INTERRUPTED",
+  /**
+   * The gateway runs only the app's persisted operations (GATEWAY_OPERATIONS=safelist) and this
+   * one is not among them: send a known operation's `extensions.persistedQuery.sha256Hash`.
+   */
+  PERSISTED_QUERY_NOT_ALLOWED: "PERSISTED_QUERY_NOT_ALLOWED",
+  /** A service behind the gateway did not answer within GATEWAY_SUBGRAPH_TIMEOUT_MS: try again later. */
+  UPSTREAM_TIMEOUT: "UPSTREAM_TIMEOUT",
+  /** The HTTP body is larger than GATEWAY_MAX_BODY_BYTES (HTTP 413). */
+  PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
   INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];

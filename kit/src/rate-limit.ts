@@ -10,8 +10,11 @@ export interface RateLimitRule {
 }
 
 export interface RateLimiter {
-  /** Counts one action for `key`; throws RATE_LIMITED (with retryAfterSeconds) once over budget. */
-  consume(key: string): Promise<void>;
+  /**
+   * Counts one action (or `points` actions at once, e.g. one per aliased field) for `key`; throws
+   * RATE_LIMITED (with retryAfterSeconds) once over budget.
+   */
+  consume(key: string, points?: number): Promise<void>;
   /** Forgets `key`'s count (e.g. after a successful login). */
   reset(key: string): Promise<void>;
 }
@@ -24,9 +27,9 @@ export function createRateLimiter(redis: Redis, rule: RateLimitRule, keyPrefix =
     duration: rule.durationSeconds,
   });
   return {
-    async consume(key) {
+    async consume(key, points = 1) {
       try {
-        await limiter.consume(key);
+        await limiter.consume(key, points);
       } catch (rejection) {
         if (!(rejection instanceof RateLimiterRes)) throw rejection; // Redis trouble: fail closed.
         const retryAfterSeconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));

@@ -1,8 +1,8 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import cors from "cors";
-import express, { type Request, type RequestHandler } from "express";
-import { ApolloServer, HeaderMap, type ApolloServerPlugin } from "@apollo/server";
+import express, { type ErrorRequestHandler, type Request, type RequestHandler } from "express";
+import { ApolloServer, HeaderMap, type ApolloServerPlugin, type PersistedQueryOptions } from "@apollo/server";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
 
 export type { GatewayInterface };
@@ -10,7 +10,7 @@ import { expressMiddleware } from "@as-integrations/express5";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
-import { GraphQLError, type GraphQLSchema } from "graphql";
+import { GraphQLError, type GraphQLSchema, type ValidationRule } from "graphql";
 import type { AuthContext, Viewer } from "./auth/viewer";
 import { viewerScopedCachePolicy } from "./cache-control";
 import type { TrustProxy } from "./config";
@@ -51,6 +51,18 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   plugins?: ApolloServerPlugin<TContext>[];
   /** Counts this endpoint's requests, errors and latency per operation (served by the caller: getRoutes or startMetricsServer). */
   metrics?: ProcessMetrics;
+  /** Extra validation rules (the gateway's query limits). */
+  validationRules?: ValidationRule[];
+  /** graphql-js parser limits: past `maxTokens` a document is GRAPHQL_PARSE_FAILED. */
+  parseOptions?: { maxTokens?: number };
+  /** Apollo's automatic persisted queries: where they are kept (default: in this process's memory). */
+  persistedQueries?: PersistedQueryOptions;
+  /** Largest JSON body on /graphql, in bytes (default 1 MiB); bigger is 413 PAYLOAD_TOO_LARGE. */
+  maxBodyBytes?: number;
+  /** Express handlers on /graphql before the body is read (the gateway's blocklist and per-address budget). */
+  beforeBody?: RequestHandler[];
+  /** Express handlers on /graphql after the JSON body is parsed, before Apollo (the gateway's safelist). */
+  beforeGraphQL?: RequestHandler[];
   /**
    * Runs first on stop, while the HTTP server still listens: close long-lived connections here
    * (WebSocket servers: tell clients to reconnect elsewhere) so the drain does not wait for them.
@@ -117,6 +129,23 @@ function unauthorized(error: GraphQLError): GraphQLError {
   });
 }
 
+/** A body Express could not read (too large, not JSON) gets a GraphQL-shaped JSON error, not an HTML page. */
+const bodyErrorHandler: ErrorRequestHandler = (error: { type?: unknown; status?: unknown }, _req, res, next) => {
+  if (res.headersSent || typeof error.status !== "number" || error.status < 400 || error.status >= 500) {
+    next(error);
+    return;
+  }
+  const tooLarge = error.type === "entity.too.large";
+  res.status(error.status).json({
+    errors: [
+      {
+        message: tooLarge ? "The request body is too large" : "The request body could not be read as JSON",
+        extensions: { code: tooLarge ? ErrorCode.PAYLOAD_TOO_LARGE : "BAD_REQUEST" },
+      },
+    ],
+  });
+};
+
 /**
  * One process's HTTP front: `/graphql` (Apollo Server), `/healthz` (alive), `/readyz` (its
  * dependencies answer), request ids, JSON logs and a graceful stop that drains connections.
@@ -149,6 +178,13 @@ export async function startService<TContext extends RequestContextBase>(
     // Shutdown is ours (kit/src/shutdown.ts): Apollo would stop on its own and re-send the signal,
     // which our handler would take for a second Ctrl-C.
     stopOnTerminationSignals: false,
+    // Stated although they are Apollo's defaults: one operation per HTTP request (an array body is
+    // refused), and no "simple" (CORS-preflight-free) requests that a browser could forge.
+    allowBatchedHttpRequests: false,
+    csrfPrevention: true,
+    ...(options.validationRules ? { validationRules: options.validationRules } : {}),
+    ...(options.parseOptions ? { parseOptions: options.parseOptions } : {}),
+    ...(options.persistedQueries ? { persistedQueries: options.persistedQueries } : {}),
     includeStacktraceInErrorResponses: !options.isProduction,
     formatError: createErrorFormatter({
       maskInternal: options.isProduction,
@@ -176,7 +212,9 @@ export async function startService<TContext extends RequestContextBase>(
   app.use(
     "/graphql",
     cors<cors.CorsRequest>(),
-    express.json({ limit: "1mb" }),
+    ...(options.beforeBody ?? []),
+    express.json({ limit: options.maxBodyBytes ?? "1mb" }),
+    ...(options.beforeGraphQL ?? []),
     expressMiddleware(apollo, {
       context: async ({ req, res }) => {
         const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
@@ -200,6 +238,8 @@ export async function startService<TContext extends RequestContextBase>(
       },
     }),
   );
+
+  app.use("/graphql", bodyErrorHandler);
 
   options.onHttpServer?.(httpServer);
   await new Promise<void>((resolve, reject) => {

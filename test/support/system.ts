@@ -50,6 +50,18 @@ let defaultSigningKeys: string | undefined;
 /** Environment for in-process services: free ports, this run's databases (set by global setup). */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string | undefined> {
   return {
+    // The gateway's edge budgets are per address/user for the whole run (tests share 127.0.0.1 and
+    // sign up many people): out of the way here (before process.env, so a test may set its own); test/e2e/protection tests them.
+    GATEWAY_RATE_LIMIT_IP: "1000000/1m",
+    GATEWAY_RATE_LIMIT_USER: "1000000/1m",
+    GATEWAY_RATE_LIMIT_LOGIN: "1000000/1m",
+    GATEWAY_RATE_LIMIT_SIGNUP: "1000000/1m",
+    GATEWAY_RATE_LIMIT_SWIPE: "1000000/1m",
+    GATEWAY_RATE_LIMIT_SEND_MESSAGE: "1000000/1m",
+    GATEWAY_RATE_LIMIT_CREATE_UPLOAD: "1000000/1m",
+    GATEWAY_RATE_LIMIT_SUBSCRIBE: "1000000/1m",
+    // Users' tests alias 20 logIns in one request to test the subgraph's own per-attempt budget.
+    GATEWAY_MAX_ALIASES: "50",
     ...process.env,
     NODE_ENV: "test",
     HOST: "127.0.0.1",

@@ -1,4 +1,5 @@
 import type http from "node:http";
+import type { GraphQLSchema } from "graphql";
 import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { GraphQLError, type ExecutionArgs, type FormattedExecutionResult, type GraphQLFormattedError } from "graphql";
@@ -40,10 +41,26 @@ export interface SubscriptionEndpointOptions {
   maxPayloadBytes: number;
   /** How long stop() lets clients answer the 1001 close before cutting them off. */
   closeGraceMs: number;
+  /** The client's address of an upgrade request (TRUST_PROXY); default the socket's address. */
+  clientIp?: (request: http.IncomingMessage) => string;
+  /** False refuses the WebSocket handshake with HTTP 403 (the IP blocklist). */
+  admitAddress?: (clientIp: string) => boolean;
+  /**
+   * Edge protection for one subscribe message (safelist, budgets, query limits): the query text to
+   * run, or the errors to answer with.
+   */
+  checkSubscribe?: (args: {
+    viewer: Viewer | null;
+    clientIp: string;
+    payload: { query?: unknown; extensions?: unknown };
+    schema: GraphQLSchema;
+  }) => Promise<{ query: string } | GraphQLError[]>;
 }
 
 export interface SubscriptionEndpoint {
   connections(): number;
+  /** Closes (4403, `Forbidden: blocked`) every connection whose client address `blocked` names. */
+  closeBlocked(blocked: (clientIp: string) => boolean): void;
   stop(): Promise<void>;
 }
 
@@ -62,7 +79,7 @@ interface OperationContext {
 }
 
 /** Extensions a client sees on an error; everything else (serviceName, stacks…) stays inside. */
-const CLIENT_EXTENSIONS = ["code", "field", "reason", "retryAfterSeconds"];
+const CLIENT_EXTENSIONS = ["code", "field", "reason", "retryAfterSeconds", "limit"];
 
 function socketAddress(remote: string | undefined): string {
   const ip = remote ?? "unknown";
@@ -89,7 +106,23 @@ function timerAt(epochMs: number, run: () => void): NodeJS.Timeout {
 
 export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions): SubscriptionEndpoint {
   const { logger, hub } = options;
-  const wss = new WebSocketServer({ server: options.httpServer, path: "/graphql", maxPayload: options.maxPayloadBytes });
+  const clientIpOf = options.clientIp ?? ((request: http.IncomingMessage) => socketAddress(request.socket.remoteAddress));
+  const admitAddress = options.admitAddress;
+  const wss = new WebSocketServer({
+    server: options.httpServer,
+    path: "/graphql",
+    maxPayload: options.maxPayloadBytes,
+    ...(admitAddress
+      ? {
+          verifyClient: (info: { req: http.IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
+            const clientIp = clientIpOf(info.req);
+            if (admitAddress(clientIp)) return done(true);
+            logger.info({ clientIp }, "graphql-ws: upgrade from a blocked address refused");
+            done(false, 403, "Forbidden");
+          },
+        }
+      : {}),
+  });
   const states = new WeakMap<WebSocket, ConnectionState>();
   const formatError = createErrorFormatter({
     maskInternal: options.isProduction,
@@ -123,7 +156,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
           viewer: null,
           authorization: null,
           requestId: requestIdFrom(request.headers["x-request-id"]),
-          clientIp: socketAddress(request.socket.remoteAddress),
+          clientIp: clientIpOf(request),
           timers: [],
           subscriptions: 0,
         };
@@ -167,7 +200,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         const state = states.get(ctx.extra.socket);
         if (state) for (const timer of state.timers) clearTimeout(timer);
       },
-      onSubscribe: (ctx, id, payload) => {
+      onSubscribe: async (ctx, id, received) => {
         const state = states.get(ctx.extra.socket);
         if (!state) return [appError(ErrorCode.UNAUTHENTICATED, "Send connection_init first")];
         if (state.subscriptions >= options.maxSubscriptionsPerConnection) {
@@ -177,6 +210,16 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
               `At most ${options.maxSubscriptionsPerConnection} subscriptions may run on one connection`,
             ),
           ];
+        }
+        let payload = received;
+        if (options.checkSubscribe) {
+          // The slot is held while the (Redis) checks run, so a burst cannot overshoot the limit.
+          state.subscriptions += 1;
+          const verdict = await options
+            .checkSubscribe({ viewer: state.viewer, clientIp: state.clientIp, payload, schema: options.planner().pieces.apiGraphQLSchema })
+            .finally(() => (state.subscriptions -= 1));
+          if (Array.isArray(verdict)) return verdict;
+          payload = { ...payload, query: verdict.query };
         }
         const planned = options.planner().prepare(payload);
         if (Array.isArray(planned)) return planned;
@@ -227,6 +270,15 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
 
   return {
     connections: () => wss.clients.size,
+    closeBlocked: (blocked) => {
+      for (const socket of wss.clients) {
+        const state = states.get(socket);
+        if (state && blocked(state.clientIp)) {
+          logger.info({ clientIp: state.clientIp }, "graphql-ws: closing a connection from an address blocked since");
+          forbid(socket, "blocked");
+        }
+      }
+    },
     stop: async () => {
       // graphql-ws closes every socket with 1001 (Going Away) and stops the WebSocket server once
       // they have gone; a client that does not answer the close in time is cut off.

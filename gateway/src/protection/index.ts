@@ -1,0 +1,251 @@
+import type { IncomingMessage } from "node:http";
+import type { ApolloServerPlugin, PersistedQueryOptions } from "@apollo/server";
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from "graphql";
+import {
+  appError,
+  ErrorCode,
+  type GatewayConfig,
+  type Logger,
+  type Redis,
+  type RequestContextBase,
+  type ServiceOptions,
+  type Viewer,
+} from "@hv/kit";
+import { BlocklistStore, LiveBlocklist } from "./blocklist";
+import { clientIpResolver, unmapIpv4 } from "./client-ip";
+import { PrefixingKeyValueCache } from "@apollo/utils.keyvaluecache";
+import {
+  loadManifest,
+  notAllowed,
+  persistedQueryHash,
+  RedisPersistedQueryCache,
+  Safelist,
+  type PersistedQueryManifest,
+} from "./persisted";
+import { queryLimitProtection } from "./query-limits";
+import { asHttp429, EdgeRateLimits, isRateLimited } from "./rate-limits";
+
+export { BlocklistStore, LiveBlocklist, parseCidr } from "./blocklist";
+export {
+  buildManifest,
+  loadManifest,
+  renderManifest,
+  sha256Hex,
+  MANIFEST_PATH,
+  OPERATIONS_DIR,
+} from "./persisted";
+
+/** Express's handler types, as kit's startService takes them (the gateway does not use Express itself). */
+type RequestHandler = NonNullable<ServiceOptions<RequestContextBase>["beforeBody"]>[number];
+type Request = Parameters<RequestHandler>[0];
+type Response = Parameters<RequestHandler>[1];
+
+interface ContextWithCaller {
+  viewer: Viewer | null;
+  clientIp: string;
+}
+
+export interface ProtectionOptions {
+  config: GatewayConfig;
+  redis: Redis;
+  logger: Logger;
+  /** Redis key prefix of the blocklist, budgets and persisted queries (default `<EVENTS_PREFIX>:gw`). */
+  keyPrefix?: string;
+  /** Safelist mode: this manifest instead of operations/persisted-query-manifest.json (tests). */
+  manifest?: PersistedQueryManifest;
+}
+
+/** What a subscribe message over WebSocket may run: the query text, or why not. */
+export type SubscribeVerdict = { query: string } | GraphQLError[];
+
+export interface EdgeProtection {
+  /** Express handlers on /graphql before the body is read: blocklist (403), per-address budget (429). */
+  beforeBody: RequestHandler[];
+  /** Express handlers after the JSON body is parsed: the safelist (safelist mode). */
+  beforeGraphQL: RequestHandler[];
+  /** Apollo plugins: per-user and per-field budgets, Armor's error-message hygiene. */
+  plugins: ApolloServerPlugin[];
+  validationRules: ValidationRule[];
+  parseOptions: { maxTokens: number };
+  persistedQueries: PersistedQueryOptions;
+  maxBodyBytes: number;
+  /** The client address of a raw HTTP request (WebSocket upgrade) as TRUST_PROXY defines it. */
+  clientIp(request: IncomingMessage): string;
+  isBlocked(ip: string): boolean;
+  /** Runs when the blocklist changes (to close sockets of addresses blocked since). */
+  onBlocklistChange(listener: () => void): void;
+  /** Safelist, budgets and query limits for one subscribe message over WebSocket. */
+  checkSubscribe(args: {
+    viewer: Viewer | null;
+    clientIp: string;
+    payload: { query?: unknown; extensions?: unknown };
+    schema: GraphQLSchema;
+  }): Promise<SubscribeVerdict>;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+function sendError(
+  res: Response,
+  status: number,
+  error: GraphQLFormattedError,
+  headers: Record<string, string> = {},
+): void {
+  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
+  res.status(status).json({ errors: [error] });
+}
+
+function formatted(error: GraphQLError): GraphQLFormattedError {
+  const { http: _http, ...extensions } = error.extensions;
+  return { message: error.message, extensions };
+}
+
+function clientIpOf(req: Request): string {
+  return unmapIpv4(req.ip ?? req.socket.remoteAddress ?? "unknown");
+}
+
+/**
+ * Everything the gateway does to keep hostile traffic away from the subgraphs (README
+ * "Protection"), assembled from the configuration and wired into kit's startService and the
+ * graphql-ws endpoint by gateway/src/server.ts.
+ */
+export function createEdgeProtection(options: ProtectionOptions): EdgeProtection {
+  const { config, redis, logger } = options;
+  const settings = config.protection;
+  const keyPrefix = options.keyPrefix ?? `${config.eventsPrefix}:gw`;
+  const log = logger.child({ component: "protection" });
+  const limits = queryLimitProtection(settings.queryLimits);
+  const budgets = new EdgeRateLimits(redis, settings.rateLimits, `${keyPrefix}:rl`);
+  const store = new BlocklistStore(redis, keyPrefix);
+  const blocklist = new LiveBlocklist(store, redis, settings.blocklistRefreshSeconds, log);
+  const safelist =
+    settings.operations === "safelist" ? new Safelist(options.manifest ?? loadManifest()) : undefined;
+  const apqCache = new RedisPersistedQueryCache(redis, `${keyPrefix}:apq:`, settings.apqTtlSeconds);
+  const persistedQueries: PersistedQueryOptions = safelist
+    ? { cache: safelist.asCache(), ttl: null }
+    : {
+        cache: PrefixingKeyValueCache.cacheDangerouslyDoesNotNeedPrefixesForIsolation(apqCache),
+        ttl: settings.apqTtlSeconds,
+      };
+
+  const guardAddress: RequestHandler = (req, res, next) => {
+    const ip = clientIpOf(req);
+    if (blocklist.isBlocked(ip)) {
+      log.info({ clientIp: ip }, "request from a blocked address refused");
+      sendError(res, 403, {
+        message: "Requests from this address are blocked",
+        extensions: { code: ErrorCode.FORBIDDEN, reason: "blocked" },
+      });
+      return;
+    }
+    budgets.consumeAddress(ip).then(
+      () => next(),
+      (error: unknown) => {
+        if (isRateLimited(error)) {
+          sendError(res, 429, formatted(error), {
+            "retry-after": String(error.extensions.retryAfterSeconds ?? 1),
+          });
+          return;
+        }
+        next(error);
+      },
+    );
+  };
+
+  const guardSafelist: RequestHandler = (req, res, next) => {
+    if (!safelist) return next();
+    // GET carries `query` and `extensions` (JSON text) in the URL; POST in the JSON body. An array
+    // body (a batch) is left to Apollo, which refuses it.
+    const source = req.method === "GET" ? (req.query as Record<string, unknown>) : (req.body as unknown);
+    if (Array.isArray(source) || source === null || typeof source !== "object") return next();
+    const { query, extensions } = source as { query?: unknown; extensions?: unknown };
+    const verdict = safelist.resolve(query, extensions);
+    if (verdict instanceof GraphQLError) {
+      log.info(
+        { clientIp: clientIpOf(req), hash: persistedQueryHash(extensions) ?? null },
+        "operation outside the safelist refused",
+      );
+      sendError(res, 400, formatted(verdict));
+      return;
+    }
+    next();
+  };
+
+  const budgetsPlugin: ApolloServerPlugin = {
+    async requestDidStart() {
+      return {
+        async didResolveOperation({ contextValue, document, operation }) {
+          if (!operation) return;
+          const { viewer, clientIp } = contextValue as unknown as ContextWithCaller;
+          try {
+            if (viewer) await budgets.consumeUser(viewer.userId);
+            await budgets.consumeSensitive(document, operation, viewer, clientIp);
+          } catch (error) {
+            if (isRateLimited(error)) {
+              log.info(
+                { clientIp, userId: viewer?.userId ?? null, limit: error.extensions.limit },
+                "request over a rate budget",
+              );
+              throw asHttp429(error);
+            }
+            throw error;
+          }
+        },
+      };
+    },
+  };
+
+  return {
+    beforeBody: [guardAddress],
+    beforeGraphQL: [guardSafelist],
+    plugins: [budgetsPlugin, ...limits.plugins],
+    validationRules: limits.validationRules,
+    parseOptions: { maxTokens: limits.maxTokens },
+    persistedQueries,
+    maxBodyBytes: settings.maxBodyBytes,
+    clientIp: clientIpResolver(config.trustProxy),
+    isBlocked: (ip) => blocklist.isBlocked(ip),
+    onBlocklistChange: (listener) => blocklist.onChange(listener),
+    async checkSubscribe({ viewer, clientIp, payload, schema }) {
+      let query: string;
+      if (safelist) {
+        const verdict = safelist.resolve(payload.query, payload.extensions);
+        if (verdict instanceof GraphQLError) return [verdict];
+        query = verdict.query;
+      } else if (typeof payload.query === "string") {
+        query = payload.query;
+      } else {
+        const hash = persistedQueryHash(payload.extensions);
+        const stored = hash === undefined ? undefined : await apqCache.get(hash);
+        if (stored === undefined) {
+          return hash === undefined
+            ? [
+                appError(ErrorCode.BAD_USER_INPUT, "Send the subscription's text as `query`", {
+                  field: "query",
+                }),
+              ]
+            : [
+                new GraphQLError("PersistedQueryNotFound", {
+                  extensions: { code: "PERSISTED_QUERY_NOT_FOUND" },
+                }),
+              ];
+        }
+        query = stored;
+      }
+      try {
+        await budgets.consumeAddress(clientIp);
+        await budgets.consumeSubscribe(viewer, clientIp);
+      } catch (error) {
+        if (isRateLimited(error)) return [error];
+        throw error;
+      }
+      const checked = limits.check(schema, query);
+      return Array.isArray(checked) ? checked : { query };
+    },
+    start: () => blocklist.start(),
+    stop: () => blocklist.stop(),
+  };
+}
+
+export type { PersistedQueryManifest } from "./persisted";
+export { notAllowed };

@@ -1,0 +1,151 @@
+import { HeaderMap } from "@apollo/server";
+import {
+  addressBudgetKey,
+  createRateLimiter,
+  ErrorCode,
+  type GatewayProtectionConfig,
+  type RateLimiter,
+  type Redis,
+  type Viewer,
+} from "@hv/kit";
+import {
+  GraphQLError,
+  Kind,
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type OperationDefinitionNode,
+  type SelectionSetNode,
+} from "graphql";
+
+type Budgets = GatewayProtectionConfig["rateLimits"];
+export type SensitiveBudget = "logIn" | "signUp" | "swipe" | "sendMessage" | "createUpload";
+
+/** Root mutation fields with a budget of their own; every occurrence (alias) costs one point. */
+export const SENSITIVE_FIELDS: Readonly<Record<string, SensitiveBudget>> = {
+  logIn: "logIn",
+  signUp: "signUp",
+  like: "swipe",
+  superLike: "swipe",
+  sendMessage: "sendMessage",
+  createUpload: "createUpload",
+};
+
+/** Whose budget: anonymous calls (logIn, signUp) by address; the rest by user, by address when anonymous. */
+const COUNTED_BY: Readonly<Record<SensitiveBudget, "address" | "viewer">> = {
+  logIn: "address",
+  signUp: "address",
+  swipe: "viewer",
+  sendMessage: "viewer",
+  createUpload: "viewer",
+};
+
+/**
+ * How often each root field occurs in the operation, through aliases, inline fragments and
+ * fragment spreads (`a: logIn(…) b: logIn(…) ...F` counts every one).
+ */
+export function rootFieldOccurrences(
+  document: DocumentNode,
+  operation: OperationDefinitionNode,
+): Map<string, number> {
+  const fragments = new Map(
+    document.definitions
+      .filter((d): d is FragmentDefinitionNode => d.kind === Kind.FRAGMENT_DEFINITION)
+      .map((d) => [d.name.value, d]),
+  );
+  const counts = new Map<string, number>();
+  const walk = (selectionSet: SelectionSetNode, path: Set<string>) => {
+    for (const selection of selectionSet.selections) {
+      if (selection.kind === Kind.FIELD) {
+        counts.set(selection.name.value, (counts.get(selection.name.value) ?? 0) + 1);
+      } else if (selection.kind === Kind.INLINE_FRAGMENT) {
+        walk(selection.selectionSet, path);
+      } else {
+        const name = selection.name.value;
+        const fragment = fragments.get(name);
+        // Validation refuses cycles; the guard keeps a hostile document from looping here anyway.
+        if (fragment && !path.has(name)) walk(fragment.selectionSet, new Set([...path, name]));
+      }
+    }
+  };
+  walk(operation.selectionSet, new Set());
+  return counts;
+}
+
+/** RATE_LIMITED refusing a whole request: HTTP 429 with `Retry-After`, the code and seconds in the body. */
+export function asHttp429(error: GraphQLError): GraphQLError {
+  const seconds = Number(error.extensions.retryAfterSeconds ?? 1);
+  const { http: _http, ...extensions } = error.extensions;
+  return new GraphQLError(error.message, {
+    extensions: {
+      ...extensions,
+      http: { status: 429, headers: new HeaderMap([["retry-after", String(seconds)]]) },
+    },
+  });
+}
+
+export function isRateLimited(error: unknown): error is GraphQLError {
+  return error instanceof GraphQLError && error.extensions.code === ErrorCode.RATE_LIMITED;
+}
+
+/** The gateway's budgets in Redis, shared by every replica (rate-limiter-flexible through kit). */
+export class EdgeRateLimits {
+  private readonly limiters: Record<keyof Budgets, RateLimiter>;
+
+  constructor(redis: Redis, budgets: Budgets, keyPrefix: string) {
+    const limiter = (name: keyof Budgets, label: string) =>
+      createRateLimiter(
+        redis,
+        { name: label, points: budgets[name].points, durationSeconds: budgets[name].durationSeconds },
+        keyPrefix,
+      );
+    this.limiters = {
+      ip: limiter("ip", "edge-address"),
+      user: limiter("user", "edge-user"),
+      logIn: limiter("logIn", "edge-login"),
+      signUp: limiter("signUp", "edge-signup"),
+      swipe: limiter("swipe", "edge-swipe"),
+      sendMessage: limiter("sendMessage", "edge-send-message"),
+      createUpload: limiter("createUpload", "edge-create-upload"),
+      subscribe: limiter("subscribe", "edge-subscribe"),
+    };
+  }
+
+  /** One HTTP request or WebSocket subscribe from this address (an IPv6 /64 counts as one). */
+  consumeAddress(ip: string): Promise<void> {
+    return this.limiters.ip.consume(addressBudgetKey(ip));
+  }
+
+  /** One operation (HTTP) by a signed-in user. */
+  consumeUser(userId: string): Promise<void> {
+    return this.limiters.user.consume(userId);
+  }
+
+  /** One subscription started over WebSocket, per user (per address when anonymous). */
+  consumeSubscribe(viewer: Viewer | null, ip: string): Promise<void> {
+    return this.limiters.subscribe.consume(
+      viewer ? `user:${viewer.userId}` : `address:${addressBudgetKey(ip)}`,
+    );
+  }
+
+  /** One point per occurrence of each sensitive root field of a mutation. */
+  async consumeSensitive(
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    viewer: Viewer | null,
+    ip: string,
+  ): Promise<void> {
+    if (operation.operation !== "mutation") return;
+    const points = new Map<SensitiveBudget, number>();
+    for (const [field, count] of rootFieldOccurrences(document, operation)) {
+      const budget = SENSITIVE_FIELDS[field];
+      if (budget) points.set(budget, (points.get(budget) ?? 0) + count);
+    }
+    for (const [budget, count] of points) {
+      const key =
+        COUNTED_BY[budget] === "viewer" && viewer
+          ? `user:${viewer.userId}`
+          : `address:${addressBudgetKey(ip)}`;
+      await this.limiters[budget].consume(key, count);
+    }
+  }
+}
