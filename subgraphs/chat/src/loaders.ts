@@ -82,17 +82,25 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
     /** A read grant for each media id the viewer may read (member of a conversation with a live message holding it). */
     readGrant: new DataLoader<string, string | null>(async (mediaIds) => {
       if (!viewerId) return mediaIds.map(() => null);
-      const rows = await db.messageAttachment.findMany({
-        where: {
-          mediaId: { in: [...mediaIds] },
-          message: { deletedAt: null, conversation: { members: { some: { userId: viewerId } } } },
-        },
-        select: { mediaId: true, message: { select: { senderId: true } } },
-      });
+      const [rows, senders] = await Promise.all([
+        db.messageAttachment.findMany({
+          where: {
+            mediaId: { in: [...mediaIds] },
+            message: { deletedAt: null, conversation: { members: { some: { userId: viewerId } } } },
+          },
+          select: { mediaId: true, message: { select: { senderId: true } } },
+        }),
+        // Each media id has one sender in Chat (sendMessage refuses another): the grant names them,
+        // and only a message of theirs holding it counts (older duplicates by others are ignored).
+        db.mediaSender.findMany({ where: { mediaId: { in: [...mediaIds] } }, select: { mediaId: true, senderId: true } }),
+      ]);
+      const senderOf = new Map(senders.map((row) => [row.mediaId, row.senderId]));
       const viewerBlocks = await blocked.load(viewerId);
       const expiresAt = Math.floor(Date.now() / 1000) + GRANT_TTL_SECONDS;
       return mediaIds.map((mediaId) => {
-        const holder = rows.find((row) => row.mediaId === mediaId && !viewerBlocks.has(row.message.senderId));
+        const holder = rows.find(
+          (row) => row.mediaId === mediaId && row.message.senderId === senderOf.get(mediaId) && !viewerBlocks.has(row.message.senderId),
+        );
         return holder
           ? signMediaGrant({ mediaId, viewerId, ownerId: holder.message.senderId, expiresAt }, services.config.mediaGrantSecret)
           : null;

@@ -1,3 +1,4 @@
+import { randomUUID } from "node:crypto";
 import { appError, ErrorCode, outboxEventData, requireUuid, type Viewer } from "@hv/kit";
 import type { ChatDb } from "../db";
 import { audienceOf, blockedWith, conversationNotFound, messageNotFound, requireMembership } from "./access";
@@ -24,10 +25,34 @@ async function findByClientId(db: ChatDb, conversationId: string, senderId: stri
   return found ? toMessageRow(found) : null;
 }
 
+interface SendPrecheck {
+  closed: boolean;
+  banned: boolean;
+  existing: string | null;
+}
+
+interface StoredSend {
+  kind: "DIRECT" | "GROUP";
+  seq: number;
+  /** Members who see the event: everyone but people blocked with the sender (either way), sender included. */
+  audience: string[];
+}
+
+/** A unique violation (SQLSTATE 23505) from a raw statement, as Prisma's driver adapter reports it. */
+function isUniqueViolation(error: unknown): boolean {
+  const text = error instanceof Error ? `${error.message} ${JSON.stringify((error as { meta?: unknown }).meta ?? null)}` : String(error);
+  return text.includes("23505") || /unique constraint/i.test(text);
+}
+
 /**
- * Stores a message with the conversation's next seq (under the conversation row's lock) and, in
- * the same transaction, its `message.created` outbox event; then publishes it. A retried send
- * (same conversation, sender and clientMessageId) returns the message stored first.
+ * Stores a message with the conversation's next seq and, in the same statement (so the same
+ * transaction), its `message.created` outbox event; then publishes it. A retried send (same
+ * conversation, sender and clientMessageId) returns the message stored first.
+ *
+ * Round trips on the way to storing: one read (membership, closed, banned, an earlier message with
+ * this clientMessageId), the two rate-limit budgets in parallel in Redis, the media claim (only with
+ * attachments), and ONE statement that does the rest (see STORE below). No interactive transaction:
+ * nothing holds a pooled connection between round trips.
  */
 export async function sendMessage(services: ChatServices, viewer: Viewer, input: SendMessageInput): Promise<MessageRow> {
   const { db, config } = services;
@@ -45,84 +70,191 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
     throw appError(ErrorCode.BAD_USER_INPUT, "A message needs text or attachments", { field: "input.text" });
   }
 
-  const membership = await requireMembership(db, conversationId, senderId, "input.conversationId");
-  const earlier = await findByClientId(db, conversationId, senderId, clientMessageId);
-  if (earlier) return earlier;
-  if (membership.closedAt) throw forbidden("closed", "This conversation is closed");
-  if (await db.bannedUser.findUnique({ where: { userId: senderId } })) throw forbidden("banned", "This account may not send messages");
-  await services.sendBurst.consume(senderId);
-  await services.sendSustained.consume(senderId);
-
-  const stored = await db.$transaction(async (tx) => {
-    // One sender at a time per conversation: seq is last_seq + 1 under this lock.
-    const locked = await tx.$queryRaw<Array<{ last_seq: number; kind: "DIRECT" | "GROUP"; closed_at: Date | null }>>`
-      SELECT last_seq, kind, closed_at FROM conversations WHERE id = ${conversationId}::uuid FOR UPDATE`;
-    const conversation = locked[0];
-    if (!conversation) throw conversationNotFound("input.conversationId");
-    // A concurrent retry may have stored it while we waited for the lock.
-    const raced = await tx.message.findUnique({
-      where: { conversationId_senderId_clientMessageId: { conversationId, senderId, clientMessageId } },
-      include: MESSAGE_INCLUDE,
-    });
-    if (raced) return { row: toMessageRow(raced), created: false };
-    if (conversation.closed_at) throw forbidden("closed", "This conversation is closed");
-    const members = await tx.conversationMember.findMany({
-      where: { conversationId },
-      select: { userId: true, muted: true, lastReadSeq: true },
-    });
-    if (!members.some((member) => member.userId === senderId)) throw conversationNotFound("input.conversationId");
-    const blocked = await blockedWith(tx, senderId);
-    const others = members.filter((member) => member.userId !== senderId);
-    if (conversation.kind === "DIRECT" && others.some((member) => blocked.has(member.userId))) {
-      throw forbidden("blocked", "You cannot message this person");
-    }
-    if (replyToId) {
-      const original = await tx.message.findFirst({ where: { id: replyToId, conversationId }, select: { id: true } });
-      if (!original) throw messageNotFound("input.replyToId");
-    }
-    const seq = conversation.last_seq + 1;
-    const now = new Date();
-    await tx.conversation.update({ where: { id: conversationId }, data: { lastSeq: seq, lastActivityAt: now } });
-    const message = await tx.message.create({
-      data: {
-        conversationId,
-        seq,
-        senderId,
-        clientMessageId,
-        text,
-        replyToId,
-        createdAt: now,
-        attachments: { create: attachmentIds.map((mediaId, position) => ({ mediaId, position })) },
-      },
-      include: MESSAGE_INCLUDE,
-    });
-    // Sending means the sender has read (and got) everything up to their own message.
-    await tx.conversationMember.update({
-      where: { conversationId_userId: { conversationId, userId: senderId } },
-      data: { lastReadSeq: seq, deliveredSeq: seq },
-    });
-    const recipients = others
-      .filter((member) => !member.muted && !blocked.has(member.userId))
-      .map((member) => ({ userId: member.userId, unreadCount: Math.max(0, seq - member.lastReadSeq) }));
-    await tx.outboxEvent.create({
-      data: outboxEventData("message.created", {
-        messageId: message.id,
-        conversationId,
-        conversationKind: conversation.kind,
-        senderId,
-        seq,
-        sentAt: now.toISOString(),
-        preview: text === null ? null : [...text].slice(0, 200).join(""),
-        recipients,
-      }),
-    });
-    return { row: toMessageRow(message), created: true };
-  });
-  if (stored.created) {
-    services.flushEvents();
-    await publishMessageEvent(services, "MESSAGE_ADDED", stored.row, senderId);
+  const checks = await db.$queryRaw<SendPrecheck[]>`
+    SELECT c.closed_at IS NOT NULL AS closed,
+           EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid) AS banned,
+           (SELECT e.id::text FROM messages e
+             WHERE e.conversation_id = ${conversationId}::uuid AND e.sender_id = ${senderId}::uuid
+               AND e.client_message_id = ${clientMessageId}) AS existing
+      FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+     WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid`;
+  const check = checks[0];
+  if (!check) throw conversationNotFound("input.conversationId");
+  if (check.existing) {
+    const earlier = await findByClientId(db, conversationId, senderId, clientMessageId);
+    if (earlier) return earlier;
   }
-  return stored.row;
+  if (check.closed) throw forbidden("closed", "This conversation is closed");
+  if (check.banned) throw forbidden("banned", "This account may not send messages");
+  await Promise.all([services.sendBurst.consume(senderId), services.sendSustained.consume(senderId)]);
+  if (attachmentIds.length > 0) await claimMedia(db, senderId, attachmentIds);
+
+  const messageId = randomUUID();
+  const now = new Date();
+  const preview = text === null ? null : [...text].slice(0, 200).join("");
+  // The event's fields known before storing, checked against the catalogue now (seq, kind and the
+  // recipients are added by the statement; the recipients' shape is covered by the tests).
+  const event = outboxEventData("message.created", {
+    messageId,
+    conversationId,
+    conversationKind: "GROUP",
+    senderId,
+    seq: 1,
+    sentAt: now.toISOString(),
+    preview,
+    recipients: [],
+  });
+  const { seq: _seq, conversationKind: _kind, recipients: _recipients, ...eventBase } = event.payload;
+
+  let stored: StoredSend | undefined;
+  try {
+    // STORE, one statement (one transaction):
+    // - conv: the conversation row's lock and seq = last_seq + 1 (a concurrent sender waits for the
+    //   lock and then sees the new last_seq: seq is gap-free, assigned in the storing transaction).
+    //   Its conditions (open, sender a member and not banned, no block either way in a one-to-one,
+    //   the replied message in this conversation) are re-checked on the locked row: no row, nothing stored.
+    // - msg: the message. A racing retry with the same clientMessageId that committed first makes
+    //   this a unique violation, which rolls the whole statement back (seq included): caught below.
+    // - att, mine: attachments, the sender's own read/delivered markers.
+    // - others, event: the outbox event with each recipient (not muted, not blocked either way) and
+    //   their unread count in this conversation.
+    stored = (
+      await db.$queryRaw<StoredSend[]>`
+      WITH conv AS (
+        UPDATE conversations c SET last_seq = c.last_seq + 1, last_activity_at = ${now}::timestamptz
+         WHERE c.id = ${conversationId}::uuid
+           AND c.closed_at IS NULL
+           AND EXISTS (SELECT 1 FROM conversation_members s WHERE s.conversation_id = c.id AND s.user_id = ${senderId}::uuid)
+           AND NOT EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid)
+           AND (c.kind <> 'DIRECT' OR NOT EXISTS (
+                SELECT 1 FROM conversation_members o JOIN blocks b
+                    ON (b.blocker_id = ${senderId}::uuid AND b.blocked_id = o.user_id)
+                    OR (b.blocked_id = ${senderId}::uuid AND b.blocker_id = o.user_id)
+                 WHERE o.conversation_id = c.id AND o.user_id <> ${senderId}::uuid))
+           AND (${replyToId}::uuid IS NULL OR EXISTS (
+                SELECT 1 FROM messages r WHERE r.id = ${replyToId}::uuid AND r.conversation_id = c.id))
+        RETURNING c.kind::text AS kind, c.last_seq AS seq
+      ), msg AS (
+        INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, text, reply_to_id, created_at)
+        SELECT ${messageId}::uuid, ${conversationId}::uuid, conv.seq, ${senderId}::uuid, ${clientMessageId}::text,
+               ${text}::text, ${replyToId}::uuid, ${now}::timestamptz
+          FROM conv
+        RETURNING seq
+      ), att AS (
+        INSERT INTO message_attachments (message_id, media_id, position)
+        SELECT ${messageId}::uuid, a.media_id, (a.ord - 1)::int
+          FROM msg, unnest(${attachmentIds}::uuid[]) WITH ORDINALITY AS a(media_id, ord)
+      ), mine AS (
+        UPDATE conversation_members m
+           SET last_read_seq = GREATEST(m.last_read_seq, msg.seq), delivered_seq = GREATEST(m.delivered_seq, msg.seq)
+          FROM msg
+         WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid
+      ), others AS (
+        SELECT o.user_id, o.muted, o.last_read_seq,
+               EXISTS (SELECT 1 FROM blocks b
+                        WHERE (b.blocker_id = ${senderId}::uuid AND b.blocked_id = o.user_id)
+                           OR (b.blocked_id = ${senderId}::uuid AND b.blocker_id = o.user_id)) AS blocked
+          FROM conversation_members o
+         WHERE o.conversation_id = ${conversationId}::uuid AND o.user_id <> ${senderId}::uuid
+      ), recipients AS (
+        SELECT o.user_id, GREATEST(0, msg.seq - o.last_read_seq) AS unread
+          FROM others o, msg
+         WHERE NOT o.muted AND NOT o.blocked
+      ), event AS (
+        INSERT INTO outbox_events (id, type, payload, created_at)
+        SELECT ${event.id}::uuid, ${event.type}::text,
+               ${JSON.stringify(eventBase)}::jsonb || jsonb_build_object(
+                 'seq', msg.seq,
+                 'conversationKind', conv.kind,
+                 'recipients', COALESCE(
+                   (SELECT jsonb_agg(jsonb_build_object('userId', r.user_id, 'unreadCount', r.unread) ORDER BY r.user_id) FROM recipients r),
+                   '[]'::jsonb)),
+               ${now}::timestamptz
+          FROM conv, msg
+      )
+      SELECT conv.kind, msg.seq,
+             ${senderId}::text || ARRAY(SELECT o.user_id::text FROM others o WHERE NOT o.blocked) AS audience
+        FROM conv, msg`
+    )[0];
+  } catch (error) {
+    if (!isUniqueViolation(error)) throw error;
+    // A concurrent retry with the same clientMessageId stored it first: return that one.
+    const earlier = await findByClientId(db, conversationId, senderId, clientMessageId);
+    if (earlier) return earlier;
+    throw error;
+  }
+  if (!stored) throw await whyNotStored(db, conversationId, senderId, replyToId);
+
+  const row: MessageRow = {
+    id: messageId,
+    conversationId,
+    seq: stored.seq,
+    senderId,
+    clientMessageId,
+    text,
+    replyToId,
+    createdAt: now,
+    editedAt: null,
+    deletedAt: null,
+    attachmentIds,
+    reactions: [],
+  };
+  services.flushEvents();
+  await services.bus.publish(stored.audience, {
+    kind: "MESSAGE_ADDED",
+    conversationId,
+    seq: row.seq,
+    message: row,
+    actorId: senderId,
+    occurredAt: new Date().toISOString(),
+  });
+  return row;
+}
+
+/**
+ * Each Media id has one sender in Chat: the first to attach it (Chat cannot know who uploaded it, and
+ * a read grant names one owner, which Media checks). Claims `mediaIds` for `senderId`, or refuses
+ * the send when another sender attached any of them first. Committed on its own, before the
+ * message: two senders racing for one id queue on its row and exactly one gets it.
+ */
+async function claimMedia(db: ChatDb, senderId: string, mediaIds: string[]): Promise<void> {
+  const claimed = await db.$queryRaw<Array<{ media_id: string }>>`
+    INSERT INTO media_senders (media_id, sender_id)
+    SELECT id, ${senderId}::uuid FROM unnest(${mediaIds}::uuid[]) AS t(id)
+    ON CONFLICT (media_id) DO UPDATE SET sender_id = EXCLUDED.sender_id
+      WHERE media_senders.sender_id = EXCLUDED.sender_id
+    RETURNING media_id::text`;
+  const mine = new Set(claimed.map((row) => row.media_id));
+  const index = mediaIds.findIndex((id) => !mine.has(id));
+  if (index >= 0) {
+    throw appError(ErrorCode.FORBIDDEN, "This attachment was already sent by someone else", {
+      field: `input.attachmentIds[${index}]`,
+      details: { reason: "attachment-taken" },
+    });
+  }
+}
+
+/** Why STORE wrote nothing (the rare path: one more read to name the reason). */
+async function whyNotStored(db: ChatDb, conversationId: string, senderId: string, replyToId: string | null): Promise<Error> {
+  const rows = await db.$queryRaw<Array<{ member: boolean; closed: boolean; banned: boolean; blocked: boolean; reply: boolean }>>`
+    SELECT EXISTS (SELECT 1 FROM conversation_members s WHERE s.conversation_id = c.id AND s.user_id = ${senderId}::uuid) AS member,
+           c.closed_at IS NOT NULL AS closed,
+           EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid) AS banned,
+           (c.kind = 'DIRECT' AND EXISTS (
+              SELECT 1 FROM conversation_members o JOIN blocks b
+                  ON (b.blocker_id = ${senderId}::uuid AND b.blocked_id = o.user_id)
+                  OR (b.blocked_id = ${senderId}::uuid AND b.blocker_id = o.user_id)
+               WHERE o.conversation_id = c.id AND o.user_id <> ${senderId}::uuid)) AS blocked,
+           (${replyToId}::uuid IS NULL OR EXISTS (
+              SELECT 1 FROM messages r WHERE r.id = ${replyToId}::uuid AND r.conversation_id = c.id)) AS reply
+      FROM conversations c WHERE c.id = ${conversationId}::uuid`;
+  const why = rows[0];
+  if (!why?.member) return conversationNotFound("input.conversationId");
+  if (why.closed) return forbidden("closed", "This conversation is closed");
+  if (why.banned) return forbidden("banned", "This account may not send messages");
+  if (why.blocked) return forbidden("blocked", "You cannot message this person");
+  if (!why.reply) return messageNotFound("input.replyToId");
+  return appError(ErrorCode.CONFLICT, "The conversation changed while sending: try again", { field: "input.conversationId" });
 }
 
 export async function publishMessageEvent(services: ChatServices, kind: ChatEventKind, row: MessageRow, actorId: string): Promise<void> {

@@ -1,0 +1,217 @@
+/**
+ * Chat's sendMessage on one Chat instance over HTTP, without the gateway or subscribers.
+ *
+ *   pnpm exec tsx bench/chat-send.ts [--senders 64] [--seconds 10] [--conversations 500] [--group 0] [--keep]
+ *
+ * Chat runs as its own process (node --import tsx subgraphs/chat/src/index.ts) on a database of its
+ * own, verifying tokens against a JWKS endpoint served by this process. `conversations` two-person
+ * conversations are seeded with SQL (plus, with --group N, one group of N members that every 10th
+ * send goes to). `senders` concurrent loops each send one message, wait for the answer, send the
+ * next (closed loop), for `seconds`. Reported: messages stored per second, the round trip p50/p99,
+ * and what each stored message cost PostgreSQL (transactions and rows written, from
+ * pg_stat_database of the bench database, which nothing else uses).
+ */
+import { execSync, spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { createAccessTokenIssuer, generateSigningKeyJwk, publicSigningKeyJwk } from "@hv/kit";
+import { createChatDb } from "@hv/chat/src/db";
+import { databaseUrlEnvVar, defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy } from "@hv/prisma";
+
+const ROOT = path.resolve(__dirname, "..");
+
+function flag(name: string, fallback: number): number {
+  const index = process.argv.indexOf(`--${name}`);
+  if (index < 0) return fallback;
+  const value = Number(process.argv[index + 1]);
+  if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} needs a non-negative integer`);
+  return value;
+}
+const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+const cpuSeconds = (pid: number) => {
+  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100;
+};
+
+async function freePort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
+}
+
+async function main(): Promise<void> {
+  const senders = flag("senders", 64);
+  const seconds = flag("seconds", 10);
+  const conversationCount = Math.max(1, flag("conversations", 500));
+  const groupSize = flag("group", 0);
+  const keep = process.argv.includes("--keep");
+  const stamp = Date.now().toString(36);
+  console.log(`command: pnpm exec tsx bench/chat-send.ts ${process.argv.slice(2).join(" ")}`.trim());
+  console.log(`machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+
+  const url = new URL(process.env[databaseUrlEnvVar("chat")] ?? defaultDatabaseUrl("chat"));
+  url.pathname = `/hv_bench_send_${stamp}`;
+  const databaseUrl = url.toString();
+  await ensureDatabase(databaseUrl);
+  await migrateDeploy("chat", databaseUrl);
+  const db = createChatDb(databaseUrl);
+
+  const key = generateSigningKeyJwk("bench-send");
+  const jwks = http.createServer((_req, res) => {
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify({ keys: [publicSigningKeyJwk(key)] }));
+  });
+  await new Promise<void>((resolve) => jwks.listen(0, "127.0.0.1", resolve));
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  try {
+    // Two people per conversation (a GROUP of two, as the gateway bench makes them), seeded with SQL.
+    const people = Array.from({ length: conversationCount * 2 }, () => randomUUID());
+    const conversations = Array.from({ length: conversationCount }, (_, i) => ({ id: randomUUID(), a: people[2 * i]!, b: people[2 * i + 1]! }));
+    await db.$executeRawUnsafe(
+      `INSERT INTO conversations (id, kind, title) SELECT id::uuid, 'GROUP', 'bench' FROM unnest($1::text[]) AS t(id)`,
+      conversations.map((c) => c.id),
+    );
+    await db.$executeRawUnsafe(
+      `INSERT INTO conversation_members (conversation_id, user_id, role)
+       SELECT c::uuid, u::uuid, 'MEMBER' FROM unnest($1::text[], $2::text[]) AS t(c, u)`,
+      conversations.flatMap((c) => [c.id, c.id]),
+      conversations.flatMap((c) => [c.a, c.b]),
+    );
+    const groupId = randomUUID();
+    if (groupSize > 1) {
+      await db.$executeRawUnsafe(`INSERT INTO conversations (id, kind, title) VALUES ($1::uuid, 'GROUP', 'bench group')`, groupId);
+      await db.$executeRawUnsafe(
+        `INSERT INTO conversation_members (conversation_id, user_id) SELECT $1::uuid, u::uuid FROM unnest($2::text[]) AS t(u)`,
+        groupId,
+        people.slice(0, groupSize),
+      );
+    }
+    const issuer = createAccessTokenIssuer({ keys: [key], issuer: "haiyvee", audience: "haiyvee-api", ttlSeconds: 900 });
+    const tokens = new Map<string, string>();
+    for (const userId of people) tokens.set(userId, (await issuer.issue({ userId, sessionId: randomUUID(), role: "USER" })).token);
+
+    child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "subgraphs/chat/src/index.ts")], {
+      cwd: ROOT,
+      env: {
+        ...process.env,
+        NODE_ENV: "development",
+        LOG_LEVEL: "warn",
+        CHAT_DATABASE_URL: databaseUrl,
+        CHAT_PORT: String(port),
+        HOST: "127.0.0.1",
+        AUTH_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`,
+        EVENTS_PREFIX: `hvbenchsend${stamp}`,
+        CHAT_SEND_BURST: "10000",
+        CHAT_SEND_SUSTAINED: "1000000",
+        CHAT_GROUP_MAX_MEMBERS: String(Math.max(256, groupSize)),
+      },
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    for (let attempt = 0; ; attempt += 1) {
+      const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
+      if (response?.status === 200) break;
+      if (attempt > 1200) throw new Error("chat never became ready");
+      await sleep(50);
+    }
+
+    const agent = new http.Agent({ keepAlive: true, maxSockets: senders });
+    const mutation = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }`;
+    const send = (conversationId: string, from: string, text: string) =>
+      new Promise<{ errors?: Array<{ message?: string; extensions?: { code?: string } }> }>((resolve, reject) => {
+        const body = JSON.stringify({ query: mutation, variables: { input: { conversationId, clientMessageId: randomUUID(), text } } });
+        const req = http.request(
+          `http://127.0.0.1:${port}/graphql`,
+          { method: "POST", agent, headers: { "content-type": "application/json", authorization: `Bearer ${tokens.get(from)}`, "content-length": Buffer.byteLength(body) } },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (chunk: Buffer) => chunks.push(chunk));
+            res.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString("utf8"))));
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+
+    // Warm-up: every code path compiled, pools filled.
+    await Promise.all(conversations.slice(0, Math.min(senders, conversations.length)).map((c) => send(c.id, c.a, "warm-up")));
+
+    const stats = async () =>
+      (
+        await db.$queryRawUnsafe<Array<{ xact_commit: bigint; xact_rollback: bigint; tup_inserted: bigint; tup_updated: bigint }>>(
+          `SELECT xact_commit, xact_rollback, tup_inserted, tup_updated FROM pg_stat_database WHERE datname = current_database()`,
+        )
+      )[0]!;
+    // pg_stat_database is updated when a backend reports (at most every 10 s on PostgreSQL 15, and at idle).
+    await sleep(1_500);
+    const before = await stats();
+    const cpuBefore = cpuSeconds(child.pid!);
+    const latencies: number[] = [];
+    let stored = 0;
+    let failed = 0;
+    const errorCodes = new Map<string, number>();
+    const started = performance.now();
+    const deadline = started + seconds * 1000;
+    let counter = 0;
+    await Promise.all(
+      Array.from({ length: senders }, async () => {
+        while (performance.now() < deadline) {
+          const n = counter++;
+          const toGroup = groupSize > 1 && n % 10 === 0;
+          const conversation = conversations[Math.floor(Math.random() * conversations.length)]!;
+          const conversationId = toGroup ? groupId : conversation.id;
+          const from = toGroup ? people[n % groupSize]! : Math.random() < 0.5 ? conversation.a : conversation.b;
+          const at = performance.now();
+          try {
+            const result = await send(conversationId, from, `m${n}`);
+            latencies.push(performance.now() - at);
+            if (result.errors) {
+              failed += 1;
+              const code = result.errors[0]?.extensions?.code ?? result.errors[0]?.message ?? "?";
+              errorCodes.set(code, (errorCodes.get(code) ?? 0) + 1);
+            } else stored += 1;
+          } catch {
+            failed += 1;
+          }
+        }
+      }),
+    );
+    const elapsed = (performance.now() - started) / 1000;
+    const cpu = cpuSeconds(child.pid!) - cpuBefore;
+    await sleep(11_000); // let every backend report its counters
+    const after = await stats();
+    latencies.sort((a, b) => a - b);
+    const per = (field: keyof typeof before) => (Number(after[field] - before[field]) / Math.max(1, stored)).toFixed(2);
+    console.log(`${senders} concurrent senders for ${elapsed.toFixed(1)} s over ${conversationCount} conversations${groupSize > 1 ? ` (+ every 10th send to a group of ${groupSize})` : ""}`);
+    console.log(`stored ${stored} messages: ${(stored / elapsed).toFixed(0)} msgs/s; refused or failed ${failed}${errorCodes.size ? ` (${[...errorCodes].map(([c, k]) => `${c} ${k}`).join(", ")})` : ""}`);
+    console.log(`sendMessage round trip: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`);
+    console.log(`chat CPU ${cpu.toFixed(1)} s in ${elapsed.toFixed(1)} s (${((cpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message)`);
+    console.log(
+      `PostgreSQL per stored message (pg_stat_database, includes the outbox relay): ${per("xact_commit")} commits, ${per("xact_rollback")} rollbacks, ${per("tup_inserted")} rows inserted, ${per("tup_updated")} rows updated`,
+    );
+    console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  } finally {
+    child?.kill("SIGTERM");
+    await sleep(1_500);
+    jwks.close();
+    await db.$disconnect();
+    if (keep) console.log(`kept ${databaseUrl}`);
+    else await dropDatabase(databaseUrl).catch((error: unknown) => console.error(`could not drop ${databaseUrl}: ${String(error)}`));
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
