@@ -47,6 +47,8 @@ export const SUBSCRIPTION_DEFAULTS = {
   maxSubscriptionsPerConnection: 50,
   /** Results queued for a client that does not read before its subscription ends with SUBSCRIPTION_INTERRUPTED. */
   maxQueuedPerSubscription: 1_000,
+  /** Events of one feed resolved at once (a slow subgraph piles them up); one more ends it with SUBSCRIPTION_INTERRUPTED. */
+  maxInFlightPerFeed: 100,
   maxPayloadBytes: 64 * 1024,
   closeGraceMs: 1_000,
 };
@@ -105,11 +107,11 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     logger: logger.child({ component: "upstream-subscriptions" }),
   });
   const hub = new SubscriptionHub({
-    planner: currentPlanner,
     dataSources,
     upstream,
     fetchShareMs: tuning.fetchShareMs,
     maxQueuedPerSubscription: tuning.maxQueuedPerSubscription,
+    maxInFlightPerFeed: tuning.maxInFlightPerFeed,
     logger,
   });
   let endpoint: SubscriptionEndpoint | undefined;

@@ -3,8 +3,8 @@ import type { FetchNode, PlanNode, QueryPlan } from "@apollo/query-planner";
 import type { Logger, Viewer } from "@hv/kit";
 import { GraphQLError, type ExecutionResult } from "graphql";
 import type { GatewayContext } from "../subgraph-data-source";
-import type { PlannedSubscription, SubscriptionPlanner } from "./planner";
-import { SharedFetches } from "./shared-fetches";
+import type { PlannedSubscription } from "./planner";
+import { SharedFetches, type SupergraphVersion } from "./shared-fetches";
 import { ClientStream } from "./stream";
 import { interrupted, UpstreamPool, type UpstreamEvent } from "./upstream";
 
@@ -21,13 +21,17 @@ export interface Subscriber {
 }
 
 export interface SubscriptionHubOptions {
-  planner: () => SubscriptionPlanner;
   dataSources: Record<string, GraphQLDataSource<GatewayContext>>;
   upstream: UpstreamPool;
   /** How long a per-event entity fetch is shared after it answered. */
   fetchShareMs: number;
   /** Results queued for a client that does not read before its subscription is ended. */
   maxQueuedPerSubscription: number;
+  /**
+   * Events of one feed being resolved at once (a slow subgraph makes them pile up); one more ends
+   * the feed's subscriptions with SUBSCRIPTION_INTERRUPTED (they resubscribe and catch up).
+   */
+  maxInFlightPerFeed: number;
   logger: Logger;
 }
 
@@ -54,6 +58,8 @@ class Feed {
   private readonly plan: QueryPlan;
   private readonly context: GatewayContext;
   private closed = false;
+  /** Events whose `rest` is running now. */
+  private inFlight = 0;
 
   constructor(
     readonly key: string,
@@ -91,21 +97,38 @@ class Feed {
       {
         next: (event) => this.onEvent(event),
         error: (errors) => this.finish((stream) => stream.fail(errors[0] ?? interrupted("unknown"))),
-        complete: () => this.finish((stream) => stream.end()),
+        // Chat's streams never end by themselves: a subgraph that completes one (an instance
+        // shutting down, a redeploy) has not told the client everything, so the client must catch up.
+        complete: () => this.finish((stream) => stream.fail(interrupted(`the ${primary.serviceName} subgraph ended the stream`))),
       },
     );
   }
 
   /** Results are delivered in event order, though `rest` runs concurrently for successive events. */
   private onEvent(event: UpstreamEvent): void {
+    if (this.closed) return;
     this.hub.counters.events += 1;
-    const result = this.execute(event);
+    if (this.inFlight >= this.hub.maxInFlightPerFeed) {
+      // A subgraph that stops answering must not make the gateway hold an unbounded pile of
+      // pending plans: give up on this feed now (what is pending is dropped; the client catches up).
+      this.context.logger.warn({ inFlight: this.inFlight }, "subscription feed interrupted: too many events waiting to be resolved");
+      this.closed = true;
+      this.hub.forget(this);
+      this.leaveUpstream();
+      const error = interrupted("too many events were waiting to be resolved");
+      for (const stream of [...this.streams]) stream.fail(error);
+      this.streams.clear();
+      return;
+    }
+    this.inFlight += 1;
+    const result = this.execute(event).finally(() => (this.inFlight -= 1));
     this.tail = Promise.all([this.tail, result]).then(([, value]) => {
       for (const stream of this.streams) stream.push(value);
     });
   }
 
   private finish(action: (stream: ClientStream) => void): void {
+    if (this.closed && this.streams.size === 0) return;
     this.closed = true;
     this.hub.forget(this);
     void this.tail.then(() => {
@@ -115,8 +138,9 @@ class Feed {
   }
 
   private async execute(event: UpstreamEvent): Promise<ExecutionResult> {
+    const { version, pieces } = this.planned.supergraph;
     const serviceMap: ServiceMap = Object.create(null) as ServiceMap;
-    Object.assign(serviceMap, this.hub.sharedDataSources());
+    Object.assign(serviceMap, this.hub.sharedDataSources({ version, schema: pieces.supergraphGraphQLSchema }));
     serviceMap[EVENT_SOURCE] = {
       process: async () => {
         const response: Awaited<ReturnType<GraphQLDataSource["process"]>> = {};
@@ -134,7 +158,6 @@ class Feed {
       operationName: this.planned.operationName ?? null,
       operation: this.planned.operationContext.operation,
     } as unknown as Parameters<typeof executeQueryPlan>[2];
-    const { pieces } = this.hub.currentPlanner();
     try {
       const result = await executeQueryPlan(
         this.plan,
@@ -173,7 +196,7 @@ class Feed {
 /** Client subscriptions → shared feeds → shared upstream subscriptions. */
 export class SubscriptionHub {
   readonly upstream: UpstreamPool;
-  private readonly wrapped = new Map<GraphQLDataSource<GatewayContext>, GraphQLDataSource<GatewayContext>>();
+  readonly maxInFlightPerFeed: number;
   readonly counters = { events: 0 };
   private readonly fetches: SharedFetches;
   private readonly feeds = new Map<string, Feed>();
@@ -181,25 +204,15 @@ export class SubscriptionHub {
 
   constructor(private readonly options: SubscriptionHubOptions) {
     this.upstream = options.upstream;
-    this.fetches = new SharedFetches(() => options.planner().pieces.supergraphGraphQLSchema, options.fetchShareMs);
+    this.maxInFlightPerFeed = options.maxInFlightPerFeed;
+    this.fetches = new SharedFetches(options.fetchShareMs);
   }
 
   /** The gateway's data sources (made when it loads the supergraph), each behind the sharing map. */
-  sharedDataSources(): Record<string, GraphQLDataSource<GatewayContext>> {
+  sharedDataSources(supergraph: SupergraphVersion): Record<string, GraphQLDataSource<GatewayContext>> {
     const map: Record<string, GraphQLDataSource<GatewayContext>> = {};
-    for (const [name, source] of Object.entries(this.options.dataSources)) {
-      let wrapped = this.wrapped.get(source);
-      if (!wrapped) {
-        wrapped = this.fetches.wrap(name, source);
-        this.wrapped.set(source, wrapped);
-      }
-      map[name] = wrapped;
-    }
+    for (const [name, source] of Object.entries(this.options.dataSources)) map[name] = this.fetches.wrap(name, source, supergraph);
     return map;
-  }
-
-  currentPlanner(): SubscriptionPlanner {
-    return this.options.planner();
   }
 
   forget(feed: Feed): void {
@@ -208,7 +221,8 @@ export class SubscriptionHub {
 
   /** The client's results; the stream leaves its feed (and the feed its upstream) when returned. */
   subscribe(planned: PlannedSubscription, subscriber: Subscriber): ClientStream {
-    const key = JSON.stringify([planned.planKey, planned.variables, subscriber.authorization]);
+    // The supergraph version: after a reload, new subscribers get plans of the new one.
+    const key = JSON.stringify([planned.supergraph.version, planned.planKey, planned.variables, subscriber.authorization]);
     let feed = this.feeds.get(key);
     const isNew = !feed;
     if (!feed) {

@@ -42,6 +42,8 @@ export interface PlannedSubscription {
   rest: PlanNode | undefined;
   /** The client's variables, coerced by the API schema. */
   variables: Record<string, unknown>;
+  /** The supergraph it was planned on: events run on these pieces even after a reload. */
+  supergraph: { version: string; pieces: SupergraphPieces };
 }
 
 /** The supergraph pieces executeQueryPlan needs, built from the gateway's current supergraph SDL. */
@@ -102,11 +104,14 @@ function maxDepthRule(max: number) {
  */
 export class SubscriptionPlanner {
   readonly pieces: SupergraphPieces;
+  /** Changes with the supergraph: feeds and shared fetches of different versions never mix. */
+  readonly version: string;
   private readonly queryPlanner: QueryPlanner;
   private readonly plans = new Map<string, { primary: FetchNode; rest: PlanNode | undefined }>();
   private readonly rules = [...specifiedRules, maxDepthRule(SUBSCRIPTION_LIMITS.maxDepth)];
 
   constructor(supergraphSdl: string) {
+    this.version = createHash("sha256").update(supergraphSdl).digest("base64url").slice(0, 16);
     const supergraph = Supergraph.build(supergraphSdl);
     const apiSchema = supergraph.apiSchema();
     this.pieces = {
@@ -200,6 +205,7 @@ export class SubscriptionPlanner {
       primary: plan.primary,
       rest: plan.rest,
       variables: coerced.coerced,
+      supergraph: { version: this.version, pieces: this.pieces },
     };
   }
 }

@@ -3,8 +3,10 @@ import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { start as startGateway, type RunningGateway } from "@hv/gateway";
 import { createAccessTokenIssuer, loadGatewayConfig } from "@hv/kit";
+import { seedProfilePhotos } from "../caching/caching-support";
 import { capturingLogger } from "../../support/log-capture";
 import { freePort } from "../../support/ports";
+import { testDatabases, type TestDatabases } from "../../support/seed";
 import { startSystem, testEnv, type RunningSystem } from "../../support/system";
 import { UsersClient, type SignedIn } from "../../support/users-client";
 import { eventually, phone, Subscription, type Phone } from "../gateway/harness";
@@ -37,6 +39,7 @@ describe("chat through the gateway over graphql-ws", () => {
   let gateway2: RunningGateway;
   let chat2: ChildProcess | undefined;
   let chat2Port: number;
+  let dbs: TestDatabases;
   const phones: Phone[] = [];
 
   const startChat2 = async () => {
@@ -50,6 +53,7 @@ describe("chat through the gateway over graphql-ws", () => {
 
   beforeAll(async () => {
     system = await startSystem({ CHAT_SEND_BURST: "1000" });
+    dbs = testDatabases();
     client = new UsersClient(system.gatewayUrl);
     chat2Port = await freePort();
     await startChat2();
@@ -70,6 +74,7 @@ describe("chat through the gateway over graphql-ws", () => {
     await gateway2?.stop();
     chat2?.kill("SIGKILL");
     await system?.stop();
+    await dbs?.close();
   });
 
   const wsOf = (gateway: { url: string }) => gateway.url.replace(/^http/, "ws");
@@ -206,6 +211,69 @@ describe("chat through the gateway over graphql-ws", () => {
     const streamed = [...messagesIn(first), ...messagesIn(second)].map((e) => e.message!.id);
     expect(new Set(streamed).size).toBe(streamed.length);
     second.dispose();
+  });
+
+  it("should not hand a blocked person's photos to the member who blocked them, though another member gets them from the same event", async () => {
+    const [ada, bob, eve] = [await client.signUp({ displayName: "Ada" }), await client.signUp({ displayName: "Bob" }), await client.signUp({ displayName: "Eve" })];
+    const evePhotos = await seedProfilePhotos(dbs, eve.userId, 2);
+    const conversationId = await group(eve, [ada, bob]);
+    const original = await send(client, eve, conversationId, "a message Ada will not see");
+    expect((await client.request(`mutation($id: ID!) { blockUser(userId: $id) }`, { id: eve.userId }, ada.accessToken)).body.errors).toBeUndefined();
+    // Media learns of the block from Users' events: over HTTP, Ada sees none of Eve's photos.
+    const photosAs = async (who: SignedIn) =>
+      (await client.request<{ user: { photos: Array<{ id: string }> } | null }>(`query($id: ID!) { user(id: $id) { photos { id } } }`, { id: eve.userId }, who.accessToken)).body
+        .data?.user?.photos;
+    await eventually(async () => (await photosAs(ada))?.length === 0, "Media to learn of the block");
+    expect((await photosAs(bob))?.map((p) => p.id)).toEqual(evePhotos);
+
+    // Bob's reply references Eve's message: both members' streams resolve Eve (replyTo.sender).
+    const REPLIES = `subscription Replies { myChatEvents { kind conversationId seq actor { id } message { id seq text sender { id displayName } replyTo { sender { id displayName photos { id status width height } } } } } }`;
+    type ReplyEvent = FeedEvent & { message: { replyTo: { sender: { id: string; photos: Array<{ id: string; status: string | null }> } } | null } | null };
+    const adaSub = new Subscription<{ myChatEvents: ReplyEvent }>(connect(system.gateway, ada).client, REPLIES);
+    const bobSub = new Subscription<{ myChatEvents: ReplyEvent }>(connect(system.gateway, bob).client, REPLIES);
+    await untilLive(client, ada, adaSub as unknown as Subscription<FeedData>, conversationId);
+    await untilLive(client, bob, bobSub as unknown as Subscription<FeedData>, conversationId);
+    const reply = await client.request<{ sendMessage: { id: string } }>(
+      SEND,
+      { input: { conversationId, clientMessageId: randomUUID(), text: "replying to Eve", replyToId: original.id } },
+      bob.accessToken,
+    );
+    expect(reply.body.errors).toBeUndefined();
+    const replyIn = (sub: Subscription<{ myChatEvents: ReplyEvent }>) =>
+      sub.results.map((r) => r.data?.myChatEvents).find((e) => e?.kind === "MESSAGE_ADDED" && e.message?.id === reply.body.data?.sendMessage.id);
+    await bobSub.until(() => replyIn(bobSub) !== undefined, "the reply in Bob's stream");
+    await adaSub.until(() => replyIn(adaSub) !== undefined, "the reply in Ada's stream");
+    // Bob may see Eve's photos...
+    expect(replyIn(bobSub)?.message?.replyTo?.sender.photos).toEqual(evePhotos.map((id) => ({ id, status: "READY", width: 640, height: 800 })));
+    // ...Ada, who blocked Eve, gets none of them through the same event (Users shows profiles
+    // across blocks, Media hides photos: were the fetch shared token-less, she would get Bob's answer).
+    expect(replyIn(adaSub)?.message?.replyTo?.sender).toEqual({ id: eve.userId, displayName: "Eve", photos: [] });
+    adaSub.dispose();
+    bobSub.dispose();
+  });
+
+  it("should resolve a subscriber's own media with their token (its status is theirs to see)", async () => {
+    const [ada, bob] = [await client.signUp({ displayName: "Ada" }), await client.signUp({ displayName: "Bob" })];
+    // A READY chat attachment of Ada's: not on any profile, so only Ada (or a grant holder) may see its metadata.
+    const attachmentId = randomUUID();
+    await dbs.media.media.create({
+      data: { id: attachmentId, ownerId: ada.userId, kind: "IMAGE", status: "READY", purpose: "CHAT_ATTACHMENT", width: 320, height: 200, variants: [] },
+    });
+    const conversationId = await group(ada, [bob]);
+    const MINE = `subscription Attachments { myChatEvents { kind conversationId seq actor { id } message { id seq text sender { id displayName } attachments { id kind status width } } } }`;
+    type AttachmentEvent = FeedEvent & { message: { attachments: Array<{ id: string; kind: string; status: string | null; width: number | null }> } | null };
+    const sub = new Subscription<{ myChatEvents: AttachmentEvent }>(connect(system.gateway, ada).client, MINE);
+    await untilLive(client, ada, sub as unknown as Subscription<FeedData>, conversationId);
+    const sent = await client.request<{ sendMessage: { id: string } }>(
+      SEND,
+      { input: { conversationId, clientMessageId: randomUUID(), text: "my picture", attachmentIds: [attachmentId] } },
+      ada.accessToken,
+    );
+    expect(sent.body.errors).toBeUndefined();
+    const echo = () => sub.results.map((r) => r.data?.myChatEvents).find((e) => e?.kind === "MESSAGE_ADDED" && e.message?.id === sent.body.data?.sendMessage.id);
+    await sub.until(() => echo() !== undefined, "Ada's own message");
+    expect(echo()?.message?.attachments).toEqual([{ id: attachmentId, kind: "IMAGE", status: "READY", width: 320 }]);
+    sub.dispose();
   });
 
   it("should end a non-member's subscription with the subgraph's error", async () => {
