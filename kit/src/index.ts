@@ -22,3 +22,4 @@ export * from "./media-grants";
 export * from "./cache-control";
 export * from "./metrics";
 export * from "./metrics-server";
+export * from "./prisma";

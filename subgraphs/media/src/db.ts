@@ -1,23 +1,10 @@
-import type { ProcessMetrics } from "@hv/kit";
-import { PrismaPg } from "@prisma/adapter-pg";
+import { createPrismaDb, type DatabaseObserver } from "@hv/kit";
 import { PrismaClient } from "./generated/prisma/client";
 
+export type { DatabaseObserver };
 export type MediaDb = PrismaClient;
 
-export interface DatabaseObserver {
-  /** Sees every SQL statement Prisma sends (tests and benchmarks count them). */
-  onQuery?: (sql: string) => void;
-  /** Reports the connection pool's use (total, idle, waiting) as `hv_db_pool_connections{pool="prisma"}`. */
-  metrics?: ProcessMetrics;
-}
-
-/** Prisma on its WASM engine over node-postgres: no native engine to download. */
+/** The media database through Prisma (see kit/src/prisma.ts). */
 export function createMediaDb(databaseUrl: string, observer: DatabaseObserver = {}): MediaDb {
-  const connection = { connectionString: databaseUrl };
-  const adapter = new PrismaPg(observer.metrics ? observer.metrics.pgPool("prisma", connection) : connection, { disposeExternalPool: true });
-  const onQuery = observer.onQuery;
-  if (!onQuery) return new PrismaClient({ adapter });
-  const client = new PrismaClient({ adapter, log: [{ emit: "event", level: "query" }] });
-  client.$on("query", (event) => onQuery(event.query));
-  return client as unknown as MediaDb;
+  return createPrismaDb(PrismaClient, databaseUrl, observer);
 }
