@@ -52,7 +52,18 @@ export const EVENT_SCHEMAS = {
     seq: z.number().int().positive(),
     sentAt: z.iso.datetime(),
     preview: z.string().max(200).nullable(),
-    recipients: z.array(z.object({ userId: id, unreadCount: z.number().int().min(0) })),
+    recipients: z.array(
+      z.object({
+        userId: id,
+        /** Unread in this conversation after this message. */
+        unreadCount: z.number().int().min(0),
+        /**
+         * Unread in all the recipient's conversations that they have not muted (this one included):
+         * the app badge. Optional (added later): older events lack it, consumers fall back to unreadCount.
+         */
+        totalUnreadCount: z.number().int().min(0).optional(),
+      }),
+    ),
   }),
 } as const;
 

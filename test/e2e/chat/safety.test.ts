@@ -126,10 +126,37 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
       sentAt: message.createdAt,
       preview: "x".repeat(200),
       // b sent seq 1 (read up to 1), so one unread.
-      recipients: [{ userId: b.userId, unreadCount: 1 }],
+      recipients: [{ userId: b.userId, unreadCount: 1, totalUnreadCount: 1 }],
     });
     // The relay publishes it to the push queue and marks it published.
     await eventually(async () => (await harness.db.outboxEvent.findUniqueOrThrow({ where: { id: row!.id } })).publishedAt !== null, "relayed");
+  });
+
+  it("should give each recipient their total unread count over their unmuted conversations for the badge", async () => {
+    const [a, b, c, d] = [await harness.person(), await harness.person(), await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b, c]);
+    const other = await createGroup(url, d, [b]); // b has 2 unread here
+    const muted = await createGroup(url, d, [b, c]); // and 3 here, muted: not in the badge
+    expect((await gql(url, "mutation($c: ID!) { muteConversation(conversationId: $c, muted: true) { muted } }", { c: muted }, b)).body.data).toBeTruthy();
+    for (const text of ["o1", "o2"]) expect((await send(url, d, other, text)).body.errors).toBeUndefined();
+    for (const text of ["m1", "m2", "m3"]) expect((await send(url, d, muted, text)).body.errors).toBeUndefined();
+    // c read everything in `muted` (c's total is this group only); b read nothing.
+    await gql(url, "mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) }", { c: muted, s: 3 }, c);
+    expect((await send(url, c, group, "from c")).body.errors).toBeUndefined();
+    const sent = await send(url, a, group, "the badge");
+    const messageId = sent.body.data.sendMessage.id as string;
+    const row = (await harness.db.outboxEvent.findMany({ where: { type: "message.created" } })).find(
+      (candidate) => (candidate.payload as { messageId: string }).messageId === messageId,
+    );
+    const recipients = (row?.payload as EventPayload<"message.created">).recipients;
+    expect([...recipients].sort((x, y) => x.userId.localeCompare(y.userId))).toEqual(
+      [
+        // b: 2 unread in this group (c's message and a's), 2 in `other`; `muted` left out.
+        { userId: b.userId, unreadCount: 2, totalUnreadCount: 4 },
+        // c sent seq 1 here (read), so 1 unread; nothing elsewhere.
+        { userId: c.userId, unreadCount: 1, totalUnreadCount: 1 },
+      ].sort((x, y) => x.userId.localeCompare(y.userId)),
+    );
   });
 
   it("should keep read and delivered markers and unread counts, publishing receipts", async () => {
@@ -201,6 +228,32 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     expect(checkMediaGrant(grant, { mediaId, viewerId: stranger.userId, ownerId: a.userId }, DEV_GRANT_SECRET)).toEqual({ ok: false, reason: "other-viewer" });
     expect(await grantFor(stranger)).toBeNull();
     expect((await gql(url, GRANT, { r: [{ __typename: "Media", id: mediaId }] })).body.data._entities[0].readGrant).toBeNull();
+  });
+
+  it("should give each media id one sender: another sender attaching it is refused, even racing, and grants name the first", async () => {
+    const [a, b, c] = [await harness.person(), await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b, c]);
+    const mediaId = randomUUID();
+    expect((await send(url, a, group, "mine", { attachmentIds: [mediaId] })).body.errors).toBeUndefined();
+    // The sender may attach it again (another message, another conversation).
+    expect((await send(url, a, group, "again", { attachmentIds: [mediaId] })).body.errors).toBeUndefined();
+    const stolen = await send(url, b, group, "not mine", { attachmentIds: [randomUUID(), mediaId] });
+    expect(codeOf(stolen)).toBe("FORBIDDEN");
+    expect(stolen.body.errors?.[0]?.extensions).toMatchObject({ reason: "attachment-taken", field: "input.attachmentIds[1]" });
+    expect(await harness.db.messageAttachment.count({ where: { mediaId } })).toBe(2);
+    const GRANT = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Media { id readGrant } } }";
+    const grant = (await gql(url, GRANT, { r: [{ __typename: "Media", id: mediaId }] }, c)).body.data._entities[0].readGrant;
+    expect(checkMediaGrant(grant, { mediaId, viewerId: c.userId, ownerId: a.userId }, DEV_GRANT_SECRET)).toEqual({ ok: true });
+
+    // Two senders racing for a new id: exactly one gets it, the other is refused and stores nothing.
+    const raced = randomUUID();
+    const results = await Promise.all([a, b, c].map((who) => send(url, who, group, "race", { attachmentIds: [raced] })));
+    expect(results.filter((result) => result.body.errors === undefined)).toHaveLength(1);
+    expect(results.filter((result) => codeOf(result) === "FORBIDDEN")).toHaveLength(2);
+    expect(await harness.db.messageAttachment.count({ where: { mediaId: raced } })).toBe(1);
+    const owner = await harness.db.mediaSender.findUniqueOrThrow({ where: { mediaId: raced } });
+    const winner = results.findIndex((result) => result.body.errors === undefined);
+    expect(owner.senderId).toBe([a, b, c][winner]!.userId);
   });
 
   it("should enforce group roles: owner and admins manage, members do not, the owner hands over on leaving", async () => {

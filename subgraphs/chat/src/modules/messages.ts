@@ -116,8 +116,8 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
     // - msg: the message. A racing retry with the same clientMessageId that committed first makes
     //   this a unique violation, which rolls the whole statement back (seq included): caught below.
     // - att, mine: attachments, the sender's own read/delivered markers.
-    // - others, event: the outbox event with each recipient (not muted, not blocked either way) and
-    //   their unread count in this conversation.
+    // - others, recipients, event: the outbox event with each recipient (not muted, not blocked
+    //   either way), their unread count in this conversation and in all their unmuted ones (badge).
     stored = (
       await db.$queryRaw<StoredSend[]>`
       WITH conv AS (
@@ -157,7 +157,13 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
           FROM conversation_members o
          WHERE o.conversation_id = ${conversationId}::uuid AND o.user_id <> ${senderId}::uuid
       ), recipients AS (
-        SELECT o.user_id, GREATEST(0, msg.seq - o.last_read_seq) AS unread
+        -- total: this conversation (whose new last_seq this statement's snapshot cannot see) plus
+        -- the recipient's other conversations they have not muted, each counted as unreadCount is.
+        SELECT o.user_id, GREATEST(0, msg.seq - o.last_read_seq) AS unread,
+               GREATEST(0, msg.seq - o.last_read_seq) + COALESCE((
+                 SELECT sum(GREATEST(0, c2.last_seq - m2.last_read_seq))
+                   FROM conversation_members m2 JOIN conversations c2 ON c2.id = m2.conversation_id
+                  WHERE m2.user_id = o.user_id AND m2.conversation_id <> ${conversationId}::uuid AND NOT m2.muted), 0)::int AS total
           FROM others o, msg
          WHERE NOT o.muted AND NOT o.blocked
       ), event AS (
@@ -167,7 +173,7 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
                  'seq', msg.seq,
                  'conversationKind', conv.kind,
                  'recipients', COALESCE(
-                   (SELECT jsonb_agg(jsonb_build_object('userId', r.user_id, 'unreadCount', r.unread) ORDER BY r.user_id) FROM recipients r),
+                   (SELECT jsonb_agg(jsonb_build_object('userId', r.user_id, 'unreadCount', r.unread, 'totalUnreadCount', r.total) ORDER BY r.user_id) FROM recipients r),
                    '[]'::jsonb)),
                ${now}::timestamptz
           FROM conv, msg

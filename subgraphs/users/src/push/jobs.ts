@@ -23,8 +23,10 @@ export type PushJob =
         conversationKind: "DIRECT" | "GROUP";
         seq: number;
         preview: string | null;
-        /** The recipient's unread count after this message: the badge. */
+        /** The recipient's unread count in this conversation after this message. */
         unreadCount: number;
+        /** Unread in all their unmuted conversations (events since it was added): the badge. */
+        totalUnreadCount?: number;
       };
     })
   | (PushJobBase & { kind: "match"; match: { matchId: string } });
@@ -99,6 +101,7 @@ export function fanOutHandlers(queue: Queue, policy: PushJobPolicy, logger: Logg
             seq: payload.seq,
             preview: payload.preview,
             unreadCount: recipient.unreadCount,
+            ...(recipient.totalUnreadCount !== undefined ? { totalUnreadCount: recipient.totalUnreadCount } : {}),
           },
         });
       }

@@ -18,7 +18,8 @@ export function renderNotification(
       kind: "message",
       title: actorName,
       body,
-      badge: message.unreadCount,
+      // The app badge: unread in all unmuted conversations; this one's count for older events.
+      badge: message.totalUnreadCount ?? message.unreadCount,
       collapseKey: message.conversationId,
       data: {
         conversationId: message.conversationId,
