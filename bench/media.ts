@@ -18,19 +18,13 @@ import { join } from "node:path";
 import { performance } from "node:perf_hooks";
 import { promisify } from "node:util";
 import { processMedia, type MediaLimits } from "@hv/media/src/processing";
+import { flag } from "./support/args";
 
 const run = promisify(execFile);
 const ffmpegPath = process.env.FFMPEG_PATH || "ffmpeg";
 const ffprobePath = process.env.FFPROBE_PATH || "ffprobe";
 const limits: MediaLimits = { maxBytes: 500 * 1024 * 1024, maxPixels: 50_000_000, maxVideoSeconds: 600 };
 
-function flag(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(process.argv[index + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} needs a positive integer`);
-  return value;
-}
 
 function textFlag(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);

@@ -23,6 +23,7 @@ import { SUBGRAPH_NAMES, type SubgraphName } from "@hv/kit";
 import { databaseUrlEnvVar, defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy } from "@hv/prisma";
 import { graphqlRequest, startSystem } from "../test/support/system";
 import { benchPersonIdSql, seedCity } from "./support/city";
+import { flag, percentile } from "./support/args";
 
 const NEARBY_WITH_PROFILES = `query Nearby($first: Int) {
   nearby(first: $first) {
@@ -31,15 +32,7 @@ const NEARBY_WITH_PROFILES = `query Nearby($first: Int) {
   }
 }`;
 
-function flag(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(process.argv[index + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} needs a positive integer`);
-  return value;
-}
 
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
 
 async function main(): Promise<void> {
