@@ -23,7 +23,7 @@ import {
   type RunningSubgraph,
   type Viewer,
 } from "@hv/kit";
-import { GraphQLError, parse } from "graphql";
+import { execute, GraphQLError, parse } from "graphql";
 import { createClient, type Client } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import WebSocket, { WebSocketServer } from "ws";
@@ -83,6 +83,7 @@ interface Listener {
   userId: string;
   conversationId: string | null;
   push(event: TestChatEvent): void;
+  complete(): void;
 }
 
 export interface TestChat {
@@ -95,6 +96,8 @@ export interface TestChat {
   activeSubscriptions(): number;
   /** Delivers an event to every subscription of `userId` (myChatEvents) and of the conversation. */
   publish(userIds: string[], event: TestChatEvent): void;
+  /** Ends every running subscription with `complete` (as a subgraph shutting its streams down would). */
+  completeAll(): void;
   /** Kills the server: sockets are destroyed without a close handshake, as when a process dies. */
   kill(): Promise<void>;
 }
@@ -148,9 +151,10 @@ export async function startTestChat(options: { jwksUrl: string; issuer: string; 
       if (conversationId === "not-a-member") {
         throw new GraphQLError("You are not a member of this conversation", { extensions: { code: ErrorCode.FORBIDDEN } });
       }
-      const listener: Listener = { userId: context.viewer.userId, conversationId, push: () => undefined };
+      const listener: Listener = { userId: context.viewer.userId, conversationId, push: () => undefined, complete: () => undefined };
       const queue = new EventQueue(() => listeners.delete(listener));
       listener.push = (event) => queue.push(event);
+      listener.complete = () => void queue.return();
       listeners.add(listener);
       return queue;
     },
@@ -211,6 +215,9 @@ export async function startTestChat(options: { jwksUrl: string; issuer: string; 
         if (forConversation || forUser) listener.push(event);
       }
     },
+    completeAll() {
+      for (const listener of [...listeners]) listener.complete();
+    },
     async kill() {
       for (const client of wss.clients) client.terminate();
       listeners.clear();
@@ -222,14 +229,83 @@ export async function startTestChat(options: { jwksUrl: string; issuer: string; 
   };
 }
 
-/** A reverse proxy in front of Users that counts the GraphQL requests reaching it. */
-async function countingProxy(target: string): Promise<{ url: string; requests: string[]; close(): Promise<void> }> {
+/** A GraphQL request that reached Users through the proxy: its body and headers as sent. */
+export interface ProxiedRequest {
+  body: string;
+  headers: http.IncomingHttpHeaders;
+}
+
+/** Lets a test hold or slow down requests to Users: resolves when the request may go on. */
+export type ProxyGate = (body: string) => Promise<void>;
+
+/**
+ * A second test subgraph (in the supergraph under the name `discovery`) that adds one field to
+ * User whose value differs for every viewer: `seenBy`, the id of whoever asks (null when
+ * anonymous). It authenticates each request's Authorization header with the real verifier.
+ */
+export const VIEWER_ECHO_SDL = `
+  extend schema @link(url: "https://specs.apollo.dev/federation/v2.7", import: ["@key"])
+
+  type User @key(fields: "id") {
+    id: ID!
+    seenBy: ID
+  }
+`;
+
+async function startViewerEcho(options: { jwksUrl: string; issuer: string; audience: string }): Promise<{ url: string; close(): Promise<void> }> {
+  const redis = createRedis("redis://127.0.0.1:6379", createLogger({ service: "test-viewer-echo", level: "silent" }));
+  const authenticate = bearerAuthenticator(
+    createAccessTokenVerifier({ jwks: new URL(options.jwksUrl), issuer: options.issuer, audience: options.audience, revocations: new SessionRevocations(redis) }),
+  );
+  const schema = buildSubgraphSchema({
+    typeDefs: parse(VIEWER_ECHO_SDL),
+    resolvers: {
+      User: {
+        __resolveReference: (reference: { id: string }) => reference,
+        seenBy: (_: unknown, __: unknown, context: { viewer: Viewer | null }) => context.viewer?.userId ?? null,
+      },
+    } as never,
+  });
+  const server = http.createServer(async (req, res) => {
+    const chunks: Buffer[] = [];
+    for await (const chunk of req) chunks.push(chunk as Buffer);
+    if (req.method !== "POST") {
+      res.statusCode = 404;
+      res.end();
+      return;
+    }
+    const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { query: string; variables?: Record<string, unknown>; operationName?: string };
+    const header = req.headers.authorization;
+    const viewer = typeof header === "string" ? await authenticate(header).catch(() => null) : null;
+    const result = await execute({ schema, document: parse(body.query), variableValues: body.variables ?? {}, operationName: body.operationName ?? null, contextValue: { viewer } });
+    res.setHeader("content-type", "application/json");
+    res.end(JSON.stringify(result));
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
+    close: async () => {
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await closeRedis(redis);
+    },
+  };
+}
+
+/** A reverse proxy in front of Users that records the GraphQL requests reaching it. */
+async function countingProxy(target: string): Promise<{ url: string; requests: string[]; received: ProxiedRequest[]; gate: { current: ProxyGate | undefined }; close(): Promise<void> }> {
   const requests: string[] = [];
+  const received: ProxiedRequest[] = [];
+  const gate: { current: ProxyGate | undefined } = { current: undefined };
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString("utf8");
-    if (req.method === "POST") requests.push(body);
+    if (req.method === "POST") {
+      requests.push(body);
+      received.push({ body, headers: req.headers });
+      if (gate.current) await gate.current(body);
+    }
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {
       if (typeof value === "string" && !["host", "content-length", "connection"].includes(name)) headers[name] = value;
@@ -250,6 +326,8 @@ async function countingProxy(target: string): Promise<{ url: string; requests: s
   return {
     url: `http://127.0.0.1:${port}/graphql`,
     requests,
+    received,
+    gate,
     close: () =>
       new Promise<void>((resolve) => {
         server.closeAllConnections();
@@ -264,6 +342,7 @@ export function testSupergraph(): string {
   const result = composeServices([
     { name: "users", url: "http://localhost:4001/graphql", typeDefs: parse(usersSdl) },
     { name: "chat", url: "http://localhost:4003/graphql", typeDefs: parse(TEST_CHAT_SDL) },
+    { name: "discovery", url: "http://localhost:4002/graphql", typeDefs: parse(VIEWER_ECHO_SDL) },
   ]);
   if (result.errors) throw new Error(`composition failed: ${result.errors.map((e) => e.message).join("; ")}`);
   return result.supergraphSdl;
@@ -277,6 +356,10 @@ export interface Harness {
   chat: TestChat;
   /** GraphQL requests that reached Users (through the counting proxy), bodies as sent. */
   usersRequests: string[];
+  /** The same requests with their headers. */
+  usersReceived: ProxiedRequest[];
+  /** Set to hold or delay requests to Users (undefined: pass straight through). */
+  usersGate: { current: ProxyGate | undefined };
   gatewayLogs: LogLine[];
   client: UsersClient;
   accessTokens: AccessTokenIssuer;
@@ -294,10 +377,11 @@ export async function startHarness(gatewayOptions: GatewayOptions = {}): Promise
   const proxy = await countingProxy(users.url);
   const chatOptions = { jwksUrl, issuer: usersConfig.auth.issuer, audience: usersConfig.auth.audience };
   let chat = await startTestChat(chatOptions);
+  const viewerEcho = await startViewerEcho(chatOptions);
   const chatPort = Number(new URL(chat.url).port);
   const gatewayLog = capturingLogger("gateway");
   const gateway = await startGateway(
-    loadGatewayConfig({ ...env, AUTH_JWKS_URL: jwksUrl, USERS_URL: proxy.url, CHAT_URL: chat.url }),
+    loadGatewayConfig({ ...env, AUTH_JWKS_URL: jwksUrl, USERS_URL: proxy.url, CHAT_URL: chat.url, DISCOVERY_URL: viewerEcho.url }),
     gatewayLog.logger,
     { supergraphSdl: testSupergraph(), ...gatewayOptions },
   );
@@ -318,6 +402,8 @@ export async function startHarness(gatewayOptions: GatewayOptions = {}): Promise
       return chat;
     },
     usersRequests: proxy.requests,
+    usersReceived: proxy.received,
+    usersGate: proxy.gate,
     gatewayLogs: gatewayLog.lines,
     client: new UsersClient(gateway.url),
     accessTokens: issuer(usersConfig.accessTokens.ttlSeconds),
@@ -328,6 +414,7 @@ export async function startHarness(gatewayOptions: GatewayOptions = {}): Promise
     async stop() {
       await gateway.stop();
       await chat.kill().catch(() => undefined);
+      await viewerEcho.close();
       await proxy.close();
       await users.stop();
     },

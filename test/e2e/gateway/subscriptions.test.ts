@@ -31,9 +31,11 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
   };
 
   beforeAll(async () => {
-    h = await startHarness();
+    // Tokens re-verified often, so a revoked session is noticed within the test.
+    h = await startHarness({ subscriptions: { revalidateMs: 250 } });
   });
   afterEach(async () => {
+    h.usersGate.current = undefined;
     await Promise.all(phones.splice(0).map((p) => p.dispose()));
   });
   afterAll(async () => {
@@ -64,13 +66,28 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end when the client leaves");
   });
 
-  it("should keep events in order and carry every seq", async () => {
-    const [ada, bob] = [await person("Ada"), await person("Bob")];
+  it("should deliver events in upstream order even when their fetches answer in the reverse order", async () => {
+    const ada = await person("Ada");
+    const senders = await Promise.all(Array.from({ length: 8 }, (_, i) => person(`Sender ${i}`)));
+    // Event i's sender profile is fetched on its own (a different sender each time) and Users
+    // answers the first event's fetch last: later events are resolved before earlier ones.
+    const answered: string[] = [];
+    h.usersGate.current = async (body) => {
+      const index = senders.findIndex((s) => body.includes(s.userId));
+      if (index < 0) return;
+      await new Promise((resolve) => setTimeout(resolve, (senders.length - index) * 40));
+      answered.push(senders[index]!.userId);
+    };
     const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
     await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
-    for (let seq = 1; seq <= 30; seq += 1) h.chat.publish([ada.userId], messageEvent("c-order", seq, bob.userId));
-    await sub.until(() => sub.results.length === 30, "30 events");
-    expect(sub.results.map((r) => r.data?.myChatEvents.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    senders.forEach((sender, i) => h.chat.publish([ada.userId], messageEvent("c-order", i + 1, sender.userId)));
+    await sub.until(() => sub.results.length === senders.length, "every event");
+    // The premise: the fetches did complete out of order...
+    expect(answered[0]).toBe(senders.at(-1)?.userId);
+    // ...and yet every event arrives in seq order with its own sender.
+    expect(sub.results.map((r) => [r.data?.myChatEvents.seq, r.data?.myChatEvents.message?.sender.displayName])).toEqual(
+      senders.map((_, i) => [i + 1, `Sender ${i}`]),
+    );
     sub.dispose();
   });
 
@@ -91,7 +108,12 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
       expect(result.data?.myChatEvents.message?.sender.displayName).toBe("Grace");
     }
     expect(entityFetches(h) - before).toBe(1);
-    // The one shared fetch went without anyone's token: only public fields were asked for.
+    // The one shared fetch went as nobody: only public fields were asked for, so no member's
+    // token (nor address) went with it.
+    const shared = h.usersReceived.filter((r) => r.body.includes("_entities")).at(-1);
+    expect(shared?.body).toContain(sender.userId);
+    expect(shared?.headers.authorization).toBeUndefined();
+    expect(shared?.headers["x-forwarded-for"]).toBeUndefined();
     subs.forEach((s) => s.dispose());
   });
 
@@ -114,20 +136,65 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end with its last subscriber");
   });
 
-  it("should not share a viewer-dependent field across viewers", async () => {
-    const [ada, bob] = [await person("Ada"), await person("Bob")];
-    // `email` is for its owner only: Bob (the sender) sees his own, Ada sees null.
-    const query = `subscription { myChatEvents { seq message { sender { displayName email } } } }`;
-    const adaSub = new Subscription<{ myChatEvents: { message: { sender: { email: string | null } } } }>(connect(ada.accessToken).client, query);
-    const bobSub = new Subscription<{ myChatEvents: { message: { sender: { email: string | null } } } }>(connect(bob.accessToken).client, query);
+  it("should not share a viewer-dependent field across viewers, neither of them the owner", async () => {
+    const [ada, carol, bob] = [await person("Ada"), await person("Carol"), await person("Bob")];
+    // `seenBy` is the viewer's own id: it differs between Ada and Carol, and Bob (the sender) is neither.
+    const query = `subscription { myChatEvents { seq message { sender { displayName seenBy } } } }`;
+    type Seen = { myChatEvents: { message: { sender: { displayName: string; seenBy: string | null } } } };
+    const adaSub = new Subscription<Seen>(connect(ada.accessToken).client, query);
+    const carolSub = new Subscription<Seen>(connect(carol.accessToken).client, query);
     await eventually(() => h.chat.activeSubscriptions() === 2, "two upstream subscriptions");
-    const before = entityFetches(h);
-    h.chat.publish([ada.userId, bob.userId], messageEvent("c3", 1, bob.userId));
-    expect((await adaSub.nextResult()).data?.myChatEvents.message.sender.email).toBeNull();
-    expect((await bobSub.nextResult()).data?.myChatEvents.message.sender.email).toBe(bob.email);
-    expect(entityFetches(h) - before).toBe(2);
+    h.chat.publish([ada.userId, carol.userId], messageEvent("c3", 1, bob.userId));
+    expect((await adaSub.nextResult()).data?.myChatEvents.message.sender).toEqual({ displayName: "Bob", seenBy: ada.userId });
+    expect((await carolSub.nextResult()).data?.myChatEvents.message.sender).toEqual({ displayName: "Bob", seenBy: carol.userId });
     adaSub.dispose();
-    bobSub.dispose();
+    carolSub.dispose();
+  });
+
+  it("should end a feed whose events pile up behind a subgraph that does not answer, and leave its upstream", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    let release: () => void = () => undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    h.usersGate.current = () => held;
+    const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    try {
+      // 100 events waiting on Users are the most one feed holds; the 101st ends it.
+      for (let seq = 1; seq <= 101; seq += 1) h.chat.publish([ada.userId], messageEvent("c-slow", seq, bob.userId));
+      const error = (await sub.ending()) as Array<{ extensions?: Record<string, unknown> }>;
+      expect(error[0]?.extensions?.code).toBe("SUBSCRIPTION_INTERRUPTED");
+      expect(sub.results).toEqual([]);
+      await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end");
+    } finally {
+      release();
+    }
+  });
+
+  it("should end the client's subscription with SUBSCRIPTION_INTERRUPTED when the subgraph completes a stream", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    h.chat.publish([ada.userId], messageEvent("c-end", 1, bob.userId));
+    await sub.nextResult();
+    h.chat.completeAll();
+    const error = (await sub.ending()) as Array<{ extensions?: Record<string, unknown> }>;
+    expect(sub.completed).toBe(false);
+    expect(error[0]?.extensions?.code).toBe("SUBSCRIPTION_INTERRUPTED");
+    expect(sub.results).toHaveLength(1);
+  });
+
+  it("should end the upstream operation when a client's socket drops without `complete`", async () => {
+    const ada = await person("Ada");
+    const socket = new WebSocket(h.wsUrl, "graphql-transport-ws");
+    await new Promise((resolve) => socket.once("open", resolve));
+    const acked = new Promise<void>((resolve) => socket.on("message", (raw: Buffer) => (JSON.parse(raw.toString()) as { type: string }).type === "connection_ack" && resolve()));
+    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${ada.accessToken}` } }));
+    await acked;
+    socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: MY_EVENTS } }));
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    socket.terminate();
+    await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end");
+    await eventually(() => h.gateway.subscriptionStats().clientSubscriptions === 0, "the client subscription to be gone");
   });
 
   it("should show a hidden sender to themselves only", async () => {
@@ -193,6 +260,18 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
       const expired = await h.shortLivedTokens(10, () => new Date(Date.now() - 60_000)).issue({ userId: ada.userId, sessionId: randomUUID(), role: "USER" });
       const p = connect(undefined, { authorization: `Bearer ${expired.token}` });
       expect(await p.closed).toEqual({ code: 4403, reason: "Forbidden: expired" });
+    });
+
+    it("should close with 4403 and reason revoked when the session is revoked mid-stream", async () => {
+      const ada = await person("Ada");
+      const p = connect(ada.accessToken);
+      const sub = new Subscription<EventData>(p.client, MY_EVENTS);
+      await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+      const logOut = await h.client.request(`mutation { logOut }`, {}, ada.accessToken);
+      expect(logOut.body.errors).toBeUndefined();
+      expect(await p.closed).toEqual({ code: 4403, reason: "Forbidden: revoked" });
+      expect(await sub.ending()).toMatchObject({ code: 4403 });
+      await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end with the connection");
     });
 
     it("should close with 4403 when the token expires mid-stream", async () => {
@@ -310,6 +389,29 @@ describe("when the upstream subgraph goes away", () => {
     h.chat.publish([ada.userId], messageEvent("c", 2, bob.userId));
     expect((await again.nextResult()).data?.myChatEvents.seq).toBe(2);
     again.dispose();
+  });
+
+  it("should interrupt every feed that shares the upstream subscription that dropped", async () => {
+    const [ada, bob] = [await h.client.signUp({ displayName: "Ada" }), await h.client.signUp({ displayName: "Bob" })];
+    // Two feeds (different variables) whose primary fetch is the same: one upstream subscription.
+    const query = `subscription Named($skip: Boolean!) { myChatEvents { seq message { sender { displayName @skip(if: $skip) } } } }`;
+    const p = phone(h.wsUrl, { authorization: `Bearer ${ada.accessToken}` });
+    phones.push(p);
+    const named = new Subscription<EventData>(p.client, query, { skip: false });
+    const unnamed = new Subscription<EventData>(p.client, query, { skip: true });
+    await eventually(() => h.gateway.subscriptionStats().feeds === 2, "two feeds");
+    await eventually(() => h.chat.activeSubscriptions() === 1, "one upstream subscription");
+    expect(h.gateway.subscriptionStats().upstream.subscriptions).toBe(1);
+    h.chat.publish([ada.userId], messageEvent("c", 1, bob.userId));
+    expect((await named.nextResult()).data?.myChatEvents.message?.sender).toEqual({ displayName: "Bob" });
+    expect((await unnamed.nextResult()).data?.myChatEvents.message?.sender).toEqual({});
+    await h.chat.kill();
+    for (const sub of [named, unnamed]) {
+      const error = (await sub.ending()) as Array<{ extensions?: Record<string, unknown> }>;
+      expect(error[0]?.extensions?.code).toBe("SUBSCRIPTION_INTERRUPTED");
+    }
+    expect(p.closes).toEqual([]);
+    await h.restartChat();
   });
 
   it("should close client sockets with 1001 when the gateway stops", async () => {
