@@ -235,8 +235,11 @@ export interface ProxiedRequest {
   headers: http.IncomingHttpHeaders;
 }
 
-/** Lets a test hold or slow down requests to Users: resolves when the request may go on. */
-export type ProxyGate = (body: string) => Promise<void>;
+/**
+ * Lets a test hold or slow down requests to Users: resolves when the request may go on, or with a
+ * GraphQL body to answer instead of Users (status 200).
+ */
+export type ProxyGate = (body: string) => Promise<void | Record<string, unknown>>;
 
 /**
  * A second test subgraph (in the supergraph under the name `discovery`) that adds one field to
@@ -304,7 +307,12 @@ async function countingProxy(target: string): Promise<{ url: string; requests: s
     if (req.method === "POST") {
       requests.push(body);
       received.push({ body, headers: req.headers });
-      if (gate.current) await gate.current(body);
+      const instead = gate.current ? await gate.current(body) : undefined;
+      if (instead) {
+        res.setHeader("content-type", "application/json");
+        res.end(JSON.stringify(instead));
+        return;
+      }
     }
     const headers: Record<string, string> = {};
     for (const [name, value] of Object.entries(req.headers)) {

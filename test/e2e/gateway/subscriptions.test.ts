@@ -151,6 +151,31 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     carolSub.dispose();
   });
 
+  it("should not keep a fetch answer with errors for the next event", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    let failures = 0;
+    // Users' first answer for Bob's profile is an error; the next ones are real.
+    h.usersGate.current = async (body) => {
+      if (!body.includes(bob.userId) || failures > 0) return;
+      failures += 1;
+      return { data: { _entities: [null] }, errors: [{ message: "a hiccup", path: ["_entities", 0], extensions: { code: "INTERNAL_SERVER_ERROR" } }] };
+    };
+    const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    h.chat.publish([ada.userId], messageEvent("c-err", 1, bob.userId));
+    const first = await sub.nextResult();
+    expect(failures).toBe(1);
+    expect(first.errors?.length).toBeGreaterThan(0);
+    const before = entityFetches(h);
+    // Well within the 1 s an answer is shared for: an answer without errors would be reused.
+    h.chat.publish([ada.userId], messageEvent("c-err", 2, bob.userId));
+    const second = await sub.nextResult();
+    expect(second.errors).toBeUndefined();
+    expect(second.data?.myChatEvents.message?.sender.displayName).toBe("Bob");
+    expect(entityFetches(h) - before).toBe(1);
+    sub.dispose();
+  });
+
   it("should end a feed whose events pile up behind a subgraph that does not answer, and leave its upstream", async () => {
     const [ada, bob] = [await person("Ada"), await person("Bob")];
     let release: () => void = () => undefined;
