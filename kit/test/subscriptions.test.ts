@@ -168,8 +168,9 @@ describe("subgraph subscriptions over graphql-ws", () => {
   });
 
   it("should close the socket with 4403 when the connection's token expires mid-stream", async () => {
-    // Issued 1 s "ago" with a 2 s lifetime: it expires about 1 s from now.
-    const { token } = await issuer(2, 1).issue(aViewer());
+    // Issued 1 s "ago" with a 5 s lifetime: it expires about 4 s from now (time enough, even on
+    // a busy machine, to connect and receive ticks first).
+    const { token } = await issuer(5, 1).issue(aViewer());
     const { instance, closed } = client({ authorization: `Bearer ${token}` });
     const { results } = collect(instance, "subscription { ticks(everyMs: 50) }");
     expect(await closed).toBe(4403);

@@ -43,7 +43,7 @@ describe("the life of an upload", () => {
 
     // The URL has not expired, the original is gone: a second PUT would store GPS-carrying bytes again.
     const again = await media().put(created, file);
-    expect(again.status).toBe(409);
+    expect({ status: again.status, body: await again.text() }).toMatchObject({ status: 409 });
     expect(await storage().stat(sourceKey(owner.userId, created.media.id))).toBeNull();
 
     // Deleted before any bytes arrived: the URL takes nothing either.

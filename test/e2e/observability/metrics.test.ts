@@ -113,7 +113,14 @@ describe("Prometheus /metrics on every process", () => {
         service,
         heap: true,
       });
-      expect({ service, redisUp: valueOf(samples, "hv_redis_up", { role: "main" }) }).toEqual({
+      // A process's Redis client may still be connecting right after start (a busy machine): ask
+      // again a bounded number of times; a Redis that never comes up still fails.
+      let redisUp = valueOf(samples, "hv_redis_up", { role: "main" });
+      for (let attempt = 0; attempt < 50 && redisUp !== 1; attempt += 1) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        redisUp = valueOf(await scrape(url), "hv_redis_up", { role: "main" });
+      }
+      expect({ service, redisUp }).toEqual({
         service,
         redisUp: 1,
       });
