@@ -2,7 +2,7 @@
  * Nearby through the gateway: the first page of 50 with each person's distance (Discovery),
  * profile (Users) and photos (Media), as a phone asks for it, over HTTP.
  *
- *   pnpm exec tsx bench/nearby-gateway.ts [--users 1000000] [--viewers 200] [--keep]
+ *   pnpm exec tsx bench/nearby-gateway.ts [--users 1000000] [--viewers 200] [--concurrency 16] [--seconds 15] [--keep]
  *
  * Creates databases of its own for the four subgraphs, seeds the same people in Discovery
  * (bench/support/city.ts) and Users (SQL), clusters the locations (db:cluster-locations), starts
@@ -11,7 +11,8 @@
  * and the SQL statements each subgraph sent per request (Users and Discovery count every statement
  * their clients send; Media's are counted by PostgreSQL, pg_stat_database.xact_commit, which also
  * counts its own background work, so it is an upper bound), for a page of 10 and a page of 50,
- * with the Users profile cache cold (first visit of a page) and warm (the same viewer again).
+ * with the Users profile cache cold (first visit of a page) and warm (the same viewer again); then
+ * throughput with `--concurrency` clients for `--seconds`, and the Node CPU time per request.
  */
 import { execSync } from "node:child_process";
 import os from "node:os";
@@ -142,6 +143,37 @@ async function main(): Promise<void> {
         );
       }
     }
+    // Throughput: `--concurrency` clients asking for pages of 20 for `--seconds`, warm caches; the
+    // Node CPU time of this process (gateway + four subgraphs + media worker, all in it) per request.
+    const concurrency = flag("concurrency", 16);
+    const runSeconds = flag("seconds", 15);
+    const viewerIds = sample.map((row) => row.id);
+    const cpuBefore = process.cpuUsage();
+    const startedAt = performance.now();
+    const deadline = startedAt + runSeconds * 1000;
+    const times: number[] = [];
+    let failures = 0;
+    await Promise.all(
+      Array.from({ length: concurrency }, async (_, client) => {
+        for (let i = client; performance.now() < deadline; i += concurrency) {
+          try {
+            times.push((await request(viewerIds[i % viewerIds.length]!, 20)).ms);
+          } catch {
+            failures += 1;
+          }
+        }
+      }),
+    );
+    const wallSeconds = (performance.now() - startedAt) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    times.sort((a, b) => a - b);
+    console.log(
+      `throughput, ${concurrency} concurrent clients, first: 20, ${runSeconds} s: ${(times.length / wallSeconds).toFixed(0)} requests/s ` +
+        `(${failures} failed), p50 ${percentile(times, 50).toFixed(1)} ms  p99 ${percentile(times, 99).toFixed(1)} ms; ` +
+        `Node CPU ${(cpuSeconds / wallSeconds).toFixed(2)} cores = ${((cpuSeconds * 1000) / Math.max(1, times.length)).toFixed(1)} CPU-ms per request ` +
+        `(gateway, subgraphs and client in one process; PostgreSQL and Redis not included)`,
+    );
   } finally {
     await system?.stop();
     await discoveryDb.$disconnect();
