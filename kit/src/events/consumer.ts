@@ -1,4 +1,5 @@
-import { Queue, UnrecoverableError, Worker, type ConnectionOptions, type Job } from "bullmq";
+import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
+import Redis, { type RedisOptions } from "ioredis";
 import type { Logger } from "../logger";
 import type { ProcessMetrics } from "../metrics";
 import {
@@ -54,10 +55,26 @@ export interface EventConsumerOptions<C extends EventConsumer> {
   prefix?: string;
   /** Counts handled events (duration, outcome) and reads the queue's depth on every scrape. */
   metrics?: ProcessMetrics;
+  /**
+   * `stop()` waits this long for the events being handled, then disconnects regardless (BullMQ's
+   * `close()` can wait forever while Redis is unreachable: bullmq #4656). Default 10 000 ms.
+   */
+  closeTimeoutMs?: number;
+  /**
+   * How often the watchdog looks for a stuck worker: events waiting, a free slot, and not one event
+   * started since the previous look, twice in a row, while Redis answers. A stuck worker is closed
+   * (bounded, as in stop) and replaced by a new one. Default 30 000 ms.
+   */
+  watchdogIntervalMs?: number;
+  /** Called with every worker started: the first, and each one the watchdog puts in a stuck one's place. */
+  onWorker?: (worker: Worker) => void;
 }
 
 export interface EventConsumerHandle {
-  /** Stops taking events and waits for the ones being handled (BullMQ `worker.close()`). */
+  /**
+   * Stops taking events and waits for the ones being handled (BullMQ `worker.close()`), at most
+   * `closeTimeoutMs`; while Redis is unreachable it does not wait for them. Always returns.
+   */
   stop(): Promise<void>;
 }
 
@@ -72,10 +89,30 @@ export function startEventConsumer<C extends EventConsumer>(
   if (missing.length > 0)
     throw new Error(`event consumer ${consumer} has no handler for ${missing.join(", ")}`);
 
-  const connection: ConnectionOptions =
-    typeof options.connection === "string" ? { url: options.connection } : options.connection;
+  const prefix = options.prefix ?? DEFAULT_EVENTS_PREFIX;
+  const concurrency = options.concurrency ?? 10;
+  const closeTimeoutMs = options.closeTimeoutMs ?? 10_000;
+  const watchdogIntervalMs = options.watchdogIntervalMs ?? 30_000;
+  const queueName = eventQueueName(consumer);
+  const redisDefaults: RedisOptions = { retryStrategy: (times) => Math.min(times * 200, 5_000) };
+  const newRedis = (extra: RedisOptions): Redis =>
+    typeof options.connection === "string"
+      ? new Redis(options.connection, { ...redisDefaults, ...extra })
+      : new Redis({ ...redisDefaults, ...options.connection, ...extra });
+  const quiet = (role: string) => (error: Error) => logger.debug({ err: error, consumer, role }, "event consumer: redis connection error");
 
+  let inFlight = 0;
+  let starts = 0;
   const processor = async (job: Job<Partial<EventJobData>>): Promise<void> => {
+    starts += 1;
+    inFlight += 1;
+    try {
+      await handle(job);
+    } finally {
+      inFlight -= 1;
+    }
+  };
+  const handle = async (job: Job<Partial<EventJobData>>): Promise<void> => {
     const { type, payload, occurredAt } = job.data;
     const handler = isEventType(type) && subscribed.includes(type) ? handlers[type] : undefined;
     if (!isEventType(type) || !handler) {
@@ -96,32 +133,125 @@ export function startEventConsumer<C extends EventConsumer>(
     });
   };
 
-  const worker = new Worker<Partial<EventJobData>>(eventQueueName(consumer), processor, {
-    connection,
-    prefix: options.prefix ?? DEFAULT_EVENTS_PREFIX,
-    concurrency: options.concurrency ?? 10,
-  });
-  worker.on("error", (error: Error) => logger.error({ err: error, consumer }, "event consumer error"));
-  let depth: Queue | undefined;
-  if (options.metrics) {
-    options.metrics.observeWorker(worker);
-    depth = new Queue(eventQueueName(consumer), { connection, prefix: options.prefix ?? DEFAULT_EVENTS_PREFIX });
-    depth.on("error", (error: Error) => logger.debug({ err: error, consumer }, "event queue (metrics) error"));
-    options.metrics.observeQueue(depth);
+  /**
+   * One BullMQ worker on Redis clients this module owns: the connection given to the worker, and
+   * the blocking connection BullMQ makes with its `duplicate()`. Owning them is what lets a close
+   * that hangs be ended by disconnecting them.
+   */
+  interface Generation {
+    worker: Worker<Partial<EventJobData>>;
+    clients: Redis[];
   }
-  worker.on("failed", (job, error) => {
-    const context = { err: error, consumer, eventId: job?.id, type: job?.name, attempt: job?.attemptsMade };
-    // finishedOn is set only when the job will not run again.
-    if (job?.finishedOn === undefined) logger.warn(context, "event handler failed; will retry");
-    else logger.error(context, "event handler failed for good");
-  });
+  const startGeneration = (): Generation => {
+    const clients: Redis[] = [];
+    const base = newRedis({ maxRetriesPerRequest: null }); // BullMQ workers require null
+    base.on("error", quiet("worker"));
+    const duplicate = base.duplicate.bind(base);
+    base.duplicate = ((override?: Partial<RedisOptions>) => {
+      const copy = duplicate(override);
+      copy.on("error", quiet("worker blocking"));
+      clients.push(copy);
+      return copy;
+    }) as typeof base.duplicate;
+    clients.push(base);
+    const worker = new Worker<Partial<EventJobData>>(queueName, processor, { connection: base, prefix, concurrency });
+    worker.on("error", (error: Error) => logger.error({ err: error, consumer }, "event consumer error"));
+    worker.on("failed", (job, error) => {
+      const context = { err: error, consumer, eventId: job?.id, type: job?.name, attempt: job?.attemptsMade };
+      // finishedOn is set only when the job will not run again.
+      if (job?.finishedOn === undefined) logger.warn(context, "event handler failed; will retry");
+      else logger.error(context, "event handler failed for good");
+    });
+    options.metrics?.observeWorker(worker);
+    options.onWorker?.(worker as unknown as Worker);
+    return { worker, clients };
+  };
 
+  /** Closes a worker: waits for its events up to closeTimeoutMs (not at all while Redis is away), then disconnects. */
+  const closeGeneration = async (generation: Generation): Promise<void> => {
+    const connected = generation.clients[0]?.status === "ready";
+    // Without Redis nothing being handled could be acknowledged anyway: close without waiting for it.
+    const closing = generation.worker.close(!connected).then(
+      () => true,
+      (error: unknown) => {
+        logger.warn({ err: error, consumer }, "event consumer: worker close failed");
+        return false;
+      },
+    );
+    const closed = (await within(closing, connected ? closeTimeoutMs : Math.min(closeTimeoutMs, 1_000))) === true;
+    if (!closed) logger.warn({ consumer, closeTimeoutMs }, "event consumer: worker did not close in time; disconnecting it");
+    for (const client of generation.clients) {
+      if (closed && client.status === "ready") await client.quit().catch(() => client.disconnect());
+      else client.disconnect();
+    }
+  };
+
+  let current = startGeneration();
+
+  // The watchdog's (and the metrics') view of the queue, on a client that fails fast when Redis is away.
+  const probeRedis = newRedis({ enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  probeRedis.on("error", quiet("probe"));
+  const probe = new Queue(queueName, { connection: probeRedis, prefix });
+  probe.on("error", (error: Error) => logger.debug({ err: error, consumer }, "event queue (probe) error"));
+  options.metrics?.observeQueue(probe);
+
+  let stopping = false;
+  let suspicious = 0;
+  let startsSeen = starts;
+  let watchdog: NodeJS.Timeout | undefined;
+  const look = async (): Promise<void> => {
+    if (probeRedis.status !== "ready") {
+      suspicious = 0; // Redis away: the worker is waiting for it like everyone else
+      return;
+    }
+    const waiting = await probe.getWaitingCount().catch(() => 0);
+    const started = starts !== startsSeen;
+    startsSeen = starts;
+    suspicious = waiting > 0 && !started && inFlight < concurrency ? suspicious + 1 : 0;
+    if (suspicious < 2 || stopping) return;
+    suspicious = 0;
+    logger.warn({ consumer, waiting }, "event consumer: worker takes no events although some wait; replacing it");
+    const stuck = current;
+    current = startGeneration();
+    await closeGeneration(stuck);
+  };
+  const schedule = () => {
+    watchdog = setTimeout(() => {
+      void look()
+        .catch((error: unknown) => logger.warn({ err: error, consumer }, "event consumer: watchdog failed"))
+        .finally(() => {
+          if (!stopping) schedule();
+        });
+    }, watchdogIntervalMs);
+    watchdog.unref();
+  };
+  schedule();
+
+  let stopped: Promise<void> | undefined;
   return {
-    stop: async () => {
-      await worker.close();
-      await depth?.close();
+    stop() {
+      stopped ??= (async () => {
+        stopping = true;
+        clearTimeout(watchdog);
+        await closeGeneration(current);
+        const connected = probeRedis.status === "ready";
+        if (connected) await within(probe.close().catch(() => undefined), closeTimeoutMs);
+        if (connected) await within(probeRedis.quit().catch(() => undefined), closeTimeoutMs);
+        probeRedis.disconnect();
+      })();
+      return stopped;
     },
   };
+}
+
+/** `promise`'s value, or undefined once `ms` have passed without one. */
+async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 /**
