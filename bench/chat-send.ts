@@ -99,7 +99,10 @@ async function main(): Promise<void> {
     const tokens = new Map<string, string>();
     for (const userId of people) tokens.set(userId, (await issuer.issue({ userId, sessionId: randomUUID(), role: "USER" })).token);
 
-    child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "subgraphs/chat/src/index.ts")], {
+    // --profile DIR: a V8 CPU profile of the Chat process, written when it exits.
+    const profileDir = process.argv.indexOf("--profile") >= 0 ? process.argv[process.argv.indexOf("--profile") + 1] : undefined;
+    const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+    child = spawn(process.execPath, [...profile, "--import", "tsx", path.join(ROOT, "subgraphs/chat/src/index.ts")], {
       cwd: ROOT,
       env: {
         ...process.env,

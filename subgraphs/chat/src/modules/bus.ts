@@ -41,7 +41,8 @@ export interface ChatBus {
 
 export function createChatBus(redisUrl: string, prefix: string, logger: Logger): ChatBus {
   // Publishing fails fast while Redis is away (the change is stored; clients catch up).
-  const publisher = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1 });
+  // Auto-pipelining: the publishes of one tick (a message's recipients, concurrent sends) leave in one write.
+  const publisher = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true });
   const subscriber = new Redis(redisUrl, { retryStrategy: (times) => Math.min(times * 100, 2_000) });
   for (const [role, client] of [["chat publisher", publisher], ["chat subscriber", subscriber]] as const) {
     let down = false;
