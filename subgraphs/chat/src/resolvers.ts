@@ -35,6 +35,8 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
       };
     },
     messages: (_: unknown, args: messages.HistoryArgs, context: ChatContext) => messages.history(context.services, requireViewer(context), args),
+    messageChanges: (_: unknown, args: messages.ChangesArgs, context: ChatContext) =>
+      messages.messageChanges(context.services, requireViewer(context), args),
   },
   Mutation: {
     sendMessage: (_: unknown, args: { input?: messages.SendMessageInput }, context: ChatContext) =>

@@ -34,6 +34,7 @@ interface SendPrecheck {
 interface StoredSend {
   kind: "DIRECT" | "GROUP";
   seq: number;
+  version: number;
   /** Members who see the event: everyone but people blocked with the sender (either way), sender included. */
   audience: string[];
 }
@@ -121,7 +122,7 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
     stored = (
       await db.$queryRaw<StoredSend[]>`
       WITH conv AS (
-        UPDATE conversations c SET last_seq = c.last_seq + 1, last_activity_at = ${now}::timestamptz
+        UPDATE conversations c SET last_seq = c.last_seq + 1, version = c.version + 1, last_activity_at = ${now}::timestamptz
          WHERE c.id = ${conversationId}::uuid
            AND c.closed_at IS NULL
            AND EXISTS (SELECT 1 FROM conversation_members s WHERE s.conversation_id = c.id AND s.user_id = ${senderId}::uuid)
@@ -133,13 +134,13 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
                  WHERE o.conversation_id = c.id AND o.user_id <> ${senderId}::uuid))
            AND (${replyToId}::uuid IS NULL OR EXISTS (
                 SELECT 1 FROM messages r WHERE r.id = ${replyToId}::uuid AND r.conversation_id = c.id))
-        RETURNING c.kind::text AS kind, c.last_seq AS seq
+        RETURNING c.kind::text AS kind, c.last_seq AS seq, c.version AS version
       ), msg AS (
-        INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, text, reply_to_id, created_at)
+        INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, text, reply_to_id, created_at, version)
         SELECT ${messageId}::uuid, ${conversationId}::uuid, conv.seq, ${senderId}::uuid, ${clientMessageId}::text,
-               ${text}::text, ${replyToId}::uuid, ${now}::timestamptz
+               ${text}::text, ${replyToId}::uuid, ${now}::timestamptz, conv.version
           FROM conv
-        RETURNING seq
+        RETURNING seq, version
       ), att AS (
         INSERT INTO message_attachments (message_id, media_id, position)
         SELECT ${messageId}::uuid, a.media_id, (a.ord - 1)::int
@@ -178,7 +179,7 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
                ${now}::timestamptz
           FROM conv, msg
       )
-      SELECT conv.kind, msg.seq,
+      SELECT conv.kind, msg.seq, msg.version,
              ${senderId}::text || ARRAY(SELECT o.user_id::text FROM others o WHERE NOT o.blocked) AS audience
         FROM conv, msg`
     )[0];
@@ -202,6 +203,7 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
     createdAt: now,
     editedAt: null,
     deletedAt: null,
+    version: stored.version,
     attachmentIds,
     reactions: [],
   };
@@ -263,6 +265,16 @@ async function whyNotStored(db: ChatDb, conversationId: string, senderId: string
   return appError(ErrorCode.CONFLICT, "The conversation changed while sending: try again", { field: "input.conversationId" });
 }
 
+/**
+ * Gives a changed message the conversation's next version (under the conversation row's lock, so
+ * versions commit in order): run it in the change's transaction.
+ */
+function bumpVersion(db: ChatDb, conversationId: string, messageId: string) {
+  return db.$executeRaw`
+    WITH v AS (UPDATE conversations SET version = version + 1 WHERE id = ${conversationId}::uuid RETURNING version)
+    UPDATE messages m SET version = v.version FROM v WHERE m.id = ${messageId}::uuid`;
+}
+
 export async function publishMessageEvent(services: ChatServices, kind: ChatEventKind, row: MessageRow, actorId: string): Promise<void> {
   const audience = await audienceOf(services.db, row.conversationId, actorId);
   await services.bus.publish(audience, {
@@ -294,11 +306,10 @@ export async function editMessage(services: ChatServices, viewer: Viewer, messag
   const { message } = await visibleMessage(services, viewer, messageId);
   if (message.senderId !== viewer.userId) throw forbidden("not-sender", "Only the sender may edit a message");
   if (message.deletedAt) throw appError(ErrorCode.CONFLICT, "A deleted message cannot be edited", { field: "messageId" });
-  const updated = await services.db.message.update({
-    where: { id: message.id },
-    data: { text, editedAt: new Date() },
-    include: MESSAGE_INCLUDE,
-  });
+  const [, updated] = await services.db.$transaction([
+    bumpVersion(services.db, message.conversationId, message.id),
+    services.db.message.update({ where: { id: message.id }, data: { text, editedAt: new Date() }, include: MESSAGE_INCLUDE }),
+  ]);
   const row = toMessageRow(updated);
   await publishMessageEvent(services, "MESSAGE_EDITED", row, viewer.userId);
   return row;
@@ -309,11 +320,12 @@ export async function deleteMessage(services: ChatServices, viewer: Viewer, mess
   const moderates = role === "OWNER" || role === "ADMIN";
   if (message.senderId !== viewer.userId && !moderates) throw forbidden("not-sender", "Only the sender or a group admin may delete a message");
   if (message.deletedAt) return toMessageRow(message); // deleting twice is a no-op
-  const updated = await services.db.$transaction(async (tx) => {
-    await tx.messageAttachment.deleteMany({ where: { messageId: message.id } });
-    await tx.reaction.deleteMany({ where: { messageId: message.id } });
-    return tx.message.update({ where: { id: message.id }, data: { text: null, deletedAt: new Date() }, include: MESSAGE_INCLUDE });
-  });
+  const [, , , updated] = await services.db.$transaction([
+    bumpVersion(services.db, message.conversationId, message.id),
+    services.db.messageAttachment.deleteMany({ where: { messageId: message.id } }),
+    services.db.reaction.deleteMany({ where: { messageId: message.id } }),
+    services.db.message.update({ where: { id: message.id }, data: { text: null, deletedAt: new Date() }, include: MESSAGE_INCLUDE }),
+  ]);
   const row = toMessageRow(updated);
   await publishMessageEvent(services, "MESSAGE_DELETED", row, viewer.userId);
   return row;
@@ -327,13 +339,19 @@ export async function reactToMessage(services: ChatServices, viewer: Viewer, mes
   if (add) {
     const mine = await services.db.reaction.count({ where: { messageId: message.id, userId: viewer.userId } });
     if (mine >= 20) throw appError(ErrorCode.BAD_USER_INPUT, "At most 20 reactions per person on one message", { field: "emoji" });
-    await services.db.reaction.upsert({
-      where: { messageId_userId_emoji: { messageId: message.id, userId: viewer.userId, emoji } },
-      create: { messageId: message.id, userId: viewer.userId, emoji },
-      update: {},
-    });
+    await services.db.$transaction([
+      services.db.reaction.upsert({
+        where: { messageId_userId_emoji: { messageId: message.id, userId: viewer.userId, emoji } },
+        create: { messageId: message.id, userId: viewer.userId, emoji },
+        update: {},
+      }),
+      bumpVersion(services.db, message.conversationId, message.id),
+    ]);
   } else {
-    await services.db.reaction.deleteMany({ where: { messageId: message.id, userId: viewer.userId, emoji } });
+    await services.db.$transaction([
+      services.db.reaction.deleteMany({ where: { messageId: message.id, userId: viewer.userId, emoji } }),
+      bumpVersion(services.db, message.conversationId, message.id),
+    ]);
   }
   const fresh = await services.db.message.findUniqueOrThrow({ where: { id: message.id }, include: MESSAGE_INCLUDE });
   const row = toMessageRow(fresh);
@@ -387,4 +405,48 @@ export async function history(services: ChatServices, viewer: Viewer, args: Hist
   const page = rows.slice(0, first).map(toMessageRow);
   if (!ascending) page.reverse();
   return { messages: page, hasMore };
+}
+
+export interface ChangesArgs {
+  conversationId?: unknown;
+  after?: unknown;
+  first?: unknown;
+}
+
+/**
+ * Messages changed (sent, edited, deleted, reactions) after version `after`, oldest change first,
+ * each in its current state (a deletion as its tombstone); people blocked either way are left
+ * out. `version` is what to pass as `after` next time. Versions are assigned under the
+ * conversation row's lock in the changing transaction, so they commit in order: nothing can
+ * appear later below a version already read.
+ */
+export async function messageChanges(
+  services: ChatServices,
+  viewer: Viewer,
+  args: ChangesArgs,
+): Promise<{ messages: MessageRow[]; hasMore: boolean; version: number }> {
+  const first = validate.pageSize(args.first ?? 100, "first", 100);
+  const after = validate.seqValue(args.after, "after");
+  const membership = await requireMembership(services.db, args.conversationId, viewer.userId);
+  // Read before the messages: a change committing in between is then returned again next time,
+  // never skipped.
+  const { version: current } = await services.db.conversation.findUniqueOrThrow({
+    where: { id: membership.conversationId },
+    select: { version: true },
+  });
+  const blocked = [...(await blockedWith(services.db, viewer.userId))];
+  const rows = await services.db.message.findMany({
+    where: {
+      conversationId: membership.conversationId,
+      version: { gt: after },
+      ...(blocked.length > 0 ? { senderId: { notIn: blocked } } : {}),
+    },
+    orderBy: { version: "asc" },
+    take: first + 1,
+    include: MESSAGE_INCLUDE,
+  });
+  const hasMore = rows.length > first;
+  const page = rows.slice(0, first).map(toMessageRow);
+  const last = page.at(-1)?.version ?? after;
+  return { messages: page, hasMore, version: hasMore ? last : Math.max(current, last, after) };
 }

@@ -12,6 +12,8 @@ export interface MessageRow {
   createdAt: Date;
   editedAt: Date | null;
   deletedAt: Date | null;
+  /** The conversation's version at this message's latest change (messageChanges). */
+  version: number;
   attachmentIds: string[];
   reactions: Array<{ emoji: string; userIds: string[] }>;
 }
@@ -46,6 +48,7 @@ export function toMessageRow(message: MessageWithRelations): MessageRow {
     createdAt: message.createdAt,
     editedAt: message.editedAt,
     deletedAt: message.deletedAt,
+    version: message.version,
     attachmentIds: message.deletedAt ? [] : message.attachments.map((attachment) => attachment.mediaId),
     reactions: [...reactions].map(([emoji, userIds]) => ({ emoji, userIds })),
   };
