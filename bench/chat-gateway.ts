@@ -147,6 +147,11 @@ async function main(): Promise<void> {
     CHAT_SEND_BURST: "10000",
     CHAT_SEND_SUSTAINED: "1000000",
     CHAT_GROUP_MAX_MEMBERS: String(Math.max(256, groupSize)),
+    // The load comes from one address and measures throughput, not the edge's budgets.
+    GATEWAY_RATE_LIMIT_IP: "100000000/1m",
+    GATEWAY_RATE_LIMIT_USER: "100000000/1m",
+    GATEWAY_RATE_LIMIT_SEND_MESSAGE: "100000000/1m",
+    GATEWAY_RATE_LIMIT_SUBSCRIBE: "100000000/1m",
   };
   const children: ChildProcess[] = [];
   const usersDb = createUsersDb(urls.users);
