@@ -21,7 +21,13 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createAccessTokenIssuer, generateSigningKeyJwk, publicSigningKeyJwk } from "@hv/kit";
 import { createChatDb } from "@hv/chat/src/db";
-import { databaseUrlEnvVar, defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy } from "@hv/prisma";
+import {
+  databaseUrlEnvVar,
+  defaultDatabaseUrl,
+  dropDatabase,
+  ensureDatabase,
+  migrateDeploy,
+} from "@hv/prisma";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -32,7 +38,8 @@ function flag(name: string, fallback: number): number {
   if (!Number.isInteger(value) || value < 0) throw new Error(`--${name} needs a non-negative integer`);
   return value;
 }
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+const percentile = (sorted: number[], p: number) =>
+  sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 const cpuSeconds = (pid: number) => {
   const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
@@ -55,7 +62,12 @@ async function main(): Promise<void> {
   const keep = process.argv.includes("--keep");
   const stamp = Date.now().toString(36);
   console.log(`command: pnpm exec tsx bench/chat-send.ts ${process.argv.slice(2).join(" ")}`.trim());
-  console.log(`machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, node ${process.version}, load average ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+  console.log(
+    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, node ${process.version}, load average ${os
+      .loadavg()
+      .map((l) => l.toFixed(2))
+      .join(" ")}`,
+  );
 
   const url = new URL(process.env[databaseUrlEnvVar("chat")] ?? defaultDatabaseUrl("chat"));
   url.pathname = `/hv_bench_send_${stamp}`;
@@ -75,7 +87,11 @@ async function main(): Promise<void> {
   try {
     // Two people per conversation (a GROUP of two, as the gateway bench makes them), seeded with SQL.
     const people = Array.from({ length: conversationCount * 2 }, () => randomUUID());
-    const conversations = Array.from({ length: conversationCount }, (_, i) => ({ id: randomUUID(), a: people[2 * i]!, b: people[2 * i + 1]! }));
+    const conversations = Array.from({ length: conversationCount }, (_, i) => ({
+      id: randomUUID(),
+      a: people[2 * i]!,
+      b: people[2 * i + 1]!,
+    }));
     await db.$executeRawUnsafe(
       `INSERT INTO conversations (id, kind, title) SELECT id::uuid, 'GROUP', 'bench' FROM unnest($1::text[]) AS t(id)`,
       conversations.map((c) => c.id),
@@ -88,37 +104,53 @@ async function main(): Promise<void> {
     );
     const groupId = randomUUID();
     if (groupSize > 1) {
-      await db.$executeRawUnsafe(`INSERT INTO conversations (id, kind, title) VALUES ($1::uuid, 'GROUP', 'bench group')`, groupId);
+      await db.$executeRawUnsafe(
+        `INSERT INTO conversations (id, kind, title) VALUES ($1::uuid, 'GROUP', 'bench group')`,
+        groupId,
+      );
       await db.$executeRawUnsafe(
         `INSERT INTO conversation_members (conversation_id, user_id) SELECT $1::uuid, u::uuid FROM unnest($2::text[]) AS t(u)`,
         groupId,
         people.slice(0, groupSize),
       );
     }
-    const issuer = createAccessTokenIssuer({ keys: [key], issuer: "haiyvee", audience: "haiyvee-api", ttlSeconds: 900 });
+    const issuer = createAccessTokenIssuer({
+      keys: [key],
+      issuer: "haiyvee",
+      audience: "haiyvee-api",
+      ttlSeconds: 900,
+    });
     const tokens = new Map<string, string>();
-    for (const userId of people) tokens.set(userId, (await issuer.issue({ userId, sessionId: randomUUID(), role: "USER" })).token);
+    for (const userId of people)
+      tokens.set(userId, (await issuer.issue({ userId, sessionId: randomUUID(), role: "USER" })).token);
 
     // --profile DIR: a V8 CPU profile of the Chat process, written when it exits.
-    const profileDir = process.argv.indexOf("--profile") >= 0 ? process.argv[process.argv.indexOf("--profile") + 1] : undefined;
+    const profileDir =
+      process.argv.indexOf("--profile") >= 0
+        ? process.argv[process.argv.indexOf("--profile") + 1]
+        : undefined;
     const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
-    child = spawn(process.execPath, [...profile, "--import", "tsx", path.join(ROOT, "subgraphs/chat/src/index.ts")], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        NODE_ENV: "development",
-        LOG_LEVEL: "warn",
-        CHAT_DATABASE_URL: databaseUrl,
-        CHAT_PORT: String(port),
-        HOST: "127.0.0.1",
-        AUTH_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`,
-        EVENTS_PREFIX: `hvbenchsend${stamp}`,
-        CHAT_SEND_BURST: "10000",
-        CHAT_SEND_SUSTAINED: "1000000",
-        CHAT_GROUP_MAX_MEMBERS: String(Math.max(256, groupSize)),
+    child = spawn(
+      process.execPath,
+      [...profile, "--import", "tsx", path.join(ROOT, "subgraphs/chat/src/index.ts")],
+      {
+        cwd: ROOT,
+        env: {
+          ...process.env,
+          NODE_ENV: "development",
+          LOG_LEVEL: "warn",
+          CHAT_DATABASE_URL: databaseUrl,
+          CHAT_PORT: String(port),
+          HOST: "127.0.0.1",
+          AUTH_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`,
+          EVENTS_PREFIX: `hvbenchsend${stamp}`,
+          CHAT_SEND_BURST: "10000",
+          CHAT_SEND_SUSTAINED: "1000000",
+          CHAT_GROUP_MAX_MEMBERS: String(Math.max(256, groupSize)),
+        },
+        stdio: ["ignore", "ignore", "inherit"],
       },
-      stdio: ["ignore", "ignore", "inherit"],
-    });
+    );
     for (let attempt = 0; ; attempt += 1) {
       const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
       if (response?.status === 200) break;
@@ -129,27 +161,44 @@ async function main(): Promise<void> {
     const agent = new http.Agent({ keepAlive: true, maxSockets: senders });
     const mutation = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }`;
     const send = (conversationId: string, from: string, text: string) =>
-      new Promise<{ errors?: Array<{ message?: string; extensions?: { code?: string } }> }>((resolve, reject) => {
-        const body = JSON.stringify({ query: mutation, variables: { input: { conversationId, clientMessageId: randomUUID(), text } } });
-        const req = http.request(
-          `http://127.0.0.1:${port}/graphql`,
-          { method: "POST", agent, headers: { "content-type": "application/json", authorization: `Bearer ${tokens.get(from)}`, "content-length": Buffer.byteLength(body) } },
-          (res) => {
-            const chunks: Buffer[] = [];
-            res.on("data", (chunk: Buffer) => chunks.push(chunk));
-            res.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString("utf8"))));
-          },
-        );
-        req.on("error", reject);
-        req.end(body);
-      });
+      new Promise<{ errors?: Array<{ message?: string; extensions?: { code?: string } }> }>(
+        (resolve, reject) => {
+          const body = JSON.stringify({
+            query: mutation,
+            variables: { input: { conversationId, clientMessageId: randomUUID(), text } },
+          });
+          const req = http.request(
+            `http://127.0.0.1:${port}/graphql`,
+            {
+              method: "POST",
+              agent,
+              headers: {
+                "content-type": "application/json",
+                authorization: `Bearer ${tokens.get(from)}`,
+                "content-length": Buffer.byteLength(body),
+              },
+            },
+            (res) => {
+              const chunks: Buffer[] = [];
+              res.on("data", (chunk: Buffer) => chunks.push(chunk));
+              res.on("end", () => resolve(JSON.parse(Buffer.concat(chunks).toString("utf8"))));
+            },
+          );
+          req.on("error", reject);
+          req.end(body);
+        },
+      );
 
     // Warm-up: every code path compiled, pools filled.
-    await Promise.all(conversations.slice(0, Math.min(senders, conversations.length)).map((c) => send(c.id, c.a, "warm-up")));
+    await Promise.all(
+      conversations.slice(0, Math.min(senders, conversations.length)).map((c) => send(c.id, c.a, "warm-up")),
+    );
 
     const stats = async () =>
       (
-        await db.$queryRawUnsafe<Array<{ xact_commit: bigint; xact_rollback: bigint; tup_inserted: bigint; tup_updated: bigint }>>(
+        await db.$queryRawUnsafe<
+          Array<{ xact_commit: bigint; xact_rollback: bigint; tup_inserted: bigint; tup_updated: bigint }>
+        >(
           `SELECT xact_commit, xact_rollback, tup_inserted, tup_updated FROM pg_stat_database WHERE datname = current_database()`,
         )
       )[0]!;
@@ -171,7 +220,11 @@ async function main(): Promise<void> {
           const toGroup = groupSize > 1 && n % 10 === 0;
           const conversation = conversations[Math.floor(Math.random() * conversations.length)]!;
           const conversationId = toGroup ? groupId : conversation.id;
-          const from = toGroup ? people[n % groupSize]! : Math.random() < 0.5 ? conversation.a : conversation.b;
+          const from = toGroup
+            ? people[n % groupSize]!
+            : Math.random() < 0.5
+              ? conversation.a
+              : conversation.b;
           const at = performance.now();
           try {
             const result = await send(conversationId, from, `m${n}`);
@@ -192,22 +245,39 @@ async function main(): Promise<void> {
     await sleep(11_000); // let every backend report its counters
     const after = await stats();
     latencies.sort((a, b) => a - b);
-    const per = (field: keyof typeof before) => (Number(after[field] - before[field]) / Math.max(1, stored)).toFixed(2);
-    console.log(`${senders} concurrent senders for ${elapsed.toFixed(1)} s over ${conversationCount} conversations${groupSize > 1 ? ` (+ every 10th send to a group of ${groupSize})` : ""}`);
-    console.log(`stored ${stored} messages: ${(stored / elapsed).toFixed(0)} msgs/s; refused or failed ${failed}${errorCodes.size ? ` (${[...errorCodes].map(([c, k]) => `${c} ${k}`).join(", ")})` : ""}`);
-    console.log(`sendMessage round trip: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`);
-    console.log(`chat CPU ${cpu.toFixed(1)} s in ${elapsed.toFixed(1)} s (${((cpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message)`);
+    const per = (field: keyof typeof before) =>
+      (Number(after[field] - before[field]) / Math.max(1, stored)).toFixed(2);
+    console.log(
+      `${senders} concurrent senders for ${elapsed.toFixed(1)} s over ${conversationCount} conversations${groupSize > 1 ? ` (+ every 10th send to a group of ${groupSize})` : ""}`,
+    );
+    console.log(
+      `stored ${stored} messages: ${(stored / elapsed).toFixed(0)} msgs/s; refused or failed ${failed}${errorCodes.size ? ` (${[...errorCodes].map(([c, k]) => `${c} ${k}`).join(", ")})` : ""}`,
+    );
+    console.log(
+      `sendMessage round trip: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`,
+    );
+    console.log(
+      `chat CPU ${cpu.toFixed(1)} s in ${elapsed.toFixed(1)} s (${((cpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message)`,
+    );
     console.log(
       `PostgreSQL per stored message (pg_stat_database, includes the outbox relay): ${per("xact_commit")} commits, ${per("xact_rollback")} rollbacks, ${per("tup_inserted")} rows inserted, ${per("tup_updated")} rows updated`,
     );
-    console.log(`load average at the end: ${os.loadavg().map((l) => l.toFixed(2)).join(" ")}`);
+    console.log(
+      `load average at the end: ${os
+        .loadavg()
+        .map((l) => l.toFixed(2))
+        .join(" ")}`,
+    );
   } finally {
     child?.kill("SIGTERM");
     await sleep(1_500);
     jwks.close();
     await db.$disconnect();
     if (keep) console.log(`kept ${databaseUrl}`);
-    else await dropDatabase(databaseUrl).catch((error: unknown) => console.error(`could not drop ${databaseUrl}: ${String(error)}`));
+    else
+      await dropDatabase(databaseUrl).catch((error: unknown) =>
+        console.error(`could not drop ${databaseUrl}: ${String(error)}`),
+      );
   }
 }
 

@@ -16,10 +16,22 @@ describe("event consumer: Redis restarts", () => {
   const queues: Queue[] = [];
 
   const startRedis = async () => {
-    const child = spawn("redis-server", ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"], { stdio: "ignore" });
+    const child = spawn(
+      "redis-server",
+      ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+      { stdio: "ignore" },
+    );
     redis = child;
     await waitFor("redis-server to listen", async () => {
-      const probe = new Queue(`probe-${randomUUID()}`, { connection: { host: "127.0.0.1", port, maxRetriesPerRequest: 1, enableOfflineQueue: false, retryStrategy: () => null } });
+      const probe = new Queue(`probe-${randomUUID()}`, {
+        connection: {
+          host: "127.0.0.1",
+          port,
+          maxRetriesPerRequest: 1,
+          enableOfflineQueue: false,
+          retryStrategy: () => null,
+        },
+      });
       probe.on("error", () => undefined);
       try {
         await probe.getWaitingCount();
@@ -52,7 +64,14 @@ describe("event consumer: Redis restarts", () => {
     await killRedis();
   });
 
-  function consume(deliveries: string[], options: { watchdogIntervalMs?: number; closeTimeoutMs?: number; onWorker?: (worker: Worker) => void } = {}) {
+  function consume(
+    deliveries: string[],
+    options: {
+      watchdogIntervalMs?: number;
+      closeTimeoutMs?: number;
+      onWorker?: (worker: Worker) => void;
+    } = {},
+  ) {
     const log = capturingLogger("consumer");
     const prefix = `hvtest${randomUUID().slice(0, 8)}`;
     const handler = async (_payload: unknown, meta: EventMeta) => {
@@ -79,7 +98,11 @@ describe("event consumer: Redis restarts", () => {
     queues.push(queue);
     const publish = async () => {
       const eventId = randomUUID();
-      await queue.add("user.deleted", { type: "user.deleted", payload: { userId: randomUUID() }, occurredAt: new Date().toISOString() }, { jobId: eventId });
+      await queue.add(
+        "user.deleted",
+        { type: "user.deleted", payload: { userId: randomUUID() }, occurredAt: new Date().toISOString() },
+        { jobId: eventId },
+      );
       return eventId;
     };
     return { handle, publish, log: log.lines };
@@ -88,7 +111,10 @@ describe("event consumer: Redis restarts", () => {
   it("should replace a worker that takes no events although some wait", async () => {
     const deliveries: string[] = [];
     const workers: Worker[] = [];
-    const { publish, log } = consume(deliveries, { watchdogIntervalMs: 300, onWorker: (worker) => workers.push(worker) });
+    const { publish, log } = consume(deliveries, {
+      watchdogIntervalMs: 300,
+      onWorker: (worker) => workers.push(worker),
+    });
     const first = await publish();
     await waitFor("the first event", () => deliveries.includes(first));
     expect(workers).toHaveLength(1);
@@ -97,10 +123,17 @@ describe("event consumer: Redis restarts", () => {
     // The fetch in flight when it paused may still take one: publish two, one needs a new worker.
     const second = await publish();
     const also = await publish();
-    await waitFor("the events, through a new worker", () => deliveries.includes(second) && deliveries.includes(also), 30_000);
+    await waitFor(
+      "the events, through a new worker",
+      () => deliveries.includes(second) && deliveries.includes(also),
+      30_000,
+    );
     expect(workers).toHaveLength(2);
     expect(log.some((line) => line.msg.startsWith("event consumer: worker takes no events"))).toBe(true);
-    await waitFor("the stuck worker closed", () => workers[0]!.closing !== undefined && workers[0]!.closing !== null);
+    await waitFor(
+      "the stuck worker closed",
+      () => workers[0]!.closing !== undefined && workers[0]!.closing !== null,
+    );
     // No second replacement while the new one works.
     const third = await publish();
     await waitFor("the next event", () => deliveries.includes(third));
@@ -139,7 +172,11 @@ describe("event consumer: Redis restarts", () => {
   }, 60_000);
 });
 
-async function waitFor(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
+async function waitFor(
+  what: string,
+  condition: () => boolean | Promise<boolean>,
+  timeoutMs = 15_000,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);

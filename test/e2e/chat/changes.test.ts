@@ -4,7 +4,8 @@ import { codeOf, createGroup, gql, send, startChatHarness, type ChatHarness } fr
 const CHANGES = `query($c: ID!, $after: Int!, $first: Int) { messageChanges(conversationId: $c, after: $after, first: $first) { version hasMore messages { id seq text deleted version reactions { emoji count } } } }`;
 const EDIT = "mutation($m: ID!, $t: String!) { editMessage(messageId: $m, text: $t) { id version } }";
 const DELETE = "mutation($m: ID!) { deleteMessage(messageId: $m) { id version } }";
-const REACT = "mutation($m: ID!, $e: String!, $add: Boolean) { reactToMessage(messageId: $m, emoji: $e, add: $add) { id version } }";
+const REACT =
+  "mutation($m: ID!, $e: String!, $add: Boolean) { reactToMessage(messageId: $m, emoji: $e, add: $add) { id version } }";
 
 describe("chat: catching up on edits, deletions and reactions (messageChanges)", () => {
   let harness: ChatHarness;
@@ -21,10 +22,15 @@ describe("chat: catching up on edits, deletions and reactions (messageChanges)",
     const [a, b] = [await harness.person(), await harness.person()];
     const conversationId = await createGroup(url, a, [b]);
     const ids: string[] = [];
-    for (const text of ["one", "two", "three"]) ids.push((await send(url, a, conversationId, text)).body.data.sendMessage.id);
+    for (const text of ["one", "two", "three"])
+      ids.push((await send(url, a, conversationId, text)).body.data.sendMessage.id);
     // b is up to date now.
     const start = await gql(url, CHANGES, { c: conversationId, after: 0 }, b);
-    expect(start.body.data.messageChanges.messages.map((m: { text: string }) => m.text)).toEqual(["one", "two", "three"]);
+    expect(start.body.data.messageChanges.messages.map((m: { text: string }) => m.text)).toEqual([
+      "one",
+      "two",
+      "three",
+    ]);
     const held = start.body.data.messageChanges.version as number;
     expect(held).toBe(3);
 
@@ -36,7 +42,13 @@ describe("chat: catching up on edits, deletions and reactions (messageChanges)",
 
     const caught = (await gql(url, CHANGES, { c: conversationId, after: held }, b)).body.data.messageChanges;
     expect(caught.hasMore).toBe(false);
-    expect(caught.messages.map((m: { seq: number; text: string | null; deleted: boolean }) => [m.seq, m.text, m.deleted])).toEqual([
+    expect(
+      caught.messages.map((m: { seq: number; text: string | null; deleted: boolean }) => [
+        m.seq,
+        m.text,
+        m.deleted,
+      ]),
+    ).toEqual([
       [1, "one, edited", false],
       [2, "two", false],
       [3, null, true],
@@ -47,7 +59,9 @@ describe("chat: catching up on edits, deletions and reactions (messageChanges)",
     expect(versions).toEqual([...versions].sort((x: number, y: number) => x - y));
     expect(caught.version).toBe(versions.at(-1));
     // Nothing more once caught up.
-    expect((await gql(url, CHANGES, { c: conversationId, after: caught.version }, b)).body.data.messageChanges).toEqual({
+    expect(
+      (await gql(url, CHANGES, { c: conversationId, after: caught.version }, b)).body.data.messageChanges,
+    ).toEqual({
       version: caught.version,
       hasMore: false,
       messages: [],
@@ -57,7 +71,8 @@ describe("chat: catching up on edits, deletions and reactions (messageChanges)",
     const walked: number[] = [];
     let after = held;
     for (;;) {
-      const page = (await gql(url, CHANGES, { c: conversationId, after, first: 1 }, b)).body.data.messageChanges;
+      const page = (await gql(url, CHANGES, { c: conversationId, after, first: 1 }, b)).body.data
+        .messageChanges;
       walked.push(...page.messages.map((m: { seq: number }) => m.seq));
       after = page.version;
       if (!page.hasMore) break;
@@ -75,7 +90,10 @@ describe("chat: catching up on edits, deletions and reactions (messageChanges)",
       send(url, b, conversationId, "meanwhile"),
     ]);
     for (const result of results) expect(result.body.errors).toBeUndefined();
-    const row = await harness.db.conversation.findUniqueOrThrow({ where: { id: conversationId }, select: { version: true } });
+    const row = await harness.db.conversation.findUniqueOrThrow({
+      where: { id: conversationId },
+      select: { version: true },
+    });
     expect(row.version).toBe(1 + emojis.length + 1);
   });
 
@@ -83,8 +101,12 @@ describe("chat: catching up on edits, deletions and reactions (messageChanges)",
     const [a, b, stranger] = [await harness.person(), await harness.person(), await harness.person()];
     const conversationId = await createGroup(url, a, [b]);
     expect(codeOf(await gql(url, CHANGES, { c: conversationId, after: -1 }, a))).toBe("BAD_USER_INPUT");
-    expect(codeOf(await gql(url, CHANGES, { c: conversationId, after: 0, first: 101 }, a))).toBe("BAD_USER_INPUT");
-    expect(codeOf(await gql(url, CHANGES, { c: conversationId, after: 0, first: 0 }, a))).toBe("BAD_USER_INPUT");
+    expect(codeOf(await gql(url, CHANGES, { c: conversationId, after: 0, first: 101 }, a))).toBe(
+      "BAD_USER_INPUT",
+    );
+    expect(codeOf(await gql(url, CHANGES, { c: conversationId, after: 0, first: 0 }, a))).toBe(
+      "BAD_USER_INPUT",
+    );
     expect(codeOf(await gql(url, CHANGES, { c: "not-a-uuid", after: 0 }, a))).toBe("BAD_USER_INPUT");
     expect(codeOf(await gql(url, CHANGES, { c: "x".repeat(100_000), after: 0 }, a))).toBe("BAD_USER_INPUT");
     expect(codeOf(await gql(url, CHANGES, { c: conversationId, after: 0 }, stranger))).toBe("NOT_FOUND");

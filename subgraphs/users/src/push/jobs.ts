@@ -101,7 +101,9 @@ export function fanOutHandlers(queue: Queue, policy: PushJobPolicy, logger: Logg
             seq: payload.seq,
             preview: payload.preview,
             unreadCount: recipient.unreadCount,
-            ...(recipient.totalUnreadCount !== undefined ? { totalUnreadCount: recipient.totalUnreadCount } : {}),
+            ...(recipient.totalUnreadCount !== undefined
+              ? { totalUnreadCount: recipient.totalUnreadCount }
+              : {}),
           },
         });
       }
