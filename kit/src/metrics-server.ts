@@ -1,5 +1,5 @@
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { listen } from "./http-server";
 import express from "express";
 import type { Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
@@ -26,15 +26,7 @@ export async function startMetricsServer(options: {
   app.disable("x-powered-by");
   app.get("/metrics", options.metrics.handler);
   const server = http.createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    server.once("error", reject);
-    server.listen(options.port, options.host, () => {
-      server.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (server.address() as AddressInfo).port;
-  const displayHost = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
+  const { port, displayHost } = await listen(server, options.port, options.host);
   const url = `http://${displayHost}:${port}/metrics`;
   options.logger.info({ url }, "metrics listening");
   return {

@@ -1,5 +1,5 @@
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { addProbeRoutes, listen } from "./http-server";
 import cors from "cors";
 import express, { type ErrorRequestHandler, type Request, type RequestHandler } from "express";
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type PersistedQueryOptions } from "@apollo/server";
@@ -18,7 +18,7 @@ import { createErrorFormatter, ErrorCode } from "./errors";
 import { apolloLogger, type Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
 import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id";
-import { runReadinessChecks, type ReadinessCheck } from "./readiness";
+import type { ReadinessCheck } from "./readiness";
 
 /** What every request's context carries, in every process: its caller (`viewer`, `clientIp`) too. */
 export interface RequestContextBase extends AuthContext {
@@ -197,17 +197,7 @@ export async function startService<TContext extends RequestContextBase>(
       : new ApolloServer<TContext>({ ...common, schema: options.graphql.schema });
   await apollo.start();
 
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok", service: options.name });
-  });
-  app.get("/readyz", async (_req, res) => {
-    if (stopping) {
-      res.status(503).json({ status: "stopping", service: options.name });
-      return;
-    }
-    const report = await runReadinessChecks(options.readiness);
-    res.status(report.ready ? 200 : 503).json({ status: report.ready ? "ready" : "not ready", service: options.name, checks: report.checks });
-  });
+  addProbeRoutes(app, options.name, options.readiness, () => stopping);
   for (const [path, handler] of Object.entries(options.getRoutes ?? {})) app.get(path, handler);
   app.use(
     "/graphql",
@@ -242,15 +232,7 @@ export async function startService<TContext extends RequestContextBase>(
   app.use("/graphql", bodyErrorHandler);
 
   options.onHttpServer?.(httpServer);
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(options.port, options.host, () => {
-      httpServer.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (httpServer.address() as AddressInfo).port;
-  const displayHost = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
+  const { port, displayHost } = await listen(httpServer, options.port, options.host);
   const url = `http://${displayHost}:${port}/graphql`;
   logger.info({ url }, `${options.name} listening`);
 

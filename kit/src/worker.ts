@@ -1,9 +1,9 @@
 import http from "node:http";
-import type { AddressInfo } from "node:net";
+import { addProbeRoutes, listen } from "./http-server";
 import express, { type RequestHandler } from "express";
 import type { Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
-import { runReadinessChecks, type ReadinessCheck } from "./readiness";
+import type { ReadinessCheck } from "./readiness";
 import type { RunningService } from "./service";
 
 export interface WorkerServiceOptions {
@@ -32,29 +32,11 @@ export async function startWorkerService(options: WorkerServiceOptions): Promise
   const app = express();
   app.disable("x-powered-by");
   let stopping = false;
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok", service: options.name });
-  });
-  app.get("/readyz", async (_req, res) => {
-    if (stopping) {
-      res.status(503).json({ status: "stopping", service: options.name });
-      return;
-    }
-    const report = await runReadinessChecks(options.readiness);
-    res.status(report.ready ? 200 : 503).json({ status: report.ready ? "ready" : "not ready", service: options.name, checks: report.checks });
-  });
+  addProbeRoutes(app, options.name, options.readiness, () => stopping);
   if (options.metrics) app.get("/metrics", options.metrics.handler);
   for (const [path, handler] of Object.entries(options.routes ?? {})) app.get(path, handler);
   const httpServer = http.createServer(app);
-  await new Promise<void>((resolve, reject) => {
-    httpServer.once("error", reject);
-    httpServer.listen(options.port, options.host, () => {
-      httpServer.off("error", reject);
-      resolve();
-    });
-  });
-  const port = (httpServer.address() as AddressInfo).port;
-  const displayHost = options.host === "0.0.0.0" || options.host === "::" ? "127.0.0.1" : options.host;
+  const { port, displayHost } = await listen(httpServer, options.port, options.host);
   const url = `http://${displayHost}:${port}/healthz`;
   logger.info({ url }, `${options.name} worker running`);
 
