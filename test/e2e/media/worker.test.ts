@@ -28,9 +28,19 @@ describe("the media worker process", () => {
   const queue = createMediaQueue(process.env.REDIS_URL ?? "redis://127.0.0.1:6379", prefix);
   const running: WorkerProcess[] = [];
 
+  /**
+   * The real ffmpeg, started 20 s late (but answering `-version` at once for the start-up check):
+   * a worker using it is surely in the middle of a job when the test acts, however fast the
+   * machine transcodes the clip.
+   */
+  let slowFfmpeg: string;
+
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "hv-worker-test-"));
     db = createMediaDb(process.env.MEDIA_DATABASE_URL ?? "");
+    slowFfmpeg = path.join(dir, "slow-ffmpeg.sh");
+    const ffmpeg = process.env.FFMPEG_PATH || "ffmpeg";
+    await writeFile(slowFfmpeg, `#!/bin/sh\ncase "$*" in *-version*) ;; *) sleep 20 </dev/null >/dev/null 2>&1 ;; esac\nexec ${JSON.stringify(ffmpeg)} "$@"\n`, { mode: 0o755 });
   });
   afterAll(async () => {
     for (const worker of running) {
@@ -83,6 +93,13 @@ describe("the media worker process", () => {
     return id;
   }
 
+  /** Until the worker said it runs: its signal handlers are in place from then on. */
+  async function untilRunning(worker: WorkerProcess): Promise<void> {
+    for (let attempt = 0; attempt < 1200 && !worker.output.join("").includes("worker running"); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   async function waitForStatus(id: string, statuses: string[], tries = 1200): Promise<string> {
     for (let attempt = 0; attempt < tries; attempt += 1) {
       const row = await db.media.findUnique({ where: { id } });
@@ -95,7 +112,7 @@ describe("the media worker process", () => {
   it("should let a second worker finish the job of a worker killed in the middle of it", async () => {
     const clip = await shortVideo(6, "1280x720");
     const id = await queuedVideo(clip);
-    const first = startWorker();
+    const first = startWorker({ FFMPEG_PATH: slowFfmpeg });
     await waitForStatus(id, ["PROCESSING"]);
     process.kill(-(first.child.pid ?? 0), "SIGKILL"); // the worker, its sandboxed processor and ffmpeg
     expect((await first.exited).signal).toBe("SIGKILL");
@@ -113,7 +130,8 @@ describe("the media worker process", () => {
 
     // SIGTERM is a graceful stop: the running job is finished before the process exits.
     const next = await queuedVideo(clip);
-    await waitForStatus(next, ["PROCESSING"]);
+    await untilRunning(second);
+    await waitForStatus(next, ["PROCESSING", "READY"]);
     process.kill(second.child.pid ?? 0, "SIGTERM");
     expect(await second.exited).toEqual({ code: 0, signal: null });
     expect((await db.media.findUniqueOrThrow({ where: { id: next } })).status).toBe("READY");
@@ -121,7 +139,7 @@ describe("the media worker process", () => {
 
   it("should fail a job that runs past MEDIA_PROCESSING_TIMEOUT_SECONDS with PROCESSING_TIMEOUT, without retrying it", async () => {
     const id = await queuedVideo(await shortVideo(6, "1280x720"));
-    const worker = startWorker({ MEDIA_PROCESSING_TIMEOUT_SECONDS: "1" });
+    const worker = startWorker({ MEDIA_PROCESSING_TIMEOUT_SECONDS: "1", FFMPEG_PATH: slowFfmpeg });
     expect(await waitForStatus(id, ["READY", "FAILED"])).toBe("FAILED");
     expect(await db.media.findUniqueOrThrow({ where: { id } })).toMatchObject({ failureReason: "PROCESSING_TIMEOUT", sourceKey: null });
     const job = await queue.getJob(id);
@@ -134,7 +152,8 @@ describe("the media worker process", () => {
 
   it("should hand a running job back to the queue when the drain time is over at SIGTERM, counting no attempt", async () => {
     const id = await queuedVideo(await shortVideo(6, "1280x720"));
-    const first = startWorker({ MEDIA_WORKER_DRAIN_SECONDS: "1" });
+    const first = startWorker({ MEDIA_WORKER_DRAIN_SECONDS: "1", FFMPEG_PATH: slowFfmpeg });
+    await untilRunning(first);
     await waitForStatus(id, ["PROCESSING"]);
     process.kill(first.child.pid ?? 0, "SIGTERM");
     expect(await first.exited).toEqual({ code: 0, signal: null });
