@@ -1,10 +1,19 @@
-import { createPrismaDb, type DatabaseObserver } from "@hv/kit";
+import { createDatabaseClients, createPrismaDb, type DatabaseObserver, type SqlClient } from "@hv/kit";
 import { PrismaClient } from "./generated/prisma/client";
 
-export type { DatabaseObserver };
+export type { DatabaseObserver, SqlClient };
 export type MediaDb = PrismaClient;
 
 /** The media database through Prisma (see kit/src/prisma.ts). */
 export function createMediaDb(databaseUrl: string, observer: DatabaseObserver = {}): MediaDb {
   return createPrismaDb(PrismaClient, databaseUrl, observer);
+}
+
+/** The subgraph's clients: Prisma, and plain SQL on the same pool for the hot reads (loaders.ts). */
+export function createMediaDatabase(
+  databaseUrl: string,
+  observer: DatabaseObserver = {},
+): { db: MediaDb; sql: SqlClient } {
+  const { prisma, sql } = createDatabaseClients(PrismaClient, databaseUrl, observer);
+  return { db: prisma, sql };
 }

@@ -13,7 +13,7 @@ import {
 } from "@hv/kit";
 import type { MediaConfig } from "./config";
 import type { MediaServices } from "./context";
-import { createMediaDb, type DatabaseObserver } from "./db";
+import { createMediaDatabase, type DatabaseObserver } from "./db";
 import { mediaEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
 import { startMediaUpdateHub } from "./live";
@@ -40,7 +40,7 @@ export interface MediaStartOptions {
 
 export async function start(config: MediaConfig, logger: Logger, options: MediaStartOptions = {}): Promise<RunningMedia> {
   const metrics = createProcessMetrics(config.name, { logger });
-  const db = createMediaDb(config.databaseUrl, { ...options.database, metrics });
+  const { db, sql } = createMediaDatabase(config.databaseUrl, { ...options.database, metrics });
   let files: RunningFileServer | null = null;
   const storage = createStorage(config.storage, () => {
     if (config.storage.driver === "local" && config.storage.publicUrl) return config.storage.publicUrl;
@@ -112,7 +112,7 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
     redis,
     metrics,
     subscriptions: true,
-    context: (base) => ({ ...base, services, loaders: createLoaders(db, base.viewer?.userId ?? null, services.photos) }),
+    context: (base) => ({ ...base, services, loaders: createLoaders(db, sql, base.viewer?.userId ?? null, services.photos) }),
   });
   return { ...running, files, services };
 }
