@@ -21,7 +21,8 @@ import {
   type SubgraphName,
 } from "@hv/kit";
 import { createEdgeProtection, type PersistedQueryManifest } from "./protection";
-import { fetcherWithTimeout, SubgraphDataSource, type GatewayContext } from "./subgraph-data-source";
+import { SubgraphDataSource, type GatewayContext } from "./subgraph-data-source";
+import { createSubgraphFetcher } from "./subgraph-fetcher";
 import { SubscriptionHub } from "./subscriptions/hub";
 import { SubscriptionPlanner } from "./subscriptions/planner";
 import { startSubscriptionEndpoint, type SubscriptionEndpoint } from "./subscriptions/server";
@@ -77,6 +78,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
   let schemaLoaded = false;
   const dataSources: Record<string, SubgraphDataSource> = {};
   const metrics = createProcessMetrics("gateway", { logger });
+  const fetcher = createSubgraphFetcher(config.protection.subgraphTimeoutMs);
   const gateway = new ApolloGateway({
     supergraphSdl,
     logger: apolloLogger(logger),
@@ -84,7 +86,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     // serves every environment.
     buildService: ({ name }) => {
       if (!isSubgraphName(name)) throw new Error(`supergraph.graphql names an unknown subgraph "${name}"`);
-      const source = new SubgraphDataSource({ subgraphName: name, metrics, url: config.subgraphUrls[name], fetcher: fetcherWithTimeout(config.protection.subgraphTimeoutMs) });
+      const source = new SubgraphDataSource({ subgraphName: name, metrics, url: config.subgraphUrls[name], fetcher: fetcher.fetch });
       dataSources[name] = source;
       return source;
     },
@@ -205,6 +207,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     onStopped: async () => {
       await protection.stop();
       await closeRedis(redis);
+      await fetcher.close();
     },
   });
   // Prometheus scrapes on the private interface: the public port never serves /metrics.

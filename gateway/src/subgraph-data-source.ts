@@ -1,31 +1,14 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from "@apollo/gateway";
-import { appError, ErrorCode, isKnownErrorCode, REQUEST_ID_HEADER, type ProcessMetrics, type RequestContextBase } from "@hv/kit";
+import {
+  ErrorCode,
+  isKnownErrorCode,
+  REQUEST_ID_HEADER,
+  type ProcessMetrics,
+  type RequestContextBase,
+} from "@hv/kit";
 import { GraphQLError } from "graphql";
 
 type FetcherResponse = Parameters<RemoteGraphQLDataSource["errorFromResponse"]>[0];
-type Fetcher = NonNullable<RemoteGraphQLDataSource["fetcher"]>;
-
-/**
- * Node's fetch with a deadline over the whole exchange (headers and body): past `timeoutMs` the
- * fetch is aborted and that part of the answer is UPSTREAM_TIMEOUT (GATEWAY_SUBGRAPH_TIMEOUT_MS).
- */
-export function fetcherWithTimeout(timeoutMs: number): Fetcher {
-  const timed = async (url: string, init?: RequestInit): Promise<Response> => {
-    try {
-      const response = await fetch(url, { ...init, signal: AbortSignal.timeout(timeoutMs) });
-      const body = await response.arrayBuffer();
-      return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
-    } catch (error) {
-      // By name: fetch's DOMException may come from another realm than this module's Error.
-      const name = typeof error === "object" && error !== null ? (error as { name?: unknown }).name : undefined;
-      if (name === "TimeoutError" || name === "AbortError") {
-        throw appError(ErrorCode.UPSTREAM_TIMEOUT, "A service behind the gateway did not answer in time; try again later");
-      }
-      throw error;
-    }
-  };
-  return timed as unknown as Fetcher;
-}
 
 interface SubgraphErrorBody {
   errors?: Array<{ message?: unknown; extensions?: Record<string, unknown> }>;
@@ -53,7 +36,12 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   /** Counts every fetch (duration, outcome): queries, mutations and subscriptions' per-event fetches. */
   declare readonly metrics?: ProcessMetrics;
 
-  constructor(config: Partial<RemoteGraphQLDataSource<GatewayContext>> & { subgraphName?: string; metrics?: ProcessMetrics }) {
+  constructor(
+    config: Partial<RemoteGraphQLDataSource<GatewayContext>> & {
+      subgraphName?: string;
+      metrics?: ProcessMetrics;
+    },
+  ) {
     super(config);
   }
 
@@ -65,7 +53,11 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       outcome = response.errors?.length ? "graphql_error" : "ok";
       return response;
     } finally {
-      this.metrics?.observeSubgraphFetch(this.subgraphName ?? "unknown", Number(process.hrtime.bigint() - startedAt) / 1e9, outcome);
+      this.metrics?.observeSubgraphFetch(
+        this.subgraphName ?? "unknown",
+        Number(process.hrtime.bigint() - startedAt) / 1e9,
+        outcome,
+      );
     }
   }
 
@@ -87,10 +79,16 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
    */
   override async errorFromResponse(response: FetcherResponse): Promise<GraphQLError> {
     const fallback = await super.errorFromResponse(response);
-    const body = (fallback.extensions.response as { body?: unknown } | undefined)?.body as SubgraphErrorBody | undefined;
+    const body = (fallback.extensions.response as { body?: unknown } | undefined)?.body as
+      SubgraphErrorBody | undefined;
     const first = body?.errors?.[0];
     const code = first?.extensions?.code;
-    if (!first || typeof first.message !== "string" || !isKnownErrorCode(code) || code === ErrorCode.INTERNAL_SERVER_ERROR) {
+    if (
+      !first ||
+      typeof first.message !== "string" ||
+      !isKnownErrorCode(code) ||
+      code === ErrorCode.INTERNAL_SERVER_ERROR
+    ) {
       // Apollo codes a bare 401/403 as UNAUTHENTICATED/FORBIDDEN, which production does not mask:
       // drop the subgraph's URL and body from what the client could see.
       const fallbackCode = fallback.extensions.code;
@@ -100,7 +98,10 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       return fallback;
     }
     const extensions = Object.fromEntries(
-      PASSED_EXTENSIONS.filter((key) => first.extensions?.[key] !== undefined).map((key) => [key, first.extensions?.[key]]),
+      PASSED_EXTENSIONS.filter((key) => first.extensions?.[key] !== undefined).map((key) => [
+        key,
+        first.extensions?.[key],
+      ]),
     );
     return new GraphQLError(first.message, { extensions });
   }
