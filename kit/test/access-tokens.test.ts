@@ -16,6 +16,7 @@ import {
   bearerAuthenticator,
   createAccessTokenIssuer,
   createAccessTokenVerifier,
+  VERIFIED_TOKEN_MEMORY_MS,
   type AccessTokenIssuer,
   type AccessTokenVerifier,
 } from "../src/auth/access-tokens";
@@ -146,6 +147,35 @@ describe("access tokens", () => {
     });
   });
 
+  it("should refuse a remembered token once it has expired (with the clock tolerance), and revoke it at once", async () => {
+    let now = Date.now();
+    const clocked = createAccessTokenVerifier({
+      jwks: issuer.publicJwks(),
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      revocations,
+      clock: () => new Date(now),
+    });
+    const viewer = aViewer();
+    const { token, expiresAt } = await createAccessTokenIssuer({
+      keys: [keyA],
+      issuer: ISSUER,
+      audience: AUDIENCE,
+      ttlSeconds: 30,
+    }).issue(viewer);
+    expect(await outcome(clocked, token)).toBe("accepted");
+    now = expiresAt.getTime() + 4_000; // within the 5 s tolerance
+    expect(await outcome(clocked, token)).toBe("accepted");
+    now = expiresAt.getTime() + 6_000;
+    expect(await outcome(clocked, token)).toBe("expired");
+
+    const fresh = await issuer.issue(viewer);
+    now = Date.now();
+    expect(await outcome(clocked, fresh.token)).toBe("accepted");
+    await revocations.revokeSession(viewer.sessionId);
+    expect(await outcome(clocked, fresh.token)).toBe("revoked");
+  });
+
   it("should refuse an unsigned (alg none) token", async () => {
     const header = base64url.encode(JSON.stringify({ alg: "none", typ: "at+jwt", kid: "key-a" }));
     const body = base64url.encode(JSON.stringify(claims()));
@@ -272,6 +302,35 @@ describe("access tokens", () => {
 
       // A key that is published nowhere stays refused after the refetch.
       expect(await outcome(remote, (await issuerWith([stranger]).issue(aViewer())).token)).toBe("invalid");
+    });
+
+    it("should remember a verified token for a while, then check its signature again (a removed key stops working)", async () => {
+      published = issuerWith([keyA]).publicJwks();
+      fetches = 0;
+      let now = Date.now();
+      const remote = createAccessTokenVerifier({
+        jwks: jwksUrl,
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        revocations,
+        // Every signature check fetches the set: the fetch count shows when one happened.
+        remoteJwks: { cooldownMs: 0, cacheMaxAgeMs: 0 },
+        clock: () => new Date(now),
+      });
+      const signedByA = await issuerWith([keyA]).issue(aViewer());
+      expect(await outcome(remote, signedByA.token)).toBe("accepted");
+      expect(fetches).toBe(1);
+
+      // Key A is withdrawn: within the memory the token is still known good, with no signature check.
+      published = issuerWith([keyB]).publicJwks();
+      now += VERIFIED_TOKEN_MEMORY_MS - 1_000;
+      expect(await outcome(remote, signedByA.token)).toBe("accepted");
+      expect(fetches).toBe(1);
+
+      // Past it, the signature is checked again against the published set, which no longer has A.
+      now += 2_000;
+      expect(await outcome(remote, signedByA.token)).toBe("invalid");
+      expect(fetches).toBeGreaterThan(1);
     });
 
     it("should fail as a server error, not as a bad token, when the JWKS cannot be fetched", async () => {
