@@ -14,7 +14,7 @@ import {
   type UsersConfig,
 } from "@hv/kit";
 import type { UsersServices } from "./context";
-import { createUsersDb, type DatabaseObserver } from "./db";
+import { createUsersDatabase, type DatabaseObserver } from "./db";
 import { createLoaders } from "./loaders";
 import { ProfileCache } from "./modules/profile-cache";
 import { createAccountRateLimits } from "./modules/rate-limits";
@@ -29,7 +29,7 @@ export interface UsersStartOptions {
 
 export async function start(config: UsersConfig, logger: Logger, options: UsersStartOptions = {}): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
-  const db = createUsersDb(config.databaseUrl, { ...options.database, metrics });
+  const { db, sql } = createUsersDatabase(config.databaseUrl, { ...options.database, metrics });
   const accessTokens = createAccessTokenIssuer({
     keys: config.accessTokens.signingKeys,
     issuer: config.auth.issuer,
@@ -49,7 +49,7 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
       { refreshTokenTtlDays: config.refreshTokens.ttlDays, reuseGraceSeconds: config.refreshTokens.reuseGraceSeconds },
       logger,
     ),
-    profiles: new ProfileCache(db, redis),
+    profiles: new ProfileCache(sql, redis),
     limits: createAccountRateLimits(redis),
     flushEvents: () => void relay.flush(),
   };

@@ -1,14 +1,15 @@
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
-import { createUsersDb, type UsersDb } from "../src/db";
+import { createUsersDatabase, type SqlClient, type UsersDb } from "../src/db";
 import { ProfileCache } from "../src/modules/profile-cache";
 
 describe("ProfileCache", () => {
   let db: UsersDb;
+  let sql: SqlClient;
   let redis: Redis;
 
   beforeAll(() => {
-    db = createUsersDb(process.env.USERS_DATABASE_URL ?? "");
+    ({ db, sql } = createUsersDatabase(process.env.USERS_DATABASE_URL ?? ""));
     redis = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
   });
   afterAll(async () => {
@@ -18,13 +19,18 @@ describe("ProfileCache", () => {
 
   async function newUser() {
     return db.user.create({
-      data: { email: `${randomUUID()}@example.test`, passwordHash: "!test", displayName: "Cached", birthDate: new Date("1990-01-01") },
+      data: {
+        email: `${randomUUID()}@example.test`,
+        passwordHash: "!test",
+        displayName: "Cached",
+        birthDate: new Date("1990-01-01"),
+      },
     });
   }
 
   it("should serve a second read from Redis and never cache the password hash or email", async () => {
     const user = await newUser();
-    const cache = new ProfileCache(db, redis);
+    const cache = new ProfileCache(sql, redis);
     const [first] = await cache.load([user.id]);
     expect(first?.displayName).toBe("Cached");
     const stored = await redis.get(`hv:users:profile:${user.id}`);
@@ -36,31 +42,52 @@ describe("ProfileCache", () => {
     expect(second?.displayName).toBe("Cached");
   });
 
+  it("should read a row exactly as Prisma does, less the password hash and email, and revive it the same from Redis", async () => {
+    const user = await db.user.create({
+      data: {
+        email: `${randomUUID()}@example.test`,
+        passwordHash: "!test",
+        displayName: "Every column",
+        bio: "set",
+        birthDate: new Date("1988-12-31"),
+        gender: "NONBINARY",
+        gendersOfInterest: ["WOMAN", "NONBINARY"],
+        interests: ["jazz", "climbing"],
+        ageMin: 25,
+        ageMax: 40,
+        maxDistanceKm: 12,
+        visibility: "HIDDEN",
+        role: "MODERATOR",
+        bannedAt: new Date("2026-11-30T10:20:30.456Z"),
+      },
+    });
+    const { passwordHash: _hash, email: _email, ...expected } = user;
+    const cache = new ProfileCache(sql, redis);
+    const [fromPostgres] = await cache.load([user.id]);
+    expect(fromPostgres).toEqual(expected);
+    expect(fromPostgres?.birthDate.toISOString()).toBe("1988-12-31T00:00:00.000Z");
+    const [fromRedis] = await cache.load([user.id]);
+    expect(fromRedis).toEqual(expected);
+    expect(await cache.load([randomUUID()])).toEqual([null]);
+  });
+
   it("should not let a read that started before a ban put the unbanned row back", async () => {
     const user = await newUser();
     let releaseRead!: () => void;
     const readHeld = new Promise<void>((resolve) => (releaseRead = resolve));
     let readStarted!: () => void;
     const started = new Promise<void>((resolve) => (readStarted = resolve));
-    // The real database, with its users.findMany held open until the ban has happened.
-    const slowDb = new Proxy(db, {
-      get(target, property) {
-        if (property !== "user") return Reflect.get(target, property);
-        return new Proxy(target.user, {
-          get(users, method) {
-            if (method !== "findMany") return Reflect.get(users, method);
-            return async (args: Parameters<UsersDb["user"]["findMany"]>[0]) => {
-              const rows = await users.findMany(args);
-              readStarted();
-              await readHeld;
-              return rows;
-            };
-          },
-        });
+    // The real database, with the cache's read held open until the ban has happened.
+    const slowSql: SqlClient = {
+      async query<T>(statement: Parameters<SqlClient["query"]>[0]) {
+        const rows = await sql.query<T>(statement);
+        readStarted();
+        await readHeld;
+        return rows;
       },
-    }) as UsersDb;
-    const slowReader = new ProfileCache(slowDb, redis);
-    const writer = new ProfileCache(db, redis);
+    };
+    const slowReader = new ProfileCache(slowSql, redis);
+    const writer = new ProfileCache(sql, redis);
 
     const staleRead = slowReader.load([user.id]);
     await started;

@@ -1,5 +1,5 @@
-import type { Redis } from "@hv/kit";
-import type { UsersDb } from "../db";
+import type { Redis, SqlClient } from "@hv/kit";
+import { Prisma } from "../generated/prisma/client";
 import type { UserRow } from "../loaders";
 
 const TTL_SECONDS = 300;
@@ -21,6 +21,16 @@ type CachedRow = Omit<UserRow, "birthDate" | "bannedAt" | "createdAt" | "updated
   updatedAt: string;
 };
 
+/**
+ * Every column of `UserRow` (the users table less password hash and email), named and typed as
+ * Prisma returns them: enums as text, the birth date as a string made a UTC-midnight Date below
+ * (node-postgres would read a `date` in the process's time zone).
+ */
+const USER_ROW_COLUMNS = Prisma.sql`id::text AS id, display_name AS "displayName", bio, birth_date::text AS "birthDate",
+  gender::text AS gender, genders_of_interest::text[] AS "gendersOfInterest", interests, age_min AS "ageMin",
+  age_max AS "ageMax", max_distance_km AS "maxDistanceKm", visibility::text AS visibility, role::text AS role,
+  banned_at AS "bannedAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
+
 function revive(row: CachedRow): UserRow {
   return {
     ...row,
@@ -37,9 +47,17 @@ function revive(row: CachedRow): UserRow {
  */
 export class ProfileCache {
   constructor(
-    private readonly db: UsersDb,
+    private readonly sql: SqlClient,
     private readonly redis: Redis,
   ) {}
+
+  /** One plain statement for a batch (Prisma's findMany with a 50-id IN list cost ~3 ms of CPU here). */
+  private async read(ids: readonly string[]): Promise<UserRow[]> {
+    const rows = await this.sql.query<Omit<UserRow, "birthDate"> & { birthDate: string }>(
+      Prisma.sql`SELECT ${USER_ROW_COLUMNS} FROM users WHERE id = ANY(${[...ids]}::uuid[])`,
+    );
+    return rows.map((row) => ({ ...row, birthDate: new Date(`${row.birthDate}T00:00:00.000Z`) }));
+  }
 
   async load(ids: readonly string[]): Promise<Array<UserRow | null>> {
     if (ids.length === 0) return [];
@@ -52,12 +70,21 @@ export class ProfileCache {
     const missing = ids.filter((id) => !found.has(id));
     if (missing.length > 0) {
       const versions = await this.redis.mget(missing.map(versionKey)).catch(() => undefined);
-      const rows = await this.db.user.findMany({ where: { id: { in: missing } }, omit: { passwordHash: true, email: true } });
+      const rows = await this.read(missing);
       const pipeline = this.redis.pipeline();
       for (const row of rows) {
         found.set(row.id, row);
         const version = versions?.[missing.indexOf(row.id)] ?? "0";
-        if (versions) pipeline.eval(SET_IF_VERSION, 2, key(row.id), versionKey(row.id), JSON.stringify(row), version, TTL_SECONDS);
+        if (versions)
+          pipeline.eval(
+            SET_IF_VERSION,
+            2,
+            key(row.id),
+            versionKey(row.id),
+            JSON.stringify(row),
+            version,
+            TTL_SECONDS,
+          );
       }
       if (versions && rows.length > 0) await pipeline.exec().catch(() => undefined);
     }
@@ -66,6 +93,11 @@ export class ProfileCache {
 
   /** After every committed write to a user: readers that started before it will not cache it. */
   async invalidate(id: string): Promise<void> {
-    await this.redis.multi().incr(versionKey(id)).expire(versionKey(id), 24 * 60 * 60).del(key(id)).exec();
+    await this.redis
+      .multi()
+      .incr(versionKey(id))
+      .expire(versionKey(id), 24 * 60 * 60)
+      .del(key(id))
+      .exec();
   }
 }
