@@ -10,7 +10,7 @@ export interface LogLine {
 }
 
 /** A real logger whose JSON lines are kept in memory, so tests can read what a process logged. */
-export function capturingLogger(service: string): { logger: Logger; lines: LogLine[] } {
+export function capturingLogger(service: string, level = "info"): { logger: Logger; lines: LogLine[] } {
   const lines: LogLine[] = [];
   const destination = new Writable({
     write(chunk: Buffer, _encoding, callback) {
@@ -20,5 +20,5 @@ export function capturingLogger(service: string): { logger: Logger; lines: LogLi
       callback();
     },
   });
-  return { logger: createLogger({ service, level: "info", destination }), lines };
+  return { logger: createLogger({ service, level, destination }), lines };
 }

@@ -84,11 +84,13 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
 /** The four subgraphs and the gateway, in this process, on free ports, with real databases and Redis. */
 export async function startSystem(overrides: Record<string, string> = {}): Promise<RunningSystem> {
   const env = testEnv({ AUTH_SIGNING_KEYS: JSON.stringify([generateSigningKeyJwk("test-system")]), ...overrides });
-  const users = capturingLogger("users");
-  const discovery = capturingLogger("discovery");
-  const chat = capturingLogger("chat");
-  const media = capturingLogger("media");
-  const gatewayLog = capturingLogger("gateway");
+  // Tests read the info lines; a benchmark that passes LOG_LEVEL (warn) does not pay for them.
+  const level = overrides.LOG_LEVEL ?? "info";
+  const users = capturingLogger("users", level);
+  const discovery = capturingLogger("discovery", level);
+  const chat = capturingLogger("chat", level);
+  const media = capturingLogger("media", level);
+  const gatewayLog = capturingLogger("gateway", level);
   // Users first: it issues the tokens and serves the JWKS everyone else verifies with.
   const usersConfig = loadUsersConfig(env);
   const usersQueries: string[] = [];
