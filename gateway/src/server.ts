@@ -79,6 +79,11 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
   const dataSources: Record<string, SubgraphDataSource> = {};
   const metrics = createProcessMetrics("gateway", { logger });
   const fetcher = createSubgraphFetcher(config.protection.subgraphTimeoutMs);
+  // Unless this is set when it is constructed, @apollo/gateway reports usage to Apollo's servers
+  // and, to label the report, probes the Alibaba, AWS, GCP and Azure metadata endpoints
+  // (100.100.100.200, 169.254.169.254, metadata.google.internal). The gateway talks to its own
+  // subgraphs and nothing else (test/e2e/gateway/no-phone-home.test.ts).
+  process.env.APOLLO_TELEMETRY_DISABLED = "true";
   const gateway = new ApolloGateway({
     supergraphSdl,
     logger: apolloLogger(logger),
