@@ -69,6 +69,12 @@ describe("ProfileCache", () => {
     const [fromRedis] = await cache.load([user.id]);
     expect(fromRedis).toEqual(expected);
     expect(await cache.load([randomUUID()])).toEqual([null]);
+
+    // A fresh sign-up has NULL lists in Postgres: Prisma (and so the cache) gives [].
+    const bare = await newUser();
+    const { passwordHash: _bareHash, email: _bareEmail, ...bareExpected } = bare;
+    expect(bareExpected.interests).toEqual([]);
+    expect(await cache.load([bare.id])).toEqual([bareExpected]);
   });
 
   it("should not let a read that started before a ban put the unbanned row back", async () => {

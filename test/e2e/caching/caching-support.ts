@@ -63,7 +63,7 @@ export async function seedMatch(dbs: TestDatabases, one: string, other: string):
 /** SQL statements that read or write Media's `media` table. */
 export const mediaTableStatements = (queries: string[]) => queries.filter((sql) => /"public"\."media"/.test(sql));
 /** SQL statements that read Users' `users` table. */
-export const usersTableStatements = (queries: string[]) => queries.filter((sql) => /FROM "public"\."users"/.test(sql));
+export const usersTableStatements = (queries: string[]) => queries.filter((sql) => /FROM (?:"public"\.)?(?:"users"|users\b)/.test(sql));
 
 /** Polls a condition a bounded number of times (no wall-clock threshold): for effects of durable events. */
 export async function eventually(check: () => Promise<boolean>, tries = 200): Promise<void> {

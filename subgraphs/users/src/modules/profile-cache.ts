@@ -23,11 +23,12 @@ type CachedRow = Omit<UserRow, "birthDate" | "bannedAt" | "createdAt" | "updated
 
 /**
  * Every column of `UserRow` (the users table less password hash and email), named and typed as
- * Prisma returns them: enums as text, the birth date as a string made a UTC-midnight Date below
- * (node-postgres would read a `date` in the process's time zone).
+ * Prisma returns them: enums as text, a NULL list as [] (the list columns are nullable), the birth
+ * date as a string made a UTC-midnight Date below (node-postgres would read a `date` in the
+ * process's time zone).
  */
 const USER_ROW_COLUMNS = Prisma.sql`id::text AS id, display_name AS "displayName", bio, birth_date::text AS "birthDate",
-  gender::text AS gender, genders_of_interest::text[] AS "gendersOfInterest", interests, age_min AS "ageMin",
+  gender::text AS gender, COALESCE(genders_of_interest::text[], '{}') AS "gendersOfInterest", COALESCE(interests, '{}') AS interests, age_min AS "ageMin",
   age_max AS "ageMax", max_distance_km AS "maxDistanceKm", visibility::text AS visibility, role::text AS role,
   banned_at AS "bannedAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
