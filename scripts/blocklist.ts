@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { closeRedis, createLogger, createRedis, readEnv } from "@hv/kit";
+import { closeRedis, createLogger, createRedis, loadRedisTarget, readEnv } from "@hv/kit";
 import { BlocklistStore } from "@hv/gateway/src/protection";
 
 /**
@@ -11,7 +11,7 @@ import { BlocklistStore } from "@hv/gateway/src/protection";
  *   pnpm run blocklist -- remove 203.0.113.0/24
  *   pnpm run blocklist -- list
  *
- * Reads REDIS_URL and EVENTS_PREFIX like the gateway (the list lives at `<EVENTS_PREFIX>:gw:blocklist`).
+ * Reads REDIS_URL (and REDIS_SENTINELS, REDIS_SENTINEL_NAME when set) and EVENTS_PREFIX like the gateway (the list lives at `<EVENTS_PREFIX>:gw:blocklist`).
  */
 const USAGE = `usage: pnpm run blocklist -- add <cidr> --reason <text> | remove <cidr> | list`;
 
@@ -26,9 +26,9 @@ async function main(): Promise<number> {
     console.error(USAGE);
     return 2;
   }
-  const redisUrl = readEnv<string>(process.env, "REDIS_URL");
+  const redisTarget = loadRedisTarget(process.env);
   const prefix = values.prefix ?? `${readEnv<string>(process.env, "EVENTS_PREFIX")}:gw`;
-  const redis = createRedis(redisUrl, createLogger({ service: "blocklist", level: "warn" }));
+  const redis = createRedis(redisTarget, createLogger({ service: "blocklist", level: "warn" }));
   const store = new BlocklistStore(redis, prefix);
   try {
     switch (command) {

@@ -132,7 +132,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
   });
   // Tokens are verified once here at the edge (a bad one never reaches a subgraph) with the keys
   // the users subgraph publishes; revocations live in Redis.
-  const redis = createRedis(config.redisUrl, logger);
+  const redis = createRedis(config.redis, logger);
   const verifier = createAccessTokenVerifier({
     jwks: new URL(config.auth.jwksUrl),
     issuer: config.auth.issuer,

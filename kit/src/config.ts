@@ -71,6 +71,58 @@ const trustProxy = z
     return entries.join(",");
   });
 
+/** One Sentinel's address. */
+export interface RedisSentinelAddress {
+  host: string;
+  port: number;
+}
+
+/** A DNS name (letters, digits, hyphens, dots) or an IPv4 address; IPv6 comes in brackets. */
+const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+
+function parseHostPort(entry: string): RedisSentinelAddress | undefined {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(entry);
+  if (!match) return undefined;
+  const [, ipv6, name, portText] = match;
+  const portNumber = Number(portText);
+  if (portNumber < 1 || portNumber > 65535) return undefined;
+  if (ipv6 !== undefined) return isIP(ipv6) === 6 ? { host: ipv6, port: portNumber } : undefined;
+  return name !== undefined && HOST_NAME.test(name) ? { host: name, port: portNumber } : undefined;
+}
+
+const sentinelList = z
+  .string()
+  .optional()
+  .transform((value, context): RedisSentinelAddress[] | undefined => {
+    if (value === undefined) return undefined;
+    const entries = value.split(",").map((entry) => entry.trim());
+    const addresses = entries.map(parseHostPort);
+    const bad = entries.filter((_, index) => addresses[index] === undefined);
+    if (bad.length > 0) {
+      context.addIssue({
+        code: "custom",
+        message: `expected host:port entries separated by commas ([address]:port for IPv6); not understood: ${bad.map((entry) => JSON.stringify(entry)).join(", ")}`,
+      });
+      return z.NEVER;
+    }
+    return addresses as RedisSentinelAddress[];
+  });
+
+/** A Redis server URL as ioredis reads it: `redis[s]://[[user]:password@]host[:port][/db]`, no query. */
+const redisUrl = url.superRefine((value, context) => {
+  let parsed: URL;
+  try {
+    parsed = new URL(value);
+  } catch {
+    return; // reported by `url`
+  }
+  const problems: string[] = [];
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") problems.push("the scheme must be redis: or rediss:");
+  if (!/^\/?(\d{1,4})?$/.test(parsed.pathname)) problems.push("the path is the database number (e.g. /0) or nothing");
+  if (parsed.search !== "") problems.push("query parameters are not read: leave them out");
+  if (problems.length > 0) context.addIssue({ code: "custom", message: problems.join("; ") });
+});
+
 const upper = (name: SubgraphName) => name.toUpperCase();
 
 const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(1).max(max).default(fallback);
@@ -332,7 +384,23 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default("hv"),
     "Redis key prefix of the event queues; every process of one deployment must use the same.",
   ),
-  REDIS_URL: spec(url.default("redis://127.0.0.1:6379"), "Redis for caches, pub/sub and queues."),
+  REDIS_URL: spec(
+    redisUrl.default("redis://127.0.0.1:6379"),
+    "Redis for caches, pub/sub and queues: `redis[s]://[[user]:password@]host:port[/db]`. With `REDIS_SENTINELS` its host and port are not used (the sentinels name the primary); its user, password and database still are.",
+  ),
+  REDIS_SENTINELS: spec(
+    sentinelList,
+    "Redis through Sentinel: the sentinels, `host:port` separated by commas (`[address]:port` for IPv6). Set with `REDIS_SENTINEL_NAME`; every Redis client then asks them for the current primary and follows a failover.",
+  ),
+  REDIS_SENTINEL_NAME: spec(
+    z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "expected the master group name the sentinels monitor (letters, digits, `.`, `_`, `-`)").optional(),
+    "Redis through Sentinel: the master group name (`sentinel monitor <name> …`). Required with `REDIS_SENTINELS`.",
+  ),
+  REDIS_SENTINEL_PASSWORD: spec(
+    z.string().min(1).optional(),
+    "Redis through Sentinel: the sentinels' own password (`requirepass` of the sentinels), if they have one; the primary's is in `REDIS_URL`.",
+    { secret: true },
+  ),
   DISCOVERY_READ_DATABASE_URL: spec(
     url.optional(),
     "Discovery: a read replica of DISCOVERY_DATABASE_URL (or a PgBouncer entry in front of one) for nearby's candidate query; the viewer's own row and a re-check of the returned people (blocks, swipes, visibility) stay on the primary. Unset: everything on the primary.",
@@ -361,7 +429,7 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     "Chat: messages one user may send within an hour (sustained budget) before `RATE_LIMITED`.",
   ),
   CHAT_PUBSUB_REDIS_URL: spec(
-    url.optional(),
+    redisUrl.optional(),
     "Chat: Redis for the real-time fan-out between chat instances (pub/sub); default `REDIS_URL`. A separate one keeps pub/sub traffic off the queues' Redis.",
   ),
   CHAT_PRESENCE_TTL_SECONDS: spec(
@@ -425,12 +493,51 @@ export interface AuthVerificationConfig {
   audience: string;
 }
 
+/** The sentinels to ask for the current primary (REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_SENTINEL_PASSWORD). */
+export interface RedisSentinelTarget {
+  sentinels: RedisSentinelAddress[];
+  /** The master group name. */
+  name: string;
+  /** The sentinels' own password; null when they have none. */
+  password: string | null;
+}
+
+/**
+ * Where every Redis client of a process connects; `redisOptions` (kit/src/redis.ts) turns it into
+ * ioredis options. Plain data, so it can travel as JSON (the media worker's sandboxed processor).
+ */
+export interface RedisTarget {
+  /** REDIS_URL. Without sentinels: the server. With them: only its user, password and database. */
+  url: string;
+  /** Null: connect to `url`'s host and port. */
+  sentinel: RedisSentinelTarget | null;
+}
+
+/** REDIS_URL with the sentinel settings: both or neither of REDIS_SENTINELS and REDIS_SENTINEL_NAME. */
+export function loadRedisTarget(env: Env): RedisTarget {
+  const url = read<string>(env, "REDIS_URL");
+  const sentinels = read<RedisSentinelAddress[] | undefined>(env, "REDIS_SENTINELS");
+  const name = read<string | undefined>(env, "REDIS_SENTINEL_NAME");
+  const password = read<string | undefined>(env, "REDIS_SENTINEL_PASSWORD");
+  if (sentinels === undefined) {
+    if (name !== undefined) throw new ConfigError("REDIS_SENTINEL_NAME is set without REDIS_SENTINELS: set both (Redis through Sentinel) or neither");
+    if (password !== undefined) throw new ConfigError("REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS: set REDIS_SENTINELS and REDIS_SENTINEL_NAME, or unset it");
+    return { url, sentinel: null };
+  }
+  if (name === undefined) throw new ConfigError("REDIS_SENTINELS is set without REDIS_SENTINEL_NAME: name the master group the sentinels monitor");
+  if (new URL(url).protocol === "rediss:") {
+    throw new ConfigError("REDIS_URL is rediss:// (TLS) while REDIS_SENTINELS is set: TLS through Sentinel is not supported; use redis:// (its user, password and database are used)");
+  }
+  return { url, sentinel: { sentinels, name, password: password ?? null } };
+}
+
 export interface CommonConfig {
   nodeEnv: NodeEnv;
   isProduction: boolean;
   logLevel: string;
   host: string;
-  redisUrl: string;
+  /** REDIS_URL, or the sentinels that name the primary. */
+  redis: RedisTarget;
   /** BullMQ prefix of the event queues (see kit/src/events). */
   eventsPrefix: string;
   trustProxy: TrustProxy;
@@ -509,7 +616,7 @@ function loadCommon(env: Env): CommonConfig {
     isProduction: nodeEnv === "production",
     logLevel: read(env, "LOG_LEVEL"),
     host: read(env, "HOST"),
-    redisUrl: read(env, "REDIS_URL"),
+    redis: loadRedisTarget(env),
     eventsPrefix: read(env, "EVENTS_PREFIX"),
     trustProxy: read(env, "TRUST_PROXY"),
     auth: { jwksUrl: read(env, "AUTH_JWKS_URL"), issuer: read(env, "AUTH_ISSUER"), audience: read(env, "AUTH_AUDIENCE") },
@@ -584,17 +691,22 @@ export interface ChatConfig extends SubgraphConfig {
   sendBurst: number;
   sendSustained: number;
   presenceTtlSeconds: number;
-  /** Redis of the fan-out (CHAT_PUBSUB_REDIS_URL, else REDIS_URL). */
-  pubsubRedisUrl: string;
+  /** Redis of the fan-out: CHAT_PUBSUB_REDIS_URL (one server, no sentinels), else the common `redis`. */
+  pubsubRedis: RedisTarget;
   /** MEDIA_GRANT_SECRET: signs attachment read grants. */
   mediaGrantSecret: string;
+}
+
+function pubsubRedisTarget(env: Env, common: RedisTarget): RedisTarget {
+  const url = read<string | undefined>(env, "CHAT_PUBSUB_REDIS_URL");
+  return url === undefined ? common : { url, sentinel: null };
 }
 
 export function loadChatConfig(env: Env): ChatConfig {
   const base = loadSubgraphConfig("chat", env);
   return {
     ...base,
-    pubsubRedisUrl: read<string | undefined>(env, "CHAT_PUBSUB_REDIS_URL") ?? base.redisUrl,
+    pubsubRedis: pubsubRedisTarget(env, base.redis),
     requireMatch: read(env, "CHAT_REQUIRE_MATCH"),
     messageMaxLength: read(env, "CHAT_MESSAGE_MAX_LENGTH"),
     maxAttachments: read(env, "CHAT_MAX_ATTACHMENTS"),

@@ -73,7 +73,7 @@ export async function startSubgraph<TContext extends RequestContextBase>(
   options: SubgraphOptions<TContext>,
 ): Promise<RunningSubgraph> {
   const { config, logger, database } = options;
-  const redis = options.redis ?? createRedis(config.redisUrl, logger);
+  const redis = options.redis ?? createRedis(config.redis, logger);
   const metrics = options.metrics ?? createProcessMetrics(config.name, { logger });
   metrics.observeRedis("main", redis);
   const readiness: ReadinessCheck[] = [{ name: "database", check: () => database.ping() }, redisReadiness(redis)];

@@ -2,7 +2,17 @@ import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { generateSigningKeyJwk } from "../src/auth/signing-keys";
-import { ConfigError, ENV_CATALOGUE, loadDiscoveryConfig, loadGatewayConfig, loadSubgraphConfig, loadUsersConfig } from "../src/config";
+import {
+  ConfigError,
+  ENV_CATALOGUE,
+  loadChatConfig,
+  loadDiscoveryConfig,
+  loadGatewayConfig,
+  loadRedisTarget,
+  loadSubgraphConfig,
+  loadUsersConfig,
+} from "../src/config";
+import { redisOptions } from "../src/redis";
 
 describe("configuration", () => {
   it("should fill every default when the environment is empty", () => {
@@ -12,7 +22,7 @@ describe("configuration", () => {
       isProduction: false,
       logLevel: "info",
       host: "127.0.0.1",
-      redisUrl: "redis://127.0.0.1:6379",
+      redis: { url: "redis://127.0.0.1:6379", sentinel: null },
       trustProxy: "loopback",
       auth: { jwksUrl: "http://127.0.0.1:4001/.well-known/jwks.json", issuer: "haiyvee", audience: "haiyvee-api" },
       name: "chat",
@@ -68,6 +78,79 @@ describe("configuration", () => {
     expect(loadUsersConfig({ AUTH_SIGNING_KEYS: keys }).accessTokens.ttlSeconds).toBe(900);
     expect(loadUsersConfig({ AUTH_SIGNING_KEYS: keys, AUTH_ACCESS_TOKEN_TTL_SECONDS: "300" }).accessTokens.ttlSeconds).toBe(300);
     expect(() => loadUsersConfig({ AUTH_SIGNING_KEYS: keys, AUTH_ACCESS_TOKEN_TTL_SECONDS: "901" })).toThrow(/AUTH_ACCESS_TOKEN_TTL_SECONDS/);
+  });
+});
+
+describe("Redis target: REDIS_URL or sentinels", () => {
+  const sentinels = { REDIS_SENTINELS: "10.0.0.1:26379, sentinel-b.redis.svc:26380,[fd00::3]:26379", REDIS_SENTINEL_NAME: "hv-main" };
+
+  it("should read the sentinels, the group name and their password, and keep REDIS_URL for the rest", () => {
+    const target = loadRedisTarget({ ...sentinels, REDIS_SENTINEL_PASSWORD: "s3ntinel", REDIS_URL: "redis://app:p%40ss@ignored:1/3" });
+    expect(target).toEqual({
+      url: "redis://app:p%40ss@ignored:1/3",
+      sentinel: {
+        sentinels: [
+          { host: "10.0.0.1", port: 26379 },
+          { host: "sentinel-b.redis.svc", port: 26380 },
+          { host: "fd00::3", port: 26379 },
+        ],
+        name: "hv-main",
+        password: "s3ntinel",
+      },
+    });
+    expect(loadGatewayConfig(sentinels).redis.sentinel?.name).toBe("hv-main");
+  });
+
+  it("should turn a target into ioredis options: sentinels, name, and REDIS_URL's user, password and database", () => {
+    const options = redisOptions(loadRedisTarget({ ...sentinels, REDIS_SENTINEL_PASSWORD: "s3ntinel", REDIS_URL: "redis://app:p%40ss@ignored:1/3" }));
+    expect(options).toMatchObject({
+      sentinels: [
+        { host: "10.0.0.1", port: 26379 },
+        { host: "sentinel-b.redis.svc", port: 26380 },
+        { host: "fd00::3", port: 26379 },
+      ],
+      name: "hv-main",
+      sentinelPassword: "s3ntinel",
+      username: "app",
+      password: "p@ss",
+      db: 3,
+    });
+    expect(options).not.toHaveProperty("host");
+    expect(options).not.toHaveProperty("maxRetriesPerRequest"); // BullMQ workers need null: each caller adds its own
+    expect(redisOptions("rediss://:secret@[::1]:6380/2")).toEqual({ host: "::1", port: 6380, tls: {}, password: "secret", db: 2 });
+    expect(redisOptions("redis://127.0.0.1:6379")).toEqual({ host: "127.0.0.1", port: 6379 });
+  });
+
+  it("should want both REDIS_SENTINELS and REDIS_SENTINEL_NAME, or neither", () => {
+    expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379" })).toThrow(ConfigError);
+    expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379" })).toThrow(/REDIS_SENTINELS is set without REDIS_SENTINEL_NAME/);
+    expect(() => loadSubgraphConfig("users", { REDIS_SENTINEL_NAME: "hv-main" })).toThrow(/REDIS_SENTINEL_NAME is set without REDIS_SENTINELS/);
+    expect(() => loadRedisTarget({ REDIS_SENTINEL_PASSWORD: "x" })).toThrow(/REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS/);
+    expect(loadRedisTarget({ REDIS_SENTINELS: "", REDIS_SENTINEL_NAME: "" })).toEqual({ url: "redis://127.0.0.1:6379", sentinel: null });
+  });
+
+  it("should refuse sentinel addresses that are not host:port", () => {
+    for (const bad of ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "host:port", "::1:26379", "[not-ipv6]:26379", "a b:26379", "127.0.0.1:26379,", "redis://s:26379"]) {
+      expect(() => loadRedisTarget({ REDIS_SENTINELS: bad, REDIS_SENTINEL_NAME: "hv-main" })).toThrow(/^Invalid environment variable REDIS_SENTINELS=/);
+    }
+    expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379,s:x", REDIS_SENTINEL_NAME: "hv-main" })).toThrow(/not understood: "s:x"/);
+  });
+
+  it("should refuse a bad group name, a URL ioredis would read differently, and TLS through Sentinel", () => {
+    expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379", REDIS_SENTINEL_NAME: "hv main" })).toThrow(/REDIS_SENTINEL_NAME/);
+    expect(() => loadRedisTarget({ REDIS_URL: "http://127.0.0.1:6379" })).toThrow(/REDIS_URL=.*redis: or rediss:/);
+    expect(() => loadRedisTarget({ REDIS_URL: "redis://127.0.0.1:6379/zero" })).toThrow(/REDIS_URL=.*database number/);
+    expect(() => loadRedisTarget({ REDIS_URL: "redis://127.0.0.1:6379?family=6" })).toThrow(/REDIS_URL=.*query/);
+    expect(() => loadRedisTarget({ REDIS_URL: "rediss://h:6380", REDIS_SENTINELS: "127.0.0.1:26379", REDIS_SENTINEL_NAME: "hv-main" })).toThrow(
+      /REDIS_URL is rediss:\/\/ \(TLS\) while REDIS_SENTINELS is set/,
+    );
+    expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379", REDIS_SENTINEL_NAME: "hv-main", REDIS_SENTINEL_PASSWORD: "" })).not.toThrow();
+  });
+
+  it("should give Chat's fan-out the sentinels too, unless CHAT_PUBSUB_REDIS_URL names a server of its own", () => {
+    expect(loadChatConfig(sentinels).pubsubRedis.sentinel?.name).toBe("hv-main");
+    expect(loadChatConfig({ ...sentinels, CHAT_PUBSUB_REDIS_URL: "redis://pubsub:6379" }).pubsubRedis).toEqual({ url: "redis://pubsub:6379", sentinel: null });
+    expect(() => loadChatConfig({ CHAT_PUBSUB_REDIS_URL: "redis://pubsub:6379?x=1" })).toThrow(/CHAT_PUBSUB_REDIS_URL/);
   });
 });
 

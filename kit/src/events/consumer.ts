@@ -1,6 +1,7 @@
 import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
 import Redis, { type RedisOptions } from "ioredis";
 import type { Logger } from "../logger";
+import { redisOptions } from "../redis";
 import type { ProcessMetrics } from "../metrics";
 import {
   DEFAULT_EVENTS_PREFIX,
@@ -95,10 +96,7 @@ export function startEventConsumer<C extends EventConsumer>(
   const watchdogIntervalMs = options.watchdogIntervalMs ?? 30_000;
   const queueName = eventQueueName(consumer);
   const redisDefaults: RedisOptions = { retryStrategy: (times) => Math.min(times * 200, 5_000) };
-  const newRedis = (extra: RedisOptions): Redis =>
-    typeof options.connection === "string"
-      ? new Redis(options.connection, { ...redisDefaults, ...extra })
-      : new Redis({ ...redisDefaults, ...options.connection, ...extra });
+  const newRedis = (extra: RedisOptions): Redis => new Redis({ ...redisDefaults, ...redisOptions(options.connection), ...extra });
   const quiet = (role: string) => (error: Error) => logger.debug({ err: error, consumer, role }, "event consumer: redis connection error");
 
   let inFlight = 0;

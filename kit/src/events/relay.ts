@@ -2,7 +2,8 @@ import { Queue, type JobsOptions } from "bullmq";
 import Redis, { type RedisOptions } from "ioredis";
 import type { Logger } from "../logger";
 import type { ProcessMetrics } from "../metrics";
-import { closeRedis } from "../redis";
+import type { RedisTarget } from "../config";
+import { closeRedis, redisOptions } from "../redis";
 import {
   DEFAULT_EVENTS_PREFIX,
   eventQueueName,
@@ -12,8 +13,8 @@ import {
 } from "./catalogue";
 import type { OutboxRecord, OutboxStore } from "./outbox";
 
-/** A Redis URL (`redis://host:6379/0`) or ioredis options. */
-export type EventsConnection = string | RedisOptions;
+/** The configured Redis target (REDIS_URL or sentinels; see `redisOptions`) or a `redis://` URL. */
+export type EventsConnection = RedisTarget | string;
 
 /** What a consumer's job carries; the job id is the event id. */
 export interface EventJobData {
@@ -110,10 +111,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     retryStrategy: (times) => Math.min(times * 200, 5_000),
     disconnectTimeout: 200,
   };
-  const redis =
-    typeof options.connection === "string"
-      ? new Redis(options.connection, { ...defaults, ...failFast })
-      : new Redis({ ...defaults, ...options.connection, ...failFast });
+  const redis = new Redis({ ...defaults, ...redisOptions(options.connection), ...failFast });
   let lastRedisError: Error | undefined;
   redis.on("error", (error: Error) => {
     lastRedisError = error;

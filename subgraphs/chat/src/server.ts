@@ -29,10 +29,10 @@ export const CATCH_UP_CLOSE_CODE = 1012;
 export async function start(config: ChatConfig, logger: Logger): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
   const db = createChatDb(config.databaseUrl, metrics);
-  const redis = createRedis(config.redisUrl, logger);
-  const bus = createChatBus(config.pubsubRedisUrl, config.eventsPrefix, logger);
+  const redis = createRedis(config.redis, logger);
+  const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
   // message.created leaves through the outbox, relayed to the consumers' queues (push).
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger, metrics });
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
   const services: ChatServices = {
     db,
     config,
@@ -45,7 +45,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
   // Events from the other subgraphs' outboxes: the same Redis (and prefix) as their relays.
   const events = startEventConsumer({
     consumer: "chat",
-    connection: config.redisUrl,
+    connection: config.redis,
     prefix: config.eventsPrefix,
     logger,
     metrics,

@@ -33,15 +33,15 @@ export async function start(config: DiscoveryConfig, logger: Logger, options: Di
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({
     consumer: "discovery",
-    connection: config.redisUrl,
+    connection: config.redis,
     prefix: config.eventsPrefix,
     logger,
     metrics,
     handlers: discoveryEventHandlers(db, logger),
   });
   // match.created / match.ended leave through the outbox, relayed to the consumers' queues.
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger, metrics });
-  const redis = createRedis(config.redisUrl, logger);
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
+  const redis = createRedis(config.redis, logger);
   const searchPool = createSearchPool(config.databaseUrl, 10, observer);
   // A read replica for nearby's candidates (DISCOVERY_READ_DATABASE_URL); the primary keeps the rest.
   const replicaSearchPool = config.readDatabaseUrl === null ? null : createSearchPool(config.readDatabaseUrl, 10, observer, "search_replica");

@@ -1,5 +1,5 @@
 import path from "node:path";
-import { ConfigError, loadMediaGrantSecret, loadSubgraphConfig, readEnv, type SubgraphConfig } from "@hv/kit";
+import { ConfigError, loadMediaGrantSecret, loadSubgraphConfig, readEnv, type RedisTarget, type SubgraphConfig } from "@hv/kit";
 import type { MediaLimits } from "./processing";
 
 type Env = Record<string, string | undefined>;
@@ -49,7 +49,7 @@ export interface MediaWorkerConfig extends MediaSettings {
   host: string;
   port: number;
   databaseUrl: string;
-  redisUrl: string;
+  redis: RedisTarget;
   eventsPrefix: string;
   concurrency: number;
   lockSeconds: number;
@@ -137,7 +137,7 @@ export function loadMediaWorkerConfig(env: Env): MediaWorkerConfig {
     host: base.host,
     port: readEnv(env, "MEDIA_WORKER_PORT"),
     databaseUrl: base.databaseUrl,
-    redisUrl: base.redisUrl,
+    redis: base.redis,
     eventsPrefix: base.eventsPrefix,
     concurrency: readEnv(env, "MEDIA_WORKER_CONCURRENCY"),
     lockSeconds: readEnv(env, "MEDIA_WORKER_LOCK_SECONDS"),

@@ -9,7 +9,7 @@ export type ProcessorSettings = Pick<
   MediaWorkerConfig,
   | "logLevel"
   | "databaseUrl"
-  | "redisUrl"
+  | "redis"
   | "eventsPrefix"
   | "storage"
   | "limits"
@@ -20,8 +20,8 @@ export type ProcessorSettings = Pick<
 >;
 
 export function processorSettings(config: MediaWorkerConfig): ProcessorSettings {
-  const { logLevel, databaseUrl, redisUrl, eventsPrefix, storage, limits, ffmpegPath, ffprobePath, processingTimeoutSeconds, uploadGraceSeconds } = config;
-  return { logLevel, databaseUrl, redisUrl, eventsPrefix, storage, limits, ffmpegPath, ffprobePath, processingTimeoutSeconds, uploadGraceSeconds };
+  const { logLevel, databaseUrl, redis, eventsPrefix, storage, limits, ffmpegPath, ffprobePath, processingTimeoutSeconds, uploadGraceSeconds } = config;
+  return { logLevel, databaseUrl, redis, eventsPrefix, storage, limits, ffmpegPath, ffprobePath, processingTimeoutSeconds, uploadGraceSeconds };
 }
 
 /** The child's environment: what Node needs to run, plus the settings; none of the parent's secrets. */

@@ -24,7 +24,7 @@ function runtimeOf(): JobRuntime {
   if (!text) throw new Error(`${PROCESSOR_CONFIG_ENV} is not set: the media worker passes it to its sandboxed processor`);
   const settings = JSON.parse(text) as ProcessorSettings;
   const logger = createLogger({ service: "media-processor", level: settings.logLevel });
-  const maintenance = createMaintenanceQueue(settings.redisUrl, settings.eventsPrefix);
+  const maintenance = createMaintenanceQueue(settings.redis, settings.eventsPrefix);
   const timeoutMs = settings.processingTimeoutSeconds * 1000;
   runtime = {
     db: createMediaDb(settings.databaseUrl),

@@ -1,4 +1,5 @@
 import { Queue, type ConnectionOptions, type JobsOptions } from "bullmq";
+import { redisOptions, type RedisTarget } from "@hv/kit";
 
 /** The transcoding queue: one job per media item, its id the media id (so a job is never queued twice). */
 export const MEDIA_QUEUE = "media.process";
@@ -25,12 +26,13 @@ export const MEDIA_JOB_OPTIONS: JobsOptions = {
   removeOnFail: { age: 7 * 24 * 3600 },
 };
 
-export function connectionOf(redisUrl: string): ConnectionOptions {
-  return { url: redisUrl };
+/** BullMQ's connection options for the configured Redis (REDIS_URL or sentinels) or a `redis://` URL. */
+export function connectionOf(redis: RedisTarget | string): ConnectionOptions {
+  return redisOptions(redis);
 }
 
-export function createMediaQueue(redisUrl: string, prefix: string): Queue<MediaJobData, MediaJobResult> {
-  return new Queue<MediaJobData, MediaJobResult>(MEDIA_QUEUE, { connection: connectionOf(redisUrl), prefix });
+export function createMediaQueue(redis: RedisTarget | string, prefix: string): Queue<MediaJobData, MediaJobResult> {
+  return new Queue<MediaJobData, MediaJobResult>(MEDIA_QUEUE, { connection: connectionOf(redis), prefix });
 }
 
 /** Queues processing; a second call for the same media while its job exists is a no-op. */
@@ -48,8 +50,8 @@ export const MAINTENANCE_QUEUE = "media.maintenance";
 
 export type MaintenanceJobData = { keys: string[] } | Record<string, never>;
 
-export function createMaintenanceQueue(redisUrl: string, prefix: string): Queue<MaintenanceJobData> {
-  return new Queue<MaintenanceJobData>(MAINTENANCE_QUEUE, { connection: connectionOf(redisUrl), prefix });
+export function createMaintenanceQueue(redis: RedisTarget | string, prefix: string): Queue<MaintenanceJobData> {
+  return new Queue<MaintenanceJobData>(MAINTENANCE_QUEUE, { connection: connectionOf(redis), prefix });
 }
 
 /** Deletes `keys` at `at` (or now, if that has passed). */

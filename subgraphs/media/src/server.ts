@@ -65,11 +65,11 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
       },
     });
   }
-  const queue = createMediaQueue(config.redisUrl, config.eventsPrefix);
-  const maintenance = createMaintenanceQueue(config.redisUrl, config.eventsPrefix);
-  const redis = createRedis(config.redisUrl, logger);
+  const queue = createMediaQueue(config.redis, config.eventsPrefix);
+  const maintenance = createMaintenanceQueue(config.redis, config.eventsPrefix);
+  const redis = createRedis(config.redis, logger);
   // A connection of its own: a Redis connection in subscriber mode can do nothing else.
-  const subscriber = createRedis(config.redisUrl, logger, "media-updates");
+  const subscriber = createRedis(config.redis, logger, "media-updates");
   const updates = await startMediaUpdateHub(subscriber, config.eventsPrefix, logger);
   metrics.observeRedis("media-updates", subscriber);
   const services: MediaServices = {
@@ -85,7 +85,7 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({
     consumer: "media",
-    connection: config.redisUrl,
+    connection: config.redis,
     prefix: config.eventsPrefix,
     logger,
     metrics,

@@ -106,7 +106,7 @@ export async function startMediaWorker(
   const metrics = createProcessMetrics("media-worker", { logger });
   const db = createMediaDb(config.databaseUrl, { metrics });
   const storage = createStorage(config.storage, () => "http://127.0.0.1");
-  const redis = createRedis(config.redisUrl, logger, "media-worker");
+  const redis = createRedis(config.redis, logger, "media-worker");
   metrics.observeRedis("main", redis);
   const photos = new PhotoCache(db, redis, logger);
   // A finished item changes what its owner's profile photo list holds: the cache goes first, so
@@ -117,7 +117,7 @@ export async function startMediaWorker(
   };
   const lockMs = config.lockSeconds * 1000;
   const worker = new Worker<MediaJobData, MediaJobResult>(MEDIA_QUEUE, path.join(__dirname, "processor.js"), {
-    connection: connectionOf(config.redisUrl),
+    connection: connectionOf(config.redis),
     prefix: config.eventsPrefix,
     concurrency: config.concurrency,
     useWorkerThreads: false,
@@ -152,7 +152,7 @@ export async function startMediaWorker(
   await worker.waitUntilReady();
 
   // Housekeeping in this process (light work, no sandbox): the sweep on a schedule, purges when due.
-  const maintenanceQueue = createMaintenanceQueue(config.redisUrl, config.eventsPrefix);
+  const maintenanceQueue = createMaintenanceQueue(config.redis, config.eventsPrefix);
   const sweepEveryMs = options.sweepEveryMs ?? Math.min(60_000, config.uploadGraceSeconds * 1000);
   await maintenanceQueue.upsertJobScheduler("sweep-abandoned-uploads", { every: sweepEveryMs }, { name: "sweep", data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
   const maintenance = new Worker<MaintenanceJobData>(
@@ -165,12 +165,12 @@ export async function startMediaWorker(
       }
       return null;
     },
-    { connection: connectionOf(config.redisUrl), prefix: config.eventsPrefix, concurrency: 1 },
+    { connection: connectionOf(config.redis), prefix: config.eventsPrefix, concurrency: 1 },
   );
   maintenance.on("error", (error) => logger.warn({ err: error }, "media maintenance worker error"));
   metrics.observeWorker(maintenance);
   // Depths of both queues on every scrape (the processing queue is what KEDA scales the workers on).
-  const depthQueue = createMediaQueue(config.redisUrl, config.eventsPrefix);
+  const depthQueue = createMediaQueue(config.redis, config.eventsPrefix);
   metrics.observeQueue(depthQueue);
   metrics.observeQueue(maintenanceQueue);
   maintenance.on("failed", (job, error) => logger.warn({ err: error, job: job?.name }, "media maintenance job failed"));

@@ -37,8 +37,8 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
     ttlSeconds: config.accessTokens.ttlSeconds,
   });
   // Events written in the same transactions as the changes, relayed to the consumers' queues.
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redisUrl, prefix: config.eventsPrefix, logger, metrics });
-  const redis = createRedis(config.redisUrl, logger);
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
+  const redis = createRedis(config.redis, logger);
   const services: UsersServices = {
     db,
     sessions: new SessionService(

@@ -1,6 +1,6 @@
 import { RedisPubSub } from "graphql-redis-subscriptions";
 import Redis from "ioredis";
-import type { Logger } from "@hv/kit";
+import { redisOptions, type Logger, type RedisTarget } from "@hv/kit";
 import { reviveMessageRow, type MessageRow } from "./rows";
 
 export type ChatEventKind =
@@ -39,11 +39,12 @@ export interface ChatBus {
   close(): Promise<void>;
 }
 
-export function createChatBus(redisUrl: string, prefix: string, logger: Logger): ChatBus {
+export function createChatBus(redis: RedisTarget | string, prefix: string, logger: Logger): ChatBus {
+  const target = redisOptions(redis);
   // Publishing fails fast while Redis is away (the change is stored; clients catch up).
   // Auto-pipelining: the publishes of one tick (a message's recipients, concurrent sends) leave in one write.
-  const publisher = new Redis(redisUrl, { enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true });
-  const subscriber = new Redis(redisUrl, { retryStrategy: (times) => Math.min(times * 100, 2_000) });
+  const publisher = new Redis({ ...target, enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true });
+  const subscriber = new Redis({ ...target, retryStrategy: (times) => Math.min(times * 100, 2_000) });
   for (const [role, client] of [["chat publisher", publisher], ["chat subscriber", subscriber]] as const) {
     let down = false;
     client.on("error", (error: Error) => {

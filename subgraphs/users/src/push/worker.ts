@@ -3,6 +3,7 @@ import {
   createProcessMetrics,
   createRedis,
   closeRedis,
+  redisOptions,
   redisReadiness,
   startEventConsumer,
   startWorkerService,
@@ -67,11 +68,11 @@ export async function startPushWorker(
 ): Promise<RunningPushWorker> {
   const processMetrics = createProcessMetrics("push-worker", { logger });
   const db: UsersDb = createUsersDb(config.databaseUrl, { metrics: processMetrics });
-  const redis = createRedis(config.redisUrl, logger, "push-worker");
+  const redis = createRedis(config.redis, logger, "push-worker");
   processMetrics.observeRedis("main", redis);
   const metrics = createPushMetrics(processMetrics.registry);
   const providers = providersFor(config, logger);
-  const connection = { url: config.redisUrl };
+  const connection = redisOptions(config.redis);
   const policy = { maxAttempts: config.maxAttempts, maxAgeMinutes: config.maxAgeMinutes };
   const maxAgeMs = {
     message: config.maxAgeMinutes.message * 60_000,
@@ -83,7 +84,7 @@ export async function startPushWorker(
   processMetrics.observeQueue(queue);
   const consumer = startEventConsumer({
     consumer: "push",
-    connection: config.redisUrl,
+    connection: config.redis,
     prefix: config.eventsPrefix,
     logger,
     metrics: processMetrics,
