@@ -14,62 +14,25 @@
  * sends to one group of `group` subscribed members, to show the fetches per message do not grow
  * with the subscribers. On this machine the load generator shares the 2 cores with the servers.
  */
-import { execSync, spawn, type ChildProcess } from "node:child_process";
+import { execSync, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import http from "node:http";
 import os from "node:os";
-import path from "node:path";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
 import { createUsersDb } from "@hv/users/src/db";
-import { databaseUrlEnvVar, defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy } from "@hv/prisma";
+import {
+  databaseUrlEnvVar,
+  defaultDatabaseUrl,
+  dropDatabase,
+  ensureDatabase,
+  migrateDeploy,
+} from "@hv/prisma";
 import { createClient, type Client } from "graphql-ws";
+import { flag, percentile } from "./support/args";
+import { cpuSeconds, freePort, ready, rssKb, sleep, startProcess } from "./support/processes";
 import WebSocket from "ws";
-
-const ROOT = path.resolve(__dirname, "..");
-
-function flag(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(process.argv[index + 1]);
-  if (!Number.isInteger(value) || value <= 0) throw new Error(`--${name} needs a positive integer`);
-  return value;
-}
-const percentile = (sorted: number[], p: number) => sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
-const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-const rssKb = (pid: number) => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
-const cpuSeconds = (pid: number) => {
-  const fields = readFileSync(`/proc/${pid}/stat`, "utf8").split(") ")[1]!.split(" ");
-  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, in clock ticks of 10 ms
-};
-
-async function freePort(): Promise<number> {
-  const server = http.createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as AddressInfo;
-  await new Promise((resolve) => server.close(resolve));
-  return port;
-}
-
-function startProcess(entry: string, env: Record<string, string>): ChildProcess {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, entry)], {
-    cwd: ROOT,
-    env: { ...process.env, ...env },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
-  return child;
-}
-
-async function ready(port: number, what: string): Promise<void> {
-  for (let attempt = 0; attempt < 1200; attempt += 1) {
-    const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
-    if (response?.status === 200) return;
-    await sleep(50);
-  }
-  throw new Error(`${what} never became ready`);
-}
 
 /** Forwards to Users and counts the entity fetches (`_entities`) that reach it. */
 async function countingProxy(target: string) {
@@ -83,7 +46,14 @@ async function countingProxy(target: string) {
       const body = Buffer.concat(chunks);
       if (body.includes("_entities")) counts.entities += 1;
       const upstream = http.request(
-        { host: targetUrl.hostname, port: targetUrl.port, path: req.url, method: req.method, headers: { ...req.headers, host: targetUrl.host }, agent },
+        {
+          host: targetUrl.hostname,
+          port: targetUrl.port,
+          path: req.url,
+          method: req.method,
+          headers: { ...req.headers, host: targetUrl.host },
+          agent,
+        },
         (response) => {
           res.writeHead(response.statusCode ?? 502, response.headers);
           response.pipe(res);
@@ -97,7 +67,11 @@ async function countingProxy(target: string) {
     });
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`, counts, close: () => server.close() };
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
+    counts,
+    close: () => server.close(),
+  };
 }
 
 interface Phone {
@@ -116,7 +90,9 @@ async function main(): Promise<void> {
   const direct = process.argv.includes("--direct");
   const stamp = Date.now().toString(36);
   console.log(`command: pnpm exec tsx bench/chat-gateway.ts ${process.argv.slice(2).join(" ")}`.trim());
-  console.log(`machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(
+    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+  );
 
   const urls = Object.fromEntries(
     (["users", "chat"] as const).map((name) => {
@@ -166,15 +142,30 @@ async function main(): Promise<void> {
        FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n)`,
       ids,
     );
-    const issuer = createAccessTokenIssuer({ keys: [key], issuer: "haiyvee", audience: "haiyvee-api", ttlSeconds: 900 });
-    const tokens = await Promise.all(ids.map((userId) => issuer.issue({ userId, sessionId: randomUUID(), role: "USER" }).then((t) => t.token)));
+    const issuer = createAccessTokenIssuer({
+      keys: [key],
+      issuer: "haiyvee",
+      audience: "haiyvee-api",
+      ttlSeconds: 900,
+    });
+    const tokens = await Promise.all(
+      ids.map((userId) =>
+        issuer.issue({ userId, sessionId: randomUUID(), role: "USER" }).then((t) => t.token),
+      ),
+    );
 
     children.push(startProcess("subgraphs/users/src/index.ts", common));
     await ready(ports.users, "users");
     proxy = await countingProxy(`http://127.0.0.1:${ports.users}/graphql`);
     children.push(startProcess("subgraphs/chat/src/index.ts", common));
     await ready(ports.chat, "chat");
-    const gatewayEnv = { ...common, USERS_URL: proxy.url, CHAT_URL: `http://127.0.0.1:${ports.chat}/graphql`, DISCOVERY_URL: "http://127.0.0.1:9/graphql", MEDIA_URL: "http://127.0.0.1:9/graphql" };
+    const gatewayEnv = {
+      ...common,
+      USERS_URL: proxy.url,
+      CHAT_URL: `http://127.0.0.1:${ports.chat}/graphql`,
+      DISCOVERY_URL: "http://127.0.0.1:9/graphql",
+      MEDIA_URL: "http://127.0.0.1:9/graphql",
+    };
     children.push(startProcess("gateway/src/index.ts", gatewayEnv));
     await ready(ports.gateway, "gateway");
     const [usersProc, chatProc, gatewayProc] = children as [ChildProcess, ChildProcess, ChildProcess];
@@ -185,7 +176,15 @@ async function main(): Promise<void> {
         const body = JSON.stringify({ query, variables });
         const req = http.request(
           gatewayHttp,
-          { method: "POST", agent, headers: { "content-type": "application/json", authorization: `Bearer ${token}`, "content-length": Buffer.byteLength(body) } },
+          {
+            method: "POST",
+            agent,
+            headers: {
+              "content-type": "application/json",
+              authorization: `Bearer ${token}`,
+              "content-length": Buffer.byteLength(body),
+            },
+          },
           (res) => {
             const chunks: Buffer[] = [];
             res.on("data", (c: Buffer) => chunks.push(c));
@@ -212,15 +211,26 @@ async function main(): Promise<void> {
     for (let i = 0; i + 1 < connections; i += 200) {
       const batch: Array<Promise<void>> = [];
       for (let a = i; a < Math.min(i + 200, connections - 1); a += 2) {
-        batch.push(createGroup(a, [a + 1]).then((conversationId) => void pairs.push({ conversationId, a, b: a + 1 })));
+        batch.push(
+          createGroup(a, [a + 1]).then((conversationId) => void pairs.push({ conversationId, a, b: a + 1 })),
+        );
       }
       await Promise.all(batch);
     }
-    const groupId = await createGroup(0, Array.from({ length: groupSize - 1 }, (_, i) => i + 1));
-    console.log(`made ${pairs.length} pair conversations and a group of ${groupSize} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    const groupId = await createGroup(
+      0,
+      Array.from({ length: groupSize - 1 }, (_, i) => i + 1),
+    );
+    console.log(
+      `made ${pairs.length} pair conversations and a group of ${groupSize} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
 
     await sleep(2_000);
-    const baseline = { gateway: rssKb(gatewayProc.pid!), chat: rssKb(chatProc.pid!), users: rssKb(usersProc.pid!) };
+    const baseline = {
+      gateway: rssKb(gatewayProc.pid!),
+      chat: rssKb(chatProc.pid!),
+      users: rssKb(usersProc.pid!),
+    };
 
     // Connections: every phone opens one graphql-ws connection and subscribes to its feed.
     const sentAt = new Map<string, number>();
@@ -242,7 +252,8 @@ async function main(): Promise<void> {
               connectionParams: { authorization: `Bearer ${tokens[n]}` },
               lazy: false,
               retryAttempts: 0,
-              onNonLazyError: (error) => reject(error instanceof Error ? error : new Error(JSON.stringify(error))),
+              onNonLazyError: (error) =>
+                reject(error instanceof Error ? error : new Error(JSON.stringify(error))),
               on: { connected: () => ((acked += 1), resolve()) },
             });
             const userId = ids[n]!;
@@ -251,7 +262,15 @@ async function main(): Promise<void> {
               { query: feed },
               {
                 next: (result) => {
-                  const event = (result.data as { myChatEvents?: { kind: string; conversationId: string; message: { text: string | null; sender: { id: string; displayName: string } } | null } })?.myChatEvents;
+                  const event = (
+                    result.data as {
+                      myChatEvents?: {
+                        kind: string;
+                        conversationId: string;
+                        message: { text: string | null; sender: { id: string; displayName: string } } | null;
+                      };
+                    }
+                  )?.myChatEvents;
                   if (result.errors) errors += 1;
                   if (event?.kind !== "MESSAGE_ADDED" || !event.message?.text) return;
                   if (event.message.sender.id === userId) return; // the sender's own echo
@@ -276,17 +295,29 @@ async function main(): Promise<void> {
       await Promise.all(batch);
     }
     // Subscribed means the upstream subscription exists: wait until Chat answers live for the last pair.
-    console.log(`opened ${acked} graphql-ws connections in ${((performance.now() - opened) / 1000).toFixed(1)} s`);
+    console.log(
+      `opened ${acked} graphql-ws connections in ${((performance.now() - opened) / 1000).toFixed(1)} s`,
+    );
     await sleep(5_000);
-    const idle = { gateway: rssKb(gatewayProc.pid!), chat: rssKb(chatProc.pid!), users: rssKb(usersProc.pid!) };
-    const perConnection = (name: "gateway" | "chat") => ((idle[name] - baseline[name]) / connections).toFixed(1);
+    const idle = {
+      gateway: rssKb(gatewayProc.pid!),
+      chat: rssKb(chatProc.pid!),
+      users: rssKb(usersProc.pid!),
+    };
+    const perConnection = (name: "gateway" | "chat") =>
+      ((idle[name] - baseline[name]) / connections).toFixed(1);
     console.log(
       `RSS before -> after ${connections} idle subscribed connections: gateway ${(baseline.gateway / 1024).toFixed(0)} -> ${(idle.gateway / 1024).toFixed(0)} MiB (${perConnection("gateway")} KB per connection), chat ${(baseline.chat / 1024).toFixed(0)} -> ${(idle.chat / 1024).toFixed(0)} MiB (${perConnection("chat")} KB per connection)`,
     );
 
     // Steady load: `rate` messages a second, each to a random pair, through the gateway.
     const fetchesBefore = proxy.counts.entities;
-    const cpuBefore = { gateway: cpuSeconds(gatewayProc.pid!), chat: cpuSeconds(chatProc.pid!), users: cpuSeconds(usersProc.pid!), bench: process.cpuUsage() };
+    const cpuBefore = {
+      gateway: cpuSeconds(gatewayProc.pid!),
+      chat: cpuSeconds(chatProc.pid!),
+      users: cpuSeconds(usersProc.pid!),
+      bench: process.cpuUsage(),
+    };
     const total = rate * seconds;
     let sent = 0;
     let sendErrors = 0;
@@ -306,12 +337,19 @@ async function main(): Promise<void> {
           const at = performance.now();
           sentAt.set(text, at);
           sent += 1;
-          const request = post(`mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`, { input: { conversationId: pair.conversationId, clientMessageId: randomUUID(), text } }, tokens[from]!)
+          const request = post(
+            `mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`,
+            { input: { conversationId: pair.conversationId, clientMessageId: randomUUID(), text } },
+            tokens[from]!,
+          )
             .then((r) => {
               sendLatencies.push(performance.now() - at);
               if (r.errors) {
                 sendErrors += 1;
-                if (sendErrors <= 3) console.log(`send error: ${String((r.errors[0] as { message?: unknown })?.message).slice(0, 200)}`);
+                if (sendErrors <= 3)
+                  console.log(
+                    `send error: ${String((r.errors[0] as { message?: unknown })?.message).slice(0, 200)}`,
+                  );
               }
             })
             .catch((error: unknown) => {
@@ -344,15 +382,21 @@ async function main(): Promise<void> {
     const pairFetches = proxy.counts.entities - fetchesBefore;
     latencies.sort((a, b) => a - b);
     sendLatencies.sort((a, b) => a - b);
-    console.log(`sendMessage round trip through the gateway: p50 ${percentile(sendLatencies, 50).toFixed(1)} ms, p99 ${percentile(sendLatencies, 99).toFixed(1)} ms`);
+    console.log(
+      `sendMessage round trip through the gateway: p50 ${percentile(sendLatencies, 50).toFixed(1)} ms, p99 ${percentile(sendLatencies, 99).toFixed(1)} ms`,
+    );
     console.log(
       `offered ${sent} messages in ${sendSeconds.toFixed(1)} s (${(sent / sendSeconds).toFixed(0)}/s), ${sendErrors} refused or failed; ${sent - sendErrors} stored; received ${received} at the other member within ${loadSeconds.toFixed(1)} s, ${errors} subscription errors`,
     );
-    console.log(`send-to-receive latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`);
+    console.log(
+      `send-to-receive latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`,
+    );
     console.log(
       `CPU seconds during the load (${loadSeconds.toFixed(1)} s wall, 2 cores): gateway ${cpu.gateway.toFixed(1)}, chat ${cpu.chat.toFixed(1)}, users ${cpu.users.toFixed(1)}, load generator ${cpu.bench.toFixed(1)}`,
     );
-    console.log(`Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers)`);
+    console.log(
+      `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers)`,
+    );
 
     // Fan-out: one group with `groupSize` subscribed members, messages from different senders.
     await sleep(1_500); // past the share window: every sender's profile is fetched afresh
@@ -361,7 +405,11 @@ async function main(): Promise<void> {
     groupReceived = 0;
     let groupStored = 0;
     for (let i = 0; i < groupMessages; i += 1) {
-      const r = await post(`mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`, { input: { conversationId: groupId, clientMessageId: randomUUID(), text: `g${i}` } }, tokens[i % groupSize]!);
+      const r = await post(
+        `mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`,
+        { input: { conversationId: groupId, clientMessageId: randomUUID(), text: `g${i}` } },
+        tokens[i % groupSize]!,
+      );
       if (!r.errors) groupStored += 1;
     }
     console.log(`group sends stored: ${groupStored}/${groupMessages}`);
@@ -371,7 +419,9 @@ async function main(): Promise<void> {
     console.log(
       `group of ${groupSize}: ${groupStored} messages stored, ${groupReceived}/${expected} deliveries to other members, Users entity fetches ${groupFetches} (${(groupFetches / Math.max(1, groupStored)).toFixed(2)} per message)`,
     );
-    console.log(`RSS at the end: gateway ${(rssKb(gatewayProc.pid!) / 1024).toFixed(0)} MiB, chat ${(rssKb(chatProc.pid!) / 1024).toFixed(0)} MiB`);
+    console.log(
+      `RSS at the end: gateway ${(rssKb(gatewayProc.pid!) / 1024).toFixed(0)} MiB, chat ${(rssKb(chatProc.pid!) / 1024).toFixed(0)} MiB`,
+    );
   } finally {
     await Promise.all(phones.map((p) => p.client.dispose()));
     for (const child of children.reverse()) child.kill("SIGTERM");
@@ -379,7 +429,11 @@ async function main(): Promise<void> {
     proxy?.close();
     await usersDb.$disconnect();
     if (keep) console.log(`kept ${Object.values(urls).join(" ")}`);
-    else for (const name of ["users", "chat"] as const) await dropDatabase(urls[name]).catch((error: unknown) => console.error(`could not drop ${urls[name]}: ${String(error)}`));
+    else
+      for (const name of ["users", "chat"] as const)
+        await dropDatabase(urls[name]).catch((error: unknown) =>
+          console.error(`could not drop ${urls[name]}: ${String(error)}`),
+        );
   }
 }
 

@@ -2,7 +2,7 @@
  * Nearby through the gateway: the first page of 50 with each person's distance (Discovery),
  * profile (Users) and photos (Media), as a phone asks for it, over HTTP.
  *
- *   pnpm exec tsx bench/nearby-gateway.ts [--users 1000000] [--viewers 200] [--concurrency 16] [--seconds 15] [--keep]
+ *   pnpm exec tsx bench/nearby-gateway.ts [--users 1000000] [--viewers 200] [--concurrency 16] [--seconds 15] [--processes] [--keep]
  *
  * Creates databases of its own for the four subgraphs, seeds the same people in Discovery
  * (bench/support/city.ts) and Users (SQL), clusters the locations (db:cluster-locations), starts
@@ -13,18 +13,32 @@
  * counts its own background work, so it is an upper bound), for a page of 10 and a page of 50,
  * with the Users profile cache cold (first visit of a page) and warm (the same viewer again); then
  * throughput with `--concurrency` clients for `--seconds`, and the Node CPU time per request.
+ *
+ * `--processes`: the deployment shape instead — Users, Discovery, Media and the gateway each a
+ * process of its own (node --import tsx <package>/src/index.ts, as `npm start` runs them), this
+ * process only the client. Latency and the services' CPU (from /proc) are measured; SQL
+ * statements are not counted in this mode (the observers live in the services' processes).
  */
-import { execSync } from "node:child_process";
+import { execSync, type ChildProcess } from "node:child_process";
+import path from "node:path";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { createDiscoveryDb } from "@hv/discovery/src/db";
 import { clusterLocations } from "@hv/discovery/src/maintenance/cluster-locations";
 import { createUsersDb } from "@hv/users/src/db";
 import { SUBGRAPH_NAMES, type SubgraphName } from "@hv/kit";
-import { databaseUrlEnvVar, defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy } from "@hv/prisma";
+import {
+  databaseUrlEnvVar,
+  defaultDatabaseUrl,
+  dropDatabase,
+  ensureDatabase,
+  migrateDeploy,
+} from "@hv/prisma";
+import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
 import { graphqlRequest, startSystem } from "../test/support/system";
 import { benchPersonIdSql, seedCity } from "./support/city";
 import { flag, percentile } from "./support/args";
+import { cpuSeconds, freePort, ready, startProcess } from "./support/processes";
 
 const NEARBY_WITH_PROFILES = `query Nearby($first: Int) {
   nearby(first: $first) {
@@ -32,7 +46,6 @@ const NEARBY_WITH_PROFILES = `query Nearby($first: Int) {
     pageInfo { hasNextPage endCursor }
   }
 }`;
-
 
 const mean = (values: number[]) => values.reduce((sum, value) => sum + value, 0) / Math.max(1, values.length);
 
@@ -49,14 +62,17 @@ async function main(): Promise<void> {
     }),
   ) as Record<SubgraphName, string>;
   console.log(`command: pnpm exec tsx bench/nearby-gateway.ts ${process.argv.slice(2).join(" ")}`.trim());
-  console.log(`machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(
+    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+  );
   for (const name of SUBGRAPH_NAMES) {
     await ensureDatabase(urls[name]);
     await migrateDeploy(name, urls[name]);
   }
   const discoveryDb = createDiscoveryDb(urls.discovery);
   const usersDb = createUsersDb(urls.users);
-  let system: Awaited<ReturnType<typeof startSystem>> | undefined;
+  const separate = process.argv.includes("--processes");
+  let stop: (() => Promise<void>) | undefined;
   try {
     const started = performance.now();
     await seedCity(discoveryDb, users);
@@ -68,25 +84,18 @@ async function main(): Promise<void> {
       FROM generate_series(1, ${users}) i`);
     await usersDb.$executeRawUnsafe(`VACUUM ANALYZE users`);
     const { seconds } = await clusterLocations(discoveryDb);
-    console.log(`seeded ${users.toLocaleString("en")} people in Discovery and Users in ${((performance.now() - started) / 1000).toFixed(1)} s (clustering ${seconds.toFixed(1)} s)`);
+    console.log(
+      `seeded ${users.toLocaleString("en")} people in Discovery and Users in ${((performance.now() - started) / 1000).toFixed(1)} s (clustering ${seconds.toFixed(1)} s)`,
+    );
 
-    system = await startSystem({
-      USERS_DATABASE_URL: urls.users,
-      DISCOVERY_DATABASE_URL: urls.discovery,
-      CHAT_DATABASE_URL: urls.chat,
-      MEDIA_DATABASE_URL: urls.media,
-      EVENTS_PREFIX: `hvbench_${stamp}`,
-      LOG_LEVEL: "warn",
-    });
-    const running = system;
     const sample = await discoveryDb.$queryRawUnsafe<Array<{ id: string }>>(`
       SELECT p.user_id::text AS id FROM discovery_profiles p JOIN user_locations l USING (user_id)
       WHERE l.updated_at >= now() - interval '24 hours' AND p.visible AND NOT p.banned AND p.gender IS NOT NULL
       ORDER BY random() LIMIT ${viewers}`);
+    const running = separate ? await startProcesses(urls, stamp) : await startInProcess(urls, stamp);
+    stop = running.stop;
     const tokens = new Map<string, string>();
-    for (const { id } of sample) {
-      tokens.set(id, (await running.accessTokens.issue({ userId: id, sessionId: crypto.randomUUID(), role: "USER" })).token);
-    }
+    for (const { id } of sample) tokens.set(id, await running.issueToken(id));
     const mediaCommits = async () => {
       const [row] = await discoveryDb.$queryRawUnsafe<Array<{ n: bigint }>>(
         `SELECT xact_commit AS n FROM pg_stat_database WHERE datname = '${new URL(urls.media).pathname.slice(1)}'`,
@@ -94,8 +103,8 @@ async function main(): Promise<void> {
       return Number(row?.n ?? 0);
     };
     const request = async (viewerId: string, first: number) => {
-      const usersBefore = running.usersQueries.length;
-      const discoveryBefore = running.discoveryQueries.length;
+      const usersBefore = running.usersQueries?.length ?? 0;
+      const discoveryBefore = running.discoveryQueries?.length ?? 0;
       const mediaBefore = await mediaCommits();
       const t0 = performance.now();
       const response = await graphqlRequest<{ nearby: { edges: unknown[] } }>(
@@ -109,8 +118,8 @@ async function main(): Promise<void> {
       return {
         ms,
         people: response.body.data?.nearby.edges.length ?? 0,
-        users: running.usersQueries.length - usersBefore,
-        discovery: running.discoveryQueries.length - discoveryBefore,
+        users: (running.usersQueries?.length ?? 0) - usersBefore,
+        discovery: (running.discoveryQueries?.length ?? 0) - discoveryBefore,
         // pg_stat_database is updated when a backend reports (at most every 500 ms on PG 15): read later.
         mediaBefore,
       };
@@ -124,7 +133,10 @@ async function main(): Promise<void> {
         const mediaStart = await mediaCommits();
         // "cold": viewers not asked for before at this page size (their people's profiles mostly
         // not in Users' cache); "warm": the same viewers again.
-        const viewersOfRound = first === 10 ? sample.slice(10, Math.floor(sample.length / 2) + 5) : sample.slice(Math.floor(sample.length / 2) + 5);
+        const viewersOfRound =
+          first === 10
+            ? sample.slice(10, Math.floor(sample.length / 2) + 5)
+            : sample.slice(Math.floor(sample.length / 2) + 5);
         for (const { id } of viewersOfRound) {
           const result = await request(id, first);
           times.push(result.ms);
@@ -135,20 +147,22 @@ async function main(): Promise<void> {
         await new Promise((resolve) => setTimeout(resolve, 1_200));
         const mediaPerRequest = ((await mediaCommits()) - mediaStart) / viewersOfRound.length;
         times.sort((a, b) => a - b);
+        const statements = running.usersQueries
+          ? `SQL per request: Discovery ${mean(counts.discovery).toFixed(2)} (max ${Math.max(...counts.discovery)}), ` +
+            `Users ${mean(counts.users).toFixed(2)} (max ${Math.max(...counts.users)}), Media ≤ ${mediaPerRequest.toFixed(2)}`
+          : `SQL statements not counted (--processes); Media commits ≤ ${mediaPerRequest.toFixed(2)} per request`;
         console.log(
           `first: ${first}, Users cache ${cache}, ${viewersOfRound.length} viewers, mean people ${mean(counts.people).toFixed(1)}: ` +
-            `p50 ${percentile(times, 50).toFixed(1)} ms  p99 ${percentile(times, 99).toFixed(1)} ms; ` +
-            `SQL per request: Discovery ${mean(counts.discovery).toFixed(2)} (max ${Math.max(...counts.discovery)}), ` +
-            `Users ${mean(counts.users).toFixed(2)} (max ${Math.max(...counts.users)}), Media ≤ ${mediaPerRequest.toFixed(2)}`,
+            `p50 ${percentile(times, 50).toFixed(1)} ms  p99 ${percentile(times, 99).toFixed(1)} ms; ${statements}`,
         );
       }
     }
     // Throughput: `--concurrency` clients asking for pages of 20 for `--seconds`, warm caches; the
-    // Node CPU time of this process (gateway + four subgraphs + media worker, all in it) per request.
+    // services' Node CPU time per request (in-process: this whole process, the client included).
     const concurrency = flag("concurrency", 16);
     const runSeconds = flag("seconds", 15);
     const viewerIds = sample.map((row) => row.id);
-    const cpuBefore = process.cpuUsage();
+    const cpuBefore = running.cpuSeconds();
     const startedAt = performance.now();
     const deadline = startedAt + runSeconds * 1000;
     const times: number[] = [];
@@ -165,22 +179,133 @@ async function main(): Promise<void> {
       }),
     );
     const wallSeconds = (performance.now() - startedAt) / 1000;
-    const cpu = process.cpuUsage(cpuBefore);
-    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    const usedSeconds = running.cpuSeconds() - cpuBefore;
     times.sort((a, b) => a - b);
     console.log(
       `throughput, ${concurrency} concurrent clients, first: 20, ${runSeconds} s: ${(times.length / wallSeconds).toFixed(0)} requests/s ` +
         `(${failures} failed), p50 ${percentile(times, 50).toFixed(1)} ms  p99 ${percentile(times, 99).toFixed(1)} ms; ` +
-        `Node CPU ${(cpuSeconds / wallSeconds).toFixed(2)} cores = ${((cpuSeconds * 1000) / Math.max(1, times.length)).toFixed(1)} CPU-ms per request ` +
-        `(gateway, subgraphs and client in one process; PostgreSQL and Redis not included)`,
+        `Node CPU ${(usedSeconds / wallSeconds).toFixed(2)} cores = ${((usedSeconds * 1000) / Math.max(1, times.length)).toFixed(1)} CPU-ms per request ` +
+        `(${running.cpuCounts}; PostgreSQL and Redis not included)`,
     );
   } finally {
-    await system?.stop();
+    await stop?.();
     await discoveryDb.$disconnect();
     await usersDb.$disconnect();
     if (keep) console.log(`kept ${Object.values(urls).join(" ")}`);
     else for (const name of SUBGRAPH_NAMES) await dropDatabase(urls[name]);
   }
+}
+
+/** What the measurement needs of the running system, in either mode. */
+interface BenchSystem {
+  gatewayUrl: string;
+  issueToken(userId: string): Promise<string>;
+  /** Every SQL statement Users / Discovery sent (in-process only). */
+  usersQueries?: string[];
+  discoveryQueries?: string[];
+  /** CPU seconds used so far by what `cpuCounts` says. */
+  cpuSeconds(): number;
+  cpuCounts: string;
+  stop(): Promise<void>;
+}
+
+/** The whole system in this process (test/support/system.ts), with statement observers. */
+async function startInProcess(urls: Record<SubgraphName, string>, stamp: string): Promise<BenchSystem> {
+  const system = await startSystem({
+    USERS_DATABASE_URL: urls.users,
+    DISCOVERY_DATABASE_URL: urls.discovery,
+    CHAT_DATABASE_URL: urls.chat,
+    MEDIA_DATABASE_URL: urls.media,
+    EVENTS_PREFIX: `hvbench_${stamp}`,
+    LOG_LEVEL: "warn",
+  });
+  return {
+    gatewayUrl: system.gatewayUrl,
+    issueToken: async (userId) =>
+      (await system.accessTokens.issue({ userId, sessionId: crypto.randomUUID(), role: "USER" })).token,
+    usersQueries: system.usersQueries,
+    discoveryQueries: system.discoveryQueries,
+    cpuSeconds: () => {
+      const used = process.cpuUsage();
+      return (used.user + used.system) / 1e6;
+    },
+    cpuCounts: "gateway, subgraphs and client in one process",
+    stop: () => system.stop(),
+  };
+}
+
+/** Users, Discovery, Media and the gateway as processes of their own, as deployed. */
+async function startProcesses(urls: Record<SubgraphName, string>, stamp: string): Promise<BenchSystem> {
+  const key = generateSigningKeyJwk("bench-nearby");
+  const ports = {
+    users: await freePort(),
+    discovery: await freePort(),
+    media: await freePort(),
+    files: await freePort(),
+    gateway: await freePort(),
+    metrics: await freePort(),
+  };
+  const env = {
+    NODE_ENV: "development",
+    LOG_LEVEL: "warn",
+    HOST: "127.0.0.1",
+    AUTH_SIGNING_KEYS: JSON.stringify([key]),
+    AUTH_JWKS_URL: `http://127.0.0.1:${ports.users}/.well-known/jwks.json`,
+    EVENTS_PREFIX: `hvbench_${stamp}`,
+    USERS_DATABASE_URL: urls.users,
+    DISCOVERY_DATABASE_URL: urls.discovery,
+    CHAT_DATABASE_URL: urls.chat,
+    MEDIA_DATABASE_URL: urls.media,
+    USERS_PORT: String(ports.users),
+    DISCOVERY_PORT: String(ports.discovery),
+    MEDIA_PORT: String(ports.media),
+    MEDIA_FILES_PORT: String(ports.files),
+    MEDIA_LOCAL_DIR: path.join(os.tmpdir(), `hv-bench-media-${stamp}`),
+    GATEWAY_PORT: String(ports.gateway),
+    GATEWAY_METRICS_PORT: String(ports.metrics),
+    USERS_URL: `http://127.0.0.1:${ports.users}/graphql`,
+    DISCOVERY_URL: `http://127.0.0.1:${ports.discovery}/graphql`,
+    MEDIA_URL: `http://127.0.0.1:${ports.media}/graphql`,
+    // Not started: the nearby query does not reach Chat.
+    CHAT_URL: "http://127.0.0.1:9/graphql",
+    // The load comes from one address: measure the system, not the edge's budgets.
+    GATEWAY_RATE_LIMIT_IP: "100000000/1m",
+    GATEWAY_RATE_LIMIT_USER: "100000000/1m",
+  };
+  const children: ChildProcess[] = [];
+  const stopAll = async () => {
+    for (const child of children.reverse()) {
+      child.kill("SIGTERM");
+      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once("exit", resolve)));
+    }
+  };
+  try {
+    children.push(startProcess("subgraphs/users/src/index.ts", env));
+    await ready(ports.users, "users");
+    children.push(startProcess("subgraphs/discovery/src/index.ts", env));
+    children.push(startProcess("subgraphs/media/src/index.ts", env));
+    await ready(ports.discovery, "discovery");
+    await ready(ports.media, "media");
+    children.push(startProcess("gateway/src/index.ts", env));
+    await ready(ports.gateway, "gateway");
+  } catch (error) {
+    await stopAll();
+    throw error;
+  }
+  const issuer = createAccessTokenIssuer({
+    keys: [key],
+    issuer: "haiyvee",
+    audience: "haiyvee-api",
+    ttlSeconds: 900,
+  });
+  return {
+    gatewayUrl: `http://127.0.0.1:${ports.gateway}/graphql`,
+    issueToken: async (userId) =>
+      (await issuer.issue({ userId, sessionId: crypto.randomUUID(), role: "USER" })).token,
+    cpuSeconds: () => children.reduce((sum, child) => sum + cpuSeconds(child.pid!), 0),
+    cpuCounts: "gateway, Users, Discovery and Media processes; the client not included",
+    stop: stopAll,
+  };
 }
 
 main().catch((error: unknown) => {
