@@ -471,6 +471,12 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
 
 type Env = Record<string, string | undefined>;
 
+/** A value as an error may repeat it: a URL's password (database and Redis URLs carry one) masked. */
+function withoutPassword(raw: string | undefined): string | undefined {
+  if (raw === undefined) return raw;
+  return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#]*@/i, "$1***@");
+}
+
 function read<T>(env: Env, key: string): T {
   const entry = ENV_CATALOGUE[key];
   if (!entry) throw new ConfigError(`${key} is not in the configuration catalogue`);
@@ -478,7 +484,7 @@ function read<T>(env: Env, key: string): T {
   const result = entry.schema.safeParse(raw === "" ? undefined : raw);
   if (!result.success) {
     const reason = result.error.issues.map((issue) => issue.message).join("; ");
-    const shown = entry.secret ? "" : `=${JSON.stringify(raw)}`;
+    const shown = entry.secret ? "" : `=${JSON.stringify(withoutPassword(raw))}`;
     throw new ConfigError(`Invalid environment variable ${key}${shown}: ${reason}`);
   }
   return result.data as T;

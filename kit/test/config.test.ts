@@ -147,6 +147,22 @@ describe("Redis target: REDIS_URL or sentinels", () => {
     expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379", REDIS_SENTINEL_NAME: "hv-main", REDIS_SENTINEL_PASSWORD: "" })).not.toThrow();
   });
 
+  it("should never repeat a URL's password in a start-up error, and still name the variable and show the rest", () => {
+    const refused = (env: Record<string, string>) => {
+      try {
+        loadRedisTarget(env);
+      } catch (error) {
+        return (error as Error).message;
+      }
+      throw new Error("expected a refusal");
+    };
+    const message = refused({ REDIS_URL: "redis://app:hunter2@redis.internal:6379/zero" });
+    expect(message).toMatch(/^Invalid environment variable REDIS_URL="redis:\/\/app:\*\*\*@redis\.internal:6379\/zero"/);
+    expect(message).not.toContain("hunter2");
+    // A password with an unencoded "@" is masked whole, and so is one with no user before it.
+    expect(refused({ REDIS_URL: "redis://:hun@ter2@h:6379?x=1" })).not.toMatch(/hun|ter2/);
+  });
+
   it("should give Chat's fan-out the sentinels too, unless CHAT_PUBSUB_REDIS_URL names a server of its own", () => {
     expect(loadChatConfig(sentinels).pubsubRedis.sentinel?.name).toBe("hv-main");
     expect(loadChatConfig({ ...sentinels, CHAT_PUBSUB_REDIS_URL: "redis://pubsub:6379" }).pubsubRedis).toEqual({ url: "redis://pubsub:6379", sentinel: null });
