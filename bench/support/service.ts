@@ -1,0 +1,208 @@
+/**
+ * What the single-process benchmarks share: the machine line, a service run as a child process
+ * (its CPU time read from /proc), a database of the bench's own, a keep-alive JSON client, and a
+ * bounded closed loop of concurrent clients.
+ */
+import { execSync, spawn, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
+import http from "node:http";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import {
+  databaseUrlEnvVar,
+  defaultDatabaseUrl,
+  ensureDatabase,
+  migrateDeploy,
+  withDatabaseName,
+  type SchemaName,
+} from "@hv/prisma";
+import { percentile } from "./args";
+
+export const ROOT = path.resolve(__dirname, "..", "..");
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** `uptime`'s three load averages. */
+export const loadAverage = () =>
+  os
+    .loadavg()
+    .map((load) => load.toFixed(2))
+    .join(" ");
+
+/** The `command:` and `machine:` lines every bench prints first. */
+export function printHeader(script: string): void {
+  console.log(`command: pnpm exec tsx bench/${script} ${process.argv.slice(2).join(" ")}`.trim());
+  console.log(
+    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load average ${loadAverage()}`,
+  );
+}
+
+/** User + system CPU seconds of a process so far, all its threads (libuv's pool included). */
+export function cpuSecondsOf(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
+  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, USER_HZ 100
+}
+
+/** A migrated database of this bench run (hv_bench_<label>_<stamp>), on the subgraph's server. */
+export async function benchDatabase(name: SchemaName, label: string, stamp: string): Promise<string> {
+  const url = withDatabaseName(
+    process.env[databaseUrlEnvVar(name)] ?? defaultDatabaseUrl(name),
+    `hv_bench_${label}_${stamp}`,
+  );
+  await ensureDatabase(url);
+  await migrateDeploy(name, url);
+  return url;
+}
+
+/**
+ * `node --import tsx <entry>` (a service's own main, as `npm start` runs it) with this
+ * environment added, resolved once GET `readyUrl` answers 200. Its stderr is passed through.
+ */
+export async function startChild(
+  entry: string,
+  env: Record<string, string>,
+  readyUrl: string,
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, entry)], {
+    cwd: ROOT,
+    env: { ...process.env, NODE_ENV: "development", LOG_LEVEL: "warn", HOST: "127.0.0.1", ...env },
+    stdio: ["ignore", "ignore", "inherit"],
+  });
+  let exited: number | null | undefined;
+  child.once("exit", (code) => (exited = code));
+  for (let attempt = 0; ; attempt += 1) {
+    if (exited !== undefined) throw new Error(`${entry} exited (${exited}) before it was ready`);
+    const response = await fetch(readyUrl).catch(() => null);
+    if (response?.status === 200) return child;
+    if (attempt > 1200) throw new Error(`${entry} never became ready`);
+    await sleep(50);
+  }
+}
+
+/** SIGTERM, then waits (at most 15 s) for the process to exit. */
+export async function stopChild(child: ChildProcess | undefined): Promise<void> {
+  if (!child || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = new Promise((resolve) => child.once("exit", resolve));
+  child.kill("SIGTERM");
+  await Promise.race([exited, sleep(15_000)]);
+}
+
+export interface JsonReply<T> {
+  status: number;
+  body: T;
+}
+
+/** POSTs JSON over a keep-alive pool (no fetch: its streams cost the load generator CPU). */
+export function jsonClient(maxSockets: number) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets });
+  return {
+    post<T>(url: string, payload: unknown, headers: Record<string, string> = {}): Promise<JsonReply<T>> {
+      const body = JSON.stringify(payload);
+      return new Promise((resolve, reject) => {
+        const req = http.request(
+          url,
+          {
+            method: "POST",
+            agent,
+            headers: {
+              "content-type": "application/json",
+              "content-length": Buffer.byteLength(body),
+              ...headers,
+            },
+          },
+          (res) => {
+            const chunks: Buffer[] = [];
+            res.on("data", (chunk: Buffer) => chunks.push(chunk));
+            res.on("end", () => {
+              try {
+                resolve({
+                  status: res.statusCode ?? 0,
+                  body: JSON.parse(Buffer.concat(chunks).toString("utf8")) as T,
+                });
+              } catch (error) {
+                reject(error instanceof Error ? error : new Error(String(error)));
+              }
+            });
+            res.on("error", reject);
+          },
+        );
+        req.on("error", reject);
+        req.end(body);
+      });
+    },
+    close: () => agent.destroy(),
+  };
+}
+
+export interface LoopResult {
+  done: number;
+  failed: number;
+  /** The first few failures' messages, to print. */
+  errors: string[];
+  seconds: number;
+  /** Latencies of the successful operations, ascending (ms). */
+  latencies: number[];
+  /** CPU seconds the watched process used during the loop. */
+  cpuSeconds: number;
+}
+
+/**
+ * `count` operations (operation i for i = 0…count-1) by `concurrency` clients, each starting the
+ * next as soon as its previous one answered (closed loop); the watched process's CPU time over it.
+ * `client` (0…concurrency-1) says which client runs the operation. An operation fails by throwing.
+ */
+export async function closedLoop(
+  count: number,
+  concurrency: number,
+  watchedPid: number,
+  operation: (index: number, client: number) => Promise<void>,
+): Promise<LoopResult> {
+  const latencies: number[] = [];
+  const errors: string[] = [];
+  let failed = 0;
+  let next = 0;
+  const cpuBefore = cpuSecondsOf(watchedPid);
+  const started = performance.now();
+  await Promise.all(
+    Array.from({ length: Math.min(concurrency, count) }, async (_, client) => {
+      for (let index = next++; index < count; index = next++) {
+        const at = performance.now();
+        try {
+          await operation(index, client);
+          latencies.push(performance.now() - at);
+        } catch (error) {
+          failed += 1;
+          if (errors.length < 3) errors.push(error instanceof Error ? error.message : String(error));
+        }
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  const cpuSeconds = cpuSecondsOf(watchedPid) - cpuBefore;
+  latencies.sort((a, b) => a - b);
+  return { done: latencies.length, failed, errors, seconds, latencies, cpuSeconds };
+}
+
+/** One line for a loop: operations/s, latency, CPU per operation and the load average. */
+export function describeLoop(label: string, result: LoopResult, process = "the service"): string {
+  const perOperation = (result.cpuSeconds * 1000) / Math.max(1, result.done);
+  return (
+    `${label}: ${result.done} in ${result.seconds.toFixed(1)} s = ${(result.done / result.seconds).toFixed(1)}/s` +
+    `${result.failed ? ` (${result.failed} failed: ${result.errors.join(" | ")})` : ""}; ` +
+    `p50 ${percentile(result.latencies, 50).toFixed(1)} ms, p99 ${percentile(result.latencies, 99).toFixed(1)} ms; ` +
+    `${process} CPU ${result.cpuSeconds.toFixed(2)} s (${(result.cpuSeconds / result.seconds).toFixed(2)} cores) = ` +
+    `${perOperation.toFixed(2)} CPU-ms each; load average ${loadAverage()}`
+  );
+}
+
+/** Throws on a GraphQL reply with errors or a non-200 status. */
+export function expectData<T>(
+  reply: JsonReply<{ data?: T | null; errors?: Array<{ message?: string; extensions?: { code?: string } }> }>,
+): T {
+  const error = reply.body.errors?.[0];
+  if (reply.status !== 200 || error || !reply.body.data)
+    throw new Error(`HTTP ${reply.status}: ${error?.extensions?.code ?? ""} ${error?.message ?? "no data"}`);
+  return reply.body.data;
+}

@@ -1,0 +1,197 @@
+/**
+ * The Users subgraph alone over HTTP: profile entity fetches, logIn and refreshSession.
+ *
+ *   pnpm exec tsx bench/users.ts [--requests 400] [--concurrency 8] [--logins 200] [--refreshes 1000] [--keep]
+ *
+ * Users runs as its own process (node --import tsx subgraphs/users/src/index.ts) on a database of
+ * its own, with `requests` × 50 people seeded with SQL, all with the same argon2id password hash
+ * (hashPassword's parameters). `concurrency` clients in a closed loop, each phase a fixed count:
+ *
+ * - `_entities` for a page of 50 Users (displayName, age, bio, interests: what the gateway sends
+ *   Users for a page of people), signed in as one of 20 viewers. Cold: `requests` pages never asked
+ *   for before (the profile cache misses, one SQL statement per page); warm: the same pages again
+ *   (all 50 from Redis).
+ * - logIn: `logins` logins, each to an account and from an address (X-Forwarded-For, trusted from
+ *   loopback) of its own, so the per-account and per-address budgets are not what is measured.
+ * - refreshSession: `refreshes` rotations, each client spending its session's newest refresh token.
+ *
+ * Reported per phase: operations per second, the round trip p50/p99 and the Users process's CPU
+ * time per operation (all its threads: argon2 runs on libuv's pool); PostgreSQL and Redis are not
+ * included.
+ */
+import { randomBytes, randomUUID } from "node:crypto";
+import type { ChildProcess } from "node:child_process";
+import { createAccessTokenIssuer, generateSigningKeyJwk, loadUsersConfig } from "@hv/kit";
+import { createUsersDb } from "@hv/users/src/db";
+import { hashPassword } from "@hv/users/src/modules/passwords";
+import { dropDatabase } from "@hv/prisma";
+import { freePort } from "../test/support/ports";
+import { flag } from "./support/args";
+import {
+  benchDatabase,
+  closedLoop,
+  describeLoop,
+  expectData,
+  jsonClient,
+  printHeader,
+  startChild,
+  stopChild,
+} from "./support/service";
+
+const PAGE = 50;
+const PASSWORD = "bench password, long enough";
+
+/** What the gateway sends Users for a page of people (bench/nearby-gateway.ts's query, Users' part). */
+const PROFILES = `query($representations: [_Any!]!) {
+  _entities(representations: $representations) { ... on User { displayName age bio interests } }
+}`;
+const LOG_IN = `mutation($input: LogInInput!) {
+  logIn(input: $input) { accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt user { id displayName } }
+}`;
+const REFRESH = `mutation($refreshToken: String!) {
+  refreshSession(refreshToken: $refreshToken) { accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt }
+}`;
+
+interface Session {
+  accessToken: string;
+  refreshToken: string;
+}
+
+async function main(): Promise<void> {
+  const requests = flag("requests", 400);
+  const concurrency = flag("concurrency", 8);
+  const logins = flag("logins", 200);
+  const refreshes = flag("refreshes", 1000);
+  const keep = process.argv.includes("--keep");
+  const stamp = Date.now().toString(36);
+  printHeader("users.ts");
+
+  const databaseUrl = await benchDatabase("users", "users", stamp);
+  const db = createUsersDb(databaseUrl);
+  const client = jsonClient(concurrency);
+  let child: ChildProcess | undefined;
+  try {
+    const people = Math.max(requests * PAGE, logins);
+    const passwordHash = await hashPassword(PASSWORD);
+    await db.$executeRawUnsafe(
+      `INSERT INTO users (id, email, password_hash, display_name, bio, birth_date, gender, genders_of_interest, interests, updated_at)
+       SELECT gen_random_uuid(), 'bench-${stamp}-' || i || '@example.test', $1, 'Person ' || i, 'likes long walks',
+              date '1970-01-01' + (i % 15000), (CASE WHEN i % 2 = 0 THEN 'WOMAN' ELSE 'MAN' END)::"Gender",
+              '{MAN,WOMAN}'::"Gender"[], '{hiking,jazz}', now()
+       FROM generate_series(1, ${people}) i`,
+      passwordHash,
+    );
+    await db.$executeRawUnsafe(`VACUUM ANALYZE users`);
+    const rows = await db.$queryRawUnsafe<Array<{ id: string; email: string }>>(
+      `SELECT id::text AS id, email FROM users ORDER BY email`,
+    );
+    console.log(`seeded ${rows.length.toLocaleString("en")} people`);
+
+    const port = await freePort();
+    const env = {
+      USERS_DATABASE_URL: databaseUrl,
+      USERS_PORT: String(port),
+      SUBGRAPH_HOST: "127.0.0.1",
+      EVENTS_PREFIX: `hvbenchusers${stamp}`,
+      AUTH_SIGNING_KEYS: JSON.stringify([generateSigningKeyJwk("bench-users")]),
+    };
+    const config = loadUsersConfig({ ...process.env, ...env });
+    const issuer = createAccessTokenIssuer({
+      keys: config.accessTokens.signingKeys,
+      issuer: config.auth.issuer,
+      audience: config.auth.audience,
+      ttlSeconds: config.accessTokens.ttlSeconds,
+    });
+    child = await startChild("subgraphs/users/src/index.ts", env, `http://127.0.0.1:${port}/readyz`);
+    const pid = child.pid!;
+    const url = `http://127.0.0.1:${port}/graphql`;
+    const viewers: string[] = [];
+    for (let i = 0; i < 20; i += 1)
+      viewers.push(
+        (await issuer.issue({ userId: rows[i]!.id, sessionId: randomUUID(), role: "USER" })).token,
+      );
+
+    const pages = Array.from({ length: requests }, (_, page) =>
+      rows.slice(page * PAGE, (page + 1) * PAGE).map((row) => ({ __typename: "User", id: row.id })),
+    );
+    const profiles = async (page: number) => {
+      const data = expectData(
+        await client.post<{ data?: { _entities: Array<{ displayName: string } | null> } }>(
+          url,
+          { query: PROFILES, variables: { representations: pages[page] } },
+          { authorization: `Bearer ${viewers[page % viewers.length]}` },
+        ),
+      );
+      if (data._entities.filter(Boolean).length !== PAGE)
+        throw new Error(`page ${page}: not ${PAGE} profiles`);
+    };
+    // Warm-up on people outside the measured pages' range is not possible (every person is in a
+    // page), so it uses the first `concurrency` pages, which the cold phase then skips.
+    const warmUp = Math.min(concurrency, Math.floor(requests / 4));
+    for (let page = 0; page < warmUp; page += 1) await profiles(page);
+
+    const cold = await closedLoop(requests - warmUp, concurrency, pid, (i) => profiles(warmUp + i));
+    console.log(
+      describeLoop(`_entities, ${PAGE} Users, profile cache cold, ${concurrency} clients`, cold, "Users"),
+    );
+    const warm = await closedLoop(requests - warmUp, concurrency, pid, (i) => profiles(warmUp + i));
+    console.log(
+      describeLoop(`_entities, ${PAGE} Users, profile cache warm, ${concurrency} clients`, warm, "Users"),
+    );
+
+    // logIn: account i from address 10.x.y.z of its own (a random /16 per run: the budgets live in
+    // the shared Redis for 15 minutes).
+    const net = randomBytes(1)[0]!;
+    const address = (i: number) => `10.${net}.${(i >> 8) & 255}.${i & 255}`;
+    const sessions: Session[] = [];
+    const login = await closedLoop(logins, concurrency, pid, async (i) => {
+      const data = expectData(
+        await client.post<{ data?: { logIn: Session } }>(
+          url,
+          { query: LOG_IN, variables: { input: { email: rows[i]!.email, password: PASSWORD } } },
+          { "x-forwarded-for": address(i) },
+        ),
+      );
+      sessions.push(data.logIn);
+    });
+    console.log(describeLoop(`logIn (argon2id), ${concurrency} clients`, login, "Users"));
+
+    // refreshSession: client c spends its own session's refresh tokens, one after the other.
+    const chains = sessions.slice(0, concurrency);
+    if (chains.length < concurrency) throw new Error("fewer sessions than clients: raise --logins");
+    const free = [...chains]; // a chain is used by one client at a time
+    const refresh = await closedLoop(refreshes, concurrency, pid, async () => {
+      const session = free.pop()!;
+      try {
+        const data = expectData(
+          await client.post<{ data?: { refreshSession: Session } }>(
+            url,
+            { query: REFRESH, variables: { refreshToken: session.refreshToken } },
+            { "x-forwarded-for": "10.255.0.1" },
+          ),
+        );
+        session.refreshToken = data.refreshSession.refreshToken;
+      } finally {
+        free.push(session);
+      }
+    });
+    console.log(describeLoop(`refreshSession (rotation), ${concurrency} clients`, refresh, "Users"));
+  } finally {
+    client.close();
+    await stopChild(child);
+    await db.$disconnect();
+    if (keep) console.log(`kept ${databaseUrl}`);
+    else
+      await dropDatabase(databaseUrl).catch((error: unknown) =>
+        console.error(`could not drop ${databaseUrl}: ${String(error)}`),
+      );
+  }
+}
+
+main().then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error);
+    process.exit(1);
+  },
+);
