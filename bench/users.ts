@@ -10,7 +10,7 @@
  * - `_entities` for a page of 50 Users (displayName, age, bio, interests: what the gateway sends
  *   Users for a page of people), signed in as one of 20 viewers. Cold: `requests` pages never asked
  *   for before (the profile cache misses, one SQL statement per page); warm: the same pages again
- *   (all 50 from Redis).
+ *   (all 50 from Redis); then one User a request (warm): what a single profile read costs.
  * - logIn: `logins` logins, each to an account and from an address (X-Forwarded-For, trusted from
  *   loopback) of its own, so the per-account and per-address budgets are not what is measured.
  * - refreshSession: `refreshes` rotations, each client spending its session's newest refresh token.
@@ -114,16 +114,16 @@ async function main(): Promise<void> {
     const pages = Array.from({ length: requests }, (_, page) =>
       rows.slice(page * PAGE, (page + 1) * PAGE).map((row) => ({ __typename: "User", id: row.id })),
     );
-    const profiles = async (page: number) => {
+    const profiles = async (page: number, size = PAGE) => {
       const data = expectData(
         await client.post<{ data?: { _entities: Array<{ displayName: string } | null> } }>(
           url,
-          { query: PROFILES, variables: { representations: pages[page] } },
+          { query: PROFILES, variables: { representations: pages[page]!.slice(0, size) } },
           { authorization: `Bearer ${viewers[page % viewers.length]}` },
         ),
       );
-      if (data._entities.filter(Boolean).length !== PAGE)
-        throw new Error(`page ${page}: not ${PAGE} profiles`);
+      if (data._entities.filter(Boolean).length !== size)
+        throw new Error(`page ${page}: not ${size} profiles`);
     };
     // Warm-up on people outside the measured pages' range is not possible (every person is in a
     // page), so it uses the first `concurrency` pages, which the cold phase then skips.
@@ -137,6 +137,11 @@ async function main(): Promise<void> {
     const warm = await closedLoop(requests - warmUp, concurrency, pid, (i) => profiles(warmUp + i));
     console.log(
       describeLoop(`_entities, ${PAGE} Users, profile cache warm, ${concurrency} clients`, warm, "Users"),
+    );
+    // One profile (a match, a conversation's other member, a message's sender), warm: the floor of a request.
+    const single = await closedLoop(requests - warmUp, concurrency, pid, (i) => profiles(warmUp + i, 1));
+    console.log(
+      describeLoop(`_entities, 1 User, profile cache warm, ${concurrency} clients`, single, "Users"),
     );
 
     // logIn: account i from address 10.x.y.z of its own (a random /16 per run: the budgets live in
