@@ -1,9 +1,19 @@
-import { createPrismaDb, type ProcessMetrics } from "@hv/kit";
+import { createDatabaseClients, createPrismaDb, type ProcessMetrics, type SqlClient } from "@hv/kit";
 import { PrismaClient } from "./generated/prisma/client";
 
+export type { SqlClient };
 export type ChatDb = PrismaClient;
 
 /** The chat database through Prisma (see kit/src/prisma.ts); with metrics, its pool's use is reported. */
 export function createChatDb(databaseUrl: string, metrics?: ProcessMetrics): ChatDb {
   return createPrismaDb(PrismaClient, databaseUrl, metrics ? { metrics } : {});
+}
+
+/** The subgraph's clients: Prisma, and plain SQL on the same pool for sending (modules/messages.ts). */
+export function createChatDatabase(
+  databaseUrl: string,
+  metrics?: ProcessMetrics,
+): { db: ChatDb; sql: SqlClient } {
+  const { prisma, sql } = createDatabaseClients(PrismaClient, databaseUrl, metrics ? { metrics } : {});
+  return { db: prisma, sql };
 }

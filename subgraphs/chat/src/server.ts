@@ -14,7 +14,7 @@ import {
   type Logger,
   type RunningSubgraph,
 } from "@hv/kit";
-import { createChatDb } from "./db";
+import { createChatDatabase } from "./db";
 import { chatEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
 import { createChatBus } from "./modules/bus";
@@ -28,13 +28,14 @@ export const CATCH_UP_CLOSE_CODE = 1012;
 
 export async function start(config: ChatConfig, logger: Logger): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
-  const db = createChatDb(config.databaseUrl, metrics);
+  const { db, sql } = createChatDatabase(config.databaseUrl, metrics);
   const redis = createRedis(config.redis, logger);
   const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
   // message.created leaves through the outbox, relayed to the consumers' queues (push).
   const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
   const services: ChatServices = {
     db,
+    sql,
     config,
     redis,
     bus,

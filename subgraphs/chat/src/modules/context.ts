@@ -1,11 +1,13 @@
 import type { ChatConfig, RateLimiter, Redis, RequestContextBase } from "@hv/kit";
-import type { ChatDb } from "../db";
+import type { ChatDb, SqlClient } from "../db";
 import type { ChatLoaders } from "../loaders";
 import type { ChatBus } from "./bus";
 
 /** What every request shares: built once per process. */
 export interface ChatServices {
   db: ChatDb;
+  /** Plain SQL on the same pool as `db`: the send path's statements (Prisma's compiler cost ~1 ms each). */
+  sql: SqlClient;
   config: ChatConfig;
   redis: Redis;
   bus: ChatBus;

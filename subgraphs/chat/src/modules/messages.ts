@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { appError, ErrorCode, outboxEventData, requireUuid, type Viewer } from "@hv/kit";
 import type { ChatDb } from "../db";
+import { Prisma } from "../generated/prisma/client";
 import { audienceOf, blockedWith, conversationNotFound, messageNotFound, requireMembership } from "./access";
 import type { ChatEventKind } from "./bus";
 import type { ChatServices } from "./context";
@@ -41,6 +42,7 @@ interface StoredSend {
 
 /** A unique violation (SQLSTATE 23505) from a raw statement, as Prisma's driver adapter reports it. */
 function isUniqueViolation(error: unknown): boolean {
+  if ((error as { code?: unknown } | null)?.code === "23505") return true; // node-postgres
   const text = error instanceof Error ? `${error.message} ${JSON.stringify((error as { meta?: unknown }).meta ?? null)}` : String(error);
   return text.includes("23505") || /unique constraint/i.test(text);
 }
@@ -56,7 +58,7 @@ function isUniqueViolation(error: unknown): boolean {
  * nothing holds a pooled connection between round trips.
  */
 export async function sendMessage(services: ChatServices, viewer: Viewer, input: SendMessageInput): Promise<MessageRow> {
-  const { db, config } = services;
+  const { db, sql, config } = services;
   const senderId = viewer.userId;
   const conversationId = requireUuid(input.conversationId, "input.conversationId");
   const clientMessageId = validate.clientMessageId(input.clientMessageId, "input.clientMessageId");
@@ -71,14 +73,14 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
     throw appError(ErrorCode.BAD_USER_INPUT, "A message needs text or attachments", { field: "input.text" });
   }
 
-  const checks = await db.$queryRaw<SendPrecheck[]>`
+  const checks = await sql.query<SendPrecheck>(Prisma.sql`
     SELECT c.closed_at IS NOT NULL AS closed,
            EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid) AS banned,
            (SELECT e.id::text FROM messages e
              WHERE e.conversation_id = ${conversationId}::uuid AND e.sender_id = ${senderId}::uuid
                AND e.client_message_id = ${clientMessageId}) AS existing
       FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
-     WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid`;
+     WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid`);
   const check = checks[0];
   if (!check) throw conversationNotFound("input.conversationId");
   if (check.existing) {
@@ -120,7 +122,7 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
     // - others, recipients, event: the outbox event with each recipient (not muted, not blocked
     //   either way), their unread count in this conversation and in all their unmuted ones (badge).
     stored = (
-      await db.$queryRaw<StoredSend[]>`
+      await sql.query<StoredSend>(Prisma.sql`
       WITH conv AS (
         UPDATE conversations c SET last_seq = c.last_seq + 1, version = c.version + 1, last_activity_at = ${now}::timestamptz
          WHERE c.id = ${conversationId}::uuid
@@ -181,7 +183,7 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
       )
       SELECT conv.kind, msg.seq, msg.version,
              ${senderId}::text || ARRAY(SELECT o.user_id::text FROM others o WHERE NOT o.blocked) AS audience
-        FROM conv, msg`
+        FROM conv, msg`)
     )[0];
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
