@@ -80,7 +80,7 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
     config,
     uploads: createRateLimiter(redis, { name: "media-upload", points: 120, durationSeconds: 60 * 60 }),
     updates,
-    photos: new PhotoCache(db, redis, logger),
+    photos: new PhotoCache(sql, redis, logger),
   };
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({

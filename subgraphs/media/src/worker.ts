@@ -4,7 +4,7 @@ import path from "node:path";
 import { Worker, type Job } from "bullmq";
 import { closeRedis, createProcessMetrics, createRedis, FORCE_EXIT_MS, redisReadiness, startWorkerService, type Logger, type RunningService } from "@hv/kit";
 import type { MediaWorkerConfig } from "./config";
-import { createMediaDb, type MediaDb } from "./db";
+import { createMediaDatabase, type MediaDb } from "./db";
 import { WORK_DIR_PREFIX } from "./job";
 import { keysOf } from "./keys";
 import { publishMediaUpdate } from "./live";
@@ -104,11 +104,11 @@ export async function startMediaWorker(
   logger.info(tools, "media tools found");
   await removeStaleWorkDirs(logger);
   const metrics = createProcessMetrics("media-worker", { logger });
-  const db = createMediaDb(config.databaseUrl, { metrics });
+  const { db, sql } = createMediaDatabase(config.databaseUrl, { metrics });
   const storage = createStorage(config.storage, () => "http://127.0.0.1");
   const redis = createRedis(config.redis, logger, "media-worker");
   metrics.observeRedis("main", redis);
-  const photos = new PhotoCache(db, redis, logger);
+  const photos = new PhotoCache(sql, redis, logger);
   // A finished item changes what its owner's profile photo list holds: the cache goes first, so
   // the owner's nudge (and anyone's next read) finds it fresh.
   const finished = async (mediaId: string, ownerId: string) => {

@@ -61,7 +61,7 @@ export async function seedMatch(dbs: TestDatabases, one: string, other: string):
 }
 
 /** SQL statements that read or write Media's `media` table. */
-export const mediaTableStatements = (queries: string[]) => queries.filter((sql) => /"public"\."media"/.test(sql));
+export const mediaTableStatements = (queries: string[]) => queries.filter((sql) => /"public"\."media"|FROM media\b/.test(sql));
 /** SQL statements that read Users' `users` table. */
 export const usersTableStatements = (queries: string[]) => queries.filter((sql) => /FROM (?:"public"\.)?(?:"users"|users\b)/.test(sql));
 

@@ -1,5 +1,5 @@
-import type { Logger, Redis } from "@hv/kit";
-import type { MediaDb } from "../db";
+import type { Logger, Redis, SqlClient } from "@hv/kit";
+import { Prisma } from "../generated/prisma/client";
 import type { MediaRow } from "../loaders";
 
 /** How long an owner's list may sit in Redis unread; every change deletes it before that. */
@@ -19,7 +19,8 @@ end
 return 0`;
 
 const DATE_FIELDS = ["uploadExpiresAt", "uploadedAt", "processedAt", "createdAt", "updatedAt"] as const;
-type CachedRow = Omit<MediaRow, (typeof DATE_FIELDS)[number]> & Record<(typeof DATE_FIELDS)[number], string | null>;
+type CachedRow = Omit<MediaRow, (typeof DATE_FIELDS)[number]> &
+  Record<(typeof DATE_FIELDS)[number], string | null>;
 
 /**
  * What is cached of a photo: the row as Postgres has it, except the original's storage key (null
@@ -29,8 +30,17 @@ function toCached(row: MediaRow): MediaRow {
   return { ...row, sourceKey: null };
 }
 
+/** Every column of `MediaRow`, named and typed as Prisma returns them (enums as text, `variants` parsed JSON). */
+const MEDIA_ROW_COLUMNS = Prisma.sql`id::text AS id, owner_id::text AS "ownerId", kind::text AS kind, status::text AS status,
+  purpose::text AS purpose, position, width, height, content_type AS "contentType", byte_size AS "byteSize",
+  source_key AS "sourceKey", variants, failure_reason::text AS "failureReason", duration_ms AS "durationMs", blurhash,
+  upload_expires_at AS "uploadExpiresAt", uploaded_at AS "uploadedAt", processed_at AS "processedAt",
+  created_at AS "createdAt", updated_at AS "updatedAt"`;
+
 function revive(row: CachedRow): MediaRow {
-  const dates = Object.fromEntries(DATE_FIELDS.map((field) => [field, row[field] === null ? null : new Date(row[field])]));
+  const dates = Object.fromEntries(
+    DATE_FIELDS.map((field) => [field, row[field] === null ? null : new Date(row[field])]),
+  );
   return { ...row, ...dates } as unknown as MediaRow;
 }
 
@@ -43,7 +53,7 @@ function revive(row: CachedRow): MediaRow {
  */
 export class PhotoCache {
   constructor(
-    private readonly db: MediaDb,
+    private readonly sql: SqlClient,
     private readonly redis: Redis,
     private readonly logger: Logger,
   ) {}
@@ -64,19 +74,30 @@ export class PhotoCache {
     if (missing.length === 0) return ownerIds.map((ownerId) => found.get(ownerId) ?? []);
     // Versions before the read: a change committed after this point bumps them, and the write below is skipped.
     const versions = await this.redis.mget(missing.map(versionKey)).catch(() => undefined);
-    const rows = await this.db.media.findMany({
-      where: { ownerId: { in: missing }, purpose: "PROFILE_PHOTO", status: "READY", position: { not: null } },
-      orderBy: [{ position: "asc" }, { createdAt: "asc" }],
-    });
+    // One plain statement (Prisma's findMany with a 50-id IN list cost ~3 ms of CPU here).
+    const rows = await this.sql.query<MediaRow>(Prisma.sql`
+      SELECT ${MEDIA_ROW_COLUMNS} FROM media
+       WHERE owner_id = ANY(${missing}::uuid[]) AND purpose = 'PROFILE_PHOTO' AND status = 'READY' AND position IS NOT NULL
+       ORDER BY position ASC, created_at ASC`);
     for (const ownerId of missing) found.set(ownerId, []);
     for (const row of rows) found.get(row.ownerId)?.push(toCached(row));
     if (versions) {
       const pipeline = this.redis.pipeline();
       missing.forEach((ownerId, index) => {
         // An owner without photos is cached too (as []): most people asked for have none.
-        pipeline.eval(SET_IF_VERSION, 2, photoListKey(ownerId), versionKey(ownerId), JSON.stringify(found.get(ownerId)), versions[index] ?? "0", PHOTO_CACHE_TTL_SECONDS);
+        pipeline.eval(
+          SET_IF_VERSION,
+          2,
+          photoListKey(ownerId),
+          versionKey(ownerId),
+          JSON.stringify(found.get(ownerId)),
+          versions[index] ?? "0",
+          PHOTO_CACHE_TTL_SECONDS,
+        );
       });
-      await pipeline.exec().catch((error: unknown) => this.logger.warn({ err: error }, "could not cache profile photos"));
+      await pipeline
+        .exec()
+        .catch((error: unknown) => this.logger.warn({ err: error }, "could not cache profile photos"));
     }
     return ownerIds.map((ownerId) => found.get(ownerId) ?? []);
   }
@@ -87,6 +108,11 @@ export class PhotoCache {
    * before the change cannot cache what it saw. Throws when Redis cannot take it.
    */
   async invalidate(ownerId: string): Promise<void> {
-    await this.redis.multi().incr(versionKey(ownerId)).expire(versionKey(ownerId), VERSION_TTL_SECONDS).del(photoListKey(ownerId)).exec();
+    await this.redis
+      .multi()
+      .incr(versionKey(ownerId))
+      .expire(versionKey(ownerId), VERSION_TTL_SECONDS)
+      .del(photoListKey(ownerId))
+      .exec();
   }
 }
