@@ -3,6 +3,7 @@ export * from "./errors";
 export * from "./logger";
 export * from "./readiness";
 export * from "./redis";
+export * from "./versioned-cache";
 export * from "./request-id";
 export * from "./service";
 export * from "./shutdown";

@@ -1,4 +1,4 @@
-import type { Logger, Redis, SqlClient } from "@hv/kit";
+import { cacheIfUnchanged, type Logger, type Redis, type SqlClient } from "@hv/kit";
 import { Prisma } from "../generated/prisma/client";
 import type { MediaRow } from "../loaders";
 
@@ -9,14 +9,6 @@ const VERSION_TTL_SECONDS = 24 * 60 * 60;
 
 export const photoListKey = (ownerId: string) => `hv:media:profile-photos:${ownerId}`;
 const versionKey = (ownerId: string) => `hv:media:profile-photos-version:${ownerId}`;
-
-// Writes a list read from Postgres only if no change to that owner's photos happened since the
-// read began (the version is unchanged): a slow reader cannot put back a list a change replaced.
-const SET_IF_VERSION = `
-if (redis.call("GET", KEYS[2]) or "0") == ARGV[2] then
-  redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[3])
-end
-return 0`;
 
 const DATE_FIELDS = ["uploadExpiresAt", "uploadedAt", "processedAt", "createdAt", "updatedAt"] as const;
 type CachedRow = Omit<MediaRow, (typeof DATE_FIELDS)[number]> &
@@ -82,22 +74,18 @@ export class PhotoCache {
     for (const ownerId of missing) found.set(ownerId, []);
     for (const row of rows) found.get(row.ownerId)?.push(toCached(row));
     if (versions) {
-      const pipeline = this.redis.pipeline();
-      missing.forEach((ownerId, index) => {
-        // An owner without photos is cached too (as []): most people asked for have none.
-        pipeline.eval(
-          SET_IF_VERSION,
-          2,
-          photoListKey(ownerId),
-          versionKey(ownerId),
-          JSON.stringify(found.get(ownerId)),
-          versions[index] ?? "0",
-          PHOTO_CACHE_TTL_SECONDS,
-        );
-      });
-      await pipeline
-        .exec()
-        .catch((error: unknown) => this.logger.warn({ err: error }, "could not cache profile photos"));
+      // Written only where no change to that owner's photos happened since the read began (the
+      // version is unchanged): a slow reader cannot put back a list a change replaced. An owner
+      // without photos is cached too (as []): most people asked for have none.
+      const writes = missing.map((ownerId, index) => ({
+        key: photoListKey(ownerId),
+        versionKey: versionKey(ownerId),
+        value: JSON.stringify(found.get(ownerId)),
+        version: versions[index] ?? "0",
+      }));
+      await cacheIfUnchanged(this.redis, writes, PHOTO_CACHE_TTL_SECONDS).catch((error: unknown) =>
+        this.logger.warn({ err: error }, "could not cache profile photos"),
+      );
     }
     return ownerIds.map((ownerId) => found.get(ownerId) ?? []);
   }

@@ -1,18 +1,10 @@
-import type { Redis, SqlClient } from "@hv/kit";
+import { cacheIfUnchanged, type Redis, type SqlClient } from "@hv/kit";
 import { Prisma } from "../generated/prisma/client";
 import type { UserRow } from "../loaders";
 
 const TTL_SECONDS = 300;
 const key = (id: string) => `hv:users:profile:${id}`;
 const versionKey = (id: string) => `hv:users:profile-version:${id}`;
-
-// Writes a row read from Postgres only if no write to that user happened since the read began
-// (its version is unchanged), so a slow reader cannot put back a row that a ban just replaced.
-const SET_IF_VERSION = `
-if (redis.call("GET", KEYS[2]) or "0") == ARGV[2] then
-  redis.call("SET", KEYS[1], ARGV[1], "EX", ARGV[3])
-end
-return 0`;
 
 type CachedRow = Omit<UserRow, "birthDate" | "bannedAt" | "createdAt" | "updatedAt"> & {
   birthDate: string;
@@ -72,22 +64,18 @@ export class ProfileCache {
     if (missing.length > 0) {
       const versions = await this.redis.mget(missing.map(versionKey)).catch(() => undefined);
       const rows = await this.read(missing);
-      const pipeline = this.redis.pipeline();
-      for (const row of rows) {
-        found.set(row.id, row);
-        const version = versions?.[missing.indexOf(row.id)] ?? "0";
-        if (versions)
-          pipeline.eval(
-            SET_IF_VERSION,
-            2,
-            key(row.id),
-            versionKey(row.id),
-            JSON.stringify(row),
-            version,
-            TTL_SECONDS,
-          );
+      for (const row of rows) found.set(row.id, row);
+      // Written only where no write to that user happened since the read began (its version is
+      // unchanged), so a slow reader cannot put back a row that a ban just replaced.
+      if (versions) {
+        const writes = rows.map((row) => ({
+          key: key(row.id),
+          versionKey: versionKey(row.id),
+          value: JSON.stringify(row),
+          version: versions[missing.indexOf(row.id)] ?? "0",
+        }));
+        await cacheIfUnchanged(this.redis, writes, TTL_SECONDS).catch(() => undefined);
       }
-      if (versions && rows.length > 0) await pipeline.exec().catch(() => undefined);
     }
     return ids.map((id) => found.get(id) ?? null);
   }
