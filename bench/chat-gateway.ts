@@ -31,7 +31,7 @@ import {
 } from "@hv/prisma";
 import { createClient, type Client } from "graphql-ws";
 import { flag, percentile } from "./support/args";
-import { cpuSeconds, freePort, ready, rssKb, sleep, startProcess } from "./support/processes";
+import { cpuSecondsOf as cpuSeconds, freePort, rssKb, sleep, startChild } from "./support/service";
 import WebSocket from "ws";
 
 /** Forwards to Users and counts the entity fetches (`_entities`) that reach it. */
@@ -154,11 +154,13 @@ async function main(): Promise<void> {
       ),
     );
 
-    children.push(startProcess("subgraphs/users/src/index.ts", common));
-    await ready(ports.users, "users");
+    children.push(
+      await startChild("subgraphs/users/src/index.ts", common, `http://127.0.0.1:${ports.users}/readyz`),
+    );
     proxy = await countingProxy(`http://127.0.0.1:${ports.users}/graphql`);
-    children.push(startProcess("subgraphs/chat/src/index.ts", common));
-    await ready(ports.chat, "chat");
+    children.push(
+      await startChild("subgraphs/chat/src/index.ts", common, `http://127.0.0.1:${ports.chat}/readyz`),
+    );
     const gatewayEnv = {
       ...common,
       USERS_URL: proxy.url,
@@ -166,8 +168,9 @@ async function main(): Promise<void> {
       DISCOVERY_URL: "http://127.0.0.1:9/graphql",
       MEDIA_URL: "http://127.0.0.1:9/graphql",
     };
-    children.push(startProcess("gateway/src/index.ts", gatewayEnv));
-    await ready(ports.gateway, "gateway");
+    children.push(
+      await startChild("gateway/src/index.ts", gatewayEnv, `http://127.0.0.1:${ports.gateway}/readyz`),
+    );
     const [usersProc, chatProc, gatewayProc] = children as [ChildProcess, ChildProcess, ChildProcess];
     const gatewayHttp = `http://127.0.0.1:${ports.gateway}/graphql`;
     const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });

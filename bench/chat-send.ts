@@ -21,13 +21,8 @@ import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createAccessTokenIssuer, generateSigningKeyJwk, publicSigningKeyJwk } from "@hv/kit";
 import { createChatDb } from "@hv/chat/src/db";
-import {
-  databaseUrlEnvVar,
-  defaultDatabaseUrl,
-  dropDatabase,
-  ensureDatabase,
-  migrateDeploy,
-} from "@hv/prisma";
+import { databaseUrlEnvVar, defaultDatabaseUrl, ensureDatabase, migrateDeploy } from "@hv/prisma";
+import { dropUnlessKept, runBench } from "./support/service";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -273,18 +268,8 @@ async function main(): Promise<void> {
     await sleep(1_500);
     jwks.close();
     await db.$disconnect();
-    if (keep) console.log(`kept ${databaseUrl}`);
-    else
-      await dropDatabase(databaseUrl).catch((error: unknown) =>
-        console.error(`could not drop ${databaseUrl}: ${String(error)}`),
-      );
+    await dropUnlessKept(databaseUrl, keep);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -30,7 +30,6 @@ import path from "node:path";
 import { createAccessTokenIssuer, generateSigningKeyJwk, JWKS_PATH, publicSigningKeyJwk } from "@hv/kit";
 import { createMediaDb } from "@hv/media/src/db";
 import { photoListKey } from "@hv/media/src/modules/photo-cache";
-import { dropDatabase } from "@hv/prisma";
 import { Redis } from "ioredis";
 import { seedProfilePhotos } from "../test/e2e/caching/caching-support";
 import { freePort } from "../test/support/ports";
@@ -45,6 +44,8 @@ import {
   printHeader,
   startChild,
   stopChild,
+  dropUnlessKept,
+  runBench,
 } from "./support/service";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -204,18 +205,8 @@ async function main(): Promise<void> {
     await s3?.close();
     await rm(dir, { recursive: true, force: true });
     await db.$disconnect();
-    if (keep) console.log(`kept ${databaseUrl}`);
-    else
-      await dropDatabase(databaseUrl).catch((error: unknown) =>
-        console.error(`could not drop ${databaseUrl}: ${String(error)}`),
-      );
+    await dropUnlessKept(databaseUrl, keep);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

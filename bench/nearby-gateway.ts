@@ -38,7 +38,7 @@ import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
 import { graphqlRequest, startSystem } from "../test/support/system";
 import { benchPersonIdSql, seedCity } from "./support/city";
 import { flag, percentile } from "./support/args";
-import { cpuSeconds, freePort, ready, startProcess } from "./support/processes";
+import { cpuSecondsOf, freePort, startChild, stopChild } from "./support/service";
 
 const NEARBY_WITH_PROFILES = `query Nearby($first: Int) {
   nearby(first: $first) {
@@ -277,20 +277,14 @@ async function startProcesses(urls: Record<SubgraphName, string>, stamp: string)
   };
   const children: ChildProcess[] = [];
   const stopAll = async () => {
-    for (const child of children.reverse()) {
-      child.kill("SIGTERM");
-      await new Promise((resolve) => (child.exitCode !== null ? resolve(null) : child.once("exit", resolve)));
-    }
+    for (const child of [...children].reverse()) await stopChild(child);
   };
   try {
-    children.push(startProcess("subgraphs/users/src/index.ts", env));
-    await ready(ports.users, "users");
-    children.push(startProcess("subgraphs/discovery/src/index.ts", env));
-    children.push(startProcess("subgraphs/media/src/index.ts", env));
-    await ready(ports.discovery, "discovery");
-    await ready(ports.media, "media");
-    children.push(startProcess("gateway/src/index.ts", env));
-    await ready(ports.gateway, "gateway");
+    const readyz = (port: number) => `http://127.0.0.1:${port}/readyz`;
+    children.push(await startChild("subgraphs/users/src/index.ts", env, readyz(ports.users)));
+    children.push(await startChild("subgraphs/discovery/src/index.ts", env, readyz(ports.discovery)));
+    children.push(await startChild("subgraphs/media/src/index.ts", env, readyz(ports.media)));
+    children.push(await startChild("gateway/src/index.ts", env, readyz(ports.gateway)));
   } catch (error) {
     await stopAll();
     throw error;
@@ -305,7 +299,7 @@ async function startProcesses(urls: Record<SubgraphName, string>, stamp: string)
     gatewayUrl: `http://127.0.0.1:${ports.gateway}/graphql`,
     issueToken: async (userId) =>
       (await issuer.issue({ userId, sessionId: crypto.randomUUID(), role: "USER" })).token,
-    cpuSeconds: () => children.reduce((sum, child) => sum + cpuSeconds(child.pid!), 0),
+    cpuSeconds: () => children.reduce((sum, child) => sum + cpuSecondsOf(child.pid!), 0),
     cpuCounts: "gateway, Users, Discovery and Media processes; the client not included",
     stop: stopAll,
   };

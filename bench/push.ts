@@ -24,7 +24,6 @@ import { Queue } from "bullmq";
 import { eventQueueName } from "@hv/kit";
 import { createUsersDb } from "@hv/users/src/db";
 import { PUSH_QUEUE, pushJobId, pushJobOptions, type PushJob } from "@hv/users/src/push/jobs";
-import { dropDatabase } from "@hv/prisma";
 import { APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC } from "../test/e2e/push/harness";
 import { startFakeApns, startFakeFcm, type FakeApns, type FakeFcm } from "../test/e2e/push/fake-providers";
 import { freePort } from "../test/support/ports";
@@ -37,6 +36,8 @@ import {
   sleep,
   startChild,
   stopChild,
+  dropUnlessKept,
+  runBench,
 } from "./support/service";
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
@@ -219,18 +220,8 @@ async function main(): Promise<void> {
     await fcm?.close();
     await apns?.close();
     await db.$disconnect();
-    if (keep) console.log(`kept ${databaseUrl}`);
-    else
-      await dropDatabase(databaseUrl).catch((error: unknown) =>
-        console.error(`could not drop ${databaseUrl}: ${String(error)}`),
-      );
+    await dropUnlessKept(databaseUrl, keep);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -24,7 +24,6 @@ import type { ChildProcess } from "node:child_process";
 import { createAccessTokenIssuer, generateSigningKeyJwk, loadUsersConfig } from "@hv/kit";
 import { createUsersDb } from "@hv/users/src/db";
 import { hashPassword } from "@hv/users/src/modules/passwords";
-import { dropDatabase } from "@hv/prisma";
 import { freePort } from "../test/support/ports";
 import { flag } from "./support/args";
 import {
@@ -36,6 +35,8 @@ import {
   printHeader,
   startChild,
   stopChild,
+  dropUnlessKept,
+  runBench,
 } from "./support/service";
 
 const PAGE = 50;
@@ -185,18 +186,8 @@ async function main(): Promise<void> {
     client.close();
     await stopChild(child);
     await db.$disconnect();
-    if (keep) console.log(`kept ${databaseUrl}`);
-    else
-      await dropDatabase(databaseUrl).catch((error: unknown) =>
-        console.error(`could not drop ${databaseUrl}: ${String(error)}`),
-      );
+    await dropUnlessKept(databaseUrl, keep);
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (error: unknown) => {
-    console.error(error);
-    process.exit(1);
-  },
-);
+runBench(main);

@@ -6,6 +6,7 @@
 import { execSync, spawn, type ChildProcess } from "node:child_process";
 import { readFileSync } from "node:fs";
 import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -14,6 +15,7 @@ import {
   defaultDatabaseUrl,
   ensureDatabase,
   migrateDeploy,
+  dropDatabase,
   withDatabaseName,
   type SchemaName,
 } from "@hv/prisma";
@@ -36,6 +38,19 @@ export function printHeader(script: string): void {
   console.log(
     `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load average ${loadAverage()}`,
   );
+}
+
+/** Resident memory of a process, in KiB (/proc/<pid>/status VmRSS). */
+export const rssKb = (pid: number) =>
+  Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
+
+/** A port free on 127.0.0.1 right now. */
+export async function freePort(): Promise<number> {
+  const server = http.createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return port;
 }
 
 /** User + system CPU seconds of a process so far, all its threads (libuv's pool included). */
@@ -205,4 +220,26 @@ export function expectData<T>(
   if (reply.status !== 200 || error || !reply.body.data)
     throw new Error(`HTTP ${reply.status}: ${error?.extensions?.code ?? ""} ${error?.message ?? "no data"}`);
   return reply.body.data;
+}
+
+/** The end of every bench: drops its database unless `--keep` (then prints it). */
+export async function dropUnlessKept(databaseUrl: string, keep: boolean): Promise<void> {
+  if (keep) {
+    console.log(`kept ${databaseUrl}`);
+    return;
+  }
+  await dropDatabase(databaseUrl).catch((error: unknown) =>
+    console.error(`could not drop ${databaseUrl}: ${String(error)}`),
+  );
+}
+
+/** Runs a bench's main and exits with its outcome (open sockets of clients do not hold the process). */
+export function runBench(main: () => Promise<void>): void {
+  main().then(
+    () => process.exit(0),
+    (error: unknown) => {
+      console.error(error);
+      process.exit(1);
+    },
+  );
 }
