@@ -6,6 +6,7 @@ import { GraphQLError, type ExecutionArgs, type FormattedExecutionResult, type G
 import { WebSocketServer, type WebSocket } from "ws";
 import {
   appError,
+  CLOCK_TOLERANCE_SECONDS,
   createErrorFormatter,
   ErrorCode,
   requestIdFrom,
@@ -71,6 +72,8 @@ interface ConnectionState {
   clientIp: string;
   timers: NodeJS.Timeout[];
   subscriptions: number;
+  /** The connection token's `exp` (epoch ms); undefined when anonymous. */
+  expiresAt?: number;
 }
 
 interface OperationContext {
@@ -87,6 +90,11 @@ function socketAddress(remote: string | undefined): string {
 }
 
 /** `exp` of a token the verifier has just accepted (its payload is trusted from here on). */
+/** Whether a result is a subgraph's refusal of an expired access token. */
+function isExpiredRefusal(errors: readonly GraphQLError[] | undefined): boolean {
+  return (errors ?? []).some((error) => error.extensions.code === ErrorCode.UNAUTHENTICATED && error.extensions.reason === "expired");
+}
+
 function expiryOf(authorization: string): number | undefined {
   const payload = authorization.replace(/^Bearer +/i, "").trim().split(".")[1];
   if (!payload) return undefined;
@@ -146,6 +154,15 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
     if (socket.readyState === socket.OPEN) socket.close(CloseCode.Forbidden, `Forbidden: ${reason}`);
   };
 
+  // The subgraph ends a stream with UNAUTHENTICATED/expired at the same `exp` as the connection's
+  // own timer: whichever fires first, the phone sees the contract's 4403 (refresh, reconnect,
+  // catch up), not an error on one subscription. A message sent after the close is dropped.
+  const closeIfConnectionExpired = (socket: WebSocket, errors: readonly GraphQLError[] | undefined) => {
+    const expiresAt = states.get(socket)?.expiresAt;
+    if (expiresAt === undefined || Date.now() < expiresAt - CLOCK_TOLERANCE_SECONDS * 1000) return;
+    if (isExpiredRefusal(errors)) forbid(socket, "expired");
+  };
+
   const server = useServer<Record<string, unknown>>(
     {
       onConnect: async (ctx) => {
@@ -182,7 +199,10 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         if (!state.viewer || authorization === undefined) return true;
         state.authorization = authorization;
         const expiresAt = expiryOf(authorization);
-        if (expiresAt !== undefined) state.timers.push(timerAt(expiresAt, () => forbid(socket, "expired")));
+        if (expiresAt !== undefined) {
+          state.expiresAt = expiresAt;
+          state.timers.push(timerAt(expiresAt, () => forbid(socket, "expired")));
+        }
         state.timers.push(
           setInterval(() => {
             options.authenticate(authorization).catch((error: unknown) => {
@@ -256,13 +276,17 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         const state = states.get(ctx.extra.socket);
         if (state) state.subscriptions = Math.max(0, state.subscriptions - 1);
       },
-      onNext: (_ctx, _id, _payload, _args, result) => {
+      onNext: (ctx, _id, _payload, _args, result) => {
+        closeIfConnectionExpired(ctx.extra.socket, result.errors);
         const formatted: FormattedExecutionResult = {};
         if (result.data !== undefined) formatted.data = result.data;
         if (result.errors?.length) formatted.errors = format(result.errors);
         return formatted;
       },
-      onError: (_ctx, _id, _payload, errors) => format(errors),
+      onError: (ctx, _id, _payload, errors) => {
+        closeIfConnectionExpired(ctx.extra.socket, errors);
+        return format(errors);
+      },
     },
     wss,
     options.keepAliveMs,
