@@ -4,6 +4,7 @@ import type { MediaConfig } from "./config";
 import type { MediaUpdateHub } from "./live";
 import type { MediaDb } from "./db";
 import type { MediaLoaders } from "./loaders";
+import type { ReusedDownloadUrls } from "./modules/download-urls";
 import type { PhotoCache } from "./modules/photo-cache";
 import type { MaintenanceJobData, MediaJobData, MediaJobResult } from "./queue";
 import type { MediaStorage } from "./storage";
@@ -20,6 +21,8 @@ export interface MediaServices {
   updates: MediaUpdateHub;
   /** Owners' profile photo lists in Redis; invalidate after every change to one. */
   photos: PhotoCache;
+  /** Signed download URLs, reused while half their life is left (ask only after the read rule). */
+  downloadUrls: ReusedDownloadUrls;
 }
 
 export interface MediaContext extends RequestContextBase {

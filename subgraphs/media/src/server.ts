@@ -17,6 +17,7 @@ import { createMediaDatabase, type DatabaseObserver } from "./db";
 import { mediaEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
 import { startMediaUpdateHub } from "./live";
+import { ReusedDownloadUrls } from "./modules/download-urls";
 import { PhotoCache } from "./modules/photo-cache";
 import { createMaintenanceQueue, createMediaQueue } from "./queue";
 import { resolvers, type MediaContext } from "./resolvers";
@@ -81,6 +82,7 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
     uploads: createRateLimiter(redis, { name: "media-upload", points: 120, durationSeconds: 60 * 60 }),
     updates,
     photos: new PhotoCache(sql, redis, logger),
+    downloadUrls: new ReusedDownloadUrls(storage),
   };
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({

@@ -92,7 +92,7 @@ export async function signedUrl(
     ttlSeconds = Math.min(ttlSeconds, access.untilSeconds - Math.floor(Date.now() / 1000));
     if (ttlSeconds <= 0) return null;
   }
-  const signed = await context.services.storage.signDownload(variant.key, { contentType: variant.contentType, ttlSeconds });
-  onSigned?.(ttlSeconds);
+  const signed = await context.services.downloadUrls.sign(variant.key, variant.contentType, ttlSeconds);
+  onSigned?.(signed.lifeSeconds);
   return signed.url;
 }
