@@ -46,7 +46,7 @@ describe("Redis caches with invalidation, through the gateway", () => {
     const cached = await warm(owner, viewer);
     expect(cached.ids).toEqual([a, b, c]);
     expect(cached.mediaReads).toBe(cold.mediaReads - 1);
-    // What is cached holds no signed URL (those are signed per request, for the viewer asking).
+    // What is cached holds no signed URL (whether a viewer gets one is decided per request).
     const stored = (await fixture.system.subgraphs.media.redis.get(cacheKey(owner.userId))) ?? "";
     for (const url of cached.urls) expect(stored).not.toContain(String(url));
     expect(stored).not.toMatch(/signature|expires=/i);

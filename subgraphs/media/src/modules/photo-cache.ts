@@ -16,7 +16,7 @@ type CachedRow = Omit<MediaRow, (typeof DATE_FIELDS)[number]> &
 
 /**
  * What is cached of a photo: the row as Postgres has it, except the original's storage key (null
- * once processed anyway). No signed URL: `url` signs one per request, for the viewer asking.
+ * once processed anyway). No signed URL: `url` is decided per request, for the viewer asking (modules/access.ts).
  */
 function toCached(row: MediaRow): MediaRow {
   return { ...row, sourceKey: null };
@@ -40,8 +40,8 @@ function revive(row: CachedRow): MediaRow {
  * Each owner's profile photos (READY, on the profile, in the owner's order) as one Redis value
  * shared by every Media replica: `User.photos` for many owners is one MGET, and the misses one SQL
  * query. It holds only what is the same for every viewer; who may see the list (bans, blocks either
- * way) is decided per request on top of it (loaders.ts `ownerHiddenFromViewer`), and URLs are
- * signed per request. Every change to an owner's list calls `invalidate` after it commits.
+ * way) is decided per request on top of it (loaders.ts `ownerHiddenFromViewer`), and so is
+ * who gets a URL (modules/access.ts). Every change to an owner's list calls `invalidate` after it commits.
  */
 export class PhotoCache {
   constructor(
