@@ -3,6 +3,7 @@ import { randomUUID } from "node:crypto";
 import { Queue, type Worker } from "bullmq";
 import { capturingLogger } from "../../test/support/log-capture";
 import { freePort } from "../../test/support/ports";
+import { waitFor } from "../../test/support/wait";
 import { eventQueueName, startEventConsumer, type EventConsumerHandle, type EventMeta } from "../src/events";
 
 /**
@@ -171,18 +172,6 @@ describe("event consumer: Redis restarts", () => {
     await stopping;
   }, 60_000);
 });
-
-async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await pause(50);
-  }
-}
 
 function pause(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,6 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import { capturingLogger } from "../../test/support/log-capture";
 import { freePort } from "../../test/support/ports";
+import { waitFor as waitForEvery } from "../../test/support/wait";
 import net from "node:net";
 import { Queue } from "bullmq";
 import {
@@ -32,7 +33,6 @@ import {
   type OutboxStore,
 } from "../src/events";
 
-
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 
 // A database of our own, migrated with the real users migrations: the real outbox_events table.
@@ -54,20 +54,11 @@ afterAll(async () => {
   await dropDatabase(databaseUrl);
 });
 
-async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+/** These tests poll every 20 ms. */
+const waitFor = (what: string, condition: () => boolean | Promise<boolean>, timeoutMs?: number) =>
+  waitForEvery(what, condition, timeoutMs, 20);
 
 const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
 
 /** A TCP proxy to Redis that can be cut (connections dropped, nothing listening) and restored. */
 async function redisProxy(): Promise<{
@@ -255,7 +246,11 @@ describe("events between subgraphs", () => {
     expect(await unpublishedIds()).toEqual([]);
     await waitFor(
       "deliveries",
-      () => deliveries.chat.length === 1 && deliveries.push.length === 1 && deliveries.discovery.length === 1 && deliveries.media.length === 1,
+      () =>
+        deliveries.chat.length === 1 &&
+        deliveries.push.length === 1 &&
+        deliveries.discovery.length === 1 &&
+        deliveries.media.length === 1,
     );
     await relays[0]!.flush();
     await pause(300);

@@ -4,6 +4,9 @@ import { tmpdir } from "node:os";
 import path from "node:path";
 import Redis from "ioredis";
 import { freePort } from "./ports";
+import { waitFor } from "./wait";
+
+export { waitFor };
 
 /**
  * Private `redis-server` processes for tests that must stop, kill or fail over a Redis: on
@@ -21,19 +24,6 @@ export interface RedisServer {
   stop(signal?: NodeJS.Signals): Promise<void>;
   /** The end of what it wrote (its log), for a failing test's message. */
   output(): string;
-}
-
-/** Polls `condition` every 50 ms until true; throws naming `what` after `timeoutMs`. */
-export async function waitFor(
-  what: string,
-  condition: () => boolean | Promise<boolean>,
-  timeoutMs = 15_000,
-): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
 }
 
 export interface RedisServerOptions {
