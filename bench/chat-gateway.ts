@@ -14,10 +14,9 @@
  * sends to one group of `group` subscribed members, to show the fetches per message do not grow
  * with the subscribers. On this machine the load generator shares the 2 cores with the servers.
  */
-import { execSync, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import http from "node:http";
-import os from "node:os";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
@@ -31,7 +30,14 @@ import {
 } from "@hv/prisma";
 import { createClient, type Client } from "graphql-ws";
 import { flag, percentile } from "./support/args";
-import { cpuSecondsOf as cpuSeconds, freePort, rssKb, sleep, startChild } from "./support/service";
+import {
+  cpuSecondsOf as cpuSeconds,
+  freePort,
+  rssKb,
+  sleep,
+  startChild,
+  printHeader,
+} from "./support/service";
 import WebSocket from "ws";
 
 /** Forwards to Users and counts the entity fetches (`_entities`) that reach it. */
@@ -89,10 +95,7 @@ async function main(): Promise<void> {
   /** Diagnostics: subscribe straight to Chat instead of through the gateway. */
   const direct = process.argv.includes("--direct");
   const stamp = Date.now().toString(36);
-  console.log(`command: pnpm exec tsx bench/chat-gateway.ts ${process.argv.slice(2).join(" ")}`.trim());
-  console.log(
-    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
-  );
+  printHeader("chat-gateway.ts");
 
   const urls = Object.fromEntries(
     (["users", "chat"] as const).map((name) => {

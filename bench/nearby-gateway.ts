@@ -19,14 +19,13 @@
  * process only the client. Latency and the services' CPU (from /proc) are measured; SQL
  * statements are not counted in this mode (the observers live in the services' processes).
  */
-import { execSync, type ChildProcess } from "node:child_process";
+import type { ChildProcess } from "node:child_process";
 import path from "node:path";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
 import { createDiscoveryDb } from "@hv/discovery/src/db";
 import { clusterLocations } from "@hv/discovery/src/maintenance/cluster-locations";
 import { createUsersDb } from "@hv/users/src/db";
-import { SUBGRAPH_NAMES, type SubgraphName } from "@hv/kit";
 import {
   databaseUrlEnvVar,
   defaultDatabaseUrl,
@@ -34,11 +33,11 @@ import {
   ensureDatabase,
   migrateDeploy,
 } from "@hv/prisma";
-import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
+import { createAccessTokenIssuer, generateSigningKeyJwk, SUBGRAPH_NAMES, type SubgraphName } from "@hv/kit";
 import { graphqlRequest, startSystem } from "../test/support/system";
 import { benchPersonIdSql, seedCity } from "./support/city";
 import { flag, percentile } from "./support/args";
-import { cpuSecondsOf, freePort, startChild, stopChild } from "./support/service";
+import { cpuSecondsOf, freePort, startChild, stopChild, printHeader } from "./support/service";
 
 const NEARBY_WITH_PROFILES = `query Nearby($first: Int) {
   nearby(first: $first) {
@@ -61,10 +60,7 @@ async function main(): Promise<void> {
       return [name, url.toString()];
     }),
   ) as Record<SubgraphName, string>;
-  console.log(`command: pnpm exec tsx bench/nearby-gateway.ts ${process.argv.slice(2).join(" ")}`.trim());
-  console.log(
-    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
-  );
+  printHeader("nearby-gateway.ts");
   for (const name of SUBGRAPH_NAMES) {
     await ensureDatabase(urls[name]);
     await migrateDeploy(name, urls[name]);
