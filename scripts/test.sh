@@ -4,6 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+node scripts/node-meets-engines.cjs \
+  || { echo "Node $(node --version) is older than package.json's engines field: run npm run setup first" >&2; exit 1; }
+echo "== node $(node --version)"
 echo "== typecheck"
 pnpm --silent run typecheck
 echo "== schema checks"
