@@ -1,12 +1,15 @@
 /**
  * `npm start`: runs the four subgraphs and the gateway as separate processes, waits until each
  * is ready, prints where to connect, and on Ctrl-C (or SIGTERM) stops them all and waits for them.
- * Ports and every other setting come from the environment (see the README).
+ * When one exits unexpectedly: in development (NODE_ENV != production) it is started again after a
+ * growing delay (restart-backoff.ts); in production everything stops and this exits 1, leaving
+ * restarts to the orchestrator. Ports and every other setting come from the environment (see the README).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { loadGatewayConfig, loadPushWorkerConfig, loadSubgraphConfig, SUBGRAPH_NAMES } from "@hv/kit";
 import { loadMediaWorkerConfig } from "@hv/media/src/config";
+import { DEVELOPMENT_RESTART_BACKOFF, RestartBackoff } from "./run-all/restart-backoff";
 
 const ROOT = path.join(__dirname, "..");
 const READY_TIMEOUT_MS = 60_000;
@@ -50,6 +53,8 @@ const workers: Process[] = [
 ];
 
 const children = new Map<string, ChildProcess>();
+const backoffs = new Map<string, RestartBackoff>();
+const pendingRestarts = new Set<NodeJS.Timeout>();
 let stopping = false;
 
 function launch(proc: Process): void {
@@ -62,11 +67,19 @@ function launch(proc: Process): void {
     detached: true,
   });
   children.set(proc.name, child);
+  const backoff = backoffs.get(proc.name) ?? new RestartBackoff(DEVELOPMENT_RESTART_BACKOFF);
+  backoffs.set(proc.name, backoff);
+  backoff.started(Date.now());
+  console.log(`${proc.name} started (pid ${child.pid})`);
   child.on("exit", (code, signal) => {
     children.delete(proc.name);
-    if (!stopping) {
+    if (!stopping && gatewayConfig.isProduction) {
       console.error(`${proc.name} exited unexpectedly (${signal ?? `code ${code}`}); stopping everything`);
       void stopAll(1);
+      return;
+    }
+    if (!stopping) {
+      scheduleRestart(proc, backoff, signal ?? `code ${code}`);
       return;
     }
     if (code !== 0) {
@@ -76,6 +89,25 @@ function launch(proc: Process): void {
     }
     if (children.size === 0) process.exit(exitCode);
   });
+}
+
+function scheduleRestart(proc: Process, backoff: RestartBackoff, how: string): void {
+  const { delayMs, attempt } = backoff.exited(Date.now());
+  console.error(
+    `${proc.name} exited unexpectedly (${how}); restarting it in ${delayMs} ms (restart ${attempt} in a row)`,
+  );
+  const timer = setTimeout(() => {
+    pendingRestarts.delete(timer);
+    if (stopping) return;
+    launch(proc);
+    waitUntilReady(proc).then(
+      () => {
+        if (!stopping && children.has(proc.name)) console.log(`${proc.name} is ready again`);
+      },
+      (error: unknown) => console.error(error instanceof Error ? error.message : error),
+    );
+  }, delayMs);
+  pendingRestarts.add(timer);
 }
 
 async function waitUntilReady(proc: Process): Promise<void> {
@@ -97,6 +129,8 @@ async function stopAll(code: number): Promise<void> {
   if (stopping) return;
   stopping = true;
   exitCode = code;
+  for (const timer of pendingRestarts) clearTimeout(timer);
+  pendingRestarts.clear();
   if (children.size === 0) process.exit(code);
   for (const child of children.values()) child.kill("SIGTERM");
 }
@@ -114,7 +148,9 @@ async function main(): Promise<void> {
   await waitUntilReady(gateway);
   if (stopping) return;
   const url = `http://localhost:${gatewayConfig.port}/graphql`;
-  console.log(`\nAll services ready.\n  GraphQL endpoint: ${url}\n  Apollo Sandbox:   ${url} (open in a browser${gatewayConfig.isProduction ? "; off in production" : ""})\nPress Ctrl-C to stop.\n`);
+  console.log(
+    `\nAll services ready.\n  GraphQL endpoint: ${url}\n  Apollo Sandbox:   ${url} (open in a browser${gatewayConfig.isProduction ? "; off in production" : ""})\nPress Ctrl-C to stop.\n`,
+  );
 }
 
 main().catch((error: unknown) => {

@@ -9,7 +9,7 @@ import { graphqlRequest } from "../support/system";
 const ROOT = path.join(__dirname, "..", "..");
 
 describe("npm start (scripts/run-all.ts)", () => {
-  it("should start every process, serve a query across all four subgraphs, and stop cleanly on Ctrl-C", async () => {
+  it("should start every process, serve a query across all four subgraphs, restart a crashed one in development, and stop cleanly on Ctrl-C", async () => {
     const ports = { USERS_PORT: 0, DISCOVERY_PORT: 0, CHAT_PORT: 0, MEDIA_PORT: 0, GATEWAY_PORT: 0, GATEWAY_METRICS_PORT: 0, PUSH_WORKER_PORT: 0, MEDIA_FILES_PORT: 0, MEDIA_WORKER_PORT: 0 };
     for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePort();
     // Our own signing key, so the test can sign in as the seeded person (conversations are for members).
@@ -41,7 +41,7 @@ describe("npm start (scripts/run-all.ts)", () => {
 
     const dbs = testDatabases();
     try {
-      const deadline = Date.now() + 45_000;
+      const deadline = Date.now() + 120_000;
       while (!output.includes("All services ready") && Date.now() < deadline && child.exitCode === null) {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
@@ -61,6 +61,25 @@ describe("npm start (scripts/run-all.ts)", () => {
         },
       });
 
+      // Development: a crashed process is started again, and the supergraph answers as before.
+      const firstPid = Number(/discovery started \(pid (\d+)\)/.exec(output)?.[1]);
+      expect(firstPid).toBeGreaterThan(0);
+      process.kill(firstPid, "SIGKILL");
+      const restartDeadline = Date.now() + 90_000;
+      while (!output.includes("discovery is ready again") && Date.now() < restartDeadline && child.exitCode === null) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(output).toContain("discovery exited unexpectedly (SIGKILL); restarting it in 500 ms (restart 1 in a row)");
+      const pids = [...output.matchAll(/discovery started \(pid (\d+)\)/g)].map((match) => Number(match[1]));
+      expect({ starts: pids.length, newPid: pids[1] !== firstPid, ready: output.includes("discovery is ready again") }).toEqual({ starts: 2, newPid: true, ready: true });
+      const again = await graphqlRequest(
+        `http://127.0.0.1:${ports.GATEWAY_PORT}/graphql`,
+        `query($u: ID!) { user(id: $u) { displayName isDiscoverable } }`,
+        { u: user.id },
+        { authorization: `Bearer ${(await tokens.issue({ userId: user.id, sessionId: randomUUID(), role: "USER" })).token}` },
+      );
+      expect(again.body).toEqual({ data: { user: { displayName: "Linus", isDiscoverable: true } } });
+
       child.kill("SIGINT");
       // 0 only when every process stopped cleanly on the first signal.
       expect({ exitCode: await exited, output }).toEqual({ exitCode: 0, output: expect.not.stringContaining("did not stop cleanly") });
@@ -76,5 +95,5 @@ describe("npm start (scripts/run-all.ts)", () => {
       }
       await dbs.close();
     }
-  });
+  }, 300_000);
 });

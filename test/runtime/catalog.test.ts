@@ -7,7 +7,12 @@ import { parse } from "yaml";
  * than one workspace package uses, and of the ones below; workspace packages name them as "catalog:".
  */
 const ROOT = path.join(__dirname, "..", "..");
-const DEPENDENCY_FIELDS = ["dependencies", "devDependencies", "peerDependencies", "optionalDependencies"] as const;
+const DEPENDENCY_FIELDS = [
+  "dependencies",
+  "devDependencies",
+  "peerDependencies",
+  "optionalDependencies",
+] as const;
 /** Must be in the catalog even while only one package uses them (docs/runtime.md says why). */
 const ALWAYS_CATALOGUED = [
   "@apollo/composition",
@@ -41,7 +46,10 @@ function readJson(file: string): Record<string, unknown> {
 }
 
 function workspace(): { catalog: Record<string, string>; packages: WorkspacePackage[] } {
-  const config = parse(readFileSync(path.join(ROOT, "pnpm-workspace.yaml"), "utf8")) as { packages: string[]; catalog?: Record<string, string> };
+  const config = parse(readFileSync(path.join(ROOT, "pnpm-workspace.yaml"), "utf8")) as {
+    packages: string[];
+    catalog?: Record<string, string>;
+  };
   const dirs = ["."];
   for (const pattern of config.packages) {
     if (pattern.endsWith("/*")) {
@@ -60,7 +68,10 @@ function workspace(): { catalog: Record<string, string>; packages: WorkspacePack
   };
 }
 
-function dependencies(manifest: Record<string, unknown>, field: (typeof DEPENDENCY_FIELDS)[number]): Array<[string, string]> {
+function dependencies(
+  manifest: Record<string, unknown>,
+  field: (typeof DEPENDENCY_FIELDS)[number],
+): Array<[string, string]> {
   return Object.entries((manifest[field] as Record<string, string> | undefined) ?? {});
 }
 
@@ -68,14 +79,23 @@ describe("versions in one place (pnpm catalog)", () => {
   const { catalog, packages } = workspace();
 
   it("should find the root and all seven workspace packages", () => {
-    expect(packages.map((p) => p.manifest.name).sort()).toEqual(
-      ["@hv/chat", "@hv/discovery", "@hv/gateway", "@hv/kit", "@hv/media", "@hv/prisma", "@hv/users", "haiyvee-backend"],
-    );
+    expect(packages.map((p) => p.manifest.name).sort()).toEqual([
+      "@hv/chat",
+      "@hv/discovery",
+      "@hv/gateway",
+      "@hv/kit",
+      "@hv/media",
+      "@hv/prisma",
+      "@hv/users",
+      "haiyvee-backend",
+    ]);
   });
 
   it("should have every always-catalogued package in the catalog, each at one exact version (type packages: one range)", () => {
     expect(ALWAYS_CATALOGUED.filter((name) => catalog[name] === undefined)).toEqual([]);
-    const ranges = Object.entries(catalog).filter(([name, version]) => !name.startsWith("@types/") && !/^\d+\.\d+\.\d+$/.test(version));
+    const ranges = Object.entries(catalog).filter(
+      ([name, version]) => !name.startsWith("@types/") && !/^\d+\.\d+\.\d+$/.test(version),
+    );
     expect(ranges).toEqual([]);
   });
 
@@ -84,7 +104,8 @@ describe("versions in one place (pnpm catalog)", () => {
     for (const { dir, manifest } of packages) {
       for (const field of DEPENDENCY_FIELDS) {
         for (const [name, specifier] of dependencies(manifest, field)) {
-          if (catalog[name] !== undefined && specifier !== "catalog:") outside.push(`${dir}/package.json ${field} ${name}@${specifier}`);
+          if (catalog[name] !== undefined && specifier !== "catalog:")
+            outside.push(`${dir}/package.json ${field} ${name}@${specifier}`);
         }
       }
     }
@@ -101,7 +122,9 @@ describe("versions in one place (pnpm catalog)", () => {
         }
       }
     }
-    const shared = [...declaredBy].filter(([name, dirs]) => dirs.size > 1 && catalog[name] === undefined).map(([name, dirs]) => `${name}: ${[...dirs].join(", ")}`);
+    const shared = [...declaredBy]
+      .filter(([name, dirs]) => dirs.size > 1 && catalog[name] === undefined)
+      .map(([name, dirs]) => `${name}: ${[...dirs].join(", ")}`);
     expect(shared).toEqual([]);
   });
 
@@ -118,19 +141,27 @@ describe("versions in one place (pnpm catalog)", () => {
   });
 
   it("should have installed, for each workspace package, the catalog's version of every catalogued package it declares", () => {
-    const lock = parse(readFileSync(path.join(ROOT, "pnpm-lock.yaml"), "utf8")) as { catalogs?: { default?: Record<string, { specifier: string; version: string }> } };
+    const lock = parse(readFileSync(path.join(ROOT, "pnpm-lock.yaml"), "utf8")) as {
+      catalogs?: { default?: Record<string, { specifier: string; version: string }> };
+    };
     const locked = lock.catalogs?.default ?? {};
     const drift: string[] = [];
     for (const [name, specifier] of Object.entries(catalog)) {
       const entry = locked[name];
-      if (entry?.specifier !== specifier) drift.push(`pnpm-lock.yaml has ${name}@${entry?.specifier ?? "nothing"}, the catalog ${specifier}`);
+      if (entry?.specifier !== specifier)
+        drift.push(`pnpm-lock.yaml has ${name}@${entry?.specifier ?? "nothing"}, the catalog ${specifier}`);
     }
     for (const { dir, manifest } of packages) {
       for (const field of DEPENDENCY_FIELDS) {
         for (const [name, specifier] of dependencies(manifest, field)) {
           if (specifier !== "catalog:") continue;
-          const installed = readJson(realpathSync(path.join(ROOT, dir, "node_modules", name, "package.json"))).version;
-          if (installed !== locked[name]?.version) drift.push(`${dir} loads ${name}@${String(installed)}, the lockfile says ${locked[name]?.version ?? "nothing"}`);
+          const installed = readJson(
+            realpathSync(path.join(ROOT, dir, "node_modules", name, "package.json")),
+          ).version;
+          if (installed !== locked[name]?.version)
+            drift.push(
+              `${dir} loads ${name}@${String(installed)}, the lockfile says ${locked[name]?.version ?? "nothing"}`,
+            );
         }
       }
     }

@@ -9,7 +9,9 @@ const run = promisify(execFile);
 
 describe("the Node that runs the project", () => {
   const pinned = readFileSync(path.join(ROOT, ".node-version"), "utf8").trim();
-  const floor = (JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { engines: { node: string } }).engines.node;
+  const floor = (
+    JSON.parse(readFileSync(path.join(ROOT, "package.json"), "utf8")) as { engines: { node: string } }
+  ).engines.node;
 
   it("should pin in .node-version an exact release that package.json's engines field allows", () => {
     expect(pinned).toMatch(/^\d+\.\d+\.\d+$/);
@@ -20,7 +22,9 @@ describe("the Node that runs the project", () => {
   });
 
   it("should run this jest worker on a Node the engines field allows", async () => {
-    await expect(run(process.execPath, [path.join(ROOT, "scripts", "node-meets-engines.cjs")])).resolves.toBeDefined();
+    await expect(
+      run(process.execPath, [path.join(ROOT, "scripts", "node-meets-engines.cjs")]),
+    ).resolves.toBeDefined();
   });
 
   it("should find on PATH the same node as the one running this worker", async () => {
@@ -29,7 +33,9 @@ describe("the Node that runs the project", () => {
   });
 
   it("should have @types/node of the pinned Node's major version", () => {
-    const types = JSON.parse(readFileSync(path.join(ROOT, "node_modules", "@types", "node", "package.json"), "utf8")) as { version: string };
+    const types = JSON.parse(
+      readFileSync(path.join(ROOT, "node_modules", "@types", "node", "package.json"), "utf8"),
+    ) as { version: string };
     expect(types.version.split(".")[0]).toBe(pinned.split(".")[0]);
   });
 });
