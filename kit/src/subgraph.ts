@@ -1,6 +1,5 @@
 import { readFileSync } from "node:fs";
-import { buildSubgraphSchema } from "@apollo/subgraph";
-import type { GraphQLResolverMap } from "@apollo/subgraph/dist/schema-helper";
+import { buildSubgraphSchema, type GraphQLResolverMap } from "@apollo/subgraph";
 import { parse, type DocumentNode } from "graphql";
 import {
   bearerAuthenticator,
@@ -84,10 +83,12 @@ export async function startSubgraph<TContext extends RequestContextBase>(
     audience: config.auth.audience,
     revocations: new SessionRevocations(redis),
   });
-  const schema = buildSubgraphSchema({
-    typeDefs: options.typeDefs,
-    resolvers: options.resolvers as GraphQLResolverMap<unknown>,
-  });
+  const schema = buildSubgraphSchema([
+    {
+      typeDefs: options.typeDefs,
+      resolvers: options.resolvers as GraphQLResolverMap<unknown>,
+    },
+  ]);
   const subscriptionOptions = options.subscriptions === true ? {} : options.subscriptions || undefined;
   let subscriptions: SubscriptionServer | undefined;
   const service = await startService<TContext>({

@@ -160,13 +160,15 @@ export async function startTestChat(options: { jwksUrl: string; issuer: string; 
     },
     resolve: (payload: { __event: TestChatEvent }) => payload.__event,
   });
-  const schema = buildSubgraphSchema({
-    typeDefs: parse(TEST_CHAT_SDL),
-    resolvers: {
-      Query: { chatTestPing: () => true },
-      Subscription: { myChatEvents: subscription(false), conversationEvents: subscription(true) },
-    } as never,
-  });
+  const schema = buildSubgraphSchema([
+    {
+      typeDefs: parse(TEST_CHAT_SDL),
+      resolvers: {
+        Query: { chatTestPing: () => true },
+        Subscription: { myChatEvents: subscription(false), conversationEvents: subscription(true) },
+      } as never,
+    },
+  ]);
   const httpServer = http.createServer((_req, res) => {
     res.statusCode = 404;
     res.end();
@@ -260,15 +262,17 @@ async function startViewerEcho(options: { jwksUrl: string; issuer: string; audie
   const authenticate = bearerAuthenticator(
     createAccessTokenVerifier({ jwks: new URL(options.jwksUrl), issuer: options.issuer, audience: options.audience, revocations: new SessionRevocations(redis) }),
   );
-  const schema = buildSubgraphSchema({
-    typeDefs: parse(VIEWER_ECHO_SDL),
-    resolvers: {
-      User: {
-        __resolveReference: (reference: { id: string }) => reference,
-        seenBy: (_: unknown, __: unknown, context: { viewer: Viewer | null }) => context.viewer?.userId ?? null,
-      },
-    } as never,
-  });
+  const schema = buildSubgraphSchema([
+    {
+      typeDefs: parse(VIEWER_ECHO_SDL),
+      resolvers: {
+        User: {
+          __resolveReference: (reference: { id: string }) => reference,
+          seenBy: (_: unknown, __: unknown, context: { viewer: Viewer | null }) => context.viewer?.userId ?? null,
+        },
+      } as never,
+    },
+  ]);
   const server = http.createServer(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
