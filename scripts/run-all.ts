@@ -144,6 +144,7 @@ process.on("SIGTERM", () => void stopAll(0));
 async function main(): Promise<void> {
   [...subgraphs, ...workers].forEach(launch);
   await Promise.all([...subgraphs, ...workers].map(waitUntilReady));
+  if (stopping) return; // one of them exited in production, or Ctrl-C came first
   launch(gateway);
   await waitUntilReady(gateway);
   if (stopping) return;

@@ -1,5 +1,5 @@
 import { spawn } from "node:child_process";
-import { randomUUID } from "node:crypto";
+import { generateKeyPairSync, randomUUID } from "node:crypto";
 import path from "node:path";
 import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
 import { freePort } from "../support/ports";
@@ -94,6 +94,64 @@ describe("npm start (scripts/run-all.ts)", () => {
         if (child.exitCode === null) child.kill("SIGKILL");
       }
       await dbs.close();
+    }
+  }, 300_000);
+  it("should stop everything and exit 1 in production when one process exits, restarting nothing", async () => {
+    const ports = { USERS_PORT: 0, DISCOVERY_PORT: 0, CHAT_PORT: 0, MEDIA_PORT: 0, GATEWAY_PORT: 0, GATEWAY_METRICS_PORT: 0, PUSH_WORKER_PORT: 0, MEDIA_FILES_PORT: 0, MEDIA_WORKER_PORT: 0 };
+    for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePort();
+    // Production refuses to start without its secrets and real push providers: give it some (nothing is sent).
+    const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
+    const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
+    const env: NodeJS.ProcessEnv = {
+      ...process.env,
+      NODE_ENV: "production",
+      AUTH_SIGNING_KEYS: JSON.stringify([generateSigningKeyJwk("run-all-production-test")]),
+      AUTH_ISSUER: "haiyvee",
+      AUTH_AUDIENCE: "haiyvee-api",
+      MEDIA_GRANT_SECRET: "production-test-grant-secret-0123456789abcdef",
+      MEDIA_URL_SECRET: "production-test-url-secret-0123456789abcdef",
+      MEDIA_PUBLIC_URL: "http://127.0.0.1:1/media",
+      FCM_SERVICE_ACCOUNT: JSON.stringify({ type: "service_account", private_key_id: "k1", project_id: "haiyvee-test", client_email: "push@haiyvee-test.iam.gserviceaccount.com", private_key: rsa.privateKey.export({ type: "pkcs8", format: "pem" }).toString(), token_uri: "http://127.0.0.1:1/token" }),
+      FCM_ENDPOINT: "http://127.0.0.1:1",
+      APNS_KEY: ec.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+      APNS_KEY_ID: "ABC123DEFG",
+      APNS_TEAM_ID: "TEAM123456",
+      APNS_TOPIC: "com.haiyvee.app",
+      APNS_ENDPOINT: "https://127.0.0.1:1",
+      HOST: "127.0.0.1",
+      LOG_LEVEL: "warn",
+      ...Object.fromEntries(Object.entries(ports).map(([key, port]) => [key, String(port)])),
+      USERS_URL: `http://127.0.0.1:${ports.USERS_PORT}/graphql`,
+      DISCOVERY_URL: `http://127.0.0.1:${ports.DISCOVERY_PORT}/graphql`,
+      CHAT_URL: `http://127.0.0.1:${ports.CHAT_PORT}/graphql`,
+      MEDIA_URL: `http://127.0.0.1:${ports.MEDIA_PORT}/graphql`,
+    };
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", "run-all.ts")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    let output = "";
+    child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on("exit", (code) => resolve(code)));
+    try {
+      const deadline = Date.now() + 120_000;
+      while (!output.includes("All services ready") && Date.now() < deadline && child.exitCode === null) {
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(output).toContain("All services ready");
+      const pid = Number(/discovery started \(pid (\d+)\)/.exec(output)?.[1]);
+      process.kill(pid, "SIGKILL");
+      expect(await exited).toBe(1);
+      expect(output).toContain("discovery exited unexpectedly (SIGKILL); stopping everything");
+      expect(output).not.toContain("restarting");
+      expect(output.match(/discovery started/g)).toHaveLength(1);
+      for (const port of Object.values(ports)) {
+        await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
+      }
+    } finally {
+      if (child.exitCode === null) {
+        child.kill("SIGINT");
+        await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+        if (child.exitCode === null) child.kill("SIGKILL");
+      }
     }
   }, 300_000);
 });
