@@ -34,7 +34,8 @@ else
     say "Node $("$SYSTEM_NODE" --version) is older than $NODE_FLOOR: fetching $NODE_PACKAGE@$NODE_PINNED from the npm registry"
     rm -rf "$NODE_HOME.tmp" && mkdir -p "$NODE_HOME.tmp"
     # npm pack checks the tarball against the registry's integrity hash and runs no scripts.
-    npm pack --silent --pack-destination "$NODE_HOME.tmp" "$NODE_PACKAGE@$NODE_PINNED" >/dev/null
+    npm pack --silent --pack-destination "$NODE_HOME.tmp" "$NODE_PACKAGE@$NODE_PINNED" >/dev/null \
+      || fail "Could not fetch $NODE_PACKAGE@$NODE_PINNED from the npm registry: install Node.js $NODE_PINNED yourself and run setup again."
     tar -xzf "$NODE_HOME.tmp/$NODE_PACKAGE-$NODE_PINNED.tgz" -C "$NODE_HOME.tmp" --strip-components=1 package
     rm -f "$NODE_HOME.tmp/$NODE_PACKAGE-$NODE_PINNED.tgz"
     rm -rf "$NODE_HOME" && mv "$NODE_HOME.tmp" "$NODE_HOME"
