@@ -6,6 +6,7 @@ import { GraphQLError, type ExecutionArgs, type FormattedExecutionResult, type G
 import { WebSocketServer, type WebSocket } from "ws";
 import {
   appError,
+  clientExtensions,
   CLOCK_TOLERANCE_SECONDS,
   createErrorFormatter,
   ErrorCode,
@@ -81,9 +82,6 @@ interface OperationContext {
   subscriber: Subscriber;
 }
 
-/** Extensions a client sees on an error; everything else (serviceName, stacks…) stays inside. */
-const CLIENT_EXTENSIONS = ["code", "field", "reason", "retryAfterSeconds", "limit"];
-
 function socketAddress(remote: string | undefined): string {
   const ip = remote ?? "unknown";
   return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice("::ffff:".length) : ip;
@@ -139,13 +137,11 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
   const format = (errors: readonly GraphQLError[]): GraphQLFormattedError[] =>
     errors.map((error) => {
       const formatted = error.toJSON();
-      const extensions = Object.fromEntries(
-        CLIENT_EXTENSIONS.filter((key) => formatted.extensions?.[key] !== undefined).map((key) => [key, formatted.extensions?.[key]]),
-      );
+      // Extensions a client sees on an error; everything else (serviceName, stacks…) stays inside.
       const clean: GraphQLFormattedError = {
         message: formatted.message,
         ...(formatted.path ? { path: formatted.path } : {}),
-        extensions,
+        extensions: clientExtensions(formatted.extensions),
       };
       return formatError(clean, error);
     });
