@@ -114,6 +114,16 @@ export function appError(code: ErrorCode, message: string, options: AppErrorOpti
   });
 }
 
+/** Seconds a client is told to wait (`Retry-After`) when the gateway's own store is down. */
+export const SERVICE_UNAVAILABLE_RETRY_SECONDS = 5;
+
+/** SERVICE_UNAVAILABLE with `retryAfterSeconds`; HTTP answers carry it as 503 with `Retry-After`. */
+export function serviceUnavailable(): GraphQLError {
+  return appError(ErrorCode.SERVICE_UNAVAILABLE, "The service is briefly unavailable; try again shortly", {
+    details: { retryAfterSeconds: SERVICE_UNAVAILABLE_RETRY_SECONDS },
+  });
+}
+
 export function isKnownErrorCode(code: unknown): boolean {
   return typeof code === "string" && KNOWN_CODES.has(code);
 }

@@ -89,8 +89,15 @@ export function createRedis(target: RedisTarget | string, logger: Logger, role =
   return redis;
 }
 
+/** Fails at once, with the connection's state as the reason, while the client is not connected. */
 export function redisReadiness(redis: Redis): ReadinessCheck {
-  return { name: "redis", check: () => redis.ping() };
+  return {
+    name: "redis",
+    check: async () => {
+      if (redis.status !== "ready") throw new Error(`not connected (${redis.status})`);
+      await redis.ping();
+    },
+  };
 }
 
 /** Quits politely when connected; otherwise stops the reconnect loop at once. */

@@ -10,6 +10,8 @@ import {
   type RequestContextBase,
   type ServiceOptions,
   type Viewer,
+  serviceUnavailable,
+  withHttpStatus,
 } from "@hv/kit";
 import { BlocklistStore, LiveBlocklist } from "./blocklist";
 import { clientIpResolver, unmapIpv4 } from "./client-ip";
@@ -147,7 +149,12 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
           });
           return;
         }
-        next(error);
+        // The budgets' Redis is away: fail closed, in JSON, with a code the phone retries.
+        log.warn({ err: error }, "could not count a request against its address budget");
+        const unavailable = serviceUnavailable();
+        sendError(res, 503, formatted(unavailable), {
+          "retry-after": String(unavailable.extensions.retryAfterSeconds),
+        });
       },
     );
   };
@@ -188,7 +195,8 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
               );
               throw asHttp429(error);
             }
-            throw error;
+            log.warn({ err: error }, "could not count an operation against its budgets");
+            throw withHttpStatus(serviceUnavailable(), 503);
           }
         },
       };
@@ -216,7 +224,13 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
         query = payload.query;
       } else {
         const hash = persistedQueryHash(payload.extensions);
-        const stored = hash === undefined ? undefined : await apqCache.get(hash);
+        let stored: string | undefined;
+        try {
+          stored = hash === undefined ? undefined : await apqCache.get(hash);
+        } catch (error) {
+          log.warn({ err: error }, "could not read a persisted query for a subscription");
+          return [serviceUnavailable()];
+        }
         if (stored === undefined) {
           return hash === undefined
             ? [
@@ -237,7 +251,9 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
         await budgets.consumeSubscribe(viewer, clientIp);
       } catch (error) {
         if (isRateLimited(error)) return [error];
-        throw error;
+        // The budgets' Redis is away: this subscription is refused, the socket stays open.
+        log.warn({ err: error }, "could not count a subscription against its budgets");
+        return [serviceUnavailable()];
       }
       const checked = limits.check(schema, query);
       return Array.isArray(checked) ? checked : { query };

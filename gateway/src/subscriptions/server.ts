@@ -82,6 +82,9 @@ interface OperationContext {
   subscriber: Subscriber;
 }
 
+/** RFC 6455 1013 Try Again Later: a close the stock graphql-ws client retries with backoff. */
+export const TRY_AGAIN_LATER = 1013;
+
 function socketAddress(remote: string | undefined): string {
   const ip = remote ?? "unknown";
   return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice("::ffff:".length) : ip;
@@ -188,8 +191,10 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
             forbid(socket, reason);
             return false;
           }
+          // The token could not be checked (JWKS or revocation store away): 1013 Try Again Later,
+          // which graphql-ws clients retry (4500 would stop them for good).
           logger.error({ err: error }, "graphql-ws: could not authenticate a connection");
-          socket.close(CloseCode.InternalServerError, "Internal server error");
+          socket.close(TRY_AGAIN_LATER, "Try again later");
           return false;
         }
         if (!state.viewer || authorization === undefined) return true;
