@@ -26,6 +26,7 @@ import {
 } from "./persisted";
 import { queryLimitProtection } from "./query-limits";
 import { asHttp429, EdgeRateLimits, isRateLimited } from "./rate-limits";
+import { SocketCaps } from "./socket-caps";
 
 export { BlocklistStore, LiveBlocklist, parseCidr } from "./blocklist";
 export {
@@ -57,6 +58,11 @@ export interface ProtectionOptions {
   manifest?: PersistedQueryManifest;
 }
 
+/** A WebSocket upgrade let in (with the address slot to give back when the socket closes), or refused with an HTTP answer. */
+export type UpgradeVerdict =
+  | { admitted: true; release: () => void }
+  | { admitted: false; status: number; message: string; headers: Record<string, string> };
+
 /** What a subscribe message over WebSocket may run: the query text, or why not. */
 export type SubscribeVerdict = { query: string } | GraphQLError[];
 
@@ -74,6 +80,14 @@ export interface EdgeProtection {
   /** The client address of a raw HTTP request (WebSocket upgrade) as TRUST_PROXY defines it. */
   clientIp(request: IncomingMessage): string;
   isBlocked(ip: string): boolean;
+  /**
+   * A WebSocket upgrade from `ip`: the blocklist (403), the cap on open sockets per address (429),
+   * the per-address request budget, which upgrades spend like requests (429 with Retry-After), or
+   * 503 when the budget cannot be read.
+   */
+  admitUpgrade(ip: string): Promise<UpgradeVerdict>;
+  /** A slot among a signed-in user's open sockets (the function gives it back); null at the cap. */
+  takeUserSocket(userId: string): (() => void) | null;
   /** Runs when the blocklist changes (to close sockets of addresses blocked since). */
   onBlocklistChange(listener: () => void): void;
   /** Safelist, budgets and query limits for one subscribe message over WebSocket. */
@@ -122,6 +136,7 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   const blocklist = new LiveBlocklist(store, redis, settings.blocklistRefreshSeconds, log);
   const safelist =
     settings.operations === "safelist" ? new Safelist(options.manifest ?? loadManifest()) : undefined;
+  const socketCaps = new SocketCaps(settings.socketCaps);
   const apqCache = new RedisPersistedQueryCache(redis, `${keyPrefix}:apq:`, settings.apqTtlSeconds);
   const persistedQueries: PersistedQueryOptions = safelist
     ? { cache: safelist.asCache(), ttl: null }
@@ -213,6 +228,31 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     maxBodyBytes: settings.maxBodyBytes,
     clientIp: clientIpResolver(config.trustProxy),
     isBlocked: (ip) => blocklist.isBlocked(ip),
+    async admitUpgrade(ip) {
+      if (blocklist.isBlocked(ip)) {
+        log.info({ clientIp: ip }, "graphql-ws: upgrade from a blocked address refused");
+        return { admitted: false, status: 403, message: "Forbidden", headers: {} };
+      }
+      const release = socketCaps.takeAddress(ip);
+      if (!release) {
+        log.info({ clientIp: ip, max: socketCaps.perAddress }, "graphql-ws: upgrade over the open sockets cap of its address refused");
+        return { admitted: false, status: 429, message: "Too many open connections from this address", headers: {} };
+      }
+      try {
+        await budgets.consumeAddress(ip);
+        return { admitted: true, release };
+      } catch (error) {
+        release();
+        if (isRateLimited(error)) {
+          log.info({ clientIp: ip, limit: error.extensions.limit }, "graphql-ws: upgrade over the address budget refused");
+          return { admitted: false, status: 429, message: "Too Many Requests", headers: { "retry-after": String(error.extensions.retryAfterSeconds ?? 1) } };
+        }
+        log.warn({ err: error }, "could not count an upgrade against its address budget");
+        const unavailable = serviceUnavailable();
+        return { admitted: false, status: 503, message: "Service Unavailable", headers: { "retry-after": String(unavailable.extensions.retryAfterSeconds) } };
+      }
+    },
+    takeUserSocket: (userId) => socketCaps.takeUser(userId),
     onBlocklistChange: (listener) => blocklist.onChange(listener),
     async checkSubscribe({ viewer, clientIp, payload, schema }) {
       let query: string;
