@@ -134,6 +134,7 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
   },
   Message: {
     sender: (message: MessageRow) => userRef(message.senderId),
+    senderId: (message: MessageRow) => message.senderId,
     attachments: (message: MessageRow) => message.attachmentIds.map((id) => ({ __typename: "Media", id })),
     replyTo: async (message: MessageRow, _: unknown, context: ChatContext) => {
       if (!message.replyToId) return null;
