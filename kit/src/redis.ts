@@ -89,12 +89,17 @@ export function createRedis(target: RedisTarget | string, logger: Logger, role =
   return redis;
 }
 
-/** Fails at once, with the connection's state as the reason, while the client is not connected. */
+/**
+ * PING; once the client has been connected, fails at once while it is not (an outage), with the
+ * connection's state as the reason. Before the first connection the PING waits for it.
+ */
 export function redisReadiness(redis: Redis): ReadinessCheck {
+  let wasReady = redis.status === "ready";
+  redis.on("ready", () => (wasReady = true));
   return {
     name: "redis",
     check: async () => {
-      if (redis.status !== "ready") throw new Error(`not connected (${redis.status})`);
+      if (redis.status !== "ready" && (wasReady || redis.status === "end")) throw new Error(`not connected (${redis.status})`);
       await redis.ping();
     },
   };
