@@ -137,6 +137,12 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   const safelist =
     settings.operations === "safelist" ? new Safelist(options.manifest ?? loadManifest()) : undefined;
   const socketCaps = new SocketCaps(settings.socketCaps);
+  // While the client is not connected, a budget's command would wait for ioredis's reconnect
+  // attempts (seconds): refuse at once instead (503, retried), as the budgets fail closed anyway.
+  const countBudget = async (consume: () => Promise<void>) => {
+    if (redis.status !== "ready") throw new Error(`redis not connected (${redis.status})`);
+    await consume();
+  };
   const apqCache = new RedisPersistedQueryCache(redis, `${keyPrefix}:apq:`, settings.apqTtlSeconds);
   const persistedQueries: PersistedQueryOptions = safelist
     ? { cache: safelist.asCache(), ttl: null }
@@ -155,7 +161,7 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       });
       return;
     }
-    budgets.consumeAddress(ip).then(
+    countBudget(() => budgets.consumeAddress(ip)).then(
       () => next(),
       (error: unknown) => {
         if (isRateLimited(error)) {
@@ -200,8 +206,10 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
           if (!operation) return;
           const { viewer, clientIp } = contextValue as unknown as ContextWithCaller;
           try {
-            if (viewer) await budgets.consumeUser(viewer.userId);
-            await budgets.consumeSensitive(document, operation, viewer, clientIp);
+            await countBudget(async () => {
+              if (viewer) await budgets.consumeUser(viewer.userId);
+              await budgets.consumeSensitive(document, operation, viewer, clientIp);
+            });
           } catch (error) {
             if (isRateLimited(error)) {
               log.info(
@@ -239,7 +247,7 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
         return { admitted: false, status: 429, message: "Too many open connections from this address", headers: {} };
       }
       try {
-        await budgets.consumeAddress(ip);
+        await countBudget(() => budgets.consumeAddress(ip));
         return { admitted: true, release };
       } catch (error) {
         release();
@@ -287,8 +295,10 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
         query = stored;
       }
       try {
-        await budgets.consumeAddress(clientIp);
-        await budgets.consumeSubscribe(viewer, clientIp);
+        await countBudget(async () => {
+          await budgets.consumeAddress(clientIp);
+          await budgets.consumeSubscribe(viewer, clientIp);
+        });
       } catch (error) {
         if (isRateLimited(error)) return [error];
         // The budgets' Redis is away: this subscription is refused, the socket stays open.
