@@ -21,7 +21,10 @@ const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
 
 /** What the client sees when a subgraph cannot be reached; the cause (with its address) is only logged. */
 export function upstreamUnavailable(): GraphQLError {
-  return appError(ErrorCode.UPSTREAM_UNAVAILABLE, "A service behind the gateway is unavailable; try again later");
+  return appError(
+    ErrorCode.UPSTREAM_UNAVAILABLE,
+    "A service behind the gateway is unavailable; try again later",
+  );
 }
 
 /** The gateway's request context: the base plus the raw Authorization header, to pass on. */

@@ -99,7 +99,8 @@ export function redisReadiness(redis: Redis): ReadinessCheck {
   return {
     name: "redis",
     check: async () => {
-      if (redis.status !== "ready" && (wasReady || redis.status === "end")) throw new Error(`not connected (${redis.status})`);
+      if (redis.status !== "ready" && (wasReady || redis.status === "end"))
+        throw new Error(`not connected (${redis.status})`);
       await redis.ping();
     },
   };

@@ -243,8 +243,16 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       }
       const release = socketCaps.takeAddress(ip);
       if (!release) {
-        log.info({ clientIp: ip, max: socketCaps.perAddress }, "graphql-ws: upgrade over the open sockets cap of its address refused");
-        return { admitted: false, status: 429, message: "Too many open connections from this address", headers: {} };
+        log.info(
+          { clientIp: ip, max: socketCaps.perAddress },
+          "graphql-ws: upgrade over the open sockets cap of its address refused",
+        );
+        return {
+          admitted: false,
+          status: 429,
+          message: "Too many open connections from this address",
+          headers: {},
+        };
       }
       try {
         await countBudget(() => budgets.consumeAddress(ip));
@@ -252,12 +260,25 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       } catch (error) {
         release();
         if (isRateLimited(error)) {
-          log.info({ clientIp: ip, limit: error.extensions.limit }, "graphql-ws: upgrade over the address budget refused");
-          return { admitted: false, status: 429, message: "Too Many Requests", headers: { "retry-after": String(error.extensions.retryAfterSeconds ?? 1) } };
+          log.info(
+            { clientIp: ip, limit: error.extensions.limit },
+            "graphql-ws: upgrade over the address budget refused",
+          );
+          return {
+            admitted: false,
+            status: 429,
+            message: "Too Many Requests",
+            headers: { "retry-after": String(error.extensions.retryAfterSeconds ?? 1) },
+          };
         }
         log.warn({ err: error }, "could not count an upgrade against its address budget");
         const unavailable = serviceUnavailable();
-        return { admitted: false, status: 503, message: "Service Unavailable", headers: { "retry-after": String(unavailable.extensions.retryAfterSeconds) } };
+        return {
+          admitted: false,
+          status: 503,
+          message: "Service Unavailable",
+          headers: { "retry-after": String(unavailable.extensions.retryAfterSeconds) },
+        };
       }
     },
     takeUserSocket: (userId) => socketCaps.takeUser(userId),

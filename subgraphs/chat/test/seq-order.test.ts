@@ -28,7 +28,11 @@ function channel() {
   return { source, push };
 }
 
-const event = (conversationId: string, seq: number, kind: ChatEventKind = "MESSAGE_ADDED"): ChatEventPayload => ({
+const event = (
+  conversationId: string,
+  seq: number,
+  kind: ChatEventKind = "MESSAGE_ADDED",
+): ChatEventPayload => ({
   kind,
   conversationId,
   seq,
@@ -36,7 +40,8 @@ const event = (conversationId: string, seq: number, kind: ChatEventKind = "MESSA
   actorId: null,
   occurredAt: new Date(0).toISOString(),
 });
-const label = (e: ChatEventPayload) => `${e.conversationId}:${e.kind === "MESSAGE_ADDED" ? "" : `${e.kind}@`}${e.seq}`;
+const label = (e: ChatEventPayload) =>
+  `${e.conversationId}:${e.kind === "MESSAGE_ADDED" ? "" : `${e.kind}@`}${e.seq}`;
 
 async function take(stream: AsyncIterator<ChatEventPayload>, count: number): Promise<string[]> {
   const out: string[] = [];
@@ -52,7 +57,16 @@ describe("a subscriber's chat events in seq order", () => {
   it("should hold a message published early until the ones before it arrive, per conversation", async () => {
     const { source, push } = channel();
     const stream = inSeqOrder(source, 10_000);
-    for (const e of [event("a", 1), event("a", 4), event("b", 7), event("a", 2, "READ"), event("a", 3), event("a", 2), event("b", 8)]) push(e);
+    for (const e of [
+      event("a", 1),
+      event("a", 4),
+      event("b", 7),
+      event("a", 2, "READ"),
+      event("a", 3),
+      event("a", 2),
+      event("b", 8),
+    ])
+      push(e);
     // b is not held behind a's gap; a's READ waits with a's messages (messages take the held messages' places, sorted).
     expect(await take(stream, 7)).toEqual(["a:1", "b:7", "a:2", "a:READ@2", "a:3", "a:4", "b:8"]);
     await stream.return();

@@ -4,7 +4,13 @@ import { start as startGateway, type RunningGateway } from "@hv/gateway";
 import { CLIENT_EXTENSIONS, loadGatewayConfig } from "@hv/kit";
 import { capturingLogger } from "../../support/log-capture";
 import { freePort } from "../../support/ports";
-import { graphqlRequest, startSystem, testEnv, type GraphQLResponse, type RunningSystem } from "../../support/system";
+import {
+  graphqlRequest,
+  startSystem,
+  testEnv,
+  type GraphQLResponse,
+  type RunningSystem,
+} from "../../support/system";
 import { UsersClient, type SignedIn } from "../../support/users-client";
 import { phone, Subscription } from "../gateway/harness";
 
@@ -50,8 +56,14 @@ describe("errors a phone sees through the gateway", () => {
     });
     await new Promise<void>((resolve) => proxy.listen(0, "127.0.0.1", resolve));
     production = await gatewayWith({ NODE_ENV: "production" });
-    refusedMedia = await gatewayWith({ NODE_ENV: "production", MEDIA_URL: `http://127.0.0.1:${deadPort}/graphql` });
-    proxied503 = await gatewayWith({ NODE_ENV: "production", MEDIA_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/graphql` });
+    refusedMedia = await gatewayWith({
+      NODE_ENV: "production",
+      MEDIA_URL: `http://127.0.0.1:${deadPort}/graphql`,
+    });
+    proxied503 = await gatewayWith({
+      NODE_ENV: "production",
+      MEDIA_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}/graphql`,
+    });
     ada = await new UsersClient(system.gatewayUrl).signUp({ displayName: "Ada" });
   });
   afterAll(async () => {
@@ -62,7 +74,8 @@ describe("errors a phone sees through the gateway", () => {
 
   const asAda = (url: string, query: string, variables: Record<string, unknown>) =>
     graphqlRequest(url, query, variables, { authorization: `Bearer ${ada.accessToken}` });
-  const extensionKeys = (response: GraphQLResponse) => (response.body.errors ?? []).flatMap((e) => Object.keys(e.extensions ?? {}));
+  const extensionKeys = (response: GraphQLResponse) =>
+    (response.body.errors ?? []).flatMap((e) => Object.keys(e.extensions ?? {}));
 
   it("should keep only client-visible extensions of a development subgraph's error in production", async () => {
     const tooLong = "x".repeat(10_000);
@@ -98,7 +111,10 @@ describe("errors a phone sees through the gateway", () => {
     const p = phone(production.url.replace(/^http/, "ws"), { authorization: `Bearer ${ada.accessToken}` });
     try {
       const typo = new Subscription(p.client, `subscription { myChatEvent { kind } }`);
-      const typoError = (await typo.ending()) as Array<{ message: string; extensions?: Record<string, unknown> }>;
+      const typoError = (await typo.ending()) as Array<{
+        message: string;
+        extensions?: Record<string, unknown>;
+      }>;
       expect(typoError[0]?.extensions?.code).toBe("GRAPHQL_VALIDATION_FAILED");
       expect(typoError[0]?.message).toMatch(/myChatEvent/);
       expect(JSON.stringify(typoError)).not.toMatch(/Did you mean|myChatEvents/);

@@ -51,7 +51,10 @@ describe("the gateway while its Redis is down", () => {
     const before = new Subscription(open.client, FEED);
     await eventually(async () => (await fetch(`${base}/readyz`)).status === 200, "the gateway to be ready");
     expect((await graphqlRequest(gateway.url, "{ __typename }")).status).toBe(200);
-    await eventually(() => gateway.subscriptionStats().clientSubscriptions === 1, "the first subscription to run");
+    await eventually(
+      () => gateway.subscriptionStats().clientSubscriptions === 1,
+      "the first subscription to run",
+    );
 
     await redis.stop();
 
@@ -65,7 +68,9 @@ describe("the gateway while its Redis is down", () => {
       expect(response.status).toBe(503);
       expect(response.headers.get("content-type")).toMatch(/application\/json/);
       expect(response.headers.get("retry-after")).toBe("5");
-      const body = (await response.json()) as { errors: Array<{ extensions: { code: string; retryAfterSeconds: number } }> };
+      const body = (await response.json()) as {
+        errors: Array<{ extensions: { code: string; retryAfterSeconds: number } }>;
+      };
       expect(body.errors[0]?.extensions).toEqual({ code: "SERVICE_UNAVAILABLE", retryAfterSeconds: 5 });
     }
 
@@ -95,12 +100,18 @@ describe("the gateway while its Redis is down", () => {
     });
     expect(upgradeStatus).toBe(503);
     redis = await startRedisServer({ port: redisPort });
-    await eventually(async () => (await fetch(`${base}/readyz`)).status === 200, "the gateway to be ready again");
+    await eventually(
+      async () => (await fetch(`${base}/readyz`)).status === 200,
+      "the gateway to be ready again",
+    );
     expect((await graphqlRequest(gateway.url, "{ __typename }")).status).toBe(200);
     const again = phone(wsUrl, { authorization: `Bearer ${ada.accessToken}` });
     try {
       const after = new Subscription(again.client, FEED);
-      await eventually(() => gateway.subscriptionStats().clientSubscriptions === 2, "a new connection's subscription to run");
+      await eventually(
+        () => gateway.subscriptionStats().clientSubscriptions === 2,
+        "a new connection's subscription to run",
+      );
       expect(after.ended).toBe(false);
       expect(before.ended).toBe(false);
       after.dispose();

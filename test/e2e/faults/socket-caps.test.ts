@@ -1,13 +1,21 @@
 import { start as startGateway, type RunningGateway } from "@hv/gateway";
 import { start as startUsers } from "@hv/users";
-import { generateSigningKeyJwk, JWKS_PATH, loadGatewayConfig, loadUsersConfig, type RunningSubgraph } from "@hv/kit";
+import {
+  generateSigningKeyJwk,
+  JWKS_PATH,
+  loadGatewayConfig,
+  loadUsersConfig,
+  type RunningSubgraph,
+} from "@hv/kit";
 import WebSocket from "ws";
 import { capturingLogger } from "../../support/log-capture";
 import { freePort } from "../../support/ports";
 import { testEnv } from "../../support/system";
 import { UsersClient, type SignedIn } from "../../support/users-client";
 
-type Outcome = { opened: true; socket: WebSocket } | { opened: false; status: number; body: string; retryAfter: string | undefined };
+type Outcome =
+  | { opened: true; socket: WebSocket }
+  | { opened: false; status: number; body: string; retryAfter: string | undefined };
 
 /** A raw WebSocket upgrade to the gateway from the loopback address `from` (127.0.0.x). */
 function upgrade(url: string, from: string): Promise<Outcome> {
@@ -17,7 +25,9 @@ function upgrade(url: string, from: string): Promise<Outcome> {
     socket.once("unexpected-response", (_req, res) => {
       let body = "";
       res.on("data", (chunk: Buffer) => (body += chunk.toString()));
-      res.on("end", () => resolve({ opened: false, status: res.statusCode ?? 0, body, retryAfter: res.headers["retry-after"] }));
+      res.on("end", () =>
+        resolve({ opened: false, status: res.statusCode ?? 0, body, retryAfter: res.headers["retry-after"] }),
+      );
     });
     socket.once("error", (error) => reject(error));
   });
@@ -26,7 +36,9 @@ function upgrade(url: string, from: string): Promise<Outcome> {
 /** connection_init with a token: resolves "ack", or the close code the gateway answered with. */
 function init(socket: WebSocket, token: string): Promise<"ack" | number> {
   return new Promise((resolve) => {
-    socket.once("message", (data: Buffer) => resolve((JSON.parse(data.toString()) as { type: string }).type === "connection_ack" ? "ack" : -1));
+    socket.once("message", (data: Buffer) =>
+      resolve((JSON.parse(data.toString()) as { type: string }).type === "connection_ack" ? "ack" : -1),
+    );
     socket.once("close", (code) => resolve(code));
     socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${token}` } }));
   });
@@ -86,7 +98,8 @@ describe("graphql-ws connection caps", () => {
     expect(flood.filter((o) => o.opened)).toHaveLength(5);
     const refused = flood.filter((o): o is Extract<Outcome, { opened: false }> => !o.opened);
     expect(refused).toHaveLength(15);
-    for (const o of refused) expect(o).toMatchObject({ status: 429, body: "Too many open connections from this address" });
+    for (const o of refused)
+      expect(o).toMatchObject({ status: 429, body: "Too many open connections from this address" });
     expect(gateway.subscriptionStats().connections).toBe(5);
 
     const other = keep(await upgrade(wsUrl, "127.0.0.3"));
@@ -110,7 +123,13 @@ describe("graphql-ws connection caps", () => {
     }
     expect(outcomes.filter((o) => o.opened)).toHaveLength(40);
     const refused = outcomes.slice(40);
-    for (const o of refused) expect(o).toMatchObject({ opened: false, status: 429, body: "Too Many Requests", retryAfter: expect.stringMatching(/^\d+$/) });
+    for (const o of refused)
+      expect(o).toMatchObject({
+        opened: false,
+        status: 429,
+        body: "Too Many Requests",
+        retryAfter: expect.stringMatching(/^\d+$/),
+      });
     // Another address has its own budget.
     expect(keep(await upgrade(wsUrl, "127.0.0.5")).opened).toBe(true);
   });

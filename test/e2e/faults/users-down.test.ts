@@ -48,10 +48,17 @@ describe("chat while Users is down", () => {
   });
 
   const send = (who: SignedIn, conversationId: string, text: string) =>
-    client.request<{ sendMessage: Message | null }>(SEND, { input: { conversationId, clientMessageId: randomUUID(), text } }, who.accessToken);
+    client.request<{ sendMessage: Message | null }>(
+      SEND,
+      { input: { conversationId, clientMessageId: randomUUID(), text } },
+      who.accessToken,
+    );
 
   it("should store and deliver messages with senderId and a null sender, flagged UPSTREAM_UNAVAILABLE, and the sender again once Users is back", async () => {
-    const [ada, bob] = [await client.signUp({ displayName: "Ada" }), await client.signUp({ displayName: "Bob" })];
+    const [ada, bob] = [
+      await client.signUp({ displayName: "Ada" }),
+      await client.signUp({ displayName: "Bob" }),
+    ];
     const created = await client.request<{ createGroupConversation: { id: string } }>(
       `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
       { input: { title: "friends", memberIds: [bob.userId] } },
@@ -70,7 +77,10 @@ describe("chat while Users is down", () => {
     }
     // Sent before the subscription was live: it may only be in the catch-up; one more surely live.
     const warm = (await send(ada, conversationId, "warm")).body.data!.sendMessage!;
-    await sub.until(() => added().some((r) => r.data?.myChatEvents.message?.id === warm.id), "a live message while Users is up");
+    await sub.until(
+      () => added().some((r) => r.data?.myChatEvents.message?.id === warm.id),
+      "a live message while Users is up",
+    );
     expect(warm.sender).toEqual({ id: ada.userId, displayName: "Ada" });
 
     const usersPort = system.subgraphs.users.port;
@@ -83,32 +93,60 @@ describe("chat while Users is down", () => {
     // The send succeeds: the message, who sent it, and an error saying the profile is missing.
     const during = await send(ada, conversationId, "while Users is down");
     expect(during.status).toBe(200);
-    expect(during.body.data?.sendMessage).toMatchObject({ text: "while Users is down", senderId: ada.userId, sender: null });
+    expect(during.body.data?.sendMessage).toMatchObject({
+      text: "while Users is down",
+      senderId: ada.userId,
+      sender: null,
+    });
     expect(codes(during.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
     const sent = during.body.data!.sendMessage!;
 
     // The live event carries it too.
-    await sub.until(() => added().some((r) => r.data?.myChatEvents.message?.id === sent.id), "the live message while Users is down");
+    await sub.until(
+      () => added().some((r) => r.data?.myChatEvents.message?.id === sent.id),
+      "the live message while Users is down",
+    );
     const live = added().find((r) => r.data?.myChatEvents.message?.id === sent.id)!;
-    expect(live.data?.myChatEvents.message).toEqual({ id: sent.id, seq: sent.seq, text: "while Users is down", senderId: ada.userId, sender: null });
+    expect(live.data?.myChatEvents.message).toEqual({
+      id: sent.id,
+      seq: sent.seq,
+      text: "while Users is down",
+      senderId: ada.userId,
+      sender: null,
+    });
     expect(codes(live.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
 
     // And the catch-up.
-    const catchUp = await client.request<{ messages: { messages: Message[] } }>(MESSAGES, { id: conversationId, after: warm.seq }, bob.accessToken);
-    expect(catchUp.body.data?.messages.messages).toEqual([{ id: sent.id, seq: sent.seq, text: "while Users is down", senderId: ada.userId, sender: null }]);
+    const catchUp = await client.request<{ messages: { messages: Message[] } }>(
+      MESSAGES,
+      { id: conversationId, after: warm.seq },
+      bob.accessToken,
+    );
+    expect(catchUp.body.data?.messages.messages).toEqual([
+      { id: sent.id, seq: sent.seq, text: "while Users is down", senderId: ada.userId, sender: null },
+    ]);
     expect(codes(catchUp.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
     expect(JSON.stringify([during.body, live, catchUp.body])).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
 
     // Users back on its port: profiles come back, nothing to do for the phone but read them.
     restarted = await startUsers(
-      loadUsersConfig(testEnv({ USERS_PORT: String(usersPort), AUTH_SIGNING_KEYS: JSON.stringify(system.signingKeys) })),
+      loadUsersConfig(
+        testEnv({ USERS_PORT: String(usersPort), AUTH_SIGNING_KEYS: JSON.stringify(system.signingKeys) }),
+      ),
       capturingLogger("users-restarted").logger,
     );
     const after = await send(ada, conversationId, "Users is back");
     expect(after.body.errors).toBeUndefined();
     expect(after.body.data?.sendMessage?.sender).toEqual({ id: ada.userId, displayName: "Ada" });
-    await sub.until(() => added().some((r) => r.data?.myChatEvents.message?.id === after.body.data?.sendMessage?.id), "the live message after Users is back");
-    const again = await client.request<{ messages: { messages: Message[] } }>(MESSAGES, { id: conversationId, after: warm.seq }, bob.accessToken);
+    await sub.until(
+      () => added().some((r) => r.data?.myChatEvents.message?.id === after.body.data?.sendMessage?.id),
+      "the live message after Users is back",
+    );
+    const again = await client.request<{ messages: { messages: Message[] } }>(
+      MESSAGES,
+      { id: conversationId, after: warm.seq },
+      bob.accessToken,
+    );
     expect(again.body.errors).toBeUndefined();
     expect(again.body.data?.messages.messages.map((m) => m.sender?.displayName)).toEqual(["Ada", "Ada"]);
     sub.dispose();
