@@ -199,7 +199,8 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
         maxPayloadBytes: tuning.maxPayloadBytes,
         closeGraceMs: tuning.closeGraceMs,
         clientIp: protection.clientIp,
-        admitAddress: (ip) => !protection.isBlocked(ip),
+        admitUpgrade: (ip) => protection.admitUpgrade(ip),
+        takeUserSocket: (userId) => protection.takeUserSocket(userId),
         checkSubscribe: protection.checkSubscribe,
       });
       protection.onBlocklistChange(() => endpoint?.closeBlocked(protection.isBlocked));

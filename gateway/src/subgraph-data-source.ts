@@ -1,5 +1,7 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from "@apollo/gateway";
 import {
+  appError,
+  clientExtensions,
   ErrorCode,
   isKnownErrorCode,
   REQUEST_ID_HEADER,
@@ -14,8 +16,16 @@ interface SubgraphErrorBody {
   errors?: Array<{ message?: unknown; extensions?: Record<string, unknown> }>;
 }
 
-/** Extensions a client may see when a subgraph refuses a request: the code and what explains it. */
-const PASSED_EXTENSIONS = ["code", "field", "reason", "retryAfterSeconds"];
+/** Statuses of a proxy or load balancer in front of a subgraph with no instance to serve. */
+const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
+
+/** What the client sees when a subgraph cannot be reached; the cause (with its address) is only logged. */
+export function upstreamUnavailable(): GraphQLError {
+  return appError(
+    ErrorCode.UPSTREAM_UNAVAILABLE,
+    "A service behind the gateway is unavailable; try again later",
+  );
+}
 
 /** The gateway's request context: the base plus the raw Authorization header, to pass on. */
 export interface GatewayContext extends RequestContextBase {
@@ -72,6 +82,24 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   }
 
   /**
+   * A fetch that failed below GraphQL (connection refused or reset, a body that is not JSON) is
+   * logged with its cause and reaches the client as UPSTREAM_UNAVAILABLE: never the raw error,
+   * which names the subgraph's address. Catalogued errors (UPSTREAM_TIMEOUT, a subgraph's refusal)
+   * pass unchanged.
+   */
+  override didEncounterError(
+    error: Error,
+    _fetchRequest: unknown,
+    _fetchResponse?: unknown,
+    context?: GatewayContext,
+  ): never {
+    if (error instanceof GraphQLError && isKnownErrorCode(error.extensions.code)) throw error;
+    const logger = (context as Partial<GatewayContext> | undefined)?.logger;
+    logger?.warn({ err: error, subgraph: this.subgraphName ?? "unknown" }, "a subgraph could not be reached");
+    throw upstreamUnavailable();
+  }
+
+  /**
    * A subgraph refuses a whole request with an HTTP error when it cannot even execute it: a
    * variable its scalars reject (400, BAD_USER_INPUT), a refused token (401). The gateway's schema
    * cannot check custom scalars, so pass the subgraph's catalogued error on rather than Apollo's
@@ -83,6 +111,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       SubgraphErrorBody | undefined;
     const first = body?.errors?.[0];
     const code = first?.extensions?.code;
+    if (UNAVAILABLE_STATUSES.has(response.status) && !isKnownErrorCode(code)) return upstreamUnavailable();
     if (
       !first ||
       typeof first.message !== "string" ||
@@ -97,12 +126,6 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       }
       return fallback;
     }
-    const extensions = Object.fromEntries(
-      PASSED_EXTENSIONS.filter((key) => first.extensions?.[key] !== undefined).map((key) => [
-        key,
-        first.extensions?.[key],
-      ]),
-    );
-    return new GraphQLError(first.message, { extensions });
+    return new GraphQLError(first.message, { extensions: clientExtensions(first.extensions) });
   }
 }

@@ -303,6 +303,14 @@ const GATEWAY_PROTECTION_ENV: Record<string, EnvVarSpec> = {
   GATEWAY_RATE_LIMIT_SEND_MESSAGE: spec(rateBudget("120/1m"), "Gateway: `sendMessage` fields per user (each alias counts)."),
   GATEWAY_RATE_LIMIT_CREATE_UPLOAD: spec(rateBudget("120/1h"), "Gateway: `createUpload` fields per user (each alias counts)."),
   GATEWAY_RATE_LIMIT_SUBSCRIBE: spec(rateBudget("120/1m"), "Gateway: subscriptions started over WebSocket per user (per address when anonymous)."),
+  GATEWAY_WS_MAX_PER_ADDRESS: spec(
+    positiveInt(200, 1_000_000),
+    "Gateway: most open graphql-ws connections from one client address (IPv6 by /64) on one replica; a further upgrade is refused with HTTP 429. Many phones may share one carrier NAT address: keep it well above one household.",
+  ),
+  GATEWAY_WS_MAX_PER_USER: spec(
+    positiveInt(8, 10_000),
+    "Gateway: most open graphql-ws connections of one signed-in user on one replica; one more is closed with 4429 at `connection_init`.",
+  ),
   GATEWAY_BLOCKLIST_REFRESH_SECONDS: spec(
     positiveInt(30, 3600),
     "Gateway: how often each replica re-reads the IP blocklist from Redis besides the change notice it gets at once over pub/sub.",
@@ -574,6 +582,8 @@ export interface GatewayProtectionConfig {
     subscribe: RateBudget;
   };
   blocklistRefreshSeconds: number;
+  /** Open graphql-ws connections per client address and per user, on one replica. */
+  socketCaps: { perAddress: number; perUser: number };
 }
 
 export interface GatewayConfig extends CommonConfig {
@@ -610,6 +620,7 @@ function loadGatewayProtection(env: Env): GatewayProtectionConfig {
       subscribe: read(env, "GATEWAY_RATE_LIMIT_SUBSCRIBE"),
     },
     blocklistRefreshSeconds: read(env, "GATEWAY_BLOCKLIST_REFRESH_SECONDS"),
+    socketCaps: { perAddress: read(env, "GATEWAY_WS_MAX_PER_ADDRESS"), perUser: read(env, "GATEWAY_WS_MAX_PER_USER") },
   };
 }
 

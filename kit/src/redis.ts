@@ -89,8 +89,21 @@ export function createRedis(target: RedisTarget | string, logger: Logger, role =
   return redis;
 }
 
+/**
+ * PING; once the client has been connected, fails at once while it is not (an outage), with the
+ * connection's state as the reason. Before the first connection the PING waits for it.
+ */
 export function redisReadiness(redis: Redis): ReadinessCheck {
-  return { name: "redis", check: () => redis.ping() };
+  let wasReady = redis.status === "ready";
+  redis.on("ready", () => (wasReady = true));
+  return {
+    name: "redis",
+    check: async () => {
+      if (redis.status !== "ready" && (wasReady || redis.status === "end"))
+        throw new Error(`not connected (${redis.status})`);
+      await redis.ping();
+    },
+  };
 }
 
 /** Quits politely when connected; otherwise stops the reconnect loop at once. */

@@ -14,7 +14,7 @@ import { GraphQLError, type GraphQLSchema, type ValidationRule } from "graphql";
 import type { AuthContext, Viewer } from "./auth/viewer";
 import { viewerScopedCachePolicy } from "./cache-control";
 import type { TrustProxy } from "./config";
-import { createErrorFormatter, ErrorCode } from "./errors";
+import { createErrorFormatter, ErrorCode, serviceUnavailable } from "./errors";
 import { apolloLogger, type Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
 import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id";
@@ -129,6 +129,19 @@ function unauthorized(error: GraphQLError): GraphQLError {
   });
 }
 
+/** The same error answered with HTTP `status` (and `Retry-After` when it names `retryAfterSeconds`). */
+export function withHttpStatus(error: GraphQLError, status: number): GraphQLError {
+  const { http: _http, ...extensions } = error.extensions;
+  const retryAfter = extensions.retryAfterSeconds;
+  return new GraphQLError(error.message, {
+    originalError: error,
+    extensions: {
+      ...extensions,
+      http: { status, headers: new HeaderMap(retryAfter === undefined ? [] : [["retry-after", String(retryAfter)]]) },
+    },
+  });
+}
+
 /** A body Express could not read (too large, not JSON) gets a GraphQL-shaped JSON error, not an HTML page. */
 const bodyErrorHandler: ErrorRequestHandler = (error: { type?: unknown; status?: unknown }, _req, res, next) => {
   if (res.headersSent || typeof error.status !== "number" || error.status < 400 || error.status >= 500) {
@@ -220,8 +233,10 @@ export async function startService<TContext extends RequestContextBase>(
               requestLogger.info({ reason: error.extensions.reason, clientIp }, "access token refused");
               throw unauthorized(error);
             }
+            // The token could not be checked (the JWKS or the revocation store did not answer): the
+            // phone is told to retry (503), not that its token is bad.
             requestLogger.error({ err: error }, "could not authenticate a request");
-            throw error;
+            throw withHttpStatus(serviceUnavailable(), 503);
           }
         }
         return options.context({ req, requestId, logger: requestLogger, viewer, clientIp });

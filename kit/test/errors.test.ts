@@ -1,5 +1,5 @@
 import { GraphQLError } from "graphql";
-import { appError, createErrorFormatter, ErrorCode } from "../src/errors";
+import { appError, createErrorFormatter, ErrorCode, withoutSuggestions } from "../src/errors";
 import { requestIdFrom } from "../src/request-id";
 import { isUuid, requireUuid } from "../src/ids";
 
@@ -20,7 +20,22 @@ describe("error catalogue", () => {
     });
     expect(internals).toEqual([leaked]);
     const clientError = { message: "id must be a UUID", extensions: { code: "BAD_USER_INPUT", field: "id" } };
-    expect(format(clientError, new GraphQLError(clientError.message))).toBe(clientError);
+    expect(format(clientError, new GraphQLError(clientError.message))).toEqual(clientError);
+  });
+
+  it("should keep only client extensions and drop schema suggestions from a client error in production", () => {
+    const format = createErrorFormatter({ maskInternal: true });
+    const fromSubgraph = {
+      message: 'Value "WOMEN" does not exist in "Gender" enum. Did you mean the enum value "WOMAN"?',
+      path: ["updateProfile"],
+      extensions: { code: "BAD_USER_INPUT", field: "input.gender", serviceName: "users", stacktrace: ["at profile.ts:12"], exception: { message: "x" } },
+    };
+    expect(format(fromSubgraph, new GraphQLError(fromSubgraph.message))).toEqual({
+      message: 'Value "WOMEN" does not exist in "Gender" enum.',
+      path: ["updateProfile"],
+      extensions: { code: "BAD_USER_INPUT", field: "input.gender" },
+    });
+    expect(withoutSuggestions('Cannot query field "nam" on type "User". Did you mean "name" or "age"?')).toBe('Cannot query field "nam" on type "User".');
   });
 
   it("should keep internal messages outside production", () => {

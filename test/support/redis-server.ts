@@ -32,10 +32,12 @@ export interface RedisServerOptions {
   /** A config file's text (port, bind and dir are added); needed for `--sentinel`. */
   config?: string;
   sentinel?: boolean;
+  /** Listen on this port (e.g. to start a Redis again where the stopped one was); default a free one. */
+  port?: number;
 }
 
 export async function startRedisServer(options: RedisServerOptions = {}): Promise<RedisServer> {
-  const port = await freePort();
+  const port = options.port ?? (await freePort());
   const dir = mkdtempSync(path.join(tmpdir(), "hv-redis-"));
   const args: string[] = [];
   if (options.config !== undefined || options.sentinel) {

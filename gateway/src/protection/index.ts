@@ -10,6 +10,8 @@ import {
   type RequestContextBase,
   type ServiceOptions,
   type Viewer,
+  serviceUnavailable,
+  withHttpStatus,
 } from "@hv/kit";
 import { BlocklistStore, LiveBlocklist } from "./blocklist";
 import { clientIpResolver, unmapIpv4 } from "./client-ip";
@@ -24,6 +26,7 @@ import {
 } from "./persisted";
 import { queryLimitProtection } from "./query-limits";
 import { asHttp429, EdgeRateLimits, isRateLimited } from "./rate-limits";
+import { SocketCaps } from "./socket-caps";
 
 export { BlocklistStore, LiveBlocklist, parseCidr } from "./blocklist";
 export {
@@ -55,6 +58,11 @@ export interface ProtectionOptions {
   manifest?: PersistedQueryManifest;
 }
 
+/** A WebSocket upgrade let in (with the address slot to give back when the socket closes), or refused with an HTTP answer. */
+export type UpgradeVerdict =
+  | { admitted: true; release: () => void }
+  | { admitted: false; status: number; message: string; headers: Record<string, string> };
+
 /** What a subscribe message over WebSocket may run: the query text, or why not. */
 export type SubscribeVerdict = { query: string } | GraphQLError[];
 
@@ -72,6 +80,14 @@ export interface EdgeProtection {
   /** The client address of a raw HTTP request (WebSocket upgrade) as TRUST_PROXY defines it. */
   clientIp(request: IncomingMessage): string;
   isBlocked(ip: string): boolean;
+  /**
+   * A WebSocket upgrade from `ip`: the blocklist (403), the cap on open sockets per address (429),
+   * the per-address request budget, which upgrades spend like requests (429 with Retry-After), or
+   * 503 when the budget cannot be read.
+   */
+  admitUpgrade(ip: string): Promise<UpgradeVerdict>;
+  /** A slot among a signed-in user's open sockets (the function gives it back); null at the cap. */
+  takeUserSocket(userId: string): (() => void) | null;
   /** Runs when the blocklist changes (to close sockets of addresses blocked since). */
   onBlocklistChange(listener: () => void): void;
   /** Safelist, budgets and query limits for one subscribe message over WebSocket. */
@@ -120,6 +136,13 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   const blocklist = new LiveBlocklist(store, redis, settings.blocklistRefreshSeconds, log);
   const safelist =
     settings.operations === "safelist" ? new Safelist(options.manifest ?? loadManifest()) : undefined;
+  const socketCaps = new SocketCaps(settings.socketCaps);
+  // While the client is not connected, a budget's command would wait for ioredis's reconnect
+  // attempts (seconds): refuse at once instead (503, retried), as the budgets fail closed anyway.
+  const countBudget = async (consume: () => Promise<void>) => {
+    if (redis.status !== "ready") throw new Error(`redis not connected (${redis.status})`);
+    await consume();
+  };
   const apqCache = new RedisPersistedQueryCache(redis, `${keyPrefix}:apq:`, settings.apqTtlSeconds);
   const persistedQueries: PersistedQueryOptions = safelist
     ? { cache: safelist.asCache(), ttl: null }
@@ -138,7 +161,7 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       });
       return;
     }
-    budgets.consumeAddress(ip).then(
+    countBudget(() => budgets.consumeAddress(ip)).then(
       () => next(),
       (error: unknown) => {
         if (isRateLimited(error)) {
@@ -147,7 +170,12 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
           });
           return;
         }
-        next(error);
+        // The budgets' Redis is away: fail closed, in JSON, with a code the phone retries.
+        log.warn({ err: error }, "could not count a request against its address budget");
+        const unavailable = serviceUnavailable();
+        sendError(res, 503, formatted(unavailable), {
+          "retry-after": String(unavailable.extensions.retryAfterSeconds),
+        });
       },
     );
   };
@@ -178,8 +206,10 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
           if (!operation) return;
           const { viewer, clientIp } = contextValue as unknown as ContextWithCaller;
           try {
-            if (viewer) await budgets.consumeUser(viewer.userId);
-            await budgets.consumeSensitive(document, operation, viewer, clientIp);
+            await countBudget(async () => {
+              if (viewer) await budgets.consumeUser(viewer.userId);
+              await budgets.consumeSensitive(document, operation, viewer, clientIp);
+            });
           } catch (error) {
             if (isRateLimited(error)) {
               log.info(
@@ -188,7 +218,8 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
               );
               throw asHttp429(error);
             }
-            throw error;
+            log.warn({ err: error }, "could not count an operation against its budgets");
+            throw withHttpStatus(serviceUnavailable(), 503);
           }
         },
       };
@@ -205,6 +236,52 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     maxBodyBytes: settings.maxBodyBytes,
     clientIp: clientIpResolver(config.trustProxy),
     isBlocked: (ip) => blocklist.isBlocked(ip),
+    async admitUpgrade(ip) {
+      if (blocklist.isBlocked(ip)) {
+        log.info({ clientIp: ip }, "graphql-ws: upgrade from a blocked address refused");
+        return { admitted: false, status: 403, message: "Forbidden", headers: {} };
+      }
+      const release = socketCaps.takeAddress(ip);
+      if (!release) {
+        log.info(
+          { clientIp: ip, max: socketCaps.perAddress },
+          "graphql-ws: upgrade over the open sockets cap of its address refused",
+        );
+        return {
+          admitted: false,
+          status: 429,
+          message: "Too many open connections from this address",
+          headers: {},
+        };
+      }
+      try {
+        await countBudget(() => budgets.consumeAddress(ip));
+        return { admitted: true, release };
+      } catch (error) {
+        release();
+        if (isRateLimited(error)) {
+          log.info(
+            { clientIp: ip, limit: error.extensions.limit },
+            "graphql-ws: upgrade over the address budget refused",
+          );
+          return {
+            admitted: false,
+            status: 429,
+            message: "Too Many Requests",
+            headers: { "retry-after": String(error.extensions.retryAfterSeconds ?? 1) },
+          };
+        }
+        log.warn({ err: error }, "could not count an upgrade against its address budget");
+        const unavailable = serviceUnavailable();
+        return {
+          admitted: false,
+          status: 503,
+          message: "Service Unavailable",
+          headers: { "retry-after": String(unavailable.extensions.retryAfterSeconds) },
+        };
+      }
+    },
+    takeUserSocket: (userId) => socketCaps.takeUser(userId),
     onBlocklistChange: (listener) => blocklist.onChange(listener),
     async checkSubscribe({ viewer, clientIp, payload, schema }) {
       let query: string;
@@ -216,7 +293,13 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
         query = payload.query;
       } else {
         const hash = persistedQueryHash(payload.extensions);
-        const stored = hash === undefined ? undefined : await apqCache.get(hash);
+        let stored: string | undefined;
+        try {
+          stored = hash === undefined ? undefined : await apqCache.get(hash);
+        } catch (error) {
+          log.warn({ err: error }, "could not read a persisted query for a subscription");
+          return [serviceUnavailable()];
+        }
         if (stored === undefined) {
           return hash === undefined
             ? [
@@ -233,11 +316,15 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
         query = stored;
       }
       try {
-        await budgets.consumeAddress(clientIp);
-        await budgets.consumeSubscribe(viewer, clientIp);
+        await countBudget(async () => {
+          await budgets.consumeAddress(clientIp);
+          await budgets.consumeSubscribe(viewer, clientIp);
+        });
       } catch (error) {
         if (isRateLimited(error)) return [error];
-        throw error;
+        // The budgets' Redis is away: this subscription is refused, the socket stays open.
+        log.warn({ err: error }, "could not count a subscription against its budgets");
+        return [serviceUnavailable()];
       }
       const checked = limits.check(schema, query);
       return Array.isArray(checked) ? checked : { query };

@@ -168,9 +168,12 @@ class Feed {
         pieces.apiSchema,
       );
       const out: ExecutionResult = { data: (result.data ?? null) as Record<string, unknown> | null };
+      // A null where the schema promises none (a hidden sender) is reported, as the spec wants,
+      // not silently propagated: the executor returns those errors as `valueCompletion` alone.
+      const errors = [...(result.errors ?? []), ...valueCompletionErrors(result.extensions)];
       // A fetch that threw (a subgraph unreachable) arrives as a plain Error: an internal error to clients.
-      if (result.errors?.length) {
-        out.errors = result.errors.map((e) => (e instanceof GraphQLError ? e : new GraphQLError(String((e as Error).message), { originalError: e as Error })));
+      if (errors.length) {
+        out.errors = errors.map((e) => (e instanceof GraphQLError ? e : new GraphQLError(String((e as Error).message), { originalError: e as Error })));
       }
       return out;
     } catch (error) {
@@ -191,6 +194,12 @@ class Feed {
       this.leaveUpstream();
     }
   }
+}
+
+/** The executor's null-propagation errors, which it returns in `extensions` when nothing else failed. */
+function valueCompletionErrors(extensions: Record<string, unknown> | undefined): GraphQLError[] {
+  const completion = extensions?.valueCompletion;
+  return Array.isArray(completion) ? completion.filter((e): e is GraphQLError => e instanceof GraphQLError) : [];
 }
 
 /** Client subscriptions → shared feeds → shared upstream subscriptions. */

@@ -6,6 +6,7 @@ import { GraphQLError, type ExecutionArgs, type FormattedExecutionResult, type G
 import { WebSocketServer, type WebSocket } from "ws";
 import {
   appError,
+  clientExtensions,
   CLOCK_TOLERANCE_SECONDS,
   createErrorFormatter,
   ErrorCode,
@@ -44,8 +45,15 @@ export interface SubscriptionEndpointOptions {
   closeGraceMs: number;
   /** The client's address of an upgrade request (TRUST_PROXY); default the socket's address. */
   clientIp?: (request: http.IncomingMessage) => string;
-  /** False refuses the WebSocket handshake with HTTP 403 (the IP blocklist). */
-  admitAddress?: (clientIp: string) => boolean;
+  /**
+   * Lets a WebSocket handshake in (blocklist, caps, budgets), with the slot it takes; or refuses it
+   * with an HTTP answer (403, 429, 503).
+   */
+  admitUpgrade?: (
+    clientIp: string,
+  ) => Promise<{ admitted: true; release: () => void } | { admitted: false; status: number; message: string; headers: Record<string, string> }>;
+  /** A slot among a signed-in user's open connections, given back on close; null: closed with 4429. */
+  takeUserSocket?: (userId: string) => (() => void) | null;
   /**
    * Edge protection for one subscribe message (safelist, budgets, query limits): the query text to
    * run, or the errors to answer with.
@@ -81,8 +89,11 @@ interface OperationContext {
   subscriber: Subscriber;
 }
 
-/** Extensions a client sees on an error; everything else (serviceName, stacks…) stays inside. */
-const CLIENT_EXTENSIONS = ["code", "field", "reason", "retryAfterSeconds", "limit"];
+/** RFC 6455 1013 Try Again Later: a close the stock graphql-ws client retries with backoff. */
+export const TRY_AGAIN_LATER = 1013;
+
+/** A user over GATEWAY_WS_MAX_PER_USER: graphql-ws clients retry it with their backoff. */
+export const TOO_MANY_CONNECTIONS = 4429;
 
 function socketAddress(remote: string | undefined): string {
   const ip = remote ?? "unknown";
@@ -115,18 +126,29 @@ function timerAt(epochMs: number, run: () => void): NodeJS.Timeout {
 export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions): SubscriptionEndpoint {
   const { logger, hub } = options;
   const clientIpOf = options.clientIp ?? ((request: http.IncomingMessage) => socketAddress(request.socket.remoteAddress));
-  const admitAddress = options.admitAddress;
+  const admitUpgrade = options.admitUpgrade;
   const wss = new WebSocketServer({
     server: options.httpServer,
     path: "/graphql",
     maxPayload: options.maxPayloadBytes,
-    ...(admitAddress
+    ...(admitUpgrade
       ? {
-          verifyClient: (info: { req: http.IncomingMessage }, done: (ok: boolean, code?: number, message?: string) => void) => {
-            const clientIp = clientIpOf(info.req);
-            if (admitAddress(clientIp)) return done(true);
-            logger.info({ clientIp }, "graphql-ws: upgrade from a blocked address refused");
-            done(false, 403, "Forbidden");
+          verifyClient: (
+            info: { req: http.IncomingMessage },
+            done: (ok: boolean, code?: number, message?: string, headers?: Record<string, string>) => void,
+          ) => {
+            admitUpgrade(clientIpOf(info.req)).then(
+              (verdict) => {
+                if (!verdict.admitted) return done(false, verdict.status, verdict.message, verdict.headers);
+                // The address's slot is held as long as the TCP connection, upgraded or not.
+                info.req.socket.once("close", verdict.release);
+                done(true);
+              },
+              (error: unknown) => {
+                logger.error({ err: error }, "graphql-ws: could not check an upgrade");
+                done(false, 503, "Service Unavailable");
+              },
+            );
           },
         }
       : {}),
@@ -139,13 +161,11 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
   const format = (errors: readonly GraphQLError[]): GraphQLFormattedError[] =>
     errors.map((error) => {
       const formatted = error.toJSON();
-      const extensions = Object.fromEntries(
-        CLIENT_EXTENSIONS.filter((key) => formatted.extensions?.[key] !== undefined).map((key) => [key, formatted.extensions?.[key]]),
-      );
+      // Extensions a client sees on an error; everything else (serviceName, stacks…) stays inside.
       const clean: GraphQLFormattedError = {
         message: formatted.message,
         ...(formatted.path ? { path: formatted.path } : {}),
-        extensions,
+        extensions: clientExtensions(formatted.extensions),
       };
       return formatError(clean, error);
     });
@@ -192,11 +212,20 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
             forbid(socket, reason);
             return false;
           }
+          // The token could not be checked (JWKS or revocation store away): 1013 Try Again Later,
+          // which graphql-ws clients retry (4500 would stop them for good).
           logger.error({ err: error }, "graphql-ws: could not authenticate a connection");
-          socket.close(CloseCode.InternalServerError, "Internal server error");
+          socket.close(TRY_AGAIN_LATER, "Try again later");
           return false;
         }
         if (!state.viewer || authorization === undefined) return true;
+        const release = options.takeUserSocket?.(state.viewer.userId);
+        if (release === null) {
+          logger.info({ userId: state.viewer.userId }, "graphql-ws: connection over the user's open connections cap refused");
+          socket.close(TOO_MANY_CONNECTIONS, "Too many connections");
+          return false;
+        }
+        if (release) socket.once("close", release);
         state.authorization = authorization;
         const expiresAt = expiryOf(authorization);
         if (expiresAt !== undefined) {

@@ -1,7 +1,7 @@
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
-import { ErrorCode, isKnownErrorCode, REQUEST_ID_HEADER, type Logger } from "@hv/kit";
+import { clientExtensions, ErrorCode, isKnownErrorCode, REQUEST_ID_HEADER, type Logger } from "@hv/kit";
 
 /** One event of an upstream subscription: a `next` payload as the subgraph sent it. */
 export interface UpstreamEvent {
@@ -36,9 +36,6 @@ export interface UpstreamStats {
   openConnections: number;
 }
 
-/** Extensions a client may see from a subgraph's error, as on the HTTP path. */
-const PASSED_EXTENSIONS = ["code", "field", "reason", "retryAfterSeconds"];
-
 /** A subgraph's error for the client: its message and catalogued code, or an internal error. */
 export function clientErrorFrom(error: GraphQLFormattedError | undefined): GraphQLError {
   const code = error?.extensions?.code;
@@ -47,10 +44,7 @@ export function clientErrorFrom(error: GraphQLFormattedError | undefined): Graph
       extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR },
     });
   }
-  const extensions = Object.fromEntries(
-    PASSED_EXTENSIONS.filter((key) => error.extensions?.[key] !== undefined).map((key) => [key, error.extensions?.[key]]),
-  );
-  return new GraphQLError(error.message, { extensions });
+  return new GraphQLError(error.message, { extensions: clientExtensions(error.extensions) });
 }
 
 export function interrupted(reason: string): GraphQLError {

@@ -1,6 +1,6 @@
 import { appError, DateTimeScalar, ErrorCode, isUuid, requireUuid, requireViewer, type GraphQLResolverMap } from "@hv/kit";
 import { requireMembership } from "./modules/access";
-import { mapStream, type ChatEventPayload } from "./modules/bus";
+import { inSeqOrder, mapStream, ORDER_HOLD_MS, type ChatEventPayload } from "./modules/bus";
 import type { ChatContext } from "./modules/context";
 import * as conversations from "./modules/conversations";
 import * as messages from "./modules/messages";
@@ -89,7 +89,7 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
       subscribe: (_: unknown, __: unknown, context: ChatContext) => {
         const viewer = requireViewer(context);
         const stopBeating = keepOnline(context.services, viewer.userId, (error) => context.logger.warn({ err: error }, "presence heartbeat failed"));
-        return mapStream(context.services.bus.subscribe(viewer.userId), (event) => event, stopBeating);
+        return mapStream(inSeqOrder(context.services.bus.subscribe(viewer.userId), ORDER_HOLD_MS), (event) => event, stopBeating);
       },
       resolve: (event: ChatEventPayload, _: unknown, context: ChatContext) => {
         context.refreshLoaders();
@@ -100,7 +100,9 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
       subscribe: async (_: unknown, args: { conversationId: string }, context: ChatContext) => {
         const viewer = requireViewer(context);
         const { conversationId } = await requireMembership(context.services.db, args.conversationId, viewer.userId);
-        return mapStream(context.services.bus.subscribe(viewer.userId), (event) => (event.conversationId === conversationId ? event : undefined));
+        return mapStream(inSeqOrder(context.services.bus.subscribe(viewer.userId), ORDER_HOLD_MS), (event) =>
+          event.conversationId === conversationId ? event : undefined,
+        );
       },
       resolve: (event: ChatEventPayload, _: unknown, context: ChatContext) => {
         context.refreshLoaders();
@@ -134,6 +136,7 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
   },
   Message: {
     sender: (message: MessageRow) => userRef(message.senderId),
+    senderId: (message: MessageRow) => message.senderId,
     attachments: (message: MessageRow) => message.attachmentIds.map((id) => ({ __typename: "Media", id })),
     replyTo: async (message: MessageRow, _: unknown, context: ChatContext) => {
       if (!message.replyToId) return null;

@@ -236,6 +236,13 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     const adaResult = await adaSub.nextResult();
     expect(adaResult.data?.myChatEvents.seq).toBe(1);
     expect(adaResult.data?.myChatEvents.message).toBeNull();
+    // Not a silent null: the spec's field error names where the promised value was missing.
+    expect(adaResult.errors).toEqual([
+      expect.objectContaining({
+        message: "Cannot return null for non-nullable field User.displayName.",
+        path: ["myChatEvents", "message", "sender", "displayName"],
+      }),
+    ]);
     adaSub.dispose();
     bobSub.dispose();
   });

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
-import { mkdir, mkdtemp, readdir, rm, writeFile } from "node:fs/promises";
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { createMediaDb, type MediaDb } from "@hv/media/src/db";
@@ -34,12 +34,16 @@ describe("the media worker process", () => {
    * machine transcodes the clip.
    */
   let slowFfmpeg: string;
+  /** The real ffmpeg reading its input at the clip's own pace (`-re`): a 30 s clip takes 30 s. */
+  let realtimeFfmpeg: string;
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "hv-worker-test-"));
     db = createMediaDb(process.env.MEDIA_DATABASE_URL ?? "");
     slowFfmpeg = path.join(dir, "slow-ffmpeg.sh");
     const ffmpeg = process.env.FFMPEG_PATH || "ffmpeg";
+    realtimeFfmpeg = path.join(dir, "realtime-ffmpeg.sh");
+    await writeFile(realtimeFfmpeg, `#!/bin/sh\ncase "$*" in *-version*) exec ${JSON.stringify(ffmpeg)} "$@" ;; esac\nexec ${JSON.stringify(ffmpeg)} -re "$@"\n`, { mode: 0o755 });
     await writeFile(slowFfmpeg, `#!/bin/sh\ncase "$*" in *-version*) ;; *) sleep 20 </dev/null >/dev/null 2>&1 ;; esac\nexec ${JSON.stringify(ffmpeg)} "$@"\n`, { mode: 0o755 });
   });
   afterAll(async () => {
@@ -135,6 +139,42 @@ describe("the media worker process", () => {
     process.kill(second.child.pid ?? 0, "SIGTERM");
     expect(await second.exited).toEqual({ code: 0, signal: null });
     expect((await db.media.findUniqueOrThrow({ where: { id: next } })).status).toBe("READY");
+  });
+
+  /** Names (comm) of the live processes in process group `pgid`, from /proc. */
+  async function processesInGroup(pgid: number): Promise<string[]> {
+    const names: string[] = [];
+    for (const entry of await readdir("/proc")) {
+      if (!/^\d+$/.test(entry)) continue;
+      const stat = await readFile(`/proc/${entry}/stat`, "utf8").catch(() => "");
+      // pid (comm) state ppid pgrp …: comm may hold spaces, so split after its closing parenthesis.
+      const close = stat.lastIndexOf(")");
+      const [state, , pgrp] = stat.slice(close + 2).split(" ");
+      if (Number(pgrp) === pgid && state !== "Z") names.push(stat.slice(stat.indexOf("(") + 1, close));
+    }
+    return names;
+  }
+
+  it("should leave no ffmpeg running when the worker alone is SIGKILLed in the middle of a transcode", async () => {
+    const id = await queuedVideo(await shortVideo(30, "320x240"));
+    const worker = startWorker({ FFMPEG_PATH: realtimeFfmpeg });
+    const pgid = worker.child.pid ?? 0;
+    // PROCESSING first: the start-up check's `ffmpeg -version` is not the transcode.
+    await waitForStatus(id, ["PROCESSING"]);
+    for (let attempt = 0; attempt < 1200 && !(await processesInGroup(pgid)).includes("ffmpeg"); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    expect(await processesInGroup(pgid)).toContain("ffmpeg");
+    // Only the worker: its sandboxed processor and ffmpeg are left to notice on their own.
+    process.kill(pgid, "SIGKILL");
+    expect((await worker.exited).signal).toBe("SIGKILL");
+    // The transcode had about 30 s to go; everything the worker started is gone well before.
+    let left = await processesInGroup(pgid);
+    for (let attempt = 0; attempt < 100 && left.length > 0; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      left = await processesInGroup(pgid);
+    }
+    expect(left).toEqual([]);
   });
 
   it("should fail a job that runs past MEDIA_PROCESSING_TIMEOUT_SECONDS with PROCESSING_TIMEOUT, without retrying it", async () => {

@@ -143,3 +143,120 @@ export function mapStream<S, T>(
   };
   return stream;
 }
+
+/**
+ * How long a subscriber's stream holds a conversation's events behind a missing message `seq`
+ * (published late by a stalled instance) before letting them go without it.
+ */
+export const ORDER_HOLD_MS = 250;
+
+interface ConversationOrder {
+  /** The MESSAGE_ADDED seq expected next (unknown until the first one). */
+  next: number | undefined;
+  /** Events held behind a gap, in arrival order. */
+  held: ChatEventPayload[];
+  timer: NodeJS.Timeout | undefined;
+}
+
+const isAdded = (event: ChatEventPayload) => event.kind === "MESSAGE_ADDED";
+
+/**
+ * One subscriber's events with each conversation's MESSAGE_ADDED in `seq` order. A message whose
+ * seq is past the next expected one is held, with every later event of its conversation, until
+ * the missing ones arrive (then all go out, messages sorted by seq) or `holdMs` passes (then they
+ * go out without them: the app catches up, docs/realtime-faults.md). An event below the expected
+ * seq (a duplicate, or later than the hold) passes as it is.
+ */
+export function inSeqOrder(source: AsyncIterator<ChatEventPayload>, holdMs: number): Stream<ChatEventPayload> {
+  const ready: ChatEventPayload[] = [];
+  const orders = new Map<string, ConversationOrder>();
+  let waiting: ((result: IteratorResult<ChatEventPayload>) => void) | undefined;
+  let done = false;
+
+  const emit = (event: ChatEventPayload) => {
+    if (waiting) {
+      const resolve = waiting;
+      waiting = undefined;
+      resolve({ done: false, value: event });
+    } else ready.push(event);
+  };
+  const release = (order: ConversationOrder) => {
+    clearTimeout(order.timer);
+    order.timer = undefined;
+    const held = order.held;
+    order.held = [];
+    const added = held.filter(isAdded).sort((a, b) => a.seq - b.seq);
+    let index = 0;
+    for (const event of held) {
+      const next = isAdded(event) ? (added[index++] as ChatEventPayload) : event;
+      if (isAdded(next)) order.next = Math.max(order.next ?? 0, next.seq + 1);
+      emit(next);
+    }
+  };
+  const gapClosed = (order: ConversationOrder) => {
+    let expected = order.next ?? 0;
+    for (const seq of order.held.filter(isAdded).map((e) => e.seq).sort((a, b) => a - b)) {
+      if (seq < expected) continue;
+      if (seq !== expected) return false;
+      expected += 1;
+    }
+    return true;
+  };
+  const accept = (event: ChatEventPayload) => {
+    let order = orders.get(event.conversationId);
+    if (!order) {
+      order = { next: undefined, held: [], timer: undefined };
+      orders.set(event.conversationId, order);
+    }
+    if (order.held.length > 0) {
+      order.held.push(event);
+      if (isAdded(event) && gapClosed(order)) release(order);
+      return;
+    }
+    if (!isAdded(event)) return emit(event);
+    if (order.next === undefined || event.seq <= order.next) {
+      order.next = Math.max(order.next ?? 0, event.seq + 1);
+      return emit(event);
+    }
+    order.held.push(event);
+    const held = order;
+    held.timer = setTimeout(() => release(held), holdMs);
+    held.timer.unref();
+  };
+  const finish = () => {
+    if (done) return;
+    done = true;
+    for (const order of orders.values()) clearTimeout(order.timer);
+    waiting?.({ done: true, value: undefined });
+    waiting = undefined;
+  };
+  void (async () => {
+    try {
+      for (;;) {
+        const result = await source.next();
+        if (result.done || done) break;
+        accept(result.value);
+      }
+    } finally {
+      finish();
+    }
+  })();
+
+  const stream: Stream<ChatEventPayload> = {
+    next() {
+      const event = ready.shift();
+      if (event) return Promise.resolve({ done: false, value: event });
+      if (done) return Promise.resolve({ done: true, value: undefined });
+      return new Promise((resolve) => (waiting = resolve));
+    },
+    async return() {
+      finish();
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return stream;
+    },
+  };
+  return stream;
+}

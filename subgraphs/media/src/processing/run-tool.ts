@@ -1,4 +1,5 @@
-import { spawn } from "node:child_process";
+import { spawn, type ChildProcess } from "node:child_process";
+import { existsSync } from "node:fs";
 
 /** Why running ffmpeg/ffprobe failed for reasons other than the file (retrying may help). */
 export class MediaToolError extends Error {
@@ -32,6 +33,27 @@ export function toolEnvironment(from: NodeJS.ProcessEnv = process.env): NodeJS.P
 }
 
 /**
+ * Linux: util-linux's `setpriv --pdeathsig KILL` (in every Debian image) makes the kernel kill a
+ * tool the moment the process that started it dies, however it dies (SIGKILL, the OOM killer).
+ */
+const SETPRIV = "/usr/bin/setpriv";
+const withDeathSignal = process.platform === "linux" && existsSync(SETPRIV);
+
+/** Tools this process is running: killed when it exits (the portable half of the above). */
+const running = new Set<ChildProcess>();
+let killOnExit = false;
+
+function track(child: ChildProcess): void {
+  running.add(child);
+  child.once("close", () => running.delete(child));
+  if (killOnExit) return;
+  killOnExit = true;
+  process.once("exit", () => {
+    for (const tool of running) tool.kill("SIGKILL");
+  });
+}
+
+/**
  * Runs a program with an argument array (never a shell), with a time limit and an abort
  * signal; either kills it with SIGKILL. Resolves with its exit code whatever it is; rejects
  * only when it could not run, timed out, was aborted, or wrote more than `maxStdoutBytes`.
@@ -49,7 +71,11 @@ export function runTool(
       );
       return;
     }
-    const child = spawn(file, args, { stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true, env: toolEnvironment() });
+    // The tool dies with this process: by the kernel's parent-death signal where setpriv exists,
+    // and by the exit hook below when this process exits on its own (the worker went away).
+    const [command, commandArgs] = withDeathSignal ? [SETPRIV, ["--pdeathsig", "KILL", "--", file, ...args]] : [file, args];
+    const child = spawn(command, commandArgs, { stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true, env: toolEnvironment() });
+    track(child);
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;
     let stderrTail = Buffer.alloc(0);
@@ -112,6 +138,8 @@ export function runTool(
     child.on("close", (exitCode) => {
       finish(() => {
         if (failure) reject(failure);
+        else if (withDeathSignal && exitCode === 127 && stderrTail.toString("utf8").startsWith("setpriv: failed to execute"))
+          reject(new MediaToolError(file, "missing", `${file} not found (install ffmpeg, or set FFMPEG_PATH / FFPROBE_PATH)`));
         else
           resolve({
             exitCode,

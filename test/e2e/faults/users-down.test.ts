@@ -1,0 +1,154 @@
+import { randomUUID } from "node:crypto";
+import { start as startUsers } from "@hv/users";
+import { loadUsersConfig, type RunningSubgraph } from "@hv/kit";
+import { capturingLogger } from "../../support/log-capture";
+import { startSystem, testEnv, type RunningSystem } from "../../support/system";
+import { UsersClient, type SignedIn } from "../../support/users-client";
+import { phone, Subscription, type Phone } from "../gateway/harness";
+
+const MESSAGE = `id seq text senderId sender { id displayName }`;
+const FEED = `subscription Feed { myChatEvents { kind conversationId seq actor { id } message { ${MESSAGE} } } }`;
+const SEND = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { ${MESSAGE} } }`;
+const MESSAGES = `query($id: ID!, $after: Int) { messages(conversationId: $id, after: $after, first: 100) { messages { ${MESSAGE} } } }`;
+
+interface Message {
+  id: string;
+  seq: number;
+  text: string;
+  senderId: string;
+  sender: { id: string; displayName: string } | null;
+}
+interface FeedEvent {
+  kind: string;
+  seq: number;
+  actor: { id: string } | null;
+  message: Message | null;
+}
+type Errors = Array<{ message: string; extensions?: Record<string, unknown> }> | undefined;
+const codes = (errors: Errors) => (errors ?? []).map((e) => e.extensions?.code);
+
+/**
+ * The real Users subgraph stopped (its port refuses connections) and started again on the same
+ * port, while two people chat through the gateway and the real Chat subgraph.
+ */
+describe("chat while Users is down", () => {
+  let system: RunningSystem;
+  let client: UsersClient;
+  let restarted: RunningSubgraph | undefined;
+  const phones: Phone[] = [];
+
+  beforeAll(async () => {
+    system = await startSystem({ CHAT_SEND_BURST: "1000" });
+    client = new UsersClient(system.gatewayUrl);
+  });
+  afterAll(async () => {
+    await Promise.all(phones.map((p) => p.dispose()));
+    await restarted?.stop();
+    await system?.stop();
+  });
+
+  const send = (who: SignedIn, conversationId: string, text: string) =>
+    client.request<{ sendMessage: Message | null }>(
+      SEND,
+      { input: { conversationId, clientMessageId: randomUUID(), text } },
+      who.accessToken,
+    );
+
+  it("should store and deliver messages with senderId and a null sender, flagged UPSTREAM_UNAVAILABLE, and the sender again once Users is back", async () => {
+    const [ada, bob] = [
+      await client.signUp({ displayName: "Ada" }),
+      await client.signUp({ displayName: "Bob" }),
+    ];
+    const created = await client.request<{ createGroupConversation: { id: string } }>(
+      `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
+      { input: { title: "friends", memberIds: [bob.userId] } },
+      ada.accessToken,
+    );
+    const conversationId = created.body.data!.createGroupConversation.id;
+    const p = phone(system.gatewayUrl.replace(/^http/, "ws"), { authorization: `Bearer ${bob.accessToken}` });
+    phones.push(p);
+    const sub = new Subscription<{ myChatEvents: FeedEvent }>(p.client, FEED);
+    const added = () => sub.results.filter((r) => r.data?.myChatEvents.kind === "MESSAGE_ADDED");
+    // Live once a message sent now comes through.
+    let before: Message | null = null;
+    for (let attempt = 0; attempt < 100 && added().length === 0; attempt += 1) {
+      if (!before) before = (await send(ada, conversationId, "before")).body.data?.sendMessage ?? null;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    // Sent before the subscription was live: it may only be in the catch-up; one more surely live.
+    const warm = (await send(ada, conversationId, "warm")).body.data!.sendMessage!;
+    await sub.until(
+      () => added().some((r) => r.data?.myChatEvents.message?.id === warm.id),
+      "a live message while Users is up",
+    );
+    expect(warm.sender).toEqual({ id: ada.userId, displayName: "Ada" });
+
+    const usersPort = system.subgraphs.users.port;
+    await system.subgraphs.users.stop();
+    await expect(fetch(system.subgraphs.users.url)).rejects.toThrow();
+    // Past SUBSCRIPTION_DEFAULTS.fetchShareMs (1 s): no shared answer of the warm event's profile
+    // fetch is left to fill the sender in from.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+
+    // The send succeeds: the message, who sent it, and an error saying the profile is missing.
+    const during = await send(ada, conversationId, "while Users is down");
+    expect(during.status).toBe(200);
+    expect(during.body.data?.sendMessage).toMatchObject({
+      text: "while Users is down",
+      senderId: ada.userId,
+      sender: null,
+    });
+    expect(codes(during.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    const sent = during.body.data!.sendMessage!;
+
+    // The live event carries it too.
+    await sub.until(
+      () => added().some((r) => r.data?.myChatEvents.message?.id === sent.id),
+      "the live message while Users is down",
+    );
+    const live = added().find((r) => r.data?.myChatEvents.message?.id === sent.id)!;
+    expect(live.data?.myChatEvents.message).toEqual({
+      id: sent.id,
+      seq: sent.seq,
+      text: "while Users is down",
+      senderId: ada.userId,
+      sender: null,
+    });
+    expect(codes(live.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+
+    // And the catch-up.
+    const catchUp = await client.request<{ messages: { messages: Message[] } }>(
+      MESSAGES,
+      { id: conversationId, after: warm.seq },
+      bob.accessToken,
+    );
+    expect(catchUp.body.data?.messages.messages).toEqual([
+      { id: sent.id, seq: sent.seq, text: "while Users is down", senderId: ada.userId, sender: null },
+    ]);
+    expect(codes(catchUp.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    expect(JSON.stringify([during.body, live, catchUp.body])).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
+
+    // Users back on its port: profiles come back, nothing to do for the phone but read them.
+    restarted = await startUsers(
+      loadUsersConfig(
+        testEnv({ USERS_PORT: String(usersPort), AUTH_SIGNING_KEYS: JSON.stringify(system.signingKeys) }),
+      ),
+      capturingLogger("users-restarted").logger,
+    );
+    const after = await send(ada, conversationId, "Users is back");
+    expect(after.body.errors).toBeUndefined();
+    expect(after.body.data?.sendMessage?.sender).toEqual({ id: ada.userId, displayName: "Ada" });
+    await sub.until(
+      () => added().some((r) => r.data?.myChatEvents.message?.id === after.body.data?.sendMessage?.id),
+      "the live message after Users is back",
+    );
+    const again = await client.request<{ messages: { messages: Message[] } }>(
+      MESSAGES,
+      { id: conversationId, after: warm.seq },
+      bob.accessToken,
+    );
+    expect(again.body.errors).toBeUndefined();
+    expect(again.body.data?.messages.messages.map((m) => m.sender?.displayName)).toEqual(["Ada", "Ada"]);
+    sub.dispose();
+  });
+});
