@@ -70,8 +70,10 @@ function options(entryPoint: string, outfile: string): BuildOptions {
 export function externalsRequired(metafiles: Metafile[]): Set<string> {
   const names = new Set<string>();
   for (const metafile of metafiles) {
-    for (const input of Object.values(metafile.inputs)) {
-      for (const imported of input.imports) {
+    // The output's imports: what the written file really requires (an input's list also holds
+    // imports that only carried types and were dropped).
+    for (const output of Object.values(metafile.outputs)) {
+      for (const imported of output.imports) {
         if (!imported.external || /^(node:|\.|<)/.test(imported.path)) continue;
         const parts = imported.path.split("/");
         const name = imported.path.startsWith("@") ? parts.slice(0, 2).join("/") : (parts[0] ?? "");

@@ -107,6 +107,8 @@ export function runtimeTree(proc: BuiltProcess, outDir: string, deployed: string
     cpSync(path.join(deployed, "node_modules", name), path.join(app, "node_modules", name), {
       recursive: true,
       verbatimSymlinks: true,
+      // Command links (e.g. @prisma/client's to the Prisma CLI, which is not copied) have no use here.
+      filter: (source) => path.basename(source) !== ".bin",
     });
   }
 }

@@ -1,6 +1,8 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
 import { existsSync, mkdtempSync, rmSync } from "node:fs";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
 import sharp from "sharp";
@@ -53,6 +55,41 @@ interface LoggedLine {
 /** Node's own warnings on stderr (deprecations): reported, not failures. */
 const NODE_WARNING = /^\(node:\d+\) \w*Warning|^\(Use `node --trace-/;
 
+/** The instrumentation scopes of the spans each service exported (an OTLP/HTTP JSON collector). */
+async function startCollector(): Promise<{
+  url: string;
+  scopes: Map<string, Set<string>>;
+  close(): Promise<void>;
+}> {
+  const scopes = new Map<string, Set<string>>();
+  const server = http.createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+        resourceSpans: Array<{
+          resource: { attributes: Array<{ key: string; value: { stringValue?: string } }> };
+          scopeSpans: Array<{ scope: { name: string }; spans: unknown[] }>;
+        }>;
+      };
+      for (const resourceSpans of body.resourceSpans) {
+        const service =
+          resourceSpans.resource.attributes.find((a) => a.key === "service.name")?.value.stringValue ?? "?";
+        const seen = scopes.get(service) ?? new Set<string>();
+        for (const scope of resourceSpans.scopeSpans) if (scope.spans.length > 0) seen.add(scope.scope.name);
+        scopes.set(service, seen);
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end("{}");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    scopes,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
 describe("the built system in production mode (npm run build, npm run start:prod)", () => {
   const runId = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
   const databaseUrls = Object.fromEntries(
@@ -70,6 +107,7 @@ describe("the built system in production mode (npm run build, npm run start:prod
   let launcher: ChildProcess | undefined;
   let exited: Promise<number | null>;
   let fcm: FakeFcm;
+  let collector: Awaited<ReturnType<typeof startCollector>>;
   let apns: FakeApns;
   let gatewayUrl: string;
   let client: UsersClient;
@@ -109,6 +147,7 @@ describe("the built system in production mode (npm run build, npm run start:prod
       token_uri: "https://oauth2.googleapis.com/token",
     };
     fcm = await startFakeFcm(serviceAccount);
+    collector = await startCollector();
     const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
     const apnsKey = { keyId: "PRODTEST01", teamId: "TEAMPROD01" };
     apns = await startFakeApns({
@@ -153,6 +192,9 @@ describe("the built system in production mode (npm run build, npm run start:prod
       APNS_TOPIC: "com.haiyvee.app",
       APNS_ENDPOINT: apns.endpoint,
       APNS_CA: apns.ca,
+      // Tracing on, to this test's collector: OpenTelemetry must still patch what the bundles require.
+      OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
+      OTEL_BSP_SCHEDULE_DELAY: "200",
       // Every phone of this test comes from 127.0.0.1: the per-address budgets are not what is tested here.
       GATEWAY_RATE_LIMIT_IP: "100000/1m",
       GATEWAY_RATE_LIMIT_SIGNUP: "100000/1m",
@@ -204,6 +246,7 @@ describe("the built system in production mode (npm run build, npm run start:prod
       if (launcher.exitCode === null) launcher.kill("SIGKILL");
     }
     await fcm?.close();
+    await collector?.close();
     await apns?.close();
     for (const url of Object.values(databaseUrls)) await dropDatabase(url).catch(() => undefined);
     rmSync(mediaDir, { recursive: true, force: true });
@@ -385,6 +428,33 @@ describe("the built system in production mode (npm run build, npm run start:prod
     });
     expect((await sharp(bytes).metadata()).width).toBeGreaterThan(0);
   }, 120_000);
+
+  it("should trace the built processes: HTTP, Express, GraphQL, PostgreSQL, Redis and the gateway's fetches", async () => {
+    const expected: Record<string, string[]> = {
+      gateway: ["http", "undici", "graphql"],
+      users: ["http", "express", "graphql", "pg"],
+      discovery: ["http", "express", "graphql", "pg"],
+      chat: ["http", "express", "graphql", "pg", "ioredis"],
+      media: ["http", "express", "graphql", "pg"],
+    };
+    const scopesOf = (service: string) =>
+      [...(collector.scopes.get(service) ?? [])].map((name) =>
+        name.replace("@opentelemetry/instrumentation-", ""),
+      );
+    await eventually(
+      () =>
+        Object.entries(expected).every(([service, names]) =>
+          names.every((name) => scopesOf(service).includes(name)),
+        ),
+      "the spans of every instrumentation",
+      1500,
+    ).catch(() => undefined);
+    expect(Object.fromEntries(Object.keys(expected).map((service) => [service, scopesOf(service)]))).toEqual(
+      Object.fromEntries(
+        Object.entries(expected).map(([service, names]) => [service, expect.arrayContaining(names)]),
+      ),
+    );
+  });
 
   it("should log nothing at error level or above, and have every process still running", () => {
     expect(launcher?.exitCode).toBeNull();
