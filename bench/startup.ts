@@ -75,6 +75,8 @@ function compileWithTsc(out: string): void {
         rootDir: ROOT,
         sourceMap: true,
         declaration: false,
+        // The tsconfig is written outside the repository: find the repository's @types there.
+        typeRoots: [path.join(ROOT, "node_modules", "@types")],
         incremental: false,
         types: ["node"],
       },
@@ -185,6 +187,13 @@ async function main(): Promise<void> {
     if (!existsSync(path.join(ROOT, proc.entry)))
       throw new Error(`${proc.entry} is missing: pnpm run build first`);
   }
+  const tscOut = mkdtempSync(path.join(os.tmpdir(), "hv-bench-tsc-"));
+  const mediaDir = mkdtempSync(path.join(os.tmpdir(), "hv-bench-media-"));
+  const compileStarted = performance.now();
+  compileWithTsc(tscOut);
+  console.log(
+    `tsc output: ${tscOut} (compiled in ${((performance.now() - compileStarted) / 1000).toFixed(1)} s)`,
+  );
   const stamp = `${Date.now().toString(36)}${randomBytes(2).toString("hex")}`;
   const databases = Object.fromEntries(
     await Promise.all(
@@ -193,13 +202,6 @@ async function main(): Promise<void> {
           [databaseUrlEnvVar(name), await benchDatabase(name, "startup", `${stamp}_${name}`)] as const,
       ),
     ),
-  );
-  const tscOut = mkdtempSync(path.join(os.tmpdir(), "hv-bench-tsc-"));
-  const mediaDir = mkdtempSync(path.join(os.tmpdir(), "hv-bench-media-"));
-  const compileStarted = performance.now();
-  compileWithTsc(tscOut);
-  console.log(
-    `tsc output: ${tscOut} (compiled in ${((performance.now() - compileStarted) / 1000).toFixed(1)} s)`,
   );
 
   const ports = Object.fromEntries(
