@@ -80,11 +80,9 @@ function compileWithTsc(out: string): void {
         incremental: false,
         types: ["node"],
       },
-      include: [],
-      files: [
-        ...BUILT_PROCESSES.map((proc) => proc.source),
-        ...BUILT_PROCESSES.flatMap((proc) => proc.sandboxedProcessor?.source ?? []),
-      ].map((file) => path.join(ROOT, file)),
+      // Every workspace package's sources: tsc does not emit files it reached through node_modules
+      // (the workspace links), so they must be roots of the program themselves.
+      include: WORKSPACE.map((dir) => path.join(ROOT, dir, "src", "**", "*.ts")),
     }),
   );
   execFileSync(process.execPath, [require.resolve("typescript/bin/tsc"), "-p", tsconfig], {
