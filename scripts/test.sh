@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# npm test — everything CI checks: types, the schema checks, then jest (unit, integration on the
-# real PostgreSQL/Redis, end to end through the gateway). Needs `npm run setup` first.
+# npm test — everything CI checks: types, the schema checks, the build (npm run build), then jest
+# (unit, integration on the real PostgreSQL/Redis, end to end through the gateway, the built system
+# in production mode). Needs `npm run setup` first.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,9 @@ echo "== typecheck"
 pnpm --silent run typecheck
 echo "== schema checks"
 pnpm --silent run schema:check
+echo "== build"
+# The production-mode test (test/e2e/production-build.test.ts) runs these very files.
+pnpm --silent run build
 echo "== infra checks"
 pnpm --silent exec tsx scripts/infra/validate.mts
 echo "== jest"

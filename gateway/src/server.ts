@@ -1,5 +1,4 @@
 import { readFileSync } from "node:fs";
-import path from "node:path";
 import { ApolloGateway } from "@apollo/gateway";
 import {
   apolloLogger,
@@ -10,6 +9,7 @@ import {
   createRedis,
   redisReadiness,
   SessionRevocations,
+  shippedFile,
   SUBGRAPH_NAMES,
   startMetricsServer,
   startService,
@@ -29,7 +29,7 @@ import { startSubscriptionEndpoint, type SubscriptionEndpoint } from "./subscrip
 import { UpstreamPool } from "./subscriptions/upstream";
 
 /** Composed from the subgraphs' SDL by `pnpm run compose`; CI fails when it is stale. */
-export const SUPERGRAPH_PATH = path.join(__dirname, "..", "supergraph.graphql");
+export const SUPERGRAPH_PATH = shippedFile("gateway/supergraph.graphql");
 
 function isSubgraphName(name: string): name is SubgraphName {
   return (SUBGRAPH_NAMES as readonly string[]).includes(name);

@@ -24,3 +24,4 @@ export * from "./cache-control";
 export * from "./metrics";
 export * from "./metrics-server";
 export * from "./prisma";
+export * from "./shipped-files";

@@ -465,6 +465,27 @@ describe("events between subgraphs", () => {
       expect(ids(deliveries[consumer])).toEqual([eventId]);
   });
 
+  it("should only warn when a busy start-up holds the event loop past the first pass's Redis wait, and publish on the next", async () => {
+    const deliveries = startConsumers();
+    const eventId = await commitUserDeleted();
+    const slow = relay();
+    // Start-up work that blocks the event loop (loading and compiling a process) longer than the
+    // relay's wait for its connection: the connection cannot come up meanwhile.
+    const blockedUntil = Date.now() + 2_500;
+    while (Date.now() < blockedUntil) {
+      // busy
+    }
+    const first = await slow.flush();
+    const startUpLines = log.lines.filter((line) => line.msg.startsWith("outbox relay:"));
+    expect(startUpLines.map((line) => [line.level, line.msg])).toEqual([
+      ["warn", "outbox relay: redis not connected yet at start-up; retrying on the next poll"],
+    ]);
+    expect(first.error ?? (await slow.flush()).error).toBeUndefined();
+    expect(await unpublishedIds()).toEqual([]);
+    await waitFor("the delivery", () => deliveries.media.length === 1);
+    expect(ids(deliveries.media)).toEqual([eventId]);
+  });
+
   it("should keep what is written while Redis is down and publish it, once, when Redis comes back", async () => {
     const deliveries = startConsumers();
     const proxy = await redisProxy();

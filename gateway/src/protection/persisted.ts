@@ -15,13 +15,13 @@ import {
   type FragmentDefinitionNode,
   type OperationDefinitionNode,
 } from "graphql";
-import { appError, ErrorCode, type Redis } from "@hv/kit";
+import { appError, ErrorCode, shippedFile, type Redis } from "@hv/kit";
 import type { GraphQLError } from "graphql";
 
 /** The mobile apps' operations (the contract CI validates against the supergraph). */
 export const OPERATIONS_DIR = path.join(__dirname, "..", "..", "..", "operations");
 /** Generated from OPERATIONS_DIR by `pnpm run operations:manifest`; a test fails when it is stale. */
-export const MANIFEST_PATH = path.join(OPERATIONS_DIR, "persisted-query-manifest.json");
+export const MANIFEST_PATH = shippedFile("operations/persisted-query-manifest.json");
 
 /** Apollo's persisted query manifest format (what Apollo's client tooling and routers read). */
 export interface PersistedQueryManifest {

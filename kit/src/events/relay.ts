@@ -113,6 +113,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   };
   const redis = new Redis({ ...defaults, ...redisOptions(options.connection), ...failFast });
   let lastRedisError: Error | undefined;
+  let everReady = false;
+  redis.once("ready", () => (everReady = true));
   redis.on("error", (error: Error) => {
     lastRedisError = error;
     logger.debug({ err: error }, "outbox relay: redis connection error");
@@ -207,10 +209,20 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       return { published };
     } catch (caught) {
       const error = asError(caught);
+      // The first pass starts with the process, before its connection is up: a start-up busy
+      // enough to hold the event loop past the ready timeout is not an outage (no connection error
+      // seen, never connected yet). A warning, and the next failure is an error as usual.
+      const slowStart = failedPasses === 0 && !everReady && lastRedisError === undefined;
       failedPasses += 1;
-      if (!failing) logger.error({ err: error }, "outbox relay: publishing failed; retrying on every poll");
+      if (slowStart)
+        logger.warn(
+          { err: error },
+          "outbox relay: redis not connected yet at start-up; retrying on the next poll",
+        );
+      else if (!failing)
+        logger.error({ err: error }, "outbox relay: publishing failed; retrying on every poll");
       else logger.debug({ err: error, failedPasses }, "outbox relay: publishing still failing");
-      failing = true;
+      failing = !slowStart;
       options.metrics?.observeOutbox({ published, failed: true });
       return { published, error };
     }

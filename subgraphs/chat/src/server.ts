@@ -1,9 +1,9 @@
-import path from "node:path";
 import {
   createProcessMetrics,
   createRateLimiter,
   createRedis,
   loadTypeDefs,
+  shippedFile,
   prismaDatabase,
   prismaOutboxStore,
   startEventConsumer,
@@ -21,7 +21,7 @@ import { createChatBus } from "./modules/bus";
 import type { ChatServices } from "./modules/context";
 import { resolvers, type ChatContext } from "./resolvers";
 
-export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
+export const typeDefs = loadTypeDefs(shippedFile("subgraphs/chat/src/schema.graphql"));
 
 /** Close code telling graphql-ws clients to reconnect and catch up (the fan-out may have missed events). */
 export const CATCH_UP_CLOSE_CODE = 1012;

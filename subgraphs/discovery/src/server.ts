@@ -1,9 +1,9 @@
-import path from "node:path";
 import {
   createProcessMetrics,
   createRateLimiter,
   createRedis,
   loadTypeDefs,
+  shippedFile,
   prismaDatabase,
   prismaOutboxStore,
   startEventConsumer,
@@ -20,7 +20,7 @@ import { createLoaders } from "./loaders";
 import { createSearchPool } from "./modules/search-pool";
 import { resolvers, type DiscoveryContext } from "./resolvers";
 
-export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
+export const typeDefs = loadTypeDefs(shippedFile("subgraphs/discovery/src/schema.graphql"));
 
 export interface DiscoveryStartOptions {
   database?: DatabaseObserver;

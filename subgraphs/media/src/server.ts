@@ -1,10 +1,10 @@
-import path from "node:path";
 import {
   closeRedis,
   createProcessMetrics,
   createRateLimiter,
   createRedis,
   loadTypeDefs,
+  shippedFile,
   prismaDatabase,
   startEventConsumer,
   startSubgraph,
@@ -26,7 +26,7 @@ import { parseSourceKey } from "./storage";
 import { LocalStorage } from "./storage/local";
 import { startFileServer, type RunningFileServer } from "./storage/local-server";
 
-export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
+export const typeDefs = loadTypeDefs(shippedFile("subgraphs/media/src/schema.graphql"));
 
 export interface RunningMedia extends RunningSubgraph {
   /** The local driver's public file endpoint (null with S3). */

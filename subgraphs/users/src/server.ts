@@ -1,9 +1,9 @@
-import path from "node:path";
 import {
   createAccessTokenIssuer,
   createProcessMetrics,
   createRedis,
   loadTypeDefs,
+  shippedFile,
   prismaDatabase,
   prismaOutboxStore,
   SessionRevocations,
@@ -21,7 +21,7 @@ import { createAccountRateLimits } from "./modules/rate-limits";
 import { SessionService } from "./modules/sessions";
 import { resolvers, type UsersContext } from "./resolvers";
 
-export const typeDefs = loadTypeDefs(path.join(__dirname, "schema.graphql"));
+export const typeDefs = loadTypeDefs(shippedFile("subgraphs/users/src/schema.graphql"));
 
 export interface UsersStartOptions {
   database?: DatabaseObserver;
