@@ -428,6 +428,14 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   ),
   CHAT_MAX_ATTACHMENTS: spec(z.coerce.number().int().min(0).max(50).default(10), "Chat: most media attachments on one message."),
   CHAT_GROUP_MAX_MEMBERS: spec(z.coerce.number().int().min(2).max(10_000).default(256), "Chat: most members of a group conversation."),
+  CHAT_INVITATIONS_PER_DAY: spec(
+    z.coerce.number().int().min(1).max(100_000).default(100),
+    "Chat: group invitations one user may send within 24 hours (each id in createGroupConversation / addGroupMembers that is not a match counts, refused ones too) before `RATE_LIMITED`.",
+  ),
+  CHAT_PENDING_INVITATIONS_MAX: spec(
+    z.coerce.number().int().min(1).max(100_000).default(50),
+    "Chat: group invitations one user may have waiting for an answer at once, over all groups, before `QUOTA_EXCEEDED`.",
+  ),
   CHAT_SEND_BURST: spec(
     z.coerce.number().int().min(1).max(10_000).default(20),
     "Chat: messages one user may send within 10 seconds (burst budget) before `RATE_LIMITED`.",
@@ -705,6 +713,10 @@ export interface ChatConfig extends SubgraphConfig {
   messageMaxLength: number;
   maxAttachments: number;
   groupMaxMembers: number;
+  /** Invitations one user may send per 24 hours (CHAT_INVITATIONS_PER_DAY). */
+  invitationsPerDay: number;
+  /** Invitations one user may have pending at once (CHAT_PENDING_INVITATIONS_MAX). */
+  pendingInvitationsMax: number;
   sendBurst: number;
   sendSustained: number;
   presenceTtlSeconds: number;
@@ -728,6 +740,8 @@ export function loadChatConfig(env: Env): ChatConfig {
     messageMaxLength: read(env, "CHAT_MESSAGE_MAX_LENGTH"),
     maxAttachments: read(env, "CHAT_MAX_ATTACHMENTS"),
     groupMaxMembers: read(env, "CHAT_GROUP_MAX_MEMBERS"),
+    invitationsPerDay: read(env, "CHAT_INVITATIONS_PER_DAY"),
+    pendingInvitationsMax: read(env, "CHAT_PENDING_INVITATIONS_MAX"),
     sendBurst: read(env, "CHAT_SEND_BURST"),
     sendSustained: read(env, "CHAT_SEND_SUSTAINED"),
     presenceTtlSeconds: read(env, "CHAT_PRESENCE_TTL_SECONDS"),

@@ -17,6 +17,12 @@ export const ErrorCode = {
   /** A per-user allowance of stored or pending things is used up (e.g. unfinished uploads); `extensions` name the limit. */
   QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
   /**
+   * This person cannot be added to or invited into a conversation. Deliberately one answer for an
+   * unknown id, a hidden, banned or deleted account, a block either way and a declined invitation,
+   * so it tells nobody which; `extensions.field` names the id.
+   */
+  USER_UNAVAILABLE: "USER_UNAVAILABLE",
+  /**
    * A subscription ended because its source went away (a subgraph instance restarted, the gateway
    * lost its upstream connection, or the client fell too far behind): subscribe again, then catch
    * up on what was missed (e.g. `messages(after: lastSeq)`).

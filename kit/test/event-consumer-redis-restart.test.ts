@@ -88,6 +88,7 @@ describe("event consumer: Redis restarts", () => {
         "user.blocked": handler,
         "user.unblocked": handler,
         "user.banned": handler,
+        "user.profile_changed": handler,
         "match.created": handler,
         "match.ended": handler,
       },

@@ -76,7 +76,7 @@ export type EventPayload<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T
 /** Who subscribes to what. Each consumer has one BullMQ queue, `events.<consumer>`. */
 export const SUBSCRIPTIONS = {
   discovery: ["user.deleted", "user.blocked", "user.unblocked", "user.profile_changed", "user.banned"],
-  chat: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "match.created", "match.ended"],
+  chat: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed", "match.created", "match.ended"],
   media: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed"],
   push: ["match.created", "message.created"],
 } as const satisfies Record<string, readonly EventType[]>;

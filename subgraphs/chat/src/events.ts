@@ -1,47 +1,115 @@
 import type { EventHandlers, Logger } from "@hv/kit";
 import type { ChatDb } from "./db";
 import type { ChatServices } from "./modules/context";
-import { closeMatchConversation, ensureDirect, publishConversationEvent } from "./modules/conversations";
+import { closeMatchConversation, closePairConversation, ensureDirect, publishConversationEvent } from "./modules/conversations";
+import { applyProfileChanged, markDeleted } from "./modules/people";
+
+/** What a deletion changed, for the live events published after it commits. */
+interface Purge {
+  /** DIRECT conversations left to the other person, closed. */
+  closed: Array<{ id: string; lastSeq: number }>;
+  /** Groups that go on without the person. */
+  groups: Array<{ id: string; lastSeq: number }>;
+  messages: number;
+  memberships: number;
+  conversationsDeleted: number;
+}
 
 /**
- * What Chat does with the events it subscribes to (see SUBSCRIPTIONS in @hv/kit). With `live`
- * (the running subgraph's services), conversation changes are also published to subscribers.
+ * Purges a deleted account from Chat in one transaction. The other people keep their conversations
+ * and their own messages: a one-to-one conversation stays with the other person, closed with reason
+ * ACCOUNT_DELETED; a group goes on (an owner's role passes as when leaving). The account's own
+ * messages, reactions, invitations, blocks and settings are gone; only a tombstone of its id stays
+ * (people.deleted_at). A conversation nobody is left in is deleted. A redelivery finds nothing left.
  */
+async function purgeAccount(db: ChatDb, userId: string, at: Date): Promise<Purge> {
+  return db.$transaction(async (tx) => {
+    const memberships = await tx.conversationMember.findMany({
+      where: { userId },
+      select: { conversationId: true, role: true, conversation: { select: { kind: true, lastSeq: true } } },
+    });
+    const removed = await tx.conversationMember.deleteMany({ where: { userId } });
+    const messages = await tx.message.deleteMany({ where: { senderId: userId } });
+    await tx.reaction.deleteMany({ where: { userId } });
+    await tx.mediaSender.deleteMany({ where: { senderId: userId } });
+    await tx.groupInvitation.deleteMany({ where: { OR: [{ inviteeId: userId }, { inviterId: userId, status: "PENDING" }] } });
+    await tx.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } });
+    await tx.chatSettings.deleteMany({ where: { userId } });
+    await tx.bannedUser.deleteMany({ where: { userId } });
+    await markDeleted(tx, userId, at);
+    const ids = memberships.map((membership) => membership.conversationId);
+    const left = await tx.conversationMember.findMany({
+      where: { conversationId: { in: ids } },
+      orderBy: { joinedAt: "asc" },
+      select: { conversationId: true, userId: true, role: true },
+    });
+    const purge: Purge = { closed: [], groups: [], messages: messages.count, memberships: removed.count, conversationsDeleted: 0 };
+    const empty: string[] = [];
+    for (const membership of memberships) {
+      const { conversationId } = membership;
+      const rest = left.filter((member) => member.conversationId === conversationId);
+      const entry = { id: conversationId, lastSeq: membership.conversation.lastSeq };
+      if (rest.length === 0) {
+        empty.push(conversationId);
+      } else if (membership.conversation.kind === "DIRECT") {
+        await tx.conversation.update({
+          where: { id: conversationId },
+          data: { closedAt: at, closedReason: "ACCOUNT_DELETED", directKey: null, version: { increment: 1 } },
+        });
+        purge.closed.push(entry);
+      } else {
+        if (membership.role === "OWNER" && !rest.some((member) => member.role === "OWNER")) {
+          const heir = rest.find((member) => member.role === "ADMIN") ?? rest[0];
+          if (heir) await tx.conversationMember.update({ where: { conversationId_userId: { conversationId, userId: heir.userId } }, data: { role: "OWNER" } });
+        }
+        await tx.conversation.update({ where: { id: conversationId }, data: { version: { increment: 1 } } });
+        purge.groups.push(entry);
+      }
+    }
+    purge.conversationsDeleted = (await tx.conversation.deleteMany({ where: { id: { in: empty } } })).count;
+    return purge;
+  });
+}
+
 export function chatEventHandlers(db: ChatDb, logger: Logger, live?: ChatServices): EventHandlers<"chat"> {
   return {
-    async "user.deleted"({ userId }, { eventId }) {
-      const purged = await db.$transaction(async (tx) => {
-        const direct = await tx.conversation.findMany({
-          where: { kind: "DIRECT", members: { some: { userId } } },
-          select: { id: true },
-        });
-        const directIds = direct.map((conversation) => conversation.id);
-        const memberships = await tx.conversationMember.deleteMany({ where: { userId } });
-        // A direct conversation left with fewer than two people is over: it goes, with its other member.
-        const remaining = await tx.conversationMember.groupBy({
-          by: ["conversationId"],
-          where: { conversationId: { in: directIds } },
-          _count: { _all: true },
-        });
-        const alive = new Set(remaining.filter((row) => row._count._all >= 2).map((row) => row.conversationId));
-        const over = directIds.filter((id) => !alive.has(id));
-        const conversations = await tx.conversation.deleteMany({ where: { id: { in: over } } });
-        // Their messages in groups go too (tombstones would still name them as sender).
-        const messages = await tx.message.deleteMany({ where: { senderId: userId } });
-        await tx.reaction.deleteMany({ where: { userId } });
-        await tx.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } });
-        await tx.chatSettings.deleteMany({ where: { userId } });
-        return { memberships: memberships.count, directConversations: conversations.count, messages: messages.count };
-      });
-      logger.info({ eventId, userId, ...purged }, "user.deleted: chat data purged");
+    async "user.deleted"({ userId }, { eventId, occurredAt }) {
+      const purge = await purgeAccount(db, userId, occurredAt);
+      if (live) {
+        for (const conversation of purge.closed) await publishConversationEvent(live, conversation.id, "CONVERSATION_CLOSED", null, conversation.lastSeq);
+        for (const conversation of purge.groups) await publishConversationEvent(live, conversation.id, "MEMBERS_CHANGED", null, conversation.lastSeq);
+      }
+      logger.info(
+        { eventId, userId, memberships: purge.memberships, messages: purge.messages, closed: purge.closed.length, conversationsDeleted: purge.conversationsDeleted },
+        "user.deleted: chat data purged",
+      );
     },
-    async "user.blocked"({ blockerId, blockedId }) {
+    async "user.profile_changed"(profile, { occurredAt }) {
+      await applyProfileChanged(db, profile, occurredAt);
+    },
+    /**
+     * A block stops contact at once, match or not: the pair's one-to-one conversation closes (and
+     * is hidden from the blocker, see hiddenByBlocks), and invitations between the two are withdrawn.
+     */
+    async "user.blocked"({ blockerId, blockedId }, { eventId }) {
       await db.block.upsert({
         where: { blockerId_blockedId: { blockerId, blockedId } },
         create: { blockerId, blockedId },
         update: {},
       });
+      const withdrawn = await db.groupInvitation.deleteMany({
+        where: {
+          status: "PENDING",
+          OR: [
+            { inviterId: blockerId, inviteeId: blockedId },
+            { inviterId: blockedId, inviteeId: blockerId },
+          ],
+        },
+      });
+      const closed = await closePairConversation(db, live, blockerId, blockedId);
+      logger.info({ eventId, conversationId: closed, invitationsWithdrawn: withdrawn.count }, "user.blocked: contact stopped");
     },
+    /** Lifts the block only: a closed conversation stays closed (a new match opens a new one). */
     async "user.unblocked"({ blockerId, blockedId }) {
       await db.block.deleteMany({ where: { blockerId, blockedId } });
     },

@@ -1,10 +1,36 @@
 import { signMediaGrant } from "@hv/kit";
 import DataLoader from "dataloader";
 import type { ChatServices } from "./modules/context";
+import { hiddenByBlocks } from "./modules/conversations";
+import { invitationsOf, type InvitationRow } from "./modules/invitations";
 import { presenceOf } from "./modules/presence";
 import { MESSAGE_INCLUDE, toMessageRow, type ConversationRow, type MessageRow } from "./modules/rows";
 
 const GRANT_TTL_SECONDS = 10 * 60;
+
+type MembershipWithConversation = {
+  role: ConversationRow["me"]["role"];
+  lastReadSeq: number;
+  deliveredSeq: number;
+  muted: boolean;
+  conversation: Omit<ConversationRow, "me"> & Record<string, unknown>;
+};
+
+function toConversationRow(row: MembershipWithConversation): ConversationRow {
+  const { conversation } = row;
+  return {
+    id: conversation.id,
+    kind: conversation.kind,
+    title: conversation.title,
+    createdAt: conversation.createdAt,
+    closedAt: conversation.closedAt,
+    closedReason: conversation.closedReason,
+    matchId: conversation.matchId,
+    lastSeq: conversation.lastSeq,
+    lastActivityAt: conversation.lastActivityAt,
+    me: { role: row.role, lastReadSeq: row.lastReadSeq, deliveredSeq: row.deliveredSeq, muted: row.muted },
+  };
+}
 
 /** One set per request (and per subscription event): each loader turns N lookups into one query. */
 export function createLoaders(services: ChatServices, viewerId: string | null) {
@@ -20,26 +46,35 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
     /** The conversation with the viewer's membership; null for non-members (and everyone when signed out). */
     conversationById: new DataLoader<string, ConversationRow | null>(async (ids) => {
       if (!viewerId) return ids.map(() => null);
+      const hidden = await hiddenByBlocks(db, viewerId);
       const rows = await db.conversationMember.findMany({
-        where: { userId: viewerId, conversationId: { in: [...ids] } },
+        where: { userId: viewerId, conversationId: { in: [...ids] }, conversation: hidden },
         select: { role: true, lastReadSeq: true, deliveredSeq: true, muted: true, conversation: true },
       });
-      const byId = new Map(
-        rows.map((row) => [
-          row.conversation.id,
-          {
-            id: row.conversation.id,
-            kind: row.conversation.kind,
-            title: row.conversation.title,
-            createdAt: row.conversation.createdAt,
-            closedAt: row.conversation.closedAt,
-            lastSeq: row.conversation.lastSeq,
-            lastActivityAt: row.conversation.lastActivityAt,
-            me: { role: row.role, lastReadSeq: row.lastReadSeq, deliveredSeq: row.deliveredSeq, muted: row.muted },
-          } satisfies ConversationRow,
-        ]),
-      );
+      const byId = new Map(rows.map((row) => [row.conversation.id, toConversationRow(row)]));
       return ids.map((id) => byId.get(id) ?? null);
+    }),
+    /** The viewer's conversation opened by each match id (Match.conversation); null when none or hidden. */
+    conversationByMatchId: new DataLoader<string, ConversationRow | null>(async (matchIds) => {
+      if (!viewerId) return matchIds.map(() => null);
+      const hidden = await hiddenByBlocks(db, viewerId);
+      const rows = await db.conversationMember.findMany({
+        where: { userId: viewerId, conversation: { ...hidden, matchId: { in: [...matchIds] } } },
+        select: { role: true, lastReadSeq: true, deliveredSeq: true, muted: true, conversation: true },
+      });
+      const byMatch = new Map(rows.map((row) => [row.conversation.matchId, toConversationRow(row)]));
+      return matchIds.map((id) => byMatch.get(id) ?? null);
+    }),
+    /** The viewer's own invitations by id (INVITATION_RECEIVED events); null for anyone else's. */
+    invitationById: new DataLoader<string, InvitationRow | null>(async (ids) => (viewerId ? invitationsOf(db, viewerId, ids) : ids.map(() => null))),
+    /** Pending invitees of each group (shown to its OWNER and ADMINs). */
+    invitedTo: new DataLoader<string, string[]>(async (conversationIds) => {
+      const rows = await db.groupInvitation.findMany({
+        where: { conversationId: { in: [...conversationIds] }, status: "PENDING" },
+        orderBy: { createdAt: "asc" },
+        select: { conversationId: true, inviteeId: true },
+      });
+      return conversationIds.map((id) => rows.filter((row) => row.conversationId === id).map((row) => row.inviteeId));
     }),
     membersOf: new DataLoader<string, Array<{ userId: string; role: string; lastReadSeq: number; deliveredSeq: number; joinedAt: Date }>>(async (ids) => {
       const rows = await db.conversationMember.findMany({ where: { conversationId: { in: [...ids] } }, orderBy: { joinedAt: "asc" } });

@@ -3,6 +3,8 @@ import { requireMembership } from "./modules/access";
 import { inSeqOrder, mapStream, ORDER_HOLD_MS, type ChatEventPayload } from "./modules/bus";
 import type { ChatContext } from "./modules/context";
 import * as conversations from "./modules/conversations";
+import * as invitations from "./modules/invitations";
+import type { InvitationRow } from "./modules/invitations";
 import * as messages from "./modules/messages";
 import { beat, keepOnline } from "./modules/presence";
 import type { ConversationRow, MessageRow } from "./modules/rows";
@@ -37,6 +39,8 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
     messages: (_: unknown, args: messages.HistoryArgs, context: ChatContext) => messages.history(context.services, requireViewer(context), args),
     messageChanges: (_: unknown, args: messages.ChangesArgs, context: ChatContext) =>
       messages.messageChanges(context.services, requireViewer(context), args),
+    myInvitations: (_: unknown, args: { first?: unknown; after?: unknown }, context: ChatContext) =>
+      invitations.myInvitations(context.services, requireViewer(context), args),
   },
   Mutation: {
     sendMessage: (_: unknown, args: { input?: messages.SendMessageInput }, context: ChatContext) =>
@@ -83,6 +87,10 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
       conversationOrThrow(await conversations.setRole(context.services, requireViewer(context), args.conversationId, args.userId, args.role), context),
     leaveConversation: (_: unknown, args: { conversationId: string }, context: ChatContext) =>
       conversations.leave(context.services, requireViewer(context), args.conversationId),
+    acceptInvitation: async (_: unknown, args: { invitationId: string }, context: ChatContext) =>
+      conversationOrThrow(await invitations.acceptInvitation(context.services, requireViewer(context), args.invitationId), context),
+    declineInvitation: (_: unknown, args: { invitationId: string }, context: ChatContext) =>
+      invitations.declineInvitation(context.services, requireViewer(context), args.invitationId),
   },
   Subscription: {
     myChatEvents: {
@@ -113,6 +121,16 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
   ChatEvent: {
     actor: (event: ChatEventPayload) => (event.actorId ? userRef(event.actorId) : null),
     occurredAt: (event: ChatEventPayload) => new Date(event.occurredAt),
+    invitation: (event: ChatEventPayload, _: unknown, context: ChatContext) =>
+      event.invitationId ? context.loaders.invitationById.load(event.invitationId) : null,
+  },
+  GroupInvitation: {
+    inviter: (row: InvitationRow) => userRef(row.inviterId),
+  },
+  Match: {
+    __resolveReference: (reference: { id: string }) => ({ id: reference.id }),
+    conversation: (match: { id: string }, _: unknown, context: ChatContext) =>
+      isUuid(match.id) ? context.loaders.conversationByMatchId.load(match.id.toLowerCase()) : null,
   },
   Conversation: {
     __resolveReference: (reference: { id: string }, context: ChatContext) =>
@@ -130,6 +148,9 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
     myRole: (row: ConversationRow) => row.me.role,
     muted: (row: ConversationRow) => row.me.muted,
     closed: (row: ConversationRow) => row.closedAt !== null,
+    match: (row: ConversationRow) => (row.matchId ? { __typename: "Match", id: row.matchId } : null),
+    invited: async (row: ConversationRow, _: unknown, { loaders }: ChatContext) =>
+      row.kind === "GROUP" && (row.me.role === "OWNER" || row.me.role === "ADMIN") ? (await loaders.invitedTo.load(row.id)).map(userRef) : [],
   },
   ConversationMember: {
     user: (member: { userId: string }) => userRef(member.userId),

@@ -8,8 +8,8 @@ import { lockPair, orderedPair } from "./modules/matches";
  *
  * - `user.profile_changed` carries the whole state: it is applied only if it is not older than the
  *   stored one (`event_at` = the event's `occurredAt`; `<=` so a redelivery is a no-op).
- * - `user.blocked` inserts the pair (keeping the newest `event_at`) and ends the pair's match with a
- *   `match.ended`; `user.unblocked` deletes it
+ * - `user.blocked` inserts the pair (keeping the newest `event_at`), ends the pair's match with a
+ *   `match.ended` and forgets the pair's swipes and match rows; `user.unblocked` deletes it
  *   unless the stored block is newer than the unblock. Known limit, kept simple on purpose: an
  *   unblock that is handled BEFORE an older block is not remembered (no tombstone), so that late
  *   block wins; the person can unblock again.
@@ -47,9 +47,10 @@ export function discoveryEventHandlers(db: DiscoveryDb, logger: Logger): EventHa
       );
     },
     async "user.blocked"({ blockerId, blockedId }, { occurredAt, eventId }) {
-      // A block ends the pair's match, if any: like an unmatch (swipes become passes, so old likes
-      // cannot re-match them after an unblock) with its `match.ended` in the same transaction, so
-      // Chat closes the conversation. A redelivery finds the match already ended: no second event.
+      // A block ends the pair's match, if any, with its `match.ended` in the same transaction (Chat
+      // closes the conversation), and wipes the slate: the pair's swipes and match rows go, so an
+      // unblock lets them find and match each other again, as a new match (never the old one). A
+      // redelivery finds nothing left to end: no second event.
       const ended = await db.$transaction(async (tx) => {
         await tx.$executeRaw`
           INSERT INTO blocks (blocker_id, blocked_id, event_at)
@@ -58,14 +59,14 @@ export function discoveryEventHandlers(db: DiscoveryDb, logger: Logger): EventHa
         const pair = orderedPair(blockerId, blockedId);
         await lockPair(tx, pair.userAId, pair.userBId);
         const match = await tx.match.findFirst({ where: { ...pair, endedAt: null }, select: { id: true } });
-        if (!match) return null;
-        await tx.match.update({ where: { id: match.id }, data: { endedAt: new Date() } });
-        await tx.swipe.updateMany({
+        if (match) {
+          await tx.outboxEvent.create({ data: outboxEventData("match.ended", { matchId: match.id, userIds: [pair.userAId, pair.userBId] }) });
+        }
+        await tx.match.deleteMany({ where: pair });
+        await tx.swipe.deleteMany({
           where: { OR: [{ swiperId: blockerId, targetId: blockedId }, { swiperId: blockedId, targetId: blockerId }] },
-          data: { kind: "PASS" },
         });
-        await tx.outboxEvent.create({ data: outboxEventData("match.ended", { matchId: match.id, userIds: [pair.userAId, pair.userBId] }) });
-        return match.id;
+        return match?.id ?? null;
       });
       if (ended) logger.info({ eventId, matchId: ended }, "user.blocked: the pair's match ended");
     },

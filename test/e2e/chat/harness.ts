@@ -3,12 +3,14 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { start as startChat } from "@hv/chat";
 import { createChatDb, type ChatDb } from "@hv/chat/src/db";
+import { applyProfileChanged } from "@hv/chat/src/modules/people";
 import {
   createAccessTokenIssuer,
   generateSigningKeyJwk,
   loadChatConfig,
   publicSigningKeyJwk,
   type AccessTokenIssuer,
+  type EventPayload,
   type RunningSubgraph,
 } from "@hv/kit";
 import { createClient, type Client } from "graphql-ws";
@@ -28,8 +30,11 @@ export interface ChatHarness {
   env: Record<string, string | undefined>;
   db: ChatDb;
   tokens: AccessTokenIssuer;
-  /** A fresh person: an id and a token for them. */
-  person(): Promise<Person>;
+  /**
+   * A fresh person: an id and a token for them, known to Chat as Users' `user.profile_changed` would
+   * make them (visible unless `visibility` says otherwise; `known: false` leaves Chat unaware of them).
+   */
+  person(options?: { visibility?: "VISIBLE" | "HIDDEN"; known?: boolean }): Promise<Person>;
   /** A token for this person that runs out about a second from now (issued a second "ago" for two). */
   shortToken(who: { userId: string; sessionId: string }): Promise<{ token: string }>;
   /** Another chat instance on the same database and Redis. */
@@ -43,6 +48,11 @@ export interface Person {
   userId: string;
   sessionId: string;
   token: string;
+}
+
+/** A `user.profile_changed` payload as Users writes it at sign-up. */
+export function profileOf(userId: string, visibility: "VISIBLE" | "HIDDEN" = "VISIBLE", banned = false): EventPayload<"user.profile_changed"> {
+  return { userId, birthDate: "1995-04-01", gender: null, gendersOfInterest: [], ageMin: 18, ageMax: 99, maxDistanceKm: 50, visibility, banned };
 }
 
 export async function startChatHarness(overrides: Record<string, string> = {}): Promise<ChatHarness> {
@@ -64,10 +74,11 @@ export async function startChatHarness(overrides: Record<string, string> = {}): 
     tokens,
     instances,
     logs: lines,
-    async person() {
+    async person(options = {}) {
       const userId = randomUUID();
       const sessionId = randomUUID();
       const { token } = await tokens.issue({ userId, sessionId, role: "USER" });
+      if (options.known !== false) await applyProfileChanged(db, profileOf(userId, options.visibility ?? "VISIBLE"), new Date());
       return { userId, sessionId, token };
     },
     shortToken: ({ userId, sessionId }) =>
@@ -119,10 +130,27 @@ export interface ChatEvent {
   message: { id: string; seq: number; text: string | null; sender: { id: string } } | null;
 }
 
+export const MY_INVITATIONS = `query($first: Int, $after: String) { myInvitations(first: $first, after: $after) { edges { cursor node { id conversationId title status inviter { id } createdAt } } pageInfo { hasNextPage endCursor } } }`;
+export const ACCEPT = `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id kind title memberCount myRole } }`;
+export const DECLINE = `mutation($i: ID!) { declineInvitation(invitationId: $i) }`;
+
+/** `who`'s pending invitation to `conversationId`, from myInvitations (null: none). */
+export async function invitationTo(url: string, who: Person, conversationId: string): Promise<string | null> {
+  const response = await gql(url, MY_INVITATIONS, { first: 50 }, who);
+  const edges: Array<{ node: { id: string; conversationId: string } }> = response.body.data?.myInvitations?.edges ?? [];
+  return edges.find((edge) => edge.node.conversationId === conversationId)?.node.id ?? null;
+}
+
+/** A group of `owner` whose `members` are in: each is invited (they have not matched the owner) and accepts. */
 export async function createGroup(url: string, owner: Person, members: Person[], title = "friends"): Promise<string> {
   const response = await gql(url, CREATE_GROUP, { input: { title, memberIds: members.map((member) => member.userId) } }, owner);
   const id = response.body.data?.createGroupConversation?.id;
   if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.body)}`);
+  for (const member of members) {
+    const invitation = await invitationTo(url, member, id);
+    const accepted = invitation ? await gql(url, ACCEPT, { i: invitation }, member) : null;
+    if (!accepted?.body.data?.acceptInvitation) throw new Error(`accepting the invitation failed: ${JSON.stringify(accepted?.body ?? "no invitation")}`);
+  }
   return id;
 }
 

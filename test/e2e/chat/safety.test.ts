@@ -1,7 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { checkMediaGrant, eventQueueName, type EventPayload, type EventType } from "@hv/kit";
 import { Queue } from "bullmq";
-import { codeOf, createGroup, eventually, gql, MESSAGES, send, startChatHarness, subscriber, untilLive, wsUrl, type ChatHarness, type Person } from "./harness";
+import { codeOf, createGroup, eventually, gql, invitationTo, MESSAGES, send, startChatHarness, subscriber, untilLive, wsUrl, type ChatHarness, type Person } from "./harness";
 
 const DEV_GRANT_SECRET = "development-only-media-grant-secret-not-for-production";
 
@@ -28,7 +28,7 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
   }
 
   const DIRECT = "mutation($u: ID!) { openDirectConversation(userId: $u) { id kind } }";
-  const CONVERSATION = "query($id: ID!) { conversation(id: $id) { id kind closed unreadCount lastSeq muted myRole memberCount lastMessage { seq text } members { user { id } role lastReadSeq deliveredSeq } } }";
+  const CONVERSATION = "query($id: ID!) { conversation(id: $id) { id kind closed closedReason unreadCount lastSeq muted myRole memberCount lastMessage { seq text } members { user { id } role lastReadSeq deliveredSeq } } }";
 
   it("should open a direct conversation on match.created (and only then), and close it on match.ended", async () => {
     const [a, b] = [await harness.person(), await harness.person()];
@@ -52,11 +52,12 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     expect((await gql(url, MESSAGES, { conversationId }, b)).body.data.messages.messages).toHaveLength(1);
   });
 
-  it("should stop blocked people messaging each other and seeing each other's events, until unblocked", async () => {
+  it("should stop contact on a block (the conversation closes, hidden from the blocker), and open a new one only on a new match after unblocking", async () => {
     const [a, b, c] = [await harness.person(), await harness.person(), await harness.person()];
     const matchId = randomUUID();
     await deliver("match.created", { matchId, userIds: [a.userId, b.userId] });
     const direct = (await gql(url, DIRECT, { u: b.userId }, a)).body.data.openDirectConversation.id;
+    expect((await send(url, b, direct, "before the block")).body.errors).toBeUndefined();
     const group = await createGroup(url, c, [a, b]);
     const bStream = subscriber(() => wsUrl(harness.instances[0]!), b);
     await untilLive(url, b, bStream, group);
@@ -64,8 +65,16 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     for (const [from, to] of [[a, b], [b, a]] as Array<[Person, Person]>) {
       const response = await send(url, from, direct, `to ${to.userId}`);
       expect(codeOf(response)).toBe("FORBIDDEN");
-      expect(response.body.errors?.[0]?.extensions?.reason).toBe("blocked");
+      expect(response.body.errors?.[0]?.extensions?.reason).toBe("closed");
     }
+    // b sees it closed like after an unmatch (not told of the block); for a it is gone, listed or not.
+    await eventually(() => bStream.events.some((event) => event.kind === "CONVERSATION_CLOSED" && event.conversationId === direct), "b told it closed");
+    expect((await gql(url, CONVERSATION, { id: direct }, b)).body.data.conversation).toMatchObject({ closed: true, closedReason: "UNMATCHED" });
+    expect((await gql(url, CONVERSATION, { id: direct }, a)).body.data.conversation).toBeNull();
+    const LIST = "query { conversations(first: 50, includeClosed: true) { edges { node { id } } } }";
+    const listed = async (who: Person) => (await gql(url, LIST, {}, who)).body.data.conversations.edges.map((edge: { node: { id: string } }) => edge.node.id);
+    expect(await listed(a)).not.toContain(direct);
+    expect(await listed(b)).toContain(direct);
     // In the group, a's message reaches c but never b (nor b's history).
     const fromA = (await send(url, a, group, "b cannot see this")).body.data.sendMessage.id;
     const fromC = (await send(url, c, group, "everyone sees this")).body.data.sendMessage.id;
@@ -77,8 +86,17 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     const outbox = await harness.db.outboxEvent.findMany({ where: { type: "message.created" } });
     const event = outbox.find((row) => (row.payload as { messageId: string }).messageId === fromA);
     expect((event?.payload as { recipients: Array<{ userId: string }> }).recipients.map((recipient) => recipient.userId)).toEqual([c.userId]);
+    // Unblocked: the old conversation stays closed (history readable again for a), nothing reopens it.
     await deliver("user.unblocked", { blockerId: a.userId, blockedId: b.userId });
-    expect((await send(url, b, direct, "friends again")).body.errors).toBeUndefined();
+    expect(await listed(a)).toContain(direct);
+    expect((await send(url, b, direct, "friends again?")).body.errors?.[0]?.extensions?.reason).toBe("closed");
+    // A new match (Discovery forgot the old one on the block) opens a new conversation.
+    const newMatch = randomUUID();
+    await deliver("match.created", { matchId: newMatch, userIds: [a.userId, b.userId] });
+    const reopened = (await gql(url, DIRECT, { u: b.userId }, a)).body.data.openDirectConversation.id;
+    expect(reopened).not.toBe(direct);
+    expect((await send(url, b, reopened, "hello again")).body.errors).toBeUndefined();
+    expect((await gql(url, MESSAGES, { conversationId: reopened }, a)).body.data.messages.messages.map((m: { text: string }) => m.text)).toEqual(["hello again"]);
     await bStream.dispose();
   });
 
@@ -265,9 +283,13 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     expect(codeOf(await gql(url, SET_ROLE, { c: group, u: admin.userId, r: "ADMIN" }, member))).toBe("FORBIDDEN");
     expect((await gql(url, SET_ROLE, { c: group, u: admin.userId, r: "ADMIN" }, owner)).body.errors).toBeUndefined();
     expect(codeOf(await gql(url, ADD, { c: group, u: [newcomer.userId] }, member))).toBe("FORBIDDEN");
-    expect((await gql(url, ADD, { c: group, u: [newcomer.userId] }, admin)).body.data.addGroupMembers.memberCount).toBe(4);
+    // Not matched with the admin: invited, not added.
+    expect((await gql(url, ADD, { c: group, u: [newcomer.userId] }, admin)).body.data.addGroupMembers.memberCount).toBe(3);
+    expect(await invitationTo(url, newcomer, group)).not.toBeNull();
     expect(codeOf(await gql(url, REMOVE, { c: group, u: owner.userId }, admin))).toBe("FORBIDDEN");
+    // Removing a pending invitee withdraws the invitation.
     expect((await gql(url, REMOVE, { c: group, u: newcomer.userId }, admin)).body.data.removeGroupMember.memberCount).toBe(3);
+    expect(await invitationTo(url, newcomer, group)).toBeNull();
     expect(codeOf(await send(url, newcomer, group, "am I in?"))).toBe("NOT_FOUND");
     expect((await gql(url, "mutation($c: ID!) { leaveConversation(conversationId: $c) }", { c: group }, owner)).body.data.leaveConversation).toBe(true);
     const view = await gql(url, CONVERSATION, { id: group }, admin);

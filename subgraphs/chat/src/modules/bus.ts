@@ -12,7 +12,8 @@ export type ChatEventKind =
   | "DELIVERED"
   | "TYPING"
   | "MEMBERS_CHANGED"
-  | "CONVERSATION_CLOSED";
+  | "CONVERSATION_CLOSED"
+  | "INVITATION_RECEIVED";
 
 /** What travels through Redis to each recipient's channel (and what `ChatEvent` resolves from). */
 export interface ChatEventPayload {
@@ -21,6 +22,8 @@ export interface ChatEventPayload {
   seq: number;
   message: MessageRow | null;
   actorId: string | null;
+  /** INVITATION_RECEIVED: the invitation (published to the invitee only). */
+  invitationId?: string;
   occurredAt: string;
 }
 

@@ -13,6 +13,8 @@ export interface ChatServices {
   bus: ChatBus;
   sendBurst: RateLimiter;
   sendSustained: RateLimiter;
+  /** CHAT_INVITATIONS_PER_DAY per inviter. */
+  invitationsPerDay: RateLimiter;
   /** Publish the outbox now (message.created) rather than on the next poll. */
   flushEvents(): void;
 }

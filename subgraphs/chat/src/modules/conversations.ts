@@ -1,11 +1,13 @@
 import { appError, ErrorCode, requireUuid, type Viewer } from "@hv/kit";
 import type { ChatDb } from "../db";
 import { audienceOf, blockedWith, directKey, requireMembership } from "./access";
+import { publishInvitations, screenCandidates, writeInvitations } from "./invitations";
 import type { ChatEventKind } from "./bus";
 import type { ChatServices } from "./context";
 import * as validate from "./validate";
 
 const forbidden = (reason: string, message: string) => appError(ErrorCode.FORBIDDEN, message, { details: { reason } });
+const groupFull = (max: number) => appError(ErrorCode.BAD_USER_INPUT, `A group has at most ${max} members, pending invitations included`, { field: "userIds" });
 
 export async function publishConversationEvent(
   services: ChatServices,
@@ -60,13 +62,25 @@ function decodeCursor(value: unknown): Cursor {
   return { t: cursor.t, id: requireUuid(cursor.id, "after") };
 }
 
+/**
+ * The condition that hides, from someone who blocked a person, their one-to-one conversation with
+ * that person (the blocked person still sees it, closed like after an unmatch).
+ */
+export async function hiddenByBlocks(db: ChatDb, viewerId: string) {
+  const blocks = await db.block.findMany({ where: { blockerId: viewerId }, select: { blockedId: true } });
+  if (blocks.length === 0) return {};
+  return { NOT: { kind: "DIRECT" as const, members: { some: { userId: { in: blocks.map((block) => block.blockedId) } } } } };
+}
+
 /** My conversations, most recent activity first, keyset-paginated on (last activity, id). */
 export async function listConversations(db: ChatDb, viewer: Viewer, args: { first?: unknown; after?: unknown; includeClosed?: unknown }) {
   const first = validate.pageSize(args.first ?? 20, "first", 50);
   const cursor = args.after === undefined || args.after === null ? null : decodeCursor(args.after);
   const includeClosed = args.includeClosed === true;
+  const hidden = await hiddenByBlocks(db, viewer.userId);
   const rows = await db.conversation.findMany({
     where: {
+      ...hidden,
       members: { some: { userId: viewer.userId } },
       ...(includeClosed ? {} : { closedAt: null }),
       ...(cursor
@@ -89,16 +103,29 @@ export async function listConversations(db: ChatDb, viewer: Viewer, args: { firs
 
 // ---- direct conversations --------------------------------------------------------------------
 
-/** Opens (or reopens) the pair's DIRECT conversation; returns its id. */
+/**
+ * The pair's open DIRECT conversation, opened if there is none; returns its id. Only open ones
+ * hold the pair's `directKey`: a closed one keeps its history for its members and is never
+ * reopened, so a new match (say after an unblock) starts a new conversation. With `matchId`,
+ * a redelivered `match.created` finds its own conversation, open or closed since.
+ */
 export async function ensureDirect(db: ChatDb, one: string, other: string, matchId: string | null): Promise<{ id: string; created: boolean }> {
   const key = directKey(one, other);
   return db.$transaction(async (tx) => {
     await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${key}))`;
+    if (matchId) {
+      const own = await tx.conversation.findUnique({ where: { matchId }, select: { id: true } });
+      if (own) return { id: own.id, created: false };
+    }
     const existing = await tx.conversation.findUnique({ where: { directKey: key }, select: { id: true, closedAt: true, matchId: true } });
-    if (existing) {
-      if (existing.closedAt || (matchId && existing.matchId !== matchId)) {
-        await tx.conversation.update({ where: { id: existing.id }, data: { closedAt: null, ...(matchId ? { matchId } : {}) } });
-      }
+    if (existing && (existing.closedAt || (matchId && existing.matchId && existing.matchId !== matchId))) {
+      // Closed, or an older match's whose match.ended has not arrived yet: it is over.
+      await tx.conversation.update({
+        where: { id: existing.id },
+        data: { directKey: null, closedAt: existing.closedAt ?? new Date(), closedReason: "UNMATCHED" },
+      });
+    } else if (existing) {
+      if (matchId) await tx.conversation.update({ where: { id: existing.id }, data: { matchId } });
       for (const userId of [one, other]) {
         await tx.conversationMember.upsert({
           where: { conversationId_userId: { conversationId: existing.id, userId } },
@@ -133,22 +160,33 @@ export async function openDirectConversation(services: ChatServices, viewer: Vie
 
 // ---- groups -----------------------------------------------------------------------------------
 
+/**
+ * A group with the viewer as OWNER: people matched with the viewer join at once, anyone else is
+ * invited (see invitations.ts); an unavailable id refuses the whole request and creates nothing.
+ */
 export async function createGroup(services: ChatServices, viewer: Viewer, input: { title?: unknown; memberIds?: unknown }): Promise<string> {
   const title = validate.groupTitle(input.title, "input.title");
   const memberIds = validate.uuidList(input.memberIds, "input.memberIds", services.config.groupMaxMembers - 1, 1);
   if (memberIds.includes(viewer.userId)) throw appError(ErrorCode.BAD_USER_INPUT, "Leave yourself out of memberIds", { field: "input.memberIds" });
-  const blocked = await blockedWith(services.db, viewer.userId);
-  if (memberIds.some((id) => blocked.has(id))) throw appError(ErrorCode.NOT_FOUND, "No such person", { field: "input.memberIds" });
-  const conversation = await services.db.conversation.create({
-    data: {
-      kind: "GROUP",
-      title,
-      members: { create: [{ userId: viewer.userId, role: "OWNER" }, ...memberIds.map((userId) => ({ userId }))] },
-    },
-    select: { id: true },
+  const { matched, invitable } = await screenCandidates(
+    services,
+    viewer,
+    memberIds.map((id, index) => ({ id, field: `input.memberIds[${index}]` })),
+  );
+  const { conversationId, invitations } = await services.db.$transaction(async (tx) => {
+    const conversation = await tx.conversation.create({
+      data: {
+        kind: "GROUP",
+        title,
+        members: { create: [{ userId: viewer.userId, role: "OWNER" }, ...matched.map((userId) => ({ userId }))] },
+      },
+      select: { id: true },
+    });
+    return { conversationId: conversation.id, invitations: await writeInvitations(tx, services, viewer.userId, conversation.id, invitable) };
   });
-  await publishConversationEvent(services, conversation.id, "MEMBERS_CHANGED", viewer.userId, 0);
-  return conversation.id;
+  await publishConversationEvent(services, conversationId, "MEMBERS_CHANGED", viewer.userId, 0);
+  await publishInvitations(services, conversationId, viewer.userId, invitations);
+  return conversationId;
 }
 
 async function requireGroupRole(services: ChatServices, viewer: Viewer, conversationId: unknown, roles: Array<"OWNER" | "ADMIN">) {
@@ -158,23 +196,45 @@ async function requireGroupRole(services: ChatServices, viewer: Viewer, conversa
   return membership;
 }
 
+/**
+ * OWNER or ADMIN: people matched with the viewer join, anyone else is invited. Members and pending
+ * invitees are left as they are (a retried request changes nothing); someone who declined this
+ * group's invitation is unavailable like an unknown id.
+ */
 export async function addMembers(services: ChatServices, viewer: Viewer, conversationIdInput: unknown, userIdsInput: unknown): Promise<string> {
   const membership = await requireGroupRole(services, viewer, conversationIdInput, ["OWNER", "ADMIN"]);
   const userIds = validate.uuidList(userIdsInput, "userIds", services.config.groupMaxMembers, 1);
-  const blocked = await blockedWith(services.db, viewer.userId);
-  if (userIds.some((id) => blocked.has(id))) throw appError(ErrorCode.NOT_FOUND, "No such person", { field: "userIds" });
+  if (userIds.includes(viewer.userId)) throw appError(ErrorCode.BAD_USER_INPUT, "Leave yourself out of userIds", { field: "userIds" });
   const { conversationId } = membership;
-  await services.db.$transaction(async (tx) => {
+  const [members, invitations] = await Promise.all([
+    services.db.conversationMember.findMany({ where: { conversationId, userId: { in: userIds } }, select: { userId: true } }),
+    services.db.groupInvitation.findMany({ where: { conversationId, inviteeId: { in: userIds } }, select: { inviteeId: true, status: true } }),
+  ]);
+  const settled = new Set([...members.map((member) => member.userId), ...invitations.filter((row) => row.status === "PENDING").map((row) => row.inviteeId)]);
+  const declined = new Set(invitations.filter((row) => row.status === "DECLINED").map((row) => row.inviteeId));
+  const candidates = userIds.flatMap((id, index) => (settled.has(id) ? [] : [{ id, field: `userIds[${index}]` }]));
+  const [memberCount, pendingCount] = await Promise.all([
+    services.db.conversationMember.count({ where: { conversationId } }),
+    services.db.groupInvitation.count({ where: { conversationId, status: "PENDING" } }),
+  ]);
+  if (memberCount + pendingCount + candidates.length > services.config.groupMaxMembers) throw groupFull(services.config.groupMaxMembers);
+  const { matched, invitable } = await screenCandidates(services, viewer, candidates, declined);
+  // A declined invitee whom the viewer has matched since is added: the match is their consent.
+  const written = await services.db.$transaction(async (tx) => {
     await tx.$queryRaw`SELECT id FROM conversations WHERE id = ${conversationId}::uuid FOR UPDATE`;
-    const existing = await tx.conversationMember.findMany({ where: { conversationId }, select: { userId: true } });
-    const present = new Set(existing.map((member) => member.userId));
-    const added = userIds.filter((id) => !present.has(id));
-    if (present.size + added.length > services.config.groupMaxMembers) {
-      throw appError(ErrorCode.BAD_USER_INPUT, `A group has at most ${services.config.groupMaxMembers} members`, { field: "userIds" });
-    }
-    await tx.conversationMember.createMany({ data: added.map((userId) => ({ conversationId, userId })) });
+    const [present, pending] = await Promise.all([
+      tx.conversationMember.findMany({ where: { conversationId }, select: { userId: true } }),
+      tx.groupInvitation.count({ where: { conversationId, status: "PENDING" } }),
+    ]);
+    const presentIds = new Set(present.map((member) => member.userId));
+    const added = matched.filter((id) => !presentIds.has(id));
+    if (present.length + pending + added.length + invitable.length > services.config.groupMaxMembers) throw groupFull(services.config.groupMaxMembers);
+    await tx.conversationMember.createMany({ data: added.map((userId) => ({ conversationId, userId })), skipDuplicates: true });
+    await tx.groupInvitation.updateMany({ where: { conversationId, inviteeId: { in: added } }, data: { status: "ACCEPTED", respondedAt: new Date() } });
+    return { added, invitations: await writeInvitations(tx, services, viewer.userId, conversationId, invitable) };
   });
-  await publishConversationEvent(services, conversationId, "MEMBERS_CHANGED", viewer.userId, membership.lastSeq);
+  if (written.added.length > 0) await publishConversationEvent(services, conversationId, "MEMBERS_CHANGED", viewer.userId, membership.lastSeq);
+  await publishInvitations(services, conversationId, viewer.userId, written.invitations);
   return conversationId;
 }
 
@@ -184,7 +244,12 @@ export async function removeMember(services: ChatServices, viewer: Viewer, conve
   if (userId === viewer.userId) throw appError(ErrorCode.BAD_USER_INPUT, "Use leaveConversation to leave", { field: "userId" });
   const { conversationId } = membership;
   const target = await services.db.conversationMember.findUnique({ where: { conversationId_userId: { conversationId, userId } }, select: { role: true } });
-  if (!target) throw appError(ErrorCode.NOT_FOUND, "Not a member of this conversation", { field: "userId" });
+  if (!target) {
+    // A pending invitee: the invitation is withdrawn (it leaves the invitee's list).
+    const withdrawn = await services.db.groupInvitation.deleteMany({ where: { conversationId, inviteeId: userId, status: "PENDING" } });
+    if (withdrawn.count > 0) return conversationId;
+    throw appError(ErrorCode.NOT_FOUND, "Not a member of this conversation", { field: "userId" });
+  }
   if (membership.role === "ADMIN" && target.role !== "MEMBER") throw forbidden("role", "Admins may remove members only");
   await services.db.conversationMember.delete({ where: { conversationId_userId: { conversationId, userId } } });
   await publishConversationEvent(services, conversationId, "MEMBERS_CHANGED", viewer.userId, membership.lastSeq, [userId]);
@@ -277,13 +342,26 @@ export async function typing(services: ChatServices, viewer: Viewer, conversatio
 
 // ---- events from other subgraphs -------------------------------------------------------------
 
+/**
+ * Closes the DIRECT conversation of a match that ended (or of the pair, for one opened without a
+ * match): readable, nobody can send, and no longer the pair's (`directKey` cleared). Returns its id.
+ */
 export async function closeMatchConversation(db: ChatDb, live: ChatServices | undefined, matchId: string, userIds: [string, string]): Promise<string | null> {
   const conversation = await db.conversation.findFirst({
-    where: { OR: [{ matchId }, { directKey: directKey(userIds[0], userIds[1]) }], closedAt: null },
+    where: { OR: [{ matchId }, { directKey: directKey(userIds[0], userIds[1]), matchId: null }], closedAt: null },
     select: { id: true, lastSeq: true },
   });
   if (!conversation) return null;
-  await db.conversation.update({ where: { id: conversation.id }, data: { closedAt: new Date() } });
+  await db.conversation.update({ where: { id: conversation.id }, data: { closedAt: new Date(), closedReason: "UNMATCHED", directKey: null } });
+  if (live) await publishConversationEvent(live, conversation.id, "CONVERSATION_CLOSED", null, conversation.lastSeq);
+  return conversation.id;
+}
+
+/** Closes the pair's open DIRECT conversation, if any (a block ends contact, match or not). */
+export async function closePairConversation(db: ChatDb, live: ChatServices | undefined, one: string, other: string): Promise<string | null> {
+  const conversation = await db.conversation.findUnique({ where: { directKey: directKey(one, other) }, select: { id: true, lastSeq: true, matchId: true } });
+  if (!conversation) return null;
+  await db.conversation.update({ where: { id: conversation.id }, data: { closedAt: new Date(), closedReason: "UNMATCHED", directKey: null } });
   if (live) await publishConversationEvent(live, conversation.id, "CONVERSATION_CLOSED", null, conversation.lastSeq);
   return conversation.id;
 }

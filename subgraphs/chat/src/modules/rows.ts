@@ -71,6 +71,9 @@ export interface ConversationRow {
   title: string | null;
   createdAt: Date;
   closedAt: Date | null;
+  closedReason: "UNMATCHED" | "ACCOUNT_DELETED" | null;
+  /** DIRECT opened by a match: the match's id (Discovery's Match entity). */
+  matchId: string | null;
   lastSeq: number;
   lastActivityAt: Date;
   /** The viewer's membership. */

@@ -41,6 +41,7 @@ async function swipeTarget(context: DiscoveryContext, rawUserId: string): Promis
  * is written only when that insert made the row. Liking again is idempotent: an active match is
  * returned again with `matched: true`, and no second event. A pair whose match was ended stays
  * unmatched (the unique pair includes ended matches): the like is recorded, `matched` is false.
+ * Only a block forgets the pair's match (events.ts): after an unblock, two new likes match again.
  */
 async function like(context: DiscoveryContext, rawUserId: string, kind: Exclude<SwipeKind, "PASS">): Promise<LikeResult> {
   const { viewerId, targetId } = await swipeTarget(context, rawUserId);

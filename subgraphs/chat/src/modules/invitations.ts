@@ -1,0 +1,228 @@
+import { appError, ErrorCode, requireUuid, type Viewer } from "@hv/kit";
+import type { ChatDb } from "../db";
+import { audienceOf, blockedWith } from "./access";
+import type { ChatServices } from "./context";
+import { sortCandidates } from "./people";
+import * as validate from "./validate";
+
+type Tx = Parameters<Parameters<ChatDb["$transaction"]>[0]>[0];
+
+/** One answer for every id that cannot be added or invited (see USER_UNAVAILABLE). */
+export function userUnavailable(field: string) {
+  return appError(ErrorCode.USER_UNAVAILABLE, "This person cannot be added to a conversation", { field });
+}
+
+const invitationNotFound = () => appError(ErrorCode.NOT_FOUND, "No such invitation", { field: "invitationId" });
+const answered = (status: string) =>
+  appError(ErrorCode.CONFLICT, `This invitation was already ${status.toLowerCase()}`, { field: "invitationId", details: { reason: "answered", status } });
+
+/**
+ * The candidates of createGroupConversation / addGroupMembers (already without members and pending
+ * invitees), sorted into people matched with the adder (added) and people to invite. Every id that is
+ * not a match counts against CHAT_INVITATIONS_PER_DAY before anything is said about it, so the answers
+ * cannot be used to probe many ids; then any unavailable id refuses the whole request.
+ */
+export async function screenCandidates(
+  services: ChatServices,
+  viewer: Viewer,
+  ids: Array<{ id: string; field: string }>,
+  refused: ReadonlySet<string> = new Set(),
+): Promise<{ matched: string[]; invitable: string[] }> {
+  const sorted = await sortCandidates(
+    services.db,
+    viewer.userId,
+    ids.map((entry) => entry.id),
+  );
+  const strangers = ids.length - sorted.matched.length;
+  if (strangers > 0) await services.invitationsPerDay.consume(viewer.userId, strangers);
+  const unavailable = new Set([...sorted.unavailable, ...sorted.invitable.filter((id) => refused.has(id))]);
+  const first = ids.find((entry) => unavailable.has(entry.id));
+  if (first) throw userUnavailable(first.field);
+  return { matched: sorted.matched, invitable: sorted.invitable };
+}
+
+export interface NewInvitation {
+  id: string;
+  inviteeId: string;
+}
+
+/**
+ * Writes the invitations inside the group's transaction, under the inviter's lock so two requests
+ * at once cannot both pass CHAT_PENDING_INVITATIONS_MAX. A row left ACCEPTED by someone who has
+ * since left the group becomes a new pending invitation.
+ */
+export async function writeInvitations(tx: Tx, services: ChatServices, inviterId: string, conversationId: string, inviteeIds: string[]): Promise<NewInvitation[]> {
+  if (inviteeIds.length === 0) return [];
+  await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`chat-invitations:${inviterId}`}))`;
+  const pending = await tx.groupInvitation.count({ where: { inviterId, status: "PENDING" } });
+  const max = services.config.pendingInvitationsMax;
+  if (pending + inviteeIds.length > max) {
+    throw appError(ErrorCode.QUOTA_EXCEEDED, `At most ${max} invitations may wait for an answer at once`, {
+      details: { limit: "chat-pending-invitations", pendingInvitations: pending, maxPendingInvitations: max },
+    });
+  }
+  const written: NewInvitation[] = [];
+  for (const inviteeId of inviteeIds) {
+    const row = await tx.groupInvitation.upsert({
+      where: { conversationId_inviteeId: { conversationId, inviteeId } },
+      create: { conversationId, inviteeId, inviterId },
+      update: { inviterId, status: "PENDING", createdAt: new Date(), respondedAt: null },
+      select: { id: true },
+    });
+    written.push({ id: row.id, inviteeId });
+  }
+  return written;
+}
+
+/** Tells each invitee (and only them) on their own stream. */
+export async function publishInvitations(services: ChatServices, conversationId: string, inviterId: string, invitations: NewInvitation[]): Promise<void> {
+  const occurredAt = new Date().toISOString();
+  await Promise.all(
+    invitations.map((invitation) =>
+      services.bus.publish([invitation.inviteeId], {
+        kind: "INVITATION_RECEIVED",
+        conversationId,
+        seq: 0,
+        message: null,
+        actorId: inviterId,
+        invitationId: invitation.id,
+        occurredAt,
+      }),
+    ),
+  );
+}
+
+async function ownInvitation(db: ChatDb, viewer: Viewer, invitationIdInput: unknown) {
+  const id = requireUuid(invitationIdInput, "invitationId");
+  const invitation = await db.groupInvitation.findUnique({ where: { id }, select: { id: true, conversationId: true, inviteeId: true, inviterId: true, status: true } });
+  // Someone else's invitation gets the same answer as one that does not exist.
+  if (!invitation || invitation.inviteeId !== viewer.userId) throw invitationNotFound();
+  return invitation;
+}
+
+/**
+ * Joins the group as MEMBER. Retrying after success returns the conversation again; a declined
+ * invitation, or one accepted by someone who has since left, is CONFLICT (reason answered).
+ */
+export async function acceptInvitation(services: ChatServices, viewer: Viewer, invitationIdInput: unknown): Promise<string> {
+  const invitation = await ownInvitation(services.db, viewer, invitationIdInput);
+  const { conversationId } = invitation;
+  const joined = await services.db.$transaction(async (tx) => {
+    const locked = await tx.$queryRaw<Array<{ last_seq: number }>>`SELECT last_seq FROM conversations WHERE id = ${conversationId}::uuid FOR UPDATE`;
+    const current = await tx.groupInvitation.findUnique({ where: { id: invitation.id }, select: { status: true } });
+    if (!locked[0] || !current) throw invitationNotFound();
+    const member = await tx.conversationMember.findUnique({ where: { conversationId_userId: { conversationId, userId: viewer.userId } }, select: { userId: true } });
+    if (current.status === "ACCEPTED" && member) return null;
+    if (current.status !== "PENDING") throw answered(current.status);
+    const members = await tx.conversationMember.count({ where: { conversationId } });
+    if (members >= services.config.groupMaxMembers) {
+      throw appError(ErrorCode.CONFLICT, `The group is full (${services.config.groupMaxMembers} members)`, { field: "invitationId", details: { reason: "group-full" } });
+    }
+    await tx.conversationMember.create({ data: { conversationId, userId: viewer.userId, lastReadSeq: 0 } });
+    await tx.groupInvitation.update({ where: { id: invitation.id }, data: { status: "ACCEPTED", respondedAt: new Date() } });
+    return locked[0].last_seq;
+  });
+  if (joined !== null) {
+    const audience = await audienceOf(services.db, conversationId, viewer.userId);
+    await services.bus.publish(audience, {
+      kind: "MEMBERS_CHANGED",
+      conversationId,
+      seq: joined,
+      message: null,
+      actorId: viewer.userId,
+      occurredAt: new Date().toISOString(),
+    });
+  }
+  return conversationId;
+}
+
+/** Says no: nobody is told, and this group cannot invite the viewer again. Declining twice is fine. */
+export async function declineInvitation(services: ChatServices, viewer: Viewer, invitationIdInput: unknown): Promise<boolean> {
+  const invitation = await ownInvitation(services.db, viewer, invitationIdInput);
+  if (invitation.status === "DECLINED") return true;
+  if (invitation.status === "ACCEPTED") throw answered("ACCEPTED");
+  const { count } = await services.db.groupInvitation.updateMany({
+    where: { id: invitation.id, status: "PENDING" },
+    data: { status: "DECLINED", respondedAt: new Date() },
+  });
+  if (count === 0) {
+    const now = await services.db.groupInvitation.findUnique({ where: { id: invitation.id }, select: { status: true } });
+    if (now?.status !== "DECLINED") throw answered(now?.status ?? "ACCEPTED");
+  }
+  return true;
+}
+
+export interface InvitationRow {
+  id: string;
+  conversationId: string;
+  inviterId: string;
+  status: "PENDING" | "ACCEPTED" | "DECLINED";
+  createdAt: Date;
+  title: string;
+}
+
+const INVITATION_SELECT = {
+  id: true,
+  conversationId: true,
+  inviterId: true,
+  status: true,
+  createdAt: true,
+  conversation: { select: { title: true } },
+} as const;
+
+export function toInvitationRow(row: { id: string; conversationId: string; inviterId: string; status: InvitationRow["status"]; createdAt: Date; conversation: { title: string | null } }): InvitationRow {
+  return { id: row.id, conversationId: row.conversationId, inviterId: row.inviterId, status: row.status, createdAt: row.createdAt, title: row.conversation.title ?? "" };
+}
+
+/** The viewer's own invitations by id (others' are null). */
+export async function invitationsOf(db: ChatDb, viewerId: string, ids: readonly string[]): Promise<Array<InvitationRow | null>> {
+  const rows = await db.groupInvitation.findMany({ where: { id: { in: [...ids] }, inviteeId: viewerId }, select: INVITATION_SELECT });
+  const byId = new Map(rows.map((row) => [row.id, toInvitationRow(row)]));
+  return ids.map((id) => byId.get(id) ?? null);
+}
+
+interface Cursor {
+  t: string;
+  id: string;
+}
+
+const encodeCursor = (row: { createdAt: Date; id: string }) => Buffer.from(JSON.stringify({ t: row.createdAt.toISOString(), id: row.id })).toString("base64url");
+
+function decodeCursor(value: unknown): Cursor {
+  const invalid = () => appError(ErrorCode.BAD_USER_INPUT, "after is not a cursor from this list", { field: "after" });
+  if (typeof value !== "string" || value.length > 200 || !/^[A-Za-z0-9_-]+$/.test(value)) throw invalid();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(value, "base64url").toString("utf8"));
+  } catch {
+    throw invalid();
+  }
+  const cursor = parsed as Partial<Cursor>;
+  if (typeof parsed !== "object" || parsed === null || Object.keys(parsed).length !== 2 || typeof cursor.t !== "string" || Number.isNaN(Date.parse(cursor.t))) {
+    throw invalid();
+  }
+  return { t: cursor.t, id: requireUuid(cursor.id, "after") };
+}
+
+/** The viewer's pending invitations, newest first, keyset-paginated on (created, id). */
+export async function myInvitations(services: ChatServices, viewer: Viewer, args: { first?: unknown; after?: unknown }) {
+  const first = validate.pageSize(args.first ?? 20, "first", 50);
+  const cursor = args.after === undefined || args.after === null ? null : decodeCursor(args.after);
+  const blocked = [...(await blockedWith(services.db, viewer.userId))];
+  const rows = await services.db.groupInvitation.findMany({
+    where: {
+      inviteeId: viewer.userId,
+      status: "PENDING",
+      ...(blocked.length > 0 ? { inviterId: { notIn: blocked } } : {}),
+      ...(cursor
+        ? { OR: [{ createdAt: { lt: new Date(cursor.t) } }, { createdAt: new Date(cursor.t), id: { lt: cursor.id } }] }
+        : {}),
+    },
+    orderBy: [{ createdAt: "desc" }, { id: "desc" }],
+    take: first + 1,
+    select: INVITATION_SELECT,
+  });
+  const page = rows.slice(0, first).map(toInvitationRow);
+  const edges = page.map((row) => ({ cursor: encodeCursor(row), node: row }));
+  return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
+}
