@@ -141,12 +141,17 @@ export async function invitationTo(url: string, who: Person, conversationId: str
   return edges.find((edge) => edge.node.conversationId === conversationId)?.node.id ?? null;
 }
 
-/** A group of `owner` whose `members` are in: each is invited (they have not matched the owner) and accepts. */
+/**
+ * A group of `owner` whose `members` are in: each one matched with the owner is in at once, each of
+ * the others is invited and accepts.
+ */
 export async function createGroup(url: string, owner: Person, members: Person[], title = "friends"): Promise<string> {
   const response = await gql(url, CREATE_GROUP, { input: { title, memberIds: members.map((member) => member.userId) } }, owner);
   const id = response.body.data?.createGroupConversation?.id;
   if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.body)}`);
   for (const member of members) {
+    const isIn = await gql(url, "query($id: ID!) { conversation(id: $id) { id } }", { id }, member);
+    if (isIn.body.data?.conversation) continue;
     const invitation = await invitationTo(url, member, id);
     const accepted = invitation ? await gql(url, ACCEPT, { i: invitation }, member) : null;
     if (!accepted?.body.data?.acceptInvitation) throw new Error(`accepting the invitation failed: ${JSON.stringify(accepted?.body ?? "no invitation")}`);

@@ -52,9 +52,10 @@ async function waitUntil(what: string, condition: () => Promise<boolean>, timeou
 
 /** The state of the person's and the others' chat rows after the person is purged. */
 async function expectChatPurged(dbs: TestDatabases, seeded: Awaited<ReturnType<typeof seedFootprint>>) {
-  // The direct conversation is over: it is gone, with the partner's membership.
-  expect(await dbs.chat.conversation.count({ where: { id: seeded.direct.id } })).toBe(0);
-  expect(await dbs.chat.conversationMember.count({ where: { userId: seeded.partnerId } })).toBe(0);
+  // The direct conversation stays with the partner, closed because the account was deleted.
+  expect(await dbs.chat.conversation.findUnique({ where: { id: seeded.direct.id } })).toMatchObject({ closedReason: "ACCOUNT_DELETED", closedAt: expect.any(Date) });
+  const direct = await dbs.chat.conversationMember.findMany({ where: { conversationId: seeded.direct.id } });
+  expect(direct.map((member) => member.userId)).toEqual([seeded.partnerId]);
   // The group goes on with the others.
   const group = await dbs.chat.conversationMember.findMany({ where: { conversationId: seeded.group.id } });
   expect(group.map((member) => member.userId).sort()).toEqual([...seeded.groupMemberIds].sort());
