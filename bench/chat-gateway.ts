@@ -20,6 +20,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { performance } from "node:perf_hooks";
 import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
+import { createChatDb } from "@hv/chat/src/db";
 import { createUsersDb } from "@hv/users/src/db";
 import {
   databaseUrlEnvVar,
@@ -126,6 +127,9 @@ async function main(): Promise<void> {
     CHAT_SEND_BURST: "10000",
     CHAT_SEND_SUSTAINED: "1000000",
     CHAT_GROUP_MAX_MEMBERS: String(Math.max(256, groupSize)),
+    // Members who have not matched the owner are invited and accept (setup, not measured).
+    CHAT_INVITATIONS_PER_DAY: "100000",
+    CHAT_PENDING_INVITATIONS_MAX: "100000",
     // The load comes from one address and measures throughput, not the edge's budgets.
     GATEWAY_RATE_LIMIT_IP: "100000000/1m",
     GATEWAY_RATE_LIMIT_USER: "100000000/1m",
@@ -145,6 +149,13 @@ async function main(): Promise<void> {
        FROM unnest($1::text[]) WITH ORDINALITY AS t(id, n)`,
       ids,
     );
+    // Chat's copy of each account, as Users' user.profile_changed would have made it (invitable).
+    const chatDb = createChatDb(urls.chat);
+    await chatDb.$executeRawUnsafe(
+      `INSERT INTO people (user_id, visible, banned, event_at) SELECT id::uuid, true, false, now() FROM unnest($1::text[]) AS t(id)`,
+      ids,
+    );
+    await chatDb.$disconnect();
     const issuer = createAccessTokenIssuer({
       keys: [key],
       issuer: "haiyvee",
@@ -211,6 +222,14 @@ async function main(): Promise<void> {
       );
       const id = response.data?.createGroupConversation?.id as string | undefined;
       if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.errors)}`);
+      // Each member was invited (no match with the owner): they accept.
+      for (const member of members) {
+        const invitations = await post(`query { myInvitations(first: 50) { edges { node { id conversationId } } } }`, {}, tokens[member]!);
+        const edges = (invitations.data?.myInvitations?.edges ?? []) as Array<{ node: { id: string; conversationId: string } }>;
+        const invitation = edges.find((edge) => edge.node.conversationId === id)?.node.id;
+        const accepted = invitation ? await post(`mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`, { i: invitation }, tokens[member]!) : null;
+        if (!accepted?.data?.acceptInvitation) throw new Error(`acceptInvitation failed: ${JSON.stringify(accepted?.errors ?? invitations.errors)}`);
+      }
       return id;
     };
     const started = performance.now();

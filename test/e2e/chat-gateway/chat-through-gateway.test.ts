@@ -86,6 +86,11 @@ describe("chat through the gateway over graphql-ws", () => {
   };
 
   async function group(owner: SignedIn, members: SignedIn[]): Promise<string> {
+    // Chat learns of new accounts from Users' user.profile_changed: wait for it (bounded polling).
+    const ids = members.map((m) => m.userId);
+    for (let attempt = 0; attempt < 400 && (await dbs.chat.person.count({ where: { userId: { in: ids } } })) < ids.length; attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
     const response = await client.request<{ createGroupConversation: { id: string } }>(
       `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
       { input: { title: "friends", memberIds: members.map((m) => m.userId) } },
@@ -93,6 +98,19 @@ describe("chat through the gateway over graphql-ws", () => {
     );
     const id = response.body.data?.createGroupConversation.id;
     if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.body.errors)}`);
+    // Not matched with the owner: each member is invited and accepts.
+    for (const member of members) {
+      const invitations = await client.request<{ myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> } }>(
+        `query { myInvitations(first: 50) { edges { node { id conversationId } } } }`,
+        {},
+        member.accessToken,
+      );
+      const invitation = invitations.body.data?.myInvitations.edges.find((edge) => edge.node.conversationId === id)?.node.id;
+      const accepted = invitation
+        ? await client.request(`mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`, { i: invitation }, member.accessToken)
+        : null;
+      if (!accepted?.body.data) throw new Error(`acceptInvitation failed: ${JSON.stringify(accepted?.body.errors ?? invitations.body.errors)}`);
+    }
     return id;
   }
 
