@@ -215,6 +215,27 @@ describe("chat consent: group invitations", () => {
     expect((await gql(url, ADD, { c: group, u: [guest.userId] }, owner)).body.data.addGroupMembers.memberCount).toBe(2);
   });
 
+  it("should not let a hidden or banned person invite strangers, and not list invitations from someone hidden since", async () => {
+    const [hiddenOwner, guest, friend] = [await harness.person({ visibility: "HIDDEN" }), await harness.person(), await harness.person()];
+    const refused = await create(hiddenOwner, [guest.userId]);
+    expect(error(refused)?.extensions).toMatchObject({ code: "FORBIDDEN", reason: "hidden-profile" });
+    expect(await groupsOf(hiddenOwner)).toBe(0);
+    // A match is still fine: the hidden person's match already sees them.
+    await match(hiddenOwner, friend);
+    expect((await create(hiddenOwner, [friend.userId])).body.data.createGroupConversation.memberCount).toBe(2);
+
+    const owner = await harness.person();
+    const group = (await create(owner, [guest.userId], "soon hidden")).body.data.createGroupConversation.id as string;
+    expect(await invitationTo(url, guest, group)).not.toBeNull();
+    await deliver("user.profile_changed", profileOf(owner.userId, "HIDDEN"));
+    expect(await invitationTo(url, guest, group)).toBeNull();
+    await deliver("user.profile_changed", profileOf(owner.userId, "VISIBLE"));
+    expect(await invitationTo(url, guest, group)).not.toBeNull();
+    await deliver("user.banned", { userId: owner.userId });
+    await deliver("user.profile_changed", profileOf(owner.userId, "VISIBLE", true));
+    expect(await invitationTo(url, guest, group)).toBeNull();
+  });
+
   it("should withdraw invitations between two people when one blocks the other", async () => {
     const [owner, guest] = [await harness.person(), await harness.person()];
     const group = (await create(owner, [guest.userId])).body.data.createGroupConversation.id as string;

@@ -35,10 +35,35 @@ export async function screenCandidates(
   );
   const strangers = ids.length - sorted.matched.length;
   if (strangers > 0) await services.invitationsPerDay.consume(viewer.userId, strangers);
+  if (sorted.invitable.length > 0) await requireShownInviter(services.db, viewer.userId);
   const unavailable = new Set([...sorted.unavailable, ...sorted.invitable.filter((id) => refused.has(id))]);
   const first = ids.find((entry) => unavailable.has(entry.id));
   if (first) throw userUnavailable(first.field);
   return { matched: sorted.matched, invitable: sorted.invitable };
+}
+
+/**
+ * Someone whom others cannot see (a hidden profile, a ban) may not invite strangers: the invitation
+ * would show them. An account Chat has no copy of yet is let through (see the deploy note in
+ * docs/consent-and-deletion.md).
+ */
+async function requireShownInviter(db: ChatDb, inviterId: string): Promise<void> {
+  const inviter = await db.person.findUnique({ where: { userId: inviterId }, select: { visible: true, banned: true } });
+  if (inviter && (inviter.banned || !inviter.visible)) {
+    throw appError(ErrorCode.FORBIDDEN, "Make your profile visible to invite people you have not matched with", {
+      details: { reason: inviter.banned ? "banned" : "hidden-profile" },
+    });
+  }
+}
+
+/** Inviters of `inviteeId`'s pending invitations whom nobody may see now (hidden, banned, deleted). */
+async function unseenInviters(db: ChatDb, inviteeId: string): Promise<string[]> {
+  const rows = await db.$queryRaw<Array<{ id: string }>>`
+    SELECT DISTINCT gi.inviter_id::text AS id
+      FROM group_invitations gi JOIN people p ON p.user_id = gi.inviter_id
+     WHERE gi.invitee_id = ${inviteeId}::uuid AND gi.status = 'PENDING'
+       AND (NOT p.visible OR p.banned OR p.deleted_at IS NOT NULL)`;
+  return rows.map((row) => row.id);
 }
 
 export interface NewInvitation {
@@ -208,7 +233,9 @@ function decodeCursor(value: unknown): Cursor {
 export async function myInvitations(services: ChatServices, viewer: Viewer, args: { first?: unknown; after?: unknown }) {
   const first = validate.pageSize(args.first ?? 20, "first", 50);
   const cursor = args.after === undefined || args.after === null ? null : decodeCursor(args.after);
-  const blocked = [...(await blockedWith(services.db, viewer.userId))];
+  // Not listed: invitations from someone blocked either way, or whom nobody may see now.
+  const [blocks, unseen] = await Promise.all([blockedWith(services.db, viewer.userId), unseenInviters(services.db, viewer.userId)]);
+  const blocked = [...blocks, ...unseen];
   const rows = await services.db.groupInvitation.findMany({
     where: {
       inviteeId: viewer.userId,
