@@ -236,6 +236,17 @@ describe("chat consent: group invitations", () => {
     expect(await invitationTo(url, guest, group)).toBeNull();
   });
 
+  it("should invite again someone who accepted and left", async () => {
+    const [owner, guest] = [await harness.person(), await harness.person()];
+    const group = (await create(owner, [guest.userId])).body.data.createGroupConversation.id as string;
+    expect((await gql(url, ACCEPT, { i: (await invitationTo(url, guest, group))! }, guest)).body.data.acceptInvitation.memberCount).toBe(2);
+    expect((await gql(url, "mutation($c: ID!) { leaveConversation(conversationId: $c) }", { c: group }, guest)).body.data.leaveConversation).toBe(true);
+    expect((await gql(url, ADD, { c: group, u: [guest.userId] }, owner)).body.data.addGroupMembers.memberCount).toBe(1);
+    const again = (await invitationTo(url, guest, group))!;
+    expect(await harness.db.groupInvitation.findUniqueOrThrow({ where: { id: again } })).toMatchObject({ status: "PENDING", respondedAt: null });
+    expect((await gql(url, ACCEPT, { i: again }, guest)).body.data.acceptInvitation.memberCount).toBe(2);
+  });
+
   it("should withdraw invitations between two people when one blocks the other", async () => {
     const [owner, guest] = [await harness.person(), await harness.person()];
     const group = (await create(owner, [guest.userId])).body.data.createGroupConversation.id as string;

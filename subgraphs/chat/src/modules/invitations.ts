@@ -86,17 +86,15 @@ export async function writeInvitations(tx: Tx, services: ChatServices, inviterId
       details: { limit: "chat-pending-invitations", pendingInvitations: pending, maxPendingInvitations: max },
     });
   }
-  const written: NewInvitation[] = [];
-  for (const inviteeId of inviteeIds) {
-    const row = await tx.groupInvitation.upsert({
-      where: { conversationId_inviteeId: { conversationId, inviteeId } },
-      create: { conversationId, inviteeId, inviterId },
-      update: { inviterId, status: "PENDING", createdAt: new Date(), respondedAt: null },
-      select: { id: true },
-    });
-    written.push({ id: row.id, inviteeId });
-  }
-  return written;
+  // One statement for all of them (not an upsert per invitee: each Prisma statement costs CPU).
+  const rows = await tx.$queryRaw<Array<{ id: string; invitee_id: string }>>`
+    INSERT INTO group_invitations (id, conversation_id, invitee_id, inviter_id, status, created_at)
+    SELECT gen_random_uuid(), ${conversationId}::uuid, t.id, ${inviterId}::uuid, 'PENDING', now()
+      FROM unnest(${inviteeIds}::uuid[]) AS t(id)
+    ON CONFLICT (conversation_id, invitee_id) DO UPDATE
+      SET inviter_id = EXCLUDED.inviter_id, status = 'PENDING', created_at = EXCLUDED.created_at, responded_at = NULL
+    RETURNING id::text AS id, invitee_id::text AS invitee_id`;
+  return rows.map((row) => ({ id: row.id, inviteeId: row.invitee_id }));
 }
 
 /** Tells each invitee (and only them) on their own stream. */
