@@ -1,6 +1,7 @@
 import { randomUUID } from "node:crypto";
 import { useSystem } from "../../support/fixture";
 import { errorCode, type SignedIn } from "../../support/users-client";
+import { phone, Subscription } from "../gateway/harness";
 
 /**
  * The whole system through the gateway, each subgraph learning from the others' events only: a
@@ -83,6 +84,33 @@ describe("consent, matches and blocks through the gateway", () => {
       ["USER_UNAVAILABLE", "This person cannot be added to a conversation"],
       ["USER_UNAVAILABLE", "This person cannot be added to a conversation"],
     ]);
+  });
+
+  it("should bring the invitation, with the inviter's name from Users, to the invitee's stream through the gateway", async () => {
+    const [ada, cy] = [await person("Ada"), await person("Cy")];
+    const device = phone(fixture.system.gatewayUrl.replace(/^http/, "ws"), { authorization: `Bearer ${cy.accessToken}` });
+    type Feed = { myChatEvents: { kind: string; conversationId: string; invitation: { id: string; title: string; inviter: { id: string; displayName: string } } | null } };
+    const feed = new Subscription<Feed>(device.client, `subscription { myChatEvents { kind conversationId invitation { id title inviter { id displayName } } } }`);
+    try {
+      // The protocol has no "subscribed" answer: invite again (a new group each time) until one arrives.
+      const invited: string[] = [];
+      let polls = 0;
+      const event = await until("an invitation on Cy's stream", async () => {
+        if (polls++ % 5 === 0) {
+          const created = await send(CREATE, { input: { title: `Group ${invited.length}`, memberIds: [cy.userId] } }, ada);
+          invited.push(created.body.data.createGroupConversation.id);
+        }
+        await new Promise((resolve) => setTimeout(resolve, 100));
+        return feed.results.find((result) => result.data?.myChatEvents.kind === "INVITATION_RECEIVED");
+      });
+      expect(event.errors).toBeUndefined();
+      const received = event.data!.myChatEvents;
+      expect(invited).toContain(received.conversationId);
+      expect(received.invitation).toMatchObject({ title: `Group ${invited.indexOf(received.conversationId)}`, inviter: { id: ada.userId, displayName: "Ada" } });
+    } finally {
+      feed.dispose();
+      await device.dispose();
+    }
   });
 
   it("should end contact on a block, and let the pair match again after an unblock as a new match with a new chat", async () => {
