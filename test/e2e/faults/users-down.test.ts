@@ -59,12 +59,25 @@ describe("chat while Users is down", () => {
       await client.signUp({ displayName: "Ada" }),
       await client.signUp({ displayName: "Bob" }),
     ];
-    const created = await client.request<{ createGroupConversation: { id: string } }>(
-      `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
-      { input: { title: "friends", memberIds: [bob.userId] } },
-      ada.accessToken,
+    // Bob has not matched Ada: he is invited (once Chat learnt of him from user.profile_changed) and accepts.
+    let conversationId = "";
+    for (let attempt = 0; attempt < 200 && !conversationId; attempt += 1) {
+      const created = await client.request<{ createGroupConversation: { id: string } }>(
+        `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
+        { input: { title: "friends", memberIds: [bob.userId] } },
+        ada.accessToken,
+      );
+      conversationId = created.body.data?.createGroupConversation.id ?? "";
+      if (!conversationId) await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    const invitations = await client.request<{ myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> } }>(
+      `query { myInvitations { edges { node { id conversationId } } } }`,
+      {},
+      bob.accessToken,
     );
-    const conversationId = created.body.data!.createGroupConversation.id;
+    const invitation = invitations.body.data!.myInvitations.edges.find((edge) => edge.node.conversationId === conversationId)!.node.id;
+    const accepted = await client.request(`mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`, { i: invitation }, bob.accessToken);
+    expect(accepted.body.errors).toBeUndefined();
     const p = phone(system.gatewayUrl.replace(/^http/, "ws"), { authorization: `Bearer ${bob.accessToken}` });
     phones.push(p);
     const sub = new Subscription<{ myChatEvents: FeedEvent }>(p.client, FEED);
