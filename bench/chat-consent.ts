@@ -72,9 +72,15 @@ async function main(): Promise<void> {
       directs.flatMap((d) => [d.id, d.id]),
       directs.flatMap((d) => [d.owner, d.friend]),
     );
-    const issuer = createAccessTokenIssuer({ keys: [key], issuer: "haiyvee", audience: "haiyvee-api", ttlSeconds: 900 });
+    const issuer = createAccessTokenIssuer({
+      keys: [key],
+      issuer: "haiyvee",
+      audience: "haiyvee-api",
+      ttlSeconds: 900,
+    });
     const tokens = new Map<string, string>();
-    for (const userId of everyone) tokens.set(userId, (await issuer.issue({ userId, sessionId: randomUUID(), role: "USER" })).token);
+    for (const userId of everyone)
+      tokens.set(userId, (await issuer.issue({ userId, sessionId: randomUUID(), role: "USER" })).token);
 
     child = await startChild(
       "subgraphs/chat/src/index.ts",
@@ -90,7 +96,13 @@ async function main(): Promise<void> {
     );
     const url = `http://127.0.0.1:${port}/graphql`;
     const gql = <T>(who: string, query: string, variables: Record<string, unknown> = {}) =>
-      client.post<{ data?: T | null; errors?: Array<{ message?: string; extensions?: { code?: string } }> }>(url, { query, variables }, { authorization: `Bearer ${tokens.get(who)}` }).then(expectData);
+      client
+        .post<{ data?: T | null; errors?: Array<{ message?: string; extensions?: { code?: string } }> }>(
+          url,
+          { query, variables },
+          { authorization: `Bearer ${tokens.get(who)}` },
+        )
+        .then(expectData);
 
     // Warm-up (JIT, pools): one group of one owner's match, not counted.
     await gql(owners[0]!, `query { myInvitations { edges { node { id } } } }`);
@@ -111,11 +123,12 @@ async function main(): Promise<void> {
     const invitationOf = new Map<string, string>();
     const listed = await closedLoop(pairs.length, concurrency, child.pid!, async (index) => {
       const { guest, group } = pairs[index]!;
-      const data = await gql<{ myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> } }>(
-        guest,
-        `query { myInvitations { edges { node { id conversationId title inviter { id } } } } }`,
+      const data = await gql<{
+        myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> };
+      }>(guest, `query { myInvitations { edges { node { id conversationId title inviter { id } } } } }`);
+      const invitation = data.myInvitations.edges.find(
+        (edge) => edge.node.conversationId === groupIds[group],
       );
-      const invitation = data.myInvitations.edges.find((edge) => edge.node.conversationId === groupIds[group]);
       if (!invitation) throw new Error("no invitation listed");
       invitationOf.set(guest, invitation.node.id);
     });
@@ -123,7 +136,9 @@ async function main(): Promise<void> {
 
     const accepted = await closedLoop(pairs.length, concurrency, child.pid!, async (index) => {
       const { guest } = pairs[index]!;
-      await gql(guest, `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id memberCount } }`, { i: invitationOf.get(guest) });
+      await gql(guest, `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id memberCount } }`, {
+        i: invitationOf.get(guest),
+      });
     });
     console.log(describeLoop("acceptInvitation", accepted, "Chat"));
   } finally {

@@ -1,7 +1,22 @@
 import { randomUUID } from "node:crypto";
 import { eventQueueName, type EventPayload, type EventType } from "@hv/kit";
 import { Queue } from "bullmq";
-import { codeOf, CREATE_GROUP, createGroup, eventually, gql, MESSAGES, profileOf, send, startChatHarness, subscriber, untilLive, wsUrl, type ChatHarness, type Person } from "./harness";
+import {
+  codeOf,
+  CREATE_GROUP,
+  createGroup,
+  eventually,
+  gql,
+  MESSAGES,
+  profileOf,
+  send,
+  startChatHarness,
+  subscriber,
+  untilLive,
+  wsUrl,
+  type ChatHarness,
+  type Person,
+} from "./harness";
 
 /**
  * What an account deletion (`user.deleted`) does to the people left behind, on a real chat instance,
@@ -15,7 +30,10 @@ describe("chat: an account deleted", () => {
   beforeAll(async () => {
     harness = await startChatHarness();
     url = harness.instances[0]!.url;
-    queue = new Queue(eventQueueName("chat"), { connection: { url: String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379") }, prefix: String(harness.env.EVENTS_PREFIX) });
+    queue = new Queue(eventQueueName("chat"), {
+      connection: { url: String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379") },
+      prefix: String(harness.env.EVENTS_PREFIX),
+    });
   });
   afterAll(async () => {
     await queue?.close();
@@ -28,16 +46,20 @@ describe("chat: an account deleted", () => {
     await eventually(async () => (await queue.getJobState(jobId)) === "completed", `${type} handled`);
   }
 
-  const CONVERSATION = "query($id: ID!) { conversation(id: $id) { id closed closedReason memberCount myRole members { user { id } role } match { id } } }";
+  const CONVERSATION =
+    "query($id: ID!) { conversation(id: $id) { id closed closedReason memberCount myRole members { user { id } role } match { id } } }";
   const DIRECT = "mutation($u: ID!) { openDirectConversation(userId: $u) { id } }";
   const texts = async (who: Person, conversationId: string) =>
-    (await gql(url, MESSAGES, { conversationId }, who)).body.data.messages.messages.map((message: { text: string | null }) => message.text);
+    (await gql(url, MESSAGES, { conversationId }, who)).body.data.messages.messages.map(
+      (message: { text: string | null }) => message.text,
+    );
 
   it("should leave the other person their one-to-one conversation, closed, with their own messages, and the deleted account's gone", async () => {
     const [stays, leaves, third] = [await harness.person(), await harness.person(), await harness.person()];
     const matchId = randomUUID();
     await deliver("match.created", { matchId, userIds: [stays.userId, leaves.userId] });
-    const direct = (await gql(url, DIRECT, { u: leaves.userId }, stays)).body.data.openDirectConversation.id as string;
+    const direct = (await gql(url, DIRECT, { u: leaves.userId }, stays)).body.data.openDirectConversation
+      .id as string;
     await send(url, stays, direct, "mine 1");
     await send(url, leaves, direct, "theirs");
     await send(url, stays, direct, "mine 2");
@@ -52,27 +74,47 @@ describe("chat: an account deleted", () => {
     await deliver("user.deleted", { userId: leaves.userId }); // redelivered: nothing more happens
 
     const view = (await gql(url, CONVERSATION, { id: direct }, stays)).body.data.conversation;
-    expect(view).toMatchObject({ id: direct, closed: true, closedReason: "ACCOUNT_DELETED", memberCount: 1, members: [{ user: { id: stays.userId } }] });
+    expect(view).toMatchObject({
+      id: direct,
+      closed: true,
+      closedReason: "ACCOUNT_DELETED",
+      memberCount: 1,
+      members: [{ user: { id: stays.userId } }],
+    });
     expect(await texts(stays, direct)).toEqual(["mine 1", "mine 2"]);
     expect(codeOf(await send(url, stays, direct, "hello?"))).toBe("FORBIDDEN");
-    await eventually(() => stream.events.some((event) => event.kind === "CONVERSATION_CLOSED" && event.conversationId === direct), "told it closed");
+    await eventually(
+      () =>
+        stream.events.some(
+          (event) => event.kind === "CONVERSATION_CLOSED" && event.conversationId === direct,
+        ),
+      "told it closed",
+    );
     const groupView = (await gql(url, CONVERSATION, { id: group }, third)).body.data.conversation;
     expect(groupView.memberCount).toBe(2);
-    expect(groupView.members.find((member: { role: string }) => member.role === "OWNER")?.user.id).toBe(stays.userId);
+    expect(groupView.members.find((member: { role: string }) => member.role === "OWNER")?.user.id).toBe(
+      stays.userId,
+    );
     expect(await texts(third, group)).toEqual(["third's words"]);
     expect(await harness.db.message.count({ where: { senderId: leaves.userId } })).toBe(0);
     expect(await harness.db.conversationMember.count({ where: { userId: leaves.userId } })).toBe(0);
     // Gone for good: nobody can add or invite the account, even after a late profile event.
     await deliver("user.profile_changed", profileOf(leaves.userId));
-    expect(codeOf(await gql(url, CREATE_GROUP, { input: { title: "again", memberIds: [leaves.userId] } }, third))).toBe("USER_UNAVAILABLE");
-    expect(await harness.db.person.findUnique({ where: { userId: leaves.userId } })).toMatchObject({ visible: false, deletedAt: expect.any(Date) });
+    expect(
+      codeOf(await gql(url, CREATE_GROUP, { input: { title: "again", memberIds: [leaves.userId] } }, third)),
+    ).toBe("USER_UNAVAILABLE");
+    expect(await harness.db.person.findUnique({ where: { userId: leaves.userId } })).toMatchObject({
+      visible: false,
+      deletedAt: expect.any(Date),
+    });
     await stream.dispose();
   });
 
   it("should delete a conversation nobody is left in", async () => {
     const [one, other] = [await harness.person(), await harness.person()];
     await deliver("match.created", { matchId: randomUUID(), userIds: [one.userId, other.userId] });
-    const direct = (await gql(url, DIRECT, { u: other.userId }, one)).body.data.openDirectConversation.id as string;
+    const direct = (await gql(url, DIRECT, { u: other.userId }, one)).body.data.openDirectConversation
+      .id as string;
     await send(url, one, direct, "hi");
     await deliver("user.deleted", { userId: one.userId });
     expect(await harness.db.conversation.count({ where: { id: direct } })).toBe(1);

@@ -12,9 +12,13 @@ export function userUnavailable(field: string) {
   return appError(ErrorCode.USER_UNAVAILABLE, "This person cannot be added to a conversation", { field });
 }
 
-const invitationNotFound = () => appError(ErrorCode.NOT_FOUND, "No such invitation", { field: "invitationId" });
+const invitationNotFound = () =>
+  appError(ErrorCode.NOT_FOUND, "No such invitation", { field: "invitationId" });
 const answered = (status: string) =>
-  appError(ErrorCode.CONFLICT, `This invitation was already ${status.toLowerCase()}`, { field: "invitationId", details: { reason: "answered", status } });
+  appError(ErrorCode.CONFLICT, `This invitation was already ${status.toLowerCase()}`, {
+    field: "invitationId",
+    details: { reason: "answered", status },
+  });
 
 /**
  * The candidates of createGroupConversation / addGroupMembers (already without members and pending
@@ -48,11 +52,18 @@ export async function screenCandidates(
  * docs/consent-and-deletion.md).
  */
 async function requireShownInviter(db: ChatDb, inviterId: string): Promise<void> {
-  const inviter = await db.person.findUnique({ where: { userId: inviterId }, select: { visible: true, banned: true } });
+  const inviter = await db.person.findUnique({
+    where: { userId: inviterId },
+    select: { visible: true, banned: true },
+  });
   if (inviter && (inviter.banned || !inviter.visible)) {
-    throw appError(ErrorCode.FORBIDDEN, "Make your profile visible to invite people you have not matched with", {
-      details: { reason: inviter.banned ? "banned" : "hidden-profile" },
-    });
+    throw appError(
+      ErrorCode.FORBIDDEN,
+      "Make your profile visible to invite people you have not matched with",
+      {
+        details: { reason: inviter.banned ? "banned" : "hidden-profile" },
+      },
+    );
   }
 }
 
@@ -76,7 +87,13 @@ export interface NewInvitation {
  * at once cannot both pass CHAT_PENDING_INVITATIONS_MAX. A row left ACCEPTED by someone who has
  * since left the group becomes a new pending invitation.
  */
-export async function writeInvitations(tx: Tx, services: ChatServices, inviterId: string, conversationId: string, inviteeIds: string[]): Promise<NewInvitation[]> {
+export async function writeInvitations(
+  tx: Tx,
+  services: ChatServices,
+  inviterId: string,
+  conversationId: string,
+  inviteeIds: string[],
+): Promise<NewInvitation[]> {
   if (inviteeIds.length === 0) return [];
   await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${`chat-invitations:${inviterId}`}))`;
   const pending = await tx.groupInvitation.count({ where: { inviterId, status: "PENDING" } });
@@ -98,7 +115,12 @@ export async function writeInvitations(tx: Tx, services: ChatServices, inviterId
 }
 
 /** Tells each invitee (and only them) on their own stream. */
-export async function publishInvitations(services: ChatServices, conversationId: string, inviterId: string, invitations: NewInvitation[]): Promise<void> {
+export async function publishInvitations(
+  services: ChatServices,
+  conversationId: string,
+  inviterId: string,
+  invitations: NewInvitation[],
+): Promise<void> {
   const occurredAt = new Date().toISOString();
   await Promise.all(
     invitations.map((invitation) =>
@@ -117,7 +139,10 @@ export async function publishInvitations(services: ChatServices, conversationId:
 
 async function ownInvitation(db: ChatDb, viewer: Viewer, invitationIdInput: unknown) {
   const id = requireUuid(invitationIdInput, "invitationId");
-  const invitation = await db.groupInvitation.findUnique({ where: { id }, select: { id: true, conversationId: true, inviteeId: true, inviterId: true, status: true } });
+  const invitation = await db.groupInvitation.findUnique({
+    where: { id },
+    select: { id: true, conversationId: true, inviteeId: true, inviterId: true, status: true },
+  });
   // Someone else's invitation gets the same answer as one that does not exist.
   if (!invitation || invitation.inviteeId !== viewer.userId) throw invitationNotFound();
   return invitation;
@@ -127,22 +152,40 @@ async function ownInvitation(db: ChatDb, viewer: Viewer, invitationIdInput: unkn
  * Joins the group as MEMBER. Retrying after success returns the conversation again; a declined
  * invitation, or one accepted by someone who has since left, is CONFLICT (reason answered).
  */
-export async function acceptInvitation(services: ChatServices, viewer: Viewer, invitationIdInput: unknown): Promise<string> {
+export async function acceptInvitation(
+  services: ChatServices,
+  viewer: Viewer,
+  invitationIdInput: unknown,
+): Promise<string> {
   const invitation = await ownInvitation(services.db, viewer, invitationIdInput);
   const { conversationId } = invitation;
   const joined = await services.db.$transaction(async (tx) => {
-    const locked = await tx.$queryRaw<Array<{ last_seq: number }>>`SELECT last_seq FROM conversations WHERE id = ${conversationId}::uuid FOR UPDATE`;
-    const current = await tx.groupInvitation.findUnique({ where: { id: invitation.id }, select: { status: true } });
+    const locked = await tx.$queryRaw<
+      Array<{ last_seq: number }>
+    >`SELECT last_seq FROM conversations WHERE id = ${conversationId}::uuid FOR UPDATE`;
+    const current = await tx.groupInvitation.findUnique({
+      where: { id: invitation.id },
+      select: { status: true },
+    });
     if (!locked[0] || !current) throw invitationNotFound();
-    const member = await tx.conversationMember.findUnique({ where: { conversationId_userId: { conversationId, userId: viewer.userId } }, select: { userId: true } });
+    const member = await tx.conversationMember.findUnique({
+      where: { conversationId_userId: { conversationId, userId: viewer.userId } },
+      select: { userId: true },
+    });
     if (current.status === "ACCEPTED" && member) return null;
     if (current.status !== "PENDING") throw answered(current.status);
     const members = await tx.conversationMember.count({ where: { conversationId } });
     if (members >= services.config.groupMaxMembers) {
-      throw appError(ErrorCode.CONFLICT, `The group is full (${services.config.groupMaxMembers} members)`, { field: "invitationId", details: { reason: "group-full" } });
+      throw appError(ErrorCode.CONFLICT, `The group is full (${services.config.groupMaxMembers} members)`, {
+        field: "invitationId",
+        details: { reason: "group-full" },
+      });
     }
     await tx.conversationMember.create({ data: { conversationId, userId: viewer.userId, lastReadSeq: 0 } });
-    await tx.groupInvitation.update({ where: { id: invitation.id }, data: { status: "ACCEPTED", respondedAt: new Date() } });
+    await tx.groupInvitation.update({
+      where: { id: invitation.id },
+      data: { status: "ACCEPTED", respondedAt: new Date() },
+    });
     return locked[0].last_seq;
   });
   if (joined !== null) {
@@ -160,7 +203,11 @@ export async function acceptInvitation(services: ChatServices, viewer: Viewer, i
 }
 
 /** Says no: nobody is told, and this group cannot invite the viewer again. Declining twice is fine. */
-export async function declineInvitation(services: ChatServices, viewer: Viewer, invitationIdInput: unknown): Promise<boolean> {
+export async function declineInvitation(
+  services: ChatServices,
+  viewer: Viewer,
+  invitationIdInput: unknown,
+): Promise<boolean> {
   const invitation = await ownInvitation(services.db, viewer, invitationIdInput);
   if (invitation.status === "DECLINED") return true;
   if (invitation.status === "ACCEPTED") throw answered("ACCEPTED");
@@ -169,7 +216,10 @@ export async function declineInvitation(services: ChatServices, viewer: Viewer, 
     data: { status: "DECLINED", respondedAt: new Date() },
   });
   if (count === 0) {
-    const now = await services.db.groupInvitation.findUnique({ where: { id: invitation.id }, select: { status: true } });
+    const now = await services.db.groupInvitation.findUnique({
+      where: { id: invitation.id },
+      select: { status: true },
+    });
     if (now?.status !== "DECLINED") throw answered(now?.status ?? "ACCEPTED");
   }
   return true;
@@ -193,13 +243,34 @@ const INVITATION_SELECT = {
   conversation: { select: { title: true } },
 } as const;
 
-export function toInvitationRow(row: { id: string; conversationId: string; inviterId: string; status: InvitationRow["status"]; createdAt: Date; conversation: { title: string | null } }): InvitationRow {
-  return { id: row.id, conversationId: row.conversationId, inviterId: row.inviterId, status: row.status, createdAt: row.createdAt, title: row.conversation.title ?? "" };
+export function toInvitationRow(row: {
+  id: string;
+  conversationId: string;
+  inviterId: string;
+  status: InvitationRow["status"];
+  createdAt: Date;
+  conversation: { title: string | null };
+}): InvitationRow {
+  return {
+    id: row.id,
+    conversationId: row.conversationId,
+    inviterId: row.inviterId,
+    status: row.status,
+    createdAt: row.createdAt,
+    title: row.conversation.title ?? "",
+  };
 }
 
 /** The viewer's own invitations by id (others' are null). */
-export async function invitationsOf(db: ChatDb, viewerId: string, ids: readonly string[]): Promise<Array<InvitationRow | null>> {
-  const rows = await db.groupInvitation.findMany({ where: { id: { in: [...ids] }, inviteeId: viewerId }, select: INVITATION_SELECT });
+export async function invitationsOf(
+  db: ChatDb,
+  viewerId: string,
+  ids: readonly string[],
+): Promise<Array<InvitationRow | null>> {
+  const rows = await db.groupInvitation.findMany({
+    where: { id: { in: [...ids] }, inviteeId: viewerId },
+    select: INVITATION_SELECT,
+  });
   const byId = new Map(rows.map((row) => [row.id, toInvitationRow(row)]));
   return ids.map((id) => byId.get(id) ?? null);
 }
@@ -209,10 +280,12 @@ interface Cursor {
   id: string;
 }
 
-const encodeCursor = (row: { createdAt: Date; id: string }) => Buffer.from(JSON.stringify({ t: row.createdAt.toISOString(), id: row.id })).toString("base64url");
+const encodeCursor = (row: { createdAt: Date; id: string }) =>
+  Buffer.from(JSON.stringify({ t: row.createdAt.toISOString(), id: row.id })).toString("base64url");
 
 function decodeCursor(value: unknown): Cursor {
-  const invalid = () => appError(ErrorCode.BAD_USER_INPUT, "after is not a cursor from this list", { field: "after" });
+  const invalid = () =>
+    appError(ErrorCode.BAD_USER_INPUT, "after is not a cursor from this list", { field: "after" });
   if (typeof value !== "string" || value.length > 200 || !/^[A-Za-z0-9_-]+$/.test(value)) throw invalid();
   let parsed: unknown;
   try {
@@ -221,18 +294,31 @@ function decodeCursor(value: unknown): Cursor {
     throw invalid();
   }
   const cursor = parsed as Partial<Cursor>;
-  if (typeof parsed !== "object" || parsed === null || Object.keys(parsed).length !== 2 || typeof cursor.t !== "string" || Number.isNaN(Date.parse(cursor.t))) {
+  if (
+    typeof parsed !== "object" ||
+    parsed === null ||
+    Object.keys(parsed).length !== 2 ||
+    typeof cursor.t !== "string" ||
+    Number.isNaN(Date.parse(cursor.t))
+  ) {
     throw invalid();
   }
   return { t: cursor.t, id: requireUuid(cursor.id, "after") };
 }
 
 /** The viewer's pending invitations, newest first, keyset-paginated on (created, id). */
-export async function myInvitations(services: ChatServices, viewer: Viewer, args: { first?: unknown; after?: unknown }) {
+export async function myInvitations(
+  services: ChatServices,
+  viewer: Viewer,
+  args: { first?: unknown; after?: unknown },
+) {
   const first = validate.pageSize(args.first ?? 20, "first", 50);
   const cursor = args.after === undefined || args.after === null ? null : decodeCursor(args.after);
   // Not listed: invitations from someone blocked either way, or whom nobody may see now.
-  const [blocks, unseen] = await Promise.all([blockedWith(services.db, viewer.userId), unseenInviters(services.db, viewer.userId)]);
+  const [blocks, unseen] = await Promise.all([
+    blockedWith(services.db, viewer.userId),
+    unseenInviters(services.db, viewer.userId),
+  ]);
   const blocked = [...blocks, ...unseen];
   const rows = await services.db.groupInvitation.findMany({
     where: {
@@ -240,7 +326,12 @@ export async function myInvitations(services: ChatServices, viewer: Viewer, args
       status: "PENDING",
       ...(blocked.length > 0 ? { inviterId: { notIn: blocked } } : {}),
       ...(cursor
-        ? { OR: [{ createdAt: { lt: new Date(cursor.t) } }, { createdAt: new Date(cursor.t), id: { lt: cursor.id } }] }
+        ? {
+            OR: [
+              { createdAt: { lt: new Date(cursor.t) } },
+              { createdAt: new Date(cursor.t), id: { lt: cursor.id } },
+            ],
+          }
         : {}),
     },
     orderBy: [{ createdAt: "desc" }, { id: "desc" }],

@@ -8,7 +8,11 @@ type Db = Pick<ChatDb, "$executeRaw" | "$queryRaw">;
  * Keeps Chat's copy of an account (table `people`) from `user.profile_changed`: the whole state,
  * applied only if not older than the stored one, and never over a deletion's tombstone.
  */
-export async function applyProfileChanged(db: Db, profile: EventPayload<"user.profile_changed">, occurredAt: Date): Promise<void> {
+export async function applyProfileChanged(
+  db: Db,
+  profile: EventPayload<"user.profile_changed">,
+  occurredAt: Date,
+): Promise<void> {
   await db.$executeRaw`
     INSERT INTO people (user_id, visible, banned, event_at)
     VALUES (${profile.userId}::uuid, ${profile.visibility === "VISIBLE"}, ${profile.banned}, ${occurredAt})
