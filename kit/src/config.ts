@@ -178,7 +178,7 @@ const MEDIA_ENV: Record<string, EnvVarSpec> = {
   MEDIA_MAX_PIXELS: spec(positiveInt(50_000_000), "Media: largest width × height of an image or video frame."),
   MEDIA_MAX_VIDEO_SECONDS: spec(positiveInt(60, 3600), "Media: longest video, in seconds."),
   MEDIA_MAX_PROFILE_PHOTOS: spec(positiveInt(6, 50), "Media: most photos on one profile."),
-  MEDIA_WORKER_PORT: spec(port.default(4006), "Media worker: port of its `/healthz` and `/readyz`."),
+  MEDIA_WORKER_PORT: spec(port.default(4006), "Media worker: port of its `/healthz`, `/readyz` and `/metrics`."),
   MEDIA_WORKER_CONCURRENCY: spec(positiveInt(1, 64), "Media worker: jobs processed at once by one worker process (each in its own sandboxed child process); about one per core."),
   MEDIA_WORKER_LOCK_SECONDS: spec(
     positiveInt(30, 3600),
@@ -296,7 +296,7 @@ const rateBudget = (fallback: string) =>
       return { points, durationSeconds };
     });
 
-/** The gateway's edge protection (gateway/src/protection; README "Protection"). */
+/** The gateway's edge protection (gateway/src/protection; docs/gateway.md, "Protection"). */
 const GATEWAY_PROTECTION_ENV: Record<string, EnvVarSpec> = {
   GATEWAY_OPERATIONS: spec(
     z.enum(["apq", "safelist"]).default("apq"),
@@ -339,7 +339,7 @@ const GATEWAY_PROTECTION_ENV: Record<string, EnvVarSpec> = {
 };
 
 /**
- * Metrics and traces (README "Observability"). The OTEL_* variables are OpenTelemetry's own: the
+ * Metrics and traces (docs/observability.md). The OTEL_* variables are OpenTelemetry's own: the
  * SDK reads them (kit/src/tracing.ts); they are listed here to be documented and checked at start-up.
  */
 const OBSERVABILITY_ENV: Record<string, EnvVarSpec> = {
@@ -592,7 +592,7 @@ export interface SubgraphConfig extends CommonConfig {
   databaseUrl: string;
 }
 
-/** Edge protection at the gateway (README "Protection"). */
+/** Edge protection at the gateway (docs/gateway.md, "Protection"). */
 export interface GatewayProtectionConfig {
   operations: "apq" | "safelist";
   apqTtlSeconds: number;
