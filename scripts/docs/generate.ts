@@ -1,10 +1,11 @@
 /**
  * `pnpm run docs:generate` writes the generated docs (docs/errors.md, docs/configuration.md);
- * `pnpm run docs:check` (in `npm test`) renders them in memory and fails on any difference.
+ * `pnpm run docs:check` (in `npm test`) renders them in memory and fails on any difference, and
+ * fails on a relative link of README.md or docs/ whose file or heading does not exist.
  */
 import { existsSync, readFileSync, writeFileSync } from "node:fs";
 import { fromRoot } from "../schema/paths";
-import { GENERATED_DOCS, staleDocProblem } from "./generated-docs";
+import { documentationLinkProblems, GENERATED_DOCS, staleDocProblem } from "./generated-docs";
 
 function main(check: boolean): number {
   const problems: string[] = [];
@@ -28,6 +29,12 @@ function main(check: boolean): number {
     } else {
       console.log(`${doc.file} unchanged`);
     }
+  }
+  if (check) {
+    const links = documentationLinkProblems();
+    console.log(`${links.problems.length > 0 ? "FAIL" : "PASS"}  links in README.md and docs/ resolve`);
+    for (const note of links.notes) console.log(`      note: ${note}`);
+    problems.push(...links.problems);
   }
   for (const problem of problems) console.error(`✘ ${problem}`);
   return problems.length > 0 ? 1 : 0;
