@@ -89,7 +89,7 @@ export function cell(text: string): string {
 const CATALOGUE_HEADINGS: Record<string, { title: string; intro: string }> = {
   ErrorCode: {
     title: "Our codes",
-    intro: "Raised by the gateway and the subgraphs (`ErrorCode`). A subgraph's catalogued error reaches the phone through the gateway unchanged.",
+    intro: "Raised by the gateway and the subgraphs (`ErrorCode`). A subgraph's catalogued error reaches the phone through the gateway with its code, message and client-facing `extensions`.",
   },
   ApolloErrorCode: {
     title: "Apollo Server's codes",
