@@ -169,12 +169,13 @@ export function renderConfigurationReference(groups: readonly VariableGroup[], r
   }
   lines.push(
     "",
-    "## Tools",
+    "## Tools and internal variables",
     "",
     "`pnpm run blocklist` reads `REDIS_URL`, the `REDIS_SENTINEL*` variables and `EVENTS_PREFIX`; `pnpm run",
     "db:migrate` the four `*_DATABASE_URL`s; `pnpm run db:cluster-locations` what the discovery subgraph reads.",
     "`SCHEMA_BASE_REF` (not in the catalogue: tooling only) is the git ref `pnpm run schema:check` compares the",
-    "supergraph with.",
+    "supergraph with. `HV_MEDIA_PROCESSOR_CONFIG` is set by the media worker for its sandboxed child processes",
+    "(their whole configuration, as JSON): never set it yourself.",
   );
   return `${lines.join("\n")}\n`;
 }

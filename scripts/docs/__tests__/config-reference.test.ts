@@ -98,7 +98,7 @@ describe("configuration reference: grouping and rendering", () => {
     const readers = ["gateway", "users", "worker"].map((name) => reader(name, () => undefined));
     const markdown = renderConfigurationReference(groupByProcess(rows, reads), readers);
     const headings = markdown.split("\n").filter((line) => line.startsWith("## ")).map((line) => line.slice(3));
-    expect(headings).toEqual(["Every process", "Gateway", "Users and worker", "Worker", "Read by no process's loader", "Tools"]);
+    expect(headings).toEqual(["Every process", "Gateway", "Users and worker", "Worker", "Read by no process's loader", "Tools and internal variables"]);
     const links = [...markdown.matchAll(/\]\(#([a-z0-9-]+)\)/g)].map((match) => match[1]);
     expect(new Set(links)).toEqual(new Set(headings.slice(0, 4).map(anchor)));
     for (const name of ["GATEWAY_PORT", "USERS_DB", "NODE_ENV", "WORKER_PORT", "UNUSED"]) {
