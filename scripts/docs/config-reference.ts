@@ -60,6 +60,14 @@ export function variablesReadBy(reader: ProcessConfigReader): Set<string> {
   return seen;
 }
 
+/** ` (25 MiB)` after a whole number of KiB, MiB or GiB of a `…_BYTES` variable; else nothing. */
+export function sizeHint(name: string, value: unknown): string {
+  if (!name.endsWith("_BYTES") || typeof value !== "number") return "";
+  const units = [["GiB", 1024 ** 3], ["MiB", 1024 ** 2], ["KiB", 1024]] as const;
+  const unit = units.find(([, size]) => value >= size && value % size === 0);
+  return unit ? ` (${value / unit[1]} ${unit[0]})` : "";
+}
+
 /** Column texts of one catalogued variable. `defaultValue` is the schema's fixed default, if any. */
 export function variableRow(
   name: string,
@@ -71,7 +79,7 @@ export function variableRow(
   const refusesUnset = !entry.schema.safeParse(undefined).success;
   return {
     name,
-    defaultText: entry.defaultText ?? (defaultValue === undefined ? "unset" : `\`${String(defaultValue)}\``),
+    defaultText: entry.defaultText ?? (defaultValue === undefined ? "unset" : `\`${String(defaultValue)}\`${sizeHint(name, defaultValue)}`),
     required: refusesUnset ? "yes" : entry.requiredWhen ?? "no",
     secret: entry.secret === true,
     description: entry.description,

@@ -5,6 +5,7 @@ import {
   anchor,
   groupByProcess,
   renderConfigurationReference,
+  sizeHint,
   variableRow,
   variablesReadBy,
   type ProcessConfigReader,
@@ -60,6 +61,15 @@ describe("configuration reference: one variable", () => {
     expect(variableRow("A", { schema: schema(true), description: "d" }, "loopback").defaultText).toBe("`loopback`");
     expect(variableRow("B", { schema: schema(true), description: "d", defaultText: "the primary" }, undefined).defaultText).toBe("the primary");
     expect(variableRow("C", { schema: schema(true), description: "d" }, undefined).defaultText).toBe("unset");
+  });
+
+  it("should give a size in KiB, MiB or GiB beside a byte count that is a whole number of them", () => {
+    expect(sizeHint("MEDIA_MAX_IMAGE_BYTES", 25 * 1024 * 1024)).toBe(" (25 MiB)");
+    expect(sizeHint("MEDIA_MAX_PENDING_BYTES", 1024 ** 3)).toBe(" (1 GiB)");
+    expect(sizeHint("GATEWAY_MAX_BODY_BYTES", 256 * 1024)).toBe(" (256 KiB)");
+    expect(sizeHint("GATEWAY_MAX_BODY_BYTES", 1000)).toBe("");
+    expect(sizeHint("MEDIA_MAX_PIXELS", 50_000_000)).toBe("");
+    expect(variableRow("MEDIA_MAX_VIDEO_BYTES", { schema: schema(true), description: "d" }, 200 * 1024 * 1024).defaultText).toBe("`209715200` (200 MiB)");
   });
 
   it("should say a variable is required when the schema refuses it unset, or when its condition says", () => {
