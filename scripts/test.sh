@@ -12,6 +12,8 @@ echo "== typecheck"
 pnpm --silent run typecheck
 echo "== schema checks"
 pnpm --silent run schema:check
+echo "== generated docs"
+pnpm --silent run docs:check
 echo "== build"
 # The production-mode test (test/e2e/production-build.test.ts) runs these very files.
 pnpm --silent run build

@@ -9,7 +9,7 @@ export { ConfigError };
 /**
  * Every environment variable the system reads, in one catalogue. Each process picks its slice
  * (see `loadGatewayConfig` / `loadSubgraphConfig`), validated once at start-up; a bad value fails
- * fast with a message that names the variable. The README's table is checked against this list.
+ * fast with a message that names the variable. docs/configuration.md is generated from this list.
  */
 export const SUBGRAPH_NAMES = ["users", "discovery", "chat", "media"] as const;
 export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
@@ -25,15 +25,31 @@ const DEFAULT_PORTS: Record<SubgraphName | "gateway", number> = {
 const port = z.coerce.number().int().min(0).max(65535);
 const url = z.string().url();
 
-interface EnvVarSpec {
+/** One catalogued variable; docs/configuration.md is generated from these (`pnpm run docs:generate`). */
+export interface EnvVarSpec {
   schema: z.ZodType;
   description: string;
   /** Never echoed in an error message. */
   secret?: boolean;
+  /** When a variable the schema lets be unset must be set, e.g. "in production" (its loader enforces it). */
+  requiredWhen?: string;
+  /** The default in words, when it is not one fixed value of the schema. */
+  defaultText?: string;
 }
 
-function spec(schema: z.ZodType, description: string, options: { secret?: boolean } = {}): EnvVarSpec {
+type SpecOptions = Pick<EnvVarSpec, "secret" | "requiredWhen" | "defaultText">;
+
+function spec(schema: z.ZodType, description: string, options: SpecOptions = {}): EnvVarSpec {
   return { schema, description, ...options };
+}
+
+/** The fixed value an unset variable takes, as written in the schema (before any transform); undefined if none. */
+export function envVarDefault(entry: EnvVarSpec): string | number | boolean | undefined {
+  let schema: z.ZodType = entry.schema;
+  while (schema instanceof z.ZodPipe) schema = schema.in as z.ZodType;
+  if (!(schema instanceof z.ZodDefault)) return undefined;
+  const value: unknown = schema.def.defaultValue;
+  return typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? value : undefined;
 }
 
 /** Express's `trust proxy`: true/false, a hop count, or a comma-separated list of loopback/linklocal/uniquelocal/IPs/CIDRs. */
@@ -139,21 +155,22 @@ const MEDIA_ENV: Record<string, EnvVarSpec> = {
   MEDIA_PUBLIC_URL: spec(
     url.optional(),
     "Media, local driver: the base URL phones reach the file endpoint at (e.g. `https://files.example.com`); default `http://127.0.0.1:<MEDIA_FILES_PORT>`.",
+    { defaultText: "`http://127.0.0.1:<MEDIA_FILES_PORT>`" },
   ),
   MEDIA_URL_SECRET: spec(
     z.string().min(32).optional(),
     "Media, local driver: HMAC secret (32+ characters) signing upload and download URLs; the subgraph and the worker need the same. Required in production.",
-    { secret: true },
+    { secret: true, requiredWhen: "in production (local driver)", defaultText: "a fixed development value" },
   ),
-  MEDIA_S3_BUCKET: spec(z.string().min(3).optional(), "Media, s3 driver: the bucket (required with `MEDIA_STORAGE_DRIVER=s3`)."),
+  MEDIA_S3_BUCKET: spec(z.string().min(3).optional(), "Media, s3 driver: the bucket (required with `MEDIA_STORAGE_DRIVER=s3`).", { requiredWhen: "with `MEDIA_STORAGE_DRIVER=s3`" }),
   MEDIA_S3_REGION: spec(z.string().min(1).default("us-east-1"), "Media, s3 driver: the bucket's region."),
-  MEDIA_S3_ENDPOINT: spec(url.optional(), "Media, s3 driver: endpoint of an S3-compatible service (MinIO, R2, …); unset for AWS S3."),
+  MEDIA_S3_ENDPOINT: spec(url.optional(), "Media, s3 driver: endpoint of an S3-compatible service (MinIO, R2, …); unset for AWS S3.", { defaultText: "AWS S3" }),
   MEDIA_S3_FORCE_PATH_STYLE: spec(
     z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
     "Media, s3 driver: `true` for path-style URLs (`<endpoint>/<bucket>/<key>`), which most S3-compatible services need.",
   ),
-  MEDIA_S3_ACCESS_KEY_ID: spec(z.string().min(1).optional(), "Media, s3 driver: access key id; unset to use the AWS SDK's default credential chain (instance roles…).", { secret: true }),
-  MEDIA_S3_SECRET_ACCESS_KEY: spec(z.string().min(1).optional(), "Media, s3 driver: secret access key, with `MEDIA_S3_ACCESS_KEY_ID`.", { secret: true }),
+  MEDIA_S3_ACCESS_KEY_ID: spec(z.string().min(1).optional(), "Media, s3 driver: access key id; unset to use the AWS SDK's default credential chain (instance roles…).", { secret: true, defaultText: "the AWS SDK's default credential chain" }),
+  MEDIA_S3_SECRET_ACCESS_KEY: spec(z.string().min(1).optional(), "Media, s3 driver: secret access key, with `MEDIA_S3_ACCESS_KEY_ID`.", { secret: true, defaultText: "the AWS SDK's default credential chain" }),
   MEDIA_UPLOAD_URL_TTL_SECONDS: spec(positiveInt(900, 7 * 24 * 3600), "Media: how long an upload URL from `createUpload` stays valid."),
   MEDIA_DOWNLOAD_URL_TTL_SECONDS: spec(positiveInt(3600, 7 * 24 * 3600), "Media: how long a `Media.url` stays valid."),
   MEDIA_MAX_IMAGE_BYTES: spec(positiveInt(25 * MB), "Media: largest image upload, in bytes."),
@@ -161,7 +178,7 @@ const MEDIA_ENV: Record<string, EnvVarSpec> = {
   MEDIA_MAX_PIXELS: spec(positiveInt(50_000_000), "Media: largest width × height of an image or video frame."),
   MEDIA_MAX_VIDEO_SECONDS: spec(positiveInt(60, 3600), "Media: longest video, in seconds."),
   MEDIA_MAX_PROFILE_PHOTOS: spec(positiveInt(6, 50), "Media: most photos on one profile."),
-  MEDIA_WORKER_PORT: spec(port.default(4006), "Media worker: port of its `/healthz` and `/readyz`."),
+  MEDIA_WORKER_PORT: spec(port.default(4006), "Media worker: port of its `/healthz`, `/readyz` and `/metrics`."),
   MEDIA_WORKER_CONCURRENCY: spec(positiveInt(1, 64), "Media worker: jobs processed at once by one worker process (each in its own sandboxed child process); about one per core."),
   MEDIA_WORKER_LOCK_SECONDS: spec(
     positiveInt(30, 3600),
@@ -198,10 +215,12 @@ const PUSH_ENV: Record<string, EnvVarSpec> = {
   PUSH_ANDROID_PROVIDER: spec(
     z.enum(["fcm", "log"]).optional(),
     "Push worker: how Android devices are reached: `fcm` (FCM HTTP v1) or `log` (writes the notification to the log). Default `fcm` in production, `log` otherwise.",
+    { defaultText: "`fcm` in production, else `log`" },
   ),
   PUSH_IOS_PROVIDER: spec(
     z.enum(["apns", "log"]).optional(),
     "Push worker: how iOS devices are reached: `apns` (APNs over HTTP/2, token-based) or `log`. Default `apns` in production, `log` otherwise.",
+    { defaultText: "`apns` in production, else `log`" },
   ),
   PUSH_MAX_ATTEMPTS: spec(
     z.coerce.number().int().min(1).max(50).default(10),
@@ -226,25 +245,27 @@ const PUSH_ENV: Record<string, EnvVarSpec> = {
   FCM_SERVICE_ACCOUNT: spec(
     z.string().optional(),
     "Push worker, fcm: the Firebase service-account key, as its JSON text or the path of the JSON file. Required with the fcm provider.",
-    { secret: true },
+    { secret: true, requiredWhen: "with the fcm provider" },
   ),
-  FCM_PROJECT_ID: spec(z.string().regex(/^[a-z][a-z0-9-]{3,62}$/).optional(), "Push worker, fcm: the Firebase project; default the service account's `project_id`."),
+  FCM_PROJECT_ID: spec(z.string().regex(/^[a-z][a-z0-9-]{3,62}$/).optional(), "Push worker, fcm: the Firebase project; default the service account's `project_id`.", { defaultText: "the service account's `project_id`" }),
   FCM_ENDPOINT: spec(url.default("https://fcm.googleapis.com"), "Push worker, fcm: base URL of the FCM HTTP v1 API (tests point it at a local server)."),
   FCM_TOKEN_URL: spec(
     url.optional(),
     "Push worker, fcm: the OAuth 2.0 token endpoint for the service account's JWT grant; default the service account's `token_uri` (Google's).",
+    { defaultText: "the service account's `token_uri`" },
   ),
   APNS_KEY: spec(
     z.string().optional(),
     "Push worker, apns: the token-signing key (`AuthKey_<id>.p8`), as PEM text or the path of the file. Required with the apns provider.",
-    { secret: true },
+    { secret: true, requiredWhen: "with the apns provider" },
   ),
-  APNS_KEY_ID: spec(z.string().regex(/^[A-Z0-9]{10}$/).optional(), "Push worker, apns: the key's 10-character id (the JWT `kid`)."),
-  APNS_TEAM_ID: spec(z.string().regex(/^[A-Z0-9]{10}$/).optional(), "Push worker, apns: the Apple developer team id (the JWT `iss`)."),
-  APNS_TOPIC: spec(z.string().regex(/^[A-Za-z0-9.-]{1,200}$/).optional(), "Push worker, apns: the app's bundle id (`apns-topic`)."),
+  APNS_KEY_ID: spec(z.string().regex(/^[A-Z0-9]{10}$/).optional(), "Push worker, apns: the key's 10-character id (the JWT `kid`).", { requiredWhen: "with the apns provider" }),
+  APNS_TEAM_ID: spec(z.string().regex(/^[A-Z0-9]{10}$/).optional(), "Push worker, apns: the Apple developer team id (the JWT `iss`).", { requiredWhen: "with the apns provider" }),
+  APNS_TOPIC: spec(z.string().regex(/^[A-Za-z0-9.-]{1,200}$/).optional(), "Push worker, apns: the app's bundle id (`apns-topic`).", { requiredWhen: "with the apns provider" }),
   APNS_ENDPOINT: spec(
     url.optional(),
     "Push worker, apns: `https://host[:port]` of APNs; default `https://api.push.apple.com` in production, `https://api.sandbox.push.apple.com` otherwise (tests point it at a local server).",
+    { defaultText: "`https://api.push.apple.com` in production, else `https://api.sandbox.push.apple.com`" },
   ),
   APNS_CA: spec(
     z.string().optional(),
@@ -275,7 +296,7 @@ const rateBudget = (fallback: string) =>
       return { points, durationSeconds };
     });
 
-/** The gateway's edge protection (gateway/src/protection; README "Protection"). */
+/** The gateway's edge protection (gateway/src/protection; docs/gateway.md, "Protection"). */
 const GATEWAY_PROTECTION_ENV: Record<string, EnvVarSpec> = {
   GATEWAY_OPERATIONS: spec(
     z.enum(["apq", "safelist"]).default("apq"),
@@ -318,7 +339,7 @@ const GATEWAY_PROTECTION_ENV: Record<string, EnvVarSpec> = {
 };
 
 /**
- * Metrics and traces (README "Observability"). The OTEL_* variables are OpenTelemetry's own: the
+ * Metrics and traces (docs/observability.md). The OTEL_* variables are OpenTelemetry's own: the
  * SDK reads them (kit/src/tracing.ts); they are listed here to be documented and checked at start-up.
  */
 const OBSERVABILITY_ENV: Record<string, EnvVarSpec> = {
@@ -335,13 +356,15 @@ const OBSERVABILITY_ENV: Record<string, EnvVarSpec> = {
   OTEL_TRACES_EXPORTER: spec(
     z.enum(["otlp", "console", "none"]).optional(),
     "Tracing: `otlp` (JSON over HTTP), `console` (spans to stdout, development) or `none`. Default `otlp` when an endpoint is set, else `none`.",
+    { defaultText: "`otlp` with an endpoint, else `none`" },
   ),
   OTEL_TRACES_SAMPLER: spec(
     z.enum(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"]).optional(),
     "Tracing: which traces are kept; default `parentbased_always_on`. Use `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG` under load.",
+    { defaultText: "`parentbased_always_on`" },
   ),
   OTEL_TRACES_SAMPLER_ARG: spec(z.coerce.number().min(0).max(1).optional(), "Tracing: the ratio of traces kept by the `traceidratio` samplers (0 to 1)."),
-  OTEL_SERVICE_NAME: spec(z.string().min(1).optional(), "Tracing: `service.name` of the spans; default the process's name (`gateway`, `users`, …, `push-worker`, `media-worker`)."),
+  OTEL_SERVICE_NAME: spec(z.string().min(1).optional(), "Tracing: `service.name` of the spans; default the process's name (`gateway`, `users`, …, `push-worker`, `media-worker`).", { defaultText: "the process's name" }),
   OTEL_RESOURCE_ATTRIBUTES: spec(z.string().optional(), "Tracing: extra resource attributes, `key=value` pairs separated by commas (e.g. `deployment.environment=prod`)."),
   OTEL_SDK_DISABLED: spec(z.enum(["true", "false"]).optional(), "Tracing: `true` turns it off whatever else is set."),
 };
@@ -356,7 +379,10 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     "Minimum level of the JSON logs written to stdout.",
   ),
   ...OBSERVABILITY_ENV,
-  HOST: spec(z.string().min(1).default("0.0.0.0"), "Interface the gateway binds to (phones reach it)."),
+  HOST: spec(
+    z.string().min(1).default("0.0.0.0"),
+    "Interface of what phones reach: the gateway, and the media subgraph's file endpoint (local driver).",
+  ),
   SUBGRAPH_HOST: spec(
     z.string().min(1).default("127.0.0.1"),
     "Interface the subgraphs bind to. Only the gateway should reach them: keep them off public networks.",
@@ -386,7 +412,7 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   AUTH_SIGNING_KEYS: spec(
     z.string().optional(),
     "Users subgraph: JSON array of private EC P-256 JWKs with a `kid` each; the first signs, all are published. Required in production.",
-    { secret: true },
+    { secret: true, requiredWhen: "in production", defaultText: "a development key kept in `.data/dev-signing-keys.json`" },
   ),
   EVENTS_PREFIX: spec(
     z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default("hv"),
@@ -403,6 +429,7 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   REDIS_SENTINEL_NAME: spec(
     z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "expected the master group name the sentinels monitor (letters, digits, `.`, `_`, `-`)").optional(),
     "Redis through Sentinel: the master group name (`sentinel monitor <name> …`). Required with `REDIS_SENTINELS`.",
+    { requiredWhen: "with `REDIS_SENTINELS`" },
   ),
   REDIS_SENTINEL_PASSWORD: spec(
     z.string().min(1).optional(),
@@ -412,7 +439,7 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   DISCOVERY_READ_DATABASE_URL: spec(
     url.optional(),
     "Discovery: a read replica of DISCOVERY_DATABASE_URL (or a PgBouncer entry in front of one) for nearby's candidate query; the viewer's own row and a re-check of the returned people (blocks, swipes, visibility) stay on the primary. Unset: everything on the primary.",
-    { secret: true },
+    { secret: true, defaultText: "the primary (`DISCOVERY_DATABASE_URL`)" },
   ),
   DISCOVERY_LOCATION_MAX_AGE_MINUTES: spec(
     z.coerce.number().int().positive().default(24 * 60),
@@ -447,6 +474,7 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   CHAT_PUBSUB_REDIS_URL: spec(
     redisUrl.optional(),
     "Chat: Redis for the real-time fan-out between chat instances (pub/sub); default `REDIS_URL`. A separate one keeps pub/sub traffic off the queues' Redis.",
+    { defaultText: "`REDIS_URL` (and its sentinels)" },
   ),
   CHAT_PRESENCE_TTL_SECONDS: spec(
     z.coerce.number().int().min(5).max(3_600).default(60),
@@ -455,7 +483,7 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   MEDIA_GRANT_SECRET: spec(
     z.string().min(32).optional(),
     "Chat and media: shared secret (32+ characters) with which Chat vouches that a viewer may read a chat attachment (kit/src/media-grants.ts). Required in production; outside production a fixed development value is used.",
-    { secret: true },
+    { secret: true, requiredWhen: "in production", defaultText: "a fixed development value" },
   ),
   ...MEDIA_ENV,
   ...PUSH_ENV,
@@ -572,7 +600,7 @@ export interface SubgraphConfig extends CommonConfig {
   databaseUrl: string;
 }
 
-/** Edge protection at the gateway (README "Protection"). */
+/** Edge protection at the gateway (docs/gateway.md, "Protection"). */
 export interface GatewayProtectionConfig {
   operations: "apq" | "safelist";
   apqTtlSeconds: number;

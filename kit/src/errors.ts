@@ -3,18 +3,61 @@ import { unwrapResolverError } from "@apollo/server/errors";
 
 /**
  * The one catalogue of error codes clients see in `extensions.code`. Mobile clients switch on
- * these; never rename one, only add.
+ * these; never rename one, only add. Each code's comment is its entry in docs/errors.md
+ * (`pnpm run docs:generate`): when it happens, and an `@retry` line saying what the client does.
  */
 export const ErrorCode = {
+  /**
+   * An argument is wrong, missing, too large or malformed; `extensions.field` names it when one
+   * input is to blame. Also a variable that does not fit the schema.
+   * @retry No: the same input fails again. Fix the named field (show it to the user).
+   */
   BAD_USER_INPUT: "BAD_USER_INPUT",
+  /**
+   * No valid access token where one is needed. `extensions.reason`: `expired` or `revoked` (the
+   * session may still refresh), `invalid` (bad signature, issuer, audience or shape), or absent
+   * when no token was sent. Over HTTP a bad token is answered with status 401.
+   * @retry After `refreshSession` once for `expired`/`revoked`, then the same request; on
+   * `invalid`, or when the refresh fails, sign in again.
+   */
   UNAUTHENTICATED: "UNAUTHENTICATED",
-  /** Login or password confirmation failed; never says whether the email exists. */
+  /**
+   * Login or password confirmation failed; never says whether the email exists.
+   * @retry Only with other credentials typed by the user; repeated failures spend the login budget.
+   */
   INVALID_CREDENTIALS: "INVALID_CREDENTIALS",
+  /**
+   * Signed in, but not allowed to do this; `extensions.reason` says why (`blocked`, `banned`,
+   * `closed`, `role`, `not-sender`, `match-required`, `attachment-taken`, …).
+   * @retry No: the answer stays the same until the situation changes.
+   */
   FORBIDDEN: "FORBIDDEN",
+  /**
+   * The thing does not exist, or the viewer may not know it exists (a blocked person, a
+   * conversation the viewer is not in): both look the same on purpose.
+   * @retry No.
+   */
   NOT_FOUND: "NOT_FOUND",
+  /**
+   * A budget of attempts is spent (per user, client address or account);
+   * `extensions.retryAfterSeconds` says when it refills and `extensions.limit` names the budget.
+   * At the gateway the HTTP status is 429 with a `Retry-After` header.
+   * @retry Yes, after `retryAfterSeconds`, not sooner.
+   */
   RATE_LIMITED: "RATE_LIMITED",
+  /**
+   * The request conflicts with the current state: the email is taken, a pass on a match, a photo
+   * not READY yet, nothing uploaded yet, a deleted message, a full profile, or a conversation that
+   * changed while sending (the message says which).
+   * @retry Only the "changed while sending" case, with the same `clientMessageId`; otherwise
+   * change the state first (or the input).
+   */
   CONFLICT: "CONFLICT",
-  /** A per-user allowance of stored or pending things is used up (e.g. unfinished uploads); `extensions` name the limit. */
+  /**
+   * A per-user allowance of stored or pending things is used up (e.g. unfinished uploads);
+   * `extensions` name the limit and the current use.
+   * @retry After finishing or deleting some of those things, not by waiting alone.
+   */
   QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
   /**
    * This person cannot be added to or invited into a conversation. Deliberately one answer for an
@@ -24,45 +67,93 @@ export const ErrorCode = {
   USER_UNAVAILABLE: "USER_UNAVAILABLE",
   /**
    * A subscription ended because its source went away (a subgraph instance restarted, the gateway
-   * lost its upstream connection, or the client fell too far behind): subscribe again, then catch
-   * up on what was missed (e.g. `messages(after: lastSeq)`).
+   * lost its upstream connection, or the client fell too far behind): the socket stays open.
+   * @retry Yes: subscribe again (after a short random delay), then catch up on what was missed
+   * (e.g. `messages(after: lastSeq)`).
    */
   SUBSCRIPTION_INTERRUPTED: "SUBSCRIPTION_INTERRUPTED",
   /**
-   * The gateway runs only the app's persisted operations (GATEWAY_OPERATIONS=safelist) and this
-   * one is not among them: send a known operation's `extensions.persistedQuery.sha256Hash`.
+   * The gateway runs only the app's persisted operations (`GATEWAY_OPERATIONS=safelist`) and this
+   * one is not among them (HTTP 400), over HTTP and WebSocket.
+   * @retry No: send a known operation's `extensions.persistedQuery.sha256Hash` (an app build
+   * whose operations the server knows).
    */
   PERSISTED_QUERY_NOT_ALLOWED: "PERSISTED_QUERY_NOT_ALLOWED",
-  /** A service behind the gateway did not answer within GATEWAY_SUBGRAPH_TIMEOUT_MS: try again later. */
+  /**
+   * A service behind the gateway did not answer within `GATEWAY_SUBGRAPH_TIMEOUT_MS`: that part of
+   * the answer is null, the rest may be there.
+   * @retry Yes, later, with backoff; mutations only if they are idempotent (e.g. `sendMessage`
+   * with the same `clientMessageId`).
+   */
   UPSTREAM_TIMEOUT: "UPSTREAM_TIMEOUT",
   /**
    * A service behind the gateway could not be reached (connection refused or reset, or it
-   * answered 502/503/504). Retry with backoff; in a partial answer, only the fields that service
-   * provides are null (e.g. a chat message's `sender` while Users is down).
+   * answered 502/503/504); in a partial answer, only the fields that service provides are null
+   * (e.g. a chat message's `sender` while Users is down).
+   * @retry Yes, with backoff; mutations only if they are idempotent (e.g. `sendMessage` with the
+   * same `clientMessageId`).
    */
   UPSTREAM_UNAVAILABLE: "UPSTREAM_UNAVAILABLE",
   /**
    * The gateway cannot serve any request now: a store of its own (Redis: budgets, blocklist,
-   * persisted queries) does not answer. HTTP 503 with `Retry-After`: retry after that many seconds.
+   * persisted queries) does not answer. HTTP 503 with `Retry-After` and `retryAfterSeconds`.
+   * @retry Yes, after `retryAfterSeconds` (the `Retry-After` header).
    */
   SERVICE_UNAVAILABLE: "SERVICE_UNAVAILABLE",
-  /** The HTTP body is larger than GATEWAY_MAX_BODY_BYTES (HTTP 413). */
+  /**
+   * The HTTP body is larger than `GATEWAY_MAX_BODY_BYTES` (HTTP 413).
+   * @retry No: send less (large files go to the upload URL, never through GraphQL).
+   */
   PAYLOAD_TOO_LARGE: "PAYLOAD_TOO_LARGE",
+  /**
+   * Something failed on the server; in production the message is always "Internal server error"
+   * and nothing internal is shown.
+   * @retry Yes, a few times with backoff; mutations only if they are idempotent.
+   */
   INTERNAL_SERVER_ERROR: "INTERNAL_SERVER_ERROR",
 } as const;
 export type ErrorCode = (typeof ErrorCode)[keyof typeof ErrorCode];
 
-/** Codes Apollo Server itself produces before our resolvers run. */
-const APOLLO_CODES = new Set([
-  "GRAPHQL_PARSE_FAILED",
-  "GRAPHQL_VALIDATION_FAILED",
-  "BAD_REQUEST",
-  "PERSISTED_QUERY_NOT_FOUND",
-  "PERSISTED_QUERY_NOT_SUPPORTED",
-  "OPERATION_RESOLUTION_FAILURE",
-]);
+/**
+ * Codes Apollo Server (or the gateway in its place) produces before our resolvers run. Documented
+ * in docs/errors.md like ErrorCode.
+ */
+export const ApolloErrorCode = {
+  /**
+   * The document is not valid GraphQL syntax, or has more lexical tokens than `GATEWAY_MAX_TOKENS`.
+   * @retry No: the operation text is wrong.
+   */
+  GRAPHQL_PARSE_FAILED: "GRAPHQL_PARSE_FAILED",
+  /**
+   * The operation does not validate against the schema, or is deeper, has more aliases,
+   * directives or cost than the gateway allows (`extensions.limit` names the limit then).
+   * @retry No: the operation must change.
+   */
+  GRAPHQL_VALIDATION_FAILED: "GRAPHQL_VALIDATION_FAILED",
+  /**
+   * The request itself is malformed (no query, a bad body or content type, a query or mutation
+   * sent over WebSocket, a missing CSRF preflight header).
+   * @retry No: fix the request.
+   */
+  BAD_REQUEST: "BAD_REQUEST",
+  /**
+   * Automatic persisted queries: the gateway does not know this hash yet.
+   * @retry Yes, at once: send the same request with the full `query` text and the hash.
+   */
+  PERSISTED_QUERY_NOT_FOUND: "PERSISTED_QUERY_NOT_FOUND",
+  /**
+   * Persisted queries are not enabled where the request was sent.
+   * @retry Yes, at once, with the full `query` text and no hash.
+   */
+  PERSISTED_QUERY_NOT_SUPPORTED: "PERSISTED_QUERY_NOT_SUPPORTED",
+  /**
+   * The document has several operations and `operationName` names none of them (or is missing).
+   * @retry No: send the right `operationName`.
+   */
+  OPERATION_RESOLUTION_FAILURE: "OPERATION_RESOLUTION_FAILURE",
+} as const;
 
-const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...APOLLO_CODES]);
+const KNOWN_CODES = new Set<string>([...Object.values(ErrorCode), ...Object.values(ApolloErrorCode)]);
 
 /**
  * The `extensions` a client may see on an error: the code and the catalogued details that explain

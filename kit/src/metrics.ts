@@ -12,7 +12,7 @@ import type { Logger } from "./logger";
  * Prometheus metrics of one process, on a registry of its own (several "processes" share one Node
  * process in tests, so nothing goes on prom-client's global registry). Every series carries
  * `service`. Served at GET /metrics: on the private port of subgraphs and workers, on
- * GATEWAY_METRICS_PORT for the gateway (see the README, "Observability").
+ * GATEWAY_METRICS_PORT for the gateway (see docs/observability.md).
  *
  * Label values that come from clients are bounded: operation names are kept for the first
  * MAX_OPERATION_NAMES distinct well-formed names and counted as `other` after that (anonymous

@@ -9,7 +9,7 @@
  *
  * Off unless asked for: with no OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) and no OTEL_TRACES_EXPORTER, nothing is started and nothing
- * is patched. The standard OTEL_* variables apply (see ENV_CATALOGUE and the README).
+ * is patched. The standard OTEL_* variables apply (see ENV_CATALOGUE and docs/configuration.md).
  */
 import { diag, DiagConsoleLogger, DiagLogLevel } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";

@@ -25,7 +25,7 @@ return 0`;
 /**
  * Caches a batch of values read from Postgres in ONE script call (a page of 50 people was 50
  * EVALs in a pipeline), each only if its version is unchanged. All keys go to one server: Redis
- * Cluster is not supported here (README "Redis: Sentinel or Cluster").
+ * Cluster is not supported here (docs/deploy.md, "Redis: Sentinel or Cluster").
  */
 export async function cacheIfUnchanged(
   redis: Redis,

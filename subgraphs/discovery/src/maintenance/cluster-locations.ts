@@ -8,7 +8,7 @@ const CLUSTER_INDEX = "user_locations_cluster_order";
  *
  * Why: nearby search walks the GiST index nearest-first and reads each candidate's row; in
  * arrival order, the ~1,000 rows one first page looks at sit on ~1,000 different pages. Clustered,
- * they sit on a few dozen. Measured at 1M people (README, "Measured"): p50 6.4 -> 1.5 ms and p99
+ * they sit on a few dozen. Measured at 1M people (docs/measurements.md): p50 6.4 -> 1.5 ms and p99
  * 27 -> 6 ms of execution time; with 20% of people moved since, p99 is still ~13 ms, so once a day
  * is plenty.
  *

@@ -14,7 +14,7 @@ import type { Prisma } from "../generated/prisma/client";
  *  - `max_parallel_workers_per_gather = 0`: a first page of 50 is too small for parallel workers
  *    to pay for their start-up (a few ms each).
  *
- * See bench/nearby.ts and the README's "Measured" section.
+ * See bench/nearby.ts and docs/measurements.md.
  */
 export const SEARCH_PLANNER_OPTIONS = "-c enable_bitmapscan=off -c max_parallel_workers_per_gather=0";
 
