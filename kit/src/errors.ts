@@ -63,6 +63,7 @@ export const ErrorCode = {
    * This person cannot be added to or invited into a conversation. Deliberately one answer for an
    * unknown id, a hidden, banned or deleted account, a block either way and a declined invitation,
    * so it tells nobody which; `extensions.field` names the id.
+   * @retry No: the same request gets the same answer.
    */
   USER_UNAVAILABLE: "USER_UNAVAILABLE",
   /**

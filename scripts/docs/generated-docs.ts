@@ -57,7 +57,6 @@ export function staleDocProblem(file: string, committed: string | undefined, fre
 export const PAGES_EXPECTED_LATER: ReadonlySet<string> = new Set([
   "docs/realtime-measurements.md",
   "docs/accounts.md",
-  "docs/consent-and-deletion.md",
 ]);
 
 /** Relative links of README.md and docs/*.md that point at a missing file or heading. */
