@@ -18,6 +18,7 @@ import { createChatDatabase } from "./db";
 import { chatEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
 import { createChatBus } from "./modules/bus";
+import { PresenceBeats } from "./modules/presence";
 import type { ChatServices } from "./modules/context";
 import { resolvers, type ChatContext } from "./resolvers";
 
@@ -39,6 +40,9 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     config,
     redis,
     bus,
+    presence: new PresenceBeats(redis, config.eventsPrefix, config.presenceTtlSeconds, (error) =>
+      logger.warn({ err: error }, "presence heartbeat failed"),
+    ),
     sendBurst: createRateLimiter(redis, { name: "chat-send-burst", points: config.sendBurst, durationSeconds: 10 }),
     sendSustained: createRateLimiter(redis, { name: "chat-send-sustained", points: config.sendSustained, durationSeconds: 3600 }),
     flushEvents: () => void relay.flush(),
@@ -52,7 +56,12 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     metrics,
     handlers: chatEventHandlers(db, logger, services),
   });
-  const busWorker: BackgroundWorker = { stop: () => bus.close() };
+  const busWorker: BackgroundWorker = {
+    stop: () => {
+      services.presence.stop();
+      return bus.close();
+    },
+  };
   const running = await startSubgraph<ChatContext>({
     config,
     logger,
