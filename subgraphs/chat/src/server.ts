@@ -16,7 +16,7 @@ import {
 } from "@hv/kit";
 import { createChatDatabase } from "./db";
 import { chatEventHandlers } from "./events";
-import { createLoaders } from "./loaders";
+import { createLoaders, type ChatLoaders } from "./loaders";
 import { createChatBus } from "./modules/bus";
 import { PresenceBeats } from "./modules/presence";
 import type { ChatServices } from "./modules/context";
@@ -71,13 +71,19 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     redis,
     metrics,
     subscriptions: true,
+    // Loaders are made on first use: a subscription holds its context for hours and resolves most
+    // events without a query, so neither its memory nor each event pays for seven DataLoaders.
     context: (base) => {
+      const viewerId = base.viewer?.userId ?? null;
+      let loaders: ChatLoaders | undefined;
       const context: ChatContext = {
         ...base,
         services,
-        loaders: createLoaders(services, base.viewer?.userId ?? null),
+        get loaders() {
+          return (loaders ??= createLoaders(services, viewerId));
+        },
         refreshLoaders: () => {
-          context.loaders = createLoaders(services, base.viewer?.userId ?? null);
+          loaders = undefined;
         },
       };
       return context;

@@ -22,7 +22,8 @@ export interface ChatServices {
 
 export interface ChatContext extends RequestContextBase {
   services: ChatServices;
-  loaders: ChatLoaders;
+  /** Made on first use, and again after refreshLoaders. */
+  readonly loaders: ChatLoaders;
   /** New loaders (no cache carried over): subscriptions call it per event. */
   refreshLoaders(): void;
 }
