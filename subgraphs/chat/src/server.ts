@@ -5,7 +5,7 @@ import {
   loadTypeDefs,
   shippedFile,
   prismaDatabase,
-  prismaOutboxStore,
+  sqlOutboxStore,
   startEventConsumer,
   startOutboxRelay,
   startSubgraph,
@@ -29,11 +29,12 @@ export const CATCH_UP_CLOSE_CODE = 1012;
 
 export async function start(config: ChatConfig, logger: Logger): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
-  const { db, sql } = createChatDatabase(config.databaseUrl, metrics);
+  const { db, sql, pool } = createChatDatabase(config.databaseUrl, metrics);
   const redis = createRedis(config.redis, logger);
   const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
-  // message.created leaves through the outbox, relayed to the consumers' queues (push).
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
+  // message.created leaves through the outbox, relayed to the consumers' queues (push). The relay
+  // is flushed after every message: its claim goes through node-postgres, not Prisma.
+  const relay = startOutboxRelay({ store: sqlOutboxStore(pool), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
   const services: ChatServices = {
     db,
     sql,
