@@ -575,6 +575,7 @@ async function main(): Promise<void> {
     await Promise.all(phones.map((p) => p.client.dispose()));
     for (const child of children.reverse()) child.kill("SIGTERM");
     await sleep(1_000);
+    for (const name of ["gateway", "chat", "users"]) rmSync(path.join(os.tmpdir(), `hv-bench-chat-${stamp}-${name}.json`), { force: true });
     proxy?.close();
     await usersDb.$disconnect();
     await chatDb.$disconnect();

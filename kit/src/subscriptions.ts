@@ -144,9 +144,14 @@ export function streamUntil<T>(
 ): ClosableStream<T> {
   const iterator = source[Symbol.asyncIterator]();
   let finished = false;
-  let expire: (value: "expired") => void = () => undefined;
-  const expired = new Promise<"expired">((resolve) => (expire = resolve));
-  const timer = timerAt(expiresAt, () => expire("expired"));
+  let expired = false;
+  // Wakes the `next()` waiting when the token runs out. (Not a Promise.race against one long-lived
+  // "expired" promise: every race would leave a reaction on it until expiry, one per event.)
+  let wake: ((value: "expired") => void) | undefined;
+  const timer = timerAt(expiresAt, () => {
+    expired = true;
+    wake?.("expired");
+  });
   const finish = async () => {
     if (finished) return;
     finished = true;
@@ -156,7 +161,12 @@ export function streamUntil<T>(
   const generator: ClosableStream<T> = {
     async next() {
       if (finished) return { done: true, value: undefined };
-      const result = await Promise.race([iterator.next(), expired]);
+      const result = expired
+        ? "expired"
+        : await new Promise<IteratorResult<T> | "expired">((resolve, reject) => {
+            wake = resolve;
+            iterator.next().then(resolve, reject);
+          }).finally(() => (wake = undefined));
       if (result === "expired") {
         await finish();
         return { done: false, value: expiredResult() };
