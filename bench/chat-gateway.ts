@@ -1,7 +1,8 @@
 /**
  * Chat through the gateway: many phones subscribed over graphql-ws, messages sent at a fixed rate.
  *
- *   pnpm exec tsx bench/chat-gateway.ts [--connections 10000] [--rate 1000] [--seconds 20] [--group 100] [--keep]
+ *   pnpm exec tsx bench/chat-gateway.ts [--connections 10000] [--rate 1000[,300,...]] [--seconds 20] [--group 100]
+ *     [--idle-seconds 10] [--profile DIR] [--keep]
  *
  * Users, Chat and the gateway run as separate processes (node --import tsx <package>/src/index.ts)
  * on databases of their own, so each one's memory can be read (/proc/<pid>/status VmRSS). The
@@ -13,11 +14,20 @@
  * member both receive it), and measures send-to-receive latency at the other member. A last phase
  * sends to one group of `group` subscribed members, to show the fetches per message do not grow
  * with the subscribers. On this machine the load generator shares the 2 cores with the servers.
+ *
+ * Before the load, the services' CPU is measured idle (subscribed, no traffic) for `idle-seconds`.
+ * `--rate 30,100,300` runs one load phase per rate on the same connections. Every phase reports
+ * CPU-ms per message of each service and of PostgreSQL (the backends connected to the bench's
+ * databases, from /proc), commits per message, and each service's event-loop delay and GC
+ * (bench/support/loop-probe.ts, loaded into each service process).
  */
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
+import { existsSync, readFileSync, rmSync } from "node:fs";
+import os from "node:os";
+import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
 import { createChatDb } from "@hv/chat/src/db";
@@ -34,12 +44,15 @@ import { flag, percentile } from "./support/args";
 import {
   cpuSecondsOf as cpuSeconds,
   freePort,
+  loadAverage,
+  ROOT,
   rssKb,
   sleep,
   startChild,
   printHeader,
 } from "./support/service";
 import WebSocket from "ws";
+import type { ProbeReport } from "./support/loop-probe";
 
 /** Forwards to Users and counts the entity fetches (`_entities`) that reach it. */
 async function countingProxy(target: string) {
@@ -89,7 +102,17 @@ interface Phone {
 
 async function main(): Promise<void> {
   const connections = flag("connections", 10_000);
-  const rate = flag("rate", 1_000);
+  const rates = (() => {
+    const index = process.argv.indexOf("--rate");
+    const list = index < 0 ? "1000" : (process.argv[index + 1] ?? "");
+    const parsed = list.split(",").map(Number);
+    if (parsed.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error("--rate needs positive integers, comma-separated");
+    return parsed;
+  })();
+  const idleSeconds = flag("idle-seconds", 10);
+  /** --profile DIR: V8 CPU profiles of each service process (DIR/<service>-<run>/), written when it exits. */
+  const profileIndex = process.argv.indexOf("--profile");
+  const profileDir = profileIndex < 0 ? undefined : process.argv[profileIndex + 1];
   const seconds = flag("seconds", 20);
   const groupSize = Math.min(flag("group", 100), connections);
   const keep = process.argv.includes("--keep");
@@ -138,6 +161,7 @@ async function main(): Promise<void> {
   };
   const children: ChildProcess[] = [];
   const usersDb = createUsersDb(urls.users);
+  const chatDb = createChatDb(urls.chat);
   let proxy: Awaited<ReturnType<typeof countingProxy>> | undefined;
   const phones: Phone[] = [];
   try {
@@ -168,12 +192,21 @@ async function main(): Promise<void> {
       ),
     );
 
+    const probeFile = (name: string) => path.join(os.tmpdir(), `hv-bench-chat-${stamp}-${name}.json`);
+    const nodeArgs = (name: string) => [
+      "--expose-gc",
+      "--import",
+      path.join(ROOT, "bench/support/loop-probe.ts"),
+      // One folder per service: tsx's loader thread writes a profile of its own beside the main thread's.
+      ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `${name}-${stamp}`)}`] : []),
+    ];
+    const probeEnv = (name: string) => ({ ...common, BENCH_PROBE_FILE: probeFile(name) });
     children.push(
-      await startChild("subgraphs/users/src/index.ts", common, `http://127.0.0.1:${ports.users}/readyz`),
+      await startChild("subgraphs/users/src/index.ts", probeEnv("users"), `http://127.0.0.1:${ports.users}/readyz`, nodeArgs("users")),
     );
     proxy = await countingProxy(`http://127.0.0.1:${ports.users}/graphql`);
     children.push(
-      await startChild("subgraphs/chat/src/index.ts", common, `http://127.0.0.1:${ports.chat}/readyz`),
+      await startChild("subgraphs/chat/src/index.ts", probeEnv("chat"), `http://127.0.0.1:${ports.chat}/readyz`, nodeArgs("chat")),
     );
     const gatewayEnv = {
       ...common,
@@ -183,7 +216,7 @@ async function main(): Promise<void> {
       MEDIA_URL: "http://127.0.0.1:9/graphql",
     };
     children.push(
-      await startChild("gateway/src/index.ts", gatewayEnv, `http://127.0.0.1:${ports.gateway}/readyz`),
+      await startChild("gateway/src/index.ts", { ...gatewayEnv, BENCH_PROBE_FILE: probeFile("gateway") }, `http://127.0.0.1:${ports.gateway}/readyz`, nodeArgs("gateway")),
     );
     const [usersProc, chatProc, gatewayProc] = children as [ChildProcess, ChildProcess, ChildProcess];
     const gatewayHttp = `http://127.0.0.1:${ports.gateway}/graphql`;
@@ -212,16 +245,22 @@ async function main(): Promise<void> {
         req.end(body);
       });
 
-    // Conversations: pairs (0,1), (2,3), … and one group of `groupSize`, made through the gateway.
+    // Conversations: pairs (0,1), (2,3), … seeded with SQL, and one group of `groupSize` made through the gateway.
     const pairs: Array<{ conversationId: string; a: number; b: number }> = [];
     const createGroup = async (owner: number, members: number[]) => {
-      const response = await post(
-        `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
-        { input: { title: "bench", memberIds: members.map((m) => ids[m]) } },
-        tokens[owner]!,
-      );
-      const id = response.data?.createGroupConversation?.id as string | undefined;
-      if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.errors)}`);
+      // A shared, busy machine can time a set-up call out: try again (a duplicate group is harmless here).
+      let id: string | undefined;
+      for (let attempt = 1; !id; attempt += 1) {
+        const response = await post(
+          `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
+          { input: { title: "bench", memberIds: members.map((m) => ids[m]) } },
+          tokens[owner]!,
+        ).catch((error: unknown) => ({ errors: [String(error)], data: undefined }));
+        id = response.data?.createGroupConversation?.id as string | undefined;
+        if (id) break;
+        if (attempt >= 5) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.errors)}`);
+        await sleep(1_000);
+      }
       // Each member was invited (no match with the owner): they accept.
       for (const member of members) {
         const invitations = await post(`query { myInvitations(first: 50) { edges { node { id conversationId } } } }`, {}, tokens[member]!);
@@ -233,15 +272,19 @@ async function main(): Promise<void> {
       return id;
     };
     const started = performance.now();
-    for (let i = 0; i + 1 < connections; i += 200) {
-      const batch: Array<Promise<void>> = [];
-      for (let a = i; a < Math.min(i + 200, connections - 1); a += 2) {
-        batch.push(
-          createGroup(a, [a + 1]).then((conversationId) => void pairs.push({ conversationId, a, b: a + 1 })),
-        );
-      }
-      await Promise.all(batch);
-    }
+    // The pairs are seeded with SQL (two-member GROUP conversations, as createGroupConversation
+    // made them before): set-up through the gateway took minutes on a busy machine and measured nothing.
+    for (let a = 0; a + 1 < connections; a += 2) pairs.push({ conversationId: randomUUID(), a, b: a + 1 });
+    await chatDb.$executeRawUnsafe(
+      `INSERT INTO conversations (id, kind, title) SELECT id::uuid, 'GROUP', 'bench' FROM unnest($1::text[]) AS t(id)`,
+      pairs.map((p) => p.conversationId),
+    );
+    await chatDb.$executeRawUnsafe(
+      `INSERT INTO conversation_members (conversation_id, user_id, role)
+       SELECT c::uuid, u::uuid, 'MEMBER' FROM unnest($1::text[], $2::text[]) AS t(c, u)`,
+      pairs.flatMap((p) => [p.conversationId, p.conversationId]),
+      pairs.flatMap((p) => [ids[p.a]!, ids[p.b]!]),
+    );
     const groupId = await createGroup(
       0,
       Array.from({ length: groupSize - 1 }, (_, i) => i + 1),
@@ -251,6 +294,34 @@ async function main(): Promise<void> {
     );
 
     await sleep(2_000);
+    /** Each service's memory after a full collection (loop-probe.ts; this also restarts its windows). */
+    const askProbes = async (): Promise<Record<"gateway" | "chat" | "users", ProbeReport | undefined>> => {
+      const named = { gateway: gatewayProc, chat: chatProc, users: usersProc };
+      for (const [name, child] of Object.entries(named)) {
+        rmSync(probeFile(name), { force: true });
+        child.kill("SIGUSR2");
+      }
+      // A busy process answers late (its full collection included): wait for every report, 20 s at most.
+      for (let waited = 0; waited < 20_000 && Object.keys(named).some((name) => !existsSync(probeFile(name))); waited += 100) {
+        await sleep(100);
+      }
+      await sleep(100);
+      const read = (name: string) => {
+        try {
+          return JSON.parse(readFileSync(probeFile(name), "utf8")) as ProbeReport;
+        } catch {
+          return undefined;
+        }
+      };
+      return { gateway: read("gateway"), chat: read("chat"), users: read("users") };
+    };
+    const memoryAfterCollection = async () => {
+      const reports = await askProbes();
+      const memory = (name: "gateway" | "chat" | "users") =>
+        reports[name]?.memory ?? { rssKb: NaN, heapUsedKb: NaN, externalKb: NaN, collected: false };
+      return { gateway: memory("gateway"), chat: memory("chat"), users: memory("users") };
+    };
+    const heapBaseline = await memoryAfterCollection();
     const baseline = {
       gateway: rssKb(gatewayProc.pid!),
       chat: rssKb(chatProc.pid!),
@@ -324,6 +395,7 @@ async function main(): Promise<void> {
       `opened ${acked} graphql-ws connections in ${((performance.now() - opened) / 1000).toFixed(1)} s`,
     );
     await sleep(5_000);
+    const heapIdle = await memoryAfterCollection();
     const idle = {
       gateway: rssKb(gatewayProc.pid!),
       chat: rssKb(chatProc.pid!),
@@ -331,25 +403,97 @@ async function main(): Promise<void> {
     };
     const perConnection = (name: "gateway" | "chat") =>
       ((idle[name] - baseline[name]) / connections).toFixed(1);
+    const collectedPerConnection = (name: "gateway" | "chat", field: "rssKb" | "heapUsedKb") =>
+      ((heapIdle[name][field] - heapBaseline[name][field]) / connections).toFixed(1);
+    console.log(
+      `after a full collection: gateway RSS ${collectedPerConnection("gateway", "rssKb")} KB, JS heap ${collectedPerConnection("gateway", "heapUsedKb")} KB per connection; chat RSS ${collectedPerConnection("chat", "rssKb")} KB, JS heap ${collectedPerConnection("chat", "heapUsedKb")} KB per connection`,
+    );
     console.log(
       `RSS before -> after ${connections} idle subscribed connections: gateway ${(baseline.gateway / 1024).toFixed(0)} -> ${(idle.gateway / 1024).toFixed(0)} MiB (${perConnection("gateway")} KB per connection), chat ${(baseline.chat / 1024).toFixed(0)} -> ${(idle.chat / 1024).toFixed(0)} MiB (${perConnection("chat")} KB per connection)`,
     );
 
-    // Steady load: `rate` messages a second, each to a random pair, through the gateway.
-    const fetchesBefore = proxy.counts.entities;
-    const cpuBefore = {
-      gateway: cpuSeconds(gatewayProc.pid!),
-      chat: cpuSeconds(chatProc.pid!),
-      users: cpuSeconds(usersProc.pid!),
-      bench: process.cpuUsage(),
+    // What each phase measures: the services' CPU (/proc), PostgreSQL's (the backends serving the
+    // bench databases), their commits, and each service's event-loop delay and GC (loop-probe.ts).
+    const snapshot = async () => {
+      const backends = await usersDb.$queryRawUnsafe<Array<{ pid: number }>>(
+        `SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()`,
+        Object.values(urls).map((u) => new URL(u).pathname.slice(1)),
+      );
+      const stats = await usersDb.$queryRawUnsafe<Array<{ commits: bigint }>>(
+        `SELECT sum(xact_commit)::bigint AS commits FROM pg_stat_database WHERE datname = ANY($1::text[])`,
+        Object.values(urls).map((u) => new URL(u).pathname.slice(1)),
+      );
+      const postgres = new Map<number, number>();
+      for (const { pid } of backends) {
+        try {
+          postgres.set(pid, cpuSeconds(pid));
+        } catch {
+          // ended meanwhile
+        }
+      }
+      return {
+        at: performance.now(),
+        gateway: cpuSeconds(gatewayProc.pid!),
+        chat: cpuSeconds(chatProc.pid!),
+        users: cpuSeconds(usersProc.pid!),
+        bench: process.cpuUsage(),
+        postgres,
+        commits: Number(stats[0]?.commits ?? 0),
+      };
     };
+    type Snapshot = Awaited<ReturnType<typeof snapshot>>;
+    const spent = (before: Snapshot, after: Snapshot) => {
+      let postgres = 0;
+      for (const [pid, seconds] of after.postgres) postgres += seconds - (before.postgres.get(pid) ?? 0);
+      const bench = process.cpuUsage(before.bench);
+      return {
+        seconds: (after.at - before.at) / 1000,
+        gateway: after.gateway - before.gateway,
+        chat: after.chat - before.chat,
+        users: after.users - before.users,
+        postgres,
+        bench: (bench.user + bench.system) / 1e6,
+        commits: after.commits - before.commits,
+      };
+    };
+    /** Asks every service's probe for what it saw since the last call (and starts it over). */
+    const probes = askProbes;
+    const describeProbes = (reports: Awaited<ReturnType<typeof probes>>) =>
+      Object.entries(reports)
+        .map(([name, r]) =>
+          r
+            ? `${name} loop delay p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms)`
+            : `${name} probe: no report`,
+        )
+        .join("\n  ");
+
+    // Idle: subscribed, no traffic. All background work (timers, pings, pollers, relays) shows here.
+    await probes();
+    const idleBefore = await snapshot();
+    await sleep(idleSeconds * 1000);
+    const idleSpent = spent(idleBefore, await snapshot());
+    const idleProbes = await probes();
+    const perSecond = (cpu: number) => ((cpu * 1000) / idleSpent.seconds).toFixed(1);
+    console.log(
+      `idle with ${connections} subscribed connections, ${idleSpent.seconds.toFixed(1)} s: CPU-ms per second gateway ${perSecond(idleSpent.gateway)}, chat ${perSecond(idleSpent.chat)}, users ${perSecond(idleSpent.users)} = ${perSecond(idleSpent.gateway + idleSpent.chat + idleSpent.users)} together; PostgreSQL backends ${perSecond(idleSpent.postgres)}; load average ${loadAverage()}\n  ${describeProbes(idleProbes)}`,
+    );
+
+    // Steady load, one phase per rate: `rate` messages a second, each to a random pair, through the gateway.
+    let phaseNumber = 0;
+    for (const rate of rates) {
+    phaseNumber += 1;
+    const fetchesBefore = proxy.counts.entities;
+    received = 0;
+    latencies.length = 0;
+    sentAt.clear();
+    await probes();
+    const before = await snapshot();
     const total = rate * seconds;
     let sent = 0;
     let sendErrors = 0;
     const sendLatencies: number[] = [];
     const pending: Array<Promise<unknown>> = [];
     const tick = 10;
-    const perTick = rate / (1000 / tick);
     const loadStarted = performance.now();
     await new Promise<void>((resolve) => {
       let due = 0;
@@ -358,7 +502,7 @@ async function main(): Promise<void> {
         while (sent < due) {
           const pair = pairs[Math.floor(Math.random() * pairs.length)]!;
           const from = Math.random() < 0.5 ? pair.a : pair.b;
-          const text = `b${sent}`;
+          const text = `b${phaseNumber}-${sent}`;
           const at = performance.now();
           sentAt.set(text, at);
           sent += 1;
@@ -388,40 +532,40 @@ async function main(): Promise<void> {
           resolve();
         }
       }, tick);
-      void perTick;
     });
     const sendSeconds = (performance.now() - loadStarted) / 1000;
     // Every send answered (stored or refused), then what was stored reaches its receiver.
     await Promise.allSettled(pending);
     for (let attempt = 0; attempt < 600 && received + sendErrors < total; attempt += 1) await sleep(50);
     const loadSeconds = (performance.now() - loadStarted) / 1000;
-    const cpu = {
-      gateway: cpuSeconds(gatewayProc.pid!) - cpuBefore.gateway,
-      chat: cpuSeconds(chatProc.pid!) - cpuBefore.chat,
-      users: cpuSeconds(usersProc.pid!) - cpuBefore.users,
-      bench: (() => {
-        const used = process.cpuUsage(cpuBefore.bench);
-        return (used.user + used.system) / 1e6;
-      })(),
-    };
+    const cpu = spent(before, await snapshot());
+    const loadProbes = await probes();
     const pairFetches = proxy.counts.entities - fetchesBefore;
     latencies.sort((a, b) => a - b);
     sendLatencies.sort((a, b) => a - b);
+    const stored = Math.max(1, sent - sendErrors);
+    const perMessage = (seconds: number) => ((seconds * 1000) / stored).toFixed(2);
+    console.log(`--- ${rate} messages/s for ${seconds} s`);
     console.log(
       `sendMessage round trip through the gateway: p50 ${percentile(sendLatencies, 50).toFixed(1)} ms, p99 ${percentile(sendLatencies, 99).toFixed(1)} ms`,
     );
     console.log(
-      `offered ${sent} messages in ${sendSeconds.toFixed(1)} s (${(sent / sendSeconds).toFixed(0)}/s), ${sendErrors} refused or failed; ${sent - sendErrors} stored; received ${received} at the other member within ${loadSeconds.toFixed(1)} s, ${errors} subscription errors`,
+      `offered ${sent} messages in ${sendSeconds.toFixed(1)} s (${(sent / sendSeconds).toFixed(0)}/s), ${sendErrors} refused or failed; ${sent - sendErrors} stored; received ${received} at the other member within ${loadSeconds.toFixed(1)} s (${(loadSeconds - sendSeconds).toFixed(1)} s after the last send), ${errors} subscription errors`,
     );
     console.log(
       `send-to-receive latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`,
     );
     console.log(
-      `CPU seconds during the load (${loadSeconds.toFixed(1)} s wall, 2 cores): gateway ${cpu.gateway.toFixed(1)}, chat ${cpu.chat.toFixed(1)}, users ${cpu.users.toFixed(1)}, load generator ${cpu.bench.toFixed(1)}`,
+      `CPU seconds during the load (${loadSeconds.toFixed(1)} s wall, 2 cores): gateway ${cpu.gateway.toFixed(2)}, chat ${cpu.chat.toFixed(2)}, users ${cpu.users.toFixed(2)}, PostgreSQL backends ${cpu.postgres.toFixed(2)}, load generator ${cpu.bench.toFixed(2)}`,
     );
+    console.log(
+      `CPU-ms per message stored: gateway ${perMessage(cpu.gateway)} + chat ${perMessage(cpu.chat)} + users ${perMessage(cpu.users)} = ${perMessage(cpu.gateway + cpu.chat + cpu.users)} services; PostgreSQL ${perMessage(cpu.postgres)} (${(cpu.commits / stored).toFixed(2)} commits per message); load average ${loadAverage()}`,
+    );
+    console.log(`  ${describeProbes(loadProbes)}`);
     console.log(
       `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers)`,
     );
+    }
 
     // Fan-out: one group with `groupSize` subscribed members, messages from different senders.
     await sleep(1_500); // past the share window: every sender's profile is fetched afresh
@@ -451,8 +595,10 @@ async function main(): Promise<void> {
     await Promise.all(phones.map((p) => p.client.dispose()));
     for (const child of children.reverse()) child.kill("SIGTERM");
     await sleep(1_000);
+    for (const name of ["gateway", "chat", "users"]) rmSync(path.join(os.tmpdir(), `hv-bench-chat-${stamp}-${name}.json`), { force: true });
     proxy?.close();
     await usersDb.$disconnect();
+    await chatDb.$disconnect();
     if (keep) console.log(`kept ${Object.values(urls).join(" ")}`);
     else
       for (const name of ["users", "chat"] as const)

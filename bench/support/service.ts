@@ -74,13 +74,15 @@ export async function benchDatabase(name: SchemaName, label: string, stamp: stri
 /**
  * `node --import tsx <entry>` (a service's own main, as `npm start` runs it) with this
  * environment added, resolved once GET `readyUrl` answers 200. Its stderr is passed through.
+ * `nodeArgs` go before the entry (e.g. `--cpu-prof`, another `--import`).
  */
 export async function startChild(
   entry: string,
   env: Record<string, string>,
   readyUrl: string,
+  nodeArgs: string[] = [],
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, entry)], {
+  const child = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, path.join(ROOT, entry)], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: "development", LOG_LEVEL: "warn", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "ignore", "inherit"],

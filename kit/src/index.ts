@@ -25,3 +25,5 @@ export * from "./metrics";
 export * from "./metrics-server";
 export * from "./prisma";
 export * from "./shipped-files";
+export * from "./spread-timer";
+export * from "./socket-keepalive";

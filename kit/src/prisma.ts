@@ -34,6 +34,8 @@ export interface SqlClient {
 export interface SubgraphDatabaseClients<C> {
   prisma: C;
   sql: SqlClient;
+  /** The pool under both (e.g. for `sqlOutboxStore`, which holds a connection through a claim). */
+  pool: Pool;
 }
 
 /**
@@ -61,13 +63,13 @@ export function createDatabaseClients<C>(
       return result.rows as T[];
     },
   };
-  if (!onQuery) return { prisma: new Client({ adapter }), sql };
+  if (!onQuery) return { prisma: new Client({ adapter }), sql, pool };
   const prisma = new Client({ adapter, log: [{ emit: "event", level: "query" }] });
   (prisma as unknown as { $on(event: "query", listener: (event: { query: string }) => void): void }).$on(
     "query",
     (event) => onQuery(event.query),
   );
-  return { prisma, sql };
+  return { prisma, sql, pool };
 }
 
 /** The PrismaClient alone (processes with no hot SQL path): see `createDatabaseClients`. */

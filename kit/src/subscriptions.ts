@@ -16,6 +16,8 @@ import { appError, createErrorFormatter, ErrorCode } from "./errors";
 import type { Logger } from "./logger";
 import { requestIdFrom } from "./request-id";
 import type { RequestContextBase } from "./service";
+import { keepSocketsAlive } from "./socket-keepalive";
+import { SpreadTimer } from "./spread-timer";
 
 /**
  * Subscriptions of a subgraph over graphql-ws (the `graphql-transport-ws` protocol), on the
@@ -85,6 +87,8 @@ interface ConnectionState {
   requestId: string;
   clientIp: string;
   timers: NodeJS.Timeout[];
+  /** In the revalidation timer while the connection is open and signed in. */
+  revalidation?: { socket: WebSocket; caller: Caller };
   /** Operation-level callers, by operation id. */
   operations: Map<string, Caller>;
   /** Ids of the subscriptions running on this connection (metrics). */
@@ -140,9 +144,14 @@ export function streamUntil<T>(
 ): ClosableStream<T> {
   const iterator = source[Symbol.asyncIterator]();
   let finished = false;
-  let expire: (value: "expired") => void = () => undefined;
-  const expired = new Promise<"expired">((resolve) => (expire = resolve));
-  const timer = timerAt(expiresAt, () => expire("expired"));
+  let expired = false;
+  // Wakes the `next()` waiting when the token runs out. (Not a Promise.race against one long-lived
+  // "expired" promise: every race would leave a reaction on it until expiry, one per event.)
+  let wake: ((value: "expired") => void) | undefined;
+  const timer = timerAt(expiresAt, () => {
+    expired = true;
+    wake?.("expired");
+  });
   const finish = async () => {
     if (finished) return;
     finished = true;
@@ -152,7 +161,12 @@ export function streamUntil<T>(
   const generator: ClosableStream<T> = {
     async next() {
       if (finished) return { done: true, value: undefined };
-      const result = await Promise.race([iterator.next(), expired]);
+      const result = expired
+        ? "expired"
+        : await new Promise<IteratorResult<T> | "expired">((resolve, reject) => {
+            wake = resolve;
+            iterator.next().then(resolve, reject);
+          }).finally(() => (wake = undefined));
       if (result === "expired") {
         await finish();
         return { done: false, value: expiredResult() };
@@ -191,6 +205,24 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
   const closeGraceMs = options.closeGraceMs ?? 1_000;
   const wss = new WebSocketServer({ server: options.httpServer, path: options.path ?? "/graphql" });
   const states = new WeakMap<WebSocket, ConnectionState>();
+  // One timer re-verifies every signed-in connection's token once per revalidateMs, spread over it.
+  const revalidations = new SpreadTimer<{ socket: WebSocket; caller: Caller }>({
+    periodMs: revalidateMs,
+    tickMs: Math.min(1_000, revalidateMs),
+    run: (due) => {
+      for (const revalidation of due) {
+        const { socket, caller } = revalidation;
+        if (socket.readyState !== socket.OPEN) {
+          revalidations.delete(revalidation);
+          continue;
+        }
+        verifier.verify(caller.token).catch((error: unknown) => {
+          if (isUnauthenticated(error)) forbid(socket, `Forbidden: the access token is ${String(error.extensions.reason)}`);
+          else logger.warn({ err: error }, "graphql-ws: could not re-verify a connection's access token");
+        });
+      }
+    },
+  });
   const formatError = createErrorFormatter({
     maskInternal: options.isProduction,
     onInternal: (error: unknown) => logger.error({ err: error }, "internal error in a subscription"),
@@ -261,20 +293,15 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
           return true;
         }
         const caller = state.caller;
-        state.timers.push(
-          timerAt(caller.expiresAt, () => forbid(socket, "Forbidden: the access token expired")),
-          setInterval(() => {
-            verifier.verify(caller.token).catch((error: unknown) => {
-              if (isUnauthenticated(error)) forbid(socket, `Forbidden: the access token is ${String(error.extensions.reason)}`);
-              else logger.warn({ err: error }, "graphql-ws: could not re-verify a connection's access token");
-            });
-          }, revalidateMs).unref(),
-        );
+        state.timers.push(timerAt(caller.expiresAt, () => forbid(socket, "Forbidden: the access token expired")));
+        state.revalidation = { socket, caller };
+        revalidations.add(state.revalidation);
         return true;
       },
       onClose: (ctx) => {
         const state = states.get(ctx.extra.socket);
         if (state) for (const timer of state.timers) clearTimeout(timer);
+        if (state?.revalidation) revalidations.delete(state.revalidation);
         state?.running.clear();
       },
       onSubscribe: async (ctx, id, payload: SubscribePayload) => {
@@ -327,9 +354,11 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
       },
     },
     wss,
-    options.keepAliveMs ?? 12_000,
+    // Pings come from keepSocketsAlive (one spread timer instead of two timers per socket).
+    0,
   );
   void server;
+  const stopKeepAlive = keepSocketsAlive(wss, options.keepAliveMs ?? 12_000);
 
   return {
     connections: () => wss.clients.size,
@@ -342,6 +371,8 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
       for (const socket of wss.clients) socket.close(code, reason);
     },
     async stop() {
+      stopKeepAlive();
+      revalidations.clear();
       const sockets = [...wss.clients];
       const closed = sockets.map(
         (socket) =>

@@ -333,6 +333,32 @@ describe("access tokens", () => {
       expect(fetches).toBeGreaterThan(1);
     });
 
+    it("should renew a remembered token without checking its signature again while its key is still published", async () => {
+      published = issuerWith([keyA]).publicJwks();
+      let now = Date.now();
+      const remote = createAccessTokenVerifier({
+        jwks: jwksUrl,
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        revocations,
+        clock: () => new Date(now),
+      });
+      const signedByA = await issuerWith([keyA]).issue(aViewer());
+      const signatureChecks = jest.spyOn(globalThis.crypto.subtle, "verify");
+      try {
+        expect(await outcome(remote, signedByA.token)).toBe("accepted");
+        expect(signatureChecks).toHaveBeenCalledTimes(1);
+        // Past the memory, twice over: the key set still holds A, so the memory is renewed.
+        now += VERIFIED_TOKEN_MEMORY_MS + 1_000;
+        expect(await outcome(remote, signedByA.token)).toBe("accepted");
+        now += VERIFIED_TOKEN_MEMORY_MS + 1_000;
+        expect(await outcome(remote, signedByA.token)).toBe("accepted");
+        expect(signatureChecks).toHaveBeenCalledTimes(1);
+      } finally {
+        signatureChecks.mockRestore();
+      }
+    });
+
     it("should fail as a server error, not as a bad token, when the JWKS cannot be fetched", async () => {
       const unreachable = createAccessTokenVerifier({
         jwks: new URL("http://127.0.0.1:1/.well-known/jwks.json"),

@@ -4,6 +4,7 @@ import { freePort } from "../../test/support/ports";
 import { waitFor as waitForEvery } from "../../test/support/wait";
 import net from "node:net";
 import { Queue } from "bullmq";
+import { Pool } from "pg";
 import {
   defaultDatabaseUrl,
   dropDatabase,
@@ -18,6 +19,7 @@ import {
   InvalidEventError,
   outboxEventData,
   prismaOutboxStore,
+  sqlOutboxStore,
   startEventConsumer,
   startOutboxRelay,
   SUBSCRIPTIONS,
@@ -42,15 +44,18 @@ const databaseUrl = withDatabaseName(
   `hv_test_${runId}_events`,
 );
 let db: UsersDb;
+let pool: Pool;
 
 beforeAll(async () => {
   await ensureDatabase(databaseUrl);
   await migrateDeploy("users", databaseUrl);
   db = createUsersDb(databaseUrl);
+  pool = new Pool({ connectionString: databaseUrl });
 }, 120_000);
 
 afterAll(async () => {
   await db?.$disconnect();
+  await pool?.end();
   await dropDatabase(databaseUrl);
 });
 
@@ -131,9 +136,13 @@ afterEach(async () => {
   }
 });
 
+/** Which outbox store the relay tests run on: every test runs on both. */
+let storeKind: "prisma" | "sql" = "prisma";
+const outboxStore = (): OutboxStore => (storeKind === "sql" ? sqlOutboxStore(pool) : prismaOutboxStore(db));
+
 function relay(overrides: Partial<OutboxRelayOptions> = {}): OutboxRelay {
   const started = startOutboxRelay({
-    store: prismaOutboxStore(db),
+    store: outboxStore(),
     connection: REDIS_URL,
     logger: log.logger,
     pollIntervalMs: 60_000, // tests flush explicitly
@@ -208,7 +217,11 @@ async function commitUserDeleted(): Promise<string> {
   return data.id;
 }
 
-describe("events between subgraphs", () => {
+describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox store)", (kind) => {
+  beforeEach(() => {
+    storeKind = kind;
+  });
+
   it("should deliver an event committed with its change to every subscribed consumer exactly once", async () => {
     const deliveries = startConsumers();
     const before = new Date();
@@ -313,7 +326,7 @@ describe("events between subgraphs", () => {
 
   it("should not deliver twice when the relay dies after enqueueing but before marking the events published", async () => {
     const deliveries = startConsumers();
-    const inner = prismaOutboxStore(db);
+    const inner = outboxStore();
     let failures = 0;
     const store: OutboxStore = {
       claimUnpublished: (limit) => inner.claimUnpublished(limit),
@@ -360,7 +373,7 @@ describe("events between subgraphs", () => {
     // Counts what each relay marks published: an event marked by both was enqueued by both.
     const marked: string[] = [];
     const counted = (): OutboxStore => {
-      const store = prismaOutboxStore(db);
+      const store = outboxStore();
       return {
         claimUnpublished: (limit) => store.claimUnpublished(limit),
         markPublished: async (eventIds) => {

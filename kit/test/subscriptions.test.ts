@@ -266,4 +266,27 @@ describe("streamUntil", () => {
     expect(returned).toBe(true);
     void pending;
   });
+
+  it("should pass every value in order, then end with the expired result while a next() waits, and stay ended", async () => {
+    let sent = 0;
+    let returned = false;
+    const source: AsyncIterable<number> = {
+      [Symbol.asyncIterator]: () => ({
+        // 500 values at once, then nothing: the 501st next() waits until the token runs out.
+        next: () =>
+          sent < 500 ? Promise.resolve({ done: false, value: sent++ }) : new Promise<IteratorResult<number>>(() => undefined),
+        return: async () => {
+          returned = true;
+          return { done: true, value: undefined };
+        },
+      }),
+    };
+    const stream = streamUntil(source, Date.now() + 300, () => -1);
+    const values: number[] = [];
+    for (let i = 0; i < 500; i += 1) values.push((await stream.next()).value as number);
+    expect(values).toEqual(Array.from({ length: 500 }, (_, i) => i));
+    expect(await stream.next()).toEqual({ done: false, value: -1 });
+    expect(returned).toBe(true);
+    expect(await stream.next()).toEqual({ done: true, value: undefined });
+  });
 });

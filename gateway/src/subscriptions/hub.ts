@@ -3,6 +3,7 @@ import type { FetchNode, PlanNode, QueryPlan } from "@apollo/query-planner";
 import type { Logger, Viewer } from "@hv/kit";
 import { GraphQLError, type ExecutionResult } from "graphql";
 import type { GatewayContext } from "../subgraph-data-source";
+import { digestKey } from "./digest";
 import type { PlannedSubscription } from "./planner";
 import { SharedFetches, type SupergraphVersion } from "./shared-fetches";
 import { ClientStream } from "./stream";
@@ -231,7 +232,7 @@ export class SubscriptionHub {
   /** The client's results; the stream leaves its feed (and the feed its upstream) when returned. */
   subscribe(planned: PlannedSubscription, subscriber: Subscriber): ClientStream {
     // The supergraph version: after a reload, new subscribers get plans of the new one.
-    const key = JSON.stringify([planned.supergraph.version, planned.planKey, planned.variables, subscriber.authorization]);
+    const key = digestKey([planned.supergraph.version, planned.planKey, planned.variables, subscriber.authorization]);
     let feed = this.feeds.get(key);
     const isNew = !feed;
     if (!feed) {

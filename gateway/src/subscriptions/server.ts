@@ -10,7 +10,9 @@ import {
   CLOCK_TOLERANCE_SECONDS,
   createErrorFormatter,
   ErrorCode,
+  keepSocketsAlive,
   requestIdFrom,
+  SpreadTimer,
   type Logger,
   type Viewer,
 } from "@hv/kit";
@@ -79,9 +81,16 @@ interface ConnectionState {
   requestId: string;
   clientIp: string;
   timers: NodeJS.Timeout[];
+  /** In the revalidation timer while the connection is open and signed in. */
+  revalidation?: Revalidation;
   subscriptions: number;
   /** The connection token's `exp` (epoch ms); undefined when anonymous. */
   expiresAt?: number;
+}
+
+interface Revalidation {
+  socket: WebSocket;
+  authorization: string;
 }
 
 interface OperationContext {
@@ -154,6 +163,28 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
       : {}),
   });
   const states = new WeakMap<WebSocket, ConnectionState>();
+  // One timer re-verifies every open connection's token once per revalidateMs, spread over it.
+  const revalidations = new SpreadTimer<Revalidation>({
+    periodMs: options.revalidateMs,
+    tickMs: Math.min(1_000, options.revalidateMs),
+    run: (due) => {
+      for (const revalidation of due) {
+        const { socket, authorization } = revalidation;
+        // Closed while its token was being verified at connect: nothing to watch.
+        if (socket.readyState !== socket.OPEN) {
+          revalidations.delete(revalidation);
+          continue;
+        }
+        options.authenticate(authorization).catch((error: unknown) => {
+          if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED) {
+            forbid(socket, String(error.extensions.reason ?? "invalid"));
+          } else {
+            logger.warn({ err: error }, "graphql-ws: could not re-verify a connection's access token");
+          }
+        });
+      }
+    },
+  });
   const formatError = createErrorFormatter({
     maskInternal: options.isProduction,
     onInternal: (error: unknown) => logger.error({ err: error }, "internal error in a subscription"),
@@ -232,22 +263,14 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
           state.expiresAt = expiresAt;
           state.timers.push(timerAt(expiresAt, () => forbid(socket, "expired")));
         }
-        state.timers.push(
-          setInterval(() => {
-            options.authenticate(authorization).catch((error: unknown) => {
-              if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED) {
-                forbid(socket, String(error.extensions.reason ?? "invalid"));
-              } else {
-                logger.warn({ err: error }, "graphql-ws: could not re-verify a connection's access token");
-              }
-            });
-          }, options.revalidateMs).unref(),
-        );
+        state.revalidation = { socket, authorization };
+        revalidations.add(state.revalidation);
         return true;
       },
       onClose: (ctx) => {
         const state = states.get(ctx.extra.socket);
         if (state) for (const timer of state.timers) clearTimeout(timer);
+        if (state?.revalidation) revalidations.delete(state.revalidation);
       },
       onSubscribe: async (ctx, id, received) => {
         const state = states.get(ctx.extra.socket);
@@ -318,8 +341,10 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
       },
     },
     wss,
-    options.keepAliveMs,
+    // Pings come from keepSocketsAlive (one spread timer instead of two timers per socket).
+    0,
   );
+  const stopKeepAlive = keepSocketsAlive(wss, options.keepAliveMs);
 
   return {
     connections: () => wss.clients.size,
@@ -335,6 +360,8 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
     stop: async () => {
       // graphql-ws closes every socket with 1001 (Going Away) and stops the WebSocket server once
       // they have gone; a client that does not answer the close in time is cut off.
+      stopKeepAlive();
+      revalidations.clear();
       const clients = [...wss.clients];
       const grace = setTimeout(() => {
         for (const client of clients) client.terminate();

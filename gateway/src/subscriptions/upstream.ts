@@ -2,6 +2,7 @@ import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { GraphQLError, type GraphQLFormattedError } from "graphql";
 import { clientExtensions, ErrorCode, isKnownErrorCode, REQUEST_ID_HEADER, type Logger } from "@hv/kit";
+import { digestKey } from "./digest";
 
 /** One event of an upstream subscription: a `next` payload as the subgraph sent it. */
 export interface UpstreamEvent {
@@ -194,7 +195,7 @@ export class UpstreamPool {
 
   /** Starts (or joins) the operation; returns the function that leaves it. */
   subscribe(operation: UpstreamOperation, listener: UpstreamListener): () => void {
-    const key = JSON.stringify([operation.serviceName, operation.query, operation.operationName ?? null, operation.variables, operation.authorization]);
+    const key = digestKey([operation.serviceName, operation.query, operation.operationName ?? null, operation.variables, operation.authorization]);
     let subscription = this.shared.get(key);
     if (!subscription || subscription.ended) {
       subscription = this.start(key, operation);

@@ -9,6 +9,7 @@ import {
   type CryptoKey,
   type JSONWebKeySet,
   type JWTPayload,
+  type JWTHeaderParameters,
 } from "jose";
 import { appError, ErrorCode } from "../errors";
 import { CLOCK_TOLERANCE_SECONDS, MAX_ACCESS_TOKEN_TTL_SECONDS, type RevocationCheck } from "./revocations";
@@ -129,7 +130,9 @@ export interface AccessTokenVerifierOptions {
  * A verified signature is remembered for this long (never past the token's expiry), so a phone's
  * requests do not each pay an ES256 verification (~0.3 ms of CPU) in the gateway and again in
  * every subgraph. Revocation is still asked on every request; a key removed from the JWKS stops
- * being trusted through this memory within this time.
+ * being trusted through this memory within this time: past it, the memory is renewed only if the
+ * key set (as jose holds it now) still hands out the very key that checked the signature, else the
+ * signature is verified again.
  */
 export const VERIFIED_TOKEN_MEMORY_MS = 60_000;
 /** Tokens remembered at most (the oldest is forgotten first): ~1 KB each. */
@@ -140,8 +143,13 @@ interface VerifiedToken {
   issuedAt: number;
   /** Epoch seconds (`exp`). */
   expiresAt: number;
-  /** Epoch ms: past this, the signature is checked again. */
+  /** Epoch ms: past this, the key is looked up again (and the signature checked if it changed). */
   trustedUntil: number;
+  /** Epoch ms: never trusted past this (`exp`, the maximum token age, with the tolerance). */
+  trustedAtMost: number;
+  /** The token's header and the key that verified it. */
+  header: JWTHeaderParameters;
+  key: unknown;
 }
 
 export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): AccessTokenVerifier {
@@ -162,9 +170,9 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   const source = options.jwks instanceof URL ? options.jwks.href : "the local key set";
   const clock = options.clock ?? (() => new Date());
 
-  async function verifySignature(token: string): Promise<JWTPayload> {
+  async function verifySignature(token: string): Promise<{ payload: JWTPayload; header: JWTHeaderParameters; key: unknown }> {
     try {
-      const { payload } = await jwtVerify(token, keySet, {
+      const { payload, protectedHeader, key } = await jwtVerify(token, keySet, {
         currentDate: clock(),
         algorithms: [ACCESS_TOKEN_ALGORITHM],
         typ: ACCESS_TOKEN_TYPE,
@@ -174,7 +182,7 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
         maxTokenAge: MAX_ACCESS_TOKEN_TTL_SECONDS,
         clockTolerance: CLOCK_TOLERANCE_SECONDS,
       });
-      return payload;
+      return { payload, header: protectedHeader, key };
     } catch (error) {
       if (error instanceof joseErrors.JWTExpired) throw accessTokenRefused("expired");
       if (error instanceof joseErrors.JOSEError && INVALID_TOKEN_CODES.has(error.code))
@@ -190,7 +198,7 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   const verified = new Map<string, VerifiedToken>();
 
   async function verifyToken(token: string, now: number): Promise<VerifiedToken> {
-    const payload = await verifySignature(token);
+    const { payload, header, key } = await verifySignature(token);
     const { sub, sid, role, iat, exp } = payload as JWTPayload & { sid?: unknown; role?: unknown };
     if (
       typeof sub !== "string" ||
@@ -203,16 +211,16 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     ) {
       throw accessTokenRefused("invalid");
     }
+    // Never past what jose accepts: `exp` and the maximum token age, each with the tolerance.
+    const trustedAtMost = Math.min((exp + CLOCK_TOLERANCE_SECONDS) * 1000, (iat + MAX_ACCESS_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000);
     const entry: VerifiedToken = {
       viewer: { userId: sub, sessionId: sid, role: role as ViewerRole },
       issuedAt: iat,
       expiresAt: exp,
-      // Never past what jose accepts: `exp` and the maximum token age, each with the tolerance.
-      trustedUntil: Math.min(
-        now + VERIFIED_TOKEN_MEMORY_MS,
-        (exp + CLOCK_TOLERANCE_SECONDS) * 1000,
-        (iat + MAX_ACCESS_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000,
-      ),
+      trustedUntil: Math.min(now + VERIFIED_TOKEN_MEMORY_MS, trustedAtMost),
+      trustedAtMost,
+      header,
+      key,
     };
     if (verified.size >= VERIFIED_TOKEN_MEMORY_SIZE) {
       const oldest = verified.keys().next().value;
@@ -222,6 +230,18 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     return entry;
   }
 
+  /**
+   * Renews a remembered signature whose memory ran out if the key set still hands out the key that
+   * verified it (jose keeps one imported key per JWK until the set is fetched anew).
+   */
+  async function stillTrusted(entry: VerifiedToken, now: number): Promise<boolean> {
+    if (now >= entry.trustedAtMost) return false;
+    const key = await keySet(entry.header, { payload: "", signature: "" }).catch(() => undefined);
+    if (key === undefined || key !== entry.key) return false;
+    entry.trustedUntil = Math.min(now + VERIFIED_TOKEN_MEMORY_MS, entry.trustedAtMost);
+    return true;
+  }
+
   return {
     async verify(token) {
       if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw accessTokenRefused("invalid");
@@ -229,7 +249,8 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       let entry = verified.get(token);
       if (entry !== undefined && entry.trustedUntil <= now) {
         verified.delete(token);
-        entry = undefined;
+        entry = (await stillTrusted(entry, now)) ? entry : undefined;
+        if (entry) verified.set(token, entry);
       }
       // Past its trusted time the token goes through jose again, which refuses it as expired.
       entry ??= await verifyToken(token, now);

@@ -2,3 +2,4 @@ export * from "./catalogue";
 export * from "./outbox";
 export * from "./relay";
 export * from "./consumer";
+export * from "./sql-outbox";

@@ -69,14 +69,14 @@ export interface PrismaOutboxStoreOptions {
   claimTimeoutMs?: number;
 }
 
-const CLAIM_SQL =
+export const CLAIM_SQL =
   "SELECT id::text AS id, type, payload, created_at FROM outbox_events" +
   " WHERE published_at IS NULL ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED";
-const MARK_SQL =
+export const MARK_SQL =
   "UPDATE outbox_events SET published_at = clock_timestamp()" +
   " WHERE id = ANY($1::uuid[]) AND published_at IS NULL";
 
-interface ClaimRow {
+export interface ClaimRow {
   id: string;
   type: string;
   payload: unknown;

@@ -1,4 +1,10 @@
-import { createDatabaseClients, createPrismaDb, type ProcessMetrics, type SqlClient } from "@hv/kit";
+import {
+  createDatabaseClients,
+  createPrismaDb,
+  type ProcessMetrics,
+  type SqlClient,
+  type SubgraphDatabaseClients,
+} from "@hv/kit";
 import { PrismaClient } from "./generated/prisma/client";
 
 export type { SqlClient };
@@ -9,11 +15,14 @@ export function createChatDb(databaseUrl: string, metrics?: ProcessMetrics): Cha
   return createPrismaDb(PrismaClient, databaseUrl, metrics ? { metrics } : {});
 }
 
-/** The subgraph's clients: Prisma, and plain SQL on the same pool for sending (modules/messages.ts). */
+/**
+ * The subgraph's clients: Prisma, and plain SQL on the same pool for sending (modules/messages.ts)
+ * and for the outbox relay flushed after every message (kit's sqlOutboxStore).
+ */
 export function createChatDatabase(
   databaseUrl: string,
   metrics?: ProcessMetrics,
-): { db: ChatDb; sql: SqlClient } {
-  const { prisma, sql } = createDatabaseClients(PrismaClient, databaseUrl, metrics ? { metrics } : {});
-  return { db: prisma, sql };
+): { db: ChatDb; sql: SqlClient; pool: SubgraphDatabaseClients<ChatDb>["pool"] } {
+  const { prisma, sql, pool } = createDatabaseClients(PrismaClient, databaseUrl, metrics ? { metrics } : {});
+  return { db: prisma, sql, pool };
 }

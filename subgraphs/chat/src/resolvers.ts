@@ -6,7 +6,7 @@ import * as conversations from "./modules/conversations";
 import * as invitations from "./modules/invitations";
 import type { InvitationRow } from "./modules/invitations";
 import * as messages from "./modules/messages";
-import { beat, keepOnline } from "./modules/presence";
+import { beat } from "./modules/presence";
 import type { ConversationRow, MessageRow } from "./modules/rows";
 
 export type { ChatContext };
@@ -96,7 +96,7 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
     myChatEvents: {
       subscribe: (_: unknown, __: unknown, context: ChatContext) => {
         const viewer = requireViewer(context);
-        const stopBeating = keepOnline(context.services, viewer.userId, (error) => context.logger.warn({ err: error }, "presence heartbeat failed"));
+        const stopBeating = context.services.presence.keepOnline(viewer.userId);
         return mapStream(inSeqOrder(context.services.bus.subscribe(viewer.userId), ORDER_HOLD_MS), (event) => event, stopBeating);
       },
       resolve: (event: ChatEventPayload, _: unknown, context: ChatContext) => {

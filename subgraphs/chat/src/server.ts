@@ -5,7 +5,7 @@ import {
   loadTypeDefs,
   shippedFile,
   prismaDatabase,
-  prismaOutboxStore,
+  sqlOutboxStore,
   startEventConsumer,
   startOutboxRelay,
   startSubgraph,
@@ -16,8 +16,9 @@ import {
 } from "@hv/kit";
 import { createChatDatabase } from "./db";
 import { chatEventHandlers } from "./events";
-import { createLoaders } from "./loaders";
+import { createLoaders, type ChatLoaders } from "./loaders";
 import { createChatBus } from "./modules/bus";
+import { PresenceBeats } from "./modules/presence";
 import type { ChatServices } from "./modules/context";
 import { resolvers, type ChatContext } from "./resolvers";
 
@@ -28,17 +29,21 @@ export const CATCH_UP_CLOSE_CODE = 1012;
 
 export async function start(config: ChatConfig, logger: Logger): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
-  const { db, sql } = createChatDatabase(config.databaseUrl, metrics);
+  const { db, sql, pool } = createChatDatabase(config.databaseUrl, metrics);
   const redis = createRedis(config.redis, logger);
   const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
-  // message.created leaves through the outbox, relayed to the consumers' queues (push).
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
+  // message.created leaves through the outbox, relayed to the consumers' queues (push). The relay
+  // is flushed after every message: its claim goes through node-postgres, not Prisma.
+  const relay = startOutboxRelay({ store: sqlOutboxStore(pool), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
   const services: ChatServices = {
     db,
     sql,
     config,
     redis,
     bus,
+    presence: new PresenceBeats(redis, config.eventsPrefix, config.presenceTtlSeconds, (error) =>
+      logger.warn({ err: error }, "presence heartbeat failed"),
+    ),
     sendBurst: createRateLimiter(redis, { name: "chat-send-burst", points: config.sendBurst, durationSeconds: 10 }),
     sendSustained: createRateLimiter(redis, { name: "chat-send-sustained", points: config.sendSustained, durationSeconds: 3600 }),
     invitationsPerDay: createRateLimiter(redis, { name: "chat-invitations", points: config.invitationsPerDay, durationSeconds: 24 * 3600 }),
@@ -53,7 +58,12 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     metrics,
     handlers: chatEventHandlers(db, logger, services),
   });
-  const busWorker: BackgroundWorker = { stop: () => bus.close() };
+  const busWorker: BackgroundWorker = {
+    stop: () => {
+      services.presence.stop();
+      return bus.close();
+    },
+  };
   const running = await startSubgraph<ChatContext>({
     config,
     logger,
@@ -63,13 +73,19 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     redis,
     metrics,
     subscriptions: true,
+    // Loaders are made on first use: a subscription holds its context for hours and resolves most
+    // events without a query, so neither its memory nor each event pays for seven DataLoaders.
     context: (base) => {
+      const viewerId = base.viewer?.userId ?? null;
+      let loaders: ChatLoaders | undefined;
       const context: ChatContext = {
         ...base,
         services,
-        loaders: createLoaders(services, base.viewer?.userId ?? null),
+        get loaders() {
+          return (loaders ??= createLoaders(services, viewerId));
+        },
         refreshLoaders: () => {
-          context.loaders = createLoaders(services, base.viewer?.userId ?? null);
+          loaders = undefined;
         },
       };
       return context;

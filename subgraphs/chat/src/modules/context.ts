@@ -2,6 +2,7 @@ import type { ChatConfig, RateLimiter, Redis, RequestContextBase } from "@hv/kit
 import type { ChatDb, SqlClient } from "../db";
 import type { ChatLoaders } from "../loaders";
 import type { ChatBus } from "./bus";
+import type { PresenceBeats } from "./presence";
 
 /** What every request shares: built once per process. */
 export interface ChatServices {
@@ -11,6 +12,8 @@ export interface ChatServices {
   config: ChatConfig;
   redis: Redis;
   bus: ChatBus;
+  /** Keeps subscribed people online (one spread timer for the instance). */
+  presence: PresenceBeats;
   sendBurst: RateLimiter;
   sendSustained: RateLimiter;
   /** CHAT_INVITATIONS_PER_DAY per inviter. */
@@ -21,7 +24,8 @@ export interface ChatServices {
 
 export interface ChatContext extends RequestContextBase {
   services: ChatServices;
-  loaders: ChatLoaders;
+  /** Made on first use, and again after refreshLoaders. */
+  readonly loaders: ChatLoaders;
   /** New loaders (no cache carried over): subscriptions call it per event. */
   refreshLoaders(): void;
 }

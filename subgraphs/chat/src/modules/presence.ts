@@ -1,3 +1,4 @@
+import { SpreadTimer, type Redis } from "@hv/kit";
 import type { ChatServices } from "./context";
 
 /**
@@ -7,33 +8,86 @@ import type { ChatServices } from "./context";
  */
 const SEEN_TTL_SECONDS = 30 * 24 * 3600;
 
-const onlineKey = (services: ChatServices, userId: string) => `${services.config.eventsPrefix}:chat:online:${userId}`;
-const seenKey = (services: ChatServices, userId: string) => `${services.config.eventsPrefix}:chat:seen:${userId}`;
+const onlineKey = (prefix: string, userId: string) => `${prefix}:chat:online:${userId}`;
+const seenKey = (prefix: string, userId: string) => `${prefix}:chat:seen:${userId}`;
 
-export async function beat(services: ChatServices, userId: string): Promise<void> {
-  await services.redis
-    .multi()
-    .set(onlineKey(services, userId), "1", "EX", services.config.presenceTtlSeconds)
-    .set(seenKey(services, userId), String(Date.now()), "EX", SEEN_TTL_SECONDS)
-    .exec();
+/** KEYS: online, seen pairs; ARGV: online TTL, now (ms), seen TTL. One round trip for many people. */
+const BEAT_MANY = `for i = 1, #KEYS, 2 do
+  redis.call("SET", KEYS[i], "1", "EX", ARGV[1])
+  redis.call("SET", KEYS[i + 1], ARGV[2], "EX", ARGV[3])
+end
+return #KEYS / 2`;
+
+async function beatAll(redis: Redis, prefix: string, ttlSeconds: number, userIds: readonly string[]): Promise<void> {
+  if (userIds.length === 0) return;
+  const keys = userIds.flatMap((id) => [onlineKey(prefix, id), seenKey(prefix, id)]);
+  await redis.eval(BEAT_MANY, keys.length, ...keys, String(ttlSeconds), String(Date.now()), String(SEEN_TTL_SECONDS));
 }
 
-/** Beats now and every third of the TTL until the returned function is called. */
-export function keepOnline(services: ChatServices, userId: string, onError: (error: unknown) => void): () => void {
-  const run = () => void beat(services, userId).catch(onError);
-  run();
-  const timer = setInterval(run, Math.max(1_000, (services.config.presenceTtlSeconds * 1000) / 3));
-  timer.unref();
-  return () => {
-    clearInterval(timer);
-    // The last moment seen is now; "online" runs out on its own (another device may still beat).
-    void services.redis.set(seenKey(services, userId), String(Date.now()), "EX", SEEN_TTL_SECONDS).catch(onError);
-  };
+export async function beat(services: ChatServices, userId: string): Promise<void> {
+  const { eventsPrefix, presenceTtlSeconds } = services.config;
+  await beatAll(services.redis, eventsPrefix, presenceTtlSeconds, [userId]);
+}
+
+/**
+ * Keeps the people with an open `myChatEvents` on this instance online: one beat when they
+ * subscribe, then every third of the TTL, all of this instance's people in one spread timer (a
+ * slice of them per second, one Redis round trip per slice) instead of a timer and a round trip
+ * per subscription.
+ */
+export class PresenceBeats {
+  /** Open subscriptions per person. */
+  private readonly holders = new Map<string, number>();
+  private readonly timer: SpreadTimer<string>;
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly prefix: string,
+    private readonly ttlSeconds: number,
+    private readonly onError: (error: unknown) => void,
+  ) {
+    const periodMs = Math.max(1_000, (ttlSeconds * 1000) / 3);
+    this.timer = new SpreadTimer<string>({
+      periodMs,
+      tickMs: Math.min(1_000, periodMs),
+      run: (due) => void beatAll(this.redis, this.prefix, this.ttlSeconds, due).catch(this.onError),
+    });
+  }
+
+  /** Beats now and every third of the TTL until the returned function is called. */
+  keepOnline(userId: string): () => void {
+    const count = this.holders.get(userId) ?? 0;
+    this.holders.set(userId, count + 1);
+    if (count === 0) {
+      void beatAll(this.redis, this.prefix, this.ttlSeconds, [userId]).catch(this.onError);
+      this.timer.add(userId);
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      const left = (this.holders.get(userId) ?? 1) - 1;
+      if (left > 0) {
+        this.holders.set(userId, left);
+        return;
+      }
+      this.holders.delete(userId);
+      this.timer.delete(userId);
+      // The last moment seen is now; "online" runs out on its own (another instance may still beat).
+      void this.redis.set(seenKey(this.prefix, userId), String(Date.now()), "EX", SEEN_TTL_SECONDS).catch(this.onError);
+    };
+  }
+
+  stop(): void {
+    this.timer.clear();
+    this.holders.clear();
+  }
 }
 
 export async function presenceOf(services: ChatServices, userIds: readonly string[]): Promise<Array<{ online: boolean; lastSeenAt: Date | null }>> {
   if (userIds.length === 0) return [];
-  const keys = userIds.flatMap((id) => [onlineKey(services, id), seenKey(services, id)]);
+  const prefix = services.config.eventsPrefix;
+  const keys = userIds.flatMap((id) => [onlineKey(prefix, id), seenKey(prefix, id)]);
   const values = await services.redis.mget(...keys);
   return userIds.map((_, index) => {
     const seen = values[index * 2 + 1];

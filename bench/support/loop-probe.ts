@@ -1,0 +1,66 @@
+/**
+ * Loaded into a service process by a bench (`node --import tsx --import bench/support/loop-probe.ts`)
+ * when it wants to see where that process's latency goes: an event-loop delay histogram
+ * (perf_hooks.monitorEventLoopDelay, 10 ms resolution) and every garbage collection (a
+ * PerformanceObserver on `gc` entries). On SIGUSR2 it writes what it saw since the previous SIGUSR2
+ * to the file named by BENCH_PROBE_FILE (JSON, see ProbeReport) and starts over; the report ends
+ * with the process's memory after a full collection (when node runs with --expose-gc).
+ * Never imported by the services themselves.
+ */
+import { writeFileSync } from "node:fs";
+import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
+
+export interface ProbeReport {
+  /** Event-loop delay percentiles and maximum over the window, ms. */
+  loopDelayMs: { p50: number; p99: number; max: number };
+  /** Garbage collections in the window: minor (scavenge) and major (mark-compact, incremental). */
+  gc: { minor: number; major: number; totalMs: number; maxMs: number; majorMaxMs: number };
+  /** KiB, after a full collection when `--expose-gc` was given. */
+  memory: { rssKb: number; heapUsedKb: number; externalKb: number; collected: boolean };
+}
+
+const file = process.env.BENCH_PROBE_FILE;
+if (file) {
+  const histogram = monitorEventLoopDelay({ resolution: 10 });
+  histogram.enable();
+  let gc = { minor: 0, major: 0, totalMs: 0, maxMs: 0, majorMaxMs: 0 };
+  /** The probe's own full collections (before reporting memory) are not the process's: left out. */
+  let forcedUntil = 0;
+  const observer = new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) {
+      if (entry.startTime < forcedUntil) continue;
+      const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
+      const major = kind === constants.NODE_PERFORMANCE_GC_MAJOR || kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL;
+      if (major) {
+        gc.major += 1;
+        gc.majorMaxMs = Math.max(gc.majorMaxMs, entry.duration);
+      } else gc.minor += 1;
+      gc.totalMs += entry.duration;
+      gc.maxMs = Math.max(gc.maxMs, entry.duration);
+    }
+  });
+  observer.observe({ entryTypes: ["gc"] });
+  process.on("SIGUSR2", () => {
+    const collect = (globalThis as { gc?: () => void }).gc;
+    collect?.();
+    forcedUntil = performance.now();
+    const usage = process.memoryUsage();
+    const report: ProbeReport = {
+      loopDelayMs: {
+        p50: histogram.percentile(50) / 1e6,
+        p99: histogram.percentile(99) / 1e6,
+        max: histogram.max / 1e6,
+      },
+      gc,
+      memory: {
+        rssKb: Math.round(usage.rss / 1024),
+        heapUsedKb: Math.round(usage.heapUsed / 1024),
+        externalKb: Math.round(usage.external / 1024),
+        collected: collect !== undefined,
+      },
+    };
+    writeFileSync(file, JSON.stringify(report));
+    histogram.reset();
+    gc = { minor: 0, major: 0, totalMs: 0, maxMs: 0, majorMaxMs: 0 };
+  });
+}
