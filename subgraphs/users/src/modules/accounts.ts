@@ -211,11 +211,14 @@ export const accountResolvers = {
         return updated;
       });
       context.services.flushEvents();
-      await sessions.endAll(user.id, "password_reset");
       await knownDevices.forgetAll(user.id);
+      // This phone's session first, then every other one ends (as changePassword does: a whole-user
+      // revocation would also refuse this session's access token, issued within the same second).
+      const session = await openSession(context, user);
+      await sessions.endAll(user.id, "password_reset", session.sessionId);
       await limits.loginPerAccount.reset(user.email);
       await context.services.profiles.invalidate(user.id);
-      return openSession(context, user);
+      return session;
     },
 
     async requestEmailChange(_: unknown, { input }: RequestEmailChangeArgs, context: UsersContext): Promise<boolean> {
