@@ -46,6 +46,8 @@ describe("npm start (scripts/run-all.ts)", () => {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
       expect(output).toContain(`Apollo Sandbox:   http://localhost:${ports.GATEWAY_PORT}/graphql`);
+      // No MAIL_SMTP_URL in development: a local sink catches the account mails.
+      expect(output).toMatch(/Mails: +smtp:\/\/127\.0\.0\.1:\d+ catches them; each is written to .*\.data\/mail\/\*\.eml/);
 
       const { user, conversation } = await seedPerson(dbs, "Linus");
       const response = await graphqlRequest(
