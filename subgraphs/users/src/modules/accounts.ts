@@ -73,19 +73,18 @@ async function recordSignUp(context: UsersContext, email: string, pending: Pendi
   const mail = await db.$transaction(async (tx): Promise<MailJob> => {
     const existing = await tx.user.findUnique({ where: { email }, select: { id: true, emailVerifiedAt: true } });
     if (existing?.emailVerifiedAt) return { kind: "already_registered", to: email };
+    // No event yet: other subgraphs learn of the account when its link is opened (verifyEmail).
     const userId =
       existing?.id ??
-      (await (async () => {
-        const created = await tx.user.create({
+      (
+        await tx.user.create({
           data: { email, passwordHash: PENDING_PASSWORD_HASH, displayName: pending.displayName, birthDate: new Date(pending.birthDate), visibility: "HIDDEN" },
-        });
-        await tx.outboxEvent.create({ data: outboxEventData("user.profile_changed", profileChangedPayload(created)) });
-        return created.id;
-      })());
+          select: { id: true },
+        })
+      ).id;
     const token = await issueAccountToken(tx, { userId, purpose: "VERIFY_EMAIL", email, pending });
     return { kind: "verify_email", to: email, token };
   });
-  context.services.flushEvents();
   await sendMail(context, mail);
 }
 
