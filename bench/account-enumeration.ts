@@ -8,13 +8,13 @@
  * - requestPasswordReset for an existing account vs an unknown address.
  *
  * Users runs as its own process on a database of its own, `rounds` verified accounts seeded with
- * SQL. Requests are 100 ms apart, so the work a request starts after answering (the writes and
+ * SQL. Requests are 200 ms apart, in a random order each round, so the work a request starts after answering (the writes and
  * the mail that differ by kind) never overlaps the next one's round trip. Every request comes from an address of its own (X-Forwarded-For, trusted from loopback), so
  * the per-address budgets are not what is measured. Reported per kind: p50/p90/p99 of the round
  * trip, and the difference of the medians. Mails are queued (nobody sends them); the queue is
  * removed at the end.
  */
-import { randomBytes, randomUUID } from "node:crypto";
+import { randomBytes, randomInt, randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import { performance } from "node:perf_hooks";
 import { Queue } from "bullmq";
@@ -26,7 +26,7 @@ import { flag, percentile } from "./support/args";
 import { benchDatabase, dropUnlessKept, expectData, jsonClient, printHeader, runBench, sleep, startChild, stopChild } from "./support/service";
 
 /** Between requests: longer than the after-response work (a few statements and a queue add). */
-const PAUSE_MS = 100;
+const PAUSE_MS = 200;
 const SIGN_UP = `mutation($input: SignUpInput!) { signUp(input: $input) { status email } }`;
 const RESET = `mutation($email: String!) { requestPasswordReset(email: $email) }`;
 
@@ -88,18 +88,18 @@ async function main(): Promise<void> {
     for (let i = 1; i <= rounds; i += 1) {
       const taken = `taken-${stamp}-${i}@example.test`;
       const fresh = `${randomUUID()}@example.test`;
-      // Alternate which goes first, so neither always follows the other's after-response work.
-      if (i % 2 === 0) {
-        times.newSignUp.push(await timed(SIGN_UP, signUpInput(fresh)));
-        times.takenSignUp.push(await timed(SIGN_UP, signUpInput(taken)));
-        times.knownReset.push(await timed(RESET, { email: taken }));
-        times.unknownReset.push(await timed(RESET, { email: `${randomUUID()}@example.test` }));
-      } else {
-        times.takenSignUp.push(await timed(SIGN_UP, signUpInput(taken)));
-        times.newSignUp.push(await timed(SIGN_UP, signUpInput(fresh)));
-        times.unknownReset.push(await timed(RESET, { email: `${randomUUID()}@example.test` }));
-        times.knownReset.push(await timed(RESET, { email: taken }));
+      // A random order each round, so no kind always follows another's after-response work.
+      const steps: Array<() => Promise<void>> = [
+        async () => void times.newSignUp.push(await timed(SIGN_UP, signUpInput(fresh))),
+        async () => void times.takenSignUp.push(await timed(SIGN_UP, signUpInput(taken))),
+        async () => void times.knownReset.push(await timed(RESET, { email: taken })),
+        async () => void times.unknownReset.push(await timed(RESET, { email: `${randomUUID()}@example.test` })),
+      ];
+      for (let j = steps.length - 1; j > 0; j -= 1) {
+        const k = randomInt(j + 1);
+        [steps[j], steps[k]] = [steps[k]!, steps[j]!];
       }
+      for (const step of steps) await step();
     }
     const a = summary("signUp, new address", times.newSignUp);
     const b = summary("signUp, address of a verified account", times.takenSignUp);
