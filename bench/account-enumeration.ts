@@ -23,7 +23,17 @@ import { createUsersDb } from "@hv/users/src/db";
 import { MAIL_QUEUE } from "@hv/users/src/mail/jobs";
 import { freePort } from "../test/support/ports";
 import { flag, percentile } from "./support/args";
-import { benchDatabase, dropUnlessKept, expectData, jsonClient, printHeader, runBench, sleep, startChild, stopChild } from "./support/service";
+import {
+  benchDatabase,
+  dropUnlessKept,
+  expectData,
+  jsonClient,
+  printHeader,
+  runBench,
+  sleep,
+  startChild,
+  stopChild,
+} from "./support/service";
 
 /** Between requests: longer than the after-response work (a few statements and a queue add). */
 const PAUSE_MS = 200;
@@ -73,18 +83,36 @@ async function main(): Promise<void> {
     };
     const timed = async (query: string, variables: Record<string, unknown>): Promise<number> => {
       const started = performance.now();
-      expectData(await client.post<{ data?: unknown }>(url, { query, variables }, { "x-forwarded-for": nextAddress() }));
+      expectData(
+        await client.post<{ data?: unknown }>(
+          url,
+          { query, variables },
+          { "x-forwarded-for": nextAddress() },
+        ),
+      );
       const elapsed = performance.now() - started;
       // Let the request's after-response work finish, so it does not slow the next one down.
       await sleep(PAUSE_MS);
       return elapsed;
     };
-    const signUpInput = (email: string) => ({ input: { email, password: "bench passphrase, long enough", displayName: "Sam", birthDate: "1990-01-01" } });
+    const signUpInput = (email: string) => ({
+      input: {
+        email,
+        password: "bench passphrase, long enough",
+        displayName: "Sam",
+        birthDate: "1990-01-01",
+      },
+    });
 
     // Warm-up: compilation, pools, argon2's first allocation.
     for (let i = 0; i < 5; i += 1) await timed(SIGN_UP, signUpInput(`warm-${stamp}-${i}@example.test`));
 
-    const times = { newSignUp: [] as number[], takenSignUp: [] as number[], knownReset: [] as number[], unknownReset: [] as number[] };
+    const times = {
+      newSignUp: [] as number[],
+      takenSignUp: [] as number[],
+      knownReset: [] as number[],
+      unknownReset: [] as number[],
+    };
     for (let i = 1; i <= rounds; i += 1) {
       const taken = `taken-${stamp}-${i}@example.test`;
       const fresh = `${randomUUID()}@example.test`;
@@ -93,7 +121,8 @@ async function main(): Promise<void> {
         async () => void times.newSignUp.push(await timed(SIGN_UP, signUpInput(fresh))),
         async () => void times.takenSignUp.push(await timed(SIGN_UP, signUpInput(taken))),
         async () => void times.knownReset.push(await timed(RESET, { email: taken })),
-        async () => void times.unknownReset.push(await timed(RESET, { email: `${randomUUID()}@example.test` })),
+        async () =>
+          void times.unknownReset.push(await timed(RESET, { email: `${randomUUID()}@example.test` })),
       ];
       for (let j = steps.length - 1; j > 0; j -= 1) {
         const k = randomInt(j + 1);

@@ -48,5 +48,8 @@ export async function startMailSink(options: { dir: string; host: string; port: 
   }
   server.on("error", (error: Error) => console.error(`mail sink: ${error.message}`));
   const { port } = server.server.address() as AddressInfo;
-  return { url: `smtp://${options.host}:${port}`, close: () => new Promise<void>((resolve) => server.close(() => resolve())) };
+  return {
+    url: `smtp://${options.host}:${port}`,
+    close: () => new Promise<void>((resolve) => server.close(() => resolve())),
+  };
 }

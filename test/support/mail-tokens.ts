@@ -14,7 +14,12 @@ let pool: Pool | undefined;
 export async function verificationTokenFor(email: string, timeoutMs = 15_000): Promise<string> {
   const token = `at_${randomBytes(32).toString("base64url")}`;
   if (!pool) {
-    pool = new Pool({ connectionString: process.env.USERS_DATABASE_URL, max: 4, idleTimeoutMillis: 1_000, allowExitOnIdle: true });
+    pool = new Pool({
+      connectionString: process.env.USERS_DATABASE_URL,
+      max: 4,
+      idleTimeoutMillis: 1_000,
+      allowExitOnIdle: true,
+    });
     // An idle connection ended by the server (the global teardown drops this run's databases) is
     // no test's failure: the pool drops it and opens another if asked again.
     pool.on("error", () => undefined);
@@ -22,7 +27,7 @@ export async function verificationTokenFor(email: string, timeoutMs = 15_000): P
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const copied = await pool.query(
-        `INSERT INTO account_tokens (id, user_id, purpose, token_hash, email, pending, expires_at)
+      `INSERT INTO account_tokens (id, user_id, purpose, token_hash, email, pending, expires_at)
        SELECT gen_random_uuid(), user_id, purpose, $2, email, pending, expires_at FROM account_tokens
        WHERE email = $1 AND purpose = 'VERIFY_EMAIL' AND used_at IS NULL
        ORDER BY created_at DESC LIMIT 1`,

@@ -40,7 +40,10 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       if (refuse.count > 0) {
         refuse.count -= 1;
         sink.refusals += 1;
-        const error = Object.assign(new Error(refuse.code < 500 ? "Try again later" : "Mailbox unavailable"), { responseCode: refuse.code });
+        const error = Object.assign(
+          new Error(refuse.code < 500 ? "Try again later" : "Mailbox unavailable"),
+          { responseCode: refuse.code },
+        );
         callback(error);
         return;
       }
@@ -50,7 +53,12 @@ export async function startSmtpSink(): Promise<SmtpSink> {
       simpleParser(stream)
         .then((parsed) => {
           for (const recipient of session.envelope.rcptTo) {
-            mails.push({ to: recipient.address, from: parsed.from?.value[0]?.address ?? "", subject: parsed.subject ?? "", text: parsed.text ?? "" });
+            mails.push({
+              to: recipient.address,
+              from: parsed.from?.value[0]?.address ?? "",
+              subject: parsed.subject ?? "",
+              text: parsed.text ?? "",
+            });
           }
           callback();
         })
@@ -67,7 +75,11 @@ export async function startSmtpSink(): Promise<SmtpSink> {
     },
     async waitForMail(to: string, subject: RegExp, timeoutMs = 30_000) {
       let found: CapturedMail | undefined;
-      await waitFor(`a mail to ${to} about ${subject}`, () => (found = mails.find((mail) => mail.to === to && subject.test(mail.subject))) !== undefined, timeoutMs);
+      await waitFor(
+        `a mail to ${to} about ${subject}`,
+        () => (found = mails.find((mail) => mail.to === to && subject.test(mail.subject))) !== undefined,
+        timeoutMs,
+      );
       return found!;
     },
     close: () => new Promise<void>((resolve) => server.close(() => resolve())),

@@ -9,7 +9,13 @@ import { capturingLogger } from "../../support/log-capture";
 import { testDatabases, type TestDatabases } from "../../support/seed";
 import { startSmtpSink, tokenFromMail, type SmtpSink } from "../../support/smtp-sink";
 import { startSystem, testEnv, type RunningSystem } from "../../support/system";
-import { errorCode, randomClientIp, SESSION_FIELDS, UsersClient, type SessionData } from "../../support/users-client";
+import {
+  errorCode,
+  randomClientIp,
+  SESSION_FIELDS,
+  UsersClient,
+  type SessionData,
+} from "../../support/users-client";
 import { waitFor } from "../../support/wait";
 
 const LINK_BASE = "https://app.example";
@@ -36,7 +42,15 @@ describe("account mails, recovery and known devices, through the gateway and a r
 
   const startUsersWorker = async (smtpUrl: string) =>
     startPushWorker(
-      loadPushConfig(testEnv({ EVENTS_PREFIX: prefix, MAIL_SMTP_URL: smtpUrl, APP_LINK_BASE_URL: LINK_BASE, MAIL_RETRY_BASE_MS: "100", PUSH_WORKER_PORT: "0" })),
+      loadPushConfig(
+        testEnv({
+          EVENTS_PREFIX: prefix,
+          MAIL_SMTP_URL: smtpUrl,
+          APP_LINK_BASE_URL: LINK_BASE,
+          MAIL_RETRY_BASE_MS: "100",
+          PUSH_WORKER_PORT: "0",
+        }),
+      ),
       workerLog.logger,
     );
 
@@ -62,14 +76,23 @@ describe("account mails, recovery and known devices, through the gateway and a r
       clientIp,
     );
   const requestReset = (email: string, clientIp = randomClientIp()) =>
-    client.request<{ requestPasswordReset: boolean }>(`mutation($e: String!) { requestPasswordReset(email: $e) }`, { e: email }, undefined, clientIp);
+    client.request<{ requestPasswordReset: boolean }>(
+      `mutation($e: String!) { requestPasswordReset(email: $e) }`,
+      { e: email },
+      undefined,
+      clientIp,
+    );
   const resetPassword = (token: string, newPassword: string) =>
     client.request<{ resetPassword: SessionData }>(
       `mutation($input: ResetPasswordInput!) { resetPassword(input: $input) { ${SESSION_FIELDS} } }`,
       { input: { token, newPassword } },
     );
   const requestEmailChange = (accessToken: string, newEmail: string, password: string) =>
-    client.request(`mutation($input: RequestEmailChangeInput!) { requestEmailChange(input: $input) }`, { input: { newEmail, password } }, accessToken);
+    client.request(
+      `mutation($input: RequestEmailChangeInput!) { requestEmailChange(input: $input) }`,
+      { input: { newEmail, password } },
+      accessToken,
+    );
   const confirmEmailChange = (accessToken: string, token: string) =>
     client.request(`mutation($t: String!) { confirmEmailChange(token: $t) }`, { t: token }, accessToken);
   const newAddress = () => `${randomUUID()}@example.test`;
@@ -87,7 +110,10 @@ describe("account mails, recovery and known devices, through the gateway and a r
       const token = tokenFromMail(mail, LINK_BASE, "verify-email");
       const opened = await client.verifyEmail(token);
       const session = opened.body.data?.verifyEmail;
-      expect(session).toMatchObject({ user: { displayName: "Sam" }, knownDeviceToken: expect.stringMatching(/^kd_/) });
+      expect(session).toMatchObject({
+        user: { displayName: "Sam" },
+        knownDeviceToken: expect.stringMatching(/^kd_/),
+      });
       expect((await client.me(session!.accessToken)).body.data).toEqual({ me: { id: session!.user.id } });
       expect((await client.logIn(email, PASSWORD)).body.data?.logIn.user.id).toBe(session!.user.id);
       const again = await client.verifyEmail(token);
@@ -101,7 +127,9 @@ describe("account mails, recovery and known devices, through the gateway and a r
       const forFresh = await signUp(fresh, "someone else's passphrase");
       const forTaken = await signUp(owner.email.toUpperCase(), "someone else's passphrase");
       expect(forTaken.status).toBe(forFresh.status);
-      expect(forTaken.body).toEqual({ data: { signUp: { status: "VERIFICATION_PENDING", email: owner.email } } });
+      expect(forTaken.body).toEqual({
+        data: { signUp: { status: "VERIFICATION_PENDING", email: owner.email } },
+      });
       expect(forFresh.body).toEqual({ data: { signUp: { status: "VERIFICATION_PENDING", email: fresh } } });
 
       const notice = await sink.waitForMail(owner.email, /already have an account/);
@@ -109,7 +137,9 @@ describe("account mails, recovery and known devices, through the gateway and a r
       await sink.waitForMail(fresh, /Confirm your email address/);
       expect(await dbs.users.user.count()).toBe(usersBefore + 1); // the fresh address only
       expect((await client.logIn(owner.email, owner.password)).body.data?.logIn.user.id).toBe(owner.userId);
-      expect(errorCode(await client.logIn(owner.email, "someone else's passphrase"))).toBe("INVALID_CREDENTIALS");
+      expect(errorCode(await client.logIn(owner.email, "someone else's passphrase"))).toBe(
+        "INVALID_CREDENTIALS",
+      );
     });
 
     it("should open the account with the password of the sign-up whose link is opened", async () => {
@@ -151,10 +181,16 @@ describe("account mails, recovery and known devices, through the gateway and a r
       const token = tokenFromMail(mail, LINK_BASE, "reset-password");
 
       const weak = await resetPassword(token, "password123");
-      expect(weak.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.newPassword" });
+      expect(weak.body.errors?.[0]?.extensions).toMatchObject({
+        code: "BAD_USER_INPUT",
+        field: "input.newPassword",
+      });
       const reset = await resetPassword(token, "a fresh passphrase now");
       const session = reset.body.data?.resetPassword;
-      expect(session).toMatchObject({ user: { id: user.userId }, knownDeviceToken: expect.stringMatching(/^kd_/) });
+      expect(session).toMatchObject({
+        user: { id: user.userId },
+        knownDeviceToken: expect.stringMatching(/^kd_/),
+      });
       expect((await client.me(session!.accessToken)).body.data).toEqual({ me: { id: user.userId } });
 
       for (const old of [user, other]) {
@@ -162,7 +198,8 @@ describe("account mails, recovery and known devices, through the gateway and a r
         expect(errorCode(await client.refresh(old.refreshToken))).toBe("UNAUTHENTICATED");
       }
       expect(errorCode(await client.logIn(user.email, user.password))).toBe("INVALID_CREDENTIALS");
-      const withOldDevice = (await client.logIn(user.email, "a fresh passphrase now", user.knownDeviceToken)).body.data!.logIn;
+      const withOldDevice = (await client.logIn(user.email, "a fresh passphrase now", user.knownDeviceToken))
+        .body.data!.logIn;
       expect(withOldDevice.knownDeviceToken).not.toBe(user.knownDeviceToken); // a stranger again: a new token
       const reused = await resetPassword(token, "yet another passphrase");
       expect(reused.body.errors?.[0]?.extensions).toMatchObject({ code: "INVALID_TOKEN", reason: "used" });
@@ -171,13 +208,26 @@ describe("account mails, recovery and known devices, through the gateway and a r
     it("should refuse an expired token, another purpose's token, and a link sent before the address changed", async () => {
       const user = await client.signUp();
       await requestReset(user.email);
-      const token = tokenFromMail(await sink.waitForMail(user.email, /Reset your password/), LINK_BASE, "reset-password");
+      const token = tokenFromMail(
+        await sink.waitForMail(user.email, /Reset your password/),
+        LINK_BASE,
+        "reset-password",
+      );
       // Thirty minutes later (the expiry moved back rather than waiting).
-      await dbs.users.accountToken.updateMany({ where: { userId: user.userId, purpose: "RESET_PASSWORD" }, data: { expiresAt: new Date(Date.now() - 1000) } });
+      await dbs.users.accountToken.updateMany({
+        where: { userId: user.userId, purpose: "RESET_PASSWORD" },
+        data: { expiresAt: new Date(Date.now() - 1000) },
+      });
       const expired = await resetPassword(token, "a fresh passphrase now");
-      expect(expired.body.errors?.[0]?.extensions).toMatchObject({ code: "INVALID_TOKEN", reason: "expired" });
+      expect(expired.body.errors?.[0]?.extensions).toMatchObject({
+        code: "INVALID_TOKEN",
+        reason: "expired",
+      });
       const asVerification = await client.verifyEmail(token);
-      expect(asVerification.body.errors?.[0]?.extensions).toMatchObject({ code: "INVALID_TOKEN", reason: "invalid" });
+      expect(asVerification.body.errors?.[0]?.extensions).toMatchObject({
+        code: "INVALID_TOKEN",
+        reason: "invalid",
+      });
       expect(errorCode(await client.logIn(user.email, user.password))).toBeUndefined();
     });
   });
@@ -186,8 +236,12 @@ describe("account mails, recovery and known devices, through the gateway and a r
     it("should change the address only through the new address's link, and tell the old one", async () => {
       const user = await client.signUp();
       const target = newAddress();
-      expect(errorCode(await requestEmailChange(user.accessToken, target, "not my password"))).toBe("INVALID_CREDENTIALS");
-      expect((await requestEmailChange(user.accessToken, target, user.password)).body.data).toEqual({ requestEmailChange: true });
+      expect(errorCode(await requestEmailChange(user.accessToken, target, "not my password"))).toBe(
+        "INVALID_CREDENTIALS",
+      );
+      expect((await requestEmailChange(user.accessToken, target, user.password)).body.data).toEqual({
+        requestEmailChange: true,
+      });
       const confirm = await sink.waitForMail(target, /Confirm your new email address/);
       // Nothing changed yet: the old address still logs in.
       expect(errorCode(await client.logIn(user.email, user.password))).toBeUndefined();
@@ -195,9 +249,14 @@ describe("account mails, recovery and known devices, through the gateway and a r
       const stranger = await client.signUp();
       const token = tokenFromMail(confirm, LINK_BASE, "confirm-email");
       const foreign = await confirmEmailChange(stranger.accessToken, token);
-      expect(foreign.body.errors?.[0]?.extensions).toMatchObject({ code: "INVALID_TOKEN", reason: "invalid" });
+      expect(foreign.body.errors?.[0]?.extensions).toMatchObject({
+        code: "INVALID_TOKEN",
+        reason: "invalid",
+      });
 
-      expect((await confirmEmailChange(user.accessToken, token)).body.data).toEqual({ confirmEmailChange: true });
+      expect((await confirmEmailChange(user.accessToken, token)).body.data).toEqual({
+        confirmEmailChange: true,
+      });
       const me = await client.request<{ me: { email: string } }>(`{ me { email } }`, {}, user.accessToken);
       expect(me.body.data?.me.email).toBe(target);
       const notice = await sink.waitForMail(user.email.toLowerCase(), /was changed/);
@@ -211,7 +270,9 @@ describe("account mails, recovery and known devices, through the gateway and a r
 
     it("should answer true for a taken address and tell that address, changing nothing", async () => {
       const [user, other] = [await client.signUp(), await client.signUp()];
-      expect((await requestEmailChange(user.accessToken, other.email, user.password)).body.data).toEqual({ requestEmailChange: true });
+      expect((await requestEmailChange(user.accessToken, other.email, user.password)).body.data).toEqual({
+        requestEmailChange: true,
+      });
       const notice = await sink.waitForMail(other.email, /Someone tried to use your email address/);
       expect(notice.text).not.toContain("token=");
       expect(errorCode(await client.logIn(user.email, user.password))).toBeUndefined();
@@ -248,7 +309,9 @@ describe("account mails, recovery and known devices, through the gateway and a r
       await worker!.stop();
       worker = await startUsersWorker(sink.url);
       const mail = await sink.waitForMail(email, /Confirm your email address/);
-      expect((await client.verifyEmail(tokenFromMail(mail, LINK_BASE, "verify-email"))).body.errors).toBeUndefined();
+      expect(
+        (await client.verifyEmail(tokenFromMail(mail, LINK_BASE, "verify-email"))).body.errors,
+      ).toBeUndefined();
     });
   });
 
@@ -260,10 +323,17 @@ describe("account mails, recovery and known devices, through the gateway and a r
       const outcomes: Array<string | undefined> = [];
       for (let guess = 1; guess <= 25; guess += 1) {
         const tokenToTry = guess % 2 === 0 ? attacker.knownDeviceToken : undefined;
-        outcomes.push(errorCode(await client.logIn(owner.email, `guess number ${guess}!`, tokenToTry, randomClientIp())));
+        outcomes.push(
+          errorCode(await client.logIn(owner.email, `guess number ${guess}!`, tokenToTry, randomClientIp())),
+        );
         if (guess % 5 === 0) {
           // The owner, on the phone that signed in before, in the middle of the attack.
-          const signedIn = await client.logIn(owner.email, owner.password, owner.knownDeviceToken, ownerPhone);
+          const signedIn = await client.logIn(
+            owner.email,
+            owner.password,
+            owner.knownDeviceToken,
+            ownerPhone,
+          );
           expect({ guess, errors: signedIn.body.errors }).toEqual({ guess, errors: undefined });
         }
       }
@@ -271,21 +341,35 @@ describe("account mails, recovery and known devices, through the gateway and a r
       expect(outcomes.slice(10)).toEqual(Array(15).fill("RATE_LIMITED"));
 
       // A new phone of the owner's waits like the attacker...
-      expect(errorCode(await client.logIn(owner.email, owner.password, undefined, randomClientIp()))).toBe("RATE_LIMITED");
+      expect(errorCode(await client.logIn(owner.email, owner.password, undefined, randomClientIp()))).toBe(
+        "RATE_LIMITED",
+      );
       // ...until the owner resets the password by mail: that phone is then signed in and known.
       await requestReset(owner.email);
-      const token = tokenFromMail(await sink.waitForMail(owner.email, /Reset your password/), LINK_BASE, "reset-password");
+      const token = tokenFromMail(
+        await sink.waitForMail(owner.email, /Reset your password/),
+        LINK_BASE,
+        "reset-password",
+      );
       const reset = (await resetPassword(token, "the owner's new passphrase")).body.data!.resetPassword;
-      const again = await client.logIn(owner.email, "the owner's new passphrase", reset.knownDeviceToken!, randomClientIp());
+      const again = await client.logIn(
+        owner.email,
+        "the owner's new passphrase",
+        reset.knownDeviceToken!,
+        randomClientIp(),
+      );
       expect(again.body.errors).toBeUndefined();
     });
 
     it("should limit guesses from a known phone too (a stolen phone), without touching the owner's other phones", async () => {
       const owner = await client.signUp();
-      const secondPhone = (await client.logIn(owner.email, owner.password, undefined, randomClientIp())).body.data!.logIn.knownDeviceToken!;
+      const secondPhone = (await client.logIn(owner.email, owner.password, undefined, randomClientIp())).body
+        .data!.logIn.knownDeviceToken!;
       const codes: Array<string | undefined> = [];
       for (let guess = 1; guess <= 11; guess += 1) {
-        codes.push(errorCode(await client.logIn(owner.email, `stolen phone guess ${guess}`, owner.knownDeviceToken)));
+        codes.push(
+          errorCode(await client.logIn(owner.email, `stolen phone guess ${guess}`, owner.knownDeviceToken)),
+        );
       }
       expect(codes).toEqual([...Array(10).fill("INVALID_CREDENTIALS"), "RATE_LIMITED"]);
       expect(errorCode(await client.logIn(owner.email, owner.password, secondPhone))).toBeUndefined();
@@ -299,8 +383,18 @@ describe("account mails, recovery and known devices, through the gateway and a r
       ["an empty token", () => "", "BAD_USER_INPUT", {}],
       ["an oversized token", () => `at_${"A".repeat(10_000)}`, "BAD_USER_INPUT", {}],
       ["SQL in a token", () => "at_' OR '1'='1' --", "INVALID_TOKEN", { reason: "invalid" }],
-      ["control characters in a token", () => "at_\u0000\u202E\n../../etc/passwd", "INVALID_TOKEN", { reason: "invalid" }],
-      ["a refresh token as a link token", () => `rt_${randomBytes(32).toString("base64url")}`, "INVALID_TOKEN", { reason: "invalid" }],
+      [
+        "control characters in a token",
+        () => "at_\u0000\u202E\n../../etc/passwd",
+        "INVALID_TOKEN",
+        { reason: "invalid" },
+      ],
+      [
+        "a refresh token as a link token",
+        () => `rt_${randomBytes(32).toString("base64url")}`,
+        "INVALID_TOKEN",
+        { reason: "invalid" },
+      ],
     ];
 
     it.each(tokenCases)("verifyEmail should refuse %s", async (_name, token, code, extra) => {
@@ -330,31 +424,54 @@ describe("account mails, recovery and known devices, through the gateway and a r
         `mutation { confirmEmailChange }`,
         `mutation { logIn(input: { email: "a@b.co", password: "x", knownDeviceToken: 7 }) { accessToken } }`,
       ]) {
-        expect({ operation, code: errorCode(await client.request(operation)) }).toEqual({ operation, code: "GRAPHQL_VALIDATION_FAILED" });
+        expect({ operation, code: errorCode(await client.request(operation)) }).toEqual({
+          operation,
+          code: "GRAPHQL_VALIDATION_FAILED",
+        });
       }
     });
 
     it("should refuse malformed, oversized and hostile addresses with the field named", async () => {
       const user = await client.signUp();
-      for (const email of ["not-an-email", "", `${"a".repeat(250)}@example.test`, "eve\u202E@example.test", "a@b.co\r\nBcc: victim@example.test"]) {
+      for (const email of [
+        "not-an-email",
+        "",
+        `${"a".repeat(250)}@example.test`,
+        "eve\u202E@example.test",
+        "a@b.co\r\nBcc: victim@example.test",
+      ]) {
         const reset = await requestReset(email);
-        expect({ email, extensions: reset.body.errors?.[0]?.extensions }).toMatchObject({ email, extensions: { code: "BAD_USER_INPUT", field: "email" } });
+        expect({ email, extensions: reset.body.errors?.[0]?.extensions }).toMatchObject({
+          email,
+          extensions: { code: "BAD_USER_INPUT", field: "email" },
+        });
         const change = await requestEmailChange(user.accessToken, email, user.password);
-        expect({ email, extensions: change.body.errors?.[0]?.extensions }).toMatchObject({ email, extensions: { code: "BAD_USER_INPUT", field: "input.newEmail" } });
+        expect({ email, extensions: change.body.errors?.[0]?.extensions }).toMatchObject({
+          email,
+          extensions: { code: "BAD_USER_INPUT", field: "input.newEmail" },
+        });
       }
       const same = await requestEmailChange(user.accessToken, user.email, user.password);
-      expect(same.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.newEmail" });
+      expect(same.body.errors?.[0]?.extensions).toMatchObject({
+        code: "BAD_USER_INPUT",
+        field: "input.newEmail",
+      });
     });
 
     it("should need a session for email changes", async () => {
       expect(errorCode(await requestEmailChange("", newAddress(), PASSWORD))).toBe("UNAUTHENTICATED");
-      expect(errorCode(await client.request(`mutation { confirmEmailChange(token: "at_x") }`))).toBe("UNAUTHENTICATED");
+      expect(errorCode(await client.request(`mutation { confirmEmailChange(token: "at_x") }`))).toBe(
+        "UNAUTHENTICATED",
+      );
     });
 
     it("should refuse an oversized known-device token and treat a forged one as an unknown phone", async () => {
       const user = await client.signUp();
       const oversized = await client.logIn(user.email, user.password, "kd_".padEnd(129, "x"));
-      expect(oversized.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.knownDeviceToken" });
+      expect(oversized.body.errors?.[0]?.extensions).toMatchObject({
+        code: "BAD_USER_INPUT",
+        field: "input.knownDeviceToken",
+      });
       for (const forged of ["kd_' OR 1=1 --", "\u0000", `kd_${randomBytes(32).toString("base64url")}`]) {
         const login = await client.logIn(user.email, user.password, forged);
         expect(login.body.data?.logIn.knownDeviceToken).toMatch(/^kd_/);

@@ -16,7 +16,12 @@ describe("the development mail sink (scripts/mail-sink.ts)", () => {
     try {
       expect(new URL(second.url).port).not.toBe(String(port));
       const transport = createTransport({ url: second.url });
-      await transport.sendMail({ from: "app@example.test", to: "ada@example.test", subject: "Reset your password", text: "https://app.example/reset-password?token=at_x" });
+      await transport.sendMail({
+        from: "app@example.test",
+        to: "ada@example.test",
+        subject: "Reset your password",
+        text: "https://app.example/reset-password?token=at_x",
+      });
       transport.close();
       await waitFor("an .eml file", () => readdirSync(dir).some((name) => name.endsWith(".eml")));
       const [file] = readdirSync(dir).filter((name) => name.endsWith(".eml"));

@@ -57,7 +57,10 @@ export interface MailOutboxOptions {
 }
 
 export function createMailOutbox(options: MailOutboxOptions): MailOutbox {
-  const queue = new Queue<MailJob>(MAIL_QUEUE, { connection: redisOptions(options.redis), prefix: options.prefix });
+  const queue = new Queue<MailJob>(MAIL_QUEUE, {
+    connection: redisOptions(options.redis),
+    prefix: options.prefix,
+  });
   queue.on("error", (error: Error) => options.logger.warn({ err: error }, "mail queue error"));
   return {
     async send(job) {

@@ -18,9 +18,13 @@ export function maskEmail(email: string): string {
   return `${email.slice(0, Math.min(1, at))}***${email.slice(at)}`;
 }
 
-const link = (base: string, path: string, token: string) => `${base}/${path}?token=${encodeURIComponent(token)}`;
+const link = (base: string, path: string, token: string) =>
+  `${base}/${path}?token=${encodeURIComponent(token)}`;
 
-const hours = (minutes: number) => (minutes % 60 === 0 && minutes >= 60 ? `${minutes / 60} hour${minutes === 60 ? "" : "s"}` : `${minutes} minutes`);
+const hours = (minutes: number) =>
+  minutes % 60 === 0 && minutes >= 60
+    ? `${minutes / 60} hour${minutes === 60 ? "" : "s"}`
+    : `${minutes} minutes`;
 
 /**
  * The subject and plain-text body of each account mail. Plain text only, and no text a person

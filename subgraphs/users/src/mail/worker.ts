@@ -10,7 +10,9 @@ const MAX_RETRY_DELAY_MS = 15 * 60_000;
 /** The delay before try `attemptsMade + 1`: `baseMs`, doubling each time (±20 %), at most 15 minutes. */
 export function mailBackoff(baseMs: number) {
   return (attemptsMade: number): number =>
-    Math.round(Math.min(baseMs * 2 ** Math.max(0, attemptsMade - 1) * (0.8 + Math.random() * 0.4), MAX_RETRY_DELAY_MS));
+    Math.round(
+      Math.min(baseMs * 2 ** Math.max(0, attemptsMade - 1) * (0.8 + Math.random() * 0.4), MAX_RETRY_DELAY_MS),
+    );
 }
 
 /** An SMTP reply of 5xx refuses the mail for good (bad address, policy): trying again cannot help. */
@@ -53,7 +55,8 @@ export function startMailWorker(options: MailWorkerOptions): RunningMailWorker {
     try {
       await transport.sendMail({ to: job.data.to, subject, text });
     } catch (error) {
-      if (isPermanentSmtpFailure(error)) throw new UnrecoverableError(`SMTP refused the mail for good: ${(error as Error).message}`);
+      if (isPermanentSmtpFailure(error))
+        throw new UnrecoverableError(`SMTP refused the mail for good: ${(error as Error).message}`);
       throw error;
     }
   };

@@ -52,7 +52,10 @@ const invalidToken = (reason: "invalid" | "used" | "expired", message: string) =
 /** Input checks: an empty or oversized token is a client bug (BAD_USER_INPUT); a wrong one is INVALID_TOKEN. */
 export function checkTokenInput(token: string, field: string): string {
   if (token.length === 0) throw appError(ErrorCode.BAD_USER_INPUT, `${field} must not be empty`, { field });
-  if (token.length > MAX_TOKEN_LENGTH) throw appError(ErrorCode.BAD_USER_INPUT, `${field} must be at most ${MAX_TOKEN_LENGTH} characters`, { field });
+  if (token.length > MAX_TOKEN_LENGTH)
+    throw appError(ErrorCode.BAD_USER_INPUT, `${field} must be at most ${MAX_TOKEN_LENGTH} characters`, {
+      field,
+    });
   return token;
 }
 
@@ -77,16 +80,42 @@ export async function spendAccountToken(
   const unknown = () => invalidToken("invalid", "This link is not valid: ask for a new mail");
   if (!TOKEN_SHAPE.test(token)) throw unknown();
   const [row] = await tx.$queryRaw<
-    Array<{ id: string; user_id: string; purpose: string; email: string; pending: unknown; expires_at: Date; used_at: Date | null }>
+    Array<{
+      id: string;
+      user_id: string;
+      purpose: string;
+      email: string;
+      pending: unknown;
+      expires_at: Date;
+      used_at: Date | null;
+    }>
   >`SELECT id, user_id, purpose::text AS purpose, email, pending, expires_at, used_at FROM account_tokens WHERE token_hash = ${hashAccountToken(token)} FOR UPDATE`;
-  if (!row || row.purpose !== purpose || (options.forUserId !== undefined && row.user_id !== options.forUserId)) throw unknown();
+  if (
+    !row ||
+    row.purpose !== purpose ||
+    (options.forUserId !== undefined && row.user_id !== options.forUserId)
+  )
+    throw unknown();
   if (row.used_at) throw invalidToken("used", "This link was already used");
   if (row.expires_at <= now) throw invalidToken("expired", "This link has expired: ask for a new mail");
   await tx.accountToken.update({ where: { id: row.id }, data: { usedAt: now } });
-  return { id: row.id, userId: row.user_id, email: row.email, pending: (row.pending as PendingSignUp | null) ?? null };
+  return {
+    id: row.id,
+    userId: row.user_id,
+    email: row.email,
+    pending: (row.pending as PendingSignUp | null) ?? null,
+  };
 }
 
 /** Ends a user's other open tokens of these purposes (after a reset or an email change they must not work). */
-export async function spendOtherTokens(tx: Tx, userId: string, purposes: AccountTokenPurpose[], now = new Date()): Promise<void> {
-  await tx.accountToken.updateMany({ where: { userId, purpose: { in: purposes }, usedAt: null }, data: { usedAt: now } });
+export async function spendOtherTokens(
+  tx: Tx,
+  userId: string,
+  purposes: AccountTokenPurpose[],
+  now = new Date(),
+): Promise<void> {
+  await tx.accountToken.updateMany({
+    where: { userId, purpose: { in: purposes }, usedAt: null },
+    data: { usedAt: now },
+  });
 }

@@ -28,14 +28,18 @@ export class KnownDevices {
       skip: MAX_PER_USER,
       select: { id: true },
     });
-    if (stale.length > 0) await this.db.knownDevice.deleteMany({ where: { id: { in: stale.map((device) => device.id) } } });
+    if (stale.length > 0)
+      await this.db.knownDevice.deleteMany({ where: { id: { in: stale.map((device) => device.id) } } });
     return token;
   }
 
   /** The device's id when `token` is a live token of this user's, else null (unknown, stale, someone else's). */
   async recognise(userId: string, token: string | null | undefined): Promise<string | null> {
     if (!token || !TOKEN_SHAPE.test(token)) return null;
-    const device = await this.db.knownDevice.findUnique({ where: { tokenHash: hash(token) }, select: { id: true, userId: true, lastUsedAt: true } });
+    const device = await this.db.knownDevice.findUnique({
+      where: { tokenHash: hash(token) },
+      select: { id: true, userId: true, lastUsedAt: true },
+    });
     if (!device || device.userId !== userId) return null;
     if (device.lastUsedAt.getTime() < Date.now() - MAX_IDLE_DAYS * 86_400_000) return null;
     return device.id;
@@ -47,6 +51,8 @@ export class KnownDevices {
 
   /** Forgets every device of the user but `keepDeviceId` (after a password reset). */
   async forgetAll(userId: string, keepDeviceId?: string): Promise<void> {
-    await this.db.knownDevice.deleteMany({ where: { userId, ...(keepDeviceId ? { id: { not: keepDeviceId } } : {}) } });
+    await this.db.knownDevice.deleteMany({
+      where: { userId, ...(keepDeviceId ? { id: { not: keepDeviceId } } : {}) },
+    });
   }
 }
