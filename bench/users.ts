@@ -75,8 +75,8 @@ async function main(): Promise<void> {
     const people = Math.max(requests * PAGE, logins);
     const passwordHash = await hashPassword(PASSWORD);
     await db.$executeRawUnsafe(
-      `INSERT INTO users (id, email, password_hash, display_name, bio, birth_date, gender, genders_of_interest, interests, updated_at)
-       SELECT gen_random_uuid(), 'bench-${stamp}-' || i || '@example.test', $1, 'Person ' || i, 'likes long walks',
+      `INSERT INTO users (id, email, password_hash, email_verified_at, display_name, bio, birth_date, gender, genders_of_interest, interests, updated_at)
+       SELECT gen_random_uuid(), 'bench-${stamp}-' || i || '@example.test', $1, now(), 'Person ' || i, 'likes long walks',
               date '1970-01-01' + (i % 15000), (CASE WHEN i % 2 = 0 THEN 'WOMAN' ELSE 'MAN' END)::"Gender",
               '{MAN,WOMAN}'::"Gender"[], '{hiking,jazz}', now()
        FROM generate_series(1, ${people}) i`,

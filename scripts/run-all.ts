@@ -4,11 +4,14 @@
  * When one exits unexpectedly: in development (NODE_ENV != production) it is started again after a
  * growing delay (restart-backoff.ts); in production everything stops and this exits 1, leaving
  * restarts to the orchestrator. Ports and every other setting come from the environment (see the README).
+ * Outside production, without MAIL_SMTP_URL, account mails go to a local catch-all SMTP sink that
+ * writes them to `.data/mail/` (docs/accounts.md).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
 import { loadGatewayConfig, loadPushWorkerConfig, loadSubgraphConfig, SUBGRAPH_NAMES } from "@hv/kit";
 import { loadMediaWorkerConfig } from "@hv/media/src/config";
+import { startMailSink } from "./mail-sink";
 import { DEVELOPMENT_RESTART_BACKOFF, RestartBackoff } from "./run-all/restart-backoff";
 
 const ROOT = path.join(__dirname, "..");
@@ -141,7 +144,17 @@ process.on("exit", () => {
 process.on("SIGINT", () => void stopAll(0));
 process.on("SIGTERM", () => void stopAll(0));
 
+/** Development: the mail sink, when no SMTP server is given; null when one is (or in production). */
+async function startDevelopmentMail(): Promise<string | null> {
+  if (process.env.MAIL_SMTP_URL || gatewayConfig.isProduction) return null;
+  const dir = path.join(ROOT, ".data", "mail");
+  const sink = await startMailSink({ dir, host: "127.0.0.1", port: 2525 });
+  process.env.MAIL_SMTP_URL = sink.url; // the users worker sends there
+  return `  Mails:            ${sink.url} catches them; each is written to ${path.relative(process.cwd(), dir) || "."}/*.eml`;
+}
+
 async function main(): Promise<void> {
+  const mailLine = await startDevelopmentMail();
   [...subgraphs, ...workers].forEach(launch);
   await Promise.all([...subgraphs, ...workers].map(waitUntilReady));
   if (stopping) return; // one of them exited in production, or Ctrl-C came first
@@ -150,7 +163,7 @@ async function main(): Promise<void> {
   if (stopping) return;
   const url = `http://localhost:${gatewayConfig.port}/graphql`;
   console.log(
-    `\nAll services ready.\n  GraphQL endpoint: ${url}\n  Apollo Sandbox:   ${url} (open in a browser${gatewayConfig.isProduction ? "; off in production" : ""})\nPress Ctrl-C to stop.\n`,
+    `\nAll services ready.\n  GraphQL endpoint: ${url}\n  Apollo Sandbox:   ${url} (open in a browser${gatewayConfig.isProduction ? "; off in production" : ""})\n${mailLine ? `${mailLine}\n` : ""}Press Ctrl-C to stop.\n`,
   );
 }
 

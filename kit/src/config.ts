@@ -273,6 +273,30 @@ const PUSH_ENV: Record<string, EnvVarSpec> = {
   ),
 };
 
+/** Account mails (users domain: the users subgraph queues them, the users worker sends them). */
+const MAIL_ENV: Record<string, EnvVarSpec> = {
+  MAIL_SMTP_URL: spec(
+    url
+      .refine((value) => /^smtps?:$/.test(new URL(value).protocol), "the scheme must be smtp: (STARTTLS when offered) or smtps: (TLS from the start)")
+      .optional(),
+    "Users worker: the SMTP server account mails go through, `smtp[s]://[user:password@]host:port`. Required in production; in development `npm start` runs a local catch-all sink at `smtp://127.0.0.1:2525` (the default).",
+    { secret: true },
+  ),
+  MAIL_FROM: spec(z.string().min(3).max(320).default("Haiyvee <no-reply@haiyvee.invalid>"), "Users worker: the `From` of account mails, e.g. `Haiyvee <no-reply@example.com>`."),
+  APP_LINK_BASE_URL: spec(
+    url.optional(),
+    "Users worker: the app's public link base in mails (`<base>/verify-email?token=…`, `/reset-password?token=…`, `/confirm-email?token=…`), a universal/app link the phone opens. Required in production; default `http://localhost:8081` outside it.",
+  ),
+  MAIL_MAX_ATTEMPTS: spec(
+    z.coerce.number().int().min(1).max(50).default(12),
+    "Users subgraph (set on each mail it queues): tries of one mail while the SMTP server refuses it for now (4xx) or cannot be reached, before it is given up.",
+  ),
+  MAIL_RETRY_BASE_MS: spec(
+    z.coerce.number().int().min(1).max(3_600_000).default(5_000),
+    "Users worker: first retry delay of a mail; it doubles each time (±20 %), at most 15 minutes.",
+  ),
+};
+
 /** A rate budget written `<points>/<window>`, e.g. `30/15m`: 30 actions per 15 minutes (`s`, `m`, `h`). */
 export interface RateBudget {
   points: number;
@@ -487,6 +511,7 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
   ),
   ...MEDIA_ENV,
   ...PUSH_ENV,
+  ...MAIL_ENV,
   GATEWAY_PORT: spec(port.default(DEFAULT_PORTS.gateway), "Port of the public gateway (HTTP and WebSocket)."),
   ...GATEWAY_PROTECTION_ENV,
   ...Object.fromEntries(
@@ -698,6 +723,8 @@ export interface UsersConfig extends SubgraphConfig {
     /** A spent refresh token presented again within this window gets the same new pair. */
     reuseGraceSeconds: number;
   };
+  /** MAIL_MAX_ATTEMPTS: tries of each account mail it queues. */
+  mailMaxAttempts: number;
 }
 
 /**
@@ -721,6 +748,7 @@ export function loadUsersConfig(env: Env, options: { devKeyFile?: string } = {})
       ttlDays: read(env, "AUTH_REFRESH_TOKEN_TTL_DAYS"),
       reuseGraceSeconds: read(env, "AUTH_REFRESH_REUSE_GRACE_SECONDS"),
     },
+    mailMaxAttempts: read(env, "MAIL_MAX_ATTEMPTS"),
   };
 }
 
@@ -803,6 +831,39 @@ export function readEnv<T>(env: Env, key: string): T {
   return read<T>(env, key);
 }
 
+/** How the users worker sends account mails (subgraphs/users/src/mail). */
+export interface MailConfig {
+  smtpUrl: string;
+  from: string;
+  /** No trailing slash. */
+  linkBaseUrl: string;
+  maxAttempts: number;
+  retryBaseMs: number;
+}
+
+const DEVELOPMENT_SMTP_URL = "smtp://127.0.0.1:2525";
+const DEVELOPMENT_LINK_BASE_URL = "http://localhost:8081";
+
+/** MAIL_*: in production the SMTP server and the link base must be given (no silent local defaults). */
+export function loadMailConfig(env: Env): MailConfig {
+  const isProduction = read<NodeEnv>(env, "NODE_ENV") === "production";
+  const smtpUrl = read<string | undefined>(env, "MAIL_SMTP_URL");
+  const linkBaseUrl = read<string | undefined>(env, "APP_LINK_BASE_URL");
+  if (isProduction && smtpUrl === undefined) {
+    throw new ConfigError("MAIL_SMTP_URL is required in production: the SMTP server that sends verification and password-reset mails");
+  }
+  if (isProduction && linkBaseUrl === undefined) {
+    throw new ConfigError("APP_LINK_BASE_URL is required in production: the app's public link base used in mails");
+  }
+  return {
+    smtpUrl: smtpUrl ?? DEVELOPMENT_SMTP_URL,
+    from: read(env, "MAIL_FROM"),
+    linkBaseUrl: (linkBaseUrl ?? DEVELOPMENT_LINK_BASE_URL).replace(/\/+$/, ""),
+    maxAttempts: read(env, "MAIL_MAX_ATTEMPTS"),
+    retryBaseMs: read(env, "MAIL_RETRY_BASE_MS"),
+  };
+}
+
 /** The push worker: the users domain's process that sends notifications (subgraphs/users/src/push). */
 export interface PushWorkerConfig extends CommonConfig {
   port: number;
@@ -818,6 +879,8 @@ export interface PushWorkerConfig extends CommonConfig {
   maxAgeMinutes: { message: number; match: number };
   fcm: { serviceAccount?: string; projectId?: string; endpoint: string; tokenUrl?: string };
   apns: { key?: string; keyId?: string; teamId?: string; topic?: string; endpoint: string; ca?: string };
+  /** Account mails, sent by the same process (the users worker). */
+  mail: MailConfig;
 }
 
 /** Raw, validated values; the provider credentials are checked further where they are used. */
@@ -852,5 +915,6 @@ export function loadPushWorkerConfig(env: Env): PushWorkerConfig {
       endpoint: pick<string>("APNS_ENDPOINT") ?? (common.isProduction ? "https://api.push.apple.com" : "https://api.sandbox.push.apple.com"),
       ca: pick<string>("APNS_CA"),
     }) as PushWorkerConfig["apns"],
+    mail: loadMailConfig(env),
   };
 }

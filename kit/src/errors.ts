@@ -27,6 +27,14 @@ export const ErrorCode = {
    */
   INVALID_CREDENTIALS: "INVALID_CREDENTIALS",
   /**
+   * The token of an emailed link (verification, password reset, email change) is unknown,
+   * malformed, for another action or account (`extensions.reason` `invalid`), already used
+   * (`used`), or expired (`expired`).
+   * @retry No: the same token fails again. On `used` from `verifyEmail` the address is confirmed:
+   * show the login screen; otherwise offer a new mail (sign up again, or request a new reset).
+   */
+  INVALID_TOKEN: "INVALID_TOKEN",
+  /**
    * Signed in, but not allowed to do this; `extensions.reason` says why (`blocked`, `banned`,
    * `closed`, `role`, `not-sender`, `match-required`, `attachment-taken`, …).
    * @retry No: the answer stays the same until the situation changes.

@@ -165,6 +165,8 @@ export function requiredSecrets(process: string, setting: (name: string) => stri
     case "push-worker":
       return [
         "USERS_DATABASE_URL",
+        // Account mails (it is also the users worker).
+        "MAIL_SMTP_URL",
         ...(android === "fcm" ? ["FCM_SERVICE_ACCOUNT"] : []),
         ...(ios === "apns" ? ["APNS_KEY", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"] : []),
       ];

@@ -46,6 +46,8 @@ describe("npm start (scripts/run-all.ts)", () => {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
       expect(output).toContain(`Apollo Sandbox:   http://localhost:${ports.GATEWAY_PORT}/graphql`);
+      // No MAIL_SMTP_URL in development: a local sink catches the account mails.
+      expect(output).toMatch(/Mails: +smtp:\/\/127\.0\.0\.1:\d+ catches them; each is written to .*\.data\/mail\/\*\.eml/);
 
       const { user, conversation } = await seedPerson(dbs, "Linus");
       const response = await graphqlRequest(
@@ -118,6 +120,9 @@ describe("npm start (scripts/run-all.ts)", () => {
       APNS_TEAM_ID: "TEAM123456",
       APNS_TOPIC: "com.haiyvee.app",
       APNS_ENDPOINT: "https://127.0.0.1:1",
+      // The users worker sends account mails: production names an SMTP server and the link base.
+      MAIL_SMTP_URL: "smtp://127.0.0.1:1",
+      APP_LINK_BASE_URL: "https://app.example",
       HOST: "127.0.0.1",
       LOG_LEVEL: "warn",
       ...Object.fromEntries(Object.entries(ports).map(([key, port]) => [key, String(port)])),

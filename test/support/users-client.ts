@@ -1,4 +1,5 @@
 import { randomBytes, randomUUID } from "node:crypto";
+import { verificationTokenFor } from "./mail-tokens";
 import { graphqlRequest, type GraphQLResponse } from "./system";
 
 export interface SignedIn {
@@ -7,13 +8,15 @@ export interface SignedIn {
   password: string;
   accessToken: string;
   refreshToken: string;
+  knownDeviceToken: string;
 }
 
-export const SESSION_FIELDS = "accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt user { id displayName }";
+export const SESSION_FIELDS = "accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt knownDeviceToken user { id displayName }";
 
-interface SessionData {
+export interface SessionData {
   accessToken: string;
   refreshToken: string;
+  knownDeviceToken: string | null;
   user: { id: string; displayName: string };
 }
 
@@ -45,6 +48,7 @@ export class UsersClient {
     });
   }
 
+  /** A new, verified account: signUp, then its verification link opened (see mail-tokens.ts). */
   async signUp(overrides: Partial<{ email: string; password: string; displayName: string; birthDate: string }> = {}): Promise<SignedIn> {
     const input = {
       email: `${randomUUID()}@example.test`,
@@ -53,21 +57,39 @@ export class UsersClient {
       birthDate: "1995-04-01",
       ...overrides,
     };
-    const response = await this.request<{ signUp: SessionData }>(
-      `mutation($input: SignUpInput!) { signUp(input: $input) { ${SESSION_FIELDS} } }`,
+    const phone = randomClientIp(); // a different phone each time
+    const response = await this.request<{ signUp: { status: string; email: string } }>(
+      `mutation($input: SignUpInput!) { signUp(input: $input) { status email } }`,
       { input },
       undefined,
-      randomClientIp(), // a different phone each time
+      phone,
     );
-    const session = response.body.data?.signUp;
-    if (!session) throw new Error(`signUp failed: ${JSON.stringify(response.body.errors)}`);
-    return { userId: session.user.id, email: input.email, password: input.password, accessToken: session.accessToken, refreshToken: session.refreshToken };
+    const pending = response.body.data?.signUp;
+    if (!pending) throw new Error(`signUp failed: ${JSON.stringify(response.body.errors)}`);
+    const verified = await this.verifyEmail(await verificationTokenFor(pending.email), phone);
+    const session = verified.body.data?.verifyEmail;
+    if (!session?.knownDeviceToken) throw new Error(`verifyEmail failed: ${JSON.stringify(verified.body.errors)}`);
+    return {
+      userId: session.user.id,
+      email: input.email,
+      password: input.password,
+      accessToken: session.accessToken,
+      refreshToken: session.refreshToken,
+      knownDeviceToken: session.knownDeviceToken,
+    };
   }
 
-  logIn(email: string, password: string) {
-    return this.request<{ logIn: SessionData }>(`mutation($input: LogInInput!) { logIn(input: $input) { ${SESSION_FIELDS} } }`, {
-      input: { email, password },
-    });
+  verifyEmail(token: string, clientIp = this.clientIp) {
+    return this.request<{ verifyEmail: SessionData }>(`mutation($t: String!) { verifyEmail(token: $t) { ${SESSION_FIELDS} } }`, { t: token }, undefined, clientIp);
+  }
+
+  logIn(email: string, password: string, knownDeviceToken?: string, clientIp = this.clientIp) {
+    return this.request<{ logIn: SessionData }>(
+      `mutation($input: LogInInput!) { logIn(input: $input) { ${SESSION_FIELDS} } }`,
+      { input: { email, password, ...(knownDeviceToken === undefined ? {} : { knownDeviceToken }) } },
+      undefined,
+      clientIp,
+    );
   }
 
   refresh(refreshToken: string) {

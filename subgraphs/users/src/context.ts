@@ -1,6 +1,9 @@
 import type { AuthContext, RequestContextBase } from "@hv/kit";
 import type { UsersDb } from "./db";
 import type { UsersLoaders } from "./loaders";
+import type { MailOutbox } from "./mail/jobs";
+import type { AfterResponse } from "./modules/after-response";
+import type { KnownDevices } from "./modules/known-devices";
 import type { AccountRateLimits } from "./modules/rate-limits";
 import type { ProfileCache } from "./modules/profile-cache";
 import type { SessionService } from "./modules/sessions";
@@ -11,6 +14,11 @@ export interface UsersServices {
   sessions: SessionService;
   profiles: ProfileCache;
   limits: AccountRateLimits;
+  knownDevices: KnownDevices;
+  /** Account mails, queued for the users worker. */
+  mail: MailOutbox;
+  /** Work that must not delay an answer (see after-response.ts). */
+  afterResponse: AfterResponse;
   /** Publishes outbox events right after the transaction that wrote them commits. */
   flushEvents(): void;
 }

@@ -16,6 +16,9 @@ import {
 import type { UsersServices } from "./context";
 import { createUsersDatabase, type DatabaseObserver } from "./db";
 import { createLoaders } from "./loaders";
+import { createMailOutbox } from "./mail/jobs";
+import { AfterResponse } from "./modules/after-response";
+import { KnownDevices } from "./modules/known-devices";
 import { ProfileCache } from "./modules/profile-cache";
 import { createAccountRateLimits } from "./modules/rate-limits";
 import { SessionService } from "./modules/sessions";
@@ -39,6 +42,9 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
   // Events written in the same transactions as the changes, relayed to the consumers' queues.
   const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
   const redis = createRedis(config.redis, logger);
+  const limits = createAccountRateLimits(redis);
+  const mail = createMailOutbox({ redis: config.redis, prefix: config.eventsPrefix, logger, perRecipient: limits.mailPerRecipient, maxAttempts: config.mailMaxAttempts });
+  const afterResponse = new AfterResponse(logger);
   const services: UsersServices = {
     db,
     sessions: new SessionService(
@@ -50,7 +56,10 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
       logger,
     ),
     profiles: new ProfileCache(sql, redis),
-    limits: createAccountRateLimits(redis),
+    limits,
+    knownDevices: new KnownDevices(db),
+    mail,
+    afterResponse,
     flushEvents: () => void relay.flush(),
   };
   return startSubgraph<UsersContext>({
@@ -58,7 +67,8 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
     logger,
     typeDefs,
     resolvers,
-    database: prismaDatabase(db, [relay]),
+    // Stopped in order before the pool closes: pending after-response work, then the queue, then the relay.
+    database: prismaDatabase(db, [afterResponse, { stop: () => mail.close() }, relay]),
     redis,
     metrics,
     // Serves GET /.well-known/jwks.json and verifies tokens against these keys locally.

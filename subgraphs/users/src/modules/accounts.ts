@@ -1,22 +1,38 @@
-import { addressBudgetKey, appError, ErrorCode, requireViewer } from "@hv/kit";
-import { outboxEventData } from "@hv/kit";
+import { addressBudgetKey, appError, ErrorCode, outboxEventData, requireViewer } from "@hv/kit";
 import type { UsersContext } from "../context";
+import type { MailJob } from "../mail/jobs";
+import { checkTokenInput, issueAccountToken, spendAccountToken, spendOtherTokens, type PendingSignUp } from "./account-tokens";
 import { checkBirthDate, checkPassword, cleanText, normalizeEmail } from "./input";
 import { hashPassword, verifyPassword } from "./passwords";
-import type { IssuedSession } from "./sessions";
 import { profileChangedPayload } from "./profile";
+import type { IssuedSession } from "./sessions";
 
 interface SignUpArgs {
   input: { email: string; password: string; displayName: string; birthDate: Date };
 }
 interface LogInArgs {
-  input: { email: string; password: string };
+  input: { email: string; password: string; knownDeviceToken?: string | null };
 }
 interface ChangePasswordArgs {
   input: { currentPassword: string; newPassword: string };
 }
+interface ResetPasswordArgs {
+  input: { token: string; newPassword: string };
+}
+interface RequestEmailChangeArgs {
+  input: { newEmail: string; password: string };
+}
 
-const WRONG_CREDENTIALS = "Email or password is wrong";
+/** What signUp answers, the same for a new address and a taken one. */
+interface SignUpResult {
+  status: "VERIFICATION_PENDING";
+  email: string;
+}
+
+const WRONG_CREDENTIALS = "Email or password is wrong, or the email address is not confirmed yet (see the mail we sent)";
+/** The password of an account whose sign-up waits for its link: matches nothing (the sign-ups' passwords wait on their tokens). */
+const PENDING_PASSWORD_HASH = "!pending";
+const MAX_DEVICE_TOKEN_LENGTH = 128;
 
 function isUniqueViolation(error: unknown): boolean {
   return typeof error === "object" && error !== null && (error as { code?: unknown }).code === "P2002";
@@ -32,54 +48,217 @@ async function confirmPassword(context: UsersContext, userId: string, password: 
   await context.services.limits.passwordCheckPerUser.reset(userId);
 }
 
+/** Queues a mail; a queue failure is logged, never the caller's failure (the person can ask again). */
+async function sendMail(context: UsersContext, job: MailJob): Promise<void> {
+  try {
+    await context.services.mail.send(job);
+  } catch (error) {
+    context.logger.error({ err: error, kind: job.kind }, "mail could not be queued");
+  }
+}
+
+/** A session for a phone that just proved itself, with a known-device token for its later logins. */
+async function openSession(context: UsersContext, user: { id: string; role: "USER" | "MODERATOR" }, knownDeviceToken?: string): Promise<IssuedSession> {
+  const session = await context.services.sessions.open(user, undefined);
+  return { ...session, knownDeviceToken: knownDeviceToken ?? (await context.services.knownDevices.remember(user.id)) };
+}
+
+/**
+ * Writes a sign-up, after signUp answered. A new address gets a pending account (hidden, no
+ * usable password); every sign-up of a pending address gets its own link carrying its own
+ * password; a verified address gets "you already have an account".
+ */
+async function recordSignUp(context: UsersContext, email: string, pending: PendingSignUp): Promise<void> {
+  const { db } = context.services;
+  const mail = await db.$transaction(async (tx): Promise<MailJob> => {
+    const existing = await tx.user.findUnique({ where: { email }, select: { id: true, emailVerifiedAt: true } });
+    if (existing?.emailVerifiedAt) return { kind: "already_registered", to: email };
+    // No event yet: other subgraphs learn of the account when its link is opened (verifyEmail).
+    const userId =
+      existing?.id ??
+      (
+        await tx.user.create({
+          data: { email, passwordHash: PENDING_PASSWORD_HASH, displayName: pending.displayName, birthDate: new Date(pending.birthDate), visibility: "HIDDEN" },
+          select: { id: true },
+        })
+      ).id;
+    const token = await issueAccountToken(tx, { userId, purpose: "VERIFY_EMAIL", email, pending });
+    return { kind: "verify_email", to: email, token };
+  });
+  await sendMail(context, mail);
+}
+
 export const accountResolvers = {
   Mutation: {
-    async signUp(_: unknown, { input }: SignUpArgs, context: UsersContext): Promise<IssuedSession> {
+    async signUp(_: unknown, { input }: SignUpArgs, context: UsersContext): Promise<SignUpResult> {
       await context.services.limits.signupPerAddress.consume(addressBudgetKey(context.clientIp));
       const email = normalizeEmail(input.email, "input.email");
       const password = checkPassword(input.password, "input.password");
       const displayName = cleanText(input.displayName, "input.displayName", { min: 1, max: 50 });
       const birthDate = checkBirthDate(input.birthDate, "input.birthDate");
-      const passwordHash = await hashPassword(password);
-      let user;
-      try {
-        user = await context.services.db.$transaction(async (tx) => {
-          const created = await tx.user.create({ data: { email, passwordHash, displayName, birthDate } });
-          await tx.outboxEvent.create({ data: outboxEventData("user.profile_changed", profileChangedPayload(created)) });
-          return created;
-        });
-      } catch (error) {
-        if (isUniqueViolation(error)) {
-          throw appError(ErrorCode.CONFLICT, "An account with this email already exists", { field: "input.email" });
+      const pending: PendingSignUp = { passwordHash: await hashPassword(password), displayName, birthDate: birthDate.toISOString().slice(0, 10) };
+      context.services.afterResponse.run("sign-up", async () => {
+        try {
+          await recordSignUp(context, email, pending);
+        } catch (error) {
+          // Two sign-ups of a new address at once: the other one created the account; retry as the second.
+          if (!isUniqueViolation(error)) throw error;
+          await recordSignUp(context, email, pending);
         }
-        throw error;
-      }
+      });
+      return { status: "VERIFICATION_PENDING", email };
+    },
+
+    async verifyEmail(_: unknown, { token }: { token: string }, context: UsersContext): Promise<IssuedSession> {
+      checkTokenInput(token, "token");
+      const { db } = context.services;
+      const user = await db.$transaction(async (tx) => {
+        const spent = await spendAccountToken(tx, token, "VERIFY_EMAIL");
+        const account = await tx.user.findUnique({ where: { id: spent.userId }, select: { emailVerifiedAt: true, email: true } });
+        // Another link of the same address was opened first, or the address moved on: this one is dead.
+        if (!account || account.emailVerifiedAt || account.email !== spent.email || !spent.pending) {
+          throw appError(ErrorCode.INVALID_TOKEN, "This link was already used", { details: { reason: "used" } });
+        }
+        await spendOtherTokens(tx, spent.userId, ["VERIFY_EMAIL"]);
+        const verified = await tx.user.update({
+          where: { id: spent.userId },
+          data: {
+            emailVerifiedAt: new Date(),
+            passwordHash: spent.pending.passwordHash,
+            displayName: spent.pending.displayName,
+            birthDate: new Date(spent.pending.birthDate),
+            visibility: "VISIBLE",
+          },
+        });
+        await tx.outboxEvent.create({ data: outboxEventData("user.profile_changed", profileChangedPayload(verified)) });
+        return verified;
+      });
       context.services.flushEvents();
-      return context.services.sessions.open(user, undefined);
+      await context.services.profiles.invalidate(user.id);
+      return openSession(context, user);
     },
 
     async logIn(_: unknown, { input }: LogInArgs, context: UsersContext): Promise<IssuedSession> {
-      // Shape problems first, without spending budget; then one point per attempt, per account
-      // and per address, before the password is even looked at.
+      // Shape problems first, without spending budget; then one point per attempt before the
+      // password is even looked at: the known phone's own budget, or the account's for strangers.
       const email = normalizeEmail(input.email, "input.email");
       if (input.password.length > 1024) throw appError(ErrorCode.INVALID_CREDENTIALS, WRONG_CREDENTIALS);
-      const address = addressBudgetKey(context.clientIp);
-      const accountAtAddress = `${email}|${address}`;
-      const { limits } = context.services;
-      await limits.loginPerAddress.consume(address);
-      await limits.loginPerAccountAndAddress.consume(accountAtAddress);
-      await limits.loginPerAccount.consume(email);
-      const user = await context.services.db.user.findUnique({
+      const presentedDevice = input.knownDeviceToken ?? null;
+      if (presentedDevice !== null && presentedDevice.length > MAX_DEVICE_TOKEN_LENGTH) {
+        throw appError(ErrorCode.BAD_USER_INPUT, `input.knownDeviceToken must be at most ${MAX_DEVICE_TOKEN_LENGTH} characters`, { field: "input.knownDeviceToken" });
+      }
+      const { limits, db, knownDevices } = context.services;
+      const user = await db.user.findUnique({
         where: { email },
-        select: { id: true, role: true, passwordHash: true, bannedAt: true },
+        select: { id: true, role: true, passwordHash: true, bannedAt: true, emailVerifiedAt: true },
       });
-      // Same error, same work, whether the email is unknown or the password wrong.
-      if (!(await verifyPassword(user?.passwordHash, input.password)) || !user) {
+      const knownDeviceId = user ? await knownDevices.recognise(user.id, presentedDevice) : null;
+      if (knownDeviceId) {
+        await limits.loginPerKnownDevice.consume(knownDeviceId);
+      } else {
+        await limits.loginPerAddress.consume(addressBudgetKey(context.clientIp));
+        await limits.loginPerAccount.consume(email);
+      }
+      // Same error, same work, whether the email is unknown, pending or the password wrong.
+      if (!(await verifyPassword(user?.passwordHash, input.password)) || !user || !user.emailVerifiedAt) {
         throw appError(ErrorCode.INVALID_CREDENTIALS, WRONG_CREDENTIALS);
       }
       if (user.bannedAt) throw appError(ErrorCode.FORBIDDEN, "This account has been banned", { details: { reason: "banned" } });
-      await limits.loginPerAccountAndAddress.reset(accountAtAddress);
-      return context.services.sessions.open(user, undefined);
+      if (knownDeviceId) {
+        await knownDevices.touch(knownDeviceId);
+        await limits.loginPerKnownDevice.reset(knownDeviceId);
+      }
+      return openSession(context, user, knownDeviceId && presentedDevice ? presentedDevice : undefined);
+    },
+
+    async requestPasswordReset(_: unknown, { email: rawEmail }: { email: string }, context: UsersContext): Promise<boolean> {
+      await context.services.limits.recoveryPerAddress.consume(addressBudgetKey(context.clientIp));
+      const email = normalizeEmail(rawEmail, "email");
+      context.services.afterResponse.run("password reset request", async () => {
+        const { db } = context.services;
+        const token = await db.$transaction(async (tx) => {
+          const user = await tx.user.findUnique({ where: { email }, select: { id: true, bannedAt: true } });
+          if (!user || user.bannedAt) return null;
+          return issueAccountToken(tx, { userId: user.id, purpose: "RESET_PASSWORD", email });
+        });
+        if (token) await sendMail(context, { kind: "reset_password", to: email, token });
+      });
+      return true;
+    },
+
+    async resetPassword(_: unknown, { input }: ResetPasswordArgs, context: UsersContext): Promise<IssuedSession> {
+      checkTokenInput(input.token, "input.token");
+      const newPassword = checkPassword(input.newPassword, "input.newPassword");
+      const passwordHash = await hashPassword(newPassword);
+      const { db, sessions, knownDevices, limits } = context.services;
+      const user = await db.$transaction(async (tx) => {
+        const spent = await spendAccountToken(tx, input.token, "RESET_PASSWORD");
+        const account = await tx.user.findUnique({ where: { id: spent.userId }, select: { email: true, bannedAt: true } });
+        // The address changed since the mail was sent: the link went to the old one.
+        if (!account || account.email !== spent.email) throw appError(ErrorCode.INVALID_TOKEN, "This link is not valid: ask for a new mail", { details: { reason: "invalid" } });
+        if (account.bannedAt) throw appError(ErrorCode.FORBIDDEN, "This account has been banned", { details: { reason: "banned" } });
+        await spendOtherTokens(tx, spent.userId, ["RESET_PASSWORD", "VERIFY_EMAIL"]);
+        // Opening the link proves the address: a pending sign-up becomes a verified account.
+        const pendingBefore = await tx.user.findUnique({ where: { id: spent.userId }, select: { emailVerifiedAt: true } });
+        const updated = await tx.user.update({
+          where: { id: spent.userId },
+          data: { passwordHash, ...(pendingBefore?.emailVerifiedAt ? {} : { emailVerifiedAt: new Date(), visibility: "VISIBLE" as const }) },
+        });
+        if (!pendingBefore?.emailVerifiedAt) {
+          await tx.outboxEvent.create({ data: outboxEventData("user.profile_changed", profileChangedPayload(updated)) });
+        }
+        return updated;
+      });
+      context.services.flushEvents();
+      await knownDevices.forgetAll(user.id);
+      // This phone's session first, then every other one ends (as changePassword does: a whole-user
+      // revocation would also refuse this session's access token, issued within the same second).
+      const session = await openSession(context, user);
+      await sessions.endAll(user.id, "password_reset", session.sessionId);
+      await limits.loginPerAccount.reset(user.email);
+      await context.services.profiles.invalidate(user.id);
+      return session;
+    },
+
+    async requestEmailChange(_: unknown, { input }: RequestEmailChangeArgs, context: UsersContext): Promise<boolean> {
+      const viewer = requireViewer(context);
+      const newEmail = normalizeEmail(input.newEmail, "input.newEmail");
+      await confirmPassword(context, viewer.userId, input.password);
+      const { db } = context.services;
+      const current = await db.user.findUnique({ where: { id: viewer.userId }, select: { email: true } });
+      if (current?.email === newEmail) throw appError(ErrorCode.BAD_USER_INPUT, "input.newEmail is already your email address", { field: "input.newEmail" });
+      context.services.afterResponse.run("email change request", async () => {
+        const mail = await db.$transaction(async (tx): Promise<MailJob> => {
+          const taken = await tx.user.findUnique({ where: { email: newEmail }, select: { id: true } });
+          if (taken) return { kind: "email_change_address_taken", to: newEmail };
+          const token = await issueAccountToken(tx, { userId: viewer.userId, purpose: "CHANGE_EMAIL", email: newEmail });
+          return { kind: "confirm_email_change", to: newEmail, token };
+        });
+        await sendMail(context, mail);
+      });
+      return true;
+    },
+
+    async confirmEmailChange(_: unknown, { token }: { token: string }, context: UsersContext): Promise<boolean> {
+      const viewer = requireViewer(context);
+      checkTokenInput(token, "token");
+      const { db } = context.services;
+      let change: { oldEmail: string; newEmail: string };
+      try {
+        change = await db.$transaction(async (tx) => {
+          const spent = await spendAccountToken(tx, token, "CHANGE_EMAIL", { forUserId: viewer.userId });
+          const before = await tx.user.findUniqueOrThrow({ where: { id: viewer.userId }, select: { email: true } });
+          await spendOtherTokens(tx, viewer.userId, ["CHANGE_EMAIL", "RESET_PASSWORD"]);
+          await tx.user.update({ where: { id: viewer.userId }, data: { email: spent.email, emailVerifiedAt: new Date() } });
+          return { oldEmail: before.email, newEmail: spent.email };
+        });
+      } catch (error) {
+        if (isUniqueViolation(error)) throw appError(ErrorCode.CONFLICT, "This address has meanwhile been taken by another account", { field: "token" });
+        throw error;
+      }
+      await context.services.profiles.invalidate(viewer.userId);
+      await sendMail(context, { kind: "email_changed", to: change.oldEmail, newEmail: change.newEmail });
+      return true;
     },
 
     refreshSession(_: unknown, { refreshToken }: { refreshToken: string }, context: UsersContext): Promise<IssuedSession> {
@@ -123,5 +302,6 @@ export const accountResolvers = {
 
   AuthSession: {
     user: (session: IssuedSession, _: unknown, context: UsersContext) => context.loaders.userById.load(session.userId),
+    knownDeviceToken: (session: IssuedSession) => session.knownDeviceToken ?? null,
   },
 };

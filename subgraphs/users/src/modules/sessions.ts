@@ -24,12 +24,15 @@ export interface IssuedSession {
   accessTokenExpiresAt: Date;
   refreshToken: string;
   refreshTokenExpiresAt: Date;
+  /** logIn, verifyEmail, resetPassword: the phone's known-device token (see known-devices.ts). */
+  knownDeviceToken?: string;
 }
 
 export type SessionEndReason =
   | "logout"
   | "logout_all"
   | "password_changed"
+  | "password_reset"
   | "refresh_token_reuse"
   | "banned"
   | "account_deleted";

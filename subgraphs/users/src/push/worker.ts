@@ -11,6 +11,8 @@ import {
   type RunningService,
 } from "@hv/kit";
 import { createUsersDb, type UsersDb } from "../db";
+import type { MailJob } from "../mail/jobs";
+import { startMailWorker } from "../mail/worker";
 import type { PushConfig } from "./config";
 import { deliver, pushBackoff, RetryLaterError, type DeliveryOutcome, type Platform } from "./deliver";
 import { fanOutHandlers, PUSH_QUEUE, type PushJob } from "./jobs";
@@ -27,6 +29,8 @@ export interface RunningPushWorker extends RunningService {
 export interface PushWorkerOptions {
   /** Called when a job is finished: done, or failed for good (tests wait on it). */
   onJobDone?: (job: PushJob, outcome: DeliveryOutcome | Error) => void;
+  /** Called when an account mail is sent, or given up. */
+  onMailDone?: (job: MailJob, outcome: "sent" | Error) => void;
   /** The clock send-time decisions use (max age, quiet hours, session expiry); tests fix it. */
   now?: () => Date;
 }
@@ -56,7 +60,8 @@ function providersFor(config: PushConfig, logger: Logger): Record<Platform, Push
 }
 
 /**
- * The push worker: the users domain's process that turns `match.created` and `message.created`
+ * The users worker (named push-worker): account mails (subgraphs/users/src/mail), and push. The
+ * push part is the users domain's process that turns `match.created` and `message.created`
  * (the `push` consumer's event queue) into one `push.deliveries` job per recipient, and sends
  * each job's notification to the recipient's devices through FCM or APNs. `/metrics` serves the
  * counters (Prometheus text format) beside `/healthz` and `/readyz`.
@@ -153,6 +158,15 @@ export async function startPushWorker(
   cleanupTimer.unref();
   void cleanup();
 
+  const mail = startMailWorker({
+    mail: config.mail,
+    redis: config.redis,
+    prefix: config.eventsPrefix,
+    logger: logger.child({ part: "mail" }),
+    metrics: processMetrics,
+    ...(options.onMailDone ? { onMailDone: options.onMailDone } : {}),
+  });
+
   const running = await startWorkerService({
     name: "push-worker",
     logger,
@@ -164,6 +178,7 @@ export async function startPushWorker(
       clearInterval(cleanupTimer);
       await consumer.stop();
       await worker.close();
+      await mail.close();
       await queue.close();
       await Promise.all(Object.values(providers).map((provider) => provider.close()));
       await closeRedis(redis);
