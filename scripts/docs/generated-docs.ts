@@ -55,8 +55,6 @@ export function staleDocProblem(file: string, committed: string | undefined, fre
  * them): until they exist a link to one is noted, not a failure. Empty this once they have landed.
  */
 export const PAGES_EXPECTED_LATER: ReadonlySet<string> = new Set([
-  "docs/realtime-measurements.md",
-  "docs/accounts.md",
 ]);
 
 /** Relative links of README.md and docs/*.md that point at a missing file or heading. */

@@ -19,6 +19,7 @@ import {
 import { BUILT_PROCESSES, LAUNCHER_ENTRY, REPOSITORY_ROOT } from "../../scripts/build/processes";
 import { freePort } from "../support/ports";
 import { UsersClient, type SignedIn } from "../support/users-client";
+import { startSmtpSink, tokenFromMail, type SmtpSink } from "../support/smtp-sink";
 import { eventually, phone, Subscription, type Phone } from "./gateway/harness";
 import { startFakeApns, startFakeFcm, type FakeApns, type FakeFcm } from "./push/fake-providers";
 
@@ -30,6 +31,8 @@ import { startFakeApns, startFakeFcm, type FakeApns, type FakeFcm } from "./push
  * `error` or `fatal`, or a process that exits, fails it.
  */
 
+/** Where the app's links in mails point (the phone opens them; nothing serves it here). */
+const LINK_BASE = "https://app.example";
 const LOG_LEVELS_THAT_FAIL = new Set(["error", "fatal"]);
 const SUBSCRIBE_FEED = `subscription { myChatEvents { kind conversationId seq actor { id } message { id seq text sender { id displayName } } } }`;
 
@@ -109,6 +112,7 @@ describe("the built system in production mode (npm run build, npm run start:prod
   let fcm: FakeFcm;
   let collector: Awaited<ReturnType<typeof startCollector>>;
   let apns: FakeApns;
+  let mail: SmtpSink;
   let gatewayUrl: string;
   let client: UsersClient;
   let ports: Record<string, string> = {};
@@ -148,6 +152,7 @@ describe("the built system in production mode (npm run build, npm run start:prod
     };
     fcm = await startFakeFcm(serviceAccount);
     collector = await startCollector();
+    mail = await startSmtpSink();
     const ec = generateKeyPairSync("ec", { namedCurve: "prime256v1" });
     const apnsKey = { keyId: "PRODTEST01", teamId: "TEAMPROD01" };
     apns = await startFakeApns({
@@ -192,6 +197,9 @@ describe("the built system in production mode (npm run build, npm run start:prod
       APNS_TOPIC: "com.haiyvee.app",
       APNS_ENDPOINT: apns.endpoint,
       APNS_CA: apns.ca,
+      // Mail (the users worker): a real SMTP server of this test's; the sign-ups open the mailed links.
+      MAIL_SMTP_URL: mail.url,
+      APP_LINK_BASE_URL: LINK_BASE,
       // Tracing on, to this test's collector: OpenTelemetry must still patch what the bundles require.
       OTEL_EXPORTER_OTLP_ENDPOINT: collector.url,
       OTEL_BSP_SCHEDULE_DELAY: "200",
@@ -235,7 +243,9 @@ describe("the built system in production mode (npm run build, npm run start:prod
         `the launcher exited (${launcher.exitCode}):\n${lines.map((line) => line.text).join("\n")}`,
       );
     }
-    client = new UsersClient(gatewayUrl);
+    client = new UsersClient(gatewayUrl, undefined, async (email) =>
+      tokenFromMail(await mail.waitForMail(email, /Confirm your email address/, 60_000), LINK_BASE, "verify-email"),
+    );
   }, 240_000);
 
   afterAll(async () => {
@@ -248,6 +258,7 @@ describe("the built system in production mode (npm run build, npm run start:prod
     await fcm?.close();
     await collector?.close();
     await apns?.close();
+    await mail?.close();
     for (const url of Object.values(databaseUrls)) await dropDatabase(url).catch(() => undefined);
     rmSync(mediaDir, { recursive: true, force: true });
   }, 60_000);

@@ -31,9 +31,14 @@ export function randomClientIp(): string {
 }
 
 export class UsersClient {
+  /**
+   * @param verificationToken how a sign-up's mailed link is opened: by default a copy of the pending
+   * token from this run's users database; a test that has the mail itself reads the link from it.
+   */
   constructor(
     readonly gatewayUrl: string,
     readonly clientIp = randomClientIp(),
+    private readonly verificationToken: (email: string) => Promise<string> = (email) => verificationTokenFor(email),
   ) {}
 
   request<T = Record<string, unknown>>(
@@ -66,7 +71,7 @@ export class UsersClient {
     );
     const pending = response.body.data?.signUp;
     if (!pending) throw new Error(`signUp failed: ${JSON.stringify(response.body.errors)}`);
-    const verified = await this.verifyEmail(await verificationTokenFor(pending.email), phone);
+    const verified = await this.verifyEmail(await this.verificationToken(pending.email), phone);
     const session = verified.body.data?.verifyEmail;
     if (!session?.knownDeviceToken) throw new Error(`verifyEmail failed: ${JSON.stringify(verified.body.errors)}`);
     return {
