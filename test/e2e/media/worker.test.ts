@@ -46,6 +46,12 @@ describe("the media worker process", () => {
     await writeFile(realtimeFfmpeg, `#!/bin/sh\ncase "$*" in *-version*) exec ${JSON.stringify(ffmpeg)} "$@" ;; esac\nexec ${JSON.stringify(ffmpeg)} -re "$@"\n`, { mode: 0o755 });
     await writeFile(slowFfmpeg, `#!/bin/sh\ncase "$*" in *-version*) ;; *) sleep 20 </dev/null >/dev/null 2>&1 ;; esac\nexec ${JSON.stringify(ffmpeg)} "$@"\n`, { mode: 0o755 });
   });
+  // A test that failed half-way leaves its workers running: they would take the next test's jobs.
+  afterEach(async () => {
+    const left = running.filter((worker) => worker.child.exitCode === null && worker.child.signalCode === null);
+    for (const worker of left) if (worker.child.pid) process.kill(-worker.child.pid, "SIGKILL");
+    await Promise.all(left.map((worker) => worker.exited));
+  });
   afterAll(async () => {
     for (const worker of running) {
       if (worker.child.exitCode === null && worker.child.signalCode === null && worker.child.pid) process.kill(-worker.child.pid, "SIGKILL");
@@ -104,6 +110,13 @@ describe("the media worker process", () => {
     }
   }
 
+  /** Until the worker logged a line matching `pattern` (bounded; the caller asserts). */
+  async function untilLogged(worker: WorkerProcess, pattern: RegExp): Promise<void> {
+    for (let attempt = 0; attempt < 400 && !pattern.test(worker.output.join("")); attempt += 1) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+  }
+
   async function waitForStatus(id: string, statuses: string[], tries = 1200): Promise<string> {
     for (let attempt = 0; attempt < tries; attempt += 1) {
       const row = await db.media.findUnique({ where: { id } });
@@ -129,6 +142,8 @@ describe("the media worker process", () => {
     const row = await db.media.findUniqueOrThrow({ where: { id } });
     expect(row).toMatchObject({ status: "READY", width: 1280, height: 720, failureReason: null, sourceKey: null });
     expect((row.variants as Array<{ name: string }>).map((variant) => variant.name).sort()).toEqual(["poster.jpg", "video.mp4"]);
+    // The row is READY before the worker hears of the job's completion and logs it.
+    await untilLogged(second, /"msg":"media job completed"/);
     expect(second.output.join("")).toMatch(/"msg":"media job completed"/);
     expect(first.output.join("")).not.toMatch(/"msg":"media job completed"/);
 
