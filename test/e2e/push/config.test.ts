@@ -16,6 +16,8 @@ const serviceAccount = {
   client_email: "push@haiyvee-prod.iam.gserviceaccount.com",
   private_key: rsaPem,
 };
+/** The users worker also sends mail: production requires its settings (tested in kit/test/mail-config.test.ts). */
+const mail = { MAIL_SMTP_URL: "smtp://127.0.0.1:2525", APP_LINK_BASE_URL: "https://app.example" };
 const apns = {
   APNS_KEY: ecPem,
   APNS_KEY_ID: "ABC123DEFG",
@@ -32,14 +34,19 @@ describe("push worker configuration", () => {
   });
 
   it("should use FCM and APNs in production and refuse to start without their credentials", () => {
-    expect(() => loadPushConfig({ NODE_ENV: "production", ...apns })).toThrow(
+    expect(() => loadPushConfig({ NODE_ENV: "production", ...mail, ...apns })).toThrow(
       /FCM_SERVICE_ACCOUNT is required/,
     );
     expect(() =>
-      loadPushConfig({ NODE_ENV: "production", FCM_SERVICE_ACCOUNT: JSON.stringify(serviceAccount) }),
+      loadPushConfig({
+        NODE_ENV: "production",
+        ...mail,
+        FCM_SERVICE_ACCOUNT: JSON.stringify(serviceAccount),
+      }),
     ).toThrow(/APNS_KEY, APNS_KEY_ID, APNS_TEAM_ID, APNS_TOPIC required/);
     const config = loadPushConfig({
       NODE_ENV: "production",
+      ...mail,
       FCM_SERVICE_ACCOUNT: JSON.stringify(serviceAccount),
       ...apns,
     });
@@ -117,10 +124,10 @@ describe("push worker configuration", () => {
   it("should refuse the log provider in production, where it would drop every notification", () => {
     const credentials = { FCM_SERVICE_ACCOUNT: JSON.stringify(serviceAccount), ...apns };
     expect(() =>
-      loadPushConfig({ NODE_ENV: "production", ...credentials, PUSH_ANDROID_PROVIDER: "log" }),
+      loadPushConfig({ NODE_ENV: "production", ...mail, ...credentials, PUSH_ANDROID_PROVIDER: "log" }),
     ).toThrow(/PUSH_ANDROID_PROVIDER=log is refused in production/);
     expect(() =>
-      loadPushConfig({ NODE_ENV: "production", ...credentials, PUSH_IOS_PROVIDER: "log" }),
+      loadPushConfig({ NODE_ENV: "production", ...mail, ...credentials, PUSH_IOS_PROVIDER: "log" }),
     ).toThrow(/PUSH_IOS_PROVIDER=log is refused in production/);
     expect(
       loadPushConfig({ NODE_ENV: "test", PUSH_ANDROID_PROVIDER: "log", PUSH_IOS_PROVIDER: "log" }),
