@@ -4,6 +4,7 @@ import { audienceOf, blockedWith, directKey, requireMembership } from "./access"
 import { publishInvitations, screenCandidates, writeInvitations } from "./invitations";
 import type { ChatEventKind } from "./bus";
 import type { ChatServices } from "./context";
+import { decodeCursor, encodeCursor } from "./cursor";
 import * as validate from "./validate";
 
 const forbidden = (reason: string, message: string) => appError(ErrorCode.FORBIDDEN, message, { details: { reason } });
@@ -29,38 +30,6 @@ export async function publishConversationEvent(
 }
 
 // ---- the conversations list -------------------------------------------------------------------
-
-interface Cursor {
-  t: string;
-  id: string;
-}
-
-function encodeCursor(at: Date, id: string): string {
-  return Buffer.from(JSON.stringify({ t: at.toISOString(), id })).toString("base64url");
-}
-
-function decodeCursor(value: unknown): Cursor {
-  const invalid = () => appError(ErrorCode.BAD_USER_INPUT, "after is not a cursor from this list", { field: "after" });
-  if (typeof value !== "string" || value.length > 200) throw invalid();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(value, "base64url").toString("utf8"));
-  } catch {
-    throw invalid();
-  }
-  const cursor = parsed as Partial<Cursor>;
-  if (
-    typeof parsed !== "object" ||
-    parsed === null ||
-    Object.keys(parsed).length !== 2 ||
-    typeof cursor.t !== "string" ||
-    Number.isNaN(Date.parse(cursor.t)) ||
-    typeof cursor.id !== "string"
-  ) {
-    throw invalid();
-  }
-  return { t: cursor.t, id: requireUuid(cursor.id, "after") };
-}
 
 /**
  * The condition that hides, from someone who blocked a person, their one-to-one conversation with

@@ -2,6 +2,7 @@ import { appError, ErrorCode, requireUuid, type Viewer } from "@hv/kit";
 import type { ChatDb } from "../db";
 import { audienceOf, blockedWith } from "./access";
 import type { ChatServices } from "./context";
+import { decodeCursor, encodeCursor } from "./cursor";
 import { sortCandidates } from "./people";
 import * as validate from "./validate";
 
@@ -275,37 +276,6 @@ export async function invitationsOf(
   return ids.map((id) => byId.get(id) ?? null);
 }
 
-interface Cursor {
-  t: string;
-  id: string;
-}
-
-const encodeCursor = (row: { createdAt: Date; id: string }) =>
-  Buffer.from(JSON.stringify({ t: row.createdAt.toISOString(), id: row.id })).toString("base64url");
-
-function decodeCursor(value: unknown): Cursor {
-  const invalid = () =>
-    appError(ErrorCode.BAD_USER_INPUT, "after is not a cursor from this list", { field: "after" });
-  if (typeof value !== "string" || value.length > 200 || !/^[A-Za-z0-9_-]+$/.test(value)) throw invalid();
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(Buffer.from(value, "base64url").toString("utf8"));
-  } catch {
-    throw invalid();
-  }
-  const cursor = parsed as Partial<Cursor>;
-  if (
-    typeof parsed !== "object" ||
-    parsed === null ||
-    Object.keys(parsed).length !== 2 ||
-    typeof cursor.t !== "string" ||
-    Number.isNaN(Date.parse(cursor.t))
-  ) {
-    throw invalid();
-  }
-  return { t: cursor.t, id: requireUuid(cursor.id, "after") };
-}
-
 /** The viewer's pending invitations, newest first, keyset-paginated on (created, id). */
 export async function myInvitations(
   services: ChatServices,
@@ -339,6 +309,6 @@ export async function myInvitations(
     select: INVITATION_SELECT,
   });
   const page = rows.slice(0, first).map(toInvitationRow);
-  const edges = page.map((row) => ({ cursor: encodeCursor(row), node: row }));
+  const edges = page.map((row) => ({ cursor: encodeCursor(row.createdAt, row.id), node: row }));
   return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: edges.at(-1)?.cursor ?? null } };
 }
