@@ -158,6 +158,7 @@ async function main(): Promise<void> {
     GATEWAY_RATE_LIMIT_USER: "100000000/1m",
     GATEWAY_RATE_LIMIT_SEND_MESSAGE: "100000000/1m",
     GATEWAY_RATE_LIMIT_SUBSCRIBE: "100000000/1m",
+    GATEWAY_WS_MAX_PER_ADDRESS: String(connections + 1000),
   };
   const children: ChildProcess[] = [];
   const usersDb = createUsersDb(urls.users);
