@@ -291,6 +291,10 @@ const MAIL_ENV: Record<string, EnvVarSpec> = {
     z.coerce.number().int().min(1).max(50).default(12),
     "Users subgraph (set on each mail it queues): tries of one mail while the SMTP server refuses it for now (4xx) or cannot be reached, before it is given up.",
   ),
+  MODERATION_CLAIM_SECONDS: spec(
+    z.coerce.number().int().min(30).max(86_400).default(900),
+    "Users subgraph: how long a moderator's claim on a moderation case lasts (claiming again renews it).",
+  ),
   MAIL_RETRY_BASE_MS: spec(
     z.coerce.number().int().min(1).max(3_600_000).default(5_000),
     "Users worker: first retry delay of a mail; it doubles each time (±20 %), at most 15 minutes.",
@@ -725,6 +729,8 @@ export interface UsersConfig extends SubgraphConfig {
   };
   /** MAIL_MAX_ATTEMPTS: tries of each account mail it queues. */
   mailMaxAttempts: number;
+  /** MODERATION_CLAIM_SECONDS: a moderator's claim on a case lasts this long. */
+  moderationClaimSeconds: number;
 }
 
 /**
@@ -749,6 +755,7 @@ export function loadUsersConfig(env: Env, options: { devKeyFile?: string } = {})
       reuseGraceSeconds: read(env, "AUTH_REFRESH_REUSE_GRACE_SECONDS"),
     },
     mailMaxAttempts: read(env, "MAIL_MAX_ATTEMPTS"),
+    moderationClaimSeconds: read(env, "MODERATION_CLAIM_SECONDS"),
   };
 }
 

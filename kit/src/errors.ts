@@ -68,6 +68,18 @@ export const ErrorCode = {
    */
   QUOTA_EXCEEDED: "QUOTA_EXCEEDED",
   /**
+   * The account is suspended by a moderator: no login, refresh or password-reset session until
+   * `extensions.until` (ISO time).
+   * @retry Not before `until`; then log in again.
+   */
+  ACCOUNT_SUSPENDED: "ACCOUNT_SUSPENDED",
+  /**
+   * Moderation: another moderator holds the claim on this case (`extensions.until`: when that
+   * claim expires), or the case is no longer open.
+   * @retry Pick another case; or retry after `until` if the case is still needed.
+   */
+  CASE_CLAIMED: "CASE_CLAIMED",
+  /**
    * This person cannot be added to or invited into a conversation. Deliberately one answer for an
    * unknown id, a hidden, banned or deleted account, a block either way and a declined invitation,
    * so it tells nobody which; `extensions.field` names the id.
@@ -185,6 +197,7 @@ export const CLIENT_EXTENSIONS: readonly string[] = [
   "pendingBytes",
   "maxPendingUploads",
   "maxPendingBytes",
+  "until",
 ];
 
 /** Only the CLIENT_EXTENSIONS keys of `extensions`. */

@@ -157,7 +157,7 @@ type Overrides = { [C in EventConsumer]?: Partial<EventHandlers<C>> };
 
 /** Every consumer, recording what it receives; `overrides` replace single handlers. */
 function startConsumers(overrides: Overrides = {}): Record<EventConsumer, Delivery[]> {
-  const deliveries = { discovery: [], chat: [], media: [], push: [] } as Record<EventConsumer, Delivery[]>;
+  const deliveries = { discovery: [], chat: [], media: [], push: [], users: [] } as Record<EventConsumer, Delivery[]>;
   for (const consumer of EVENT_CONSUMERS) {
     const record: EventHandler<EventType> = async (payload, meta) => {
       deliveries[consumer].push({ eventId: meta.eventId, type: meta.type, payload, meta });
@@ -389,7 +389,7 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     expect(await unpublishedIds()).toEqual([]);
 
     await waitFor("every delivery", () =>
-      EVENT_CONSUMERS.every((c) => c === "push" || deliveries[c].length >= 40),
+      EVENT_CONSUMERS.every((c) => c === "push" || c === "users" || deliveries[c].length >= 40),
     );
     await pause(300);
     for (const consumer of ["discovery", "chat", "media"] as const) {

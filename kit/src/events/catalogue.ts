@@ -65,6 +65,57 @@ export const EVENT_SCHEMAS = {
       }),
     ),
   }),
+  /**
+   * A chat message was reported (Chat), with a snapshot of it as it was when reported: Users files
+   * it into the moderation queue. `reason`: Chat's MessageReportReason.
+   */
+  "message.reported": z.object({
+    reportId: id,
+    messageId: id,
+    conversationId: id,
+    senderId: id,
+    text: z.string().nullable(),
+    sentAt: z.iso.datetime(),
+    reporterId: id,
+    reason: z.enum(["SPAM", "HARASSMENT", "INAPPROPRIATE", "SCAM", "OTHER"]),
+    note: z.string().nullable(),
+  }),
+  /**
+   * A media item was reported (Media), with a snapshot: its owner, kind and the variants' storage
+   * keys (moderators read them through Media's signed URLs while the item exists).
+   */
+  "media.reported": z.object({
+    reportId: id,
+    mediaId: id,
+    ownerId: id,
+    kind: z.enum(["IMAGE", "VIDEO"]),
+    variantKeys: z.array(z.string()),
+    reporterId: id,
+    reason: z.enum(["SPAM", "HARASSMENT", "INAPPROPRIATE_CONTENT", "FAKE_PROFILE", "UNDERAGE", "SCAM", "OTHER"]),
+    note: z.string().nullable(),
+  }),
+  /** An automatic spam signal about a user (Chat): Users opens or joins a moderation case for them. */
+  "safety.signal_raised": z.object({
+    userId: id,
+    signal: z.enum(["NEW_ACCOUNT_BURST", "REPEATED_TEXT", "LINKS_FROM_NEW_ACCOUNT"]),
+    detail: z.string(),
+    at: z.iso.datetime(),
+  }),
+  /**
+   * A moderator resolved a case (Users). `until`: the end of a SUSPEND (ISO). Discovery hides a
+   * suspended or banned user, Chat deletes a removed message (and releases a held-back user on
+   * DISMISS), Media stops serving removed media.
+   */
+  "moderation.action_taken": z.object({
+    caseId: id,
+    targetKind: z.enum(["USER", "MESSAGE", "MEDIA"]),
+    targetId: id,
+    targetUserId: id,
+    action: z.enum(["DISMISS", "REMOVE_MESSAGE", "REMOVE_MEDIA", "WARN", "SUSPEND", "BAN"]),
+    until: z.iso.datetime().optional(),
+    moderatorId: id,
+    at: z.iso.datetime(),
+  }),
 } as const;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;
@@ -75,9 +126,11 @@ export type EventPayload<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T
 
 /** Who subscribes to what. Each consumer has one BullMQ queue, `events.<consumer>`. */
 export const SUBSCRIPTIONS = {
-  discovery: ["user.deleted", "user.blocked", "user.unblocked", "user.profile_changed", "user.banned"],
-  chat: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed", "match.created", "match.ended"],
-  media: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed"],
+  discovery: ["user.deleted", "user.blocked", "user.unblocked", "user.profile_changed", "user.banned", "moderation.action_taken"],
+  chat: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed", "match.created", "match.ended", "moderation.action_taken"],
+  media: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed", "moderation.action_taken"],
+  /** The moderation queue (Users). */
+  users: ["message.reported", "media.reported", "safety.signal_raised"],
   push: ["match.created", "message.created"],
 } as const satisfies Record<string, readonly EventType[]>;
 

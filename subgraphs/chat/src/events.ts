@@ -2,6 +2,7 @@ import type { EventHandlers, Logger } from "@hv/kit";
 import type { ChatDb } from "./db";
 import type { ChatServices } from "./modules/context";
 import { closeMatchConversation, closePairConversation, ensureDirect, publishConversationEvent } from "./modules/conversations";
+import { removeMessageByModerator } from "./modules/messages";
 import { applyProfileChanged, markDeleted } from "./modules/people";
 
 /** What a deletion changed, for the live events published after it commits. */
@@ -115,6 +116,12 @@ export function chatEventHandlers(db: ChatDb, logger: Logger, live?: ChatService
     },
     async "user.banned"({ userId }) {
       await db.bannedUser.upsert({ where: { userId }, create: { userId }, update: {} });
+    },
+    /** REMOVE_MESSAGE deletes the message for everyone (MESSAGE_DELETED live); other actions change nothing here. */
+    async "moderation.action_taken"({ action, targetKind, targetId, moderatorId, caseId }, { eventId }) {
+      if (action !== "REMOVE_MESSAGE" || targetKind !== "MESSAGE") return;
+      const removed = await removeMessageByModerator(db, live, targetId, moderatorId);
+      logger.info({ eventId, caseId, messageId: targetId, removed }, "moderation.action_taken: message removed");
     },
     async "match.created"({ matchId, userIds }, { eventId }) {
       const { id, created } = await ensureDirect(db, userIds[0], userIds[1], matchId);

@@ -90,5 +90,15 @@ export function discoveryEventHandlers(db: DiscoveryDb, logger: Logger): EventHa
     async "user.banned"({ userId }) {
       await db.discoveryProfile.updateMany({ where: { userId }, data: { banned: true } });
     },
+    /**
+     * SUSPEND and BAN hide the account from nearby and matches at once (as `banned`); the
+     * `user.profile_changed` Users sends with it, and the one at the first login after a
+     * suspension, carry the state from then on. A late SUSPEND whose `until` has passed is ignored.
+     */
+    async "moderation.action_taken"({ action, targetUserId, until }) {
+      if (action !== "SUSPEND" && action !== "BAN") return;
+      if (action === "SUSPEND" && until !== undefined && Date.parse(until) <= Date.now()) return;
+      await db.discoveryProfile.updateMany({ where: { userId: targetUserId }, data: { banned: true } });
+    },
   };
 }

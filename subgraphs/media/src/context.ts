@@ -23,6 +23,8 @@ export interface MediaServices {
   photos: PhotoCache;
   /** Signed download URLs, reused while half their life is left (ask only after the read rule). */
   downloadUrls: ReusedDownloadUrls;
+  /** Publishes outbox events (media.reported) right after the transaction that wrote them commits. */
+  flushEvents(): void;
 }
 
 export interface MediaContext extends RequestContextBase {

@@ -61,6 +61,29 @@ export function mediaEventHandlers(
         INSERT INTO user_states (user_id, banned, event_at) VALUES (${userId}::uuid, true, ${occurredAt})
         ON CONFLICT (user_id) DO UPDATE SET banned = true, event_at = GREATEST(user_states.event_at, EXCLUDED.event_at)`;
     },
+    /**
+     * REMOVE_MEDIA: the item's files go, then its row (and its place on the profile), so reads and
+     * signed URLs answer not found. A redelivery finds no row: nothing to do.
+     */
+    async "moderation.action_taken"({ action, targetKind, targetId, caseId }, { eventId }) {
+      if (action !== "REMOVE_MEDIA" || targetKind !== "MEDIA") return;
+      const media = await db.media.findUnique({ where: { id: targetId }, select: { id: true, ownerId: true, position: true, sourceKey: true, variants: true, uploadExpiresAt: true } });
+      if (!media) return;
+      if (storage) await storage.delete(keysOf(media));
+      await db.$transaction(async (tx) => {
+        await tx.$executeRaw`SELECT pg_advisory_xact_lock(hashtext(${media.ownerId}))`;
+        await tx.media.deleteMany({ where: { id: media.id } });
+        if (media.position !== null) {
+          await tx.media.updateMany({
+            where: { ownerId: media.ownerId, purpose: "PROFILE_PHOTO", position: { gt: media.position } },
+            data: { position: { decrement: 1 } },
+          });
+        }
+      });
+      if (maintenance) await purgeSourceLater(maintenance.queue, media, maintenance.graceSeconds);
+      await photos?.invalidate(media.ownerId);
+      logger.info({ eventId, caseId, mediaId: media.id }, "moderation.action_taken: media removed");
+    },
     async "user.profile_changed"({ userId, banned }, { occurredAt }) {
       await db.$executeRaw`
         INSERT INTO user_states (user_id, banned, event_at) VALUES (${userId}::uuid, ${banned}, ${occurredAt})

@@ -4,6 +4,7 @@ import type { MediaContext } from "./context";
 import type { MediaRow } from "./loaders";
 import { signedUrl, visible } from "./modules/access";
 import { addProfilePhoto, removeProfilePhoto, reorderProfilePhotos } from "./modules/photos";
+import { reportMedia } from "./modules/reports";
 import { completeUpload, createUpload, deleteMedia, type CreateUploadInput } from "./modules/uploads";
 import { variantsOf } from "./variants";
 
@@ -92,5 +93,7 @@ export const resolvers: GraphQLResolverMap<MediaContext> = {
     addProfilePhoto: (_: unknown, args: { mediaId: string }, context: MediaContext) => addProfilePhoto(args.mediaId, context),
     reorderProfilePhotos: (_: unknown, args: { mediaIds: string[] }, context: MediaContext) => reorderProfilePhotos(args.mediaIds, context),
     removeProfilePhoto: (_: unknown, args: { mediaId: string }, context: MediaContext) => removeProfilePhoto(args.mediaId, context),
+    reportMedia: (_: unknown, args: { mediaId: string; reason: string; note?: string | null; readGrant?: string | null }, context: MediaContext) =>
+      reportMedia(args, context),
   },
 };

@@ -6,7 +6,9 @@ import {
   loadTypeDefs,
   shippedFile,
   prismaDatabase,
+  prismaOutboxStore,
   startEventConsumer,
+  startOutboxRelay,
   startSubgraph,
   type Logger,
   type RunningSubgraph,
@@ -73,6 +75,8 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
   const subscriber = createRedis(config.redis, logger, "media-updates");
   const updates = await startMediaUpdateHub(subscriber, config.eventsPrefix, logger);
   metrics.observeRedis("media-updates", subscriber);
+  // media.reported leaves through the outbox, relayed to the moderation queue's consumer.
+  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
   const services: MediaServices = {
     db,
     storage,
@@ -83,6 +87,7 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
     updates,
     photos: new PhotoCache(sql, redis, logger),
     downloadUrls: new ReusedDownloadUrls(storage),
+    flushEvents: () => void relay.flush(),
   };
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({
@@ -100,6 +105,7 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
     resolvers,
     database: prismaDatabase(db, [
       events,
+      relay,
       {
         stop: async () => {
           await updates.stop();

@@ -19,6 +19,8 @@ export interface UsersServices {
   mail: MailOutbox;
   /** Work that must not delay an answer (see after-response.ts). */
   afterResponse: AfterResponse;
+  /** The moderation queue's settings. */
+  moderation: { claimSeconds: number };
   /** Publishes outbox events right after the transaction that wrote them commits. */
   flushEvents(): void;
 }

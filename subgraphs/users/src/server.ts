@@ -1,3 +1,4 @@
+import { Gauge } from "prom-client";
 import {
   createAccessTokenIssuer,
   createProcessMetrics,
@@ -7,6 +8,7 @@ import {
   prismaDatabase,
   prismaOutboxStore,
   SessionRevocations,
+  startEventConsumer,
   startOutboxRelay,
   startSubgraph,
   type Logger,
@@ -22,7 +24,10 @@ import { KnownDevices } from "./modules/known-devices";
 import { ProfileCache } from "./modules/profile-cache";
 import { createAccountRateLimits } from "./modules/rate-limits";
 import { SessionService } from "./modules/sessions";
+import { usersEventHandlers } from "./moderation-events";
+import { oldestOpenCaseAgeSeconds } from "./modules/moderation-queue";
 import { resolvers, type UsersContext } from "./resolvers";
+
 
 export const typeDefs = loadTypeDefs(shippedFile("subgraphs/users/src/schema.graphql"));
 
@@ -41,6 +46,20 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
   });
   // Events written in the same transactions as the changes, relayed to the consumers' queues.
   const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
+  // The moderation queue's intake: reports and signals from Chat and Media.
+  const events = startEventConsumer({ consumer: "users", connection: config.redis, prefix: config.eventsPrefix, logger, metrics, handlers: usersEventHandlers(db, logger) });
+  new Gauge({
+    name: "hv_moderation_oldest_open_case_age_seconds",
+    help: "Seconds since the oldest open moderation case was opened (its first report); 0 when none is open",
+    registers: [metrics.registry],
+    async collect() {
+      try {
+        this.set(await oldestOpenCaseAgeSeconds(db));
+      } catch (error) {
+        logger.debug({ err: error }, "metrics: could not read the moderation queue");
+      }
+    },
+  });
   const redis = createRedis(config.redis, logger);
   const limits = createAccountRateLimits(redis);
   const mail = createMailOutbox({ redis: config.redis, prefix: config.eventsPrefix, logger, perRecipient: limits.mailPerRecipient, maxAttempts: config.mailMaxAttempts });
@@ -60,6 +79,7 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
     knownDevices: new KnownDevices(db),
     mail,
     afterResponse,
+    moderation: { claimSeconds: config.moderationClaimSeconds },
     flushEvents: () => void relay.flush(),
   };
   return startSubgraph<UsersContext>({
@@ -68,7 +88,7 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
     typeDefs,
     resolvers,
     // Stopped in order before the pool closes: pending after-response work, then the queue, then the relay.
-    database: prismaDatabase(db, [afterResponse, { stop: () => mail.close() }, relay]),
+    database: prismaDatabase(db, [events, afterResponse, { stop: () => mail.close() }, relay]),
     redis,
     metrics,
     // Serves GET /.well-known/jwks.json and verifies tokens against these keys locally.

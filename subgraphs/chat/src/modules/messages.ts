@@ -368,11 +368,43 @@ export async function reportMessage(services: ChatServices, viewer: Viewer, mess
   const note = validate.reportNote(noteInput, "note");
   const { message } = await visibleMessage(services, viewer, messageId);
   if (message.senderId === viewer.userId) throw appError(ErrorCode.BAD_USER_INPUT, "You cannot report your own message", { field: "messageId" });
-  await services.db.messageReport.upsert({
-    where: { messageId_reporterId: { messageId: message.id, reporterId: viewer.userId } },
-    create: { messageId: message.id, reporterId: viewer.userId, reason, note },
-    update: { reason, note },
+  // The moderation queue (Users) gets a snapshot of the message through the outbox, with the report.
+  await services.db.$transaction(async (tx) => {
+    const report = await tx.messageReport.upsert({
+      where: { messageId_reporterId: { messageId: message.id, reporterId: viewer.userId } },
+      create: { messageId: message.id, reporterId: viewer.userId, reason, note },
+      update: { reason, note },
+      select: { id: true },
+    });
+    await tx.outboxEvent.create({
+      data: outboxEventData("message.reported", {
+        reportId: report.id,
+        messageId: message.id,
+        conversationId: message.conversationId,
+        senderId: message.senderId,
+        text: message.text,
+        sentAt: message.createdAt.toISOString(),
+        reporterId: viewer.userId,
+        reason: reason as "SPAM" | "HARASSMENT" | "INAPPROPRIATE" | "SCAM" | "OTHER",
+        note,
+      }),
+    });
   });
+  services.flushEvents();
+  return true;
+}
+
+/** A moderator's REMOVE_MESSAGE: deleted for everyone (as the sender's delete), MESSAGE_DELETED live. Idempotent. */
+export async function removeMessageByModerator(db: ChatDb, live: ChatServices | undefined, messageId: string, moderatorId: string): Promise<boolean> {
+  const message = await db.message.findUnique({ where: { id: messageId }, include: MESSAGE_INCLUDE });
+  if (!message || message.deletedAt) return false;
+  const [, , , updated] = await db.$transaction([
+    bumpVersion(db, message.conversationId, message.id),
+    db.messageAttachment.deleteMany({ where: { messageId: message.id } }),
+    db.reaction.deleteMany({ where: { messageId: message.id } }),
+    db.message.update({ where: { id: message.id }, data: { text: null, deletedAt: new Date() }, include: MESSAGE_INCLUDE }),
+  ]);
+  if (live) await publishMessageEvent(live, "MESSAGE_DELETED", toMessageRow(updated), moderatorId);
   return true;
 }
 

@@ -6,7 +6,7 @@ import { DEFAULT_VARIANT, variantsOf } from "../variants";
 /**
  * Who may see a media item (its metadata, and with a signed-in viewer its bytes):
  *
- * - its owner, always;
+ * - its owner, always; a moderator (role MODERATOR in the access token), always (to review reports);
  * - nobody else while the owner is banned or the viewer and the owner blocked each other (either
  *   way), as Media learnt from Users' events (`blocks`, `user_states`);
  * - a profile photo that is on the owner's profile now (READY, with a position): anyone Users
@@ -38,6 +38,7 @@ function grantExpiry(readGrant: string): number | null {
 async function decide(media: MediaRow, readGrant: unknown, context: MediaContext): Promise<ReadAccess> {
   const viewerId = context.viewer?.userId ?? null;
   if (viewerId !== null && viewerId === media.ownerId) return { allowed: true, untilSeconds: null };
+  if (context.viewer?.role === "MODERATOR") return { allowed: true, untilSeconds: null };
   if (await context.loaders.ownerHiddenFromViewer.load(media.ownerId)) return DENIED;
   if (isOnProfile(media)) return { allowed: true, untilSeconds: null };
   if (viewerId === null) return DENIED;

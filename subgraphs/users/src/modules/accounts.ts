@@ -58,6 +58,23 @@ async function sendMail(context: UsersContext, job: MailJob): Promise<void> {
 }
 
 /** A session for a phone that just proved itself, with a known-device token for its later logins. */
+function suspended(until: Date) {
+  return appError(ErrorCode.ACCOUNT_SUSPENDED, "This account is suspended", { details: { until: until.toISOString() } });
+}
+
+/** A live suspension refuses the login; a past one is cleared and the account shown again (profile_changed). */
+async function endSuspension(context: UsersContext, userId: string, until: Date): Promise<void> {
+  if (until > new Date()) throw suspended(until);
+  const { db, profiles } = context.services;
+  await db.$transaction(async (tx) => {
+    const cleared = await tx.user.updateManyAndReturn({ where: { id: userId, suspendedUntil: until }, data: { suspendedUntil: null }, omit: { passwordHash: true, email: true } });
+    const user = cleared[0];
+    if (user) await tx.outboxEvent.create({ data: outboxEventData("user.profile_changed", profileChangedPayload(user)) });
+  });
+  context.services.flushEvents();
+  await profiles.invalidate(userId);
+}
+
 async function openSession(context: UsersContext, user: { id: string; role: "USER" | "MODERATOR" }, knownDeviceToken?: string): Promise<IssuedSession> {
   const session = await context.services.sessions.open(user, undefined);
   return { ...session, knownDeviceToken: knownDeviceToken ?? (await context.services.knownDevices.remember(user.id)) };
@@ -150,7 +167,7 @@ export const accountResolvers = {
       const { limits, db, knownDevices } = context.services;
       const user = await db.user.findUnique({
         where: { email },
-        select: { id: true, role: true, passwordHash: true, bannedAt: true, emailVerifiedAt: true },
+        select: { id: true, role: true, passwordHash: true, bannedAt: true, suspendedUntil: true, emailVerifiedAt: true },
       });
       const knownDeviceId = user ? await knownDevices.recognise(user.id, presentedDevice) : null;
       if (knownDeviceId) {
@@ -164,6 +181,7 @@ export const accountResolvers = {
         throw appError(ErrorCode.INVALID_CREDENTIALS, WRONG_CREDENTIALS);
       }
       if (user.bannedAt) throw appError(ErrorCode.FORBIDDEN, "This account has been banned", { details: { reason: "banned" } });
+      if (user.suspendedUntil) await endSuspension(context, user.id, user.suspendedUntil);
       if (knownDeviceId) {
         await knownDevices.touch(knownDeviceId);
         await limits.loginPerKnownDevice.reset(knownDeviceId);
@@ -193,10 +211,11 @@ export const accountResolvers = {
       const { db, sessions, knownDevices, limits } = context.services;
       const user = await db.$transaction(async (tx) => {
         const spent = await spendAccountToken(tx, input.token, "RESET_PASSWORD");
-        const account = await tx.user.findUnique({ where: { id: spent.userId }, select: { email: true, bannedAt: true } });
+        const account = await tx.user.findUnique({ where: { id: spent.userId }, select: { email: true, bannedAt: true, suspendedUntil: true } });
         // The address changed since the mail was sent: the link went to the old one.
         if (!account || account.email !== spent.email) throw appError(ErrorCode.INVALID_TOKEN, "This link is not valid: ask for a new mail", { details: { reason: "invalid" } });
         if (account.bannedAt) throw appError(ErrorCode.FORBIDDEN, "This account has been banned", { details: { reason: "banned" } });
+        if (account.suspendedUntil && account.suspendedUntil > new Date()) throw suspended(account.suspendedUntil);
         await spendOtherTokens(tx, spent.userId, ["RESET_PASSWORD", "VERIFY_EMAIL"]);
         // Opening the link proves the address: a pending sign-up becomes a verified account.
         const pendingBefore = await tx.user.findUnique({ where: { id: spent.userId }, select: { emailVerifiedAt: true } });

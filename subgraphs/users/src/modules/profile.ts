@@ -22,7 +22,12 @@ const MAX_INTERESTS = 10;
 const MAX_DISTANCE_KM = 500;
 
 /** What Discovery keeps of a profile (see the event catalogue). */
-export function profileChangedPayload(user: Pick<UserRow, "id" | "birthDate" | "gender" | "gendersOfInterest" | "ageMin" | "ageMax" | "maxDistanceKm" | "visibility" | "bannedAt">) {
+/** `banned` is also true while a suspension lasts (Discovery, Chat and Media hide the account alike). */
+export function profileChangedPayload(
+  user: Pick<UserRow, "id" | "birthDate" | "gender" | "gendersOfInterest" | "ageMin" | "ageMax" | "maxDistanceKm" | "visibility" | "bannedAt"> &
+    Partial<Pick<UserRow, "suspendedUntil">>,
+  now: Date = new Date(),
+) {
   return {
     userId: user.id,
     birthDate: user.birthDate.toISOString().slice(0, 10),
@@ -32,7 +37,7 @@ export function profileChangedPayload(user: Pick<UserRow, "id" | "birthDate" | "
     ageMax: user.ageMax,
     maxDistanceKm: user.maxDistanceKm,
     visibility: user.visibility,
-    banned: user.bannedAt !== null,
+    banned: user.bannedAt !== null || (user.suspendedUntil != null && user.suspendedUntil > now),
   };
 }
 

@@ -1,7 +1,8 @@
 import { appError, ErrorCode, outboxEventData, requireModerator, requireUuid, requireViewer } from "@hv/kit";
 import type { UsersContext } from "../context";
 import { cleanText } from "./input";
-import { profileChangedPayload } from "./profile";
+import { caseAboutUser, resolveCase } from "./moderation";
+import { fileReport } from "./moderation-queue";
 
 type ReportReason = "SPAM" | "HARASSMENT" | "INAPPROPRIATE_CONTENT" | "FAKE_PROFILE" | "UNDERAGE" | "SCAM" | "OTHER";
 
@@ -61,24 +62,27 @@ export const safetyResolvers = {
       const viewer = requireViewer(context);
       const reportedId = await otherUser(context, input.userId, "input.userId", viewer.userId);
       const details = input.details == null ? null : cleanText(input.details, "input.details", { min: 0, max: 1000, multiline: true }) || null;
-      return context.services.db.report.create({
-        data: { reporterId: viewer.userId, reportedId, reason: input.reason, details },
-        select: { id: true, createdAt: true },
+      const { db } = context.services;
+      return db.$transaction(async (tx) => {
+        const target = await tx.user.findUniqueOrThrow({ where: { id: reportedId }, select: { displayName: true, bio: true } });
+        const filed = await fileReport(tx, {
+          reporterId: viewer.userId,
+          targetKind: "USER",
+          targetId: reportedId,
+          targetUserId: reportedId,
+          reason: input.reason,
+          details,
+          snapshot: { displayName: target.displayName, bio: target.bio },
+        });
+        return { id: filed.id, createdAt: filed.createdAt };
       });
     },
-    /** Moderators: the profile disappears at once and every session of the user ends. */
+    /** Deprecated alias: files a case about the user and resolves it with BAN (audited, evented). */
     async banUser(_: unknown, args: { userId: string }, context: UsersContext) {
       const moderator = requireModerator(context);
       const userId = await otherUser(context, args.userId, "userId", moderator.userId);
-      const { db, sessions, profiles } = context.services;
-      await db.$transaction(async (tx) => {
-        const user = await tx.user.update({ where: { id: userId }, data: { bannedAt: new Date() }, omit: { passwordHash: true, email: true } });
-        await tx.outboxEvent.create({ data: outboxEventData("user.banned", { userId }) });
-        await tx.outboxEvent.create({ data: outboxEventData("user.profile_changed", profileChangedPayload(user)) });
-      });
-      context.services.flushEvents();
-      await sessions.endAll(userId, "banned");
-      await profiles.invalidate(userId);
+      const caseId = await caseAboutUser(context, moderator, userId);
+      await resolveCase(context, moderator, { caseId, action: "BAN", reason: "banUser (deprecated mutation)" });
       return true;
     },
   },

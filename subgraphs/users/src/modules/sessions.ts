@@ -35,6 +35,7 @@ export type SessionEndReason =
   | "password_reset"
   | "refresh_token_reuse"
   | "banned"
+  | "suspended"
   | "account_deleted";
 
 const REFRESH_TOKEN_PREFIX = "rt_";
