@@ -3,6 +3,7 @@ import { outboxEventData } from "@hv/kit";
 import { useSystem } from "../../support/fixture";
 import type { GraphQLResponse } from "../../support/system";
 import { errorCode, type SignedIn } from "../../support/users-client";
+import { phone, Subscription } from "../gateway/harness";
 import { eventually, NEARBY, placeAt } from "../discovery/nearby-support";
 import { jpegWithGps, mediaClient } from "../media/media-support";
 
@@ -196,6 +197,14 @@ describe("moderation queue", () => {
     expect(errorCode(await send(RESOLVE, { input: { caseId: found.id, action: "BAN", reason: "again" } }, holder))).toBe("CASE_CLAIMED");
     expect(errorCode(await send(CLAIM, { id: found.id }, other))).toBe("CASE_CLAIMED");
 
+    // A claim that has expired (moved into the past here) no longer holds a case: another moderator takes it.
+    await reportUser(reporter, target.userId);
+    const reopened = await eventually(async () => caseOf(first, target.userId));
+    await ok(CLAIM, { id: reopened.id }, holder);
+    expect(errorCode(await send(CLAIM, { id: reopened.id }, other))).toBe("CASE_CLAIMED");
+    await fixture.dbs.users.moderationCase.update({ where: { id: reopened.id }, data: { claimExpiresAt: new Date(Date.now() - 1000) } });
+    expect((await ok<{ claimModerationCase: { claimedBy: string } }>(CLAIM, { id: reopened.id }, other)).claimModerationCase.claimedBy).toBe(other.userId);
+
     // The audit log: two claims by the holder and the dismissal, newest first, with who and why.
     const audit = (await ok<{ moderationAuditLog: { entries: Array<Record<string, unknown>> } }>(AUDIT, { caseId: found.id }, other)).moderationAuditLog.entries;
     expect(audit.map((entry) => [entry.what, entry.moderatorId, entry.reason])).toEqual([
@@ -277,7 +286,23 @@ describe("moderation queue", () => {
     expect(found.reports[0]).toMatchObject({ reporterId: member.userId, reason: "SCAM" });
     expect((await ok<{ myReports: Array<{ targetKind: string; targetId: string }> }>(MY_REPORTS, {}, member)).myReports[0]).toMatchObject({ targetKind: "MESSAGE", targetId: messageId });
 
-    await ok(RESOLVE, { input: { caseId: found.id, action: "REMOVE_MESSAGE", reason: "scam" } }, mod);
+    // The member's phone is subscribed through the gateway, live (its own DELIVERED marker came back).
+    const memberPhone = phone(fixture.system.gatewayUrl.replace(/^http/, "ws"), { authorization: `Bearer ${member.accessToken}` });
+    type Feed = { myChatEvents: { kind: string; actor: { id: string } | null; message: { id: string; deleted: boolean } | null } };
+    const feed = new Subscription<Feed>(memberPhone.client, `subscription { myChatEvents { kind actor { id } message { id deleted } } }`);
+    try {
+      for (let attempt = 0; attempt < 200 && !feed.results.some((r) => r.data?.myChatEvents.kind === "DELIVERED"); attempt += 1) {
+        await send(`mutation($c: ID!) { markDelivered(conversationId: $c, seq: 0) }`, { c: conversationId }, member);
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      await ok(RESOLVE, { input: { caseId: found.id, action: "REMOVE_MESSAGE", reason: "scam" } }, mod);
+      await feed.until(() => feed.results.some((r) => r.data?.myChatEvents.kind === "MESSAGE_DELETED"), "MESSAGE_DELETED");
+      const deletedEvent = feed.results.find((r) => r.data?.myChatEvents.kind === "MESSAGE_DELETED")?.data?.myChatEvents;
+      expect(deletedEvent?.message).toEqual({ id: messageId, deleted: true });
+    } finally {
+      feed.dispose();
+      await memberPhone.client.dispose();
+    }
     const MESSAGES = `query($c: ID!) { messages(conversationId: $c) { messages { id text deleted } } }`;
     for (const who of [member, sender]) {
       const removed = await eventually(async () => {
