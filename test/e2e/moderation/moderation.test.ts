@@ -217,19 +217,29 @@ describe("moderation queue", () => {
     await expect(fixture.dbs.users.moderationAuditEntry.deleteMany({ where: { caseId: found.id } })).rejects.toThrow(/append-only/);
   });
 
-  it("should suspend: sessions end, login answers ACCOUNT_SUSPENDED, and the account leaves nearby; the reporter sees ACTIONED", async () => {
+  it("should suspend: sessions end, login answers ACCOUNT_SUSPENDED, the account leaves nearby and matches; the reporter sees ACTIONED", async () => {
     const mod = await moderator();
-    const [reporter, target, looker] = await Promise.all([fixture.client.signUp(), fixture.client.signUp(), fixture.client.signUp()]);
+    const [reporter, target, looker, matcher] = await Promise.all([1, 2, 3, 4].map(() => fixture.client.signUp())) as [SignedIn, SignedIn, SignedIn, SignedIn];
     // Each other's type (set in Users, carried to Discovery by events), side by side.
-    for (const [who, gender, wants] of [[target, "WOMAN", "MAN"], [looker, "MAN", "WOMAN"]] as const) {
+    for (const [who, gender, wants] of [[target, "WOMAN", "MAN"], [looker, "MAN", "WOMAN"], [matcher, "MAN", "WOMAN"]] as const) {
       await ok(`mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }`, { input: { gender, gendersOfInterest: [wants] } }, who);
       await eventually(async () => (await fixture.dbs.discovery.discoveryProfile.findUnique({ where: { userId: who.userId } }))?.gender === gender);
     }
     await placeAt(fixture.dbs, target.userId, 48.8566, 2.3522);
     await placeAt(fixture.dbs, looker.userId, 48.8567, 2.3523);
+    await placeAt(fixture.dbs, matcher.userId, 48.8567, 2.3523);
     const nearbyIds = async () =>
       ((await ok<{ nearby: { edges: Array<{ node: { id: string } }> } }>(NEARBY, { first: 50 }, looker)).nearby.edges).map((edge) => edge.node.id);
     expect(await nearbyIds()).toContain(target.userId);
+    // `looker` only looks; `matcher` and the target liked each other.
+    const LIKE = `mutation($u: ID!) { like(userId: $u) { matched } }`;
+    await ok(LIKE, { u: target.userId }, matcher);
+    expect((await ok<{ like: { matched: boolean } }>(LIKE, { u: matcher.userId }, target)).like.matched).toBe(true);
+    const matchedIds = async () =>
+      ((await ok<{ matches: { edges: Array<{ node: { user: { id: string } } }> } }>(`{ matches(first: 50) { edges { node { user { id } } } } }`, {}, matcher)).matches.edges).map(
+        (edge) => edge.node.user.id,
+      );
+    expect(await matchedIds()).toEqual([target.userId]);
 
     const receipt = await reportUser(reporter, target.userId, "HARASSMENT", "threats");
     expect((await ok<{ myReports: Array<Record<string, unknown>> }>(MY_REPORTS, {}, reporter)).myReports).toEqual([
@@ -249,8 +259,9 @@ describe("moderation queue", () => {
     const login = await fixture.client.logIn(target.email, target.password);
     expect(errorCode(login)).toBe("ACCOUNT_SUSPENDED");
     expect(login.body.errors?.[0]?.extensions?.until).toBe(resolved.actionUntil);
-    // Discovery hides the account (through the events): gone from nearby.
+    // Discovery hides the account (through the events): gone from nearby and from the other's matches.
     await eventually(async () => !(await nearbyIds()).includes(target.userId));
+    await eventually(async () => (await matchedIds()).length === 0);
 
     // The reporter sees it handled, and nothing of what was done.
     const mine = (await ok<{ myReports: Array<Record<string, unknown>> }>(MY_REPORTS, {}, reporter)).myReports;
@@ -261,6 +272,7 @@ describe("moderation queue", () => {
     await fixture.dbs.users.user.update({ where: { id: target.userId }, data: { suspendedUntil: new Date(Date.now() - 1000) } });
     expect((await fixture.client.logIn(target.email, target.password)).body.data?.logIn.user.id).toBe(target.userId);
     await eventually(async () => (await nearbyIds()).includes(target.userId));
+    await eventually(async () => (await matchedIds()).includes(target.userId));
   });
 
   it("should remove a reported message for every member (MESSAGE_DELETED), with the message's snapshot in the case", async () => {
