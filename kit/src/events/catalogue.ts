@@ -65,6 +65,27 @@ export const EVENT_SCHEMAS = {
       }),
     ),
   }),
+  /**
+   * Chat saw a spam signal about a user (docs/spam-signals.md): raised at most once per user and
+   * signal per window; the account's messages to strangers are held back until a moderator acts.
+   */
+  "safety.signal_raised": z.object({
+    userId: id,
+    signal: z.enum(["NEW_ACCOUNT_BURST", "REPEATED_TEXT", "LINKS_FROM_NEW_ACCOUNT"]),
+    detail: z.string(),
+    at: z.iso.datetime(),
+  }),
+  /** A moderator resolved a case (Users' moderation queue). `until`: the end of a suspension. */
+  "moderation.action_taken": z.object({
+    caseId: id,
+    targetKind: z.string(),
+    targetId: z.string(),
+    targetUserId: id,
+    action: z.string(),
+    until: z.iso.datetime().optional(),
+    moderatorId: id,
+    at: z.iso.datetime(),
+  }),
 } as const;
 
 export type EventType = keyof typeof EVENT_SCHEMAS;
@@ -76,7 +97,7 @@ export type EventPayload<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T
 /** Who subscribes to what. Each consumer has one BullMQ queue, `events.<consumer>`. */
 export const SUBSCRIPTIONS = {
   discovery: ["user.deleted", "user.blocked", "user.unblocked", "user.profile_changed", "user.banned"],
-  chat: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed", "match.created", "match.ended"],
+  chat: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed", "match.created", "match.ended", "moderation.action_taken"],
   media: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed"],
   push: ["match.created", "message.created"],
 } as const satisfies Record<string, readonly EventType[]>;

@@ -5,7 +5,7 @@ import { checkTokenInput, issueAccountToken, spendAccountToken, spendOtherTokens
 import { checkBirthDate, checkPassword, cleanText, normalizeEmail } from "./input";
 import { hashPassword, verifyPassword } from "./passwords";
 import { profileChangedPayload } from "./profile";
-import type { IssuedSession } from "./sessions";
+import type { IssuedSession, SessionUser } from "./sessions";
 
 interface SignUpArgs {
   input: { email: string; password: string; displayName: string; birthDate: Date };
@@ -58,7 +58,7 @@ async function sendMail(context: UsersContext, job: MailJob): Promise<void> {
 }
 
 /** A session for a phone that just proved itself, with a known-device token for its later logins. */
-async function openSession(context: UsersContext, user: { id: string; role: "USER" | "MODERATOR" }, knownDeviceToken?: string): Promise<IssuedSession> {
+async function openSession(context: UsersContext, user: SessionUser, knownDeviceToken?: string): Promise<IssuedSession> {
   const session = await context.services.sessions.open(user, undefined);
   return { ...session, knownDeviceToken: knownDeviceToken ?? (await context.services.knownDevices.remember(user.id)) };
 }
@@ -150,7 +150,7 @@ export const accountResolvers = {
       const { limits, db, knownDevices } = context.services;
       const user = await db.user.findUnique({
         where: { email },
-        select: { id: true, role: true, passwordHash: true, bannedAt: true, emailVerifiedAt: true },
+        select: { id: true, role: true, passwordHash: true, bannedAt: true, emailVerifiedAt: true, createdAt: true },
       });
       const knownDeviceId = user ? await knownDevices.recognise(user.id, presentedDevice) : null;
       if (knownDeviceId) {
