@@ -91,6 +91,7 @@ describe("event consumer: Redis restarts", () => {
         "user.profile_changed": handler,
         "match.created": handler,
         "match.ended": handler,
+        "moderation.action_taken": handler,
       },
       ...options,
     });

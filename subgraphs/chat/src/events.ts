@@ -2,6 +2,7 @@ import type { EventHandlers, Logger } from "@hv/kit";
 import type { ChatDb } from "./db";
 import type { ChatServices } from "./modules/context";
 import { closeMatchConversation, closePairConversation, ensureDirect, publishConversationEvent } from "./modules/conversations";
+import { discardHold, releaseHold } from "./modules/holds";
 import { applyProfileChanged, markDeleted } from "./modules/people";
 
 /** What a deletion changed, for the live events published after it commits. */
@@ -120,6 +121,20 @@ export function chatEventHandlers(db: ChatDb, logger: Logger, live?: ChatService
       const { id, created } = await ensureDirect(db, userIds[0], userIds[1], matchId);
       if (created && live) await publishConversationEvent(live, id, "MEMBERS_CHANGED", null, 0);
       logger.info({ eventId, matchId, conversationId: id, created }, "match.created: direct conversation open");
+    },
+    /**
+     * A moderator's decision about a held account: DISMISS releases its held messages, BAN and
+     * SUSPEND keep them withheld for good; other actions leave the hold as it is.
+     */
+    async "moderation.action_taken"({ caseId, targetUserId, action }, { eventId }) {
+      if (!live) return;
+      if (action === "DISMISS") {
+        const delivered = await releaseHold(live, targetUserId, logger);
+        logger.info({ eventId, caseId, userId: targetUserId, delivered }, "moderation.action_taken: hold released");
+      } else if (action === "BAN" || action === "SUSPEND") {
+        await discardHold(live, targetUserId);
+        logger.info({ eventId, caseId, userId: targetUserId, action }, "moderation.action_taken: held messages withheld for good");
+      }
     },
     async "match.ended"({ matchId, userIds }, { eventId }) {
       const closed = await closeMatchConversation(db, live, matchId, userIds);
