@@ -103,6 +103,10 @@ describe("trust and errors through the gateway", () => {
     const created = claims.created;
     expect(typeof created).toBe("number");
     expect(Math.abs(Number(created) - Date.now() / 1000)).toBeLessThan(3600);
+    // A refreshed token says the same: the account's age, not the session's.
+    const refreshed = await client.refresh(sender.refreshToken);
+    const again = refreshed.body.data?.refreshSession?.accessToken ?? "";
+    expect((JSON.parse(Buffer.from(again.split(".")[1] ?? "", "base64url").toString()) as { created?: unknown }).created).toBe(created);
     const stranger = await client.signUp();
     const open = await graphqlRequest<any>(system.gatewayUrl, "mutation($u: ID!) { openDirectConversation(userId: $u) { id } }", { u: stranger.userId }, bearer(sender.accessToken));
     const conversationId = open.body.data?.openDirectConversation?.id as string;
