@@ -13,7 +13,7 @@ const MARKS = /\p{M}/gu;
 const SPACES = /[\s\p{Z}]+/gu;
 /** A scheme, `www.`, or a host ending in a common top-level domain. */
 const LINK =
-  /(?:[a-z][a-z0-9+.-]*:\/\/|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\s?\.\s?(?:com|net|org|io|me|co|ly|gg|app|xyz|info|biz|link|site|online|ru|cn|tk|top|club|live|shop|store|click|to|be|us|uk|de)\b)/u;
+  /(?:[a-z][a-z0-9+.-]*:\/\/|\bwww\.|\b[a-z0-9-]+(?:\.[a-z0-9-]+)*\.(?:com|net|org|io|me|co|ly|gg|app|xyz|info|biz|link|site|online|ru|cn|tk|top|club|live|shop|store|click|to|be|us|uk|de)\b)/u;
 
 /** The text as the repeated-text signal compares it: case, accents, spacing and invisible characters ignored. */
 export function normalizeText(text: string): string {
