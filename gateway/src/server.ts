@@ -23,6 +23,7 @@ import {
 import { createEdgeProtection, type PersistedQueryManifest } from "./protection";
 import { SubgraphDataSource, type GatewayContext } from "./subgraph-data-source";
 import { createSubgraphFetcher } from "./subgraph-fetcher";
+import { unauthenticatedStatusPlugin } from "./unauthenticated-status";
 import { SubscriptionHub } from "./subscriptions/hub";
 import { SubscriptionPlanner } from "./subscriptions/planner";
 import { startSubscriptionEndpoint, type SubscriptionEndpoint } from "./subscriptions/server";
@@ -163,7 +164,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     metrics,
     beforeBody: protection.beforeBody,
     beforeGraphQL: protection.beforeGraphQL,
-    plugins: protection.plugins,
+    plugins: [...protection.plugins, unauthenticatedStatusPlugin()],
     validationRules: protection.validationRules,
     parseOptions: protection.parseOptions,
     persistedQueries: protection.persistedQueries,

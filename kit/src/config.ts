@@ -499,6 +499,26 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     z.coerce.number().int().min(1).max(1_000_000).default(600),
     "Chat: messages one user may send within an hour (sustained budget) before `RATE_LIMITED`.",
   ),
+  CHAT_NEW_ACCOUNT_HOURS: spec(
+    z.coerce.number().int().min(0).max(24 * 30).default(24),
+    "Chat: an account younger than this (the access token's `created` claim) is new: the new-account throttles and the links signal apply (docs/spam-signals.md). 0 turns them off.",
+  ),
+  CHAT_NEW_ACCOUNT_MAX_MESSAGES: spec(
+    z.coerce.number().int().min(1).max(1_000_000).default(100),
+    "Chat: messages a new account may send while it is new before `RATE_LIMITED` (and the NEW_ACCOUNT_BURST signal).",
+  ),
+  CHAT_NEW_ACCOUNT_MAX_CONVERSATIONS: spec(
+    z.coerce.number().int().min(1).max(100_000).default(10),
+    "Chat: conversations (groups created, one-to-ones opened) a new account may open while it is new before `RATE_LIMITED` (and the NEW_ACCOUNT_BURST signal).",
+  ),
+  CHAT_REPEATED_TEXT_CONVERSATIONS: spec(
+    z.coerce.number().int().min(2).max(10_000).default(5),
+    "Chat: the same text (normalized: case, whitespace, invisible characters) sent by one person into this many different conversations within `CHAT_REPEATED_TEXT_WINDOW_SECONDS` raises the REPEATED_TEXT signal.",
+  ),
+  CHAT_REPEATED_TEXT_WINDOW_SECONDS: spec(
+    z.coerce.number().int().min(60).max(7 * 24 * 3600).default(3600),
+    "Chat: the window of the REPEATED_TEXT signal, and how long one signal is raised at most once per person.",
+  ),
   CHAT_PUBSUB_REDIS_URL: spec(
     redisUrl.optional(),
     "Chat: Redis for the real-time fan-out between chat instances (pub/sub); default `REDIS_URL`. A separate one keeps pub/sub traffic off the queues' Redis.",
@@ -771,6 +791,14 @@ export function loadMediaGrantSecret(env: Env): string {
   return DEVELOPMENT_MEDIA_GRANT_SECRET;
 }
 
+export interface SpamSignalConfig {
+  newAccountHours: number;
+  newAccountMaxMessages: number;
+  newAccountMaxConversations: number;
+  repeatedTextConversations: number;
+  repeatedTextWindowSeconds: number;
+}
+
 export interface ChatConfig extends SubgraphConfig {
   requireMatch: boolean;
   messageMaxLength: number;
@@ -783,6 +811,8 @@ export interface ChatConfig extends SubgraphConfig {
   sendBurst: number;
   sendSustained: number;
   presenceTtlSeconds: number;
+  /** Spam signals (docs/spam-signals.md): CHAT_NEW_ACCOUNT_* and CHAT_REPEATED_TEXT_*. */
+  spam: SpamSignalConfig;
   /** Redis of the fan-out: CHAT_PUBSUB_REDIS_URL (one server, no sentinels), else the common `redis`. */
   pubsubRedis: RedisTarget;
   /** MEDIA_GRANT_SECRET: signs attachment read grants. */
@@ -808,6 +838,13 @@ export function loadChatConfig(env: Env): ChatConfig {
     sendBurst: read(env, "CHAT_SEND_BURST"),
     sendSustained: read(env, "CHAT_SEND_SUSTAINED"),
     presenceTtlSeconds: read(env, "CHAT_PRESENCE_TTL_SECONDS"),
+    spam: {
+      newAccountHours: read(env, "CHAT_NEW_ACCOUNT_HOURS"),
+      newAccountMaxMessages: read(env, "CHAT_NEW_ACCOUNT_MAX_MESSAGES"),
+      newAccountMaxConversations: read(env, "CHAT_NEW_ACCOUNT_MAX_CONVERSATIONS"),
+      repeatedTextConversations: read(env, "CHAT_REPEATED_TEXT_CONVERSATIONS"),
+      repeatedTextWindowSeconds: read(env, "CHAT_REPEATED_TEXT_WINDOW_SECONDS"),
+    },
     mediaGrantSecret: loadMediaGrantSecret(env),
   };
 }

@@ -9,14 +9,16 @@ import { unwrapResolverError } from "@apollo/server/errors";
 export const ErrorCode = {
   /**
    * An argument is wrong, missing, too large or malformed; `extensions.field` names it when one
-   * input is to blame. Also a variable that does not fit the schema.
+   * input is to blame, always as a path into the field's arguments (`input.birthDate`,
+   * `latitude`, `input.memberIds[2]`). Also a variable that does not fit the schema.
    * @retry No: the same input fails again. Fix the named field (show it to the user).
    */
   BAD_USER_INPUT: "BAD_USER_INPUT",
   /**
    * No valid access token where one is needed. `extensions.reason`: `expired` or `revoked` (the
    * session may still refresh), `invalid` (bad signature, issuer, audience or shape), or absent
-   * when no token was sent. Over HTTP a bad token is answered with status 401.
+   * when no token was sent. At the gateway every HTTP answer carrying it has status 401 with a
+   * `WWW-Authenticate: Bearer` challenge, whatever the cause (partial data may come with it).
    * @retry After `refreshSession` once for `expired`/`revoked`, then the same request; on
    * `invalid`, or when the refresh fails, sign in again.
    */
@@ -216,7 +218,7 @@ export function withoutSuggestions(message: string): string {
 }
 
 export interface AppErrorOptions {
-  /** Which input field is wrong, e.g. `input.displayName`. */
+  /** Which input is wrong: a path into the field's arguments, e.g. `input.displayName`, `userIds[1]`. */
   field?: string;
   /** Extra machine-readable detail that is safe to show the client. */
   details?: Record<string, unknown>;

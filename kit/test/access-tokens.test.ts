@@ -218,6 +218,17 @@ describe("access tokens", () => {
     ).toBe("invalid");
   });
 
+  it("should carry the account's creation time (claim `created`) and refuse a malformed one", async () => {
+    const viewer = aViewer({ accountCreatedAt: 1_790_000_000 });
+    const { token } = await issuer.issue(viewer);
+    expect(decodeJwt(token).created).toBe(1_790_000_000);
+    await expect(verifier.verify(token)).resolves.toEqual(viewer);
+    for (const created of ["1790000000", 1.5, -1]) {
+      expect(await outcome(verifier, await signWith(keyA, { typ: "at+jwt" }, { ...claims(), created }))).toBe("invalid");
+    }
+    expect(await outcome(verifier, await signWith(keyA, { typ: "at+jwt" }, { ...claims(), created: 1_790_000_000 }))).toBe("accepted");
+  });
+
   it("should refuse garbage and refresh tokens", async () => {
     for (const garbage of [
       "",

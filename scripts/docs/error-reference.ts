@@ -108,7 +108,7 @@ export function renderErrorReference(catalogues: readonly ErrorCatalogue[], sour
     "the message. Codes are never renamed, only added. Anything else that reaches a client in production is",
     "masked as `INTERNAL_SERVER_ERROR` with the message \"Internal server error\".",
     "",
-    "Other `extensions` a client may rely on: `field` (the input that is wrong, e.g. `input.displayName`),",
+    "Other `extensions` a client may rely on: `field` (the input that is wrong, always a path into the arguments: `input.displayName`, `latitude`, `input.memberIds[2]`),",
     "`reason` (`UNAUTHENTICATED`, `FORBIDDEN`), `retryAfterSeconds` and `limit` (`RATE_LIMITED`, query",
     "limits), and the named limits of `QUOTA_EXCEEDED`. How tokens, sessions and sockets behave around",
     "these codes is in [client-contract.md](client-contract.md).",

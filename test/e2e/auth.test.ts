@@ -101,7 +101,11 @@ describe("access tokens across the gateway and the subgraphs", () => {
   it("should serve an anonymous request without a token", async () => {
     const { requestId, response } = await throughGateway({});
 
-    expect(response.status).toBe(200);
+    // UNAUTHENTICATED is answered with 401 whatever its cause, a missing token included; the
+    // fields anonymous callers may read are still there.
+    expect(response.status).toBe(401);
+    expect(response.headers.get("www-authenticate")).toBe("Bearer");
+    expect(response.body.data?.user).toEqual(expect.objectContaining({ displayName: "Katherine" }));
     // Every subgraph serves the anonymous caller; only Chat's members-only conversation says no.
     expect(response.body.errors?.map((error) => ({ path: error.path, code: error.extensions?.code }))).toEqual([
       { path: ["conversation"], code: "UNAUTHENTICATED" },

@@ -60,6 +60,10 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     GATEWAY_RATE_LIMIT_SEND_MESSAGE: "1000000/1m",
     GATEWAY_RATE_LIMIT_CREATE_UPLOAD: "1000000/1m",
     GATEWAY_RATE_LIMIT_SUBSCRIBE: "1000000/1m",
+    // Every test signs up fresh accounts: chat's spam signals (test/e2e/chat/spam-signals.test.ts)
+    // are off here unless a test turns them on.
+    CHAT_NEW_ACCOUNT_HOURS: "0",
+    CHAT_REPEATED_TEXT_CONVERSATIONS: "10000",
     // Users' tests alias 20 logIns in one request to test the subgraph's own per-attempt budget.
     GATEWAY_MAX_ALIASES: "50",
     ...process.env,

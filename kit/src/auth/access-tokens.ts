@@ -64,10 +64,11 @@ export function createAccessTokenIssuer(options: AccessTokenIssuerOptions): Acce
   const privateKey = importJWK(signing, ACCESS_TOKEN_ALGORITHM) as Promise<CryptoKey>;
   const jwks = { keys: options.keys.map(publicSigningKeyJwk) };
   return {
-    async issue({ userId, sessionId, role }) {
+    async issue({ userId, sessionId, role, accountCreatedAt }) {
       const issuedAt = Math.floor(clock().getTime() / 1000);
       const expiresAt = issuedAt + options.ttlSeconds;
-      const token = await new SignJWT({ sid: sessionId, role })
+      const claims = accountCreatedAt === undefined ? { sid: sessionId, role } : { sid: sessionId, role, created: accountCreatedAt };
+      const token = await new SignJWT(claims)
         .setProtectedHeader({ alg: ACCESS_TOKEN_ALGORITHM, kid: signing.kid, typ: ACCESS_TOKEN_TYPE })
         .setIssuer(options.issuer)
         .setAudience(options.audience)
@@ -199,7 +200,7 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
 
   async function verifyToken(token: string, now: number): Promise<VerifiedToken> {
     const { payload, header, key } = await verifySignature(token);
-    const { sub, sid, role, iat, exp } = payload as JWTPayload & { sid?: unknown; role?: unknown };
+    const { sub, sid, role, iat, exp, created } = payload as JWTPayload & { sid?: unknown; role?: unknown; created?: unknown };
     if (
       typeof sub !== "string" ||
       sub === "" ||
@@ -207,14 +208,20 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       sid === "" ||
       typeof iat !== "number" ||
       typeof exp !== "number" ||
-      !ROLES.includes(role as ViewerRole)
+      !ROLES.includes(role as ViewerRole) ||
+      (created !== undefined && !(typeof created === "number" && Number.isInteger(created) && created >= 0))
     ) {
       throw accessTokenRefused("invalid");
     }
     // Never past what jose accepts: `exp` and the maximum token age, each with the tolerance.
     const trustedAtMost = Math.min((exp + CLOCK_TOLERANCE_SECONDS) * 1000, (iat + MAX_ACCESS_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000);
     const entry: VerifiedToken = {
-      viewer: { userId: sub, sessionId: sid, role: role as ViewerRole },
+      viewer: {
+        userId: sub,
+        sessionId: sid,
+        role: role as ViewerRole,
+        ...(typeof created === "number" ? { accountCreatedAt: created } : {}),
+      },
       issuedAt: iat,
       expiresAt: exp,
       trustedUntil: Math.min(now + VERIFIED_TOKEN_MEMORY_MS, trustedAtMost),

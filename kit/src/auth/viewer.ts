@@ -7,6 +7,8 @@ export interface Viewer {
   userId: string;
   sessionId: string;
   role: ViewerRole;
+  /** When the account was created (epoch seconds, the token's `created` claim); absent in older tokens. */
+  accountCreatedAt?: number;
 }
 
 /** What every request context carries about its caller. */

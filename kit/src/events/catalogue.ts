@@ -94,7 +94,11 @@ export const EVENT_SCHEMAS = {
     reason: z.enum(["SPAM", "HARASSMENT", "INAPPROPRIATE_CONTENT", "FAKE_PROFILE", "UNDERAGE", "SCAM", "OTHER"]),
     note: z.string().nullable(),
   }),
-  /** An automatic spam signal about a user (Chat): Users opens or joins a moderation case for them. */
+  /**
+   * Chat saw a spam signal about a user (docs/spam-signals.md): raised at most once per user and
+   * signal per window; the account's messages to strangers are held back until a moderator acts.
+   * Users opens or joins a moderation case for them.
+   */
   "safety.signal_raised": z.object({
     userId: id,
     signal: z.enum(["NEW_ACCOUNT_BURST", "REPEATED_TEXT", "LINKS_FROM_NEW_ACCOUNT"]),

@@ -3,6 +3,7 @@ import type { ChatDb } from "./db";
 import type { ChatServices } from "./modules/context";
 import { closeMatchConversation, closePairConversation, ensureDirect, publishConversationEvent } from "./modules/conversations";
 import { removeMessageByModerator } from "./modules/messages";
+import { discardHold, releaseHold } from "./modules/holds";
 import { applyProfileChanged, markDeleted } from "./modules/people";
 
 /** What a deletion changed, for the live events published after it commits. */
@@ -118,15 +119,29 @@ export function chatEventHandlers(db: ChatDb, logger: Logger, live?: ChatService
       await db.bannedUser.upsert({ where: { userId }, create: { userId }, update: {} });
     },
     /** REMOVE_MESSAGE deletes the message for everyone (MESSAGE_DELETED live); other actions change nothing here. */
-    async "moderation.action_taken"({ action, targetKind, targetId, moderatorId, caseId }, { eventId }) {
-      if (action !== "REMOVE_MESSAGE" || targetKind !== "MESSAGE") return;
-      const removed = await removeMessageByModerator(db, live, targetId, moderatorId);
-      logger.info({ eventId, caseId, messageId: targetId, removed }, "moderation.action_taken: message removed");
-    },
     async "match.created"({ matchId, userIds }, { eventId }) {
       const { id, created } = await ensureDirect(db, userIds[0], userIds[1], matchId);
       if (created && live) await publishConversationEvent(live, id, "MEMBERS_CHANGED", null, 0);
       logger.info({ eventId, matchId, conversationId: id, created }, "match.created: direct conversation open");
+    },
+    /**
+     * A moderator's decision: REMOVE_MESSAGE deletes the message for everyone; about a held account,
+     * DISMISS releases its held messages, BAN and SUSPEND keep them withheld for good.
+     */
+    async "moderation.action_taken"({ caseId, targetKind, targetId, targetUserId, action, moderatorId }, { eventId }) {
+      if (action === "REMOVE_MESSAGE" && targetKind === "MESSAGE") {
+        const removed = await removeMessageByModerator(db, live, targetId, moderatorId);
+        logger.info({ eventId, caseId, messageId: targetId, removed }, "moderation.action_taken: message removed");
+        return;
+      }
+      if (!live) return;
+      if (action === "DISMISS") {
+        const delivered = await releaseHold(live, targetUserId, logger);
+        logger.info({ eventId, caseId, userId: targetUserId, delivered }, "moderation.action_taken: hold released");
+      } else if (action === "BAN" || action === "SUSPEND") {
+        await discardHold(live, targetUserId);
+        logger.info({ eventId, caseId, userId: targetUserId, action }, "moderation.action_taken: held messages withheld for good");
+      }
     },
     async "match.ended"({ matchId, userIds }, { eventId }) {
       const closed = await closeMatchConversation(db, live, matchId, userIds);

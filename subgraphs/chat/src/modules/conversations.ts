@@ -5,6 +5,7 @@ import { publishInvitations, screenCandidates, writeInvitations } from "./invita
 import type { ChatEventKind } from "./bus";
 import type { ChatServices } from "./context";
 import { decodeCursor, encodeCursor } from "./cursor";
+import { checkConversationOpened } from "./spam-signals";
 import * as validate from "./validate";
 
 const forbidden = (reason: string, message: string) => appError(ErrorCode.FORBIDDEN, message, { details: { reason } });
@@ -122,6 +123,7 @@ export async function openDirectConversation(services: ChatServices, viewer: Vie
   if (existing && !existing.closedAt && existing.members.length > 0) return existing.id;
   if (services.config.requireMatch) throw forbidden("match-required", "A conversation with this person opens when you match");
   if ((await blockedWith(services.db, viewer.userId)).has(other)) throw appError(ErrorCode.NOT_FOUND, "No such person", { field: "userId" });
+  await checkConversationOpened(services, viewer);
   const { id, created } = await ensureDirect(services.db, viewer.userId, other, null);
   if (created) await publishConversationEvent(services, id, "MEMBERS_CHANGED", viewer.userId, 0);
   return id;
@@ -137,6 +139,7 @@ export async function createGroup(services: ChatServices, viewer: Viewer, input:
   const title = validate.groupTitle(input.title, "input.title");
   const memberIds = validate.uuidList(input.memberIds, "input.memberIds", services.config.groupMaxMembers - 1, 1);
   if (memberIds.includes(viewer.userId)) throw appError(ErrorCode.BAD_USER_INPUT, "Leave yourself out of memberIds", { field: "input.memberIds" });
+  await checkConversationOpened(services, viewer);
   const { matched, invitable } = await screenCandidates(
     services,
     viewer,

@@ -6,6 +6,8 @@ import { audienceOf, blockedWith, conversationNotFound, messageNotFound, require
 import type { ChatEventKind } from "./bus";
 import type { ChatServices } from "./context";
 import { MESSAGE_INCLUDE, toMessageRow, type MessageRow } from "./rows";
+import * as holds from "./holds";
+import * as spam from "./spam-signals";
 import * as validate from "./validate";
 
 export interface SendMessageInput {
@@ -29,6 +31,8 @@ async function findByClientId(db: ChatDb, conversationId: string, senderId: stri
 interface SendPrecheck {
   closed: boolean;
   banned: boolean;
+  /** On hold after a spam signal: messages to strangers are withheld (spam-signals.ts). */
+  held: boolean;
   existing: string | null;
 }
 
@@ -76,6 +80,7 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
   const checks = await sql.query<SendPrecheck>(Prisma.sql`
     SELECT c.closed_at IS NOT NULL AS closed,
            EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid) AS banned,
+           EXISTS (SELECT 1 FROM held_senders WHERE user_id = ${senderId}::uuid) AS held,
            (SELECT e.id::text FROM messages e
              WHERE e.conversation_id = ${conversationId}::uuid AND e.sender_id = ${senderId}::uuid
                AND e.client_message_id = ${clientMessageId}) AS existing
@@ -87,13 +92,43 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
     const earlier = await findByClientId(db, conversationId, senderId, clientMessageId);
     if (earlier) return earlier;
   }
+  const heldEarlier = check.held ? await holds.findHeld(services, conversationId, senderId, clientMessageId) : null;
+  if (heldEarlier) return heldEarlier;
   if (check.closed) throw forbidden("closed", "This conversation is closed");
   if (check.banned) throw forbidden("banned", "This account may not send messages");
-  await Promise.all([services.sendBurst.consume(senderId), services.sendSustained.consume(senderId)]);
+  const [, , signalled] = await Promise.all([
+    services.sendBurst.consume(senderId),
+    services.sendSustained.consume(senderId),
+    spam.checkMessage(services, viewer, conversationId, text),
+  ]);
   if (attachmentIds.length > 0) await claimMedia(db, senderId, attachmentIds);
+  const message = { messageId: randomUUID(), conversationId, senderId, clientMessageId, text, attachmentIds, replyToId, now: new Date() };
+  if ((check.held || signalled) && (await spam.hasStranger(services, conversationId, senderId))) {
+    return holds.holdMessage(services, message);
+  }
+  const stored = await storeMessage(services, message);
+  if (stored instanceof Error) throw stored;
+  return stored;
+}
 
-  const messageId = randomUUID();
-  const now = new Date();
+export interface NewMessage {
+  messageId: string;
+  conversationId: string;
+  senderId: string;
+  clientMessageId: string;
+  text: string | null;
+  attachmentIds: string[];
+  replyToId: string | null;
+  now: Date;
+}
+
+/**
+ * STORE and publish one message (a send, or a held message released): the stored row, the one
+ * stored first under this clientMessageId, or the reason nothing was stored (returned, not thrown).
+ */
+export async function storeMessage(services: ChatServices, message: NewMessage): Promise<MessageRow | Error> {
+  const { db, sql } = services;
+  const { messageId, conversationId, senderId, clientMessageId, text, attachmentIds, replyToId, now } = message;
   const preview = text === null ? null : [...text].slice(0, 200).join("");
   // The event's fields known before storing, checked against the catalogue now (seq, kind and the
   // recipients are added by the statement; the recipients' shape is covered by the tests).
@@ -192,7 +227,7 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
     if (earlier) return earlier;
     throw error;
   }
-  if (!stored) throw await whyNotStored(db, conversationId, senderId, replyToId);
+  if (!stored) return whyNotStored(db, conversationId, senderId, replyToId);
 
   const row: MessageRow = {
     id: messageId,
@@ -408,6 +443,13 @@ export async function removeMessageByModerator(db: ChatDb, live: ChatServices | 
   return true;
 }
 
+/** Whether the user has (or had) held messages: the sender's own view includes them. */
+async function isHeldSender(services: ChatServices, userId: string): Promise<boolean> {
+  const rows = await services.sql.query<{ any: boolean }>(Prisma.sql`
+    SELECT EXISTS (SELECT 1 FROM held_messages WHERE sender_id = ${userId}::uuid) AS any`);
+  return rows[0]?.any === true;
+}
+
 export interface HistoryArgs {
   conversationId?: unknown;
   after?: unknown;
@@ -438,6 +480,11 @@ export async function history(services: ChatServices, viewer: Viewer, args: Hist
   const hasMore = rows.length > first;
   const page = rows.slice(0, first).map(toMessageRow);
   if (!ascending) page.reverse();
+  // The viewer's own held messages (spam hold) come after the newest page, as only they see them.
+  const newest = ascending ? !hasMore : before === null;
+  if (newest && (await isHeldSender(services, viewer.userId))) {
+    page.push(...(await holds.heldFor(services, membership.conversationId, viewer.userId)));
+  }
   return { messages: page, hasMore };
 }
 

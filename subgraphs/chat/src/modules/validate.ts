@@ -8,9 +8,12 @@ const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[
 const CLIENT_MESSAGE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
 
 /** Message text: at most `max` code points, not blank, no control characters. */
+/** Characters that show nothing: a text of only these (and spaces) is blank. */
+const INVISIBLE = /[\p{Cf}\u115F\u1160\u3164\uFFA0]/gu;
+
 export function messageText(value: unknown, field: string, max: number): string {
   if (typeof value !== "string") throw bad(field, `${field} must be a string`);
-  if (value.trim() === "") throw bad(field, `${field} must not be blank`);
+  if (value.replace(INVISIBLE, "").trim() === "") throw bad(field, `${field} must not be blank`);
   if (CONTROL.test(value)) throw bad(field, `${field} must not contain control characters`);
   if ([...value].length > max) throw bad(field, `${field} must be at most ${max} characters`);
   if (LONE_SURROGATE.test(value)) throw bad(field, `${field} must be well-formed Unicode`);

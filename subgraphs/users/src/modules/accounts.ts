@@ -5,7 +5,7 @@ import { checkTokenInput, issueAccountToken, spendAccountToken, spendOtherTokens
 import { checkBirthDate, checkPassword, cleanText, normalizeEmail } from "./input";
 import { hashPassword, verifyPassword } from "./passwords";
 import { profileChangedPayload } from "./profile";
-import type { IssuedSession } from "./sessions";
+import type { IssuedSession, SessionUser } from "./sessions";
 
 interface SignUpArgs {
   input: { email: string; password: string; displayName: string; birthDate: Date };
@@ -39,11 +39,11 @@ function isUniqueViolation(error: unknown): boolean {
 }
 
 /** Checks the signed-in user's password for a sensitive change; rate-limited per user. */
-async function confirmPassword(context: UsersContext, userId: string, password: string): Promise<void> {
+async function confirmPassword(context: UsersContext, userId: string, password: string, field: string): Promise<void> {
   await context.services.limits.passwordCheckPerUser.consume(userId);
   const user = await context.services.db.user.findUnique({ where: { id: userId }, select: { passwordHash: true } });
   if (!(await verifyPassword(user?.passwordHash, password))) {
-    throw appError(ErrorCode.INVALID_CREDENTIALS, "The password is wrong", { field: "password" });
+    throw appError(ErrorCode.INVALID_CREDENTIALS, "The password is wrong", { field });
   }
   await context.services.limits.passwordCheckPerUser.reset(userId);
 }
@@ -75,7 +75,7 @@ async function endSuspension(context: UsersContext, userId: string, until: Date)
   await profiles.invalidate(userId);
 }
 
-async function openSession(context: UsersContext, user: { id: string; role: "USER" | "MODERATOR" }, knownDeviceToken?: string): Promise<IssuedSession> {
+async function openSession(context: UsersContext, user: SessionUser, knownDeviceToken?: string): Promise<IssuedSession> {
   const session = await context.services.sessions.open(user, undefined);
   return { ...session, knownDeviceToken: knownDeviceToken ?? (await context.services.knownDevices.remember(user.id)) };
 }
@@ -167,7 +167,7 @@ export const accountResolvers = {
       const { limits, db, knownDevices } = context.services;
       const user = await db.user.findUnique({
         where: { email },
-        select: { id: true, role: true, passwordHash: true, bannedAt: true, suspendedUntil: true, emailVerifiedAt: true },
+        select: { id: true, role: true, passwordHash: true, bannedAt: true, suspendedUntil: true, emailVerifiedAt: true, createdAt: true },
       });
       const knownDeviceId = user ? await knownDevices.recognise(user.id, presentedDevice) : null;
       if (knownDeviceId) {
@@ -242,7 +242,7 @@ export const accountResolvers = {
     async requestEmailChange(_: unknown, { input }: RequestEmailChangeArgs, context: UsersContext): Promise<boolean> {
       const viewer = requireViewer(context);
       const newEmail = normalizeEmail(input.newEmail, "input.newEmail");
-      await confirmPassword(context, viewer.userId, input.password);
+      await confirmPassword(context, viewer.userId, input.password, "input.password");
       const { db } = context.services;
       const current = await db.user.findUnique({ where: { id: viewer.userId }, select: { email: true } });
       if (current?.email === newEmail) throw appError(ErrorCode.BAD_USER_INPUT, "input.newEmail is already your email address", { field: "input.newEmail" });
@@ -299,7 +299,7 @@ export const accountResolvers = {
     async changePassword(_: unknown, { input }: ChangePasswordArgs, context: UsersContext): Promise<boolean> {
       const viewer = requireViewer(context);
       const newPassword = checkPassword(input.newPassword, "input.newPassword");
-      await confirmPassword(context, viewer.userId, input.currentPassword);
+      await confirmPassword(context, viewer.userId, input.currentPassword, "input.currentPassword");
       await context.services.db.user.update({ where: { id: viewer.userId }, data: { passwordHash: await hashPassword(newPassword) } });
       await context.services.sessions.endAll(viewer.userId, "password_changed", viewer.sessionId);
       return true;
@@ -307,7 +307,7 @@ export const accountResolvers = {
 
     async deleteAccount(_: unknown, { password }: { password: string }, context: UsersContext): Promise<boolean> {
       const viewer = requireViewer(context);
-      await confirmPassword(context, viewer.userId, password);
+      await confirmPassword(context, viewer.userId, password, "password");
       await context.services.db.$transaction([
         context.services.db.user.delete({ where: { id: viewer.userId } }),
         context.services.db.outboxEvent.create({ data: outboxEventData("user.deleted", { userId: viewer.userId }) }),

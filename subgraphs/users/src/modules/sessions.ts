@@ -4,7 +4,7 @@ import type { UsersDb } from "../db";
 
 /** What the session service needs from the access-token machinery (kit/src/auth). */
 export interface AccessTokenIssuing {
-  issue(claims: { userId: string; sessionId: string; role: "USER" | "MODERATOR" }): Promise<{ token: string; expiresAt: Date }>;
+  issue(claims: { userId: string; sessionId: string; role: "USER" | "MODERATOR"; accountCreatedAt?: number }): Promise<{ token: string; expiresAt: Date }>;
 }
 export interface SessionRevoking {
   revokeSession(sessionId: string): Promise<void>;
@@ -37,6 +37,19 @@ export type SessionEndReason =
   | "banned"
   | "suspended"
   | "account_deleted";
+
+/** The account a session is opened for; its age goes into the access token (`created`). */
+export interface SessionUser {
+  id: string;
+  role: "USER" | "MODERATOR";
+  createdAt: Date;
+  emailVerifiedAt: Date | null;
+}
+
+/** An account exists from its verification (a pending sign-up cannot act): epoch seconds. */
+export function accountCreatedAt(user: Pick<SessionUser, "createdAt" | "emailVerifiedAt">): number {
+  return Math.floor((user.emailVerifiedAt ?? user.createdAt).getTime() / 1000);
+}
 
 const REFRESH_TOKEN_PREFIX = "rt_";
 const MAX_REFRESH_TOKEN_LENGTH = 128;
@@ -86,7 +99,7 @@ export class SessionService {
     return new Date(now.getTime() + this.policy.refreshTokenTtlDays * 86_400_000);
   }
 
-  async open(user: { id: string; role: "USER" | "MODERATOR" }, userAgent: string | undefined): Promise<IssuedSession> {
+  async open(user: SessionUser, userAgent: string | undefined): Promise<IssuedSession> {
     const now = new Date();
     const refresh = newRefreshToken();
     const session = await this.db.session.create({
@@ -97,7 +110,7 @@ export class SessionService {
         refreshTokens: { create: { tokenHash: refresh.hash } },
       },
     });
-    const access = await this.tokens.issue({ userId: user.id, sessionId: session.id, role: user.role });
+    const access = await this.tokens.issue({ userId: user.id, sessionId: session.id, role: user.role, accountCreatedAt: accountCreatedAt(user) });
     return {
       userId: user.id,
       sessionId: session.id,
@@ -123,7 +136,7 @@ export class SessionService {
       if (!row) throw unauthenticated("invalid_refresh_token", "This refresh token is not valid: sign in again");
       const session = await tx.session.findUnique({
         where: { id: row.session_id },
-        include: { user: { select: { id: true, role: true, bannedAt: true } } },
+        include: { user: { select: { id: true, role: true, bannedAt: true, createdAt: true, emailVerifiedAt: true } } },
       });
       const now = new Date();
       if (!session || session.revokedAt || session.expiresAt <= now || session.user.bannedAt) {
@@ -148,7 +161,12 @@ export class SessionService {
         where: { id: session.id },
         data: { lastUsedAt: now, expiresAt: this.refreshExpiry(now) },
       });
-      const access = await this.tokens.issue({ userId: session.user.id, sessionId: session.id, role: session.user.role });
+      const access = await this.tokens.issue({
+        userId: session.user.id,
+        sessionId: session.id,
+        role: session.user.role,
+        accountCreatedAt: accountCreatedAt(session.user),
+      });
       const issued: IssuedSession = {
         userId: session.user.id,
         sessionId: session.id,
