@@ -8,6 +8,9 @@ cd "$(dirname "$0")/.."
 node scripts/node-meets-engines.cjs \
   || { echo "Node $(node --version) is older than package.json's engines field: run npm run setup first" >&2; exit 1; }
 echo "== node $(node --version)"
+echo "== generated resolver types"
+pnpm --silent run codegen:check > /dev/null \
+  || { echo "subgraphs/*/src/generated/resolvers-types.ts are stale: run pnpm run codegen and commit them" >&2; exit 1; }
 echo "== typecheck"
 pnpm --silent run typecheck
 echo "== schema checks"

@@ -3,6 +3,7 @@ import { z } from "zod";
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from "./auth/revocations";
 import { loadSigningKeys, type SigningKeyJwk } from "./auth/signing-keys";
 import { ConfigError } from "./config-error";
+import { SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from "./subgraphs";
 
 export { ConfigError };
 
@@ -11,15 +12,9 @@ export { ConfigError };
  * (see `loadGatewayConfig` / `loadSubgraphConfig`), validated once at start-up; a bad value fails
  * fast with a message that names the variable. docs/configuration.md is generated from this list.
  */
-export const SUBGRAPH_NAMES = ["users", "discovery", "chat", "media"] as const;
-export type SubgraphName = (typeof SUBGRAPH_NAMES)[number];
-
 const DEFAULT_PORTS: Record<SubgraphName | "gateway", number> = {
   gateway: 4000,
-  users: 4001,
-  discovery: 4002,
-  chat: 4003,
-  media: 4004,
+  ...(Object.fromEntries(SUBGRAPHS.map((entry) => [entry.name, entry.port])) as Record<SubgraphName, number>),
 };
 
 const port = z.coerce.number().int().min(0).max(65535);

@@ -1,4 +1,6 @@
 export * from "./config";
+export * from "./subgraphs";
+export type { CompleteResolverMap } from "./resolver-types";
 export * from "./errors";
 export * from "./logger";
 export * from "./readiness";

@@ -16,7 +16,6 @@ import { closeRedis, createRedis, redisReadiness, type Redis } from "./redis";
 import { startService, type RequestContextBase, type RunningService } from "./service";
 import { startSubscriptionServer, type SubscriptionServer } from "./subscriptions";
 
-export type { GraphQLResolverMap };
 
 export function loadTypeDefs(path: string): DocumentNode {
   return parse(readFileSync(path, "utf8"));
@@ -28,11 +27,15 @@ export interface SubgraphDatabase {
   close(): Promise<void>;
 }
 
+/** Any generated `Resolvers` map; its field signatures are checked where it is written. */
+export type SubgraphResolvers = { readonly [typeName: string]: object | undefined };
+
 export interface SubgraphOptions<TContext extends RequestContextBase> {
   config: SubgraphConfig;
   logger: Logger;
   typeDefs: DocumentNode;
-  resolvers: GraphQLResolverMap<TContext>;
+  /** The subgraph's resolver map, typed by its generated `Resolvers` (subgraphs/<name>/src/generated). */
+  resolvers: SubgraphResolvers;
   database: SubgraphDatabase;
   /** Redis made by the caller (so its services can use it before start); created from config when absent. Closed on stop either way. */
   redis?: Redis;

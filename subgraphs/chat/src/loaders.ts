@@ -8,6 +8,15 @@ import { MESSAGE_INCLUDE, toMessageRow, type ConversationRow, type MessageRow } 
 
 const GRANT_TTL_SECONDS = 10 * 60;
 
+/** One member of a conversation, as `ConversationMember` resolves from it. */
+export interface MemberRow {
+  userId: string;
+  role: ConversationRow["me"]["role"];
+  lastReadSeq: number;
+  deliveredSeq: number;
+  joinedAt: Date;
+}
+
 type MembershipWithConversation = {
   role: ConversationRow["me"]["role"];
   lastReadSeq: number;
@@ -76,7 +85,7 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
       });
       return conversationIds.map((id) => rows.filter((row) => row.conversationId === id).map((row) => row.inviteeId));
     }),
-    membersOf: new DataLoader<string, Array<{ userId: string; role: string; lastReadSeq: number; deliveredSeq: number; joinedAt: Date }>>(async (ids) => {
+    membersOf: new DataLoader<string, MemberRow[]>(async (ids) => {
       const rows = await db.conversationMember.findMany({ where: { conversationId: { in: [...ids] } }, orderBy: { joinedAt: "asc" } });
       return ids.map((id) => rows.filter((row) => row.conversationId === id));
     }),

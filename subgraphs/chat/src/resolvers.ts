@@ -1,4 +1,5 @@
-import { appError, DateTimeScalar, ErrorCode, isUuid, requireUuid, requireViewer, type GraphQLResolverMap } from "@hv/kit";
+import { appError, DateTimeScalar, ErrorCode, isUuid, requireUuid, requireViewer } from "@hv/kit";
+import type { CompleteResolvers } from "./generated/resolvers-types";
 import { requireMembership } from "./modules/access";
 import { inSeqOrder, mapStream, ORDER_HOLD_MS, type ChatEventPayload } from "./modules/bus";
 import type { ChatContext } from "./modules/context";
@@ -21,14 +22,14 @@ async function conversationOrThrow(id: string, context: ChatContext): Promise<Co
   return row;
 }
 
-export const resolvers: GraphQLResolverMap<ChatContext> = {
+export const resolvers: CompleteResolvers = {
   DateTime: DateTimeScalar,
   Query: {
     conversation: (_: unknown, args: { id: string }, context: ChatContext) => {
       requireViewer(context);
       return conversation(requireUuid(args.id, "id"), context);
     },
-    conversations: async (_: unknown, args: { first?: number; after?: string; includeClosed?: boolean }, context: ChatContext) => {
+    conversations: async (_, args, context) => {
       const page = await conversations.listConversations(context.services.db, requireViewer(context), args);
       const nodes = await Promise.all(page.edges.map((edge) => conversation(edge.node.id, context)));
       return {
@@ -153,7 +154,7 @@ export const resolvers: GraphQLResolverMap<ChatContext> = {
       row.kind === "GROUP" && (row.me.role === "OWNER" || row.me.role === "ADMIN") ? (await loaders.invitedTo.load(row.id)).map(userRef) : [],
   },
   ConversationMember: {
-    user: (member: { userId: string }) => userRef(member.userId),
+    user: (member) => userRef(member.userId),
   },
   Message: {
     sender: (message: MessageRow) => userRef(message.senderId),

@@ -1,5 +1,5 @@
-import { DateTimeScalar, type GraphQLResolverMap } from "@hv/kit";
-import type { DiscoveryContext } from "./context";
+import { DateTimeScalar } from "@hv/kit";
+import type { CompleteResolvers } from "./generated/resolvers-types";
 import { locationResolvers } from "./modules/location";
 import { matchResolvers } from "./modules/matches";
 import { nearbyResolvers } from "./modules/nearby";
@@ -7,15 +7,10 @@ import { swipeResolvers } from "./modules/swipes";
 
 export type { DiscoveryContext } from "./context";
 
-const modules = [locationResolvers, nearbyResolvers, swipeResolvers, matchResolvers];
-
-/** Each capability's resolvers, merged per type. */
-export const resolvers = {
+export const resolvers: CompleteResolvers = {
   DateTime: DateTimeScalar,
-  ...Object.fromEntries(
-    [...new Set(modules.flatMap((module) => Object.keys(module)))].map((type) => [
-      type,
-      Object.assign({}, ...modules.map((module) => (module as Record<string, object>)[type] ?? {})),
-    ]),
-  ),
-} as GraphQLResolverMap<DiscoveryContext>;
+  Query: { ...nearbyResolvers.Query, ...matchResolvers.Query },
+  Mutation: { ...locationResolvers.Mutation, ...swipeResolvers.Mutation, ...matchResolvers.Mutation },
+  User: locationResolvers.User,
+  Match: matchResolvers.Match,
+};

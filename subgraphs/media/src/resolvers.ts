@@ -1,4 +1,5 @@
-import { DateTimeScalar, isUuid, requireViewer, restrictCacheHint, type GraphQLResolverMap } from "@hv/kit";
+import { appError, DateTimeScalar, ErrorCode, isUuid, requireViewer, restrictCacheHint } from "@hv/kit";
+import type { CompleteResolvers } from "./generated/resolvers-types";
 import type { GraphQLResolveInfo } from "graphql";
 import type { MediaContext } from "./context";
 import type { MediaRow } from "./loaders";
@@ -17,7 +18,7 @@ interface Reference {
 /** A Media as the gateway hands it over for `url`: the row's fields plus Chat's `readGrant`. */
 type MediaParent = MediaRow & { readGrant?: unknown };
 
-export const resolvers: GraphQLResolverMap<MediaContext> = {
+export const resolvers: CompleteResolvers = {
   DateTime: DateTimeScalar,
   Media: {
     __resolveReference: async (reference: Reference & { readGrant?: unknown }, { loaders }: MediaContext) => {
@@ -82,8 +83,11 @@ export const resolvers: GraphQLResolverMap<MediaContext> = {
         return stream;
       },
       // Fresh from the database: the update only says which media changed.
-      resolve: (update: { mediaId: string }, _: unknown, context: MediaContext) =>
-        context.services.db.media.findUnique({ where: { id: update.mediaId } }),
+      resolve: async (update: { mediaId: string }, _: unknown, context: MediaContext) => {
+        const media = await context.services.db.media.findUnique({ where: { id: update.mediaId } });
+        if (!media) throw appError(ErrorCode.NOT_FOUND, "This media no longer exists");
+        return media;
+      },
     },
   },
   Mutation: {

@@ -1,5 +1,5 @@
-import { DateScalar, DateTimeScalar, type GraphQLResolverMap } from "@hv/kit";
-import type { UsersContext } from "./context";
+import { DateScalar, DateTimeScalar } from "@hv/kit";
+import type { CompleteResolvers } from "./generated/resolvers-types";
 import { accountResolvers } from "./modules/accounts";
 import { deviceResolvers } from "./modules/devices";
 import { notificationSettingsResolvers } from "./modules/notification-settings";
@@ -9,7 +9,7 @@ import { safetyResolvers } from "./modules/safety";
 
 export type { UsersContext } from "./context";
 
-export const resolvers: GraphQLResolverMap<UsersContext> = {
+export const resolvers: CompleteResolvers = {
   DateTime: DateTimeScalar,
   Date: DateScalar,
   Query: { ...profileResolvers.Query, ...deviceResolvers.Query, ...safetyResolvers.Query, ...notificationSettingsResolvers.Query, ...moderationResolvers.Query },
@@ -25,4 +25,4 @@ export const resolvers: GraphQLResolverMap<UsersContext> = {
   ModerationReport: moderationResolvers.ModerationReport,
   User: profileResolvers.User,
   AuthSession: accountResolvers.AuthSession,
-} as GraphQLResolverMap<UsersContext>;
+};

@@ -320,7 +320,11 @@ export const accountResolvers = {
   },
 
   AuthSession: {
-    user: (session: IssuedSession, _: unknown, context: UsersContext) => context.loaders.userById.load(session.userId),
+    async user(session: IssuedSession, _: unknown, context: UsersContext) {
+      const user = await context.loaders.userById.load(session.userId);
+      if (!user) throw appError(ErrorCode.NOT_FOUND, "The session's account no longer exists");
+      return user;
+    },
     knownDeviceToken: (session: IssuedSession) => session.knownDeviceToken ?? null,
   },
 };
