@@ -28,7 +28,7 @@ import {
 } from "node:fs";
 import os from "node:os";
 import path from "node:path";
-import { generateSigningKeyJwk } from "@hv/kit";
+import { generateSigningKeyJwk, SUBGRAPH_NAMES } from "@hv/kit";
 import { SCHEMAS, databaseUrlEnvVar, type SchemaName } from "@hv/prisma";
 import { BUILT_PROCESSES, type BuiltProcess } from "../scripts/build/processes";
 import { flag } from "./support/args";
@@ -252,7 +252,7 @@ async function main(): Promise<void> {
       const background: ChildProcess[] = [];
       if (proc.name === "gateway") {
         for (const subgraph of BUILT_PROCESSES.filter((candidate) =>
-          ["users", "discovery", "chat", "media"].includes(candidate.name),
+          (SUBGRAPH_NAMES as readonly string[]).includes(candidate.name),
         )) {
           background.push(
             (await startOnce([path.join(ROOT, subgraph.entry)], env, readyUrl(subgraph), 0)).child,

@@ -3,7 +3,7 @@ import { z } from "zod";
 import { MAX_ACCESS_TOKEN_TTL_SECONDS } from "./auth/revocations";
 import { loadSigningKeys, type SigningKeyJwk } from "./auth/signing-keys";
 import { ConfigError } from "./config-error";
-import { SUBGRAPH_NAMES, SUBGRAPHS, type SubgraphName } from "./subgraphs";
+import { SUBGRAPH_NAMES, SUBGRAPHS, subgraphEntry, type SubgraphName } from "./subgraphs";
 
 export { ConfigError };
 
@@ -540,9 +540,9 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
         spec(port.default(DEFAULT_PORTS[name]), `Port the ${name} subgraph listens on.`),
       ],
       [
-        `${upper(name)}_DATABASE_URL`,
+        subgraphEntry(name).databaseUrlVar,
         spec(
-          url.default(`postgresql://postgres@127.0.0.1:5432/hv_${name}`),
+          url.default(subgraphEntry(name).devDatabaseUrl),
           `PostgreSQL database owned by the ${name} subgraph${name === "discovery" ? " (needs PostGIS)" : ""}.`,
         ),
       ],
@@ -726,7 +726,7 @@ export function loadSubgraphConfig(name: SubgraphName, env: Env): SubgraphConfig
     host: read(env, "SUBGRAPH_HOST"),
     name,
     port: read(env, `${upper(name)}_PORT`),
-    databaseUrl: read(env, `${upper(name)}_DATABASE_URL`),
+    databaseUrl: read(env, subgraphEntry(name).databaseUrlVar),
   };
 }
 

@@ -13,6 +13,8 @@ export interface SubgraphEntry {
   port: number;
   /** `<NAME>_DATABASE_URL`: the variable holding its database URL. */
   databaseUrlVar: string;
+  /** Its database on the local PostgreSQL: the default of `databaseUrlVar` in development. */
+  devDatabaseUrl: string;
   /** Repository-relative path of its SDL. */
   sdl: string;
   /** Repository-relative folder of its `schema.prisma` and `migrations/`. */
@@ -25,6 +27,14 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = SUBGRAPH_NAMES.map((name) => 
   name,
   port: PORTS[name],
   databaseUrlVar: `${name.toUpperCase()}_DATABASE_URL`,
+  devDatabaseUrl: `postgresql://postgres@127.0.0.1:5432/hv_${name}`,
   sdl: `subgraphs/${name}/src/schema.graphql`,
   prismaDir: `prisma/${name}`,
 }));
+
+/** The registry entry of one subgraph. */
+export function subgraphEntry(name: SubgraphName): SubgraphEntry {
+  const entry = SUBGRAPHS.find((candidate) => candidate.name === name);
+  if (!entry) throw new Error(`${name} is not in the subgraph registry (kit/src/subgraphs.ts)`);
+  return entry;
+}

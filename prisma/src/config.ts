@@ -2,17 +2,21 @@ import path from "node:path";
 import { PrismaPg } from "@prisma/adapter-pg";
 import type { PrismaConfig } from "prisma/config";
 
-export const SCHEMAS = ["users", "discovery", "chat", "media"] as const;
-export type SchemaName = (typeof SCHEMAS)[number];
+// The registry alone (no other kit module): the Prisma CLI loads this file.
+import { SUBGRAPH_NAMES, subgraphEntry, type SubgraphName } from "@hv/kit/src/subgraphs";
+
+/** One Prisma schema per subgraph, named like it. */
+export const SCHEMAS = SUBGRAPH_NAMES;
+export type SchemaName = SubgraphName;
 
 /** The environment variable holding a schema's database URL, e.g. `USERS_DATABASE_URL`. */
 export function databaseUrlEnvVar(name: SchemaName): string {
-  return `${name.toUpperCase()}_DATABASE_URL`;
+  return subgraphEntry(name).databaseUrlVar;
 }
 
 /** The local development database of a schema, used when its variable is not set. */
 export function defaultDatabaseUrl(name: SchemaName): string {
-  return `postgresql://postgres@127.0.0.1:5432/hv_${name}`;
+  return subgraphEntry(name).devDatabaseUrl;
 }
 
 export function databaseUrl(name: SchemaName): string {
@@ -21,7 +25,7 @@ export function databaseUrl(name: SchemaName): string {
 
 /** The folder holding a schema's `schema.prisma`, `prisma.config.ts` and `migrations/`. */
 export function schemaDir(name: SchemaName): string {
-  return path.join(__dirname, "..", name);
+  return path.join(__dirname, "..", "..", subgraphEntry(name).prismaDir);
 }
 
 /**

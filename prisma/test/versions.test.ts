@@ -1,5 +1,6 @@
 import { readFileSync, realpathSync } from "node:fs";
 import path from "node:path";
+import { SUBGRAPH_NAMES } from "@hv/kit/src/subgraphs";
 
 /**
  * Prisma's versions do not drift apart unnoticed: what is installed for every package that uses
@@ -7,7 +8,7 @@ import path from "node:path";
  * client was made by that CLI.
  */
 const ROOT = path.join(__dirname, "..", "..");
-const SUBGRAPHS = ["users", "discovery", "chat", "media"];
+const SUBGRAPHS = SUBGRAPH_NAMES;
 
 function installedVersion(packageDir: string, name: string): string {
   const manifest = realpathSync(path.join(ROOT, packageDir, "node_modules", name, "package.json"));

@@ -41,7 +41,7 @@ import * as networking from "kubernetes-models/networking.k8s.io/v1";
 import * as keda from "@kubernetes-models/keda/keda.sh/v1alpha1";
 
 // @hv/kit is CommonJS TypeScript: its exports arrive as the default export of an ES module.
-const { ENV_CATALOGUE, SUBGRAPH_NAMES } = kit;
+const { ENV_CATALOGUE, SUBGRAPH_NAMES, subgraphEntry } = kit;
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -689,7 +689,7 @@ function checkK8sConsistency(
   else {
     const env = arr(obj(arr(podSpecOf(job)!.containers)[0]).env).map(obj);
     for (const name of SUBGRAPH_NAMES) {
-      const key = `${name.toUpperCase()}_DATABASE_URL`;
+      const key = subgraphEntry(name).databaseUrlVar;
       const ref = str(obj(obj(env.find((e) => e.name === key)?.valueFrom).secretKeyRef).key);
       if (ref !== `${key}_DIRECT`)
         problems.push(

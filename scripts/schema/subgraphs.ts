@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { GraphQLError, parse, Source, type DocumentNode } from "graphql";
+import { SUBGRAPHS as REGISTRY } from "@hv/kit/src/subgraphs";
 import { fromRoot } from "./paths";
 
 export interface SubgraphSource {
@@ -16,19 +17,12 @@ export interface LoadedSubgraph {
   typeDefs: DocumentNode;
 }
 
-const source = (name: string, port: number): SubgraphSource => ({
+/** Every subgraph composed into the supergraph: the registry's (kit/src/subgraphs.ts). */
+export const SUBGRAPHS: readonly SubgraphSource[] = REGISTRY.map(({ name, port, sdl }) => ({
   name,
   url: `http://localhost:${port}/graphql`,
-  sdlPath: `subgraphs/${name}/src/schema.graphql`,
-});
-
-/** Every subgraph composed into the supergraph. Keep in step with SUBGRAPH_NAMES in @hv/kit. */
-export const SUBGRAPHS: readonly SubgraphSource[] = [
-  source("users", 4001),
-  source("discovery", 4002),
-  source("chat", 4003),
-  source("media", 4004),
-];
+  sdlPath: sdl,
+}));
 
 /** Reads and parses each subgraph's SDL; throws an error naming the subgraph and file on failure. */
 export function loadSubgraphs(sources: readonly SubgraphSource[] = SUBGRAPHS): LoadedSubgraph[] {

@@ -4,6 +4,7 @@ import {
   generateSigningKeyJwk,
   Redis,
   SessionRevocations,
+  SUBGRAPH_NAMES,
   type SubgraphName,
   type Viewer,
 } from "@hv/kit";
@@ -24,7 +25,7 @@ const ACROSS_ALL_SUBGRAPHS = /* GraphQL */ `
     }
   }
 `;
-const SUBGRAPHS: SubgraphName[] = ["users", "discovery", "chat", "media"];
+const SUBGRAPHS = SUBGRAPH_NAMES;
 const encode = (json: unknown) => Buffer.from(JSON.stringify(json)).toString("base64url");
 
 describe("access tokens across the gateway and the subgraphs", () => {

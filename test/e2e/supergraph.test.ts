@@ -1,4 +1,5 @@
 import { randomUUID } from "node:crypto";
+import { SUBGRAPH_NAMES } from "@hv/kit";
 import { graphqlRequest, startSystem, type RunningSystem } from "../support/system";
 import { seedPerson, testDatabases, type TestDatabases } from "../support/seed";
 
@@ -71,7 +72,7 @@ describe("the supergraph through the gateway", () => {
 
     expect(response.body.errors).toBeUndefined();
     expect(response.headers.get("x-request-id")).toBe(requestId);
-    for (const service of ["gateway", "users", "discovery", "chat", "media"] as const) {
+    for (const service of ["gateway", ...SUBGRAPH_NAMES] as const) {
       const lines = system.logs[service].filter((line) => line.requestId === requestId);
       expect({ service, logged: lines.some((line) => line.msg === "graphql request") }).toEqual({ service, logged: true });
     }

@@ -1,12 +1,14 @@
 import { randomUUID } from "node:crypto";
+import { subgraphEntry, type SubgraphName } from "@hv/kit";
 import { createChatDb } from "@hv/chat/src/db";
 import { createDiscoveryDb } from "@hv/discovery/src/db";
 import { createMediaDb } from "@hv/media/src/db";
 import { createUsersDb } from "@hv/users/src/db";
 
-function url(name: string): string {
-  const value = process.env[`${name.toUpperCase()}_DATABASE_URL`];
-  if (!value) throw new Error(`${name.toUpperCase()}_DATABASE_URL is not set: is jest's global setup running?`);
+function url(name: SubgraphName): string {
+  const key = subgraphEntry(name).databaseUrlVar;
+  const value = process.env[key];
+  if (!value) throw new Error(`${key} is not set: is jest's global setup running?`);
   return value;
 }
 
