@@ -31,6 +31,7 @@ export const PUBLIC_FIELDS: ReadonlyMap<string, Audience> = new Map<string, Audi
   ["User.id", "non-owners"],
   ["User.displayName", "non-owners"],
   ["User.bio", "non-owners"],
+  ["User.pronouns", "non-owners"],
   ["User.age", "non-owners"],
   ["User.gender", "non-owners"],
   ["User.gendersOfInterest", "non-owners"],

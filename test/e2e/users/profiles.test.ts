@@ -67,6 +67,9 @@ describe("profiles, devices, blocks and reports through the gateway", () => {
     ["an under-age preference", { discoveryPreferences: { ageMin: 16, ageMax: 30, maxDistanceKm: 10 } }, "input.discoveryPreferences.ageMin"],
     ["a huge distance", { discoveryPreferences: { ageMin: 18, ageMax: 30, maxDistanceKm: 100000 } }, "input.discoveryPreferences.maxDistanceKm"],
     ["an oversized bio", { bio: "b".repeat(501) }, "input.bio"],
+    ["oversized pronouns", { pronouns: "p".repeat(41) }, "input.pronouns"],
+    ["pronouns over two lines", { pronouns: "she/\nher" }, "input.pronouns"],
+    ["pronouns with a zero-width space", { pronouns: "they\u200B/them" }, "input.pronouns"],
     ["too many interests", { interests: Array.from({ length: 11 }, (_, i) => `i${i}`) }, "input.interests"],
     ["an oversized interest", { interests: ["x".repeat(31)] }, "input.interests[0]"],
     ["a name with a right-to-left override", { displayName: "\u202Eevil" }, "input.displayName"],
@@ -75,6 +78,25 @@ describe("profiles, devices, blocks and reports through the gateway", () => {
     const response = await client.request(UPDATE, { input }, bob.accessToken);
     expect(response.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field });
     expect(await dbs.users.user.findUniqueOrThrow({ where: { id: bob.userId } })).toEqual(before);
+  });
+
+  it("should set, show and clear pronouns", async () => {
+    const dana = await client.signUp({ displayName: "Dana" });
+    const set = await client.request(`mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { pronouns } }`, { input: { pronouns: "  she/they " } }, dana.accessToken);
+    expect(set.body.data).toEqual({ updateProfile: { pronouns: "she/they" } });
+    const query = `query($id: ID!) { user(id: $id) { pronouns } }`;
+    // Others read them through the profile cache, and the cache keeps them as the database does.
+    expect((await client.request(query, { id: dana.userId }, bob.accessToken)).body.data).toEqual({ user: { pronouns: "she/they" } });
+    expect((await client.request(query, { id: dana.userId }, bob.accessToken)).body.data).toEqual({ user: { pronouns: "she/they" } });
+    const cleared = await client.request(`mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { pronouns } }`, { input: { pronouns: "" } }, dana.accessToken);
+    expect(cleared.body.data).toEqual({ updateProfile: { pronouns: null } });
+    expect(await dbs.users.user.findUniqueOrThrow({ where: { id: dana.userId }, select: { pronouns: true } })).toEqual({ pronouns: null });
+    expect((await client.request(query, { id: dana.userId }, bob.accessToken)).body.data).toEqual({ user: { pronouns: null } });
+  });
+
+  it("should refuse pronouns of the wrong type", async () => {
+    const response = await client.request(UPDATE, { input: { pronouns: ["she", "her"] } }, bob.accessToken);
+    expect(response.body.errors?.[0]?.extensions?.code).toBe("BAD_USER_INPUT");
   });
 
   it("should hide a hidden profile from everyone but its owner", async () => {

@@ -366,6 +366,8 @@ export type UpdateProfileInput = {
   gender?: InputMaybe<Gender>;
   gendersOfInterest?: InputMaybe<Array<Gender>>;
   interests?: InputMaybe<Array<Scalars['String']['input']>>;
+  /** At most 40 characters, one line; null or empty clears them. */
+  pronouns?: InputMaybe<Scalars['String']['input']>;
   visibility?: InputMaybe<ProfileVisibility>;
 };
 
@@ -388,6 +390,8 @@ export type User = {
   gendersOfInterest: Array<Gender>;
   id: Scalars['ID']['output'];
   interests: Array<Scalars['String']['output']>;
+  /** As the person writes them (e.g. "she/her"); null when not given. */
+  pronouns?: Maybe<Scalars['String']['output']>;
   /** Only the owner sees it; null for everyone else. */
   role?: Maybe<Role>;
   /** Only the owner sees it; null for everyone else. */
@@ -657,6 +661,7 @@ export type UserResolvers<ContextType = UsersContext, ParentType extends Resolve
   gendersOfInterest?: Resolver<Array<ResolversTypes['Gender']>, ParentType, ContextType>;
   id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
   interests?: Resolver<Array<ResolversTypes['String']>, ParentType, ContextType>;
+  pronouns?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
   role?: Resolver<Maybe<ResolversTypes['Role']>, ParentType, ContextType>;
   visibility?: Resolver<Maybe<ResolversTypes['ProfileVisibility']>, ParentType, ContextType>;
 };

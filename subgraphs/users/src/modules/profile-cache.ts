@@ -20,7 +20,7 @@ type CachedRow = Omit<UserRow, "birthDate" | "bannedAt" | "emailVerifiedAt" | "c
  * date as a string made a UTC-midnight Date below (node-postgres would read a `date` in the
  * process's time zone).
  */
-const USER_ROW_COLUMNS = Prisma.sql`id::text AS id, display_name AS "displayName", bio, birth_date::text AS "birthDate",
+const USER_ROW_COLUMNS = Prisma.sql`id::text AS id, display_name AS "displayName", bio, pronouns, birth_date::text AS "birthDate",
   gender::text AS gender, COALESCE(genders_of_interest::text[], '{}') AS "gendersOfInterest", COALESCE(interests, '{}') AS interests, age_min AS "ageMin",
   age_max AS "ageMax", max_distance_km AS "maxDistanceKm", visibility::text AS visibility, role::text AS role,
   banned_at AS "bannedAt", email_verified_at AS "emailVerifiedAt", created_at AS "createdAt", updated_at AS "updatedAt"`;

@@ -1,22 +1,9 @@
 import { appError, ErrorCode, isUuid, requireUuid, requireViewer, outboxEventData, type Viewer } from "@hv/kit";
 import type { UsersContext } from "../context";
+import type { MutationUpdateProfileArgs } from "../generated/resolvers-types";
 import type { UserRow } from "../loaders";
 import { ageOn, checkIntRange, cleanText } from "./input";
 
-type Gender = UserRow["gender"] & string;
-type Visibility = UserRow["visibility"];
-
-interface UpdateProfileArgs {
-  input: {
-    displayName?: string | null;
-    bio?: string | null;
-    gender?: Gender | null;
-    gendersOfInterest?: Gender[] | null;
-    interests?: string[] | null;
-    discoveryPreferences?: { ageMin: number; ageMax: number; maxDistanceKm: number } | null;
-    visibility?: Visibility | null;
-  };
-}
 
 const MAX_INTERESTS = 10;
 const MAX_DISTANCE_KM = 500;
@@ -72,12 +59,15 @@ export const profileResolvers = {
     },
   },
   Mutation: {
-    async updateProfile(_: unknown, { input }: UpdateProfileArgs, context: UsersContext) {
+    async updateProfile(_: unknown, { input }: MutationUpdateProfileArgs, context: UsersContext) {
       const viewer = requireViewer(context);
       const data: Record<string, unknown> = {};
       if (input.displayName != null) data.displayName = cleanText(input.displayName, "input.displayName", { min: 1, max: 50 });
       if (input.bio !== undefined) {
         data.bio = input.bio === null ? null : cleanText(input.bio, "input.bio", { min: 0, max: 500, multiline: true }) || null;
+      }
+      if (input.pronouns !== undefined) {
+        data.pronouns = input.pronouns === null ? null : cleanText(input.pronouns, "input.pronouns", { min: 0, max: 40 }) || null;
       }
       if (input.gender !== undefined) data.gender = input.gender;
       if (input.gendersOfInterest != null) data.gendersOfInterest = [...new Set(input.gendersOfInterest)];
