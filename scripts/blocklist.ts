@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { closeRedis, createLogger, createRedis, loadRedisTarget, readEnv } from "@hv/kit";
+import { closeRedis, createLogger, createRedis, ENV_CATALOGUE, loadRedisTarget, readVar } from "@hv/kit";
 import { BlocklistStore } from "@hv/gateway/src/protection";
 
 /**
@@ -27,7 +27,7 @@ async function main(): Promise<number> {
     return 2;
   }
   const redisTarget = loadRedisTarget(process.env);
-  const prefix = values.prefix ?? `${readEnv<string>(process.env, "EVENTS_PREFIX")}:gw`;
+  const prefix = values.prefix ?? `${readVar(ENV_CATALOGUE, process.env, "EVENTS_PREFIX")}:gw`;
   const redis = createRedis(redisTarget, createLogger({ service: "blocklist", level: "warn" }));
   const store = new BlocklistStore(redis, prefix);
   try {

@@ -9,7 +9,8 @@
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import path from "node:path";
-import { loadGatewayConfig, loadPushWorkerConfig, loadSubgraphConfig, SUBGRAPH_NAMES } from "@hv/kit";
+import { loadGatewayConfig, loadSubgraphConfig, SUBGRAPH_NAMES } from "@hv/kit";
+import { loadPushWorkerConfig } from "@hv/users/src/push/config";
 import { loadMediaWorkerConfig } from "@hv/media/src/config";
 import { startMailSink } from "./mail-sink";
 import { DEVELOPMENT_RESTART_BACKOFF, RestartBackoff } from "./run-all/restart-backoff";

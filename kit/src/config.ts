@@ -17,12 +17,13 @@ const DEFAULT_PORTS: Record<SubgraphName | "gateway", number> = {
   ...(Object.fromEntries(SUBGRAPHS.map((entry) => [entry.name, entry.port])) as Record<SubgraphName, number>),
 };
 
-const port = z.coerce.number().int().min(0).max(65535);
-const url = z.string().url();
+/** Schemas the processes' catalogues share. */
+export const port = z.coerce.number().int().min(0).max(65535);
+export const url = z.string().url();
 
 /** One catalogued variable; docs/configuration.md is generated from these (`pnpm run docs:generate`). */
-export interface EnvVarSpec {
-  schema: z.ZodType;
+export interface EnvVarSpec<S extends z.ZodType = z.ZodType> {
+  schema: S;
   description: string;
   /** Never echoed in an error message. */
   secret?: boolean;
@@ -34,7 +35,8 @@ export interface EnvVarSpec {
 
 type SpecOptions = Pick<EnvVarSpec, "secret" | "requiredWhen" | "defaultText">;
 
-function spec(schema: z.ZodType, description: string, options: SpecOptions = {}): EnvVarSpec {
+/** A catalogue entry; the schema's output is the type its loader gets (`readVar`). */
+export function spec<S extends z.ZodType>(schema: S, description: string, options: SpecOptions = {}): EnvVarSpec<S> {
   return { schema, description, ...options };
 }
 
@@ -120,7 +122,7 @@ const sentinelList = z
   });
 
 /** A Redis server URL as ioredis reads it: `redis[s]://[[user]:password@]host[:port][/db]`, no query. */
-const redisUrl = url.superRefine((value, context) => {
+export const redisUrl = url.superRefine((value, context) => {
   let parsed: URL;
   try {
     parsed = new URL(value);
@@ -134,142 +136,13 @@ const redisUrl = url.superRefine((value, context) => {
   if (problems.length > 0) context.addIssue({ code: "custom", message: problems.join("; ") });
 });
 
-const upper = (name: SubgraphName) => name.toUpperCase();
+const upper = <N extends SubgraphName>(name: N) => name.toUpperCase() as Uppercase<N>;
 
-const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(1).max(max).default(fallback);
-const MB = 1024 * 1024;
-
-/** The media subgraph and the media worker (read by subgraphs/media/src/config.ts). */
-const MEDIA_ENV: Record<string, EnvVarSpec> = {
-  MEDIA_STORAGE_DRIVER: spec(
-    z.enum(["local", "s3"]).default("local"),
-    "Media: where uploads and variants are stored: `local` (a directory, served by the media process with signed URLs) or `s3` (any S3-compatible object storage, presigned URLs).",
-  ),
-  MEDIA_LOCAL_DIR: spec(z.string().min(1).default(".data/media"), "Media, local driver: the directory holding the files (relative to the working directory)."),
-  MEDIA_FILES_PORT: spec(port.default(4005), "Media, local driver: port of the public file endpoint (`PUT`/`GET /files/…` with signed URLs), apart from the private subgraph port."),
-  MEDIA_PUBLIC_URL: spec(
-    url.optional(),
-    "Media, local driver: the base URL phones reach the file endpoint at (e.g. `https://files.example.com`); default `http://127.0.0.1:<MEDIA_FILES_PORT>`.",
-    { defaultText: "`http://127.0.0.1:<MEDIA_FILES_PORT>`" },
-  ),
-  MEDIA_URL_SECRET: spec(
-    z.string().min(32).optional(),
-    "Media, local driver: HMAC secret (32+ characters) signing upload and download URLs; the subgraph and the worker need the same. Required in production.",
-    { secret: true, requiredWhen: "in production (local driver)", defaultText: "a fixed development value" },
-  ),
-  MEDIA_S3_BUCKET: spec(z.string().min(3).optional(), "Media, s3 driver: the bucket (required with `MEDIA_STORAGE_DRIVER=s3`).", { requiredWhen: "with `MEDIA_STORAGE_DRIVER=s3`" }),
-  MEDIA_S3_REGION: spec(z.string().min(1).default("us-east-1"), "Media, s3 driver: the bucket's region."),
-  MEDIA_S3_ENDPOINT: spec(url.optional(), "Media, s3 driver: endpoint of an S3-compatible service (MinIO, R2, …); unset for AWS S3.", { defaultText: "AWS S3" }),
-  MEDIA_S3_FORCE_PATH_STYLE: spec(
-    z.enum(["true", "false"]).default("false").transform((value) => value === "true"),
-    "Media, s3 driver: `true` for path-style URLs (`<endpoint>/<bucket>/<key>`), which most S3-compatible services need.",
-  ),
-  MEDIA_S3_ACCESS_KEY_ID: spec(z.string().min(1).optional(), "Media, s3 driver: access key id; unset to use the AWS SDK's default credential chain (instance roles…).", { secret: true, defaultText: "the AWS SDK's default credential chain" }),
-  MEDIA_S3_SECRET_ACCESS_KEY: spec(z.string().min(1).optional(), "Media, s3 driver: secret access key, with `MEDIA_S3_ACCESS_KEY_ID`.", { secret: true, defaultText: "the AWS SDK's default credential chain" }),
-  MEDIA_UPLOAD_URL_TTL_SECONDS: spec(positiveInt(900, 7 * 24 * 3600), "Media: how long an upload URL from `createUpload` stays valid."),
-  MEDIA_DOWNLOAD_URL_TTL_SECONDS: spec(positiveInt(3600, 7 * 24 * 3600), "Media: how long a `Media.url` stays valid."),
-  MEDIA_MAX_IMAGE_BYTES: spec(positiveInt(25 * MB), "Media: largest image upload, in bytes."),
-  MEDIA_MAX_VIDEO_BYTES: spec(positiveInt(200 * MB), "Media: largest video upload, in bytes."),
-  MEDIA_MAX_PIXELS: spec(positiveInt(50_000_000), "Media: largest width × height of an image or video frame."),
-  MEDIA_MAX_VIDEO_SECONDS: spec(positiveInt(60, 3600), "Media: longest video, in seconds."),
-  MEDIA_MAX_PROFILE_PHOTOS: spec(positiveInt(6, 50), "Media: most photos on one profile."),
-  MEDIA_WORKER_PORT: spec(port.default(4006), "Media worker: port of its `/healthz`, `/readyz` and `/metrics`."),
-  MEDIA_WORKER_CONCURRENCY: spec(positiveInt(1, 64), "Media worker: jobs processed at once by one worker process (each in its own sandboxed child process); about one per core."),
-  MEDIA_WORKER_LOCK_SECONDS: spec(
-    positiveInt(30, 3600),
-    "Media worker: a job's lock; a worker that dies mid-job loses it after this long and another worker takes the job over (stalled-job check at the same interval).",
-  ),
-  MEDIA_MAX_PENDING_UPLOADS: spec(positiveInt(10, 1000), "Media: most unfinished uploads (PENDING or PROCESSING) one user may have at once; `createUpload` beyond it is `QUOTA_EXCEEDED`."),
-  MEDIA_MAX_PENDING_BYTES: spec(
-    positiveInt(1024 * MB),
-    "Media: most declared bytes of one user's unfinished uploads at once (at least `MEDIA_MAX_VIDEO_BYTES`); beyond it `createUpload` is `QUOTA_EXCEEDED`.",
-  ),
-  MEDIA_UPLOAD_GRACE_SECONDS: spec(
-    positiveInt(900, 7 * 24 * 3600),
-    "Media: how long after its upload URL expires an item that was never completed is swept (row and bytes), and how long after that a processed or deleted item's original key is purged a last time.",
-  ),
-  MEDIA_PROCESSING_TIMEOUT_SECONDS: spec(
-    positiveInt(600, 24 * 3600),
-    "Media worker: longest processing of one item (each ffmpeg run, sharp, and a watchdog over the whole job); beyond it the item is FAILED with `PROCESSING_TIMEOUT`, not retried.",
-  ),
-  MEDIA_WORKER_DRAIN_SECONDS: spec(
-    positiveInt(30, 3600),
-    "Media worker: on SIGTERM, how long running jobs may still finish; then they are handed back to the queue (no attempt counted) and the process exits (it is killed 15 s after this at the latest).",
-  ),
-  FFMPEG_PATH: spec(z.string().min(1).default("ffmpeg"), "Media worker: the ffmpeg executable (default: from PATH)."),
-  FFPROBE_PATH: spec(z.string().min(1).default("ffprobe"), "Media worker: the ffprobe executable (default: from PATH)."),
-};
-
-/** The push worker (users domain; read by loadPushWorkerConfig, checked in subgraphs/users/src/push/config.ts). */
-const PUSH_ENV: Record<string, EnvVarSpec> = {
-  PUSH_WORKER_PORT: spec(port.default(4007), "Push worker: port of its `/healthz`, `/readyz` and `/metrics`."),
-  PUSH_WORKER_CONCURRENCY: spec(
-    z.coerce.number().int().min(1).max(500).default(20),
-    "Push worker: notification jobs sent at once by one worker process.",
-  ),
-  PUSH_ANDROID_PROVIDER: spec(
-    z.enum(["fcm", "log"]).optional(),
-    "Push worker: how Android devices are reached: `fcm` (FCM HTTP v1) or `log` (writes the notification to the log). Default `fcm` in production, `log` otherwise.",
-    { defaultText: "`fcm` in production, else `log`" },
-  ),
-  PUSH_IOS_PROVIDER: spec(
-    z.enum(["apns", "log"]).optional(),
-    "Push worker: how iOS devices are reached: `apns` (APNs over HTTP/2, token-based) or `log`. Default `apns` in production, `log` otherwise.",
-    { defaultText: "`apns` in production, else `log`" },
-  ),
-  PUSH_MAX_ATTEMPTS: spec(
-    z.coerce.number().int().min(1).max(50).default(10),
-    "Push worker: tries of one notification job when providers answer 429/5xx or cannot be reached, before it fails for good.",
-  ),
-  PUSH_RETRY_BASE_MS: spec(
-    z.coerce.number().int().min(1).max(3_600_000).default(2_000),
-    "Push worker: first retry delay; it doubles each time (±20 %), or is the provider's `Retry-After` when that is longer.",
-  ),
-  PUSH_DELIVERY_RETENTION_HOURS: spec(
-    z.coerce.number().int().min(1).max(24 * 90).default(72),
-    "Push worker: how long a sent notification is remembered per device (and a finished job kept), so a repeated event does not notify twice.",
-  ),
-  PUSH_MESSAGE_MAX_AGE_MINUTES: spec(
-    z.coerce.number().int().min(1).max(7 * 24 * 60).default(15),
-    "Push worker: a message notification whose message is older than this is dropped (and the providers are told to drop it after this: APNs `apns-expiration`, FCM `ttl`).",
-  ),
-  PUSH_MATCH_MAX_AGE_MINUTES: spec(
-    z.coerce.number().int().min(1).max(7 * 24 * 60).default(1440),
-    "Push worker: a match notification whose match is older than this is dropped (and expires at the providers then).",
-  ),
-  FCM_SERVICE_ACCOUNT: spec(
-    z.string().optional(),
-    "Push worker, fcm: the Firebase service-account key, as its JSON text or the path of the JSON file. Required with the fcm provider.",
-    { secret: true, requiredWhen: "with the fcm provider" },
-  ),
-  FCM_PROJECT_ID: spec(z.string().regex(/^[a-z][a-z0-9-]{3,62}$/).optional(), "Push worker, fcm: the Firebase project; default the service account's `project_id`.", { defaultText: "the service account's `project_id`" }),
-  FCM_ENDPOINT: spec(url.default("https://fcm.googleapis.com"), "Push worker, fcm: base URL of the FCM HTTP v1 API (tests point it at a local server)."),
-  FCM_TOKEN_URL: spec(
-    url.optional(),
-    "Push worker, fcm: the OAuth 2.0 token endpoint for the service account's JWT grant; default the service account's `token_uri` (Google's).",
-    { defaultText: "the service account's `token_uri`" },
-  ),
-  APNS_KEY: spec(
-    z.string().optional(),
-    "Push worker, apns: the token-signing key (`AuthKey_<id>.p8`), as PEM text or the path of the file. Required with the apns provider.",
-    { secret: true, requiredWhen: "with the apns provider" },
-  ),
-  APNS_KEY_ID: spec(z.string().regex(/^[A-Z0-9]{10}$/).optional(), "Push worker, apns: the key's 10-character id (the JWT `kid`).", { requiredWhen: "with the apns provider" }),
-  APNS_TEAM_ID: spec(z.string().regex(/^[A-Z0-9]{10}$/).optional(), "Push worker, apns: the Apple developer team id (the JWT `iss`).", { requiredWhen: "with the apns provider" }),
-  APNS_TOPIC: spec(z.string().regex(/^[A-Za-z0-9.-]{1,200}$/).optional(), "Push worker, apns: the app's bundle id (`apns-topic`).", { requiredWhen: "with the apns provider" }),
-  APNS_ENDPOINT: spec(
-    url.optional(),
-    "Push worker, apns: `https://host[:port]` of APNs; default `https://api.push.apple.com` in production, `https://api.sandbox.push.apple.com` otherwise (tests point it at a local server).",
-    { defaultText: "`https://api.push.apple.com` in production, else `https://api.sandbox.push.apple.com`" },
-  ),
-  APNS_CA: spec(
-    z.string().optional(),
-    "Push worker, apns: extra certificate authority (PEM text or path) to trust for APNS_ENDPOINT, for a local test server; unset in real use.",
-  ),
-};
+export const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(1).max(max).default(fallback);
+export const MB = 1024 * 1024;
 
 /** Account mails (users domain: the users subgraph queues them, the users worker sends them). */
-const MAIL_ENV: Record<string, EnvVarSpec> = {
+const MAIL_ENV = {
   MAIL_SMTP_URL: spec(
     url
       .refine((value) => /^smtps?:$/.test(new URL(value).protocol), "the scheme must be smtp: (STARTTLS when offered) or smtps: (TLS from the start)")
@@ -320,7 +193,7 @@ const rateBudget = (fallback: string) =>
     });
 
 /** The gateway's edge protection (gateway/src/protection; docs/gateway.md, "Protection"). */
-const GATEWAY_PROTECTION_ENV: Record<string, EnvVarSpec> = {
+const GATEWAY_PROTECTION_ENV = {
   GATEWAY_OPERATIONS: spec(
     z.enum(["apq", "safelist"]).default("apq"),
     "Gateway: `apq`: any valid operation, with automatic persisted queries cached in Redis; `safelist`: only the app's operations in `operations/persisted-query-manifest.json` (by hash or exact text), anything else is `PERSISTED_QUERY_NOT_ALLOWED`, over HTTP and WebSocket.",
@@ -365,7 +238,7 @@ const GATEWAY_PROTECTION_ENV: Record<string, EnvVarSpec> = {
  * Metrics and traces (docs/observability.md). The OTEL_* variables are OpenTelemetry's own: the
  * SDK reads them (kit/src/tracing.ts); they are listed here to be documented and checked at start-up.
  */
-const OBSERVABILITY_ENV: Record<string, EnvVarSpec> = {
+const OBSERVABILITY_ENV = {
   GATEWAY_METRICS_PORT: spec(
     port.default(4009),
     "Gateway: port of its Prometheus `/metrics`, on `SUBGRAPH_HOST` (the private interface), apart from the public port. Subgraphs serve `/metrics` on their own port, workers on their probe port.",
@@ -392,7 +265,24 @@ const OBSERVABILITY_ENV: Record<string, EnvVarSpec> = {
   OTEL_SDK_DISABLED: spec(z.enum(["true", "false"]).optional(), "Tracing: `true` turns it off whatever else is set."),
 };
 
-export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
+const subgraphPort = (name: SubgraphName) => spec(port.default(DEFAULT_PORTS[name]), `Port the ${name} subgraph listens on.`);
+const subgraphDatabase = (name: SubgraphName) =>
+  spec(url.default(subgraphEntry(name).devDatabaseUrl), `PostgreSQL database owned by the ${name} subgraph${name === "discovery" ? " (needs PostGIS)" : ""}.`);
+const subgraphUrl = (name: SubgraphName) => spec(url.default(`http://127.0.0.1:${DEFAULT_PORTS[name]}/graphql`), `Where the gateway reaches the ${name} subgraph.`);
+
+/** `<NAME>_PORT`, `<NAME>_DATABASE_URL` and `<NAME>_URL` of every subgraph in the registry. */
+const SUBGRAPH_ENV = Object.fromEntries(
+  SUBGRAPH_NAMES.flatMap((name) => [
+    [`${upper(name)}_PORT`, subgraphPort(name)],
+    [subgraphEntry(name).databaseUrlVar, subgraphDatabase(name)],
+    [`${upper(name)}_URL`, subgraphUrl(name)],
+  ]),
+) as Record<`${Uppercase<SubgraphName>}_PORT`, ReturnType<typeof subgraphPort>> &
+  Record<`${Uppercase<SubgraphName>}_DATABASE_URL`, ReturnType<typeof subgraphDatabase>> &
+  Record<`${Uppercase<SubgraphName>}_URL`, ReturnType<typeof subgraphUrl>>;
+
+/** The variables kit's loaders read; chat, media and the push worker keep theirs in their own package. */
+export const ENV_CATALOGUE = {
   NODE_ENV: spec(
     z.enum(["development", "production", "test"]).default("development"),
     "`production` turns off introspection and the Sandbox landing page and masks internal errors.",
@@ -468,96 +358,21 @@ export const ENV_CATALOGUE: Record<string, EnvVarSpec> = {
     z.coerce.number().int().positive().default(24 * 60),
     "A location older than this no longer makes a person discoverable.",
   ),
-  CHAT_REQUIRE_MATCH: spec(
-    z.enum(["true", "false"]).default("true").transform((value) => value === "true"),
-    "Chat: `true`: a one-to-one conversation exists only between matched people (opened on `match.created`, closed on `match.ended`); `false`: anyone may open one with `openDirectConversation`.",
-  ),
-  CHAT_MESSAGE_MAX_LENGTH: spec(
-    z.coerce.number().int().min(1).max(20_000).default(4_000),
-    "Chat: longest message text, in characters (Unicode code points).",
-  ),
-  CHAT_MAX_ATTACHMENTS: spec(z.coerce.number().int().min(0).max(50).default(10), "Chat: most media attachments on one message."),
-  CHAT_GROUP_MAX_MEMBERS: spec(z.coerce.number().int().min(2).max(10_000).default(256), "Chat: most members of a group conversation."),
-  CHAT_INVITATIONS_PER_DAY: spec(
-    z.coerce.number().int().min(1).max(100_000).default(100),
-    "Chat: group invitations one user may send within 24 hours (each id in createGroupConversation / addGroupMembers that is not a match counts, refused ones too) before `RATE_LIMITED`.",
-  ),
-  CHAT_PENDING_INVITATIONS_MAX: spec(
-    z.coerce.number().int().min(1).max(100_000).default(50),
-    "Chat: group invitations one user may have waiting for an answer at once, over all groups, before `QUOTA_EXCEEDED`.",
-  ),
-  CHAT_SEND_BURST: spec(
-    z.coerce.number().int().min(1).max(10_000).default(20),
-    "Chat: messages one user may send within 10 seconds (burst budget) before `RATE_LIMITED`.",
-  ),
-  CHAT_SEND_SUSTAINED: spec(
-    z.coerce.number().int().min(1).max(1_000_000).default(600),
-    "Chat: messages one user may send within an hour (sustained budget) before `RATE_LIMITED`.",
-  ),
-  CHAT_NEW_ACCOUNT_HOURS: spec(
-    z.coerce.number().int().min(0).max(24 * 30).default(24),
-    "Chat: an account younger than this (the access token's `created` claim) is new: the new-account throttles and the links signal apply (docs/spam-signals.md). 0 turns them off.",
-  ),
-  CHAT_NEW_ACCOUNT_MAX_MESSAGES: spec(
-    z.coerce.number().int().min(1).max(1_000_000).default(100),
-    "Chat: messages a new account may send while it is new before `RATE_LIMITED` (and the NEW_ACCOUNT_BURST signal).",
-  ),
-  CHAT_NEW_ACCOUNT_MAX_CONVERSATIONS: spec(
-    z.coerce.number().int().min(1).max(100_000).default(10),
-    "Chat: conversations (groups created, one-to-ones opened) a new account may open while it is new before `RATE_LIMITED` (and the NEW_ACCOUNT_BURST signal).",
-  ),
-  CHAT_REPEATED_TEXT_CONVERSATIONS: spec(
-    z.coerce.number().int().min(2).max(10_000).default(5),
-    "Chat: the same text (normalized: case, whitespace, invisible characters) sent by one person into this many different conversations within `CHAT_REPEATED_TEXT_WINDOW_SECONDS` raises the REPEATED_TEXT signal.",
-  ),
-  CHAT_REPEATED_TEXT_WINDOW_SECONDS: spec(
-    z.coerce.number().int().min(60).max(7 * 24 * 3600).default(3600),
-    "Chat: the window of the REPEATED_TEXT signal, and how long one signal is raised at most once per person.",
-  ),
-  CHAT_PUBSUB_REDIS_URL: spec(
-    redisUrl.optional(),
-    "Chat: Redis for the real-time fan-out between chat instances (pub/sub); default `REDIS_URL`. A separate one keeps pub/sub traffic off the queues' Redis.",
-    { defaultText: "`REDIS_URL` (and its sentinels)" },
-  ),
-  CHAT_PRESENCE_TTL_SECONDS: spec(
-    z.coerce.number().int().min(5).max(3_600).default(60),
-    "Chat: a user counts as online this long after their last heartbeat (an open `myChatEvents` subscription beats every third of it).",
-  ),
   MEDIA_GRANT_SECRET: spec(
     z.string().min(32).optional(),
     "Chat and media: shared secret (32+ characters) with which Chat vouches that a viewer may read a chat attachment (kit/src/media-grants.ts). Required in production; outside production a fixed development value is used.",
     { secret: true, requiredWhen: "in production", defaultText: "a fixed development value" },
   ),
-  ...MEDIA_ENV,
-  ...PUSH_ENV,
   ...MAIL_ENV,
   GATEWAY_PORT: spec(port.default(DEFAULT_PORTS.gateway), "Port of the public gateway (HTTP and WebSocket)."),
   ...GATEWAY_PROTECTION_ENV,
-  ...Object.fromEntries(
-    SUBGRAPH_NAMES.flatMap((name) => [
-      [
-        `${upper(name)}_PORT`,
-        spec(port.default(DEFAULT_PORTS[name]), `Port the ${name} subgraph listens on.`),
-      ],
-      [
-        subgraphEntry(name).databaseUrlVar,
-        spec(
-          url.default(subgraphEntry(name).devDatabaseUrl),
-          `PostgreSQL database owned by the ${name} subgraph${name === "discovery" ? " (needs PostGIS)" : ""}.`,
-        ),
-      ],
-      [
-        `${upper(name)}_URL`,
-        spec(
-          url.default(`http://127.0.0.1:${DEFAULT_PORTS[name]}/graphql`),
-          `Where the gateway reaches the ${name} subgraph.`,
-        ),
-      ],
-    ]),
-  ),
+  ...SUBGRAPH_ENV,
 };
 
-type Env = Record<string, string | undefined>;
+export type Env = Record<string, string | undefined>;
+
+/** Any process's catalogue of variables. */
+export type EnvCatalogue = Readonly<Record<string, EnvVarSpec>>;
 
 /** A value as an error may repeat it: a URL's password (database and Redis URLs carry one) masked. */
 function withoutPassword(raw: string | undefined): string | undefined {
@@ -565,8 +380,9 @@ function withoutPassword(raw: string | undefined): string | undefined {
   return raw.replace(/^([a-z][a-z0-9+.-]*:\/\/[^/?#@:]*:)[^/?#]*@/i, "$1***@");
 }
 
-function read<T>(env: Env, key: string): T {
-  const entry = ENV_CATALOGUE[key];
+/** One variable of `catalogue`, validated at start-up; its type is its schema's output. Throws ConfigError naming it. */
+export function readVar<C extends EnvCatalogue, K extends keyof C & string>(catalogue: C, env: Env, key: K): z.output<C[K]["schema"]> {
+  const entry = catalogue[key];
   if (!entry) throw new ConfigError(`${key} is not in the configuration catalogue`);
   const raw = env[key];
   const result = entry.schema.safeParse(raw === "" ? undefined : raw);
@@ -575,7 +391,11 @@ function read<T>(env: Env, key: string): T {
     const shown = entry.secret ? "" : `=${JSON.stringify(withoutPassword(raw))}`;
     throw new ConfigError(`Invalid environment variable ${key}${shown}: ${reason}`);
   }
-  return result.data as T;
+  return result.data as z.output<C[K]["schema"]>;
+}
+
+function read<K extends keyof typeof ENV_CATALOGUE>(env: Env, key: K) {
+  return readVar(ENV_CATALOGUE, env, key);
 }
 
 export type NodeEnv = "development" | "production" | "test";
@@ -609,10 +429,10 @@ export interface RedisTarget {
 
 /** REDIS_URL with the sentinel settings: both or neither of REDIS_SENTINELS and REDIS_SENTINEL_NAME. */
 export function loadRedisTarget(env: Env): RedisTarget {
-  const url = read<string>(env, "REDIS_URL");
-  const sentinels = read<RedisSentinelAddress[] | undefined>(env, "REDIS_SENTINELS");
-  const name = read<string | undefined>(env, "REDIS_SENTINEL_NAME");
-  const password = read<string | undefined>(env, "REDIS_SENTINEL_PASSWORD");
+  const url = read(env, "REDIS_URL");
+  const sentinels = read(env, "REDIS_SENTINELS");
+  const name = read(env, "REDIS_SENTINEL_NAME");
+  const password = read(env, "REDIS_SENTINEL_PASSWORD");
   if (sentinels === undefined) {
     if (name !== undefined) throw new ConfigError("REDIS_SENTINEL_NAME is set without REDIS_SENTINELS: set both (Redis through Sentinel) or neither");
     if (password !== undefined) throw new ConfigError("REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS: set REDIS_SENTINELS and REDIS_SENTINEL_NAME, or unset it");
@@ -704,10 +524,11 @@ function loadGatewayProtection(env: Env): GatewayProtectionConfig {
   };
 }
 
-function loadCommon(env: Env): CommonConfig {
-  const nodeEnv = read<NodeEnv>(env, "NODE_ENV");
+/** What every process reads: environment, logs, interfaces, Redis, events prefix, proxies, token checks. */
+export function loadCommonConfig(env: Env): CommonConfig {
+  const nodeEnv = read(env, "NODE_ENV");
   // Read by OpenTelemetry itself; checked here so a typo fails the start-up with its name.
-  for (const key of Object.keys(OBSERVABILITY_ENV)) if (key.startsWith("OTEL_")) read(env, key);
+  for (const key of Object.keys(OBSERVABILITY_ENV) as (keyof typeof OBSERVABILITY_ENV)[]) if (key.startsWith("OTEL_")) read(env, key);
   return {
     nodeEnv,
     isProduction: nodeEnv === "production",
@@ -722,7 +543,7 @@ function loadCommon(env: Env): CommonConfig {
 
 export function loadSubgraphConfig(name: SubgraphName, env: Env): SubgraphConfig {
   return {
-    ...loadCommon(env),
+    ...loadCommonConfig(env),
     host: read(env, "SUBGRAPH_HOST"),
     name,
     port: read(env, `${upper(name)}_PORT`),
@@ -778,70 +599,12 @@ const DEVELOPMENT_MEDIA_GRANT_SECRET = "development-only-media-grant-secret-not-
 
 /** MEDIA_GRANT_SECRET for chat and media: required in production. */
 export function loadMediaGrantSecret(env: Env): string {
-  const secret = read<string | undefined>(env, "MEDIA_GRANT_SECRET");
+  const secret = read(env, "MEDIA_GRANT_SECRET");
   if (secret !== undefined) return secret;
   if (read(env, "NODE_ENV") === "production") {
     throw new ConfigError("MEDIA_GRANT_SECRET is required in production (32+ random characters, the same for chat and media)");
   }
   return DEVELOPMENT_MEDIA_GRANT_SECRET;
-}
-
-export interface SpamSignalConfig {
-  newAccountHours: number;
-  newAccountMaxMessages: number;
-  newAccountMaxConversations: number;
-  repeatedTextConversations: number;
-  repeatedTextWindowSeconds: number;
-}
-
-export interface ChatConfig extends SubgraphConfig {
-  requireMatch: boolean;
-  messageMaxLength: number;
-  maxAttachments: number;
-  groupMaxMembers: number;
-  /** Invitations one user may send per 24 hours (CHAT_INVITATIONS_PER_DAY). */
-  invitationsPerDay: number;
-  /** Invitations one user may have pending at once (CHAT_PENDING_INVITATIONS_MAX). */
-  pendingInvitationsMax: number;
-  sendBurst: number;
-  sendSustained: number;
-  presenceTtlSeconds: number;
-  /** Spam signals (docs/spam-signals.md): CHAT_NEW_ACCOUNT_* and CHAT_REPEATED_TEXT_*. */
-  spam: SpamSignalConfig;
-  /** Redis of the fan-out: CHAT_PUBSUB_REDIS_URL (one server, no sentinels), else the common `redis`. */
-  pubsubRedis: RedisTarget;
-  /** MEDIA_GRANT_SECRET: signs attachment read grants. */
-  mediaGrantSecret: string;
-}
-
-function pubsubRedisTarget(env: Env, common: RedisTarget): RedisTarget {
-  const url = read<string | undefined>(env, "CHAT_PUBSUB_REDIS_URL");
-  return url === undefined ? common : { url, sentinel: null };
-}
-
-export function loadChatConfig(env: Env): ChatConfig {
-  const base = loadSubgraphConfig("chat", env);
-  return {
-    ...base,
-    pubsubRedis: pubsubRedisTarget(env, base.redis),
-    requireMatch: read(env, "CHAT_REQUIRE_MATCH"),
-    messageMaxLength: read(env, "CHAT_MESSAGE_MAX_LENGTH"),
-    maxAttachments: read(env, "CHAT_MAX_ATTACHMENTS"),
-    groupMaxMembers: read(env, "CHAT_GROUP_MAX_MEMBERS"),
-    invitationsPerDay: read(env, "CHAT_INVITATIONS_PER_DAY"),
-    pendingInvitationsMax: read(env, "CHAT_PENDING_INVITATIONS_MAX"),
-    sendBurst: read(env, "CHAT_SEND_BURST"),
-    sendSustained: read(env, "CHAT_SEND_SUSTAINED"),
-    presenceTtlSeconds: read(env, "CHAT_PRESENCE_TTL_SECONDS"),
-    spam: {
-      newAccountHours: read(env, "CHAT_NEW_ACCOUNT_HOURS"),
-      newAccountMaxMessages: read(env, "CHAT_NEW_ACCOUNT_MAX_MESSAGES"),
-      newAccountMaxConversations: read(env, "CHAT_NEW_ACCOUNT_MAX_CONVERSATIONS"),
-      repeatedTextConversations: read(env, "CHAT_REPEATED_TEXT_CONVERSATIONS"),
-      repeatedTextWindowSeconds: read(env, "CHAT_REPEATED_TEXT_WINDOW_SECONDS"),
-    },
-    mediaGrantSecret: loadMediaGrantSecret(env),
-  };
 }
 
 export interface DiscoveryConfig extends SubgraphConfig {
@@ -854,20 +617,15 @@ export function loadDiscoveryConfig(env: Env): DiscoveryConfig {
   return {
     ...loadSubgraphConfig("discovery", env),
     locationMaxAgeMinutes: read(env, "DISCOVERY_LOCATION_MAX_AGE_MINUTES"),
-    readDatabaseUrl: read<string | undefined>(env, "DISCOVERY_READ_DATABASE_URL") ?? null,
+    readDatabaseUrl: read(env, "DISCOVERY_READ_DATABASE_URL") ?? null,
   };
 }
 
 export function loadGatewayConfig(env: Env): GatewayConfig {
   const subgraphUrls = Object.fromEntries(
-    SUBGRAPH_NAMES.map((name) => [name, read<string>(env, `${upper(name)}_URL`)]),
+    SUBGRAPH_NAMES.map((name) => [name, read(env, `${upper(name)}_URL`)]),
   ) as Record<SubgraphName, string>;
-  return { ...loadCommon(env), port: read(env, "GATEWAY_PORT"), metricsPort: read(env, "GATEWAY_METRICS_PORT"), metricsHost: read(env, "SUBGRAPH_HOST"), subgraphUrls, protection: loadGatewayProtection(env) };
-}
-
-/** One catalogued variable, validated, for a process's own config loader (e.g. the media subgraph's). */
-export function readEnv<T>(env: Env, key: string): T {
-  return read<T>(env, key);
+  return { ...loadCommonConfig(env), port: read(env, "GATEWAY_PORT"), metricsPort: read(env, "GATEWAY_METRICS_PORT"), metricsHost: read(env, "SUBGRAPH_HOST"), subgraphUrls, protection: loadGatewayProtection(env) };
 }
 
 /** How the users worker sends account mails (subgraphs/users/src/mail). */
@@ -885,9 +643,9 @@ const DEVELOPMENT_LINK_BASE_URL = "http://localhost:8081";
 
 /** MAIL_*: in production the SMTP server and the link base must be given (no silent local defaults). */
 export function loadMailConfig(env: Env): MailConfig {
-  const isProduction = read<NodeEnv>(env, "NODE_ENV") === "production";
-  const smtpUrl = read<string | undefined>(env, "MAIL_SMTP_URL");
-  const linkBaseUrl = read<string | undefined>(env, "APP_LINK_BASE_URL");
+  const isProduction = read(env, "NODE_ENV") === "production";
+  const smtpUrl = read(env, "MAIL_SMTP_URL");
+  const linkBaseUrl = read(env, "APP_LINK_BASE_URL");
   if (isProduction && smtpUrl === undefined) {
     throw new ConfigError("MAIL_SMTP_URL is required in production: the SMTP server that sends verification and password-reset mails");
   }
@@ -903,57 +661,3 @@ export function loadMailConfig(env: Env): MailConfig {
   };
 }
 
-/** The push worker: the users domain's process that sends notifications (subgraphs/users/src/push). */
-export interface PushWorkerConfig extends CommonConfig {
-  port: number;
-  /** The users database: devices, notification settings, blocks, deliveries. */
-  databaseUrl: string;
-  concurrency: number;
-  androidProvider: "fcm" | "log";
-  iosProvider: "apns" | "log";
-  maxAttempts: number;
-  retryBaseMs: number;
-  deliveryRetentionHours: number;
-  /** Oldest event, per kind, that is still worth a notification (minutes). */
-  maxAgeMinutes: { message: number; match: number };
-  fcm: { serviceAccount?: string; projectId?: string; endpoint: string; tokenUrl?: string };
-  apns: { key?: string; keyId?: string; teamId?: string; topic?: string; endpoint: string; ca?: string };
-  /** Account mails, sent by the same process (the users worker). */
-  mail: MailConfig;
-}
-
-/** Raw, validated values; the provider credentials are checked further where they are used. */
-export function loadPushWorkerConfig(env: Env): PushWorkerConfig {
-  const common = loadCommon(env);
-  const pick = <T>(key: string) => read<T | undefined>(env, key);
-  const defined = <T extends object>(object: T): T =>
-    Object.fromEntries(Object.entries(object).filter(([, value]) => value !== undefined)) as T;
-  return {
-    ...common,
-    host: read(env, "SUBGRAPH_HOST"),
-    port: read(env, "PUSH_WORKER_PORT"),
-    databaseUrl: read(env, "USERS_DATABASE_URL"),
-    concurrency: read(env, "PUSH_WORKER_CONCURRENCY"),
-    androidProvider: pick<"fcm" | "log">("PUSH_ANDROID_PROVIDER") ?? (common.isProduction ? "fcm" : "log"),
-    iosProvider: pick<"apns" | "log">("PUSH_IOS_PROVIDER") ?? (common.isProduction ? "apns" : "log"),
-    maxAttempts: read(env, "PUSH_MAX_ATTEMPTS"),
-    retryBaseMs: read(env, "PUSH_RETRY_BASE_MS"),
-    deliveryRetentionHours: read(env, "PUSH_DELIVERY_RETENTION_HOURS"),
-    maxAgeMinutes: { message: read(env, "PUSH_MESSAGE_MAX_AGE_MINUTES"), match: read(env, "PUSH_MATCH_MAX_AGE_MINUTES") },
-    fcm: defined({
-      serviceAccount: pick<string>("FCM_SERVICE_ACCOUNT"),
-      projectId: pick<string>("FCM_PROJECT_ID"),
-      endpoint: read<string>(env, "FCM_ENDPOINT"),
-      tokenUrl: pick<string>("FCM_TOKEN_URL"),
-    }) as PushWorkerConfig["fcm"],
-    apns: defined({
-      key: pick<string>("APNS_KEY"),
-      keyId: pick<string>("APNS_KEY_ID"),
-      teamId: pick<string>("APNS_TEAM_ID"),
-      topic: pick<string>("APNS_TOPIC"),
-      endpoint: pick<string>("APNS_ENDPOINT") ?? (common.isProduction ? "https://api.push.apple.com" : "https://api.sandbox.push.apple.com"),
-      ca: pick<string>("APNS_CA"),
-    }) as PushWorkerConfig["apns"],
-    mail: loadMailConfig(env),
-  };
-}

@@ -12,7 +12,7 @@ export interface SubgraphEntry {
   /** Default of `<NAME>_PORT`, and the port in the supergraph's routing URL. */
   port: number;
   /** `<NAME>_DATABASE_URL`: the variable holding its database URL. */
-  databaseUrlVar: string;
+  databaseUrlVar: `${Uppercase<SubgraphName>}_DATABASE_URL`;
   /** Its database on the local PostgreSQL: the default of `databaseUrlVar` in development. */
   devDatabaseUrl: string;
   /** Repository-relative path of its SDL. */
@@ -26,7 +26,7 @@ export const SUBGRAPH_NAMES = Object.keys(PORTS) as readonly SubgraphName[];
 export const SUBGRAPHS: readonly SubgraphEntry[] = SUBGRAPH_NAMES.map((name) => ({
   name,
   port: PORTS[name],
-  databaseUrlVar: `${name.toUpperCase()}_DATABASE_URL`,
+  databaseUrlVar: `${name.toUpperCase() as Uppercase<SubgraphName>}_DATABASE_URL`,
   devDatabaseUrl: `postgresql://postgres@127.0.0.1:5432/hv_${name}`,
   sdl: `subgraphs/${name}/src/schema.graphql`,
   prismaDir: `prisma/${name}`,

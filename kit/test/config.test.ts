@@ -5,7 +5,6 @@ import { generateSigningKeyJwk } from "../src/auth/signing-keys";
 import {
   ConfigError,
   ENV_CATALOGUE,
-  loadChatConfig,
   loadDiscoveryConfig,
   loadGatewayConfig,
   loadRedisTarget,
@@ -161,12 +160,6 @@ describe("Redis target: REDIS_URL or sentinels", () => {
     expect(message).not.toContain("hunter2");
     // A password with an unencoded "@" is masked whole, and so is one with no user before it.
     expect(refused({ REDIS_URL: "redis://:hun@ter2@h:6379?x=1" })).not.toMatch(/hun|ter2/);
-  });
-
-  it("should give Chat's fan-out the sentinels too, unless CHAT_PUBSUB_REDIS_URL names a server of its own", () => {
-    expect(loadChatConfig(sentinels).pubsubRedis.sentinel?.name).toBe("hv-main");
-    expect(loadChatConfig({ ...sentinels, CHAT_PUBSUB_REDIS_URL: "redis://pubsub:6379" }).pubsubRedis).toEqual({ url: "redis://pubsub:6379", sentinel: null });
-    expect(() => loadChatConfig({ CHAT_PUBSUB_REDIS_URL: "redis://pubsub:6379?x=1" })).toThrow(/CHAT_PUBSUB_REDIS_URL/);
   });
 });
 

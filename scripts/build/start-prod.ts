@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from "node:child_process";
 import { existsSync } from "node:fs";
 import path from "node:path";
-import { ENV_CATALOGUE } from "@hv/kit/src/config";
+import { ALL_ENV } from "../config-catalogue";
 import { BUILT_PROCESSES, type BuiltProcess } from "./processes";
 
 /** dist/start-prod.js lives in dist/: the repository root is one up (from source, two). */
@@ -20,8 +20,8 @@ const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production" };
 
 /** The port a process listens on: its variable, else the catalogue's default (kit/src/config.ts). */
 function portOf(proc: BuiltProcess): number {
-  const spec = ENV_CATALOGUE[proc.portVariable];
-  if (!spec) throw new Error(`${proc.portVariable} is not in kit/src/config.ts's ENV_CATALOGUE`);
+  const spec = ALL_ENV[proc.portVariable];
+  if (!spec) throw new Error(`${proc.portVariable} is in no process's catalogue (scripts/config-catalogue.ts)`);
   return Number(spec.schema.parse(env[proc.portVariable]));
 }
 

@@ -1,5 +1,6 @@
 import { existsSync, readdirSync, readFileSync, statSync } from "node:fs";
-import { ENV_CATALOGUE, envVarDefault } from "@hv/kit";
+import { envVarDefault } from "@hv/kit";
+import { ALL_ENV } from "../config-catalogue";
 import { fromRoot } from "../schema/paths";
 import { shortLineDiff } from "../schema/line-diff";
 import { groupByProcess, renderConfigurationReference, variableRow, variablesReadBy } from "./config-reference";
@@ -29,7 +30,7 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
     render: () => {
       const readers = processConfigReaders();
       const reads = new Map(readers.map((reader) => [reader.name, variablesReadBy(reader)] as const));
-      const rows = Object.entries(ENV_CATALOGUE).map(([name, entry]) => variableRow(name, entry, envVarDefault(entry)));
+      const rows = Object.entries(ALL_ENV).map(([name, entry]) => variableRow(name, entry, envVarDefault(entry)));
       return renderConfigurationReference(groupByProcess(rows, reads), readers);
     },
   },

@@ -1,10 +1,10 @@
 import {
   generateSigningKeyJwk,
-  loadChatConfig,
   loadDiscoveryConfig,
   loadGatewayConfig,
   loadUsersConfig,
 } from "@hv/kit";
+import { loadChatConfig } from "@hv/chat/src/config";
 import { loadMediaConfig, loadMediaWorkerConfig } from "@hv/media/src/config";
 import { loadPushConfig } from "@hv/users/src/push/config";
 import type { ProcessConfigReader } from "./config-reference";

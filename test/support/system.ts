@@ -11,7 +11,6 @@ import {
   createAccessTokenIssuer,
   generateSigningKeyJwk,
   JWKS_PATH,
-  loadChatConfig,
   loadDiscoveryConfig,
   loadGatewayConfig,
   loadUsersConfig,
@@ -21,6 +20,7 @@ import {
   type SigningKeyJwk,
   type SubgraphName,
 } from "@hv/kit";
+import { loadChatConfig } from "@hv/chat/src/config";
 import { capturingLogger, type LogLine } from "./log-capture";
 
 export interface RunningSystem {

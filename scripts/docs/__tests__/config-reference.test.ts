@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
-import { ENV_CATALOGUE, envVarDefault, generateSigningKeyJwk, type EnvVarSpec } from "@hv/kit";
+import { envVarDefault, generateSigningKeyJwk, type EnvVarSpec } from "@hv/kit";
+import { ALL_ENV } from "../../config-catalogue";
 import { fromRoot } from "../../schema/paths";
 import {
   anchor,
@@ -47,7 +48,7 @@ describe("configuration reference: what a process reads", () => {
 describe("configuration reference: one variable", () => {
   /** A schema that accepts being unset or not, as zod's `safeParse(undefined)` would say. */
   const schema = (acceptsUnset: boolean) => ({ safeParse: () => ({ success: acceptsUnset }) });
-  const entry = (name: string): EnvVarSpec => ENV_CATALOGUE[name] as EnvVarSpec;
+  const entry = (name: string): EnvVarSpec => ALL_ENV[name] as EnvVarSpec;
 
   it("should take the schema's default as written, before any transform", () => {
     expect(envVarDefault(entry("TRUST_PROXY"))).toBe("loopback");
@@ -126,7 +127,7 @@ describe("configuration reference: the real processes", () => {
 
   it("should find every catalogued variable read by some process", () => {
     const read = new Set(readers.flatMap((each) => [...variablesReadBy(each)]));
-    expect(Object.keys(ENV_CATALOGUE).filter((name) => !read.has(name))).toEqual([]);
+    expect(Object.keys(ALL_ENV).filter((name) => !read.has(name))).toEqual([]);
   });
 
   it("should refuse to start in production without each variable it marks required in production", () => {
@@ -136,7 +137,7 @@ describe("configuration reference: the real processes", () => {
       MEDIA_GRANT_SECRET: "g".repeat(32),
       MEDIA_URL_SECRET: "u".repeat(32),
     };
-    const inProduction = Object.entries(ENV_CATALOGUE).filter(([, entry]) => entry.requiredWhen?.startsWith("in production"));
+    const inProduction = Object.entries(ALL_ENV).filter(([, entry]) => entry.requiredWhen?.startsWith("in production"));
     expect(inProduction.map(([name]) => name).sort()).toEqual(Object.keys(production).filter((name) => name !== "NODE_ENV").sort());
     for (const [name] of inProduction) {
       const readersOfIt = readers.filter((each) => variablesReadBy(each).has(name));

@@ -1,6 +1,7 @@
 // Must stay the first import (tracing patches modules as they load).
 import "./tracing";
-import { loadChatConfig, runMain } from "@hv/kit";
+import { runMain } from "@hv/kit";
+import { loadChatConfig } from "./config";
 import { start } from "./server";
 
 runMain("chat", (env) => loadChatConfig(env), start);

@@ -10,10 +10,10 @@ import {
   startOutboxRelay,
   startSubgraph,
   type BackgroundWorker,
-  type ChatConfig,
   type Logger,
   type RunningSubgraph,
 } from "@hv/kit";
+import type { ChatConfig } from "./config";
 import { createChatDatabase } from "./db";
 import { chatEventHandlers } from "./events";
 import { createLoaders, type ChatLoaders } from "./loaders";

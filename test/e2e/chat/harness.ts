@@ -7,12 +7,12 @@ import { applyProfileChanged } from "@hv/chat/src/modules/people";
 import {
   createAccessTokenIssuer,
   generateSigningKeyJwk,
-  loadChatConfig,
   publicSigningKeyJwk,
   type AccessTokenIssuer,
   type EventPayload,
   type RunningSubgraph,
 } from "@hv/kit";
+import { loadChatConfig } from "@hv/chat/src/config";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { capturingLogger, type LogLine } from "../../support/log-capture";

@@ -2,7 +2,7 @@ import { generateKeyPairSync } from "node:crypto";
 import { mkdtempSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { loadPushConfig, longestSendWindowMs } from "@hv/users/src/push/config";
+import { loadPushConfig, loadPushWorkerConfig, longestSendWindowMs } from "@hv/users/src/push/config";
 
 const rsaPem = generateKeyPairSync("rsa", { modulusLength: 2048 })
   .privateKey.export({ type: "pkcs8", format: "pem" })
@@ -26,6 +26,10 @@ const apns = {
 };
 
 describe("push worker configuration", () => {
+  it("should refuse to start in production without the mail settings, naming the variable", () => {
+    expect(() => loadPushWorkerConfig({ NODE_ENV: "production" })).toThrow(/MAIL_SMTP_URL/);
+  });
+
   it("should log instead of sending outside production, with no credentials needed", () => {
     const config = loadPushConfig({ NODE_ENV: "development" });
     expect(config).toMatchObject({ androidProvider: "log", iosProvider: "log", port: 4007 });

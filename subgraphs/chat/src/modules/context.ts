@@ -1,4 +1,5 @@
-import type { ChatConfig, RateLimiter, Redis, RequestContextBase } from "@hv/kit";
+import type { RateLimiter, Redis, RequestContextBase } from "@hv/kit";
+import type { ChatConfig } from "../config";
 import type { ChatDb, SqlClient } from "../db";
 import type { ChatLoaders } from "../loaders";
 import type { ChatBus } from "./bus";
