@@ -8,7 +8,13 @@ const ENTITY_REFERENCE = "{ id: string }";
 const RESOLVER_TYPES: Record<SubgraphName, { context: string; mappers: Record<string, string> }> = {
   users: {
     context: "../context#UsersContext",
-    mappers: { User: "../loaders#UserRow", AuthSession: "../modules/sessions#IssuedSession" },
+    mappers: {
+      User: "../loaders#UserRow",
+      AuthSession: "../modules/sessions#IssuedSession",
+      ModerationCase: "../modules/moderation#CaseRecord",
+      ModerationReport: "../modules/moderation#ReportRecord",
+      Media: ENTITY_REFERENCE,
+    },
   },
   discovery: {
     context: "../context#DiscoveryContext",

@@ -44,8 +44,9 @@ export type CreateUploadPayload = {
 /**
  * A stored photo or video. Its metadata (status, size, duration, blurhash, variants) and `url` follow
  * one read rule: the owner; anyone for a photo on the owner's profile now; a chat attachment for the
- * members Chat vouches for; never while the owner is banned or the viewer and the owner blocked each
- * other. For anyone else those fields are null (variants empty).
+ * members Chat vouches for; moderators, any item that still exists; never while the owner is banned or
+ * the viewer and the owner blocked each other (moderators excepted). For anyone else those fields are
+ * null (variants empty).
  */
 export type Media = {
   __typename?: 'Media';
@@ -80,8 +81,9 @@ export type Media = {
 /**
  * A stored photo or video. Its metadata (status, size, duration, blurhash, variants) and `url` follow
  * one read rule: the owner; anyone for a photo on the owner's profile now; a chat attachment for the
- * members Chat vouches for; never while the owner is banned or the viewer and the owner blocked each
- * other. For anyone else those fields are null (variants empty).
+ * members Chat vouches for; moderators, any item that still exists; never while the owner is banned or
+ * the viewer and the owner blocked each other (moderators excepted). For anyone else those fields are
+ * null (variants empty).
  */
 export type MediaUrlArgs = {
   variant?: InputMaybe<Scalars['String']['input']>;
@@ -118,6 +120,16 @@ export type MediaPurpose =
   | 'CHAT_ATTACHMENT'
   | 'PROFILE_PHOTO';
 
+/** Why a media item is reported (the same values as Users' ReportReason). */
+export type MediaReportReason =
+  | 'FAKE_PROFILE'
+  | 'HARASSMENT'
+  | 'INAPPROPRIATE_CONTENT'
+  | 'OTHER'
+  | 'SCAM'
+  | 'SPAM'
+  | 'UNDERAGE';
+
 export type MediaStatus =
   | 'FAILED'
   /** Waiting for the bytes (createUpload) or for a worker (completeUpload). */
@@ -148,6 +160,12 @@ export type Mutation = {
   removeProfilePhoto: Array<Media>;
   /** Orders my profile photos: exactly the ids now on my profile, in the new order. */
   reorderProfilePhotos: Array<Media>;
+  /**
+   * Reports a media item I may see (not mine) to the moderators; `note` at most 1000 characters.
+   * A chat attachment needs Chat's `readGrant` (the one Media.readGrant gives me). Reporting again
+   * updates my report. An item I may not see: NOT_FOUND.
+   */
+  reportMedia: Scalars['Boolean']['output'];
 };
 
 
@@ -178,6 +196,14 @@ export type MutationRemoveProfilePhotoArgs = {
 
 export type MutationReorderProfilePhotosArgs = {
   mediaIds: Array<Scalars['ID']['input']>;
+};
+
+
+export type MutationReportMediaArgs = {
+  mediaId: Scalars['ID']['input'];
+  note?: InputMaybe<Scalars['String']['input']>;
+  readGrant?: InputMaybe<Scalars['String']['input']>;
+  reason: MediaReportReason;
 };
 
 export type Query = {
@@ -320,6 +346,7 @@ export type ResolversTypes = {
   MediaFailureReason: MediaFailureReason;
   MediaKind: MediaKind;
   MediaPurpose: MediaPurpose;
+  MediaReportReason: MediaReportReason;
   MediaStatus: MediaStatus;
   MediaVariant: ResolverTypeWrapper<MediaVariant>;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -399,6 +426,7 @@ export type MutationResolvers<ContextType = MediaContext, ParentType extends Res
   deleteMedia?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteMediaArgs, 'id'>>;
   removeProfilePhoto?: Resolver<Array<ResolversTypes['Media']>, ParentType, ContextType, RequireFields<MutationRemoveProfilePhotoArgs, 'mediaId'>>;
   reorderProfilePhotos?: Resolver<Array<ResolversTypes['Media']>, ParentType, ContextType, RequireFields<MutationReorderProfilePhotosArgs, 'mediaIds'>>;
+  reportMedia?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationReportMediaArgs, 'mediaId' | 'reason'>>;
 };
 
 export type QueryResolvers<ContextType = MediaContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {

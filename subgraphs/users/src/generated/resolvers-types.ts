@@ -2,9 +2,11 @@
 import type { GraphQLResolveInfo, GraphQLScalarType, GraphQLScalarTypeConfig } from 'graphql';
 import type { UserRow } from '../loaders';
 import type { IssuedSession } from '../modules/sessions';
+import type { CaseRecord, ReportRecord } from '../modules/moderation';
 import type { UsersContext } from '../context';
 export type Maybe<T> = T | null;
 export type InputMaybe<T> = Maybe<T>;
+export type Omit<T, K extends keyof T> = Pick<T, Exclude<keyof T, K>>;
 export type RequireFields<T, K extends keyof T> = Omit<T, K> & { [P in K]-?: NonNullable<T[P]> };
 /** All built-in and custom scalars, mapped to their actual values */
 export type Scalars = {
@@ -85,13 +87,121 @@ export type LogInInput = {
   password: Scalars['String']['input'];
 };
 
+export type Media = {
+  __typename?: 'Media';
+  id: Scalars['ID']['output'];
+};
+
+/** What a moderator decides for a case. SUSPEND needs `suspendHours`. */
+export type ModerationAction =
+  | 'BAN'
+  | 'DISMISS'
+  | 'REMOVE_MEDIA'
+  | 'REMOVE_MESSAGE'
+  | 'SUSPEND'
+  | 'WARN';
+
+/** One append-only audit entry: who did what (CLAIM or an action) to which case, when and why. */
+export type ModerationAuditEntry = {
+  __typename?: 'ModerationAuditEntry';
+  at: Scalars['DateTime']['output'];
+  caseId: Scalars['ID']['output'];
+  id: Scalars['ID']['output'];
+  moderatorId: Scalars['ID']['output'];
+  reason?: Maybe<Scalars['String']['output']>;
+  targetId: Scalars['ID']['output'];
+  targetKind: ModerationTargetKind;
+  until?: Maybe<Scalars['DateTime']['output']>;
+  what: Scalars['String']['output'];
+};
+
+export type ModerationAuditPage = {
+  __typename?: 'ModerationAuditPage';
+  entries: Array<ModerationAuditEntry>;
+  nextCursor?: Maybe<Scalars['String']['output']>;
+};
+
+/**
+ * Moderators only. One case per reported target while it is open, grouping its reports. Priority:
+ * 10 per distinct reporter, 5 per automatic signal, plus 10 for an account younger than 7 days or 5
+ * younger than 30 days.
+ */
+export type ModerationCase = {
+  __typename?: 'ModerationCase';
+  action?: Maybe<ModerationAction>;
+  actionReason?: Maybe<Scalars['String']['output']>;
+  actionUntil?: Maybe<Scalars['DateTime']['output']>;
+  claimExpiresAt?: Maybe<Scalars['DateTime']['output']>;
+  /** The moderator holding the claim, while it lasts. */
+  claimedBy?: Maybe<Scalars['ID']['output']>;
+  distinctReporters: Scalars['Int']['output'];
+  id: Scalars['ID']['output'];
+  lastReportAt: Scalars['DateTime']['output'];
+  /** For a MEDIA case: the item, whose `url` moderators can read while it exists. */
+  media?: Maybe<Media>;
+  openedAt: Scalars['DateTime']['output'];
+  priority: Scalars['Int']['output'];
+  reports: Array<ModerationReport>;
+  resolvedAt?: Maybe<Scalars['DateTime']['output']>;
+  resolvedBy?: Maybe<Scalars['ID']['output']>;
+  signals: Scalars['Int']['output'];
+  /** The latest snapshot of the reported content (JSON). */
+  snapshot?: Maybe<Scalars['String']['output']>;
+  status: ModerationCaseStatus;
+  targetId: Scalars['ID']['output'];
+  targetKind: ModerationTargetKind;
+  /** That account's profile (null once deleted). */
+  targetUser?: Maybe<User>;
+  /** The account concerned: the user, the message's sender, the media's owner. */
+  targetUserId: Scalars['ID']['output'];
+};
+
+export type ModerationCasePage = {
+  __typename?: 'ModerationCasePage';
+  cases: Array<ModerationCase>;
+  /** Pass as `after` for the next page; null on the last page. */
+  nextCursor?: Maybe<Scalars['String']['output']>;
+};
+
+export type ModerationCaseStatus =
+  | 'ACTIONED'
+  | 'DISMISSED'
+  | 'OPEN';
+
+/** One report in a case. `reporterId` is null for an automatic signal (`signal` says which). */
+export type ModerationReport = {
+  __typename?: 'ModerationReport';
+  createdAt: Scalars['DateTime']['output'];
+  details?: Maybe<Scalars['String']['output']>;
+  id: Scalars['ID']['output'];
+  reason: ReportReason;
+  reporterId?: Maybe<Scalars['ID']['output']>;
+  signal?: Maybe<Scalars['String']['output']>;
+  /** The reported content as it was when this report was filed (JSON: text, sender, variant keys, …). */
+  snapshot?: Maybe<Scalars['String']['output']>;
+};
+
+/** What was reported: an account, a chat message or a media item. */
+export type ModerationTargetKind =
+  | 'MEDIA'
+  | 'MESSAGE'
+  | 'USER';
+
 export type Mutation = {
   __typename?: 'Mutation';
-  /** Moderators only: ends the user's sessions and hides the profile. */
+  /**
+   * Moderators only: ends the user's sessions and hides the profile.
+   * @deprecated Use resolveModerationCase with BAN (this files and resolves a case the same way).
+   */
   banUser: Scalars['Boolean']['output'];
   blockUser: Scalars['Boolean']['output'];
   /** Ends every other session; this one stays signed in. */
   changePassword: Scalars['Boolean']['output'];
+  /**
+   * Moderators: claims an OPEN case for MODERATION_CLAIM_SECONDS (claiming again extends it). Another
+   * moderator's live claim: CASE_CLAIMED.
+   */
+  claimModerationCase: ModerationCase;
   /** Signed in as the account that asked: makes the new address the account's email; the old address is told. */
   confirmEmailChange: Scalars['Boolean']['output'];
   /** Deletes the account and, through events, everything other subgraphs hold about it. */
@@ -119,6 +229,8 @@ export type Mutation = {
    * device of the account, and signs this phone in. Also confirms the address of a pending sign-up.
    */
   resetPassword: AuthSession;
+  /** Moderators: resolves an OPEN case I claimed (or nobody holds) with an action; audited; propagated by events. */
+  resolveModerationCase: ModerationCase;
   /**
    * Starts a sign-up: mails the address a link (or, when it already has an account, a "you already
    * have an account" mail) and answers the same either way. Signing up again before the link is
@@ -145,6 +257,11 @@ export type MutationBlockUserArgs = {
 
 export type MutationChangePasswordArgs = {
   input: ChangePasswordInput;
+};
+
+
+export type MutationClaimModerationCaseArgs = {
+  caseId: Scalars['ID']['input'];
 };
 
 
@@ -198,6 +315,11 @@ export type MutationResetPasswordArgs = {
 };
 
 
+export type MutationResolveModerationCaseArgs = {
+  input: ResolveModerationCaseInput;
+};
+
+
 export type MutationSignUpArgs = {
   input: SignUpInput;
 };
@@ -220,6 +342,19 @@ export type MutationUpdateProfileArgs = {
 
 export type MutationVerifyEmailArgs = {
   token: Scalars['String']['input'];
+};
+
+/** A report I filed, and whether it was handled; never what was done to the other person. */
+export type MyReport = {
+  __typename?: 'MyReport';
+  createdAt: Scalars['DateTime']['output'];
+  handledAt?: Maybe<Scalars['DateTime']['output']>;
+  id: Scalars['ID']['output'];
+  reason: ReportReason;
+  /** OPEN until a moderator decides; then ACTIONED or DISMISSED. */
+  status: ModerationCaseStatus;
+  targetId: Scalars['ID']['output'];
+  targetKind: ModerationTargetKind;
 };
 
 /** What the signed-in user wants to be notified about, and when not. */
@@ -249,14 +384,45 @@ export type Query = {
   __typename?: 'Query';
   /** The signed-in user. Needs an access token. Never cached: it must show an edit at once. */
   me?: Maybe<User>;
+  /** Moderators: the audit log, newest first, optionally of one case (`first` 1-100). */
+  moderationAuditLog: ModerationAuditPage;
+  /** Moderators: one case (any status) with its reports; null when there is no such case. */
+  moderationCase?: Maybe<ModerationCase>;
+  /** Moderators: open cases by priority (highest first, then oldest), keyset-paginated (`first` 1-100). */
+  moderationCases: ModerationCasePage;
   /** Ids of the people the signed-in user blocked. */
   myBlockedUserIds: Array<Scalars['ID']['output']>;
   /** The signed-in user's registered devices. */
   myDevices: Array<Device>;
   /** The signed-in user's notification settings (defaults until changed). */
   myNotificationSettings: NotificationSettings;
+  /** Reports I filed, newest first (at most 100), with whether each was handled. */
+  myReports: Array<MyReport>;
   /** A user's public profile, or null when there is no such user or it is hidden or banned. */
   user?: Maybe<User>;
+};
+
+
+export type QueryModerationAuditLogArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  caseId?: InputMaybe<Scalars['ID']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QueryModerationCaseArgs = {
+  id: Scalars['ID']['input'];
+};
+
+
+export type QueryModerationCasesArgs = {
+  after?: InputMaybe<Scalars['String']['input']>;
+  first?: InputMaybe<Scalars['Int']['input']>;
+};
+
+
+export type QueryMyReportsArgs = {
+  first?: InputMaybe<Scalars['Int']['input']>;
 };
 
 
@@ -316,6 +482,15 @@ export type ResetPasswordInput = {
   newPassword: Scalars['String']['input'];
   /** The `token` parameter of the reset link. */
   token: Scalars['String']['input'];
+};
+
+export type ResolveModerationCaseInput = {
+  action: ModerationAction;
+  caseId: Scalars['ID']['input'];
+  /** Why (1-1000 characters): kept in the audit log. */
+  reason: Scalars['String']['input'];
+  /** SUSPEND only: 1 to 8760 hours. */
+  suspendHours?: InputMaybe<Scalars['Int']['input']>;
 };
 
 export type Role =
@@ -501,7 +676,17 @@ export type ResolversTypes = {
   DiscoveryPreferencesInput: DiscoveryPreferencesInput;
   Gender: Gender;
   LogInInput: LogInInput;
+  Media: ResolverTypeWrapper<{ id: string }>;
+  ModerationAction: ModerationAction;
+  ModerationAuditEntry: ResolverTypeWrapper<ModerationAuditEntry>;
+  ModerationAuditPage: ResolverTypeWrapper<ModerationAuditPage>;
+  ModerationCase: ResolverTypeWrapper<CaseRecord>;
+  ModerationCasePage: ResolverTypeWrapper<Omit<ModerationCasePage, 'cases'> & { cases: Array<ResolversTypes['ModerationCase']> }>;
+  ModerationCaseStatus: ModerationCaseStatus;
+  ModerationReport: ResolverTypeWrapper<ReportRecord>;
+  ModerationTargetKind: ModerationTargetKind;
   Mutation: ResolverTypeWrapper<Record<PropertyKey, never>>;
+  MyReport: ResolverTypeWrapper<MyReport>;
   NotificationSettings: ResolverTypeWrapper<NotificationSettings>;
   ProfileVisibility: ProfileVisibility;
   Query: ResolverTypeWrapper<Record<PropertyKey, never>>;
@@ -513,6 +698,7 @@ export type ResolversTypes = {
   ReportUserInput: ReportUserInput;
   RequestEmailChangeInput: RequestEmailChangeInput;
   ResetPasswordInput: ResetPasswordInput;
+  ResolveModerationCaseInput: ResolveModerationCaseInput;
   Role: Role;
   SignUpInput: SignUpInput;
   SignUpResult: ResolverTypeWrapper<SignUpResult>;
@@ -536,7 +722,14 @@ export type ResolversParentTypes = {
   DiscoveryPreferences: DiscoveryPreferences;
   DiscoveryPreferencesInput: DiscoveryPreferencesInput;
   LogInInput: LogInInput;
+  Media: { id: string };
+  ModerationAuditEntry: ModerationAuditEntry;
+  ModerationAuditPage: ModerationAuditPage;
+  ModerationCase: CaseRecord;
+  ModerationCasePage: Omit<ModerationCasePage, 'cases'> & { cases: Array<ResolversParentTypes['ModerationCase']> };
+  ModerationReport: ReportRecord;
   Mutation: Record<PropertyKey, never>;
+  MyReport: MyReport;
   NotificationSettings: NotificationSettings;
   Query: Record<PropertyKey, never>;
   QuietHours: QuietHours;
@@ -546,6 +739,7 @@ export type ResolversParentTypes = {
   ReportUserInput: ReportUserInput;
   RequestEmailChangeInput: RequestEmailChangeInput;
   ResetPasswordInput: ResetPasswordInput;
+  ResolveModerationCaseInput: ResolveModerationCaseInput;
   SignUpInput: SignUpInput;
   SignUpResult: SignUpResult;
   UpdateNotificationSettingsInput: UpdateNotificationSettingsInput;
@@ -593,10 +787,71 @@ export type DiscoveryPreferencesResolvers<ContextType = UsersContext, ParentType
   maxDistanceKm?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
 };
 
+export type MediaResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['Media'] = ResolversParentTypes['Media']> = {
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
+export type ModerationAuditEntryResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['ModerationAuditEntry'] = ResolversParentTypes['ModerationAuditEntry']> = {
+  at?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  caseId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  moderatorId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  reason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  targetId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  targetKind?: Resolver<ResolversTypes['ModerationTargetKind'], ParentType, ContextType>;
+  until?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  what?: Resolver<ResolversTypes['String'], ParentType, ContextType>;
+};
+
+export type ModerationAuditPageResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['ModerationAuditPage'] = ResolversParentTypes['ModerationAuditPage']> = {
+  entries?: Resolver<Array<ResolversTypes['ModerationAuditEntry']>, ParentType, ContextType>;
+  nextCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type ModerationCaseResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['ModerationCase'] = ResolversParentTypes['ModerationCase']> = {
+  action?: Resolver<Maybe<ResolversTypes['ModerationAction']>, ParentType, ContextType>;
+  actionReason?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  actionUntil?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  claimExpiresAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  claimedBy?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  distinctReporters?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  lastReportAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  media?: Resolver<Maybe<ResolversTypes['Media']>, ParentType, ContextType>;
+  openedAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  priority?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  reports?: Resolver<Array<ResolversTypes['ModerationReport']>, ParentType, ContextType>;
+  resolvedAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  resolvedBy?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  signals?: Resolver<ResolversTypes['Int'], ParentType, ContextType>;
+  snapshot?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['ModerationCaseStatus'], ParentType, ContextType>;
+  targetId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  targetKind?: Resolver<ResolversTypes['ModerationTargetKind'], ParentType, ContextType>;
+  targetUser?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  targetUserId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+};
+
+export type ModerationCasePageResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['ModerationCasePage'] = ResolversParentTypes['ModerationCasePage']> = {
+  cases?: Resolver<Array<ResolversTypes['ModerationCase']>, ParentType, ContextType>;
+  nextCursor?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
+export type ModerationReportResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['ModerationReport'] = ResolversParentTypes['ModerationReport']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  details?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['ReportReason'], ParentType, ContextType>;
+  reporterId?: Resolver<Maybe<ResolversTypes['ID']>, ParentType, ContextType>;
+  signal?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+  snapshot?: Resolver<Maybe<ResolversTypes['String']>, ParentType, ContextType>;
+};
+
 export type MutationResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['Mutation'] = ResolversParentTypes['Mutation']> = {
   banUser?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationBanUserArgs, 'userId'>>;
   blockUser?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationBlockUserArgs, 'userId'>>;
   changePassword?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationChangePasswordArgs, 'input'>>;
+  claimModerationCase?: Resolver<ResolversTypes['ModerationCase'], ParentType, ContextType, RequireFields<MutationClaimModerationCaseArgs, 'caseId'>>;
   confirmEmailChange?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationConfirmEmailChangeArgs, 'token'>>;
   deleteAccount?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationDeleteAccountArgs, 'password'>>;
   logIn?: Resolver<ResolversTypes['AuthSession'], ParentType, ContextType, RequireFields<MutationLogInArgs, 'input'>>;
@@ -609,11 +864,22 @@ export type MutationResolvers<ContextType = UsersContext, ParentType extends Res
   requestEmailChange?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRequestEmailChangeArgs, 'input'>>;
   requestPasswordReset?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationRequestPasswordResetArgs, 'email'>>;
   resetPassword?: Resolver<ResolversTypes['AuthSession'], ParentType, ContextType, RequireFields<MutationResetPasswordArgs, 'input'>>;
+  resolveModerationCase?: Resolver<ResolversTypes['ModerationCase'], ParentType, ContextType, RequireFields<MutationResolveModerationCaseArgs, 'input'>>;
   signUp?: Resolver<ResolversTypes['SignUpResult'], ParentType, ContextType, RequireFields<MutationSignUpArgs, 'input'>>;
   unblockUser?: Resolver<ResolversTypes['Boolean'], ParentType, ContextType, RequireFields<MutationUnblockUserArgs, 'userId'>>;
   updateNotificationSettings?: Resolver<ResolversTypes['NotificationSettings'], ParentType, ContextType, RequireFields<MutationUpdateNotificationSettingsArgs, 'input'>>;
   updateProfile?: Resolver<ResolversTypes['User'], ParentType, ContextType, RequireFields<MutationUpdateProfileArgs, 'input'>>;
   verifyEmail?: Resolver<ResolversTypes['AuthSession'], ParentType, ContextType, RequireFields<MutationVerifyEmailArgs, 'token'>>;
+};
+
+export type MyReportResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['MyReport'] = ResolversParentTypes['MyReport']> = {
+  createdAt?: Resolver<ResolversTypes['DateTime'], ParentType, ContextType>;
+  handledAt?: Resolver<Maybe<ResolversTypes['DateTime']>, ParentType, ContextType>;
+  id?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  reason?: Resolver<ResolversTypes['ReportReason'], ParentType, ContextType>;
+  status?: Resolver<ResolversTypes['ModerationCaseStatus'], ParentType, ContextType>;
+  targetId?: Resolver<ResolversTypes['ID'], ParentType, ContextType>;
+  targetKind?: Resolver<ResolversTypes['ModerationTargetKind'], ParentType, ContextType>;
 };
 
 export type NotificationSettingsResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['NotificationSettings'] = ResolversParentTypes['NotificationSettings']> = {
@@ -627,9 +893,13 @@ export type NotificationSettingsResolvers<ContextType = UsersContext, ParentType
 
 export type QueryResolvers<ContextType = UsersContext, ParentType extends ResolversParentTypes['Query'] = ResolversParentTypes['Query']> = {
   me?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType>;
+  moderationAuditLog?: Resolver<ResolversTypes['ModerationAuditPage'], ParentType, ContextType, RequireFields<QueryModerationAuditLogArgs, 'first'>>;
+  moderationCase?: Resolver<Maybe<ResolversTypes['ModerationCase']>, ParentType, ContextType, RequireFields<QueryModerationCaseArgs, 'id'>>;
+  moderationCases?: Resolver<ResolversTypes['ModerationCasePage'], ParentType, ContextType, RequireFields<QueryModerationCasesArgs, 'first'>>;
   myBlockedUserIds?: Resolver<Array<ResolversTypes['ID']>, ParentType, ContextType>;
   myDevices?: Resolver<Array<ResolversTypes['Device']>, ParentType, ContextType>;
   myNotificationSettings?: Resolver<ResolversTypes['NotificationSettings'], ParentType, ContextType>;
+  myReports?: Resolver<Array<ResolversTypes['MyReport']>, ParentType, ContextType, RequireFields<QueryMyReportsArgs, 'first'>>;
   user?: Resolver<Maybe<ResolversTypes['User']>, ParentType, ContextType, RequireFields<QueryUserArgs, 'id'>>;
 };
 
@@ -672,7 +942,14 @@ export type Resolvers<ContextType = UsersContext> = {
   DateTime?: GraphQLScalarType;
   Device?: DeviceResolvers<ContextType>;
   DiscoveryPreferences?: DiscoveryPreferencesResolvers<ContextType>;
+  Media?: MediaResolvers<ContextType>;
+  ModerationAuditEntry?: ModerationAuditEntryResolvers<ContextType>;
+  ModerationAuditPage?: ModerationAuditPageResolvers<ContextType>;
+  ModerationCase?: ModerationCaseResolvers<ContextType>;
+  ModerationCasePage?: ModerationCasePageResolvers<ContextType>;
+  ModerationReport?: ModerationReportResolvers<ContextType>;
   Mutation?: MutationResolvers<ContextType>;
+  MyReport?: MyReportResolvers<ContextType>;
   NotificationSettings?: NotificationSettingsResolvers<ContextType>;
   Query?: QueryResolvers<ContextType>;
   QuietHours?: QuietHoursResolvers<ContextType>;
@@ -692,7 +969,14 @@ export type ObjectTypes = {
   AuthSession: AuthSession;
   Device: Device;
   DiscoveryPreferences: DiscoveryPreferences;
+  Media: Media;
+  ModerationAuditEntry: ModerationAuditEntry;
+  ModerationAuditPage: ModerationAuditPage;
+  ModerationCase: ModerationCase;
+  ModerationCasePage: ModerationCasePage;
+  ModerationReport: ModerationReport;
   Mutation: Mutation;
+  MyReport: MyReport;
   NotificationSettings: NotificationSettings;
   Query: Query;
   QuietHours: QuietHours;

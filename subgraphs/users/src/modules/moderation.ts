@@ -191,7 +191,10 @@ export async function caseAboutUser(context: UsersContext, moderator: Viewer, us
   });
 }
 
-type CaseRecord = Awaited<ReturnType<UsersContext["services"]["db"]["moderationCase"]["findUniqueOrThrow"]>>;
+/** A moderation case as stored: what `ModerationCase` resolves from. */
+export type CaseRecord = Awaited<ReturnType<UsersContext["services"]["db"]["moderationCase"]["findUniqueOrThrow"]>>;
+/** A report as stored: what `ModerationReport` resolves from. */
+export type ReportRecord = Awaited<ReturnType<UsersContext["services"]["db"]["report"]["findUniqueOrThrow"]>>;
 
 function json(value: unknown): string | null {
   return value === null || value === undefined ? null : JSON.stringify(value);
