@@ -58,14 +58,14 @@ export function staleDocProblem(file: string, committed: string | undefined, fre
 export const PAGES_EXPECTED_LATER: ReadonlySet<string> = new Set([
 ]);
 
-/** Relative links of README.md and docs/*.md that point at a missing file or heading. */
+/** Relative links of README.md, CONTRIBUTING.md and docs/*.md that point at a missing file or heading. */
 export function documentationLinkProblems(): { problems: string[]; notes: string[] } {
   const read = (file: string): string | undefined => {
     const absolute = fromRoot(file);
     if (!existsSync(absolute)) return undefined;
     return statSync(absolute).isDirectory() ? "" : readFileSync(absolute, "utf8");
   };
-  const pages = ["README.md", ...readdirSync(fromRoot("docs")).filter((name) => name.endsWith(".md")).map((name) => `docs/${name}`)];
+  const pages = ["README.md", "CONTRIBUTING.md", ...readdirSync(fromRoot("docs")).filter((name) => name.endsWith(".md")).map((name) => `docs/${name}`)];
   const files = new Map(pages.map((file) => [file, read(file) ?? ""] as const));
   return checkLinks({ files, read, expectedLater: PAGES_EXPECTED_LATER });
 }
