@@ -2,6 +2,7 @@ import { appError, ErrorCode, requireViewer } from "@hv/kit";
 import type { DiscoveryContext } from "../context";
 import type { SearchPool } from "./search-pool";
 import { Prisma } from "../generated/prisma/client";
+import type { QueryNearbyArgs } from "../generated/resolvers-types";
 import { notBlockedSql } from "../loaders";
 import { decodeCursor, encodeCursor, type NearbyCursor } from "./geo";
 
@@ -160,11 +161,7 @@ export function recheckSql(viewerId: string, ids: string[]): Prisma.Sql {
       AND NOT EXISTS (SELECT 1 FROM swipes s WHERE s.swiper_id = ${viewerId}::uuid AND s.target_id = l.user_id)`;
 }
 
-interface NearbyArgs {
-  first?: number | null;
-  after?: string | null;
-  filters?: { maxDistanceKm?: number | null; ageMin?: number | null; ageMax?: number | null } | null;
-}
+type NearbyArgs = QueryNearbyArgs;
 
 function optionalInt(value: number | null | undefined, min: number, max: number, field: string): number | undefined {
   if (value === null || value === undefined) return undefined;

@@ -1,5 +1,12 @@
 import { addressBudgetKey, appError, ErrorCode, outboxEventData, requireViewer } from "@hv/kit";
 import type { UsersContext } from "../context";
+import type {
+  MutationChangePasswordArgs,
+  MutationLogInArgs,
+  MutationRequestEmailChangeArgs,
+  MutationResetPasswordArgs,
+  MutationSignUpArgs,
+} from "../generated/resolvers-types";
 import type { MailJob } from "../mail/jobs";
 import { checkTokenInput, issueAccountToken, spendAccountToken, spendOtherTokens, type PendingSignUp } from "./account-tokens";
 import { checkBirthDate, checkPassword, cleanText, normalizeEmail } from "./input";
@@ -7,21 +14,11 @@ import { hashPassword, verifyPassword } from "./passwords";
 import { profileChangedPayload } from "./profile";
 import type { IssuedSession, SessionUser } from "./sessions";
 
-interface SignUpArgs {
-  input: { email: string; password: string; displayName: string; birthDate: Date };
-}
-interface LogInArgs {
-  input: { email: string; password: string; knownDeviceToken?: string | null };
-}
-interface ChangePasswordArgs {
-  input: { currentPassword: string; newPassword: string };
-}
-interface ResetPasswordArgs {
-  input: { token: string; newPassword: string };
-}
-interface RequestEmailChangeArgs {
-  input: { newEmail: string; password: string };
-}
+type SignUpArgs = MutationSignUpArgs;
+type LogInArgs = MutationLogInArgs;
+type ChangePasswordArgs = MutationChangePasswordArgs;
+type ResetPasswordArgs = MutationResetPasswordArgs;
+type RequestEmailChangeArgs = MutationRequestEmailChangeArgs;
 
 /** What signUp answers, the same for a new address and a taken one. */
 interface SignUpResult {

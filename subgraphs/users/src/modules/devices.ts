@@ -1,10 +1,9 @@
 import { appError, ErrorCode, requireUuid, requireViewer } from "@hv/kit";
 import type { UsersContext } from "../context";
+import type { MutationRegisterDeviceArgs } from "../generated/resolvers-types";
 import { cleanText } from "./input";
 
-interface RegisterDeviceArgs {
-  input: { platform: "IOS" | "ANDROID"; pushToken: string; appVersion: string };
-}
+type RegisterDeviceArgs = MutationRegisterDeviceArgs;
 
 const PUSH_TOKEN = /^[A-Za-z0-9_:\-.]+$/;
 const APP_VERSION = /^\d{1,4}(\.\d{1,4}){0,3}([-+][0-9A-Za-z.-]{1,20})?$/;

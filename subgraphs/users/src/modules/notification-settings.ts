@@ -1,6 +1,7 @@
 import { appError, ErrorCode, requireViewer } from "@hv/kit";
 import type { UsersContext } from "../context";
 import type { NotificationSettings } from "../generated/prisma/client";
+import type { MutationUpdateNotificationSettingsArgs } from "../generated/resolvers-types";
 
 /**
  * What a person wants to be notified about, and when not: per kind (messages, matches, likes),
@@ -24,17 +25,8 @@ export type NotificationPreferences = Pick<
   "messages" | "matches" | "likes" | "messagePreviews" | "timeZone" | "quietStart" | "quietEnd"
 >;
 
-interface UpdateNotificationSettingsArgs {
-  input: {
-    messages?: boolean | null;
-    matches?: boolean | null;
-    likes?: boolean | null;
-    messagePreviews?: boolean | null;
-    timeZone?: string | null;
-    /** null turns quiet hours off; omitted leaves them as they are. */
-    quietHours?: { start: string; end: string } | null;
-  };
-}
+/** `input.quietHours`: null turns quiet hours off; omitted leaves them as they are. */
+type UpdateNotificationSettingsArgs = MutationUpdateNotificationSettingsArgs;
 
 function bad(field: string, message: string): never {
   throw appError(ErrorCode.BAD_USER_INPUT, message, { field });
