@@ -59,7 +59,10 @@ const config: CodegenConfig = {
           contextType: RESOLVER_TYPES[name].context,
           mappers: RESOLVER_TYPES[name].mappers,
           // What the kit scalars parse to, and what they accept to serialize.
-          scalars: { DateTime: { input: "Date", output: "Date | string" }, Date: { input: "Date", output: "Date | string" } },
+          scalars: {
+            DateTime: { input: "Date", output: "Date | string" },
+            Date: { input: "Date", output: "Date | string" },
+          },
           enumsAsTypes: true,
           useIndexSignature: false,
           makeResolverTypeCallable: true,
