@@ -1,7 +1,6 @@
 import { loadMediaGrantSecret, loadSubgraphConfig, readVar, type Env, type RedisTarget, type SubgraphConfig } from "@hv/kit";
 import { CHAT_ENV } from "./env";
 
-
 export { CHAT_ENV };
 
 function read<K extends keyof typeof CHAT_ENV>(env: Env, key: K) {
