@@ -7,11 +7,7 @@ import { SUBGRAPH_NAMES, SUBGRAPHS, subgraphEntry, type SubgraphName } from "./s
 
 export { ConfigError };
 
-/**
- * Every environment variable the system reads, in one catalogue. Each process picks its slice
- * (see `loadGatewayConfig` / `loadSubgraphConfig`), validated once at start-up; a bad value fails
- * fast with a message that names the variable. docs/configuration.md is generated from this list.
- */
+/** Default ports: the gateway's, and each subgraph's from the registry. */
 const DEFAULT_PORTS: Record<SubgraphName | "gateway", number> = {
   gateway: 4000,
   ...(Object.fromEntries(SUBGRAPHS.map((entry) => [entry.name, entry.port])) as Record<SubgraphName, number>),
