@@ -28,6 +28,7 @@ import { SubscriptionHub } from "./subscriptions/hub";
 import { SubscriptionPlanner } from "./subscriptions/planner";
 import { startSubscriptionEndpoint, type SubscriptionEndpoint } from "./subscriptions/server";
 import { UpstreamPool } from "./subscriptions/upstream";
+import { listenToUserChanges } from "./subscriptions/user-changes";
 
 /** Composed from the subgraphs' SDL by `pnpm run compose`; CI fails when it is stale. */
 export const SUPERGRAPH_PATH = shippedFile("gateway/supergraph.graphql");
@@ -42,6 +43,14 @@ export const SUBSCRIPTION_DEFAULTS = {
   upstreamConnectionsPerSubgraph: 4,
   /** How long a per-event entity fetch (e.g. a sender's profile) is shared after it answered: the most it can be stale. */
   fetchShareMs: 1_000,
+  /**
+   * How long a fetch of users' public fields (a sender's displayName) is kept while Users' change
+   * channel is subscribed: it is dropped as soon as one of its users changes, so this only bounds
+   * what a lost publish could leave stale.
+   */
+  userCacheMs: 300_000,
+  /** Most per-event fetch answers held at once (the oldest goes first). */
+  maxCachedFetches: 100_000,
   /** Ping interval to clients and to subgraphs; a peer that misses a pong is dropped. */
   keepAliveMs: 12_000,
   /** How often an open connection's access token is verified again (logout, password change, ban). */
@@ -114,10 +123,14 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     keepAliveMs: tuning.keepAliveMs,
     logger: logger.child({ component: "upstream-subscriptions" }),
   });
+  const userChanges = tuning.userCacheMs > 0 ? listenToUserChanges(config.redis, logger) : undefined;
   const hub = new SubscriptionHub({
     dataSources,
     upstream,
     fetchShareMs: tuning.fetchShareMs,
+    userCacheMs: tuning.userCacheMs,
+    maxCachedFetches: tuning.maxCachedFetches,
+    userChanges,
     maxQueuedPerSubscription: tuning.maxQueuedPerSubscription,
     maxInFlightPerFeed: tuning.maxInFlightPerFeed,
     logger,
@@ -210,6 +223,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     onStopping: async () => {
       await endpoint?.stop();
       await hub.stop();
+      await userChanges?.stop();
     },
     onStopped: async () => {
       await protection.stop();

@@ -29,3 +29,4 @@ export * from "./prisma";
 export * from "./shipped-files";
 export * from "./spread-timer";
 export * from "./socket-keepalive";
+export * from "./user-changes";

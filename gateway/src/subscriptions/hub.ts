@@ -7,6 +7,7 @@ import { digestKey } from "./digest";
 import type { PlannedSubscription } from "./planner";
 import { SharedFetches, type SupergraphVersion } from "./shared-fetches";
 import { ClientStream } from "./stream";
+import type { UserChanges } from "./user-changes";
 import { interrupted, UpstreamPool, type UpstreamEvent } from "./upstream";
 
 /** The service name under which each upstream event enters the executor as if fetched. */
@@ -26,6 +27,12 @@ export interface SubscriptionHubOptions {
   upstream: UpstreamPool;
   /** How long a per-event entity fetch is shared after it answered. */
   fetchShareMs: number;
+  /** How long a fetch of users' public fields is kept while `userChanges` is live (dropped when a user changes). */
+  userCacheMs: number;
+  /** Most per-event fetch answers held at once. */
+  maxCachedFetches: number;
+  /** Users' change channel; without it nothing is kept beyond `fetchShareMs`. */
+  userChanges?: UserChanges | undefined;
   /** Results queued for a client that does not read before its subscription is ended. */
   maxQueuedPerSubscription: number;
   /**
@@ -44,6 +51,11 @@ export interface HubStats {
   /** Per-event entity fetches sent to subgraphs / answered from another subscriber's fetch. */
   fetchesSent: number;
   fetchesShared: number;
+  /** Fetch answers dropped because their user changed; answers held now. */
+  fetchesInvalidated: number;
+  fetchesHeld: number;
+  /** Whether Users' change channel is subscribed (users' public fields are kept only then). */
+  userChangesLive: boolean;
 }
 
 /**
@@ -215,7 +227,12 @@ export class SubscriptionHub {
   constructor(private readonly options: SubscriptionHubOptions) {
     this.upstream = options.upstream;
     this.maxInFlightPerFeed = options.maxInFlightPerFeed;
-    this.fetches = new SharedFetches(options.fetchShareMs);
+    this.fetches = new SharedFetches({
+      shareMs: options.fetchShareMs,
+      userCacheMs: options.userCacheMs,
+      maxEntries: options.maxCachedFetches,
+      userChanges: options.userChanges,
+    });
   }
 
   /** The gateway's data sources (made when it loads the supergraph), each behind the sharing map. */
@@ -261,6 +278,9 @@ export class SubscriptionHub {
       events: this.counters.events,
       fetchesSent: this.fetches.stats.sent,
       fetchesShared: this.fetches.stats.shared,
+      fetchesInvalidated: this.fetches.stats.invalidated,
+      fetchesHeld: this.fetches.size(),
+      userChangesLive: this.options.userChanges?.live ?? false,
     };
   }
 

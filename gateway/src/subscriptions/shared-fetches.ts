@@ -11,19 +11,24 @@ import {
 import { requestIdFrom } from "@hv/kit";
 import type { GatewayContext } from "../subgraph-data-source";
 import { OWNER_KEYS, PUBLIC_FIELDS } from "./public-fields";
+import type { UserChanges } from "./user-changes";
 
 type GatewayResponse = Awaited<ReturnType<GraphQLDataSource["process"]>>;
 
 export interface SharedFetchStats {
   /** Requests actually sent to subgraphs while resolving subscription events. */
   sent: number;
-  /** Requests answered from another subscriber's identical fetch. */
+  /** Requests answered from another subscriber's identical fetch (or from the user cache). */
   shared: number;
+  /** Entries dropped because Users said their user changed. */
+  invalidated: number;
 }
 
 interface Entry {
   response: Promise<GatewayResponse>;
   timer?: NodeJS.Timeout;
+  /** Users whose representations the fetch carries, when it may be kept until they change. */
+  userIds?: readonly string[];
 }
 
 /** The supergraph a fetch was planned on: its schema, and a version that changes with it. */
@@ -32,22 +37,50 @@ export interface SupergraphVersion {
   schema: GraphQLSchema;
 }
 
+export interface SharedFetchesOptions {
+  /** How long an answer without errors is shared after it answered. */
+  shareMs: number;
+  /**
+   * How long a fetch of users' public fields is kept while `userChanges` is live (it is dropped
+   * as soon as one of its users changes); 0: no longer than `shareMs`.
+   */
+  userCacheMs: number;
+  /** Most answers held at once; the oldest goes first. */
+  maxEntries: number;
+  userChanges?: UserChanges | undefined;
+}
+
 /**
  * Per-event entity fetches (the `rest` of a subscription plan), shared between subscribers.
  *
  * The key is (supergraph version, subgraph, operation text, variables, identity). Identity is the
- * subscriber's Authorization header, except for a fetch that selects only PUBLIC_FIELDS and
- * concerns no entity of the viewer's own (OWNER_KEYS): that one is sent as nobody (no token, no
- * client address, a request id of its own) and keyed as "public", so one group message delivered
- * to 100 members' streams fetches the sender's profile once. A fetch is shared while in flight and,
- * when it answered without errors, for `shareMs` after (the most a shared answer can be stale).
+ * subscriber's Authorization header, except for a fetch that selects only PUBLIC_FIELDS: if it
+ * concerns no entity of the viewer's own (OWNER_KEYS) it is sent as nobody (no token, no client
+ * address, a request id of its own) and keyed as "public", so one group message delivered to 100
+ * members' streams fetches the sender's profile once; if it does, it is sent with the viewer's
+ * token and keyed by the viewer's user id (what an owner sees of their own public fields does not
+ * depend on the token). A fetch is shared while in flight and, when it answered without errors,
+ * for `shareMs` after; one that selects only public fields of users (every representation a
+ * User) is kept for `userCacheMs` while Users' change channel is live, and dropped when one of
+ * those users changes (profile, visibility, ban, deletion) or the channel is lost.
  */
 export class SharedFetches {
-  readonly stats: SharedFetchStats = { sent: 0, shared: 0 };
+  readonly stats: SharedFetchStats = { sent: 0, shared: 0, invalidated: 0 };
   private readonly entries = new Map<string, Entry>();
+  private readonly byUser = new Map<string, Set<string>>();
   private readonly publicOperations = new Map<string, boolean>();
 
-  constructor(private readonly shareMs: number) {}
+  constructor(private readonly options: SharedFetchesOptions) {
+    options.userChanges?.onChange((userId) => {
+      if (userId === null) return this.dropUserEntries();
+      const keys = this.byUser.get(userId);
+      if (!keys) return;
+      for (const key of [...keys]) {
+        this.stats.invalidated += 1;
+        this.drop(key);
+      }
+    });
+  }
 
   /** Wraps a subgraph's data source so that its fetches go through the sharing map. */
   wrap(serviceName: string, inner: GraphQLDataSource<GatewayContext>, supergraph: SupergraphVersion): GraphQLDataSource<GatewayContext> {
@@ -59,7 +92,30 @@ export class SharedFetches {
   clear(): void {
     for (const entry of this.entries.values()) clearTimeout(entry.timer);
     this.entries.clear();
+    this.byUser.clear();
     this.publicOperations.clear();
+  }
+
+  /** Answers currently held (in flight or kept). */
+  size(): number {
+    return this.entries.size;
+  }
+
+  private drop(key: string): void {
+    const entry = this.entries.get(key);
+    if (!entry) return;
+    clearTimeout(entry.timer);
+    this.entries.delete(key);
+    for (const userId of entry.userIds ?? []) {
+      const keys = this.byUser.get(userId);
+      keys?.delete(key);
+      if (keys?.size === 0) this.byUser.delete(userId);
+    }
+  }
+
+  /** The change channel was lost: nothing kept on its word may stay. */
+  private dropUserEntries(): void {
+    for (const keys of [...this.byUser.values()]) for (const key of [...keys]) this.drop(key);
   }
 
   private async process(
@@ -71,8 +127,11 @@ export class SharedFetches {
     const context = options.context as GatewayContext;
     const query = options.request.query ?? "";
     const variables = options.request.variables ?? {};
-    const isPublic = this.isPublicOperation(query, supergraph) && !concernsViewer(variables, context.viewer?.userId);
-    const identity = isPublic ? "public" : `auth:${context.authorization ?? ""}`;
+    const publicFields = this.isPublicOperation(query, supergraph);
+    const viewerId = context.viewer?.userId;
+    const ownOnes = publicFields && concernsViewer(variables, viewerId);
+    const isPublic = publicFields && !ownOnes;
+    const identity = isPublic ? "public" : ownOnes ? `owner:${viewerId ?? ""}` : `auth:${context.authorization ?? ""}`;
     const key = `${supergraph.version}\0${serviceName}\0${query}\0${JSON.stringify(variables)}\0${identity}`;
     let entry = this.entries.get(key);
     if (entry) {
@@ -89,17 +148,29 @@ export class SharedFetches {
         const anonymous = { requestId, logger: context.logger.child({ requestId }), viewer: null, authorization: null };
         sentOptions = { ...options, context: anonymous as Partial<GatewayContext> as GatewayContext };
       }
+      const userIds = publicFields ? usersOf(variables) : undefined;
       entry = { response: inner.process(sentOptions).then(bodyOf) };
+      if (userIds) entry.userIds = userIds;
       const created = entry;
       this.entries.set(key, created);
+      for (const userId of userIds ?? []) {
+        let keys = this.byUser.get(userId);
+        if (!keys) this.byUser.set(userId, (keys = new Set()));
+        keys.add(key);
+      }
+      if (this.entries.size > this.options.maxEntries) this.drop(this.entries.keys().next().value as string);
       const drop = () => {
-        if (this.entries.get(key) === created) this.entries.delete(key);
+        if (this.entries.get(key) === created) this.drop(key);
       };
       created.response.then((body) => {
+        // Dropped while in flight (its user changed, the channel was lost): never kept.
+        if (this.entries.get(key) !== created) return;
         // An answer with errors (a subgraph hiccup, a timeout) is handed to whoever waited for it,
         // never kept for later events.
-        if (this.shareMs <= 0 || body.errors?.length) return drop();
-        created.timer = setTimeout(drop, this.shareMs);
+        if (body.errors?.length) return drop();
+        const keepMs = userIds && this.options.userChanges?.live ? Math.max(this.options.userCacheMs, this.options.shareMs) : this.options.shareMs;
+        if (keepMs <= 0) return drop();
+        created.timer = setTimeout(drop, keepMs);
         created.timer.unref();
       }, drop);
     }
@@ -127,6 +198,20 @@ function bodyOf(response: GatewayResponse): GatewayResponse {
   if (response.errors !== undefined) body.errors = response.errors;
   if (response.extensions !== undefined) body.extensions = response.extensions;
   return body;
+}
+
+/** The users a fetch is about, when every representation is a User with its id; otherwise undefined. */
+function usersOf(variables: Record<string, unknown>): string[] | undefined {
+  const representations = variables.representations;
+  if (!Array.isArray(representations) || representations.length === 0) return undefined;
+  const ids: string[] = [];
+  for (const r of representations) {
+    if (typeof r !== "object" || r === null) return undefined;
+    const rep = r as Record<string, unknown>;
+    if (rep.__typename !== "User" || typeof rep.id !== "string") return undefined;
+    ids.push(rep.id.toLowerCase());
+  }
+  return ids;
 }
 
 /** Whether a representation is of an entity the viewer owns (OWNER_KEYS). */

@@ -1,4 +1,4 @@
-import { cacheIfUnchanged, type Redis, type SqlClient } from "@hv/kit";
+import { cacheIfUnchanged, USER_CHANGED_CHANNEL, type Redis, type SqlClient } from "@hv/kit";
 import { Prisma } from "../generated/prisma/client";
 import type { UserRow } from "../loaders";
 
@@ -82,13 +82,17 @@ export class ProfileCache {
     return ids.map((id) => found.get(id) ?? null);
   }
 
-  /** After every committed write to a user: readers that started before it will not cache it. */
+  /**
+   * After every committed write to a user: readers that started before it will not cache it, and
+   * gateways drop their copies of the user's public fields (USER_CHANGED_CHANNEL).
+   */
   async invalidate(id: string): Promise<void> {
     await this.redis
       .multi()
       .incr(versionKey(id))
       .expire(versionKey(id), 24 * 60 * 60)
       .del(key(id))
+      .publish(USER_CHANGED_CHANNEL, id)
       .exec();
   }
 }

@@ -1,0 +1,129 @@
+import { randomUUID } from "node:crypto";
+import { eventually, phone, startHarness, Subscription, type Harness, type Phone, type TestChatEvent } from "./harness";
+import type { SignedIn } from "../../support/users-client";
+
+const MY_EVENTS = `subscription Mine { myChatEvents { kind conversationId seq message { id seq text sender { id displayName } } } }`;
+
+interface EventData {
+  myChatEvents: { seq: number; message: { sender: { id: string; displayName: string } } | null };
+}
+
+function messageEvent(conversationId: string, seq: number, senderId: string): TestChatEvent {
+  return {
+    kind: "MESSAGE_ADDED",
+    conversationId,
+    seq,
+    message: { id: randomUUID(), seq, text: `hello ${seq}`, clientMessageId: randomUUID(), createdAt: new Date().toISOString(), sender: { id: senderId } },
+  };
+}
+
+const entityFetches = (h: Harness) => h.usersRequests.filter((body) => body.includes("_entities")).length;
+
+/**
+ * The gateway keeps users' public fields fetched for subscription events until Users says the
+ * user changed (USER_CHANGED_CHANNEL). Answers are otherwise shared for 0 ms here, so every
+ * fetch not sent is the cache's doing.
+ */
+describe("users' public fields kept at the gateway until the user changes", () => {
+  let h: Harness;
+  const phones: Phone[] = [];
+  const subscribe = (token: string) => {
+    const p = phone(h.wsUrl, { authorization: `Bearer ${token}` });
+    phones.push(p);
+    return new Subscription<EventData>(p.client, MY_EVENTS);
+  };
+  const person = (displayName: string): Promise<SignedIn> => h.client.signUp({ displayName });
+
+  beforeAll(async () => {
+    h = await startHarness({ subscriptions: { fetchShareMs: 0 } });
+    await eventually(() => h.gateway.subscriptionStats().userChangesLive, "the gateway to listen to user changes");
+  });
+  afterEach(async () => {
+    await Promise.all(phones.splice(0).map((p) => p.dispose()));
+  });
+  afterAll(async () => {
+    await h?.stop();
+  });
+
+  /** Publishes one event to every member and returns each member's result and the fetches it cost. */
+  async function deliver(members: Array<{ user: SignedIn; sub: Subscription<EventData> }>, conversationId: string, seq: number, sender: SignedIn) {
+    const before = entityFetches(h);
+    h.chat.publish(
+      members.map((m) => m.user.userId),
+      messageEvent(conversationId, seq, sender.userId),
+    );
+    const results = [];
+    for (const member of members) results.push(await member.sub.nextResult());
+    return { results, fetches: entityFetches(h) - before };
+  }
+
+  it("should fetch a sender once per audience whatever the number of subscribers, then not again until they change", async () => {
+    const bob = await person("Bob");
+    const others = await Promise.all(Array.from({ length: 10 }, (_, i) => person(`Member ${i}`)));
+    const all = [bob, ...others].map((user) => ({ user, sub: subscribe(user.accessToken) }));
+    await eventually(() => h.chat.activeSubscriptions() === all.length, "11 upstream subscriptions");
+    // Two members, the sender's own echo among them: one public fetch, one with the owner's token.
+    const pair = await deliver(all.slice(0, 2), "pair", 1, bob);
+    expect(pair.results.map((r) => r.data?.myChatEvents.message?.sender.displayName)).toEqual(["Bob", "Bob"]);
+    expect(pair.fetches).toBe(2);
+    // A new sender to eleven subscribers costs the same: fetches do not grow with subscribers.
+    const carol = others[0]!;
+    const group = await deliver(all, "group", 1, carol);
+    expect(group.results.every((r) => r.data?.myChatEvents.message?.sender.displayName === "Member 0")).toBe(true);
+    expect(group.fetches).toBe(2);
+    // Bob again, to everyone: nothing fetched, long after the 0 ms an answer is shared for.
+    const again = await deliver(all, "group", 2, bob);
+    expect(again.results.every((r) => r.errors === undefined && r.data?.myChatEvents.message?.sender.displayName === "Bob")).toBe(true);
+    expect(again.fetches).toBe(0);
+    const cachedCarol = await deliver(all, "group", 3, carol);
+    expect(cachedCarol.fetches).toBe(0);
+  });
+
+  it("should show a new displayName on the very next event after the change", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const members = [ada, bob].map((user) => ({ user, sub: subscribe(user.accessToken) }));
+    await eventually(() => h.chat.activeSubscriptions() === 2, "two upstream subscriptions");
+    expect((await deliver(members, "rename", 1, bob)).results.map((r) => r.data?.myChatEvents.message?.sender.displayName)).toEqual(["Bob", "Bob"]);
+    expect((await deliver(members, "rename", 2, bob)).fetches).toBe(0);
+    const rename = await h.client.request(`mutation { updateProfile(input: { displayName: "Robert" }) { id } }`, {}, bob.accessToken);
+    expect(rename.body.errors).toBeUndefined();
+    // No wait: Users published the change before it answered the mutation.
+    const after = await deliver(members, "rename", 3, bob);
+    expect(after.results.map((r) => r.data?.myChatEvents.message?.sender.displayName)).toEqual(["Robert", "Robert"]);
+    expect(after.fetches).toBe(2);
+    expect((await deliver(members, "rename", 4, bob)).fetches).toBe(0);
+  });
+
+  it("should stop showing a sender who hides their profile to anyone but themselves at once", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const members = [ada, bob].map((user) => ({ user, sub: subscribe(user.accessToken) }));
+    await eventually(() => h.chat.activeSubscriptions() === 2, "two upstream subscriptions");
+    await deliver(members, "hide", 1, bob);
+    const hide = await h.client.request(`mutation { updateProfile(input: { visibility: HIDDEN }) { id } }`, {}, bob.accessToken);
+    expect(hide.body.errors).toBeUndefined();
+    const { results } = await deliver(members, "hide", 2, bob);
+    expect(results[0]?.data?.myChatEvents.message).toBeNull();
+    expect(results[0]?.errors?.[0]?.message).toBe("Cannot return null for non-nullable field User.displayName.");
+    expect(results[1]?.data?.myChatEvents.message?.sender.displayName).toBe("Bob");
+    // Visible again: back for everyone on the next event.
+    const show = await h.client.request(`mutation { updateProfile(input: { visibility: VISIBLE }) { id } }`, {}, bob.accessToken);
+    expect(show.body.errors).toBeUndefined();
+    const shown = await deliver(members, "hide", 3, bob);
+    expect(shown.results.map((r) => r.data?.myChatEvents.message?.sender.displayName)).toEqual(["Bob", "Bob"]);
+  });
+
+  it("should stop resolving a sender whose account was deleted at once", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const members = [{ user: ada, sub: subscribe(ada.accessToken) }];
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    expect((await deliver(members, "gone", 1, bob)).results[0]?.data?.myChatEvents.message?.sender.displayName).toBe("Bob");
+    expect((await deliver(members, "gone", 2, bob)).fetches).toBe(0);
+    const deleted = await h.client.request(`mutation($p: String!) { deleteAccount(password: $p) }`, { p: bob.password }, bob.accessToken);
+    expect(deleted.body.errors).toBeUndefined();
+    const after = await deliver(members, "gone", 3, bob);
+    expect(after.fetches).toBe(1);
+    // As for any sender Users does not resolve: the message is null, with the field error.
+    expect(after.results[0]?.data?.myChatEvents.message).toBeNull();
+    expect(after.results[0]?.errors?.[0]?.message).toBe("Cannot return null for non-nullable field User.displayName.");
+  });
+});
