@@ -6,9 +6,11 @@
  * subgraph cannot personalise it.
  *
  * THE RULE for an entry: its resolver (and its entity's `__resolveReference`) must not read
- * `context.viewer` at all, except to show the OWNER more, and then only on a type listed in
- * OWNER_KEYS (the gateway sees the owner in the representation and fetches the owner's entity with
- * their token). Anything that depends on who asks for someone else's entity is private:
+ * `context.viewer` at all, except to show the OWNER an entity nobody else sees (a hidden profile),
+ * and then only on a type listed in OWNER_KEYS (the gateway sees the owner in the representation;
+ * when the anonymous answer has every entity it is the owner's too, otherwise the owner's fetch is
+ * sent with their token). A field whose VALUE differs for the owner is private. Anything that
+ * depends on who asks for someone else's entity is private:
  * - owner-only fields: User.email, birthDate, visibility, role, discoveryPreferences;
  * - relations to the viewer: User.distance, User.isDiscoverable, User.presence;
  * - Media's read rule (subgraphs/media/src/modules/access.ts): User.photos is empty across blocks

@@ -54,12 +54,13 @@ export interface SharedFetchesOptions {
  * Per-event entity fetches (the `rest` of a subscription plan), shared between subscribers.
  *
  * The key is (supergraph version, subgraph, operation text, variables, identity). Identity is the
- * subscriber's Authorization header, except for a fetch that selects only PUBLIC_FIELDS: if it
- * concerns no entity of the viewer's own (OWNER_KEYS) it is sent as nobody (no token, no client
- * address, a request id of its own) and keyed as "public", so one group message delivered to 100
- * members' streams fetches the sender's profile once; if it does, it is sent with the viewer's
- * token and keyed by the viewer's user id (what an owner sees of their own public fields does not
- * depend on the token). A fetch is shared while in flight and, when it answered without errors,
+ * subscriber's Authorization header, except for a fetch that selects only PUBLIC_FIELDS: that one
+ * is sent as nobody (no token, no client address, a request id of its own) and keyed as "public",
+ * so one group message delivered to 100 members' streams fetches the sender's profile once. The
+ * sender's own echo (a representation of the viewer's own entity, OWNER_KEYS) takes the public
+ * answer too when it holds every entity; when one is null (a profile hidden from everyone but its
+ * owner) it is fetched again with the viewer's token, keyed by their user id. A fetch is shared
+ * while in flight and, when it answered without errors,
  * for `shareMs` after; one that selects only public fields of users (every representation a
  * User) is kept for `userCacheMs` while Users' change channel is live, and dropped when one of
  * those users changes (profile, visibility, ban, deletion) or the channel is lost.
@@ -127,29 +128,37 @@ export class SharedFetches {
     const context = options.context as GatewayContext;
     const query = options.request.query ?? "";
     const variables = options.request.variables ?? {};
-    const publicFields = this.isPublicOperation(query, supergraph);
+    const base = `${supergraph.version}\0${serviceName}\0${query}\0${JSON.stringify(variables)}\0`;
+    if (!this.isPublicOperation(query, supergraph)) {
+      return this.shared(`${base}auth:${context.authorization ?? ""}`, () => inner.process(options), undefined);
+    }
+    const userIds = usersOf(variables);
+    // Sent as nobody: no token, and nothing of the subscriber who happened to ask first (their
+    // address would count against their rate limits, their request id would tie other people's
+    // deliveries to their logs). The fetch gets a request id of its own.
+    const asNobody = () => {
+      const requestId = requestIdFrom(undefined);
+      context.logger.debug({ sharedFetchRequestId: requestId, serviceName }, "shared public fetch");
+      const anonymous = { requestId, logger: context.logger.child({ requestId }), viewer: null, authorization: null };
+      return inner.process({ ...options, context: anonymous as Partial<GatewayContext> as GatewayContext });
+    };
+    const publicAnswer = await this.shared(`${base}public`, asNobody, userIds);
     const viewerId = context.viewer?.userId;
-    const ownOnes = publicFields && concernsViewer(variables, viewerId);
-    const isPublic = publicFields && !ownOnes;
-    const identity = isPublic ? "public" : ownOnes ? `owner:${viewerId ?? ""}` : `auth:${context.authorization ?? ""}`;
-    const key = `${supergraph.version}\0${serviceName}\0${query}\0${JSON.stringify(variables)}\0${identity}`;
+    if (!concernsViewer(variables, viewerId)) return publicAnswer;
+    // The owner sees their own public fields as everyone does whenever everyone sees the entity
+    // (PUBLIC_FIELDS' rule); a hidden one (null to everyone else) is fetched with their token.
+    if (!publicAnswer.errors?.length && everyEntityPresent(publicAnswer)) return publicAnswer;
+    return this.shared(`${base}owner:${viewerId ?? ""}`, () => inner.process(options), userIds);
+  }
+
+  /** The answer of the fetch under `key`: joined if held, else sent with `send` (and kept as the options say). */
+  private async shared(key: string, send: () => Promise<GatewayResponse>, userIds: readonly string[] | undefined): Promise<GatewayResponse> {
     let entry = this.entries.get(key);
     if (entry) {
       this.stats.shared += 1;
     } else {
       this.stats.sent += 1;
-      let sentOptions = options;
-      if (isPublic) {
-        // Sent as nobody: no token, and nothing of the subscriber who happened to ask first (their
-        // address would count against their rate limits, their request id would tie other
-        // people's deliveries to their logs). The fetch gets a request id of its own.
-        const requestId = requestIdFrom(undefined);
-        context.logger.debug({ sharedFetchRequestId: requestId, serviceName }, "shared public fetch");
-        const anonymous = { requestId, logger: context.logger.child({ requestId }), viewer: null, authorization: null };
-        sentOptions = { ...options, context: anonymous as Partial<GatewayContext> as GatewayContext };
-      }
-      const userIds = publicFields ? usersOf(variables) : undefined;
-      entry = { response: inner.process(sentOptions).then(bodyOf) };
+      entry = { response: send().then(bodyOf) };
       if (userIds) entry.userIds = userIds;
       const created = entry;
       this.entries.set(key, created);
@@ -212,6 +221,12 @@ function usersOf(variables: Record<string, unknown>): string[] | undefined {
     ids.push(rep.id.toLowerCase());
   }
   return ids;
+}
+
+/** Whether an `_entities` answer holds a non-null entity for every representation. */
+function everyEntityPresent(body: GatewayResponse): boolean {
+  const entities = (body.data as { _entities?: unknown } | null | undefined)?._entities;
+  return Array.isArray(entities) && entities.every((entity) => entity !== null && entity !== undefined);
 }
 
 /** Whether a representation is of an entity the viewer owns (OWNER_KEYS). */
