@@ -14,6 +14,7 @@ import {
   type DocumentNode,
   type GraphQLSchema,
   type ValidationContext,
+  type VariableDefinitionNode,
 } from "graphql";
 import { getVariableValues } from "graphql/execution/values";
 
@@ -51,6 +52,15 @@ export interface SupergraphPieces {
   apiSchema: Schema;
   apiGraphQLSchema: GraphQLSchema;
   supergraphGraphQLSchema: GraphQLSchema;
+}
+
+/** What every subscription of one document shares: validated once, planned once. */
+interface PreparedDocument {
+  document: DocumentNode;
+  variableDefinitions: readonly VariableDefinitionNode[];
+  operationContext: OperationContext;
+  primary: FetchNode;
+  rest: PlanNode | undefined;
 }
 
 function error(code: string, message: string, extra: Record<string, unknown> = {}): GraphQLError {
@@ -107,7 +117,7 @@ export class SubscriptionPlanner {
   /** Changes with the supergraph: feeds and shared fetches of different versions never mix. */
   readonly version: string;
   private readonly queryPlanner: QueryPlanner;
-  private readonly plans = new Map<string, { primary: FetchNode; rest: PlanNode | undefined }>();
+  private readonly prepared = new Map<string, PreparedDocument>();
   private readonly rules = [...specifiedRules, maxDepthRule(SUBSCRIPTION_LIMITS.maxDepth)];
 
   constructor(supergraphSdl: string) {
@@ -144,6 +154,40 @@ export class SubscriptionPlanner {
     if (variables !== undefined && variables !== null && (typeof variables !== "object" || Array.isArray(variables))) {
       return [error(ErrorCode.BAD_USER_INPUT, "`variables` must be an object", { field: "variables" })];
     }
+    const name = typeof operationName === "string" && operationName !== "" ? operationName : undefined;
+    const planKey = createHash("sha256").update(query).update("\0").update(name ?? "").digest("base64url");
+    // The apps send a handful of distinct documents: each is parsed, validated and planned once,
+    // and its subscriptions share the result (an AST and operation context per subscription
+    // were kilobytes per idle socket).
+    let prepared = this.prepared.get(planKey);
+    if (!prepared) {
+      const made = this.prepareDocument(query, name);
+      if (Array.isArray(made)) return made;
+      prepared = made;
+      // A bounded cache: operations come from the apps, so few distinct ones are expected.
+      if (this.prepared.size >= 1_000) this.prepared.delete(this.prepared.keys().next().value as string);
+      this.prepared.set(planKey, prepared);
+    }
+    const coerced = getVariableValues(this.pieces.apiGraphQLSchema, prepared.variableDefinitions, (variables ?? {}) as Record<string, unknown>, {
+      maxErrors: 10,
+    });
+    if (coerced.errors) {
+      return coerced.errors.map((e) => error(ErrorCode.BAD_USER_INPUT, e.message, { field: "variables" }));
+    }
+    return {
+      planKey,
+      document: prepared.document,
+      operationName: name,
+      operationContext: prepared.operationContext,
+      primary: prepared.primary,
+      rest: prepared.rest,
+      variables: coerced.coerced,
+      supergraph: { version: this.version, pieces: this.pieces },
+    };
+  }
+
+  /** Parses, validates and plans one document (no variables yet), or the client-facing errors. */
+  private prepareDocument(query: string, name: string | undefined): PreparedDocument | GraphQLError[] {
     let document: DocumentNode;
     try {
       document = parse(query, { maxTokens: SUBSCRIPTION_LIMITS.maxTokens, noLocation: true });
@@ -156,7 +200,6 @@ export class SubscriptionPlanner {
     if (invalid.length > 0) {
       return invalid.map((e) => new GraphQLError(e.message, { extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }));
     }
-    const name = typeof operationName === "string" && operationName !== "" ? operationName : undefined;
     const operation = getOperationAST(document, name);
     if (!operation) {
       return [
@@ -174,38 +217,21 @@ export class SubscriptionPlanner {
         ),
       ];
     }
-    const coerced = getVariableValues(schema, operation.variableDefinitions ?? [], (variables ?? {}) as Record<string, unknown>, {
-      maxErrors: 10,
-    });
-    if (coerced.errors) {
-      return coerced.errors.map((e) => error(ErrorCode.BAD_USER_INPUT, e.message, { field: "variables" }));
-    }
-    const planKey = createHash("sha256").update(query).update("\0").update(name ?? "").digest("base64url");
-    let plan = this.plans.get(planKey);
-    if (!plan) {
-      const queryPlan = this.queryPlanner.buildQueryPlan(operationFromDocument(this.pieces.apiSchema, document, name === undefined ? {} : { operationName: name }));
-      const node = queryPlan.node;
-      if (node?.kind !== "Subscription") {
-        return [error(ErrorCode.INTERNAL_SERVER_ERROR, "The planner did not plan a subscription")];
-      }
-      plan = { primary: node.primary, rest: node.rest };
-      // A bounded cache: operations come from the apps, so few distinct ones are expected.
-      if (this.plans.size >= 1_000) this.plans.delete(this.plans.keys().next().value as string);
-      this.plans.set(planKey, plan);
+    const queryPlan = this.queryPlanner.buildQueryPlan(operationFromDocument(this.pieces.apiSchema, document, name === undefined ? {} : { operationName: name }));
+    const node = queryPlan.node;
+    if (node?.kind !== "Subscription") {
+      return [error(ErrorCode.INTERNAL_SERVER_ERROR, "The planner did not plan a subscription")];
     }
     return {
-      planKey,
       document,
-      operationName: name,
+      variableDefinitions: operation.variableDefinitions ?? [],
       operationContext: buildOperationContext({
         schema,
         operationDocument: document,
         ...(name === undefined ? {} : { operationName: name }),
       }),
-      primary: plan.primary,
-      rest: plan.rest,
-      variables: coerced.coerced,
-      supergraph: { version: this.version, pieces: this.pieces },
+      primary: node.primary,
+      rest: node.rest,
     };
   }
 }
