@@ -1,4 +1,7 @@
-import { createRedis, closeRedis, USER_CHANGED_CHANNEL, type Logger, type RedisTarget } from "@hv/kit";
+import { closeRedis, Redis, redisOptions, USER_CHANGED_CHANNEL, type Logger, type RedisTarget } from "@hv/kit";
+
+/** The Redis client name of the listening connection (CLIENT LIST shows it). */
+export const USER_CHANGES_CONNECTION_NAME = "hv-gateway-user-changes";
 
 /**
  * Which users changed (Users publishes on every committed write to a user). `live` is true only
@@ -17,7 +20,13 @@ export function listenToUserChanges(target: RedisTarget | string, logger: Logger
   const emit = (userId: string | null) => {
     for (const listener of listeners) listener(userId);
   };
-  const redis = createRedis(target, logger, "user-changes");
+  const redis = new Redis({ ...redisOptions(target), connectionName: USER_CHANGES_CONNECTION_NAME, lazyConnect: false });
+  let reportedOutage = false;
+  redis.on("error", (error: Error) => {
+    if (reportedOutage) return;
+    reportedOutage = true;
+    logger.warn({ err: error, role: "user-changes" }, "redis connection error");
+  });
   let live = false;
   let stopped = false;
   const lost = () => {
@@ -31,6 +40,7 @@ export function listenToUserChanges(target: RedisTarget | string, logger: Logger
   redis.on("close", lost);
   redis.on("end", lost);
   redis.on("ready", () => {
+    reportedOutage = false;
     // ioredis resubscribes by itself after a reconnect; this confirms it before trusting the channel.
     redis.subscribe(USER_CHANGED_CHANNEL).then(
       () => {

@@ -1,4 +1,7 @@
 import { randomUUID } from "node:crypto";
+import { loadGatewayConfig, redisOptions, Redis } from "@hv/kit";
+import { USER_CHANGES_CONNECTION_NAME } from "../../../gateway/src/subscriptions/user-changes";
+import { testEnv } from "../../support/system";
 import { eventually, phone, startHarness, Subscription, type Harness, type Phone, type TestChatEvent } from "./harness";
 import type { SignedIn } from "../../support/users-client";
 
@@ -130,5 +133,28 @@ describe("users' public fields kept at the gateway until the user changes", () =
     // As for any sender Users does not resolve: the message is null, with the field error.
     expect(after.results[0]?.data?.myChatEvents.message).toBeNull();
     expect(after.results[0]?.errors?.[0]?.message).toBe("Cannot return null for non-nullable field User.displayName.");
+  });
+
+  it("should drop everything it kept when the change channel's connection is lost, and keep again once it is back", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const members = [{ user: ada, sub: subscribe(ada.accessToken) }];
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    await deliver(members, "lost", 1, bob);
+    expect((await deliver(members, "lost", 2, bob)).fetches).toBe(0);
+    // Cut the gateway's listening connection (as a Redis restart or a network blip would).
+    const admin = new Redis({ ...redisOptions(loadGatewayConfig(testEnv()).redis), lazyConnect: false });
+    try {
+      const clients = String(await admin.client("LIST")).split("\n");
+      const ids = clients.filter((line) => line.includes(`name=${USER_CHANGES_CONNECTION_NAME} `)).map((line) => /\bid=(\d+)/.exec(line)?.[1]);
+      expect(ids.length).toBeGreaterThan(0);
+      for (const id of ids) await admin.client("KILL", "ID", id!);
+    } finally {
+      admin.disconnect();
+    }
+    // A change published while it was away could not be seen: nothing kept survives the loss.
+    await eventually(() => h.gateway.subscriptionStats().fetchesHeld === 0, "the kept answers to be dropped");
+    await eventually(() => h.gateway.subscriptionStats().userChangesLive, "the channel to be subscribed again");
+    expect((await deliver(members, "lost", 3, bob)).fetches).toBe(1);
+    expect((await deliver(members, "lost", 4, bob)).fetches).toBe(0);
   });
 });
