@@ -48,6 +48,8 @@ export interface HubStats {
   clientSubscriptions: number;
   /** Upstream events received since start (one per shared upstream subscription and event). */
   events: number;
+  /** Plans run for events (feeds with a viewer-independent plan share one run per distinct event). */
+  eventRuns: number;
   /** Per-event entity fetches sent to subgraphs / answered from another subscriber's fetch. */
   fetchesSent: number;
   fetchesShared: number;
@@ -150,7 +152,22 @@ class Feed {
     });
   }
 
-  private async execute(event: UpstreamEvent): Promise<ExecutionResult> {
+  /**
+   * One event's result. When every fetch of `rest` selects only public fields and the viewer is
+   * not named in the event (so no fetch can concern their own entity), the result is the same
+   * for every viewer: it is computed once, as nobody, for all feeds that get the same event.
+   */
+  private execute(event: UpstreamEvent): Promise<ExecutionResult> {
+    const viewerId = this.context.viewer?.userId;
+    if (!this.hub.isViewerIndependent(this.planned)) return this.run(event, this.context);
+    const text = JSON.stringify(event);
+    if (viewerId !== undefined && text.toLowerCase().includes(viewerId.toLowerCase())) return this.run(event, this.context);
+    const key = `${this.planned.supergraph.version}\0${this.planned.planKey}\0${JSON.stringify(this.planned.variables)}\0${text}`;
+    return this.hub.runOnce(key, () => this.run(event, { ...this.context, viewer: null, authorization: null }));
+  }
+
+  private async run(event: UpstreamEvent, context: GatewayContext): Promise<ExecutionResult> {
+    this.hub.counters.runs += 1;
     const { version, pieces } = this.planned.supergraph;
     const serviceMap: ServiceMap = Object.create(null) as ServiceMap;
     Object.assign(serviceMap, this.hub.sharedDataSources({ version, schema: pieces.supergraphGraphQLSchema }));
@@ -164,8 +181,8 @@ class Feed {
     };
     const requestContext = {
       request: { variables: this.planned.variables, ...(this.planned.operationName ? { operationName: this.planned.operationName } : {}) },
-      context: this.context,
-      logger: this.context.logger,
+      context,
+      logger: context.logger,
       metrics: {},
       document: this.planned.document,
       operationName: this.planned.operationName ?? null,
@@ -219,7 +236,10 @@ function valueCompletionErrors(extensions: Record<string, unknown> | undefined):
 export class SubscriptionHub {
   readonly upstream: UpstreamPool;
   readonly maxInFlightPerFeed: number;
-  readonly counters = { events: 0 };
+  readonly counters = { events: 0, runs: 0 };
+  /** Results of events shared by feeds (viewer-independent plans), while in flight and `fetchShareMs` after. */
+  private readonly eventRuns = new Map<string, Promise<ExecutionResult>>();
+  private readonly independentPlans = new WeakMap<PlanNode, boolean>();
   private readonly fetches: SharedFetches;
   private readonly feeds = new Map<string, Feed>();
   private clientSubscriptions = 0;
@@ -233,6 +253,8 @@ export class SubscriptionHub {
       maxEntries: options.maxCachedFetches,
       userChanges: options.userChanges,
     });
+    // A shared event result holds users' fields: a change must show on the next event.
+    options.userChanges?.onChange(() => this.eventRuns.clear());
   }
 
   /** The gateway's data sources (made when it loads the supergraph), each behind the sharing map. */
@@ -240,6 +262,51 @@ export class SubscriptionHub {
     const map: Record<string, GraphQLDataSource<GatewayContext>> = {};
     for (const [name, source] of Object.entries(this.options.dataSources)) map[name] = this.fetches.wrap(name, source, supergraph);
     return map;
+  }
+
+  /** Whether `rest` fetches only public fields (nothing in it depends on who subscribed, unless they are named in the event). */
+  isViewerIndependent(planned: PlannedSubscription): boolean {
+    const rest = planned.rest;
+    if (!rest) return false;
+    let known = this.independentPlans.get(rest);
+    if (known === undefined) {
+      const supergraph = { version: planned.supergraph.version, schema: planned.supergraph.pieces.supergraphGraphQLSchema };
+      const publicOnly = (node: PlanNode | undefined): boolean => {
+        if (!node) return true;
+        switch (node.kind) {
+          case "Fetch":
+            return this.fetches.isPublicOperation(node.operation, supergraph);
+          case "Flatten":
+            return publicOnly(node.node);
+          case "Sequence":
+          case "Parallel":
+            return node.nodes.every(publicOnly);
+          case "Condition":
+            return publicOnly(node.ifClause) && publicOnly(node.elseClause);
+          default:
+            return false;
+        }
+      };
+      known = publicOnly(rest);
+      this.independentPlans.set(rest, known);
+    }
+    return known;
+  }
+
+  /** The result under `key`: joined while in flight (and `fetchShareMs` after), else computed by `run`. */
+  runOnce(key: string, run: () => Promise<ExecutionResult>): Promise<ExecutionResult> {
+    const held = this.eventRuns.get(key);
+    if (held) return held;
+    const result = run();
+    this.eventRuns.set(key, result);
+    const drop = () => {
+      if (this.eventRuns.get(key) === result) this.eventRuns.delete(key);
+    };
+    void result.then((value) => {
+      if (value.errors?.length || this.options.fetchShareMs <= 0) return drop();
+      setTimeout(drop, this.options.fetchShareMs).unref();
+    }, drop);
+    return result;
   }
 
   forget(feed: Feed): void {
@@ -276,6 +343,7 @@ export class SubscriptionHub {
       feeds: this.feeds.size,
       clientSubscriptions: this.clientSubscriptions,
       events: this.counters.events,
+      eventRuns: this.counters.runs,
       fetchesSent: this.fetches.stats.sent,
       fetchesShared: this.fetches.stats.shared,
       fetchesInvalidated: this.fetches.stats.invalidated,

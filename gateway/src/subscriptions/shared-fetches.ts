@@ -188,7 +188,7 @@ export class SharedFetches {
   }
 
   /** Whether every field the fetch selects is public (entity fetches only), on this supergraph. */
-  private isPublicOperation(query: string, supergraph: SupergraphVersion): boolean {
+  isPublicOperation(query: string, supergraph: SupergraphVersion): boolean {
     const cacheKey = `${supergraph.version}\0${query}`;
     let known = this.publicOperations.get(cacheKey);
     if (known === undefined) {

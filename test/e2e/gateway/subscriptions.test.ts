@@ -99,6 +99,7 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     // Multiplexed: 12 users' operations share at most 4 upstream sockets.
     expect(h.chat.openConnections()).toBeLessThanOrEqual(4);
     const before = entityFetches(h);
+    const runsBefore = h.gateway.subscriptionStats().eventRuns;
     h.chat.publish(
       members.map((m) => m.userId),
       messageEvent("group-1", 1, sender.userId, "hello group"),
@@ -108,12 +109,31 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
       expect(result.data?.myChatEvents.message?.sender.displayName).toBe("Grace");
     }
     expect(entityFetches(h) - before).toBe(1);
+    // The plan fetches public fields only and no member is named in the event: resolved once for all 12.
+    expect(h.gateway.subscriptionStats().eventRuns - runsBefore).toBe(1);
     // The one shared fetch went as nobody: only public fields were asked for, so no member's
     // token (nor address) went with it.
     const shared = h.usersReceived.filter((r) => r.body.includes("_entities")).at(-1);
     expect(shared?.body).toContain(sender.userId);
     expect(shared?.headers.authorization).toBeUndefined();
     expect(shared?.headers["x-forwarded-for"]).toBeUndefined();
+    subs.forEach((s) => s.dispose());
+  });
+
+  it("should resolve the sender's own echo on its own, the same event once for the other members", async () => {
+    const sender = await person("Heidi");
+    const members = await Promise.all(Array.from({ length: 4 }, (_, i) => person(`Peer ${i}`)));
+    const everyone = [sender, ...members];
+    const subs = everyone.map((m) => new Subscription<EventData>(connect(m.accessToken).client, MY_EVENTS));
+    await eventually(() => h.chat.activeSubscriptions() === everyone.length, "5 upstream subscriptions");
+    const runsBefore = h.gateway.subscriptionStats().eventRuns;
+    h.chat.publish(
+      everyone.map((m) => m.userId),
+      messageEvent("group-echo", 1, sender.userId, "hello peers"),
+    );
+    for (const sub of subs) expect((await sub.nextResult()).data?.myChatEvents.message?.sender.displayName).toBe("Heidi");
+    // One run for the four peers, one for the sender, who is named in the event (their own entity).
+    expect(h.gateway.subscriptionStats().eventRuns - runsBefore).toBe(2);
     subs.forEach((s) => s.dispose());
   });
 
