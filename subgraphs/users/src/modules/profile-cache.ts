@@ -6,9 +6,10 @@ const TTL_SECONDS = 300;
 const key = (id: string) => `hv:users:profile:${id}`;
 const versionKey = (id: string) => `hv:users:profile-version:${id}`;
 
-type CachedRow = Omit<UserRow, "birthDate" | "bannedAt" | "emailVerifiedAt" | "createdAt" | "updatedAt"> & {
+type CachedRow = Omit<UserRow, "birthDate" | "bannedAt" | "suspendedUntil" | "emailVerifiedAt" | "createdAt" | "updatedAt"> & {
   birthDate: string;
   bannedAt: string | null;
+  suspendedUntil: string | null;
   emailVerifiedAt: string | null;
   createdAt: string;
   updatedAt: string;
@@ -23,13 +24,14 @@ type CachedRow = Omit<UserRow, "birthDate" | "bannedAt" | "emailVerifiedAt" | "c
 const USER_ROW_COLUMNS = Prisma.sql`id::text AS id, display_name AS "displayName", bio, pronouns, birth_date::text AS "birthDate",
   gender::text AS gender, COALESCE(genders_of_interest::text[], '{}') AS "gendersOfInterest", COALESCE(interests, '{}') AS interests, age_min AS "ageMin",
   age_max AS "ageMax", max_distance_km AS "maxDistanceKm", visibility::text AS visibility, role::text AS role,
-  banned_at AS "bannedAt", email_verified_at AS "emailVerifiedAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
+  banned_at AS "bannedAt", suspended_until AS "suspendedUntil", email_verified_at AS "emailVerifiedAt", created_at AS "createdAt", updated_at AS "updatedAt"`;
 
 function revive(row: CachedRow): UserRow {
   return {
     ...row,
     birthDate: new Date(row.birthDate),
     bannedAt: row.bannedAt === null ? null : new Date(row.bannedAt),
+    suspendedUntil: row.suspendedUntil === null ? null : new Date(row.suspendedUntil),
     emailVerifiedAt: row.emailVerifiedAt === null ? null : new Date(row.emailVerifiedAt),
     createdAt: new Date(row.createdAt),
     updatedAt: new Date(row.updatedAt),
