@@ -32,6 +32,7 @@ import {
   type EventType,
   type OutboxRelay,
   type OutboxRelayOptions,
+  type OutboxRecord,
   type OutboxStore,
 } from "../src/events";
 
@@ -217,6 +218,15 @@ async function commitUserDeleted(): Promise<string> {
   return data.id;
 }
 
+/** The committed rows of these events, as the code that wrote them knows them. */
+async function committedRecords(eventIds: string[]): Promise<OutboxRecord[]> {
+  const rows = await db.$queryRawUnsafe<Array<{ id: string; type: string; payload: unknown; created_at: Date }>>(
+    "SELECT id::text AS id, type, payload, created_at FROM outbox_events WHERE id = ANY($1::uuid[]) ORDER BY created_at",
+    eventIds,
+  );
+  return rows.map((row) => ({ id: row.id, type: row.type, payload: row.payload, createdAt: row.created_at }));
+}
+
 describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox store)", (kind) => {
   beforeEach(() => {
     storeKind = kind;
@@ -293,6 +303,52 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     }
   });
 
+  it("should enqueue events handed over after their commit once, and a poll meanwhile only marks them", async () => {
+    const deliveries = startConsumers();
+    const started = relay({ markDelayMs: 60_000 });
+    await started.flush(); // the start-up pass is over
+    const eventId = await commitUserDeleted();
+    started.publishCommitted(await committedRecords([eventId]));
+    await waitFor("the deliveries", () => ["discovery", "chat", "media"].every((c) => deliveries[c as EventConsumer].length === 1));
+    // Not marked yet (markDelayMs): the poll claims it, does not enqueue it again, and marks it.
+    expect(await unpublishedIds()).toEqual([eventId]);
+    expect(await started.flush()).toEqual({ published: 0 });
+    expect(await unpublishedIds()).toEqual([]);
+    await pause(300);
+    for (const consumer of ["discovery", "chat", "media"] as const) {
+      expect(ids(deliveries[consumer])).toEqual([eventId]);
+      expect(await jobCounts(consumer)).toMatchObject({ waiting: 0, active: 0, delayed: 0, completed: 1, failed: 0 });
+    }
+  });
+
+  it("should mark events handed over in one tick published in one batch, without a poll", async () => {
+    const deliveries = startConsumers();
+    const started = relay({ markDelayMs: 50 }); // polls every 60 s: only the handover marks
+    await started.flush();
+    const eventIds = [await commitUserDeleted(), await commitUserDeleted()];
+    const records = await committedRecords(eventIds);
+    for (const record of records) started.publishCommitted([record]);
+    await waitFor("both marked published", async () => (await unpublishedIds()).length === 0);
+    await waitFor("both delivered", () => deliveries.media.length === 2);
+    expect(ids(deliveries.media)).toEqual([...eventIds].sort());
+  });
+
+  it("should leave events handed over while Redis is unreachable in the outbox for the poll", async () => {
+    const deliveries = startConsumers();
+    const cutOff = relay({ connection: `redis://127.0.0.1:${await freePort()}`, markDelayMs: 10 });
+    await cutOff.flush();
+    const eventId = await commitUserDeleted();
+    cutOff.publishCommitted(await committedRecords([eventId]));
+    await cutOff.stop(); // waits for the handover's attempt
+    expect(await unpublishedIds()).toEqual([eventId]);
+    expect(deliveries.media).toEqual([]);
+
+    const reconnected = relay(); // its start-up pass publishes what the handover left
+    expect((await reconnected.flush()).error).toBeUndefined();
+    expect(await unpublishedIds()).toEqual([]);
+    await waitFor("the delivery", () => deliveries.media.length === 1);
+  });
+
   it("should never deliver an event whose transaction rolled back", async () => {
     const deliveries = startConsumers();
     const rolledBack = outboxEventData("user.deleted", { userId: randomUUID() });
@@ -337,6 +393,7 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
         }
         return inner.markPublished(eventIds);
       },
+      markPublishedUnclaimed: (eventIds) => inner.markPublishedUnclaimed(eventIds),
     };
     const crashing = relay({ store });
     await crashing.flush(); // the start-up pass, on an empty outbox
@@ -378,6 +435,10 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
         claimUnpublished: (limit) => store.claimUnpublished(limit),
         markPublished: async (eventIds) => {
           await store.markPublished(eventIds);
+          marked.push(...eventIds);
+        },
+        markPublishedUnclaimed: async (eventIds) => {
+          await store.markPublishedUnclaimed(eventIds);
           marked.push(...eventIds);
         },
       };

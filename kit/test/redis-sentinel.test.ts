@@ -43,14 +43,16 @@ describe("Redis through Sentinel", () => {
   const consumed = new Set<string>();
   const processed = new Set<string>();
 
+  const markPublished = async (ids: readonly string[]) => {
+    for (const id of ids) {
+      const index = outbox.findIndex((record) => record.id === id);
+      if (index >= 0) outbox.splice(index, 1);
+    }
+  };
   const store: OutboxStore = {
     claimUnpublished: async (limit) => outbox.slice(0, limit),
-    markPublished: async (ids) => {
-      for (const id of ids) {
-        const index = outbox.findIndex((record) => record.id === id);
-        if (index >= 0) outbox.splice(index, 1);
-      }
-    },
+    markPublished,
+    markPublishedUnclaimed: markPublished,
   };
 
   /** The port the sentinels give for the group's primary, once they all agree. */

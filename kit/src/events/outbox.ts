@@ -23,6 +23,11 @@ export interface OutboxStore {
    * again. Called with `[]` when nothing could be published.
    */
   markPublished(ids: readonly string[]): Promise<void>;
+  /**
+   * Marks these events published without a claim (one statement, its own transaction): for events
+   * the relay enqueued straight after their commit (`OutboxRelay.publishCommitted`).
+   */
+  markPublishedUnclaimed(ids: readonly string[]): Promise<void>;
 }
 
 /**
@@ -182,6 +187,10 @@ export function prismaOutboxStore(
           if (ids.length === 0) return;
         }
       }
+      if (ids.length > 0) await client.$executeRawUnsafe(MARK_SQL, [...ids]);
+    },
+
+    async markPublishedUnclaimed(ids) {
       if (ids.length > 0) await client.$executeRawUnsafe(MARK_SQL, [...ids]);
     },
   };

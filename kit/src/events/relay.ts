@@ -49,6 +49,11 @@ export interface OutboxRelayOptions {
   publishTimeoutMs?: number;
   /** Counts published events and failed passes. */
   metrics?: ProcessMetrics;
+  /**
+   * Events given to `publishCommitted` are marked published this long after they were enqueued,
+   * many in one statement. Default 100 ms.
+   */
+  markDelayMs?: number;
 }
 
 export interface FlushResult {
@@ -64,6 +69,13 @@ export interface OutboxRelay {
    * Resolves when done, never rejects: failures are logged and retried on the next poll.
    */
   flush(): Promise<FlushResult>;
+  /**
+   * Enqueues events whose rows the caller has just committed, as they were written, without
+   * claiming them (the ones given in one tick go together), and marks them published in batches
+   * (`markDelayMs`). A failure leaves them in the outbox for the next poll; a poll that claims one
+   * already enqueued here only marks it. Returns at once.
+   */
+  publishCommitted(records: readonly OutboxRecord[]): void;
   /** Stops polling, waits for the publishing in progress, closes the Redis connection. */
   stop(): Promise<void>;
 }
@@ -191,15 +203,17 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       while (!stopping) {
         const records = await store.claimUnpublished(batchSize);
         if (records.length === 0) break;
+        // Enqueued by publishCommitted and not marked yet: only marked here.
+        const fresh = records.filter((record) => !enqueuedUnmarked.has(record.id));
         try {
-          await withTimeout(enqueue(records), publishTimeoutMs, "enqueueing events");
+          if (fresh.length > 0) await withTimeout(enqueue(fresh), publishTimeoutMs, "enqueueing events");
         } catch (error) {
           await store.markPublished([]).catch(() => undefined); // ends the claim
           throw error;
         }
         await store.markPublished(records.map((record) => record.id));
-        published += records.length;
-        logger.debug({ count: records.length }, "outbox relay: events published");
+        published += fresh.length;
+        logger.debug({ count: fresh.length }, "outbox relay: events published");
         if (records.length < batchSize) break;
       }
       if (failing) logger.info({ failedPasses }, "outbox relay: publishing again");
@@ -247,6 +261,63 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     return next;
   }
 
+  // publishCommitted: events waiting to be enqueued, and those enqueued but not yet marked.
+  const markDelayMs = options.markDelayMs ?? 100;
+  let pending: OutboxRecord[] = [];
+  let sending: Promise<void> | undefined;
+  const enqueuedUnmarked = new Set<string>();
+  let marking: Promise<void> | undefined;
+  let markTimer: NodeJS.Timeout | undefined;
+
+  async function sendPending(): Promise<void> {
+    while (pending.length > 0 && !stopping) {
+      const batch = pending.slice(0, batchSize);
+      pending = pending.slice(batch.length);
+      try {
+        await redisReady();
+        await withTimeout(enqueue(batch), publishTimeoutMs, "enqueueing events");
+      } catch (error) {
+        // Still unpublished in the outbox: the next poll enqueues them (and logs if Redis is away).
+        logger.debug({ err: error, count: batch.length }, "outbox relay: direct publish failed; left to the poll");
+        continue;
+      }
+      for (const record of batch) enqueuedUnmarked.add(record.id);
+      options.metrics?.observeOutbox({ published: batch.length, failed: false });
+      if (enqueuedUnmarked.size >= batchSize) void markEnqueued();
+      else {
+        markTimer ??= setTimeout(() => void markEnqueued(), markDelayMs);
+        markTimer.unref();
+      }
+    }
+  }
+
+  function startSending(): void {
+    if (sending || stopping) return;
+    sending = new Promise<void>((resolve) => setImmediate(resolve))
+      .then(sendPending)
+      .finally(() => {
+        sending = undefined;
+        if (pending.length > 0) startSending();
+      });
+  }
+
+  /** Marks what publishCommitted enqueued; on failure they are left to the poll (enqueued again, dropped as duplicates). */
+  async function markEnqueued(): Promise<void> {
+    clearTimeout(markTimer);
+    markTimer = undefined;
+    while (marking) await marking;
+    const ids = [...enqueuedUnmarked];
+    if (ids.length === 0) return;
+    marking = store
+      .markPublishedUnclaimed(ids)
+      .catch((error: unknown) => logger.debug({ err: error, count: ids.length }, "outbox relay: marking failed; left to the poll"))
+      .finally(() => {
+        for (const id of ids) enqueuedUnmarked.delete(id);
+        marking = undefined;
+      });
+    await marking;
+  }
+
   let timer: NodeJS.Timeout | undefined;
   const poll = () => {
     timer = setTimeout(() => {
@@ -262,12 +333,19 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   let stopped: Promise<void> | undefined;
   return {
     flush,
+    publishCommitted(records) {
+      if (stopping || records.length === 0) return;
+      pending.push(...records);
+      startSending();
+    },
     stop() {
       stopped ??= (async () => {
         stopping = true;
         clearTimeout(timer);
         await next;
         await running;
+        await sending;
+        await markEnqueued();
         await Promise.all([...queues.values()].map((queue) => queue.close().catch(() => undefined)));
         await closeRedis(redis);
       })();

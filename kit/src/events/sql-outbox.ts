@@ -79,5 +79,9 @@ export function sqlOutboxStore(pool: Pool, options: PrismaOutboxStoreOptions = {
       }
       if (ids.length > 0) await pool.query(MARK_SQL, [[...ids]]);
     },
+
+    async markPublishedUnclaimed(ids) {
+      if (ids.length > 0) await pool.query(MARK_SQL, [[...ids]]);
+    },
   };
 }

@@ -32,8 +32,8 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
   const { db, sql, pool } = createChatDatabase(config.databaseUrl, metrics);
   const redis = createRedis(config.redis, logger);
   const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
-  // message.created leaves through the outbox, relayed to the consumers' queues (push). The relay
-  // is flushed after every message: its claim goes through node-postgres, not Prisma.
+  // message.created leaves through the outbox, relayed to the consumers' queues (push). Each send
+  // hands its committed event to the relay (publishCommitted); the poll is the safety net.
   const relay = startOutboxRelay({ store: sqlOutboxStore(pool), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
   const services: ChatServices = {
     db,
@@ -47,7 +47,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     sendBurst: createRateLimiter(redis, { name: "chat-send-burst", points: config.sendBurst, durationSeconds: 10 }),
     sendSustained: createRateLimiter(redis, { name: "chat-send-sustained", points: config.sendSustained, durationSeconds: 3600 }),
     invitationsPerDay: createRateLimiter(redis, { name: "chat-invitations", points: config.invitationsPerDay, durationSeconds: 24 * 3600 }),
-    flushEvents: () => void relay.flush(),
+    publishEvents: (records) => relay.publishCommitted(records),
   };
   // Events from the other subgraphs' outboxes: the same Redis (and prefix) as their relays.
   const events = startEventConsumer({

@@ -1,4 +1,4 @@
-import type { RateLimiter, Redis, RequestContextBase } from "@hv/kit";
+import type { OutboxRecord, RateLimiter, Redis, RequestContextBase } from "@hv/kit";
 import type { ChatConfig } from "../config";
 import type { ChatDb, SqlClient } from "../db";
 import type { ChatLoaders } from "../loaders";
@@ -19,8 +19,8 @@ export interface ChatServices {
   sendSustained: RateLimiter;
   /** CHAT_INVITATIONS_PER_DAY per inviter. */
   invitationsPerDay: RateLimiter;
-  /** Publish the outbox now (message.created) rather than on the next poll. */
-  flushEvents(): void;
+  /** Enqueue these just-committed outbox events (message.created) now rather than on the next poll. */
+  publishEvents(records: readonly OutboxRecord[]): void;
 }
 
 export interface ChatContext extends RequestContextBase {

@@ -38,6 +38,8 @@ interface SendPrecheck {
 
 interface StoredSend {
   kind: "DIRECT" | "GROUP";
+  /** The outbox event's payload as stored (seq, kind and recipients filled in by STORE). */
+  event: unknown;
   seq: number;
   version: number;
   /** Members who see the event: everyone but people blocked with the sender (either way), sender included. */
@@ -215,8 +217,9 @@ export async function storeMessage(services: ChatServices, message: NewMessage):
                    '[]'::jsonb)),
                ${now}::timestamptz
           FROM conv, msg
+        RETURNING payload
       )
-      SELECT conv.kind, msg.seq, msg.version,
+      SELECT conv.kind, msg.seq, msg.version, (SELECT payload FROM event) AS event,
              ${senderId}::text || ARRAY(SELECT o.user_id::text FROM others o WHERE NOT o.blocked) AS audience
         FROM conv, msg`)
     )[0];
@@ -244,7 +247,7 @@ export async function storeMessage(services: ChatServices, message: NewMessage):
     attachmentIds,
     reactions: [],
   };
-  services.flushEvents();
+  services.publishEvents([{ id: event.id, type: event.type, payload: stored.event, createdAt: now }]);
   await services.bus.publish(stored.audience, {
     kind: "MESSAGE_ADDED",
     conversationId,
