@@ -1,10 +1,14 @@
 import type http from "node:http";
 import {
   GraphQLError,
+  parse,
+  validate,
+  type DocumentNode,
   type ExecutionResult,
   type FormattedExecutionResult,
   type GraphQLFormattedError,
   type GraphQLSchema,
+  type Source,
 } from "graphql";
 import { CloseCode, type SubscribePayload } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
@@ -79,16 +83,20 @@ interface Caller {
   viewer: Viewer;
   /** Epoch ms at which the token expires. */
   expiresAt: number;
+}
+
+/** A connection's caller: its token is verified again every `revalidateMs`. */
+interface ConnectionCaller extends Caller {
   token: string;
 }
 
 interface ConnectionState {
-  caller: Caller | null;
+  caller: ConnectionCaller | null;
   requestId: string;
   clientIp: string;
   timers: NodeJS.Timeout[];
   /** In the revalidation timer while the connection is open and signed in. */
-  revalidation?: { socket: WebSocket; caller: Caller };
+  revalidation?: { socket: WebSocket; caller: ConnectionCaller };
   /** Operation-level callers, by operation id. */
   operations: Map<string, Caller>;
   /** Ids of the subscriptions running on this connection (metrics). */
@@ -114,10 +122,43 @@ function isUnauthenticated(error: unknown): error is GraphQLError {
   return error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED;
 }
 
-async function verifyCaller(verifier: AccessTokenVerifier, token: string): Promise<Caller> {
+async function verifyCaller(verifier: AccessTokenVerifier, token: string): Promise<ConnectionCaller> {
   const viewer = await verifier.verify(token);
   const { exp } = decodeJwt(token); // verified above: exp is present and in the future
   return { viewer, token, expiresAt: (exp ?? 0) * 1000 };
+}
+
+/** How many distinct operation documents one server keeps parsed and validated. */
+const DOCUMENT_CACHE_SIZE = 200;
+
+/**
+ * graphql-ws's `parse` and `validate`, remembered per query text: the operations of many
+ * subscribers share one document (and its validation) instead of each holding its own. Documents
+ * are never mutated by execution. Past `DOCUMENT_CACHE_SIZE` texts the oldest is forgotten.
+ */
+export function sharedDocuments(schema: GraphQLSchema): {
+  parse(query: string | Source): DocumentNode;
+  validate(schema: GraphQLSchema, document: DocumentNode): readonly GraphQLError[];
+} {
+  const documents = new Map<string, DocumentNode>();
+  const valid = new WeakSet<DocumentNode>();
+  return {
+    parse(query) {
+      if (typeof query !== "string") return parse(query);
+      const known = documents.get(query);
+      if (known) return known;
+      const document = parse(query);
+      if (documents.size >= DOCUMENT_CACHE_SIZE) documents.delete(documents.keys().next().value as string);
+      documents.set(query, document);
+      return document;
+    },
+    validate(given, document) {
+      if (given === schema && valid.has(document)) return [];
+      const errors = validate(given, document);
+      if (errors.length === 0 && given === schema) valid.add(document);
+      return errors;
+    },
+  };
 }
 
 /** setTimeout that accepts delays beyond 2^31-1 ms by clamping (tokens live at most 15 min anyway). */
@@ -206,7 +247,7 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
   const wss = new WebSocketServer({ server: options.httpServer, path: options.path ?? "/graphql" });
   const states = new WeakMap<WebSocket, ConnectionState>();
   // One timer re-verifies every signed-in connection's token once per revalidateMs, spread over it.
-  const revalidations = new SpreadTimer<{ socket: WebSocket; caller: Caller }>({
+  const revalidations = new SpreadTimer<{ socket: WebSocket; caller: ConnectionCaller }>({
     periodMs: revalidateMs,
     tickMs: Math.min(1_000, revalidateMs),
     run: (due) => {
@@ -259,9 +300,12 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
     return context as object;
   }
 
+  const documents = sharedDocuments(options.schema);
   const server = useServer<Record<string, unknown>>(
     {
       schema: options.schema,
+      parse: documents.parse,
+      validate: documents.validate,
       isProd: options.isProduction,
       onConnect: async (ctx) => {
         const { socket, request } = ctx.extra;
@@ -310,7 +354,9 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
         if (token === undefined) return undefined;
         if (token instanceof Error) return [token as GraphQLError];
         try {
-          state.operations.set(id, await verifyCaller(verifier, token));
+          // Only the viewer and expiry are kept: an operation's token is not verified again.
+          const { viewer, expiresAt } = await verifyCaller(verifier, token);
+          state.operations.set(id, { viewer, expiresAt });
         } catch (error) {
           if (isUnauthenticated(error)) return [error];
           logger.warn({ err: error }, "graphql-ws: could not verify an operation's access token");

@@ -10,7 +10,7 @@ import { SessionRevocations } from "../src/auth/revocations";
 import { generateSigningKeyJwk, publicSigningKeyJwk } from "../src/auth/signing-keys";
 import type { Viewer } from "../src/auth/viewer";
 import { createLogger } from "../src/logger";
-import { startSubscriptionServer, streamUntil, type SubscriptionServer } from "../src/subscriptions";
+import { sharedDocuments, startSubscriptionServer, streamUntil, type SubscriptionServer } from "../src/subscriptions";
 
 const ISSUER = "haiyvee";
 const AUDIENCE = "haiyvee-api";
@@ -201,6 +201,18 @@ describe("subgraph subscriptions over graphql-ws", () => {
     expect(inherited.results).toEqual([{ data: { whoAmI: connectionViewer.userId } }]);
   });
 
+  it("should refuse an invalid operation every time it is sent, and run valid ones sharing a text", async () => {
+    const { instance } = client();
+    for (let attempt = 0; attempt < 2; attempt += 1) {
+      const invalid = collect(instance, "subscription { nope }");
+      const outcome = await invalid.ended;
+      expect((outcome.error as Array<{ message: string }>)[0]?.message).toMatch(/Cannot query field "nope"/);
+    }
+    const runs = [collect(instance, "subscription { whoAmI }"), collect(instance, "subscription { whoAmI }")];
+    await Promise.all(runs.map((run) => run.ended));
+    for (const run of runs) expect(run.results).toEqual([{ data: { whoAmI: null } }]);
+  });
+
   it("should refuse an operation with a bad token with UNAUTHENTICATED and keep the connection", async () => {
     const { instance, closeCode } = client();
     const bad = collect(instance, "subscription { whoAmI }", { authorization: "Bearer not.a.token" });
@@ -288,5 +300,41 @@ describe("streamUntil", () => {
     expect(await stream.next()).toEqual({ done: false, value: -1 });
     expect(returned).toBe(true);
     expect(await stream.next()).toEqual({ done: true, value: undefined });
+  });
+});
+
+describe("sharedDocuments", () => {
+  const schema = makeExecutableSchemaLike();
+  const other = new GraphQLSchema({
+    query: new GraphQLObjectType({ name: "Query", fields: { ok: { type: GraphQLString } } }),
+    subscription: new GraphQLObjectType({ name: "Subscription", fields: { other: { type: GraphQLString } } }),
+  });
+
+  it("should give one document per query text, and forget the oldest text past its bound", () => {
+    const documents = sharedDocuments(schema);
+    const first = documents.parse("subscription { whoAmI }");
+    expect(documents.parse("subscription { whoAmI }")).toBe(first);
+    expect(documents.parse("subscription  { whoAmI }")).not.toBe(first);
+    for (let index = 0; index < 200; index += 1) documents.parse(`subscription { ticks(everyMs: ${index}) }`);
+    const again = documents.parse("subscription { whoAmI }");
+    expect(again).not.toBe(first);
+    expect(again).toEqual(first);
+  });
+
+  it("should remember only valid documents, and only for its own schema", () => {
+    const documents = sharedDocuments(schema);
+    const invalid = documents.parse("subscription { nope }");
+    expect(documents.validate(schema, invalid)).toHaveLength(1);
+    expect(documents.validate(schema, invalid)).toHaveLength(1);
+    const valid = documents.parse("subscription { whoAmI }");
+    expect(documents.validate(schema, valid)).toEqual([]);
+    expect(documents.validate(schema, valid)).toEqual([]);
+    expect(documents.validate(other, valid).length).toBeGreaterThan(0);
+  });
+
+  it("should throw the parser's syntax error and keep nothing for it", () => {
+    const documents = sharedDocuments(schema);
+    expect(() => documents.parse("subscription {")).toThrow(/Syntax Error/);
+    expect(() => documents.parse("subscription {")).toThrow(/Syntax Error/);
   });
 });
