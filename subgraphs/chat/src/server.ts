@@ -47,6 +47,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     sendBurst: createRateLimiter(redis, { name: "chat-send-burst", points: config.sendBurst, durationSeconds: 10 }),
     sendSustained: createRateLimiter(redis, { name: "chat-send-sustained", points: config.sendSustained, durationSeconds: 3600 }),
     invitationsPerDay: createRateLimiter(redis, { name: "chat-invitations", points: config.invitationsPerDay, durationSeconds: 24 * 3600 }),
+    flushEvents: () => void relay.flush(),
     publishEvents: (records) => relay.publishCommitted(records),
   };
   // Events from the other subgraphs' outboxes: the same Redis (and prefix) as their relays.

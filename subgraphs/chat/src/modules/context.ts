@@ -19,6 +19,8 @@ export interface ChatServices {
   sendSustained: RateLimiter;
   /** CHAT_INVITATIONS_PER_DAY per inviter. */
   invitationsPerDay: RateLimiter;
+  /** Publish the outbox now rather than on the next poll (after committing an event). */
+  flushEvents(): void;
   /** Enqueue these just-committed outbox events (message.created) now rather than on the next poll. */
   publishEvents(records: readonly OutboxRecord[]): void;
 }
