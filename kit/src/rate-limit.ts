@@ -1,5 +1,6 @@
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { appError, ErrorCode } from "./errors";
+import { unmapIpv4 } from "./ip";
 import type { Redis } from "./redis";
 
 /** A budget: `points` actions per `durationSeconds`, counted in Redis so every replica shares it. */
@@ -58,8 +59,7 @@ function expandIpv6(address: string): string[] {
  * so counting single IPv6 addresses would give an attacker billions of budgets).
  */
 export function addressBudgetKey(ip: string): string {
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/i.exec(ip);
-  if (mapped?.[1]) return mapped[1];
-  if (!ip.includes(":")) return ip;
+  const unmapped = unmapIpv4(ip);
+  if (!unmapped.includes(":")) return unmapped;
   return `${expandIpv6(ip.split("%")[0] ?? ip).slice(0, 4).join(":")}::/64`;
 }

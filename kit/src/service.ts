@@ -17,6 +17,7 @@ import type { TrustProxy } from "./config";
 import { createErrorFormatter, ErrorCode, serviceUnavailable } from "./errors";
 import { apolloLogger, type Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
+import { unmapIpv4 } from "./ip";
 import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id";
 import type { ReadinessCheck } from "./readiness";
 
@@ -110,8 +111,7 @@ function requestLoggingPlugin<TContext extends RequestContextBase>(): ApolloServ
 
 /** The client's address: Express's `req.ip` (which honours `trust proxy`), IPv4-mapped IPv6 unwrapped. */
 function clientIpOf(req: Request): string {
-  const ip = req.ip ?? req.socket.remoteAddress ?? "unknown";
-  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice("::ffff:".length) : ip;
+  return unmapIpv4(req.ip ?? req.socket.remoteAddress ?? "unknown");
 }
 
 /** A refused token becomes HTTP 401 with a `WWW-Authenticate` challenge (RFC 6750); the GraphQL error keeps code and reason. */

@@ -10,18 +10,18 @@ import {
   type GraphQLSchema,
   type Source,
 } from "graphql";
-import { CloseCode, type SubscribePayload } from "graphql-ws";
+import type { SubscribePayload } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
-import { decodeJwt } from "jose";
 import { WebSocketServer, type WebSocket } from "ws";
 import { accessTokenRefused, type AccessTokenVerifier } from "./auth/access-tokens";
 import type { Viewer } from "./auth/viewer";
 import { appError, createErrorFormatter, ErrorCode } from "./errors";
+import { ConnectionTokenWatch, timerAt, tokenExpiry } from "./connection-auth";
 import type { Logger } from "./logger";
+import { unmapIpv4 } from "./ip";
 import { requestIdFrom } from "./request-id";
 import type { RequestContextBase } from "./service";
 import { keepSocketsAlive } from "./socket-keepalive";
-import { SpreadTimer } from "./spread-timer";
 
 /**
  * Subscriptions of a subgraph over graphql-ws (the `graphql-transport-ws` protocol), on the
@@ -31,7 +31,7 @@ import { SpreadTimer } from "./spread-timer";
  * - `connectionParams.authorization: "Bearer <access token>"` names the connection's user (a
  *   phone talking to the subgraph directly: one user per connection). A refused token closes the
  *   socket with 4403 Forbidden; when the token expires (or is revoked, checked every
- *   `revalidateMs`) the socket is closed with 4403 too, and the client reconnects with a fresh one.
+ *   `revalidateMs`) the socket is closed with 4403 too (ConnectionTokenWatch, as the gateway does).
  * - `payload.extensions.authorization: "Bearer <access token>"` on a subscribe message names that
  *   operation's user and wins over the connection's (the gateway multiplexes many users'
  *   operations on one upstream connection). A refused token fails that operation with
@@ -94,9 +94,8 @@ interface ConnectionState {
   caller: ConnectionCaller | null;
   requestId: string;
   clientIp: string;
-  timers: NodeJS.Timeout[];
-  /** In the revalidation timer while the connection is open and signed in. */
-  revalidation?: { socket: WebSocket; caller: ConnectionCaller };
+  /** Stops watching the connection's token (set while it is open and signed in). */
+  unwatch?: () => void;
   /** Operation-level callers, by operation id. */
   operations: Map<string, Caller>;
   /** Ids of the subscriptions running on this connection (metrics). */
@@ -124,8 +123,7 @@ function isUnauthenticated(error: unknown): error is GraphQLError {
 
 async function verifyCaller(verifier: AccessTokenVerifier, token: string): Promise<ConnectionCaller> {
   const viewer = await verifier.verify(token);
-  const { exp } = decodeJwt(token); // verified above: exp is present and in the future
-  return { viewer, token, expiresAt: (exp ?? 0) * 1000 };
+  return { viewer, token, expiresAt: tokenExpiry(token) ?? 0 }; // verified above: exp is present
 }
 
 /** How many distinct operation documents one server keeps parsed and validated. */
@@ -159,13 +157,6 @@ export function sharedDocuments(schema: GraphQLSchema): {
       return errors;
     },
   };
-}
-
-/** setTimeout that accepts delays beyond 2^31-1 ms by clamping (tokens live at most 15 min anyway). */
-function timerAt(epochMs: number, run: () => void): NodeJS.Timeout {
-  const timer = setTimeout(run, Math.min(Math.max(0, epochMs - Date.now()), 2_147_483_647));
-  timer.unref();
-  return timer;
 }
 
 /** An async iterator whose consumer can end it at any time (graphql-ws calls `return()` on complete). */
@@ -234,11 +225,6 @@ export function streamUntil<T>(
   return generator;
 }
 
-function socketAddress(socket: { remoteAddress?: string | undefined }): string {
-  const ip = socket.remoteAddress ?? "unknown";
-  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice("::ffff:".length) : ip;
-}
-
 /** Serves `schema`'s operations (subscriptions above all) over graphql-ws on `httpServer`. */
 export function startSubscriptionServer<TContext>(options: SubscriptionServerOptions<TContext>): SubscriptionServer {
   const { logger, verifier } = options;
@@ -246,24 +232,7 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
   const closeGraceMs = options.closeGraceMs ?? 1_000;
   const wss = new WebSocketServer({ server: options.httpServer, path: options.path ?? "/graphql" });
   const states = new WeakMap<WebSocket, ConnectionState>();
-  // One timer re-verifies every signed-in connection's token once per revalidateMs, spread over it.
-  const revalidations = new SpreadTimer<{ socket: WebSocket; caller: ConnectionCaller }>({
-    periodMs: revalidateMs,
-    tickMs: Math.min(1_000, revalidateMs),
-    run: (due) => {
-      for (const revalidation of due) {
-        const { socket, caller } = revalidation;
-        if (socket.readyState !== socket.OPEN) {
-          revalidations.delete(revalidation);
-          continue;
-        }
-        verifier.verify(caller.token).catch((error: unknown) => {
-          if (isUnauthenticated(error)) forbid(socket, `Forbidden: the access token is ${String(error.extensions.reason)}`);
-          else logger.warn({ err: error }, "graphql-ws: could not re-verify a connection's access token");
-        });
-      }
-    },
-  });
+  const tokenWatch = new ConnectionTokenWatch({ revalidateMs, logger, verify: (token) => verifier.verify(token) });
   const formatError = createErrorFormatter({
     maskInternal: options.isProduction,
     onInternal: (error: unknown) => logger.error({ err: error }, "internal error in a subscription"),
@@ -280,10 +249,6 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
   /** 1013 Try Again Later: graphql-ws clients reconnect (4500 would make them give up). */
   const tryAgainLater = (socket: WebSocket) => {
     if (socket.readyState === socket.OPEN) socket.close(1013, "Try again later");
-  };
-
-  const forbid = (socket: WebSocket, reason: string) => {
-    if (socket.readyState === socket.OPEN) socket.close(CloseCode.Forbidden, reason);
   };
 
   async function operationContext(socket: WebSocket, id: string, payload: SubscribePayload): Promise<object> {
@@ -315,8 +280,7 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
           requestId: requestIdFrom(
             typeof params?.["x-request-id"] === "string" ? params["x-request-id"] : request.headers["x-request-id"],
           ),
-          clientIp: socketAddress(request.socket),
-          timers: [],
+          clientIp: unmapIpv4(request.socket.remoteAddress ?? "unknown"),
           operations: new Map(),
           running: new Set(),
         };
@@ -336,16 +300,12 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
           tryAgainLater(socket);
           return true;
         }
-        const caller = state.caller;
-        state.timers.push(timerAt(caller.expiresAt, () => forbid(socket, "Forbidden: the access token expired")));
-        state.revalidation = { socket, caller };
-        revalidations.add(state.revalidation);
+        state.unwatch = tokenWatch.watch(socket, state.caller.token, state.caller.expiresAt);
         return true;
       },
       onClose: (ctx) => {
         const state = states.get(ctx.extra.socket);
-        if (state) for (const timer of state.timers) clearTimeout(timer);
-        if (state?.revalidation) revalidations.delete(state.revalidation);
+        state?.unwatch?.();
         state?.running.clear();
       },
       onSubscribe: async (ctx, id, payload: SubscribePayload) => {
@@ -418,7 +378,7 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
     },
     async stop() {
       stopKeepAlive();
-      revalidations.clear();
+      tokenWatch.clear();
       const sockets = [...wss.clients];
       const closed = sockets.map(
         (socket) =>

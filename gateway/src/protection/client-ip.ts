@@ -1,6 +1,6 @@
 import type { IncomingMessage } from "node:http";
 import proxyaddr from "proxy-addr";
-import type { TrustProxy } from "@hv/kit";
+import { unmapIpv4, type TrustProxy } from "@hv/kit";
 
 /**
  * Express's `trust proxy` setting as a function, compiled the way Express compiles it (with
@@ -12,11 +12,6 @@ export function compileTrust(trust: TrustProxy): (address: string, hop: number) 
   if (trust === false) return () => false;
   if (typeof trust === "number") return (_address, hop) => hop < trust;
   return proxyaddr.compile(trust.split(",").map((entry) => entry.trim()));
-}
-
-/** IPv4 clients on a dual-stack socket show up as `::ffff:a.b.c.d`: the plain IPv4 address. */
-export function unmapIpv4(ip: string): string {
-  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice("::ffff:".length) : ip;
 }
 
 /** The client's address of a raw HTTP request (a WebSocket upgrade) exactly as `req.ip` would be. */

@@ -3,6 +3,7 @@ import type { ApolloServerPlugin, PersistedQueryOptions } from "@apollo/server";
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from "graphql";
 import {
   appError,
+  clientExtensions,
   ErrorCode,
   type GatewayConfig,
   type Logger,
@@ -11,10 +12,11 @@ import {
   type ServiceOptions,
   type Viewer,
   serviceUnavailable,
+  unmapIpv4,
   withHttpStatus,
 } from "@hv/kit";
 import { BlocklistStore, LiveBlocklist } from "./blocklist";
-import { clientIpResolver, unmapIpv4 } from "./client-ip";
+import { clientIpResolver } from "./client-ip";
 import { PrefixingKeyValueCache } from "@apollo/utils.keyvaluecache";
 import {
   loadManifest,
@@ -112,8 +114,7 @@ function sendError(
 }
 
 function formatted(error: GraphQLError): GraphQLFormattedError {
-  const { http: _http, ...extensions } = error.extensions;
-  return { message: error.message, extensions };
+  return { message: error.message, extensions: clientExtensions(error.extensions) };
 }
 
 function clientIpOf(req: Request): string {

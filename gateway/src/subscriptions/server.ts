@@ -1,6 +1,5 @@
 import type http from "node:http";
 import type { GraphQLSchema } from "graphql";
-import { CloseCode } from "graphql-ws";
 import { useServer } from "graphql-ws/use/ws";
 import { GraphQLError, type ExecutionArgs, type FormattedExecutionResult, type GraphQLFormattedError } from "graphql";
 import { WebSocketServer, type WebSocket } from "ws";
@@ -8,12 +7,15 @@ import {
   appError,
   clientExtensions,
   CLOCK_TOLERANCE_SECONDS,
+  ConnectionTokenWatch,
   createErrorFormatter,
   ErrorCode,
+  forbidSocket,
   keepSocketsAlive,
   requestIdFrom,
-  SpreadTimer,
+  tokenExpiry,
   type Logger,
+  unmapIpv4,
   type Viewer,
 } from "@hv/kit";
 import type { SubscriptionHub, Subscriber } from "./hub";
@@ -80,17 +82,11 @@ interface ConnectionState {
   authorization: string | null;
   requestId: string;
   clientIp: string;
-  timers: NodeJS.Timeout[];
-  /** In the revalidation timer while the connection is open and signed in. */
-  revalidation?: Revalidation;
+  /** Stops watching the connection's token (set while it is open and signed in). */
+  unwatch?: () => void;
   subscriptions: number;
   /** The connection token's `exp` (epoch ms); undefined when anonymous. */
   expiresAt?: number;
-}
-
-interface Revalidation {
-  socket: WebSocket;
-  authorization: string;
 }
 
 interface OperationContext {
@@ -104,37 +100,14 @@ export const TRY_AGAIN_LATER = 1013;
 /** A user over GATEWAY_WS_MAX_PER_USER: graphql-ws clients retry it with their backoff. */
 export const TOO_MANY_CONNECTIONS = 4429;
 
-function socketAddress(remote: string | undefined): string {
-  const ip = remote ?? "unknown";
-  return ip.startsWith("::ffff:") && ip.includes(".") ? ip.slice("::ffff:".length) : ip;
-}
-
-/** `exp` of a token the verifier has just accepted (its payload is trusted from here on). */
 /** Whether a result is a subgraph's refusal of an expired access token. */
 function isExpiredRefusal(errors: readonly GraphQLError[] | undefined): boolean {
   return (errors ?? []).some((error) => error.extensions.code === ErrorCode.UNAUTHENTICATED && error.extensions.reason === "expired");
 }
 
-function expiryOf(authorization: string): number | undefined {
-  const payload = authorization.replace(/^Bearer +/i, "").trim().split(".")[1];
-  if (!payload) return undefined;
-  try {
-    const { exp } = JSON.parse(Buffer.from(payload, "base64url").toString("utf8")) as { exp?: unknown };
-    return typeof exp === "number" ? exp * 1000 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function timerAt(epochMs: number, run: () => void): NodeJS.Timeout {
-  const timer = setTimeout(run, Math.min(Math.max(0, epochMs - Date.now()), 2_147_483_647));
-  timer.unref();
-  return timer;
-}
-
 export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions): SubscriptionEndpoint {
   const { logger, hub } = options;
-  const clientIpOf = options.clientIp ?? ((request: http.IncomingMessage) => socketAddress(request.socket.remoteAddress));
+  const clientIpOf = options.clientIp ?? ((request: http.IncomingMessage) => unmapIpv4(request.socket.remoteAddress ?? "unknown"));
   const admitUpgrade = options.admitUpgrade;
   const wss = new WebSocketServer({
     server: options.httpServer,
@@ -163,27 +136,10 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
       : {}),
   });
   const states = new WeakMap<WebSocket, ConnectionState>();
-  // One timer re-verifies every open connection's token once per revalidateMs, spread over it.
-  const revalidations = new SpreadTimer<Revalidation>({
-    periodMs: options.revalidateMs,
-    tickMs: Math.min(1_000, options.revalidateMs),
-    run: (due) => {
-      for (const revalidation of due) {
-        const { socket, authorization } = revalidation;
-        // Closed while its token was being verified at connect: nothing to watch.
-        if (socket.readyState !== socket.OPEN) {
-          revalidations.delete(revalidation);
-          continue;
-        }
-        options.authenticate(authorization).catch((error: unknown) => {
-          if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED) {
-            forbid(socket, String(error.extensions.reason ?? "invalid"));
-          } else {
-            logger.warn({ err: error }, "graphql-ws: could not re-verify a connection's access token");
-          }
-        });
-      }
-    },
+  const tokenWatch = new ConnectionTokenWatch({
+    revalidateMs: options.revalidateMs,
+    logger,
+    verify: (authorization) => options.authenticate(authorization),
   });
   const formatError = createErrorFormatter({
     maskInternal: options.isProduction,
@@ -201,9 +157,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
       return formatError(clean, error);
     });
 
-  const forbid = (socket: WebSocket, reason: string) => {
-    if (socket.readyState === socket.OPEN) socket.close(CloseCode.Forbidden, `Forbidden: ${reason}`);
-  };
+  const forbid = forbidSocket;
 
   // The subgraph ends a stream with UNAUTHENTICATED/expired at the same `exp` as the connection's
   // own timer: whichever fires first, the phone sees the contract's 4403 (refresh, reconnect,
@@ -225,7 +179,6 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
           authorization: null,
           requestId: requestIdFrom(request.headers["x-request-id"]),
           clientIp: clientIpOf(request),
-          timers: [],
           subscriptions: 0,
         };
         states.set(socket, state);
@@ -258,19 +211,13 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         }
         if (release) socket.once("close", release);
         state.authorization = authorization;
-        const expiresAt = expiryOf(authorization);
-        if (expiresAt !== undefined) {
-          state.expiresAt = expiresAt;
-          state.timers.push(timerAt(expiresAt, () => forbid(socket, "expired")));
-        }
-        state.revalidation = { socket, authorization };
-        revalidations.add(state.revalidation);
+        const expiresAt = tokenExpiry(authorization);
+        if (expiresAt !== undefined) state.expiresAt = expiresAt;
+        state.unwatch = tokenWatch.watch(socket, authorization, expiresAt);
         return true;
       },
       onClose: (ctx) => {
-        const state = states.get(ctx.extra.socket);
-        if (state) for (const timer of state.timers) clearTimeout(timer);
-        if (state?.revalidation) revalidations.delete(state.revalidation);
+        states.get(ctx.extra.socket)?.unwatch?.();
       },
       onSubscribe: async (ctx, id, received) => {
         const state = states.get(ctx.extra.socket);
@@ -361,7 +308,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
       // graphql-ws closes every socket with 1001 (Going Away) and stops the WebSocket server once
       // they have gone; a client that does not answer the close in time is cut off.
       stopKeepAlive();
-      revalidations.clear();
+      tokenWatch.clear();
       const clients = [...wss.clients];
       const grace = setTimeout(() => {
         for (const client of clients) client.terminate();

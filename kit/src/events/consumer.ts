@@ -251,13 +251,3 @@ async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined
     clearTimeout(timer);
   }
 }
-
-/**
- * The handler of an event a consumer subscribes to but has nowhere to keep yet (a later feature
- * stores it; say which where it is used): it logs the delivery at debug and changes nothing.
- */
-export function notStoredYet<T extends EventType>(logger: Logger): EventHandler<T> {
-  return async (_payload, meta) => {
-    logger.debug({ eventId: meta.eventId, type: meta.type }, "event consumer: nothing stores this event yet");
-  };
-}

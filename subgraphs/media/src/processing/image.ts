@@ -1,6 +1,6 @@
 import { join } from "node:path";
-import { encode as encodeBlurhash } from "blurhash";
 import sharp from "sharp";
+import { blurhashOf } from "./blurhash";
 import type { MediaFailureReason, MediaLimits, ProcessedVariant, ProcessResult } from "./index";
 import { MediaToolError } from "./run-tool";
 import type { SniffedFormat } from "./sniff";
@@ -10,9 +10,6 @@ export const IMAGE_SIZES = [1280, 640, 160] as const;
 
 const WEBP_QUALITY = 80;
 const JPEG_QUALITY = 82;
-/** Long side of the image the blurhash is computed from (the hash only keeps 4×3 components). */
-const BLURHASH_SOURCE_SIDE = 32;
-const BLURHASH_COMPONENTS = { x: 4, y: 3 } as const;
 
 type Failure = Extract<ProcessResult, { ok: false }>;
 
@@ -166,19 +163,7 @@ async function decodeAndEncode(
     });
   }
 
-  const tiny = await raw(current.data, current.info)
-    .resize(BLURHASH_SOURCE_SIDE, BLURHASH_SOURCE_SIDE, { fit: "inside" })
-    .flatten({ background: "#ffffff" })
-    .ensureAlpha()
-    .raw()
-    .toBuffer({ resolveWithObject: true });
-  const blurhash = encodeBlurhash(
-    new Uint8ClampedArray(tiny.data.buffer, tiny.data.byteOffset, tiny.data.byteLength),
-    tiny.info.width,
-    tiny.info.height,
-    BLURHASH_COMPONENTS.x,
-    BLURHASH_COMPONENTS.y,
-  );
+  const blurhash = await blurhashOf(raw(current.data, current.info));
 
   return { ok: true, width, height, durationMs: null, blurhash, variants };
 }

@@ -1,6 +1,5 @@
 import { stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
-import { encode as encodeBlurhash } from "blurhash";
 import sharp from "sharp";
 import type {
   MediaFailureReason,
@@ -9,6 +8,7 @@ import type {
   ProcessOptions,
   ProcessResult,
 } from "./index";
+import { blurhashOf } from "./blurhash";
 import { runTool } from "./run-tool";
 import type { SniffedFormat } from "./sniff";
 
@@ -321,18 +321,7 @@ async function makePoster(
           raw: { width: frame.info.width, height: frame.info.height, channels: frame.info.channels },
         });
       const jpeg = await raw().jpeg({ quality: POSTER_JPEG_QUALITY, progressive: true }).toFile(posterPath);
-      const tiny = await raw()
-        .resize(32, 32, { fit: "inside" })
-        .ensureAlpha()
-        .raw()
-        .toBuffer({ resolveWithObject: true });
-      const blurhash = encodeBlurhash(
-        new Uint8ClampedArray(tiny.data.buffer, tiny.data.byteOffset, tiny.data.byteLength),
-        tiny.info.width,
-        tiny.info.height,
-        4,
-        3,
-      );
+      const blurhash = await blurhashOf(raw());
       return {
         variant: {
           name: "poster.jpg",

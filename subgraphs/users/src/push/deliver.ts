@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { UnrecoverableError, type Job } from "bullmq";
+import { UnrecoverableError } from "bullmq";
 import type { Logger } from "@hv/kit";
 import type { UsersDb } from "../db";
 import {
@@ -297,5 +297,3 @@ export function pushBackoff(
 export function maxRetrySpanMs(maxAttempts: number): number {
   return Math.max(0, maxAttempts - 1) * MAX_RETRY_DELAY_MS;
 }
-
-export type PushJobHandler = (job: Job<PushJob>) => Promise<DeliveryOutcome>;
