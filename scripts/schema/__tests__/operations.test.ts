@@ -8,7 +8,7 @@ const schema = buildSchema(`
 
 const file = (path: string, source: string): OperationFile => ({ path, source });
 const profile = (field: string) =>
-  file("operations/profile.graphql", `query UserProfile($id: ID!) { user(id: $id) { id ${field} } }`);
+  file("operations/profile/UserProfile.graphql", `query UserProfile($id: ID!) { user(id: $id) { id ${field} } }`);
 
 describe("operationProblems", () => {
   it("should pass operations that validate against the schema", () => {
@@ -20,19 +20,19 @@ describe("operationProblems", () => {
 
     expect(problems).toEqual([
       expect.stringMatching(
-        /^operations\/profile\.graphql: query UserProfile: Cannot query field "nickname" on type "User"\./,
+        /^operations\/profile\/UserProfile\.graphql: query UserProfile: Cannot query field "nickname" on type "User"\./,
       ),
     ]);
   });
 
   it("should fail a file with a syntax error, naming the file", () => {
     const problems = operationProblems(
-      [file("operations/broken.graphql", "query Broken { user(id: 1) { id }")],
+      [file("operations/misc/Broken.graphql", "query Broken { user(id: 1) { id }")],
       schema,
     );
 
     expect(problems).toEqual([
-      expect.stringMatching(/^operations\/broken\.graphql: Syntax Error: .*\(line 1, column \d+\)$/),
+      expect.stringMatching(/^operations\/misc\/Broken\.graphql: Syntax Error: .*\(line 1, column \d+\)$/),
     ]);
   });
 
@@ -44,15 +44,34 @@ describe("operationProblems", () => {
     const problems = operationProblems(
       [
         profile("displayName"),
-        file("operations/other.graphql", `query UserProfile { user(id: "1") { id } }`),
-        file("operations/anonymous.graphql", `{ user(id: "1") { id } }`),
+        file("operations/other/UserProfile.graphql", `query UserProfile { user(id: "1") { id } }`),
+        file("operations/misc/Anonymous.graphql", `{ user(id: "1") { id } }`),
       ],
       schema,
     );
 
     expect(problems).toEqual([
-      'operations/other.graphql: operation "UserProfile" is also defined in operations/profile.graphql: names must be unique',
-      "operations/anonymous.graphql: anonymous query: every operation needs a name",
+      'operations/other/UserProfile.graphql: operation "UserProfile" is also defined in operations/profile/UserProfile.graphql: names must be unique',
+      "operations/misc/Anonymous.graphql: must hold exactly one operation, named Anonymous",
+      "operations/misc/Anonymous.graphql: anonymous query: every operation needs a name",
+    ]);
+  });
+
+  it("should require operations/<domain>/<Operation>.graphql with one operation named after the file", () => {
+    const two = `query A { user(id: "1") { id } } query B { user(id: "1") { id } }`;
+    const problems = operationProblems(
+      [
+        file("operations/profile.graphql", `query Flat { user(id: "1") { id } }`),
+        file("operations/profile/Named.graphql", `query Other { user(id: "1") { id } }`),
+        file("operations/profile/A.graphql", two),
+      ],
+      schema,
+    );
+
+    expect(problems).toEqual([
+      "operations/profile.graphql: operation files are operations/<domain>/<Operation>.graphql",
+      "operations/profile/Named.graphql: must hold exactly one operation, named Named",
+      "operations/profile/A.graphql: must hold exactly one operation, named A",
     ]);
   });
 });

@@ -18,7 +18,8 @@ export interface OperationFile {
 /**
  * Every operation file must parse and validate against the API schema, each file on its own
  * (it defines the fragments it uses). Operations must be named, and names unique across files,
- * because the persisted-query safelist is keyed by them.
+ * because the persisted-query safelist is keyed by them. Each file is
+ * `operations/<domain>/<Operation>.graphql`: one operation, named after the file.
  */
 export function operationProblems(files: readonly OperationFile[], schema: GraphQLSchema): string[] {
   if (files.length === 0) {
@@ -34,6 +35,7 @@ export function operationProblems(files: readonly OperationFile[], schema: Graph
       problems.push(`${file.path}: ${describe(error)}`);
       continue;
     }
+    problems.push(...namingProblems(file.path, document));
     for (const error of validate(schema, document)) {
       problems.push(`${file.path}: ${definitionLabel(document, error)}${describe(error)}`);
     }
@@ -51,6 +53,19 @@ export function operationProblems(files: readonly OperationFile[], schema: Graph
     }
   }
   return problems;
+}
+
+const OPERATION_PATH = new RegExp(`^${OPERATIONS_DIR}/[a-z][a-z0-9-]*/([A-Za-z_][A-Za-z0-9_]*)\\.graphql$`);
+
+/** A file off the `operations/<domain>/<Operation>.graphql` scheme, or not holding exactly that one operation. */
+function namingProblems(path: string, document: DocumentNode): string[] {
+  const name = OPERATION_PATH.exec(path)?.[1];
+  if (name === undefined) return [`${path}: operation files are ${OPERATIONS_DIR}/<domain>/<Operation>.graphql`];
+  const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
+  if (operations.length !== 1 || operations[0]?.name?.value !== name) {
+    return [`${path}: must hold exactly one operation, named ${name}`];
+  }
+  return [];
 }
 
 function describe(error: unknown): string {
