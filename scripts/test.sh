@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# npm test — everything CI checks: types, the schema checks, the build (npm run build), then jest
-# (unit, integration on the real PostgreSQL/Redis, end to end through the gateway, the built system
-# in production mode). Needs `npm run setup` first.
+# npm test — everything CI checks: types, lint, formatting, the schema checks, the build (npm run
+# build), then jest tier by tier (unit with no services, integration on the real PostgreSQL/Redis,
+# end to end through the gateway and the built system in production mode). Needs `npm run setup`.
+# Extra arguments go to every jest run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +14,10 @@ pnpm --silent run codegen:check > /dev/null \
   || { echo "subgraphs/*/src/generated/resolvers-types.ts are stale: run pnpm run codegen and commit them" >&2; exit 1; }
 echo "== typecheck"
 pnpm --silent run typecheck
+echo "== lint"
+pnpm --silent run lint
+echo "== formatting"
+pnpm --silent run format:check
 echo "== schema checks"
 pnpm --silent run schema:check
 echo "== generated docs"
@@ -22,13 +27,18 @@ echo "== build"
 pnpm --silent run build
 echo "== infra checks"
 pnpm --silent exec tsx scripts/infra/validate.mts
-echo "== jest"
-results=$(mktemp)
 status=0
-pnpm exec jest --ci --json --outputFile="$results" "$@" || status=$?
-node -e '
-  const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
-  console.log(`jest: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped`);
-' "$results" || true
-rm -f "$results"
+for tier in unit integration e2e; do
+  echo "== jest: $tier"
+  results=$(mktemp)
+  start=$(date +%s)
+  tier_status=0
+  pnpm exec jest --ci --selectProjects "$tier" --json --outputFile="$results" "$@" || tier_status=$?
+  node -e '
+    const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
+    console.log(`jest ${process.argv[2]}: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped in ${process.argv[3]}s`);
+  ' "$results" "$tier" "$(( $(date +%s) - start ))" || true
+  rm -f "$results"
+  [ "$tier_status" -eq 0 ] || status=$tier_status
+done
 exit "$status"

@@ -1,4 +1,4 @@
-import { checkMediaGrant, signMediaGrant } from "../src/media-grants";
+import { checkMediaGrant, signMediaGrant } from "./media-grants";
 
 const secret = "s".repeat(40);
 const mediaId = "0b6f6a36-6a43-4a55-9f3c-1f2a8d1c0e11";

@@ -1,4 +1,4 @@
-import { loadMailConfig } from "../src/config";
+import { loadMailConfig } from "./config";
 
 describe("account mail configuration", () => {
   it("should refuse to start in production without an SMTP server or a link base, naming the variable", () => {

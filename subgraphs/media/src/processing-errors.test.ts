@@ -1,5 +1,5 @@
-import { classifyDecodeError } from "../src/processing/image";
-import { MediaToolError, runTool, toolEnvironment } from "../src/processing/run-tool";
+import { classifyDecodeError } from "./processing/image";
+import { MediaToolError, runTool, toolEnvironment } from "./processing/run-tool";
 
 describe("what a processing failure is blamed on", () => {
   it("should blame the machine, not the file, for sharp's timeout, a full disk or memory running out", () => {

@@ -3,7 +3,7 @@ import type { AddressInfo } from "node:net";
 import { trace } from "@opentelemetry/api";
 import { InMemorySpanExporter, SimpleSpanProcessor } from "@opentelemetry/sdk-trace-base";
 import { capturingLogger } from "../../test/support/log-capture";
-import { shutdownTracing, startTracing, tracesExporterFrom } from "../src/tracing";
+import { shutdownTracing, startTracing, tracesExporterFrom } from "./tracing";
 
 describe("tracing", () => {
   it("should be off unless an OTLP endpoint or OTEL_TRACES_EXPORTER asks for it", () => {

@@ -1,4 +1,4 @@
-import { SpreadTimer } from "../src/spread-timer";
+import { SpreadTimer } from "./spread-timer";
 
 describe("SpreadTimer", () => {
   beforeEach(() => jest.useFakeTimers());

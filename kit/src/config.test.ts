@@ -1,7 +1,7 @@
 import { mkdtempSync, readFileSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { generateSigningKeyJwk } from "../src/auth/signing-keys";
+import { generateSigningKeyJwk } from "./auth/signing-keys";
 import {
   ConfigError,
   ENV_CATALOGUE,
@@ -10,8 +10,8 @@ import {
   loadRedisTarget,
   loadSubgraphConfig,
   loadUsersConfig,
-} from "../src/config";
-import { redisOptions } from "../src/redis";
+} from "./config";
+import { redisOptions } from "./redis";
 
 describe("configuration", () => {
   it("should fill every default when the environment is empty", () => {

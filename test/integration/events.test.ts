@@ -1,7 +1,7 @@
 import { randomBytes, randomUUID } from "node:crypto";
-import { capturingLogger } from "../../test/support/log-capture";
-import { freePort } from "../../test/support/ports";
-import { waitFor as waitForEvery } from "../../test/support/wait";
+import { capturingLogger } from "../support/log-capture";
+import { freePort } from "../support/ports";
+import { waitFor as waitForEvery } from "../support/wait";
 import net from "node:net";
 import { Queue } from "bullmq";
 import { Pool } from "pg";
@@ -34,7 +34,7 @@ import {
   type OutboxRelayOptions,
   type OutboxRecord,
   type OutboxStore,
-} from "../src/events";
+} from "@hv/kit";
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 

@@ -1,7 +1,7 @@
 import { redisOptions } from "@hv/kit";
-import { loadMediaWorkerConfig } from "../src/config";
-import { processorEnvironment, type ProcessorSettings } from "../src/processor-settings";
-import { PROCESSOR_CONFIG_ENV } from "../src/queue";
+import { loadMediaWorkerConfig } from "./config";
+import { processorEnvironment, type ProcessorSettings } from "./processor-settings";
+import { PROCESSOR_CONFIG_ENV } from "./queue";
 
 describe("media processor settings", () => {
   it("should hand the sandboxed processor the sentinel settings, so its queue reaches the same Redis", () => {

@@ -1,7 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import WebSocket, { WebSocketServer } from "ws";
-import { keepSocketsAlive } from "../src/socket-keepalive";
+import { keepSocketsAlive } from "./socket-keepalive";
 
 describe("keepSocketsAlive", () => {
   let server: http.Server;

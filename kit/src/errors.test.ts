@@ -1,7 +1,7 @@
 import { GraphQLError } from "graphql";
-import { appError, createErrorFormatter, ErrorCode, withoutSuggestions } from "../src/errors";
-import { requestIdFrom } from "../src/request-id";
-import { isUuid, requireUuid } from "../src/ids";
+import { appError, createErrorFormatter, ErrorCode, withoutSuggestions } from "./errors";
+import { requestIdFrom } from "./request-id";
+import { isUuid, requireUuid } from "./ids";
 
 describe("error catalogue", () => {
   it("should put the code and the field in extensions", () => {

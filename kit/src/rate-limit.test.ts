@@ -1,4 +1,4 @@
-import { addressBudgetKey } from "../src/rate-limit";
+import { addressBudgetKey } from "./rate-limit";
 
 describe("addressBudgetKey", () => {
   it("should keep IPv4 addresses and unwrap IPv4-mapped IPv6 ones", () => {

@@ -1,7 +1,7 @@
 import os from "node:os";
 import path from "node:path";
-import { ReusedDownloadUrls } from "../src/modules/download-urls";
-import { LocalStorage } from "../src/storage/local";
+import { ReusedDownloadUrls } from "./modules/download-urls";
+import { LocalStorage } from "./storage/local";
 
 describe("ReusedDownloadUrls", () => {
   const storage = new LocalStorage({

@@ -1,4 +1,4 @@
-import { inSeqOrder, type ChatEventPayload, type ChatEventKind } from "../src/modules/bus";
+import { inSeqOrder, type ChatEventPayload, type ChatEventKind } from "./modules/bus";
 
 /** A source the test pushes events into, as the Redis channel's iterator would hand them over. */
 function channel() {

@@ -10,8 +10,8 @@ import {
   type MediaLimits,
   type ProcessInput,
   type ProcessResult,
-} from "../src/processing";
-import { formatOfContentType, sniffFormat } from "../src/processing/sniff";
+} from "./processing";
+import { formatOfContentType, sniffFormat } from "./processing/sniff";
 
 const tools = {
   ffmpegPath: process.env.FFMPEG_PATH ?? "ffmpeg",

@@ -1,0 +1,81 @@
+// @ts-check
+// Lint rules of the workspace (docs/schema-workflow.md#lint-and-formatting says why each is on).
+import js from "@eslint/js";
+import tseslint from "typescript-eslint";
+
+const SUBGRAPHS = ["users", "discovery", "chat", "media"];
+
+/** `@hv/<name>` and anything below it. */
+const packagePatterns = (names) => names.flatMap((name) => [`@hv/${name}`, `@hv/${name}/*`]);
+
+/** Deep imports around a package's entry point (`@hv/kit/src/x`); `@hv/kit/tracing` is an entry. */
+const deepImport = {
+  group: ["@hv/*/src", "@hv/*/src/*"],
+  message: "Import the package's entry point (@hv/x), not its files.",
+};
+
+const restrictImports = (forbidden, message) => ({
+  "no-restricted-imports": [
+    "error",
+    { patterns: [deepImport, ...(forbidden.length > 0 ? [{ group: packagePatterns(forbidden), message }] : [])] },
+  ],
+});
+
+export default tseslint.config(
+  {
+    ignores: [
+      "**/node_modules/**",
+      "**/dist/**",
+      "**/generated/**",
+      ".tools/**",
+      "coverage/**",
+    ],
+  },
+  {
+    files: ["**/*.ts", "**/*.mts"],
+    extends: [js.configs.recommended, ...tseslint.configs.recommended],
+    languageOptions: {
+      parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
+    },
+    linterOptions: { reportUnusedDisableDirectives: "error" },
+    rules: {
+      "@typescript-eslint/no-floating-promises": "error",
+      "@typescript-eslint/no-misused-promises": "error",
+      "@typescript-eslint/consistent-type-imports": ["error", { fixStyle: "inline-type-imports" }],
+      // tsc (noUnusedLocals, noUnusedParameters) already reports these, with `_` as the opt-out.
+      "@typescript-eslint/no-unused-vars": "off",
+      "no-undef": "off",
+    },
+  },
+  {
+    // Tests and benchmarks walk untyped JSON answers (`data.me.profile…`).
+    files: ["test/**/*.ts", "**/test/**/*.ts", "**/__tests__/**/*.ts", "**/*.test.ts", "bench/**/*.ts"],
+    rules: { "@typescript-eslint/no-explicit-any": "off" },
+  },
+  // Import boundaries: kit imports no subgraph and no gateway; a subgraph imports no other
+  // subgraph and not the gateway; the gateway imports no subgraph.
+  { files: ["kit/**/*.ts"], rules: restrictImports([...SUBGRAPHS, "gateway"], "kit is imported by the services, never the other way round.") },
+  ...SUBGRAPHS.map((name) => ({
+    files: [`subgraphs/${name}/**/*.ts`],
+    rules: restrictImports(
+      [...SUBGRAPHS.filter((other) => other !== name), "gateway"],
+      "Subgraphs meet only through the supergraph and events, never through imports.",
+    ),
+  })),
+  { files: ["gateway/**/*.ts"], rules: restrictImports(SUBGRAPHS, "The gateway reaches subgraphs over HTTP only.") },
+  {
+    files: ["**/*.cjs", "**/*.js", "**/*.mjs"],
+    extends: [js.configs.recommended],
+    languageOptions: {
+      globals: {
+        require: "readonly",
+        module: "writable",
+        process: "readonly",
+        console: "readonly",
+        __dirname: "readonly",
+        fetch: "readonly",
+        AbortSignal: "readonly",
+      },
+    },
+  },
+);
