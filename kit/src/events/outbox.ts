@@ -54,8 +54,8 @@ export function outboxEventData<T extends EventType>(
 
 /** The part of a Prisma client (or interactive-transaction client) raw SQL needs. */
 export interface OutboxSqlClient {
-  $queryRawUnsafe<T = unknown>(query: string, ...values: any[]): PromiseLike<T>;
-  $executeRawUnsafe(query: string, ...values: any[]): PromiseLike<number>;
+  $queryRawUnsafe<T = unknown>(query: string, ...values: unknown[]): PromiseLike<T>;
+  $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number>;
 }
 
 /** Any subgraph's Prisma client whose database has the `outbox_events` table. */

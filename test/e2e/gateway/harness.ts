@@ -30,6 +30,7 @@ import WebSocket, { WebSocketServer } from "ws";
 import { capturingLogger, type LogLine } from "../../support/log-capture";
 import { testEnv } from "../../support/system";
 import { UsersClient } from "../../support/users-client";
+import { handled } from "../../support/handled";
 
 /**
  * A small subgraph that only exists in these tests: it owns the same subscription fields as the
@@ -273,7 +274,7 @@ async function startViewerEcho(options: { jwksUrl: string; issuer: string; audie
       } as never,
     },
   ]);
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer(handled(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     if (req.method !== "POST") {
@@ -287,7 +288,7 @@ async function startViewerEcho(options: { jwksUrl: string; issuer: string; audie
     const result = await execute({ schema, document: parse(body.query), variableValues: body.variables ?? {}, operationName: body.operationName ?? null, contextValue: { viewer } });
     res.setHeader("content-type", "application/json");
     res.end(JSON.stringify(result));
-  });
+  }));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
@@ -304,7 +305,7 @@ async function countingProxy(target: string): Promise<{ url: string; requests: s
   const requests: string[] = [];
   const received: ProxiedRequest[] = [];
   const gate: { current: ProxyGate | undefined } = { current: undefined };
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer(handled(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = Buffer.concat(chunks).toString("utf8");
@@ -332,7 +333,7 @@ async function countingProxy(target: string): Promise<{ url: string; requests: s
       if (!["content-length", "content-encoding", "transfer-encoding", "connection"].includes(name)) res.setHeader(name, value);
     });
     res.end(Buffer.from(await response.arrayBuffer()));
-  });
+  }));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {

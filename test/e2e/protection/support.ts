@@ -7,6 +7,7 @@ import { loadGatewayConfig } from "@hv/kit";
 import { buildSchema, graphql, parse } from "graphql";
 import { capturingLogger, type LogLine } from "../../support/log-capture";
 import { testEnv } from "../../support/system";
+import { handled } from "../../support/handled";
 
 /**
  * A small subgraph that exists only in these tests (a plain graphql-js schema over node:http): it
@@ -73,7 +74,7 @@ export async function startFakeSubgraph(options: { slowMs?: number } = {}): Prom
     createUpload: ok,
   };
   const requests: FakeSubgraph["requests"] = [];
-  const server = http.createServer(async (req, res) => {
+  const server = http.createServer(handled(async (req, res) => {
     const chunks: Buffer[] = [];
     for await (const chunk of req) chunks.push(chunk as Buffer);
     const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as {
@@ -89,7 +90,7 @@ export async function startFakeSubgraph(options: { slowMs?: number } = {}): Prom
     });
     res.setHeader("content-type", "application/json");
     res.end(JSON.stringify(result));
-  });
+  }));
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {

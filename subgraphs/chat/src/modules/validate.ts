@@ -3,6 +3,7 @@ import { appError, ErrorCode, requireUuid } from "@hv/kit";
 const bad = (field: string, message: string) => appError(ErrorCode.BAD_USER_INPUT, message, { field });
 
 /** Control characters other than tab and newline (and NUL above all) are refused. */
+// eslint-disable-next-line no-control-regex -- matching control characters is what this pattern is for
 const CONTROL = /[\u0000-\u0008\u000B\u000C\u000E-\u001F\u007F]/;
 const LONE_SURROGATE = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
 const CLIENT_MESSAGE_ID = /^[A-Za-z0-9._:-]{1,64}$/;
