@@ -31,9 +31,3 @@ export const DIST_DIR = path.join(REPOSITORY_ROOT, "dist");
 export const LAUNCHER_ENTRY = "dist/start-prod.js";
 
 export const BUILT_PROCESSES: readonly BuiltProcess[] = list.processes;
-
-export function builtProcess(name: string): BuiltProcess {
-  const found = BUILT_PROCESSES.find((candidate) => candidate.name === name);
-  if (!found) throw new Error(`no process "${name}" in scripts/build/processes.json`);
-  return found;
-}

@@ -11,7 +11,3 @@ export const OPERATIONS_DIR = "operations";
 export function fromRoot(relativePath: string): string {
   return path.join(REPO_ROOT, relativePath);
 }
-
-export function relativeToRoot(absolutePath: string): string {
-  return path.relative(REPO_ROOT, absolutePath).split(path.sep).join("/");
-}

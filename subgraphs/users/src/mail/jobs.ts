@@ -23,8 +23,6 @@ export type MailJob =
   /** Sent to the old address once the change is done. */
   | { kind: "email_changed"; to: string; newEmail: string };
 
-export type MailKind = MailJob["kind"];
-
 /** A finished or given-up mail is kept this long for inspection (data: the recipient, no token once sent). */
 const FAILED_JOB_RETENTION_SECONDS = 7 * 24 * 3600;
 
