@@ -25,7 +25,7 @@ afterAll(async () => {
 });
 
 async function workspace(): Promise<{ dir: string; workDir: string }> {
-  const dir = await mkdtemp(join(tmpdir(), "hv-media-image-"));
+  const dir = await mkdtemp(join(tmpdir(), "hv-test-image-"));
   dirs.push(dir);
   const workDir = join(dir, "out");
   await import("node:fs/promises").then(({ mkdir }) => mkdir(workDir));

@@ -25,7 +25,7 @@ const limits: MediaLimits = { maxBytes: 50 * 1024 * 1024, maxPixels: 40_000_000,
 
 let root: string;
 beforeAll(async () => {
-  root = await mkdtemp(join(tmpdir(), "hv-media-video-"));
+  root = await mkdtemp(join(tmpdir(), "hv-test-video-"));
 });
 afterAll(async () => {
   await rm(root, { recursive: true, force: true });
