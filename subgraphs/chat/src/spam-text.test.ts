@@ -1,4 +1,4 @@
-import { containsLink, normalizeText, textFingerprint } from "../src/modules/spam-signals";
+import { containsLink, normalizeText, textFingerprint } from "./modules/spam-signals";
 
 describe("spam signals: the text rules", () => {
   it("should give one fingerprint to texts that differ only in case, spacing, accents and invisible characters", () => {
