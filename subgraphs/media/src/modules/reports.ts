@@ -5,6 +5,7 @@ import { readAccess } from "./access";
 
 const REASONS = ["SPAM", "HARASSMENT", "INAPPROPRIATE_CONTENT", "FAKE_PROFILE", "UNDERAGE", "SCAM", "OTHER"] as const;
 type Reason = (typeof REASONS)[number];
+// eslint-disable-next-line no-control-regex -- matching control characters is what this pattern is for
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/u;
 
 function note(value: unknown): string | null {
