@@ -1,4 +1,4 @@
-import { CHAT_ENV, loadChatConfig } from "../src/config";
+import { CHAT_ENV, loadChatConfig } from "./config";
 
 describe("chat configuration", () => {
   const sentinels = { REDIS_SENTINELS: "10.0.0.1:26379", REDIS_SENTINEL_NAME: "hv-main" };
