@@ -1,5 +1,5 @@
 // Catalogue only (no other imports): start-prod and the docs read it without loading the process.
-import { redisUrl, spec } from "@hv/kit/src/config";
+import { redisUrl, spec } from "@hv/kit/config";
 import { z } from "zod";
 
 /** The chat subgraph's own variables (docs/configuration.md is generated from them). */

@@ -1,5 +1,5 @@
 // Catalogue only (no other imports): start-prod and the docs read it without loading the process.
-import { port, spec, url } from "@hv/kit/src/config";
+import { port, spec, url } from "@hv/kit/config";
 import { z } from "zod";
 
 /** The push worker's own variables (docs/configuration.md is generated from them). */
