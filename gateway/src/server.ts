@@ -160,6 +160,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     config,
     redis,
     logger,
+    verifier,
     ...(options.protectionKeyPrefix === undefined ? {} : { keyPrefix: options.protectionKeyPrefix }),
     ...(options.safelistManifest === undefined ? {} : { manifest: options.safelistManifest }),
   });
@@ -173,7 +174,8 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     // @apollo/gateway 2.x is typed against gateway-interface 1.x; at run time it is the same contract.
     graphql: { gateway: gateway as unknown as GatewayInterface },
     trustProxy: config.trustProxy,
-    authenticate,
+    // HTTP: the caller guardRequest admitted (token, revocation and budgets in one Redis round trip).
+    authenticate: protection.authenticate,
     metrics,
     beforeBody: protection.beforeBody,
     beforeGraphQL: protection.beforeGraphQL,
