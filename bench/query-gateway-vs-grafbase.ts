@@ -63,9 +63,9 @@ async function main(): Promise<void> {
   const stamp = Date.now().toString(36);
   printHeader("query-gateway-vs-grafbase.ts");
   const urls = {
-    users: await benchDatabase("users", "gb", stamp),
-    discovery: await benchDatabase("discovery", "gb", stamp),
-    media: await benchDatabase("media", "gb", stamp),
+    users: await benchDatabase("users", "gb_users", stamp),
+    discovery: await benchDatabase("discovery", "gb_discovery", stamp),
+    media: await benchDatabase("media", "gb_media", stamp),
   };
   const discoveryDb = createDiscoveryDb(urls.discovery);
   const usersDb = createUsersDb(urls.users);
