@@ -72,6 +72,11 @@ export interface GatewayOptions {
   protectionKeyPrefix?: string;
   /** Tests: the safelist's manifest instead of operations/persisted-query-manifest.json. */
   safelistManifest?: PersistedQueryManifest;
+  /**
+   * Conformance runs (scripts/federation-audit): serve any supergraph, fetching each subgraph at
+   * the URL the supergraph names, whatever its name.
+   */
+  supergraphUrls?: boolean;
 }
 
 export interface RunningGateway extends RunningService {
@@ -99,7 +104,10 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     logger: apolloLogger(logger),
     // The committed supergraph names default URLs; the configured ones win, so the same file
     // serves every environment.
-    buildService: ({ name }) => {
+    buildService: ({ name, url }) => {
+      if (options.supergraphUrls && url) {
+        return (dataSources[name] = new SubgraphDataSource({ subgraphName: name, metrics, url, fetcher: fetcher.fetch }));
+      }
       if (!isSubgraphName(name)) throw new Error(`supergraph.graphql names an unknown subgraph "${name}"`);
       const source = new SubgraphDataSource({ subgraphName: name, metrics, url: config.subgraphUrls[name], fetcher: fetcher.fetch });
       dataSources[name] = source;
@@ -160,6 +168,7 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     config,
     redis,
     logger,
+    verifier,
     ...(options.protectionKeyPrefix === undefined ? {} : { keyPrefix: options.protectionKeyPrefix }),
     ...(options.safelistManifest === undefined ? {} : { manifest: options.safelistManifest }),
   });
@@ -173,7 +182,8 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     // @apollo/gateway 2.x is typed against gateway-interface 1.x; at run time it is the same contract.
     graphql: { gateway: gateway as unknown as GatewayInterface },
     trustProxy: config.trustProxy,
-    authenticate,
+    // HTTP: the caller guardRequest admitted (token, revocation and budgets in one Redis round trip).
+    authenticate: protection.authenticate,
     metrics,
     beforeBody: protection.beforeBody,
     beforeGraphQL: protection.beforeGraphQL,

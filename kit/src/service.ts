@@ -44,7 +44,7 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
    * The caller from the Authorization header: null for none (anonymous). Throwing an
    * UNAUTHENTICATED GraphQLError refuses the request with HTTP 401. Absent: everyone is anonymous.
    */
-  authenticate?: (authorizationHeader: string | undefined) => Promise<Viewer | null>;
+  authenticate?: (authorizationHeader: string | undefined, req: Request) => Promise<Viewer | null>;
   /** Extra GET routes beside /graphql, /healthz and /readyz, by path (e.g. the JWKS). */
   getRoutes?: Record<string, RequestHandler>;
   context(base: RequestContextBase & { req: Request }): Promise<TContext>;
@@ -160,6 +160,23 @@ const bodyErrorHandler: ErrorRequestHandler = (error: { type?: unknown; status?:
 };
 
 /**
+ * Express hashes every answer for an ETag; only a GET (a cacheable query) can be answered 304 by
+ * it, so other methods' answers skip the hash (docs/gateway.md, "Caching").
+ */
+const withoutPostEtag: RequestHandler = (req, res, next) => {
+  if (req.method !== "GET" && req.method !== "HEAD") {
+    const app = res.app;
+    // `res.app` is Express's documented handle on the app's settings; this answer reads a view of
+    // them without the ETag function.
+    Object.defineProperty(res, "app", {
+      value: Object.create(app, { settings: { value: Object.create(app.settings, { "etag fn": { value: undefined } }) } }),
+      configurable: true,
+    });
+  }
+  next();
+};
+
+/**
  * One process's HTTP front: `/graphql` (Apollo Server), `/healthz` (alive), `/readyz` (its
  * dependencies answer), request ids, JSON logs and a graceful stop that drains connections.
  */
@@ -215,6 +232,7 @@ export async function startService<TContext extends RequestContextBase>(
   app.use(
     "/graphql",
     cors<cors.CorsRequest>(),
+    withoutPostEtag,
     ...(options.beforeBody ?? []),
     express.json({ limit: options.maxBodyBytes ?? "1mb" }),
     ...(options.beforeGraphQL ?? []),
@@ -227,7 +245,7 @@ export async function startService<TContext extends RequestContextBase>(
         let viewer: Viewer | null = null;
         if (options.authenticate) {
           try {
-            viewer = await options.authenticate(req.headers.authorization);
+            viewer = await options.authenticate(req.headers.authorization, req);
           } catch (error) {
             if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED) {
               requestLogger.info({ reason: error.extensions.reason, clientIp }, "access token refused");

@@ -244,7 +244,7 @@ describe("subgraph subscriptions over graphql-ws", () => {
     const second = startSubscriptionServer({
       httpServer: http2,
       schema: makeExecutableSchemaLike(),
-      verifier: { verify: () => Promise.reject(new Error("unused")) },
+      verifier: { verify: () => Promise.reject(new Error("unused")), inspect: () => Promise.reject(new Error("unused")) },
       logger: createLogger({ service: "test", level: "silent" }),
       isProduction: false,
       context: (base) => ({ viewer: base.viewer }),

@@ -2,9 +2,12 @@ import type { IncomingMessage } from "node:http";
 import type { ApolloServerPlugin, PersistedQueryOptions } from "@apollo/server";
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from "graphql";
 import {
+  accessTokenRefused,
   appError,
+  bearerToken,
   clientExtensions,
   ErrorCode,
+  type AccessTokenVerifier,
   type GatewayConfig,
   type Logger,
   type Redis,
@@ -28,6 +31,7 @@ import {
 } from "./persisted";
 import { queryLimitProtection } from "./query-limits";
 import { asHttp429, EdgeRateLimits, isRateLimited } from "./rate-limits";
+import { EdgeAdmission } from "./admission";
 import { SocketCaps } from "./socket-caps";
 
 export { BlocklistStore, LiveBlocklist, parseCidr } from "./blocklist";
@@ -58,6 +62,8 @@ export interface ProtectionOptions {
   keyPrefix?: string;
   /** Safelist mode: this manifest instead of operations/persisted-query-manifest.json (tests). */
   manifest?: PersistedQueryManifest;
+  /** Checks access tokens' signatures; revocation is asked in the admission's Redis round trip. */
+  verifier: AccessTokenVerifier;
 }
 
 /** A WebSocket upgrade let in (with the address slot to give back when the socket closes), or refused with an HTTP answer. */
@@ -69,8 +75,16 @@ export type UpgradeVerdict =
 export type SubscribeVerdict = { query: string } | GraphQLError[];
 
 export interface EdgeProtection {
-  /** Express handlers on /graphql before the body is read: blocklist (403), per-address budget (429). */
+  /**
+   * Express handlers on /graphql before the body is read: blocklist (403), then one Redis round
+   * trip for the per-address budget (429), the token's revocation and the per-user budget (429).
+   */
   beforeBody: RequestHandler[];
+  /**
+   * kit's `authenticate` for HTTP requests: the caller `beforeBody` admitted (null: anonymous),
+   * or its refusal of the token (401, or 503 when the signing keys could not be read).
+   */
+  authenticate(authorizationHeader: string | undefined, req: Request): Promise<Viewer | null>;
   /** Express handlers after the JSON body is parsed: the safelist (safelist mode). */
   beforeGraphQL: RequestHandler[];
   /** Apollo plugins: per-user and per-field budgets, Armor's error-message hygiene. */
@@ -133,6 +147,10 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   const log = logger.child({ component: "protection" });
   const limits = queryLimitProtection(settings.queryLimits);
   const budgets = new EdgeRateLimits(redis, settings.rateLimits, `${keyPrefix}:rl`);
+  const admissionBudgets = budgets.admissionBudgets();
+  const admission = new EdgeAdmission(redis, admissionBudgets.address, admissionBudgets.user);
+  /** What `guardRequest` found about each admitted request's caller, for `authenticate`. */
+  const callers = new WeakMap<Request, { viewer: Viewer | null } | { refusal: unknown }>();
   const store = new BlocklistStore(redis, keyPrefix);
   const blocklist = new LiveBlocklist(store, redis, settings.blocklistRefreshSeconds, log);
   const safelist =
@@ -140,9 +158,9 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   const socketCaps = new SocketCaps(settings.socketCaps);
   // While the client is not connected, a budget's command would wait for ioredis's reconnect
   // attempts (seconds): refuse at once instead (503, retried), as the budgets fail closed anyway.
-  const countBudget = async (consume: () => Promise<void>) => {
+  const countBudget = async <T>(consume: () => Promise<T>): Promise<T> => {
     if (redis.status !== "ready") throw new Error(`redis not connected (${redis.status})`);
-    await consume();
+    return consume();
   };
   const apqCache = new RedisPersistedQueryCache(redis, `${keyPrefix}:apq:`, settings.apqTtlSeconds);
   const persistedQueries: PersistedQueryOptions = safelist
@@ -152,7 +170,17 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
         ttl: settings.apqTtlSeconds,
       };
 
-  const guardAddress: RequestHandler = (req, res, next) => {
+  /** The caller by its token's signature (revocation is the admission's): null for none. */
+  const inspectCaller = async (header: string | undefined) => {
+    if (header === undefined) return null;
+    const token = bearerToken(header);
+    if (token === undefined) {
+      throw accessTokenRefused("invalid", "The Authorization header must be `Bearer <access token>`");
+    }
+    return options.verifier.inspect(token);
+  };
+
+  const guardRequest: RequestHandler = (req, res, next) => {
     const ip = clientIpOf(req);
     if (blocklist.isBlocked(ip)) {
       log.info({ clientIp: ip }, "request from a blocked address refused");
@@ -162,23 +190,41 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       });
       return;
     }
-    countBudget(() => budgets.consumeAddress(ip)).then(
-      () => next(),
-      (error: unknown) => {
-        if (isRateLimited(error)) {
-          sendError(res, 429, formatted(error), {
-            "retry-after": String(error.extensions.retryAfterSeconds ?? 1),
+    // A token that does not verify still spends the address budget; its refusal (401) comes later,
+    // from `authenticate`, as it does without the admission.
+    let refusal: unknown;
+    inspectCaller(req.headers.authorization)
+      .catch((error: unknown) => {
+        refusal = error;
+        return null;
+      })
+      .then(async (caller) => {
+        const verdict = await countBudget(() => admission.admit(ip, caller));
+        return { caller, verdict };
+      })
+      .then(
+        ({ caller, verdict }) => {
+          if (verdict.kind === "over-budget") {
+            const limited = appError(ErrorCode.RATE_LIMITED, `Too many attempts: try again in ${verdict.retryAfterSeconds} s`, {
+              details: { retryAfterSeconds: verdict.retryAfterSeconds, limit: verdict.limit },
+            });
+            log.info({ clientIp: ip, userId: caller?.viewer.userId ?? null, limit: verdict.limit }, "request over a rate budget");
+            sendError(res, 429, formatted(limited), { "retry-after": String(verdict.retryAfterSeconds) });
+            return;
+          }
+          if (verdict.kind === "revoked") refusal = accessTokenRefused("revoked");
+          callers.set(req, refusal === undefined ? { viewer: caller?.viewer ?? null } : { refusal });
+          next();
+        },
+        (error: unknown) => {
+          // The budgets' Redis is away: fail closed, in JSON, with a code the phone retries.
+          log.warn({ err: error }, "could not count a request against its address budget");
+          const unavailable = serviceUnavailable();
+          sendError(res, 503, formatted(unavailable), {
+            "retry-after": String(unavailable.extensions.retryAfterSeconds),
           });
-          return;
-        }
-        // The budgets' Redis is away: fail closed, in JSON, with a code the phone retries.
-        log.warn({ err: error }, "could not count a request against its address budget");
-        const unavailable = serviceUnavailable();
-        sendError(res, 503, formatted(unavailable), {
-          "retry-after": String(unavailable.extensions.retryAfterSeconds),
-        });
-      },
-    );
+        },
+      );
   };
 
   const guardSafelist: RequestHandler = (req, res, next) => {
@@ -204,13 +250,11 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     async requestDidStart() {
       return {
         async didResolveOperation({ contextValue, document, operation }) {
-          if (!operation) return;
+          // The address and user budgets were spent by guardRequest; mutations add their fields'.
+          if (operation?.operation !== "mutation") return;
           const { viewer, clientIp } = contextValue as unknown as ContextWithCaller;
           try {
-            await countBudget(async () => {
-              if (viewer) await budgets.consumeUser(viewer.userId);
-              await budgets.consumeSensitive(document, operation, viewer, clientIp);
-            });
+            await countBudget(() => budgets.consumeSensitive(document, operation, viewer, clientIp));
           } catch (error) {
             if (isRateLimited(error)) {
               log.info(
@@ -228,7 +272,13 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   };
 
   return {
-    beforeBody: [guardAddress],
+    beforeBody: [guardRequest],
+    async authenticate(_authorizationHeader, req) {
+      const found = callers.get(req);
+      if (found === undefined) throw new Error("authenticate ran on a request guardRequest did not admit");
+      if ("refusal" in found) throw found.refusal;
+      return found.viewer;
+    },
     beforeGraphQL: [guardSafelist],
     plugins: [budgetsPlugin, ...limits.plugins],
     validationRules: limits.validationRules,

@@ -8,6 +8,7 @@ import {
   type Redis,
   type Viewer,
 } from "@hv/kit";
+import type { AdmissionBudget } from "./admission";
 import {
   GraphQLError,
   Kind,
@@ -91,7 +92,11 @@ export function isRateLimited(error: unknown): error is GraphQLError {
 export class EdgeRateLimits {
   private readonly limiters: Record<keyof Budgets, RateLimiter>;
 
-  constructor(redis: Redis, budgets: Budgets, keyPrefix: string) {
+  constructor(
+    redis: Redis,
+    private readonly budgets: Budgets,
+    private readonly keyPrefix: string,
+  ) {
     const limiter = (name: keyof Budgets, label: string) =>
       createRateLimiter(
         redis,
@@ -115,9 +120,18 @@ export class EdgeRateLimits {
     return this.limiters.ip.consume(addressBudgetKey(ip));
   }
 
-  /** One operation (HTTP) by a signed-in user. */
-  consumeUser(userId: string): Promise<void> {
-    return this.limiters.user.consume(userId);
+  /**
+   * The address and user budgets as the HTTP path's admission script spends them (on the same
+   * keys as these limiters: `<prefix>:<label>:<key>`).
+   */
+  admissionBudgets(): { address: AdmissionBudget; user: AdmissionBudget } {
+    const budget = (name: "ip" | "user", label: string): AdmissionBudget => ({
+      keyPrefix: `${this.keyPrefix}:${label}`,
+      name: label,
+      points: this.budgets[name].points,
+      durationSeconds: this.budgets[name].durationSeconds,
+    });
+    return { address: budget("ip", "edge-address"), user: budget("user", "edge-user") };
   }
 
   /** One subscription started over WebSocket, per user (per address when anonymous). */

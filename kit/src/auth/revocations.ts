@@ -12,6 +12,14 @@ const REVOCATION_TTL_SECONDS = MAX_ACCESS_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SE
 
 const KEY_PREFIX = "hv:auth:revoked";
 
+/**
+ * The Redis keys a revocation of this viewer lives under: `session` exists when the session is
+ * revoked; `user` holds the epoch second up to which the user's tokens (by `iat`) are revoked.
+ */
+export function revocationKeys(viewer: Pick<Viewer, "userId" | "sessionId">): { session: string; user: string } {
+  return { session: `${KEY_PREFIX}:session:${viewer.sessionId}`, user: `${KEY_PREFIX}:user:${viewer.userId}` };
+}
+
 /** What a verifier asks on every request. */
 export interface RevocationCheck {
   /** `issuedAt` is the token's `iat` (epoch seconds). */
@@ -31,11 +39,11 @@ export class SessionRevocations implements RevocationCheck {
   ) {}
 
   private sessionKey(sessionId: string): string {
-    return `${KEY_PREFIX}:session:${sessionId}`;
+    return revocationKeys({ sessionId, userId: "" }).session;
   }
 
   private userKey(userId: string): string {
-    return `${KEY_PREFIX}:user:${userId}`;
+    return revocationKeys({ sessionId: "", userId }).user;
   }
 
   /** Every access token of this session is refused from now on. */
