@@ -433,6 +433,46 @@ describe("access tokens", () => {
       expect(await outcome(verifier, issuedMinuteAgo.token)).toBe("revoked");
     });
 
+    it("should answer the checks of one event-loop turn with one MGET, each with its own verdict", async () => {
+      const monitor = await redis.monitor();
+      const mgets: string[][] = [];
+      monitor.on("monitor", (_time: string, args: string[]) => {
+        if (String(args[0]).toLowerCase() === "mget") mgets.push(args.slice(1));
+      });
+      try {
+        const revokedSession = aViewer();
+        const revokedUser = aViewer();
+        const fine = Array.from({ length: 20 }, () => aViewer());
+        await revocations.revokeSession(revokedSession.sessionId);
+        await new SessionRevocations(redis, () => new Date(Date.now() + 2_000)).revokeUser(revokedUser.userId);
+        const now = Math.floor(Date.now() / 1000);
+        const all = [revokedSession, ...fine, revokedUser];
+        const verdicts = await Promise.all(all.map((viewer) => revocations.isRevoked(viewer, now)));
+        expect(verdicts).toEqual([true, ...fine.map(() => false), true]);
+        // MONITOR reports commands as they run: a last round trip makes sure ours have been seen.
+        await redis.ping();
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        const ours = mgets.filter((keys) => keys.some((key) => key.endsWith(revokedSession.sessionId)));
+        expect(ours).toHaveLength(1);
+        expect(ours[0]).toHaveLength(2 * all.length);
+      } finally {
+        monitor.disconnect();
+      }
+    });
+
+    it("should fail every check of a turn when Redis cannot answer", async () => {
+      const away = new Redis("redis://127.0.0.1:1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      away.on("error", () => undefined);
+      try {
+        const checks = new SessionRevocations(away);
+        const now = Math.floor(Date.now() / 1000);
+        const results = await Promise.allSettled([checks.isRevoked(aViewer(), now), checks.isRevoked(aViewer(), now)]);
+        expect(results.map((result) => result.status)).toEqual(["rejected", "rejected"]);
+      } finally {
+        away.disconnect();
+      }
+    });
+
     it("should keep revocations only as long as a token can live", async () => {
       const viewer = aViewer();
       await revocations.revokeSession(viewer.sessionId);

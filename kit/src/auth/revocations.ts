@@ -70,15 +70,37 @@ export class SessionRevocations implements RevocationCheck {
     );
   }
 
-  /** One round trip: is the session revoked, or the user revoked at or after `issuedAt` (epoch seconds)? */
-  async isRevoked(viewer: Viewer, issuedAt: number): Promise<boolean> {
-    const [session, user] = await this.redis.mget(
-      this.sessionKey(viewer.sessionId),
-      this.userKey(viewer.userId),
+  /** Checks asked in this turn of the event loop, answered together by one MGET. */
+  private pending: Array<{ keys: [string, string]; issuedAt: number; settle: (revoked: boolean) => void; fail: (error: unknown) => void }> = [];
+
+  /**
+   * Is the session revoked, or the user revoked at or after `issuedAt` (epoch seconds)? Every check
+   * asked in the same event-loop turn shares one MGET (a timer turn re-checking hundreds of sockets).
+   */
+  isRevoked(viewer: Viewer, issuedAt: number): Promise<boolean> {
+    return new Promise<boolean>((settle, fail) => {
+      if (this.pending.length === 0) setImmediate(() => this.flush());
+      this.pending.push({ keys: [this.sessionKey(viewer.sessionId), this.userKey(viewer.userId)], issuedAt, settle, fail });
+    });
+  }
+
+  private flush(): void {
+    const batch = this.pending;
+    this.pending = [];
+    this.redis.mget(batch.flatMap((check) => check.keys)).then(
+      (values) => {
+        batch.forEach((check, index) => {
+          const session = values[2 * index];
+          const user = values[2 * index + 1];
+          if (session !== null && session !== undefined) return check.settle(true);
+          if (user === null || user === undefined) return check.settle(false);
+          const revokedAt = Number(user);
+          check.settle(Number.isFinite(revokedAt) && check.issuedAt <= revokedAt);
+        });
+      },
+      (error: unknown) => {
+        for (const check of batch) check.fail(error);
+      },
     );
-    if (session !== null && session !== undefined) return true;
-    if (user === null || user === undefined) return false;
-    const revokedAt = Number(user);
-    return Number.isFinite(revokedAt) && issuedAt <= revokedAt;
   }
 }
