@@ -3,9 +3,11 @@ import { SCHEMAS, databaseUrlEnvVar, defaultDatabaseUrl, dropStaleTestDatabases,
 
 /**
  * Gives this jest run databases of its own, one per subgraph, migrated with the real migrations,
- * and points the subgraphs' URL variables at them. test/global-teardown.ts drops them.
+ * and points the subgraphs' URL variables at them. test/global-teardown.ts drops them. Once per jest
+ * run: the integration and e2e projects share the databases when a run selects both.
  */
 export default async function globalSetup(): Promise<void> {
+  if (process.env.HV_TEST_RUN_ID) return;
   const runId = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
   process.env.HV_TEST_RUN_ID = runId;
   // Event queues of this run only: another run (or a dev stack) on the same Redis never takes them.

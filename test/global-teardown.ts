@@ -25,4 +25,5 @@ export default async function globalTeardown(): Promise<void> {
       if (url?.includes(`hv_test_${process.env.HV_TEST_RUN_ID}_`)) await dropDatabase(url);
     }),
   );
+  delete process.env.HV_TEST_RUN_ID;
 }
