@@ -17,19 +17,18 @@ const deepImport = {
 const restrictImports = (forbidden, message) => ({
   "no-restricted-imports": [
     "error",
-    { patterns: [deepImport, ...(forbidden.length > 0 ? [{ group: packagePatterns(forbidden), message }] : [])] },
+    {
+      patterns: [
+        deepImport,
+        ...(forbidden.length > 0 ? [{ group: packagePatterns(forbidden), message }] : []),
+      ],
+    },
   ],
 });
 
 export default tseslint.config(
   {
-    ignores: [
-      "**/node_modules/**",
-      "**/dist/**",
-      "**/generated/**",
-      ".tools/**",
-      "coverage/**",
-    ],
+    ignores: ["**/node_modules/**", "**/dist/**", "**/generated/**", ".tools/**", "coverage/**"],
   },
   {
     files: ["**/*.ts", "**/*.mts"],
@@ -54,7 +53,13 @@ export default tseslint.config(
   },
   // Import boundaries: kit imports no subgraph and no gateway; a subgraph imports no other
   // subgraph and not the gateway; the gateway imports no subgraph.
-  { files: ["kit/**/*.ts"], rules: restrictImports([...SUBGRAPHS, "gateway"], "kit is imported by the services, never the other way round.") },
+  {
+    files: ["kit/**/*.ts"],
+    rules: restrictImports(
+      [...SUBGRAPHS, "gateway"],
+      "kit is imported by the services, never the other way round.",
+    ),
+  },
   ...SUBGRAPHS.map((name) => ({
     files: [`subgraphs/${name}/**/*.ts`],
     rules: restrictImports(
@@ -62,7 +67,10 @@ export default tseslint.config(
       "Subgraphs meet only through the supergraph and events, never through imports.",
     ),
   })),
-  { files: ["gateway/**/*.ts"], rules: restrictImports(SUBGRAPHS, "The gateway reaches subgraphs over HTTP only.") },
+  {
+    files: ["gateway/**/*.ts"],
+    rules: restrictImports(SUBGRAPHS, "The gateway reaches subgraphs over HTTP only."),
+  },
   {
     files: ["**/*.cjs", "**/*.js", "**/*.mjs"],
     extends: [js.configs.recommended],

@@ -107,7 +107,8 @@ async function main(): Promise<void> {
     const index = process.argv.indexOf("--rate");
     const list = index < 0 ? "1000" : (process.argv[index + 1] ?? "");
     const parsed = list.split(",").map(Number);
-    if (parsed.some((r) => !Number.isInteger(r) || r <= 0)) throw new Error("--rate needs positive integers, comma-separated");
+    if (parsed.some((r) => !Number.isInteger(r) || r <= 0))
+      throw new Error("--rate needs positive integers, comma-separated");
     return parsed;
   })();
   const idleSeconds = flag("idle-seconds", 10);
@@ -204,11 +205,21 @@ async function main(): Promise<void> {
     ];
     const probeEnv = (name: string) => ({ ...common, BENCH_PROBE_FILE: probeFile(name) });
     children.push(
-      await startChild("subgraphs/users/src/index.ts", probeEnv("users"), `http://127.0.0.1:${ports.users}/readyz`, nodeArgs("users")),
+      await startChild(
+        "subgraphs/users/src/index.ts",
+        probeEnv("users"),
+        `http://127.0.0.1:${ports.users}/readyz`,
+        nodeArgs("users"),
+      ),
     );
     proxy = await countingProxy(`http://127.0.0.1:${ports.users}/graphql`);
     children.push(
-      await startChild("subgraphs/chat/src/index.ts", probeEnv("chat"), `http://127.0.0.1:${ports.chat}/readyz`, nodeArgs("chat")),
+      await startChild(
+        "subgraphs/chat/src/index.ts",
+        probeEnv("chat"),
+        `http://127.0.0.1:${ports.chat}/readyz`,
+        nodeArgs("chat"),
+      ),
     );
     const gatewayEnv = {
       ...common,
@@ -218,7 +229,12 @@ async function main(): Promise<void> {
       MEDIA_URL: "http://127.0.0.1:9/graphql",
     };
     children.push(
-      await startChild("gateway/src/index.ts", { ...gatewayEnv, BENCH_PROBE_FILE: probeFile("gateway") }, `http://127.0.0.1:${ports.gateway}/readyz`, nodeArgs("gateway")),
+      await startChild(
+        "gateway/src/index.ts",
+        { ...gatewayEnv, BENCH_PROBE_FILE: probeFile("gateway") },
+        `http://127.0.0.1:${ports.gateway}/readyz`,
+        nodeArgs("gateway"),
+      ),
     );
     const [usersProc, chatProc, gatewayProc] = children as [ChildProcess, ChildProcess, ChildProcess];
     const gatewayHttp = `http://127.0.0.1:${ports.gateway}/graphql`;
@@ -260,16 +276,32 @@ async function main(): Promise<void> {
         ).catch((error: unknown) => ({ errors: [String(error)], data: undefined }));
         id = response.data?.createGroupConversation?.id as string | undefined;
         if (id) break;
-        if (attempt >= 5) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.errors)}`);
+        if (attempt >= 5)
+          throw new Error(`createGroupConversation failed: ${JSON.stringify(response.errors)}`);
         await sleep(1_000);
       }
       // Each member was invited (no match with the owner): they accept.
       for (const member of members) {
-        const invitations = await post(`query { myInvitations(first: 50) { edges { node { id conversationId } } } }`, {}, tokens[member]!);
-        const edges = (invitations.data?.myInvitations?.edges ?? []) as Array<{ node: { id: string; conversationId: string } }>;
+        const invitations = await post(
+          `query { myInvitations(first: 50) { edges { node { id conversationId } } } }`,
+          {},
+          tokens[member]!,
+        );
+        const edges = (invitations.data?.myInvitations?.edges ?? []) as Array<{
+          node: { id: string; conversationId: string };
+        }>;
         const invitation = edges.find((edge) => edge.node.conversationId === id)?.node.id;
-        const accepted = invitation ? await post(`mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`, { i: invitation }, tokens[member]!) : null;
-        if (!accepted?.data?.acceptInvitation) throw new Error(`acceptInvitation failed: ${JSON.stringify(accepted?.errors ?? invitations.errors)}`);
+        const accepted = invitation
+          ? await post(
+              `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`,
+              { i: invitation },
+              tokens[member]!,
+            )
+          : null;
+        if (!accepted?.data?.acceptInvitation)
+          throw new Error(
+            `acceptInvitation failed: ${JSON.stringify(accepted?.errors ?? invitations.errors)}`,
+          );
       }
       return id;
     };
@@ -304,7 +336,11 @@ async function main(): Promise<void> {
         child.kill("SIGUSR2");
       }
       // A busy process answers late (its full collection included): wait for every report, 20 s at most.
-      for (let waited = 0; waited < 20_000 && Object.keys(named).some((name) => !existsSync(probeFile(name))); waited += 100) {
+      for (
+        let waited = 0;
+        waited < 20_000 && Object.keys(named).some((name) => !existsSync(probeFile(name)));
+        waited += 100
+      ) {
         await sleep(100);
       }
       await sleep(100);
@@ -493,90 +529,90 @@ async function main(): Promise<void> {
     // Steady load, one phase per rate: `rate` messages a second, each to a random pair, through the gateway.
     let phaseNumber = 0;
     for (const rate of rates) {
-    phaseNumber += 1;
-    const fetchesBefore = proxy.counts.entities;
-    received = 0;
-    latencies.length = 0;
-    sentAt.clear();
-    await probes();
-    const before = await snapshot();
-    const total = rate * seconds;
-    let sent = 0;
-    let sendErrors = 0;
-    const sendLatencies: number[] = [];
-    const pending: Array<Promise<unknown>> = [];
-    const tick = 10;
-    const loadStarted = performance.now();
-    await new Promise<void>((resolve) => {
-      let due = 0;
-      const timer = setInterval(() => {
-        due = Math.min(total, Math.floor(((performance.now() - loadStarted) / 1000) * rate));
-        while (sent < due) {
-          const pair = pairs[Math.floor(Math.random() * pairs.length)]!;
-          const from = Math.random() < 0.5 ? pair.a : pair.b;
-          const text = `b${phaseNumber}-${sent}`;
-          const at = performance.now();
-          sentAt.set(text, at);
-          sent += 1;
-          const request = post(
-            `mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`,
-            { input: { conversationId: pair.conversationId, clientMessageId: randomUUID(), text } },
-            tokens[from]!,
-          )
-            .then((r) => {
-              sendLatencies.push(performance.now() - at);
-              if (r.errors) {
+      phaseNumber += 1;
+      const fetchesBefore = proxy.counts.entities;
+      received = 0;
+      latencies.length = 0;
+      sentAt.clear();
+      await probes();
+      const before = await snapshot();
+      const total = rate * seconds;
+      let sent = 0;
+      let sendErrors = 0;
+      const sendLatencies: number[] = [];
+      const pending: Array<Promise<unknown>> = [];
+      const tick = 10;
+      const loadStarted = performance.now();
+      await new Promise<void>((resolve) => {
+        let due = 0;
+        const timer = setInterval(() => {
+          due = Math.min(total, Math.floor(((performance.now() - loadStarted) / 1000) * rate));
+          while (sent < due) {
+            const pair = pairs[Math.floor(Math.random() * pairs.length)]!;
+            const from = Math.random() < 0.5 ? pair.a : pair.b;
+            const text = `b${phaseNumber}-${sent}`;
+            const at = performance.now();
+            sentAt.set(text, at);
+            sent += 1;
+            const request = post(
+              `mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`,
+              { input: { conversationId: pair.conversationId, clientMessageId: randomUUID(), text } },
+              tokens[from]!,
+            )
+              .then((r) => {
+                sendLatencies.push(performance.now() - at);
+                if (r.errors) {
+                  sendErrors += 1;
+                  if (sendErrors <= 3)
+                    console.log(
+                      `send error: ${String((r.errors[0] as { message?: unknown })?.message).slice(0, 200)}`,
+                    );
+                }
+              })
+              .catch((error: unknown) => {
                 sendErrors += 1;
-                if (sendErrors <= 3)
-                  console.log(
-                    `send error: ${String((r.errors[0] as { message?: unknown })?.message).slice(0, 200)}`,
-                  );
-              }
-            })
-            .catch((error: unknown) => {
-              sendErrors += 1;
-              if (sendErrors <= 3) console.log(`send failed: ${String(error)}`);
-            });
-          pending.push(request);
-        }
-        if (sent >= total) {
-          clearInterval(timer);
-          resolve();
-        }
-      }, tick);
-    });
-    const sendSeconds = (performance.now() - loadStarted) / 1000;
-    // Every send answered (stored or refused), then what was stored reaches its receiver.
-    await Promise.allSettled(pending);
-    for (let attempt = 0; attempt < 600 && received + sendErrors < total; attempt += 1) await sleep(50);
-    const loadSeconds = (performance.now() - loadStarted) / 1000;
-    const cpu = spent(before, await snapshot());
-    const loadProbes = await probes();
-    const pairFetches = proxy.counts.entities - fetchesBefore;
-    latencies.sort((a, b) => a - b);
-    sendLatencies.sort((a, b) => a - b);
-    const stored = Math.max(1, sent - sendErrors);
-    const perMessage = (seconds: number) => ((seconds * 1000) / stored).toFixed(2);
-    console.log(`--- ${rate} messages/s for ${seconds} s`);
-    console.log(
-      `sendMessage round trip through the gateway: p50 ${percentile(sendLatencies, 50).toFixed(1)} ms, p99 ${percentile(sendLatencies, 99).toFixed(1)} ms`,
-    );
-    console.log(
-      `offered ${sent} messages in ${sendSeconds.toFixed(1)} s (${(sent / sendSeconds).toFixed(0)}/s), ${sendErrors} refused or failed; ${sent - sendErrors} stored; received ${received} at the other member within ${loadSeconds.toFixed(1)} s (${(loadSeconds - sendSeconds).toFixed(1)} s after the last send), ${errors} subscription errors`,
-    );
-    console.log(
-      `send-to-receive latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`,
-    );
-    console.log(
-      `CPU seconds during the load (${loadSeconds.toFixed(1)} s wall, 2 cores): gateway ${cpu.gateway.toFixed(2)}, chat ${cpu.chat.toFixed(2)}, users ${cpu.users.toFixed(2)}, PostgreSQL backends ${cpu.postgres.toFixed(2)}, load generator ${cpu.bench.toFixed(2)}`,
-    );
-    console.log(
-      `CPU-ms per message stored: gateway ${perMessage(cpu.gateway)} + chat ${perMessage(cpu.chat)} + users ${perMessage(cpu.users)} = ${perMessage(cpu.gateway + cpu.chat + cpu.users)} services; PostgreSQL ${perMessage(cpu.postgres)} (${(cpu.commits / stored).toFixed(2)} commits per message); load average ${loadAverage()}`,
-    );
-    console.log(`  ${describeProbes(loadProbes)}`);
-    console.log(
-      `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers)`,
-    );
+                if (sendErrors <= 3) console.log(`send failed: ${String(error)}`);
+              });
+            pending.push(request);
+          }
+          if (sent >= total) {
+            clearInterval(timer);
+            resolve();
+          }
+        }, tick);
+      });
+      const sendSeconds = (performance.now() - loadStarted) / 1000;
+      // Every send answered (stored or refused), then what was stored reaches its receiver.
+      await Promise.allSettled(pending);
+      for (let attempt = 0; attempt < 600 && received + sendErrors < total; attempt += 1) await sleep(50);
+      const loadSeconds = (performance.now() - loadStarted) / 1000;
+      const cpu = spent(before, await snapshot());
+      const loadProbes = await probes();
+      const pairFetches = proxy.counts.entities - fetchesBefore;
+      latencies.sort((a, b) => a - b);
+      sendLatencies.sort((a, b) => a - b);
+      const stored = Math.max(1, sent - sendErrors);
+      const perMessage = (seconds: number) => ((seconds * 1000) / stored).toFixed(2);
+      console.log(`--- ${rate} messages/s for ${seconds} s`);
+      console.log(
+        `sendMessage round trip through the gateway: p50 ${percentile(sendLatencies, 50).toFixed(1)} ms, p99 ${percentile(sendLatencies, 99).toFixed(1)} ms`,
+      );
+      console.log(
+        `offered ${sent} messages in ${sendSeconds.toFixed(1)} s (${(sent / sendSeconds).toFixed(0)}/s), ${sendErrors} refused or failed; ${sent - sendErrors} stored; received ${received} at the other member within ${loadSeconds.toFixed(1)} s (${(loadSeconds - sendSeconds).toFixed(1)} s after the last send), ${errors} subscription errors`,
+      );
+      console.log(
+        `send-to-receive latency: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`,
+      );
+      console.log(
+        `CPU seconds during the load (${loadSeconds.toFixed(1)} s wall, 2 cores): gateway ${cpu.gateway.toFixed(2)}, chat ${cpu.chat.toFixed(2)}, users ${cpu.users.toFixed(2)}, PostgreSQL backends ${cpu.postgres.toFixed(2)}, load generator ${cpu.bench.toFixed(2)}`,
+      );
+      console.log(
+        `CPU-ms per message stored: gateway ${perMessage(cpu.gateway)} + chat ${perMessage(cpu.chat)} + users ${perMessage(cpu.users)} = ${perMessage(cpu.gateway + cpu.chat + cpu.users)} services; PostgreSQL ${perMessage(cpu.postgres)} (${(cpu.commits / stored).toFixed(2)} commits per message); load average ${loadAverage()}`,
+      );
+      console.log(`  ${describeProbes(loadProbes)}`);
+      console.log(
+        `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers)`,
+      );
     }
 
     // Fan-out: one group with `groupSize` subscribed members, messages from different senders.
@@ -610,9 +646,16 @@ async function main(): Promise<void> {
     for (const child of children.reverse()) child.kill("SIGTERM");
     await sleep(1_000);
     // A service still draining 10,000 sockets on a starved machine must not outlive the bench.
-    for (let waited = 0; waited < 10_000 && children.some((c) => c.exitCode === null && c.signalCode === null); waited += 250) await sleep(250);
-    for (const child of children) if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
-    for (const name of ["gateway", "chat", "users"]) rmSync(path.join(os.tmpdir(), `hv-bench-chat-${stamp}-${name}.json`), { force: true });
+    for (
+      let waited = 0;
+      waited < 10_000 && children.some((c) => c.exitCode === null && c.signalCode === null);
+      waited += 250
+    )
+      await sleep(250);
+    for (const child of children)
+      if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
+    for (const name of ["gateway", "chat", "users"])
+      rmSync(path.join(os.tmpdir(), `hv-bench-chat-${stamp}-${name}.json`), { force: true });
     proxy?.close();
     await usersDb.$disconnect();
     await chatDb.$disconnect();

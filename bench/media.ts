@@ -25,7 +25,6 @@ const ffmpegPath = process.env.FFMPEG_PATH || "ffmpeg";
 const ffprobePath = process.env.FFPROBE_PATH || "ffprobe";
 const limits: MediaLimits = { maxBytes: 500 * 1024 * 1024, maxPixels: 50_000_000, maxVideoSeconds: 600 };
 
-
 function textFlag(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);
   return index < 0 ? undefined : process.argv[index + 1];

@@ -26,7 +26,12 @@ import type { DiscoveryDb } from "@hv/discovery/src/db";
  * The naive form, same rules as modules/nearby.ts in one statement: everyone within the radius
  * (ST_DWithin), filtered, then sorted by ST_Distance.
  */
-async function naiveNearby(db: DiscoveryDb, viewerId: string, freshAfter: Date, limit: number): Promise<unknown[]> {
+async function naiveNearby(
+  db: DiscoveryDb,
+  viewerId: string,
+  freshAfter: Date,
+  limit: number,
+): Promise<unknown[]> {
   return db.$queryRaw<unknown[]>(Prisma.sql`
     WITH v AS (
       SELECT p.user_id, p.gender, p.genders_of_interest, p.age_min, p.age_max, p.max_distance_km,
@@ -51,10 +56,14 @@ async function naiveNearby(db: DiscoveryDb, viewerId: string, freshAfter: Date, 
     LIMIT ${limit}`);
 }
 import { seedCity } from "./support/city";
-import { databaseUrlEnvVar, defaultDatabaseUrl, dropDatabase, ensureDatabase, migrateDeploy } from "@hv/prisma";
+import {
+  databaseUrlEnvVar,
+  defaultDatabaseUrl,
+  dropDatabase,
+  ensureDatabase,
+  migrateDeploy,
+} from "@hv/prisma";
 import { flag, percentile } from "./support/args";
-
-
 
 async function main(): Promise<void> {
   const users = flag("users", 1_000_000);
@@ -65,17 +74,23 @@ async function main(): Promise<void> {
   base.pathname = `/hv_bench_nearby_${Date.now().toString(36)}`;
   const url = base.toString();
   console.log(`command: pnpm exec tsx bench/nearby.ts ${process.argv.slice(2).join(" ")}`.trim());
-  console.log(`machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`);
+  console.log(
+    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}`,
+  );
   await ensureDatabase(url);
   await migrateDeploy("discovery", url);
   const db = createDiscoveryDb(url);
   const pool = createSearchPool(url, 1);
   try {
-    const [{ version } = { version: "?" }] = await db.$queryRaw<Array<{ version: string }>>`SELECT version() || ' / PostGIS ' || postgis_lib_version() AS version`;
+    const [{ version } = { version: "?" }] = await db.$queryRaw<
+      Array<{ version: string }>
+    >`SELECT version() || ' / PostGIS ' || postgis_lib_version() AS version`;
     console.log(`database: ${version}`);
     const started = performance.now();
     await seedCity(db, users);
-    console.log(`seeded ${users.toLocaleString("en")} people in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+    console.log(
+      `seeded ${users.toLocaleString("en")} people in ${((performance.now() - started) / 1000).toFixed(1)} s`,
+    );
 
     const freshAfter = new Date(Date.now() - 24 * 60 * 60_000);
     const sample = await db.$queryRawUnsafe<Array<{ id: string }>>(`
@@ -107,10 +122,16 @@ async function main(): Promise<void> {
       knn.sort((a, b) => a - b);
       naive.sort((a, b) => a - b);
       console.log(`\n${label}`);
-      console.log(`  KNN   (searchNearby, ${sample.length} viewers, mean rows ${(rowsKnn / sample.length).toFixed(1)}): p50 ${fmt(percentile(knn, 50))}  p99 ${fmt(percentile(knn, 99))}`);
+      console.log(
+        `  KNN   (searchNearby, ${sample.length} viewers, mean rows ${(rowsKnn / sample.length).toFixed(1)}): p50 ${fmt(percentile(knn, 50))}  p99 ${fmt(percentile(knn, 99))}`,
+      );
       if (naive.length > 0) {
-        console.log(`  naive (ST_DWithin + ORDER BY ST_Distance, first ${naive.length} viewers): p50 ${fmt(percentile(naive, 50))}  p99 ${fmt(percentile(naive, 99))}`);
-        console.log(`  naive / KNN: p50 ×${(percentile(naive, 50) / percentile(knn, 50)).toFixed(1)}  p99 ×${(percentile(naive, 99) / percentile(knn, 99)).toFixed(1)}`);
+        console.log(
+          `  naive (ST_DWithin + ORDER BY ST_Distance, first ${naive.length} viewers): p50 ${fmt(percentile(naive, 50))}  p99 ${fmt(percentile(naive, 99))}`,
+        );
+        console.log(
+          `  naive / KNN: p50 ×${(percentile(naive, 50) / percentile(knn, 50)).toFixed(1)}  p99 ×${(percentile(naive, 99) / percentile(knn, 99)).toFixed(1)}`,
+        );
       }
     };
 

@@ -134,7 +134,12 @@ async function main(): Promise<void> {
     });
     children.push(theirs.child);
 
-    const issuer = createAccessTokenIssuer({ keys: [key], issuer: "haiyvee", audience: "haiyvee-api", ttlSeconds: 900 });
+    const issuer = createAccessTokenIssuer({
+      keys: [key],
+      issuer: "haiyvee",
+      audience: "haiyvee-api",
+      ttlSeconds: 900,
+    });
     const tokens = await Promise.all(
       sample.map(async ({ id }) => ({
         id,
@@ -154,17 +159,21 @@ async function main(): Promise<void> {
         { query: QUERIES[query], variables },
         { authorization: `Bearer ${viewer.token}` },
       );
-      if (reply.status !== 200 || reply.body.errors) throw new Error(`${reply.status} ${JSON.stringify(reply.body.errors)}`);
+      if (reply.status !== 200 || reply.body.errors)
+        throw new Error(`${reply.status} ${JSON.stringify(reply.body.errors)}`);
       return reply.body.data;
     };
     // Same answers from both (and warm-up: plans, pools, JIT).
     for (const query of Object.keys(QUERIES) as QueryName[]) {
       for (let i = 0; i < 20; i += 1) {
         const [a, b] = [await ask(gateways[0]!.url, query, i), await ask(gateways[1]!.url, query, i)];
-        if (JSON.stringify(a) !== JSON.stringify(b)) throw new Error(`${query}: the gateways answered differently`);
+        if (JSON.stringify(a) !== JSON.stringify(b))
+          throw new Error(`${query}: the gateways answered differently`);
       }
     }
-    console.log(`answers identical on ${Object.keys(QUERIES).length} queries x 20 viewers; load average ${loadAverage()}`);
+    console.log(
+      `answers identical on ${Object.keys(QUERIES).length} queries x 20 viewers; load average ${loadAverage()}`,
+    );
 
     const cpuMs: Record<string, number[]> = {};
     for (let round = 0; round < rounds; round += 1) {
@@ -179,8 +188,11 @@ async function main(): Promise<void> {
         }
       }
     }
-    console.log(`gateway CPU-ms per request, ${concurrency} clients, ${rounds} interleaved rounds of ${requests} (median of rounds):`);
-    const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+    console.log(
+      `gateway CPU-ms per request, ${concurrency} clients, ${rounds} interleaved rounds of ${requests} (median of rounds):`,
+    );
+    const median = (values: number[]) =>
+      [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
     for (const query of Object.keys(QUERIES) as QueryName[]) {
       const a = median(cpuMs[`${query}|ours`] ?? []);
       const b = median(cpuMs[`${query}|grafbase`] ?? []);
@@ -199,7 +211,9 @@ async function main(): Promise<void> {
     }
     for (const list of Object.values(times)) list.sort((a, b) => a - b);
     const p = (name: string, q: number) => percentile(times[name]!, q);
-    console.log(`user(id) at one client, ${latencyRequests} requests each: direct p50 ${p("direct", 50).toFixed(2)} ms p99 ${p("direct", 99).toFixed(2)} ms`);
+    console.log(
+      `user(id) at one client, ${latencyRequests} requests each: direct p50 ${p("direct", 50).toFixed(2)} ms p99 ${p("direct", 99).toFixed(2)} ms`,
+    );
     for (const name of ["ours", "grafbase"]) {
       console.log(
         `  ${name}: p50 ${p(name, 50).toFixed(2)} ms (+${(p(name, 50) - p("direct", 50)).toFixed(2)}), p99 ${p(name, 99).toFixed(2)} ms (+${(p(name, 99) - p("direct", 99)).toFixed(2)})`,
@@ -230,11 +244,15 @@ async function startGrafbase(
     `[[headers]]\nrule = "forward"\nname = "authorization"\n`,
   ].join("\n");
   writeFileSync(path.join(dir, "grafbase.toml"), config);
-  const child = spawn(binary, ["dev", "-c", path.join(dir, "grafbase.toml"), "--listen-address", `127.0.0.1:${port}`], {
-    cwd: dir,
-    env: { ...process.env, HOME: dir, GRAFBASE_DISABLE_TELEMETRY: "1", DO_NOT_TRACK: "1" },
-    stdio: ["ignore", "ignore", "inherit"],
-  });
+  const child = spawn(
+    binary,
+    ["dev", "-c", path.join(dir, "grafbase.toml"), "--listen-address", `127.0.0.1:${port}`],
+    {
+      cwd: dir,
+      env: { ...process.env, HOME: dir, GRAFBASE_DISABLE_TELEMETRY: "1", DO_NOT_TRACK: "1" },
+      stdio: ["ignore", "ignore", "inherit"],
+    },
+  );
   const url = `http://127.0.0.1:${port}/graphql`;
   for (let attempt = 0; attempt < 1200; attempt += 1) {
     if (child.exitCode !== null) throw new Error(`grafbase exited (${child.exitCode}) before it was ready`);

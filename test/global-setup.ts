@@ -1,5 +1,12 @@
 import { randomBytes } from "node:crypto";
-import { SCHEMAS, databaseUrlEnvVar, defaultDatabaseUrl, dropStaleTestDatabases, ensureDatabase, migrateDeploy } from "@hv/prisma";
+import {
+  SCHEMAS,
+  databaseUrlEnvVar,
+  defaultDatabaseUrl,
+  dropStaleTestDatabases,
+  ensureDatabase,
+  migrateDeploy,
+} from "@hv/prisma";
 
 /**
  * Gives this jest run databases of its own, one per subgraph, migrated with the real migrations,

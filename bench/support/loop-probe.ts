@@ -30,7 +30,8 @@ if (file) {
     for (const entry of list.getEntries()) {
       if (entry.startTime < forcedUntil) continue;
       const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
-      const major = kind === constants.NODE_PERFORMANCE_GC_MAJOR || kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL;
+      const major =
+        kind === constants.NODE_PERFORMANCE_GC_MAJOR || kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL;
       if (major) {
         gc.major += 1;
         gc.majorMaxMs = Math.max(gc.majorMaxMs, entry.duration);

@@ -96,15 +96,21 @@ function main(): void {
       const bucket = Math.floor(at / 5e6);
       buckets[bucket] = (buckets[bucket] ?? 0) + (profile.timeDeltas[index + 1] ?? 0) / 1000;
     });
-    console.log(`busy ms per 5 s: ${[...buckets].map((ms, i) => `${i * 5}s:${(ms ?? 0).toFixed(0)}`).join(" ")}`);
+    console.log(
+      `busy ms per 5 s: ${[...buckets].map((ms, i) => `${i * 5}s:${(ms ?? 0).toFixed(0)}`).join(" ")}`,
+    );
   }
   const print = (title: string, map: Map<string, number>) => {
     console.log(`\n${title}`);
     for (const [key, us] of [...map].sort((a, b) => b[1] - a[1]).slice(0, top)) {
-      console.log(`${(us / 1000).toFixed(0).padStart(8)} ms ${((us / total) * 100).toFixed(1).padStart(5)}%  ${key}`);
+      console.log(
+        `${(us / 1000).toFixed(0).padStart(8)} ms ${((us / total) * 100).toFixed(1).padStart(5)}%  ${key}`,
+      );
     }
   };
-  console.log(`${file}: ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s profiled; in the window busy ${(total / 1000).toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms`);
+  console.log(
+    `${file}: ${((profile.endTime - profile.startTime) / 1e6).toFixed(1)} s profiled; in the window busy ${(total / 1000).toFixed(0)} ms, idle ${(idle / 1000).toFixed(0)} ms`,
+  );
   print("self time by package", selfByPackage);
   print("self time by function", selfByFunction);
   print("inclusive time by function", inclusive);

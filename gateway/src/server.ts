@@ -84,10 +84,17 @@ export interface RunningGateway extends RunningService {
   /** GET /metrics on GATEWAY_METRICS_PORT (the private interface), e.g. http://127.0.0.1:4009/metrics. */
   metricsUrl: string;
   /** Counters of the subscription machinery (feeds, upstream subscriptions, shared fetches). */
-  subscriptionStats(): ReturnType<SubscriptionHub["stats"]> & { upstream: ReturnType<UpstreamPool["stats"]>; connections: number };
+  subscriptionStats(): ReturnType<SubscriptionHub["stats"]> & {
+    upstream: ReturnType<UpstreamPool["stats"]>;
+    connections: number;
+  };
 }
 
-export async function start(config: GatewayConfig, logger: Logger, options: GatewayOptions = {}): Promise<RunningGateway> {
+export async function start(
+  config: GatewayConfig,
+  logger: Logger,
+  options: GatewayOptions = {},
+): Promise<RunningGateway> {
   const supergraphSdl = options.supergraphSdl ?? readFileSync(SUPERGRAPH_PATH, "utf8");
   const tuning = { ...SUBSCRIPTION_DEFAULTS, ...options.subscriptions };
   let schemaLoaded = false;
@@ -106,10 +113,20 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     // serves every environment.
     buildService: ({ name, url }) => {
       if (options.supergraphUrls && url) {
-        return (dataSources[name] = new SubgraphDataSource({ subgraphName: name, metrics, url, fetcher: fetcher.fetch }));
+        return (dataSources[name] = new SubgraphDataSource({
+          subgraphName: name,
+          metrics,
+          url,
+          fetcher: fetcher.fetch,
+        }));
       }
       if (!isSubgraphName(name)) throw new Error(`supergraph.graphql names an unknown subgraph "${name}"`);
-      const source = new SubgraphDataSource({ subgraphName: name, metrics, url: config.subgraphUrls[name], fetcher: fetcher.fetch });
+      const source = new SubgraphDataSource({
+        subgraphName: name,
+        metrics,
+        url: config.subgraphUrls[name],
+        fetcher: fetcher.fetch,
+      });
       dataSources[name] = source;
       return source;
     },
@@ -242,7 +259,12 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
     },
   });
   // Prometheus scrapes on the private interface: the public port never serves /metrics.
-  const metricsServer = await startMetricsServer({ metrics, host: config.metricsHost, port: config.metricsPort, logger });
+  const metricsServer = await startMetricsServer({
+    metrics,
+    host: config.metricsHost,
+    port: config.metricsPort,
+    logger,
+  });
   return {
     ...service,
     metrics,
@@ -251,6 +273,10 @@ export async function start(config: GatewayConfig, logger: Logger, options: Gate
       await service.stop();
       await metricsServer.stop();
     },
-    subscriptionStats: () => ({ ...hub.stats(), upstream: upstream.stats(), connections: endpoint?.connections() ?? 0 }),
+    subscriptionStats: () => ({
+      ...hub.stats(),
+      upstream: upstream.stats(),
+      connections: endpoint?.connections() ?? 0,
+    }),
   };
 }

@@ -11,11 +11,16 @@ export function unauthenticatedStatusPlugin(): ApolloServerPlugin {
       return {
         async willSendResponse({ response }) {
           if (response.body.kind !== "single") return;
-          const refused = response.body.singleResult.errors?.find((error) => error.extensions?.code === ErrorCode.UNAUTHENTICATED);
+          const refused = response.body.singleResult.errors?.find(
+            (error) => error.extensions?.code === ErrorCode.UNAUTHENTICATED,
+          );
           if (!refused) return;
           response.http.status = 401;
           const reason = refused.extensions?.reason;
-          response.http.headers.set("www-authenticate", reason === undefined ? "Bearer" : 'Bearer error="invalid_token"');
+          response.http.headers.set(
+            "www-authenticate",
+            reason === undefined ? "Bearer" : 'Bearer error="invalid_token"',
+          );
         },
       };
     },

@@ -25,7 +25,8 @@ export function viewerScopedCachePolicy<TContext extends AuthContext>(): ApolloS
         async executionDidStart(requestContext) {
           return {
             async executionDidEnd() {
-              if (requestContext.operation.operation !== "query") requestContext.overallCachePolicy.restrict({ maxAge: 0 });
+              if (requestContext.operation.operation !== "query")
+                requestContext.overallCachePolicy.restrict({ maxAge: 0 });
               if (contextValue.viewer) requestContext.overallCachePolicy.restrict({ scope: "PRIVATE" });
             },
           };
@@ -39,8 +40,16 @@ export function viewerScopedCachePolicy<TContext extends AuthContext>(): ApolloS
  * A resolver's dynamic cache hint: narrows the field's policy (never widens it). A no-op where
  * Apollo's cache-control plugin is not running (subscriptions over graphql-ws).
  */
-export function restrictCacheHint(info: GraphQLResolveInfo, hint: { maxAge?: number; scope?: "PUBLIC" | "PRIVATE" }): void {
-  const cacheControl = (info as { cacheControl?: { cacheHint?: { restrict(hint: { maxAge?: number; scope?: "PUBLIC" | "PRIVATE" }): void } } })
-    .cacheControl;
+export function restrictCacheHint(
+  info: GraphQLResolveInfo,
+  hint: { maxAge?: number; scope?: "PUBLIC" | "PRIVATE" },
+): void {
+  const cacheControl = (
+    info as {
+      cacheControl?: {
+        cacheHint?: { restrict(hint: { maxAge?: number; scope?: "PUBLIC" | "PRIVATE" }): void };
+      };
+    }
+  ).cacheControl;
   cacheControl?.cacheHint?.restrict(hint);
 }

@@ -23,7 +23,11 @@ describe("configuration", () => {
       host: "127.0.0.1",
       redis: { url: "redis://127.0.0.1:6379", sentinel: null },
       trustProxy: "loopback",
-      auth: { jwksUrl: "http://127.0.0.1:4001/.well-known/jwks.json", issuer: "haiyvee", audience: "haiyvee-api" },
+      auth: {
+        jwksUrl: "http://127.0.0.1:4001/.well-known/jwks.json",
+        issuer: "haiyvee",
+        audience: "haiyvee-api",
+      },
       name: "chat",
       port: 4003,
       databaseUrl: "postgresql://postgres@127.0.0.1:5432/hv_chat",
@@ -49,7 +53,9 @@ describe("configuration", () => {
     expect(() => loadDiscoveryConfig({ DISCOVERY_LOCATION_MAX_AGE_MINUTES: "-5" })).toThrow(
       /DISCOVERY_LOCATION_MAX_AGE_MINUTES/,
     );
-    expect(() => loadSubgraphConfig("media", { MEDIA_DATABASE_URL: "not a url" })).toThrow(/MEDIA_DATABASE_URL/);
+    expect(() => loadSubgraphConfig("media", { MEDIA_DATABASE_URL: "not a url" })).toThrow(
+      /MEDIA_DATABASE_URL/,
+    );
   });
 
   it("should treat an empty value as unset", () => {
@@ -67,7 +73,9 @@ describe("configuration", () => {
     expect(trust("true")).toBe(true);
     expect(trust("false")).toBe(false);
     expect(trust("2")).toBe(2);
-    expect(trust("loopback, 10.0.0.0/8 ,fd00::/8,192.168.0.0/255.255.0.0")).toBe("loopback,10.0.0.0/8,fd00::/8,192.168.0.0/255.255.0.0");
+    expect(trust("loopback, 10.0.0.0/8 ,fd00::/8,192.168.0.0/255.255.0.0")).toBe(
+      "loopback,10.0.0.0/8,fd00::/8,192.168.0.0/255.255.0.0",
+    );
     expect(() => trust("10.0.0.0/33")).toThrow(/TRUST_PROXY/);
     expect(() => trust("the-load-balancer")).toThrow(/TRUST_PROXY.*the-load-balancer/);
   });
@@ -75,16 +83,28 @@ describe("configuration", () => {
   it("should cap the access-token lifetime at 15 minutes", () => {
     const keys = JSON.stringify([generateSigningKeyJwk("k1")]);
     expect(loadUsersConfig({ AUTH_SIGNING_KEYS: keys }).accessTokens.ttlSeconds).toBe(900);
-    expect(loadUsersConfig({ AUTH_SIGNING_KEYS: keys, AUTH_ACCESS_TOKEN_TTL_SECONDS: "300" }).accessTokens.ttlSeconds).toBe(300);
-    expect(() => loadUsersConfig({ AUTH_SIGNING_KEYS: keys, AUTH_ACCESS_TOKEN_TTL_SECONDS: "901" })).toThrow(/AUTH_ACCESS_TOKEN_TTL_SECONDS/);
+    expect(
+      loadUsersConfig({ AUTH_SIGNING_KEYS: keys, AUTH_ACCESS_TOKEN_TTL_SECONDS: "300" }).accessTokens
+        .ttlSeconds,
+    ).toBe(300);
+    expect(() => loadUsersConfig({ AUTH_SIGNING_KEYS: keys, AUTH_ACCESS_TOKEN_TTL_SECONDS: "901" })).toThrow(
+      /AUTH_ACCESS_TOKEN_TTL_SECONDS/,
+    );
   });
 });
 
 describe("Redis target: REDIS_URL or sentinels", () => {
-  const sentinels = { REDIS_SENTINELS: "10.0.0.1:26379, sentinel-b.redis.svc:26380,[fd00::3]:26379", REDIS_SENTINEL_NAME: "hv-main" };
+  const sentinels = {
+    REDIS_SENTINELS: "10.0.0.1:26379, sentinel-b.redis.svc:26380,[fd00::3]:26379",
+    REDIS_SENTINEL_NAME: "hv-main",
+  };
 
   it("should read the sentinels, the group name and their password, and keep REDIS_URL for the rest", () => {
-    const target = loadRedisTarget({ ...sentinels, REDIS_SENTINEL_PASSWORD: "s3ntinel", REDIS_URL: "redis://app:p%40ss@ignored:1/3" });
+    const target = loadRedisTarget({
+      ...sentinels,
+      REDIS_SENTINEL_PASSWORD: "s3ntinel",
+      REDIS_URL: "redis://app:p%40ss@ignored:1/3",
+    });
     expect(target).toEqual({
       url: "redis://app:p%40ss@ignored:1/3",
       sentinel: {
@@ -101,7 +121,13 @@ describe("Redis target: REDIS_URL or sentinels", () => {
   });
 
   it("should turn a target into ioredis options: sentinels, name, and REDIS_URL's user, password and database", () => {
-    const options = redisOptions(loadRedisTarget({ ...sentinels, REDIS_SENTINEL_PASSWORD: "s3ntinel", REDIS_URL: "redis://app:p%40ss@ignored:1/3" }));
+    const options = redisOptions(
+      loadRedisTarget({
+        ...sentinels,
+        REDIS_SENTINEL_PASSWORD: "s3ntinel",
+        REDIS_URL: "redis://app:p%40ss@ignored:1/3",
+      }),
+    );
     expect(options).toMatchObject({
       sentinels: [
         { host: "10.0.0.1", port: 26379 },
@@ -116,34 +142,81 @@ describe("Redis target: REDIS_URL or sentinels", () => {
     });
     expect(options).not.toHaveProperty("host");
     expect(options).not.toHaveProperty("maxRetriesPerRequest"); // BullMQ workers need null: each caller adds its own
-    expect(redisOptions("rediss://:secret@[::1]:6380/2")).toEqual({ host: "::1", port: 6380, tls: {}, password: "secret", db: 2 });
+    expect(redisOptions("rediss://:secret@[::1]:6380/2")).toEqual({
+      host: "::1",
+      port: 6380,
+      tls: {},
+      password: "secret",
+      db: 2,
+    });
     expect(redisOptions("redis://127.0.0.1:6379")).toEqual({ host: "127.0.0.1", port: 6379 });
   });
 
   it("should want both REDIS_SENTINELS and REDIS_SENTINEL_NAME, or neither", () => {
     expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379" })).toThrow(ConfigError);
-    expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379" })).toThrow(/REDIS_SENTINELS is set without REDIS_SENTINEL_NAME/);
-    expect(() => loadSubgraphConfig("users", { REDIS_SENTINEL_NAME: "hv-main" })).toThrow(/REDIS_SENTINEL_NAME is set without REDIS_SENTINELS/);
-    expect(() => loadRedisTarget({ REDIS_SENTINEL_PASSWORD: "x" })).toThrow(/REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS/);
-    expect(loadRedisTarget({ REDIS_SENTINELS: "", REDIS_SENTINEL_NAME: "" })).toEqual({ url: "redis://127.0.0.1:6379", sentinel: null });
+    expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379" })).toThrow(
+      /REDIS_SENTINELS is set without REDIS_SENTINEL_NAME/,
+    );
+    expect(() => loadSubgraphConfig("users", { REDIS_SENTINEL_NAME: "hv-main" })).toThrow(
+      /REDIS_SENTINEL_NAME is set without REDIS_SENTINELS/,
+    );
+    expect(() => loadRedisTarget({ REDIS_SENTINEL_PASSWORD: "x" })).toThrow(
+      /REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS/,
+    );
+    expect(loadRedisTarget({ REDIS_SENTINELS: "", REDIS_SENTINEL_NAME: "" })).toEqual({
+      url: "redis://127.0.0.1:6379",
+      sentinel: null,
+    });
   });
 
   it("should refuse sentinel addresses that are not host:port", () => {
-    for (const bad of ["127.0.0.1", "127.0.0.1:0", "127.0.0.1:65536", "host:port", "::1:26379", "[not-ipv6]:26379", "a b:26379", "127.0.0.1:26379,", "redis://s:26379"]) {
-      expect(() => loadRedisTarget({ REDIS_SENTINELS: bad, REDIS_SENTINEL_NAME: "hv-main" })).toThrow(/^Invalid environment variable REDIS_SENTINELS=/);
+    for (const bad of [
+      "127.0.0.1",
+      "127.0.0.1:0",
+      "127.0.0.1:65536",
+      "host:port",
+      "::1:26379",
+      "[not-ipv6]:26379",
+      "a b:26379",
+      "127.0.0.1:26379,",
+      "redis://s:26379",
+    ]) {
+      expect(() => loadRedisTarget({ REDIS_SENTINELS: bad, REDIS_SENTINEL_NAME: "hv-main" })).toThrow(
+        /^Invalid environment variable REDIS_SENTINELS=/,
+      );
     }
-    expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379,s:x", REDIS_SENTINEL_NAME: "hv-main" })).toThrow(/not understood: "s:x"/);
+    expect(() =>
+      loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379,s:x", REDIS_SENTINEL_NAME: "hv-main" }),
+    ).toThrow(/not understood: "s:x"/);
   });
 
   it("should refuse a bad group name, a URL ioredis would read differently, and TLS through Sentinel", () => {
-    expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379", REDIS_SENTINEL_NAME: "hv main" })).toThrow(/REDIS_SENTINEL_NAME/);
-    expect(() => loadRedisTarget({ REDIS_URL: "http://127.0.0.1:6379" })).toThrow(/REDIS_URL=.*redis: or rediss:/);
-    expect(() => loadRedisTarget({ REDIS_URL: "redis://127.0.0.1:6379/zero" })).toThrow(/REDIS_URL=.*database number/);
-    expect(() => loadRedisTarget({ REDIS_URL: "redis://127.0.0.1:6379?family=6" })).toThrow(/REDIS_URL=.*query/);
-    expect(() => loadRedisTarget({ REDIS_URL: "rediss://h:6380", REDIS_SENTINELS: "127.0.0.1:26379", REDIS_SENTINEL_NAME: "hv-main" })).toThrow(
-      /REDIS_URL is rediss:\/\/ \(TLS\) while REDIS_SENTINELS is set/,
+    expect(() =>
+      loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379", REDIS_SENTINEL_NAME: "hv main" }),
+    ).toThrow(/REDIS_SENTINEL_NAME/);
+    expect(() => loadRedisTarget({ REDIS_URL: "http://127.0.0.1:6379" })).toThrow(
+      /REDIS_URL=.*redis: or rediss:/,
     );
-    expect(() => loadRedisTarget({ REDIS_SENTINELS: "127.0.0.1:26379", REDIS_SENTINEL_NAME: "hv-main", REDIS_SENTINEL_PASSWORD: "" })).not.toThrow();
+    expect(() => loadRedisTarget({ REDIS_URL: "redis://127.0.0.1:6379/zero" })).toThrow(
+      /REDIS_URL=.*database number/,
+    );
+    expect(() => loadRedisTarget({ REDIS_URL: "redis://127.0.0.1:6379?family=6" })).toThrow(
+      /REDIS_URL=.*query/,
+    );
+    expect(() =>
+      loadRedisTarget({
+        REDIS_URL: "rediss://h:6380",
+        REDIS_SENTINELS: "127.0.0.1:26379",
+        REDIS_SENTINEL_NAME: "hv-main",
+      }),
+    ).toThrow(/REDIS_URL is rediss:\/\/ \(TLS\) while REDIS_SENTINELS is set/);
+    expect(() =>
+      loadRedisTarget({
+        REDIS_SENTINELS: "127.0.0.1:26379",
+        REDIS_SENTINEL_NAME: "hv-main",
+        REDIS_SENTINEL_PASSWORD: "",
+      }),
+    ).not.toThrow();
   });
 
   it("should never repeat a URL's password in a start-up error, and still name the variable and show the rest", () => {
@@ -156,7 +229,9 @@ describe("Redis target: REDIS_URL or sentinels", () => {
       throw new Error("expected a refusal");
     };
     const message = refused({ REDIS_URL: "redis://app:hunter2@redis.internal:6379/zero" });
-    expect(message).toMatch(/^Invalid environment variable REDIS_URL="redis:\/\/app:\*\*\*@redis\.internal:6379\/zero"/);
+    expect(message).toMatch(
+      /^Invalid environment variable REDIS_URL="redis:\/\/app:\*\*\*@redis\.internal:6379\/zero"/,
+    );
     expect(message).not.toContain("hunter2");
     // A password with an unencoded "@" is masked whole, and so is one with no user before it.
     expect(refused({ REDIS_URL: "redis://:hun@ter2@h:6379?x=1" })).not.toMatch(/hun|ter2/);
@@ -177,8 +252,12 @@ describe("access-token signing keys", () => {
   });
 
   it("should refuse to start in production without AUTH_SIGNING_KEYS, naming it", () => {
-    expect(() => loadUsersConfig({ NODE_ENV: "production" }, { devKeyFile: path.join(dir, "keys.json") })).toThrow(ConfigError);
-    expect(() => loadUsersConfig({ NODE_ENV: "production" }, { devKeyFile: path.join(dir, "keys.json") })).toThrow(/AUTH_SIGNING_KEYS/);
+    expect(() =>
+      loadUsersConfig({ NODE_ENV: "production" }, { devKeyFile: path.join(dir, "keys.json") }),
+    ).toThrow(ConfigError);
+    expect(() =>
+      loadUsersConfig({ NODE_ENV: "production" }, { devKeyFile: path.join(dir, "keys.json") }),
+    ).toThrow(/AUTH_SIGNING_KEYS/);
   });
 
   it("should explain a bad AUTH_SIGNING_KEYS without ever echoing the key material", () => {

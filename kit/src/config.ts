@@ -32,7 +32,11 @@ export interface EnvVarSpec<S extends z.ZodType = z.ZodType> {
 type SpecOptions = Pick<EnvVarSpec, "secret" | "requiredWhen" | "defaultText">;
 
 /** A catalogue entry; the schema's output is the type its loader gets (`readVar`). */
-export function spec<S extends z.ZodType>(schema: S, description: string, options: SpecOptions = {}): EnvVarSpec<S> {
+export function spec<S extends z.ZodType>(
+  schema: S,
+  description: string,
+  options: SpecOptions = {},
+): EnvVarSpec<S> {
   return { schema, description, ...options };
 }
 
@@ -42,7 +46,9 @@ export function envVarDefault(entry: EnvVarSpec): string | number | boolean | un
   while (schema instanceof z.ZodPipe) schema = schema.in as z.ZodType;
   if (!(schema instanceof z.ZodDefault)) return undefined;
   const value: unknown = schema.def.defaultValue;
-  return typeof value === "string" || typeof value === "number" || typeof value === "boolean" ? value : undefined;
+  return typeof value === "string" || typeof value === "number" || typeof value === "boolean"
+    ? value
+    : undefined;
 }
 
 /** Express's `trust proxy`: true/false, a hop count, or a comma-separated list of loopback/linklocal/uniquelocal/IPs/CIDRs. */
@@ -87,7 +93,8 @@ export interface RedisSentinelAddress {
 }
 
 /** A DNS name (letters, digits, hyphens, dots) or an IPv4 address; IPv6 comes in brackets. */
-const HOST_NAME = /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
+const HOST_NAME =
+  /^(?=.{1,253}$)[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?)*$/;
 
 function parseHostPort(entry: string): RedisSentinelAddress | undefined {
   const match = /^(?:\[([^\]]+)\]|([^:[\]]+)):(\d{1,5})$/.exec(entry);
@@ -126,27 +133,36 @@ export const redisUrl = url.superRefine((value, context) => {
     return; // reported by `url`
   }
   const problems: string[] = [];
-  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:") problems.push("the scheme must be redis: or rediss:");
-  if (!/^\/?(\d{1,4})?$/.test(parsed.pathname)) problems.push("the path is the database number (e.g. /0) or nothing");
+  if (parsed.protocol !== "redis:" && parsed.protocol !== "rediss:")
+    problems.push("the scheme must be redis: or rediss:");
+  if (!/^\/?(\d{1,4})?$/.test(parsed.pathname))
+    problems.push("the path is the database number (e.g. /0) or nothing");
   if (parsed.search !== "") problems.push("query parameters are not read: leave them out");
   if (problems.length > 0) context.addIssue({ code: "custom", message: problems.join("; ") });
 });
 
 const upper = <N extends SubgraphName>(name: N) => name.toUpperCase() as Uppercase<N>;
 
-export const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(1).max(max).default(fallback);
+export const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  z.coerce.number().int().min(1).max(max).default(fallback);
 export const MB = 1024 * 1024;
 
 /** Account mails (users domain: the users subgraph queues them, the users worker sends them). */
 const MAIL_ENV = {
   MAIL_SMTP_URL: spec(
     url
-      .refine((value) => /^smtps?:$/.test(new URL(value).protocol), "the scheme must be smtp: (STARTTLS when offered) or smtps: (TLS from the start)")
+      .refine(
+        (value) => /^smtps?:$/.test(new URL(value).protocol),
+        "the scheme must be smtp: (STARTTLS when offered) or smtps: (TLS from the start)",
+      )
       .optional(),
     "Users worker: the SMTP server account mails go through, `smtp[s]://[user:password@]host:port`. Required in production; in development `npm start` runs a local catch-all sink at `smtp://127.0.0.1:2525` (the default).",
     { secret: true },
   ),
-  MAIL_FROM: spec(z.string().min(3).max(320).default("Haiyvee <no-reply@haiyvee.invalid>"), "Users worker: the `From` of account mails, e.g. `Haiyvee <no-reply@example.com>`."),
+  MAIL_FROM: spec(
+    z.string().min(3).max(320).default("Haiyvee <no-reply@haiyvee.invalid>"),
+    "Users worker: the `From` of account mails, e.g. `Haiyvee <no-reply@example.com>`.",
+  ),
   APP_LINK_BASE_URL: spec(
     url.optional(),
     "Users worker: the app's public link base in mails (`<base>/verify-email?token=…`, `/reset-password?token=…`, `/confirm-email?token=…`), a universal/app link the phone opens. Required in production; default `http://localhost:8081` outside it.",
@@ -180,9 +196,14 @@ const rateBudget = (fallback: string) =>
     .transform((value, context): RateBudget => {
       const match = /^\s*(\d{1,9})\s*\/\s*(\d{1,6})(s|m|h)\s*$/.exec(value);
       const points = Number(match?.[1]);
-      const durationSeconds = Number(match?.[2]) * WINDOW_SECONDS[(match?.[3] ?? "s") as keyof typeof WINDOW_SECONDS];
+      const durationSeconds =
+        Number(match?.[2]) * WINDOW_SECONDS[(match?.[3] ?? "s") as keyof typeof WINDOW_SECONDS];
       if (!match || points < 1 || durationSeconds < 1 || durationSeconds > 7 * 24 * 3600) {
-        context.addIssue({ code: "custom", message: "expected <points>/<window> such as 30/15m (window in s, m or h, at most 7 days; points at least 1)" });
+        context.addIssue({
+          code: "custom",
+          message:
+            "expected <points>/<window> such as 30/15m (window in s, m or h, at most 7 days; points at least 1)",
+        });
         return z.NEVER;
       }
       return { points, durationSeconds };
@@ -194,13 +215,22 @@ const GATEWAY_PROTECTION_ENV = {
     z.enum(["apq", "safelist"]).default("apq"),
     "Gateway: `apq`: any valid operation, with automatic persisted queries cached in Redis; `safelist`: only the app's operations in `operations/persisted-query-manifest.json` (by hash or exact text), anything else is `PERSISTED_QUERY_NOT_ALLOWED`, over HTTP and WebSocket.",
   ),
-  GATEWAY_APQ_TTL_SECONDS: spec(positiveInt(24 * 3600, 30 * 24 * 3600), "Gateway, apq: how long a registered persisted query stays in Redis."),
-  GATEWAY_MAX_BODY_BYTES: spec(positiveInt(256 * 1024, 16 * MB), "Gateway: largest HTTP request body; bigger is refused with 413 `PAYLOAD_TOO_LARGE`."),
+  GATEWAY_APQ_TTL_SECONDS: spec(
+    positiveInt(24 * 3600, 30 * 24 * 3600),
+    "Gateway, apq: how long a registered persisted query stays in Redis.",
+  ),
+  GATEWAY_MAX_BODY_BYTES: spec(
+    positiveInt(256 * 1024, 16 * MB),
+    "Gateway: largest HTTP request body; bigger is refused with 413 `PAYLOAD_TOO_LARGE`.",
+  ),
   GATEWAY_SUBGRAPH_TIMEOUT_MS: spec(
     positiveInt(10_000, 300_000),
     "Gateway: longest wait for one subgraph fetch; then that part of the answer is `UPSTREAM_TIMEOUT`.",
   ),
-  GATEWAY_MAX_DEPTH: spec(positiveInt(12, 100), "Gateway: deepest nesting of selections in one operation (fragments included)."),
+  GATEWAY_MAX_DEPTH: spec(
+    positiveInt(12, 100),
+    "Gateway: deepest nesting of selections in one operation (fragments included).",
+  ),
   GATEWAY_MAX_ALIASES: spec(positiveInt(15, 1000), "Gateway: most aliases in one operation."),
   GATEWAY_MAX_DIRECTIVES: spec(positiveInt(30, 1000), "Gateway: most directives in one operation."),
   GATEWAY_MAX_TOKENS: spec(positiveInt(2_000, 100_000), "Gateway: most lexical tokens in one document."),
@@ -208,14 +238,35 @@ const GATEWAY_PROTECTION_ENV = {
     positiveInt(5_000, 1_000_000),
     "Gateway: highest cost of one operation (GraphQL Armor: 2 per object field and 1 per scalar, times 1.5 per level of depth).",
   ),
-  GATEWAY_RATE_LIMIT_IP: spec(rateBudget("1200/1m"), "Gateway: HTTP requests to /graphql and subscribe messages per client address (IPv6 by /64)."),
+  GATEWAY_RATE_LIMIT_IP: spec(
+    rateBudget("1200/1m"),
+    "Gateway: HTTP requests to /graphql and subscribe messages per client address (IPv6 by /64).",
+  ),
   GATEWAY_RATE_LIMIT_USER: spec(rateBudget("600/1m"), "Gateway: operations per signed-in user."),
-  GATEWAY_RATE_LIMIT_LOGIN: spec(rateBudget("60/15m"), "Gateway: `logIn` fields per client address (each alias counts)."),
-  GATEWAY_RATE_LIMIT_SIGNUP: spec(rateBudget("20/1h"), "Gateway: `signUp` fields per client address (each alias counts)."),
-  GATEWAY_RATE_LIMIT_SWIPE: spec(rateBudget("600/1h"), "Gateway: `like` and `superLike` fields per user (each alias counts)."),
-  GATEWAY_RATE_LIMIT_SEND_MESSAGE: spec(rateBudget("120/1m"), "Gateway: `sendMessage` fields per user (each alias counts)."),
-  GATEWAY_RATE_LIMIT_CREATE_UPLOAD: spec(rateBudget("120/1h"), "Gateway: `createUpload` fields per user (each alias counts)."),
-  GATEWAY_RATE_LIMIT_SUBSCRIBE: spec(rateBudget("120/1m"), "Gateway: subscriptions started over WebSocket per user (per address when anonymous)."),
+  GATEWAY_RATE_LIMIT_LOGIN: spec(
+    rateBudget("60/15m"),
+    "Gateway: `logIn` fields per client address (each alias counts).",
+  ),
+  GATEWAY_RATE_LIMIT_SIGNUP: spec(
+    rateBudget("20/1h"),
+    "Gateway: `signUp` fields per client address (each alias counts).",
+  ),
+  GATEWAY_RATE_LIMIT_SWIPE: spec(
+    rateBudget("600/1h"),
+    "Gateway: `like` and `superLike` fields per user (each alias counts).",
+  ),
+  GATEWAY_RATE_LIMIT_SEND_MESSAGE: spec(
+    rateBudget("120/1m"),
+    "Gateway: `sendMessage` fields per user (each alias counts).",
+  ),
+  GATEWAY_RATE_LIMIT_CREATE_UPLOAD: spec(
+    rateBudget("120/1h"),
+    "Gateway: `createUpload` fields per user (each alias counts).",
+  ),
+  GATEWAY_RATE_LIMIT_SUBSCRIBE: spec(
+    rateBudget("120/1m"),
+    "Gateway: subscriptions started over WebSocket per user (per address when anonymous).",
+  ),
   GATEWAY_WS_MAX_PER_ADDRESS: spec(
     positiveInt(200, 1_000_000),
     "Gateway: most open graphql-ws connections from one client address (IPv6 by /64) on one replica; a further upgrade is refused with HTTP 429. Many phones may share one carrier NAT address: keep it well above one household.",
@@ -243,28 +294,65 @@ const OBSERVABILITY_ENV = {
     url.optional(),
     "Tracing: base URL of an OTLP/HTTP collector (`/v1/traces` is appended). Setting it (or the next one) turns tracing on; unset: no tracing.",
   ),
-  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: spec(url.optional(), "Tracing: full URL for traces, instead of `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`."),
-  OTEL_EXPORTER_OTLP_HEADERS: spec(z.string().optional(), "Tracing: headers sent to the collector, `key=value` pairs separated by commas (e.g. an API key).", { secret: true }),
+  OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: spec(
+    url.optional(),
+    "Tracing: full URL for traces, instead of `OTEL_EXPORTER_OTLP_ENDPOINT` + `/v1/traces`.",
+  ),
+  OTEL_EXPORTER_OTLP_HEADERS: spec(
+    z.string().optional(),
+    "Tracing: headers sent to the collector, `key=value` pairs separated by commas (e.g. an API key).",
+    { secret: true },
+  ),
   OTEL_TRACES_EXPORTER: spec(
     z.enum(["otlp", "console", "none"]).optional(),
     "Tracing: `otlp` (JSON over HTTP), `console` (spans to stdout, development) or `none`. Default `otlp` when an endpoint is set, else `none`.",
     { defaultText: "`otlp` with an endpoint, else `none`" },
   ),
   OTEL_TRACES_SAMPLER: spec(
-    z.enum(["always_on", "always_off", "traceidratio", "parentbased_always_on", "parentbased_always_off", "parentbased_traceidratio"]).optional(),
+    z
+      .enum([
+        "always_on",
+        "always_off",
+        "traceidratio",
+        "parentbased_always_on",
+        "parentbased_always_off",
+        "parentbased_traceidratio",
+      ])
+      .optional(),
     "Tracing: which traces are kept; default `parentbased_always_on`. Use `parentbased_traceidratio` with `OTEL_TRACES_SAMPLER_ARG` under load.",
     { defaultText: "`parentbased_always_on`" },
   ),
-  OTEL_TRACES_SAMPLER_ARG: spec(z.coerce.number().min(0).max(1).optional(), "Tracing: the ratio of traces kept by the `traceidratio` samplers (0 to 1)."),
-  OTEL_SERVICE_NAME: spec(z.string().min(1).optional(), "Tracing: `service.name` of the spans; default the process's name (`gateway`, `users`, …, `push-worker`, `media-worker`).", { defaultText: "the process's name" }),
-  OTEL_RESOURCE_ATTRIBUTES: spec(z.string().optional(), "Tracing: extra resource attributes, `key=value` pairs separated by commas (e.g. `deployment.environment=prod`)."),
-  OTEL_SDK_DISABLED: spec(z.enum(["true", "false"]).optional(), "Tracing: `true` turns it off whatever else is set."),
+  OTEL_TRACES_SAMPLER_ARG: spec(
+    z.coerce.number().min(0).max(1).optional(),
+    "Tracing: the ratio of traces kept by the `traceidratio` samplers (0 to 1).",
+  ),
+  OTEL_SERVICE_NAME: spec(
+    z.string().min(1).optional(),
+    "Tracing: `service.name` of the spans; default the process's name (`gateway`, `users`, …, `push-worker`, `media-worker`).",
+    { defaultText: "the process's name" },
+  ),
+  OTEL_RESOURCE_ATTRIBUTES: spec(
+    z.string().optional(),
+    "Tracing: extra resource attributes, `key=value` pairs separated by commas (e.g. `deployment.environment=prod`).",
+  ),
+  OTEL_SDK_DISABLED: spec(
+    z.enum(["true", "false"]).optional(),
+    "Tracing: `true` turns it off whatever else is set.",
+  ),
 };
 
-const subgraphPort = (name: SubgraphName) => spec(port.default(DEFAULT_PORTS[name]), `Port the ${name} subgraph listens on.`);
+const subgraphPort = (name: SubgraphName) =>
+  spec(port.default(DEFAULT_PORTS[name]), `Port the ${name} subgraph listens on.`);
 const subgraphDatabase = (name: SubgraphName) =>
-  spec(url.default(subgraphEntry(name).devDatabaseUrl), `PostgreSQL database owned by the ${name} subgraph${name === "discovery" ? " (needs PostGIS)" : ""}.`);
-const subgraphUrl = (name: SubgraphName) => spec(url.default(`http://127.0.0.1:${DEFAULT_PORTS[name]}/graphql`), `Where the gateway reaches the ${name} subgraph.`);
+  spec(
+    url.default(subgraphEntry(name).devDatabaseUrl),
+    `PostgreSQL database owned by the ${name} subgraph${name === "discovery" ? " (needs PostGIS)" : ""}.`,
+  );
+const subgraphUrl = (name: SubgraphName) =>
+  spec(
+    url.default(`http://127.0.0.1:${DEFAULT_PORTS[name]}/graphql`),
+    `Where the gateway reaches the ${name} subgraph.`,
+  );
 
 /** `<NAME>_PORT`, `<NAME>_DATABASE_URL` and `<NAME>_URL` of every subgraph in the registry. */
 const SUBGRAPH_ENV = Object.fromEntries(
@@ -304,8 +392,14 @@ export const ENV_CATALOGUE = {
     url.default(`http://127.0.0.1:${DEFAULT_PORTS.users}/.well-known/jwks.json`),
     "Where the gateway and subgraphs fetch the access-token public keys (the users subgraph serves them).",
   ),
-  AUTH_ISSUER: spec(z.string().min(1).default("haiyvee"), "`iss` of access tokens: issued with it, required on verification."),
-  AUTH_AUDIENCE: spec(z.string().min(1).default("haiyvee-api"), "`aud` of access tokens: issued with it, required on verification."),
+  AUTH_ISSUER: spec(
+    z.string().min(1).default("haiyvee"),
+    "`iss` of access tokens: issued with it, required on verification.",
+  ),
+  AUTH_AUDIENCE: spec(
+    z.string().min(1).default("haiyvee-api"),
+    "`aud` of access tokens: issued with it, required on verification.",
+  ),
   AUTH_ACCESS_TOKEN_TTL_SECONDS: spec(
     z.coerce.number().int().min(1).max(MAX_ACCESS_TOKEN_TTL_SECONDS).default(MAX_ACCESS_TOKEN_TTL_SECONDS),
     `Lifetime of an access token (at most ${MAX_ACCESS_TOKEN_TTL_SECONDS}).`,
@@ -321,10 +415,17 @@ export const ENV_CATALOGUE = {
   AUTH_SIGNING_KEYS: spec(
     z.string().optional(),
     "Users subgraph: JSON array of private EC P-256 JWKs with a `kid` each; the first signs, all are published. Required in production.",
-    { secret: true, requiredWhen: "in production", defaultText: "a development key kept in `.data/dev-signing-keys.json`" },
+    {
+      secret: true,
+      requiredWhen: "in production",
+      defaultText: "a development key kept in `.data/dev-signing-keys.json`",
+    },
   ),
   EVENTS_PREFIX: spec(
-    z.string().regex(/^[A-Za-z0-9_-]{1,40}$/).default("hv"),
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{1,40}$/)
+      .default("hv"),
     "Redis key prefix of the event queues; every process of one deployment must use the same.",
   ),
   REDIS_URL: spec(
@@ -336,7 +437,13 @@ export const ENV_CATALOGUE = {
     "Redis through Sentinel: the sentinels, `host:port` separated by commas (`[address]:port` for IPv6). Set with `REDIS_SENTINEL_NAME`; every Redis client then asks them for the current primary and follows a failover.",
   ),
   REDIS_SENTINEL_NAME: spec(
-    z.string().regex(/^[A-Za-z0-9._-]{1,128}$/, "expected the master group name the sentinels monitor (letters, digits, `.`, `_`, `-`)").optional(),
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9._-]{1,128}$/,
+        "expected the master group name the sentinels monitor (letters, digits, `.`, `_`, `-`)",
+      )
+      .optional(),
     "Redis through Sentinel: the master group name (`sentinel monitor <name> …`). Required with `REDIS_SENTINELS`.",
     { requiredWhen: "with `REDIS_SENTINELS`" },
   ),
@@ -351,7 +458,11 @@ export const ENV_CATALOGUE = {
     { secret: true, defaultText: "the primary (`DISCOVERY_DATABASE_URL`)" },
   ),
   DISCOVERY_LOCATION_MAX_AGE_MINUTES: spec(
-    z.coerce.number().int().positive().default(24 * 60),
+    z.coerce
+      .number()
+      .int()
+      .positive()
+      .default(24 * 60),
     "A location older than this no longer makes a person discoverable.",
   ),
   MEDIA_GRANT_SECRET: spec(
@@ -377,7 +488,11 @@ function withoutPassword(raw: string | undefined): string | undefined {
 }
 
 /** One variable of `catalogue`, validated at start-up; its type is its schema's output. Throws ConfigError naming it. */
-export function readVar<C extends EnvCatalogue, K extends keyof C & string>(catalogue: C, env: Env, key: K): z.output<C[K]["schema"]> {
+export function readVar<C extends EnvCatalogue, K extends keyof C & string>(
+  catalogue: C,
+  env: Env,
+  key: K,
+): z.output<C[K]["schema"]> {
   const entry = catalogue[key];
   if (!entry) throw new ConfigError(`${key} is not in the configuration catalogue`);
   const raw = env[key];
@@ -430,13 +545,24 @@ export function loadRedisTarget(env: Env): RedisTarget {
   const name = read(env, "REDIS_SENTINEL_NAME");
   const password = read(env, "REDIS_SENTINEL_PASSWORD");
   if (sentinels === undefined) {
-    if (name !== undefined) throw new ConfigError("REDIS_SENTINEL_NAME is set without REDIS_SENTINELS: set both (Redis through Sentinel) or neither");
-    if (password !== undefined) throw new ConfigError("REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS: set REDIS_SENTINELS and REDIS_SENTINEL_NAME, or unset it");
+    if (name !== undefined)
+      throw new ConfigError(
+        "REDIS_SENTINEL_NAME is set without REDIS_SENTINELS: set both (Redis through Sentinel) or neither",
+      );
+    if (password !== undefined)
+      throw new ConfigError(
+        "REDIS_SENTINEL_PASSWORD is set without REDIS_SENTINELS: set REDIS_SENTINELS and REDIS_SENTINEL_NAME, or unset it",
+      );
     return { url, sentinel: null };
   }
-  if (name === undefined) throw new ConfigError("REDIS_SENTINELS is set without REDIS_SENTINEL_NAME: name the master group the sentinels monitor");
+  if (name === undefined)
+    throw new ConfigError(
+      "REDIS_SENTINELS is set without REDIS_SENTINEL_NAME: name the master group the sentinels monitor",
+    );
   if (new URL(url).protocol === "rediss:") {
-    throw new ConfigError("REDIS_URL is rediss:// (TLS) while REDIS_SENTINELS is set: TLS through Sentinel is not supported; use redis:// (its user, password and database are used)");
+    throw new ConfigError(
+      "REDIS_URL is rediss:// (TLS) while REDIS_SENTINELS is set: TLS through Sentinel is not supported; use redis:// (its user, password and database are used)",
+    );
   }
   return { url, sentinel: { sentinels, name, password: password ?? null } };
 }
@@ -466,7 +592,13 @@ export interface GatewayProtectionConfig {
   apqTtlSeconds: number;
   maxBodyBytes: number;
   subgraphTimeoutMs: number;
-  queryLimits: { maxDepth: number; maxAliases: number; maxDirectives: number; maxTokens: number; maxCost: number };
+  queryLimits: {
+    maxDepth: number;
+    maxAliases: number;
+    maxDirectives: number;
+    maxTokens: number;
+    maxCost: number;
+  };
   rateLimits: {
     ip: RateBudget;
     user: RateBudget;
@@ -516,7 +648,10 @@ function loadGatewayProtection(env: Env): GatewayProtectionConfig {
       subscribe: read(env, "GATEWAY_RATE_LIMIT_SUBSCRIBE"),
     },
     blocklistRefreshSeconds: read(env, "GATEWAY_BLOCKLIST_REFRESH_SECONDS"),
-    socketCaps: { perAddress: read(env, "GATEWAY_WS_MAX_PER_ADDRESS"), perUser: read(env, "GATEWAY_WS_MAX_PER_USER") },
+    socketCaps: {
+      perAddress: read(env, "GATEWAY_WS_MAX_PER_ADDRESS"),
+      perUser: read(env, "GATEWAY_WS_MAX_PER_USER"),
+    },
   };
 }
 
@@ -524,7 +659,8 @@ function loadGatewayProtection(env: Env): GatewayProtectionConfig {
 export function loadCommonConfig(env: Env): CommonConfig {
   const nodeEnv = read(env, "NODE_ENV");
   // Read by OpenTelemetry itself; checked here so a typo fails the start-up with its name.
-  for (const key of Object.keys(OBSERVABILITY_ENV) as (keyof typeof OBSERVABILITY_ENV)[]) if (key.startsWith("OTEL_")) read(env, key);
+  for (const key of Object.keys(OBSERVABILITY_ENV) as (keyof typeof OBSERVABILITY_ENV)[])
+    if (key.startsWith("OTEL_")) read(env, key);
   return {
     nodeEnv,
     isProduction: nodeEnv === "production",
@@ -533,7 +669,11 @@ export function loadCommonConfig(env: Env): CommonConfig {
     redis: loadRedisTarget(env),
     eventsPrefix: read(env, "EVENTS_PREFIX"),
     trustProxy: read(env, "TRUST_PROXY"),
-    auth: { jwksUrl: read(env, "AUTH_JWKS_URL"), issuer: read(env, "AUTH_ISSUER"), audience: read(env, "AUTH_AUDIENCE") },
+    auth: {
+      jwksUrl: read(env, "AUTH_JWKS_URL"),
+      issuer: read(env, "AUTH_ISSUER"),
+      audience: read(env, "AUTH_AUDIENCE"),
+    },
   };
 }
 
@@ -598,7 +738,9 @@ export function loadMediaGrantSecret(env: Env): string {
   const secret = read(env, "MEDIA_GRANT_SECRET");
   if (secret !== undefined) return secret;
   if (read(env, "NODE_ENV") === "production") {
-    throw new ConfigError("MEDIA_GRANT_SECRET is required in production (32+ random characters, the same for chat and media)");
+    throw new ConfigError(
+      "MEDIA_GRANT_SECRET is required in production (32+ random characters, the same for chat and media)",
+    );
   }
   return DEVELOPMENT_MEDIA_GRANT_SECRET;
 }
@@ -621,7 +763,14 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
   const subgraphUrls = Object.fromEntries(
     SUBGRAPH_NAMES.map((name) => [name, read(env, `${upper(name)}_URL`)]),
   ) as Record<SubgraphName, string>;
-  return { ...loadCommonConfig(env), port: read(env, "GATEWAY_PORT"), metricsPort: read(env, "GATEWAY_METRICS_PORT"), metricsHost: read(env, "SUBGRAPH_HOST"), subgraphUrls, protection: loadGatewayProtection(env) };
+  return {
+    ...loadCommonConfig(env),
+    port: read(env, "GATEWAY_PORT"),
+    metricsPort: read(env, "GATEWAY_METRICS_PORT"),
+    metricsHost: read(env, "SUBGRAPH_HOST"),
+    subgraphUrls,
+    protection: loadGatewayProtection(env),
+  };
 }
 
 /** How the users worker sends account mails (subgraphs/users/src/mail). */
@@ -643,10 +792,14 @@ export function loadMailConfig(env: Env): MailConfig {
   const smtpUrl = read(env, "MAIL_SMTP_URL");
   const linkBaseUrl = read(env, "APP_LINK_BASE_URL");
   if (isProduction && smtpUrl === undefined) {
-    throw new ConfigError("MAIL_SMTP_URL is required in production: the SMTP server that sends verification and password-reset mails");
+    throw new ConfigError(
+      "MAIL_SMTP_URL is required in production: the SMTP server that sends verification and password-reset mails",
+    );
   }
   if (isProduction && linkBaseUrl === undefined) {
-    throw new ConfigError("APP_LINK_BASE_URL is required in production: the app's public link base used in mails");
+    throw new ConfigError(
+      "APP_LINK_BASE_URL is required in production: the app's public link base used in mails",
+    );
   }
   return {
     smtpUrl: smtpUrl ?? DEVELOPMENT_SMTP_URL,
@@ -656,4 +809,3 @@ export function loadMailConfig(env: Env): MailConfig {
     retryBaseMs: read(env, "MAIL_RETRY_BASE_MS"),
   };
 }
-

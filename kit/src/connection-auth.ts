@@ -62,7 +62,8 @@ export class ConnectionTokenWatch {
   /** Watches `socket` until the returned function is called (on close). */
   watch(socket: WebSocket, credential: string, expiresAt: number | undefined): () => void {
     const entry = { socket, credential };
-    const timer = expiresAt === undefined ? undefined : timerAt(expiresAt, () => forbidSocket(socket, "expired"));
+    const timer =
+      expiresAt === undefined ? undefined : timerAt(expiresAt, () => forbidSocket(socket, "expired"));
     this.revalidations.add(entry);
     return () => {
       clearTimeout(timer);

@@ -20,7 +20,10 @@ function schemaPaths(sdl: string) {
   const args = new Map<string, Set<string>>();
   const inputs = new Map<string, Map<string, string>>();
   for (const definition of parse(sdl).definitions) {
-    if (definition.kind === Kind.INPUT_OBJECT_TYPE_DEFINITION || definition.kind === Kind.INPUT_OBJECT_TYPE_EXTENSION) {
+    if (
+      definition.kind === Kind.INPUT_OBJECT_TYPE_DEFINITION ||
+      definition.kind === Kind.INPUT_OBJECT_TYPE_EXTENSION
+    ) {
       const fields = inputs.get(definition.name.value) ?? new Map<string, string>();
       for (const field of definition.fields ?? []) fields.set(field.name.value, namedType(field.type));
       inputs.set(definition.name.value, fields);
@@ -96,7 +99,13 @@ describe("extensions.field in every subgraph", () => {
     const schema = schemaPaths(`
       input Inner { title: String, ids: [ID!] }
       type Mutation { make(input: Inner!, latitude: Float): Boolean }`);
-    expect(["input.title", "input.ids[3]", "latitude", "input"].map((name) => schema.resolves(name))).toEqual([true, true, true, true]);
-    expect(["title", "input.name", "input..title", "lat", "input.title.x", "0"].map((name) => schema.resolves(name))).toEqual([false, false, false, false, false, false]);
+    expect(["input.title", "input.ids[3]", "latitude", "input"].map((name) => schema.resolves(name))).toEqual(
+      [true, true, true, true],
+    );
+    expect(
+      ["title", "input.name", "input..title", "lat", "input.title.x", "0"].map((name) =>
+        schema.resolves(name),
+      ),
+    ).toEqual([false, false, false, false, false, false]);
   });
 });

@@ -5,7 +5,10 @@ import { isUuid, requireUuid } from "./ids";
 
 describe("error catalogue", () => {
   it("should put the code and the field in extensions", () => {
-    const error = appError(ErrorCode.BAD_USER_INPUT, "displayName is too long", { field: "displayName", details: { max: 50 } });
+    const error = appError(ErrorCode.BAD_USER_INPUT, "displayName is too long", {
+      field: "displayName",
+      details: { max: 50 },
+    });
     expect(error.extensions).toEqual({ code: "BAD_USER_INPUT", field: "displayName", max: 50 });
   });
 
@@ -13,7 +16,9 @@ describe("error catalogue", () => {
     const internals: unknown[] = [];
     const format = createErrorFormatter({ maskInternal: true, onInternal: (error) => internals.push(error) });
     const leaked = new GraphQLError('relation "users" does not exist', { path: ["user"] });
-    expect(format({ message: leaked.message, path: ["user"], extensions: { stacktrace: ["at db.ts:1"] } }, leaked)).toEqual({
+    expect(
+      format({ message: leaked.message, path: ["user"], extensions: { stacktrace: ["at db.ts:1"] } }, leaked),
+    ).toEqual({
       message: "Internal server error",
       path: ["user"],
       extensions: { code: "INTERNAL_SERVER_ERROR" },
@@ -28,14 +33,22 @@ describe("error catalogue", () => {
     const fromSubgraph = {
       message: 'Value "WOMEN" does not exist in "Gender" enum. Did you mean the enum value "WOMAN"?',
       path: ["updateProfile"],
-      extensions: { code: "BAD_USER_INPUT", field: "input.gender", serviceName: "users", stacktrace: ["at profile.ts:12"], exception: { message: "x" } },
+      extensions: {
+        code: "BAD_USER_INPUT",
+        field: "input.gender",
+        serviceName: "users",
+        stacktrace: ["at profile.ts:12"],
+        exception: { message: "x" },
+      },
     };
     expect(format(fromSubgraph, new GraphQLError(fromSubgraph.message))).toEqual({
       message: 'Value "WOMEN" does not exist in "Gender" enum.',
       path: ["updateProfile"],
       extensions: { code: "BAD_USER_INPUT", field: "input.gender" },
     });
-    expect(withoutSuggestions('Cannot query field "nam" on type "User". Did you mean "name" or "age"?')).toBe('Cannot query field "nam" on type "User".');
+    expect(withoutSuggestions('Cannot query field "nam" on type "User". Did you mean "name" or "age"?')).toBe(
+      'Cannot query field "nam" on type "User".',
+    );
   });
 
   it("should keep internal messages outside production", () => {
@@ -59,10 +72,14 @@ describe("request ids", () => {
 
 describe("ids", () => {
   it("should accept UUIDs in any case and reject everything else with a typed error", () => {
-    expect(requireUuid("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "id")).toBe("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11");
+    expect(requireUuid("A0EEBC99-9C0B-4EF8-BB6D-6BB9BD380A11", "id")).toBe(
+      "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11",
+    );
     for (const bad of ["", "1", "' OR 1=1 --", "a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a1", 42, null]) {
       expect(isUuid(bad)).toBe(false);
-      expect(() => requireUuid(bad, "id")).toThrow(expect.objectContaining({ extensions: { code: "BAD_USER_INPUT", field: "id" } }));
+      expect(() => requireUuid(bad, "id")).toThrow(
+        expect.objectContaining({ extensions: { code: "BAD_USER_INPUT", field: "id" } }),
+      );
     }
   });
 });

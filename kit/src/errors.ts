@@ -203,7 +203,9 @@ export const CLIENT_EXTENSIONS: readonly string[] = [
 ];
 
 /** Only the CLIENT_EXTENSIONS keys of `extensions`. */
-export function clientExtensions(extensions: Readonly<Record<string, unknown>> | undefined): Record<string, unknown> {
+export function clientExtensions(
+  extensions: Readonly<Record<string, unknown>> | undefined,
+): Record<string, unknown> {
   const kept: Record<string, unknown> = {};
   for (const key of CLIENT_EXTENSIONS) if (extensions?.[key] !== undefined) kept[key] = extensions[key];
   return kept;
@@ -254,7 +256,10 @@ export function isKnownErrorCode(code: unknown): boolean {
  * bare INTERNAL_SERVER_ERROR, so no internal message or stack reaches a client; a catalogued one
  * keeps only CLIENT_EXTENSIONS and loses schema suggestions from its message.
  */
-export function createErrorFormatter(options: { maskInternal: boolean; onInternal?: (error: unknown) => void }) {
+export function createErrorFormatter(options: {
+  maskInternal: boolean;
+  onInternal?: (error: unknown) => void;
+}) {
   return (formatted: GraphQLFormattedError, error: unknown): GraphQLFormattedError => {
     const code = formatted.extensions?.code;
     if (isKnownErrorCode(code) && code !== ErrorCode.INTERNAL_SERVER_ERROR) {

@@ -4,7 +4,11 @@ import type { Express } from "express";
 import { runReadinessChecks, type ReadinessCheck } from "./readiness";
 
 /** Starts `server` on host:port (0 picks a free port); resolves with the port and a host to show in URLs. */
-export async function listen(server: http.Server, port: number, host: string): Promise<{ port: number; displayHost: string }> {
+export async function listen(
+  server: http.Server,
+  port: number,
+  host: string,
+): Promise<{ port: number; displayHost: string }> {
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen(port, host, () => {
@@ -22,7 +26,12 @@ export async function listen(server: http.Server, port: number, host: string): P
  * Every process's probes: `GET /healthz` (200 while the process runs) and `GET /readyz` (200 when
  * every check answers, 503 naming the failing ones, 503 while the process stops).
  */
-export function addProbeRoutes(app: Express, name: string, readiness: ReadinessCheck[], isStopping: () => boolean): void {
+export function addProbeRoutes(
+  app: Express,
+  name: string,
+  readiness: ReadinessCheck[],
+  isStopping: () => boolean,
+): void {
   app.get("/healthz", (_req, res) => {
     res.json({ status: "ok", service: name });
   });
@@ -32,6 +41,8 @@ export function addProbeRoutes(app: Express, name: string, readiness: ReadinessC
       return;
     }
     const report = await runReadinessChecks(readiness);
-    res.status(report.ready ? 200 : 503).json({ status: report.ready ? "ready" : "not ready", service: name, checks: report.checks });
+    res
+      .status(report.ready ? 200 : 503)
+      .json({ status: report.ready ? "ready" : "not ready", service: name, checks: report.checks });
   });
 }

@@ -11,26 +11,51 @@ describe("media grants", () => {
 
   it("lets the named viewer read the named media until it expires", () => {
     expect(checkMediaGrant(token, { mediaId, viewerId, ownerId }, secret, now)).toEqual({ ok: true });
-    expect(checkMediaGrant(token, { mediaId, viewerId, ownerId }, secret, now + 60)).toEqual({ ok: false, reason: "expired" });
+    expect(checkMediaGrant(token, { mediaId, viewerId, ownerId }, secret, now + 60)).toEqual({
+      ok: false,
+      reason: "expired",
+    });
   });
 
   it("is useless to another viewer, for other media, or under another secret", () => {
-    expect(checkMediaGrant(token, { mediaId, viewerId: mediaId, ownerId }, secret, now)).toEqual({ ok: false, reason: "other-viewer" });
-    expect(checkMediaGrant(token, { mediaId: viewerId, viewerId, ownerId }, secret, now)).toEqual({ ok: false, reason: "other-media" });
-    expect(checkMediaGrant(token, { mediaId, viewerId, ownerId: viewerId }, secret, now)).toEqual({ ok: false, reason: "other-owner" });
-    expect(checkMediaGrant(token, { mediaId, viewerId, ownerId }, "t".repeat(40), now)).toEqual({ ok: false, reason: "signature" });
+    expect(checkMediaGrant(token, { mediaId, viewerId: mediaId, ownerId }, secret, now)).toEqual({
+      ok: false,
+      reason: "other-viewer",
+    });
+    expect(checkMediaGrant(token, { mediaId: viewerId, viewerId, ownerId }, secret, now)).toEqual({
+      ok: false,
+      reason: "other-media",
+    });
+    expect(checkMediaGrant(token, { mediaId, viewerId, ownerId: viewerId }, secret, now)).toEqual({
+      ok: false,
+      reason: "other-owner",
+    });
+    expect(checkMediaGrant(token, { mediaId, viewerId, ownerId }, "t".repeat(40), now)).toEqual({
+      ok: false,
+      reason: "signature",
+    });
   });
 
   it("refuses a grant whose fields were changed", () => {
     const [version, m, v, o, , signature] = token.split(".");
     const extended = [version, m, v, o, String(now + 999_999), signature].join(".");
-    expect(checkMediaGrant(extended, { mediaId, viewerId, ownerId }, secret, now)).toEqual({ ok: false, reason: "signature" });
+    expect(checkMediaGrant(extended, { mediaId, viewerId, ownerId }, secret, now)).toEqual({
+      ok: false,
+      reason: "signature",
+    });
   });
 
-  it.each([[undefined], [42], [""], ["g2.a.b"], ["x".repeat(600)], [`g2.${mediaId}.${viewerId}.${ownerId}.soon.sig`]])(
-    "refuses a malformed grant (%p)",
-    (bad) => {
-      expect(checkMediaGrant(bad, { mediaId, viewerId, ownerId }, secret, now)).toEqual({ ok: false, reason: "malformed" });
-    },
-  );
+  it.each([
+    [undefined],
+    [42],
+    [""],
+    ["g2.a.b"],
+    ["x".repeat(600)],
+    [`g2.${mediaId}.${viewerId}.${ownerId}.soon.sig`],
+  ])("refuses a malformed grant (%p)", (bad) => {
+    expect(checkMediaGrant(bad, { mediaId, viewerId, ownerId }, secret, now)).toEqual({
+      ok: false,
+      reason: "malformed",
+    });
+  });
 });

@@ -33,7 +33,12 @@ export function signMediaGrant(grant: MediaGrant, secret: string): string {
   return `${body}.${mac(secret, body)}`;
 }
 
-export type MediaGrantCheck = { ok: true } | { ok: false; reason: "malformed" | "signature" | "expired" | "other-media" | "other-viewer" | "other-owner" };
+export type MediaGrantCheck =
+  | { ok: true }
+  | {
+      ok: false;
+      reason: "malformed" | "signature" | "expired" | "other-media" | "other-viewer" | "other-owner";
+    };
 
 /** Whether `token` lets `viewerId` read `mediaId` at `nowSeconds`. */
 export function checkMediaGrant(
@@ -45,9 +50,18 @@ export function checkMediaGrant(
   if (typeof token !== "string" || token.length > 512) return { ok: false, reason: "malformed" };
   const parts = token.split(".");
   if (parts.length !== 6 || parts[0] !== VERSION) return { ok: false, reason: "malformed" };
-  const [, mediaId, viewerId, ownerId, expiresText, signature] = parts as [string, string, string, string, string, string];
+  const [, mediaId, viewerId, ownerId, expiresText, signature] = parts as [
+    string,
+    string,
+    string,
+    string,
+    string,
+    string,
+  ];
   if (!/^\d{1,12}$/.test(expiresText)) return { ok: false, reason: "malformed" };
-  const expectedSignature = Buffer.from(mac(secret, `${VERSION}.${mediaId}.${viewerId}.${ownerId}.${expiresText}`));
+  const expectedSignature = Buffer.from(
+    mac(secret, `${VERSION}.${mediaId}.${viewerId}.${ownerId}.${expiresText}`),
+  );
   const given = Buffer.from(signature);
   if (given.length !== expectedSignature.length || !timingSafeEqual(given, expectedSignature)) {
     return { ok: false, reason: "signature" };

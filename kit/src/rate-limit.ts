@@ -50,7 +50,9 @@ function expandIpv6(address: string): string[] {
   const left = head ? head.split(":") : [];
   const right = tail ? tail.split(":") : [];
   const missing = tail === undefined ? 0 : 8 - left.length - right.length;
-  return [...left, ...Array<string>(missing).fill("0"), ...right].map((group) => group.padStart(4, "0").toLowerCase());
+  return [...left, ...Array<string>(missing).fill("0"), ...right].map((group) =>
+    group.padStart(4, "0").toLowerCase(),
+  );
 }
 
 /**
@@ -61,5 +63,7 @@ function expandIpv6(address: string): string[] {
 export function addressBudgetKey(ip: string): string {
   const unmapped = unmapIpv4(ip);
   if (!unmapped.includes(":")) return unmapped;
-  return `${expandIpv6(ip.split("%")[0] ?? ip).slice(0, 4).join(":")}::/64`;
+  return `${expandIpv6(ip.split("%")[0] ?? ip)
+    .slice(0, 4)
+    .join(":")}::/64`;
 }

@@ -30,10 +30,14 @@ const CALENDAR_DATE = /^(\d{4})-(\d{2})-(\d{2})$/;
 
 function parseCalendarDate(value: unknown): Date {
   const match = typeof value === "string" ? CALENDAR_DATE.exec(value) : null;
-  const date = match ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3]))) : undefined;
+  const date = match
+    ? new Date(Date.UTC(Number(match[1]), Number(match[2]) - 1, Number(match[3])))
+    : undefined;
   // Round-trip check rejects impossible dates such as 2001-02-30.
   if (!date || date.toISOString().slice(0, 10) !== value) {
-    throw new GraphQLError("Date must be a calendar date written YYYY-MM-DD", { extensions: { code: "BAD_USER_INPUT" } });
+    throw new GraphQLError("Date must be a calendar date written YYYY-MM-DD", {
+      extensions: { code: "BAD_USER_INPUT" },
+    });
   }
   return date;
 }
@@ -49,7 +53,8 @@ export const DateScalar = new GraphQLScalarType<Date, string>({
   },
   parseValue: parseCalendarDate,
   parseLiteral(ast) {
-    if (ast.kind !== Kind.STRING) throw new GraphQLError("Date must be a string YYYY-MM-DD", { extensions: { code: "BAD_USER_INPUT" } });
+    if (ast.kind !== Kind.STRING)
+      throw new GraphQLError("Date must be a string YYYY-MM-DD", { extensions: { code: "BAD_USER_INPUT" } });
     return parseCalendarDate(ast.value);
   },
 });

@@ -137,13 +137,21 @@ export function withHttpStatus(error: GraphQLError, status: number): GraphQLErro
     originalError: error,
     extensions: {
       ...extensions,
-      http: { status, headers: new HeaderMap(retryAfter === undefined ? [] : [["retry-after", String(retryAfter)]]) },
+      http: {
+        status,
+        headers: new HeaderMap(retryAfter === undefined ? [] : [["retry-after", String(retryAfter)]]),
+      },
     },
   });
 }
 
 /** A body Express could not read (too large, not JSON) gets a GraphQL-shaped JSON error, not an HTML page. */
-const bodyErrorHandler: ErrorRequestHandler = (error: { type?: unknown; status?: unknown }, _req, res, next) => {
+const bodyErrorHandler: ErrorRequestHandler = (
+  error: { type?: unknown; status?: unknown },
+  _req,
+  res,
+  next,
+) => {
   if (res.headersSent || typeof error.status !== "number" || error.status < 400 || error.status >= 500) {
     next(error);
     return;
@@ -169,7 +177,9 @@ const withoutPostEtag: RequestHandler = (req, res, next) => {
     // `res.app` is Express's documented handle on the app's settings; this answer reads a view of
     // them without the ETag function.
     Object.defineProperty(res, "app", {
-      value: Object.create(app, { settings: { value: Object.create(app.settings, { "etag fn": { value: undefined } }) } }),
+      value: Object.create(app, {
+        settings: { value: Object.create(app.settings, { "etag fn": { value: undefined } }) },
+      }),
       configurable: true,
     });
   }

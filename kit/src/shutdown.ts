@@ -8,7 +8,11 @@ export const FORCE_EXIT_MS = 15_000;
  * past the deadline (`forceExitMs`, default 15 s; a worker draining long jobs asks for more),
  * exits at once with status 1.
  */
-export function stopOnSignals(logger: Logger, stops: Array<() => Promise<void>>, forceExitMs = FORCE_EXIT_MS): void {
+export function stopOnSignals(
+  logger: Logger,
+  stops: Array<() => Promise<void>>,
+  forceExitMs = FORCE_EXIT_MS,
+): void {
   let stopping = false;
   const onSignal = (signal: NodeJS.Signals) => {
     if (stopping) {

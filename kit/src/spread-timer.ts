@@ -21,7 +21,10 @@ export class SpreadTimer<T> {
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SpreadTimerOptions<T>) {
-    this.tickMs = Math.min(options.periodMs, options.tickMs ?? Math.max(50, Math.floor(options.periodMs / 20)));
+    this.tickMs = Math.min(
+      options.periodMs,
+      options.tickMs ?? Math.max(50, Math.floor(options.periodMs / 20)),
+    );
     const count = Math.max(1, Math.round(options.periodMs / this.tickMs));
     this.slots = Array.from({ length: count }, () => new Set<T>());
   }

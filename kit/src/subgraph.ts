@@ -16,7 +16,6 @@ import { closeRedis, createRedis, redisReadiness, type Redis } from "./redis";
 import { startService, type RequestContextBase, type RunningService } from "./service";
 import { startSubscriptionServer, type SubscriptionServer } from "./subscriptions";
 
-
 export function loadTypeDefs(path: string): DocumentNode {
   return parse(readFileSync(path, "utf8"));
 }
@@ -78,7 +77,10 @@ export async function startSubgraph<TContext extends RequestContextBase>(
   const redis = options.redis ?? createRedis(config.redis, logger);
   const metrics = options.metrics ?? createProcessMetrics(config.name, { logger });
   metrics.observeRedis("main", redis);
-  const readiness: ReadinessCheck[] = [{ name: "database", check: () => database.ping() }, redisReadiness(redis)];
+  const readiness: ReadinessCheck[] = [
+    { name: "database", check: () => database.ping() },
+    redisReadiness(redis),
+  ];
   const issuer = options.accessTokenIssuer;
   const verifier = createAccessTokenVerifier({
     jwks: issuer ? issuer.publicJwks() : new URL(config.auth.jwksUrl),

@@ -105,9 +105,11 @@ interface ConnectionState {
 /** Reads a `Bearer <token>` value from connectionParams / extensions; undefined when absent. */
 function bearerOf(value: unknown): string | undefined | Error {
   if (value === undefined || value === null) return undefined;
-  if (typeof value !== "string") return accessTokenRefused("invalid", "authorization must be the string `Bearer <access token>`");
+  if (typeof value !== "string")
+    return accessTokenRefused("invalid", "authorization must be the string `Bearer <access token>`");
   const token = BEARER.exec(value)?.[1];
-  if (token === undefined) return accessTokenRefused("invalid", "authorization must be `Bearer <access token>`");
+  if (token === undefined)
+    return accessTokenRefused("invalid", "authorization must be `Bearer <access token>`");
   return token;
 }
 
@@ -226,13 +228,19 @@ export function streamUntil<T>(
 }
 
 /** Serves `schema`'s operations (subscriptions above all) over graphql-ws on `httpServer`. */
-export function startSubscriptionServer<TContext>(options: SubscriptionServerOptions<TContext>): SubscriptionServer {
+export function startSubscriptionServer<TContext>(
+  options: SubscriptionServerOptions<TContext>,
+): SubscriptionServer {
   const { logger, verifier } = options;
   const revalidateMs = options.revalidateMs ?? 60_000;
   const closeGraceMs = options.closeGraceMs ?? 1_000;
   const wss = new WebSocketServer({ server: options.httpServer, path: options.path ?? "/graphql" });
   const states = new WeakMap<WebSocket, ConnectionState>();
-  const tokenWatch = new ConnectionTokenWatch({ revalidateMs, logger, verify: (token) => verifier.verify(token) });
+  const tokenWatch = new ConnectionTokenWatch({
+    revalidateMs,
+    logger,
+    verify: (token) => verifier.verify(token),
+  });
   const formatError = createErrorFormatter({
     maskInternal: options.isProduction,
     onInternal: (error: unknown) => logger.error({ err: error }, "internal error in a subscription"),
@@ -255,7 +263,9 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
     const state = stateOf(socket);
     const caller = state.operations.get(id) ?? state.caller;
     const requestId =
-      typeof payload.extensions?.["x-request-id"] === "string" ? requestIdFrom(payload.extensions["x-request-id"]) : state.requestId;
+      typeof payload.extensions?.["x-request-id"] === "string"
+        ? requestIdFrom(payload.extensions["x-request-id"])
+        : state.requestId;
     const context = await options.context({
       requestId,
       logger: logger.child({ requestId, operationId: id }),
@@ -278,7 +288,9 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
         const state: ConnectionState = {
           caller: null,
           requestId: requestIdFrom(
-            typeof params?.["x-request-id"] === "string" ? params["x-request-id"] : request.headers["x-request-id"],
+            typeof params?.["x-request-id"] === "string"
+              ? params["x-request-id"]
+              : request.headers["x-request-id"],
           ),
           clientIp: unmapIpv4(request.socket.remoteAddress ?? "unknown"),
           operations: new Map(),
@@ -292,7 +304,10 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
           state.caller = await verifyCaller(verifier, token);
         } catch (error) {
           if (isUnauthenticated(error)) {
-            logger.info({ reason: error.extensions.reason, clientIp: state.clientIp }, "graphql-ws: connection token refused");
+            logger.info(
+              { reason: error.extensions.reason, clientIp: state.clientIp },
+              "graphql-ws: connection token refused",
+            );
             return false; // 4403 Forbidden
           }
           // Keys or revocations unreachable (Redis away): our trouble, so the client should retry.
@@ -340,9 +355,13 @@ export function startSubscriptionServer<TContext>(options: SubscriptionServerOpt
         if (!caller || !(Symbol.asyncIterator in Object(result))) return undefined;
         return streamUntil(result as AsyncIterable<ExecutionResult>, caller.expiresAt, () => ({
           errors: [
-            appError(ErrorCode.UNAUTHENTICATED, "The access token expired: subscribe again with a fresh one", {
-              details: { reason: "expired" },
-            }),
+            appError(
+              ErrorCode.UNAUTHENTICATED,
+              "The access token expired: subscribe again with a fresh one",
+              {
+                details: { reason: "expired" },
+              },
+            ),
           ],
         }));
       },

@@ -224,9 +224,16 @@ describe("access tokens", () => {
     expect(decodeJwt(token).created).toBe(1_790_000_000);
     await expect(verifier.verify(token)).resolves.toEqual(viewer);
     for (const created of ["1790000000", 1.5, -1]) {
-      expect(await outcome(verifier, await signWith(keyA, { typ: "at+jwt" }, { ...claims(), created }))).toBe("invalid");
+      expect(await outcome(verifier, await signWith(keyA, { typ: "at+jwt" }, { ...claims(), created }))).toBe(
+        "invalid",
+      );
     }
-    expect(await outcome(verifier, await signWith(keyA, { typ: "at+jwt" }, { ...claims(), created: 1_790_000_000 }))).toBe("accepted");
+    expect(
+      await outcome(
+        verifier,
+        await signWith(keyA, { typ: "at+jwt" }, { ...claims(), created: 1_790_000_000 }),
+      ),
+    ).toBe("accepted");
   });
 
   it("should refuse garbage and refresh tokens", async () => {
@@ -444,7 +451,9 @@ describe("access tokens", () => {
         const revokedUser = aViewer();
         const fine = Array.from({ length: 20 }, () => aViewer());
         await revocations.revokeSession(revokedSession.sessionId);
-        await new SessionRevocations(redis, () => new Date(Date.now() + 2_000)).revokeUser(revokedUser.userId);
+        await new SessionRevocations(redis, () => new Date(Date.now() + 2_000)).revokeUser(
+          revokedUser.userId,
+        );
         const now = Math.floor(Date.now() / 1000);
         const all = [revokedSession, ...fine, revokedUser];
         const verdicts = await Promise.all(all.map((viewer) => revocations.isRevoked(viewer, now)));
@@ -461,12 +470,19 @@ describe("access tokens", () => {
     });
 
     it("should fail every check of a turn when Redis cannot answer", async () => {
-      const away = new Redis("redis://127.0.0.1:1", { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      const away = new Redis("redis://127.0.0.1:1", {
+        lazyConnect: true,
+        maxRetriesPerRequest: 0,
+        retryStrategy: () => null,
+      });
       away.on("error", () => undefined);
       try {
         const checks = new SessionRevocations(away);
         const now = Math.floor(Date.now() / 1000);
-        const results = await Promise.allSettled([checks.isRevoked(aViewer(), now), checks.isRevoked(aViewer(), now)]);
+        const results = await Promise.allSettled([
+          checks.isRevoked(aViewer(), now),
+          checks.isRevoked(aViewer(), now),
+        ]);
         expect(results.map((result) => result.status)).toEqual(["rejected", "rejected"]);
       } finally {
         away.disconnect();

@@ -10,7 +10,12 @@ import { SessionRevocations } from "../src/auth/revocations";
 import { generateSigningKeyJwk, publicSigningKeyJwk } from "../src/auth/signing-keys";
 import type { Viewer } from "../src/auth/viewer";
 import { createLogger } from "../src/logger";
-import { sharedDocuments, startSubscriptionServer, streamUntil, type SubscriptionServer } from "../src/subscriptions";
+import {
+  sharedDocuments,
+  startSubscriptionServer,
+  streamUntil,
+  type SubscriptionServer,
+} from "../src/subscriptions";
 
 const ISSUER = "haiyvee";
 const AUDIENCE = "haiyvee-api";
@@ -27,7 +32,10 @@ function issuer(ttlSeconds = 900, lagSeconds = 0) {
 }
 /** whoAmI: the viewer's id, once. ticks: 1, 2, 3, ... every `everyMs` until the client stops. */
 function makeExecutableSchemaLike(): GraphQLSchema {
-  const query = new GraphQLObjectType({ name: "Query", fields: { ok: { type: GraphQLString, resolve: () => "ok" } } });
+  const query = new GraphQLObjectType({
+    name: "Query",
+    fields: { ok: { type: GraphQLString, resolve: () => "ok" } },
+  });
   const subscription = new GraphQLObjectType({
     name: "Subscription",
     fields: {
@@ -217,7 +225,9 @@ describe("subgraph subscriptions over graphql-ws", () => {
     const { instance, closeCode } = client();
     const bad = collect(instance, "subscription { whoAmI }", { authorization: "Bearer not.a.token" });
     const outcome = await bad.ended;
-    expect((outcome.error as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    expect((outcome.error as Array<{ extensions?: { code?: string } }>)[0]?.extensions?.code).toBe(
+      "UNAUTHENTICATED",
+    );
     const good = collect(instance, "subscription { whoAmI }");
     await good.ended;
     expect(good.results).toEqual([{ data: { whoAmI: null } }]);
@@ -227,7 +237,9 @@ describe("subgraph subscriptions over graphql-ws", () => {
   it("should end just the operation with UNAUTHENTICATED when its own token expires", async () => {
     const { token } = await issuer(2, 1).issue(aViewer());
     const { instance, closeCode } = client();
-    const expiring = collect(instance, "subscription { ticks(everyMs: 50) }", { authorization: `Bearer ${token}` });
+    const expiring = collect(instance, "subscription { ticks(everyMs: 50) }", {
+      authorization: `Bearer ${token}`,
+    });
     const anonymous = collect(instance, "subscription { ticks(everyMs: 50) }");
     await expiring.ended;
     const last = expiring.results.at(-1);
@@ -244,13 +256,19 @@ describe("subgraph subscriptions over graphql-ws", () => {
     const second = startSubscriptionServer({
       httpServer: http2,
       schema: makeExecutableSchemaLike(),
-      verifier: { verify: () => Promise.reject(new Error("unused")), inspect: () => Promise.reject(new Error("unused")) },
+      verifier: {
+        verify: () => Promise.reject(new Error("unused")),
+        inspect: () => Promise.reject(new Error("unused")),
+      },
       logger: createLogger({ service: "test", level: "silent" }),
       isProduction: false,
       context: (base) => ({ viewer: base.viewer }),
     });
     await new Promise<void>((resolve) => http2.listen(0, "127.0.0.1", resolve));
-    const socket = new WebSocket(`ws://127.0.0.1:${(http2.address() as AddressInfo).port}/graphql`, "graphql-transport-ws");
+    const socket = new WebSocket(
+      `ws://127.0.0.1:${(http2.address() as AddressInfo).port}/graphql`,
+      "graphql-transport-ws",
+    );
     await new Promise((resolve) => socket.once("open", resolve));
     const closed = new Promise<number>((resolve) => socket.once("close", (code) => resolve(code)));
     expect(second.connections()).toBe(1);
@@ -286,7 +304,9 @@ describe("streamUntil", () => {
       [Symbol.asyncIterator]: () => ({
         // 500 values at once, then nothing: the 501st next() waits until the token runs out.
         next: () =>
-          sent < 500 ? Promise.resolve({ done: false, value: sent++ }) : new Promise<IteratorResult<number>>(() => undefined),
+          sent < 500
+            ? Promise.resolve({ done: false, value: sent++ })
+            : new Promise<IteratorResult<number>>(() => undefined),
         return: async () => {
           returned = true;
           return { done: true, value: undefined };

@@ -2,7 +2,14 @@ import { execFile } from "node:child_process";
 import path from "node:path";
 import { databaseUrlEnvVar, schemaDir, type SchemaName } from "./config";
 
-export { SCHEMAS, databaseUrl, databaseUrlEnvVar, defaultDatabaseUrl, schemaDir, type SchemaName } from "./config";
+export {
+  SCHEMAS,
+  databaseUrl,
+  databaseUrlEnvVar,
+  defaultDatabaseUrl,
+  schemaDir,
+  type SchemaName,
+} from "./config";
 export {
   databaseName,
   dropDatabase,

@@ -42,8 +42,12 @@ describe("discovery migrations", () => {
 
   it("should do nothing when migrated again", async () => {
     await expect(migrateDeploy("discovery", url)).resolves.toMatch(/No pending migrations/);
-    const committed = readdirSync(path.join(schemaDir("discovery"), "migrations"), { withFileTypes: true }).filter((entry) => entry.isDirectory());
-    await expect(query("SELECT migration_name FROM _prisma_migrations")).resolves.toHaveLength(committed.length);
+    const committed = readdirSync(path.join(schemaDir("discovery"), "migrations"), {
+      withFileTypes: true,
+    }).filter((entry) => entry.isDirectory());
+    await expect(query("SELECT migration_name FROM _prisma_migrations")).resolves.toHaveLength(
+      committed.length,
+    );
   });
 
   it("should drop the database even while a connection is open", async () => {

@@ -21,7 +21,8 @@ const env: NodeJS.ProcessEnv = { ...process.env, NODE_ENV: "production" };
 /** The port a process listens on: its variable, else the catalogue's default (kit/src/config.ts). */
 function portOf(proc: BuiltProcess): number {
   const spec = ALL_ENV[proc.portVariable];
-  if (!spec) throw new Error(`${proc.portVariable} is in no process's catalogue (scripts/config-catalogue.ts)`);
+  if (!spec)
+    throw new Error(`${proc.portVariable} is in no process's catalogue (scripts/config-catalogue.ts)`);
   return Number(spec.schema.parse(env[proc.portVariable]));
 }
 

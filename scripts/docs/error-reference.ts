@@ -28,13 +28,20 @@ function commentText(comment: string | ts.NodeArray<ts.JSDocComment> | undefined
 
 function objectLiteralOf(declaration: ts.VariableDeclaration): ts.ObjectLiteralExpression | undefined {
   let node: ts.Expression | undefined = declaration.initializer;
-  while (node && (ts.isAsExpression(node) || ts.isSatisfiesExpression(node) || ts.isParenthesizedExpression(node))) {
+  while (
+    node &&
+    (ts.isAsExpression(node) || ts.isSatisfiesExpression(node) || ts.isParenthesizedExpression(node))
+  ) {
     node = node.expression;
   }
   return node && ts.isObjectLiteralExpression(node) ? node : undefined;
 }
 
-function entryOf(catalogue: string, property: ts.ObjectLiteralElementLike, problems: string[]): ErrorCodeEntry | undefined {
+function entryOf(
+  catalogue: string,
+  property: ts.ObjectLiteralElementLike,
+  problems: string[],
+): ErrorCodeEntry | undefined {
   if (!ts.isPropertyAssignment(property) || !ts.isIdentifier(property.name)) {
     problems.push(`${catalogue}: every member must be \`NAME: "NAME"\` (found ${property.getText()})`);
     return undefined;
@@ -48,8 +55,14 @@ function entryOf(catalogue: string, property: ts.ObjectLiteralElementLike, probl
   const description = oneLine(docs.map((doc) => commentText(doc.comment)).join(" "));
   const retryTags = docs.flatMap((doc) => doc.tags ?? []).filter((tag) => tag.tagName.text === "retry");
   const retry = oneLine(retryTags.map((tag) => commentText(tag.comment)).join(" "));
-  if (description === "") problems.push(`${catalogue}.${code} has no description: write a /** … */ comment above it saying when it happens`);
-  if (retry === "") problems.push(`${catalogue}.${code} has no @retry line: say in its comment whether and when a client retries`);
+  if (description === "")
+    problems.push(
+      `${catalogue}.${code} has no description: write a /** … */ comment above it saying when it happens`,
+    );
+  if (retry === "")
+    problems.push(
+      `${catalogue}.${code} has no @retry line: say in its comment whether and when a client retries`,
+    );
   return { code, description, retry };
 }
 
@@ -58,7 +71,11 @@ function entryOf(catalogue: string, property: ts.ObjectLiteralElementLike, probl
  * Throws one error listing every problem (a code without a description or `@retry`, a missing
  * catalogue), so the author sees them all at once.
  */
-export function readErrorCatalogues(source: string, fileName: string, names: readonly string[] = ERROR_CATALOGUE_NAMES): ErrorCatalogue[] {
+export function readErrorCatalogues(
+  source: string,
+  fileName: string,
+  names: readonly string[] = ERROR_CATALOGUE_NAMES,
+): ErrorCatalogue[] {
   const file = ts.createSourceFile(fileName, source, ts.ScriptTarget.Latest, true, ts.ScriptKind.TS);
   const problems: string[] = [];
   const found = new Map<string, ErrorCatalogue>();
@@ -73,11 +90,15 @@ export function readErrorCatalogues(source: string, fileName: string, names: rea
         continue;
       }
       const entries = literal.properties.map((property) => entryOf(name, property, problems));
-      found.set(name, { name, entries: entries.filter((entry): entry is ErrorCodeEntry => entry !== undefined) });
+      found.set(name, {
+        name,
+        entries: entries.filter((entry): entry is ErrorCodeEntry => entry !== undefined),
+      });
     }
   }
   for (const name of names) if (!found.has(name)) problems.push(`${name} was not found`);
-  if (problems.length > 0) throw new Error(`${fileName}:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
+  if (problems.length > 0)
+    throw new Error(`${fileName}:\n${problems.map((problem) => `  - ${problem}`).join("\n")}`);
   return names.map((name) => found.get(name) as ErrorCatalogue);
 }
 
@@ -89,11 +110,13 @@ export function cell(text: string): string {
 const CATALOGUE_HEADINGS: Record<string, { title: string; intro: string }> = {
   ErrorCode: {
     title: "Our codes",
-    intro: "Raised by the gateway and the subgraphs (`ErrorCode`). A subgraph's catalogued error reaches the phone through the gateway with its code, message and client-facing `extensions`.",
+    intro:
+      "Raised by the gateway and the subgraphs (`ErrorCode`). A subgraph's catalogued error reaches the phone through the gateway with its code, message and client-facing `extensions`.",
   },
   ApolloErrorCode: {
     title: "Apollo Server's codes",
-    intro: "Raised by Apollo Server (or by the gateway in its place) before any resolver runs (`ApolloErrorCode`).",
+    intro:
+      "Raised by Apollo Server (or by the gateway in its place) before any resolver runs (`ApolloErrorCode`).",
   },
 };
 
@@ -106,7 +129,7 @@ export function renderErrorReference(catalogues: readonly ErrorCatalogue[], sour
     "",
     "Every error a client receives carries a code in `extensions.code`; clients switch on the code, never on",
     "the message. Codes are never renamed, only added. Anything else that reaches a client in production is",
-    "masked as `INTERNAL_SERVER_ERROR` with the message \"Internal server error\".",
+    'masked as `INTERNAL_SERVER_ERROR` with the message "Internal server error".',
     "",
     "Other `extensions` a client may rely on: `field` (the input that is wrong, always a path into the arguments: `input.displayName`, `latitude`, `input.memberIds[2]`),",
     "`reason` (`UNAUTHENTICATED`, `FORBIDDEN`), `retryAfterSeconds` and `limit` (`RATE_LIMITED`, query",
@@ -116,7 +139,10 @@ export function renderErrorReference(catalogues: readonly ErrorCatalogue[], sour
     `Source: \`${source}\`.`,
   ];
   for (const catalogue of catalogues) {
-    const heading = CATALOGUE_HEADINGS[catalogue.name] ?? { title: catalogue.name, intro: `\`${catalogue.name}\`.` };
+    const heading = CATALOGUE_HEADINGS[catalogue.name] ?? {
+      title: catalogue.name,
+      intro: `\`${catalogue.name}\`.`,
+    };
     lines.push("", `## ${heading.title}`, "", heading.intro, "", "| code | when | retry? |", "|---|---|---|");
     for (const entry of catalogue.entries) {
       lines.push(`| \`${entry.code}\` | ${cell(entry.description)} | ${cell(entry.retry)} |`);

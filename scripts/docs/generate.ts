@@ -14,7 +14,9 @@ function main(check: boolean): number {
     try {
       fresh = doc.render();
     } catch (error) {
-      problems.push(`${doc.file} cannot be generated: ${error instanceof Error ? error.message : String(error)}`);
+      problems.push(
+        `${doc.file} cannot be generated: ${error instanceof Error ? error.message : String(error)}`,
+      );
       continue;
     }
     const path = fromRoot(doc.file);

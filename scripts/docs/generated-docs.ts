@@ -3,7 +3,12 @@ import { envVarDefault } from "@hv/kit";
 import { ALL_ENV } from "../config-catalogue";
 import { fromRoot } from "../schema/paths";
 import { shortLineDiff } from "../schema/line-diff";
-import { groupByProcess, renderConfigurationReference, variableRow, variablesReadBy } from "./config-reference";
+import {
+  groupByProcess,
+  renderConfigurationReference,
+  variableRow,
+  variablesReadBy,
+} from "./config-reference";
 import { readErrorCatalogues, renderErrorReference } from "./error-reference";
 import { checkLinks } from "./links";
 import { processConfigReaders } from "./processes";
@@ -30,7 +35,9 @@ export const GENERATED_DOCS: readonly GeneratedDoc[] = [
     render: () => {
       const readers = processConfigReaders();
       const reads = new Map(readers.map((reader) => [reader.name, variablesReadBy(reader)] as const));
-      const rows = Object.entries(ALL_ENV).map(([name, entry]) => variableRow(name, entry, envVarDefault(entry)));
+      const rows = Object.entries(ALL_ENV).map(([name, entry]) =>
+        variableRow(name, entry, envVarDefault(entry)),
+      );
       return renderConfigurationReference(groupByProcess(rows, reads), readers);
     },
   },
@@ -55,8 +62,7 @@ export function staleDocProblem(file: string, committed: string | undefined, fre
  * Pages of docs/ that work in flight on other branches adds (the README and the index already link
  * them): until they exist a link to one is noted, not a failure. Empty this once they have landed.
  */
-export const PAGES_EXPECTED_LATER: ReadonlySet<string> = new Set([
-]);
+export const PAGES_EXPECTED_LATER: ReadonlySet<string> = new Set([]);
 
 /** Relative links of README.md, CONTRIBUTING.md and docs/*.md that point at a missing file or heading. */
 export function documentationLinkProblems(): { problems: string[]; notes: string[] } {
@@ -65,7 +71,13 @@ export function documentationLinkProblems(): { problems: string[]; notes: string
     if (!existsSync(absolute)) return undefined;
     return statSync(absolute).isDirectory() ? "" : readFileSync(absolute, "utf8");
   };
-  const pages = ["README.md", "CONTRIBUTING.md", ...readdirSync(fromRoot("docs")).filter((name) => name.endsWith(".md")).map((name) => `docs/${name}`)];
+  const pages = [
+    "README.md",
+    "CONTRIBUTING.md",
+    ...readdirSync(fromRoot("docs"))
+      .filter((name) => name.endsWith(".md"))
+      .map((name) => `docs/${name}`),
+  ];
   const files = new Map(pages.map((file) => [file, read(file) ?? ""] as const));
   return checkLinks({ files, read, expectedLater: PAGES_EXPECTED_LATER });
 }

@@ -60,16 +60,21 @@ export interface LinkCheckInput {
 }
 
 /** Broken relative links (a missing file, or an anchor its target lacks), and notes on expected pages. */
-export function checkLinks({ files, read, expectedLater = new Set() }: LinkCheckInput): { problems: string[]; notes: string[] } {
+export function checkLinks({ files, read, expectedLater = new Set() }: LinkCheckInput): {
+  problems: string[];
+  notes: string[];
+} {
   const problems: string[] = [];
   const awaited = new Map<string, Set<string>>();
   for (const [file, markdown] of files) {
     for (const { target, line } of relativeLinks(markdown)) {
       const [pathPart = "", anchor] = target.split("#", 2);
-      const resolved = pathPart === "" ? file : path.posix.normalize(path.posix.join(path.posix.dirname(file), pathPart));
+      const resolved =
+        pathPart === "" ? file : path.posix.normalize(path.posix.join(path.posix.dirname(file), pathPart));
       const text = files.get(resolved) ?? read(resolved);
       if (text === undefined) {
-        if (expectedLater.has(resolved)) awaited.set(resolved, (awaited.get(resolved) ?? new Set()).add(file));
+        if (expectedLater.has(resolved))
+          awaited.set(resolved, (awaited.get(resolved) ?? new Set()).add(file));
         else problems.push(`${file}:${line}: ${target}: ${resolved} does not exist`);
         continue;
       }
@@ -78,6 +83,8 @@ export function checkLinks({ files, read, expectedLater = new Set() }: LinkCheck
       }
     }
   }
-  const notes = [...awaited].map(([page, from]) => `${page} does not exist yet (linked from ${[...from].join(", ")})`);
+  const notes = [...awaited].map(
+    ([page, from]) => `${page} does not exist yet (linked from ${[...from].join(", ")})`,
+  );
   return { problems, notes };
 }

@@ -1,9 +1,4 @@
-import {
-  generateSigningKeyJwk,
-  loadDiscoveryConfig,
-  loadGatewayConfig,
-  loadUsersConfig,
-} from "@hv/kit";
+import { generateSigningKeyJwk, loadDiscoveryConfig, loadGatewayConfig, loadUsersConfig } from "@hv/kit";
 import { loadChatConfig } from "@hv/chat/src/config";
 import { loadMediaConfig, loadMediaWorkerConfig } from "@hv/media/src/config";
 import { loadPushConfig } from "@hv/users/src/push/config";
@@ -20,7 +15,14 @@ export function processConfigReaders(): ProcessConfigReader[] {
   // Given, so the users loader does not create a development key file while it is probed.
   const signingKeys = JSON.stringify([generateSigningKeyJwk("docs-probe")]);
   return [
-    { name: "gateway", title: "Gateway", entry: "gateway/src/index.ts", loader: "loadGatewayConfig", load: loadGatewayConfig, probes: [{}] },
+    {
+      name: "gateway",
+      title: "Gateway",
+      entry: "gateway/src/index.ts",
+      loader: "loadGatewayConfig",
+      load: loadGatewayConfig,
+      probes: [{}],
+    },
     {
       name: "users",
       title: "Users subgraph",
@@ -37,8 +39,22 @@ export function processConfigReaders(): ProcessConfigReader[] {
       load: loadDiscoveryConfig,
       probes: [{}],
     },
-    { name: "chat", title: "Chat subgraph", entry: "subgraphs/chat/src/index.ts", loader: "loadChatConfig", load: loadChatConfig, probes: [{}] },
-    { name: "media", title: "Media subgraph", entry: "subgraphs/media/src/index.ts", loader: "loadMediaConfig", load: loadMediaConfig, probes: MEDIA_PROBES },
+    {
+      name: "chat",
+      title: "Chat subgraph",
+      entry: "subgraphs/chat/src/index.ts",
+      loader: "loadChatConfig",
+      load: loadChatConfig,
+      probes: [{}],
+    },
+    {
+      name: "media",
+      title: "Media subgraph",
+      entry: "subgraphs/media/src/index.ts",
+      loader: "loadMediaConfig",
+      load: loadMediaConfig,
+      probes: MEDIA_PROBES,
+    },
     {
       name: "push-worker",
       title: "Push worker",

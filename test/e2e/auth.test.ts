@@ -108,9 +108,9 @@ describe("access tokens across the gateway and the subgraphs", () => {
     expect(response.headers.get("www-authenticate")).toBe("Bearer");
     expect(response.body.data?.user).toEqual(expect.objectContaining({ displayName: "Katherine" }));
     // Every subgraph serves the anonymous caller; only Chat's members-only conversation says no.
-    expect(response.body.errors?.map((error) => ({ path: error.path, code: error.extensions?.code }))).toEqual([
-      { path: ["conversation"], code: "UNAUTHENTICATED" },
-    ]);
+    expect(
+      response.body.errors?.map((error) => ({ path: error.path, code: error.extensions?.code })),
+    ).toEqual([{ path: ["conversation"], code: "UNAUTHENTICATED" }]);
     for (const service of ["gateway", ...SUBGRAPHS] as const) {
       expect({ service, userIds: requestLines(service, requestId).map((line) => line.userId) }).toEqual({
         service,

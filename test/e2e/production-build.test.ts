@@ -244,7 +244,11 @@ describe("the built system in production mode (npm run build, npm run start:prod
       );
     }
     client = new UsersClient(gatewayUrl, undefined, async (email) =>
-      tokenFromMail(await mail.waitForMail(email, /Confirm your email address/, 60_000), LINK_BASE, "verify-email"),
+      tokenFromMail(
+        await mail.waitForMail(email, /Confirm your email address/, 60_000),
+        LINK_BASE,
+        "verify-email",
+      ),
     );
   }, 240_000);
 

@@ -10,11 +10,26 @@ const ROOT = path.join(__dirname, "..", "..");
 
 describe("npm start (scripts/run-all.ts)", () => {
   it("should start every process, serve a query across all four subgraphs, restart a crashed one in development, and stop cleanly on Ctrl-C", async () => {
-    const ports = { USERS_PORT: 0, DISCOVERY_PORT: 0, CHAT_PORT: 0, MEDIA_PORT: 0, GATEWAY_PORT: 0, GATEWAY_METRICS_PORT: 0, PUSH_WORKER_PORT: 0, MEDIA_FILES_PORT: 0, MEDIA_WORKER_PORT: 0 };
+    const ports = {
+      USERS_PORT: 0,
+      DISCOVERY_PORT: 0,
+      CHAT_PORT: 0,
+      MEDIA_PORT: 0,
+      GATEWAY_PORT: 0,
+      GATEWAY_METRICS_PORT: 0,
+      PUSH_WORKER_PORT: 0,
+      MEDIA_FILES_PORT: 0,
+      MEDIA_WORKER_PORT: 0,
+    };
     for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePort();
     // Our own signing key, so the test can sign in as the seeded person (conversations are for members).
     const signingKey = generateSigningKeyJwk("run-all-test");
-    const tokens = createAccessTokenIssuer({ keys: [signingKey], issuer: "haiyvee", audience: "haiyvee-api", ttlSeconds: 300 });
+    const tokens = createAccessTokenIssuer({
+      keys: [signingKey],
+      issuer: "haiyvee",
+      audience: "haiyvee-api",
+      ttlSeconds: 300,
+    });
     const env: NodeJS.ProcessEnv = {
       ...process.env,
       AUTH_SIGNING_KEYS: JSON.stringify([signingKey]),
@@ -47,14 +62,18 @@ describe("npm start (scripts/run-all.ts)", () => {
       }
       expect(output).toContain(`Apollo Sandbox:   http://localhost:${ports.GATEWAY_PORT}/graphql`);
       // No MAIL_SMTP_URL in development: a local sink catches the account mails.
-      expect(output).toMatch(/Mails: +smtp:\/\/127\.0\.0\.1:\d+ catches them; each is written to .*\.data\/mail\/\*\.eml/);
+      expect(output).toMatch(
+        /Mails: +smtp:\/\/127\.0\.0\.1:\d+ catches them; each is written to .*\.data\/mail\/\*\.eml/,
+      );
 
       const { user, conversation } = await seedPerson(dbs, "Linus");
       const response = await graphqlRequest(
         `http://127.0.0.1:${ports.GATEWAY_PORT}/graphql`,
         `query($u: ID!, $c: ID!) { user(id: $u) { displayName isDiscoverable photos { kind } } conversation(id: $c) { memberCount } }`,
         { u: user.id, c: conversation.id },
-        { authorization: `Bearer ${(await tokens.issue({ userId: user.id, sessionId: randomUUID(), role: "USER" })).token}` },
+        {
+          authorization: `Bearer ${(await tokens.issue({ userId: user.id, sessionId: randomUUID(), role: "USER" })).token}`,
+        },
       );
       expect(response.body).toEqual({
         data: {
@@ -68,23 +87,38 @@ describe("npm start (scripts/run-all.ts)", () => {
       expect(firstPid).toBeGreaterThan(0);
       process.kill(firstPid, "SIGKILL");
       const restartDeadline = Date.now() + 90_000;
-      while (!output.includes("discovery is ready again") && Date.now() < restartDeadline && child.exitCode === null) {
+      while (
+        !output.includes("discovery is ready again") &&
+        Date.now() < restartDeadline &&
+        child.exitCode === null
+      ) {
         await new Promise((resolve) => setTimeout(resolve, 200));
       }
-      expect(output).toContain("discovery exited unexpectedly (SIGKILL); restarting it in 500 ms (restart 1 in a row)");
+      expect(output).toContain(
+        "discovery exited unexpectedly (SIGKILL); restarting it in 500 ms (restart 1 in a row)",
+      );
       const pids = [...output.matchAll(/discovery started \(pid (\d+)\)/g)].map((match) => Number(match[1]));
-      expect({ starts: pids.length, newPid: pids[1] !== firstPid, ready: output.includes("discovery is ready again") }).toEqual({ starts: 2, newPid: true, ready: true });
+      expect({
+        starts: pids.length,
+        newPid: pids[1] !== firstPid,
+        ready: output.includes("discovery is ready again"),
+      }).toEqual({ starts: 2, newPid: true, ready: true });
       const again = await graphqlRequest(
         `http://127.0.0.1:${ports.GATEWAY_PORT}/graphql`,
         `query($u: ID!) { user(id: $u) { displayName isDiscoverable } }`,
         { u: user.id },
-        { authorization: `Bearer ${(await tokens.issue({ userId: user.id, sessionId: randomUUID(), role: "USER" })).token}` },
+        {
+          authorization: `Bearer ${(await tokens.issue({ userId: user.id, sessionId: randomUUID(), role: "USER" })).token}`,
+        },
       );
       expect(again.body).toEqual({ data: { user: { displayName: "Linus", isDiscoverable: true } } });
 
       child.kill("SIGINT");
       // 0 only when every process stopped cleanly on the first signal.
-      expect({ exitCode: await exited, output }).toEqual({ exitCode: 0, output: expect.not.stringContaining("did not stop cleanly") });
+      expect({ exitCode: await exited, output }).toEqual({
+        exitCode: 0,
+        output: expect.not.stringContaining("did not stop cleanly"),
+      });
       for (const port of Object.values(ports)) {
         await expect(fetch(`http://127.0.0.1:${port}/healthz`)).rejects.toThrow();
       }
@@ -99,7 +133,17 @@ describe("npm start (scripts/run-all.ts)", () => {
     }
   }, 300_000);
   it("should stop everything and exit 1 in production when one process exits, restarting nothing", async () => {
-    const ports = { USERS_PORT: 0, DISCOVERY_PORT: 0, CHAT_PORT: 0, MEDIA_PORT: 0, GATEWAY_PORT: 0, GATEWAY_METRICS_PORT: 0, PUSH_WORKER_PORT: 0, MEDIA_FILES_PORT: 0, MEDIA_WORKER_PORT: 0 };
+    const ports = {
+      USERS_PORT: 0,
+      DISCOVERY_PORT: 0,
+      CHAT_PORT: 0,
+      MEDIA_PORT: 0,
+      GATEWAY_PORT: 0,
+      GATEWAY_METRICS_PORT: 0,
+      PUSH_WORKER_PORT: 0,
+      MEDIA_FILES_PORT: 0,
+      MEDIA_WORKER_PORT: 0,
+    };
     for (const key of Object.keys(ports) as Array<keyof typeof ports>) ports[key] = await freePort();
     // Production refuses to start without its secrets and real push providers: give it some (nothing is sent).
     const rsa = generateKeyPairSync("rsa", { modulusLength: 2048 });
@@ -113,7 +157,14 @@ describe("npm start (scripts/run-all.ts)", () => {
       MEDIA_GRANT_SECRET: "production-test-grant-secret-0123456789abcdef",
       MEDIA_URL_SECRET: "production-test-url-secret-0123456789abcdef",
       MEDIA_PUBLIC_URL: "http://127.0.0.1:1/media",
-      FCM_SERVICE_ACCOUNT: JSON.stringify({ type: "service_account", private_key_id: "k1", project_id: "haiyvee-test", client_email: "push@haiyvee-test.iam.gserviceaccount.com", private_key: rsa.privateKey.export({ type: "pkcs8", format: "pem" }).toString(), token_uri: "http://127.0.0.1:1/token" }),
+      FCM_SERVICE_ACCOUNT: JSON.stringify({
+        type: "service_account",
+        private_key_id: "k1",
+        project_id: "haiyvee-test",
+        client_email: "push@haiyvee-test.iam.gserviceaccount.com",
+        private_key: rsa.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
+        token_uri: "http://127.0.0.1:1/token",
+      }),
       FCM_ENDPOINT: "http://127.0.0.1:1",
       APNS_KEY: ec.privateKey.export({ type: "pkcs8", format: "pem" }).toString(),
       APNS_KEY_ID: "ABC123DEFG",
@@ -131,7 +182,11 @@ describe("npm start (scripts/run-all.ts)", () => {
       CHAT_URL: `http://127.0.0.1:${ports.CHAT_PORT}/graphql`,
       MEDIA_URL: `http://127.0.0.1:${ports.MEDIA_PORT}/graphql`,
     };
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", "run-all.ts")], { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "scripts", "run-all.ts")], {
+      cwd: ROOT,
+      env,
+      stdio: ["ignore", "pipe", "pipe"],
+    });
     let output = "";
     child.stdout.on("data", (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on("data", (chunk: Buffer) => (output += chunk.toString()));

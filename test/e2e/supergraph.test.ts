@@ -10,9 +10,19 @@ const PROFILE_AND_CONVERSATION = /* GraphQL */ `
       displayName
       bio
       isDiscoverable
-      photos { id kind status width height }
+      photos {
+        id
+        kind
+        status
+        width
+        height
+      }
     }
-    conversation(id: $conversationId) { id kind memberCount }
+    conversation(id: $conversationId) {
+      id
+      kind
+      memberCount
+    }
   }
 `;
 
@@ -74,13 +84,21 @@ describe("the supergraph through the gateway", () => {
     expect(response.headers.get("x-request-id")).toBe(requestId);
     for (const service of ["gateway", ...SUBGRAPH_NAMES] as const) {
       const lines = system.logs[service].filter((line) => line.requestId === requestId);
-      expect({ service, logged: lines.some((line) => line.msg === "graphql request") }).toEqual({ service, logged: true });
+      expect({ service, logged: lines.some((line) => line.msg === "graphql request") }).toEqual({
+        service,
+        logged: true,
+      });
     }
   });
 
   it("should replace a malformed request id instead of logging it", async () => {
     const forged = 'forged" level="error';
-    const response = await graphqlRequest(system.gatewayUrl, "{ __typename }", {}, { "x-request-id": forged });
+    const response = await graphqlRequest(
+      system.gatewayUrl,
+      "{ __typename }",
+      {},
+      { "x-request-id": forged },
+    );
 
     const issued = response.headers.get("x-request-id");
     expect(issued).toMatch(/^[0-9a-f-]{36}$/);
@@ -112,7 +130,9 @@ describe("the supergraph through the gateway", () => {
       const ready = await fetch(`${base}/readyz`);
       expect({ service: service.name, status: ready.status }).toEqual({ service: service.name, status: 200 });
     }
-    const usersReady = (await (await fetch(system.subgraphs.users.url.replace(/\/graphql$/, "/readyz"))).json()) as {
+    const usersReady = (await (
+      await fetch(system.subgraphs.users.url.replace(/\/graphql$/, "/readyz"))
+    ).json()) as {
       checks: Record<string, string>;
     };
     expect(usersReady.checks).toEqual({ database: "ok", redis: "ok" });

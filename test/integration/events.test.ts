@@ -158,7 +158,10 @@ type Overrides = { [C in EventConsumer]?: Partial<EventHandlers<C>> };
 
 /** Every consumer, recording what it receives; `overrides` replace single handlers. */
 function startConsumers(overrides: Overrides = {}): Record<EventConsumer, Delivery[]> {
-  const deliveries = { discovery: [], chat: [], media: [], push: [], users: [] } as Record<EventConsumer, Delivery[]>;
+  const deliveries = { discovery: [], chat: [], media: [], push: [], users: [] } as Record<
+    EventConsumer,
+    Delivery[]
+  >;
   for (const consumer of EVENT_CONSUMERS) {
     const record: EventHandler<EventType> = async (payload, meta) => {
       deliveries[consumer].push({ eventId: meta.eventId, type: meta.type, payload, meta });
@@ -220,7 +223,9 @@ async function commitUserDeleted(): Promise<string> {
 
 /** The committed rows of these events, as the code that wrote them knows them. */
 async function committedRecords(eventIds: string[]): Promise<OutboxRecord[]> {
-  const rows = await db.$queryRawUnsafe<Array<{ id: string; type: string; payload: unknown; created_at: Date }>>(
+  const rows = await db.$queryRawUnsafe<
+    Array<{ id: string; type: string; payload: unknown; created_at: Date }>
+  >(
     "SELECT id::text AS id, type, payload, created_at FROM outbox_events WHERE id = ANY($1::uuid[]) ORDER BY created_at",
     eventIds,
   );
@@ -292,7 +297,11 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     });
     expect(received!.meta.occurredAt.getTime()).toBeGreaterThanOrEqual(before.getTime() - 1_000);
     expect(await unpublishedIds()).toEqual([]);
-    for (const [consumer, completed] of [["discovery", 1], ["chat", 2], ["push", 1]] as const) {
+    for (const [consumer, completed] of [
+      ["discovery", 1],
+      ["chat", 2],
+      ["push", 1],
+    ] as const) {
       expect(await jobCounts(consumer)).toMatchObject({
         waiting: 0,
         active: 0,
@@ -309,7 +318,9 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     await started.flush(); // the start-up pass is over
     const eventId = await commitUserDeleted();
     started.publishCommitted(await committedRecords([eventId]));
-    await waitFor("the deliveries", () => ["discovery", "chat", "media"].every((c) => deliveries[c as EventConsumer].length === 1));
+    await waitFor("the deliveries", () =>
+      ["discovery", "chat", "media"].every((c) => deliveries[c as EventConsumer].length === 1),
+    );
     // Not marked yet (markDelayMs): the poll claims it, does not enqueue it again, and marks it.
     expect(await unpublishedIds()).toEqual([eventId]);
     expect(await started.flush()).toEqual({ published: 0 });
@@ -317,7 +328,13 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     await pause(300);
     for (const consumer of ["discovery", "chat", "media"] as const) {
       expect(ids(deliveries[consumer])).toEqual([eventId]);
-      expect(await jobCounts(consumer)).toMatchObject({ waiting: 0, active: 0, delayed: 0, completed: 1, failed: 0 });
+      expect(await jobCounts(consumer)).toMatchObject({
+        waiting: 0,
+        active: 0,
+        delayed: 0,
+        completed: 1,
+        failed: 0,
+      });
     }
   });
 

@@ -43,7 +43,15 @@ export async function seedPerson(dbs: TestDatabases, displayName = "Ada") {
     INSERT INTO user_locations (user_id, location, updated_at)
     VALUES (${user.id}::uuid, ST_SetSRID(ST_MakePoint(13.405, 52.52), 4326)::geography, now())`;
   const photo = await dbs.media.media.create({
-    data: { ownerId: user.id, kind: "IMAGE", status: "READY", purpose: "PROFILE_PHOTO", position: 0, width: 640, height: 800 },
+    data: {
+      ownerId: user.id,
+      kind: "IMAGE",
+      status: "READY",
+      purpose: "PROFILE_PHOTO",
+      position: 0,
+      width: 640,
+      height: 800,
+    },
   });
   const conversation = await dbs.chat.conversation.create({
     data: { kind: "DIRECT", members: { create: [{ userId: user.id }, { userId: randomUUID() }] } },

@@ -87,7 +87,10 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
 
 /** The four subgraphs and the gateway, in this process, on free ports, with real databases and Redis. */
 export async function startSystem(overrides: Record<string, string> = {}): Promise<RunningSystem> {
-  const env = testEnv({ AUTH_SIGNING_KEYS: JSON.stringify([generateSigningKeyJwk("test-system")]), ...overrides });
+  const env = testEnv({
+    AUTH_SIGNING_KEYS: JSON.stringify([generateSigningKeyJwk("test-system")]),
+    ...overrides,
+  });
   // Tests read the info lines; a benchmark that passes LOG_LEVEL (warn) does not pay for them.
   const level = overrides.LOG_LEVEL ?? "info";
   const users = capturingLogger("users", level);
@@ -100,16 +103,25 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   const usersQueries: string[] = [];
   const discoveryQueries: string[] = [];
   const mediaQueries: string[] = [];
-  const usersService = await startUsers(usersConfig, users.logger, { database: { onQuery: (sql) => usersQueries.push(sql) } });
+  const usersService = await startUsers(usersConfig, users.logger, {
+    database: { onQuery: (sql) => usersQueries.push(sql) },
+  });
   const jwksUrl = overrides.AUTH_JWKS_URL ?? usersService.url.replace(/\/graphql$/, JWKS_PATH);
   const verifyingEnv = { ...env, AUTH_JWKS_URL: jwksUrl };
   const subgraphs = {
     users: usersService,
-    discovery: await startDiscovery(loadDiscoveryConfig(verifyingEnv), discovery.logger, { database: { onQuery: (sql) => discoveryQueries.push(sql) } }),
+    discovery: await startDiscovery(loadDiscoveryConfig(verifyingEnv), discovery.logger, {
+      database: { onQuery: (sql) => discoveryQueries.push(sql) },
+    }),
     chat: await startChat(loadChatConfig(verifyingEnv), chat.logger),
-    media: await startMedia(loadMediaConfig(verifyingEnv), media.logger, { database: { onQuery: (sql) => mediaQueries.push(sql) } }),
+    media: await startMedia(loadMediaConfig(verifyingEnv), media.logger, {
+      database: { onQuery: (sql) => mediaQueries.push(sql) },
+    }),
   };
-  const mediaWorker = await startMediaWorker(loadMediaWorkerConfig(verifyingEnv), media.logger.child({ process: "media-worker" }));
+  const mediaWorker = await startMediaWorker(
+    loadMediaWorkerConfig(verifyingEnv),
+    media.logger.child({ process: "media-worker" }),
+  );
   const gateway = await startGateway(
     loadGatewayConfig({
       ...verifyingEnv,
@@ -128,7 +140,13 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
     gateway,
     subgraphs,
     mediaWorker,
-    logs: { users: users.lines, discovery: discovery.lines, chat: chat.lines, media: media.lines, gateway: gatewayLog.lines },
+    logs: {
+      users: users.lines,
+      discovery: discovery.lines,
+      chat: chat.lines,
+      media: media.lines,
+      gateway: gatewayLog.lines,
+    },
     accessTokens: createAccessTokenIssuer({
       keys: usersConfig.accessTokens.signingKeys,
       issuer: usersConfig.auth.issuer,
@@ -147,7 +165,14 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
 export interface GraphQLResponse<T = Record<string, unknown>> {
   status: number;
   headers: Headers;
-  body: { data?: T | null; errors?: Array<{ message: string; path?: string[]; extensions?: { code?: string } & Record<string, unknown> }> };
+  body: {
+    data?: T | null;
+    errors?: Array<{
+      message: string;
+      path?: string[];
+      extensions?: { code?: string } & Record<string, unknown>;
+    }>;
+  };
 }
 
 /** A plain HTTP GraphQL request, as a mobile client makes it. */
@@ -162,5 +187,9 @@ export async function graphqlRequest<T = Record<string, unknown>>(
     headers: { "content-type": "application/json", ...headers },
     body: JSON.stringify({ query, variables }),
   });
-  return { status: response.status, headers: response.headers, body: (await response.json()) as GraphQLResponse<T>["body"] };
+  return {
+    status: response.status,
+    headers: response.headers,
+    body: (await response.json()) as GraphQLResponse<T>["body"],
+  };
 }

@@ -11,7 +11,8 @@ export interface SignedIn {
   knownDeviceToken: string;
 }
 
-export const SESSION_FIELDS = "accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt knownDeviceToken user { id displayName }";
+export const SESSION_FIELDS =
+  "accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt knownDeviceToken user { id displayName }";
 
 export interface SessionData {
   accessToken: string;
@@ -38,7 +39,8 @@ export class UsersClient {
   constructor(
     readonly gatewayUrl: string,
     readonly clientIp = randomClientIp(),
-    private readonly verificationToken: (email: string) => Promise<string> = (email) => verificationTokenFor(email),
+    private readonly verificationToken: (email: string) => Promise<string> = (email) =>
+      verificationTokenFor(email),
   ) {}
 
   request<T = Record<string, unknown>>(
@@ -54,7 +56,9 @@ export class UsersClient {
   }
 
   /** A new, verified account: signUp, then its verification link opened (see mail-tokens.ts). */
-  async signUp(overrides: Partial<{ email: string; password: string; displayName: string; birthDate: string }> = {}): Promise<SignedIn> {
+  async signUp(
+    overrides: Partial<{ email: string; password: string; displayName: string; birthDate: string }> = {},
+  ): Promise<SignedIn> {
     const input = {
       email: `${randomUUID()}@example.test`,
       password: "correct horse battery staple",
@@ -73,7 +77,8 @@ export class UsersClient {
     if (!pending) throw new Error(`signUp failed: ${JSON.stringify(response.body.errors)}`);
     const verified = await this.verifyEmail(await this.verificationToken(pending.email), phone);
     const session = verified.body.data?.verifyEmail;
-    if (!session?.knownDeviceToken) throw new Error(`verifyEmail failed: ${JSON.stringify(verified.body.errors)}`);
+    if (!session?.knownDeviceToken)
+      throw new Error(`verifyEmail failed: ${JSON.stringify(verified.body.errors)}`);
     return {
       userId: session.user.id,
       email: input.email,
@@ -85,7 +90,12 @@ export class UsersClient {
   }
 
   verifyEmail(token: string, clientIp = this.clientIp) {
-    return this.request<{ verifyEmail: SessionData }>(`mutation($t: String!) { verifyEmail(token: $t) { ${SESSION_FIELDS} } }`, { t: token }, undefined, clientIp);
+    return this.request<{ verifyEmail: SessionData }>(
+      `mutation($t: String!) { verifyEmail(token: $t) { ${SESSION_FIELDS} } }`,
+      { t: token },
+      undefined,
+      clientIp,
+    );
   }
 
   logIn(email: string, password: string, knownDeviceToken?: string, clientIp = this.clientIp) {

@@ -68,7 +68,8 @@ export class EdgeAdmission {
     private readonly address: AdmissionBudget,
     private readonly user: AdmissionBudget,
   ) {
-    if (!("hvEdgeAdmit" in redis)) redis.defineCommand("hvEdgeAdmit", { numberOfKeys: 4, lua: ADMISSION_SCRIPT });
+    if (!("hvEdgeAdmit" in redis))
+      redis.defineCommand("hvEdgeAdmit", { numberOfKeys: 4, lua: ADMISSION_SCRIPT });
     this.redis = redis as AdmissionRedis;
   }
 

@@ -205,10 +205,17 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       .then(
         ({ caller, verdict }) => {
           if (verdict.kind === "over-budget") {
-            const limited = appError(ErrorCode.RATE_LIMITED, `Too many attempts: try again in ${verdict.retryAfterSeconds} s`, {
-              details: { retryAfterSeconds: verdict.retryAfterSeconds, limit: verdict.limit },
-            });
-            log.info({ clientIp: ip, userId: caller?.viewer.userId ?? null, limit: verdict.limit }, "request over a rate budget");
+            const limited = appError(
+              ErrorCode.RATE_LIMITED,
+              `Too many attempts: try again in ${verdict.retryAfterSeconds} s`,
+              {
+                details: { retryAfterSeconds: verdict.retryAfterSeconds, limit: verdict.limit },
+              },
+            );
+            log.info(
+              { clientIp: ip, userId: caller?.viewer.userId ?? null, limit: verdict.limit },
+              "request over a rate budget",
+            );
             sendError(res, 429, formatted(limited), { "retry-after": String(verdict.retryAfterSeconds) });
             return;
           }

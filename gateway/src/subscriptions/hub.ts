@@ -114,7 +114,10 @@ class Feed {
         error: (errors) => this.finish((stream) => stream.fail(errors[0] ?? interrupted("unknown"))),
         // Chat's streams never end by themselves: a subgraph that completes one (an instance
         // shutting down, a redeploy) has not told the client everything, so the client must catch up.
-        complete: () => this.finish((stream) => stream.fail(interrupted(`the ${primary.serviceName} subgraph ended the stream`))),
+        complete: () =>
+          this.finish((stream) =>
+            stream.fail(interrupted(`the ${primary.serviceName} subgraph ended the stream`)),
+          ),
       },
     );
   }
@@ -126,7 +129,10 @@ class Feed {
     if (this.inFlight >= this.hub.maxInFlightPerFeed) {
       // A subgraph that stops answering must not make the gateway hold an unbounded pile of
       // pending plans: give up on this feed now (what is pending is dropped; the client catches up).
-      this.context.logger.warn({ inFlight: this.inFlight }, "subscription feed interrupted: too many events waiting to be resolved");
+      this.context.logger.warn(
+        { inFlight: this.inFlight },
+        "subscription feed interrupted: too many events waiting to be resolved",
+      );
       this.closed = true;
       this.hub.forget(this);
       this.leaveUpstream();
@@ -161,16 +167,22 @@ class Feed {
     const viewerId = this.context.viewer?.userId;
     if (!this.hub.isViewerIndependent(this.planned)) return this.run(event, this.context);
     const text = JSON.stringify(event);
-    if (viewerId !== undefined && text.toLowerCase().includes(viewerId.toLowerCase())) return this.run(event, this.context);
+    if (viewerId !== undefined && text.toLowerCase().includes(viewerId.toLowerCase()))
+      return this.run(event, this.context);
     const key = `${this.planned.supergraph.version}\0${this.planned.planKey}\0${JSON.stringify(this.planned.variables)}\0${text}`;
-    return this.hub.runOnce(key, () => this.run(event, { ...this.context, viewer: null, authorization: null }));
+    return this.hub.runOnce(key, () =>
+      this.run(event, { ...this.context, viewer: null, authorization: null }),
+    );
   }
 
   private async run(event: UpstreamEvent, context: GatewayContext): Promise<ExecutionResult> {
     this.hub.counters.runs += 1;
     const { version, pieces } = this.planned.supergraph;
     const serviceMap: ServiceMap = Object.create(null) as ServiceMap;
-    Object.assign(serviceMap, this.hub.sharedDataSources({ version, schema: pieces.supergraphGraphQLSchema }));
+    Object.assign(
+      serviceMap,
+      this.hub.sharedDataSources({ version, schema: pieces.supergraphGraphQLSchema }),
+    );
     serviceMap[EVENT_SOURCE] = {
       process: async () => {
         const response: Awaited<ReturnType<GraphQLDataSource["process"]>> = {};
@@ -180,7 +192,10 @@ class Feed {
       },
     };
     const requestContext = {
-      request: { variables: this.planned.variables, ...(this.planned.operationName ? { operationName: this.planned.operationName } : {}) },
+      request: {
+        variables: this.planned.variables,
+        ...(this.planned.operationName ? { operationName: this.planned.operationName } : {}),
+      },
       context,
       logger: context.logger,
       metrics: {},
@@ -203,12 +218,19 @@ class Feed {
       const errors = [...(result.errors ?? []), ...valueCompletionErrors(result.extensions)];
       // A fetch that threw (a subgraph unreachable) arrives as a plain Error: an internal error to clients.
       if (errors.length) {
-        out.errors = errors.map((e) => (e instanceof GraphQLError ? e : new GraphQLError(String((e as Error).message), { originalError: e as Error })));
+        out.errors = errors.map((e) =>
+          e instanceof GraphQLError
+            ? e
+            : new GraphQLError(String((e as Error).message), { originalError: e as Error }),
+        );
       }
       return out;
     } catch (error) {
       this.context.logger.error({ err: error }, "could not resolve a subscription event");
-      return { data: null, errors: [new GraphQLError("Could not resolve this event", { originalError: error as Error })] };
+      return {
+        data: null,
+        errors: [new GraphQLError("Could not resolve this event", { originalError: error as Error })],
+      };
     }
   }
 
@@ -229,7 +251,9 @@ class Feed {
 /** The executor's null-propagation errors, which it returns in `extensions` when nothing else failed. */
 function valueCompletionErrors(extensions: Record<string, unknown> | undefined): GraphQLError[] {
   const completion = extensions?.valueCompletion;
-  return Array.isArray(completion) ? completion.filter((e): e is GraphQLError => e instanceof GraphQLError) : [];
+  return Array.isArray(completion)
+    ? completion.filter((e): e is GraphQLError => e instanceof GraphQLError)
+    : [];
 }
 
 /** Client subscriptions → shared feeds → shared upstream subscriptions. */
@@ -260,7 +284,8 @@ export class SubscriptionHub {
   /** The gateway's data sources (made when it loads the supergraph), each behind the sharing map. */
   sharedDataSources(supergraph: SupergraphVersion): Record<string, GraphQLDataSource<GatewayContext>> {
     const map: Record<string, GraphQLDataSource<GatewayContext>> = {};
-    for (const [name, source] of Object.entries(this.options.dataSources)) map[name] = this.fetches.wrap(name, source, supergraph);
+    for (const [name, source] of Object.entries(this.options.dataSources))
+      map[name] = this.fetches.wrap(name, source, supergraph);
     return map;
   }
 
@@ -270,7 +295,10 @@ export class SubscriptionHub {
     if (!rest) return false;
     let known = this.independentPlans.get(rest);
     if (known === undefined) {
-      const supergraph = { version: planned.supergraph.version, schema: planned.supergraph.pieces.supergraphGraphQLSchema };
+      const supergraph = {
+        version: planned.supergraph.version,
+        schema: planned.supergraph.pieces.supergraphGraphQLSchema,
+      };
       const publicOnly = (node: PlanNode | undefined): boolean => {
         if (!node) return true;
         switch (node.kind) {
@@ -316,7 +344,12 @@ export class SubscriptionHub {
   /** The client's results; the stream leaves its feed (and the feed its upstream) when returned. */
   subscribe(planned: PlannedSubscription, subscriber: Subscriber): ClientStream {
     // The supergraph version: after a reload, new subscribers get plans of the new one.
-    const key = digestKey([planned.supergraph.version, planned.planKey, planned.variables, subscriber.authorization]);
+    const key = digestKey([
+      planned.supergraph.version,
+      planned.planKey,
+      planned.variables,
+      subscriber.authorization,
+    ]);
     let feed = this.feeds.get(key);
     const isNew = !feed;
     if (!feed) {

@@ -76,11 +76,18 @@ function maxDepthRule(max: number) {
         .definitions.filter((d) => d.kind === Kind.FRAGMENT_DEFINITION)
         .map((d) => [d.name.value, d] as const),
     );
-    const depthOf = (node: { selectionSet?: { selections: readonly unknown[] } | undefined }, seen: Set<string>): number => {
+    const depthOf = (
+      node: { selectionSet?: { selections: readonly unknown[] } | undefined },
+      seen: Set<string>,
+    ): number => {
       if (!node.selectionSet) return 0;
       let deepest = 0;
       for (const raw of node.selectionSet.selections) {
-        const selection = raw as { kind: Kind; name?: { value: string }; selectionSet?: { selections: readonly unknown[] } };
+        const selection = raw as {
+          kind: Kind;
+          name?: { value: string };
+          selectionSet?: { selections: readonly unknown[] };
+        };
         if (selection.kind === Kind.FRAGMENT_SPREAD) {
           const name = selection.name?.value ?? "";
           const fragment = fragments.get(name);
@@ -99,7 +106,9 @@ function maxDepthRule(max: number) {
         const depth = depthOf(node, new Set());
         if (depth > max) {
           context.reportError(
-            new GraphQLError(`The operation is nested ${depth} levels deep; at most ${max} are allowed`, { nodes: [node] }),
+            new GraphQLError(`The operation is nested ${depth} levels deep; at most ${max} are allowed`, {
+              nodes: [node],
+            }),
           );
         }
       },
@@ -136,26 +145,44 @@ export class SubscriptionPlanner {
    * Parses, validates and plans one client subscription; returns the client-facing errors instead
    * when anything is wrong (each with a catalogued `extensions.code`).
    */
-  prepare(payload: { query?: unknown; operationName?: unknown; variables?: unknown }): PlannedSubscription | GraphQLError[] {
+  prepare(payload: {
+    query?: unknown;
+    operationName?: unknown;
+    variables?: unknown;
+  }): PlannedSubscription | GraphQLError[] {
     const { query, operationName, variables } = payload;
     if (typeof query !== "string" || query.trim() === "") {
       return [error(ErrorCode.BAD_USER_INPUT, "Send the subscription's text as `query`", { field: "query" })];
     }
     if (query.length > SUBSCRIPTION_LIMITS.maxQueryLength) {
       return [
-        error(ErrorCode.BAD_USER_INPUT, `The query is ${query.length} characters long; at most ${SUBSCRIPTION_LIMITS.maxQueryLength} are allowed`, {
-          field: "query",
-        }),
+        error(
+          ErrorCode.BAD_USER_INPUT,
+          `The query is ${query.length} characters long; at most ${SUBSCRIPTION_LIMITS.maxQueryLength} are allowed`,
+          {
+            field: "query",
+          },
+        ),
       ];
     }
     if (operationName !== undefined && operationName !== null && typeof operationName !== "string") {
-      return [error(ErrorCode.BAD_USER_INPUT, "`operationName` must be a string", { field: "operationName" })];
+      return [
+        error(ErrorCode.BAD_USER_INPUT, "`operationName` must be a string", { field: "operationName" }),
+      ];
     }
-    if (variables !== undefined && variables !== null && (typeof variables !== "object" || Array.isArray(variables))) {
+    if (
+      variables !== undefined &&
+      variables !== null &&
+      (typeof variables !== "object" || Array.isArray(variables))
+    ) {
       return [error(ErrorCode.BAD_USER_INPUT, "`variables` must be an object", { field: "variables" })];
     }
     const name = typeof operationName === "string" && operationName !== "" ? operationName : undefined;
-    const planKey = createHash("sha256").update(query).update("\0").update(name ?? "").digest("base64url");
+    const planKey = createHash("sha256")
+      .update(query)
+      .update("\0")
+      .update(name ?? "")
+      .digest("base64url");
     // The apps send a handful of distinct documents: each is parsed, validated and planned once,
     // and its subscriptions share the result (an AST and operation context per subscription
     // were kilobytes per idle socket).
@@ -168,9 +195,14 @@ export class SubscriptionPlanner {
       if (this.prepared.size >= 1_000) this.prepared.delete(this.prepared.keys().next().value as string);
       this.prepared.set(planKey, prepared);
     }
-    const coerced = getVariableValues(this.pieces.apiGraphQLSchema, prepared.variableDefinitions, (variables ?? {}) as Record<string, unknown>, {
-      maxErrors: 10,
-    });
+    const coerced = getVariableValues(
+      this.pieces.apiGraphQLSchema,
+      prepared.variableDefinitions,
+      (variables ?? {}) as Record<string, unknown>,
+      {
+        maxErrors: 10,
+      },
+    );
     if (coerced.errors) {
       return coerced.errors.map((e) => error(ErrorCode.BAD_USER_INPUT, e.message, { field: "variables" }));
     }
@@ -198,14 +230,18 @@ export class SubscriptionPlanner {
     const schema = this.pieces.apiGraphQLSchema;
     const invalid = validate(schema, document, this.rules, { maxErrors: 10 });
     if (invalid.length > 0) {
-      return invalid.map((e) => new GraphQLError(e.message, { extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }));
+      return invalid.map(
+        (e) => new GraphQLError(e.message, { extensions: { code: "GRAPHQL_VALIDATION_FAILED" } }),
+      );
     }
     const operation = getOperationAST(document, name);
     if (!operation) {
       return [
         error(
           "OPERATION_RESOLUTION_FAILURE",
-          name ? `The document has no operation named "${name}"` : "The document has several operations: name one in `operationName`",
+          name
+            ? `The document has no operation named "${name}"`
+            : "The document has several operations: name one in `operationName`",
         ),
       ];
     }
@@ -217,7 +253,13 @@ export class SubscriptionPlanner {
         ),
       ];
     }
-    const queryPlan = this.queryPlanner.buildQueryPlan(operationFromDocument(this.pieces.apiSchema, document, name === undefined ? {} : { operationName: name }));
+    const queryPlan = this.queryPlanner.buildQueryPlan(
+      operationFromDocument(
+        this.pieces.apiSchema,
+        document,
+        name === undefined ? {} : { operationName: name },
+      ),
+    );
     const node = queryPlan.node;
     if (node?.kind !== "Subscription") {
       return [error(ErrorCode.INTERNAL_SERVER_ERROR, "The planner did not plan a subscription")];

@@ -1,7 +1,12 @@
 import type http from "node:http";
 import type { GraphQLSchema } from "graphql";
 import { useServer } from "graphql-ws/use/ws";
-import { GraphQLError, type ExecutionArgs, type FormattedExecutionResult, type GraphQLFormattedError } from "graphql";
+import {
+  GraphQLError,
+  type ExecutionArgs,
+  type FormattedExecutionResult,
+  type GraphQLFormattedError,
+} from "graphql";
 import { WebSocketServer, type WebSocket } from "ws";
 import {
   appError,
@@ -55,7 +60,10 @@ export interface SubscriptionEndpointOptions {
    */
   admitUpgrade?: (
     clientIp: string,
-  ) => Promise<{ admitted: true; release: () => void } | { admitted: false; status: number; message: string; headers: Record<string, string> }>;
+  ) => Promise<
+    | { admitted: true; release: () => void }
+    | { admitted: false; status: number; message: string; headers: Record<string, string> }
+  >;
   /** A slot among a signed-in user's open connections, given back on close; null: closed with 4429. */
   takeUserSocket?: (userId: string) => (() => void) | null;
   /**
@@ -102,12 +110,16 @@ export const TOO_MANY_CONNECTIONS = 4429;
 
 /** Whether a result is a subgraph's refusal of an expired access token. */
 function isExpiredRefusal(errors: readonly GraphQLError[] | undefined): boolean {
-  return (errors ?? []).some((error) => error.extensions.code === ErrorCode.UNAUTHENTICATED && error.extensions.reason === "expired");
+  return (errors ?? []).some(
+    (error) => error.extensions.code === ErrorCode.UNAUTHENTICATED && error.extensions.reason === "expired",
+  );
 }
 
 export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions): SubscriptionEndpoint {
   const { logger, hub } = options;
-  const clientIpOf = options.clientIp ?? ((request: http.IncomingMessage) => unmapIpv4(request.socket.remoteAddress ?? "unknown"));
+  const clientIpOf =
+    options.clientIp ??
+    ((request: http.IncomingMessage) => unmapIpv4(request.socket.remoteAddress ?? "unknown"));
   const admitUpgrade = options.admitUpgrade;
   const wss = new WebSocketServer({
     server: options.httpServer,
@@ -205,7 +217,10 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         if (!state.viewer || authorization === undefined) return true;
         const release = options.takeUserSocket?.(state.viewer.userId);
         if (release === null) {
-          logger.info({ userId: state.viewer.userId }, "graphql-ws: connection over the user's open connections cap refused");
+          logger.info(
+            { userId: state.viewer.userId },
+            "graphql-ws: connection over the user's open connections cap refused",
+          );
           socket.close(TOO_MANY_CONNECTIONS, "Too many connections");
           return false;
         }
@@ -235,7 +250,12 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
           // The slot is held while the (Redis) checks run, so a burst cannot overshoot the limit.
           state.subscriptions += 1;
           const verdict = await options
-            .checkSubscribe({ viewer: state.viewer, clientIp: state.clientIp, payload, schema: options.planner().pieces.apiGraphQLSchema })
+            .checkSubscribe({
+              viewer: state.viewer,
+              clientIp: state.clientIp,
+              payload,
+              schema: options.planner().pieces.apiGraphQLSchema,
+            })
             .finally(() => (state.subscriptions -= 1));
           if (Array.isArray(verdict)) return verdict;
           payload = { ...payload, query: verdict.query };
@@ -251,7 +271,11 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
           logger: logger.child({ requestId, connectionRequestId: state.requestId }),
         };
         subscriber.logger.info(
-          { operationName: planned.operationName ?? null, userId: state.viewer?.userId ?? null, operationId: id },
+          {
+            operationName: planned.operationName ?? null,
+            userId: state.viewer?.userId ?? null,
+            operationId: id,
+          },
           "subscription started",
         );
         // Counted here (not in onOperation): a burst of subscribe messages is handled concurrently.
@@ -270,7 +294,11 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         const { planned, subscriber } = args.contextValue as OperationContext;
         return hub.subscribe(planned, subscriber);
       },
-      execute: () => ({ errors: [new GraphQLError("Only subscriptions run over WebSocket", { extensions: { code: "BAD_REQUEST" } })] }),
+      execute: () => ({
+        errors: [
+          new GraphQLError("Only subscriptions run over WebSocket", { extensions: { code: "BAD_REQUEST" } }),
+        ],
+      }),
       onComplete: (ctx) => {
         const state = states.get(ctx.extra.socket);
         if (state) state.subscriptions = Math.max(0, state.subscriptions - 1);
@@ -299,7 +327,10 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
       for (const socket of wss.clients) {
         const state = states.get(socket);
         if (state && blocked(state.clientIp)) {
-          logger.info({ clientIp: state.clientIp }, "graphql-ws: closing a connection from an address blocked since");
+          logger.info(
+            { clientIp: state.clientIp },
+            "graphql-ws: closing a connection from an address blocked since",
+          );
           forbid(socket, "blocked");
         }
       }

@@ -84,7 +84,11 @@ export class SharedFetches {
   }
 
   /** Wraps a subgraph's data source so that its fetches go through the sharing map. */
-  wrap(serviceName: string, inner: GraphQLDataSource<GatewayContext>, supergraph: SupergraphVersion): GraphQLDataSource<GatewayContext> {
+  wrap(
+    serviceName: string,
+    inner: GraphQLDataSource<GatewayContext>,
+    supergraph: SupergraphVersion,
+  ): GraphQLDataSource<GatewayContext> {
     return {
       process: (options) => this.process(serviceName, inner, supergraph, options),
     };
@@ -130,7 +134,11 @@ export class SharedFetches {
     const variables = options.request.variables ?? {};
     const base = `${supergraph.version}\0${serviceName}\0${query}\0${JSON.stringify(variables)}\0`;
     if (!this.isPublicOperation(query, supergraph)) {
-      return this.shared(`${base}auth:${context.authorization ?? ""}`, () => inner.process(options), undefined);
+      return this.shared(
+        `${base}auth:${context.authorization ?? ""}`,
+        () => inner.process(options),
+        undefined,
+      );
     }
     const userIds = usersOf(variables);
     // Sent as nobody: no token, and nothing of the subscriber who happened to ask first (their
@@ -139,7 +147,12 @@ export class SharedFetches {
     const asNobody = () => {
       const requestId = requestIdFrom(undefined);
       context.logger.debug({ sharedFetchRequestId: requestId, serviceName }, "shared public fetch");
-      const anonymous = { requestId, logger: context.logger.child({ requestId }), viewer: null, authorization: null };
+      const anonymous = {
+        requestId,
+        logger: context.logger.child({ requestId }),
+        viewer: null,
+        authorization: null,
+      };
       return inner.process({ ...options, context: anonymous as Partial<GatewayContext> as GatewayContext });
     };
     const publicAnswer = await this.shared(`${base}public`, asNobody, userIds);
@@ -152,7 +165,11 @@ export class SharedFetches {
   }
 
   /** The answer of the fetch under `key`: joined if held, else sent with `send` (and kept as the options say). */
-  private async shared(key: string, send: () => Promise<GatewayResponse>, userIds: readonly string[] | undefined): Promise<GatewayResponse> {
+  private async shared(
+    key: string,
+    send: () => Promise<GatewayResponse>,
+    userIds: readonly string[] | undefined,
+  ): Promise<GatewayResponse> {
     let entry = this.entries.get(key);
     if (entry) {
       this.stats.shared += 1;
@@ -177,7 +194,10 @@ export class SharedFetches {
         // An answer with errors (a subgraph hiccup, a timeout) is handed to whoever waited for it,
         // never kept for later events.
         if (body.errors?.length) return drop();
-        const keepMs = userIds && this.options.userChanges?.live ? Math.max(this.options.userCacheMs, this.options.shareMs) : this.options.shareMs;
+        const keepMs =
+          userIds && this.options.userChanges?.live
+            ? Math.max(this.options.userCacheMs, this.options.shareMs)
+            : this.options.shareMs;
         if (keepMs <= 0) return drop();
         created.timer = setTimeout(drop, keepMs);
         created.timer.unref();
@@ -238,7 +258,10 @@ function concernsViewer(variables: Record<string, unknown>, viewerId: string | u
   return representations.some((r) => {
     if (typeof r !== "object" || r === null) return false;
     const rep = r as Record<string, unknown>;
-    const ownerKey = typeof rep.__typename === "string" && Object.hasOwn(OWNER_KEYS, rep.__typename) ? OWNER_KEYS[rep.__typename] : undefined;
+    const ownerKey =
+      typeof rep.__typename === "string" && Object.hasOwn(OWNER_KEYS, rep.__typename)
+        ? OWNER_KEYS[rep.__typename]
+        : undefined;
     if (ownerKey === undefined) return false;
     const owner = rep[ownerKey];
     return typeof owner === "string" && owner.toLowerCase() === viewer;
@@ -253,7 +276,13 @@ function analyse(query: string, schema: GraphQLSchema): boolean {
     return false;
   }
   const [operation, ...others] = document.definitions;
-  if (!operation || others.length > 0 || operation.kind !== Kind.OPERATION_DEFINITION || operation.operation !== "query") return false;
+  if (
+    !operation ||
+    others.length > 0 ||
+    operation.kind !== Kind.OPERATION_DEFINITION ||
+    operation.operation !== "query"
+  )
+    return false;
   const roots = operation.selectionSet.selections;
   if (roots.length !== 1) return false;
   const root = roots[0];
@@ -264,19 +293,28 @@ function analyse(query: string, schema: GraphQLSchema): boolean {
     const type = schema.getType(selection.typeCondition.name.value);
     if (!type || !isCompositeType(type)) return false;
     // Fields the owner sees differently are public only on an entity whose owner the gateway recognises.
-    if (!selectsOnlyPublic(selection.selectionSet, type, schema, Object.hasOwn(OWNER_KEYS, type.name))) return false;
+    if (!selectsOnlyPublic(selection.selectionSet, type, schema, Object.hasOwn(OWNER_KEYS, type.name)))
+      return false;
   }
   return true;
 }
 
 /** `ownerRecognised`: these are the entity's own fields and its owner's fetches go with their token. */
-function selectsOnlyPublic(selectionSet: SelectionSetNode, parent: GraphQLCompositeType, schema: GraphQLSchema, ownerRecognised: boolean): boolean {
+function selectsOnlyPublic(
+  selectionSet: SelectionSetNode,
+  parent: GraphQLCompositeType,
+  schema: GraphQLSchema,
+  ownerRecognised: boolean,
+): boolean {
   for (const selection of selectionSet.selections) {
     if (selection.kind === Kind.FRAGMENT_SPREAD) return false; // fetches are generated without named fragments
     if (selection.kind === Kind.INLINE_FRAGMENT) {
       const type = selection.typeCondition ? schema.getType(selection.typeCondition.name.value) : parent;
       if (!type || !isCompositeType(type)) return false;
-      if (!selectsOnlyPublic(selection.selectionSet, type, schema, ownerRecognised && type.name === parent.name)) return false;
+      if (
+        !selectsOnlyPublic(selection.selectionSet, type, schema, ownerRecognised && type.name === parent.name)
+      )
+        return false;
       continue;
     }
     if (selection.name.value === "__typename") continue;
@@ -288,7 +326,8 @@ function selectsOnlyPublic(selectionSet: SelectionSetNode, parent: GraphQLCompos
       const field = parent.getFields()[selection.name.value];
       const type = field ? getNamedType(field.type) : undefined;
       // A nested object may be anyone's, the viewer's included: only fields the same for everyone.
-      if (!type || !isCompositeType(type) || !selectsOnlyPublic(selection.selectionSet, type, schema, false)) return false;
+      if (!type || !isCompositeType(type) || !selectsOnlyPublic(selection.selectionSet, type, schema, false))
+        return false;
     }
   }
   return true;

@@ -7,7 +7,8 @@ import type { ExecutionResult, GraphQLError } from "graphql";
  */
 export class ClientStream implements AsyncIterableIterator<ExecutionResult> {
   private readonly queue: ExecutionResult[] = [];
-  private waiting: { resolve: (r: IteratorResult<ExecutionResult>) => void; reject: (e: unknown) => void } | undefined;
+  private waiting:
+    { resolve: (r: IteratorResult<ExecutionResult>) => void; reject: (e: unknown) => void } | undefined;
   private failure: GraphQLError | undefined;
   private ended = false;
   private returned = false;

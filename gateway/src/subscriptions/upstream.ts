@@ -136,7 +136,9 @@ class UpstreamConnection {
           socket = undefined;
           this.open = false;
           const code = (event as { code?: number } | undefined)?.code;
-          this.interruptAll(`the ${pool.serviceOf(this)} subgraph connection closed${code ? ` with ${code}` : ""}`);
+          this.interruptAll(
+            `the ${pool.serviceOf(this)} subgraph connection closed${code ? ` with ${code}` : ""}`,
+          );
         },
         error: () => {
           // Followed by `closed` when the socket existed; covers a connection that never opened.
@@ -148,7 +150,10 @@ class UpstreamConnection {
 
   interruptAll(reason: string): void {
     if (this.subscriptions.size === 0) return;
-    this.pool.logger.warn({ subscriptions: this.subscriptions.size, reason }, "upstream subscriptions interrupted");
+    this.pool.logger.warn(
+      { subscriptions: this.subscriptions.size, reason },
+      "upstream subscriptions interrupted",
+    );
     const error = interrupted(reason);
     for (const subscription of [...this.subscriptions]) subscription.end({ errors: [error] });
   }
@@ -195,7 +200,13 @@ export class UpstreamPool {
 
   /** Starts (or joins) the operation; returns the function that leaves it. */
   subscribe(operation: UpstreamOperation, listener: UpstreamListener): () => void {
-    const key = digestKey([operation.serviceName, operation.query, operation.operationName ?? null, operation.variables, operation.authorization]);
+    const key = digestKey([
+      operation.serviceName,
+      operation.query,
+      operation.operationName ?? null,
+      operation.variables,
+      operation.authorization,
+    ]);
     let subscription = this.shared.get(key);
     if (!subscription || subscription.ended) {
       subscription = this.start(key, operation);
@@ -267,7 +278,9 @@ export class UpstreamPool {
             // An `error` message: the subgraph refused the operation (validation, UNAUTHENTICATED, FORBIDDEN…).
             subscription.end({ errors: (error as GraphQLFormattedError[]).map(clientErrorFrom) });
           } else {
-            subscription.end({ errors: [interrupted(`the ${operation.serviceName} subgraph connection failed`)] });
+            subscription.end({
+              errors: [interrupted(`the ${operation.serviceName} subgraph connection failed`)],
+            });
           }
         },
         complete: () => {

@@ -1,4 +1,11 @@
-import { closeRedis, Redis, redisOptions, USER_CHANGED_CHANNEL, type Logger, type RedisTarget } from "@hv/kit";
+import {
+  closeRedis,
+  Redis,
+  redisOptions,
+  USER_CHANGED_CHANNEL,
+  type Logger,
+  type RedisTarget,
+} from "@hv/kit";
 
 /** The Redis client name of the listening connection (CLIENT LIST shows it). */
 export const USER_CHANGES_CONNECTION_NAME = "hv-gateway-user-changes";
@@ -20,7 +27,11 @@ export function listenToUserChanges(target: RedisTarget | string, logger: Logger
   const emit = (userId: string | null) => {
     for (const listener of listeners) listener(userId);
   };
-  const redis = new Redis({ ...redisOptions(target), connectionName: USER_CHANGES_CONNECTION_NAME, lazyConnect: false });
+  const redis = new Redis({
+    ...redisOptions(target),
+    connectionName: USER_CHANGES_CONNECTION_NAME,
+    lazyConnect: false,
+  });
   let reportedOutage = false;
   redis.on("error", (error: Error) => {
     if (reportedOutage) return;

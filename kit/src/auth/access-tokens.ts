@@ -67,7 +67,10 @@ export function createAccessTokenIssuer(options: AccessTokenIssuerOptions): Acce
     async issue({ userId, sessionId, role, accountCreatedAt }) {
       const issuedAt = Math.floor(clock().getTime() / 1000);
       const expiresAt = issuedAt + options.ttlSeconds;
-      const claims = accountCreatedAt === undefined ? { sid: sessionId, role } : { sid: sessionId, role, created: accountCreatedAt };
+      const claims =
+        accountCreatedAt === undefined
+          ? { sid: sessionId, role }
+          : { sid: sessionId, role, created: accountCreatedAt };
       const token = await new SignJWT(claims)
         .setProtectedHeader({ alg: ACCESS_TOKEN_ALGORITHM, kid: signing.kid, typ: ACCESS_TOKEN_TYPE })
         .setIssuer(options.issuer)
@@ -176,7 +179,9 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
   const source = options.jwks instanceof URL ? options.jwks.href : "the local key set";
   const clock = options.clock ?? (() => new Date());
 
-  async function verifySignature(token: string): Promise<{ payload: JWTPayload; header: JWTHeaderParameters; key: unknown }> {
+  async function verifySignature(
+    token: string,
+  ): Promise<{ payload: JWTPayload; header: JWTHeaderParameters; key: unknown }> {
     try {
       const { payload, protectedHeader, key } = await jwtVerify(token, keySet, {
         currentDate: clock(),
@@ -205,7 +210,11 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
 
   async function verifyToken(token: string, now: number): Promise<VerifiedToken> {
     const { payload, header, key } = await verifySignature(token);
-    const { sub, sid, role, iat, exp, created } = payload as JWTPayload & { sid?: unknown; role?: unknown; created?: unknown };
+    const { sub, sid, role, iat, exp, created } = payload as JWTPayload & {
+      sid?: unknown;
+      role?: unknown;
+      created?: unknown;
+    };
     if (
       typeof sub !== "string" ||
       sub === "" ||
@@ -219,7 +228,10 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       throw accessTokenRefused("invalid");
     }
     // Never past what jose accepts: `exp` and the maximum token age, each with the tolerance.
-    const trustedAtMost = Math.min((exp + CLOCK_TOLERANCE_SECONDS) * 1000, (iat + MAX_ACCESS_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000);
+    const trustedAtMost = Math.min(
+      (exp + CLOCK_TOLERANCE_SECONDS) * 1000,
+      (iat + MAX_ACCESS_TOKEN_TTL_SECONDS + CLOCK_TOLERANCE_SECONDS) * 1000,
+    );
     const entry: VerifiedToken = {
       viewer: {
         userId: sub,

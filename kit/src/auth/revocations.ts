@@ -16,8 +16,14 @@ const KEY_PREFIX = "hv:auth:revoked";
  * The Redis keys a revocation of this viewer lives under: `session` exists when the session is
  * revoked; `user` holds the epoch second up to which the user's tokens (by `iat`) are revoked.
  */
-export function revocationKeys(viewer: Pick<Viewer, "userId" | "sessionId">): { session: string; user: string } {
-  return { session: `${KEY_PREFIX}:session:${viewer.sessionId}`, user: `${KEY_PREFIX}:user:${viewer.userId}` };
+export function revocationKeys(viewer: Pick<Viewer, "userId" | "sessionId">): {
+  session: string;
+  user: string;
+} {
+  return {
+    session: `${KEY_PREFIX}:session:${viewer.sessionId}`,
+    user: `${KEY_PREFIX}:user:${viewer.userId}`,
+  };
 }
 
 /** What a verifier asks on every request. */
@@ -71,7 +77,12 @@ export class SessionRevocations implements RevocationCheck {
   }
 
   /** Checks asked in this turn of the event loop, answered together by one MGET. */
-  private pending: Array<{ keys: [string, string]; issuedAt: number; settle: (revoked: boolean) => void; fail: (error: unknown) => void }> = [];
+  private pending: Array<{
+    keys: [string, string];
+    issuedAt: number;
+    settle: (revoked: boolean) => void;
+    fail: (error: unknown) => void;
+  }> = [];
 
   /**
    * Is the session revoked, or the user revoked at or after `issuedAt` (epoch seconds)? Every check
@@ -80,7 +91,12 @@ export class SessionRevocations implements RevocationCheck {
   isRevoked(viewer: Viewer, issuedAt: number): Promise<boolean> {
     return new Promise<boolean>((settle, fail) => {
       if (this.pending.length === 0) setImmediate(() => this.flush());
-      this.pending.push({ keys: [this.sessionKey(viewer.sessionId), this.userKey(viewer.userId)], issuedAt, settle, fail });
+      this.pending.push({
+        keys: [this.sessionKey(viewer.sessionId), this.userKey(viewer.userId)],
+        issuedAt,
+        settle,
+        fail,
+      });
     });
   }
 

@@ -91,7 +91,15 @@ export const EVENT_SCHEMAS = {
     kind: z.enum(["IMAGE", "VIDEO"]),
     variantKeys: z.array(z.string()),
     reporterId: id,
-    reason: z.enum(["SPAM", "HARASSMENT", "INAPPROPRIATE_CONTENT", "FAKE_PROFILE", "UNDERAGE", "SCAM", "OTHER"]),
+    reason: z.enum([
+      "SPAM",
+      "HARASSMENT",
+      "INAPPROPRIATE_CONTENT",
+      "FAKE_PROFILE",
+      "UNDERAGE",
+      "SCAM",
+      "OTHER",
+    ]),
     note: z.string().nullable(),
   }),
   /**
@@ -129,9 +137,32 @@ export type EventPayload<T extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[T
 
 /** Who subscribes to what. Each consumer has one BullMQ queue, `events.<consumer>`. */
 export const SUBSCRIPTIONS = {
-  discovery: ["user.deleted", "user.blocked", "user.unblocked", "user.profile_changed", "user.banned", "moderation.action_taken"],
-  chat: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed", "match.created", "match.ended", "moderation.action_taken"],
-  media: ["user.deleted", "user.blocked", "user.unblocked", "user.banned", "user.profile_changed", "moderation.action_taken"],
+  discovery: [
+    "user.deleted",
+    "user.blocked",
+    "user.unblocked",
+    "user.profile_changed",
+    "user.banned",
+    "moderation.action_taken",
+  ],
+  chat: [
+    "user.deleted",
+    "user.blocked",
+    "user.unblocked",
+    "user.banned",
+    "user.profile_changed",
+    "match.created",
+    "match.ended",
+    "moderation.action_taken",
+  ],
+  media: [
+    "user.deleted",
+    "user.blocked",
+    "user.unblocked",
+    "user.banned",
+    "user.profile_changed",
+    "moderation.action_taken",
+  ],
   /** The moderation queue (Users). */
   users: ["message.reported", "media.reported", "safety.signal_raised"],
   push: ["match.created", "message.created"],

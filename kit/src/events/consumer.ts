@@ -96,8 +96,10 @@ export function startEventConsumer<C extends EventConsumer>(
   const watchdogIntervalMs = options.watchdogIntervalMs ?? 30_000;
   const queueName = eventQueueName(consumer);
   const redisDefaults: RedisOptions = { retryStrategy: (times) => Math.min(times * 200, 5_000) };
-  const newRedis = (extra: RedisOptions): Redis => new Redis({ ...redisDefaults, ...redisOptions(options.connection), ...extra });
-  const quiet = (role: string) => (error: Error) => logger.debug({ err: error, consumer, role }, "event consumer: redis connection error");
+  const newRedis = (extra: RedisOptions): Redis =>
+    new Redis({ ...redisDefaults, ...redisOptions(options.connection), ...extra });
+  const quiet = (role: string) => (error: Error) =>
+    logger.debug({ err: error, consumer, role }, "event consumer: redis connection error");
 
   let inFlight = 0;
   let starts = 0;
@@ -152,7 +154,11 @@ export function startEventConsumer<C extends EventConsumer>(
       return copy;
     }) as typeof base.duplicate;
     clients.push(base);
-    const worker = new Worker<Partial<EventJobData>>(queueName, processor, { connection: base, prefix, concurrency });
+    const worker = new Worker<Partial<EventJobData>>(queueName, processor, {
+      connection: base,
+      prefix,
+      concurrency,
+    });
     worker.on("error", (error: Error) => logger.error({ err: error, consumer }, "event consumer error"));
     worker.on("failed", (job, error) => {
       const context = { err: error, consumer, eventId: job?.id, type: job?.name, attempt: job?.attemptsMade };
@@ -176,8 +182,13 @@ export function startEventConsumer<C extends EventConsumer>(
         return false;
       },
     );
-    const closed = (await within(closing, connected ? closeTimeoutMs : Math.min(closeTimeoutMs, 1_000))) === true;
-    if (!closed) logger.warn({ consumer, closeTimeoutMs }, "event consumer: worker did not close in time; disconnecting it");
+    const closed =
+      (await within(closing, connected ? closeTimeoutMs : Math.min(closeTimeoutMs, 1_000))) === true;
+    if (!closed)
+      logger.warn(
+        { consumer, closeTimeoutMs },
+        "event consumer: worker did not close in time; disconnecting it",
+      );
     for (const client of generation.clients) {
       if (closed && client.status === "ready") await client.quit().catch(() => client.disconnect());
       else client.disconnect();
@@ -208,7 +219,10 @@ export function startEventConsumer<C extends EventConsumer>(
     suspicious = waiting > 0 && !started && inFlight < concurrency ? suspicious + 1 : 0;
     if (suspicious < 2 || stopping) return;
     suspicious = 0;
-    logger.warn({ consumer, waiting }, "event consumer: worker takes no events although some wait; replacing it");
+    logger.warn(
+      { consumer, waiting },
+      "event consumer: worker takes no events although some wait; replacing it",
+    );
     const stuck = current;
     current = startGeneration();
     await closeGeneration(stuck);
@@ -233,8 +247,16 @@ export function startEventConsumer<C extends EventConsumer>(
         clearTimeout(watchdog);
         await closeGeneration(current);
         const connected = probeRedis.status === "ready";
-        if (connected) await within(probe.close().catch(() => undefined), closeTimeoutMs);
-        if (connected) await within(probeRedis.quit().catch(() => undefined), closeTimeoutMs);
+        if (connected)
+          await within(
+            probe.close().catch(() => undefined),
+            closeTimeoutMs,
+          );
+        if (connected)
+          await within(
+            probeRedis.quit().catch(() => undefined),
+            closeTimeoutMs,
+          );
         probeRedis.disconnect();
       })();
       return stopped;
@@ -246,7 +268,10 @@ export function startEventConsumer<C extends EventConsumer>(
 async function within<T>(promise: Promise<T>, ms: number): Promise<T | undefined> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms)))]);
+    return await Promise.race([
+      promise,
+      new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), ms))),
+    ]);
   } finally {
     clearTimeout(timer);
   }

@@ -278,7 +278,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         await withTimeout(enqueue(batch), publishTimeoutMs, "enqueueing events");
       } catch (error) {
         // Still unpublished in the outbox: the next poll enqueues them (and logs if Redis is away).
-        logger.debug({ err: error, count: batch.length }, "outbox relay: direct publish failed; left to the poll");
+        logger.debug(
+          { err: error, count: batch.length },
+          "outbox relay: direct publish failed; left to the poll",
+        );
         continue;
       }
       for (const record of batch) enqueuedUnmarked.add(record.id);
@@ -293,12 +296,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   function startSending(): void {
     if (sending || stopping) return;
-    sending = new Promise<void>((resolve) => setImmediate(resolve))
-      .then(sendPending)
-      .finally(() => {
-        sending = undefined;
-        if (pending.length > 0) startSending();
-      });
+    sending = new Promise<void>((resolve) => setImmediate(resolve)).then(sendPending).finally(() => {
+      sending = undefined;
+      if (pending.length > 0) startSending();
+    });
   }
 
   /** Marks what publishCommitted enqueued; on failure they are left to the poll (enqueued again, dropped as duplicates). */
@@ -310,7 +311,9 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     if (ids.length === 0) return;
     marking = store
       .markPublishedUnclaimed(ids)
-      .catch((error: unknown) => logger.debug({ err: error, count: ids.length }, "outbox relay: marking failed; left to the poll"))
+      .catch((error: unknown) =>
+        logger.debug({ err: error, count: ids.length }, "outbox relay: marking failed; left to the poll"),
+      )
       .finally(() => {
         for (const id of ids) enqueuedUnmarked.delete(id);
         marking = undefined;

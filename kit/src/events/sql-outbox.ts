@@ -60,9 +60,12 @@ export function sqlOutboxStore(pool: Pool, options: PrismaOutboxStoreOptions = {
       };
       claim.timer.unref();
       open = claim;
-      return rows.map(
-        (row): OutboxRecord => ({ id: row.id, type: row.type, payload: row.payload, createdAt: new Date(row.created_at) }),
-      );
+      return rows.map((row): OutboxRecord => ({
+        id: row.id,
+        type: row.type,
+        payload: row.payload,
+        createdAt: new Date(row.created_at),
+      }));
     },
 
     async markPublished(ids) {

@@ -26,7 +26,13 @@ const reader = (name: string, load: (env: Env) => unknown, probes: Env[] = [{}])
   probes,
 });
 
-const row = (name: string): VariableRow => ({ name, defaultText: "unset", required: "no", secret: false, description: `${name} text` });
+const row = (name: string): VariableRow => ({
+  name,
+  defaultText: "unset",
+  required: "no",
+  secret: false,
+  description: `${name} text`,
+});
 
 describe("configuration reference: what a process reads", () => {
   it("should record every variable a loader looks up, under each of its probes", () => {
@@ -34,14 +40,21 @@ describe("configuration reference: what a process reads", () => {
       const driver = env.DRIVER ?? "local";
       return driver === "s3" ? [env.BUCKET, env.REGION] : [env.DIR];
     };
-    expect([...variablesReadBy(reader("media", load, [{}, { DRIVER: "s3", BUCKET: "b" }]))].sort()).toEqual(["BUCKET", "DIR", "DRIVER", "REGION"]);
+    expect([...variablesReadBy(reader("media", load, [{}, { DRIVER: "s3", BUCKET: "b" }]))].sort()).toEqual([
+      "BUCKET",
+      "DIR",
+      "DRIVER",
+      "REGION",
+    ]);
   });
 
   it("should fail naming the process and its loader when a probe is refused", () => {
     const load = (env: Env) => {
       if (env.SECRET === undefined) throw new Error("SECRET is required");
     };
-    expect(() => variablesReadBy(reader("users", load))).toThrow(/users: loadusers refused the probe \[\]: SECRET is required/);
+    expect(() => variablesReadBy(reader("users", load))).toThrow(
+      /users: loadusers refused the probe \[\]: SECRET is required/,
+    );
   });
 });
 
@@ -59,8 +72,13 @@ describe("configuration reference: one variable", () => {
   });
 
   it("should show the default in words when given, else the schema's, else unset", () => {
-    expect(variableRow("A", { schema: schema(true), description: "d" }, "loopback").defaultText).toBe("`loopback`");
-    expect(variableRow("B", { schema: schema(true), description: "d", defaultText: "the primary" }, undefined).defaultText).toBe("the primary");
+    expect(variableRow("A", { schema: schema(true), description: "d" }, "loopback").defaultText).toBe(
+      "`loopback`",
+    );
+    expect(
+      variableRow("B", { schema: schema(true), description: "d", defaultText: "the primary" }, undefined)
+        .defaultText,
+    ).toBe("the primary");
     expect(variableRow("C", { schema: schema(true), description: "d" }, undefined).defaultText).toBe("unset");
   });
 
@@ -70,14 +88,22 @@ describe("configuration reference: one variable", () => {
     expect(sizeHint("GATEWAY_MAX_BODY_BYTES", 256 * 1024)).toBe(" (256 KiB)");
     expect(sizeHint("GATEWAY_MAX_BODY_BYTES", 1000)).toBe("");
     expect(sizeHint("MEDIA_MAX_PIXELS", 50_000_000)).toBe("");
-    expect(variableRow("MEDIA_MAX_VIDEO_BYTES", { schema: schema(true), description: "d" }, 200 * 1024 * 1024).defaultText).toBe("`209715200` (200 MiB)");
+    expect(
+      variableRow("MEDIA_MAX_VIDEO_BYTES", { schema: schema(true), description: "d" }, 200 * 1024 * 1024)
+        .defaultText,
+    ).toBe("`209715200` (200 MiB)");
   });
 
   it("should say a variable is required when the schema refuses it unset, or when its condition says", () => {
     expect(variableRow("A", { schema: schema(false), description: "d" }, undefined).required).toBe("yes");
-    expect(variableRow("B", { schema: schema(true), description: "d", requiredWhen: "in production" }, undefined).required).toBe("in production");
+    expect(
+      variableRow("B", { schema: schema(true), description: "d", requiredWhen: "in production" }, undefined)
+        .required,
+    ).toBe("in production");
     expect(variableRow("C", { schema: schema(true), description: "d" }, undefined).required).toBe("no");
-    expect(variableRow("D", { schema: schema(true), description: "d", secret: true }, undefined).secret).toBe(true);
+    expect(variableRow("D", { schema: schema(true), description: "d", secret: true }, undefined).secret).toBe(
+      true,
+    );
   });
 });
 
@@ -91,7 +117,9 @@ describe("configuration reference: grouping and rendering", () => {
 
   it("should put what every process reads first, then one group per set of processes, unread variables last", () => {
     const groups = groupByProcess(rows, reads);
-    expect(groups.map((group) => [group.processes, group.variables.map((variable) => variable.name)])).toEqual([
+    expect(
+      groups.map((group) => [group.processes, group.variables.map((variable) => variable.name)]),
+    ).toEqual([
       [["gateway", "users", "worker"], ["NODE_ENV"]],
       [["gateway"], ["GATEWAY_PORT"]],
       [["users", "worker"], ["USERS_DB"]],
@@ -108,8 +136,18 @@ describe("configuration reference: grouping and rendering", () => {
   it("should link each process to sections that exist, and print every variable once", () => {
     const readers = ["gateway", "users", "worker"].map((name) => reader(name, () => undefined));
     const markdown = renderConfigurationReference(groupByProcess(rows, reads), readers);
-    const headings = markdown.split("\n").filter((line) => line.startsWith("## ")).map((line) => line.slice(3));
-    expect(headings).toEqual(["Every process", "Gateway", "Users and worker", "Worker", "Read by no process's loader", "Tools and internal variables"]);
+    const headings = markdown
+      .split("\n")
+      .filter((line) => line.startsWith("## "))
+      .map((line) => line.slice(3));
+    expect(headings).toEqual([
+      "Every process",
+      "Gateway",
+      "Users and worker",
+      "Worker",
+      "Read by no process's loader",
+      "Tools and internal variables",
+    ]);
     const links = [...markdown.matchAll(/\]\(#([a-z0-9-]+)\)/g)].map((match) => match[1]);
     expect(new Set(links)).toEqual(new Set(headings.slice(0, 4).map(anchor)));
     for (const name of ["GATEWAY_PORT", "USERS_DB", "NODE_ENV", "WORKER_PORT", "UNUSED"]) {
@@ -121,9 +159,12 @@ describe("configuration reference: grouping and rendering", () => {
 describe("configuration reference: the real processes", () => {
   const readers = processConfigReaders();
 
-  it.each(readers.map((each) => [each.entry, each.loader]))("should probe %s through %s, the loader it hands runMain", (entry, loader) => {
-    expect(readFileSync(fromRoot(entry), "utf8")).toMatch(new RegExp(`runMain\\([^;]*\\b${loader}\\b`));
-  });
+  it.each(readers.map((each) => [each.entry, each.loader]))(
+    "should probe %s through %s, the loader it hands runMain",
+    (entry, loader) => {
+      expect(readFileSync(fromRoot(entry), "utf8")).toMatch(new RegExp(`runMain\\([^;]*\\b${loader}\\b`));
+    },
+  );
 
   it("should find every catalogued variable read by some process", () => {
     const read = new Set(readers.flatMap((each) => [...variablesReadBy(each)]));
@@ -137,8 +178,14 @@ describe("configuration reference: the real processes", () => {
       MEDIA_GRANT_SECRET: "g".repeat(32),
       MEDIA_URL_SECRET: "u".repeat(32),
     };
-    const inProduction = Object.entries(ALL_ENV).filter(([, entry]) => entry.requiredWhen?.startsWith("in production"));
-    expect(inProduction.map(([name]) => name).sort()).toEqual(Object.keys(production).filter((name) => name !== "NODE_ENV").sort());
+    const inProduction = Object.entries(ALL_ENV).filter(([, entry]) =>
+      entry.requiredWhen?.startsWith("in production"),
+    );
+    expect(inProduction.map(([name]) => name).sort()).toEqual(
+      Object.keys(production)
+        .filter((name) => name !== "NODE_ENV")
+        .sort(),
+    );
     for (const [name] of inProduction) {
       const readersOfIt = readers.filter((each) => variablesReadBy(each).has(name));
       expect(readersOfIt.length).toBeGreaterThan(0);
@@ -154,7 +201,9 @@ describe("generated docs: freshness", () => {
   it("should pass a fresh file, and name a missing or stale one with the command that fixes it and a diff", () => {
     expect(staleDocProblem("docs/x.md", "a\nb\n", "a\nb\n")).toBeNull();
     expect(staleDocProblem("docs/x.md", "a\r\nb\r\n", "a\nb\n")).toBeNull();
-    expect(staleDocProblem("docs/x.md", undefined, "a\n")).toBe("docs/x.md is missing: run pnpm run docs:generate and commit it");
+    expect(staleDocProblem("docs/x.md", undefined, "a\n")).toBe(
+      "docs/x.md is missing: run pnpm run docs:generate and commit it",
+    );
     const stale = staleDocProblem("docs/x.md", "a\nold\n", "a\nnew\n") ?? "";
     expect(stale).toContain("docs/x.md is stale: run pnpm run docs:generate and commit it");
     expect(stale).toContain("-old");

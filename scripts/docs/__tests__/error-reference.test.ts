@@ -29,7 +29,11 @@ describe("error reference: reading the catalogue", () => {
     expect(ours).toEqual({
       name: "ErrorCode",
       entries: [
-        { code: "BAD_USER_INPUT", description: "The input is wrong; `extensions.field` names it.", retry: "No: fix it." },
+        {
+          code: "BAD_USER_INPUT",
+          description: "The input is wrong; `extensions.field` names it.",
+          retry: "No: fix it.",
+        },
         { code: "RATE_LIMITED", description: "Too many | tries.", retry: "After `retryAfterSeconds`." },
       ],
     });

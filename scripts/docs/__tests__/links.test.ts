@@ -20,14 +20,21 @@ describe("docs links: reading markdown", () => {
     expect(headingSlug("Users, media subgraph and push worker")).toBe("users-media-subgraph-and-push-worker");
     expect(headingSlug("Receiving: subscribe, then catch up")).toBe("receiving-subscribe-then-catch-up");
     expect(headingSlug("Nearby (discovery)")).toBe("nearby-discovery");
-    expect([...headingAnchors("# Title\n## Images\ntext\n## Images\n```\n## not a heading\n```\n")]).toEqual(["title", "images", "images-1"]);
+    expect([...headingAnchors("# Title\n## Images\ntext\n## Images\n```\n## not a heading\n```\n")]).toEqual([
+      "title",
+      "images",
+      "images-1",
+    ]);
   });
 });
 
 describe("docs links: checking", () => {
   const files = new Map([
     ["README.md", "[docs](docs/README.md) [gw](docs/gateway.md#protection) [later](docs/runtime.md)"],
-    ["docs/README.md", "# Docs\n[back](../README.md) [self](#docs) [typo](gateway.md#protections) [gone](deploy.md) [prisma](../prisma/README.md)"],
+    [
+      "docs/README.md",
+      "# Docs\n[back](../README.md) [self](#docs) [typo](gateway.md#protections) [gone](deploy.md) [prisma](../prisma/README.md)",
+    ],
     ["docs/gateway.md", "# Gateway\n## Protection\n"],
   ]);
   const elsewhere = new Map([["prisma/README.md", "# Prisma"]]);
@@ -45,6 +52,8 @@ describe("docs links: checking", () => {
     expect(checkLinks({ files, read, expectedLater: new Set(["docs/runtime.md"]) }).notes).toEqual([
       "docs/runtime.md does not exist yet (linked from README.md)",
     ]);
-    expect(checkLinks({ files, read }).problems).toContain("README.md:1: docs/runtime.md: docs/runtime.md does not exist");
+    expect(checkLinks({ files, read }).problems).toContain(
+      "README.md:1: docs/runtime.md: docs/runtime.md does not exist",
+    );
   });
 });

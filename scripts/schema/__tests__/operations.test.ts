@@ -8,7 +8,10 @@ const schema = buildSchema(`
 
 const file = (path: string, source: string): OperationFile => ({ path, source });
 const profile = (field: string) =>
-  file("operations/profile/UserProfile.graphql", `query UserProfile($id: ID!) { user(id: $id) { id ${field} } }`);
+  file(
+    "operations/profile/UserProfile.graphql",
+    `query UserProfile($id: ID!) { user(id: $id) { id ${field} } }`,
+  );
 
 describe("operationProblems", () => {
   it("should pass operations that validate against the schema", () => {

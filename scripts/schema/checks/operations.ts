@@ -60,7 +60,8 @@ const OPERATION_PATH = new RegExp(`^${OPERATIONS_DIR}/[a-z][a-z0-9-]*/([A-Za-z_]
 /** A file off the `operations/<domain>/<Operation>.graphql` scheme, or not holding exactly that one operation. */
 function namingProblems(path: string, document: DocumentNode): string[] {
   const name = OPERATION_PATH.exec(path)?.[1];
-  if (name === undefined) return [`${path}: operation files are ${OPERATIONS_DIR}/<domain>/<Operation>.graphql`];
+  if (name === undefined)
+    return [`${path}: operation files are ${OPERATIONS_DIR}/<domain>/<Operation>.graphql`];
   const operations = document.definitions.filter((d) => d.kind === Kind.OPERATION_DEFINITION);
   if (operations.length !== 1 || operations[0]?.name?.value !== name) {
     return [`${path}: must hold exactly one operation, named ${name}`];

@@ -1,4 +1,11 @@
-import { loadMediaGrantSecret, loadSubgraphConfig, readVar, type Env, type RedisTarget, type SubgraphConfig } from "@hv/kit";
+import {
+  loadMediaGrantSecret,
+  loadSubgraphConfig,
+  readVar,
+  type Env,
+  type RedisTarget,
+  type SubgraphConfig,
+} from "@hv/kit";
 import { CHAT_ENV } from "./env";
 
 export { CHAT_ENV };

@@ -1,7 +1,12 @@
 import type { EventHandlers, Logger } from "@hv/kit";
 import type { ChatDb } from "./db";
 import type { ChatServices } from "./modules/context";
-import { closeMatchConversation, closePairConversation, ensureDirect, publishConversationEvent } from "./modules/conversations";
+import {
+  closeMatchConversation,
+  closePairConversation,
+  ensureDirect,
+  publishConversationEvent,
+} from "./modules/conversations";
 import { removeMessageByModerator } from "./modules/messages";
 import { discardHold, releaseHold } from "./modules/holds";
 import { applyProfileChanged, markDeleted } from "./modules/people";
@@ -34,7 +39,9 @@ async function purgeAccount(db: ChatDb, userId: string, at: Date): Promise<Purge
     const messages = await tx.message.deleteMany({ where: { senderId: userId } });
     await tx.reaction.deleteMany({ where: { userId } });
     await tx.mediaSender.deleteMany({ where: { senderId: userId } });
-    await tx.groupInvitation.deleteMany({ where: { OR: [{ inviteeId: userId }, { inviterId: userId, status: "PENDING" }] } });
+    await tx.groupInvitation.deleteMany({
+      where: { OR: [{ inviteeId: userId }, { inviterId: userId, status: "PENDING" }] },
+    });
     await tx.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } });
     await tx.chatSettings.deleteMany({ where: { userId } });
     await tx.bannedUser.deleteMany({ where: { userId } });
@@ -45,7 +52,13 @@ async function purgeAccount(db: ChatDb, userId: string, at: Date): Promise<Purge
       orderBy: { joinedAt: "asc" },
       select: { conversationId: true, userId: true, role: true },
     });
-    const purge: Purge = { closed: [], groups: [], messages: messages.count, memberships: removed.count, conversationsDeleted: 0 };
+    const purge: Purge = {
+      closed: [],
+      groups: [],
+      messages: messages.count,
+      memberships: removed.count,
+      conversationsDeleted: 0,
+    };
     const empty: string[] = [];
     for (const membership of memberships) {
       const { conversationId } = membership;
@@ -62,7 +75,11 @@ async function purgeAccount(db: ChatDb, userId: string, at: Date): Promise<Purge
       } else {
         if (membership.role === "OWNER" && !rest.some((member) => member.role === "OWNER")) {
           const heir = rest.find((member) => member.role === "ADMIN") ?? rest[0];
-          if (heir) await tx.conversationMember.update({ where: { conversationId_userId: { conversationId, userId: heir.userId } }, data: { role: "OWNER" } });
+          if (heir)
+            await tx.conversationMember.update({
+              where: { conversationId_userId: { conversationId, userId: heir.userId } },
+              data: { role: "OWNER" },
+            });
         }
         await tx.conversation.update({ where: { id: conversationId }, data: { version: { increment: 1 } } });
         purge.groups.push(entry);
@@ -78,11 +95,32 @@ export function chatEventHandlers(db: ChatDb, logger: Logger, live?: ChatService
     async "user.deleted"({ userId }, { eventId, occurredAt }) {
       const purge = await purgeAccount(db, userId, occurredAt);
       if (live) {
-        for (const conversation of purge.closed) await publishConversationEvent(live, conversation.id, "CONVERSATION_CLOSED", null, conversation.lastSeq);
-        for (const conversation of purge.groups) await publishConversationEvent(live, conversation.id, "MEMBERS_CHANGED", null, conversation.lastSeq);
+        for (const conversation of purge.closed)
+          await publishConversationEvent(
+            live,
+            conversation.id,
+            "CONVERSATION_CLOSED",
+            null,
+            conversation.lastSeq,
+          );
+        for (const conversation of purge.groups)
+          await publishConversationEvent(
+            live,
+            conversation.id,
+            "MEMBERS_CHANGED",
+            null,
+            conversation.lastSeq,
+          );
       }
       logger.info(
-        { eventId, userId, memberships: purge.memberships, messages: purge.messages, closed: purge.closed.length, conversationsDeleted: purge.conversationsDeleted },
+        {
+          eventId,
+          userId,
+          memberships: purge.memberships,
+          messages: purge.messages,
+          closed: purge.closed.length,
+          conversationsDeleted: purge.conversationsDeleted,
+        },
         "user.deleted: chat data purged",
       );
     },
@@ -109,7 +147,10 @@ export function chatEventHandlers(db: ChatDb, logger: Logger, live?: ChatService
         },
       });
       const closed = await closePairConversation(db, live, blockerId, blockedId);
-      logger.info({ eventId, conversationId: closed, invitationsWithdrawn: withdrawn.count }, "user.blocked: contact stopped");
+      logger.info(
+        { eventId, conversationId: closed, invitationsWithdrawn: withdrawn.count },
+        "user.blocked: contact stopped",
+      );
     },
     /** Lifts the block only: a closed conversation stays closed (a new match opens a new one). */
     async "user.unblocked"({ blockerId, blockedId }) {
@@ -122,25 +163,40 @@ export function chatEventHandlers(db: ChatDb, logger: Logger, live?: ChatService
     async "match.created"({ matchId, userIds }, { eventId }) {
       const { id, created } = await ensureDirect(db, userIds[0], userIds[1], matchId);
       if (created && live) await publishConversationEvent(live, id, "MEMBERS_CHANGED", null, 0);
-      logger.info({ eventId, matchId, conversationId: id, created }, "match.created: direct conversation open");
+      logger.info(
+        { eventId, matchId, conversationId: id, created },
+        "match.created: direct conversation open",
+      );
     },
     /**
      * A moderator's decision: REMOVE_MESSAGE deletes the message for everyone; about a held account,
      * DISMISS releases its held messages, BAN and SUSPEND keep them withheld for good.
      */
-    async "moderation.action_taken"({ caseId, targetKind, targetId, targetUserId, action, moderatorId }, { eventId }) {
+    async "moderation.action_taken"(
+      { caseId, targetKind, targetId, targetUserId, action, moderatorId },
+      { eventId },
+    ) {
       if (action === "REMOVE_MESSAGE" && targetKind === "MESSAGE") {
         const removed = await removeMessageByModerator(db, live, targetId, moderatorId);
-        logger.info({ eventId, caseId, messageId: targetId, removed }, "moderation.action_taken: message removed");
+        logger.info(
+          { eventId, caseId, messageId: targetId, removed },
+          "moderation.action_taken: message removed",
+        );
         return;
       }
       if (!live) return;
       if (action === "DISMISS") {
         const delivered = await releaseHold(live, targetUserId, logger);
-        logger.info({ eventId, caseId, userId: targetUserId, delivered }, "moderation.action_taken: hold released");
+        logger.info(
+          { eventId, caseId, userId: targetUserId, delivered },
+          "moderation.action_taken: hold released",
+        );
       } else if (action === "BAN" || action === "SUSPEND") {
         await discardHold(live, targetUserId);
-        logger.info({ eventId, caseId, userId: targetUserId, action }, "moderation.action_taken: held messages withheld for good");
+        logger.info(
+          { eventId, caseId, userId: targetUserId, action },
+          "moderation.action_taken: held messages withheld for good",
+        );
       }
     },
     async "match.ended"({ matchId, userIds }, { eventId }) {

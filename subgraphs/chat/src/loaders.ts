@@ -49,7 +49,14 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
       where: { OR: [{ blockerId: { in: [...ids] } }, { blockedId: { in: [...ids] } }] },
       select: { blockerId: true, blockedId: true },
     });
-    return ids.map((id) => new Set(rows.flatMap((row) => (row.blockerId === id ? [row.blockedId] : row.blockedId === id ? [row.blockerId] : []))));
+    return ids.map(
+      (id) =>
+        new Set(
+          rows.flatMap((row) =>
+            row.blockerId === id ? [row.blockedId] : row.blockedId === id ? [row.blockerId] : [],
+          ),
+        ),
+    );
   });
   return {
     /** The conversation with the viewer's membership; null for non-members (and everyone when signed out). */
@@ -75,7 +82,9 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
       return matchIds.map((id) => byMatch.get(id) ?? null);
     }),
     /** The viewer's own invitations by id (INVITATION_RECEIVED events); null for anyone else's. */
-    invitationById: new DataLoader<string, InvitationRow | null>(async (ids) => (viewerId ? invitationsOf(db, viewerId, ids) : ids.map(() => null))),
+    invitationById: new DataLoader<string, InvitationRow | null>(async (ids) =>
+      viewerId ? invitationsOf(db, viewerId, ids) : ids.map(() => null),
+    ),
     /** Pending invitees of each group (shown to its OWNER and ADMINs). */
     invitedTo: new DataLoader<string, string[]>(async (conversationIds) => {
       const rows = await db.groupInvitation.findMany({
@@ -83,10 +92,15 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
         orderBy: { createdAt: "asc" },
         select: { conversationId: true, inviteeId: true },
       });
-      return conversationIds.map((id) => rows.filter((row) => row.conversationId === id).map((row) => row.inviteeId));
+      return conversationIds.map((id) =>
+        rows.filter((row) => row.conversationId === id).map((row) => row.inviteeId),
+      );
     }),
     membersOf: new DataLoader<string, MemberRow[]>(async (ids) => {
-      const rows = await db.conversationMember.findMany({ where: { conversationId: { in: [...ids] } }, orderBy: { joinedAt: "asc" } });
+      const rows = await db.conversationMember.findMany({
+        where: { conversationId: { in: [...ids] } },
+        orderBy: { joinedAt: "asc" },
+      });
       return ids.map((id) => rows.filter((row) => row.conversationId === id));
     }),
     messageById: new DataLoader<string, MessageRow | null>(async (ids) => {
@@ -108,7 +122,10 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
     presence: new DataLoader<string, { online: boolean; lastSeenAt: Date | null } | null>(async (ids) => {
       if (!viewerId) return ids.map(() => null);
       const [hidden, shared, viewerBlocks, states] = await Promise.all([
-        db.chatSettings.findMany({ where: { userId: { in: [...ids] }, presenceHidden: true }, select: { userId: true } }),
+        db.chatSettings.findMany({
+          where: { userId: { in: [...ids] }, presenceHidden: true },
+          select: { userId: true },
+        }),
         db.conversationMember.findMany({
           where: { userId: { in: [...ids] }, conversation: { members: { some: { userId: viewerId } } } },
           select: { userId: true },
@@ -120,7 +137,9 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
       const hiddenIds = new Set(hidden.map((row) => row.userId));
       const sharing = new Set(shared.map((row) => row.userId));
       return ids.map((id, index) =>
-        hiddenIds.has(id) || viewerBlocks.has(id) || (id !== viewerId && !sharing.has(id)) ? null : (states[index] ?? null),
+        hiddenIds.has(id) || viewerBlocks.has(id) || (id !== viewerId && !sharing.has(id))
+          ? null
+          : (states[index] ?? null),
       );
     }),
     /** A read grant for each media id the viewer may read (member of a conversation with a live message holding it). */
@@ -136,17 +155,26 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
         }),
         // Each media id has one sender in Chat (sendMessage refuses another): the grant names them,
         // and only a message of theirs holding it counts (older duplicates by others are ignored).
-        db.mediaSender.findMany({ where: { mediaId: { in: [...mediaIds] } }, select: { mediaId: true, senderId: true } }),
+        db.mediaSender.findMany({
+          where: { mediaId: { in: [...mediaIds] } },
+          select: { mediaId: true, senderId: true },
+        }),
       ]);
       const senderOf = new Map(senders.map((row) => [row.mediaId, row.senderId]));
       const viewerBlocks = await blocked.load(viewerId);
       const expiresAt = Math.floor(Date.now() / 1000) + GRANT_TTL_SECONDS;
       return mediaIds.map((mediaId) => {
         const holder = rows.find(
-          (row) => row.mediaId === mediaId && row.message.senderId === senderOf.get(mediaId) && !viewerBlocks.has(row.message.senderId),
+          (row) =>
+            row.mediaId === mediaId &&
+            row.message.senderId === senderOf.get(mediaId) &&
+            !viewerBlocks.has(row.message.senderId),
         );
         return holder
-          ? signMediaGrant({ mediaId, viewerId, ownerId: holder.message.senderId, expiresAt }, services.config.mediaGrantSecret)
+          ? signMediaGrant(
+              { mediaId, viewerId, ownerId: holder.message.senderId, expiresAt },
+              services.config.mediaGrantSecret,
+            )
           : null;
       });
     }),

@@ -34,10 +34,13 @@ export const resolvers: CompleteResolvers = {
       const nodes = await Promise.all(page.edges.map((edge) => conversation(edge.node.id, context)));
       return {
         ...page,
-        edges: page.edges.flatMap((edge, index) => (nodes[index] ? [{ cursor: edge.cursor, node: nodes[index] }] : [])),
+        edges: page.edges.flatMap((edge, index) =>
+          nodes[index] ? [{ cursor: edge.cursor, node: nodes[index] }] : [],
+        ),
       };
     },
-    messages: (_: unknown, args: messages.HistoryArgs, context: ChatContext) => messages.history(context.services, requireViewer(context), args),
+    messages: (_: unknown, args: messages.HistoryArgs, context: ChatContext) =>
+      messages.history(context.services, requireViewer(context), args),
     messageChanges: (_: unknown, args: messages.ChangesArgs, context: ChatContext) =>
       messages.messageChanges(context.services, requireViewer(context), args),
     myInvitations: (_: unknown, args: { first?: unknown; after?: unknown }, context: ChatContext) =>
@@ -50,14 +53,40 @@ export const resolvers: CompleteResolvers = {
       messages.editMessage(context.services, requireViewer(context), args.messageId, args.text),
     deleteMessage: (_: unknown, args: { messageId: string }, context: ChatContext) =>
       messages.deleteMessage(context.services, requireViewer(context), args.messageId),
-    reactToMessage: (_: unknown, args: { messageId: string; emoji: string; add?: boolean }, context: ChatContext) =>
-      messages.reactToMessage(context.services, requireViewer(context), args.messageId, args.emoji, args.add ?? true),
-    reportMessage: (_: unknown, args: { messageId: string; reason: string; note?: string | null }, context: ChatContext) =>
-      messages.reportMessage(context.services, requireViewer(context), args.messageId, args.reason, args.note),
+    reactToMessage: (
+      _: unknown,
+      args: { messageId: string; emoji: string; add?: boolean },
+      context: ChatContext,
+    ) =>
+      messages.reactToMessage(
+        context.services,
+        requireViewer(context),
+        args.messageId,
+        args.emoji,
+        args.add ?? true,
+      ),
+    reportMessage: (
+      _: unknown,
+      args: { messageId: string; reason: string; note?: string | null },
+      context: ChatContext,
+    ) =>
+      messages.reportMessage(
+        context.services,
+        requireViewer(context),
+        args.messageId,
+        args.reason,
+        args.note,
+      ),
     markRead: (_: unknown, args: { conversationId: string; seq: number }, context: ChatContext) =>
       conversations.markUpTo(context.services, requireViewer(context), args.conversationId, args.seq, "READ"),
     markDelivered: (_: unknown, args: { conversationId: string; seq: number }, context: ChatContext) =>
-      conversations.markUpTo(context.services, requireViewer(context), args.conversationId, args.seq, "DELIVERED"),
+      conversations.markUpTo(
+        context.services,
+        requireViewer(context),
+        args.conversationId,
+        args.seq,
+        "DELIVERED",
+      ),
     typing: (_: unknown, args: { conversationId: string }, context: ChatContext) =>
       conversations.typing(context.services, requireViewer(context), args.conversationId),
     heartbeat: async (_: unknown, __: unknown, context: ChatContext) => {
@@ -66,7 +95,8 @@ export const resolvers: CompleteResolvers = {
     },
     setPresenceVisible: async (_: unknown, args: { visible: boolean }, context: ChatContext) => {
       const viewer = requireViewer(context);
-      if (typeof args.visible !== "boolean") throw appError(ErrorCode.BAD_USER_INPUT, "visible must be a boolean", { field: "visible" });
+      if (typeof args.visible !== "boolean")
+        throw appError(ErrorCode.BAD_USER_INPUT, "visible must be a boolean", { field: "visible" });
       await context.services.db.chatSettings.upsert({
         where: { userId: viewer.userId },
         create: { userId: viewer.userId, presenceHidden: !args.visible },
@@ -74,22 +104,79 @@ export const resolvers: CompleteResolvers = {
       });
       return args.visible;
     },
-    muteConversation: async (_: unknown, args: { conversationId: string; muted: boolean }, context: ChatContext) =>
-      conversationOrThrow(await conversations.mute(context.services, requireViewer(context), args.conversationId, args.muted), context),
+    muteConversation: async (
+      _: unknown,
+      args: { conversationId: string; muted: boolean },
+      context: ChatContext,
+    ) =>
+      conversationOrThrow(
+        await conversations.mute(context.services, requireViewer(context), args.conversationId, args.muted),
+        context,
+      ),
     openDirectConversation: async (_: unknown, args: { userId: string }, context: ChatContext) =>
-      conversationOrThrow(await conversations.openDirectConversation(context.services, requireViewer(context), args.userId), context),
-    createGroupConversation: async (_: unknown, args: { input?: { title?: unknown; memberIds?: unknown } }, context: ChatContext) =>
-      conversationOrThrow(await conversations.createGroup(context.services, requireViewer(context), args.input ?? {}), context),
-    addGroupMembers: async (_: unknown, args: { conversationId: string; userIds: string[] }, context: ChatContext) =>
-      conversationOrThrow(await conversations.addMembers(context.services, requireViewer(context), args.conversationId, args.userIds), context),
-    removeGroupMember: async (_: unknown, args: { conversationId: string; userId: string }, context: ChatContext) =>
-      conversationOrThrow(await conversations.removeMember(context.services, requireViewer(context), args.conversationId, args.userId), context),
-    setGroupMemberRole: async (_: unknown, args: { conversationId: string; userId: string; role: string }, context: ChatContext) =>
-      conversationOrThrow(await conversations.setRole(context.services, requireViewer(context), args.conversationId, args.userId, args.role), context),
+      conversationOrThrow(
+        await conversations.openDirectConversation(context.services, requireViewer(context), args.userId),
+        context,
+      ),
+    createGroupConversation: async (
+      _: unknown,
+      args: { input?: { title?: unknown; memberIds?: unknown } },
+      context: ChatContext,
+    ) =>
+      conversationOrThrow(
+        await conversations.createGroup(context.services, requireViewer(context), args.input ?? {}),
+        context,
+      ),
+    addGroupMembers: async (
+      _: unknown,
+      args: { conversationId: string; userIds: string[] },
+      context: ChatContext,
+    ) =>
+      conversationOrThrow(
+        await conversations.addMembers(
+          context.services,
+          requireViewer(context),
+          args.conversationId,
+          args.userIds,
+        ),
+        context,
+      ),
+    removeGroupMember: async (
+      _: unknown,
+      args: { conversationId: string; userId: string },
+      context: ChatContext,
+    ) =>
+      conversationOrThrow(
+        await conversations.removeMember(
+          context.services,
+          requireViewer(context),
+          args.conversationId,
+          args.userId,
+        ),
+        context,
+      ),
+    setGroupMemberRole: async (
+      _: unknown,
+      args: { conversationId: string; userId: string; role: string },
+      context: ChatContext,
+    ) =>
+      conversationOrThrow(
+        await conversations.setRole(
+          context.services,
+          requireViewer(context),
+          args.conversationId,
+          args.userId,
+          args.role,
+        ),
+        context,
+      ),
     leaveConversation: (_: unknown, args: { conversationId: string }, context: ChatContext) =>
       conversations.leave(context.services, requireViewer(context), args.conversationId),
     acceptInvitation: async (_: unknown, args: { invitationId: string }, context: ChatContext) =>
-      conversationOrThrow(await invitations.acceptInvitation(context.services, requireViewer(context), args.invitationId), context),
+      conversationOrThrow(
+        await invitations.acceptInvitation(context.services, requireViewer(context), args.invitationId),
+        context,
+      ),
     declineInvitation: (_: unknown, args: { invitationId: string }, context: ChatContext) =>
       invitations.declineInvitation(context.services, requireViewer(context), args.invitationId),
   },
@@ -98,7 +185,11 @@ export const resolvers: CompleteResolvers = {
       subscribe: (_: unknown, __: unknown, context: ChatContext) => {
         const viewer = requireViewer(context);
         const stopBeating = context.services.presence.keepOnline(viewer.userId);
-        return mapStream(inSeqOrder(context.services.bus.subscribe(viewer.userId), ORDER_HOLD_MS), (event) => event, stopBeating);
+        return mapStream(
+          inSeqOrder(context.services.bus.subscribe(viewer.userId), ORDER_HOLD_MS),
+          (event) => event,
+          stopBeating,
+        );
       },
       resolve: (event: ChatEventPayload, _: unknown, context: ChatContext) => {
         context.refreshLoaders();
@@ -108,7 +199,11 @@ export const resolvers: CompleteResolvers = {
     conversationEvents: {
       subscribe: async (_: unknown, args: { conversationId: string }, context: ChatContext) => {
         const viewer = requireViewer(context);
-        const { conversationId } = await requireMembership(context.services.db, args.conversationId, viewer.userId);
+        const { conversationId } = await requireMembership(
+          context.services.db,
+          args.conversationId,
+          viewer.userId,
+        );
         return mapStream(inSeqOrder(context.services.bus.subscribe(viewer.userId), ORDER_HOLD_MS), (event) =>
           event.conversationId === conversationId ? event : undefined,
         );
@@ -136,8 +231,10 @@ export const resolvers: CompleteResolvers = {
   Conversation: {
     __resolveReference: (reference: { id: string }, context: ChatContext) =>
       isUuid(reference.id) ? conversation(reference.id.toLowerCase(), context) : null,
-    memberCount: async (row: ConversationRow, _: unknown, { loaders }: ChatContext) => (await loaders.membersOf.load(row.id)).length,
-    members: async (row: ConversationRow, _: unknown, { loaders }: ChatContext) => loaders.membersOf.load(row.id),
+    memberCount: async (row: ConversationRow, _: unknown, { loaders }: ChatContext) =>
+      (await loaders.membersOf.load(row.id)).length,
+    members: async (row: ConversationRow, _: unknown, { loaders }: ChatContext) =>
+      loaders.membersOf.load(row.id),
     lastMessage: async (row: ConversationRow, _: unknown, context: ChatContext) => {
       if (row.lastSeq === 0) return null;
       const message = await context.loaders.messageBySeq.load(`${row.id}:${row.lastSeq}`);
@@ -151,7 +248,9 @@ export const resolvers: CompleteResolvers = {
     closed: (row: ConversationRow) => row.closedAt !== null,
     match: (row: ConversationRow) => (row.matchId ? { __typename: "Match", id: row.matchId } : null),
     invited: async (row: ConversationRow, _: unknown, { loaders }: ChatContext) =>
-      row.kind === "GROUP" && (row.me.role === "OWNER" || row.me.role === "ADMIN") ? (await loaders.invitedTo.load(row.id)).map(userRef) : [],
+      row.kind === "GROUP" && (row.me.role === "OWNER" || row.me.role === "ADMIN")
+        ? (await loaders.invitedTo.load(row.id)).map(userRef)
+        : [],
   },
   ConversationMember: {
     user: (member) => userRef(member.userId),

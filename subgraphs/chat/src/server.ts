@@ -34,7 +34,13 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
   const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
   // message.created leaves through the outbox, relayed to the consumers' queues (push). Each send
   // hands its committed event to the relay (publishCommitted); the poll is the safety net.
-  const relay = startOutboxRelay({ store: sqlOutboxStore(pool), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
+  const relay = startOutboxRelay({
+    store: sqlOutboxStore(pool),
+    connection: config.redis,
+    prefix: config.eventsPrefix,
+    logger,
+    metrics,
+  });
   const services: ChatServices = {
     db,
     sql,
@@ -44,9 +50,21 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     presence: new PresenceBeats(redis, config.eventsPrefix, config.presenceTtlSeconds, (error) =>
       logger.warn({ err: error }, "presence heartbeat failed"),
     ),
-    sendBurst: createRateLimiter(redis, { name: "chat-send-burst", points: config.sendBurst, durationSeconds: 10 }),
-    sendSustained: createRateLimiter(redis, { name: "chat-send-sustained", points: config.sendSustained, durationSeconds: 3600 }),
-    invitationsPerDay: createRateLimiter(redis, { name: "chat-invitations", points: config.invitationsPerDay, durationSeconds: 24 * 3600 }),
+    sendBurst: createRateLimiter(redis, {
+      name: "chat-send-burst",
+      points: config.sendBurst,
+      durationSeconds: 10,
+    }),
+    sendSustained: createRateLimiter(redis, {
+      name: "chat-send-sustained",
+      points: config.sendSustained,
+      durationSeconds: 3600,
+    }),
+    invitationsPerDay: createRateLimiter(redis, {
+      name: "chat-invitations",
+      points: config.invitationsPerDay,
+      durationSeconds: 24 * 3600,
+    }),
     flushEvents: () => void relay.flush(),
     publishEvents: (records) => relay.publishCommitted(records),
   };

@@ -31,18 +31,31 @@ export function discoveryEventHandlers(db: DiscoveryDb, logger: Logger): EventHa
         });
         for (const match of active)
           await tx.outboxEvent.create({
-            data: outboxEventData("match.ended", { matchId: match.id, userIds: [match.userAId, match.userBId] }),
+            data: outboxEventData("match.ended", {
+              matchId: match.id,
+              userIds: [match.userAId, match.userBId],
+            }),
           });
         return {
           locations: await tx.userLocation.deleteMany({ where: { userId } }),
           profiles: await tx.discoveryProfile.deleteMany({ where: { userId } }),
-          blocks: await tx.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } }),
+          blocks: await tx.block.deleteMany({
+            where: { OR: [{ blockerId: userId }, { blockedId: userId }] },
+          }),
           swipes: await tx.swipe.deleteMany({ where: { OR: [{ swiperId: userId }, { targetId: userId }] } }),
           matches: await tx.match.deleteMany({ where: { OR: [{ userAId: userId }, { userBId: userId }] } }),
         };
       });
       logger.info(
-        { eventId, userId, locations: locations.count, profiles: profiles.count, blocks: blocks.count, swipes: swipes.count, matches: matches.count },
+        {
+          eventId,
+          userId,
+          locations: locations.count,
+          profiles: profiles.count,
+          blocks: blocks.count,
+          swipes: swipes.count,
+          matches: matches.count,
+        },
         "user.deleted: discovery data purged",
       );
     },
@@ -60,11 +73,21 @@ export function discoveryEventHandlers(db: DiscoveryDb, logger: Logger): EventHa
         await lockPair(tx, pair.userAId, pair.userBId);
         const match = await tx.match.findFirst({ where: { ...pair, endedAt: null }, select: { id: true } });
         if (match) {
-          await tx.outboxEvent.create({ data: outboxEventData("match.ended", { matchId: match.id, userIds: [pair.userAId, pair.userBId] }) });
+          await tx.outboxEvent.create({
+            data: outboxEventData("match.ended", {
+              matchId: match.id,
+              userIds: [pair.userAId, pair.userBId],
+            }),
+          });
         }
         await tx.match.deleteMany({ where: pair });
         await tx.swipe.deleteMany({
-          where: { OR: [{ swiperId: blockerId, targetId: blockedId }, { swiperId: blockedId, targetId: blockerId }] },
+          where: {
+            OR: [
+              { swiperId: blockerId, targetId: blockedId },
+              { swiperId: blockedId, targetId: blockerId },
+            ],
+          },
         });
         return match?.id ?? null;
       });

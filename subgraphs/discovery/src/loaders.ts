@@ -11,7 +11,11 @@ export function notBlockedSql(viewer: Prisma.Sql, target: Prisma.Sql): Prisma.Sq
 }
 
 /** One set per request: each loader turns N lookups into one query. */
-export function createLoaders(db: DiscoveryDb, locationMaxAgeMinutes: number, viewerId: string | null = null) {
+export function createLoaders(
+  db: DiscoveryDb,
+  locationMaxAgeMinutes: number,
+  viewerId: string | null = null,
+) {
   return {
     /** Matches by id (entity references from other subgraphs): who may see one is the resolver's call. */
     matchById: new DataLoader<string, MatchRow | null>(async (ids) => {

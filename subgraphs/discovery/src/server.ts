@@ -26,7 +26,11 @@ export interface DiscoveryStartOptions {
   database?: DatabaseObserver;
 }
 
-export async function start(config: DiscoveryConfig, logger: Logger, options: DiscoveryStartOptions = {}): Promise<RunningSubgraph> {
+export async function start(
+  config: DiscoveryConfig,
+  logger: Logger,
+  options: DiscoveryStartOptions = {},
+): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
   const observer = { ...options.database, metrics };
   const db = createDiscoveryDb(config.databaseUrl, observer);
@@ -40,11 +44,20 @@ export async function start(config: DiscoveryConfig, logger: Logger, options: Di
     handlers: discoveryEventHandlers(db, logger),
   });
   // match.created / match.ended leave through the outbox, relayed to the consumers' queues.
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
+  const relay = startOutboxRelay({
+    store: prismaOutboxStore(db),
+    connection: config.redis,
+    prefix: config.eventsPrefix,
+    logger,
+    metrics,
+  });
   const redis = createRedis(config.redis, logger);
   const searchPool = createSearchPool(config.databaseUrl, 10, observer);
   // A read replica for nearby's candidates (DISCOVERY_READ_DATABASE_URL); the primary keeps the rest.
-  const replicaSearchPool = config.readDatabaseUrl === null ? null : createSearchPool(config.readDatabaseUrl, 10, observer, "search_replica");
+  const replicaSearchPool =
+    config.readDatabaseUrl === null
+      ? null
+      : createSearchPool(config.readDatabaseUrl, 10, observer, "search_replica");
   const services: DiscoveryServices = {
     db,
     searchPool,

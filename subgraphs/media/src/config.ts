@@ -1,8 +1,16 @@
 import path from "node:path";
-import { ConfigError, ENV_CATALOGUE, loadMediaGrantSecret, loadSubgraphConfig, readVar, type Env, type RedisTarget, type SubgraphConfig } from "@hv/kit";
+import {
+  ConfigError,
+  ENV_CATALOGUE,
+  loadMediaGrantSecret,
+  loadSubgraphConfig,
+  readVar,
+  type Env,
+  type RedisTarget,
+  type SubgraphConfig,
+} from "@hv/kit";
 import { MEDIA_ENV } from "./env";
 import type { MediaLimits } from "./processing";
-
 
 export { MEDIA_ENV };
 
@@ -74,7 +82,9 @@ function loadStorage(env: Env, isProduction: boolean): StorageConfig {
   if (driver === "local") {
     const secret = read(env, "MEDIA_URL_SECRET");
     if (secret === undefined && isProduction) {
-      throw new ConfigError("MEDIA_URL_SECRET is required in production with MEDIA_STORAGE_DRIVER=local (32+ random characters, the same for media and the media worker)");
+      throw new ConfigError(
+        "MEDIA_URL_SECRET is required in production with MEDIA_STORAGE_DRIVER=local (32+ random characters, the same for media and the media worker)",
+      );
     }
     return {
       driver,
@@ -90,7 +100,9 @@ function loadStorage(env: Env, isProduction: boolean): StorageConfig {
   const accessKeyId = read(env, "MEDIA_S3_ACCESS_KEY_ID");
   const secretAccessKey = read(env, "MEDIA_S3_SECRET_ACCESS_KEY");
   if ((accessKeyId === undefined) !== (secretAccessKey === undefined)) {
-    throw new ConfigError("MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY go together: set both, or neither for the SDK's default chain");
+    throw new ConfigError(
+      "MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY go together: set both, or neither for the SDK's default chain",
+    );
   }
   return {
     driver,
@@ -124,7 +136,9 @@ function pendingBytes(env: Env): number {
   const maxVideo = read(env, "MEDIA_MAX_VIDEO_BYTES");
   const maxImage = read(env, "MEDIA_MAX_IMAGE_BYTES");
   if (bytes < Math.max(maxVideo, maxImage)) {
-    throw new ConfigError(`MEDIA_MAX_PENDING_BYTES (${bytes}) must be at least MEDIA_MAX_VIDEO_BYTES and MEDIA_MAX_IMAGE_BYTES (${Math.max(maxVideo, maxImage)}), or no single upload of that size could start`);
+    throw new ConfigError(
+      `MEDIA_MAX_PENDING_BYTES (${bytes}) must be at least MEDIA_MAX_VIDEO_BYTES and MEDIA_MAX_IMAGE_BYTES (${Math.max(maxVideo, maxImage)}), or no single upload of that size could start`,
+    );
   }
   return bytes;
 }

@@ -39,7 +39,8 @@ export function mediaEventHandlers(
       });
       const keys = rows.flatMap((row) => keysOf(row));
       if (storage) await storage.delete(keys);
-      if (maintenance) for (const row of rows) await purgeSourceLater(maintenance.queue, row, maintenance.graceSeconds);
+      if (maintenance)
+        for (const row of rows) await purgeSourceLater(maintenance.queue, row, maintenance.graceSeconds);
       const { count } = await db.media.deleteMany({ where: { ownerId: userId } });
       await db.block.deleteMany({ where: { OR: [{ blockerId: userId }, { blockedId: userId }] } });
       await db.userState.deleteMany({ where: { userId } });
@@ -67,7 +68,17 @@ export function mediaEventHandlers(
      */
     async "moderation.action_taken"({ action, targetKind, targetId, caseId }, { eventId }) {
       if (action !== "REMOVE_MEDIA" || targetKind !== "MEDIA") return;
-      const media = await db.media.findUnique({ where: { id: targetId }, select: { id: true, ownerId: true, position: true, sourceKey: true, variants: true, uploadExpiresAt: true } });
+      const media = await db.media.findUnique({
+        where: { id: targetId },
+        select: {
+          id: true,
+          ownerId: true,
+          position: true,
+          sourceKey: true,
+          variants: true,
+          uploadExpiresAt: true,
+        },
+      });
       if (!media) return;
       if (storage) await storage.delete(keysOf(media));
       await db.$transaction(async (tx) => {

@@ -5,7 +5,13 @@ import type { Logger } from "@hv/kit";
 import { UnrecoverableError } from "bullmq";
 import type { MediaDb } from "./db";
 import type { MediaFailureReason as DbFailureReason } from "./generated/prisma/client";
-import { MediaToolError, type MediaLimits, type ProcessOptions, type ProcessResult, type ProcessInput } from "./processing";
+import {
+  MediaToolError,
+  type MediaLimits,
+  type ProcessOptions,
+  type ProcessResult,
+  type ProcessInput,
+} from "./processing";
 import type { MediaJobResult } from "./queue";
 import { sourceKey, variantKey, type MediaStorage } from "./storage";
 import type { StoredVariant } from "./variants";
@@ -56,7 +62,11 @@ export interface JobAttempt {
  * processor's reason and are not retried; anything else (storage, database, ffmpeg missing)
  * throws, so BullMQ retries with backoff, and the last attempt records PROCESSING_ERROR.
  */
-export async function runMediaJob(runtime: JobRuntime, mediaId: string, attempt: JobAttempt): Promise<MediaJobResult> {
+export async function runMediaJob(
+  runtime: JobRuntime,
+  mediaId: string,
+  attempt: JobAttempt,
+): Promise<MediaJobResult> {
   const { db, storage, logger } = runtime;
   const media = await db.media.findUnique({ where: { id: mediaId } });
   if (!media) return { mediaId, ownerId: null, status: "GONE", failureReason: null };
@@ -67,7 +77,10 @@ export async function runMediaJob(runtime: JobRuntime, mediaId: string, attempt:
   if (!media.sourceKey || media.contentType === null || media.byteSize === null) {
     return finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: "EMPTY" });
   }
-  await db.media.updateMany({ where: { id: mediaId, status: { in: ["PENDING", "PROCESSING"] } }, data: { status: "PROCESSING" } });
+  await db.media.updateMany({
+    where: { id: mediaId, status: { in: ["PENDING", "PROCESSING"] } },
+    data: { status: "PROCESSING" },
+  });
 
   const workDir = await mkdtemp(path.join(os.tmpdir(), `${WORK_DIR_PREFIX}${process.pid}-${mediaId}-`));
   const watchdog = new AbortController();
@@ -95,20 +108,41 @@ export async function runMediaJob(runtime: JobRuntime, mediaId: string, attempt:
     if (watchdog.signal.aborted) throw watchdog.signal.reason;
     if (!result.ok) {
       logger.info({ mediaId, reason: result.reason, detail: result.detail }, "media refused by processing");
-      return finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: result.reason }, media.sourceKey, media.uploadExpiresAt);
+      return finish(
+        runtime,
+        mediaId,
+        media.ownerId,
+        "FAILED",
+        { failureReason: result.reason },
+        media.sourceKey,
+        media.uploadExpiresAt,
+      );
     }
     const variants: StoredVariant[] = [];
     for (const variant of result.variants) {
       const key = variantKey(media.ownerId, mediaId, variant.name);
       await storage.upload(key, variant.path, variant.contentType);
-      variants.push({ name: variant.name, contentType: variant.contentType, width: variant.width, height: variant.height, byteSize: variant.byteSize, key });
+      variants.push({
+        name: variant.name,
+        contentType: variant.contentType,
+        width: variant.width,
+        height: variant.height,
+        byteSize: variant.byteSize,
+        key,
+      });
     }
     return finish(
       runtime,
       mediaId,
       media.ownerId,
       "READY",
-      { width: result.width, height: result.height, durationMs: result.durationMs, blurhash: result.blurhash, variants: variants as object[] },
+      {
+        width: result.width,
+        height: result.height,
+        durationMs: result.durationMs,
+        blurhash: result.blurhash,
+        variants: variants as object[],
+      },
       media.sourceKey,
       media.uploadExpiresAt,
     );
@@ -117,13 +151,31 @@ export async function runMediaJob(runtime: JobRuntime, mediaId: string, attempt:
     if (timedOut) {
       // Slow is how this file is: running it again would only take as long. Fail it, no retries.
       logger.warn({ mediaId, err: error }, "media processing timed out");
-      await finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: "PROCESSING_TIMEOUT" }, media.sourceKey, media.uploadExpiresAt);
-      throw new UnrecoverableError(`PROCESSING_TIMEOUT: ${error instanceof Error ? error.message : String(error)}`);
+      await finish(
+        runtime,
+        mediaId,
+        media.ownerId,
+        "FAILED",
+        { failureReason: "PROCESSING_TIMEOUT" },
+        media.sourceKey,
+        media.uploadExpiresAt,
+      );
+      throw new UnrecoverableError(
+        `PROCESSING_TIMEOUT: ${error instanceof Error ? error.message : String(error)}`,
+      );
     }
     if (attempt.signal?.aborted) throw new JobHandedBack();
     if (attempt.attempt >= attempt.maxAttempts) {
       logger.error({ err: error, mediaId, attempt: attempt.attempt }, "media processing failed for good");
-      await finish(runtime, mediaId, media.ownerId, "FAILED", { failureReason: "PROCESSING_ERROR" }, media.sourceKey, media.uploadExpiresAt);
+      await finish(
+        runtime,
+        mediaId,
+        media.ownerId,
+        "FAILED",
+        { failureReason: "PROCESSING_ERROR" },
+        media.sourceKey,
+        media.uploadExpiresAt,
+      );
     }
     throw error;
   } finally {
@@ -157,7 +209,10 @@ async function finish(
     where: { id: mediaId, status: { in: ["PENDING", "PROCESSING"] } },
     data: { ...data, status, processedAt: new Date(), ...(source ? { sourceKey: null } : {}) },
   });
-  const row = await runtime.db.media.findUnique({ where: { id: mediaId }, select: { status: true, failureReason: true } });
+  const row = await runtime.db.media.findUnique({
+    where: { id: mediaId },
+    select: { status: true, failureReason: true },
+  });
   if (!row) {
     // Deleted while it was processed: whatever was written for it goes too.
     const written = (data.variants ?? []).map((variant) => (variant as StoredVariant).key);
@@ -169,12 +224,26 @@ async function finish(
     await runtime.purgeSourceLater?.({ id: mediaId, ownerId, uploadExpiresAt: uploadExpiresAt ?? null });
   }
   runtime.logger.info({ mediaId, status: row.status, changed: count === 1 }, "media processed");
-  return { mediaId, ownerId, status: row.status === "READY" ? "READY" : "FAILED", failureReason: row.failureReason };
+  return {
+    mediaId,
+    ownerId,
+    status: row.status === "READY" ? "READY" : "FAILED",
+    failureReason: row.failureReason,
+  };
 }
 
 /** The original may carry GPS and other metadata: once processed, only the clean variants stay. */
-async function dropSource(runtime: JobRuntime, media: { id: string; ownerId: string; sourceKey: string | null }): Promise<void> {
+async function dropSource(
+  runtime: JobRuntime,
+  media: { id: string; ownerId: string; sourceKey: string | null },
+): Promise<void> {
   const derived = sourceKey(media.ownerId, media.id);
-  await runtime.storage.delete(media.sourceKey && media.sourceKey !== derived ? [media.sourceKey, derived] : [derived]);
-  if (media.sourceKey) await runtime.db.media.updateMany({ where: { id: media.id, sourceKey: media.sourceKey }, data: { sourceKey: null } });
+  await runtime.storage.delete(
+    media.sourceKey && media.sourceKey !== derived ? [media.sourceKey, derived] : [derived],
+  );
+  if (media.sourceKey)
+    await runtime.db.media.updateMany({
+      where: { id: media.id, sourceKey: media.sourceKey },
+      data: { sourceKey: null },
+    });
 }

@@ -14,7 +14,12 @@ export function mediaUpdatesChannel(prefix: string): string {
   return `${prefix}:media.updates`;
 }
 
-export async function publishMediaUpdate(redis: Redis, prefix: string, update: MediaUpdate, logger: Logger): Promise<void> {
+export async function publishMediaUpdate(
+  redis: Redis,
+  prefix: string,
+  update: MediaUpdate,
+  logger: Logger,
+): Promise<void> {
   try {
     await redis.publish(mediaUpdatesChannel(prefix), JSON.stringify(update));
   } catch (error) {
@@ -25,7 +30,9 @@ export async function publishMediaUpdate(redis: Redis, prefix: string, update: M
 export function parseMediaUpdate(message: string): MediaUpdate | null {
   try {
     const value = JSON.parse(message) as Partial<MediaUpdate>;
-    return typeof value.mediaId === "string" && typeof value.ownerId === "string" ? { mediaId: value.mediaId, ownerId: value.ownerId } : null;
+    return typeof value.mediaId === "string" && typeof value.ownerId === "string"
+      ? { mediaId: value.mediaId, ownerId: value.ownerId }
+      : null;
   } catch {
     return null;
   }
@@ -41,7 +48,11 @@ export interface MediaUpdateHub {
   stop(): Promise<void>;
 }
 
-export async function startMediaUpdateHub(subscriber: Redis, prefix: string, logger: Logger): Promise<MediaUpdateHub> {
+export async function startMediaUpdateHub(
+  subscriber: Redis,
+  prefix: string,
+  logger: Logger,
+): Promise<MediaUpdateHub> {
   const listeners = new Map<string, Set<(update: MediaUpdate) => void>>();
   subscriber.on("message", (_channel: string, message: string) => {
     const update = parseMediaUpdate(message);
@@ -69,10 +80,13 @@ export async function startMediaUpdateHub(subscriber: Redis, prefix: string, log
       signal.addEventListener("abort", detach, { once: true });
       const iterator: AsyncIterableIterator<MediaUpdate> = {
         async next() {
-          while (queued.length === 0 && !signal.aborted) await new Promise<void>((resolve) => (wake = resolve));
+          while (queued.length === 0 && !signal.aborted)
+            await new Promise<void>((resolve) => (wake = resolve));
           wake = null;
           const update = queued.shift();
-          return update && !signal.aborted ? { done: false, value: update } : { done: true, value: undefined };
+          return update && !signal.aborted
+            ? { done: false, value: update }
+            : { done: true, value: undefined };
         },
         async return() {
           detach();

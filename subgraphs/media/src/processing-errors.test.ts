@@ -17,7 +17,10 @@ describe("what a processing failure is blamed on", () => {
       } catch (error) {
         thrown = error;
       }
-      expect({ message, thrown: thrown instanceof MediaToolError ? thrown.kind : thrown }).toEqual({ message, thrown: kind });
+      expect({ message, thrown: thrown instanceof MediaToolError ? thrown.kind : thrown }).toEqual({
+        message,
+        thrown: kind,
+      });
     }
   });
 
@@ -28,13 +31,22 @@ describe("what a processing failure is blamed on", () => {
   });
 
   it("should run ffmpeg and ffprobe with PATH and a C locale only, none of the worker's secrets", async () => {
-    const env = toolEnvironment({ PATH: "/usr/bin:/bin", MEDIA_GRANT_SECRET: "s".repeat(40), MEDIA_DATABASE_URL: "postgresql://secret@db/x", HOME: "/root" });
+    const env = toolEnvironment({
+      PATH: "/usr/bin:/bin",
+      MEDIA_GRANT_SECRET: "s".repeat(40),
+      MEDIA_DATABASE_URL: "postgresql://secret@db/x",
+      HOME: "/root",
+    });
     expect(env).toEqual({ PATH: "/usr/bin:/bin", LANG: "C", LC_ALL: "C" });
     // And a spawned tool really sees only that.
     process.env.HV_TEST_SECRET_SHOULD_NOT_LEAK = "leak";
     try {
       const run = await runTool("env", [], { timeoutMs: 10_000 });
-      expect(run.stdout.split("\n").filter(Boolean).sort()).toEqual(["LANG=C", "LC_ALL=C", `PATH=${process.env.PATH}`]);
+      expect(run.stdout.split("\n").filter(Boolean).sort()).toEqual([
+        "LANG=C",
+        "LC_ALL=C",
+        `PATH=${process.env.PATH}`,
+      ]);
     } finally {
       delete process.env.HV_TEST_SECRET_SHOULD_NOT_LEAK;
     }

@@ -20,12 +20,38 @@ export type ProcessorSettings = Pick<
 >;
 
 export function processorSettings(config: MediaWorkerConfig): ProcessorSettings {
-  const { logLevel, databaseUrl, redis, eventsPrefix, storage, limits, ffmpegPath, ffprobePath, processingTimeoutSeconds, uploadGraceSeconds } = config;
-  return { logLevel, databaseUrl, redis, eventsPrefix, storage, limits, ffmpegPath, ffprobePath, processingTimeoutSeconds, uploadGraceSeconds };
+  const {
+    logLevel,
+    databaseUrl,
+    redis,
+    eventsPrefix,
+    storage,
+    limits,
+    ffmpegPath,
+    ffprobePath,
+    processingTimeoutSeconds,
+    uploadGraceSeconds,
+  } = config;
+  return {
+    logLevel,
+    databaseUrl,
+    redis,
+    eventsPrefix,
+    storage,
+    limits,
+    ffmpegPath,
+    ffprobePath,
+    processingTimeoutSeconds,
+    uploadGraceSeconds,
+  };
 }
 
 /** The child's environment: what Node needs to run, plus the settings; none of the parent's secrets. */
-export function processorEnvironment(config: MediaWorkerConfig, from: NodeJS.ProcessEnv, variable: string): NodeJS.ProcessEnv {
+export function processorEnvironment(
+  config: MediaWorkerConfig,
+  from: NodeJS.ProcessEnv,
+  variable: string,
+): NodeJS.ProcessEnv {
   const keep = ["PATH", "HOME", "TMPDIR", "TZ", "LANG", "NODE_ENV", "NODE_OPTIONS", "NODE_EXTRA_CA_CERTS"];
   const env: NodeJS.ProcessEnv = {};
   for (const name of keep) if (from[name] !== undefined) env[name] = from[name];

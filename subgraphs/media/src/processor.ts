@@ -4,7 +4,12 @@ import { createMediaDb } from "./db";
 import { JobHandedBack, runMediaJob, type JobRuntime } from "./job";
 import { purgeSourceLater } from "./keys";
 import { processMedia } from "./processing";
-import { createMaintenanceQueue, PROCESSOR_CONFIG_ENV, type MediaJobData, type MediaJobResult } from "./queue";
+import {
+  createMaintenanceQueue,
+  PROCESSOR_CONFIG_ENV,
+  type MediaJobData,
+  type MediaJobResult,
+} from "./queue";
 import type { ProcessorSettings } from "./processor-settings";
 import { createStorage } from "./storage/create";
 
@@ -21,7 +26,10 @@ let runtime: JobRuntime | undefined;
 function runtimeOf(): JobRuntime {
   if (runtime) return runtime;
   const text = process.env[PROCESSOR_CONFIG_ENV];
-  if (!text) throw new Error(`${PROCESSOR_CONFIG_ENV} is not set: the media worker passes it to its sandboxed processor`);
+  if (!text)
+    throw new Error(
+      `${PROCESSOR_CONFIG_ENV} is not set: the media worker passes it to its sandboxed processor`,
+    );
   const settings = JSON.parse(text) as ProcessorSettings;
   const logger = createLogger({ service: "media-processor", level: settings.logLevel });
   const maintenance = createMaintenanceQueue(settings.redis, settings.eventsPrefix);

@@ -31,12 +31,18 @@ export function connectionOf(redis: RedisTarget | string): ConnectionOptions {
   return redisOptions(redis);
 }
 
-export function createMediaQueue(redis: RedisTarget | string, prefix: string): Queue<MediaJobData, MediaJobResult> {
+export function createMediaQueue(
+  redis: RedisTarget | string,
+  prefix: string,
+): Queue<MediaJobData, MediaJobResult> {
   return new Queue<MediaJobData, MediaJobResult>(MEDIA_QUEUE, { connection: connectionOf(redis), prefix });
 }
 
 /** Queues processing; a second call for the same media while its job exists is a no-op. */
-export async function enqueueProcessing(queue: Queue<MediaJobData, MediaJobResult>, mediaId: string): Promise<void> {
+export async function enqueueProcessing(
+  queue: Queue<MediaJobData, MediaJobResult>,
+  mediaId: string,
+): Promise<void> {
   await queue.add("process", { mediaId }, { ...MEDIA_JOB_OPTIONS, jobId: mediaId });
 }
 
@@ -50,12 +56,19 @@ export const MAINTENANCE_QUEUE = "media.maintenance";
 
 export type MaintenanceJobData = { keys: string[] } | Record<string, never>;
 
-export function createMaintenanceQueue(redis: RedisTarget | string, prefix: string): Queue<MaintenanceJobData> {
+export function createMaintenanceQueue(
+  redis: RedisTarget | string,
+  prefix: string,
+): Queue<MaintenanceJobData> {
   return new Queue<MaintenanceJobData>(MAINTENANCE_QUEUE, { connection: connectionOf(redis), prefix });
 }
 
 /** Deletes `keys` at `at` (or now, if that has passed). */
-export async function schedulePurge(queue: Queue<MaintenanceJobData>, keys: string[], at: Date): Promise<void> {
+export async function schedulePurge(
+  queue: Queue<MaintenanceJobData>,
+  keys: string[],
+  at: Date,
+): Promise<void> {
   if (keys.length === 0) return;
   await queue.add(
     "purge",

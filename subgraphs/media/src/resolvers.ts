@@ -29,21 +29,39 @@ export const resolvers: CompleteResolvers = {
     failureReason: (media: MediaRow, _: unknown, context: MediaContext) =>
       media.status === "FAILED" && context.viewer?.userId === media.ownerId ? media.failureReason : null,
     // Metadata follows the read rule of `url` (modules/access.ts): hidden fields are null / empty.
-    status: (media: MediaParent, _: unknown, context: MediaContext) => visible(media, context, () => media.status, null),
-    width: (media: MediaParent, _: unknown, context: MediaContext) => visible(media, context, () => media.width, null),
-    height: (media: MediaParent, _: unknown, context: MediaContext) => visible(media, context, () => media.height, null),
-    durationMs: (media: MediaParent, _: unknown, context: MediaContext) => visible(media, context, () => media.durationMs, null),
-    blurhash: (media: MediaParent, _: unknown, context: MediaContext) => visible(media, context, () => media.blurhash, null),
+    status: (media: MediaParent, _: unknown, context: MediaContext) =>
+      visible(media, context, () => media.status, null),
+    width: (media: MediaParent, _: unknown, context: MediaContext) =>
+      visible(media, context, () => media.width, null),
+    height: (media: MediaParent, _: unknown, context: MediaContext) =>
+      visible(media, context, () => media.height, null),
+    durationMs: (media: MediaParent, _: unknown, context: MediaContext) =>
+      visible(media, context, () => media.durationMs, null),
+    blurhash: (media: MediaParent, _: unknown, context: MediaContext) =>
+      visible(media, context, () => media.blurhash, null),
     variants: (media: MediaParent, _: unknown, context: MediaContext) =>
       visible(
         media,
         context,
-        () => (media.status === "READY" ? variantsOf(media).map(({ name, contentType, width, height }) => ({ name, contentType, width, height })) : []),
+        () =>
+          media.status === "READY"
+            ? variantsOf(media).map(({ name, contentType, width, height }) => ({
+                name,
+                contentType,
+                width,
+                height,
+              }))
+            : [],
         [],
       ),
     // A response holding a signed URL is cached (privately) for at most half the URL's life, so a
     // reused response still has time to download.
-    url: (media: MediaParent, args: { variant?: string | null }, context: MediaContext, info: GraphQLResolveInfo) =>
+    url: (
+      media: MediaParent,
+      args: { variant?: string | null },
+      context: MediaContext,
+      info: GraphQLResolveInfo,
+    ) =>
       signedUrl(media, args.variant, media.readGrant, context, (ttlSeconds) =>
         restrictCacheHint(info, { maxAge: Math.floor(ttlSeconds / 2), scope: "PRIVATE" }),
       ),
@@ -91,13 +109,21 @@ export const resolvers: CompleteResolvers = {
     },
   },
   Mutation: {
-    createUpload: (_: unknown, args: { input: CreateUploadInput }, context: MediaContext) => createUpload(args.input, context),
-    completeUpload: (_: unknown, args: { id: string }, context: MediaContext) => completeUpload(args.id, context),
+    createUpload: (_: unknown, args: { input: CreateUploadInput }, context: MediaContext) =>
+      createUpload(args.input, context),
+    completeUpload: (_: unknown, args: { id: string }, context: MediaContext) =>
+      completeUpload(args.id, context),
     deleteMedia: (_: unknown, args: { id: string }, context: MediaContext) => deleteMedia(args.id, context),
-    addProfilePhoto: (_: unknown, args: { mediaId: string }, context: MediaContext) => addProfilePhoto(args.mediaId, context),
-    reorderProfilePhotos: (_: unknown, args: { mediaIds: string[] }, context: MediaContext) => reorderProfilePhotos(args.mediaIds, context),
-    removeProfilePhoto: (_: unknown, args: { mediaId: string }, context: MediaContext) => removeProfilePhoto(args.mediaId, context),
-    reportMedia: (_: unknown, args: { mediaId: string; reason: string; note?: string | null; readGrant?: string | null }, context: MediaContext) =>
-      reportMedia(args, context),
+    addProfilePhoto: (_: unknown, args: { mediaId: string }, context: MediaContext) =>
+      addProfilePhoto(args.mediaId, context),
+    reorderProfilePhotos: (_: unknown, args: { mediaIds: string[] }, context: MediaContext) =>
+      reorderProfilePhotos(args.mediaIds, context),
+    removeProfilePhoto: (_: unknown, args: { mediaId: string }, context: MediaContext) =>
+      removeProfilePhoto(args.mediaId, context),
+    reportMedia: (
+      _: unknown,
+      args: { mediaId: string; reason: string; note?: string | null; readGrant?: string | null },
+      context: MediaContext,
+    ) => reportMedia(args, context),
   },
 };

@@ -41,7 +41,11 @@ export interface MediaStartOptions {
   database?: DatabaseObserver;
 }
 
-export async function start(config: MediaConfig, logger: Logger, options: MediaStartOptions = {}): Promise<RunningMedia> {
+export async function start(
+  config: MediaConfig,
+  logger: Logger,
+  options: MediaStartOptions = {},
+): Promise<RunningMedia> {
   const metrics = createProcessMetrics(config.name, { logger });
   const { db, sql } = createMediaDatabase(config.databaseUrl, { ...options.database, metrics });
   let files: RunningFileServer | null = null;
@@ -63,8 +67,16 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
       acceptsUpload: async (key) => {
         const parsed = parseSourceKey(key);
         if (!parsed) return false;
-        const row = await db.media.findUnique({ where: { id: parsed.mediaId }, select: { ownerId: true, status: true, uploadedAt: true } });
-        return row !== null && row.ownerId === parsed.ownerId && row.status === "PENDING" && row.uploadedAt === null;
+        const row = await db.media.findUnique({
+          where: { id: parsed.mediaId },
+          select: { ownerId: true, status: true, uploadedAt: true },
+        });
+        return (
+          row !== null &&
+          row.ownerId === parsed.ownerId &&
+          row.status === "PENDING" &&
+          row.uploadedAt === null
+        );
       },
     });
   }
@@ -76,7 +88,13 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
   const updates = await startMediaUpdateHub(subscriber, config.eventsPrefix, logger);
   metrics.observeRedis("media-updates", subscriber);
   // media.reported leaves through the outbox, relayed to the moderation queue's consumer.
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
+  const relay = startOutboxRelay({
+    store: prismaOutboxStore(db),
+    connection: config.redis,
+    prefix: config.eventsPrefix,
+    logger,
+    metrics,
+  });
   const services: MediaServices = {
     db,
     storage,
@@ -96,7 +114,13 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
     prefix: config.eventsPrefix,
     logger,
     metrics,
-    handlers: mediaEventHandlers(db, logger, storage, { queue: maintenance, graceSeconds: config.uploadGraceSeconds }, services.photos),
+    handlers: mediaEventHandlers(
+      db,
+      logger,
+      storage,
+      { queue: maintenance, graceSeconds: config.uploadGraceSeconds },
+      services.photos,
+    ),
   });
   const running = await startSubgraph<MediaContext>({
     config,
@@ -120,7 +144,11 @@ export async function start(config: MediaConfig, logger: Logger, options: MediaS
     redis,
     metrics,
     subscriptions: true,
-    context: (base) => ({ ...base, services, loaders: createLoaders(db, sql, base.viewer?.userId ?? null, services.photos) }),
+    context: (base) => ({
+      ...base,
+      services,
+      loaders: createLoaders(db, sql, base.viewer?.userId ?? null, services.photos),
+    }),
   });
   return { ...running, files, services };
 }

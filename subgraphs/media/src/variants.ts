@@ -13,7 +13,13 @@ export interface StoredVariant {
 function isStoredVariant(value: unknown): value is StoredVariant {
   if (typeof value !== "object" || value === null) return false;
   const v = value as Record<string, unknown>;
-  return typeof v.name === "string" && typeof v.contentType === "string" && typeof v.key === "string" && typeof v.width === "number" && typeof v.height === "number";
+  return (
+    typeof v.name === "string" &&
+    typeof v.contentType === "string" &&
+    typeof v.key === "string" &&
+    typeof v.width === "number" &&
+    typeof v.height === "number"
+  );
 }
 
 export function variantsOf(media: Pick<MediaRow, "variants">): StoredVariant[] {

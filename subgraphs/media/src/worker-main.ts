@@ -4,4 +4,6 @@ import { runMain } from "@hv/kit";
 import { loadMediaWorkerConfig } from "./config";
 import { mediaWorkerStopDeadlineMs, startMediaWorker } from "./worker";
 
-runMain("media-worker", loadMediaWorkerConfig, startMediaWorker, { stopDeadlineMs: mediaWorkerStopDeadlineMs });
+runMain("media-worker", loadMediaWorkerConfig, startMediaWorker, {
+  stopDeadlineMs: mediaWorkerStopDeadlineMs,
+});

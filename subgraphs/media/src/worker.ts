@@ -2,7 +2,16 @@ import { readdir, rm } from "node:fs/promises";
 import os from "node:os";
 import path from "node:path";
 import { Worker, type Job } from "bullmq";
-import { closeRedis, createProcessMetrics, createRedis, FORCE_EXIT_MS, redisReadiness, startWorkerService, type Logger, type RunningService } from "@hv/kit";
+import {
+  closeRedis,
+  createProcessMetrics,
+  createRedis,
+  FORCE_EXIT_MS,
+  redisReadiness,
+  startWorkerService,
+  type Logger,
+  type RunningService,
+} from "@hv/kit";
 import type { MediaWorkerConfig } from "./config";
 import { createMediaDatabase, type MediaDb } from "./db";
 import { WORK_DIR_PREFIX } from "./job";
@@ -40,7 +49,13 @@ export function mediaWorkerStopDeadlineMs(config: Pick<MediaWorkerConfig, "drain
  * than `graceSeconds` ago. Bytes first (the derived original key too), then the row, so nothing
  * stays behind; a `completeUpload` racing the sweep ends FAILED `EMPTY`. Returns how many went.
  */
-export async function sweepAbandonedUploads(db: MediaDb, storage: MediaStorage, graceSeconds: number, logger: Logger, now = new Date()): Promise<number> {
+export async function sweepAbandonedUploads(
+  db: MediaDb,
+  storage: MediaStorage,
+  graceSeconds: number,
+  logger: Logger,
+  now = new Date(),
+): Promise<number> {
   const cutoff = new Date(now.getTime() - graceSeconds * 1000);
   let swept = 0;
   for (;;) {
@@ -51,7 +66,9 @@ export async function sweepAbandonedUploads(db: MediaDb, storage: MediaStorage, 
     });
     for (const row of rows) {
       await storage.delete(keysOf(row));
-      const { count } = await db.media.deleteMany({ where: { id: row.id, status: "PENDING", uploadedAt: null } });
+      const { count } = await db.media.deleteMany({
+        where: { id: row.id, status: "PENDING", uploadedAt: null },
+      });
       swept += count;
     }
     if (rows.length < 200) break;
@@ -112,7 +129,11 @@ export async function startMediaWorker(
   // A finished item changes what its owner's profile photo list holds: the cache goes first, so
   // the owner's nudge (and anyone's next read) finds it fresh.
   const finished = async (mediaId: string, ownerId: string) => {
-    await photos.invalidate(ownerId).catch((error: unknown) => logger.error({ err: error, mediaId }, "could not invalidate the profile photo cache"));
+    await photos
+      .invalidate(ownerId)
+      .catch((error: unknown) =>
+        logger.error({ err: error, mediaId }, "could not invalidate the profile photo cache"),
+      );
     await publishMediaUpdate(redis, config.eventsPrefix, { mediaId, ownerId }, logger);
   };
   const lockMs = config.lockSeconds * 1000;
@@ -130,14 +151,23 @@ export async function startMediaWorker(
   worker.on("error", (error) => logger.warn({ err: error }, "media worker error"));
   metrics.observeWorker(worker);
   worker.on("completed", (job: Job<MediaJobData, MediaJobResult>, result: MediaJobResult) => {
-    logger.info({ mediaId: job.data.mediaId, status: result.status, attempts: job.attemptsMade }, "media job completed");
+    logger.info(
+      { mediaId: job.data.mediaId, status: result.status, attempts: job.attemptsMade },
+      "media job completed",
+    );
     if (result.ownerId && result.status !== "GONE") void finished(result.mediaId, result.ownerId);
   });
   worker.on("failed", (job: Job<MediaJobData, MediaJobResult> | undefined, error: Error) => {
     if (!job) return;
     const unrecoverable = error.name === "UnrecoverableError";
-    const final = unrecoverable || job.attemptsMade >= (job.opts.attempts ?? 1) || /stalled more than/i.test(error.message);
-    logger.warn({ err: error, mediaId: job.data.mediaId, attempts: job.attemptsMade, final }, "media job failed");
+    const final =
+      unrecoverable ||
+      job.attemptsMade >= (job.opts.attempts ?? 1) ||
+      /stalled more than/i.test(error.message);
+    logger.warn(
+      { err: error, mediaId: job.data.mediaId, attempts: job.attemptsMade, final },
+      "media job failed",
+    );
     if (!final) return;
     // The processor records PROCESSING_ERROR itself on its last attempt, unless it died doing it.
     void (async () => {
@@ -147,14 +177,20 @@ export async function startMediaWorker(
       });
       const row = await db.media.findUnique({ where: { id: job.data.mediaId }, select: { ownerId: true } });
       if (row && (count > 0 || unrecoverable)) await finished(job.data.mediaId, row.ownerId);
-    })().catch((err: unknown) => logger.error({ err, mediaId: job.data.mediaId }, "could not record a failed media job"));
+    })().catch((err: unknown) =>
+      logger.error({ err, mediaId: job.data.mediaId }, "could not record a failed media job"),
+    );
   });
   await worker.waitUntilReady();
 
   // Housekeeping in this process (light work, no sandbox): the sweep on a schedule, purges when due.
   const maintenanceQueue = createMaintenanceQueue(config.redis, config.eventsPrefix);
   const sweepEveryMs = options.sweepEveryMs ?? Math.min(60_000, config.uploadGraceSeconds * 1000);
-  await maintenanceQueue.upsertJobScheduler("sweep-abandoned-uploads", { every: sweepEveryMs }, { name: "sweep", data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } });
+  await maintenanceQueue.upsertJobScheduler(
+    "sweep-abandoned-uploads",
+    { every: sweepEveryMs },
+    { name: "sweep", data: {}, opts: { removeOnComplete: true, removeOnFail: 100 } },
+  );
   const maintenance = new Worker<MaintenanceJobData>(
     MAINTENANCE_QUEUE,
     async (job) => {
@@ -173,7 +209,9 @@ export async function startMediaWorker(
   const depthQueue = createMediaQueue(config.redis, config.eventsPrefix);
   metrics.observeQueue(depthQueue);
   metrics.observeQueue(maintenanceQueue);
-  maintenance.on("failed", (job, error) => logger.warn({ err: error, job: job?.name }, "media maintenance job failed"));
+  maintenance.on("failed", (job, error) =>
+    logger.warn({ err: error, job: job?.name }, "media maintenance job failed"),
+  );
   await maintenance.waitUntilReady();
 
   const service = await startWorkerService({
@@ -193,7 +231,10 @@ export async function startMediaWorker(
       // close() ends the sandbox children.
       const closing = worker.close();
       const drain = setTimeout(() => {
-        logger.warn({ drainSeconds: config.drainSeconds }, "media jobs still running: handing them back to the queue");
+        logger.warn(
+          { drainSeconds: config.drainSeconds },
+          "media jobs still running: handing them back to the queue",
+        );
         worker.cancelAllJobs("shutdown");
       }, config.drainSeconds * 1000);
       await closing.finally(() => clearTimeout(drain));

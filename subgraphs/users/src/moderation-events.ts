@@ -29,7 +29,13 @@ export function usersEventHandlers(db: UsersDb, logger: Logger): EventHandlers<"
           targetUserId: event.senderId,
           reason: MESSAGE_REASONS[event.reason] ?? "OTHER",
           details: event.note,
-          snapshot: { messageId: event.messageId, conversationId: event.conversationId, senderId: event.senderId, text: event.text, sentAt: event.sentAt },
+          snapshot: {
+            messageId: event.messageId,
+            conversationId: event.conversationId,
+            senderId: event.senderId,
+            text: event.text,
+            sentAt: event.sentAt,
+          },
           sourceId: `message:${event.reportId}`,
         }),
       );
@@ -45,7 +51,12 @@ export function usersEventHandlers(db: UsersDb, logger: Logger): EventHandlers<"
           targetUserId: event.ownerId,
           reason: event.reason,
           details: event.note,
-          snapshot: { mediaId: event.mediaId, ownerId: event.ownerId, kind: event.kind, variantKeys: event.variantKeys },
+          snapshot: {
+            mediaId: event.mediaId,
+            ownerId: event.ownerId,
+            kind: event.kind,
+            variantKeys: event.variantKeys,
+          },
           sourceId: `media:${event.reportId}`,
         }),
       );

@@ -12,7 +12,13 @@ export type { UsersContext } from "./context";
 export const resolvers: CompleteResolvers = {
   DateTime: DateTimeScalar,
   Date: DateScalar,
-  Query: { ...profileResolvers.Query, ...deviceResolvers.Query, ...safetyResolvers.Query, ...notificationSettingsResolvers.Query, ...moderationResolvers.Query },
+  Query: {
+    ...profileResolvers.Query,
+    ...deviceResolvers.Query,
+    ...safetyResolvers.Query,
+    ...notificationSettingsResolvers.Query,
+    ...moderationResolvers.Query,
+  },
   Mutation: {
     ...accountResolvers.Mutation,
     ...profileResolvers.Mutation,

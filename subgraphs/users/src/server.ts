@@ -28,14 +28,17 @@ import { usersEventHandlers } from "./moderation-events";
 import { oldestOpenCaseAgeSeconds } from "./modules/moderation-queue";
 import { resolvers, type UsersContext } from "./resolvers";
 
-
 export const typeDefs = loadTypeDefs(shippedFile("subgraphs/users/src/schema.graphql"));
 
 export interface UsersStartOptions {
   database?: DatabaseObserver;
 }
 
-export async function start(config: UsersConfig, logger: Logger, options: UsersStartOptions = {}): Promise<RunningSubgraph> {
+export async function start(
+  config: UsersConfig,
+  logger: Logger,
+  options: UsersStartOptions = {},
+): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
   const { db, sql } = createUsersDatabase(config.databaseUrl, { ...options.database, metrics });
   const accessTokens = createAccessTokenIssuer({
@@ -45,9 +48,22 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
     ttlSeconds: config.accessTokens.ttlSeconds,
   });
   // Events written in the same transactions as the changes, relayed to the consumers' queues.
-  const relay = startOutboxRelay({ store: prismaOutboxStore(db), connection: config.redis, prefix: config.eventsPrefix, logger, metrics });
+  const relay = startOutboxRelay({
+    store: prismaOutboxStore(db),
+    connection: config.redis,
+    prefix: config.eventsPrefix,
+    logger,
+    metrics,
+  });
   // The moderation queue's intake: reports and signals from Chat and Media.
-  const events = startEventConsumer({ consumer: "users", connection: config.redis, prefix: config.eventsPrefix, logger, metrics, handlers: usersEventHandlers(db, logger) });
+  const events = startEventConsumer({
+    consumer: "users",
+    connection: config.redis,
+    prefix: config.eventsPrefix,
+    logger,
+    metrics,
+    handlers: usersEventHandlers(db, logger),
+  });
   new Gauge({
     name: "hv_moderation_oldest_open_case_age_seconds",
     help: "Seconds since the oldest open moderation case was opened (its first report); 0 when none is open",
@@ -62,7 +78,13 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
   });
   const redis = createRedis(config.redis, logger);
   const limits = createAccountRateLimits(redis);
-  const mail = createMailOutbox({ redis: config.redis, prefix: config.eventsPrefix, logger, perRecipient: limits.mailPerRecipient, maxAttempts: config.mailMaxAttempts });
+  const mail = createMailOutbox({
+    redis: config.redis,
+    prefix: config.eventsPrefix,
+    logger,
+    perRecipient: limits.mailPerRecipient,
+    maxAttempts: config.mailMaxAttempts,
+  });
   const afterResponse = new AfterResponse(logger);
   const services: UsersServices = {
     db,
@@ -71,7 +93,10 @@ export async function start(config: UsersConfig, logger: Logger, options: UsersS
       redis,
       accessTokens,
       new SessionRevocations(redis),
-      { refreshTokenTtlDays: config.refreshTokens.ttlDays, reuseGraceSeconds: config.refreshTokens.reuseGraceSeconds },
+      {
+        refreshTokenTtlDays: config.refreshTokens.ttlDays,
+        reuseGraceSeconds: config.refreshTokens.reuseGraceSeconds,
+      },
       logger,
     ),
     profiles: new ProfileCache(sql, redis),

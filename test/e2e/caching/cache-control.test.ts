@@ -19,7 +19,11 @@ describe("Cache-Control from cache hints, through the gateway", () => {
     await seedProfilePhotos(fixture.dbs, owner.userId, 2);
   });
 
-  async function cacheControl(query: string, variables: Record<string, unknown>, who?: SignedIn): Promise<string | null> {
+  async function cacheControl(
+    query: string,
+    variables: Record<string, unknown>,
+    who?: SignedIn,
+  ): Promise<string | null> {
     const response = await fixture.client.request(query, variables, who?.accessToken);
     return response.headers.get("cache-control");
   }
@@ -36,26 +40,46 @@ describe("Cache-Control from cache hints, through the gateway", () => {
   });
 
   it("should make owner-only and viewer-relative fields private even when anonymous", async () => {
-    expect(await cacheControl(`query($id: ID!) { user(id: $id) { displayName email } }`, { id: owner.userId })).toBe("max-age=30, private");
-    expect(await cacheControl(`query($id: ID!) { user(id: $id) { displayName distance { kilometres } } }`, { id: owner.userId })).toBe(
-      "max-age=30, private",
-    );
+    expect(
+      await cacheControl(`query($id: ID!) { user(id: $id) { displayName email } }`, { id: owner.userId }),
+    ).toBe("max-age=30, private");
+    expect(
+      await cacheControl(`query($id: ID!) { user(id: $id) { displayName distance { kilometres } } }`, {
+        id: owner.userId,
+      }),
+    ).toBe("max-age=30, private");
   });
 
   it("should not let anything keep me, mutations, searches, uploads' status or errors", async () => {
     expect(await cacheControl(`{ me { id displayName } }`, {}, viewer)).toBe("no-store");
     expect(await cacheControl(`{ nearby(first: 5) { edges { node { id } } } }`, {}, viewer)).toBe("no-store");
-    expect(await cacheControl(`{ matches(first: 5) { edges { node { id } } } }`, {}, viewer)).toBe("no-store");
-    expect(await cacheControl(`query($id: ID!) { myMedia(id: $id) { id status } }`, { id: owner.userId }, viewer)).toBe("no-store");
-    expect(await cacheControl(`mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }`, { input: { bio: "hi" } }, viewer)).toBe(
+    expect(await cacheControl(`{ matches(first: 5) { edges { node { id } } } }`, {}, viewer)).toBe(
       "no-store",
     );
+    expect(
+      await cacheControl(`query($id: ID!) { myMedia(id: $id) { id status } }`, { id: owner.userId }, viewer),
+    ).toBe("no-store");
+    expect(
+      await cacheControl(
+        `mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }`,
+        { input: { bio: "hi" } },
+        viewer,
+      ),
+    ).toBe("no-store");
     // An error anywhere: nothing may keep it.
-    expect(await cacheControl(`query($id: ID!) { user(id: $id) { id } }`, { id: "not-a-uuid" })).toBe("no-store");
+    expect(await cacheControl(`query($id: ID!) { user(id: $id) { id } }`, { id: "not-a-uuid" })).toBe(
+      "no-store",
+    );
   });
 
   it("should give no cacheable policy when a subgraph without hints takes part (Chat)", async () => {
-    expect(await cacheControl(`query($id: ID!) { user(id: $id) { displayName presence { online } } }`, { id: owner.userId }, viewer)).toBe("no-store");
+    expect(
+      await cacheControl(
+        `query($id: ID!) { user(id: $id) { displayName presence { online } } }`,
+        { id: owner.userId },
+        viewer,
+      ),
+    ).toBe("no-store");
   });
 
   it("should bound a response holding signed URLs by half their life, privately", async () => {
@@ -74,7 +98,12 @@ describe("Cache-Control from cache hints, through the gateway", () => {
     const query = `query($id: ID!) { user(id: $id) { id displayName } }`;
     const anonymous = await graphqlRequest(fixture.system.subgraphs.users.url, query, { id: owner.userId });
     expect(anonymous.headers.get("cache-control")).toBe("max-age=30, public");
-    const signedIn = await graphqlRequest(fixture.system.subgraphs.users.url, query, { id: owner.userId }, { authorization: `Bearer ${viewer.accessToken}` });
+    const signedIn = await graphqlRequest(
+      fixture.system.subgraphs.users.url,
+      query,
+      { id: owner.userId },
+      { authorization: `Bearer ${viewer.accessToken}` },
+    );
     expect(signedIn.headers.get("cache-control")).toBe("max-age=30, private");
   });
 });

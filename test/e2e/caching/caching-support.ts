@@ -4,15 +4,34 @@ import type { TestDatabases } from "../../support/seed";
 /** A processed photo's stored variants, as the worker records them (no file behind them: `url` only signs). */
 export function seededVariants(ownerId: string, mediaId: string) {
   return [
-    { name: "640.jpg", contentType: "image/jpeg", width: 640, height: 800, byteSize: 1000, key: `media/${ownerId}/${mediaId}/640.jpg` },
-    { name: "640.webp", contentType: "image/webp", width: 640, height: 800, byteSize: 800, key: `media/${ownerId}/${mediaId}/640.webp` },
+    {
+      name: "640.jpg",
+      contentType: "image/jpeg",
+      width: 640,
+      height: 800,
+      byteSize: 1000,
+      key: `media/${ownerId}/${mediaId}/640.jpg`,
+    },
+    {
+      name: "640.webp",
+      contentType: "image/webp",
+      width: 640,
+      height: 800,
+      byteSize: 800,
+      key: `media/${ownerId}/${mediaId}/640.webp`,
+    },
   ];
 }
 
 /** A visible person written straight into Users' database, with a fresh location in Discovery. */
 export async function seedPerson(dbs: TestDatabases, displayName: string) {
   const user = await dbs.users.user.create({
-    data: { email: `${randomUUID()}@example.test`, passwordHash: "!seeded", displayName, birthDate: new Date("1992-03-04") },
+    data: {
+      email: `${randomUUID()}@example.test`,
+      passwordHash: "!seeded",
+      displayName,
+      birthDate: new Date("1992-03-04"),
+    },
   });
   await dbs.discovery.$executeRaw`
     INSERT INTO user_locations (user_id, location, updated_at)
@@ -21,7 +40,11 @@ export async function seedPerson(dbs: TestDatabases, displayName: string) {
 }
 
 /** READY profile photos on the owner's profile, in this order (positions 0…n-1), written straight into Media's database. */
-export async function seedProfilePhotos(dbs: TestDatabases, ownerId: string, count: number): Promise<string[]> {
+export async function seedProfilePhotos(
+  dbs: TestDatabases,
+  ownerId: string,
+  count: number,
+): Promise<string[]> {
   const ids: string[] = [];
   for (let position = 0; position < count; position += 1) {
     const id = randomUUID();
@@ -48,7 +71,16 @@ export async function seedProfilePhotos(dbs: TestDatabases, ownerId: string, cou
 export async function seedReadyUpload(dbs: TestDatabases, ownerId: string): Promise<string> {
   const id = randomUUID();
   await dbs.media.media.create({
-    data: { id, ownerId, kind: "IMAGE", status: "READY", purpose: "PROFILE_PHOTO", width: 640, height: 800, variants: seededVariants(ownerId, id) },
+    data: {
+      id,
+      ownerId,
+      kind: "IMAGE",
+      status: "READY",
+      purpose: "PROFILE_PHOTO",
+      width: 640,
+      height: 800,
+      variants: seededVariants(ownerId, id),
+    },
   });
   return id;
 }
@@ -61,9 +93,11 @@ export async function seedMatch(dbs: TestDatabases, one: string, other: string):
 }
 
 /** SQL statements that read or write Media's `media` table. */
-export const mediaTableStatements = (queries: string[]) => queries.filter((sql) => /"public"\."media"|FROM media\b/.test(sql));
+export const mediaTableStatements = (queries: string[]) =>
+  queries.filter((sql) => /"public"\."media"|FROM media\b/.test(sql));
 /** SQL statements that read Users' `users` table. */
-export const usersTableStatements = (queries: string[]) => queries.filter((sql) => /FROM (?:"public"\.)?(?:"users"|users\b)/.test(sql));
+export const usersTableStatements = (queries: string[]) =>
+  queries.filter((sql) => /FROM (?:"public"\.)?(?:"users"|users\b)/.test(sql));
 
 /** Polls a condition a bounded number of times (no wall-clock threshold): for effects of durable events. */
 export async function eventually(check: () => Promise<boolean>, tries = 200): Promise<void> {

@@ -1,7 +1,14 @@
 import { graphqlRequest } from "../../support/system";
 import { useSystem } from "../../support/fixture";
 import type { SignedIn } from "../../support/users-client";
-import { eventually, mediaTableStatements, seedMatch, seedPerson, seedProfilePhotos, usersTableStatements } from "./caching-support";
+import {
+  eventually,
+  mediaTableStatements,
+  seedMatch,
+  seedPerson,
+  seedProfilePhotos,
+  usersTableStatements,
+} from "./caching-support";
 
 /**
  * Every entity reference and list field batches: a page of N matches with each person's profile
@@ -23,7 +30,11 @@ describe("DataLoader per request in every subgraph", () => {
   beforeAll(async () => {
     const { dbs, client } = fixture;
     viewer = await client.signUp({ displayName: "Viewer" });
-    await client.request(`mutation { updateLocation(latitude: 52.52, longitude: 13.405) { updatedAt } }`, {}, viewer.accessToken);
+    await client.request(
+      `mutation { updateLocation(latitude: 52.52, longitude: 13.405) { updatedAt } }`,
+      {},
+      viewer.accessToken,
+    );
     for (let index = 0; index < 12; index += 1) {
       const person = await seedPerson(dbs, `Match ${index}`);
       await seedProfilePhotos(dbs, person.id, 1 + (index % 3));
@@ -32,8 +43,12 @@ describe("DataLoader per request in every subgraph", () => {
     }
     // The viewer's sign-up event reaches Discovery and Media through their consumers, on the same
     // pools this test counts: let it land before counting.
-    await eventually(async () => (await dbs.discovery.discoveryProfile.count({ where: { userId: viewer.userId } })) === 1);
-    await eventually(async () => (await dbs.media.userState.count({ where: { userId: viewer.userId } })) === 1);
+    await eventually(
+      async () => (await dbs.discovery.discoveryProfile.count({ where: { userId: viewer.userId } })) === 1,
+    );
+    await eventually(
+      async () => (await dbs.media.userState.count({ where: { userId: viewer.userId } })) === 1,
+    );
   });
 
   /** The statements each subgraph sent for one page of `first` matches, with every cache emptied first. */
@@ -49,11 +64,11 @@ describe("DataLoader per request in every subgraph", () => {
     system.usersQueries.length = 0;
     system.discoveryQueries.length = 0;
     system.mediaQueries.length = 0;
-    const response = await client.request<{ matches: { edges: Array<{ node: { user: { id: string; photos: Array<{ id: string; url: string | null }> } } }> } }>(
-      page(withUrl),
-      { first },
-      viewer.accessToken,
-    );
+    const response = await client.request<{
+      matches: {
+        edges: Array<{ node: { user: { id: string; photos: Array<{ id: string; url: string | null }> } } }>;
+      };
+    }>(page(withUrl), { first }, viewer.accessToken);
     expect(response.body.errors).toBeUndefined();
     const edges = response.body.data?.matches.edges ?? [];
     expect(edges).toHaveLength(first);
@@ -65,9 +80,13 @@ describe("DataLoader per request in every subgraph", () => {
       users: usersTableStatements(system.usersQueries).length,
       // The outbox relay shares Discovery's pool: its polls are not this request's, nor is the
       // COMMIT of a relay pass that began before the count was reset (the page reads no transaction).
-      discovery: system.discoveryQueries.filter((sql) => !/outbox_events/.test(sql) && !/^\s*(BEGIN|COMMIT|ROLLBACK)\b/.test(sql)).length,
+      discovery: system.discoveryQueries.filter(
+        (sql) => !/outbox_events/.test(sql) && !/^\s*(BEGIN|COMMIT|ROLLBACK)\b/.test(sql),
+      ).length,
       // Media's outbox relay (media.reported) polls on the same pool, as Discovery's does.
-      media: system.mediaQueries.filter((sql) => !/outbox_events/.test(sql) && !/^\s*(BEGIN|COMMIT|ROLLBACK)\b/.test(sql)).length,
+      media: system.mediaQueries.filter(
+        (sql) => !/outbox_events/.test(sql) && !/^\s*(BEGIN|COMMIT|ROLLBACK)\b/.test(sql),
+      ).length,
       mediaTable: mediaTableStatements(system.mediaQueries).length,
     };
   }
@@ -95,9 +114,12 @@ describe("DataLoader per request in every subgraph", () => {
 
   it("should resolve many Match references in one statement", async () => {
     const { system, dbs } = fixture;
-    const matchIds = (await dbs.discovery.match.findMany({ where: { OR: [{ userAId: viewer.userId }, { userBId: viewer.userId }] }, select: { id: true } })).map(
-      (row) => row.id,
-    );
+    const matchIds = (
+      await dbs.discovery.match.findMany({
+        where: { OR: [{ userAId: viewer.userId }, { userBId: viewer.userId }] },
+        select: { id: true },
+      })
+    ).map((row) => row.id);
     expect(matchIds.length).toBe(12);
     const entities = `query($representations: [_Any!]!) { _entities(representations: $representations) { ... on Match { id user { id } } } }`;
     const counted = async (ids: string[]) => {

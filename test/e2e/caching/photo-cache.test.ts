@@ -1,7 +1,13 @@
 import { useSystem } from "../../support/fixture";
 import type { SignedIn } from "../../support/users-client";
 import { png, mediaClient } from "../media/media-support";
-import { eventually, mediaTableStatements, seedProfilePhotos, seedReadyUpload, usersTableStatements } from "./caching-support";
+import {
+  eventually,
+  mediaTableStatements,
+  seedProfilePhotos,
+  seedReadyUpload,
+  usersTableStatements,
+} from "./caching-support";
 
 const PHOTOS = `query($id: ID!) { user(id: $id) { photos { id blurhash url } } }`;
 const ADD = `mutation($id: ID!) { addProfilePhoto(mediaId: $id) { id } }`;
@@ -16,14 +22,16 @@ describe("Redis caches with invalidation, through the gateway", () => {
   /** The owner's photo ids as `viewer` sees them, and how many statements touched Media's `media` table for it. */
   async function photosSeenBy(owner: SignedIn, viewer: SignedIn) {
     fixture.system.mediaQueries.length = 0;
-    const response = await fixture.client.request<{ user: { photos: Array<{ id: string; blurhash: string | null; url: string | null }> } | null }>(
-      PHOTOS,
-      { id: owner.userId },
-      viewer.accessToken,
-    );
+    const response = await fixture.client.request<{
+      user: { photos: Array<{ id: string; blurhash: string | null; url: string | null }> } | null;
+    }>(PHOTOS, { id: owner.userId }, viewer.accessToken);
     expect(response.body.errors).toBeUndefined();
     const photos = response.body.data?.user?.photos ?? [];
-    return { ids: photos.map((photo) => photo.id), urls: photos.map((photo) => photo.url), mediaReads: mediaTableStatements(fixture.system.mediaQueries).length };
+    return {
+      ids: photos.map((photo) => photo.id),
+      urls: photos.map((photo) => photo.url),
+      mediaReads: mediaTableStatements(fixture.system.mediaQueries).length,
+    };
   }
   /** Reads the list until it is cached (the first read fills the cache); returns the warm read. */
   async function warm(owner: SignedIn, viewer: SignedIn) {
@@ -75,9 +83,14 @@ describe("Redis caches with invalidation, through the gateway", () => {
     const cached = await warm(owner, viewer);
     expect(cached).toEqual({ ids: [], urls: [], mediaReads: 0 });
     // A real upload through the worker: when it finishes, the owner's cached list is gone.
-    const uploaded = await mediaClient(fixture).upload(owner, await png(120, 90), { kind: "IMAGE", contentType: "image/png" });
+    const uploaded = await mediaClient(fixture).upload(owner, await png(120, 90), {
+      kind: "IMAGE",
+      contentType: "image/png",
+    });
     expect(uploaded.status).toBe("READY");
-    await eventually(async () => (await fixture.system.subgraphs.media.redis.exists(cacheKey(owner.userId))) === 0);
+    await eventually(
+      async () => (await fixture.system.subgraphs.media.redis.exists(cacheKey(owner.userId))) === 0,
+    );
     expect((await mediaClient(fixture).send(ADD, { id: uploaded.id }, owner)).body.errors).toBeUndefined();
     expect((await photosSeenBy(owner, viewer)).ids).toEqual([uploaded.id]);
   });
@@ -90,9 +103,21 @@ describe("Redis caches with invalidation, through the gateway", () => {
     const ids = await seedProfilePhotos(dbs, owner.userId, 2);
     expect((await warm(owner, blocked)).ids).toEqual(ids);
 
-    expect((await client.request(`mutation($id: ID!) { blockUser(userId: $id) }`, { id: blocked.userId }, owner.accessToken)).body.errors).toBeUndefined();
+    expect(
+      (
+        await client.request(
+          `mutation($id: ID!) { blockUser(userId: $id) }`,
+          { id: blocked.userId },
+          owner.accessToken,
+        )
+      ).body.errors,
+    ).toBeUndefined();
     // Media learns of the block from Users' durable event.
-    await eventually(async () => (await dbs.media.block.count({ where: { blockerId: owner.userId, blockedId: blocked.userId } })) === 1);
+    await eventually(
+      async () =>
+        (await dbs.media.block.count({ where: { blockerId: owner.userId, blockedId: blocked.userId } })) ===
+        1,
+    );
     expect((await photosSeenBy(owner, blocked)).ids).toEqual([]);
     // Everyone else still gets the cached list, without a read of the media table for it.
     const seen = await photosSeenBy(owner, bystander);
@@ -106,10 +131,16 @@ describe("Redis caches with invalidation, through the gateway", () => {
     const viewer = await client.signUp({ displayName: "Stayer" });
     await seedProfilePhotos(dbs, owner.userId, 2);
     await warm(owner, viewer);
-    const deleted = await client.request(`mutation($p: String!) { deleteAccount(password: $p) }`, { p: "a long passphrase 42" }, owner.accessToken);
+    const deleted = await client.request(
+      `mutation($p: String!) { deleteAccount(password: $p) }`,
+      { p: "a long passphrase 42" },
+      owner.accessToken,
+    );
     expect(deleted.body.data).toEqual({ deleteAccount: true });
     await eventually(async () => (await dbs.media.media.count({ where: { ownerId: owner.userId } })) === 0);
-    await eventually(async () => (await fixture.system.subgraphs.media.redis.exists(cacheKey(owner.userId))) === 0);
+    await eventually(
+      async () => (await fixture.system.subgraphs.media.redis.exists(cacheKey(owner.userId))) === 0,
+    );
   });
 
   it("should show a profile edit on the next read after serving the profile from Redis", async () => {

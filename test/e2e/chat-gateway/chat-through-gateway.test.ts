@@ -23,7 +23,12 @@ interface FeedEvent {
   conversationId: string;
   seq: number;
   actor: { id: string } | null;
-  message: { id: string; seq: number; text: string | null; sender: { id: string; displayName: string } } | null;
+  message: {
+    id: string;
+    seq: number;
+    text: string | null;
+    sender: { id: string; displayName: string };
+  } | null;
 }
 type FeedData = { myChatEvents: FeedEvent };
 
@@ -45,10 +50,18 @@ describe("chat through the gateway over graphql-ws", () => {
   const startChat2 = async () => {
     chat2 = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "subgraphs/chat/src/index.ts")], {
       cwd: ROOT,
-      env: { ...testEnv({ AUTH_JWKS_URL: system.jwksUrl, CHAT_SEND_BURST: "1000" }), CHAT_PORT: String(chat2Port), LOG_LEVEL: "warn" } as NodeJS.ProcessEnv,
+      env: {
+        ...testEnv({ AUTH_JWKS_URL: system.jwksUrl, CHAT_SEND_BURST: "1000" }),
+        CHAT_PORT: String(chat2Port),
+        LOG_LEVEL: "warn",
+      } as NodeJS.ProcessEnv,
       stdio: "ignore",
     });
-    await eventually(async () => (await fetch(`http://127.0.0.1:${chat2Port}/readyz`).catch(() => null))?.status === 200, "the second chat instance to be ready", 1500);
+    await eventually(
+      async () => (await fetch(`http://127.0.0.1:${chat2Port}/readyz`).catch(() => null))?.status === 200,
+      "the second chat instance to be ready",
+      1500,
+    );
   };
 
   beforeAll(async () => {
@@ -88,7 +101,11 @@ describe("chat through the gateway over graphql-ws", () => {
   async function group(owner: SignedIn, members: SignedIn[]): Promise<string> {
     // Chat learns of new accounts from Users' user.profile_changed: wait for it (bounded polling).
     const ids = members.map((m) => m.userId);
-    for (let attempt = 0; attempt < 400 && (await dbs.chat.person.count({ where: { userId: { in: ids } } })) < ids.length; attempt += 1) {
+    for (
+      let attempt = 0;
+      attempt < 400 && (await dbs.chat.person.count({ where: { userId: { in: ids } } })) < ids.length;
+      attempt += 1
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     const response = await client.request<{ createGroupConversation: { id: string } }>(
@@ -100,16 +117,27 @@ describe("chat through the gateway over graphql-ws", () => {
     if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.body.errors)}`);
     // Not matched with the owner: each member is invited and accepts.
     for (const member of members) {
-      const invitations = await client.request<{ myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> } }>(
+      const invitations = await client.request<{
+        myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> };
+      }>(
         `query { myInvitations(first: 50) { edges { node { id conversationId } } } }`,
         {},
         member.accessToken,
       );
-      const invitation = invitations.body.data?.myInvitations.edges.find((edge) => edge.node.conversationId === id)?.node.id;
+      const invitation = invitations.body.data?.myInvitations.edges.find(
+        (edge) => edge.node.conversationId === id,
+      )?.node.id;
       const accepted = invitation
-        ? await client.request(`mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`, { i: invitation }, member.accessToken)
+        ? await client.request(
+            `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`,
+            { i: invitation },
+            member.accessToken,
+          )
         : null;
-      if (!accepted?.body.data) throw new Error(`acceptInvitation failed: ${JSON.stringify(accepted?.body.errors ?? invitations.body.errors)}`);
+      if (!accepted?.body.data)
+        throw new Error(
+          `acceptInvitation failed: ${JSON.stringify(accepted?.body.errors ?? invitations.body.errors)}`,
+        );
     }
     return id;
   }
@@ -125,11 +153,25 @@ describe("chat through the gateway over graphql-ws", () => {
   }
 
   /** Live once the subscriber sees its own DELIVERED marker come back through the stream. */
-  async function untilLive(via: UsersClient, who: SignedIn, sub: Subscription<FeedData>, conversationId: string) {
+  async function untilLive(
+    via: UsersClient,
+    who: SignedIn,
+    sub: Subscription<FeedData>,
+    conversationId: string,
+  ) {
     for (let attempt = 0; attempt < 200; attempt += 1) {
-      await via.request(`mutation($c: ID!) { markDelivered(conversationId: $c, seq: 0) }`, { c: conversationId }, who.accessToken);
+      await via.request(
+        `mutation($c: ID!) { markDelivered(conversationId: $c, seq: 0) }`,
+        { c: conversationId },
+        who.accessToken,
+      );
       await new Promise((resolve) => setTimeout(resolve, 25));
-      if (sub.results.some((r) => r.data?.myChatEvents.kind === "DELIVERED" && r.data.myChatEvents.actor?.id === who.userId)) return;
+      if (
+        sub.results.some(
+          (r) => r.data?.myChatEvents.kind === "DELIVERED" && r.data.myChatEvents.actor?.id === who.userId,
+        )
+      )
+        return;
       if (sub.ended) throw new Error(`the subscription ended: ${JSON.stringify(sub.error)}`);
     }
     throw new Error("the subscription never went live");
@@ -139,7 +181,10 @@ describe("chat through the gateway over graphql-ws", () => {
     sub.results.map((r) => r.data?.myChatEvents).filter((e): e is FeedEvent => e?.kind === "MESSAGE_ADDED");
 
   it("should deliver a message with the sender's displayName from Users", async () => {
-    const [ada, bob] = [await client.signUp({ displayName: "Ada" }), await client.signUp({ displayName: "Bob" })];
+    const [ada, bob] = [
+      await client.signUp({ displayName: "Ada" }),
+      await client.signUp({ displayName: "Bob" }),
+    ];
     const conversationId = await group(ada, [bob]);
     const sub = new Subscription<FeedData>(connect(system.gateway, bob).client, FEED);
     await untilLive(client, bob, sub, conversationId);
@@ -150,31 +195,49 @@ describe("chat through the gateway over graphql-ws", () => {
       conversationId,
       seq: sent.seq,
       actor: expect.anything(),
-      message: { id: sent.id, seq: sent.seq, text: "hello Bob", sender: { id: ada.userId, displayName: "Ada" } },
+      message: {
+        id: sent.id,
+        seq: sent.seq,
+        text: "hello Bob",
+        sender: { id: ada.userId, displayName: "Ada" },
+      },
     });
     sub.dispose();
   });
 
   it("should deliver a message sent through one chat instance to a subscriber whose upstream is the other", async () => {
-    const [ada, bob] = [await client.signUp({ displayName: "Ada" }), await client.signUp({ displayName: "Bob" })];
+    const [ada, bob] = [
+      await client.signUp({ displayName: "Ada" }),
+      await client.signUp({ displayName: "Bob" }),
+    ];
     const conversationId = await group(ada, [bob]);
     // Bob on gateway 2 (chat instance 2); Ada sends through gateway 1 (chat instance 1).
     const sub = new Subscription<FeedData>(connect(gateway2, bob).client, FEED);
     await untilLive(client2, bob, sub, conversationId);
     const sent = await send(client, ada, conversationId, "across instances");
     await sub.until(() => messagesIn(sub).length === 1, "the message from the other instance");
-    expect(messagesIn(sub)[0]?.message).toEqual({ id: sent.id, seq: sent.seq, text: "across instances", sender: { id: ada.userId, displayName: "Ada" } });
+    expect(messagesIn(sub)[0]?.message).toEqual({
+      id: sent.id,
+      seq: sent.seq,
+      text: "across instances",
+      sender: { id: ada.userId, displayName: "Ada" },
+    });
     sub.dispose();
   });
 
   it("should fetch a group message's sender from Users once, whatever the number of members subscribed", async () => {
     const ada = await client.signUp({ displayName: "Ada" });
-    const members = await Promise.all(Array.from({ length: 8 }, (_, i) => client.signUp({ displayName: `Member ${i}` })));
+    const members = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => client.signUp({ displayName: `Member ${i}` })),
+    );
     const conversationId = await group(ada, members);
     const subs = members.map((m) => new Subscription<FeedData>(connect(system.gateway, m).client, FEED));
     await Promise.all(members.map((m, i) => untilLive(client, m, subs[i]!, conversationId)));
     // Requests that reached Users for this operation's entity fetches (Users logs each request it serves).
-    const usersFetches = () => system.logs.users.filter((line) => line.msg === "graphql request" && String(line.operationName).startsWith("Feed__users")).length;
+    const usersFetches = () =>
+      system.logs.users.filter(
+        (line) => line.msg === "graphql request" && String(line.operationName).startsWith("Feed__users"),
+      ).length;
     const before = usersFetches();
     await send(client, ada, conversationId, "hello everyone");
     for (const sub of subs) {
@@ -186,7 +249,10 @@ describe("chat through the gateway over graphql-ws", () => {
   });
 
   it("should end the subscription when its chat instance is killed; the client resubscribes and catches up, losing and repeating nothing", async () => {
-    const [ada, bob] = [await client.signUp({ displayName: "Ada" }), await client.signUp({ displayName: "Bob" })];
+    const [ada, bob] = [
+      await client.signUp({ displayName: "Ada" }),
+      await client.signUp({ displayName: "Bob" }),
+    ];
     const conversationId = await group(ada, [bob]);
     const p = connect(gateway2, bob);
     const first = new Subscription<FeedData>(p.client, FEED);
@@ -210,11 +276,11 @@ describe("chat through the gateway over graphql-ws", () => {
     const live = [...messagesIn(first), ...messagesIn(second)];
     for (const event of live) held.set(event.seq, event.message!.id);
     const lastSeq = Math.max(...held.keys());
-    const catchUp = await client2.request<{ messages: { messages: Array<{ id: string; seq: number; text: string; sender: { displayName: string } }> } }>(
-      MESSAGES,
-      { id: conversationId, after: lastSeq },
-      bob.accessToken,
-    );
+    const catchUp = await client2.request<{
+      messages: {
+        messages: Array<{ id: string; seq: number; text: string; sender: { displayName: string } }>;
+      };
+    }>(MESSAGES, { id: conversationId, after: lastSeq }, bob.accessToken);
     for (const message of catchUp.body.data?.messages.messages ?? []) {
       expect(held.has(message.seq)).toBe(false);
       expect(message.sender.displayName).toBe("Ada");
@@ -232,70 +298,147 @@ describe("chat through the gateway over graphql-ws", () => {
   });
 
   it("should not hand a blocked person's photos to the member who blocked them, though another member gets them from the same event", async () => {
-    const [ada, bob, eve] = [await client.signUp({ displayName: "Ada" }), await client.signUp({ displayName: "Bob" }), await client.signUp({ displayName: "Eve" })];
+    const [ada, bob, eve] = [
+      await client.signUp({ displayName: "Ada" }),
+      await client.signUp({ displayName: "Bob" }),
+      await client.signUp({ displayName: "Eve" }),
+    ];
     const evePhotos = await seedProfilePhotos(dbs, eve.userId, 2);
     const conversationId = await group(eve, [ada, bob]);
     const original = await send(client, eve, conversationId, "a message Ada will not see");
-    expect((await client.request(`mutation($id: ID!) { blockUser(userId: $id) }`, { id: eve.userId }, ada.accessToken)).body.errors).toBeUndefined();
+    expect(
+      (
+        await client.request(
+          `mutation($id: ID!) { blockUser(userId: $id) }`,
+          { id: eve.userId },
+          ada.accessToken,
+        )
+      ).body.errors,
+    ).toBeUndefined();
     // Media learns of the block from Users' events: over HTTP, Ada sees none of Eve's photos.
     const photosAs = async (who: SignedIn) =>
-      (await client.request<{ user: { photos: Array<{ id: string }> } | null }>(`query($id: ID!) { user(id: $id) { photos { id } } }`, { id: eve.userId }, who.accessToken)).body
-        .data?.user?.photos;
+      (
+        await client.request<{ user: { photos: Array<{ id: string }> } | null }>(
+          `query($id: ID!) { user(id: $id) { photos { id } } }`,
+          { id: eve.userId },
+          who.accessToken,
+        )
+      ).body.data?.user?.photos;
     await eventually(async () => (await photosAs(ada))?.length === 0, "Media to learn of the block");
     expect((await photosAs(bob))?.map((p) => p.id)).toEqual(evePhotos);
 
     // Bob's reply references Eve's message: both members' streams resolve Eve (replyTo.sender).
     const REPLIES = `subscription Replies { myChatEvents { kind conversationId seq actor { id } message { id seq text sender { id displayName } replyTo { sender { id displayName photos { id status width height } } } } } }`;
-    type ReplyEvent = FeedEvent & { message: { replyTo: { sender: { id: string; photos: Array<{ id: string; status: string | null }> } } | null } | null };
-    const adaSub = new Subscription<{ myChatEvents: ReplyEvent }>(connect(system.gateway, ada).client, REPLIES);
-    const bobSub = new Subscription<{ myChatEvents: ReplyEvent }>(connect(system.gateway, bob).client, REPLIES);
+    type ReplyEvent = FeedEvent & {
+      message: {
+        replyTo: { sender: { id: string; photos: Array<{ id: string; status: string | null }> } } | null;
+      } | null;
+    };
+    const adaSub = new Subscription<{ myChatEvents: ReplyEvent }>(
+      connect(system.gateway, ada).client,
+      REPLIES,
+    );
+    const bobSub = new Subscription<{ myChatEvents: ReplyEvent }>(
+      connect(system.gateway, bob).client,
+      REPLIES,
+    );
     await untilLive(client, ada, adaSub as unknown as Subscription<FeedData>, conversationId);
     await untilLive(client, bob, bobSub as unknown as Subscription<FeedData>, conversationId);
     const reply = await client.request<{ sendMessage: { id: string } }>(
       SEND,
-      { input: { conversationId, clientMessageId: randomUUID(), text: "replying to Eve", replyToId: original.id } },
+      {
+        input: {
+          conversationId,
+          clientMessageId: randomUUID(),
+          text: "replying to Eve",
+          replyToId: original.id,
+        },
+      },
       bob.accessToken,
     );
     expect(reply.body.errors).toBeUndefined();
     const replyIn = (sub: Subscription<{ myChatEvents: ReplyEvent }>) =>
-      sub.results.map((r) => r.data?.myChatEvents).find((e) => e?.kind === "MESSAGE_ADDED" && e.message?.id === reply.body.data?.sendMessage.id);
+      sub.results
+        .map((r) => r.data?.myChatEvents)
+        .find((e) => e?.kind === "MESSAGE_ADDED" && e.message?.id === reply.body.data?.sendMessage.id);
     await bobSub.until(() => replyIn(bobSub) !== undefined, "the reply in Bob's stream");
     await adaSub.until(() => replyIn(adaSub) !== undefined, "the reply in Ada's stream");
     // Bob may see Eve's photos...
-    expect(replyIn(bobSub)?.message?.replyTo?.sender.photos).toEqual(evePhotos.map((id) => ({ id, status: "READY", width: 640, height: 800 })));
+    expect(replyIn(bobSub)?.message?.replyTo?.sender.photos).toEqual(
+      evePhotos.map((id) => ({ id, status: "READY", width: 640, height: 800 })),
+    );
     // ...Ada, who blocked Eve, gets none of them through the same event (Users shows profiles
     // across blocks, Media hides photos: were the fetch shared token-less, she would get Bob's answer).
-    expect(replyIn(adaSub)?.message?.replyTo?.sender).toEqual({ id: eve.userId, displayName: "Eve", photos: [] });
+    expect(replyIn(adaSub)?.message?.replyTo?.sender).toEqual({
+      id: eve.userId,
+      displayName: "Eve",
+      photos: [],
+    });
     adaSub.dispose();
     bobSub.dispose();
   });
 
   it("should resolve a subscriber's own media with their token (its status is theirs to see)", async () => {
-    const [ada, bob] = [await client.signUp({ displayName: "Ada" }), await client.signUp({ displayName: "Bob" })];
+    const [ada, bob] = [
+      await client.signUp({ displayName: "Ada" }),
+      await client.signUp({ displayName: "Bob" }),
+    ];
     // A READY chat attachment of Ada's: not on any profile, so only Ada (or a grant holder) may see its metadata.
     const attachmentId = randomUUID();
     await dbs.media.media.create({
-      data: { id: attachmentId, ownerId: ada.userId, kind: "IMAGE", status: "READY", purpose: "CHAT_ATTACHMENT", width: 320, height: 200, variants: [] },
+      data: {
+        id: attachmentId,
+        ownerId: ada.userId,
+        kind: "IMAGE",
+        status: "READY",
+        purpose: "CHAT_ATTACHMENT",
+        width: 320,
+        height: 200,
+        variants: [],
+      },
     });
     const conversationId = await group(ada, [bob]);
     const MINE = `subscription Attachments { myChatEvents { kind conversationId seq actor { id } message { id seq text sender { id displayName } attachments { id kind status width } } } }`;
-    type AttachmentEvent = FeedEvent & { message: { attachments: Array<{ id: string; kind: string; status: string | null; width: number | null }> } | null };
-    const sub = new Subscription<{ myChatEvents: AttachmentEvent }>(connect(system.gateway, ada).client, MINE);
+    type AttachmentEvent = FeedEvent & {
+      message: {
+        attachments: Array<{ id: string; kind: string; status: string | null; width: number | null }>;
+      } | null;
+    };
+    const sub = new Subscription<{ myChatEvents: AttachmentEvent }>(
+      connect(system.gateway, ada).client,
+      MINE,
+    );
     await untilLive(client, ada, sub as unknown as Subscription<FeedData>, conversationId);
     const sent = await client.request<{ sendMessage: { id: string } }>(
       SEND,
-      { input: { conversationId, clientMessageId: randomUUID(), text: "my picture", attachmentIds: [attachmentId] } },
+      {
+        input: {
+          conversationId,
+          clientMessageId: randomUUID(),
+          text: "my picture",
+          attachmentIds: [attachmentId],
+        },
+      },
       ada.accessToken,
     );
     expect(sent.body.errors).toBeUndefined();
-    const echo = () => sub.results.map((r) => r.data?.myChatEvents).find((e) => e?.kind === "MESSAGE_ADDED" && e.message?.id === sent.body.data?.sendMessage.id);
+    const echo = () =>
+      sub.results
+        .map((r) => r.data?.myChatEvents)
+        .find((e) => e?.kind === "MESSAGE_ADDED" && e.message?.id === sent.body.data?.sendMessage.id);
     await sub.until(() => echo() !== undefined, "Ada's own message");
-    expect(echo()?.message?.attachments).toEqual([{ id: attachmentId, kind: "IMAGE", status: "READY", width: 320 }]);
+    expect(echo()?.message?.attachments).toEqual([
+      { id: attachmentId, kind: "IMAGE", status: "READY", width: 320 },
+    ]);
     sub.dispose();
   });
 
   it("should end a non-member's subscription with the subgraph's error", async () => {
-    const [ada, bob, eve] = [await client.signUp({ displayName: "Ada" }), await client.signUp({ displayName: "Bob" }), await client.signUp({ displayName: "Eve" })];
+    const [ada, bob, eve] = [
+      await client.signUp({ displayName: "Ada" }),
+      await client.signUp({ displayName: "Bob" }),
+      await client.signUp({ displayName: "Eve" }),
+    ];
     const conversationId = await group(ada, [bob]);
     const sub = new Subscription(connect(system.gateway, eve).client, ROOM, { id: conversationId });
     const error = (await sub.ending()) as Array<{ extensions?: Record<string, unknown> }>;
@@ -310,14 +453,26 @@ describe("chat through the gateway over graphql-ws", () => {
     const error = (await malformed.ending()) as Array<{ extensions?: Record<string, unknown> }>;
     expect(error[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT" });
     const wrongType = new Subscription(p.client, ROOM, { id: { $ne: null } });
-    expect(((await wrongType.ending()) as Array<{ extensions?: Record<string, unknown> }>)[0]?.extensions?.code).toBe("BAD_USER_INPUT");
+    expect(
+      ((await wrongType.ending()) as Array<{ extensions?: Record<string, unknown> }>)[0]?.extensions?.code,
+    ).toBe("BAD_USER_INPUT");
   });
 
   it("should close with 4403 when the access token expires mid-stream", async () => {
-    const [ada, bob] = [await client.signUp({ displayName: "Ada" }), await client.signUp({ displayName: "Bob" })];
+    const [ada, bob] = [
+      await client.signUp({ displayName: "Ada" }),
+      await client.signUp({ displayName: "Bob" }),
+    ];
     const conversationId = await group(ada, [bob]);
-    const sid = (JSON.parse(Buffer.from(bob.accessToken.split(".")[1]!, "base64url").toString()) as { sid: string }).sid;
-    const shortLived = await createAccessTokenIssuer({ keys: system.signingKeys, issuer: "haiyvee", audience: "haiyvee-api", ttlSeconds: 3 }).issue({
+    const sid = (
+      JSON.parse(Buffer.from(bob.accessToken.split(".")[1]!, "base64url").toString()) as { sid: string }
+    ).sid;
+    const shortLived = await createAccessTokenIssuer({
+      keys: system.signingKeys,
+      issuer: "haiyvee",
+      audience: "haiyvee-api",
+      ttlSeconds: 3,
+    }).issue({
       userId: bob.userId,
       sessionId: sid,
       role: "USER",

@@ -2,7 +2,20 @@ import { randomUUID } from "node:crypto";
 import { createAccessTokenIssuer } from "@hv/kit";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
-import { AUDIENCE, codeOf, createGroup, eventually, gql, ISSUER, send, startChatHarness, subscriber, untilLive, wsUrl, type ChatHarness } from "./harness";
+import {
+  AUDIENCE,
+  codeOf,
+  createGroup,
+  eventually,
+  gql,
+  ISSUER,
+  send,
+  startChatHarness,
+  subscriber,
+  untilLive,
+  wsUrl,
+  type ChatHarness,
+} from "./harness";
 
 describe("who may subscribe to chat events", () => {
   let harness: ChatHarness;
@@ -12,7 +25,12 @@ describe("who may subscribe to chat events", () => {
   afterAll(async () => harness?.stop());
 
   /** The first result (or error) of one subscription on a fresh non-retrying client. */
-  async function firstOutcome(query: string, variables: Record<string, unknown>, connectionParams?: Record<string, unknown>, extensions?: Record<string, unknown>) {
+  async function firstOutcome(
+    query: string,
+    variables: Record<string, unknown>,
+    connectionParams?: Record<string, unknown>,
+    extensions?: Record<string, unknown>,
+  ) {
     const client = createClient({
       url: wsUrl(harness.instances[0]!),
       webSocketImpl: WebSocket,
@@ -20,16 +38,23 @@ describe("who may subscribe to chat events", () => {
       ...(connectionParams ? { connectionParams } : {}),
     });
     try {
-      return await new Promise<{ errors?: Array<{ extensions?: Record<string, unknown> }>; data?: unknown }>((resolve) => {
-        client.subscribe(
-          { query, variables, ...(extensions ? { extensions } : {}) },
-          {
-            next: (value) => resolve(value as never),
-            error: (error) => resolve({ errors: Array.isArray(error) ? error : [{ extensions: { closed: String((error as { code?: number }).code) } }] }),
-            complete: () => undefined,
-          },
-        );
-      });
+      return await new Promise<{ errors?: Array<{ extensions?: Record<string, unknown> }>; data?: unknown }>(
+        (resolve) => {
+          client.subscribe(
+            { query, variables, ...(extensions ? { extensions } : {}) },
+            {
+              next: (value) => resolve(value as never),
+              error: (error) =>
+                resolve({
+                  errors: Array.isArray(error)
+                    ? error
+                    : [{ extensions: { closed: String((error as { code?: number }).code) } }],
+                }),
+              complete: () => undefined,
+            },
+          );
+        },
+      );
     } finally {
       await client.dispose();
     }
@@ -54,7 +79,10 @@ describe("who may subscribe to chat events", () => {
     await untilLive(harness.instances[0]!.url, b, memberStream, conversationId);
     await eventually(() => strangerStream.connections() > 0, "stranger connected");
     const sent = await send(harness.instances[0]!.url, a, conversationId, "members only");
-    await eventually(() => memberStream.events.some((event) => event.message?.id === sent.body.data.sendMessage.id), "member got it");
+    await eventually(
+      () => memberStream.events.some((event) => event.message?.id === sent.body.data.sendMessage.id),
+      "member got it",
+    );
     expect(strangerStream.events.filter((event) => event.conversationId === conversationId)).toEqual([]);
     await Promise.all([strangerStream.dispose(), memberStream.dispose()]);
   });
@@ -68,7 +96,9 @@ describe("who may subscribe to chat events", () => {
     const [a, b] = [await harness.person(), await harness.person()];
     const conversationId = await createGroup(harness.instances[0]!.url, a, [b]);
     const { token } = await harness.shortToken({ userId: b.userId, sessionId: b.sessionId });
-    const stream = subscriber(() => wsUrl(harness.instances[0]!), { ...b, token }, undefined, { retry: false });
+    const stream = subscriber(() => wsUrl(harness.instances[0]!), { ...b, token }, undefined, {
+      retry: false,
+    });
     void conversationId;
     await eventually(() => stream.connections() > 0, "connected");
     await eventually(() => stream.closes.length > 0, "socket closed", 800);
@@ -81,19 +111,42 @@ describe("who may subscribe to chat events", () => {
     const conversationId = await createGroup(harness.instances[0]!.url, a, [b]);
     const { token } = await harness.shortToken({ userId: b.userId, sessionId: b.sessionId });
     const longLived = subscriber(() => wsUrl(harness.instances[0]!), a);
-    const client = createClient({ url: wsUrl(harness.instances[0]!), webSocketImpl: WebSocket, retryAttempts: 0 });
-    const results: Array<{ errors?: Array<{ extensions?: Record<string, unknown> }>; data?: { myChatEvents?: { kind: string } } }> = [];
+    const client = createClient({
+      url: wsUrl(harness.instances[0]!),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+    });
+    const results: Array<{
+      errors?: Array<{ extensions?: Record<string, unknown> }>;
+      data?: { myChatEvents?: { kind: string } };
+    }> = [];
     let completed = false;
     client.subscribe(
-      { query: "subscription { myChatEvents { kind seq } }", extensions: { authorization: `Bearer ${token}` } },
-      { next: (value) => void results.push(value as never), error: () => undefined, complete: () => (completed = true) },
+      {
+        query: "subscription { myChatEvents { kind seq } }",
+        extensions: { authorization: `Bearer ${token}` },
+      },
+      {
+        next: (value) => void results.push(value as never),
+        error: () => undefined,
+        complete: () => (completed = true),
+      },
     );
     const anonymousOnSameSocket = await new Promise<unknown>((resolve) => {
-      client.subscribe({ query: "subscription { myChatEvents { kind } }" }, { next: resolve, error: resolve, complete: () => undefined });
+      client.subscribe(
+        { query: "subscription { myChatEvents { kind } }" },
+        { next: resolve, error: resolve, complete: () => undefined },
+      );
     });
-    expect((anonymousOnSameSocket as { errors?: Array<{ extensions?: { code?: string } }> }).errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+    expect(
+      (anonymousOnSameSocket as { errors?: Array<{ extensions?: { code?: string } }> }).errors?.[0]
+        ?.extensions?.code,
+    ).toBe("UNAUTHENTICATED");
     await eventually(() => completed, "operation ended", 800);
-    expect(results.at(-1)?.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "expired" });
+    expect(results.at(-1)?.errors?.[0]?.extensions).toMatchObject({
+      code: "UNAUTHENTICATED",
+      reason: "expired",
+    });
     // The other user's subscription on the instance goes on.
     await untilLive(harness.instances[0]!.url, a, longLived, conversationId);
     await Promise.all([client.dispose(), longLived.dispose()]);
@@ -107,9 +160,15 @@ describe("who may subscribe to chat events", () => {
       ttlSeconds: 900,
     });
     const { token } = await forger.issue({ userId: randomUUID(), sessionId: randomUUID(), role: "USER" });
-    const connection = await firstOutcome("subscription { myChatEvents { kind } }", {}, { authorization: `Bearer ${token}` });
+    const connection = await firstOutcome(
+      "subscription { myChatEvents { kind } }",
+      {},
+      { authorization: `Bearer ${token}` },
+    );
     expect(connection.errors?.[0]?.extensions?.closed).toBe("4403");
-    const operation = await firstOutcome("subscription { myChatEvents { kind } }", {}, undefined, { authorization: `Bearer ${token}` });
+    const operation = await firstOutcome("subscription { myChatEvents { kind } }", {}, undefined, {
+      authorization: `Bearer ${token}`,
+    });
     expect(operation.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
   });
 
@@ -119,7 +178,12 @@ describe("who may subscribe to chat events", () => {
     const conversationId = await createGroup(url, a, [b]);
     expect(codeOf(await send(url, { ...a, token: "" }, conversationId, "hi"))).toBe("UNAUTHENTICATED");
     expect(codeOf(await send(url, stranger, conversationId, "hi"))).toBe("NOT_FOUND");
-    const peek = await gql(url, "query($id: ID!) { conversation(id: $id) { id } }", { id: conversationId }, stranger);
+    const peek = await gql(
+      url,
+      "query($id: ID!) { conversation(id: $id) { id } }",
+      { id: conversationId },
+      stranger,
+    );
     expect(peek.body.data).toEqual({ conversation: null });
   });
 });

@@ -24,7 +24,12 @@ const ROOT = path.join(__dirname, "..", "..", "..");
  * What a phone keeps: messages by seq. Events come from the subscription; after every (re)connect
  * it runs the catch-up query `messages(after: <highest seq held>)`. Returns what arrived how.
  */
-function phone(harness: ChatHarness, who: Person, conversationId: string, urls: () => { ws: string; http: string }) {
+function phone(
+  harness: ChatHarness,
+  who: Person,
+  conversationId: string,
+  urls: () => { ws: string; http: string },
+) {
   const held = new Map<number, string>();
   const viaSubscription: string[] = [];
   const viaCatchUp: string[] = [];
@@ -34,7 +39,9 @@ function phone(harness: ChatHarness, who: Person, conversationId: string, urls: 
     catchingUp = catchingUp.then(async () => {
       for (let attempt = 0; attempt < 100; attempt += 1) {
         const after = Math.max(0, ...held.keys());
-        const response = await gql(urls().http, MESSAGES, { conversationId, after, first: 100 }, who).catch(() => null);
+        const response = await gql(urls().http, MESSAGES, { conversationId, after, first: 100 }, who).catch(
+          () => null,
+        );
         if (!response || response.body.errors) {
           await new Promise((resolve) => setTimeout(resolve, 50));
           continue;
@@ -87,7 +94,10 @@ describe("chat delivery across instances, restarts and Redis outages", () => {
 
   it("should deliver a message sent through one instance to a subscriber on the other", async () => {
     const [a, b] = [await harness.person(), await harness.person()];
-    const [one, two] = harness.instances as [NonNullable<(typeof harness.instances)[0]>, NonNullable<(typeof harness.instances)[0]>];
+    const [one, two] = harness.instances as [
+      NonNullable<(typeof harness.instances)[0]>,
+      NonNullable<(typeof harness.instances)[0]>,
+    ];
     const conversationId = await createGroup(one.url, a, [b]);
     const onTwo = subscriber(() => wsUrl(two), b);
     const conversationStream = subscriber(
@@ -100,10 +110,21 @@ describe("chat delivery across instances, restarts and Redis outages", () => {
     await untilLive(two.url, b, conversationStream, conversationId);
     const sent = await send(one.url, a, conversationId, "across instances");
     const id = sent.body.data.sendMessage.id;
-    await eventually(() => onTwo.events.some((event) => event.message?.id === id), "message on the other instance");
-    await eventually(() => conversationStream.events.some((event) => event.message?.id === id), "message on the conversation stream");
+    await eventually(
+      () => onTwo.events.some((event) => event.message?.id === id),
+      "message on the other instance",
+    );
+    await eventually(
+      () => conversationStream.events.some((event) => event.message?.id === id),
+      "message on the conversation stream",
+    );
     const event = onTwo.events.find((candidate) => candidate.message?.id === id);
-    expect(event).toMatchObject({ kind: "MESSAGE_ADDED", conversationId, seq: 1, message: { seq: 1, text: "across instances", sender: { id: a.userId } } });
+    expect(event).toMatchObject({
+      kind: "MESSAGE_ADDED",
+      conversationId,
+      seq: 1,
+      message: { seq: 1, text: "across instances", sender: { id: a.userId } },
+    });
     await Promise.all([onTwo.dispose(), conversationStream.dispose()]);
   });
 
@@ -112,14 +133,22 @@ describe("chat delivery across instances, restarts and Redis outages", () => {
     const survivor = harness.instances[0]!;
     // The instance B subscribes to runs in its own process, so it can be killed outright.
     const port = await freePort();
-    const child: ChildProcess = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "subgraphs/chat/src/index.ts")], {
-      cwd: ROOT,
-      env: { ...harness.env, CHAT_PORT: String(port), LOG_LEVEL: "warn" } as NodeJS.ProcessEnv,
-      stdio: "ignore",
-    });
+    const child: ChildProcess = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(ROOT, "subgraphs/chat/src/index.ts")],
+      {
+        cwd: ROOT,
+        env: { ...harness.env, CHAT_PORT: String(port), LOG_LEVEL: "warn" } as NodeJS.ProcessEnv,
+        stdio: "ignore",
+      },
+    );
     const doomed = { ws: `ws://127.0.0.1:${port}/graphql`, http: `http://127.0.0.1:${port}/graphql` };
     try {
-      await eventually(async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200, "child instance ready", 1200);
+      await eventually(
+        async () => (await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null))?.status === 200,
+        "child instance ready",
+        1200,
+      );
       const conversationId = await createGroup(survivor.url, a, [b]);
       let target = doomed;
       const b1 = phone(harness, b, conversationId, () => target);
@@ -137,7 +166,9 @@ describe("chat delivery across instances, restarts and Redis outages", () => {
       }
       await eventually(() => b1.held().size === 30, "all thirty held after reconnecting");
       await b1.settled();
-      expect([...b1.held().keys()].sort((x, y) => x - y)).toEqual(Array.from({ length: 30 }, (_, index) => index + 1));
+      expect([...b1.held().keys()].sort((x, y) => x - y)).toEqual(
+        Array.from({ length: 30 }, (_, index) => index + 1),
+      );
       expect(new Set(b1.held().values())).toEqual(new Set(sentIds));
       // The stream itself never repeated a message, and the reconnect was a real one.
       const streamed = b1.viaSubscription();
@@ -154,9 +185,17 @@ describe("chat delivery across instances, restarts and Redis outages", () => {
     // A private Redis for the fan-out (CHAT_PUBSUB_REDIS_URL) that the test can kill and restart;
     // queues, rate limits and presence stay on the shared one.
     const port = await freePort();
-    const startRedis = () => spawn("redis-server", ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"], { stdio: "ignore" });
+    const startRedis = () =>
+      spawn(
+        "redis-server",
+        ["--port", String(port), "--save", "", "--appendonly", "no", "--bind", "127.0.0.1"],
+        { stdio: "ignore" },
+      );
     let redis = startRedis();
-    const private_ = await startChatHarness({ CHAT_PUBSUB_REDIS_URL: `redis://127.0.0.1:${port}`, CHAT_SEND_BURST: "1000" });
+    const private_ = await startChatHarness({
+      CHAT_PUBSUB_REDIS_URL: `redis://127.0.0.1:${port}`,
+      CHAT_SEND_BURST: "1000",
+    });
     try {
       const instance = private_.instances[0]!;
       const [a, b] = [await private_.person(), await private_.person()];
@@ -178,7 +217,11 @@ describe("chat delivery across instances, restarts and Redis outages", () => {
       for (let index = 1; index <= 5; index += 1) await sendOne(`during ${index}`);
       redis = startRedis();
       // The instance asks clients to reconnect when its subscription comes back.
-      await eventually(() => b1.sub.closes.filter((code) => code === 1012).length >= 2, "reconnect asked after Redis came back", 800);
+      await eventually(
+        () => b1.sub.closes.filter((code) => code === 1012).length >= 2,
+        "reconnect asked after Redis came back",
+        800,
+      );
       for (let index = 1; index <= 5; index += 1) await sendOne(`after ${index}`);
       await eventually(() => b1.held().size === sentIds.length, "everything held after Redis came back", 800);
       await b1.settled();
@@ -204,7 +247,9 @@ describe("chat delivery across instances, restarts and Redis outages", () => {
     const retried = await gql(two.url, SEND, { input: { ...input, text: "a different body is ignored" } }, a);
     expect(retried.body.data.sendMessage).toEqual(first.body.data.sendMessage);
     const racing = { conversationId, clientMessageId: randomUUID(), text: "raced" };
-    const results = await Promise.all(Array.from({ length: 8 }, (_, index) => gql((index % 2 ? one : two).url, SEND, { input: racing }, a)));
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, index) => gql((index % 2 ? one : two).url, SEND, { input: racing }, a)),
+    );
     const ids = new Set(results.map((result) => result.body.data?.sendMessage?.id));
     expect(ids.size).toBe(1);
     expect(await harness.db.message.count({ where: { conversationId } })).toBe(2);
@@ -217,17 +262,25 @@ describe("chat delivery across instances, restarts and Redis outages", () => {
     const [a, b] = [await harness.person(), await harness.person()];
     const [one, two] = [harness.instances[0]!, harness.instances[1]!];
     const conversationId = await createGroup(one.url, a, [b]);
-    const sends = Array.from({ length: 16 }, (_, index) => send((index % 2 ? one : two).url, index % 3 ? a : b, conversationId, `n${index}`));
+    const sends = Array.from({ length: 16 }, (_, index) =>
+      send((index % 2 ? one : two).url, index % 3 ? a : b, conversationId, `n${index}`),
+    );
     const results = await Promise.all(sends);
     const seqs = results.map((result) => result.body.data.sendMessage.seq as number).sort((x, y) => x - y);
     expect(seqs).toEqual(Array.from({ length: 16 }, (_, index) => index + 1));
     const latest = await gql(one.url, MESSAGES, { conversationId, first: 5 }, b);
-    expect(latest.body.data.messages.messages.map((message: { seq: number }) => message.seq)).toEqual([12, 13, 14, 15, 16]);
+    expect(latest.body.data.messages.messages.map((message: { seq: number }) => message.seq)).toEqual([
+      12, 13, 14, 15, 16,
+    ]);
     expect(latest.body.data.messages.hasMore).toBe(true);
     const older = await gql(one.url, MESSAGES, { conversationId, before: 12, first: 5 }, b);
-    expect(older.body.data.messages.messages.map((message: { seq: number }) => message.seq)).toEqual([7, 8, 9, 10, 11]);
+    expect(older.body.data.messages.messages.map((message: { seq: number }) => message.seq)).toEqual([
+      7, 8, 9, 10, 11,
+    ]);
     const newer = await gql(one.url, MESSAGES, { conversationId, after: 14, first: 5 }, b);
     expect(newer.body.data.messages).toEqual({ hasMore: false, messages: expect.any(Array) });
-    expect(newer.body.data.messages.messages.map((message: { seq: number }) => message.seq)).toEqual([15, 16]);
+    expect(newer.body.data.messages.messages.map((message: { seq: number }) => message.seq)).toEqual([
+      15, 16,
+    ]);
   });
 });

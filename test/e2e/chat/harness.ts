@@ -51,8 +51,22 @@ export interface Person {
 }
 
 /** A `user.profile_changed` payload as Users writes it at sign-up. */
-export function profileOf(userId: string, visibility: "VISIBLE" | "HIDDEN" = "VISIBLE", banned = false): EventPayload<"user.profile_changed"> {
-  return { userId, birthDate: "1995-04-01", gender: null, gendersOfInterest: [], ageMin: 18, ageMax: 99, maxDistanceKm: 50, visibility, banned };
+export function profileOf(
+  userId: string,
+  visibility: "VISIBLE" | "HIDDEN" = "VISIBLE",
+  banned = false,
+): EventPayload<"user.profile_changed"> {
+  return {
+    userId,
+    birthDate: "1995-04-01",
+    gender: null,
+    gendersOfInterest: [],
+    ageMin: 18,
+    ageMax: 99,
+    maxDistanceKm: 50,
+    visibility,
+    banned,
+  };
 }
 
 export async function startChatHarness(overrides: Record<string, string> = {}): Promise<ChatHarness> {
@@ -64,7 +78,12 @@ export async function startChatHarness(overrides: Record<string, string> = {}): 
   await new Promise<void>((resolve) => jwks.listen(0, "127.0.0.1", resolve));
   const jwksUrl = `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`;
   const env = testEnv({ AUTH_JWKS_URL: jwksUrl, LOG_LEVEL: "info", ...overrides });
-  const tokens = createAccessTokenIssuer({ keys: [key], issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 900 });
+  const tokens = createAccessTokenIssuer({
+    keys: [key],
+    issuer: ISSUER,
+    audience: AUDIENCE,
+    ttlSeconds: 900,
+  });
   const { logger, lines } = capturingLogger("chat");
   const instances: RunningSubgraph[] = [];
   const db = createChatDb(String(env.CHAT_DATABASE_URL));
@@ -78,17 +97,27 @@ export async function startChatHarness(overrides: Record<string, string> = {}): 
       const userId = randomUUID();
       const sessionId = randomUUID();
       const { token } = await tokens.issue({ userId, sessionId, role: "USER" });
-      if (options.known !== false) await applyProfileChanged(db, profileOf(userId, options.visibility ?? "VISIBLE"), new Date());
+      if (options.known !== false)
+        await applyProfileChanged(db, profileOf(userId, options.visibility ?? "VISIBLE"), new Date());
       return { userId, sessionId, token };
     },
     shortToken: ({ userId, sessionId }) =>
-      createAccessTokenIssuer({ keys: [key], issuer: ISSUER, audience: AUDIENCE, ttlSeconds: 2, clock: () => new Date(Date.now() - 1000) }).issue({
+      createAccessTokenIssuer({
+        keys: [key],
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        ttlSeconds: 2,
+        clock: () => new Date(Date.now() - 1000),
+      }).issue({
         userId,
         sessionId,
         role: "USER",
       }),
     async startInstance(more = {}) {
-      const instance = await startChat(loadChatConfig({ ...env, ...more }), logger.child({ instance: instances.length }));
+      const instance = await startChat(
+        loadChatConfig({ ...env, ...more }),
+        logger.child({ instance: instances.length }),
+      );
       instances.push(instance);
       return instance;
     },
@@ -105,7 +134,12 @@ export async function startChatHarness(overrides: Record<string, string> = {}): 
 export type Gql<T = any> = GraphQLResponse<T>;
 
 /** A GraphQL request over HTTP straight to a chat instance, as the gateway would send it. */
-export function gql<T = any>(url: string, query: string, variables: Record<string, unknown> = {}, who?: Person | string): Promise<Gql<T>> {
+export function gql<T = any>(
+  url: string,
+  query: string,
+  variables: Record<string, unknown> = {},
+  who?: Person | string,
+): Promise<Gql<T>> {
   const token = typeof who === "string" ? who : who?.token;
   return graphqlRequest<T>(url, query, variables, token ? { authorization: `Bearer ${token}` } : {});
 }
@@ -116,7 +150,8 @@ export function codeOf(response: Gql): string | undefined {
 
 export const wsUrl = (instance: RunningSubgraph) => instance.url.replace(/^http/, "ws");
 
-export const MESSAGE_FIELDS = "id conversationId seq text clientMessageId sender { id } attachments { id } replyTo { id } reactions { emoji count reactedByMe } createdAt editedAt deleted";
+export const MESSAGE_FIELDS =
+  "id conversationId seq text clientMessageId sender { id } attachments { id } replyTo { id } reactions { emoji count reactedByMe } createdAt editedAt deleted";
 export const EVENT_FIELDS = `kind conversationId seq actor { id } occurredAt message { ${MESSAGE_FIELDS} }`;
 export const SEND = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { ${MESSAGE_FIELDS} } }`;
 export const CREATE_GROUP = `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id kind title memberCount myRole } }`;
@@ -137,7 +172,8 @@ export const DECLINE = `mutation($i: ID!) { declineInvitation(invitationId: $i) 
 /** `who`'s pending invitation to `conversationId`, from myInvitations (null: none). */
 export async function invitationTo(url: string, who: Person, conversationId: string): Promise<string | null> {
   const response = await gql(url, MY_INVITATIONS, { first: 50 }, who);
-  const edges: Array<{ node: { id: string; conversationId: string } }> = response.body.data?.myInvitations?.edges ?? [];
+  const edges: Array<{ node: { id: string; conversationId: string } }> =
+    response.body.data?.myInvitations?.edges ?? [];
   return edges.find((edge) => edge.node.conversationId === conversationId)?.node.id ?? null;
 }
 
@@ -145,8 +181,18 @@ export async function invitationTo(url: string, who: Person, conversationId: str
  * A group of `owner` whose `members` are in: each one matched with the owner is in at once, each of
  * the others is invited and accepts.
  */
-export async function createGroup(url: string, owner: Person, members: Person[], title = "friends"): Promise<string> {
-  const response = await gql(url, CREATE_GROUP, { input: { title, memberIds: members.map((member) => member.userId) } }, owner);
+export async function createGroup(
+  url: string,
+  owner: Person,
+  members: Person[],
+  title = "friends",
+): Promise<string> {
+  const response = await gql(
+    url,
+    CREATE_GROUP,
+    { input: { title, memberIds: members.map((member) => member.userId) } },
+    owner,
+  );
   const id = response.body.data?.createGroupConversation?.id;
   if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.body)}`);
   for (const member of members) {
@@ -154,17 +200,30 @@ export async function createGroup(url: string, owner: Person, members: Person[],
     if (isIn.body.data?.conversation) continue;
     const invitation = await invitationTo(url, member, id);
     const accepted = invitation ? await gql(url, ACCEPT, { i: invitation }, member) : null;
-    if (!accepted?.body.data?.acceptInvitation) throw new Error(`accepting the invitation failed: ${JSON.stringify(accepted?.body ?? "no invitation")}`);
+    if (!accepted?.body.data?.acceptInvitation)
+      throw new Error(
+        `accepting the invitation failed: ${JSON.stringify(accepted?.body ?? "no invitation")}`,
+      );
   }
   return id;
 }
 
-export async function send(url: string, who: Person, conversationId: string, text: string, extra: Record<string, unknown> = {}) {
+export async function send(
+  url: string,
+  who: Person,
+  conversationId: string,
+  text: string,
+  extra: Record<string, unknown> = {},
+) {
   return gql(url, SEND, { input: { conversationId, clientMessageId: randomUUID(), text, ...extra } }, who);
 }
 
 /** Waits (bounded number of short sleeps, no clock threshold on the outcome) until `check` holds. */
-export async function eventually(check: () => boolean | Promise<boolean>, what: string, tries = 400): Promise<void> {
+export async function eventually(
+  check: () => boolean | Promise<boolean>,
+  what: string,
+  tries = 400,
+): Promise<void> {
   for (let attempt = 0; attempt < tries; attempt += 1) {
     if (await check()) return;
     await new Promise((resolve) => setTimeout(resolve, 25));
@@ -237,12 +296,32 @@ export type Subscriber = ReturnType<typeof subscriber>;
  * Until `who`'s subscription is live on the server (the protocol has no "subscribed" answer):
  * marks delivered in `conversationId` until its own DELIVERED event comes back.
  */
-export async function untilLive(url: string, who: Person, sub: Subscriber, conversationId: string): Promise<void> {
+export async function untilLive(
+  url: string,
+  who: Person,
+  sub: Subscriber,
+  conversationId: string,
+): Promise<void> {
   const before = sub.events.length;
   for (let attempt = 0; attempt < 200; attempt += 1) {
-    await gql(url, `mutation($c: ID!) { markDelivered(conversationId: $c, seq: 0) }`, { c: conversationId }, who);
+    await gql(
+      url,
+      `mutation($c: ID!) { markDelivered(conversationId: $c, seq: 0) }`,
+      { c: conversationId },
+      who,
+    );
     await new Promise((resolve) => setTimeout(resolve, 20));
-    if (sub.events.slice(before).some((event) => event.kind === "DELIVERED" && event.actor?.id === who.userId && event.conversationId === conversationId)) return;
+    if (
+      sub.events
+        .slice(before)
+        .some(
+          (event) =>
+            event.kind === "DELIVERED" &&
+            event.actor?.id === who.userId &&
+            event.conversationId === conversationId,
+        )
+    )
+      return;
   }
   throw new Error("the subscription never went live");
 }

@@ -1,7 +1,21 @@
 import { randomUUID } from "node:crypto";
 import { checkMediaGrant, eventQueueName, type EventPayload, type EventType } from "@hv/kit";
 import { Queue } from "bullmq";
-import { codeOf, createGroup, eventually, gql, invitationTo, MESSAGES, send, startChatHarness, subscriber, untilLive, wsUrl, type ChatHarness, type Person } from "./harness";
+import {
+  codeOf,
+  createGroup,
+  eventually,
+  gql,
+  invitationTo,
+  MESSAGES,
+  send,
+  startChatHarness,
+  subscriber,
+  untilLive,
+  wsUrl,
+  type ChatHarness,
+  type Person,
+} from "./harness";
 
 const DEV_GRANT_SECRET = "development-only-media-grant-secret-not-for-production";
 
@@ -11,10 +25,17 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
   let queue: Queue;
 
   beforeAll(async () => {
-    harness = await startChatHarness({ CHAT_SEND_BURST: "5", CHAT_SEND_SUSTAINED: "8", CHAT_PRESENCE_TTL_SECONDS: "30" });
+    harness = await startChatHarness({
+      CHAT_SEND_BURST: "5",
+      CHAT_SEND_SUSTAINED: "8",
+      CHAT_PRESENCE_TTL_SECONDS: "30",
+    });
     url = harness.instances[0]!.url;
     // Events reach Chat the way the other subgraphs' relays deliver them: jobs on its BullMQ queue.
-    queue = new Queue(eventQueueName("chat"), { connection: { url: String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379") }, prefix: String(harness.env.EVENTS_PREFIX) });
+    queue = new Queue(eventQueueName("chat"), {
+      connection: { url: String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379") },
+      prefix: String(harness.env.EVENTS_PREFIX),
+    });
   });
   afterAll(async () => {
     await queue?.close();
@@ -28,7 +49,8 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
   }
 
   const DIRECT = "mutation($u: ID!) { openDirectConversation(userId: $u) { id kind } }";
-  const CONVERSATION = "query($id: ID!) { conversation(id: $id) { id kind closed closedReason unreadCount lastSeq muted myRole memberCount lastMessage { seq text } members { user { id } role lastReadSeq deliveredSeq } } }";
+  const CONVERSATION =
+    "query($id: ID!) { conversation(id: $id) { id kind closed closedReason unreadCount lastSeq muted myRole memberCount lastMessage { seq text } members { user { id } role lastReadSeq deliveredSeq } } }";
 
   it("should open a direct conversation on match.created (and only then), and close it on match.ended", async () => {
     const [a, b] = [await harness.person(), await harness.person()];
@@ -62,41 +84,73 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     const bStream = subscriber(() => wsUrl(harness.instances[0]!), b);
     await untilLive(url, b, bStream, group);
     await deliver("user.blocked", { blockerId: a.userId, blockedId: b.userId });
-    for (const [from, to] of [[a, b], [b, a]] as Array<[Person, Person]>) {
+    for (const [from, to] of [
+      [a, b],
+      [b, a],
+    ] as Array<[Person, Person]>) {
       const response = await send(url, from, direct, `to ${to.userId}`);
       expect(codeOf(response)).toBe("FORBIDDEN");
       expect(response.body.errors?.[0]?.extensions?.reason).toBe("closed");
     }
     // b sees it closed like after an unmatch (not told of the block); for a it is gone, listed or not.
-    await eventually(() => bStream.events.some((event) => event.kind === "CONVERSATION_CLOSED" && event.conversationId === direct), "b told it closed");
-    expect((await gql(url, CONVERSATION, { id: direct }, b)).body.data.conversation).toMatchObject({ closed: true, closedReason: "UNMATCHED" });
+    await eventually(
+      () =>
+        bStream.events.some(
+          (event) => event.kind === "CONVERSATION_CLOSED" && event.conversationId === direct,
+        ),
+      "b told it closed",
+    );
+    expect((await gql(url, CONVERSATION, { id: direct }, b)).body.data.conversation).toMatchObject({
+      closed: true,
+      closedReason: "UNMATCHED",
+    });
     expect((await gql(url, CONVERSATION, { id: direct }, a)).body.data.conversation).toBeNull();
     const LIST = "query { conversations(first: 50, includeClosed: true) { edges { node { id } } } }";
-    const listed = async (who: Person) => (await gql(url, LIST, {}, who)).body.data.conversations.edges.map((edge: { node: { id: string } }) => edge.node.id);
+    const listed = async (who: Person) =>
+      (await gql(url, LIST, {}, who)).body.data.conversations.edges.map(
+        (edge: { node: { id: string } }) => edge.node.id,
+      );
     expect(await listed(a)).not.toContain(direct);
     expect(await listed(b)).toContain(direct);
     // In the group, a's message reaches c but never b (nor b's history).
     const fromA = (await send(url, a, group, "b cannot see this")).body.data.sendMessage.id;
     const fromC = (await send(url, c, group, "everyone sees this")).body.data.sendMessage.id;
-    await eventually(() => bStream.events.some((event) => event.message?.id === fromC), "c's message reached b");
-    expect(bStream.events.some((event) => event.message?.id === fromA || event.actor?.id === a.userId)).toBe(false);
-    const history = (await gql(url, MESSAGES, { conversationId: group }, b)).body.data.messages.messages.map((message: { id: string }) => message.id);
+    await eventually(
+      () => bStream.events.some((event) => event.message?.id === fromC),
+      "c's message reached b",
+    );
+    expect(bStream.events.some((event) => event.message?.id === fromA || event.actor?.id === a.userId)).toBe(
+      false,
+    );
+    const history = (await gql(url, MESSAGES, { conversationId: group }, b)).body.data.messages.messages.map(
+      (message: { id: string }) => message.id,
+    );
     expect(history).toContain(fromC);
     expect(history).not.toContain(fromA);
     const outbox = await harness.db.outboxEvent.findMany({ where: { type: "message.created" } });
     const event = outbox.find((row) => (row.payload as { messageId: string }).messageId === fromA);
-    expect((event?.payload as { recipients: Array<{ userId: string }> }).recipients.map((recipient) => recipient.userId)).toEqual([c.userId]);
+    expect(
+      (event?.payload as { recipients: Array<{ userId: string }> }).recipients.map(
+        (recipient) => recipient.userId,
+      ),
+    ).toEqual([c.userId]);
     // Unblocked: the old conversation stays closed (history readable again for a), nothing reopens it.
     await deliver("user.unblocked", { blockerId: a.userId, blockedId: b.userId });
     expect(await listed(a)).toContain(direct);
-    expect((await send(url, b, direct, "friends again?")).body.errors?.[0]?.extensions?.reason).toBe("closed");
+    expect((await send(url, b, direct, "friends again?")).body.errors?.[0]?.extensions?.reason).toBe(
+      "closed",
+    );
     // A new match (Discovery forgot the old one on the block) opens a new conversation.
     const newMatch = randomUUID();
     await deliver("match.created", { matchId: newMatch, userIds: [a.userId, b.userId] });
     const reopened = (await gql(url, DIRECT, { u: b.userId }, a)).body.data.openDirectConversation.id;
     expect(reopened).not.toBe(direct);
     expect((await send(url, b, reopened, "hello again")).body.errors).toBeUndefined();
-    expect((await gql(url, MESSAGES, { conversationId: reopened }, a)).body.data.messages.messages.map((m: { text: string }) => m.text)).toEqual(["hello again"]);
+    expect(
+      (await gql(url, MESSAGES, { conversationId: reopened }, a)).body.data.messages.messages.map(
+        (m: { text: string }) => m.text,
+      ),
+    ).toEqual(["hello again"]);
     await bStream.dispose();
   });
 
@@ -117,16 +171,29 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     expect(results.slice(0, 5).every((result) => result.body.errors === undefined)).toBe(true);
     const refused = results[5]!;
     expect(codeOf(refused)).toBe("RATE_LIMITED");
-    expect(refused.body.errors?.[0]?.extensions).toMatchObject({ limit: "chat-send-burst", retryAfterSeconds: expect.any(Number) });
+    expect(refused.body.errors?.[0]?.extensions).toMatchObject({
+      limit: "chat-send-burst",
+      retryAfterSeconds: expect.any(Number),
+    });
     expect(await harness.db.message.count({ where: { conversationId: group } })).toBe(5);
     // Another person's budget is their own.
     expect((await send(url, b, group, "me too")).body.errors).toBeUndefined();
   });
 
   it("should write message.created with the sender, muted members and blocked pairs left out, and unread counts", async () => {
-    const [a, b, c, d] = [await harness.person(), await harness.person(), await harness.person(), await harness.person()];
+    const [a, b, c, d] = [
+      await harness.person(),
+      await harness.person(),
+      await harness.person(),
+      await harness.person(),
+    ];
     const group = await createGroup(url, a, [b, c, d]);
-    const mute = await gql(url, "mutation($c: ID!) { muteConversation(conversationId: $c, muted: true) { muted } }", { c: group }, c);
+    const mute = await gql(
+      url,
+      "mutation($c: ID!) { muteConversation(conversationId: $c, muted: true) { muted } }",
+      { c: group },
+      c,
+    );
     expect(mute.body.data.muteConversation.muted).toBe(true);
     await deliver("user.blocked", { blockerId: d.userId, blockedId: a.userId });
     await send(url, b, group, "one from b");
@@ -147,19 +214,43 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
       recipients: [{ userId: b.userId, unreadCount: 1, totalUnreadCount: 1 }],
     });
     // The relay publishes it to the push queue and marks it published.
-    await eventually(async () => (await harness.db.outboxEvent.findUniqueOrThrow({ where: { id: row!.id } })).publishedAt !== null, "relayed");
+    await eventually(
+      async () =>
+        (await harness.db.outboxEvent.findUniqueOrThrow({ where: { id: row!.id } })).publishedAt !== null,
+      "relayed",
+    );
   });
 
   it("should give each recipient their total unread count over their unmuted conversations for the badge", async () => {
-    const [a, b, c, d] = [await harness.person(), await harness.person(), await harness.person(), await harness.person()];
+    const [a, b, c, d] = [
+      await harness.person(),
+      await harness.person(),
+      await harness.person(),
+      await harness.person(),
+    ];
     const group = await createGroup(url, a, [b, c]);
     const other = await createGroup(url, d, [b]); // b has 2 unread here
     const muted = await createGroup(url, d, [b, c]); // and 3 here, muted: not in the badge
-    expect((await gql(url, "mutation($c: ID!) { muteConversation(conversationId: $c, muted: true) { muted } }", { c: muted }, b)).body.data).toBeTruthy();
+    expect(
+      (
+        await gql(
+          url,
+          "mutation($c: ID!) { muteConversation(conversationId: $c, muted: true) { muted } }",
+          { c: muted },
+          b,
+        )
+      ).body.data,
+    ).toBeTruthy();
     for (const text of ["o1", "o2"]) expect((await send(url, d, other, text)).body.errors).toBeUndefined();
-    for (const text of ["m1", "m2", "m3"]) expect((await send(url, d, muted, text)).body.errors).toBeUndefined();
+    for (const text of ["m1", "m2", "m3"])
+      expect((await send(url, d, muted, text)).body.errors).toBeUndefined();
     // c read everything in `muted` (c's total is this group only); b read nothing.
-    await gql(url, "mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) }", { c: muted, s: 3 }, c);
+    await gql(
+      url,
+      "mutation($c: ID!, $s: Int!) { markRead(conversationId: $c, seq: $s) }",
+      { c: muted, s: 3 },
+      c,
+    );
     expect((await send(url, c, group, "from c")).body.errors).toBeUndefined();
     const sent = await send(url, a, group, "the badge");
     const messageId = sent.body.data.sendMessage.id as string;
@@ -184,18 +275,46 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     await untilLive(url, a, aStream, group);
     for (const text of ["1", "2", "3"]) await send(url, a, group, text);
     let view = await gql(url, CONVERSATION, { id: group }, b);
-    expect(view.body.data.conversation).toMatchObject({ unreadCount: 3, lastSeq: 3, lastMessage: { seq: 3, text: "3" } });
-    expect((await gql(url, "mutation($c: ID!) { markDelivered(conversationId: $c, seq: 3) }", { c: group }, b)).body.data.markDelivered).toBe(3);
-    expect((await gql(url, "mutation($c: ID!) { markRead(conversationId: $c, seq: 2) }", { c: group }, b)).body.data.markRead).toBe(2);
+    expect(view.body.data.conversation).toMatchObject({
+      unreadCount: 3,
+      lastSeq: 3,
+      lastMessage: { seq: 3, text: "3" },
+    });
+    expect(
+      (await gql(url, "mutation($c: ID!) { markDelivered(conversationId: $c, seq: 3) }", { c: group }, b))
+        .body.data.markDelivered,
+    ).toBe(3);
+    expect(
+      (await gql(url, "mutation($c: ID!) { markRead(conversationId: $c, seq: 2) }", { c: group }, b)).body
+        .data.markRead,
+    ).toBe(2);
     // Never backwards, never past the last message.
-    expect((await gql(url, "mutation($c: ID!) { markRead(conversationId: $c, seq: 1) }", { c: group }, b)).body.data.markRead).toBe(2);
-    expect((await gql(url, "mutation($c: ID!) { markRead(conversationId: $c, seq: 99) }", { c: group }, b)).body.data.markRead).toBe(3);
+    expect(
+      (await gql(url, "mutation($c: ID!) { markRead(conversationId: $c, seq: 1) }", { c: group }, b)).body
+        .data.markRead,
+    ).toBe(2);
+    expect(
+      (await gql(url, "mutation($c: ID!) { markRead(conversationId: $c, seq: 99) }", { c: group }, b)).body
+        .data.markRead,
+    ).toBe(3);
     view = await gql(url, CONVERSATION, { id: group }, b);
     expect(view.body.data.conversation.unreadCount).toBe(0);
-    const bMember = view.body.data.conversation.members.find((member: { user: { id: string } }) => member.user.id === b.userId);
+    const bMember = view.body.data.conversation.members.find(
+      (member: { user: { id: string } }) => member.user.id === b.userId,
+    );
     expect(bMember).toMatchObject({ lastReadSeq: 3, deliveredSeq: 3 });
-    await eventually(() => aStream.events.some((event) => event.kind === "READ" && event.actor?.id === b.userId && event.seq === 3), "read receipt");
-    expect(aStream.events.some((event) => event.kind === "DELIVERED" && event.actor?.id === b.userId && event.seq === 3)).toBe(true);
+    await eventually(
+      () =>
+        aStream.events.some(
+          (event) => event.kind === "READ" && event.actor?.id === b.userId && event.seq === 3,
+        ),
+      "read receipt",
+    );
+    expect(
+      aStream.events.some(
+        (event) => event.kind === "DELIVERED" && event.actor?.id === b.userId && event.seq === 3,
+      ),
+    ).toBe(true);
     await aStream.dispose();
   });
 
@@ -205,10 +324,16 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     const bStream = subscriber(() => wsUrl(harness.instances[0]!), b);
     await untilLive(url, b, bStream, group);
     for (let index = 0; index < 5; index += 1) {
-      expect((await gql(url, "mutation($c: ID!) { typing(conversationId: $c) }", { c: group }, a)).body.data.typing).toBe(true);
+      expect(
+        (await gql(url, "mutation($c: ID!) { typing(conversationId: $c) }", { c: group }, a)).body.data
+          .typing,
+      ).toBe(true);
     }
     await send(url, a, group, "done typing");
-    await eventually(() => bStream.events.some((event) => event.kind === "MESSAGE_ADDED"), "message after typing");
+    await eventually(
+      () => bStream.events.some((event) => event.kind === "MESSAGE_ADDED"),
+      "message after typing",
+    );
     expect(bStream.events.filter((event) => event.kind === "TYPING")).toHaveLength(1);
     expect(await harness.db.message.count({ where: { conversationId: group } })).toBe(1);
     await bStream.dispose();
@@ -217,9 +342,11 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
   it("should show presence to people who share a conversation, and hide it on request", async () => {
     const [a, b, stranger] = [await harness.person(), await harness.person(), await harness.person()];
     const group = await createGroup(url, a, [b]);
-    const PRESENCE = "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id presence { online lastSeenAt } } } }";
+    const PRESENCE =
+      "query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id presence { online lastSeenAt } } } }";
     const presenceOf = async (viewer: Person, target: Person) =>
-      (await gql(url, PRESENCE, { r: [{ __typename: "User", id: target.userId }] }, viewer)).body.data._entities[0].presence;
+      (await gql(url, PRESENCE, { r: [{ __typename: "User", id: target.userId }] }, viewer)).body.data
+        ._entities[0].presence;
     expect(await presenceOf(a, b)).toEqual({ online: false, lastSeenAt: null });
     const bStream = subscriber(() => wsUrl(harness.instances[0]!), b);
     await untilLive(url, b, bStream, group);
@@ -240,12 +367,20 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     const mediaId = randomUUID();
     await send(url, a, group, "look", { attachmentIds: [mediaId] });
     const GRANT = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Media { id readGrant } } }";
-    const grantFor = async (viewer: Person) => (await gql(url, GRANT, { r: [{ __typename: "Media", id: mediaId }] }, viewer)).body.data._entities[0].readGrant;
+    const grantFor = async (viewer: Person) =>
+      (await gql(url, GRANT, { r: [{ __typename: "Media", id: mediaId }] }, viewer)).body.data._entities[0]
+        .readGrant;
     const grant = await grantFor(b);
-    expect(checkMediaGrant(grant, { mediaId, viewerId: b.userId, ownerId: a.userId }, DEV_GRANT_SECRET)).toEqual({ ok: true });
-    expect(checkMediaGrant(grant, { mediaId, viewerId: stranger.userId, ownerId: a.userId }, DEV_GRANT_SECRET)).toEqual({ ok: false, reason: "other-viewer" });
+    expect(
+      checkMediaGrant(grant, { mediaId, viewerId: b.userId, ownerId: a.userId }, DEV_GRANT_SECRET),
+    ).toEqual({ ok: true });
+    expect(
+      checkMediaGrant(grant, { mediaId, viewerId: stranger.userId, ownerId: a.userId }, DEV_GRANT_SECRET),
+    ).toEqual({ ok: false, reason: "other-viewer" });
     expect(await grantFor(stranger)).toBeNull();
-    expect((await gql(url, GRANT, { r: [{ __typename: "Media", id: mediaId }] })).body.data._entities[0].readGrant).toBeNull();
+    expect(
+      (await gql(url, GRANT, { r: [{ __typename: "Media", id: mediaId }] })).body.data._entities[0].readGrant,
+    ).toBeNull();
   });
 
   it("should give each media id one sender: another sender attaching it is refused, even racing, and grants name the first", async () => {
@@ -257,15 +392,23 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     expect((await send(url, a, group, "again", { attachmentIds: [mediaId] })).body.errors).toBeUndefined();
     const stolen = await send(url, b, group, "not mine", { attachmentIds: [randomUUID(), mediaId] });
     expect(codeOf(stolen)).toBe("FORBIDDEN");
-    expect(stolen.body.errors?.[0]?.extensions).toMatchObject({ reason: "attachment-taken", field: "input.attachmentIds[1]" });
+    expect(stolen.body.errors?.[0]?.extensions).toMatchObject({
+      reason: "attachment-taken",
+      field: "input.attachmentIds[1]",
+    });
     expect(await harness.db.messageAttachment.count({ where: { mediaId } })).toBe(2);
     const GRANT = "query($r: [_Any!]!) { _entities(representations: $r) { ... on Media { id readGrant } } }";
-    const grant = (await gql(url, GRANT, { r: [{ __typename: "Media", id: mediaId }] }, c)).body.data._entities[0].readGrant;
-    expect(checkMediaGrant(grant, { mediaId, viewerId: c.userId, ownerId: a.userId }, DEV_GRANT_SECRET)).toEqual({ ok: true });
+    const grant = (await gql(url, GRANT, { r: [{ __typename: "Media", id: mediaId }] }, c)).body.data
+      ._entities[0].readGrant;
+    expect(
+      checkMediaGrant(grant, { mediaId, viewerId: c.userId, ownerId: a.userId }, DEV_GRANT_SECRET),
+    ).toEqual({ ok: true });
 
     // Two senders racing for a new id: exactly one gets it, the other is refused and stores nothing.
     const raced = randomUUID();
-    const results = await Promise.all([a, b, c].map((who) => send(url, who, group, "race", { attachmentIds: [raced] })));
+    const results = await Promise.all(
+      [a, b, c].map((who) => send(url, who, group, "race", { attachmentIds: [raced] })),
+    );
     expect(results.filter((result) => result.body.errors === undefined)).toHaveLength(1);
     expect(results.filter((result) => codeOf(result) === "FORBIDDEN")).toHaveLength(2);
     expect(await harness.db.messageAttachment.count({ where: { mediaId: raced } })).toBe(1);
@@ -275,23 +418,43 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
   });
 
   it("should enforce group roles: owner and admins manage, members do not, the owner hands over on leaving", async () => {
-    const [owner, admin, member, newcomer] = [await harness.person(), await harness.person(), await harness.person(), await harness.person()];
+    const [owner, admin, member, newcomer] = [
+      await harness.person(),
+      await harness.person(),
+      await harness.person(),
+      await harness.person(),
+    ];
     const group = await createGroup(url, owner, [admin, member]);
-    const SET_ROLE = "mutation($c: ID!, $u: ID!, $r: MemberRole!) { setGroupMemberRole(conversationId: $c, userId: $u, role: $r) { id } }";
-    const ADD = "mutation($c: ID!, $u: [ID!]!) { addGroupMembers(conversationId: $c, userIds: $u) { memberCount } }";
-    const REMOVE = "mutation($c: ID!, $u: ID!) { removeGroupMember(conversationId: $c, userId: $u) { memberCount } }";
-    expect(codeOf(await gql(url, SET_ROLE, { c: group, u: admin.userId, r: "ADMIN" }, member))).toBe("FORBIDDEN");
-    expect((await gql(url, SET_ROLE, { c: group, u: admin.userId, r: "ADMIN" }, owner)).body.errors).toBeUndefined();
+    const SET_ROLE =
+      "mutation($c: ID!, $u: ID!, $r: MemberRole!) { setGroupMemberRole(conversationId: $c, userId: $u, role: $r) { id } }";
+    const ADD =
+      "mutation($c: ID!, $u: [ID!]!) { addGroupMembers(conversationId: $c, userIds: $u) { memberCount } }";
+    const REMOVE =
+      "mutation($c: ID!, $u: ID!) { removeGroupMember(conversationId: $c, userId: $u) { memberCount } }";
+    expect(codeOf(await gql(url, SET_ROLE, { c: group, u: admin.userId, r: "ADMIN" }, member))).toBe(
+      "FORBIDDEN",
+    );
+    expect(
+      (await gql(url, SET_ROLE, { c: group, u: admin.userId, r: "ADMIN" }, owner)).body.errors,
+    ).toBeUndefined();
     expect(codeOf(await gql(url, ADD, { c: group, u: [newcomer.userId] }, member))).toBe("FORBIDDEN");
     // Not matched with the admin: invited, not added.
-    expect((await gql(url, ADD, { c: group, u: [newcomer.userId] }, admin)).body.data.addGroupMembers.memberCount).toBe(3);
+    expect(
+      (await gql(url, ADD, { c: group, u: [newcomer.userId] }, admin)).body.data.addGroupMembers.memberCount,
+    ).toBe(3);
     expect(await invitationTo(url, newcomer, group)).not.toBeNull();
     expect(codeOf(await gql(url, REMOVE, { c: group, u: owner.userId }, admin))).toBe("FORBIDDEN");
     // Removing a pending invitee withdraws the invitation.
-    expect((await gql(url, REMOVE, { c: group, u: newcomer.userId }, admin)).body.data.removeGroupMember.memberCount).toBe(3);
+    expect(
+      (await gql(url, REMOVE, { c: group, u: newcomer.userId }, admin)).body.data.removeGroupMember
+        .memberCount,
+    ).toBe(3);
     expect(await invitationTo(url, newcomer, group)).toBeNull();
     expect(codeOf(await send(url, newcomer, group, "am I in?"))).toBe("NOT_FOUND");
-    expect((await gql(url, "mutation($c: ID!) { leaveConversation(conversationId: $c) }", { c: group }, owner)).body.data.leaveConversation).toBe(true);
+    expect(
+      (await gql(url, "mutation($c: ID!) { leaveConversation(conversationId: $c) }", { c: group }, owner))
+        .body.data.leaveConversation,
+    ).toBe(true);
     const view = await gql(url, CONVERSATION, { id: group }, admin);
     expect(view.body.data.conversation.myRole).toBe("OWNER");
     expect(view.body.data.conversation.memberCount).toBe(2);
@@ -302,13 +465,21 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     const groups = [];
     for (const title of ["g1", "g2", "g3"]) groups.push(await createGroup(url, a, [b], title));
     await send(url, b, groups[0]!, "bump g1");
-    const LIST = "query($f: Int, $a: String) { conversations(first: $f, after: $a) { edges { cursor node { id title unreadCount lastMessage { text } } } pageInfo { hasNextPage endCursor } } }";
+    const LIST =
+      "query($f: Int, $a: String) { conversations(first: $f, after: $a) { edges { cursor node { id title unreadCount lastMessage { text } } } pageInfo { hasNextPage endCursor } } }";
     const first = await gql(url, LIST, { f: 2 }, a);
-    expect(first.body.data.conversations.edges.map((edge: { node: { title: string } }) => edge.node.title)).toEqual(["g1", "g3"]);
-    expect(first.body.data.conversations.edges[0].node).toMatchObject({ unreadCount: 1, lastMessage: { text: "bump g1" } });
+    expect(
+      first.body.data.conversations.edges.map((edge: { node: { title: string } }) => edge.node.title),
+    ).toEqual(["g1", "g3"]);
+    expect(first.body.data.conversations.edges[0].node).toMatchObject({
+      unreadCount: 1,
+      lastMessage: { text: "bump g1" },
+    });
     expect(first.body.data.conversations.pageInfo.hasNextPage).toBe(true);
     const second = await gql(url, LIST, { f: 2, a: first.body.data.conversations.pageInfo.endCursor }, a);
-    expect(second.body.data.conversations.edges.map((edge: { node: { title: string } }) => edge.node.title)).toEqual(["g2"]);
+    expect(
+      second.body.data.conversations.edges.map((edge: { node: { title: string } }) => edge.node.title),
+    ).toEqual(["g2"]);
     expect(second.body.data.conversations.pageInfo.hasNextPage).toBe(false);
   });
 });

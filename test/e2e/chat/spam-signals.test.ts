@@ -59,7 +59,12 @@ describe("chat spam signals", () => {
   async function aged(ageHours: number): Promise<Person> {
     const person = await harness.person();
     const accountCreatedAt = Math.floor(Date.now() / 1000 - ageHours * 3600);
-    const { token } = await harness.tokens.issue({ userId: person.userId, sessionId: person.sessionId, role: "USER", accountCreatedAt });
+    const { token } = await harness.tokens.issue({
+      userId: person.userId,
+      sessionId: person.sessionId,
+      role: "USER",
+      accountCreatedAt,
+    });
     return { ...person, token };
   }
   const fresh = () => aged(1);
@@ -99,7 +104,10 @@ describe("chat spam signals", () => {
          AND payload->'recipients' @> ${JSON.stringify([{ userId }])}::jsonb`;
     return rows[0]!.n;
   }
-  async function historyOf(who: Person, conversationId: string): Promise<Array<{ id: string; seq: number; text: string }>> {
+  async function historyOf(
+    who: Person,
+    conversationId: string,
+  ): Promise<Array<{ id: string; seq: number; text: string }>> {
     const response = await gql(url, MESSAGES, { conversationId, first: 100 }, who);
     expect(response.body.errors).toBeUndefined();
     return response.body.data.messages.messages;
@@ -110,12 +118,17 @@ describe("chat spam signals", () => {
     return stream;
   }
   const added = (stream: Subscriber, conversationId: string) =>
-    stream.events.filter((event) => event.kind === "MESSAGE_ADDED" && event.conversationId === conversationId);
+    stream.events.filter(
+      (event) => event.kind === "MESSAGE_ADDED" && event.conversationId === conversationId,
+    );
 
   it("should hold a new account's links to a stranger: hidden live, in history and from push, then delivered in order on DISMISS", async () => {
     const [sender, stranger] = [await fresh(), await old()];
     const conversation = await direct(sender, stranger);
-    const [strangerStream, senderStream] = [await liveStream(stranger, conversation), await liveStream(sender, conversation)];
+    const [strangerStream, senderStream] = [
+      await liveStream(stranger, conversation),
+      await liveStream(sender, conversation),
+    ];
 
     const links = await send(url, sender, conversation, "see my pics at www.example.com");
     expect(links.body.errors).toBeUndefined();
@@ -125,25 +138,46 @@ describe("chat spam signals", () => {
     // The sender sees its own messages as always: answered, live on its other devices, in history.
     expect(held.map((message) => message.seq)).toEqual([1, 2]);
     await eventually(() => added(senderStream, conversation).length === 2, "the sender's own live events");
-    expect((await historyOf(sender, conversation)).map((message) => message.id)).toEqual(held.map((message) => message.id));
+    expect((await historyOf(sender, conversation)).map((message) => message.id)).toEqual(
+      held.map((message) => message.id),
+    );
 
     // One signal for both messages, with exactly the catalogued payload.
     const signals = await signalsOf(sender.userId);
-    expect(signals).toEqual([{ userId: sender.userId, signal: "LINKS_FROM_NEW_ACCOUNT", detail: expect.any(String), at: expect.any(String) }]);
+    expect(signals).toEqual([
+      {
+        userId: sender.userId,
+        signal: "LINKS_FROM_NEW_ACCOUNT",
+        detail: expect.any(String),
+        at: expect.any(String),
+      },
+    ]);
     expect(new Date(String(signals[0]!.at)).toISOString()).toBe(signals[0]!.at);
 
     // Withheld from the stranger: not in history, not pushed, not live.
     expect(await historyOf(stranger, conversation)).toEqual([]);
     expect(await pushedTo(stranger.userId, conversation)).toBe(0);
     // A retried send (same clientMessageId) returns the held message, not a second one.
-    const retried = await gql(url, "mutation($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }", {
-      input: { conversationId: conversation, clientMessageId: links.body.data.sendMessage.clientMessageId, text: "see my pics at www.example.com" },
-    }, sender);
+    const retried = await gql(
+      url,
+      "mutation($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }",
+      {
+        input: {
+          conversationId: conversation,
+          clientMessageId: links.body.data.sendMessage.clientMessageId,
+          text: "see my pics at www.example.com",
+        },
+      },
+      sender,
+    );
     expect(retried.body.data.sendMessage).toEqual({ id: held[0]!.id, seq: 1 });
 
     // The stranger writes: it takes seq 1, the held messages hold no place in the sequence.
     expect((await send(url, stranger, conversation, "hello?")).body.data.sendMessage.seq).toBe(1);
-    await eventually(() => added(strangerStream, conversation).length === 1, "the stranger's own message live");
+    await eventually(
+      () => added(strangerStream, conversation).length === 1,
+      "the stranger's own message live",
+    );
     expect(added(strangerStream, conversation).map((event) => event.message?.text)).toEqual(["hello?"]);
 
     await moderate(sender.userId, "DISMISS");
@@ -172,7 +206,9 @@ describe("chat spam signals", () => {
     expect(await signalsOf(oldSender.userId)).toEqual([]);
     expect(await signalsOf(newSender.userId)).toEqual([]);
     expect((await historyOf(other, toOther)).map((message) => message.text)).toEqual(["www.example.com"]);
-    expect((await historyOf(matched, toMatch)).map((message) => message.text)).toEqual(["my insta: www.example.com"]);
+    expect((await historyOf(matched, toMatch)).map((message) => message.text)).toEqual([
+      "my insta: www.example.com",
+    ]);
   });
 
   it("should see through case, spacing, accents and invisible characters when the same text goes to many conversations", async () => {
@@ -180,14 +216,21 @@ describe("chat spam signals", () => {
     const targets = [await old(), await old(), await old(), await old()];
     const conversations: string[] = [];
     for (const target of targets) conversations.push(await direct(sender, target));
-    const variants = ["Hey, check my profile!", "hey,   CHECK my\tprofile!", "he\u200By, che\u00ADck my pro\uFEFFfile!", "Hey, chéck my profile!"];
+    const variants = [
+      "Hey, check my profile!",
+      "hey,   CHECK my\tprofile!",
+      "he\u200By, che\u00ADck my pro\uFEFFfile!",
+      "Hey, chéck my profile!",
+    ];
     expect(new Set(variants.map(textFingerprint)).size).toBe(1);
     expect(normalizeText(variants[2]!)).toBe("hey, check my profile!");
     for (const [index, conversation] of conversations.entries()) {
       expect((await send(url, sender, conversation, variants[index]!)).body.errors).toBeUndefined();
     }
     // A different text is not the same text.
-    expect((await send(url, sender, conversations[0]!, "Hey, check my profile?!")).body.errors).toBeUndefined();
+    expect(
+      (await send(url, sender, conversations[0]!, "Hey, check my profile?!")).body.errors,
+    ).toBeUndefined();
     const signals = await signalsOf(sender.userId);
     expect(signals.map((signal) => signal.signal)).toEqual(["REPEATED_TEXT"]);
     // The first two went out before the signal; from the third on, strangers get nothing.
@@ -211,14 +254,27 @@ describe("chat spam signals", () => {
     for (const other of others.slice(0, 4)) conversations.push(await direct(sender, other));
     const fifth = await gql(url, OPEN, { u: others[4]!.userId }, sender);
     expect(codeOf(fifth)).toBe("RATE_LIMITED");
-    expect(fifth.body.errors?.[0]?.extensions).toMatchObject({ limit: "chat-new-account-conversations", retryAfterSeconds: expect.any(Number) });
+    expect(fifth.body.errors?.[0]?.extensions).toMatchObject({
+      limit: "chat-new-account-conversations",
+      retryAfterSeconds: expect.any(Number),
+    });
     expect(fifth.body.errors![0]!.extensions!.retryAfterSeconds).toBeGreaterThan(22 * 3600);
 
     // Matched conversations are where a burst goes unnoticed by strangers: the throttle still counts.
     const own = await match(others[0]!, sender).then(() => conversations[0]!);
     const answers: Array<string | undefined> = [];
-    for (let index = 0; index < 8; index += 1) answers.push(codeOf(await send(url, sender, own, `message ${index}`)));
-    expect(answers).toEqual([undefined, undefined, undefined, undefined, undefined, undefined, "RATE_LIMITED", "RATE_LIMITED"]);
+    for (let index = 0; index < 8; index += 1)
+      answers.push(codeOf(await send(url, sender, own, `message ${index}`)));
+    expect(answers).toEqual([
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      undefined,
+      "RATE_LIMITED",
+      "RATE_LIMITED",
+    ]);
     expect((await signalsOf(sender.userId)).map((signal) => signal.signal)).toEqual(["NEW_ACCOUNT_BURST"]);
 
     // An old account is not throttled.
@@ -240,6 +296,8 @@ describe("chat spam signals", () => {
     const group = await createGroup(url, sender, [await old()]);
     const link = await send(url, sender, group, "join: t.me/spam");
     expect(link.body.errors).toBeUndefined();
-    expect((await signalsOf(sender.userId)).map((signal) => signal.signal)).toEqual(["LINKS_FROM_NEW_ACCOUNT"]);
+    expect((await signalsOf(sender.userId)).map((signal) => signal.signal)).toEqual([
+      "LINKS_FROM_NEW_ACCOUNT",
+    ]);
   });
 });

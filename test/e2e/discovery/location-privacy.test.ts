@@ -1,4 +1,10 @@
-import { LATITUDE_STEP_DEGREES, roundDistance, snapToGrid, type Distance, type LatLng } from "@hv/discovery/src/modules/geo";
+import {
+  LATITUDE_STEP_DEGREES,
+  roundDistance,
+  snapToGrid,
+  type Distance,
+  type LatLng,
+} from "@hv/discovery/src/modules/geo";
 import { useSystem } from "../../support/fixture";
 import type { SignedIn } from "../../support/users-client";
 import { eventually, UPDATE_LOCATION } from "./nearby-support";
@@ -17,10 +23,16 @@ describe("location privacy against trilateration", () => {
   it("should leave the target anywhere in a region at least the size of a grid cell, and never reveal the exact point", async () => {
     const responses: string[] = [];
     const target = await fx.client.signUp({ displayName: "Target" });
-    const moved = await fx.client.request(UPDATE_LOCATION, { lat: TARGET.latitude, lng: TARGET.longitude }, target.accessToken);
+    const moved = await fx.client.request(
+      UPDATE_LOCATION,
+      { lat: TARGET.latitude, lng: TARGET.longitude },
+      target.accessToken,
+    );
     responses.push(JSON.stringify(moved.body));
     // Sign-up sent user.profile_changed: Discovery shows distances to people it has a profile for.
-    await eventually(() => fx.dbs.discovery.discoveryProfile.findUnique({ where: { userId: target.userId } }));
+    await eventually(() =>
+      fx.dbs.discovery.discoveryProfile.findUnique({ where: { userId: target.userId } }),
+    );
 
     // Observations from 60 known points on rings 0.3–6 km around the target, by three attacker
     // accounts (each within its updateLocation budget of 30 a minute).
@@ -33,9 +45,16 @@ describe("location privacy against trilateration", () => {
       const angle = (i * 137.5 * Math.PI) / 180;
       const at = {
         latitude: TARGET.latitude + (radiusKm * 1000 * Math.cos(angle)) / METRES_PER_DEGREE,
-        longitude: TARGET.longitude + (radiusKm * 1000 * Math.sin(angle)) / (METRES_PER_DEGREE * Math.cos((TARGET.latitude * Math.PI) / 180)),
+        longitude:
+          TARGET.longitude +
+          (radiusKm * 1000 * Math.sin(angle)) /
+            (METRES_PER_DEGREE * Math.cos((TARGET.latitude * Math.PI) / 180)),
       };
-      const move = await fx.client.request(UPDATE_LOCATION, { lat: at.latitude, lng: at.longitude }, attacker.accessToken);
+      const move = await fx.client.request(
+        UPDATE_LOCATION,
+        { lat: at.latitude, lng: at.longitude },
+        attacker.accessToken,
+      );
       expect(move.body.errors).toBeUndefined();
       const read = await fx.client.request<{ user: { distance: Distance | null } | null }>(
         `query($id: ID!) { user(id: $id) { id displayName distance { kilometres lessThanOneKilometre } isDiscoverable } }`,
@@ -56,10 +75,15 @@ describe("location privacy against trilateration", () => {
     const candidates: Array<{ point: LatLng; cell: LatLng }> = [];
     for (let y = -60; y <= 60; y++)
       for (let x = -60; x <= 60; x++) {
-        const point = { latitude: TARGET.latitude + y * stepDeg, longitude: TARGET.longitude + (x * stepDeg) / lngScale };
+        const point = {
+          latitude: TARGET.latitude + y * stepDeg,
+          longitude: TARGET.longitude + (x * stepDeg) / lngScale,
+        };
         candidates.push({ point, cell: snapToGrid(point) });
       }
-    const cells = [...new Map(candidates.map((c) => [`${c.cell.latitude},${c.cell.longitude}`, c.cell])).values()];
+    const cells = [
+      ...new Map(candidates.map((c) => [`${c.cell.latitude},${c.cell.longitude}`, c.cell])).values(),
+    ];
     const viewerCells = observations.map((o) => snapToGrid(o.at));
     const rows = await fx.dbs.discovery.$queryRaw<Array<{ c: number; o: number; metres: number }>>`
       SELECT c.i::int AS c, o.i::int AS o,
@@ -71,12 +95,18 @@ describe("location privacy against trilateration", () => {
     for (const row of rows) {
       const expected = observations[row.o - 1]!.distance;
       const answer = roundDistance(Number(row.metres));
-      if (answer.kilometres !== expected.kilometres || answer.lessThanOneKilometre !== expected.lessThanOneKilometre) bad.add(row.c);
+      if (
+        answer.kilometres !== expected.kilometres ||
+        answer.lessThanOneKilometre !== expected.lessThanOneKilometre
+      )
+        bad.add(row.c);
     }
     cells.forEach((cell, i) => {
       if (!bad.has(i + 1)) consistentCells.add(`${cell.latitude},${cell.longitude}`);
     });
-    const consistent = candidates.filter((c) => consistentCells.has(`${c.cell.latitude},${c.cell.longitude}`)).map((c) => c.point);
+    const consistent = candidates
+      .filter((c) => consistentCells.has(`${c.cell.latitude},${c.cell.longitude}`))
+      .map((c) => c.point);
 
     const metresNorth = (p: LatLng) => (p.latitude - TARGET.latitude) * METRES_PER_DEGREE;
     const metresEast = (p: LatLng) => (p.longitude - TARGET.longitude) * METRES_PER_DEGREE * lngScale;
@@ -93,7 +123,8 @@ describe("location privacy against trilateration", () => {
 
     // The exact coordinates are nowhere: not in any response, not stored, not logged.
     const exact = [TARGET.latitude, TARGET.longitude].map((n) => n.toFixed(4));
-    for (const text of [...responses, JSON.stringify(fx.system.logs)]) for (const digits of exact) expect(text).not.toContain(digits);
+    for (const text of [...responses, JSON.stringify(fx.system.logs)])
+      for (const digits of exact) expect(text).not.toContain(digits);
     const [stored] = await fx.dbs.discovery.$queryRaw<Array<{ latitude: number; longitude: number }>>`
       SELECT ST_Y(location::geometry) AS latitude, ST_X(location::geometry) AS longitude FROM user_locations WHERE user_id = ${target.userId}::uuid`;
     expect(stored).toEqual(snapToGrid(TARGET));

@@ -1,13 +1,23 @@
 import { snapToGrid } from "@hv/discovery/src/modules/geo";
 import { useSystem } from "../../support/fixture";
 import { errorCode, type SignedIn } from "../../support/users-client";
-import { eventually, NEARBY, placeAt, seedProfile, tokenFor, UPDATE_LOCATION, type NearbyPage } from "./nearby-support";
+import {
+  eventually,
+  NEARBY,
+  placeAt,
+  seedProfile,
+  tokenFor,
+  UPDATE_LOCATION,
+  type NearbyPage,
+} from "./nearby-support";
 
 describe("updateLocation and distance through the gateway", () => {
   const fx = useSystem();
 
   async function storedPoint(userId: string) {
-    const [row] = await fx.dbs.discovery.$queryRaw<Array<{ latitude: number; longitude: number; updatedAt: Date }>>`
+    const [row] = await fx.dbs.discovery.$queryRaw<
+      Array<{ latitude: number; longitude: number; updatedAt: Date }>
+    >`
       SELECT ST_Y(location::geometry) AS latitude, ST_X(location::geometry) AS longitude, updated_at AS "updatedAt"
       FROM user_locations WHERE user_id = ${userId}::uuid`;
     return row ?? null;
@@ -27,7 +37,11 @@ describe("updateLocation and distance through the gateway", () => {
     expect(stored?.longitude).toBeCloseTo(snapped.longitude, 9);
     expect(stored?.latitude).not.toBeCloseTo(48.858_370_1, 5);
     expect(new Date(response.body.data!.updateLocation.updatedAt)).toEqual(stored?.updatedAt);
-    const seen = await fx.client.request(`query($id: ID!) { user(id: $id) { isDiscoverable } }`, { id: ada.userId }, ada.accessToken);
+    const seen = await fx.client.request(
+      `query($id: ID!) { user(id: $id) { isDiscoverable } }`,
+      { id: ada.userId },
+      ada.accessToken,
+    );
     expect(seen.body.data).toEqual({ user: { isDiscoverable: true } });
   });
 
@@ -54,7 +68,10 @@ describe("updateLocation and distance through the gateway", () => {
   it("should refuse updates over the per-user budget with RATE_LIMITED", async () => {
     const ada = await fx.client.signUp();
     const codes: Array<string | undefined> = [];
-    for (let i = 0; i < 31; i++) codes.push(errorCode(await fx.client.request(UPDATE_LOCATION, { lat: 1, lng: 1 + i / 1000 }, ada.accessToken)));
+    for (let i = 0; i < 31; i++)
+      codes.push(
+        errorCode(await fx.client.request(UPDATE_LOCATION, { lat: 1, lng: 1 + i / 1000 }, ada.accessToken)),
+      );
     expect(codes.slice(0, 30)).toEqual(Array(30).fill(undefined));
     expect(codes[30]).toBe("RATE_LIMITED");
   });
@@ -89,7 +106,9 @@ describe("updateLocation and distance through the gateway", () => {
     const anonymous = await fetch(discovery, {
       method: "POST",
       headers: { "content-type": "application/json" },
-      body: JSON.stringify({ query: `{ _entities(representations: [{ __typename: "User", id: "${bob}" }]) { ... on User { distance { kilometres } } } }` }),
+      body: JSON.stringify({
+        query: `{ _entities(representations: [{ __typename: "User", id: "${bob}" }]) { ... on User { distance { kilometres } } } }`,
+      }),
     });
     expect(((await anonymous.json()) as { data: unknown }).data).toEqual({ _entities: [{ distance: null }] });
   });
@@ -108,14 +127,30 @@ describe("updateLocation and distance through the gateway", () => {
       ] as const) {
         const updated = await fx.client.request(
           UPDATE_PROFILE,
-          { input: { gender, gendersOfInterest: [wants], discoveryPreferences: { ageMin: 25, ageMax: 45, maxDistanceKm: 20 } } },
+          {
+            input: {
+              gender,
+              gendersOfInterest: [wants],
+              discoveryPreferences: { ageMin: 25, ageMax: 45, maxDistanceKm: 20 },
+            },
+          },
           who.accessToken,
         );
         expect(updated.body.errors).toBeUndefined();
-        expect((await fx.client.request(UPDATE_LOCATION, { lat: gender === "WOMAN" ? 64.1466 : 64.1466 + 0.018, lng: -21.9426 }, who.accessToken)).body.errors).toBeUndefined();
+        expect(
+          (
+            await fx.client.request(
+              UPDATE_LOCATION,
+              { lat: gender === "WOMAN" ? 64.1466 : 64.1466 + 0.018, lng: -21.9426 },
+              who.accessToken,
+            )
+          ).body.errors,
+        ).toBeUndefined();
       }
       await eventually(async () => {
-        const rows = await fx.dbs.discovery.discoveryProfile.findMany({ where: { userId: { in: [ada.userId, bob.userId] }, gender: { not: null } } });
+        const rows = await fx.dbs.discovery.discoveryProfile.findMany({
+          where: { userId: { in: [ada.userId, bob.userId] }, gender: { not: null } },
+        });
         return rows.length === 2;
       });
       const seen = await fx.client.request<NearbyPage>(NEARBY, {}, ada.accessToken);
@@ -127,14 +162,36 @@ describe("updateLocation and distance through the gateway", () => {
     });
 
     it("should hide both people from each other once one blocks the other (user.blocked), and show them again after unblocking", async () => {
-      expect((await fx.client.request(`mutation($id: ID!) { blockUser(userId: $id) }`, { id: ada.userId }, bob.accessToken)).body.errors).toBeUndefined();
-      await eventually(() => fx.dbs.discovery.block.findUnique({ where: { blockerId_blockedId: { blockerId: bob.userId, blockedId: ada.userId } } }));
+      expect(
+        (
+          await fx.client.request(
+            `mutation($id: ID!) { blockUser(userId: $id) }`,
+            { id: ada.userId },
+            bob.accessToken,
+          )
+        ).body.errors,
+      ).toBeUndefined();
+      await eventually(() =>
+        fx.dbs.discovery.block.findUnique({
+          where: { blockerId_blockedId: { blockerId: bob.userId, blockedId: ada.userId } },
+        }),
+      );
       for (const viewer of [ada, bob]) {
         const page = await fx.client.request<NearbyPage>(NEARBY, {}, viewer.accessToken);
         expect(page.body.data?.nearby.edges).toEqual([]);
       }
-      expect((await fx.client.request(`mutation($id: ID!) { unblockUser(userId: $id) }`, { id: ada.userId }, bob.accessToken)).body.errors).toBeUndefined();
-      await eventually(async () => (await fx.dbs.discovery.block.count({ where: { blockerId: bob.userId } })) === 0);
+      expect(
+        (
+          await fx.client.request(
+            `mutation($id: ID!) { unblockUser(userId: $id) }`,
+            { id: ada.userId },
+            bob.accessToken,
+          )
+        ).body.errors,
+      ).toBeUndefined();
+      await eventually(
+        async () => (await fx.dbs.discovery.block.count({ where: { blockerId: bob.userId } })) === 0,
+      );
       const page = await fx.client.request<NearbyPage>(NEARBY, {}, ada.accessToken);
       expect(page.body.data?.nearby.edges.map((edge) => edge.node.id)).toEqual([bob.userId]);
     });

@@ -20,7 +20,10 @@ interface LikeData {
   match: MatchNode | null;
 }
 interface MatchesData {
-  matches: { edges: Array<{ cursor: string; node: MatchNode }>; pageInfo: { hasNextPage: boolean; endCursor: string | null } };
+  matches: {
+    edges: Array<{ cursor: string; node: MatchNode }>;
+    pageInfo: { hasNextPage: boolean; endCursor: string | null };
+  };
 }
 
 describe("likes, passes and matches through the gateway", () => {
@@ -33,17 +36,22 @@ describe("likes, passes and matches through the gateway", () => {
   async function person(displayName: string): Promise<SignedIn> {
     const signedIn = await fixture.client.signUp({ displayName });
     for (let attempt = 0; attempt < 400; attempt += 1) {
-      if (await fixture.dbs.discovery.discoveryProfile.count({ where: { userId: signedIn.userId } })) return signedIn;
+      if (await fixture.dbs.discovery.discoveryProfile.count({ where: { userId: signedIn.userId } }))
+        return signedIn;
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     throw new Error(`Discovery never learnt ${displayName}'s profile from user.profile_changed`);
   }
 
-  const send = <T = Record<string, unknown>>(query: string, variables: Record<string, unknown>, who?: SignedIn) =>
-    fixture.client.request<T>(query, variables, who?.accessToken);
+  const send = <T = Record<string, unknown>>(
+    query: string,
+    variables: Record<string, unknown>,
+    who?: SignedIn,
+  ) => fixture.client.request<T>(query, variables, who?.accessToken);
   const like = (who: SignedIn, target: string, query = LIKE) =>
     send<{ like?: LikeData; superLike?: LikeData }>(query, { userId: target }, who);
-  const matchesOf = (who: SignedIn, variables: Record<string, unknown> = {}) => send<MatchesData>(MATCHES, variables, who);
+  const matchesOf = (who: SignedIn, variables: Record<string, unknown> = {}) =>
+    send<MatchesData>(MATCHES, variables, who);
 
   function pairOf(one: string, other: string): [string, string] {
     return one < other ? [one, other] : [other, one];
@@ -51,7 +59,9 @@ describe("likes, passes and matches through the gateway", () => {
 
   async function outboxFor(type: string, pair: [string, string]) {
     const events = await fixture.dbs.discovery.outboxEvent.findMany({ where: { type } });
-    return events.filter((event) => JSON.stringify((event.payload as { userIds?: unknown }).userIds) === JSON.stringify(pair));
+    return events.filter(
+      (event) => JSON.stringify((event.payload as { userIds?: unknown }).userIds) === JSON.stringify(pair),
+    );
   }
 
   /**
@@ -71,7 +81,11 @@ describe("likes, passes and matches through the gateway", () => {
       db.outboxEvent.findMany({ orderBy: { id: "asc" } }),
     ]);
     const mentions = (payload: unknown) => ids.some((id) => JSON.stringify(payload).includes(id));
-    return { swipes, matches, outbox: outbox.filter((event) => mentions(event.payload)).map((event) => event.id) };
+    return {
+      swipes,
+      matches,
+      outbox: outbox.filter((event) => mentions(event.payload)).map((event) => event.id),
+    };
   }
 
   async function matchPair(one: SignedIn, other: SignedIn): Promise<MatchNode> {
@@ -111,7 +125,9 @@ describe("likes, passes and matches through the gateway", () => {
     expect(match?.user).toEqual({ id: ada.userId, displayName: "Ada" });
 
     const pair = pairOf(ada.userId, bob.userId);
-    const rows = await fixture.dbs.discovery.match.findMany({ where: { userAId: pair[0], userBId: pair[1] } });
+    const rows = await fixture.dbs.discovery.match.findMany({
+      where: { userAId: pair[0], userBId: pair[1] },
+    });
     expect(rows.map((row) => row.id)).toEqual([match?.id]);
     const events = await outboxFor("match.created", pair);
     expect(events.map((event) => event.payload)).toEqual([{ matchId: match?.id, userIds: pair }]);
@@ -123,12 +139,19 @@ describe("likes, passes and matches through the gateway", () => {
     ]);
     expect(adaSees.body.data?.matches.pageInfo.hasNextPage).toBe(false);
     const bobSees = await matchesOf(bob);
-    expect(bobSees.body.data?.matches.edges.map((edge) => edge.node.user)).toEqual([{ id: ada.userId, displayName: "Ada" }]);
+    expect(bobSees.body.data?.matches.edges.map((edge) => edge.node.user)).toEqual([
+      { id: ada.userId, displayName: "Ada" },
+    ]);
 
     // Liking again is idempotent: the same match, no second row or event.
     const again = await like(ada, bob.userId);
-    expect(again.body.data?.like).toEqual({ matched: true, match: { ...match, user: { id: bob.userId, displayName: "Bob" } } });
-    expect(await fixture.dbs.discovery.match.count({ where: { userAId: pair[0], userBId: pair[1] } })).toBe(1);
+    expect(again.body.data?.like).toEqual({
+      matched: true,
+      match: { ...match, user: { id: bob.userId, displayName: "Bob" } },
+    });
+    expect(await fixture.dbs.discovery.match.count({ where: { userAId: pair[0], userBId: pair[1] } })).toBe(
+      1,
+    );
     expect(await outboxFor("match.created", pair)).toHaveLength(1);
   });
 
@@ -145,7 +168,9 @@ describe("likes, passes and matches through the gateway", () => {
       expect(matched).toHaveLength(1);
 
       const pair = pairOf(one.userId, other.userId);
-      const rows = await fixture.dbs.discovery.match.findMany({ where: { userAId: pair[0], userBId: pair[1] } });
+      const rows = await fixture.dbs.discovery.match.findMany({
+        where: { userAId: pair[0], userBId: pair[1] },
+      });
       expect(rows.map((row) => row.id)).toEqual([matched[0]?.match?.id]);
       const events = await outboxFor("match.created", pair);
       expect(events.map((event) => event.payload)).toEqual([{ matchId: rows[0]?.id, userIds: pair }]);
@@ -162,7 +187,10 @@ describe("likes, passes and matches through the gateway", () => {
       [LIKE, "not-a-uuid"],
     ] as const) {
       const response = await send(query, { userId }, ada);
-      expect(response.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "userId" });
+      expect(response.body.errors?.[0]?.extensions).toMatchObject({
+        code: "BAD_USER_INPUT",
+        field: "userId",
+      });
     }
     expect(await counts(ada)).toEqual(before);
   });
@@ -171,10 +199,16 @@ describe("likes, passes and matches through the gateway", () => {
     const ada = await person("Ada");
     const banned = await person("Banned");
     const hidden = await person("Hidden");
-    await fixture.dbs.discovery.discoveryProfile.update({ where: { userId: hidden.userId }, data: { visible: false } });
+    await fixture.dbs.discovery.discoveryProfile.update({
+      where: { userId: hidden.userId },
+      data: { visible: false },
+    });
     const blockedByAda = await person("Blocked");
     const blockerOfAda = await person("Blocker");
-    await fixture.dbs.discovery.discoveryProfile.update({ where: { userId: banned.userId }, data: { banned: true } });
+    await fixture.dbs.discovery.discoveryProfile.update({
+      where: { userId: banned.userId },
+      data: { banned: true },
+    });
     await fixture.dbs.discovery.block.createMany({
       data: [
         { blockerId: ada.userId, blockedId: blockedByAda.userId, eventAt: new Date() },
@@ -182,7 +216,13 @@ describe("likes, passes and matches through the gateway", () => {
       ],
     });
     const before = await counts(ada, banned, blockedByAda, blockerOfAda, hidden);
-    for (const target of [randomUUID(), banned.userId, hidden.userId, blockedByAda.userId, blockerOfAda.userId]) {
+    for (const target of [
+      randomUUID(),
+      banned.userId,
+      hidden.userId,
+      blockedByAda.userId,
+      blockerOfAda.userId,
+    ]) {
       for (const query of [LIKE, SUPER_LIKE, PASS]) {
         const response = await send(query, { userId: target }, ada);
         expect(response.body.errors?.[0]?.extensions).toMatchObject({ code: "NOT_FOUND", field: "userId" });
@@ -208,7 +248,9 @@ describe("likes, passes and matches through the gateway", () => {
     const ada = await person("Ada");
     const bob = await person("Bob");
     expect((await like(ada, bob.userId)).body.data?.like?.matched).toBe(false);
-    expect((await send<{ pass: boolean }>(PASS, { userId: bob.userId }, ada)).body.data).toEqual({ pass: true });
+    expect((await send<{ pass: boolean }>(PASS, { userId: bob.userId }, ada)).body.data).toEqual({
+      pass: true,
+    });
     expect((await like(bob, ada.userId)).body.data?.like).toEqual({ matched: false, match: null });
     const changedMind = await like(ada, bob.userId);
     expect(changedMind.body.data?.like?.matched).toBe(true);
@@ -221,16 +263,32 @@ describe("likes, passes and matches through the gateway", () => {
     ["a negative first", { first: -1 }, "first"],
     ["a cursor that is not base64url", { after: "!!!" }, "after"],
     ["a cursor that is not JSON", { after: Buffer.from("hello").toString("base64url") }, "after"],
-    ["a cursor with a bad id", { after: Buffer.from(JSON.stringify({ c: "2026-01-01T00:00:00.000Z", i: "x" })).toString("base64url") }, "after"],
-    ["a cursor with a bad time", { after: Buffer.from(JSON.stringify({ c: "yesterday", i: randomUUID() })).toString("base64url") }, "after"],
+    [
+      "a cursor with a bad id",
+      { after: Buffer.from(JSON.stringify({ c: "2026-01-01T00:00:00.000Z", i: "x" })).toString("base64url") },
+      "after",
+    ],
+    [
+      "a cursor with a bad time",
+      { after: Buffer.from(JSON.stringify({ c: "yesterday", i: randomUUID() })).toString("base64url") },
+      "after",
+    ],
     [
       "a cursor with extra fields",
-      { after: Buffer.from(JSON.stringify({ c: "2026-01-01T00:00:00.000Z", i: randomUUID(), x: 1 })).toString("base64url") },
+      {
+        after: Buffer.from(JSON.stringify({ c: "2026-01-01T00:00:00.000Z", i: randomUUID(), x: 1 })).toString(
+          "base64url",
+        ),
+      },
       "after",
     ],
     [
       "a re-spaced cursor",
-      { after: Buffer.from(JSON.stringify({ c: "2026-01-01T00:00:00.000Z", i: randomUUID() }, null, 1)).toString("base64url") },
+      {
+        after: Buffer.from(
+          JSON.stringify({ c: "2026-01-01T00:00:00.000Z", i: randomUUID() }, null, 1),
+        ).toString("base64url"),
+      },
       "after",
     ],
   ])("should refuse matches with %s as BAD_USER_INPUT", async (_name, variables, field) => {
@@ -263,7 +321,13 @@ describe("likes, passes and matches through the gateway", () => {
     }
     expect(pageSizes).toEqual([2, 2, 1]);
     expect(seen.map((node) => node.id)).toEqual([...made].reverse());
-    expect(seen.map((node) => node.user.displayName)).toEqual(["Match 4", "Match 3", "Match 2", "Match 1", "Match 0"]);
+    expect(seen.map((node) => node.user.displayName)).toEqual([
+      "Match 4",
+      "Match 3",
+      "Match 2",
+      "Match 1",
+      "Match 0",
+    ]);
     const times = seen.map((node) => Date.parse(node.createdAt));
     expect([...times].sort((x, y) => y - x)).toEqual(times);
   });
@@ -282,7 +346,10 @@ describe("likes, passes and matches through the gateway", () => {
     const unknown = await send(UNMATCH, { matchId: randomUUID() }, ada);
     expect(errorCode(unknown)).toBe("NOT_FOUND");
     const malformed = await send(UNMATCH, { matchId: "nope" }, ada);
-    expect(malformed.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "matchId" });
+    expect(malformed.body.errors?.[0]?.extensions).toMatchObject({
+      code: "BAD_USER_INPUT",
+      field: "matchId",
+    });
     expect(await counts(ada, bob, eve)).toEqual(before);
 
     const ended = await send<{ unmatch: boolean }>(UNMATCH, { matchId: match.id }, bob);
@@ -290,7 +357,9 @@ describe("likes, passes and matches through the gateway", () => {
     expect(ended.body.data).toEqual({ unmatch: true });
     const events = await outboxFor("match.ended", pair);
     expect(events.map((event) => event.payload)).toEqual([{ matchId: match.id, userIds: pair }]);
-    expect((await fixture.dbs.discovery.match.findUniqueOrThrow({ where: { id: match.id } })).endedAt).not.toBeNull();
+    expect(
+      (await fixture.dbs.discovery.match.findUniqueOrThrow({ where: { id: match.id } })).endedAt,
+    ).not.toBeNull();
     for (const who of [ada, bob]) {
       expect((await matchesOf(who)).body.data?.matches.edges).toEqual([]);
     }
@@ -300,11 +369,17 @@ describe("likes, passes and matches through the gateway", () => {
     expect(await outboxFor("match.ended", pair)).toHaveLength(1);
 
     // Their earlier likes are now passes; liking again does not bring the match back.
-    const swipes = await fixture.dbs.discovery.swipe.findMany({ where: { OR: [{ swiperId: ada.userId }, { swiperId: bob.userId }] } });
+    const swipes = await fixture.dbs.discovery.swipe.findMany({
+      where: { OR: [{ swiperId: ada.userId }, { swiperId: bob.userId }] },
+    });
     expect(swipes.map((swipe) => swipe.kind)).toEqual(["PASS", "PASS"]);
     expect((await like(ada, bob.userId)).body.data?.like).toEqual({ matched: false, match: null });
     expect((await like(bob, ada.userId)).body.data?.like).toEqual({ matched: false, match: null });
-    expect(await fixture.dbs.discovery.match.count({ where: { userAId: pair[0], userBId: pair[1], endedAt: null } })).toBe(0);
+    expect(
+      await fixture.dbs.discovery.match.count({
+        where: { userAId: pair[0], userBId: pair[1], endedAt: null },
+      }),
+    ).toBe(0);
     expect(await outboxFor("match.created", pair)).toHaveLength(1);
   });
 
@@ -324,11 +399,19 @@ describe("likes, passes and matches through the gateway", () => {
         { blockerId: blocker.userId, blockedId: ada.userId, eventAt: new Date() },
       ],
     });
-    await fixture.dbs.discovery.discoveryProfile.update({ where: { userId: banned.userId }, data: { banned: true } });
-    await fixture.dbs.discovery.discoveryProfile.update({ where: { userId: hidden.userId }, data: { visible: false } });
+    await fixture.dbs.discovery.discoveryProfile.update({
+      where: { userId: banned.userId },
+      data: { banned: true },
+    });
+    await fixture.dbs.discovery.discoveryProfile.update({
+      where: { userId: hidden.userId },
+      data: { visible: false },
+    });
     const response = await matchesOf(ada);
     expect(response.body.errors).toBeUndefined();
-    expect(response.body.data?.matches.edges.map((edge) => edge.node.user)).toEqual([{ id: kept.userId, displayName: "Kept" }]);
+    expect(response.body.data?.matches.edges.map((edge) => edge.node.user)).toEqual([
+      { id: kept.userId, displayName: "Kept" },
+    ]);
   });
 
   it("should resolve a Match entity only for its two members", async () => {
@@ -345,7 +428,9 @@ describe("likes, passes and matches through the gateway", () => {
         who ? { authorization: `Bearer ${who.accessToken}` } : {},
       );
     for (const member of [ada, bob]) {
-      expect((await asking(member)).body.data?._entities).toEqual([{ id: match.id, createdAt: match.createdAt }]);
+      expect((await asking(member)).body.data?._entities).toEqual([
+        { id: match.id, createdAt: match.createdAt },
+      ]);
     }
     expect((await asking(eve)).body.data?._entities).toEqual([null]);
     expect((await asking()).body.data?._entities).toEqual([null]);

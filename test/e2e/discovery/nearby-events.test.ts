@@ -14,7 +14,12 @@ describe("Discovery's event handlers on its own tables", () => {
   });
   afterAll(() => dbs.close());
 
-  const meta = <T extends EventType>(type: T, occurredAt: Date): EventMeta<T> => ({ eventId: randomUUID(), type, occurredAt, attempt: 1 });
+  const meta = <T extends EventType>(type: T, occurredAt: Date): EventMeta<T> => ({
+    eventId: randomUUID(),
+    type,
+    occurredAt,
+    attempt: 1,
+  });
   const profile = (userId: string, overrides: Record<string, unknown> = {}) => ({
     userId,
     birthDate: "1990-05-05",
@@ -32,9 +37,18 @@ describe("Discovery's event handlers on its own tables", () => {
     const userId = randomUUID();
     const t1 = new Date("2026-01-01T10:00:00Z");
     const t2 = new Date("2026-01-01T11:00:00Z");
-    await handlers["user.profile_changed"](profile(userId, { maxDistanceKm: 10, visibility: "HIDDEN" }), meta("user.profile_changed", t2));
-    await handlers["user.profile_changed"](profile(userId, { maxDistanceKm: 99 }), meta("user.profile_changed", t1)); // older: ignored
-    await handlers["user.profile_changed"](profile(userId, { maxDistanceKm: 10, visibility: "HIDDEN" }), meta("user.profile_changed", t2)); // redelivery
+    await handlers["user.profile_changed"](
+      profile(userId, { maxDistanceKm: 10, visibility: "HIDDEN" }),
+      meta("user.profile_changed", t2),
+    );
+    await handlers["user.profile_changed"](
+      profile(userId, { maxDistanceKm: 99 }),
+      meta("user.profile_changed", t1),
+    ); // older: ignored
+    await handlers["user.profile_changed"](
+      profile(userId, { maxDistanceKm: 10, visibility: "HIDDEN" }),
+      meta("user.profile_changed", t2),
+    ); // redelivery
     expect(await dbs.discovery.discoveryProfile.findUnique({ where: { userId } })).toEqual({
       userId,
       birthDate: new Date("1990-05-05"),
@@ -47,8 +61,15 @@ describe("Discovery's event handlers on its own tables", () => {
       banned: false,
       eventAt: t2,
     });
-    await handlers["user.profile_changed"](profile(userId, { gender: null, gendersOfInterest: [] }), meta("user.profile_changed", new Date("2026-01-02T00:00:00Z")));
-    expect(await dbs.discovery.discoveryProfile.findUnique({ where: { userId } })).toMatchObject({ gender: null, gendersOfInterest: [], visible: true });
+    await handlers["user.profile_changed"](
+      profile(userId, { gender: null, gendersOfInterest: [] }),
+      meta("user.profile_changed", new Date("2026-01-02T00:00:00Z")),
+    );
+    expect(await dbs.discovery.discoveryProfile.findUnique({ where: { userId } })).toMatchObject({
+      gender: null,
+      gendersOfInterest: [],
+      visible: true,
+    });
   });
 
   it("should store and remove blocks idempotently, keeping a block newer than the unblock", async () => {
@@ -67,7 +88,8 @@ describe("Discovery's event handlers on its own tables", () => {
 
   it("should end the pair's match on user.blocked, once, with a match.ended event, forget the pair's swipes and match, and leave other matches alone", async () => {
     const [a, b, c] = [randomUUID(), randomUUID(), randomUUID()];
-    const ordered = (x: string, y: string) => (x < y ? { userAId: x, userBId: y } : { userAId: y, userBId: x });
+    const ordered = (x: string, y: string) =>
+      x < y ? { userAId: x, userBId: y } : { userAId: y, userBId: x };
     const ab = await dbs.discovery.match.create({ data: ordered(a, b) });
     const ac = await dbs.discovery.match.create({ data: ordered(a, c) });
     await dbs.discovery.swipe.createMany({
@@ -89,16 +111,30 @@ describe("Discovery's event handlers on its own tables", () => {
     expect((await dbs.discovery.match.findUnique({ where: { id: ac.id } }))?.endedAt).toBeNull();
     const events = await endedEvents(ab.id);
     expect(events).toHaveLength(1);
-    expect(events[0]?.payload).toEqual({ matchId: ab.id, userIds: [ordered(a, b).userAId, ordered(a, b).userBId] });
+    expect(events[0]?.payload).toEqual({
+      matchId: ab.id,
+      userIds: [ordered(a, b).userAId, ordered(a, b).userBId],
+    });
     expect(await endedEvents(ac.id)).toHaveLength(0);
     // The old likes are gone: an unblock cannot bring the match back from them, only new likes can.
-    expect(await dbs.discovery.swipe.count({ where: { OR: [{ swiperId: a, targetId: b }, { swiperId: b, targetId: a }] } })).toBe(0);
+    expect(
+      await dbs.discovery.swipe.count({
+        where: {
+          OR: [
+            { swiperId: a, targetId: b },
+            { swiperId: b, targetId: a },
+          ],
+        },
+      }),
+    ).toBe(0);
   });
 
   it("should mark a banned profile", async () => {
     const userId = await seedProfile(dbs);
     await handlers["user.banned"]({ userId }, meta("user.banned", new Date()));
-    expect(await dbs.discovery.discoveryProfile.findUnique({ where: { userId } })).toMatchObject({ banned: true });
+    expect(await dbs.discovery.discoveryProfile.findUnique({ where: { userId } })).toMatchObject({
+      banned: true,
+    });
     await handlers["user.banned"]({ userId: randomUUID() }, meta("user.banned", new Date())); // no profile yet: nothing to do
   });
 
@@ -125,14 +161,21 @@ describe("Discovery's event handlers on its own tables", () => {
     const [userAId, userBId] = [gone, other].sort() as [string, string];
     await dbs.discovery.match.create({ data: { userAId, userBId } });
 
-    for (let i = 0; i < 2; i++) await handlers["user.deleted"]({ userId: gone }, meta("user.deleted", new Date()));
+    for (let i = 0; i < 2; i++)
+      await handlers["user.deleted"]({ userId: gone }, meta("user.deleted", new Date()));
 
     const about = { OR: [{ userId: gone }] };
     expect(await dbs.discovery.discoveryProfile.count({ where: about })).toBe(0);
     expect(await dbs.discovery.userLocation.count({ where: about })).toBe(0);
-    expect(await dbs.discovery.block.count({ where: { OR: [{ blockerId: gone }, { blockedId: gone }] } })).toBe(0);
-    expect(await dbs.discovery.swipe.count({ where: { OR: [{ swiperId: gone }, { targetId: gone }] } })).toBe(0);
-    expect(await dbs.discovery.match.count({ where: { OR: [{ userAId: gone }, { userBId: gone }] } })).toBe(0);
+    expect(
+      await dbs.discovery.block.count({ where: { OR: [{ blockerId: gone }, { blockedId: gone }] } }),
+    ).toBe(0);
+    expect(await dbs.discovery.swipe.count({ where: { OR: [{ swiperId: gone }, { targetId: gone }] } })).toBe(
+      0,
+    );
+    expect(await dbs.discovery.match.count({ where: { OR: [{ userAId: gone }, { userBId: gone }] } })).toBe(
+      0,
+    );
     expect(await dbs.discovery.discoveryProfile.count({ where: { userId: { in: [other, third] } } })).toBe(2);
     expect(await dbs.discovery.userLocation.count({ where: { userId: other } })).toBe(1);
     expect(await dbs.discovery.block.count({ where: { blockerId: other, blockedId: third } })).toBe(1);
@@ -149,23 +192,36 @@ describe("Discovery's event handlers on its own tables", () => {
     const active2 = await dbs.discovery.match.create({ data: pair(two, gone) });
     const ended = await dbs.discovery.match.create({ data: { ...pair(gone, three), endedAt: new Date() } });
 
-    for (let i = 0; i < 2; i++) await handlers["user.deleted"]({ userId: gone }, meta("user.deleted", new Date()));
+    for (let i = 0; i < 2; i++)
+      await handlers["user.deleted"]({ userId: gone }, meta("user.deleted", new Date()));
 
     const events = await dbs.discovery.outboxEvent.findMany({ where: { type: "match.ended" } });
-    const mine = events.filter((event) => [active1.id, active2.id, ended.id].includes((event.payload as { matchId: string }).matchId));
-    expect(mine.map((event) => event.payload).sort((a, b) => ((a as { matchId: string }).matchId < (b as { matchId: string }).matchId ? -1 : 1))).toEqual(
+    const mine = events.filter((event) =>
+      [active1.id, active2.id, ended.id].includes((event.payload as { matchId: string }).matchId),
+    );
+    expect(
+      mine
+        .map((event) => event.payload)
+        .sort((a, b) => ((a as { matchId: string }).matchId < (b as { matchId: string }).matchId ? -1 : 1)),
+    ).toEqual(
       [
         { matchId: active1.id, userIds: [active1.userAId, active1.userBId] },
         { matchId: active2.id, userIds: [active2.userAId, active2.userBId] },
       ].sort((a, b) => (a.matchId < b.matchId ? -1 : 1)),
     );
-    expect(await dbs.discovery.match.count({ where: { OR: [{ userAId: gone }, { userBId: gone }] } })).toBe(0);
+    expect(await dbs.discovery.match.count({ where: { OR: [{ userAId: gone }, { userBId: gone }] } })).toBe(
+      0,
+    );
   });
 
   it("should keep the nearby copy of a profile on the location row in step with discovery_profiles", async () => {
     const userId = await seedProfile(dbs);
     await placeAt(dbs, userId, 1, 1);
-    const copy = () => dbs.discovery.userLocation.findUnique({ where: { userId }, select: { shown: true, gender: true, ageMin: true } });
+    const copy = () =>
+      dbs.discovery.userLocation.findUnique({
+        where: { userId },
+        select: { shown: true, gender: true, ageMin: true },
+      });
     expect(await copy()).toMatchObject({ shown: true });
     await dbs.discovery.discoveryProfile.update({ where: { userId }, data: { visible: false, ageMin: 33 } });
     expect(await copy()).toMatchObject({ shown: false, ageMin: 33 });

@@ -39,7 +39,13 @@ export async function seedProfile(dbs: TestDatabases, seed: ProfileSeed = {}): P
 }
 
 /** Stores a location as updateLocation would (snapped), optionally `ageMinutes` old. */
-export async function placeAt(dbs: TestDatabases, userId: string, latitude: number, longitude: number, ageMinutes = 0): Promise<void> {
+export async function placeAt(
+  dbs: TestDatabases,
+  userId: string,
+  latitude: number,
+  longitude: number,
+  ageMinutes = 0,
+): Promise<void> {
   const snapped = snapToGrid({ latitude, longitude });
   await dbs.discovery.$executeRaw`
     INSERT INTO user_locations (user_id, location, updated_at)
@@ -66,7 +72,10 @@ export const NEARBY = `query($first: Int, $after: String, $filters: NearbyFilter
 
 export interface NearbyPage {
   nearby: {
-    edges: Array<{ cursor: string; node: { id: string; distance: { kilometres: number; lessThanOneKilometre: boolean } | null } }>;
+    edges: Array<{
+      cursor: string;
+      node: { id: string; distance: { kilometres: number; lessThanOneKilometre: boolean } | null };
+    }>;
     pageInfo: { hasNextPage: boolean; endCursor: string | null };
   };
 }
@@ -74,7 +83,10 @@ export interface NearbyPage {
 export const UPDATE_LOCATION = `mutation($lat: Float!, $lng: Float!) { updateLocation(latitude: $lat, longitude: $lng) { updatedAt } }`;
 
 /** Polls until `check` returns a value (events are asynchronous); fails after `attempts`. */
-export async function eventually<T>(check: () => Promise<T | null | undefined | false>, attempts = 200): Promise<T> {
+export async function eventually<T>(
+  check: () => Promise<T | null | undefined | false>,
+  attempts = 200,
+): Promise<T> {
   for (let i = 0; i < attempts; i++) {
     const value = await check();
     if (value) return value;
@@ -84,11 +96,20 @@ export async function eventually<T>(check: () => Promise<T | null | undefined | 
   throw new Error("condition not reached");
 }
 
-export async function allNearby(client: UsersClient, token: string, first: number, filters?: Record<string, number>): Promise<NearbyPage["nearby"]["edges"]> {
+export async function allNearby(
+  client: UsersClient,
+  token: string,
+  first: number,
+  filters?: Record<string, number>,
+): Promise<NearbyPage["nearby"]["edges"]> {
   const edges: NearbyPage["nearby"]["edges"] = [];
   let after: string | null = null;
   for (let page = 0; page < 100; page++) {
-    const response: GraphQLResponse<NearbyPage> = await client.request<NearbyPage>(NEARBY, { first, after, filters }, token);
+    const response: GraphQLResponse<NearbyPage> = await client.request<NearbyPage>(
+      NEARBY,
+      { first, after, filters },
+      token,
+    );
     if (response.body.errors) throw new Error(JSON.stringify(response.body.errors));
     const nearby = response.body.data!.nearby;
     edges.push(...nearby.edges);
@@ -99,7 +120,13 @@ export async function allNearby(client: UsersClient, token: string, first: numbe
 }
 
 /** `count` people with the same profile at one point (snapped), in two statements. */
-export async function seedMany(dbs: TestDatabases, count: number, seed: ProfileSeed, latitude: number, longitude: number): Promise<string[]> {
+export async function seedMany(
+  dbs: TestDatabases,
+  count: number,
+  seed: ProfileSeed,
+  latitude: number,
+  longitude: number,
+): Promise<string[]> {
   const snapped = snapToGrid({ latitude, longitude });
   const rows = await dbs.discovery.$queryRaw<Array<{ id: string }>>`
     INSERT INTO discovery_profiles (user_id, birth_date, gender, genders_of_interest, age_min, age_max, max_distance_km, visible, banned, event_at)

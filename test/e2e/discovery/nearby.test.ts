@@ -5,7 +5,16 @@ import { createSearchPool } from "@hv/discovery/src/modules/search-pool";
 import { Prisma } from "@hv/discovery/src/generated/prisma/client";
 import { useSystem } from "../../support/fixture";
 import { errorCode } from "../../support/users-client";
-import { allNearby, NEARBY, northOf, placeAt, seedMany, seedProfile, tokenFor, type NearbyPage } from "./nearby-support";
+import {
+  allNearby,
+  NEARBY,
+  northOf,
+  placeAt,
+  seedMany,
+  seedProfile,
+  tokenFor,
+  type NearbyPage,
+} from "./nearby-support";
 
 /** A random spot of the globe per test, so tests (and other files sharing the run's databases) never see each other's people. */
 function somewhere(): [number, number] {
@@ -17,7 +26,14 @@ describe("nearby through the gateway", () => {
 
   /** A woman of 30 looking for men 25–35 within 10 km, at a random spot. */
   async function viewerAt(origin: [number, number]) {
-    const viewerId = await seedProfile(fx.dbs, { age: 30, gender: "WOMAN", gendersOfInterest: ["MAN"], ageMin: 25, ageMax: 35, maxDistanceKm: 10 });
+    const viewerId = await seedProfile(fx.dbs, {
+      age: 30,
+      gender: "WOMAN",
+      gendersOfInterest: ["MAN"],
+      ageMin: 25,
+      ageMax: 35,
+      maxDistanceKm: 10,
+    });
     await placeAt(fx.dbs, viewerId, ...origin);
     return { viewerId, token: await tokenFor(fx.system, viewerId) };
   }
@@ -34,7 +50,13 @@ describe("nearby through the gateway", () => {
       await placeAt(fx.dbs, id, ...northOf(...origin, km));
       return id;
     };
-    const match = { age: 30, gender: "MAN" as const, gendersOfInterest: ["WOMAN" as const], ageMin: 25, ageMax: 35 };
+    const match = {
+      age: 30,
+      gender: "MAN" as const,
+      gendersOfInterest: ["WOMAN" as const],
+      ageMin: 25,
+      ageMax: 35,
+    };
     const far = await at(8, match);
     const near = await at(0.1, match);
     const middle = await at(3, { ...match, gendersOfInterest: ["WOMAN", "NONBINARY"], age: 25 });
@@ -174,7 +196,11 @@ describe("nearby through the gateway", () => {
 
     expect(await ids(token)).toEqual([near30, near34, far30]);
     expect(await ids(token, 50, { maxDistanceKm: 5 })).toEqual([near30, near34]);
-    expect(await ids(token, 50, { maxDistanceKm: 1000, ageMin: 18, ageMax: 99 })).toEqual([near30, near34, far30]);
+    expect(await ids(token, 50, { maxDistanceKm: 1000, ageMin: 18, ageMax: 99 })).toEqual([
+      near30,
+      near34,
+      far30,
+    ]);
     expect(await ids(token, 50, { ageMin: 32 })).toEqual([near34]);
     expect(await ids(token, 50, { ageMax: 31 })).toEqual([near30, far30]);
   });
@@ -189,7 +215,9 @@ describe("nearby through the gateway", () => {
     await placeAt(fx.dbs, noProfile, ...origin);
     for (const token of [stale.token, await tokenFor(fx.system, noProfile)]) {
       const response = await fx.client.request<NearbyPage>(NEARBY, {}, token);
-      expect(response.body).toEqual({ data: { nearby: { edges: [], pageInfo: { hasNextPage: false, endCursor: null } } } });
+      expect(response.body).toEqual({
+        data: { nearby: { edges: [], pageInfo: { hasNextPage: false, endCursor: null } } },
+      });
     }
   });
 
@@ -205,11 +233,27 @@ describe("nearby through the gateway", () => {
     ["a negative first", { first: -5 }, "first"],
     ["a garbage cursor", { after: "not a cursor!" }, "after"],
     ["a cursor that is not JSON", { after: b64("d=1,id=2") }, "after"],
-    ["a cursor with an extra field", { after: b64(JSON.stringify({ d: 1, id: randomUUID(), x: 1 })) }, "after"],
+    [
+      "a cursor with an extra field",
+      { after: b64(JSON.stringify({ d: 1, id: randomUUID(), x: 1 })) },
+      "after",
+    ],
     ["a cursor with a negative distance", { after: encodeCursor({ d: -1, id: randomUUID() }) }, "after"],
-    ["a cursor with an absurd distance", { after: b64(JSON.stringify({ d: 1e308, id: randomUUID() })) }, "after"],
-    ["a cursor with a bad id", { after: b64(JSON.stringify({ d: 10, id: "1; DROP TABLE blocks" })) }, "after"],
-    ["a cursor with non-canonical padding", { after: `${encodeCursor({ d: 5, id: randomUUID() })}=` }, "after"],
+    [
+      "a cursor with an absurd distance",
+      { after: b64(JSON.stringify({ d: 1e308, id: randomUUID() })) },
+      "after",
+    ],
+    [
+      "a cursor with a bad id",
+      { after: b64(JSON.stringify({ d: 10, id: "1; DROP TABLE blocks" })) },
+      "after",
+    ],
+    [
+      "a cursor with non-canonical padding",
+      { after: `${encodeCursor({ d: 5, id: randomUUID() })}=` },
+      "after",
+    ],
     ["a zero distance filter", { filters: { maxDistanceKm: 0 } }, "filters.maxDistanceKm"],
     ["an under-age filter", { filters: { ageMin: 12 } }, "filters.ageMin"],
     ["an inverted age filter", { filters: { ageMin: 40, ageMax: 30 } }, "filters"],

@@ -70,13 +70,17 @@ describe("chat while Users is down", () => {
       conversationId = created.body.data?.createGroupConversation.id ?? "";
       if (!conversationId) await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const invitations = await client.request<{ myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> } }>(
-      `query { myInvitations { edges { node { id conversationId } } } }`,
-      {},
+    const invitations = await client.request<{
+      myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> };
+    }>(`query { myInvitations { edges { node { id conversationId } } } }`, {}, bob.accessToken);
+    const invitation = invitations.body.data!.myInvitations.edges.find(
+      (edge) => edge.node.conversationId === conversationId,
+    )!.node.id;
+    const accepted = await client.request(
+      `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`,
+      { i: invitation },
       bob.accessToken,
     );
-    const invitation = invitations.body.data!.myInvitations.edges.find((edge) => edge.node.conversationId === conversationId)!.node.id;
-    const accepted = await client.request(`mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`, { i: invitation }, bob.accessToken);
     expect(accepted.body.errors).toBeUndefined();
     const p = phone(system.gatewayUrl.replace(/^http/, "ws"), { authorization: `Bearer ${bob.accessToken}` });
     phones.push(p);

@@ -77,7 +77,14 @@ export interface TestChatEvent {
   kind: string;
   conversationId: string;
   seq: number;
-  message: { id: string; seq: number; text: string; clientMessageId: string; createdAt: string; sender: { id: string } } | null;
+  message: {
+    id: string;
+    seq: number;
+    text: string;
+    clientMessageId: string;
+    createdAt: string;
+    sender: { id: string };
+  } | null;
 }
 
 interface Listener {
@@ -132,8 +139,16 @@ class EventQueue {
   }
 }
 
-export async function startTestChat(options: { jwksUrl: string; issuer: string; audience: string; port?: number }): Promise<TestChat> {
-  const redis = createRedis("redis://127.0.0.1:6379", createLogger({ service: "test-chat", level: "silent" }));
+export async function startTestChat(options: {
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+  port?: number;
+}): Promise<TestChat> {
+  const redis = createRedis(
+    "redis://127.0.0.1:6379",
+    createLogger({ service: "test-chat", level: "silent" }),
+  );
   const authenticate = bearerAuthenticator(
     createAccessTokenVerifier({
       jwks: new URL(options.jwksUrl),
@@ -147,12 +162,20 @@ export async function startTestChat(options: { jwksUrl: string; issuer: string; 
   let opened = 0;
   const subscription = (conversation: boolean) => ({
     subscribe: (_: unknown, args: { conversationId?: string }, context: { viewer: Viewer | null }) => {
-      if (!context.viewer) throw new GraphQLError("Sign in first", { extensions: { code: ErrorCode.UNAUTHENTICATED } });
+      if (!context.viewer)
+        throw new GraphQLError("Sign in first", { extensions: { code: ErrorCode.UNAUTHENTICATED } });
       const conversationId = conversation ? (args.conversationId ?? null) : null;
       if (conversationId === "not-a-member") {
-        throw new GraphQLError("You are not a member of this conversation", { extensions: { code: ErrorCode.FORBIDDEN } });
+        throw new GraphQLError("You are not a member of this conversation", {
+          extensions: { code: ErrorCode.FORBIDDEN },
+        });
       }
-      const listener: Listener = { userId: context.viewer.userId, conversationId, push: () => undefined, complete: () => undefined };
+      const listener: Listener = {
+        userId: context.viewer.userId,
+        conversationId,
+        push: () => undefined,
+        complete: () => undefined,
+      };
       const queue = new EventQueue(() => listeners.delete(listener));
       listener.push = (event) => queue.push(event);
       listener.complete = () => void queue.return();
@@ -181,7 +204,8 @@ export async function startTestChat(options: { jwksUrl: string; issuer: string; 
       schema,
       context: async (_ctx, _id, payload) => {
         const authorization = payload.extensions?.authorization;
-        const viewer = typeof authorization === "string" ? await authenticate(authorization).catch(() => null) : null;
+        const viewer =
+          typeof authorization === "string" ? await authenticate(authorization).catch(() => null) : null;
         return { viewer };
       },
       onSubscribe: async (_ctx, _id, payload) => {
@@ -213,7 +237,8 @@ export async function startTestChat(options: { jwksUrl: string; issuer: string; 
     activeSubscriptions: () => listeners.size,
     publish(userIds, event) {
       for (const listener of [...listeners]) {
-        const forConversation = listener.conversationId !== null && listener.conversationId === event.conversationId;
+        const forConversation =
+          listener.conversationId !== null && listener.conversationId === event.conversationId;
         const forUser = listener.conversationId === null && userIds.includes(listener.userId);
         if (forConversation || forUser) listener.push(event);
       }
@@ -258,10 +283,22 @@ export const VIEWER_ECHO_SDL = `
   }
 `;
 
-async function startViewerEcho(options: { jwksUrl: string; issuer: string; audience: string }): Promise<{ url: string; close(): Promise<void> }> {
-  const redis = createRedis("redis://127.0.0.1:6379", createLogger({ service: "test-viewer-echo", level: "silent" }));
+async function startViewerEcho(options: {
+  jwksUrl: string;
+  issuer: string;
+  audience: string;
+}): Promise<{ url: string; close(): Promise<void> }> {
+  const redis = createRedis(
+    "redis://127.0.0.1:6379",
+    createLogger({ service: "test-viewer-echo", level: "silent" }),
+  );
   const authenticate = bearerAuthenticator(
-    createAccessTokenVerifier({ jwks: new URL(options.jwksUrl), issuer: options.issuer, audience: options.audience, revocations: new SessionRevocations(redis) }),
+    createAccessTokenVerifier({
+      jwks: new URL(options.jwksUrl),
+      issuer: options.issuer,
+      audience: options.audience,
+      revocations: new SessionRevocations(redis),
+    }),
   );
   const schema = buildSubgraphSchema([
     {
@@ -269,26 +306,39 @@ async function startViewerEcho(options: { jwksUrl: string; issuer: string; audie
       resolvers: {
         User: {
           __resolveReference: (reference: { id: string }) => reference,
-          seenBy: (_: unknown, __: unknown, context: { viewer: Viewer | null }) => context.viewer?.userId ?? null,
+          seenBy: (_: unknown, __: unknown, context: { viewer: Viewer | null }) =>
+            context.viewer?.userId ?? null,
         },
       } as never,
     },
   ]);
-  const server = http.createServer(handled(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    if (req.method !== "POST") {
-      res.statusCode = 404;
-      res.end();
-      return;
-    }
-    const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as { query: string; variables?: Record<string, unknown>; operationName?: string };
-    const header = req.headers.authorization;
-    const viewer = typeof header === "string" ? await authenticate(header).catch(() => null) : null;
-    const result = await execute({ schema, document: parse(body.query), variableValues: body.variables ?? {}, operationName: body.operationName ?? null, contextValue: { viewer } });
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify(result));
-  }));
+  const server = http.createServer(
+    handled(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      if (req.method !== "POST") {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8")) as {
+        query: string;
+        variables?: Record<string, unknown>;
+        operationName?: string;
+      };
+      const header = req.headers.authorization;
+      const viewer = typeof header === "string" ? await authenticate(header).catch(() => null) : null;
+      const result = await execute({
+        schema,
+        document: parse(body.query),
+        variableValues: body.variables ?? {},
+        operationName: body.operationName ?? null,
+        contextValue: { viewer },
+      });
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify(result));
+    }),
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   return {
     url: `http://127.0.0.1:${(server.address() as AddressInfo).port}/graphql`,
@@ -301,39 +351,49 @@ async function startViewerEcho(options: { jwksUrl: string; issuer: string; audie
 }
 
 /** A reverse proxy in front of Users that records the GraphQL requests reaching it. */
-async function countingProxy(target: string): Promise<{ url: string; requests: string[]; received: ProxiedRequest[]; gate: { current: ProxyGate | undefined }; close(): Promise<void> }> {
+async function countingProxy(target: string): Promise<{
+  url: string;
+  requests: string[];
+  received: ProxiedRequest[];
+  gate: { current: ProxyGate | undefined };
+  close(): Promise<void>;
+}> {
   const requests: string[] = [];
   const received: ProxiedRequest[] = [];
   const gate: { current: ProxyGate | undefined } = { current: undefined };
-  const server = http.createServer(handled(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = Buffer.concat(chunks).toString("utf8");
-    if (req.method === "POST") {
-      requests.push(body);
-      received.push({ body, headers: req.headers });
-      const instead = gate.current ? await gate.current(body) : undefined;
-      if (instead) {
-        res.setHeader("content-type", "application/json");
-        res.end(JSON.stringify(instead));
-        return;
+  const server = http.createServer(
+    handled(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body = Buffer.concat(chunks).toString("utf8");
+      if (req.method === "POST") {
+        requests.push(body);
+        received.push({ body, headers: req.headers });
+        const instead = gate.current ? await gate.current(body) : undefined;
+        if (instead) {
+          res.setHeader("content-type", "application/json");
+          res.end(JSON.stringify(instead));
+          return;
+        }
       }
-    }
-    const headers: Record<string, string> = {};
-    for (const [name, value] of Object.entries(req.headers)) {
-      if (typeof value === "string" && !["host", "content-length", "connection"].includes(name)) headers[name] = value;
-    }
-    const response = await fetch(new URL(req.url ?? "/", target), {
-      method: req.method ?? "GET",
-      headers,
-      ...(req.method === "POST" ? { body } : {}),
-    });
-    res.statusCode = response.status;
-    response.headers.forEach((value, name) => {
-      if (!["content-length", "content-encoding", "transfer-encoding", "connection"].includes(name)) res.setHeader(name, value);
-    });
-    res.end(Buffer.from(await response.arrayBuffer()));
-  }));
+      const headers: Record<string, string> = {};
+      for (const [name, value] of Object.entries(req.headers)) {
+        if (typeof value === "string" && !["host", "content-length", "connection"].includes(name))
+          headers[name] = value;
+      }
+      const response = await fetch(new URL(req.url ?? "/", target), {
+        method: req.method ?? "GET",
+        headers,
+        ...(req.method === "POST" ? { body } : {}),
+      });
+      res.statusCode = response.status;
+      response.headers.forEach((value, name) => {
+        if (!["content-length", "content-encoding", "transfer-encoding", "connection"].includes(name))
+          res.setHeader(name, value);
+      });
+      res.end(Buffer.from(await response.arrayBuffer()));
+    }),
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {
@@ -351,7 +411,10 @@ async function countingProxy(target: string): Promise<{ url: string; requests: s
 
 /** The supergraph of the real Users subgraph and the test chat subgraph, composed in-process. */
 export function testSupergraph(): string {
-  const usersSdl = readFileSync(path.join(__dirname, "..", "..", "..", "subgraphs", "users", "src", "schema.graphql"), "utf8");
+  const usersSdl = readFileSync(
+    path.join(__dirname, "..", "..", "..", "subgraphs", "users", "src", "schema.graphql"),
+    "utf8",
+  );
   const result = composeServices([
     { name: "users", url: "http://localhost:4001/graphql", typeDefs: parse(usersSdl) },
     { name: "chat", url: "http://localhost:4003/graphql", typeDefs: parse(TEST_CHAT_SDL) },
@@ -383,7 +446,9 @@ export interface Harness {
 }
 
 export async function startHarness(gatewayOptions: GatewayOptions = {}): Promise<Harness> {
-  const env = testEnv({ AUTH_SIGNING_KEYS: JSON.stringify([generateSigningKeyJwk("gateway-subscriptions")]) });
+  const env = testEnv({
+    AUTH_SIGNING_KEYS: JSON.stringify([generateSigningKeyJwk("gateway-subscriptions")]),
+  });
   const usersConfig = loadUsersConfig(env);
   const users = await startUsers(usersConfig, capturingLogger("users").logger);
   const jwksUrl = users.url.replace(/\/graphql$/, JWKS_PATH);
@@ -394,7 +459,13 @@ export async function startHarness(gatewayOptions: GatewayOptions = {}): Promise
   const chatPort = Number(new URL(chat.url).port);
   const gatewayLog = capturingLogger("gateway");
   const gateway = await startGateway(
-    loadGatewayConfig({ ...env, AUTH_JWKS_URL: jwksUrl, USERS_URL: proxy.url, CHAT_URL: chat.url, DISCOVERY_URL: viewerEcho.url }),
+    loadGatewayConfig({
+      ...env,
+      AUTH_JWKS_URL: jwksUrl,
+      USERS_URL: proxy.url,
+      CHAT_URL: chat.url,
+      DISCOVERY_URL: viewerEcho.url,
+    }),
     gatewayLog.logger,
     { supergraphSdl: testSupergraph(), ...gatewayOptions },
   );
@@ -469,13 +540,24 @@ export function phone(wsUrl: string, connectionParams: Record<string, unknown> |
 
 /** A subscription's results, pulled one by one (bounded waits: the test fails rather than hang). */
 export class Subscription<T = Record<string, unknown>> {
-  readonly results: Array<{ data?: T | null; errors?: Array<{ message: string; extensions?: Record<string, unknown> }> }> = [];
-  error: Array<{ message: string; extensions?: Record<string, unknown> }> | { code: number; reason: string } | undefined;
+  readonly results: Array<{
+    data?: T | null;
+    errors?: Array<{ message: string; extensions?: Record<string, unknown> }>;
+  }> = [];
+  error:
+    | Array<{ message: string; extensions?: Record<string, unknown> }>
+    | { code: number; reason: string }
+    | undefined;
   completed = false;
   private wake: () => void = () => undefined;
   readonly dispose: () => void;
 
-  constructor(client: Client, query: string, variables: Record<string, unknown> = {}, operationName?: string) {
+  constructor(
+    client: Client,
+    query: string,
+    variables: Record<string, unknown> = {},
+    operationName?: string,
+  ) {
     this.dispose = client.subscribe<T>(
       { query, variables, ...(operationName ? { operationName } : {}) },
       {
@@ -511,7 +593,9 @@ export class Subscription<T = Record<string, unknown>> {
         };
       });
     }
-    throw new Error(`gave up waiting for ${what}; results so far: ${JSON.stringify(this.results)}, error: ${JSON.stringify(this.error)}`);
+    throw new Error(
+      `gave up waiting for ${what}; results so far: ${JSON.stringify(this.results)}, error: ${JSON.stringify(this.error)}`,
+    );
   }
 
   private consumed = 0;
@@ -521,7 +605,10 @@ export class Subscription<T = Record<string, unknown>> {
     this.consumed = Math.max(this.consumed, count);
     await this.until(() => this.results.length >= count || this.ended, `result #${count}`);
     const result = this.results[count - 1];
-    if (!result) throw new Error(`the subscription ended before result #${count}: ${JSON.stringify(this.error ?? "completed")}`);
+    if (!result)
+      throw new Error(
+        `the subscription ended before result #${count}: ${JSON.stringify(this.error ?? "completed")}`,
+      );
     return result;
   }
 
@@ -532,7 +619,11 @@ export class Subscription<T = Record<string, unknown>> {
 }
 
 /** Waits (bounded) until `predicate` holds. */
-export async function eventually(predicate: () => boolean | Promise<boolean>, what: string, attempts = 500): Promise<void> {
+export async function eventually(
+  predicate: () => boolean | Promise<boolean>,
+  what: string,
+  attempts = 500,
+): Promise<void> {
   for (let i = 0; i < attempts; i += 1) {
     if (await predicate()) return;
     await new Promise((resolve) => setTimeout(resolve, 20));

@@ -1,21 +1,46 @@
 import { randomUUID } from "node:crypto";
 import WebSocket from "ws";
-import { eventually, phone, startHarness, Subscription, type Harness, type Phone, type TestChatEvent } from "./harness";
+import {
+  eventually,
+  phone,
+  startHarness,
+  Subscription,
+  type Harness,
+  type Phone,
+  type TestChatEvent,
+} from "./harness";
 import type { SignedIn } from "../../support/users-client";
 
 const MY_EVENTS = `subscription Mine { myChatEvents { kind conversationId seq message { id seq text sender { id displayName } } } }`;
 const CONVERSATION_EVENTS = `subscription Conv($id: ID!) { conversationEvents(conversationId: $id) { kind seq message { text sender { displayName } } } }`;
 
 interface EventData {
-  myChatEvents: { kind: string; conversationId: string; seq: number; message: { id: string; seq: number; text: string; sender: { id: string; displayName: string } } | null };
+  myChatEvents: {
+    kind: string;
+    conversationId: string;
+    seq: number;
+    message: { id: string; seq: number; text: string; sender: { id: string; displayName: string } } | null;
+  };
 }
 
-function messageEvent(conversationId: string, seq: number, senderId: string, text = `hello ${seq}`): TestChatEvent {
+function messageEvent(
+  conversationId: string,
+  seq: number,
+  senderId: string,
+  text = `hello ${seq}`,
+): TestChatEvent {
   return {
     kind: "MESSAGE_ADDED",
     conversationId,
     seq,
-    message: { id: randomUUID(), seq, text, clientMessageId: randomUUID(), createdAt: new Date().toISOString(), sender: { id: senderId } },
+    message: {
+      id: randomUUID(),
+      seq,
+      text,
+      clientMessageId: randomUUID(),
+      createdAt: new Date().toISOString(),
+      sender: { id: senderId },
+    },
   };
 }
 
@@ -58,12 +83,20 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
       kind: "MESSAGE_ADDED",
       conversationId: "c1",
       seq: 7,
-      message: { id: event.message?.id, seq: 7, text: "hi Ada", sender: { id: bob.userId, displayName: "Bob" } },
+      message: {
+        id: event.message?.id,
+        seq: 7,
+        text: "hi Ada",
+        sender: { id: bob.userId, displayName: "Bob" },
+      },
     });
     // The upstream operation was authenticated as Ada, from payload.extensions.authorization.
     expect(h.chat.subscribes.at(-1)?.userId).toBe(ada.userId);
     sub.dispose();
-    await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end when the client leaves");
+    await eventually(
+      () => h.chat.activeSubscriptions() === 0,
+      "the upstream subscription to end when the client leaves",
+    );
   });
 
   it("should deliver events in upstream order even when their fetches answer in the reverse order", async () => {
@@ -80,14 +113,16 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     };
     const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
     await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
-    senders.forEach((sender, i) => h.chat.publish([ada.userId], messageEvent("c-order", i + 1, sender.userId)));
+    senders.forEach((sender, i) =>
+      h.chat.publish([ada.userId], messageEvent("c-order", i + 1, sender.userId)),
+    );
     await sub.until(() => sub.results.length === senders.length, "every event");
     // The premise: the fetches did complete out of order...
     expect(answered[0]).toBe(senders.at(-1)?.userId);
     // ...and yet every event arrives in seq order with its own sender.
-    expect(sub.results.map((r) => [r.data?.myChatEvents.seq, r.data?.myChatEvents.message?.sender.displayName])).toEqual(
-      senders.map((_, i) => [i + 1, `Sender ${i}`]),
-    );
+    expect(
+      sub.results.map((r) => [r.data?.myChatEvents.seq, r.data?.myChatEvents.message?.sender.displayName]),
+    ).toEqual(senders.map((_, i) => [i + 1, `Sender ${i}`]));
     sub.dispose();
   });
 
@@ -131,7 +166,8 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
       everyone.map((m) => m.userId),
       messageEvent("group-echo", 1, sender.userId, "hello peers"),
     );
-    for (const sub of subs) expect((await sub.nextResult()).data?.myChatEvents.message?.sender.displayName).toBe("Heidi");
+    for (const sub of subs)
+      expect((await sub.nextResult()).data?.myChatEvents.message?.sender.displayName).toBe("Heidi");
     // One run for the four peers, one for the sender, who is named in the event (their own entity).
     expect(h.gateway.subscriptionStats().eventRuns - runsBefore).toBe(2);
     subs.forEach((s) => s.dispose());
@@ -141,11 +177,15 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     const [ada, bob] = [await person("Ada"), await person("Bob")];
     const subscribesBefore = h.chat.subscribes.length;
     const subs = [0, 1, 2].map(() => new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS));
-    await eventually(() => h.gateway.subscriptionStats().clientSubscriptions >= 3, "three client subscriptions");
+    await eventually(
+      () => h.gateway.subscriptionStats().clientSubscriptions >= 3,
+      "three client subscriptions",
+    );
     await eventually(() => h.chat.activeSubscriptions() === 1, "one upstream subscription");
     expect(h.chat.subscribes.length - subscribesBefore).toBe(1);
     h.chat.publish([ada.userId], messageEvent("c2", 1, bob.userId));
-    for (const sub of subs) expect((await sub.nextResult()).data?.myChatEvents.message?.sender.displayName).toBe("Bob");
+    for (const sub of subs)
+      expect((await sub.nextResult()).data?.myChatEvents.message?.sender.displayName).toBe("Bob");
     subs[0]?.dispose();
     subs[1]?.dispose();
     // One subscriber left: the upstream stays.
@@ -153,7 +193,10 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     expect((await subs[2]!.nextResult(2)).data?.myChatEvents.seq).toBe(2);
     expect(h.chat.activeSubscriptions()).toBe(1);
     subs[2]?.dispose();
-    await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end with its last subscriber");
+    await eventually(
+      () => h.chat.activeSubscriptions() === 0,
+      "the upstream subscription to end with its last subscriber",
+    );
   });
 
   it("should not share a viewer-dependent field across viewers, neither of them the owner", async () => {
@@ -165,8 +208,14 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     const carolSub = new Subscription<Seen>(connect(carol.accessToken).client, query);
     await eventually(() => h.chat.activeSubscriptions() === 2, "two upstream subscriptions");
     h.chat.publish([ada.userId, carol.userId], messageEvent("c3", 1, bob.userId));
-    expect((await adaSub.nextResult()).data?.myChatEvents.message.sender).toEqual({ displayName: "Bob", seenBy: ada.userId });
-    expect((await carolSub.nextResult()).data?.myChatEvents.message.sender).toEqual({ displayName: "Bob", seenBy: carol.userId });
+    expect((await adaSub.nextResult()).data?.myChatEvents.message.sender).toEqual({
+      displayName: "Bob",
+      seenBy: ada.userId,
+    });
+    expect((await carolSub.nextResult()).data?.myChatEvents.message.sender).toEqual({
+      displayName: "Bob",
+      seenBy: carol.userId,
+    });
     adaSub.dispose();
     carolSub.dispose();
   });
@@ -178,7 +227,12 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     h.usersGate.current = async (body) => {
       if (!body.includes(bob.userId) || failures > 0) return;
       failures += 1;
-      return { data: { _entities: [null] }, errors: [{ message: "a hiccup", path: ["_entities", 0], extensions: { code: "INTERNAL_SERVER_ERROR" } }] };
+      return {
+        data: { _entities: [null] },
+        errors: [
+          { message: "a hiccup", path: ["_entities", 0], extensions: { code: "INTERNAL_SERVER_ERROR" } },
+        ],
+      };
     };
     const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
     await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
@@ -205,7 +259,8 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
     try {
       // 100 events waiting on Users are the most one feed holds; the 101st ends it.
-      for (let seq = 1; seq <= 101; seq += 1) h.chat.publish([ada.userId], messageEvent("c-slow", seq, bob.userId));
+      for (let seq = 1; seq <= 101; seq += 1)
+        h.chat.publish([ada.userId], messageEvent("c-slow", seq, bob.userId));
       const error = (await sub.ending()) as Array<{ extensions?: Record<string, unknown> }>;
       expect(error[0]?.extensions?.code).toBe("SUBSCRIPTION_INTERRUPTED");
       expect(sub.results).toEqual([]);
@@ -232,19 +287,34 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     const ada = await person("Ada");
     const socket = new WebSocket(h.wsUrl, "graphql-transport-ws");
     await new Promise((resolve) => socket.once("open", resolve));
-    const acked = new Promise<void>((resolve) => socket.on("message", (raw: Buffer) => (JSON.parse(raw.toString()) as { type: string }).type === "connection_ack" && resolve()));
-    socket.send(JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${ada.accessToken}` } }));
+    const acked = new Promise<void>((resolve) =>
+      socket.on(
+        "message",
+        (raw: Buffer) =>
+          (JSON.parse(raw.toString()) as { type: string }).type === "connection_ack" && resolve(),
+      ),
+    );
+    socket.send(
+      JSON.stringify({ type: "connection_init", payload: { authorization: `Bearer ${ada.accessToken}` } }),
+    );
     await acked;
     socket.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: MY_EVENTS } }));
     await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
     socket.terminate();
     await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end");
-    await eventually(() => h.gateway.subscriptionStats().clientSubscriptions === 0, "the client subscription to be gone");
+    await eventually(
+      () => h.gateway.subscriptionStats().clientSubscriptions === 0,
+      "the client subscription to be gone",
+    );
   });
 
   it("should show a hidden sender to themselves only", async () => {
     const [ada, bob] = [await person("Ada"), await person("Bob")];
-    const hide = await h.client.request(`mutation { updateProfile(input: { visibility: HIDDEN }) { id } }`, {}, bob.accessToken);
+    const hide = await h.client.request(
+      `mutation { updateProfile(input: { visibility: HIDDEN }) { id } }`,
+      {},
+      bob.accessToken,
+    );
     expect(hide.body.errors).toBeUndefined();
     const adaSub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
     const bobSub = new Subscription<EventData>(connect(bob.accessToken).client, MY_EVENTS);
@@ -269,7 +339,9 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
 
   it("should end a non-member's subscription with the subgraph's FORBIDDEN", async () => {
     const ada = await person("Ada");
-    const sub = new Subscription(connect(ada.accessToken).client, CONVERSATION_EVENTS, { id: "not-a-member" });
+    const sub = new Subscription(connect(ada.accessToken).client, CONVERSATION_EVENTS, {
+      id: "not-a-member",
+    });
     const error = await sub.ending();
     expect(Array.isArray(error)).toBe(true);
     expect((error as Array<{ extensions?: Record<string, unknown> }>)[0]?.extensions?.code).toBe("FORBIDDEN");
@@ -284,14 +356,20 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
   it("should deliver per-conversation streams to every subscriber of the conversation", async () => {
     const [ada, bob] = [await person("Ada"), await person("Bob")];
     const conversationId = randomUUID();
-    const adaSub = new Subscription<{ conversationEvents: { kind: string; seq: number; message: { text: string; sender: { displayName: string } } } }>(
-      connect(ada.accessToken).client,
-      CONVERSATION_EVENTS,
-      { id: conversationId },
-    );
+    const adaSub = new Subscription<{
+      conversationEvents: {
+        kind: string;
+        seq: number;
+        message: { text: string; sender: { displayName: string } };
+      };
+    }>(connect(ada.accessToken).client, CONVERSATION_EVENTS, { id: conversationId });
     await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
     h.chat.publish([], messageEvent(conversationId, 3, bob.userId, "in the room"));
-    expect((await adaSub.nextResult()).data?.conversationEvents).toEqual({ kind: "MESSAGE_ADDED", seq: 3, message: { text: "in the room", sender: { displayName: "Bob" } } });
+    expect((await adaSub.nextResult()).data?.conversationEvents).toEqual({
+      kind: "MESSAGE_ADDED",
+      seq: 3,
+      message: { text: "in the room", sender: { displayName: "Bob" } },
+    });
     adaSub.dispose();
   });
 
@@ -309,7 +387,9 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     it("should refuse an expired token with 4403 and reason expired", async () => {
       const ada = await person("Ada");
       // Issued a minute ago for ten seconds: past the verifier's clock tolerance.
-      const expired = await h.shortLivedTokens(10, () => new Date(Date.now() - 60_000)).issue({ userId: ada.userId, sessionId: randomUUID(), role: "USER" });
+      const expired = await h
+        .shortLivedTokens(10, () => new Date(Date.now() - 60_000))
+        .issue({ userId: ada.userId, sessionId: randomUUID(), role: "USER" });
       const p = connect(undefined, { authorization: `Bearer ${expired.token}` });
       expect(await p.closed).toEqual({ code: 4403, reason: "Forbidden: expired" });
     });
@@ -323,7 +403,10 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
       expect(logOut.body.errors).toBeUndefined();
       expect(await p.closed).toEqual({ code: 4403, reason: "Forbidden: revoked" });
       expect(await sub.ending()).toMatchObject({ code: 4403 });
-      await eventually(() => h.chat.activeSubscriptions() === 0, "the upstream subscription to end with the connection");
+      await eventually(
+        () => h.chat.activeSubscriptions() === 0,
+        "the upstream subscription to end with the connection",
+      );
     });
 
     it("should close with 4403 when the token expires mid-stream", async () => {
@@ -332,11 +415,18 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
       const sessionToken = login.body.data?.logIn.accessToken;
       expect(sessionToken).toBeDefined();
       // A token of the same session that lives 2 seconds.
-      const payload = JSON.parse(Buffer.from(sessionToken!.split(".")[1]!, "base64url").toString()) as { sid: string };
-      const shortLived = await h.shortLivedTokens(2).issue({ userId: ada.userId, sessionId: payload.sid, role: "USER" });
+      const payload = JSON.parse(Buffer.from(sessionToken!.split(".")[1]!, "base64url").toString()) as {
+        sid: string;
+      };
+      const shortLived = await h
+        .shortLivedTokens(2)
+        .issue({ userId: ada.userId, sessionId: payload.sid, role: "USER" });
       const p = connect(shortLived.token);
       const sub = new Subscription<EventData>(p.client, MY_EVENTS);
-      await eventually(() => h.chat.subscribes.some((s) => s.userId === ada.userId), "the upstream subscription");
+      await eventually(
+        () => h.chat.subscribes.some((s) => s.userId === ada.userId),
+        "the upstream subscription",
+      );
       const closed = await p.closed;
       expect(closed).toEqual({ code: 4403, reason: "Forbidden: expired" });
       expect(await sub.ending()).toMatchObject({ code: 4403 });
@@ -371,10 +461,14 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
       expect(await codeOf(`query { chatTestPing }`)).toBe("BAD_REQUEST");
     });
     it("should refuse a query longer than the limit", async () => {
-      expect(await codeOf(`subscription { myChatEvents { seq ${" ".repeat(20_000)} } }`)).toBe("BAD_USER_INPUT");
+      expect(await codeOf(`subscription { myChatEvents { seq ${" ".repeat(20_000)} } }`)).toBe(
+        "BAD_USER_INPUT",
+      );
     });
     it("should refuse a document with too many tokens", async () => {
-      expect(await codeOf(`subscription { myChatEvents { ${"seq ".repeat(3_000)} } }`)).toBe("GRAPHQL_PARSE_FAILED");
+      expect(await codeOf(`subscription { myChatEvents { ${"seq ".repeat(3_000)} } }`)).toBe(
+        "GRAPHQL_PARSE_FAILED",
+      );
     });
     it("should refuse a document nested too deep", async () => {
       const deep = `subscription { myChatEvents { message { ${"replyTo { ".repeat(12)}seq${" }".repeat(12)} } } }`;
@@ -384,7 +478,10 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
       expect(await codeOf(viaFragments)).toBe("GRAPHQL_VALIDATION_FAILED");
     });
     it("should accept a document within the depth limit", async () => {
-      const sub = new Subscription(client, `subscription { myChatEvents { message { ${"replyTo { ".repeat(5)}seq${" }".repeat(5)} } } }`);
+      const sub = new Subscription(
+        client,
+        `subscription { myChatEvents { message { ${"replyTo { ".repeat(5)}seq${" }".repeat(5)} } } }`,
+      );
       await eventually(() => h.chat.activeSubscriptions() >= 1 || sub.ended, "the subscription to start");
       expect(sub.error).toBeUndefined();
       sub.dispose();
@@ -398,7 +495,9 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     it("should refuse more subscriptions than allowed on one connection", async () => {
       const subs = Array.from({ length: 51 }, () => new Subscription(client, MY_EVENTS));
       await subs[50]!.ending();
-      expect((subs[50]!.error as Array<{ extensions?: Record<string, unknown> }>)[0]?.extensions?.code).toBe("RATE_LIMITED");
+      expect((subs[50]!.error as Array<{ extensions?: Record<string, unknown> }>)[0]?.extensions?.code).toBe(
+        "RATE_LIMITED",
+      );
       subs.forEach((s) => s.dispose());
     });
     it("should refuse a client that skips connection_init", async () => {
@@ -423,7 +522,10 @@ describe("when the upstream subgraph goes away", () => {
   });
 
   it("should end every client subscription with SUBSCRIPTION_INTERRUPTED, and work again once it is back", async () => {
-    const [ada, bob] = [await h.client.signUp({ displayName: "Ada" }), await h.client.signUp({ displayName: "Bob" })];
+    const [ada, bob] = [
+      await h.client.signUp({ displayName: "Ada" }),
+      await h.client.signUp({ displayName: "Bob" }),
+    ];
     const p = phone(h.wsUrl, { authorization: `Bearer ${ada.accessToken}` });
     phones.push(p);
     const sub = new Subscription<EventData>(p.client, MY_EVENTS);
@@ -444,7 +546,10 @@ describe("when the upstream subgraph goes away", () => {
   });
 
   it("should interrupt every feed that shares the upstream subscription that dropped", async () => {
-    const [ada, bob] = [await h.client.signUp({ displayName: "Ada" }), await h.client.signUp({ displayName: "Bob" })];
+    const [ada, bob] = [
+      await h.client.signUp({ displayName: "Ada" }),
+      await h.client.signUp({ displayName: "Bob" }),
+    ];
     // Two feeds (different variables) whose primary fetch is the same: one upstream subscription.
     const query = `subscription Named($skip: Boolean!) { myChatEvents { seq message { sender { displayName @skip(if: $skip) } } } }`;
     const p = phone(h.wsUrl, { authorization: `Bearer ${ada.accessToken}` });

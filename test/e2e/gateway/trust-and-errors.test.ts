@@ -42,7 +42,11 @@ describe("trust and errors through the gateway", () => {
     const answers: Record<string, { status: number; code: unknown; challenge: string | null }> = {};
     for (const [cause, headers] of Object.entries(causes)) {
       const response = await graphqlRequest(system.gatewayUrl, MY_CONVERSATIONS, {}, headers);
-      answers[cause] = { status: response.status, code: response.body.errors?.[0]?.extensions?.code, challenge: response.headers.get("www-authenticate") };
+      answers[cause] = {
+        status: response.status,
+        code: response.body.errors?.[0]?.extensions?.code,
+        challenge: response.headers.get("www-authenticate"),
+      };
     }
     expect(answers).toEqual({
       missing: { status: 401, code: "UNAUTHENTICATED", challenge: "Bearer" },
@@ -51,7 +55,9 @@ describe("trust and errors through the gateway", () => {
       revoked: { status: 401, code: "UNAUTHENTICATED", challenge: 'Bearer error="invalid_token"' },
     });
     // The same request with the live token passes: only the token made the difference.
-    expect((await graphqlRequest(system.gatewayUrl, MY_CONVERSATIONS, {}, bearer(person.accessToken))).status).toBe(200);
+    expect(
+      (await graphqlRequest(system.gatewayUrl, MY_CONVERSATIONS, {}, bearer(person.accessToken))).status,
+    ).toBe(200);
   });
 
   /** Whether `field` is a path (`arg`, `arg.key`, `arg[0].key`) that names an argument of the operation's root field. */
@@ -67,29 +73,67 @@ describe("trust and errors through the gateway", () => {
     const { system, client } = fixture;
     const person: SignedIn = await client.signUp();
     const other: SignedIn = await client.signUp();
-    const open = await graphqlRequest<any>(system.gatewayUrl, "mutation($u: ID!) { openDirectConversation(userId: $u) { id } }", { u: other.userId }, bearer(person.accessToken));
+    const open = await graphqlRequest<any>(
+      system.gatewayUrl,
+      "mutation($u: ID!) { openDirectConversation(userId: $u) { id } }",
+      { u: other.userId },
+      bearer(person.accessToken),
+    );
     const conversationId = open.body.data?.openDirectConversation?.id;
     expect(conversationId).toEqual(expect.any(String));
     const cases: Array<{ query: string; variables: Record<string, unknown>; field: string }> = [
       // users
-      { query: "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }", variables: { input: { displayName: " " } }, field: "input.displayName" },
-      { query: "mutation($p: String!) { deleteAccount(password: $p) }", variables: { p: "not the password at all" }, field: "password" },
+      {
+        query: "mutation($input: UpdateProfileInput!) { updateProfile(input: $input) { id } }",
+        variables: { input: { displayName: " " } },
+        field: "input.displayName",
+      },
+      {
+        query: "mutation($p: String!) { deleteAccount(password: $p) }",
+        variables: { p: "not the password at all" },
+        field: "password",
+      },
       {
         query: "mutation($input: ChangePasswordInput!) { changePassword(input: $input) }",
-        variables: { input: { currentPassword: "wrong wrong wrong", newPassword: "another long passphrase" } },
+        variables: {
+          input: { currentPassword: "wrong wrong wrong", newPassword: "another long passphrase" },
+        },
         field: "input.currentPassword",
       },
       // discovery
-      { query: "mutation { updateLocation(latitude: 91, longitude: 0) { updatedAt } }", variables: {}, field: "latitude" },
+      {
+        query: "mutation { updateLocation(latitude: 91, longitude: 0) { updatedAt } }",
+        variables: {},
+        field: "latitude",
+      },
       // chat
-      { query: "mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }", variables: { input: { conversationId, clientMessageId: "c1", text: "x".repeat(50_000) } }, field: "input.text" },
-      { query: "mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }", variables: { input: { title: "", memberIds: [other.userId] } }, field: "input.title" },
+      {
+        query: "mutation($input: SendMessageInput!) { sendMessage(input: $input) { id } }",
+        variables: { input: { conversationId, clientMessageId: "c1", text: "x".repeat(50_000) } },
+        field: "input.text",
+      },
+      {
+        query: "mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }",
+        variables: { input: { title: "", memberIds: [other.userId] } },
+        field: "input.title",
+      },
       // media
-      { query: "mutation($input: CreateUploadInput!) { createUpload(input: $input) { uploadUrl } }", variables: { input: { kind: "IMAGE", contentType: "text/html", byteSize: 10, purpose: "PROFILE_PHOTO" } }, field: "input.contentType" },
+      {
+        query: "mutation($input: CreateUploadInput!) { createUpload(input: $input) { uploadUrl } }",
+        variables: {
+          input: { kind: "IMAGE", contentType: "text/html", byteSize: 10, purpose: "PROFILE_PHOTO" },
+        },
+        field: "input.contentType",
+      },
     ];
     const seen: Array<{ field: unknown; resolves: boolean }> = [];
     for (const example of cases) {
-      const response: GraphQLResponse = await graphqlRequest(system.gatewayUrl, example.query, example.variables, bearer(person.accessToken));
+      const response: GraphQLResponse = await graphqlRequest(
+        system.gatewayUrl,
+        example.query,
+        example.variables,
+        bearer(person.accessToken),
+      );
       const field = response.body.errors?.[0]?.extensions?.field;
       seen.push({ field, resolves: resolvesInto(example.query, field) });
     }
@@ -99,16 +143,26 @@ describe("trust and errors through the gateway", () => {
   it("should put a real new account's token age to use: its links to a stranger raise a signal and are withheld", async () => {
     const { system, client, dbs } = fixture;
     const sender = await client.signUp();
-    const claims = JSON.parse(Buffer.from(sender.accessToken.split(".")[1]!, "base64url").toString()) as { created?: unknown };
+    const claims = JSON.parse(Buffer.from(sender.accessToken.split(".")[1]!, "base64url").toString()) as {
+      created?: unknown;
+    };
     const created = claims.created;
     expect(typeof created).toBe("number");
     expect(Math.abs(Number(created) - Date.now() / 1000)).toBeLessThan(3600);
     // A refreshed token says the same: the account's age, not the session's.
     const refreshed = await client.refresh(sender.refreshToken);
     const again = refreshed.body.data?.refreshSession?.accessToken ?? "";
-    expect((JSON.parse(Buffer.from(again.split(".")[1] ?? "", "base64url").toString()) as { created?: unknown }).created).toBe(created);
+    expect(
+      (JSON.parse(Buffer.from(again.split(".")[1] ?? "", "base64url").toString()) as { created?: unknown })
+        .created,
+    ).toBe(created);
     const stranger = await client.signUp();
-    const open = await graphqlRequest<any>(system.gatewayUrl, "mutation($u: ID!) { openDirectConversation(userId: $u) { id } }", { u: stranger.userId }, bearer(sender.accessToken));
+    const open = await graphqlRequest<any>(
+      system.gatewayUrl,
+      "mutation($u: ID!) { openDirectConversation(userId: $u) { id } }",
+      { u: stranger.userId },
+      bearer(sender.accessToken),
+    );
     const conversationId = open.body.data?.openDirectConversation?.id as string;
     const sent = await graphqlRequest<any>(
       system.gatewayUrl,
@@ -118,11 +172,25 @@ describe("trust and errors through the gateway", () => {
     );
     expect(sent.body.errors).toBeUndefined();
     const history = "query($c: ID!) { messages(conversationId: $c) { messages { id text } } }";
-    const mine = await graphqlRequest<any>(system.gatewayUrl, history, { c: conversationId }, bearer(sender.accessToken));
-    expect(mine.body.data?.messages?.messages).toEqual([{ id: sent.body.data?.sendMessage?.id, text: "free coins at www.example.com" }]);
-    const theirs = await graphqlRequest<any>(system.gatewayUrl, history, { c: conversationId }, bearer(stranger.accessToken));
+    const mine = await graphqlRequest<any>(
+      system.gatewayUrl,
+      history,
+      { c: conversationId },
+      bearer(sender.accessToken),
+    );
+    expect(mine.body.data?.messages?.messages).toEqual([
+      { id: sent.body.data?.sendMessage?.id, text: "free coins at www.example.com" },
+    ]);
+    const theirs = await graphqlRequest<any>(
+      system.gatewayUrl,
+      history,
+      { c: conversationId },
+      bearer(stranger.accessToken),
+    );
     expect(theirs.body.data?.messages?.messages).toEqual([]);
     const signals = await dbs.chat.outboxEvent.findMany({ where: { type: "safety.signal_raised" } });
-    expect(signals.map((row) => row.payload)).toContainEqual(expect.objectContaining({ userId: sender.userId, signal: "LINKS_FROM_NEW_ACCOUNT" }));
+    expect(signals.map((row) => row.payload)).toContainEqual(
+      expect.objectContaining({ userId: sender.userId, signal: "LINKS_FROM_NEW_ACCOUNT" }),
+    );
   });
 });

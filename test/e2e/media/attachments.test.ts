@@ -16,7 +16,11 @@ describe("who may read a media item", () => {
   const fixture = useSystem({ CHAT_REQUIRE_MATCH: "false" });
   const media = () => mediaClient(fixture);
 
-  async function urlAs(token: string | null, mediaId: string, readGrant: string | null): Promise<string | null> {
+  async function urlAs(
+    token: string | null,
+    mediaId: string,
+    readGrant: string | null,
+  ): Promise<string | null> {
     const response = await graphqlRequest<{ _entities: Array<{ url: string | null } | null> }>(
       fixture.system.subgraphs.media.url,
       `query($r: [_Any!]!) { _entities(representations: $r) { ... on Media { url } } }`,
@@ -26,30 +30,66 @@ describe("who may read a media item", () => {
     if (response.body.errors) throw new Error(JSON.stringify(response.body.errors));
     return response.body.data?._entities[0]?.url ?? null;
   }
-  const grant = (mediaId: string, viewerId: string, ownerId: string, expiresAt = Math.floor(Date.now() / 1000) + 300) =>
-    signMediaGrant({ mediaId, viewerId, ownerId, expiresAt }, DEVELOPMENT_GRANT_SECRET);
+  const grant = (
+    mediaId: string,
+    viewerId: string,
+    ownerId: string,
+    expiresAt = Math.floor(Date.now() / 1000) + 300,
+  ) => signMediaGrant({ mediaId, viewerId, ownerId, expiresAt }, DEVELOPMENT_GRANT_SECRET);
 
   it("should serve another user's chat attachment only with Chat's grant for that viewer and that media", async () => {
     const sender = await fixture.client.signUp();
     const member = await fixture.client.signUp();
     const stranger = await fixture.client.signUp();
-    const attachment = await media().upload(sender, await jpegWithGps(300, 200), { kind: "IMAGE", contentType: "image/jpeg", purpose: "CHAT_ATTACHMENT" });
-    const other = await media().upload(sender, await jpegWithGps(300, 200), { kind: "IMAGE", contentType: "image/jpeg", purpose: "CHAT_ATTACHMENT" });
+    const attachment = await media().upload(sender, await jpegWithGps(300, 200), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+      purpose: "CHAT_ATTACHMENT",
+    });
+    const other = await media().upload(sender, await jpegWithGps(300, 200), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+      purpose: "CHAT_ATTACHMENT",
+    });
 
     // The owner reads their own, grant or not.
     expect(await urlAs(sender.accessToken, attachment.id, null)).toMatch(/^http/);
     // A member with a grant reads it, and the URL works.
-    const granted = await urlAs(member.accessToken, attachment.id, grant(attachment.id, member.userId, sender.userId));
+    const granted = await urlAs(
+      member.accessToken,
+      attachment.id,
+      grant(attachment.id, member.userId, sender.userId),
+    );
     expect(granted).toMatch(/^http/);
     expect((await fetch(granted ?? "")).status).toBe(200);
 
     // Everyone else, and every grant that is not exactly for this read, gets nothing.
     expect(await urlAs(stranger.accessToken, attachment.id, null)).toBeNull();
-    expect(await urlAs(stranger.accessToken, attachment.id, grant(attachment.id, member.userId, sender.userId))).toBeNull(); // someone else's grant
-    expect(await urlAs(member.accessToken, attachment.id, grant(other.id, member.userId, sender.userId))).toBeNull(); // another media's grant
-    expect(await urlAs(member.accessToken, attachment.id, grant(attachment.id, member.userId, member.userId))).toBeNull(); // wrong sender
-    expect(await urlAs(member.accessToken, attachment.id, grant(attachment.id, member.userId, sender.userId, Math.floor(Date.now() / 1000) - 1))).toBeNull(); // expired
-    const forged = signMediaGrant({ mediaId: attachment.id, viewerId: member.userId, ownerId: sender.userId, expiresAt: Math.floor(Date.now() / 1000) + 300 }, "x".repeat(40));
+    expect(
+      await urlAs(stranger.accessToken, attachment.id, grant(attachment.id, member.userId, sender.userId)),
+    ).toBeNull(); // someone else's grant
+    expect(
+      await urlAs(member.accessToken, attachment.id, grant(other.id, member.userId, sender.userId)),
+    ).toBeNull(); // another media's grant
+    expect(
+      await urlAs(member.accessToken, attachment.id, grant(attachment.id, member.userId, member.userId)),
+    ).toBeNull(); // wrong sender
+    expect(
+      await urlAs(
+        member.accessToken,
+        attachment.id,
+        grant(attachment.id, member.userId, sender.userId, Math.floor(Date.now() / 1000) - 1),
+      ),
+    ).toBeNull(); // expired
+    const forged = signMediaGrant(
+      {
+        mediaId: attachment.id,
+        viewerId: member.userId,
+        ownerId: sender.userId,
+        expiresAt: Math.floor(Date.now() / 1000) + 300,
+      },
+      "x".repeat(40),
+    );
     expect(await urlAs(member.accessToken, attachment.id, forged)).toBeNull();
     expect(await urlAs(member.accessToken, attachment.id, "g2.garbage")).toBeNull();
     expect(await urlAs(null, attachment.id, grant(attachment.id, member.userId, sender.userId))).toBeNull(); // anonymous
@@ -72,7 +112,9 @@ describe("who may read a media item", () => {
   const HIDDEN = { status: null, width: null, height: null, blurhash: null, variants: [], url: null };
 
   async function photosSeenBy(viewer: SignedIn | null, ownerId: string) {
-    const response = await media().send<{ user: { photos: Array<{ id: string; url: string | null }> } | null }>(PROFILE, { id: ownerId }, viewer ?? undefined);
+    const response = await media().send<{
+      user: { photos: Array<{ id: string; url: string | null }> } | null;
+    }>(PROFILE, { id: ownerId }, viewer ?? undefined);
     return response.body.data?.user?.photos ?? null;
   }
 
@@ -87,21 +129,38 @@ describe("who may read a media item", () => {
   it("should show a profile photo to others only while it is on the profile, and its bytes only to signed-in viewers", async () => {
     const owner = await fixture.client.signUp();
     const viewer = await fixture.client.signUp();
-    const photo = await media().upload(owner, await jpegWithGps(300, 200), { kind: "IMAGE", contentType: "image/jpeg" });
+    const photo = await media().upload(owner, await jpegWithGps(300, 200), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+    });
 
     // Uploaded but never added: the owner's only, metadata included.
     expect(await entityAs(viewer.accessToken, photo.id)).toEqual(HIDDEN);
-    expect(await entityAs(owner.accessToken, photo.id)).toMatchObject({ status: "READY", width: 300, url: expect.stringMatching(/^http/) });
+    expect(await entityAs(owner.accessToken, photo.id)).toMatchObject({
+      status: "READY",
+      width: 300,
+      url: expect.stringMatching(/^http/),
+    });
 
     expect((await media().send(ADD, { id: photo.id }, owner)).body.errors).toBeUndefined();
     const shown = await entityAs(viewer.accessToken, photo.id);
-    expect(shown).toMatchObject({ status: "READY", width: 300, height: 200, blurhash: expect.any(String), url: expect.stringMatching(/^http/) });
+    expect(shown).toMatchObject({
+      status: "READY",
+      width: 300,
+      height: 200,
+      blurhash: expect.any(String),
+      url: expect.stringMatching(/^http/),
+    });
     expect((await fetch(String(shown?.url))).status).toBe(200);
     // Anonymous: the public profile's photo metadata, but no bytes.
     expect(await entityAs(null, photo.id)).toMatchObject({ status: "READY", width: 300, url: null });
 
     // Removed from the profile: hidden again (the item stays the owner's).
-    await media().send(`mutation($id: ID!) { removeProfilePhoto(mediaId: $id) { id } }`, { id: photo.id }, owner);
+    await media().send(
+      `mutation($id: ID!) { removeProfilePhoto(mediaId: $id) { id } }`,
+      { id: photo.id },
+      owner,
+    );
     expect(await entityAs(viewer.accessToken, photo.id)).toEqual(HIDDEN);
     expect(await entityAs(null, photo.id)).toEqual({ ...HIDDEN });
 
@@ -120,50 +179,99 @@ describe("who may read a media item", () => {
     const blocker = await fixture.client.signUp();
     const blocked = await fixture.client.signUp();
     const bystander = await fixture.client.signUp();
-    const photo = await media().upload(owner, await jpegWithGps(200, 200), { kind: "IMAGE", contentType: "image/jpeg" });
-    const attachment = await media().upload(owner, await jpegWithGps(200, 200), { kind: "IMAGE", contentType: "image/jpeg", purpose: "CHAT_ATTACHMENT" });
+    const photo = await media().upload(owner, await jpegWithGps(200, 200), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+    });
+    const attachment = await media().upload(owner, await jpegWithGps(200, 200), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+      purpose: "CHAT_ATTACHMENT",
+    });
     await media().send(ADD, { id: photo.id }, owner);
-    for (const who of [blocker, blocked, bystander]) expect((await photosSeenBy(who, owner.userId))?.map((p) => p.id)).toEqual([photo.id]);
+    for (const who of [blocker, blocked, bystander])
+      expect((await photosSeenBy(who, owner.userId))?.map((p) => p.id)).toEqual([photo.id]);
 
     // Through Users, as the apps do: each block reaches Media as an event on its queue.
     const block = (who: SignedIn, userId: string, verb = "blockUser") =>
       fixture.client.request(`mutation($u: ID!) { ${verb}(userId: $u) }`, { u: userId }, who.accessToken);
     expect((await block(blocker, owner.userId)).body.errors).toBeUndefined(); // the viewer blocked the owner
     expect((await block(owner, blocked.userId)).body.errors).toBeUndefined(); // the owner blocked the viewer
-    await until("Media learns both blocks", async () => (await fixture.dbs.media.block.count({ where: { OR: [{ blockedId: owner.userId }, { blockerId: owner.userId }] } })) === 2);
+    await until(
+      "Media learns both blocks",
+      async () =>
+        (await fixture.dbs.media.block.count({
+          where: { OR: [{ blockedId: owner.userId }, { blockerId: owner.userId }] },
+        })) === 2,
+    );
 
     for (const who of [blocker, blocked]) {
       expect(await photosSeenBy(who, owner.userId)).toEqual([]);
       expect(await entityAs(who.accessToken, photo.id)).toEqual(HIDDEN);
       // Not even with Chat's grant.
-      expect(await entityAs(who.accessToken, attachment.id, grant(attachment.id, who.userId, owner.userId))).toEqual(HIDDEN);
+      expect(
+        await entityAs(who.accessToken, attachment.id, grant(attachment.id, who.userId, owner.userId)),
+      ).toEqual(HIDDEN);
     }
     expect((await photosSeenBy(bystander, owner.userId))?.map((p) => p.id)).toEqual([photo.id]);
-    expect(await entityAs(bystander.accessToken, attachment.id, grant(attachment.id, bystander.userId, owner.userId))).toMatchObject({ status: "READY" });
+    expect(
+      await entityAs(
+        bystander.accessToken,
+        attachment.id,
+        grant(attachment.id, bystander.userId, owner.userId),
+      ),
+    ).toMatchObject({ status: "READY" });
     // The owner still sees their own.
     expect((await photosSeenBy(owner, owner.userId))?.map((p) => p.id)).toEqual([photo.id]);
 
     expect((await block(blocker, owner.userId, "unblockUser")).body.errors).toBeUndefined();
-    await until("Media learns the unblock", async () => (await fixture.dbs.media.block.count({ where: { blockerId: blocker.userId } })) === 0);
+    await until(
+      "Media learns the unblock",
+      async () => (await fixture.dbs.media.block.count({ where: { blockerId: blocker.userId } })) === 0,
+    );
     expect((await photosSeenBy(blocker, owner.userId))?.map((p) => p.id)).toEqual([photo.id]);
 
     // A moderator bans the owner: nobody else sees anything of theirs.
     const moderator = await fixture.client.signUp();
     await fixture.dbs.users.user.update({ where: { id: moderator.userId }, data: { role: "MODERATOR" } });
     const modSession = (await fixture.client.logIn(moderator.email, moderator.password)).body.data?.logIn;
-    const banned = await fixture.client.request(`mutation($id: ID!) { banUser(userId: $id) }`, { id: owner.userId }, modSession?.accessToken);
+    const banned = await fixture.client.request(
+      `mutation($id: ID!) { banUser(userId: $id) }`,
+      { id: owner.userId },
+      modSession?.accessToken,
+    );
     expect(banned.body.errors).toBeUndefined();
-    await until("Media learns the ban", async () => (await fixture.dbs.media.userState.findUnique({ where: { userId: owner.userId } }))?.banned === true);
+    await until(
+      "Media learns the ban",
+      async () =>
+        (await fixture.dbs.media.userState.findUnique({ where: { userId: owner.userId } }))?.banned === true,
+    );
     expect(await entityAs(bystander.accessToken, photo.id)).toEqual(HIDDEN);
-    expect(await entityAs(bystander.accessToken, attachment.id, grant(attachment.id, bystander.userId, owner.userId))).toEqual(HIDDEN);
+    expect(
+      await entityAs(
+        bystander.accessToken,
+        attachment.id,
+        grant(attachment.id, bystander.userId, owner.userId),
+      ),
+    ).toEqual(HIDDEN);
   });
 
   it("should make a URL read on Chat's grant expire no later than the grant", async () => {
     const sender = await fixture.client.signUp();
     const member = await fixture.client.signUp();
-    const attachment = await media().upload(sender, await jpegWithGps(200, 100), { kind: "IMAGE", contentType: "image/jpeg", purpose: "CHAT_ATTACHMENT" });
+    const attachment = await media().upload(sender, await jpegWithGps(200, 100), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+      purpose: "CHAT_ATTACHMENT",
+    });
     const grantEnds = Math.floor(Date.now() / 1000) + 30;
-    const url = new URL((await urlAs(member.accessToken, attachment.id, grant(attachment.id, member.userId, sender.userId, grantEnds))) ?? "");
+    const url = new URL(
+      (await urlAs(
+        member.accessToken,
+        attachment.id,
+        grant(attachment.id, member.userId, sender.userId, grantEnds),
+      )) ?? "",
+    );
     expect(Number(url.searchParams.get("exp"))).toBeLessThanOrEqual(grantEnds);
     // The owner's own URL has the full lifetime (MEDIA_DOWNLOAD_URL_TTL_SECONDS, 3600 by default).
     const own = new URL((await urlAs(sender.accessToken, attachment.id, null)) ?? "");
@@ -174,7 +282,11 @@ describe("who may read a media item", () => {
     const sender = await fixture.client.signUp();
     const member = await fixture.client.signUp();
     const outsider = await fixture.client.signUp();
-    const attachment = await media().upload(sender, await jpegWithGps(320, 240), { kind: "IMAGE", contentType: "image/jpeg", purpose: "CHAT_ATTACHMENT" });
+    const attachment = await media().upload(sender, await jpegWithGps(320, 240), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+      purpose: "CHAT_ATTACHMENT",
+    });
     const opened = await fixture.client.request<{ openDirectConversation: { id: string } }>(
       `mutation($u: ID!) { openDirectConversation(userId: $u) { id } }`,
       { u: member.userId },
@@ -188,16 +300,19 @@ describe("who may read a media item", () => {
     );
     expect(sent.body.errors).toBeUndefined();
     const MESSAGES = `query($c: ID!) { messages(conversationId: $c) { messages { attachments { id width url(variant: "160.webp") } } } }`;
-    const read = await fixture.client.request<{ messages: { messages: Array<{ attachments: Array<{ id: string; width: number | null; url: string | null }> }> } }>(
-      MESSAGES,
-      { c: conversationId },
-      member.accessToken,
-    );
+    const read = await fixture.client.request<{
+      messages: {
+        messages: Array<{ attachments: Array<{ id: string; width: number | null; url: string | null }> }>;
+      };
+    }>(MESSAGES, { c: conversationId }, member.accessToken);
     expect(read.body.errors).toBeUndefined();
     const seen = read.body.data?.messages.messages[0]?.attachments[0];
     expect(seen).toMatchObject({ id: attachment.id, width: 320, url: expect.stringMatching(/160\.webp\?/) });
     const bytes = await fetch(seen?.url ?? "");
-    expect({ status: bytes.status, type: bytes.headers.get("content-type") }).toEqual({ status: 200, type: "image/webp" });
+    expect({ status: bytes.status, type: bytes.headers.get("content-type") }).toEqual({
+      status: 200,
+      type: "image/webp",
+    });
 
     // Someone outside the conversation gets no messages, hence no attachment and no URL.
     const outside = await fixture.client.request(MESSAGES, { c: conversationId }, outsider.accessToken);

@@ -26,13 +26,23 @@ describe("live media updates and deleting media", () => {
 
   /** A graphql-ws subscription, collecting what arrives. */
   async function subscribe(url: string, who: SignedIn) {
-    const client = createClient({ url: url.replace(/^http/, "ws"), webSocketImpl: WebSocket, retryAttempts: 0, connectionParams: { authorization: `Bearer ${who.accessToken}` } });
+    const client = createClient({
+      url: url.replace(/^http/, "ws"),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      connectionParams: { authorization: `Bearer ${who.accessToken}` },
+    });
     clients.push(client);
     const received: Array<Record<string, unknown>> = [];
     const errors: unknown[] = [];
     client.subscribe(
       { query: UPDATES },
-      { next: (value) => received.push((value.data?.myMediaUpdates ?? { errors: value.errors }) as Record<string, unknown>), error: (error) => errors.push(error), complete: () => undefined },
+      {
+        next: (value) =>
+          received.push((value.data?.myMediaUpdates ?? { errors: value.errors }) as Record<string, unknown>),
+        error: (error) => errors.push(error),
+        complete: () => undefined,
+      },
     );
     // Wait until the subscription is live on the server: its Redis fan-out has the owner.
     await new Promise<void>((resolve) => client.on("connected", () => resolve()));
@@ -40,7 +50,11 @@ describe("live media updates and deleting media", () => {
     return { received, errors };
   }
 
-  async function until(what: string, condition: () => boolean | Promise<boolean>, tries = 400): Promise<void> {
+  async function until(
+    what: string,
+    condition: () => boolean | Promise<boolean>,
+    tries = 400,
+  ): Promise<void> {
     for (let attempt = 0; attempt < tries; attempt += 1) {
       if (await condition()) return;
       await new Promise((resolve) => setTimeout(resolve, 50));
@@ -54,7 +68,10 @@ describe("live media updates and deleting media", () => {
     const mine = await subscribe(mediaService().url, owner);
     const theirs = await subscribe(mediaService().url, other);
 
-    const ready = await media().upload(owner, await jpegWithGps(300, 200), { kind: "IMAGE", contentType: "image/jpeg" });
+    const ready = await media().upload(owner, await jpegWithGps(300, 200), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+    });
     const failed = await media().upload(owner, await png(), { kind: "IMAGE", contentType: "image/jpeg" });
     await until("both updates arrive", () => mine.received.length >= 2);
     expect(mine.received).toEqual([
@@ -66,7 +83,11 @@ describe("live media updates and deleting media", () => {
   });
 
   it("should refuse the subscription without a signed-in user", async () => {
-    const client = createClient({ url: mediaService().url.replace(/^http/, "ws"), webSocketImpl: WebSocket, retryAttempts: 0 });
+    const client = createClient({
+      url: mediaService().url.replace(/^http/, "ws"),
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+    });
     clients.push(client);
     const outcome = await new Promise<unknown>((resolve) => {
       client.subscribe({ query: UPDATES }, { next: resolve, error: resolve, complete: () => undefined });
@@ -76,18 +97,36 @@ describe("live media updates and deleting media", () => {
 
   async function filesOf(ownerId: string): Promise<string[]> {
     const dir = path.join(storage().options.dir, "media", ownerId);
-    return (await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])).filter((entry) => entry.isFile()).map((entry) => entry.name);
+    return (await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []))
+      .filter((entry) => entry.isFile())
+      .map((entry) => entry.name);
   }
 
   it("should delete the stored files with the media, and a deleted user's files with their media", async () => {
     const owner = await fixture.client.signUp();
-    const first = await media().upload(owner, await jpegWithGps(200, 200), { kind: "IMAGE", contentType: "image/jpeg" });
-    const second = await media().upload(owner, await jpegWithGps(200, 200), { kind: "IMAGE", contentType: "image/jpeg", purpose: "CHAT_ATTACHMENT" });
-    const pending = await media().createUpload(owner, { kind: "IMAGE", contentType: "image/png", byteSize: (await png()).length, purpose: "PROFILE_PHOTO" });
+    const first = await media().upload(owner, await jpegWithGps(200, 200), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+    });
+    const second = await media().upload(owner, await jpegWithGps(200, 200), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+      purpose: "CHAT_ATTACHMENT",
+    });
+    const pending = await media().createUpload(owner, {
+      kind: "IMAGE",
+      contentType: "image/png",
+      byteSize: (await png()).length,
+      purpose: "PROFILE_PHOTO",
+    });
     expect((await media().put(pending, await png())).status).toBe(200);
     expect((await filesOf(owner.userId)).length).toBe(13); // 6 + 6 variants + 1 waiting original
 
-    const deleted = await media().send(`mutation($id: ID!) { deleteMedia(id: $id) }`, { id: first.id }, owner);
+    const deleted = await media().send(
+      `mutation($id: ID!) { deleteMedia(id: $id) }`,
+      { id: first.id },
+      owner,
+    );
     expect(deleted.body.data).toEqual({ deleteMedia: true });
     expect((await filesOf(owner.userId)).length).toBe(7);
     expect((await fetch(second.url ?? "")).status).toBe(200);
@@ -99,7 +138,12 @@ describe("live media updates and deleting media", () => {
     // user.deleted (delivered twice, as at-least-once delivery may) purges rows and files.
     const { logger } = capturingLogger("media-events-test");
     const handle = mediaEventHandlers(fixture.dbs.media, logger, storage())["user.deleted"];
-    const meta: EventMeta<"user.deleted"> = { eventId: randomUUID(), type: "user.deleted", occurredAt: new Date(), attempt: 1 };
+    const meta: EventMeta<"user.deleted"> = {
+      eventId: randomUUID(),
+      type: "user.deleted",
+      occurredAt: new Date(),
+      attempt: 1,
+    };
     await handle({ userId: owner.userId }, meta);
     await handle({ userId: owner.userId }, { ...meta, attempt: 2 });
     expect(await filesOf(owner.userId)).toEqual([]);

@@ -9,7 +9,10 @@ import { fetchImage, jpegWithGps, mediaClient } from "./media-support";
 
 // An S3-compatible server from npm that verifies SigV4 (including presigned URLs' signed headers), in this process.
 // eslint-disable-next-line @typescript-eslint/no-require-imports
-const S3rver = require("@20minutes/s3rver") as new (options: Record<string, unknown>) => { run(): Promise<{ port: number }>; close(): Promise<void> };
+const S3rver = require("@20minutes/s3rver") as new (options: Record<string, unknown>) => {
+  run(): Promise<{ port: number }>;
+  close(): Promise<void>;
+};
 
 const BUCKET = "hv-media-test";
 const CREDENTIALS = { accessKeyId: "S3RVER", secretAccessKey: "S3RVER" };
@@ -22,9 +25,21 @@ describe("S3-compatible storage (AWS SDK v3 against a local S3 server)", () => {
 
   beforeAll(async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), "hv-s3rver-"));
-    server = new S3rver({ address: "127.0.0.1", port: 0, silent: true, directory: dir, configureBuckets: [{ name: BUCKET, configs: [] }] });
+    server = new S3rver({
+      address: "127.0.0.1",
+      port: 0,
+      silent: true,
+      directory: dir,
+      configureBuckets: [{ name: BUCKET, configs: [] }],
+    });
     endpoint = `http://127.0.0.1:${(await server.run()).port}`;
-    storage = new S3Storage({ bucket: BUCKET, region: "us-east-1", endpoint, forcePathStyle: true, credentials: CREDENTIALS });
+    storage = new S3Storage({
+      bucket: BUCKET,
+      region: "us-east-1",
+      endpoint,
+      forcePathStyle: true,
+      credentials: CREDENTIALS,
+    });
   });
   afterAll(async () => {
     await storage?.close();
@@ -35,13 +50,25 @@ describe("S3-compatible storage (AWS SDK v3 against a local S3 server)", () => {
   it("should take exactly the signed size and content type through a presigned PUT, and nothing else", async () => {
     const key = `media/test/${Date.now()}/source`;
     const body = Buffer.from("0123456789");
-    const signed = await storage.signUpload(key, { contentType: "image/jpeg", byteSize: body.length, ttlSeconds: 60 });
-    expect(new URL(signed.url).searchParams.get("X-Amz-SignedHeaders")).toBe("content-length;content-type;host;if-none-match");
+    const signed = await storage.signUpload(key, {
+      contentType: "image/jpeg",
+      byteSize: body.length,
+      ttlSeconds: 60,
+    });
+    expect(new URL(signed.url).searchParams.get("X-Amz-SignedHeaders")).toBe(
+      "content-length;content-type;host;if-none-match",
+    );
     expect(signed.headers["if-none-match"]).toBe("*");
     const put = (bytes: Buffer, contentType = "image/jpeg") =>
-      fetch(signed.url, { method: "PUT", body: bytes, headers: { "content-type": contentType, "if-none-match": "*" } });
+      fetch(signed.url, {
+        method: "PUT",
+        body: bytes,
+        headers: { "content-type": contentType, "if-none-match": "*" },
+      });
     // Without the signed If-None-Match (a replace-anything PUT) the signature does not match.
-    expect((await fetch(signed.url, { method: "PUT", body, headers: { "content-type": "image/jpeg" } })).status).toBe(403);
+    expect(
+      (await fetch(signed.url, { method: "PUT", body, headers: { "content-type": "image/jpeg" } })).status,
+    ).toBe(403);
 
     expect((await put(Buffer.concat([body, Buffer.from("!")]))).status).toBe(403); // bigger than declared
     expect((await put(body.subarray(1))).status).toBe(403); // smaller
@@ -49,14 +76,34 @@ describe("S3-compatible storage (AWS SDK v3 against a local S3 server)", () => {
     expect(await storage.stat(key)).toBeNull();
     const tampered = new URL(signed.url);
     tampered.searchParams.set("X-Amz-Signature", "0".repeat(64));
-    expect((await fetch(tampered, { method: "PUT", body, headers: { "content-type": "image/jpeg", "if-none-match": "*" } })).status).toBe(403);
+    expect(
+      (
+        await fetch(tampered, {
+          method: "PUT",
+          body,
+          headers: { "content-type": "image/jpeg", "if-none-match": "*" },
+        })
+      ).status,
+    ).toBe(403);
 
     expect((await put(body)).status).toBe(200);
     expect(await storage.stat(key)).toEqual({ byteSize: body.length });
-    const expired = await storage.signUpload(`${key}-late`, { contentType: "image/jpeg", byteSize: body.length, ttlSeconds: 1 });
+    const expired = await storage.signUpload(`${key}-late`, {
+      contentType: "image/jpeg",
+      byteSize: body.length,
+      ttlSeconds: 1,
+    });
     const late = new URL(expired.url);
     late.searchParams.set("X-Amz-Date", "20200101T000000Z"); // re-dating breaks the signature, so S3 refuses either way
-    expect((await fetch(late, { method: "PUT", body, headers: { "content-type": "image/jpeg", "if-none-match": "*" } })).status).toBe(403);
+    expect(
+      (
+        await fetch(late, {
+          method: "PUT",
+          body,
+          headers: { "content-type": "image/jpeg", "if-none-match": "*" },
+        })
+      ).status,
+    ).toBe(403);
 
     const local = path.join(dir, "copy");
     await storage.download(key, local);
@@ -99,34 +146,62 @@ describe("S3-compatible storage (AWS SDK v3 against a local S3 server)", () => {
       const media = mediaClient({ system, dbs, client });
       const owner = await client.signUp();
       const file = await jpegWithGps(640, 480);
-      const created = await media.createUpload(owner, { kind: "IMAGE", contentType: "image/jpeg", byteSize: file.length, purpose: "PROFILE_PHOTO" });
+      const created = await media.createUpload(owner, {
+        kind: "IMAGE",
+        contentType: "image/jpeg",
+        byteSize: file.length,
+        purpose: "PROFILE_PHOTO",
+      });
       expect(created.uploadUrl.startsWith(`${endpoint}/${BUCKET}/`)).toBe(true);
       expect((await media.put(created, Buffer.concat([file, Buffer.alloc(10)]))).status).toBe(403);
 
       const ready = await media.upload(owner, file, { kind: "IMAGE", contentType: "image/jpeg" });
       expect(ready).toMatchObject({ status: "READY", width: 640, height: 480 });
-      expect(ready.url?.startsWith(`${endpoint}/${BUCKET}/media/${owner.userId}/${ready.id}/640.jpg?`)).toBe(true);
+      expect(ready.url?.startsWith(`${endpoint}/${BUCKET}/media/${owner.userId}/${ready.id}/640.jpg?`)).toBe(
+        true,
+      );
       const served = await fetchImage(ready.url ?? "");
       expect(served.metadata).toMatchObject({ format: "jpeg", width: 640, height: 480 });
       expect(served.metadata?.exif).toBeUndefined();
-      const storage2 = new S3Storage({ bucket: BUCKET, region: "us-east-1", endpoint, forcePathStyle: true, credentials: CREDENTIALS });
+      const storage2 = new S3Storage({
+        bucket: BUCKET,
+        region: "us-east-1",
+        endpoint,
+        forcePathStyle: true,
+        credentials: CREDENTIALS,
+      });
       expect(await storage2.stat(`media/${owner.userId}/${ready.id}/source`)).toBeNull(); // the original (with GPS) is gone
       expect(await storage2.stat(`media/${owner.userId}/${ready.id}/160.webp`)).not.toBeNull();
 
       // S3 takes a PUT again while the URL lives (the test server ignores If-None-Match, and the
       // original is gone anyway): deleteMedia deletes the original's derived key whatever the row says.
-      const second = await media.createUpload(owner, { kind: "IMAGE", contentType: "image/jpeg", byteSize: file.length, purpose: "CHAT_ATTACHMENT" });
+      const second = await media.createUpload(owner, {
+        kind: "IMAGE",
+        contentType: "image/jpeg",
+        byteSize: file.length,
+        purpose: "CHAT_ATTACHMENT",
+      });
       expect((await media.put(second, file)).status).toBe(200);
-      await media.send(`mutation($id: ID!) { completeUpload(id: $id) { id } }`, { id: second.media.id }, owner);
+      await media.send(
+        `mutation($id: ID!) { completeUpload(id: $id) { id } }`,
+        { id: second.media.id },
+        owner,
+      );
       expect(await media.settled(owner, second.media.id)).toMatchObject({ status: "READY" });
-      expect(await dbs.media.media.findUnique({ where: { id: second.media.id } })).toMatchObject({ sourceKey: null });
+      expect(await dbs.media.media.findUnique({ where: { id: second.media.id } })).toMatchObject({
+        sourceKey: null,
+      });
       expect((await media.put(second, file)).status).toBe(200);
       expect(await storage2.stat(`media/${owner.userId}/${second.media.id}/source`)).not.toBeNull();
       await media.send(`mutation($id: ID!) { deleteMedia(id: $id) }`, { id: second.media.id }, owner);
       expect(await storage2.stat(`media/${owner.userId}/${second.media.id}/source`)).toBeNull();
 
       // Deleting the media deletes its objects.
-      const deleted = await media.send(`mutation($id: ID!) { deleteMedia(id: $id) }`, { id: ready.id }, owner);
+      const deleted = await media.send(
+        `mutation($id: ID!) { deleteMedia(id: $id) }`,
+        { id: ready.id },
+        owner,
+      );
       expect(deleted.body.data).toEqual({ deleteMedia: true });
       expect(await storage2.stat(`media/${owner.userId}/${ready.id}/160.webp`)).toBeNull();
       expect((await fetch(ready.url ?? "")).status).toBe(404);

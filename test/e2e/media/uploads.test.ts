@@ -7,7 +7,16 @@ import { sourceKey } from "@hv/media/src/storage";
 import type { LocalStorage } from "@hv/media/src/storage/local";
 import { useSystem } from "../../support/fixture";
 import { errorCode } from "../../support/users-client";
-import { COMPLETE_UPLOAD, CREATE_UPLOAD, GPS_MARKER, fetchImage, jpegWithGps, mediaClient, png, shortVideo } from "./media-support";
+import {
+  COMPLETE_UPLOAD,
+  CREATE_UPLOAD,
+  GPS_MARKER,
+  fetchImage,
+  jpegWithGps,
+  mediaClient,
+  png,
+  shortVideo,
+} from "./media-support";
 
 const IMAGE_VARIANTS = ["160.webp", "160.jpg", "640.webp", "640.jpg", "1280.webp", "1280.jpg"];
 
@@ -19,7 +28,9 @@ describe("uploading photos and videos through the gateway (local storage)", () =
 
   async function filesUnder(dir: string): Promise<string[]> {
     const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-    return entries.filter((entry) => entry.isFile()).map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)));
+    return entries
+      .filter((entry) => entry.isFile())
+      .map((entry) => path.relative(dir, path.join(entry.parentPath, entry.name)));
   }
 
   it("should turn a phone JPEG carrying EXIF GPS into variants that carry no metadata at all", async () => {
@@ -30,19 +41,43 @@ describe("uploading photos and videos through the gateway (local storage)", () =
 
     const ready = await media().upload(owner, original, { kind: "IMAGE", contentType: "image/jpeg" });
 
-    expect(ready).toMatchObject({ status: "READY", kind: "IMAGE", width: 1200, height: 800, failureReason: null, durationMs: null });
+    expect(ready).toMatchObject({
+      status: "READY",
+      kind: "IMAGE",
+      width: 1200,
+      height: 800,
+      failureReason: null,
+      durationMs: null,
+    });
     expect(ready.blurhash).toMatch(/^[0-9A-Za-z#$%*+,\-.:;=?@[\]^_{|}~]{6,}$/);
     expect(ready.variants.map((variant) => variant.name).sort()).toEqual([...IMAGE_VARIANTS].sort());
-    expect(ready.variants.find((variant) => variant.name === "640.jpg")).toMatchObject({ width: 640, height: 427, contentType: "image/jpeg" });
+    expect(ready.variants.find((variant) => variant.name === "640.jpg")).toMatchObject({
+      width: 640,
+      height: 427,
+      contentType: "image/jpeg",
+    });
     for (const variant of ready.variants) {
-      const url = await media().send<{ myMedia: { url: string } }>(`query($id: ID!, $v: String) { myMedia(id: $id) { url(variant: $v) } }`, { id: ready.id, v: variant.name }, owner);
+      const url = await media().send<{ myMedia: { url: string } }>(
+        `query($id: ID!, $v: String) { myMedia(id: $id) { url(variant: $v) } }`,
+        { id: ready.id, v: variant.name },
+        owner,
+      );
       const served = await fetchImage(url.body.data?.myMedia.url ?? "");
-      expect({ variant: variant.name, status: served.response.status, type: served.response.headers.get("content-type") }).toEqual({
+      expect({
+        variant: variant.name,
+        status: served.response.status,
+        type: served.response.headers.get("content-type"),
+      }).toEqual({
         variant: variant.name,
         status: 200,
         type: variant.contentType,
       });
-      expect({ variant: variant.name, exif: served.metadata?.exif, xmp: served.metadata?.xmp, marker: served.body.includes(GPS_MARKER) }).toEqual({
+      expect({
+        variant: variant.name,
+        exif: served.metadata?.exif,
+        xmp: served.metadata?.xmp,
+        marker: served.body.includes(GPS_MARKER),
+      }).toEqual({
         variant: variant.name,
         exif: undefined,
         xmp: undefined,
@@ -57,15 +92,28 @@ describe("uploading photos and videos through the gateway (local storage)", () =
   it("should refuse a PNG sent as a JPEG, a truncated JPEG and an empty file, each with its reason", async () => {
     const owner = await fixture.client.signUp();
     const pngAsJpeg = await media().upload(owner, await png(), { kind: "IMAGE", contentType: "image/jpeg" });
-    expect(pngAsJpeg).toMatchObject({ status: "FAILED", failureReason: "TYPE_MISMATCH", variants: [], url: null });
+    expect(pngAsJpeg).toMatchObject({
+      status: "FAILED",
+      failureReason: "TYPE_MISMATCH",
+      variants: [],
+      url: null,
+    });
 
     const whole = await jpegWithGps(800, 600);
-    const truncated = await media().upload(owner, whole.subarray(0, Math.floor(whole.length * 0.6)), { kind: "IMAGE", contentType: "image/jpeg" });
+    const truncated = await media().upload(owner, whole.subarray(0, Math.floor(whole.length * 0.6)), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+    });
     expect(truncated).toMatchObject({ status: "FAILED", failureReason: "TRUNCATED", variants: [] });
 
     // An empty file cannot come through a signed URL (sizes start at 1), but a storage that holds one
     // anyway (written by hand here) still ends in EMPTY, not in a crash or a retry loop.
-    const empty = await media().createUpload(owner, { kind: "IMAGE", contentType: "image/jpeg", byteSize: 10, purpose: "PROFILE_PHOTO" });
+    const empty = await media().createUpload(owner, {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+      byteSize: 10,
+      purpose: "PROFILE_PHOTO",
+    });
     const emptyPut = await media().put(empty, Buffer.alloc(0));
     expect(emptyPut.status).toBe(400);
     const file = storage().pathOf(sourceKey(owner.userId, empty.media.id));
@@ -74,7 +122,10 @@ describe("uploading photos and videos through the gateway (local storage)", () =
       await fs.writeFile(file, Buffer.alloc(0));
     });
     await media().send(COMPLETE_UPLOAD, { id: empty.media.id }, owner);
-    expect(await media().settled(owner, empty.media.id)).toMatchObject({ status: "FAILED", failureReason: "EMPTY" });
+    expect(await media().settled(owner, empty.media.id)).toMatchObject({
+      status: "FAILED",
+      failureReason: "EMPTY",
+    });
     // Another user never sees why someone's upload failed.
     const stranger = await fixture.client.signUp();
     expect(await media().myMedia(stranger, empty.media.id)).toBeNull();
@@ -83,7 +134,12 @@ describe("uploading photos and videos through the gateway (local storage)", () =
   it("should refuse an upload bigger or smaller than declared, and one with another content type", async () => {
     const owner = await fixture.client.signUp();
     const file = await jpegWithGps(400, 300);
-    const created = await media().createUpload(owner, { kind: "IMAGE", contentType: "image/jpeg", byteSize: file.length, purpose: "CHAT_ATTACHMENT" });
+    const created = await media().createUpload(owner, {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+      byteSize: file.length,
+      purpose: "CHAT_ATTACHMENT",
+    });
 
     const bigger = await media().put(created, Buffer.concat([file, Buffer.alloc(1)]));
     expect(bigger.status).toBe(413);
@@ -117,16 +173,27 @@ describe("uploading photos and videos through the gateway (local storage)", () =
     expect((await media().put(created, file)).status).toBe(409);
     const completed = await media().send(COMPLETE_UPLOAD, { id: created.media.id }, owner);
     expect(completed.body.errors).toBeUndefined();
-    expect(await media().settled(owner, created.media.id)).toMatchObject({ status: "READY", purpose: "CHAT_ATTACHMENT" });
+    expect(await media().settled(owner, created.media.id)).toMatchObject({
+      status: "READY",
+      purpose: "CHAT_ATTACHMENT",
+    });
     // Completing again is harmless.
-    const again = await media().send<{ completeUpload: { status: string } }>(COMPLETE_UPLOAD, { id: created.media.id }, owner);
+    const again = await media().send<{ completeUpload: { status: string } }>(
+      COMPLETE_UPLOAD,
+      { id: created.media.id },
+      owner,
+    );
     expect(again.body.data?.completeUpload.status).toBe("READY");
   });
 
   it("should transcode a short video to an MP4 with a poster frame and its duration", async () => {
     const owner = await fixture.client.signUp();
     const clip = await shortVideo(2, "640x360");
-    const ready = await media().upload(owner, clip, { kind: "VIDEO", contentType: "video/mp4", purpose: "CHAT_ATTACHMENT" });
+    const ready = await media().upload(owner, clip, {
+      kind: "VIDEO",
+      contentType: "video/mp4",
+      purpose: "CHAT_ATTACHMENT",
+    });
 
     expect(ready).toMatchObject({ status: "READY", kind: "VIDEO", width: 640, height: 360 });
     expect(ready.durationMs).toBeGreaterThanOrEqual(1900);
@@ -142,14 +209,21 @@ describe("uploading photos and videos through the gateway (local storage)", () =
     expect(bytes.subarray(4, 8).toString("latin1")).toBe("ftyp");
     // Fast start: the index (moov) comes before the media data (mdat).
     expect(bytes.indexOf("moov")).toBeLessThan(bytes.indexOf("mdat"));
-    const poster = await media().send<{ myMedia: { url: string } }>(`query($id: ID!) { myMedia(id: $id) { url(variant: "poster.jpg") } }`, { id: ready.id }, owner);
+    const poster = await media().send<{ myMedia: { url: string } }>(
+      `query($id: ID!) { myMedia(id: $id) { url(variant: "poster.jpg") } }`,
+      { id: ready.id },
+      owner,
+    );
     const posterImage = await fetchImage(poster.body.data?.myMedia.url ?? "");
     expect(posterImage.metadata).toMatchObject({ format: "jpeg", width: 640, height: 360 });
   });
 
   it("should refuse expired and tampered URLs", async () => {
     const owner = await fixture.client.signUp();
-    const ready = await media().upload(owner, await jpegWithGps(320, 240), { kind: "IMAGE", contentType: "image/jpeg" });
+    const ready = await media().upload(owner, await jpegWithGps(320, 240), {
+      kind: "IMAGE",
+      contentType: "image/jpeg",
+    });
     const url = new URL(ready.url ?? "");
     expect((await fetch(url)).status).toBe(200);
 
@@ -159,17 +233,25 @@ describe("uploading photos and videos through the gateway (local storage)", () =
       return fetch(copy).then((response) => response.status);
     };
     const sig = url.searchParams.get("sig") ?? "";
-    expect(await tampered((u) => u.searchParams.set("sig", `${sig.slice(0, -2)}${sig.endsWith("A") ? "BB" : "AA"}`))).toBe(403);
-    expect(await tampered((u) => u.searchParams.set("exp", String(Number(u.searchParams.get("exp")) + 3600)))).toBe(403);
+    expect(
+      await tampered((u) =>
+        u.searchParams.set("sig", `${sig.slice(0, -2)}${sig.endsWith("A") ? "BB" : "AA"}`),
+      ),
+    ).toBe(403);
+    expect(
+      await tampered((u) => u.searchParams.set("exp", String(Number(u.searchParams.get("exp")) + 3600))),
+    ).toBe(403);
     expect(await tampered((u) => u.searchParams.set("ct", "text/html"))).toBe(403);
     expect(await tampered((u) => (u.pathname = u.pathname.replace("640.jpg", "1280.jpg")))).toBe(403);
     // Dot segments sent as is (fetch would normalise them away) that climb to another object.
     const dotted = await new Promise<number>((resolve, reject) => {
       const rawPath = `${url.pathname.replace(`${ready.id}/640.jpg`, `${ready.id}/640.jpg/../../${ready.id}-other/640.jpg`)}${url.search}`;
-      http.get({ host: url.hostname, port: url.port, path: rawPath }, (response) => {
-        response.resume();
-        resolve(response.statusCode ?? 0);
-      }).on("error", reject);
+      http
+        .get({ host: url.hostname, port: url.port, path: rawPath }, (response) => {
+          response.resume();
+          resolve(response.statusCode ?? 0);
+        })
+        .on("error", reject);
     });
     expect(dotted).toBe(403);
     expect(await tampered((u) => u.searchParams.delete("sig"))).toBe(403);
@@ -178,8 +260,16 @@ describe("uploading photos and videos through the gateway (local storage)", () =
     const key = `media/${owner.userId}/${ready.id}/640.jpg`;
     const expired = await storage().signDownload(key, { contentType: "image/jpeg", ttlSeconds: -1 });
     expect((await fetch(expired.url)).status).toBe(403);
-    const expiredUpload = await storage().signUpload(`media/${owner.userId}/expired/source`, { contentType: "image/jpeg", byteSize: 3, ttlSeconds: -1 });
-    const refused = await fetch(expiredUpload.url, { method: "PUT", body: Buffer.from("abc"), headers: { "content-type": "image/jpeg" } });
+    const expiredUpload = await storage().signUpload(`media/${owner.userId}/expired/source`, {
+      contentType: "image/jpeg",
+      byteSize: 3,
+      ttlSeconds: -1,
+    });
+    const refused = await fetch(expiredUpload.url, {
+      method: "PUT",
+      body: Buffer.from("abc"),
+      headers: { "content-type": "image/jpeg" },
+    });
     expect(refused.status).toBe(403);
   });
 
@@ -189,12 +279,37 @@ describe("uploading photos and videos through the gateway (local storage)", () =
     it.each([
       ["a zero byteSize", { byteSize: 0 }, "BAD_USER_INPUT", "input.byteSize"],
       ["a negative byteSize", { byteSize: -5 }, "BAD_USER_INPUT", "input.byteSize"],
-      ["a byteSize over the image limit", { byteSize: 25 * 1024 * 1024 + 1 }, "BAD_USER_INPUT", "input.byteSize"],
-      ["an unknown content type", { contentType: "application/x-msdownload" }, "BAD_USER_INPUT", "input.contentType"],
+      [
+        "a byteSize over the image limit",
+        { byteSize: 25 * 1024 * 1024 + 1 },
+        "BAD_USER_INPUT",
+        "input.byteSize",
+      ],
+      [
+        "an unknown content type",
+        { contentType: "application/x-msdownload" },
+        "BAD_USER_INPUT",
+        "input.contentType",
+      ],
       ["a video type for an image", { contentType: "video/mp4" }, "BAD_USER_INPUT", "input.contentType"],
-      ["a script as content type", { contentType: "image/jpeg\r\nx-evil: 1" }, "BAD_USER_INPUT", "input.contentType"],
-      ["a huge content type", { contentType: "image/jpeg".padEnd(100_000, "x") }, "BAD_USER_INPUT", "input.contentType"],
-      ["a video as a profile photo", { kind: "VIDEO", contentType: "video/mp4" }, "BAD_USER_INPUT", "input.kind"],
+      [
+        "a script as content type",
+        { contentType: "image/jpeg\r\nx-evil: 1" },
+        "BAD_USER_INPUT",
+        "input.contentType",
+      ],
+      [
+        "a huge content type",
+        { contentType: "image/jpeg".padEnd(100_000, "x") },
+        "BAD_USER_INPUT",
+        "input.contentType",
+      ],
+      [
+        "a video as a profile photo",
+        { kind: "VIDEO", contentType: "video/mp4" },
+        "BAD_USER_INPUT",
+        "input.kind",
+      ],
     ])("should refuse createUpload with %s", async (_name, change, code, field) => {
       const owner = await fixture.client.signUp();
       const before = await fixture.dbs.media.media.count({ where: { ownerId: owner.userId } });
@@ -246,7 +361,10 @@ describe("uploading photos and videos through the gateway (local storage)", () =
         const response = await media().send(mutation, { id: created.media.id }, intruder);
         expect(errorCode(response)).toBe("NOT_FOUND");
       }
-      expect(await fixture.dbs.media.media.findUnique({ where: { id: created.media.id } })).toMatchObject({ status: "PENDING", uploadedAt: null });
+      expect(await fixture.dbs.media.media.findUnique({ where: { id: created.media.id } })).toMatchObject({
+        status: "PENDING",
+        uploadedAt: null,
+      });
     });
   });
 });

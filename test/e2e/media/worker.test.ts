@@ -43,18 +43,29 @@ describe("the media worker process", () => {
     slowFfmpeg = path.join(dir, "slow-ffmpeg.sh");
     const ffmpeg = process.env.FFMPEG_PATH || "ffmpeg";
     realtimeFfmpeg = path.join(dir, "realtime-ffmpeg.sh");
-    await writeFile(realtimeFfmpeg, `#!/bin/sh\ncase "$*" in *-version*) exec ${JSON.stringify(ffmpeg)} "$@" ;; esac\nexec ${JSON.stringify(ffmpeg)} -re "$@"\n`, { mode: 0o755 });
-    await writeFile(slowFfmpeg, `#!/bin/sh\ncase "$*" in *-version*) ;; *) sleep 20 </dev/null >/dev/null 2>&1 ;; esac\nexec ${JSON.stringify(ffmpeg)} "$@"\n`, { mode: 0o755 });
+    await writeFile(
+      realtimeFfmpeg,
+      `#!/bin/sh\ncase "$*" in *-version*) exec ${JSON.stringify(ffmpeg)} "$@" ;; esac\nexec ${JSON.stringify(ffmpeg)} -re "$@"\n`,
+      { mode: 0o755 },
+    );
+    await writeFile(
+      slowFfmpeg,
+      `#!/bin/sh\ncase "$*" in *-version*) ;; *) sleep 20 </dev/null >/dev/null 2>&1 ;; esac\nexec ${JSON.stringify(ffmpeg)} "$@"\n`,
+      { mode: 0o755 },
+    );
   });
   // A test that failed half-way leaves its workers running: they would take the next test's jobs.
   afterEach(async () => {
-    const left = running.filter((worker) => worker.child.exitCode === null && worker.child.signalCode === null);
+    const left = running.filter(
+      (worker) => worker.child.exitCode === null && worker.child.signalCode === null,
+    );
     for (const worker of left) if (worker.child.pid) process.kill(-worker.child.pid, "SIGKILL");
     await Promise.all(left.map((worker) => worker.exited));
   });
   afterAll(async () => {
     for (const worker of running) {
-      if (worker.child.exitCode === null && worker.child.signalCode === null && worker.child.pid) process.kill(-worker.child.pid, "SIGKILL");
+      if (worker.child.exitCode === null && worker.child.signalCode === null && worker.child.pid)
+        process.kill(-worker.child.pid, "SIGKILL");
     }
     await Promise.all(running.map((worker) => worker.exited));
     await queue.obliterate({ force: true });
@@ -64,25 +75,31 @@ describe("the media worker process", () => {
   });
 
   function startWorker(overrides: Record<string, string> = {}): WorkerProcess {
-    const child = spawn(process.execPath, ["--import", "tsx", path.join(ROOT, "subgraphs/media/src/worker-main.ts")], {
-      cwd: ROOT,
-      detached: true,
-      stdio: ["ignore", "pipe", "pipe"],
-      env: {
-        ...process.env,
-        NODE_ENV: "test",
-        EVENTS_PREFIX: prefix,
-        MEDIA_LOCAL_DIR: dir,
-        MEDIA_WORKER_PORT: "0",
-        MEDIA_WORKER_LOCK_SECONDS: "2",
-        LOG_LEVEL: "info",
-        ...overrides,
+    const child = spawn(
+      process.execPath,
+      ["--import", "tsx", path.join(ROOT, "subgraphs/media/src/worker-main.ts")],
+      {
+        cwd: ROOT,
+        detached: true,
+        stdio: ["ignore", "pipe", "pipe"],
+        env: {
+          ...process.env,
+          NODE_ENV: "test",
+          EVENTS_PREFIX: prefix,
+          MEDIA_LOCAL_DIR: dir,
+          MEDIA_WORKER_PORT: "0",
+          MEDIA_WORKER_LOCK_SECONDS: "2",
+          LOG_LEVEL: "info",
+          ...overrides,
+        },
       },
-    });
+    );
     const output: string[] = [];
     child.stdout?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
     child.stderr?.on("data", (chunk: Buffer) => output.push(chunk.toString()));
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on("exit", (code, signal) => resolve({ code, signal })));
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+      child.on("exit", (code, signal) => resolve({ code, signal })),
+    );
     const worker = { child, output, exited };
     running.push(worker);
     return worker;
@@ -97,7 +114,16 @@ describe("the media worker process", () => {
     await mkdir(path.dirname(storage.pathOf(key)), { recursive: true });
     await writeFile(storage.pathOf(key), clip);
     await db.media.create({
-      data: { id, ownerId, kind: "VIDEO", purpose: "CHAT_ATTACHMENT", contentType: "video/mp4", byteSize: clip.length, sourceKey: key, uploadedAt: new Date() },
+      data: {
+        id,
+        ownerId,
+        kind: "VIDEO",
+        purpose: "CHAT_ATTACHMENT",
+        contentType: "video/mp4",
+        byteSize: clip.length,
+        sourceKey: key,
+        uploadedAt: new Date(),
+      },
     });
     await enqueueProcessing(queue, id);
     return id;
@@ -105,7 +131,11 @@ describe("the media worker process", () => {
 
   /** Until the worker said it runs: its signal handlers are in place from then on. */
   async function untilRunning(worker: WorkerProcess): Promise<void> {
-    for (let attempt = 0; attempt < 1200 && !worker.output.join("").includes("worker running"); attempt += 1) {
+    for (
+      let attempt = 0;
+      attempt < 1200 && !worker.output.join("").includes("worker running");
+      attempt += 1
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
   }
@@ -140,8 +170,17 @@ describe("the media worker process", () => {
     const second = startWorker();
     expect(await waitForStatus(id, ["READY", "FAILED"])).toBe("READY");
     const row = await db.media.findUniqueOrThrow({ where: { id } });
-    expect(row).toMatchObject({ status: "READY", width: 1280, height: 720, failureReason: null, sourceKey: null });
-    expect((row.variants as Array<{ name: string }>).map((variant) => variant.name).sort()).toEqual(["poster.jpg", "video.mp4"]);
+    expect(row).toMatchObject({
+      status: "READY",
+      width: 1280,
+      height: 720,
+      failureReason: null,
+      sourceKey: null,
+    });
+    expect((row.variants as Array<{ name: string }>).map((variant) => variant.name).sort()).toEqual([
+      "poster.jpg",
+      "video.mp4",
+    ]);
     // The row is READY before the worker hears of the job's completion and logs it.
     await untilLogged(second, /"msg":"media job completed"/);
     expect(second.output.join("")).toMatch(/"msg":"media job completed"/);
@@ -176,7 +215,11 @@ describe("the media worker process", () => {
     const pgid = worker.child.pid ?? 0;
     // PROCESSING first: the start-up check's `ffmpeg -version` is not the transcode.
     await waitForStatus(id, ["PROCESSING"]);
-    for (let attempt = 0; attempt < 1200 && !(await processesInGroup(pgid)).includes("ffmpeg"); attempt += 1) {
+    for (
+      let attempt = 0;
+      attempt < 1200 && !(await processesInGroup(pgid)).includes("ffmpeg");
+      attempt += 1
+    ) {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     expect(await processesInGroup(pgid)).toContain("ffmpeg");
@@ -196,11 +239,18 @@ describe("the media worker process", () => {
     const id = await queuedVideo(await shortVideo(6, "1280x720"));
     const worker = startWorker({ MEDIA_PROCESSING_TIMEOUT_SECONDS: "1", FFMPEG_PATH: slowFfmpeg });
     expect(await waitForStatus(id, ["READY", "FAILED"])).toBe("FAILED");
-    expect(await db.media.findUniqueOrThrow({ where: { id } })).toMatchObject({ failureReason: "PROCESSING_TIMEOUT", sourceKey: null });
+    expect(await db.media.findUniqueOrThrow({ where: { id } })).toMatchObject({
+      failureReason: "PROCESSING_TIMEOUT",
+      sourceKey: null,
+    });
     const job = await queue.getJob(id);
-    for (let attempt = 0; attempt < 400 && (await job?.getState()) !== "failed"; attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
+    for (let attempt = 0; attempt < 400 && (await job?.getState()) !== "failed"; attempt += 1)
+      await new Promise((resolve) => setTimeout(resolve, 50));
     const finished = await queue.getJob(id);
-    expect({ state: await finished?.getState(), attempts: finished?.attemptsMade }).toEqual({ state: "failed", attempts: 1 });
+    expect({ state: await finished?.getState(), attempts: finished?.attemptsMade }).toEqual({
+      state: "failed",
+      attempts: 1,
+    });
     process.kill(worker.child.pid ?? 0, "SIGTERM");
     expect(await worker.exited).toEqual({ code: 0, signal: null });
   });
@@ -214,7 +264,11 @@ describe("the media worker process", () => {
     expect(await first.exited).toEqual({ code: 0, signal: null });
     expect(first.output.join("")).toMatch(/handing them back to the queue/);
     const job = await queue.getJob(id);
-    expect({ state: await job?.getState(), attempts: job?.attemptsMade, stalled: job?.stalledCounter ?? 0 }).toEqual({ state: "waiting", attempts: 0, stalled: 0 });
+    expect({
+      state: await job?.getState(),
+      attempts: job?.attemptsMade,
+      stalled: job?.stalledCounter ?? 0,
+    }).toEqual({ state: "waiting", attempts: 0, stalled: 0 });
     expect((await db.media.findUniqueOrThrow({ where: { id } })).status).toBe("PROCESSING");
 
     const second = startWorker();
@@ -233,8 +287,16 @@ describe("the media worker process", () => {
     await mkdir(path.join(tmp, `hv-media-${process.pid}-0f0e-live`));
     await mkdir(path.join(tmp, "unrelated"));
     const worker = startWorker({ TMPDIR: tmp });
-    for (let attempt = 0; attempt < 400 && !worker.output.join("").includes("media-worker worker running"); attempt += 1) await new Promise((resolve) => setTimeout(resolve, 50));
-    expect((await readdir(tmp)).filter((name) => !name.startsWith("tsx-")).sort()).toEqual([`hv-media-${process.pid}-0f0e-live`, "unrelated"]); // tsx keeps its cache there
+    for (
+      let attempt = 0;
+      attempt < 400 && !worker.output.join("").includes("media-worker worker running");
+      attempt += 1
+    )
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    expect((await readdir(tmp)).filter((name) => !name.startsWith("tsx-")).sort()).toEqual([
+      `hv-media-${process.pid}-0f0e-live`,
+      "unrelated",
+    ]); // tsx keeps its cache there
     process.kill(worker.child.pid ?? 0, "SIGTERM");
     expect(await worker.exited).toEqual({ code: 0, signal: null });
     await rm(tmp, { recursive: true, force: true });

@@ -2,11 +2,21 @@ import http from "node:http";
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { addressBudgetKey, SessionRevocations } from "@hv/kit";
-import { codes, post, randomIpv6, startLightGateway, startTokenAuthority, type LightGateway } from "./support";
+import {
+  codes,
+  post,
+  randomIpv6,
+  startLightGateway,
+  startTokenAuthority,
+  type LightGateway,
+} from "./support";
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
-function get(url: string, headers: Record<string, string>): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
+function get(
+  url: string,
+  headers: Record<string, string>,
+): Promise<{ status: number; headers: http.IncomingHttpHeaders }> {
   return new Promise((resolve, reject) => {
     http
       .get(url, { headers }, (response) => {
@@ -18,7 +28,10 @@ function get(url: string, headers: Record<string, string>): Promise<{ status: nu
 }
 
 function claims(token: string): { sub: string; sid: string } {
-  return JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as { sub: string; sid: string };
+  return JSON.parse(Buffer.from(token.split(".")[1] ?? "", "base64url").toString("utf8")) as {
+    sub: string;
+    sid: string;
+  };
 }
 
 /**
@@ -77,9 +90,13 @@ describe("admission at the edge: address budget, revocation and user budget in o
     const { sub, sid } = claims(token);
     const ip = randomIpv6();
     let status = 0;
-    const commands = await commandsDuring([sub, sid, `${g.keyPrefix}:rl:edge-address:${addressBudgetKey(ip)}`], async () => {
-      status = (await post(g.url, { query: `{ echo(text: "one trip") }` }, from(ip, `Bearer ${token}`))).status;
-    });
+    const commands = await commandsDuring(
+      [sub, sid, `${g.keyPrefix}:rl:edge-address:${addressBudgetKey(ip)}`],
+      async () => {
+        status = (await post(g.url, { query: `{ echo(text: "one trip") }` }, from(ip, `Bearer ${token}`)))
+          .status;
+      },
+    );
     expect(status).toBe(200);
     expect(commands).toHaveLength(1);
     const [command] = commands;
@@ -94,8 +111,16 @@ describe("admission at the edge: address budget, revocation and user budget in o
     const { sub, sid } = claims(token);
     await new SessionRevocations(redis).revokeSession(sid);
     for (let i = 0; i < 5; i += 1) {
-      const reply = await post(g.url, { query: `{ echo(text: "x") }` }, from(randomIpv6(), `Bearer ${token}`));
-      expect({ status: reply.status, codes: codes(reply), reason: reply.body.errors?.[0]?.extensions?.reason }).toEqual({
+      const reply = await post(
+        g.url,
+        { query: `{ echo(text: "x") }` },
+        from(randomIpv6(), `Bearer ${token}`),
+      );
+      expect({
+        status: reply.status,
+        codes: codes(reply),
+        reason: reply.body.errors?.[0]?.extensions?.reason,
+      }).toEqual({
         status: 401,
         codes: ["UNAUTHENTICATED"],
         reason: "revoked",
@@ -109,7 +134,10 @@ describe("admission at the edge: address budget, revocation and user budget in o
     const before = await authority.token(userId);
     await new SessionRevocations(redis).revokeUser(userId);
     const reply = await post(g.url, { query: `{ echo(text: "x") }` }, from(randomIpv6(), `Bearer ${before}`));
-    expect({ status: reply.status, reason: reply.body.errors?.[0]?.extensions?.reason }).toEqual({ status: 401, reason: "revoked" });
+    expect({ status: reply.status, reason: reply.body.errors?.[0]?.extensions?.reason }).toEqual({
+      status: 401,
+      reason: "revoked",
+    });
   });
 
   it("should spend the address budget on requests whose token is refused, then answer 429 before the token", async () => {
@@ -117,11 +145,23 @@ describe("admission at the edge: address budget, revocation and user budget in o
     const forged = `${(await authority.token()).slice(0, -4)}AAAA`;
     const refusals = [];
     for (let i = 0; i < 3; i += 1) {
-      refusals.push((await post(g.url, { query: `{ echo(text: "x") }` }, from(ip, i === 0 ? "Basic x" : `Bearer ${forged}`))).status);
+      refusals.push(
+        (
+          await post(
+            g.url,
+            { query: `{ echo(text: "x") }` },
+            from(ip, i === 0 ? "Basic x" : `Bearer ${forged}`),
+          )
+        ).status,
+      );
     }
     expect(refusals).toEqual([401, 401, 401]);
     const limited = await post(g.url, { query: `{ echo(text: "x") }` }, from(ip, `Bearer ${forged}`));
-    expect({ status: limited.status, codes: codes(limited), limit: limited.body.errors?.[0]?.extensions?.limit }).toEqual({
+    expect({
+      status: limited.status,
+      codes: codes(limited),
+      limit: limited.body.errors?.[0]?.extensions?.limit,
+    }).toEqual({
       status: 429,
       codes: ["RATE_LIMITED"],
       limit: "edge-address",
@@ -133,7 +173,10 @@ describe("admission at the edge: address budget, revocation and user budget in o
     const token = await authority.token();
     const statuses = [];
     for (let i = 0; i < 5; i += 1) {
-      statuses.push((await post(g.url, { query: `{ echo(text: "${i}") }` }, from(randomIpv6(), `Bearer ${token}`))).status);
+      statuses.push(
+        (await post(g.url, { query: `{ echo(text: "${i}") }` }, from(randomIpv6(), `Bearer ${token}`)))
+          .status,
+      );
     }
     expect(statuses).toEqual([200, 200, 200, 200, 429]);
   });

@@ -74,23 +74,25 @@ export async function startFakeSubgraph(options: { slowMs?: number } = {}): Prom
     createUpload: ok,
   };
   const requests: FakeSubgraph["requests"] = [];
-  const server = http.createServer(handled(async (req, res) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
-    const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as {
-      query?: string;
-      variables?: Record<string, unknown>;
-    };
-    requests.push({ query: body.query ?? "" });
-    const result = await graphql({
-      schema,
-      source: body.query ?? "",
-      rootValue,
-      variableValues: body.variables ?? {},
-    });
-    res.setHeader("content-type", "application/json");
-    res.end(JSON.stringify(result));
-  }));
+  const server = http.createServer(
+    handled(async (req, res) => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of req) chunks.push(chunk as Buffer);
+      const body = JSON.parse(Buffer.concat(chunks).toString("utf8") || "{}") as {
+        query?: string;
+        variables?: Record<string, unknown>;
+      };
+      requests.push({ query: body.query ?? "" });
+      const result = await graphql({
+        schema,
+        source: body.query ?? "",
+        rootValue,
+        variableValues: body.variables ?? {},
+      });
+      res.setHeader("content-type", "application/json");
+      res.end(JSON.stringify(result));
+    }),
+  );
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const port = (server.address() as AddressInfo).port;
   return {

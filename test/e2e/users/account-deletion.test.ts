@@ -24,7 +24,10 @@ async function seedFootprint(dbs: TestDatabases, userId: string) {
   });
   const groupMemberIds = [randomUUID(), randomUUID()];
   const group = await dbs.chat.conversation.create({
-    data: { kind: "GROUP", members: { create: [{ userId }, ...groupMemberIds.map((id) => ({ userId: id }))] } },
+    data: {
+      kind: "GROUP",
+      members: { create: [{ userId }, ...groupMemberIds.map((id) => ({ userId: id }))] },
+    },
   });
   return { partnerId, direct, group, groupMemberIds };
 }
@@ -53,7 +56,10 @@ async function waitUntil(what: string, condition: () => Promise<boolean>, timeou
 /** The state of the person's and the others' chat rows after the person is purged. */
 async function expectChatPurged(dbs: TestDatabases, seeded: Awaited<ReturnType<typeof seedFootprint>>) {
   // The direct conversation stays with the partner, closed because the account was deleted.
-  expect(await dbs.chat.conversation.findUnique({ where: { id: seeded.direct.id } })).toMatchObject({ closedReason: "ACCOUNT_DELETED", closedAt: expect.any(Date) });
+  expect(await dbs.chat.conversation.findUnique({ where: { id: seeded.direct.id } })).toMatchObject({
+    closedReason: "ACCOUNT_DELETED",
+    closedAt: expect.any(Date),
+  });
   const direct = await dbs.chat.conversationMember.findMany({ where: { conversationId: seeded.direct.id } });
   expect(direct.map((member) => member.userId)).toEqual([seeded.partnerId]);
   // The group goes on with the others.
@@ -88,8 +94,12 @@ describe("deleting an account purges the person's data in every subgraph", () =>
 
     // Someone else's rows are untouched.
     expect(await footprint(dbs, bystander.userId)).toEqual(SEEDED);
-    expect(await dbs.chat.conversationMember.count({ where: { conversationId: bystanderSeeded.direct.id } })).toBe(2);
-    expect(await dbs.chat.conversationMember.count({ where: { conversationId: bystanderSeeded.group.id } })).toBe(3);
+    expect(
+      await dbs.chat.conversationMember.count({ where: { conversationId: bystanderSeeded.direct.id } }),
+    ).toBe(2);
+    expect(
+      await dbs.chat.conversationMember.count({ where: { conversationId: bystanderSeeded.group.id } }),
+    ).toBe(3);
   });
 
   it("should be harmless to deliver the same user.deleted twice, or for someone unknown", async () => {
@@ -104,7 +114,12 @@ describe("deleting an account purges the person's data in every subgraph", () =>
     const bystanderId = randomUUID();
     const seeded = await seedFootprint(dbs, userId);
     await seedFootprint(dbs, bystanderId);
-    const meta: EventMeta<"user.deleted"> = { eventId: randomUUID(), type: "user.deleted", occurredAt: new Date(), attempt: 1 };
+    const meta: EventMeta<"user.deleted"> = {
+      eventId: randomUUID(),
+      type: "user.deleted",
+      occurredAt: new Date(),
+      attempt: 1,
+    };
 
     for (const attempt of [1, 2]) {
       for (const handle of handlers) await handle({ userId }, { ...meta, attempt });

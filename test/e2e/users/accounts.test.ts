@@ -48,7 +48,13 @@ describe("accounts and sessions through the gateway", () => {
     const query = `query($id: ID!) { user(id: $id) { id age email birthDate discoveryPreferences { ageMin } } }`;
     const asStranger = await client.request(query, { id: owner.userId }, stranger.accessToken);
     expect(asStranger.body.data).toEqual({
-      user: { id: owner.userId, age: expect.any(Number), email: null, birthDate: null, discoveryPreferences: null },
+      user: {
+        id: owner.userId,
+        age: expect.any(Number),
+        email: null,
+        birthDate: null,
+        discoveryPreferences: null,
+      },
     });
     const anonymous = await client.request(query, { id: owner.userId });
     expect(anonymous.body.data).toEqual(asStranger.body.data);
@@ -63,22 +69,78 @@ describe("accounts and sessions through the gateway", () => {
       ["an oversized password", { password: "x".repeat(129) + "y" }, "BAD_USER_INPUT", "input.password"],
       ["an invalid email", { email: "not-an-email" }, "BAD_USER_INPUT", "input.email"],
       ["an oversized email", { email: `${"a".repeat(250)}@example.test` }, "BAD_USER_INPUT", "input.email"],
-      ["someone under 18", { birthDate: `${new Date().getUTCFullYear() - 17}-01-01` }, "BAD_USER_INPUT", "input.birthDate"],
+      [
+        "someone under 18",
+        { birthDate: `${new Date().getUTCFullYear() - 17}-01-01` },
+        "BAD_USER_INPUT",
+        "input.birthDate",
+      ],
       ["an oversized display name", { displayName: "n".repeat(51) }, "BAD_USER_INPUT", "input.displayName"],
       ["an empty display name", { displayName: "   " }, "BAD_USER_INPUT", "input.displayName"],
-      ["a display name with a bidi override", { displayName: "Bob\u202Egnp.exe" }, "BAD_USER_INPUT", "input.displayName"],
-      ["a display name with a zero-width joiner", { displayName: "Ad\u200Dmin" }, "BAD_USER_INPUT", "input.displayName"],
-      ["a display name with a control character", { displayName: "Ann\u0000" }, "BAD_USER_INPUT", "input.displayName"],
-      ["a blank display name of Hangul fillers", { displayName: "\u3164\u3164" }, "BAD_USER_INPUT", "input.displayName"],
-      ["a display name with an Arabic letter mark", { displayName: "Sam\u061C" }, "BAD_USER_INPUT", "input.displayName"],
-      ["a display name with a tag character", { displayName: "Sam\u{E0041}" }, "BAD_USER_INPUT", "input.displayName"],
-      ["a display name with a lone surrogate", { displayName: "Sam\uD800" }, "BAD_USER_INPUT", "input.displayName"],
-      ["a display name with a line separator", { displayName: "Sam\u2028Admin" }, "BAD_USER_INPUT", "input.displayName"],
+      [
+        "a display name with a bidi override",
+        { displayName: "Bob\u202Egnp.exe" },
+        "BAD_USER_INPUT",
+        "input.displayName",
+      ],
+      [
+        "a display name with a zero-width joiner",
+        { displayName: "Ad\u200Dmin" },
+        "BAD_USER_INPUT",
+        "input.displayName",
+      ],
+      [
+        "a display name with a control character",
+        { displayName: "Ann\u0000" },
+        "BAD_USER_INPUT",
+        "input.displayName",
+      ],
+      [
+        "a blank display name of Hangul fillers",
+        { displayName: "\u3164\u3164" },
+        "BAD_USER_INPUT",
+        "input.displayName",
+      ],
+      [
+        "a display name with an Arabic letter mark",
+        { displayName: "Sam\u061C" },
+        "BAD_USER_INPUT",
+        "input.displayName",
+      ],
+      [
+        "a display name with a tag character",
+        { displayName: "Sam\u{E0041}" },
+        "BAD_USER_INPUT",
+        "input.displayName",
+      ],
+      [
+        "a display name with a lone surrogate",
+        { displayName: "Sam\uD800" },
+        "BAD_USER_INPUT",
+        "input.displayName",
+      ],
+      [
+        "a display name with a line separator",
+        { displayName: "Sam\u2028Admin" },
+        "BAD_USER_INPUT",
+        "input.displayName",
+      ],
     ];
     it.each(cases)("should refuse %s", async (_name, overrides, code, field) => {
       const before = await userCount();
-      const input = { email: `${randomUUID()}@example.test`, password: "correct horse battery staple", displayName: "Sam", birthDate: "1990-01-01", ...overrides };
-      const response = await client.request(`mutation($input: SignUpInput!) { signUp(input: $input) { status } }`, { input }, undefined, randomClientIp());
+      const input = {
+        email: `${randomUUID()}@example.test`,
+        password: "correct horse battery staple",
+        displayName: "Sam",
+        birthDate: "1990-01-01",
+        ...overrides,
+      };
+      const response = await client.request(
+        `mutation($input: SignUpInput!) { signUp(input: $input) { status } }`,
+        { input },
+        undefined,
+        randomClientIp(),
+      );
       expect(response.body.data ?? null).toBeNull();
       expect(response.body.errors?.[0]?.extensions).toMatchObject({ code, field });
       expect(await userCount()).toBe(before);
@@ -86,9 +148,19 @@ describe("accounts and sessions through the gateway", () => {
 
     it("should refuse an impossible or malformed birth date", async () => {
       for (const birthDate of ["2001-02-30", "01/02/1990", "1990-1-1", ""]) {
-        const response = await client.request(`mutation($input: SignUpInput!) { signUp(input: $input) { status } }`, {
-          input: { email: `${randomUUID()}@example.test`, password: "correct horse battery staple", displayName: "Sam", birthDate },
-        }, undefined, randomClientIp());
+        const response = await client.request(
+          `mutation($input: SignUpInput!) { signUp(input: $input) { status } }`,
+          {
+            input: {
+              email: `${randomUUID()}@example.test`,
+              password: "correct horse battery staple",
+              displayName: "Sam",
+              birthDate,
+            },
+          },
+          undefined,
+          randomClientIp(),
+        );
         expect({ birthDate, code: errorCode(response) }).toEqual({ birthDate, code: "BAD_USER_INPUT" });
       }
     });
@@ -104,11 +176,21 @@ describe("accounts and sessions through the gateway", () => {
       expect((await client.me(ok.accessToken)).body.data).toEqual({ me: { id: ok.userId } });
       const tooLong = await client.request(
         `mutation($input: SignUpInput!) { signUp(input: $input) { status } }`,
-        { input: { email: `${randomUUID()}@example.test`, password: "correct horse battery staple", displayName: `${fifty}🙂`, birthDate: "1990-01-01" } },
+        {
+          input: {
+            email: `${randomUUID()}@example.test`,
+            password: "correct horse battery staple",
+            displayName: `${fifty}🙂`,
+            birthDate: "1990-01-01",
+          },
+        },
         undefined,
         randomClientIp(),
       );
-      expect(tooLong.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.displayName" });
+      expect(tooLong.body.errors?.[0]?.extensions).toMatchObject({
+        code: "BAD_USER_INPUT",
+        field: "input.displayName",
+      });
     });
 
     it("should treat composed and decomposed forms of an email and a password as the same", async () => {
@@ -123,16 +205,30 @@ describe("accounts and sessions through the gateway", () => {
     it("should accept someone who turns 18 today and refuse someone who turns 18 tomorrow", async () => {
       const today = new Date();
       const iso = (date: Date) => date.toISOString().slice(0, 10);
-      const eighteenToday = new Date(Date.UTC(today.getUTCFullYear() - 18, today.getUTCMonth(), today.getUTCDate()));
+      const eighteenToday = new Date(
+        Date.UTC(today.getUTCFullYear() - 18, today.getUTCMonth(), today.getUTCDate()),
+      );
       const eighteenTomorrow = new Date(eighteenToday.getTime() + 86_400_000);
-      await expect(client.signUp({ birthDate: iso(eighteenToday) })).resolves.toMatchObject({ userId: expect.any(String) });
+      await expect(client.signUp({ birthDate: iso(eighteenToday) })).resolves.toMatchObject({
+        userId: expect.any(String),
+      });
       const young = await client.request(
         `mutation($input: SignUpInput!) { signUp(input: $input) { status } }`,
-        { input: { email: `${randomUUID()}@example.test`, password: "correct horse battery staple", displayName: "Kid", birthDate: iso(eighteenTomorrow) } },
+        {
+          input: {
+            email: `${randomUUID()}@example.test`,
+            password: "correct horse battery staple",
+            displayName: "Kid",
+            birthDate: iso(eighteenTomorrow),
+          },
+        },
         undefined,
         randomClientIp(),
       );
-      expect(young.body.errors?.[0]?.extensions).toMatchObject({ code: "BAD_USER_INPUT", field: "input.birthDate" });
+      expect(young.body.errors?.[0]?.extensions).toMatchObject({
+        code: "BAD_USER_INPUT",
+        field: "input.birthDate",
+      });
     });
   });
 
@@ -142,7 +238,14 @@ describe("accounts and sessions through the gateway", () => {
     for (let i = 0; i < 11; i += 1) {
       const response = await client.request(
         `mutation($input: SignUpInput!) { signUp(input: $input) { status } }`,
-        { input: { email: `${randomUUID()}@example.test`, password: "correct horse battery staple", displayName: "Sam", birthDate: "1990-01-01" } },
+        {
+          input: {
+            email: `${randomUUID()}@example.test`,
+            password: "correct horse battery staple",
+            displayName: "Sam",
+            birthDate: "1990-01-01",
+          },
+        },
         undefined,
         address,
       );
@@ -167,7 +270,10 @@ describe("accounts and sessions through the gateway", () => {
   it("should spend the per-account login budget per attempt, however attempts are aliased", async () => {
     const user = await client.signUp();
     const sessionsBefore = await dbs.users.session.count({ where: { userId: user.userId } });
-    const aliased = Array.from({ length: 20 }, (_, i) => `a${i}: logIn(input: { email: $email, password: "guess-${i}-xxxx" }) { accessToken }`);
+    const aliased = Array.from(
+      { length: 20 },
+      (_, i) => `a${i}: logIn(input: { email: $email, password: "guess-${i}-xxxx" }) { accessToken }`,
+    );
     const batch = `mutation($email: String!) { ${aliased.join("\n")} }`;
     // Mutation fields run one after another and a failed (non-null) login stops the rest: one
     // request tries one password, and that attempt costs one point of the account's budget for
@@ -183,7 +289,9 @@ describe("accounts and sessions through the gateway", () => {
     expect(errorCode(limited)).toBe("RATE_LIMITED");
     expect(limited.body.errors?.[0]?.extensions?.retryAfterSeconds).toBeGreaterThan(0);
     // The right password from an unknown phone waits too...
-    expect(errorCode(await client.logIn(user.email, user.password, undefined, randomClientIp()))).toBe("RATE_LIMITED");
+    expect(errorCode(await client.logIn(user.email, user.password, undefined, randomClientIp()))).toBe(
+      "RATE_LIMITED",
+    );
     expect(await dbs.users.session.count({ where: { userId: user.userId } })).toBe(sessionsBefore);
     // ...but the owner's phone, which signed in before, is not locked out.
     const owner = await client.logIn(user.email, user.password, user.knownDeviceToken, randomClientIp());
@@ -197,7 +305,12 @@ describe("accounts and sessions through the gateway", () => {
     const codes: Array<string | undefined> = [];
     // 50 attempts per address in 15 minutes, at any accounts (unknown ones here).
     for (let i = 1; i <= 51; i += 1) {
-      const response = await client.logIn(`${randomUUID()}@example.test`, `wrong guess number ${i}`, undefined, `${network}::${i.toString(16)}`);
+      const response = await client.logIn(
+        `${randomUUID()}@example.test`,
+        `wrong guess number ${i}`,
+        undefined,
+        `${network}::${i.toString(16)}`,
+      );
       codes.push(errorCode(response));
     }
     expect(codes).toEqual([...Array(50).fill("INVALID_CREDENTIALS"), "RATE_LIMITED"]);
@@ -219,13 +332,22 @@ describe("accounts and sessions through the gateway", () => {
     expect(second.refreshToken).not.toBe(user.refreshToken);
 
     // Long after the grace window (simulated by back-dating the spend), the old token comes back.
-    await dbs.users.refreshToken.updateMany({ where: { spentAt: { not: null }, session: { userId: user.userId } }, data: { spentAt: new Date(Date.now() - 60_000) } });
+    await dbs.users.refreshToken.updateMany({
+      where: { spentAt: { not: null }, session: { userId: user.userId } },
+      data: { spentAt: new Date(Date.now() - 60_000) },
+    });
     const reuse = await client.refresh(user.refreshToken);
-    expect(reuse.body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "refresh_token_reused" });
+    expect(reuse.body.errors?.[0]?.extensions).toMatchObject({
+      code: "UNAUTHENTICATED",
+      reason: "refresh_token_reused",
+    });
 
     // The whole family is dead: the newest refresh token and its access token too.
     const newest = await client.refresh(second.refreshToken);
-    expect(newest.body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "session_ended" });
+    expect(newest.body.errors?.[0]?.extensions).toMatchObject({
+      code: "UNAUTHENTICATED",
+      reason: "session_ended",
+    });
     const me = await client.me(second.accessToken);
     expect(me.status).toBe(401);
     expect(errorCode(me)).toBe("UNAUTHENTICATED");
@@ -251,8 +373,13 @@ describe("accounts and sessions through the gateway", () => {
       undefined,
       randomClientIp(),
     );
-    expect(stolen.body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "refresh_token_reused" });
-    expect(errorCode(await client.refresh(rotated.body.data!.refreshSession.refreshToken))).toBe("UNAUTHENTICATED");
+    expect(stolen.body.errors?.[0]?.extensions).toMatchObject({
+      code: "UNAUTHENTICATED",
+      reason: "refresh_token_reused",
+    });
+    expect(errorCode(await client.refresh(rotated.body.data!.refreshSession.refreshToken))).toBe(
+      "UNAUTHENTICATED",
+    );
   });
 
   it("should not replay a spent refresh token once its successor was spent: the session ends", async () => {
@@ -261,26 +388,38 @@ describe("accounts and sessions through the gateway", () => {
     const third = await client.refresh(second.refreshToken);
     expect(third.body.errors).toBeUndefined();
     const replay = await client.refresh(user.refreshToken);
-    expect(replay.body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "refresh_token_reused" });
-    expect(errorCode(await client.refresh(third.body.data!.refreshSession.refreshToken))).toBe("UNAUTHENTICATED");
+    expect(replay.body.errors?.[0]?.extensions).toMatchObject({
+      code: "UNAUTHENTICATED",
+      reason: "refresh_token_reused",
+    });
+    expect(errorCode(await client.refresh(third.body.data!.refreshSession.refreshToken))).toBe(
+      "UNAUTHENTICATED",
+    );
   });
 
   it("should refuse garbage refresh tokens and access tokens used as refresh tokens", async () => {
     const user = await client.signUp();
     for (const token of ["", "rt_nope", user.accessToken, "x".repeat(10_000)]) {
       const response = await client.refresh(token);
-      expect(response.body.errors?.[0]?.extensions).toMatchObject({ code: "UNAUTHENTICATED", reason: "invalid_refresh_token" });
+      expect(response.body.errors?.[0]?.extensions).toMatchObject({
+        code: "UNAUTHENTICATED",
+        reason: "invalid_refresh_token",
+      });
     }
   });
 
   it("should end this session on logOut and every session on logOutEverywhere", async () => {
     const user = await client.signUp();
     const second = (await client.logIn(user.email, user.password)).body.data!.logIn;
-    expect((await client.request(`mutation { logOut }`, {}, user.accessToken)).body.data).toEqual({ logOut: true });
+    expect((await client.request(`mutation { logOut }`, {}, user.accessToken)).body.data).toEqual({
+      logOut: true,
+    });
     expect((await client.me(user.accessToken)).status).toBe(401);
     expect((await client.me(second.accessToken)).body.data).toEqual({ me: { id: user.userId } });
 
-    expect((await client.request(`mutation { logOutEverywhere }`, {}, second.accessToken)).body.data).toEqual({ logOutEverywhere: true });
+    expect((await client.request(`mutation { logOutEverywhere }`, {}, second.accessToken)).body.data).toEqual(
+      { logOutEverywhere: true },
+    );
     expect((await client.me(second.accessToken)).status).toBe(401);
     expect(errorCode(await client.refresh(second.refreshToken))).toBe("UNAUTHENTICATED");
   });
@@ -303,11 +442,17 @@ describe("accounts and sessions through the gateway", () => {
     expect((await client.me(user.accessToken)).body.data).toEqual({ me: { id: user.userId } });
     expect((await client.me(other.accessToken)).status).toBe(401);
     expect(errorCode(await client.logIn(user.email, user.password))).toBe("INVALID_CREDENTIALS");
-    expect((await client.logIn(user.email, "a brand new passphrase")).body.data?.logIn.user.id).toBe(user.userId);
+    expect((await client.logIn(user.email, "a brand new passphrase")).body.data?.logIn.user.id).toBe(
+      user.userId,
+    );
   });
 
   it("should refuse mutations that need a session when there is none", async () => {
-    for (const mutation of [`mutation { logOut }`, `mutation { logOutEverywhere }`, `mutation { deleteAccount(password: "x") }`]) {
+    for (const mutation of [
+      `mutation { logOut }`,
+      `mutation { logOutEverywhere }`,
+      `mutation { deleteAccount(password: "x") }`,
+    ]) {
       expect(errorCode(await client.request(mutation))).toBe("UNAUTHENTICATED");
     }
     expect(errorCode(await client.request(`{ me { id } }`))).toBe("UNAUTHENTICATED");
@@ -320,23 +465,43 @@ describe("accounts and sessions through the gateway", () => {
     const target = await client.signUp();
     const bystander = await client.signUp();
 
-    const notAllowed = await client.request(`mutation($id: ID!) { banUser(userId: $id) }`, { id: target.userId }, bystander.accessToken);
+    const notAllowed = await client.request(
+      `mutation($id: ID!) { banUser(userId: $id) }`,
+      { id: target.userId },
+      bystander.accessToken,
+    );
     expect(errorCode(notAllowed)).toBe("FORBIDDEN");
 
-    const banned = await client.request(`mutation($id: ID!) { banUser(userId: $id) }`, { id: target.userId }, modSession.accessToken);
+    const banned = await client.request(
+      `mutation($id: ID!) { banUser(userId: $id) }`,
+      { id: target.userId },
+      modSession.accessToken,
+    );
     expect(banned.body.data).toEqual({ banUser: true });
     expect((await client.me(target.accessToken)).status).toBe(401);
     expect(errorCode(await client.refresh(target.refreshToken))).toBe("UNAUTHENTICATED");
     expect(errorCode(await client.logIn(target.email, target.password))).toBe("FORBIDDEN");
-    const profile = await client.request(`query($id: ID!) { user(id: $id) { id } }`, { id: target.userId }, bystander.accessToken);
+    const profile = await client.request(
+      `query($id: ID!) { user(id: $id) { id } }`,
+      { id: target.userId },
+      bystander.accessToken,
+    );
     expect(profile.body.data).toEqual({ user: null });
   });
 
   it("should delete an account with its password and emit user.deleted", async () => {
     const user = await client.signUp();
-    expect(errorCode(await client.request(`mutation { deleteAccount(password: "wrong password!") }`, {}, user.accessToken))).toBe("INVALID_CREDENTIALS");
+    expect(
+      errorCode(
+        await client.request(`mutation { deleteAccount(password: "wrong password!") }`, {}, user.accessToken),
+      ),
+    ).toBe("INVALID_CREDENTIALS");
     expect(await dbs.users.user.count({ where: { id: user.userId } })).toBe(1);
-    const deleted = await client.request(`mutation($p: String!) { deleteAccount(password: $p) }`, { p: user.password }, user.accessToken);
+    const deleted = await client.request(
+      `mutation($p: String!) { deleteAccount(password: $p) }`,
+      { p: user.password },
+      user.accessToken,
+    );
     expect(deleted.body.data).toEqual({ deleteAccount: true });
     expect(await dbs.users.user.count({ where: { id: user.userId } })).toBe(0);
     const events = await dbs.users.outboxEvent.findMany({ where: { type: "user.deleted" } });

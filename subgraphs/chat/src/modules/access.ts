@@ -32,11 +32,21 @@ export interface Membership {
 }
 
 /** The viewer's membership, or NOT_FOUND (also for a malformed id: BAD_USER_INPUT). */
-export async function requireMembership(db: ChatDb, conversationIdInput: unknown, userId: string, field = "conversationId"): Promise<Membership> {
+export async function requireMembership(
+  db: ChatDb,
+  conversationIdInput: unknown,
+  userId: string,
+  field = "conversationId",
+): Promise<Membership> {
   const conversationId = requireUuid(conversationIdInput, field);
   const member = await db.conversationMember.findUnique({
     where: { conversationId_userId: { conversationId, userId } },
-    select: { role: true, muted: true, lastReadSeq: true, conversation: { select: { kind: true, closedAt: true, lastSeq: true } } },
+    select: {
+      role: true,
+      muted: true,
+      lastReadSeq: true,
+      conversation: { select: { kind: true, closedAt: true, lastSeq: true } },
+    },
   });
   if (!member) throw conversationNotFound(field);
   return {
@@ -51,7 +61,11 @@ export async function requireMembership(db: ChatDb, conversationIdInput: unknown
 }
 
 /** The members of a conversation who may see what `actorId` does (everyone but blocked pairs). */
-export async function audienceOf(db: ChatDb, conversationId: string, actorId: string | null): Promise<string[]> {
+export async function audienceOf(
+  db: ChatDb,
+  conversationId: string,
+  actorId: string | null,
+): Promise<string[]> {
   const [members, blocked] = await Promise.all([
     db.conversationMember.findMany({ where: { conversationId }, select: { userId: true } }),
     actorId ? blockedWith(db, actorId) : Promise.resolve(new Set<string>()),

@@ -36,7 +36,9 @@ export interface ChatEventPayload {
 export interface ChatBus {
   publish(recipients: Iterable<string>, event: ChatEventPayload): Promise<void>;
   /** The events for one user, from now on. */
-  subscribe(userId: string): AsyncIterableIterator<ChatEventPayload> & { return(): Promise<IteratorResult<ChatEventPayload>> };
+  subscribe(
+    userId: string,
+  ): AsyncIterableIterator<ChatEventPayload> & { return(): Promise<IteratorResult<ChatEventPayload>> };
   /** Called when the subscriber connection is lost and when it is back (events may have been missed). */
   onGap(listener: () => void): void;
   close(): Promise<void>;
@@ -46,9 +48,17 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
   const target = redisOptions(redis);
   // Publishing fails fast while Redis is away (the change is stored; clients catch up).
   // Auto-pipelining: the publishes of one tick (a message's recipients, concurrent sends) leave in one write.
-  const publisher = new Redis({ ...target, enableOfflineQueue: false, maxRetriesPerRequest: 1, enableAutoPipelining: true });
+  const publisher = new Redis({
+    ...target,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    enableAutoPipelining: true,
+  });
   const subscriber = new Redis({ ...target, retryStrategy: (times) => Math.min(times * 100, 2_000) });
-  for (const [role, client] of [["chat publisher", publisher], ["chat subscriber", subscriber]] as const) {
+  for (const [role, client] of [
+    ["chat publisher", publisher],
+    ["chat subscriber", subscriber],
+  ] as const) {
     let down = false;
     client.on("error", (error: Error) => {
       if (!down) logger.warn({ err: error, role }, "chat fan-out: redis connection error");
@@ -85,12 +95,18 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
       try {
         await Promise.all(ids.map((id) => pubsub.publish(channel(id), event)));
       } catch (error) {
-        logger.warn({ err: error, kind: event.kind, conversationId: event.conversationId }, "chat fan-out: publish failed (stored; clients catch up by seq)");
+        logger.warn(
+          { err: error, kind: event.kind, conversationId: event.conversationId },
+          "chat fan-out: publish failed (stored; clients catch up by seq)",
+        );
       }
     },
     subscribe(userId) {
       const source = pubsub.asyncIterator<ChatEventPayload>(channel(userId));
-      return mapStream(source, (event) => ({ ...event, message: event.message ? reviveMessageRow(event.message) : null }));
+      return mapStream(source, (event) => ({
+        ...event,
+        message: event.message ? reviveMessageRow(event.message) : null,
+      }));
     },
     onGap(listener) {
       gapListeners.push(listener);
@@ -170,7 +186,10 @@ const isAdded = (event: ChatEventPayload) => event.kind === "MESSAGE_ADDED";
  * go out without them: the app catches up, docs/realtime-faults.md). An event below the expected
  * seq (a duplicate, or later than the hold) passes as it is.
  */
-export function inSeqOrder(source: AsyncIterator<ChatEventPayload>, holdMs: number): Stream<ChatEventPayload> {
+export function inSeqOrder(
+  source: AsyncIterator<ChatEventPayload>,
+  holdMs: number,
+): Stream<ChatEventPayload> {
   const ready: ChatEventPayload[] = [];
   const orders = new Map<string, ConversationOrder>();
   let waiting: ((result: IteratorResult<ChatEventPayload>) => void) | undefined;
@@ -198,7 +217,10 @@ export function inSeqOrder(source: AsyncIterator<ChatEventPayload>, holdMs: numb
   };
   const gapClosed = (order: ConversationOrder) => {
     let expected = order.next ?? 0;
-    for (const seq of order.held.filter(isAdded).map((e) => e.seq).sort((a, b) => a - b)) {
+    for (const seq of order.held
+      .filter(isAdded)
+      .map((e) => e.seq)
+      .sort((a, b) => a - b)) {
       if (seq < expected) continue;
       if (seq !== expected) return false;
       expected += 1;

@@ -47,15 +47,28 @@ function toRow(held: HeldRow): MessageRow {
 }
 
 /** The sender's held messages in a conversation, oldest first, as the sender sees them. */
-export async function heldFor(services: ChatServices, conversationId: string, senderId: string): Promise<MessageRow[]> {
+export async function heldFor(
+  services: ChatServices,
+  conversationId: string,
+  senderId: string,
+): Promise<MessageRow[]> {
   const rows = await services.sql.query<HeldRow>(Prisma.sql`${SELECT_HELD}
      WHERE h.conversation_id = ${conversationId}::uuid AND h.sender_id = ${senderId}::uuid
      ORDER BY h.created_at, h.id`);
   return rows.map(toRow);
 }
 
-export async function findHeld(services: ChatServices, conversationId: string, senderId: string, clientMessageId: string): Promise<MessageRow | null> {
-  return (await heldFor(services, conversationId, senderId)).find((row) => row.clientMessageId === clientMessageId) ?? null;
+export async function findHeld(
+  services: ChatServices,
+  conversationId: string,
+  senderId: string,
+  clientMessageId: string,
+): Promise<MessageRow | null> {
+  return (
+    (await heldFor(services, conversationId, senderId)).find(
+      (row) => row.clientMessageId === clientMessageId,
+    ) ?? null
+  );
 }
 
 /** Stores a withheld message and tells only the sender (their other devices) about it. */
@@ -101,8 +114,13 @@ export async function releaseHold(services: ChatServices, userId: string, logger
       now: message.created_at,
     });
     if (stored instanceof Error) {
-      logger.info({ messageId: message.id, reason: stored.message }, "held message not deliverable: stays withheld");
-      await services.sql.query(Prisma.sql`UPDATE held_messages SET discarded_at = now() WHERE id = ${message.id}::uuid`);
+      logger.info(
+        { messageId: message.id, reason: stored.message },
+        "held message not deliverable: stays withheld",
+      );
+      await services.sql.query(
+        Prisma.sql`UPDATE held_messages SET discarded_at = now() WHERE id = ${message.id}::uuid`,
+      );
       continue;
     }
     await services.sql.query(Prisma.sql`DELETE FROM held_messages WHERE id = ${message.id}::uuid`);

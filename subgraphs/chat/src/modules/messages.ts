@@ -18,7 +18,8 @@ export interface SendMessageInput {
   replyToId?: unknown;
 }
 
-const forbidden = (reason: string, message: string) => appError(ErrorCode.FORBIDDEN, message, { details: { reason } });
+const forbidden = (reason: string, message: string) =>
+  appError(ErrorCode.FORBIDDEN, message, { details: { reason } });
 
 async function findByClientId(db: ChatDb, conversationId: string, senderId: string, clientMessageId: string) {
   const found = await db.message.findUnique({
@@ -49,7 +50,10 @@ interface StoredSend {
 /** A unique violation (SQLSTATE 23505) from a raw statement, as Prisma's driver adapter reports it. */
 function isUniqueViolation(error: unknown): boolean {
   if ((error as { code?: unknown } | null)?.code === "23505") return true; // node-postgres
-  const text = error instanceof Error ? `${error.message} ${JSON.stringify((error as { meta?: unknown }).meta ?? null)}` : String(error);
+  const text =
+    error instanceof Error
+      ? `${error.message} ${JSON.stringify((error as { meta?: unknown }).meta ?? null)}`
+      : String(error);
   return text.includes("23505") || /unique constraint/i.test(text);
 }
 
@@ -63,18 +67,27 @@ function isUniqueViolation(error: unknown): boolean {
  * attachments), and ONE statement that does the rest (see STORE below). No interactive transaction:
  * nothing holds a pooled connection between round trips.
  */
-export async function sendMessage(services: ChatServices, viewer: Viewer, input: SendMessageInput): Promise<MessageRow> {
+export async function sendMessage(
+  services: ChatServices,
+  viewer: Viewer,
+  input: SendMessageInput,
+): Promise<MessageRow> {
   const { db, sql, config } = services;
   const senderId = viewer.userId;
   const conversationId = requireUuid(input.conversationId, "input.conversationId");
   const clientMessageId = validate.clientMessageId(input.clientMessageId, "input.clientMessageId");
   const text =
-    input.text === undefined || input.text === null ? null : validate.messageText(input.text, "input.text", config.messageMaxLength);
+    input.text === undefined || input.text === null
+      ? null
+      : validate.messageText(input.text, "input.text", config.messageMaxLength);
   const attachmentIds =
     input.attachmentIds === undefined || input.attachmentIds === null
       ? []
       : validate.uuidList(input.attachmentIds, "input.attachmentIds", config.maxAttachments);
-  const replyToId = input.replyToId === undefined || input.replyToId === null ? null : requireUuid(input.replyToId, "input.replyToId");
+  const replyToId =
+    input.replyToId === undefined || input.replyToId === null
+      ? null
+      : requireUuid(input.replyToId, "input.replyToId");
   if (text === null && attachmentIds.length === 0) {
     throw appError(ErrorCode.BAD_USER_INPUT, "A message needs text or attachments", { field: "input.text" });
   }
@@ -94,7 +107,9 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
     const earlier = await findByClientId(db, conversationId, senderId, clientMessageId);
     if (earlier) return earlier;
   }
-  const heldEarlier = check.held ? await holds.findHeld(services, conversationId, senderId, clientMessageId) : null;
+  const heldEarlier = check.held
+    ? await holds.findHeld(services, conversationId, senderId, clientMessageId)
+    : null;
   if (heldEarlier) return heldEarlier;
   if (check.closed) throw forbidden("closed", "This conversation is closed");
   if (check.banned) throw forbidden("banned", "This account may not send messages");
@@ -104,7 +119,16 @@ export async function sendMessage(services: ChatServices, viewer: Viewer, input:
     spam.checkMessage(services, viewer, conversationId, text),
   ]);
   if (attachmentIds.length > 0) await claimMedia(db, senderId, attachmentIds);
-  const message = { messageId: randomUUID(), conversationId, senderId, clientMessageId, text, attachmentIds, replyToId, now: new Date() };
+  const message = {
+    messageId: randomUUID(),
+    conversationId,
+    senderId,
+    clientMessageId,
+    text,
+    attachmentIds,
+    replyToId,
+    now: new Date(),
+  };
   if ((check.held || signalled) && (await spam.hasStranger(services, conversationId, senderId))) {
     return holds.holdMessage(services, message);
   }
@@ -130,7 +154,8 @@ export interface NewMessage {
  */
 export async function storeMessage(services: ChatServices, message: NewMessage): Promise<MessageRow | Error> {
   const { db, sql } = services;
-  const { messageId, conversationId, senderId, clientMessageId, text, attachmentIds, replyToId, now } = message;
+  const { messageId, conversationId, senderId, clientMessageId, text, attachmentIds, replyToId, now } =
+    message;
   const preview = text === null ? null : [...text].slice(0, 200).join("");
   // The event's fields known before storing, checked against the catalogue now (seq, kind and the
   // recipients are added by the statement; the recipients' shape is covered by the tests).
@@ -283,8 +308,15 @@ async function claimMedia(db: ChatDb, senderId: string, mediaIds: string[]): Pro
 }
 
 /** Why STORE wrote nothing (the rare path: one more read to name the reason). */
-async function whyNotStored(db: ChatDb, conversationId: string, senderId: string, replyToId: string | null): Promise<Error> {
-  const rows = await db.$queryRaw<Array<{ member: boolean; closed: boolean; banned: boolean; blocked: boolean; reply: boolean }>>`
+async function whyNotStored(
+  db: ChatDb,
+  conversationId: string,
+  senderId: string,
+  replyToId: string | null,
+): Promise<Error> {
+  const rows = await db.$queryRaw<
+    Array<{ member: boolean; closed: boolean; banned: boolean; blocked: boolean; reply: boolean }>
+  >`
     SELECT EXISTS (SELECT 1 FROM conversation_members s WHERE s.conversation_id = c.id AND s.user_id = ${senderId}::uuid) AS member,
            c.closed_at IS NOT NULL AS closed,
            EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid) AS banned,
@@ -302,7 +334,9 @@ async function whyNotStored(db: ChatDb, conversationId: string, senderId: string
   if (why.banned) return forbidden("banned", "This account may not send messages");
   if (why.blocked) return forbidden("blocked", "You cannot message this person");
   if (!why.reply) return messageNotFound("input.replyToId");
-  return appError(ErrorCode.CONFLICT, "The conversation changed while sending: try again", { field: "input.conversationId" });
+  return appError(ErrorCode.CONFLICT, "The conversation changed while sending: try again", {
+    field: "input.conversationId",
+  });
 }
 
 /**
@@ -315,7 +349,12 @@ function bumpVersion(db: ChatDb, conversationId: string, messageId: string) {
     UPDATE messages m SET version = v.version FROM v WHERE m.id = ${messageId}::uuid`;
 }
 
-export async function publishMessageEvent(services: ChatServices, kind: ChatEventKind, row: MessageRow, actorId: string): Promise<void> {
+export async function publishMessageEvent(
+  services: ChatServices,
+  kind: ChatEventKind,
+  row: MessageRow,
+  actorId: string,
+): Promise<void> {
   const audience = await audienceOf(services.db, row.conversationId, actorId);
   await services.bus.publish(audience, {
     kind,
@@ -330,55 +369,94 @@ export async function publishMessageEvent(services: ChatServices, kind: ChatEven
 /** The message if the viewer is a member of its conversation (and not blocked with its sender). */
 async function visibleMessage(services: ChatServices, viewer: Viewer, messageIdInput: unknown) {
   const messageId = requireUuid(messageIdInput, "messageId");
-  const message = await services.db.message.findUnique({ where: { id: messageId }, include: MESSAGE_INCLUDE });
+  const message = await services.db.message.findUnique({
+    where: { id: messageId },
+    include: MESSAGE_INCLUDE,
+  });
   if (!message) throw messageNotFound();
   const member = await services.db.conversationMember.findUnique({
     where: { conversationId_userId: { conversationId: message.conversationId, userId: viewer.userId } },
     select: { role: true },
   });
   if (!member) throw messageNotFound();
-  if (message.senderId !== viewer.userId && (await blockedWith(services.db, viewer.userId)).has(message.senderId)) throw messageNotFound();
+  if (
+    message.senderId !== viewer.userId &&
+    (await blockedWith(services.db, viewer.userId)).has(message.senderId)
+  )
+    throw messageNotFound();
   return { message, role: member.role };
 }
 
-export async function editMessage(services: ChatServices, viewer: Viewer, messageId: unknown, textInput: unknown): Promise<MessageRow> {
+export async function editMessage(
+  services: ChatServices,
+  viewer: Viewer,
+  messageId: unknown,
+  textInput: unknown,
+): Promise<MessageRow> {
   const text = validate.messageText(textInput, "text", services.config.messageMaxLength);
   const { message } = await visibleMessage(services, viewer, messageId);
   if (message.senderId !== viewer.userId) throw forbidden("not-sender", "Only the sender may edit a message");
-  if (message.deletedAt) throw appError(ErrorCode.CONFLICT, "A deleted message cannot be edited", { field: "messageId" });
+  if (message.deletedAt)
+    throw appError(ErrorCode.CONFLICT, "A deleted message cannot be edited", { field: "messageId" });
   const [, updated] = await services.db.$transaction([
     bumpVersion(services.db, message.conversationId, message.id),
-    services.db.message.update({ where: { id: message.id }, data: { text, editedAt: new Date() }, include: MESSAGE_INCLUDE }),
+    services.db.message.update({
+      where: { id: message.id },
+      data: { text, editedAt: new Date() },
+      include: MESSAGE_INCLUDE,
+    }),
   ]);
   const row = toMessageRow(updated);
   await publishMessageEvent(services, "MESSAGE_EDITED", row, viewer.userId);
   return row;
 }
 
-export async function deleteMessage(services: ChatServices, viewer: Viewer, messageId: unknown): Promise<MessageRow> {
+export async function deleteMessage(
+  services: ChatServices,
+  viewer: Viewer,
+  messageId: unknown,
+): Promise<MessageRow> {
   const { message, role } = await visibleMessage(services, viewer, messageId);
   const moderates = role === "OWNER" || role === "ADMIN";
-  if (message.senderId !== viewer.userId && !moderates) throw forbidden("not-sender", "Only the sender or a group admin may delete a message");
+  if (message.senderId !== viewer.userId && !moderates)
+    throw forbidden("not-sender", "Only the sender or a group admin may delete a message");
   if (message.deletedAt) return toMessageRow(message); // deleting twice is a no-op
   const [, , , updated] = await services.db.$transaction([
     bumpVersion(services.db, message.conversationId, message.id),
     services.db.messageAttachment.deleteMany({ where: { messageId: message.id } }),
     services.db.reaction.deleteMany({ where: { messageId: message.id } }),
-    services.db.message.update({ where: { id: message.id }, data: { text: null, deletedAt: new Date() }, include: MESSAGE_INCLUDE }),
+    services.db.message.update({
+      where: { id: message.id },
+      data: { text: null, deletedAt: new Date() },
+      include: MESSAGE_INCLUDE,
+    }),
   ]);
   const row = toMessageRow(updated);
   await publishMessageEvent(services, "MESSAGE_DELETED", row, viewer.userId);
   return row;
 }
 
-export async function reactToMessage(services: ChatServices, viewer: Viewer, messageId: unknown, emojiInput: unknown, add: unknown): Promise<MessageRow> {
+export async function reactToMessage(
+  services: ChatServices,
+  viewer: Viewer,
+  messageId: unknown,
+  emojiInput: unknown,
+  add: unknown,
+): Promise<MessageRow> {
   const emoji = validate.emoji(emojiInput, "emoji");
-  if (typeof add !== "boolean") throw appError(ErrorCode.BAD_USER_INPUT, "add must be a boolean", { field: "add" });
+  if (typeof add !== "boolean")
+    throw appError(ErrorCode.BAD_USER_INPUT, "add must be a boolean", { field: "add" });
   const { message } = await visibleMessage(services, viewer, messageId);
-  if (message.deletedAt) throw appError(ErrorCode.CONFLICT, "A deleted message takes no reactions", { field: "messageId" });
+  if (message.deletedAt)
+    throw appError(ErrorCode.CONFLICT, "A deleted message takes no reactions", { field: "messageId" });
   if (add) {
-    const mine = await services.db.reaction.count({ where: { messageId: message.id, userId: viewer.userId } });
-    if (mine >= 20) throw appError(ErrorCode.BAD_USER_INPUT, "At most 20 reactions per person on one message", { field: "emoji" });
+    const mine = await services.db.reaction.count({
+      where: { messageId: message.id, userId: viewer.userId },
+    });
+    if (mine >= 20)
+      throw appError(ErrorCode.BAD_USER_INPUT, "At most 20 reactions per person on one message", {
+        field: "emoji",
+      });
     await services.db.$transaction([
       services.db.reaction.upsert({
         where: { messageId_userId_emoji: { messageId: message.id, userId: viewer.userId, emoji } },
@@ -393,7 +471,10 @@ export async function reactToMessage(services: ChatServices, viewer: Viewer, mes
       bumpVersion(services.db, message.conversationId, message.id),
     ]);
   }
-  const fresh = await services.db.message.findUniqueOrThrow({ where: { id: message.id }, include: MESSAGE_INCLUDE });
+  const fresh = await services.db.message.findUniqueOrThrow({
+    where: { id: message.id },
+    include: MESSAGE_INCLUDE,
+  });
   const row = toMessageRow(fresh);
   await publishMessageEvent(services, "REACTION_CHANGED", row, viewer.userId);
   return row;
@@ -401,11 +482,19 @@ export async function reactToMessage(services: ChatServices, viewer: Viewer, mes
 
 const REPORT_REASONS = new Set(["SPAM", "HARASSMENT", "INAPPROPRIATE", "SCAM", "OTHER"]);
 
-export async function reportMessage(services: ChatServices, viewer: Viewer, messageId: unknown, reason: unknown, noteInput: unknown): Promise<boolean> {
-  if (typeof reason !== "string" || !REPORT_REASONS.has(reason)) throw appError(ErrorCode.BAD_USER_INPUT, "Unknown reason", { field: "reason" });
+export async function reportMessage(
+  services: ChatServices,
+  viewer: Viewer,
+  messageId: unknown,
+  reason: unknown,
+  noteInput: unknown,
+): Promise<boolean> {
+  if (typeof reason !== "string" || !REPORT_REASONS.has(reason))
+    throw appError(ErrorCode.BAD_USER_INPUT, "Unknown reason", { field: "reason" });
   const note = validate.reportNote(noteInput, "note");
   const { message } = await visibleMessage(services, viewer, messageId);
-  if (message.senderId === viewer.userId) throw appError(ErrorCode.BAD_USER_INPUT, "You cannot report your own message", { field: "messageId" });
+  if (message.senderId === viewer.userId)
+    throw appError(ErrorCode.BAD_USER_INPUT, "You cannot report your own message", { field: "messageId" });
   // The moderation queue (Users) gets a snapshot of the message through the outbox, with the report.
   await services.db.$transaction(async (tx) => {
     const report = await tx.messageReport.upsert({
@@ -433,14 +522,23 @@ export async function reportMessage(services: ChatServices, viewer: Viewer, mess
 }
 
 /** A moderator's REMOVE_MESSAGE: deleted for everyone (as the sender's delete), MESSAGE_DELETED live. Idempotent. */
-export async function removeMessageByModerator(db: ChatDb, live: ChatServices | undefined, messageId: string, moderatorId: string): Promise<boolean> {
+export async function removeMessageByModerator(
+  db: ChatDb,
+  live: ChatServices | undefined,
+  messageId: string,
+  moderatorId: string,
+): Promise<boolean> {
   const message = await db.message.findUnique({ where: { id: messageId }, include: MESSAGE_INCLUDE });
   if (!message || message.deletedAt) return false;
   const [, , , updated] = await db.$transaction([
     bumpVersion(db, message.conversationId, message.id),
     db.messageAttachment.deleteMany({ where: { messageId: message.id } }),
     db.reaction.deleteMany({ where: { messageId: message.id } }),
-    db.message.update({ where: { id: message.id }, data: { text: null, deletedAt: new Date() }, include: MESSAGE_INCLUDE }),
+    db.message.update({
+      where: { id: message.id },
+      data: { text: null, deletedAt: new Date() },
+      include: MESSAGE_INCLUDE,
+    }),
   ]);
   if (live) await publishMessageEvent(live, "MESSAGE_DELETED", toMessageRow(updated), moderatorId);
   return true;
@@ -461,11 +559,18 @@ export interface HistoryArgs {
 }
 
 /** History by seq, ascending; people blocked either way are left out. */
-export async function history(services: ChatServices, viewer: Viewer, args: HistoryArgs): Promise<{ messages: MessageRow[]; hasMore: boolean }> {
+export async function history(
+  services: ChatServices,
+  viewer: Viewer,
+  args: HistoryArgs,
+): Promise<{ messages: MessageRow[]; hasMore: boolean }> {
   const first = validate.pageSize(args.first ?? 50, "first", 100);
-  const after = args.after === undefined || args.after === null ? null : validate.seqValue(args.after, "after");
-  const before = args.before === undefined || args.before === null ? null : validate.seqValue(args.before, "before", 1);
-  if (after !== null && before !== null) throw appError(ErrorCode.BAD_USER_INPUT, "Give after or before, not both", { field: "before" });
+  const after =
+    args.after === undefined || args.after === null ? null : validate.seqValue(args.after, "after");
+  const before =
+    args.before === undefined || args.before === null ? null : validate.seqValue(args.before, "before", 1);
+  if (after !== null && before !== null)
+    throw appError(ErrorCode.BAD_USER_INPUT, "Give after or before, not both", { field: "before" });
   const membership = await requireMembership(services.db, args.conversationId, viewer.userId);
   const blocked = [...(await blockedWith(services.db, viewer.userId))];
   const where = {

@@ -18,10 +18,22 @@ const BEAT_MANY = `for i = 1, #KEYS, 2 do
 end
 return #KEYS / 2`;
 
-async function beatAll(redis: Redis, prefix: string, ttlSeconds: number, userIds: readonly string[]): Promise<void> {
+async function beatAll(
+  redis: Redis,
+  prefix: string,
+  ttlSeconds: number,
+  userIds: readonly string[],
+): Promise<void> {
   if (userIds.length === 0) return;
   const keys = userIds.flatMap((id) => [onlineKey(prefix, id), seenKey(prefix, id)]);
-  await redis.eval(BEAT_MANY, keys.length, ...keys, String(ttlSeconds), String(Date.now()), String(SEEN_TTL_SECONDS));
+  await redis.eval(
+    BEAT_MANY,
+    keys.length,
+    ...keys,
+    String(ttlSeconds),
+    String(Date.now()),
+    String(SEEN_TTL_SECONDS),
+  );
 }
 
 export async function beat(services: ChatServices, userId: string): Promise<void> {
@@ -74,7 +86,9 @@ export class PresenceBeats {
       this.holders.delete(userId);
       this.timer.delete(userId);
       // The last moment seen is now; "online" runs out on its own (another instance may still beat).
-      void this.redis.set(seenKey(this.prefix, userId), String(Date.now()), "EX", SEEN_TTL_SECONDS).catch(this.onError);
+      void this.redis
+        .set(seenKey(this.prefix, userId), String(Date.now()), "EX", SEEN_TTL_SECONDS)
+        .catch(this.onError);
     };
   }
 
@@ -84,13 +98,19 @@ export class PresenceBeats {
   }
 }
 
-export async function presenceOf(services: ChatServices, userIds: readonly string[]): Promise<Array<{ online: boolean; lastSeenAt: Date | null }>> {
+export async function presenceOf(
+  services: ChatServices,
+  userIds: readonly string[],
+): Promise<Array<{ online: boolean; lastSeenAt: Date | null }>> {
   if (userIds.length === 0) return [];
   const prefix = services.config.eventsPrefix;
   const keys = userIds.flatMap((id) => [onlineKey(prefix, id), seenKey(prefix, id)]);
   const values = await services.redis.mget(...keys);
   return userIds.map((_, index) => {
     const seen = values[index * 2 + 1];
-    return { online: values[index * 2] !== null && values[index * 2] !== undefined, lastSeenAt: seen ? new Date(Number(seen)) : null };
+    return {
+      online: values[index * 2] !== null && values[index * 2] !== undefined,
+      lastSeenAt: seen ? new Date(Number(seen)) : null,
+    };
   });
 }

@@ -23,9 +23,7 @@ export const MESSAGE_INCLUDE = {
   reactions: { select: { emoji: true, userId: true }, orderBy: { createdAt: "asc" } },
 } as const;
 
-type MessageWithRelations = NonNullable<
-  Awaited<ReturnType<ChatDb["message"]["findFirst"]>>
-> & {
+type MessageWithRelations = NonNullable<Awaited<ReturnType<ChatDb["message"]["findFirst"]>>> & {
   attachments: Array<{ mediaId: string; position: number }>;
   reactions: Array<{ emoji: string; userId: string }>;
 };

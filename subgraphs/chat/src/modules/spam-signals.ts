@@ -17,7 +17,14 @@ const LINK =
 
 /** The text as the repeated-text signal compares it: case, accents, spacing and invisible characters ignored. */
 export function normalizeText(text: string): string {
-  return text.normalize("NFKC").toLowerCase().normalize("NFKD").replace(MARKS, "").replace(INVISIBLE, "").replace(SPACES, " ").trim();
+  return text
+    .normalize("NFKC")
+    .toLowerCase()
+    .normalize("NFKD")
+    .replace(MARKS, "")
+    .replace(INVISIBLE, "")
+    .replace(SPACES, " ")
+    .trim();
 }
 
 export function textFingerprint(text: string): string {
@@ -52,9 +59,20 @@ export async function raiseSignal(
   detail: string,
   windowSeconds: number,
 ): Promise<boolean> {
-  const first = await services.redis.set(`${KEY}:raised:${signal}:${userId}`, "1", "EX", Math.max(60, windowSeconds), "NX");
+  const first = await services.redis.set(
+    `${KEY}:raised:${signal}:${userId}`,
+    "1",
+    "EX",
+    Math.max(60, windowSeconds),
+    "NX",
+  );
   if (first === null) return false;
-  const event = outboxEventData("safety.signal_raised", { userId, signal, detail, at: new Date().toISOString() });
+  const event = outboxEventData("safety.signal_raised", {
+    userId,
+    signal,
+    detail,
+    at: new Date().toISOString(),
+  });
   await services.sql.query(Prisma.sql`
     WITH hold AS (
       INSERT INTO held_senders (user_id, signal) VALUES (${userId}::uuid, ${signal}) ON CONFLICT (user_id) DO NOTHING
@@ -85,24 +103,48 @@ export async function checkMessage(
   const messagesKey = `${KEY}:new-messages:${userId}`;
   const textKey = text === null ? null : `${KEY}:text:${userId}:${textFingerprint(text)}`;
   if (newFor > 0) multi.incr(messagesKey).expire(messagesKey, newFor);
-  if (textKey) multi.sadd(textKey, conversationId).expire(textKey, spam.repeatedTextWindowSeconds, "NX").scard(textKey);
+  if (textKey)
+    multi.sadd(textKey, conversationId).expire(textKey, spam.repeatedTextWindowSeconds, "NX").scard(textKey);
   const replies = (await multi.exec()) ?? [];
   for (const [error] of replies) if (error) throw error;
   const sent = newFor > 0 ? Number(replies[0]?.[1]) : 0;
   const conversations = textKey ? Number(replies.at(-1)?.[1]) : 0;
 
   if (newFor > 0 && sent > spam.newAccountMaxMessages) {
-    await raiseSignal(services, userId, "NEW_ACCOUNT_BURST", `more than ${spam.newAccountMaxMessages} messages in the account's first ${spam.newAccountHours} h`, newFor);
+    await raiseSignal(
+      services,
+      userId,
+      "NEW_ACCOUNT_BURST",
+      `more than ${spam.newAccountMaxMessages} messages in the account's first ${spam.newAccountHours} h`,
+      newFor,
+    );
     throw throttled("chat-new-account-messages", newFor);
   }
   let fired = false;
   if (textKey && conversations >= spam.repeatedTextConversations) {
     fired =
-      (await raiseSignal(services, userId, "REPEATED_TEXT", `the same text in ${conversations} conversations within ${spam.repeatedTextWindowSeconds} s`, spam.repeatedTextWindowSeconds)) ||
-      fired;
+      (await raiseSignal(
+        services,
+        userId,
+        "REPEATED_TEXT",
+        `the same text in ${conversations} conversations within ${spam.repeatedTextWindowSeconds} s`,
+        spam.repeatedTextWindowSeconds,
+      )) || fired;
   }
-  if (newFor > 0 && text !== null && containsLink(text) && (await hasStranger(services, conversationId, userId))) {
-    fired = (await raiseSignal(services, userId, "LINKS_FROM_NEW_ACCOUNT", "a link from an account in its first hours", newFor)) || fired;
+  if (
+    newFor > 0 &&
+    text !== null &&
+    containsLink(text) &&
+    (await hasStranger(services, conversationId, userId))
+  ) {
+    fired =
+      (await raiseSignal(
+        services,
+        userId,
+        "LINKS_FROM_NEW_ACCOUNT",
+        "a link from an account in its first hours",
+        newFor,
+      )) || fired;
   }
   return fired;
 }
@@ -131,7 +173,11 @@ export async function checkConversationOpened(services: ChatServices, viewer: Vi
  * Whether a held sender's message to this conversation is withheld: some other member is a
  * stranger (not matched with the sender, and has sent nothing in this conversation).
  */
-export async function hasStranger(services: ChatServices, conversationId: string, senderId: string): Promise<boolean> {
+export async function hasStranger(
+  services: ChatServices,
+  conversationId: string,
+  senderId: string,
+): Promise<boolean> {
   const rows = await services.sql.query<{ stranger: boolean }>(Prisma.sql`
     SELECT EXISTS (
       SELECT 1 FROM conversation_members o

@@ -23,7 +23,10 @@ export function messageText(value: unknown, field: string, max: number): string 
 
 export function clientMessageId(value: unknown, field: string): string {
   if (typeof value !== "string" || !CLIENT_MESSAGE_ID.test(value)) {
-    throw bad(field, `${field} must be 1-64 of A-Z a-z 0-9 . _ : - (e.g. a UUID the app generates per message)`);
+    throw bad(
+      field,
+      `${field} must be 1-64 of A-Z a-z 0-9 . _ : - (e.g. a UUID the app generates per message)`,
+    );
   }
   return value;
 }
@@ -53,7 +56,13 @@ export function pageSize(value: unknown, field: string, max: number): number {
 
 /** One emoji (or a short emoji sequence): 1-16 UTF-16 units, no letters, digits, spaces or controls. */
 export function emoji(value: unknown, field: string): string {
-  if (typeof value !== "string" || value.length === 0 || value.length > 16 || !/\p{Extended_Pictographic}/u.test(value) || /[\p{L}\p{N}\s\p{Cc}]/u.test(value)) {
+  if (
+    typeof value !== "string" ||
+    value.length === 0 ||
+    value.length > 16 ||
+    !/\p{Extended_Pictographic}/u.test(value) ||
+    /[\p{L}\p{N}\s\p{Cc}]/u.test(value)
+  ) {
     throw bad(field, `${field} must be one emoji`);
   }
   return value;
@@ -63,7 +72,8 @@ export function groupTitle(value: unknown, field: string): string {
   if (typeof value !== "string") throw bad(field, `${field} must be a string`);
   const title = value.trim();
   if (title === "") throw bad(field, `${field} must not be blank`);
-  if (CONTROL.test(title) || /[\n\t]/.test(title)) throw bad(field, `${field} must be one line without control characters`);
+  if (CONTROL.test(title) || /[\n\t]/.test(title))
+    throw bad(field, `${field} must be one line without control characters`);
   if ([...title].length > 100) throw bad(field, `${field} must be at most 100 characters`);
   return title;
 }

@@ -20,7 +20,9 @@ const CLUSTER_INDEX = "user_locations_cluster_order";
 export async function clusterLocations(db: DiscoveryDb): Promise<{ seconds: number }> {
   const started = Date.now();
   // CLUSTER cannot use the partial search index; a full index is built for the rewrite and dropped.
-  await db.$executeRawUnsafe(`CREATE INDEX IF NOT EXISTS "${CLUSTER_INDEX}" ON "user_locations" USING GIST ("location")`);
+  await db.$executeRawUnsafe(
+    `CREATE INDEX IF NOT EXISTS "${CLUSTER_INDEX}" ON "user_locations" USING GIST ("location")`,
+  );
   try {
     await db.$executeRawUnsafe(`CLUSTER "user_locations" USING "${CLUSTER_INDEX}"`);
   } finally {

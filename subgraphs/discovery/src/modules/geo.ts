@@ -32,9 +32,13 @@ export function snapToGrid({ latitude, longitude }: LatLng): LatLng {
 /** Checks coordinates from a client: finite and on the globe; reported against the argument. */
 export function validateCoordinates(latitude: unknown, longitude: unknown): LatLng {
   if (typeof latitude !== "number" || !Number.isFinite(latitude) || latitude < -90 || latitude > 90)
-    throw appError(ErrorCode.BAD_USER_INPUT, "latitude must be a number from -90 to 90", { field: "latitude" });
+    throw appError(ErrorCode.BAD_USER_INPUT, "latitude must be a number from -90 to 90", {
+      field: "latitude",
+    });
   if (typeof longitude !== "number" || !Number.isFinite(longitude) || longitude < -180 || longitude > 180)
-    throw appError(ErrorCode.BAD_USER_INPUT, "longitude must be a number from -180 to 180", { field: "longitude" });
+    throw appError(ErrorCode.BAD_USER_INPUT, "longitude must be a number from -180 to 180", {
+      field: "longitude",
+    });
   return { latitude, longitude };
 }
 
@@ -68,7 +72,8 @@ export function encodeCursor(cursor: NearbyCursor): string {
 }
 
 export function decodeCursor(after: string): NearbyCursor {
-  const refuse = () => appError(ErrorCode.BAD_USER_INPUT, "after is not a cursor from this list", { field: "after" });
+  const refuse = () =>
+    appError(ErrorCode.BAD_USER_INPUT, "after is not a cursor from this list", { field: "after" });
   if (after.length === 0 || after.length > 200 || !/^[A-Za-z0-9_-]+$/.test(after)) throw refuse();
   const bytes = Buffer.from(after, "base64url");
   if (bytes.toString("base64url") !== after) throw refuse();

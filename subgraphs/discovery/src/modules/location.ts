@@ -12,7 +12,11 @@ export const locationResolvers = {
     isDiscoverable: (user: UserReference, _: unknown, { loaders }: DiscoveryContext) =>
       isUuid(user.id) ? loaders.hasFreshLocation.load(user.id.toLowerCase()) : false,
     /** Viewer-relative and rounded, from snapped locations only (see loaders.distanceMetres). */
-    async distance(user: UserReference, _: unknown, { loaders, viewer }: DiscoveryContext): Promise<Distance | null> {
+    async distance(
+      user: UserReference,
+      _: unknown,
+      { loaders, viewer }: DiscoveryContext,
+    ): Promise<Distance | null> {
       if (!viewer || !isUuid(user.id)) return null;
       const metres = await loaders.distanceMetres.load(user.id.toLowerCase());
       return metres === null ? null : roundDistance(metres);
@@ -23,7 +27,11 @@ export const locationResolvers = {
      * Validates, counts against the per-user budget, snaps to the ~500 m grid (geo.ts) and only
      * then stores: the exact coordinates are never written or logged.
      */
-    async updateLocation(_: unknown, args: { latitude: number; longitude: number }, context: DiscoveryContext) {
+    async updateLocation(
+      _: unknown,
+      args: { latitude: number; longitude: number },
+      context: DiscoveryContext,
+    ) {
       const viewer = requireViewer(context);
       const snapped = snapToGrid(validateCoordinates(args.latitude, args.longitude));
       await context.services.locationUpdates.consume(viewer.userId);

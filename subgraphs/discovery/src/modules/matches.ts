@@ -21,7 +21,11 @@ export function orderedPair(one: string, other: string): { userAId: string; user
  * Serialises everything done to one pair: without it two simultaneous mutual likes would each miss
  * the other's uncommitted like (write skew) and neither would create the match.
  */
-export async function lockPair(tx: { $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number> }, a: string, b: string) {
+export async function lockPair(
+  tx: { $executeRawUnsafe(query: string, ...values: unknown[]): PromiseLike<number> },
+  a: string,
+  b: string,
+) {
   await tx.$executeRawUnsafe("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))", `swipe-pair:${a}:${b}`);
 }
 
@@ -48,7 +52,8 @@ const ISO_MS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 
 /** Strict: anything that is not exactly a cursor this server made is BAD_USER_INPUT on `after`. */
 export function decodeMatchCursor(value: string): Cursor {
-  const bad = () => appError(ErrorCode.BAD_USER_INPUT, "after is not a cursor from this list", { field: "after" });
+  const bad = () =>
+    appError(ErrorCode.BAD_USER_INPUT, "after is not a cursor from this list", { field: "after" });
   if (value.length > 200 || !BASE64URL.test(value)) throw bad();
   let parsed: unknown;
   try {
@@ -72,7 +77,9 @@ export function decodeMatchCursor(value: string): Cursor {
 function pageSize(first: number | null | undefined): number {
   const size = first ?? 20;
   if (!Number.isInteger(size) || size < 1 || size > MATCHES_PAGE_MAX) {
-    throw appError(ErrorCode.BAD_USER_INPUT, `first must be between 1 and ${MATCHES_PAGE_MAX}`, { field: "first" });
+    throw appError(ErrorCode.BAD_USER_INPUT, `first must be between 1 and ${MATCHES_PAGE_MAX}`, {
+      field: "first",
+    });
   }
   return size;
 }
@@ -108,7 +115,11 @@ const PAGE_SQL = `
 
 export const matchResolvers = {
   Query: {
-    async matches(_: unknown, args: { first?: number | null; after?: string | null }, context: DiscoveryContext) {
+    async matches(
+      _: unknown,
+      args: { first?: number | null; after?: string | null },
+      context: DiscoveryContext,
+    ) {
       const viewer = requireViewer(context);
       const size = pageSize(args.first);
       const cursor = args.after == null ? null : decodeMatchCursor(args.after);
@@ -119,9 +130,12 @@ export const matchResolvers = {
         cursor?.id ?? null,
         size + 1,
       );
-      const page: MatchRow[] = rows
-        .slice(0, size)
-        .map((row) => ({ id: row.id, userAId: row.user_a_id, userBId: row.user_b_id, createdAt: new Date(row.created_at) }));
+      const page: MatchRow[] = rows.slice(0, size).map((row) => ({
+        id: row.id,
+        userAId: row.user_a_id,
+        userBId: row.user_b_id,
+        createdAt: new Date(row.created_at),
+      }));
       const last = page.at(-1);
       return {
         edges: page.map((match) => ({ cursor: encodeMatchCursor(match), node: match })),
@@ -140,11 +154,18 @@ export const matchResolvers = {
       const matchId = requireUuid(args.matchId, "matchId");
       const { db } = context.services;
       const ended = await db.$transaction(async (tx) => {
-        const match = await tx.match.findUnique({ where: { id: matchId }, select: { ...MATCH_SELECT, endedAt: true } });
-        if (!match || !isMember(match, viewer.userId)) throw appError(ErrorCode.NOT_FOUND, "No such match", { field: "matchId" });
+        const match = await tx.match.findUnique({
+          where: { id: matchId },
+          select: { ...MATCH_SELECT, endedAt: true },
+        });
+        if (!match || !isMember(match, viewer.userId))
+          throw appError(ErrorCode.NOT_FOUND, "No such match", { field: "matchId" });
         await lockPair(tx, match.userAId, match.userBId);
         // Only the transaction that ends it writes the event, however many unmatch at once.
-        const { count } = await tx.match.updateMany({ where: { id: matchId, endedAt: null }, data: { endedAt: new Date() } });
+        const { count } = await tx.match.updateMany({
+          where: { id: matchId, endedAt: null },
+          data: { endedAt: new Date() },
+        });
         if (count === 0) return false;
         await tx.swipe.updateMany({
           where: {

@@ -37,7 +37,11 @@ export interface NearbyViewer {
   point: string;
 }
 
-export async function loadNearbyViewer(pool: SearchPool, viewerId: string, freshAfter: Date): Promise<NearbyViewer | null> {
+export async function loadNearbyViewer(
+  pool: SearchPool,
+  viewerId: string,
+  freshAfter: Date,
+): Promise<NearbyViewer | null> {
   const [row] = await pool.query<NearbyViewer>(Prisma.sql`
     SELECT p.user_id::text AS "userId", p.gender::text AS gender, p.genders_of_interest::text[] AS "gendersOfInterest",
            date_part('year', age(current_date, p.birth_date))::int AS age, p.age_min AS "ageMin", p.age_max AS "ageMax",
@@ -121,7 +125,11 @@ const byDistanceThenId = (a: { metres: number; id: string }, b: { metres: number
  * moved from before it to beyond it is shown again. No one is shown who should not be, and nothing
  * but the rounded distance is shown; a client wanting a consistent list starts from the first page.
  */
-export async function searchNearby(pool: SearchPool, search: NearbySearch, replica: SearchPool | null = null): Promise<NearbyRow[]> {
+export async function searchNearby(
+  pool: SearchPool,
+  search: NearbySearch,
+  replica: SearchPool | null = null,
+): Promise<NearbyRow[]> {
   const viewer = await loadNearbyViewer(pool, search.viewerId, search.freshAfter);
   if (!viewer || !viewer.gender) return [];
   const rows = (await (replica ?? pool).query<{ id: string; metres: number }>(nearbySql(viewer, search)))
@@ -130,7 +138,14 @@ export async function searchNearby(pool: SearchPool, search: NearbySearch, repli
     .slice(0, search.limit);
   if (!replica || rows.length === 0) return rows;
   const stillShown = new Set(
-    (await pool.query<{ id: string }>(recheckSql(search.viewerId, rows.map((row) => row.id)))).map((row) => row.id),
+    (
+      await pool.query<{ id: string }>(
+        recheckSql(
+          search.viewerId,
+          rows.map((row) => row.id),
+        ),
+      )
+    ).map((row) => row.id),
   );
   return rows.map((row) => (stillShown.has(row.id) ? row : { ...row, dropped: true }));
 }
@@ -163,7 +178,12 @@ export function recheckSql(viewerId: string, ids: string[]): Prisma.Sql {
 
 type NearbyArgs = QueryNearbyArgs;
 
-function optionalInt(value: number | null | undefined, min: number, max: number, field: string): number | undefined {
+function optionalInt(
+  value: number | null | undefined,
+  min: number,
+  max: number,
+  field: string,
+): number | undefined {
   if (value === null || value === undefined) return undefined;
   if (!Number.isInteger(value) || value < min || value > max)
     throw appError(ErrorCode.BAD_USER_INPUT, `${field} must be from ${min} to ${max}`, { field });
@@ -176,23 +196,36 @@ export const nearbyResolvers = {
       const viewer = requireViewer(context);
       const first = args.first ?? 20;
       if (!Number.isInteger(first) || first < 1 || first > NEARBY_MAX_FIRST)
-        throw appError(ErrorCode.BAD_USER_INPUT, `first must be from 1 to ${NEARBY_MAX_FIRST}`, { field: "first" });
+        throw appError(ErrorCode.BAD_USER_INPUT, `first must be from 1 to ${NEARBY_MAX_FIRST}`, {
+          field: "first",
+        });
       const after = args.after === null || args.after === undefined ? null : decodeCursor(args.after);
-      const maxDistanceKm = optionalInt(args.filters?.maxDistanceKm, 1, MAX_DISTANCE_KM, "filters.maxDistanceKm");
+      const maxDistanceKm = optionalInt(
+        args.filters?.maxDistanceKm,
+        1,
+        MAX_DISTANCE_KM,
+        "filters.maxDistanceKm",
+      );
       const ageMin = optionalInt(args.filters?.ageMin, AGE_BOUNDS.min, AGE_BOUNDS.max, "filters.ageMin");
       const ageMax = optionalInt(args.filters?.ageMax, AGE_BOUNDS.min, AGE_BOUNDS.max, "filters.ageMax");
       if (ageMin !== undefined && ageMax !== undefined && ageMin > ageMax)
-        throw appError(ErrorCode.BAD_USER_INPUT, "filters.ageMin must not be above filters.ageMax", { field: "filters" });
+        throw appError(ErrorCode.BAD_USER_INPUT, "filters.ageMin must not be above filters.ageMax", {
+          field: "filters",
+        });
 
-      const rows = await searchNearby(context.services.searchPool, {
-        viewerId: viewer.userId,
-        freshAfter: new Date(Date.now() - context.services.config.locationMaxAgeMinutes * 60_000),
-        limit: first + 1,
-        after,
-        maxDistanceKm,
-        ageMin,
-        ageMax,
-      }, context.services.replicaSearchPool);
+      const rows = await searchNearby(
+        context.services.searchPool,
+        {
+          viewerId: viewer.userId,
+          freshAfter: new Date(Date.now() - context.services.config.locationMaxAgeMinutes * 60_000),
+          limit: first + 1,
+          after,
+          maxDistanceKm,
+          ageMin,
+          ageMax,
+        },
+        context.services.replicaSearchPool,
+      );
       const page = rows.slice(0, first);
       const shown = page.filter((row) => !row.dropped);
       // `distance` on these nodes costs no query: the same number the search ordered by.
@@ -201,7 +234,10 @@ export const nearbyResolvers = {
       const edges = shown.map((row) => ({ cursor: cursorOf(row), node: { id: row.id } }));
       // The keyset continues after the last row scanned, shown or dropped (replica re-check).
       const last = page.at(-1);
-      return { edges, pageInfo: { hasNextPage: rows.length > first, endCursor: last ? cursorOf(last) : null } };
+      return {
+        edges,
+        pageInfo: { hasNextPage: rows.length > first, endCursor: last ? cursorOf(last) : null },
+      };
     },
   },
 };

@@ -24,7 +24,12 @@ export interface SearchPool {
   close(): Promise<void>;
 }
 
-export function createSearchPool(databaseUrl: string, max = 10, observer: DatabaseObserver = {}, poolName = "search"): SearchPool {
+export function createSearchPool(
+  databaseUrl: string,
+  max = 10,
+  observer: DatabaseObserver = {},
+  poolName = "search",
+): SearchPool {
   const pool = new Pool({ connectionString: databaseUrl, max, options: SEARCH_PLANNER_OPTIONS });
   observer.metrics?.observePgPool(poolName, pool);
   // An idle client's error (the server restarted) must not crash the process: the pool replaces it.

@@ -14,10 +14,14 @@ interface LikeResult {
  * person, so the blocked person cannot learn that they were blocked; the blocker sees the same.
  * The rate limit counts before any lookup, so the answers cannot be used to probe for users.
  */
-async function swipeTarget(context: DiscoveryContext, rawUserId: string): Promise<{ viewerId: string; targetId: string }> {
+async function swipeTarget(
+  context: DiscoveryContext,
+  rawUserId: string,
+): Promise<{ viewerId: string; targetId: string }> {
   const viewer = requireViewer(context);
   const targetId = requireUuid(rawUserId, "userId");
-  if (targetId === viewer.userId) throw appError(ErrorCode.BAD_USER_INPUT, "You cannot swipe on yourself", { field: "userId" });
+  if (targetId === viewer.userId)
+    throw appError(ErrorCode.BAD_USER_INPUT, "You cannot swipe on yourself", { field: "userId" });
   await context.services.swipes.consume(viewer.userId);
   const { db } = context.services;
   const [profile, blocks] = await Promise.all([
@@ -31,7 +35,8 @@ async function swipeTarget(context: DiscoveryContext, rawUserId: string): Promis
       },
     }),
   ]);
-  if (!profile || profile.banned || !profile.visible || blocks > 0) throw appError(ErrorCode.NOT_FOUND, "No such user", { field: "userId" });
+  if (!profile || profile.banned || !profile.visible || blocks > 0)
+    throw appError(ErrorCode.NOT_FOUND, "No such user", { field: "userId" });
   return { viewerId: viewer.userId, targetId };
 }
 
@@ -43,7 +48,11 @@ async function swipeTarget(context: DiscoveryContext, rawUserId: string): Promis
  * unmatched (the unique pair includes ended matches): the like is recorded, `matched` is false.
  * Only a block forgets the pair's match (events.ts): after an unblock, two new likes match again.
  */
-async function like(context: DiscoveryContext, rawUserId: string, kind: Exclude<SwipeKind, "PASS">): Promise<LikeResult> {
+async function like(
+  context: DiscoveryContext,
+  rawUserId: string,
+  kind: Exclude<SwipeKind, "PASS">,
+): Promise<LikeResult> {
   const { viewerId, targetId } = await swipeTarget(context, rawUserId);
   const pair = orderedPair(viewerId, targetId);
   const { result, created } = await context.services.db.$transaction(async (tx) => {
@@ -53,7 +62,10 @@ async function like(context: DiscoveryContext, rawUserId: string, kind: Exclude<
       create: { swiperId: viewerId, targetId, kind },
       update: { kind },
     });
-    const existing = await tx.match.findUnique({ where: { userAId_userBId: pair }, select: { ...MATCH_SELECT, endedAt: true } });
+    const existing = await tx.match.findUnique({
+      where: { userAId_userBId: pair },
+      select: { ...MATCH_SELECT, endedAt: true },
+    });
     if (existing) {
       const { endedAt, ...match } = existing;
       return { result: endedAt ? { matched: false, match: null } : { matched: true, match }, created: false };
@@ -63,14 +75,24 @@ async function like(context: DiscoveryContext, rawUserId: string, kind: Exclude<
       select: { kind: true },
     });
     if (!theirs || theirs.kind === "PASS") return { result: { matched: false, match: null }, created: false };
-    const [inserted] = await tx.match.createManyAndReturn({ data: [pair], skipDuplicates: true, select: MATCH_SELECT });
+    const [inserted] = await tx.match.createManyAndReturn({
+      data: [pair],
+      skipDuplicates: true,
+      select: MATCH_SELECT,
+    });
     if (!inserted) {
       // Unreachable while the pair lock is held; kept so a race can never emit a second event.
-      const match = await tx.match.findUniqueOrThrow({ where: { userAId_userBId: pair }, select: MATCH_SELECT });
+      const match = await tx.match.findUniqueOrThrow({
+        where: { userAId_userBId: pair },
+        select: MATCH_SELECT,
+      });
       return { result: { matched: true, match }, created: false };
     }
     await tx.outboxEvent.create({
-      data: outboxEventData("match.created", { matchId: inserted.id, userIds: [inserted.userAId, inserted.userBId] }),
+      data: outboxEventData("match.created", {
+        matchId: inserted.id,
+        userIds: [inserted.userAId, inserted.userBId],
+      }),
     });
     return { result: { matched: true, match: inserted }, created: true };
   });
@@ -80,8 +102,10 @@ async function like(context: DiscoveryContext, rawUserId: string, kind: Exclude<
 
 export const swipeResolvers = {
   Mutation: {
-    like: (_: unknown, args: { userId: string }, context: DiscoveryContext) => like(context, args.userId, "LIKE"),
-    superLike: (_: unknown, args: { userId: string }, context: DiscoveryContext) => like(context, args.userId, "SUPER_LIKE"),
+    like: (_: unknown, args: { userId: string }, context: DiscoveryContext) =>
+      like(context, args.userId, "LIKE"),
+    superLike: (_: unknown, args: { userId: string }, context: DiscoveryContext) =>
+      like(context, args.userId, "SUPER_LIKE"),
     /**
      * A pass may replace an earlier like (until there is a match) and a like may replace a pass.
      * A pass on an active match is CONFLICT and changes nothing: unmatch instead.
@@ -93,7 +117,9 @@ export const swipeResolvers = {
         await lockPair(tx, pair.userAId, pair.userBId);
         const active = await tx.match.count({ where: { ...pair, endedAt: null } });
         if (active > 0) {
-          throw appError(ErrorCode.CONFLICT, "You have matched with this person: unmatch instead", { field: "userId" });
+          throw appError(ErrorCode.CONFLICT, "You have matched with this person: unmatch instead", {
+            field: "userId",
+          });
         }
         await tx.swipe.upsert({
           where: { swiperId_targetId: { swiperId: viewerId, targetId } },

@@ -42,9 +42,14 @@ async function decide(media: MediaRow, readGrant: unknown, context: MediaContext
   if (await context.loaders.ownerHiddenFromViewer.load(media.ownerId)) return DENIED;
   if (isOnProfile(media)) return { allowed: true, untilSeconds: null };
   if (viewerId === null) return DENIED;
-  const check = checkMediaGrant(readGrant, { mediaId: media.id, viewerId, ownerId: media.ownerId }, context.services.config.grantSecret);
+  const check = checkMediaGrant(
+    readGrant,
+    { mediaId: media.id, viewerId, ownerId: media.ownerId },
+    context.services.config.grantSecret,
+  );
   if (!check.ok) {
-    if (readGrant !== null && readGrant !== undefined) context.logger.info({ mediaId: media.id, reason: check.reason }, "media read grant refused");
+    if (readGrant !== null && readGrant !== undefined)
+      context.logger.info({ mediaId: media.id, reason: check.reason }, "media read grant refused");
     return DENIED;
   }
   return { allowed: true, untilSeconds: grantExpiry(readGrant as string) };
@@ -62,7 +67,12 @@ export function readAccess(media: MediaRow, readGrant: unknown, context: MediaCo
 }
 
 /** A metadata field: its value for a viewer who may see the item, else `hidden`. */
-export async function visible<T, H>(media: MediaRow & { readGrant?: unknown }, context: MediaContext, value: () => T, hidden: H): Promise<T | H> {
+export async function visible<T, H>(
+  media: MediaRow & { readGrant?: unknown },
+  context: MediaContext,
+  value: () => T,
+  hidden: H,
+): Promise<T | H> {
   return (await readAccess(media, media.readGrant, context)).allowed ? value() : hidden;
 }
 
@@ -74,8 +84,14 @@ export async function signedUrl(
   context: MediaContext,
   onSigned?: (ttlSeconds: number) => void,
 ): Promise<string | null> {
-  if (variantName !== undefined && variantName !== null && (typeof variantName !== "string" || variantName.length > 40)) {
-    throw appError(ErrorCode.BAD_USER_INPUT, "variant must be a variant name such as 640.jpg", { field: "variant" });
+  if (
+    variantName !== undefined &&
+    variantName !== null &&
+    (typeof variantName !== "string" || variantName.length > 40)
+  ) {
+    throw appError(ErrorCode.BAD_USER_INPUT, "variant must be a variant name such as 640.jpg", {
+      field: "variant",
+    });
   }
   if (media.status !== "READY" || !context.viewer) return null;
   const access = await readAccess(media, readGrant, context);
@@ -83,9 +99,15 @@ export async function signedUrl(
   const variants = variantsOf(media);
   if (variants.length === 0) return null;
   const wanted = variantName ?? DEFAULT_VARIANT[media.kind];
-  const variant = variants.find((candidate) => candidate.name === wanted) ?? (variantName == null ? variants[0] : undefined);
+  const variant =
+    variants.find((candidate) => candidate.name === wanted) ??
+    (variantName == null ? variants[0] : undefined);
   if (!variant) {
-    throw appError(ErrorCode.BAD_USER_INPUT, `No variant ${JSON.stringify(wanted)}: one of ${variants.map((v) => v.name).join(", ")}`, { field: "variant" });
+    throw appError(
+      ErrorCode.BAD_USER_INPUT,
+      `No variant ${JSON.stringify(wanted)}: one of ${variants.map((v) => v.name).join(", ")}`,
+      { field: "variant" },
+    );
   }
   let ttlSeconds = context.services.config.downloadUrlTtlSeconds;
   if (access.untilSeconds !== null) {

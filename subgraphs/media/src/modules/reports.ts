@@ -3,16 +3,27 @@ import type { MediaContext } from "../context";
 import { variantsOf } from "../variants";
 import { readAccess } from "./access";
 
-const REASONS = ["SPAM", "HARASSMENT", "INAPPROPRIATE_CONTENT", "FAKE_PROFILE", "UNDERAGE", "SCAM", "OTHER"] as const;
+const REASONS = [
+  "SPAM",
+  "HARASSMENT",
+  "INAPPROPRIATE_CONTENT",
+  "FAKE_PROFILE",
+  "UNDERAGE",
+  "SCAM",
+  "OTHER",
+] as const;
 type Reason = (typeof REASONS)[number];
 // eslint-disable-next-line no-control-regex -- matching control characters is what this pattern is for
 const CONTROL = /[\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f\u200b-\u200f\u202a-\u202e\u2066-\u2069]/u;
 
 function note(value: unknown): string | null {
   if (value === undefined || value === null) return null;
-  if (typeof value !== "string") throw appError(ErrorCode.BAD_USER_INPUT, "note must be a string", { field: "note" });
-  if (CONTROL.test(value)) throw appError(ErrorCode.BAD_USER_INPUT, "note must not contain control characters", { field: "note" });
-  if ([...value].length > 1000) throw appError(ErrorCode.BAD_USER_INPUT, "note must be at most 1000 characters", { field: "note" });
+  if (typeof value !== "string")
+    throw appError(ErrorCode.BAD_USER_INPUT, "note must be a string", { field: "note" });
+  if (CONTROL.test(value))
+    throw appError(ErrorCode.BAD_USER_INPUT, "note must not contain control characters", { field: "note" });
+  if ([...value].length > 1000)
+    throw appError(ErrorCode.BAD_USER_INPUT, "note must be at most 1000 characters", { field: "note" });
   return value.trim() === "" ? null : value.trim();
 }
 
@@ -21,7 +32,10 @@ function note(value: unknown): string | null {
  * (reporting again updates it), sent to the moderation queue in Users with a snapshot (owner,
  * kind, the variants' storage keys) through the outbox. An item the viewer may not see: NOT_FOUND.
  */
-export async function reportMedia(args: { mediaId: unknown; reason: unknown; note?: unknown; readGrant?: unknown }, context: MediaContext): Promise<boolean> {
+export async function reportMedia(
+  args: { mediaId: unknown; reason: unknown; note?: unknown; readGrant?: unknown },
+  context: MediaContext,
+): Promise<boolean> {
   const viewer = requireViewer(context);
   const mediaId = requireUuid(args.mediaId, "mediaId");
   if (typeof args.reason !== "string" || !(REASONS as readonly string[]).includes(args.reason)) {
@@ -29,7 +43,11 @@ export async function reportMedia(args: { mediaId: unknown; reason: unknown; not
   }
   const reason = args.reason as Reason;
   const text = note(args.note);
-  if (args.readGrant !== undefined && args.readGrant !== null && (typeof args.readGrant !== "string" || args.readGrant.length > 1000)) {
+  if (
+    args.readGrant !== undefined &&
+    args.readGrant !== null &&
+    (typeof args.readGrant !== "string" || args.readGrant.length > 1000)
+  ) {
     throw appError(ErrorCode.BAD_USER_INPUT, "readGrant must be Chat's grant string", { field: "readGrant" });
   }
   const { db } = context.services;
@@ -37,7 +55,8 @@ export async function reportMedia(args: { mediaId: unknown; reason: unknown; not
   if (!media || !(await readAccess(media, args.readGrant ?? null, context)).allowed) {
     throw appError(ErrorCode.NOT_FOUND, "No such media", { field: "mediaId" });
   }
-  if (media.ownerId === viewer.userId) throw appError(ErrorCode.BAD_USER_INPUT, "You cannot report your own media", { field: "mediaId" });
+  if (media.ownerId === viewer.userId)
+    throw appError(ErrorCode.BAD_USER_INPUT, "You cannot report your own media", { field: "mediaId" });
   await db.$transaction(async (tx) => {
     const report = await tx.mediaReport.upsert({
       where: { mediaId_reporterId: { mediaId, reporterId: viewer.userId } },

@@ -25,7 +25,9 @@ export async function createUpload(input: CreateUploadInput, context: MediaConte
   const contentType = input.contentType.trim().toLowerCase();
   if (contentType.length > 100 || !CONTENT_TYPES[input.kind].has(contentType)) {
     const accepted = [...CONTENT_TYPES[input.kind]].join(", ");
-    throw appError(ErrorCode.BAD_USER_INPUT, `contentType must be one of ${accepted} for ${input.kind}`, { field: "input.contentType" });
+    throw appError(ErrorCode.BAD_USER_INPUT, `contentType must be one of ${accepted} for ${input.kind}`, {
+      field: "input.contentType",
+    });
   }
   if (input.purpose === "PROFILE_PHOTO" && input.kind !== "IMAGE") {
     throw appError(ErrorCode.BAD_USER_INPUT, "A profile photo must be an IMAGE", { field: "input.kind" });
@@ -60,7 +62,14 @@ export async function createUpload(input: CreateUploadInput, context: MediaConte
       throw appError(
         ErrorCode.QUOTA_EXCEEDED,
         `Too many unfinished uploads: at most ${quota.items} and ${quota.bytes} bytes at once; complete or delete some first`,
-        { details: { pendingUploads: items, pendingBytes: bytes, maxPendingUploads: quota.items, maxPendingBytes: quota.bytes } },
+        {
+          details: {
+            pendingUploads: items,
+            pendingBytes: bytes,
+            maxPendingUploads: quota.items,
+            maxPendingBytes: quota.bytes,
+          },
+        },
       );
     }
     return tx.media.create({
@@ -90,7 +99,8 @@ export async function ownMedia(id: unknown, field: string, context: MediaContext
   const viewer = requireViewer(context);
   const mediaId = requireUuid(id, field);
   const media = await context.services.db.media.findUnique({ where: { id: mediaId } });
-  if (!media || media.ownerId !== viewer.userId) throw appError(ErrorCode.NOT_FOUND, "No such media", { field });
+  if (!media || media.ownerId !== viewer.userId)
+    throw appError(ErrorCode.NOT_FOUND, "No such media", { field });
   return media;
 }
 
@@ -100,10 +110,15 @@ export async function completeUpload(id: unknown, context: MediaContext): Promis
   if (media.status === "READY" || media.status === "FAILED") return media;
   if (media.uploadedAt === null) {
     if (!media.sourceKey || (await services.storage.stat(media.sourceKey)) === null) {
-      throw appError(ErrorCode.CONFLICT, "Nothing was uploaded yet: PUT the file to the upload URL first", { field: "id" });
+      throw appError(ErrorCode.CONFLICT, "Nothing was uploaded yet: PUT the file to the upload URL first", {
+        field: "id",
+      });
     }
   }
-  const updated = await services.db.media.update({ where: { id: media.id }, data: { uploadedAt: media.uploadedAt ?? new Date() } });
+  const updated = await services.db.media.update({
+    where: { id: media.id },
+    data: { uploadedAt: media.uploadedAt ?? new Date() },
+  });
   // The job id is the media id: completing twice queues one job.
   await enqueueProcessing(services.queue, media.id);
   return updated;

@@ -28,7 +28,11 @@ export function classifyDecodeError(error: unknown): Failure {
   if (/^timeout: \d+% complete/im.test(message)) {
     throw new MediaToolError("sharp", "timeout", `sharp ran out of time: ${firstLine}`, { cause: error });
   }
-  if (/no space left on device|ENOSPC|disk quota exceeded|EDQUOT|out of memory|ENOMEM|cannot allocate memory|insufficient memory|memory allocation failed|failed to allocate/i.test(message)) {
+  if (
+    /no space left on device|ENOSPC|disk quota exceeded|EDQUOT|out of memory|ENOMEM|cannot allocate memory|insufficient memory|memory allocation failed|failed to allocate/i.test(
+      message,
+    )
+  ) {
     throw new MediaToolError("sharp", "resources", `sharp could not finish: ${firstLine}`, { cause: error });
   }
   if (/pixel limit/i.test(message)) return failure("TOO_MANY_PIXELS", firstLine);
@@ -127,7 +131,9 @@ async function decodeAndEncode(
   }
 
   const raw = (data: Buffer, info: sharp.OutputInfo) =>
-    sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).timeout(timeout);
+    sharp(data, { raw: { width: info.width, height: info.height, channels: info.channels } }).timeout(
+      timeout,
+    );
 
   const variants: ProcessedVariant[] = [];
   let current = base;

@@ -181,7 +181,13 @@ export async function processMedia(input: ProcessInput, options: ProcessOptions)
   }
   const result =
     input.kind === "IMAGE"
-      ? await processImage(input.sourcePath, actual, limits, input.workDir, options.sharpTimeoutSeconds === undefined ? {} : { timeoutSeconds: options.sharpTimeoutSeconds })
+      ? await processImage(
+          input.sourcePath,
+          actual,
+          limits,
+          input.workDir,
+          options.sharpTimeoutSeconds === undefined ? {} : { timeoutSeconds: options.sharpTimeoutSeconds },
+        )
       : await processVideo(input.sourcePath, actual, limits, input.workDir, options);
   // Decoders name the file they read; the detail is for logs and says "upload" instead.
   return result.ok

@@ -73,8 +73,15 @@ export function runTool(
     }
     // The tool dies with this process: by the kernel's parent-death signal where setpriv exists,
     // and by the exit hook below when this process exits on its own (the worker went away).
-    const [command, commandArgs] = withDeathSignal ? [SETPRIV, ["--pdeathsig", "KILL", "--", file, ...args]] : [file, args];
-    const child = spawn(command, commandArgs, { stdio: ["ignore", "pipe", "pipe"], shell: false, windowsHide: true, env: toolEnvironment() });
+    const [command, commandArgs] = withDeathSignal
+      ? [SETPRIV, ["--pdeathsig", "KILL", "--", file, ...args]]
+      : [file, args];
+    const child = spawn(command, commandArgs, {
+      stdio: ["ignore", "pipe", "pipe"],
+      shell: false,
+      windowsHide: true,
+      env: toolEnvironment(),
+    });
     track(child);
     const stdout: Buffer[] = [];
     let stdoutBytes = 0;
@@ -138,8 +145,18 @@ export function runTool(
     child.on("close", (exitCode) => {
       finish(() => {
         if (failure) reject(failure);
-        else if (withDeathSignal && exitCode === 127 && stderrTail.toString("utf8").startsWith("setpriv: failed to execute"))
-          reject(new MediaToolError(file, "missing", `${file} not found (install ffmpeg, or set FFMPEG_PATH / FFPROBE_PATH)`));
+        else if (
+          withDeathSignal &&
+          exitCode === 127 &&
+          stderrTail.toString("utf8").startsWith("setpriv: failed to execute")
+        )
+          reject(
+            new MediaToolError(
+              file,
+              "missing",
+              `${file} not found (install ffmpeg, or set FFMPEG_PATH / FFPROBE_PATH)`,
+            ),
+          );
         else
           resolve({
             exitCode,

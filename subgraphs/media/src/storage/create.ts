@@ -8,6 +8,7 @@ import { S3Storage } from "./s3";
  * (it may only be known once that endpoint listens).
  */
 export function createStorage(config: StorageConfig, publicUrl: () => string): MediaStorage {
-  if (config.driver === "local") return new LocalStorage({ dir: config.dir, secret: config.urlSecret, publicUrl });
+  if (config.driver === "local")
+    return new LocalStorage({ dir: config.dir, secret: config.urlSecret, publicUrl });
   return new S3Storage(config);
 }

@@ -19,7 +19,10 @@ export interface SignedDownload {
 export interface MediaStorage {
   readonly driver: "local" | "s3";
   /** A URL that accepts one PUT of exactly `byteSize` bytes of `contentType` at `key` until it expires. */
-  signUpload(key: string, options: { contentType: string; byteSize: number; ttlSeconds: number }): Promise<SignedUpload>;
+  signUpload(
+    key: string,
+    options: { contentType: string; byteSize: number; ttlSeconds: number },
+  ): Promise<SignedUpload>;
   /** A URL that serves `key` (as `contentType`) until it expires. */
   signDownload(key: string, options: { contentType: string; ttlSeconds: number }): Promise<SignedDownload>;
   /** The stored object's size, or null when there is none. */

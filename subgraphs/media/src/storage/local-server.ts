@@ -42,11 +42,19 @@ function claimsOf(method: "PUT" | "GET", url: URL): { claims: UrlClaims; signatu
   const expiresText = url.searchParams.get("exp");
   const signature = url.searchParams.get("sig");
   const lengthText = url.searchParams.get("len");
-  if (!key || contentType === null || expiresText === null || signature === null) refuse(403, "not a signed URL");
+  if (!key || contentType === null || expiresText === null || signature === null)
+    refuse(403, "not a signed URL");
   if (!/^\d{1,12}$/.test(expiresText)) refuse(403, "malformed expiry");
-  if (method === "PUT" ? lengthText === null || !/^\d{1,12}$/.test(lengthText) : lengthText !== null) refuse(403, "malformed size");
+  if (method === "PUT" ? lengthText === null || !/^\d{1,12}$/.test(lengthText) : lengthText !== null)
+    refuse(403, "malformed size");
   return {
-    claims: { method, key, contentType, byteSize: lengthText === null ? null : Number(lengthText), expires: Number(expiresText) },
+    claims: {
+      method,
+      key,
+      contentType,
+      byteSize: lengthText === null ? null : Number(lengthText),
+      expires: Number(expiresText),
+    },
     signature,
   };
 }
@@ -56,7 +64,8 @@ function byteLimit(limit: number, counter: { bytes: number }): Transform {
   return new Transform({
     transform(chunk: Buffer, _encoding, callback) {
       counter.bytes += chunk.length;
-      if (counter.bytes > limit) callback(new HttpRefusal(413, `the upload is bigger than the ${limit} bytes it was signed for`));
+      if (counter.bytes > limit)
+        callback(new HttpRefusal(413, `the upload is bigger than the ${limit} bytes it was signed for`));
       else callback(null, chunk);
     },
   });
@@ -112,7 +121,8 @@ export async function startFileServer(options: FileServerOptions): Promise<Runni
     const counter = { bytes: 0 };
     try {
       await pipeline(req, byteLimit(size, counter), createWriteStream(partial, { flags: "wx" }));
-      if (counter.bytes !== size) refuse(400, `the upload must be exactly ${size} bytes; ${counter.bytes} arrived`);
+      if (counter.bytes !== size)
+        refuse(400, `the upload must be exactly ${size} bytes; ${counter.bytes} arrived`);
       // link() refuses to replace: an upload URL stores its object once, and it never changes after.
       await link(partial, file).catch((error: NodeJS.ErrnoException) => {
         if (error.code === "EEXIST") refuse(409, "already uploaded");
@@ -126,7 +136,9 @@ export async function startFileServer(options: FileServerOptions): Promise<Runni
     } finally {
       await rm(partial, { force: true });
     }
-    res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ ok: true, byteSize: size }));
+    res
+      .writeHead(200, { "content-type": "application/json" })
+      .end(JSON.stringify({ ok: true, byteSize: size }));
   }
 
   async function get(req: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
@@ -174,15 +186,16 @@ export async function startFileServer(options: FileServerOptions): Promise<Runni
     work.catch((error: unknown) => {
       const status = error instanceof HttpRefusal ? error.status : 500;
       if (status === 500) logger.error({ err: error, method: req.method }, "file endpoint failed");
-      else logger.info({ status, reason: (error as Error).message, method: req.method }, "file request refused");
+      else
+        logger.info({ status, reason: (error as Error).message, method: req.method }, "file request refused");
       if (res.headersSent) {
         res.destroy();
         return;
       }
       // The client may still be sending a body we refuse: answer, then close the connection.
-      res.writeHead(status, { "content-type": "application/json", connection: "close" }).end(
-        JSON.stringify({ error: status === 500 ? "internal error" : (error as Error).message }),
-      );
+      res
+        .writeHead(status, { "content-type": "application/json", connection: "close" })
+        .end(JSON.stringify({ error: status === 500 ? "internal error" : (error as Error).message }));
       req.resume();
     });
   });

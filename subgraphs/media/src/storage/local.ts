@@ -30,7 +30,9 @@ export interface UrlClaims {
 }
 
 function canonical(claims: UrlClaims): string {
-  return ["v1", claims.method, claims.key, claims.contentType, claims.byteSize ?? "", claims.expires].join("\n");
+  return ["v1", claims.method, claims.key, claims.contentType, claims.byteSize ?? "", claims.expires].join(
+    "\n",
+  );
 }
 
 export function signClaims(claims: UrlClaims, secret: string): string {
@@ -51,7 +53,8 @@ export class LocalStorage implements MediaStorage {
   /** The file of a key, always inside `dir`. */
   pathOf(key: string): string {
     const full = path.resolve(this.options.dir, assertStorageKey(key));
-    if (!full.startsWith(path.resolve(this.options.dir) + path.sep)) throw new Error(`storage key escapes the directory: ${key}`);
+    if (!full.startsWith(path.resolve(this.options.dir) + path.sep))
+      throw new Error(`storage key escapes the directory: ${key}`);
     return full;
   }
 
@@ -65,9 +68,18 @@ export class LocalStorage implements MediaStorage {
     return `${this.options.publicUrl()}${FILES_PATH}${claims.key}?${query.toString()}`;
   }
 
-  async signUpload(key: string, options: { contentType: string; byteSize: number; ttlSeconds: number }): Promise<SignedUpload> {
+  async signUpload(
+    key: string,
+    options: { contentType: string; byteSize: number; ttlSeconds: number },
+  ): Promise<SignedUpload> {
     const expires = Math.floor(Date.now() / 1000) + options.ttlSeconds;
-    const claims: UrlClaims = { method: "PUT", key: assertStorageKey(key), contentType: options.contentType, byteSize: options.byteSize, expires };
+    const claims: UrlClaims = {
+      method: "PUT",
+      key: assertStorageKey(key),
+      contentType: options.contentType,
+      byteSize: options.byteSize,
+      expires,
+    };
     return {
       url: this.url(claims),
       headers: { "content-type": options.contentType, "content-length": String(options.byteSize) },
@@ -75,10 +87,19 @@ export class LocalStorage implements MediaStorage {
     };
   }
 
-  async signDownload(key: string, options: { contentType: string; ttlSeconds: number }): Promise<SignedDownload> {
+  async signDownload(
+    key: string,
+    options: { contentType: string; ttlSeconds: number },
+  ): Promise<SignedDownload> {
     const expires = Math.floor(Date.now() / 1000) + options.ttlSeconds;
     return {
-      url: this.url({ method: "GET", key: assertStorageKey(key), contentType: options.contentType, byteSize: null, expires }),
+      url: this.url({
+        method: "GET",
+        key: assertStorageKey(key),
+        contentType: options.contentType,
+        byteSize: null,
+        expires,
+      }),
       expiresAt: new Date(expires * 1000),
     };
   }

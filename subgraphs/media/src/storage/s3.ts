@@ -49,7 +49,10 @@ export class S3Storage implements MediaStorage {
     });
   }
 
-  async signUpload(key: string, options: { contentType: string; byteSize: number; ttlSeconds: number }): Promise<SignedUpload> {
+  async signUpload(
+    key: string,
+    options: { contentType: string; byteSize: number; ttlSeconds: number },
+  ): Promise<SignedUpload> {
     const command = new PutObjectCommand({
       Bucket: this.options.bucket,
       Key: assertStorageKey(key),
@@ -64,29 +67,48 @@ export class S3Storage implements MediaStorage {
     });
     return {
       url,
-      headers: { "content-type": options.contentType, "content-length": String(options.byteSize), "if-none-match": "*" },
+      headers: {
+        "content-type": options.contentType,
+        "content-length": String(options.byteSize),
+        "if-none-match": "*",
+      },
       expiresAt: new Date(Date.now() + options.ttlSeconds * 1000),
     };
   }
 
-  async signDownload(key: string, options: { contentType: string; ttlSeconds: number }): Promise<SignedDownload> {
-    const command = new GetObjectCommand({ Bucket: this.options.bucket, Key: assertStorageKey(key), ResponseContentType: options.contentType });
+  async signDownload(
+    key: string,
+    options: { contentType: string; ttlSeconds: number },
+  ): Promise<SignedDownload> {
+    const command = new GetObjectCommand({
+      Bucket: this.options.bucket,
+      Key: assertStorageKey(key),
+      ResponseContentType: options.contentType,
+    });
     const url = await getSignedUrl(this.client, command, { expiresIn: options.ttlSeconds });
     return { url, expiresAt: new Date(Date.now() + options.ttlSeconds * 1000) };
   }
 
   async stat(key: string): Promise<{ byteSize: number } | null> {
     try {
-      const head = await this.client.send(new HeadObjectCommand({ Bucket: this.options.bucket, Key: assertStorageKey(key) }));
+      const head = await this.client.send(
+        new HeadObjectCommand({ Bucket: this.options.bucket, Key: assertStorageKey(key) }),
+      );
       return { byteSize: head.ContentLength ?? 0 };
     } catch (error) {
-      if (error instanceof NotFound || (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404)) return null;
+      if (
+        error instanceof NotFound ||
+        (error instanceof S3ServiceException && error.$metadata.httpStatusCode === 404)
+      )
+        return null;
       throw error;
     }
   }
 
   async download(key: string, toPath: string): Promise<void> {
-    const object = await this.client.send(new GetObjectCommand({ Bucket: this.options.bucket, Key: assertStorageKey(key) }));
+    const object = await this.client.send(
+      new GetObjectCommand({ Bucket: this.options.bucket, Key: assertStorageKey(key) }),
+    );
     if (!object.Body) throw new Error(`s3 object ${key} has no body`);
     await pipeline(object.Body as Readable, createWriteStream(toPath));
   }
@@ -112,7 +134,13 @@ export class S3Storage implements MediaStorage {
   async delete(keys: string[]): Promise<void> {
     for (let start = 0; start < keys.length; start += 10) {
       await Promise.all(
-        keys.slice(start, start + 10).map((key) => this.client.send(new DeleteObjectCommand({ Bucket: this.options.bucket, Key: assertStorageKey(key) }))),
+        keys
+          .slice(start, start + 10)
+          .map((key) =>
+            this.client.send(
+              new DeleteObjectCommand({ Bucket: this.options.bucket, Key: assertStorageKey(key) }),
+            ),
+          ),
       );
     }
   }

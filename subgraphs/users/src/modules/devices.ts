@@ -13,7 +13,10 @@ export const deviceResolvers = {
   Query: {
     myDevices(_: unknown, __: unknown, context: UsersContext) {
       const viewer = requireViewer(context);
-      return context.services.db.device.findMany({ where: { userId: viewer.userId }, orderBy: { createdAt: "asc" } });
+      return context.services.db.device.findMany({
+        where: { userId: viewer.userId },
+        orderBy: { createdAt: "asc" },
+      });
     },
   },
   Mutation: {
@@ -22,23 +25,36 @@ export const deviceResolvers = {
       const viewer = requireViewer(context);
       const pushToken = cleanText(input.pushToken, "input.pushToken", { min: 1, max: 4096 });
       if (!PUSH_TOKEN.test(pushToken)) {
-        throw appError(ErrorCode.BAD_USER_INPUT, "input.pushToken is not a push token", { field: "input.pushToken" });
+        throw appError(ErrorCode.BAD_USER_INPUT, "input.pushToken is not a push token", {
+          field: "input.pushToken",
+        });
       }
       const appVersion = cleanText(input.appVersion, "input.appVersion", { min: 1, max: 32 });
       if (!APP_VERSION.test(appVersion)) {
-        throw appError(ErrorCode.BAD_USER_INPUT, "input.appVersion must look like 1.2.3", { field: "input.appVersion" });
+        throw appError(ErrorCode.BAD_USER_INPUT, "input.appVersion must look like 1.2.3", {
+          field: "input.appVersion",
+        });
       }
       const { db } = context.services;
       const count = await db.device.count({ where: { userId: viewer.userId, NOT: { pushToken } } });
       if (count >= MAX_DEVICES_PER_USER) {
-        throw appError(ErrorCode.BAD_USER_INPUT, `At most ${MAX_DEVICES_PER_USER} devices per account`, { field: "input" });
+        throw appError(ErrorCode.BAD_USER_INPUT, `At most ${MAX_DEVICES_PER_USER} devices per account`, {
+          field: "input",
+        });
       }
-      const binding = { userId: viewer.userId, sessionId: viewer.sessionId, platform: input.platform, appVersion };
+      const binding = {
+        userId: viewer.userId,
+        sessionId: viewer.sessionId,
+        platform: input.platform,
+        appVersion,
+      };
       return db.device.upsert({ where: { pushToken }, create: { ...binding, pushToken }, update: binding });
     },
     async removeDevice(_: unknown, args: { id: string }, context: UsersContext) {
       const viewer = requireViewer(context);
-      const removed = await context.services.db.device.deleteMany({ where: { id: requireUuid(args.id, "id"), userId: viewer.userId } });
+      const removed = await context.services.db.device.deleteMany({
+        where: { id: requireUuid(args.id, "id"), userId: viewer.userId },
+      });
       if (removed.count === 0) throw appError(ErrorCode.NOT_FOUND, "No such device", { field: "id" });
       return true;
     },

@@ -16,12 +16,21 @@ function bad(field: string, message: string): never {
 }
 
 /** NFC-normalised, trimmed, single-line text of bounded length with no invisible tricks. */
-export function cleanText(value: string, field: string, limits: { min: number; max: number; multiline?: boolean }): string {
+export function cleanText(
+  value: string,
+  field: string,
+  limits: { min: number; max: number; multiline?: boolean },
+): string {
   const text = value.normalize("NFC").trim();
   const withoutNewlines = limits.multiline ? text.replace(/\r?\n/g, "") : text;
-  if (INVISIBLE_OR_CONTROL.test(withoutNewlines)) bad(field, `${field} contains control or invisible characters`);
+  if (INVISIBLE_OR_CONTROL.test(withoutNewlines))
+    bad(field, `${field} contains control or invisible characters`);
   const length = [...text].length;
-  if (length < limits.min) bad(field, limits.min === 1 ? `${field} must not be empty` : `${field} must be at least ${limits.min} characters`);
+  if (length < limits.min)
+    bad(
+      field,
+      limits.min === 1 ? `${field} must not be empty` : `${field} must be at least ${limits.min} characters`,
+    );
   if (length > limits.max) bad(field, `${field} must be at most ${limits.max} characters`);
   return text;
 }
@@ -41,10 +50,37 @@ export const PASSWORD_MAX = 128;
 
 // The most used passwords of the public breach lists that are 8+ characters long.
 const COMMON_PASSWORDS = new Set([
-  "password", "password1", "password123", "12345678", "123456789", "1234567890", "qwertyuiop",
-  "qwerty123", "iloveyou", "11111111", "00000000", "abc12345", "abcd1234", "sunshine", "princess",
-  "football", "baseball", "welcome1", "letmein1", "trustno1", "superman", "starwars", "passw0rd",
-  "1q2w3e4r", "1qaz2wsx", "zaq12wsx", "qwertyui", "asdfghjk", "monkey123", "dragon123", "master123",
+  "password",
+  "password1",
+  "password123",
+  "12345678",
+  "123456789",
+  "1234567890",
+  "qwertyuiop",
+  "qwerty123",
+  "iloveyou",
+  "11111111",
+  "00000000",
+  "abc12345",
+  "abcd1234",
+  "sunshine",
+  "princess",
+  "football",
+  "baseball",
+  "welcome1",
+  "letmein1",
+  "trustno1",
+  "superman",
+  "starwars",
+  "passw0rd",
+  "1q2w3e4r",
+  "1qaz2wsx",
+  "zaq12wsx",
+  "qwertyui",
+  "asdfghjk",
+  "monkey123",
+  "dragon123",
+  "master123",
 ]);
 
 export function checkPassword(password: string, field = "password"): string {
@@ -78,6 +114,7 @@ export function checkBirthDate(birthDate: Date, field = "birthDate"): Date {
 }
 
 export function checkIntRange(value: number, field: string, min: number, max: number): number {
-  if (!Number.isInteger(value) || value < min || value > max) bad(field, `${field} must be a whole number from ${min} to ${max}`);
+  if (!Number.isInteger(value) || value < min || value > max)
+    bad(field, `${field} must be a whole number from ${min} to ${max}`);
   return value;
 }

@@ -4,7 +4,8 @@ import type { UsersDb } from "../db";
 type Tx = Parameters<Parameters<UsersDb["$transaction"]>[0]>[0];
 
 export type TargetKind = "USER" | "MESSAGE" | "MEDIA";
-export type ReportReason = "SPAM" | "HARASSMENT" | "INAPPROPRIATE_CONTENT" | "FAKE_PROFILE" | "UNDERAGE" | "SCAM" | "OTHER";
+export type ReportReason =
+  "SPAM" | "HARASSMENT" | "INAPPROPRIATE_CONTENT" | "FAKE_PROFILE" | "UNDERAGE" | "SCAM" | "OTHER";
 
 export interface NewReport {
   /** null: an automatic signal. */
@@ -22,16 +23,27 @@ export interface NewReport {
 }
 
 /** Points per distinct human reporter, per automatic signal, and for a young target account. */
-export const PRIORITY = { perReporter: 10, perSignal: 5, accountUnder7Days: 10, accountUnder30Days: 5 } as const;
+export const PRIORITY = {
+  perReporter: 10,
+  perSignal: 5,
+  accountUnder7Days: 10,
+  accountUnder30Days: 5,
+} as const;
 
 /**
  * Files a report into the open case of its target (opening one if there is none) and recomputes
  * the case's priority, all in `tx`. The case row is locked by the upsert until `tx` ends, so
  * concurrent reports of one target count each other. Returns the report's id and date.
  */
-export async function fileReport(tx: Tx, report: NewReport): Promise<{ id: string; createdAt: Date; caseId: string }> {
+export async function fileReport(
+  tx: Tx,
+  report: NewReport,
+): Promise<{ id: string; createdAt: Date; caseId: string }> {
   if (report.sourceId) {
-    const known = await tx.report.findUnique({ where: { sourceId: report.sourceId }, select: { id: true, createdAt: true, caseId: true } });
+    const known = await tx.report.findUnique({
+      where: { sourceId: report.sourceId },
+      select: { id: true, createdAt: true, caseId: true },
+    });
     if (known?.caseId) return { id: known.id, createdAt: known.createdAt, caseId: known.caseId };
   }
   const openKey = `${report.targetKind}:${report.targetId}`;

@@ -1,4 +1,12 @@
-import { appError, ErrorCode, outboxEventData, requireModerator, requireUuid, requireViewer, type Viewer } from "@hv/kit";
+import {
+  appError,
+  ErrorCode,
+  outboxEventData,
+  requireModerator,
+  requireUuid,
+  requireViewer,
+  type Viewer,
+} from "@hv/kit";
 import type { UsersContext } from "../context";
 import { cleanText } from "./input";
 import { fileReport } from "./moderation-queue";
@@ -31,7 +39,11 @@ function encodeCursor(parts: Array<string | number>): string {
   return Buffer.from(JSON.stringify(parts)).toString("base64url");
 }
 
-function decodeCursor(value: unknown, field: string, shape: Array<"number" | "date" | "uuid">): Array<number | Date | string> | null {
+function decodeCursor(
+  value: unknown,
+  field: string,
+  shape: Array<"number" | "date" | "uuid">,
+): Array<number | Date | string> | null {
   if (value === null || value === undefined) return null;
   const bad = () => appError(ErrorCode.BAD_USER_INPUT, `${field} is not a cursor from this list`, { field });
   if (typeof value !== "string" || value.length > 200) throw bad();
@@ -65,13 +77,26 @@ function reasonText(value: unknown, field: string): string {
 
 /** Why a case could not be claimed or resolved by this moderator: no case, resolved, or someone else's claim. */
 async function refusal(context: UsersContext, caseId: string, moderatorId: string): Promise<never> {
-  const found = await context.services.db.moderationCase.findUnique({ where: { id: caseId }, select: { status: true, claimedBy: true, claimExpiresAt: true } });
+  const found = await context.services.db.moderationCase.findUnique({
+    where: { id: caseId },
+    select: { status: true, claimedBy: true, claimExpiresAt: true },
+  });
   if (!found) throw appError(ErrorCode.NOT_FOUND, "No such case", { field: "caseId" });
-  if (found.status !== "OPEN") throw appError(ErrorCode.CASE_CLAIMED, "This case is already resolved", { field: "caseId", details: { reason: "resolved" } });
+  if (found.status !== "OPEN")
+    throw appError(ErrorCode.CASE_CLAIMED, "This case is already resolved", {
+      field: "caseId",
+      details: { reason: "resolved" },
+    });
   if (found.claimedBy && found.claimedBy !== moderatorId && found.claimExpiresAt) {
-    throw appError(ErrorCode.CASE_CLAIMED, "Another moderator holds this case", { field: "caseId", details: { reason: "claimed", until: found.claimExpiresAt.toISOString() } });
+    throw appError(ErrorCode.CASE_CLAIMED, "Another moderator holds this case", {
+      field: "caseId",
+      details: { reason: "claimed", until: found.claimExpiresAt.toISOString() },
+    });
   }
-  throw appError(ErrorCode.CASE_CLAIMED, "This case changed meanwhile: read it again", { field: "caseId", details: { reason: "changed" } });
+  throw appError(ErrorCode.CASE_CLAIMED, "This case changed meanwhile: read it again", {
+    field: "caseId",
+    details: { reason: "changed" },
+  });
 }
 
 /** Claims an open case for `claimSeconds`; atomic, so of two racing moderators exactly one wins. */
@@ -79,7 +104,9 @@ async function claim(context: UsersContext, moderator: Viewer, caseIdInput: unkn
   const caseId = requireUuid(caseIdInput, "caseId");
   const { db, moderation } = context.services;
   const claimed = await db.$transaction(async (tx) => {
-    const rows = await tx.$queryRaw<Array<{ id: string; target_kind: CaseRow["targetKind"]; target_id: string; claim_expires_at: Date }>>`
+    const rows = await tx.$queryRaw<
+      Array<{ id: string; target_kind: CaseRow["targetKind"]; target_id: string; claim_expires_at: Date }>
+    >`
       UPDATE moderation_cases SET claimed_by = ${moderator.userId}::uuid,
              claim_expires_at = now() + make_interval(secs => ${moderation.claimSeconds})
       WHERE id = ${caseId}::uuid AND status = 'OPEN'
@@ -88,7 +115,14 @@ async function claim(context: UsersContext, moderator: Viewer, caseIdInput: unkn
     const row = rows[0];
     if (!row) return null;
     await tx.moderationAuditEntry.create({
-      data: { moderatorId: moderator.userId, caseId, what: "CLAIM", targetKind: row.target_kind, targetId: row.target_id, until: row.claim_expires_at },
+      data: {
+        moderatorId: moderator.userId,
+        caseId,
+        what: "CLAIM",
+        targetKind: row.target_kind,
+        targetId: row.target_id,
+        until: row.claim_expires_at,
+      },
     });
     return row;
   });
@@ -109,28 +143,45 @@ interface ResolveInput {
  */
 export async function resolveCase(context: UsersContext, moderator: Viewer, input: ResolveInput) {
   const caseId = requireUuid(input.caseId, "input.caseId");
-  if (!ACTIONS.has(input.action)) throw appError(ErrorCode.BAD_USER_INPUT, "Unknown action", { field: "input.action" });
+  if (!ACTIONS.has(input.action))
+    throw appError(ErrorCode.BAD_USER_INPUT, "Unknown action", { field: "input.action" });
   const reason = reasonText(input.reason, "input.reason");
   const hours = input.suspendHours ?? null;
   if (input.action === "SUSPEND") {
     if (hours === null || !Number.isInteger(hours) || hours < 1 || hours > MAX_SUSPEND_HOURS) {
-      throw appError(ErrorCode.BAD_USER_INPUT, `SUSPEND needs suspendHours between 1 and ${MAX_SUSPEND_HOURS}`, { field: "input.suspendHours" });
+      throw appError(
+        ErrorCode.BAD_USER_INPUT,
+        `SUSPEND needs suspendHours between 1 and ${MAX_SUSPEND_HOURS}`,
+        { field: "input.suspendHours" },
+      );
     }
   } else if (hours !== null) {
-    throw appError(ErrorCode.BAD_USER_INPUT, "suspendHours is for SUSPEND only", { field: "input.suspendHours" });
+    throw appError(ErrorCode.BAD_USER_INPUT, "suspendHours is for SUSPEND only", {
+      field: "input.suspendHours",
+    });
   }
   const { db, sessions, profiles } = context.services;
   const current = await db.moderationCase.findUnique({ where: { id: caseId }, select: { targetKind: true } });
   if (!current) throw appError(ErrorCode.NOT_FOUND, "No such case", { field: "input.caseId" });
   if (input.action === "REMOVE_MESSAGE" && current.targetKind !== "MESSAGE") {
-    throw appError(ErrorCode.BAD_USER_INPUT, "REMOVE_MESSAGE is for a reported message", { field: "input.action" });
+    throw appError(ErrorCode.BAD_USER_INPUT, "REMOVE_MESSAGE is for a reported message", {
+      field: "input.action",
+    });
   }
   if (input.action === "REMOVE_MEDIA" && current.targetKind !== "MEDIA") {
     throw appError(ErrorCode.BAD_USER_INPUT, "REMOVE_MEDIA is for reported media", { field: "input.action" });
   }
   const until = hours === null ? null : new Date(Date.now() + hours * 3_600_000);
   const resolved = await db.$transaction(async (tx) => {
-    const rows = await tx.$queryRaw<Array<{ id: string; target_kind: CaseRow["targetKind"]; target_id: string; target_user_id: string; resolved_at: Date }>>`
+    const rows = await tx.$queryRaw<
+      Array<{
+        id: string;
+        target_kind: CaseRow["targetKind"];
+        target_id: string;
+        target_user_id: string;
+        resolved_at: Date;
+      }>
+    >`
       UPDATE moderation_cases SET status = ${input.action === "DISMISS" ? "DISMISSED" : "ACTIONED"}::"ModerationCaseStatus",
              open_key = NULL, resolved_at = now(), resolved_by = ${moderator.userId}::uuid,
              action = ${input.action}::"ModerationAction", action_reason = ${reason}, action_until = ${until},
@@ -141,15 +192,30 @@ export async function resolveCase(context: UsersContext, moderator: Viewer, inpu
     const row = rows[0];
     if (!row) return null;
     await tx.moderationAuditEntry.create({
-      data: { moderatorId: moderator.userId, caseId, what: input.action, reason, targetKind: row.target_kind, targetId: row.target_id, until },
+      data: {
+        moderatorId: moderator.userId,
+        caseId,
+        what: input.action,
+        reason,
+        targetKind: row.target_kind,
+        targetId: row.target_id,
+        until,
+      },
     });
     if (input.action === "SUSPEND" || input.action === "BAN") {
       const data = input.action === "BAN" ? { bannedAt: new Date() } : { suspendedUntil: until };
-      const updated = await tx.user.updateManyAndReturn({ where: { id: row.target_user_id }, data, omit: { passwordHash: true, email: true } });
+      const updated = await tx.user.updateManyAndReturn({
+        where: { id: row.target_user_id },
+        data,
+        omit: { passwordHash: true, email: true },
+      });
       const user = updated[0];
       if (user) {
-        if (input.action === "BAN") await tx.outboxEvent.create({ data: outboxEventData("user.banned", { userId: user.id }) });
-        await tx.outboxEvent.create({ data: outboxEventData("user.profile_changed", profileChangedPayload(user)) });
+        if (input.action === "BAN")
+          await tx.outboxEvent.create({ data: outboxEventData("user.banned", { userId: user.id }) });
+        await tx.outboxEvent.create({
+          data: outboxEventData("user.profile_changed", profileChangedPayload(user)),
+        });
       }
     }
     await tx.outboxEvent.create({
@@ -176,7 +242,11 @@ export async function resolveCase(context: UsersContext, moderator: Viewer, inpu
 }
 
 /** The open case about a user, opened by a moderator's own request (the deprecated `banUser`). */
-export async function caseAboutUser(context: UsersContext, moderator: Viewer, userId: string): Promise<string> {
+export async function caseAboutUser(
+  context: UsersContext,
+  moderator: Viewer,
+  userId: string,
+): Promise<string> {
   return context.services.db.$transaction(async (tx) => {
     const filed = await fileReport(tx, {
       reporterId: moderator.userId,
@@ -192,7 +262,9 @@ export async function caseAboutUser(context: UsersContext, moderator: Viewer, us
 }
 
 /** A moderation case as stored: what `ModerationCase` resolves from. */
-export type CaseRecord = Awaited<ReturnType<UsersContext["services"]["db"]["moderationCase"]["findUniqueOrThrow"]>>;
+export type CaseRecord = Awaited<
+  ReturnType<UsersContext["services"]["db"]["moderationCase"]["findUniqueOrThrow"]>
+>;
 /** A report as stored: what `ModerationReport` resolves from. */
 export type ReportRecord = Awaited<ReturnType<UsersContext["services"]["db"]["report"]["findUniqueOrThrow"]>>;
 
@@ -202,7 +274,11 @@ function json(value: unknown): string | null {
 
 export const moderationResolvers = {
   Query: {
-    async moderationCases(_: unknown, args: { first?: number | null; after?: string | null }, context: UsersContext) {
+    async moderationCases(
+      _: unknown,
+      args: { first?: number | null; after?: string | null },
+      context: UsersContext,
+    ) {
       requireModerator(context);
       const first = pageSize(args.first ?? 20, "first");
       const cursor = decodeCursor(args.after, "after", ["number", "date", "uuid"]);
@@ -227,7 +303,10 @@ export const moderationResolvers = {
       const last = page.at(-1);
       return {
         cases: page,
-        nextCursor: rows.length > first && last ? encodeCursor([last.priority, last.openedAt.toISOString(), last.id]) : null,
+        nextCursor:
+          rows.length > first && last
+            ? encodeCursor([last.priority, last.openedAt.toISOString(), last.id])
+            : null,
       };
     },
     async moderationCase(_: unknown, args: { id: string }, context: UsersContext) {
@@ -235,7 +314,11 @@ export const moderationResolvers = {
       const id = requireUuid(args.id, "id");
       return context.services.db.moderationCase.findUnique({ where: { id } });
     },
-    async moderationAuditLog(_: unknown, args: { caseId?: string | null; first?: number | null; after?: string | null }, context: UsersContext) {
+    async moderationAuditLog(
+      _: unknown,
+      args: { caseId?: string | null; first?: number | null; after?: string | null },
+      context: UsersContext,
+    ) {
       requireModerator(context);
       const first = pageSize(args.first ?? 50, "first");
       const caseId = args.caseId == null ? null : requireUuid(args.caseId, "caseId");
@@ -253,7 +336,10 @@ export const moderationResolvers = {
       });
       const page = rows.slice(0, first);
       const last = page.at(-1);
-      return { entries: page, nextCursor: rows.length > first && last ? encodeCursor([last.at.toISOString(), last.id]) : null };
+      return {
+        entries: page,
+        nextCursor: rows.length > first && last ? encodeCursor([last.at.toISOString(), last.id]) : null,
+      };
     },
     async myReports(_: unknown, args: { first?: number | null }, context: UsersContext) {
       const viewer = requireViewer(context);
@@ -262,7 +348,15 @@ export const moderationResolvers = {
         where: { reporterId: viewer.userId },
         orderBy: [{ createdAt: "desc" }, { id: "desc" }],
         take: first,
-        select: { id: true, targetKind: true, targetId: true, reportedId: true, reason: true, createdAt: true, case: { select: { status: true, resolvedAt: true } } },
+        select: {
+          id: true,
+          targetKind: true,
+          targetId: true,
+          reportedId: true,
+          reason: true,
+          createdAt: true,
+          case: { select: { status: true, resolvedAt: true } },
+        },
       });
       return rows.map((row) => ({
         id: row.id,
@@ -276,7 +370,8 @@ export const moderationResolvers = {
     },
   },
   Mutation: {
-    claimModerationCase: (_: unknown, args: { caseId: string }, context: UsersContext) => claim(context, requireModerator(context), args.caseId),
+    claimModerationCase: (_: unknown, args: { caseId: string }, context: UsersContext) =>
+      claim(context, requireModerator(context), args.caseId),
     resolveModerationCase: (_: unknown, args: { input: ResolveInput }, context: UsersContext) =>
       resolveCase(context, requireModerator(context), args.input),
   },
@@ -284,9 +379,13 @@ export const moderationResolvers = {
     snapshot: (row: CaseRecord) => json(row.snapshot),
     targetUser: (row: CaseRecord, _: unknown, context: UsersContext) =>
       context.services.db.user.findUnique({ where: { id: row.targetUserId }, omit: { passwordHash: true } }),
-    media: (row: CaseRecord) => (row.targetKind === "MEDIA" ? { __typename: "Media", id: row.targetId } : null),
+    media: (row: CaseRecord) =>
+      row.targetKind === "MEDIA" ? { __typename: "Media", id: row.targetId } : null,
     reports: (row: CaseRecord, _: unknown, context: UsersContext) =>
-      context.services.db.report.findMany({ where: { caseId: row.id }, orderBy: [{ createdAt: "asc" }, { id: "asc" }] }),
+      context.services.db.report.findMany({
+        where: { caseId: row.id },
+        orderBy: [{ createdAt: "asc" }, { id: "asc" }],
+      }),
   },
   ModerationReport: {
     snapshot: (row: { snapshot: unknown }) => json(row.snapshot),

@@ -6,7 +6,10 @@ const TTL_SECONDS = 300;
 const key = (id: string) => `hv:users:profile:${id}`;
 const versionKey = (id: string) => `hv:users:profile-version:${id}`;
 
-type CachedRow = Omit<UserRow, "birthDate" | "bannedAt" | "suspendedUntil" | "emailVerifiedAt" | "createdAt" | "updatedAt"> & {
+type CachedRow = Omit<
+  UserRow,
+  "birthDate" | "bannedAt" | "suspendedUntil" | "emailVerifiedAt" | "createdAt" | "updatedAt"
+> & {
   birthDate: string;
   bannedAt: string | null;
   suspendedUntil: string | null;

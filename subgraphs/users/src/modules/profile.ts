@@ -1,9 +1,16 @@
-import { appError, ErrorCode, isUuid, requireUuid, requireViewer, outboxEventData, type Viewer } from "@hv/kit";
+import {
+  appError,
+  ErrorCode,
+  isUuid,
+  requireUuid,
+  requireViewer,
+  outboxEventData,
+  type Viewer,
+} from "@hv/kit";
 import type { UsersContext } from "../context";
 import type { MutationUpdateProfileArgs } from "../generated/resolvers-types";
 import type { UserRow } from "../loaders";
 import { ageOn, checkIntRange, cleanText } from "./input";
-
 
 const MAX_INTERESTS = 10;
 const MAX_DISTANCE_KM = 500;
@@ -11,7 +18,18 @@ const MAX_DISTANCE_KM = 500;
 /** What Discovery keeps of a profile (see the event catalogue). */
 /** `banned` is also true while a suspension lasts (Discovery, Chat and Media hide the account alike). */
 export function profileChangedPayload(
-  user: Pick<UserRow, "id" | "birthDate" | "gender" | "gendersOfInterest" | "ageMin" | "ageMax" | "maxDistanceKm" | "visibility" | "bannedAt"> &
+  user: Pick<
+    UserRow,
+    | "id"
+    | "birthDate"
+    | "gender"
+    | "gendersOfInterest"
+    | "ageMin"
+    | "ageMax"
+    | "maxDistanceKm"
+    | "visibility"
+    | "bannedAt"
+  > &
     Partial<Pick<UserRow, "suspendedUntil">>,
   now: Date = new Date(),
 ) {
@@ -42,9 +60,13 @@ const ownerOnly =
 
 function cleanInterests(values: string[]): string[] {
   if (values.length > MAX_INTERESTS) {
-    throw appError(ErrorCode.BAD_USER_INPUT, `input.interests may hold at most ${MAX_INTERESTS} entries`, { field: "input.interests" });
+    throw appError(ErrorCode.BAD_USER_INPUT, `input.interests may hold at most ${MAX_INTERESTS} entries`, {
+      field: "input.interests",
+    });
   }
-  const cleaned = values.map((value, index) => cleanText(value, `input.interests[${index}]`, { min: 1, max: 30 }));
+  const cleaned = values.map((value, index) =>
+    cleanText(value, `input.interests[${index}]`, { min: 1, max: 30 }),
+  );
   return [...new Set(cleaned.map((value) => value.toLowerCase()))];
 }
 
@@ -62,12 +84,19 @@ export const profileResolvers = {
     async updateProfile(_: unknown, { input }: MutationUpdateProfileArgs, context: UsersContext) {
       const viewer = requireViewer(context);
       const data: Record<string, unknown> = {};
-      if (input.displayName != null) data.displayName = cleanText(input.displayName, "input.displayName", { min: 1, max: 50 });
+      if (input.displayName != null)
+        data.displayName = cleanText(input.displayName, "input.displayName", { min: 1, max: 50 });
       if (input.bio !== undefined) {
-        data.bio = input.bio === null ? null : cleanText(input.bio, "input.bio", { min: 0, max: 500, multiline: true }) || null;
+        data.bio =
+          input.bio === null
+            ? null
+            : cleanText(input.bio, "input.bio", { min: 0, max: 500, multiline: true }) || null;
       }
       if (input.pronouns !== undefined) {
-        data.pronouns = input.pronouns === null ? null : cleanText(input.pronouns, "input.pronouns", { min: 0, max: 40 }) || null;
+        data.pronouns =
+          input.pronouns === null
+            ? null
+            : cleanText(input.pronouns, "input.pronouns", { min: 0, max: 40 }) || null;
       }
       if (input.gender !== undefined) data.gender = input.gender;
       if (input.gendersOfInterest != null) data.gendersOfInterest = [...new Set(input.gendersOfInterest)];
@@ -77,15 +106,28 @@ export const profileResolvers = {
       if (preferences != null) {
         data.ageMin = checkIntRange(preferences.ageMin, "input.discoveryPreferences.ageMin", 18, 99);
         data.ageMax = checkIntRange(preferences.ageMax, "input.discoveryPreferences.ageMax", 18, 99);
-        data.maxDistanceKm = checkIntRange(preferences.maxDistanceKm, "input.discoveryPreferences.maxDistanceKm", 1, MAX_DISTANCE_KM);
+        data.maxDistanceKm = checkIntRange(
+          preferences.maxDistanceKm,
+          "input.discoveryPreferences.maxDistanceKm",
+          1,
+          MAX_DISTANCE_KM,
+        );
         if (preferences.ageMin > preferences.ageMax) {
-          throw appError(ErrorCode.BAD_USER_INPUT, "ageMin must not be above ageMax", { field: "input.discoveryPreferences" });
+          throw appError(ErrorCode.BAD_USER_INPUT, "ageMin must not be above ageMax", {
+            field: "input.discoveryPreferences",
+          });
         }
       }
       const { services } = context;
       const updated = await services.db.$transaction(async (tx) => {
-        const user = await tx.user.update({ where: { id: viewer.userId }, data, omit: { passwordHash: true, email: true } });
-        await tx.outboxEvent.create({ data: outboxEventData("user.profile_changed", profileChangedPayload(user)) });
+        const user = await tx.user.update({
+          where: { id: viewer.userId },
+          data,
+          omit: { passwordHash: true, email: true },
+        });
+        await tx.outboxEvent.create({
+          data: outboxEventData("user.profile_changed", profileChangedPayload(user)),
+        });
         return user;
       });
       services.flushEvents();
@@ -102,12 +144,19 @@ export const profileResolvers = {
     age: (user: UserRow) => ageOn(user.birthDate),
     async email(user: UserRow, _: unknown, context: UsersContext) {
       if (context.viewer?.userId !== user.id) return null;
-      const row = await context.services.db.user.findUnique({ where: { id: user.id }, select: { email: true } });
+      const row = await context.services.db.user.findUnique({
+        where: { id: user.id },
+        select: { email: true },
+      });
       return row?.email ?? null;
     },
     birthDate: ownerOnly((user) => user.birthDate),
     visibility: ownerOnly((user) => user.visibility),
     role: ownerOnly((user) => user.role),
-    discoveryPreferences: ownerOnly((user) => ({ ageMin: user.ageMin, ageMax: user.ageMax, maxDistanceKm: user.maxDistanceKm })),
+    discoveryPreferences: ownerOnly((user) => ({
+      ageMin: user.ageMin,
+      ageMax: user.ageMax,
+      maxDistanceKm: user.maxDistanceKm,
+    })),
   },
 };

@@ -27,12 +27,40 @@ export interface AccountRateLimits {
 
 export function createAccountRateLimits(redis: Redis): AccountRateLimits {
   return {
-    loginPerAccount: createRateLimiter(redis, { name: "login-account-unknown-device", points: 10, durationSeconds: 60 * 60 }),
-    loginPerKnownDevice: createRateLimiter(redis, { name: "login-known-device", points: 10, durationSeconds: 15 * 60 }),
-    loginPerAddress: createRateLimiter(redis, { name: "login-address", points: 50, durationSeconds: 15 * 60 }),
-    signupPerAddress: createRateLimiter(redis, { name: "signup-address", points: 10, durationSeconds: 60 * 60 }),
-    passwordCheckPerUser: createRateLimiter(redis, { name: "password-check", points: 5, durationSeconds: 15 * 60 }),
-    recoveryPerAddress: createRateLimiter(redis, { name: "recovery-address", points: 10, durationSeconds: 60 * 60 }),
-    mailPerRecipient: createRateLimiter(redis, { name: "mail-recipient", points: 5, durationSeconds: 60 * 60 }),
+    loginPerAccount: createRateLimiter(redis, {
+      name: "login-account-unknown-device",
+      points: 10,
+      durationSeconds: 60 * 60,
+    }),
+    loginPerKnownDevice: createRateLimiter(redis, {
+      name: "login-known-device",
+      points: 10,
+      durationSeconds: 15 * 60,
+    }),
+    loginPerAddress: createRateLimiter(redis, {
+      name: "login-address",
+      points: 50,
+      durationSeconds: 15 * 60,
+    }),
+    signupPerAddress: createRateLimiter(redis, {
+      name: "signup-address",
+      points: 10,
+      durationSeconds: 60 * 60,
+    }),
+    passwordCheckPerUser: createRateLimiter(redis, {
+      name: "password-check",
+      points: 5,
+      durationSeconds: 15 * 60,
+    }),
+    recoveryPerAddress: createRateLimiter(redis, {
+      name: "recovery-address",
+      points: 10,
+      durationSeconds: 60 * 60,
+    }),
+    mailPerRecipient: createRateLimiter(redis, {
+      name: "mail-recipient",
+      points: 5,
+      durationSeconds: 60 * 60,
+    }),
   };
 }

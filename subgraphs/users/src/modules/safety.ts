@@ -4,12 +4,19 @@ import { cleanText } from "./input";
 import { caseAboutUser, resolveCase } from "./moderation";
 import { fileReport } from "./moderation-queue";
 
-type ReportReason = "SPAM" | "HARASSMENT" | "INAPPROPRIATE_CONTENT" | "FAKE_PROFILE" | "UNDERAGE" | "SCAM" | "OTHER";
+type ReportReason =
+  "SPAM" | "HARASSMENT" | "INAPPROPRIATE_CONTENT" | "FAKE_PROFILE" | "UNDERAGE" | "SCAM" | "OTHER";
 
 /** The other person must exist (banned or not: a block must still work) and not be the viewer. */
-async function otherUser(context: UsersContext, id: string, field: string, viewerId: string): Promise<string> {
+async function otherUser(
+  context: UsersContext,
+  id: string,
+  field: string,
+  viewerId: string,
+): Promise<string> {
   const userId = requireUuid(id, field);
-  if (userId === viewerId) throw appError(ErrorCode.BAD_USER_INPUT, "You cannot do this to yourself", { field });
+  if (userId === viewerId)
+    throw appError(ErrorCode.BAD_USER_INPUT, "You cannot do this to yourself", { field });
   const exists = await context.services.db.user.count({ where: { id: userId } });
   if (exists === 0) throw appError(ErrorCode.NOT_FOUND, "No such user", { field });
   return userId;
@@ -34,9 +41,14 @@ export const safetyResolvers = {
       const blockedId = await otherUser(context, args.userId, "userId", viewer.userId);
       const { db } = context.services;
       await db.$transaction(async (tx) => {
-        const inserted = await tx.block.createMany({ data: [{ blockerId: viewer.userId, blockedId }], skipDuplicates: true });
+        const inserted = await tx.block.createMany({
+          data: [{ blockerId: viewer.userId, blockedId }],
+          skipDuplicates: true,
+        });
         if (inserted.count > 0) {
-          await tx.outboxEvent.create({ data: outboxEventData("user.blocked", { blockerId: viewer.userId, blockedId }) });
+          await tx.outboxEvent.create({
+            data: outboxEventData("user.blocked", { blockerId: viewer.userId, blockedId }),
+          });
         }
       });
       context.services.flushEvents();
@@ -48,7 +60,9 @@ export const safetyResolvers = {
       await context.services.db.$transaction(async (tx) => {
         const removed = await tx.block.deleteMany({ where: { blockerId: viewer.userId, blockedId } });
         if (removed.count > 0) {
-          await tx.outboxEvent.create({ data: outboxEventData("user.unblocked", { blockerId: viewer.userId, blockedId }) });
+          await tx.outboxEvent.create({
+            data: outboxEventData("user.unblocked", { blockerId: viewer.userId, blockedId }),
+          });
         }
       });
       context.services.flushEvents();
@@ -61,10 +75,16 @@ export const safetyResolvers = {
     ) {
       const viewer = requireViewer(context);
       const reportedId = await otherUser(context, input.userId, "input.userId", viewer.userId);
-      const details = input.details == null ? null : cleanText(input.details, "input.details", { min: 0, max: 1000, multiline: true }) || null;
+      const details =
+        input.details == null
+          ? null
+          : cleanText(input.details, "input.details", { min: 0, max: 1000, multiline: true }) || null;
       const { db } = context.services;
       return db.$transaction(async (tx) => {
-        const target = await tx.user.findUniqueOrThrow({ where: { id: reportedId }, select: { displayName: true, bio: true } });
+        const target = await tx.user.findUniqueOrThrow({
+          where: { id: reportedId },
+          select: { displayName: true, bio: true },
+        });
         const filed = await fileReport(tx, {
           reporterId: viewer.userId,
           targetKind: "USER",
@@ -82,7 +102,11 @@ export const safetyResolvers = {
       const moderator = requireModerator(context);
       const userId = await otherUser(context, args.userId, "userId", moderator.userId);
       const caseId = await caseAboutUser(context, moderator, userId);
-      await resolveCase(context, moderator, { caseId, action: "BAN", reason: "banUser (deprecated mutation)" });
+      await resolveCase(context, moderator, {
+        caseId,
+        action: "BAN",
+        reason: "banUser (deprecated mutation)",
+      });
       return true;
     },
   },

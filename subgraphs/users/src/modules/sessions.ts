@@ -4,7 +4,12 @@ import type { UsersDb } from "../db";
 
 /** What the session service needs from the access-token machinery (kit/src/auth). */
 export interface AccessTokenIssuing {
-  issue(claims: { userId: string; sessionId: string; role: "USER" | "MODERATOR"; accountCreatedAt?: number }): Promise<{ token: string; expiresAt: Date }>;
+  issue(claims: {
+    userId: string;
+    sessionId: string;
+    role: "USER" | "MODERATOR";
+    accountCreatedAt?: number;
+  }): Promise<{ token: string; expiresAt: Date }>;
 }
 export interface SessionRevoking {
   revokeSession(sessionId: string): Promise<void>;
@@ -110,7 +115,12 @@ export class SessionService {
         refreshTokens: { create: { tokenHash: refresh.hash } },
       },
     });
-    const access = await this.tokens.issue({ userId: user.id, sessionId: session.id, role: user.role, accountCreatedAt: accountCreatedAt(user) });
+    const access = await this.tokens.issue({
+      userId: user.id,
+      sessionId: session.id,
+      role: user.role,
+      accountCreatedAt: accountCreatedAt(user),
+    });
     return {
       userId: user.id,
       sessionId: session.id,
@@ -133,10 +143,13 @@ export class SessionService {
       const [row] = await tx.$queryRaw<
         Array<{ id: string; session_id: string; spent_at: Date | null; replaced_by_id: string | null }>
       >`SELECT id, session_id, spent_at, replaced_by_id FROM refresh_tokens WHERE token_hash = ${tokenHash} FOR UPDATE`;
-      if (!row) throw unauthenticated("invalid_refresh_token", "This refresh token is not valid: sign in again");
+      if (!row)
+        throw unauthenticated("invalid_refresh_token", "This refresh token is not valid: sign in again");
       const session = await tx.session.findUnique({
         where: { id: row.session_id },
-        include: { user: { select: { id: true, role: true, bannedAt: true, createdAt: true, emailVerifiedAt: true } } },
+        include: {
+          user: { select: { id: true, role: true, bannedAt: true, createdAt: true, emailVerifiedAt: true } },
+        },
       });
       const now = new Date();
       if (!session || session.revokedAt || session.expiresAt <= now || session.user.bannedAt) {
@@ -155,8 +168,13 @@ export class SessionService {
         return { kind: "reused" as const, sessionId: session.id };
       }
       const next = newRefreshToken();
-      const successor = await tx.refreshToken.create({ data: { sessionId: session.id, tokenHash: next.hash } });
-      await tx.refreshToken.update({ where: { id: row.id }, data: { spentAt: now, replacedById: successor.id } });
+      const successor = await tx.refreshToken.create({
+        data: { sessionId: session.id, tokenHash: next.hash },
+      });
+      await tx.refreshToken.update({
+        where: { id: row.id },
+        data: { spentAt: now, replacedById: successor.id },
+      });
       const updated = await tx.session.update({
         where: { id: session.id },
         data: { lastUsedAt: now, expiresAt: this.refreshExpiry(now) },
@@ -183,7 +201,10 @@ export class SessionService {
     if (outcome.kind === "reused") {
       this.logger.warn({ sessionId: outcome.sessionId }, "spent refresh token reused: ending the session");
       await this.end(outcome.sessionId, "refresh_token_reuse");
-      throw unauthenticated("refresh_token_reused", "This refresh token was already used: the session has ended, sign in again");
+      throw unauthenticated(
+        "refresh_token_reused",
+        "This refresh token was already used: the session has ended, sign in again",
+      );
     }
     return outcome.issued;
   }
@@ -191,7 +212,10 @@ export class SessionService {
   /** Ends one session now: its refresh tokens stop working, its access tokens are refused, its devices go. */
   async end(sessionId: string, reason: SessionEndReason): Promise<void> {
     await this.db.$transaction([
-      this.db.session.updateMany({ where: { id: sessionId, revokedAt: null }, data: { revokedAt: new Date(), revokedReason: reason } }),
+      this.db.session.updateMany({
+        where: { id: sessionId, revokedAt: null },
+        data: { revokedAt: new Date(), revokedReason: reason },
+      }),
       this.db.device.deleteMany({ where: { sessionId } }),
     ]);
     await this.revocations.revokeSession(sessionId);
@@ -205,7 +229,10 @@ export class SessionService {
     });
     const ids = sessions.map((session) => session.id);
     await this.db.$transaction([
-      this.db.session.updateMany({ where: { id: { in: ids } }, data: { revokedAt: new Date(), revokedReason: reason } }),
+      this.db.session.updateMany({
+        where: { id: { in: ids } },
+        data: { revokedAt: new Date(), revokedReason: reason },
+      }),
       this.db.device.deleteMany({ where: { sessionId: { in: ids } } }),
     ]);
     // Each session by id (exact, whatever the clocks say), and without exceptions also the user:

@@ -1,9 +1,17 @@
 import { createPrivateKey } from "node:crypto";
 import { existsSync, readFileSync } from "node:fs";
-import { ConfigError, ENV_CATALOGUE, loadCommonConfig, loadMailConfig, readVar, type CommonConfig, type Env, type MailConfig } from "@hv/kit";
+import {
+  ConfigError,
+  ENV_CATALOGUE,
+  loadCommonConfig,
+  loadMailConfig,
+  readVar,
+  type CommonConfig,
+  type Env,
+  type MailConfig,
+} from "@hv/kit";
 import { PUSH_ENV } from "./env";
 import { maxRetrySpanMs } from "./deliver";
-
 
 export { PUSH_ENV };
 
@@ -46,7 +54,10 @@ export function loadPushWorkerConfig(env: Env): PushWorkerConfig {
     maxAttempts: read(env, "PUSH_MAX_ATTEMPTS"),
     retryBaseMs: read(env, "PUSH_RETRY_BASE_MS"),
     deliveryRetentionHours: read(env, "PUSH_DELIVERY_RETENTION_HOURS"),
-    maxAgeMinutes: { message: read(env, "PUSH_MESSAGE_MAX_AGE_MINUTES"), match: read(env, "PUSH_MATCH_MAX_AGE_MINUTES") },
+    maxAgeMinutes: {
+      message: read(env, "PUSH_MESSAGE_MAX_AGE_MINUTES"),
+      match: read(env, "PUSH_MATCH_MAX_AGE_MINUTES"),
+    },
     fcm: defined({
       serviceAccount: read(env, "FCM_SERVICE_ACCOUNT"),
       projectId: read(env, "FCM_PROJECT_ID"),
@@ -58,7 +69,9 @@ export function loadPushWorkerConfig(env: Env): PushWorkerConfig {
       keyId: read(env, "APNS_KEY_ID"),
       teamId: read(env, "APNS_TEAM_ID"),
       topic: read(env, "APNS_TOPIC"),
-      endpoint: read(env, "APNS_ENDPOINT") ?? (common.isProduction ? "https://api.push.apple.com" : "https://api.sandbox.push.apple.com"),
+      endpoint:
+        read(env, "APNS_ENDPOINT") ??
+        (common.isProduction ? "https://api.push.apple.com" : "https://api.sandbox.push.apple.com"),
       ca: read(env, "APNS_CA"),
     }) as PushWorkerConfig["apns"],
     mail: loadMailConfig(env),
