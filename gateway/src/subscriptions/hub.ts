@@ -8,7 +8,7 @@ import type { PlannedSubscription } from "./planner";
 import { SharedFetches, type SupergraphVersion } from "./shared-fetches";
 import { ClientStream } from "./stream";
 import type { UserChanges } from "./user-changes";
-import { interrupted, UpstreamPool, type UpstreamEvent } from "./upstream";
+import { interrupted, type UpstreamPool, type UpstreamEvent } from "./upstream";
 
 /** The service name under which each upstream event enters the executor as if fetched. */
 const EVENT_SOURCE = "__subscription_event__";
