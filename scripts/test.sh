@@ -33,7 +33,8 @@ for tier in unit integration e2e; do
   results=$(mktemp)
   start=$(date +%s)
   tier_status=0
-  pnpm exec jest --ci --selectProjects "$tier" --json --outputFile="$results" "$@" || tier_status=$?
+  # --forceExit: a tier ends when its tests do, even if a client was left open (docs/schema-workflow.md).
+  pnpm exec jest --ci --forceExit --selectProjects "$tier" --json --outputFile="$results" "$@" || tier_status=$?
   node -e '
     const r = JSON.parse(require("node:fs").readFileSync(process.argv[1], "utf8"));
     console.log(`jest ${process.argv[2]}: ${r.numPassedTests} passed, ${r.numFailedTests} failed, ${r.numPendingTests} skipped in ${process.argv[3]}s`);
