@@ -40,7 +40,9 @@ function claims(token: string): { sub: string; sid: string } {
  */
 async function commandsDuring(needles: string[], act: () => Promise<void>): Promise<string[][]> {
   const marker = `admission-marker-${randomUUID()}`;
-  const monitor = await new Redis(REDIS_URL).monitor();
+  // monitor() opens a connection of its own: the one it is called on is closed below too.
+  const origin = new Redis(REDIS_URL);
+  const monitor = await origin.monitor();
   const seen: string[][] = [];
   const markerSeen = new Promise<void>((resolve) => {
     monitor.on("monitor", (_time: string, args: string[], source: string) => {
@@ -58,6 +60,7 @@ async function commandsDuring(needles: string[], act: () => Promise<void>): Prom
   } finally {
     client.disconnect();
     monitor.disconnect();
+    origin.disconnect();
   }
   return seen;
 }
