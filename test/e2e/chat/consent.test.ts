@@ -1,6 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { eventQueueName, type EventPayload, type EventType } from "@hv/kit";
-import { Queue } from "bullmq";
 import {
   ACCEPT,
   codeOf,
@@ -16,6 +14,8 @@ import {
   profileOf,
   send,
   startChatHarness,
+  chatEventFeed,
+  type ChatEventFeed,
   subscriber,
   untilLive,
   wsUrl,
@@ -32,7 +32,7 @@ import {
 describe("chat consent: group invitations", () => {
   let harness: ChatHarness;
   let url: string;
-  let queue: Queue;
+  let events: ChatEventFeed;
 
   beforeAll(async () => {
     harness = await startChatHarness({
@@ -41,21 +41,14 @@ describe("chat consent: group invitations", () => {
       CHAT_GROUP_MAX_MEMBERS: "6",
     });
     url = harness.instances[0]!.url;
-    queue = new Queue(eventQueueName("chat"), {
-      connection: { url: String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379") },
-      prefix: String(harness.env.EVENTS_PREFIX),
-    });
+    events = chatEventFeed(harness);
   });
   afterAll(async () => {
-    await queue?.close();
+    await events?.close();
     await harness?.stop();
   });
 
-  async function deliver<T extends EventType>(type: T, payload: EventPayload<T>): Promise<void> {
-    const jobId = randomUUID();
-    await queue.add(type, { type, payload, occurredAt: new Date().toISOString() }, { jobId });
-    await eventually(async () => (await queue.getJobState(jobId)) === "completed", `${type} handled`);
-  }
+  const deliver: ChatEventFeed["deliver"] = (type, payload) => events.deliver(type, payload);
 
   /** `who`'s myChatEvents, live on the server (checked through a warm-up group of their own). */
   async function liveStream(who: Person, query?: string) {

@@ -1,6 +1,4 @@
 import { randomUUID } from "node:crypto";
-import { eventQueueName, type EventPayload, type EventType } from "@hv/kit";
-import { Queue } from "bullmq";
 import {
   codeOf,
   CREATE_GROUP,
@@ -11,6 +9,8 @@ import {
   profileOf,
   send,
   startChatHarness,
+  chatEventFeed,
+  type ChatEventFeed,
   subscriber,
   untilLive,
   wsUrl,
@@ -25,26 +25,19 @@ import {
 describe("chat: an account deleted", () => {
   let harness: ChatHarness;
   let url: string;
-  let queue: Queue;
+  let events: ChatEventFeed;
 
   beforeAll(async () => {
     harness = await startChatHarness();
     url = harness.instances[0]!.url;
-    queue = new Queue(eventQueueName("chat"), {
-      connection: { url: String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379") },
-      prefix: String(harness.env.EVENTS_PREFIX),
-    });
+    events = chatEventFeed(harness);
   });
   afterAll(async () => {
-    await queue?.close();
+    await events?.close();
     await harness?.stop();
   });
 
-  async function deliver<T extends EventType>(type: T, payload: EventPayload<T>): Promise<void> {
-    const jobId = randomUUID();
-    await queue.add(type, { type, payload, occurredAt: new Date().toISOString() }, { jobId });
-    await eventually(async () => (await queue.getJobState(jobId)) === "completed", `${type} handled`);
-  }
+  const deliver: ChatEventFeed["deliver"] = (type, payload) => events.deliver(type, payload);
 
   const CONVERSATION =
     "query($id: ID!) { conversation(id: $id) { id closed closedReason memberCount myRole members { user { id } role } match { id } } }";

@@ -9,10 +9,13 @@ import {
   generateSigningKeyJwk,
   publicSigningKeyJwk,
   type AccessTokenIssuer,
+  eventQueueName,
   type EventPayload,
+  type EventType,
   type RunningSubgraph,
 } from "@hv/kit";
 import { loadChatConfig } from "@hv/chat/src/config";
+import { Queue } from "bullmq";
 import { createClient, type Client } from "graphql-ws";
 import WebSocket from "ws";
 import { capturingLogger, type LogLine } from "../../support/log-capture";
@@ -324,4 +327,26 @@ export async function untilLive(
       return;
   }
   throw new Error("the subscription never went live");
+}
+
+/** Hands events to a harness's Chat consumer as the other subgraphs' relays do (jobs on its BullMQ queue). */
+export interface ChatEventFeed {
+  /** Queues one event and waits until Chat has handled it. */
+  deliver<T extends EventType>(type: T, payload: EventPayload<T>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export function chatEventFeed(harness: ChatHarness): ChatEventFeed {
+  const queue = new Queue(eventQueueName("chat"), {
+    connection: { url: String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379") },
+    prefix: String(harness.env.EVENTS_PREFIX),
+  });
+  return {
+    async deliver(type, payload) {
+      const jobId = randomUUID();
+      await queue.add(type, { type, payload, occurredAt: new Date().toISOString() }, { jobId });
+      await eventually(async () => (await queue.getJobState(jobId)) === "completed", `${type} handled`);
+    },
+    close: () => queue.close(),
+  };
 }

@@ -1,6 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { checkMediaGrant, eventQueueName, type EventPayload, type EventType } from "@hv/kit";
-import { Queue } from "bullmq";
+import { checkMediaGrant, type EventPayload } from "@hv/kit";
 import {
   codeOf,
   createGroup,
@@ -10,6 +9,8 @@ import {
   MESSAGES,
   send,
   startChatHarness,
+  chatEventFeed,
+  type ChatEventFeed,
   subscriber,
   untilLive,
   wsUrl,
@@ -22,7 +23,7 @@ const DEV_GRANT_SECRET = "development-only-media-grant-secret-not-for-production
 describe("chat safety: blocks, limits, push events, matches, receipts, presence, attachments", () => {
   let harness: ChatHarness;
   let url: string;
-  let queue: Queue;
+  let events: ChatEventFeed;
 
   beforeAll(async () => {
     harness = await startChatHarness({
@@ -32,21 +33,14 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     });
     url = harness.instances[0]!.url;
     // Events reach Chat the way the other subgraphs' relays deliver them: jobs on its BullMQ queue.
-    queue = new Queue(eventQueueName("chat"), {
-      connection: { url: String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379") },
-      prefix: String(harness.env.EVENTS_PREFIX),
-    });
+    events = chatEventFeed(harness);
   });
   afterAll(async () => {
-    await queue?.close();
+    await events?.close();
     await harness?.stop();
   });
 
-  async function deliver<T extends EventType>(type: T, payload: EventPayload<T>): Promise<void> {
-    const jobId = randomUUID();
-    await queue.add(type, { type, payload, occurredAt: new Date().toISOString() }, { jobId });
-    await eventually(async () => (await queue.getJobState(jobId)) === "completed", `${type} handled`);
-  }
+  const deliver: ChatEventFeed["deliver"] = (type, payload) => events.deliver(type, payload);
 
   const DIRECT = "mutation($u: ID!) { openDirectConversation(userId: $u) { id kind } }";
   const CONVERSATION =

@@ -1,7 +1,6 @@
 import { randomUUID } from "node:crypto";
-import { eventQueueName, type EventPayload, type EventType } from "@hv/kit";
+import { type EventPayload } from "@hv/kit";
 import { normalizeText, textFingerprint } from "@hv/chat/src/modules/spam-signals";
-import { Queue } from "bullmq";
 import {
   codeOf,
   createGroup,
@@ -10,6 +9,8 @@ import {
   MESSAGES,
   send,
   startChatHarness,
+  chatEventFeed,
+  type ChatEventFeed,
   subscriber,
   untilLive,
   wsUrl,
@@ -26,7 +27,7 @@ import {
 describe("chat spam signals", () => {
   let harness: ChatHarness;
   let url: string;
-  let queue: Queue;
+  let events: ChatEventFeed;
 
   beforeAll(async () => {
     harness = await startChatHarness({
@@ -39,21 +40,14 @@ describe("chat spam signals", () => {
       CHAT_MESSAGE_MAX_LENGTH: "200",
     });
     url = harness.instances[0]!.url;
-    queue = new Queue(eventQueueName("chat"), {
-      connection: { url: String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379") },
-      prefix: String(harness.env.EVENTS_PREFIX),
-    });
+    events = chatEventFeed(harness);
   });
   afterAll(async () => {
-    await queue?.close();
+    await events?.close();
     await harness?.stop();
   });
 
-  async function deliver<T extends EventType>(type: T, payload: EventPayload<T>): Promise<void> {
-    const jobId = randomUUID();
-    await queue.add(type, { type, payload, occurredAt: new Date().toISOString() }, { jobId });
-    await eventually(async () => (await queue.getJobState(jobId)) === "completed", `${type} handled`);
-  }
+  const deliver: ChatEventFeed["deliver"] = (type, payload) => events.deliver(type, payload);
 
   /** A person whose token says the account was created `ageHours` ago. */
   async function aged(ageHours: number): Promise<Person> {
