@@ -1,5 +1,5 @@
 import type { CodegenConfig } from "@graphql-codegen/cli";
-import { SUBGRAPHS, type SubgraphName } from "./kit/src/subgraphs";
+import { SUBGRAPHS, type SubgraphName } from "@hv/kit/src/subgraphs";
 
 /** An entity another subgraph owns: this one resolves its fields from the key alone. */
 const ENTITY_REFERENCE = "{ id: string }";

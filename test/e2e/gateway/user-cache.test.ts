@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { loadGatewayConfig, redisOptions, Redis } from "@hv/kit";
-import { USER_CHANGES_CONNECTION_NAME } from "../../../gateway/src/subscriptions/user-changes";
+import { USER_CHANGES_CONNECTION_NAME } from "@hv/gateway/src/subscriptions/user-changes";
 import { testEnv } from "../../support/system";
 import {
   eventually,
