@@ -1,5 +1,5 @@
 /**
- * `npm run build`: one esbuild bundle per production process (scripts/build/processes.json) into
+ * `npm run build`: one esbuild bundle per production process (scripts/build/processes.ts) into
  * dist/<process>/main.js, CommonJS for Node 20+, with source maps, the data files it reads at run
  * time copied beside it, and a `node_modules` of links to the few packages left outside the bundle
  * (EXTERNAL_PACKAGES), so that they resolve in the repository as they do in the image.
@@ -125,7 +125,7 @@ export async function buildProcess(proc: BuiltProcess): Promise<number> {
   for (const file of proc.files) {
     const from = path.join(REPOSITORY_ROOT, file);
     if (!existsSync(from))
-      throw new Error(`${proc.name}: ${file} does not exist (listed in scripts/build/processes.json)`);
+      throw new Error(`${proc.name}: ${file} does not exist (listed in scripts/build/processes.ts)`);
     cpSync(from, path.join(dir, file));
   }
   linkExternals(proc, dir, externalsRequired(metafiles));
@@ -144,8 +144,7 @@ async function main(): Promise<void> {
   const onlyIndex = process.argv.indexOf("--only");
   const only = onlyIndex >= 0 ? process.argv[onlyIndex + 1] : undefined;
   const selected = BUILT_PROCESSES.filter((proc) => !only || proc.name === only);
-  if (selected.length === 0)
-    throw new Error(`--only ${only}: no such process in scripts/build/processes.json`);
+  if (selected.length === 0) throw new Error(`--only ${only}: no such process in scripts/build/processes.ts`);
   const started = performance.now();
   // In parallel: esbuild shares its own worker threads between builds.
   await Promise.all(

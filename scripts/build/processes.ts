@@ -1,9 +1,10 @@
 /**
- * The production processes of scripts/build/processes.json, typed: one list that the build, the
- * production launcher, the production-mode test and the Dockerfile check all read.
+ * The production processes: one list that the build, the production launcher, the production-mode
+ * test, the infra generator (scripts/infra/generate.ts) and the infra checks all read. Each subgraph
+ * of the registry (kit/src/subgraphs.ts) is one process; the gateway and the workers are named here.
  */
 import path from "node:path";
-import list from "./processes.json";
+import { SUBGRAPHS, type SubgraphEntry } from "@hv/kit/src/subgraphs";
 
 export interface BuiltProcess {
   /** The process's name: its Dockerfile target, its directory under dist/ and its log `service`. */
@@ -30,4 +31,58 @@ export const DIST_DIR = path.join(REPOSITORY_ROOT, "dist");
 /** `npm run start:prod`'s launcher (scripts/build/start-prod.ts, bundled), which starts all of them. */
 export const LAUNCHER_ENTRY = "dist/start-prod.js";
 
-export const BUILT_PROCESSES: readonly BuiltProcess[] = list.processes;
+/** A subgraph's process: `subgraphs/<name>/src/index.ts`, package `@hv/<name>`, its SDL shipped. */
+export function subgraphProcess(subgraph: SubgraphEntry): BuiltProcess {
+  const packageDir = `subgraphs/${subgraph.name}`;
+  return {
+    name: subgraph.name,
+    package: `@hv/${subgraph.name}`,
+    packageDir,
+    source: `${packageDir}/src/index.ts`,
+    entry: `dist/${subgraph.name}/main.js`,
+    portVariable: `${subgraph.name.toUpperCase()}_PORT`,
+    files: [subgraph.sdl],
+  };
+}
+
+const GATEWAY: BuiltProcess = {
+  name: "gateway",
+  package: "@hv/gateway",
+  packageDir: "gateway",
+  source: "gateway/src/index.ts",
+  entry: "dist/gateway/main.js",
+  portVariable: "GATEWAY_PORT",
+  files: ["gateway/supergraph.graphql", "operations/persisted-query-manifest.json"],
+};
+
+const WORKERS: BuiltProcess[] = [
+  {
+    name: "push-worker",
+    package: "@hv/users",
+    packageDir: "subgraphs/users",
+    source: "subgraphs/users/src/push-worker.ts",
+    entry: "dist/push-worker/main.js",
+    portVariable: "PUSH_WORKER_PORT",
+    files: [],
+  },
+  {
+    name: "media-worker",
+    package: "@hv/media",
+    packageDir: "subgraphs/media",
+    source: "subgraphs/media/src/worker-main.ts",
+    entry: "dist/media-worker/main.js",
+    portVariable: "MEDIA_WORKER_PORT",
+    files: [],
+    sandboxedProcessor: {
+      source: "subgraphs/media/src/processor.ts",
+      entry: "dist/media-worker/processor.js",
+    },
+  },
+];
+
+/** The gateway, every subgraph of the registry, then the workers. */
+export const BUILT_PROCESSES: readonly BuiltProcess[] = [
+  GATEWAY,
+  ...SUBGRAPHS.map(subgraphProcess),
+  ...WORKERS,
+];

@@ -122,7 +122,7 @@ function main(): void {
       ? names.map((name) => BUILT_PROCESSES.find((proc) => proc.name === name) ?? name)
       : [...BUILT_PROCESSES];
   const unknown = selected.filter((proc): proc is string => typeof proc === "string");
-  if (unknown.length > 0) throw new Error(`not in scripts/build/processes.json: ${unknown.join(", ")}`);
+  if (unknown.length > 0) throw new Error(`not in scripts/build/processes.ts: ${unknown.join(", ")}`);
   mkdirSync(outDir, { recursive: true });
   const deployments = path.join(outDir, ".deploy");
   const deployedPackages = new Map<string, string>();
