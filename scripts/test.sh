@@ -26,6 +26,7 @@ echo "== build"
 # The production-mode test (test/e2e/production-build.test.ts) runs these very files.
 pnpm --silent run build
 echo "== infra checks"
+pnpm --silent run infra:check
 pnpm --silent exec tsx scripts/infra/validate.mts
 status=0
 for tier in unit integration e2e; do

