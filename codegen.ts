@@ -1,43 +1,15 @@
 import type { CodegenConfig } from "@graphql-codegen/cli";
+import { readFileSync } from "node:fs";
+import path from "node:path";
 import { SUBGRAPHS, type SubgraphName } from "@hv/kit/src/subgraphs";
 
-/** An entity another subgraph owns: this one resolves its fields from the key alone. */
-const ENTITY_REFERENCE = "{ id: string }";
-
-/** Per subgraph: its context type and the row type each GraphQL object is resolved from (paths from src/generated/). */
-const RESOLVER_TYPES: Record<SubgraphName, { context: string; mappers: Record<string, string> }> = {
-  users: {
-    context: "../context#UsersContext",
-    mappers: {
-      User: "../loaders#UserRow",
-      AuthSession: "../modules/sessions#IssuedSession",
-      ModerationCase: "../modules/moderation#CaseRecord",
-      ModerationReport: "../modules/moderation#ReportRecord",
-      Media: ENTITY_REFERENCE,
-    },
-  },
-  discovery: {
-    context: "../context#DiscoveryContext",
-    mappers: { Match: "../modules/matches#MatchRow", User: ENTITY_REFERENCE },
-  },
-  chat: {
-    context: "../modules/context#ChatContext",
-    mappers: {
-      Message: "../modules/rows#MessageRow",
-      Conversation: "../modules/rows#ConversationRow",
-      GroupInvitation: "../modules/invitations#InvitationRow",
-      ConversationMember: "../loaders#MemberRow",
-      ChatEvent: "../modules/bus#ChatEventPayload",
-      User: ENTITY_REFERENCE,
-      Media: ENTITY_REFERENCE,
-      Match: ENTITY_REFERENCE,
-    },
-  },
-  media: {
-    context: "../context#MediaContext",
-    mappers: { Media: "../loaders#MediaRow", User: ENTITY_REFERENCE },
-  },
-};
+/** Per subgraph, from its `codegen.json`: its context type and the row type each GraphQL object is resolved from (paths from src/generated/). */
+interface ResolverTypes {
+  context: string;
+  mappers: Record<string, string>;
+}
+const resolverTypes = (name: SubgraphName): ResolverTypes =>
+  JSON.parse(readFileSync(path.join(__dirname, "subgraphs", name, "codegen.json"), "utf8")) as ResolverTypes;
 
 /** `pnpm run codegen`: resolver types from each subgraph's SDL (docs/schema-workflow.md). */
 const config: CodegenConfig = {
@@ -56,8 +28,8 @@ const config: CodegenConfig = {
         config: {
           federation: true,
           useTypeImports: true,
-          contextType: RESOLVER_TYPES[name].context,
-          mappers: RESOLVER_TYPES[name].mappers,
+          contextType: resolverTypes(name).context,
+          mappers: resolverTypes(name).mappers,
           // What the kit scalars parse to, and what they accept to serialize.
           scalars: {
             DateTime: { input: "Date", output: "Date | string" },

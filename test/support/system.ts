@@ -13,11 +13,15 @@ import {
   JWKS_PATH,
   loadDiscoveryConfig,
   loadGatewayConfig,
+  loadSubgraphConfig,
   loadUsersConfig,
+  SUBGRAPH_NAMES,
   type AccessTokenIssuer,
+  type Logger,
   type RunningService,
   type RunningSubgraph,
   type SigningKeyJwk,
+  type SubgraphConfig,
   type SubgraphName,
 } from "@hv/kit";
 import { loadChatConfig } from "@hv/chat/src/config";
@@ -47,6 +51,23 @@ export interface RunningSystem {
 
 let defaultSigningKeys: string | undefined;
 
+const upper = (name: SubgraphName) => name.toUpperCase();
+
+/** The subgraphs wired below by hand (their own configs, query capture); the registry's others start plainly. */
+const WIRED: readonly SubgraphName[] = ["users", "discovery", "chat", "media"];
+
+/** A registry subgraph the fixture has no wiring for: its `src/server.ts` `start` with kit's config. */
+async function startPlainSubgraph(
+  name: SubgraphName,
+  env: Record<string, string | undefined>,
+  logger: Logger,
+): Promise<RunningSubgraph> {
+  const server = (await import(path.join(__dirname, "..", "..", "subgraphs", name, "src", "server"))) as {
+    start(config: SubgraphConfig, logger: Logger): Promise<RunningSubgraph>;
+  };
+  return server.start(loadSubgraphConfig(name, env), logger);
+}
+
 /** Environment for in-process services: free ports, this run's databases (set by global setup). */
 export function testEnv(overrides: Record<string, string> = {}): Record<string, string | undefined> {
   return {
@@ -69,10 +90,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     ...process.env,
     NODE_ENV: "test",
     HOST: "127.0.0.1",
-    USERS_PORT: "0",
-    DISCOVERY_PORT: "0",
-    CHAT_PORT: "0",
-    MEDIA_PORT: "0",
+    ...Object.fromEntries(SUBGRAPH_NAMES.map((name) => [`${upper(name)}_PORT`, "0"])),
     GATEWAY_PORT: "0",
     GATEWAY_METRICS_PORT: "0",
     MEDIA_FILES_PORT: "0",
@@ -85,7 +103,7 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
   };
 }
 
-/** The four subgraphs and the gateway, in this process, on free ports, with real databases and Redis. */
+/** Every subgraph of the registry and the gateway, in this process, on free ports, with real databases and Redis. */
 export async function startSystem(overrides: Record<string, string> = {}): Promise<RunningSystem> {
   const env = testEnv({
     AUTH_SIGNING_KEYS: JSON.stringify([generateSigningKeyJwk("test-system")]),
@@ -108,7 +126,16 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   });
   const jwksUrl = overrides.AUTH_JWKS_URL ?? usersService.url.replace(/\/graphql$/, JWKS_PATH);
   const verifyingEnv = { ...env, AUTH_JWKS_URL: jwksUrl };
-  const subgraphs = {
+  const others = SUBGRAPH_NAMES.filter((name) => !WIRED.includes(name)).map((name) => ({
+    name,
+    log: capturingLogger(name, level),
+  }));
+  const subgraphs: Record<SubgraphName, RunningSubgraph> = {
+    ...(Object.fromEntries(
+      await Promise.all(
+        others.map(async ({ name, log }) => [name, await startPlainSubgraph(name, verifyingEnv, log.logger)]),
+      ),
+    ) as Record<SubgraphName, RunningSubgraph>),
     users: usersService,
     discovery: await startDiscovery(loadDiscoveryConfig(verifyingEnv), discovery.logger, {
       database: { onQuery: (sql) => discoveryQueries.push(sql) },
@@ -125,10 +152,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   const gateway = await startGateway(
     loadGatewayConfig({
       ...verifyingEnv,
-      USERS_URL: subgraphs.users.url,
-      DISCOVERY_URL: subgraphs.discovery.url,
-      CHAT_URL: subgraphs.chat.url,
-      MEDIA_URL: subgraphs.media.url,
+      ...Object.fromEntries(SUBGRAPH_NAMES.map((name) => [`${upper(name)}_URL`, subgraphs[name].url])),
     }),
     gatewayLog.logger,
   );
@@ -141,6 +165,10 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
     subgraphs,
     mediaWorker,
     logs: {
+      ...(Object.fromEntries(others.map(({ name, log }) => [name, log.lines])) as Record<
+        SubgraphName,
+        LogLine[]
+      >),
       users: users.lines,
       discovery: discovery.lines,
       chat: chat.lines,
