@@ -4,6 +4,7 @@ import { readdirSync } from "node:fs";
 import path from "node:path";
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
+import noRelativeCrossPackage from "./scripts/lint/no-relative-cross-package.cjs";
 
 const ROOT = import.meta.dirname;
 
@@ -14,62 +15,6 @@ const SUBGRAPHS = readdirSync(path.join(ROOT, "subgraphs"), { withFileTypes: tru
 
 /** Workspace packages by folder (pnpm-workspace.yaml); everything else belongs to the root package. */
 const PACKAGE_DIRS = ["kit", "gateway", "prisma", ...SUBGRAPHS.map((name) => `subgraphs/${name}`)];
-
-/** The workspace package folder a repository-relative path belongs to ("" is the root package). */
-const packageOf = (relative) =>
-  PACKAGE_DIRS.find((dir) => relative === dir || relative.startsWith(`${dir}/`)) ?? "";
-
-/** Test files anywhere may import the root's shared test support (test/support). */
-const isTestFile = (relative) => /(^|\/)(test|__tests__)\/|\.test\.ts$/.test(relative);
-
-/** `hv/no-relative-cross-package`: a relative specifier must stay inside its own package. */
-const noRelativeCrossPackage = {
-  meta: {
-    type: "problem",
-    schema: [],
-    messages: {
-      crosses:
-        "'{{source}}' leaves {{from}} for {{to}}: import it by package name (@hv/…), never by a relative path.",
-    },
-  },
-  create(context) {
-    const file = path.relative(ROOT, context.filename).split(path.sep).join("/");
-    const own = packageOf(file);
-    const check = (node) => {
-      if (!node || node.type !== "Literal" || typeof node.value !== "string") return;
-      if (!node.value.startsWith(".")) return;
-      const target = path
-        .relative(ROOT, path.resolve(path.dirname(context.filename), node.value))
-        .split(path.sep)
-        .join("/");
-      const other = packageOf(target);
-      if (other === own) return;
-      if (other === "" && isTestFile(file) && target.startsWith("test/support/")) return;
-      context.report({
-        node,
-        messageId: "crosses",
-        data: { source: node.value, from: own || "the root package", to: other || "the root package" },
-      });
-    };
-    return {
-      ImportDeclaration: (node) => check(node.source),
-      ExportNamedDeclaration: (node) => check(node.source),
-      ExportAllDeclaration: (node) => check(node.source),
-      ImportExpression: (node) => check(node.source),
-      CallExpression: (node) => {
-        const callee = node.callee;
-        const isRequire = callee.type === "Identifier" && callee.name === "require";
-        const isResolve =
-          callee.type === "MemberExpression" &&
-          callee.object.type === "Identifier" &&
-          callee.object.name === "require" &&
-          callee.property.type === "Identifier" &&
-          callee.property.name === "resolve";
-        if (isRequire || isResolve) check(node.arguments[0]);
-      },
-    };
-  },
-};
 
 /** `@hv/<name>` and anything below it. */
 const packagePatterns = (names) => names.flatMap((name) => [`@hv/${name}`, `@hv/${name}/*`]);
@@ -141,7 +86,7 @@ export default tseslint.config(
   {
     files: ["**/*.ts", "**/*.mts", "**/*.cjs", "**/*.js", "**/*.mjs"],
     plugins: { hv: { rules: { "no-relative-cross-package": noRelativeCrossPackage } } },
-    rules: { "hv/no-relative-cross-package": "error" },
+    rules: { "hv/no-relative-cross-package": ["error", { root: ROOT, packages: PACKAGE_DIRS }] },
   },
   {
     files: ["**/*.cjs", "**/*.js", "**/*.mjs"],
