@@ -231,7 +231,14 @@ async function main(): Promise<void> {
     children.push(
       await startChild(
         "gateway/src/index.ts",
-        { ...gatewayEnv, BENCH_PROBE_FILE: probeFile("gateway") },
+        {
+          ...gatewayEnv,
+          BENCH_PROBE_FILE: probeFile("gateway"),
+          // The gateway's heap before and after the connections (bench/support/loop-probe.ts).
+          ...(process.env.BENCH_HEAP_SNAPSHOT_DIR
+            ? { BENCH_HEAP_SNAPSHOT_DIR: process.env.BENCH_HEAP_SNAPSHOT_DIR }
+            : {}),
+        },
         `http://127.0.0.1:${ports.gateway}/readyz`,
         nodeArgs("gateway"),
       ),

@@ -4,10 +4,14 @@
  * (perf_hooks.monitorEventLoopDelay, 10 ms resolution) and every garbage collection (a
  * PerformanceObserver on `gc` entries). On SIGUSR2 it writes what it saw since the previous SIGUSR2
  * to the file named by BENCH_PROBE_FILE (JSON, see ProbeReport) and starts over; the report ends
- * with the process's memory after a full collection (when node runs with --expose-gc).
+ * with the process's memory after a full collection (when node runs with --expose-gc). With
+ * BENCH_HEAP_SNAPSHOT_DIR set, the first two reports (before and after the bench's connections)
+ * also write a heap snapshot there, to see what each connection keeps.
  * Never imported by the services themselves.
  */
 import { writeFileSync } from "node:fs";
+import path from "node:path";
+import { writeHeapSnapshot } from "node:v8";
 import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
 
 export interface ProbeReport {
@@ -20,6 +24,8 @@ export interface ProbeReport {
 }
 
 const file = process.env.BENCH_PROBE_FILE;
+const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+let reports = 0;
 if (file) {
   const histogram = monitorEventLoopDelay({ resolution: 10 });
   histogram.enable();
@@ -46,6 +52,9 @@ if (file) {
     collect?.();
     forcedUntil = performance.now();
     const usage = process.memoryUsage();
+    reports += 1;
+    if (snapshotDir && reports <= 2)
+      writeHeapSnapshot(path.join(snapshotDir, `${process.pid}-${reports}.heapsnapshot`));
     const report: ProbeReport = {
       loopDelayMs: {
         p50: histogram.percentile(50) / 1e6,

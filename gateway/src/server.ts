@@ -51,8 +51,13 @@ export const SUBSCRIPTION_DEFAULTS = {
   userCacheMs: 300_000,
   /** Most per-event fetch answers held at once (the oldest goes first). */
   maxCachedFetches: 100_000,
-  /** Ping interval to clients and to subgraphs; a peer that misses a pong is dropped. */
-  keepAliveMs: 12_000,
+  /**
+   * Ping interval to clients; a client that has not answered the previous ping by the next one is
+   * dropped (found dead 25 to 50 s after it went). Why 25 s: docs/client-contract.md.
+   */
+  keepAliveMs: 25_000,
+  /** Ping interval to the subgraphs (a few connections): one that misses a pong for this long is dropped. */
+  upstreamKeepAliveMs: 12_000,
   /** How often an open connection's access token is verified again (logout, password change, ban). */
   revalidateMs: 60_000,
   maxSubscriptionsPerConnection: 50,
@@ -145,7 +150,7 @@ export async function start(
   const upstream = new UpstreamPool({
     urls: config.subgraphUrls,
     connectionsPerSubgraph: tuning.upstreamConnectionsPerSubgraph,
-    keepAliveMs: tuning.keepAliveMs,
+    keepAliveMs: tuning.upstreamKeepAliveMs,
     logger: logger.child({ component: "upstream-subscriptions" }),
   });
   const userChanges = tuning.userCacheMs > 0 ? listenToUserChanges(config.redis, logger) : undefined;

@@ -19,7 +19,15 @@ export interface Subscriber {
   authorization: string | null;
   requestId: string;
   clientIp: string;
-  logger: Logger;
+  /** The subscription's logger, made on first use (most subscriptions never log). */
+  logger(): Logger;
+}
+
+/** A result computed once for every feed that got the same event, and who it may not be right for. */
+interface SharedRun {
+  result: ExecutionResult;
+  /** Owners of entities a public fetch of the run did not show (SharedFetches.watchOwners). */
+  unsureOwners: ReadonlySet<string>;
 }
 
 export interface SubscriptionHubOptions {
@@ -71,7 +79,7 @@ class Feed {
   private tail: Promise<void> = Promise.resolve();
   private leaveUpstream: () => void = () => undefined;
   private readonly plan: QueryPlan;
-  private readonly context: GatewayContext;
+  private readonly subscriber: Subscriber;
   private closed = false;
   /** Events whose `rest` is running now. */
   private inFlight = 0;
@@ -82,12 +90,16 @@ class Feed {
     private readonly planned: PlannedSubscription,
     subscriber: Subscriber,
   ) {
-    const primary: FetchNode = { ...planned.primary, serviceName: EVENT_SOURCE };
-    const node: PlanNode = planned.rest ? { kind: "Sequence", nodes: [primary, planned.rest] } : primary;
-    this.plan = { kind: "QueryPlan", node };
-    this.context = {
+    this.plan = hub.planOf(planned);
+    this.subscriber = subscriber;
+  }
+
+  /** The context this feed's own runs carry (its logger made now, on first use). */
+  private context(): GatewayContext {
+    const { subscriber } = this;
+    return {
       requestId: subscriber.requestId,
-      logger: subscriber.logger,
+      logger: subscriber.logger(),
       viewer: subscriber.viewer,
       clientIp: subscriber.clientIp,
       authorization: subscriber.authorization,
@@ -106,8 +118,8 @@ class Feed {
         query: primary.operation,
         operationName: primary.operationName,
         variables,
-        authorization: this.context.authorization,
-        requestId: this.context.requestId,
+        authorization: this.subscriber.authorization,
+        requestId: this.subscriber.requestId,
       },
       {
         next: (event) => this.onEvent(event),
@@ -129,10 +141,12 @@ class Feed {
     if (this.inFlight >= this.hub.maxInFlightPerFeed) {
       // A subgraph that stops answering must not make the gateway hold an unbounded pile of
       // pending plans: give up on this feed now (what is pending is dropped; the client catches up).
-      this.context.logger.warn(
-        { inFlight: this.inFlight },
-        "subscription feed interrupted: too many events waiting to be resolved",
-      );
+      this.subscriber
+        .logger()
+        .warn(
+          { inFlight: this.inFlight },
+          "subscription feed interrupted: too many events waiting to be resolved",
+        );
       this.closed = true;
       this.hub.forget(this);
       this.leaveUpstream();
@@ -159,20 +173,29 @@ class Feed {
   }
 
   /**
-   * One event's result. When every fetch of `rest` selects only public fields and the viewer is
-   * not named in the event (so no fetch can concern their own entity), the result is the same
-   * for every viewer: it is computed once, as nobody, for all feeds that get the same event.
+   * One event's result. When every fetch of `rest` selects only public fields, the result is the
+   * same for every viewer who owns no entity the event names: it is computed once, as nobody, for
+   * all feeds that get the same event. An owner (the sender's own echo) takes it too when every
+   * public fetch showed their entity (PUBLIC_FIELDS: an owner then sees what everyone sees) and
+   * nothing failed; otherwise (a hidden profile, shown to its owner only) their feed runs its own.
    */
-  private execute(event: UpstreamEvent): Promise<ExecutionResult> {
-    const viewerId = this.context.viewer?.userId;
-    if (!this.hub.isViewerIndependent(this.planned)) return this.run(event, this.context);
+  private async execute(event: UpstreamEvent): Promise<ExecutionResult> {
+    if (!this.hub.isViewerIndependent(this.planned)) return this.run(event, this.context());
     const text = JSON.stringify(event);
-    if (viewerId !== undefined && text.toLowerCase().includes(viewerId.toLowerCase()))
-      return this.run(event, this.context);
     const key = `${this.planned.supergraph.version}\0${this.planned.planKey}\0${JSON.stringify(this.planned.variables)}\0${text}`;
-    return this.hub.runOnce(key, () =>
-      this.run(event, { ...this.context, viewer: null, authorization: null }),
-    );
+    const shared = await this.hub.runOnce(key, async () => {
+      const context: GatewayContext = {
+        ...this.context(),
+        viewer: null,
+        authorization: null,
+      };
+      const unsureOwners = this.hub.watchOwners(context);
+      return { result: await this.run(event, context), unsureOwners };
+    });
+    const viewerId = this.subscriber.viewer?.userId.toLowerCase();
+    if (viewerId === undefined || !text.toLowerCase().includes(viewerId)) return shared.result;
+    if (!shared.result.errors?.length && !shared.unsureOwners.has(viewerId)) return shared.result;
+    return this.run(event, this.context());
   }
 
   private async run(event: UpstreamEvent, context: GatewayContext): Promise<ExecutionResult> {
@@ -226,7 +249,7 @@ class Feed {
       }
       return out;
     } catch (error) {
-      this.context.logger.error({ err: error }, "could not resolve a subscription event");
+      context.logger.error({ err: error }, "could not resolve a subscription event");
       return {
         data: null,
         errors: [new GraphQLError("Could not resolve this event", { originalError: error as Error })],
@@ -262,8 +285,10 @@ export class SubscriptionHub {
   readonly maxInFlightPerFeed: number;
   readonly counters = { events: 0, runs: 0 };
   /** Results of events shared by feeds (viewer-independent plans), while in flight and `fetchShareMs` after. */
-  private readonly eventRuns = new Map<string, Promise<ExecutionResult>>();
+  private readonly eventRuns = new Map<string, Promise<SharedRun>>();
   private readonly independentPlans = new WeakMap<PlanNode, boolean>();
+  /** The plan each feed runs per event, one per planned document (its `primary` node). */
+  private readonly plans = new WeakMap<FetchNode, QueryPlan>();
   private readonly fetches: SharedFetches;
   private readonly feeds = new Map<string, Feed>();
   private clientSubscriptions = 0;
@@ -279,6 +304,22 @@ export class SubscriptionHub {
     });
     // A shared event result holds users' fields: a change must show on the next event.
     options.userChanges?.onChange(() => this.eventRuns.clear());
+  }
+
+  /** `primary` (answered by the event itself) then `rest`: what runs per event, shared by the document's feeds. */
+  planOf(planned: PlannedSubscription): QueryPlan {
+    let plan = this.plans.get(planned.primary);
+    if (!plan) {
+      const primary: FetchNode = { ...planned.primary, serviceName: EVENT_SOURCE };
+      const node: PlanNode = planned.rest ? { kind: "Sequence", nodes: [primary, planned.rest] } : primary;
+      plan = { kind: "QueryPlan", node };
+      this.plans.set(planned.primary, plan);
+    }
+    return plan;
+  }
+
+  watchOwners(context: GatewayContext): ReadonlySet<string> {
+    return this.fetches.watchOwners(context);
   }
 
   /** The gateway's data sources (made when it loads the supergraph), each behind the sharing map. */
@@ -322,7 +363,7 @@ export class SubscriptionHub {
   }
 
   /** The result under `key`: joined while in flight (and `fetchShareMs` after), else computed by `run`. */
-  runOnce(key: string, run: () => Promise<ExecutionResult>): Promise<ExecutionResult> {
+  runOnce(key: string, run: () => Promise<SharedRun>): Promise<SharedRun> {
     const held = this.eventRuns.get(key);
     if (held) return held;
     const result = run();
@@ -331,7 +372,7 @@ export class SubscriptionHub {
       if (this.eventRuns.get(key) === result) this.eventRuns.delete(key);
     };
     void result.then((value) => {
-      if (value.errors?.length || this.options.fetchShareMs <= 0) return drop();
+      if (value.result.errors?.length || this.options.fetchShareMs <= 0) return drop();
       setTimeout(drop, this.options.fetchShareMs).unref();
     }, drop);
     return result;

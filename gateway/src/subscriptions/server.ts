@@ -1,6 +1,5 @@
 import type http from "node:http";
 import type { GraphQLSchema } from "graphql";
-import { useServer } from "graphql-ws/use/ws";
 import {
   GraphQLError,
   type ExecutionArgs,
@@ -25,6 +24,7 @@ import {
 } from "@hv/kit";
 import type { SubscriptionHub, Subscriber } from "./hub";
 import type { PlannedSubscription, SubscriptionPlanner } from "./planner";
+import { serveGraphqlWs } from "./ws-adapter";
 
 /**
  * The gateway's graphql-ws endpoint (`graphql-transport-ws` protocol) on the same port and path as
@@ -95,6 +95,12 @@ interface ConnectionState {
   subscriptions: number;
   /** The connection token's `exp` (epoch ms); undefined when anonymous. */
   expiresAt?: number;
+}
+
+/** What a connection keeps of its upgrade request. */
+interface UpgradeInfo {
+  requestId: string;
+  clientIp: string;
 }
 
 interface OperationContext {
@@ -180,17 +186,18 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
     if (isExpiredRefusal(errors)) forbid(socket, "expired");
   };
 
-  const server = useServer<Record<string, unknown>>(
+  const dispose = serveGraphqlWs<UpgradeInfo>(
+    wss,
     {
       onConnect: async (ctx) => {
-        const { socket, request } = ctx.extra;
+        const { socket, upgrade } = ctx.extra;
         const params = ctx.connectionParams ?? {};
         const raw = params.authorization ?? params.Authorization;
         const state: ConnectionState = {
           viewer: null,
           authorization: null,
-          requestId: requestIdFrom(request.headers["x-request-id"]),
-          clientIp: clientIpOf(request),
+          requestId: upgrade.requestId,
+          clientIp: upgrade.clientIp,
           subscriptions: 0,
         };
         states.set(socket, state);
@@ -263,15 +270,19 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         const planned = options.planner().prepare(payload);
         if (Array.isArray(planned)) return planned;
         const requestId = requestIdFrom(undefined);
+        const connectionRequestId = state.requestId;
+        let child: Logger | undefined;
         const subscriber: Subscriber = {
           viewer: state.viewer,
           authorization: state.authorization,
           requestId,
           clientIp: state.clientIp,
-          logger: logger.child({ requestId, connectionRequestId: state.requestId }),
+          logger: () => (child ??= logger.child({ requestId, connectionRequestId })),
         };
-        subscriber.logger.info(
+        logger.info(
           {
+            requestId,
+            connectionRequestId,
             operationName: planned.operationName ?? null,
             userId: state.viewer?.userId ?? null,
             operationId: id,
@@ -315,10 +326,13 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         return format(errors);
       },
     },
-    wss,
-    // Pings come from keepSocketsAlive (one spread timer instead of two timers per socket).
-    0,
+    (request) => ({
+      requestId: requestIdFrom(request.headers["x-request-id"]),
+      clientIp: clientIpOf(request),
+    }),
+    (error) => logger.error({ err: error }, "graphql-ws: internal error on a socket"),
   );
+  // Pings come from keepSocketsAlive (one spread timer instead of two timers per socket).
   const stopKeepAlive = keepSocketsAlive(wss, options.keepAliveMs);
 
   return {
@@ -345,7 +359,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         for (const client of clients) client.terminate();
       }, options.closeGraceMs);
       try {
-        await server.dispose();
+        await dispose();
       } finally {
         clearTimeout(grace);
       }

@@ -70,6 +70,8 @@ export class SharedFetches {
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
   private readonly publicOperations = new Map<string, boolean>();
+  /** Runs that asked, by their context: owners whose entity a public answer did not show. */
+  private readonly unsureOwners = new WeakMap<object, Set<string>>();
 
   constructor(private readonly options: SharedFetchesOptions) {
     options.userChanges?.onChange((userId) => {
@@ -92,6 +94,17 @@ export class SharedFetches {
     return {
       process: (options) => this.process(serviceName, inner, supergraph, options),
     };
+  }
+
+  /**
+   * Records, for the run whose fetches carry `context`, the owners (OWNER_KEYS) of representations
+   * sent in a public fetch whose answer had errors or lacked an entity: only for them may the
+   * owner's own view differ from what that run saw (a hidden profile is shown to its owner only).
+   */
+  watchOwners(context: object): ReadonlySet<string> {
+    const owners = new Set<string>();
+    this.unsureOwners.set(context, owners);
+    return owners;
   }
 
   clear(): void {
@@ -156,6 +169,9 @@ export class SharedFetches {
       return inner.process({ ...options, context: anonymous as Partial<GatewayContext> as GatewayContext });
     };
     const publicAnswer = await this.shared(`${base}public`, asNobody, userIds);
+    const unsure = this.unsureOwners.get(context);
+    if (unsure && (publicAnswer.errors?.length || !everyEntityPresent(publicAnswer)))
+      for (const owner of ownersOf(variables)) unsure.add(owner);
     const viewerId = context.viewer?.userId;
     if (!concernsViewer(variables, viewerId)) return publicAnswer;
     // The owner sees their own public fields as everyone does whenever everyone sees the entity
@@ -204,7 +220,7 @@ export class SharedFetches {
       }, drop);
     }
     // The executor merges into (and rewrites) what it receives: every subscriber gets its own copy.
-    return structuredClone(await entry.response);
+    return copyJson(await entry.response);
   }
 
   /** Whether every field the fetch selects is public (entity fetches only), on this supergraph. */
@@ -249,23 +265,50 @@ function everyEntityPresent(body: GatewayResponse): boolean {
   return Array.isArray(entities) && entities.every((entity) => entity !== null && entity !== undefined);
 }
 
-/** Whether a representation is of an entity the viewer owns (OWNER_KEYS). */
-function concernsViewer(variables: Record<string, unknown>, viewerId: string | undefined): boolean {
-  if (viewerId === undefined) return false;
+/** The owners (OWNER_KEYS, lower-cased) of the fetch's representations. */
+function ownersOf(variables: Record<string, unknown>): string[] {
   const representations = variables.representations;
-  if (!Array.isArray(representations)) return false;
-  const viewer = viewerId.toLowerCase();
-  return representations.some((r) => {
-    if (typeof r !== "object" || r === null) return false;
+  if (!Array.isArray(representations)) return [];
+  const owners: string[] = [];
+  for (const r of representations) {
+    if (typeof r !== "object" || r === null) continue;
     const rep = r as Record<string, unknown>;
     const ownerKey =
       typeof rep.__typename === "string" && Object.hasOwn(OWNER_KEYS, rep.__typename)
         ? OWNER_KEYS[rep.__typename]
         : undefined;
-    if (ownerKey === undefined) return false;
+    if (ownerKey === undefined) continue;
     const owner = rep[ownerKey];
-    return typeof owner === "string" && owner.toLowerCase() === viewer;
-  });
+    if (typeof owner === "string") owners.push(owner.toLowerCase());
+  }
+  return owners;
+}
+
+/** Whether a representation is of an entity the viewer owns (OWNER_KEYS). */
+function concernsViewer(variables: Record<string, unknown>, viewerId: string | undefined): boolean {
+  return viewerId !== undefined && ownersOf(variables).includes(viewerId.toLowerCase());
+}
+
+/**
+ * A copy of a JSON answer: plain objects and arrays are copied, anything else (strings, numbers,
+ * error instances) is shared. Several times cheaper than structuredClone for the small answers
+ * per-event fetches get.
+ */
+export function copyJson<T>(value: T): T {
+  if (Array.isArray(value)) return value.map(copyJson) as T;
+  if (value === null || typeof value !== "object") return value;
+  const prototype = Object.getPrototypeOf(value) as unknown;
+  if (prototype !== Object.prototype && prototype !== null) return value;
+  const copy: Record<string, unknown> =
+    prototype === null ? (Object.create(null) as Record<string, unknown>) : {};
+  for (const key of Object.keys(value)) {
+    const item = copyJson((value as Record<string, unknown>)[key]);
+    // An own "__proto__" key (JSON.parse makes one) stays a key, never the prototype.
+    if (key === "__proto__")
+      Object.defineProperty(copy, key, { value: item, enumerable: true, writable: true, configurable: true });
+    else copy[key] = item;
+  }
+  return copy as T;
 }
 
 function analyse(query: string, schema: GraphQLSchema): boolean {
