@@ -231,14 +231,7 @@ async function main(): Promise<void> {
     children.push(
       await startChild(
         "gateway/src/index.ts",
-        {
-          ...gatewayEnv,
-          BENCH_PROBE_FILE: probeFile("gateway"),
-          // The gateway's heap before and after the connections (bench/support/loop-probe.ts).
-          ...(process.env.BENCH_HEAP_SNAPSHOT_DIR
-            ? { BENCH_HEAP_SNAPSHOT_DIR: process.env.BENCH_HEAP_SNAPSHOT_DIR }
-            : {}),
-        },
+        { ...gatewayEnv, BENCH_PROBE_FILE: probeFile("gateway") },
         `http://127.0.0.1:${ports.gateway}/readyz`,
         nodeArgs("gateway"),
       ),
@@ -522,8 +515,15 @@ async function main(): Promise<void> {
         )
         .join("\n  ");
 
+    /**
+     * Every probe report starts with a full collection; its background sweeping (tens of CPU-ms
+     * in the next second for a heap of 200 MB) is the bench's doing, not the phase's work.
+     */
+    const settle = () => sleep(2_000);
+
     // Idle: subscribed, no traffic. All background work (timers, pings, pollers, relays) shows here.
     await probes();
+    await settle();
     const idleBefore = await snapshot();
     await sleep(idleSeconds * 1000);
     const idleSpent = spent(idleBefore, await snapshot());
@@ -542,6 +542,7 @@ async function main(): Promise<void> {
       latencies.length = 0;
       sentAt.clear();
       await probes();
+      await settle();
       const before = await snapshot();
       const total = rate * seconds;
       let sent = 0;

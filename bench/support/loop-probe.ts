@@ -5,8 +5,9 @@
  * PerformanceObserver on `gc` entries). On SIGUSR2 it writes what it saw since the previous SIGUSR2
  * to the file named by BENCH_PROBE_FILE (JSON, see ProbeReport) and starts over; the report ends
  * with the process's memory after a full collection (when node runs with --expose-gc). With
- * BENCH_HEAP_SNAPSHOT_DIR set, the first two reports (before and after the bench's connections)
- * also write a heap snapshot there, to see what each connection keeps.
+ * BENCH_HEAP_SNAPSHOT_DIR set (in the bench's environment, which every service inherits), the
+ * first two reports (before and after the bench's connections) also write a heap snapshot there,
+ * `<pid>-<report>.heapsnapshot`, to see what each connection keeps.
  * Never imported by the services themselves.
  */
 import { writeFileSync } from "node:fs";

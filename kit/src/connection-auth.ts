@@ -46,7 +46,8 @@ export class ConnectionTokenWatch {
   constructor(private readonly options: ConnectionTokenWatchOptions) {
     this.revalidations = new SpreadTimer({
       periodMs: options.revalidateMs,
-      tickMs: Math.min(1_000, options.revalidateMs),
+      // Small slices: each turn's re-checks (one batched revocation read) stay a short burst.
+      tickMs: Math.min(250, options.revalidateMs),
       run: (due) => {
         for (const entry of due) {
           if (entry.socket.readyState !== entry.socket.OPEN) {
