@@ -8,8 +8,9 @@
  * conversations are seeded with SQL (plus, with --group N, one group of N members that every 10th
  * send goes to). `senders` concurrent loops each send one message, wait for the answer, send the
  * next (closed loop), for `seconds`. Reported: messages stored per second, the round trip p50/p99,
- * and what each stored message cost PostgreSQL (transactions and rows written, from
- * pg_stat_database of the bench database, which nothing else uses).
+ * and what each stored message cost PostgreSQL: the CPU of the backends serving the bench database
+ * (/proc), transactions and rows written (pg_stat_database of the bench database, which nothing
+ * else uses).
  */
 import { execSync, spawn, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -197,9 +198,25 @@ async function main(): Promise<void> {
           `SELECT xact_commit, xact_rollback, tup_inserted, tup_updated FROM pg_stat_database WHERE datname = current_database()`,
         )
       )[0]!;
+    // The CPU of every backend serving the bench database (Chat's pool), by pid, from /proc.
+    const backendCpu = async () => {
+      const rows = await db.$queryRawUnsafe<Array<{ pid: number }>>(
+        `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()`,
+      );
+      const cpu = new Map<number, number>();
+      for (const { pid } of rows) {
+        try {
+          cpu.set(pid, cpuSeconds(pid));
+        } catch {
+          // ended meanwhile
+        }
+      }
+      return cpu;
+    };
     // pg_stat_database is updated when a backend reports (at most every 10 s on PostgreSQL 15, and at idle).
     await sleep(1_500);
     const before = await stats();
+    const pgBefore = await backendCpu();
     const cpuBefore = cpuSeconds(child.pid!);
     const latencies: number[] = [];
     let stored = 0;
@@ -237,6 +254,8 @@ async function main(): Promise<void> {
     );
     const elapsed = (performance.now() - started) / 1000;
     const cpu = cpuSeconds(child.pid!) - cpuBefore;
+    let pgCpu = 0;
+    for (const [pid, seconds] of await backendCpu()) pgCpu += seconds - (pgBefore.get(pid) ?? 0);
     await sleep(11_000); // let every backend report its counters
     const after = await stats();
     latencies.sort((a, b) => a - b);
@@ -253,6 +272,9 @@ async function main(): Promise<void> {
     );
     console.log(
       `chat CPU ${cpu.toFixed(1)} s in ${elapsed.toFixed(1)} s (${((cpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message)`,
+    );
+    console.log(
+      `PostgreSQL backends CPU ${pgCpu.toFixed(2)} s (${((pgCpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message)`,
     );
     console.log(
       `PostgreSQL per stored message (pg_stat_database, includes the outbox relay): ${per("xact_commit")} commits, ${per("xact_rollback")} rollbacks, ${per("tup_inserted")} rows inserted, ${per("tup_updated")} rows updated`,

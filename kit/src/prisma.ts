@@ -19,6 +19,16 @@ interface PrismaOptions {
 export interface SqlStatement {
   readonly text: string;
   readonly values: readonly unknown[];
+  /**
+   * A server-side prepared statement's name: parsed once per connection and, once PostgreSQL
+   * settles on a generic plan, planned once. One name, one text, process-wide.
+   */
+  readonly name?: string;
+}
+
+/** `statement` as the prepared statement `name` (see `SqlStatement.name`). */
+export function prepared(name: string, statement: SqlStatement): SqlStatement {
+  return { name, text: statement.text, values: statement.values };
 }
 
 /**
@@ -59,7 +69,11 @@ export function createDatabaseClients<C>(
   const sql: SqlClient = {
     async query<T>(statement: SqlStatement) {
       onQuery?.(statement.text);
-      const result = await pool.query(statement.text, statement.values as unknown[]);
+      const result = await pool.query({
+        text: statement.text,
+        values: statement.values as unknown[],
+        ...(statement.name === undefined ? {} : { name: statement.name }),
+      });
       return result.rows as T[];
     },
   };

@@ -2,6 +2,10 @@ import type { Pool, PoolClient } from "pg";
 import type { OutboxRecord, OutboxStore, PrismaOutboxStoreOptions } from "./outbox";
 import { CLAIM_SQL, MARK_SQL, type ClaimRow } from "./outbox";
 
+// Prepared once per connection (the relay runs them on every flush and every mark).
+const claimQuery = (limit: number) => ({ name: "outbox_claim", text: CLAIM_SQL, values: [limit] });
+const markQuery = (ids: readonly string[]) => ({ name: "outbox_mark", text: MARK_SQL, values: [[...ids]] });
+
 interface OpenClaim {
   client: PoolClient;
   timer: NodeJS.Timeout;
@@ -21,7 +25,7 @@ export function sqlOutboxStore(pool: Pool, options: PrismaOutboxStoreOptions = {
   async function settle(claim: OpenClaim, ids: readonly string[] | null): Promise<void> {
     clearTimeout(claim.timer);
     try {
-      if (ids !== null && ids.length > 0) await claim.client.query(MARK_SQL, [[...ids]]);
+      if (ids !== null && ids.length > 0) await claim.client.query(markQuery(ids));
       await claim.client.query(ids === null ? "ROLLBACK" : "COMMIT");
       claim.client.release();
     } catch (error) {
@@ -39,7 +43,7 @@ export function sqlOutboxStore(pool: Pool, options: PrismaOutboxStoreOptions = {
       let rows: ClaimRow[];
       try {
         await client.query("BEGIN");
-        rows = (await client.query<ClaimRow>(CLAIM_SQL, [limit])).rows;
+        rows = (await client.query<ClaimRow>(claimQuery(limit))).rows;
         if (rows.length === 0) {
           await client.query("COMMIT");
           client.release();
@@ -80,11 +84,11 @@ export function sqlOutboxStore(pool: Pool, options: PrismaOutboxStoreOptions = {
           if (ids.length === 0) return;
         }
       }
-      if (ids.length > 0) await pool.query(MARK_SQL, [[...ids]]);
+      if (ids.length > 0) await pool.query(markQuery(ids));
     },
 
     async markPublishedUnclaimed(ids) {
-      if (ids.length > 0) await pool.query(MARK_SQL, [[...ids]]);
+      if (ids.length > 0) await pool.query(markQuery(ids));
     },
   };
 }

@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { appError, ErrorCode, outboxEventData, requireUuid, type Viewer } from "@hv/kit";
+import { appError, ErrorCode, outboxEventData, prepared, requireUuid, type Viewer } from "@hv/kit";
 import type { ChatDb } from "../db";
 import { Prisma } from "../generated/prisma/client";
 import { audienceOf, blockedWith, conversationNotFound, messageNotFound, requireMembership } from "./access";
@@ -92,7 +92,10 @@ export async function sendMessage(
     throw appError(ErrorCode.BAD_USER_INPUT, "A message needs text or attachments", { field: "input.text" });
   }
 
-  const checks = await sql.query<SendPrecheck>(Prisma.sql`
+  const checks = await sql.query<SendPrecheck>(
+    prepared(
+      "chat_send_precheck",
+      Prisma.sql`
     SELECT c.closed_at IS NOT NULL AS closed,
            EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid) AS banned,
            EXISTS (SELECT 1 FROM held_senders WHERE user_id = ${senderId}::uuid) AS held,
@@ -100,7 +103,9 @@ export async function sendMessage(
              WHERE e.conversation_id = ${conversationId}::uuid AND e.sender_id = ${senderId}::uuid
                AND e.client_message_id = ${clientMessageId}) AS existing
       FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
-     WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid`);
+     WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid`,
+    ),
+  );
   const check = checks[0];
   if (!check) throw conversationNotFound("input.conversationId");
   if (check.existing) {
@@ -184,7 +189,10 @@ export async function storeMessage(services: ChatServices, message: NewMessage):
     // - others, recipients, event: the outbox event with each recipient (not muted, not blocked
     //   either way), their unread count in this conversation and in all their unmuted ones (badge).
     stored = (
-      await sql.query<StoredSend>(Prisma.sql`
+      await sql.query<StoredSend>(
+        prepared(
+          "chat_send_store",
+          Prisma.sql`
       WITH conv AS (
         UPDATE conversations c SET last_seq = c.last_seq + 1, version = c.version + 1, last_activity_at = ${now}::timestamptz
          WHERE c.id = ${conversationId}::uuid
@@ -246,7 +254,9 @@ export async function storeMessage(services: ChatServices, message: NewMessage):
       )
       SELECT conv.kind, msg.seq, msg.version, (SELECT payload FROM event) AS event,
              ${senderId}::text || ARRAY(SELECT o.user_id::text FROM others o WHERE NOT o.blocked) AS audience
-        FROM conv, msg`)
+        FROM conv, msg`,
+        ),
+      )
     )[0];
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
