@@ -77,9 +77,11 @@ export interface PrismaOutboxStoreOptions {
 export const CLAIM_SQL =
   "SELECT id::text AS id, type, payload, created_at FROM outbox_events" +
   " WHERE published_at IS NULL ORDER BY created_at LIMIT $1 FOR UPDATE SKIP LOCKED";
+// Joined to the ids (one primary-key probe each) rather than `id = ANY($1)`: a generic plan with few
+// unpublished rows in the statistics would scan every unpublished row instead.
 export const MARK_SQL =
-  "UPDATE outbox_events SET published_at = clock_timestamp()" +
-  " WHERE id = ANY($1::uuid[]) AND published_at IS NULL";
+  "UPDATE outbox_events o SET published_at = clock_timestamp()" +
+  " FROM unnest($1::uuid[]) AS t(id) WHERE o.id = t.id AND o.published_at IS NULL";
 
 export interface ClaimRow {
   id: string;

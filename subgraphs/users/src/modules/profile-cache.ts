@@ -1,4 +1,4 @@
-import { cacheIfUnchanged, USER_CHANGED_CHANNEL, type Redis, type SqlClient } from "@hv/kit";
+import { cacheIfUnchanged, prepared, USER_CHANGED_CHANNEL, type Redis, type SqlClient } from "@hv/kit";
 import { Prisma } from "../generated/prisma/client";
 import type { UserRow } from "../loaders";
 
@@ -54,7 +54,10 @@ export class ProfileCache {
   /** One plain statement for a batch (Prisma's findMany with a 50-id IN list cost ~3 ms of CPU here). */
   private async read(ids: readonly string[]): Promise<UserRow[]> {
     const rows = await this.sql.query<Omit<UserRow, "birthDate"> & { birthDate: string }>(
-      Prisma.sql`SELECT ${USER_ROW_COLUMNS} FROM users WHERE id = ANY(${[...ids]}::uuid[])`,
+      prepared(
+        "users_profile_rows",
+        Prisma.sql`SELECT ${USER_ROW_COLUMNS} FROM users WHERE id = ANY(${[...ids]}::uuid[])`,
+      ),
     );
     return rows.map((row) => ({ ...row, birthDate: new Date(`${row.birthDate}T00:00:00.000Z`) }));
   }
