@@ -193,9 +193,15 @@ async function main(): Promise<void> {
     const stats = async () =>
       (
         await db.$queryRawUnsafe<
-          Array<{ xact_commit: bigint; xact_rollback: bigint; tup_inserted: bigint; tup_updated: bigint }>
+          Array<{
+            xact_commit: bigint;
+            xact_rollback: bigint;
+            tup_inserted: bigint;
+            tup_updated: bigint;
+            sessions: bigint;
+          }>
         >(
-          `SELECT xact_commit, xact_rollback, tup_inserted, tup_updated FROM pg_stat_database WHERE datname = current_database()`,
+          `SELECT xact_commit, xact_rollback, tup_inserted, tup_updated, sessions FROM pg_stat_database WHERE datname = current_database()`,
         )
       )[0]!;
     // The CPU of every backend serving the bench database (Chat's pool), by pid, from /proc.
@@ -274,7 +280,7 @@ async function main(): Promise<void> {
       `chat CPU ${cpu.toFixed(1)} s in ${elapsed.toFixed(1)} s (${((cpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message)`,
     );
     console.log(
-      `PostgreSQL backends CPU ${pgCpu.toFixed(2)} s (${((pgCpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message)`,
+      `PostgreSQL backends CPU ${pgCpu.toFixed(2)} s (${((pgCpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message); ${after.sessions - before.sessions} connections opened`,
     );
     console.log(
       `PostgreSQL per stored message (pg_stat_database, includes the outbox relay): ${per("xact_commit")} commits, ${per("xact_rollback")} rollbacks, ${per("tup_inserted")} rows inserted, ${per("tup_updated")} rows updated`,
