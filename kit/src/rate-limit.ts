@@ -1,3 +1,4 @@
+import type { GraphQLError } from "graphql";
 import { RateLimiterRedis, RateLimiterRes } from "rate-limiter-flexible";
 import { appError, ErrorCode } from "./errors";
 import { unmapIpv4 } from "./ip";
@@ -20,7 +21,47 @@ export interface RateLimiter {
   reset(key: string): Promise<void>;
 }
 
-export function createRateLimiter(redis: Redis, rule: RateLimitRule, keyPrefix = "hv:rl"): RateLimiter {
+/** Where the budgets' counters live in Redis (`<prefix>:<rule name>:<key>`). */
+export const RATE_LIMIT_KEY_PREFIX = "hv:rl";
+
+/** The Redis key that counts `key`'s actions against `rule` (rate-limiter-flexible's key). */
+export function rateLimitKey(rule: RateLimitRule, key: string, keyPrefix = RATE_LIMIT_KEY_PREFIX): string {
+  return `${keyPrefix}:${rule.name}:${key}`;
+}
+
+/**
+ * A Lua function `spend_budget(key, points, durationSeconds)` for scripts that spend a budget
+ * together with other work in one round trip: rate-limiter-flexible's counting on its key (SET NX
+ * EX, INCRBY 1, PTTL), so `createRateLimiter` reads the same counter. Returns the ms until the
+ * budget refills when this action went over it, else -1.
+ */
+export const SPEND_BUDGET_LUA = `
+local function spend_budget(key, points, duration)
+  redis.call('set', key, 0, 'EX', duration, 'NX')
+  local consumed = redis.call('incrby', key, 1)
+  local ttl = redis.call('pttl', key)
+  if ttl == -1 then
+    redis.call('expire', key, duration)
+    ttl = 1000 * duration
+  end
+  if consumed > tonumber(points) then return ttl end
+  return -1
+end
+`;
+
+/** RATE_LIMITED for `rule`, with `retryAfterSeconds` (at least 1) from the ms until it refills. */
+export function overBudget(rule: Pick<RateLimitRule, "name">, msBeforeNext: number): GraphQLError {
+  const retryAfterSeconds = Math.max(1, Math.ceil(msBeforeNext / 1000));
+  return appError(ErrorCode.RATE_LIMITED, `Too many attempts: try again in ${retryAfterSeconds} s`, {
+    details: { retryAfterSeconds, limit: rule.name },
+  });
+}
+
+export function createRateLimiter(
+  redis: Redis,
+  rule: RateLimitRule,
+  keyPrefix = RATE_LIMIT_KEY_PREFIX,
+): RateLimiter {
   const limiter = new RateLimiterRedis({
     storeClient: redis,
     keyPrefix: `${keyPrefix}:${rule.name}`,
@@ -33,10 +74,7 @@ export function createRateLimiter(redis: Redis, rule: RateLimitRule, keyPrefix =
         await limiter.consume(key, points);
       } catch (rejection) {
         if (!(rejection instanceof RateLimiterRes)) throw rejection; // Redis trouble: fail closed.
-        const retryAfterSeconds = Math.max(1, Math.ceil(rejection.msBeforeNext / 1000));
-        throw appError(ErrorCode.RATE_LIMITED, `Too many attempts: try again in ${retryAfterSeconds} s`, {
-          details: { retryAfterSeconds, limit: rule.name },
-        });
+        throw overBudget(rule, rejection.msBeforeNext);
       }
     },
     async reset(key) {

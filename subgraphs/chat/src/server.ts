@@ -19,6 +19,7 @@ import { chatEventHandlers } from "./events";
 import { createLoaders, type ChatLoaders } from "./loaders";
 import { createChatBus } from "./modules/bus";
 import { PresenceBeats } from "./modules/presence";
+import { SendAdmission } from "./modules/send-admission";
 import type { ChatServices } from "./modules/context";
 import { resolvers, type ChatContext } from "./resolvers";
 
@@ -50,15 +51,9 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     presence: new PresenceBeats(redis, config.eventsPrefix, config.presenceTtlSeconds, (error) =>
       logger.warn({ err: error }, "presence heartbeat failed"),
     ),
-    sendBurst: createRateLimiter(redis, {
-      name: "chat-send-burst",
-      points: config.sendBurst,
-      durationSeconds: 10,
-    }),
-    sendSustained: createRateLimiter(redis, {
-      name: "chat-send-sustained",
-      points: config.sendSustained,
-      durationSeconds: 3600,
+    sendAdmission: new SendAdmission(redis, {
+      burst: { name: "chat-send-burst", points: config.sendBurst, durationSeconds: 10 },
+      sustained: { name: "chat-send-sustained", points: config.sendSustained, durationSeconds: 3600 },
     }),
     invitationsPerDay: createRateLimiter(redis, {
       name: "chat-invitations",

@@ -1,5 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { checkMediaGrant, type EventPayload } from "@hv/kit";
+import { Redis } from "ioredis";
 import {
   codeOf,
   createGroup,
@@ -172,6 +173,64 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     expect(await harness.db.message.count({ where: { conversationId: group } })).toBe(5);
     // Another person's budget is their own.
     expect((await send(url, b, group, "me too")).body.errors).toBeUndefined();
+  });
+
+  it("should count refused sends against the sustained budget, and refuse over it once the burst refills", async () => {
+    const [a, b] = [await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b]);
+    const codes: Array<string | undefined> = [];
+    for (let index = 0; index < 6; index += 1)
+      codes.push(codeOf(await send(url, a, group, `early ${index}`)));
+    expect(codes).toEqual([undefined, undefined, undefined, undefined, undefined, "RATE_LIMITED"]);
+    // The burst window refilling, without waiting 10 s: its counter goes (the sustained one stays at 6).
+    const redis = new Redis(String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379"));
+    try {
+      expect(await redis.del(`hv:rl:chat-send-burst:${a.userId}`)).toBe(1);
+      expect(await redis.get(`hv:rl:chat-send-sustained:${a.userId}`)).toBe("6");
+    } finally {
+      redis.disconnect();
+    }
+    const later = [];
+    for (let index = 0; index < 3; index += 1) later.push(await send(url, a, group, `later ${index}`));
+    expect(later.map(codeOf)).toEqual([undefined, undefined, "RATE_LIMITED"]);
+    expect(later[2]!.body.errors?.[0]?.extensions).toMatchObject({
+      limit: "chat-send-sustained",
+      retryAfterSeconds: expect.any(Number),
+    });
+    expect(later[2]!.body.errors![0]!.extensions!.retryAfterSeconds).toBeGreaterThan(3000);
+    expect(await harness.db.message.count({ where: { conversationId: group } })).toBe(7);
+  });
+
+  it("should spend both send budgets and the spam counters in one Redis round trip per send", async () => {
+    const [a, b] = [await harness.person(), await harness.person()];
+    const group = await createGroup(url, a, [b]);
+    const redis = new Redis(String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379"));
+    const monitor = await redis.monitor();
+    // Commands naming the sender's budget or spam keys, as sent by a client (not run inside a script).
+    const sent: string[][] = [];
+    monitor.on("monitor", (_time: string, args: string[], source: string) => {
+      if (source === "lua") return;
+      if (args.some((arg) => arg.includes(a.userId) && /^hv:(rl:chat-send|chat:spam)/.test(arg)))
+        sent.push(args);
+    });
+    try {
+      expect((await send(url, a, group, "one round trip")).body.errors).toBeUndefined();
+      // MONITOR reports commands as they run: a last round trip makes sure ours have been seen.
+      await redis.ping();
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      expect(sent).toHaveLength(1);
+      expect(sent[0]![0]!.toLowerCase()).toMatch(/^evalsha$|^eval$/);
+      expect(sent[0]).toEqual(
+        expect.arrayContaining([
+          `hv:rl:chat-send-burst:${a.userId}`,
+          `hv:rl:chat-send-sustained:${a.userId}`,
+          expect.stringMatching(new RegExp(`^hv:chat:spam:text:${a.userId}:`)),
+        ]),
+      );
+    } finally {
+      monitor.disconnect();
+      redis.disconnect();
+    }
   });
 
   it("should write message.created with the sender, muted members and blocked pairs left out, and unread counts", async () => {

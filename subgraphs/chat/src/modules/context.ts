@@ -4,6 +4,7 @@ import type { ChatDb, SqlClient } from "../db";
 import type { ChatLoaders } from "../loaders";
 import type { ChatBus } from "./bus";
 import type { PresenceBeats } from "./presence";
+import type { SendAdmission } from "./send-admission";
 
 /** What every request shares: built once per process. */
 export interface ChatServices {
@@ -15,8 +16,8 @@ export interface ChatServices {
   bus: ChatBus;
   /** Keeps subscribed people online (one spread timer for the instance). */
   presence: PresenceBeats;
-  sendBurst: RateLimiter;
-  sendSustained: RateLimiter;
+  /** The send budgets and spam counters, one Redis round trip per send. */
+  sendAdmission: SendAdmission;
   /** CHAT_INVITATIONS_PER_DAY per inviter. */
   invitationsPerDay: RateLimiter;
   /** Publish the outbox now rather than on the next poll (after committing an event). */

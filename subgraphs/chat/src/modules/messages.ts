@@ -63,7 +63,7 @@ function isUniqueViolation(error: unknown): boolean {
  * conversation, sender and clientMessageId) returns the message stored first.
  *
  * Round trips on the way to storing: one read (membership, closed, banned, an earlier message with
- * this clientMessageId), the two rate-limit budgets in parallel in Redis, the media claim (only with
+ * this clientMessageId), the two rate-limit budgets and the spam counters in one Redis script, the media claim (only with
  * attachments), and ONE statement that does the rest (see STORE below). No interactive transaction:
  * nothing holds a pooled connection between round trips.
  */
@@ -118,11 +118,7 @@ export async function sendMessage(
   if (heldEarlier) return heldEarlier;
   if (check.closed) throw forbidden("closed", "This conversation is closed");
   if (check.banned) throw forbidden("banned", "This account may not send messages");
-  const [, , signalled] = await Promise.all([
-    services.sendBurst.consume(senderId),
-    services.sendSustained.consume(senderId),
-    spam.checkMessage(services, viewer, conversationId, text),
-  ]);
+  const signalled = await services.sendAdmission.admit(services, viewer, conversationId, text);
   if (attachmentIds.length > 0) await claimMedia(db, senderId, attachmentIds);
   const message = {
     messageId: randomUUID(),

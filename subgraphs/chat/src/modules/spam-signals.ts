@@ -83,32 +83,48 @@ export async function raiseSignal(
   return true;
 }
 
+/** The Redis counters one message moves; a null key is not counted (an old account, no text). */
+export interface MessageCounting {
+  /** Seconds until the sender's account stops being new; 0 when it is not new. */
+  newFor: number;
+  /** The new account's message counter (INCR, expiring when the account stops being new). */
+  messagesKey: string | null;
+  /** The conversations this text went to (SADD, expiring with the repeated-text window, then SCARD). */
+  textKey: string | null;
+}
+
+/** Which counters a message from `viewer` moves (send-admission.ts moves them with the send budgets). */
+export function countingFor(
+  services: ChatServices,
+  viewer: Viewer,
+  text: string | null,
+  now: number,
+): MessageCounting {
+  const newFor = newAccountSecondsLeft(services, viewer, now);
+  const userId = viewer.userId;
+  return {
+    newFor,
+    messagesKey: newFor > 0 ? `${KEY}:new-messages:${userId}` : null,
+    textKey: text === null ? null : `${KEY}:text:${userId}:${textFingerprint(text)}`,
+  };
+}
+
 /**
- * One Redis round trip per message (none for an old account sending no text): counts the
- * new account's messages and the conversations this text went to; raises what fires. Throws
- * RATE_LIMITED over the new-account message throttle. Returns whether a signal fired now.
+ * What the counters answered for one message: raises what fires. Throws RATE_LIMITED over the
+ * new-account message throttle. Returns whether a signal fired now.
  */
-export async function checkMessage(
+export async function judgeMessage(
   services: ChatServices,
   viewer: Viewer,
   conversationId: string,
   text: string | null,
+  counting: MessageCounting,
+  counts: { sent: number; conversations: number },
 ): Promise<boolean> {
   const { spam } = services.config;
-  const now = Date.now();
-  const newFor = newAccountSecondsLeft(services, viewer, now);
-  if (newFor === 0 && text === null) return false;
+  const { newFor, textKey } = counting;
+  const { sent, conversations } = counts;
   const userId = viewer.userId;
-  const multi = services.redis.multi();
-  const messagesKey = `${KEY}:new-messages:${userId}`;
-  const textKey = text === null ? null : `${KEY}:text:${userId}:${textFingerprint(text)}`;
-  if (newFor > 0) multi.incr(messagesKey).expire(messagesKey, newFor);
-  if (textKey)
-    multi.sadd(textKey, conversationId).expire(textKey, spam.repeatedTextWindowSeconds, "NX").scard(textKey);
-  const replies = (await multi.exec()) ?? [];
-  for (const [error] of replies) if (error) throw error;
-  const sent = newFor > 0 ? Number(replies[0]?.[1]) : 0;
-  const conversations = textKey ? Number(replies.at(-1)?.[1]) : 0;
 
   if (newFor > 0 && sent > spam.newAccountMaxMessages) {
     await raiseSignal(
