@@ -51,6 +51,7 @@ import {
   sleep,
   startChild,
   printHeader,
+  syscallsOf,
 } from "./support/service";
 import WebSocket from "ws";
 import type { ProbeReport } from "./support/loop-probe";
@@ -484,6 +485,7 @@ async function main(): Promise<void> {
         gateway: cpuSeconds(gatewayProc.pid!),
         chat: cpuSeconds(chatProc.pid!),
         users: cpuSeconds(usersProc.pid!),
+        syscalls: { gateway: syscallsOf(gatewayProc.pid!), chat: syscallsOf(chatProc.pid!) },
         bench: process.cpuUsage(),
         postgres,
         commits: Number(stats[0]?.commits ?? 0),
@@ -502,6 +504,10 @@ async function main(): Promise<void> {
         postgres,
         bench: (bench.user + bench.system) / 1e6,
         commits: after.commits - before.commits,
+        syscalls: {
+          gateway: after.syscalls.gateway - before.syscalls.gateway,
+          chat: after.syscalls.chat - before.syscalls.chat,
+        },
       };
     };
     /** Asks every service's probe for what it saw since the last call (and starts it over). */
@@ -618,6 +624,9 @@ async function main(): Promise<void> {
         `CPU-ms per message stored: gateway ${perMessage(cpu.gateway)} + chat ${perMessage(cpu.chat)} + users ${perMessage(cpu.users)} = ${perMessage(cpu.gateway + cpu.chat + cpu.users)} services; PostgreSQL ${perMessage(cpu.postgres)} (${(cpu.commits / stored).toFixed(2)} commits per message); load average ${loadAverage()}`,
       );
       console.log(`  ${describeProbes(loadProbes)}`);
+      console.log(
+        `read + write system calls per message stored: gateway ${(cpu.syscalls.gateway / stored).toFixed(1)}, chat ${(cpu.syscalls.chat / stored).toFixed(1)}`,
+      );
       console.log(
         `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers)`,
       );

@@ -44,6 +44,12 @@ export function printHeader(script: string): void {
 export const rssKb = (pid: number) =>
   Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, "utf8"))?.[1] ?? NaN);
 
+/** Read and write system calls a process made so far (/proc/<pid>/io syscr + syscw). */
+export function syscallsOf(pid: number): number {
+  const io = readFileSync(`/proc/${pid}/io`, "utf8");
+  return Number(/syscr: (\d+)/.exec(io)?.[1] ?? NaN) + Number(/syscw: (\d+)/.exec(io)?.[1] ?? NaN);
+}
+
 /** A port free on 127.0.0.1 right now. */
 export async function freePort(): Promise<number> {
   const server = http.createServer();

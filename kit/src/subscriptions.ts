@@ -22,6 +22,7 @@ import { unmapIpv4 } from "./ip";
 import { requestIdFrom } from "./request-id";
 import type { RequestContextBase } from "./service";
 import { keepSocketsAlive } from "./socket-keepalive";
+import { turnWrites } from "./turn-writes";
 
 /**
  * Subscriptions of a subgraph over graphql-ws (the `graphql-transport-ws` protocol), on the
@@ -195,12 +196,17 @@ export function streamUntil<T>(
   const generator: ClosableStream<T> = {
     async next() {
       if (finished) return { done: true, value: undefined };
-      const result = expired
-        ? "expired"
-        : await new Promise<IteratorResult<T> | "expired">((resolve, reject) => {
+      let result: IteratorResult<T> | "expired" = "expired";
+      if (!expired) {
+        try {
+          result = await new Promise<IteratorResult<T> | "expired">((resolve, reject) => {
             wake = resolve;
             iterator.next().then(resolve, reject);
-          }).finally(() => (wake = undefined));
+          });
+        } finally {
+          wake = undefined;
+        }
+      }
       if (result === "expired") {
         await finish();
         return { done: false, value: expiredResult() };
@@ -276,6 +282,7 @@ export function startSubscriptionServer<TContext>(
   }
 
   const documents = sharedDocuments(options.schema);
+  const writes = turnWrites();
   const server = useServer<Record<string, unknown>>(
     {
       schema: options.schema,
@@ -365,7 +372,9 @@ export function startSubscriptionServer<TContext>(
           ],
         }));
       },
-      onNext: (_ctx, _id, _payload, _args, result) => {
+      onNext: (ctx, _id, _payload, _args, result) => {
+        // The events of one turn (many subscriptions share a gateway's connection) in one write.
+        writes.hold(ctx.extra.request.socket);
         if (!result.errors?.length) return undefined;
         const formatted: FormattedExecutionResult = { errors: format(result.errors) };
         if (result.data !== undefined) formatted.data = result.data;
@@ -397,6 +406,7 @@ export function startSubscriptionServer<TContext>(
     },
     async stop() {
       stopKeepAlive();
+      writes.flush();
       tokenWatch.clear();
       const sockets = [...wss.clients];
       const closed = sockets.map(

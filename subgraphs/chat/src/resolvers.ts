@@ -185,11 +185,7 @@ export const resolvers: CompleteResolvers = {
       subscribe: (_: unknown, __: unknown, context: ChatContext) => {
         const viewer = requireViewer(context);
         const stopBeating = context.services.presence.keepOnline(viewer.userId);
-        return mapStream(
-          inSeqOrder(context.services.bus.subscribe(viewer.userId), ORDER_HOLD_MS),
-          (event) => event,
-          stopBeating,
-        );
+        return inSeqOrder(context.services.bus.subscribe(viewer.userId), ORDER_HOLD_MS, stopBeating);
       },
       resolve: (event: ChatEventPayload, _: unknown, context: ChatContext) => {
         context.refreshLoaders();

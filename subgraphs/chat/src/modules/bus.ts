@@ -184,11 +184,12 @@ const isAdded = (event: ChatEventPayload) => event.kind === "MESSAGE_ADDED";
  * seq is past the next expected one is held, with every later event of its conversation, until
  * the missing ones arrive (then all go out, messages sorted by seq) or `holdMs` passes (then they
  * go out without them: the app catches up, docs/realtime-faults.md). An event below the expected
- * seq (a duplicate, or later than the hold) passes as it is.
+ * seq (a duplicate, or later than the hold) passes as it is. `onEnd` runs once when it ends.
  */
 export function inSeqOrder(
   source: AsyncIterator<ChatEventPayload>,
   holdMs: number,
+  onEnd?: () => void,
 ): Stream<ChatEventPayload> {
   const ready: ChatEventPayload[] = [];
   const orders = new Map<string, ConversationOrder>();
@@ -251,6 +252,7 @@ export function inSeqOrder(
   const finish = () => {
     if (done) return;
     done = true;
+    onEnd?.();
     for (const order of orders.values()) clearTimeout(order.timer);
     waiting?.({ done: true, value: undefined });
     waiting = undefined;

@@ -52,14 +52,17 @@ export function toMessageRow(message: MessageWithRelations): MessageRow {
   };
 }
 
+function dateOrNull(input: Date | string | null): Date | null {
+  return input === null ? null : new Date(input);
+}
+
 /** Dates survive JSON (Redis) as ISO strings: turn them back. */
 export function reviveMessageRow(value: MessageRow): MessageRow {
-  const date = (input: Date | string | null) => (input === null ? null : new Date(input));
   return {
     ...value,
     createdAt: new Date(value.createdAt),
-    editedAt: date(value.editedAt),
-    deletedAt: date(value.deletedAt),
+    editedAt: dateOrNull(value.editedAt),
+    deletedAt: dateOrNull(value.deletedAt),
   };
 }
 

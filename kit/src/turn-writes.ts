@@ -1,0 +1,35 @@
+import type { Socket } from "node:net";
+
+export interface TurnWrites {
+  /** Holds `socket`'s writes until the end of this event-loop turn (corks it once per turn). */
+  hold(socket: Socket): void;
+  /** Lets every held socket write now. */
+  flush(): void;
+}
+
+/**
+ * The writes to each socket within one event-loop turn leave together: the first `hold` of a turn
+ * corks the socket and one `setImmediate` uncorks every held socket, so the frames written
+ * meanwhile go out in one `writev` instead of a write each. Order on a socket is kept.
+ */
+export function turnWrites(): TurnWrites {
+  const held = new Set<Socket>();
+  let scheduled = false;
+  const flush = () => {
+    scheduled = false;
+    for (const socket of held) socket.uncork();
+    held.clear();
+  };
+  return {
+    hold(socket) {
+      if (held.has(socket) || socket.destroyed) return;
+      socket.cork();
+      held.add(socket);
+      if (!scheduled) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    },
+    flush,
+  };
+}
