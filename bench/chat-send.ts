@@ -23,7 +23,7 @@ import { performance } from "node:perf_hooks";
 import { createAccessTokenIssuer, generateSigningKeyJwk, publicSigningKeyJwk } from "@hv/kit";
 import { createChatDb } from "@hv/chat/src/db";
 import { databaseUrlEnvVar, defaultDatabaseUrl, ensureDatabase, migrateDeploy } from "@hv/prisma";
-import { dropUnlessKept, runBench } from "./support/service";
+import { dropUnlessKept, runBench, syscallsOf } from "./support/service";
 
 const ROOT = path.resolve(__dirname, "..");
 
@@ -224,6 +224,7 @@ async function main(): Promise<void> {
     const before = await stats();
     const pgBefore = await backendCpu();
     const cpuBefore = cpuSeconds(child.pid!);
+    const syscallsBefore = syscallsOf(child.pid!);
     const latencies: number[] = [];
     let stored = 0;
     let failed = 0;
@@ -262,6 +263,7 @@ async function main(): Promise<void> {
     const cpu = cpuSeconds(child.pid!) - cpuBefore;
     let pgCpu = 0;
     for (const [pid, seconds] of await backendCpu()) pgCpu += seconds - (pgBefore.get(pid) ?? 0);
+    const syscalls = syscallsOf(child.pid!) - syscallsBefore;
     await sleep(11_000); // let every backend report its counters
     const after = await stats();
     latencies.sort((a, b) => a - b);
@@ -277,7 +279,7 @@ async function main(): Promise<void> {
       `sendMessage round trip: p50 ${percentile(latencies, 50).toFixed(1)} ms, p99 ${percentile(latencies, 99).toFixed(1)} ms, max ${latencies.at(-1)?.toFixed(1)} ms`,
     );
     console.log(
-      `chat CPU ${cpu.toFixed(1)} s in ${elapsed.toFixed(1)} s (${((cpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message)`,
+      `chat CPU ${cpu.toFixed(1)} s in ${elapsed.toFixed(1)} s (${((cpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message); ${(syscalls / Math.max(1, stored)).toFixed(1)} read + write system calls per message`,
     );
     console.log(
       `PostgreSQL backends CPU ${pgCpu.toFixed(2)} s (${((pgCpu / Math.max(1, stored)) * 1000).toFixed(2)} ms per message); ${after.sessions - before.sessions} connections opened`,

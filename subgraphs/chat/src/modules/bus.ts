@@ -92,8 +92,10 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
   return {
     async publish(recipients, event) {
       const ids = [...new Set(recipients)];
+      // Serialized once for every recipient (what RedisPubSub.publish would do per channel).
+      const body = JSON.stringify(event);
       try {
-        await Promise.all(ids.map((id) => pubsub.publish(channel(id), event)));
+        await Promise.all(ids.map((id) => publisher.publish(channel(id), body)));
       } catch (error) {
         logger.warn(
           { err: error, kind: event.kind, conversationId: event.conversationId },
