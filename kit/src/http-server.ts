@@ -1,7 +1,10 @@
+import { createHash } from "node:crypto";
 import type http from "node:http";
 import type { AddressInfo } from "node:net";
-import type { Express } from "express";
 import { runReadinessChecks, type ReadinessCheck } from "./readiness";
+
+/** One route's handler on a plain node:http server; a rejected promise is answered 500. */
+export type HttpHandler = (req: http.IncomingMessage, res: http.ServerResponse) => void | Promise<void>;
 
 /** Starts `server` on host:port (0 picks a free port); resolves with the port and a host to show in URLs. */
 export async function listen(
@@ -22,27 +25,144 @@ export async function listen(
   };
 }
 
+/** The path of a request URL without its query string. */
+export function pathOf(url: string | undefined): string {
+  if (url === undefined) return "/";
+  const query = url.indexOf("?");
+  return query < 0 ? url : url.slice(0, query);
+}
+
+/** A weak validator of a body: `W/"<length in hex>-<27 characters of its SHA-1 in base64>"`. */
+function weakEtag(body: Buffer): string {
+  const hash = createHash("sha1").update(body).digest("base64").slice(0, 27);
+  return `W/"${body.length.toString(16)}-${hash}"`;
+}
+
+const NO_CACHE = /(?:^|,)\s*no-cache\s*(?:,|$)/;
+
+/** Whether a GET's cached copy (`If-None-Match`) is still this answer (RFC 9110 weak comparison). */
+function isFresh(req: http.IncomingMessage, etag: string): boolean {
+  const noneMatch = req.headers["if-none-match"];
+  if (noneMatch === undefined || req.headers["if-modified-since"] !== undefined) return false;
+  const cacheControl = req.headers["cache-control"];
+  if (cacheControl !== undefined && NO_CACHE.test(cacheControl)) return false;
+  if (noneMatch.trim() === "*") return true;
+  const bare = etag.slice(2);
+  return noneMatch.split(",").some((tag) => {
+    const candidate = tag.trim();
+    return candidate === etag || candidate === bare;
+  });
+}
+
+/**
+ * Sends a whole answer with its length. A GET or HEAD answer carries a weak `ETag` and becomes a
+ * bodiless 304 when the request's `If-None-Match` holds it; other methods' answers carry none.
+ */
+export function sendBody(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  contentType: string,
+  body: string,
+): void {
+  res.statusCode = status;
+  const bytes = Buffer.from(body, "utf8");
+  if (req.method === "GET" || req.method === "HEAD") {
+    const etag = weakEtag(bytes);
+    res.setHeader("etag", etag);
+    if (((status >= 200 && status < 300) || status === 304) && isFresh(req, etag)) {
+      res.statusCode = 304;
+      res.removeHeader("content-type");
+      res.removeHeader("content-length");
+      res.end();
+      return;
+    }
+  }
+  res.setHeader(
+    "content-type",
+    /;\s*charset=/i.test(contentType) ? contentType : `${contentType}; charset=utf-8`,
+  );
+  res.setHeader("content-length", bytes.length);
+  res.end(bytes);
+}
+
+/** Sends `value` as JSON (see `sendBody`). */
+export function sendJson(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  status: number,
+  value: unknown,
+): void {
+  sendBody(req, res, status, "application/json; charset=utf-8", JSON.stringify(value));
+}
+
+/** 404 for a path or method no route serves. */
+export function sendNotFound(req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.setHeader("x-content-type-options", "nosniff");
+  sendBody(req, res, 404, "text/plain; charset=utf-8", `Cannot ${req.method ?? "GET"} ${pathOf(req.url)}`);
+}
+
 /**
  * Every process's probes: `GET /healthz` (200 while the process runs) and `GET /readyz` (200 when
  * every check answers, 503 naming the failing ones, 503 while the process stops).
  */
-export function addProbeRoutes(
-  app: Express,
+export function probeRoutes(
   name: string,
   readiness: ReadinessCheck[],
   isStopping: () => boolean,
-): void {
-  app.get("/healthz", (_req, res) => {
-    res.json({ status: "ok", service: name });
-  });
-  app.get("/readyz", async (_req, res) => {
-    if (isStopping()) {
-      res.status(503).json({ status: "stopping", service: name });
+): Record<string, HttpHandler> {
+  return {
+    "/healthz": (req, res) => sendJson(req, res, 200, { status: "ok", service: name }),
+    "/readyz": async (req, res) => {
+      if (isStopping()) {
+        sendJson(req, res, 503, { status: "stopping", service: name });
+        return;
+      }
+      const report = await runReadinessChecks(readiness);
+      sendJson(req, res, report.ready ? 200 : 503, {
+        status: report.ready ? "ready" : "not ready",
+        service: name,
+        checks: report.checks,
+      });
+    },
+  };
+}
+
+/**
+ * A request listener serving `getRoutes` for GET and HEAD by exact path (a trailing `/` allowed),
+ * `other` for what it returns true for, and 404 for the rest. A handler that throws is answered
+ * 500 (and reported to `onError`) unless it already answered.
+ */
+export function routeRequests(options: {
+  getRoutes: Record<string, HttpHandler>;
+  other?: (req: http.IncomingMessage, res: http.ServerResponse, path: string) => boolean;
+  onError: (error: unknown) => void;
+}): (req: http.IncomingMessage, res: http.ServerResponse) => void {
+  const routes = new Map(Object.entries(options.getRoutes));
+  const fail = (res: http.ServerResponse, error: unknown) => {
+    options.onError(error);
+    if (res.headersSent) {
+      res.destroy();
       return;
     }
-    const report = await runReadinessChecks(readiness);
-    res
-      .status(report.ready ? 200 : 503)
-      .json({ status: report.ready ? "ready" : "not ready", service: name, checks: report.checks });
-  });
+    res.statusCode = 500;
+    res.setHeader("content-type", "text/plain; charset=utf-8");
+    res.end("Internal Server Error");
+  };
+  return (req, res) => {
+    const raw = pathOf(req.url);
+    const path = raw.length > 1 && raw.endsWith("/") ? raw.slice(0, -1) : raw;
+    if (options.other?.(req, res, path)) return;
+    const handler = req.method === "GET" || req.method === "HEAD" ? routes.get(path) : undefined;
+    if (!handler) {
+      sendNotFound(req, res);
+      return;
+    }
+    try {
+      const done = handler(req, res);
+      if (done) done.catch((error: unknown) => fail(res, error));
+    } catch (error) {
+      fail(res, error);
+    }
+  };
 }

@@ -1,6 +1,5 @@
 import http from "node:http";
-import { listen } from "./http-server";
-import express from "express";
+import { listen, routeRequests } from "./http-server";
 import type { Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
 
@@ -22,10 +21,12 @@ export async function startMetricsServer(options: {
   port: number;
   logger: Logger;
 }): Promise<MetricsServer> {
-  const app = express();
-  app.disable("x-powered-by");
-  app.get("/metrics", options.metrics.handler);
-  const server = http.createServer(app);
+  const server = http.createServer(
+    routeRequests({
+      getRoutes: { "/metrics": options.metrics.handler },
+      onError: (error) => options.logger.error({ err: error }, "could not serve metrics"),
+    }),
+  );
   const { port, displayHost } = await listen(server, options.port, options.host);
   const url = `http://${displayHost}:${port}/metrics`;
   options.logger.info({ url }, "metrics listening");

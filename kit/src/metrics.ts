@@ -1,11 +1,11 @@
 import type { ApolloServerPlugin, GraphQLRequestContext } from "@apollo/server";
 import type { Job, Queue, Worker } from "bullmq";
-import type { RequestHandler } from "express";
 import { Kind, type GraphQLFormattedError } from "graphql";
 import type Redis from "ioredis";
 import { Pool, type PoolConfig } from "pg";
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from "prom-client";
 import { isKnownErrorCode } from "./errors";
+import { sendBody, type HttpHandler } from "./http-server";
 import type { Logger } from "./logger";
 
 /**
@@ -42,8 +42,8 @@ export interface PoolLike {
 export interface ProcessMetrics {
   readonly service: string;
   readonly registry: Registry;
-  /** Express handler of GET /metrics (Prometheus text format). */
-  readonly handler: RequestHandler;
+  /** Handler of GET /metrics (Prometheus text format). */
+  readonly handler: HttpHandler;
   /** A bounded label for a client-chosen operation name. */
   operationLabel(name: string | null | undefined): string;
   /** Counts requests, errors (by code) and latency per operation: add to an Apollo Server's plugins. */
@@ -277,8 +277,8 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
   return {
     service,
     registry,
-    handler: (_req, res, next) => {
-      registry.metrics().then((text) => res.type(registry.contentType).send(text), next);
+    handler: async (req, res) => {
+      sendBody(req, res, 200, registry.contentType, await registry.metrics());
     },
     operationLabel,
     graphqlPlugin,

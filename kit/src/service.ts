@@ -1,31 +1,47 @@
 import http from "node:http";
-import { addProbeRoutes, listen } from "./http-server";
-import cors from "cors";
-import express, { type ErrorRequestHandler, type Request, type RequestHandler } from "express";
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type PersistedQueryOptions } from "@apollo/server";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
-
-export type { GatewayInterface };
-import { expressMiddleware } from "@as-integrations/express5";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
-import { GraphQLError, type GraphQLSchema, type ValidationRule } from "graphql";
+import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from "graphql";
 import type { AuthContext, Viewer } from "./auth/viewer";
 import { viewerScopedCachePolicy } from "./cache-control";
 import type { TrustProxy } from "./config";
 import { createErrorFormatter, ErrorCode, serviceUnavailable } from "./errors";
+import { listen, probeRoutes, routeRequests, sendBody, sendJson, type HttpHandler } from "./http-server";
+import { clientIpResolver } from "./ip";
+import { readJsonBody } from "./json-body";
 import { apolloLogger, type Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
-import { unmapIpv4 } from "./ip";
 import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id";
 import type { ReadinessCheck } from "./readiness";
+
+export type { GatewayInterface };
+export type { HttpHandler };
 
 /** What every request's context carries, in every process: its caller (`viewer`, `clientIp`) too. */
 export interface RequestContextBase extends AuthContext {
   requestId: string;
   /** A child of the process logger bound to this request's id. */
   logger: Logger;
+}
+
+/** A request refused before Apollo sees it: answered `{ errors }` with this status and headers. */
+export interface HttpRefusal {
+  status: number;
+  errors: GraphQLFormattedError[];
+  headers?: Record<string, string>;
+}
+
+/** A /graphql request as Apollo will read it: GET carries the operation in `search`, POST in `body`. */
+export interface GraphQLHttpRequest {
+  method: string;
+  /** The query string with its `?`, or "". */
+  search: string;
+  /** The parsed JSON body; undefined when there is none. */
+  body: unknown;
+  clientIp: string;
 }
 
 export type GraphQLSource = { schema: GraphQLSchema } | { gateway: GatewayInterface };
@@ -38,16 +54,19 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   port: number;
   isProduction: boolean;
   graphql: GraphQLSource;
-  /** Express `trust proxy`: whose X-Forwarded-For to believe for `clientIp`. */
+  /** Whose X-Forwarded-For to believe for `clientIp` (Express's `trust proxy` semantics, kit/src/ip.ts). */
   trustProxy: TrustProxy;
   /**
    * The caller from the Authorization header: null for none (anonymous). Throwing an
    * UNAUTHENTICATED GraphQLError refuses the request with HTTP 401. Absent: everyone is anonymous.
    */
-  authenticate?: (authorizationHeader: string | undefined, req: Request) => Promise<Viewer | null>;
+  authenticate?: (
+    authorizationHeader: string | undefined,
+    req: http.IncomingMessage,
+  ) => Promise<Viewer | null>;
   /** Extra GET routes beside /graphql, /healthz and /readyz, by path (e.g. the JWKS). */
-  getRoutes?: Record<string, RequestHandler>;
-  context(base: RequestContextBase & { req: Request }): Promise<TContext>;
+  getRoutes?: Record<string, HttpHandler>;
+  context(base: RequestContextBase & { req: http.IncomingMessage }): Promise<TContext>;
   readiness: ReadinessCheck[];
   plugins?: ApolloServerPlugin<TContext>[];
   /** Counts this endpoint's requests, errors and latency per operation (served by the caller: getRoutes or startMetricsServer). */
@@ -60,10 +79,10 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   persistedQueries?: PersistedQueryOptions;
   /** Largest JSON body on /graphql, in bytes (default 1 MiB); bigger is 413 PAYLOAD_TOO_LARGE. */
   maxBodyBytes?: number;
-  /** Express handlers on /graphql before the body is read (the gateway's blocklist and per-address budget). */
-  beforeBody?: RequestHandler[];
-  /** Express handlers on /graphql after the JSON body is parsed, before Apollo (the gateway's safelist). */
-  beforeGraphQL?: RequestHandler[];
+  /** Runs on each /graphql request before its body is read (the gateway's blocklist and budgets): a refusal is sent as it is. */
+  beforeBody?: (req: http.IncomingMessage, clientIp: string) => Promise<HttpRefusal | undefined>;
+  /** Runs after the JSON body is read, before Apollo (the gateway's safelist): a refusal is sent as it is. */
+  beforeGraphQL?: (request: GraphQLHttpRequest) => HttpRefusal | undefined;
   /**
    * Runs first on stop, while the HTTP server still listens: close long-lived connections here
    * (WebSocket servers: tell clients to reconnect elsewhere) so the drain does not wait for them.
@@ -109,11 +128,6 @@ function requestLoggingPlugin<TContext extends RequestContextBase>(): ApolloServ
   };
 }
 
-/** The client's address: Express's `req.ip` (which honours `trust proxy`), IPv4-mapped IPv6 unwrapped. */
-function clientIpOf(req: Request): string {
-  return unmapIpv4(req.ip ?? req.socket.remoteAddress ?? "unknown");
-}
-
 /** A refused token becomes HTTP 401 with a `WWW-Authenticate` challenge (RFC 6750); the GraphQL error keeps code and reason. */
 function unauthorized(error: GraphQLError): GraphQLError {
   const { http: _http, ...extensions } = error.extensions;
@@ -145,59 +159,59 @@ export function withHttpStatus(error: GraphQLError, status: number): GraphQLErro
   });
 }
 
-/** A body Express could not read (too large, not JSON) gets a GraphQL-shaped JSON error, not an HTML page. */
-const bodyErrorHandler: ErrorRequestHandler = (
-  error: { type?: unknown; status?: unknown },
-  _req,
-  res,
-  next,
-) => {
-  if (res.headersSent || typeof error.status !== "number" || error.status < 400 || error.status >= 500) {
-    next(error);
-    return;
-  }
-  const tooLarge = error.type === "entity.too.large";
-  res.status(error.status).json({
+/** A body that could not be read (too large, not JSON) gets a GraphQL-shaped JSON error. */
+function unreadableBody(reason: "too-large" | "unreadable"): { errors: GraphQLFormattedError[] } {
+  const tooLarge = reason === "too-large";
+  return {
     errors: [
       {
         message: tooLarge ? "The request body is too large" : "The request body could not be read as JSON",
         extensions: { code: tooLarge ? ErrorCode.PAYLOAD_TOO_LARGE : "BAD_REQUEST" },
       },
     ],
-  });
-};
+  };
+}
 
-/**
- * Express hashes every answer for an ETag; only a GET (a cacheable query) can be answered 304 by
- * it, so other methods' answers skip the hash (docs/gateway.md, "Caching").
- */
-const withoutPostEtag: RequestHandler = (req, res, next) => {
-  if (req.method !== "GET" && req.method !== "HEAD") {
-    const app = res.app;
-    // `res.app` is Express's documented handle on the app's settings; this answer reads a view of
-    // them without the ETag function.
-    Object.defineProperty(res, "app", {
-      value: Object.create(app, {
-        settings: { value: Object.create(app.settings, { "etag fn": { value: undefined } }) },
-      }),
-      configurable: true,
-    });
+function sendRefusal(req: http.IncomingMessage, res: http.ServerResponse, refusal: HttpRefusal): void {
+  for (const [name, value] of Object.entries(refusal.headers ?? {})) res.setHeader(name, value);
+  sendJson(req, res, refusal.status, { errors: refusal.errors });
+}
+
+/** Apollo's view of the request's headers (repeated ones joined with ", "). */
+function headerMapOf(req: http.IncomingMessage): HeaderMap {
+  const headers = new HeaderMap();
+  const raw = req.headers;
+  for (const name in raw) {
+    const value = raw[name];
+    if (value !== undefined) headers.set(name, Array.isArray(value) ? value.join(", ") : value);
   }
-  next();
-};
+  return headers;
+}
+
+/** CORS for any origin (no credentials): every /graphql answer, and the preflight (OPTIONS) answered here. */
+const ALLOWED_METHODS = "GET,HEAD,PUT,PATCH,POST,DELETE";
+function answerPreflight(req: http.IncomingMessage, res: http.ServerResponse): void {
+  res.setHeader("access-control-allow-methods", ALLOWED_METHODS);
+  const requested = req.headers["access-control-request-headers"];
+  if (requested !== undefined) res.setHeader("access-control-allow-headers", requested);
+  res.setHeader("vary", "Access-Control-Request-Headers");
+  res.statusCode = 204;
+  res.setHeader("content-length", "0");
+  res.end();
+}
+
+const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 /**
- * One process's HTTP front: `/graphql` (Apollo Server), `/healthz` (alive), `/readyz` (its
- * dependencies answer), request ids, JSON logs and a graceful stop that drains connections.
+ * One process's HTTP front on node:http: `/graphql` (Apollo Server's `executeHTTPGraphQLRequest`),
+ * `/healthz` (alive), `/readyz` (its dependencies answer), extra GET routes, request ids, JSON logs
+ * and a graceful stop that drains connections.
  */
 export async function startService<TContext extends RequestContextBase>(
   options: ServiceOptions<TContext>,
 ): Promise<RunningService> {
   const { logger } = options;
-  const app = express();
-  app.disable("x-powered-by");
-  app.set("trust proxy", options.trustProxy);
-  const httpServer = http.createServer(app);
+  const httpServer = http.createServer();
   let stopping = false;
 
   const plugins: ApolloServerPlugin<TContext>[] = [
@@ -237,42 +251,113 @@ export async function startService<TContext extends RequestContextBase>(
       : new ApolloServer<TContext>({ ...common, schema: options.graphql.schema });
   await apollo.start();
 
-  addProbeRoutes(app, options.name, options.readiness, () => stopping);
-  for (const [path, handler] of Object.entries(options.getRoutes ?? {})) app.get(path, handler);
-  app.use(
-    "/graphql",
-    cors<cors.CorsRequest>(),
-    withoutPostEtag,
-    ...(options.beforeBody ?? []),
-    express.json({ limit: options.maxBodyBytes ?? "1mb" }),
-    ...(options.beforeGraphQL ?? []),
-    expressMiddleware(apollo, {
-      context: async ({ req, res }) => {
-        const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
-        res.setHeader(REQUEST_ID_HEADER, requestId);
-        const requestLogger = logger.child({ requestId });
-        const clientIp = clientIpOf(req);
-        let viewer: Viewer | null = null;
-        if (options.authenticate) {
-          try {
-            viewer = await options.authenticate(req.headers.authorization, req);
-          } catch (error) {
-            if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED) {
-              requestLogger.info({ reason: error.extensions.reason, clientIp }, "access token refused");
-              throw unauthorized(error);
-            }
-            // The token could not be checked (the JWKS or the revocation store did not answer): the
-            // phone is told to retry (503), not that its token is bad.
-            requestLogger.error({ err: error }, "could not authenticate a request");
-            throw withHttpStatus(serviceUnavailable(), 503);
-          }
+  const clientIpOf = clientIpResolver(options.trustProxy);
+  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const { authenticate, beforeBody, beforeGraphQL } = options;
+
+  const contextFor = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    clientIp: string,
+  ): Promise<TContext> => {
+    const requestId = requestIdFrom(req.headers[REQUEST_ID_HEADER]);
+    res.setHeader(REQUEST_ID_HEADER, requestId);
+    const requestLogger = logger.child({ requestId });
+    let viewer: Viewer | null = null;
+    if (authenticate) {
+      try {
+        viewer = await authenticate(req.headers.authorization, req);
+      } catch (error) {
+        if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED) {
+          requestLogger.info({ reason: error.extensions.reason, clientIp }, "access token refused");
+          throw unauthorized(error);
         }
-        return options.context({ req, requestId, logger: requestLogger, viewer, clientIp });
+        // The token could not be checked (the JWKS or the revocation store did not answer): the
+        // phone is told to retry (503), not that its token is bad.
+        requestLogger.error({ err: error }, "could not authenticate a request");
+        throw withHttpStatus(serviceUnavailable(), 503);
+      }
+    }
+    return options.context({ req, requestId, logger: requestLogger, viewer, clientIp });
+  };
+
+  const serveGraphQL = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    res.setHeader("access-control-allow-origin", "*");
+    const method = req.method ?? "GET";
+    if (method === "OPTIONS") {
+      answerPreflight(req, res);
+      return;
+    }
+    const clientIp = clientIpOf(req);
+    if (beforeBody) {
+      const refusal = await beforeBody(req, clientIp);
+      if (refusal) {
+        sendRefusal(req, res, refusal);
+        return;
+      }
+    }
+    const read = await readJsonBody(req, maxBodyBytes);
+    if (!read.ok) {
+      sendJson(req, res, read.status, unreadableBody(read.reason));
+      return;
+    }
+    const url = req.url ?? "/";
+    const queryAt = url.indexOf("?");
+    const search = queryAt < 0 ? "" : url.slice(queryAt);
+    if (beforeGraphQL) {
+      const refusal = beforeGraphQL({ method, search, body: read.body, clientIp });
+      if (refusal) {
+        sendRefusal(req, res, refusal);
+        return;
+      }
+    }
+    const answer = await apollo.executeHTTPGraphQLRequest({
+      httpGraphQLRequest: {
+        method: method.toUpperCase(),
+        headers: headerMapOf(req),
+        search,
+        body: read.body,
       },
+      context: () => contextFor(req, res, clientIp),
+    });
+    for (const [name, value] of answer.headers) res.setHeader(name, value);
+    const status = answer.status ?? 200;
+    if (answer.body.kind === "complete") {
+      sendBody(
+        req,
+        res,
+        status,
+        answer.headers.get("content-type") ?? "application/json",
+        answer.body.string,
+      );
+      return;
+    }
+    res.statusCode = status;
+    for await (const chunk of answer.body.asyncIterator) res.write(chunk);
+    res.end();
+  };
+
+  httpServer.on(
+    "request",
+    routeRequests({
+      getRoutes: { ...probeRoutes(options.name, options.readiness, () => stopping), ...options.getRoutes },
+      other: (req, res, path) => {
+        if (path !== "/graphql") return false;
+        serveGraphQL(req, res).catch((error: unknown) => {
+          logger.error({ err: error }, "could not answer a GraphQL request");
+          if (res.headersSent) res.destroy();
+          else
+            sendJson(req, res, 500, {
+              errors: [
+                { message: "Internal server error", extensions: { code: ErrorCode.INTERNAL_SERVER_ERROR } },
+              ],
+            });
+        });
+        return true;
+      },
+      onError: (error) => logger.error({ err: error }, "an HTTP route failed"),
     }),
   );
-
-  app.use("/graphql", bodyErrorHandler);
 
   options.onHttpServer?.(httpServer);
   const { port, displayHost } = await listen(httpServer, options.port, options.host);

@@ -9,6 +9,7 @@ import {
 } from "./auth/access-tokens";
 import { SessionRevocations } from "./auth/revocations";
 import type { SubgraphConfig } from "./config";
+import { sendJson } from "./http-server";
 import type { Logger } from "./logger";
 import { createProcessMetrics, type ProcessMetrics } from "./metrics";
 import type { ReadinessCheck } from "./readiness";
@@ -110,8 +111,9 @@ export async function startSubgraph<TContext extends RequestContextBase>(
       "/metrics": metrics.handler,
       ...(issuer
         ? {
-            [JWKS_PATH]: (_req, res) => {
-              res.set("cache-control", "public, max-age=300").json(issuer.publicJwks());
+            [JWKS_PATH]: (req, res) => {
+              res.setHeader("cache-control", "public, max-age=300");
+              sendJson(req, res, 200, issuer.publicJwks());
             },
           }
         : {}),

@@ -1,11 +1,11 @@
 /**
  * OpenTelemetry tracing of one process: HTTP in and out (the gateway's subgraph fetches go through
- * undici, whose spans inject W3C `traceparent`), Express, GraphQL, PostgreSQL (node-postgres under
+ * undici, whose spans inject W3C `traceparent`), GraphQL, PostgreSQL (node-postgres under
  * Prisma's adapter) and ioredis, exported over OTLP/HTTP.
  *
  * This module imports only OpenTelemetry: each process's entry point imports its `tracing.ts`
  * (which calls `startTracing`) BEFORE anything else, because the instrumentations patch `http`,
- * `express`, `graphql`, `pg` and `ioredis` as they are loaded, and only modules loaded afterwards.
+ * `graphql`, `pg` and `ioredis` as they are loaded, and only modules loaded afterwards.
  *
  * Off unless asked for: with no OTLP endpoint (OTEL_EXPORTER_OTLP_ENDPOINT or
  * OTEL_EXPORTER_OTLP_TRACES_ENDPOINT) and no OTEL_TRACES_EXPORTER, nothing is started and nothing
@@ -13,7 +13,6 @@
  */
 import { diag, DiagConsoleLogger, DiagLogLevel } from "@opentelemetry/api";
 import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http";
-import { ExpressInstrumentation } from "@opentelemetry/instrumentation-express";
 import { GraphQLInstrumentation } from "@opentelemetry/instrumentation-graphql";
 import { HttpInstrumentation } from "@opentelemetry/instrumentation-http";
 import { IORedisInstrumentation } from "@opentelemetry/instrumentation-ioredis";
@@ -70,7 +69,6 @@ export function instrumentations() {
       ignoreIncomingRequestHook: (request) => /^\/(healthz|readyz|metrics)\b/.test(request.url ?? ""),
     }),
     new UndiciInstrumentation(),
-    new ExpressInstrumentation(),
     // One span per field resolver is noise: keep parse, validate, execute and non-trivial resolvers.
     new GraphQLInstrumentation({ mergeItems: true, ignoreTrivialResolveSpans: true }),
     new PgInstrumentation({ requireParentSpan: true }),

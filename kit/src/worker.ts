@@ -1,6 +1,5 @@
 import http from "node:http";
-import { addProbeRoutes, listen } from "./http-server";
-import express, { type RequestHandler } from "express";
+import { listen, probeRoutes, routeRequests, type HttpHandler } from "./http-server";
 import type { Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
 import type { ReadinessCheck } from "./readiness";
@@ -15,7 +14,7 @@ export interface WorkerServiceOptions {
   /** What the worker needs to do its job (database, Redis, storage…): `/readyz` asks each. */
   readiness: ReadinessCheck[];
   /** Extra GET routes beside /healthz, /readyz and /metrics, by path. */
-  routes?: Record<string, RequestHandler>;
+  routes?: Record<string, HttpHandler>;
   /** Served at GET /metrics (this port is private: it binds SUBGRAPH_HOST). */
   metrics?: ProcessMetrics;
   /** Stop taking jobs and let the running ones finish; then close pools and clients. */
@@ -29,13 +28,17 @@ export interface WorkerServiceOptions {
  */
 export async function startWorkerService(options: WorkerServiceOptions): Promise<RunningService> {
   const { logger } = options;
-  const app = express();
-  app.disable("x-powered-by");
   let stopping = false;
-  addProbeRoutes(app, options.name, options.readiness, () => stopping);
-  if (options.metrics) app.get("/metrics", options.metrics.handler);
-  for (const [path, handler] of Object.entries(options.routes ?? {})) app.get(path, handler);
-  const httpServer = http.createServer(app);
+  const httpServer = http.createServer(
+    routeRequests({
+      getRoutes: {
+        ...probeRoutes(options.name, options.readiness, () => stopping),
+        ...(options.metrics ? { "/metrics": options.metrics.handler } : {}),
+        ...options.routes,
+      },
+      onError: (error) => logger.error({ err: error }, "an HTTP route failed"),
+    }),
+  );
   const { port, displayHost } = await listen(httpServer, options.port, options.host);
   const url = `http://${displayHost}:${port}/healthz`;
   logger.info({ url }, `${options.name} worker running`);

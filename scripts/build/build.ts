@@ -16,20 +16,12 @@ import { BUILT_PROCESSES, DIST_DIR, LAUNCHER_ENTRY, REPOSITORY_ROOT, type BuiltP
  * Loaded from node_modules at run time, never bundled:
  * - native add-ons (`.node` files): sharp, @node-rs/argon2;
  * - what OpenTelemetry patches as it is `require`d (kit/src/tracing.ts), since a bundled copy is
- *   never `require`d: express, graphql, pg, ioredis (http is Node's own; undici reports through
+ *   never `require`d: graphql, pg, ioredis (http is Node's own; undici reports through
  *   diagnostics_channel, which works bundled);
  * - bullmq, which forks its sandbox's main file by a path relative to its own files;
  * - pg's optional native binding, which is not installed.
  */
-export const EXTERNAL_PACKAGES = [
-  "sharp",
-  "@node-rs/argon2",
-  "express",
-  "graphql",
-  "pg",
-  "ioredis",
-  "bullmq",
-];
+export const EXTERNAL_PACKAGES = ["sharp", "@node-rs/argon2", "graphql", "pg", "ioredis", "bullmq"];
 /**
  * Optional add-ons that are not installed and that their users `require` inside try/catch, falling
  * back to JavaScript: pg's native binding, ws's buffer helpers, node-fetch's charset conversion. Left unresolved.

@@ -444,13 +444,13 @@ describe("the built system in production mode (npm run build, npm run start:prod
     expect((await sharp(bytes).metadata()).width).toBeGreaterThan(0);
   }, 120_000);
 
-  it("should trace the built processes: HTTP, Express, GraphQL, PostgreSQL, Redis and the gateway's fetches", async () => {
+  it("should trace the built processes: HTTP, GraphQL, PostgreSQL, Redis and the gateway's fetches", async () => {
     const expected: Record<string, string[]> = {
       gateway: ["http", "undici", "graphql"],
-      users: ["http", "express", "graphql", "pg"],
-      discovery: ["http", "express", "graphql", "pg"],
-      chat: ["http", "express", "graphql", "pg", "ioredis"],
-      media: ["http", "express", "graphql", "pg"],
+      users: ["http", "graphql", "pg"],
+      discovery: ["http", "graphql", "pg"],
+      chat: ["http", "graphql", "pg", "ioredis"],
+      media: ["http", "graphql", "pg"],
     };
     const scopesOf = (service: string) =>
       [...(collector.scopes.get(service) ?? [])].map((name) =>

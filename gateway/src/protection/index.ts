@@ -7,19 +7,18 @@ import {
   bearerToken,
   clientExtensions,
   ErrorCode,
+  clientIpResolver,
   type AccessTokenVerifier,
   type GatewayConfig,
+  type GraphQLHttpRequest,
+  type HttpRefusal,
   type Logger,
   type Redis,
-  type RequestContextBase,
-  type ServiceOptions,
   type Viewer,
   serviceUnavailable,
-  unmapIpv4,
   withHttpStatus,
 } from "@hv/kit";
 import { BlocklistStore, LiveBlocklist } from "./blocklist";
-import { clientIpResolver } from "./client-ip";
 import { PrefixingKeyValueCache } from "@apollo/utils.keyvaluecache";
 import {
   loadManifest,
@@ -31,7 +30,7 @@ import {
 } from "./persisted";
 import { queryLimitProtection } from "./query-limits";
 import { asHttp429, EdgeRateLimits, isRateLimited } from "./rate-limits";
-import { EdgeAdmission } from "./admission";
+import { EdgeAdmission, type AdmissionVerdict } from "./admission";
 import { SocketCaps } from "./socket-caps";
 
 export { BlocklistStore, LiveBlocklist, parseCidr } from "./blocklist";
@@ -43,11 +42,6 @@ export {
   MANIFEST_PATH,
   OPERATIONS_DIR,
 } from "./persisted";
-
-/** Express's handler types, as kit's startService takes them (the gateway does not use Express itself). */
-type RequestHandler = NonNullable<ServiceOptions<RequestContextBase>["beforeBody"]>[number];
-type Request = Parameters<RequestHandler>[0];
-type Response = Parameters<RequestHandler>[1];
 
 interface ContextWithCaller {
   viewer: Viewer | null;
@@ -76,17 +70,17 @@ export type SubscribeVerdict = { query: string } | GraphQLError[];
 
 export interface EdgeProtection {
   /**
-   * Express handlers on /graphql before the body is read: blocklist (403), then one Redis round
-   * trip for the per-address budget (429), the token's revocation and the per-user budget (429).
+   * kit's hook on /graphql before the body is read: blocklist (403), then one Redis round trip for
+   * the per-address budget (429), the token's revocation and the per-user budget (429).
    */
-  beforeBody: RequestHandler[];
+  beforeBody(req: IncomingMessage, clientIp: string): Promise<HttpRefusal | undefined>;
   /**
    * kit's `authenticate` for HTTP requests: the caller `beforeBody` admitted (null: anonymous),
    * or its refusal of the token (401, or 503 when the signing keys could not be read).
    */
-  authenticate(authorizationHeader: string | undefined, req: Request): Promise<Viewer | null>;
-  /** Express handlers after the JSON body is parsed: the safelist (safelist mode). */
-  beforeGraphQL: RequestHandler[];
+  authenticate(authorizationHeader: string | undefined, req: IncomingMessage): Promise<Viewer | null>;
+  /** kit's hook after the JSON body is read: the safelist (safelist mode). */
+  beforeGraphQL(request: GraphQLHttpRequest): HttpRefusal | undefined;
   /** Apollo plugins: per-user and per-field budgets, Armor's error-message hygiene. */
   plugins: ApolloServerPlugin[];
   validationRules: ValidationRule[];
@@ -117,22 +111,16 @@ export interface EdgeProtection {
   stop(): Promise<void>;
 }
 
-function sendError(
-  res: Response,
+function refusal(
   status: number,
   error: GraphQLFormattedError,
-  headers: Record<string, string> = {},
-): void {
-  for (const [name, value] of Object.entries(headers)) res.setHeader(name, value);
-  res.status(status).json({ errors: [error] });
+  headers?: Record<string, string>,
+): HttpRefusal {
+  return headers === undefined ? { status, errors: [error] } : { status, errors: [error], headers };
 }
 
 function formatted(error: GraphQLError): GraphQLFormattedError {
   return { message: error.message, extensions: clientExtensions(error.extensions) };
-}
-
-function clientIpOf(req: Request): string {
-  return unmapIpv4(req.ip ?? req.socket.remoteAddress ?? "unknown");
 }
 
 /**
@@ -150,7 +138,7 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   const admissionBudgets = budgets.admissionBudgets();
   const admission = new EdgeAdmission(redis, admissionBudgets.address, admissionBudgets.user);
   /** What `guardRequest` found about each admitted request's caller, for `authenticate`. */
-  const callers = new WeakMap<Request, { viewer: Viewer | null } | { refusal: unknown }>();
+  const callers = new WeakMap<IncomingMessage, { viewer: Viewer | null } | { refusal: unknown }>();
   const store = new BlocklistStore(redis, keyPrefix);
   const blocklist = new LiveBlocklist(store, redis, settings.blocklistRefreshSeconds, log);
   const safelist =
@@ -180,77 +168,74 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     return options.verifier.inspect(token);
   };
 
-  const guardRequest: RequestHandler = (req, res, next) => {
-    const ip = clientIpOf(req);
+  const guardRequest = async (req: IncomingMessage, ip: string): Promise<HttpRefusal | undefined> => {
     if (blocklist.isBlocked(ip)) {
       log.info({ clientIp: ip }, "request from a blocked address refused");
-      sendError(res, 403, {
+      return refusal(403, {
         message: "Requests from this address are blocked",
         extensions: { code: ErrorCode.FORBIDDEN, reason: "blocked" },
       });
-      return;
     }
     // A token that does not verify still spends the address budget; its refusal (401) comes later,
     // from `authenticate`, as it does without the admission.
-    let refusal: unknown;
-    inspectCaller(req.headers.authorization)
-      .catch((error: unknown) => {
-        refusal = error;
-        return null;
-      })
-      .then(async (caller) => {
-        const verdict = await countBudget(() => admission.admit(ip, caller));
-        return { caller, verdict };
-      })
-      .then(
-        ({ caller, verdict }) => {
-          if (verdict.kind === "over-budget") {
-            const limited = appError(
-              ErrorCode.RATE_LIMITED,
-              `Too many attempts: try again in ${verdict.retryAfterSeconds} s`,
-              {
-                details: { retryAfterSeconds: verdict.retryAfterSeconds, limit: verdict.limit },
-              },
-            );
-            log.info(
-              { clientIp: ip, userId: caller?.viewer.userId ?? null, limit: verdict.limit },
-              "request over a rate budget",
-            );
-            sendError(res, 429, formatted(limited), { "retry-after": String(verdict.retryAfterSeconds) });
-            return;
-          }
-          if (verdict.kind === "revoked") refusal = accessTokenRefused("revoked");
-          callers.set(req, refusal === undefined ? { viewer: caller?.viewer ?? null } : { refusal });
-          next();
-        },
-        (error: unknown) => {
-          // The budgets' Redis is away: fail closed, in JSON, with a code the phone retries.
-          log.warn({ err: error }, "could not count a request against its address budget");
-          const unavailable = serviceUnavailable();
-          sendError(res, 503, formatted(unavailable), {
-            "retry-after": String(unavailable.extensions.retryAfterSeconds),
-          });
+    let tokenRefusal: unknown;
+    const caller = await inspectCaller(req.headers.authorization).catch((error: unknown) => {
+      tokenRefusal = error;
+      return null;
+    });
+    let verdict: AdmissionVerdict;
+    try {
+      verdict = await countBudget(() => admission.admit(ip, caller));
+    } catch (error) {
+      // The budgets' Redis is away: fail closed, in JSON, with a code the phone retries.
+      log.warn({ err: error }, "could not count a request against its address budget");
+      const unavailable = serviceUnavailable();
+      return refusal(503, formatted(unavailable), {
+        "retry-after": String(unavailable.extensions.retryAfterSeconds),
+      });
+    }
+    if (verdict.kind === "over-budget") {
+      const limited = appError(
+        ErrorCode.RATE_LIMITED,
+        `Too many attempts: try again in ${verdict.retryAfterSeconds} s`,
+        {
+          details: { retryAfterSeconds: verdict.retryAfterSeconds, limit: verdict.limit },
         },
       );
+      log.info(
+        { clientIp: ip, userId: caller?.viewer.userId ?? null, limit: verdict.limit },
+        "request over a rate budget",
+      );
+      return refusal(429, formatted(limited), { "retry-after": String(verdict.retryAfterSeconds) });
+    }
+    if (verdict.kind === "revoked") tokenRefusal = accessTokenRefused("revoked");
+    callers.set(
+      req,
+      tokenRefusal === undefined ? { viewer: caller?.viewer ?? null } : { refusal: tokenRefusal },
+    );
+    return undefined;
   };
 
-  const guardSafelist: RequestHandler = (req, res, next) => {
-    if (!safelist) return next();
+  const guardSafelist = (request: GraphQLHttpRequest): HttpRefusal | undefined => {
+    if (!safelist) return undefined;
     // GET carries `query` and `extensions` (JSON text) in the URL; POST in the JSON body. An array
     // body (a batch) is left to Apollo, which refuses it.
-    const source = req.method === "GET" ? (req.query as Record<string, unknown>) : (req.body as unknown);
-    if (Array.isArray(source) || source === null || typeof source !== "object") return next();
+    let source: unknown = request.body;
+    if (request.method === "GET") {
+      const params = new URLSearchParams(request.search);
+      source = { query: params.get("query") ?? undefined, extensions: params.get("extensions") ?? undefined };
+    }
+    if (Array.isArray(source) || source === null || typeof source !== "object") return undefined;
     const { query, extensions } = source as { query?: unknown; extensions?: unknown };
     const verdict = safelist.resolve(query, extensions);
     if (verdict instanceof GraphQLError) {
       log.info(
-        { clientIp: clientIpOf(req), hash: persistedQueryHash(extensions) ?? null },
+        { clientIp: request.clientIp, hash: persistedQueryHash(extensions) ?? null },
         "operation outside the safelist refused",
       );
-      sendError(res, 400, formatted(verdict));
-      return;
+      return refusal(400, formatted(verdict));
     }
-    next();
+    return undefined;
   };
 
   const budgetsPlugin: ApolloServerPlugin = {
@@ -279,14 +264,14 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   };
 
   return {
-    beforeBody: [guardRequest],
+    beforeBody: guardRequest,
     async authenticate(_authorizationHeader, req) {
       const found = callers.get(req);
       if (found === undefined) throw new Error("authenticate ran on a request guardRequest did not admit");
       if ("refusal" in found) throw found.refusal;
       return found.viewer;
     },
-    beforeGraphQL: [guardSafelist],
+    beforeGraphQL: guardSafelist,
     plugins: [budgetsPlugin, ...limits.plugins],
     validationRules: limits.validationRules,
     parseOptions: { maxTokens: limits.maxTokens },
