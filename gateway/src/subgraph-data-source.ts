@@ -9,11 +9,43 @@ import {
   type RequestContextBase,
 } from "@hv/kit";
 import { GraphQLError } from "graphql";
+import { FlatHeaders } from "./subgraph-fetcher";
 
 type FetcherResponse = Parameters<RemoteGraphQLDataSource["errorFromResponse"]>[0];
+type GatewayResponse = Awaited<ReturnType<RemoteGraphQLDataSource["process"]>>;
+type FetchRequest = Parameters<RemoteGraphQLDataSource["didEncounterError"]>[1];
 
 interface SubgraphErrorBody {
   errors?: Array<{ message?: unknown; extensions?: Record<string, unknown> }>;
+}
+
+interface CacheHint {
+  maxAge: number;
+  scope?: "PUBLIC" | "PRIVATE";
+}
+
+interface CachePolicyLike {
+  restrict(hint: CacheHint): void;
+}
+
+/**
+ * A subgraph response's `Cache-Control` as a cache hint, read as @apollo/gateway reads it: no
+ * `max-age=<digits>` is 0 (not cacheable), `private` / `public` set the scope.
+ */
+export function cacheHintOf(header: string | null): CacheHint {
+  const directives = new Map<string, string | true>();
+  if (header) {
+    for (const part of header.trim().split(/\s*,\s*/)) {
+      const [key = "", value] = part.split(/\s*=\s*/, 2);
+      directives.set(key, value === undefined ? true : value.replace(/^"|"$/g, ""));
+    }
+  }
+  const hint: CacheHint = { maxAge: 0 };
+  const maxAge = directives.get("max-age");
+  if (typeof maxAge === "string" && /^[0-9]+$/.test(maxAge)) hint.maxAge = Number(maxAge);
+  if (directives.get("private") === true) hint.scope = "PRIVATE";
+  if (directives.get("public") === true) hint.scope = "PUBLIC";
+  return hint;
 }
 
 /** Statuses of a proxy or load balancer in front of a subgraph with no instance to serve. */
@@ -59,7 +91,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     const startedAt = process.hrtime.bigint();
     let outcome: "ok" | "graphql_error" | "http_error" = "http_error";
     try {
-      const response = await super.process(options);
+      const response = await this.send(options);
       outcome = response.errors?.length ? "graphql_error" : "ok";
       return response;
     } finally {
@@ -69,6 +101,51 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
         outcome,
       );
     }
+  }
+
+  /**
+   * RemoteGraphQLDataSource's `process` for how the gateway uses it (no APQ to subgraphs, no
+   * `didReceiveResponse`; with either, Apollo's own runs): the same request body, headers, hooks, errors and cache-policy
+   * restriction, without building node-fetch `Headers` and a node-fetch `Request` per fetch.
+   */
+  private async send(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayResponse> {
+    if (this.apq || this.didReceiveResponse) return super.process(options);
+    const { request, context } = options;
+    const headers = new FlatHeaders();
+    for (const [name, value] of request.http?.headers ?? []) headers.append(name, value);
+    headers.set("content-type", "application/json");
+    request.http = { method: "POST", url: this.url, headers };
+    this.willSendRequest(options);
+    if (!request.query) throw new Error("Missing query");
+    const { http: _http, query, ...rest } = request;
+    const init = { method: "POST", headers: headers.toRecord(), body: JSON.stringify({ query, ...rest }) };
+    let response: FetcherResponse | undefined;
+    let answer: GatewayResponse;
+    try {
+      response = await this.fetcher(this.url, init);
+      if (!response.ok) throw await this.errorFromResponse(response);
+      const body = await this.parseBody(response);
+      if (typeof body !== "object" || body === null || Array.isArray(body)) {
+        throw new Error(`Expected JSON response body, but received: ${String(body)}`);
+      }
+      answer = { ...body, http: response };
+    } catch (error) {
+      // This class's didEncounterError reads neither the fetch request nor the response.
+      this.didEncounterError(
+        error as Error,
+        undefined as unknown as FetchRequest,
+        response,
+        context as GatewayContext,
+      );
+      throw error;
+    }
+    if (this.honorSubgraphCacheControlHeader && "incomingRequestContext" in options) {
+      const policy = options.incomingRequestContext.overallCachePolicy as unknown;
+      if (policy && typeof policy === "object" && "restrict" in policy) {
+        (policy as CachePolicyLike).restrict(cacheHintOf(response.headers.get("cache-control")));
+      }
+    }
+    return answer;
   }
 
   override willSendRequest({ request, context }: GraphQLDataSourceProcessOptions<GatewayContext>): void {

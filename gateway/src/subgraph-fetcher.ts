@@ -7,6 +7,80 @@ import type { RemoteGraphQLDataSource } from "@apollo/gateway";
 type Fetcher = NonNullable<RemoteGraphQLDataSource["fetcher"]>;
 type FetcherResponse = Awaited<ReturnType<Fetcher>>;
 type FetcherInit = Parameters<Fetcher>[1];
+type FetcherHeaders = FetcherResponse["headers"];
+
+/**
+ * The fetch API's `Headers` (what Apollo's data sources read and write: get, set, append, has,
+ * delete, iteration) over a plain record of lower-cased names, as undici's `request` hands response
+ * headers over; repeated values read joined with ", ". No validation of names or values: they come
+ * from the gateway itself or from a subgraph's parsed response.
+ */
+export class FlatHeaders implements FetcherHeaders {
+  constructor(private readonly record: Record<string, string | string[] | undefined> = {}) {}
+
+  get(name: string): string | null {
+    const value = this.record[name.toLowerCase()];
+    if (value === undefined) return null;
+    return Array.isArray(value) ? value.join(", ") : value;
+  }
+
+  has(name: string): boolean {
+    return this.record[name.toLowerCase()] !== undefined;
+  }
+
+  set(name: string, value: string): void {
+    this.record[name.toLowerCase()] = value;
+  }
+
+  append(name: string, value: string): void {
+    const key = name.toLowerCase();
+    const previous = this.record[key];
+    this.record[key] =
+      previous === undefined ? value : Array.isArray(previous) ? [...previous, value] : [previous, value];
+  }
+
+  delete(name: string): void {
+    delete this.record[name.toLowerCase()];
+  }
+
+  *entries(): IterableIterator<[string, string]> {
+    for (const name of Object.keys(this.record).sort()) {
+      const value = this.get(name);
+      if (value !== null) yield [name, value];
+    }
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const [name] of this.entries()) yield name;
+  }
+
+  *values(): IterableIterator<string> {
+    for (const [, value] of this.entries()) yield value;
+  }
+
+  [Symbol.iterator](): IterableIterator<[string, string]> {
+    return this.entries();
+  }
+
+  /** Name → value (repeated values joined), for a request's `headers`. */
+  toRecord(): Record<string, string> {
+    const flat: Record<string, string> = {};
+    for (const name in this.record) {
+      const value = this.get(name);
+      if (value !== null) flat[name] = value;
+    }
+    return flat;
+  }
+
+  clone(): FlatHeaders {
+    const copy: Record<string, string | string[] | undefined> = {};
+    for (const name in this.record) {
+      const value = this.record[name];
+      copy[name] = Array.isArray(value) ? [...value] : value;
+    }
+    return new FlatHeaders(copy);
+  }
+}
 
 /** A subgraph's whole answer, read into memory: what RemoteGraphQLDataSource reads of a fetch Response. */
 class BufferedResponse implements FetcherResponse {
@@ -18,7 +92,7 @@ class BufferedResponse implements FetcherResponse {
   constructor(
     readonly url: string,
     readonly status: number,
-    readonly headers: Headers,
+    readonly headers: FlatHeaders,
     private readonly body: Buffer,
   ) {
     this.ok = status >= 200 && status < 300;
@@ -42,17 +116,8 @@ class BufferedResponse implements FetcherResponse {
   }
 
   clone(): BufferedResponse {
-    return new BufferedResponse(this.url, this.status, new Headers(this.headers), this.body);
+    return new BufferedResponse(this.url, this.status, this.headers.clone(), this.body);
   }
-}
-
-function headersOf(raw: Record<string, string | string[] | undefined>): Headers {
-  const headers = new Headers();
-  for (const [name, value] of Object.entries(raw)) {
-    if (value === undefined) continue;
-    for (const one of Array.isArray(value) ? value : [value]) headers.append(name, one);
-  }
-  return headers;
 }
 
 export interface SubgraphFetcher {
@@ -87,7 +152,7 @@ export function createSubgraphFetcher(timeoutMs: number): SubgraphFetcher {
         signal: abort,
       });
       const body = Buffer.from(await response.body.arrayBuffer());
-      return new BufferedResponse(url, response.statusCode, headersOf(response.headers), body);
+      return new BufferedResponse(url, response.statusCode, new FlatHeaders(response.headers), body);
     } catch (error) {
       if (error instanceof undiciErrors.RequestAbortedError) {
         throw appError(

@@ -1,0 +1,71 @@
+import { parseCacheControlHeader } from "@apollo/gateway/dist/datasources/parseCacheControlHeader";
+import { cacheHintOf } from "./subgraph-data-source";
+import { FlatHeaders } from "./subgraph-fetcher";
+
+/** The hint @apollo/gateway's RemoteGraphQLDataSource derives from a subgraph's Cache-Control. */
+function apolloHint(header: string | null) {
+  const parsed = parseCacheControlHeader(header ?? undefined);
+  const hint: { maxAge: number; scope?: "PUBLIC" | "PRIVATE" } = { maxAge: 0 };
+  const maxAge = parsed["max-age"];
+  if (typeof maxAge === "string" && /^[0-9]+$/.test(maxAge)) hint.maxAge = Number(maxAge);
+  if (parsed.private === true) hint.scope = "PRIVATE";
+  if (parsed.public === true) hint.scope = "PUBLIC";
+  return hint;
+}
+
+describe("the gateway's subgraph fetches", () => {
+  it("should read a subgraph's Cache-Control into the same hint as @apollo/gateway", () => {
+    const headers = [
+      null,
+      "",
+      "no-store",
+      "max-age=30, public",
+      "max-age=30, private",
+      'max-age="15", private',
+      " max-age = 10 , public ",
+      "public, private, max-age=5",
+      "private, public",
+      "max-age=abc, public",
+      "max-age=10, max-age=x",
+      "private=foo",
+    ];
+    expect(headers.map(cacheHintOf)).toEqual(headers.map(apolloHint));
+  });
+
+  it("should read, join and write headers as the fetch API's Headers does", () => {
+    const headers = new FlatHeaders({ "content-type": "application/json", "set-cookie": ["a=1", "b=2"] });
+    headers.append("X-Request-Id", "abc");
+    headers.append("x-request-id", "def");
+    headers.set("Authorization", "Bearer t");
+    expect({
+      type: headers.get("Content-Type"),
+      cookies: headers.get("set-cookie"),
+      id: headers.get("x-request-id"),
+      missing: headers.get("cache-control"),
+      has: headers.has("AUTHORIZATION"),
+    }).toEqual({
+      type: "application/json",
+      cookies: "a=1, b=2",
+      id: "abc, def",
+      missing: null,
+      has: true,
+    });
+    const expected = new Headers({ "content-type": "application/json", "set-cookie": "a=1" });
+    expected.append("set-cookie", "b=2");
+    expected.append("X-Request-Id", "abc");
+    expected.append("x-request-id", "def");
+    expected.set("Authorization", "Bearer t");
+    // The fetch API lists each Set-Cookie apart; every other header reads the same, in the same order.
+    const withoutCookies = (entries: Iterable<[string, string]>) =>
+      [...entries].filter(([name]) => name !== "set-cookie");
+    expect(withoutCookies(headers)).toEqual(withoutCookies(expected));
+    expect(headers.toRecord()).toEqual({
+      "content-type": "application/json",
+      "set-cookie": "a=1, b=2",
+      "x-request-id": "abc, def",
+      authorization: "Bearer t",
+    });
+    headers.delete("Set-Cookie");
+    expect([...headers.keys()]).toEqual(["authorization", "content-type", "x-request-id"]);
+  });
+});
