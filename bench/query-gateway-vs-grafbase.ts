@@ -4,12 +4,14 @@
  * app's nearby page of 50 (Discovery, Users, Media); then the latency one client adds on
  * `user(id)` through each gateway over calling the Users subgraph directly (requests interleaved).
  *
- *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500]
+ *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--profile DIR]
  *
  * The Grafbase CLI ships in an npm package: `npm pack @grafbase/cli-x86_64-unknown-linux-musl`,
  * untar it outside the repo and pass `package/grafbase`; it runs as `grafbase dev` with a
  * grafbase.toml (written to the OS temp dir) naming each subgraph's URL and schema.graphql, and
  * forwarding Authorization. Seeding as bench/nearby-gateway.ts (bench/support/city.ts).
+ * `--profile DIR` writes a V8 CPU profile of our gateway (DIR/gateway-<stamp>/) when it exits
+ * (read it with bench/support/profile-summary.ts).
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { mkdtempSync, writeFileSync } from "node:fs";
@@ -60,6 +62,7 @@ async function main(): Promise<void> {
   const requests = flag("requests", 400);
   const concurrency = flag("concurrency", 16);
   const latencyRequests = flag("latency", 500);
+  const profileDir = argument("profile");
   const stamp = Date.now().toString(36);
   printHeader("query-gateway-vs-grafbase.ts");
   const urls = {
@@ -124,7 +127,12 @@ async function main(): Promise<void> {
     children.push(await startChild("subgraphs/users/src/index.ts", env, readyz(ports.users)));
     children.push(await startChild("subgraphs/discovery/src/index.ts", env, readyz(ports.discovery)));
     children.push(await startChild("subgraphs/media/src/index.ts", env, readyz(ports.media)));
-    const ours = await startChild("gateway/src/index.ts", env, readyz(ports.gateway));
+    const ours = await startChild(
+      "gateway/src/index.ts",
+      env,
+      readyz(ports.gateway),
+      profileDir ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `gateway-${stamp}`)}`] : [],
+    );
     children.push(ours);
     const theirs = await startGrafbase(grafbase, ports.grafbase, {
       users: ports.users,
