@@ -1,20 +1,28 @@
 /**
- * Our gateway against Grafbase's (a Rust engine) on the same subgraphs and the same subgraph SDL:
- * gateway CPU per request from /proc, in interleaved rounds, for `user(id)` (one subgraph) and the
- * app's nearby page of 50 (Discovery, Users, Media); then the latency one client adds on
- * `user(id)` through each gateway over calling the Users subgraph directly (requests interleaved).
+ * Our gateway against Grafbase's (a Rust engine) on the same subgraphs and the same subgraph SDL,
+ * on issue #18's four queries: `user(id)` (one subgraph), the app's nearby page of 50
+ * (operations/discovery/Nearby.graphql: Discovery, Users, Media), a nearby page of 50 with profile
+ * fields and 150 signed photo URLs (three READY profile photos each, UserPhotos.graphql's
+ * GalleryMedia fields plus `blurhash` and `url`: Discovery, Users, Media and Chat's read grants) and
+ * the app's matches (operations/discovery/Matches.graphql, 20 a viewer, each with a conversation and
+ * a message: Discovery, Users, Chat). Per query: each gateway's CPU per request and each subgraph's
+ * CPU per request while that gateway ran it, from /proc, in interleaved rounds; then the latency one
+ * client adds on `user(id)` through each gateway over calling the Users subgraph directly.
  *
- *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--profile DIR]
+ *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--only "matches 20,photos 150"] [--subgraphs-from /other/checkout] [--profile DIR]
+ *
+ * `--latency 0` skips the latency part. `--subgraphs-from` runs the four subgraphs from another
+ * checkout of this repository (e.g. main's, for a before/after with the same bench); `--profile DIR`
+ * writes each subgraph's V8 CPU profile there (bench/support/profile-summary.ts reads them).
  *
  * The Grafbase CLI ships in an npm package: `npm pack @grafbase/cli-x86_64-unknown-linux-musl`,
  * untar it outside the repo and pass `package/grafbase`; it runs as `grafbase dev` with a
  * grafbase.toml (written to the OS temp dir) naming each subgraph's URL and schema.graphql, and
- * forwarding Authorization. Seeding as bench/nearby-gateway.ts (bench/support/city.ts).
- * `--profile DIR` writes a V8 CPU profile of our gateway (DIR/gateway-<stamp>/) when it exits
- * (read it with bench/support/profile-summary.ts).
+ * forwarding Authorization. Seeding as bench/nearby-gateway.ts (bench/support/city.ts), plus
+ * photos (Media) and matches with conversations (Discovery, Chat) in SQL.
  */
 import { spawn, type ChildProcess } from "node:child_process";
-import { mkdtempSync, writeFileSync } from "node:fs";
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -23,11 +31,13 @@ import { clusterLocations } from "@hv/discovery/src/maintenance/cluster-location
 import { createUsersDb } from "@hv/users/src/db";
 import { dropDatabase } from "@hv/prisma";
 import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
+import pg from "pg";
 import { benchPersonIdSql, seedCity } from "./support/city";
 import { flag, percentile } from "./support/args";
 import {
   benchDatabase,
   closedLoop,
+  cpuSecondsOf,
   freePort,
   jsonClient,
   loadAverage,
@@ -38,20 +48,110 @@ import {
   stopChild,
 } from "./support/service";
 
+const operation = (file: string) => readFileSync(path.join(ROOT, "operations", file), "utf8");
+const GALLERY_MEDIA = operation("profile/UserPhotos.graphql").slice(
+  operation("profile/UserPhotos.graphql").indexOf("fragment GalleryMedia"),
+);
+
+/** Each query and the variables it is asked with (`other`: a person other than the viewer). */
 const QUERIES = {
-  "user(id)": `query User($id: ID!) { user(id: $id) { id displayName age bio interests } }`,
-  "nearby 50": `query Nearby($first: Int) {
+  "user(id)": {
+    query: `query User($id: ID!) { user(id: $id) { id displayName age bio interests } }`,
+    variables: (other: string) => ({ id: other }),
+  },
+  "nearby 50": { query: operation("discovery/Nearby.graphql"), variables: () => ({ first: 50 }) },
+  "photos 150": {
+    query: `query NearbyProfiles($first: Int) {
   nearby(first: $first) {
-    edges { node { id distance { kilometres lessThanOneKilometre } displayName age bio interests photos { id } } }
+    edges { node { id displayName age bio interests distance { kilometres lessThanOneKilometre } photos { ...GalleryMedia blurhash url } } }
     pageInfo { hasNextPage endCursor }
   }
-}`,
+}
+${GALLERY_MEDIA}`,
+    variables: () => ({ first: 50 }),
+  },
+  "matches 20": { query: operation("discovery/Matches.graphql"), variables: () => ({ first: 20 }) },
 } as const;
 type QueryName = keyof typeof QUERIES;
+const SUBGRAPHS = ["users", "discovery", "media", "chat"] as const;
+type Subgraph = (typeof SUBGRAPHS)[number];
+/** Profile photos per person: a page of 50 holds 150. */
+const PHOTOS_EACH = 3;
+const MATCHES_EACH = 20;
 
 function argument(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);
   return index < 0 ? undefined : process.argv[index + 1];
+}
+
+/** Three READY profile photos for each of the `users` people, with the worker's two variants. */
+async function seedPhotos(mediaUrl: string, users: number): Promise<void> {
+  const client = new pg.Client({ connectionString: mediaUrl });
+  await client.connect();
+  try {
+    await client.query(`
+      INSERT INTO media (id, owner_id, kind, status, purpose, position, width, height, blurhash, variants, processed_at, updated_at)
+      SELECT m.id, m.owner_id, 'IMAGE', 'READY', 'PROFILE_PHOTO', m.position, 640, 800, 'LEHV6nWB2yk8pyo0adR*.7kCMdnj',
+             jsonb_build_array(
+               jsonb_build_object('name', '640.jpg', 'contentType', 'image/jpeg', 'width', 640, 'height', 800, 'byteSize', 1000,
+                                  'key', 'media/' || m.owner_id || '/' || m.id || '/640.jpg'),
+               jsonb_build_object('name', '640.webp', 'contentType', 'image/webp', 'width', 640, 'height', 800, 'byteSize', 800,
+                                  'key', 'media/' || m.owner_id || '/' || m.id || '/640.webp')),
+             now(), now()
+      FROM (SELECT gen_random_uuid() AS id, ${benchPersonIdSql("i")} AS owner_id, p AS position
+            FROM generate_series(1, ${users}) i, generate_series(0, ${PHOTOS_EACH - 1}) p) m`);
+    await client.query(`VACUUM ANALYZE media`);
+  } finally {
+    await client.end();
+  }
+}
+
+/**
+ * `MATCHES_EACH` active matches for each viewer (Discovery), and the conversation each opened in
+ * Chat with both members and one message, as match.created and a send would leave them.
+ */
+async function seedMatches(
+  discoveryUrl: string,
+  chatUrl: string,
+  viewers: string[],
+  users: number,
+): Promise<void> {
+  const discovery = new pg.Client({ connectionString: discoveryUrl });
+  const chat = new pg.Client({ connectionString: chatUrl });
+  await discovery.connect();
+  await chat.connect();
+  try {
+    const { rows } = await discovery.query<{ id: string; a: string; b: string }>(
+      `INSERT INTO matches (id, user_a_id, user_b_id, created_at)
+       SELECT gen_random_uuid(), LEAST(v.id, o.id), GREATEST(v.id, o.id), now() - k * interval '1 hour'
+       FROM unnest($1::uuid[]) WITH ORDINALITY v(id, n), generate_series(1, ${MATCHES_EACH}) k,
+            LATERAL (SELECT ${benchPersonIdSql(`((v.n * 97 + k * 13) % ${users}) + 1`)} AS id) o
+       WHERE o.id <> v.id
+       ON CONFLICT DO NOTHING
+       RETURNING id::text, user_a_id::text AS a, user_b_id::text AS b`,
+      [viewers],
+    );
+    await discovery.query(`ANALYZE matches`);
+    await chat.query(
+      `WITH c AS (
+         INSERT INTO conversations (id, kind, direct_key, match_id, last_seq, version, last_activity_at, created_at)
+         SELECT gen_random_uuid(), 'DIRECT', a || ':' || b, m, 1, 1, now(), now()
+         FROM unnest($1::uuid[], $2::text[], $3::text[]) x(m, a, b)
+         RETURNING id, split_part(direct_key, ':', 1)::uuid AS a, split_part(direct_key, ':', 2)::uuid AS b),
+       members AS (
+         INSERT INTO conversation_members (conversation_id, user_id, last_read_seq, delivered_seq, joined_at)
+         SELECT id, a, 1, 1, now() FROM c UNION ALL SELECT id, b, 0, 1, now() FROM c)
+       INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, text, version, created_at)
+       SELECT gen_random_uuid(), id, 1, a, 'bench-' || id, 'hello there', 1, now() FROM c`,
+      [rows.map((row) => row.id), rows.map((row) => row.a), rows.map((row) => row.b)],
+    );
+    await chat.query(`VACUUM ANALYZE conversations`);
+    await chat.query(`VACUUM ANALYZE conversation_members`);
+    await chat.query(`VACUUM ANALYZE messages`);
+  } finally {
+    await discovery.end();
+    await chat.end();
+  }
 }
 
 async function main(): Promise<void> {
@@ -61,14 +161,19 @@ async function main(): Promise<void> {
   const rounds = flag("rounds", 4);
   const requests = flag("requests", 400);
   const concurrency = flag("concurrency", 16);
-  const latencyRequests = flag("latency", 500);
+  const latencyRequests = Number(argument("latency") ?? 500);
+  const only = argument("only")?.split(",");
+  const queryNames = (Object.keys(QUERIES) as QueryName[]).filter((name) => !only || only.includes(name));
+  const subgraphsFrom = path.resolve(argument("subgraphs-from") ?? ROOT);
   const profileDir = argument("profile");
   const stamp = Date.now().toString(36);
   printHeader("query-gateway-vs-grafbase.ts");
+  console.log(`subgraphs from ${subgraphsFrom}`);
   const urls = {
     users: await benchDatabase("users", "gb_users", stamp),
     discovery: await benchDatabase("discovery", "gb_discovery", stamp),
     media: await benchDatabase("media", "gb_media", stamp),
+    chat: await benchDatabase("chat", "gb_chat", stamp),
   };
   const discoveryDb = createDiscoveryDb(urls.discovery);
   const usersDb = createUsersDb(urls.users);
@@ -84,16 +189,24 @@ async function main(): Promise<void> {
       FROM generate_series(1, ${users}) i`);
     await usersDb.$executeRawUnsafe(`VACUUM ANALYZE users`);
     await clusterLocations(discoveryDb);
+    await seedPhotos(urls.media, users);
     const sample = await discoveryDb.$queryRawUnsafe<Array<{ id: string }>>(`
       SELECT p.user_id::text AS id FROM discovery_profiles p JOIN user_locations l USING (user_id)
       WHERE l.updated_at >= now() - interval '24 hours' AND p.visible AND NOT p.banned AND p.gender IS NOT NULL
       ORDER BY random() LIMIT 100`);
+    await seedMatches(
+      urls.discovery,
+      urls.chat,
+      sample.map(({ id }) => id),
+      users,
+    );
 
     const key = generateSigningKeyJwk("bench-grafbase");
     const ports = {
       users: await freePort(),
       discovery: await freePort(),
       media: await freePort(),
+      chat: await freePort(),
       files: await freePort(),
       gateway: await freePort(),
       metrics: await freePort(),
@@ -107,9 +220,11 @@ async function main(): Promise<void> {
       USERS_DATABASE_URL: urls.users,
       DISCOVERY_DATABASE_URL: urls.discovery,
       MEDIA_DATABASE_URL: urls.media,
+      CHAT_DATABASE_URL: urls.chat,
       USERS_PORT: String(ports.users),
       DISCOVERY_PORT: String(ports.discovery),
       MEDIA_PORT: String(ports.media),
+      CHAT_PORT: String(ports.chat),
       MEDIA_FILES_PORT: String(ports.files),
       MEDIA_LOCAL_DIR: path.join(os.tmpdir(), `hv-bench-media-${stamp}`),
       GATEWAY_PORT: String(ports.gateway),
@@ -117,28 +232,30 @@ async function main(): Promise<void> {
       USERS_URL: subgraphUrl(ports.users),
       DISCOVERY_URL: subgraphUrl(ports.discovery),
       MEDIA_URL: subgraphUrl(ports.media),
-      // Not started: neither query reaches Chat.
-      CHAT_URL: "http://127.0.0.1:9/graphql",
+      CHAT_URL: subgraphUrl(ports.chat),
       // The load comes from one address: measure the gateways, not the edge's budgets.
       GATEWAY_RATE_LIMIT_IP: "100000000/1m",
       GATEWAY_RATE_LIMIT_USER: "100000000/1m",
     };
     const readyz = (port: number) => `http://127.0.0.1:${port}/readyz`;
-    children.push(await startChild("subgraphs/users/src/index.ts", env, readyz(ports.users)));
-    children.push(await startChild("subgraphs/discovery/src/index.ts", env, readyz(ports.discovery)));
-    children.push(await startChild("subgraphs/media/src/index.ts", env, readyz(ports.media)));
-    const ours = await startChild(
-      "gateway/src/index.ts",
-      env,
-      readyz(ports.gateway),
-      profileDir ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `gateway-${stamp}`)}`] : [],
-    );
+    const pids = {} as Record<Subgraph, number>;
+    for (const name of SUBGRAPHS) {
+      const child = await startChild(
+        path.join(subgraphsFrom, "subgraphs", name, "src", "index.ts"),
+        env,
+        readyz(ports[name]),
+        profileDir ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir), "--cpu-prof-name", `${name}.cpuprofile`] : [],
+      );
+      children.push(child);
+      pids[name] = child.pid!;
+    }
+    const ours = await startChild("gateway/src/index.ts", env, readyz(ports.gateway));
     children.push(ours);
     const theirs = await startGrafbase(grafbase, ports.grafbase, {
       users: ports.users,
       discovery: ports.discovery,
       media: ports.media,
-      chat: 9,
+      chat: ports.chat,
     });
     children.push(theirs.child);
 
@@ -161,71 +278,88 @@ async function main(): Promise<void> {
     const ask = async (url: string, query: QueryName, index: number) => {
       const viewer = tokens[index % tokens.length]!;
       const other = tokens[(index + 1) % tokens.length]!;
-      const variables = query === "user(id)" ? { id: other.id } : { first: 50 };
       const reply = await client.post<{ data?: unknown; errors?: unknown }>(
         url,
-        { query: QUERIES[query], variables },
+        { query: QUERIES[query].query, variables: QUERIES[query].variables(other.id) },
         { authorization: `Bearer ${viewer.token}` },
       );
       if (reply.status !== 200 || reply.body.errors)
         throw new Error(`${reply.status} ${JSON.stringify(reply.body.errors)}`);
       return reply.body.data;
     };
-    // Same answers from both (and warm-up: plans, pools, JIT).
-    for (const query of Object.keys(QUERIES) as QueryName[]) {
+    // Same answers from both (and warm-up: plans, pools, JIT); what each page holds.
+    for (const query of queryNames) {
+      let size = "";
       for (let i = 0; i < 20; i += 1) {
         const [a, b] = [await ask(gateways[0]!.url, query, i), await ask(gateways[1]!.url, query, i)];
         if (JSON.stringify(a) !== JSON.stringify(b))
           throw new Error(`${query}: the gateways answered differently`);
+        if (i === 0) size = describeAnswer(a);
       }
+      console.log(`${query}: ${size}`);
     }
-    console.log(
-      `answers identical on ${Object.keys(QUERIES).length} queries x 20 viewers; load average ${loadAverage()}`,
-    );
+    console.log(`answers identical on ${queryNames.length} queries x 20 viewers; load average ${loadAverage()}`);
 
     const cpuMs: Record<string, number[]> = {};
     for (let round = 0; round < rounds; round += 1) {
-      for (const query of Object.keys(QUERIES) as QueryName[]) {
+      for (const query of queryNames) {
         const order = round % 2 === 0 ? gateways : [...gateways].reverse();
         for (const gateway of order) {
+          const before = Object.fromEntries(SUBGRAPHS.map((name) => [name, cpuSecondsOf(pids[name])]));
           const result = await closedLoop(requests, concurrency, gateway.pid, async (index) => {
             await ask(gateway.url, query, index);
           });
           if (result.failed) throw new Error(`${gateway.name} ${query}: ${result.errors.join("; ")}`);
           (cpuMs[`${query}|${gateway.name}`] ??= []).push((result.cpuSeconds * 1000) / result.done);
+          for (const name of SUBGRAPHS) {
+            (cpuMs[`${query}|${gateway.name}|${name}`] ??= []).push(
+              ((cpuSecondsOf(pids[name]) - before[name]!) * 1000) / result.done,
+            );
+          }
         }
       }
     }
     console.log(
-      `gateway CPU-ms per request, ${concurrency} clients, ${rounds} interleaved rounds of ${requests} (median of rounds):`,
+      `CPU-ms per request, ${concurrency} clients, ${rounds} interleaved rounds of ${requests} (median of rounds); load average ${loadAverage()}:`,
     );
-    const median = (values: number[]) =>
+    const median = (values: number[] = []) =>
       [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
-    for (const query of Object.keys(QUERIES) as QueryName[]) {
-      const a = median(cpuMs[`${query}|ours`] ?? []);
-      const b = median(cpuMs[`${query}|grafbase`] ?? []);
-      console.log(`  ${query}: ours ${a.toFixed(2)}, grafbase ${b.toFixed(2)}, ratio ${(a / b).toFixed(2)}x`);
-    }
-
-    // One client, `user(id)`: direct to Users, through ours, through Grafbase, interleaved.
-    const times: Record<string, number[]> = { direct: [], ours: [], grafbase: [] };
-    const targets = { direct: subgraphUrl(ports.users), ours: gateways[0]!.url, grafbase: gateways[1]!.url };
-    for (let i = 0; i < latencyRequests; i += 1) {
-      for (const [name, url] of Object.entries(targets)) {
-        const at = performance.now();
-        await ask(url, "user(id)", i);
-        times[name]!.push(performance.now() - at);
+    for (const query of queryNames) {
+      const a = median(cpuMs[`${query}|ours`]);
+      const b = median(cpuMs[`${query}|grafbase`]);
+      console.log(`  ${query}: gateway ours ${a.toFixed(2)}, grafbase ${b.toFixed(2)}, ratio ${(a / b).toFixed(2)}x`);
+      for (const gateway of gateways) {
+        const parts = SUBGRAPHS.map((name) => [name, median(cpuMs[`${query}|${gateway.name}|${name}`])] as const);
+        const subgraphs = parts.reduce((sum, [, value]) => sum + value, 0);
+        const gatewayMs = median(cpuMs[`${query}|${gateway.name}`]);
+        console.log(
+          `    behind ${gateway.name}: ${parts.map(([name, value]) => `${name} ${value.toFixed(2)}`).join(", ")}; ` +
+            `subgraphs ${subgraphs.toFixed(2)}, end to end ${(subgraphs + gatewayMs).toFixed(2)}`,
+        );
       }
     }
-    for (const list of Object.values(times)) list.sort((a, b) => a - b);
-    const p = (name: string, q: number) => percentile(times[name]!, q);
-    console.log(
-      `user(id) at one client, ${latencyRequests} requests each: direct p50 ${p("direct", 50).toFixed(2)} ms p99 ${p("direct", 99).toFixed(2)} ms`,
-    );
-    for (const name of ["ours", "grafbase"]) {
+
+    if (latencyRequests > 0 && queryNames.includes("user(id)")) {
+      // One client, `user(id)`: direct to Users, through ours, through Grafbase, interleaved.
+      const times: Record<string, number[]> = { direct: [], ours: [], grafbase: [] };
+      const targets = { direct: subgraphUrl(ports.users), ours: gateways[0]!.url, grafbase: gateways[1]!.url };
+      for (let i = 0; i < latencyRequests; i += 1) {
+        for (const [name, url] of Object.entries(targets)) {
+          const at = performance.now();
+          await ask(url, "user(id)", i);
+          times[name]!.push(performance.now() - at);
+        }
+      }
+      for (const list of Object.values(times)) list.sort((a, b) => a - b);
+      const p = (name: string, q: number) => percentile(times[name]!, q);
       console.log(
-        `  ${name}: p50 ${p(name, 50).toFixed(2)} ms (+${(p(name, 50) - p("direct", 50)).toFixed(2)}), p99 ${p(name, 99).toFixed(2)} ms (+${(p(name, 99) - p("direct", 99)).toFixed(2)})`,
+        `user(id) at one client, ${latencyRequests} requests each: direct p50 ${p("direct", 50).toFixed(2)} ms p99 ${p("direct", 99).toFixed(2)} ms`,
       );
+      for (const name of ["ours", "grafbase"]) {
+        console.log(
+          `  ${name}: p50 ${p(name, 50).toFixed(2)} ms (+${(p(name, 50) - p("direct", 50)).toFixed(2)}), p99 ${p(name, 99).toFixed(2)} ms (+${(p(name, 99) - p("direct", 99)).toFixed(2)})`,
+        );
+      }
     }
     console.log(`load average at the end ${loadAverage()}`);
   } finally {
@@ -235,6 +369,15 @@ async function main(): Promise<void> {
     await usersDb.$disconnect();
     for (const url of Object.values(urls)) await dropDatabase(url);
   }
+}
+
+/** What one answer holds: people, photos, URLs, conversations (to see the page is the real one). */
+function describeAnswer(data: unknown): string {
+  const text = JSON.stringify(data);
+  const count = (pattern: RegExp) => (text.match(pattern) ?? []).length;
+  return (
+    `${count(/"displayName"/g)} people, ${count(/"url":"http/g)} photo URLs, ${count(/"lastMessage":\{/g)} conversations with a message, ${text.length} bytes`
+  );
 }
 
 /** `grafbase dev` on the subgraphs' SDL and URLs, Authorization forwarded; ready once it answers. */

@@ -88,7 +88,7 @@ export async function startChild(
   readyUrl: string,
   nodeArgs: string[] = [],
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, path.join(ROOT, entry)], {
+  const child = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, path.resolve(ROOT, entry)], {
     cwd: ROOT,
     env: { ...process.env, NODE_ENV: "development", LOG_LEVEL: "warn", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "ignore", "inherit"],
