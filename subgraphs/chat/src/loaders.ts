@@ -1,5 +1,6 @@
 import { signMediaGrant } from "@hv/kit";
 import DataLoader from "dataloader";
+import { Prisma } from "./generated/prisma/client";
 import type { ChatServices } from "./modules/context";
 import { hiddenByBlocks } from "./modules/conversations";
 import { invitationsOf, type InvitationRow } from "./modules/invitations";
@@ -16,6 +17,55 @@ export interface MemberRow {
   deliveredSeq: number;
   joinedAt: Date;
 }
+
+/** A conversation with the viewer's membership, one row of plain SQL (see `conversationsByMatch`). */
+type ConversationMembershipRow = Omit<ConversationRow, "me"> & ConversationRow["me"];
+
+/**
+ * The viewer's conversations opened by these matches, less DIRECT ones with someone the viewer
+ * blocked (as `hiddenByBlocks`), in one plain statement.
+ */
+const conversationsByMatch = (viewerId: string, matchIds: readonly string[]) => Prisma.sql`
+  SELECT c.id::text AS id, c.kind::text AS kind, c.title, c.created_at AS "createdAt", c.closed_at AS "closedAt",
+         c.closed_reason::text AS "closedReason", c.match_id::text AS "matchId", c.last_seq AS "lastSeq",
+         c.last_activity_at AS "lastActivityAt", m.role::text AS role, m.last_read_seq AS "lastReadSeq",
+         m.delivered_seq AS "deliveredSeq", m.muted
+    FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+   WHERE m.user_id = ${viewerId}::uuid AND c.match_id = ANY(${[...matchIds]}::uuid[])
+     AND NOT (c.kind = 'DIRECT' AND EXISTS (
+       SELECT 1 FROM blocks b JOIN conversation_members o ON o.user_id = b.blocked_id
+        WHERE b.blocker_id = ${viewerId}::uuid AND o.conversation_id = c.id))`;
+
+/** Messages by (conversation, seq) with their attachments and reactions, in `toMessageRow`'s input shape. */
+const messagesBySeq = (pairs: ReadonlyArray<{ conversationId: string; seq: number }>) => Prisma.sql`
+  SELECT m.id::text AS id, m.conversation_id::text AS "conversationId", m.seq, m.sender_id::text AS "senderId",
+         m.client_message_id AS "clientMessageId", m.text, m.reply_to_id::text AS "replyToId",
+         m.created_at AS "createdAt", m.edited_at AS "editedAt", m.deleted_at AS "deletedAt", m.version,
+         COALESCE((SELECT json_agg(json_build_object('mediaId', a.media_id::text, 'position', a.position) ORDER BY a.position)
+                     FROM message_attachments a WHERE a.message_id = m.id), '[]'::json) AS attachments,
+         COALESCE((SELECT json_agg(json_build_object('emoji', r.emoji, 'userId', r.user_id::text) ORDER BY r.created_at)
+                     FROM reactions r WHERE r.message_id = m.id), '[]'::json) AS reactions
+    FROM unnest(${pairs.map((pair) => pair.conversationId)}::uuid[], ${pairs.map((pair) => pair.seq)}::int[]) AS k(conversation_id, seq)
+    JOIN messages m ON m.conversation_id = k.conversation_id AND m.seq = k.seq`;
+
+/**
+ * Of these media ids, those the viewer may read, with their sender: the one sender Chat knows for
+ * the media (media_senders), a live message of theirs holding it in a conversation the viewer
+ * belongs to, and no block between the viewer and the sender either way; one plain statement.
+ */
+const readableMedia = (viewerId: string, mediaIds: readonly string[]) => Prisma.sql`
+  SELECT s.media_id::text AS "mediaId", s.sender_id::text AS "senderId"
+    FROM media_senders s
+   WHERE s.media_id = ANY(${[...mediaIds]}::uuid[])
+     AND EXISTS (
+       SELECT 1 FROM message_attachments a
+         JOIN messages msg ON msg.id = a.message_id
+         JOIN conversation_members cm ON cm.conversation_id = msg.conversation_id AND cm.user_id = ${viewerId}::uuid
+        WHERE a.media_id = s.media_id AND msg.sender_id = s.sender_id AND msg.deleted_at IS NULL)
+     AND NOT EXISTS (
+       SELECT 1 FROM blocks b
+        WHERE (b.blocker_id = ${viewerId}::uuid AND b.blocked_id = s.sender_id)
+           OR (b.blocker_id = s.sender_id AND b.blocked_id = ${viewerId}::uuid))`;
 
 type MembershipWithConversation = {
   role: ConversationRow["me"]["role"];
@@ -43,12 +93,12 @@ function toConversationRow(row: MembershipWithConversation): ConversationRow {
 
 /** One set per request (and per subscription event): each loader turns N lookups into one query. */
 export function createLoaders(services: ChatServices, viewerId: string | null) {
-  const { db } = services;
+  const { db, sql } = services;
+  /** Per person: everyone they blocked or who blocked them. */
   const blocked = new DataLoader<string, Set<string>>(async (ids) => {
-    const rows = await db.block.findMany({
-      where: { OR: [{ blockerId: { in: [...ids] } }, { blockedId: { in: [...ids] } }] },
-      select: { blockerId: true, blockedId: true },
-    });
+    const rows = await sql.query<{ blockerId: string; blockedId: string }>(Prisma.sql`
+      SELECT blocker_id::text AS "blockerId", blocked_id::text AS "blockedId" FROM blocks
+       WHERE blocker_id = ANY(${[...ids]}::uuid[]) OR blocked_id = ANY(${[...ids]}::uuid[])`);
     return ids.map(
       (id) =>
         new Set(
@@ -73,12 +123,13 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
     /** The viewer's conversation opened by each match id (Match.conversation); null when none or hidden. */
     conversationByMatchId: new DataLoader<string, ConversationRow | null>(async (matchIds) => {
       if (!viewerId) return matchIds.map(() => null);
-      const hidden = await hiddenByBlocks(db, viewerId);
-      const rows = await db.conversationMember.findMany({
-        where: { userId: viewerId, conversation: { ...hidden, matchId: { in: [...matchIds] } } },
-        select: { role: true, lastReadSeq: true, deliveredSeq: true, muted: true, conversation: true },
-      });
-      const byMatch = new Map(rows.map((row) => [row.conversation.matchId, toConversationRow(row)]));
+      const rows = await sql.query<ConversationMembershipRow>(conversationsByMatch(viewerId, matchIds));
+      const byMatch = new Map(
+        rows.map(({ role, lastReadSeq, deliveredSeq, muted, ...conversation }) => [
+          conversation.matchId,
+          { ...conversation, me: { role, lastReadSeq, deliveredSeq, muted } },
+        ]),
+      );
       return matchIds.map((id) => byMatch.get(id) ?? null);
     }),
     /** The viewer's own invitations by id (INVITATION_RECEIVED events); null for anyone else's. */
@@ -114,7 +165,7 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
         const [conversationId = "", seq = "0"] = key.split(":");
         return { conversationId, seq: Number(seq) };
       });
-      const rows = await db.message.findMany({ where: { OR: pairs }, include: MESSAGE_INCLUDE });
+      const rows = await sql.query<Parameters<typeof toMessageRow>[0]>(messagesBySeq(pairs));
       const byKey = new Map(rows.map((row) => [`${row.conversationId}:${row.seq}`, toMessageRow(row)]));
       return keys.map((key) => byKey.get(key) ?? null);
     }),
@@ -145,36 +196,14 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
     /** A read grant for each media id the viewer may read (member of a conversation with a live message holding it). */
     readGrant: new DataLoader<string, string | null>(async (mediaIds) => {
       if (!viewerId) return mediaIds.map(() => null);
-      const [rows, senders] = await Promise.all([
-        db.messageAttachment.findMany({
-          where: {
-            mediaId: { in: [...mediaIds] },
-            message: { deletedAt: null, conversation: { members: { some: { userId: viewerId } } } },
-          },
-          select: { mediaId: true, message: { select: { senderId: true } } },
-        }),
-        // Each media id has one sender in Chat (sendMessage refuses another): the grant names them,
-        // and only a message of theirs holding it counts (older duplicates by others are ignored).
-        db.mediaSender.findMany({
-          where: { mediaId: { in: [...mediaIds] } },
-          select: { mediaId: true, senderId: true },
-        }),
-      ]);
-      const senderOf = new Map(senders.map((row) => [row.mediaId, row.senderId]));
-      const viewerBlocks = await blocked.load(viewerId);
+      const rows = await sql.query<{ mediaId: string; senderId: string }>(readableMedia(viewerId, mediaIds));
+      if (rows.length === 0) return mediaIds.map(() => null);
+      const senderOf = new Map(rows.map((row) => [row.mediaId, row.senderId]));
       const expiresAt = Math.floor(Date.now() / 1000) + GRANT_TTL_SECONDS;
       return mediaIds.map((mediaId) => {
-        const holder = rows.find(
-          (row) =>
-            row.mediaId === mediaId &&
-            row.message.senderId === senderOf.get(mediaId) &&
-            !viewerBlocks.has(row.message.senderId),
-        );
-        return holder
-          ? signMediaGrant(
-              { mediaId, viewerId, ownerId: holder.message.senderId, expiresAt },
-              services.config.mediaGrantSecret,
-            )
+        const ownerId = senderOf.get(mediaId);
+        return ownerId
+          ? signMediaGrant({ mediaId, viewerId, ownerId, expiresAt }, services.config.mediaGrantSecret)
           : null;
       });
     }),

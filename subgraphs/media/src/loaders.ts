@@ -6,11 +6,21 @@ import type { PhotoCache } from "./modules/photo-cache";
 
 export type MediaRow = NonNullable<Awaited<ReturnType<MediaDb["media"]["findUnique"]>>>;
 
+/** Every column of `MediaRow`, named and typed as Prisma returns them (enums as text, `variants` parsed JSON). */
+export const MEDIA_ROW_COLUMNS = Prisma.sql`id::text AS id, owner_id::text AS "ownerId", kind::text AS kind, status::text AS status,
+  purpose::text AS purpose, position, width, height, content_type AS "contentType", byte_size AS "byteSize",
+  source_key AS "sourceKey", variants, failure_reason::text AS "failureReason", duration_ms AS "durationMs", blurhash,
+  upload_expires_at AS "uploadExpiresAt", uploaded_at AS "uploadedAt", processed_at AS "processedAt",
+  created_at AS "createdAt", updated_at AS "updatedAt"`;
+
 /** One set per request (for one viewer, or none): each loader turns N lookups into one query. */
-export function createLoaders(db: MediaDb, sql: SqlClient, viewerId: string | null, photos: PhotoCache) {
+export function createLoaders(sql: SqlClient, viewerId: string | null, photos: PhotoCache) {
   return {
+    /** Rows by id, in one plain statement (ids are UUIDs already: the resolvers check). */
     mediaById: new DataLoader<string, MediaRow | null>(async (ids) => {
-      const rows = await db.media.findMany({ where: { id: { in: [...ids] } } });
+      const rows = await sql.query<MediaRow>(
+        Prisma.sql`SELECT ${MEDIA_ROW_COLUMNS} FROM media WHERE id = ANY(${[...ids]}::uuid[])`,
+      );
       const byId = new Map(rows.map((row) => [row.id, row]));
       return ids.map((id) => byId.get(id) ?? null);
     }),
@@ -34,8 +44,8 @@ export function createLoaders(db: MediaDb, sql: SqlClient, viewerId: string | nu
       const hiddenIds = new Set(hidden.map((row) => row.id));
       return ownerIds.map((id) => id !== viewerId && hiddenIds.has(id));
     }),
-    /** Read decisions of this request, by media id and grant (see modules/access.ts). */
-    readAccess: new Map<string, Promise<ReadAccess>>(),
+    /** Read decisions of this request, by media id and grant: made, or being made (see modules/access.ts). */
+    readAccess: new Map<string, ReadAccess | Promise<ReadAccess>>(),
   };
 }
 export type MediaLoaders = ReturnType<typeof createLoaders>;

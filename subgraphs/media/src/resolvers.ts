@@ -3,7 +3,7 @@ import type { CompleteResolvers } from "./generated/resolvers-types";
 import type { GraphQLResolveInfo } from "graphql";
 import type { MediaContext } from "./context";
 import type { MediaRow } from "./loaders";
-import { signedUrl, visible } from "./modules/access";
+import { allowProfilePhotos, signedUrl, visible } from "./modules/access";
 import { addProfilePhoto, removeProfilePhoto, reorderProfilePhotos } from "./modules/photos";
 import { reportMedia } from "./modules/reports";
 import { completeUpload, createUpload, deleteMedia, type CreateUploadInput } from "./modules/uploads";
@@ -69,11 +69,14 @@ export const resolvers: CompleteResolvers = {
   User: {
     __resolveReference: (reference: Reference) => ({ id: reference.id }),
     // The owner's order; nothing for a viewer blocked either way or when the owner is banned.
-    photos: async (user: Reference, _: unknown, { loaders }: MediaContext) => {
+    photos: async (user: Reference, _: unknown, context: MediaContext) => {
+      const { loaders } = context;
       if (!isUuid(user.id)) return [];
       const ownerId = user.id.toLowerCase();
       if (await loaders.ownerHiddenFromViewer.load(ownerId)) return [];
-      return loaders.profilePhotosByOwner.load(ownerId);
+      const photos = await loaders.profilePhotosByOwner.load(ownerId);
+      allowProfilePhotos(photos, context);
+      return photos;
     },
   },
   Query: {

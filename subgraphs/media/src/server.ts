@@ -147,7 +147,7 @@ export async function start(
     context: (base) => ({
       ...base,
       services,
-      loaders: createLoaders(db, sql, base.viewer?.userId ?? null, services.photos),
+      loaders: createLoaders(sql, base.viewer?.userId ?? null, services.photos),
     }),
   });
   return { ...running, files, services };

@@ -55,25 +55,59 @@ async function decide(media: MediaRow, readGrant: unknown, context: MediaContext
   return { allowed: true, untilSeconds: grantExpiry(readGrant as string) };
 }
 
-/** Decided once per request for each (media, grant). */
-export function readAccess(media: MediaRow, readGrant: unknown, context: MediaContext): Promise<ReadAccess> {
-  const key = `${media.id}|${typeof readGrant === "string" ? readGrant : ""}`;
-  let decision = context.loaders.readAccess.get(key);
-  if (!decision) {
-    decision = decide(media, readGrant, context);
-    context.loaders.readAccess.set(key, decision);
+const ALLOWED: ReadAccess = { allowed: true, untilSeconds: null };
+const decisionKey = (mediaId: string, readGrant: unknown) =>
+  `${mediaId}|${typeof readGrant === "string" ? readGrant : ""}`;
+
+/** Decided once per request for each (media, grant): the decision itself once known, else its promise. */
+function decision(
+  media: MediaRow,
+  readGrant: unknown,
+  context: MediaContext,
+): ReadAccess | Promise<ReadAccess> {
+  const key = decisionKey(media.id, readGrant);
+  let made = context.loaders.readAccess.get(key);
+  if (!made) {
+    const pending = decide(media, readGrant, context);
+    context.loaders.readAccess.set(key, pending);
+    void pending.then(
+      (decided) => context.loaders.readAccess.set(key, decided),
+      () => undefined,
+    );
+    made = pending;
   }
-  return decision;
+  return made;
 }
 
-/** A metadata field: its value for a viewer who may see the item, else `hidden`. */
-export async function visible<T, H>(
+export async function readAccess(
+  media: MediaRow,
+  readGrant: unknown,
+  context: MediaContext,
+): Promise<ReadAccess> {
+  return decision(media, readGrant, context);
+}
+
+/**
+ * Records that the viewer may read these photos without a grant: photos on their owner's profile
+ * (`isOnProfile`) of an owner not hidden from the viewer, as `User.photos` has just established.
+ */
+export function allowProfilePhotos(photos: readonly MediaRow[], context: MediaContext): void {
+  for (const photo of photos) {
+    const key = decisionKey(photo.id, undefined);
+    if (isOnProfile(photo) && !context.loaders.readAccess.has(key)) context.loaders.readAccess.set(key, ALLOWED);
+  }
+}
+
+/** A metadata field: its value for a viewer who may see the item, else `hidden` (synchronously once decided). */
+export function visible<T, H>(
   media: MediaRow & { readGrant?: unknown },
   context: MediaContext,
   value: () => T,
   hidden: H,
-): Promise<T | H> {
-  return (await readAccess(media, media.readGrant, context)).allowed ? value() : hidden;
+): T | H | Promise<T | H> {
+  const made = decision(media, media.readGrant, context);
+  if (made instanceof Promise) return made.then((access) => (access.allowed ? value() : hidden));
+  return made.allowed ? value() : hidden;
 }
 
 /** `onSigned` learns how long the URL stays valid (the response must not be cached longer). */

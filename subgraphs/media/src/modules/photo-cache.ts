@@ -1,6 +1,6 @@
 import { cacheIfUnchanged, type Logger, type Redis, type SqlClient } from "@hv/kit";
 import { Prisma } from "../generated/prisma/client";
-import type { MediaRow } from "../loaders";
+import { MEDIA_ROW_COLUMNS, type MediaRow } from "../loaders";
 
 /** How long an owner's list may sit in Redis unread; every change deletes it before that. */
 export const PHOTO_CACHE_TTL_SECONDS = 300;
@@ -11,8 +11,10 @@ export const photoListKey = (ownerId: string) => `hv:media:profile-photos:${owne
 const versionKey = (ownerId: string) => `hv:media:profile-photos-version:${ownerId}`;
 
 const DATE_FIELDS = ["uploadExpiresAt", "uploadedAt", "processedAt", "createdAt", "updatedAt"] as const;
+/** A row as JSON has it: dates as ISO strings. */
 type CachedRow = Omit<MediaRow, (typeof DATE_FIELDS)[number]> &
-  Record<(typeof DATE_FIELDS)[number], string | null>;
+  Record<"uploadExpiresAt" | "uploadedAt" | "processedAt", string | null> &
+  Record<"createdAt" | "updatedAt", string>;
 
 /**
  * What is cached of a photo: the row as Postgres has it, except the original's storage key (null
@@ -22,18 +24,17 @@ function toCached(row: MediaRow): MediaRow {
   return { ...row, sourceKey: null };
 }
 
-/** Every column of `MediaRow`, named and typed as Prisma returns them (enums as text, `variants` parsed JSON). */
-const MEDIA_ROW_COLUMNS = Prisma.sql`id::text AS id, owner_id::text AS "ownerId", kind::text AS kind, status::text AS status,
-  purpose::text AS purpose, position, width, height, content_type AS "contentType", byte_size AS "byteSize",
-  source_key AS "sourceKey", variants, failure_reason::text AS "failureReason", duration_ms AS "durationMs", blurhash,
-  upload_expires_at AS "uploadExpiresAt", uploaded_at AS "uploadedAt", processed_at AS "processedAt",
-  created_at AS "createdAt", updated_at AS "updatedAt"`;
+const date = (value: string | null) => (value === null ? null : new Date(value));
 
 function revive(row: CachedRow): MediaRow {
-  const dates = Object.fromEntries(
-    DATE_FIELDS.map((field) => [field, row[field] === null ? null : new Date(row[field])]),
-  );
-  return { ...row, ...dates } as unknown as MediaRow;
+  return {
+    ...row,
+    uploadExpiresAt: date(row.uploadExpiresAt),
+    uploadedAt: date(row.uploadedAt),
+    processedAt: date(row.processedAt),
+    createdAt: new Date(row.createdAt),
+    updatedAt: new Date(row.updatedAt),
+  };
 }
 
 /**
