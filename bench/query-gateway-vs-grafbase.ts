@@ -78,6 +78,7 @@ type Subgraph = (typeof SUBGRAPHS)[number];
 /** Profile photos per person: a page of 50 holds 150. */
 const PHOTOS_EACH = 3;
 const MATCHES_EACH = 20;
+const IDLE_SECONDS = 10;
 
 function argument(name: string): string | undefined {
   const index = process.argv.indexOf(`--${name}`);
@@ -299,6 +300,15 @@ async function main(): Promise<void> {
       console.log(`${query}: ${size}`);
     }
     console.log(`answers identical on ${queryNames.length} queries x 20 viewers; load average ${loadAverage()}`);
+    // What each subgraph spends with no request at all (timers, pollers): part of every figure below.
+    const idleBefore = Object.fromEntries(SUBGRAPHS.map((name) => [name, cpuSecondsOf(pids[name])]));
+    await sleep(IDLE_SECONDS * 1000);
+    const idleMsPerSecond = Object.fromEntries(
+      SUBGRAPHS.map((name) => [name, ((cpuSecondsOf(pids[name]) - idleBefore[name]!) * 1000) / IDLE_SECONDS]),
+    ) as Record<Subgraph, number>;
+    console.log(
+      `idle CPU-ms per second over ${IDLE_SECONDS} s: ${SUBGRAPHS.map((name) => `${name} ${idleMsPerSecond[name].toFixed(1)}`).join(", ")}`,
+    );
 
     const cpuMs: Record<string, number[]> = {};
     for (let round = 0; round < rounds; round += 1) {
@@ -311,11 +321,14 @@ async function main(): Promise<void> {
           });
           if (result.failed) throw new Error(`${gateway.name} ${query}: ${result.errors.join("; ")}`);
           (cpuMs[`${query}|${gateway.name}`] ??= []).push((result.cpuSeconds * 1000) / result.done);
+          let idleMs = 0;
           for (const name of SUBGRAPHS) {
             (cpuMs[`${query}|${gateway.name}|${name}`] ??= []).push(
               ((cpuSecondsOf(pids[name]) - before[name]!) * 1000) / result.done,
             );
+            idleMs += idleMsPerSecond[name] * result.seconds;
           }
+          (cpuMs[`${query}|${gateway.name}|idle`] ??= []).push(idleMs / result.done);
         }
       }
     }
@@ -332,9 +345,11 @@ async function main(): Promise<void> {
         const parts = SUBGRAPHS.map((name) => [name, median(cpuMs[`${query}|${gateway.name}|${name}`])] as const);
         const subgraphs = parts.reduce((sum, [, value]) => sum + value, 0);
         const gatewayMs = median(cpuMs[`${query}|${gateway.name}`]);
+        const idle = median(cpuMs[`${query}|${gateway.name}|idle`]);
         console.log(
           `    behind ${gateway.name}: ${parts.map(([name, value]) => `${name} ${value.toFixed(2)}`).join(", ")}; ` +
-            `subgraphs ${subgraphs.toFixed(2)}, end to end ${(subgraphs + gatewayMs).toFixed(2)}`,
+            `subgraphs ${subgraphs.toFixed(2)}, end to end ${(subgraphs + gatewayMs).toFixed(2)} ` +
+            `(of which the subgraphs' idle rate ${idle.toFixed(2)})`,
         );
       }
     }
