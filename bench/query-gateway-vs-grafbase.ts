@@ -22,6 +22,7 @@
  * photos (Media) and matches with conversations (Discovery, Chat) in SQL.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { mkdtempSync, readFileSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -31,6 +32,8 @@ import { clusterLocations } from "@hv/discovery/src/maintenance/cluster-location
 import { createUsersDb } from "@hv/users/src/db";
 import { dropDatabase } from "@hv/prisma";
 import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
+import { photoListKey } from "@hv/media/src/modules/photo-cache";
+import { Redis } from "ioredis";
 import pg from "pg";
 import { benchPersonIdSql, seedCity } from "./support/city";
 import { flag, percentile } from "./support/args";
@@ -85,7 +88,10 @@ function argument(name: string): string | undefined {
   return index < 0 ? undefined : process.argv[index + 1];
 }
 
-/** Three READY profile photos for each of the `users` people, with the worker's two variants. */
+/**
+ * Three READY profile photos for each of the `users` people, with the worker's two variants; ids
+ * derived from the person's like theirs, so a list another run left in Redis names the same rows.
+ */
 async function seedPhotos(mediaUrl: string, users: number): Promise<void> {
   const client = new pg.Client({ connectionString: mediaUrl });
   await client.connect();
@@ -99,7 +105,7 @@ async function seedPhotos(mediaUrl: string, users: number): Promise<void> {
                jsonb_build_object('name', '640.webp', 'contentType', 'image/webp', 'width', 640, 'height', 800, 'byteSize', 800,
                                   'key', 'media/' || m.owner_id || '/' || m.id || '/640.webp')),
              now(), now()
-      FROM (SELECT gen_random_uuid() AS id, ${benchPersonIdSql("i")} AS owner_id, p AS position
+      FROM (SELECT md5('hv-bench-photo-' || i || '-' || p)::uuid AS id, ${benchPersonIdSql("i")} AS owner_id, p AS position
             FROM generate_series(1, ${users}) i, generate_series(0, ${PHOTOS_EACH - 1}) p) m`);
     await client.query(`VACUUM ANALYZE media`);
   } finally {
@@ -155,6 +161,27 @@ async function seedMatches(
   }
 }
 
+/** `benchPersonIdSql` in JavaScript: md5 as a UUID. */
+function benchPersonId(i: number): string {
+  const hex = createHash("md5").update(`hv-bench-${i}`).digest("hex");
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20)}`;
+}
+
+/** Deletes the people's cached photo lists (Redis is shared with other runs, which seed other photos). */
+async function forgetPhotoLists(users: number): Promise<void> {
+  const redis = new Redis(process.env.REDIS_URL || "redis://127.0.0.1:6379");
+  try {
+    for (let first = 1; first <= users; first += 1000) {
+      const keys = Array.from({ length: Math.min(1000, users - first + 1) }, (_, offset) =>
+        photoListKey(benchPersonId(first + offset)),
+      );
+      await redis.del(...keys);
+    }
+  } finally {
+    redis.disconnect();
+  }
+}
+
 async function main(): Promise<void> {
   const grafbase = argument("grafbase");
   if (!grafbase) throw new Error("--grafbase <path to the grafbase CLI binary> is required");
@@ -191,6 +218,7 @@ async function main(): Promise<void> {
     await usersDb.$executeRawUnsafe(`VACUUM ANALYZE users`);
     await clusterLocations(discoveryDb);
     await seedPhotos(urls.media, users);
+    await forgetPhotoLists(users);
     const sample = await discoveryDb.$queryRawUnsafe<Array<{ id: string }>>(`
       SELECT p.user_id::text AS id FROM discovery_profiles p JOIN user_locations l USING (user_id)
       WHERE l.updated_at >= now() - interval '24 hours' AND p.visible AND NOT p.banned AND p.gender IS NOT NULL
