@@ -9,8 +9,11 @@
  * CPU per request while that gateway ran it, from /proc, in interleaved rounds; then the latency one
  * client adds on `user(id)` through each gateway over calling the Users subgraph directly.
  *
- *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--only "matches 20,photos 150"] [--subgraphs-from /other/checkout] [--profile DIR]
+ *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--only "matches 20,photos 150"] [--subgraphs-from /other/checkout | --compare /other/checkout] [--profile DIR]
  *
+ * `--compare DIR` puts no Grafbase in: two of our gateways, one in front of this checkout's subgraphs
+ * ("after") and one in front of DIR's ("before", e.g. main's), on the same databases and seed, in
+ * the same interleaved rounds: a before/after of subgraph changes from one run.
  * `--latency 0` skips the latency part. `--subgraphs-from` runs the four subgraphs from another
  * checkout of this repository (e.g. main's, for a before/after with the same bench); `--profile DIR`
  * writes each subgraph's V8 CPU profile there (bench/support/profile-summary.ts reads them).
@@ -184,7 +187,9 @@ async function forgetPhotoLists(users: number): Promise<void> {
 
 async function main(): Promise<void> {
   const grafbase = argument("grafbase");
-  if (!grafbase) throw new Error("--grafbase <path to the grafbase CLI binary> is required");
+  const compareWith = argument("compare") === undefined ? undefined : path.resolve(argument("compare")!);
+  if (!grafbase && !compareWith)
+    throw new Error("--grafbase <path to the grafbase CLI binary> (or --compare <checkout>) is required");
   const users = flag("users", 20_000);
   const rounds = flag("rounds", 4);
   const requests = flag("requests", 400);
@@ -231,62 +236,78 @@ async function main(): Promise<void> {
     );
 
     const key = generateSigningKeyJwk("bench-grafbase");
-    const ports = {
-      users: await freePort(),
-      discovery: await freePort(),
-      media: await freePort(),
-      chat: await freePort(),
-      files: await freePort(),
-      gateway: await freePort(),
-      metrics: await freePort(),
-      grafbase: await freePort(),
-    };
     const subgraphUrl = (port: number) => `http://127.0.0.1:${port}/graphql`;
-    const env = {
-      AUTH_SIGNING_KEYS: JSON.stringify([key]),
-      AUTH_JWKS_URL: `http://127.0.0.1:${ports.users}/.well-known/jwks.json`,
-      EVENTS_PREFIX: `hvbench_${stamp}`,
-      USERS_DATABASE_URL: urls.users,
-      DISCOVERY_DATABASE_URL: urls.discovery,
-      MEDIA_DATABASE_URL: urls.media,
-      CHAT_DATABASE_URL: urls.chat,
-      USERS_PORT: String(ports.users),
-      DISCOVERY_PORT: String(ports.discovery),
-      MEDIA_PORT: String(ports.media),
-      CHAT_PORT: String(ports.chat),
-      MEDIA_FILES_PORT: String(ports.files),
-      MEDIA_LOCAL_DIR: path.join(os.tmpdir(), `hv-bench-media-${stamp}`),
-      GATEWAY_PORT: String(ports.gateway),
-      GATEWAY_METRICS_PORT: String(ports.metrics),
-      USERS_URL: subgraphUrl(ports.users),
-      DISCOVERY_URL: subgraphUrl(ports.discovery),
-      MEDIA_URL: subgraphUrl(ports.media),
-      CHAT_URL: subgraphUrl(ports.chat),
-      // The load comes from one address: measure the gateways, not the edge's budgets.
-      GATEWAY_RATE_LIMIT_IP: "100000000/1m",
-      GATEWAY_RATE_LIMIT_USER: "100000000/1m",
-    };
     const readyz = (port: number) => `http://127.0.0.1:${port}/readyz`;
-    const pids = {} as Record<Subgraph, number>;
-    for (const name of SUBGRAPHS) {
-      const child = await startChild(
-        path.join(subgraphsFrom, "subgraphs", name, "src", "index.ts"),
-        env,
-        readyz(ports[name]),
-        profileDir ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir), "--cpu-prof-name", `${name}.cpuprofile`] : [],
-      );
-      children.push(child);
-      pids[name] = child.pid!;
+    /** The four subgraphs of a checkout and our gateway in front of them, on ports of their own. */
+    const startSystem = async (from: string, label: string) => {
+      const ports = {
+        users: await freePort(),
+        discovery: await freePort(),
+        media: await freePort(),
+        chat: await freePort(),
+        files: await freePort(),
+        gateway: await freePort(),
+        metrics: await freePort(),
+      };
+      const env = {
+        AUTH_SIGNING_KEYS: JSON.stringify([key]),
+        AUTH_JWKS_URL: `http://127.0.0.1:${ports.users}/.well-known/jwks.json`,
+        EVENTS_PREFIX: `hvbench_${stamp}`,
+        USERS_DATABASE_URL: urls.users,
+        DISCOVERY_DATABASE_URL: urls.discovery,
+        MEDIA_DATABASE_URL: urls.media,
+        CHAT_DATABASE_URL: urls.chat,
+        USERS_PORT: String(ports.users),
+        DISCOVERY_PORT: String(ports.discovery),
+        MEDIA_PORT: String(ports.media),
+        CHAT_PORT: String(ports.chat),
+        MEDIA_FILES_PORT: String(ports.files),
+        MEDIA_LOCAL_DIR: path.join(os.tmpdir(), `hv-bench-media-${stamp}`),
+        GATEWAY_PORT: String(ports.gateway),
+        GATEWAY_METRICS_PORT: String(ports.metrics),
+        USERS_URL: subgraphUrl(ports.users),
+        DISCOVERY_URL: subgraphUrl(ports.discovery),
+        MEDIA_URL: subgraphUrl(ports.media),
+        CHAT_URL: subgraphUrl(ports.chat),
+        // The load comes from one address: measure the gateways, not the edge's budgets.
+        GATEWAY_RATE_LIMIT_IP: "100000000/1m",
+        GATEWAY_RATE_LIMIT_USER: "100000000/1m",
+      };
+      const pids = {} as Record<Subgraph, number>;
+      for (const name of SUBGRAPHS) {
+        const profile = profileDir
+          ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir), "--cpu-prof-name", `${name}-${label}.cpuprofile`]
+          : [];
+        const child = await startChild(
+          path.join(from, "subgraphs", name, "src", "index.ts"),
+          env,
+          readyz(ports[name]),
+          profile,
+        );
+        children.push(child);
+        pids[name] = child.pid!;
+      }
+      const gateway = await startChild("gateway/src/index.ts", env, readyz(ports.gateway));
+      children.push(gateway);
+      return { ports, pids, url: subgraphUrl(ports.gateway), pid: gateway.pid! };
+    };
+    const ours = await startSystem(compareWith ? ROOT : subgraphsFrom, compareWith ? "after" : "ours");
+    let other: { name: string; url: string; pid: number; pids: Record<Subgraph, number> };
+    if (compareWith) {
+      const before = await startSystem(compareWith, "before");
+      other = { name: "before", url: before.url, pid: before.pid, pids: before.pids };
+    } else {
+      const theirs = await startGrafbase(grafbase!, await freePort(), {
+        users: ours.ports.users,
+        discovery: ours.ports.discovery,
+        media: ours.ports.media,
+        chat: ours.ports.chat,
+      });
+      children.push(theirs.child);
+      // Grafbase in front of our subgraphs: theirs are the same processes.
+      other = { name: "grafbase", url: theirs.url, pid: theirs.child.pid!, pids: ours.pids };
     }
-    const ours = await startChild("gateway/src/index.ts", env, readyz(ports.gateway));
-    children.push(ours);
-    const theirs = await startGrafbase(grafbase, ports.grafbase, {
-      users: ports.users,
-      discovery: ports.discovery,
-      media: ports.media,
-      chat: ports.chat,
-    });
-    children.push(theirs.child);
+    const ports = ours.ports;
 
     const issuer = createAccessTokenIssuer({
       keys: [key],
@@ -300,10 +321,7 @@ async function main(): Promise<void> {
         token: (await issuer.issue({ userId: id, sessionId: crypto.randomUUID(), role: "USER" })).token,
       })),
     );
-    const gateways = [
-      { name: "ours", url: subgraphUrl(ports.gateway), pid: ours.pid! },
-      { name: "grafbase", url: theirs.url, pid: theirs.child.pid! },
-    ];
+    const gateways = [{ name: compareWith ? "after" : "ours", url: ours.url, pid: ours.pid, pids: ours.pids }, other];
     const ask = async (url: string, query: QueryName, index: number) => {
       const viewer = tokens[index % tokens.length]!;
       const other = tokens[(index + 1) % tokens.length]!;
@@ -321,28 +339,34 @@ async function main(): Promise<void> {
       let size = "";
       for (let i = 0; i < 20; i += 1) {
         const [a, b] = [await ask(gateways[0]!.url, query, i), await ask(gateways[1]!.url, query, i)];
-        if (JSON.stringify(a) !== JSON.stringify(b))
-          throw new Error(`${query}: the gateways answered differently`);
+        // Two Media processes sign a URL each (expiry, signature): compared up to the query string.
+        const same = (data: unknown) => JSON.stringify(data).replace(/"(http[^"?]*)\?[^"]*"/g, '"$1"');
+        if (same(a) !== same(b)) throw new Error(`${query}: the gateways answered differently`);
         if (i === 0) size = describeAnswer(a);
       }
       console.log(`${query}: ${size}`);
     }
     console.log(`answers identical on ${queryNames.length} queries x 20 viewers; load average ${loadAverage()}`);
     // What each subgraph spends with no request at all (timers, pollers): part of every figure below.
-    const idleBefore = Object.fromEntries(SUBGRAPHS.map((name) => [name, cpuSecondsOf(pids[name])]));
+    const idleMsPerSecond = new Map<number, number>();
+    const allPids = [...new Set(gateways.flatMap((gateway) => Object.values(gateway.pids)))];
+    const idleBefore = allPids.map((pid) => cpuSecondsOf(pid));
     await sleep(IDLE_SECONDS * 1000);
-    const idleMsPerSecond = Object.fromEntries(
-      SUBGRAPHS.map((name) => [name, ((cpuSecondsOf(pids[name]) - idleBefore[name]!) * 1000) / IDLE_SECONDS]),
-    ) as Record<Subgraph, number>;
-    console.log(
-      `idle CPU-ms per second over ${IDLE_SECONDS} s: ${SUBGRAPHS.map((name) => `${name} ${idleMsPerSecond[name].toFixed(1)}`).join(", ")}`,
+    allPids.forEach((pid, index) =>
+      idleMsPerSecond.set(pid, ((cpuSecondsOf(pid) - idleBefore[index]!) * 1000) / IDLE_SECONDS),
     );
+    for (const gateway of gateways) {
+      console.log(
+        `idle CPU-ms per second over ${IDLE_SECONDS} s behind ${gateway.name}: ${SUBGRAPHS.map((name) => `${name} ${idleMsPerSecond.get(gateway.pids[name])!.toFixed(1)}`).join(", ")}`,
+      );
+    }
 
     const cpuMs: Record<string, number[]> = {};
     for (let round = 0; round < rounds; round += 1) {
       for (const query of queryNames) {
         const order = round % 2 === 0 ? gateways : [...gateways].reverse();
         for (const gateway of order) {
+          const pids = gateway.pids;
           const before = Object.fromEntries(SUBGRAPHS.map((name) => [name, cpuSecondsOf(pids[name])]));
           const result = await closedLoop(requests, concurrency, gateway.pid, async (index) => {
             await ask(gateway.url, query, index);
@@ -354,7 +378,7 @@ async function main(): Promise<void> {
             (cpuMs[`${query}|${gateway.name}|${name}`] ??= []).push(
               ((cpuSecondsOf(pids[name]) - before[name]!) * 1000) / result.done,
             );
-            idleMs += idleMsPerSecond[name] * result.seconds;
+            idleMs += idleMsPerSecond.get(pids[name])! * result.seconds;
           }
           (cpuMs[`${query}|${gateway.name}|idle`] ??= []).push(idleMs / result.done);
         }
@@ -366,9 +390,12 @@ async function main(): Promise<void> {
     const median = (values: number[] = []) =>
       [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
     for (const query of queryNames) {
-      const a = median(cpuMs[`${query}|ours`]);
-      const b = median(cpuMs[`${query}|grafbase`]);
-      console.log(`  ${query}: gateway ours ${a.toFixed(2)}, grafbase ${b.toFixed(2)}, ratio ${(a / b).toFixed(2)}x`);
+      const [first, second] = [gateways[0]!.name, gateways[1]!.name];
+      const a = median(cpuMs[`${query}|${first}`]);
+      const b = median(cpuMs[`${query}|${second}`]);
+      console.log(
+        `  ${query}: gateway ${first} ${a.toFixed(2)}, ${second} ${b.toFixed(2)}, ratio ${(a / b).toFixed(2)}x`,
+      );
       for (const gateway of gateways) {
         const parts = SUBGRAPHS.map((name) => [name, median(cpuMs[`${query}|${gateway.name}|${name}`])] as const);
         const subgraphs = parts.reduce((sum, [, value]) => sum + value, 0);
@@ -382,7 +409,7 @@ async function main(): Promise<void> {
       }
     }
 
-    if (latencyRequests > 0 && queryNames.includes("user(id)")) {
+    if (!compareWith && latencyRequests > 0 && queryNames.includes("user(id)")) {
       // One client, `user(id)`: direct to Users, through ours, through Grafbase, interleaved.
       const times: Record<string, number[]> = { direct: [], ours: [], grafbase: [] };
       const targets = { direct: subgraphUrl(ports.users), ours: gateways[0]!.url, grafbase: gateways[1]!.url };
