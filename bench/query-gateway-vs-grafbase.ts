@@ -276,7 +276,13 @@ async function main(): Promise<void> {
       const pids = {} as Record<Subgraph, number>;
       for (const name of SUBGRAPHS) {
         const profile = profileDir
-          ? ["--cpu-prof", "--cpu-prof-dir", path.resolve(profileDir), "--cpu-prof-name", `${name}-${label}.cpuprofile`]
+          ? [
+              "--cpu-prof",
+              "--cpu-prof-dir",
+              path.resolve(profileDir),
+              "--cpu-prof-name",
+              `${name}-${label}.cpuprofile`,
+            ]
           : [];
         const child = await startChild(
           path.join(from, "subgraphs", name, "src", "index.ts"),
@@ -321,7 +327,10 @@ async function main(): Promise<void> {
         token: (await issuer.issue({ userId: id, sessionId: crypto.randomUUID(), role: "USER" })).token,
       })),
     );
-    const gateways = [{ name: compareWith ? "after" : "ours", url: ours.url, pid: ours.pid, pids: ours.pids }, other];
+    const gateways = [
+      { name: compareWith ? "after" : "ours", url: ours.url, pid: ours.pid, pids: ours.pids },
+      other,
+    ];
     const ask = async (url: string, query: QueryName, index: number) => {
       const viewer = tokens[index % tokens.length]!;
       const other = tokens[(index + 1) % tokens.length]!;
@@ -340,13 +349,20 @@ async function main(): Promise<void> {
       for (let i = 0; i < 20; i += 1) {
         const [a, b] = [await ask(gateways[0]!.url, query, i), await ask(gateways[1]!.url, query, i)];
         // Two Media processes sign a URL each (expiry, signature): compared up to the query string.
-        const same = (data: unknown) => JSON.stringify(data).replace(/"(http[^"?]*)\?[^"]*"/g, '"$1"');
-        if (same(a) !== same(b)) throw new Error(`${query}: the gateways answered differently`);
+        const same = (data: unknown) =>
+          JSON.stringify(data).replace(/"http:\/\/127\.0\.0\.1:\d+(\/[^"?]*)\?[^"]*"/g, '"$1"');
+        if (same(a) !== same(b)) {
+          const dump = path.join(os.tmpdir(), `hv-bench-answers-${stamp}.json`);
+          writeFileSync(dump, JSON.stringify({ [gateways[0]!.name]: a, [gateways[1]!.name]: b }, null, 1));
+          throw new Error(`${query}: the gateways answered differently (both answers in ${dump})`);
+        }
         if (i === 0) size = describeAnswer(a);
       }
       console.log(`${query}: ${size}`);
     }
-    console.log(`answers identical on ${queryNames.length} queries x 20 viewers; load average ${loadAverage()}`);
+    console.log(
+      `answers identical on ${queryNames.length} queries x 20 viewers; load average ${loadAverage()}`,
+    );
     // What each subgraph spends with no request at all (timers, pollers): part of every figure below.
     const idleMsPerSecond = new Map<number, number>();
     const allPids = [...new Set(gateways.flatMap((gateway) => Object.values(gateway.pids)))];
@@ -397,7 +413,9 @@ async function main(): Promise<void> {
         `  ${query}: gateway ${first} ${a.toFixed(2)}, ${second} ${b.toFixed(2)}, ratio ${(a / b).toFixed(2)}x`,
       );
       for (const gateway of gateways) {
-        const parts = SUBGRAPHS.map((name) => [name, median(cpuMs[`${query}|${gateway.name}|${name}`])] as const);
+        const parts = SUBGRAPHS.map(
+          (name) => [name, median(cpuMs[`${query}|${gateway.name}|${name}`])] as const,
+        );
         const subgraphs = parts.reduce((sum, [, value]) => sum + value, 0);
         const gatewayMs = median(cpuMs[`${query}|${gateway.name}`]);
         const idle = median(cpuMs[`${query}|${gateway.name}|idle`]);
@@ -412,7 +430,11 @@ async function main(): Promise<void> {
     if (!compareWith && latencyRequests > 0 && queryNames.includes("user(id)")) {
       // One client, `user(id)`: direct to Users, through ours, through Grafbase, interleaved.
       const times: Record<string, number[]> = { direct: [], ours: [], grafbase: [] };
-      const targets = { direct: subgraphUrl(ports.users), ours: gateways[0]!.url, grafbase: gateways[1]!.url };
+      const targets = {
+        direct: subgraphUrl(ports.users),
+        ours: gateways[0]!.url,
+        grafbase: gateways[1]!.url,
+      };
       for (let i = 0; i < latencyRequests; i += 1) {
         for (const [name, url] of Object.entries(targets)) {
           const at = performance.now();
@@ -445,9 +467,7 @@ async function main(): Promise<void> {
 function describeAnswer(data: unknown): string {
   const text = JSON.stringify(data);
   const count = (pattern: RegExp) => (text.match(pattern) ?? []).length;
-  return (
-    `${count(/"displayName"/g)} people, ${count(/"url":"http/g)} photo URLs, ${count(/"lastMessage":\{/g)} conversations with a message, ${text.length} bytes`
-  );
+  return `${count(/"displayName"/g)} people, ${count(/"url":"http/g)} photo URLs, ${count(/"lastMessage":\{/g)} conversations with a message, ${text.length} bytes`;
 }
 
 /** `grafbase dev` on the subgraphs' SDL and URLs, Authorization forwarded; ready once it answers. */

@@ -94,7 +94,8 @@ export async function readAccess(
 export function allowProfilePhotos(photos: readonly MediaRow[], context: MediaContext): void {
   for (const photo of photos) {
     const key = decisionKey(photo.id, undefined);
-    if (isOnProfile(photo) && !context.loaders.readAccess.has(key)) context.loaders.readAccess.set(key, ALLOWED);
+    if (isOnProfile(photo) && !context.loaders.readAccess.has(key))
+      context.loaders.readAccess.set(key, ALLOWED);
   }
 }
 
