@@ -44,6 +44,8 @@ export function createLoaders(sql: SqlClient, viewerId: string | null, photos: P
       const hiddenIds = new Set(hidden.map((row) => row.id));
       return ownerIds.map((id) => id !== viewerId && hiddenIds.has(id));
     }),
+    /** Owners `ownerHiddenFromViewer` cleared for this viewer in this request (modules/access.ts `ownerShown`). */
+    ownersShown: new Set<string>(),
     /** Read decisions of this request, by media id and grant: made, or being made (see modules/access.ts). */
     readAccess: new Map<string, ReadAccess | Promise<ReadAccess>>(),
   };

@@ -3,7 +3,7 @@ import type { CompleteResolvers } from "./generated/resolvers-types";
 import type { GraphQLResolveInfo } from "graphql";
 import type { MediaContext } from "./context";
 import type { MediaRow } from "./loaders";
-import { allowProfilePhotos, signedUrl, visible } from "./modules/access";
+import { ownerShown, signedUrl, visible } from "./modules/access";
 import { addProfilePhoto, removeProfilePhoto, reorderProfilePhotos } from "./modules/photos";
 import { reportMedia } from "./modules/reports";
 import { completeUpload, createUpload, deleteMedia, type CreateUploadInput } from "./modules/uploads";
@@ -74,9 +74,8 @@ export const resolvers: CompleteResolvers = {
       if (!isUuid(user.id)) return [];
       const ownerId = user.id.toLowerCase();
       if (await loaders.ownerHiddenFromViewer.load(ownerId)) return [];
-      const photos = await loaders.profilePhotosByOwner.load(ownerId);
-      allowProfilePhotos(photos, context);
-      return photos;
+      ownerShown(ownerId, context);
+      return loaders.profilePhotosByOwner.load(ownerId);
     },
   },
   Query: {

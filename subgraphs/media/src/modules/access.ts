@@ -65,6 +65,8 @@ function decision(
   readGrant: unknown,
   context: MediaContext,
 ): ReadAccess | Promise<ReadAccess> {
+  // What `decide` concludes for a photo on the profile of an owner known not to be hidden.
+  if (isOnProfile(media) && context.loaders.ownersShown.has(media.ownerId)) return ALLOWED;
   const key = decisionKey(media.id, readGrant);
   let made = context.loaders.readAccess.get(key);
   if (!made) {
@@ -88,15 +90,12 @@ export async function readAccess(
 }
 
 /**
- * Records that the viewer may read these photos without a grant: photos on their owner's profile
- * (`isOnProfile`) of an owner not hidden from the viewer, as `User.photos` has just established.
+ * Records that no ban or block hides this owner's media from the viewer in this request, as
+ * `User.photos` has just established: their photos on the profile are then readable without a
+ * grant, decided synchronously.
  */
-export function allowProfilePhotos(photos: readonly MediaRow[], context: MediaContext): void {
-  for (const photo of photos) {
-    const key = decisionKey(photo.id, undefined);
-    if (isOnProfile(photo) && !context.loaders.readAccess.has(key))
-      context.loaders.readAccess.set(key, ALLOWED);
-  }
+export function ownerShown(ownerId: string, context: MediaContext): void {
+  context.loaders.ownersShown.add(ownerId);
 }
 
 /** A metadata field: its value for a viewer who may see the item, else `hidden` (synchronously once decided). */
