@@ -16,7 +16,8 @@
  * the same interleaved rounds: a before/after of subgraph changes from one run.
  * `--latency 0` skips the latency part. `--subgraphs-from` runs the four subgraphs from another
  * checkout of this repository (e.g. main's, for a before/after with the same bench); `--profile DIR`
- * writes each subgraph's V8 CPU profile there (bench/support/profile-summary.ts reads them).
+ * writes each subgraph's V8 CPU profile there, and our gateway's in DIR/gateway-<label>-<stamp>/,
+ * when they exit (bench/support/profile-summary.ts reads them).
  *
  * The Grafbase CLI ships in an npm package: `npm pack @grafbase/cli-x86_64-unknown-linux-musl`,
  * untar it outside the repo and pass `package/grafbase`; it runs as `grafbase dev` with a
@@ -293,7 +294,14 @@ async function main(): Promise<void> {
         children.push(child);
         pids[name] = child.pid!;
       }
-      const gateway = await startChild("gateway/src/index.ts", env, readyz(ports.gateway));
+      const gateway = await startChild(
+        "gateway/src/index.ts",
+        env,
+        readyz(ports.gateway),
+        profileDir
+          ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `gateway-${label}-${stamp}`)}`]
+          : [],
+      );
       children.push(gateway);
       return { ports, pids, url: subgraphUrl(ports.gateway), pid: gateway.pid! };
     };
