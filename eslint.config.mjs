@@ -4,7 +4,7 @@ import { readdirSync } from "node:fs";
 import path from "node:path";
 import js from "@eslint/js";
 import tseslint from "typescript-eslint";
-import noRelativeCrossPackage from "./scripts/lint/no-relative-cross-package.cjs";
+import { createNodeResolver, importX } from "eslint-plugin-import-x";
 
 const ROOT = import.meta.dirname;
 
@@ -12,9 +12,6 @@ const ROOT = import.meta.dirname;
 const SUBGRAPHS = readdirSync(path.join(ROOT, "subgraphs"), { withFileTypes: true })
   .filter((entry) => entry.isDirectory())
   .map((entry) => entry.name);
-
-/** Workspace packages by folder (pnpm-workspace.yaml); everything else belongs to the root package. */
-const PACKAGE_DIRS = ["kit", "gateway", "prisma", ...SUBGRAPHS.map((name) => `subgraphs/${name}`)];
 
 /** `@hv/<name>` and anything below it. */
 const packagePatterns = (names) => names.flatMap((name) => [`@hv/${name}`, `@hv/${name}/*`]);
@@ -82,11 +79,22 @@ export default tseslint.config(
     files: ["gateway/**/*.ts"],
     rules: restrictImports(SUBGRAPHS, "The gateway reaches subgraphs over HTTP only."),
   },
-  // Package boundaries for relative paths, which no-restricted-imports cannot see.
+  // Package boundaries for relative paths, which no-restricted-imports cannot see: a relative
+  // import must resolve inside its own workspace package (the nearest named package.json).
   {
     files: ["**/*.ts", "**/*.mts", "**/*.cjs", "**/*.js", "**/*.mjs"],
-    plugins: { hv: { rules: { "no-relative-cross-package": noRelativeCrossPackage } } },
-    rules: { "hv/no-relative-cross-package": ["error", { root: ROOT, packages: PACKAGE_DIRS }] },
+    plugins: { "import-x": importX },
+    settings: {
+      "import-x/resolver-next": [
+        createNodeResolver({ extensions: [".ts", ".mts", ".cts", ".js", ".mjs", ".cjs", ".json"] }),
+      ],
+    },
+    rules: { "import-x/no-relative-packages": ["error", { commonjs: true }] },
+  },
+  // Tests anywhere may use the root's shared test support.
+  {
+    files: ["**/*.test.ts", "**/test/**/*.ts", "**/__tests__/**/*.ts"],
+    rules: { "import-x/no-relative-packages": ["error", { commonjs: true, ignore: ["/test/support/"] }] },
   },
   {
     files: ["**/*.cjs", "**/*.js", "**/*.mjs"],
