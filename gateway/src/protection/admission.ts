@@ -1,4 +1,4 @@
-import { addressBudgetKey, revocationKeys, type Redis, type Viewer } from "@hv/kit";
+import { addressBudgetKey, revocationKeys, SPEND_BUDGET_LUA, type Redis, type Viewer } from "@hv/kit";
 
 /** A budget as the admission script spends it: rate-limiter-flexible's key and counting. */
 export interface AdmissionBudget {
@@ -23,24 +23,14 @@ export type AdmissionVerdict =
  * {verdict, msBeforeNext}: 0 admitted, 1 address over, 2 revoked, 3 user over.
  */
 const ADMISSION_SCRIPT = `
-local function spend(key, points, duration)
-  redis.call('set', key, 0, 'EX', duration, 'NX')
-  local consumed = redis.call('incrby', key, 1)
-  local ttl = redis.call('pttl', key)
-  if ttl == -1 then
-    redis.call('expire', key, duration)
-    ttl = 1000 * duration
-  end
-  if consumed > tonumber(points) then return ttl end
-  return -1
-end
-local over = spend(KEYS[1], ARGV[1], ARGV[2])
+${SPEND_BUDGET_LUA}
+local over = spend_budget(KEYS[1], ARGV[1], ARGV[2])
 if over >= 0 then return {1, over} end
 if ARGV[3] == '' then return {0, 0} end
 if redis.call('exists', KEYS[3]) == 1 then return {2, 0} end
 local revokedAt = tonumber(redis.call('get', KEYS[4]) or '')
 if revokedAt ~= nil and tonumber(ARGV[3]) <= revokedAt then return {2, 0} end
-over = spend(KEYS[2], ARGV[4], ARGV[5])
+over = spend_budget(KEYS[2], ARGV[4], ARGV[5])
 if over >= 0 then return {3, over} end
 return {0, 0}
 `;
