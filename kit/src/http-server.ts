@@ -1,5 +1,6 @@
-import { createHash } from "node:crypto";
 import type http from "node:http";
+import etag from "etag";
+import fresh from "fresh";
 import type { AddressInfo } from "node:net";
 import { runReadinessChecks, type ReadinessCheck } from "./readiness";
 
@@ -32,28 +33,6 @@ export function pathOf(url: string | undefined): string {
   return query < 0 ? url : url.slice(0, query);
 }
 
-/** A weak validator of a body: `W/"<length in hex>-<27 characters of its SHA-1 in base64>"`. */
-function weakEtag(body: Buffer): string {
-  const hash = createHash("sha1").update(body).digest("base64").slice(0, 27);
-  return `W/"${body.length.toString(16)}-${hash}"`;
-}
-
-const NO_CACHE = /(?:^|,)\s*no-cache\s*(?:,|$)/;
-
-/** Whether a GET's cached copy (`If-None-Match`) is still this answer (RFC 9110 weak comparison). */
-function isFresh(req: http.IncomingMessage, etag: string): boolean {
-  const noneMatch = req.headers["if-none-match"];
-  if (noneMatch === undefined || req.headers["if-modified-since"] !== undefined) return false;
-  const cacheControl = req.headers["cache-control"];
-  if (cacheControl !== undefined && NO_CACHE.test(cacheControl)) return false;
-  if (noneMatch.trim() === "*") return true;
-  const bare = etag.slice(2);
-  return noneMatch.split(",").some((tag) => {
-    const candidate = tag.trim();
-    return candidate === etag || candidate === bare;
-  });
-}
-
 /**
  * Sends a whole answer with its length. A GET or HEAD answer carries a weak `ETag` and becomes a
  * bodiless 304 when the request's `If-None-Match` holds it; other methods' answers carry none.
@@ -68,9 +47,9 @@ export function sendBody(
   res.statusCode = status;
   const bytes = Buffer.from(body, "utf8");
   if (req.method === "GET" || req.method === "HEAD") {
-    const etag = weakEtag(bytes);
-    res.setHeader("etag", etag);
-    if (((status >= 200 && status < 300) || status === 304) && isFresh(req, etag)) {
+    const validator = etag(bytes, { weak: true });
+    res.setHeader("etag", validator);
+    if (((status >= 200 && status < 300) || status === 304) && fresh(req.headers, { etag: validator })) {
       res.statusCode = 304;
       res.removeHeader("content-type");
       res.removeHeader("content-length");
