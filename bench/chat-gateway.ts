@@ -54,7 +54,7 @@ import {
   syscallsOf,
 } from "./support/service";
 import WebSocket from "ws";
-import type { ProbeReport } from "./support/loop-probe";
+import { LoopWindow, type ProbeReport } from "./support/loop-probe";
 
 /** Forwards to Users and counts the entity fetches (`_entities`) that reach it. */
 async function countingProxy(target: string) {
@@ -329,6 +329,7 @@ async function main(): Promise<void> {
     );
 
     await sleep(2_000);
+    const generatorLoop = new LoopWindow();
     /** Each service's memory after a full collection (loop-probe.ts; this also restarts its windows). */
     const askProbes = async (): Promise<Record<"gateway" | "chat" | "users", ProbeReport | undefined>> => {
       const named = { gateway: gatewayProc, chat: chatProc, users: usersProc };
@@ -510,8 +511,14 @@ async function main(): Promise<void> {
         },
       };
     };
-    /** Asks every service's probe for what it saw since the last call (and starts it over). */
-    const probes = askProbes;
+    /**
+     * Asks every service's probe for what it saw since the last call (and starts it over), and
+     * reads the load generator's own loop: a stall here delays the sends and receipts it times.
+     */
+    const probes = async () => {
+      const reports = await askProbes();
+      return { ...reports, "load generator": generatorLoop.take() };
+    };
     const describeProbes = (reports: Awaited<ReturnType<typeof probes>>) =>
       Object.entries(reports)
         .map(([name, r]) =>

@@ -24,45 +24,76 @@ export interface ProbeReport {
   memory: { rssKb: number; heapUsedKb: number; externalKb: number; collected: boolean };
 }
 
+type GcCounts = ProbeReport["gc"];
+
+/**
+ * An event-loop delay histogram and a GC tally of THIS process, read and restarted by `take()`.
+ * Collections that start before `ignoreUntil` (a forced full collection) are left out.
+ */
+export class LoopWindow {
+  private readonly histogram = monitorEventLoopDelay({ resolution: 10 });
+  private gc: GcCounts = LoopWindow.noGc();
+  private ignoreUntil = 0;
+
+  constructor() {
+    this.histogram.enable();
+    const observer = new PerformanceObserver((list) => {
+      for (const entry of list.getEntries()) {
+        if (entry.startTime < this.ignoreUntil) continue;
+        const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
+        const major =
+          kind === constants.NODE_PERFORMANCE_GC_MAJOR || kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL;
+        if (major) {
+          this.gc.major += 1;
+          this.gc.majorMaxMs = Math.max(this.gc.majorMaxMs, entry.duration);
+        } else this.gc.minor += 1;
+        this.gc.totalMs += entry.duration;
+        this.gc.maxMs = Math.max(this.gc.maxMs, entry.duration);
+      }
+    });
+    observer.observe({ entryTypes: ["gc"] });
+  }
+
+  private static noGc(): GcCounts {
+    return { minor: 0, major: 0, totalMs: 0, maxMs: 0, majorMaxMs: 0 };
+  }
+
+  /** Collections started before now are not counted (the caller just forced one). */
+  ignoreCollectionsSoFar(): void {
+    this.ignoreUntil = performance.now();
+  }
+
+  /** What was seen since the previous take (or the start); starts a new window. */
+  take(): Pick<ProbeReport, "loopDelayMs" | "gc"> {
+    const seen = {
+      loopDelayMs: {
+        p50: this.histogram.percentile(50) / 1e6,
+        p99: this.histogram.percentile(99) / 1e6,
+        max: this.histogram.max / 1e6,
+      },
+      gc: this.gc,
+    };
+    this.histogram.reset();
+    this.gc = LoopWindow.noGc();
+    return seen;
+  }
+}
+
 const file = process.env.BENCH_PROBE_FILE;
 const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
 let reports = 0;
 if (file) {
-  const histogram = monitorEventLoopDelay({ resolution: 10 });
-  histogram.enable();
-  let gc = { minor: 0, major: 0, totalMs: 0, maxMs: 0, majorMaxMs: 0 };
-  /** The probe's own full collections (before reporting memory) are not the process's: left out. */
-  let forcedUntil = 0;
-  const observer = new PerformanceObserver((list) => {
-    for (const entry of list.getEntries()) {
-      if (entry.startTime < forcedUntil) continue;
-      const kind = (entry as unknown as { detail?: { kind?: number } }).detail?.kind;
-      const major =
-        kind === constants.NODE_PERFORMANCE_GC_MAJOR || kind === constants.NODE_PERFORMANCE_GC_INCREMENTAL;
-      if (major) {
-        gc.major += 1;
-        gc.majorMaxMs = Math.max(gc.majorMaxMs, entry.duration);
-      } else gc.minor += 1;
-      gc.totalMs += entry.duration;
-      gc.maxMs = Math.max(gc.maxMs, entry.duration);
-    }
-  });
-  observer.observe({ entryTypes: ["gc"] });
+  const window = new LoopWindow();
   process.on("SIGUSR2", () => {
     const collect = (globalThis as { gc?: () => void }).gc;
     collect?.();
-    forcedUntil = performance.now();
+    window.ignoreCollectionsSoFar();
     const usage = process.memoryUsage();
     reports += 1;
     if (snapshotDir && reports <= 2)
       writeHeapSnapshot(path.join(snapshotDir, `${process.pid}-${reports}.heapsnapshot`));
     const report: ProbeReport = {
-      loopDelayMs: {
-        p50: histogram.percentile(50) / 1e6,
-        p99: histogram.percentile(99) / 1e6,
-        max: histogram.max / 1e6,
-      },
-      gc,
+      ...window.take(),
       memory: {
         rssKb: Math.round(usage.rss / 1024),
         heapUsedKb: Math.round(usage.heapUsed / 1024),
@@ -71,7 +102,5 @@ if (file) {
       },
     };
     writeFileSync(file, JSON.stringify(report));
-    histogram.reset();
-    gc = { minor: 0, major: 0, totalMs: 0, maxMs: 0, majorMaxMs: 0 };
   });
 }
