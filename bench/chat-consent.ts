@@ -3,7 +3,7 @@
  *
  *   pnpm exec tsx bench/chat-consent.ts [--groups 200] [--invitees 5] [--concurrency 8] [--keep]
  *
- * Chat runs as its own process (node --import tsx subgraphs/chat/src/index.ts) on a database of its
+ * Chat runs as its own process (built, as deployed; BENCH_RUN=source: node --import tsx subgraphs/chat/src/index.ts) on a database of its
  * own, verifying tokens against a JWKS endpoint served by this process. Seeded with SQL: Chat's copy
  * of every account (`people`, as Users' user.profile_changed leaves it) and, per owner, one match
  * (the DIRECT conversation match.created opens). Three closed-loop phases, each reported with Chat's

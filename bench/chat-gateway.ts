@@ -4,7 +4,7 @@
  *   pnpm exec tsx bench/chat-gateway.ts [--connections 10000] [--rate 1000[,300,...]] [--seconds 20] [--group 100]
  *     [--idle-seconds 10] [--profile DIR] [--keep]
  *
- * Users, Chat and the gateway run as separate processes (node --import tsx <package>/src/index.ts)
+ * Users, Chat and the gateway run as separate processes (built, as deployed; BENCH_RUN=source: node --import tsx <package>/src/index.ts)
  * on databases of their own, so each one's memory can be read (/proc/<pid>/status VmRSS). The
  * gateway reaches Users through a counting proxy in this process, which counts the entity fetches
  * that arrive at Users. This process is the load generator: it opens `connections` graphql-ws
@@ -139,7 +139,6 @@ async function main(): Promise<void> {
   const key = generateSigningKeyJwk("bench-chat");
   const ports = { users: await freePort(), chat: await freePort(), gateway: await freePort() };
   const common = {
-    NODE_ENV: "development",
     LOG_LEVEL: "warn",
     AUTH_SIGNING_KEYS: JSON.stringify([key]),
     AUTH_JWKS_URL: `http://127.0.0.1:${ports.users}/.well-known/jwks.json`,

@@ -3,7 +3,7 @@
  *
  *   pnpm exec tsx bench/chat-send.ts [--senders 64] [--seconds 10] [--conversations 500] [--group 0] [--keep]
  *
- * Chat runs as its own process (node --import tsx subgraphs/chat/src/index.ts) on a database of its
+ * Chat runs as its own process (built, as deployed; BENCH_RUN=source: node --import tsx subgraphs/chat/src/index.ts) on a database of its
  * own, verifying tokens against a JWKS endpoint served by this process. `conversations` two-person
  * conversations are seeded with SQL (plus, with --group N, one group of N members that every 10th
  * send goes to). `senders` concurrent loops each send one message, wait for the answer, send the
@@ -133,7 +133,6 @@ async function main(): Promise<void> {
         cwd: ROOT,
         env: {
           ...process.env,
-          NODE_ENV: "development",
           LOG_LEVEL: "warn",
           CHAT_DATABASE_URL: databaseUrl,
           CHAT_PORT: String(port),

@@ -3,7 +3,7 @@
  *
  *   pnpm exec tsx bench/media-subgraph.ts [--requests 400] [--concurrency 8] [--photos 3] [--storage local|s3] [--keep]
  *
- * Media runs as its own process (node --import tsx subgraphs/media/src/index.ts) on a database of
+ * Media runs as its own process (built, as deployed; BENCH_RUN=source: node --import tsx subgraphs/media/src/index.ts) on a database of
  * its own, verifying tokens against a JWKS served by this process. Each client has 50 owners of its
  * own (so a cold page is cold: no other client refills its lists meanwhile), each with `photos`
  * READY profile photos, written straight into Media's database (test/e2e/caching's

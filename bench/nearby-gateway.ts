@@ -15,7 +15,7 @@
  * throughput with `--concurrency` clients for `--seconds`, and the Node CPU time per request.
  *
  * `--processes`: the deployment shape instead — Users, Discovery, Media and the gateway each a
- * process of its own (node --import tsx <package>/src/index.ts, as `npm start` runs them), this
+ * process of its own (built, as deployed; BENCH_RUN=source: node --import tsx <package>/src/index.ts, as `npm start` runs them), this
  * process only the client. Latency and the services' CPU (from /proc) are measured; SQL
  * statements are not counted in this mode (the observers live in the services' processes).
  */
@@ -245,7 +245,6 @@ async function startProcesses(urls: Record<SubgraphName, string>, stamp: string)
     metrics: await freePort(),
   };
   const env = {
-    NODE_ENV: "development",
     LOG_LEVEL: "warn",
     HOST: "127.0.0.1",
     AUTH_SIGNING_KEYS: JSON.stringify([key]),

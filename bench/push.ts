@@ -3,7 +3,7 @@
  *
  *   pnpm exec tsx bench/push.ts [--jobs 2000] [--concurrency 20] [--provider-latency-ms 0] [--keep]
  *
- * The push worker runs as its own process (node --import tsx subgraphs/users/src/push-worker.ts)
+ * The push worker runs as its own process (built, as deployed; BENCH_RUN=source: node --import tsx subgraphs/users/src/push-worker.ts)
  * on a users database of its own and a BullMQ prefix of its own, sending to the fake FCM (OAuth
  * token endpoint + HTTP v1) and APNs (HTTP/2 + TLS) servers of test/e2e/push/fake-providers.ts,
  * run in this process; they verify the worker's credentials and answer at once, or after

@@ -3,7 +3,7 @@
  *
  *   pnpm exec tsx bench/users.ts [--requests 400] [--concurrency 8] [--logins 200] [--refreshes 1000] [--keep]
  *
- * Users runs as its own process (node --import tsx subgraphs/users/src/index.ts) on a database of
+ * Users runs as its own process (built, as deployed; BENCH_RUN=source: node --import tsx subgraphs/users/src/index.ts) on a database of
  * its own, with `requests` × 50 people seeded with SQL, all with the same argon2id password hash
  * (hashPassword's parameters). `concurrency` clients in a closed loop, each phase a fixed count:
  *

@@ -3,7 +3,8 @@
  * (its CPU time read from /proc), a database of the bench's own, a keep-alive JSON client, and a
  * bounded closed loop of concurrent clients.
  */
-import { execSync, spawn, type ChildProcess } from "node:child_process";
+import { execFileSync, execSync, spawn, type ChildProcess } from "node:child_process";
+import { randomBytes } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
@@ -19,6 +20,7 @@ import {
   withDatabaseName,
   type SchemaName,
 } from "@hv/prisma";
+import { BUILT_PROCESSES } from "../../scripts/build/processes";
 import { percentile } from "./args";
 
 export const ROOT = path.resolve(__dirname, "..", "..");
@@ -36,7 +38,7 @@ export const loadAverage = () =>
 export function printHeader(script: string): void {
   console.log(`command: pnpm exec tsx bench/${script} ${process.argv.slice(2).join(" ")}`.trim());
   console.log(
-    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, load average ${loadAverage()}`,
+    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, ${Math.round(os.totalmem() / 2 ** 30)} GiB, node ${process.version}, services ${RUN_MODE === "built" ? "built (dist/, NODE_ENV=production)" : "from source (tsx, NODE_ENV=development)"}, load average ${loadAverage()}`,
   );
 }
 
@@ -78,9 +80,49 @@ export async function benchDatabase(name: SchemaName, label: string, stamp: stri
 }
 
 /**
- * `node --import tsx <entry>` (a service's own main, as `npm start` runs it) with this
- * environment added, resolved once GET `readyUrl` answers 200. Its stderr is passed through.
- * `nodeArgs` go before the entry (e.g. `--cpu-prof`, another `--import`).
+ * How the benches run a service, from BENCH_RUN: "built" (the default) is the way it is deployed,
+ * `npm run build`'s dist/<process>/main.js under plain Node with NODE_ENV=production; "source" is
+ * `node --import tsx <entry>` with NODE_ENV=development, as `npm start` runs it.
+ */
+export type RunMode = "built" | "source";
+export const RUN_MODE: RunMode = process.env.BENCH_RUN === "source" ? "source" : "built";
+
+/** Secrets production refuses to start without, made for this bench run (the bench's own env wins). */
+const PRODUCTION_ENV: Record<string, string> = {
+  NODE_ENV: "production",
+  MEDIA_GRANT_SECRET: randomBytes(32).toString("base64url"),
+  MEDIA_URL_SECRET: randomBytes(32).toString("base64url"),
+  MAIL_SMTP_URL: "smtp://127.0.0.1:9",
+  APP_LINK_BASE_URL: "https://app.example",
+};
+
+const builtThisRun = new Set<string>();
+
+/**
+ * The built entry of the process whose source is `entry`, in the checkout that holds it (this one,
+ * or another one's for a before/after comparison): built there once per bench run, with its own
+ * build script.
+ */
+function builtEntryOf(entry: string): string {
+  const absolute = path.resolve(ROOT, entry);
+  const built = BUILT_PROCESSES.find((candidate) => absolute.endsWith(`${path.sep}${candidate.source}`));
+  if (!built) throw new Error(`BENCH_RUN=built: ${entry} is not the source of a built process`);
+  const checkout = absolute.slice(0, absolute.length - built.source.length - 1);
+  const key = `${checkout}:${built.name}`;
+  if (!builtThisRun.has(key)) {
+    execFileSync(process.execPath, ["--import", "tsx", "scripts/build/build.ts", "--only", built.name], {
+      cwd: checkout,
+      stdio: ["ignore", "ignore", "inherit"],
+    });
+    builtThisRun.add(key);
+  }
+  return path.join(checkout, built.entry);
+}
+
+/**
+ * A service's process (RUN_MODE says which file and NODE_ENV) with this environment added,
+ * resolved once GET `readyUrl` answers 200. Its stderr is passed through. `nodeArgs` go before
+ * the entry (e.g. `--cpu-prof`, an `--import` of a bench probe, which Node strips of its types).
  */
 export async function startChild(
   entry: string,
@@ -88,9 +130,14 @@ export async function startChild(
   readyUrl: string,
   nodeArgs: string[] = [],
 ): Promise<ChildProcess> {
-  const child = spawn(process.execPath, ["--import", "tsx", ...nodeArgs, path.resolve(ROOT, entry)], {
+  const args =
+    RUN_MODE === "built"
+      ? [...nodeArgs, builtEntryOf(entry)]
+      : ["--import", "tsx", ...nodeArgs, path.resolve(ROOT, entry)];
+  const modeEnv = RUN_MODE === "built" ? PRODUCTION_ENV : { NODE_ENV: "development" };
+  const child = spawn(process.execPath, args, {
     cwd: ROOT,
-    env: { ...process.env, NODE_ENV: "development", LOG_LEVEL: "warn", HOST: "127.0.0.1", ...env },
+    env: { ...process.env, ...modeEnv, LOG_LEVEL: "warn", HOST: "127.0.0.1", ...env },
     stdio: ["ignore", "ignore", "inherit"],
   });
   let exited: number | null | undefined;
