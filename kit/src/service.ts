@@ -11,7 +11,7 @@ import type { TrustProxy } from "./config";
 import { createErrorFormatter, ErrorCode, serviceUnavailable } from "./errors";
 import { listen, probeRoutes, routeRequests, sendBody, sendJson, type HttpHandler } from "./http-server";
 import { clientIpResolver } from "./ip";
-import { readJsonBody } from "./json-body";
+import { jsonBodyReader } from "./json-body";
 import { apolloLogger, type Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
 import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id";
@@ -252,7 +252,7 @@ export async function startService<TContext extends RequestContextBase>(
   await apollo.start();
 
   const clientIpOf = clientIpResolver(options.trustProxy);
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES;
+  const readJsonBody = jsonBodyReader(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
   const { authenticate, beforeBody, beforeGraphQL } = options;
 
   const contextFor = async (
@@ -296,7 +296,7 @@ export async function startService<TContext extends RequestContextBase>(
         return;
       }
     }
-    const read = await readJsonBody(req, maxBodyBytes);
+    const read = await readJsonBody(req, res);
     if (!read.ok) {
       sendJson(req, res, read.status, unreadableBody(read.reason));
       return;
