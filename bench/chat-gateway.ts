@@ -198,6 +198,8 @@ async function main(): Promise<void> {
     const probeFile = (name: string) => path.join(os.tmpdir(), `hv-bench-chat-${stamp}-${name}.json`);
     const nodeArgs = (name: string) => [
       "--expose-gc",
+      // The probe is TypeScript with import syntax, run by Node's own type stripping.
+      "--disable-warning=MODULE_TYPELESS_PACKAGE_JSON",
       "--import",
       path.join(ROOT, "bench/support/loop-probe.ts"),
       // One folder per service: tsx's loader thread writes a profile of its own beside the main thread's.
