@@ -2,15 +2,15 @@
  * Chat through the gateway: many phones subscribed over graphql-ws, messages sent at a fixed rate.
  *
  *   pnpm exec tsx bench/chat-gateway.ts [--connections 10000] [--rate 1000[,300,...]] [--seconds 20] [--group 100]
- *     [--idle-seconds 10] [--profile DIR] [--keep]
+ *     [--idle-seconds 10] [--profile DIR] [--keep] [--trimmed]
  *
  * Users, Chat and the gateway run as separate processes (built, as deployed; BENCH_RUN=source: node --import tsx <package>/src/index.ts)
  * on databases of their own, so each one's memory can be read (/proc/<pid>/status VmRSS). The
  * gateway reaches Users through a counting proxy in this process, which counts the entity fetches
  * that arrive at Users. This process is the load generator: it opens `connections` graphql-ws
- * connections to the gateway (one person each, `myChatEvents` selecting the sender's displayName,
- * a field Users resolves), pairs them into conversations, then sends `rate` messages per second
- * for `seconds` through the gateway (HTTP sendMessage, each to a pair: the sender and the other
+ * connections to the gateway (one person each, subscribed with the app's own ChatMyEvents),
+ * pairs them into conversations, then sends `rate` messages per second
+ * for `seconds` through the gateway (the app's ChatSendMessage over HTTP, each to a pair: the sender and the other
  * member both receive it), and measures send-to-receive latency at the other member. A last phase
  * sends to one group of `group` subscribed members, to show the fetches per message do not grow
  * with the subscribers (the gateway keeps users' public fields until they change: a sender already
@@ -21,6 +21,10 @@
  * CPU-ms per message of each service and of PostgreSQL (the backends connected to the bench's
  * databases, from /proc), commits per message, and each service's event-loop delay and GC
  * (bench/support/loop-probe.ts, loaded into each service process).
+ *
+ * The operations are the app's (operations/chat/ChatMyEvents.graphql, ChatSendMessage.graphql: the
+ * sender's displayName, the event's actor, the invitation's inviter, reactions with `reactedByMe`);
+ * `--trimmed` runs the small feed and send of earlier rounds instead, for comparison.
  */
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -56,9 +60,39 @@ import {
 import WebSocket from "ws";
 import { LoopWindow, type ProbeReport } from "./support/loop-probe";
 
+/** The feed and the send the phones run, and whether a send's answer is complete. */
+interface Operations {
+  name: string;
+  feed: string;
+  send: string;
+  answered(data: Record<string, any> | undefined): boolean;
+}
+
+/** The app's own documents: everything the phone selects, the sender's profile in the send's answer included. */
+function appOperations(): Operations {
+  const read = (name: string) => readFileSync(path.join(ROOT, "operations/chat", name), "utf8");
+  return {
+    name: "the app's (operations/chat/ChatMyEvents.graphql, ChatSendMessage.graphql)",
+    feed: read("ChatMyEvents.graphql"),
+    send: read("ChatSendMessage.graphql"),
+    answered: (data) =>
+      typeof data?.sendMessage?.seq === "number" &&
+      String(data.sendMessage.sender?.displayName).startsWith("Person "),
+  };
+}
+
+/** The operations of rounds 1–5: the feed without actor, invitation and reactions, the send answering `seq`. */
+const TRIMMED_OPERATIONS: Operations = {
+  name: "trimmed (--trimmed)",
+  feed: `subscription Feed { myChatEvents { kind conversationId seq message { id text sender { id displayName } } } }`,
+  send: `mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`,
+  answered: (data) => typeof data?.sendMessage?.seq === "number",
+};
+
 /** Forwards to Users and counts the entity fetches (`_entities`) that reach it. */
 async function countingProxy(target: string) {
-  const counts = { entities: 0 };
+  /** `events`: fetches sent as nobody (the gateway's shared fetches for subscription events). */
+  const counts = { entities: 0, events: 0 };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const targetUrl = new URL(target);
   const server = http.createServer((req, res) => {
@@ -66,7 +100,10 @@ async function countingProxy(target: string) {
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
     req.on("end", () => {
       const body = Buffer.concat(chunks);
-      if (body.includes("_entities")) counts.entities += 1;
+      if (body.includes("_entities")) {
+        counts.entities += 1;
+        if (req.headers.authorization === undefined) counts.events += 1;
+      }
       const upstream = http.request(
         {
           host: targetUrl.hostname,
@@ -119,10 +156,12 @@ async function main(): Promise<void> {
   const seconds = flag("seconds", 20);
   const groupSize = Math.min(flag("group", 100), connections);
   const keep = process.argv.includes("--keep");
+  const operations = process.argv.includes("--trimmed") ? TRIMMED_OPERATIONS : appOperations();
   /** Diagnostics: subscribe straight to Chat instead of through the gateway. */
   const direct = process.argv.includes("--direct");
   const stamp = Date.now().toString(36);
   printHeader("chat-gateway.ts");
+  console.log(`operations: ${operations.name}`);
 
   const urls = Object.fromEntries(
     (["users", "chat"] as const).map((name) => {
@@ -375,7 +414,7 @@ async function main(): Promise<void> {
     let received = 0;
     let groupReceived = 0;
     let errors = 0;
-    const feed = `subscription Feed { myChatEvents { kind conversationId seq message { id text sender { id displayName } } } }`;
+    const feed = operations.feed;
     const opened = performance.now();
     let acked = 0;
     for (let i = 0; i < connections; i += 500) {
@@ -549,9 +588,12 @@ async function main(): Promise<void> {
 
     // Steady load, one phase per rate: `rate` messages a second, each to a random pair, through the gateway.
     let phaseNumber = 0;
+    /** Who has sent in this run: only their first message can miss the gateway's cache of users' public fields. */
+    const senders = new Set<number>();
     for (const rate of rates) {
       phaseNumber += 1;
-      const fetchesBefore = proxy.counts.entities;
+      const fetchesBefore = { ...proxy.counts };
+      let newSenders = 0;
       received = 0;
       latencies.length = 0;
       sentAt.clear();
@@ -572,23 +614,25 @@ async function main(): Promise<void> {
           while (sent < due) {
             const pair = pairs[Math.floor(Math.random() * pairs.length)]!;
             const from = Math.random() < 0.5 ? pair.a : pair.b;
+            if (!senders.has(from)) {
+              senders.add(from);
+              newSenders += 1;
+            }
             const text = `b${phaseNumber}-${sent}`;
             const at = performance.now();
             sentAt.set(text, at);
             sent += 1;
             const request = post(
-              `mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`,
+              operations.send,
               { input: { conversationId: pair.conversationId, clientMessageId: randomUUID(), text } },
               tokens[from]!,
             )
               .then((r) => {
                 sendLatencies.push(performance.now() - at);
-                if (r.errors) {
+                if (r.errors || !operations.answered(r.data)) {
                   sendErrors += 1;
                   if (sendErrors <= 3)
-                    console.log(
-                      `send error: ${String((r.errors[0] as { message?: unknown })?.message).slice(0, 200)}`,
-                    );
+                    console.log(`send error: ${JSON.stringify(r.errors?.[0] ?? r.data).slice(0, 200)}`);
                 }
               })
               .catch((error: unknown) => {
@@ -610,7 +654,8 @@ async function main(): Promise<void> {
       const loadSeconds = (performance.now() - loadStarted) / 1000;
       const cpu = spent(before, await snapshot());
       const loadProbes = await probes();
-      const pairFetches = proxy.counts.entities - fetchesBefore;
+      const pairFetches = proxy.counts.entities - fetchesBefore.entities;
+      const eventFetches = proxy.counts.events - fetchesBefore.events;
       latencies.sort((a, b) => a - b);
       sendLatencies.sort((a, b) => a - b);
       const stored = Math.max(1, sent - sendErrors);
@@ -636,7 +681,7 @@ async function main(): Promise<void> {
         `read + write system calls per message stored: gateway ${(cpu.syscalls.gateway / stored).toFixed(1)}, chat ${(cpu.syscalls.chat / stored).toFixed(1)}`,
       );
       console.log(
-        `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers)`,
+        `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers): ${eventFetches} for events (${(eventFetches / Math.max(1, sent)).toFixed(2)} per message; ${newSenders} senders sent for the first time in the run), ${pairFetches - eventFetches} for the sends' answers`,
       );
     }
 
@@ -645,12 +690,12 @@ async function main(): Promise<void> {
     // sender seen in the pair phases costs no fetch here: at most 1 per message, whatever the group's size.
     await sleep(1_500);
     const groupMessages = 50;
-    const groupFetchesBefore = proxy.counts.entities;
+    const groupFetchesBefore = proxy.counts.events;
     groupReceived = 0;
     let groupStored = 0;
     for (let i = 0; i < groupMessages; i += 1) {
       const r = await post(
-        `mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq } }`,
+        operations.send,
         { input: { conversationId: groupId, clientMessageId: randomUUID(), text: `g${i}` } },
         tokens[i % groupSize]!,
       );
@@ -659,9 +704,9 @@ async function main(): Promise<void> {
     console.log(`group sends stored: ${groupStored}/${groupMessages}`);
     const expected = groupStored * (groupSize - 1);
     for (let attempt = 0; attempt < 400 && groupReceived < expected; attempt += 1) await sleep(50);
-    const groupFetches = proxy.counts.entities - groupFetchesBefore;
+    const groupFetches = proxy.counts.events - groupFetchesBefore;
     console.log(
-      `group of ${groupSize}: ${groupStored} messages stored, ${groupReceived}/${expected} deliveries to other members, Users entity fetches ${groupFetches} (${(groupFetches / Math.max(1, groupStored)).toFixed(2)} per message)`,
+      `group of ${groupSize}: ${groupStored} messages stored, ${groupReceived}/${expected} deliveries to other members, Users entity fetches for events ${groupFetches} (${(groupFetches / Math.max(1, groupStored)).toFixed(2)} per message)`,
     );
     console.log(
       `RSS at the end: gateway ${(rssKb(gatewayProc.pid!) / 1024).toFixed(0)} MiB, chat ${(rssKb(chatProc.pid!) / 1024).toFixed(0)} MiB`,
