@@ -1,4 +1,19 @@
-import { copyJson } from "./shared-fetches";
+import { copyJson, withoutOperationName } from "./shared-fetches";
+
+describe("withoutOperationName", () => {
+  it("should give fetches that differ only by their generated name the same text", () => {
+    const body = `($representations:[_Any!]!){_entities(representations:$representations){...on User{displayName}}}`;
+    expect(withoutOperationName(`query ChatMyEvents__users__1${body}`)).toBe(`query${body}`);
+    expect(withoutOperationName(`query ChatMyEvents__users__2${body}`)).toBe(`query${body}`);
+    expect(withoutOperationName(`query${body}`)).toBe(`query${body}`);
+  });
+
+  it("should leave the selection itself alone", () => {
+    expect(withoutOperationName(`query A{_entities{...on User{displayName}}}`)).not.toBe(
+      withoutOperationName(`query A{_entities{...on User{bio}}}`),
+    );
+  });
+});
 
 describe("copyJson", () => {
   it("should copy every plain object and array, so that merging into the copy leaves the original as it was", () => {

@@ -145,7 +145,7 @@ export class SharedFetches {
     const context = options.context as GatewayContext;
     const query = options.request.query ?? "";
     const variables = options.request.variables ?? {};
-    const base = `${supergraph.version}\0${serviceName}\0${query}\0${JSON.stringify(variables)}\0`;
+    const base = `${supergraph.version}\0${serviceName}\0${withoutOperationName(query)}\0${JSON.stringify(variables)}\0`;
     if (!this.isPublicOperation(query, supergraph)) {
       return this.shared(
         `${base}auth:${context.authorization ?? ""}`,
@@ -234,6 +234,15 @@ export class SharedFetches {
     }
     return known;
   }
+}
+
+/**
+ * The fetch's text without its operation name: the planner names each fetch after the client's
+ * operation and its place in the plan (`ChatMyEvents__users__1`, `__2`…), and fetches that differ
+ * only by name (the event's actor and the message's sender) get the same answer.
+ */
+export function withoutOperationName(query: string): string {
+  return query.replace(/^(\s*(?:query|mutation|subscription))\s+[_A-Za-z][_0-9A-Za-z]*/, "$1");
 }
 
 /** The GraphQL body alone (the HTTP response object cannot be copied, and nothing downstream reads it). */
