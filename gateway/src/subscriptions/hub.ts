@@ -1,9 +1,22 @@
-import { executeQueryPlan, type GraphQLDataSource, type ServiceMap } from "@apollo/gateway";
+import {
+  executeQueryPlan,
+  type GraphQLDataSource,
+  type GraphQLDataSourceProcessOptions,
+  type ServiceMap,
+} from "@apollo/gateway";
 import type { FetchNode, PlanNode, QueryPlan } from "@apollo/query-planner";
 import type { Logger, Viewer } from "@hv/kit";
 import { GraphQLError, type ExecutionResult } from "graphql";
 import type { GatewayContext } from "../subgraph-data-source";
 import { digestKey } from "./digest";
+import {
+  directPlanOf,
+  requestKey,
+  runDirect,
+  type DirectPlan,
+  type HeldAnswers,
+  type PlanResult,
+} from "./direct-entities";
 import type { PlannedSubscription } from "./planner";
 import { SharedFetches, type SupergraphVersion } from "./shared-fetches";
 import { ClientStream } from "./stream";
@@ -58,6 +71,8 @@ export interface HubStats {
   events: number;
   /** Plans run for events (feeds with a viewer-independent plan share one run per distinct event). */
   eventRuns: number;
+  /** Of those, runs resolved without @apollo/gateway's executor (direct-entities.ts). */
+  eventRunsDirect: number;
   /** Per-event entity fetches sent to subgraphs / answered from another subscriber's fetch. */
   fetchesSent: number;
   fetchesShared: number;
@@ -201,11 +216,9 @@ class Feed {
   private async run(event: UpstreamEvent, context: GatewayContext): Promise<ExecutionResult> {
     this.hub.counters.runs += 1;
     const { version, pieces } = this.planned.supergraph;
+    const sources = this.hub.sharedDataSources({ version, schema: pieces.supergraphGraphQLSchema });
     const serviceMap: ServiceMap = Object.create(null) as ServiceMap;
-    Object.assign(
-      serviceMap,
-      this.hub.sharedDataSources({ version, schema: pieces.supergraphGraphQLSchema }),
-    );
+    Object.assign(serviceMap, sources);
     serviceMap[EVENT_SOURCE] = {
       process: async () => {
         const response: Awaited<ReturnType<GraphQLDataSource["process"]>> = {};
@@ -227,14 +240,42 @@ class Feed {
       operation: this.planned.operationContext.operation,
     } as unknown as Parameters<typeof executeQueryPlan>[2];
     try {
-      const result = await executeQueryPlan(
-        this.plan,
-        serviceMap,
-        requestContext,
-        this.planned.operationContext,
-        pieces.supergraphGraphQLSchema,
-        pieces.apiSchema,
-      );
+      const direct = this.hub.directPlanOf(this.planned);
+      const held: HeldAnswers = new Map();
+      let result: PlanResult | undefined;
+      if (direct) {
+        result = await runDirect(
+          direct,
+          event,
+          this.planned.variables,
+          (name, options) => sources[name]!.process(options),
+          { context, incomingRequestContext: requestContext },
+          held,
+        );
+        if (result) this.hub.counters.directRuns += 1;
+      }
+      if (!result) {
+        // What the direct attempt already asked is answered from there: never fetched twice.
+        for (const [name, source] of held.size > 0 ? Object.entries(sources) : []) {
+          serviceMap[name] = {
+            process: (options: GraphQLDataSourceProcessOptions<GatewayContext>) => {
+              const key = requestKey(name, options.request.query ?? "", options.request.variables ?? {});
+              const answer = held.get(key);
+              if (!answer) return source.process(options);
+              held.delete(key);
+              return answer;
+            },
+          };
+        }
+        result = await executeQueryPlan(
+          this.plan,
+          serviceMap,
+          requestContext,
+          this.planned.operationContext,
+          pieces.supergraphGraphQLSchema,
+          pieces.apiSchema,
+        );
+      }
       const out: ExecutionResult = { data: (result.data ?? null) as Record<string, unknown> | null };
       // A null where the schema promises none (a hidden sender) is reported, as the spec wants,
       // not silently propagated: the executor returns those errors as `valueCompletion` alone.
@@ -283,10 +324,14 @@ function valueCompletionErrors(extensions: Record<string, unknown> | undefined):
 export class SubscriptionHub {
   readonly upstream: UpstreamPool;
   readonly maxInFlightPerFeed: number;
-  readonly counters = { events: 0, runs: 0 };
+  readonly counters = { events: 0, runs: 0, directRuns: 0 };
   /** Results of events shared by feeds (viewer-independent plans), while in flight and `fetchShareMs` after. */
   private readonly eventRuns = new Map<string, Promise<SharedRun>>();
   private readonly independentPlans = new WeakMap<PlanNode, boolean>();
+  /** Per planned document (its `primary` node): the direct plan of its `rest`, or null when it has none. */
+  private readonly directPlans = new WeakMap<FetchNode, DirectPlan | null>();
+  /** The shared data sources of the current supergraph version. */
+  private sources: { version: string; map: Record<string, GraphQLDataSource<GatewayContext>> } | undefined;
   /** The plan each feed runs per event, one per planned document (its `primary` node). */
   private readonly plans = new WeakMap<FetchNode, QueryPlan>();
   private readonly fetches: SharedFetches;
@@ -324,10 +369,33 @@ export class SubscriptionHub {
 
   /** The gateway's data sources (made when it loads the supergraph), each behind the sharing map. */
   sharedDataSources(supergraph: SupergraphVersion): Record<string, GraphQLDataSource<GatewayContext>> {
+    if (this.sources?.version === supergraph.version) return this.sources.map;
     const map: Record<string, GraphQLDataSource<GatewayContext>> = {};
     for (const [name, source] of Object.entries(this.options.dataSources))
       map[name] = this.fetches.wrap(name, source, supergraph);
+    this.sources = { version: supergraph.version, map };
     return map;
+  }
+
+  /** The document's direct plan (direct-entities.ts), made once; undefined when its `rest` has none. */
+  directPlanOf(planned: PlannedSubscription): DirectPlan | undefined {
+    let known = this.directPlans.get(planned.primary);
+    if (known === undefined) {
+      const supergraph = {
+        version: planned.supergraph.version,
+        schema: planned.supergraph.pieces.supergraphGraphQLSchema,
+      };
+      known =
+        directPlanOf({
+          primary: planned.primary,
+          rest: planned.rest,
+          operationContext: planned.operationContext,
+          apiSchema: planned.supergraph.pieces.apiSchema,
+          isPublic: (fetch) => this.fetches.isPublicOperation(fetch.operation, supergraph),
+        }) ?? null;
+      this.directPlans.set(planned.primary, known);
+    }
+    return known ?? undefined;
   }
 
   /** Whether `rest` fetches only public fields (nothing in it depends on who subscribed, unless they are named in the event). */
@@ -418,6 +486,7 @@ export class SubscriptionHub {
       clientSubscriptions: this.clientSubscriptions,
       events: this.counters.events,
       eventRuns: this.counters.runs,
+      eventRunsDirect: this.counters.directRuns,
       fetchesSent: this.fetches.stats.sent,
       fetchesShared: this.fetches.stats.shared,
       fetchesInvalidated: this.fetches.stats.invalidated,

@@ -84,6 +84,14 @@ export interface TestChatEvent {
     clientMessageId: string;
     createdAt: string;
     sender: { id: string };
+    replyTo?: {
+      id: string;
+      seq: number;
+      text: string;
+      clientMessageId: string;
+      createdAt: string;
+      sender: { id: string };
+    } | null;
   } | null;
 }
 

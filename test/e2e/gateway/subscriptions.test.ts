@@ -237,10 +237,13 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     };
     const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
     await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    const beforeFirst = entityFetches(h);
     h.chat.publish([ada.userId], messageEvent("c-err", 1, bob.userId));
     const first = await sub.nextResult();
     expect(failures).toBe(1);
     expect(first.errors?.length).toBeGreaterThan(0);
+    // The failed answer reached the executor from the direct attempt: not asked a second time.
+    expect(entityFetches(h) - beforeFirst).toBe(1);
     const before = entityFetches(h);
     // Well within the 1 s an answer is shared for: an answer without errors would be reused.
     h.chat.publish([ada.userId], messageEvent("c-err", 2, bob.userId));
@@ -307,6 +310,50 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
       () => h.gateway.subscriptionStats().clientSubscriptions === 0,
       "the client subscription to be gone",
     );
+  });
+
+  it("should shape an event resolved without the executor as the client asked: aliases, __typename, nulls, several fetches", async () => {
+    const [ada, bob, carol] = [await person("Ada"), await person("Bob"), await person("Carol")];
+    const shaped = `subscription Shaped { e: myChatEvents { __typename seq message { __typename who: sender { __typename name: displayName id } replyTo { seq sender { displayName } } } } }`;
+    const sub = new Subscription<Record<string, unknown>>(connect(ada.accessToken).client, shaped);
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    const directBefore = h.gateway.subscriptionStats().eventRunsDirect;
+    const first = messageEvent("c-shaped", 1, bob.userId);
+    h.chat.publish([ada.userId], first);
+    const reply = messageEvent("c-shaped", 2, carol.userId);
+    reply.message!.replyTo = { ...first.message!, replyTo: undefined } as never;
+    h.chat.publish([ada.userId], reply);
+    const results = [await sub.nextResult(), await sub.nextResult()];
+    expect(results.map((r) => r.errors)).toEqual([undefined, undefined]);
+    expect(JSON.stringify(results.map((r) => r.data))).toBe(
+      JSON.stringify([
+        {
+          e: {
+            __typename: "ChatEvent",
+            seq: 1,
+            message: {
+              __typename: "Message",
+              who: { __typename: "User", name: "Bob", id: bob.userId },
+              replyTo: null,
+            },
+          },
+        },
+        {
+          e: {
+            __typename: "ChatEvent",
+            seq: 2,
+            message: {
+              __typename: "Message",
+              who: { __typename: "User", name: "Carol", id: carol.userId },
+              replyTo: { seq: 1, sender: { displayName: "Bob" } },
+            },
+          },
+        },
+      ]),
+    );
+    // Both runs took the direct path (the second with two fetches: the sender and the reply's sender).
+    expect(h.gateway.subscriptionStats().eventRunsDirect - directBefore).toBe(2);
+    sub.dispose();
   });
 
   it("should show a hidden sender to themselves only", async () => {
