@@ -54,6 +54,8 @@ export interface SubscriptionHubOptions {
   maxCachedFetches: number;
   /** Users' change channel; without it nothing is kept beyond `fetchShareMs`. */
   userChanges?: UserChanges | undefined;
+  /** false: every event through executeQueryPlan, never direct-entities.ts (for comparison in benches). */
+  directEntities?: boolean;
   /** Results queued for a client that does not read before its subscription is ended. */
   maxQueuedPerSubscription: number;
   /**
@@ -213,89 +215,8 @@ class Feed {
     return this.run(event, this.context());
   }
 
-  private async run(event: UpstreamEvent, context: GatewayContext): Promise<ExecutionResult> {
-    this.hub.counters.runs += 1;
-    const { version, pieces } = this.planned.supergraph;
-    const sources = this.hub.sharedDataSources({ version, schema: pieces.supergraphGraphQLSchema });
-    const serviceMap: ServiceMap = Object.create(null) as ServiceMap;
-    Object.assign(serviceMap, sources);
-    serviceMap[EVENT_SOURCE] = {
-      process: async () => {
-        const response: Awaited<ReturnType<GraphQLDataSource["process"]>> = {};
-        if (event.data !== undefined) response.data = event.data;
-        if (event.errors) response.errors = event.errors;
-        return response;
-      },
-    };
-    const requestContext = {
-      request: {
-        variables: this.planned.variables,
-        ...(this.planned.operationName ? { operationName: this.planned.operationName } : {}),
-      },
-      context,
-      logger: context.logger,
-      metrics: {},
-      document: this.planned.document,
-      operationName: this.planned.operationName ?? null,
-      operation: this.planned.operationContext.operation,
-    } as unknown as Parameters<typeof executeQueryPlan>[2];
-    try {
-      const direct = this.hub.directPlanOf(this.planned);
-      const held: HeldAnswers = new Map();
-      let result: PlanResult | undefined;
-      if (direct) {
-        result = await runDirect(
-          direct,
-          event,
-          this.planned.variables,
-          (name, options) => sources[name]!.process(options),
-          { context, incomingRequestContext: requestContext },
-          held,
-        );
-        if (result) this.hub.counters.directRuns += 1;
-      }
-      if (!result) {
-        // What the direct attempt already asked is answered from there: never fetched twice.
-        for (const [name, source] of held.size > 0 ? Object.entries(sources) : []) {
-          serviceMap[name] = {
-            process: (options: GraphQLDataSourceProcessOptions<GatewayContext>) => {
-              const key = requestKey(name, options.request.query ?? "", options.request.variables ?? {});
-              const answer = held.get(key);
-              if (!answer) return source.process(options);
-              held.delete(key);
-              return answer;
-            },
-          };
-        }
-        result = await executeQueryPlan(
-          this.plan,
-          serviceMap,
-          requestContext,
-          this.planned.operationContext,
-          pieces.supergraphGraphQLSchema,
-          pieces.apiSchema,
-        );
-      }
-      const out: ExecutionResult = { data: (result.data ?? null) as Record<string, unknown> | null };
-      // A null where the schema promises none (a hidden sender) is reported, as the spec wants,
-      // not silently propagated: the executor returns those errors as `valueCompletion` alone.
-      const errors = [...(result.errors ?? []), ...valueCompletionErrors(result.extensions)];
-      // A fetch that threw (a subgraph unreachable) arrives as a plain Error: an internal error to clients.
-      if (errors.length) {
-        out.errors = errors.map((e) =>
-          e instanceof GraphQLError
-            ? e
-            : new GraphQLError(String((e as Error).message), { originalError: e as Error }),
-        );
-      }
-      return out;
-    } catch (error) {
-      context.logger.error({ err: error }, "could not resolve a subscription event");
-      return {
-        data: null,
-        errors: [new GraphQLError("Could not resolve this event", { originalError: error as Error })],
-      };
-    }
+  private run(event: UpstreamEvent, context: GatewayContext): Promise<ExecutionResult> {
+    return this.hub.resolve(this.planned, this.plan, event, context);
   }
 
   add(stream: ClientStream): void {
@@ -310,6 +231,39 @@ class Feed {
       this.leaveUpstream();
     }
   }
+}
+
+/**
+ * The executor's services for one event: the event itself as `EVENT_SOURCE`, and the shared data
+ * sources, which answer what a direct attempt already asked from there (never fetched twice).
+ */
+function executorServices(
+  sources: Record<string, GraphQLDataSource<GatewayContext>>,
+  event: UpstreamEvent,
+  held: HeldAnswers,
+): ServiceMap {
+  const serviceMap: ServiceMap = Object.create(null) as ServiceMap;
+  Object.assign(serviceMap, sources);
+  serviceMap[EVENT_SOURCE] = {
+    process: async () => {
+      const response: Awaited<ReturnType<GraphQLDataSource["process"]>> = {};
+      if (event.data !== undefined) response.data = event.data;
+      if (event.errors) response.errors = event.errors;
+      return response;
+    },
+  };
+  for (const [name, source] of held.size > 0 ? Object.entries(sources) : []) {
+    serviceMap[name] = {
+      process: (options: GraphQLDataSourceProcessOptions<GatewayContext>) => {
+        const key = requestKey(name, options.request.query ?? "", options.request.variables ?? {});
+        const answer = held.get(key);
+        if (!answer) return source.process(options);
+        held.delete(key);
+        return answer;
+      },
+    };
+  }
+  return serviceMap;
 }
 
 /** The executor's null-propagation errors, which it returns in `extensions` when nothing else failed. */
@@ -444,6 +398,75 @@ export class SubscriptionHub {
       setTimeout(drop, this.options.fetchShareMs).unref();
     }, drop);
     return result;
+  }
+
+  /** One event's result for `planned`, resolved as `context`'s viewer (who is null for a shared run). */
+  async resolve(
+    planned: PlannedSubscription,
+    plan: QueryPlan,
+    event: UpstreamEvent,
+    context: GatewayContext,
+  ): Promise<ExecutionResult> {
+    this.counters.runs += 1;
+    const { version, pieces } = planned.supergraph;
+    const sources = this.sharedDataSources({ version, schema: pieces.supergraphGraphQLSchema });
+    const requestContext = {
+      request: {
+        variables: planned.variables,
+        ...(planned.operationName ? { operationName: planned.operationName } : {}),
+      },
+      context,
+      logger: context.logger,
+      metrics: {},
+      document: planned.document,
+      operationName: planned.operationName ?? null,
+      operation: planned.operationContext.operation,
+    } as unknown as Parameters<typeof executeQueryPlan>[2];
+    try {
+      const direct = this.options.directEntities === false ? undefined : this.directPlanOf(planned);
+      const held: HeldAnswers = new Map();
+      let result: PlanResult | undefined;
+      if (direct) {
+        result = await runDirect(
+          direct,
+          event,
+          planned.variables,
+          (name, options) => sources[name]!.process(options),
+          { context, incomingRequestContext: requestContext },
+          held,
+        );
+        if (result) this.counters.directRuns += 1;
+      }
+      if (!result) {
+        result = await executeQueryPlan(
+          plan,
+          executorServices(sources, event, held),
+          requestContext,
+          planned.operationContext,
+          pieces.supergraphGraphQLSchema,
+          pieces.apiSchema,
+        );
+      }
+      const out: ExecutionResult = { data: (result.data ?? null) as Record<string, unknown> | null };
+      // A null where the schema promises none (a hidden sender) is reported, as the spec wants,
+      // not silently propagated: the executor returns those errors as `valueCompletion` alone.
+      const errors = [...(result.errors ?? []), ...valueCompletionErrors(result.extensions)];
+      // A fetch that threw (a subgraph unreachable) arrives as a plain Error: an internal error to clients.
+      if (errors.length) {
+        out.errors = errors.map((e) =>
+          e instanceof GraphQLError
+            ? e
+            : new GraphQLError(String((e as Error).message), { originalError: e as Error }),
+        );
+      }
+      return out;
+    } catch (error) {
+      context.logger.error({ err: error }, "could not resolve a subscription event");
+      return {
+        data: null,
+        errors: [new GraphQLError("Could not resolve this event", { originalError: error as Error })],
+      };
+    }
   }
 
   forget(feed: Feed): void {

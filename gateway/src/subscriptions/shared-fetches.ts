@@ -69,7 +69,10 @@ export class SharedFetches {
   readonly stats: SharedFetchStats = { sent: 0, shared: 0, invalidated: 0 };
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
-  private readonly publicOperations = new Map<string, boolean>();
+  /** Per supergraph version, per fetch text: whether it is public (`analyse`). */
+  private readonly publicOperations = new Map<string, Map<string, boolean>>();
+  /** Fetch texts without their operation names (withoutOperationName), by text. */
+  private readonly unnamed = new Map<string, string>();
   /** Runs that asked, by their context: owners whose entity a public answer did not show. */
   private readonly unsureOwners = new WeakMap<object, Set<string>>();
 
@@ -112,6 +115,7 @@ export class SharedFetches {
     this.entries.clear();
     this.byUser.clear();
     this.publicOperations.clear();
+    this.unnamed.clear();
   }
 
   /** Answers currently held (in flight or kept). */
@@ -145,7 +149,13 @@ export class SharedFetches {
     const context = options.context as GatewayContext;
     const query = options.request.query ?? "";
     const variables = options.request.variables ?? {};
-    const base = `${supergraph.version}\0${serviceName}\0${withoutOperationName(query)}\0${JSON.stringify(variables)}\0`;
+    let text = this.unnamed.get(query);
+    if (text === undefined) {
+      text = withoutOperationName(query);
+      if (this.unnamed.size >= 5_000) this.unnamed.clear();
+      this.unnamed.set(query, text);
+    }
+    const base = `${supergraph.version}\0${serviceName}\0${text}\0${JSON.stringify(variables)}\0`;
     if (!this.isPublicOperation(query, supergraph)) {
       return this.shared(
         `${base}auth:${context.authorization ?? ""}`,
@@ -225,12 +235,17 @@ export class SharedFetches {
 
   /** Whether every field the fetch selects is public (entity fetches only), on this supergraph. */
   isPublicOperation(query: string, supergraph: SupergraphVersion): boolean {
-    const cacheKey = `${supergraph.version}\0${query}`;
-    let known = this.publicOperations.get(cacheKey);
+    let byText = this.publicOperations.get(supergraph.version);
+    if (!byText) {
+      // A new supergraph: what was known of the previous ones goes (their feeds ask again).
+      if (this.publicOperations.size >= 4) this.publicOperations.clear();
+      this.publicOperations.set(supergraph.version, (byText = new Map()));
+    }
+    let known = byText.get(query);
     if (known === undefined) {
       known = analyse(query, supergraph.schema);
-      if (this.publicOperations.size >= 5_000) this.publicOperations.clear();
-      this.publicOperations.set(cacheKey, known);
+      if (byText.size >= 5_000) byText.clear();
+      byText.set(query, known);
     }
     return known;
   }
