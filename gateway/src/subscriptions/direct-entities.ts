@@ -105,14 +105,28 @@ export function directPlanOf(args: {
   return { operation: built, fetches: flattens };
 }
 
-/** The objects at `path` (`@` enters a list), nulls left out: where a Flatten's fetch merges. */
-function entitiesAt(value: unknown, path: readonly string[]): unknown[] {
+/**
+ * The objects at `path` (`@` enters a list), nulls left out: where a Flatten's fetch merges.
+ * Undefined when the data does not fit the path (a list where a field was expected, or the
+ * reverse), which the executor reports as an error.
+ */
+function entitiesAt(value: unknown, path: readonly string[]): unknown[] | undefined {
   if (value === undefined || value === null) return [];
   if (path.length === 0)
     return Array.isArray(value) ? value.filter((v) => v !== null && v !== undefined) : [value];
   const [current, ...rest] = path;
-  if (current === "@") return Array.isArray(value) ? value.flatMap((v) => entitiesAt(v, rest)) : [];
-  if (Array.isArray(value) || typeof value !== "object" || !Object.hasOwn(value, current!)) return [];
+  if (current === "@") {
+    if (!Array.isArray(value)) return undefined;
+    const found: unknown[] = [];
+    for (const item of value) {
+      const inner = entitiesAt(item, rest);
+      if (!inner) return undefined;
+      found.push(...inner);
+    }
+    return found;
+  }
+  if (Array.isArray(value)) return undefined;
+  if (typeof value !== "object" || !Object.hasOwn(value, current!)) return [];
   return entitiesAt((value as Record<string, unknown>)[current!], rest);
 }
 
@@ -136,7 +150,8 @@ export async function runDirect(
   deepMerge(data, event.data);
   const pending: Array<{ entities: Array<Record<string, unknown>>; answer: Promise<GatewayResponse> }> = [];
   for (const { path, fetch } of plan.fetches) {
-    const entities = entitiesAt(data, path) as Array<Record<string, unknown>>;
+    const entities = entitiesAt(data, path) as Array<Record<string, unknown>> | undefined;
+    if (!entities) return undefined;
     if (entities.length === 0) continue;
     const representations: Array<{ __typename: string; id: unknown }> = [];
     for (const entity of entities) {
