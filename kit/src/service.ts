@@ -2,11 +2,14 @@ import http from "node:http";
 import { ApolloServer, HeaderMap, type ApolloServerPlugin, type PersistedQueryOptions } from "@apollo/server";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
-import { ApolloServerPluginLandingPageDisabled } from "@apollo/server/plugin/disabled";
+import {
+  ApolloServerPluginCacheControlDisabled,
+  ApolloServerPluginLandingPageDisabled,
+} from "@apollo/server/plugin/disabled";
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from "graphql";
 import type { AuthContext, Viewer } from "./auth/viewer";
-import { viewerScopedCachePolicy } from "./cache-control";
+import { cacheHintsPlugin, viewerScopedCachePolicy } from "./cache-control";
 import type { TrustProxy } from "./config";
 import { createErrorFormatter, ErrorCode, serviceUnavailable } from "./errors";
 import { listen, probeRoutes, routeRequests, sendBody, sendJson, type HttpHandler } from "./http-server";
@@ -223,6 +226,10 @@ export async function startService<TContext extends RequestContextBase>(
     ...(options.metrics ? [options.metrics.graphqlPlugin<TContext>()] : []),
     // Cache hints: a signed-in request's response is at most `private` (kit/src/cache-control.ts).
     viewerScopedCachePolicy<TContext>(),
+    // A schema's hints without Apollo's hook on every field; a gateway keeps Apollo's plugin.
+    ...("schema" in options.graphql
+      ? [ApolloServerPluginCacheControlDisabled(), cacheHintsPlugin<TContext>(options.graphql.schema)]
+      : []),
     ...(options.plugins ?? []),
   ];
   const common = {

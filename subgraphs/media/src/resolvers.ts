@@ -1,6 +1,5 @@
 import { appError, DateTimeScalar, ErrorCode, isUuid, requireViewer, restrictCacheHint } from "@hv/kit";
 import type { CompleteResolvers } from "./generated/resolvers-types";
-import type { GraphQLResolveInfo } from "graphql";
 import type { MediaContext } from "./context";
 import type { MediaRow } from "./loaders";
 import { ownerShown, signedUrl, visible } from "./modules/access";
@@ -56,14 +55,9 @@ export const resolvers: CompleteResolvers = {
       ),
     // A response holding a signed URL is cached (privately) for at most half the URL's life, so a
     // reused response still has time to download.
-    url: (
-      media: MediaParent,
-      args: { variant?: string | null },
-      context: MediaContext,
-      info: GraphQLResolveInfo,
-    ) =>
+    url: (media: MediaParent, args: { variant?: string | null }, context: MediaContext) =>
       signedUrl(media, args.variant, media.readGrant, context, (ttlSeconds) =>
-        restrictCacheHint(info, { maxAge: Math.floor(ttlSeconds / 2), scope: "PRIVATE" }),
+        restrictCacheHint(context, { maxAge: Math.floor(ttlSeconds / 2), scope: "PRIVATE" }),
       ),
   },
   User: {
