@@ -1,4 +1,4 @@
-import type { AuthContext, DiscoveryConfig, RateLimiter, RequestContextBase } from "@hv/kit";
+import type { AuthContext, DiscoveryConfig, RateLimiter, RequestContextBase, SqlClient } from "@hv/kit";
 import type { DiscoveryDb } from "./db";
 import type { DiscoveryLoaders } from "./loaders";
 import type { SearchPool } from "./modules/search-pool";
@@ -6,6 +6,8 @@ import type { SearchPool } from "./modules/search-pool";
 /** Long-lived collaborators, made once per process. */
 export interface DiscoveryServices {
   db: DiscoveryDb;
+  /** Plain SQL on `db`'s pool, for the hot reads (the matches page, distances). */
+  sql: SqlClient;
   /** Nearby search's own connections and planner settings. */
   searchPool: SearchPool;
   /**

@@ -1,10 +1,19 @@
-import { createPrismaDb, type DatabaseObserver } from "@hv/kit";
+import { createDatabaseClients, createPrismaDb, type DatabaseObserver, type SqlClient } from "@hv/kit";
 import { PrismaClient } from "./generated/prisma/client";
 
-export type { DatabaseObserver };
+export type { DatabaseObserver, SqlClient };
 export type DiscoveryDb = PrismaClient;
 
 /** The discovery database through Prisma (see kit/src/prisma.ts). */
 export function createDiscoveryDb(databaseUrl: string, observer: DatabaseObserver = {}): DiscoveryDb {
   return createPrismaDb(PrismaClient, databaseUrl, observer);
+}
+
+/** The subgraph's clients: Prisma, and plain SQL on the same pool for the hot reads (matches page, distances). */
+export function createDiscoveryDatabase(
+  databaseUrl: string,
+  observer: DatabaseObserver = {},
+): { db: DiscoveryDb; sql: SqlClient } {
+  const { prisma, sql } = createDatabaseClients(PrismaClient, databaseUrl, observer);
+  return { db: prisma, sql };
 }

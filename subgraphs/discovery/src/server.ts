@@ -14,7 +14,7 @@ import {
   type RunningSubgraph,
 } from "@hv/kit";
 import type { DiscoveryServices } from "./context";
-import { createDiscoveryDb, type DatabaseObserver } from "./db";
+import { createDiscoveryDatabase, type DatabaseObserver } from "./db";
 import { discoveryEventHandlers } from "./events";
 import { createLoaders } from "./loaders";
 import { createSearchPool } from "./modules/search-pool";
@@ -33,7 +33,7 @@ export async function start(
 ): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
   const observer = { ...options.database, metrics };
-  const db = createDiscoveryDb(config.databaseUrl, observer);
+  const { db, sql } = createDiscoveryDatabase(config.databaseUrl, observer);
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({
     consumer: "discovery",
@@ -60,6 +60,7 @@ export async function start(
       : createSearchPool(config.readDatabaseUrl, 10, observer, "search_replica");
   const services: DiscoveryServices = {
     db,
+    sql,
     searchPool,
     replicaSearchPool,
     config,
@@ -83,7 +84,7 @@ export async function start(
     context: (base) => ({
       ...base,
       services,
-      loaders: createLoaders(db, config.locationMaxAgeMinutes, base.viewer?.userId ?? null),
+      loaders: createLoaders(db, sql, config.locationMaxAgeMinutes, base.viewer?.userId ?? null),
     }),
   });
 }

@@ -123,13 +123,11 @@ export const matchResolvers = {
       const viewer = requireViewer(context);
       const size = pageSize(args.first);
       const cursor = args.after == null ? null : decodeMatchCursor(args.after);
-      const rows = await context.services.db.$queryRawUnsafe<MatchSqlRow[]>(
-        PAGE_SQL,
-        viewer.userId,
-        cursor?.createdAt ?? null,
-        cursor?.id ?? null,
-        size + 1,
-      );
+      const rows = await context.services.sql.query<MatchSqlRow>({
+        name: "discovery_matches_page",
+        text: PAGE_SQL,
+        values: [viewer.userId, cursor?.createdAt ?? null, cursor?.id ?? null, size + 1],
+      });
       const page: MatchRow[] = rows.slice(0, size).map((row) => ({
         id: row.id,
         userAId: row.user_a_id,
