@@ -1,4 +1,4 @@
-import { prepared, type SqlClient } from "@hv/kit";
+import type { SqlClient } from "@hv/kit";
 import DataLoader from "dataloader";
 import { Prisma } from "./generated/prisma/client";
 import type { DiscoveryDb } from "./db";
@@ -43,18 +43,13 @@ export function createLoaders(
     distanceMetres: new DataLoader<string, number | null>(async (userIds) => {
       if (!viewerId) return userIds.map(() => null);
       const cutoff = new Date(Date.now() - locationMaxAgeMinutes * 60_000);
-      const rows = await sql.query<{ id: string; metres: number }>(
-        prepared(
-          "discovery_distances",
-          Prisma.sql`
+      const rows = await sql.query<{ id: string; metres: number }>(Prisma.sql`
         SELECT t.user_id::text AS id, (t.location <-> v.location)::float8 AS metres
         FROM user_locations v
         JOIN user_locations t ON t.user_id = ANY(${[...userIds]}::uuid[])
         JOIN discovery_profiles p ON p.user_id = t.user_id AND p.visible AND NOT p.banned
         WHERE v.user_id = ${viewerId}::uuid AND v.updated_at >= ${cutoff} AND t.updated_at >= ${cutoff}
-          AND ${notBlockedSql(Prisma.sql`v.user_id`, Prisma.sql`t.user_id`)}`,
-        ),
-      );
+          AND ${notBlockedSql(Prisma.sql`v.user_id`, Prisma.sql`t.user_id`)}`);
       const byId = new Map(rows.map((row) => [row.id, Number(row.metres)]));
       return userIds.map((id) => byId.get(id) ?? null);
     }),
