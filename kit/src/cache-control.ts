@@ -134,6 +134,11 @@ function instrument(schema: GraphQLSchema): void {
   if (instrumented.has(schema)) return;
   instrumented.add(schema);
   const rootTypes = new Set([schema.getQueryType(), schema.getMutationType(), schema.getSubscriptionType()]);
+  // What `_entities` narrows by for a representation of each entity type, by type name.
+  const entityHints = new Map<string, CacheHint>();
+  for (const type of Object.values(schema.getTypeMap())) {
+    if (isObjectType(type) || isInterfaceType(type)) entityHints.set(type.name, typeAnnotation(type));
+  }
   for (const type of Object.values(schema.getTypeMap())) {
     if (!isObjectType(type) || type.name.startsWith("__")) continue;
     const isRootType = rootTypes.has(type);
@@ -150,9 +155,8 @@ function instrument(schema: GraphQLSchema): void {
           if (policy) {
             const hint: CacheHint = {};
             for (const { __typename } of args.representations ?? []) {
-              const entityType = typeof __typename === "string" ? schema.getType(__typename) : undefined;
-              if (isObjectType(entityType) || isInterfaceType(entityType))
-                restrict(hint, typeAnnotation(entityType));
+              const entityHint = typeof __typename === "string" ? entityHints.get(__typename) : undefined;
+              if (entityHint) restrict(hint, entityHint);
             }
             if (hint.maxAge === undefined && info.path.prev === undefined) hint.maxAge = 0;
             policy.restrict(hint);
