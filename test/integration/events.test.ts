@@ -17,7 +17,9 @@ import {
   EVENT_CONSUMERS,
   eventQueueName,
   InvalidEventError,
+  OUTBOX_LISTENER_NAME,
   outboxEventData,
+  outboxNotifications,
   prismaOutboxStore,
   sqlOutboxStore,
   startEventConsumer,
@@ -34,6 +36,7 @@ import {
   type OutboxRelayOptions,
   type OutboxRecord,
   type OutboxStore,
+  type OutboxWakeUps,
 } from "@hv/kit";
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
@@ -230,6 +233,35 @@ async function committedRecords(eventIds: string[]): Promise<OutboxRecord[]> {
     eventIds,
   );
   return rows.map((row) => ({ id: row.id, type: row.type, payload: row.payload, createdAt: row.created_at }));
+}
+
+/** The test database's notifications, recording each change of their LISTEN state. */
+function watchedWakeUps(reconnectMs: number): { states: boolean[]; wakeUps: OutboxWakeUps } {
+  const states: boolean[] = [];
+  const inner = outboxNotifications({ connectionString: databaseUrl, logger: log.logger, reconnectMs });
+  return {
+    states,
+    wakeUps: {
+      start: (handlers) =>
+        inner.start({
+          wake: handlers.wake,
+          listening: (up) => {
+            states.push(up);
+            handlers.listening(up);
+          },
+        }),
+      stop: () => inner.stop(),
+    },
+  };
+}
+
+/** Kills the relay's LISTEN connection from the server side, as a failover or an idle-connection reaper would. */
+async function terminateListener(): Promise<void> {
+  const { rows } = await pool.query<{ killed: boolean }>(
+    "SELECT pg_terminate_backend(pid) AS killed FROM pg_stat_activity WHERE application_name = $1 AND datname = current_database()",
+    [OUTBOX_LISTENER_NAME],
+  );
+  expect(rows).toEqual([{ killed: true }]);
 }
 
 describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox store)", (kind) => {
@@ -608,5 +640,45 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     } finally {
       await proxy.close();
     }
+  });
+
+  it("should publish an event committed without a flush when the database notifies, without waiting for a poll", async () => {
+    const deliveries = startConsumers();
+    const watched = watchedWakeUps(100);
+    relay({ wakeUps: watched.wakeUps, pollIntervalMs: 60_000, safetyPollIntervalMs: 60_000 });
+    await waitFor("LISTEN", () => watched.states.at(-1) === true);
+    const eventId = await commitUserDeleted();
+    await waitFor("the delivery", () => deliveries.media.length === 1);
+    expect(ids(deliveries.media)).toEqual([eventId]);
+    await waitFor("the event marked published", async () => (await unpublishedIds()).length === 0);
+  });
+
+  it("should poll while its notification connection is lost, so a notification sent meanwhile is not missed", async () => {
+    const deliveries = startConsumers();
+    const watched = watchedWakeUps(60_000); // not back within this test
+    relay({ wakeUps: watched.wakeUps, pollIntervalMs: 200, safetyPollIntervalMs: 60_000 });
+    await waitFor("LISTEN", () => watched.states.at(-1) === true);
+    await terminateListener();
+    await waitFor("the loss to be seen", () => watched.states.at(-1) === false);
+    const eventId = await commitUserDeleted(); // its notification reaches nobody
+    await waitFor("the delivery by the poll", () => deliveries.media.length === 1);
+    expect(ids(deliveries.media)).toEqual([eventId]);
+    expect(watched.states).toEqual([true, false]);
+    expect(log.lines.some((line) => line.msg.startsWith("outbox relay: notification connection lost"))).toBe(
+      true,
+    );
+  });
+
+  it("should listen again after its notification connection is lost, and be woken as before", async () => {
+    const deliveries = startConsumers();
+    const watched = watchedWakeUps(100);
+    relay({ wakeUps: watched.wakeUps, pollIntervalMs: 60_000, safetyPollIntervalMs: 60_000 });
+    await waitFor("LISTEN", () => watched.states.at(-1) === true);
+    await terminateListener();
+    await waitFor("LISTEN again", () => watched.states.length === 3);
+    expect(watched.states).toEqual([true, false, true]);
+    const eventId = await commitUserDeleted();
+    await waitFor("the delivery", () => deliveries.media.length === 1);
+    expect(ids(deliveries.media)).toEqual([eventId]);
   });
 });

@@ -3,3 +3,4 @@ export * from "./outbox";
 export * from "./relay";
 export * from "./consumer";
 export * from "./sql-outbox";
+export * from "./outbox-notify";

@@ -12,6 +12,7 @@ import {
   type EventConsumer,
 } from "./catalogue";
 import type { OutboxRecord, OutboxStore } from "./outbox";
+import type { OutboxWakeUps } from "./outbox-notify";
 
 /** The configured Redis target (REDIS_URL or sentinels; see `redisOptions`) or a `redis://` URL. */
 export type EventsConnection = RedisTarget | string;
@@ -28,8 +29,19 @@ export interface OutboxRelayOptions {
   store: OutboxStore;
   connection: EventsConnection;
   logger: Logger;
-  /** How often to look for unpublished events. Default 1000 ms. */
+  /**
+   * How often to look for unpublished events without `wakeUps`, and with them while they are not
+   * listening or after a failure (a pass, or a direct publish left to the poll). Default 1000 ms.
+   */
   pollIntervalMs?: number;
+  /**
+   * Wakes the relay when events are committed (`outboxNotifications`: PostgreSQL LISTEN/NOTIFY).
+   * While they listen and nothing failed, the poll is only a safety net (`safetyPollIntervalMs`).
+   * Stopped with the relay.
+   */
+  wakeUps?: OutboxWakeUps;
+  /** How often to poll while `wakeUps` listen. Default 30 000 ms. */
+  safetyPollIntervalMs?: number;
   /** Events claimed per round trip. Default 100. */
   batchSize?: number;
   /** BullMQ key prefix; producers and consumers must agree. Default `hv`. */
@@ -105,6 +117,7 @@ function asError(error: unknown): Error {
 export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const { store, logger } = options;
   const pollIntervalMs = options.pollIntervalMs ?? 1_000;
+  const safetyPollIntervalMs = options.safetyPollIntervalMs ?? 30_000;
   const batchSize = options.batchSize ?? 100;
   const prefix = options.prefix ?? DEFAULT_EVENTS_PREFIX;
   const publishTimeoutMs = options.publishTimeoutMs ?? 10_000;
@@ -193,6 +206,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   let stopping = false;
   let failing = false;
+  /** A direct publish or mark failed: its events wait for a pass (the short poll until one succeeds). */
+  let leftToPoll = false;
   let failedPasses = 0;
 
   /** Claims, enqueues and marks batches until the outbox is empty or something fails. */
@@ -218,6 +233,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       }
       if (failing) logger.info({ failedPasses }, "outbox relay: publishing again");
       failing = false;
+      leftToPoll = false;
       failedPasses = 0;
       options.metrics?.observeOutbox({ published, failed: false });
       return { published };
@@ -282,6 +298,8 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
           { err: error, count: batch.length },
           "outbox relay: direct publish failed; left to the poll",
         );
+        leftToPoll = true;
+        schedule();
         continue;
       }
       for (const record of batch) enqueuedUnmarked.add(record.id);
@@ -311,9 +329,11 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     if (ids.length === 0) return;
     marking = store
       .markPublishedUnclaimed(ids)
-      .catch((error: unknown) =>
-        logger.debug({ err: error, count: ids.length }, "outbox relay: marking failed; left to the poll"),
-      )
+      .catch((error: unknown) => {
+        logger.debug({ err: error, count: ids.length }, "outbox relay: marking failed; left to the poll");
+        leftToPoll = true;
+        schedule();
+      })
       .finally(() => {
         for (const id of ids) enqueuedUnmarked.delete(id);
         marking = undefined;
@@ -321,17 +341,32 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     await marking;
   }
 
+  // One poll timer at a time, re-armed after each poll and whenever the interval it should have changes.
+  let listening = false;
   let timer: NodeJS.Timeout | undefined;
-  const poll = () => {
+  let timerMs = 0;
+  const intervalNow = () => (listening && !failing && !leftToPoll ? safetyPollIntervalMs : pollIntervalMs);
+  function schedule(): void {
+    if (stopping) return;
+    const ms = intervalNow();
+    if (timer && ms >= timerMs) return;
+    clearTimeout(timer);
+    timerMs = ms;
     timer = setTimeout(() => {
-      void flush().then(() => {
-        if (!stopping) poll();
-      });
-    }, pollIntervalMs);
-  };
-  void flush().then(() => {
-    if (!stopping) poll();
+      timer = undefined;
+      void flush().then(schedule);
+    }, ms);
+  }
+  options.wakeUps?.start({
+    wake: () => void flush().then(schedule),
+    listening: (up) => {
+      listening = up;
+      // Back: what was committed while nobody listened is published now.
+      if (up) void flush().then(schedule);
+      else schedule();
+    },
   });
+  void flush().then(schedule);
 
   let stopped: Promise<void> | undefined;
   return {
@@ -345,6 +380,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       stopped ??= (async () => {
         stopping = true;
         clearTimeout(timer);
+        await options.wakeUps?.stop();
         await next;
         await running;
         await sending;

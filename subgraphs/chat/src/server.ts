@@ -3,6 +3,7 @@ import {
   createRateLimiter,
   createRedis,
   loadTypeDefs,
+  outboxNotifications,
   shippedFile,
   prismaDatabase,
   sqlOutboxStore,
@@ -37,6 +38,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
   // hands its committed event to the relay (publishCommitted); the poll is the safety net.
   const relay = startOutboxRelay({
     store: sqlOutboxStore(pool),
+    wakeUps: outboxNotifications({ connectionString: config.databaseUrl, logger }),
     connection: config.redis,
     prefix: config.eventsPrefix,
     logger,

@@ -5,6 +5,7 @@ import {
   loadTypeDefs,
   shippedFile,
   prismaDatabase,
+  outboxNotifications,
   prismaOutboxStore,
   startEventConsumer,
   startOutboxRelay,
@@ -46,6 +47,7 @@ export async function start(
   // match.created / match.ended leave through the outbox, relayed to the consumers' queues.
   const relay = startOutboxRelay({
     store: prismaOutboxStore(db),
+    wakeUps: outboxNotifications({ connectionString: config.databaseUrl, logger }),
     connection: config.redis,
     prefix: config.eventsPrefix,
     logger,

@@ -6,6 +6,7 @@ import {
   loadTypeDefs,
   shippedFile,
   prismaDatabase,
+  outboxNotifications,
   prismaOutboxStore,
   startEventConsumer,
   startOutboxRelay,
@@ -90,6 +91,7 @@ export async function start(
   // media.reported leaves through the outbox, relayed to the moderation queue's consumer.
   const relay = startOutboxRelay({
     store: prismaOutboxStore(db),
+    wakeUps: outboxNotifications({ connectionString: config.databaseUrl, logger }),
     connection: config.redis,
     prefix: config.eventsPrefix,
     logger,

@@ -6,6 +6,7 @@ import {
   loadTypeDefs,
   shippedFile,
   prismaDatabase,
+  outboxNotifications,
   prismaOutboxStore,
   SessionRevocations,
   startEventConsumer,
@@ -50,6 +51,7 @@ export async function start(
   // Events written in the same transactions as the changes, relayed to the consumers' queues.
   const relay = startOutboxRelay({
     store: prismaOutboxStore(db),
+    wakeUps: outboxNotifications({ connectionString: config.databaseUrl, logger }),
     connection: config.redis,
     prefix: config.eventsPrefix,
     logger,
