@@ -29,6 +29,12 @@ const OPERATION_NAME = /^[A-Za-z_][A-Za-z0-9_]{0,99}$/;
 /** The gateway names a subgraph fetch `<operation>__<subgraph>__<n>`: subgraphs count it under `<operation>`. */
 const GATEWAY_FETCH_NAME = /^(.+)__[A-Za-z0-9]+__\d+$/;
 
+/**
+ * prom-client's event-loop lag histogram takes a sample every this many ms, so its `nodejs_eventloop_lag_*`
+ * percentiles are this interval plus the lag (docs/observability.md).
+ */
+export const EVENT_LOOP_SAMPLE_MS = 100;
+
 export const QUEUE_STATES = ["waiting", "active", "delayed", "failed"] as const;
 
 /** What a node-postgres pool reports about itself. */
@@ -81,7 +87,7 @@ function codeOf(error: GraphQLFormattedError): string {
 export function createProcessMetrics(service: string, options: { logger?: Logger } = {}): ProcessMetrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
-  collectDefaultMetrics({ register: registry });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: EVENT_LOOP_SAMPLE_MS });
   const registers = [registry];
 
   const seenOperations = new Set<string>();
