@@ -130,7 +130,8 @@ export async function startSubgraph<TContext extends RequestContextBase>(
               verifier,
               logger,
               isProduction: config.isProduction,
-              context: (base) => options.context({ ...base, redis }),
+              // Not a spread: it would make the operation's lazy logger at once.
+              context: (base) => options.context(Object.assign(base, { redis })),
               ...subscriptionOptions,
             });
             const server = subscriptions;

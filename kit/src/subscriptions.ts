@@ -16,7 +16,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { accessTokenRefused, type AccessTokenVerifier } from "./auth/access-tokens";
 import type { Viewer } from "./auth/viewer";
 import { appError, createErrorFormatter, ErrorCode } from "./errors";
-import { ConnectionTokenWatch, timerAt, tokenExpiry } from "./connection-auth";
+import { ConnectionTokenWatch, tokenExpiry } from "./connection-auth";
 import type { Logger } from "./logger";
 import { unmapIpv4 } from "./ip";
 import { requestIdFrom } from "./request-id";
@@ -120,6 +120,12 @@ function authorizationIn(record: unknown): unknown {
   return entries.authorization ?? entries.Authorization;
 }
 
+function forgetAuthorization(record: Record<string, unknown> | null | undefined): void {
+  if (!record) return;
+  if ("authorization" in record) record.authorization = undefined;
+  if ("Authorization" in record) record.Authorization = undefined;
+}
+
 function isUnauthenticated(error: unknown): error is GraphQLError {
   return error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED;
 }
@@ -140,18 +146,23 @@ const DOCUMENT_CACHE_SIZE = 200;
 export function sharedDocuments(schema: GraphQLSchema): {
   parse(query: string | Source): DocumentNode;
   validate(schema: GraphQLSchema, document: DocumentNode): readonly GraphQLError[];
+  /** The remembered copy of this query text when there is one (for the many operations that keep it). */
+  text(query: string): string;
 } {
-  const documents = new Map<string, DocumentNode>();
+  const documents = new Map<string, { text: string; document: DocumentNode }>();
   const valid = new WeakSet<DocumentNode>();
   return {
     parse(query) {
       if (typeof query !== "string") return parse(query);
       const known = documents.get(query);
-      if (known) return known;
+      if (known) return known.document;
       const document = parse(query);
       if (documents.size >= DOCUMENT_CACHE_SIZE) documents.delete(documents.keys().next().value as string);
-      documents.set(query, document);
+      documents.set(query, { text: query, document });
       return document;
+    },
+    text(query) {
+      return documents.get(query)?.text ?? query;
     },
     validate(given, document) {
       if (given === schema && valid.has(document)) return [];
@@ -177,61 +188,87 @@ export function streamUntil<T>(
   expiresAt: number,
   expiredResult: () => T,
 ): ClosableStream<T> {
-  const iterator = source[Symbol.asyncIterator]();
-  let finished = false;
-  let expired = false;
+  return new StreamUntil(source[Symbol.asyncIterator](), expiresAt, expiredResult);
+}
+
+function expire(stream: StreamUntil<unknown>): void {
+  stream.expired = true;
+  stream.wake?.("expired");
+}
+
+// A class, not closures: one is held per open subscription, for hours.
+class StreamUntil<T> implements ClosableStream<T> {
+  finished = false;
+  expired = false;
   // Wakes the `next()` waiting when the token runs out. (Not a Promise.race against one long-lived
   // "expired" promise: every race would leave a reaction on it until expiry, one per event.)
-  let wake: ((value: "expired") => void) | undefined;
-  const timer = timerAt(expiresAt, () => {
-    expired = true;
-    wake?.("expired");
-  });
-  const finish = async () => {
-    if (finished) return;
-    finished = true;
-    clearTimeout(timer);
-    await iterator.return?.();
-  };
-  const generator: ClosableStream<T> = {
-    async next() {
-      if (finished) return { done: true, value: undefined };
-      let result: IteratorResult<T> | "expired" = "expired";
-      if (!expired) {
-        try {
-          result = await new Promise<IteratorResult<T> | "expired">((resolve, reject) => {
-            wake = resolve;
-            iterator.next().then(resolve, reject);
-          });
-        } finally {
-          wake = undefined;
-        }
+  wake: ((value: "expired") => void) | undefined;
+  readonly timer: NodeJS.Timeout;
+
+  constructor(
+    private readonly iterator: AsyncIterator<T>,
+    expiresAt: number,
+    private readonly expiredResult: () => T,
+  ) {
+    this.timer = setTimeout(expire, Math.min(Math.max(0, expiresAt - Date.now()), 2_147_483_647), this);
+    this.timer.unref();
+  }
+
+  private async finish(): Promise<void> {
+    if (this.finished) return;
+    this.finished = true;
+    clearTimeout(this.timer);
+    await this.iterator.return?.();
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    if (this.finished) return { done: true, value: undefined };
+    let result: IteratorResult<T> | "expired" = "expired";
+    if (!this.expired) {
+      try {
+        result = await new Promise<IteratorResult<T> | "expired">((resolve, reject) => {
+          this.wake = resolve;
+          this.iterator.next().then(resolve, reject);
+        });
+      } finally {
+        this.wake = undefined;
       }
-      if (result === "expired") {
-        await finish();
-        return { done: false, value: expiredResult() };
-      }
-      if (result.done) {
-        finished = true;
-        clearTimeout(timer);
-        return { done: true, value: undefined };
-      }
-      return { done: false, value: result.value };
-    },
-    async return() {
-      await finish();
+    }
+    if (result === "expired") {
+      await this.finish();
+      return { done: false, value: this.expiredResult() };
+    }
+    if (result.done) {
+      this.finished = true;
+      clearTimeout(this.timer);
       return { done: true, value: undefined };
-    },
-    async throw(error: unknown) {
-      await finish();
-      throw error;
-    },
-    [Symbol.asyncIterator]() {
-      return generator;
-    },
-  };
-  return generator;
+    }
+    return { done: false, value: result.value };
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    await this.finish();
+    return { done: true, value: undefined };
+  }
+
+  async throw(error: unknown): Promise<IteratorResult<T>> {
+    await this.finish();
+    throw error;
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
+
+/** What an operation whose token ran out gets last. */
+const tokenExpiredResult = (): ExecutionResult => ({
+  errors: [
+    appError(ErrorCode.UNAUTHENTICATED, "The access token expired: subscribe again with a fresh one", {
+      details: { reason: "expired" },
+    }),
+  ],
+});
 
 /** Serves `schema`'s operations (subscriptions above all) over graphql-ws on `httpServer`. */
 export function startSubscriptionServer<TContext>(
@@ -272,9 +309,13 @@ export function startSubscriptionServer<TContext>(
       typeof payload.extensions?.["x-request-id"] === "string"
         ? requestIdFrom(payload.extensions["x-request-id"])
         : state.requestId;
+    // The operation's logger child is made when something logs (most subscriptions never do).
+    let child: Logger | undefined;
     const context = await options.context({
       requestId,
-      logger: logger.child({ requestId, operationId: id }),
+      get logger() {
+        return (child ??= logger.child({ requestId, operationId: id }));
+      },
       viewer: caller?.viewer ?? null,
       clientIp: state.clientIp,
     });
@@ -331,6 +372,8 @@ export function startSubscriptionServer<TContext>(
         state?.running.clear();
       },
       onSubscribe: async (ctx, id, payload: SubscribePayload) => {
+        // graphql-ws keeps the payload for the operation's life: the shared copy of its text, not its own.
+        (payload as { query: string }).query = documents.text(payload.query);
         const state = stateOf(ctx.extra.socket);
         const token = bearerOf(authorizationIn(payload.extensions));
         if (token === undefined) return undefined;
@@ -339,6 +382,8 @@ export function startSubscriptionServer<TContext>(
           // Only the viewer and expiry are kept: an operation's token is not verified again.
           const { viewer, expiresAt } = await verifyCaller(verifier, token);
           state.operations.set(id, { viewer, expiresAt });
+          // Nor its token (assigned undefined: a delete would turn the object into a slower dictionary).
+          forgetAuthorization(payload.extensions);
         } catch (error) {
           if (isUnauthenticated(error)) return [error];
           logger.warn({ err: error }, "graphql-ws: could not verify an operation's access token");
@@ -360,17 +405,7 @@ export function startSubscriptionServer<TContext>(
         if (Symbol.asyncIterator in Object(result)) states.get(ctx.extra.socket)?.running.add(id);
         const caller = stateOf(ctx.extra.socket).operations.get(id);
         if (!caller || !(Symbol.asyncIterator in Object(result))) return undefined;
-        return streamUntil(result as AsyncIterable<ExecutionResult>, caller.expiresAt, () => ({
-          errors: [
-            appError(
-              ErrorCode.UNAUTHENTICATED,
-              "The access token expired: subscribe again with a fresh one",
-              {
-                details: { reason: "expired" },
-              },
-            ),
-          ],
-        }));
+        return streamUntil(result as AsyncIterable<ExecutionResult>, caller.expiresAt, tokenExpiredResult);
       },
       onNext: (ctx, _id, _payload, _args, result) => {
         // The events of one turn (many subscriptions share a gateway's connection) in one write.

@@ -17,11 +17,11 @@ import {
 import type { ChatConfig } from "./config";
 import { createChatDatabase } from "./db";
 import { chatEventHandlers } from "./events";
-import { createLoaders, type ChatLoaders } from "./loaders";
 import { createChatBus } from "./modules/bus";
 import { PresenceBeats } from "./modules/presence";
 import { SendAdmission } from "./modules/send-admission";
 import type { ChatServices } from "./modules/context";
+import { ChatRequestContext } from "./modules/request-context";
 import { resolvers, type ChatContext } from "./resolvers";
 
 export const typeDefs = loadTypeDefs(shippedFile("subgraphs/chat/src/schema.graphql"));
@@ -89,23 +89,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     redis,
     metrics,
     subscriptions: true,
-    // Loaders are made on first use: a subscription holds its context for hours and resolves most
-    // events without a query, so neither its memory nor each event pays for seven DataLoaders.
-    context: (base) => {
-      const viewerId = base.viewer?.userId ?? null;
-      let loaders: ChatLoaders | undefined;
-      const context: ChatContext = {
-        ...base,
-        services,
-        get loaders() {
-          return (loaders ??= createLoaders(services, viewerId));
-        },
-        refreshLoaders: () => {
-          loaders = undefined;
-        },
-      };
-      return context;
-    },
+    context: (base) => new ChatRequestContext(base, services),
   });
   // Lost or regained the Redis subscription: events may have been missed. Every client reconnects,
   // resubscribes and catches up with messages(after: seq).

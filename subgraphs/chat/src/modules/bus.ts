@@ -44,6 +44,11 @@ export interface ChatBus {
   close(): Promise<void>;
 }
 
+const revivePayload = (event: ChatEventPayload): ChatEventPayload => ({
+  ...event,
+  message: event.message ? reviveMessageRow(event.message) : null,
+});
+
 export function createChatBus(redis: RedisTarget | string, prefix: string, logger: Logger): ChatBus {
   const target = redisOptions(redis);
   // Publishing fails fast while Redis is away (the change is stored; clients catch up).
@@ -105,10 +110,7 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
     },
     subscribe(userId) {
       const source = pubsub.asyncIterator<ChatEventPayload>(channel(userId));
-      return mapStream(source, (event) => ({
-        ...event,
-        message: event.message ? reviveMessageRow(event.message) : null,
-      }));
+      return mapStream(source, revivePayload);
     },
     onGap(listener) {
       gapListeners.push(listener);
@@ -134,35 +136,47 @@ export function mapStream<S, T>(
   map: (value: S) => T | undefined,
   onEnd?: () => void,
 ): Stream<T> {
-  let ended = false;
-  const end = async () => {
-    if (ended) return;
-    ended = true;
-    onEnd?.();
-    await source.return?.();
-  };
-  const stream: Stream<T> = {
-    async next() {
-      for (;;) {
-        if (ended) return { done: true, value: undefined };
-        const result = await source.next();
-        if (result.done || ended) {
-          await end();
-          return { done: true, value: undefined };
-        }
-        const value = map(result.value);
-        if (value !== undefined) return { done: false, value };
+  return new MappedStream(source, map, onEnd);
+}
+
+// Streams are classes, not closures: one is held per open subscription, for hours.
+class MappedStream<S, T> implements Stream<T> {
+  private ended = false;
+
+  constructor(
+    private readonly source: AsyncIterator<S>,
+    private readonly map: (value: S) => T | undefined,
+    private readonly onEnd: (() => void) | undefined,
+  ) {}
+
+  private async end(): Promise<void> {
+    if (this.ended) return;
+    this.ended = true;
+    this.onEnd?.();
+    await this.source.return?.();
+  }
+
+  async next(): Promise<IteratorResult<T>> {
+    for (;;) {
+      if (this.ended) return { done: true, value: undefined };
+      const result = await this.source.next();
+      if (result.done || this.ended) {
+        await this.end();
+        return { done: true, value: undefined };
       }
-    },
-    async return() {
-      await end();
-      return { done: true, value: undefined };
-    },
-    [Symbol.asyncIterator]() {
-      return stream;
-    },
-  };
-  return stream;
+      const value = this.map(result.value);
+      if (value !== undefined) return { done: false, value };
+    }
+  }
+
+  async return(): Promise<IteratorResult<T>> {
+    await this.end();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
 
 /**
@@ -179,8 +193,6 @@ interface ConversationOrder {
   timer: NodeJS.Timeout | undefined;
 }
 
-const isAdded = (event: ChatEventPayload) => event.kind === "MESSAGE_ADDED";
-
 /**
  * One subscriber's events with each conversation's MESSAGE_ADDED in `seq` order. A message whose
  * seq is past the next expected one is held, with every later event of its conversation, until
@@ -193,19 +205,64 @@ export function inSeqOrder(
   holdMs: number,
   onEnd?: () => void,
 ): Stream<ChatEventPayload> {
-  const ready: ChatEventPayload[] = [];
-  const orders = new Map<string, ConversationOrder>();
-  let waiting: ((result: IteratorResult<ChatEventPayload>) => void) | undefined;
-  let done = false;
+  const stream = new SeqOrderStream(source, holdMs, onEnd);
+  void stream.pump();
+  return stream;
+}
 
-  const emit = (event: ChatEventPayload) => {
-    if (waiting) {
-      const resolve = waiting;
-      waiting = undefined;
+const isAdded = (event: ChatEventPayload) => event.kind === "MESSAGE_ADDED";
+
+function gapClosed(order: ConversationOrder): boolean {
+  let expected = order.next ?? 0;
+  for (const seq of order.held
+    .filter(isAdded)
+    .map((e) => e.seq)
+    .sort((a, b) => a - b)) {
+    if (seq < expected) continue;
+    if (seq !== expected) return false;
+    expected += 1;
+  }
+  return true;
+}
+
+function releaseHeld(held: { stream: SeqOrderStream; order: ConversationOrder }): void {
+  held.stream.release(held.order);
+}
+
+class SeqOrderStream implements Stream<ChatEventPayload> {
+  private readonly ready: ChatEventPayload[] = [];
+  // Made when the first event arrives: most subscriptions wait for hours without one.
+  private orders: Map<string, ConversationOrder> | undefined;
+  private waiting: ((result: IteratorResult<ChatEventPayload>) => void) | undefined;
+  private done = false;
+
+  constructor(
+    private readonly source: AsyncIterator<ChatEventPayload>,
+    private readonly holdMs: number,
+    private readonly onEnd: (() => void) | undefined,
+  ) {}
+
+  async pump(): Promise<void> {
+    try {
+      for (;;) {
+        const result = await this.source.next();
+        if (result.done || this.done) break;
+        this.accept(result.value);
+      }
+    } finally {
+      this.finish();
+    }
+  }
+
+  private emit(event: ChatEventPayload): void {
+    if (this.waiting) {
+      const resolve = this.waiting;
+      this.waiting = undefined;
       resolve({ done: false, value: event });
-    } else ready.push(event);
-  };
-  const release = (order: ConversationOrder) => {
+    } else this.ready.push(event);
+  }
+
+  release(order: ConversationOrder): void {
     clearTimeout(order.timer);
     order.timer = undefined;
     const held = order.held;
@@ -215,77 +272,55 @@ export function inSeqOrder(
     for (const event of held) {
       const next = isAdded(event) ? (added[index++] as ChatEventPayload) : event;
       if (isAdded(next)) order.next = Math.max(order.next ?? 0, next.seq + 1);
-      emit(next);
+      this.emit(next);
     }
-  };
-  const gapClosed = (order: ConversationOrder) => {
-    let expected = order.next ?? 0;
-    for (const seq of order.held
-      .filter(isAdded)
-      .map((e) => e.seq)
-      .sort((a, b) => a - b)) {
-      if (seq < expected) continue;
-      if (seq !== expected) return false;
-      expected += 1;
-    }
-    return true;
-  };
-  const accept = (event: ChatEventPayload) => {
-    let order = orders.get(event.conversationId);
+  }
+
+  private accept(event: ChatEventPayload): void {
+    this.orders ??= new Map();
+    let order = this.orders.get(event.conversationId);
     if (!order) {
       order = { next: undefined, held: [], timer: undefined };
-      orders.set(event.conversationId, order);
+      this.orders.set(event.conversationId, order);
     }
     if (order.held.length > 0) {
       order.held.push(event);
-      if (isAdded(event) && gapClosed(order)) release(order);
+      if (isAdded(event) && gapClosed(order)) this.release(order);
       return;
     }
-    if (!isAdded(event)) return emit(event);
+    if (!isAdded(event)) return this.emit(event);
     if (order.next === undefined || event.seq <= order.next) {
       order.next = Math.max(order.next ?? 0, event.seq + 1);
-      return emit(event);
+      return this.emit(event);
     }
     order.held.push(event);
-    const held = order;
-    held.timer = setTimeout(() => release(held), holdMs);
-    held.timer.unref();
-  };
-  const finish = () => {
-    if (done) return;
-    done = true;
-    onEnd?.();
-    for (const order of orders.values()) clearTimeout(order.timer);
-    waiting?.({ done: true, value: undefined });
-    waiting = undefined;
-  };
-  void (async () => {
-    try {
-      for (;;) {
-        const result = await source.next();
-        if (result.done || done) break;
-        accept(result.value);
-      }
-    } finally {
-      finish();
-    }
-  })();
+    order.timer = setTimeout(releaseHeld, this.holdMs, { stream: this, order });
+    order.timer.unref();
+  }
 
-  const stream: Stream<ChatEventPayload> = {
-    next() {
-      const event = ready.shift();
-      if (event) return Promise.resolve({ done: false, value: event });
-      if (done) return Promise.resolve({ done: true, value: undefined });
-      return new Promise((resolve) => (waiting = resolve));
-    },
-    async return() {
-      finish();
-      await source.return?.();
-      return { done: true, value: undefined };
-    },
-    [Symbol.asyncIterator]() {
-      return stream;
-    },
-  };
-  return stream;
+  private finish(): void {
+    if (this.done) return;
+    this.done = true;
+    this.onEnd?.();
+    for (const order of this.orders?.values() ?? []) clearTimeout(order.timer);
+    this.waiting?.({ done: true, value: undefined });
+    this.waiting = undefined;
+  }
+
+  next(): Promise<IteratorResult<ChatEventPayload>> {
+    const event = this.ready.shift();
+    if (event) return Promise.resolve({ done: false, value: event });
+    if (this.done) return Promise.resolve({ done: true, value: undefined });
+    return new Promise((resolve) => (this.waiting = resolve));
+  }
+
+  async return(): Promise<IteratorResult<ChatEventPayload>> {
+    this.finish();
+    await this.source.return?.();
+    return { done: true, value: undefined };
+  }
+
+  [Symbol.asyncIterator](): this {
+    return this;
+  }
 }
