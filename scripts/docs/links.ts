@@ -9,9 +9,16 @@ export interface MarkdownLink {
 }
 
 /** The text with fenced code blocks and inline code blanked out (line breaks kept), where links are not links. */
+const blank = (match: string) => match.replace(/[^\n]/g, " ");
+
+/** The text with fenced code blocks blanked (line numbers kept). */
+function withoutFences(text: string): string {
+  return text.replace(/^```[\s\S]*?^```/gm, blank);
+}
+
+/** The text with fenced blocks and inline code spans blanked (line numbers kept). */
 function withoutCode(text: string): string {
-  const blank = (match: string) => match.replace(/[^\n]/g, " ");
-  return text.replace(/^```[\s\S]*?^```/gm, blank).replace(/`[^`\n]*`/g, blank);
+  return withoutFences(text).replace(/`[^`\n]*`/g, blank);
 }
 
 /** Relative links (`[text](target)`) outside code; absolute URLs are left alone. */
@@ -41,7 +48,8 @@ export function headingSlug(heading: string): string {
 export function headingAnchors(markdown: string): Set<string> {
   const anchors = new Set<string>();
   const seen = new Map<string, number>();
-  for (const match of withoutCode(markdown).matchAll(/^#{1,6} +(.+?) *#*$/gm)) {
+  // A heading's inline code counts (GitHub keeps its text, without the backticks).
+  for (const match of withoutFences(markdown).matchAll(/^#{1,6} +(.+?) *#*$/gm)) {
     const slug = headingSlug(match[1] ?? "");
     const count = seen.get(slug) ?? 0;
     seen.set(slug, count + 1);

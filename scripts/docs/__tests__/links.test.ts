@@ -26,6 +26,12 @@ describe("docs links: reading markdown", () => {
       "images-1",
     ]);
   });
+
+  it("should keep a heading's inline code in its anchor, as GitHub does", () => {
+    expect([...headingAnchors("### Round 6: pipeline (branch `sg-pipe`)\n")]).toEqual([
+      "round-6-pipeline-branch-sg-pipe",
+    ]);
+  });
 });
 
 describe("docs links: checking", () => {
