@@ -13,6 +13,7 @@ export * from "./ids";
 export * from "./scalars";
 export * from "./subgraph";
 export * from "./subscriptions";
+export * from "./shared-execution";
 export * from "./connection-auth";
 export * from "./main";
 export * from "./rate-limit";

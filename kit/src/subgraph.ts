@@ -51,7 +51,8 @@ export interface SubgraphOptions<TContext extends RequestContextBase> {
    * kit/src/subscriptions.ts for authentication). Operations get the same `context` as HTTP requests.
    * On stop every socket is closed with 1001 (Going Away) before HTTP drains.
    */
-  subscriptions?: boolean | { keepAliveMs?: number; revalidateMs?: number };
+  subscriptions?:
+    boolean | { keepAliveMs?: number; revalidateMs?: number; sharedFields?: ReadonlySet<string> };
   /**
    * The process's metrics (made by the caller so its pools, consumers and relay can report to
    * them; made here when absent). Served at GET /metrics on the subgraph's own, private port.

@@ -22,6 +22,7 @@ import { unmapIpv4 } from "./ip";
 import { requestIdFrom } from "./request-id";
 import type { RequestContextBase } from "./service";
 import { keepSocketsAlive } from "./socket-keepalive";
+import { sharedSubscribe } from "./shared-execution";
 import { turnWrites } from "./turn-writes";
 
 /**
@@ -62,6 +63,12 @@ export interface SubscriptionServerOptions<TContext> {
   revalidateMs?: number;
   /** How long stop() lets clients answer the 1001 close before cutting them off. Default 1 000 ms. */
   closeGraceMs?: number;
+  /**
+   * Schema coordinates (`Type.field`) whose resolvers read only the event, never the viewer or the
+   * context: subscribers of one event whose operations select only these share one execution
+   * (kit/src/shared-execution.ts). Default: none, every subscriber executes its own.
+   */
+  sharedFields?: ReadonlySet<string>;
 }
 
 export interface SubscriptionServer {
@@ -329,6 +336,7 @@ export function startSubscriptionServer<TContext>(
       schema: options.schema,
       parse: documents.parse,
       validate: documents.validate,
+      ...(options.sharedFields ? { subscribe: sharedSubscribe(options.schema, options.sharedFields) } : {}),
       isProd: options.isProduction,
       onConnect: async (ctx) => {
         const { socket, request } = ctx.extra;

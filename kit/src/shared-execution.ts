@@ -1,0 +1,130 @@
+import {
+  createSourceEventStream,
+  execute,
+  getNamedType,
+  getOperationAST,
+  Kind,
+  TypeInfo,
+  visit,
+  visitWithTypeInfo,
+  type DocumentNode,
+  type ExecutionArgs,
+  type ExecutionResult,
+  type GraphQLSchema,
+} from "graphql";
+
+type Maybe<T> = T | Promise<T>;
+
+/** A subscription's results: graphql-ws calls `return()` when the client completes. */
+type ResultStream = AsyncIterableIterator<ExecutionResult> & {
+  return(): Promise<IteratorResult<ExecutionResult>>;
+};
+
+/**
+ * Whether every field `document`'s operation selects (fragments included) is one of `fields`
+ * (schema coordinates `Type.field`) or `__typename`.
+ */
+export function selectsOnly(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | null | undefined,
+  fields: ReadonlySet<string>,
+): boolean {
+  if (!getOperationAST(document, operationName)) return false;
+  const typeInfo = new TypeInfo(schema);
+  let only = true;
+  visit(
+    document,
+    visitWithTypeInfo(typeInfo, {
+      [Kind.FIELD](node) {
+        const name = node.name.value;
+        if (name === "__typename") return;
+        const parent = typeInfo.getParentType();
+        if (!parent || !fields.has(`${getNamedType(parent).name}.${name}`)) only = false;
+      },
+    }),
+  );
+  return only;
+}
+
+/** `source`'s events through `map`, ended (the source with it) by `return()`. */
+function mapEvents<T>(source: AsyncIterator<T>, map: (event: T) => Maybe<ExecutionResult>): ResultStream {
+  const stream: ResultStream = {
+    async next() {
+      const result = await source.next();
+      if (result.done) return { done: true, value: undefined };
+      try {
+        return { done: false, value: await map(result.value) };
+      } catch (error) {
+        await source.return?.();
+        throw error;
+      }
+    },
+    async return() {
+      await source.return?.();
+      return { done: true, value: undefined };
+    },
+    [Symbol.asyncIterator]() {
+      return stream;
+    },
+  };
+  return stream;
+}
+
+/**
+ * graphql-js's `subscribe` (for graphql-ws's `subscribe` option), with one execution per event
+ * shared by every subscriber whose operation is the same (document object, operation name,
+ * variables) and selects only `fields`: schema coordinates whose resolvers read the event alone,
+ * never the viewer or the context. Those subscribers get the same result object (read-only). An
+ * event is recognised by identity: only subscribers handed the same event object share.
+ */
+export function sharedSubscribe(
+  schema: GraphQLSchema,
+  fields: ReadonlySet<string>,
+): (args: ExecutionArgs) => Promise<ResultStream | ExecutionResult> {
+  /** Per document: its number, and per operation name whether it may share. */
+  const documents = new WeakMap<DocumentNode, { id: number; shareable: Map<string, boolean> }>();
+  let documentCount = 0;
+  /** Per event: the results executed for it so far, by operation key. */
+  const results = new WeakMap<object, Map<string, Maybe<ExecutionResult>>>();
+
+  /** The key of operations that may share one execution per event; undefined when this one may not. */
+  const keyOf = (args: ExecutionArgs): string | undefined => {
+    if (args.schema !== schema) return undefined;
+    let known = documents.get(args.document);
+    if (!known) {
+      known = { id: (documentCount += 1), shareable: new Map() };
+      documents.set(args.document, known);
+    }
+    const name = args.operationName ?? "";
+    let shareable = known.shareable.get(name);
+    if (shareable === undefined) {
+      shareable = selectsOnly(schema, args.document, args.operationName, fields);
+      known.shareable.set(name, shareable);
+    }
+    if (!shareable) return undefined;
+    return `${known.id}\n${name}\n${JSON.stringify(args.variableValues ?? {})}`;
+  };
+
+  return async (args) => {
+    const source = await createSourceEventStream(args);
+    if (!(Symbol.asyncIterator in Object(source))) return source as ExecutionResult;
+    const events = source as AsyncIterableIterator<unknown>;
+    const key = keyOf(args);
+    return mapEvents(events, (event) => {
+      if (key === undefined || typeof event !== "object" || event === null)
+        return execute({ ...args, rootValue: event });
+      let byKey = results.get(event);
+      if (!byKey) {
+        byKey = new Map();
+        results.set(event, byKey);
+      }
+      let result = byKey.get(key);
+      if (result === undefined) {
+        result = execute({ ...args, rootValue: event });
+        byKey.set(key, result);
+      }
+      return result;
+    });
+  };
+}
