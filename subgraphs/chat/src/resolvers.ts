@@ -22,6 +22,37 @@ async function conversationOrThrow(id: string, context: ChatContext): Promise<Co
   return row;
 }
 
+/**
+ * The fields of live events whose resolvers read only the event (never the viewer, the context or
+ * a loader): subscribers of one event selecting only these share one execution. Not here, as they
+ * differ per viewer: `ChatEvent.invitation`, `Message.reactions` (reactedByMe), `Message.replyTo`
+ * (loader), `Media.readGrant`, `User.presence`.
+ */
+export const sharedEventFields: ReadonlySet<string> = new Set([
+  "Subscription.myChatEvents",
+  "Subscription.conversationEvents",
+  "ChatEvent.kind",
+  "ChatEvent.conversationId",
+  "ChatEvent.seq",
+  "ChatEvent.message",
+  "ChatEvent.actor",
+  "ChatEvent.occurredAt",
+  "Message.id",
+  "Message.conversationId",
+  "Message.seq",
+  "Message.sender",
+  "Message.senderId",
+  "Message.clientMessageId",
+  "Message.text",
+  "Message.attachments",
+  "Message.createdAt",
+  "Message.editedAt",
+  "Message.deleted",
+  "Message.version",
+  "User.id",
+  "Media.id",
+]);
+
 export const resolvers: CompleteResolvers = {
   DateTime: DateTimeScalar,
   Query: {

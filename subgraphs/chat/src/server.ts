@@ -22,7 +22,7 @@ import { PresenceBeats } from "./modules/presence";
 import { SendAdmission } from "./modules/send-admission";
 import type { ChatServices } from "./modules/context";
 import { ChatRequestContext } from "./modules/request-context";
-import { resolvers, type ChatContext } from "./resolvers";
+import { resolvers, sharedEventFields, type ChatContext } from "./resolvers";
 
 export const typeDefs = loadTypeDefs(shippedFile("subgraphs/chat/src/schema.graphql"));
 
@@ -88,7 +88,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     database: prismaDatabase(db, [events, relay, busWorker]),
     redis,
     metrics,
-    subscriptions: true,
+    subscriptions: { sharedFields: sharedEventFields },
     context: (base) => new ChatRequestContext(base, services),
   });
   // Lost or regained the Redis subscription: events may have been missed. Every client reconnects,

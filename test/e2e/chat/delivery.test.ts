@@ -128,6 +128,45 @@ describe("chat delivery across instances, restarts and Redis outages", () => {
     await Promise.all([onTwo.dispose(), conversationStream.dispose()]);
   });
 
+  it("should give each member their own reactedByMe while members with the same selection share an event", async () => {
+    const [a, b] = [await harness.person(), await harness.person()];
+    const two = harness.instances[1]!;
+    const conversationId = await createGroup(two.url, a, [b]);
+    // Everyone on one instance: one Redis body per recipient arrives there, parsed once.
+    const full = [a, b].map((who) => subscriber(() => wsUrl(two), who));
+    const shared = `subscription { myChatEvents { kind conversationId seq actor { id } message { id seq text sender { id } createdAt } } }`;
+    const lean = [a, b].map((who) => subscriber(() => wsUrl(two), who, shared));
+    for (const [index, who] of [a, b].entries()) {
+      await untilLive(two.url, who, full[index]!, conversationId);
+      await untilLive(two.url, who, lean[index]!, conversationId);
+    }
+    const sent = await send(two.url, a, conversationId, "shared");
+    const id = sent.body.data.sendMessage.id as string;
+    const reacted = await gql(
+      two.url,
+      `mutation($m: ID!) { reactToMessage(messageId: $m, emoji: "👍") { id } }`,
+      { m: id },
+      a,
+    );
+    expect(reacted.body.errors).toBeUndefined();
+    const reaction = (sub: Subscriber) =>
+      sub.events.find((event) => event.kind === "REACTION_CHANGED" && event.message?.id === id) as
+        { message: { reactions: Array<{ emoji: string; count: number; reactedByMe: boolean }> } } | undefined;
+    await eventually(() => full.every((sub) => reaction(sub) !== undefined), "the reaction on both feeds");
+    expect(reaction(full[0]!)?.message.reactions).toEqual([{ emoji: "👍", count: 1, reactedByMe: true }]);
+    expect(reaction(full[1]!)?.message.reactions).toEqual([{ emoji: "👍", count: 1, reactedByMe: false }]);
+    const added = (sub: Subscriber) =>
+      sub.events.find((event) => event.kind === "MESSAGE_ADDED" && event.message?.id === id);
+    await eventually(() => lean.every((sub) => added(sub) !== undefined), "the message on both lean feeds");
+    expect(added(lean[1]!)).toEqual(added(lean[0]!));
+    expect(added(lean[0]!)).toMatchObject({
+      kind: "MESSAGE_ADDED",
+      actor: { id: a.userId },
+      message: { id, text: "shared", sender: { id: a.userId } },
+    });
+    await Promise.all([...full, ...lean].map((sub) => sub.dispose()));
+  });
+
   it("should lose and duplicate nothing when the subscriber's instance is killed mid-stream", async () => {
     const [a, b] = [await harness.person(), await harness.person()];
     const survivor = harness.instances[0]!;

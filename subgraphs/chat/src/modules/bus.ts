@@ -44,21 +44,27 @@ export interface ChatBus {
   close(): Promise<void>;
 }
 
-const revivePayload = (event: ChatEventPayload): ChatEventPayload => ({
-  ...event,
-  message: event.message ? reviveMessageRow(event.message) : null,
-});
+/** A body that is not JSON arrives as it was published (a string): dropped. */
+const parsedOnly = (event: ChatEventPayload | string): ChatEventPayload | undefined =>
+  typeof event === "string" ? undefined : event;
+
+/** ARGV: the body, then each recipient's channel. One command publishes an event to all its recipients. */
+const PUBLISH_ALL_LUA = `for i = 2, #ARGV do redis.call('publish', ARGV[i], ARGV[1]) end
+return #ARGV - 1`;
+
+type BusPublisher = Redis & { hvChatPublishAll(body: string, ...channels: string[]): Promise<number> };
 
 export function createChatBus(redis: RedisTarget | string, prefix: string, logger: Logger): ChatBus {
   const target = redisOptions(redis);
   // Publishing fails fast while Redis is away (the change is stored; clients catch up).
-  // Auto-pipelining: the publishes of one tick (a message's recipients, concurrent sends) leave in one write.
+  // Auto-pipelining: the publishes of one tick (concurrent sends) leave in one write.
   const publisher = new Redis({
     ...target,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
     enableAutoPipelining: true,
-  });
+  }) as BusPublisher;
+  publisher.defineCommand("hvChatPublishAll", { numberOfKeys: 0, lua: PUBLISH_ALL_LUA });
   const subscriber = new Redis({ ...target, retryStrategy: (times) => Math.min(times * 100, 2_000) });
   for (const [role, client] of [
     ["chat publisher", publisher],
@@ -91,7 +97,7 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
     lost = true;
     gap();
   });
-  const pubsub = new RedisPubSub({ publisher, subscriber });
+  const pubsub = new RedisPubSub({ publisher, subscriber, deserializer: eventParser() });
   const channel = (userId: string) => `${prefix}:chat:user:${userId}`;
 
   return {
@@ -100,7 +106,8 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
       // Serialized once for every recipient (what RedisPubSub.publish would do per channel).
       const body = JSON.stringify(event);
       try {
-        await Promise.all(ids.map((id) => publisher.publish(channel(id), body)));
+        if (ids.length === 1) await publisher.publish(channel(ids[0] as string), body);
+        else if (ids.length > 1) await publisher.hvChatPublishAll(body, ...ids.map(channel));
       } catch (error) {
         logger.warn(
           { err: error, kind: event.kind, conversationId: event.conversationId },
@@ -109,8 +116,8 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
       }
     },
     subscribe(userId) {
-      const source = pubsub.asyncIterator<ChatEventPayload>(channel(userId));
-      return mapStream(source, revivePayload);
+      const source = pubsub.asyncIterator<ChatEventPayload | string>(channel(userId));
+      return mapStream(source, parsedOnly);
     },
     onGap(listener) {
       gapListeners.push(listener);
@@ -122,6 +129,28 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
         else client.disconnect();
       }
     },
+  };
+}
+
+const sameBody = (a: Buffer | string, b: Buffer | string) =>
+  typeof a === "string" || typeof b === "string" ? a.toString() === b.toString() : a.equals(b);
+
+/**
+ * The bus's deserializer. A published event reaches an instance once per recipient subscribed
+ * there, the same body on each channel, one after the other: it is parsed and revived once and
+ * every recipient gets that one object (so one execution can serve them all,
+ * kit/src/shared-execution.ts). Nothing may mutate it.
+ */
+export function eventParser(): (body: Buffer | string) => ChatEventPayload {
+  let lastBody: Buffer | string | undefined;
+  let lastEvent: ChatEventPayload | undefined;
+  return (body) => {
+    if (lastEvent && lastBody !== undefined && sameBody(lastBody, body)) return lastEvent;
+    const event = JSON.parse(typeof body === "string" ? body : body.toString("utf8")) as ChatEventPayload;
+    event.message = event.message ? reviveMessageRow(event.message) : null;
+    lastBody = body;
+    lastEvent = event;
+    return event;
   };
 }
 
