@@ -11,9 +11,9 @@
  *
  *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--only "matches 20,photos 150"] [--subgraphs-from /other/checkout | --compare /other/checkout] [--profile DIR]
  *
- * `--compare DIR` puts no Grafbase in: two of our gateways, one in front of this checkout's subgraphs
- * ("after") and one in front of DIR's ("before", e.g. main's), on the same databases and seed, in
- * the same interleaved rounds: a before/after of subgraph changes from one run.
+ * `--compare DIR` puts no Grafbase in: two of our systems, this checkout's gateway and subgraphs
+ * ("after") and DIR's ("before", e.g. main's), on the same databases and seed, in the same
+ * interleaved rounds: a before/after of gateway or subgraph changes from one run.
  * `--latency 0` skips the latency part. `--subgraphs-from` runs the four subgraphs from another
  * checkout of this repository (e.g. main's, for a before/after with the same bench); `--profile DIR`
  * writes each subgraph's V8 CPU profile there, and our gateway's in DIR/gateway-<label>-<stamp>/,
@@ -294,8 +294,9 @@ async function main(): Promise<void> {
         children.push(child);
         pids[name] = child.pid!;
       }
+      // Compared systems are whole: the "before" gateway runs from DIR too.
       const gateway = await startChild(
-        "gateway/src/index.ts",
+        compareWith ? path.join(from, "gateway", "src", "index.ts") : "gateway/src/index.ts",
         env,
         readyz(ports.gateway),
         profileDir

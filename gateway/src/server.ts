@@ -23,6 +23,7 @@ import {
 import { createEdgeProtection, type PersistedQueryManifest } from "./protection";
 import { SubgraphDataSource, type GatewayContext } from "./subgraph-data-source";
 import { createSubgraphFetcher } from "./subgraph-fetcher";
+import { withQueryExecutor } from "./query-executor";
 import { unauthenticatedStatusPlugin } from "./unauthenticated-status";
 import { SubscriptionHub } from "./subscriptions/hub";
 import { SubscriptionPlanner } from "./subscriptions/planner";
@@ -202,7 +203,8 @@ export async function start(
     port: config.port,
     isProduction: config.isProduction,
     // @apollo/gateway 2.x is typed against gateway-interface 1.x; at run time it is the same contract.
-    graphql: { gateway: gateway as unknown as GatewayInterface },
+    // Its planner and executeQueryPlan run queries and mutations, with a plan cached per document.
+    graphql: { gateway: withQueryExecutor(gateway as unknown as GatewayInterface, dataSources) },
     trustProxy: config.trustProxy,
     // HTTP: the caller guardRequest admitted (token, revocation and budgets in one Redis round trip).
     authenticate: protection.authenticate,
