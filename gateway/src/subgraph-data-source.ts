@@ -48,6 +48,22 @@ export function cacheHintOf(header: string | null): CacheHint {
   return hint;
 }
 
+/** Hints by header text: subgraphs send a handful of distinct `Cache-Control` values. */
+const hintsByHeader = new Map<string, Readonly<CacheHint>>();
+const MAX_CACHED_HINTS = 256;
+
+/** `cacheHintOf`, remembered per header text (the hint is only read). */
+function cachedHintOf(header: string | null): Readonly<CacheHint> {
+  if (header === null) return cacheHintOf(null);
+  let hint = hintsByHeader.get(header);
+  if (!hint) {
+    hint = Object.freeze(cacheHintOf(header));
+    if (hintsByHeader.size >= MAX_CACHED_HINTS) hintsByHeader.clear();
+    hintsByHeader.set(header, hint);
+  }
+  return hint;
+}
+
 /** Statuses of a proxy or load balancer in front of a subgraph with no instance to serve. */
 const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
 
@@ -142,7 +158,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     if (this.honorSubgraphCacheControlHeader && "incomingRequestContext" in options) {
       const policy = options.incomingRequestContext.overallCachePolicy as unknown;
       if (policy && typeof policy === "object" && "restrict" in policy) {
-        (policy as CachePolicyLike).restrict(cacheHintOf(response.headers.get("cache-control")));
+        (policy as CachePolicyLike).restrict(cachedHintOf(response.headers.get("cache-control")));
       }
     }
     return answer;
