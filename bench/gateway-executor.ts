@@ -85,7 +85,7 @@ class Replay implements GraphQLDataSource {
   }
 }
 
-const QUERIES = {
+const QUERIES: Record<string, { query: string; variables: Record<string, unknown> }> = {
   "user(id)": {
     query: `query User($id: ID!) { user(id: $id) { id displayName age bio interests } }`,
     variables: { id: "7" },
