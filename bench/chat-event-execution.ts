@@ -15,34 +15,18 @@ import { resolvers } from "@hv/chat/src/resolvers";
 import type { ChatEventPayload } from "@hv/chat/src/modules/bus";
 import { typeDefs } from "@hv/chat/src/server";
 import { flag } from "./support/args";
+import { sampleMessageEvent } from "./support/chat-event";
 import { loadAverage, printHeader } from "./support/service";
 
 const CONVERSATION = "0b7c3c0e-6a52-4c55-9d6e-5a0f3c1e2d01";
 const SENDER = "5d3f7b2a-1c4e-4f8a-9b6d-2e1f0a3c4b5d";
 
 function event(seq: number): ChatEventPayload {
-  return {
-    kind: "MESSAGE_ADDED",
+  return sampleMessageEvent(seq, {
     conversationId: CONVERSATION,
-    seq,
-    actorId: SENDER,
-    occurredAt: new Date().toISOString(),
-    message: {
-      id: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
-      conversationId: CONVERSATION,
-      seq,
-      senderId: SENDER,
-      clientMessageId: `client-${seq}`,
-      text: "hello there",
-      replyToId: null,
-      createdAt: new Date(),
-      editedAt: null,
-      deletedAt: null,
-      version: seq,
-      attachmentIds: [],
-      reactions: [],
-    },
-  };
+    senderId: SENDER,
+    messageId: "9a8b7c6d-5e4f-4a3b-8c2d-1e0f9a8b7c6d",
+  });
 }
 
 async function main(): Promise<void> {

@@ -22,34 +22,14 @@ import { reviveMessageRow } from "@hv/chat/src/modules/rows";
 import { resolvers, sharedEventFields } from "@hv/chat/src/resolvers";
 import { typeDefs } from "@hv/chat/src/server";
 import { flag } from "./support/args";
+import { sampleMessageEvent } from "./support/chat-event";
 import { loadAverage, printHeader } from "./support/service";
 
 const CONVERSATION = randomUUID();
 const SENDER = randomUUID();
 
 function event(seq: number): ChatEventPayload {
-  return {
-    kind: "MESSAGE_ADDED",
-    conversationId: CONVERSATION,
-    seq,
-    actorId: SENDER,
-    occurredAt: new Date().toISOString(),
-    message: {
-      id: randomUUID(),
-      conversationId: CONVERSATION,
-      seq,
-      senderId: SENDER,
-      clientMessageId: `client-${seq}`,
-      text: "hello there",
-      replyToId: null,
-      createdAt: new Date(),
-      editedAt: null,
-      deletedAt: null,
-      version: seq,
-      attachmentIds: [],
-      reactions: [],
-    },
-  };
+  return sampleMessageEvent(seq, { conversationId: CONVERSATION, senderId: SENDER, messageId: randomUUID() });
 }
 
 /** A subscriber's source: what the bus would hand its stream, pushed by the bench. */

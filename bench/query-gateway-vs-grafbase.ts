@@ -53,6 +53,7 @@ import {
   sleep,
   startChild,
   stopChild,
+  subgraphsEnv,
 } from "./support/service";
 
 const operation = (file: string) => readFileSync(path.join(ROOT, "operations", file), "utf8");
@@ -251,19 +252,13 @@ async function main(): Promise<void> {
         metrics: await freePort(),
       };
       const env = {
-        AUTH_SIGNING_KEYS: JSON.stringify([key]),
-        AUTH_JWKS_URL: `http://127.0.0.1:${ports.users}/.well-known/jwks.json`,
-        EVENTS_PREFIX: `hvbench_${stamp}`,
-        USERS_DATABASE_URL: urls.users,
-        DISCOVERY_DATABASE_URL: urls.discovery,
-        MEDIA_DATABASE_URL: urls.media,
-        CHAT_DATABASE_URL: urls.chat,
-        USERS_PORT: String(ports.users),
-        DISCOVERY_PORT: String(ports.discovery),
-        MEDIA_PORT: String(ports.media),
-        CHAT_PORT: String(ports.chat),
-        MEDIA_FILES_PORT: String(ports.files),
-        MEDIA_LOCAL_DIR: path.join(os.tmpdir(), `hv-bench-media-${stamp}`),
+        ...subgraphsEnv({
+          urls,
+          ports,
+          signingKeys: JSON.stringify([key]),
+          eventsPrefix: `hvbench_${stamp}`,
+          mediaDir: path.join(os.tmpdir(), `hv-bench-media-${stamp}`),
+        }),
         GATEWAY_PORT: String(ports.gateway),
         GATEWAY_METRICS_PORT: String(ports.metrics),
         USERS_URL: subgraphUrl(ports.users),

@@ -29,6 +29,7 @@ import {
   sleep,
   startChild,
   stopChild,
+  subgraphsEnv,
 } from "./support/service";
 
 const SUBGRAPHS = ["users", "discovery", "media", "chat"] as const;
@@ -113,21 +114,13 @@ async function main(): Promise<void> {
   const ports = {} as Record<Subgraph | "files", number>;
   for (const name of [...SUBGRAPHS, "files"] as const) ports[name] = await freePort();
   const key = generateSigningKeyJwk("bench-idle");
-  const env = {
-    AUTH_SIGNING_KEYS: JSON.stringify([key]),
-    AUTH_JWKS_URL: `http://127.0.0.1:${ports.users}/.well-known/jwks.json`,
-    EVENTS_PREFIX: `hvidle_${stamp}`,
-    USERS_DATABASE_URL: urls.users,
-    DISCOVERY_DATABASE_URL: urls.discovery,
-    MEDIA_DATABASE_URL: urls.media,
-    CHAT_DATABASE_URL: urls.chat,
-    USERS_PORT: String(ports.users),
-    DISCOVERY_PORT: String(ports.discovery),
-    MEDIA_PORT: String(ports.media),
-    CHAT_PORT: String(ports.chat),
-    MEDIA_FILES_PORT: String(ports.files),
-    MEDIA_LOCAL_DIR: path.join(os.tmpdir(), `hv-bench-idle-${stamp}`),
-  };
+  const env = subgraphsEnv({
+    urls,
+    ports,
+    signingKeys: JSON.stringify([key]),
+    eventsPrefix: `hvidle_${stamp}`,
+    mediaDir: path.join(os.tmpdir(), `hv-bench-idle-${stamp}`),
+  });
   const children = new Map<Subgraph, ChildProcess>();
   try {
     for (const name of services) {

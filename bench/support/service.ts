@@ -298,3 +298,29 @@ export function runBench(main: () => Promise<void>): void {
     },
   );
 }
+
+/** What the four subgraph processes need to start side by side: databases, ports, signing key, event prefix, media dir. */
+export function subgraphsEnv(options: {
+  urls: Record<"users" | "discovery" | "media" | "chat", string>;
+  ports: Record<"users" | "discovery" | "media" | "chat" | "files", number>;
+  signingKeys: string;
+  eventsPrefix: string;
+  mediaDir: string;
+}): Record<string, string> {
+  const { urls, ports } = options;
+  return {
+    AUTH_SIGNING_KEYS: options.signingKeys,
+    AUTH_JWKS_URL: `http://127.0.0.1:${ports.users}/.well-known/jwks.json`,
+    EVENTS_PREFIX: options.eventsPrefix,
+    USERS_DATABASE_URL: urls.users,
+    DISCOVERY_DATABASE_URL: urls.discovery,
+    MEDIA_DATABASE_URL: urls.media,
+    CHAT_DATABASE_URL: urls.chat,
+    USERS_PORT: String(ports.users),
+    DISCOVERY_PORT: String(ports.discovery),
+    MEDIA_PORT: String(ports.media),
+    CHAT_PORT: String(ports.chat),
+    MEDIA_FILES_PORT: String(ports.files),
+    MEDIA_LOCAL_DIR: options.mediaDir,
+  };
+}
