@@ -73,26 +73,21 @@ export const TEST_CHAT_SDL = `
   }
 `;
 
+/** A message as the fake Chat sends it; `replyTo` is the same shape without a reply of its own. */
+interface TestMessage {
+  id: string;
+  seq: number;
+  text: string;
+  clientMessageId: string;
+  createdAt: string;
+  sender: { id: string };
+}
+
 export interface TestChatEvent {
   kind: string;
   conversationId: string;
   seq: number;
-  message: {
-    id: string;
-    seq: number;
-    text: string;
-    clientMessageId: string;
-    createdAt: string;
-    sender: { id: string };
-    replyTo?: {
-      id: string;
-      seq: number;
-      text: string;
-      clientMessageId: string;
-      createdAt: string;
-      sender: { id: string };
-    } | null;
-  } | null;
+  message: (TestMessage & { replyTo?: TestMessage | null }) | null;
 }
 
 interface Listener {
