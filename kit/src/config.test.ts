@@ -31,8 +31,24 @@ describe("configuration", () => {
       name: "chat",
       port: 4003,
       databaseUrl: "postgresql://postgres@127.0.0.1:5432/hv_chat",
+      listenDatabaseUrl: "postgresql://postgres@127.0.0.1:5432/hv_chat",
       eventsPrefix: "hv",
     });
+  });
+
+  it("should give the outbox relay's LISTEN its own direct URL when one is set", () => {
+    const pooled = "postgresql://app@pgbouncer:6432/hv_chat";
+    const direct = "postgresql://app@postgres:5432/hv_chat";
+    expect(loadSubgraphConfig("chat", { CHAT_DATABASE_URL: pooled })).toMatchObject({
+      databaseUrl: pooled,
+      listenDatabaseUrl: pooled,
+    });
+    expect(
+      loadSubgraphConfig("chat", { CHAT_DATABASE_URL: pooled, CHAT_LISTEN_DATABASE_URL: direct }),
+    ).toMatchObject({ databaseUrl: pooled, listenDatabaseUrl: direct });
+    expect(() => loadSubgraphConfig("users", { USERS_LISTEN_DATABASE_URL: "pgbouncer" })).toThrow(
+      /USERS_LISTEN_DATABASE_URL: Invalid URL/,
+    );
   });
 
   it("should read the gateway's subgraph URLs and port", () => {

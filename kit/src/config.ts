@@ -348,21 +348,29 @@ const subgraphDatabase = (name: SubgraphName) =>
     url.default(subgraphEntry(name).devDatabaseUrl),
     `PostgreSQL database owned by the ${name} subgraph${name === "discovery" ? " (needs PostGIS)" : ""}.`,
   );
+const subgraphListenDatabase = (name: SubgraphName) =>
+  spec(
+    url.optional(),
+    `The ${name} subgraph's outbox relay: a direct connection to its database (not through a transaction-pooling PgBouncer, which cannot carry LISTEN) on which it waits for committed events. Unset: \`${subgraphEntry(name).databaseUrlVar}\`; where LISTEN cannot work there the relay polls every second.`,
+    { secret: true, defaultText: `\`${subgraphEntry(name).databaseUrlVar}\`` },
+  );
 const subgraphUrl = (name: SubgraphName) =>
   spec(
     url.default(`http://127.0.0.1:${DEFAULT_PORTS[name]}/graphql`),
     `Where the gateway reaches the ${name} subgraph.`,
   );
 
-/** `<NAME>_PORT`, `<NAME>_DATABASE_URL` and `<NAME>_URL` of every subgraph in the registry. */
+/** `<NAME>_PORT`, `<NAME>_DATABASE_URL`, `<NAME>_LISTEN_DATABASE_URL` and `<NAME>_URL` of every subgraph in the registry. */
 const SUBGRAPH_ENV = Object.fromEntries(
   SUBGRAPH_NAMES.flatMap((name) => [
     [`${upper(name)}_PORT`, subgraphPort(name)],
     [subgraphEntry(name).databaseUrlVar, subgraphDatabase(name)],
+    [subgraphEntry(name).listenDatabaseUrlVar, subgraphListenDatabase(name)],
     [`${upper(name)}_URL`, subgraphUrl(name)],
   ]),
 ) as Record<`${Uppercase<SubgraphName>}_PORT`, ReturnType<typeof subgraphPort>> &
   Record<`${Uppercase<SubgraphName>}_DATABASE_URL`, ReturnType<typeof subgraphDatabase>> &
+  Record<`${Uppercase<SubgraphName>}_LISTEN_DATABASE_URL`, ReturnType<typeof subgraphListenDatabase>> &
   Record<`${Uppercase<SubgraphName>}_URL`, ReturnType<typeof subgraphUrl>>;
 
 /** The variables kit's loaders read; chat, media and the push worker keep theirs in their own package. */
@@ -584,6 +592,8 @@ export interface SubgraphConfig extends CommonConfig {
   name: SubgraphName;
   port: number;
   databaseUrl: string;
+  /** `<NAME>_LISTEN_DATABASE_URL`, else `databaseUrl`: where the outbox relay LISTENs. */
+  listenDatabaseUrl: string;
 }
 
 /** Edge protection at the gateway (docs/gateway.md, "Protection"). */
@@ -678,12 +688,14 @@ export function loadCommonConfig(env: Env): CommonConfig {
 }
 
 export function loadSubgraphConfig(name: SubgraphName, env: Env): SubgraphConfig {
+  const databaseUrl = read(env, subgraphEntry(name).databaseUrlVar);
   return {
     ...loadCommonConfig(env),
     host: read(env, "SUBGRAPH_HOST"),
     name,
     port: read(env, `${upper(name)}_PORT`),
-    databaseUrl: read(env, subgraphEntry(name).databaseUrlVar),
+    databaseUrl,
+    listenDatabaseUrl: read(env, subgraphEntry(name).listenDatabaseUrlVar) ?? databaseUrl,
   };
 }
 

@@ -13,6 +13,8 @@ export interface SubgraphEntry {
   port: number;
   /** `<NAME>_DATABASE_URL`: the variable holding its database URL. */
   databaseUrlVar: `${Uppercase<SubgraphName>}_DATABASE_URL`;
+  /** `<NAME>_LISTEN_DATABASE_URL`: a direct connection for its outbox relay's LISTEN (optional). */
+  listenDatabaseUrlVar: `${Uppercase<SubgraphName>}_LISTEN_DATABASE_URL`;
   /** Its database on the local PostgreSQL: the default of `databaseUrlVar` in development. */
   devDatabaseUrl: string;
   /** Repository-relative path of its SDL. */
@@ -27,6 +29,7 @@ export const SUBGRAPHS: readonly SubgraphEntry[] = SUBGRAPH_NAMES.map((name) => 
   name,
   port: PORTS[name],
   databaseUrlVar: `${name.toUpperCase() as Uppercase<SubgraphName>}_DATABASE_URL`,
+  listenDatabaseUrlVar: `${name.toUpperCase() as Uppercase<SubgraphName>}_LISTEN_DATABASE_URL`,
   devDatabaseUrl: `postgresql://postgres@127.0.0.1:5432/hv_${name}`,
   sdl: `subgraphs/${name}/src/schema.graphql`,
   prismaDir: `prisma/${name}`,

@@ -75,7 +75,10 @@ function subgraphDefaults(name: SubgraphName): Settings {
     terminationGraceSeconds: 30,
     resources: { requests: { cpu: "250m", memory: "256Mi" }, limits: { cpu: "1", memory: "768Mi" } },
     tmpSize: "256Mi",
-    env: [{ name: entry.databaseUrlVar, secret: DATABASE_SECRET }],
+    env: [
+      { name: entry.databaseUrlVar, secret: DATABASE_SECRET },
+      { name: entry.listenDatabaseUrlVar, secret: DATABASE_SECRET, key: `${entry.databaseUrlVar}_DIRECT` },
+    ],
     scaling: { kind: "hpa", min: 2, max: 20 },
     compose: noCompose,
     docker: { lines: [], expose: [entry.port] },

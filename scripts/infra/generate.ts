@@ -98,10 +98,10 @@ const REGIONS: Record<string, Record<string, Region>> = {
   },
   "infra/docker-compose.system.yml": {
     "subgraph databases": () =>
-      SUBGRAPHS.map(
-        (s) =>
-          `${s.databaseUrlVar}: postgresql://postgres:${POSTGRES_PASSWORD}@pgbouncer:6432/${databaseOf(s)}`,
-      ),
+      SUBGRAPHS.flatMap((s) => [
+        `${s.databaseUrlVar}: postgresql://postgres:${POSTGRES_PASSWORD}@pgbouncer:6432/${databaseOf(s)}`,
+        `${s.listenDatabaseUrlVar}: postgresql://postgres:${POSTGRES_PASSWORD}@postgres:5432/${databaseOf(s)}`,
+      ]),
     "migration databases": () =>
       SUBGRAPHS.map(
         (s) =>

@@ -543,9 +543,13 @@ function checkCompose(file: string, doc: Json, processes: ProcessSpec[], problem
       if (!key.endsWith("_DATABASE_URL")) continue;
       const text = String(raw);
       const host = /@([^:/]+):(\d+)\//.exec(text);
-      if (name === "migrate" ? host?.[1] === "pgbouncer" : host?.[1] !== "pgbouncer") {
+      const listen = key.endsWith("_LISTEN_DATABASE_URL");
+      if (name === "migrate" || listen ? host?.[1] === "pgbouncer" : host?.[1] !== "pgbouncer") {
+        const direct = listen
+          ? "reach PostgreSQL directly (LISTEN needs a session of its own)"
+          : "reach PostgreSQL directly (migrate holds a session lock)";
         problems.push(
-          `${where}: service ${name}: ${key} must ${name === "migrate" ? "reach PostgreSQL directly (migrate holds a session lock)" : "go through pgbouncer"}`,
+          `${where}: service ${name}: ${key} must ${name === "migrate" || listen ? direct : "go through pgbouncer"}`,
         );
       }
     }

@@ -132,6 +132,11 @@ const oldNode = variant("oldNode", () =>
 const bypass = variant("bypass", () =>
   broken("docker-compose.system.yml", (t) => t.replace("@pgbouncer:6432/hv_chat", "@postgres:5432/hv_chat")),
 );
+const pooledListen = variant("pooledListen", () =>
+  broken("docker-compose.system.yml", (t) =>
+    t.replace(/(CHAT_LISTEN_DATABASE_URL: [^\n]*)@postgres:5432\//, "$1@pgbouncer:6432/"),
+  ),
+);
 const drift = variant("drift", () =>
   broken("pgbouncer/pgbouncer.ini", (t) => t.replace("default_pool_size = 20", "default_pool_size = 25")),
 );
@@ -237,6 +242,9 @@ describe("infra validator (scripts/infra/validate.mts)", () => {
 
   it("should refuse application databases that bypass PgBouncer, and PgBouncer configs that disagree", () => {
     expect(bypass()).toContain("service chat: CHAT_DATABASE_URL must go through pgbouncer");
+    expect(pooledListen()).toContain(
+      "service chat: CHAT_LISTEN_DATABASE_URL must reach PostgreSQL directly (LISTEN needs a session of its own)",
+    );
     expect(drift()).toContain("pgbouncer.ini differs from infra/pgbouncer/pgbouncer.ini");
     expect(planner()).toContain("needs an entry whose connect_query sets the search planner options");
   });

@@ -38,7 +38,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
   // hands its committed event to the relay (publishCommitted); the poll is the safety net.
   const relay = startOutboxRelay({
     store: sqlOutboxStore(pool),
-    wakeUps: outboxNotifications({ connectionString: config.databaseUrl, logger }),
+    wakeUps: outboxNotifications({ connectionString: config.listenDatabaseUrl, logger }),
     connection: config.redis,
     prefix: config.eventsPrefix,
     logger,

@@ -47,7 +47,7 @@ export async function start(
   // match.created / match.ended leave through the outbox, relayed to the consumers' queues.
   const relay = startOutboxRelay({
     store: prismaOutboxStore(db),
-    wakeUps: outboxNotifications({ connectionString: config.databaseUrl, logger }),
+    wakeUps: outboxNotifications({ connectionString: config.listenDatabaseUrl, logger }),
     connection: config.redis,
     prefix: config.eventsPrefix,
     logger,

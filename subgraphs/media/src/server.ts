@@ -91,7 +91,7 @@ export async function start(
   // media.reported leaves through the outbox, relayed to the moderation queue's consumer.
   const relay = startOutboxRelay({
     store: prismaOutboxStore(db),
-    wakeUps: outboxNotifications({ connectionString: config.databaseUrl, logger }),
+    wakeUps: outboxNotifications({ connectionString: config.listenDatabaseUrl, logger }),
     connection: config.redis,
     prefix: config.eventsPrefix,
     logger,

@@ -51,7 +51,7 @@ export async function start(
   // Events written in the same transactions as the changes, relayed to the consumers' queues.
   const relay = startOutboxRelay({
     store: prismaOutboxStore(db),
-    wakeUps: outboxNotifications({ connectionString: config.databaseUrl, logger }),
+    wakeUps: outboxNotifications({ connectionString: config.listenDatabaseUrl, logger }),
     connection: config.redis,
     prefix: config.eventsPrefix,
     logger,
