@@ -7,6 +7,7 @@ import type { ChatEventKind } from "./bus";
 import type { ChatServices } from "./context";
 import { MESSAGE_INCLUDE, toMessageRow, type MessageRow } from "./rows";
 import * as holds from "./holds";
+import { storeStatement, type ConversationKind } from "./store-statement";
 import * as spam from "./spam-signals";
 import * as validate from "./validate";
 
@@ -30,6 +31,7 @@ async function findByClientId(db: ChatDb, conversationId: string, senderId: stri
 }
 
 interface SendPrecheck {
+  kind: ConversationKind;
   closed: boolean;
   banned: boolean;
   /** On hold after a spam signal: messages to strangers are withheld (spam-signals.ts). */
@@ -38,7 +40,7 @@ interface SendPrecheck {
 }
 
 interface StoredSend {
-  kind: "DIRECT" | "GROUP";
+  kind: ConversationKind;
   /** The outbox event's payload as stored (seq, kind and recipients filled in by STORE). */
   event: unknown;
   seq: number;
@@ -64,7 +66,7 @@ function isUniqueViolation(error: unknown): boolean {
  *
  * Round trips on the way to storing: one read (membership, closed, banned, an earlier message with
  * this clientMessageId), the two rate-limit budgets and the spam counters in one Redis script, the media claim (only with
- * attachments), and ONE statement that does the rest (see STORE below). No interactive transaction:
+ * attachments), and ONE statement that does the rest (STORE: store-statement.ts). No interactive transaction:
  * nothing holds a pooled connection between round trips.
  */
 export async function sendMessage(
@@ -96,7 +98,7 @@ export async function sendMessage(
     prepared(
       "chat_send_precheck",
       Prisma.sql`
-    SELECT c.closed_at IS NOT NULL AS closed,
+    SELECT c.kind::text AS kind, c.closed_at IS NOT NULL AS closed,
            EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid) AS banned,
            EXISTS (SELECT 1 FROM held_senders WHERE user_id = ${senderId}::uuid) AS held,
            (SELECT e.id::text FROM messages e
@@ -133,7 +135,7 @@ export async function sendMessage(
   if ((check.held || signalled) && (await spam.hasStranger(services, conversationId, senderId))) {
     return holds.holdMessage(services, message);
   }
-  const stored = await storeMessage(services, message);
+  const stored = await storeMessage(services, message, check.kind);
   if (stored instanceof Error) throw stored;
   return stored;
 }
@@ -152,8 +154,13 @@ export interface NewMessage {
 /**
  * STORE and publish one message (a send, or a held message released): the stored row, the one
  * stored first under this clientMessageId, or the reason nothing was stored (returned, not thrown).
+ * `kind`, when the caller read it, picks the smaller statement (store-statement.ts).
  */
-export async function storeMessage(services: ChatServices, message: NewMessage): Promise<MessageRow | Error> {
+export async function storeMessage(
+  services: ChatServices,
+  message: NewMessage,
+  kind?: ConversationKind,
+): Promise<MessageRow | Error> {
   const { db, sql } = services;
   const { messageId, conversationId, senderId, clientMessageId, text, attachmentIds, replyToId, now } =
     message;
@@ -174,86 +181,7 @@ export async function storeMessage(services: ChatServices, message: NewMessage):
 
   let stored: StoredSend | undefined;
   try {
-    // STORE, one statement (one transaction):
-    // - conv: the conversation row's lock and seq = last_seq + 1 (a concurrent sender waits for the
-    //   lock and then sees the new last_seq: seq is gap-free, assigned in the storing transaction).
-    //   Its conditions (open, sender a member and not banned, no block either way in a one-to-one,
-    //   the replied message in this conversation) are re-checked on the locked row: no row, nothing stored.
-    // - msg: the message. A racing retry with the same clientMessageId that committed first makes
-    //   this a unique violation, which rolls the whole statement back (seq included): caught below.
-    // - att, mine: attachments, the sender's own read/delivered markers.
-    // - others, recipients, event: the outbox event with each recipient (not muted, not blocked
-    //   either way), their unread count in this conversation and in all their unmuted ones (badge).
-    stored = (
-      await sql.query<StoredSend>(
-        prepared(
-          "chat_send_store",
-          Prisma.sql`
-      WITH conv AS (
-        UPDATE conversations c SET last_seq = c.last_seq + 1, version = c.version + 1, last_activity_at = ${now}::timestamptz
-         WHERE c.id = ${conversationId}::uuid
-           AND c.closed_at IS NULL
-           AND EXISTS (SELECT 1 FROM conversation_members s WHERE s.conversation_id = c.id AND s.user_id = ${senderId}::uuid)
-           AND NOT EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid)
-           AND (c.kind <> 'DIRECT' OR NOT EXISTS (
-                SELECT 1 FROM conversation_members o JOIN blocks b
-                    ON (b.blocker_id = ${senderId}::uuid AND b.blocked_id = o.user_id)
-                    OR (b.blocked_id = ${senderId}::uuid AND b.blocker_id = o.user_id)
-                 WHERE o.conversation_id = c.id AND o.user_id <> ${senderId}::uuid))
-           AND (${replyToId}::uuid IS NULL OR EXISTS (
-                SELECT 1 FROM messages r WHERE r.id = ${replyToId}::uuid AND r.conversation_id = c.id))
-        RETURNING c.kind::text AS kind, c.last_seq AS seq, c.version AS version
-      ), msg AS (
-        INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, text, reply_to_id, created_at, version)
-        SELECT ${messageId}::uuid, ${conversationId}::uuid, conv.seq, ${senderId}::uuid, ${clientMessageId}::text,
-               ${text}::text, ${replyToId}::uuid, ${now}::timestamptz, conv.version
-          FROM conv
-        RETURNING seq, version
-      ), att AS (
-        INSERT INTO message_attachments (message_id, media_id, position)
-        SELECT ${messageId}::uuid, a.media_id, (a.ord - 1)::int
-          FROM msg, unnest(${attachmentIds}::uuid[]) WITH ORDINALITY AS a(media_id, ord)
-      ), mine AS (
-        UPDATE conversation_members m
-           SET last_read_seq = GREATEST(m.last_read_seq, msg.seq), delivered_seq = GREATEST(m.delivered_seq, msg.seq)
-          FROM msg
-         WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid
-      ), others AS (
-        SELECT o.user_id, o.muted, o.last_read_seq,
-               EXISTS (SELECT 1 FROM blocks b
-                        WHERE (b.blocker_id = ${senderId}::uuid AND b.blocked_id = o.user_id)
-                           OR (b.blocked_id = ${senderId}::uuid AND b.blocker_id = o.user_id)) AS blocked
-          FROM conversation_members o
-         WHERE o.conversation_id = ${conversationId}::uuid AND o.user_id <> ${senderId}::uuid
-      ), recipients AS (
-        -- total: this conversation (whose new last_seq this statement's snapshot cannot see) plus
-        -- the recipient's other conversations they have not muted, each counted as unreadCount is.
-        SELECT o.user_id, GREATEST(0, msg.seq - o.last_read_seq) AS unread,
-               GREATEST(0, msg.seq - o.last_read_seq) + COALESCE((
-                 SELECT sum(GREATEST(0, c2.last_seq - m2.last_read_seq))
-                   FROM conversation_members m2 JOIN conversations c2 ON c2.id = m2.conversation_id
-                  WHERE m2.user_id = o.user_id AND m2.conversation_id <> ${conversationId}::uuid AND NOT m2.muted), 0)::int AS total
-          FROM others o, msg
-         WHERE NOT o.muted AND NOT o.blocked
-      ), event AS (
-        INSERT INTO outbox_events (id, type, payload, created_at)
-        SELECT ${event.id}::uuid, ${event.type}::text,
-               ${JSON.stringify(eventBase)}::jsonb || jsonb_build_object(
-                 'seq', msg.seq,
-                 'conversationKind', conv.kind,
-                 'recipients', COALESCE(
-                   (SELECT jsonb_agg(jsonb_build_object('userId', r.user_id, 'unreadCount', r.unread, 'totalUnreadCount', r.total) ORDER BY r.user_id) FROM recipients r),
-                   '[]'::jsonb)),
-               ${now}::timestamptz
-          FROM conv, msg
-        RETURNING payload
-      )
-      SELECT conv.kind, msg.seq, msg.version, (SELECT payload FROM event) AS event,
-             ${senderId}::text || ARRAY(SELECT o.user_id::text FROM others o WHERE NOT o.blocked) AS audience
-        FROM conv, msg`,
-        ),
-      )
-    )[0];
+    stored = (await sql.query<StoredSend>(storeStatement(message, eventBase, event.id, kind)))[0];
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
     // A concurrent retry with the same clientMessageId stored it first: return that one.
