@@ -12,20 +12,17 @@
  * (/proc), transactions and rows written (pg_stat_database of the bench database, which nothing
  * else uses).
  */
-import { execSync, spawn, type ChildProcess } from "node:child_process";
+import { execSync, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
-import path from "node:path";
 import { performance } from "node:perf_hooks";
 import { createAccessTokenIssuer, generateSigningKeyJwk, publicSigningKeyJwk } from "@hv/kit";
 import { createChatDb } from "@hv/chat/src/db";
 import { databaseUrlEnvVar, defaultDatabaseUrl, ensureDatabase, migrateDeploy } from "@hv/prisma";
-import { dropUnlessKept, runBench, syscallsOf } from "./support/service";
-
-const ROOT = path.resolve(__dirname, "..");
+import { dropUnlessKept, RUN_MODE, runBench, startChild, stopChild, syscallsOf } from "./support/service";
 
 function flag(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -59,7 +56,7 @@ async function main(): Promise<void> {
   const stamp = Date.now().toString(36);
   console.log(`command: pnpm exec tsx bench/chat-send.ts ${process.argv.slice(2).join(" ")}`.trim());
   console.log(
-    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, node ${process.version}, load average ${os
+    `machine: ${os.cpus()[0]?.model ?? "?"}, nproc ${execSync("nproc").toString().trim()}, node ${process.version}, services ${RUN_MODE}, load average ${os
       .loadavg()
       .map((l) => l.toFixed(2))
       .join(" ")}`,
@@ -126,32 +123,20 @@ async function main(): Promise<void> {
         ? process.argv[process.argv.indexOf("--profile") + 1]
         : undefined;
     const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
-    child = spawn(
-      process.execPath,
-      [...profile, "--import", "tsx", path.join(ROOT, "subgraphs/chat/src/index.ts")],
+    child = await startChild(
+      "subgraphs/chat/src/index.ts",
       {
-        cwd: ROOT,
-        env: {
-          ...process.env,
-          LOG_LEVEL: "warn",
-          CHAT_DATABASE_URL: databaseUrl,
-          CHAT_PORT: String(port),
-          HOST: "127.0.0.1",
-          AUTH_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`,
-          EVENTS_PREFIX: `hvbenchsend${stamp}`,
-          CHAT_SEND_BURST: "10000",
-          CHAT_SEND_SUSTAINED: "1000000",
-          CHAT_GROUP_MAX_MEMBERS: String(Math.max(256, groupSize)),
-        },
-        stdio: ["ignore", "ignore", "inherit"],
+        CHAT_DATABASE_URL: databaseUrl,
+        CHAT_PORT: String(port),
+        AUTH_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`,
+        EVENTS_PREFIX: `hvbenchsend${stamp}`,
+        CHAT_SEND_BURST: "10000",
+        CHAT_SEND_SUSTAINED: "1000000",
+        CHAT_GROUP_MAX_MEMBERS: String(Math.max(256, groupSize)),
       },
+      `http://127.0.0.1:${port}/readyz`,
+      profile,
     );
-    for (let attempt = 0; ; attempt += 1) {
-      const response = await fetch(`http://127.0.0.1:${port}/readyz`).catch(() => null);
-      if (response?.status === 200) break;
-      if (attempt > 1200) throw new Error("chat never became ready");
-      await sleep(50);
-    }
 
     const agent = new http.Agent({ keepAlive: true, maxSockets: senders });
     const mutation = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }`;
@@ -293,8 +278,7 @@ async function main(): Promise<void> {
         .join(" ")}`,
     );
   } finally {
-    child?.kill("SIGTERM");
-    await sleep(1_500);
+    await stopChild(child);
     jwks.close();
     await db.$disconnect();
     await dropUnlessKept(databaseUrl, keep);
