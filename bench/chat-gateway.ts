@@ -2,7 +2,7 @@
  * Chat through the gateway: many phones subscribed over graphql-ws, messages sent at a fixed rate.
  *
  *   pnpm exec tsx bench/chat-gateway.ts [--connections 10000] [--rate 1000[,300,...]] [--seconds 20] [--group 100]
- *     [--idle-seconds 10] [--profile DIR] [--keep] [--trimmed]
+ *     [--idle-seconds 10] [--profile DIR] [--keep] [--trimmed] [--trace] [--sockets]
  *
  * Users, Chat and the gateway run as separate processes (built, as deployed; BENCH_RUN=source: node --import tsx <package>/src/index.ts)
  * on databases of their own, so each one's memory can be read (/proc/<pid>/status VmRSS). The
@@ -21,6 +21,12 @@
  * CPU-ms per message of each service and of PostgreSQL (the backends connected to the bench's
  * databases, from /proc), commits per message, and each service's event-loop delay and GC
  * (bench/support/loop-probe.ts, loaded into each service process).
+ *
+ * Every phase also prints the kernel's TCP counters that moved (the machine's, not only the bench's).
+ * `--sockets` looks at the bench's sockets (`ss`) every 2 s of a phase: which hold unread data, see
+ * a zero window, retransmitted. `--trace` runs the services with OpenTelemetry on, exporting to a
+ * receiver in this process, starts every send's trace here (`traceparent`), and prints per phase
+ * each stage's p50/p99 and the slowest sends span by span (tracing costs CPU: not for CPU figures).
  *
  * The operations are the app's (operations/chat/ChatMyEvents.graphql, ChatSendMessage.graphql: the
  * sender's displayName, the event's actor, the invitation's inviter, reactions with `reactedByMe`);
@@ -59,6 +65,21 @@ import {
 } from "./support/service";
 import WebSocket from "ws";
 import { LoopWindow, type ProbeReport } from "./support/loop-probe";
+import {
+  describeSocketGroups,
+  describeTcpDelta,
+  mergeSocketGroups,
+  socketGroups,
+  tcpCounters,
+  type SocketGroup,
+} from "./support/tcp-counters";
+import {
+  describeTraces,
+  epochMs,
+  startTraceCollector,
+  tracingEnv,
+  type TracedRequest,
+} from "./support/trace-collector";
 
 /** The feed and the send the phones run, and whether a send's answer is complete. */
 interface Operations {
@@ -159,6 +180,8 @@ async function main(): Promise<void> {
   const operations = process.argv.includes("--trimmed") ? TRIMMED_OPERATIONS : appOperations();
   /** Diagnostics: subscribe straight to Chat instead of through the gateway. */
   const direct = process.argv.includes("--direct");
+  const collector = process.argv.includes("--trace") ? await startTraceCollector() : undefined;
+  const lookAtSockets = process.argv.includes("--sockets");
   const stamp = Date.now().toString(36);
   printHeader("chat-gateway.ts");
   console.log(`operations: ${operations.name}`);
@@ -200,6 +223,7 @@ async function main(): Promise<void> {
     GATEWAY_RATE_LIMIT_SEND_MESSAGE: "100000000/1m",
     GATEWAY_RATE_LIMIT_SUBSCRIBE: "100000000/1m",
     GATEWAY_WS_MAX_PER_ADDRESS: String(connections + 1000),
+    ...(collector ? tracingEnv(collector.endpoint) : {}),
   };
   const children: ChildProcess[] = [];
   const usersDb = createUsersDb(urls.users);
@@ -279,8 +303,17 @@ async function main(): Promise<void> {
     );
     const [usersProc, chatProc, gatewayProc] = children as [ChildProcess, ChildProcess, ChildProcess];
     const gatewayHttp = `http://127.0.0.1:${ports.gateway}/graphql`;
+    /** Which process listens on a port, to name the bench's sockets. */
+    const socketRoles: Record<number, string> = {
+      [ports.gateway]: "gateway",
+      [ports.chat]: "chat",
+      [ports.users]: "users",
+      [Number(new URL(proxy.url).port)]: "users proxy",
+      6379: "redis",
+      5432: "postgres",
+    };
     const agent = new http.Agent({ keepAlive: true, maxSockets: 256 });
-    const post = (query: string, variables: Record<string, unknown>, token: string) =>
+    const post = (query: string, variables: Record<string, unknown>, token: string, traceparent?: string) =>
       new Promise<{ data?: Record<string, any>; errors?: unknown[] }>((resolve, reject) => {
         const body = JSON.stringify({ query, variables });
         const req = http.request(
@@ -292,6 +325,7 @@ async function main(): Promise<void> {
               "content-type": "application/json",
               authorization: `Bearer ${token}`,
               "content-length": Buffer.byteLength(body),
+              ...(traceparent ? { traceparent } : {}),
             },
           },
           (res) => {
@@ -509,8 +543,8 @@ async function main(): Promise<void> {
         `SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()`,
         Object.values(urls).map((u) => new URL(u).pathname.slice(1)),
       );
-      const stats = await usersDb.$queryRawUnsafe<Array<{ commits: bigint }>>(
-        `SELECT sum(xact_commit)::bigint AS commits FROM pg_stat_database WHERE datname = ANY($1::text[])`,
+      const stats = await usersDb.$queryRawUnsafe<Array<{ commits: bigint; sessions: bigint }>>(
+        `SELECT sum(xact_commit)::bigint AS commits, sum(sessions)::bigint AS sessions FROM pg_stat_database WHERE datname = ANY($1::text[])`,
         Object.values(urls).map((u) => new URL(u).pathname.slice(1)),
       );
       const postgres = new Map<number, number>();
@@ -530,6 +564,8 @@ async function main(): Promise<void> {
         bench: process.cpuUsage(),
         postgres,
         commits: Number(stats[0]?.commits ?? 0),
+        /** Connections PostgreSQL accepted to the bench's databases so far (the bench's own included). */
+        sessions: Number(stats[0]?.sessions ?? 0),
       };
     };
     type Snapshot = Awaited<ReturnType<typeof snapshot>>;
@@ -545,6 +581,7 @@ async function main(): Promise<void> {
         postgres,
         bench: (bench.user + bench.system) / 1e6,
         commits: after.commits - before.commits,
+        sessions: after.sessions - before.sessions,
         syscalls: {
           gateway: after.syscalls.gateway - before.syscalls.gateway,
           chat: after.syscalls.chat - before.syscalls.chat,
@@ -583,7 +620,7 @@ async function main(): Promise<void> {
     const idleProbes = await probes();
     const perSecond = (cpu: number) => ((cpu * 1000) / idleSpent.seconds).toFixed(1);
     console.log(
-      `idle with ${connections} subscribed connections, ${idleSpent.seconds.toFixed(1)} s: CPU-ms per second gateway ${perSecond(idleSpent.gateway)}, chat ${perSecond(idleSpent.chat)}, users ${perSecond(idleSpent.users)} = ${perSecond(idleSpent.gateway + idleSpent.chat + idleSpent.users)} together; PostgreSQL backends ${perSecond(idleSpent.postgres)}; load average ${loadAverage()}\n  ${describeProbes(idleProbes)}`,
+      `idle with ${connections} subscribed connections, ${idleSpent.seconds.toFixed(1)} s: CPU-ms per second gateway ${perSecond(idleSpent.gateway)}, chat ${perSecond(idleSpent.chat)}, users ${perSecond(idleSpent.users)} = ${perSecond(idleSpent.gateway + idleSpent.chat + idleSpent.users)} together; PostgreSQL backends ${perSecond(idleSpent.postgres)} (${perSecond(idleSpent.commits / 1000)} commits per second); read + write system calls per second gateway ${perSecond(idleSpent.syscalls.gateway / 1000)}, chat ${perSecond(idleSpent.syscalls.chat / 1000)}; load average ${loadAverage()}\n  ${describeProbes(idleProbes)}`,
     );
 
     // Steady load, one phase per rate: `rate` messages a second, each to a random pair, through the gateway.
@@ -600,6 +637,13 @@ async function main(): Promise<void> {
       await probes();
       await settle();
       const before = await snapshot();
+      const tcpBefore = tcpCounters();
+      const traced: TracedRequest[] = [];
+      collector?.clear();
+      const socketLooks: Array<Promise<Map<string, SocketGroup> | undefined>> = [];
+      const socketTimer = lookAtSockets
+        ? setInterval(() => socketLooks.push(socketGroups(socketRoles).catch(() => undefined)), 2_000)
+        : undefined;
       const total = rate * seconds;
       let sent = 0;
       let sendErrors = 0;
@@ -622,13 +666,24 @@ async function main(): Promise<void> {
             const at = performance.now();
             sentAt.set(text, at);
             sent += 1;
+            const trace = collector?.newTrace();
+            const tracedAt = epochMs();
             const request = post(
               operations.send,
               { input: { conversationId: pair.conversationId, clientMessageId: randomUUID(), text } },
               tokens[from]!,
+              trace?.traceparent,
             )
               .then((r) => {
                 sendLatencies.push(performance.now() - at);
+                if (trace)
+                  traced.push({
+                    label: text,
+                    traceId: trace.traceId,
+                    sentAt: tracedAt,
+                    answeredAt: epochMs(),
+                    spans: collector!.spansOf(trace.traceId),
+                  });
                 if (r.errors || !operations.answered(r.data)) {
                   sendErrors += 1;
                   if (sendErrors <= 3)
@@ -652,7 +707,9 @@ async function main(): Promise<void> {
       await Promise.allSettled(pending);
       for (let attempt = 0; attempt < 600 && received + sendErrors < total; attempt += 1) await sleep(50);
       const loadSeconds = (performance.now() - loadStarted) / 1000;
+      clearInterval(socketTimer);
       const cpu = spent(before, await snapshot());
+      const tcpAfter = tcpCounters();
       const loadProbes = await probes();
       const pairFetches = proxy.counts.entities - fetchesBefore.entities;
       const eventFetches = proxy.counts.events - fetchesBefore.events;
@@ -674,12 +731,31 @@ async function main(): Promise<void> {
         `CPU seconds during the load (${loadSeconds.toFixed(1)} s wall, 2 cores): gateway ${cpu.gateway.toFixed(2)}, chat ${cpu.chat.toFixed(2)}, users ${cpu.users.toFixed(2)}, PostgreSQL backends ${cpu.postgres.toFixed(2)}, load generator ${cpu.bench.toFixed(2)}`,
       );
       console.log(
-        `CPU-ms per message stored: gateway ${perMessage(cpu.gateway)} + chat ${perMessage(cpu.chat)} + users ${perMessage(cpu.users)} = ${perMessage(cpu.gateway + cpu.chat + cpu.users)} services; PostgreSQL ${perMessage(cpu.postgres)} (${(cpu.commits / stored).toFixed(2)} commits per message); load average ${loadAverage()}`,
+        `CPU-ms per message stored: gateway ${perMessage(cpu.gateway)} + chat ${perMessage(cpu.chat)} + users ${perMessage(cpu.users)} = ${perMessage(cpu.gateway + cpu.chat + cpu.users)} services; PostgreSQL ${perMessage(cpu.postgres)} (${(cpu.commits / stored).toFixed(2)} commits per message, ${cpu.sessions} connections opened); load average ${loadAverage()}`,
       );
       console.log(`  ${describeProbes(loadProbes)}`);
+      // The idle rate (keep-alive pings, timers, pollers) over the phase's wall time, taken off.
+      const beyondIdle = (phase: number, idleTotal: number) =>
+        (phase - (idleTotal * cpu.seconds) / idleSpent.seconds) / stored;
       console.log(
-        `read + write system calls per message stored: gateway ${(cpu.syscalls.gateway / stored).toFixed(1)}, chat ${(cpu.syscalls.chat / stored).toFixed(1)}`,
+        `beyond the idle rate, per message: CPU-ms gateway ${(beyondIdle(cpu.gateway, idleSpent.gateway) * 1000).toFixed(2)} + chat ${(beyondIdle(cpu.chat, idleSpent.chat) * 1000).toFixed(2)} + users ${(beyondIdle(cpu.users, idleSpent.users) * 1000).toFixed(2)}`,
       );
+      console.log(
+        `read + write system calls per message stored: gateway ${(cpu.syscalls.gateway / stored).toFixed(1)} (${beyondIdle(cpu.syscalls.gateway, idleSpent.syscalls.gateway).toFixed(1)} beyond the idle rate), chat ${(cpu.syscalls.chat / stored).toFixed(1)} (${beyondIdle(cpu.syscalls.chat, idleSpent.syscalls.chat).toFixed(1)})`,
+      );
+      console.log(`TCP counters (the machine's): ${describeTcpDelta(tcpBefore, tcpAfter)}`);
+      if (lookAtSockets) {
+        const looks = (await Promise.all(socketLooks)).filter((look) => look !== undefined);
+        console.log(
+          `the bench's sockets, largest figure of ${looks.length} looks (ss, every 2 s):\n    ${describeSocketGroups(mergeSocketGroups(looks))}`,
+        );
+      }
+      if (collector) {
+        // The services export every 500 ms: wait for the last batches, then read each send's spans.
+        await sleep(2_000);
+        for (const request of traced) request.spans = collector.spansOf(request.traceId);
+        console.log(describeTraces(traced));
+      }
       console.log(
         `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers): ${eventFetches} for events (${(eventFetches / Math.max(1, sent)).toFixed(2)} per message; ${newSenders} senders sent for the first time in the run), ${pairFetches - eventFetches} for the sends' answers`,
       );
@@ -727,6 +803,7 @@ async function main(): Promise<void> {
     for (const name of ["gateway", "chat", "users"])
       rmSync(path.join(os.tmpdir(), `hv-bench-chat-${stamp}-${name}.json`), { force: true });
     proxy?.close();
+    collector?.close();
     await usersDb.$disconnect();
     await chatDb.$disconnect();
     if (keep) console.log(`kept ${Object.values(urls).join(" ")}`);
