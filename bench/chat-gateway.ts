@@ -648,9 +648,21 @@ async function main(): Promise<void> {
       let sent = 0;
       let sendErrors = 0;
       const sendLatencies: number[] = [];
+      /** Round trips by the second of the phase they were sent in: a warm-up or a one-off stall shows as one slow second. */
+      const bySecond: number[][] = [];
       const pending: Array<Promise<unknown>> = [];
       const tick = 10;
       const loadStarted = performance.now();
+      // The services' CPU second by second (/proc): what each second's messages cost, warm-up included.
+      const servicesCpu = () =>
+        cpuSeconds(gatewayProc.pid!) + cpuSeconds(chatProc.pid!) + cpuSeconds(usersProc.pid!);
+      const cpuBySecond: Array<{ cpu: number; sent: number }> = [];
+      let lastCpu = { cpu: servicesCpu(), sent: 0 };
+      const cpuTimer = setInterval(() => {
+        const now = { cpu: servicesCpu(), sent };
+        cpuBySecond.push({ cpu: now.cpu - lastCpu.cpu, sent: now.sent - lastCpu.sent });
+        lastCpu = now;
+      }, 1_000);
       await new Promise<void>((resolve) => {
         let due = 0;
         const timer = setInterval(() => {
@@ -676,6 +688,8 @@ async function main(): Promise<void> {
             )
               .then((r) => {
                 sendLatencies.push(performance.now() - at);
+                const second = Math.floor((at - loadStarted) / 1000);
+                (bySecond[second] ??= []).push(performance.now() - at);
                 if (trace)
                   traced.push({
                     label: text,
@@ -708,6 +722,7 @@ async function main(): Promise<void> {
       for (let attempt = 0; attempt < 600 && received + sendErrors < total; attempt += 1) await sleep(50);
       const loadSeconds = (performance.now() - loadStarted) / 1000;
       clearInterval(socketTimer);
+      clearInterval(cpuTimer);
       const cpu = spent(before, await snapshot());
       const tcpAfter = tcpCounters();
       const loadProbes = await probes();
@@ -720,6 +735,20 @@ async function main(): Promise<void> {
       console.log(`--- ${rate} messages/s for ${seconds} s`);
       console.log(
         `sendMessage round trip through the gateway: p50 ${percentile(sendLatencies, 50).toFixed(1)} ms, p99 ${percentile(sendLatencies, 99).toFixed(1)} ms`,
+      );
+      console.log(
+        `  services' CPU-ms per message sent, by second: ${cpuBySecond
+          .filter((second) => second.sent > 0)
+          .map((second) => ((second.cpu * 1000) / second.sent).toFixed(1))
+          .join(", ")}`,
+      );
+      console.log(
+        `  by second of the phase, max / p50 ms: ${bySecond
+          .map((list) => {
+            list.sort((a, b) => a - b);
+            return `${list.at(-1)!.toFixed(0)} / ${percentile(list, 50).toFixed(0)}`;
+          })
+          .join(", ")}`,
       );
       console.log(
         `offered ${sent} messages in ${sendSeconds.toFixed(1)} s (${(sent / sendSeconds).toFixed(0)}/s), ${sendErrors} refused or failed; ${sent - sendErrors} stored; received ${received} at the other member within ${loadSeconds.toFixed(1)} s (${(loadSeconds - sendSeconds).toFixed(1)} s after the last send), ${errors} subscription errors`,
