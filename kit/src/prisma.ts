@@ -49,6 +49,14 @@ export interface SubgraphDatabaseClients<C> {
 }
 
 /**
+ * How long a pooled connection may sit idle before it is closed (node-postgres's default: 10 s).
+ * Kept for minutes so a burst after a quiet spell does not wait for new connections (a backend
+ * forked, its catalog caches cold, every named statement parsed again): docs/realtime-measurements.md,
+ * "Round 7: the send's tail".
+ */
+export const POOL_IDLE_MS = 5 * 60_000;
+
+/**
  * A subgraph's generated PrismaClient on its WASM engine over node-postgres (no native engine to
  * download), and a plain SQL client on the same pool: `createDatabaseClients(PrismaClient, url,
  * observer)`. With `metrics` the pool's use is reported; with `onQuery` every statement is.
@@ -59,7 +67,7 @@ export function createDatabaseClients<C>(
   databaseUrl: string,
   observer: DatabaseObserver = {},
 ): SubgraphDatabaseClients<C> {
-  const connection = { connectionString: databaseUrl };
+  const connection = { connectionString: databaseUrl, idleTimeoutMillis: POOL_IDLE_MS };
   const pool = observer.metrics ? observer.metrics.pgPool("prisma", connection) : new Pool(connection);
   // An idle client's error (the server restarted) must not crash the process: the pool replaces
   // it. (Prisma adds its own listener only once it connects; the SQL path may come first.)
