@@ -5,7 +5,14 @@ import type { ChatServices } from "./modules/context";
 import { hiddenByBlocks } from "./modules/conversations";
 import { invitationsOf, type InvitationRow } from "./modules/invitations";
 import { presenceOf } from "./modules/presence";
-import { MESSAGE_INCLUDE, toMessageRow, type ConversationRow, type MessageRow } from "./modules/rows";
+import {
+  MESSAGE_INCLUDE,
+  messageFromJson,
+  toMessageRow,
+  type ConversationRow,
+  type MessageJson,
+  type MessageRow,
+} from "./modules/rows";
 
 const GRANT_TTL_SECONDS = 10 * 60;
 
@@ -18,33 +25,46 @@ export interface MemberRow {
   joinedAt: Date;
 }
 
-/** A conversation with the viewer's membership, one row of plain SQL (see `conversationsByMatch`). */
-type ConversationMembershipRow = Omit<ConversationRow, "me"> & ConversationRow["me"];
+/** A conversation with the viewer's membership and its last message, one row of `conversationsByMatch`. */
+type ConversationMembershipRow = Omit<ConversationRow, "me" | "lastMessage"> &
+  ConversationRow["me"] & { lastMessage: MessageJson | null; lastSenderBlocked: boolean };
 
 /**
  * The viewer's conversations opened by these matches, less DIRECT ones with someone the viewer
- * blocked (as `hiddenByBlocks`), in one plain statement.
+ * blocked (as `hiddenByBlocks`), each with its last message (as JSON: `lastMessage`, null when
+ * there is none) and whether a block either way stands between the viewer and that message's
+ * sender: what `Conversation.lastMessage` needs, in one plain statement.
  */
 const conversationsByMatch = (viewerId: string, matchIds: readonly string[]) => Prisma.sql`
   SELECT c.id::text AS id, c.kind::text AS kind, c.title, c.created_at AS "createdAt", c.closed_at AS "closedAt",
          c.closed_reason::text AS "closedReason", c.match_id::text AS "matchId", c.last_seq AS "lastSeq",
          c.last_activity_at AS "lastActivityAt", m.role::text AS role, m.last_read_seq AS "lastReadSeq",
-         m.delivered_seq AS "deliveredSeq", m.muted
+         m.delivered_seq AS "deliveredSeq", m.muted, to_json(last) AS "lastMessage",
+         EXISTS (SELECT 1 FROM blocks b
+                  WHERE (b.blocker_id = ${viewerId}::uuid AND b.blocked_id = last.sender)
+                     OR (b.blocker_id = last.sender AND b.blocked_id = ${viewerId}::uuid)) AS "lastSenderBlocked"
     FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+    LEFT JOIN LATERAL (
+      SELECT ${MESSAGE_COLUMNS}, m.sender_id AS sender
+        FROM messages m WHERE m.conversation_id = c.id AND m.seq = c.last_seq AND c.last_seq > 0) last ON true
    WHERE m.user_id = ${viewerId}::uuid AND c.match_id = ANY(${[...matchIds]}::uuid[])
      AND NOT (c.kind = 'DIRECT' AND EXISTS (
        SELECT 1 FROM blocks b JOIN conversation_members o ON o.user_id = b.blocked_id
         WHERE b.blocker_id = ${viewerId}::uuid AND o.conversation_id = c.id))`;
 
-/** Messages by (conversation, seq) with their attachments and reactions, in `toMessageRow`'s input shape. */
+/** A message's columns (the row aliased `m`) with its attachments and reactions, in `toMessageRow`'s input shape. */
+const MESSAGE_COLUMNS = Prisma.sql`
+  m.id::text AS id, m.conversation_id::text AS "conversationId", m.seq, m.sender_id::text AS "senderId",
+  m.client_message_id AS "clientMessageId", m.text, m.reply_to_id::text AS "replyToId",
+  m.created_at AS "createdAt", m.edited_at AS "editedAt", m.deleted_at AS "deletedAt", m.version,
+  COALESCE((SELECT json_agg(json_build_object('mediaId', a.media_id::text, 'position', a.position) ORDER BY a.position)
+              FROM message_attachments a WHERE a.message_id = m.id), '[]'::json) AS attachments,
+  COALESCE((SELECT json_agg(json_build_object('emoji', r.emoji, 'userId', r.user_id::text) ORDER BY r.created_at)
+              FROM reactions r WHERE r.message_id = m.id), '[]'::json) AS reactions`;
+
+/** Messages by (conversation, seq). */
 const messagesBySeq = (pairs: ReadonlyArray<{ conversationId: string; seq: number }>) => Prisma.sql`
-  SELECT m.id::text AS id, m.conversation_id::text AS "conversationId", m.seq, m.sender_id::text AS "senderId",
-         m.client_message_id AS "clientMessageId", m.text, m.reply_to_id::text AS "replyToId",
-         m.created_at AS "createdAt", m.edited_at AS "editedAt", m.deleted_at AS "deletedAt", m.version,
-         COALESCE((SELECT json_agg(json_build_object('mediaId', a.media_id::text, 'position', a.position) ORDER BY a.position)
-                     FROM message_attachments a WHERE a.message_id = m.id), '[]'::json) AS attachments,
-         COALESCE((SELECT json_agg(json_build_object('emoji', r.emoji, 'userId', r.user_id::text) ORDER BY r.created_at)
-                     FROM reactions r WHERE r.message_id = m.id), '[]'::json) AS reactions
+  SELECT ${MESSAGE_COLUMNS}
     FROM unnest(${pairs.map((pair) => pair.conversationId)}::uuid[], ${pairs.map((pair) => pair.seq)}::int[]) AS k(conversation_id, seq)
     JOIN messages m ON m.conversation_id = k.conversation_id AND m.seq = k.seq`;
 
@@ -125,10 +145,16 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
       if (!viewerId) return matchIds.map(() => null);
       const rows = await sql.query<ConversationMembershipRow>(conversationsByMatch(viewerId, matchIds));
       const byMatch = new Map(
-        rows.map(({ role, lastReadSeq, deliveredSeq, muted, ...conversation }) => [
-          conversation.matchId,
-          { ...conversation, me: { role, lastReadSeq, deliveredSeq, muted } },
-        ]),
+        rows.map(
+          ({ role, lastReadSeq, deliveredSeq, muted, lastMessage, lastSenderBlocked, ...conversation }) => [
+            conversation.matchId,
+            {
+              ...conversation,
+              me: { role, lastReadSeq, deliveredSeq, muted },
+              lastMessage: lastMessage === null || lastSenderBlocked ? null : messageFromJson(lastMessage),
+            },
+          ],
+        ),
       );
       return matchIds.map((id) => byMatch.get(id) ?? null);
     }),

@@ -15,6 +15,14 @@ export type { ChatContext };
 const conversation = (id: string, { loaders }: ChatContext) => loaders.conversationById.load(id);
 const userRef = (id: string) => ({ __typename: "User", id });
 
+/** The message at the conversation's last seq, null when its sender and the viewer blocked each other. */
+async function lastMessageOf(row: ConversationRow, context: ChatContext): Promise<MessageRow | null> {
+  const message = await context.loaders.messageBySeq.load(`${row.id}:${row.lastSeq}`);
+  if (!message || !context.viewer) return message;
+  const blocked = await context.loaders.blocked.load(context.viewer.userId);
+  return blocked.has(message.senderId) ? null : message;
+}
+
 /** A resolved conversation (the mutations return one the viewer belongs to). */
 async function conversationOrThrow(id: string, context: ChatContext): Promise<ConversationRow> {
   const row = await conversation(id, context);
@@ -262,12 +270,10 @@ export const resolvers: CompleteResolvers = {
       (await loaders.membersOf.load(row.id)).length,
     members: async (row: ConversationRow, _: unknown, { loaders }: ChatContext) =>
       loaders.membersOf.load(row.id),
-    lastMessage: async (row: ConversationRow, _: unknown, context: ChatContext) => {
+    lastMessage: (row: ConversationRow, _: unknown, context: ChatContext) => {
       if (row.lastSeq === 0) return null;
-      const message = await context.loaders.messageBySeq.load(`${row.id}:${row.lastSeq}`);
-      if (!message || !context.viewer) return message;
-      const blocked = await context.loaders.blocked.load(context.viewer.userId);
-      return blocked.has(message.senderId) ? null : message;
+      // Synchronous when the row came with its last message (Match.conversation).
+      return row.lastMessage !== undefined ? row.lastMessage : lastMessageOf(row, context);
     },
     unreadCount: (row: ConversationRow) => Math.max(0, row.lastSeq - row.me.lastReadSeq),
     myRole: (row: ConversationRow) => row.me.role,

@@ -7,6 +7,7 @@ import {
   eventually,
   gql,
   invitationTo,
+  MESSAGE_FIELDS,
   MESSAGES,
   send,
   startChatHarness,
@@ -147,6 +148,46 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
       ),
     ).toEqual(["hello again"]);
     await bStream.dispose();
+  });
+
+  it("should give a match's conversation with its last message, none when its sender and the viewer blocked each other", async () => {
+    const [a, b] = [await harness.person(), await harness.person()];
+    const matchId = randomUUID();
+    await deliver("match.created", { matchId, userIds: [a.userId, b.userId] });
+    const direct = (await gql(url, DIRECT, { u: b.userId }, a)).body.data.openDirectConversation.id;
+    const MATCH = `query($reps: [_Any!]!) { _entities(representations: $reps) { ... on Match { conversation { id closed unreadCount lastMessage { ${MESSAGE_FIELDS} } } } } }`;
+    const ofMatch = async (who: Person) =>
+      (await gql(url, MATCH, { reps: [{ __typename: "Match", id: matchId }] }, who)).body.data._entities[0]
+        .conversation;
+    const LAST = `query($id: ID!) { conversation(id: $id) { lastMessage { ${MESSAGE_FIELDS} } } }`;
+    const ofConversation = async (who: Person) =>
+      (await gql(url, LAST, { id: direct }, who)).body.data.conversation?.lastMessage;
+    expect(await ofMatch(a)).toEqual({ id: direct, closed: false, unreadCount: 0, lastMessage: null });
+    await send(url, b, direct, "first");
+    const second = (await send(url, b, direct, "second")).body.data.sendMessage;
+    const react = `mutation($m: ID!) { reactToMessage(messageId: $m, emoji: "👍") { id } }`;
+    expect((await gql(url, react, { m: second.id }, a)).body.errors).toBeUndefined();
+    expect(await ofMatch(a)).toMatchObject({
+      id: direct,
+      closed: false,
+      unreadCount: 2,
+      lastMessage: {
+        id: second.id,
+        seq: 2,
+        text: "second",
+        createdAt: second.createdAt,
+        sender: { id: b.userId },
+        reactions: [{ emoji: "👍", count: 1, reactedByMe: true }],
+        deleted: false,
+      },
+    });
+    // The same message as the conversation's own lookup gives.
+    expect((await ofMatch(a)).lastMessage).toEqual(await ofConversation(a));
+    // b blocks a: a still sees the conversation, closed, without b's message; b no longer sees it.
+    await deliver("user.blocked", { blockerId: b.userId, blockedId: a.userId });
+    expect(await ofMatch(a)).toMatchObject({ id: direct, closed: true, lastMessage: null });
+    expect(await ofConversation(a)).toBeNull();
+    expect(await ofMatch(b)).toBeNull();
   });
 
   it("should refuse a banned user's messages", async () => {

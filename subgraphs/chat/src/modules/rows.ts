@@ -52,6 +52,22 @@ export function toMessageRow(message: MessageWithRelations): MessageRow {
   };
 }
 
+/** `toMessageRow`'s input as PostgreSQL's `to_json` writes it: dates as ISO strings. */
+export type MessageJson = Omit<MessageWithRelations, "createdAt" | "editedAt" | "deletedAt"> & {
+  createdAt: string;
+  editedAt: string | null;
+  deletedAt: string | null;
+};
+
+export function messageFromJson(json: MessageJson): MessageRow {
+  return toMessageRow({
+    ...json,
+    createdAt: new Date(json.createdAt),
+    editedAt: dateOrNull(json.editedAt),
+    deletedAt: dateOrNull(json.deletedAt),
+  });
+}
+
 function dateOrNull(input: Date | string | null): Date | null {
   return input === null ? null : new Date(input);
 }
@@ -79,4 +95,9 @@ export interface ConversationRow {
   lastActivityAt: Date;
   /** The viewer's membership. */
   me: { role: "OWNER" | "ADMIN" | "MEMBER"; lastReadSeq: number; deliveredSeq: number; muted: boolean };
+  /**
+   * Present when read together with the row (the matches page): the last message as this viewer
+   * may see it, null for none or a sender blocked either way. Absent: `lastMessage` looks it up.
+   */
+  lastMessage?: MessageRow | null;
 }
