@@ -76,6 +76,25 @@ describe("Redis caches with invalidation, through the gateway", () => {
     expect((await photosSeenBy(owner, viewer)).ids).toEqual([c, added]);
   });
 
+  it("should answer from the list Redis holds now, however often Media parsed an older one", async () => {
+    const { client, dbs } = fixture;
+    const owner = await client.signUp({ displayName: "Reparsed" });
+    const viewer = await client.signUp({ displayName: "Reader" });
+    const [a, b, c] = await seedProfilePhotos(dbs, owner.userId, 3);
+    const warmRead = await warm(owner, viewer);
+    expect(warmRead.ids).toEqual([a, b, c]);
+    expect((await photosSeenBy(owner, viewer)).ids).toEqual([a, b, c]);
+    // Another replica's write after a change (here: a shorter list in a new order): Media keeps
+    // the lists it parsed, and must not answer from one whose text Redis no longer holds.
+    const redis = fixture.system.subgraphs.media.redis;
+    const stored = JSON.parse((await redis.get(cacheKey(owner.userId))) ?? "[]") as Array<{ id: string }>;
+    await redis.set(cacheKey(owner.userId), JSON.stringify([stored[2], stored[0]]), "EX", 300);
+    expect(await photosSeenBy(owner, viewer)).toMatchObject({ ids: [c, a], mediaReads: warmRead.mediaReads });
+    expect((await photosSeenBy(owner, viewer)).ids).toEqual([c, a]);
+    await redis.set(cacheKey(owner.userId), JSON.stringify(stored), "EX", 300);
+    expect((await photosSeenBy(owner, viewer)).ids).toEqual([a, b, c]);
+  });
+
   it("should cache an owner without photos too, and drop it when processing finishes", async () => {
     const { client } = fixture;
     const owner = await client.signUp({ displayName: "Uploader" });

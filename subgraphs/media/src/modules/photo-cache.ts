@@ -1,4 +1,5 @@
 import { cacheIfUnchanged, type Logger, type Redis, type SqlClient } from "@hv/kit";
+import { LRUCache } from "lru-cache";
 import { Prisma } from "../generated/prisma/client";
 import { MEDIA_ROW_COLUMNS, type MediaRow } from "../loaders";
 
@@ -9,6 +10,8 @@ const VERSION_TTL_SECONDS = 24 * 60 * 60;
 
 export const photoListKey = (ownerId: string) => `hv:media:profile-photos:${ownerId}`;
 const versionKey = (ownerId: string) => `hv:media:profile-photos-version:${ownerId}`;
+/** Owners whose last parsed list this process keeps: ~5.6 KB each with three photos (text and rows), ~27 MB in all. */
+const PARSED_LISTS_MAX = 5_000;
 
 const DATE_FIELDS = ["uploadExpiresAt", "uploadedAt", "processedAt", "createdAt", "updatedAt"] as const;
 /** A row as JSON has it: dates as ISO strings. */
@@ -45,11 +48,29 @@ function revive(row: CachedRow): MediaRow {
  * who gets a URL (modules/access.ts). Every change to an owner's list calls `invalidate` after it commits.
  */
 export class PhotoCache {
+  /**
+   * Each owner's list as last parsed from Redis, with the text it came from: the same text is not
+   * parsed again (Redis stays the only truth; a changed text is parsed). The rows are shared by
+   * every request that reads them and are never changed.
+   */
+  private readonly parsed = new LRUCache<string, { text: string; rows: MediaRow[] }>({
+    max: PARSED_LISTS_MAX,
+  });
+
   constructor(
     private readonly sql: SqlClient,
     private readonly redis: Redis,
     private readonly logger: Logger,
   ) {}
+
+  /** `text` (a cached list of `ownerId`'s) as rows: from the last parse when the text is the same. */
+  private parse(ownerId: string, text: string): MediaRow[] {
+    const last = this.parsed.get(ownerId);
+    if (last?.text === text) return last.rows;
+    const rows = (JSON.parse(text) as CachedRow[]).map(revive);
+    this.parsed.set(ownerId, { text, rows });
+    return rows;
+  }
 
   async load(ownerIds: readonly string[]): Promise<MediaRow[][]> {
     if (ownerIds.length === 0) return [];
@@ -61,7 +82,7 @@ export class PhotoCache {
     });
     ownerIds.forEach((ownerId, index) => {
       const text = cached[index];
-      if (text) found.set(ownerId, (JSON.parse(text) as CachedRow[]).map(revive));
+      if (text) found.set(ownerId, this.parse(ownerId, text));
     });
     const missing = ownerIds.filter((ownerId) => !found.has(ownerId));
     if (missing.length === 0) return ownerIds.map((ownerId) => found.get(ownerId) ?? []);
