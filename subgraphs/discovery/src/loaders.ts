@@ -38,7 +38,7 @@ export function createLoaders(
      * Metres between the viewer's and each person's snapped locations (the KNN `<->` distance, as
      * nearby orders by), or null: no viewer, either location missing or stale, a block either way,
      * or the person's profile missing, hidden or banned. One query for all the ids of a request;
-     * nearby primes it with what it already computed.
+     * nearby's nodes carry their own (modules/location.ts).
      */
     distanceMetres: new DataLoader<string, number | null>(async (userIds) => {
       if (!viewerId) return userIds.map(() => null);

@@ -103,6 +103,16 @@ describe("updateLocation and distance through the gateway", () => {
       null, // stale
       { kilometres: 0, lessThanOneKilometre: true }, // the viewer herself
     ]);
+    // Nearby's nodes carry their distance; a representation's does not count (only its id does).
+    const forged = await fetch(discovery, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        query: `query($r: [_Any!]!) { _entities(representations: $r) { ... on User { id distance { kilometres lessThanOneKilometre } } } }`,
+        variables: { r: [bob, cy, hidden, stale, ada].map((id) => ({ __typename: "User", id, metres: 1 })) },
+      }),
+    });
+    expect(((await forged.json()) as typeof body).data._entities).toEqual(body.data._entities);
     const anonymous = await fetch(discovery, {
       method: "POST",
       headers: { "content-type": "application/json" },

@@ -4,6 +4,8 @@ import { roundDistance, snapToGrid, validateCoordinates, type Distance } from ".
 
 interface UserReference {
   id: string;
+  /** Set on nearby's nodes: the distance the search ordered by (loaders.distanceMetres's number). */
+  metres?: number;
 }
 
 export const locationResolvers = {
@@ -11,15 +13,20 @@ export const locationResolvers = {
     __resolveReference: (reference: UserReference) => ({ id: reference.id }),
     isDiscoverable: (user: UserReference, _: unknown, { loaders }: DiscoveryContext) =>
       isUuid(user.id) ? loaders.hasFreshLocation.load(user.id.toLowerCase()) : false,
-    /** Viewer-relative and rounded, from snapped locations only (see loaders.distanceMetres). */
-    async distance(
+    /**
+     * Viewer-relative and rounded, from snapped locations only (see loaders.distanceMetres);
+     * synchronous on nearby's nodes, which carry it.
+     */
+    distance(
       user: UserReference,
       _: unknown,
       { loaders, viewer }: DiscoveryContext,
-    ): Promise<Distance | null> {
+    ): Distance | null | Promise<Distance | null> {
       if (!viewer || !isUuid(user.id)) return null;
-      const metres = await loaders.distanceMetres.load(user.id.toLowerCase());
-      return metres === null ? null : roundDistance(metres);
+      if (user.metres !== undefined) return roundDistance(user.metres);
+      return loaders.distanceMetres
+        .load(user.id.toLowerCase())
+        .then((metres) => (metres === null ? null : roundDistance(metres)));
     },
   },
   Mutation: {

@@ -228,10 +228,9 @@ export const nearbyResolvers = {
       );
       const page = rows.slice(0, first);
       const shown = page.filter((row) => !row.dropped);
-      // `distance` on these nodes costs no query: the same number the search ordered by.
-      for (const row of shown) context.loaders.distanceMetres.prime(row.id, row.metres);
       const cursorOf = (row: NearbyRow) => encodeCursor({ d: row.metres, id: row.id });
-      const edges = shown.map((row) => ({ cursor: cursorOf(row), node: { id: row.id } }));
+      // `distance` on these nodes costs no query: they carry the number the search ordered by.
+      const edges = shown.map((row) => ({ cursor: cursorOf(row), node: { id: row.id, metres: row.metres } }));
       // The keyset continues after the last row scanned, shown or dropped (replica re-check).
       const last = page.at(-1);
       return {
