@@ -1,29 +1,15 @@
 import { buildOperationContext, executeQueryPlan, type ServiceMap } from "@apollo/gateway";
-import { GraphQLDataSourceRequestKind } from "@apollo/gateway/dist/datasources/types";
 import { computeResponse } from "@apollo/gateway/dist/resultShaping";
-import {
-  ERRORS,
-  errorCodeDef,
-  operationFromDocument,
-  Supergraph,
-  type Operation,
-  type Schema,
-} from "@apollo/federation-internals";
-import { QueryPlanner, type FetchNode, type QueryPlan } from "@apollo/query-planner";
+import { operationFromDocument, Supergraph, type Operation, type Schema } from "@apollo/federation-internals";
+import { QueryPlanner, type PlanNode, type QueryPlan } from "@apollo/query-planner";
 import type { GatewayInterface } from "@hv/kit";
-import {
-  GraphQLError,
-  Kind,
-  type DocumentNode,
-  type GraphQLFormattedError,
-  type GraphQLSchema,
-  type SelectionSetNode,
-} from "graphql";
+import { GraphQLError, Kind, type DocumentNode, type GraphQLSchema } from "graphql";
 import { getVariableValues } from "graphql/execution/values";
+import { PlanWalker, unsupportedNode, type RequestContext } from "./plan-walker";
+import { NotCompiled, ResultShaper, Unshaped, type Shaped } from "./result-shaper";
 
 type OperationContext = ReturnType<typeof buildOperationContext>;
 type GatewayExecutor = NonNullable<Awaited<ReturnType<GatewayInterface["load"]>>["executor"]>;
-type RequestContext = Parameters<GatewayExecutor>[0];
 type ExecutionResult = Awaited<ReturnType<GatewayExecutor>>;
 type LegacyRequestContext = Parameters<typeof executeQueryPlan>[2];
 
@@ -31,8 +17,8 @@ type LegacyRequestContext = Parameters<typeof executeQueryPlan>[2];
 interface PreparedOperation {
   operationContext: OperationContext;
   queryPlan: QueryPlan;
-  /** Set when the plan is one root fetch: it runs without the generic plan executor. */
-  single: { fetch: FetchNode; operation: Operation } | undefined;
+  /** Set when our plan walker and compiled shaper run it; else Apollo's `executeQueryPlan` does. */
+  compiled: { node: PlanNode | undefined; operation: Operation; shaper: ResultShaper } | undefined;
 }
 
 /** Plans kept per supergraph (the oldest goes first): the apps send a few hundred operations at most. */
@@ -41,45 +27,30 @@ const MAX_PREPARED = 2_000;
 /** With this header, outside production, @apollo/gateway answers the query plan too: its own executor does. */
 const QUERY_PLAN_HEADER = "apollo-query-plan-experimental";
 
-/** A root field that graphql-js answers from the schema (`__schema`, `__type`), through fragments too. */
-function selectsIntrospection(selectionSet: SelectionSetNode, context: OperationContext): boolean {
-  return selectionSet.selections.some((selection) => {
-    if (selection.kind === Kind.FIELD) {
-      return selection.name.value === "__schema" || selection.name.value === "__type";
-    }
-    if (selection.kind === Kind.INLINE_FRAGMENT) return selectsIntrospection(selection.selectionSet, context);
-    const fragment = context.fragments[selection.name.value];
-    return fragment !== undefined && selectsIntrospection(fragment.selectionSet, context);
-  });
-}
-
-/** A subgraph's error as @apollo/gateway reports it: its code kept (else DOWNSTREAM_SERVICE_ERROR), the subgraph named. */
-function downstreamServiceError(original: GraphQLFormattedError, serviceName: string): GraphQLError {
-  const message = original.message || `Error while fetching subquery from service "${serviceName}"`;
-  const options = {
-    originalError: original as Error,
-    path: original.path ? [...original.path] : null,
-    extensions: { ...original.extensions, serviceName },
-  };
-  const codeDef = errorCodeDef(original);
-  if (!codeDef && original.extensions?.code) return new GraphQLError(message, options);
-  return (codeDef ?? ERRORS.DOWNSTREAM_SERVICE_ERROR).err(message, options);
+/** What ran: documents planned, requests by our walker or by executeQueryPlan, and shapings left to computeResponse. */
+export interface ExecutorStats {
+  planned: number;
+  compiledRuns: number;
+  apolloRuns: number;
+  apolloShapings: number;
 }
 
 /**
  * @apollo/gateway's executor for queries and mutations, with less work per request: the operation
- * context and the plan (and, for a plan of one root fetch, the federation `Operation` that shapes
- * the answer) are built once per document and operation name instead of per request. A plan of one
- * root fetch (no `@requires`, no rewrites, no introspection beside it) is sent and its answer shaped
- * by Apollo's own `computeResponse`, as `executeQueryPlan` does; every other plan runs through
+ * context, the plan, the federation `Operation` and a result shaper compiled from it are built
+ * once per document and operation name. Plans run through `PlanWalker` (executeQueryPlan's walk
+ * without traces and spans) and answers are shaped by `ResultShaper` (computeResponse compiled);
+ * a subgraph answer the shaper does not take is shaped by `computeResponse` itself. Plans with
+ * introspection, @defer or subscriptions, and requests that capture traces, run through
  * `executeQueryPlan`. Same planner, same supergraph, same answers. One per loaded supergraph.
  */
 export class QueryExecutor {
   private readonly supergraphGraphQLSchema: GraphQLSchema;
   private readonly apiSchema: Schema;
   private readonly queryPlanner: QueryPlanner;
+  private readonly walker: PlanWalker;
   private readonly prepared = new Map<string, PreparedOperation>();
-  private readonly counts = { planned: 0, singleFetchRuns: 0, planRuns: 0 };
+  private readonly counts: ExecutorStats = { planned: 0, compiledRuns: 0, apolloRuns: 0, apolloShapings: 0 };
 
   constructor(
     supergraphSdl: string,
@@ -92,6 +63,7 @@ export class QueryExecutor {
     this.apiSchema = supergraph.apiSchema();
     this.supergraphGraphQLSchema = supergraph.schema.toGraphQLJSSchema();
     this.queryPlanner = new QueryPlanner(supergraph);
+    this.walker = new PlanWalker(serviceMap, this.supergraphGraphQLSchema);
   }
 
   /** Apollo's executor's steps and answers: operation context, variables checked, plan, execution. */
@@ -119,11 +91,11 @@ export class QueryExecutor {
       }
       this.prepared.set(key, prepared);
     }
-    if (prepared.single) {
-      this.counts.singleFetchRuns += 1;
-      return this.executeSingleFetch(requestContext, prepared.single);
+    if (prepared.compiled && !requestContext.metrics.captureTraces) {
+      this.counts.compiledRuns += 1;
+      return this.executeCompiled(requestContext, prepared.compiled);
     }
-    this.counts.planRuns += 1;
+    this.counts.apolloRuns += 1;
     // executeQueryPlan types its request context as Apollo Server 2's; at run time it is this one.
     return (await executeQueryPlan(
       prepared.queryPlan,
@@ -135,8 +107,7 @@ export class QueryExecutor {
     )) as ExecutionResult;
   }
 
-  /** Documents planned, and requests run as one fetch or through executeQueryPlan. */
-  stats(): { planned: number; singleFetchRuns: number; planRuns: number } {
+  stats(): ExecutorStats {
     return { ...this.counts };
   }
 
@@ -155,87 +126,55 @@ export class QueryExecutor {
           process.env.APOLLO_DISABLE_SECURITY_NON_LOCAL_SELECTIONS_CHECK === "true",
       },
     );
-    const node = queryPlan.node;
-    const single =
-      node?.kind === "Fetch" &&
-      !node.requires &&
-      !node.inputRewrites?.length &&
-      !node.outputRewrites?.length &&
-      !node.contextRewrites?.length &&
-      !selectsIntrospection(operationContext.operation.selectionSet, operationContext)
-        ? {
-            fetch: node,
-            // What executeQueryPlan shapes the answer with: the operation and its fragments, unvalidated.
-            operation: operationFromDocument(
-              this.apiSchema,
-              {
-                kind: Kind.DOCUMENT,
-                definitions: [operationContext.operation, ...Object.values(operationContext.fragments)],
-              },
-              { validate: false },
-            ),
-          }
-        : undefined;
-    return { operationContext, queryPlan, single };
+    return { operationContext, queryPlan, compiled: this.compile(queryPlan, operationContext) };
   }
 
-  /** executeQueryPlan's steps for a plan of one root fetch, in its order and with its answers. */
-  private async executeSingleFetch(
+  /** The walker and a shaper for this plan, or undefined for what executeQueryPlan runs. */
+  private compile(queryPlan: QueryPlan, operationContext: OperationContext): PreparedOperation["compiled"] {
+    const node = queryPlan.node;
+    if (node?.kind === "Subscription" || unsupportedNode(node)) return undefined;
+    try {
+      // What executeQueryPlan shapes the answer with: the operation and its fragments, unvalidated.
+      const operation = operationFromDocument(
+        this.apiSchema,
+        {
+          kind: Kind.DOCUMENT,
+          definitions: [operationContext.operation, ...Object.values(operationContext.fragments)],
+        },
+        { validate: false },
+      );
+      return { node, operation, shaper: new ResultShaper(operation) };
+    } catch (error) {
+      // Introspection, or an operation executeQueryPlan answers with its own error.
+      if (error instanceof NotCompiled || error instanceof GraphQLError) return undefined;
+      throw error;
+    }
+  }
+
+  /** executeQueryPlan's steps and answers, with PlanWalker and the compiled shaper. */
+  private async executeCompiled(
     requestContext: RequestContext,
-    { fetch, operation }: NonNullable<PreparedOperation["single"]>,
+    { node, operation, shaper }: NonNullable<PreparedOperation["compiled"]>,
   ): Promise<ExecutionResult> {
     const provided = requestContext.request.variables;
-    const errors: GraphQLError[] = [];
     const data = Object.create(null) as Record<string, unknown>;
+    const errors = node ? await this.walker.run(node, operation, requestContext, data) : [];
+    let shaped: Shaped | ReturnType<typeof computeResponse>;
     try {
-      const service = this.serviceMap[fetch.serviceName];
-      if (!service) throw new Error(`Couldn't find service with name "${fetch.serviceName}"`);
-      const variables = Object.create(null) as Record<string, unknown>;
-      for (const name of fetch.variableUsages ?? []) {
-        if (provided && Object.hasOwn(provided, name) && provided[name] !== undefined) {
-          variables[name] = provided[name];
-        }
+      try {
+        shaped = shaper.shape(data, provided);
+      } catch (error) {
+        if (!(error instanceof Unshaped)) throw error;
+        this.counts.apolloShapings += 1;
+        shaped = computeResponse({
+          operation,
+          ...(provided === undefined ? {} : { variables: provided }),
+          input: data,
+          introspectionHandling: () => {
+            throw new Error("a compiled operation has no introspection field");
+          },
+        });
       }
-      const response = await service.process({
-        kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
-        request: {
-          query: fetch.operation,
-          variables,
-          ...(fetch.operationName === undefined ? {} : { operationName: fetch.operationName }),
-        },
-        incomingRequestContext: requestContext as unknown as LegacyRequestContext,
-        context: requestContext.context,
-        ...(fetch.operationDocumentNode ? { document: fetch.operationDocumentNode } : {}),
-        pathInIncomingRequest: [],
-      });
-      if (response.errors) {
-        errors.push(...response.errors.map((error) => downstreamServiceError(error, fetch.serviceName)));
-        if (!response.extensions?.ftv1) {
-          const paths = response.errors.map((error) => ({ subgraph: fetch.serviceName, path: error.path }));
-          const { metrics } = requestContext;
-          if (metrics.nonFtv1ErrorPaths) metrics.nonFtv1ErrorPaths.push(...paths);
-          else metrics.nonFtv1ErrorPaths = paths;
-        }
-      }
-      const received = response.data;
-      if (received) {
-        for (const field of Object.keys(received)) {
-          if (received[field] !== undefined) data[field] = received[field];
-        }
-      }
-    } catch (error) {
-      errors.push(error as GraphQLError);
-    }
-    let shaped: ReturnType<typeof computeResponse>;
-    try {
-      shaped = computeResponse({
-        operation,
-        ...(provided === undefined ? {} : { variables: provided }),
-        input: data,
-        introspectionHandling: () => {
-          throw new Error("a plan of one fetch has no introspection field");
-        },
-      });
     } catch (error) {
       if (error instanceof GraphQLError) return { errors: [error] };
       if (error instanceof Error)
@@ -257,7 +196,7 @@ export class QueryExecutor {
 export function withQueryExecutor(
   gateway: GatewayInterface,
   serviceMap: ServiceMap,
-): GatewayInterface & { executorStats(): ReturnType<QueryExecutor["stats"]> | undefined } {
+): GatewayInterface & { executorStats(): ExecutorStats | undefined } {
   let current: QueryExecutor | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
     current = new QueryExecutor(coreSupergraphSdl, apiSchema, serviceMap);
