@@ -1,5 +1,5 @@
 import { readFileSync } from "node:fs";
-import { ApolloGateway } from "@apollo/gateway";
+import { ApolloGateway, type GraphQLDataSource } from "@apollo/gateway";
 import {
   apolloLogger,
   bearerAuthenticator,
@@ -24,6 +24,7 @@ import { createEdgeProtection, type PersistedQueryManifest } from "./protection"
 import { SubgraphDataSource, type GatewayContext } from "./subgraph-data-source";
 import { createSubgraphFetcher } from "./subgraph-fetcher";
 import { withQueryExecutor } from "./query-executor";
+import { PublicUserCache, type PublicUserCacheStats } from "./public-user-cache";
 import { unauthenticatedStatusPlugin } from "./unauthenticated-status";
 import { SubscriptionHub } from "./subscriptions/hub";
 import { SubscriptionPlanner } from "./subscriptions/planner";
@@ -52,6 +53,11 @@ export const SUBSCRIPTION_DEFAULTS = {
   userCacheMs: 300_000,
   /** Most per-event fetch answers held at once (the oldest goes first). */
   maxCachedFetches: 100_000,
+  /**
+   * Most users whose public fields the gateway keeps for every Users entity fetch (queries,
+   * mutations, events: gateway/src/public-user-cache.ts), each for `userCacheMs`; the first kept goes first.
+   */
+  maxCachedUsers: 100_000,
   /**
    * Ping interval to clients; a client that has not answered the previous ping by the next one is
    * dropped (found dead 25 to 50 s after it went). Why 25 s: docs/client-contract.md.
@@ -94,6 +100,8 @@ export interface RunningGateway extends RunningService {
     upstream: ReturnType<UpstreamPool["stats"]>;
     connections: number;
   };
+  /** The user cache's counts (representations) and the users it holds. */
+  userCacheStats(): PublicUserCacheStats & { users: number };
 }
 
 export async function start(
@@ -104,8 +112,16 @@ export async function start(
   const supergraphSdl = options.supergraphSdl ?? readFileSync(SUPERGRAPH_PATH, "utf8");
   const tuning = { ...SUBSCRIPTION_DEFAULTS, ...options.subscriptions };
   let schemaLoaded = false;
-  const dataSources: Record<string, SubgraphDataSource> = {};
+  const dataSources: Record<string, GraphQLDataSource<GatewayContext>> = {};
   const metrics = createProcessMetrics("gateway", { logger });
+  const userChanges = tuning.userCacheMs > 0 ? listenToUserChanges(config.redis, logger) : undefined;
+  // Users' public fields for every Users entity fetch (README "Users' public fields kept at the gateway").
+  const userCache = new PublicUserCache({
+    keepMs: tuning.userCacheMs,
+    maxUsers: tuning.maxCachedUsers,
+    userChanges,
+    metrics,
+  });
   const fetcher = createSubgraphFetcher(config.protection.subgraphTimeoutMs);
   // Unless this is set when it is constructed, @apollo/gateway reports usage to Apollo's servers
   // and, to label the report, probes the Alibaba, AWS, GCP and Azure metadata endpoints
@@ -133,8 +149,8 @@ export async function start(
         url: config.subgraphUrls[name],
         fetcher: fetcher.fetch,
       });
-      dataSources[name] = source;
-      return source;
+      // Conformance runs (above) serve other supergraphs, whose types PUBLIC_FIELDS does not describe.
+      return (dataSources[name] = name === "users" ? userCache.wrap(source) : source);
     },
   });
   // Subscriptions are planned by Apollo's query planner on the same supergraph the gateway serves,
@@ -144,8 +160,11 @@ export async function start(
     if (!planner) throw new Error("the supergraph is not loaded yet");
     return planner;
   };
-  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl }) => {
+  let supergraphLoads = 0;
+  gateway.onSchemaLoadOrUpdate(({ coreSupergraphSdl, apiSchema }) => {
     planner = new SubscriptionPlanner(coreSupergraphSdl);
+    supergraphLoads += 1;
+    userCache.setSupergraph({ version: String(supergraphLoads), schema: apiSchema });
     schemaLoaded = true;
   });
   const upstream = new UpstreamPool({
@@ -154,7 +173,6 @@ export async function start(
     keepAliveMs: tuning.upstreamKeepAliveMs,
     logger: logger.child({ component: "upstream-subscriptions" }),
   });
-  const userChanges = tuning.userCacheMs > 0 ? listenToUserChanges(config.redis, logger) : undefined;
   const hub = new SubscriptionHub({
     dataSources,
     upstream,
@@ -280,6 +298,7 @@ export async function start(
       await service.stop();
       await metricsServer.stop();
     },
+    userCacheStats: () => ({ ...userCache.stats, users: userCache.size() }),
     subscriptionStats: () => ({
       ...hub.stats(),
       upstream: upstream.stats(),

@@ -64,6 +64,14 @@ function cachedHintOf(header: string | null): Readonly<CacheHint> {
   return hint;
 }
 
+/** Narrows the client request's cache policy by a subgraph answer's `Cache-Control`, as @apollo/gateway does. */
+export function restrictCachePolicy(incomingRequestContext: unknown, header: string | null): void {
+  const policy = (incomingRequestContext as { overallCachePolicy?: unknown } | undefined)?.overallCachePolicy;
+  if (policy && typeof policy === "object" && "restrict" in policy) {
+    (policy as CachePolicyLike).restrict(cachedHintOf(header));
+  }
+}
+
 /** Statuses of a proxy or load balancer in front of a subgraph with no instance to serve. */
 const UNAVAILABLE_STATUSES = new Set([502, 503, 504]);
 
@@ -156,10 +164,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
       throw error;
     }
     if (this.honorSubgraphCacheControlHeader && "incomingRequestContext" in options) {
-      const policy = options.incomingRequestContext.overallCachePolicy as unknown;
-      if (policy && typeof policy === "object" && "restrict" in policy) {
-        (policy as CachePolicyLike).restrict(cachedHintOf(response.headers.get("cache-control")));
-      }
+      restrictCachePolicy(options.incomingRequestContext, response.headers.get("cache-control"));
     }
     return answer;
   }

@@ -60,6 +60,12 @@ export interface ProcessMetrics {
     seconds: number,
     outcome: "ok" | "graphql_error" | "http_error",
   ): void;
+  /**
+   * Representations of users' public fields the gateway's user cache looked up: `hit` (answered
+   * without a fetch of their own), `miss` (fetched as nobody), `owner` (sent again with the
+   * viewer's token: their own entity no one else sees, or an answer with errors).
+   */
+  countUserCache(outcome: "hit" | "miss" | "owner", count: number): void;
   /** Open subscriptions and WebSocket connections, read on every scrape. */
   observeSubscriptions(
     read: () => { subscriptions: Record<string, number>; connections: Record<string, number> },
@@ -124,6 +130,12 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
     name: "hv_gateway_subgraph_fetches_total",
     help: "Gateway fetches to subgraphs by outcome (ok, graphql_error: answered with errors, http_error: refused or unreachable)",
     labelNames: ["subgraph", "outcome"] as const,
+    registers,
+  });
+  const userCache = new Counter({
+    name: "hv_gateway_user_cache_entities_total",
+    help: "Users' public-field entities the gateway looked up in its user cache: hit (no fetch of their own), miss (fetched as nobody), owner (sent again with the viewer's token)",
+    labelNames: ["outcome"] as const,
     registers,
   });
   const subgraphFetchDuration = new Histogram({
@@ -291,6 +303,9 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
     observeSubgraphFetch(subgraph, seconds, outcome) {
       subgraphFetches.inc({ subgraph, outcome });
       subgraphFetchDuration.observe({ subgraph }, seconds);
+    },
+    countUserCache(outcome, count) {
+      if (count > 0) userCache.inc({ outcome }, count);
     },
     observeSubscriptions(read) {
       subscriptionReaders.push(read);

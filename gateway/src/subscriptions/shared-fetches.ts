@@ -12,6 +12,7 @@ import { requestIdFrom } from "@hv/kit";
 import type { GatewayContext } from "../subgraph-data-source";
 import { OWNER_KEYS, PUBLIC_FIELDS } from "./public-fields";
 import type { UserChanges } from "./user-changes";
+import type { CachedDataSource } from "../public-user-cache";
 
 type GatewayResponse = Awaited<ReturnType<GraphQLDataSource["process"]>>;
 
@@ -69,7 +70,7 @@ export class SharedFetches {
   readonly stats: SharedFetchStats = { sent: 0, shared: 0, invalidated: 0 };
   private readonly entries = new Map<string, Entry>();
   private readonly byUser = new Map<string, Set<string>>();
-  /** Per supergraph version, per fetch text: whether it is public (`analyse`). */
+  /** Per supergraph version, per fetch text: whether it is public (`isPublicEntityFetch`). */
   private readonly publicOperations = new Map<string, Map<string, boolean>>();
   /** Fetch texts without their operation names (withoutOperationName), by text. */
   private readonly unnamed = new Map<string, string>();
@@ -187,7 +188,9 @@ export class SharedFetches {
     // The owner sees their own public fields as everyone does whenever everyone sees the entity
     // (PUBLIC_FIELDS' rule); a hidden one (null to everyone else) is fetched with their token.
     if (!publicAnswer.errors?.length && everyEntityPresent(publicAnswer)) return publicAnswer;
-    return this.shared(`${base}owner:${viewerId ?? ""}`, () => inner.process(options), userIds);
+    // Past the gateway's user cache (public-user-cache.ts), which would ask as nobody first again.
+    const direct = (inner as Partial<CachedDataSource>).uncached ?? inner;
+    return this.shared(`${base}owner:${viewerId ?? ""}`, () => direct.process(options), userIds);
   }
 
   /** The answer of the fetch under `key`: joined if held, else sent with `send` (and kept as the options say). */
@@ -243,7 +246,7 @@ export class SharedFetches {
     }
     let known = byText.get(query);
     if (known === undefined) {
-      known = analyse(query, supergraph.schema);
+      known = isPublicEntityFetch(query, supergraph.schema);
       if (byText.size >= 5_000) byText.clear();
       byText.set(query, known);
     }
@@ -335,7 +338,8 @@ export function copyJson<T>(value: T): T {
   return copy as T;
 }
 
-function analyse(query: string, schema: GraphQLSchema): boolean {
+/** Whether `query` is one `_entities` fetch selecting nothing but PUBLIC_FIELDS (under their audience rule). */
+export function isPublicEntityFetch(query: string, schema: GraphQLSchema): boolean {
   let document;
   try {
     document = parse(query, { noLocation: true });

@@ -177,6 +177,27 @@ describe("users' public fields kept at the gateway until the user changes", () =
     ]);
   });
 
+  it("should keep no answer with errors: the next event asks Users again", async () => {
+    const [ada, bob] = [await person("Ada"), await person("Bob")];
+    const members = [{ user: ada, sub: subscribe(ada.accessToken) }];
+    await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
+    h.usersGate.current = async (body) =>
+      body.includes("_entities")
+        ? { data: { _entities: [null] }, errors: [{ message: "Users hiccuped", path: ["_entities", 0] }] }
+        : undefined;
+    try {
+      const failed = await deliver(members, "errors", 1, bob);
+      expect(failed.fetches).toBe(1);
+      expect(failed.results[0]?.errors?.length).toBeGreaterThan(0);
+    } finally {
+      h.usersGate.current = undefined;
+    }
+    const next = await deliver(members, "errors", 2, bob);
+    expect(next.fetches).toBe(1);
+    expect(next.results[0]?.data?.myChatEvents.message?.sender.displayName).toBe("Bob");
+    expect((await deliver(members, "errors", 3, bob)).fetches).toBe(0);
+  });
+
   it("should stop resolving a sender whose account was deleted at once", async () => {
     const [ada, bob] = [await person("Ada"), await person("Bob")];
     const members = [{ user: ada, sub: subscribe(ada.accessToken) }];

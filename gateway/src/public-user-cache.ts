@@ -1,0 +1,306 @@
+import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from "@apollo/gateway";
+import { requestIdFrom, type ProcessMetrics } from "@hv/kit";
+import { restrictCachePolicy, type GatewayContext } from "./subgraph-data-source";
+import {
+  copyJson,
+  isPublicEntityFetch,
+  withoutOperationName,
+  type SupergraphVersion,
+} from "./subscriptions/shared-fetches";
+import type { UserChanges } from "./subscriptions/user-changes";
+
+type GatewayResponse = Awaited<ReturnType<GraphQLDataSource["process"]>>;
+type ProcessOptions = GraphQLDataSourceProcessOptions<GatewayContext>;
+type Entity = Record<string, unknown>;
+
+/** One user's entity as a fetch text selects it, as anyone but its owner sees it. */
+interface Kept {
+  entity: Entity;
+  /** The `Cache-Control` Users answered it with (restricts the policy of requests it serves). */
+  cacheControl: string | null;
+  expiresAt: number;
+}
+
+/** A fetch in flight for one (user, text): what it kept, or undefined (null entity, errors, failure). */
+interface InFlight {
+  pending: Promise<Kept | undefined>;
+}
+
+/** A data source behind the cache; `uncached` sends as it came (an owner's fetch known to need their token). */
+export interface CachedDataSource extends GraphQLDataSource<GatewayContext> {
+  readonly uncached: GraphQLDataSource<GatewayContext>;
+}
+
+export interface PublicUserCacheOptions {
+  /** How long an entity is kept while `userChanges` is live; nothing is kept otherwise. */
+  keepMs: number;
+  /** Most users held at once; the first kept goes first. */
+  maxUsers: number;
+  userChanges: UserChanges | undefined;
+  metrics?: ProcessMetrics | undefined;
+}
+
+/** Counts of representations since start (`hv_gateway_user_cache_entities_total` by outcome). */
+export interface PublicUserCacheStats {
+  hits: number;
+  misses: number;
+  owner: number;
+  /** Users dropped because Users said they changed. */
+  invalidated: number;
+}
+
+/**
+ * Users' public fields kept at the gateway, per user and per fetch text, for every `_entities`
+ * fetch to Users: queries, mutations and subscription events alike (a wrapper around the Users
+ * data source). A fetch qualifies under SharedFetches' rule: it selects only PUBLIC_FIELDS and
+ * every representation is a `User` by id; anything else goes to Users as it came, with the
+ * viewer's token. Kept entities answer their representations; the missing ones are sent in one
+ * fetch as nobody (no token, address or client request id) and what it answers non-null is kept
+ * for `keepMs` while Users' change channel is live, dropped when the user changes (or everything,
+ * when the channel is lost). A null entity is never kept (hidden, banned, deleted: null to every
+ * non-owner, answered as such). The viewer's own entity follows the owner rule: a kept one
+ * answers (everyone sees it, so they see the same); one null to nobody, or an answer with
+ * errors, sends the whole fetch again as it came, with the viewer's token, and answers that.
+ */
+export class PublicUserCache {
+  readonly stats: PublicUserCacheStats = { hits: 0, misses: 0, owner: 0, invalidated: 0 };
+  private supergraph: SupergraphVersion | undefined;
+  /** Per fetch text of the current supergraph: its unnamed form when public, null when not. */
+  private readonly texts = new Map<string, string | null>();
+  /** Per user (lower-case id), per unnamed fetch text: what is kept or in flight. First kept first. */
+  private readonly users = new Map<string, Map<string, Kept | InFlight>>();
+
+  constructor(private readonly options: PublicUserCacheOptions) {
+    options.userChanges?.onChange((userId) => {
+      if (userId === null) return this.users.clear();
+      if (this.users.delete(userId)) this.stats.invalidated += 1;
+    });
+  }
+
+  /** The supergraph fetch texts are read on; what was kept for the previous one goes. */
+  setSupergraph(supergraph: SupergraphVersion): void {
+    this.supergraph = supergraph;
+    this.texts.clear();
+    this.users.clear();
+  }
+
+  /** Users with something kept or in flight. */
+  size(): number {
+    return this.users.size;
+  }
+
+  /** Users' data source behind this cache. */
+  wrap(inner: GraphQLDataSource<GatewayContext>): CachedDataSource {
+    return { process: (options) => this.process(inner, options), uncached: inner };
+  }
+
+  private async process(
+    inner: GraphQLDataSource<GatewayContext>,
+    options: ProcessOptions,
+  ): Promise<GatewayResponse> {
+    if (!this.options.userChanges?.live || this.options.keepMs <= 0) return inner.process(options);
+    const text = this.publicText(options.request.query);
+    const variables = options.request.variables ?? {};
+    const representations = variables.representations;
+    const ids = text === undefined ? undefined : userIdsOf(representations);
+    if (text === undefined || ids === undefined) return inner.process(options);
+
+    const now = performance.now();
+    /** Per representation: a kept entity, one in flight elsewhere, or its place among `missing`. */
+    const slots: Array<Kept | Promise<Kept | undefined> | number> = [];
+    const missing: Array<{ id: string; representation: unknown; settle: (kept: Kept | undefined) => void }> =
+      [];
+    const missingIndex = new Map<string, number>();
+    for (const [i, id] of ids.entries()) {
+      const own = missingIndex.get(id);
+      if (own !== undefined) {
+        slots.push(own);
+        continue;
+      }
+      let byText = this.users.get(id);
+      const slot = byText?.get(text);
+      if (slot && "pending" in slot) slots.push(slot.pending);
+      else if (slot && slot.expiresAt > now) slots.push(slot);
+      else {
+        let settle!: (kept: Kept | undefined) => void;
+        const inFlight: InFlight = { pending: new Promise((resolve) => (settle = resolve)) };
+        if (!byText) {
+          this.users.set(id, (byText = new Map()));
+          if (this.users.size > this.options.maxUsers) this.users.delete(this.users.keys().next().value!);
+        }
+        byText.set(text, inFlight);
+        const place = missing.length;
+        missing.push({ id, representation: (representations as unknown[])[i], settle: settleOnce(settle) });
+        missingIndex.set(id, place);
+        slots.push(place);
+      }
+    }
+    this.count("hit", ids.length - missing.length);
+    this.count("miss", missing.length);
+
+    let fresh: GatewayResponse | undefined;
+    let freshEntities: Array<Entity | null> | undefined;
+    if (missing.length > 0) {
+      const settleAll = (kept?: Kept) => {
+        for (const m of missing) m.settle(kept);
+      };
+      try {
+        fresh = await inner.process({
+          ...options,
+          request: {
+            ...options.request,
+            variables: { ...variables, representations: missing.map((m) => m.representation) },
+          },
+          context: asNobody(options.context as GatewayContext),
+        });
+      } catch (error) {
+        this.forget(missing, text);
+        settleAll(undefined);
+        throw error; // as the viewer's own fetch would have: the subgraph could not be reached
+      }
+      freshEntities = fresh.errors?.length ? undefined : entitiesOf(fresh, missing.length);
+      const cacheControl = fresh.http?.headers.get("cache-control") ?? null;
+      const expiresAt = performance.now() + this.options.keepMs;
+      for (const [place, m] of missing.entries()) {
+        const entity = freshEntities?.[place];
+        const byText = this.users.get(m.id);
+        const current = byText?.get(text);
+        if (!entity) {
+          if (current && "pending" in current) this.dropSlot(m.id, text);
+          m.settle(undefined);
+          continue;
+        }
+        const kept: Kept = { entity: copyJson(entity), cacheControl, expiresAt };
+        // Dropped while in flight (the user changed, the channel was lost): answered, never kept.
+        if (current && "pending" in current) byText!.set(text, kept);
+        m.settle(kept);
+      }
+      if (!freshEntities) {
+        // Asked as nobody and fetched whole: the answer is the one it would have had as it came.
+        const asked = options.context as Partial<GatewayContext>;
+        if (!asked.authorization && missing.length === ids.length) return fresh;
+        return this.asItCame(inner, options, ids.length);
+      }
+    }
+
+    const viewerId = (options.context as GatewayContext).viewer?.userId.toLowerCase();
+    const entities: Array<Entity | null> = [];
+    const policies = new Set<string | null>();
+    for (const [i, slot] of slots.entries()) {
+      let kept: Kept | undefined;
+      if (typeof slot === "number") {
+        const entity = freshEntities![slot]!;
+        if (entity === null && ids[i] === viewerId) return this.asItCame(inner, options, ids.length);
+        entities.push(entity);
+        continue;
+      }
+      if (slot instanceof Promise) kept = await slot;
+      else kept = slot;
+      // Joined a fetch whose answer cannot be used (null, errors): this one is sent as it came.
+      if (!kept) return this.asItCame(inner, options, ids.length);
+      policies.add(kept.cacheControl);
+      entities.push(copyJson(kept.entity));
+    }
+    if ("incomingRequestContext" in options) {
+      for (const header of policies) restrictCachePolicy(options.incomingRequestContext, header);
+    }
+    // Every representation missed, in order, once: Users' own answer.
+    if (fresh && missing.length === ids.length) return fresh;
+    return { data: { _entities: entities } };
+  }
+
+  /** The fetch as it came (with the viewer's token), answered as it answers. */
+  private asItCame(
+    inner: GraphQLDataSource<GatewayContext>,
+    options: ProcessOptions,
+    count: number,
+  ): Promise<GatewayResponse> {
+    this.count("owner", count);
+    return inner.process(options);
+  }
+
+  private forget(missing: ReadonlyArray<{ id: string }>, text: string): void {
+    for (const { id } of missing) {
+      const current = this.users.get(id)?.get(text);
+      if (current && "pending" in current) this.dropSlot(id, text);
+    }
+  }
+
+  private dropSlot(id: string, text: string): void {
+    const byText = this.users.get(id);
+    byText?.delete(text);
+    if (byText?.size === 0) this.users.delete(id);
+  }
+
+  private count(outcome: "hit" | "miss" | "owner", count: number): void {
+    if (count === 0) return;
+    if (outcome === "hit") this.stats.hits += count;
+    else if (outcome === "miss") this.stats.misses += count;
+    else this.stats.owner += count;
+    this.options.metrics?.countUserCache(outcome, count);
+  }
+
+  /** The fetch's unnamed text when it selects only public fields of an entity, else undefined. */
+  private publicText(query: string | undefined): string | undefined {
+    const supergraph = this.supergraph;
+    if (query === undefined || !supergraph) return undefined;
+    let known = this.texts.get(query);
+    if (known === undefined) {
+      known = isPublicEntityFetch(query, supergraph.schema)
+        ? `${supergraph.version}\0${withoutOperationName(query)}`
+        : null;
+      if (this.texts.size >= 5_000) this.texts.clear();
+      this.texts.set(query, known);
+    }
+    return known ?? undefined;
+  }
+}
+
+/** A settle that only counts the first time (a forgotten fetch may be settled twice). */
+function settleOnce(settle: (kept: Kept | undefined) => void): (kept: Kept | undefined) => void {
+  let done = false;
+  return (kept) => {
+    if (done) return;
+    done = true;
+    settle(kept);
+  };
+}
+
+/**
+ * The context of a fetch sent as nobody: no token, no client address, a request id of its own
+ * (an answer kept for everyone must not be tied to, or counted against, whoever asked first).
+ */
+function asNobody(context: GatewayContext): GatewayContext {
+  const requestId = requestIdFrom(undefined);
+  context.logger.debug({ publicFetchRequestId: requestId }, "public user fetch");
+  return {
+    requestId,
+    logger: context.logger.child({ requestId }),
+    viewer: null,
+    authorization: null,
+  } as Partial<GatewayContext> as GatewayContext;
+}
+
+/** Lower-case ids when every representation is exactly `{ __typename: "User", id }`; else undefined. */
+function userIdsOf(representations: unknown): string[] | undefined {
+  if (!Array.isArray(representations) || representations.length === 0) return undefined;
+  const ids: string[] = [];
+  for (const r of representations) {
+    if (typeof r !== "object" || r === null) return undefined;
+    const rep = r as Record<string, unknown>;
+    if (rep.__typename !== "User" || typeof rep.id !== "string") return undefined;
+    if (Object.keys(rep).length !== 2) return undefined;
+    ids.push(rep.id.toLowerCase());
+  }
+  return ids;
+}
+
+/** The answer's entities when it holds one object or null per representation; else undefined. */
+function entitiesOf(response: GatewayResponse, count: number): Array<Entity | null> | undefined {
+  const entities = (response.data as { _entities?: unknown } | null | undefined)?._entities;
+  if (!Array.isArray(entities) || entities.length !== count) return undefined;
+  for (const entity of entities) {
+    if (entity !== null && (typeof entity !== "object" || Array.isArray(entity))) return undefined;
+  }
+  return entities as Array<Entity | null>;
+}
