@@ -6,7 +6,16 @@
  *
  *   pnpm run build [--only <process>]      (needs the generated Prisma clients: pnpm run db:generate)
  */
-import { cpSync, existsSync, mkdirSync, realpathSync, rmSync, symlinkSync, writeFileSync } from "node:fs";
+import {
+  cpSync,
+  existsSync,
+  mkdirSync,
+  readFileSync,
+  realpathSync,
+  rmSync,
+  symlinkSync,
+  writeFileSync,
+} from "node:fs";
 import { isBuiltin } from "node:module";
 import path from "node:path";
 import { build, type BuildOptions, type Metafile } from "esbuild";
@@ -31,6 +40,16 @@ const ABSENT_PACKAGES = ["pg-native", "bufferutil", "utf-8-validate", "encoding"
 /** `npm run start:prod`: starts every built process (run from the repository, not in an image). */
 export const LAUNCHER = { source: "scripts/build/start-prod.ts", entry: LAUNCHER_ENTRY };
 
+/**
+ * `keepNames` wraps every named function and class in `__name(fn, "name")`, a defineProperty that
+ * turns the function into a dictionary-mode object (a 256-byte property table) and costs CPU each
+ * time a closure is made. The names that esbuild's renaming would change (`Gauge2`) are those of
+ * top-level functions and classes, all made while the bundle loads: after that, `__name` returns its
+ * function as it is (stack traces are unchanged; a closure's `.name` is then the engine's own).
+ * Reasons and figures: docs/production.md ("Function names").
+ */
+const KEEP_NAMES_AT_LOAD_ONLY = "__name = (target) => target;";
+
 /** Node 20 until the project's minimum is 22 (package.json `engines`); the output runs on 22 and 24 too. */
 const TARGET = "node20";
 
@@ -48,6 +67,7 @@ function options(entryPoint: string, outfile: string): BuildOptions {
     // Stack traces name our functions; the size saved by minifying is not worth unreadable logs.
     minify: false,
     keepNames: true,
+    footer: { js: KEEP_NAMES_AT_LOAD_ONLY },
     external: [...EXTERNAL_PACKAGES, ...ABSENT_PACKAGES],
     define: { HV_BUNDLED: "true" },
     // Packages' `exports` conditions for Node's require.
@@ -103,12 +123,21 @@ function linkExternals(proc: BuiltProcess, dir: string, required: Set<string>): 
   }
 }
 
+/** The footer assigns esbuild's `__name` helper: fails the build if the bundle has none by that name. */
+function assertNamesHelper(entry: string): void {
+  if (!/^var __name = /m.test(readFileSync(path.join(REPOSITORY_ROOT, entry), "utf8")))
+    throw new Error(
+      `${entry}: esbuild's keepNames helper is no longer \`var __name\` (see KEEP_NAMES_AT_LOAD_ONLY)`,
+    );
+}
+
 /** Bundles one process; returns the bytes written. */
 export async function buildProcess(proc: BuiltProcess): Promise<number> {
   const dir = path.join(DIST_DIR, proc.name);
   rmSync(dir, { recursive: true, force: true });
   mkdirSync(dir, { recursive: true });
   const metafiles: Metafile[] = [(await build(options(proc.source, proc.entry))).metafile!];
+  assertNamesHelper(proc.entry);
   if (proc.sandboxedProcessor) {
     metafiles.push(
       (await build(options(proc.sandboxedProcessor.source, proc.sandboxedProcessor.entry))).metafile!,
