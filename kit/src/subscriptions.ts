@@ -1,4 +1,5 @@
 import type http from "node:http";
+import type { Socket } from "node:net";
 import {
   GraphQLError,
   parse,
@@ -11,12 +12,12 @@ import {
   type Source,
 } from "graphql";
 import type { SubscribePayload } from "graphql-ws";
-import { useServer } from "graphql-ws/use/ws";
 import { WebSocketServer, type WebSocket } from "ws";
 import { accessTokenRefused, type AccessTokenVerifier } from "./auth/access-tokens";
 import type { Viewer } from "./auth/viewer";
 import { appError, createErrorFormatter, ErrorCode } from "./errors";
 import { ConnectionTokenWatch, tokenExpiry } from "./connection-auth";
+import { serveGraphqlWs } from "./graphql-ws-server";
 import type { Logger } from "./logger";
 import { unmapIpv4 } from "./ip";
 import { requestIdFrom } from "./request-id";
@@ -53,7 +54,10 @@ export interface SubscriptionServerOptions<TContext> {
   verifier: AccessTokenVerifier;
   logger: Logger;
   isProduction: boolean;
-  /** Builds one operation's context (called once per subscribe message). */
+  /**
+   * Builds one operation's context (called once per subscribe message). The base's `logger` is a
+   * getter on its prototype (made on first use): extend the base or hold it, never spread it.
+   */
   context(base: SubscriptionContextBase): TContext | Promise<TContext>;
   /** Default `/graphql`. */
   path?: string;
@@ -108,6 +112,15 @@ interface ConnectionState {
   operations: Map<string, Caller>;
   /** Ids of the subscriptions running on this connection (metrics). */
   running: Set<string>;
+}
+
+/** What a connection keeps of its upgrade request. */
+interface UpgradeInfo {
+  /** Its `x-request-id` header, if any. */
+  requestId: string | string[] | undefined;
+  clientIp: string;
+  /** The TCP socket under the WebSocket (its writes are held to the end of each turn). */
+  tcp: Socket;
 }
 
 /** Reads a `Bearer <token>` value from connectionParams / extensions; undefined when absent. */
@@ -268,6 +281,27 @@ class StreamUntil<T> implements ClosableStream<T> {
   }
 }
 
+/**
+ * One operation's context base, held for the subscription's life. A class: an object literal with a
+ * getter is a dictionary-mode object (~400 bytes) plus a closure. The logger child is made on first
+ * use (most subscriptions never log).
+ */
+class OperationBase implements SubscriptionContextBase {
+  private child: Logger | undefined;
+
+  constructor(
+    readonly requestId: string,
+    readonly viewer: Viewer | null,
+    readonly clientIp: string,
+    private readonly operationId: string,
+    private readonly parent: Logger,
+  ) {}
+
+  get logger(): Logger {
+    return (this.child ??= this.parent.child({ requestId: this.requestId, operationId: this.operationId }));
+  }
+}
+
 /** What an operation whose token ran out gets last. */
 const tokenExpiredResult = (): ExecutionResult => ({
   errors: [
@@ -316,39 +350,30 @@ export function startSubscriptionServer<TContext>(
       typeof payload.extensions?.["x-request-id"] === "string"
         ? requestIdFrom(payload.extensions["x-request-id"])
         : state.requestId;
-    // The operation's logger child is made when something logs (most subscriptions never do).
-    let child: Logger | undefined;
-    const context = await options.context({
-      requestId,
-      get logger() {
-        return (child ??= logger.child({ requestId, operationId: id }));
-      },
-      viewer: caller?.viewer ?? null,
-      clientIp: state.clientIp,
-    });
-    return context as object;
+    const base = new OperationBase(requestId, caller?.viewer ?? null, state.clientIp, id, logger);
+    return (await options.context(base)) as object;
   }
 
   const documents = sharedDocuments(options.schema);
   const writes = turnWrites();
-  const server = useServer<Record<string, unknown>>(
+  const dispose = serveGraphqlWs<UpgradeInfo>(
+    wss,
     {
       schema: options.schema,
       parse: documents.parse,
       validate: documents.validate,
       ...(options.sharedFields ? { subscribe: sharedSubscribe(options.schema, options.sharedFields) } : {}),
-      isProd: options.isProduction,
       onConnect: async (ctx) => {
-        const { socket, request } = ctx.extra;
+        const { socket, upgrade } = ctx.extra;
         const params = ctx.connectionParams;
         const state: ConnectionState = {
           caller: null,
           requestId: requestIdFrom(
             typeof params?.["x-request-id"] === "string"
               ? params["x-request-id"]
-              : request.headers["x-request-id"],
+              : upgrade.requestId,
           ),
-          clientIp: unmapIpv4(request.socket.remoteAddress ?? "unknown"),
+          clientIp: upgrade.clientIp,
           operations: new Map(),
           running: new Set(),
         };
@@ -417,7 +442,7 @@ export function startSubscriptionServer<TContext>(
       },
       onNext: (ctx, _id, _payload, _args, result) => {
         // The events of one turn (many subscriptions share a gateway's connection) in one write.
-        writes.hold(ctx.extra.request.socket);
+        writes.hold(ctx.extra.upgrade.tcp);
         if (!result.errors?.length) return undefined;
         const formatted: FormattedExecutionResult = { errors: format(result.errors) };
         if (result.data !== undefined) formatted.data = result.data;
@@ -430,11 +455,16 @@ export function startSubscriptionServer<TContext>(
         states.get(ctx.extra.socket)?.running.delete(id);
       },
     },
-    wss,
-    // Pings come from keepSocketsAlive (one spread timer instead of two timers per socket).
-    0,
+    (request) => ({
+      requestId: request.headers["x-request-id"],
+      clientIp: unmapIpv4(request.socket.remoteAddress ?? "unknown"),
+      tcp: request.socket,
+    }),
+    (error) => logger.error({ err: error }, "graphql-ws: internal error on a socket"),
   );
-  void server;
+  // stop() closes the sockets itself (with a grace period); this is its last resort.
+  void dispose;
+  // Pings come from keepSocketsAlive (one spread timer instead of two timers per socket).
   const stopKeepAlive = keepSocketsAlive(wss, options.keepAliveMs ?? 12_000);
 
   return {

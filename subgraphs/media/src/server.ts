@@ -146,11 +146,12 @@ export async function start(
     redis,
     metrics,
     subscriptions: true,
-    context: (base) => ({
-      ...base,
-      services,
-      loaders: createLoaders(sql, base.viewer?.userId ?? null, services.photos),
-    }),
+    // Not a spread: a subscription's base has its lazy `logger` on its prototype (kit/src/subscriptions.ts).
+    context: (base) =>
+      Object.assign(base, {
+        services,
+        loaders: createLoaders(sql, base.viewer?.userId ?? null, services.photos),
+      }),
   });
   return { ...running, files, services };
 }
