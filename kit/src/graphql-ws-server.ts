@@ -1,5 +1,5 @@
 import type http from "node:http";
-import { CloseCode, handleProtocols, makeServer, type ServerOptions } from "graphql-ws";
+import { CloseCode, handleProtocols, makeServer, MessageType, type ServerOptions } from "graphql-ws";
 import type { WebSocket, WebSocketServer } from "ws";
 
 /**
@@ -15,11 +15,68 @@ export interface SocketExtra<Upgrade> {
 /** The closed code of an unexpected failure of a socket or of handling a message. */
 const INTERNAL = CloseCode.InternalServerError;
 
+/** Distinct subscribe texts kept by `sharedTexts`; past it the oldest is forgotten. */
+export const SHARED_TEXTS_SIZE = 200;
+/** Longer texts are not kept (each subscriber holds its own). */
+export const SHARED_TEXT_MAX_LENGTH = 16_384;
+
+/**
+ * One copy of each query text that many subscribe messages carry (the apps' few operations): a
+ * message's text is swapped for the kept copy, so its own copy is freed. Bounded: at most
+ * `SHARED_TEXTS_SIZE` texts of at most 16 KiB, the oldest forgotten first.
+ */
+export class SharedTexts {
+  private readonly texts = new Map<string, string>();
+
+  get size(): number {
+    return this.texts.size;
+  }
+
+  has(text: string): boolean {
+    return this.texts.has(text);
+  }
+
+  /** The kept copy of `text` (kept now if it is new and not too long). */
+  share(text: string): string {
+    const known = this.texts.get(text);
+    if (known !== undefined) return known;
+    if (text.length > SHARED_TEXT_MAX_LENGTH) return text;
+    if (this.texts.size >= SHARED_TEXTS_SIZE) this.texts.delete(this.texts.keys().next().value as string);
+    this.texts.set(text, text);
+    return text;
+  }
+}
+
+/**
+ * A message as graphql-ws will keep it: parsed here, because graphql-ws's handler holds what it is
+ * given for as long as the operation runs (the raw text, token and query included); a subscribe's
+ * query is the shared copy. Text that does not parse is passed on as it is, for graphql-ws to refuse.
+ */
+function messageOf(data: Buffer, texts: SharedTexts): unknown {
+  const text = data.toString();
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return text;
+  }
+  const payload = (message as { type?: unknown; payload?: unknown } | null)?.payload;
+  if (
+    (message as { type?: unknown }).type === MessageType.Subscribe &&
+    typeof payload === "object" &&
+    payload !== null &&
+    typeof (payload as { query?: unknown }).query === "string"
+  ) {
+    (payload as { query: string }).query = texts.share((payload as { query: string }).query);
+  }
+  return message;
+}
+
 /**
  * graphql-ws's protocol (`makeServer`) on `ws` sockets: `graphql-ws/use/ws` without its own
- * keep-alive (the caller keeps sockets alive) and without holding the upgrade request, of which
- * `readUpgrade` keeps what the hooks need. Returns the function that closes every socket with 1001
- * and stops the server.
+ * keep-alive (the caller keeps sockets alive), without holding the upgrade request, of which
+ * `readUpgrade` keeps what the hooks need, and without holding each message's raw text. Returns the
+ * function that closes every socket with 1001 and stops the server.
  */
 export function serveGraphqlWs<Upgrade>(
   wss: WebSocketServer,
@@ -28,6 +85,7 @@ export function serveGraphqlWs<Upgrade>(
   onInternalError: (error: unknown) => void,
 ): () => Promise<void> {
   const server = makeServer(options);
+  const texts = new SharedTexts();
   wss.options.handleProtocols = handleProtocols;
   wss.once("error", (error) => {
     onInternalError(error);
@@ -52,7 +110,8 @@ export function serveGraphqlWs<Upgrade>(
         close: (code, reason) => socket.close(code, reason),
         onMessage: (handle) =>
           socket.on("message", (data: Buffer) => {
-            handle(String(data)).catch((error: unknown) => internal(socket, error));
+            // graphql-ws parses only strings and takes an already parsed message as it is.
+            handle(messageOf(data, texts) as string).catch((error: unknown) => internal(socket, error));
           }),
       },
       { socket, upgrade: readUpgrade(request) },

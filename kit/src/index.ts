@@ -13,6 +13,7 @@ export * from "./ids";
 export * from "./scalars";
 export * from "./subgraph";
 export * from "./subscriptions";
+export * from "./graphql-ws-server";
 export * from "./shared-execution";
 export * from "./connection-auth";
 export * from "./main";

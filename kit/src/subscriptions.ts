@@ -369,9 +369,7 @@ export function startSubscriptionServer<TContext>(
         const state: ConnectionState = {
           caller: null,
           requestId: requestIdFrom(
-            typeof params?.["x-request-id"] === "string"
-              ? params["x-request-id"]
-              : upgrade.requestId,
+            typeof params?.["x-request-id"] === "string" ? params["x-request-id"] : upgrade.requestId,
           ),
           clientIp: upgrade.clientIp,
           operations: new Map(),

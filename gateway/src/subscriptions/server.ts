@@ -17,6 +17,7 @@ import {
   forbidSocket,
   keepSocketsAlive,
   requestIdFrom,
+  serveGraphqlWs,
   tokenExpiry,
   type Logger,
   unmapIpv4,
@@ -24,7 +25,6 @@ import {
 } from "@hv/kit";
 import type { SubscriptionHub, Subscriber } from "./hub";
 import type { PlannedSubscription, SubscriptionPlanner } from "./planner";
-import { serveGraphqlWs } from "./ws-adapter";
 
 /**
  * The gateway's graphql-ws endpoint (`graphql-transport-ws` protocol) on the same port and path as
