@@ -19,9 +19,9 @@ import {
 } from "./direct-entities";
 import type { PlannedSubscription } from "./planner";
 import { SharedFetches, type SupergraphVersion } from "./shared-fetches";
-import { ClientStream } from "./stream";
+import { ClientStream, type StreamOwner } from "./stream";
 import type { UserChanges } from "./user-changes";
-import { interrupted, type UpstreamPool, type UpstreamEvent } from "./upstream";
+import { interrupted, type UpstreamEvent, type UpstreamListener, type UpstreamPool } from "./upstream";
 
 /** The service name under which each upstream event enters the executor as if fetched. */
 const EVENT_SOURCE = "__subscription_event__";
@@ -89,9 +89,10 @@ export interface HubStats {
  * A feed is one client operation (document, variables) for one identity: subscribers with the same
  * feed get the very same results. It listens to an upstream subscription (shared further between
  * feeds whose `primary` fetch is identical) and, per event, runs the plan's `rest` once through
- * @apollo/gateway's own executor.
+ * @apollo/gateway's own executor. It is its upstream's listener and its streams' owner itself (no
+ * closures per subscription).
  */
-class Feed {
+class Feed implements UpstreamListener, StreamOwner {
   readonly streams = new Set<ClientStream>();
   private tail: Promise<void> = Promise.resolve();
   private leaveUpstream: () => void = () => undefined;
@@ -138,21 +139,33 @@ class Feed {
         authorization: this.subscriber.authorization,
         requestId: this.subscriber.requestId,
       },
-      {
-        next: (event) => this.onEvent(event),
-        error: (errors) => this.finish((stream) => stream.fail(errors[0] ?? interrupted("unknown"))),
-        // Chat's streams never end by themselves: a subgraph that completes one (an instance
-        // shutting down, a redeploy) has not told the client everything, so the client must catch up.
-        complete: () =>
-          this.finish((stream) =>
-            stream.fail(interrupted(`the ${primary.serviceName} subgraph ended the stream`)),
-          ),
-      },
+      this,
     );
   }
 
+  error(errors: GraphQLError[]): void {
+    const error = errors[0] ?? interrupted("unknown");
+    this.finish((stream) => stream.fail(error));
+  }
+
+  // Chat's streams never end by themselves: a subgraph that completes one (an instance shutting
+  // down, a redeploy) has not told the client everything, so the client must catch up.
+  complete(): void {
+    const error = interrupted(`the ${this.planned.primary.serviceName} subgraph ended the stream`);
+    this.finish((stream) => stream.fail(error));
+  }
+
+  overflowError(): GraphQLError {
+    return interrupted("the client did not read its events fast enough");
+  }
+
+  returned(stream: ClientStream): void {
+    this.hub.streamReturned();
+    this.remove(stream);
+  }
+
   /** Results are delivered in event order, though `rest` runs concurrently for successive events. */
-  private onEvent(event: UpstreamEvent): void {
+  next(event: UpstreamEvent): void {
     if (this.closed) return;
     this.hub.counters.events += 1;
     if (this.inFlight >= this.hub.maxInFlightPerFeed) {
@@ -488,19 +501,16 @@ export class SubscriptionHub {
       feed = new Feed(key, this, planned, subscriber);
       this.feeds.set(key, feed);
     }
-    const joined = feed;
     this.clientSubscriptions += 1;
-    const stream = new ClientStream(
-      this.options.maxQueuedPerSubscription,
-      () => interrupted("the client did not read its events fast enough"),
-      () => {
-        this.clientSubscriptions -= 1;
-        joined.remove(stream);
-      },
-    );
-    joined.add(stream);
-    if (isNew) joined.start();
+    const stream = new ClientStream(this.options.maxQueuedPerSubscription, feed);
+    feed.add(stream);
+    if (isNew) feed.start();
     return stream;
+  }
+
+  /** A client stream left its feed. */
+  streamReturned(): void {
+    this.clientSubscriptions -= 1;
   }
 
   stats(): HubStats {

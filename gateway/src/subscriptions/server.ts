@@ -108,6 +108,33 @@ interface OperationContext {
   subscriber: Subscriber;
 }
 
+/** A subscription's subscriber (a class: held for hours, with its logger child made on first use). */
+class SubscriberOf implements Subscriber {
+  readonly viewer: Viewer | null;
+  readonly authorization: string | null;
+  readonly clientIp: string;
+  private readonly connectionRequestId: string;
+  private child: Logger | undefined;
+
+  constructor(
+    state: ConnectionState,
+    readonly requestId: string,
+    private readonly parent: Logger,
+  ) {
+    this.viewer = state.viewer;
+    this.authorization = state.authorization;
+    this.clientIp = state.clientIp;
+    this.connectionRequestId = state.requestId;
+  }
+
+  logger(): Logger {
+    return (this.child ??= this.parent.child({
+      requestId: this.requestId,
+      connectionRequestId: this.connectionRequestId,
+    }));
+  }
+}
+
 /** RFC 6455 1013 Try Again Later: a close the stock graphql-ws client retries with backoff. */
 export const TRY_AGAIN_LATER = 1013;
 
@@ -271,14 +298,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         if (Array.isArray(planned)) return planned;
         const requestId = requestIdFrom(undefined);
         const connectionRequestId = state.requestId;
-        let child: Logger | undefined;
-        const subscriber: Subscriber = {
-          viewer: state.viewer,
-          authorization: state.authorization,
-          requestId,
-          clientIp: state.clientIp,
-          logger: () => (child ??= logger.child({ requestId, connectionRequestId })),
-        };
+        const subscriber = new SubscriberOf(state, requestId, logger);
         logger.info(
           {
             requestId,

@@ -3,8 +3,14 @@ import type { ExecutionResult, GraphQLError } from "graphql";
 /**
  * One client subscription's results: pushed by its feed, pulled by graphql-ws. `fail` ends it with
  * an error (graphql-ws sends an `error` message); `end` completes it. `return()` (the client sent
- * `complete`, or its socket closed) calls `onReturn` once.
+ * `complete`, or its socket closed) tells its owner once.
  */
+/** Who a stream reports to: the error that ends an overflowing stream, and its return (once). */
+export interface StreamOwner {
+  overflowError(): GraphQLError;
+  returned(stream: ClientStream): void;
+}
+
 export class ClientStream implements AsyncIterableIterator<ExecutionResult> {
   private readonly queue: ExecutionResult[] = [];
   private waiting:
@@ -13,10 +19,10 @@ export class ClientStream implements AsyncIterableIterator<ExecutionResult> {
   private ended = false;
   private returned = false;
 
+  // An owner, not two closures: one stream is held per subscription, for hours.
   constructor(
     private readonly maxQueued: number,
-    private readonly onOverflow: () => GraphQLError,
-    private readonly onReturn: () => void,
+    private readonly owner: StreamOwner,
   ) {}
 
   /** No more results will be queued (ended, failed or returned). */
@@ -35,7 +41,7 @@ export class ClientStream implements AsyncIterableIterator<ExecutionResult> {
     if (this.queue.length >= this.maxQueued) {
       // A client that does not read its socket must not make the gateway hold unbounded memory.
       this.queue.length = 0;
-      this.fail(this.onOverflow());
+      this.fail(this.owner.overflowError());
       return;
     }
     this.queue.push(result);
@@ -104,6 +110,6 @@ export class ClientStream implements AsyncIterableIterator<ExecutionResult> {
   private release(): void {
     if (this.returned) return;
     this.returned = true;
-    this.onReturn();
+    this.owner.returned(this);
   }
 }

@@ -66,6 +66,7 @@ function isOperationRefusal(event: UpstreamEvent): boolean {
   return event.data === null && event.errors.some((e) => e.extensions?.code === ErrorCode.UNAUTHENTICATED);
 }
 
+/** One subscription on a subgraph and its listeners; graphql-ws's sink for it (no closures of its own). */
 class SharedUpstream {
   readonly listeners = new Set<UpstreamListener>();
   ended = false;
@@ -74,7 +75,33 @@ class SharedUpstream {
   constructor(
     readonly key: string,
     readonly connection: UpstreamConnection,
+    private readonly serviceName: string,
   ) {}
+
+  next(value: unknown): void {
+    if (this.ended) return;
+    const event = value as UpstreamEvent;
+    if (isOperationRefusal(event)) {
+      this.end({ errors: (event.errors ?? []).map(clientErrorFrom) });
+      return;
+    }
+    for (const listener of this.listeners) listener.next(event);
+  }
+
+  error(error: unknown): void {
+    if (this.ended) return;
+    if (Array.isArray(error)) {
+      // An `error` message: the subgraph refused the operation (validation, UNAUTHENTICATED, FORBIDDEN…).
+      this.end({ errors: (error as GraphQLFormattedError[]).map(clientErrorFrom) });
+    } else {
+      this.end({ errors: [interrupted(`the ${this.serviceName} subgraph connection failed`)] });
+    }
+  }
+
+  complete(): void {
+    if (this.ended) return;
+    this.end("complete");
+  }
 
   /** Ends every listener once; later sink callbacks from graphql-ws are ignored. */
   end(how: { errors: GraphQLError[] } | "complete"): void {
@@ -249,7 +276,7 @@ export class UpstreamPool {
 
   private start(key: string, operation: UpstreamOperation): SharedUpstream {
     const connection = this.connectionFor(operation.serviceName);
-    const subscription = new SharedUpstream(key, connection);
+    const subscription = new SharedUpstream(key, connection, operation.serviceName);
     this.shared.set(key, subscription);
     connection.subscriptions.add(subscription);
     this.subscribed += 1;
@@ -262,32 +289,7 @@ export class UpstreamPool {
         variables: operation.variables,
         extensions,
       },
-      {
-        next: (value) => {
-          if (subscription.ended) return;
-          const event = value as UpstreamEvent;
-          if (isOperationRefusal(event)) {
-            subscription.end({ errors: (event.errors ?? []).map(clientErrorFrom) });
-            return;
-          }
-          for (const listener of subscription.listeners) listener.next(event);
-        },
-        error: (error: unknown) => {
-          if (subscription.ended) return;
-          if (Array.isArray(error)) {
-            // An `error` message: the subgraph refused the operation (validation, UNAUTHENTICATED, FORBIDDEN…).
-            subscription.end({ errors: (error as GraphQLFormattedError[]).map(clientErrorFrom) });
-          } else {
-            subscription.end({
-              errors: [interrupted(`the ${operation.serviceName} subgraph connection failed`)],
-            });
-          }
-        },
-        complete: () => {
-          if (subscription.ended) return;
-          subscription.end("complete");
-        },
-      },
+      subscription,
     );
     return subscription;
   }
