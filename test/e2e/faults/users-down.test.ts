@@ -10,6 +10,7 @@ const MESSAGE = `id seq text senderId sender { id displayName }`;
 const FEED = `subscription Feed { myChatEvents { kind conversationId seq actor { id } message { ${MESSAGE} } } }`;
 const SEND = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { ${MESSAGE} } }`;
 const MESSAGES = `query($id: ID!, $after: Int) { messages(conversationId: $id, after: $after, first: 100) { messages { ${MESSAGE} } } }`;
+const MESSAGES_PAGE = `query($id: ID!, $after: Int, $first: Int) { messages(conversationId: $id, after: $after, first: $first) { messages { ${MESSAGE} } } }`;
 
 interface Message {
   id: string;
@@ -54,7 +55,7 @@ describe("chat while Users is down", () => {
       who.accessToken,
     );
 
-  it("should store and deliver messages with senderId and a null sender, flagged UPSTREAM_UNAVAILABLE, and the sender again once Users is back", async () => {
+  it("should store and deliver messages, the sender from the gateway's copy or null flagged UPSTREAM_UNAVAILABLE, and the sender again once Users is back", async () => {
     const [ada, bob] = [
       await client.signUp({ displayName: "Ada" }),
       await client.signUp({ displayName: "Bob" }),
@@ -107,15 +108,15 @@ describe("chat while Users is down", () => {
     // gateway's copy of Ada's public fields, kept since the warm event until she changes.
     await new Promise((resolve) => setTimeout(resolve, 1_100));
 
-    // The send succeeds: the message, who sent it, and an error saying the profile is missing.
+    // The send succeeds, its sender from the gateway's copy of Ada (kept since the warm send).
     const during = await send(ada, conversationId, "while Users is down");
     expect(during.status).toBe(200);
+    expect(during.body.errors).toBeUndefined();
     expect(during.body.data?.sendMessage).toMatchObject({
       text: "while Users is down",
       senderId: ada.userId,
-      sender: null,
+      sender: { id: ada.userId, displayName: "Ada" },
     });
-    expect(codes(during.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
     const sent = during.body.data!.sendMessage!;
 
     // The live event carries it too, with the sender the gateway already held (it needs no Users).
@@ -133,17 +134,50 @@ describe("chat while Users is down", () => {
     });
     expect(live.errors).toBeUndefined();
 
-    // And the catch-up.
-    const catchUp = await client.request<{ messages: { messages: Message[] } }>(
-      MESSAGES,
-      { id: conversationId, after: warm.seq },
-      bob.accessToken,
-    );
-    expect(catchUp.body.data?.messages.messages).toEqual([
-      { id: sent.id, seq: sent.seq, text: "while Users is down", senderId: ada.userId, sender: null },
+    // Bob's public fields were never asked for: his send is stored, who sent it is known, the
+    // profile is missing and the answer says so.
+    const bobs = await send(bob, conversationId, "Bob while Users is down");
+    expect(bobs.status).toBe(200);
+    expect(bobs.body.data?.sendMessage).toMatchObject({
+      text: "Bob while Users is down",
+      senderId: bob.userId,
+      sender: null,
+    });
+    expect(codes(bobs.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    const bobsSent = bobs.body.data!.sendMessage!;
+
+    // And the catch-up: Ada's message from the gateway's copy, Bob's with a null sender, flagged.
+    const catchUp = (after: number, first: number) =>
+      client.request<{ messages: { messages: Message[] } }>(
+        MESSAGES_PAGE,
+        { id: conversationId, after, first },
+        bob.accessToken,
+      );
+    const adasPage = await catchUp(warm.seq, 1);
+    expect(adasPage.body.errors).toBeUndefined();
+    expect(adasPage.body.data?.messages.messages).toEqual([
+      {
+        id: sent.id,
+        seq: sent.seq,
+        text: "while Users is down",
+        senderId: ada.userId,
+        sender: { id: ada.userId, displayName: "Ada" },
+      },
     ]);
-    expect(codes(catchUp.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
-    expect(JSON.stringify([during.body, live, catchUp.body])).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
+    const bobsPage = await catchUp(sent.seq, 100);
+    expect(bobsPage.body.data?.messages.messages).toEqual([
+      {
+        id: bobsSent.id,
+        seq: bobsSent.seq,
+        text: "Bob while Users is down",
+        senderId: bob.userId,
+        sender: null,
+      },
+    ]);
+    expect(codes(bobsPage.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    expect(JSON.stringify([during.body, live, bobs.body, adasPage.body, bobsPage.body])).not.toMatch(
+      /ECONNREFUSED|127\.0\.0\.1/,
+    );
 
     // Users back on its port: profiles come back, nothing to do for the phone but read them.
     restarted = await startUsers(
@@ -165,7 +199,11 @@ describe("chat while Users is down", () => {
       bob.accessToken,
     );
     expect(again.body.errors).toBeUndefined();
-    expect(again.body.data?.messages.messages.map((m) => m.sender?.displayName)).toEqual(["Ada", "Ada"]);
+    expect(again.body.data?.messages.messages.map((m) => m.sender?.displayName)).toEqual([
+      "Ada",
+      "Bob",
+      "Ada",
+    ]);
     sub.dispose();
   });
 });
