@@ -350,6 +350,7 @@ async function main(): Promise<void> {
     // Same answers from both (and warm-up: plans, pools, JIT); what each page holds.
     for (const query of queryNames) {
       let size = "";
+      const people: number[] = [];
       for (let i = 0; i < 20; i += 1) {
         const [a, b] = [await ask(gateways[0]!.url, query, i), await ask(gateways[1]!.url, query, i)];
         // Two Media processes sign a URL each (expiry, signature): compared up to the query string.
@@ -361,8 +362,12 @@ async function main(): Promise<void> {
           throw new Error(`${query}: the gateways answered differently (both answers in ${dump})`);
         }
         if (i === 0) size = describeAnswer(a);
+        people.push((JSON.stringify(a).match(/"displayName"/g) ?? []).length);
       }
-      console.log(`${query}: ${size}`);
+      people.sort((x, y) => x - y);
+      console.log(
+        `${query}: ${size} (the first viewer's page); people per page over the 20 viewers: min ${people[0]}, median ${people[10]}, max ${people[19]}`,
+      );
     }
     console.log(
       `answers identical on ${queryNames.length} queries x 20 viewers; load average ${loadAverage()}`,
