@@ -22,7 +22,7 @@ import { readFileSync } from "node:fs";
 import { Client } from "pg";
 import { MARK_SQL, outboxEventData, type SqlStatement } from "@hv/kit";
 import { Prisma } from "@hv/chat/src/generated/prisma/client";
-import { storeStatement, type ConversationKind } from "@hv/chat/src/modules/store-statement";
+import { storeStatement, type ConversationKind, type NewMessage } from "@hv/chat/src/modules/store-statement";
 import { benchDatabase, dropUnlessKept, loadAverage, printHeader, runBench } from "./support/service";
 
 function flag(name: string, fallback: number): number {
@@ -126,17 +126,6 @@ function precheck(conversationId: string, senderId: string, clientMessageId: str
       FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
      WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid`;
   return { name: "precheck", text: statement.text, values: statement.values };
-}
-
-interface NewMessage {
-  messageId: string;
-  conversationId: string;
-  senderId: string;
-  clientMessageId: string;
-  text: string | null;
-  attachmentIds: string[];
-  replyToId: string | null;
-  now: Date;
 }
 
 function newMessage(

@@ -7,7 +7,7 @@ import type { ChatEventKind } from "./bus";
 import type { ChatServices } from "./context";
 import { MESSAGE_INCLUDE, toMessageRow, type MessageRow } from "./rows";
 import * as holds from "./holds";
-import { storeStatement, type ConversationKind } from "./store-statement";
+import { storeStatement, type ConversationKind, type NewMessage } from "./store-statement";
 import * as spam from "./spam-signals";
 import * as validate from "./validate";
 
@@ -140,16 +140,7 @@ export async function sendMessage(
   return stored;
 }
 
-export interface NewMessage {
-  messageId: string;
-  conversationId: string;
-  senderId: string;
-  clientMessageId: string;
-  text: string | null;
-  attachmentIds: string[];
-  replyToId: string | null;
-  now: Date;
-}
+export type { NewMessage } from "./store-statement";
 
 /**
  * STORE and publish one message (a send, or a held message released): the stored row, the one

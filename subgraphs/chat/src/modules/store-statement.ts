@@ -3,8 +3,8 @@ import { Prisma } from "../generated/prisma/client";
 
 export type ConversationKind = "DIRECT" | "GROUP";
 
-/** What STORE writes: a new message (messages.ts `NewMessage`). */
-interface StoreInput {
+/** A new message, as STORE writes it (a send, or a held message released). */
+export interface NewMessage {
   messageId: string;
   conversationId: string;
   senderId: string;
@@ -39,7 +39,7 @@ const blockWithMember = (senderId: string) => Prisma.sql`
  *   In a one-to-one nobody is blocked with the sender once conv has its row.
  */
 export function storeStatement(
-  message: StoreInput,
+  message: NewMessage,
   eventBase: Record<string, unknown>,
   eventId: string,
   kind: ConversationKind | undefined,
