@@ -22,7 +22,12 @@ import { readFileSync } from "node:fs";
 import { Client } from "pg";
 import { MARK_SQL, outboxEventData, type SqlStatement } from "@hv/kit";
 import { Prisma } from "@hv/chat/src/generated/prisma/client";
-import { storeStatement, type ConversationKind, type NewMessage } from "@hv/chat/src/modules/store-statement";
+import {
+  precheckStatement,
+  storeStatement,
+  type ConversationKind,
+  type NewMessage,
+} from "@hv/chat/src/modules/store-statement";
 import { benchDatabase, dropUnlessKept, loadAverage, printHeader, runBench } from "./support/service";
 
 function flag(name: string, fallback: number): number {
@@ -113,19 +118,6 @@ function round6Store(m: NewMessage, eventBase: Record<string, unknown>, eventId:
              ${senderId}::text || ARRAY(SELECT o.user_id::text FROM others o WHERE NOT o.blocked) AS audience
         FROM conv, msg`;
   return { name: "round6_store", text: statement.text, values: statement.values };
-}
-
-function precheck(conversationId: string, senderId: string, clientMessageId: string): SqlStatement {
-  const statement = Prisma.sql`
-    SELECT c.kind::text AS kind, c.closed_at IS NOT NULL AS closed,
-           EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid) AS banned,
-           EXISTS (SELECT 1 FROM held_senders WHERE user_id = ${senderId}::uuid) AS held,
-           (SELECT e.id::text FROM messages e
-             WHERE e.conversation_id = ${conversationId}::uuid AND e.sender_id = ${senderId}::uuid
-               AND e.client_message_id = ${clientMessageId}) AS existing
-      FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
-     WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid`;
-  return { name: "precheck", text: statement.text, values: statement.values };
 }
 
 function newMessage(
@@ -258,7 +250,7 @@ async function main(): Promise<void> {
         name: "pre-check",
         run: () => {
           const c = pick(groups);
-          return client.query(precheck(c.id, c.a, randomUUID()) as never);
+          return client.query(precheckStatement(c.id, c.a, randomUUID()) as never);
         },
       },
     ];

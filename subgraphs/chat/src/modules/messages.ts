@@ -1,5 +1,5 @@
 import { randomUUID } from "node:crypto";
-import { appError, ErrorCode, outboxEventData, prepared, requireUuid, type Viewer } from "@hv/kit";
+import { appError, ErrorCode, outboxEventData, requireUuid, type Viewer } from "@hv/kit";
 import type { ChatDb } from "../db";
 import { Prisma } from "../generated/prisma/client";
 import { audienceOf, blockedWith, conversationNotFound, messageNotFound, requireMembership } from "./access";
@@ -7,7 +7,7 @@ import type { ChatEventKind } from "./bus";
 import type { ChatServices } from "./context";
 import { MESSAGE_INCLUDE, toMessageRow, type MessageRow } from "./rows";
 import * as holds from "./holds";
-import { storeStatement, type ConversationKind, type NewMessage } from "./store-statement";
+import { precheckStatement, storeStatement, type ConversationKind, type NewMessage } from "./store-statement";
 import * as spam from "./spam-signals";
 import * as validate from "./validate";
 
@@ -94,20 +94,7 @@ export async function sendMessage(
     throw appError(ErrorCode.BAD_USER_INPUT, "A message needs text or attachments", { field: "input.text" });
   }
 
-  const checks = await sql.query<SendPrecheck>(
-    prepared(
-      "chat_send_precheck",
-      Prisma.sql`
-    SELECT c.kind::text AS kind, c.closed_at IS NOT NULL AS closed,
-           EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid) AS banned,
-           EXISTS (SELECT 1 FROM held_senders WHERE user_id = ${senderId}::uuid) AS held,
-           (SELECT e.id::text FROM messages e
-             WHERE e.conversation_id = ${conversationId}::uuid AND e.sender_id = ${senderId}::uuid
-               AND e.client_message_id = ${clientMessageId}) AS existing
-      FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
-     WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid`,
-    ),
-  );
+  const checks = await sql.query<SendPrecheck>(precheckStatement(conversationId, senderId, clientMessageId));
   const check = checks[0];
   if (!check) throw conversationNotFound("input.conversationId");
   if (check.existing) {

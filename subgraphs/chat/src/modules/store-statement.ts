@@ -15,6 +15,26 @@ export interface NewMessage {
   now: Date;
 }
 
+/** The send's pre-check: membership, the conversation's kind and state, ban, hold, an earlier send with this id. */
+export function precheckStatement(
+  conversationId: string,
+  senderId: string,
+  clientMessageId: string,
+): SqlStatement {
+  return prepared(
+    "chat_send_precheck",
+    Prisma.sql`
+    SELECT c.kind::text AS kind, c.closed_at IS NOT NULL AS closed,
+           EXISTS (SELECT 1 FROM banned_users WHERE user_id = ${senderId}::uuid) AS banned,
+           EXISTS (SELECT 1 FROM held_senders WHERE user_id = ${senderId}::uuid) AS held,
+           (SELECT e.id::text FROM messages e
+             WHERE e.conversation_id = ${conversationId}::uuid AND e.sender_id = ${senderId}::uuid
+               AND e.client_message_id = ${clientMessageId}) AS existing
+      FROM conversation_members m JOIN conversations c ON c.id = m.conversation_id
+     WHERE m.conversation_id = ${conversationId}::uuid AND m.user_id = ${senderId}::uuid`,
+  );
+}
+
 /** A block either way between the sender and member `o`. */
 const blockWithMember = (senderId: string) => Prisma.sql`
   (b.blocker_id = ${senderId}::uuid AND b.blocked_id = o.user_id) OR (b.blocked_id = ${senderId}::uuid AND b.blocker_id = o.user_id)`;
