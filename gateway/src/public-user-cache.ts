@@ -4,6 +4,7 @@ import { restrictCachePolicy, type GatewayContext } from "./subgraph-data-source
 import {
   copyJson,
   isPublicEntityFetch,
+  userIdsOf,
   withoutOperationName,
   type SupergraphVersion,
 } from "./subscriptions/shared-fetches";
@@ -102,7 +103,7 @@ export class PublicUserCache {
     const text = this.publicText(options.request.query);
     const variables = options.request.variables ?? {};
     const representations = variables.representations;
-    const ids = text === undefined ? undefined : userIdsOf(representations);
+    const ids = text === undefined ? undefined : userIdsOf(representations, true);
     if (text === undefined || ids === undefined) return inner.process(options);
 
     const now = performance.now();
@@ -279,20 +280,6 @@ function asNobody(context: GatewayContext): GatewayContext {
     viewer: null,
     authorization: null,
   } as Partial<GatewayContext> as GatewayContext;
-}
-
-/** Lower-case ids when every representation is exactly `{ __typename: "User", id }`; else undefined. */
-function userIdsOf(representations: unknown): string[] | undefined {
-  if (!Array.isArray(representations) || representations.length === 0) return undefined;
-  const ids: string[] = [];
-  for (const r of representations) {
-    if (typeof r !== "object" || r === null) return undefined;
-    const rep = r as Record<string, unknown>;
-    if (rep.__typename !== "User" || typeof rep.id !== "string") return undefined;
-    if (Object.keys(rep).length !== 2) return undefined;
-    ids.push(rep.id.toLowerCase());
-  }
-  return ids;
 }
 
 /** The answer's entities when it holds one object or null per representation; else undefined. */

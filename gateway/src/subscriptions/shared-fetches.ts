@@ -164,7 +164,7 @@ export class SharedFetches {
         undefined,
       );
     }
-    const userIds = usersOf(variables);
+    const userIds = userIdsOf(variables.representations);
     // Sent as nobody: no token, and nothing of the subscriber who happened to ask first (their
     // address would count against their rate limits, their request id would tie other people's
     // deliveries to their logs). The fetch gets a request id of its own.
@@ -272,15 +272,19 @@ function bodyOf(response: GatewayResponse): GatewayResponse {
   return body;
 }
 
-/** The users a fetch is about, when every representation is a User with its id; otherwise undefined. */
-function usersOf(variables: Record<string, unknown>): string[] | undefined {
-  const representations = variables.representations;
+/**
+ * The users a fetch is about (lower-case ids), when every representation is a User with its id;
+ * otherwise undefined. `onlyId`: a representation holding anything besides `__typename` and `id`
+ * does not count either.
+ */
+export function userIdsOf(representations: unknown, onlyId = false): string[] | undefined {
   if (!Array.isArray(representations) || representations.length === 0) return undefined;
   const ids: string[] = [];
   for (const r of representations) {
     if (typeof r !== "object" || r === null) return undefined;
     const rep = r as Record<string, unknown>;
     if (rep.__typename !== "User" || typeof rep.id !== "string") return undefined;
+    if (onlyId && Object.keys(rep).length !== 2) return undefined;
     ids.push(rep.id.toLowerCase());
   }
   return ids;
