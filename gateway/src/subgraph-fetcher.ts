@@ -126,6 +126,9 @@ export interface SubgraphFetcher {
   close(): Promise<void>;
 }
 
+/** Longest a pooled subgraph connection stays idle: under the subgraphs' SERVICE_KEEP_ALIVE_MS. */
+export const UPSTREAM_IDLE_MS = 30_000;
+
 /**
  * The gateway's fetches to its subgraphs: undici's `request` on a keep-alive pool of its own,
  * with a deadline over the whole exchange (headers and body): past `timeoutMs` the request is
@@ -138,7 +141,11 @@ export interface SubgraphFetcher {
  * continue into the subgraphs.
  */
 export function createSubgraphFetcher(timeoutMs: number): SubgraphFetcher {
-  const dispatcher = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
+  const dispatcher = new Agent({
+    keepAliveTimeout: UPSTREAM_IDLE_MS,
+    keepAliveMaxTimeout: UPSTREAM_IDLE_MS,
+    connections: 64,
+  });
   const fetch = async (url: string, init?: FetcherInit): Promise<BufferedResponse> => {
     // An EventEmitter as the signal: undici accepts one, and it is far cheaper than an AbortSignal.
     const abort = new EventEmitter();

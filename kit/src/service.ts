@@ -206,6 +206,13 @@ function answerPreflight(req: http.IncomingMessage, res: http.ServerResponse): v
 const DEFAULT_MAX_BODY_BYTES = 1024 * 1024;
 
 /**
+ * How long a kept-alive HTTP connection may sit idle before this process closes it: longer than
+ * any client pool in front keeps one (the gateway's undici pool, load balancers' 60 s), so the
+ * client always closes first and never writes a request onto a socket being closed.
+ */
+export const SERVICE_KEEP_ALIVE_MS = 65_000;
+
+/**
  * One process's HTTP front on node:http: `/graphql` (Apollo Server's `executeHTTPGraphQLRequest`),
  * `/healthz` (alive), `/readyz` (its dependencies answer), extra GET routes, request ids, JSON logs
  * and a graceful stop that drains connections.
@@ -215,6 +222,8 @@ export async function startService<TContext extends RequestContextBase>(
 ): Promise<RunningService> {
   const { logger } = options;
   const httpServer = http.createServer();
+  httpServer.keepAliveTimeout = SERVICE_KEEP_ALIVE_MS;
+  httpServer.headersTimeout = SERVICE_KEEP_ALIVE_MS + 1_000;
   let stopping = false;
 
   const plugins: ApolloServerPlugin<TContext>[] = [
