@@ -1,4 +1,4 @@
-import { randomUUID } from "node:crypto";
+import { timeOrderedUuid } from "../ids";
 import { parseEventPayload, type EventPayload, type EventType } from "./catalogue";
 
 /** One row of a subgraph's `outbox_events` table, as the relay sees it. */
@@ -49,7 +49,7 @@ export function outboxEventData<T extends EventType>(
   type: T,
   payload: EventPayload<T>,
 ): { id: string; type: T; payload: EventPayload<T> } {
-  return { id: randomUUID(), type, payload: parseEventPayload(type, payload) };
+  return { id: timeOrderedUuid(), type, payload: parseEventPayload(type, payload) };
 }
 
 /** The part of a Prisma client (or interactive-transaction client) raw SQL needs. */

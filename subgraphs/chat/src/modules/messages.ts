@@ -1,5 +1,4 @@
-import { randomUUID } from "node:crypto";
-import { appError, ErrorCode, outboxEventData, requireUuid, type Viewer } from "@hv/kit";
+import { appError, ErrorCode, outboxEventData, requireUuid, timeOrderedUuid, type Viewer } from "@hv/kit";
 import type { ChatDb } from "../db";
 import { Prisma } from "../generated/prisma/client";
 import { audienceOf, blockedWith, conversationNotFound, messageNotFound, requireMembership } from "./access";
@@ -110,7 +109,7 @@ export async function sendMessage(
   const signalled = await services.sendAdmission.admit(services, viewer, conversationId, text);
   if (attachmentIds.length > 0) await claimMedia(db, senderId, attachmentIds);
   const message = {
-    messageId: randomUUID(),
+    messageId: timeOrderedUuid(),
     conversationId,
     senderId,
     clientMessageId,
