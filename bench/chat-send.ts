@@ -1,7 +1,7 @@
 /**
  * Chat's sendMessage on one Chat instance over HTTP, without the gateway or subscribers.
  *
- *   pnpm exec tsx bench/chat-send.ts [--senders 64] [--seconds 10] [--conversations 500] [--group 0] [--keep]
+ *   pnpm exec tsx bench/chat-send.ts [--senders 64] [--seconds 10] [--conversations 500] [--group 0] [--checkpoint] [--keep]
  *
  * Chat runs as its own process (built, as deployed; BENCH_RUN=source: node --import tsx subgraphs/chat/src/index.ts) on a database of its
  * own, verifying tokens against a JWKS endpoint served by this process. `conversations` two-person
@@ -10,7 +10,9 @@
  * next (closed loop), for `seconds`. Reported: messages stored per second, the round trip p50/p99,
  * and what each stored message cost PostgreSQL: the CPU of the backends serving the bench database
  * (/proc), transactions and rows written (pg_stat_database of the bench database, which nothing
- * else uses).
+ * else uses), and the WAL the cluster wrote (pg_stat_wal: records, full-page images, bytes; the
+ * whole cluster's, so only meaningful on one nothing else writes to). `--checkpoint` runs CHECKPOINT
+ * just before the load, so every run starts paying full-page images as a run after a checkpoint does.
  */
 import { execSync, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -53,6 +55,7 @@ async function main(): Promise<void> {
   const conversationCount = Math.max(1, flag("conversations", 500));
   const groupSize = flag("group", 0);
   const keep = process.argv.includes("--keep");
+  const checkpoint = process.argv.includes("--checkpoint");
   const stamp = Date.now().toString(36);
   console.log(`command: pnpm exec tsx bench/chat-send.ts ${process.argv.slice(2).join(" ")}`.trim());
   console.log(
@@ -203,9 +206,18 @@ async function main(): Promise<void> {
       }
       return cpu;
     };
+    // The cluster's WAL so far (pg_stat_wal is kept by each backend and flushed with its other counters).
+    const wal = async () =>
+      (
+        await db.$queryRawUnsafe<Array<{ records: bigint; fpi: bigint; bytes: string }>>(
+          `SELECT wal_records AS records, wal_fpi AS fpi, wal_bytes::text AS bytes FROM pg_stat_wal`,
+        )
+      )[0]!;
+    if (checkpoint) await db.$executeRawUnsafe("CHECKPOINT");
     // pg_stat_database is updated when a backend reports (at most every 10 s on PostgreSQL 15, and at idle).
     await sleep(1_500);
     const before = await stats();
+    const walBefore = await wal();
     const pgBefore = await backendCpu();
     const cpuBefore = cpuSeconds(child.pid!);
     const syscallsBefore = syscallsOf(child.pid!);
@@ -250,6 +262,7 @@ async function main(): Promise<void> {
     const syscalls = syscallsOf(child.pid!) - syscallsBefore;
     await sleep(11_000); // let every backend report its counters
     const after = await stats();
+    const walAfter = await wal();
     latencies.sort((a, b) => a - b);
     const per = (field: keyof typeof before) =>
       (Number(after[field] - before[field]) / Math.max(1, stored)).toFixed(2);
@@ -270,6 +283,10 @@ async function main(): Promise<void> {
     );
     console.log(
       `PostgreSQL per stored message (pg_stat_database, includes the outbox relay): ${per("xact_commit")} commits, ${per("xact_rollback")} rollbacks, ${per("tup_inserted")} rows inserted, ${per("tup_updated")} rows updated`,
+    );
+    const perMessage = (value: number) => (value / Math.max(1, stored)).toFixed(2);
+    console.log(
+      `WAL per stored message (pg_stat_wal, the whole cluster${checkpoint ? ", CHECKPOINT before the load" : ""}): ${perMessage(Number(walAfter.records - walBefore.records))} records, ${perMessage(Number(walAfter.fpi - walBefore.fpi))} full-page images, ${perMessage(Number(walAfter.bytes) - Number(walBefore.bytes))} bytes`,
     );
     console.log(
       `load average at the end: ${os
