@@ -1,14 +1,18 @@
 /**
  * What the gateway spends resolving one subscription event (the plan's `rest`: Users' fields of
- * the event's people), through @apollo/gateway's executor and through the direct path
- * (gateway/src/subscriptions/direct-entities.ts), interleaved in one process:
+ * the event's people), through @apollo/gateway's executor, through the direct path
+ * (gateway/src/subscriptions/direct-entities.ts) shaped by Apollo's computeResponse (round 7), and
+ * through the direct path or the plan walker shaped by the compiled shaper (result-shaper.ts, the
+ * gateway's default), interleaved in one process:
  *
  *   pnpm exec tsx bench/gateway-event-resolve.ts [--events 20000] [--rounds 4] [--trimmed]
  *
  * The real supergraph and planner, the app's ChatMyEvents (or, with --trimmed, the feed of rounds
  * 1–5), SubscriptionHub.resolve as a feed calls it per event, and a Users data source answering
  * in memory behind the hub's shared fetches: every sender is fetched once, then answered from the
- * gateway's cache, as in steady state. Reported: this process's CPU µs per event and path.
+ * gateway's cache, as in steady state. `--hidden` makes every sender a hidden profile (a null
+ * entity): no direct run, the executor or the walker instead. Reported: this process's CPU µs per
+ * event and path.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -70,6 +74,7 @@ async function main(): Promise<void> {
   const events = flag("events", 20_000);
   const rounds = flag("rounds", 4);
   const trimmed = process.argv.includes("--trimmed");
+  const hidden = process.argv.includes("--hidden");
   printHeader("gateway-event-resolve.ts");
   const logger = createLogger({ level: "warn", service: "bench" });
   const planner = new SubscriptionPlanner(
@@ -86,11 +91,15 @@ async function main(): Promise<void> {
       usersFetches += 1;
       const representations = (options.request.variables?.representations ?? []) as Array<{ id: string }>;
       return {
-        data: { _entities: representations.map((r) => ({ displayName: `Person ${r.id.slice(-4)}` })) },
+        data: {
+          _entities: representations.map((r) =>
+            hidden ? null : { displayName: `Person ${r.id.slice(-4)}` },
+          ),
+        },
       };
     },
   };
-  const hub = (directEntities: boolean) =>
+  const hub = (directEntities: boolean, compiledEvents: boolean) =>
     new SubscriptionHub({
       dataSources: { users },
       upstream: new UpstreamPool({ urls: {}, connectionsPerSubgraph: 1, keepAliveMs: 12_000, logger }),
@@ -101,9 +110,11 @@ async function main(): Promise<void> {
       maxQueuedPerSubscription: 100,
       maxInFlightPerFeed: 100,
       directEntities,
+      compiledEvents,
       logger,
     });
-  const hubs = { executor: hub(false), direct: hub(true) };
+  const hubs = { executor: hub(false, false), direct: hub(true, false), compiled: hub(true, true) };
+  const paths = Object.keys(hubs) as Array<keyof typeof hubs>;
   const context: GatewayContext = {
     requestId: "bench",
     logger,
@@ -122,20 +133,22 @@ async function main(): Promise<void> {
     return errors;
   };
   // Warm-up: every person fetched once, the code paths compiled.
-  for (const which of ["executor", "direct"] as const) await resolveAll(which, 2 * PEOPLE);
+  for (const which of paths) await resolveAll(which, 2 * PEOPLE);
   const check = await Promise.all(
-    (["executor", "direct"] as const).map((which) =>
+    paths.map((which) =>
       hubs[which].resolve(planned, hubs[which].planOf(planned), event(7, trimmed), context),
     ),
   );
-  if (JSON.stringify(check[0]) !== JSON.stringify(check[1]))
-    throw new Error(`the two paths differ: ${JSON.stringify(check)}`);
+  if (new Set(check.map((result) => JSON.stringify(result))).size !== 1)
+    throw new Error(`the paths differ: ${JSON.stringify(check)}`);
   console.log(
-    `operation: ${trimmed ? "trimmed feed (--trimmed)" : "the app's ChatMyEvents"}; ${events} events per round`,
+    `operation: ${trimmed ? "trimmed feed (--trimmed)" : "the app's ChatMyEvents"}${hidden ? ", every sender hidden (--hidden)" : ""}; ${events} events per round`,
   );
   for (let round = 1; round <= rounds; round += 1) {
     const line: string[] = [];
-    for (const which of round % 2 ? (["executor", "direct"] as const) : (["direct", "executor"] as const)) {
+    // Each round starts with the next path: no path always runs first or last.
+    for (let i = 0; i < paths.length; i += 1) {
+      const which = paths[(round + i) % paths.length]!;
       const fetchesBefore = usersFetches;
       const start = process.cpuUsage();
       const errors = await resolveAll(which, events);
@@ -146,10 +159,13 @@ async function main(): Promise<void> {
     }
     console.log(`round ${round}: ${line.join("; ")}; load average ${loadAverage()}`);
   }
-  console.log(
-    `runs: executor hub ${hubs.executor.stats().eventRunsDirect} direct of ${hubs.executor.stats().eventRuns}, direct hub ${hubs.direct.stats().eventRunsDirect} direct of ${hubs.direct.stats().eventRuns}`,
-  );
-  await Promise.all([hubs.executor.stop(), hubs.direct.stop()]);
+  for (const which of paths) {
+    const stats = hubs[which].stats();
+    console.log(
+      `${which} hub: ${stats.eventRuns} runs, ${stats.eventRunsDirect} direct, ${stats.eventRunsWalked} walked, ${stats.eventRunsApollo} by executeQueryPlan, ${stats.eventShapingsApollo} shaped by computeResponse`,
+    );
+  }
+  await Promise.all(paths.map((which) => hubs[which].stop()));
 }
 
 main().then(

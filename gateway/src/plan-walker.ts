@@ -77,15 +77,19 @@ export class PlanWalker {
     private readonly supergraphSchema: GraphQLSchema,
   ) {}
 
-  /** Walks `node` into `data`; resolves with the fetches' errors (a thrown error is not a fetch's). */
+  /**
+   * Walks `node` into `data`; resolves with the fetches' errors (a thrown error is not a fetch's).
+   * `serviceMap` replaces the walker's own for this run (a subscription event's services).
+   */
   async run(
     node: PlanNode,
     operation: Operation,
     requestContext: RequestContext,
     data: Data,
+    serviceMap: ServiceMap = this.serviceMap,
   ): Promise<GraphQLError[]> {
     const walk: Walk = {
-      serviceMap: this.serviceMap,
+      serviceMap,
       requestContext,
       operation,
       supergraphSchema: this.supergraphSchema,

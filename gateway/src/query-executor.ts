@@ -133,22 +133,8 @@ export class QueryExecutor {
   private compile(queryPlan: QueryPlan, operationContext: OperationContext): PreparedOperation["compiled"] {
     const node = queryPlan.node;
     if (node?.kind === "Subscription" || unsupportedNode(node)) return undefined;
-    try {
-      // What executeQueryPlan shapes the answer with: the operation and its fragments, unvalidated.
-      const operation = operationFromDocument(
-        this.apiSchema,
-        {
-          kind: Kind.DOCUMENT,
-          definitions: [operationContext.operation, ...Object.values(operationContext.fragments)],
-        },
-        { validate: false },
-      );
-      return { node, operation, shaper: new ResultShaper(operation) };
-    } catch (error) {
-      // Introspection, or an operation executeQueryPlan answers with its own error.
-      if (error instanceof NotCompiled || error instanceof GraphQLError) return undefined;
-      throw error;
-    }
+    const shaping = compileShaping(this.apiSchema, operationContext);
+    return shaping && { node, ...shaping };
   }
 
   /** executeQueryPlan's steps and answers, with PlanWalker and the compiled shaper. */
@@ -159,34 +145,83 @@ export class QueryExecutor {
     const provided = requestContext.request.variables;
     const data = Object.create(null) as Record<string, unknown>;
     const errors = node ? await this.walker.run(node, operation, requestContext, data) : [];
-    let shaped: Shaped | ReturnType<typeof computeResponse>;
-    try {
-      try {
-        shaped = shaper.shape(data, provided);
-      } catch (error) {
-        if (!(error instanceof Unshaped)) throw error;
-        this.counts.apolloShapings += 1;
-        shaped = computeResponse({
-          operation,
-          ...(provided === undefined ? {} : { variables: provided }),
-          input: data,
-          introspectionHandling: () => {
-            throw new Error("a compiled operation has no introspection field");
-          },
-        });
-      }
-    } catch (error) {
-      if (error instanceof GraphQLError) return { errors: [error] };
-      if (error instanceof Error)
-        return { errors: [new GraphQLError(error.message, { originalError: error })] };
-      requestContext.logger.error(`Unexpected error during query plan execution: ${String(error)}`);
-      return { errors: [new GraphQLError("Unexpected error during query plan execution")] };
-    }
-    if (errors.length === 0 && shaped.errors.length > 0) {
-      return { extensions: { valueCompletion: shaped.errors }, data: shaped.data ?? null };
-    }
-    return errors.length === 0 ? { data: shaped.data ?? null } : { errors, data: shaped.data ?? null };
+    return completeCompiled({ operation, shaper }, data, provided, errors, {
+      logger: requestContext.logger,
+      onApolloShaping: () => (this.counts.apolloShapings += 1),
+    });
   }
+}
+
+/** An operation as executeQueryPlan shapes answers with it, and its compiled shaper. */
+export interface CompiledShaping {
+  operation: Operation;
+  shaper: ResultShaper;
+}
+
+/**
+ * The federation `Operation` executeQueryPlan builds (the operation and its fragments,
+ * unvalidated) and its ResultShaper; undefined for what is left to Apollo (introspection, an
+ * operation executeQueryPlan answers with its own error).
+ */
+export function compileShaping(
+  apiSchema: Schema,
+  operationContext: Pick<OperationContext, "operation" | "fragments">,
+): CompiledShaping | undefined {
+  try {
+    const operation = operationFromDocument(
+      apiSchema,
+      {
+        kind: Kind.DOCUMENT,
+        definitions: [operationContext.operation, ...Object.values(operationContext.fragments)],
+      },
+      { validate: false },
+    );
+    return { operation, shaper: new ResultShaper(operation) };
+  } catch (error) {
+    if (error instanceof NotCompiled || error instanceof GraphQLError) return undefined;
+    throw error;
+  }
+}
+
+/**
+ * executeQueryPlan's last step on the merged answers `data`: shaped by the compiled shaper
+ * (by `computeResponse` where it does not take the answer), the fetches' `errors` reported, else
+ * the shaping's as `valueCompletion`; a shaping that throws answers its error alone.
+ */
+export function completeCompiled(
+  { operation, shaper }: CompiledShaping,
+  data: Record<string, unknown>,
+  provided: Record<string, unknown> | undefined,
+  errors: GraphQLError[],
+  report: { logger: { error(message: string): unknown }; onApolloShaping(): void },
+): ExecutionResult {
+  let shaped: Shaped | ReturnType<typeof computeResponse>;
+  try {
+    try {
+      shaped = shaper.shape(data, provided);
+    } catch (error) {
+      if (!(error instanceof Unshaped)) throw error;
+      report.onApolloShaping();
+      shaped = computeResponse({
+        operation,
+        ...(provided === undefined ? {} : { variables: provided }),
+        input: data,
+        introspectionHandling: () => {
+          throw new Error("a compiled operation has no introspection field");
+        },
+      });
+    }
+  } catch (error) {
+    if (error instanceof GraphQLError) return { errors: [error] };
+    if (error instanceof Error)
+      return { errors: [new GraphQLError(error.message, { originalError: error })] };
+    report.logger.error(`Unexpected error during query plan execution: ${String(error)}`);
+    return { errors: [new GraphQLError("Unexpected error during query plan execution")] };
+  }
+  if (errors.length === 0 && shaped.errors.length > 0) {
+    return { extensions: { valueCompletion: shaped.errors }, data: shaped.data ?? null };
+  }
+  return errors.length === 0 ? { data: shaped.data ?? null } : { errors, data: shaped.data ?? null };
 }
 
 /**

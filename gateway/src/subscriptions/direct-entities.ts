@@ -5,6 +5,8 @@ import { deepMerge } from "@apollo/gateway/dist/utilities/deepMerge";
 import { operationFromDocument, type Operation, type Schema } from "@apollo/federation-internals";
 import type { FetchNode, PlanNode } from "@apollo/query-planner";
 import { Kind, type GraphQLError, type SelectionNode } from "graphql";
+import { compileShaping } from "../query-executor";
+import { Unshaped, type ResultShaper, type Shaped } from "../result-shaper";
 import type { GatewayContext } from "../subgraph-data-source";
 import type { UpstreamEvent } from "./upstream";
 
@@ -21,11 +23,13 @@ export interface PlanResult {
 /**
  * A subscription's `rest` that is nothing but independent entity fetches of Users by id (one
  * `Flatten` + `Fetch` each, in parallel): it can run without @apollo/gateway's executor, with the
- * executor's own merge (`deepMerge`) and result shaping (`computeResponse`) on an operation built
- * once per document.
+ * executor's own merge (`deepMerge`) and its result shaping (`computeResponse`, compiled once per
+ * document by result-shaper.ts) on an operation built once per document.
  */
 export interface DirectPlan {
   operation: Operation;
+  /** computeResponse compiled for `operation` (result-shaper.ts); undefined: computeResponse shapes. */
+  shaper: ResultShaper | undefined;
   fetches: ReadonlyArray<{ path: readonly string[]; fetch: FetchNode }>;
 }
 
@@ -93,6 +97,11 @@ export function directPlanOf(args: {
     }
   };
   if (!collect(rest) || flattens.length === 0) return undefined;
+  const compiled = compileShaping(
+    args.apiSchema,
+    args.operationContext as Parameters<typeof compileShaping>[1],
+  );
+  if (compiled) return { operation: compiled.operation, shaper: compiled.shaper, fetches: flattens };
   const { operation, fragments } = args.operationContext;
   // As executeQueryPlan builds it on every run.
   const built = operationFromDocument(
@@ -102,7 +111,31 @@ export function directPlanOf(args: {
     >[1],
     { validate: false },
   );
-  return { operation: built, fetches: flattens };
+  return { operation: built, shaper: undefined, fetches: flattens };
+}
+
+/** `computeResponse`'s answer for a direct run: the compiled shaper's, or computeResponse's where it does not take the data. */
+function shapeDirect(
+  plan: DirectPlan,
+  data: Record<string, unknown>,
+  variables: Record<string, unknown>,
+  onApolloShaping: () => void,
+): Shaped | ReturnType<typeof computeResponse> {
+  if (plan.shaper) {
+    try {
+      return plan.shaper.shape(data, variables);
+    } catch (error) {
+      if (!(error instanceof Unshaped)) throw error;
+    }
+  }
+  onApolloShaping();
+  return computeResponse({
+    operation: plan.operation,
+    variables,
+    input: data,
+    // Introspection (`__schema`, `__type`) is selectable on Query only, never inside a subscription.
+    introspectionHandling: () => null,
+  });
 }
 
 /**
@@ -144,6 +177,7 @@ export async function runDirect(
   process: (serviceName: string, options: ProcessOptions) => Promise<GatewayResponse>,
   baseOptions: Pick<ProcessOptions, "context"> & { incomingRequestContext: unknown },
   held: HeldAnswers,
+  onApolloShaping: () => void = () => undefined,
 ): Promise<PlanResult | undefined> {
   if (event.errors?.length || !event.data) return undefined;
   const data = Object.create(null) as Record<string, unknown>;
@@ -198,15 +232,9 @@ export async function runDirect(
       deepMerge(entity, answer);
     }
   }
-  let shaped: ReturnType<typeof computeResponse>;
+  let shaped: Shaped | ReturnType<typeof computeResponse>;
   try {
-    shaped = computeResponse({
-      operation: plan.operation,
-      variables,
-      input: data,
-      // Introspection (`__schema`, `__type`) is selectable on Query only, never inside a subscription.
-      introspectionHandling: () => null,
-    });
+    shaped = shapeDirect(plan, data, variables, onApolloShaping);
   } catch {
     return undefined; // the executor shapes it again and reports the failure its own way
   }

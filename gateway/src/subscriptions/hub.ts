@@ -17,6 +17,8 @@ import {
   type HeldAnswers,
   type PlanResult,
 } from "./direct-entities";
+import { PlanWalker, unsupportedNode, type RequestContext } from "../plan-walker";
+import { compileShaping, completeCompiled, type CompiledShaping } from "../query-executor";
 import type { PlannedSubscription } from "./planner";
 import { SharedFetches, type SupergraphVersion } from "./shared-fetches";
 import { ClientStream, type StreamOwner } from "./stream";
@@ -34,6 +36,11 @@ export interface Subscriber {
   clientIp: string;
   /** The subscription's logger, made on first use (most subscriptions never log). */
   logger(): Logger;
+}
+
+/** A document's per-event plan (`primary` from the event, then `rest`) as PlanWalker runs it, and its shaping. */
+interface EventShaping extends CompiledShaping {
+  node: PlanNode;
 }
 
 /** A result computed once for every feed that got the same event, and who it may not be right for. */
@@ -56,6 +63,8 @@ export interface SubscriptionHubOptions {
   userChanges?: UserChanges | undefined;
   /** false: every event through executeQueryPlan, never direct-entities.ts (for comparison in benches). */
   directEntities?: boolean;
+  /** false: events shaped by computeResponse and run by executeQueryPlan, never PlanWalker (for comparison in benches). */
+  compiledEvents?: boolean;
   /** Results queued for a client that does not read before its subscription is ended. */
   maxQueuedPerSubscription: number;
   /**
@@ -75,6 +84,11 @@ export interface HubStats {
   eventRuns: number;
   /** Of those, runs resolved without @apollo/gateway's executor (direct-entities.ts). */
   eventRunsDirect: number;
+  /** Runs through PlanWalker and the compiled shaper / through executeQueryPlan (what the other two do not take). */
+  eventRunsWalked: number;
+  eventRunsApollo: number;
+  /** Shapings left to computeResponse (an answer the compiled shaper does not take). */
+  eventShapingsApollo: number;
   /** Per-event entity fetches sent to subgraphs / answered from another subscriber's fetch. */
   fetchesSent: number;
   fetchesShared: number;
@@ -291,7 +305,10 @@ function valueCompletionErrors(extensions: Record<string, unknown> | undefined):
 export class SubscriptionHub {
   readonly upstream: UpstreamPool;
   readonly maxInFlightPerFeed: number;
-  readonly counters = { events: 0, runs: 0, directRuns: 0 };
+  readonly counters = { events: 0, runs: 0, directRuns: 0, walkedRuns: 0, apolloRuns: 0, apolloShapings: 0 };
+  private readonly countApolloShaping = (): void => {
+    this.counters.apolloShapings += 1;
+  };
   /** Results of events shared by feeds (viewer-independent plans), while in flight and `fetchShareMs` after. */
   private readonly eventRuns = new Map<string, Promise<SharedRun>>();
   private readonly independentPlans = new WeakMap<PlanNode, boolean>();
@@ -299,6 +316,10 @@ export class SubscriptionHub {
   private readonly directPlans = new WeakMap<FetchNode, DirectPlan | null>();
   /** The shared data sources of the current supergraph version. */
   private sources: { version: string; map: Record<string, GraphQLDataSource<GatewayContext>> } | undefined;
+  /** The plan walker of the current supergraph version (it keeps each fetch node's representation builder). */
+  private walker: { version: string; walker: PlanWalker } | undefined;
+  /** Per planned document (its `primary` node): its per-event plan and compiled shaping, or null when Apollo runs it. */
+  private readonly compiledPlans = new WeakMap<FetchNode, EventShaping | null>();
   /** The plan each feed runs per event, one per planned document (its `primary` node). */
   private readonly plans = new WeakMap<FetchNode, QueryPlan>();
   private readonly fetches: SharedFetches;
@@ -344,6 +365,33 @@ export class SubscriptionHub {
     return map;
   }
 
+  /**
+   * The document's per-event plan for PlanWalker and its compiled shaping, made once; undefined
+   * when executeQueryPlan runs it (a node the walker does not run, an operation not compiled).
+   */
+  compiledOf(planned: PlannedSubscription, plan: QueryPlan): EventShaping | undefined {
+    let known = this.compiledPlans.get(planned.primary);
+    if (known === undefined) {
+      const node = plan.node;
+      const shaping =
+        !node || node.kind === "Subscription" || unsupportedNode(node)
+          ? undefined
+          : compileShaping(planned.supergraph.pieces.apiSchema, planned.operationContext);
+      known = shaping && node && node.kind !== "Subscription" ? { node, ...shaping } : null;
+      this.compiledPlans.set(planned.primary, known);
+    }
+    return known ?? undefined;
+  }
+
+  private walkerOf(planned: PlannedSubscription): PlanWalker {
+    const { version, pieces } = planned.supergraph;
+    if (this.walker?.version !== version) {
+      // Its own service map is never used: each run passes the event's (executorServices).
+      this.walker = { version, walker: new PlanWalker({}, pieces.supergraphGraphQLSchema) };
+    }
+    return this.walker.walker;
+  }
+
   /** The document's direct plan (direct-entities.ts), made once; undefined when its `rest` has none. */
   directPlanOf(planned: PlannedSubscription): DirectPlan | undefined {
     let known = this.directPlans.get(planned.primary);
@@ -360,6 +408,7 @@ export class SubscriptionHub {
           apiSchema: planned.supergraph.pieces.apiSchema,
           isPublic: (fetch) => this.fetches.isPublicOperation(fetch.operation, supergraph),
         }) ?? null;
+      if (known && this.options.compiledEvents === false) known = { ...known, shaper: undefined };
       this.directPlans.set(planned.primary, known);
     }
     return known ?? undefined;
@@ -447,10 +496,30 @@ export class SubscriptionHub {
           (name, options) => sources[name]!.process(options),
           { context, incomingRequestContext: requestContext },
           held,
+          this.countApolloShaping,
         );
         if (result) this.counters.directRuns += 1;
       }
+      const compiled =
+        result || this.options.compiledEvents === false ? undefined : this.compiledOf(planned, plan);
+      if (!result && compiled) {
+        this.counters.walkedRuns += 1;
+        const data = Object.create(null) as Record<string, unknown>;
+        const services = executorServices(sources, event, held);
+        const errors = await this.walkerOf(planned).run(
+          compiled.node,
+          compiled.operation,
+          requestContext as unknown as RequestContext,
+          data,
+          services,
+        );
+        result = completeCompiled(compiled, data, planned.variables, errors, {
+          logger: context.logger,
+          onApolloShaping: this.countApolloShaping,
+        }) as PlanResult;
+      }
       if (!result) {
+        this.counters.apolloRuns += 1;
         result = await executeQueryPlan(
           plan,
           executorServices(sources, event, held),
@@ -520,6 +589,9 @@ export class SubscriptionHub {
       events: this.counters.events,
       eventRuns: this.counters.runs,
       eventRunsDirect: this.counters.directRuns,
+      eventRunsWalked: this.counters.walkedRuns,
+      eventRunsApollo: this.counters.apolloRuns,
+      eventShapingsApollo: this.counters.apolloShapings,
       fetchesSent: this.fetches.stats.sent,
       fetchesShared: this.fetches.stats.shared,
       fetchesInvalidated: this.fetches.stats.invalidated,
