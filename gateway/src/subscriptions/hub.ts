@@ -6,7 +6,7 @@ import {
 } from "@apollo/gateway";
 import type { FetchNode, PlanNode, QueryPlan } from "@apollo/query-planner";
 import type { Logger, Viewer } from "@hv/kit";
-import { GraphQLError, type ExecutionResult } from "graphql";
+import { GraphQLError, type ExecutionResult, type GraphQLSchema } from "graphql";
 import type { GatewayContext } from "../subgraph-data-source";
 import { digestKey } from "./digest";
 import {
@@ -316,8 +316,8 @@ export class SubscriptionHub {
   private readonly directPlans = new WeakMap<FetchNode, DirectPlan | null>();
   /** The shared data sources of the current supergraph version. */
   private sources: { version: string; map: Record<string, GraphQLDataSource<GatewayContext>> } | undefined;
-  /** The plan walker of the current supergraph version (it keeps each fetch node's representation builder). */
-  private walker: { version: string; walker: PlanWalker } | undefined;
+  /** A plan walker per supergraph (each keeps its fetch nodes' representation builders). */
+  private readonly walkers = new WeakMap<GraphQLSchema, PlanWalker>();
   /** Per planned document (its `primary` node): its per-event plan and compiled shaping, or null when Apollo runs it. */
   private readonly compiledPlans = new WeakMap<FetchNode, EventShaping | null>();
   /** The plan each feed runs per event, one per planned document (its `primary` node). */
@@ -384,12 +384,14 @@ export class SubscriptionHub {
   }
 
   private walkerOf(planned: PlannedSubscription): PlanWalker {
-    const { version, pieces } = planned.supergraph;
-    if (this.walker?.version !== version) {
+    const schema = planned.supergraph.pieces.supergraphGraphQLSchema;
+    let walker = this.walkers.get(schema);
+    if (!walker) {
       // Its own service map is never used: each run passes the event's (executorServices).
-      this.walker = { version, walker: new PlanWalker({}, pieces.supergraphGraphQLSchema) };
+      walker = new PlanWalker({}, schema);
+      this.walkers.set(schema, walker);
     }
-    return this.walker.walker;
+    return walker;
   }
 
   /** The document's direct plan (direct-entities.ts), made once; undefined when its `rest` has none. */
