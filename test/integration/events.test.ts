@@ -382,6 +382,53 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     expect(ids(deliveries.media)).toEqual([...eventIds].sort());
   });
 
+  it("should enqueue a lone event with the job options of a batch, and drop it when handed over again", async () => {
+    const started = relay({
+      retry: { attempts: 4, backoffMs: 700 },
+      keepCompletedSeconds: 90,
+      markDelayMs: 60_000,
+    });
+    await started.flush();
+    const [lone, first, second] = [
+      await commitUserDeleted(),
+      await commitUserDeleted(),
+      await commitUserDeleted(),
+    ];
+    started.publishCommitted(await committedRecords([lone])); // one job per queue: BullMQ's add
+    await waitFor("the lone event enqueued", async () => (await jobCounts("media")).waiting === 1);
+    started.publishCommitted(await committedRecords([first, second])); // two: BullMQ's addBulk
+    await waitFor("the batch enqueued", async () => (await jobCounts("media")).waiting === 3);
+    started.publishCommitted(await committedRecords([lone])); // again: the job id drops it
+    await pause(200);
+    expect(await jobCounts("media")).toMatchObject({ waiting: 3 });
+    const queue = new Queue(eventQueueName("media"), { connection: { url: REDIS_URL }, prefix });
+    try {
+      const jobs = await Promise.all([lone, first, second].map((id) => queue.getJob(id)));
+      const options = jobs.map((job) => ({
+        id: job?.id,
+        name: job?.name,
+        type: (job?.data as { type?: string } | undefined)?.type,
+        attempts: job?.opts.attempts,
+        backoff: job?.opts.backoff,
+        removeOnComplete: job?.opts.removeOnComplete,
+        removeOnFail: job?.opts.removeOnFail,
+      }));
+      expect(options).toEqual(
+        [lone, first, second].map((id) => ({
+          id,
+          name: "user.deleted",
+          type: "user.deleted",
+          attempts: 4,
+          backoff: { type: "exponential", delay: 700, jitter: 0.2 },
+          removeOnComplete: { age: 90 },
+          removeOnFail: { age: 7 * 24 * 3600 },
+        })),
+      );
+    } finally {
+      await queue.close();
+    }
+  });
+
   it("should leave events handed over while Redis is unreachable in the outbox for the poll", async () => {
     const deliveries = startConsumers();
     const cutOff = relay({ connection: `redis://127.0.0.1:${await freePort()}`, markDelayMs: 10 });

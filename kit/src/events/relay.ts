@@ -92,6 +92,12 @@ export interface OutboxRelay {
   stop(): Promise<void>;
 }
 
+interface EventJob {
+  name: string;
+  data: EventJobData;
+  opts: JobsOptions;
+}
+
 const READY_TIMEOUT_MS = 2_000;
 const KEEP_FAILED_SECONDS = 7 * 24 * 3600;
 
@@ -158,6 +164,16 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     return queue;
   }
 
+  /**
+   * The same jobs either way. A lone job goes by `add` (BullMQ's script alone): `addBulk` builds an
+   * ioredis pipeline per call, which copies every script BullMQ defines on the connection.
+   */
+  async function addJobs(queue: Queue, list: EventJob[]): Promise<void> {
+    const [only] = list;
+    if (list.length === 1 && only) await queue.add(only.name, only.data, only.opts);
+    else await queue.addBulk(list);
+  }
+
   async function redisReady(): Promise<void> {
     if (redis.status === "ready") return;
     if (redis.status === "end") throw new Error("outbox relay: redis connection closed");
@@ -177,7 +193,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   async function enqueue(records: OutboxRecord[]): Promise<void> {
-    const jobs = new Map<EventConsumer, Array<{ name: string; data: EventJobData; opts: JobsOptions }>>();
+    const jobs = new Map<EventConsumer, EventJob[]>();
     for (const record of records) {
       const consumers = subscribersOf(record.type);
       if (consumers.length === 0) {
@@ -201,7 +217,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         jobs.set(consumer, list);
       }
     }
-    await Promise.all([...jobs].map(([consumer, list]) => queueOf(consumer).addBulk(list)));
+    await Promise.all([...jobs].map(([consumer, list]) => addJobs(queueOf(consumer), list)));
   }
 
   let stopping = false;
