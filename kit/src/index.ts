@@ -15,6 +15,7 @@ export * from "./subgraph";
 export * from "./subscriptions";
 export * from "./graphql-ws-server";
 export * from "./shared-execution";
+export * from "./turn-writes";
 export * from "./connection-auth";
 export * from "./main";
 export * from "./rate-limit";

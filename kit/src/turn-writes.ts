@@ -33,3 +33,17 @@ export function turnWrites(): TurnWrites {
     flush,
   };
 }
+
+/** What `holdRedisWrites` needs of an ioredis client. */
+export interface RedisConnection {
+  status: string;
+  stream: Socket;
+}
+
+/**
+ * Holds a connected Redis client's writes to the end of this turn (`turnWrites`): the commands
+ * sent meanwhile (concurrent requests') leave in one write. Does nothing while not connected.
+ */
+export function holdRedisWrites(writes: TurnWrites, redis: RedisConnection): void {
+  if (redis.status === "ready" && redis.stream) writes.hold(redis.stream);
+}

@@ -1,6 +1,6 @@
 import { RedisPubSub } from "graphql-redis-subscriptions";
 import Redis from "ioredis";
-import { redisOptions, type Logger, type RedisTarget } from "@hv/kit";
+import { holdRedisWrites, redisOptions, turnWrites, type Logger, type RedisTarget } from "@hv/kit";
 import { reviveMessageRow, type MessageRow } from "./rows";
 
 export type ChatEventKind =
@@ -57,13 +57,14 @@ type BusPublisher = Redis & { hvChatPublishAll(body: string, ...channels: string
 export function createChatBus(redis: RedisTarget | string, prefix: string, logger: Logger): ChatBus {
   const target = redisOptions(redis);
   // Publishing fails fast while Redis is away (the change is stored; clients catch up).
-  // Auto-pipelining: the publishes of one tick (concurrent sends) leave in one write.
   const publisher = new Redis({
     ...target,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
-    enableAutoPipelining: true,
   }) as BusPublisher;
+  // The publishes of one event-loop turn (concurrent sends) leave in one write: the socket is held
+  // to the turn's end (no auto-pipelining, which builds an ioredis pipeline per turn).
+  const writes = turnWrites();
   publisher.defineCommand("hvChatPublishAll", { numberOfKeys: 0, lua: PUBLISH_ALL_LUA });
   const subscriber = new Redis({ ...target, retryStrategy: (times) => Math.min(times * 100, 2_000) });
   for (const [role, client] of [
@@ -106,6 +107,7 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
       // Serialized once for every recipient (what RedisPubSub.publish would do per channel).
       const body = JSON.stringify(event);
       try {
+        holdRedisWrites(writes, publisher);
         if (ids.length === 1) await publisher.publish(channel(ids[0] as string), body);
         else if (ids.length > 1) await publisher.hvChatPublishAll(body, ...ids.map(channel));
       } catch (error) {

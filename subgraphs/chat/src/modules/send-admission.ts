@@ -1,7 +1,9 @@
 import {
+  holdRedisWrites,
   overBudget,
   rateLimitKey,
   SPEND_BUDGET_LUA,
+  turnWrites,
   type RateLimitRule,
   type Redis,
   type Viewer,
@@ -58,6 +60,8 @@ export interface SendBudgets {
 /** A send's checks in Redis: both budgets and the spam counters, one round trip (EVALSHA). */
 export class SendAdmission {
   private readonly redis: AdmissionRedis;
+  /** The admissions of one event-loop turn (concurrent sends) leave in one write. */
+  private readonly writes = turnWrites();
 
   constructor(
     redis: Redis,
@@ -82,6 +86,7 @@ export class SendAdmission {
   ): Promise<boolean> {
     const { burst, sustained } = this.budgets;
     const counting = spam.countingFor(services, viewer, text, Date.now());
+    holdRedisWrites(this.writes, this.redis);
     const [burstMs, sustainedMs, sent, conversations] = await this.redis.hvChatSendAdmit(
       rateLimitKey(burst, viewer.userId),
       rateLimitKey(sustained, viewer.userId),
