@@ -382,7 +382,7 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     expect(ids(deliveries.media)).toEqual([...eventIds].sort());
   });
 
-  it("should enqueue a lone event with the job options of a batch, and drop it when handed over again", async () => {
+  it("should enqueue a lone event and a batch with the relay's job options, and drop one handed over again", async () => {
     const started = relay({
       retry: { attempts: 4, backoffMs: 700 },
       keepCompletedSeconds: 90,
@@ -394,10 +394,28 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
       await commitUserDeleted(),
       await commitUserDeleted(),
     ];
-    started.publishCommitted(await committedRecords([lone])); // one job per queue: BullMQ's add
+    started.publishCommitted(await committedRecords([lone])); // one job per queue
     await waitFor("the lone event enqueued", async () => (await jobCounts("media")).waiting === 1);
-    started.publishCommitted(await committedRecords([first, second])); // two: BullMQ's addBulk
-    await waitFor("the batch enqueued", async () => (await jobCounts("media")).waiting === 3);
+    // Two events for three consumers: six jobs, in one write to Redis.
+    const records = await committedRecords([first, second]);
+    const write = jest.spyOn(net.Socket.prototype, "_write");
+    const writev = jest.spyOn(net.Socket.prototype, "_writev");
+    try {
+      started.publishCommitted(records);
+      await waitFor("the batch enqueued", async () => (await jobCounts("media")).waiting === 3);
+      const carried = (text: string) => text.includes(first) || text.includes(second);
+      const writesOfTheBatch = [
+        ...write.mock.calls.filter(([chunk]) => carried(String(chunk))),
+        ...writev.mock.calls.filter(([chunks]) =>
+          // Node hands _writev the chunks themselves when all are buffers, else { chunk, encoding }.
+          carried(chunks.map((entry) => String((entry as { chunk?: unknown }).chunk ?? entry)).join("")),
+        ),
+      ];
+      expect(writesOfTheBatch).toHaveLength(1);
+    } finally {
+      write.mockRestore();
+      writev.mockRestore();
+    }
     started.publishCommitted(await committedRecords([lone])); // again: the job id drops it
     await pause(200);
     expect(await jobCounts("media")).toMatchObject({ waiting: 3 });

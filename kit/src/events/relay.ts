@@ -4,6 +4,7 @@ import type { Logger } from "../logger";
 import type { ProcessMetrics } from "../metrics";
 import type { RedisTarget } from "../config";
 import { closeRedis, redisOptions } from "../redis";
+import { holdRedisWrites, turnWrites } from "../turn-writes";
 import {
   DEFAULT_EVENTS_PREFIX,
   eventQueueName,
@@ -165,13 +166,14 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   }
 
   /**
-   * The same jobs either way. A lone job goes by `add` (BullMQ's script alone): `addBulk` builds an
-   * ioredis pipeline per call, which copies every script BullMQ defines on the connection.
+   * Each job by `add` (BullMQ's script alone), the connection held to the turn's end so a batch
+   * leaves in one write: `addBulk` builds an ioredis pipeline per call, copying every script BullMQ
+   * defines on the connection.
    */
+  const writes = turnWrites();
   async function addJobs(queue: Queue, list: EventJob[]): Promise<void> {
-    const [only] = list;
-    if (list.length === 1 && only) await queue.add(only.name, only.data, only.opts);
-    else await queue.addBulk(list);
+    holdRedisWrites(writes, redis);
+    await Promise.all(list.map((job) => queue.add(job.name, job.data, job.opts)));
   }
 
   async function redisReady(): Promise<void> {
