@@ -2,7 +2,8 @@
  * What Chat's per-message Redis calls cost its process, each way interleaved in this process: a
  * script call (the fan-out publish's, to two channels) auto-pipelined (the bus before round 8),
  * written at once (the admission before) or with the socket held to the turn's end (both after),
- * and the push job (the relay's lone job: BullMQ `addBulk` of one before, `add` after).
+ * and the push jobs (the relay's: one BullMQ `addBulk` of the turn's jobs before, an `add` per job
+ * with the connection held to the turn's end after).
  *
  *   pnpm exec tsx bench/chat-redis-writes.ts [--ops 3000] [--rounds 4] [--per-turn 1,4]
  *
@@ -66,7 +67,29 @@ async function main(): Promise<void> {
     opts: { ...jobOptions, jobId: randomUUID() },
   });
 
+  // The relay before: the jobs of a turn in one addBulk.
+  let batch: Array<ReturnType<typeof job>> = [];
+  let flushing: Promise<unknown> | undefined;
+  const addToTurnBulk = () => {
+    batch.push(job());
+    flushing ??= new Promise((resolve) => process.nextTick(resolve)).then(() => {
+      const jobsNow = batch;
+      batch = [];
+      flushing = undefined;
+      return queue.addBulk(jobsNow);
+    });
+    return flushing;
+  };
   const ways: Array<[string, () => Promise<unknown>]> = [
+    ["job, addBulk of the turn's jobs (relay, before)", addToTurnBulk],
+    [
+      "job, add, held to turn end (relay, after)",
+      () => {
+        holdRedisWrites(writes, jobs);
+        const one = job();
+        return queue.add(one.name, one.data, one.opts);
+      },
+    ],
     ["script, auto-pipelined (bus, before)", () => autoPipelined.hvBenchPublishAll(body, ...channels)],
     [
       "script, held to turn end (bus+admit, after)",
@@ -76,20 +99,6 @@ async function main(): Promise<void> {
       },
     ],
     ["script, written at once (admit, before)", () => plain.hvBenchPublishAll(body, ...channels)],
-    [
-      "job, addBulk of one (relay, before)",
-      () => {
-        const one = job();
-        return queue.addBulk([one]);
-      },
-    ],
-    [
-      "job, add (relay, after)",
-      () => {
-        const one = job();
-        return queue.add(one.name, one.data, one.opts);
-      },
-    ],
   ];
 
   const measure = async (label: string, call: () => Promise<unknown>, perTurn: number) => {
@@ -103,7 +112,7 @@ async function main(): Promise<void> {
     const used = process.cpuUsage(cpu);
     const perCall = (used.user + used.system) / ops;
     const writesPerCall = (writeCalls() - written) / ops;
-    return `${label.padEnd(44)} ${perCall.toFixed(1).padStart(7)} CPU-µs, ${writesPerCall.toFixed(2)} writes per call`;
+    return `${label.padEnd(48)} ${perCall.toFixed(1).padStart(7)} CPU-µs, ${writesPerCall.toFixed(2)} writes per call`;
   };
 
   const ready = (client: Redis) => new Promise((resolve) => client.once("ready", resolve));
