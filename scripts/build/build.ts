@@ -18,7 +18,7 @@ import {
 } from "node:fs";
 import { isBuiltin } from "node:module";
 import path from "node:path";
-import { build, type BuildOptions, type Metafile } from "esbuild";
+import { build, type BuildOptions, type Metafile, type Plugin } from "esbuild";
 import { BUILT_PROCESSES, DIST_DIR, LAUNCHER_ENTRY, REPOSITORY_ROOT, type BuiltProcess } from "./processes";
 
 /**
@@ -50,6 +50,21 @@ export const LAUNCHER = { source: "scripts/build/start-prod.ts", entry: LAUNCHER
  */
 const KEEP_NAMES_AT_LOAD_ONLY = "__name = (target) => target;";
 
+/**
+ * Apollo's `@apollo/utils.createhash` (the query hash of every request, in the gateway and every
+ * subgraph) uses node:crypto only when its `module.require` exists, which esbuild's module wrapper
+ * lacks: bundled, it fell back to sha.js, SHA-256 in JavaScript. The bundle gets sha.js's call form
+ * on node:crypto instead (scripts/build/native-sha.cjs). Figures: docs/measurements.md (round 8).
+ */
+const NATIVE_SHA: Plugin = {
+  name: "native-sha",
+  setup(pluginBuild) {
+    pluginBuild.onResolve({ filter: /^sha\.js$/ }, () => ({
+      path: path.join(REPOSITORY_ROOT, "scripts", "build", "native-sha.cjs"),
+    }));
+  },
+};
+
 /** Node 20 until the project's minimum is 22 (package.json `engines`); the output runs on 22 and 24 too. */
 const TARGET = "node20";
 
@@ -70,6 +85,7 @@ function options(entryPoint: string, outfile: string): BuildOptions {
     footer: { js: KEEP_NAMES_AT_LOAD_ONLY },
     external: [...EXTERNAL_PACKAGES, ...ABSENT_PACKAGES],
     define: { HV_BUNDLED: "true" },
+    plugins: [NATIVE_SHA],
     // Packages' `exports` conditions for Node's require.
     conditions: ["node", "require"],
     metafile: true,
