@@ -12,6 +12,7 @@ import type { AuthContext, Viewer } from "./auth/viewer";
 import { cacheHintsPlugin, viewerScopedCachePolicy } from "./cache-control";
 import type { TrustProxy } from "./config";
 import { createErrorFormatter, ErrorCode, serviceUnavailable } from "./errors";
+import { jitExecutor } from "./jit-executor";
 import { listen, probeRoutes, routeRequests, sendBody, sendJson, type HttpHandler } from "./http-server";
 import { clientIpResolver } from "./ip";
 import { jsonBodyReader } from "./json-body";
@@ -19,6 +20,7 @@ import { apolloLogger, type Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
 import { REQUEST_ID_HEADER, requestIdFrom } from "./request-id";
 import type { ReadinessCheck } from "./readiness";
+import { tracingStarted } from "./tracing-shutdown";
 
 export type { GatewayInterface };
 export type { HttpHandler };
@@ -47,7 +49,12 @@ export interface GraphQLHttpRequest {
   clientIp: string;
 }
 
-export type GraphQLSource = { schema: GraphQLSchema } | { gateway: GatewayInterface };
+/**
+ * What runs the operations: a schema (compiled by graphql-jit, kit/src/jit-executor.ts, unless
+ * `execution` says "graphql-js" or tracing has patched graphql-js) or a gateway.
+ */
+export type GraphQLSource =
+  { schema: GraphQLSchema; execution?: "compiled" | "graphql-js" } | { gateway: GatewayInterface };
 
 export interface ServiceOptions<TContext extends RequestContextBase> {
   name: string;
@@ -261,10 +268,13 @@ export async function startService<TContext extends RequestContextBase>(
       onInternal: (error: unknown) => logger.error({ err: error }, "internal error in a GraphQL request"),
     }),
   };
+  const source = options.graphql;
   const apollo =
-    "gateway" in options.graphql
-      ? new ApolloServer<TContext>({ ...common, gateway: options.graphql.gateway })
-      : new ApolloServer<TContext>({ ...common, schema: options.graphql.schema });
+    "gateway" in source
+      ? new ApolloServer<TContext>({ ...common, gateway: source.gateway })
+      : source.execution === "graphql-js" || tracingStarted()
+        ? new ApolloServer<TContext>({ ...common, schema: source.schema })
+        : new ApolloServer<TContext>({ ...common, gateway: jitExecutor(source.schema) });
   await apollo.start();
 
   const clientIpOf = clientIpResolver(options.trustProxy);

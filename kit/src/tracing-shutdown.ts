@@ -14,3 +14,8 @@ export async function flushTracing(): Promise<void> {
   shutdown = undefined;
   await fn?.().catch(() => undefined);
 }
+
+/** Whether a tracing SDK is running (it patched graphql-js's `execute`, so execution must go through it). */
+export function tracingStarted(): boolean {
+  return shutdown !== undefined;
+}

@@ -1,0 +1,93 @@
+import type { GatewayExecutionResult, GatewayInterface } from "@apollo/server-gateway-interface";
+import {
+  execute,
+  GraphQLError,
+  printSchema,
+  type DocumentNode,
+  type ExecutionResult,
+  type GraphQLSchema,
+} from "graphql";
+import { compileQuery, isCompiledQuery, type CompiledQuery } from "graphql-jit";
+
+/** A document's compiled operations, by operation name ("" for the only, unnamed one). */
+type Compiled = Map<string, CompiledQuery | ExecutionResult>;
+
+/**
+ * graphql-jit's error as graphql-js makes it: graphql-jit's own kind has no `extensions` object
+ * when its cause had none (Apollo Server reads `extensions.code` and would answer a formatting
+ * failure without the error's path) and no AST nodes (its locations are kept as they are).
+ */
+function asGraphQLError(error: GraphQLError): GraphQLError {
+  const copy = new GraphQLError(error.message, {
+    ...(error.path ? { path: error.path } : {}),
+    ...(error.originalError ? { originalError: error.originalError } : {}),
+    ...(error.extensions ? { extensions: error.extensions } : {}),
+  });
+  if (error.locations) Object.assign(copy, { locations: error.locations });
+  return copy;
+}
+
+let compilations = 0;
+/** How many operations this process has compiled (tests: the compiled path ran). */
+export function compiledOperations(): number {
+  return compilations;
+}
+
+/**
+ * Runs `schema`'s queries and mutations with graphql-jit: each validated document (Apollo Server
+ * keeps one parsed document per query text, so the same object comes back for the same text) is
+ * compiled on its first run into a function that executes it, and that function is kept as long
+ * as Apollo keeps the document. Apollo Server takes it as a gateway (its documented way to hand
+ * execution to something else): parsing, validation, plugins, errors and HTTP stay Apollo's.
+ * Subscriptions run on graphql-ws with graphql-js; one sent over HTTP runs with graphql-js here too,
+ * as it did before. So does a request whose variables graphql-jit refuses (nothing has run then),
+ * so that its errors are graphql-js's own (message, `BAD_USER_INPUT`, HTTP 400).
+ */
+export function jitExecutor(schema: GraphQLSchema): GatewayInterface {
+  const compiledByDocument = new WeakMap<DocumentNode, Compiled>();
+  const compiled = (document: DocumentNode, operationName: string | undefined) => {
+    let byName = compiledByDocument.get(document);
+    if (!byName) {
+      byName = new Map();
+      compiledByDocument.set(document, byName);
+    }
+    const name = operationName ?? "";
+    let entry = byName.get(name);
+    if (!entry) {
+      entry = compileQuery(schema, document, operationName);
+      if (isCompiledQuery(entry)) compilations += 1;
+      byName.set(name, entry);
+    }
+    return entry;
+  };
+  return {
+    onSchemaLoadOrUpdate(callback) {
+      callback({ apiSchema: schema, coreSupergraphSdl: printSchema(schema) });
+      return () => undefined;
+    },
+    async load() {
+      return {
+        executor: async ({ document, operation, request, context }): Promise<GatewayExecutionResult> => {
+          const withGraphqlJs = async () =>
+            (await execute({
+              schema,
+              document,
+              contextValue: context,
+              variableValues: request.variables ?? {},
+              operationName: request.operationName ?? null,
+            })) as GatewayExecutionResult;
+          if (operation.operation === "subscription") return withGraphqlJs();
+          const entry = compiled(document, request.operationName);
+          if (!isCompiledQuery(entry)) return withGraphqlJs();
+          const result = await entry.query(undefined, context, request.variables ?? {});
+          // No `data` at all: refused before execution (its variables), so graphql-js's errors instead.
+          if (!("data" in result)) return withGraphqlJs();
+          if (result.errors)
+            return { ...result, errors: result.errors.map(asGraphQLError) } as GatewayExecutionResult;
+          return result as GatewayExecutionResult;
+        },
+      };
+    },
+    async stop() {},
+  };
+}
