@@ -1,0 +1,215 @@
+/**
+ * The latency one client adds on issue #18's `user(id)` through our gateway over calling the Users
+ * subgraph directly, and the gateway's CPU and system calls per request meanwhile: one Users
+ * process, one gateway in front of it (two with `--compare DIR`: this checkout's, "after", and
+ * DIR's, "before"), one client asking each in turn, the order rotating every request.
+ *
+ *   pnpm exec tsx bench/gateway-latency.ts [--users 2000] [--requests 2000] [--compare /other/checkout] [--chrt 10] [--hold 0] [--profile DIR]
+ *
+ * `--chrt N` (root) runs Users, the gateways and this client under SCHED_FIFO priority N for the
+ * measured requests only (`chrt -a -f -p`), then puts them back: on a shared machine, latency
+ * without it is the scheduler's. `--hold S` keeps asking once a second for S seconds after the
+ * measurement, printing the gateways' pids, so `strace -f -tt -p <pid>` can watch single requests.
+ * `--profile DIR` writes each gateway's V8 CPU profile to DIR/gateway-<name>-<stamp>/ when it exits
+ * (bench/support/profile-summary.ts reads them).
+ */
+import { execFileSync, type ChildProcess } from "node:child_process";
+import os from "node:os";
+import path from "node:path";
+import { performance } from "node:perf_hooks";
+import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
+import { dropDatabase } from "@hv/prisma";
+import pg from "pg";
+import { flag, percentile } from "./support/args";
+import { benchPersonIdSql } from "./support/city";
+import {
+  benchDatabase,
+  cpuSecondsOf,
+  freePort,
+  jsonClient,
+  loadAverage,
+  printHeader,
+  ROOT,
+  sleep,
+  startChild,
+  stopChild,
+  subgraphsEnv,
+  syscallsOf,
+} from "./support/service";
+
+const QUERY = `query User($id: ID!) { user(id: $id) { id displayName age bio interests } }`;
+
+const argument = (name: string): string | undefined => {
+  const at = process.argv.indexOf(`--${name}`);
+  return at < 0 ? undefined : process.argv[at + 1];
+};
+
+/** SCHED_FIFO at `priority` (or back to SCHED_OTHER with 0) for every thread of each process. */
+function schedule(pids: number[], priority: number): void {
+  for (const pid of pids) {
+    execFileSync(
+      "chrt",
+      priority > 0 ? ["-a", "-f", "-p", String(priority), String(pid)] : ["-a", "-o", "-p", "0", String(pid)],
+    );
+  }
+}
+
+async function main(): Promise<void> {
+  const users = flag("users", 2_000);
+  const requests = flag("requests", 2_000);
+  const hold = flag("hold", 0);
+  const priority = flag("chrt", 0);
+  const compareWith = argument("compare") === undefined ? undefined : path.resolve(argument("compare")!);
+  const profileDir = argument("profile");
+  const stamp = Date.now().toString(36);
+  printHeader("gateway-latency.ts");
+  const usersUrl = await benchDatabase("users", "lat_users", stamp);
+  const children: ChildProcess[] = [];
+  const client = jsonClient(4);
+  try {
+    const seed = new pg.Client({ connectionString: usersUrl });
+    await seed.connect();
+    await seed.query(`
+      INSERT INTO users (id, email, password_hash, display_name, bio, birth_date, gender, genders_of_interest, interests, updated_at)
+      SELECT ${benchPersonIdSql("i")}, 'bench-' || i || '@example.test', '!seeded', 'Person ' || i, 'likes long walks',
+             date '1970-01-01' + (i % 15000), (CASE WHEN i % 2 = 0 THEN 'WOMAN' ELSE 'MAN' END)::"Gender", '{MAN,WOMAN}'::"Gender"[],
+             '{hiking,jazz}', now()
+      FROM generate_series(1, ${users}) i`);
+    await seed.query(`VACUUM ANALYZE users`);
+    const { rows: sample } = await seed.query<{ id: string }>(
+      `SELECT id::text FROM users ORDER BY random() LIMIT 100`,
+    );
+    await seed.end();
+
+    const key = generateSigningKeyJwk("bench-latency");
+    const url = (port: number) => `http://127.0.0.1:${port}/graphql`;
+    const readyz = (port: number) => `http://127.0.0.1:${port}/readyz`;
+    const ports = {
+      users: await freePort(),
+      discovery: await freePort(),
+      media: await freePort(),
+      chat: await freePort(),
+      files: await freePort(),
+    };
+    const env = {
+      ...subgraphsEnv({
+        // Only Users runs: the other subgraphs' URLs are never fetched by `user(id)`.
+        urls: { users: usersUrl, discovery: usersUrl, media: usersUrl, chat: usersUrl },
+        ports,
+        signingKeys: JSON.stringify([key]),
+        eventsPrefix: `hvlat_${stamp}`,
+        mediaDir: path.join(os.tmpdir(), `hv-bench-media-${stamp}`),
+      }),
+      USERS_URL: url(ports.users),
+      DISCOVERY_URL: url(ports.discovery),
+      MEDIA_URL: url(ports.media),
+      CHAT_URL: url(ports.chat),
+      // One client from one address: measure the gateway, not the edge's budgets.
+      GATEWAY_RATE_LIMIT_IP: "100000000/1m",
+      GATEWAY_RATE_LIMIT_USER: "100000000/1m",
+    };
+    const usersChild = await startChild("subgraphs/users/src/index.ts", env, readyz(ports.users));
+    children.push(usersChild);
+    const gateways: Array<{ name: string; url: string; pid: number }> = [];
+    for (const [name, from] of [["after", ROOT], ...(compareWith ? [["before", compareWith]] : [])] as Array<
+      [string, string]
+    >) {
+      const port = await freePort();
+      const child = await startChild(
+        path.join(from, "gateway", "src", "index.ts"),
+        {
+          ...env,
+          GATEWAY_PORT: String(port),
+          GATEWAY_METRICS_PORT: String(await freePort()),
+        },
+        readyz(port),
+        profileDir
+          ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `gateway-${name}-${stamp}`)}`]
+          : [],
+      );
+      children.push(child);
+      gateways.push({ name: compareWith ? name : "ours", url: url(port), pid: child.pid! });
+    }
+
+    const issuer = createAccessTokenIssuer({
+      keys: [key],
+      issuer: "haiyvee",
+      audience: "haiyvee-api",
+      ttlSeconds: 900,
+    });
+    const tokens = await Promise.all(
+      sample.map(async ({ id }) => ({
+        id,
+        token: (await issuer.issue({ userId: id, sessionId: crypto.randomUUID(), role: "USER" })).token,
+      })),
+    );
+    const ask = async (target: string, index: number) => {
+      const viewer = tokens[index % tokens.length]!;
+      const other = tokens[(index + 1) % tokens.length]!;
+      const reply = await client.post<{ data?: { user?: { id?: string } }; errors?: unknown }>(
+        target,
+        { query: QUERY, variables: { id: other.id } },
+        { authorization: `Bearer ${viewer.token}` },
+      );
+      if (reply.status !== 200 || reply.body.errors || reply.body.data?.user?.id !== other.id) {
+        throw new Error(`${target} answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+      }
+    };
+    const targets = [{ name: "direct", url: url(ports.users), pid: usersChild.pid! }, ...gateways];
+    for (let i = 0; i < 300; i += 1) for (const target of targets) await ask(target.url, i);
+
+    const times = new Map<string, number[]>(targets.map((target) => [target.name, []]));
+    const pids = [process.pid, ...children.map((child) => child.pid!)];
+    const cpuBefore = targets.map((target) => cpuSecondsOf(target.pid));
+    const callsBefore = targets.map((target) => syscallsOf(target.pid));
+    console.log(
+      `measuring ${requests} requests each, load average ${loadAverage()}${priority > 0 ? `, SCHED_FIFO ${priority}` : ""}`,
+    );
+    if (priority > 0) schedule(pids, priority);
+    try {
+      for (let i = 0; i < requests; i += 1) {
+        for (let k = 0; k < targets.length; k += 1) {
+          const target = targets[(i + k) % targets.length]!;
+          const at = performance.now();
+          await ask(target.url, i);
+          times.get(target.name)!.push(performance.now() - at);
+        }
+      }
+    } finally {
+      if (priority > 0) schedule(pids, 0);
+    }
+    console.log(`load average after ${loadAverage()}`);
+    for (const list of times.values()) list.sort((a, b) => a - b);
+    const p = (name: string, q: number) => percentile(times.get(name)!, q);
+    targets.forEach((target, index) => {
+      const cpuMs = ((cpuSecondsOf(target.pid) - cpuBefore[index]!) * 1000) / requests;
+      const calls = (syscallsOf(target.pid) - callsBefore[index]!) / requests;
+      const added =
+        target.name === "direct"
+          ? ""
+          : ` (added p50 +${(p(target.name, 50) - p("direct", 50)).toFixed(2)}, p99 +${(p(target.name, 99) - p("direct", 99)).toFixed(2)})`;
+      console.log(
+        `  ${target.name.padEnd(6)} p50 ${p(target.name, 50).toFixed(2)} ms, p90 ${p(target.name, 90).toFixed(2)}, p99 ${p(target.name, 99).toFixed(2)}${added}; ` +
+          `CPU ${cpuMs.toFixed(3)} ms/request, read+write syscalls ${calls.toFixed(1)}/request`,
+      );
+    });
+    if (hold > 0) {
+      console.log(
+        `holding ${hold} s, one request a second to each; pids: ${targets.map((t) => `${t.name} ${t.pid}`).join(", ")}`,
+      );
+      for (let s = 0; s < hold; s += 1) {
+        for (const target of gateways) await ask(target.url, s);
+        await sleep(1000);
+      }
+    }
+  } finally {
+    client.close();
+    for (const child of [...children].reverse()) await stopChild(child);
+    await dropDatabase(usersUrl);
+  }
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exitCode = 1;
+});
