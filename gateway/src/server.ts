@@ -102,6 +102,8 @@ export interface RunningGateway extends RunningService {
   };
   /** The user cache's counts (representations) and the users it holds. */
   userCacheStats(): PublicUserCacheStats & { users: number };
+  /** HTTP requests run before their admission answered, and how many of those it then refused. */
+  admissionStats(): { early: number; earlyRefused: number };
 }
 
 export async function start(
@@ -249,6 +251,7 @@ export async function start(
       viewer,
       clientIp,
       authorization: req.headers.authorization ?? null,
+      admission: protection.admissionOf(req),
     }),
     // graphql-ws on the same port and path: clients open one connection for all their subscriptions.
     onHttpServer: (httpServer) => {
@@ -299,6 +302,7 @@ export async function start(
       await metricsServer.stop();
     },
     userCacheStats: () => ({ ...userCache.stats, users: userCache.size() }),
+    admissionStats: () => protection.admissionStats(),
     subscriptionStats: () => ({
       ...hub.stats(),
       upstream: upstream.stats(),

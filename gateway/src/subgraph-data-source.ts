@@ -5,6 +5,7 @@ import {
   ErrorCode,
   isKnownErrorCode,
   REQUEST_ID_HEADER,
+  type AdmissionOutcome,
   type ProcessMetrics,
   type RequestContextBase,
 } from "@hv/kit";
@@ -87,6 +88,8 @@ export function upstreamUnavailable(): GraphQLError {
 export interface GatewayContext extends RequestContextBase {
   /** The caller's `Authorization` header, already verified at the edge; null when none was sent. */
   authorization: string | null;
+  /** While the request runs before its admission answered: that answer (gateway/src/protection). */
+  admission?: Promise<AdmissionOutcome> | undefined;
 }
 
 /**

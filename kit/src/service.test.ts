@@ -5,6 +5,7 @@ import { buildSchema, GraphQLError, type GraphQLSchema } from "graphql";
 import { createLogger } from "./logger";
 import {
   startService,
+  type AdmissionOutcome,
   type GraphQLHttpRequest,
   type RequestContextBase,
   type RunningService,
@@ -79,10 +80,18 @@ function echoSchema(): GraphQLSchema {
   return schema;
 }
 
+const TOO_MANY = {
+  status: 429,
+  errors: [{ message: "Too many", extensions: { code: "RATE_LIMITED" } }],
+  headers: { "retry-after": "7" },
+};
+
 describe("startService's HTTP front", () => {
   let service: RunningService;
   let trusting: RunningService;
   const seenByHook: GraphQLHttpRequest[] = [];
+  /** Requests whose pending admission found the token revoked: `authenticate` refuses them. */
+  const revoked = new WeakSet<http.IncomingMessage>();
 
   const start = (trustProxy: boolean | string, name: string) =>
     startService<RequestContextBase>({
@@ -99,22 +108,28 @@ describe("startService's HTTP front", () => {
       trustProxy,
       maxBodyBytes: 1024,
       readiness: [],
-      authenticate: async (header) => {
-        if (header === "Bearer bad") {
+      authenticate: async (header, req) => {
+        if (header === "Bearer bad" || revoked.has(req)) {
           throw new GraphQLError("The access token is not valid", {
             extensions: { code: "UNAUTHENTICATED", reason: "invalid" },
           });
         }
         return null;
       },
-      beforeBody: async (req) =>
-        req.headers["x-refuse"] === undefined
-          ? undefined
-          : {
-              status: 429,
-              errors: [{ message: "Too many", extensions: { code: "RATE_LIMITED" } }],
-              headers: { "retry-after": "7" },
-            },
+      beforeBody: async (req) => {
+        const pending = req.headers["x-pending"];
+        if (pending !== undefined) {
+          // The request runs at once; the verdict comes 50 ms later.
+          const verdict = new Promise<AdmissionOutcome>((resolve) =>
+            setTimeout(() => {
+              if (pending === "again") revoked.add(req);
+              resolve(pending === "admit" ? "admitted" : pending === "again" ? "again" : TOO_MANY);
+            }, 50),
+          );
+          return { admission: verdict };
+        }
+        return req.headers["x-refuse"] === undefined ? undefined : TOO_MANY;
+      },
       beforeGraphQL: (request) => {
         seenByHook.push(request);
         return undefined;
@@ -260,6 +275,26 @@ describe("startService's HTTP front", () => {
       challenge: badToken.headers["www-authenticate"],
       code: badToken.body.errors?.[0]?.extensions?.code,
     }).toEqual({ status: 401, challenge: 'Bearer error="invalid_token"', code: "UNAUTHENTICATED" });
+  });
+
+  it("should hold the answer of a request run before its admission, and send the admission's verdict", async () => {
+    const ask = (pending: string, body = ECHO) =>
+      request(service.url, { headers: { ...JSON_TYPE, "x-pending": pending }, body });
+    const admitted = await ask("admit");
+    const refused = await ask("refuse");
+    const refusedBadBody = await ask("refuse", "{not json");
+    const again = await ask("again");
+    expect({
+      admitted: [admitted.status, admitted.body.data?.echo],
+      refused: [refused.status, refused.body.errors?.[0]?.extensions?.code, refused.headers["retry-after"]],
+      refusedBadBody: [refusedBadBody.status, refusedBadBody.body.errors?.[0]?.extensions?.code],
+      again: [again.status, again.body.errors?.[0]?.extensions?.code, again.headers["www-authenticate"]],
+    }).toEqual({
+      admitted: [200, "hi"],
+      refused: [429, "RATE_LIMITED", "7"],
+      refusedBadBody: [429, "RATE_LIMITED"],
+      again: [401, "UNAUTHENTICATED", 'Bearer error="invalid_token"'],
+    });
   });
 
   it("should take the client address from X-Forwarded-For only from a trusted proxy", async () => {

@@ -39,6 +39,21 @@ export interface HttpRefusal {
   headers?: Record<string, string>;
 }
 
+/**
+ * What a request let in before its admission answered becomes once it has: "admitted" (its answer
+ * is sent), a refusal (sent instead), or "again" (the caller's standing changed, e.g. a revoked
+ * token: the request is answered anew, `authenticate` deciding again).
+ */
+export type AdmissionOutcome = "admitted" | "again" | HttpRefusal;
+
+/**
+ * `beforeBody`'s third answer: go on at once (read the body, run the operation) but send nothing
+ * until `admission` settles; it must not reject.
+ */
+export interface PendingAdmission {
+  admission: Promise<AdmissionOutcome>;
+}
+
 /** A /graphql request as Apollo will read it: GET carries the operation in `search`, POST in `body`. */
 export interface GraphQLHttpRequest {
   method: string;
@@ -89,8 +104,14 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   persistedQueries?: PersistedQueryOptions;
   /** Largest JSON body on /graphql, in bytes (default 1 MiB); bigger is 413 PAYLOAD_TOO_LARGE. */
   maxBodyBytes?: number;
-  /** Runs on each /graphql request before its body is read (the gateway's blocklist and budgets): a refusal is sent as it is. */
-  beforeBody?: (req: http.IncomingMessage, clientIp: string) => Promise<HttpRefusal | undefined>;
+  /**
+   * Runs on each /graphql request before its body is read (the gateway's blocklist and budgets): a
+   * refusal is sent as it is; a pending admission lets the request run while it settles.
+   */
+  beforeBody?: (
+    req: http.IncomingMessage,
+    clientIp: string,
+  ) => Promise<HttpRefusal | PendingAdmission | undefined>;
   /** Runs after the JSON body is read, before Apollo (the gateway's safelist): a refusal is sent as it is. */
   beforeGraphQL?: (request: GraphQLHttpRequest) => HttpRefusal | undefined;
   /**
@@ -315,16 +336,25 @@ export async function startService<TContext extends RequestContextBase>(
       return;
     }
     const clientIp = clientIpOf(req);
+    let pending: Promise<AdmissionOutcome> | undefined;
     if (beforeBody) {
-      const refusal = await beforeBody(req, clientIp);
-      if (refusal) {
-        sendRefusal(req, res, refusal);
+      const before = await beforeBody(req, clientIp);
+      if (before && "admission" in before) pending = before.admission;
+      else if (before) {
+        sendRefusal(req, res, before);
         return;
       }
     }
+    /** Before anything is sent: the pending admission's refusal, if it refused (true: sent). */
+    const refusedAfterAll = async (): Promise<boolean> => {
+      const outcome = pending === undefined ? "admitted" : await pending;
+      if (typeof outcome === "string") return false;
+      sendRefusal(req, res, outcome);
+      return true;
+    };
     const read = await readJsonBody(req, res);
     if (!read.ok) {
-      sendJson(req, res, read.status, unreadableBody(read.reason));
+      if (!(await refusedAfterAll())) sendJson(req, res, read.status, unreadableBody(read.reason));
       return;
     }
     const url = req.url ?? "/";
@@ -333,19 +363,40 @@ export async function startService<TContext extends RequestContextBase>(
     if (beforeGraphQL) {
       const refusal = beforeGraphQL({ method, search, body: read.body, clientIp });
       if (refusal) {
-        sendRefusal(req, res, refusal);
+        if (!(await refusedAfterAll())) sendRefusal(req, res, refusal);
         return;
       }
     }
-    const answer = await apollo.executeHTTPGraphQLRequest({
-      httpGraphQLRequest: {
-        method: method.toUpperCase(),
-        headers: headerMapOf(req),
-        search,
-        body: read.body,
-      },
-      context: () => contextFor(req, res, clientIp),
-    });
+    const execute = () =>
+      apollo.executeHTTPGraphQLRequest({
+        httpGraphQLRequest: {
+          method: method.toUpperCase(),
+          headers: headerMapOf(req),
+          search,
+          body: read.body,
+        },
+        context: () => contextFor(req, res, clientIp),
+      });
+    let answer: Awaited<ReturnType<typeof execute>>;
+    if (pending === undefined) answer = await execute();
+    else {
+      // The operation ran while the admission was asked: its answer waits for the verdict.
+      // Its failure is held as a value, so that it cannot go unhandled while the verdict is awaited.
+      const [ran, outcome] = await Promise.all([
+        execute().then(
+          (value) => ({ ok: true as const, value }),
+          (error: unknown) => ({ ok: false as const, error }),
+        ),
+        pending,
+      ]);
+      if (typeof outcome !== "string") {
+        sendRefusal(req, res, outcome);
+        return;
+      }
+      if (outcome === "again") answer = await execute();
+      else if (ran.ok) answer = ran.value;
+      else throw ran.error;
+    }
     for (const [name, value] of answer.headers) res.setHeader(name, value);
     const status = answer.status ?? 200;
     if (answer.body.kind === "complete") {

@@ -9,10 +9,12 @@ import {
   ErrorCode,
   clientIpResolver,
   type AccessTokenVerifier,
+  type AdmissionOutcome,
   type GatewayConfig,
   type GraphQLHttpRequest,
   type HttpRefusal,
   type Logger,
+  type PendingAdmission,
   type Redis,
   type Viewer,
   serviceUnavailable,
@@ -46,6 +48,8 @@ export {
 interface ContextWithCaller {
   viewer: Viewer | null;
   clientIp: string;
+  /** Set when the request runs before its admission answered (`EdgeProtection.admissionOf`). */
+  admission?: Promise<AdmissionOutcome> | undefined;
 }
 
 export interface ProtectionOptions {
@@ -71,9 +75,16 @@ export type SubscribeVerdict = { query: string } | GraphQLError[];
 export interface EdgeProtection {
   /**
    * kit's hook on /graphql before the body is read: blocklist (403), then one Redis round trip for
-   * the per-address budget (429), the token's revocation and the per-user budget (429).
+   * the per-address budget (429), the token's revocation and the per-user budget (429). When the
+   * caller's budgets are known to be far from exhausted, the request runs while that round trip is
+   * under way (a pending admission): its answer waits for the verdict, and only a query reaches a
+   * subgraph before it (docs/gateway.md, "Protection").
    */
-  beforeBody(req: IncomingMessage, clientIp: string): Promise<HttpRefusal | undefined>;
+  beforeBody(req: IncomingMessage, clientIp: string): Promise<HttpRefusal | PendingAdmission | undefined>;
+  /** The pending admission of a request that runs before its verdict (for its context), else undefined. */
+  admissionOf(req: IncomingMessage): Promise<AdmissionOutcome> | undefined;
+  /** HTTP requests that ran before their admission answered, and how many of those it then refused. */
+  admissionStats(): { early: number; earlyRefused: number };
   /**
    * kit's `authenticate` for HTTP requests: the caller `beforeBody` admitted (null: anonymous),
    * or its refusal of the token (401, or 503 when the signing keys could not be read).
@@ -139,6 +150,9 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   const admission = new EdgeAdmission(redis, admissionBudgets.address, admissionBudgets.user);
   /** What `guardRequest` found about each admitted request's caller, for `authenticate`. */
   const callers = new WeakMap<IncomingMessage, { viewer: Viewer | null } | { refusal: unknown }>();
+  /** The admissions of requests running before their verdict. */
+  const pendingAdmissions = new WeakMap<IncomingMessage, Promise<AdmissionOutcome>>();
+  const earlyCounts = { early: 0, earlyRefused: 0 };
   const store = new BlocklistStore(redis, keyPrefix);
   const blocklist = new LiveBlocklist(store, redis, settings.blocklistRefreshSeconds, log);
   const safelist =
@@ -168,7 +182,10 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     return options.verifier.inspect(token);
   };
 
-  const guardRequest = async (req: IncomingMessage, ip: string): Promise<HttpRefusal | undefined> => {
+  const guardRequest = async (
+    req: IncomingMessage,
+    ip: string,
+  ): Promise<HttpRefusal | PendingAdmission | undefined> => {
     if (blocklist.isBlocked(ip)) {
       log.info({ clientIp: ip }, "request from a blocked address refused");
       return refusal(403, {
@@ -183,6 +200,28 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       tokenRefusal = error;
       return null;
     });
+    if (tokenRefusal === undefined && redis.status === "ready" && admission.mayRunEarly(ip, caller)) {
+      // Far from its budgets: the request runs while Redis counts it; its answer waits for this.
+      callers.set(req, { viewer: caller?.viewer ?? null });
+      earlyCounts.early += 1;
+      const outcome = admit(req, ip, caller, undefined).then((refused): AdmissionOutcome => {
+        const verdict = refused ?? ("refusal" in (callers.get(req) ?? {}) ? "again" : "admitted");
+        if (verdict !== "admitted") earlyCounts.earlyRefused += 1;
+        return verdict;
+      });
+      pendingAdmissions.set(req, outcome);
+      return { admission: outcome };
+    }
+    return admit(req, ip, caller, tokenRefusal);
+  };
+
+  /** The admission's round trip and its verdict; sets what `authenticate` will find (the caller or its refusal). */
+  const admit = async (
+    req: IncomingMessage,
+    ip: string,
+    caller: Awaited<ReturnType<typeof inspectCaller>>,
+    tokenRefusal: unknown,
+  ): Promise<HttpRefusal | undefined> => {
     let verdict: AdmissionVerdict;
     try {
       verdict = await countBudget(() => admission.admit(ip, caller));
@@ -242,9 +281,14 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     async requestDidStart() {
       return {
         async didResolveOperation({ contextValue, document, operation }) {
+          const { viewer, clientIp, admission: pending } = contextValue as unknown as ContextWithCaller;
+          // Only a query reaches a subgraph before its admission answered; anything else waits for it
+          // (a refused request's answer is replaced by its refusal: this error is never sent).
+          if (operation?.operation !== "query" && pending !== undefined && (await pending) !== "admitted") {
+            throw new GraphQLError("The request was not admitted");
+          }
           // The address and user budgets were spent by guardRequest; mutations add their fields'.
           if (operation?.operation !== "mutation") return;
-          const { viewer, clientIp } = contextValue as unknown as ContextWithCaller;
           try {
             await countBudget(() => budgets.consumeSensitive(document, operation, viewer, clientIp));
           } catch (error) {
@@ -265,6 +309,8 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
 
   return {
     beforeBody: guardRequest,
+    admissionOf: (req) => pendingAdmissions.get(req),
+    admissionStats: () => ({ ...earlyCounts }),
     async authenticate(_authorizationHeader, req) {
       const found = callers.get(req);
       if (found === undefined) throw new Error("authenticate ran on a request guardRequest did not admit");

@@ -197,3 +197,122 @@ describe("admission at the edge: address budget, revocation and user budget in o
     expect((await get(url, { ...headers, "if-none-match": etag ?? "" })).status).toBe(304);
   });
 });
+
+describe("admission at the edge: queries run while it is asked, when the caller is far from its budgets", () => {
+  let g: LightGateway;
+  let authority: Awaited<ReturnType<typeof startTokenAuthority>>;
+  let redis: Redis;
+  beforeAll(async () => {
+    authority = await startTokenAuthority();
+    g = await startLightGateway({
+      AUTH_JWKS_URL: authority.jwksUrl,
+      GATEWAY_RATE_LIMIT_IP: "10/1m",
+      GATEWAY_RATE_LIMIT_USER: "10/1m",
+    });
+    redis = new Redis(REDIS_URL);
+  });
+  afterAll(async () => {
+    await g?.stop();
+    await authority?.close();
+    await redis?.quit();
+  });
+  const from = (ip: string, authorization?: string) => ({
+    "x-forwarded-for": ip,
+    ...(authorization ? { authorization } : {}),
+  });
+  const reached = (text: string) =>
+    g.subgraph.requests.filter((request) => request.query.includes(text)).length;
+
+  it("should run early only while at least half the budget is left, and never let a request over it reach a subgraph", async () => {
+    const ip = randomIpv6();
+    const tag = randomUUID();
+    const before = g.gateway.admissionStats();
+    const replies = [];
+    for (let i = 0; i < 12; i += 1) {
+      const reply = await post(g.url, { query: `{ echo(text: "${tag}-${i}.") }` }, from(ip));
+      replies.push({
+        status: reply.status,
+        echo: reply.body.data?.echo ?? null,
+        reached: reached(`${tag}-${i}.`),
+      });
+    }
+    const after = g.gateway.admissionStats();
+    // The first is unknown; the 2nd to 5th find 9, 8, 7 and 6 of 10 points left (at least 5 once taken).
+    expect(after.early - before.early).toBe(4);
+    expect(after.earlyRefused - before.earlyRefused).toBe(0);
+    expect(replies).toEqual([
+      ...Array.from({ length: 10 }, (_, i) => ({ status: 200, echo: `${tag}-${i}.`, reached: 1 })),
+      { status: 429, echo: null, reached: 0 },
+      { status: 429, echo: null, reached: 0 },
+    ]);
+  });
+
+  it("should withhold an early query's answer when the budget was spent elsewhere: 429, as without it", async () => {
+    const ip = randomIpv6();
+    const tag = randomUUID();
+    expect((await post(g.url, { query: `{ echo(text: "${tag}-first") }` }, from(ip))).status).toBe(200);
+    // Another replica spent the rest of the window: this one still believes 9 points are left.
+    await redis.set(`${g.keyPrefix}:rl:edge-address:${addressBudgetKey(ip)}`, "10", "KEEPTTL");
+    const before = g.gateway.admissionStats();
+    const query = await post(g.url, { query: `{ echo(text: "${tag}-early") }` }, from(ip));
+    const mutation = await post(g.url, { query: `mutation { pass(userId: "${tag}-mutation") }` }, from(ip));
+    const after = g.gateway.admissionStats();
+    expect({
+      query: [query.status, codes(query), query.body.errors?.[0]?.extensions?.limit, query.body.data],
+      retryAfter: Number(query.headers.get("retry-after")) > 0,
+      mutation: [mutation.status, codes(mutation)],
+      early: after.early - before.early,
+      refused: after.earlyRefused - before.earlyRefused,
+    }).toEqual({
+      query: [429, ["RATE_LIMITED"], "edge-address", undefined],
+      retryAfter: true,
+      mutation: [429, ["RATE_LIMITED"]],
+      early: 1,
+      refused: 1,
+    });
+    // The early query may have reached the subgraph (its answer was dropped); nothing after did.
+    expect(reached(`${tag}-early`)).toBeLessThanOrEqual(1);
+    expect(reached(`${tag}-mutation`)).toBe(0);
+  });
+
+  it("should answer 401 revoked to an early request of a session revoked meanwhile, and hold its mutation back", async () => {
+    const ip = randomIpv6();
+    const tag = randomUUID();
+    const token = await authority.token();
+    const { sid } = claims(token);
+    expect(
+      (await post(g.url, { query: `{ echo(text: "${tag}") }` }, from(ip, `Bearer ${token}`))).status,
+    ).toBe(200);
+    await new SessionRevocations(redis).revokeSession(sid);
+    const before = g.gateway.admissionStats();
+    const mutation = await post(
+      g.url,
+      { query: `mutation { pass(userId: "${tag}-mutation") }` },
+      from(ip, `Bearer ${token}`),
+    );
+    const after = g.gateway.admissionStats();
+    expect({
+      status: mutation.status,
+      codes: codes(mutation),
+      reason: mutation.body.errors?.[0]?.extensions?.reason,
+      challenge: mutation.headers.get("www-authenticate"),
+      early: after.early - before.early,
+      reached: reached(`${tag}-mutation`),
+    }).toEqual({
+      status: 401,
+      codes: ["UNAUTHENTICATED"],
+      reason: "revoked",
+      challenge: 'Bearer error="invalid_token"',
+      early: 1,
+      reached: 0,
+    });
+    // Revoked: its next request waits for the admission again.
+    const query = await post(g.url, { query: `{ echo(text: "${tag}-later") }` }, from(ip, `Bearer ${token}`));
+    expect({ status: query.status, reason: query.body.errors?.[0]?.extensions?.reason }).toEqual({
+      status: 401,
+      reason: "revoked",
+    });
+    expect(g.gateway.admissionStats().early - after.early).toBe(0);
+    expect(reached(`${tag}-later`)).toBe(0);
+  });
+});
