@@ -1,4 +1,5 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from "@apollo/gateway";
+import DataLoader from "dataloader";
 import { requestIdFrom, type ProcessMetrics } from "@hv/kit";
 import { restrictCachePolicy, type GatewayContext } from "./subgraph-data-source";
 import {
@@ -27,6 +28,29 @@ interface InFlight {
   pending: Promise<Kept | undefined>;
 }
 
+/** One missing representation asked of Users, with the fetch it came in (the first one's is sent). */
+interface Asked {
+  id: string;
+  representation: unknown;
+  options: ProcessOptions;
+  settle: (kept: Kept | undefined) => void;
+}
+
+/** One fetch sent as nobody for the misses of every fetch that came in the same turn of the loop. */
+interface Batch {
+  response: GatewayResponse;
+  /** One entity or null per representation, in order; undefined when the answer cannot be used. */
+  entities: Array<Entity | null> | undefined;
+  cacheControl: string | null;
+  size: number;
+}
+
+/** A representation's place in the batch it went in. */
+interface Answered {
+  batch: Batch;
+  place: number;
+}
+
 /** A data source behind the cache; `uncached` sends as it came (an owner's fetch known to need their token). */
 export interface CachedDataSource extends GraphQLDataSource<GatewayContext> {
   readonly uncached: GraphQLDataSource<GatewayContext>;
@@ -39,6 +63,8 @@ export interface PublicUserCacheOptions {
   maxUsers: number;
   userChanges: UserChanges | undefined;
   metrics?: ProcessMetrics | undefined;
+  /** Most representations in one fetch of misses (default 100). */
+  maxBatch?: number;
 }
 
 /** Counts of representations since start (`hv_gateway_user_cache_entities_total` by outcome). */
@@ -48,6 +74,8 @@ export interface PublicUserCacheStats {
   owner: number;
   /** Users dropped because Users said they changed. */
   invalidated: number;
+  /** Fetches of misses sent as nobody (one per batch). */
+  fetches: number;
 }
 
 /**
@@ -64,12 +92,17 @@ export interface PublicUserCacheStats {
  * errors, sends the whole fetch again as it came, with the viewer's token, and answers that.
  */
 export class PublicUserCache {
-  readonly stats: PublicUserCacheStats = { hits: 0, misses: 0, owner: 0, invalidated: 0 };
+  readonly stats: PublicUserCacheStats = { hits: 0, misses: 0, owner: 0, invalidated: 0, fetches: 0 };
   private supergraph: SupergraphVersion | undefined;
   /** Per fetch text of the current supergraph: its unnamed form when public, null when not. */
   private readonly texts = new Map<string, string | null>();
   /** Per user (lower-case id), per unnamed fetch text: what is kept or in flight. First kept first. */
   private readonly users = new Map<string, Map<string, Kept | InFlight>>();
+  /** Per data source, per unnamed fetch text: the batch of misses gathering in this turn of the loop. */
+  private loaders = new WeakMap<
+    GraphQLDataSource<GatewayContext>,
+    Map<string, DataLoader<Asked, Answered>>
+  >();
 
   constructor(private readonly options: PublicUserCacheOptions) {
     options.userChanges?.onChange((userId) => {
@@ -83,6 +116,7 @@ export class PublicUserCache {
     this.supergraph = supergraph;
     this.texts.clear();
     this.users.clear();
+    this.loaders = new WeakMap();
   }
 
   /** Users with something kept or in flight. */
@@ -104,13 +138,14 @@ export class PublicUserCache {
     const variables = options.request.variables ?? {};
     const representations = variables.representations;
     const ids = text === undefined ? undefined : userIdsOf(representations, true);
-    if (text === undefined || ids === undefined) return inner.process(options);
+    // Only `representations` may travel in a batch: another variable could differ between fetches.
+    if (text === undefined || ids === undefined || Object.keys(variables).length !== 1)
+      return inner.process(options);
 
     const now = performance.now();
     /** Per representation: a kept entity, one in flight elsewhere, or its place among `missing`. */
     const slots: Array<Kept | Promise<Kept | undefined> | number> = [];
-    const missing: Array<{ id: string; representation: unknown; settle: (kept: Kept | undefined) => void }> =
-      [];
+    const missing: Asked[] = [];
     const missingIndex = new Map<string, number>();
     for (const [i, id] of ids.entries()) {
       const own = missingIndex.get(id);
@@ -131,7 +166,12 @@ export class PublicUserCache {
         }
         byText.set(text, inFlight);
         const place = missing.length;
-        missing.push({ id, representation: (representations as unknown[])[i], settle: settleOnce(settle) });
+        missing.push({
+          id,
+          representation: (representations as unknown[])[i],
+          options,
+          settle: settleOnce(settle),
+        });
         missingIndex.set(id, place);
         slots.push(place);
       }
@@ -139,47 +179,18 @@ export class PublicUserCache {
     this.count("hit", ids.length - missing.length);
     this.count("miss", missing.length);
 
-    let fresh: GatewayResponse | undefined;
-    let freshEntities: Array<Entity | null> | undefined;
+    let answers: Answered[] | undefined;
     if (missing.length > 0) {
-      const settleAll = (kept?: Kept) => {
-        for (const m of missing) m.settle(kept);
-      };
-      try {
-        fresh = await inner.process({
-          ...options,
-          request: {
-            ...options.request,
-            variables: { ...variables, representations: missing.map((m) => m.representation) },
-          },
-          context: asNobody(options.context as GatewayContext),
-        });
-      } catch (error) {
-        this.forget(missing, text);
-        settleAll(undefined);
-        throw error; // as the viewer's own fetch would have: the subgraph could not be reached
-      }
-      freshEntities = fresh.errors?.length ? undefined : entitiesOf(fresh, missing.length);
-      const cacheControl = fresh.http?.headers.get("cache-control") ?? null;
-      const expiresAt = performance.now() + this.options.keepMs;
-      for (const [place, m] of missing.entries()) {
-        const entity = freshEntities?.[place];
-        const byText = this.users.get(m.id);
-        const current = byText?.get(text);
-        if (!entity) {
-          if (current && "pending" in current) this.dropSlot(m.id, text);
-          m.settle(undefined);
-          continue;
-        }
-        const kept: Kept = { entity: copyJson(entity), cacheControl, expiresAt };
-        // Dropped while in flight (the user changed, the channel was lost): answered, never kept.
-        if (current && "pending" in current) byText!.set(text, kept);
-        m.settle(kept);
-      }
-      if (!freshEntities) {
+      // Every fetch's misses of this turn of the loop go in one fetch (as the viewer's own fetch
+      // would have, a failure to reach Users is thrown).
+      const loader = this.loaderFor(inner, text);
+      const answered = await Promise.all(missing.map((asked) => loader.load(asked)));
+      answers = answered;
+      if (answered.some((answer) => !answer.batch.entities)) {
         // Asked as nobody and fetched whole: the answer is the one it would have had as it came.
+        const whole = wholeBatch(answered, ids.length);
         const asked = options.context as Partial<GatewayContext>;
-        if (!asked.authorization && missing.length === ids.length) return fresh;
+        if (!asked.authorization && whole) return whole.response;
         return this.asItCame(inner, options, ids.length);
       }
     }
@@ -190,8 +201,10 @@ export class PublicUserCache {
     for (const [i, slot] of slots.entries()) {
       let kept: Kept | undefined;
       if (typeof slot === "number") {
-        const entity = freshEntities![slot]!;
+        const { batch, place } = answers![slot]!;
+        const entity = batch.entities![place]!;
         if (entity === null && ids[i] === viewerId) return this.asItCame(inner, options, ids.length);
+        policies.add(batch.cacheControl);
         entities.push(entity);
         continue;
       }
@@ -205,9 +218,77 @@ export class PublicUserCache {
     if ("incomingRequestContext" in options) {
       for (const header of policies) restrictCachePolicy(options.incomingRequestContext, header);
     }
-    // Every representation missed, in order, once: Users' own answer.
-    if (fresh && missing.length === ids.length) return fresh;
+    // Every representation missed, in order, once, and the batch held nothing else: Users' own answer.
+    const whole = answers && wholeBatch(answers, ids.length);
+    if (whole) return whole.response;
     return { data: { _entities: entities } };
+  }
+
+  /** The loader gathering the misses of `text` sent through `inner` in this turn of the loop. */
+  private loaderFor(inner: GraphQLDataSource<GatewayContext>, text: string): DataLoader<Asked, Answered> {
+    let byText = this.loaders.get(inner);
+    if (!byText) this.loaders.set(inner, (byText = new Map()));
+    let loader = byText.get(text);
+    if (!loader) {
+      loader = new DataLoader<Asked, Answered>((asked) => this.fetchBatch(inner, text, asked), {
+        cache: false,
+        maxBatchSize: this.options.maxBatch ?? 100,
+        // Misses of every request and event handled in this turn of the loop (not only this tick).
+        batchScheduleFn: (send) => setImmediate(send),
+      });
+      byText.set(text, loader);
+    }
+    return loader;
+  }
+
+  /**
+   * One fetch as nobody of the representations `asked`, with the first fetch's text: what it
+   * answers non-null is kept, and every representation is told its place in the answer.
+   */
+  private async fetchBatch(
+    inner: GraphQLDataSource<GatewayContext>,
+    text: string,
+    asked: readonly Asked[],
+  ): Promise<Answered[]> {
+    const settleAll = (kept?: Kept) => {
+      for (const a of asked) a.settle(kept);
+    };
+    const first = asked[0]!.options;
+    this.stats.fetches += 1;
+    let response: GatewayResponse;
+    try {
+      response = await inner.process({
+        ...first,
+        request: {
+          ...first.request,
+          variables: { ...first.request.variables, representations: asked.map((a) => a.representation) },
+        },
+        context: asNobody(first.context as GatewayContext),
+      });
+    } catch (error) {
+      this.forget(asked, text);
+      settleAll(undefined);
+      throw error;
+    }
+    const entities = response.errors?.length ? undefined : entitiesOf(response, asked.length);
+    const cacheControl = response.http?.headers.get("cache-control") ?? null;
+    const expiresAt = performance.now() + this.options.keepMs;
+    for (const [place, a] of asked.entries()) {
+      const entity = entities?.[place];
+      const byText = this.users.get(a.id);
+      const current = byText?.get(text);
+      if (!entity) {
+        if (current && "pending" in current) this.dropSlot(a.id, text);
+        a.settle(undefined);
+        continue;
+      }
+      const kept: Kept = { entity: copyJson(entity), cacheControl, expiresAt };
+      // Dropped while in flight (the user changed, the channel was lost): answered, never kept.
+      if (current && "pending" in current) byText!.set(text, kept);
+      a.settle(kept);
+    }
+    const batch: Batch = { response, entities, cacheControl, size: asked.length };
+    return asked.map((_, place) => ({ batch, place }));
   }
 
   /** The fetch as it came (with the viewer's token), answered as it answers. */
@@ -255,6 +336,13 @@ export class PublicUserCache {
     }
     return known ?? undefined;
   }
+}
+
+/** The batch when it was this fetch's alone and held all its `count` representations, in order. */
+function wholeBatch(answers: readonly Answered[], count: number): Batch | undefined {
+  const batch = answers[0]?.batch;
+  if (!batch || answers.length !== count || batch.size !== count) return undefined;
+  return answers.every((answer) => answer.batch === batch) ? batch : undefined;
 }
 
 /** A settle that only counts the first time (a forgotten fetch may be settled twice). */

@@ -1,7 +1,14 @@
 import { randomUUID } from "node:crypto";
+import { readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { start as startGateway, type RunningGateway } from "@hv/gateway";
+import { Supergraph } from "@apollo/federation-internals";
+import { GraphQLDataSourceRequestKind } from "@apollo/gateway/dist/datasources/types";
+import { start as startGateway, SUPERGRAPH_PATH, type RunningGateway } from "@hv/gateway";
+import { PublicUserCache } from "@hv/gateway/src/public-user-cache";
+import { SubgraphDataSource, type GatewayContext } from "@hv/gateway/src/subgraph-data-source";
+import { createSubgraphFetcher } from "@hv/gateway/src/subgraph-fetcher";
+import { listenToUserChanges } from "@hv/gateway/src/subscriptions/user-changes";
 import { loadGatewayConfig, SUBGRAPH_NAMES } from "@hv/kit";
 import { useSystem } from "../../support/fixture";
 import { capturingLogger } from "../../support/log-capture";
@@ -301,5 +308,141 @@ describe("users' public fields kept at the gateway for queries and mutations", (
       const fetches = entityFetches().slice(before);
       expect([round, fetches.map((f) => f.authorization)]).toEqual([round, [`Bearer ${ada.accessToken}`]]);
     }
+  });
+});
+
+/**
+ * Misses of fetches made in one turn of the event loop go to Users in one fetch as nobody
+ * (gateway/src/public-user-cache.ts): each caller still gets what it got alone. The cache is
+ * driven directly (the executor's calls, made in one turn, are what a burst of requests and events
+ * makes), in front of the real Users through a recording proxy; `reference` is the same data
+ * source without the cache.
+ */
+describe("misses of one turn of the loop sent to Users together", () => {
+  const fixture = useSystem();
+  const TEXT = (name: string) =>
+    `query ${name}($representations:[_Any!]!){_entities(representations:$representations){...on User{displayName}}}`;
+  const { logger } = capturingLogger("gateway", "warn");
+  let proxy: Awaited<ReturnType<typeof recordingProxy>>;
+  let fetcher: ReturnType<typeof createSubgraphFetcher>;
+  let userChanges: ReturnType<typeof listenToUserChanges>;
+  let reference: SubgraphDataSource;
+  let cache: PublicUserCache;
+  let cached: ReturnType<PublicUserCache["wrap"]>;
+
+  beforeAll(async () => {
+    proxy = await recordingProxy(fixture.system.subgraphs.users.url);
+    fetcher = createSubgraphFetcher(10_000);
+    userChanges = listenToUserChanges(loadGatewayConfig(testEnv()).redis, logger);
+    reference = new SubgraphDataSource({
+      subgraphName: "users",
+      url: fixture.system.subgraphs.users.url,
+      fetcher: fetcher.fetch,
+    });
+    cache = new PublicUserCache({ keepMs: 60_000, maxUsers: 1_000, userChanges });
+    const schema = Supergraph.build(readFileSync(SUPERGRAPH_PATH, "utf8")).apiSchema().toGraphQLJSSchema();
+    cache.setSupergraph({ version: "test", schema });
+    cached = cache.wrap(
+      new SubgraphDataSource({ subgraphName: "users", url: proxy.url, fetcher: fetcher.fetch }),
+    );
+    await eventually(() => userChanges.live, "the cache to listen to user changes");
+  });
+  afterAll(async () => {
+    await userChanges?.stop();
+    await fetcher?.close();
+    await proxy?.close();
+  });
+
+  const entityFetches = () => proxy.received.filter((r) => r.body.includes("_entities"));
+  const contextOf = (who: SignedIn | null): GatewayContext => ({
+    requestId: randomUUID(),
+    logger,
+    viewer: who ? { userId: who.userId, sessionId: randomUUID(), role: "USER" } : null,
+    clientIp: "127.0.0.1",
+    authorization: who ? `Bearer ${who.accessToken}` : null,
+  });
+  /** The executor's call for `ids` as `who` (null: an event's fetch as nobody). */
+  const fetchOf = (name: string, who: SignedIn | null, ids: string[]) => () =>
+    ({
+      kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
+      request: {
+        query: TEXT(name),
+        variables: { representations: ids.map((id) => ({ __typename: "User", id })) },
+      },
+      context: contextOf(who),
+      incomingRequestContext: {},
+    }) as unknown as Parameters<SubgraphDataSource["process"]>[0];
+
+  it("should send every caller's misses in one fetch and answer each as alone, a hidden owner with their token", async () => {
+    const [ada, bob, carl, dan] = await Promise.all(
+      ["Ada", "Bob", "Carl", "Dan"].map((displayName) => fixture.client.signUp({ displayName })),
+    );
+    const hidden = await fixture.client.request(
+      `mutation { updateProfile(input: { visibility: HIDDEN }) { id } }`,
+      {},
+      bob!.accessToken,
+    );
+    expect(hidden.body.errors).toBeUndefined();
+    const calls = [
+      fetchOf("A__users__1", ada!, [bob!.userId, carl!.userId]), // Bob is null to Ada
+      fetchOf("B__users__2", bob!, [bob!.userId, dan!.userId]), // Bob's own hidden profile: his token
+      fetchOf("C__users__1", null, [carl!.userId, dan!.userId, ada!.userId]), // an event, as nobody
+    ];
+    const before = entityFetches().length;
+    const fetchesBefore = cache.stats.fetches;
+    const answers = await Promise.all(calls.map((call) => cached.process(call())));
+    const sent = entityFetches().slice(before);
+    const expected = await Promise.all(calls.map((call) => reference.process(call())));
+    expect(answers.map((a) => ({ data: a.data, errors: a.errors }))).toEqual(
+      expected.map((a) => ({ data: a.data, errors: a.errors })),
+    );
+    expect((answers[1]!.data as { _entities: unknown[] })._entities[0]).toEqual({ displayName: "Bob" });
+    expect((answers[0]!.data as { _entities: unknown[] })._entities[0]).toBeNull();
+    // One fetch as nobody for the four users, then Bob's own fetch again with his token.
+    expect(cache.stats.fetches - fetchesBefore).toBe(1);
+    expect(sent.map((f) => f.authorization)).toEqual([undefined, `Bearer ${bob!.accessToken}`]);
+    const batch = JSON.parse(sent[0]!.body) as { variables: { representations: Array<{ id: string }> } };
+    expect(batch.variables.representations.map((r) => r.id)).toEqual([
+      bob!.userId,
+      carl!.userId,
+      dan!.userId,
+      ada!.userId,
+    ]);
+    // Kept: the same calls again cost Users only Bob's own fetch (null to nobody is never kept).
+    const again = entityFetches().length;
+    const second = await Promise.all(calls.map((call) => cached.process(call())));
+    expect(second.map((a) => a.data)).toEqual(answers.map((a) => a.data));
+    expect(
+      entityFetches()
+        .slice(again)
+        .map((f) => f.authorization),
+    ).toEqual([undefined, `Bearer ${bob!.accessToken}`]);
+  });
+
+  it("should fail every caller of a batch that cannot reach Users, and keep nothing", async () => {
+    const dead = http.createServer();
+    await new Promise<void>((resolve) => dead.listen(0, "127.0.0.1", resolve));
+    const url = `http://127.0.0.1:${(dead.address() as AddressInfo).port}/graphql`;
+    await new Promise<void>((resolve) => dead.close(() => resolve()));
+    const unreachable = new PublicUserCache({ keepMs: 60_000, maxUsers: 1_000, userChanges });
+    const schema = Supergraph.build(readFileSync(SUPERGRAPH_PATH, "utf8")).apiSchema().toGraphQLJSSchema();
+    unreachable.setSupergraph({ version: "test", schema });
+    const source = unreachable.wrap(
+      new SubgraphDataSource({ subgraphName: "users", url, fetcher: fetcher.fetch }),
+    );
+    const [ada, bob] = await Promise.all(
+      ["Ada", "Bob"].map((displayName) => fixture.client.signUp({ displayName })),
+    );
+    const outcomes = await Promise.allSettled([
+      source.process(fetchOf("A__users__1", ada!, [bob!.userId])()),
+      source.process(fetchOf("C__users__1", null, [ada!.userId])()),
+    ]);
+    expect(unreachable.stats.fetches).toBe(1);
+    for (const outcome of outcomes) {
+      expect(outcome.status).toBe("rejected");
+      const reason = (outcome as PromiseRejectedResult).reason as { extensions?: { code?: unknown } };
+      expect(reason.extensions?.code).toBe("UPSTREAM_UNAVAILABLE");
+    }
+    expect(unreachable.size()).toBe(0);
   });
 });

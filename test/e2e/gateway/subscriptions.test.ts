@@ -104,18 +104,22 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     const senders = await Promise.all(Array.from({ length: 8 }, (_, i) => person(`Sender ${i}`)));
     // Event i's sender profile is fetched on its own (a different sender each time) and Users
     // answers the first event's fetch last: later events are resolved before earlier ones.
+    const arrived: number[] = [];
     const answered: string[] = [];
     h.usersGate.current = async (body) => {
       const index = senders.findIndex((s) => body.includes(s.userId));
       if (index < 0) return;
+      arrived.push(index);
       await new Promise((resolve) => setTimeout(resolve, (senders.length - index) * 40));
       answered.push(senders[index]!.userId);
     };
     const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
     await eventually(() => h.chat.activeSubscriptions() === 1, "the upstream subscription");
-    senders.forEach((sender, i) =>
-      h.chat.publish([ada.userId], messageEvent("c-order", i + 1, sender.userId)),
-    );
+    // One at a time: the user cache sends the misses of one turn of the loop in one fetch.
+    for (const [i, sender] of senders.entries()) {
+      h.chat.publish([ada.userId], messageEvent("c-order", i + 1, sender.userId));
+      await eventually(() => arrived.includes(i), `event ${i + 1}'s fetch to reach Users`);
+    }
     await sub.until(() => sub.results.length === senders.length, "every event");
     // The premise: the fetches did complete out of order...
     expect(answered[0]).toBe(senders.at(-1)?.userId);
