@@ -2,6 +2,7 @@
  * The Users subgraph alone over HTTP: profile entity fetches, logIn and refreshSession.
  *
  *   pnpm exec tsx bench/users.ts [--requests 400] [--concurrency 8] [--logins 200] [--refreshes 1000] [--keep]
+ *     [--nobody 2000] [--entities-only] [--profile DIR]
  *
  * Users runs as its own process (built, as deployed; BENCH_RUN=source: node --import tsx subgraphs/users/src/index.ts) on a database of
  * its own, with `requests` × 50 people seeded with SQL, all with the same argon2id password hash
@@ -11,9 +12,15 @@
  *   Users for a page of people), signed in as one of 20 viewers. Cold: `requests` pages never asked
  *   for before (the profile cache misses, one SQL statement per page); warm: the same pages again
  *   (all 50 from Redis); then one User a request (warm): what a single profile read costs.
+ * - The gateway's fetch of one public profile (`_entities` of 1 User, displayName, no token: the
+ *   user cache's fetch as nobody, gateway/src/public-user-cache.ts): `nobody` people never asked
+ *   for (the profile cache misses: what a first-seen sender costs Users), then the same again warm.
  * - logIn: `logins` logins, each to an account and from an address (X-Forwarded-For, trusted from
  *   loopback) of its own, so the per-account and per-address budgets are not what is measured.
  * - refreshSession: `refreshes` rotations, each client spending its session's newest refresh token.
+ *
+ * `--entities-only` skips logIn and refreshSession; `--profile DIR` writes a V8 CPU profile of Users
+ * (DIR/users-<run>/) when it stops.
  *
  * Reported per phase: operations per second, the round trip p50/p99 and the Users process's CPU
  * time per operation (all its threads: argon2 runs on libuv's pool); PostgreSQL and Redis are not
@@ -21,6 +28,7 @@
  */
 import { randomBytes, randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
+import path from "node:path";
 import { createAccessTokenIssuer, generateSigningKeyJwk, loadUsersConfig } from "@hv/kit";
 import { createUsersDb } from "@hv/users/src/db";
 import { hashPassword } from "@hv/users/src/modules/passwords";
@@ -46,6 +54,8 @@ const PASSWORD = "bench password, long enough";
 const PROFILES = `query($representations: [_Any!]!) {
   _entities(representations: $representations) { ... on User { displayName age bio interests } }
 }`;
+/** The gateway's fetch of a sender as nobody (the planner's text for `sender { displayName }`). */
+const PUBLIC_SENDER = `query ChatMyEvents__users__2($representations:[_Any!]!){_entities(representations:$representations){...on User{displayName}}}`;
 const LOG_IN = `mutation($input: LogInInput!) {
   logIn(input: $input) { accessToken accessTokenExpiresAt refreshToken refreshTokenExpiresAt user { id displayName } }
 }`;
@@ -63,6 +73,10 @@ async function main(): Promise<void> {
   const concurrency = flag("concurrency", 8);
   const logins = flag("logins", 200);
   const refreshes = flag("refreshes", 1000);
+  const nobody = flag("nobody", 2000);
+  const entitiesOnly = process.argv.includes("--entities-only");
+  const profileIndex = process.argv.indexOf("--profile");
+  const profileDir = profileIndex < 0 ? undefined : process.argv[profileIndex + 1];
   const keep = process.argv.includes("--keep");
   const stamp = Date.now().toString(36);
   printHeader("users.ts");
@@ -72,7 +86,8 @@ async function main(): Promise<void> {
   const client = jsonClient(concurrency);
   let child: ChildProcess | undefined;
   try {
-    const people = Math.max(requests * PAGE, logins);
+    // The pages' people first, then `nobody` people of the public fetches' own.
+    const people = Math.max(requests * PAGE, logins) + nobody;
     const passwordHash = await hashPassword(PASSWORD);
     await db.$executeRawUnsafe(
       `INSERT INTO users (id, email, password_hash, email_verified_at, display_name, bio, birth_date, gender, genders_of_interest, interests, updated_at)
@@ -103,7 +118,12 @@ async function main(): Promise<void> {
       audience: config.auth.audience,
       ttlSeconds: config.accessTokens.ttlSeconds,
     });
-    child = await startChild("subgraphs/users/src/index.ts", env, `http://127.0.0.1:${port}/readyz`);
+    child = await startChild(
+      "subgraphs/users/src/index.ts",
+      env,
+      `http://127.0.0.1:${port}/readyz`,
+      profileDir ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `users-${stamp}`)}`] : [],
+    );
     const pid = child.pid!;
     const url = `http://127.0.0.1:${port}/graphql`;
     const viewers: string[] = [];
@@ -111,6 +131,36 @@ async function main(): Promise<void> {
       viewers.push(
         (await issuer.issue({ userId: rows[i]!.id, sessionId: randomUUID(), role: "USER" })).token,
       );
+
+    // The gateway's public fetch of one sender, as nobody: cold (never asked for), then warm.
+    const strangers = rows.slice(rows.length - nobody);
+    const publicSender = async (i: number) => {
+      const data = expectData(
+        await client.post<{ data?: { _entities: Array<{ displayName: string } | null> } }>(url, {
+          query: PUBLIC_SENDER,
+          variables: { representations: [{ __typename: "User", id: strangers[i]!.id }] },
+        }),
+      );
+      if (!data._entities[0]) throw new Error(`stranger ${i}: no profile`);
+    };
+    if (nobody > 0) {
+      const coldNobody = await closedLoop(nobody, concurrency, pid, publicSender);
+      console.log(
+        describeLoop(
+          `_entities, 1 User as nobody, profile cache cold, ${concurrency} clients`,
+          coldNobody,
+          "Users",
+        ),
+      );
+      const warmNobody = await closedLoop(nobody, concurrency, pid, publicSender);
+      console.log(
+        describeLoop(
+          `_entities, 1 User as nobody, profile cache warm, ${concurrency} clients`,
+          warmNobody,
+          "Users",
+        ),
+      );
+    }
 
     const pages = Array.from({ length: requests }, (_, page) =>
       rows.slice(page * PAGE, (page + 1) * PAGE).map((row) => ({ __typename: "User", id: row.id })),
@@ -145,6 +195,7 @@ async function main(): Promise<void> {
       describeLoop(`_entities, 1 User, profile cache warm, ${concurrency} clients`, single, "Users"),
     );
 
+    if (entitiesOnly) return;
     // logIn: account i from address 10.x.y.z of its own (a random /16 per run: the budgets live in
     // the shared Redis for 15 minutes).
     const net = randomBytes(1)[0]!;
