@@ -42,6 +42,31 @@ describe("ProfileCache", () => {
     expect(second?.displayName).toBe("Cached");
   });
 
+  it("should read a miss's row and version in one Redis round trip, and a hit's in one", async () => {
+    const user = await newUser();
+    const counted = new Redis(process.env.REDIS_URL ?? "redis://127.0.0.1:6379");
+    try {
+      await counted.ping();
+      const commands: string[] = [];
+      const send = counted.sendCommand.bind(counted);
+      counted.sendCommand = (command, stream) => {
+        commands.push(command.name);
+        return send(command, stream);
+      };
+      const cache = new ProfileCache(sql, counted);
+      const [first] = await cache.load([user.id]);
+      expect(first?.displayName).toBe("Cached");
+      // One read of the row and its version, the SQL read, then the versioned write.
+      expect(commands).toEqual(["mget", "eval"]);
+      commands.length = 0;
+      const [second] = await cache.load([user.id]);
+      expect(second?.displayName).toBe("Cached");
+      expect(commands).toEqual(["mget"]);
+    } finally {
+      counted.disconnect();
+    }
+  });
+
   it("should read a row exactly as Prisma does, less the password hash and email, and revive it the same from Redis", async () => {
     const user = await db.user.create({
       data: {

@@ -64,25 +64,28 @@ export class ProfileCache {
 
   async load(ids: readonly string[]): Promise<Array<UserRow | null>> {
     if (ids.length === 0) return [];
-    const cached = await this.redis.mget(ids.map(key)).catch(() => ids.map(() => null));
+    // Rows and versions in one round trip: a miss's version is read before its SQL read begins.
+    const cached = await this.redis.mget([...ids.map(key), ...ids.map(versionKey)]).catch(() => undefined);
     const found = new Map<string, UserRow>();
+    /** Each missing user's version as read with the rows (null: never written). */
+    const missing = new Map<string, string | null>();
     ids.forEach((id, index) => {
-      const text = cached[index];
+      const text = cached?.[index];
       if (text) found.set(id, revive(JSON.parse(text) as CachedRow));
+      else missing.set(id, cached?.[ids.length + index] ?? null);
     });
-    const missing = ids.filter((id) => !found.has(id));
-    if (missing.length > 0) {
-      const versions = await this.redis.mget(missing.map(versionKey)).catch(() => undefined);
-      const rows = await this.read(missing);
+    if (missing.size > 0) {
+      const rows = await this.read([...missing.keys()]);
       for (const row of rows) found.set(row.id, row);
       // Written only where no write to that user happened since the read began (its version is
-      // unchanged), so a slow reader cannot put back a row that a ban just replaced.
-      if (versions) {
+      // unchanged), so a slow reader cannot put back a row that a ban just replaced. Without
+      // Redis (the read failed) nothing is written.
+      if (cached) {
         const writes = rows.map((row) => ({
           key: key(row.id),
           versionKey: versionKey(row.id),
           value: JSON.stringify(row),
-          version: versions[missing.indexOf(row.id)] ?? "0",
+          version: missing.get(row.id) ?? "0",
         }));
         await cacheIfUnchanged(this.redis, writes, TTL_SECONDS).catch(() => undefined);
       }
