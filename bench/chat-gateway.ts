@@ -117,7 +117,7 @@ async function countingProxy(target: string) {
    * planner gives a fetch (`ChatSendMessage__users__1`): since round 7 the gateway's user cache
    * sends a send's missing sender as nobody too.
    */
-  const counts = { entities: 0, events: 0 };
+  const counts = { entities: 0, events: 0, representations: 0 };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const targetUrl = new URL(target);
   const server = http.createServer((req, res) => {
@@ -127,6 +127,11 @@ async function countingProxy(target: string) {
       const body = Buffer.concat(chunks);
       if (body.includes("_entities")) {
         counts.entities += 1;
+        // The gateway's user cache sends the misses of one loop turn together: users per fetch.
+        const representations = (
+          JSON.parse(body.toString("utf8")) as { variables?: { representations?: unknown } }
+        ).variables?.representations;
+        if (Array.isArray(representations)) counts.representations += representations.length;
         if (!body.includes("ChatSendMessage__")) counts.events += 1;
       }
       const upstream = http.request(
@@ -732,6 +737,7 @@ async function main(): Promise<void> {
       const loadProbes = await probes();
       const pairFetches = proxy.counts.entities - fetchesBefore.entities;
       const eventFetches = proxy.counts.events - fetchesBefore.events;
+      const fetchedUsers = proxy.counts.representations - fetchesBefore.representations;
       latencies.sort((a, b) => a - b);
       sendLatencies.sort((a, b) => a - b);
       const stored = Math.max(1, sent - sendErrors);
@@ -790,7 +796,7 @@ async function main(): Promise<void> {
         console.log(describeTraces(traced));
       }
       console.log(
-        `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers): ${eventFetches} for events (${(eventFetches / Math.max(1, sent)).toFixed(2)} per message; ${newSenders} senders sent for the first time in the run), ${pairFetches - eventFetches} for the sends' answers`,
+        `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers): ${eventFetches} for events (${(eventFetches / Math.max(1, sent)).toFixed(2)} per message; ${newSenders} senders sent for the first time in the run), ${pairFetches - eventFetches} for the sends' answers; ${fetchedUsers} users asked for in them`,
       );
     }
 
