@@ -45,6 +45,7 @@ import {
   stopChild,
   dropUnlessKept,
   runBench,
+  syscallsOf,
 } from "./support/service";
 
 const PAGE = 50;
@@ -143,22 +144,13 @@ async function main(): Promise<void> {
       );
       if (!data._entities[0]) throw new Error(`stranger ${i}: no profile`);
     };
-    if (nobody > 0) {
-      const coldNobody = await closedLoop(nobody, concurrency, pid, publicSender);
+    for (const phase of nobody > 0 ? ["cold", "warm"] : []) {
+      const syscalls = syscallsOf(pid);
+      const loop = await closedLoop(nobody, concurrency, pid, publicSender);
+      const perFetch = (syscallsOf(pid) - syscalls) / nobody;
+      const label = `_entities, 1 User as nobody, profile cache ${phase}, ${concurrency} clients`;
       console.log(
-        describeLoop(
-          `_entities, 1 User as nobody, profile cache cold, ${concurrency} clients`,
-          coldNobody,
-          "Users",
-        ),
-      );
-      const warmNobody = await closedLoop(nobody, concurrency, pid, publicSender);
-      console.log(
-        describeLoop(
-          `_entities, 1 User as nobody, profile cache warm, ${concurrency} clients`,
-          warmNobody,
-          "Users",
-        ),
+        `${describeLoop(label, loop, "Users")}; ${perFetch.toFixed(1)} read + write system calls each`,
       );
     }
 
