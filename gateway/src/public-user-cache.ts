@@ -1,6 +1,7 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from "@apollo/gateway";
 import DataLoader from "dataloader";
-import { requestIdFrom, type ProcessMetrics } from "@hv/kit";
+import { ErrorCode, requestIdFrom, type ProcessMetrics } from "@hv/kit";
+import { GraphQLError } from "graphql";
 import { restrictCachePolicy, type GatewayContext } from "./subgraph-data-source";
 import {
   copyJson,
@@ -184,7 +185,17 @@ export class PublicUserCache {
       // Every fetch's misses of this turn of the loop go in one fetch (as the viewer's own fetch
       // would have, a failure to reach Users is thrown).
       const loader = this.loaderFor(inner, text);
-      const answered = await Promise.all(missing.map((asked) => loader.load(asked)));
+      let answered: Answered[];
+      try {
+        answered = await Promise.all(missing.map((asked) => loader.load(asked)));
+      } catch (error) {
+        const partial = await keptDespite(error, slots);
+        if (!partial) throw error;
+        if ("incomingRequestContext" in options) {
+          for (const header of partial.policies) restrictCachePolicy(options.incomingRequestContext, header);
+        }
+        return partial.response;
+      }
       answers = answered;
       if (answered.some((answer) => !answer.batch.entities)) {
         // Asked as nobody and fetched whole: the answer is the one it would have had as it came.
@@ -378,4 +389,37 @@ function entitiesOf(response: GatewayResponse, count: number): Array<Entity | nu
     if (entity !== null && (typeof entity !== "object" || Array.isArray(entity))) return undefined;
   }
   return entities as Array<Entity | null>;
+}
+
+/** Failures to reach Users after which the users already kept are still answered. */
+const UNREACHABLE: ReadonlySet<unknown> = new Set([
+  ErrorCode.UPSTREAM_UNAVAILABLE,
+  ErrorCode.UPSTREAM_TIMEOUT,
+]);
+
+/**
+ * When Users could not be reached for the misses: the kept users answered, every other one null
+ * with the failure's error at its `_entities` index (so a page shows the senders the gateway holds
+ * and flags the rest). Undefined when nothing is kept or the failure is not a catalogued outage.
+ */
+async function keptDespite(
+  error: unknown,
+  slots: ReadonlyArray<Kept | Promise<Kept | undefined> | number>,
+): Promise<{ response: GatewayResponse; policies: Set<string | null> } | undefined> {
+  if (!(error instanceof GraphQLError) || !UNREACHABLE.has(error.extensions.code)) return undefined;
+  const entities: Array<Entity | null> = [];
+  const policies = new Set<string | null>();
+  const errors: Array<{
+    message: string;
+    path: Array<string | number>;
+    extensions: Record<string, unknown>;
+  }> = [];
+  for (const [i, slot] of slots.entries()) {
+    const kept = typeof slot === "number" ? undefined : await slot;
+    entities.push(kept ? copyJson(kept.entity) : null);
+    if (kept) policies.add(kept.cacheControl);
+    else errors.push({ message: error.message, path: ["_entities", i], extensions: { ...error.extensions } });
+  }
+  if (errors.length === slots.length) return undefined;
+  return { response: { data: { _entities: entities }, errors }, policies };
 }

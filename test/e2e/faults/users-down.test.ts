@@ -175,9 +175,18 @@ describe("chat while Users is down", () => {
       },
     ]);
     expect(codes(bobsPage.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
-    expect(JSON.stringify([during.body, live, bobs.body, adasPage.body, bobsPage.body])).not.toMatch(
-      /ECONNREFUSED|127\.0\.0\.1/,
-    );
+    // A page of both: the sender the gateway holds answered, the other null and flagged at its place.
+    const bothPage = await catchUp(warm.seq, 100);
+    expect(bothPage.body.data?.messages.messages.map((m) => [m.id, m.sender])).toEqual([
+      [sent.id, { id: ada.userId, displayName: "Ada" }],
+      [bobsSent.id, null],
+    ]);
+    expect(bothPage.body.errors?.map((e) => [e.extensions?.code, e.path])).toEqual([
+      ["UPSTREAM_UNAVAILABLE", ["messages", "messages", 1, "sender"]],
+    ]);
+    expect(
+      JSON.stringify([during.body, live, bobs.body, adasPage.body, bobsPage.body, bothPage.body]),
+    ).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
 
     // Users back on its port: profiles come back, nothing to do for the phone but read them.
     restarted = await startUsers(
