@@ -20,7 +20,7 @@ import { performance } from "node:perf_hooks";
 import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
 import { dropDatabase } from "@hv/prisma";
 import pg from "pg";
-import { flag, percentile } from "./support/args";
+import { argument, flag, percentile } from "./support/args";
 import { benchPersonIdSql } from "./support/city";
 import {
   benchDatabase,
@@ -38,11 +38,6 @@ import {
 } from "./support/service";
 
 const QUERY = `query User($id: ID!) { user(id: $id) { id displayName age bio interests } }`;
-
-const argument = (name: string): string | undefined => {
-  const at = process.argv.indexOf(`--${name}`);
-  return at < 0 ? undefined : process.argv[at + 1];
-};
 
 /** SCHED_FIFO at `priority` (or back to SCHED_OTHER with 0) for every thread of each process. */
 function schedule(pids: number[], priority: number): void {

@@ -15,15 +15,10 @@ import path from "node:path";
 import { createLogger } from "@hv/kit";
 import { PhotoCache, photoListKey } from "@hv/media/src/modules/photo-cache";
 import { Redis } from "ioredis";
-import { flag } from "./support/args";
+import { argument, flag } from "./support/args";
 import { loadAverage, printHeader } from "./support/service";
 
 const OWNERS = 50;
-
-function argument(name: string): string | undefined {
-  const index = process.argv.indexOf(`--${name}`);
-  return index < 0 ? undefined : process.argv[index + 1];
-}
 
 /** A cached list as Media writes it (modules/photo-cache.ts): the rows, dates as ISO strings. */
 function cachedList(ownerId: string, photos: number): string {

@@ -40,7 +40,7 @@ import { photoListKey } from "@hv/media/src/modules/photo-cache";
 import { Redis } from "ioredis";
 import pg from "pg";
 import { benchPersonIdSql, seedCity } from "./support/city";
-import { flag, percentile } from "./support/args";
+import { argument, flag, percentile } from "./support/args";
 import {
   benchDatabase,
   closedLoop,
@@ -87,11 +87,6 @@ type Subgraph = (typeof SUBGRAPHS)[number];
 const PHOTOS_EACH = 3;
 const MATCHES_EACH = 20;
 const IDLE_SECONDS = 10;
-
-function argument(name: string): string | undefined {
-  const index = process.argv.indexOf(`--${name}`);
-  return index < 0 ? undefined : process.argv[index + 1];
-}
 
 /**
  * Three READY profile photos for each of the `users` people, with the worker's two variants; ids

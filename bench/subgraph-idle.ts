@@ -17,7 +17,7 @@ import os from "node:os";
 import path from "node:path";
 import { generateSigningKeyJwk } from "@hv/kit";
 import { Client } from "pg";
-import { flag } from "./support/args";
+import { argument, flag } from "./support/args";
 import {
   benchDatabase,
   dropUnlessKept,
@@ -94,11 +94,6 @@ async function backendPids(database: string): Promise<number[]> {
 }
 
 /** `--name <value>`, or undefined when absent. */
-function argument(name: string): string | undefined {
-  const index = process.argv.indexOf(`--${name}`);
-  return index < 0 ? undefined : process.argv[index + 1];
-}
-
 async function main(): Promise<void> {
   const services = (argument("services")?.split(",") ?? [...SUBGRAPHS]) as Subgraph[];
   for (const name of services) if (!SUBGRAPHS.includes(name)) throw new Error(`--services: unknown ${name}`);

@@ -9,6 +9,12 @@ export function flag(name: string, fallback: number): number {
   return value;
 }
 
+/** `--name <text>`, or undefined when absent. */
+export function argument(name: string): string | undefined {
+  const index = process.argv.indexOf(`--${name}`);
+  return index < 0 ? undefined : process.argv[index + 1];
+}
+
 /** The p-th percentile (nearest rank) of an ascending list; NaN for an empty one. */
 export function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
