@@ -20,7 +20,7 @@ function subgraphSchema(log: string[]) {
       broken: [Message!]
       badDate: DateTime
     }
-    type Mutation { first: Int! second: Int! }
+    type Mutation { first: Int! second: Int! failing: Int! }
     type Subscription { ticks: Int }
   `);
   const at = new Date("2026-12-06T10:00:00.000Z");
@@ -69,6 +69,10 @@ function subgraphSchema(log: string[]) {
           second: () => {
             log.push("second");
             return 2;
+          },
+          failing: () => {
+            log.push("failing");
+            throw new GraphQLError("Refused", { extensions: { code: "FORBIDDEN" } });
           },
         },
         Subscription: {
@@ -221,5 +225,23 @@ describe("compiled execution (graphql-jit) in startService", () => {
     const answer = await ask(compiled.url, { query: "mutation { first second }" });
     expect(answer.body).toEqual({ data: { first: 1, second: 2 } });
     expect(logs.compiled).toEqual(["first", "second"]);
+  });
+
+  it("should stop a mutation at the first error that nulls it, as graphql-js does", async () => {
+    logs.compiled.length = 0;
+    logs.plain.length = 0;
+    const body = { query: "mutation { failing second }" };
+    const answer = await ask(compiled.url, body);
+    expect(answer).toEqual(await ask(plain.url, body));
+    expect(answer.body.data).toBeNull();
+    expect(logs.compiled).toEqual(["failing"]);
+    expect(logs.plain).toEqual(["failing"]);
+  });
+
+  it("should run a mutation of one root field compiled", async () => {
+    const before = compiledOperations();
+    const answer = await ask(compiled.url, { query: "mutation One { first }" });
+    expect(answer.body).toEqual({ data: { first: 1 } });
+    expect(compiledOperations() - before).toBe(1);
   });
 });

@@ -2,6 +2,8 @@ import type { GatewayExecutionResult, GatewayInterface } from "@apollo/server-ga
 import {
   execute,
   GraphQLError,
+  Kind,
+  type OperationDefinitionNode,
   printSchema,
   type DocumentNode,
   type ExecutionResult,
@@ -25,6 +27,16 @@ function asGraphQLError(error: GraphQLError): GraphQLError {
   });
   if (error.locations) Object.assign(copy, { locations: error.locations });
   return copy;
+}
+
+/**
+ * A mutation of one root field (no fragments at the root). Mutations of several run with
+ * graphql-js, which stops at the first error that nulls the root; graphql-jit runs the rest,
+ * and the login budget (one attempt per request, however aliased) relies on stopping.
+ */
+function singleRootField(operation: OperationDefinitionNode): boolean {
+  const selections = operation.selectionSet.selections;
+  return selections.length === 1 && selections[0]!.kind === Kind.FIELD;
 }
 
 let compilations = 0;
@@ -77,6 +89,7 @@ export function jitExecutor(schema: GraphQLSchema): GatewayInterface {
               operationName: request.operationName ?? null,
             })) as GatewayExecutionResult;
           if (operation.operation === "subscription") return withGraphqlJs();
+          if (operation.operation === "mutation" && !singleRootField(operation)) return withGraphqlJs();
           const entry = compiled(document, request.operationName);
           if (!isCompiledQuery(entry)) return withGraphqlJs();
           const result = await entry.query(undefined, context, request.variables ?? {});
