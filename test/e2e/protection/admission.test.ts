@@ -13,6 +13,38 @@ import {
 
 const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
 
+type TokenAuthority = Awaited<ReturnType<typeof startTokenAuthority>>;
+
+/** A light gateway with these address and user budgets, its token authority and a Redis client. */
+async function startAdmissionParts(
+  ipLimit: string,
+  userLimit: string,
+): Promise<{ g: LightGateway; authority: TokenAuthority; redis: Redis }> {
+  const authority = await startTokenAuthority();
+  const g = await startLightGateway({
+    AUTH_JWKS_URL: authority.jwksUrl,
+    GATEWAY_RATE_LIMIT_IP: ipLimit,
+    GATEWAY_RATE_LIMIT_USER: userLimit,
+  });
+  return { g, authority, redis: new Redis(REDIS_URL) };
+}
+
+async function stopAdmissionParts(
+  g: LightGateway | undefined,
+  authority: TokenAuthority | undefined,
+  redis: Redis | undefined,
+): Promise<void> {
+  await g?.stop();
+  await authority?.close();
+  await redis?.quit();
+}
+
+/** Headers of a request from `ip`, signed in when `authorization` is given. */
+const from = (ip: string, authorization?: string) => ({
+  "x-forwarded-for": ip,
+  ...(authorization ? { authorization } : {}),
+});
+
 function get(
   url: string,
   headers: Record<string, string>,
@@ -67,26 +99,10 @@ async function commandsDuring(needles: string[], act: () => Promise<void>): Prom
 
 describe("admission at the edge: address budget, revocation and user budget in one Redis round trip", () => {
   let g: LightGateway;
-  let authority: Awaited<ReturnType<typeof startTokenAuthority>>;
+  let authority: TokenAuthority;
   let redis: Redis;
-  beforeAll(async () => {
-    authority = await startTokenAuthority();
-    g = await startLightGateway({
-      AUTH_JWKS_URL: authority.jwksUrl,
-      GATEWAY_RATE_LIMIT_IP: "3/1m",
-      GATEWAY_RATE_LIMIT_USER: "4/1m",
-    });
-    redis = new Redis(REDIS_URL);
-  });
-  afterAll(async () => {
-    await g?.stop();
-    await authority?.close();
-    await redis?.quit();
-  });
-  const from = (ip: string, authorization?: string) => ({
-    "x-forwarded-for": ip,
-    ...(authorization ? { authorization } : {}),
-  });
+  beforeAll(async () => ({ g, authority, redis } = await startAdmissionParts("3/1m", "4/1m")));
+  afterAll(() => stopAdmissionParts(g, authority, redis));
 
   it("should run one Redis command for a signed-in query, naming the address, the session and the user", async () => {
     const token = await authority.token();
@@ -200,26 +216,10 @@ describe("admission at the edge: address budget, revocation and user budget in o
 
 describe("admission at the edge: queries run while it is asked, when the caller is far from its budgets", () => {
   let g: LightGateway;
-  let authority: Awaited<ReturnType<typeof startTokenAuthority>>;
+  let authority: TokenAuthority;
   let redis: Redis;
-  beforeAll(async () => {
-    authority = await startTokenAuthority();
-    g = await startLightGateway({
-      AUTH_JWKS_URL: authority.jwksUrl,
-      GATEWAY_RATE_LIMIT_IP: "10/1m",
-      GATEWAY_RATE_LIMIT_USER: "10/1m",
-    });
-    redis = new Redis(REDIS_URL);
-  });
-  afterAll(async () => {
-    await g?.stop();
-    await authority?.close();
-    await redis?.quit();
-  });
-  const from = (ip: string, authorization?: string) => ({
-    "x-forwarded-for": ip,
-    ...(authorization ? { authorization } : {}),
-  });
+  beforeAll(async () => ({ g, authority, redis } = await startAdmissionParts("10/1m", "10/1m")));
+  afterAll(() => stopAdmissionParts(g, authority, redis));
   const reached = (text: string) =>
     g.subgraph.requests.filter((request) => request.query.includes(text)).length;
 
