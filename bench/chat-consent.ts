@@ -13,11 +13,12 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { randomUUID } from "node:crypto";
-import { createAccessTokenIssuer, generateSigningKeyJwk, publicSigningKeyJwk } from "@hv/kit";
+import { generateSigningKeyJwk, publicSigningKeyJwk } from "@hv/kit";
 import { createChatDb } from "@hv/chat/src/db";
 import { flag } from "./support/args";
 import {
   benchDatabase,
+  benchTokenIssuer,
   closedLoop,
   describeLoop,
   dropUnlessKept,
@@ -72,12 +73,7 @@ async function main(): Promise<void> {
       directs.flatMap((d) => [d.id, d.id]),
       directs.flatMap((d) => [d.owner, d.friend]),
     );
-    const issuer = createAccessTokenIssuer({
-      keys: [key],
-      issuer: "haiyvee",
-      audience: "haiyvee-api",
-      ttlSeconds: 900,
-    });
+    const issuer = benchTokenIssuer(key);
     const tokens = new Map<string, string>();
     for (const userId of everyone)
       tokens.set(userId, (await issuer.issue({ userId, sessionId: randomUUID(), role: "USER" })).token);

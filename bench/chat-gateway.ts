@@ -40,7 +40,7 @@ import { existsSync, readFileSync, rmSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
+import { generateSigningKeyJwk } from "@hv/kit";
 import { createChatDb } from "@hv/chat/src/db";
 import { createUsersDb } from "@hv/users/src/db";
 import {
@@ -53,14 +53,15 @@ import {
 import { createClient, type Client } from "graphql-ws";
 import { flag, percentile } from "./support/args";
 import {
+  benchTokenIssuer,
   cpuSecondsOf as cpuSeconds,
   freePort,
   loadAverage,
+  printHeader,
   ROOT,
   rssKb,
   sleep,
   startChild,
-  printHeader,
   syscallsOf,
 } from "./support/service";
 import WebSocket from "ws";
@@ -255,12 +256,7 @@ async function main(): Promise<void> {
       ids,
     );
     await chatDb.$disconnect();
-    const issuer = createAccessTokenIssuer({
-      keys: [key],
-      issuer: "haiyvee",
-      audience: "haiyvee-api",
-      ttlSeconds: 900,
-    });
+    const issuer = benchTokenIssuer(key);
     const tokens = await Promise.all(
       ids.map((userId) =>
         issuer.issue({ userId, sessionId: randomUUID(), role: "USER" }).then((t) => t.token),

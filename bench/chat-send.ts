@@ -21,10 +21,18 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import { performance } from "node:perf_hooks";
-import { createAccessTokenIssuer, generateSigningKeyJwk, publicSigningKeyJwk } from "@hv/kit";
+import { generateSigningKeyJwk, publicSigningKeyJwk } from "@hv/kit";
 import { createChatDb } from "@hv/chat/src/db";
 import { databaseUrlEnvVar, defaultDatabaseUrl, ensureDatabase, migrateDeploy } from "@hv/prisma";
-import { dropUnlessKept, RUN_MODE, runBench, startChild, stopChild, syscallsOf } from "./support/service";
+import {
+  benchTokenIssuer,
+  dropUnlessKept,
+  RUN_MODE,
+  runBench,
+  startChild,
+  stopChild,
+  syscallsOf,
+} from "./support/service";
 
 function flag(name: string, fallback: number): number {
   const index = process.argv.indexOf(`--${name}`);
@@ -110,12 +118,7 @@ async function main(): Promise<void> {
         people.slice(0, groupSize),
       );
     }
-    const issuer = createAccessTokenIssuer({
-      keys: [key],
-      issuer: "haiyvee",
-      audience: "haiyvee-api",
-      ttlSeconds: 900,
-    });
+    const issuer = benchTokenIssuer(key);
     const tokens = new Map<string, string>();
     for (const userId of people)
       tokens.set(userId, (await issuer.issue({ userId, sessionId: randomUUID(), role: "USER" })).token);

@@ -25,7 +25,6 @@
  *   as an outbox that is never pruned does.
  */
 import { randomUUID } from "node:crypto";
-import { readFileSync } from "node:fs";
 import { Client } from "pg";
 import { MARK_SQL, outboxEventData, timeOrderedUuid } from "@hv/kit";
 import {
@@ -34,21 +33,19 @@ import {
   type ConversationKind,
   type NewMessage,
 } from "@hv/chat/src/modules/store-statement";
-import { benchDatabase, dropUnlessKept, loadAverage, printHeader, runBench } from "./support/service";
-
-function flag(name: string, fallback: number): number {
-  const index = process.argv.indexOf(`--${name}`);
-  if (index < 0) return fallback;
-  const value = Number(process.argv[index + 1]);
-  if (!Number.isInteger(value) || value < 1) throw new Error(`--${name} needs a positive integer`);
-  return value;
-}
+import { flag } from "./support/args";
+import {
+  benchDatabase,
+  cpuSecondsOf,
+  dropUnlessKept,
+  loadAverage,
+  printHeader,
+  runBench,
+} from "./support/service";
 
 /** utime + stime of a process in µs (USER_HZ 100: 10 ms steps, hence many sends per round). */
 function cpuMicros(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
-  const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
-  return (Number(fields[11]) + Number(fields[12])) * 10_000;
+  return Math.round(cpuSecondsOf(pid) * 1_000_000);
 }
 
 interface Conversation {

@@ -17,13 +17,14 @@ import { execFileSync, type ChildProcess } from "node:child_process";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
-import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
+import { generateSigningKeyJwk } from "@hv/kit";
 import { dropDatabase } from "@hv/prisma";
 import pg from "pg";
 import { argument, flag, percentile } from "./support/args";
 import { benchPersonIdSql } from "./support/city";
 import {
   benchDatabase,
+  benchTokenIssuer,
   cpuSecondsOf,
   freePort,
   jsonClient,
@@ -126,12 +127,7 @@ async function main(): Promise<void> {
       gateways.push({ name: compareWith ? name : "ours", url: url(port), pid: child.pid! });
     }
 
-    const issuer = createAccessTokenIssuer({
-      keys: [key],
-      issuer: "haiyvee",
-      audience: "haiyvee-api",
-      ttlSeconds: 900,
-    });
+    const issuer = benchTokenIssuer(key);
     const tokens = await Promise.all(
       sample.map(async ({ id }) => ({
         id,

@@ -27,7 +27,7 @@ import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
 import path from "node:path";
-import { createAccessTokenIssuer, generateSigningKeyJwk, JWKS_PATH, publicSigningKeyJwk } from "@hv/kit";
+import { generateSigningKeyJwk, JWKS_PATH, publicSigningKeyJwk } from "@hv/kit";
 import { createMediaDb } from "@hv/media/src/db";
 import { photoListKey } from "@hv/media/src/modules/photo-cache";
 import { Redis } from "ioredis";
@@ -37,15 +37,16 @@ import type { TestDatabases } from "../test/support/seed";
 import { flag } from "./support/args";
 import {
   benchDatabase,
+  benchTokenIssuer,
   closedLoop,
   describeLoop,
+  dropUnlessKept,
   expectData,
   jsonClient,
   printHeader,
+  runBench,
   startChild,
   stopChild,
-  dropUnlessKept,
-  runBench,
 } from "./support/service";
 
 // eslint-disable-next-line @typescript-eslint/no-require-imports
@@ -133,12 +134,7 @@ async function main(): Promise<void> {
     );
     const pid = child.pid!;
     const url = `http://127.0.0.1:${port}/graphql`;
-    const issuer = createAccessTokenIssuer({
-      keys: [key],
-      issuer: "haiyvee",
-      audience: "haiyvee-api",
-      ttlSeconds: 900,
-    });
+    const issuer = benchTokenIssuer(key);
     const viewers: string[] = [];
     for (let i = 0; i < 20; i += 1)
       viewers.push(

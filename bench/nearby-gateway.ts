@@ -33,11 +33,18 @@ import {
   ensureDatabase,
   migrateDeploy,
 } from "@hv/prisma";
-import { createAccessTokenIssuer, generateSigningKeyJwk, SUBGRAPH_NAMES, type SubgraphName } from "@hv/kit";
+import { generateSigningKeyJwk, SUBGRAPH_NAMES, type SubgraphName } from "@hv/kit";
 import { graphqlRequest, startSystem } from "../test/support/system";
 import { benchPersonIdSql, seedCity } from "./support/city";
 import { flag, percentile } from "./support/args";
-import { cpuSecondsOf, freePort, startChild, stopChild, printHeader } from "./support/service";
+import {
+  benchTokenIssuer,
+  cpuSecondsOf,
+  freePort,
+  printHeader,
+  startChild,
+  stopChild,
+} from "./support/service";
 
 const NEARBY_WITH_PROFILES = `query Nearby($first: Int) {
   nearby(first: $first) {
@@ -284,12 +291,7 @@ async function startProcesses(urls: Record<SubgraphName, string>, stamp: string)
     await stopAll();
     throw error;
   }
-  const issuer = createAccessTokenIssuer({
-    keys: [key],
-    issuer: "haiyvee",
-    audience: "haiyvee-api",
-    ttlSeconds: 900,
-  });
+  const issuer = benchTokenIssuer(key);
   return {
     gatewayUrl: `http://127.0.0.1:${ports.gateway}/graphql`,
     issueToken: async (userId) =>

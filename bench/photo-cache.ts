@@ -15,6 +15,7 @@ import path from "node:path";
 import { createLogger } from "@hv/kit";
 import { PhotoCache, photoListKey } from "@hv/media/src/modules/photo-cache";
 import { Redis } from "ioredis";
+import { seededVariants } from "../test/e2e/caching/caching-support";
 import { argument, flag } from "./support/args";
 import { loadAverage, printHeader } from "./support/service";
 
@@ -26,14 +27,6 @@ function cachedList(ownerId: string, photos: number): string {
   return JSON.stringify(
     Array.from({ length: photos }, (_, position) => {
       const id = randomUUID();
-      const variant = (name: string, contentType: string, byteSize: number) => ({
-        name,
-        contentType,
-        width: 640,
-        height: 800,
-        byteSize,
-        key: `media/${ownerId}/${id}/${name}`,
-      });
       return {
         id,
         ownerId,
@@ -46,7 +39,7 @@ function cachedList(ownerId: string, photos: number): string {
         contentType: null,
         byteSize: null,
         sourceKey: null,
-        variants: [variant("640.jpg", "image/jpeg", 1000), variant("640.webp", "image/webp", 800)],
+        variants: seededVariants(ownerId, id),
         failureReason: null,
         durationMs: null,
         blurhash: "LEHV6nWB2yk8pyo0adR*.7kCMdnj",

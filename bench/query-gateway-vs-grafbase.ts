@@ -35,7 +35,7 @@ import { createDiscoveryDb } from "@hv/discovery/src/db";
 import { clusterLocations } from "@hv/discovery/src/maintenance/cluster-locations";
 import { createUsersDb } from "@hv/users/src/db";
 import { dropDatabase } from "@hv/prisma";
-import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
+import { generateSigningKeyJwk } from "@hv/kit";
 import { photoListKey } from "@hv/media/src/modules/photo-cache";
 import { Redis } from "ioredis";
 import pg from "pg";
@@ -43,6 +43,7 @@ import { benchPersonIdSql, seedCity } from "./support/city";
 import { argument, flag, percentile } from "./support/args";
 import {
   benchDatabase,
+  benchTokenIssuer,
   closedLoop,
   cpuSecondsOf,
   freePort,
@@ -314,12 +315,7 @@ async function main(): Promise<void> {
     }
     const ports = ours.ports;
 
-    const issuer = createAccessTokenIssuer({
-      keys: [key],
-      issuer: "haiyvee",
-      audience: "haiyvee-api",
-      ttlSeconds: 900,
-    });
+    const issuer = benchTokenIssuer(key);
     const tokens = await Promise.all(
       sample.map(async ({ id }) => ({
         id,

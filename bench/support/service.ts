@@ -20,6 +20,7 @@ import {
   withDatabaseName,
   type SchemaName,
 } from "@hv/prisma";
+import { createAccessTokenIssuer, type AccessTokenIssuer, type SigningKeyJwk } from "@hv/kit";
 import { BUILT_PROCESSES } from "../../scripts/build/processes";
 import { percentile } from "./args";
 
@@ -297,6 +298,16 @@ export function runBench(main: () => Promise<void>): void {
       process.exit(1);
     },
   );
+}
+
+/** Access tokens as the services started with `key` (subgraphsEnv's signingKeys) verify them: 15 min. */
+export function benchTokenIssuer(key: SigningKeyJwk): AccessTokenIssuer {
+  return createAccessTokenIssuer({
+    keys: [key],
+    issuer: "haiyvee",
+    audience: "haiyvee-api",
+    ttlSeconds: 900,
+  });
 }
 
 /** What the four subgraph processes need to start side by side: databases, ports, signing key, event prefix, media dir. */
