@@ -9,7 +9,7 @@ import { freePort } from "../../support/ports";
 import { testDatabases, type TestDatabases } from "../../support/seed";
 import { startSystem, testEnv, type RunningSystem } from "../../support/system";
 import { UsersClient, type SignedIn } from "../../support/users-client";
-import { eventually, phone, Subscription, type Phone } from "../gateway/harness";
+import { createGroup, eventually, phone, Subscription, type Phone } from "../gateway/harness";
 
 const ROOT = path.resolve(__dirname, "..", "..", "..");
 
@@ -98,49 +98,7 @@ describe("chat through the gateway over graphql-ws", () => {
     return p;
   };
 
-  async function group(owner: SignedIn, members: SignedIn[]): Promise<string> {
-    // Chat learns of new accounts from Users' user.profile_changed: wait for it (bounded polling).
-    const ids = members.map((m) => m.userId);
-    for (
-      let attempt = 0;
-      attempt < 400 && (await dbs.chat.person.count({ where: { userId: { in: ids } } })) < ids.length;
-      attempt += 1
-    ) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
-    const response = await client.request<{ createGroupConversation: { id: string } }>(
-      `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
-      { input: { title: "friends", memberIds: members.map((m) => m.userId) } },
-      owner.accessToken,
-    );
-    const id = response.body.data?.createGroupConversation.id;
-    if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(response.body.errors)}`);
-    // Not matched with the owner: each member is invited and accepts.
-    for (const member of members) {
-      const invitations = await client.request<{
-        myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> };
-      }>(
-        `query { myInvitations(first: 50) { edges { node { id conversationId } } } }`,
-        {},
-        member.accessToken,
-      );
-      const invitation = invitations.body.data?.myInvitations.edges.find(
-        (edge) => edge.node.conversationId === id,
-      )?.node.id;
-      const accepted = invitation
-        ? await client.request(
-            `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`,
-            { i: invitation },
-            member.accessToken,
-          )
-        : null;
-      if (!accepted?.body.data)
-        throw new Error(
-          `acceptInvitation failed: ${JSON.stringify(accepted?.body.errors ?? invitations.body.errors)}`,
-        );
-    }
-    return id;
-  }
+  const group = (owner: SignedIn, members: SignedIn[]) => createGroup(client, dbs, owner, members, "friends");
 
   async function send(via: UsersClient, who: SignedIn, conversationId: string, text: string) {
     const response = await via.request<{ sendMessage: { id: string; seq: number } }>(

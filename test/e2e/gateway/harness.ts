@@ -29,7 +29,8 @@ import { useServer } from "graphql-ws/use/ws";
 import WebSocket, { WebSocketServer } from "ws";
 import { capturingLogger, type LogLine } from "../../support/log-capture";
 import { testEnv } from "../../support/system";
-import { UsersClient } from "../../support/users-client";
+import type { TestDatabases } from "../../support/seed";
+import { UsersClient, type SignedIn } from "../../support/users-client";
 import { handled } from "../../support/handled";
 
 /**
@@ -632,4 +633,49 @@ export async function eventually(
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
   throw new Error(`gave up waiting for ${what}`);
+}
+
+/**
+ * A group conversation made through `client` (the gateway): created by `owner` once Chat knows
+ * every member (from Users' user.profile_changed), each member invited and accepting. Its id.
+ */
+export async function createGroup(
+  client: UsersClient,
+  dbs: TestDatabases,
+  owner: SignedIn,
+  members: SignedIn[],
+  title: string,
+): Promise<string> {
+  const ids = [owner, ...members].map((m) => m.userId);
+  await eventually(
+    async () => (await dbs.chat.person.count({ where: { userId: { in: ids } } })) === ids.length,
+    "Chat to know every member",
+  );
+  const created = await client.request<{ createGroupConversation: { id: string } }>(
+    `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
+    { input: { title, memberIds: members.map((m) => m.userId) } },
+    owner.accessToken,
+  );
+  const id = created.body.data?.createGroupConversation.id;
+  if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(created.body.errors)}`);
+  for (const member of members) {
+    const invitations = await client.request<{
+      myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> };
+    }>(`query { myInvitations(first: 50) { edges { node { id conversationId } } } }`, {}, member.accessToken);
+    const invitation = invitations.body.data?.myInvitations.edges.find(
+      (edge) => edge.node.conversationId === id,
+    )?.node.id;
+    const accepted = invitation
+      ? await client.request(
+          `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`,
+          { i: invitation },
+          member.accessToken,
+        )
+      : null;
+    if (!accepted?.body.data)
+      throw new Error(
+        `acceptInvitation failed: ${JSON.stringify(accepted?.body.errors ?? invitations.body.errors)}`,
+      );
+  }
+  return id;
 }

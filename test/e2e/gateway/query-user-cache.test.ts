@@ -14,7 +14,7 @@ import { useSystem } from "../../support/fixture";
 import { capturingLogger } from "../../support/log-capture";
 import { testEnv } from "../../support/system";
 import { UsersClient, type SignedIn } from "../../support/users-client";
-import { eventually } from "./harness";
+import { createGroup, eventually } from "./harness";
 
 const SEND = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { seq sender { id displayName } } }`;
 const MESSAGES = `query($id: ID!) { messages(conversationId: $id, first: 50) { messages { seq text sender { id displayName } } } }`;
@@ -117,40 +117,8 @@ describe("users' public fields kept at the gateway for queries and mutations", (
   const person = (displayName: string) => fixture.client.signUp({ displayName });
 
   /** A group of `owner` and `members`, each member invited and accepting. */
-  async function group(owner: SignedIn, members: SignedIn[]): Promise<string> {
-    const { client, dbs } = fixture;
-    const ids = [owner, ...members].map((m) => m.userId);
-    // Chat learns of new accounts from Users' user.profile_changed.
-    await eventually(
-      async () => (await dbs.chat.person.count({ where: { userId: { in: ids } } })) === ids.length,
-      "Chat to know every member",
-    );
-    const created = await client.request<{ createGroupConversation: { id: string } }>(
-      `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
-      { input: { title: "cache", memberIds: members.map((m) => m.userId) } },
-      owner.accessToken,
-    );
-    const id = created.body.data?.createGroupConversation.id;
-    if (!id) throw new Error(`createGroupConversation failed: ${JSON.stringify(created.body.errors)}`);
-    for (const member of members) {
-      const invitations = await client.request<{
-        myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> };
-      }>(
-        `query { myInvitations(first: 50) { edges { node { id conversationId } } } }`,
-        {},
-        member.accessToken,
-      );
-      const invitation = invitations.body.data?.myInvitations.edges.find((e) => e.node.conversationId === id);
-      const accepted = await client.request(
-        `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`,
-        { i: invitation?.node.id },
-        member.accessToken,
-      );
-      if (!accepted.body.data)
-        throw new Error(`acceptInvitation failed: ${JSON.stringify(accepted.body.errors)}`);
-    }
-    return id;
-  }
+  const group = (owner: SignedIn, members: SignedIn[]) =>
+    createGroup(fixture.client, fixture.dbs, owner, members, "cache");
 
   /** Sends through the cached gateway: the answer and the Users entity fetches it cost. */
   async function send(who: SignedIn, conversationId: string, text: string) {
