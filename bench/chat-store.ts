@@ -25,15 +25,15 @@
  *   as an outbox that is never pruned does.
  */
 import { randomUUID } from "node:crypto";
-import { Client } from "pg";
-import { MARK_SQL, outboxEventData, timeOrderedUuid } from "@hv/kit";
+import { Client, Pool } from "pg";
+import { groupCommit, MARK_SQL, type GroupCommit, outboxEventData, timeOrderedUuid, type SqlStatement } from "@hv/kit";
 import {
   precheckStatement,
   storeStatement,
   type ConversationKind,
   type NewMessage,
 } from "@hv/chat/src/modules/store-statement";
-import { flag } from "./support/args";
+import { argument, flag, percentile } from "./support/args";
 import {
   benchDatabase,
   cpuSecondsOf,
@@ -86,6 +86,95 @@ function newMessage(
   return { message, eventId: ids === "v4" ? randomUUID() : event.id, eventBase };
 }
 
+/**
+ * `--rate R1,R2 --seconds S --running C1,C2`: STORE (group variant) sends arriving at each rate for
+ * S seconds: each alone from a pool of 10 connections, as Chat ran them before round 9, then through
+ * `groupCommit` on C pipelined connections (at most C transactions under way, 16 sends in one). The ways alternate
+ * per round. PostgreSQL CPU (the pool's backends, /proc) and commits (pg_stat_database) per send.
+ */
+async function atRates(
+  url: string,
+  client: Client,
+  rates: number[],
+  seconds: number,
+  runningList: number[],
+  rounds: number,
+  next: () => { statement: SqlStatement; key: string },
+): Promise<void> {
+  const pool = new Pool({ connectionString: url, max: 10 });
+  const database = new URL(url).pathname.slice(1);
+  const groups: GroupCommit[] = [];
+  const ways: Array<{ name: string; run: (statement: SqlStatement, key: string) => Promise<unknown> }> = [
+    { name: "alone (pool of 10)", run: (statement) => pool.query(statement as never) },
+    ...runningList.map((running) => {
+      const group = groupCommit({ databaseUrl: url, poolName: "store", maxBatch: 16, maxRunning: running });
+      groups.push(group);
+      return { name: `group commit, ${running} under way`, run: group.query.bind(group) };
+    }),
+  ];
+  const snapshot = async () => {
+    const pids = (
+      await client.query<{ pid: number }>(
+        "SELECT pid FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+        [database],
+      )
+    ).rows.map((row) => row.pid);
+    const commits = Number(
+      (await client.query<{ c: string }>("SELECT xact_commit::text AS c FROM pg_stat_database WHERE datname = $1", [database]))
+        .rows[0]!.c,
+    );
+    const cpu = new Map(pids.map((pid) => [pid, cpuSecondsOf(pid)]));
+    return { cpu, commits };
+  };
+  try {
+    for (const rate of rates) {
+      const figures = new Map<string, string[]>(ways.map((way) => [way.name, []]));
+      for (let round = 0; round < rounds; round += 1) {
+        for (const way of ways.map((_, i) => ways[(i + round) % ways.length]!)) {
+          await pool.query("SELECT pg_stat_clear_snapshot()");
+          const before = await snapshot();
+          const total = rate * seconds;
+          const started = performance.now();
+          const pending: Array<Promise<unknown>> = [];
+          const waits: number[] = [];
+          const timed = (promise: Promise<unknown>) => {
+            const at = performance.now();
+            return promise.then(() => waits.push(performance.now() - at));
+          };
+          let sent = 0;
+          while (sent < total) {
+            const due = Math.min(total, Math.floor(((performance.now() - started) / 1000) * rate) + 1);
+            for (; sent < due; sent += 1) {
+              const { statement, key } = next();
+              pending.push(timed(way.run(statement, key)));
+            }
+            await new Promise((resolve) => setTimeout(resolve, 2));
+          }
+          await Promise.all(pending);
+          await client.query("SELECT pg_stat_clear_snapshot()");
+          await new Promise((resolve) => setTimeout(resolve, 1500)); // idle backends report their stats
+          const after = await snapshot();
+          let cpu = 0;
+          for (const [pid, value] of after.cpu) cpu += value - (before.cpu.get(pid) ?? 0);
+          const perSend = (cpu * 1000) / total;
+          const commits = (after.commits - before.commits) / total;
+          waits.sort((x, y) => x - y);
+          const p = (q: number) => percentile(waits, q).toFixed(0);
+          figures
+            .get(way.name)!
+            .push(`${perSend.toFixed(3)} ms, ${commits.toFixed(2)} commits, wait p50 ${p(50)} p99 ${p(99)} ms`);
+        }
+        console.log(`${rate}/s round ${round + 1} done, load average ${loadAverage()}`);
+      }
+      console.log(`${rate} sends/s for ${seconds} s, PostgreSQL backend CPU-ms and commits per send, each round:`);
+      for (const [name, values] of figures) console.log(`  ${name.padEnd(28)} ${values.join(" | ")}`);
+    }
+  } finally {
+    await pool.end();
+    await Promise.all(groups.map((group) => group.end()));
+  }
+}
+
 async function main(): Promise<void> {
   printHeader("chat-store.ts");
   const sends = flag("sends", 2000);
@@ -95,7 +184,19 @@ async function main(): Promise<void> {
   const published = flag("published", 100_000);
   const checkpoint = process.argv.includes("--checkpoint");
   const fkOff = process.argv.includes("--fk-off");
+  const groupSizes = (argument("group-commit") ?? "")
+    .split(",")
+    .filter((size) => size !== "")
+    .map(Number);
   const keep = process.argv.includes("--keep");
+  const list = (name: string) =>
+    (argument(name) ?? "")
+      .split(",")
+      .filter((value) => value !== "")
+      .map(Number);
+  const rates = list("rate");
+  const seconds = flag("seconds", 5);
+  const runningList = list("running");
   const url = await benchDatabase("chat", "store", Date.now().toString(36));
   const client = new Client({ connectionString: url });
   await client.connect();
@@ -156,7 +257,14 @@ async function main(): Promise<void> {
         const { message, eventId, eventBase } = newMessage(pick(list), n++, ids);
         return on.query(storeStatement(message, eventBase, eventId, kind) as never);
       };
-    const ways: Array<{ name: string; run: () => Promise<unknown>; pid?: number }> = [
+    // `size` sends in one transaction (BEGIN, the STOREs, COMMIT): one commit for many.
+    // A run is one transaction; its figures are per send (`sends` runs of `size` STOREs).
+    const inTransactions = (size: number, run: () => Promise<unknown>) => async () => {
+      await client.query("BEGIN");
+      for (let i = 0; i < size; i += 1) await run();
+      await client.query("COMMIT");
+    };
+    const ways: Array<{ name: string; run: () => Promise<unknown>; pid?: number; perRun?: number }> = [
       { name: "STORE (group), v4 ids", run: store(groups, "GROUP", "v4") },
       { name: "STORE (group), v7 ids", run: store(groups, "GROUP", "v7") },
       { name: "STORE (direct), v4 ids", run: store(directs, "DIRECT", "v4") },
@@ -183,6 +291,11 @@ async function main(): Promise<void> {
           unmarked = [];
         },
       },
+      ...groupSizes.map((size) => ({
+        name: `STORE (group), ${size} a commit`,
+        run: inTransactions(size, store(groups, "GROUP", "v7")),
+        perRun: size,
+      })),
       ...(noFk
         ? [{ name: "STORE (group), v7, no FK", run: store(groups, "GROUP", "v7", noFk), pid: noFkPid }]
         : []),
@@ -194,6 +307,13 @@ async function main(): Promise<void> {
         },
       },
     ];
+    if (rates.length > 0) {
+      await atRates(url, client, rates, seconds, runningList, rounds, () => {
+        const { message, eventId, eventBase } = newMessage(pick(groups), n++);
+        return { statement: storeStatement(message, eventBase, eventId, "GROUP"), key: message.conversationId };
+      });
+      return;
+    }
     const walLsn = async () =>
       BigInt(
         (await client.query<{ lsn: string }>("SELECT (pg_current_wal_lsn() - '0/0')::text AS lsn")).rows[0]!
@@ -209,8 +329,9 @@ async function main(): Promise<void> {
         const wal = await walLsn();
         const before = cpuMicros(way.pid ?? pid);
         for (let i = 0; i < sends; i += 1) await way.run();
-        const cpu = (cpuMicros(way.pid ?? pid) - before) / sends;
-        results.get(way.name)!.push({ cpu, wal: Number((await walLsn()) - wal) / sends });
+        const statements = sends * (way.perRun ?? 1);
+        const cpu = (cpuMicros(way.pid ?? pid) - before) / statements;
+        results.get(way.name)!.push({ cpu, wal: Number((await walLsn()) - wal) / statements });
       }
       console.log(`round ${round + 1} done, load average ${loadAverage()}`);
     }

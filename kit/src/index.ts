@@ -31,6 +31,7 @@ export * from "./cache-control";
 export * from "./metrics";
 export * from "./metrics-server";
 export * from "./prisma";
+export * from "./group-commit";
 export * from "./shipped-files";
 export * from "./spread-timer";
 export * from "./socket-keepalive";

@@ -34,6 +34,8 @@ export interface ChatConfig extends SubgraphConfig {
   sendBurst: number;
   sendSustained: number;
   presenceTtlSeconds: number;
+  /** Group commit of STORE: CHAT_STORE_GROUP_MAX messages a transaction, CHAT_STORE_RUNNING under way. */
+  store: { groupMax: number; running: number };
   /** Spam signals (docs/spam-signals.md): CHAT_NEW_ACCOUNT_* and CHAT_REPEATED_TEXT_*. */
   spam: SpamSignalConfig;
   /** Redis of the fan-out: CHAT_PUBSUB_REDIS_URL (one server, no sentinels), else the common `redis`. */
@@ -61,6 +63,7 @@ export function loadChatConfig(env: Env): ChatConfig {
     sendBurst: read(env, "CHAT_SEND_BURST"),
     sendSustained: read(env, "CHAT_SEND_SUSTAINED"),
     presenceTtlSeconds: read(env, "CHAT_PRESENCE_TTL_SECONDS"),
+    store: { groupMax: read(env, "CHAT_STORE_GROUP_MAX"), running: read(env, "CHAT_STORE_RUNNING") },
     spam: {
       newAccountHours: read(env, "CHAT_NEW_ACCOUNT_HOURS"),
       newAccountMaxMessages: read(env, "CHAT_NEW_ACCOUNT_MAX_MESSAGES"),

@@ -74,6 +74,14 @@ export const CHAT_ENV = {
     "Chat: Redis for the real-time fan-out between chat instances (pub/sub); default `REDIS_URL`. A separate one keeps pub/sub traffic off the queues' Redis.",
     { defaultText: "`REDIS_URL` (and its sentinels)" },
   ),
+  CHAT_STORE_GROUP_MAX: spec(
+    z.coerce.number().int().min(1).max(100).default(16),
+    "Chat: most messages stored in one transaction (group commit: sends that wait for `CHAT_STORE_RUNNING` stores under way commit together). 1 stores each alone.",
+  ),
+  CHAT_STORE_RUNNING: spec(
+    z.coerce.number().int().min(1).max(50).default(2),
+    "Chat: most stores (transactions of one or more messages) under way at once; sends beyond wait and are stored together, up to `CHAT_STORE_GROUP_MAX` in one commit.",
+  ),
   CHAT_PRESENCE_TTL_SECONDS: spec(
     z.coerce.number().int().min(5).max(3_600).default(60),
     "Chat: a user counts as online this long after their last heartbeat (an open `myChatEvents` subscription beats every third of it).",

@@ -2,6 +2,7 @@ import {
   createProcessMetrics,
   createRateLimiter,
   createRedis,
+  groupCommit,
   loadTypeDefs,
   outboxNotifications,
   shippedFile,
@@ -32,6 +33,13 @@ export const CATCH_UP_CLOSE_CODE = 1012;
 export async function start(config: ChatConfig, logger: Logger): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
   const { db, sql, pool } = createChatDatabase(config.databaseUrl, metrics);
+  const stores = groupCommit({
+    databaseUrl: config.databaseUrl,
+    metrics,
+    poolName: "store",
+    maxBatch: config.store.groupMax,
+    maxRunning: config.store.running,
+  });
   const redis = createRedis(config.redis, logger);
   const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
   // message.created leaves through the outbox, relayed to the consumers' queues (push). Each send
@@ -47,6 +55,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
   const services: ChatServices = {
     db,
     sql,
+    stores,
     config,
     redis,
     bus,
@@ -85,7 +94,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     logger,
     typeDefs,
     resolvers,
-    database: prismaDatabase(db, [events, relay, busWorker]),
+    database: prismaDatabase(db, [events, relay, busWorker, { stop: () => stores.end() }]),
     redis,
     metrics,
     subscriptions: { sharedFields: sharedEventFields },

@@ -1,4 +1,4 @@
-import type { OutboxRecord, RateLimiter, Redis, RequestContextBase } from "@hv/kit";
+import type { GroupCommit, OutboxRecord, RateLimiter, Redis, RequestContextBase } from "@hv/kit";
 import type { ChatConfig } from "../config";
 import type { ChatDb, SqlClient } from "../db";
 import type { ChatLoaders } from "../loaders";
@@ -11,6 +11,8 @@ export interface ChatServices {
   db: ChatDb;
   /** Plain SQL on the same pool as `db`: the send path's statements (Prisma's compiler cost ~1 ms each). */
   sql: SqlClient;
+  /** STORE's statements, several sends in one commit when they queue (keyed by conversation id). */
+  stores: GroupCommit;
   config: ChatConfig;
   redis: Redis;
   bus: ChatBus;

@@ -138,7 +138,7 @@ export async function storeMessage(
   message: NewMessage,
   kind?: ConversationKind,
 ): Promise<MessageRow | Error> {
-  const { db, sql } = services;
+  const { db, stores } = services;
   const { messageId, conversationId, senderId, clientMessageId, text, attachmentIds, replyToId, now } =
     message;
   const preview = text === null ? null : [...text].slice(0, 200).join("");
@@ -158,7 +158,8 @@ export async function storeMessage(
 
   let stored: StoredSend | undefined;
   try {
-    stored = (await sql.query<StoredSend>(storeStatement(message, eventBase, event.id, kind)))[0];
+    const statement = storeStatement(message, eventBase, event.id, kind);
+    stored = (await stores.query<StoredSend>(statement, conversationId))[0];
   } catch (error) {
     if (!isUniqueViolation(error)) throw error;
     // A concurrent retry with the same clientMessageId stored it first: return that one.

@@ -1,0 +1,96 @@
+import { randomBytes } from "node:crypto";
+import { Pool } from "pg";
+import { defaultDatabaseUrl, dropDatabase, ensureDatabase, withDatabaseName } from "@hv/prisma";
+import { groupCommit, type GroupCommit, type SqlStatement } from "@hv/kit";
+
+// A database of our own with one table: the group commit is plain SQL.
+const runId = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
+const databaseUrl = withDatabaseName(
+  process.env.CHAT_DATABASE_URL || defaultDatabaseUrl("chat"),
+  `hv_test_${runId}_group_commit`,
+);
+let pool: Pool;
+let group: GroupCommit | undefined;
+
+beforeAll(async () => {
+  await ensureDatabase(databaseUrl);
+  pool = new Pool({ connectionString: databaseUrl });
+  await pool.query("CREATE TABLE gc (n bigserial PRIMARY KEY, k text NOT NULL, v text NOT NULL UNIQUE)");
+}, 120_000);
+
+afterEach(async () => {
+  await group?.end();
+  group = undefined;
+  await pool.query("TRUNCATE gc");
+});
+
+afterAll(async () => {
+  await pool?.end();
+  await dropDatabase(databaseUrl);
+});
+
+interface Row {
+  n: string;
+  tx: string;
+}
+
+const insert = (k: string, v: string): SqlStatement => ({
+  name: "gc_insert",
+  text: "INSERT INTO gc (k, v) VALUES ($1, $2) RETURNING n::text AS n, txid_current()::text AS tx",
+  values: [k, v],
+});
+
+/** Sends these at once: the first finds the only slot free and runs alone, the rest wait for it. */
+function sendAll(statements: Array<[string, string]>): Array<Promise<Row[]>> {
+  group = groupCommit({ databaseUrl, poolName: "test", maxBatch: 16, maxRunning: 1 });
+  const running = group;
+  return statements.map(([k, v]) => running.query<Row>(insert(k, v), k));
+}
+
+test("statements that queue behind the one under way commit in one transaction", async () => {
+  const rows = await Promise.all(sendAll(Array.from({ length: 9 }, (_, i) => [`k${i}`, `v${i}`])));
+  const transactions = new Set(rows.map((each) => each[0]!.tx));
+  expect(transactions.size).toBe(2);
+  expect(rows[0]![0]!.tx).not.toBe(rows[1]![0]!.tx);
+  const stored = await pool.query<{ v: string }>("SELECT v FROM gc ORDER BY v");
+  expect(stored.rows.map((row) => row.v)).toEqual(Array.from({ length: 9 }, (_, i) => `v${i}`));
+});
+
+test("a failing statement gets its own error; the others of its transaction are stored once", async () => {
+  await pool.query("INSERT INTO gc (k, v) VALUES ('x', 'taken')");
+  const results = await Promise.allSettled(
+    sendAll([
+      ["a", "first"],
+      ["b", "one"],
+      ["c", "taken"],
+      ["d", "two"],
+      ["e", "three"],
+    ]),
+  );
+  expect(results.map((result) => result.status)).toEqual([
+    "fulfilled",
+    "fulfilled",
+    "rejected",
+    "fulfilled",
+    "fulfilled",
+  ]);
+  expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: "23505" });
+  const stored = await pool.query<{ v: string }>("SELECT v FROM gc ORDER BY v");
+  expect(stored.rows.map((row) => row.v)).toEqual(["first", "one", "taken", "three", "two"]);
+});
+
+test("a transaction runs its statements in key order, equal keys in call order", async () => {
+  const rows = await Promise.all(
+    sendAll([
+      ["z", "alone"],
+      ["b", "b1"],
+      ["a", "a1"],
+      ["b", "b2"],
+      ["a", "a2"],
+    ]),
+  );
+  const order = ["a1", "a2", "b1", "b2"].map((v) => ["b1", "a1", "b2", "a2"].indexOf(v) + 1);
+  const serials = order.map((index) => Number(rows[index]![0]!.n));
+  expect(serials).toEqual([...serials].sort((x, y) => x - y));
+  expect(new Set(rows.slice(1).map((each) => each[0]!.tx)).size).toBe(1);
+});
