@@ -90,7 +90,8 @@ function newMessage(
  * `--rate R1,R2 --seconds S --running C1,C2`: STORE (group variant) sends arriving at each rate for
  * S seconds: each alone from a pool of 10 connections, as Chat ran them before round 9, then through
  * `groupCommit` on C pipelined connections (at most C transactions under way, 16 sends in one). The ways alternate
- * per round. PostgreSQL CPU (the pool's backends, /proc) and commits (pg_stat_database) per send.
+ * per round. PostgreSQL CPU (the pools' backends, /proc), write transactions (transaction ids
+ * taken) and the wait for each send's commit (latency: meaningless on a loaded machine) per send.
  */
 async function atRates(
   url: string,
@@ -119,9 +120,9 @@ async function atRates(
         [database],
       )
     ).rows.map((row) => row.pid);
+    // Each write transaction takes one transaction id (the stats of idle backends lag by up to 10 s).
     const commits = Number(
-      (await client.query<{ c: string }>("SELECT xact_commit::text AS c FROM pg_stat_database WHERE datname = $1", [database]))
-        .rows[0]!.c,
+      (await client.query<{ x: string }>("SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x")).rows[0]!.x,
     );
     const cpu = new Map(pids.map((pid) => [pid, cpuSecondsOf(pid)]));
     return { cpu, commits };
@@ -131,7 +132,6 @@ async function atRates(
       const figures = new Map<string, string[]>(ways.map((way) => [way.name, []]));
       for (let round = 0; round < rounds; round += 1) {
         for (const way of ways.map((_, i) => ways[(i + round) % ways.length]!)) {
-          await pool.query("SELECT pg_stat_clear_snapshot()");
           const before = await snapshot();
           const total = rate * seconds;
           const started = performance.now();
@@ -151,8 +151,6 @@ async function atRates(
             await new Promise((resolve) => setTimeout(resolve, 2));
           }
           await Promise.all(pending);
-          await client.query("SELECT pg_stat_clear_snapshot()");
-          await new Promise((resolve) => setTimeout(resolve, 1500)); // idle backends report their stats
           const after = await snapshot();
           let cpu = 0;
           for (const [pid, value] of after.cpu) cpu += value - (before.cpu.get(pid) ?? 0);
@@ -162,11 +160,11 @@ async function atRates(
           const p = (q: number) => percentile(waits, q).toFixed(0);
           figures
             .get(way.name)!
-            .push(`${perSend.toFixed(3)} ms, ${commits.toFixed(2)} commits, wait p50 ${p(50)} p99 ${p(99)} ms`);
+            .push(`${perSend.toFixed(3)} ms, ${commits.toFixed(2)} write transactions, wait p50 ${p(50)} p99 ${p(99)} ms`);
         }
         console.log(`${rate}/s round ${round + 1} done, load average ${loadAverage()}`);
       }
-      console.log(`${rate} sends/s for ${seconds} s, PostgreSQL backend CPU-ms and commits per send, each round:`);
+      console.log(`${rate} sends/s for ${seconds} s, PostgreSQL backend CPU-ms and write transactions per send, each round:`);
       for (const [name, values] of figures) console.log(`  ${name.padEnd(28)} ${values.join(" | ")}`);
     }
   } finally {
