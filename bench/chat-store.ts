@@ -26,7 +26,14 @@
  */
 import { randomUUID } from "node:crypto";
 import { Client, Pool } from "pg";
-import { groupCommit, MARK_SQL, type GroupCommit, outboxEventData, timeOrderedUuid, type SqlStatement } from "@hv/kit";
+import {
+  groupCommit,
+  MARK_SQL,
+  type GroupCommit,
+  outboxEventData,
+  timeOrderedUuid,
+  type SqlStatement,
+} from "@hv/kit";
 import {
   precheckStatement,
   storeStatement,
@@ -122,7 +129,8 @@ async function atRates(
     ).rows.map((row) => row.pid);
     // Each write transaction takes one transaction id (the stats of idle backends lag by up to 10 s).
     const commits = Number(
-      (await client.query<{ x: string }>("SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x")).rows[0]!.x,
+      (await client.query<{ x: string }>("SELECT pg_snapshot_xmax(pg_current_snapshot())::text AS x"))
+        .rows[0]!.x,
     );
     const cpu = new Map(pids.map((pid) => [pid, cpuSecondsOf(pid)]));
     return { cpu, commits };
@@ -160,11 +168,15 @@ async function atRates(
           const p = (q: number) => percentile(waits, q).toFixed(0);
           figures
             .get(way.name)!
-            .push(`${perSend.toFixed(3)} ms, ${commits.toFixed(2)} write transactions, wait p50 ${p(50)} p99 ${p(99)} ms`);
+            .push(
+              `${perSend.toFixed(3)} ms, ${commits.toFixed(2)} write transactions, wait p50 ${p(50)} p99 ${p(99)} ms`,
+            );
         }
         console.log(`${rate}/s round ${round + 1} done, load average ${loadAverage()}`);
       }
-      console.log(`${rate} sends/s for ${seconds} s, PostgreSQL backend CPU-ms and write transactions per send, each round:`);
+      console.log(
+        `${rate} sends/s for ${seconds} s, PostgreSQL backend CPU-ms and write transactions per send, each round:`,
+      );
       for (const [name, values] of figures) console.log(`  ${name.padEnd(28)} ${values.join(" | ")}`);
     }
   } finally {
@@ -308,7 +320,10 @@ async function main(): Promise<void> {
     if (rates.length > 0) {
       await atRates(url, client, rates, seconds, runningList, rounds, () => {
         const { message, eventId, eventBase } = newMessage(pick(groups), n++);
-        return { statement: storeStatement(message, eventBase, eventId, "GROUP"), key: message.conversationId };
+        return {
+          statement: storeStatement(message, eventBase, eventId, "GROUP"),
+          key: message.conversationId,
+        };
       });
       return;
     }

@@ -42,7 +42,9 @@ describe("chat send: sends stored together in one commit", () => {
     const ids = answers.map((answer) => answer.body.data.sendMessage.id as string);
     expect(ids.slice(sends.length)).toEqual([ids[0], ids[11], ids[29]]);
 
-    const rows = await harness.db.$queryRaw<Array<{ id: string; conversation_id: string; seq: number; tx: string }>>`
+    const rows = await harness.db.$queryRaw<
+      Array<{ id: string; conversation_id: string; seq: number; tx: string }>
+    >`
       SELECT id::text, conversation_id::text, seq, xmin::text AS tx FROM messages
        WHERE conversation_id = ANY(${groups}::uuid[]) ORDER BY conversation_id, seq`;
     expect(rows.map((row) => row.id).sort()).toEqual(ids.slice(0, sends.length).sort());
