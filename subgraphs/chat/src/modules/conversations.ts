@@ -417,6 +417,8 @@ export async function leave(
       select: { userId: true, role: true },
     });
     if (rest.length === 0) {
+      // Its messages first, not by the foreign key's cascade (docs/realtime-measurements.md, round 9).
+      await tx.message.deleteMany({ where: { conversationId } });
       await tx.conversation.delete({ where: { id: conversationId } });
       return 0;
     }
