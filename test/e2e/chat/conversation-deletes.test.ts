@@ -30,7 +30,9 @@ describe("chat: a deleted conversation's messages, without the foreign key's cas
     await ensureDatabase(databaseUrl);
     await migrateDeploy("chat", databaseUrl);
     harness = await startChatHarness({ CHAT_DATABASE_URL: databaseUrl, CHAT_SEND_BURST: "1000" });
-    await harness.db.$executeRawUnsafe('ALTER TABLE messages DROP CONSTRAINT "messages_conversation_id_fkey"');
+    await harness.db.$executeRawUnsafe(
+      'ALTER TABLE messages DROP CONSTRAINT "messages_conversation_id_fkey"',
+    );
     url = harness.instances[0]!.url;
     events = chatEventFeed(harness);
   }, 120_000);
