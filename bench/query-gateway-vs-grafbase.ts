@@ -6,7 +6,8 @@
  * GalleryMedia fields plus `blurhash` and `url`: Discovery, Users, Media and Chat's read grants) and
  * the app's matches (operations/discovery/Matches.graphql, 20 a viewer, each with a conversation and
  * a message: Discovery, Users, Chat). Per query: each gateway's CPU per request and each subgraph's
- * CPU per request while that gateway ran it, from /proc, in interleaved rounds; then the latency one
+ * CPU and read + write system calls (its round trips: HTTP, SQL, Redis) per request while that
+ * gateway ran it, from /proc, in interleaved rounds; then the latency one
  * client adds on `user(id)` through each gateway over calling the Users subgraph directly.
  *
  *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--only "matches 20,photos 150"] [--subgraphs-from /other/checkout | --compare /other/checkout] [--profile DIR]
@@ -55,6 +56,7 @@ import {
   startChild,
   stopChild,
   subgraphsEnv,
+  syscallsOf,
 } from "./support/service";
 
 const operation = (file: string) => readFileSync(path.join(ROOT, "operations", file), "utf8");
@@ -384,6 +386,7 @@ async function main(): Promise<void> {
         for (const gateway of order) {
           const pids = gateway.pids;
           const before = Object.fromEntries(SUBGRAPHS.map((name) => [name, cpuSecondsOf(pids[name])]));
+          const callsBefore = Object.fromEntries(SUBGRAPHS.map((name) => [name, syscallsOf(pids[name])]));
           const result = await closedLoop(requests, concurrency, gateway.pid, async (index) => {
             await ask(gateway.url, query, index);
           });
@@ -393,6 +396,9 @@ async function main(): Promise<void> {
           for (const name of SUBGRAPHS) {
             (cpuMs[`${query}|${gateway.name}|${name}`] ??= []).push(
               ((cpuSecondsOf(pids[name]) - before[name]!) * 1000) / result.done,
+            );
+            (cpuMs[`${query}|${gateway.name}|${name}|syscalls`] ??= []).push(
+              (syscallsOf(pids[name]) - callsBefore[name]!) / result.done,
             );
             idleMs += idleMsPerSecond.get(pids[name])! * result.seconds;
           }
@@ -424,6 +430,10 @@ async function main(): Promise<void> {
             `subgraphs ${subgraphs.toFixed(2)}, end to end ${(subgraphs + gatewayMs).toFixed(2)} ` +
             `(of which the subgraphs' idle rate ${idle.toFixed(2)})`,
         );
+        const calls = SUBGRAPHS.map(
+          (name) => `${name} ${median(cpuMs[`${query}|${gateway.name}|${name}|syscalls`]).toFixed(1)}`,
+        );
+        console.log(`      read + write system calls per request: ${calls.join(", ")}`);
       }
     }
 
