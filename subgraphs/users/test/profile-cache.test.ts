@@ -67,6 +67,27 @@ describe("ProfileCache", () => {
     }
   });
 
+  it("should parse a row's text once while Redis holds it, and answer from a changed text at once", async () => {
+    const user = await newUser();
+    const cache = new ProfileCache(sql, redis);
+    await cache.load([user.id]);
+    const [first] = await cache.load([user.id]);
+    const [second] = await cache.load([user.id]);
+    // The same text: the row parsed from it before, shared (rows are never changed).
+    expect(second).toBe(first);
+    // Another replica's write (here: a row edited behind this process): its text is parsed.
+    const key = `hv:users:profile:${user.id}`;
+    const stored = (await redis.get(key)) ?? "";
+    await redis.set(key, stored.replace('"Cached"', '"Edited elsewhere"'), "EX", 300);
+    const [edited] = await cache.load([user.id]);
+    expect(edited?.displayName).toBe("Edited elsewhere");
+    expect(edited?.createdAt).toEqual(first?.createdAt);
+    await redis.set(key, stored, "EX", 300);
+    const [back] = await cache.load([user.id]);
+    expect(back?.displayName).toBe("Cached");
+    expect(back).not.toBe(edited);
+  });
+
   it("should read a row exactly as Prisma does, less the password hash and email, and revive it the same from Redis", async () => {
     const user = await db.user.create({
       data: {
