@@ -7,7 +7,8 @@
  * the app's matches (operations/discovery/Matches.graphql, 20 a viewer, each with a conversation and
  * a message: Discovery, Users, Chat). Per query: each gateway's CPU per request and each subgraph's
  * CPU and read + write system calls (its round trips: HTTP, SQL, Redis) per request while that
- * gateway ran it, from /proc, in interleaved rounds; then the latency one
+ * gateway ran it, and the CPU of the PostgreSQL backends serving its database, from /proc, in
+ * interleaved rounds; then the latency one
  * client adds on `user(id)` through each gateway over calling the Users subgraph directly.
  *
  *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--only "matches 20,photos 150"] [--subgraphs-from /other/checkout | --compare /other/checkout] [--profile DIR]
@@ -379,6 +380,27 @@ async function main(): Promise<void> {
       );
     }
 
+    // PostgreSQL's CPU for each subgraph's database: its backends' /proc CPU (one system runs at a time).
+    const databaseNames = Object.fromEntries(
+      SUBGRAPHS.map((name) => [name, new URL(urls[name]).pathname.slice(1)]),
+    ) as Record<Subgraph, string>;
+    const postgresCpu = async (): Promise<Record<Subgraph, Map<number, number>>> => {
+      const backends = await usersDb.$queryRawUnsafe<Array<{ pid: number; datname: string }>>(
+        `SELECT pid, datname FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()`,
+        Object.values(databaseNames),
+      );
+      const byDatabase = Object.fromEntries(SUBGRAPHS.map((name) => [name, new Map<number, number>()]));
+      for (const name of SUBGRAPHS) {
+        for (const { pid } of backends.filter((backend) => backend.datname === databaseNames[name])) {
+          try {
+            byDatabase[name]!.set(pid, cpuSecondsOf(pid));
+          } catch {
+            // ended meanwhile
+          }
+        }
+      }
+      return byDatabase as Record<Subgraph, Map<number, number>>;
+    };
     const cpuMs: Record<string, number[]> = {};
     for (let round = 0; round < rounds; round += 1) {
       for (const query of queryNames) {
@@ -387,13 +409,22 @@ async function main(): Promise<void> {
           const pids = gateway.pids;
           const before = Object.fromEntries(SUBGRAPHS.map((name) => [name, cpuSecondsOf(pids[name])]));
           const callsBefore = Object.fromEntries(SUBGRAPHS.map((name) => [name, syscallsOf(pids[name])]));
+          const postgresBefore = await postgresCpu();
           const result = await closedLoop(requests, concurrency, gateway.pid, async (index) => {
             await ask(gateway.url, query, index);
           });
           if (result.failed) throw new Error(`${gateway.name} ${query}: ${result.errors.join("; ")}`);
           (cpuMs[`${query}|${gateway.name}`] ??= []).push((result.cpuSeconds * 1000) / result.done);
+          const postgresAfter = await postgresCpu();
           let idleMs = 0;
           for (const name of SUBGRAPHS) {
+            // A backend that started during the loop counts from zero; one that ended is not counted.
+            let postgresSeconds = 0;
+            for (const [pid, seconds] of postgresAfter[name])
+              postgresSeconds += seconds - (postgresBefore[name].get(pid) ?? 0);
+            (cpuMs[`${query}|${gateway.name}|${name}|postgres`] ??= []).push(
+              (postgresSeconds * 1000) / result.done,
+            );
             (cpuMs[`${query}|${gateway.name}|${name}`] ??= []).push(
               ((cpuSecondsOf(pids[name]) - before[name]!) * 1000) / result.done,
             );
@@ -434,6 +465,10 @@ async function main(): Promise<void> {
           (name) => `${name} ${median(cpuMs[`${query}|${gateway.name}|${name}|syscalls`]).toFixed(1)}`,
         );
         console.log(`      read + write system calls per request: ${calls.join(", ")}`);
+        const postgres = SUBGRAPHS.map(
+          (name) => `${name} ${median(cpuMs[`${query}|${gateway.name}|${name}|postgres`]).toFixed(2)}`,
+        );
+        console.log(`      PostgreSQL CPU-ms per request, by subgraph database: ${postgres.join(", ")}`);
       }
     }
 
