@@ -1,4 +1,4 @@
-import { signMediaGrant } from "@hv/kit";
+import { prepared, signMediaGrant } from "@hv/kit";
 import DataLoader from "dataloader";
 import { Prisma } from "./generated/prisma/client";
 import type { ChatServices } from "./modules/context";
@@ -143,7 +143,9 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
     /** The viewer's conversation opened by each match id (Match.conversation); null when none or hidden. */
     conversationByMatchId: new DataLoader<string, ConversationRow | null>(async (matchIds) => {
       if (!viewerId) return matchIds.map(() => null);
-      const rows = await sql.query<ConversationMembershipRow>(conversationsByMatch(viewerId, matchIds));
+      const rows = await sql.query<ConversationMembershipRow>(
+        prepared("chat_conversations_by_match", conversationsByMatch(viewerId, matchIds)),
+      );
       const byMatch = new Map(
         rows.map(
           ({ role, lastReadSeq, deliveredSeq, muted, lastMessage, lastSenderBlocked, ...conversation }) => [

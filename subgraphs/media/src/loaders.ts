@@ -1,3 +1,4 @@
+import { prepared } from "@hv/kit";
 import DataLoader from "dataloader";
 import type { ReadAccess } from "./modules/access";
 import type { MediaDb, SqlClient } from "./db";
@@ -36,11 +37,16 @@ export function createLoaders(sql: SqlClient, viewerId: string | null, photos: P
     ownerHiddenFromViewer: new DataLoader<string, boolean>(async (ownerIds) => {
       // One plain statement (a page of 50 owners is on the nearby path: Prisma's two findMany took
       // ~8 ms of CPU here). Ids are UUIDs already (the resolvers check).
-      const hidden = await sql.query<{ id: string }>(Prisma.sql`
+      const hidden = await sql.query<{ id: string }>(
+        prepared(
+          "media_owners_hidden",
+          Prisma.sql`
         SELECT o.id::text AS id FROM unnest(${[...ownerIds]}::uuid[]) AS o(id)
         WHERE EXISTS (SELECT 1 FROM user_states s WHERE s.user_id = o.id AND s.banned)
            OR EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = ${viewerId}::uuid AND b.blocked_id = o.id)
-           OR EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = o.id AND b.blocked_id = ${viewerId}::uuid)`);
+           OR EXISTS (SELECT 1 FROM blocks b WHERE b.blocker_id = o.id AND b.blocked_id = ${viewerId}::uuid)`,
+        ),
+      );
       const hiddenIds = new Set(hidden.map((row) => row.id));
       return ownerIds.map((id) => id !== viewerId && hiddenIds.has(id));
     }),

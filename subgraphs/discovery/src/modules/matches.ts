@@ -124,6 +124,7 @@ export const matchResolvers = {
       const size = pageSize(args.first);
       const cursor = args.after == null ? null : decodeMatchCursor(args.after);
       const rows = await context.services.sql.query<MatchSqlRow>({
+        name: "discovery_matches_page",
         text: PAGE_SQL,
         values: [viewer.userId, cursor?.createdAt ?? null, cursor?.id ?? null, size + 1],
       });
