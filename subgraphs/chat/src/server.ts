@@ -21,6 +21,7 @@ import { chatEventHandlers } from "./events";
 import { createChatBus } from "./modules/bus";
 import { PresenceBeats } from "./modules/presence";
 import { SendAdmission } from "./modules/send-admission";
+import { SendPrechecks } from "./modules/send-precheck";
 import type { ChatServices } from "./modules/context";
 import { ChatRequestContext } from "./modules/request-context";
 import { resolvers, sharedEventFields, type ChatContext } from "./resolvers";
@@ -62,6 +63,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     presence: new PresenceBeats(redis, config.eventsPrefix, config.presenceTtlSeconds, (error) =>
       logger.warn({ err: error }, "presence heartbeat failed"),
     ),
+    sendPrechecks: new SendPrechecks(sql),
     sendAdmission: new SendAdmission(redis, {
       burst: { name: "chat-send-burst", points: config.sendBurst, durationSeconds: 10 },
       sustained: { name: "chat-send-sustained", points: config.sendSustained, durationSeconds: 3600 },

@@ -5,6 +5,7 @@ import type { ChatLoaders } from "../loaders";
 import type { ChatBus } from "./bus";
 import type { PresenceBeats } from "./presence";
 import type { SendAdmission } from "./send-admission";
+import type { SendPrechecks } from "./send-precheck";
 
 /** What every request shares: built once per process. */
 export interface ChatServices {
@@ -20,6 +21,8 @@ export interface ChatServices {
   presence: PresenceBeats;
   /** The send budgets and spam counters, one Redis round trip per send. */
   sendAdmission: SendAdmission;
+  /** The sends' pre-checks, one statement for the sends of one event-loop turn. */
+  sendPrechecks: SendPrechecks;
   /** CHAT_INVITATIONS_PER_DAY per inviter. */
   invitationsPerDay: RateLimiter;
   /** Publish the outbox now rather than on the next poll (after committing an event). */

@@ -6,7 +6,7 @@ import type { ChatEventKind } from "./bus";
 import type { ChatServices } from "./context";
 import { MESSAGE_INCLUDE, toMessageRow, type MessageRow } from "./rows";
 import * as holds from "./holds";
-import { precheckStatement, storeStatement, type ConversationKind, type NewMessage } from "./store-statement";
+import { storeStatement, type ConversationKind, type NewMessage } from "./store-statement";
 import * as spam from "./spam-signals";
 import * as validate from "./validate";
 
@@ -27,15 +27,6 @@ async function findByClientId(db: ChatDb, conversationId: string, senderId: stri
     include: MESSAGE_INCLUDE,
   });
   return found ? toMessageRow(found) : null;
-}
-
-interface SendPrecheck {
-  kind: ConversationKind;
-  closed: boolean;
-  banned: boolean;
-  /** On hold after a spam signal: messages to strangers are withheld (spam-signals.ts). */
-  held: boolean;
-  existing: string | null;
 }
 
 interface StoredSend {
@@ -64,7 +55,7 @@ function isUniqueViolation(error: unknown): boolean {
  * conversation, sender and clientMessageId) returns the message stored first.
  *
  * Round trips on the way to storing: one read (membership, closed, banned, an earlier message with
- * this clientMessageId), the two rate-limit budgets and the spam counters in one Redis script, the media claim (only with
+ * this clientMessageId; shared by the sends of one event-loop turn: send-precheck.ts), the two rate-limit budgets and the spam counters in one Redis script, the media claim (only with
  * attachments), and ONE statement that does the rest (STORE: store-statement.ts). No interactive transaction:
  * nothing holds a pooled connection between round trips.
  */
@@ -73,7 +64,7 @@ export async function sendMessage(
   viewer: Viewer,
   input: SendMessageInput,
 ): Promise<MessageRow> {
-  const { db, sql, config } = services;
+  const { db, config } = services;
   const senderId = viewer.userId;
   const conversationId = requireUuid(input.conversationId, "input.conversationId");
   const clientMessageId = validate.clientMessageId(input.clientMessageId, "input.clientMessageId");
@@ -93,8 +84,7 @@ export async function sendMessage(
     throw appError(ErrorCode.BAD_USER_INPUT, "A message needs text or attachments", { field: "input.text" });
   }
 
-  const checks = await sql.query<SendPrecheck>(precheckStatement(conversationId, senderId, clientMessageId));
-  const check = checks[0];
+  const check = await services.sendPrechecks.check(conversationId, senderId, clientMessageId);
   if (!check) throw conversationNotFound("input.conversationId");
   if (check.existing) {
     const earlier = await findByClientId(db, conversationId, senderId, clientMessageId);
