@@ -21,7 +21,7 @@ export interface ChatServices {
   presence: PresenceBeats;
   /** The send budgets and spam counters, one Redis round trip per send. */
   sendAdmission: SendAdmission;
-  /** The sends' pre-checks, one statement for the sends of one event-loop turn. */
+  /** The sends' pre-checks: sends arriving while one is read share one statement (send-precheck.ts). */
   sendPrechecks: SendPrechecks;
   /** CHAT_INVITATIONS_PER_DAY per inviter. */
   invitationsPerDay: RateLimiter;
