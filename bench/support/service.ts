@@ -88,9 +88,13 @@ export async function benchDatabase(name: SchemaName, label: string, stamp: stri
 export type RunMode = "built" | "source";
 export const RUN_MODE: RunMode = process.env.BENCH_RUN === "source" ? "source" : "built";
 
-/** Secrets production refuses to start without, made for this bench run (the bench's own env wins). */
+/**
+ * Secrets production refuses to start without, and the revocation assertions' one it is deployed
+ * with, made for this bench run (the bench's own env wins).
+ */
 const PRODUCTION_ENV: Record<string, string> = {
   NODE_ENV: "production",
+  AUTH_REVOCATION_ASSERTION_SECRET: randomBytes(32).toString("base64url"),
   MEDIA_GRANT_SECRET: randomBytes(32).toString("base64url"),
   MEDIA_URL_SECRET: randomBytes(32).toString("base64url"),
   MAIL_SMTP_URL: "smtp://127.0.0.1:9",

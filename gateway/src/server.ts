@@ -8,6 +8,7 @@ import {
   createProcessMetrics,
   createRedis,
   redisReadiness,
+  revocationAssertions,
   SessionRevocations,
   shippedFile,
   SUBGRAPH_NAMES,
@@ -21,7 +22,7 @@ import {
   type SubgraphName,
 } from "@hv/kit";
 import { createEdgeProtection, type PersistedQueryManifest } from "./protection";
-import { SubgraphDataSource, type GatewayContext } from "./subgraph-data-source";
+import { SubgraphDataSource, vouchForRevocation, type GatewayContext } from "./subgraph-data-source";
 import { createSubgraphFetcher } from "./subgraph-fetcher";
 import { withQueryExecutor } from "./query-executor";
 import { PublicUserCache, type PublicUserCacheStats } from "./public-user-cache";
@@ -205,6 +206,11 @@ export async function start(
     revocations: new SessionRevocations(redis),
   });
   const authenticate = bearerAuthenticator(verifier);
+  // Subgraphs that share the secret skip their own revocation lookup for what the admission checked.
+  const assertions =
+    config.auth.revocationAssertionSecret === null
+      ? undefined
+      : revocationAssertions(config.auth.revocationAssertionSecret);
   metrics.observeRedis("main", redis);
   // Blocklist, budgets, query limits, persisted operations: README "Protection".
   const protection = createEdgeProtection({
@@ -245,14 +251,18 @@ export async function start(
         },
       },
     ],
-    context: async ({ req, requestId, logger: requestLogger, viewer, clientIp }) => ({
-      requestId,
-      logger: requestLogger,
-      viewer,
-      clientIp,
-      authorization: req.headers.authorization ?? null,
-      admission: protection.admissionOf(req),
-    }),
+    context: async ({ req, requestId, logger: requestLogger, viewer, clientIp }) => {
+      const context: GatewayContext = {
+        requestId,
+        logger: requestLogger,
+        viewer,
+        clientIp,
+        authorization: req.headers.authorization ?? null,
+        admission: protection.admissionOf(req),
+      };
+      if (assertions) vouchForRevocation(context, assertions);
+      return context;
+    },
     // graphql-ws on the same port and path: clients open one connection for all their subscriptions.
     onHttpServer: (httpServer) => {
       endpoint = startSubscriptionEndpoint({

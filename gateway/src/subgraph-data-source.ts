@@ -1,13 +1,17 @@
 import { RemoteGraphQLDataSource, type GraphQLDataSourceProcessOptions } from "@apollo/gateway";
 import {
+  accessTokenDigest,
   appError,
+  bearerToken,
   clientExtensions,
   ErrorCode,
   isKnownErrorCode,
   REQUEST_ID_HEADER,
+  REVOCATION_ASSERTION_HEADER,
   type AdmissionOutcome,
   type ProcessMetrics,
   type RequestContextBase,
+  type RevocationAssertions,
 } from "@hv/kit";
 import { GraphQLError } from "graphql";
 import { FlatHeaders } from "./subgraph-fetcher";
@@ -90,12 +94,35 @@ export interface GatewayContext extends RequestContextBase {
   authorization: string | null;
   /** While the request runs before its admission answered: that answer (gateway/src/protection). */
   admission?: Promise<AdmissionOutcome> | undefined;
+  /**
+   * REVOCATION_ASSERTION_HEADER for this request's fetches with its token: the value, or, while its
+   * admission has not answered, what it will be then (undefined if the admission refuses).
+   */
+  revocationAssertion?: string | Promise<string | undefined> | undefined;
+}
+
+/**
+ * Sets `context.revocationAssertion`, the assertion that the request's admission found its token
+ * not revoked: at once when the admission answered before the request ran, else a promise of it
+ * that settles when the admission answers (undefined when it refuses). Other contexts
+ * (subscriptions' events, fetches as nobody) carry none.
+ */
+export function vouchForRevocation(context: GatewayContext, assertions: RevocationAssertions): void {
+  if (context.viewer === null || context.authorization === null) return;
+  const token = bearerToken(context.authorization);
+  if (token === undefined) return;
+  const vouch = () => assertions.sign(accessTokenDigest(token), Date.now());
+  context.revocationAssertion =
+    context.admission === undefined
+      ? vouch()
+      : context.admission.then((outcome) => (outcome === "admitted" ? vouch() : undefined));
 }
 
 /**
  * Every fetch to a subgraph carries the client request's id (one id ties all log lines together),
- * the caller's access token (each subgraph verifies it again: no identity header is trusted) and
- * the client's address as `x-forwarded-for` (subgraphs trust it from the gateway via TRUST_PROXY).
+ * the caller's access token (each subgraph verifies it again: no identity header is trusted), the
+ * admission's revocation assertion when there is one, and the client's address as
+ * `x-forwarded-for` (subgraphs trust it from the gateway via TRUST_PROXY).
  */
 export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> {
   // Set from the constructor's config object (RemoteGraphQLDataSource assigns it): `declare` keeps
@@ -115,10 +142,16 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   }
 
   override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>) {
+    const ctx = options.context as Partial<GatewayContext>;
+    // A fetch with the caller's token waits for a pending admission: the subgraph then skips its lookup.
+    const assertion =
+      typeof ctx.authorization === "string" && ctx.revocationAssertion !== undefined
+        ? await ctx.revocationAssertion
+        : undefined;
     const startedAt = process.hrtime.bigint();
     let outcome: "ok" | "graphql_error" | "http_error" = "http_error";
     try {
-      const response = await this.send(options);
+      const response = await this.send(options, assertion);
       outcome = response.errors?.length ? "graphql_error" : "ok";
       return response;
     } finally {
@@ -135,7 +168,10 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
    * `didReceiveResponse`; with either, Apollo's own runs): the same request body, headers, hooks, errors and cache-policy
    * restriction, without building node-fetch `Headers` and a node-fetch `Request` per fetch.
    */
-  private async send(options: GraphQLDataSourceProcessOptions<GatewayContext>): Promise<GatewayResponse> {
+  private async send(
+    options: GraphQLDataSourceProcessOptions<GatewayContext>,
+    revocationAssertion: string | undefined,
+  ): Promise<GatewayResponse> {
     if (this.apq || this.didReceiveResponse) return super.process(options);
     const { request, context } = options;
     const headers = new FlatHeaders();
@@ -143,6 +179,7 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
     headers.set("content-type", "application/json");
     request.http = { method: "POST", url: this.url, headers };
     this.willSendRequest(options);
+    if (revocationAssertion !== undefined) headers.set(REVOCATION_ASSERTION_HEADER, revocationAssertion);
     if (!request.query) throw new Error("Missing query");
     const { http: _http, query, ...rest } = request;
     const init = { method: "POST", headers: headers.toRecord(), body: JSON.stringify({ query, ...rest }) };

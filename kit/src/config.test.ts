@@ -27,6 +27,7 @@ describe("configuration", () => {
         jwksUrl: "http://127.0.0.1:4001/.well-known/jwks.json",
         issuer: "haiyvee",
         audience: "haiyvee-api",
+        revocationAssertionSecret: null,
       },
       name: "chat",
       port: 4003,
@@ -49,6 +50,22 @@ describe("configuration", () => {
     expect(() => loadSubgraphConfig("users", { USERS_LISTEN_DATABASE_URL: "pgbouncer" })).toThrow(
       /USERS_LISTEN_DATABASE_URL: Invalid URL/,
     );
+  });
+
+  it("should read the revocation assertions' secret, and refuse a short one without echoing it", () => {
+    const secret = "a-revocation-assertion-secret-of-40-chars";
+    expect(
+      loadGatewayConfig({ AUTH_REVOCATION_ASSERTION_SECRET: secret }).auth.revocationAssertionSecret,
+    ).toBe(secret);
+    expect(
+      loadSubgraphConfig("chat", { AUTH_REVOCATION_ASSERTION_SECRET: secret }).auth.revocationAssertionSecret,
+    ).toBe(secret);
+    expect(() => loadSubgraphConfig("chat", { AUTH_REVOCATION_ASSERTION_SECRET: "short-secret" })).toThrow(
+      /^Invalid environment variable AUTH_REVOCATION_ASSERTION_SECRET: /,
+    );
+    expect(() =>
+      loadSubgraphConfig("chat", { AUTH_REVOCATION_ASSERTION_SECRET: "short-secret" }),
+    ).not.toThrow(/short-secret/);
   });
 
   it("should read the gateway's subgraph URLs and port", () => {

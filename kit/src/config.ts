@@ -429,6 +429,11 @@ export const ENV_CATALOGUE = {
       defaultText: "a development key kept in `.data/dev-signing-keys.json`",
     },
   ),
+  AUTH_REVOCATION_ASSERTION_SECRET: spec(
+    z.string().min(32).optional(),
+    "Gateway and subgraphs: shared secret (32+ characters) with which the gateway vouches that a request's access token was found not revoked, so a subgraph skips its own revocation lookup (kit/src/auth/revocation-assertions.ts). Unset: every subgraph looks revocation up itself. Use a value of its own, not another secret's.",
+    { secret: true, defaultText: "unset (every subgraph looks revocation up itself)" },
+  ),
   EVENTS_PREFIX: spec(
     z
       .string()
@@ -524,6 +529,8 @@ export interface AuthVerificationConfig {
   jwksUrl: string;
   issuer: string;
   audience: string;
+  /** AUTH_REVOCATION_ASSERTION_SECRET; null: no assertions are made or believed. */
+  revocationAssertionSecret: string | null;
 }
 
 /** The sentinels to ask for the current primary (REDIS_SENTINELS, REDIS_SENTINEL_NAME, REDIS_SENTINEL_PASSWORD). */
@@ -683,6 +690,7 @@ export function loadCommonConfig(env: Env): CommonConfig {
       jwksUrl: read(env, "AUTH_JWKS_URL"),
       issuer: read(env, "AUTH_ISSUER"),
       audience: read(env, "AUTH_AUDIENCE"),
+      revocationAssertionSecret: read(env, "AUTH_REVOCATION_ASSERTION_SECRET") ?? null,
     },
   };
 }

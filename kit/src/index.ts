@@ -24,6 +24,7 @@ export * from "./auth/viewer";
 export * from "./auth/signing-keys";
 export * from "./auth/access-tokens";
 export * from "./auth/revocations";
+export * from "./auth/revocation-assertions";
 export * from "./events";
 export * from "./worker";
 export * from "./media-grants";

@@ -8,6 +8,7 @@ import {
   type AccessTokenIssuer,
 } from "./auth/access-tokens";
 import { SessionRevocations } from "./auth/revocations";
+import { revocationAssertions } from "./auth/revocation-assertions";
 import type { SubgraphConfig } from "./config";
 import { sendJson } from "./http-server";
 import type { Logger } from "./logger";
@@ -70,7 +71,8 @@ export interface RunningSubgraph extends RunningService {
 /**
  * A federation subgraph with its database and Redis, health endpoints and graceful stop. It
  * verifies the caller's access token itself (the same one the gateway verified): no identity
- * header from the gateway is trusted, so reaching a subgraph directly grants nothing.
+ * header from the gateway is trusted, so reaching a subgraph directly grants nothing. Only the
+ * revocation lookup is skipped when the gateway's signed assertion vouches for the token.
  */
 export async function startSubgraph<TContext extends RequestContextBase>(
   options: SubgraphOptions<TContext>,
@@ -89,6 +91,9 @@ export async function startSubgraph<TContext extends RequestContextBase>(
     issuer: config.auth.issuer,
     audience: config.auth.audience,
     revocations: new SessionRevocations(redis),
+    ...(config.auth.revocationAssertionSecret === null
+      ? {}
+      : { revocationAssertions: revocationAssertions(config.auth.revocationAssertionSecret) }),
   });
   const schema = buildSubgraphSchema([
     {

@@ -53,6 +53,12 @@ const DATABASE_SECRET = "hv-db";
 const WEBSOCKETS_NOTE =
   "WebSockets: closed with 1001 at SIGTERM (after preStop) so clients reconnect to another replica.";
 const MEDIA_GRANT: EnvEntry = { name: "MEDIA_GRANT_SECRET", secret: "hv-media" };
+/** The gateway's and every subgraph's: without it each subgraph looks revocation up itself. */
+const REVOCATION_ASSERTION: EnvEntry = {
+  name: "AUTH_REVOCATION_ASSERTION_SECRET",
+  secret: "hv-auth",
+  optional: true,
+};
 const S3_KEYS: EnvEntry[] = ["MEDIA_S3_ACCESS_KEY_ID", "MEDIA_S3_SECRET_ACCESS_KEY"].map((name) => ({
   name,
   secret: "hv-media",
@@ -78,6 +84,7 @@ function subgraphDefaults(name: SubgraphName): Settings {
     env: [
       { name: entry.databaseUrlVar, secret: DATABASE_SECRET },
       { name: entry.listenDatabaseUrlVar, secret: DATABASE_SECRET, key: `${entry.databaseUrlVar}_DIRECT` },
+      REVOCATION_ASSERTION,
     ],
     scaling: { kind: "hpa", min: 2, max: 20 },
     compose: noCompose,
@@ -142,7 +149,7 @@ const OTHERS: Record<string, Settings> = {
     terminationGraceSeconds: 45,
     resources: { requests: { cpu: "500m", memory: "384Mi" }, limits: { cpu: "2", memory: "1Gi" } },
     tmpSize: "256Mi",
-    env: [],
+    env: [REVOCATION_ASSERTION],
     scaling: { kind: "hpa", min: 3, max: 30 },
     compose: noCompose,
     docker: noDocker,

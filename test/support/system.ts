@@ -87,6 +87,8 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
     CHAT_REPEATED_TEXT_CONVERSATIONS: "10000",
     // Users' tests alias 20 logIns in one request to test the subgraph's own per-attempt budget.
     GATEWAY_MAX_ALIASES: "50",
+    // As deployed: the gateway vouches for its revocation checks (a test may unset it with "").
+    AUTH_REVOCATION_ASSERTION_SECRET: "test-revocation-assertion-secret-0123456789",
     ...process.env,
     NODE_ENV: "test",
     HOST: "127.0.0.1",

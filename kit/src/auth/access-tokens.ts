@@ -1,4 +1,5 @@
-import { hash, randomUUID } from "node:crypto";
+import { randomUUID } from "node:crypto";
+import type { IncomingMessage } from "node:http";
 import {
   createLocalJWKSet,
   createRemoteJWKSet,
@@ -13,6 +14,11 @@ import {
 } from "jose";
 import { appError, ErrorCode } from "../errors";
 import { CLOCK_TOLERANCE_SECONDS, MAX_ACCESS_TOKEN_TTL_SECONDS, type RevocationCheck } from "./revocations";
+import {
+  accessTokenDigest,
+  REVOCATION_ASSERTION_HEADER,
+  type RevocationAssertions,
+} from "./revocation-assertions";
 import { publicSigningKeyJwk, type PublicSigningKeyJwk, type SigningKeyJwk } from "./signing-keys";
 import type { Viewer, ViewerRole } from "./viewer";
 
@@ -113,8 +119,11 @@ const INVALID_TOKEN_CODES = new Set([
 ]);
 
 export interface AccessTokenVerifier {
-  /** The token's viewer, or throws UNAUTHENTICATED with `extensions.reason` expired | invalid | revoked. */
-  verify(token: string): Promise<Viewer>;
+  /**
+   * The token's viewer, or throws UNAUTHENTICATED with `extensions.reason` expired | invalid | revoked.
+   * Revocation is asked unless `revocationAssertion` (the gateway's header) holds for this token.
+   */
+  verify(token: string, revocationAssertion?: string): Promise<Viewer>;
   /**
    * Signature, claims and expiry only: the caller asks about revocation itself (the gateway does
    * it in the same Redis round trip as its budgets). Throws like `verify`, never "revoked".
@@ -127,8 +136,10 @@ export interface AccessTokenVerifierOptions {
   jwks: URL | JSONWebKeySet;
   issuer: string;
   audience: string;
-  /** Consulted on every verification (one Redis round trip). */
+  /** Consulted on every verification (one Redis round trip) but those a holding assertion vouches for. */
   revocations: RevocationCheck;
+  /** Subgraphs with AUTH_REVOCATION_ASSERTION_SECRET: the gateway's assertions they believe. */
+  revocationAssertions?: RevocationAssertions;
   /** Tuning of the remote key set (jose's defaults: 30 s cooldown between refetches, 10 min max age, 5 s timeout). */
   remoteJwks?: { cooldownMs?: number; cacheMaxAgeMs?: number; timeoutMs?: number };
   /** Tests only: when "now" is (expiry and the verified-token memory). */
@@ -269,10 +280,8 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     return true;
   }
 
-  async function inspect(token: string): Promise<{ viewer: Viewer; issuedAt: number }> {
-    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw accessTokenRefused("invalid");
-    const now = clock().getTime();
-    const digest = hash("sha256", token, "base64url");
+  /** The token's verified claims (from the memory while it trusts them), or throws like `verify`. */
+  async function remembered(token: string, digest: string, now: number): Promise<VerifiedToken> {
     let entry = verified.get(digest);
     if (entry !== undefined && entry.trustedUntil <= now) {
       verified.delete(digest);
@@ -280,15 +289,25 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       if (entry) verified.set(digest, entry);
     }
     // Past its trusted time the token goes through jose again, which refuses it as expired.
-    entry ??= await verifyToken(token, digest, now);
-    return { viewer: { ...entry.viewer }, issuedAt: entry.issuedAt };
+    return entry ?? (await verifyToken(token, digest, now));
   }
 
+  const { revocationAssertions } = options;
   return {
-    inspect,
-    async verify(token) {
-      const { viewer, issuedAt } = await inspect(token);
-      if (await options.revocations.isRevoked(viewer, issuedAt)) throw accessTokenRefused("revoked");
+    async inspect(token) {
+      if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw accessTokenRefused("invalid");
+      const entry = await remembered(token, accessTokenDigest(token), clock().getTime());
+      return { viewer: { ...entry.viewer }, issuedAt: entry.issuedAt };
+    },
+    async verify(token, revocationAssertion) {
+      if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw accessTokenRefused("invalid");
+      const now = clock().getTime();
+      const digest = accessTokenDigest(token);
+      const entry = await remembered(token, digest, now);
+      const viewer = { ...entry.viewer };
+      if (revocationAssertion !== undefined && revocationAssertions?.holds(revocationAssertion, digest, now))
+        return viewer;
+      if (await options.revocations.isRevoked(viewer, entry.issuedAt)) throw accessTokenRefused("revoked");
       return viewer;
     },
   };
@@ -303,17 +322,18 @@ export function bearerToken(authorizationHeader: string): string | undefined {
 
 /**
  * The service layer's `authenticate`: no Authorization header is anonymous (null); anything else
- * must be `Bearer <valid access token>`.
+ * must be `Bearer <valid access token>`. A request's REVOCATION_ASSERTION_HEADER goes to `verify`.
  */
 export function bearerAuthenticator(
   verifier: AccessTokenVerifier,
-): (authorizationHeader: string | undefined) => Promise<Viewer | null> {
-  return async (authorizationHeader) => {
+): (authorizationHeader: string | undefined, req?: IncomingMessage) => Promise<Viewer | null> {
+  return async (authorizationHeader, req) => {
     if (authorizationHeader === undefined) return null;
     const token = BEARER.exec(authorizationHeader)?.[1];
     if (token === undefined) {
       throw accessTokenRefused("invalid", "The Authorization header must be `Bearer <access token>`");
     }
-    return verifier.verify(token);
+    const assertion = req?.headers[REVOCATION_ASSERTION_HEADER];
+    return verifier.verify(token, typeof assertion === "string" ? assertion : undefined);
   };
 }
