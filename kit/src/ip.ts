@@ -9,16 +9,30 @@ export function unmapIpv4(ip: string): string {
   return IPV4_MAPPED.exec(ip)?.[1] ?? ip;
 }
 
+/** Addresses whose trust `compileTrust` remembers (a few proxies and clients; cleared when full). */
+const MAX_REMEMBERED_ADDRESSES = 4096;
+
 /**
  * TRUST_PROXY as a function of (address, hop), with the semantics of Express's `trust proxy`
  * setting (`true`, `false`, a hop count, or comma-separated addresses, CIDRs and proxy-addr's
- * names such as `loopback`), compiled by proxy-addr.
+ * names such as `loopback`), compiled by proxy-addr. A list's answer depends on the address
+ * alone: it is remembered per address text.
  */
 export function compileTrust(trust: TrustProxy): (address: string, hop: number) => boolean {
   if (trust === true) return () => true;
   if (trust === false) return () => false;
   if (typeof trust === "number") return (_address, hop) => hop < trust;
-  return proxyaddr.compile(trust.split(",").map((entry) => entry.trim()));
+  const compiled = proxyaddr.compile(trust.split(",").map((entry) => entry.trim()));
+  const remembered = new Map<string, boolean>();
+  return (address, hop) => {
+    let trusted = remembered.get(address);
+    if (trusted === undefined) {
+      trusted = compiled(address, hop);
+      if (remembered.size >= MAX_REMEMBERED_ADDRESSES) remembered.clear();
+      remembered.set(address, trusted);
+    }
+    return trusted;
+  };
 }
 
 /**
