@@ -1,5 +1,6 @@
 import { parseCacheControlHeader } from "@apollo/gateway/dist/datasources/parseCacheControlHeader";
-import { cacheHintOf } from "./subgraph-data-source";
+import { accessTokenDigest, createLogger, revocationAssertions, type AdmissionOutcome } from "@hv/kit";
+import { cacheHintOf, vouchForRevocation, type GatewayContext } from "./subgraph-data-source";
 import { FlatHeaders } from "./subgraph-fetcher";
 
 /** The hint @apollo/gateway's RemoteGraphQLDataSource derives from a subgraph's Cache-Control. */
@@ -67,5 +68,48 @@ describe("the gateway's subgraph fetches", () => {
     });
     headers.delete("Set-Cookie");
     expect([...headers.keys()]).toEqual(["authorization", "content-type", "x-request-id"]);
+  });
+});
+
+describe("the gateway's revocation assertions", () => {
+  const assertions = revocationAssertions("gateway-unit-test-secret-0123456789abcdef");
+  const digest = accessTokenDigest("a.b.c");
+  const contextOf = (overrides: Partial<GatewayContext>): GatewayContext => ({
+    requestId: "request-1",
+    logger: createLogger({ service: "gateway", level: "silent" }),
+    viewer: { userId: "u1", sessionId: "s1", role: "USER" },
+    clientIp: "203.0.113.1",
+    authorization: "Bearer a.b.c",
+    ...overrides,
+  });
+
+  it("should vouch at once when the admission answered before the request ran", () => {
+    const context = contextOf({});
+    vouchForRevocation(context, assertions);
+    expect(typeof context.revocationAssertion).toBe("string");
+    expect(assertions.holds(context.revocationAssertion as string, digest, Date.now())).toBe(true);
+  });
+
+  it("should vouch for a request running before its admission only once it admits", async () => {
+    const outcomes: AdmissionOutcome[] = ["admitted", "again", { status: 429, errors: [] }];
+    const vouched = await Promise.all(
+      outcomes.map(async (outcome) => {
+        const context = contextOf({ admission: Promise.resolve(outcome) });
+        vouchForRevocation(context, assertions);
+        const assertion = await context.revocationAssertion;
+        return assertion !== undefined && assertions.holds(assertion, digest, Date.now());
+      }),
+    );
+    expect(vouched).toEqual([true, false, false]);
+  });
+
+  it("should vouch for no anonymous request or one without a bearer token", () => {
+    const contexts = [
+      contextOf({ viewer: null, authorization: null }),
+      contextOf({ authorization: null }),
+      contextOf({ authorization: "Basic dXNlcjpwYXNz" }),
+    ];
+    for (const context of contexts) vouchForRevocation(context, assertions);
+    expect(contexts.map((context) => context.revocationAssertion)).toEqual([undefined, undefined, undefined]);
   });
 });
