@@ -2,7 +2,7 @@
  * The Users subgraph alone over HTTP: profile entity fetches, logIn and refreshSession.
  *
  *   pnpm exec tsx bench/users.ts [--requests 400] [--concurrency 8] [--logins 200] [--refreshes 1000] [--keep]
- *     [--nobody 2000] [--entities-only] [--profile DIR]
+ *     [--nobody 2000] [--entities-only] [--assertion-rounds 4] [--profile DIR]
  *
  * Users runs as its own process (built, as deployed; BENCH_RUN=source: node --import tsx subgraphs/users/src/index.ts) on a database of
  * its own, with `requests` × 50 people seeded with SQL, all with the same argon2id password hash
@@ -15,6 +15,10 @@
  * - The gateway's fetch of one public profile (`_entities` of 1 User, displayName, no token: the
  *   user cache's fetch as nobody, gateway/src/public-user-cache.ts): `nobody` people never asked
  *   for (the profile cache misses: what a first-seen sender costs Users), then the same again warm.
+ * - One User a request (warm) signed in, in `assertion-rounds` interleaved rounds: as the gateway
+ *   sends it with its revocation assertion (kit/src/auth/revocation-assertions.ts: Users skips its
+ *   revocation MGET) and without (Users asks Redis); each round's CPU per request both ways, and
+ *   the MGETs Redis ran meanwhile (INFO commandstats: every client's, this bench's Users among them).
  * - logIn: `logins` logins, each to an account and from an address (X-Forwarded-For, trusted from
  *   loopback) of its own, so the per-account and per-address budgets are not what is measured.
  * - refreshSession: `refreshes` rotations, each client spending its session's newest refresh token.
@@ -29,8 +33,16 @@
 import { randomBytes, randomUUID } from "node:crypto";
 import type { ChildProcess } from "node:child_process";
 import path from "node:path";
-import { createAccessTokenIssuer, generateSigningKeyJwk, loadUsersConfig } from "@hv/kit";
+import {
+  accessTokenDigest,
+  createAccessTokenIssuer,
+  generateSigningKeyJwk,
+  loadUsersConfig,
+  REVOCATION_ASSERTION_HEADER,
+  revocationAssertions,
+} from "@hv/kit";
 import { createUsersDb } from "@hv/users/src/db";
+import { Redis } from "ioredis";
 import { hashPassword } from "@hv/users/src/modules/passwords";
 import { freePort } from "../test/support/ports";
 import { flag } from "./support/args";
@@ -75,6 +87,7 @@ async function main(): Promise<void> {
   const logins = flag("logins", 200);
   const refreshes = flag("refreshes", 1000);
   const nobody = flag("nobody", 2000);
+  const assertionRounds = flag("assertion-rounds", 4);
   const entitiesOnly = process.argv.includes("--entities-only");
   const profileIndex = process.argv.indexOf("--profile");
   const profileDir = profileIndex < 0 ? undefined : process.argv[profileIndex + 1];
@@ -111,7 +124,9 @@ async function main(): Promise<void> {
       SUBGRAPH_HOST: "127.0.0.1",
       EVENTS_PREFIX: `hvbenchusers${stamp}`,
       AUTH_SIGNING_KEYS: JSON.stringify([generateSigningKeyJwk("bench-users")]),
+      AUTH_REVOCATION_ASSERTION_SECRET: randomBytes(32).toString("base64url"),
     };
+    const assertions = revocationAssertions(env.AUTH_REVOCATION_ASSERTION_SECRET);
     const config = loadUsersConfig({ ...process.env, ...env });
     const issuer = createAccessTokenIssuer({
       keys: config.accessTokens.signingKeys,
@@ -157,12 +172,18 @@ async function main(): Promise<void> {
     const pages = Array.from({ length: requests }, (_, page) =>
       rows.slice(page * PAGE, (page + 1) * PAGE).map((row) => ({ __typename: "User", id: row.id })),
     );
-    const profiles = async (page: number, size = PAGE) => {
+    const profiles = async (page: number, size = PAGE, vouched = false) => {
+      const token = viewers[page % viewers.length]!;
       const data = expectData(
         await client.post<{ data?: { _entities: Array<{ displayName: string } | null> } }>(
           url,
           { query: PROFILES, variables: { representations: pages[page]!.slice(0, size) } },
-          { authorization: `Bearer ${viewers[page % viewers.length]}` },
+          {
+            authorization: `Bearer ${token}`,
+            ...(vouched
+              ? { [REVOCATION_ASSERTION_HEADER]: assertions.sign(accessTokenDigest(token), Date.now()) }
+              : {}),
+          },
         ),
       );
       if (data._entities.filter(Boolean).length !== size)
@@ -186,6 +207,35 @@ async function main(): Promise<void> {
     console.log(
       describeLoop(`_entities, 1 User, profile cache warm, ${concurrency} clients`, single, "Users"),
     );
+    // The same, with and without the gateway's revocation assertion, in interleaved rounds.
+    const perRequest: Record<string, string[]> = { "without the assertion": [], "with the assertion": [] };
+    const mgetsPerRequest: Record<string, string[]> = {
+      "without the assertion": [],
+      "with the assertion": [],
+    };
+    const stats = new Redis(config.redis.url);
+    const mgets = async () =>
+      Number(/cmdstat_mget:calls=(\d+)/.exec(await stats.info("commandstats"))?.[1] ?? 0);
+    const measured = requests - warmUp;
+    for (let round = 0; round < assertionRounds; round += 1) {
+      // Which goes first alternates by round; each loop asks every measured page 5 times.
+      for (const vouched of round % 2 ? [true, false] : [false, true]) {
+        const mgetsBefore = await mgets();
+        const loop = await closedLoop(measured * 5, concurrency, pid, (i) =>
+          profiles(warmUp + (i % measured), 1, vouched),
+        );
+        const mgetsRun = (await mgets()) - mgetsBefore;
+        if (loop.failed) throw new Error(`assertion round: ${loop.errors.join(" | ")}`);
+        const key = vouched ? "with the assertion" : "without the assertion";
+        perRequest[key]!.push(((loop.cpuSeconds * 1e6) / loop.done).toFixed(0));
+        mgetsPerRequest[key]!.push((mgetsRun / loop.done).toFixed(2));
+      }
+    }
+    stats.disconnect();
+    for (const [key, values] of Object.entries(perRequest))
+      console.log(
+        `_entities, 1 User, warm, ${key}: Users CPU µs per request by round ${values.join(", ")}; Redis MGETs per request ${mgetsPerRequest[key]!.join(", ")}`,
+      );
 
     if (entitiesOnly) return;
     // logIn: account i from address 10.x.y.z of its own (a random /16 per run: the budgets live in
