@@ -149,10 +149,10 @@ export interface AccessTokenVerifierOptions {
 /**
  * A verified signature is remembered for this long (never past the token's expiry), so a phone's
  * requests do not each pay an ES256 verification (~0.3 ms of CPU) in the gateway and again in
- * every subgraph. Revocation is still asked on every request; a key removed from the JWKS stops
- * being trusted through this memory within this time: past it, the memory is renewed only if the
- * key set (as jose holds it now) still hands out the very key that checked the signature, else the
- * signature is verified again.
+ * every subgraph. Revocation is still asked on every request (or vouched for by the gateway); a
+ * key removed from the JWKS stops being trusted through this memory within this time: past it, the
+ * memory is renewed only if the key set (as jose holds it now) still hands out the very key that
+ * checked the signature, else the signature is verified again.
  */
 export const VERIFIED_TOKEN_MEMORY_MS = 60_000;
 /** Tokens remembered at most (the oldest is forgotten first): ~0.5 KB each. */
