@@ -28,6 +28,9 @@
  * receiver in this process, starts every send's trace here (`traceparent`), and prints per phase
  * each stage's p50/p99 and the slowest sends span by span (tracing costs CPU: not for CPU figures).
  *
+ * BENCH_NODE_ARGS (space-separated) go on each service's node command line, to compare V8 flags
+ * (e.g. `--min-semi-space-size=16`); the probes print each service's young-generation size.
+ *
  * The operations are the app's (operations/chat/ChatMyEvents.graphql, ChatSendMessage.graphql: the
  * sender's displayName, the event's actor, the invitation's inviter, reactions with `reactedByMe`);
  * `--trimmed` runs the small feed and send of earlier rounds instead, for comparison.
@@ -233,6 +236,8 @@ async function main(): Promise<void> {
     GATEWAY_RATE_LIMIT_SEND_MESSAGE: "100000000/1m",
     GATEWAY_RATE_LIMIT_SUBSCRIBE: "100000000/1m",
     GATEWAY_WS_MAX_PER_ADDRESS: String(connections + 1000),
+    // As production runs (infra/k8s/config.yaml): each pool opened whole at start-up. DATABASE_POOL_MIN=0 in the bench's environment: opened on demand.
+    DATABASE_POOL_MIN: process.env.DATABASE_POOL_MIN ?? "10",
     ...(collector ? tracingEnv(collector.endpoint) : {}),
   };
   const children: ChildProcess[] = [];
@@ -272,6 +277,7 @@ async function main(): Promise<void> {
       path.join(ROOT, "bench/support/loop-probe.ts"),
       // One folder per service: tsx's loader thread writes a profile of its own beside the main thread's.
       ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `${name}-${stamp}`)}`] : []),
+      ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
     ];
     const probeEnv = (name: string) => ({ ...common, BENCH_PROBE_FILE: probeFile(name) });
     children.push(
@@ -605,7 +611,7 @@ async function main(): Promise<void> {
       Object.entries(reports)
         .map(([name, r]) =>
           r
-            ? `${name} loop delay p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms)`
+            ? `${name} loop delay p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms; young generation ${r.gc.newSpaceMb.min.toFixed(0)}–${r.gc.newSpaceMb.max.toFixed(0)} MiB)`
             : `${name} probe: no report`,
         )
         .join("\n  ");

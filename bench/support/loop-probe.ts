@@ -12,19 +12,33 @@
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { writeHeapSnapshot } from "node:v8";
+import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
 import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
 
 export interface ProbeReport {
   /** Event-loop delay percentiles and maximum over the window, ms. */
   loopDelayMs: { p50: number; p99: number; max: number };
   /** Garbage collections in the window: minor (scavenge) and major (mark-compact, incremental). */
-  gc: { minor: number; major: number; totalMs: number; maxMs: number; majorMaxMs: number };
+  gc: {
+    minor: number;
+    major: number;
+    totalMs: number;
+    maxMs: number;
+    majorMaxMs: number;
+    /** The young generation's size (V8's `new_space`, MiB) after the window's collections: smallest and largest seen. */
+    newSpaceMb: { min: number; max: number };
+  };
   /** KiB, after a full collection when `--expose-gc` was given. */
   memory: { rssKb: number; heapUsedKb: number; externalKb: number; collected: boolean };
 }
 
 type GcCounts = ProbeReport["gc"];
+
+/** The young generation's current size, MiB. */
+function newSpaceMb(): number {
+  const space = getHeapSpaceStatistics().find((each) => each.space_name === "new_space");
+  return space ? space.space_size / 2 ** 20 : NaN;
+}
 
 /**
  * An event-loop delay histogram and a GC tally of THIS process, read and restarted by `take()`.
@@ -48,6 +62,10 @@ export class LoopWindow {
           this.gc.majorMaxMs = Math.max(this.gc.majorMaxMs, entry.duration);
         } else this.gc.minor += 1;
         this.gc.totalMs += entry.duration;
+        const newSpace = newSpaceMb();
+        const first = this.gc.minor + this.gc.major === 1;
+        this.gc.newSpaceMb.min = first ? newSpace : Math.min(this.gc.newSpaceMb.min, newSpace);
+        this.gc.newSpaceMb.max = Math.max(this.gc.newSpaceMb.max, newSpace);
         this.gc.maxMs = Math.max(this.gc.maxMs, entry.duration);
       }
     });
@@ -55,7 +73,7 @@ export class LoopWindow {
   }
 
   private static noGc(): GcCounts {
-    return { minor: 0, major: 0, totalMs: 0, maxMs: 0, majorMaxMs: 0 };
+    return { minor: 0, major: 0, totalMs: 0, maxMs: 0, majorMaxMs: 0, newSpaceMb: { min: 0, max: 0 } };
   }
 
   /** Collections started before now are not counted (the caller just forced one). */
