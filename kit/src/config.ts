@@ -7,6 +7,9 @@ import { SUBGRAPH_NAMES, SUBGRAPHS, subgraphEntry, type SubgraphName } from "./s
 
 export { ConfigError };
 
+/** Connections in a subgraph's database pool (node-postgres's default); `DATABASE_POOL_MIN` is at most this. */
+export const POOL_MAX = 10;
+
 /** Default ports: the gateway's, and each subgraph's from the registry. */
 const DEFAULT_PORTS: Record<SubgraphName | "gateway", number> = {
   gateway: 4000,
@@ -388,6 +391,10 @@ export const ENV_CATALOGUE = {
     z.string().min(1).default("0.0.0.0"),
     "Interface of what phones reach: the gateway, and the media subgraph's file endpoint (local driver).",
   ),
+  DATABASE_POOL_MIN: spec(
+    z.coerce.number().int().min(0).max(POOL_MAX).default(0),
+    `Subgraphs: database connections each process opens at start-up and keeps open (of its pool's ${POOL_MAX}), so the first traffic after a start or a quiet spell does not wait for new ones. \`0\`: opened as queries need them.`,
+  ),
   SUBGRAPH_HOST: spec(
     z.string().min(1).default("127.0.0.1"),
     "Interface the subgraphs bind to. Only the gateway should reach them: keep them off public networks.",
@@ -601,6 +608,8 @@ export interface SubgraphConfig extends CommonConfig {
   databaseUrl: string;
   /** `<NAME>_LISTEN_DATABASE_URL`, else `databaseUrl`: where the outbox relay LISTENs. */
   listenDatabaseUrl: string;
+  /** DATABASE_POOL_MIN: connections opened at start-up and kept. */
+  databasePoolMin: number;
 }
 
 /** Edge protection at the gateway (docs/gateway.md, "Protection"). */
@@ -704,6 +713,7 @@ export function loadSubgraphConfig(name: SubgraphName, env: Env): SubgraphConfig
     port: read(env, `${upper(name)}_PORT`),
     databaseUrl,
     listenDatabaseUrl: read(env, subgraphEntry(name).listenDatabaseUrlVar) ?? databaseUrl,
+    databasePoolMin: read(env, "DATABASE_POOL_MIN"),
   };
 }
 

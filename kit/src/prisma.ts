@@ -1,5 +1,6 @@
 import { PrismaPg } from "@prisma/adapter-pg";
 import { Pool } from "pg";
+import { POOL_MAX } from "./config";
 import type { ProcessMetrics } from "./metrics";
 
 /** What may watch a subgraph's database client. */
@@ -56,22 +57,38 @@ export interface SubgraphDatabaseClients<C> {
  */
 export const POOL_IDLE_MS = 5 * 60_000;
 
+/** How many connections a pool opens at once and keeps open (`DATABASE_POOL_MIN`). */
+export interface PoolSizing {
+  /** Opened when the pool is made, without waiting for a query, and never closed for being idle. Default 0. */
+  min?: number;
+}
+
+/** Opens `count` of the pool's connections and gives them back to it; a failure is left to the first query. */
+async function openConnections(pool: Pool, count: number): Promise<void> {
+  const opened = await Promise.allSettled(Array.from({ length: count }, () => pool.connect()));
+  for (const each of opened) if (each.status === "fulfilled") each.value.release();
+}
+
 /**
  * A subgraph's generated PrismaClient on its WASM engine over node-postgres (no native engine to
  * download), and a plain SQL client on the same pool: `createDatabaseClients(PrismaClient, url,
- * observer)`. With `metrics` the pool's use is reported; with `onQuery` every statement is.
- * `prisma.$disconnect()` closes the pool for both.
+ * observer, sizing)`. With `metrics` the pool's use is reported; with `onQuery` every statement is;
+ * with `sizing.min` that many connections are opened now and kept. `prisma.$disconnect()` closes
+ * the pool for both.
  */
 export function createDatabaseClients<C>(
   Client: new (options: PrismaOptions) => C,
   databaseUrl: string,
   observer: DatabaseObserver = {},
+  sizing: PoolSizing = {},
 ): SubgraphDatabaseClients<C> {
-  const connection = { connectionString: databaseUrl, idleTimeoutMillis: POOL_IDLE_MS };
+  const min = Math.min(sizing.min ?? 0, POOL_MAX);
+  const connection = { connectionString: databaseUrl, idleTimeoutMillis: POOL_IDLE_MS, max: POOL_MAX, min };
   const pool = observer.metrics ? observer.metrics.pgPool("prisma", connection) : new Pool(connection);
   // An idle client's error (the server restarted) must not crash the process: the pool replaces
   // it. (Prisma adds its own listener only once it connects; the SQL path may come first.)
   pool.on("error", () => {});
+  if (min > 0) void openConnections(pool, min);
   const adapter = new PrismaPg(pool, { disposeExternalPool: true });
   const onQuery = observer.onQuery;
   const sql: SqlClient = {

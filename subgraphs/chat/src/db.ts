@@ -1,6 +1,7 @@
 import {
   createDatabaseClients,
   createPrismaDb,
+  type PoolSizing,
   type ProcessMetrics,
   type SqlClient,
   type SubgraphDatabaseClients,
@@ -22,7 +23,13 @@ export function createChatDb(databaseUrl: string, metrics?: ProcessMetrics): Cha
 export function createChatDatabase(
   databaseUrl: string,
   metrics?: ProcessMetrics,
+  sizing: PoolSizing = {},
 ): { db: ChatDb; sql: SqlClient; pool: SubgraphDatabaseClients<ChatDb>["pool"] } {
-  const { prisma, sql, pool } = createDatabaseClients(PrismaClient, databaseUrl, metrics ? { metrics } : {});
+  const { prisma, sql, pool } = createDatabaseClients(
+    PrismaClient,
+    databaseUrl,
+    metrics ? { metrics } : {},
+    sizing,
+  );
   return { db: prisma, sql, pool };
 }

@@ -33,7 +33,9 @@ export const CATCH_UP_CLOSE_CODE = 1012;
 
 export async function start(config: ChatConfig, logger: Logger): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
-  const { db, sql, pool } = createChatDatabase(config.databaseUrl, metrics);
+  const { db, sql, pool } = createChatDatabase(config.databaseUrl, metrics, {
+    min: config.databasePoolMin,
+  });
   const stores = groupCommit({
     databaseUrl: config.databaseUrl,
     metrics,

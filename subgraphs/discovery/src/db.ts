@@ -1,4 +1,10 @@
-import { createDatabaseClients, createPrismaDb, type DatabaseObserver, type SqlClient } from "@hv/kit";
+import {
+  createDatabaseClients,
+  createPrismaDb,
+  type DatabaseObserver,
+  type PoolSizing,
+  type SqlClient,
+} from "@hv/kit";
 import { PrismaClient } from "./generated/prisma/client";
 
 export type { DatabaseObserver, SqlClient };
@@ -13,7 +19,8 @@ export function createDiscoveryDb(databaseUrl: string, observer: DatabaseObserve
 export function createDiscoveryDatabase(
   databaseUrl: string,
   observer: DatabaseObserver = {},
+  sizing: PoolSizing = {},
 ): { db: DiscoveryDb; sql: SqlClient } {
-  const { prisma, sql } = createDatabaseClients(PrismaClient, databaseUrl, observer);
+  const { prisma, sql } = createDatabaseClients(PrismaClient, databaseUrl, observer, sizing);
   return { db: prisma, sql };
 }

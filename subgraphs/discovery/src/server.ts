@@ -34,7 +34,9 @@ export async function start(
 ): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
   const observer = { ...options.database, metrics };
-  const { db, sql } = createDiscoveryDatabase(config.databaseUrl, observer);
+  const { db, sql } = createDiscoveryDatabase(config.databaseUrl, observer, {
+    min: config.databasePoolMin,
+  });
   // Events from the other subgraphs' outboxes: the same Redis (and default prefix) as their relays.
   const events = startEventConsumer({
     consumer: "discovery",

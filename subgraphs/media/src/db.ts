@@ -1,4 +1,10 @@
-import { createDatabaseClients, createPrismaDb, type DatabaseObserver, type SqlClient } from "@hv/kit";
+import {
+  createDatabaseClients,
+  createPrismaDb,
+  type DatabaseObserver,
+  type PoolSizing,
+  type SqlClient,
+} from "@hv/kit";
 import { PrismaClient } from "./generated/prisma/client";
 
 export type { DatabaseObserver, SqlClient };
@@ -13,7 +19,8 @@ export function createMediaDb(databaseUrl: string, observer: DatabaseObserver = 
 export function createMediaDatabase(
   databaseUrl: string,
   observer: DatabaseObserver = {},
+  sizing: PoolSizing = {},
 ): { db: MediaDb; sql: SqlClient } {
-  const { prisma, sql } = createDatabaseClients(PrismaClient, databaseUrl, observer);
+  const { prisma, sql } = createDatabaseClients(PrismaClient, databaseUrl, observer, sizing);
   return { db: prisma, sql };
 }

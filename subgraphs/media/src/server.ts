@@ -48,7 +48,11 @@ export async function start(
   options: MediaStartOptions = {},
 ): Promise<RunningMedia> {
   const metrics = createProcessMetrics(config.name, { logger });
-  const { db, sql } = createMediaDatabase(config.databaseUrl, { ...options.database, metrics });
+  const { db, sql } = createMediaDatabase(
+    config.databaseUrl,
+    { ...options.database, metrics },
+    { min: config.databasePoolMin },
+  );
   let files: RunningFileServer | null = null;
   const storage = createStorage(config.storage, () => {
     if (config.storage.driver === "local" && config.storage.publicUrl) return config.storage.publicUrl;

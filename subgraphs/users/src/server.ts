@@ -41,7 +41,11 @@ export async function start(
   options: UsersStartOptions = {},
 ): Promise<RunningSubgraph> {
   const metrics = createProcessMetrics(config.name, { logger });
-  const { db, sql } = createUsersDatabase(config.databaseUrl, { ...options.database, metrics });
+  const { db, sql } = createUsersDatabase(
+    config.databaseUrl,
+    { ...options.database, metrics },
+    { min: config.databasePoolMin },
+  );
   const accessTokens = createAccessTokenIssuer({
     keys: config.accessTokens.signingKeys,
     issuer: config.auth.issuer,
