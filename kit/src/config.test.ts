@@ -33,8 +33,15 @@ describe("configuration", () => {
       port: 4003,
       databaseUrl: "postgresql://postgres@127.0.0.1:5432/hv_chat",
       listenDatabaseUrl: "postgresql://postgres@127.0.0.1:5432/hv_chat",
+      databasePoolMin: 0,
       eventsPrefix: "hv",
     });
+  });
+
+  it("should read DATABASE_POOL_MIN up to the pool's size", () => {
+    expect(loadSubgraphConfig("chat", { DATABASE_POOL_MIN: "10" }).databasePoolMin).toBe(10);
+    expect(() => loadSubgraphConfig("chat", { DATABASE_POOL_MIN: "11" })).toThrow(/DATABASE_POOL_MIN/);
+    expect(() => loadSubgraphConfig("users", { DATABASE_POOL_MIN: "-1" })).toThrow(ConfigError);
   });
 
   it("should give the outbox relay's LISTEN its own direct URL when one is set", () => {
