@@ -2,6 +2,7 @@ import {
   ERRORS,
   isCompositeType,
   isCustomScalarType,
+  isEnumType,
   isListType,
   isNonNullType,
   isObjectType,
@@ -314,18 +315,13 @@ export class ResultShaper {
 
   /** Scalars and enums: the subgraph's value when valid for the type, else null and an error. */
   private leaf(type: NamedType): ValueShaper {
-    const schema = this.schema;
-    const anyValue = isCustomScalarType(type);
-    const anyString = type === schema.stringType() || type === schema.idType();
+    const isValid = leafValidity(this.schema, type);
     return (run, output, input, parent) => {
       if (output !== undefined || input === null) {
         setFlags(run, false, false);
         return output === undefined ? null : output;
       }
-      const valid =
-        anyValue ||
-        (anyString && typeof input === "string") ||
-        isValidLeafValue(schema, input, type as Parameters<typeof isValidLeafValue>[2]);
+      const valid = isValid(input);
       if (!valid) {
         run.errors.push(
           ERRORS.INVALID_GRAPHQL.err(`Invalid value found for ${describe(run.path, type, parent)}.`, {
@@ -337,6 +333,26 @@ export class ResultShaper {
       return valid ? input : null;
     };
   }
+}
+
+/** What `isValidLeafValue` writes an integer as (Int, and a number for ID). */
+const INTEGER_TEXT = /^-?(?:0|[1-9][0-9]*)$/;
+
+/**
+ * `isValidLeafValue(schema, value, type)` for one type, decided per type once: built-in scalars
+ * and enums by the value's kind (the same answers), any other type through `isValidLeafValue`.
+ */
+export function leafValidity(schema: Schema, type: NamedType): (value: unknown) => boolean {
+  if (isCustomScalarType(type)) return () => true;
+  const integer = (value: unknown) =>
+    typeof value === "number" && Number.isFinite(value) && INTEGER_TEXT.test(String(value));
+  if (type === schema.stringType()) return (value) => typeof value === "string";
+  if (type === schema.idType()) return (value) => typeof value === "string" || integer(value);
+  if (type === schema.intType()) return integer;
+  if (type === schema.floatType()) return (value) => typeof value === "number" && Number.isFinite(value);
+  if (type === schema.booleanType()) return (value) => typeof value === "boolean";
+  if (isEnumType(type)) return (value) => typeof value === "string" && type.value(value) !== undefined;
+  return (value) => isValidLeafValue(schema, value, type as Parameters<typeof isValidLeafValue>[2]);
 }
 
 /** A condition variable's value as `computeResponse` sees it: provided over defaults, a boolean. */
