@@ -19,7 +19,8 @@
  * `--latency 0` skips the latency part. `--subgraphs-from` runs the four subgraphs from another
  * checkout of this repository (e.g. main's, for a before/after with the same bench); `--profile DIR`
  * writes each subgraph's V8 CPU profile there, and our gateway's in DIR/gateway-<label>-<stamp>/,
- * when they exit (bench/support/profile-summary.ts reads them).
+ * when they exit (bench/support/profile-summary.ts reads them). `--gateway-node-args "FLAGS"` starts
+ * this checkout's gateway with these Node flags (with `--compare`: an A/B of a flag).
  *
  * The Grafbase CLI ships in an npm package: `npm pack @grafbase/cli-x86_64-unknown-linux-musl`,
  * untar it outside the repo and pass `package/grafbase`; it runs as `grafbase dev` with a
@@ -200,6 +201,8 @@ async function main(): Promise<void> {
   const queryNames = (Object.keys(QUERIES) as QueryName[]).filter((name) => !only || only.includes(name));
   const subgraphsFrom = path.resolve(argument("subgraphs-from") ?? ROOT);
   const profileDir = argument("profile");
+  /** --gateway-node-args "ARGS": Node flags for this checkout's gateway only (e.g. a V8 heap flag, A/B'd with --compare). */
+  const gatewayNodeArgs = argument("gateway-node-args")?.split(" ").filter(Boolean) ?? [];
   const stamp = Date.now().toString(36);
   printHeader("query-gateway-vs-grafbase.ts");
   console.log(`subgraphs from ${subgraphsFrom}`);
@@ -293,9 +296,12 @@ async function main(): Promise<void> {
         compareWith ? path.join(from, "gateway", "src", "index.ts") : "gateway/src/index.ts",
         env,
         readyz(ports.gateway),
-        profileDir
-          ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `gateway-${label}-${stamp}`)}`]
-          : [],
+        [
+          ...(label === "before" ? [] : gatewayNodeArgs),
+          ...(profileDir
+            ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `gateway-${label}-${stamp}`)}`]
+            : []),
+        ],
       );
       children.push(gateway);
       return { ports, pids, url: subgraphUrl(ports.gateway), pid: gateway.pid! };
