@@ -2,7 +2,7 @@
  * HTTP clients for the gateway's subgraph fetches, side by side in one process: CPU µs per POST
  * (`process.cpuUsage()`, the client's process only; the server is a child process answering a
  * user(id)-sized JSON body with a subgraph's headers), at `--concurrency` requests in flight, in
- * interleaved rounds (each started by another client). Clients: the gateway's fetcher (gateway/src/subgraph-fetcher.ts), undici's
+ * interleaved rounds (each started by another client, a full collection before each run). Clients: the gateway's fetcher (gateway/src/subgraph-fetcher.ts), undici's
  * `request` on an Agent, on a Pool, on a Pool with pipelining, node:http with a keep-alive Agent,
  * and the global `fetch`.
  *
@@ -13,6 +13,8 @@ import http from "node:http";
 import { once } from "node:events";
 import { createRequire } from "node:module";
 import path from "node:path";
+import { setFlagsFromString } from "node:v8";
+import { runInNewContext } from "node:vm";
 import { createSubgraphFetcher } from "@hv/gateway/src/subgraph-fetcher";
 import { flag } from "./support/args";
 import { loadAverage, printHeader } from "./support/service";
@@ -128,7 +130,14 @@ function clients(origin: string): Client[] {
   ];
 }
 
+/** A full collection, so that a client does not pay for the garbage of the one before it. */
+const collect = (() => {
+  setFlagsFromString("--expose-gc");
+  return runInNewContext("gc") as () => void;
+})();
+
 async function run(client: Client, url: string, count: number): Promise<number> {
+  collect();
   let next = 0;
   const started = process.cpuUsage();
   await Promise.all(
