@@ -393,7 +393,7 @@ export const ENV_CATALOGUE = {
   ),
   DATABASE_POOL_MIN: spec(
     z.coerce.number().int().min(0).max(POOL_MAX).default(0),
-    `Subgraphs: database connections each process opens at start-up and keeps open (of its pool's ${POOL_MAX}), so the first traffic after a start or a quiet spell does not wait for new ones. \`0\`: opened as queries need them.`,
+    `Subgraphs: database connections each process opens at start-up and keeps open (of its pool's ${POOL_MAX}), so the first traffic after a start or a quiet spell does not wait for new ones; Chat's store pool opens as many, at most its \`CHAT_STORE_RUNNING\`. \`0\`: opened as queries need them.`,
   ),
   SUBGRAPH_HOST: spec(
     z.string().min(1).default("127.0.0.1"),

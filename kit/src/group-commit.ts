@@ -1,6 +1,6 @@
 import { Pool, type PoolClient, type QueryConfig } from "pg";
 import type { ProcessMetrics } from "./metrics";
-import { POOL_IDLE_MS, type SqlStatement } from "./prisma";
+import { openConnections, POOL_IDLE_MS, type SqlStatement } from "./prisma";
 
 export interface GroupCommitOptions {
   databaseUrl: string;
@@ -14,6 +14,8 @@ export interface GroupCommitOptions {
    * commit's own pool; statements beyond wait and go together.
    */
   maxRunning: number;
+  /** Connections opened at once and kept open (`DATABASE_POOL_MIN`, at most `maxRunning`). Default 0. */
+  min?: number;
 }
 
 /**
@@ -53,14 +55,17 @@ const asError = (error: unknown): Error => (error instanceof Error ? error : new
  * transaction of several statements is one write and one round trip.
  */
 export function groupCommit(options: GroupCommitOptions): GroupCommit {
+  const min = Math.min(options.min ?? 0, options.maxRunning);
   const config = {
     connectionString: options.databaseUrl,
     pipeline: true,
     max: options.maxRunning,
+    min,
     idleTimeoutMillis: POOL_IDLE_MS,
   };
   const pool = options.metrics ? options.metrics.pgPool(options.poolName, config) : new Pool(config);
   pool.on("error", () => {}); // an idle connection's error (the server restarted): the pool replaces it
+  if (min > 0) void openConnections(pool, min);
   const waiting: Queued[] = [];
   let running = 0;
 

@@ -64,7 +64,7 @@ export interface PoolSizing {
 }
 
 /** Opens `count` of the pool's connections and gives them back to it; a failure is left to the first query. */
-async function openConnections(pool: Pool, count: number): Promise<void> {
+export async function openConnections(pool: Pool, count: number): Promise<void> {
   const opened = await Promise.allSettled(Array.from({ length: count }, () => pool.connect()));
   for (const each of opened) if (each.status === "fulfilled") each.value.release();
 }

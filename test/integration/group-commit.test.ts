@@ -2,6 +2,7 @@ import { randomBytes } from "node:crypto";
 import { Pool } from "pg";
 import { defaultDatabaseUrl, dropDatabase, ensureDatabase, withDatabaseName } from "@hv/prisma";
 import { groupCommit, type GroupCommit, type SqlStatement } from "@hv/kit";
+import { waitFor } from "../support/wait";
 
 // A database of our own with one table: the group commit is plain SQL.
 const runId = `${Date.now().toString(36)}_${randomBytes(3).toString("hex")}`;
@@ -93,4 +94,21 @@ test("a transaction runs its statements in key order, equal keys in call order",
   const serials = order.map((index) => Number(rows[index]![0]!.n));
   expect(serials).toEqual([...serials].sort((x, y) => x - y));
   expect(new Set(rows.slice(1).map((each) => each[0]!.tx)).size).toBe(1);
+});
+
+test("with `min`, the store connections are open before the first statement", async () => {
+  const backends = async () =>
+    Number(
+      (
+        await pool.query<{ count: string }>(
+          "SELECT count(*) AS count FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()",
+        )
+      ).rows[0]?.count,
+    );
+  const before = await backends();
+  group = groupCommit({ databaseUrl, poolName: "test", maxBatch: 16, maxRunning: 2, min: 5 });
+  // At most maxRunning: 2 of the 5 asked for.
+  await waitFor("the store pool's 2 connections opened", async () => (await backends()) === before + 2);
+  await group.query(insert("a", `warm-${runId}`), "a");
+  expect(await backends()).toBe(before + 2);
 });

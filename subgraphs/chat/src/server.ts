@@ -42,6 +42,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     poolName: "store",
     maxBatch: config.store.groupMax,
     maxRunning: config.store.running,
+    min: config.databasePoolMin,
   });
   const redis = createRedis(config.redis, logger);
   const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
