@@ -259,6 +259,7 @@ export async function start(
         clientIp,
         authorization: req.headers.authorization ?? null,
         admission: protection.admissionOf(req),
+        precounted: protection.precountedOf(req),
       };
       if (assertions) vouchForRevocation(context, assertions);
       return context;

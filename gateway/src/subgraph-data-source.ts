@@ -15,6 +15,7 @@ import {
 } from "@hv/kit";
 import { GraphQLError } from "graphql";
 import { FlatHeaders } from "./subgraph-fetcher";
+import type { PrecountedBudgets } from "./protection";
 
 type FetcherResponse = Parameters<RemoteGraphQLDataSource["errorFromResponse"]>[0];
 type GatewayResponse = Awaited<ReturnType<RemoteGraphQLDataSource["process"]>>;
@@ -94,6 +95,8 @@ export interface GatewayContext extends RequestContextBase {
   authorization: string | null;
   /** While the request runs before its admission answered: that answer (gateway/src/protection). */
   admission?: Promise<AdmissionOutcome> | undefined;
+  /** The sensitive budgets the admission spent for this request (gateway/src/protection). */
+  precounted?: PrecountedBudgets | undefined;
   /**
    * REVOCATION_ASSERTION_HEADER for this request's fetches with its token: the value, or, while its
    * admission has not answered, what it will be then (undefined if the admission refuses).

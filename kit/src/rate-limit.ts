@@ -30,15 +30,15 @@ export function rateLimitKey(rule: RateLimitRule, key: string, keyPrefix = RATE_
 }
 
 /**
- * A Lua function `spend_budget(key, points, durationSeconds)` for scripts that spend a budget
- * together with other work in one round trip: rate-limiter-flexible's counting on its key (SET NX
- * EX, INCRBY 1, PTTL), so `createRateLimiter` reads the same counter. Returns the ms until the
- * budget refills when this action went over it, else -1.
+ * A Lua function `spend_budget(key, points, durationSeconds[, amount])` for scripts that spend a
+ * budget together with other work in one round trip: rate-limiter-flexible's counting on its key
+ * (SET NX EX, INCRBY amount (default 1), PTTL), so `createRateLimiter` reads the same counter.
+ * Returns the ms until the budget refills when these actions went over it, else -1.
  */
 export const SPEND_BUDGET_LUA = `
-local function spend_budget(key, points, duration)
+local function spend_budget(key, points, duration, amount)
   redis.call('set', key, 0, 'EX', duration, 'NX')
-  local consumed = redis.call('incrby', key, 1)
+  local consumed = redis.call('incrby', key, amount or 1)
   local ttl = redis.call('pttl', key)
   if ttl == -1 then
     redis.call('expire', key, duration)

@@ -54,6 +54,15 @@ export interface PendingAdmission {
   admission: Promise<AdmissionOutcome>;
 }
 
+/**
+ * `beforeBody`'s fourth answer: read the body first, then ask `afterBody` (given the parsed body,
+ * undefined when it could not be read), whose answer counts as `beforeBody`'s would have; a refusal
+ * from it is sent before the body's own error.
+ */
+export interface AdmissionAfterBody {
+  afterBody: (body: unknown) => Promise<HttpRefusal | PendingAdmission | undefined>;
+}
+
 /** A /graphql request as Apollo will read it: GET carries the operation in `search`, POST in `body`. */
 export interface GraphQLHttpRequest {
   method: string;
@@ -111,7 +120,7 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   beforeBody?: (
     req: http.IncomingMessage,
     clientIp: string,
-  ) => Promise<HttpRefusal | PendingAdmission | undefined>;
+  ) => Promise<HttpRefusal | PendingAdmission | AdmissionAfterBody | undefined>;
   /** Runs after the JSON body is read, before Apollo (the gateway's safelist): a refusal is sent as it is. */
   beforeGraphQL?: (request: GraphQLHttpRequest) => HttpRefusal | undefined;
   /**
@@ -337,9 +346,11 @@ export async function startService<TContext extends RequestContextBase>(
     }
     const clientIp = clientIpOf(req);
     let pending: Promise<AdmissionOutcome> | undefined;
+    let afterBody: AdmissionAfterBody["afterBody"] | undefined;
     if (beforeBody) {
       const before = await beforeBody(req, clientIp);
       if (before && "admission" in before) pending = before.admission;
+      else if (before && "afterBody" in before) afterBody = before.afterBody;
       else if (before) {
         sendRefusal(req, res, before);
         return;
@@ -353,6 +364,14 @@ export async function startService<TContext extends RequestContextBase>(
       return true;
     };
     const read = await readJsonBody(req, res);
+    if (afterBody) {
+      const after = await afterBody(read.ok ? read.body : undefined);
+      if (after && "admission" in after) pending = after.admission;
+      else if (after) {
+        sendRefusal(req, res, after);
+        return;
+      }
+    }
     if (!read.ok) {
       if (!(await refusedAfterAll())) sendJson(req, res, read.status, unreadableBody(read.reason));
       return;

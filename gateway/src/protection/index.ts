@@ -9,6 +9,7 @@ import {
   ErrorCode,
   clientIpResolver,
   type AccessTokenVerifier,
+  type AdmissionAfterBody,
   type AdmissionOutcome,
   type GatewayConfig,
   type GraphQLHttpRequest,
@@ -19,6 +20,7 @@ import {
   type Viewer,
   serviceUnavailable,
   withHttpStatus,
+  overBudget,
 } from "@hv/kit";
 import { BlocklistStore, LiveBlocklist } from "./blocklist";
 import { PrefixingKeyValueCache } from "@apollo/utils.keyvaluecache";
@@ -31,7 +33,15 @@ import {
   type PersistedQueryManifest,
 } from "./persisted";
 import { queryLimitProtection } from "./query-limits";
-import { asHttp429, EdgeRateLimits, isRateLimited } from "./rate-limits";
+import {
+  asHttp429,
+  EdgeRateLimits,
+  isRateLimited,
+  samePoints,
+  type SensitivePoints,
+  type SensitiveSpend,
+} from "./rate-limits";
+import { KnownOperations } from "./known-operations";
 import { EdgeAdmission, type AdmissionVerdict } from "./admission";
 import { SocketCaps } from "./socket-caps";
 
@@ -50,7 +60,23 @@ interface ContextWithCaller {
   clientIp: string;
   /** Set when the request runs before its admission answered (`EdgeProtection.admissionOf`). */
   admission?: Promise<AdmissionOutcome> | undefined;
+  /** Set when the admission spent the operation's sensitive budgets too (`EdgeProtection.precountedOf`). */
+  precounted?: PrecountedBudgets | undefined;
 }
+
+/**
+ * The sensitive budgets the admission's round trip spent for a request, from its body, before Apollo
+ * resolved its operation; `over`: the first found over (set once the admission answered).
+ */
+export interface PrecountedBudgets {
+  points: SensitivePoints;
+  over?: { limit: string; msBeforeNext: number };
+}
+
+/** POST bodies announced at most this long are read before the admission is asked, so that a known operation's budgets join its round trip. */
+const ADMISSION_AFTER_BODY_MAX_BYTES = 16 * 1024;
+/** Operations remembered by `KnownOperations`. */
+const MAX_KNOWN_OPERATIONS = 256;
 
 export interface ProtectionOptions {
   config: GatewayConfig;
@@ -80,9 +106,14 @@ export interface EdgeProtection {
    * under way (a pending admission): its answer waits for the verdict, and only a query reaches a
    * subgraph before it (docs/gateway.md, "Protection").
    */
-  beforeBody(req: IncomingMessage, clientIp: string): Promise<HttpRefusal | PendingAdmission | undefined>;
+  beforeBody(
+    req: IncomingMessage,
+    clientIp: string,
+  ): Promise<HttpRefusal | PendingAdmission | AdmissionAfterBody | undefined>;
   /** The pending admission of a request that runs before its verdict (for its context), else undefined. */
   admissionOf(req: IncomingMessage): Promise<AdmissionOutcome> | undefined;
+  /** The sensitive budgets a request's admission spent (its context's `precounted`), else undefined. */
+  precountedOf(req: IncomingMessage): PrecountedBudgets | undefined;
   /** HTTP requests that ran before their admission answered, and how many of those it then refused. */
   admissionStats(): { early: number; earlyRefused: number };
   /**
@@ -153,6 +184,9 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   /** The admissions of requests running before their verdict. */
   const pendingAdmissions = new WeakMap<IncomingMessage, Promise<AdmissionOutcome>>();
   const earlyCounts = { early: 0, earlyRefused: 0 };
+  /** Requests whose admission spent their operation's sensitive budgets. */
+  const precounted = new WeakMap<IncomingMessage, PrecountedBudgets>();
+  const knownOperations = new KnownOperations(MAX_KNOWN_OPERATIONS);
   const store = new BlocklistStore(redis, keyPrefix);
   const blocklist = new LiveBlocklist(store, redis, settings.blocklistRefreshSeconds, log);
   const safelist =
@@ -185,7 +219,7 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   const guardRequest = async (
     req: IncomingMessage,
     ip: string,
-  ): Promise<HttpRefusal | PendingAdmission | undefined> => {
+  ): Promise<HttpRefusal | PendingAdmission | AdmissionAfterBody | undefined> => {
     if (blocklist.isBlocked(ip)) {
       log.info({ clientIp: ip }, "request from a blocked address refused");
       return refusal(403, {
@@ -200,11 +234,34 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       tokenRefusal = error;
       return null;
     });
+    const length = Number(req.headers["content-length"] ?? Number.NaN);
+    if (req.method === "POST" && length <= ADMISSION_AFTER_BODY_MAX_BYTES) {
+      // A small body is read first: when it names a known operation, its budgets join the admission.
+      return {
+        afterBody: async (body) => {
+          const points = tokenRefusal === undefined ? knownOperations.pointsOfBody(body) : undefined;
+          return guardCaller(req, ip, caller, tokenRefusal, points);
+        },
+      };
+    }
+    return guardCaller(req, ip, caller, tokenRefusal, undefined);
+  };
+
+  /** The admission, run early when the caller is far from its budgets, else awaited. */
+  const guardCaller = async (
+    req: IncomingMessage,
+    ip: string,
+    caller: Awaited<ReturnType<typeof inspectCaller>>,
+    tokenRefusal: unknown,
+    points: SensitivePoints | undefined,
+  ): Promise<HttpRefusal | PendingAdmission | undefined> => {
+    const spends = points === undefined ? [] : budgets.sensitiveSpends(points, caller?.viewer ?? null, ip);
+    if (points !== undefined) precounted.set(req, { points });
     if (tokenRefusal === undefined && redis.status === "ready" && admission.mayRunEarly(ip, caller)) {
       // Far from its budgets: the request runs while Redis counts it; its answer waits for this.
       callers.set(req, { viewer: caller?.viewer ?? null });
       earlyCounts.early += 1;
-      const outcome = admit(req, ip, caller, undefined).then((refused): AdmissionOutcome => {
+      const outcome = admit(req, ip, caller, undefined, spends).then((refused): AdmissionOutcome => {
         const verdict = refused ?? ("refusal" in (callers.get(req) ?? {}) ? "again" : "admitted");
         if (verdict !== "admitted") earlyCounts.earlyRefused += 1;
         return verdict;
@@ -212,7 +269,7 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       pendingAdmissions.set(req, outcome);
       return { admission: outcome };
     }
-    return admit(req, ip, caller, tokenRefusal);
+    return admit(req, ip, caller, tokenRefusal, spends);
   };
 
   /** The admission's round trip and its verdict; sets what `authenticate` will find (the caller or its refusal). */
@@ -221,10 +278,11 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     ip: string,
     caller: Awaited<ReturnType<typeof inspectCaller>>,
     tokenRefusal: unknown,
+    spends: ReadonlyArray<SensitiveSpend>,
   ): Promise<HttpRefusal | undefined> => {
     let verdict: AdmissionVerdict;
     try {
-      verdict = await countBudget(() => admission.admit(ip, caller));
+      verdict = await countBudget(() => admission.admit(ip, caller, spends));
     } catch (error) {
       // The budgets' Redis is away: fail closed, in JSON, with a code the phone retries.
       log.warn({ err: error }, "could not count a request against its address budget");
@@ -248,6 +306,10 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       return refusal(429, formatted(limited), { "retry-after": String(verdict.retryAfterSeconds) });
     }
     if (verdict.kind === "revoked") tokenRefusal = accessTokenRefused("revoked");
+    else if (verdict.operationOver !== undefined) {
+      const record = precounted.get(req);
+      if (record !== undefined) record.over = verdict.operationOver;
+    }
     callers.set(
       req,
       tokenRefusal === undefined ? { viewer: caller?.viewer ?? null } : { refusal: tokenRefusal },
@@ -280,17 +342,27 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   const budgetsPlugin: ApolloServerPlugin = {
     async requestDidStart() {
       return {
-        async didResolveOperation({ contextValue, document, operation }) {
+        async didResolveOperation({ contextValue, document, operation, request, source }) {
           const { viewer, clientIp, admission: pending } = contextValue as unknown as ContextWithCaller;
           // Only a query reaches a subgraph before its admission answered; anything else waits for it
           // (a refused request's answer is replaced by its refusal: this error is never sent).
           if (operation?.operation !== "query" && pending !== undefined && (await pending) !== "admitted") {
             throw new GraphQLError("The request was not admitted");
           }
-          // The address and user budgets were spent by guardRequest; mutations add their fields'.
+          // The address and user budgets were spent by guardRequest; mutations add their fields',
+          // which the admission spent already when the body named an operation known to have them.
           if (operation?.operation !== "mutation") return;
+          const points = budgets.sensitivePoints(document, operation);
+          knownOperations.learn(request, source, points);
+          const spent = (contextValue as unknown as ContextWithCaller).precounted;
           try {
-            await countBudget(() => budgets.consumeSensitive(document, operation, viewer, clientIp));
+            if (spent !== undefined && samePoints(spent.points, points)) {
+              if (spent.over !== undefined)
+                throw overBudget({ name: spent.over.limit }, spent.over.msBeforeNext);
+              return;
+            }
+            const spends = budgets.sensitiveSpends(points, viewer, clientIp);
+            await countBudget(() => budgets.consumeSensitive(spends));
           } catch (error) {
             if (isRateLimited(error)) {
               log.info(
@@ -310,6 +382,7 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   return {
     beforeBody: guardRequest,
     admissionOf: (req) => pendingAdmissions.get(req),
+    precountedOf: (req) => precounted.get(req),
     admissionStats: () => ({ ...earlyCounts }),
     async authenticate(_authorizationHeader, req) {
       const found = callers.get(req);

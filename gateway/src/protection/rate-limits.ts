@@ -8,7 +8,7 @@ import {
   type Redis,
   type Viewer,
 } from "@hv/kit";
-import type { AdmissionBudget } from "./admission";
+import type { AdmissionBudget, OperationBudgetSpend } from "./admission";
 import {
   GraphQLError,
   Kind,
@@ -39,6 +39,29 @@ const COUNTED_BY: Readonly<Record<SensitiveBudget, "address" | "viewer">> = {
   sendMessage: "viewer",
   createUpload: "viewer",
 };
+
+/** rate-limiter-flexible's name of each sensitive budget (its keys' middle part, `extensions.limit`). */
+const SENSITIVE_LABELS: Readonly<Record<SensitiveBudget, string>> = {
+  logIn: "edge-login",
+  signUp: "edge-signup",
+  swipe: "edge-swipe",
+  sendMessage: "edge-send-message",
+  createUpload: "edge-create-upload",
+};
+
+/** Points an operation spends on each sensitive budget, in the order they are spent. */
+export type SensitivePoints = ReadonlyArray<readonly [SensitiveBudget, number]>;
+
+/** One sensitive budget of one request: what the admission script spends, and on which limiter. */
+export interface SensitiveSpend extends OperationBudgetSpend {
+  budget: SensitiveBudget;
+  /** The limiter's key (`user:<id>` or `address:<address>`). */
+  subject: string;
+}
+
+export function samePoints(a: SensitivePoints, b: SensitivePoints): boolean {
+  return a.length === b.length && a.every(([budget, n], i) => b[i]?.[0] === budget && b[i]?.[1] === n);
+}
 
 /**
  * How often each root field occurs in the operation, through aliases, inline fragments and
@@ -106,11 +129,11 @@ export class EdgeRateLimits {
     this.limiters = {
       ip: limiter("ip", "edge-address"),
       user: limiter("user", "edge-user"),
-      logIn: limiter("logIn", "edge-login"),
-      signUp: limiter("signUp", "edge-signup"),
-      swipe: limiter("swipe", "edge-swipe"),
-      sendMessage: limiter("sendMessage", "edge-send-message"),
-      createUpload: limiter("createUpload", "edge-create-upload"),
+      logIn: limiter("logIn", SENSITIVE_LABELS.logIn),
+      signUp: limiter("signUp", SENSITIVE_LABELS.signUp),
+      swipe: limiter("swipe", SENSITIVE_LABELS.swipe),
+      sendMessage: limiter("sendMessage", SENSITIVE_LABELS.sendMessage),
+      createUpload: limiter("createUpload", SENSITIVE_LABELS.createUpload),
       subscribe: limiter("subscribe", "edge-subscribe"),
     };
   }
@@ -141,25 +164,39 @@ export class EdgeRateLimits {
     );
   }
 
-  /** One point per occurrence of each sensitive root field of a mutation. */
-  async consumeSensitive(
-    document: DocumentNode,
-    operation: OperationDefinitionNode,
-    viewer: Viewer | null,
-    ip: string,
-  ): Promise<void> {
-    if (operation.operation !== "mutation") return;
+  /** One point per occurrence of each sensitive root field of a mutation (none for other operations). */
+  sensitivePoints(document: DocumentNode, operation: OperationDefinitionNode): SensitivePoints {
+    if (operation.operation !== "mutation") return [];
     const points = new Map<SensitiveBudget, number>();
     for (const [field, count] of rootFieldOccurrences(document, operation)) {
       const budget = SENSITIVE_FIELDS[field];
       if (budget) points.set(budget, (points.get(budget) ?? 0) + count);
     }
-    for (const [budget, count] of points) {
-      const key =
+    return [...points];
+  }
+
+  /** `points` as this caller spends them: by user, or by address (anonymous, and logIn/signUp). */
+  sensitiveSpends(points: SensitivePoints, viewer: Viewer | null, ip: string): SensitiveSpend[] {
+    return points.map(([budget, amount]) => {
+      const subject =
         COUNTED_BY[budget] === "viewer" && viewer
           ? `user:${viewer.userId}`
           : `address:${addressBudgetKey(ip)}`;
-      await this.limiters[budget].consume(key, count);
-    }
+      const name = SENSITIVE_LABELS[budget];
+      return {
+        budget,
+        subject,
+        key: `${this.keyPrefix}:${name}:${subject}`,
+        name,
+        points: this.budgets[budget].points,
+        durationSeconds: this.budgets[budget].durationSeconds,
+        amount,
+      };
+    });
+  }
+
+  /** Spends `spends` one by one (a round trip each), stopping at the first over (RATE_LIMITED). */
+  async consumeSensitive(spends: ReadonlyArray<SensitiveSpend>): Promise<void> {
+    for (const spend of spends) await this.limiters[spend.budget].consume(spend.subject, spend.amount);
   }
 }

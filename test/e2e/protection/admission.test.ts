@@ -316,3 +316,74 @@ describe("admission at the edge: queries run while it is asked, when the caller 
     expect(reached(`${tag}-later`)).toBe(0);
   });
 });
+
+describe("admission at the edge: a known send's sendMessage budget in the same round trip", () => {
+  let g: LightGateway;
+  let authority: TokenAuthority;
+  let redis: Redis;
+  beforeAll(async () => {
+    authority = await startTokenAuthority();
+    g = await startLightGateway({
+      AUTH_JWKS_URL: authority.jwksUrl,
+      GATEWAY_RATE_LIMIT_IP: "100/1m",
+      GATEWAY_RATE_LIMIT_USER: "100/1m",
+      GATEWAY_RATE_LIMIT_SEND_MESSAGE: "3/1m",
+    });
+    redis = new Redis(REDIS_URL);
+  });
+  afterAll(() => stopAdmissionParts(g, authority, redis));
+  const send = { query: `mutation Send($text: String) { sendMessage(text: $text) }`, operationName: "Send" };
+
+  it("should run one Redis command per send once the operation is known, and refuse past the budget as before", async () => {
+    const token = await authority.token();
+    const { sub } = claims(token);
+    const sendKey = `${g.keyPrefix}:rl:edge-send-message:user:${sub}`;
+    const replies = [];
+    const trips = [];
+    for (let i = 0; i < 5; i += 1) {
+      let reply: Awaited<ReturnType<typeof post>> | undefined;
+      // Every send comes from a new address: the user's budget alone decides whether it runs early.
+      const commands = await commandsDuring([sub], async () => {
+        reply = await post(
+          g.url,
+          { ...send, variables: { text: `${i}` } },
+          from(randomIpv6(), `Bearer ${token}`),
+        );
+      });
+      trips.push(commands.length);
+      replies.push({
+        status: reply?.status,
+        codes: reply ? codes(reply) : [],
+        limit: reply?.body.errors?.[0]?.extensions?.limit,
+        retryAfter: Number(reply?.headers.get("retry-after") ?? 0) > 0,
+      });
+    }
+    // The first send of this replica's life teaches it the operation: its budget is a trip of its own.
+    expect(trips).toEqual([2, 1, 1, 1, 1]);
+    const ok = { status: 200, codes: [], limit: undefined, retryAfter: false };
+    const limited = { status: 429, codes: ["RATE_LIMITED"], limit: "edge-send-message", retryAfter: true };
+    expect(replies).toEqual([ok, ok, ok, limited, limited]);
+    expect(await redis.get(sendKey)).toBe("5");
+    expect(await redis.get(`${g.keyPrefix}:rl:edge-user:${sub}`)).toBe("5");
+  });
+
+  it("should not spend the sendMessage budget of a revoked session's send", async () => {
+    const token = await authority.token();
+    const { sub, sid } = claims(token);
+    expect(
+      (await post(g.url, { ...send, variables: { text: "a" } }, from(randomIpv6(), `Bearer ${token}`)))
+        .status,
+    ).toBe(200);
+    await new SessionRevocations(redis).revokeSession(sid);
+    const reply = await post(
+      g.url,
+      { ...send, variables: { text: "b" } },
+      from(randomIpv6(), `Bearer ${token}`),
+    );
+    expect({ status: reply.status, reason: reply.body.errors?.[0]?.extensions?.reason }).toEqual({
+      status: 401,
+      reason: "revoked",
+    });
+    expect(await redis.get(`${g.keyPrefix}:rl:edge-send-message:user:${sub}`)).toBe("1");
+  });
+});
