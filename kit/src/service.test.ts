@@ -90,6 +90,8 @@ describe("startService's HTTP front", () => {
   let service: RunningService;
   let trusting: RunningService;
   const seenByHook: GraphQLHttpRequest[] = [];
+  /** Bodies `afterBody` was given (undefined: unreadable). */
+  const seenAfterBody: unknown[] = [];
   /** Requests whose pending admission found the token revoked: `authenticate` refuses them. */
   const revoked = new WeakSet<http.IncomingMessage>();
 
@@ -117,6 +119,16 @@ describe("startService's HTTP front", () => {
         return null;
       },
       beforeBody: async (req) => {
+        const after = req.headers["x-after-body"];
+        if (after !== undefined) {
+          return {
+            afterBody: async (body) => {
+              seenAfterBody.push(body);
+              if (after === "admit") return undefined;
+              return after === "pending" ? { admission: Promise.resolve(TOO_MANY) } : TOO_MANY;
+            },
+          };
+        }
         const pending = req.headers["x-pending"];
         if (pending !== undefined) {
           // The request runs at once; the verdict comes 50 ms later.
@@ -294,6 +306,28 @@ describe("startService's HTTP front", () => {
       refused: [429, "RATE_LIMITED", "7"],
       refusedBadBody: [429, "RATE_LIMITED"],
       again: [401, "UNAUTHENTICATED", 'Bearer error="invalid_token"'],
+    });
+  });
+
+  it("should ask the admission after the body when the hook says so, its refusal before the body's error", async () => {
+    const ask = (after: string, body = ECHO) =>
+      request(service.url, { headers: { ...JSON_TYPE, "x-after-body": after }, body });
+    seenAfterBody.length = 0;
+    const admitted = await ask("admit");
+    const refused = await ask("refuse");
+    const refusedBadBody = await ask("refuse", "{not json");
+    const admittedBadBody = await ask("admit", "{not json");
+    const pendingRefused = await ask("pending");
+    expect({
+      statuses: [admitted, refused, refusedBadBody, admittedBadBody, pendingRefused].map((a) => a.status),
+      echo: admitted.body.data?.echo,
+      codes: [refusedBadBody, admittedBadBody].map((a) => a.body.errors?.[0]?.extensions?.code),
+      seen: seenAfterBody,
+    }).toEqual({
+      statuses: [200, 429, 429, 400, 429],
+      echo: "hi",
+      codes: ["RATE_LIMITED", "BAD_REQUEST"],
+      seen: [JSON.parse(ECHO), JSON.parse(ECHO), undefined, undefined, JSON.parse(ECHO)],
     });
   });
 
