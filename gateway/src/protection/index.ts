@@ -73,7 +73,10 @@ export interface PrecountedBudgets {
   over?: { limit: string; msBeforeNext: number };
 }
 
-/** POST bodies announced at most this long are read before the admission is asked, so that a known operation's budgets join its round trip. */
+/**
+ * Uncompressed POST bodies announced at most this long are read before the admission is asked, so
+ * that a known operation's budgets join its round trip.
+ */
 const ADMISSION_AFTER_BODY_MAX_BYTES = 16 * 1024;
 /** Operations remembered by `KnownOperations`. */
 const MAX_KNOWN_OPERATIONS = 256;
@@ -104,7 +107,8 @@ export interface EdgeProtection {
    * the per-address budget (429), the token's revocation and the per-user budget (429). When the
    * caller's budgets are known to be far from exhausted, the request runs while that round trip is
    * under way (a pending admission): its answer waits for the verdict, and only a query reaches a
-   * subgraph before it (docs/gateway.md, "Protection").
+   * subgraph before it (docs/gateway.md, "Protection"). A small uncompressed POST is admitted once
+   * its body is read (`afterBody`), in the same round trip as its known operation's sensitive budgets.
    */
   beforeBody(
     req: IncomingMessage,
@@ -235,7 +239,8 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       return null;
     });
     const length = Number(req.headers["content-length"] ?? Number.NaN);
-    if (req.method === "POST" && length <= ADMISSION_AFTER_BODY_MAX_BYTES) {
+    const encoded = req.headers["content-encoding"] !== undefined;
+    if (req.method === "POST" && !encoded && length <= ADMISSION_AFTER_BODY_MAX_BYTES) {
       // A small body is read first: when it names a known operation, its budgets join the admission.
       return {
         afterBody: async (body) => {
