@@ -2,14 +2,17 @@
  * What one cold `_entities` fetch of one User costs the Users subgraph: the gateway's fetch of a
  * sender it has never seen, as nobody (gateway/src/public-user-cache.ts), one at a time.
  *
- *   pnpm exec tsx bench/users-cold-fetch.ts [--fetches 1000] [--rounds 4] [--warm-up 300] [--compare DIR] [--profile DIR] [--keep]
+ *   pnpm exec tsx bench/users-cold-fetch.ts [--fetches 1000] [--rounds 4] [--warm-up 300] [--gap-ms 0] [--compare DIR] [--profile DIR] [--keep]
  *
  * Users runs built (BENCH_RUN=source: from source) with a database and a redis-server of its own,
  * so every Redis command counted is its own. `--compare DIR` starts a second Users from DIR's
  * build ("before"; this checkout's is "after"), with its own database and Redis, and the two run
  * in interleaved rounds (which side goes first alternates). Each round, per side: `fetches` people
  * never asked for (the profile cache misses), one at a time, then the same people again (warm).
- * `--warm-up` fetches of people of their own go first (the JIT). `--profile DIR` writes a V8 CPU
+ * `--warm-up` fetches of people of their own go first (the JIT). `--gap-ms N` waits N ms after
+ * each fetch (33: one fetch per message at 30 msg/s, the process idle between), and each round then
+ * also measures an idle phase as long, no fetch sent: its CPU per gap is the process's own
+ * background, part of the other phases' figures. `--profile DIR` writes a V8 CPU
  * profile of each Users (DIR/users-<side>-<run>/) when it stops.
  *
  * Reported per round and side: Users' CPU-µs per fetch (/proc, all threads), its read + write
@@ -53,7 +56,7 @@ interface Side {
   redis: Redis;
   users: ChildProcess;
   url: string;
-  cpuMicros: { cold: string[]; warm: string[] };
+  cpuMicros: { cold: string[]; warm: string[]; idle: string[] };
   transactionsBefore: number;
 }
 
@@ -101,6 +104,7 @@ async function main(): Promise<void> {
   const fetches = flag("fetches", 1000);
   const rounds = flag("rounds", 4);
   const warmUp = flag("warm-up", 300);
+  const gapMs = argument("gap-ms") === undefined ? 0 : flag("gap-ms", 0);
   const compareWith = argument("compare") === undefined ? undefined : path.resolve(argument("compare")!);
   const profileDir = argument("profile");
   const keep = process.argv.includes("--keep");
@@ -154,7 +158,7 @@ async function main(): Promise<void> {
         redis: new Redis(redisUrl),
         users,
         url: `http://127.0.0.1:${port}/graphql`,
-        cpuMicros: { cold: [], warm: [] },
+        cpuMicros: { cold: [], warm: [], idle: [] },
         transactionsBefore: 0,
       });
     }
@@ -168,26 +172,29 @@ async function main(): Promise<void> {
       );
       if (!data._entities[0]) throw new Error(`${id}: no profile`);
     };
-    const run = async (side: Side, ids: string[]) => {
+    /** `ids` fetched one at a time; `per` the count the figures are divided by. */
+    const run = async (side: Side, ids: string[], per = ids.length) => {
       const pid = side.users.pid!;
       const [cpu, syscalls, calls] = [cpuSecondsOf(pid), syscallsOf(pid), await commandCalls(side.redis)];
       const latencies: number[] = [];
+      if (ids.length === 0) await sleep(per * gapMs);
       for (const id of ids) {
         const at = performance.now();
         await fetch(side, id);
         latencies.push(performance.now() - at);
+        if (gapMs > 0) await sleep(gapMs);
       }
       const after = await commandCalls(side.redis);
       // The bench's own INFO is one call each time.
       after.set("info", (after.get("info") ?? 0) - 1);
       const commands = [...after]
-        .map(([name, n]) => [name, (n - (calls.get(name) ?? 0)) / ids.length] as const)
+        .map(([name, n]) => [name, (n - (calls.get(name) ?? 0)) / per] as const)
         .filter(([, n]) => n >= 0.005)
         .map(([name, n]) => `${name} ${n.toFixed(2)}`)
         .join(", ");
       return {
-        cpuMicros: ((cpuSecondsOf(pid) - cpu) * 1e6) / ids.length,
-        syscalls: (syscallsOf(pid) - syscalls) / ids.length,
+        cpuMicros: ((cpuSecondsOf(pid) - cpu) * 1e6) / per,
+        syscalls: (syscallsOf(pid) - syscalls) / per,
         commands,
         p50: percentile(
           latencies.sort((a, b) => a - b),
@@ -207,8 +214,8 @@ async function main(): Promise<void> {
     for (let round = 0; round < rounds; round += 1) {
       for (const side of round % 2 ? [...sides].reverse() : sides) {
         const people = side.ids.slice(warmUp + round * fetches, warmUp + (round + 1) * fetches);
-        for (const phase of ["cold", "warm"] as const) {
-          const result = await run(side, people);
+        for (const phase of gapMs > 0 ? (["cold", "warm", "idle"] as const) : (["cold", "warm"] as const)) {
+          const result = await run(side, phase === "idle" ? [] : people, people.length);
           side.cpuMicros[phase].push(result.cpuMicros.toFixed(0));
           console.log(
             `round ${round + 1}, ${side.name}, ${phase}: Users ${result.cpuMicros.toFixed(0)} CPU-µs per fetch, ` +
@@ -223,6 +230,7 @@ async function main(): Promise<void> {
       const sql = ((await transactions(side.db)) - side.transactionsBefore) / (fetches * rounds);
       console.log(
         `${side.name}: Users CPU-µs per fetch by round, cold ${side.cpuMicros.cold.join(", ")}; warm ${side.cpuMicros.warm.join(", ")}; ` +
+          (gapMs > 0 ? `idle, per gap: ${side.cpuMicros.idle.join(", ")}; ` : "") +
           `SQL transactions per cold fetch ${sql.toFixed(2)}`,
       );
     }
