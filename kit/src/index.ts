@@ -6,6 +6,7 @@ export * from "./logger";
 export * from "./readiness";
 export * from "./redis";
 export * from "./versioned-cache";
+export * from "./parsed-texts";
 export * from "./request-id";
 export * from "./service";
 export * from "./shutdown";

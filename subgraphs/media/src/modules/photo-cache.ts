@@ -1,5 +1,4 @@
-import { cacheIfUnchanged, type Logger, type Redis, type SqlClient } from "@hv/kit";
-import { LRUCache } from "lru-cache";
+import { cacheIfUnchanged, ParsedTexts, type Logger, type Redis, type SqlClient } from "@hv/kit";
 import { Prisma } from "../generated/prisma/client";
 import { MEDIA_ROW_COLUMNS, type MediaRow } from "../loaders";
 
@@ -48,29 +47,16 @@ function revive(row: CachedRow): MediaRow {
  * who gets a URL (modules/access.ts). Every change to an owner's list calls `invalidate` after it commits.
  */
 export class PhotoCache {
-  /**
-   * Each owner's list as last parsed from Redis, with the text it came from: the same text is not
-   * parsed again (Redis stays the only truth; a changed text is parsed). The rows are shared by
-   * every request that reads them and are never changed.
-   */
-  private readonly parsed = new LRUCache<string, { text: string; rows: MediaRow[] }>({
-    max: PARSED_LISTS_MAX,
-  });
+  /** Each owner's list as last parsed from Redis (ParsedTexts: the same text is not parsed again). */
+  private readonly lists = new ParsedTexts(PARSED_LISTS_MAX, (text) =>
+    (JSON.parse(text) as CachedRow[]).map(revive),
+  );
 
   constructor(
     private readonly sql: SqlClient,
     private readonly redis: Redis,
     private readonly logger: Logger,
   ) {}
-
-  /** `text` (a cached list of `ownerId`'s) as rows: from the last parse when the text is the same. */
-  private parse(ownerId: string, text: string): MediaRow[] {
-    const last = this.parsed.get(ownerId);
-    if (last?.text === text) return last.rows;
-    const rows = (JSON.parse(text) as CachedRow[]).map(revive);
-    this.parsed.set(ownerId, { text, rows });
-    return rows;
-  }
 
   async load(ownerIds: readonly string[]): Promise<MediaRow[][]> {
     if (ownerIds.length === 0) return [];
@@ -82,7 +68,7 @@ export class PhotoCache {
     });
     ownerIds.forEach((ownerId, index) => {
       const text = cached[index];
-      if (text) found.set(ownerId, this.parse(ownerId, text));
+      if (text) found.set(ownerId, this.lists.parse(ownerId, text));
     });
     const missing = ownerIds.filter((ownerId) => !found.has(ownerId));
     if (missing.length === 0) return ownerIds.map((ownerId) => found.get(ownerId) ?? []);

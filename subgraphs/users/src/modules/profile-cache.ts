@@ -1,5 +1,11 @@
-import { cacheIfUnchanged, prepared, USER_CHANGED_CHANNEL, type Redis, type SqlClient } from "@hv/kit";
-import { LRUCache } from "lru-cache";
+import {
+  cacheIfUnchanged,
+  ParsedTexts,
+  prepared,
+  USER_CHANGED_CHANNEL,
+  type Redis,
+  type SqlClient,
+} from "@hv/kit";
 import { Prisma } from "../generated/prisma/client";
 import type { UserRow } from "../loaders";
 
@@ -49,26 +55,13 @@ function revive(row: CachedRow): UserRow {
  * query for the whole batch. Every write to a user calls `invalidate` after it commits.
  */
 export class ProfileCache {
-  /**
-   * Each user's row as last parsed from Redis, with the text it came from: the same text is not
-   * parsed again (Redis stays the only truth; a changed text is parsed). The rows are shared by
-   * every request that reads them and are never changed.
-   */
-  private readonly parsed = new LRUCache<string, { text: string; row: UserRow }>({ max: PARSED_ROWS_MAX });
+  /** Each user's row as last parsed from Redis (ParsedTexts: the same text is not parsed again). */
+  private readonly rows = new ParsedTexts(PARSED_ROWS_MAX, (text) => revive(JSON.parse(text) as CachedRow));
 
   constructor(
     private readonly sql: SqlClient,
     private readonly redis: Redis,
   ) {}
-
-  /** `text` (the cached row of user `id`) as a row: from the last parse when the text is the same. */
-  private parse(id: string, text: string): UserRow {
-    const last = this.parsed.get(id);
-    if (last?.text === text) return last.row;
-    const row = revive(JSON.parse(text) as CachedRow);
-    this.parsed.set(id, { text, row });
-    return row;
-  }
 
   /** One plain statement for a batch (Prisma's findMany with a 50-id IN list cost ~3 ms of CPU here). */
   private async read(ids: readonly string[]): Promise<UserRow[]> {
@@ -90,7 +83,7 @@ export class ProfileCache {
     const missing = new Map<string, string | null>();
     ids.forEach((id, index) => {
       const text = cached?.[index];
-      if (text) found.set(id, this.parse(id, text));
+      if (text) found.set(id, this.rows.parse(id, text));
       else missing.set(id, cached?.[ids.length + index] ?? null);
     });
     if (missing.size > 0) {
