@@ -280,8 +280,14 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
     return true;
   }
 
-  /** The token's verified claims (from the memory while it trusts them), or throws like `verify`. */
-  async function remembered(token: string, digest: string, now: number): Promise<VerifiedToken> {
+  /**
+   * The token's verified claims (from the memory while it trusts them) with its digest and the time
+   * they were asked at, or throws like `verify`.
+   */
+  async function remembered(token: string): Promise<{ entry: VerifiedToken; digest: string; now: number }> {
+    if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw accessTokenRefused("invalid");
+    const now = clock().getTime();
+    const digest = accessTokenDigest(token);
     let entry = verified.get(digest);
     if (entry !== undefined && entry.trustedUntil <= now) {
       verified.delete(digest);
@@ -289,21 +295,17 @@ export function createAccessTokenVerifier(options: AccessTokenVerifierOptions): 
       if (entry) verified.set(digest, entry);
     }
     // Past its trusted time the token goes through jose again, which refuses it as expired.
-    return entry ?? (await verifyToken(token, digest, now));
+    return { entry: entry ?? (await verifyToken(token, digest, now)), digest, now };
   }
 
   const { revocationAssertions } = options;
   return {
     async inspect(token) {
-      if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw accessTokenRefused("invalid");
-      const entry = await remembered(token, accessTokenDigest(token), clock().getTime());
+      const { entry } = await remembered(token);
       return { viewer: { ...entry.viewer }, issuedAt: entry.issuedAt };
     },
     async verify(token, revocationAssertion) {
-      if (token.length === 0 || token.length > MAX_TOKEN_LENGTH) throw accessTokenRefused("invalid");
-      const now = clock().getTime();
-      const digest = accessTokenDigest(token);
-      const entry = await remembered(token, digest, now);
+      const { entry, digest, now } = await remembered(token);
       const viewer = { ...entry.viewer };
       if (revocationAssertion !== undefined && revocationAssertions?.holds(revocationAssertion, digest, now))
         return viewer;
