@@ -1,7 +1,11 @@
-import { isUuid, prepared, type SqlStatement } from "@hv/kit";
-import { Prisma } from "../generated/prisma/client";
+import { isUuid, type SqlStatement } from "@hv/kit";
 import type { SqlClient } from "../db";
-import { precheckStatement, type ConversationKind } from "./store-statement";
+import {
+  precheckBatchStatement,
+  precheckStatement,
+  type ConversationKind,
+  type PrecheckedSend,
+} from "./store-statement";
 
 /** One send's pre-check: absent when the sender is not a member of the conversation. */
 export interface SendPrecheck {
@@ -13,34 +17,9 @@ export interface SendPrecheck {
   existing: string | null;
 }
 
-interface Waiting {
-  conversationId: string;
-  senderId: string;
-  clientMessageId: string;
+interface Waiting extends PrecheckedSend {
   resolve(check: SendPrecheck | undefined): void;
   reject(error: unknown): void;
-}
-
-/**
- * The pre-checks of several sends in one statement: row `ord` answers the `ord`-th (from 1) of the
- * arrays; a send whose sender is not a member has no row. The same reads as `precheckStatement`.
- */
-function batchStatement(batch: readonly Waiting[]): SqlStatement {
-  return prepared(
-    "chat_send_precheck_batch",
-    Prisma.sql`
-    SELECT t.ord::int AS ord, c.kind::text AS kind, c.closed_at IS NOT NULL AS closed,
-           EXISTS (SELECT 1 FROM banned_users WHERE user_id = t.sender_id) AS banned,
-           EXISTS (SELECT 1 FROM held_senders WHERE user_id = t.sender_id) AS held,
-           (SELECT e.id::text FROM messages e
-             WHERE e.conversation_id = t.conversation_id AND e.sender_id = t.sender_id
-               AND e.client_message_id = t.client_message_id) AS existing
-      FROM unnest(${batch.map((w) => w.conversationId)}::uuid[], ${batch.map((w) => w.senderId)}::uuid[],
-                  ${batch.map((w) => w.clientMessageId)}::text[]) WITH ORDINALITY
-             AS t(conversation_id, sender_id, client_message_id, ord)
-      JOIN conversation_members m ON m.conversation_id = t.conversation_id AND m.user_id = t.sender_id
-      JOIN conversations c ON c.id = m.conversation_id`,
-  );
 }
 
 /**
@@ -92,7 +71,7 @@ export class SendPrechecks {
       this.one(first.conversationId, first.senderId, first.clientMessageId).then(first.resolve, first.reject);
       return;
     }
-    this.read<SendPrecheck & { ord: number }>(batchStatement(batch)).then(
+    this.read<SendPrecheck & { ord: number }>(precheckBatchStatement(batch)).then(
       (rows) => {
         const found = new Array<SendPrecheck | undefined>(batch.length);
         for (const { ord, ...check } of rows) found[ord - 1] = check;

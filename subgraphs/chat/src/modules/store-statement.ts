@@ -35,6 +35,35 @@ export function precheckStatement(
   );
 }
 
+/** Whose pre-check is asked: a sender's send to a conversation, under its client message id. */
+export interface PrecheckedSend {
+  conversationId: string;
+  senderId: string;
+  clientMessageId: string;
+}
+
+/**
+ * The pre-checks of several sends in one statement: row `ord` answers the `ord`-th (from 1) of the
+ * arrays; a send whose sender is not a member has no row. The same reads as `precheckStatement`.
+ */
+export function precheckBatchStatement(batch: ReadonlyArray<PrecheckedSend>): SqlStatement {
+  return prepared(
+    "chat_send_precheck_batch",
+    Prisma.sql`
+    SELECT t.ord::int AS ord, c.kind::text AS kind, c.closed_at IS NOT NULL AS closed,
+           EXISTS (SELECT 1 FROM banned_users WHERE user_id = t.sender_id) AS banned,
+           EXISTS (SELECT 1 FROM held_senders WHERE user_id = t.sender_id) AS held,
+           (SELECT e.id::text FROM messages e
+             WHERE e.conversation_id = t.conversation_id AND e.sender_id = t.sender_id
+               AND e.client_message_id = t.client_message_id) AS existing
+      FROM unnest(${batch.map((w) => w.conversationId)}::uuid[], ${batch.map((w) => w.senderId)}::uuid[],
+                  ${batch.map((w) => w.clientMessageId)}::text[]) WITH ORDINALITY
+             AS t(conversation_id, sender_id, client_message_id, ord)
+      JOIN conversation_members m ON m.conversation_id = t.conversation_id AND m.user_id = t.sender_id
+      JOIN conversations c ON c.id = m.conversation_id`,
+  );
+}
+
 /** A block either way between the sender and member `o`. */
 const blockWithMember = (senderId: string) => Prisma.sql`
   (b.blocker_id = ${senderId}::uuid AND b.blocked_id = o.user_id) OR (b.blocked_id = ${senderId}::uuid AND b.blocker_id = o.user_id)`;
