@@ -3,6 +3,7 @@ import {
   addressBudgetKey,
   createRateLimiter,
   ErrorCode,
+  rateLimitKey,
   type GatewayProtectionConfig,
   type RateLimiter,
   type Redis,
@@ -186,7 +187,7 @@ export class EdgeRateLimits {
       return {
         budget,
         subject,
-        key: `${this.keyPrefix}:${name}:${subject}`,
+        key: rateLimitKey({ name, ...this.budgets[budget] }, subject, this.keyPrefix),
         name,
         points: this.budgets[budget].points,
         durationSeconds: this.budgets[budget].durationSeconds,

@@ -19,6 +19,7 @@ import {
   type ChatHarness,
   type Person,
 } from "./harness";
+import { startRedisServer, type RedisServer } from "../../support/redis-server";
 
 const DEV_GRANT_SECRET = "development-only-media-grant-secret-not-for-production";
 
@@ -26,9 +27,14 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
   let harness: ChatHarness;
   let url: string;
   let events: ChatEventFeed;
+  // A redis-server of the suite's own: one test counts commands with MONITOR, which another
+  // suite's traffic on a shared server can break (ioredis's monitor mode).
+  let privateRedis: RedisServer;
 
   beforeAll(async () => {
+    privateRedis = await startRedisServer();
     harness = await startChatHarness({
+      REDIS_URL: `redis://127.0.0.1:${privateRedis.port}`,
       CHAT_SEND_BURST: "5",
       CHAT_SEND_SUSTAINED: "8",
       CHAT_PRESENCE_TTL_SECONDS: "30",
@@ -40,6 +46,7 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
   afterAll(async () => {
     await events?.close();
     await harness?.stop();
+    await privateRedis?.stop();
   });
 
   const deliver: ChatEventFeed["deliver"] = (type, payload) => events.deliver(type, payload);

@@ -10,8 +10,19 @@ import {
   startTokenAuthority,
   type LightGateway,
 } from "./support";
+import { startRedisServer, type RedisServer } from "../../support/redis-server";
 
-const REDIS_URL = process.env.REDIS_URL ?? "redis://127.0.0.1:6379";
+// A redis-server of this file's own: MONITOR counts every client's commands, and another suite's
+// traffic on a shared server would be counted (and can break ioredis's monitor mode).
+let privateRedis: RedisServer;
+let REDIS_URL: string;
+
+beforeAll(async () => {
+  privateRedis = await startRedisServer();
+  REDIS_URL = `redis://127.0.0.1:${privateRedis.port}`;
+});
+
+afterAll(() => privateRedis?.stop());
 
 type TokenAuthority = Awaited<ReturnType<typeof startTokenAuthority>>;
 
@@ -22,6 +33,7 @@ async function startAdmissionParts(
 ): Promise<{ g: LightGateway; authority: TokenAuthority; redis: Redis }> {
   const authority = await startTokenAuthority();
   const g = await startLightGateway({
+    REDIS_URL,
     AUTH_JWKS_URL: authority.jwksUrl,
     GATEWAY_RATE_LIMIT_IP: ipLimit,
     GATEWAY_RATE_LIMIT_USER: userLimit,
@@ -324,6 +336,7 @@ describe("admission at the edge: a known send's sendMessage budget in the same r
   beforeAll(async () => {
     authority = await startTokenAuthority();
     g = await startLightGateway({
+      REDIS_URL,
       AUTH_JWKS_URL: authority.jwksUrl,
       GATEWAY_RATE_LIMIT_IP: "100/1m",
       GATEWAY_RATE_LIMIT_USER: "100/1m",
