@@ -4,16 +4,19 @@
  * process, one gateway in front of it (two with `--compare DIR`: this checkout's, "after", and
  * DIR's, "before"), one client asking each in turn, the order rotating every request.
  *
- *   pnpm exec tsx bench/gateway-latency.ts [--users 2000] [--requests 2000] [--compare /other/checkout] [--chrt 10] [--hold 0] [--profile DIR]
+ *   pnpm exec tsx bench/gateway-latency.ts [--users 2000] [--requests 2000] [--compare /other/checkout] [--chrt 10] [--hold 0] [--profile DIR] [--timeline]
  *
  * `--chrt N` (root) runs Users, the gateways and this client under SCHED_FIFO priority N for the
  * measured requests only (`chrt -a -f -p`), then puts them back: on a shared machine, latency
  * without it is the scheduler's. `--hold S` keeps asking once a second for S seconds after the
  * measurement, printing the gateways' pids, so `strace -f -tt -p <pid>` can watch single requests.
  * `--profile DIR` writes each gateway's V8 CPU profile to DIR/gateway-<name>-<stamp>/ when it exits
- * (bench/support/profile-summary.ts reads them).
+ * (bench/support/profile-summary.ts reads them). `--timeline` loads bench/support/request-timeline.ts
+ * into each gateway and prints the median time of each step of a request (from its arrival) over
+ * the measured requests; its marks cost CPU, so CPU figures of a `--timeline` run are not the gateway's.
  */
 import { execFileSync, type ChildProcess } from "node:child_process";
+import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -50,6 +53,62 @@ function schedule(pids: number[], priority: number): void {
   }
 }
 
+/** Intervals between a request's marks (bench/support/request-timeline.ts), in the order they usually come. */
+const TIMELINE_STEPS: Array<[from: string, to: string]> = [
+  ["received", "bodyRead"],
+  ["bodyRead", "admissionSent"],
+  ["admissionSent", "admissionAnswered"],
+  ["admissionSent", "context"],
+  ["context", "executorStart"],
+  ["executorStart", "fetchCreated"],
+  ["executorStart", "admissionAnswered"],
+  ["admissionAnswered", "fetchCreated"],
+  ["admissionAnswered", "assertionSigned"],
+  ["assertionSigned", "fetchCreated"],
+  ["fetchCreated", "fetchWritten"],
+  ["fetchWritten", "fetchHeaders"],
+  ["fetchHeaders", "fetchDone"],
+  ["fetchDone", "answerEnd"],
+  ["answerEnd", "finished"],
+  ["received", "finished"],
+];
+
+/** Median of each mark (ms after the request arrived) and of each interval of TIMELINE_STEPS. */
+function printTimeline(name: string, file: string): void {
+  const requests = JSON.parse(readFileSync(file, "utf8")) as Array<Record<string, number>>;
+  const median = (values: number[]) =>
+    percentile(
+      [...values].sort((a, b) => a - b),
+      50,
+    );
+  const marks = [...new Set(requests.flatMap((marks) => Object.keys(marks)))];
+  const at = marks
+    .map((mark) => {
+      const values = requests.flatMap((marks) => (marks[mark] === undefined ? [] : [marks[mark]]));
+      return { mark, median: median(values), share: values.length / requests.length };
+    })
+    .sort((a, b) => a.median - b.median);
+  console.log(
+    `timeline of ${name}, ${requests.length} requests (median ms after arrival; share of requests with the mark):`,
+  );
+  for (const { mark, median: ms, share } of at) {
+    console.log(
+      `    ${mark.padEnd(18)} ${ms.toFixed(3)}${share < 1 ? ` (${(share * 100).toFixed(0)}%)` : ""}`,
+    );
+  }
+  console.log(`  intervals (median ms; p90):`);
+  for (const [from, to] of TIMELINE_STEPS) {
+    const values = requests.flatMap((marks) =>
+      marks[from] === undefined || marks[to] === undefined ? [] : [marks[to] - marks[from]],
+    );
+    if (values.length === 0) continue;
+    const sorted = [...values].sort((a, b) => a - b);
+    console.log(
+      `    ${`${from} → ${to}`.padEnd(40)} ${percentile(sorted, 50).toFixed(3)}; ${percentile(sorted, 90).toFixed(3)}`,
+    );
+  }
+}
+
 async function main(): Promise<void> {
   const users = flag("users", 2_000);
   const requests = flag("requests", 2_000);
@@ -57,6 +116,7 @@ async function main(): Promise<void> {
   const priority = flag("chrt", 0);
   const compareWith = argument("compare") === undefined ? undefined : path.resolve(argument("compare")!);
   const profileDir = argument("profile");
+  const timeline = process.argv.includes("--timeline");
   const stamp = Date.now().toString(36);
   printHeader("gateway-latency.ts");
   const usersUrl = await benchDatabase("users", "lat_users", stamp);
@@ -106,25 +166,36 @@ async function main(): Promise<void> {
     };
     const usersChild = await startChild("subgraphs/users/src/index.ts", env, readyz(ports.users));
     children.push(usersChild);
-    const gateways: Array<{ name: string; url: string; pid: number }> = [];
+    const gateways: Array<{ name: string; url: string; pid: number; timelineFile: string }> = [];
     for (const [name, from] of [["after", ROOT], ...(compareWith ? [["before", compareWith]] : [])] as Array<
       [string, string]
     >) {
       const port = await freePort();
+      const timelineFile = path.join(os.tmpdir(), `hv-bench-timeline-${stamp}-${name}.json`);
       const child = await startChild(
         path.join(from, "gateway", "src", "index.ts"),
         {
           ...env,
           GATEWAY_PORT: String(port),
           GATEWAY_METRICS_PORT: String(await freePort()),
+          BENCH_TIMELINE_FILE: timelineFile,
         },
         readyz(port),
-        profileDir
-          ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `gateway-${name}-${stamp}`)}`]
-          : [],
+        [
+          ...(profileDir
+            ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `gateway-${name}-${stamp}`)}`]
+            : []),
+          ...(timeline
+            ? [
+                "--disable-warning=MODULE_TYPELESS_PACKAGE_JSON",
+                "--import",
+                path.join(ROOT, "bench/support/request-timeline.ts"),
+              ]
+            : []),
+        ],
       );
       children.push(child);
-      gateways.push({ name: compareWith ? name : "ours", url: url(port), pid: child.pid! });
+      gateways.push({ name: compareWith ? name : "ours", url: url(port), pid: child.pid!, timelineFile });
     }
 
     const issuer = benchTokenIssuer(key);
@@ -156,6 +227,8 @@ async function main(): Promise<void> {
     console.log(
       `measuring ${requests} requests each, load average ${loadAverage()}${priority > 0 ? `, SCHED_FIFO ${priority}` : ""}`,
     );
+    // The probe starts its marks over on SIGUSR2 and writes them on the next one.
+    if (timeline) for (const gateway of gateways) process.kill(gateway.pid, "SIGUSR2");
     if (priority > 0) schedule(pids, priority);
     try {
       for (let i = 0; i < requests; i += 1) {
@@ -184,6 +257,11 @@ async function main(): Promise<void> {
           `CPU ${cpuMs.toFixed(3)} ms/request, read+write syscalls ${calls.toFixed(1)}/request`,
       );
     });
+    if (timeline) {
+      for (const gateway of gateways) process.kill(gateway.pid, "SIGUSR2");
+      await sleep(500);
+      for (const gateway of gateways) printTimeline(gateway.name, gateway.timelineFile);
+    }
     if (hold > 0) {
       console.log(
         `holding ${hold} s, one request a second to each; pids: ${targets.map((t) => `${t.name} ${t.pid}`).join(", ")}`,
