@@ -1,6 +1,5 @@
-import { EventEmitter } from "node:events";
 import { STATUS_CODES } from "node:http";
-import { Agent, errors as undiciErrors, request } from "undici";
+import { Agent, errors as undiciErrors, type Dispatcher } from "undici";
 import { appError, ErrorCode } from "@hv/kit";
 import type { RemoteGraphQLDataSource } from "@apollo/gateway";
 
@@ -129,16 +128,79 @@ export interface SubgraphFetcher {
 /** Longest a pooled subgraph connection stays idle: under the subgraphs' SERVICE_KEEP_ALIVE_MS. */
 export const UPSTREAM_IDLE_MS = 30_000;
 
+/** What undici's dispatch handler is handed for one exchange (its abort, before the request is sent). */
+type DispatchController = Parameters<NonNullable<Dispatcher.DispatchHandler["onRequestStart"]>>[0];
+type ResponseHeaders = Parameters<NonNullable<Dispatcher.DispatchHandler["onResponseStart"]>>[2];
+
 /**
- * The gateway's fetches to its subgraphs: undici's `request` on a keep-alive pool of its own,
- * with a deadline over the whole exchange (headers and body): past `timeoutMs` the request is
- * aborted and that part of the answer is UPSTREAM_TIMEOUT (GATEWAY_SUBGRAPH_TIMEOUT_MS).
+ * One exchange's answer collected in memory by undici's dispatch handler: status, headers and body
+ * chunks, without the body stream `request` makes per fetch. `timeOut` aborts it (RequestAbortedError).
+ */
+class BufferingHandler implements Dispatcher.DispatchHandler {
+  private controller: DispatchController | undefined;
+  private timedOut = false;
+  private status = 0;
+  private headers: ResponseHeaders = {};
+  private readonly chunks: Buffer[] = [];
+
+  constructor(
+    private readonly url: string,
+    private readonly resolve: (response: BufferedResponse) => void,
+    private readonly reject: (error: Error) => void,
+  ) {}
+
+  timeOut(): void {
+    this.timedOut = true;
+    this.controller?.abort(new undiciErrors.RequestAbortedError());
+  }
+
+  onRequestStart(controller: DispatchController): void {
+    this.controller = controller;
+    if (this.timedOut) controller.abort(new undiciErrors.RequestAbortedError());
+  }
+
+  onResponseStart(_controller: DispatchController, statusCode: number, headers: ResponseHeaders): void {
+    this.status = statusCode;
+    this.headers = headers;
+  }
+
+  onResponseData(_controller: DispatchController, chunk: Buffer): void {
+    this.chunks.push(chunk);
+  }
+
+  onResponseEnd(): void {
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks);
+    this.resolve(new BufferedResponse(this.url, this.status, new FlatHeaders(this.headers), body));
+  }
+
+  onResponseError(_controller: DispatchController, error: Error): void {
+    this.reject(error);
+  }
+}
+
+/** A subgraph URL's origin and path, parsed once per URL (a gateway fetches a handful). */
+const targets = new Map<string, { origin: string; path: string }>();
+function targetOf(url: string): { origin: string; path: string } {
+  let target = targets.get(url);
+  if (!target) {
+    const parsed = new URL(url);
+    target = { origin: parsed.origin, path: `${parsed.pathname}${parsed.search}` };
+    targets.set(url, target);
+  }
+  return target;
+}
+
+/**
+ * The gateway's fetches to its subgraphs: undici's dispatcher on a keep-alive pool of its own, the
+ * answer collected whole in memory, with a deadline over the whole exchange (headers and body):
+ * past `timeoutMs` the request is aborted and that part of the answer is UPSTREAM_TIMEOUT
+ * (GATEWAY_SUBGRAPH_TIMEOUT_MS).
  *
  * Not Node's global `fetch`: it is the same undici underneath, but its WHATWG layer (streams,
  * AbortSignal, Request/Response objects) cost about 1 ms of CPU per subgraph fetch here, three
- * fetches for a page of nearby people (bench/nearby-gateway.ts). OpenTelemetry's undici
- * instrumentation sees these requests too (the same diagnostics channels), so traces still
- * continue into the subgraphs.
+ * fetches for a page of nearby people (bench/nearby-gateway.ts); nor undici's `request`, whose
+ * body stream the gateway only ever reads whole. OpenTelemetry's undici instrumentation sees these
+ * requests too (the same diagnostics channels), so traces still continue into the subgraphs.
  */
 export function createSubgraphFetcher(timeoutMs: number): SubgraphFetcher {
   const dispatcher = new Agent({
@@ -147,19 +209,24 @@ export function createSubgraphFetcher(timeoutMs: number): SubgraphFetcher {
     connections: 64,
   });
   const fetch = async (url: string, init?: FetcherInit): Promise<BufferedResponse> => {
-    // An EventEmitter as the signal: undici accepts one, and it is far cheaper than an AbortSignal.
-    const abort = new EventEmitter();
-    const timer = setTimeout(() => abort.emit("abort"), timeoutMs);
+    const { origin, path } = targetOf(url);
+    let handler: BufferingHandler | undefined;
+    const answered = new Promise<BufferedResponse>((resolve, reject) => {
+      handler = new BufferingHandler(url, resolve, reject);
+    });
+    const timer = setTimeout(() => handler!.timeOut(), timeoutMs);
     try {
-      const response = await request(url, {
-        method: (init?.method ?? "GET") as "GET" | "POST",
-        headers: init?.headers ?? {},
-        body: init?.body ?? null,
-        dispatcher,
-        signal: abort,
-      });
-      const body = Buffer.from(await response.body.arrayBuffer());
-      return new BufferedResponse(url, response.statusCode, new FlatHeaders(response.headers), body);
+      dispatcher.dispatch(
+        {
+          origin,
+          path,
+          method: (init?.method ?? "GET") as "GET" | "POST",
+          headers: (init?.headers ?? {}) as Record<string, string>,
+          body: (init?.body ?? null) as string | null,
+        },
+        handler!,
+      );
+      return await answered;
     } catch (error) {
       if (error instanceof undiciErrors.RequestAbortedError) {
         throw appError(
