@@ -6,7 +6,11 @@
  * `request` on an Agent, on a Pool, on a Pool with pipelining, node:http with a keep-alive Agent,
  * and the global `fetch`.
  *
- *   pnpm exec tsx bench/subgraph-fetch-clients.ts [--rounds 5] [--requests 3000] [--concurrency 16]
+ *   pnpm exec tsx bench/subgraph-fetch-clients.ts [--rounds 5] [--requests 3000] [--concurrency 16] [--baseline FILE] [--only-fetchers]
+ *
+ * `--baseline FILE` adds another version of gateway/src/subgraph-fetcher.ts (e.g. `git show
+ * main:gateway/src/subgraph-fetcher.ts > gateway/src/baseline-fetcher.ts`, deleted after) as
+ * "baseline fetcher"; `--only-fetchers` leaves out every client but the gateway's fetchers.
  */
 import { fork, type ChildProcess } from "node:child_process";
 import http from "node:http";
@@ -16,7 +20,7 @@ import path from "node:path";
 import { setFlagsFromString } from "node:v8";
 import { runInNewContext } from "node:vm";
 import { createSubgraphFetcher } from "@hv/gateway/src/subgraph-fetcher";
-import { flag } from "./support/args";
+import { argument, flag } from "./support/args";
 import { loadAverage, printHeader } from "./support/service";
 
 /** The part of undici this bench calls (it is the gateway's dependency, resolved from gateway/). */
@@ -79,6 +83,14 @@ type Client = { name: string; post(url: string): Promise<string>; close(): Promi
 
 function clients(origin: string): Client[] {
   const fetcher = createSubgraphFetcher(10_000);
+  const baselineFile = argument("baseline");
+  const baseline = baselineFile
+    ? (
+        createRequire(__filename)(path.resolve(baselineFile)) as {
+          createSubgraphFetcher: typeof createSubgraphFetcher;
+        }
+      ).createSubgraphFetcher(10_000)
+    : undefined;
   const agent = new Agent({ keepAliveTimeout: 30_000, connections: 64 });
   const pool = new Pool(origin, { keepAliveTimeout: 30_000, connections: 64 });
   const pipelined = new Pool(origin, { keepAliveTimeout: 30_000, connections: 16, pipelining: 4 });
@@ -99,6 +111,18 @@ function clients(origin: string): Client[] {
         (await fetcher.fetch(url, { method: "POST", headers: REQUEST_HEADERS, body: REQUEST_BODY })).text(),
       close: () => fetcher.close(),
     },
+    ...(baseline
+      ? [
+          {
+            name: "baseline fetcher",
+            post: async (url: string) =>
+              (
+                await baseline.fetch(url, { method: "POST", headers: REQUEST_HEADERS, body: REQUEST_BODY })
+              ).text(),
+            close: () => baseline.close(),
+          },
+        ]
+      : []),
     { name: "undici request, Agent", post: viaUndici(agent), close: () => agent.close() },
     { name: "undici request, Pool", post: viaUndici(pool), close: () => pool.close() },
     { name: "undici request, Pool pipelining 4", post: viaUndici(pipelined), close: () => pipelined.close() },
@@ -159,7 +183,8 @@ async function main(): Promise<void> {
   const [port] = (await once(child, "message")) as [number];
   const origin = `http://127.0.0.1:${port}`;
   const url = `${origin}/graphql`;
-  const all = clients(origin);
+  const onlyFetchers = process.argv.includes("--only-fetchers");
+  const all = clients(origin).filter((client) => !onlyFetchers || client.name.endsWith(" fetcher"));
   for (const client of all) await run(client, url, 300);
   const figures = new Map<string, number[]>(all.map((client) => [client.name, []]));
   // Each round starts with another client: the first of a round pays for the pause before it.
