@@ -64,7 +64,8 @@ describe("the gateway's subgraph fetcher's answers", () => {
   };
 
   it("should hand over status, headers and the whole body, and send method, path, headers and body", async () => {
-    const seen: Array<{ method?: string; url?: string; header?: string; body: string }> = [];
+    const seen: Array<{ method: string | undefined; url: string | undefined; header: string; body: string }> =
+      [];
     const target = await serve((req, res) => {
       const chunks: Buffer[] = [];
       req.on("data", (chunk: Buffer) => chunks.push(chunk));
