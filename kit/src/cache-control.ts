@@ -60,7 +60,7 @@ interface CacheAnnotation extends CacheHint {
 type CachePolicy = GraphQLRequestContext<object>["overallCachePolicy"];
 
 /** Each running request's policy, by its context (set by `cacheHintsPlugin`). */
-const requestPolicies = new WeakMap<object, CachePolicy>();
+const requestPolicies = new WeakMap<object, Pick<CachePolicy, "restrict">>();
 const instrumented = new WeakSet<GraphQLSchema>();
 
 /** `@cacheControl(maxAge, scope, inheritMaxAge)` read as Apollo's cache-control plugin reads it. */
@@ -229,4 +229,27 @@ export function cacheHintsPlugin<TContext extends object>(
  */
 export function restrictCacheHint(context: object, hint: CacheHint): void {
   requestPolicies.get(context)?.restrict(hint);
+}
+
+/**
+ * For a query answered without Apollo (kit/src/known-queries.ts): collects the hints its resolvers
+ * give under `context` into the returned hint, as `cacheHintsPlugin` does into Apollo's policy.
+ */
+export function collectCacheHints(context: object): CacheHint {
+  const collected: CacheHint = {};
+  requestPolicies.set(context, { restrict: (hint: CacheHint) => restrict(collected, hint) });
+  return collected;
+}
+
+/**
+ * The `Cache-Control` that `cacheHintsPlugin` and `viewerScopedCachePolicy` give a query's answer
+ * without errors and without a header already set, from its resolvers' collected hints.
+ */
+export function queryCacheControl(collected: CacheHint, signedIn: boolean): string {
+  const policy: CacheHint = {};
+  restrict(policy, collected);
+  if (signedIn) restrict(policy, { scope: "PRIVATE" });
+  return policy.maxAge !== undefined && policy.maxAge > 0
+    ? `max-age=${policy.maxAge}, ${(policy.scope ?? "PUBLIC").toLowerCase()}`
+    : "no-store";
 }

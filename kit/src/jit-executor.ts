@@ -19,7 +19,7 @@ type Compiled = Map<string, CompiledQuery | ExecutionResult>;
  * when its cause had none (Apollo Server reads `extensions.code` and would answer a formatting
  * failure without the error's path) and no AST nodes (its locations are kept as they are).
  */
-function asGraphQLError(error: GraphQLError): GraphQLError {
+export function asGraphQLError(error: GraphQLError): GraphQLError {
   const copy = new GraphQLError(error.message, {
     ...(error.path ? { path: error.path } : {}),
     ...(error.originalError ? { originalError: error.originalError } : {}),
@@ -45,6 +45,30 @@ export function compiledOperations(): number {
   return compilations;
 }
 
+/** graphql-jit's `compileQuery`, counted in `compiledOperations` when it compiles. */
+export function compileCounted(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName: string | undefined,
+): CompiledQuery | ExecutionResult {
+  const entry = compileQuery(schema, document, operationName);
+  if (isCompiledQuery(entry)) compilations += 1;
+  return entry;
+}
+
+/** What the executor answers for a request whose operation already ran (kit/src/known-queries.ts). */
+type HeldResult = ExecutionResult | "graphql-js";
+/** A property of the context: Apollo Server runs each request with a shallow copy of it. */
+const HELD_RESULT = Symbol("heldResult");
+
+/**
+ * Tells the executor what to answer for the request of `context`: its result, already run, or
+ * "graphql-js" (graphql-jit refused its variables: run it with graphql-js, not compiled again).
+ */
+export function holdResult(context: object, held: HeldResult): void {
+  Object.defineProperty(context, HELD_RESULT, { value: held, enumerable: true, configurable: true });
+}
+
 /**
  * Runs `schema`'s queries and mutations with graphql-jit: each validated document (Apollo Server
  * keeps one parsed document per query text, so the same object comes back for the same text) is
@@ -53,7 +77,8 @@ export function compiledOperations(): number {
  * execution to something else): parsing, validation, plugins, errors and HTTP stay Apollo's.
  * Subscriptions run on graphql-ws with graphql-js; one sent over HTTP runs with graphql-js here too,
  * as it did before. So does a request whose variables graphql-jit refuses (nothing has run then),
- * so that its errors are graphql-js's own (message, `BAD_USER_INPUT`, HTTP 400).
+ * so that its errors are graphql-js's own (message, `BAD_USER_INPUT`, HTTP 400). A result held for
+ * the request's context (kit/src/known-queries.ts: a known query already ran) is answered as it is.
  */
 export function jitExecutor(schema: GraphQLSchema): GatewayInterface {
   const compiledByDocument = new WeakMap<DocumentNode, Compiled>();
@@ -66,8 +91,7 @@ export function jitExecutor(schema: GraphQLSchema): GatewayInterface {
     const name = operationName ?? "";
     let entry = byName.get(name);
     if (!entry) {
-      entry = compileQuery(schema, document, operationName);
-      if (isCompiledQuery(entry)) compilations += 1;
+      entry = compileCounted(schema, document, operationName);
       byName.set(name, entry);
     }
     return entry;
@@ -88,6 +112,9 @@ export function jitExecutor(schema: GraphQLSchema): GatewayInterface {
               variableValues: request.variables ?? {},
               operationName: request.operationName ?? null,
             })) as GatewayExecutionResult;
+          const held = (context as { [HELD_RESULT]?: HeldResult })[HELD_RESULT];
+          if (held !== undefined)
+            return held === "graphql-js" ? withGraphqlJs() : (held as GatewayExecutionResult);
           if (operation.operation === "subscription") return withGraphqlJs();
           if (operation.operation === "mutation" && !singleRootField(operation)) return withGraphqlJs();
           const entry = compiled(document, request.operationName);

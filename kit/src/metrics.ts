@@ -54,6 +54,13 @@ export interface ProcessMetrics {
   operationLabel(name: string | null | undefined): string;
   /** Counts requests, errors (by code) and latency per operation: add to an Apollo Server's plugins. */
   graphqlPlugin<TContext extends object>(): ApolloServerPlugin<TContext>;
+  /** What `graphqlPlugin` counts, for a request answered without Apollo (kit/src/known-queries.ts). */
+  observeGraphQLRequest(
+    operationName: string | null | undefined,
+    type: string,
+    seconds: number,
+    errors: readonly GraphQLFormattedError[],
+  ): void;
   /** One fetch from the gateway to a subgraph. */
   observeSubgraphFetch(
     subgraph: string,
@@ -251,6 +258,18 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
     },
   });
 
+  const observeGraphQLRequest = (
+    operationName: string | null | undefined,
+    type: string,
+    seconds: number,
+    errors: readonly GraphQLFormattedError[],
+  ): void => {
+    const operation = operationLabel(operationName);
+    requests.inc({ operation, type });
+    requestDuration.observe({ operation, type }, seconds);
+    for (const error of errors) requestErrors.inc({ operation, code: codeOf(error) });
+  };
+
   const graphqlPlugin = <TContext extends object>(): ApolloServerPlugin<TContext> => ({
     async requestDidStart() {
       const startedAt = process.hrtime.bigint();
@@ -261,12 +280,6 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
           const named = context.document?.definitions.find(
             (definition) => definition.kind === Kind.OPERATION_DEFINITION,
           );
-          const operation = operationLabel(
-            context.operationName ?? context.request.operationName ?? named?.name?.value,
-          );
-          const type = context.operation?.operation ?? "unknown";
-          requests.inc({ operation, type });
-          requestDuration.observe({ operation, type }, seconds);
           const body = context.response.body;
           const errors =
             body?.kind === "single"
@@ -274,7 +287,12 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
               : body?.kind === "incremental"
                 ? (body.initialResult.errors ?? [])
                 : [];
-          for (const error of errors) requestErrors.inc({ operation, code: codeOf(error) });
+          observeGraphQLRequest(
+            context.operationName ?? context.request.operationName ?? named?.name?.value,
+            context.operation?.operation ?? "unknown",
+            seconds,
+            errors,
+          );
         },
       };
     },
@@ -300,6 +318,7 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
     },
     operationLabel,
     graphqlPlugin,
+    observeGraphQLRequest,
     observeSubgraphFetch(subgraph, seconds, outcome) {
       subgraphFetches.inc({ subgraph, outcome });
       subgraphFetchDuration.observe({ subgraph }, seconds);

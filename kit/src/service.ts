@@ -9,10 +9,22 @@ import {
 import { ApolloServerPluginLandingPageLocalDefault } from "@apollo/server/plugin/landingPage/default";
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from "graphql";
 import type { AuthContext, Viewer } from "./auth/viewer";
-import { cacheHintsPlugin, viewerScopedCachePolicy } from "./cache-control";
+import {
+  cacheHintsPlugin,
+  collectCacheHints,
+  queryCacheControl,
+  viewerScopedCachePolicy,
+} from "./cache-control";
 import type { TrustProxy } from "./config";
 import { createErrorFormatter, ErrorCode, serviceUnavailable } from "./errors";
-import { jitExecutor } from "./jit-executor";
+import { asGraphQLError, holdResult, jitExecutor } from "./jit-executor";
+import {
+  countKnownQueryAnswer,
+  knownQueries,
+  plainQueryRequest,
+  type KnownQuery,
+  type PlainQueryBody,
+} from "./known-queries";
 import { listen, probeRoutes, routeRequests, sendBody, sendJson, type HttpHandler } from "./http-server";
 import { clientIpResolver } from "./ip";
 import { jsonBodyReader } from "./json-body";
@@ -132,6 +144,12 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   onStopped?: () => Promise<void>;
   /** Lets a caller attach more to the HTTP server before it listens (e.g. a WebSocket server). */
   onHttpServer?: (server: http.Server) => void;
+  /**
+   * A schema's plain POSTed queries answered without Apollo Server's pipeline, with the same answer
+   * (kit/src/known-queries.ts); default true, where it applies (compiled execution, no extra plugins
+   * or persisted queries). False: Apollo answers every request.
+   */
+  answerKnownQueries?: boolean;
 }
 
 export interface RunningService {
@@ -145,23 +163,33 @@ export interface RunningService {
 
 const STOP_GRACE_MS = 5_000;
 
+/** Every /graphql request's log line (info), whether Apollo Server answered it or a known query did. */
+function logGraphQLRequest(
+  context: RequestContextBase,
+  operationName: string | null | undefined,
+  startedAt: bigint,
+  errors: number,
+): void {
+  const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
+  context.logger.info(
+    {
+      operationName: operationName ?? null,
+      durationMs: Math.round(durationMs * 10) / 10,
+      errors,
+      userId: context.viewer?.userId ?? null,
+      clientIp: context.clientIp,
+    },
+    "graphql request",
+  );
+}
+
 function requestLoggingPlugin<TContext extends RequestContextBase>(): ApolloServerPlugin<TContext> {
   return {
     async requestDidStart({ contextValue }) {
       const startedAt = process.hrtime.bigint();
       return {
         async willSendResponse({ operationName, errors }) {
-          const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
-          contextValue.logger.info(
-            {
-              operationName: operationName ?? null,
-              durationMs: Math.round(durationMs * 10) / 10,
-              errors: errors?.length ?? 0,
-              userId: contextValue.viewer?.userId ?? null,
-              clientIp: contextValue.clientIp,
-            },
-            "graphql request",
-          );
+          logGraphQLRequest(contextValue, operationName, startedAt, errors?.length ?? 0);
         },
       };
     },
@@ -306,6 +334,15 @@ export async function startService<TContext extends RequestContextBase>(
         ? new ApolloServer<TContext>({ ...common, schema: source.schema })
         : new ApolloServer<TContext>({ ...common, gateway: jitExecutor(source.schema) });
   await apollo.start();
+  const knownQueryOf =
+    "schema" in source &&
+    source.execution !== "graphql-js" &&
+    !tracingStarted() &&
+    options.answerKnownQueries !== false &&
+    !options.plugins?.length &&
+    !options.persistedQueries
+      ? knownQueries(source.schema, options.validationRules)
+      : undefined;
 
   const clientIpOf = clientIpResolver(options.trustProxy);
   const readJsonBody = jsonBodyReader(options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
@@ -335,6 +372,56 @@ export async function startService<TContext extends RequestContextBase>(
       }
     }
     return options.context({ req, requestId, logger: requestLogger, viewer, clientIp });
+  };
+
+  /**
+   * Runs a known query and sends its answer as Apollo Server would have (true). False when Apollo
+   * must answer instead, with the same `context` promise: the caller was refused (its error is
+   * Apollo's to answer), graphql-jit refused the variables (nothing ran: graphql-js runs it), or the
+   * result has errors (held for Apollo's executor, which answers it without running it again).
+   */
+  const answeredKnownQuery = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    known: KnownQuery,
+    plain: PlainQueryBody,
+    context: Promise<TContext>,
+  ): Promise<boolean> => {
+    const startedAt = process.hrtime.bigint();
+    let contextValue: TContext;
+    try {
+      contextValue = await context;
+    } catch {
+      return false;
+    }
+    const hints = collectCacheHints(contextValue);
+    const result = await known.compiled.query(undefined, contextValue, plain.variables);
+    if (!("data" in result)) {
+      holdResult(contextValue, "graphql-js");
+      return false;
+    }
+    if (result.errors) {
+      holdResult(contextValue, { ...result, errors: result.errors.map(asGraphQLError) });
+      return false;
+    }
+    res.setHeader("cache-control", queryCacheControl(hints, contextValue.viewer !== null));
+    sendBody(
+      req,
+      res,
+      200,
+      "application/json; charset=utf-8",
+      `${JSON.stringify({ data: result.data, extensions: result.extensions })}\n`,
+    );
+    countKnownQueryAnswer();
+    const operationName = known.operationName ?? plain.operationName;
+    logGraphQLRequest(contextValue, known.operationName, startedAt, 0);
+    options.metrics?.observeGraphQLRequest(
+      operationName,
+      "query",
+      Number(process.hrtime.bigint() - startedAt) / 1e9,
+      [],
+    );
+    return true;
   };
 
   const serveGraphQL = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
@@ -386,6 +473,15 @@ export async function startService<TContext extends RequestContextBase>(
         return;
       }
     }
+    let context: Promise<TContext> | undefined;
+    if (knownQueryOf && pending === undefined) {
+      const plain = plainQueryRequest(req, read.body);
+      const known = plain && knownQueryOf(plain.query, plain.operationName);
+      if (plain && known) {
+        context = contextFor(req, res, clientIp);
+        if (await answeredKnownQuery(req, res, known, plain, context)) return;
+      }
+    }
     const execute = () =>
       apollo.executeHTTPGraphQLRequest({
         httpGraphQLRequest: {
@@ -394,7 +490,7 @@ export async function startService<TContext extends RequestContextBase>(
           search,
           body: read.body,
         },
-        context: () => contextFor(req, res, clientIp),
+        context: () => context ?? contextFor(req, res, clientIp),
       });
     let answer: Awaited<ReturnType<typeof execute>>;
     if (pending === undefined) answer = await execute();
