@@ -38,12 +38,12 @@ describe("chat bus publishing", () => {
   afterAll(() => redis.quit());
   afterEach(() => bus?.close());
 
-  it("should send the publishes of one event-loop turn in one write, each reaching its recipients in order", async () => {
+  it("should send the publishes of one event-loop turn in one write, each reaching its recipients in order and naming the live ones", async () => {
     const prefix = `hvtest-bus-${randomBytes(4).toString("hex")}`;
     bus = createChatBus(REDIS_URL, prefix, capturingLogger("bus-test").logger);
-    const [alice, bob] = [randomUUID(), randomUUID()];
+    const [alice, bob, carol] = [randomUUID(), randomUUID(), randomUUID()];
     const conversationId = randomUUID();
-    const received = Promise.all([take(bus.subscribe(alice), 3), take(bus.subscribe(bob), 3)]);
+    const received = Promise.all([take(bus.subscribe(alice), 3), take(bus.subscribe(bob), 2)]);
     await waitFor("both subscribed", async () => {
       const counts = (await redis.pubsub(
         "NUMSUB",
@@ -58,25 +58,27 @@ describe("chat bus publishing", () => {
     const write = jest.spyOn(net.Socket.prototype, "_write");
     const writev = jest.spyOn(net.Socket.prototype, "_writev");
     try {
-      await Promise.all([
-        bus.publish([alice, bob], event(conversationId, 1)),
+      const live = await Promise.all([
+        bus.publish([alice, bob, carol], event(conversationId, 1)),
         bus.publish([alice], event(conversationId, 2)),
-        bus.publish([bob], event(conversationId, 3)),
+        bus.publish([carol], event(conversationId, 3)),
       ]);
       expect(write.mock.calls.length + writev.mock.calls.length).toBe(1);
+      // Each publish answers who had a live subscription: carol has none.
+      expect(live.map((set) => [...set].sort())).toEqual([[alice, bob].sort(), [alice], []]);
     } finally {
       write.mockRestore();
       writev.mockRestore();
     }
     const [aliceEvents, bobEvents] = await received;
     expect(aliceEvents.map((e) => e.seq)).toEqual([0, 1, 2]);
-    expect(bobEvents.map((e) => e.seq)).toEqual([0, 1, 3]);
+    expect(bobEvents.map((e) => e.seq)).toEqual([0, 1]);
   });
 
   it("should not fail a publish while Redis is unreachable (the change is stored; clients catch up)", async () => {
     const log = capturingLogger("bus-test");
     bus = createChatBus(`redis://127.0.0.1:${await freePort()}`, "hvtest-bus-down", log.logger);
-    await expect(bus.publish([randomUUID()], event(randomUUID(), 1))).resolves.toBeUndefined();
+    await expect(bus.publish([randomUUID()], event(randomUUID(), 1))).resolves.toEqual(new Set());
     expect(log.lines.some((line) => line.msg.includes("publish failed"))).toBe(true);
   });
 });

@@ -89,6 +89,11 @@ export interface OutboxRelay {
    * already enqueued here only marks it. Returns at once.
    */
   publishCommitted(records: readonly OutboxRecord[]): void;
+  /**
+   * Marks published, in the same batches and without a job, events whose rows the caller has just
+   * committed and that no consumer needs now; a poll that claims one first only marks it.
+   */
+  markCommitted(ids: readonly string[]): void;
   /** Stops polling, waits for the publishing in progress, closes the Redis connection. */
   stop(): Promise<void>;
 }
@@ -320,13 +325,18 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         schedule();
         continue;
       }
-      for (const record of batch) enqueuedUnmarked.add(record.id);
       options.metrics?.observeOutbox({ published: batch.length, failed: false });
-      if (enqueuedUnmarked.size >= batchSize) void markEnqueued();
-      else {
-        markTimer ??= setTimeout(() => void markEnqueued(), markDelayMs);
-        markTimer.unref();
-      }
+      markSoon(batch.map((record) => record.id));
+    }
+  }
+
+  /** Marks these events published with the next batch (at once when a batch is full). */
+  function markSoon(ids: readonly string[]): void {
+    for (const id of ids) enqueuedUnmarked.add(id);
+    if (enqueuedUnmarked.size >= batchSize) void markEnqueued();
+    else {
+      markTimer ??= setTimeout(() => void markEnqueued(), markDelayMs);
+      markTimer.unref();
     }
   }
 
@@ -393,6 +403,10 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       if (stopping || records.length === 0) return;
       pending.push(...records);
       startSending();
+    },
+    markCommitted(ids) {
+      if (stopping || ids.length === 0) return;
+      markSoon(ids);
     },
     stop() {
       stopped ??= (async () => {

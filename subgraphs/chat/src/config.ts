@@ -34,6 +34,8 @@ export interface ChatConfig extends SubgraphConfig {
   sendBurst: number;
   sendSustained: number;
   presenceTtlSeconds: number;
+  /** CHAT_PUSH_SKIP_LIVE: no push for a recipient with a live feed when the message is published. */
+  pushSkipLive: boolean;
   /** Group commit of STORE: CHAT_STORE_GROUP_MAX messages a transaction, CHAT_STORE_RUNNING under way. */
   store: { groupMax: number; running: number };
   /** Spam signals (docs/spam-signals.md): CHAT_NEW_ACCOUNT_* and CHAT_REPEATED_TEXT_*. */
@@ -63,6 +65,7 @@ export function loadChatConfig(env: Env): ChatConfig {
     sendBurst: read(env, "CHAT_SEND_BURST"),
     sendSustained: read(env, "CHAT_SEND_SUSTAINED"),
     presenceTtlSeconds: read(env, "CHAT_PRESENCE_TTL_SECONDS"),
+    pushSkipLive: read(env, "CHAT_PUSH_SKIP_LIVE"),
     store: { groupMax: read(env, "CHAT_STORE_GROUP_MAX"), running: read(env, "CHAT_STORE_RUNNING") },
     spam: {
       newAccountHours: read(env, "CHAT_NEW_ACCOUNT_HOURS"),

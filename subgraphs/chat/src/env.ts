@@ -82,6 +82,13 @@ export const CHAT_ENV = {
     z.coerce.number().int().min(1).max(50).default(2),
     "Chat: most stores (transactions of one or more messages) under way at once; sends beyond wait and are stored together, up to `CHAT_STORE_GROUP_MAX` in one commit.",
   ),
+  CHAT_PUSH_SKIP_LIVE: spec(
+    z
+      .enum(["true", "false"])
+      .default("false")
+      .transform((value) => value === "true"),
+    "Chat: `true`: a message's push leaves out recipients with a live `myChatEvents` feed when it is sent (no push job at all when every recipient has one); `false`: every recipient not muted or blocked gets the push. docs/push.md.",
+  ),
   CHAT_PRESENCE_TTL_SECONDS: spec(
     z.coerce.number().int().min(5).max(3_600).default(60),
     "Chat: a user counts as online this long after their last heartbeat (an open `myChatEvents` subscription beats every third of it).",

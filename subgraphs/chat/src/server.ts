@@ -78,6 +78,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     }),
     flushEvents: () => void relay.flush(),
     publishEvents: (records) => relay.publishCommitted(records),
+    markEventsPublished: (ids) => relay.markCommitted(ids),
   };
   // Events from the other subgraphs' outboxes: the same Redis (and prefix) as their relays.
   const events = startEventConsumer({

@@ -34,7 +34,11 @@ export interface ChatEventPayload {
  * change committed, and a client that missed some catches up with `messages(after: seq)`.
  */
 export interface ChatBus {
-  publish(recipients: Iterable<string>, event: ChatEventPayload): Promise<void>;
+  /**
+   * Publishes `event` to each recipient's channel. Answers the recipients whose channel had a
+   * subscriber (a live feed on some Chat instance); none when the publish failed.
+   */
+  publish(recipients: Iterable<string>, event: ChatEventPayload): Promise<ReadonlySet<string>>;
   /** The events for one user, from now on. */
   subscribe(
     userId: string,
@@ -48,11 +52,17 @@ export interface ChatBus {
 const parsedOnly = (event: ChatEventPayload | string): ChatEventPayload | undefined =>
   typeof event === "string" ? undefined : event;
 
-/** ARGV: the body, then each recipient's channel. One command publishes an event to all its recipients. */
-const PUBLISH_ALL_LUA = `for i = 2, #ARGV do redis.call('publish', ARGV[i], ARGV[1]) end
-return #ARGV - 1`;
+/**
+ * ARGV: the body, then each recipient's channel. One command publishes an event to all its
+ * recipients; answers each channel's count of receiving subscribers, in ARGV's order.
+ */
+const PUBLISH_ALL_LUA = `local received = {}
+for i = 2, #ARGV do received[i - 1] = redis.call('publish', ARGV[i], ARGV[1]) end
+return received`;
 
-type BusPublisher = Redis & { hvChatPublishAll(body: string, ...channels: string[]): Promise<number> };
+type BusPublisher = Redis & { hvChatPublishAll(body: string, ...channels: string[]): Promise<number[]> };
+
+const NOBODY_LIVE: ReadonlySet<string> = new Set();
 
 export function createChatBus(redis: RedisTarget | string, prefix: string, logger: Logger): ChatBus {
   const target = redisOptions(redis);
@@ -108,13 +118,19 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
       const body = JSON.stringify(event);
       try {
         holdRedisWrites(writes, publisher);
-        if (ids.length === 1) await publisher.publish(channel(ids[0] as string), body);
-        else if (ids.length > 1) await publisher.hvChatPublishAll(body, ...ids.map(channel));
+        const received =
+          ids.length === 1
+            ? [await publisher.publish(channel(ids[0] as string), body)]
+            : ids.length > 1
+              ? await publisher.hvChatPublishAll(body, ...ids.map(channel))
+              : [];
+        return new Set(ids.filter((_id, index) => (received[index] ?? 0) > 0));
       } catch (error) {
         logger.warn(
           { err: error, kind: event.kind, conversationId: event.conversationId },
           "chat fan-out: publish failed (stored; clients catch up by seq)",
         );
+        return NOBODY_LIVE;
       }
     },
     subscribe(userId) {

@@ -29,6 +29,8 @@ export interface ChatServices {
   flushEvents(): void;
   /** Enqueue these just-committed outbox events (message.created) now rather than on the next poll. */
   publishEvents(records: readonly OutboxRecord[]): void;
+  /** Mark these just-committed outbox events published without enqueueing them (nobody to push to). */
+  markEventsPublished(ids: readonly string[]): void;
 }
 
 export interface ChatContext extends RequestContextBase {

@@ -1,4 +1,13 @@
-import { appError, ErrorCode, outboxEventData, requireUuid, timeOrderedUuid, type Viewer } from "@hv/kit";
+import {
+  appError,
+  ErrorCode,
+  outboxEventData,
+  requireUuid,
+  timeOrderedUuid,
+  type EventPayload,
+  type OutboxRecord,
+  type Viewer,
+} from "@hv/kit";
 import type { ChatDb } from "../db";
 import { Prisma } from "../generated/prisma/client";
 import { audienceOf, blockedWith, conversationNotFound, messageNotFound, requireMembership } from "./access";
@@ -174,8 +183,7 @@ export async function storeMessage(
     attachmentIds,
     reactions: [],
   };
-  services.publishEvents([{ id: event.id, type: event.type, payload: stored.event, createdAt: now }]);
-  await services.bus.publish(stored.audience, {
+  const live = await services.bus.publish(stored.audience, {
     kind: "MESSAGE_ADDED",
     conversationId,
     seq: row.seq,
@@ -183,7 +191,23 @@ export async function storeMessage(
     actorId: senderId,
     occurredAt: new Date().toISOString(),
   });
+  handOverPush(services, { id: event.id, type: event.type, payload: stored.event, createdAt: now }, live);
   return row;
+}
+
+/**
+ * Hands a committed `message.created` to the relay (the push queue). With CHAT_PUSH_SKIP_LIVE, the
+ * recipients whose feed received the message (`live`) are left out of the job, and an event left
+ * with none is marked published without a job; the outbox row keeps every recipient.
+ */
+function handOverPush(services: ChatServices, record: OutboxRecord, live: ReadonlySet<string>): void {
+  if (!services.config.pushSkipLive || live.size === 0) return services.publishEvents([record]);
+  const payload = record.payload as EventPayload<"message.created">;
+  const offline = payload.recipients.filter((recipient) => !live.has(recipient.userId));
+  if (offline.length === 0) return services.markEventsPublished([record.id]);
+  const narrowed =
+    offline.length === payload.recipients.length ? payload : { ...payload, recipients: offline };
+  services.publishEvents([{ ...record, payload: narrowed }]);
 }
 
 /**
