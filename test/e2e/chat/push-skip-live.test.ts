@@ -5,6 +5,7 @@
  */
 import { eventQueueName, type EventPayload } from "@hv/kit";
 import { Queue } from "bullmq";
+import { Redis } from "ioredis";
 import {
   createGroup,
   eventually,
@@ -84,14 +85,18 @@ describe("chat push for recipients with a live feed (CHAT_PUSH_SKIP_LIVE)", () =
     expect(first.pushed?.recipients.map((r) => r.userId)).toEqual([c.userId]);
 
     await feed.dispose();
-    const redis = await pushQueue.client;
-    await eventually(async () => {
-      const counts = (await redis.pubsub(
-        "NUMSUB",
-        `${String(harness.env.EVENTS_PREFIX)}:chat:user:${b.userId}`,
-      )) as unknown[];
-      return counts[1] === 0;
-    }, "b's feed closed");
+    const redis = new Redis(String(harness.env.REDIS_URL ?? "redis://127.0.0.1:6379"));
+    try {
+      await eventually(async () => {
+        const counts = (await redis.pubsub(
+          "NUMSUB",
+          `${String(harness.env.EVENTS_PREFIX)}:chat:user:${b.userId}`,
+        )) as unknown[];
+        return counts[1] === 0;
+      }, "b's feed closed");
+    } finally {
+      redis.disconnect();
+    }
     const second = await relayed(url, a, group);
     expect(second.pushed?.recipients.map((r) => r.userId).sort()).toEqual([b.userId, c.userId].sort());
   });
