@@ -1,6 +1,7 @@
 import type { GraphQLDataSource, GraphQLDataSourceProcessOptions } from "@apollo/gateway";
+import { GraphQLDataSourceRequestKind } from "@apollo/gateway/dist/datasources/types";
 import DataLoader from "dataloader";
-import { ErrorCode, requestIdFrom, type ProcessMetrics } from "@hv/kit";
+import { ErrorCode, requestIdFrom, type Logger, type ProcessMetrics } from "@hv/kit";
 import { GraphQLError } from "graphql";
 import { restrictCachePolicy, type GatewayContext } from "./subgraph-data-source";
 import {
@@ -66,6 +67,10 @@ export interface PublicUserCacheOptions {
   metrics?: ProcessMetrics | undefined;
   /** Most representations in one fetch of misses (default 100). */
   maxBatch?: number;
+  /** How long users to warm are gathered before their fetch goes (default 50 ms; a full batch goes at once). */
+  warmGatherMs?: number;
+  /** Told once when a warming fetch fails (again after one succeeds). */
+  logger?: Logger | undefined;
 }
 
 /** Counts of representations since start (`hv_gateway_user_cache_entities_total` by outcome). */
@@ -77,6 +82,24 @@ export interface PublicUserCacheStats {
   invalidated: number;
   /** Fetches of misses sent as nobody (one per batch). */
   fetches: number;
+  /** Warming fetches sent as nobody for held users (one per batch), their users, and those that failed. */
+  warmFetches: number;
+  warmed: number;
+  warmFailures: number;
+  /** Warming fetches answered or failed. */
+  warmSettled: number;
+}
+
+/** A user who holds subscriptions, with the fetch texts of the first (shared by every feed of its document), refreshed. */
+interface Held {
+  count: number;
+  queries: readonly string[];
+}
+
+/** Users to warm for one fetch text, gathered until the batch goes. */
+interface WarmQueue {
+  query: string;
+  ids: Set<string>;
 }
 
 /**
@@ -93,7 +116,17 @@ export interface PublicUserCacheStats {
  * errors, sends the whole fetch again as it came, with the viewer's token, and answers that.
  */
 export class PublicUserCache {
-  readonly stats: PublicUserCacheStats = { hits: 0, misses: 0, owner: 0, invalidated: 0, fetches: 0 };
+  readonly stats: PublicUserCacheStats = {
+    hits: 0,
+    misses: 0,
+    owner: 0,
+    invalidated: 0,
+    fetches: 0,
+    warmFetches: 0,
+    warmed: 0,
+    warmFailures: 0,
+    warmSettled: 0,
+  };
   private supergraph: SupergraphVersion | undefined;
   /** Per fetch text of the current supergraph: its unnamed form when public, null when not. */
   private readonly texts = new Map<string, string | null>();
@@ -105,11 +138,187 @@ export class PublicUserCache {
     Map<string, DataLoader<Asked, Answered>>
   >();
 
+  /** Users holding subscriptions (lower-case id): kept warm while held. */
+  private readonly held = new Map<string, Held>();
+  /** Per unnamed fetch text: users to warm, gathered across subscribers. */
+  private readonly warmQueues = new Map<string, WarmQueue>();
+  private warmTimer: NodeJS.Timeout | undefined;
+  private refreshTimer: NodeJS.Timeout | undefined;
+  /** Users' data source behind the cache (the last wrapped), which warming fetches go through. */
+  private inner: GraphQLDataSource<GatewayContext> | undefined;
+  private warmFailureTold = false;
+
   constructor(private readonly options: PublicUserCacheOptions) {
     options.userChanges?.onChange((userId) => {
       if (userId === null) return this.users.clear();
       if (this.users.delete(userId)) this.stats.invalidated += 1;
+      const held = this.held.get(userId);
+      if (held) this.enqueueWarm(userId, held.queries);
     });
+  }
+
+  /**
+   * Keeps `userId`'s public fields for `queries` (Users entity fetch texts; those not public are
+   * passed over) warm until as many `release` calls: fetched as nobody in batches gathered across
+   * callers, again when the user changes and before what is kept expires. Never waits on Users.
+   */
+  hold(userId: string, queries: readonly string[]): void {
+    const id = userId.toLowerCase();
+    const held = this.held.get(id);
+    if (held) held.count += 1;
+    else this.held.set(id, { count: 1, queries });
+    this.enqueueWarm(id, queries);
+    if (!this.refreshTimer && this.options.keepMs > 0) {
+      this.refreshTimer = setInterval(() => this.refreshHeld(), this.refreshEveryMs());
+      this.refreshTimer.unref();
+    }
+  }
+
+  release(userId: string): void {
+    const id = userId.toLowerCase();
+    const held = this.held.get(id);
+    if (!held) return;
+    held.count -= 1;
+    if (held.count > 0) return;
+    this.held.delete(id);
+    if (this.held.size === 0) this.stopRefresh();
+  }
+
+  /** Users held now. */
+  heldUsers(): number {
+    return this.held.size;
+  }
+
+  /** Stops warming (shutdown); what is kept stays. */
+  stop(): void {
+    this.stopRefresh();
+    clearTimeout(this.warmTimer);
+    this.warmTimer = undefined;
+    this.warmQueues.clear();
+  }
+
+  private stopRefresh(): void {
+    clearInterval(this.refreshTimer);
+    this.refreshTimer = undefined;
+  }
+
+  /** Held users are fetched again when what is kept has less than this left (and every this long). */
+  private refreshEveryMs(): number {
+    return Math.max(1, Math.floor(this.options.keepMs / 2));
+  }
+
+  private refreshHeld(): void {
+    for (const [id, held] of this.held) this.enqueueWarm(id, held.queries);
+  }
+
+  /** Whether `id`'s entity for `key` is in flight or kept for longer than the next refresh. */
+  private warmEnough(id: string, key: string, now: number): boolean {
+    const slot = this.users.get(id)?.get(key);
+    if (!slot) return false;
+    return "pending" in slot || slot.expiresAt > now + this.refreshEveryMs() + this.warmGatherMs();
+  }
+
+  private warmGatherMs(): number {
+    return this.options.warmGatherMs ?? 50;
+  }
+
+  private enqueueWarm(id: string, queries: readonly string[]): void {
+    if (!this.inner || !this.options.userChanges?.live || this.options.keepMs <= 0) return;
+    const now = performance.now();
+    const maxBatch = this.options.maxBatch ?? 100;
+    for (const query of queries) {
+      const key = this.publicText(query);
+      if (key === undefined || this.warmEnough(id, key, now)) continue;
+      let queue = this.warmQueues.get(key);
+      if (!queue) this.warmQueues.set(key, (queue = { query, ids: new Set() }));
+      queue.ids.add(id);
+      if (queue.ids.size >= maxBatch) this.flushWarm(key);
+    }
+    if (this.warmQueues.size > 0 && !this.warmTimer) {
+      this.warmTimer = setTimeout(() => {
+        this.warmTimer = undefined;
+        for (const key of [...this.warmQueues.keys()]) this.flushWarm(key);
+      }, this.warmGatherMs());
+      this.warmTimer.unref();
+    }
+  }
+
+  /** Sends the users gathered for `key` (those not warm by now) in one fetch as nobody. */
+  private flushWarm(key: string): void {
+    const queue = this.warmQueues.get(key);
+    this.warmQueues.delete(key);
+    const inner = this.inner;
+    if (!queue || !inner || !this.options.userChanges?.live) return;
+    const now = performance.now();
+    /** Per user: the slot it had (kept, refreshed in place) or the one in flight put there now. */
+    const marks: Array<{ id: string; mark: Kept | InFlight; settle?: (kept: Kept | undefined) => void }> = [];
+    for (const id of queue.ids) {
+      if (this.warmEnough(id, key, now)) continue;
+      let byText = this.users.get(id);
+      if (!byText) {
+        this.users.set(id, (byText = new Map()));
+        if (this.users.size > this.options.maxUsers) this.users.delete(this.users.keys().next().value!);
+      }
+      const current = byText.get(key) as Kept | undefined;
+      if (current) {
+        marks.push({ id, mark: current });
+        continue;
+      }
+      let settle!: (kept: Kept | undefined) => void;
+      const inFlight: InFlight = { pending: new Promise((resolve) => (settle = resolve)) };
+      byText.set(key, inFlight);
+      marks.push({ id, mark: inFlight, settle });
+    }
+    if (marks.length === 0) return;
+    void this.warmBatch(inner, key, queue.query, marks);
+  }
+
+  private async warmBatch(
+    inner: GraphQLDataSource<GatewayContext>,
+    key: string,
+    query: string,
+    marks: ReadonlyArray<{ id: string; mark: Kept | InFlight; settle?: (kept: Kept | undefined) => void }>,
+  ): Promise<void> {
+    this.stats.warmFetches += 1;
+    this.stats.warmed += marks.length;
+    this.options.metrics?.countUserCache("warmed", marks.length);
+    let response: GatewayResponse | undefined;
+    try {
+      response = await inner.process(
+        warmingFetch(
+          query,
+          marks.map((m) => m.id),
+        ),
+      );
+    } catch (error) {
+      this.warmFailed(error);
+    }
+    const entities = response && !response.errors?.length ? entitiesOf(response, marks.length) : undefined;
+    if (response && !entities) this.warmFailed(response.errors?.[0]);
+    else if (entities) this.warmFailureTold = false;
+    const cacheControl = response?.http?.headers.get("cache-control") ?? null;
+    const expiresAt = performance.now() + this.options.keepMs;
+    for (const [place, { id, mark, settle }] of marks.entries()) {
+      const entity = entities?.[place];
+      const byText = this.users.get(id);
+      // Dropped while in flight (the user changed, the channel was lost): never kept.
+      const unchanged = byText?.get(key) === mark;
+      const kept: Kept | undefined = entity
+        ? { entity: copyJson(entity), cacheControl, expiresAt }
+        : undefined;
+      if (unchanged && kept) byText!.set(key, kept);
+      else if (unchanged && settle) this.dropSlot(id, key);
+      settle?.(kept);
+    }
+    this.stats.warmSettled += 1;
+  }
+
+  private warmFailed(error: unknown): void {
+    this.stats.warmFailures += 1;
+    this.options.metrics?.countUserCache("warm_failed", 1);
+    if (this.warmFailureTold) return;
+    this.warmFailureTold = true;
+    this.options.logger?.warn({ err: error }, "could not warm users' public fields; fetched on demand");
   }
 
   /** The supergraph fetch texts are read on; what was kept for the previous one goes. */
@@ -117,6 +326,7 @@ export class PublicUserCache {
     this.supergraph = supergraph;
     this.texts.clear();
     this.users.clear();
+    this.warmQueues.clear();
     this.loaders = new WeakMap();
   }
 
@@ -127,6 +337,7 @@ export class PublicUserCache {
 
   /** Users' data source behind this cache. */
   wrap(inner: GraphQLDataSource<GatewayContext>): CachedDataSource {
+    this.inner = inner;
     return { process: (options) => this.process(inner, options), uncached: inner };
   }
 
@@ -379,6 +590,22 @@ function asNobody(context: GatewayContext): GatewayContext {
     viewer: null,
     authorization: null,
   } as Partial<GatewayContext> as GatewayContext;
+}
+
+/**
+ * A warming fetch of `ids` as nobody: named so that Users' logs tell it from a client's, with
+ * no token, address or client request id, and no logger (a failure is told once, by the cache).
+ */
+function warmingFetch(query: string, ids: readonly string[]): ProcessOptions {
+  return {
+    kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
+    request: {
+      query: query.replace(/^\s*query\b(\s+[_A-Za-z][_0-9A-Za-z]*)?/, "query WarmPublicUsers"),
+      variables: { representations: ids.map((id) => ({ __typename: "User", id })) },
+    },
+    incomingRequestContext: {},
+    context: { requestId: requestIdFrom(undefined), viewer: null, authorization: null },
+  } as unknown as ProcessOptions;
 }
 
 /** The answer's entities when it holds one object or null per representation; else undefined. */

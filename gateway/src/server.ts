@@ -60,6 +60,12 @@ export const SUBSCRIPTION_DEFAULTS = {
    */
   maxCachedUsers: 100_000,
   /**
+   * Whether a signed-in subscriber's own public fields are fetched into the user cache when their
+   * feed opens, and kept fresh while it is open (their sends and their partners' events then need
+   * no Users fetch).
+   */
+  warmSubscribers: true,
+  /**
    * Ping interval to clients; a client that has not answered the previous ping by the next one is
    * dropped (found dead 25 to 50 s after it went). Why 25 s: docs/client-contract.md.
    */
@@ -102,7 +108,7 @@ export interface RunningGateway extends RunningService {
     connections: number;
   };
   /** The user cache's counts (representations) and the users it holds. */
-  userCacheStats(): PublicUserCacheStats & { users: number };
+  userCacheStats(): PublicUserCacheStats & { users: number; heldUsers: number };
   /** HTTP requests run before their admission answered, and how many of those it then refused. */
   admissionStats(): { early: number; earlyRefused: number };
 }
@@ -124,6 +130,7 @@ export async function start(
     maxUsers: tuning.maxCachedUsers,
     userChanges,
     metrics,
+    logger: logger.child({ component: "user-cache" }),
   });
   const fetcher = createSubgraphFetcher(config.protection.subgraphTimeoutMs);
   // Unless this is set when it is constructed, @apollo/gateway reports usage to Apollo's servers
@@ -183,6 +190,13 @@ export async function start(
     userCacheMs: tuning.userCacheMs,
     maxCachedFetches: tuning.maxCachedFetches,
     userChanges,
+    warming: tuning.warmSubscribers
+      ? {
+          serviceName: "users",
+          hold: (userId, queries) => userCache.hold(userId, queries),
+          release: (userId) => userCache.release(userId),
+        }
+      : undefined,
     maxQueuedPerSubscription: tuning.maxQueuedPerSubscription,
     maxInFlightPerFeed: tuning.maxInFlightPerFeed,
     logger,
@@ -289,6 +303,7 @@ export async function start(
     onStopping: async () => {
       await endpoint?.stop();
       await hub.stop();
+      userCache.stop();
       await userChanges?.stop();
     },
     onStopped: async () => {
@@ -312,7 +327,7 @@ export async function start(
       await service.stop();
       await metricsServer.stop();
     },
-    userCacheStats: () => ({ ...userCache.stats, users: userCache.size() }),
+    userCacheStats: () => ({ ...userCache.stats, users: userCache.size(), heldUsers: userCache.heldUsers() }),
     admissionStats: () => protection.admissionStats(),
     subscriptionStats: () => ({
       ...hub.stats(),

@@ -72,7 +72,7 @@ export interface ProcessMetrics {
    * without a fetch of their own), `miss` (fetched as nobody), `owner` (sent again with the
    * viewer's token: their own entity no one else sees, or an answer with errors).
    */
-  countUserCache(outcome: "hit" | "miss" | "owner", count: number): void;
+  countUserCache(outcome: "hit" | "miss" | "owner" | "warmed" | "warm_failed", count: number): void;
   /** Open subscriptions and WebSocket connections, read on every scrape. */
   observeSubscriptions(
     read: () => { subscriptions: Record<string, number>; connections: Record<string, number> },
@@ -141,7 +141,7 @@ export function createProcessMetrics(service: string, options: { logger?: Logger
   });
   const userCache = new Counter({
     name: "hv_gateway_user_cache_entities_total",
-    help: "Users' public-field entities the gateway looked up in its user cache: hit (no fetch of their own), miss (fetched as nobody), owner (sent again with the viewer's token)",
+    help: "Users' public-field entities the gateway looked up in its user cache: hit (no fetch of their own), miss (fetched as nobody), owner (sent again with the viewer's token), warmed (fetched as nobody for a subscriber before any request asked), warm_failed (a warming fetch that failed, per fetch)",
     labelNames: ["outcome"] as const,
     registers,
   });

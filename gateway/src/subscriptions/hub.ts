@@ -50,6 +50,14 @@ interface SharedRun {
   unsureOwners: ReadonlySet<string>;
 }
 
+/** Keeps a subscriber's public fields warm at one subgraph's data source while their feed is open. */
+export interface SubscriberWarming {
+  /** The subgraph whose entity fetches (in a feed's per-event plan) are kept warm. */
+  readonly serviceName: string;
+  hold(userId: string, queries: readonly string[]): void;
+  release(userId: string): void;
+}
+
 export interface SubscriptionHubOptions {
   dataSources: Record<string, GraphQLDataSource<GatewayContext>>;
   upstream: UpstreamPool;
@@ -61,6 +69,8 @@ export interface SubscriptionHubOptions {
   maxCachedFetches: number;
   /** Users' change channel; without it nothing is kept beyond `fetchShareMs`. */
   userChanges?: UserChanges | undefined;
+  /** Told of each signed-in feed's viewer while the feed is open (their entity is the one they send as). */
+  warming?: SubscriberWarming | undefined;
   /** false: every event through executeQueryPlan, never direct-entities.ts (for comparison in benches). */
   directEntities?: boolean;
   /** false: events shaped by computeResponse and run by executeQueryPlan, never PlanWalker (for comparison in benches). */
@@ -113,6 +123,8 @@ class Feed implements UpstreamListener, StreamOwner {
   private readonly plan: QueryPlan;
   private readonly subscriber: Subscriber;
   private closed = false;
+  /** Whether the viewer is held warm (SubscriberWarming) until the feed closes. */
+  warmHeld = false;
   /** Events whose `rest` is running now. */
   private inFlight = 0;
 
@@ -139,6 +151,8 @@ class Feed implements UpstreamListener, StreamOwner {
   }
 
   start(): void {
+    const viewerId = this.subscriber.viewer?.userId;
+    if (viewerId !== undefined) this.warmHeld = this.hub.holdWarm(viewerId, this.planned);
     const { primary } = this.planned;
     const variables: Record<string, unknown> = {};
     for (const name of primary.variableUsages ?? []) {
@@ -242,6 +256,10 @@ class Feed implements UpstreamListener, StreamOwner {
     return this.run(event, this.context());
   }
 
+  viewerId(): string | undefined {
+    return this.subscriber.viewer?.userId;
+  }
+
   private run(event: UpstreamEvent, context: GatewayContext): Promise<ExecutionResult> {
     return this.hub.resolve(this.planned, this.plan, event, context);
   }
@@ -322,6 +340,8 @@ export class SubscriptionHub {
   private readonly compiledPlans = new WeakMap<FetchNode, EventShaping | null>();
   /** The plan each feed runs per event, one per planned document (its `primary` node). */
   private readonly plans = new WeakMap<FetchNode, QueryPlan>();
+  /** Per planned document (its `primary` node): the fetch texts its subscribers are held warm for. */
+  private readonly warmQueries = new WeakMap<FetchNode, readonly string[]>();
   private readonly fetches: SharedFetches;
   private readonly feeds = new Map<string, Feed>();
   private clientSubscriptions = 0;
@@ -555,6 +575,49 @@ export class SubscriptionHub {
 
   forget(feed: Feed): void {
     if (this.feeds.get(feed.key) === feed) this.feeds.delete(feed.key);
+    const viewerId = feed.viewerId();
+    if (feed.warmHeld && viewerId !== undefined) this.options.warming?.release(viewerId);
+    feed.warmHeld = false;
+  }
+
+  /** Holds `userId` warm for the Users fetches of the document's per-event plan; false when it has none. */
+  holdWarm(userId: string, planned: PlannedSubscription): boolean {
+    const warming = this.options.warming;
+    if (!warming) return false;
+    const queries = this.warmQueriesOf(planned, warming.serviceName);
+    if (queries.length === 0) return false;
+    warming.hold(userId, queries);
+    return true;
+  }
+
+  /** The fetch texts to `serviceName` in the document's `rest`, found once per document. */
+  private warmQueriesOf(planned: PlannedSubscription, serviceName: string): readonly string[] {
+    let known = this.warmQueries.get(planned.primary);
+    if (!known) {
+      const found = new Set<string>();
+      const collect = (node: PlanNode | undefined): void => {
+        if (!node) return;
+        switch (node.kind) {
+          case "Fetch":
+            if (node.serviceName === serviceName) found.add(node.operation);
+            return;
+          case "Flatten":
+            return collect(node.node);
+          case "Sequence":
+          case "Parallel":
+            return node.nodes.forEach(collect);
+          case "Condition":
+            collect(node.ifClause);
+            return collect(node.elseClause);
+          default:
+            return;
+        }
+      };
+      collect(planned.rest);
+      known = [...found];
+      this.warmQueries.set(planned.primary, known);
+    }
+    return known;
   }
 
   /** The client's results; the stream leaves its feed (and the feed its upstream) when returned. */

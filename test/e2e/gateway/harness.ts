@@ -355,7 +355,7 @@ async function startViewerEcho(options: {
 }
 
 /** A reverse proxy in front of Users that records the GraphQL requests reaching it. */
-async function countingProxy(target: string): Promise<{
+export async function countingProxy(target: string): Promise<{
   url: string;
   requests: string[];
   received: ProxiedRequest[];

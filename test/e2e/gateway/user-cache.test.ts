@@ -53,7 +53,7 @@ describe("users' public fields kept at the gateway until the user changes", () =
   const person = (displayName: string): Promise<SignedIn> => h.client.signUp({ displayName });
 
   beforeAll(async () => {
-    h = await startHarness({ subscriptions: { fetchShareMs: 0 } });
+    h = await startHarness({ subscriptions: { fetchShareMs: 0, warmSubscribers: false } });
     await eventually(
       () => h.gateway.subscriptionStats().userChangesLive,
       "the gateway to listen to user changes",
