@@ -121,7 +121,7 @@ async function countingProxy(target: string) {
    * planner gives a fetch (`ChatSendMessage__users__1`): since round 7 the gateway's user cache
    * sends a send's missing sender as nobody too.
    */
-  const counts = { entities: 0, events: 0, representations: 0 };
+  const counts = { entities: 0, events: 0, representations: 0, warming: 0, warmed: 0 };
   const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
   const targetUrl = new URL(target);
   const server = http.createServer((req, res) => {
@@ -136,7 +136,11 @@ async function countingProxy(target: string) {
           JSON.parse(body.toString("utf8")) as { variables?: { representations?: unknown } }
         ).variables?.representations;
         if (Array.isArray(representations)) counts.representations += representations.length;
-        if (!body.includes("ChatSendMessage__")) counts.events += 1;
+        // The gateway's user cache warming its subscribers (`WarmPublicUsers`), counted apart.
+        if (body.includes("WarmPublicUsers")) {
+          counts.warming += 1;
+          if (Array.isArray(representations)) counts.warmed += representations.length;
+        } else if (!body.includes("ChatSendMessage__")) counts.events += 1;
       }
       const upstream = http.request(
         {
@@ -461,6 +465,8 @@ async function main(): Promise<void> {
     let errors = 0;
     const feed = operations.feed;
     const opened = performance.now();
+    const connectFetches = { ...proxy.counts };
+    const connectCpu = { gateway: cpuSeconds(gatewayProc.pid!), users: cpuSeconds(usersProc.pid!) };
     let acked = 0;
     for (let i = 0; i < connections; i += 500) {
       const batch: Array<Promise<void>> = [];
@@ -530,6 +536,9 @@ async function main(): Promise<void> {
       `opened ${acked} graphql-ws connections in ${((performance.now() - opened) / 1000).toFixed(1)} s`,
     );
     await sleep(5_000);
+    console.log(
+      `connect burst (opening to 5 s after): Users entity fetches ${proxy.counts.entities - connectFetches.entities} (${proxy.counts.warming - connectFetches.warming} warming ${proxy.counts.warmed - connectFetches.warmed} users); CPU-ms gateway ${((cpuSeconds(gatewayProc.pid!) - connectCpu.gateway) * 1000).toFixed(0)}, users ${((cpuSeconds(usersProc.pid!) - connectCpu.users) * 1000).toFixed(0)}`,
+    );
     const heapIdle = await memoryAfterCollection();
     const idle = {
       gateway: rssKb(gatewayProc.pid!),
@@ -737,7 +746,8 @@ async function main(): Promise<void> {
       const cpu = spent(before, await snapshot());
       const tcpAfter = tcpCounters();
       const loadProbes = await probes();
-      const pairFetches = proxy.counts.entities - fetchesBefore.entities;
+      const warmingFetches = proxy.counts.warming - fetchesBefore.warming;
+      const pairFetches = proxy.counts.entities - fetchesBefore.entities - warmingFetches;
       const eventFetches = proxy.counts.events - fetchesBefore.events;
       const fetchedUsers = proxy.counts.representations - fetchesBefore.representations;
       latencies.sort((a, b) => a - b);
@@ -798,7 +808,7 @@ async function main(): Promise<void> {
         console.log(describeTraces(traced));
       }
       console.log(
-        `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers): ${eventFetches} for events (${(eventFetches / Math.max(1, sent)).toFixed(2)} per message; ${newSenders} senders sent for the first time in the run), ${pairFetches - eventFetches} for the sends' answers; ${fetchedUsers} users asked for in them`,
+        `Users entity fetches: ${pairFetches} for ${sent} pair messages (${(pairFetches / Math.max(1, sent)).toFixed(2)} per message; each delivered to 2 subscribers): ${eventFetches} for events (${(eventFetches / Math.max(1, sent)).toFixed(2)} per message; ${newSenders} senders sent for the first time in the run), ${pairFetches - eventFetches} for the sends' answers; ${fetchedUsers} users asked for in them; ${warmingFetches} warming fetches besides`,
       );
     }
 
