@@ -2,15 +2,18 @@
  * What Chat spends delivering one live event to `subscribers` subscribers on one instance, from
  * the Redis body each recipient's channel carries to the graphql-ws `next` each one is sent:
  *
- *   pnpm exec tsx bench/chat-event-fanout.ts [--subscribers 2] [--events 5000] [--rounds 4]
+ *   pnpm exec tsx bench/chat-event-fanout.ts [--subscribers 2] [--events 5000] [--rounds 4] [--app]
  *
  * Two ways, interleaved in one process (so a shared machine's load falls on both alike):
  * - per subscriber: every recipient's body parsed and its message revived, and graphql-js's
  *   `subscribe` (graphql-ws's default) executing the selection for each subscriber;
  * - shared: the bus's `eventParser` (one parse for the recipients of one body) and kit's
  *   `sharedSubscribe` with Chat's `sharedEventFields` (one execution per event).
- * Both run Chat's own `myChatEvents` subscribe (its inSeqOrder stream) with the selection the
- * gateway sends Chat for bench/chat-gateway.ts's feed; Redis itself is left out. Reported: this
+ * - shared when: `sharedSubscribe` with `sharedEventFieldsWhen` as well (the per-viewer fields a
+ *   new message's event resolves alike for everyone).
+ * All run Chat's own `myChatEvents` subscribe (its inSeqOrder stream) with the selection the
+ * gateway sends Chat for the trimmed feed (`--app`: for the app's ChatMyEvents, which selects
+ * `reactions { reactedByMe }` and `invitation`); Redis itself is left out. Reported: this
  * process's CPU µs per event (all its subscribers), each round.
  */
 import { randomUUID } from "node:crypto";
@@ -19,7 +22,7 @@ import { parse, subscribe, type ExecutionArgs, type ExecutionResult } from "grap
 import { sharedSubscribe } from "@hv/kit";
 import { eventParser, type ChatEventPayload } from "@hv/chat/src/modules/bus";
 import { reviveMessageRow } from "@hv/chat/src/modules/rows";
-import { resolvers, sharedEventFields } from "@hv/chat/src/resolvers";
+import { resolvers, sharedEventFields, sharedEventFieldsWhen } from "@hv/chat/src/resolvers";
 import { typeDefs } from "@hv/chat/src/server";
 import { flag } from "./support/args";
 import { sampleMessageEvent } from "./support/chat-event";
@@ -69,12 +72,16 @@ async function main(): Promise<void> {
   printHeader("chat-event-fanout.ts");
   const schema = buildSubgraphSchema([{ typeDefs, resolvers: resolvers as GraphQLResolverMap<unknown> }]);
   const document = parse(
-    "subscription Feed__chat__0 { myChatEvents { kind conversationId seq message { __typename id text sender { __typename id } } } }",
+    process.argv.includes("--app")
+      ? "subscription ChatMyEvents__chat__0 { myChatEvents { kind conversationId seq occurredAt actor { __typename id } message { id seq clientMessageId text createdAt editedAt deleted sender { __typename id } attachments { id } reactions { emoji count reactedByMe } } invitation { id title inviter { __typename id } } } }"
+      : "subscription Feed__chat__0 { myChatEvents { kind conversationId seq message { __typename id text sender { __typename id } } } }",
   );
   const shared = sharedSubscribe(schema, sharedEventFields);
+  const sharedWhen = sharedSubscribe(schema, sharedEventFields, sharedEventFieldsWhen);
+  type Way = "per subscriber" | "shared" | "shared when";
 
   /** Subscribers set up one way; returns how to deliver one body to all of them. */
-  async function setUp(way: "per subscriber" | "shared") {
+  async function setUp(way: Way) {
     const parseBody = eventParser();
     const feeds = await Promise.all(
       Array.from({ length: subscribers }, async () => {
@@ -92,14 +99,20 @@ async function main(): Promise<void> {
             refreshLoaders: () => undefined,
           },
         };
-        const stream = (way === "shared" ? await shared(args) : await subscribe(args)) as Stream;
+        const stream = (
+          way === "shared"
+            ? await shared(args)
+            : way === "shared when"
+              ? await sharedWhen(args)
+              : await subscribe(args)
+        ) as Stream;
         return { feed, stream };
       }),
     );
     return {
       async deliver(id: number, body: string) {
         for (const { feed } of feeds) {
-          if (way === "shared") feed.push(parseBody(body));
+          if (way !== "per subscriber") feed.push(parseBody(body));
           else {
             const parsed = JSON.parse(body) as ChatEventPayload;
             feed.push({ ...parsed, message: parsed.message ? reviveMessageRow(parsed.message) : null });
@@ -117,9 +130,8 @@ async function main(): Promise<void> {
   const bodies = Array.from({ length: events }, (_, index) => JSON.stringify(event(index + 1)));
   for (let round = 1; round <= rounds; round += 1) {
     const figures: string[] = [];
-    for (const way of round % 2 === 1
-      ? (["per subscriber", "shared"] as const)
-      : (["shared", "per subscriber"] as const)) {
+    const ways: Way[] = ["per subscriber", "shared", "shared when"];
+    for (const way of round % 2 === 1 ? ways : ways.reverse()) {
       const run = await setUp(way);
       const start = process.cpuUsage();
       for (let index = 0; index < events; index += 1) await run.deliver(index, bodies[index] as string);

@@ -820,6 +820,8 @@ async function main(): Promise<void> {
     const groupFetchesBefore = proxy.counts.events;
     groupReceived = 0;
     let groupStored = 0;
+    const groupStarted = performance.now();
+    const groupCpuBefore = { gateway: cpuSeconds(gatewayProc.pid!), chat: cpuSeconds(chatProc.pid!) };
     for (let i = 0; i < groupMessages; i += 1) {
       const r = await post(
         operations.send,
@@ -832,6 +834,11 @@ async function main(): Promise<void> {
     const expected = groupStored * (groupSize - 1);
     for (let attempt = 0; attempt < 400 && groupReceived < expected; attempt += 1) await sleep(50);
     const groupFetches = proxy.counts.events - groupFetchesBefore;
+    const groupCpuMs = (pid: number, before: number) =>
+      (((cpuSeconds(pid) - before) * 1000) / Math.max(1, groupStored)).toFixed(2);
+    console.log(
+      `group of ${groupSize}, ${groupStored} sends one after the other, ${((performance.now() - groupStarted) / 1000).toFixed(1)} s: CPU-ms per message gateway ${groupCpuMs(gatewayProc.pid!, groupCpuBefore.gateway)}, chat ${groupCpuMs(chatProc.pid!, groupCpuBefore.chat)} (idle burn included); load average ${loadAverage()}`,
+    );
     console.log(
       `group of ${groupSize}: ${groupStored} messages stored, ${groupReceived}/${expected} deliveries to other members, Users entity fetches for events ${groupFetches} (${(groupFetches / Math.max(1, groupStored)).toFixed(2)} per message)`,
     );

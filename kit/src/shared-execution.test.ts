@@ -130,6 +130,36 @@ describe("sharedSubscribe", () => {
     await Promise.all(streams.map((stream) => stream.return()));
   });
 
+  it("should share an operation selecting a viewer's field only for the events `when` accepts", async () => {
+    const source = eventSource();
+    const calls = { text: 0, viewer: 0 };
+    const schema = testSchema(source, calls);
+    // `viewer` is the same for everyone only on events whose text is "public" (the test's rule).
+    const when = {
+      fields: new Set(["Event.viewer"]),
+      holds: (event: object) => (event as Event).text === "public",
+    };
+    const subscribe = sharedSubscribe(schema, new Set(["Subscription.events", "Event.text"]), when);
+    const document = parse("subscription { events { text viewer } }");
+    const streams = (await Promise.all(
+      ["a", "b"].map((viewer) => subscribe({ schema, document, contextValue: { viewer } })),
+    )) as Stream[];
+    let results = streams.map((stream) => stream.next());
+    source.push({ text: "mine" });
+    expect((await Promise.all(results)).map((result) => result.value)).toEqual([
+      { data: { events: { text: "mine", viewer: "a" } } },
+      { data: { events: { text: "mine", viewer: "b" } } },
+    ]);
+    expect(calls).toEqual({ text: 2, viewer: 2 });
+
+    results = streams.map((stream) => stream.next());
+    source.push({ text: "public" });
+    const shared = await Promise.all(results);
+    expect(calls).toEqual({ text: 3, viewer: 3 });
+    expect(shared[1]?.value).toBe(shared[0]?.value);
+    await Promise.all(streams.map((stream) => stream.return()));
+  });
+
   it("should execute per subscriber when the variables differ", async () => {
     const source = eventSource();
     const calls = { text: 0, viewer: 0 };

@@ -72,24 +72,41 @@ function mapEvents<T>(source: AsyncIterator<T>, map: (event: T) => Maybe<Executi
 }
 
 /**
+ * Fields that read the viewer in general but not for the events `holds` accepts (say, a per-viewer
+ * flag inside a list the event leaves empty, or a field the event leaves null: nothing below runs).
+ */
+export interface SharedWhen {
+  /** Schema coordinates (`Type.field`) shared, beside the always shared ones, for an event `holds` accepts. */
+  fields: ReadonlySet<string>;
+  /** Whether, for this event, every one of `fields` resolves the same for every viewer (or never runs). */
+  holds(event: object): boolean;
+}
+
+/** Whether an operation shares: with every event, only with the events `SharedWhen.holds` accepts, or never. */
+type Sharing = "always" | "when" | "never";
+
+/**
  * graphql-js's `subscribe` (for graphql-ws's `subscribe` option), with one execution per event
  * shared by every subscriber whose operation is the same (document object, operation name,
  * variables) and selects only `fields`: schema coordinates whose resolvers read the event alone,
  * never the viewer or the context. Those subscribers get the same result object (read-only). An
- * event is recognised by identity: only subscribers handed the same event object share.
+ * event is recognised by identity: only subscribers handed the same event object share. An
+ * operation that selects `when.fields` too shares only the events `when.holds` accepts.
  */
 export function sharedSubscribe(
   schema: GraphQLSchema,
   fields: ReadonlySet<string>,
+  when?: SharedWhen,
 ): (args: ExecutionArgs) => Promise<ResultStream | ExecutionResult> {
-  /** Per document: its number, and per operation name whether it may share. */
-  const documents = new WeakMap<DocumentNode, { id: number; shareable: Map<string, boolean> }>();
+  const widened = when ? new Set([...fields, ...when.fields]) : undefined;
+  /** Per document: its number, and per operation name how it may share. */
+  const documents = new WeakMap<DocumentNode, { id: number; shareable: Map<string, Sharing> }>();
   let documentCount = 0;
   /** Per event: the results executed for it so far, by operation key. */
   const results = new WeakMap<object, Map<string, Maybe<ExecutionResult>>>();
 
-  /** The key of operations that may share one execution per event; undefined when this one may not. */
-  const keyOf = (args: ExecutionArgs): string | undefined => {
+  /** The key of operations that may share one execution per event, and how; undefined when this one never may. */
+  const keyOf = (args: ExecutionArgs): { key: string; always: boolean } | undefined => {
     if (args.schema !== schema) return undefined;
     let known = documents.get(args.document);
     if (!known) {
@@ -99,21 +116,32 @@ export function sharedSubscribe(
     const name = args.operationName ?? "";
     let shareable = known.shareable.get(name);
     if (shareable === undefined) {
-      shareable = selectsOnly(schema, args.document, args.operationName, fields);
+      shareable = selectsOnly(schema, args.document, args.operationName, fields)
+        ? "always"
+        : widened && selectsOnly(schema, args.document, args.operationName, widened)
+          ? "when"
+          : "never";
       known.shareable.set(name, shareable);
     }
-    if (!shareable) return undefined;
-    return `${known.id}\n${name}\n${JSON.stringify(args.variableValues ?? {})}`;
+    if (shareable === "never") return undefined;
+    const key = `${known.id}\n${name}\n${JSON.stringify(args.variableValues ?? {})}`;
+    return { key, always: shareable === "always" };
   };
 
   return async (args) => {
     const source = await createSourceEventStream(args);
     if (!(Symbol.asyncIterator in Object(source))) return source as ExecutionResult;
     const events = source as AsyncIterableIterator<unknown>;
-    const key = keyOf(args);
+    const sharing = keyOf(args);
     return mapEvents(events, (event) => {
-      if (key === undefined || typeof event !== "object" || event === null)
+      if (
+        sharing === undefined ||
+        typeof event !== "object" ||
+        event === null ||
+        (!sharing.always && !when?.holds(event))
+      )
         return execute({ ...args, rootValue: event });
+      const { key } = sharing;
       let byKey = results.get(event);
       if (!byKey) {
         byKey = new Map();

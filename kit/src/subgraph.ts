@@ -16,6 +16,7 @@ import { createProcessMetrics, type ProcessMetrics } from "./metrics";
 import type { ReadinessCheck } from "./readiness";
 import { closeRedis, createRedis, redisReadiness, type Redis } from "./redis";
 import { startService, type RequestContextBase, type RunningService } from "./service";
+import type { SharedWhen } from "./shared-execution";
 import { startSubscriptionServer, type SubscriptionServer } from "./subscriptions";
 
 export function loadTypeDefs(path: string): DocumentNode {
@@ -53,7 +54,13 @@ export interface SubgraphOptions<TContext extends RequestContextBase> {
    * On stop every socket is closed with 1001 (Going Away) before HTTP drains.
    */
   subscriptions?:
-    boolean | { keepAliveMs?: number; revalidateMs?: number; sharedFields?: ReadonlySet<string> };
+    | boolean
+    | {
+        keepAliveMs?: number;
+        revalidateMs?: number;
+        sharedFields?: ReadonlySet<string>;
+        sharedWhen?: SharedWhen;
+      };
   /**
    * The process's metrics (made by the caller so its pools, consumers and relay can report to
    * them; made here when absent). Served at GET /metrics on the subgraph's own, private port.

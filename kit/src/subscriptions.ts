@@ -23,7 +23,7 @@ import { unmapIpv4 } from "./ip";
 import { requestIdFrom } from "./request-id";
 import type { RequestContextBase } from "./service";
 import { keepSocketsAlive } from "./socket-keepalive";
-import { sharedSubscribe } from "./shared-execution";
+import { sharedSubscribe, type SharedWhen } from "./shared-execution";
 import { turnWrites } from "./turn-writes";
 
 /**
@@ -73,6 +73,8 @@ export interface SubscriptionServerOptions<TContext> {
    * (kit/src/shared-execution.ts). Default: none, every subscriber executes its own.
    */
   sharedFields?: ReadonlySet<string>;
+  /** Fields shared beside `sharedFields` for the events it accepts (kit/src/shared-execution.ts). */
+  sharedWhen?: SharedWhen;
 }
 
 export interface SubscriptionServer {
@@ -362,7 +364,9 @@ export function startSubscriptionServer<TContext>(
       schema: options.schema,
       parse: documents.parse,
       validate: documents.validate,
-      ...(options.sharedFields ? { subscribe: sharedSubscribe(options.schema, options.sharedFields) } : {}),
+      ...(options.sharedFields
+        ? { subscribe: sharedSubscribe(options.schema, options.sharedFields, options.sharedWhen) }
+        : {}),
       onConnect: async (ctx) => {
         const { socket, upgrade } = ctx.extra;
         const params = ctx.connectionParams;

@@ -1,4 +1,12 @@
-import { appError, DateTimeScalar, ErrorCode, isUuid, requireUuid, requireViewer } from "@hv/kit";
+import {
+  appError,
+  DateTimeScalar,
+  ErrorCode,
+  isUuid,
+  requireUuid,
+  requireViewer,
+  type SharedWhen,
+} from "@hv/kit";
 import type { CompleteResolvers } from "./generated/resolvers-types";
 import { requireMembership } from "./modules/access";
 import { inSeqOrder, mapStream, ORDER_HOLD_MS, type ChatEventPayload } from "./modules/bus";
@@ -60,6 +68,31 @@ export const sharedEventFields: ReadonlySet<string> = new Set([
   "User.id",
   "Media.id",
 ]);
+
+/**
+ * Shared beside `sharedEventFields` for an event whose message has no reactions (`reactions` is
+ * `[]` for every viewer, `reactedByMe` never runs) and that names no invitation (`invitation` is
+ * null, nothing below it runs): what a new message's event is.
+ */
+export const sharedEventFieldsWhen: SharedWhen = {
+  fields: new Set([
+    "Message.reactions",
+    "ReactionCount.emoji",
+    "ReactionCount.count",
+    "ReactionCount.reactedByMe",
+    "ChatEvent.invitation",
+    "GroupInvitation.id",
+    "GroupInvitation.conversationId",
+    "GroupInvitation.title",
+    "GroupInvitation.inviter",
+    "GroupInvitation.status",
+    "GroupInvitation.createdAt",
+  ]),
+  holds: (event) => {
+    const { message, invitationId } = event as ChatEventPayload;
+    return !invitationId && (message === null || message.reactions.length === 0);
+  },
+};
 
 export const resolvers: CompleteResolvers = {
   DateTime: DateTimeScalar,

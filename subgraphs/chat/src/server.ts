@@ -24,7 +24,7 @@ import { SendAdmission } from "./modules/send-admission";
 import { SendPrechecks } from "./modules/send-precheck";
 import type { ChatServices } from "./modules/context";
 import { ChatRequestContext } from "./modules/request-context";
-import { resolvers, sharedEventFields, type ChatContext } from "./resolvers";
+import { resolvers, sharedEventFields, sharedEventFieldsWhen, type ChatContext } from "./resolvers";
 
 export const typeDefs = loadTypeDefs(shippedFile("subgraphs/chat/src/schema.graphql"));
 
@@ -103,7 +103,7 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     database: prismaDatabase(db, [events, relay, busWorker, { stop: () => stores.end() }]),
     redis,
     metrics,
-    subscriptions: { sharedFields: sharedEventFields },
+    subscriptions: { sharedFields: sharedEventFields, sharedWhen: sharedEventFieldsWhen },
     context: (base) => new ChatRequestContext(base, services),
   });
   // Lost or regained the Redis subscription: events may have been missed. Every client reconnects,

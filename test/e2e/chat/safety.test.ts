@@ -18,6 +18,7 @@ import {
   wsUrl,
   type ChatHarness,
   type Person,
+  type Subscriber,
 } from "./harness";
 import { startRedisServer, type RedisServer } from "../../support/redis-server";
 
@@ -86,6 +87,13 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     const group = await createGroup(url, c, [a, b]);
     const bStream = subscriber(() => wsUrl(harness.instances[0]!), b);
     await untilLive(url, b, bStream, group);
+    // b and c also hold the app's feed selection, whose new-message events one execution serves.
+    const appFeed = `subscription { myChatEvents { kind conversationId seq actor { id } message { id text sender { id } reactions { emoji count reactedByMe } } invitation { id } } }`;
+    const [bApp, cApp] = [b, c].map((who) =>
+      subscriber(() => wsUrl(harness.instances[0]!), who, appFeed),
+    ) as [Subscriber, Subscriber];
+    await untilLive(url, b, bApp, group);
+    await untilLive(url, c, cApp, group);
     await deliver("user.blocked", { blockerId: a.userId, blockedId: b.userId });
     for (const [from, to] of [
       [a, b],
@@ -125,6 +133,17 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
     expect(bStream.events.some((event) => event.message?.id === fromA || event.actor?.id === a.userId)).toBe(
       false,
     );
+    await eventually(
+      () => [fromA, fromC].every((id) => cApp.events.some((event) => event.message?.id === id)),
+      "both messages reached c's app feed",
+    );
+    await eventually(
+      () => bApp.events.some((event) => event.message?.id === fromC),
+      "c's message on b's app feed",
+    );
+    expect(bApp.events.some((event) => event.message?.id === fromA || event.actor?.id === a.userId)).toBe(
+      false,
+    );
     const history = (await gql(url, MESSAGES, { conversationId: group }, b)).body.data.messages.messages.map(
       (message: { id: string }) => message.id,
     );
@@ -154,7 +173,7 @@ describe("chat safety: blocks, limits, push events, matches, receipts, presence,
         (m: { text: string }) => m.text,
       ),
     ).toEqual(["hello again"]);
-    await bStream.dispose();
+    await Promise.all([bStream, bApp, cApp].map((sub) => sub.dispose()));
   });
 
   it("should give a match's conversation with its last message, none when its sender and the viewer blocked each other", async () => {
