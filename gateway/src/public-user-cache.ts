@@ -61,6 +61,8 @@ export interface CachedDataSource extends GraphQLDataSource<GatewayContext> {
 export interface PublicUserCacheOptions {
   /** How long an entity is kept while `userChanges` is live; nothing is kept otherwise. */
   keepMs: number;
+  /** How long a held (subscribed) user's warmed entity is kept; fetched again at half of it (default `keepMs`). */
+  heldKeepMs?: number;
   /** Most users held at once; the first kept goes first. */
   maxUsers: number;
   userChanges: UserChanges | undefined;
@@ -204,7 +206,11 @@ export class PublicUserCache {
 
   /** Held users are fetched again when what is kept has less than this left (and every this long). */
   private refreshEveryMs(): number {
-    return Math.max(1, Math.floor(this.options.keepMs / 2));
+    return Math.max(1, Math.floor(this.heldKeepMs() / 2));
+  }
+
+  private heldKeepMs(): number {
+    return this.options.heldKeepMs ?? this.options.keepMs;
   }
 
   private refreshHeld(): void {
@@ -297,7 +303,7 @@ export class PublicUserCache {
     if (response && !entities) this.warmFailed(response.errors?.[0]);
     else if (entities) this.warmFailureTold = false;
     const cacheControl = response?.http?.headers.get("cache-control") ?? null;
-    const expiresAt = performance.now() + this.options.keepMs;
+    const expiresAt = performance.now() + this.heldKeepMs();
     for (const [place, { id, mark, settle }] of marks.entries()) {
       const entity = entities?.[place];
       const byText = this.users.get(id);

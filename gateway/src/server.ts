@@ -52,6 +52,11 @@ export const SUBSCRIPTION_DEFAULTS = {
    * what a lost publish could leave stale.
    */
   userCacheMs: 300_000,
+  /**
+   * How long a subscriber's warmed public fields are kept (fetched again at half of it while their
+   * feed is open): a change drops them at once, so this too only bounds a lost publish.
+   */
+  heldUserCacheMs: 1_800_000,
   /** Most per-event fetch answers held at once (the oldest goes first). */
   maxCachedFetches: 100_000,
   /**
@@ -127,6 +132,7 @@ export async function start(
   // Users' public fields for every Users entity fetch (README "Users' public fields kept at the gateway").
   const userCache = new PublicUserCache({
     keepMs: tuning.userCacheMs,
+    heldKeepMs: tuning.heldUserCacheMs,
     maxUsers: tuning.maxCachedUsers,
     userChanges,
     metrics,
