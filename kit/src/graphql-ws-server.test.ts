@@ -1,4 +1,9 @@
-import { SHARED_TEXT_MAX_LENGTH, SHARED_TEXTS_SIZE, SharedTexts } from "./graphql-ws-server";
+import http from "node:http";
+import type { AddressInfo } from "node:net";
+import { GraphQLObjectType, GraphQLSchema, GraphQLString } from "graphql";
+import { CloseCode, createClient, type Client } from "graphql-ws";
+import WebSocket, { WebSocketServer } from "ws";
+import { serveGraphqlWs, SHARED_TEXT_MAX_LENGTH, SHARED_TEXTS_SIZE, SharedTexts } from "./graphql-ws-server";
 
 describe("SharedTexts", () => {
   it("should keep one copy of each text and hand back an equal text", () => {
@@ -23,5 +28,113 @@ describe("SharedTexts", () => {
     const long = "x".repeat(SHARED_TEXT_MAX_LENGTH + 1);
     expect(texts.share(long)).toBe(long);
     expect(texts.size).toBe(0);
+  });
+});
+
+describe("serveGraphqlWs", () => {
+  let server: http.Server;
+  let wss: WebSocketServer;
+  let stop: () => Promise<void>;
+  let url: string;
+  const internalErrors: unknown[] = [];
+  const closedCodes: number[] = [];
+  const serverSockets: WebSocket[] = [];
+  const clients: Client[] = [];
+  const schema = new GraphQLSchema({
+    query: new GraphQLObjectType({ name: "Query", fields: { ok: { type: GraphQLString } } }),
+    subscription: new GraphQLObjectType({
+      name: "Subscription",
+      fields: {
+        greetings: {
+          type: GraphQLString,
+          // One event, then open until returned.
+          subscribe: (): AsyncIterableIterator<unknown> => {
+            let sent = false;
+            let end: (result: IteratorResult<unknown>) => void = () => undefined;
+            const ended = new Promise<IteratorResult<unknown>>((resolve) => (end = resolve));
+            return {
+              [Symbol.asyncIterator]() {
+                return this;
+              },
+              next: async () => {
+                if (sent) return ended;
+                sent = true;
+                return { value: { greetings: "hi" }, done: false };
+              },
+              return: async () => {
+                end({ value: undefined, done: true });
+                return { value: undefined, done: true };
+              },
+            };
+          },
+        },
+      },
+    }),
+  });
+
+  beforeEach(async () => {
+    internalErrors.length = 0;
+    closedCodes.length = 0;
+    serverSockets.length = 0;
+    server = http.createServer();
+    wss = new WebSocketServer({ server });
+    wss.on("connection", (socket: WebSocket) => serverSockets.push(socket));
+    stop = serveGraphqlWs(
+      wss,
+      { schema, onClose: (_ctx, code) => void closedCodes.push(code ?? 0) },
+      () => ({}),
+      (error) => internalErrors.push(error),
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterEach(async () => {
+    for (const client of clients) await client.dispose();
+    clients.length = 0;
+    await stop();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  /** A subscribed graphql-ws client: its first event, and the code it was closed with. */
+  const subscribed = async () => {
+    let closedWith: (code: number) => void = () => undefined;
+    const closed = new Promise<number>((resolve) => (closedWith = resolve));
+    const client = createClient({
+      url,
+      webSocketImpl: WebSocket,
+      retryAttempts: 0,
+      on: { closed: (event) => closedWith((event as { code: number }).code) },
+    });
+    clients.push(client);
+    const first = await new Promise<unknown>((resolve, reject) => {
+      client.subscribe({ query: "subscription { greetings }" }, { next: resolve, error: reject, complete: () => undefined });
+    });
+    return { first, closed };
+  };
+
+  it("should close only the socket that failed, and every time it fails", async () => {
+    const failing = await subscribed();
+    const other = await subscribed();
+    expect(failing.first).toEqual({ data: { greetings: "hi" } });
+    expect(serverSockets).toHaveLength(2);
+    serverSockets[0]!.emit("error", new Error("first"));
+    serverSockets[0]!.emit("error", new Error("second"));
+    expect(await failing.closed).toBe(CloseCode.InternalServerError);
+    expect(internalErrors.map((error) => (error as Error).message)).toEqual(["first", "second"]);
+    expect(serverSockets[1]!.readyState).toBe(WebSocket.OPEN);
+    expect(other.first).toEqual({ data: { greetings: "hi" } });
+  });
+
+  it("should tell graphql-ws of each socket's close once", async () => {
+    const first = await subscribed();
+    await subscribed();
+    const serverClosed = new Promise<void>((resolve) => serverSockets[0]!.on("close", () => resolve()));
+    serverSockets[0]!.close(4400, "bye");
+    expect(await first.closed).toBe(4400);
+    await serverClosed;
+    await new Promise<void>((resolve) => setImmediate(resolve));
+    expect(closedCodes).toEqual([4400]);
+    expect(serverSockets[1]!.readyState).toBe(WebSocket.OPEN);
   });
 });

@@ -73,6 +73,46 @@ function messageOf(data: Buffer, texts: SharedTexts): unknown {
 }
 
 /**
+ * graphql-ws's view of one `ws` socket: a class, so `send` and `close` are shared methods rather
+ * than closures made per socket.
+ */
+class WsTransport {
+  readonly protocol: string;
+
+  constructor(
+    private readonly socket: WebSocket,
+    private readonly texts: SharedTexts,
+    private readonly internal: (socket: WebSocket, error: unknown) => void,
+  ) {
+    this.protocol = socket.protocol;
+  }
+
+  /**
+   * Resolved once the frame is handed to the kernel: graphql-ws sends a subscription's next
+   * result only then, so a client that stops reading fills its stream's queue, not our memory.
+   */
+  send(data: string): Promise<void> {
+    const socket = this.socket;
+    return new Promise<void>((resolve, reject) => {
+      if (socket.readyState !== socket.OPEN) return resolve();
+      socket.send(data, (error) => (error ? reject(error) : resolve()));
+    });
+  }
+
+  close(code: number, reason: string): void {
+    this.socket.close(code, reason);
+  }
+
+  onMessage(handle: (data: string) => Promise<void>): void {
+    const { socket, texts, internal } = this;
+    socket.on("message", (data: Buffer) => {
+      // graphql-ws parses only strings and takes an already parsed message as it is.
+      handle(messageOf(data, texts) as string).catch((error: unknown) => internal(socket, error));
+    });
+  }
+}
+
+/**
  * graphql-ws's protocol (`makeServer`) on `ws` sockets: `graphql-ws/use/ws` without its own
  * keep-alive (the caller keeps sockets alive), without holding the upgrade request, of which
  * `readUpgrade` keeps what the hooks need, and without holding each message's raw text. Returns the
@@ -95,28 +135,17 @@ export function serveGraphqlWs<Upgrade>(
     onInternalError(error);
     socket.close(INTERNAL, "Internal server error");
   };
+  // Shared listener (`this` is the socket); listeners here use `on`, not `once` (docs/realtime-measurements.md, round 10).
+  function onSocketError(this: WebSocket, error: Error): void {
+    internal(this, error);
+  }
   wss.on("connection", (socket: WebSocket, request: http.IncomingMessage) => {
-    socket.once("error", (error) => internal(socket, error));
-    const closed = server.opened(
-      {
-        protocol: socket.protocol,
-        // Resolved once the frame is handed to the kernel: graphql-ws sends a subscription's next
-        // result only then, so a client that stops reading fills its stream's queue, not our memory.
-        send: (data) =>
-          new Promise<void>((resolve, reject) => {
-            if (socket.readyState !== socket.OPEN) return resolve();
-            socket.send(data, (error) => (error ? reject(error) : resolve()));
-          }),
-        close: (code, reason) => socket.close(code, reason),
-        onMessage: (handle) =>
-          socket.on("message", (data: Buffer) => {
-            // graphql-ws parses only strings and takes an already parsed message as it is.
-            handle(messageOf(data, texts) as string).catch((error: unknown) => internal(socket, error));
-          }),
-      },
-      { socket, upgrade: readUpgrade(request) },
-    );
-    socket.once("close", (code: number, reason: Buffer) => {
+    socket.on("error", onSocketError);
+    const closed = server.opened(new WsTransport(socket, texts, internal), {
+      socket,
+      upgrade: readUpgrade(request),
+    });
+    socket.on("close", (code: number, reason: Buffer) => {
       closed(code, String(reason)).catch(onInternalError);
     });
   });

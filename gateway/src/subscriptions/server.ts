@@ -168,7 +168,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
               (verdict) => {
                 if (!verdict.admitted) return done(false, verdict.status, verdict.message, verdict.headers);
                 // The address's slot is held as long as the TCP connection, upgraded or not.
-                info.req.socket.once("close", verdict.release);
+                info.req.socket.on("close", verdict.release);
                 done(true);
               },
               (error: unknown) => {
@@ -258,7 +258,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
           socket.close(TOO_MANY_CONNECTIONS, "Too many connections");
           return false;
         }
-        if (release) socket.once("close", release);
+        if (release) socket.on("close", release);
         state.authorization = authorization;
         const expiresAt = tokenExpiry(authorization);
         if (expiresAt !== undefined) state.expiresAt = expiresAt;
