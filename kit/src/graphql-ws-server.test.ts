@@ -108,7 +108,10 @@ describe("serveGraphqlWs", () => {
     });
     clients.push(client);
     const first = await new Promise<unknown>((resolve, reject) => {
-      client.subscribe({ query: "subscription { greetings }" }, { next: resolve, error: reject, complete: () => undefined });
+      client.subscribe(
+        { query: "subscription { greetings }" },
+        { next: resolve, error: reject, complete: () => undefined },
+      );
     });
     return { first, closed };
   };
