@@ -2,7 +2,7 @@
  * Chat through the gateway: many phones subscribed over graphql-ws, messages sent at a fixed rate.
  *
  *   pnpm exec tsx bench/chat-gateway.ts [--connections 10000] [--rate 1000[,300,...]] [--seconds 20] [--group 100]
- *     [--idle-seconds 10] [--profile DIR] [--keep] [--trimmed] [--trace] [--sockets]
+ *     [--idle-seconds 10] [--profile DIR] [--keep] [--trimmed] [--trace] [--sockets] [--send-over http|socket]
  *
  * Users, Chat and the gateway run as separate processes (built, as deployed; BENCH_RUN=source: node --import tsx <package>/src/index.ts)
  * on databases of their own, so each one's memory can be read (/proc/<pid>/status VmRSS). The
@@ -23,6 +23,8 @@
  * (bench/support/loop-probe.ts, loaded into each service process).
  *
  * Every phase also prints the kernel's TCP counters that moved (the machine's, not only the bench's).
+ * `--send-over socket` sends each message over the sender's own graphql-ws connection (the one its
+ * feed runs on) instead of an HTTP POST (`http`, the default).
  * `--sockets` looks at the bench's sockets (`ss`) every 2 s of a phase: which hold unread data, see
  * a zero window, retransmitted. `--trace` runs the services with OpenTelemetry on, exporting to a
  * receiver in this process, starts every send's trace here (`traceparent`), and prints per phase
@@ -199,9 +201,14 @@ async function main(): Promise<void> {
   const direct = process.argv.includes("--direct");
   const collector = process.argv.includes("--trace") ? await startTraceCollector() : undefined;
   const lookAtSockets = process.argv.includes("--sockets");
+  const sendOverIndex = process.argv.indexOf("--send-over");
+  const sendOver = sendOverIndex < 0 ? "http" : process.argv[sendOverIndex + 1];
+  if (sendOver !== "http" && sendOver !== "socket") throw new Error("--send-over takes http or socket");
   const stamp = Date.now().toString(36);
   printHeader("chat-gateway.ts");
-  console.log(`operations: ${operations.name}`);
+  console.log(
+    `operations: ${operations.name}; sends over ${sendOver === "socket" ? "the sender's graphql-ws connection" : "HTTP POST"}`,
+  );
 
   const urls = Object.fromEntries(
     (["users", "chat"] as const).map((name) => {
@@ -353,6 +360,49 @@ async function main(): Promise<void> {
         req.end(body);
       });
 
+    /**
+     * Sends in flight over the sockets at once, as the HTTP agent's `maxSockets` caps those over
+     * HTTP (the rest wait here): without it an overloaded machine times every send out at once.
+     */
+    const socketSlots = { free: 256, waiting: [] as Array<() => void> };
+    const takeSocketSlot = async () => {
+      if (socketSlots.free > 0) socketSlots.free -= 1;
+      else await new Promise<void>((resolve) => socketSlots.waiting.push(resolve));
+    };
+    const giveSocketSlot = () => {
+      const next = socketSlots.waiting.shift();
+      if (next) next();
+      else socketSlots.free += 1;
+    };
+    /** One operation over person `from`'s graphql-ws connection: its one result. */
+    const overSocket = async (query: string, variables: Record<string, unknown>, from: number) => {
+      await takeSocketSlot();
+      try {
+        return await overSocketNow(query, variables, from);
+      } finally {
+        giveSocketSlot();
+      }
+    };
+    const overSocketNow = (query: string, variables: Record<string, unknown>, from: number) =>
+      new Promise<{ data?: Record<string, any>; errors?: unknown[] }>((resolve) => {
+        let answer: { data?: Record<string, any>; errors?: unknown[] } = { errors: ["no result"] };
+        const client = phones[from]?.client;
+        if (!client) return resolve({ errors: [`no connection for person ${from}`] });
+        client.subscribe(
+          { query, variables },
+          {
+            next: (result) => (answer = result as typeof answer),
+            error: (error) => resolve({ errors: Array.isArray(error) ? error : [String(error)] }),
+            complete: () => resolve(answer),
+          },
+        );
+      });
+    /** A message from person `from`, over HTTP POST or over its socket (--send-over). */
+    const send = (variables: Record<string, unknown>, from: number, traceparent?: string) =>
+      sendOver === "socket"
+        ? overSocket(operations.send, variables, from)
+        : post(operations.send, variables, tokens[from]!, traceparent);
+
     // Conversations: pairs (0,1), (2,3), … seeded with SQL, and one group of `groupSize` made through the gateway.
     const pairs: Array<{ conversationId: string; a: number; b: number }> = [];
     const createGroup = async (owner: number, members: number[]) => {
@@ -494,7 +544,7 @@ async function main(): Promise<void> {
               },
             });
             const userId = ids[n]!;
-            phones.push({ userId, token: tokens[n]!, client });
+            phones[n] = { userId, token: tokens[n]!, client };
             client.subscribe(
               { query: feed },
               {
@@ -700,10 +750,9 @@ async function main(): Promise<void> {
             sent += 1;
             const trace = collector?.newTrace();
             const tracedAt = epochMs();
-            const request = post(
-              operations.send,
+            const request = send(
               { input: { conversationId: pair.conversationId, clientMessageId: randomUUID(), text } },
-              tokens[from]!,
+              from,
               trace?.traceparent,
             )
               .then((r) => {
@@ -823,10 +872,9 @@ async function main(): Promise<void> {
     const groupStarted = performance.now();
     const groupCpuBefore = { gateway: cpuSeconds(gatewayProc.pid!), chat: cpuSeconds(chatProc.pid!) };
     for (let i = 0; i < groupMessages; i += 1) {
-      const r = await post(
-        operations.send,
+      const r = await send(
         { input: { conversationId: groupId, clientMessageId: randomUUID(), text: `g${i}` } },
-        tokens[i % groupSize]!,
+        i % groupSize,
       );
       if (!r.errors) groupStored += 1;
     }

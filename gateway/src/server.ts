@@ -22,6 +22,7 @@ import {
   type SubgraphName,
 } from "@hv/kit";
 import { createEdgeProtection, type PersistedQueryManifest } from "./protection";
+import { socketOperations } from "./socket-operations";
 import { SubgraphDataSource, vouchForRevocation, type GatewayContext } from "./subgraph-data-source";
 import { createSubgraphFetcher } from "./subgraph-fetcher";
 import { withQueryExecutor } from "./query-executor";
@@ -285,7 +286,7 @@ export async function start(
       return context;
     },
     // graphql-ws on the same port and path: clients open one connection for all their subscriptions.
-    onHttpServer: (httpServer) => {
+    onHttpServer: (httpServer, runOperation) => {
       endpoint = startSubscriptionEndpoint({
         httpServer,
         planner: currentPlanner,
@@ -302,6 +303,10 @@ export async function start(
         admitUpgrade: (ip) => protection.admitUpgrade(ip),
         takeUserSocket: (userId) => protection.takeUserSocket(userId),
         checkSubscribe: protection.checkSubscribe,
+        // Queries and mutations over the socket: the HTTP path's protections and executor (docs/client-contract.md).
+        resolveQuery: protection.resolveQuery,
+        runOperation: socketOperations({ protection, runOperation, assertions, logger }),
+        maxTokens: protection.parseOptions.maxTokens,
       });
       protection.onBlocklistChange(() => endpoint?.closeBlocked(protection.isBlocked));
     },

@@ -154,8 +154,8 @@ export const ApolloErrorCode = {
    */
   GRAPHQL_VALIDATION_FAILED: "GRAPHQL_VALIDATION_FAILED",
   /**
-   * The request itself is malformed (no query, a bad body or content type, a query or mutation
-   * sent over WebSocket, a missing CSRF preflight header).
+   * The request itself is malformed (no query, a bad body or content type, a missing CSRF
+   * preflight header, the defer directive over WebSocket).
    * @retry No: fix the request.
    */
   BAD_REQUEST: "BAD_REQUEST",

@@ -1,5 +1,12 @@
 import http from "node:http";
-import { ApolloServer, HeaderMap, type ApolloServerPlugin, type PersistedQueryOptions } from "@apollo/server";
+import {
+  ApolloServer,
+  HeaderMap,
+  type ApolloServerPlugin,
+  type GraphQLRequest,
+  type GraphQLResponse,
+  type PersistedQueryOptions,
+} from "@apollo/server";
 import type { GatewayInterface } from "@apollo/server-gateway-interface";
 import { ApolloServerPluginDrainHttpServer } from "@apollo/server/plugin/drainHttpServer";
 import {
@@ -86,6 +93,15 @@ export interface GraphQLHttpRequest {
 }
 
 /**
+ * Runs one operation through Apollo's request pipeline without HTTP (parse, validation rules,
+ * persisted queries, plugins, the executor, formatError), with a context the caller built.
+ */
+export type OperationRunner<TContext> = (
+  request: GraphQLRequest,
+  contextValue: TContext,
+) => Promise<GraphQLResponse>;
+
+/**
  * What runs the operations: a schema (compiled by graphql-jit, kit/src/jit-executor.ts, unless
  * `execution` says "graphql-js" or tracing has patched graphql-js) or a gateway.
  */
@@ -142,8 +158,11 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   onStopping?: () => Promise<void>;
   /** Runs after HTTP has drained: close pools and clients here. */
   onStopped?: () => Promise<void>;
-  /** Lets a caller attach more to the HTTP server before it listens (e.g. a WebSocket server). */
-  onHttpServer?: (server: http.Server) => void;
+  /**
+   * Lets a caller attach more to the HTTP server before it listens (e.g. a WebSocket server), with
+   * the runner of operations that do not come over HTTP.
+   */
+  onHttpServer?: (server: http.Server, runOperation: OperationRunner<TContext>) => void;
   /**
    * A schema's plain POSTed queries answered without Apollo Server's pipeline, with the same answer
    * (kit/src/known-queries.ts); default true, where it applies (compiled execution, no extra plugins
@@ -551,7 +570,9 @@ export async function startService<TContext extends RequestContextBase>(
     }),
   );
 
-  options.onHttpServer?.(httpServer);
+  options.onHttpServer?.(httpServer, (request, contextValue) =>
+    apollo.executeOperation(request, { contextValue }),
+  );
   const { port, displayHost } = await listen(httpServer, options.port, options.host);
   const url = `http://${displayHost}:${port}/graphql`;
   logger.info({ url }, `${options.name} listening`);

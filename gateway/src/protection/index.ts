@@ -101,6 +101,15 @@ export type UpgradeVerdict =
 /** What a subscribe message over WebSocket may run: the query text, or why not. */
 export type SubscribeVerdict = { query: string } | GraphQLError[];
 
+/**
+ * A query or mutation over WebSocket let in (its caller, and the sensitive budgets its admission
+ * spent), or refused with the errors HTTP would answer; `tokenRefused`: the connection's token is
+ * refused (`revoked`, `expired`, `invalid`), so the connection must close too.
+ */
+export type OperationAdmission =
+  | { admitted: true; viewer: Viewer | null; precounted: PrecountedBudgets | undefined }
+  | { admitted: false; errors: GraphQLError[]; tokenRefused?: string };
+
 export interface EdgeProtection {
   /**
    * kit's hook on /graphql before the body is read: blocklist (403), then one Redis round trip for
@@ -146,6 +155,21 @@ export interface EdgeProtection {
   takeUserSocket(userId: string): (() => void) | null;
   /** Runs when the blocklist changes (to close sockets of addresses blocked since). */
   onBlocklistChange(listener: () => void): void;
+  /**
+   * The query text a subscribe message over WebSocket names: its `query`, or the safelisted or
+   * persisted one its hash names; or why not (outside the safelist, unknown hash, no text).
+   */
+  resolveQuery(payload: { query?: unknown; extensions?: unknown }): Promise<SubscribeVerdict>;
+  /**
+   * `beforeBody`'s admission for one query or mutation over WebSocket, in the same Redis round trip:
+   * blocklist, the connection token's expiry and revocation, the address and user budgets, and the
+   * sensitive budgets of an operation known from its payload.
+   */
+  admitOperation(args: {
+    authorization: string | null;
+    clientIp: string;
+    payload: Record<string, unknown>;
+  }): Promise<OperationAdmission>;
   /** Safelist, budgets and query limits for one subscribe message over WebSocket. */
   checkSubscribe(args: {
     viewer: Viewer | null;
@@ -163,6 +187,20 @@ function refusal(
   headers?: Record<string, string>,
 ): HttpRefusal {
   return headers === undefined ? { status, errors: [error] } : { status, errors: [error], headers };
+}
+
+/** The RATE_LIMITED error of an admission over the address or user budget. */
+function overAdmissionBudget(verdict: { limit: string; retryAfterSeconds: number }): GraphQLError {
+  return appError(ErrorCode.RATE_LIMITED, `Too many attempts: try again in ${verdict.retryAfterSeconds} s`, {
+    details: { retryAfterSeconds: verdict.retryAfterSeconds, limit: verdict.limit },
+  });
+}
+
+/** The FORBIDDEN error of a request from a blocked address. */
+function blockedAddress(): GraphQLError {
+  return appError(ErrorCode.FORBIDDEN, "Requests from this address are blocked", {
+    details: { reason: "blocked" },
+  });
 }
 
 function formatted(error: GraphQLError): GraphQLFormattedError {
@@ -226,10 +264,7 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
   ): Promise<HttpRefusal | PendingAdmission | AdmissionAfterBody | undefined> => {
     if (blocklist.isBlocked(ip)) {
       log.info({ clientIp: ip }, "request from a blocked address refused");
-      return refusal(403, {
-        message: "Requests from this address are blocked",
-        extensions: { code: ErrorCode.FORBIDDEN, reason: "blocked" },
-      });
+      return refusal(403, formatted(blockedAddress()));
     }
     // A token that does not verify still spends the address budget; its refusal (401) comes later,
     // from `authenticate`, as it does without the admission.
@@ -297,13 +332,7 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       });
     }
     if (verdict.kind === "over-budget") {
-      const limited = appError(
-        ErrorCode.RATE_LIMITED,
-        `Too many attempts: try again in ${verdict.retryAfterSeconds} s`,
-        {
-          details: { retryAfterSeconds: verdict.retryAfterSeconds, limit: verdict.limit },
-        },
-      );
+      const limited = overAdmissionBudget(verdict);
       log.info(
         { clientIp: ip, userId: caller?.viewer.userId ?? null, limit: verdict.limit },
         "request over a rate budget",
@@ -320,6 +349,78 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
       tokenRefusal === undefined ? { viewer: caller?.viewer ?? null } : { refusal: tokenRefusal },
     );
     return undefined;
+  };
+
+  /** A subscribe message's query text: its own, or the one its safelisted or persisted hash names. */
+  const resolveQuery = async (payload: {
+    query?: unknown;
+    extensions?: unknown;
+  }): Promise<SubscribeVerdict> => {
+    if (safelist) {
+      const verdict = safelist.resolve(payload.query, payload.extensions);
+      return verdict instanceof GraphQLError ? [verdict] : { query: verdict.query };
+    }
+    // graphql-ws clients send "" beside a persisted query's hash.
+    if (typeof payload.query === "string" && (payload.query !== "" || payload.extensions === undefined))
+      return { query: payload.query };
+    const hash = persistedQueryHash(payload.extensions);
+    let stored: string | undefined;
+    try {
+      stored = hash === undefined ? undefined : await apqCache.get(hash);
+    } catch (error) {
+      log.warn({ err: error }, "could not read a persisted query for a WebSocket operation");
+      return [serviceUnavailable()];
+    }
+    if (stored !== undefined) return { query: stored };
+    return hash === undefined
+      ? [appError(ErrorCode.BAD_USER_INPUT, "Send the subscription's text as `query`", { field: "query" })]
+      : [new GraphQLError("PersistedQueryNotFound", { extensions: { code: "PERSISTED_QUERY_NOT_FOUND" } })];
+  };
+
+  /** `guardRequest` and `admit` for one query or mutation over WebSocket (no early run: it waits for the verdict). */
+  const admitOperation: EdgeProtection["admitOperation"] = async ({ authorization, clientIp, payload }) => {
+    if (blocklist.isBlocked(clientIp)) return { admitted: false, errors: [blockedAddress()] };
+    let caller: Awaited<ReturnType<typeof inspectCaller>>;
+    try {
+      caller = await inspectCaller(authorization ?? undefined);
+    } catch (error) {
+      if (error instanceof GraphQLError && error.extensions.code === ErrorCode.UNAUTHENTICATED) {
+        return {
+          admitted: false,
+          errors: [error],
+          tokenRefused: String(error.extensions.reason ?? "invalid"),
+        };
+      }
+      log.error({ err: error }, "could not authenticate a WebSocket operation");
+      return { admitted: false, errors: [serviceUnavailable()] };
+    }
+    const points = knownOperations.pointsOfBody(payload);
+    const spends =
+      points === undefined ? [] : budgets.sensitiveSpends(points, caller?.viewer ?? null, clientIp);
+    let verdict: AdmissionVerdict;
+    try {
+      verdict = await countBudget(() => admission.admit(clientIp, caller, spends));
+    } catch (error) {
+      log.warn({ err: error }, "could not count a WebSocket operation against its budgets");
+      return { admitted: false, errors: [serviceUnavailable()] };
+    }
+    if (verdict.kind === "over-budget") {
+      log.info(
+        { clientIp, userId: caller?.viewer.userId ?? null, limit: verdict.limit },
+        "WebSocket operation over a rate budget",
+      );
+      return { admitted: false, errors: [overAdmissionBudget(verdict)] };
+    }
+    if (verdict.kind === "revoked") {
+      return { admitted: false, errors: [accessTokenRefused("revoked")], tokenRefused: "revoked" };
+    }
+    const precountedBudgets: PrecountedBudgets | undefined =
+      points === undefined
+        ? undefined
+        : verdict.operationOver === undefined
+          ? { points }
+          : { points, over: verdict.operationOver };
+    return { admitted: true, viewer: caller?.viewer ?? null, precounted: precountedBudgets };
   };
 
   const guardSafelist = (request: GraphQLHttpRequest): HttpRefusal | undefined => {
@@ -450,38 +551,12 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     },
     takeUserSocket: (userId) => socketCaps.takeUser(userId),
     onBlocklistChange: (listener) => blocklist.onChange(listener),
+    resolveQuery,
+    admitOperation,
     async checkSubscribe({ viewer, clientIp, payload, schema }) {
-      let query: string;
-      if (safelist) {
-        const verdict = safelist.resolve(payload.query, payload.extensions);
-        if (verdict instanceof GraphQLError) return [verdict];
-        query = verdict.query;
-      } else if (typeof payload.query === "string") {
-        query = payload.query;
-      } else {
-        const hash = persistedQueryHash(payload.extensions);
-        let stored: string | undefined;
-        try {
-          stored = hash === undefined ? undefined : await apqCache.get(hash);
-        } catch (error) {
-          log.warn({ err: error }, "could not read a persisted query for a subscription");
-          return [serviceUnavailable()];
-        }
-        if (stored === undefined) {
-          return hash === undefined
-            ? [
-                appError(ErrorCode.BAD_USER_INPUT, "Send the subscription's text as `query`", {
-                  field: "query",
-                }),
-              ]
-            : [
-                new GraphQLError("PersistedQueryNotFound", {
-                  extensions: { code: "PERSISTED_QUERY_NOT_FOUND" },
-                }),
-              ];
-        }
-        query = stored;
-      }
+      const resolved = await resolveQuery(payload);
+      if (Array.isArray(resolved)) return resolved;
+      const query = resolved.query;
       try {
         await countBudget(async () => {
           await budgets.consumeAddress(clientIp);

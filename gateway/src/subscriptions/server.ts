@@ -2,7 +2,9 @@ import type http from "node:http";
 import type { GraphQLSchema } from "graphql";
 import {
   GraphQLError,
+  parse,
   type ExecutionArgs,
+  type ExecutionResult,
   type FormattedExecutionResult,
   type GraphQLFormattedError,
 } from "graphql";
@@ -25,6 +27,8 @@ import {
 } from "@hv/kit";
 import type { SubscriptionHub, Subscriber } from "./hub";
 import type { PlannedSubscription, SubscriptionPlanner } from "./planner";
+import type { SocketOperation, SocketOperationOutcome } from "../socket-operations";
+import { OperationKinds } from "./operation-kinds";
 
 /**
  * The gateway's graphql-ws endpoint (`graphql-transport-ws` protocol) on the same port and path as
@@ -34,7 +38,8 @@ import type { PlannedSubscription, SubscriptionPlanner } from "./planner";
  *   expired or revoked one is refused by closing with 4403 Forbidden and the reason (`invalid`,
  *   `expired`, `revoked`) as close reason. When the token expires (or is revoked: re-checked every
  *   `revalidateMs`), the socket is closed with 4403 too: refresh, reconnect, resubscribe, catch up.
- * - Subscriptions only: queries and mutations go over HTTP POST.
+ * - Queries and mutations too, when `runOperation` is set: each answered with one `next` (what HTTP
+ *   answers with 200) then `complete`, or one `error` (the errors HTTP answers with another status).
  * - On shutdown every socket is closed with 1001 (Going Away): reconnect, possibly to another replica.
  */
 export interface SubscriptionEndpointOptions {
@@ -76,6 +81,15 @@ export interface SubscriptionEndpointOptions {
     payload: { query?: unknown; extensions?: unknown };
     schema: GraphQLSchema;
   }) => Promise<{ query: string } | GraphQLError[]>;
+  /** Runs a query or mutation sent over the socket; absent: only subscriptions run. */
+  runOperation?: (operation: SocketOperation) => Promise<SocketOperationOutcome>;
+  /** The query text a subscribe message names (its own, or its persisted hash's); default its `query`. */
+  resolveQuery?: (payload: {
+    query?: unknown;
+    extensions?: unknown;
+  }) => Promise<{ query: string } | GraphQLError[]>;
+  /** Most lexer tokens of a query or mutation's text (the HTTP path's parser limit). */
+  maxTokens?: number;
 }
 
 export interface SubscriptionEndpoint {
@@ -107,6 +121,18 @@ interface OperationContext {
   planned: PlannedSubscription;
   subscriber: Subscriber;
 }
+
+/** The context of a query or mutation that already ran: `execute` hands graphql-ws its answer. */
+interface SingleAnswer {
+  answer: FormattedExecutionResult;
+}
+
+function isSingleAnswer(context: unknown): context is SingleAnswer {
+  return typeof context === "object" && context !== null && "answer" in context;
+}
+
+/** What graphql-ws is given for a query or mutation that already ran: any query, so that it calls `execute`. */
+const SINGLE_ANSWER_DOCUMENT = parse("query{__typename}");
 
 /** A subscription's subscriber (a class: held for hours, with its logger child made on first use). */
 class SubscriberOf implements Subscriber {
@@ -203,6 +229,43 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
     });
 
   const forbid = forbidSocket;
+  const kinds = new OperationKinds(options.maxTokens ?? Number.POSITIVE_INFINITY);
+
+  /** A query or mutation over the socket, holding a subscription slot while it runs. */
+  const runSingle = async (
+    socket: WebSocket,
+    state: ConnectionState,
+    payload: Record<string, unknown>,
+    run: (operation: SocketOperation) => Promise<SocketOperationOutcome>,
+  ): Promise<ExecutionArgs | GraphQLError[]> => {
+    state.subscriptions += 1;
+    let outcome: SocketOperationOutcome;
+    try {
+      outcome = await run({
+        authorization: state.authorization,
+        clientIp: state.clientIp,
+        connectionRequestId: state.requestId,
+        payload,
+      });
+    } catch (error) {
+      state.subscriptions -= 1;
+      throw error;
+    }
+    if ("errors" in outcome) {
+      state.subscriptions -= 1;
+      const reason = outcome.tokenRefused;
+      // After graphql-ws has sent the error message: the connection's token is refused, so it closes (4403).
+      if (reason !== undefined) setImmediate(() => forbid(socket, reason));
+      return outcome.errors;
+    }
+    // The slot is given back by onComplete, once graphql-ws has sent the answer.
+    const contextValue: SingleAnswer = { answer: outcome.answer };
+    return {
+      schema: options.planner().pieces.apiGraphQLSchema,
+      document: SINGLE_ANSWER_DOCUMENT,
+      contextValue,
+    };
+  };
 
   // The subgraph ends a stream with UNAUTHENTICATED/expired at the same `exp` as the connection's
   // own timer: whichever fires first, the phone sees the contract's 4403 (refresh, reconnect,
@@ -280,6 +343,24 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
           ];
         }
         let payload = received;
+        if (options.runOperation) {
+          const resolved = options.resolveQuery
+            ? await options.resolveQuery(payload)
+            : typeof payload.query === "string"
+              ? { query: payload.query }
+              : undefined;
+          if (Array.isArray(resolved)) return resolved;
+          if (resolved !== undefined) {
+            const kind = kinds.of(resolved.query, payload.operationName);
+            if (kind === "query" || kind === "mutation") {
+              // As sent (Apollo resolves a persisted hash itself), but "" beside a hash means no text.
+              const { query, ...rest } = payload;
+              const single: Record<string, unknown> = query === "" ? rest : { ...rest, query };
+              return runSingle(ctx.extra.socket, state, single, options.runOperation);
+            }
+            payload = { ...payload, query: resolved.query };
+          }
+        }
         if (options.checkSubscribe) {
           // The slot is held while the (Redis) checks run, so a burst cannot overshoot the limit.
           state.subscriptions += 1;
@@ -325,17 +406,24 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         const { planned, subscriber } = args.contextValue as OperationContext;
         return hub.subscribe(planned, subscriber);
       },
-      execute: () => ({
-        errors: [
-          new GraphQLError("Only subscriptions run over WebSocket", { extensions: { code: "BAD_REQUEST" } }),
-        ],
-      }),
+      execute: (args) =>
+        isSingleAnswer(args.contextValue)
+          ? (args.contextValue.answer as ExecutionResult)
+          : {
+              errors: [
+                new GraphQLError("Only subscriptions run over WebSocket", {
+                  extensions: { code: "BAD_REQUEST" },
+                }),
+              ],
+            },
       onComplete: (ctx) => {
         const state = states.get(ctx.extra.socket);
         if (state) state.subscriptions = Math.max(0, state.subscriptions - 1);
       },
-      onNext: (ctx, _id, _payload, _args, result) => {
+      onNext: (ctx, _id, _payload, args, result) => {
         closeIfConnectionExpired(ctx.extra.socket, result.errors);
+        // Apollo formatted a query's or mutation's answer already, as it does HTTP's.
+        if (isSingleAnswer(args.contextValue)) return args.contextValue.answer;
         const formatted: FormattedExecutionResult = {};
         if (result.data !== undefined) formatted.data = result.data;
         if (result.errors?.length) formatted.errors = format(result.errors);

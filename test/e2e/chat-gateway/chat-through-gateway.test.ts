@@ -163,6 +163,80 @@ describe("chat through the gateway over graphql-ws", () => {
     sub.dispose();
   });
 
+  it("should store and answer a send over the sender's own socket as over HTTP, with the same codes for bad input", async () => {
+    const [ada, bob] = [
+      await client.signUp({ displayName: "Ada" }),
+      await client.signUp({ displayName: "Bob" }),
+    ];
+    const conversationId = await group(ada, [bob]);
+    const sub = new Subscription<FeedData>(connect(system.gateway, bob).client, FEED);
+    await untilLive(client, bob, sub, conversationId);
+    const adaSocket = connect(system.gateway, ada).client;
+    /** One operation over Ada's socket: its `next` results, or its `error`. */
+    const overSocket = (query: string, variables: Record<string, unknown>) =>
+      new Promise<
+        | { results: Array<{ data?: unknown; errors?: Array<{ extensions?: Record<string, unknown> }> }> }
+        | { refused: unknown }
+      >((resolve) => {
+        const results: Array<{ data?: unknown; errors?: Array<{ extensions?: Record<string, unknown> }> }> =
+          [];
+        adaSocket.subscribe(
+          { query, variables },
+          {
+            next: (value) => results.push(value as unknown as (typeof results)[number]),
+            error: (error) => resolve({ refused: error }),
+            complete: () => resolve({ results }),
+          },
+        );
+      });
+    const overHttp = (query: string, variables: Record<string, unknown>) =>
+      client.request(query, variables, ada.accessToken);
+    const input = { conversationId, clientMessageId: randomUUID(), text: "over the socket" };
+    const sent = await overSocket(SEND, { input });
+    if (!("results" in sent)) throw new Error(`refused: ${JSON.stringify(sent.refused)}`);
+    expect(sent.results).toHaveLength(1);
+    const answer = (sent.results[0]?.data as { sendMessage: { id: string; seq: number } }).sendMessage;
+    await sub.until(() => messagesIn(sub).some((m) => m.message?.id === answer.id), "the message");
+    const stored = await client.request<{
+      messages: { messages: Array<{ id: string; seq: number; text: string }> };
+    }>(MESSAGES, { id: conversationId }, bob.accessToken);
+    expect(stored.body.data?.messages.messages.find((m) => m.id === answer.id)).toMatchObject({
+      seq: answer.seq,
+      text: "over the socket",
+    });
+    // The same clientMessageId again is the same message, as over HTTP.
+    expect((await overHttp(SEND, { input })).body).toEqual({ data: { sendMessage: answer } });
+    // Wrong, missing, oversized and hostile input: the codes HTTP answers.
+    const codesOf = (reply: { errors?: Array<{ extensions?: Record<string, unknown> }> }) =>
+      reply.errors?.map((e) => e.extensions?.code) ?? [];
+    const cases: Array<Record<string, unknown>> = [
+      { input: { conversationId, clientMessageId: randomUUID(), text: "x".repeat(20_000) } },
+      { input: { conversationId, clientMessageId: randomUUID() } },
+      {
+        input: {
+          conversationId: "not-a-uuid'; DROP TABLE messages; --",
+          clientMessageId: randomUUID(),
+          text: "x",
+        },
+      },
+      { input: { conversationId: { $ne: null }, clientMessageId: randomUUID(), text: "x" } },
+      {},
+    ];
+    for (const variables of cases) {
+      const http = await overHttp(SEND, variables);
+      const socket = await overSocket(SEND, variables);
+      const socketCodes =
+        "results" in socket
+          ? socket.results.flatMap(codesOf)
+          : (socket.refused as Array<{ extensions?: Record<string, unknown> }>).map(
+              (e) => e.extensions?.code,
+            );
+      expect({ variables, codes: socketCodes }).toEqual({ variables, codes: codesOf(http.body) });
+      expect(codesOf(http.body)).not.toEqual([]);
+    }
+    sub.dispose();
+  });
+
   it("should deliver a message sent through one chat instance to a subscriber whose upstream is the other", async () => {
     const [ada, bob] = [
       await client.signUp({ displayName: "Ada" }),
