@@ -350,6 +350,15 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
               ? { query: payload.query }
               : undefined;
           if (Array.isArray(resolved)) return resolved;
+          // Checked again after the await: a burst of subscribe messages must not overshoot the limit.
+          if (state.subscriptions >= options.maxSubscriptionsPerConnection) {
+            return [
+              appError(
+                ErrorCode.RATE_LIMITED,
+                `At most ${options.maxSubscriptionsPerConnection} subscriptions may run on one connection`,
+              ),
+            ];
+          }
           if (resolved !== undefined) {
             const kind = kinds.of(resolved.query, payload.operationName);
             if (kind === "query" || kind === "mutation") {
