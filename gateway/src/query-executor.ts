@@ -3,7 +3,7 @@ import { computeResponse } from "@apollo/gateway/dist/resultShaping";
 import { operationFromDocument, Supergraph, type Operation, type Schema } from "@apollo/federation-internals";
 import { QueryPlanner, type PlanNode, type QueryPlan } from "@apollo/query-planner";
 import type { GatewayInterface } from "@hv/kit";
-import { GraphQLError, Kind, type DocumentNode, type GraphQLSchema } from "graphql";
+import { getOperationAST, GraphQLError, Kind, type DocumentNode, type GraphQLSchema } from "graphql";
 import { getVariableValues } from "graphql/execution/values";
 import { PlanWalker, unsupportedNode, type RequestContext } from "./plan-walker";
 import { NotCompiled, ResultShaper, Unshaped, type Shaped } from "./result-shaper";
@@ -72,6 +72,11 @@ export class QueryExecutor {
     const operationName = request.operationName;
     const key = operationName === undefined ? queryHash : `${queryHash}\0${operationName}`;
     let prepared = this.prepared.get(key);
+    // No operation to run (several and no name, or an unknown name): Apollo answers this one error
+    // as OPERATION_RESOLUTION_FAILURE (400).
+    if (!prepared && !getOperationAST(document, operationName)) {
+      return { errors: [new GraphQLError(unresolvedOperation(operationName))] };
+    }
     const operationContext =
       prepared?.operationContext ??
       buildOperationContext({
@@ -253,4 +258,11 @@ export function withQueryExecutor(
       return { ...loaded, executor };
     },
   };
+}
+
+/** graphql-js's words for a document without the operation a request names (or names none of several). */
+function unresolvedOperation(operationName: string | undefined): string {
+  return operationName === undefined
+    ? "Must provide operation name if query contains multiple operations."
+    : `Unknown operation named "${operationName}".`;
 }

@@ -37,8 +37,9 @@ export function viewerScopedCachePolicy<TContext extends AuthContext>(): ApolloS
         async executionDidStart(requestContext) {
           return {
             async executionDidEnd() {
-              if (requestContext.operation.operation !== "query")
-                requestContext.overallCachePolicy.restrict({ maxAge: 0 });
+              // Apollo runs this with no operation when none resolved (several and no name).
+              const operation = requestContext.operation as typeof requestContext.operation | undefined;
+              if (operation?.operation !== "query") requestContext.overallCachePolicy.restrict({ maxAge: 0 });
               if (contextValue.viewer) requestContext.overallCachePolicy.restrict({ scope: "PRIVATE" });
             },
           };

@@ -211,6 +211,21 @@ describe("compiled execution (graphql-jit) in startService", () => {
     expect(compiledOperations() - before).toBeLessThanOrEqual(1);
   });
 
+  it("should answer a document without the operation asked for as OPERATION_RESOLUTION_FAILURE", async () => {
+    const query = "query A { echo(n: 1) } query B { echo(n: 2) }";
+    for (const body of [{ query }, { query, operationName: "C" }]) {
+      for (const url of [compiled.url, plain.url]) {
+        const answer = await ask(url, body);
+        expect({
+          status: answer.status,
+          codes: (answer.body.errors as Array<{ extensions?: { code?: unknown } }> | undefined)?.map(
+            (error) => error.extensions?.code,
+          ),
+        }).toEqual({ status: 400, codes: ["OPERATION_RESOLUTION_FAILURE"] });
+      }
+    }
+  });
+
   it("should compile each document once and run it compiled", async () => {
     const body = { query: "query Again($n: Int!) { echo(n: $n) }", variables: { n: 1 } };
     const before = compiledOperations();

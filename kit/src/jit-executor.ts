@@ -115,7 +115,9 @@ export function jitExecutor(schema: GraphQLSchema): GatewayInterface {
           const held = (context as { [HELD_RESULT]?: HeldResult })[HELD_RESULT];
           if (held !== undefined)
             return held === "graphql-js" ? withGraphqlJs() : (held as GatewayExecutionResult);
-          if (operation.operation === "subscription") return withGraphqlJs();
+          // No operation resolved (several and no name, an unknown name): graphql-js answers it.
+          if (!(operation as typeof operation | undefined) || operation.operation === "subscription")
+            return withGraphqlJs();
           if (operation.operation === "mutation" && !singleRootField(operation)) return withGraphqlJs();
           const entry = compiled(document, request.operationName);
           if (!isCompiledQuery(entry)) return withGraphqlJs();

@@ -151,6 +151,24 @@ describe("queries and mutations over the gateway's graphql-ws socket (real gatew
     }
   });
 
+  it("should answer a document without the operation asked for as OPERATION_RESOLUTION_FAILURE, both ways", async () => {
+    const ip = randomIpv6();
+    const socket = open(ip);
+    const query = `query A { echo(text: "a") } query B { echo(text: "b") }`;
+    for (const payload of [{ query }, { query, operationName: "C" }]) {
+      const overHttp = await post(g.url, payload, { "x-forwarded-for": ip });
+      const overSocket = await send(socket, payload);
+      expect({ status: overHttp.status, codes: codes(overHttp) }).toEqual({
+        status: 400,
+        codes: ["OPERATION_RESOLUTION_FAILURE"],
+      });
+      expect({ kind: overSocket.kind, codes: socketCodes(overSocket) }).toEqual({
+        kind: "refused",
+        codes: ["OPERATION_RESOLUTION_FAILURE"],
+      });
+    }
+  });
+
   it("should spend one sendMessage budget whichever way the mutation goes", async () => {
     const token = await authority.token();
     const socket = open(randomIpv6(), token);
