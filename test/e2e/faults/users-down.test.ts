@@ -56,33 +56,37 @@ describe("chat while Users is down", () => {
     );
 
   it("should store and deliver messages, the sender from the gateway's copy or null flagged UPSTREAM_UNAVAILABLE, and the sender again once Users is back", async () => {
-    const [ada, bob] = [
+    const [ada, bob, cy] = [
       await client.signUp({ displayName: "Ada" }),
       await client.signUp({ displayName: "Bob" }),
+      await client.signUp({ displayName: "Cy" }),
     ];
-    // Bob has not matched Ada: he is invited (once Chat learnt of him from user.profile_changed) and accepts.
+    // Bob and Cy have not matched Ada: they are invited (once Chat learnt of them from
+    // user.profile_changed) and accept.
     let conversationId = "";
     for (let attempt = 0; attempt < 200 && !conversationId; attempt += 1) {
       const created = await client.request<{ createGroupConversation: { id: string } }>(
         `mutation($input: CreateGroupInput!) { createGroupConversation(input: $input) { id } }`,
-        { input: { title: "friends", memberIds: [bob.userId] } },
+        { input: { title: "friends", memberIds: [bob.userId, cy.userId] } },
         ada.accessToken,
       );
       conversationId = created.body.data?.createGroupConversation.id ?? "";
       if (!conversationId) await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    const invitations = await client.request<{
-      myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> };
-    }>(`query { myInvitations { edges { node { id conversationId } } } }`, {}, bob.accessToken);
-    const invitation = invitations.body.data!.myInvitations.edges.find(
-      (edge) => edge.node.conversationId === conversationId,
-    )!.node.id;
-    const accepted = await client.request(
-      `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`,
-      { i: invitation },
-      bob.accessToken,
-    );
-    expect(accepted.body.errors).toBeUndefined();
+    for (const invited of [bob, cy]) {
+      const invitations = await client.request<{
+        myInvitations: { edges: Array<{ node: { id: string; conversationId: string } }> };
+      }>(`query { myInvitations { edges { node { id conversationId } } } }`, {}, invited.accessToken);
+      const invitation = invitations.body.data!.myInvitations.edges.find(
+        (edge) => edge.node.conversationId === conversationId,
+      )!.node.id;
+      const accepted = await client.request(
+        `mutation($i: ID!) { acceptInvitation(invitationId: $i) { id } }`,
+        { i: invitation },
+        invited.accessToken,
+      );
+      expect(accepted.body.errors).toBeUndefined();
+    }
     const p = phone(system.gatewayUrl.replace(/^http/, "ws"), { authorization: `Bearer ${bob.accessToken}` });
     phones.push(p);
     const sub = new Subscription<{ myChatEvents: FeedEvent }>(p.client, FEED);
@@ -134,19 +138,29 @@ describe("chat while Users is down", () => {
     });
     expect(live.errors).toBeUndefined();
 
-    // Bob's public fields were never asked for: his send is stored, who sent it is known, the
-    // profile is missing and the answer says so.
+    // Bob's feed is open: the gateway fetched his public fields when it opened (warming), so his
+    // send needs no Users either.
     const bobs = await send(bob, conversationId, "Bob while Users is down");
-    expect(bobs.status).toBe(200);
+    expect(bobs.body.errors).toBeUndefined();
     expect(bobs.body.data?.sendMessage).toMatchObject({
-      text: "Bob while Users is down",
       senderId: bob.userId,
+      sender: { id: bob.userId, displayName: "Bob" },
+    });
+    const bobsOwn = bobs.body.data!.sendMessage!;
+
+    // Cy's public fields were never asked for (no feed, no send): his send is stored, who sent it
+    // is known, the profile is missing and the answer says so.
+    const cys = await send(cy, conversationId, "Cy while Users is down");
+    expect(cys.status).toBe(200);
+    expect(cys.body.data?.sendMessage).toMatchObject({
+      text: "Cy while Users is down",
+      senderId: cy.userId,
       sender: null,
     });
-    expect(codes(bobs.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
-    const bobsSent = bobs.body.data!.sendMessage!;
+    expect(codes(cys.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    const cysSent = cys.body.data!.sendMessage!;
 
-    // And the catch-up: Ada's message from the gateway's copy, Bob's with a null sender, flagged.
+    // And the catch-up: Ada's message from the gateway's copy, Cy's with a null sender, flagged.
     const catchUp = (after: number, first: number) =>
       client.request<{ messages: { messages: Message[] } }>(
         MESSAGES_PAGE,
@@ -164,28 +178,29 @@ describe("chat while Users is down", () => {
         sender: { id: ada.userId, displayName: "Ada" },
       },
     ]);
-    const bobsPage = await catchUp(sent.seq, 100);
-    expect(bobsPage.body.data?.messages.messages).toEqual([
+    const cysPage = await catchUp(bobsOwn.seq, 100);
+    expect(cysPage.body.data?.messages.messages).toEqual([
       {
-        id: bobsSent.id,
-        seq: bobsSent.seq,
-        text: "Bob while Users is down",
-        senderId: bob.userId,
+        id: cysSent.id,
+        seq: cysSent.seq,
+        text: "Cy while Users is down",
+        senderId: cy.userId,
         sender: null,
       },
     ]);
-    expect(codes(bobsPage.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
+    expect(codes(cysPage.body.errors)).toEqual(["UPSTREAM_UNAVAILABLE"]);
     // A page of both: the sender the gateway holds answered, the other null and flagged at its place.
     const bothPage = await catchUp(warm.seq, 100);
     expect(bothPage.body.data?.messages.messages.map((m) => [m.id, m.sender])).toEqual([
       [sent.id, { id: ada.userId, displayName: "Ada" }],
-      [bobsSent.id, null],
+      [bobsOwn.id, { id: bob.userId, displayName: "Bob" }],
+      [cysSent.id, null],
     ]);
     expect(bothPage.body.errors?.map((e) => [e.extensions?.code, e.path])).toEqual([
-      ["UPSTREAM_UNAVAILABLE", ["messages", "messages", 1, "sender"]],
+      ["UPSTREAM_UNAVAILABLE", ["messages", "messages", 2, "sender"]],
     ]);
     expect(
-      JSON.stringify([during.body, live, bobs.body, adasPage.body, bobsPage.body, bothPage.body]),
+      JSON.stringify([during.body, live, bobs.body, cys.body, adasPage.body, cysPage.body, bothPage.body]),
     ).not.toMatch(/ECONNREFUSED|127\.0\.0\.1/);
 
     // Users back on its port: profiles come back, nothing to do for the phone but read them.
@@ -211,6 +226,7 @@ describe("chat while Users is down", () => {
     expect(again.body.data?.messages.messages.map((m) => m.sender?.displayName)).toEqual([
       "Ada",
       "Bob",
+      "Cy",
       "Ada",
     ]);
     sub.dispose();

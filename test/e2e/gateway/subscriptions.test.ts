@@ -57,7 +57,8 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
 
   beforeAll(async () => {
     // Tokens re-verified often, so a revoked session is noticed within the test.
-    h = await startHarness({ subscriptions: { revalidateMs: 250 } });
+    // Warming off: these tests count the per-event fetches (warming: user-cache-warm.test.ts).
+    h = await startHarness({ subscriptions: { revalidateMs: 250, warmSubscribers: false } });
   });
   afterEach(async () => {
     h.usersGate.current = undefined;
