@@ -183,6 +183,9 @@ export async function storeMessage(
     attachmentIds,
     reactions: [],
   };
+  const record: OutboxRecord = { id: event.id, type: event.type, payload: stored.event, createdAt: now };
+  // Without CHAT_PUSH_SKIP_LIVE the job goes first, held to the turn's end with the publish: one write.
+  if (!services.config.pushSkipLive) services.publishEvents([record]);
   const live = await services.bus.publish(stored.audience, {
     kind: "MESSAGE_ADDED",
     conversationId,
@@ -191,7 +194,7 @@ export async function storeMessage(
     actorId: senderId,
     occurredAt: new Date().toISOString(),
   });
-  handOverPush(services, { id: event.id, type: event.type, payload: stored.event, createdAt: now }, live);
+  if (services.config.pushSkipLive) handOverPush(services, record, live);
   return row;
 }
 
@@ -201,7 +204,7 @@ export async function storeMessage(
  * with none is marked published without a job; the outbox row keeps every recipient.
  */
 function handOverPush(services: ChatServices, record: OutboxRecord, live: ReadonlySet<string>): void {
-  if (!services.config.pushSkipLive || live.size === 0) return services.publishEvents([record]);
+  if (live.size === 0) return services.publishEvents([record]);
   const payload = record.payload as EventPayload<"message.created">;
   const offline = payload.recipients.filter((recipient) => !live.has(recipient.userId));
   if (offline.length === 0) return services.markEventsPublished([record.id]);
