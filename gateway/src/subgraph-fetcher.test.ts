@@ -1,8 +1,7 @@
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { Writable } from "node:stream";
 import {
-  createLogger,
+  silentLogger,
   ErrorCode,
   SERVICE_KEEP_ALIVE_MS,
   startService,
@@ -16,11 +15,7 @@ describe("the gateway's subgraph fetcher against a subgraph's HTTP front", () =>
     const schema = buildSchema("type Query { ok: Boolean }");
     const service = await startService<RequestContextBase>({
       name: "keep-alive",
-      logger: createLogger({
-        service: "keep-alive",
-        level: "silent",
-        destination: new Writable({ write: (_c, _e, done) => done() }),
-      }),
+      logger: silentLogger("keep-alive"),
       host: "127.0.0.1",
       port: 0,
       isProduction: true,

@@ -1,8 +1,7 @@
-import { Writable } from "node:stream";
 import { buildSubgraphSchema } from "@apollo/subgraph";
 import { GraphQLError, parse } from "graphql";
 import { compiledOperations } from "./jit-executor";
-import { createLogger } from "./logger";
+import { silentLogger } from "./logger";
 import { DateTimeScalar } from "./scalars";
 import { startService, type RequestContextBase, type RunningService } from "./service";
 
@@ -166,11 +165,7 @@ describe("compiled execution (graphql-jit) in startService", () => {
   const start = (name: string, execution: "compiled" | "graphql-js", log: string[]) =>
     startService<RequestContextBase>({
       name,
-      logger: createLogger({
-        service: name,
-        level: "silent",
-        destination: new Writable({ write: (_c, _e, done) => done() }),
-      }),
+      logger: silentLogger(name),
       host: "127.0.0.1",
       port: 0,
       isProduction: true,

@@ -1,10 +1,9 @@
-import { Writable } from "node:stream";
 import { buildSubgraphSchema } from "@apollo/subgraph";
 import { GraphQLError, parse, type GraphQLResolveInfo } from "graphql";
 import { restrictCacheHint } from "./cache-control";
 import { ErrorCode } from "./errors";
 import { knownQueryAnswers } from "./known-queries";
-import { createLogger } from "./logger";
+import { silentLogger } from "./logger";
 import { startService, type RequestContextBase, type RunningService } from "./service";
 
 const TYPE_DEFS = parse(`
@@ -104,11 +103,7 @@ describe("known queries: plain POSTed queries answered without Apollo Server's p
   const start = (name: string, answerKnownQueries: boolean) =>
     startService<RequestContextBase>({
       name,
-      logger: createLogger({
-        service: name,
-        level: "silent",
-        destination: new Writable({ write: (_c, _e, done) => done() }),
-      }),
+      logger: silentLogger(name),
       host: "127.0.0.1",
       port: 0,
       isProduction: true,

@@ -1,4 +1,5 @@
 import { isSpanContextValid, trace } from "@opentelemetry/api";
+import { Writable } from "node:stream";
 import pino, { type DestinationStream, type Logger } from "pino";
 
 export type { Logger } from "pino";
@@ -33,6 +34,15 @@ export function createLogger(options: LoggerOptions): Logger {
     },
     options.destination ?? pino.destination({ sync: false }),
   );
+}
+
+/** A logger that writes nothing (tests and benches that start a service they do not read). */
+export function silentLogger(service: string): Logger {
+  return createLogger({
+    service,
+    level: "silent",
+    destination: new Writable({ write: (_chunk, _encoding, done) => done() }),
+  });
 }
 
 /** Apollo's logger interface backed by ours. */

@@ -1,8 +1,7 @@
 import http from "node:http";
 import zlib from "node:zlib";
-import { Writable } from "node:stream";
 import { buildSchema, GraphQLError, type GraphQLSchema } from "graphql";
-import { createLogger } from "./logger";
+import { silentLogger } from "./logger";
 import {
   startService,
   type AdmissionOutcome,
@@ -98,11 +97,7 @@ describe("startService's HTTP front", () => {
   const start = (trustProxy: boolean | string, name: string) =>
     startService<RequestContextBase>({
       name,
-      logger: createLogger({
-        service: name,
-        level: "silent",
-        destination: new Writable({ write: (_c, _e, done) => done() }),
-      }),
+      logger: silentLogger(name),
       host: "127.0.0.1",
       port: 0,
       isProduction: false,
