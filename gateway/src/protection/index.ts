@@ -312,6 +312,33 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     return admit(req, ip, caller, tokenRefusal, spends);
   };
 
+  /**
+   * The admission's round trip (`what` names the caller in logs): its verdict, or the refusal when
+   * the budgets' Redis is away (503: fail closed, with a code the phone retries) or a budget is spent (429).
+   */
+  const countAdmission = async (
+    ip: string,
+    caller: Awaited<ReturnType<typeof inspectCaller>>,
+    spends: ReadonlyArray<SensitiveSpend>,
+    what: string,
+  ): Promise<
+    Exclude<AdmissionVerdict, { kind: "over-budget" }> | { refused: GraphQLError; status: 429 | 503 }
+  > => {
+    let verdict: AdmissionVerdict;
+    try {
+      verdict = await countBudget(() => admission.admit(ip, caller, spends));
+    } catch (error) {
+      log.warn({ err: error }, `could not count ${what} against its budgets`);
+      return { refused: serviceUnavailable(), status: 503 };
+    }
+    if (verdict.kind !== "over-budget") return verdict;
+    log.info(
+      { clientIp: ip, userId: caller?.viewer.userId ?? null, limit: verdict.limit },
+      `${what} over a rate budget`,
+    );
+    return { refused: overAdmissionBudget(verdict), status: 429 };
+  };
+
   /** The admission's round trip and its verdict; sets what `authenticate` will find (the caller or its refusal). */
   const admit = async (
     req: IncomingMessage,
@@ -320,24 +347,11 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     tokenRefusal: unknown,
     spends: ReadonlyArray<SensitiveSpend>,
   ): Promise<HttpRefusal | undefined> => {
-    let verdict: AdmissionVerdict;
-    try {
-      verdict = await countBudget(() => admission.admit(ip, caller, spends));
-    } catch (error) {
-      // The budgets' Redis is away: fail closed, in JSON, with a code the phone retries.
-      log.warn({ err: error }, "could not count a request against its address budget");
-      const unavailable = serviceUnavailable();
-      return refusal(503, formatted(unavailable), {
-        "retry-after": String(unavailable.extensions.retryAfterSeconds),
+    const verdict = await countAdmission(ip, caller, spends, "a request");
+    if ("refused" in verdict) {
+      return refusal(verdict.status, formatted(verdict.refused), {
+        "retry-after": String(verdict.refused.extensions.retryAfterSeconds),
       });
-    }
-    if (verdict.kind === "over-budget") {
-      const limited = overAdmissionBudget(verdict);
-      log.info(
-        { clientIp: ip, userId: caller?.viewer.userId ?? null, limit: verdict.limit },
-        "request over a rate budget",
-      );
-      return refusal(429, formatted(limited), { "retry-after": String(verdict.retryAfterSeconds) });
     }
     if (verdict.kind === "revoked") tokenRefusal = accessTokenRefused("revoked");
     else if (verdict.operationOver !== undefined) {
@@ -397,20 +411,8 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     const points = knownOperations.pointsOfBody(payload);
     const spends =
       points === undefined ? [] : budgets.sensitiveSpends(points, caller?.viewer ?? null, clientIp);
-    let verdict: AdmissionVerdict;
-    try {
-      verdict = await countBudget(() => admission.admit(clientIp, caller, spends));
-    } catch (error) {
-      log.warn({ err: error }, "could not count a WebSocket operation against its budgets");
-      return { admitted: false, errors: [serviceUnavailable()] };
-    }
-    if (verdict.kind === "over-budget") {
-      log.info(
-        { clientIp, userId: caller?.viewer.userId ?? null, limit: verdict.limit },
-        "WebSocket operation over a rate budget",
-      );
-      return { admitted: false, errors: [overAdmissionBudget(verdict)] };
-    }
+    const verdict = await countAdmission(clientIp, caller, spends, "a WebSocket operation");
+    if ("refused" in verdict) return { admitted: false, errors: [verdict.refused] };
     if (verdict.kind === "revoked") {
       return { admitted: false, errors: [accessTokenRefused("revoked")], tokenRefused: "revoked" };
     }
