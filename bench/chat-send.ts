@@ -13,6 +13,9 @@
  * else uses), and the WAL the cluster wrote (pg_stat_wal: records, full-page images, bytes; the
  * whole cluster's, so only meaningful on one nothing else writes to). `--checkpoint` runs CHECKPOINT
  * just before the load, so every run starts paying full-page images as a run after a checkpoint does.
+ * `--ab N`: a second Chat on the same database with SUBGRAPH_KNOWN_OPERATIONS=false (Apollo Server
+ * answers every request), and N rounds of `seconds` of load on each in turn; reported per round:
+ * each process's CPU and read + write system calls per message (PostgreSQL's figures are left out).
  */
 import { execSync, type ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -64,6 +67,7 @@ async function main(): Promise<void> {
   const groupSize = flag("group", 0);
   const keep = process.argv.includes("--keep");
   const checkpoint = process.argv.includes("--checkpoint");
+  const abRounds = flag("ab", 0);
   const stamp = Date.now().toString(36);
   console.log(`command: pnpm exec tsx bench/chat-send.ts ${process.argv.slice(2).join(" ")}`.trim());
   console.log(
@@ -88,6 +92,7 @@ async function main(): Promise<void> {
   await new Promise<void>((resolve) => jwks.listen(0, "127.0.0.1", resolve));
   const port = await freePort();
   let child: ChildProcess | undefined;
+  let apolloChild: ChildProcess | undefined;
   try {
     // Two people per conversation (a GROUP of two, as the gateway bench makes them), seeded with SQL.
     const people = Array.from({ length: conversationCount * 2 }, () => randomUUID());
@@ -129,24 +134,26 @@ async function main(): Promise<void> {
         ? process.argv[process.argv.indexOf("--profile") + 1]
         : undefined;
     const profile = profileDir ? ["--cpu-prof", `--cpu-prof-dir=${profileDir}`] : [];
+    const chatEnv = (chatPort: number, more: Record<string, string> = {}) => ({
+      CHAT_DATABASE_URL: databaseUrl,
+      CHAT_PORT: String(chatPort),
+      AUTH_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`,
+      EVENTS_PREFIX: `hvbenchsend${stamp}`,
+      CHAT_SEND_BURST: "10000",
+      CHAT_SEND_SUSTAINED: "1000000",
+      CHAT_GROUP_MAX_MEMBERS: String(Math.max(256, groupSize)),
+      ...more,
+    });
     child = await startChild(
       "subgraphs/chat/src/index.ts",
-      {
-        CHAT_DATABASE_URL: databaseUrl,
-        CHAT_PORT: String(port),
-        AUTH_JWKS_URL: `http://127.0.0.1:${(jwks.address() as AddressInfo).port}/.well-known/jwks.json`,
-        EVENTS_PREFIX: `hvbenchsend${stamp}`,
-        CHAT_SEND_BURST: "10000",
-        CHAT_SEND_SUSTAINED: "1000000",
-        CHAT_GROUP_MAX_MEMBERS: String(Math.max(256, groupSize)),
-      },
+      chatEnv(port),
       `http://127.0.0.1:${port}/readyz`,
       profile,
     );
 
     const agent = new http.Agent({ keepAlive: true, maxSockets: senders });
     const mutation = `mutation($input: SendMessageInput!) { sendMessage(input: $input) { id seq } }`;
-    const send = (conversationId: string, from: string, text: string) =>
+    const send = (conversationId: string, from: string, text: string, to = port) =>
       new Promise<{ errors?: Array<{ message?: string; extensions?: { code?: string } }> }>(
         (resolve, reject) => {
           const body = JSON.stringify({
@@ -154,7 +161,7 @@ async function main(): Promise<void> {
             variables: { input: { conversationId, clientMessageId: randomUUID(), text } },
           });
           const req = http.request(
-            `http://127.0.0.1:${port}/graphql`,
+            `http://127.0.0.1:${to}/graphql`,
             {
               method: "POST",
               agent,
@@ -179,6 +186,50 @@ async function main(): Promise<void> {
     await Promise.all(
       conversations.slice(0, Math.min(senders, conversations.length)).map((c) => send(c.id, c.a, "warm-up")),
     );
+    if (abRounds > 0) {
+      const apolloPort = await freePort();
+      apolloChild = await startChild(
+        "subgraphs/chat/src/index.ts",
+        chatEnv(apolloPort, { SUBGRAPH_KNOWN_OPERATIONS: "false" }),
+        `http://127.0.0.1:${apolloPort}/readyz`,
+      );
+      await Promise.all(
+        conversations
+          .slice(0, Math.min(senders, conversations.length))
+          .map((c) => send(c.id, c.a, "warm-up", apolloPort)),
+      );
+      const sides = [
+        { name: "Apollo Server", child: apolloChild, port: apolloPort },
+        { name: "known operations", child, port },
+      ];
+      for (let round = 1; round <= abRounds; round += 1) {
+        for (const side of sides) {
+          const cpuAtStart = cpuSeconds(side.child.pid!);
+          const syscallsAtStart = syscallsOf(side.child.pid!);
+          let done = 0;
+          let refused = 0;
+          const until = performance.now() + seconds * 1000;
+          await Promise.all(
+            Array.from({ length: senders }, async () => {
+              while (performance.now() < until) {
+                const conversation = conversations[Math.floor(Math.random() * conversations.length)]!;
+                const result = await send(conversation.id, conversation.a, `m${done}`, side.port);
+                if (result.errors) refused += 1;
+                else done += 1;
+              }
+            }),
+          );
+          const used = cpuSeconds(side.child.pid!) - cpuAtStart;
+          console.log(
+            `round ${round} ${side.name}: ${done} stored (${refused} refused), chat ${((used / Math.max(1, done)) * 1000).toFixed(3)} CPU-ms and ${((syscallsOf(side.child.pid!) - syscallsAtStart) / Math.max(1, done)).toFixed(1)} read + write system calls per message; load ${os
+              .loadavg()
+              .map((l) => l.toFixed(2))
+              .join(" ")}`,
+          );
+        }
+      }
+      return;
+    }
 
     const stats = async () =>
       (
@@ -298,6 +349,7 @@ async function main(): Promise<void> {
         .join(" ")}`,
     );
   } finally {
+    await stopChild(apolloChild);
     await stopChild(child);
     jwks.close();
     await db.$disconnect();

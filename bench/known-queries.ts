@@ -5,8 +5,10 @@
  * (kit/src/known-queries.ts) against the same service with Apollo Server answering every request,
  * in one process over real HTTP (keep-alive, `--concurrency` requests in flight), interleaved
  * rounds. The process's CPU per request includes the client's, the same on both sides.
+ * `--send`: the fetch the gateway sends Chat for the app's sendMessage instead (a one-field
+ * mutation with an input object; the resolver answers a stored row without a database).
  *
- *   NODE_ENV=production pnpm exec tsx bench/known-queries.ts [--rounds 7] [--requests 2000] [--concurrency 8] [--matches 20]
+ *   NODE_ENV=production pnpm exec tsx bench/known-queries.ts [--rounds 7] [--requests 2000] [--concurrency 8] [--matches 20] [--send]
  */
 import { randomUUID } from "node:crypto";
 import http from "node:http";
@@ -25,6 +27,8 @@ const typeDefs = parse(`
   type Conversation @key(fields: "id") { id: ID! closed: Boolean! unreadCount: Int! lastMessage: Message }
   type Message { id: ID! seq: Int! text: String createdAt: DateTime! }
   type Query { ping: Int }
+  input SendMessageInput { conversationId: ID! clientMessageId: String! text: String }
+  type Mutation { sendMessage(input: SendMessageInput!): Message! }
 `);
 
 interface Row {
@@ -39,6 +43,8 @@ interface Context extends RequestContextBase {
 }
 
 const FETCH = `query Matches__chat__2($representations:[_Any!]!){_entities(representations:$representations){...on Match{conversation{id closed unreadCount lastMessage{id seq text createdAt}}}}}`;
+
+const SEND = `mutation SendMessage__chat__0($input:SendMessageInput!){sendMessage(input:$input){id seq text createdAt}}`;
 
 function post(agent: http.Agent, url: URL, body: string): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -67,6 +73,7 @@ async function main(): Promise<void> {
   const requests = flag("requests", 2000);
   const concurrency = flag("concurrency", 8);
   const matches = flag("matches", 20);
+  const sending = process.argv.includes("--send");
   printHeader("known-queries.ts");
   const representations = Array.from({ length: matches }, () => ({ __typename: "Match", id: randomUUID() }));
   const rows = new Map(
@@ -91,6 +98,12 @@ async function main(): Promise<void> {
             __resolveReference: (reference: { id: string }) => ({ id: reference.id }),
             conversation: async (match: { id: string }, _: unknown, context: Context) =>
               (await context.conversations).get(match.id),
+          },
+          Mutation: {
+            sendMessage: (_: unknown, args: { input: { text: string } }) => ({
+              ...[...rows.values()][0]!.lastMessage,
+              text: args.input.text,
+            }),
           },
           Conversation: {
             closed: (row: Row) => row.closedAt !== null,
@@ -119,10 +132,17 @@ async function main(): Promise<void> {
     });
   const services: Record<string, RunningService> = {
     "Apollo Server": await start("apollo", false),
-    "known queries": await start("known", true),
+    [sending ? "known operations" : "known queries"]: await start("known", true),
   };
   const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
-  const body = JSON.stringify({ query: FETCH, variables: { representations } });
+  const body = JSON.stringify(
+    sending
+      ? {
+          query: SEND,
+          variables: { input: { conversationId: randomUUID(), clientMessageId: randomUUID(), text: "hi" } },
+        }
+      : { query: FETCH, variables: { representations } },
+  );
   const texts = await Promise.all(Object.values(services).map((s) => post(agent, new URL(s.url), body)));
   if (texts[0] !== texts[1]) throw new Error(`different answers:\n${texts[0]}\n${texts[1]}`);
   const perRequest: Record<string, number[]> = Object.fromEntries(Object.keys(services).map((n) => [n, []]));
@@ -145,7 +165,7 @@ async function main(): Promise<void> {
   }
   const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
   console.log(
-    `answers identical; CPU-µs per request (service and client, ${matches} entities, ${concurrency} in flight), median of ${rounds} rounds of ${requests}:`,
+    `answers identical; CPU-µs per request (service and client, ${sending ? "sendMessage" : `${matches} entities`}, ${concurrency} in flight), median of ${rounds} rounds of ${requests}:`,
   );
   for (const [name, values] of Object.entries(perRequest))
     console.log(

@@ -34,8 +34,16 @@ describe("configuration", () => {
       databaseUrl: "postgresql://postgres@127.0.0.1:5432/hv_chat",
       listenDatabaseUrl: "postgresql://postgres@127.0.0.1:5432/hv_chat",
       databasePoolMin: 0,
+      knownOperations: true,
       eventsPrefix: "hv",
     });
+  });
+
+  it("should read SUBGRAPH_KNOWN_OPERATIONS as true or false only", () => {
+    expect(loadSubgraphConfig("chat", { SUBGRAPH_KNOWN_OPERATIONS: "false" }).knownOperations).toBe(false);
+    expect(() => loadSubgraphConfig("chat", { SUBGRAPH_KNOWN_OPERATIONS: "no" })).toThrow(
+      /SUBGRAPH_KNOWN_OPERATIONS/,
+    );
   });
 
   it("should read DATABASE_POOL_MIN up to the pool's size", () => {

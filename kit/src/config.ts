@@ -399,6 +399,13 @@ export const ENV_CATALOGUE = {
     z.string().min(1).default("127.0.0.1"),
     "Interface the subgraphs bind to. Only the gateway should reach them: keep them off public networks.",
   ),
+  SUBGRAPH_KNOWN_OPERATIONS: spec(
+    z
+      .enum(["true", "false"])
+      .default("true")
+      .transform((value) => value === "true"),
+    'Subgraphs: answer plain POSTed queries and one-field mutations without Apollo Server\'s per-request pipeline, with the same answer (docs/gateway.md, "The HTTP front"). `false`: Apollo Server answers every request.',
+  ),
   TRUST_PROXY: spec(
     trustProxy,
     "Which proxies' `X-Forwarded-For` to believe for the client's IP (Express `trust proxy`): `loopback` (the gateway on the same host), `true`, `false`, a hop count, or comma-separated IPs/CIDRs/`linklocal`/`uniquelocal`.",
@@ -610,6 +617,8 @@ export interface SubgraphConfig extends CommonConfig {
   listenDatabaseUrl: string;
   /** DATABASE_POOL_MIN: connections opened at start-up and kept. */
   databasePoolMin: number;
+  /** SUBGRAPH_KNOWN_OPERATIONS: plain queries and one-field mutations skip Apollo Server's pipeline. */
+  knownOperations: boolean;
 }
 
 /** Edge protection at the gateway (docs/gateway.md, "Protection"). */
@@ -714,6 +723,7 @@ export function loadSubgraphConfig(name: SubgraphName, env: Env): SubgraphConfig
     databaseUrl,
     listenDatabaseUrl: read(env, subgraphEntry(name).listenDatabaseUrlVar) ?? databaseUrl,
     databasePoolMin: read(env, "DATABASE_POOL_MIN"),
+    knownOperations: read(env, "SUBGRAPH_KNOWN_OPERATIONS"),
   };
 }
 

@@ -34,7 +34,7 @@ export function asGraphQLError(error: GraphQLError): GraphQLError {
  * graphql-js, which stops at the first error that nulls the root; graphql-jit runs the rest,
  * and the login budget (one attempt per request, however aliased) relies on stopping.
  */
-function singleRootField(operation: OperationDefinitionNode): boolean {
+export function singleRootField(operation: OperationDefinitionNode): boolean {
   const selections = operation.selectionSet.selections;
   return selections.length === 1 && selections[0]!.kind === Kind.FIELD;
 }

@@ -1,10 +1,11 @@
 import { buildSubgraphSchema } from "@apollo/subgraph";
 import { GraphQLError, parse, type GraphQLResolveInfo } from "graphql";
 import { restrictCacheHint } from "./cache-control";
-import { ErrorCode } from "./errors";
+import { appError, ErrorCode, serviceUnavailable } from "./errors";
 import { knownQueryAnswers } from "./known-queries";
 import { silentLogger } from "./logger";
-import { startService, type RequestContextBase, type RunningService } from "./service";
+import { overBudget } from "./rate-limit";
+import { startService, withHttpStatus, type RequestContextBase, type RunningService } from "./service";
 
 const TYPE_DEFS = parse(`
   extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: ["@key"])
@@ -19,7 +20,15 @@ const TYPE_DEFS = parse(`
     fails: String @cacheControl(maxAge: 60)
     count(n: Int!): Int
   }
-  type Mutation { rename(id: ID!): Person }
+  type Mutation {
+    rename(id: ID!): Person
+    note(text: String!): Int!
+    refuse(field: String!): Int
+    slowDown: Int
+    unavailable: Int
+    blank: Int!
+    sign: String @cacheControl(maxAge: 60)
+  }
   type Person @key(fields: "id") @cacheControl(maxAge: 30) {
     id: ID!
     name: String!
@@ -27,6 +36,15 @@ const TYPE_DEFS = parse(`
     signed: String
   }
 `);
+
+/** How many times a mutation's resolver has run (each must run once per request). */
+let mutationRuns = 0;
+const mutation =
+  <A, R>(resolve: (args: A) => R) =>
+  (_: unknown, args: A) => {
+    mutationRuns += 1;
+    return resolve(args);
+  };
 
 const person = (id: string) => ({ id, name: id === "nameless" ? null : `Person ${id}` });
 
@@ -44,7 +62,24 @@ function schema() {
           },
           count: (_: unknown, args: { n: number }) => args.n,
         },
-        Mutation: { rename: (_: unknown, args: { id: string }) => person(args.id) },
+        Mutation: {
+          rename: mutation((args: { id: string }) => person(args.id)),
+          note: mutation((args: { text: string }) => args.text.length),
+          refuse: mutation((args: { field: string }) => {
+            throw appError(ErrorCode.BAD_USER_INPUT, "Too long", { field: args.field });
+          }),
+          slowDown: mutation(() => {
+            throw overBudget({ name: "chat-send-burst" }, 4_200);
+          }),
+          unavailable: mutation(() => {
+            throw withHttpStatus(serviceUnavailable(), 503);
+          }),
+          blank: mutation(() => null),
+          sign: (_: unknown, __: unknown, context: object) => {
+            restrictCacheHint(context, { maxAge: 12 });
+            return "signed";
+          },
+        },
         Person: {
           __resolveReference: (reference: { id: string }) => person(reference.id),
           email: (parent: { id: string }) => `${parent.id}@example.test`,
@@ -89,6 +124,36 @@ const REQUESTS: Array<[string, Record<string, unknown>, string | undefined]> = [
   ["not parsable", { query: "{ people" }, undefined],
   ["introspection", { query: "{ __schema { queryType { name } } }" }, undefined],
   ["a mutation", { query: 'mutation { rename(id: "1") { name } }' }, undefined],
+  ["a mutation, signed in", { query: 'mutation { rename(id: "1") { id name } }' }, "Bearer u1"],
+  [
+    "a named mutation with variables",
+    {
+      query: "mutation N($text: String!) { note(text: $text) }",
+      variables: { text: "hi" },
+      operationName: "N",
+    },
+    "Bearer u1",
+  ],
+  [
+    "a mutation's wrong variable",
+    { query: "mutation N($text: String!) { note(text: $text) }", variables: { text: 3 } },
+    "Bearer u1",
+  ],
+  [
+    "a mutation's input error with its field",
+    { query: 'mutation { refuse(field: "input.text") }' },
+    "Bearer u1",
+  ],
+  ["a mutation's rate limit", { query: "mutation { slowDown }" }, "Bearer u1"],
+  ["a mutation's error with an HTTP status", { query: "mutation { unavailable }" }, "Bearer u1"],
+  ["a mutation's null in a non-null field", { query: "mutation { blank }" }, undefined],
+  ["a mutation's dynamic hint", { query: "mutation { sign }" }, undefined],
+  ["a mutation with a refused token", { query: 'mutation { note(text: "x") }' }, "Bearer bad"],
+  [
+    "a mutation of three fields, the second failing",
+    { query: 'mutation { a: note(text: "a") b: refuse(field: "b") c: note(text: "ccc") }' },
+    "Bearer u1",
+  ],
   [
     "persisted-query extensions",
     { query: "{ people { id } }", extensions: { persistedQuery: {} } },
@@ -171,11 +236,31 @@ describe("known queries: plain POSTed queries answered without Apollo Server's p
     expect(await answered({ query: "{ me }" }, "Bearer bad")).toBe(0);
     expect(await answered({ query: "{ fails }" })).toBe(0);
     expect(await answered({ query: "query C($n: Int!) { count(n: $n) }", variables: { n: "x" } })).toBe(0);
-    expect(await answered({ query: 'mutation { rename(id: "1") { name } }' })).toBe(0);
+    expect(await answered({ query: 'mutation { rename(id: "1") { name } }' })).toBe(1);
+    expect(await answered({ query: 'mutation { note(text: "x") }' }, "Bearer u1")).toBe(1);
+    expect(await answered({ query: 'mutation { refuse(field: "x") }' }, "Bearer u1")).toBe(0);
+    expect(await answered({ query: 'mutation { a: note(text: "a") b: note(text: "b") }' })).toBe(0);
     expect(await answered({ query: "{ __schema { queryType { name } } }" })).toBe(0);
     const before = knownQueryAnswers();
     await ask(apollo.url, { query: "{ people { id } }" }, undefined);
     expect(knownQueryAnswers()).toBe(before);
+  });
+
+  it.each([
+    ['mutation { note(text: "x") }', "Bearer u1"],
+    ['mutation { refuse(field: "x") }', "Bearer u1"],
+    ["mutation { slowDown }", undefined],
+    ["mutation { blank }", undefined],
+    ['mutation { note(text: "x") }', "Bearer bad"],
+  ])("should run %s as many times as Apollo Server does", async (query, authorization) => {
+    const runs = async (url: string) => {
+      const before = mutationRuns;
+      await ask(url, { query }, authorization);
+      return mutationRuns - before;
+    };
+    const expected = await runs(apollo.url);
+    expect(await runs(known.url)).toBe(expected);
+    expect(await runs(known.url)).toBe(expected);
   });
 
   it.each(["application/json", "application/graphql-response+json", "text/html"])(

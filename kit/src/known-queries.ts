@@ -10,16 +10,21 @@ import {
 } from "graphql";
 import { isCompiledQuery, type CompiledQuery } from "graphql-jit";
 import { LRUCache } from "lru-cache";
-import { compileCounted } from "./jit-executor";
+import { compileCounted, singleRootField } from "./jit-executor";
 
-/** A query text this process answers without Apollo Server: its compiled operation and its name. */
+/**
+ * An operation text this process answers without Apollo Server: its compiled operation, its kind
+ * and its name. A mutation has one root field (as `jitExecutor` compiles them): once `compiled`
+ * has run, it has run.
+ */
 export interface KnownQuery {
   compiled: CompiledQuery;
+  operation: "query" | "mutation";
   /** The operation's own name; null for an anonymous one. */
   operationName: string | null;
 }
 
-/** A POST body that a known query may answer: a query text, variables, an operation name, nothing else. */
+/** A POST body that a known operation may answer: its text, variables, an operation name, nothing else. */
 export interface PlainQueryBody {
   query: string;
   variables: Record<string, unknown>;
@@ -37,7 +42,7 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**
- * The request's operation when Apollo Server would read it as a plain POST of one query answered
+ * The request's operation when Apollo Server would read it as a plain POST of one operation answered
  * as `application/json` (JSON body, no `Accept` or one of `ANSWERED_AS_JSON`, no extensions such as persisted queries, no
  * inline trace asked for); undefined for anything else.
  */
@@ -57,10 +62,11 @@ export function plainQueryRequest(req: http.IncomingMessage, body: unknown): Pla
 }
 
 /**
- * Query texts compiled once for `schema` (graphql-jit), by text and operation name, at most
+ * Operation texts compiled once for `schema` (graphql-jit), by text and operation name, at most
  * `maxTexts` of them (least recently used dropped). A text that does not parse, fails validation
- * (`validationRules` beside graphql-js's, and no schema introspection), is not a query or does not
- * compile is remembered as unknown: Apollo Server answers it, with its errors.
+ * (`validationRules` beside graphql-js's, and no schema introspection), is neither a query nor a
+ * mutation of one root field, or does not compile is remembered as unknown: Apollo Server answers
+ * it, with its errors.
  */
 export function knownQueries(
   schema: GraphQLSchema,
@@ -78,10 +84,12 @@ export function knownQueries(
     }
     if (validate(schema, document, rules).length > 0) return false;
     const operation = getOperationAST(document, operationName);
-    if (operation?.operation !== "query") return false;
+    if (!operation) return false;
+    const kind = operation.operation;
+    if (kind !== "query" && !(kind === "mutation" && singleRootField(operation))) return false;
     const compiled = compileCounted(schema, document, operationName);
     if (!isCompiledQuery(compiled)) return false;
-    return { compiled, operationName: operation.name?.value ?? null };
+    return { compiled, operation: kind, operationName: operation.name?.value ?? null };
   };
   return (text, operationName) => {
     const key = operationName === undefined ? text : `${operationName}\n${text}`;
@@ -95,11 +103,11 @@ export function knownQueries(
 }
 
 let answers = 0;
-/** How many requests this process answered with a known query (tests: the path ran). */
+/** How many requests this process answered with a known operation (tests: the path ran). */
 export function knownQueryAnswers(): number {
   return answers;
 }
-/** Counts one answer of a known query. */
+/** Counts one answer of a known operation. */
 export function countKnownQueryAnswer(): void {
   answers += 1;
 }

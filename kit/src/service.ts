@@ -164,9 +164,9 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
    */
   onHttpServer?: (server: http.Server, runOperation: OperationRunner<TContext>) => void;
   /**
-   * A schema's plain POSTed queries answered without Apollo Server's pipeline, with the same answer
-   * (kit/src/known-queries.ts); default true, where it applies (compiled execution, no extra plugins
-   * or persisted queries). False: Apollo answers every request.
+   * A schema's plain POSTed queries and one-field mutations answered without Apollo Server's
+   * pipeline, with the same answer (kit/src/known-queries.ts); default true, where it applies
+   * (compiled execution, no extra plugins or persisted queries). False: Apollo answers every request.
    */
   answerKnownQueries?: boolean;
 }
@@ -394,10 +394,11 @@ export async function startService<TContext extends RequestContextBase>(
   };
 
   /**
-   * Runs a known query and sends its answer as Apollo Server would have (true). False when Apollo
-   * must answer instead, with the same `context` promise: the caller was refused (its error is
-   * Apollo's to answer), graphql-jit refused the variables (nothing ran: graphql-js runs it), or the
-   * result has errors (held for Apollo's executor, which answers it without running it again).
+   * Runs a known query or mutation and sends its answer as Apollo Server would have (true). False
+   * when Apollo must answer instead, with the same `context` promise: the caller was refused (its
+   * error is Apollo's to answer; nothing ran), graphql-jit refused the variables (nothing ran:
+   * graphql-js runs it), or the result has errors (held for Apollo's executor, which answers it
+   * without running it again).
    */
   const answeredKnownQuery = async (
     req: http.IncomingMessage,
@@ -413,7 +414,8 @@ export async function startService<TContext extends RequestContextBase>(
     } catch {
       return false;
     }
-    const hints = collectCacheHints(contextValue);
+    // A mutation's answer is never cacheable (viewerScopedCachePolicy): its hints are not collected.
+    const hints = known.operation === "query" ? collectCacheHints(contextValue) : undefined;
     const result = await known.compiled.query(undefined, contextValue, plain.variables);
     if (!("data" in result)) {
       holdResult(contextValue, "graphql-js");
@@ -423,7 +425,10 @@ export async function startService<TContext extends RequestContextBase>(
       holdResult(contextValue, { ...result, errors: result.errors.map(asGraphQLError) });
       return false;
     }
-    res.setHeader("cache-control", queryCacheControl(hints, contextValue.viewer !== null));
+    res.setHeader(
+      "cache-control",
+      hints ? queryCacheControl(hints, contextValue.viewer !== null) : "no-store",
+    );
     sendBody(
       req,
       res,
@@ -436,7 +441,7 @@ export async function startService<TContext extends RequestContextBase>(
     logGraphQLRequest(contextValue, known.operationName, startedAt, 0);
     options.metrics?.observeGraphQLRequest(
       operationName,
-      "query",
+      known.operation,
       Number(process.hrtime.bigint() - startedAt) / 1e9,
       [],
     );

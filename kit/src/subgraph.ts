@@ -118,6 +118,7 @@ export async function startSubgraph<TContext extends RequestContextBase>(
     isProduction: config.isProduction,
     graphql: { schema },
     trustProxy: config.trustProxy,
+    answerKnownQueries: config.knownOperations,
     authenticate: bearerAuthenticator(verifier),
     metrics,
     getRoutes: {
