@@ -165,7 +165,7 @@ describe("known queries: plain POSTed queries answered without Apollo Server's p
   let known: RunningService;
   let apollo: RunningService;
 
-  const start = (name: string, answerKnownQueries: boolean) =>
+  const start = (name: string, answerKnownQueries: boolean, parseOptions?: { maxTokens: number }) =>
     startService<RequestContextBase>({
       name,
       logger: silentLogger(name),
@@ -185,6 +185,7 @@ describe("known queries: plain POSTed queries answered without Apollo Server's p
       },
       context: async (base) => base,
       answerKnownQueries,
+      ...(parseOptions ? { parseOptions } : {}),
     });
 
   beforeAll(async () => {
@@ -261,6 +262,23 @@ describe("known queries: plain POSTed queries answered without Apollo Server's p
     const expected = await runs(apollo.url);
     expect(await runs(known.url)).toBe(expected);
     expect(await runs(known.url)).toBe(expected);
+  });
+
+  it("should leave a service with parser limits to Apollo Server: a mutation past them is refused, not run", async () => {
+    const limited = await start("limited", true, { maxTokens: 10 });
+    try {
+      const before = { runs: mutationRuns, answers: knownQueryAnswers() };
+      const answer = await ask(
+        limited.url,
+        { query: "mutation N($text: String!) { note(text: $text) }", variables: { text: "x" } },
+        "Bearer u1",
+      );
+      expect(answer.status).toBe(400);
+      expect(JSON.parse(answer.text).errors[0].extensions.code).toBe("GRAPHQL_PARSE_FAILED");
+      expect({ runs: mutationRuns, answers: knownQueryAnswers() }).toEqual(before);
+    } finally {
+      await limited.stop();
+    }
   });
 
   it.each(["application/json", "application/graphql-response+json", "text/html"])(

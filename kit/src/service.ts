@@ -166,7 +166,8 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
   /**
    * A schema's plain POSTed queries and one-field mutations answered without Apollo Server's
    * pipeline, with the same answer (kit/src/known-queries.ts); default true, where it applies
-   * (compiled execution, no extra plugins or persisted queries). False: Apollo answers every request.
+   * (compiled execution, no extra plugins, persisted queries or parser limits). False: Apollo answers
+   * every request.
    */
   answerKnownQueries?: boolean;
 }
@@ -359,7 +360,8 @@ export async function startService<TContext extends RequestContextBase>(
     !tracingStarted() &&
     options.answerKnownQueries !== false &&
     !options.plugins?.length &&
-    !options.persistedQueries
+    !options.persistedQueries &&
+    !options.parseOptions
       ? knownQueries(source.schema, options.validationRules)
       : undefined;
 
