@@ -3,7 +3,7 @@
  * interleaved in one process on one connection (so the machine's load hits every way alike).
  *
  *   pnpm exec tsx bench/chat-store.ts [--sends 2000] [--rounds 4] [--conversations 500] [--messages 200000]
- *     [--published 100000] [--checkpoint] [--fk-off] [--keep]
+ *     [--published 100000] [--checkpoint] [--fk-on] [--only "NAME|..."] [--keep]
  *
  * A bench database of Chat's schema with `conversations` two-person GROUP conversations (as the
  * gateway bench makes them) and as many DIRECT ones, holding `messages` messages with random
@@ -16,15 +16,17 @@
  * - `STORE (group|direct), v4 ids`: the variant a text send runs (store-statement.ts), the message
  *   and outbox event ids random, as before round 8;
  * - `STORE (group|direct), v7 ids`: the same with time-ordered ids (timeOrderedUuid), as Chat sends;
- * - with `--fk-off`, `STORE (group), v7, no FK`: the same on a second backend with the foreign-key
- *   triggers off (session_replication_role = replica: a superuser's connection), to price the
+ * - with `--fk-on`, `STORE (group), v7, with FK`: the same on a second bench database, seeded alike,
+ *   that has the foreign key messages -> conversations back (as before round 11), to price the
  *   message row's check against conversations;
  * - `pre-check`: the read before the budgets (messages.ts), alone;
  * - `outbox row + mark`: an event row (a v7 id) inserted per send and marked published 20 at a time
  *   (the relay's MARK_SQL) on a copy of the outbox table holding `published` rows published earlier,
  *   as an outbox that is never pruned does.
+ * `--only "A|B"` runs only the ways whose name contains one of these (e.g. `--only "v7 ids|with FK"`).
  */
 import { randomUUID } from "node:crypto";
+import { existsSync, readFileSync } from "node:fs";
 import { Client, Pool } from "pg";
 import {
   groupCommit,
@@ -50,9 +52,18 @@ import {
   runBench,
 } from "./support/service";
 
-/** utime + stime of a process in µs (USER_HZ 100: 10 ms steps, hence many sends per round). */
+/**
+ * A process's time on a CPU so far in µs: the scheduler's own sum in ns (/proc/<pid>/schedstat),
+ * or utime + stime (USER_HZ 100: 10 ms steps) where the kernel keeps no schedstat.
+ */
 function cpuMicros(pid: number): number {
-  return Math.round(cpuSecondsOf(pid) * 1_000_000);
+  const schedstat = existsSync(`/proc/${pid}/schedstat`)
+    ? readFileSync(`/proc/${pid}/schedstat`, "utf8")
+    : "";
+  const ns = Number(schedstat.split(" ")[0]);
+  return schedstat !== "" && Number.isFinite(ns)
+    ? Math.round(ns / 1000)
+    : Math.round(cpuSecondsOf(pid) * 1_000_000);
 }
 
 interface Conversation {
@@ -185,6 +196,43 @@ async function atRates(
   }
 }
 
+/** Seeds a bench database: the conversations, their members and history, published outbox rows, and a copy of the outbox. */
+async function fill(
+  client: Client,
+  all: Array<Conversation & { kind: ConversationKind }>,
+  perConversation: number,
+  published: number,
+): Promise<void> {
+  await client.query(
+    `INSERT INTO conversations (id, kind, title, last_seq, version)
+     SELECT id::uuid, k::"ConversationKind", 'bench', $3::int, $3::int FROM unnest($1::text[], $2::text[]) AS t(id, k)`,
+    [all.map((c) => c.id), all.map((c) => c.kind), perConversation],
+  );
+  await client.query(
+    `INSERT INTO conversation_members (conversation_id, user_id, role, last_read_seq, delivered_seq)
+     SELECT c::uuid, u::uuid, 'MEMBER', $3::int, $3::int FROM unnest($1::text[], $2::text[]) AS t(c, u)`,
+    [all.flatMap((c) => [c.id, c.id]), all.flatMap((c) => [c.a, c.b]), perConversation],
+  );
+  // The history: random ids, in send order (seq), each member sending every other message.
+  await client.query(
+    `INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, text, created_at, version)
+     SELECT gen_random_uuid(), c::uuid, s, CASE WHEN s % 2 = 0 THEN a::uuid ELSE b::uuid END, gen_random_uuid()::text,
+            'history ' || s, now() - interval '1 day', s
+       FROM unnest($1::text[], $2::text[], $3::text[]) AS t(c, a, b), generate_series(1, $4::int) AS s`,
+    [all.map((c) => c.id), all.map((c) => c.a), all.map((c) => c.b), perConversation],
+  );
+  await client.query(
+    `INSERT INTO outbox_events (id, type, payload, created_at, published_at)
+     SELECT gen_random_uuid(), 'message.created', '{"preview": "bench"}'::jsonb, now() - interval '1 day', now() - interval '1 day'
+       FROM generate_series(1, $1::int)`,
+    [published],
+  );
+  // A copy of the outbox table for the row + mark way (STORE's events go to outbox_events).
+  await client.query(`CREATE TABLE outbox_index (LIKE outbox_events INCLUDING ALL)`);
+  await client.query(`INSERT INTO outbox_index SELECT * FROM outbox_events`);
+  await client.query(`VACUUM ANALYZE`);
+}
+
 async function main(): Promise<void> {
   printHeader("chat-store.ts");
   const sends = flag("sends", 2000);
@@ -193,7 +241,7 @@ async function main(): Promise<void> {
   const messages = flag("messages", 200_000);
   const published = flag("published", 100_000);
   const checkpoint = process.argv.includes("--checkpoint");
-  const fkOff = process.argv.includes("--fk-off");
+  const fkOn = process.argv.includes("--fk-on");
   const groupSizes = (argument("group-commit") ?? "")
     .split(",")
     .filter((size) => size !== "")
@@ -207,10 +255,12 @@ async function main(): Promise<void> {
   const rates = list("rate");
   const seconds = flag("seconds", 5);
   const runningList = list("running");
-  const url = await benchDatabase("chat", "store", Date.now().toString(36));
+  const stamp = Date.now().toString(36);
+  const url = await benchDatabase("chat", "store", stamp);
   const client = new Client({ connectionString: url });
   await client.connect();
-  let noFk: Client | undefined;
+  const fkUrl = fkOn ? await benchDatabase("chat", "store_fk", stamp) : undefined;
+  const withFk = fkUrl ? new Client({ connectionString: fkUrl }) : undefined;
   try {
     const seed = (kind: ConversationKind) =>
       Array.from({ length: count }, () => ({ id: randomUUID(), a: randomUUID(), b: randomUUID(), kind }));
@@ -218,43 +268,18 @@ async function main(): Promise<void> {
     const directs = seed("DIRECT");
     const all = [...groups, ...directs];
     const perConversation = Math.max(1, Math.floor(messages / all.length));
-    await client.query(
-      `INSERT INTO conversations (id, kind, title, last_seq, version)
-       SELECT id::uuid, k::"ConversationKind", 'bench', $3::int, $3::int FROM unnest($1::text[], $2::text[]) AS t(id, k)`,
-      [all.map((c) => c.id), all.map((c) => c.kind), perConversation],
-    );
-    await client.query(
-      `INSERT INTO conversation_members (conversation_id, user_id, role, last_read_seq, delivered_seq)
-       SELECT c::uuid, u::uuid, 'MEMBER', $3::int, $3::int FROM unnest($1::text[], $2::text[]) AS t(c, u)`,
-      [all.flatMap((c) => [c.id, c.id]), all.flatMap((c) => [c.a, c.b]), perConversation],
-    );
-    // The history: random ids, in send order (seq), each member sending every other message.
-    await client.query(
-      `INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, text, created_at, version)
-       SELECT gen_random_uuid(), c::uuid, s, CASE WHEN s % 2 = 0 THEN a::uuid ELSE b::uuid END, gen_random_uuid()::text,
-              'history ' || s, now() - interval '1 day', s
-         FROM unnest($1::text[], $2::text[], $3::text[]) AS t(c, a, b), generate_series(1, $4::int) AS s`,
-      [all.map((c) => c.id), all.map((c) => c.a), all.map((c) => c.b), perConversation],
-    );
-    await client.query(
-      `INSERT INTO outbox_events (id, type, payload, created_at, published_at)
-       SELECT gen_random_uuid(), 'message.created', '{"preview": "bench"}'::jsonb, now() - interval '1 day', now() - interval '1 day'
-         FROM generate_series(1, $1::int)`,
-      [published],
-    );
-    // A copy of the outbox table for the row + mark way (STORE's events go to outbox_events).
-    await client.query(`CREATE TABLE outbox_index (LIKE outbox_events INCLUDING ALL)`);
-    await client.query(`INSERT INTO outbox_index SELECT * FROM outbox_events`);
-    await client.query(`VACUUM ANALYZE`);
+    await fill(client, all, perConversation, published);
     const pid = (await client.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
-    // A second backend with the foreign-key triggers off (session_replication_role = replica needs a
-    // superuser): what the message row's check against conversations costs, on the same tables.
-    noFk = fkOff ? new Client({ connectionString: url }) : undefined;
-    let noFkPid = 0;
-    if (noFk) {
-      await noFk.connect();
-      await noFk.query("SET session_replication_role = replica");
-      noFkPid = (await noFk.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
+    // The second database, seeded alike, with the foreign key messages -> conversations back.
+    let withFkPid = 0;
+    if (withFk) {
+      await withFk.connect();
+      await fill(withFk, all, perConversation, published);
+      await withFk.query(
+        `ALTER TABLE messages ADD CONSTRAINT "messages_conversation_id_fkey" FOREIGN KEY (conversation_id)
+           REFERENCES conversations(id) ON DELETE CASCADE ON UPDATE CASCADE`,
+      );
+      withFkPid = (await withFk.query<{ pid: number }>("SELECT pg_backend_pid() AS pid")).rows[0]!.pid;
     }
     let n = 0;
     const pick = (list: Conversation[]) => list[Math.floor(Math.random() * list.length)]!;
@@ -274,7 +299,7 @@ async function main(): Promise<void> {
       for (let i = 0; i < size; i += 1) await run();
       await client.query("COMMIT");
     };
-    const ways: Array<{ name: string; run: () => Promise<unknown>; pid?: number; perRun?: number }> = [
+    const allWays: Array<{ name: string; run: () => Promise<unknown>; pid?: number; perRun?: number }> = [
       { name: "STORE (group), v4 ids", run: store(groups, "GROUP", "v4") },
       { name: "STORE (group), v7 ids", run: store(groups, "GROUP", "v7") },
       { name: "STORE (direct), v4 ids", run: store(directs, "DIRECT", "v4") },
@@ -306,8 +331,8 @@ async function main(): Promise<void> {
         run: inTransactions(size, store(groups, "GROUP", "v7")),
         perRun: size,
       })),
-      ...(noFk
-        ? [{ name: "STORE (group), v7, no FK", run: store(groups, "GROUP", "v7", noFk), pid: noFkPid }]
+      ...(withFk
+        ? [{ name: "STORE (group), v7, with FK", run: store(groups, "GROUP", "v7", withFk), pid: withFkPid }]
         : []),
       {
         name: "pre-check",
@@ -332,6 +357,8 @@ async function main(): Promise<void> {
         (await client.query<{ lsn: string }>("SELECT (pg_current_wal_lsn() - '0/0')::text AS lsn")).rows[0]!
           .lsn,
       );
+    const only = (argument("only") ?? "").split("|").filter((part) => part !== "");
+    const ways = allWays.filter((way) => only.length === 0 || only.some((part) => way.name.includes(part)));
     // Warm-up: every statement prepared and past PostgreSQL's five custom plans.
     for (const way of ways) for (let i = 0; i < 20; i += 1) await way.run();
     const results = new Map<string, Array<{ cpu: number; wal: number }>>(ways.map((way) => [way.name, []]));
@@ -363,9 +390,10 @@ async function main(): Promise<void> {
       );
     }
   } finally {
-    await noFk?.end();
+    await withFk?.end();
     await client.end();
     await dropUnlessKept(url, keep);
+    if (fkUrl) await dropUnlessKept(fkUrl, keep);
   }
 }
 

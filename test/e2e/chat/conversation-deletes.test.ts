@@ -14,8 +14,7 @@ import {
 /**
  * Where Chat deletes a conversation (the last member leaves, the account purge empties it), it
  * deletes the conversation's messages itself: the foreign key messages → conversations (whose
- * cascade did it) is to be dropped in a later release. Run on a database of its own without that
- * key, so only the explicit delete can remove them.
+ * cascade did it) is gone since migration 20261217120000, so only the explicit delete removes them.
  */
 describe("chat: a deleted conversation's messages, without the foreign key's cascade", () => {
   const databaseUrl = withDatabaseName(
@@ -30,9 +29,6 @@ describe("chat: a deleted conversation's messages, without the foreign key's cas
     await ensureDatabase(databaseUrl);
     await migrateDeploy("chat", databaseUrl);
     harness = await startChatHarness({ CHAT_DATABASE_URL: databaseUrl, CHAT_SEND_BURST: "1000" });
-    await harness.db.$executeRawUnsafe(
-      'ALTER TABLE messages DROP CONSTRAINT "messages_conversation_id_fkey"',
-    );
     url = harness.instances[0]!.url;
     events = chatEventFeed(harness);
   }, 120_000);
@@ -45,6 +41,13 @@ describe("chat: a deleted conversation's messages, without the foreign key's cas
   const messagesIn = (conversationId: string) => harness.db.message.count({ where: { conversationId } });
   const leave = (conversationId: string, who: { token: string; userId: string; sessionId: string }) =>
     gql(url, "mutation($c: ID!) { leaveConversation(conversationId: $c) }", { c: conversationId }, who);
+
+  it("should have no foreign key from messages to conversations once migrated", async () => {
+    const keys = await harness.db.$queryRaw<Array<{ name: string }>>`
+      SELECT conname::text AS name FROM pg_constraint
+       WHERE conrelid = 'messages'::regclass AND confrelid = 'conversations'::regclass`;
+    expect(keys).toEqual([]);
+  });
 
   it("deletes them when the last member leaves", async () => {
     const [a, b] = [await harness.person(), await harness.person()];
