@@ -146,18 +146,28 @@ export function createLoaders(services: ChatServices, viewerId: string | null) {
       const rows = await sql.query<ConversationMembershipRow>(
         prepared("chat_conversations_by_match", conversationsByMatch(viewerId, matchIds)),
       );
-      const byMatch = new Map(
-        rows.map(
-          ({ role, lastReadSeq, deliveredSeq, muted, lastMessage, lastSenderBlocked, ...conversation }) => [
-            conversation.matchId,
-            {
-              ...conversation,
-              me: { role, lastReadSeq, deliveredSeq, muted },
-              lastMessage: lastMessage === null || lastSenderBlocked ? null : messageFromJson(lastMessage),
-            },
-          ],
-        ),
-      );
+      const byMatch = new Map<string | null, ConversationRow>();
+      for (const row of rows) {
+        byMatch.set(row.matchId, {
+          id: row.id,
+          kind: row.kind,
+          title: row.title,
+          createdAt: row.createdAt,
+          closedAt: row.closedAt,
+          closedReason: row.closedReason,
+          matchId: row.matchId,
+          lastSeq: row.lastSeq,
+          lastActivityAt: row.lastActivityAt,
+          me: {
+            role: row.role,
+            lastReadSeq: row.lastReadSeq,
+            deliveredSeq: row.deliveredSeq,
+            muted: row.muted,
+          },
+          lastMessage:
+            row.lastMessage === null || row.lastSenderBlocked ? null : messageFromJson(row.lastMessage),
+        });
+      }
       return matchIds.map((id) => byMatch.get(id) ?? null);
     }),
     /** The viewer's own invitations by id (INVITATION_RECEIVED events); null for anyone else's. */

@@ -45,6 +45,12 @@ describe("matches page", () => {
     );
     expect(people).toEqual([...others].reverse());
     expect([first.pageInfo.hasNextPage, second.pageInfo.hasNextPage]).toEqual([true, false]);
+    // Each cursor is base64url of JSON.stringify's bytes for its match's time and id; the last is endCursor.
+    for (const { cursor, node } of [...first.edges, ...second.edges]) {
+      const json = JSON.stringify({ c: node.createdAt.toISOString(), i: node.id });
+      expect(cursor).toBe(Buffer.from(json).toString("base64url"));
+    }
+    expect(first.pageInfo.endCursor).toBe(first.edges.at(-1)?.cursor);
     expect(statements).toEqual(["discovery_matches_page", "discovery_matches_page"]);
     const { rows } = await clients.pool.query<{ name: string }>("SELECT name FROM pg_prepared_statements");
     expect(rows.map((row) => row.name)).toContain("discovery_matches_page");

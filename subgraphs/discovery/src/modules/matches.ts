@@ -42,9 +42,14 @@ interface Cursor {
   id: string;
 }
 
-/** Opaque to clients: base64url of `{"c":"<ISO time>","i":"<match id>"}`. */
+/**
+ * Opaque to clients: base64url of `{"c":"<ISO time>","i":"<match id>"}`, the bytes JSON.stringify
+ * writes for them (neither an ISO time nor a uuid has a character JSON escapes).
+ */
 export function encodeMatchCursor(match: MatchRow): string {
-  return Buffer.from(JSON.stringify({ c: match.createdAt.toISOString(), i: match.id })).toString("base64url");
+  return Buffer.from(`{"c":"${match.createdAt.toISOString()}","i":"${match.id}"}`, "latin1").toString(
+    "base64url",
+  );
 }
 
 const BASE64URL = /^[A-Za-z0-9_-]+$/;
@@ -128,16 +133,18 @@ export const matchResolvers = {
         text: PAGE_SQL,
         values: [viewer.userId, cursor?.createdAt ?? null, cursor?.id ?? null, size + 1],
       });
-      const page: MatchRow[] = rows.slice(0, size).map((row) => ({
-        id: row.id,
-        userAId: row.user_a_id,
-        userBId: row.user_b_id,
-        createdAt: new Date(row.created_at),
-      }));
-      const last = page.at(-1);
+      const edges = rows.slice(0, size).map((row) => {
+        const match: MatchRow = {
+          id: row.id,
+          userAId: row.user_a_id,
+          userBId: row.user_b_id,
+          createdAt: row.created_at,
+        };
+        return { cursor: encodeMatchCursor(match), node: match };
+      });
       return {
-        edges: page.map((match) => ({ cursor: encodeMatchCursor(match), node: match })),
-        pageInfo: { hasNextPage: rows.length > size, endCursor: last ? encodeMatchCursor(last) : null },
+        edges,
+        pageInfo: { hasNextPage: rows.length > size, endCursor: edges.at(-1)?.cursor ?? null },
       };
     },
   },
