@@ -14,6 +14,7 @@ import {
 } from "@hv/prisma";
 import { createUsersDb, type UsersDb } from "@hv/users/src/db";
 import {
+  EVENT_BATCH_JOB,
   EVENT_CONSUMERS,
   eventQueueName,
   InvalidEventError,
@@ -25,6 +26,7 @@ import {
   startEventConsumer,
   startOutboxRelay,
   SUBSCRIPTIONS,
+  type EventBatchJobData,
   type EventConsumer,
   type EventConsumerHandle,
   type EventHandler,
@@ -382,7 +384,7 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     expect(ids(deliveries.media)).toEqual([...eventIds].sort());
   });
 
-  it("should enqueue a lone event and a batch with the relay's job options, and drop one handed over again", async () => {
+  it("should enqueue a lone event as its job and a batch as one job per consumer, with the relay's job options", async () => {
     const started = relay({
       retry: { attempts: 4, backoffMs: 700 },
       keepCompletedSeconds: 90,
@@ -396,13 +398,13 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     ];
     started.publishCommitted(await committedRecords([lone])); // one job per queue
     await waitFor("the lone event enqueued", async () => (await jobCounts("media")).waiting === 1);
-    // Two events for three consumers: six jobs, in one write to Redis.
+    // Two events for three consumers: one job per consumer carrying both, in one write to Redis.
     const records = await committedRecords([first, second]);
     const write = jest.spyOn(net.Socket.prototype, "_write");
     const writev = jest.spyOn(net.Socket.prototype, "_writev");
     try {
       started.publishCommitted(records);
-      await waitFor("the batch enqueued", async () => (await jobCounts("media")).waiting === 3);
+      await waitFor("the batch enqueued", async () => (await jobCounts("media")).waiting === 2);
       const carried = (text: string) => text.includes(first) || text.includes(second);
       const writesOfTheBatch = [
         ...write.mock.calls.filter(([chunk]) => carried(String(chunk))),
@@ -418,30 +420,35 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     }
     started.publishCommitted(await committedRecords([lone])); // again: the job id drops it
     await pause(200);
-    expect(await jobCounts("media")).toMatchObject({ waiting: 3 });
+    expect(await jobCounts("media")).toMatchObject({ waiting: 2 });
     const queue = new Queue(eventQueueName("media"), { connection: { url: REDIS_URL }, prefix });
     try {
-      const jobs = await Promise.all([lone, first, second].map((id) => queue.getJob(id)));
+      const jobs = await Promise.all([lone, `batch.${first}`].map((id) => queue.getJob(id)));
       const options = jobs.map((job) => ({
         id: job?.id,
         name: job?.name,
-        type: (job?.data as { type?: string } | undefined)?.type,
         attempts: job?.opts.attempts,
         backoff: job?.opts.backoff,
         removeOnComplete: job?.opts.removeOnComplete,
         removeOnFail: job?.opts.removeOnFail,
       }));
-      expect(options).toEqual(
-        [lone, first, second].map((id) => ({
-          id,
-          name: "user.deleted",
-          type: "user.deleted",
-          attempts: 4,
-          backoff: { type: "exponential", delay: 700, jitter: 0.2 },
-          removeOnComplete: { age: 90 },
-          removeOnFail: { age: 7 * 24 * 3600 },
-        })),
-      );
+      const relayOptions = {
+        attempts: 4,
+        backoff: { type: "exponential", delay: 700, jitter: 0.2 },
+        removeOnComplete: { age: 90 },
+        removeOnFail: { age: 7 * 24 * 3600 },
+      };
+      expect(options).toEqual([
+        { id: lone, name: "user.deleted", ...relayOptions },
+        { id: `batch.${first}`, name: EVENT_BATCH_JOB, ...relayOptions },
+      ]);
+      expect((jobs[0]?.data as { type?: string }).type).toBe("user.deleted");
+      const batch = jobs[1]?.data as EventBatchJobData;
+      expect(batch.events.map((event) => [event.id, event.type])).toEqual([
+        [first, "user.deleted"],
+        [second, "user.deleted"],
+      ]);
+      expect(batch.events.map((event) => event.payload)).toEqual(records.map((record) => record.payload));
     } finally {
       await queue.close();
     }
@@ -675,6 +682,7 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
   });
 
   it("should keep what is written while Redis is down and publish it, once, when Redis comes back", async () => {
+    log = capturingLogger("events-test", "debug"); // the failed hand-over is a debug line
     const deliveries = startConsumers();
     const proxy = await redisProxy();
     try {
@@ -745,5 +753,107 @@ describe.each(["prisma", "sql"] as const)("events between subgraphs (%s outbox s
     const eventId = await commitUserDeleted();
     await waitFor("the delivery", () => deliveries.media.length === 1);
     expect(ids(deliveries.media)).toEqual([eventId]);
+  });
+});
+
+describe("events handed over together (publishCommitted, sql outbox store)", () => {
+  beforeEach(() => {
+    storeKind = "sql";
+  });
+
+  it("should carry a window's events to each consumer in one job, each delivered once as its own event", async () => {
+    const deliveries = startConsumers();
+    const started = relay({ handOverWindowMs: 100, markDelayMs: 10 });
+    await started.flush();
+    const eventIds: string[] = [];
+    for (let i = 0; i < 5; i += 1) eventIds.push(await commitUserDeleted());
+    const records = await committedRecords(eventIds);
+    // One at a time, in turns of their own, as sends hand them over.
+    for (const record of records) {
+      started.publishCommitted([record]);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    await waitFor("every delivery", () =>
+      (["discovery", "chat", "media"] as const).every((c) => deliveries[c].length === 5),
+    );
+    await waitFor("marked published", async () => (await unpublishedIds()).length === 0);
+    await pause(200);
+    for (const consumer of ["discovery", "chat", "media"] as const) {
+      expect(ids(deliveries[consumer])).toEqual([...eventIds].sort());
+      expect(deliveries[consumer].map((delivery) => delivery.meta.attempt)).toEqual([1, 1, 1, 1, 1]);
+      expect(await jobCounts(consumer)).toMatchObject({
+        waiting: 0,
+        active: 0,
+        delayed: 0,
+        completed: 1,
+        failed: 0,
+      });
+    }
+  });
+
+  it("should retry an event that fails in a batch as its own job, leaving the others handled once", async () => {
+    const started = relay({ retry: { attempts: 3, backoffMs: 20 }, markDelayMs: 10 });
+    await started.flush(); // the start-up pass is over: the events below are the hand-over's
+    const eventIds = [await commitUserDeleted(), await commitUserDeleted(), await commitUserDeleted()];
+    const failing = eventIds[1]!;
+    const attempts: Record<string, number[]> = {};
+    const deliveries = startConsumers({
+      media: {
+        "user.deleted": async (_payload, meta) => {
+          (attempts[meta.eventId] ??= []).push(meta.attempt);
+          if (meta.eventId === failing && attempts[meta.eventId]!.length === 1)
+            throw new Error("media database unavailable");
+        },
+      },
+    });
+    started.publishCommitted(await committedRecords(eventIds));
+    await waitFor("the failed one handled again", () => attempts[failing]?.length === 2);
+    await waitFor("its job completed", async () => (await jobOf("media", failing))?.state === "completed");
+    expect(Object.fromEntries(eventIds.map((id) => [id, attempts[id]]))).toEqual({
+      [eventIds[0]!]: [1],
+      [eventIds[1]!]: [1, 1],
+      [eventIds[2]!]: [1],
+    });
+    expect(ids(deliveries.chat)).toEqual([...eventIds].sort()); // other consumers are not affected
+    expect(await jobCounts("media")).toMatchObject({
+      waiting: 0,
+      active: 0,
+      delayed: 0,
+      completed: 2,
+      failed: 0,
+    });
+    expect(
+      log.lines.filter((line) => line.msg === "event handler failed in a batch; retrying it as its own job"),
+    ).toHaveLength(1);
+  });
+
+  it("should leave a batch it could not enqueue in the outbox, and the poll delivers each event once", async () => {
+    log = capturingLogger("events-test", "debug"); // the failed hand-over is a debug line
+    const deliveries = startConsumers();
+    const proxy = await redisProxy();
+    const cutOff = relay({ connection: proxy.url, handOverWindowMs: 50, markDelayMs: 10 });
+    try {
+      await cutOff.flush(); // connected
+      const eventIds: string[] = [];
+      for (let i = 0; i < 4; i += 1) eventIds.push(await commitUserDeleted());
+      const records = await committedRecords(eventIds);
+      for (const record of records) cutOff.publishCommitted([record]);
+      await proxy.cut(); // within the window: the batch's add fails
+      await waitFor("the hand-over failed", () =>
+        log.lines.some((line) => line.msg === "outbox relay: direct publish failed; left to the poll"),
+      );
+      await cutOff.stop();
+      expect(await unpublishedIds()).toEqual(eventIds);
+      expect(deliveries.media).toEqual([]);
+
+      const poll = relay();
+      expect((await poll.flush()).error).toBeUndefined();
+      expect(await unpublishedIds()).toEqual([]);
+      await waitFor("the deliveries", () => deliveries.media.length === 4);
+      await pause(200);
+      expect(ids(deliveries.media)).toEqual([...eventIds].sort());
+    } finally {
+      await proxy.close();
+    }
   });
 });

@@ -1,4 +1,4 @@
-import { Queue, UnrecoverableError, Worker, type Job } from "bullmq";
+import { Queue, UnrecoverableError, Worker, type Job, type JobsOptions } from "bullmq";
 import Redis, { type RedisOptions } from "ioredis";
 import type { Logger } from "../logger";
 import { redisOptions } from "../redis";
@@ -15,7 +15,7 @@ import {
   type EventType,
   type SubscribedEvent,
 } from "./catalogue";
-import type { EventJobData, EventsConnection } from "./relay";
+import { EVENT_BATCH_JOB, type EventBatchJobData, type EventJobData, type EventsConnection } from "./relay";
 
 export interface EventMeta<T extends EventType = EventType> {
   /** The same on every delivery of this event: the key for idempotency. */
@@ -103,17 +103,19 @@ export function startEventConsumer<C extends EventConsumer>(
 
   let inFlight = 0;
   let starts = 0;
-  const processor = async (job: Job<Partial<EventJobData>>): Promise<void> => {
+  type AnyJobData = Partial<EventJobData> & Partial<EventBatchJobData>;
+  const processor = async (job: Job<AnyJobData>): Promise<void> => {
     starts += 1;
     inFlight += 1;
     try {
-      await handle(job);
+      if (job.name === EVENT_BATCH_JOB) await handleBatch(job);
+      else await handle(job.data, job.id ?? "", job);
     } finally {
       inFlight -= 1;
     }
   };
-  const handle = async (job: Job<Partial<EventJobData>>): Promise<void> => {
-    const { type, payload, occurredAt } = job.data;
+  const handle = async (event: Partial<EventJobData>, eventId: string, job: Job): Promise<void> => {
+    const { type, payload, occurredAt } = event;
     const handler = isEventType(type) && subscribed.includes(type) ? handlers[type] : undefined;
     if (!isEventType(type) || !handler) {
       throw new UnrecoverableError(`${consumer} does not handle events of type ${String(type)}`);
@@ -126,11 +128,39 @@ export function startEventConsumer<C extends EventConsumer>(
       throw error;
     }
     await handler(parsed, {
-      eventId: job.id ?? "",
+      eventId,
       type,
       occurredAt: new Date(occurredAt ?? job.timestamp),
       attempt: job.attemptsMade + 1,
     });
+  };
+  /**
+   * Each event of a batch job at once, as its own; each that fails goes on as its own job (the
+   * relay's form and the batch's options, after the first backoff). Throws (the batch is retried
+   * whole) only when those jobs cannot be added.
+   */
+  const handleBatch = async (job: Job<AnyJobData>): Promise<void> => {
+    const events = Array.isArray(job.data.events) ? job.data.events : [];
+    const outcomes = await Promise.allSettled(events.map((event) => handle(event, event.id, job)));
+    const failed: Array<EventJobData & { id: string }> = [];
+    outcomes.forEach((outcome, index) => {
+      const event = events[index]!;
+      if (outcome.status === "fulfilled") return;
+      failed.push(event);
+      logger.warn(
+        { err: outcome.reason as unknown, consumer, eventId: event.id, type: event.type, batch: job.id },
+        "event handler failed in a batch; retrying it as its own job",
+      );
+    });
+    if (failed.length === 0) return;
+    const opts = ownJobOptions(job.opts);
+    await probe.addBulk(
+      failed.map(({ id, type, payload, occurredAt }) => ({
+        name: type,
+        data: { type, payload, occurredAt } satisfies EventJobData,
+        opts: { ...opts, jobId: id },
+      })),
+    );
   };
 
   /**
@@ -139,7 +169,7 @@ export function startEventConsumer<C extends EventConsumer>(
    * that hangs be ended by disconnecting them.
    */
   interface Generation {
-    worker: Worker<Partial<EventJobData>>;
+    worker: Worker<AnyJobData>;
     clients: Redis[];
   }
   const startGeneration = (): Generation => {
@@ -154,7 +184,7 @@ export function startEventConsumer<C extends EventConsumer>(
       return copy;
     }) as typeof base.duplicate;
     clients.push(base);
-    const worker = new Worker<Partial<EventJobData>>(queueName, processor, {
+    const worker = new Worker<AnyJobData>(queueName, processor, {
       connection: base,
       prefix,
       concurrency,
@@ -261,6 +291,19 @@ export function startEventConsumer<C extends EventConsumer>(
       })();
       return stopped;
     },
+  };
+}
+
+/** A batch's options for one of its events on its own: the same retries and retention, starting after the first backoff. */
+function ownJobOptions(batch: JobsOptions): JobsOptions {
+  const { attempts, backoff, removeOnComplete, removeOnFail } = batch;
+  const firstBackoff = typeof backoff === "number" ? backoff : (backoff?.delay ?? 0);
+  return {
+    ...(attempts !== undefined ? { attempts } : {}),
+    ...(backoff !== undefined ? { backoff } : {}),
+    ...(removeOnComplete !== undefined ? { removeOnComplete } : {}),
+    ...(removeOnFail !== undefined ? { removeOnFail } : {}),
+    ...(firstBackoff > 0 ? { delay: firstBackoff } : {}),
   };
 }
 

@@ -26,6 +26,17 @@ export interface EventJobData {
   occurredAt: string;
 }
 
+/** The name of a job carrying several events (`EventBatchJobData`); its id is `batch.<first event id>`. */
+export const EVENT_BATCH_JOB = "event.batch";
+
+/**
+ * What a job of several events handed over together (`publishCommitted`) carries. The consumer
+ * handles each as its own event (its id is `id`); one that fails goes on as its own job.
+ */
+export interface EventBatchJobData {
+  events: Array<EventJobData & { id: string }>;
+}
+
 export interface OutboxRelayOptions {
   store: OutboxStore;
   connection: EventsConnection;
@@ -67,6 +78,12 @@ export interface OutboxRelayOptions {
    * many in one statement. Default 100 ms.
    */
   markDelayMs?: number;
+  /**
+   * Events given to `publishCommitted` wait at most this long for others: the ones given meanwhile
+   * go to each consumer as one job (`EVENT_BATCH_JOB`; a lone event as its usual job). Default 0:
+   * the events of one event-loop turn go together.
+   */
+  handOverWindowMs?: number;
 }
 
 export interface FlushResult {
@@ -84,9 +101,10 @@ export interface OutboxRelay {
   flush(): Promise<FlushResult>;
   /**
    * Enqueues events whose rows the caller has just committed, as they were written, without
-   * claiming them (the ones given in one tick go together), and marks them published in batches
-   * (`markDelayMs`). A failure leaves them in the outbox for the next poll; a poll that claims one
-   * already enqueued here only marks it. Returns at once.
+   * claiming them (the ones given within `handOverWindowMs` go together, one job per consumer), and
+   * marks them published in batches (`markDelayMs`). A failure leaves them in the outbox for the
+   * next poll; a poll that claims one already enqueued here only marks it, one still waiting here
+   * it enqueues itself. Returns at once.
    */
   publishCommitted(records: readonly OutboxRecord[]): void;
   /**
@@ -101,6 +119,13 @@ export interface OutboxRelay {
 interface EventJob {
   name: string;
   data: EventJobData;
+  opts: JobsOptions;
+}
+
+/** An event's job or a batch's. */
+interface QueuedJob {
+  name: string;
+  data: EventJobData | EventBatchJobData;
   opts: JobsOptions;
 }
 
@@ -176,7 +201,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
    * defines on the connection.
    */
   const writes = turnWrites();
-  async function addJobs(queue: Queue, list: EventJob[]): Promise<void> {
+  async function addJobs(queue: Queue, list: QueuedJob[]): Promise<void> {
     holdRedisWrites(writes, redis);
     await Promise.all(list.map((job) => queue.add(job.name, job.data, job.opts)));
   }
@@ -199,7 +224,11 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   }
 
-  async function enqueue(records: OutboxRecord[]): Promise<void> {
+  /**
+   * Enqueues `records` for their consumers: one job per event, or with `together`, one job per
+   * consumer carrying all its events (a lone event as its usual job).
+   */
+  async function enqueue(records: OutboxRecord[], together = false): Promise<void> {
     const jobs = new Map<EventConsumer, EventJob[]>();
     for (const record of records) {
       const consumers = subscribersOf(record.type);
@@ -224,7 +253,17 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         jobs.set(consumer, list);
       }
     }
-    await Promise.all([...jobs].map(([consumer, list]) => addJobs(queueOf(consumer), list)));
+    await Promise.all(
+      [...jobs].map(([consumer, list]) =>
+        addJobs(queueOf(consumer), together && list.length > 1 ? [batchJob(list)] : list),
+      ),
+    );
+  }
+
+  function batchJob(list: EventJob[]): QueuedJob {
+    const events = list.map((job) => ({ id: String(job.opts.jobId), ...job.data }));
+    const data: EventBatchJobData = { events };
+    return { name: EVENT_BATCH_JOB, data, opts: { ...jobOptions, jobId: `batch.${events[0]!.id}` } };
   }
 
   let stopping = false;
@@ -241,6 +280,11 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
       while (!stopping) {
         const records = await store.claimUnpublished(batchSize);
         if (records.length === 0) break;
+        // Still waiting for the hand-over window: enqueued here instead.
+        if (pending.length > 0) {
+          const claimed = new Set(records.map((record) => record.id));
+          pending = pending.filter((record) => !claimed.has(record.id));
+        }
         // Enqueued by publishCommitted and not marked yet: only marked here.
         const fresh = records.filter((record) => !enqueuedUnmarked.has(record.id));
         try {
@@ -302,19 +346,27 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   // publishCommitted: events waiting to be enqueued, and those enqueued but not yet marked.
   const markDelayMs = options.markDelayMs ?? 100;
+  const handOverWindowMs = options.handOverWindowMs ?? 0;
   let pending: OutboxRecord[] = [];
+  let windowOpen = false;
+  /** Ends the open window at once (stop). */
+  let closeWindow: () => void = () => undefined;
   let sending: Promise<void> | undefined;
   const enqueuedUnmarked = new Set<string>();
   let marking: Promise<void> | undefined;
   let markTimer: NodeJS.Timeout | undefined;
 
+  /** Enqueues what waited for the window, at most `batchSize` events to a job. */
   async function sendPending(): Promise<void> {
-    while (pending.length > 0 && !stopping) {
-      const batch = pending.slice(0, batchSize);
-      pending = pending.slice(batch.length);
+    const waiting = pending;
+    pending = [];
+    // Stopping: sent while Redis answers, else left to the poll.
+    const more = () => !stopping || redis.status === "ready";
+    for (let start = 0; start < waiting.length && more(); start += batchSize) {
+      const batch = waiting.slice(start, start + batchSize);
       try {
         await redisReady();
-        await withTimeout(enqueue(batch), publishTimeoutMs, "enqueueing events");
+        await withTimeout(enqueue(batch, true), publishTimeoutMs, "enqueueing events");
       } catch (error) {
         // Still unpublished in the outbox: the next poll enqueues them (and logs if Redis is away).
         logger.debug(
@@ -340,12 +392,29 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     }
   }
 
+  /**
+   * Opens a hand-over window unless one is open: what is given until it closes leaves together. It
+   * closes `handOverWindowMs` later (at the turn's end for 0) and not before the send before it is
+   * done; at once on stop.
+   */
   function startSending(): void {
-    if (sending || stopping) return;
-    sending = new Promise<void>((resolve) => setImmediate(resolve)).then(sendPending).finally(() => {
-      sending = undefined;
-      if (pending.length > 0) startSending();
+    if (windowOpen || stopping) return;
+    windowOpen = true;
+    const waited = new Promise<void>((resolve) => {
+      closeWindow = resolve;
+      if (handOverWindowMs > 0) setTimeout(resolve, handOverWindowMs);
+      else setImmediate(resolve);
     });
+    const sendingBefore = sending;
+    const sent: Promise<void> = Promise.all([waited, sendingBefore])
+      .then(() => {
+        windowOpen = false;
+        return sendPending();
+      })
+      .finally(() => {
+        if (sending === sent) sending = undefined;
+      });
+    sending = sent;
   }
 
   /** Marks what publishCommitted enqueued; on failure they are left to the poll (enqueued again, dropped as duplicates). */
@@ -415,6 +484,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         await options.wakeUps?.stop();
         await next;
         await running;
+        closeWindow(); // what waits for it leaves now
         await sending;
         await markEnqueued();
         await Promise.all([...queues.values()].map((queue) => queue.close().catch(() => undefined)));

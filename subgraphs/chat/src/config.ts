@@ -36,6 +36,8 @@ export interface ChatConfig extends SubgraphConfig {
   presenceTtlSeconds: number;
   /** CHAT_PUSH_SKIP_LIVE: no push for a recipient with a live feed when the message is published. */
   pushSkipLive: boolean;
+  /** CHAT_PUSH_BATCH_MS: how long a send's push event waits for others to leave in one job. */
+  pushBatchMs: number;
   /** Group commit of STORE: CHAT_STORE_GROUP_MAX messages a transaction, CHAT_STORE_RUNNING under way. */
   store: { groupMax: number; running: number };
   /** Spam signals (docs/spam-signals.md): CHAT_NEW_ACCOUNT_* and CHAT_REPEATED_TEXT_*. */
@@ -66,6 +68,7 @@ export function loadChatConfig(env: Env): ChatConfig {
     sendSustained: read(env, "CHAT_SEND_SUSTAINED"),
     presenceTtlSeconds: read(env, "CHAT_PRESENCE_TTL_SECONDS"),
     pushSkipLive: read(env, "CHAT_PUSH_SKIP_LIVE"),
+    pushBatchMs: read(env, "CHAT_PUSH_BATCH_MS"),
     store: { groupMax: read(env, "CHAT_STORE_GROUP_MAX"), running: read(env, "CHAT_STORE_RUNNING") },
     spam: {
       newAccountHours: read(env, "CHAT_NEW_ACCOUNT_HOURS"),

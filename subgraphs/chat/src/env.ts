@@ -89,6 +89,10 @@ export const CHAT_ENV = {
       .transform((value) => value === "true"),
     "Chat: `true`: a message's push leaves out recipients with a live `myChatEvents` feed when it is sent (no push job at all when every recipient has one); `false`: every recipient not muted or blocked gets the push. docs/push.md.",
   ),
+  CHAT_PUSH_BATCH_MS: spec(
+    z.coerce.number().int().min(0).max(100).default(20),
+    "Chat: a sent message's push event waits at most this long (milliseconds) for other sends' events, then all leave for the push worker in one job (a lone event in its own). 0: the events of one event-loop turn. A push may come this much later. docs/push.md.",
+  ),
   CHAT_PRESENCE_TTL_SECONDS: spec(
     z.coerce.number().int().min(5).max(3_600).default(60),
     "Chat: a user counts as online this long after their last heartbeat (an open `myChatEvents` subscription beats every third of it).",

@@ -47,9 +47,11 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
   const redis = createRedis(config.redis, logger);
   const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
   // message.created leaves through the outbox, relayed to the consumers' queues (push). Each send
-  // hands its committed event to the relay (publishCommitted); the poll is the safety net.
+  // hands its committed event to the relay (publishCommitted: those of CHAT_PUSH_BATCH_MS in one
+  // job); the poll is the safety net.
   const relay = startOutboxRelay({
     store: sqlOutboxStore(pool),
+    handOverWindowMs: config.pushBatchMs,
     wakeUps: outboxNotifications({ connectionString: config.listenDatabaseUrl, logger }),
     connection: config.redis,
     prefix: config.eventsPrefix,

@@ -8,10 +8,12 @@ import {
   withDatabaseName,
 } from "@hv/prisma";
 import {
+  EVENT_BATCH_JOB,
   eventQueueName,
   outboxEventData,
   prismaOutboxStore,
   startOutboxRelay,
+  type EventBatchJobData,
   type EventPayload,
   type EventType,
   type OutboxRelay,
@@ -53,6 +55,13 @@ export interface PushHarness {
   finished: Array<{ job: PushJob; outcome: DeliveryOutcome | Error }>;
   /** Writes the event to the users outbox and relays it to the push consumer's queue (the real path). */
   publish<T extends EventType>(type: T, payload: EventPayload<T>): Promise<string>;
+  /**
+   * Writes each event to the users outbox and hands it to the relay as a send does
+   * (`publishCommitted`, one a turn; the relay's window is 50 ms). Returns their ids.
+   */
+  handOver<T extends EventType>(type: T, payloads: Array<EventPayload<T>>): Promise<string[]>;
+  /** The push consumer's event jobs: id, name, and the events each carries. */
+  eventJobs(): Promise<Array<{ id: string; name: string; eventIds: string[] }>>;
   /** Waits until `count` jobs of this subject have finished; returns them. */
   waitForJobs(
     subjectKey: string,
@@ -118,6 +127,7 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
       logger: log.logger,
       prefix,
       pollIntervalMs: 60_000,
+      handOverWindowMs: 50,
     });
     const apnsKey = ec.privateKey.export({ type: "pkcs8", format: "pem" }).toString();
     secrets.push(harness.serviceAccount.private_key, apnsKey);
@@ -222,6 +232,43 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
     const result = await relay!.flush();
     if (result.error) throw result.error;
     return row.id;
+  };
+  harness.handOver = async (type, payloads) => {
+    const rows = payloads.map((payload) => outboxEventData(type, payload));
+    const written = await Promise.all(
+      rows.map((row) => harness.db.outboxEvent.create({ data: row as never })),
+    );
+    for (const row of written) {
+      relay!.publishCommitted([
+        { id: row.id, type: row.type, payload: row.payload, createdAt: row.createdAt },
+      ]);
+      await new Promise((resolve) => setImmediate(resolve));
+    }
+    return rows.map((row) => row.id);
+  };
+  harness.eventJobs = async () => {
+    const queue = new Queue(eventQueueName("push"), { connection: { url: REDIS_URL }, prefix });
+    try {
+      const jobs = await queue.getJobs([
+        "waiting",
+        "active",
+        "delayed",
+        "completed",
+        "failed",
+        "prioritized",
+      ]);
+      return jobs.map((job) => {
+        const data = job.data as Partial<EventBatchJobData>;
+        return {
+          id: String(job.id),
+          name: job.name,
+          eventIds:
+            job.name === EVENT_BATCH_JOB ? (data.events ?? []).map((event) => event.id) : [String(job.id)],
+        };
+      });
+    } finally {
+      await queue.close();
+    }
   };
   harness.waitForJobs = async (subjectKey, count) => {
     const deadline = Date.now() + 20_000;

@@ -184,7 +184,7 @@ export async function storeMessage(
     reactions: [],
   };
   const record: OutboxRecord = { id: event.id, type: event.type, payload: stored.event, createdAt: now };
-  // Without CHAT_PUSH_SKIP_LIVE the job goes first, held to the turn's end with the publish: one write.
+  // Without CHAT_PUSH_SKIP_LIVE the event is handed over first (it leaves with CHAT_PUSH_BATCH_MS's others).
   if (!services.config.pushSkipLive) services.publishEvents([record]);
   const live = await services.bus.publish(stored.audience, {
     kind: "MESSAGE_ADDED",
