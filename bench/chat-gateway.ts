@@ -32,6 +32,10 @@
  *
  * BENCH_NODE_ARGS (space-separated) go on each service's node command line, to compare V8 flags
  * (e.g. `--min-semi-space-size=16`); the probes print each service's young-generation size.
+ * BENCH_LOOP_DELAY=off leaves the probes' loop-delay histogram out: its 10 ms timer wakes every
+ * service 100 times a second, which the idle CPU and the low rates otherwise include.
+ * Every phase also prints, per service and per message, the main thread's CPU against the other
+ * threads' (V8's GC and compiler workers), and how often the main thread slept and was preempted.
  *
  * The operations are the app's (operations/chat/ChatMyEvents.graphql, ChatSendMessage.graphql: the
  * sender's displayName, the event's actor, the invitation's inviter, reactions with `reactedByMe`);
@@ -68,6 +72,8 @@ import {
   sleep,
   startChild,
   syscallsOf,
+  threadStatsOf,
+  type ThreadStats,
 } from "./support/service";
 import WebSocket from "ws";
 import { LoopWindow, type ProbeReport } from "./support/loop-probe";
@@ -631,6 +637,11 @@ async function main(): Promise<void> {
         chat: cpuSeconds(chatProc.pid!),
         users: cpuSeconds(usersProc.pid!),
         syscalls: { gateway: syscallsOf(gatewayProc.pid!), chat: syscallsOf(chatProc.pid!) },
+        threads: {
+          gateway: threadStatsOf(gatewayProc.pid!),
+          chat: threadStatsOf(chatProc.pid!),
+          users: threadStatsOf(usersProc.pid!),
+        },
         bench: process.cpuUsage(),
         postgres,
         commits: Number(stats[0]?.commits ?? 0),
@@ -639,6 +650,13 @@ async function main(): Promise<void> {
       };
     };
     type Snapshot = Awaited<ReturnType<typeof snapshot>>;
+    const threadsSpent = (before: ThreadStats, after: ThreadStats): ThreadStats => ({
+      mainCpu: after.mainCpu - before.mainCpu,
+      otherCpu: after.otherCpu - before.otherCpu,
+      mainVoluntary: after.mainVoluntary - before.mainVoluntary,
+      mainInvoluntary: after.mainInvoluntary - before.mainInvoluntary,
+      otherSwitches: after.otherSwitches - before.otherSwitches,
+    });
     const spent = (before: Snapshot, after: Snapshot) => {
       let postgres = 0;
       for (const [pid, seconds] of after.postgres) postgres += seconds - (before.postgres.get(pid) ?? 0);
@@ -656,8 +674,21 @@ async function main(): Promise<void> {
           gateway: after.syscalls.gateway - before.syscalls.gateway,
           chat: after.syscalls.chat - before.syscalls.chat,
         },
+        threads: {
+          gateway: threadsSpent(before.threads.gateway, after.threads.gateway),
+          chat: threadsSpent(before.threads.chat, after.threads.chat),
+          users: threadsSpent(before.threads.users, after.threads.users),
+        },
       };
     };
+    /** Per unit (a message, or a second when idle): each service's main-thread CPU-ms against its other threads', and its main thread's sleeps and preemptions. */
+    const describeThreads = (threads: Record<"gateway" | "chat" | "users", ThreadStats>, units: number) =>
+      Object.entries(threads)
+        .map(
+          ([name, t]) =>
+            `${name} main ${((t.mainCpu * 1000) / units).toFixed(2)} + other threads ${((t.otherCpu * 1000) / units).toFixed(2)} CPU-ms, main thread ${(t.mainVoluntary / units).toFixed(1)} sleeps + ${(t.mainInvoluntary / units).toFixed(1)} preemptions, other threads ${(t.otherSwitches / units).toFixed(1)} switches`,
+        )
+        .join("; ");
     /**
      * Asks every service's probe for what it saw since the last call (and starts it over), and
      * reads the load generator's own loop: a stall here delays the sends and receipts it times.
@@ -670,7 +701,7 @@ async function main(): Promise<void> {
       Object.entries(reports)
         .map(([name, r]) =>
           r
-            ? `${name} loop delay p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms; young generation ${r.gc.newSpaceMb.min.toFixed(0)}–${r.gc.newSpaceMb.max.toFixed(0)} MiB)`
+            ? `${name} loop delay ${r.loopDelayMs.p50 === null || Number.isNaN(r.loopDelayMs.p50) ? "not measured (BENCH_LOOP_DELAY=off)" : `p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms`}, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms; young generation ${r.gc.newSpaceMb.min.toFixed(0)}–${r.gc.newSpaceMb.max.toFixed(0)} MiB)`
             : `${name} probe: no report`,
         )
         .join("\n  ");
@@ -690,7 +721,7 @@ async function main(): Promise<void> {
     const idleProbes = await probes();
     const perSecond = (cpu: number) => ((cpu * 1000) / idleSpent.seconds).toFixed(1);
     console.log(
-      `idle with ${connections} subscribed connections, ${idleSpent.seconds.toFixed(1)} s: CPU-ms per second gateway ${perSecond(idleSpent.gateway)}, chat ${perSecond(idleSpent.chat)}, users ${perSecond(idleSpent.users)} = ${perSecond(idleSpent.gateway + idleSpent.chat + idleSpent.users)} together; PostgreSQL backends ${perSecond(idleSpent.postgres)} (${perSecond(idleSpent.commits / 1000)} commits per second); read + write system calls per second gateway ${perSecond(idleSpent.syscalls.gateway / 1000)}, chat ${perSecond(idleSpent.syscalls.chat / 1000)}; load average ${loadAverage()}\n  ${describeProbes(idleProbes)}`,
+      `idle with ${connections} subscribed connections, ${idleSpent.seconds.toFixed(1)} s: CPU-ms per second gateway ${perSecond(idleSpent.gateway)}, chat ${perSecond(idleSpent.chat)}, users ${perSecond(idleSpent.users)} = ${perSecond(idleSpent.gateway + idleSpent.chat + idleSpent.users)} together; PostgreSQL backends ${perSecond(idleSpent.postgres)} (${perSecond(idleSpent.commits / 1000)} commits per second); read + write system calls per second gateway ${perSecond(idleSpent.syscalls.gateway / 1000)}, chat ${perSecond(idleSpent.syscalls.chat / 1000)}; load average ${loadAverage()}\n  per second: ${describeThreads(idleSpent.threads, idleSpent.seconds)}\n  ${describeProbes(idleProbes)}`,
     );
 
     // Steady load, one phase per rate: `rate` messages a second, each to a random pair, through the gateway.
@@ -843,6 +874,7 @@ async function main(): Promise<void> {
       console.log(
         `read + write system calls per message stored: gateway ${(cpu.syscalls.gateway / stored).toFixed(1)} (${beyondIdle(cpu.syscalls.gateway, idleSpent.syscalls.gateway).toFixed(1)} beyond the idle rate), chat ${(cpu.syscalls.chat / stored).toFixed(1)} (${beyondIdle(cpu.syscalls.chat, idleSpent.syscalls.chat).toFixed(1)})`,
       );
+      console.log(`threads per message stored: ${describeThreads(cpu.threads, stored)}`);
       console.log(`TCP counters (the machine's): ${describeTcpDelta(tcpBefore, tcpAfter)}`);
       if (lookAtSockets) {
         const looks = (await Promise.all(socketLooks)).filter((look) => look !== undefined);

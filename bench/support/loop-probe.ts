@@ -45,12 +45,14 @@ function newSpaceMb(): number {
  * Collections that start before `ignoreUntil` (a forced full collection) are left out.
  */
 export class LoopWindow {
-  private readonly histogram = monitorEventLoopDelay({ resolution: 10 });
+  /** BENCH_LOOP_DELAY=off: no histogram, so no timer waking the process every 10 ms (its own cost shows in idle CPU). */
+  private readonly histogram =
+    process.env.BENCH_LOOP_DELAY === "off" ? undefined : monitorEventLoopDelay({ resolution: 10 });
   private gc: GcCounts = LoopWindow.noGc();
   private ignoreUntil = 0;
 
   constructor() {
-    this.histogram.enable();
+    this.histogram?.enable();
     const observer = new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) {
         if (entry.startTime < this.ignoreUntil) continue;
@@ -84,14 +86,16 @@ export class LoopWindow {
   /** What was seen since the previous take (or the start); starts a new window. */
   take(): Pick<ProbeReport, "loopDelayMs" | "gc"> {
     const seen = {
-      loopDelayMs: {
-        p50: this.histogram.percentile(50) / 1e6,
-        p99: this.histogram.percentile(99) / 1e6,
-        max: this.histogram.max / 1e6,
-      },
+      loopDelayMs: this.histogram
+        ? {
+            p50: this.histogram.percentile(50) / 1e6,
+            p99: this.histogram.percentile(99) / 1e6,
+            max: this.histogram.max / 1e6,
+          }
+        : { p50: NaN, p99: NaN, max: NaN },
       gc: this.gc,
     };
-    this.histogram.reset();
+    this.histogram?.reset();
     this.gc = LoopWindow.noGc();
     return seen;
   }

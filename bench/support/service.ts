@@ -5,7 +5,7 @@
  */
 import { execFileSync, execSync, spawn, type ChildProcess } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { readFileSync } from "node:fs";
+import { readdirSync, readFileSync } from "node:fs";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import os from "node:os";
@@ -51,6 +51,52 @@ export const rssKb = (pid: number) =>
 export function syscallsOf(pid: number): number {
   const io = readFileSync(`/proc/${pid}/io`, "utf8");
   return Number(/syscr: (\d+)/.exec(io)?.[1] ?? NaN) + Number(/syscw: (\d+)/.exec(io)?.[1] ?? NaN);
+}
+
+/** What a process's threads did so far: the main thread's and the others' (V8's GC and compiler workers, libuv's pool). */
+export interface ThreadStats {
+  /** CPU seconds (utime + stime). */
+  mainCpu: number;
+  otherCpu: number;
+  /** Times the main thread went to sleep (voluntary: an empty event loop) and was preempted (involuntary). */
+  mainVoluntary: number;
+  mainInvoluntary: number;
+  /** Context switches of the other threads together (voluntary + involuntary). */
+  otherSwitches: number;
+}
+
+/** Per-thread counters of a process (/proc/<pid>/task/<tid>/stat and status); threads ended meanwhile are not counted. */
+export function threadStatsOf(pid: number): ThreadStats {
+  const stats: ThreadStats = {
+    mainCpu: 0,
+    otherCpu: 0,
+    mainVoluntary: 0,
+    mainInvoluntary: 0,
+    otherSwitches: 0,
+  };
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    let stat: string;
+    let status: string;
+    try {
+      stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, "utf8");
+      status = readFileSync(`/proc/${pid}/task/${tid}/status`, "utf8");
+    } catch {
+      continue;
+    }
+    const fields = stat.slice(stat.lastIndexOf(")") + 2).split(" ");
+    const cpu = (Number(fields[11]) + Number(fields[12])) / 100;
+    const voluntary = Number(/^voluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    const involuntary = Number(/^nonvoluntary_ctxt_switches:\s+(\d+)/m.exec(status)?.[1] ?? 0);
+    if (Number(tid) === pid) {
+      stats.mainCpu += cpu;
+      stats.mainVoluntary += voluntary;
+      stats.mainInvoluntary += involuntary;
+    } else {
+      stats.otherCpu += cpu;
+      stats.otherSwitches += voluntary + involuntary;
+    }
+  }
+  return stats;
 }
 
 /** A port free on 127.0.0.1 right now. */
@@ -143,7 +189,8 @@ export async function startChild(
   const child = spawn(process.execPath, args, {
     cwd: ROOT,
     env: { ...process.env, ...modeEnv, LOG_LEVEL: "warn", HOST: "127.0.0.1", ...env },
-    stdio: ["ignore", "ignore", "inherit"],
+    // BENCH_SERVICE_STDOUT=inherit shows what a V8 flag prints (e.g. BENCH_NODE_ARGS=--trace-gc).
+    stdio: ["ignore", process.env.BENCH_SERVICE_STDOUT === "inherit" ? "inherit" : "ignore", "inherit"],
   });
   let exited: number | null | undefined;
   child.once("exit", (code) => (exited = code));

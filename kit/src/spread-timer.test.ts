@@ -44,4 +44,46 @@ describe("SpreadTimer", () => {
     expect(run).toHaveBeenCalledWith(["a"]);
     timer.clear();
   });
+
+  it("should wake only for the slots that hold members", () => {
+    const visits: number[] = [];
+    const timer = new SpreadTimer<string>({
+      periodMs: 1_000,
+      tickMs: 100,
+      run: () => visits.push(Date.now()),
+    });
+    const start = Date.now();
+    timer.add("a");
+    timer.add("b");
+    for (let wakeUp = 0; wakeUp < 10; wakeUp += 1) jest.advanceTimersToNextTimer();
+    // Ten wake-ups are five periods of two visits (a tick per slot would have been one period).
+    expect(visits).toHaveLength(10);
+    expect(Date.now() - start).toBe(4_200);
+    timer.clear();
+  });
+
+  it("should visit a member that joins within one period, and every period after", () => {
+    const visits: Array<[string, number]> = [];
+    const start = Date.now();
+    const timer = new SpreadTimer<string>({
+      periodMs: 1_000,
+      tickMs: 100,
+      run: (due) => due.forEach((member) => visits.push([member, Date.now() - start])),
+    });
+    timer.add("a"); // slot 0, due at 100 ms
+    jest.advanceTimersByTime(550);
+    timer.add("b"); // an empty slot, its turn this period already past
+    jest.advanceTimersByTime(1_450); // to 2 000 ms
+    timer.add("c"); // its slot comes before the pending turn
+    jest.advanceTimersByTime(2_000);
+    const times = (member: string) => visits.filter(([m]) => m === member).map(([, at]) => at);
+    expect(times("a")).toEqual([100, 1_100, 2_100, 3_100]);
+    const b = times("b");
+    expect(b[0]! - 550).toBeLessThanOrEqual(1_000);
+    expect(b.slice(1).map((at, i) => at - b[i]!)).toEqual(Array(b.length - 1).fill(1_000));
+    const c = times("c");
+    expect(c[0]! - 2_000).toBeLessThanOrEqual(1_000);
+    expect(c[1]! - c[0]!).toBe(1_000);
+    timer.clear();
+  });
 });

@@ -3,7 +3,8 @@
  * ONE timer per set ticks every `tickMs` and hands `run` the members of that tick's slot, so every
  * member is visited once per `periodMs`. A member joins the least-filled slot, so a burst of joins
  * (10,000 phones reconnecting after a deploy) does not come back as a burst of work every period.
- * A member's first visit comes within one period of joining. No members, no timer.
+ * A member's first visit comes within one period of joining. No members, no timer; the timer
+ * wakes only for slots that hold members (a few members cost a few wake-ups per period, not a tick each).
  */
 export interface SpreadTimerOptions<T> {
   periodMs: number;
@@ -17,7 +18,9 @@ export class SpreadTimer<T> {
   private readonly slots: Array<Set<T>>;
   private readonly slotOf = new Map<T, number>();
   private readonly tickMs: number;
+  /** The slot the pending timer runs, and when (Date.now() ms). */
   private cursor = 0;
+  private dueAt = 0;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: SpreadTimerOptions<T>) {
@@ -42,8 +45,16 @@ export class SpreadTimer<T> {
     this.slots[best]!.add(member);
     this.slotOf.set(member, best);
     if (!this.timer) {
-      this.timer = setInterval(() => this.tick(), this.tickMs);
-      this.timer.unref();
+      this.dueAt = Date.now() + this.tickMs;
+      this.schedule(this.stepsToMember(this.cursor));
+      return;
+    }
+    // A slot before the pending one whose turn is still ahead: wake for it instead.
+    const before = (this.cursor - best + this.slots.length) % this.slots.length;
+    if (before > 0 && this.dueAt - before * this.tickMs > Date.now()) {
+      this.cursor = best;
+      this.dueAt -= before * this.tickMs;
+      this.schedule(0);
     }
   }
 
@@ -63,13 +74,33 @@ export class SpreadTimer<T> {
   }
 
   private stop(): void {
-    clearInterval(this.timer);
+    clearTimeout(this.timer);
     this.timer = undefined;
+  }
+
+  /** Ticks from slot `from` (0 = `from` itself) to the first slot that holds a member. */
+  private stepsToMember(from: number): number {
+    for (let steps = 0; steps < this.slots.length; steps += 1) {
+      if (this.slots[(from + steps) % this.slots.length]!.size > 0) return steps;
+    }
+    return 0;
+  }
+
+  /** Moves the pending turn `steps` slots on and arms the timer for it (never in the past). */
+  private schedule(steps: number): void {
+    clearTimeout(this.timer);
+    this.cursor = (this.cursor + steps) % this.slots.length;
+    this.dueAt += steps * this.tickMs;
+    const now = Date.now();
+    if (this.dueAt < now) this.dueAt = now;
+    this.timer = setTimeout(() => this.tick(), this.dueAt - now);
+    this.timer.unref();
   }
 
   private tick(): void {
     const slot = this.slots[this.cursor]!;
-    this.cursor = (this.cursor + 1) % this.slots.length;
     if (slot.size > 0) this.options.run([...slot]);
+    if (this.slotOf.size === 0) return;
+    this.schedule(1 + this.stepsToMember((this.cursor + 1) % this.slots.length));
   }
 }

@@ -44,7 +44,7 @@ interface EventShaping extends CompiledShaping {
 }
 
 /** A result computed once for every feed that got the same event, and who it may not be right for. */
-interface SharedRun {
+export interface SharedRun {
   result: ExecutionResult;
   /** Owners of entities a public fetch of the run did not show (SharedFetches.watchOwners). */
   unsureOwners: ReadonlySet<string>;
@@ -327,8 +327,13 @@ export class SubscriptionHub {
   private readonly countApolloShaping = (): void => {
     this.counters.apolloShapings += 1;
   };
-  /** Results of events shared by feeds (viewer-independent plans), while in flight and `fetchShareMs` after. */
+  /** Results of events shared by feeds (viewer-independent plans), while in flight and `fetchShareMs` to twice that after. */
   private readonly eventRuns = new Map<string, Promise<SharedRun>>();
+  /** Runs settled since the last sweep, and in the sweep before: the next sweep drops the older ones. */
+  private settledRuns: Array<[string, Promise<SharedRun>]> = [];
+  private expiringRuns: Array<[string, Promise<SharedRun>]> = [];
+  /** One timer for all kept runs, every `fetchShareMs` while any is kept. */
+  private sweepTimer: NodeJS.Timeout | undefined;
   private readonly independentPlans = new WeakMap<PlanNode, boolean>();
   /** Per planned document (its `primary` node): the direct plan of its `rest`, or null when it has none. */
   private readonly directPlans = new WeakMap<FetchNode, DirectPlan | null>();
@@ -356,7 +361,11 @@ export class SubscriptionHub {
       userChanges: options.userChanges,
     });
     // A shared event result holds users' fields: a change must show on the next event.
-    options.userChanges?.onChange(() => this.eventRuns.clear());
+    options.userChanges?.onChange(() => {
+      this.eventRuns.clear();
+      this.settledRuns = [];
+      this.expiringRuns = [];
+    });
   }
 
   /** `primary` (answered by the event itself) then `rest`: what runs per event, shared by the document's feeds. */
@@ -468,20 +477,37 @@ export class SubscriptionHub {
     return known;
   }
 
-  /** The result under `key`: joined while in flight (and `fetchShareMs` after), else computed by `run`. */
+  /** The result under `key`: joined while in flight (and `fetchShareMs` to twice that after), else computed by `run`. */
   runOnce(key: string, run: () => Promise<SharedRun>): Promise<SharedRun> {
     const held = this.eventRuns.get(key);
     if (held) return held;
     const result = run();
     this.eventRuns.set(key, result);
-    const drop = () => {
-      if (this.eventRuns.get(key) === result) this.eventRuns.delete(key);
-    };
+    const drop = () => this.dropRun(key, result);
     void result.then((value) => {
       if (value.result.errors?.length || this.options.fetchShareMs <= 0) return drop();
-      setTimeout(drop, this.options.fetchShareMs).unref();
+      this.settledRuns.push([key, result]);
+      if (!this.sweepTimer) {
+        this.sweepTimer = setInterval(() => this.sweepRuns(), this.options.fetchShareMs);
+        this.sweepTimer.unref();
+      }
     }, drop);
     return result;
+  }
+
+  private dropRun(key: string, result: Promise<SharedRun>): void {
+    if (this.eventRuns.get(key) === result) this.eventRuns.delete(key);
+  }
+
+  /** Drops the runs settled before the previous sweep; stops when none is kept. */
+  private sweepRuns(): void {
+    for (const [key, result] of this.expiringRuns) this.dropRun(key, result);
+    this.expiringRuns = this.settledRuns;
+    this.settledRuns = [];
+    if (this.expiringRuns.length === 0) {
+      clearInterval(this.sweepTimer);
+      this.sweepTimer = undefined;
+    }
   }
 
   /** One event's result for `planned`, resolved as `context`'s viewer (who is null for a shared run). */
@@ -668,5 +694,7 @@ export class SubscriptionHub {
   async stop(): Promise<void> {
     await this.upstream.stop();
     this.fetches.clear();
+    clearInterval(this.sweepTimer);
+    this.sweepTimer = undefined;
   }
 }

@@ -57,6 +57,9 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     prefix: config.eventsPrefix,
     logger,
     metrics,
+    // Enqueued events are marked published once a second (100 at once sooner): one UPDATE per
+    // second at low rates; an unmarked one the poll finds is only marked.
+    markDelayMs: 1_000,
   });
   const services: ChatServices = {
     db,
