@@ -5,6 +5,7 @@ import { QueryPlanner, type PlanNode, type QueryPlan } from "@apollo/query-plann
 import type { GatewayInterface } from "@hv/kit";
 import { getOperationAST, GraphQLError, Kind, type DocumentNode, type GraphQLSchema } from "graphql";
 import { getVariableValues } from "graphql/execution/values";
+import { takeHeld } from "./direct-operations";
 import { PlanWalker, unsupportedNode, type RequestContext } from "./plan-walker";
 import { NotCompiled, ResultShaper, Unshaped, type Shaped } from "./result-shaper";
 
@@ -110,6 +111,17 @@ export class QueryExecutor {
       this.supergraphGraphQLSchema,
       this.apiSchema,
     )) as ExecutionResult;
+  }
+
+  /** The API schema Apollo Server validates operations against. */
+  get validationSchema(): GraphQLSchema {
+    return this.apiGraphQLSchema;
+  }
+
+  /** Whether a request of this text (its `queryHash`) and operation name runs on our walker: planned and compiled. */
+  runsCompiled(queryHash: string, operationName: string | undefined): boolean {
+    const key = operationName === undefined ? queryHash : `${queryHash}\0${operationName}`;
+    return this.prepared.get(key)?.compiled !== undefined;
   }
 
   stats(): ExecutorStats {
@@ -236,7 +248,7 @@ export function completeCompiled(
 export function withQueryExecutor(
   gateway: GatewayInterface,
   serviceMap: ServiceMap,
-): GatewayInterface & { executorStats(): ExecutorStats | undefined } {
+): GatewayInterface & { executorStats(): ExecutorStats | undefined; executor(): QueryExecutor | undefined } {
   let current: QueryExecutor | undefined;
   gateway.onSchemaLoadOrUpdate(({ apiSchema, coreSupergraphSdl }) => {
     current = new QueryExecutor(coreSupergraphSdl, apiSchema, serviceMap);
@@ -245,11 +257,28 @@ export function withQueryExecutor(
     onSchemaLoadOrUpdate: (callback) => gateway.onSchemaLoadOrUpdate(callback),
     stop: () => gateway.stop(),
     executorStats: () => current?.stats(),
+    executor: () => current,
     load: async (options) => {
       const loaded = await gateway.load(options);
       const fallback = loaded.executor;
       if (!fallback) return loaded;
-      const executor: GatewayExecutor = (requestContext) => {
+      const executor: GatewayExecutor = async (requestContext) => {
+        // What a direct run (gateway/src/direct-operations.ts) left for Apollo Server to answer.
+        const held = takeHeld(requestContext.context);
+        if (held) {
+          for (const hint of held.hints) requestContext.overallCachePolicy.restrict(hint);
+          if (held.nonFtv1ErrorPaths !== undefined) {
+            const paths = held.nonFtv1ErrorPaths as NonNullable<
+              typeof requestContext.metrics.nonFtv1ErrorPaths
+            >;
+            requestContext.metrics.nonFtv1ErrorPaths = [
+              ...(requestContext.metrics.nonFtv1ErrorPaths ?? []),
+              ...paths,
+            ];
+          }
+          if ("threw" in held) throw held.threw;
+          return held.result;
+        }
         if (!current || requestContext.request.http?.headers.get(QUERY_PLAN_HEADER)) {
           return fallback(requestContext);
         }

@@ -26,6 +26,7 @@ import { socketOperations } from "./socket-operations";
 import { SubgraphDataSource, vouchForRevocation, type GatewayContext } from "./subgraph-data-source";
 import { createSubgraphFetcher } from "./subgraph-fetcher";
 import { withQueryExecutor } from "./query-executor";
+import { directOperations } from "./direct-operations";
 import { PublicUserCache, type PublicUserCacheStats } from "./public-user-cache";
 import { unauthenticatedStatusPlugin } from "./unauthenticated-status";
 import { SubscriptionHub } from "./subscriptions/hub";
@@ -102,6 +103,11 @@ export interface GatewayOptions {
    * the URL the supergraph names, whatever its name.
    */
   supergraphUrls?: boolean;
+  /**
+   * Tests: false has Apollo Server answer every operation (default: seen operations are answered
+   * without its pipeline, gateway/src/direct-operations.ts).
+   */
+  directOperations?: boolean;
 }
 
 export interface RunningGateway extends RunningService {
@@ -117,6 +123,8 @@ export interface RunningGateway extends RunningService {
   userCacheStats(): PublicUserCacheStats & { users: number; heldUsers: number };
   /** HTTP requests run before their admission answered, and how many of those it then refused. */
   admissionStats(): { early: number; earlyRefused: number };
+  /** Operations answered without Apollo Server's pipeline (gateway/src/direct-operations.ts). */
+  directAnswers(): number;
 }
 
 export async function start(
@@ -243,6 +251,18 @@ export async function start(
     ...(options.safelistManifest === undefined ? {} : { manifest: options.safelistManifest }),
   });
   await protection.start();
+  const executing = withQueryExecutor(gateway as unknown as GatewayInterface, dataSources);
+  const direct =
+    options.directOperations === false
+      ? undefined
+      : directOperations({
+          executor: () => executing.executor(),
+          validationRules: protection.validationRules,
+          maxTokens: protection.parseOptions.maxTokens,
+          mutationSettled: (context, known, request) =>
+            protection.mutationSettled(context, known.document, known.operation, request),
+          logger: apolloLogger(logger),
+        });
   const service = await startService<GatewayContext>({
     name: "gateway",
     logger,
@@ -251,7 +271,8 @@ export async function start(
     isProduction: config.isProduction,
     // @apollo/gateway 2.x is typed against gateway-interface 1.x; at run time it is the same contract.
     // Its planner and executeQueryPlan run queries and mutations, with a plan cached per document.
-    graphql: { gateway: withQueryExecutor(gateway as unknown as GatewayInterface, dataSources) },
+    graphql: { gateway: executing },
+    ...(direct === undefined ? {} : { directOperations: direct }),
     trustProxy: config.trustProxy,
     // HTTP: the caller guardRequest admitted (token, revocation and budgets in one Redis round trip).
     authenticate: protection.authenticate,
@@ -305,7 +326,7 @@ export async function start(
         checkSubscribe: protection.checkSubscribe,
         // Queries and mutations over the socket: the HTTP path's protections and executor (docs/client-contract.md).
         resolveQuery: protection.resolveQuery,
-        runOperation: socketOperations({ protection, runOperation, assertions, logger }),
+        runOperation: socketOperations({ protection, runOperation, direct, metrics, assertions, logger }),
         maxTokens: protection.parseOptions.maxTokens,
       });
       protection.onBlocklistChange(() => endpoint?.closeBlocked(protection.isBlocked));
@@ -340,6 +361,7 @@ export async function start(
     },
     userCacheStats: () => ({ ...userCache.stats, users: userCache.size(), heldUsers: userCache.heldUsers() }),
     admissionStats: () => protection.admissionStats(),
+    directAnswers: () => direct?.answered() ?? 0,
     subscriptionStats: () => ({
       ...hub.stats(),
       upstream: upstream.stats(),

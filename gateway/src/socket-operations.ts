@@ -3,8 +3,11 @@ import {
   ApolloErrorCode,
   appError,
   ErrorCode,
+  logGraphQLRequest,
   requestIdFrom,
+  type DirectOperations,
   type Logger,
+  type ProcessMetrics,
   type OperationRunner,
   type RevocationAssertions,
 } from "@hv/kit";
@@ -25,6 +28,8 @@ export interface SocketOperation {
   /** The subscribe message's payload as graphql-ws checked it (`query` left out when it was "" beside a hash). */
   payload: Record<string, unknown>;
 }
+
+const NO_HEADERS = {};
 
 function badRequest(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: ApolloErrorCode.BAD_REQUEST } });
@@ -52,10 +57,13 @@ function requestOf(payload: Record<string, unknown>): GraphQLRequest {
 export function socketOperations(options: {
   protection: EdgeProtection;
   runOperation: OperationRunner<GatewayContext>;
+  /** Seen operations answered without Apollo Server's pipeline (gateway/src/direct-operations.ts). */
+  direct?: DirectOperations<GatewayContext> | undefined;
+  metrics?: ProcessMetrics;
   assertions: RevocationAssertions | undefined;
   logger: Logger;
 }): (operation: SocketOperation) => Promise<SocketOperationOutcome> {
-  const { protection, runOperation, assertions, logger } = options;
+  const { protection, runOperation, direct, metrics, assertions, logger } = options;
   return async ({ authorization, clientIp, connectionRequestId, payload }) => {
     const admitted = await protection.admitOperation({ authorization, clientIp, payload });
     if (!admitted.admitted) {
@@ -73,7 +81,26 @@ export function socketOperations(options: {
       precounted: admitted.precounted,
     };
     if (assertions) vouchForRevocation(context, assertions);
-    const response = await runOperation(requestOf(payload), context);
+    const request = requestOf(payload);
+    if (direct && request.query !== undefined && request.extensions === undefined) {
+      const startedAt = process.hrtime.bigint();
+      const answer = await direct.run(
+        { query: request.query, variables: request.variables ?? {}, operationName: request.operationName },
+        context,
+        NO_HEADERS,
+      );
+      if (answer) {
+        logGraphQLRequest(context, answer.operationName, startedAt, 0);
+        metrics?.observeGraphQLRequest(
+          answer.operationName ?? request.operationName,
+          answer.operationType,
+          Number(process.hrtime.bigint() - startedAt) / 1e9,
+          [],
+        );
+        return { answer: answer.result };
+      }
+    }
+    const response = await runOperation(request, context);
     if (response.body.kind !== "single") {
       return {
         errors: [badRequest("Incremental delivery (@defer) is served over HTTP only")],

@@ -38,3 +38,4 @@ export * from "./shipped-files";
 export * from "./spread-timer";
 export * from "./socket-keepalive";
 export * from "./user-changes";
+export * from "./direct-queries";

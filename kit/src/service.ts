@@ -32,6 +32,7 @@ import {
   type KnownQuery,
   type PlainQueryBody,
 } from "./known-queries";
+import { logGraphQLRequest, type DirectOperations } from "./direct-queries";
 import { listen, probeRoutes, routeRequests, sendBody, sendJson, type HttpHandler } from "./http-server";
 import { clientIpResolver } from "./ip";
 import { jsonBodyReader } from "./json-body";
@@ -170,6 +171,11 @@ export interface ServiceOptions<TContext extends RequestContextBase> {
    * every request.
    */
   answerKnownQueries?: boolean;
+  /**
+   * A gateway's plain POSTed operations answered without Apollo Server's pipeline when `run` can
+   * (kit/src/direct-queries.ts), with Apollo's headers, status and bytes; else Apollo answers.
+   */
+  directOperations?: DirectOperations<TContext>;
 }
 
 export interface RunningService {
@@ -182,26 +188,6 @@ export interface RunningService {
 }
 
 const STOP_GRACE_MS = 5_000;
-
-/** Every /graphql request's log line (info), whether Apollo Server answered it or a known query did. */
-function logGraphQLRequest(
-  context: RequestContextBase,
-  operationName: string | null | undefined,
-  startedAt: bigint,
-  errors: number,
-): void {
-  const durationMs = Number(process.hrtime.bigint() - startedAt) / 1e6;
-  context.logger.info(
-    {
-      operationName: operationName ?? null,
-      durationMs: Math.round(durationMs * 10) / 10,
-      errors,
-      userId: context.viewer?.userId ?? null,
-      clientIp: context.clientIp,
-    },
-    "graphql request",
-  );
-}
 
 function requestLoggingPlugin<TContext extends RequestContextBase>(): ApolloServerPlugin<TContext> {
   return {
@@ -450,6 +436,48 @@ export async function startService<TContext extends RequestContextBase>(
     return true;
   };
 
+  const { directOperations } = options;
+  /**
+   * Runs a plain POSTed operation with `directOperations` and sends its answer as Apollo Server
+   * would have, once the pending admission (if any) let it ("answered"; a refusal is sent instead).
+   * "apollo": Apollo answers it, with the same `context` (whatever ran is held there); "again": the
+   * admission asks for the request to be answered anew.
+   */
+  const answeredDirectly = async (
+    req: http.IncomingMessage,
+    res: http.ServerResponse,
+    plain: PlainQueryBody,
+    context: Promise<TContext>,
+    pending: Promise<AdmissionOutcome> | undefined,
+  ): Promise<"answered" | "apollo" | "again"> => {
+    if (!directOperations) return "apollo";
+    const startedAt = process.hrtime.bigint();
+    let contextValue: TContext;
+    try {
+      contextValue = await context;
+    } catch {
+      return "apollo";
+    }
+    const answer = await directOperations.run(plain, contextValue, req.headers);
+    if (answer === undefined) return "apollo";
+    const outcome = pending === undefined ? "admitted" : await pending;
+    if (outcome === "again") return "again";
+    if (outcome !== "admitted") {
+      sendRefusal(req, res, outcome);
+      return "answered";
+    }
+    res.setHeader("cache-control", answer.cacheControl);
+    sendBody(req, res, 200, "application/json; charset=utf-8", `${JSON.stringify(answer.result)}\n`);
+    logGraphQLRequest(contextValue, answer.operationName, startedAt, 0);
+    options.metrics?.observeGraphQLRequest(
+      answer.operationName ?? plain.operationName,
+      answer.operationType,
+      Number(process.hrtime.bigint() - startedAt) / 1e9,
+      [],
+    );
+    return "answered";
+  };
+
   const serveGraphQL = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
     res.setHeader("access-control-allow-origin", "*");
     const method = req.method ?? "GET";
@@ -500,6 +528,19 @@ export async function startService<TContext extends RequestContextBase>(
       }
     }
     let context: Promise<TContext> | undefined;
+    if (directOperations) {
+      const plain = plainQueryRequest(req, read.body);
+      if (plain) {
+        context = contextFor(req, res, clientIp);
+        const direct = await answeredDirectly(req, res, plain, context, pending);
+        if (direct === "answered") return;
+        if (direct === "again") {
+          // The caller's standing changed while it ran: answered anew, `authenticate` deciding again.
+          pending = undefined;
+          context = undefined;
+        }
+      }
+    }
     if (knownQueryOf && pending === undefined) {
       const plain = plainQueryRequest(req, read.body);
       const known = plain && knownQueryOf(plain.query, plain.operationName);
@@ -534,8 +575,10 @@ export async function startService<TContext extends RequestContextBase>(
         sendRefusal(req, res, outcome);
         return;
       }
-      if (outcome === "again") answer = await execute();
-      else if (ran.ok) answer = ran.value;
+      if (outcome === "again") {
+        context = undefined;
+        answer = await execute();
+      } else if (ran.ok) answer = ran.value;
       else throw ran.error;
     }
     for (const [name, value] of answer.headers) res.setHeader(name, value);

@@ -1,6 +1,13 @@
 import type { IncomingMessage } from "node:http";
 import type { ApolloServerPlugin, PersistedQueryOptions } from "@apollo/server";
-import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema, type ValidationRule } from "graphql";
+import {
+  GraphQLError,
+  type DocumentNode,
+  type GraphQLFormattedError,
+  type GraphQLSchema,
+  type OperationDefinitionNode,
+  type ValidationRule,
+} from "graphql";
 import {
   accessTokenRefused,
   appError,
@@ -170,6 +177,17 @@ export interface EdgeProtection {
     clientIp: string;
     payload: Record<string, unknown>;
   }): Promise<OperationAdmission>;
+  /**
+   * Whether the budgets plugin would let this mutation through without a Redis command: its
+   * sensitive budgets were spent by its admission (none over), or it has none and Redis is up.
+   * Learns it as the plugin does. False: Apollo Server runs it (and the plugin spends them).
+   */
+  mutationSettled(
+    context: { precounted?: PrecountedBudgets | undefined },
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    request: { query: string; operationName?: string | undefined },
+  ): boolean;
   /** Safelist, budgets and query limits for one subscribe message over WebSocket. */
   checkSubscribe(args: {
     viewer: Viewer | null;
@@ -487,7 +505,22 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
     },
   };
 
+  const mutationSettled: EdgeProtection["mutationSettled"] = (context, document, operation, request) => {
+    const points = budgets.sensitivePoints(document, operation);
+    knownOperations.learn(
+      request.operationName === undefined
+        ? { query: request.query }
+        : { query: request.query, operationName: request.operationName },
+      request.query,
+      points,
+    );
+    if (points.length === 0) return redis.status === "ready";
+    const spent = context.precounted;
+    return spent !== undefined && spent.over === undefined && samePoints(spent.points, points);
+  };
+
   return {
+    mutationSettled,
     beforeBody: guardRequest,
     admissionOf: (req) => pendingAdmissions.get(req),
     precountedOf: (req) => precounted.get(req),
