@@ -82,6 +82,11 @@ export const SUBSCRIPTION_DEFAULTS = {
   /** How often an open connection's access token is verified again (logout, password change, ban). */
   revalidateMs: 60_000,
   maxSubscriptionsPerConnection: 50,
+  /**
+   * Queries and mutations over all sockets at once (admission to answer); one more is refused with
+   * SERVICE_UNAVAILABLE, as a burst must not pile up on the subgraphs (HTTP's bound is the clients' pools).
+   */
+  maxSocketOperationsInFlight: 512,
   /** Results queued for a client that does not read before its subscription ends with SUBSCRIPTION_INTERRUPTED. */
   maxQueuedPerSubscription: 1_000,
   /** Events of one feed resolved at once (a slow subgraph piles them up); one more ends it with SUBSCRIPTION_INTERRUPTED. */
@@ -118,6 +123,8 @@ export interface RunningGateway extends RunningService {
   subscriptionStats(): ReturnType<SubscriptionHub["stats"]> & {
     upstream: ReturnType<UpstreamPool["stats"]>;
     connections: number;
+    /** Queries and mutations over the sockets being run now. */
+    socketOperationsInFlight: number;
   };
   /** The user cache's counts (representations) and the users it holds. */
   userCacheStats(): PublicUserCacheStats & { users: number; heldUsers: number };
@@ -318,6 +325,7 @@ export async function start(
         keepAliveMs: tuning.keepAliveMs,
         revalidateMs: tuning.revalidateMs,
         maxSubscriptionsPerConnection: tuning.maxSubscriptionsPerConnection,
+        maxOperationsInFlight: tuning.maxSocketOperationsInFlight,
         maxPayloadBytes: tuning.maxPayloadBytes,
         closeGraceMs: tuning.closeGraceMs,
         clientIp: protection.clientIp,
@@ -366,6 +374,7 @@ export async function start(
       ...hub.stats(),
       upstream: upstream.stats(),
       connections: endpoint?.connections() ?? 0,
+      socketOperationsInFlight: endpoint?.operationsInFlight() ?? 0,
     }),
   };
 }

@@ -20,6 +20,7 @@ import {
   keepSocketsAlive,
   requestIdFrom,
   serveGraphqlWs,
+  serviceUnavailable,
   tokenExpiry,
   type Logger,
   unmapIpv4,
@@ -53,6 +54,11 @@ export interface SubscriptionEndpointOptions {
   keepAliveMs: number;
   revalidateMs: number;
   maxSubscriptionsPerConnection: number;
+  /**
+   * Queries and mutations over all connections at once, from admission to answer; one more is
+   * refused with SERVICE_UNAVAILABLE (`retryAfterSeconds`). Default: no cap.
+   */
+  maxOperationsInFlight?: number;
   /** Largest WebSocket message accepted; a bigger one closes the socket with 1009. */
   maxPayloadBytes: number;
   /** How long stop() lets clients answer the 1001 close before cutting them off. */
@@ -94,6 +100,8 @@ export interface SubscriptionEndpointOptions {
 
 export interface SubscriptionEndpoint {
   connections(): number;
+  /** Queries and mutations over the sockets being run now (admission to answer). */
+  operationsInFlight(): number;
   /** Closes (4403, `Forbidden: blocked`) every connection whose client address `blocked` names. */
   closeBlocked(blocked: (clientIp: string) => boolean): void;
   stop(): Promise<void>;
@@ -232,13 +240,17 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
   const kinds = new OperationKinds(options.maxTokens ?? Number.POSITIVE_INFINITY);
 
   /** A query or mutation over the socket, holding a subscription slot while it runs. */
+  const maxOperationsInFlight = options.maxOperationsInFlight ?? Number.POSITIVE_INFINITY;
+  let operationsInFlight = 0;
   const runSingle = async (
     socket: WebSocket,
     state: ConnectionState,
     payload: Record<string, unknown>,
     run: (operation: SocketOperation) => Promise<SocketOperationOutcome>,
   ): Promise<ExecutionArgs | GraphQLError[]> => {
+    if (operationsInFlight >= maxOperationsInFlight) return [serviceUnavailable()];
     state.subscriptions += 1;
+    operationsInFlight += 1;
     let outcome: SocketOperationOutcome;
     try {
       outcome = await run({
@@ -250,6 +262,8 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
     } catch (error) {
       state.subscriptions -= 1;
       throw error;
+    } finally {
+      operationsInFlight -= 1;
     }
     if ("errors" in outcome) {
       state.subscriptions -= 1;
@@ -454,6 +468,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
 
   return {
     connections: () => wss.clients.size,
+    operationsInFlight: () => operationsInFlight,
     closeBlocked: (blocked) => {
       for (const socket of wss.clients) {
         const state = states.get(socket);

@@ -10,6 +10,7 @@ import {
   codes,
   post,
   randomIpv6,
+  startFakeSubgraph,
   startLightGateway,
   startTokenAuthority,
   type LightGateway,
@@ -284,6 +285,52 @@ describe("queries and mutations over the socket in safelist mode", () => {
       expect(g.subgraph.requests.length).toBe(before);
     } finally {
       await socket.dispose();
+    }
+  });
+
+  it("should refuse an operation past the gateway-wide cap with SERVICE_UNAVAILABLE, and run it again once one is answered", async () => {
+    const slow = await startFakeSubgraph({ slowMs: 1_500 });
+    const capped = await startLightGateway(
+      {},
+      { subgraph: slow, subscriptions: { maxSocketOperationsInFlight: 2 } },
+    );
+    const first = socketFrom(capped.wsUrl, randomIpv6());
+    const second = socketFrom(capped.wsUrl, randomIpv6());
+    try {
+      const held = [send(first, { query: "{ slowPing }" }), send(first, { query: "{ slowPing }" })];
+      while (capped.gateway.subscriptionStats().socketOperationsInFlight < 2) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
+      }
+      const refused = await send(second, { query: '{ echo(text: "x") }' });
+      expect(refused).toEqual({
+        kind: "refused",
+        errors: [
+          expect.objectContaining({
+            extensions: expect.objectContaining({ code: "SERVICE_UNAVAILABLE", retryAfterSeconds: 5 }),
+          }),
+        ],
+      });
+      // HTTP is not counted, and the refused socket stays open.
+      const overHttp = await post(
+        capped.url,
+        { query: '{ echo(text: "y") }' },
+        { "x-forwarded-for": randomIpv6() },
+      );
+      expect(overHttp.body).toEqual({ data: { echo: "y" } });
+      expect(await Promise.all(held)).toEqual([
+        { kind: "answered", results: [{ data: { slowPing: true } }] },
+        { kind: "answered", results: [{ data: { slowPing: true } }] },
+      ]);
+      expect(await send(second, { query: '{ echo(text: "z") }' })).toEqual({
+        kind: "answered",
+        results: [{ data: { echo: "z" } }],
+      });
+      expect(capped.gateway.subscriptionStats().socketOperationsInFlight).toBe(0);
+    } finally {
+      await first.dispose();
+      await second.dispose();
+      await capped.stop();
+      await slow.close();
     }
   });
 });
