@@ -3,6 +3,7 @@
  *
  *   pnpm exec tsx bench/chat-gateway.ts [--connections 10000] [--rate 1000[,300,...]] [--seconds 20] [--group 100]
  *     [--idle-seconds 10] [--profile DIR] [--keep] [--trimmed] [--trace] [--sockets] [--send-over http|socket]
+ *     [--strace SECONDS]
  *
  * Users, Chat and the gateway run as separate processes (built, as deployed; BENCH_RUN=source: node --import tsx <package>/src/index.ts)
  * on databases of their own, so each one's memory can be read (/proc/<pid>/status VmRSS). The
@@ -25,6 +26,9 @@
  * Every phase also prints the kernel's TCP counters that moved (the machine's, not only the bench's).
  * `--send-over socket` sends each message over the sender's own graphql-ws connection (the one its
  * feed runs on) instead of an HTTP POST (`http`, the default).
+ * `--strace SECONDS` attaches strace to the gateway and Chat for that long, 3 s into the first phase,
+ * and prints their socket reads and writes per message by peer (bench/support/syscall-trace.ts;
+ * strace slows them: counts, not CPU).
  * `--sockets` looks at the bench's sockets (`ss`) every 2 s of a phase: which hold unread data, see
  * a zero window, retransmitted. `--trace` runs the services with OpenTelemetry on, exporting to a
  * receiver in this process, starts every send's trace here (`traceparent`), and prints per phase
@@ -77,6 +81,7 @@ import {
 } from "./support/service";
 import WebSocket from "ws";
 import { LoopWindow, type ProbeReport } from "./support/loop-probe";
+import { describePeerCounts, traceSocketCalls } from "./support/syscall-trace";
 import {
   describeSocketGroups,
   describeTcpDelta,
@@ -207,6 +212,7 @@ async function main(): Promise<void> {
   const direct = process.argv.includes("--direct");
   const collector = process.argv.includes("--trace") ? await startTraceCollector() : undefined;
   const lookAtSockets = process.argv.includes("--sockets");
+  const straceSeconds = flag("strace", 0);
   const sendOverIndex = process.argv.indexOf("--send-over");
   const sendOver = sendOverIndex < 0 ? "http" : process.argv[sendOverIndex + 1];
   if (sendOver !== "http" && sendOver !== "socket") throw new Error("--send-over takes http or socket");
@@ -764,6 +770,23 @@ async function main(): Promise<void> {
         cpuBySecond.push({ cpu: now.cpu - lastCpu.cpu, sent: now.sent - lastCpu.sent });
         lastCpu = now;
       }, 1_000);
+      const straced =
+        straceSeconds > 0 && phaseNumber === 1
+          ? (async () => {
+              await sleep(3_000);
+              const from = sent;
+              const [gateway, chat] = await Promise.all([
+                traceSocketCalls(
+                  gatewayProc.pid!,
+                  straceSeconds,
+                  socketRoles,
+                  `/tmp/strace-gateway-${stamp}`,
+                ),
+                traceSocketCalls(chatProc.pid!, straceSeconds, socketRoles, `/tmp/strace-chat-${stamp}`),
+              ]);
+              return { gateway, chat, messages: sent - from };
+            })()
+          : undefined;
       await new Promise<void>((resolve) => {
         let due = 0;
         const timer = setInterval(() => {
@@ -876,6 +899,11 @@ async function main(): Promise<void> {
       );
       console.log(`threads per message stored: ${describeThreads(cpu.threads, stored)}`);
       console.log(`TCP counters (the machine's): ${describeTcpDelta(tcpBefore, tcpAfter)}`);
+      const straceCounts = await straced;
+      if (straceCounts) {
+        console.log(describePeerCounts("gateway (strace)", straceCounts.gateway, straceCounts.messages));
+        console.log(describePeerCounts("chat (strace)", straceCounts.chat, straceCounts.messages));
+      }
       if (lookAtSockets) {
         const looks = (await Promise.all(socketLooks)).filter((look) => look !== undefined);
         console.log(
