@@ -12,6 +12,9 @@ export interface SocketExtra<Upgrade> {
   readonly upgrade: Upgrade;
 }
 
+/** Bytes a socket may hold unwritten before `send` waits for its frame to reach the kernel. */
+export const SEND_QUEUE_LIMIT = 16 * 1024;
+
 /** The closed code of an unexpected failure of a socket or of handling a message. */
 const INTERNAL = CloseCode.InternalServerError;
 
@@ -88,14 +91,17 @@ class WsTransport {
   }
 
   /**
-   * Resolved once the frame is handed to the kernel: graphql-ws sends a subscription's next
-   * result only then, so a client that stops reading fills its stream's queue, not our memory.
+   * Resolved at once while the socket queues less than `SEND_QUEUE_LIMIT` bytes (a corked socket,
+   * or the kernel took the frame), else once the frame is handed to the kernel: graphql-ws sends a
+   * subscription's next result only then, so a client that stops reading fills the kernel's buffer
+   * and at most that much of our memory.
    */
   send(data: string): Promise<void> {
     const socket = this.socket;
     return new Promise<void>((resolve, reject) => {
       if (socket.readyState !== socket.OPEN) return resolve();
       socket.send(data, (error) => (error ? reject(error) : resolve()));
+      if (socket.bufferedAmount < SEND_QUEUE_LIMIT) resolve();
     });
   }
 

@@ -1,4 +1,5 @@
 import type http from "node:http";
+import type { Socket } from "node:net";
 import type { GraphQLSchema } from "graphql";
 import {
   GraphQLError,
@@ -22,6 +23,7 @@ import {
   serveGraphqlWs,
   serviceUnavailable,
   tokenExpiry,
+  turnWrites,
   type Logger,
   unmapIpv4,
   type Viewer,
@@ -40,7 +42,8 @@ import { OperationKinds } from "./operation-kinds";
  *   `expired`, `revoked`) as close reason. When the token expires (or is revoked: re-checked every
  *   `revalidateMs`), the socket is closed with 4403 too: refresh, reconnect, resubscribe, catch up.
  * - Queries and mutations too, when `runOperation` is set: each answered with one `next` (what HTTP
- *   answers with 200) then `complete`, or one `error` (the errors HTTP answers with another status).
+ *   answers with 200) then `complete`, in one socket write at the end of the event-loop turn, or
+ *   one `error` (the errors HTTP answers with another status).
  * - On shutdown every socket is closed with 1001 (Going Away): reconnect, possibly to another replica.
  */
 export interface SubscriptionEndpointOptions {
@@ -123,6 +126,8 @@ interface ConnectionState {
 interface UpgradeInfo {
   requestId: string;
   clientIp: string;
+  /** The connection's TCP socket, held (corked) to the turn's end while an answer is written. */
+  tcp: Socket;
 }
 
 interface OperationContext {
@@ -290,6 +295,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
     if (isExpiredRefusal(errors)) forbid(socket, "expired");
   };
 
+  const writes = turnWrites();
   const dispose = serveGraphqlWs<UpgradeInfo>(
     wss,
     {
@@ -445,8 +451,12 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
       },
       onNext: (ctx, _id, _payload, args, result) => {
         closeIfConnectionExpired(ctx.extra.socket, result.errors);
-        // Apollo formatted a query's or mutation's answer already, as it does HTTP's.
-        if (isSingleAnswer(args.contextValue)) return args.contextValue.answer;
+        // Apollo formatted a query's or mutation's answer already, as it does HTTP's. Its `next` and
+        // `complete` leave in one write.
+        if (isSingleAnswer(args.contextValue)) {
+          writes.hold(ctx.extra.upgrade.tcp);
+          return args.contextValue.answer;
+        }
         const formatted: FormattedExecutionResult = {};
         if (result.data !== undefined) formatted.data = result.data;
         if (result.errors?.length) formatted.errors = format(result.errors);
@@ -460,6 +470,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
     (request) => ({
       requestId: requestIdFrom(request.headers["x-request-id"]),
       clientIp: clientIpOf(request),
+      tcp: request.socket,
     }),
     (error) => logger.error({ err: error }, "graphql-ws: internal error on a socket"),
   );
@@ -485,6 +496,7 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
       // graphql-ws closes every socket with 1001 (Going Away) and stops the WebSocket server once
       // they have gone; a client that does not answer the close in time is cut off.
       stopKeepAlive();
+      writes.flush();
       tokenWatch.clear();
       const clients = [...wss.clients];
       const grace = setTimeout(() => {

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import net from "node:net";
 import os from "node:os";
 import path from "node:path";
 import { Redis } from "ioredis";
@@ -28,15 +29,19 @@ type SocketReply =
 
 interface Socket {
   client: Client;
+  /** The client's TCP port (once connected). */
+  localPort(): number | undefined;
   closed: Promise<{ code: number; reason: string }>;
   dispose(): Promise<void>;
 }
 
 /** A graphql-ws connection from `ip` (X-Forwarded-For on the upgrade), signed in with `token` if given. */
 function socketFrom(wsUrl: string, ip: string, token?: string): Socket {
+  const opened: WebSocket[] = [];
   class FromAddress extends WebSocket {
     constructor(address: string, protocols?: string | string[]) {
       super(address, protocols, { headers: { "x-forwarded-for": ip } });
+      opened.push(this);
     }
   }
   let onClose: (event: { code: number; reason: string }) => void = () => undefined;
@@ -55,7 +60,12 @@ function socketFrom(wsUrl: string, ip: string, token?: string): Socket {
       },
     },
   });
-  return { client, closed, dispose: () => Promise.resolve(client.dispose()) };
+  return {
+    client,
+    closed,
+    localPort: () => (opened.at(-1) as unknown as { _socket?: net.Socket } | undefined)?._socket?.localPort,
+    dispose: () => Promise.resolve(client.dispose()),
+  };
 }
 
 function send(socket: Socket, payload: Record<string, unknown>): Promise<SocketReply> {
@@ -124,6 +134,29 @@ describe("queries and mutations over the gateway's graphql-ws socket (real gatew
     });
     // Each reached the subgraph once.
     expect(g.subgraph.requests.length - before).toBe(3);
+  });
+
+  it("should write a query's next and complete to the socket in one write", async () => {
+    const ip = randomIpv6();
+    const socket = open(ip, await authority.token());
+    const query = { query: "query Echo($t: String) { echo(text: $t) }", variables: { t: "once" } };
+    const answered = { kind: "answered", results: [{ data: { echo: "once" } }] };
+    expect(await send(socket, query)).toEqual(answered); // connected, the operation known
+    const port = socket.localPort();
+    expect(port).toBeDefined();
+    // The gateway's writes to this client from here on (a corked socket's writes leave through _writev).
+    const write = jest.spyOn(net.Socket.prototype, "_write");
+    const writev = jest.spyOn(net.Socket.prototype, "_writev");
+    try {
+      expect(await send(socket, query)).toEqual(answered);
+      const toClient = [...write.mock.contexts, ...writev.mock.contexts].filter(
+        (tcp) => (tcp as net.Socket).remotePort === port,
+      );
+      expect(toClient.length).toBe(1);
+    } finally {
+      write.mockRestore();
+      writev.mockRestore();
+    }
   });
 
   it("should answer wrong and hostile input with the codes HTTP answers", async () => {
