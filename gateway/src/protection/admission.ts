@@ -1,4 +1,12 @@
-import { addressBudgetKey, revocationKeys, SPEND_BUDGET_LUA, type Redis, type Viewer } from "@hv/kit";
+import {
+  addressBudgetKey,
+  holdRedisWrites,
+  revocationKeys,
+  SPEND_BUDGET_LUA,
+  turnWrites,
+  type Redis,
+  type Viewer,
+} from "@hv/kit";
 import { BudgetHeadroom } from "./headroom";
 
 /** A budget as the admission script spends it: rate-limiter-flexible's key and counting. */
@@ -79,6 +87,8 @@ export class EdgeAdmission {
   private readonly redis: AdmissionRedis;
   /** Budgets' use as the last admissions counted it: what `mayRunEarly` decides on. */
   private readonly headroom = new BudgetHeadroom(MAX_HEADROOM_KEYS);
+  /** The admissions of one event-loop turn (concurrent requests) leave in one write. */
+  private readonly writes = turnWrites();
 
   constructor(
     redis: Redis,
@@ -119,6 +129,7 @@ export class EdgeAdmission {
   ): Promise<AdmissionVerdict> {
     const revocation = caller ? revocationKeys(caller.viewer) : { session: "", user: "" };
     const keys = this.keysOf(ip, caller);
+    holdRedisWrites(this.writes, this.redis);
     const [verdict, ms = 0, addressUsed, addressTtl, userUsed, userTtl, overAt = 0] =
       await this.redis.hvEdgeAdmit(
         4 + operation.length,

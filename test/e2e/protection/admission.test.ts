@@ -1,7 +1,9 @@
 import http from "node:http";
+import net from "node:net";
 import { randomUUID } from "node:crypto";
 import { Redis } from "ioredis";
 import { addressBudgetKey, SessionRevocations } from "@hv/kit";
+import { EdgeAdmission } from "@hv/gateway/src/protection/admission";
 import {
   codes,
   post,
@@ -108,6 +110,49 @@ async function commandsDuring(needles: string[], act: () => Promise<void>): Prom
   }
   return seen;
 }
+
+describe("admission at the edge: concurrent requests", () => {
+  it("should send the admissions of one event-loop turn in one write, each with its own verdict", async () => {
+    const redis = new Redis(REDIS_URL);
+    try {
+      const prefix = `hvtest:turn:${randomUUID()}`;
+      const admission = new EdgeAdmission(
+        redis,
+        { keyPrefix: `${prefix}:ip`, name: "edge-ip", points: 100, durationSeconds: 60 },
+        { keyPrefix: `${prefix}:user`, name: "edge-user", points: 2, durationSeconds: 60 },
+      );
+      const caller = (userId: string) => ({
+        viewer: { userId, sessionId: randomUUID(), role: "USER" as const },
+        issuedAt: Math.floor(Date.now() / 1000),
+      });
+      const [alice, bob] = [caller(randomUUID()), caller(randomUUID())];
+      await admission.admit(randomIpv6(), null); // connected, the script loaded
+      // Node's socket writes from here on (a corked socket's writes leave together through _writev).
+      const write = jest.spyOn(net.Socket.prototype, "_write");
+      const writev = jest.spyOn(net.Socket.prototype, "_writev");
+      try {
+        const verdicts = await Promise.all([
+          admission.admit(randomIpv6(), alice),
+          admission.admit(randomIpv6(), alice),
+          admission.admit(randomIpv6(), alice),
+          admission.admit(randomIpv6(), bob),
+        ]);
+        expect(write.mock.calls.length + writev.mock.calls.length).toBe(1);
+        expect(verdicts.map((verdict) => verdict.kind)).toEqual([
+          "admitted",
+          "admitted",
+          "over-budget",
+          "admitted",
+        ]);
+      } finally {
+        write.mockRestore();
+        writev.mockRestore();
+      }
+    } finally {
+      await redis.quit();
+    }
+  });
+});
 
 describe("admission at the edge: address budget, revocation and user budget in one Redis round trip", () => {
   let g: LightGateway;
