@@ -3,7 +3,14 @@ import type { AddressInfo } from "node:net";
 import { GraphQLObjectType, GraphQLSchema, GraphQLString } from "graphql";
 import { CloseCode, createClient, type Client } from "graphql-ws";
 import WebSocket, { WebSocketServer } from "ws";
-import { serveGraphqlWs, SHARED_TEXT_MAX_LENGTH, SHARED_TEXTS_SIZE, SharedTexts } from "./graphql-ws-server";
+import type net from "node:net";
+import {
+  SEND_QUEUE_LIMIT,
+  serveGraphqlWs,
+  SHARED_TEXT_MAX_LENGTH,
+  SHARED_TEXTS_SIZE,
+  SharedTexts,
+} from "./graphql-ws-server";
 
 describe("SharedTexts", () => {
   it("should keep one copy of each text and hand back an equal text", () => {
@@ -40,11 +47,27 @@ describe("serveGraphqlWs", () => {
   const closedCodes: number[] = [];
   const serverSockets: WebSocket[] = [];
   const clients: Client[] = [];
+  /** `flood`'s results pulled so far, and the most its socket held unwritten at a pull. */
+  const flood = { pulled: 0, mostQueued: 0 };
+  const FLOOD_TEXT = "x".repeat(64 * 1024);
+  const FLOOD_CAP = 1_000;
   const schema = new GraphQLSchema({
     query: new GraphQLObjectType({ name: "Query", fields: { ok: { type: GraphQLString } } }),
     subscription: new GraphQLObjectType({
       name: "Subscription",
       fields: {
+        // 64 KiB results, one per turn, as fast as graphql-ws pulls them (at most FLOOD_CAP).
+        flood: {
+          type: GraphQLString,
+          subscribe: async function* () {
+            while (flood.pulled < FLOOD_CAP) {
+              flood.mostQueued = Math.max(flood.mostQueued, serverSockets[0]?.bufferedAmount ?? 0);
+              flood.pulled += 1;
+              await new Promise((resolve) => setImmediate(resolve));
+              yield { flood: FLOOD_TEXT };
+            }
+          },
+        },
         greetings: {
           type: GraphQLString,
           // One event, then open until returned.
@@ -127,6 +150,28 @@ describe("serveGraphqlWs", () => {
     expect(internalErrors.map((error) => (error as Error).message)).toEqual(["first", "second"]);
     expect(serverSockets[1]!.readyState).toBe(WebSocket.OPEN);
     expect(other.first).toEqual({ data: { greetings: "hi" } });
+  });
+
+  it("should stop pulling a subscription's results while its client does not read", async () => {
+    flood.pulled = 0;
+    flood.mostQueued = 0;
+    const client = new WebSocket(url, "graphql-transport-ws");
+    await new Promise((resolve) => client.once("open", resolve));
+    const acked = new Promise((resolve) => client.once("message", resolve));
+    client.send(JSON.stringify({ type: "connection_init" }));
+    await acked;
+    // The client reads nothing more: the kernel's buffers fill, then the server's queue.
+    (client as unknown as { _socket: net.Socket })._socket.pause();
+    client.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: "subscription { flood }" } }));
+    const turn = () => new Promise((resolve) => setImmediate(resolve));
+    while (flood.pulled < FLOOD_CAP && (serverSockets[0]?.bufferedAmount ?? 0) < SEND_QUEUE_LIMIT)
+      await turn();
+    const pulled = flood.pulled;
+    for (let i = 0; i < 50; i += 1) await turn();
+    expect(flood.pulled).toBeLessThan(FLOOD_CAP);
+    expect(flood.pulled - pulled).toBeLessThanOrEqual(1);
+    expect(flood.mostQueued).toBeLessThan(SEND_QUEUE_LIMIT + 2 * FLOOD_TEXT.length);
+    client.terminate();
   });
 
   it("should tell graphql-ws of each socket's close once", async () => {
