@@ -4,7 +4,12 @@
  * process, one gateway in front of it (two with `--compare DIR`: this checkout's, "after", and
  * DIR's, "before"), one client asking each in turn, the order rotating every request.
  *
- *   pnpm exec tsx bench/gateway-latency.ts [--users 2000] [--requests 2000] [--compare /other/checkout] [--chrt 10] [--hold 0] [--profile DIR] [--timeline]
+ *   pnpm exec tsx bench/gateway-latency.ts [--users 2000] [--requests 2000] [--compare /other/checkout] [--client text|apq|safelist] [--chrt 10] [--hold 0] [--profile DIR] [--timeline]
+ *
+ * `--client apq` sends the gateways the query's persisted hash alone (`extensions.persistedQuery`,
+ * registered once with its text first), as Apollo's APQ link does; `safelist` runs the gateways with
+ * `GATEWAY_OPERATIONS=safelist` and sends the manifest's `MyBlockedUsers` (a Users-only query) by
+ * its id alone; `text` (default) sends the text.
  *
  * `--chrt N` (root) runs Users, the gateways and this client under SCHED_FIFO priority N for the
  * measured requests only (`chrt -a -f -p`), then puts them back: on a shared machine, latency
@@ -16,6 +21,7 @@
  * the measured requests; its marks cost CPU, so CPU figures of a `--timeline` run are not the gateway's.
  */
 import { execFileSync, type ChildProcess } from "node:child_process";
+import { createHash } from "node:crypto";
 import { readFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
@@ -42,6 +48,9 @@ import {
 } from "./support/service";
 
 const QUERY = `query User($id: ID!) { user(id: $id) { id displayName age bio interests } }`;
+const PERSISTED = {
+  persistedQuery: { version: 1, sha256Hash: createHash("sha256").update(QUERY).digest("hex") },
+};
 
 /** SCHED_FIFO at `priority` (or back to SCHED_OTHER with 0) for every thread of each process. */
 function schedule(pids: number[], priority: number): void {
@@ -117,6 +126,14 @@ async function main(): Promise<void> {
   const compareWith = argument("compare") === undefined ? undefined : path.resolve(argument("compare")!);
   const profileDir = argument("profile");
   const timeline = process.argv.includes("--timeline");
+  const clientMode = argument("client") ?? "text";
+  if (clientMode !== "text" && clientMode !== "apq" && clientMode !== "safelist")
+    throw new Error("--client is text, apq or safelist");
+  const safelisted = (
+    JSON.parse(readFileSync(path.join(ROOT, "operations/persisted-query-manifest.json"), "utf8")) as {
+      operations: Array<{ id: string; name: string; body: string }>;
+    }
+  ).operations.find((operation) => operation.name === "MyBlockedUsers")!;
   const stamp = Date.now().toString(36);
   printHeader("gateway-latency.ts");
   const usersUrl = await benchDatabase("users", "lat_users", stamp);
@@ -177,6 +194,7 @@ async function main(): Promise<void> {
         {
           ...env,
           GATEWAY_PORT: String(port),
+          ...(clientMode === "safelist" ? { GATEWAY_OPERATIONS: "safelist" } : {}),
           GATEWAY_METRICS_PORT: String(await freePort()),
           BENCH_TIMELINE_FILE: timelineFile,
         },
@@ -205,12 +223,33 @@ async function main(): Promise<void> {
         token: (await issuer.issue({ userId: id, sessionId: crypto.randomUUID(), role: "USER" })).token,
       })),
     );
-    const ask = async (target: string, index: number) => {
+    const byHash = new Set(clientMode === "apq" ? gateways.map((gateway) => gateway.url) : []);
+    const bySafelistedId = new Set(clientMode === "safelist" ? gateways.map((gateway) => gateway.url) : []);
+    const askSafelisted = async (target: string, index: number) => {
+      const viewer = tokens[index % tokens.length]!;
+      const reply = await client.post<{ data?: { myBlockedUserIds?: unknown }; errors?: unknown }>(
+        target,
+        bySafelistedId.has(target)
+          ? { extensions: { persistedQuery: { version: 1, sha256Hash: safelisted.id } } }
+          : { query: safelisted.body },
+        { authorization: `Bearer ${viewer.token}` },
+      );
+      if (reply.status !== 200 || reply.body.errors || !Array.isArray(reply.body.data?.myBlockedUserIds)) {
+        throw new Error(`${target} answered ${reply.status}: ${JSON.stringify(reply.body)}`);
+      }
+    };
+    const ask = async (target: string, index: number, registering = false) => {
+      if (clientMode === "safelist") return askSafelisted(target, index);
       const viewer = tokens[index % tokens.length]!;
       const other = tokens[(index + 1) % tokens.length]!;
+      const variables = { id: other.id };
       const reply = await client.post<{ data?: { user?: { id?: string } }; errors?: unknown }>(
         target,
-        { query: QUERY, variables: { id: other.id } },
+        !byHash.has(target)
+          ? { query: QUERY, variables }
+          : registering
+            ? { query: QUERY, extensions: PERSISTED, variables }
+            : { extensions: PERSISTED, variables },
         { authorization: `Bearer ${viewer.token}` },
       );
       if (reply.status !== 200 || reply.body.errors || reply.body.data?.user?.id !== other.id) {
@@ -218,6 +257,9 @@ async function main(): Promise<void> {
       }
     };
     const targets = [{ name: "direct", url: url(ports.users), pid: usersChild.pid! }, ...gateways];
+    // APQ: each gateway registers the text once (stored after its answer), then gets the hash alone.
+    for (const gateway of byHash) await ask(gateway, 0, true);
+    await sleep(200);
     for (let i = 0; i < 300; i += 1) for (const target of targets) await ask(target.url, i);
 
     const times = new Map<string, number[]>(targets.map((target) => [target.name, []]));

@@ -60,6 +60,22 @@ const MAX_TEXTS = 1_000;
 /** With this header @apollo/gateway answers the query plan too (outside production): Apollo's executor does. */
 const QUERY_PLAN_HEADER = "apollo-query-plan-experimental";
 
+/** How Apollo Server's persisted-query cache reads and stores texts by hash (safelist or APQ). */
+export interface PersistedTexts {
+  /**
+   * The text Apollo Server would run for `hash`, sent beside `query` or alone (undefined), or
+   * undefined where Apollo must answer (unknown hash, a text that does not match it, the cache
+   * unreadable); `register`: Apollo would store the text once validated; `reread`: Apollo would
+   * read the cache again for a result left to it (and may then find nothing).
+   */
+  resolve(
+    hash: string,
+    query: string | undefined,
+  ): Promise<{ query: string; register: boolean; reread: boolean } | undefined>;
+  /** Stores `query` under `hash` as Apollo Server registers it (nothing waits for it). */
+  register(hash: string, query: string): void;
+}
+
 export interface DirectOperationsOptions {
   /** The executor of the loaded supergraph (undefined before it loads). */
   executor(): QueryExecutor | undefined;
@@ -70,17 +86,24 @@ export interface DirectOperationsOptions {
    * Whether a mutation's sensitive budgets need nothing beyond what its admission did (Apollo's
    * budgets plugin would pass it without a Redis command); false: Apollo Server runs it.
    */
-  mutationSettled(context: GatewayContext, known: KnownOperation, request: DirectRequest): boolean;
+  mutationSettled(
+    context: GatewayContext,
+    known: KnownOperation,
+    request: DirectRequest & { query: string },
+  ): boolean;
   /** Apollo Server's logger (the request context's `logger`). */
   logger: RequestContext["logger"];
+  /** Requests naming a persisted hash; without it they are Apollo Server's to answer. */
+  persisted?: PersistedTexts;
 }
 
 /**
  * The gateway's operations answered without Apollo Server's request pipeline: a text parsed and
  * validated once (graphql-js's rules, no schema introspection, the query limits), a query or a
  * mutation whose plan our executor already runs compiled, whose budgets need nothing more, run by
- * the same `QueryExecutor` and answered only when the result has data and no errors. Everything
- * else (and every result with errors, held for Apollo's executor) is Apollo Server's to answer.
+ * the same `QueryExecutor` and answered only when the result has data and no errors. A persisted
+ * hash is resolved as Apollo's cache would (`persisted`). Everything else (and every result with
+ * errors, held for Apollo's executor) is Apollo Server's to answer.
  */
 export function directOperations(
   options: DirectOperationsOptions,
@@ -112,17 +135,20 @@ export function directOperations(
     };
   };
 
-  const knownOf = (executor: QueryExecutor, request: DirectRequest): KnownOperation | undefined => {
-    if (request.query.length > MAX_TEXT) return undefined;
+  const knownOf = (
+    executor: QueryExecutor,
+    text: string,
+    operationName: string | undefined,
+  ): KnownOperation | undefined => {
+    if (text.length > MAX_TEXT) return undefined;
     if (textsOf !== executor) {
       texts = new Map();
       textsOf = executor;
     }
-    const key =
-      request.operationName === undefined ? request.query : `${request.operationName}\n${request.query}`;
+    const key = operationName === undefined ? text : `${operationName}\n${text}`;
     let known = texts.get(key);
     if (known === undefined) {
-      known = learn(executor, request.query, request.operationName);
+      known = learn(executor, text, operationName);
       if (texts.size >= MAX_TEXTS) texts.delete(texts.keys().next().value as string);
       texts.set(key, known);
     }
@@ -140,21 +166,32 @@ export function directOperations(
       if (headers[QUERY_PLAN_HEADER] !== undefined) return undefined;
       const executor = options.executor();
       if (!executor) return undefined;
-      const known = knownOf(executor, request);
+      let text = request.query;
+      let register = false;
+      let reread = false;
+      if (request.persistedHash !== undefined) {
+        const resolved = await options.persisted?.resolve(request.persistedHash, text);
+        if (resolved === undefined) return undefined;
+        ({ query: text, register, reread } = resolved);
+      }
+      if (text === undefined) return undefined;
+      const known = knownOf(executor, text, request.operationName);
       if (!known || !executor.runsCompiled(known.queryHash, request.operationName)) return undefined;
       if (known.type === "mutation") {
+        // A mutation whose errors Apollo would answer after reading the cache again could run twice.
+        if (reread) return undefined;
         // Only a query reaches a subgraph before its admission answered.
         if (contextValue.admission !== undefined && (await contextValue.admission) !== "admitted")
           return undefined;
-        if (!options.mutationSettled(contextValue, known, request)) return undefined;
+        if (!options.mutationSettled(contextValue, known, { ...request, query: text })) return undefined;
       }
       const collected: CacheHint = {};
       const hints: CacheHint[] = [];
       const metrics: { captureTraces: boolean; nonFtv1ErrorPaths?: unknown[] } = { captureTraces: false };
       const requestContext = {
-        request: { query: request.query, variables: request.variables, operationName: request.operationName },
+        request: { query: text, variables: request.variables, operationName: request.operationName },
         document: known.document,
-        source: request.query,
+        source: text,
         queryHash: known.queryHash,
         operation: known.operation,
         operationName: known.operationName,
@@ -180,6 +217,8 @@ export function directOperations(
         hold(contextValue, { result, hints, nonFtv1ErrorPaths: metrics.nonFtv1ErrorPaths });
         return undefined;
       }
+      if (register && request.persistedHash !== undefined)
+        options.persisted?.register(request.persistedHash, text);
       answered += 1;
       return {
         result: { data: (result.data ?? null) as Record<string, unknown> | null },

@@ -269,6 +269,7 @@ export async function start(
           mutationSettled: (context, known, request) =>
             protection.mutationSettled(context, known.document, known.operation, request),
           logger: apolloLogger(logger),
+          persisted: protection.persistedTexts,
         });
   const service = await startService<GatewayContext>({
     name: "gateway",

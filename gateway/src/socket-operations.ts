@@ -4,6 +4,7 @@ import {
   appError,
   ErrorCode,
   logGraphQLRequest,
+  persistedHashOnly,
   requestIdFrom,
   type DirectOperations,
   type Logger,
@@ -82,10 +83,20 @@ export function socketOperations(options: {
     };
     if (assertions) vouchForRevocation(context, assertions);
     const request = requestOf(payload);
-    if (direct && request.query !== undefined && request.extensions === undefined) {
+    const persistedHash =
+      request.extensions === undefined ? undefined : persistedHashOnly(request.extensions);
+    if (
+      direct &&
+      (request.extensions === undefined ? request.query !== undefined : persistedHash !== undefined)
+    ) {
       const startedAt = process.hrtime.bigint();
       const answer = await direct.run(
-        { query: request.query, variables: request.variables ?? {}, operationName: request.operationName },
+        {
+          query: request.query,
+          persistedHash,
+          variables: request.variables ?? {},
+          operationName: request.operationName,
+        },
         context,
         NO_HEADERS,
       );

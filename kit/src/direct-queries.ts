@@ -1,13 +1,52 @@
 import type http from "node:http";
+import { answeredAsPlainJson, MAX_KNOWN_TEXT, plainFields, plainQueryRequest } from "./known-queries";
 import type { Logger } from "./logger";
 import type { RequestContextBase } from "./service";
 
-/** A plain POSTed operation (kit/src/known-queries.ts `plainQueryRequest`): text, variables, name. */
+/**
+ * A POSTed operation (`directRequestOf`): its text, or its persisted hash (version 1), or both;
+ * variables and name.
+ */
 export interface DirectRequest {
-  query: string;
+  /** undefined: only the hash was sent (Apollo Server reads the text from its persisted-query cache). */
+  query: string | undefined;
+  /** `extensions.persistedQuery.sha256Hash`, when the request's only extension is that (version 1). */
+  persistedHash?: string | undefined;
   variables: Record<string, unknown>;
   operationName: string | undefined;
 }
+
+/**
+ * The request's operation when Apollo Server would read it as a plain POST (`plainQueryRequest`), or
+ * as one whose only extension is a version-1 persisted query hash, beside its text or without it;
+ * undefined for anything else (Apollo answers it).
+ */
+export function directRequestOf(req: http.IncomingMessage, body: unknown): DirectRequest | undefined {
+  if (!isRecord(body) || body.extensions === undefined || body.extensions === null)
+    return plainQueryRequest(req, body);
+  const persistedHash = persistedHashOnly(body.extensions);
+  if (persistedHash === undefined || !answeredAsPlainJson(req)) return undefined;
+  const query = body.query ?? undefined;
+  // Apollo checks "" against the hash (and refuses it): left to it, as a non-string is.
+  if (query !== undefined && (typeof query !== "string" || query === "" || query.length > MAX_KNOWN_TEXT))
+    return undefined;
+  const fields = plainFields(body);
+  return fields && { query, persistedHash, ...fields };
+}
+
+/** The hash of `extensions` that hold nothing but `{ persistedQuery: { version: 1, sha256Hash } }`. */
+export function persistedHashOnly(extensions: unknown): string | undefined {
+  if (!isRecord(extensions)) return undefined;
+  const persisted = extensions.persistedQuery;
+  if (!isRecord(persisted) || Object.keys(extensions).length !== 1) return undefined;
+  const { version, sha256Hash } = persisted;
+  if (version !== 1 || typeof sha256Hash !== "string" || Object.keys(persisted).length !== 2)
+    return undefined;
+  return sha256Hash;
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** An operation answered without Apollo Server: its result (data only, no errors) and how to label it. */
 export interface DirectAnswer {

@@ -32,7 +32,7 @@ export interface PlainQueryBody {
 }
 
 /** Texts longer than this are always left to Apollo Server. */
-const MAX_KNOWN_TEXT = 32 * 1024;
+export const MAX_KNOWN_TEXT = 32 * 1024;
 const DEFAULT_MAX_TEXTS = 1_000;
 const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i;
 /** `Accept` headers Apollo Server answers with `application/json; charset=utf-8`. */
@@ -47,18 +47,32 @@ const isRecord = (value: unknown): value is Record<string, unknown> =>
  * inline trace asked for); undefined for anything else.
  */
 export function plainQueryRequest(req: http.IncomingMessage, body: unknown): PlainQueryBody | undefined {
-  if (req.method !== "POST" || !isRecord(body)) return undefined;
-  const headers = req.headers;
-  if (!ANSWERED_AS_JSON.has(headers.accept) || headers["apollo-federation-include-trace"] !== undefined)
-    return undefined;
-  if (!JSON_CONTENT_TYPE.test(headers["content-type"] ?? "")) return undefined;
-  const { query, variables, operationName } = body;
+  if (!isRecord(body) || !answeredAsPlainJson(req)) return undefined;
+  const { query } = body;
   if (typeof query !== "string" || query.length > MAX_KNOWN_TEXT) return undefined;
   if (body.extensions !== undefined && body.extensions !== null) return undefined;
+  const fields = plainFields(body);
+  return fields && { query, ...fields };
+}
+
+/** A body's `variables` (an object, {} when absent) and `operationName` (a string) as Apollo Server reads them; undefined when it would refuse them. */
+export function plainFields(body: Record<string, unknown>): Omit<PlainQueryBody, "query"> | undefined {
+  const { variables, operationName } = body;
   if (variables !== undefined && variables !== null && !isRecord(variables)) return undefined;
   if (operationName !== undefined && operationName !== null && typeof operationName !== "string")
     return undefined;
-  return { query, variables: variables ?? {}, operationName: operationName ?? undefined };
+  return { variables: variables ?? {}, operationName: operationName ?? undefined };
+}
+
+/** A JSON POST that Apollo Server answers as `application/json; charset=utf-8`, with no inline trace. */
+export function answeredAsPlainJson(req: http.IncomingMessage): boolean {
+  const headers = req.headers;
+  return (
+    req.method === "POST" &&
+    ANSWERED_AS_JSON.has(headers.accept) &&
+    headers["apollo-federation-include-trace"] === undefined &&
+    JSON_CONTENT_TYPE.test(headers["content-type"] ?? "")
+  );
 }
 
 /**

@@ -32,7 +32,12 @@ import {
   type KnownQuery,
   type PlainQueryBody,
 } from "./known-queries";
-import { logGraphQLRequest, type DirectOperations } from "./direct-queries";
+import {
+  directRequestOf,
+  logGraphQLRequest,
+  type DirectOperations,
+  type DirectRequest,
+} from "./direct-queries";
 import { listen, probeRoutes, routeRequests, sendBody, sendJson, type HttpHandler } from "./http-server";
 import { clientIpResolver } from "./ip";
 import { jsonBodyReader } from "./json-body";
@@ -438,7 +443,7 @@ export async function startService<TContext extends RequestContextBase>(
 
   const { directOperations } = options;
   /**
-   * Runs a plain POSTed operation with `directOperations` and sends its answer as Apollo Server
+   * Runs a POSTed operation (`directRequestOf`) with `directOperations` and sends its answer as Apollo Server
    * would have, once the pending admission (if any) let it ("answered"; a refusal is sent instead).
    * "apollo": Apollo answers it, with the same `context` (whatever ran is held there); "again": the
    * admission asks for the request to be answered anew.
@@ -446,7 +451,7 @@ export async function startService<TContext extends RequestContextBase>(
   const answeredDirectly = async (
     req: http.IncomingMessage,
     res: http.ServerResponse,
-    plain: PlainQueryBody,
+    plain: DirectRequest,
     context: Promise<TContext>,
     pending: Promise<AdmissionOutcome> | undefined,
   ): Promise<"answered" | "apollo" | "again"> => {
@@ -529,7 +534,7 @@ export async function startService<TContext extends RequestContextBase>(
     }
     let context: Promise<TContext> | undefined;
     if (directOperations) {
-      const plain = plainQueryRequest(req, read.body);
+      const plain = directRequestOf(req, read.body);
       if (plain) {
         context = contextFor(req, res, clientIp);
         const direct = await answeredDirectly(req, res, plain, context, pending);

@@ -1,5 +1,5 @@
 import type { IncomingMessage } from "node:http";
-import type { ApolloServerPlugin, PersistedQueryOptions } from "@apollo/server";
+import type { ApolloServerPlugin, GraphQLRequest, PersistedQueryOptions } from "@apollo/server";
 import {
   GraphQLError,
   type DocumentNode,
@@ -37,6 +37,7 @@ import {
   persistedQueryHash,
   RedisPersistedQueryCache,
   Safelist,
+  sha256Hex,
   type PersistedQueryManifest,
 } from "./persisted";
 import { queryLimitProtection } from "./query-limits";
@@ -51,6 +52,7 @@ import {
 import { KnownOperations } from "./known-operations";
 import { EdgeAdmission, type AdmissionVerdict } from "./admission";
 import { SocketCaps } from "./socket-caps";
+import type { PersistedTexts } from "../direct-operations";
 
 export { BlocklistStore, LiveBlocklist, parseCidr } from "./blocklist";
 export {
@@ -186,8 +188,10 @@ export interface EdgeProtection {
     context: { precounted?: PrecountedBudgets | undefined },
     document: DocumentNode,
     operation: OperationDefinitionNode,
-    request: { query: string; operationName?: string | undefined },
+    request: { query: string; operationName?: string | undefined; persistedHash?: string | undefined },
   ): boolean;
+  /** Persisted hashes as Apollo Server's persisted-query cache resolves and registers them (safelist or APQ). */
+  persistedTexts: PersistedTexts;
   /** Safelist, budgets and query limits for one subscribe message over WebSocket. */
   checkSubscribe(args: {
     viewer: Viewer | null;
@@ -507,20 +511,51 @@ export function createEdgeProtection(options: ProtectionOptions): EdgeProtection
 
   const mutationSettled: EdgeProtection["mutationSettled"] = (context, document, operation, request) => {
     const points = budgets.sensitivePoints(document, operation);
-    knownOperations.learn(
-      request.operationName === undefined
-        ? { query: request.query }
-        : { query: request.query, operationName: request.operationName },
-      request.query,
-      points,
-    );
+    const learned: GraphQLRequest = { query: request.query };
+    if (request.operationName !== undefined) learned.operationName = request.operationName;
+    if (request.persistedHash !== undefined)
+      learned.extensions = { persistedQuery: { version: 1, sha256Hash: request.persistedHash } };
+    knownOperations.learn(learned, request.query, points);
     if (points.length === 0) return redis.status === "ready";
     const spent = context.precounted;
     return spent !== undefined && spent.over === undefined && samePoints(spent.points, points);
   };
 
+  const persistedTexts: PersistedTexts = safelist
+    ? {
+        resolve: async (hash, query) => {
+          const body = safelist.verifiedBody(hash);
+          return body === undefined || (query !== undefined && query !== body)
+            ? undefined
+            : { query: body, register: false, reread: false };
+        },
+        // Apollo's set on the safelist's cache stores nothing.
+        register: () => undefined,
+      }
+    : {
+        resolve: async (hash, query) => {
+          if (query !== undefined)
+            return sha256Hex(query) === hash ? { query, register: true, reread: false } : undefined;
+          try {
+            const stored = await apqCache.get(hash);
+            return stored === undefined || stored === ""
+              ? undefined
+              : { query: stored, register: false, reread: true };
+          } catch (error) {
+            log.warn({ err: error }, "could not read a persisted query");
+            return undefined;
+          }
+        },
+        register: (hash, query) => {
+          apqCache.set(hash, query, { ttl: settings.apqTtlSeconds }).catch((error: unknown) => {
+            log.warn({ err: error }, "could not store a persisted query");
+          });
+        },
+      };
+
   return {
     mutationSettled,
+    persistedTexts,
     beforeBody: guardRequest,
     admissionOf: (req) => pendingAdmissions.get(req),
     precountedOf: (req) => precounted.get(req),

@@ -119,8 +119,21 @@ export function loadManifest(file = MANIFEST_PATH): PersistedQueryManifest {
 export class Safelist {
   private readonly bodies: Map<string, string>;
 
+  /** The bodies whose id is their SHA-256 (Apollo's `queryHash` for them is then their own). */
+  private readonly verified: Map<string, string>;
+
   constructor(manifest: PersistedQueryManifest) {
     this.bodies = new Map(manifest.operations.map((operation) => [operation.id, operation.body]));
+    this.verified = new Map(
+      manifest.operations
+        .filter((operation) => sha256Hex(operation.body) === operation.id)
+        .map((operation) => [operation.id, operation.body]),
+    );
+  }
+
+  /** The body of `id` when `id` is its SHA-256. */
+  verifiedBody(id: string): string | undefined {
+    return this.verified.get(id);
   }
 
   get size(): number {
