@@ -1,21 +1,16 @@
 import { createHash } from "node:crypto";
 import type http from "node:http";
+import type { DocumentNode, OperationDefinitionNode, ValidationRule } from "graphql";
 import {
-  getOperationAST,
-  NoSchemaIntrospectionCustomRule,
-  parse,
-  specifiedRules,
-  validate,
-  type DocumentNode,
-  type OperationDefinitionNode,
-  type ValidationRule,
-} from "graphql";
-import {
+  knownOperationRules,
+  operationTextKey,
   queryCacheControl,
+  restrictHint,
   type CacheHint,
   type DirectAnswer,
   type DirectOperations,
   type DirectRequest,
+  validOperation,
 } from "@hv/kit";
 import type { RequestContext } from "./plan-walker";
 import type { QueryExecutor } from "./query-executor";
@@ -108,7 +103,7 @@ export interface DirectOperationsOptions {
 export function directOperations(
   options: DirectOperationsOptions,
 ): DirectOperations<GatewayContext> & { answered(): number } {
-  const rules = [...specifiedRules, NoSchemaIntrospectionCustomRule, ...options.validationRules];
+  const rules = knownOperationRules(options.validationRules);
   let texts = new Map<string, KnownOperation | false>();
   let textsOf: QueryExecutor | undefined;
 
@@ -117,15 +112,10 @@ export function directOperations(
     text: string,
     operationName: string | undefined,
   ): KnownOperation | false => {
-    let document: DocumentNode;
-    try {
-      document = parse(text, { maxTokens: options.maxTokens });
-    } catch {
-      return false;
-    }
-    if (validate(executor.validationSchema, document, rules).length > 0) return false;
-    const operation = getOperationAST(document, operationName);
-    if (operation?.operation !== "query" && operation?.operation !== "mutation") return false;
+    const valid = validOperation(executor.validationSchema, rules, text, operationName, options.maxTokens);
+    if (!valid) return false;
+    const { document, operation } = valid;
+    if (operation.operation !== "query" && operation.operation !== "mutation") return false;
     return {
       document,
       operation,
@@ -145,7 +135,7 @@ export function directOperations(
       texts = new Map();
       textsOf = executor;
     }
-    const key = operationName === undefined ? text : `${operationName}\n${text}`;
+    const key = operationTextKey(text, operationName);
     let known = texts.get(key);
     if (known === undefined) {
       known = learn(executor, text, operationName);
@@ -229,11 +219,4 @@ export function directOperations(
       };
     },
   };
-}
-
-/** `target` narrowed by `hint`, as Apollo's `CachePolicy.restrict`: the lower max age, PRIVATE over PUBLIC. */
-function restrictHint(target: CacheHint, hint: CacheHint): void {
-  if (hint.maxAge !== undefined && (target.maxAge === undefined || hint.maxAge < target.maxAge))
-    target.maxAge = hint.maxAge;
-  if (hint.scope !== undefined && target.scope !== "PRIVATE") target.scope = hint.scope;
 }

@@ -89,7 +89,7 @@ function typeAnnotation(type: GraphQLCompositeType): CacheAnnotation {
 }
 
 /** `target` narrowed by `hint`: the lower max age, PRIVATE over PUBLIC (Apollo's `restrict`). */
-function restrict(target: CacheHint, hint: CacheHint): void {
+export function restrictHint(target: CacheHint, hint: CacheHint): void {
   if (hint.maxAge !== undefined && (target.maxAge === undefined || hint.maxAge < target.maxAge))
     target.maxAge = hint.maxAge;
   if (hint.scope !== undefined && target.scope !== "PRIVATE") target.scope = hint.scope;
@@ -157,7 +157,7 @@ function instrument(schema: GraphQLSchema): void {
             const hint: CacheHint = {};
             for (const { __typename } of args.representations ?? []) {
               const entityHint = typeof __typename === "string" ? entityHints.get(__typename) : undefined;
-              if (entityHint) restrict(hint, entityHint);
+              if (entityHint) restrictHint(hint, entityHint);
             }
             if (hint.maxAge === undefined && info.path.prev === undefined) hint.maxAge = 0;
             policy.restrict(hint);
@@ -196,14 +196,14 @@ export function cacheHintsPlugin<TContext extends object>(
         async willSendResponse({ response }) {
           const existing = response.http.headers.get("cache-control");
           const policy: CacheHint = {};
-          restrict(policy, overallCachePolicy);
+          restrictHint(policy, overallCachePolicy);
           let uncacheable = false;
           if (existing === "no-store") uncacheable = true;
           else if (existing !== undefined) {
             const match = CACHEABLE_HEADER.exec(existing);
             // A header this plugin cannot read is left as it is.
             if (!match) return;
-            restrict(policy, {
+            restrictHint(policy, {
               maxAge: Number(match[1]),
               scope: match[2] === "public" ? "PUBLIC" : "PRIVATE",
             });
@@ -238,7 +238,7 @@ export function restrictCacheHint(context: object, hint: CacheHint): void {
  */
 export function collectCacheHints(context: object): CacheHint {
   const collected: CacheHint = {};
-  requestPolicies.set(context, { restrict: (hint: CacheHint) => restrict(collected, hint) });
+  requestPolicies.set(context, { restrict: (hint: CacheHint) => restrictHint(collected, hint) });
   return collected;
 }
 
@@ -248,8 +248,8 @@ export function collectCacheHints(context: object): CacheHint {
  */
 export function queryCacheControl(collected: CacheHint, signedIn: boolean): string {
   const policy: CacheHint = {};
-  restrict(policy, collected);
-  if (signedIn) restrict(policy, { scope: "PRIVATE" });
+  restrictHint(policy, collected);
+  if (signedIn) restrictHint(policy, { scope: "PRIVATE" });
   return policy.maxAge !== undefined && policy.maxAge > 0
     ? `max-age=${policy.maxAge}, ${(policy.scope ?? "PUBLIC").toLowerCase()}`
     : "no-store";

@@ -5,7 +5,9 @@ import {
   parse,
   specifiedRules,
   validate,
+  type DocumentNode,
   type GraphQLSchema,
+  type OperationDefinitionNode,
   type ValidationRule,
 } from "graphql";
 import { isCompiledQuery, type CompiledQuery } from "graphql-jit";
@@ -75,6 +77,38 @@ export function answeredAsPlainJson(req: http.IncomingMessage): boolean {
   );
 }
 
+/** The rules a text answered without Apollo Server must pass: graphql-js's, no schema introspection, then `extra`. */
+export function knownOperationRules(extra: readonly ValidationRule[]): ValidationRule[] {
+  return [...specifiedRules, NoSchemaIntrospectionCustomRule, ...extra];
+}
+
+/**
+ * `text` parsed (at most `maxTokens` tokens when given) and valid against `schema` under `rules`,
+ * with the operation `operationName` picks; undefined when Apollo Server must answer it instead.
+ */
+export function validOperation(
+  schema: GraphQLSchema,
+  rules: readonly ValidationRule[],
+  text: string,
+  operationName: string | undefined,
+  maxTokens?: number,
+): { document: DocumentNode; operation: OperationDefinitionNode } | undefined {
+  let document: DocumentNode;
+  try {
+    document = parse(text, maxTokens === undefined ? undefined : { maxTokens });
+  } catch {
+    return undefined;
+  }
+  if (validate(schema, document, rules).length > 0) return undefined;
+  const operation = getOperationAST(document, operationName);
+  return operation ? { document, operation } : undefined;
+}
+
+/** The cache key of a text and the operation name sent with it. */
+export function operationTextKey(text: string, operationName: string | undefined): string {
+  return operationName === undefined ? text : `${operationName}\n${text}`;
+}
+
 /**
  * Operation texts compiled once for `schema` (graphql-jit), by text and operation name, at most
  * `maxTexts` of them (least recently used dropped). A text that does not parse, fails validation
@@ -87,18 +121,12 @@ export function knownQueries(
   validationRules: readonly ValidationRule[] = [],
   maxTexts = DEFAULT_MAX_TEXTS,
 ): (text: string, operationName: string | undefined) => KnownQuery | undefined {
-  const rules = [...specifiedRules, NoSchemaIntrospectionCustomRule, ...validationRules];
+  const rules = knownOperationRules(validationRules);
   const byText = new LRUCache<string, KnownQuery | false>({ max: maxTexts });
   const compile = (text: string, operationName: string | undefined): KnownQuery | false => {
-    let document;
-    try {
-      document = parse(text);
-    } catch {
-      return false;
-    }
-    if (validate(schema, document, rules).length > 0) return false;
-    const operation = getOperationAST(document, operationName);
-    if (!operation) return false;
+    const valid = validOperation(schema, rules, text, operationName);
+    if (!valid) return false;
+    const { document, operation } = valid;
     const kind = operation.operation;
     if (kind !== "query" && !(kind === "mutation" && singleRootField(operation))) return false;
     const compiled = compileCounted(schema, document, operationName);
@@ -106,7 +134,7 @@ export function knownQueries(
     return { compiled, operation: kind, operationName: operation.name?.value ?? null };
   };
   return (text, operationName) => {
-    const key = operationName === undefined ? text : `${operationName}\n${text}`;
+    const key = operationTextKey(text, operationName);
     let known = byText.get(key);
     if (known === undefined) {
       known = compile(text, operationName);
