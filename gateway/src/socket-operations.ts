@@ -3,7 +3,7 @@ import {
   ApolloErrorCode,
   appError,
   ErrorCode,
-  logGraphQLRequest,
+  recordDirectAnswer,
   persistedHashOnly,
   requestIdFrom,
   type DirectOperations,
@@ -101,12 +101,15 @@ export function socketOperations(options: {
         NO_HEADERS,
       );
       if (answer) {
-        logGraphQLRequest(context, answer.operationName, startedAt, 0);
-        metrics?.observeGraphQLRequest(
-          answer.operationName ?? request.operationName,
-          answer.operationType,
-          Number(process.hrtime.bigint() - startedAt) / 1e9,
-          [],
+        recordDirectAnswer(
+          context,
+          metrics,
+          {
+            operationName: answer.operationName,
+            metricsName: answer.operationName ?? request.operationName,
+            type: answer.operationType,
+          },
+          startedAt,
         );
         return { answer: answer.result };
       }

@@ -1,6 +1,7 @@
 import type http from "node:http";
 import { answeredAsPlainJson, MAX_KNOWN_TEXT, plainFields, plainQueryRequest } from "./known-queries";
 import type { Logger } from "./logger";
+import type { ProcessMetrics } from "./metrics";
 import type { RequestContextBase } from "./service";
 
 /**
@@ -88,5 +89,24 @@ export function logGraphQLRequest(
       clientIp: context.clientIp,
     },
     "graphql request",
+  );
+}
+
+/**
+ * What an answer given without Apollo Server records, as Apollo's plugins would have: the request's
+ * log line (`operationName`, no errors) and its metrics (`metricsName`, of `type`).
+ */
+export function recordDirectAnswer(
+  context: { logger: Logger; viewer: { userId: string } | null; clientIp: string },
+  metrics: ProcessMetrics | undefined,
+  answer: { operationName: string | null; metricsName: string | null | undefined; type: string },
+  startedAt: bigint,
+): void {
+  logGraphQLRequest(context, answer.operationName, startedAt, 0);
+  metrics?.observeGraphQLRequest(
+    answer.metricsName,
+    answer.type,
+    Number(process.hrtime.bigint() - startedAt) / 1e9,
+    [],
   );
 }

@@ -35,6 +35,7 @@ import {
 import {
   directRequestOf,
   logGraphQLRequest,
+  recordDirectAnswer,
   type DirectOperations,
   type DirectRequest,
 } from "./direct-queries";
@@ -430,13 +431,15 @@ export async function startService<TContext extends RequestContextBase>(
       `${JSON.stringify({ data: result.data, extensions: result.extensions })}\n`,
     );
     countKnownQueryAnswer();
-    const operationName = known.operationName ?? plain.operationName;
-    logGraphQLRequest(contextValue, known.operationName, startedAt, 0);
-    options.metrics?.observeGraphQLRequest(
-      operationName,
-      known.operation,
-      Number(process.hrtime.bigint() - startedAt) / 1e9,
-      [],
+    recordDirectAnswer(
+      contextValue,
+      options.metrics,
+      {
+        operationName: known.operationName,
+        metricsName: known.operationName ?? plain.operationName,
+        type: known.operation,
+      },
+      startedAt,
     );
     return true;
   };
@@ -473,12 +476,15 @@ export async function startService<TContext extends RequestContextBase>(
     }
     res.setHeader("cache-control", answer.cacheControl);
     sendBody(req, res, 200, "application/json; charset=utf-8", `${JSON.stringify(answer.result)}\n`);
-    logGraphQLRequest(contextValue, answer.operationName, startedAt, 0);
-    options.metrics?.observeGraphQLRequest(
-      answer.operationName ?? plain.operationName,
-      answer.operationType,
-      Number(process.hrtime.bigint() - startedAt) / 1e9,
-      [],
+    recordDirectAnswer(
+      contextValue,
+      options.metrics,
+      {
+        operationName: answer.operationName,
+        metricsName: answer.operationName ?? plain.operationName,
+        type: answer.operationType,
+      },
+      startedAt,
     );
     return "answered";
   };
