@@ -34,6 +34,9 @@ describe("push worker: events handed over together", () => {
 
     // The poll publishes them again, each on its own (as after a relay that died before marking):
     // the push jobs' ids drop them.
+    // The hand-over marks its rows published a little later: reset them only once that has happened.
+    const unmarked = () => push.db.outboxEvent.count({ where: { id: { in: eventIds }, publishedAt: null } });
+    while ((await unmarked()) > 0) await new Promise((resolve) => setTimeout(resolve, 20));
     await push.db.outboxEvent.updateMany({ where: { id: { in: eventIds } }, data: { publishedAt: null } });
     await push.publish("message.created", messageEvent(sender, [])); // a flush, with them
     for (const eventId of eventIds) await push.waitForEvent(eventId);
