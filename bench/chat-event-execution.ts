@@ -1,16 +1,18 @@
 /**
- * What Chat's graphql-js execution of one subscription event costs, per event and subscriber:
+ * What Chat's execution of one subscription event costs, per event and subscriber, graphql-js
+ * against graphql-jit's compiled operation (what kit's sharedSubscribe runs), interleaved:
  *
- *   pnpm exec tsx bench/chat-event-execution.ts [--events 20000] [--rounds 3]
+ *   pnpm exec tsx bench/chat-event-execution.ts [--events 20000] [--rounds 3] [--app]
  *
  * Chat's schema (buildSubgraphSchema with its resolvers), the selection the gateway sends Chat for
- * bench/chat-gateway.ts's `myChatEvents` (sender as a reference), executed the way graphql-js's
- * subscribe runs each event (execute with the event as root), then serialized as a graphql-ws
- * `next` message. Reported: this process's CPU µs per event, and the same without the execution
- * (building the event and serializing it) for comparison.
+ * bench/chat-gateway.ts's `myChatEvents` (sender as a reference; `--app`: the app's ChatMyEvents),
+ * executed the way a subscription runs each event (the event as root), then serialized as a
+ * graphql-ws `next` message. Reported: this process's CPU µs per event for each way, and building
+ * and serializing the event alone, for comparison; the two ways' results are checked equal.
  */
 import { buildSubgraphSchema, type GraphQLResolverMap } from "@apollo/subgraph";
-import { execute, parse } from "graphql";
+import { execute, parse, type ExecutionResult } from "graphql";
+import { compileCounted } from "@hv/kit/src/jit-executor";
 import { resolvers } from "@hv/chat/src/resolvers";
 import type { ChatEventPayload } from "@hv/chat/src/modules/bus";
 import { typeDefs } from "@hv/chat/src/server";
@@ -29,34 +31,50 @@ function event(seq: number): ChatEventPayload {
   });
 }
 
+const TRIMMED =
+  "subscription Feed__chat__0 { myChatEvents { kind conversationId seq message { __typename id text sender { __typename id } } } }";
+const APP =
+  "subscription ChatMyEvents__chat__0 { myChatEvents { kind conversationId seq occurredAt actor { __typename id } message { id seq clientMessageId text createdAt editedAt deleted sender { __typename id } attachments { id } reactions { emoji count reactedByMe } } invitation { id title inviter { __typename id } } } }";
+
 async function main(): Promise<void> {
   const events = flag("events", 20_000);
   const rounds = flag("rounds", 3);
   printHeader("chat-event-execution.ts");
   const schema = buildSubgraphSchema([{ typeDefs, resolvers: resolvers as GraphQLResolverMap<unknown> }]);
-  const document = parse(
-    "subscription Feed__chat__0 { myChatEvents { kind conversationId seq message { __typename id text sender { __typename id } } } }",
-  );
+  const document = parse(process.argv.includes("--app") ? APP : TRIMMED);
+  // As kit's sharedSubscribe compiles it.
+  const compiled = compileCounted(schema, document, undefined);
+  if (!("query" in compiled)) throw new Error(`not compiled: ${JSON.stringify(compiled)}`);
   const context = {
     viewer: { userId: SENDER, sessionId: SENDER, role: "USER" },
     refreshLoaders: () => undefined,
   };
+  const ways: Record<string, (root: ChatEventPayload) => Promise<ExecutionResult> | ExecutionResult> = {
+    "graphql-js": (root) => execute({ schema, document, rootValue: root, contextValue: context }),
+    "graphql-jit": (root) => compiled.query(root, context, {}),
+  };
+  const check = event(1);
+  const [js, jit] = await Promise.all(Object.values(ways).map((way) => way(check)));
+  if (JSON.stringify(js) !== JSON.stringify(jit)) throw new Error("graphql-js and graphql-jit differ");
   const perEvent = (start: NodeJS.CpuUsage) => {
     const used = process.cpuUsage(start);
     return ((used.user + used.system) / events).toFixed(1);
   };
   for (let round = 1; round <= rounds; round += 1) {
-    let start = process.cpuUsage();
-    for (let seq = 1; seq <= events; seq += 1) {
-      const result = await execute({ schema, document, rootValue: event(seq), contextValue: context });
-      JSON.stringify({ id: "1", type: "next", payload: result });
+    const figures: string[] = [];
+    for (const [name, way] of Object.entries(ways)) {
+      const start = process.cpuUsage();
+      for (let seq = 1; seq <= events; seq += 1) {
+        const result = await way(event(seq));
+        JSON.stringify({ id: "1", type: "next", payload: result });
+      }
+      figures.push(`${name} ${perEvent(start)}`);
     }
-    const executed = perEvent(start);
-    start = process.cpuUsage();
+    const start = process.cpuUsage();
     for (let seq = 1; seq <= events; seq += 1)
       JSON.stringify({ id: "1", type: "next", payload: { data: { myChatEvents: event(seq) } } });
     console.log(
-      `round ${round}: execute + serialize ${executed} CPU-µs per event; event + serialize alone ${perEvent(start)}; load average ${loadAverage()}`,
+      `round ${round}: execute + serialize, CPU-µs per event: ${figures.join(", ")}; event + serialize alone ${perEvent(start)}; load average ${loadAverage()}`,
     );
   }
 }

@@ -3,9 +3,11 @@ import {
   GraphQLObjectType,
   GraphQLSchema,
   GraphQLString,
+  execute,
   parse,
   type ExecutionResult,
 } from "graphql";
+import { compiledOperations } from "./jit-executor";
 import { selectsOnly, sharedSubscribe } from "./shared-execution";
 
 interface Event {
@@ -176,6 +178,65 @@ describe("sharedSubscribe", () => {
       { data: { events: {} } },
     ]);
     await Promise.all(streams.map((stream) => stream.return()));
+  });
+});
+
+describe("sharedSubscribe's compiled execution", () => {
+  it("should compile each operation once and answer what graphql-js answers for every event", async () => {
+    const source = eventSource();
+    const calls = { text: 0, viewer: 0 };
+    const schema = testSchema(source, calls);
+    const subscribe = sharedSubscribe(schema, new Set(["Subscription.events", "Event.text"]));
+    const shared = parse("subscription { events { __typename text } }");
+    const own = parse("subscription { events { text viewer } }");
+    const before = compiledOperations();
+    const streams = (await Promise.all([
+      subscribe({ schema, document: shared, contextValue: { viewer: "a" } }),
+      subscribe({ schema, document: shared, contextValue: { viewer: "b" } }),
+      subscribe({ schema, document: own, contextValue: { viewer: "a" } }),
+      subscribe({ schema, document: own, contextValue: { viewer: "b" } }),
+    ])) as Stream[];
+    for (const text of ["hello", "again", "third"]) {
+      const results = streams.map((stream) => stream.next());
+      const event = { text };
+      source.push(event);
+      const delivered = (await Promise.all(results)).map((result) => result.value as ExecutionResult);
+      const expected = await Promise.all(
+        [
+          [shared, "a"],
+          [shared, "b"],
+          [own, "a"],
+          [own, "b"],
+        ].map(([document, viewer]) =>
+          execute({
+            schema,
+            document: document as typeof shared,
+            rootValue: event,
+            contextValue: { viewer },
+          }),
+        ),
+      );
+      expect(JSON.stringify(delivered)).toBe(JSON.stringify(expected));
+    }
+    expect(compiledOperations() - before).toBe(2);
+    await Promise.all(streams.map((stream) => stream.return()));
+  });
+
+  it("should answer graphql-js's own errors when an event fails to resolve", async () => {
+    const source = eventSource();
+    const schema = testSchema(source, { text: 0, viewer: 0 });
+    const subscribe = sharedSubscribe(schema, new Set(["Subscription.events", "Event.text"]));
+    const document = parse("subscription Feed { events { text } }");
+    const stream = (await subscribe({ schema, document, contextValue: {} })) as Stream;
+    const result = stream.next();
+    const event = { text: null } as unknown as Event; // `text` is non-null: its resolution fails
+    source.push(event);
+    const delivered = (await result).value as ExecutionResult;
+    const expected = await execute({ schema, document, rootValue: event, contextValue: {} });
+    expect(delivered.errors?.length).toBe(1);
+    expect(JSON.stringify(delivered)).toBe(JSON.stringify(expected));
+    expect(delivered.errors?.[0]?.locations).toEqual(expected.errors?.[0]?.locations);
+    await stream.return();
   });
 });
 

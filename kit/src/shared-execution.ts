@@ -12,6 +12,8 @@ import {
   type ExecutionResult,
   type GraphQLSchema,
 } from "graphql";
+import { isCompiledQuery, type CompiledQuery } from "graphql-jit";
+import { compileCounted } from "./jit-executor";
 
 type Maybe<T> = T | Promise<T>;
 
@@ -85,6 +87,9 @@ export interface SharedWhen {
 /** Whether an operation shares: with every event, only with the events `SharedWhen.holds` accepts, or never. */
 type Sharing = "always" | "when" | "never";
 
+const isPromise = <T>(value: Maybe<T>): value is Promise<T> =>
+  typeof (value as { then?: unknown } | null)?.then === "function";
+
 /**
  * graphql-js's `subscribe` (for graphql-ws's `subscribe` option), with one execution per event
  * shared by every subscriber whose operation is the same (document object, operation name,
@@ -92,6 +97,8 @@ type Sharing = "always" | "when" | "never";
  * never the viewer or the context. Those subscribers get the same result object (read-only). An
  * event is recognised by identity: only subscribers handed the same event object share. An
  * operation that selects `when.fields` too shares only the events `when.holds` accepts.
+ * Each event runs graphql-jit's compilation of the operation (compiled once per document and
+ * operation name); a result with errors, and an operation it cannot compile, are graphql-js's own.
  */
 export function sharedSubscribe(
   schema: GraphQLSchema,
@@ -99,20 +106,56 @@ export function sharedSubscribe(
   when?: SharedWhen,
 ): (args: ExecutionArgs) => Promise<ResultStream | ExecutionResult> {
   const widened = when ? new Set([...fields, ...when.fields]) : undefined;
-  /** Per document: its number, and per operation name how it may share. */
-  const documents = new WeakMap<DocumentNode, { id: number; shareable: Map<string, Sharing> }>();
+  /** Per document: its number, and per operation name how it may share and its compiled form (null: none). */
+  const documents = new WeakMap<
+    DocumentNode,
+    { id: number; shareable: Map<string, Sharing>; compiled: Map<string, CompiledQuery | null> }
+  >();
   let documentCount = 0;
   /** Per event: the results executed for it so far, by operation key. */
   const results = new WeakMap<object, Map<string, Maybe<ExecutionResult>>>();
 
+  const knownOf = (document: DocumentNode) => {
+    let known = documents.get(document);
+    if (!known) {
+      known = { id: (documentCount += 1), shareable: new Map(), compiled: new Map() };
+      documents.set(document, known);
+    }
+    return known;
+  };
+
+  /** `args`' operation compiled by graphql-jit; undefined when graphql-js must run it. */
+  const compiledOf = (args: ExecutionArgs): CompiledQuery | undefined => {
+    if (args.schema !== schema || args.fieldResolver || args.typeResolver) return undefined;
+    const known = knownOf(args.document);
+    const name = args.operationName ?? "";
+    let compiled = known.compiled.get(name);
+    if (compiled === undefined) {
+      const entry = compileCounted(schema, args.document, args.operationName ?? undefined);
+      compiled = isCompiledQuery(entry) ? entry : null;
+      known.compiled.set(name, compiled);
+    }
+    return compiled ?? undefined;
+  };
+
+  /** One event's result for `args`: graphql-js's whenever the compiled run has errors. */
+  const executeEvent = (args: ExecutionArgs, compiled: CompiledQuery | undefined, event: unknown) => {
+    const withGraphqlJs = () => execute({ ...args, rootValue: event });
+    if (!compiled) return withGraphqlJs();
+    const checked = (run: ExecutionResult): Maybe<ExecutionResult> =>
+      run.errors !== undefined || !("data" in run) ? withGraphqlJs() : run;
+    try {
+      const result = compiled.query(event, args.contextValue, args.variableValues ?? {});
+      return isPromise(result) ? result.then(checked, withGraphqlJs) : checked(result);
+    } catch {
+      return withGraphqlJs();
+    }
+  };
+
   /** The key of operations that may share one execution per event, and how; undefined when this one never may. */
   const keyOf = (args: ExecutionArgs): { key: string; always: boolean } | undefined => {
     if (args.schema !== schema) return undefined;
-    let known = documents.get(args.document);
-    if (!known) {
-      known = { id: (documentCount += 1), shareable: new Map() };
-      documents.set(args.document, known);
-    }
+    const known = knownOf(args.document);
     const name = args.operationName ?? "";
     let shareable = known.shareable.get(name);
     if (shareable === undefined) {
@@ -133,6 +176,7 @@ export function sharedSubscribe(
     if (!(Symbol.asyncIterator in Object(source))) return source as ExecutionResult;
     const events = source as AsyncIterableIterator<unknown>;
     const sharing = keyOf(args);
+    const compiled = compiledOf(args);
     return mapEvents(events, (event) => {
       if (
         sharing === undefined ||
@@ -140,7 +184,7 @@ export function sharedSubscribe(
         event === null ||
         (!sharing.always && !when?.holds(event))
       )
-        return execute({ ...args, rootValue: event });
+        return executeEvent(args, compiled, event);
       const { key } = sharing;
       let byKey = results.get(event);
       if (!byKey) {
@@ -149,7 +193,7 @@ export function sharedSubscribe(
       }
       let result = byKey.get(key);
       if (result === undefined) {
-        result = execute({ ...args, rootValue: event });
+        result = executeEvent(args, compiled, event);
         byKey.set(key, result);
       }
       return result;

@@ -1,6 +1,6 @@
 import { randomUUID } from "node:crypto";
 import { buildSubgraphSchema, type GraphQLResolverMap } from "@apollo/subgraph";
-import { parse, type ExecutionResult } from "graphql";
+import { execute, parse, type ExecutionResult } from "graphql";
 import { sharedSubscribe } from "@hv/kit";
 import type { ChatEventPayload } from "./modules/bus";
 import type { MessageRow } from "./modules/rows";
@@ -60,32 +60,34 @@ async function twoMembers() {
     };
     return { iterator, push };
   });
-  const streams = (await Promise.all(
-    members.map((userId, index) =>
-      subscribe({
-        schema,
-        document: APP_SELECTION,
-        contextValue: {
-          viewer: { userId, sessionId: userId, role: "USER" },
-          services: {
-            presence: { keepOnline: () => () => undefined },
-            bus: { subscribe: () => feeds[index]!.iterator },
-          },
-          loaders: {
-            invitationById: {
-              load: (id: string) => {
-                invitationLoads += 1;
-                return Promise.resolve({ id, title: "a group", inviterId: members[0] });
-              },
-            },
-          },
-          refreshLoaders: () => undefined,
+  const contexts = members.map((userId, index) => ({
+    viewer: { userId, sessionId: userId, role: "USER" },
+    services: {
+      presence: { keepOnline: () => () => undefined },
+      bus: { subscribe: () => feeds[index]!.iterator },
+    },
+    loaders: {
+      invitationById: {
+        load: (id: string) => {
+          invitationLoads += 1;
+          return Promise.resolve({ id, title: "a group", inviterId: members[0] });
         },
-      }),
-    ),
+      },
+    },
+    refreshLoaders: () => undefined,
+  }));
+  const streams = (await Promise.all(
+    contexts.map((contextValue) => subscribe({ schema, document: APP_SELECTION, contextValue })),
   )) as Stream[];
   return {
     members,
+    /** What graphql-js's own execution answers each member for `event`. */
+    expected: (event: ChatEventPayload) =>
+      Promise.all(
+        contexts.map((contextValue) =>
+          execute({ schema, document: APP_SELECTION, rootValue: event, contextValue }),
+        ),
+      ),
     invitationLoads: () => invitationLoads,
     /** Hands `event` to both members and returns what each got. */
     async deliver(event: ChatEventPayload): Promise<ExecutionResult[]> {
@@ -131,6 +133,33 @@ describe("Chat's live events with the app's selection", () => {
       (result?.data as { myChatEvents: { message: { reactions: unknown } } }).myChatEvents.message.reactions;
     expect(reactions(mine)).toEqual([{ emoji: "👍", count: 1, reactedByMe: true }]);
     expect(reactions(theirs)).toEqual([{ emoji: "👍", count: 1, reactedByMe: false }]);
+    await pair.end();
+  });
+
+  it("should answer each member what graphql-js answers, for every kind of event", async () => {
+    const pair = await twoMembers();
+    const [a, b] = pair.members as [string, string];
+    const events = [
+      event("MESSAGE_ADDED", message([])),
+      event("MESSAGE_ADDED", { ...message([]), text: null, attachmentIds: [randomUUID()] }),
+      event("MESSAGE_EDITED", { ...message([]), editedAt: new Date(1) }),
+      event("MESSAGE_DELETED", { ...message([]), text: null, deletedAt: new Date(2) }),
+      event(
+        "REACTION_CHANGED",
+        message([
+          { emoji: "👍", userIds: [a, b] },
+          { emoji: "🎉", userIds: [b] },
+        ]),
+      ),
+      event("READ", null),
+      event("TYPING", null),
+      event("INVITATION_RECEIVED", null, randomUUID()),
+    ];
+    for (const sent of events) {
+      const delivered = await pair.deliver(sent);
+      expect(delivered.every((result) => result.errors === undefined)).toBe(true);
+      expect(JSON.stringify(delivered)).toBe(JSON.stringify(await pair.expected(sent)));
+    }
     await pair.end();
   });
 
