@@ -9,6 +9,7 @@ import {
 } from "graphql";
 import { compiledOperations } from "./jit-executor";
 import { selectsOnly, sharedSubscribe } from "./shared-execution";
+import { setTracingShutdown } from "./tracing-shutdown";
 
 interface Event {
   text: string;
@@ -220,6 +221,27 @@ describe("sharedSubscribe's compiled execution", () => {
     }
     expect(compiledOperations() - before).toBe(2);
     await Promise.all(streams.map((stream) => stream.return()));
+  });
+
+  it("should leave events to graphql-js (which tracing patches) while tracing runs", async () => {
+    const source = eventSource();
+    const schema = testSchema(source, { text: 0, viewer: 0 });
+    const subscribe = sharedSubscribe(schema, new Set(["Subscription.events", "Event.text"]));
+    const before = compiledOperations();
+    setTracingShutdown(() => Promise.resolve());
+    try {
+      const stream = (await subscribe({
+        schema,
+        document: parse("subscription { events { text } }"),
+      })) as Stream;
+      const result = stream.next();
+      source.push({ text: "traced" });
+      expect((await result).value).toEqual({ data: { events: { text: "traced" } } });
+      await stream.return();
+    } finally {
+      setTracingShutdown(undefined);
+    }
+    expect(compiledOperations()).toBe(before);
   });
 
   it("should answer graphql-js's own errors when an event fails to resolve", async () => {

@@ -14,6 +14,7 @@ import {
 } from "graphql";
 import { isCompiledQuery, type CompiledQuery } from "graphql-jit";
 import { compileCounted } from "./jit-executor";
+import { tracingStarted } from "./tracing-shutdown";
 
 type Maybe<T> = T | Promise<T>;
 
@@ -98,7 +99,8 @@ const isPromise = <T>(value: Maybe<T>): value is Promise<T> =>
  * event is recognised by identity: only subscribers handed the same event object share. An
  * operation that selects `when.fields` too shares only the events `when.holds` accepts.
  * Each event runs graphql-jit's compilation of the operation (compiled once per document and
- * operation name); a result with errors, and an operation it cannot compile, are graphql-js's own.
+ * operation name); a result with errors, an operation it cannot compile and every event while
+ * tracing runs are graphql-js's own.
  */
 export function sharedSubscribe(
   schema: GraphQLSchema,
@@ -126,7 +128,9 @@ export function sharedSubscribe(
 
   /** `args`' operation compiled by graphql-jit; undefined when graphql-js must run it. */
   const compiledOf = (args: ExecutionArgs): CompiledQuery | undefined => {
-    if (args.schema !== schema || args.fieldResolver || args.typeResolver) return undefined;
+    // A tracing SDK patched graphql-js's `execute`: events go through it, as requests do.
+    if (args.schema !== schema || args.fieldResolver || args.typeResolver || tracingStarted())
+      return undefined;
     const known = knownOf(args.document);
     const name = args.operationName ?? "";
     let compiled = known.compiled.get(name);
