@@ -10,7 +10,9 @@
  * - shared: the bus's `eventParser` (one parse for the recipients of one body) and kit's
  *   `sharedSubscribe` with Chat's `sharedEventFields` (one execution per event).
  * - shared when: `sharedSubscribe` with `sharedEventFieldsWhen` as well (the per-viewer fields a
- *   new message's event resolves alike for everyone).
+ *   new message's event resolves alike for everyone);
+ * - shared when, graphql-js: the same, subscribed as if tracing ran, so that each event executes
+ *   with graphql-js instead of the compiled operation (what Chat did before round 12).
  * All run Chat's own `myChatEvents` subscribe (its inSeqOrder stream) with the selection the
  * gateway sends Chat for the trimmed feed (`--app`: for the app's ChatMyEvents, which selects
  * `reactions { reactedByMe }` and `invitation`); Redis itself is left out. Reported: this
@@ -24,6 +26,7 @@ import { eventParser, type ChatEventPayload } from "@hv/chat/src/modules/bus";
 import { reviveMessageRow } from "@hv/chat/src/modules/rows";
 import { resolvers, sharedEventFields, sharedEventFieldsWhen } from "@hv/chat/src/resolvers";
 import { typeDefs } from "@hv/chat/src/server";
+import { setTracingShutdown } from "@hv/kit/src/tracing-shutdown";
 import { flag } from "./support/args";
 import { sampleMessageEvent } from "./support/chat-event";
 import { loadAverage, printHeader } from "./support/service";
@@ -78,7 +81,7 @@ async function main(): Promise<void> {
   );
   const shared = sharedSubscribe(schema, sharedEventFields);
   const sharedWhen = sharedSubscribe(schema, sharedEventFields, sharedEventFieldsWhen);
-  type Way = "per subscriber" | "shared" | "shared when";
+  type Way = "per subscriber" | "shared" | "shared when" | "shared when, graphql-js";
 
   /** Subscribers set up one way; returns how to deliver one body to all of them. */
   async function setUp(way: Way) {
@@ -99,13 +102,16 @@ async function main(): Promise<void> {
             refreshLoaders: () => undefined,
           },
         };
+        // sharedSubscribe decides when subscribing: graphql-js while a tracing SDK runs.
+        if (way === "shared when, graphql-js") setTracingShutdown(() => Promise.resolve());
         const stream = (
           way === "shared"
             ? await shared(args)
-            : way === "shared when"
+            : way === "shared when" || way === "shared when, graphql-js"
               ? await sharedWhen(args)
               : await subscribe(args)
         ) as Stream;
+        setTracingShutdown(undefined);
         return { feed, stream };
       }),
     );
@@ -130,7 +136,7 @@ async function main(): Promise<void> {
   const bodies = Array.from({ length: events }, (_, index) => JSON.stringify(event(index + 1)));
   for (let round = 1; round <= rounds; round += 1) {
     const figures: string[] = [];
-    const ways: Way[] = ["per subscriber", "shared", "shared when"];
+    const ways: Way[] = ["per subscriber", "shared", "shared when", "shared when, graphql-js"];
     for (const way of round % 2 === 1 ? ways : ways.reverse()) {
       const run = await setUp(way);
       const start = process.cpuUsage();
