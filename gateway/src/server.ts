@@ -44,8 +44,6 @@ function isSubgraphName(name: string): name is SubgraphName {
 
 /** Tuning of subscriptions through the gateway (see the README, "Subscriptions through the gateway"). */
 export const SUBSCRIPTION_DEFAULTS = {
-  /** graphql-ws connections from the gateway to each subgraph; every user's operations are multiplexed on them. */
-  upstreamConnectionsPerSubgraph: 4,
   /** How long a per-event entity fetch (e.g. a sender's profile) is shared after it answered: the most it can be stale. */
   fetchShareMs: 1_000,
   /**
@@ -201,7 +199,7 @@ export async function start(
   });
   const upstream = new UpstreamPool({
     urls: config.subgraphUrls,
-    connectionsPerSubgraph: tuning.upstreamConnectionsPerSubgraph,
+    connectionsPerSubgraph: config.upstreamConnections,
     keepAliveMs: tuning.upstreamKeepAliveMs,
     logger: logger.child({ component: "upstream-subscriptions" }),
   });

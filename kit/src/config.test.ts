@@ -94,6 +94,14 @@ describe("configuration", () => {
     });
   });
 
+  it("should read the gateway's upstream connections per subgraph, one by default", () => {
+    expect(loadGatewayConfig({}).upstreamConnections).toBe(1);
+    expect(loadGatewayConfig({ GATEWAY_UPSTREAM_CONNECTIONS: "4" }).upstreamConnections).toBe(4);
+    expect(() => loadGatewayConfig({ GATEWAY_UPSTREAM_CONNECTIONS: "0" })).toThrow(
+      /GATEWAY_UPSTREAM_CONNECTIONS/,
+    );
+  });
+
   it("should fail fast naming the variable and the value when a value is invalid", () => {
     expect(() => loadSubgraphConfig("users", { USERS_PORT: "eighty" })).toThrow(ConfigError);
     expect(() => loadSubgraphConfig("users", { USERS_PORT: "70000" })).toThrow(/USERS_PORT="70000"/);

@@ -499,6 +499,10 @@ export const ENV_CATALOGUE = {
   ),
   ...MAIL_ENV,
   GATEWAY_PORT: spec(port.default(DEFAULT_PORTS.gateway), "Port of the public gateway (HTTP and WebSocket)."),
+  GATEWAY_UPSTREAM_CONNECTIONS: spec(
+    positiveInt(1, 64),
+    "Gateway: graphql-ws connections from each replica to each subgraph, on which every client's subscriptions are multiplexed (each new one on the least loaded). One carries all the members of a conversation, so an event for them leaves the subgraph in one write; more spread a replica's subscriptions over the subgraph's instances behind a load balancer.",
+  ),
   ...GATEWAY_PROTECTION_ENV,
   ...SUBGRAPH_ENV,
 };
@@ -656,6 +660,8 @@ export interface GatewayConfig extends CommonConfig {
   metricsPort: number;
   /** SUBGRAPH_HOST: the private interface, where Prometheus scrapes. */
   metricsHost: string;
+  /** GATEWAY_UPSTREAM_CONNECTIONS: graphql-ws connections to each subgraph. */
+  upstreamConnections: number;
   protection: GatewayProtectionConfig;
 }
 
@@ -808,6 +814,7 @@ export function loadGatewayConfig(env: Env): GatewayConfig {
     port: read(env, "GATEWAY_PORT"),
     metricsPort: read(env, "GATEWAY_METRICS_PORT"),
     metricsHost: read(env, "SUBGRAPH_HOST"),
+    upstreamConnections: read(env, "GATEWAY_UPSTREAM_CONNECTIONS"),
     subgraphUrls,
     protection: loadGatewayProtection(env),
   };
