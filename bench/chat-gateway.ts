@@ -2,7 +2,7 @@
  * Chat through the gateway: many phones subscribed over graphql-ws, messages sent at a fixed rate.
  *
  *   pnpm exec tsx bench/chat-gateway.ts [--connections 10000] [--rate 1000[,300,...]] [--seconds 20] [--group 100]
- *     [--idle-seconds 10] [--profile DIR] [--keep] [--trimmed] [--trace] [--sockets] [--send-over http|socket]
+ *     [--idle-seconds 10] [--settle-seconds 5] [--profile DIR] [--keep] [--trimmed] [--trace] [--sockets] [--send-over http|socket]
  *     [--strace SECONDS]
  *
  * Users, Chat and the gateway run as separate processes (built, as deployed; BENCH_RUN=source: node --import tsx <package>/src/index.ts)
@@ -17,6 +17,9 @@
  * with the subscribers (the gateway keeps users' public fields until they change: a sender already
  * seen costs none). On this machine the load generator shares the 2 cores with the servers.
  *
+ * Memory per connection is read `settle-seconds` (default 5) after the last connection opened, each
+ * service's after a full collection; V8's young generation, grown by the connect burst, is printed
+ * beside it (it shrinks again after a quiet spell).
  * Before the load, the services' CPU is measured idle (subscribed, no traffic) for `idle-seconds`.
  * `--rate 30,100,300` runs one load phase per rate on the same connections. Every phase reports
  * CPU-ms per message of each service and of PostgreSQL (the backends connected to the bench's
@@ -201,6 +204,7 @@ async function main(): Promise<void> {
     return parsed;
   })();
   const idleSeconds = flag("idle-seconds", 10);
+  const settleSeconds = flag("settle-seconds", 5);
   /** --profile DIR: V8 CPU profiles of each service process (DIR/<service>-<run>/), written when it exits. */
   const profileIndex = process.argv.indexOf("--profile");
   const profileDir = profileIndex < 0 ? undefined : process.argv[profileIndex + 1];
@@ -509,7 +513,14 @@ async function main(): Promise<void> {
     const memoryAfterCollection = async () => {
       const reports = await askProbes();
       const memory = (name: "gateway" | "chat" | "users") =>
-        reports[name]?.memory ?? { rssKb: NaN, heapUsedKb: NaN, externalKb: NaN, collected: false };
+        reports[name]?.memory ?? {
+          rssKb: NaN,
+          heapUsedKb: NaN,
+          heapTotalKb: NaN,
+          newSpaceKb: NaN,
+          externalKb: NaN,
+          collected: false,
+        };
       return { gateway: memory("gateway"), chat: memory("chat"), users: memory("users") };
     };
     const heapBaseline = await memoryAfterCollection();
@@ -597,9 +608,9 @@ async function main(): Promise<void> {
     console.log(
       `opened ${acked} graphql-ws connections in ${((performance.now() - opened) / 1000).toFixed(1)} s`,
     );
-    await sleep(5_000);
+    await sleep(settleSeconds * 1000);
     console.log(
-      `connect burst (opening to 5 s after): Users entity fetches ${proxy.counts.entities - connectFetches.entities} (${proxy.counts.warming - connectFetches.warming} warming ${proxy.counts.warmed - connectFetches.warmed} users); CPU-ms gateway ${((cpuSeconds(gatewayProc.pid!) - connectCpu.gateway) * 1000).toFixed(0)}, users ${((cpuSeconds(usersProc.pid!) - connectCpu.users) * 1000).toFixed(0)}`,
+      `connect burst (opening to ${settleSeconds} s after): Users entity fetches ${proxy.counts.entities - connectFetches.entities} (${proxy.counts.warming - connectFetches.warming} warming ${proxy.counts.warmed - connectFetches.warmed} users); CPU-ms gateway ${((cpuSeconds(gatewayProc.pid!) - connectCpu.gateway) * 1000).toFixed(0)}, users ${((cpuSeconds(usersProc.pid!) - connectCpu.users) * 1000).toFixed(0)}`,
     );
     const heapIdle = await memoryAfterCollection();
     const idle = {
@@ -609,11 +620,17 @@ async function main(): Promise<void> {
     };
     const perConnection = (name: "gateway" | "chat") =>
       ((idle[name] - baseline[name]) / connections).toFixed(1);
-    const collectedPerConnection = (name: "gateway" | "chat", field: "rssKb" | "heapUsedKb") =>
-      ((heapIdle[name][field] - heapBaseline[name][field]) / connections).toFixed(1);
+    const collectedPerConnection = (
+      name: "gateway" | "chat",
+      field: "rssKb" | "heapUsedKb" | "heapTotalKb" | "newSpaceKb",
+    ) => ((heapIdle[name][field] - heapBaseline[name][field]) / connections).toFixed(1);
     console.log(
       `after a full collection: gateway RSS ${collectedPerConnection("gateway", "rssKb")} KB, JS heap ${collectedPerConnection("gateway", "heapUsedKb")} KB per connection; chat RSS ${collectedPerConnection("chat", "rssKb")} KB, JS heap ${collectedPerConnection("chat", "heapUsedKb")} KB per connection`,
     );
+    // RSS = JS heap committed (used + unused, young generation included) + everything else (native).
+    const split = (name: "gateway" | "chat") =>
+      `${name} JS heap committed ${collectedPerConnection(name, "heapTotalKb")} KB (young generation ${collectedPerConnection(name, "newSpaceKb")} KB; ${(heapIdle[name].newSpaceKb / 1024).toFixed(0)} MiB in all), outside the JS heap ${((heapIdle[name].rssKb - heapIdle[name].heapTotalKb - (heapBaseline[name].rssKb - heapBaseline[name].heapTotalKb)) / connections).toFixed(1)} KB`;
+    console.log(`  per connection, after a full collection: ${split("gateway")}; ${split("chat")}`);
     console.log(
       `RSS before -> after ${connections} idle subscribed connections: gateway ${(baseline.gateway / 1024).toFixed(0)} -> ${(idle.gateway / 1024).toFixed(0)} MiB (${perConnection("gateway")} KB per connection), chat ${(baseline.chat / 1024).toFixed(0)} -> ${(idle.chat / 1024).toFixed(0)} MiB (${perConnection("chat")} KB per connection)`,
     );

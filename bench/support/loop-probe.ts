@@ -28,8 +28,18 @@ export interface ProbeReport {
     /** The young generation's size (V8's `new_space`, MiB) after the window's collections: smallest and largest seen. */
     newSpaceMb: { min: number; max: number };
   };
-  /** KiB, after a full collection when `--expose-gc` was given. */
-  memory: { rssKb: number; heapUsedKb: number; externalKb: number; collected: boolean };
+  /**
+   * KiB, after a full collection when `--expose-gc` was given: `heapTotalKb` is the JS heap V8 has
+   * committed (used or not, the young generation included), `newSpaceKb` the young generation's part.
+   */
+  memory: {
+    rssKb: number;
+    heapUsedKb: number;
+    heapTotalKb: number;
+    newSpaceKb: number;
+    externalKb: number;
+    collected: boolean;
+  };
 }
 
 type GcCounts = ProbeReport["gc"];
@@ -119,6 +129,8 @@ if (file) {
       memory: {
         rssKb: Math.round(usage.rss / 1024),
         heapUsedKb: Math.round(usage.heapUsed / 1024),
+        heapTotalKb: Math.round(usage.heapTotal / 1024),
+        newSpaceKb: Math.round(newSpaceMb() * 1024),
         externalKb: Math.round(usage.external / 1024),
         collected: collect !== undefined,
       },
