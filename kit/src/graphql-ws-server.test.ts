@@ -186,3 +186,65 @@ describe("serveGraphqlWs", () => {
     expect(serverSockets[1]!.readyState).toBe(WebSocket.OPEN);
   });
 });
+
+describe("serveGraphqlWs's wait for connection_init", () => {
+  const WAIT_MS = 100;
+  let server: http.Server;
+  let stop: () => Promise<void>;
+  let url: string;
+
+  beforeEach(async () => {
+    server = http.createServer();
+    const schema = new GraphQLSchema({
+      query: new GraphQLObjectType({ name: "Query", fields: { ok: { type: GraphQLString } } }),
+    });
+    stop = serveGraphqlWs(
+      new WebSocketServer({ server }),
+      { schema, connectionInitWaitTimeout: WAIT_MS },
+      () => ({}),
+      () => undefined,
+    );
+    await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+    url = `ws://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+
+  afterEach(async () => {
+    await stop();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const open = async () => {
+    const client = new WebSocket(url, "graphql-transport-ws");
+    const closed = new Promise<number>((resolve) => client.once("close", (code: number) => resolve(code)));
+    await new Promise((resolve) => client.once("open", resolve));
+    return { client, closed };
+  };
+
+  it("should close a socket that sends no connection_init in time with 4408", async () => {
+    const { closed } = await open();
+    expect(await closed).toBe(CloseCode.ConnectionInitialisationTimeout);
+  });
+
+  it("should close a socket whose first message is not connection_init with graphql-ws's code", async () => {
+    const { client, closed } = await open();
+    client.send(JSON.stringify({ id: "1", type: "subscribe", payload: { query: "{ ok }" } }));
+    expect(await closed).toBe(CloseCode.Unauthorized);
+  });
+
+  it("should keep a socket open past the wait once connection_init has come", async () => {
+    const { client, closed } = await open();
+    const acked = new Promise((resolve) => client.once("message", resolve));
+    client.send(JSON.stringify({ type: "connection_init" }));
+    await acked;
+    // A ping answered after the wait: the socket is still open and served.
+    await new Promise((resolve) => setTimeout(resolve, 3 * WAIT_MS));
+    const pong = new Promise<string>((resolve) =>
+      client.once("message", (data: Buffer) => resolve(String(data))),
+    );
+    client.send(JSON.stringify({ type: "ping" }));
+    expect(JSON.parse(await pong)).toEqual({ type: "pong" });
+    expect(client.readyState).toBe(WebSocket.OPEN);
+    client.close(1000);
+    expect(await closed).toBe(1000);
+  });
+});

@@ -1,5 +1,12 @@
 import type http from "node:http";
-import { CloseCode, handleProtocols, makeServer, MessageType, type ServerOptions } from "graphql-ws";
+import {
+  CloseCode,
+  GRAPHQL_TRANSPORT_WS_PROTOCOL,
+  handleProtocols,
+  makeServer,
+  MessageType,
+  type ServerOptions,
+} from "graphql-ws";
 import type { WebSocket, WebSocketServer } from "ws";
 
 /**
@@ -14,6 +21,14 @@ export interface SocketExtra<Upgrade> {
 
 /** Bytes a socket may hold unwritten before `send` waits for its frame to reach the kernel. */
 export const SEND_QUEUE_LIMIT = 16 * 1024;
+
+/** graphql-ws's default wait for `connection_init`. */
+const CONNECTION_INIT_WAIT_MS = 3_000;
+
+/** Closes a socket that did not send `connection_init` in time (graphql-ws's own close). */
+function closeUninitialised(socket: WebSocket): void {
+  socket.close(CloseCode.ConnectionInitialisationTimeout, "Connection initialisation timeout");
+}
 
 /** The closed code of an unexpected failure of a socket or of handling a message. */
 const INTERNAL = CloseCode.InternalServerError;
@@ -81,6 +96,8 @@ function messageOf(data: Buffer, texts: SharedTexts): unknown {
  */
 class WsTransport {
   readonly protocol: string;
+  /** Closes the socket unless `connection_init` comes first; dropped once it has come. */
+  initWait: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly socket: WebSocket,
@@ -112,17 +129,30 @@ class WsTransport {
   onMessage(handle: (data: string) => Promise<void>): void {
     const { socket, texts, internal } = this;
     socket.on("message", (data: Buffer) => {
+      const message = messageOf(data, texts);
+      if (
+        this.initWait !== undefined &&
+        (message as { type?: unknown } | null)?.type === MessageType.ConnectionInit
+      )
+        this.stopInitWait();
       // graphql-ws parses only strings and takes an already parsed message as it is.
-      handle(messageOf(data, texts) as string).catch((error: unknown) => internal(socket, error));
+      handle(message as string).catch((error: unknown) => internal(socket, error));
     });
+  }
+
+  stopInitWait(): void {
+    clearTimeout(this.initWait);
+    this.initWait = undefined;
   }
 }
 
 /**
  * graphql-ws's protocol (`makeServer`) on `ws` sockets: `graphql-ws/use/ws` without its own
  * keep-alive (the caller keeps sockets alive), without holding the upgrade request, of which
- * `readUpgrade` keeps what the hooks need, and without holding each message's raw text. Returns the
- * function that closes every socket with 1001 and stops the server.
+ * `readUpgrade` keeps what the hooks need, without holding each message's raw text, and with its
+ * `connectionInitWaitTimeout` timer dropped once `connection_init` has come (graphql-ws keeps it
+ * for the connection's life). Returns the function that closes every socket with 1001 and stops the
+ * server.
  */
 export function serveGraphqlWs<Upgrade>(
   wss: WebSocketServer,
@@ -130,7 +160,8 @@ export function serveGraphqlWs<Upgrade>(
   readUpgrade: (request: http.IncomingMessage) => Upgrade,
   onInternalError: (error: unknown) => void,
 ): () => Promise<void> {
-  const server = makeServer(options);
+  const initWaitMs = options.connectionInitWaitTimeout ?? CONNECTION_INIT_WAIT_MS;
+  const server = makeServer({ ...options, connectionInitWaitTimeout: 0 });
   const texts = new SharedTexts();
   wss.options.handleProtocols = handleProtocols;
   wss.once("error", (error) => {
@@ -147,11 +178,12 @@ export function serveGraphqlWs<Upgrade>(
   }
   wss.on("connection", (socket: WebSocket, request: http.IncomingMessage) => {
     socket.on("error", onSocketError);
-    const closed = server.opened(new WsTransport(socket, texts, internal), {
-      socket,
-      upgrade: readUpgrade(request),
-    });
+    const transport = new WsTransport(socket, texts, internal);
+    if (initWaitMs > 0 && Number.isFinite(initWaitMs) && socket.protocol === GRAPHQL_TRANSPORT_WS_PROTOCOL)
+      transport.initWait = setTimeout(closeUninitialised, initWaitMs, socket);
+    const closed = server.opened(transport, { socket, upgrade: readUpgrade(request) });
     socket.on("close", (code: number, reason: Buffer) => {
+      transport.stopInitWait();
       closed(code, String(reason)).catch(onInternalError);
     });
   });
