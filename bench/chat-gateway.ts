@@ -19,7 +19,8 @@
  *
  * Memory per connection is read `settle-seconds` (default 5) after the last connection opened, each
  * service's after a full collection; V8's young generation, grown by the connect burst, is printed
- * beside it (it shrinks again after a quiet spell).
+ * beside it; BENCH_REDUCE_MEMORY=1 reads RSS after a memory-reducing collection too (which gives
+ * those pages back; it leaves a small young generation to the phases that follow).
  * Before the load, the services' CPU is measured idle (subscribed, no traffic) for `idle-seconds`.
  * `--rate 30,100,300` runs one load phase per rate on the same connections. Every phase reports
  * CPU-ms per message of each service and of PostgreSQL (the backends connected to the bench's
@@ -631,6 +632,13 @@ async function main(): Promise<void> {
     const split = (name: "gateway" | "chat") =>
       `${name} JS heap committed ${collectedPerConnection(name, "heapTotalKb")} KB (young generation ${collectedPerConnection(name, "newSpaceKb")} KB; ${(heapIdle[name].newSpaceKb / 1024).toFixed(0)} MiB in all), outside the JS heap ${((heapIdle[name].rssKb - heapIdle[name].heapTotalKb - (heapBaseline[name].rssKb - heapBaseline[name].heapTotalKb)) / connections).toFixed(1)} KB`;
     console.log(`  per connection, after a full collection: ${split("gateway")}; ${split("chat")}`);
+    if (heapIdle.gateway.reducedRssKb !== undefined && heapBaseline.gateway.reducedRssKb !== undefined) {
+      const reduced = (name: "gateway" | "chat") =>
+        `${name} ${(((heapIdle[name].reducedRssKb ?? NaN) - (heapBaseline[name].reducedRssKb ?? NaN)) / connections).toFixed(1)} KB`;
+      console.log(
+        `  RSS per connection after a memory-reducing collection (BENCH_REDUCE_MEMORY=1): ${reduced("gateway")}, ${reduced("chat")}`,
+      );
+    }
     console.log(
       `RSS before -> after ${connections} idle subscribed connections: gateway ${(baseline.gateway / 1024).toFixed(0)} -> ${(idle.gateway / 1024).toFixed(0)} MiB (${perConnection("gateway")} KB per connection), chat ${(baseline.chat / 1024).toFixed(0)} -> ${(idle.chat / 1024).toFixed(0)} MiB (${perConnection("chat")} KB per connection)`,
     );

@@ -7,7 +7,9 @@
  * with the process's memory after a full collection (when node runs with --expose-gc). With
  * BENCH_HEAP_SNAPSHOT_DIR set (in the bench's environment, which every service inherits), the
  * first two reports (before and after the bench's connections) also write a heap snapshot there,
- * `<pid>-<report>.heapsnapshot`, to see what each connection keeps.
+ * `<pid>-<report>.heapsnapshot`, to see what each connection keeps. With BENCH_REDUCE_MEMORY=1 each
+ * report also reads RSS after a memory-reducing collection (it shrinks the young generation to its
+ * minimum, so the next traffic scavenges more: not for the CPU figures that follow).
  * Never imported by the services themselves.
  */
 import { writeFileSync } from "node:fs";
@@ -39,6 +41,11 @@ export interface ProbeReport {
     newSpaceKb: number;
     externalKb: number;
     collected: boolean;
+    /**
+     * RSS after a memory-reducing full collection as well (V8's "last resort": it gives the young
+     * generation's and freed pages back to the system), when BENCH_REDUCE_MEMORY=1; else absent.
+     */
+    reducedRssKb?: number;
   };
 }
 
@@ -135,6 +142,11 @@ if (file) {
         collected: collect !== undefined,
       },
     };
+    const reduce = (globalThis as { gc?: (options: object) => void }).gc;
+    if (process.env.BENCH_REDUCE_MEMORY === "1" && reduce) {
+      reduce({ type: "major", execution: "sync", flavor: "last-resort" });
+      report.memory.reducedRssKb = Math.round(process.memoryUsage().rss / 1024);
+    }
     writeFileSync(file, JSON.stringify(report));
   });
 }
