@@ -20,7 +20,8 @@
  * Memory per connection is read `settle-seconds` (default 5) after the last connection opened, each
  * service's after a full collection; V8's young generation, grown by the connect burst, is printed
  * beside it; BENCH_REDUCE_MEMORY=1 reads RSS after a memory-reducing collection too (which gives
- * those pages back; it leaves a small young generation to the phases that follow).
+ * those pages back; it leaves a small young generation to the phases that follow, and the usual RSS
+ * figures then compare an unreduced reading with a reduced baseline: read the reduced line).
  * Before the load, the services' CPU is measured idle (subscribed, no traffic) for `idle-seconds`.
  * `--rate 30,100,300` runs one load phase per rate on the same connections. Every phase reports
  * CPU-ms per message of each service and of PostgreSQL (the backends connected to the bench's
