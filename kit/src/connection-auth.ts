@@ -36,12 +36,43 @@ export interface ConnectionTokenWatchOptions {
   logger: Logger;
 }
 
+/** A watched connection (a class, not closures: one is held per signed-in socket for hours). */
+class WatchedConnection {
+  private readonly timer: NodeJS.Timeout | undefined;
+
+  constructor(
+    readonly socket: WebSocket,
+    readonly credential: string,
+    expiresAt: number | undefined,
+    private readonly revalidations: SpreadTimer<WatchedConnection>,
+  ) {
+    if (expiresAt === undefined) return;
+    this.timer = setTimeout(
+      forbidSocket,
+      Math.min(Math.max(0, expiresAt - Date.now()), 2_147_483_647),
+      socket,
+      "expired",
+    );
+    this.timer.unref();
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.revalidations.delete(this);
+  }
+}
+
+/** What `ConnectionTokenWatch.watch` hands back: stops watching that connection (on close). */
+export interface TokenWatchHandle {
+  stop(): void;
+}
+
 /**
  * The signed-in connections of a graphql-ws server: each is closed with 4403 `Forbidden: expired`
  * at its token's expiry, or `Forbidden: <reason>` when a periodic re-check refuses the token.
  */
 export class ConnectionTokenWatch {
-  private readonly revalidations: SpreadTimer<{ socket: WebSocket; credential: string }>;
+  private readonly revalidations: SpreadTimer<WatchedConnection>;
 
   constructor(private readonly options: ConnectionTokenWatchOptions) {
     this.revalidations = new SpreadTimer({
@@ -60,16 +91,11 @@ export class ConnectionTokenWatch {
     });
   }
 
-  /** Watches `socket` until the returned function is called (on close). */
-  watch(socket: WebSocket, credential: string, expiresAt: number | undefined): () => void {
-    const entry = { socket, credential };
-    const timer =
-      expiresAt === undefined ? undefined : timerAt(expiresAt, () => forbidSocket(socket, "expired"));
+  /** Watches `socket` until the handle's `stop` is called (on close). */
+  watch(socket: WebSocket, credential: string, expiresAt: number | undefined): TokenWatchHandle {
+    const entry = new WatchedConnection(socket, credential, expiresAt, this.revalidations);
     this.revalidations.add(entry);
-    return () => {
-      clearTimeout(timer);
-      this.revalidations.delete(entry);
-    };
+    return entry;
   }
 
   /** Stops every re-check (shutdown). */

@@ -16,7 +16,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { accessTokenRefused, type AccessTokenVerifier } from "./auth/access-tokens";
 import type { Viewer } from "./auth/viewer";
 import { appError, createErrorFormatter, ErrorCode } from "./errors";
-import { ConnectionTokenWatch, tokenExpiry } from "./connection-auth";
+import { ConnectionTokenWatch, tokenExpiry, type TokenWatchHandle } from "./connection-auth";
 import { serveGraphqlWs } from "./graphql-ws-server";
 import type { Logger } from "./logger";
 import { unmapIpv4 } from "./ip";
@@ -109,7 +109,7 @@ interface ConnectionState {
   requestId: string;
   clientIp: string;
   /** Stops watching the connection's token (set while it is open and signed in). */
-  unwatch?: () => void;
+  watched?: TokenWatchHandle;
   /** Operation-level callers, by operation id. */
   operations: Map<string, Caller>;
   /** Ids of the subscriptions running on this connection (metrics). */
@@ -398,12 +398,12 @@ export function startSubscriptionServer<TContext>(
           tryAgainLater(socket);
           return true;
         }
-        state.unwatch = tokenWatch.watch(socket, state.caller.token, state.caller.expiresAt);
+        state.watched = tokenWatch.watch(socket, state.caller.token, state.caller.expiresAt);
         return true;
       },
       onClose: (ctx) => {
         const state = states.get(ctx.extra.socket);
-        state?.unwatch?.();
+        state?.watched?.stop();
         state?.running.clear();
       },
       onSubscribe: async (ctx, id, payload: SubscribePayload) => {

@@ -25,6 +25,7 @@ import {
   tokenExpiry,
   turnWrites,
   type Logger,
+  type TokenWatchHandle,
   unmapIpv4,
   type Viewer,
 } from "@hv/kit";
@@ -116,7 +117,7 @@ interface ConnectionState {
   requestId: string;
   clientIp: string;
   /** Stops watching the connection's token (set while it is open and signed in). */
-  unwatch?: () => void;
+  watched?: TokenWatchHandle;
   subscriptions: number;
   /** The connection token's `exp` (epoch ms); undefined when anonymous. */
   expiresAt?: number;
@@ -345,11 +346,11 @@ export function startSubscriptionEndpoint(options: SubscriptionEndpointOptions):
         state.authorization = authorization;
         const expiresAt = tokenExpiry(authorization);
         if (expiresAt !== undefined) state.expiresAt = expiresAt;
-        state.unwatch = tokenWatch.watch(socket, authorization, expiresAt);
+        state.watched = tokenWatch.watch(socket, authorization, expiresAt);
         return true;
       },
       onClose: (ctx) => {
-        states.get(ctx.extra.socket)?.unwatch?.();
+        states.get(ctx.extra.socket)?.watched?.stop();
       },
       onSubscribe: async (ctx, id, received) => {
         const state = states.get(ctx.extra.socket);
