@@ -43,6 +43,8 @@
  * (e.g. `--min-semi-space-size=16`); the probes print each service's young-generation size.
  * BENCH_LOOP_DELAY=off leaves the probes' loop-delay histogram out: its 10 ms timer wakes every
  * service 100 times a second, which the idle CPU and the low rates otherwise include.
+ * TURN_PAUSE_MS in the bench's environment reaches every service (kit/src/turn-pacer.ts);
+ * BENCH_TURN_PAUSE_MS=gateway:1,chat:1,users:0 sets it per service instead (unnamed ones keep it).
  * Every phase also prints, per service and per message, the main thread's CPU against the other
  * threads' (V8's GC and compiler workers), and how often the main thread slept and was preempted.
  *
@@ -109,6 +111,21 @@ interface Operations {
   feed: string;
   send: string;
   answered(data: Record<string, any> | undefined): boolean;
+}
+
+/** BENCH_TURN_PAUSE_MS (`service:ms,…`): each named service's TURN_PAUSE_MS. */
+function turnPauseOf(setting: string | undefined): (service: string) => Record<string, string> {
+  const byService = new Map<string, string>();
+  for (const entry of setting?.split(",").filter(Boolean) ?? []) {
+    const [service, ms] = entry.split(":");
+    if (!service || ms === undefined || !/^\d+(\.\d+)?$/.test(ms))
+      throw new Error(`BENCH_TURN_PAUSE_MS: expected service:ms entries separated by commas, got ${entry}`);
+    byService.set(service, ms);
+  }
+  return (service) => {
+    const ms = byService.get(service);
+    return ms === undefined ? {} : { TURN_PAUSE_MS: ms };
+  };
 }
 
 /** The app's own documents: everything the phone selects, the sender's profile in the send's answer included. */
@@ -308,7 +325,8 @@ async function main(): Promise<void> {
       ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `${name}-${stamp}`)}`] : []),
       ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
     ];
-    const probeEnv = (name: string) => ({ ...common, BENCH_PROBE_FILE: probeFile(name) });
+    const turnPause = turnPauseOf(process.env.BENCH_TURN_PAUSE_MS);
+    const probeEnv = (name: string) => ({ ...common, ...turnPause(name), BENCH_PROBE_FILE: probeFile(name) });
     children.push(
       await startChild(
         "subgraphs/users/src/index.ts",
@@ -336,7 +354,7 @@ async function main(): Promise<void> {
     children.push(
       await startChild(
         "gateway/src/index.ts",
-        { ...gatewayEnv, BENCH_PROBE_FILE: probeFile("gateway") },
+        { ...gatewayEnv, ...turnPause("gateway"), BENCH_PROBE_FILE: probeFile("gateway") },
         `http://127.0.0.1:${ports.gateway}/readyz`,
         nodeArgs("gateway"),
       ),

@@ -1,0 +1,63 @@
+import { performance } from "node:perf_hooks";
+
+/** Longest pause `TURN_PAUSE_MS` accepts. */
+export const MAX_TURN_PAUSE_MS = 20;
+
+export interface TurnPacerStats {
+  /** Event-loop turns seen (one per wake-up of the loop). */
+  turns: number;
+  /** Turns followed by a pause. */
+  pauses: number;
+  /** Time spent paused, ms. */
+  pausedMs: number;
+}
+
+export interface TurnPacer {
+  readonly stats: TurnPacerStats;
+  stop(): void;
+}
+
+/**
+ * Paces the event loop: after each turn that took less than `pauseMs`, the main thread sleeps
+ * (Atomics.wait) for the rest of `pauseMs`, so the next poll returns together the I/O that arrived
+ * meanwhile. An event after a quiet spell is handled as soon as it arrives; a turn that ran
+ * `pauseMs` or longer pays no pause; timers and I/O wait at most `pauseMs` more. Runs in the
+ * check phase from an unreferenced immediate: it neither keeps the process alive nor stops the
+ * loop from sleeping in its poll. `pauseMs` 0: nothing is scheduled.
+ */
+export function startTurnPacer(pauseMs: number): TurnPacer {
+  const stats: TurnPacerStats = { turns: 0, pauses: 0, pausedMs: 0 };
+  if (!(pauseMs > 0)) return { stats, stop() {} };
+  const cell = new Int32Array(new SharedArrayBuffer(4));
+  const timing = performance.nodeTiming;
+  let stopped = false;
+  // When the previous turn's pause ended, and the loop's idle time (its poll's sleeps) then.
+  let lastEnd = performance.now();
+  let lastIdle = timing.idleTime;
+  const check = () => {
+    if (stopped) return;
+    stats.turns += 1;
+    const now = performance.now();
+    const idle = timing.idleTime;
+    const busy = now - lastEnd - (idle - lastIdle);
+    const pause = pauseMs - busy;
+    if (pause > 0) {
+      Atomics.wait(cell, 0, 0, pause);
+      stats.pauses += 1;
+      const end = performance.now();
+      stats.pausedMs += end - now;
+      lastEnd = end;
+    } else {
+      lastEnd = now;
+    }
+    lastIdle = idle;
+    setImmediate(check).unref();
+  };
+  setImmediate(check).unref();
+  return {
+    stats,
+    stop() {
+      stopped = true;
+    },
+  };
+}
