@@ -49,14 +49,25 @@ describe("startTurnPacer", () => {
     return turnOf;
   };
 
-  it("should handle in one turn the I/O that arrives during a pause", async () => {
-    const turnOf = await exchange(() => (pacer ??= startTurnPacer(200)));
-    pacer!.stop();
+  it("should handle in one turn the I/O that arrives during a pause, once busy", async () => {
+    pacer = startTurnPacer(1_000);
+    // A window (100 ms) with a turn per 1,000 ms: busy from then on.
+    await new Promise((resolve) => setTimeout(resolve, 150));
+    const turnOf = await exchange(() => pacer!);
+    pacer.stop();
     const [a, b, c, d] = ["a", "b", "c", "d"].map((letter) => turnOf.get(letter));
     expect(b).toBe(c);
     expect(c).toBe(d);
     expect(b).toBeGreaterThan(a!);
-    expect(pacer!.stats.pauses).toBeGreaterThan(0);
+    expect(pacer.stats.pauses).toBeGreaterThan(0);
+  });
+
+  it("should not pause while turns come less often than one per pause", async () => {
+    server = net.createServer();
+    pacer = startTurnPacer(1);
+    for (let turn = 0; turn < 10; turn += 1) await new Promise((resolve) => setTimeout(resolve, 30));
+    expect(pacer.stats.turns).toBeGreaterThanOrEqual(10);
+    expect(pacer.stats.pauses).toBe(0);
   });
 
   it("should pause nothing and count nothing when off", async () => {
