@@ -751,7 +751,7 @@ async function main(): Promise<void> {
       Object.entries(reports)
         .map(([name, r]) =>
           r
-            ? `${name} loop delay ${r.loopDelayMs.p50 === null || Number.isNaN(r.loopDelayMs.p50) ? "not measured (BENCH_LOOP_DELAY=off)" : `p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms`}, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms; young generation ${r.gc.newSpaceMb.min.toFixed(0)}–${r.gc.newSpaceMb.max.toFixed(0)} MiB)`
+            ? `${name} loop delay ${r.loopDelayMs.p50 === null || Number.isNaN(r.loopDelayMs.p50) ? "not measured (BENCH_LOOP_DELAY=off)" : `p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms`}, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms; young generation ${r.gc.newSpaceMb.min.toFixed(0)}–${r.gc.newSpaceMb.max.toFixed(0)} MiB)${r.pauses.count > 0 ? `, turn pauses ${r.pauses.count} (${r.pauses.ms.toFixed(0)} ms)` : ""}`
             : `${name} probe: no report`,
         )
         .join("\n  ");

@@ -47,7 +47,7 @@ async function run(pauseMs: number, rate: number, hops: number, seconds: number)
   const { child, socket } = await startEcho(pauseMs);
   const pacer = startTurnPacer(pauseMs);
   const waiting = new Map<number, () => void>();
-  let buffered = Buffer.alloc(0);
+  let buffered: Buffer = Buffer.alloc(0);
   socket.on("data", (data: Buffer) => {
     buffered = buffered.length === 0 ? data : Buffer.concat([buffered, data]);
     let offset = 0;

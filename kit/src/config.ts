@@ -390,7 +390,7 @@ export const ENV_CATALOGUE = {
   ...OBSERVABILITY_ENV,
   TURN_PAUSE_MS: spec(
     z.coerce.number().min(0).max(MAX_TURN_PAUSE_MS).default(0),
-    `Each process that reads it (set per service): after an event-loop turn shorter than this many milliseconds, the main thread sleeps for the rest of it, so the I/O that arrived meanwhile is handled in one turn (fewer wake-ups per message at moderate rates; each hop waits up to this long more; docs/runtime.md, "Turn pacing"). At most ${MAX_TURN_PAUSE_MS}; fractions allowed. \`0\`: off.`,
+    `Each process that reads it (set per service): while its event loop runs at least one turn per this many milliseconds, after a turn shorter than that the main thread sleeps for the rest of it, so the I/O that arrived meanwhile is handled in one turn (fewer wake-ups per message when busy; each hop waits up to this long more; docs/runtime.md, "Turn pacing"). At most ${MAX_TURN_PAUSE_MS}; fractions allowed. \`0\`: off.`,
   ),
   HOST: spec(
     z.string().min(1).default("0.0.0.0"),

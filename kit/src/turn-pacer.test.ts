@@ -1,6 +1,7 @@
+import diagnosticsChannel from "node:diagnostics_channel";
 import net, { type AddressInfo } from "node:net";
 import { Worker } from "node:worker_threads";
-import { startTurnPacer, type TurnPacer } from "./turn-pacer";
+import { startTurnPacer, TURN_PAUSE_CHANNEL, type TurnPacer } from "./turn-pacer";
 
 /**
  * A client on a thread of its own (it keeps sending while this thread is paused): it sends "a",
@@ -50,16 +51,21 @@ describe("startTurnPacer", () => {
   };
 
   it("should handle in one turn the I/O that arrives during a pause, once busy", async () => {
+    const published: number[] = [];
+    const onPause = (message: unknown) => published.push((message as { ms: number }).ms);
+    diagnosticsChannel.subscribe(TURN_PAUSE_CHANNEL, onPause);
     pacer = startTurnPacer(1_000);
     // A window (100 ms) with a turn per 1,000 ms: busy from then on.
     await new Promise((resolve) => setTimeout(resolve, 150));
     const turnOf = await exchange(() => pacer!);
     pacer.stop();
+    diagnosticsChannel.unsubscribe(TURN_PAUSE_CHANNEL, onPause);
     const [a, b, c, d] = ["a", "b", "c", "d"].map((letter) => turnOf.get(letter));
     expect(b).toBe(c);
     expect(c).toBe(d);
     expect(b).toBeGreaterThan(a!);
     expect(pacer.stats.pauses).toBeGreaterThan(0);
+    expect(published).toHaveLength(pacer.stats.pauses);
   });
 
   it("should not pause while turns come less often than one per pause", async () => {

@@ -1,7 +1,11 @@
+import diagnosticsChannel from "node:diagnostics_channel";
 import { performance } from "node:perf_hooks";
 
 /** Longest pause `TURN_PAUSE_MS` accepts. */
 export const MAX_TURN_PAUSE_MS = 20;
+
+/** The diagnostics channel each pause is published on (`{ ms }`), for benches and probes. */
+export const TURN_PAUSE_CHANNEL = "hv.turn-pause";
 
 /** How often the pacer decides whether to pause at all, ms of loop time. */
 const WINDOW_MS = 100;
@@ -34,6 +38,7 @@ export function startTurnPacer(pauseMs: number): TurnPacer {
   const stats: TurnPacerStats = { turns: 0, pauses: 0, pausedMs: 0 };
   if (!(pauseMs > 0)) return { stats, stop() {} };
   const cell = new Int32Array(new SharedArrayBuffer(4));
+  const channel = diagnosticsChannel.channel(TURN_PAUSE_CHANNEL);
   const timing = performance.nodeTiming;
   let stopped = false;
   // When the previous turn's pause ended, and the loop's idle time (its poll's sleeps) then.
@@ -63,6 +68,7 @@ export function startTurnPacer(pauseMs: number): TurnPacer {
       const end = performance.now();
       stats.pausedMs += end - now;
       windowPaused += end - now;
+      if (channel.hasSubscribers) channel.publish({ ms: end - now });
       lastEnd = end;
     } else {
       lastEnd = now;
