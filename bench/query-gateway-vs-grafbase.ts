@@ -10,6 +10,10 @@
  * gateway ran it, and the CPU of the PostgreSQL backends serving its database, from /proc, in
  * interleaved rounds; then the latency one
  * client adds on `user(id)` through each gateway over calling the Users subgraph directly.
+ * CPU is each thread's runtime from /proc/<pid>/task/<tid>/schedstat (nanoseconds; /proc/<pid>/stat
+ * counts 10 ms ticks, a few ticks a round at Grafbase's `user(id)`). Each query's ratio is printed as
+ * the ratio of the medians, the median and range of the rounds' own ratios (a round's two figures
+ * were taken one after the other) and the ratio of the totals, with every round's figures.
  *
  *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--only "matches 20,photos 150"] [--subgraphs-from /other/checkout | --compare /other/checkout] [--profile DIR]
  *
@@ -50,7 +54,7 @@ import {
   benchDatabase,
   benchTokenIssuer,
   closedLoop,
-  cpuSecondsOf,
+  cpuSecondsSince,
   freePort,
   jsonClient,
   loadAverage,
@@ -61,6 +65,7 @@ import {
   stopChild,
   subgraphsEnv,
   syscallsOf,
+  threadRuntimesOf,
 } from "./support/service";
 
 const operation = (file: string) => readFileSync(path.join(ROOT, "operations", file), "utf8");
@@ -374,23 +379,29 @@ async function main(): Promise<void> {
     console.log(
       `answers identical on ${queryNames.length} queries x 20 viewers; load average ${loadAverage()}`,
     );
-    // Every viewer once more through each gateway, so that no round is the first to meet a token
-    // (each process verifies its signature once) or a viewer's people (the gateway's user cache).
+    // An unmeasured round (at least every viewer once) through each gateway, so that no round is
+    // the first to meet a token (each process verifies its signature once), a viewer's people (the
+    // gateway's user cache) or code V8 has not yet optimised.
     for (const query of queryNames) {
       for (const gateway of gateways) {
-        const warm = await closedLoop(tokens.length, concurrency, gateway.pid, async (index) => {
-          await ask(gateway.url, query, index);
-        });
+        const warm = await closedLoop(
+          Math.max(tokens.length, requests),
+          concurrency,
+          gateway.pid,
+          async (index) => {
+            await ask(gateway.url, query, index);
+          },
+        );
         if (warm.failed) throw new Error(`${gateway.name} ${query}: ${warm.errors.join("; ")}`);
       }
     }
     // What each subgraph spends with no request at all (timers, pollers): part of every figure below.
     const idleMsPerSecond = new Map<number, number>();
     const allPids = [...new Set(gateways.flatMap((gateway) => Object.values(gateway.pids)))];
-    const idleBefore = allPids.map((pid) => cpuSecondsOf(pid));
+    const idleBefore = allPids.map((pid) => threadRuntimesOf(pid));
     await sleep(IDLE_SECONDS * 1000);
     allPids.forEach((pid, index) =>
-      idleMsPerSecond.set(pid, ((cpuSecondsOf(pid) - idleBefore[index]!) * 1000) / IDLE_SECONDS),
+      idleMsPerSecond.set(pid, (cpuSecondsSince(pid, idleBefore[index]!) * 1000) / IDLE_SECONDS),
     );
     for (const gateway of gateways) {
       console.log(
@@ -411,7 +422,7 @@ async function main(): Promise<void> {
       for (const name of SUBGRAPHS) {
         for (const { pid } of backends.filter((backend) => backend.datname === databaseNames[name])) {
           try {
-            byDatabase[name]!.set(pid, cpuSecondsOf(pid));
+            byDatabase[name]!.set(pid, cpuSecondsSince(pid, new Map()));
           } catch {
             // ended meanwhile
           }
@@ -420,19 +431,25 @@ async function main(): Promise<void> {
       return byDatabase as Record<Subgraph, Map<number, number>>;
     };
     const cpuMs: Record<string, number[]> = {};
+    /** Each gateway's CPU seconds over all measured rounds: schedstat's clock and /proc/<pid>/stat's ticks. */
+    const totals = new Map(gateways.map((gateway) => [gateway.name, { precise: 0, ticks: 0 }]));
     for (let round = 0; round < rounds; round += 1) {
       for (const query of queryNames) {
         const order = round % 2 === 0 ? gateways : [...gateways].reverse();
         for (const gateway of order) {
           const pids = gateway.pids;
-          const before = Object.fromEntries(SUBGRAPHS.map((name) => [name, cpuSecondsOf(pids[name])]));
+          const before = Object.fromEntries(SUBGRAPHS.map((name) => [name, threadRuntimesOf(pids[name])]));
           const callsBefore = Object.fromEntries(SUBGRAPHS.map((name) => [name, syscallsOf(pids[name])]));
           const postgresBefore = await postgresCpu();
+          const gatewayBefore = threadRuntimesOf(gateway.pid);
           const result = await closedLoop(requests, concurrency, gateway.pid, async (index) => {
             await ask(gateway.url, query, index);
           });
+          const gatewaySeconds = cpuSecondsSince(gateway.pid, gatewayBefore);
           if (result.failed) throw new Error(`${gateway.name} ${query}: ${result.errors.join("; ")}`);
-          (cpuMs[`${query}|${gateway.name}`] ??= []).push((result.cpuSeconds * 1000) / result.done);
+          totals.get(gateway.name)!.precise += gatewaySeconds;
+          totals.get(gateway.name)!.ticks += result.cpuSeconds;
+          (cpuMs[`${query}|${gateway.name}`] ??= []).push((gatewaySeconds * 1000) / result.done);
           const postgresAfter = await postgresCpu();
           let idleMs = 0;
           for (const name of SUBGRAPHS) {
@@ -444,7 +461,7 @@ async function main(): Promise<void> {
               (postgresSeconds * 1000) / result.done,
             );
             (cpuMs[`${query}|${gateway.name}|${name}`] ??= []).push(
-              ((cpuSecondsOf(pids[name]) - before[name]!) * 1000) / result.done,
+              (cpuSecondsSince(pids[name], before[name]!) * 1000) / result.done,
             );
             (cpuMs[`${query}|${gateway.name}|${name}|syscalls`] ??= []).push(
               (syscallsOf(pids[name]) - callsBefore[name]!) / result.done,
@@ -456,16 +473,26 @@ async function main(): Promise<void> {
       }
     }
     console.log(
-      `CPU-ms per request, ${concurrency} clients, ${rounds} interleaved rounds of ${requests} (median of rounds); load average ${loadAverage()}:`,
+      `CPU-ms per request (threads' schedstat runtime), ${concurrency} clients, ${rounds} interleaved rounds of ${requests} (median of rounds); load average ${loadAverage()}:`,
     );
     const median = (values: number[] = []) =>
       [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] ?? NaN;
+    const sum = (values: number[] = []) => values.reduce((total, value) => total + value, 0);
     for (const query of queryNames) {
       const [first, second] = [gateways[0]!.name, gateways[1]!.name];
-      const a = median(cpuMs[`${query}|${first}`]);
-      const b = median(cpuMs[`${query}|${second}`]);
+      const firstRounds = cpuMs[`${query}|${first}`]!;
+      const secondRounds = cpuMs[`${query}|${second}`]!;
+      const a = median(firstRounds);
+      const b = median(secondRounds);
+      // Each round's two figures were taken one after the other: their ratio is paired in time.
+      const ratios = firstRounds.map((value, round) => value / secondRounds[round]!);
       console.log(
-        `  ${query}: gateway ${first} ${a.toFixed(2)}, ${second} ${b.toFixed(2)}, ratio ${(a / b).toFixed(2)}x`,
+        `  ${query}: gateway ${first} ${a.toFixed(2)}, ${second} ${b.toFixed(2)}, ratio ${(a / b).toFixed(2)}x ` +
+          `(rounds' ratios: median ${median(ratios).toFixed(2)}x, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}x; ` +
+          `of the totals ${(sum(firstRounds) / sum(secondRounds)).toFixed(2)}x)`,
+      );
+      console.log(
+        `    by round: ${first} ${firstRounds.map((value) => value.toFixed(2)).join(" ")}; ${second} ${secondRounds.map((value) => value.toFixed(2)).join(" ")}`,
       );
       for (const gateway of gateways) {
         const parts = SUBGRAPHS.map(
@@ -489,6 +516,11 @@ async function main(): Promise<void> {
         console.log(`      PostgreSQL CPU-ms per request, by subgraph database: ${postgres.join(", ")}`);
       }
     }
+
+    for (const [name, total] of totals)
+      console.log(
+        `gateway ${name}: ${total.precise.toFixed(3)} CPU-s over the rounds by schedstat, ${total.ticks.toFixed(2)} by /proc/<pid>/stat's 10 ms ticks`,
+      );
 
     if (!compareWith && latencyRequests > 0 && queryNames.includes("user(id)")) {
       // One client, `user(id)`: direct to Users, through ours, through Grafbase, interleaved.

@@ -115,6 +115,31 @@ export function cpuSecondsOf(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / 100; // utime + stime, USER_HZ 100
 }
 
+/** Each thread's time on a CPU so far, nanoseconds (/proc/<pid>/task/<tid>/schedstat), by thread id. */
+export function threadRuntimesOf(pid: number): Map<number, number> {
+  const runtimes = new Map<number, number>();
+  for (const tid of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      const schedstat = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, "utf8");
+      runtimes.set(Number(tid), Number(schedstat.slice(0, schedstat.indexOf(" "))));
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return runtimes;
+}
+
+/**
+ * CPU seconds a process's threads ran since `before` (`threadRuntimesOf`), to the nanosecond
+ * (`cpuSecondsOf` counts 10 ms ticks); a thread started meanwhile counts whole, one that ended
+ * meanwhile not at all.
+ */
+export function cpuSecondsSince(pid: number, before: Map<number, number>): number {
+  let nanoseconds = 0;
+  for (const [tid, runtime] of threadRuntimesOf(pid)) nanoseconds += runtime - (before.get(tid) ?? 0);
+  return nanoseconds / 1e9;
+}
+
 /** A migrated database of this bench run (hv_bench_<label>_<stamp>), on the subgraph's server. */
 export async function benchDatabase(name: SchemaName, label: string, stamp: string): Promise<string> {
   const url = withDatabaseName(
