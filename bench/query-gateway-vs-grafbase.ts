@@ -450,6 +450,7 @@ async function main(): Promise<void> {
           totals.get(gateway.name)!.precise += gatewaySeconds;
           totals.get(gateway.name)!.ticks += result.cpuSeconds;
           (cpuMs[`${query}|${gateway.name}`] ??= []).push((gatewaySeconds * 1000) / result.done);
+          (cpuMs[`${query}|${gateway.name}|ticks`] ??= []).push((result.cpuSeconds * 1000) / result.done);
           const postgresAfter = await postgresCpu();
           let idleMs = 0;
           for (const name of SUBGRAPHS) {
@@ -491,8 +492,15 @@ async function main(): Promise<void> {
           `(rounds' ratios: median ${median(ratios).toFixed(2)}x, ${Math.min(...ratios).toFixed(2)}–${Math.max(...ratios).toFixed(2)}x; ` +
           `of the totals ${(sum(firstRounds) / sum(secondRounds)).toFixed(2)}x)`,
       );
+      const byTicks = (name: string) => cpuMs[`${query}|${name}|ticks`]!;
       console.log(
-        `    by round: ${first} ${firstRounds.map((value) => value.toFixed(2)).join(" ")}; ${second} ${secondRounds.map((value) => value.toFixed(2)).join(" ")}`,
+        `    by round: ${first} ${firstRounds.map((value) => value.toFixed(2)).join(" ")}; ${second} ${secondRounds.map((value) => value.toFixed(2)).join(" ")}; ` +
+          `by 10 ms ticks: ${first} ${byTicks(first)
+            .map((value) => value.toFixed(2))
+            .join(" ")}; ${second} ${byTicks(second)
+            .map((value) => value.toFixed(2))
+            .join(" ")}, ` +
+          `ratio of the medians ${(median(byTicks(first)) / median(byTicks(second))).toFixed(2)}x`,
       );
       for (const gateway of gateways) {
         const parts = SUBGRAPHS.map(
