@@ -101,6 +101,8 @@ const MATCHES_EACH = 20;
 const IDLE_SECONDS = 10;
 /** Times a round's slot is run when requests fail in it (its figures are then not kept). */
 const MAX_ATTEMPTS = 5;
+/** Requests per query and gateway before the measured rounds (at least every viewer once, and a round). */
+const WARM_UP_REQUESTS = 500;
 
 /**
  * Three READY profile photos for each of the `users` people, with the worker's two variants; ids
@@ -387,7 +389,7 @@ async function main(): Promise<void> {
     for (const query of queryNames) {
       for (const gateway of gateways) {
         const warm = await closedLoop(
-          Math.max(tokens.length, requests),
+          Math.max(tokens.length, requests, WARM_UP_REQUESTS),
           concurrency,
           gateway.pid,
           async (index) => {
