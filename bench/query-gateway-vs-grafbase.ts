@@ -383,7 +383,7 @@ async function main(): Promise<void> {
     console.log(
       `answers identical on ${queryNames.length} queries x 20 viewers; load average ${loadAverage()}`,
     );
-    // An unmeasured round (at least every viewer once) through each gateway, so that no round is
+    // Unmeasured requests (every viewer, at least a round) through each gateway, so that no round is
     // the first to meet a token (each process verifies its signature once), a viewer's people (the
     // gateway's user cache) or code V8 has not yet optimised.
     for (const query of queryNames) {
