@@ -30,9 +30,11 @@
  * untar it outside the repo and pass `package/grafbase`; it runs as `grafbase dev` with a
  * grafbase.toml (written to the OS temp dir) naming each subgraph's URL and schema.graphql, and
  * forwarding Authorization. Seeding as bench/nearby-gateway.ts (bench/support/city.ts), plus
- * photos (Media) and matches with conversations (Discovery, Chat) in SQL. Before the rounds every
- * viewer asks each query once through each gateway, so no round pays first sightings (a token's
- * signature check in each process, a viewer's people missing from the gateway's user cache).
+ * photos (Media) and matches with conversations (Discovery, Chat) in SQL. Before the rounds each
+ * query goes through each gateway unmeasured (every viewer, at least a round and 500 requests), so
+ * no round pays first sightings (a token's signature check in each process, a viewer's people
+ * missing from the gateway's user cache) or unoptimised code. A round's slot in which requests
+ * failed (PostgreSQL out of connections on a shared machine) is run again, its figures dropped.
  */
 import { spawn, type ChildProcess } from "node:child_process";
 import { createHash } from "node:crypto";
