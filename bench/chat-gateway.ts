@@ -43,8 +43,6 @@
  * (e.g. `--min-semi-space-size=16`); the probes print each service's young-generation size.
  * BENCH_LOOP_DELAY=off leaves the probes' loop-delay histogram out: its 10 ms timer wakes every
  * service 100 times a second, which the idle CPU and the low rates otherwise include.
- * TURN_PAUSE_MS in the bench's environment reaches every service (kit/src/turn-pacer.ts);
- * BENCH_TURN_PAUSE_MS=gateway:1,chat:1,users:0 sets it per service instead (unnamed ones keep it).
  * Every phase also prints, per service and per message, the main thread's CPU against the other
  * threads' (V8's GC and compiler workers), and how often the main thread slept and was preempted.
  *
@@ -111,21 +109,6 @@ interface Operations {
   feed: string;
   send: string;
   answered(data: Record<string, any> | undefined): boolean;
-}
-
-/** BENCH_TURN_PAUSE_MS (`service:ms,…`): each named service's TURN_PAUSE_MS. */
-function turnPauseOf(setting: string | undefined): (service: string) => Record<string, string> {
-  const byService = new Map<string, string>();
-  for (const entry of setting?.split(",").filter(Boolean) ?? []) {
-    const [service, ms] = entry.split(":");
-    if (!service || ms === undefined || !/^\d+(\.\d+)?$/.test(ms))
-      throw new Error(`BENCH_TURN_PAUSE_MS: expected service:ms entries separated by commas, got ${entry}`);
-    byService.set(service, ms);
-  }
-  return (service) => {
-    const ms = byService.get(service);
-    return ms === undefined ? {} : { TURN_PAUSE_MS: ms };
-  };
 }
 
 /** The app's own documents: everything the phone selects, the sender's profile in the send's answer included. */
@@ -325,8 +308,7 @@ async function main(): Promise<void> {
       ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `${name}-${stamp}`)}`] : []),
       ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
     ];
-    const turnPause = turnPauseOf(process.env.BENCH_TURN_PAUSE_MS);
-    const probeEnv = (name: string) => ({ ...common, ...turnPause(name), BENCH_PROBE_FILE: probeFile(name) });
+    const probeEnv = (name: string) => ({ ...common, BENCH_PROBE_FILE: probeFile(name) });
     children.push(
       await startChild(
         "subgraphs/users/src/index.ts",
@@ -354,7 +336,7 @@ async function main(): Promise<void> {
     children.push(
       await startChild(
         "gateway/src/index.ts",
-        { ...gatewayEnv, ...turnPause("gateway"), BENCH_PROBE_FILE: probeFile("gateway") },
+        { ...gatewayEnv, BENCH_PROBE_FILE: probeFile("gateway") },
         `http://127.0.0.1:${ports.gateway}/readyz`,
         nodeArgs("gateway"),
       ),
@@ -751,7 +733,7 @@ async function main(): Promise<void> {
       Object.entries(reports)
         .map(([name, r]) =>
           r
-            ? `${name} loop delay ${r.loopDelayMs.p50 === null || Number.isNaN(r.loopDelayMs.p50) ? "not measured (BENCH_LOOP_DELAY=off)" : `p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms`}, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms; young generation ${r.gc.newSpaceMb.min.toFixed(0)}–${r.gc.newSpaceMb.max.toFixed(0)} MiB)${r.pauses.count > 0 ? `, turn pauses ${r.pauses.count} (${r.pauses.ms.toFixed(0)} ms)` : ""}`
+            ? `${name} loop delay ${r.loopDelayMs.p50 === null || Number.isNaN(r.loopDelayMs.p50) ? "not measured (BENCH_LOOP_DELAY=off)" : `p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms`}, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms; young generation ${r.gc.newSpaceMb.min.toFixed(0)}–${r.gc.newSpaceMb.max.toFixed(0)} MiB)`
             : `${name} probe: no report`,
         )
         .join("\n  ");

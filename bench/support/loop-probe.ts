@@ -12,7 +12,6 @@
  * minimum, so the next traffic scavenges more: not for the CPU figures that follow).
  * Never imported by the services themselves.
  */
-import diagnosticsChannel from "node:diagnostics_channel";
 import { writeFileSync } from "node:fs";
 import path from "node:path";
 import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
@@ -31,8 +30,6 @@ export interface ProbeReport {
     /** The young generation's size (V8's `new_space`, MiB) after the window's collections: smallest and largest seen. */
     newSpaceMb: { min: number; max: number };
   };
-  /** The turn pacer's pauses in the window (TURN_PAUSE_MS; kit/src/turn-pacer.ts's channel). */
-  pauses: { count: number; ms: number };
   /**
    * KiB, after a full collection when `--expose-gc` was given: `heapTotalKb` is the JS heap V8 has
    * committed (used or not, the young generation included), `newSpaceKb` the young generation's part.
@@ -69,16 +66,10 @@ export class LoopWindow {
   private readonly histogram =
     process.env.BENCH_LOOP_DELAY === "off" ? undefined : monitorEventLoopDelay({ resolution: 10 });
   private gc: GcCounts = LoopWindow.noGc();
-  private pauses = { count: 0, ms: 0 };
   private ignoreUntil = 0;
 
   constructor() {
     this.histogram?.enable();
-    // The channel's name is kit's TURN_PAUSE_CHANNEL (named, so the bundled service's copy is the same channel).
-    diagnosticsChannel.subscribe("hv.turn-pause", (message) => {
-      this.pauses.count += 1;
-      this.pauses.ms += (message as { ms: number }).ms;
-    });
     const observer = new PerformanceObserver((list) => {
       for (const entry of list.getEntries()) {
         if (entry.startTime < this.ignoreUntil) continue;
@@ -110,7 +101,7 @@ export class LoopWindow {
   }
 
   /** What was seen since the previous take (or the start); starts a new window. */
-  take(): Pick<ProbeReport, "loopDelayMs" | "gc" | "pauses"> {
+  take(): Pick<ProbeReport, "loopDelayMs" | "gc"> {
     const seen = {
       loopDelayMs: this.histogram
         ? {
@@ -120,11 +111,9 @@ export class LoopWindow {
           }
         : { p50: NaN, p99: NaN, max: NaN },
       gc: this.gc,
-      pauses: this.pauses,
     };
     this.histogram?.reset();
     this.gc = LoopWindow.noGc();
-    this.pauses = { count: 0, ms: 0 };
     return seen;
   }
 }

@@ -36,16 +36,7 @@ describe("configuration", () => {
       databasePoolMin: 0,
       knownOperations: true,
       eventsPrefix: "hv",
-      turnPauseMs: 0,
     });
-  });
-
-  it("should read TURN_PAUSE_MS as milliseconds from 0 to 20, fractions allowed", () => {
-    expect(loadSubgraphConfig("chat", { TURN_PAUSE_MS: "0.5" }).turnPauseMs).toBe(0.5);
-    expect(loadGatewayConfig({ TURN_PAUSE_MS: "20" }).turnPauseMs).toBe(20);
-    expect(() => loadGatewayConfig({ TURN_PAUSE_MS: "21" })).toThrow(/TURN_PAUSE_MS="21"/);
-    expect(() => loadSubgraphConfig("users", { TURN_PAUSE_MS: "-1" })).toThrow(ConfigError);
-    expect(() => loadSubgraphConfig("users", { TURN_PAUSE_MS: "1ms" })).toThrow(/TURN_PAUSE_MS/);
   });
 
   it("should read SUBGRAPH_KNOWN_OPERATIONS as true or false only", () => {

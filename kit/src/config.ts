@@ -4,7 +4,6 @@ import { MAX_ACCESS_TOKEN_TTL_SECONDS } from "./auth/revocations";
 import { loadSigningKeys, type SigningKeyJwk } from "./auth/signing-keys";
 import { ConfigError } from "./config-error";
 import { SUBGRAPH_NAMES, SUBGRAPHS, subgraphEntry, type SubgraphName } from "./subgraphs";
-import { MAX_TURN_PAUSE_MS } from "./turn-pacer";
 
 export { ConfigError };
 
@@ -388,10 +387,6 @@ export const ENV_CATALOGUE = {
     "Minimum level of the JSON logs written to stdout.",
   ),
   ...OBSERVABILITY_ENV,
-  TURN_PAUSE_MS: spec(
-    z.coerce.number().min(0).max(MAX_TURN_PAUSE_MS).default(0),
-    `Each process that reads it (set per service): while its event loop runs at least one turn per this many milliseconds, after a turn shorter than that the main thread sleeps for the rest of it, so the I/O that arrived meanwhile is handled in one turn (fewer wake-ups per message when busy; each hop waits up to this long more; docs/runtime.md, "Turn pacing"). At most ${MAX_TURN_PAUSE_MS}; fractions allowed. \`0\`: off.`,
-  ),
   HOST: spec(
     z.string().min(1).default("0.0.0.0"),
     "Interface of what phones reach: the gateway, and the media subgraph's file endpoint (local driver).",
@@ -616,8 +611,6 @@ export interface CommonConfig {
   eventsPrefix: string;
   trustProxy: TrustProxy;
   auth: AuthVerificationConfig;
-  /** TURN_PAUSE_MS: the event loop's pace (kit/src/turn-pacer.ts); 0: off. */
-  turnPauseMs: number;
 }
 
 export interface SubgraphConfig extends CommonConfig {
@@ -717,7 +710,6 @@ export function loadCommonConfig(env: Env): CommonConfig {
     redis: loadRedisTarget(env),
     eventsPrefix: read(env, "EVENTS_PREFIX"),
     trustProxy: read(env, "TRUST_PROXY"),
-    turnPauseMs: read(env, "TURN_PAUSE_MS"),
     auth: {
       jwksUrl: read(env, "AUTH_JWKS_URL"),
       issuer: read(env, "AUTH_ISSUER"),

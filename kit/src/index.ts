@@ -17,7 +17,6 @@ export * from "./subscriptions";
 export * from "./graphql-ws-server";
 export * from "./shared-execution";
 export * from "./turn-writes";
-export * from "./turn-pacer";
 export * from "./connection-auth";
 export * from "./main";
 export * from "./rate-limit";

@@ -2,16 +2,14 @@ import { createLogger } from "./logger";
 import type { RunningService } from "./service";
 import { stopOnSignals } from "./shutdown";
 import { flushTracing } from "./tracing-shutdown";
-import { startTurnPacer } from "./turn-pacer";
 
 type Env = Record<string, string | undefined>;
 
 /**
  * The body of every process's `index.ts`, the only place that touches `process`: read and
- * validate config, make the logger, start, pace the event loop once started (TURN_PAUSE_MS), and
- * stop cleanly on SIGINT/SIGTERM.
+ * validate config, make the logger, start, and stop cleanly on SIGINT/SIGTERM.
  */
-export function runMain<C extends { logLevel: string; turnPauseMs?: number }>(
+export function runMain<C extends { logLevel: string }>(
   service: string,
   loadConfig: (env: Env) => C,
   start: (config: C, logger: ReturnType<typeof createLogger>) => Promise<RunningService>,
@@ -29,11 +27,8 @@ export function runMain<C extends { logLevel: string; turnPauseMs?: number }>(
   }
   const logger = createLogger({ service, level: config.logLevel });
   start(config, logger).then(
-    (running) => {
-      if (config.turnPauseMs) startTurnPacer(config.turnPauseMs);
-      // Buffered spans are exported after the process has drained (nothing when tracing is off).
-      stopOnSignals(logger, [running.stop, flushTracing], options.stopDeadlineMs?.(config));
-    },
+    // Buffered spans are exported after the process has drained (nothing when tracing is off).
+    (running) => stopOnSignals(logger, [running.stop, flushTracing], options.stopDeadlineMs?.(config)),
     (error: unknown) => {
       logger.fatal({ err: error }, `${service} failed to start`);
       logger.flush();
