@@ -3,6 +3,7 @@ import type http from "node:http";
 import type { DocumentNode, OperationDefinitionNode, ValidationRule } from "graphql";
 import {
   knownOperationRules,
+  MAX_KNOWN_TEXT,
   operationTextKey,
   queryCacheControl,
   restrictHint,
@@ -48,8 +49,6 @@ export function takeHeld(context: object): Held | undefined {
   return found;
 }
 
-/** Texts longer than this are always left to Apollo Server. */
-const MAX_TEXT = 32 * 1024;
 /** Texts kept per supergraph (the first kept goes first): the apps send a few hundred at most. */
 const MAX_TEXTS = 1_000;
 /** With this header @apollo/gateway answers the query plan too (outside production): Apollo's executor does. */
@@ -130,7 +129,7 @@ export function directOperations(
     text: string,
     operationName: string | undefined,
   ): KnownOperation | undefined => {
-    if (text.length > MAX_TEXT) return undefined;
+    if (text.length > MAX_KNOWN_TEXT) return undefined;
     if (textsOf !== executor) {
       texts = new Map();
       textsOf = executor;

@@ -36,6 +36,11 @@ export interface ExecutorStats {
   apolloShapings: number;
 }
 
+/** The key of a request's prepared operation: its text's `queryHash` and the operation name sent. */
+function preparedKey(queryHash: string, operationName: string | undefined): string {
+  return operationName === undefined ? queryHash : `${queryHash}\0${operationName}`;
+}
+
 /**
  * @apollo/gateway's executor for queries and mutations, with less work per request: the operation
  * context, the plan, the federation `Operation` and a result shaper compiled from it are built
@@ -71,7 +76,7 @@ export class QueryExecutor {
   async execute(requestContext: RequestContext): Promise<ExecutionResult> {
     const { request, document, queryHash } = requestContext;
     const operationName = request.operationName;
-    const key = operationName === undefined ? queryHash : `${queryHash}\0${operationName}`;
+    const key = preparedKey(queryHash, operationName);
     let prepared = this.prepared.get(key);
     // No operation to run (several and no name, or an unknown name): Apollo answers this one error
     // as OPERATION_RESOLUTION_FAILURE (400).
@@ -120,8 +125,7 @@ export class QueryExecutor {
 
   /** Whether a request of this text (its `queryHash`) and operation name runs on our walker: planned and compiled. */
   runsCompiled(queryHash: string, operationName: string | undefined): boolean {
-    const key = operationName === undefined ? queryHash : `${queryHash}\0${operationName}`;
-    return this.prepared.get(key)?.compiled !== undefined;
+    return this.prepared.get(preparedKey(queryHash, operationName))?.compiled !== undefined;
   }
 
   stats(): ExecutorStats {

@@ -6,9 +6,13 @@ import { ErrorCode } from "./errors";
 import type { Logger } from "./logger";
 import { SpreadTimer } from "./spread-timer";
 
-/** setTimeout at an epoch-ms instant, clamped to what Node accepts; unref'd. */
-export function timerAt(epochMs: number, run: () => void): NodeJS.Timeout {
-  const timer = setTimeout(run, Math.min(Math.max(0, epochMs - Date.now()), 2_147_483_647));
+/** setTimeout at an epoch-ms instant, clamped to what Node accepts, calling `run(...args)`; unref'd. */
+export function timerAt<A extends unknown[]>(
+  epochMs: number,
+  run: (...args: A) => void,
+  ...args: A
+): NodeJS.Timeout {
+  const timer = setTimeout(run, Math.min(Math.max(0, epochMs - Date.now()), 2_147_483_647), ...args);
   timer.unref();
   return timer;
 }
@@ -47,13 +51,7 @@ class WatchedConnection {
     private readonly revalidations: SpreadTimer<WatchedConnection>,
   ) {
     if (expiresAt === undefined) return;
-    this.timer = setTimeout(
-      forbidSocket,
-      Math.min(Math.max(0, expiresAt - Date.now()), 2_147_483_647),
-      socket,
-      "expired",
-    );
-    this.timer.unref();
+    this.timer = timerAt(expiresAt, forbidSocket, socket, "expired");
   }
 
   stop(): void {

@@ -1,5 +1,11 @@
 import type http from "node:http";
-import { answeredAsPlainJson, MAX_KNOWN_TEXT, plainFields, plainQueryRequest } from "./known-queries";
+import {
+  answeredAsPlainJson,
+  isRecord,
+  MAX_KNOWN_TEXT,
+  plainFields,
+  plainQueryRequest,
+} from "./known-queries";
 import type { Logger } from "./logger";
 import type { ProcessMetrics } from "./metrics";
 import type { RequestContextBase } from "./service";
@@ -45,9 +51,6 @@ export function persistedHashOnly(extensions: unknown): string | undefined {
     return undefined;
   return sha256Hash;
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 /** An operation answered without Apollo Server: its result (data only, no errors) and how to label it. */
 export interface DirectAnswer {

@@ -39,4 +39,4 @@ export * from "./spread-timer";
 export * from "./socket-keepalive";
 export * from "./user-changes";
 export * from "./direct-queries";
-export { knownOperationRules, operationTextKey, validOperation } from "./known-queries";
+export { knownOperationRules, MAX_KNOWN_TEXT, operationTextKey, validOperation } from "./known-queries";

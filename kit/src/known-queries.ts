@@ -40,7 +40,8 @@ const JSON_CONTENT_TYPE = /^application\/json\s*(;|$)/i;
 /** `Accept` headers Apollo Server answers with `application/json; charset=utf-8`. */
 const ANSWERED_AS_JSON = new Set([undefined, "*/*", "application/json"]);
 
-const isRecord = (value: unknown): value is Record<string, unknown> =>
+/** A JSON object: not null, not an array. */
+export const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === "object" && value !== null && !Array.isArray(value);
 
 /**

@@ -16,7 +16,7 @@ import { WebSocketServer, type WebSocket } from "ws";
 import { accessTokenRefused, type AccessTokenVerifier } from "./auth/access-tokens";
 import type { Viewer } from "./auth/viewer";
 import { appError, createErrorFormatter, ErrorCode } from "./errors";
-import { ConnectionTokenWatch, tokenExpiry, type TokenWatchHandle } from "./connection-auth";
+import { ConnectionTokenWatch, timerAt, tokenExpiry, type TokenWatchHandle } from "./connection-auth";
 import { serveGraphqlWs } from "./graphql-ws-server";
 import type { Logger } from "./logger";
 import { unmapIpv4 } from "./ip";
@@ -232,8 +232,7 @@ class StreamUntil<T> implements ClosableStream<T> {
     expiresAt: number,
     private readonly expiredResult: () => T,
   ) {
-    this.timer = setTimeout(expire, Math.min(Math.max(0, expiresAt - Date.now()), 2_147_483_647), this);
-    this.timer.unref();
+    this.timer = timerAt(expiresAt, expire, this);
   }
 
   private async finish(): Promise<void> {
