@@ -105,6 +105,11 @@ export function testEnv(overrides: Record<string, string> = {}): Record<string, 
   };
 }
 
+/** The gateway's `<SUBGRAPH>_URL` variables, naming each subgraph's running URL. */
+export function subgraphUrlEnv(subgraphs: Record<SubgraphName, { url: string }>): Record<string, string> {
+  return Object.fromEntries(SUBGRAPH_NAMES.map((name) => [`${upper(name)}_URL`, subgraphs[name].url]));
+}
+
 /** Every subgraph of the registry and the gateway, in this process, on free ports, with real databases and Redis. */
 export async function startSystem(overrides: Record<string, string> = {}): Promise<RunningSystem> {
   const env = testEnv({
@@ -154,7 +159,7 @@ export async function startSystem(overrides: Record<string, string> = {}): Promi
   const gateway = await startGateway(
     loadGatewayConfig({
       ...verifyingEnv,
-      ...Object.fromEntries(SUBGRAPH_NAMES.map((name) => [`${upper(name)}_URL`, subgraphs[name].url])),
+      ...subgraphUrlEnv(subgraphs),
     }),
     gatewayLog.logger,
   );

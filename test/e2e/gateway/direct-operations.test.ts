@@ -3,12 +3,12 @@ import { readFileSync } from "node:fs";
 import path from "node:path";
 import { start as startGateway, type RunningGateway } from "@hv/gateway";
 import { sha256Hex, type PersistedQueryManifest } from "@hv/gateway/src/protection";
-import { loadGatewayConfig, SUBGRAPH_NAMES } from "@hv/kit";
+import { loadGatewayConfig } from "@hv/kit";
 import { createClient } from "graphql-ws";
 import WebSocket from "ws";
 import { useSystem } from "../../support/fixture";
 import { capturingLogger } from "../../support/log-capture";
-import { testEnv } from "../../support/system";
+import { subgraphUrlEnv, testEnv } from "../../support/system";
 import type { SignedIn } from "../../support/users-client";
 import { createGroup } from "./harness";
 
@@ -71,9 +71,7 @@ describe("operations answered without Apollo Server's pipeline", () => {
     return startGateway(
       loadGatewayConfig({
         ...testEnv({ AUTH_JWKS_URL: system.jwksUrl }),
-        ...Object.fromEntries(
-          SUBGRAPH_NAMES.map((name) => [`${name.toUpperCase()}_URL`, system.subgraphs[name].url]),
-        ),
+        ...subgraphUrlEnv(system.subgraphs),
         ...(safelist ? { GATEWAY_OPERATIONS: "safelist" } : {}),
       }),
       capturingLogger("gateway", "warn").logger,

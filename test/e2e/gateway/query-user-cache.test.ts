@@ -9,10 +9,10 @@ import { PublicUserCache } from "@hv/gateway/src/public-user-cache";
 import { SubgraphDataSource, type GatewayContext } from "@hv/gateway/src/subgraph-data-source";
 import { createSubgraphFetcher } from "@hv/gateway/src/subgraph-fetcher";
 import { listenToUserChanges } from "@hv/gateway/src/subscriptions/user-changes";
-import { loadGatewayConfig, SUBGRAPH_NAMES } from "@hv/kit";
+import { loadGatewayConfig } from "@hv/kit";
 import { useSystem } from "../../support/fixture";
 import { capturingLogger } from "../../support/log-capture";
-import { testEnv } from "../../support/system";
+import { subgraphUrlEnv, testEnv } from "../../support/system";
 import { UsersClient, type SignedIn } from "../../support/users-client";
 import { createGroup, eventually } from "./harness";
 
@@ -86,9 +86,7 @@ describe("users' public fields kept at the gateway for queries and mutations", (
     return startGateway(
       loadGatewayConfig({
         ...testEnv({ AUTH_JWKS_URL: system.jwksUrl }),
-        ...Object.fromEntries(
-          SUBGRAPH_NAMES.map((name) => [`${name.toUpperCase()}_URL`, system.subgraphs[name].url]),
-        ),
+        ...subgraphUrlEnv(system.subgraphs),
         USERS_URL: usersUrl,
       }),
       capturingLogger("gateway", "warn").logger,

@@ -2,10 +2,10 @@ import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
 import { start as startGateway, type RunningGateway } from "@hv/gateway";
-import { loadGatewayConfig, SUBGRAPH_NAMES } from "@hv/kit";
+import { loadGatewayConfig } from "@hv/kit";
 import { useSystem } from "../../support/fixture";
 import { capturingLogger } from "../../support/log-capture";
-import { testEnv } from "../../support/system";
+import { subgraphUrlEnv, testEnv } from "../../support/system";
 import { UsersClient, type SignedIn } from "../../support/users-client";
 import { countingProxy, createGroup, eventually, phone, Subscription, type Phone } from "./harness";
 
@@ -46,9 +46,7 @@ describe("a subscriber's public fields warmed at the gateway", () => {
     return startGateway(
       loadGatewayConfig({
         ...testEnv({ AUTH_JWKS_URL: system.jwksUrl }),
-        ...Object.fromEntries(
-          SUBGRAPH_NAMES.map((name) => [`${name.toUpperCase()}_URL`, system.subgraphs[name].url]),
-        ),
+        ...subgraphUrlEnv(system.subgraphs),
         USERS_URL: usersUrl,
       }),
       logger,

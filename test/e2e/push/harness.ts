@@ -1,5 +1,5 @@
 import { generateKeyPairSync, randomBytes, randomUUID } from "node:crypto";
-import { Queue } from "bullmq";
+import { Queue, type JobType } from "bullmq";
 import {
   defaultDatabaseUrl,
   dropDatabase,
@@ -209,22 +209,26 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
       await queue.close();
     }
   };
-  harness.pushJobCount = async (subjectKey) => {
-    const queue = new Queue<PushJob>(PUSH_QUEUE, { connection: { url: REDIS_URL }, prefix });
+  /** The jobs of `queueName` in `states`, read through a queue opened for the purpose. */
+  const jobsIn = async <T>(queueName: string, states: JobType[]) => {
+    const queue = new Queue<T>(queueName, { connection: { url: REDIS_URL }, prefix });
     try {
-      const jobs = await queue.getJobs([
-        "waiting",
-        "active",
-        "delayed",
-        "completed",
-        "failed",
-        "prioritized",
-        "waiting-children",
-      ]);
-      return jobs.filter((job) => job?.data.subjectKey === subjectKey).length;
+      return await queue.getJobs(states);
     } finally {
       await queue.close();
     }
+  };
+  harness.pushJobCount = async (subjectKey) => {
+    const jobs = await jobsIn<PushJob>(PUSH_QUEUE, [
+      "waiting",
+      "active",
+      "delayed",
+      "completed",
+      "failed",
+      "prioritized",
+      "waiting-children",
+    ]);
+    return jobs.filter((job) => job?.data.subjectKey === subjectKey).length;
   };
   harness.publish = async (type, payload) => {
     const row = outboxEventData(type, payload);
@@ -247,28 +251,23 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
     return rows.map((row) => row.id);
   };
   harness.eventJobs = async () => {
-    const queue = new Queue(eventQueueName("push"), { connection: { url: REDIS_URL }, prefix });
-    try {
-      const jobs = await queue.getJobs([
-        "waiting",
-        "active",
-        "delayed",
-        "completed",
-        "failed",
-        "prioritized",
-      ]);
-      return jobs.map((job) => {
-        const data = job.data as Partial<EventBatchJobData>;
-        return {
-          id: String(job.id),
-          name: job.name,
-          eventIds:
-            job.name === EVENT_BATCH_JOB ? (data.events ?? []).map((event) => event.id) : [String(job.id)],
-        };
-      });
-    } finally {
-      await queue.close();
-    }
+    const jobs = await jobsIn<unknown>(eventQueueName("push"), [
+      "waiting",
+      "active",
+      "delayed",
+      "completed",
+      "failed",
+      "prioritized",
+    ]);
+    return jobs.map((job) => {
+      const data = job.data as Partial<EventBatchJobData>;
+      return {
+        id: String(job.id),
+        name: job.name,
+        eventIds:
+          job.name === EVENT_BATCH_JOB ? (data.events ?? []).map((event) => event.id) : [String(job.id)],
+      };
+    });
   };
   harness.waitForJobs = async (subjectKey, count) => {
     const deadline = Date.now() + 20_000;
