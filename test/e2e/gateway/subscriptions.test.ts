@@ -103,15 +103,17 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
   it("should deliver events in upstream order even when their fetches answer in the reverse order", async () => {
     const ada = await person("Ada");
     const senders = await Promise.all(Array.from({ length: 8 }, (_, i) => person(`Sender ${i}`)));
-    // Event i's sender profile is fetched on its own (a different sender each time) and Users
-    // answers the first event's fetch last: later events are resolved before earlier ones.
+    // Event i's sender profile is fetched on its own (a different sender each time); every fetch
+    // is held until all have arrived, then Users answers them last to first: later events are
+    // resolved before earlier ones.
     const arrived: number[] = [];
     const answered: string[] = [];
+    const held = new Map<number, () => void>();
     h.usersGate.current = async (body) => {
       const index = senders.findIndex((s) => body.includes(s.userId));
       if (index < 0) return;
       arrived.push(index);
-      await new Promise((resolve) => setTimeout(resolve, (senders.length - index) * 40));
+      await new Promise<void>((resolve) => held.set(index, resolve));
       answered.push(senders[index]!.userId);
     };
     const sub = new Subscription<EventData>(connect(ada.accessToken).client, MY_EVENTS);
@@ -120,6 +122,11 @@ describe("subscriptions through the gateway (test chat subgraph, real Users)", (
     for (const [i, sender] of senders.entries()) {
       h.chat.publish([ada.userId], messageEvent("c-order", i + 1, sender.userId));
       await eventually(() => arrived.includes(i), `event ${i + 1}'s fetch to reach Users`);
+    }
+    for (let i = senders.length - 1; i >= 0; i -= 1) {
+      held.get(i)?.();
+      // Paced so each answer leaves before the next is released (the order, not a time, is tested).
+      await new Promise((resolve) => setTimeout(resolve, 20));
     }
     await sub.until(() => sub.results.length === senders.length, "every event");
     // The premise: the fetches did complete out of order...
