@@ -2,6 +2,7 @@ import type { GraphQLRequest } from "@apollo/server";
 import {
   ApolloErrorCode,
   appError,
+  isRecord,
   ErrorCode,
   recordDirectAnswer,
   persistedHashOnly,
@@ -34,10 +35,6 @@ const NO_HEADERS = {};
 
 function badRequest(message: string): GraphQLError {
   return new GraphQLError(message, { extensions: { code: ApolloErrorCode.BAD_REQUEST } });
-}
-
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
 function requestOf(payload: Record<string, unknown>): GraphQLRequest {

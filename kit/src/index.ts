@@ -39,4 +39,10 @@ export * from "./spread-timer";
 export * from "./socket-keepalive";
 export * from "./user-changes";
 export * from "./direct-queries";
-export { knownOperationRules, MAX_KNOWN_TEXT, operationTextKey, validOperation } from "./known-queries";
+export {
+  isRecord,
+  knownOperationRules,
+  MAX_KNOWN_TEXT,
+  operationTextKey,
+  validOperation,
+} from "./known-queries";

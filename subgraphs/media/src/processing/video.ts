@@ -1,5 +1,6 @@
 import { stat, unlink } from "node:fs/promises";
 import { join } from "node:path";
+import { isRecord } from "@hv/kit";
 import sharp from "sharp";
 import type {
   MediaFailureReason,
@@ -46,9 +47,6 @@ export interface Probe {
   durationSeconds: number | null;
   streams: ProbeStream[];
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === "object" && value !== null && !Array.isArray(value);
 
 function numberOf(value: unknown): number | null {
   const parsed = typeof value === "number" ? value : typeof value === "string" ? Number(value) : Number.NaN;
