@@ -4,7 +4,7 @@
  * process, one gateway in front of it (two with `--compare DIR`: this checkout's, "after", and
  * DIR's, "before"), one client asking each in turn, the order rotating every request.
  *
- *   pnpm exec tsx bench/gateway-latency.ts [--users 2000] [--requests 2000] [--compare /other/checkout] [--client text|apq|safelist] [--chrt 10] [--hold 0] [--profile DIR] [--timeline]
+ *   pnpm exec tsx bench/gateway-latency.ts [--users 2000] [--requests 2000] [--compare /other/checkout] [--client text|apq|safelist] [--chrt 10] [--private-redis] [--hold 0] [--profile DIR] [--timeline]
  *
  * `--client apq` sends the gateways the query's persisted hash alone (`extensions.persistedQuery`,
  * registered once with its text first), as Apollo's APQ link does; `safelist` runs the gateways with
@@ -13,7 +13,8 @@
  *
  * `--chrt N` (root) runs Users, the gateways and this client under SCHED_FIFO priority N for the
  * measured requests only (`chrt -a -f -p`), then puts them back: on a shared machine, latency
- * without it is the scheduler's. `--hold S` keeps asking once a second for S seconds after the
+ * without it is the scheduler's. `--private-redis` gives Users and the gateways a `redis-server` of
+ * their own (under `--chrt` too), so the admission's round trip is not the shared Redis's queue. `--hold S` keeps asking once a second for S seconds after the
  * measurement, printing the gateways' pids, so `strace -f -tt -p <pid>` can watch single requests.
  * `--profile DIR` writes each gateway's V8 CPU profile to DIR/gateway-<name>-<stamp>/ when it exits
  * (bench/support/profile-summary.ts reads them). `--timeline` loads bench/support/request-timeline.ts
@@ -29,6 +30,7 @@ import { performance } from "node:perf_hooks";
 import { generateSigningKeyJwk } from "@hv/kit";
 import { dropDatabase } from "@hv/prisma";
 import pg from "pg";
+import { startRedisServer, type RedisServer } from "../test/support/redis-server";
 import { argument, flag, percentile } from "./support/args";
 import { benchPersonIdSql } from "./support/city";
 import {
@@ -45,6 +47,7 @@ import {
   stopChild,
   subgraphsEnv,
   syscallsOf,
+  threadStatsOf,
 } from "./support/service";
 
 const QUERY = `query User($id: ID!) { user(id: $id) { id displayName age bio interests } }`;
@@ -66,6 +69,8 @@ function schedule(pids: number[], priority: number): void {
 const TIMELINE_STEPS: Array<[from: string, to: string]> = [
   ["received", "bodyRead"],
   ["bodyRead", "admissionSent"],
+  ["admissionSent", "redisWrite"],
+  ["redisWrite", "admissionAnswered"],
   ["admissionSent", "admissionAnswered"],
   ["admissionSent", "context"],
   ["context", "executorStart"],
@@ -74,11 +79,14 @@ const TIMELINE_STEPS: Array<[from: string, to: string]> = [
   ["admissionAnswered", "fetchCreated"],
   ["admissionAnswered", "assertionSigned"],
   ["assertionSigned", "fetchCreated"],
+  ["fetchCreated", "fetchWrite"],
   ["fetchCreated", "fetchWritten"],
   ["fetchWritten", "fetchHeaders"],
   ["fetchHeaders", "fetchDone"],
   ["fetchDone", "answerEnd"],
+  ["answerEnd", "answerWrite"],
   ["answerEnd", "finished"],
+  ["received", "answerWrite"],
   ["received", "finished"],
 ];
 
@@ -127,6 +135,7 @@ async function main(): Promise<void> {
   const profileDir = argument("profile");
   const timeline = process.argv.includes("--timeline");
   const clientMode = argument("client") ?? "text";
+  const privateRedis = process.argv.includes("--private-redis");
   if (clientMode !== "text" && clientMode !== "apq" && clientMode !== "safelist")
     throw new Error("--client is text, apq or safelist");
   const safelisted = (
@@ -139,7 +148,9 @@ async function main(): Promise<void> {
   const usersUrl = await benchDatabase("users", "lat_users", stamp);
   const children: ChildProcess[] = [];
   const client = jsonClient(4);
+  let redisServer: RedisServer | undefined;
   try {
+    if (privateRedis) redisServer = await startRedisServer();
     const seed = new pg.Client({ connectionString: usersUrl });
     await seed.connect();
     await seed.query(`
@@ -180,6 +191,7 @@ async function main(): Promise<void> {
       // One client from one address: measure the gateway, not the edge's budgets.
       GATEWAY_RATE_LIMIT_IP: "100000000/1m",
       GATEWAY_RATE_LIMIT_USER: "100000000/1m",
+      ...(redisServer ? { REDIS_URL: `redis://127.0.0.1:${redisServer.port}` } : {}),
     };
     const usersChild = await startChild("subgraphs/users/src/index.ts", env, readyz(ports.users));
     children.push(usersChild);
@@ -263,9 +275,14 @@ async function main(): Promise<void> {
     for (let i = 0; i < 300; i += 1) for (const target of targets) await ask(target.url, i);
 
     const times = new Map<string, number[]>(targets.map((target) => [target.name, []]));
-    const pids = [process.pid, ...children.map((child) => child.pid!)];
+    const pids = [
+      process.pid,
+      ...children.map((child) => child.pid!),
+      ...(redisServer ? [redisServer.pid] : []),
+    ];
     const cpuBefore = targets.map((target) => cpuSecondsOf(target.pid));
     const callsBefore = targets.map((target) => syscallsOf(target.pid));
+    const wakeupsBefore = targets.map((target) => threadStatsOf(target.pid).mainVoluntary);
     console.log(
       `measuring ${requests} requests each, load average ${loadAverage()}${priority > 0 ? `, SCHED_FIFO ${priority}` : ""}`,
     );
@@ -290,13 +307,15 @@ async function main(): Promise<void> {
     targets.forEach((target, index) => {
       const cpuMs = ((cpuSecondsOf(target.pid) - cpuBefore[index]!) * 1000) / requests;
       const calls = (syscallsOf(target.pid) - callsBefore[index]!) / requests;
+      const wakeups = (threadStatsOf(target.pid).mainVoluntary - wakeupsBefore[index]!) / requests;
       const added =
         target.name === "direct"
           ? ""
           : ` (added p50 +${(p(target.name, 50) - p("direct", 50)).toFixed(2)}, p99 +${(p(target.name, 99) - p("direct", 99)).toFixed(2)})`;
       console.log(
         `  ${target.name.padEnd(6)} p50 ${p(target.name, 50).toFixed(2)} ms, p90 ${p(target.name, 90).toFixed(2)}, p99 ${p(target.name, 99).toFixed(2)}${added}; ` +
-          `CPU ${cpuMs.toFixed(3)} ms/request, read+write syscalls ${calls.toFixed(1)}/request`,
+          `CPU ${cpuMs.toFixed(3)} ms/request, read+write syscalls ${calls.toFixed(1)}/request, ` +
+          `main thread's sleeps ${wakeups.toFixed(2)}/request`,
       );
     });
     if (timeline) {
@@ -316,6 +335,7 @@ async function main(): Promise<void> {
   } finally {
     client.close();
     for (const child of [...children].reverse()) await stopChild(child);
+    await redisServer?.stop();
     await dropDatabase(usersUrl);
   }
 }

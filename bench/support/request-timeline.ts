@@ -13,6 +13,7 @@ import crypto from "node:crypto";
 import diagnosticsChannel from "node:diagnostics_channel";
 import { writeFileSync } from "node:fs";
 import http from "node:http";
+import net from "node:net";
 import Module from "node:module";
 
 type Marks = Record<string, number>;
@@ -51,6 +52,18 @@ http.ServerResponse.prototype.end = function (this: http.ServerResponse, ...args
   mark("answerEnd");
   return (end as (...a: unknown[]) => http.ServerResponse).apply(this, args);
 } as typeof end;
+
+// When bytes reach the kernel (a cork or an event-loop turn can hold them after `write`).
+type WriteGeneric = (this: net.Socket, ...args: unknown[]) => unknown;
+const redisPort = Number(new URL(process.env.REDIS_URL ?? "redis://127.0.0.1").port || 6379);
+const socketPrototype = net.Socket.prototype as unknown as { _writeGeneric: WriteGeneric };
+const writeGeneric = socketPrototype._writeGeneric;
+socketPrototype._writeGeneric = function (this: net.Socket, ...args: unknown[]) {
+  if (this.remotePort === redisPort) mark("redisWrite");
+  else if ((this as net.Socket & { server?: unknown }).server) mark("answerWrite");
+  else mark("fetchWrite");
+  return writeGeneric.apply(this, args);
+};
 
 // The gateway's revocation assertion is an HMAC, signed once the admission answered.
 const createHmac = crypto.createHmac;

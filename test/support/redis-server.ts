@@ -15,6 +15,8 @@ export { waitFor };
  */
 export interface RedisServer {
   port: number;
+  /** The process's id (e.g. for `chrt`). */
+  pid: number;
   /** The directory it runs in (a sentinel's config file, which it rewrites, is there). */
   dir: string;
   running(): boolean;
@@ -63,6 +65,7 @@ export async function startRedisServer(options: RedisServerOptions = {}): Promis
 
   const server: RedisServer = {
     port,
+    pid: child.pid!,
     dir,
     running,
     client() {
