@@ -1,6 +1,18 @@
 import { parseCacheControlHeader } from "@apollo/gateway/dist/datasources/parseCacheControlHeader";
-import { accessTokenDigest, createLogger, revocationAssertions, type AdmissionOutcome } from "@hv/kit";
-import { cacheHintOf, vouchForRevocation, type GatewayContext } from "./subgraph-data-source";
+import { GraphQLDataSourceRequestKind } from "@apollo/gateway/dist/datasources/types";
+import {
+  accessTokenDigest,
+  createLogger,
+  REVOCATION_ASSERTION_HEADER,
+  revocationAssertions,
+  type AdmissionOutcome,
+} from "@hv/kit";
+import {
+  cacheHintOf,
+  SubgraphDataSource,
+  vouchForRevocation,
+  type GatewayContext,
+} from "./subgraph-data-source";
 import { FlatHeaders } from "./subgraph-fetcher";
 
 /** The hint @apollo/gateway's RemoteGraphQLDataSource derives from a subgraph's Cache-Control. */
@@ -111,5 +123,51 @@ describe("the gateway's revocation assertions", () => {
     ];
     for (const context of contexts) vouchForRevocation(context, assertions);
     expect(contexts.map((context) => context.revocationAssertion)).toEqual([undefined, undefined, undefined]);
+  });
+
+  it("should build a fetch while its admission is asked, and send it once that answers, with the assertion only if it admits", async () => {
+    for (const answer of ["v1.1.signature", undefined]) {
+      const sent: Array<{ url: string; headers: Record<string, string>; body: unknown }> = [];
+      const source = new SubgraphDataSource({
+        url: "http://users.test/graphql",
+        fetcher: (async (url: string, init: { headers: Record<string, string>; body: string }) => {
+          sent.push({ url, headers: init.headers, body: JSON.parse(init.body) as unknown });
+          return new Response(JSON.stringify({ data: { me: { id: "u1" } } }), {
+            headers: { "content-type": "application/json" },
+          });
+        }) as unknown as SubgraphDataSource["fetcher"],
+      });
+      let answerAdmission!: (assertion: string | undefined) => void;
+      const context = contextOf({
+        revocationAssertion: new Promise((resolve) => (answerAdmission = resolve)),
+      });
+      const request = { query: "{ me { id } }", variables: { a: 1 } };
+      const processing = source.process({
+        kind: GraphQLDataSourceRequestKind.INCOMING_OPERATION,
+        request,
+        context,
+        incomingRequestContext: {} as never,
+      });
+      await new Promise((resolve) => setImmediate(resolve));
+      expect((request as { http?: { headers: FlatHeaders } }).http?.headers.get("authorization")).toBe(
+        "Bearer a.b.c",
+      );
+      expect(sent).toEqual([]);
+      answerAdmission(answer);
+      expect((await processing).data).toEqual({ me: { id: "u1" } });
+      expect(sent).toEqual([
+        {
+          url: "http://users.test/graphql",
+          headers: {
+            "content-type": "application/json",
+            "x-request-id": "request-1",
+            authorization: "Bearer a.b.c",
+            "x-forwarded-for": "203.0.113.1",
+            ...(answer === undefined ? {} : { [REVOCATION_ASSERTION_HEADER]: answer }),
+          },
+          body: { query: "{ me { id } }", variables: { a: 1 } },
+        },
+      ]);
+    }
   });
 });

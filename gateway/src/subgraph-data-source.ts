@@ -21,6 +21,13 @@ type FetcherResponse = Parameters<RemoteGraphQLDataSource["errorFromResponse"]>[
 type GatewayResponse = Awaited<ReturnType<RemoteGraphQLDataSource["process"]>>;
 type FetchRequest = Parameters<RemoteGraphQLDataSource["didEncounterError"]>[1];
 
+/** A subgraph request ready to fetch (header names lower-cased). */
+interface PreparedFetch {
+  method: "POST";
+  headers: Record<string, string>;
+  body: string;
+}
+
 interface SubgraphErrorBody {
   errors?: Array<{ message?: unknown; extensions?: Record<string, unknown> }>;
 }
@@ -114,11 +121,13 @@ export function vouchForRevocation(context: GatewayContext, assertions: Revocati
   if (context.viewer === null || context.authorization === null) return;
   const token = bearerToken(context.authorization);
   if (token === undefined) return;
-  const vouch = () => assertions.sign(accessTokenDigest(token), Date.now());
+  // Signed before a pending admission answers and handed out only if it admits: its time is
+  // never after the check it vouches for.
+  const assertion = assertions.sign(accessTokenDigest(token), Date.now());
   context.revocationAssertion =
     context.admission === undefined
-      ? vouch()
-      : context.admission.then((outcome) => (outcome === "admitted" ? vouch() : undefined));
+      ? assertion
+      : context.admission.then((outcome) => (outcome === "admitted" ? assertion : undefined));
 }
 
 /**
@@ -146,15 +155,16 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
 
   override async process(options: GraphQLDataSourceProcessOptions<GatewayContext>) {
     const ctx = options.context as Partial<GatewayContext>;
-    // A fetch with the caller's token waits for a pending admission: the subgraph then skips its lookup.
-    const assertion =
-      typeof ctx.authorization === "string" && ctx.revocationAssertion !== undefined
-        ? await ctx.revocationAssertion
-        : undefined;
+    const pending = typeof ctx.authorization === "string" ? ctx.revocationAssertion : undefined;
+    // Built while a pending admission is asked; a fetch with the caller's token then waits for
+    // it, so the subgraph skips its own revocation lookup.
+    const prepared = this.apq || this.didReceiveResponse ? undefined : this.prepare(options);
+    const assertion = typeof pending === "object" ? await pending : pending;
+    if (prepared && assertion !== undefined) prepared.headers[REVOCATION_ASSERTION_HEADER] = assertion;
     const startedAt = process.hrtime.bigint();
     let outcome: "ok" | "graphql_error" | "http_error" = "http_error";
     try {
-      const response = await this.send(options, assertion);
+      const response = prepared ? await this.send(options, prepared) : await super.process(options);
       outcome = response.errors?.length ? "graphql_error" : "ok";
       return response;
     } finally {
@@ -167,25 +177,28 @@ export class SubgraphDataSource extends RemoteGraphQLDataSource<GatewayContext> 
   }
 
   /**
-   * RemoteGraphQLDataSource's `process` for how the gateway uses it (no APQ to subgraphs, no
-   * `didReceiveResponse`; with either, Apollo's own runs): the same request body, headers, hooks, errors and cache-policy
-   * restriction, without building node-fetch `Headers` and a node-fetch `Request` per fetch.
+   * RemoteGraphQLDataSource's request for how the gateway uses it (no APQ to subgraphs, no
+   * `didReceiveResponse`; with either, Apollo's own `process` runs): the same body, headers and
+   * hooks, without node-fetch `Headers` and `Request` per fetch; `send` fetches it.
    */
-  private async send(
-    options: GraphQLDataSourceProcessOptions<GatewayContext>,
-    revocationAssertion: string | undefined,
-  ): Promise<GatewayResponse> {
-    if (this.apq || this.didReceiveResponse) return super.process(options);
-    const { request, context } = options;
+  private prepare(options: GraphQLDataSourceProcessOptions<GatewayContext>): PreparedFetch {
+    const { request } = options;
     const headers = new FlatHeaders();
     for (const [name, value] of request.http?.headers ?? []) headers.append(name, value);
     headers.set("content-type", "application/json");
     request.http = { method: "POST", url: this.url, headers };
     this.willSendRequest(options);
-    if (revocationAssertion !== undefined) headers.set(REVOCATION_ASSERTION_HEADER, revocationAssertion);
     if (!request.query) throw new Error("Missing query");
     const { http: _http, query, ...rest } = request;
-    const init = { method: "POST", headers: headers.toRecord(), body: JSON.stringify({ query, ...rest }) };
+    return { method: "POST", headers: headers.toRecord(), body: JSON.stringify({ query, ...rest }) };
+  }
+
+  /** RemoteGraphQLDataSource's fetch, errors and cache-policy restriction for a `prepare`d request. */
+  private async send(
+    options: GraphQLDataSourceProcessOptions<GatewayContext>,
+    init: PreparedFetch,
+  ): Promise<GatewayResponse> {
+    const { context } = options;
     let response: FetcherResponse | undefined;
     let answer: GatewayResponse;
     try {

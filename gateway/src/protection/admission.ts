@@ -89,6 +89,8 @@ export class EdgeAdmission {
   private readonly headroom = new BudgetHeadroom(MAX_HEADROOM_KEYS);
   /** The admissions of one event-loop turn (concurrent requests) leave in one write. */
   private readonly writes = turnWrites();
+  /** Admissions sent and not yet answered. */
+  private inFlight = 0;
 
   constructor(
     redis: Redis,
@@ -129,22 +131,31 @@ export class EdgeAdmission {
   ): Promise<AdmissionVerdict> {
     const revocation = caller ? revocationKeys(caller.viewer) : { session: "", user: "" };
     const keys = this.keysOf(ip, caller);
-    holdRedisWrites(this.writes, this.redis);
-    const [verdict, ms = 0, addressUsed, addressTtl, userUsed, userTtl, overAt = 0] =
-      await this.redis.hvEdgeAdmit(
-        4 + operation.length,
-        keys.address,
-        keys.user,
-        revocation.session,
-        revocation.user,
-        ...operation.map((spend) => spend.key),
-        this.address.points,
-        this.address.durationSeconds,
-        caller ? String(caller.issuedAt) : "",
-        this.user.points,
-        this.user.durationSeconds,
-        ...operation.flatMap((spend) => [spend.points, spend.durationSeconds, spend.amount]),
-      );
+    // With none in flight the script leaves at once, so Redis runs it while this request runs;
+    // behind another, it joins this turn's single write (Redis answers in order anyway).
+    if (this.inFlight > 0) holdRedisWrites(this.writes, this.redis);
+    this.inFlight += 1;
+    const sent = this.redis.hvEdgeAdmit(
+      4 + operation.length,
+      keys.address,
+      keys.user,
+      revocation.session,
+      revocation.user,
+      ...operation.map((spend) => spend.key),
+      this.address.points,
+      this.address.durationSeconds,
+      caller ? String(caller.issuedAt) : "",
+      this.user.points,
+      this.user.durationSeconds,
+      ...operation.flatMap((spend) => [spend.points, spend.durationSeconds, spend.amount]),
+    );
+    let answer: number[];
+    try {
+      answer = await sent;
+    } finally {
+      this.inFlight -= 1;
+    }
+    const [verdict, ms = 0, addressUsed, addressTtl, userUsed, userTtl, overAt = 0] = answer;
     const retryAfterSeconds = Math.max(1, Math.ceil(ms / 1000));
     const now = Date.now();
     switch (verdict) {
