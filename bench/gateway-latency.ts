@@ -212,6 +212,9 @@ async function main(): Promise<void> {
         },
         readyz(port),
         [
+          // BENCH_NODE_ARGS (space-separated) go on each gateway's command line, e.g. --trace-gc
+          // with BENCH_SERVICE_STDOUT=inherit.
+          ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
           ...(profileDir
             ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `gateway-${name}-${stamp}`)}`]
             : []),
