@@ -34,6 +34,9 @@
  * `--strace SECONDS` attaches strace to the gateway and Chat for that long, 3 s into the first phase,
  * and prints their socket reads and writes per message by peer (bench/support/syscall-trace.ts;
  * strace slows them: counts, not CPU).
+ * Every probe line ends with the JS heap's allocation (collected or not) per message, or per second
+ * idle; BENCH_ALLOC_PROFILE_DIR=DIR writes each service's sampling allocation profile per phase
+ * there (summarize one with `pnpm exec tsx bench/support/alloc-summary.ts FILE --per N`).
  * `--sockets` looks at the bench's sockets (`ss`) every 2 s of a phase: which hold unread data, see
  * a zero window, retransmitted. `--trace` runs the services with OpenTelemetry on, exporting to a
  * receiver in this process, starts every send's trace here (`traceparent`), and prints per phase
@@ -729,11 +732,15 @@ async function main(): Promise<void> {
       const reports = await askProbes();
       return { ...reports, "load generator": generatorLoop.take() };
     };
-    const describeProbes = (reports: Awaited<ReturnType<typeof probes>>) =>
+    /** `per`: the phase's messages stored (allocation per message) or, idle, its seconds (per second). */
+    const describeProbes = (
+      reports: Awaited<ReturnType<typeof probes>>,
+      per: { count: number; unit: string },
+    ) =>
       Object.entries(reports)
         .map(([name, r]) =>
           r
-            ? `${name} loop delay ${r.loopDelayMs.p50 === null || Number.isNaN(r.loopDelayMs.p50) ? "not measured (BENCH_LOOP_DELAY=off)" : `p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms`}, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms; young generation ${r.gc.newSpaceMb.min.toFixed(0)}–${r.gc.newSpaceMb.max.toFixed(0)} MiB)`
+            ? `${name} loop delay ${r.loopDelayMs.p50 === null || Number.isNaN(r.loopDelayMs.p50) ? "not measured (BENCH_LOOP_DELAY=off)" : `p50 ${r.loopDelayMs.p50.toFixed(1)} / p99 ${r.loopDelayMs.p99.toFixed(1)} / max ${r.loopDelayMs.max.toFixed(1)} ms`}, GC ${r.gc.minor} minor + ${r.gc.major} major = ${r.gc.totalMs.toFixed(0)} ms (longest ${r.gc.maxMs.toFixed(1)} ms, longest major ${r.gc.majorMaxMs.toFixed(1)} ms; young generation ${r.gc.newSpaceMb.min.toFixed(0)}–${r.gc.newSpaceMb.max.toFixed(0)} MiB); allocated ${(r.gc.allocatedKb / 1024).toFixed(1)} MiB = ${(r.gc.allocatedKb / per.count).toFixed(1)} KiB per ${per.unit}`
             : `${name} probe: no report`,
         )
         .join("\n  ");
@@ -753,7 +760,7 @@ async function main(): Promise<void> {
     const idleProbes = await probes();
     const perSecond = (cpu: number) => ((cpu * 1000) / idleSpent.seconds).toFixed(1);
     console.log(
-      `idle with ${connections} subscribed connections, ${idleSpent.seconds.toFixed(1)} s: CPU-ms per second gateway ${perSecond(idleSpent.gateway)}, chat ${perSecond(idleSpent.chat)}, users ${perSecond(idleSpent.users)} = ${perSecond(idleSpent.gateway + idleSpent.chat + idleSpent.users)} together; PostgreSQL backends ${perSecond(idleSpent.postgres)} (${perSecond(idleSpent.commits / 1000)} commits per second); read + write system calls per second gateway ${perSecond(idleSpent.syscalls.gateway / 1000)}, chat ${perSecond(idleSpent.syscalls.chat / 1000)}; load average ${loadAverage()}\n  per second: ${describeThreads(idleSpent.threads, idleSpent.seconds)}\n  ${describeProbes(idleProbes)}`,
+      `idle with ${connections} subscribed connections, ${idleSpent.seconds.toFixed(1)} s: CPU-ms per second gateway ${perSecond(idleSpent.gateway)}, chat ${perSecond(idleSpent.chat)}, users ${perSecond(idleSpent.users)} = ${perSecond(idleSpent.gateway + idleSpent.chat + idleSpent.users)} together; PostgreSQL backends ${perSecond(idleSpent.postgres)} (${perSecond(idleSpent.commits / 1000)} commits per second); read + write system calls per second gateway ${perSecond(idleSpent.syscalls.gateway / 1000)}, chat ${perSecond(idleSpent.syscalls.chat / 1000)}; load average ${loadAverage()}\n  per second: ${describeThreads(idleSpent.threads, idleSpent.seconds)}\n  ${describeProbes(idleProbes, { count: idleSpent.seconds, unit: "second" })}`,
     );
 
     // Steady load, one phase per rate: `rate` messages a second, each to a random pair, through the gateway.
@@ -913,7 +920,7 @@ async function main(): Promise<void> {
       console.log(
         `CPU-ms per message stored: gateway ${perMessage(cpu.gateway)} + chat ${perMessage(cpu.chat)} + users ${perMessage(cpu.users)} = ${perMessage(cpu.gateway + cpu.chat + cpu.users)} services; PostgreSQL ${perMessage(cpu.postgres)} (${(cpu.commits / stored).toFixed(2)} commits per message, ${cpu.sessions} connections opened); load average ${loadAverage()}`,
       );
-      console.log(`  ${describeProbes(loadProbes)}`);
+      console.log(`  ${describeProbes(loadProbes, { count: stored, unit: "message" })}`);
       // The idle rate (keep-alive pings, timers, pollers) over the phase's wall time, taken off.
       const beyondIdle = (phase: number, idleTotal: number) =>
         (phase - (idleTotal * cpu.seconds) / idleSpent.seconds) / stored;

@@ -10,11 +10,17 @@
  * `<pid>-<report>.heapsnapshot`, to see what each connection keeps. With BENCH_REDUCE_MEMORY=1 each
  * report also reads RSS after a memory-reducing collection (it shrinks the young generation to its
  * minimum, so the next traffic scavenges more: not for the CPU figures that follow).
+ * Every report counts the bytes the JS heap allocated in the window (v8.GCProfiler: the used heap
+ * before each collection less the used heap after the one before; Buffers' backing stores are
+ * outside it). With BENCH_ALLOC_PROFILE_DIR set, each report also writes V8's sampling allocation
+ * profile of its window there, `<probe file's name>-<report>.heapprofile` (objects collected since included; open
+ * it in Chrome DevTools' Memory tab or summarize it with bench/support/alloc-summary.ts).
  * Never imported by the services themselves.
  */
 import { writeFileSync } from "node:fs";
 import path from "node:path";
-import { getHeapSpaceStatistics, writeHeapSnapshot } from "node:v8";
+import { Session } from "node:inspector";
+import { GCProfiler, getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from "node:v8";
 import { constants, monitorEventLoopDelay, performance, PerformanceObserver } from "node:perf_hooks";
 
 export interface ProbeReport {
@@ -29,6 +35,8 @@ export interface ProbeReport {
     majorMaxMs: number;
     /** The young generation's size (V8's `new_space`, MiB) after the window's collections: smallest and largest seen. */
     newSpaceMb: { min: number; max: number };
+    /** KiB the JS heap allocated in the window (collected since or not), from v8.GCProfiler. */
+    allocatedKb: number;
   };
   /**
    * KiB, after a full collection when `--expose-gc` was given: `heapTotalKb` is the JS heap V8 has
@@ -58,6 +66,40 @@ function newSpaceMb(): number {
 }
 
 /**
+ * Bytes the JS heap allocated since the previous `take()`: V8 reports the used heap before and
+ * after every collection (v8.GCProfiler), and between two collections the used heap grows only by
+ * allocation.
+ */
+export class AllocationCounter {
+  private profiler = new GCProfiler();
+  private usedAtStart = 0;
+
+  constructor() {
+    this.restart();
+  }
+
+  private restart(): void {
+    this.profiler.start();
+    this.usedAtStart = getHeapStatistics().used_heap_size;
+  }
+
+  /** Bytes allocated since the previous take (or the start); starts a new window. */
+  take(): number {
+    const seen = this.profiler.stop();
+    let allocated = 0;
+    let used = this.usedAtStart;
+    for (const collection of seen?.statistics ?? []) {
+      allocated += collection.beforeGC.heapStatistics.usedHeapSize - used;
+      used = collection.afterGC.heapStatistics.usedHeapSize;
+    }
+    allocated += getHeapStatistics().used_heap_size - used;
+    this.profiler = new GCProfiler();
+    this.restart();
+    return allocated;
+  }
+}
+
+/**
  * An event-loop delay histogram and a GC tally of THIS process, read and restarted by `take()`.
  * Collections that start before `ignoreUntil` (a forced full collection) are left out.
  */
@@ -66,6 +108,7 @@ export class LoopWindow {
   private readonly histogram =
     process.env.BENCH_LOOP_DELAY === "off" ? undefined : monitorEventLoopDelay({ resolution: 10 });
   private gc: GcCounts = LoopWindow.noGc();
+  private readonly allocation = new AllocationCounter();
   private ignoreUntil = 0;
 
   constructor() {
@@ -92,7 +135,15 @@ export class LoopWindow {
   }
 
   private static noGc(): GcCounts {
-    return { minor: 0, major: 0, totalMs: 0, maxMs: 0, majorMaxMs: 0, newSpaceMb: { min: 0, max: 0 } };
+    return {
+      minor: 0,
+      major: 0,
+      totalMs: 0,
+      maxMs: 0,
+      majorMaxMs: 0,
+      newSpaceMb: { min: 0, max: 0 },
+      allocatedKb: 0,
+    };
   }
 
   /** Collections started before now are not counted (the caller just forced one). */
@@ -110,7 +161,7 @@ export class LoopWindow {
             max: this.histogram.max / 1e6,
           }
         : { p50: NaN, p99: NaN, max: NaN },
-      gc: this.gc,
+      gc: { ...this.gc, allocatedKb: Math.round(this.allocation.take() / 1024) },
     };
     this.histogram?.reset();
     this.gc = LoopWindow.noGc();
@@ -118,11 +169,52 @@ export class LoopWindow {
   }
 }
 
+/**
+ * V8's sampling allocation profiler in this process (objects collected since included), restarted
+ * by `write()` after writing what it sampled to a file.
+ */
+class AllocationSampler {
+  private readonly session = new Session();
+
+  constructor() {
+    this.session.connect();
+    this.post("HeapProfiler.enable");
+    this.start();
+  }
+
+  /** Inspector calls within a process answer before `post` returns. */
+  private post(method: string, params?: object): unknown {
+    let answer: unknown;
+    let failure: Error | null = null;
+    this.session.post(method, params, (error, result) => {
+      failure = error;
+      answer = result;
+    });
+    if (failure) throw failure;
+    return answer;
+  }
+
+  private start(): void {
+    this.post("HeapProfiler.startSampling", {
+      includeObjectsCollectedByMinorGC: true,
+      includeObjectsCollectedByMajorGC: true,
+    });
+  }
+
+  write(file: string): void {
+    const { profile } = this.post("HeapProfiler.stopSampling") as { profile: unknown };
+    writeFileSync(file, JSON.stringify(profile));
+    this.start();
+  }
+}
+
 const file = process.env.BENCH_PROBE_FILE;
 const snapshotDir = process.env.BENCH_HEAP_SNAPSHOT_DIR;
+const allocationDir = process.env.BENCH_ALLOC_PROFILE_DIR;
 let reports = 0;
 if (file) {
   const window = new LoopWindow();
+  const sampler = allocationDir ? new AllocationSampler() : undefined;
   process.on("SIGUSR2", () => {
     const collect = (globalThis as { gc?: () => void }).gc;
     collect?.();
@@ -131,6 +223,8 @@ if (file) {
     reports += 1;
     if (snapshotDir && reports <= 2)
       writeHeapSnapshot(path.join(snapshotDir, `${process.pid}-${reports}.heapsnapshot`));
+    if (allocationDir)
+      sampler?.write(path.join(allocationDir, `${path.basename(file, ".json")}-${reports}.heapprofile`));
     const report: ProbeReport = {
       ...window.take(),
       memory: {
