@@ -11,8 +11,8 @@
  * 1–5), SubscriptionHub.resolve as a feed calls it per event, and a Users data source answering
  * in memory behind the hub's shared fetches: every sender is fetched once, then answered from the
  * gateway's cache, as in steady state. `--hidden` makes every sender a hidden profile (a null
- * entity): no direct run, the executor or the walker instead. Reported: this process's CPU µs per
- * event and path.
+ * entity): no direct run, the executor or the walker instead. Reported: this process's CPU µs and
+ * JS heap bytes allocated (bench/support/loop-probe.ts's AllocationCounter) per event and path.
  */
 import { readFileSync } from "node:fs";
 import path from "node:path";
@@ -22,6 +22,7 @@ import { SubscriptionPlanner } from "@hv/gateway/src/subscriptions/planner";
 import { UpstreamPool } from "@hv/gateway/src/subscriptions/upstream";
 import type { GatewayContext } from "@hv/gateway/src/subgraph-data-source";
 import { flag } from "./support/args";
+import { AllocationCounter } from "./support/loop-probe";
 import { loadAverage, printHeader, ROOT } from "./support/service";
 
 const TRIMMED = `subscription Feed { myChatEvents { kind conversationId seq message { id text sender { id displayName } } } }`;
@@ -144,17 +145,20 @@ async function main(): Promise<void> {
   console.log(
     `operation: ${trimmed ? "trimmed feed (--trimmed)" : "the app's ChatMyEvents"}${hidden ? ", every sender hidden (--hidden)" : ""}; ${events} events per round`,
   );
+  const allocation = new AllocationCounter();
   for (let round = 1; round <= rounds; round += 1) {
     const line: string[] = [];
     // Each round starts with the next path: no path always runs first or last.
     for (let i = 0; i < paths.length; i += 1) {
       const which = paths[(round + i) % paths.length]!;
       const fetchesBefore = usersFetches;
+      allocation.take();
       const start = process.cpuUsage();
       const errors = await resolveAll(which, events);
       const used = process.cpuUsage(start);
+      const allocated = allocation.take();
       line.push(
-        `${which} ${((used.user + used.system) / events).toFixed(1)} CPU-µs per event (${errors} with errors, ${usersFetches - fetchesBefore} Users fetches)`,
+        `${which} ${((used.user + used.system) / events).toFixed(1)} CPU-µs and ${(allocated / events).toFixed(0)} bytes allocated per event (${errors} with errors, ${usersFetches - fetchesBefore} Users fetches)`,
       );
     }
     console.log(`round ${round}: ${line.join("; ")}; load average ${loadAverage()}`);

@@ -127,8 +127,10 @@ export class ResultShaper {
       );
     }
     if (steps.length === 1) return steps[0]!;
+    // Indexed: a for-of allocates an iterator per call until the optimiser removes it.
     return (run, input, output, parent) => {
-      for (const step of steps) if (step(run, input, output, parent)) return true;
+      for (let index = 0; index < steps.length; index += 1)
+        if (steps[index]!(run, input, output, parent)) return true;
       return false;
     };
   }

@@ -27,9 +27,17 @@ export interface SqlStatement {
   readonly name?: string;
 }
 
-/** `statement` as the prepared statement `name` (see `SqlStatement.name`). */
+/** Each prepared statement's text, by name: read from the first statement under that name. */
+const preparedTexts = new Map<string, string>();
+
+/**
+ * `statement` as the prepared statement `name` (see `SqlStatement.name`). Its text is read only
+ * the first time a name is seen (one name, one text): later ones reuse that string.
+ */
 export function prepared(name: string, statement: SqlStatement): SqlStatement {
-  return { name, text: statement.text, values: statement.values };
+  let text = preparedTexts.get(name);
+  if (text === undefined) preparedTexts.set(name, (text = statement.text));
+  return { name, text, values: statement.values };
 }
 
 /**

@@ -143,24 +143,24 @@ function shapeDirect(
  * Undefined when the data does not fit the path (a list where a field was expected, or the
  * reverse), which the executor reports as an error.
  */
-function entitiesAt(value: unknown, path: readonly string[]): unknown[] | undefined {
+function entitiesAt(value: unknown, path: readonly string[], from = 0): unknown[] | undefined {
   if (value === undefined || value === null) return [];
-  if (path.length === 0)
+  if (from === path.length)
     return Array.isArray(value) ? value.filter((v) => v !== null && v !== undefined) : [value];
-  const [current, ...rest] = path;
+  const current = path[from]!;
   if (current === "@") {
     if (!Array.isArray(value)) return undefined;
     const found: unknown[] = [];
     for (const item of value) {
-      const inner = entitiesAt(item, rest);
+      const inner = entitiesAt(item, path, from + 1);
       if (!inner) return undefined;
       found.push(...inner);
     }
     return found;
   }
   if (Array.isArray(value)) return undefined;
-  if (typeof value !== "object" || !Object.hasOwn(value, current!)) return [];
-  return entitiesAt((value as Record<string, unknown>)[current!], rest);
+  if (typeof value !== "object" || !Object.hasOwn(value, current)) return [];
+  return entitiesAt((value as Record<string, unknown>)[current], path, from + 1);
 }
 
 /**
@@ -213,7 +213,9 @@ export async function runDirect(
   }
   const answers = await Promise.allSettled(pending.map((p) => p.answer));
   const received: unknown[][] = [];
-  for (const [index, settled] of answers.entries()) {
+  // Indexed loops here and below: `entries()` allocates a pair per element.
+  for (let index = 0; index < answers.length; index += 1) {
+    const settled = answers[index]!;
     if (settled.status === "rejected" || settled.value.errors?.length) return undefined;
     const entities = (settled.value.data as { _entities?: unknown } | null | undefined)?._entities;
     if (
@@ -225,8 +227,10 @@ export async function runDirect(
     received.push(entities);
   }
   // Every answer is usable: merge as the executor does (the answers are this run's own copies).
-  for (const [index, { entities }] of pending.entries()) {
-    for (const [i, entity] of entities.entries()) {
+  for (let index = 0; index < pending.length; index += 1) {
+    const { entities } = pending[index]!;
+    for (let i = 0; i < entities.length; i += 1) {
+      const entity = entities[i]!;
       const answer = received[index]![i] as Record<string, unknown>;
       if (!answer.__typename) answer.__typename = entity.__typename;
       deepMerge(entity, answer);

@@ -97,6 +97,8 @@ export function storeStatement(
     message;
   const reply = replyToId !== null;
   const attachments = attachmentIds.length > 0;
+  // One string for the three timestamps (node-postgres would format a Date once for each).
+  const at = now.toISOString();
   const directBlock = Prisma.sql`NOT EXISTS (
                 SELECT 1 FROM conversation_members o JOIN blocks b ON ${blockWithMember(senderId)}
                  WHERE o.conversation_id = c.id AND o.user_id <> ${senderId}::uuid)`;
@@ -125,7 +127,7 @@ export function storeStatement(
     name,
     Prisma.sql`
       WITH conv AS (
-        UPDATE conversations c SET last_seq = c.last_seq + 1, version = c.version + 1, last_activity_at = ${now}::timestamptz
+        UPDATE conversations c SET last_seq = c.last_seq + 1, version = c.version + 1, last_activity_at = ${at}::timestamptz
          WHERE c.id = ${conversationId}::uuid
            AND c.closed_at IS NULL
            AND EXISTS (SELECT 1 FROM conversation_members s WHERE s.conversation_id = c.id AND s.user_id = ${senderId}::uuid)
@@ -135,7 +137,7 @@ export function storeStatement(
       ), msg AS (
         INSERT INTO messages (id, conversation_id, seq, sender_id, client_message_id, text, reply_to_id, created_at, version)
         SELECT ${messageId}::uuid, ${conversationId}::uuid, conv.seq, ${senderId}::uuid, ${clientMessageId}::text,
-               ${text}::text, ${reply ? Prisma.sql`${replyToId}::uuid` : Prisma.sql`NULL`}, ${now}::timestamptz, conv.version
+               ${text}::text, ${reply ? Prisma.sql`${replyToId}::uuid` : Prisma.sql`NULL`}, ${at}::timestamptz, conv.version
           FROM conv
         RETURNING seq, version
       )${attachmentRows}, mine AS (
@@ -166,7 +168,7 @@ export function storeStatement(
                  'recipients', COALESCE(
                    (SELECT jsonb_agg(jsonb_build_object('userId', r.user_id, 'unreadCount', r.unread, 'totalUnreadCount', r.total) ORDER BY r.user_id) FROM recipients r),
                    '[]'::jsonb)),
-               ${now}::timestamptz
+               ${at}::timestamptz
           FROM conv, msg
         RETURNING payload
       )
