@@ -52,6 +52,10 @@
  * The operations are the app's (operations/chat/ChatMyEvents.graphql, ChatSendMessage.graphql: the
  * sender's displayName, the event's actor, the invitation's inviter, reactions with `reactedByMe`);
  * `--trimmed` runs the small feed and send of earlier rounds instead, for comparison.
+ *
+ * `--target reference` runs the minimal one-process server (bench/reference-chat-server.ts) instead
+ * of users + chat + gateway, seeded with the same people and conversations: it is measured, and
+ * printed, as "gateway"; chat and users do not run and read as 0 (bench/support/reference-target.ts).
  */
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -73,18 +77,19 @@ import {
 } from "@hv/prisma";
 import { createClient, type Client } from "graphql-ws";
 import { flag, percentile } from "./support/args";
+import { referenceDatabaseUrl, seedReference, startReference } from "./support/reference-target";
 import {
   benchTokenIssuer,
-  cpuSecondsOf as cpuSeconds,
+  cpuSecondsOf,
   freePort,
   loadAverage,
   printHeader,
   ROOT,
-  rssKb,
+  rssKb as rssKbOf,
   sleep,
   startChild,
-  syscallsOf,
-  threadStatsOf,
+  syscallsOf as syscallsOfPid,
+  threadStatsOf as threadStatsOfPid,
   type ThreadStats,
 } from "./support/service";
 import WebSocket from "ws";
@@ -105,6 +110,16 @@ import {
   tracingEnv,
   type TracedRequest,
 } from "./support/trace-collector";
+
+/** A service that does not run (pid 0: chat and users under --target reference) used no CPU, memory or calls. */
+const cpuSeconds = (pid: number) => (pid ? cpuSecondsOf(pid) : 0);
+const rssKb = (pid: number) => (pid ? rssKbOf(pid) : 0);
+const syscallsOf = (pid: number) => (pid ? syscallsOfPid(pid) : 0);
+const threadStatsOf = (pid: number): ThreadStats =>
+  pid
+    ? threadStatsOfPid(pid)
+    : { mainCpu: 0, otherCpu: 0, mainVoluntary: 0, mainInvoluntary: 0, otherSwitches: 0 };
+const pidOf = (child: ChildProcess | undefined) => child?.pid ?? 0;
 
 /** The feed and the send the phones run, and whether a send's answer is complete. */
 interface Operations {
@@ -225,11 +240,18 @@ async function main(): Promise<void> {
   const sendOverIndex = process.argv.indexOf("--send-over");
   const sendOver = sendOverIndex < 0 ? "http" : process.argv[sendOverIndex + 1];
   if (sendOver !== "http" && sendOver !== "socket") throw new Error("--send-over takes http or socket");
+  const targetIndex = process.argv.indexOf("--target");
+  const reference = targetIndex >= 0 && process.argv[targetIndex + 1] === "reference";
+  if (targetIndex >= 0 && !reference) throw new Error("--target takes reference (or leave it out)");
   const stamp = Date.now().toString(36);
   printHeader("chat-gateway.ts");
   console.log(
     `operations: ${operations.name}; sends over ${sendOver === "socket" ? "the sender's graphql-ws connection" : "HTTP POST"}`,
   );
+  if (reference)
+    console.log(
+      `--target reference: the one-process reference server (bench/reference-chat-server.ts) runs as "gateway"; chat and users do not run (0)`,
+    );
 
   const urls = Object.fromEntries(
     (["users", "chat"] as const).map((name) => {
@@ -242,6 +264,11 @@ async function main(): Promise<void> {
     await ensureDatabase(urls[name]);
     await migrateDeploy(name, urls[name]);
   }
+  const referenceUrl = referenceDatabaseUrl(stamp);
+  /** The databases whose PostgreSQL backends and commits each phase counts. */
+  const benchDatabases = [...Object.values(urls), ...(reference ? [referenceUrl] : [])].map((u) =>
+    new URL(u).pathname.slice(1),
+  );
 
   const key = generateSigningKeyJwk("bench-chat");
   const ports = { users: await freePort(), chat: await freePort(), gateway: await freePort() };
@@ -312,39 +339,54 @@ async function main(): Promise<void> {
       ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
     ];
     const probeEnv = (name: string) => ({ ...common, BENCH_PROBE_FILE: probeFile(name) });
-    children.push(
-      await startChild(
+    // In reference mode nothing reaches Users' counting proxy: its counts stay 0.
+    proxy = await countingProxy(`http://127.0.0.1:${ports.users}/graphql`);
+    let services: { gateway: ChildProcess; chat?: ChildProcess; users?: ChildProcess };
+    if (reference) {
+      const gateway = await startReference(
+        referenceUrl,
+        {
+          REFERENCE_CHANNEL_PREFIX: `hvbench${stamp}`,
+          AUTH_SIGNING_KEYS: common.AUTH_SIGNING_KEYS,
+          BENCH_PROBE_FILE: probeFile("gateway"),
+        },
+        ports.gateway,
+        nodeArgs("gateway"),
+      );
+      children.push(gateway);
+      services = { gateway };
+    } else {
+      const users = await startChild(
         "subgraphs/users/src/index.ts",
         probeEnv("users"),
         `http://127.0.0.1:${ports.users}/readyz`,
         nodeArgs("users"),
-      ),
-    );
-    proxy = await countingProxy(`http://127.0.0.1:${ports.users}/graphql`);
-    children.push(
-      await startChild(
+      );
+      children.push(users);
+      const chat = await startChild(
         "subgraphs/chat/src/index.ts",
         probeEnv("chat"),
         `http://127.0.0.1:${ports.chat}/readyz`,
         nodeArgs("chat"),
-      ),
-    );
-    const gatewayEnv = {
-      ...common,
-      USERS_URL: proxy.url,
-      CHAT_URL: `http://127.0.0.1:${ports.chat}/graphql`,
-      DISCOVERY_URL: "http://127.0.0.1:9/graphql",
-      MEDIA_URL: "http://127.0.0.1:9/graphql",
-    };
-    children.push(
-      await startChild(
+      );
+      children.push(chat);
+      const gatewayEnv = {
+        ...common,
+        USERS_URL: proxy.url,
+        CHAT_URL: `http://127.0.0.1:${ports.chat}/graphql`,
+        DISCOVERY_URL: "http://127.0.0.1:9/graphql",
+        MEDIA_URL: "http://127.0.0.1:9/graphql",
+      };
+      const gateway = await startChild(
         "gateway/src/index.ts",
         { ...gatewayEnv, BENCH_PROBE_FILE: probeFile("gateway") },
         `http://127.0.0.1:${ports.gateway}/readyz`,
         nodeArgs("gateway"),
-      ),
-    );
-    const [usersProc, chatProc, gatewayProc] = children as [ChildProcess, ChildProcess, ChildProcess];
+      );
+      children.push(gateway);
+      services = { users, chat, gateway };
+    }
+    const { users: usersProc, chat: chatProc, gateway: gatewayProc } = services;
     const gatewayHttp = `http://127.0.0.1:${ports.gateway}/graphql`;
     /** Which process listens on a port, to name the bench's sockets. */
     const socketRoles: Record<number, string> = {
@@ -480,10 +522,18 @@ async function main(): Promise<void> {
       pairs.flatMap((p) => [p.conversationId, p.conversationId]),
       pairs.flatMap((p) => [ids[p.a]!, ids[p.b]!]),
     );
-    const groupId = await createGroup(
-      0,
-      Array.from({ length: groupSize - 1 }, (_, i) => i + 1),
-    );
+    // The reference has no invitations: its group is seeded with SQL too (members 0…groupSize-1).
+    const groupId = reference
+      ? randomUUID()
+      : await createGroup(
+          0,
+          Array.from({ length: groupSize - 1 }, (_, i) => i + 1),
+        );
+    if (reference)
+      await seedReference(referenceUrl, ids, [
+        ...pairs.map((p) => ({ id: p.conversationId, members: [ids[p.a]!, ids[p.b]!] })),
+        { id: groupId, members: ids.slice(0, groupSize) },
+      ]);
     console.log(
       `made ${pairs.length} pair conversations and a group of ${groupSize} in ${((performance.now() - started) / 1000).toFixed(1)} s`,
     );
@@ -492,7 +542,11 @@ async function main(): Promise<void> {
     const generatorLoop = new LoopWindow();
     /** Each service's memory after a full collection (loop-probe.ts; this also restarts its windows). */
     const askProbes = async (): Promise<Record<"gateway" | "chat" | "users", ProbeReport | undefined>> => {
-      const named = { gateway: gatewayProc, chat: chatProc, users: usersProc };
+      const named = Object.fromEntries(
+        Object.entries({ gateway: gatewayProc, chat: chatProc, users: usersProc }).filter(
+          ([, child]) => child,
+        ),
+      ) as Record<string, ChildProcess>;
       for (const [name, child] of Object.entries(named)) {
         rmSync(probeFile(name), { force: true });
         child.kill("SIGUSR2");
@@ -530,9 +584,9 @@ async function main(): Promise<void> {
     };
     const heapBaseline = await memoryAfterCollection();
     const baseline = {
-      gateway: rssKb(gatewayProc.pid!),
-      chat: rssKb(chatProc.pid!),
-      users: rssKb(usersProc.pid!),
+      gateway: rssKb(pidOf(gatewayProc)),
+      chat: rssKb(pidOf(chatProc)),
+      users: rssKb(pidOf(usersProc)),
     };
 
     // Connections: every phone opens one graphql-ws connection and subscribes to its feed.
@@ -544,7 +598,7 @@ async function main(): Promise<void> {
     const feed = operations.feed;
     const opened = performance.now();
     const connectFetches = { ...proxy.counts };
-    const connectCpu = { gateway: cpuSeconds(gatewayProc.pid!), users: cpuSeconds(usersProc.pid!) };
+    const connectCpu = { gateway: cpuSeconds(pidOf(gatewayProc)), users: cpuSeconds(pidOf(usersProc)) };
     let acked = 0;
     for (let i = 0; i < connections; i += 500) {
       const batch: Array<Promise<void>> = [];
@@ -615,13 +669,13 @@ async function main(): Promise<void> {
     );
     await sleep(settleSeconds * 1000);
     console.log(
-      `connect burst (opening to ${settleSeconds} s after): Users entity fetches ${proxy.counts.entities - connectFetches.entities} (${proxy.counts.warming - connectFetches.warming} warming ${proxy.counts.warmed - connectFetches.warmed} users); CPU-ms gateway ${((cpuSeconds(gatewayProc.pid!) - connectCpu.gateway) * 1000).toFixed(0)}, users ${((cpuSeconds(usersProc.pid!) - connectCpu.users) * 1000).toFixed(0)}`,
+      `connect burst (opening to ${settleSeconds} s after): Users entity fetches ${proxy.counts.entities - connectFetches.entities} (${proxy.counts.warming - connectFetches.warming} warming ${proxy.counts.warmed - connectFetches.warmed} users); CPU-ms gateway ${((cpuSeconds(pidOf(gatewayProc)) - connectCpu.gateway) * 1000).toFixed(0)}, users ${((cpuSeconds(pidOf(usersProc)) - connectCpu.users) * 1000).toFixed(0)}`,
     );
     const heapIdle = await memoryAfterCollection();
     const idle = {
-      gateway: rssKb(gatewayProc.pid!),
-      chat: rssKb(chatProc.pid!),
-      users: rssKb(usersProc.pid!),
+      gateway: rssKb(pidOf(gatewayProc)),
+      chat: rssKb(pidOf(chatProc)),
+      users: rssKb(pidOf(usersProc)),
     };
     const perConnection = (name: "gateway" | "chat") =>
       ((idle[name] - baseline[name]) / connections).toFixed(1);
@@ -652,11 +706,11 @@ async function main(): Promise<void> {
     const snapshot = async () => {
       const backends = await usersDb.$queryRawUnsafe<Array<{ pid: number }>>(
         `SELECT pid FROM pg_stat_activity WHERE datname = ANY($1::text[]) AND pid <> pg_backend_pid()`,
-        Object.values(urls).map((u) => new URL(u).pathname.slice(1)),
+        benchDatabases,
       );
       const stats = await usersDb.$queryRawUnsafe<Array<{ commits: bigint; sessions: bigint }>>(
         `SELECT sum(xact_commit)::bigint AS commits, sum(sessions)::bigint AS sessions FROM pg_stat_database WHERE datname = ANY($1::text[])`,
-        Object.values(urls).map((u) => new URL(u).pathname.slice(1)),
+        benchDatabases,
       );
       const postgres = new Map<number, number>();
       for (const { pid } of backends) {
@@ -668,14 +722,14 @@ async function main(): Promise<void> {
       }
       return {
         at: performance.now(),
-        gateway: cpuSeconds(gatewayProc.pid!),
-        chat: cpuSeconds(chatProc.pid!),
-        users: cpuSeconds(usersProc.pid!),
-        syscalls: { gateway: syscallsOf(gatewayProc.pid!), chat: syscallsOf(chatProc.pid!) },
+        gateway: cpuSeconds(pidOf(gatewayProc)),
+        chat: cpuSeconds(pidOf(chatProc)),
+        users: cpuSeconds(pidOf(usersProc)),
+        syscalls: { gateway: syscallsOf(pidOf(gatewayProc)), chat: syscallsOf(pidOf(chatProc)) },
         threads: {
-          gateway: threadStatsOf(gatewayProc.pid!),
-          chat: threadStatsOf(chatProc.pid!),
-          users: threadStatsOf(usersProc.pid!),
+          gateway: threadStatsOf(pidOf(gatewayProc)),
+          chat: threadStatsOf(pidOf(chatProc)),
+          users: threadStatsOf(pidOf(usersProc)),
         },
         bench: process.cpuUsage(),
         postgres,
@@ -795,7 +849,7 @@ async function main(): Promise<void> {
       const loadStarted = performance.now();
       // The services' CPU second by second (/proc): what each second's messages cost, warm-up included.
       const servicesCpu = () =>
-        cpuSeconds(gatewayProc.pid!) + cpuSeconds(chatProc.pid!) + cpuSeconds(usersProc.pid!);
+        cpuSeconds(pidOf(gatewayProc)) + cpuSeconds(pidOf(chatProc)) + cpuSeconds(pidOf(usersProc));
       const cpuBySecond: Array<{ cpu: number; sent: number }> = [];
       let lastCpu = { cpu: servicesCpu(), sent: 0 };
       const cpuTimer = setInterval(() => {
@@ -810,12 +864,14 @@ async function main(): Promise<void> {
               const from = sent;
               const [gateway, chat] = await Promise.all([
                 traceSocketCalls(
-                  gatewayProc.pid!,
+                  pidOf(gatewayProc),
                   straceSeconds,
                   socketRoles,
                   `/tmp/strace-gateway-${stamp}`,
                 ),
-                traceSocketCalls(chatProc.pid!, straceSeconds, socketRoles, `/tmp/strace-chat-${stamp}`),
+                chatProc
+                  ? traceSocketCalls(pidOf(chatProc), straceSeconds, socketRoles, `/tmp/strace-chat-${stamp}`)
+                  : undefined,
               ]);
               return { gateway, chat, messages: sent - from };
             })()
@@ -935,7 +991,8 @@ async function main(): Promise<void> {
       const straceCounts = await straced;
       if (straceCounts) {
         console.log(describePeerCounts("gateway (strace)", straceCounts.gateway, straceCounts.messages));
-        console.log(describePeerCounts("chat (strace)", straceCounts.chat, straceCounts.messages));
+        if (straceCounts.chat)
+          console.log(describePeerCounts("chat (strace)", straceCounts.chat, straceCounts.messages));
       }
       if (lookAtSockets) {
         const looks = (await Promise.all(socketLooks)).filter((look) => look !== undefined);
@@ -963,7 +1020,7 @@ async function main(): Promise<void> {
     groupReceived = 0;
     let groupStored = 0;
     const groupStarted = performance.now();
-    const groupCpuBefore = { gateway: cpuSeconds(gatewayProc.pid!), chat: cpuSeconds(chatProc.pid!) };
+    const groupCpuBefore = { gateway: cpuSeconds(pidOf(gatewayProc)), chat: cpuSeconds(pidOf(chatProc)) };
     for (let i = 0; i < groupMessages; i += 1) {
       const r = await send(
         { input: { conversationId: groupId, clientMessageId: randomUUID(), text: `g${i}` } },
@@ -978,13 +1035,13 @@ async function main(): Promise<void> {
     const groupCpuMs = (pid: number, before: number) =>
       (((cpuSeconds(pid) - before) * 1000) / Math.max(1, groupStored)).toFixed(2);
     console.log(
-      `group of ${groupSize}, ${groupStored} sends one after the other, ${((performance.now() - groupStarted) / 1000).toFixed(1)} s: CPU-ms per message gateway ${groupCpuMs(gatewayProc.pid!, groupCpuBefore.gateway)}, chat ${groupCpuMs(chatProc.pid!, groupCpuBefore.chat)} (idle burn included); load average ${loadAverage()}`,
+      `group of ${groupSize}, ${groupStored} sends one after the other, ${((performance.now() - groupStarted) / 1000).toFixed(1)} s: CPU-ms per message gateway ${groupCpuMs(pidOf(gatewayProc), groupCpuBefore.gateway)}, chat ${groupCpuMs(pidOf(chatProc), groupCpuBefore.chat)} (idle burn included); load average ${loadAverage()}`,
     );
     console.log(
       `group of ${groupSize}: ${groupStored} messages stored, ${groupReceived}/${expected} deliveries to other members, Users entity fetches for events ${groupFetches} (${(groupFetches / Math.max(1, groupStored)).toFixed(2)} per message)`,
     );
     console.log(
-      `RSS at the end: gateway ${(rssKb(gatewayProc.pid!) / 1024).toFixed(0)} MiB, chat ${(rssKb(chatProc.pid!) / 1024).toFixed(0)} MiB`,
+      `RSS at the end: gateway ${(rssKb(pidOf(gatewayProc)) / 1024).toFixed(0)} MiB, chat ${(rssKb(pidOf(chatProc)) / 1024).toFixed(0)} MiB`,
     );
   } finally {
     await Promise.all(phones.map((p) => p.client.dispose()));
@@ -1005,11 +1062,12 @@ async function main(): Promise<void> {
     collector?.close();
     await usersDb.$disconnect();
     await chatDb.$disconnect();
-    if (keep) console.log(`kept ${Object.values(urls).join(" ")}`);
+    const databases = [...Object.values(urls), ...(reference ? [referenceUrl] : [])];
+    if (keep) console.log(`kept ${databases.join(" ")}`);
     else
-      for (const name of ["users", "chat"] as const)
-        await dropDatabase(urls[name]).catch((error: unknown) =>
-          console.error(`could not drop ${urls[name]}: ${String(error)}`),
+      for (const url of databases)
+        await dropDatabase(url).catch((error: unknown) =>
+          console.error(`could not drop ${url}: ${String(error)}`),
         );
   }
 }
