@@ -43,7 +43,10 @@
  * each stage's p50/p99 and the slowest sends span by span (tracing costs CPU: not for CPU figures).
  *
  * BENCH_NODE_ARGS (space-separated) go on each service's node command line, to compare V8 flags
- * (e.g. `--min-semi-space-size=16`); the probes print each service's young-generation size.
+ * (e.g. `--min-semi-space-size=16`); BENCH_GATEWAY_NODE_ARGS, BENCH_CHAT_NODE_ARGS and BENCH_USERS_NODE_ARGS
+ * go on that one service's only, after them; the flags each process is deployed with
+ * (scripts/build/processes.ts) come first, BENCH_SHIPPED_NODE_ARGS=off leaves those out. The probes
+ * print each service's young-generation size.
  * BENCH_LOOP_DELAY=off leaves the probes' loop-delay histogram out: its 10 ms timer wakes every
  * service 100 times a second, which the idle CPU and the low rates otherwise include.
  * Every phase also prints, per service and per message, the main thread's CPU against the other
@@ -337,6 +340,7 @@ async function main(): Promise<void> {
       // One folder per service: tsx's loader thread writes a profile of its own beside the main thread's.
       ...(profileDir ? ["--cpu-prof", `--cpu-prof-dir=${path.resolve(profileDir, `${name}-${stamp}`)}`] : []),
       ...(process.env.BENCH_NODE_ARGS?.split(" ").filter(Boolean) ?? []),
+      ...(process.env[`BENCH_${name.toUpperCase()}_NODE_ARGS`]?.split(" ").filter(Boolean) ?? []),
     ];
     const probeEnv = (name: string) => ({ ...common, BENCH_PROBE_FILE: probeFile(name) });
     // In reference mode nothing reaches Users' counting proxy: its counts stay 0.
