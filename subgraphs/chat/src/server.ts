@@ -1,4 +1,5 @@
 import {
+  closeRedis,
   createProcessMetrics,
   createRateLimiter,
   createRedis,
@@ -7,6 +8,7 @@ import {
   outboxNotifications,
   shippedFile,
   prismaDatabase,
+  relayRedisOptions,
   sqlOutboxStore,
   startEventConsumer,
   startOutboxRelay,
@@ -15,6 +17,7 @@ import {
   type Logger,
   type RunningSubgraph,
 } from "@hv/kit";
+import Redis from "ioredis";
 import type { ChatConfig } from "./config";
 import { createChatDatabase } from "./db";
 import { chatEventHandlers } from "./events";
@@ -45,11 +48,23 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     min: config.databasePoolMin,
   });
   const redis = createRedis(config.redis, logger);
-  const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
+  // The fan-out and the push hand-over publish on one connection when on one Redis: a send's
+  // publish and push job leave in one write (both hold it to the turn's end).
+  const sharedPublisher =
+    JSON.stringify(config.pubsubRedis) === JSON.stringify(config.redis)
+      ? new Redis(relayRedisOptions(config.redis))
+      : undefined;
+  const bus = createChatBus(
+    config.pubsubRedis,
+    config.eventsPrefix,
+    logger,
+    sharedPublisher && { publisher: sharedPublisher },
+  );
   // message.created leaves through the outbox, relayed to the consumers' queues (push). Each send
-  // hands its committed event to the relay (publishCommitted: those of CHAT_PUSH_BATCH_MS in one
-  // job); the poll is the safety net.
+  // hands its committed event to the relay (publishCommitted: at once, or with the others of the
+  // CHAT_PUSH_BATCH_MS since the last hand-over in one job); the poll is the safety net.
   const relay = startOutboxRelay({
+    ...(sharedPublisher && { client: sharedPublisher }),
     store: sqlOutboxStore(pool),
     handOverWindowMs: config.pushBatchMs,
     wakeUps: outboxNotifications({ connectionString: config.listenDatabaseUrl, logger }),
@@ -95,9 +110,10 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     handlers: chatEventHandlers(db, logger, services),
   });
   const busWorker: BackgroundWorker = {
-    stop: () => {
+    stop: async () => {
       services.presence.stop();
-      return bus.close();
+      await bus.close();
+      if (sharedPublisher) await closeRedis(sharedPublisher); // after the relay and the bus
     },
   };
   const running = await startSubgraph<ChatContext>({
