@@ -40,12 +40,6 @@ export interface EventBatchJobData {
 export interface OutboxRelayOptions {
   store: OutboxStore;
   connection: EventsConnection;
-  /**
-   * A client of `connection` to enqueue on instead of a connection of the relay's own (e.g. one the
-   * caller's other per-turn writes share, so they leave in one write), made with
-   * `relayRedisOptions`. The caller closes it, after `stop`.
-   */
-  client?: Redis;
   logger: Logger;
   /**
    * How often to look for unpublished events without `wakeUps`, and with them while they are not
@@ -85,9 +79,9 @@ export interface OutboxRelayOptions {
    */
   markDelayMs?: number;
   /**
-   * At most one hand-over (`publishCommitted`) in this long: events given when none left within it
-   * leave at the turn's end; the ones given sooner wait for its end and go to each consumer as one
-   * job (`EVENT_BATCH_JOB`; a lone event as its usual job). Default 0: each turn's events together.
+   * Events given to `publishCommitted` wait at most this long for others: the ones given meanwhile
+   * go to each consumer as one job (`EVENT_BATCH_JOB`; a lone event as its usual job). Default 0:
+   * the events of one event-loop turn go together.
    */
   handOverWindowMs?: number;
 }
@@ -107,7 +101,7 @@ export interface OutboxRelay {
   flush(): Promise<FlushResult>;
   /**
    * Enqueues events whose rows the caller has just committed, as they were written, without
-   * claiming them (at most one hand-over per `handOverWindowMs`, its events one job per consumer), and
+   * claiming them (the ones given within `handOverWindowMs` go together, one job per consumer), and
    * marks them published in batches (`markDelayMs`). A failure leaves them in the outbox for the
    * next poll; a poll that claims one already enqueued here only marks it, one still waiting here
    * it enqueues itself. Returns at once.
@@ -118,7 +112,7 @@ export interface OutboxRelay {
    * committed and that no consumer needs now; a poll that claims one first only marks it.
    */
   markCommitted(ids: readonly string[]): void;
-  /** Stops polling, waits for the publishing in progress, closes its Redis connection (not `client`). */
+  /** Stops polling, waits for the publishing in progress, closes the Redis connection. */
   stop(): Promise<void>;
 }
 
@@ -151,21 +145,6 @@ function asError(error: unknown): Error {
 }
 
 /**
- * The relay's Redis client options: it fails fast while Redis is away (no offline queue, one retry)
- * instead of hanging a poll (the events stay in the outbox for the next), and stops at once.
- */
-export function relayRedisOptions(connection: EventsConnection): RedisOptions {
-  return {
-    retryStrategy: (times) => Math.min(times * 200, 5_000),
-    // Stopping while Redis is away should not keep the process alive for 2 s.
-    disconnectTimeout: 200,
-    ...redisOptions(connection),
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-  };
-}
-
-/**
  * Moves events from a subgraph's outbox to the BullMQ queue of every consumer subscribed to them
  * (`events.<consumer>`; BullMQ has no fan-out, so one job per consumer), then marks them
  * published. At least once: the job id is the event id, so an event enqueued again (the relay
@@ -186,15 +165,22 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
     removeOnFail: { age: KEEP_FAILED_SECONDS },
   };
 
-  const redis = options.client ?? new Redis(relayRedisOptions(options.connection));
+  // Fail fast while Redis is away (no offline queue, one retry) instead of hanging a poll: the
+  // events stay in the outbox and the next poll tries again.
+  const failFast = { enableOfflineQueue: false, maxRetriesPerRequest: 1 } satisfies RedisOptions;
+  // disconnectTimeout: stopping while Redis is away should not keep the process alive for 2 s.
+  const defaults: RedisOptions = {
+    retryStrategy: (times) => Math.min(times * 200, 5_000),
+    disconnectTimeout: 200,
+  };
+  const redis = new Redis({ ...defaults, ...redisOptions(options.connection), ...failFast });
   let lastRedisError: Error | undefined;
-  let everReady = redis.status === "ready";
+  let everReady = false;
   redis.once("ready", () => (everReady = true));
-  const onRedisError = (error: Error) => {
+  redis.on("error", (error: Error) => {
     lastRedisError = error;
     logger.debug({ err: error }, "outbox relay: redis connection error");
-  };
-  redis.on("error", onRedisError);
+  });
 
   const queues = new Map<EventConsumer, Queue>();
   function queueOf(consumer: EventConsumer): Queue {
@@ -363,8 +349,6 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
   const handOverWindowMs = options.handOverWindowMs ?? 0;
   let pending: OutboxRecord[] = [];
   let windowOpen = false;
-  /** When the last hand-over left (`performance.now()`). */
-  let lastHandOverAt = -Infinity;
   /** Ends the open window at once (stop). */
   let closeWindow: () => void = () => undefined;
   let sending: Promise<void> | undefined;
@@ -410,23 +394,21 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
 
   /**
    * Opens a hand-over window unless one is open: what is given until it closes leaves together. It
-   * closes at the turn's end, or `handOverWindowMs` after the last hand-over left if that is later,
-   * and not before the send before it is done; at once on stop.
+   * closes `handOverWindowMs` later (at the turn's end for 0) and not before the send before it is
+   * done; at once on stop.
    */
   function startSending(): void {
     if (windowOpen || stopping) return;
     windowOpen = true;
-    const waitMs = Math.ceil(lastHandOverAt + handOverWindowMs - performance.now());
     const waited = new Promise<void>((resolve) => {
       closeWindow = resolve;
-      if (waitMs > 0) setTimeout(resolve, waitMs);
+      if (handOverWindowMs > 0) setTimeout(resolve, handOverWindowMs);
       else setImmediate(resolve);
     });
     const sendingBefore = sending;
     const sent: Promise<void> = Promise.all([waited, sendingBefore])
       .then(() => {
         windowOpen = false;
-        lastHandOverAt = performance.now();
         return sendPending();
       })
       .finally(() => {
@@ -506,8 +488,7 @@ export function startOutboxRelay(options: OutboxRelayOptions): OutboxRelay {
         await sending;
         await markEnqueued();
         await Promise.all([...queues.values()].map((queue) => queue.close().catch(() => undefined)));
-        redis.removeListener("error", onRedisError);
-        if (!options.client) await closeRedis(redis);
+        await closeRedis(redis);
       })();
       return stopped;
     },

@@ -91,7 +91,7 @@ export const CHAT_ENV = {
   ),
   CHAT_PUSH_BATCH_MS: spec(
     z.coerce.number().int().min(0).max(100).default(20),
-    "Chat: at most one push hand-over in this many milliseconds: a sent message's push event leaves at once when none left within it, else at its end with the other sends' events given meanwhile, all for the push worker in one job (a lone event in its own). 0: the events of one event-loop turn. A push may come this much later. docs/push.md.",
+    "Chat: a sent message's push event waits at most this long (milliseconds) for other sends' events, then all leave for the push worker in one job (a lone event in its own). 0: the events of one event-loop turn. A push may come this much later. docs/push.md.",
   ),
   CHAT_PRESENCE_TTL_SECONDS: spec(
     z.coerce.number().int().min(5).max(3_600).default(60),

@@ -1,5 +1,4 @@
 import {
-  closeRedis,
   createProcessMetrics,
   createRateLimiter,
   createRedis,
@@ -8,7 +7,6 @@ import {
   outboxNotifications,
   shippedFile,
   prismaDatabase,
-  relayRedisOptions,
   sqlOutboxStore,
   startEventConsumer,
   startOutboxRelay,
@@ -17,7 +15,6 @@ import {
   type Logger,
   type RunningSubgraph,
 } from "@hv/kit";
-import Redis from "ioredis";
 import type { ChatConfig } from "./config";
 import { createChatDatabase } from "./db";
 import { chatEventHandlers } from "./events";
@@ -48,23 +45,11 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     min: config.databasePoolMin,
   });
   const redis = createRedis(config.redis, logger);
-  // The fan-out and the push hand-over publish on one connection when on one Redis: a send's
-  // publish and push job leave in one write (both hold it to the turn's end).
-  const sharedPublisher =
-    JSON.stringify(config.pubsubRedis) === JSON.stringify(config.redis)
-      ? new Redis(relayRedisOptions(config.redis))
-      : undefined;
-  const bus = createChatBus(
-    config.pubsubRedis,
-    config.eventsPrefix,
-    logger,
-    sharedPublisher && { publisher: sharedPublisher },
-  );
+  const bus = createChatBus(config.pubsubRedis, config.eventsPrefix, logger);
   // message.created leaves through the outbox, relayed to the consumers' queues (push). Each send
-  // hands its committed event to the relay (publishCommitted: at once, or with the others of the
-  // CHAT_PUSH_BATCH_MS since the last hand-over in one job); the poll is the safety net.
+  // hands its committed event to the relay (publishCommitted: those of CHAT_PUSH_BATCH_MS in one
+  // job); the poll is the safety net.
   const relay = startOutboxRelay({
-    ...(sharedPublisher && { client: sharedPublisher }),
     store: sqlOutboxStore(pool),
     handOverWindowMs: config.pushBatchMs,
     wakeUps: outboxNotifications({ connectionString: config.listenDatabaseUrl, logger }),
@@ -110,10 +95,9 @@ export async function start(config: ChatConfig, logger: Logger): Promise<Running
     handlers: chatEventHandlers(db, logger, services),
   });
   const busWorker: BackgroundWorker = {
-    stop: async () => {
+    stop: () => {
       services.presence.stop();
-      await bus.close();
-      if (sharedPublisher) await closeRedis(sharedPublisher); // after the relay and the bus
+      return bus.close();
     },
   };
   const running = await startSubgraph<ChatContext>({

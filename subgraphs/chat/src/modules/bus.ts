@@ -64,20 +64,14 @@ type BusPublisher = Redis & { hvChatPublishAll(body: string, ...channels: string
 
 const NOBODY_LIVE: ReadonlySet<string> = new Set();
 
-/**
- * `publisher`: a client of `redis` to publish on (failing fast: no offline queue), shared with other
- * per-turn writes and closed by its owner; without it the bus makes and closes its own.
- */
-export function createChatBus(
-  redis: RedisTarget | string,
-  prefix: string,
-  logger: Logger,
-  shared?: { publisher: Redis },
-): ChatBus {
+export function createChatBus(redis: RedisTarget | string, prefix: string, logger: Logger): ChatBus {
   const target = redisOptions(redis);
   // Publishing fails fast while Redis is away (the change is stored; clients catch up).
-  const publisher = (shared?.publisher ??
-    new Redis({ ...target, enableOfflineQueue: false, maxRetriesPerRequest: 1 })) as BusPublisher;
+  const publisher = new Redis({
+    ...target,
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+  }) as BusPublisher;
   // The publishes of one event-loop turn (concurrent sends) leave in one write: the socket is held
   // to the turn's end (no auto-pipelining, which builds an ioredis pipeline per turn).
   const writes = turnWrites();
@@ -148,7 +142,7 @@ export function createChatBus(
     },
     async close() {
       subscriber.removeAllListeners("close");
-      for (const client of shared ? [subscriber] : [publisher, subscriber]) {
+      for (const client of [publisher, subscriber]) {
         if (client.status === "ready") await client.quit().catch(() => client.disconnect());
         else client.disconnect();
       }
