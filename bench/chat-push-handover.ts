@@ -2,7 +2,8 @@
  * What Chat's push hand-over (the outbox relay's `publishCommitted` of each send's
  * `message.created`) costs, per send, in this process and in Redis: the relay of this checkout
  * with its hand-over window (`--windows`, ms; CHAT_PUSH_BATCH_MS) and, with `--baseline <dir>`,
- * the relay of another checkout (e.g. a worktree of main), interleaved in this process.
+ * the relay of another checkout (e.g. a worktree of main) with the same windows, interleaved in
+ * this process.
  *
  *   pnpm exec tsx bench/chat-push-handover.ts [--rate 300] [--seconds 5] [--rounds 3] [--windows 0,10,20] [--baseline ../wt-main]
  *
@@ -130,7 +131,13 @@ async function main(): Promise<void> {
     const baseline = (await import(path.resolve(baselineDir, "kit/src/events/relay.ts"))) as {
       startOutboxRelay: StartRelay;
     };
-    ways.unshift([`baseline (${baselineDir})`, baseline.startOutboxRelay, {}]);
+    ways.unshift(
+      ...windows.map((ms): [string, StartRelay, Partial<OutboxRelayOptions>] => [
+        `baseline (${baselineDir}), window ${ms} ms`,
+        baseline.startOutboxRelay,
+        { handOverWindowMs: ms },
+      ]),
+    );
   }
 
   const queue = new Queue("events.push", { connection: probe, prefix });
