@@ -15,7 +15,7 @@
  * the ratio of the medians, the median and range of the rounds' own ratios (a round's two figures
  * were taken one after the other) and the ratio of the totals, with every round's figures.
  *
- *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--only "matches 20,photos 150"] [--subgraphs-from /other/checkout | --compare /other/checkout] [--profile DIR]
+ *   pnpm exec tsx bench/query-gateway-vs-grafbase.ts --grafbase /path/to/grafbase [--users 20000] [--rounds 4] [--requests 400] [--concurrency 16] [--latency 500] [--only "matches 20,photos 150"] [--subgraphs-from /other/checkout | --compare /other/checkout] [--profile DIR] [--print-slots]
  *
  * `--compare DIR` puts no Grafbase in: two of our systems, this checkout's gateway and subgraphs
  * ("after") and DIR's ("before", e.g. main's), on the same databases and seed, in the same
@@ -24,7 +24,9 @@
  * checkout of this repository (e.g. main's, for a before/after with the same bench); `--profile DIR`
  * writes each subgraph's V8 CPU profile there, and our gateway's in DIR/gateway-<label>-<stamp>/,
  * when they exit (bench/support/profile-summary.ts reads them). `--gateway-node-args "FLAGS"` starts
- * this checkout's gateway with these Node flags (with `--compare`: an A/B of a flag).
+ * this checkout's gateway with these Node flags (with `--compare`: an A/B of a flag). `--print-slots`
+ * prints a line as each slot starts and ends: with BENCH_SERVICE_STDOUT=inherit and
+ * `--gateway-node-args "--trace-gc-nvp"` the gateway's GCs fall between its slot's two lines.
  *
  * The Grafbase CLI ships in an npm package: `npm pack @grafbase/cli-x86_64-unknown-linux-musl`,
  * untar it outside the repo and pass `package/grafbase`; it runs as `grafbase dev` with a
@@ -216,6 +218,8 @@ async function main(): Promise<void> {
   const profileDir = argument("profile");
   /** --gateway-node-args "ARGS": Node flags for this checkout's gateway only (e.g. a V8 heap flag, A/B'd with --compare). */
   const gatewayNodeArgs = argument("gateway-node-args")?.split(" ").filter(Boolean) ?? [];
+  /** --print-slots: a line as each slot starts and ends (between a traced gateway's lines, e.g. --trace-gc). */
+  const printSlots = process.argv.includes("--print-slots");
   const stamp = Date.now().toString(36);
   printHeader("query-gateway-vs-grafbase.ts");
   console.log(`subgraphs from ${subgraphsFrom}`);
@@ -456,10 +460,15 @@ async function main(): Promise<void> {
           const callsBefore = Object.fromEntries(SUBGRAPHS.map((name) => [name, syscallsOf(pids[name])]));
           const postgresBefore = await postgresCpu();
           const gatewayBefore = threadRuntimesOf(gateway.pid);
+          if (printSlots) console.log(`slot start: round ${round + 1} ${gateway.name} ${query}`);
           const result = await closedLoop(requests, concurrency, gateway.pid, async (index) => {
             await ask(gateway.url, query, index);
           });
           const gatewaySeconds = cpuSecondsSince(gateway.pid, gatewayBefore);
+          if (printSlots)
+            console.log(
+              `slot end: round ${round + 1} ${gateway.name} ${query} ${((gatewaySeconds * 1000) / result.done).toFixed(2)} CPU-ms per request`,
+            );
           if (result.failed) {
             // A failed request (e.g. PostgreSQL out of connections on the shared machine): the whole slot again.
             if (attempt >= MAX_ATTEMPTS)

@@ -7,7 +7,9 @@
  * rounds (a before/after in one process; the answers must be identical). FILE must sit in gateway/:
  *
  *   git show main:gateway/src/result-shaper.ts > gateway/baseline-shaper.ts   # delete after
- *   pnpm exec tsx bench/result-shaper.ts [--rounds 9] [--baseline gateway/baseline-shaper.ts]
+ *   pnpm exec tsx bench/result-shaper.ts [--rounds 9] [--baseline gateway/baseline-shaper.ts] [--stringify]
+ *
+ * `--stringify` times each shaping with the `JSON.stringify` of its answer (what the gateway writes).
  */
 import { resolve } from "node:path";
 import { buildSchema, operationFromDocument } from "@apollo/federation-internals";
@@ -21,6 +23,7 @@ type Shaper = Pick<ResultShaper, "shape">;
 const rounds = flag("rounds", 9);
 const baselineIndex = process.argv.indexOf("--baseline");
 const baselineFile = baselineIndex < 0 ? undefined : process.argv[baselineIndex + 1];
+const stringify = process.argv.includes("--stringify");
 
 const schema = buildSchema(`
   scalar DateTime
@@ -56,7 +59,12 @@ const inputs = Array.from({ length: 200 }, answer);
 
 function cpuMicrosPerShaping(shaper: Shaper): number {
   const started = process.cpuUsage();
-  for (let repeat = 0; repeat < 10; repeat += 1) for (const input of inputs) shaper.shape(input, undefined);
+  for (let repeat = 0; repeat < 10; repeat += 1) {
+    for (const input of inputs) {
+      const shaped = shaper.shape(input, undefined);
+      if (stringify) JSON.stringify(shaped);
+    }
+  }
   const used = process.cpuUsage(started);
   return (used.user + used.system) / (inputs.length * 10);
 }
@@ -82,7 +90,7 @@ async function main(): Promise<void> {
     }
   }
   console.log(
-    `CPU µs per shaping of 50 people, median of ${rounds} interleaved rounds; load average ${loadAverage()}`,
+    `CPU µs per shaping${stringify ? " and JSON.stringify" : ""} of 50 people, median of ${rounds} interleaved rounds; load average ${loadAverage()}`,
   );
   for (const [name, values] of figures) {
     const median = [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]!;

@@ -14,6 +14,7 @@ import {
 } from "@apollo/query-planner";
 import type { GatewayInterface } from "@hv/kit";
 import { GraphQLError, type GraphQLFormattedError, type GraphQLSchema } from "graphql";
+import { emptyRecord } from "./record";
 
 type Data = Record<string, unknown>;
 type GatewayExecutor = NonNullable<Awaited<ReturnType<GatewayInterface["load"]>>["executor"]>;
@@ -141,7 +142,7 @@ export class PlanWalker {
       : [cursor.data];
     if (entities.length === 0) return;
     const provided = walk.requestContext.request.variables;
-    const variables = Object.create(null) as Data;
+    const variables = emptyRecord();
     for (const name of fetch.variableUsages ?? []) {
       if (provided && Object.hasOwn(provided, name) && provided[name] !== undefined) {
         variables[name] = provided[name];
@@ -262,7 +263,7 @@ function compileRequires(schema: GraphQLSchema, selections: readonly QueryPlanSe
   }
   return (source) => {
     if (source === null) return null;
-    const result = Object.create(null) as Data;
+    const result = emptyRecord();
     for (const step of steps) if (!step(source, result)) return null;
     return result;
   };

@@ -7,6 +7,7 @@ import { getOperationAST, GraphQLError, Kind, type DocumentNode, type GraphQLSch
 import { getVariableValues } from "graphql/execution/values";
 import { takeHeld } from "./direct-operations";
 import { PlanWalker, unsupportedNode, type RequestContext } from "./plan-walker";
+import { emptyRecord } from "./record";
 import { NotCompiled, ResultShaper, Unshaped, type Shaped } from "./result-shaper";
 
 type OperationContext = ReturnType<typeof buildOperationContext>;
@@ -164,7 +165,7 @@ export class QueryExecutor {
     { node, operation, shaper }: NonNullable<PreparedOperation["compiled"]>,
   ): Promise<ExecutionResult> {
     const provided = requestContext.request.variables;
-    const data = Object.create(null) as Record<string, unknown>;
+    const data = emptyRecord();
     const errors = node ? await this.walker.run(node, operation, requestContext, data) : [];
     return completeCompiled({ operation, shaper }, data, provided, errors, {
       logger: requestContext.logger,

@@ -22,6 +22,7 @@ import {
   type Type,
 } from "@apollo/federation-internals";
 import type { GraphQLError } from "graphql";
+import { emptyRecord } from "./record";
 
 type Data = Record<string, unknown>;
 
@@ -106,7 +107,7 @@ export class ResultShaper {
       invalid: false,
       hasErrors: false,
     };
-    const data = Object.create(null) as Data;
+    const data = emptyRecord();
     const bubbled = this.root(run, input, data, this.rootType);
     return { data: bubbled ? null : data, errors: run.errors };
   }
@@ -308,7 +309,7 @@ export class ResultShaper {
         }
         objectType = named;
       }
-      const shaped = (output ?? Object.create(null)) as Data;
+      const shaped = (output ?? emptyRecord()) as Data;
       const bubbled = selections(run, input as Data, shaped, objectType);
       setFlags(run, false, bubbled);
       return bubbled ? null : shaped;
