@@ -44,9 +44,7 @@
  *
  * BENCH_NODE_ARGS (space-separated) go on each service's node command line, to compare V8 flags
  * (e.g. `--min-semi-space-size=16`); BENCH_GATEWAY_NODE_ARGS, BENCH_CHAT_NODE_ARGS and BENCH_USERS_NODE_ARGS
- * go on that one service's only, after them; the flags each process is deployed with
- * (scripts/build/processes.ts) come first, BENCH_SHIPPED_NODE_ARGS=off leaves those out. The probes
- * print each service's young-generation size.
+ * go on that one service's only, after them. The probes print each service's young-generation size.
  * BENCH_LOOP_DELAY=off leaves the probes' loop-delay histogram out: its 10 ms timer wakes every
  * service 100 times a second, which the idle CPU and the low rates otherwise include.
  * Every phase also prints, per service and per message, the main thread's CPU against the other

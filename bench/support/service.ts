@@ -177,10 +177,9 @@ const builtThisRun = new Set<string>();
 /**
  * The built entry of the process whose source is `entry`, in the checkout that holds it (this one,
  * or another one's for a before/after comparison): built there once per bench run, with its own
- * build script. `nodeArgs` are the flags it is deployed with (scripts/build/processes.ts), none
- * with BENCH_SHIPPED_NODE_ARGS=off (to compare against Node's defaults).
+ * build script.
  */
-function builtEntryOf(entry: string): { entry: string; nodeArgs: readonly string[] } {
+function builtEntryOf(entry: string): string {
   const absolute = path.resolve(ROOT, entry);
   const built = BUILT_PROCESSES.find((candidate) => absolute.endsWith(`${path.sep}${candidate.source}`));
   if (!built) throw new Error(`BENCH_RUN=built: ${entry} is not the source of a built process`);
@@ -193,15 +192,13 @@ function builtEntryOf(entry: string): { entry: string; nodeArgs: readonly string
     });
     builtThisRun.add(key);
   }
-  const nodeArgs = process.env.BENCH_SHIPPED_NODE_ARGS === "off" ? [] : built.nodeArgs;
-  return { entry: path.join(checkout, built.entry), nodeArgs };
+  return path.join(checkout, built.entry);
 }
 
 /**
  * A service's process (RUN_MODE says which file and NODE_ENV) with this environment added,
  * resolved once GET `readyUrl` answers 200. Its stderr is passed through. `nodeArgs` go before
- * the entry, after the process's deployed flags (e.g. `--cpu-prof`, an `--import` of a bench probe,
- * which Node strips of its types; a V8 flag given again wins).
+ * the entry (e.g. `--cpu-prof`, an `--import` of a bench probe, which Node strips of its types).
  */
 export async function startChild(
   entry: string,
@@ -209,10 +206,10 @@ export async function startChild(
   readyUrl: string,
   nodeArgs: string[] = [],
 ): Promise<ChildProcess> {
-  const built = RUN_MODE === "built" ? builtEntryOf(entry) : undefined;
-  const args = built
-    ? [...built.nodeArgs, ...nodeArgs, built.entry]
-    : ["--import", "tsx", ...nodeArgs, path.resolve(ROOT, entry)];
+  const args =
+    RUN_MODE === "built"
+      ? [...nodeArgs, builtEntryOf(entry)]
+      : ["--import", "tsx", ...nodeArgs, path.resolve(ROOT, entry)];
   const modeEnv = RUN_MODE === "built" ? PRODUCTION_ENV : { NODE_ENV: "development" };
   const child = spawn(process.execPath, args, {
     cwd: ROOT,

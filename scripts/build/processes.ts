@@ -23,8 +23,6 @@ export interface BuiltProcess {
   files: string[];
   /** BullMQ's sandboxed processor, loaded by path in child processes: built beside the entry. */
   sandboxedProcessor?: { source: string; entry: string };
-  /** Node and V8 flags its command line carries before the entry (docs/runtime.md, "Node and V8 flags"). */
-  nodeArgs: readonly string[];
 }
 
 export const REPOSITORY_ROOT = path.join(__dirname, "..", "..");
@@ -32,21 +30,6 @@ export const DIST_DIR = path.join(REPOSITORY_ROOT, "dist");
 
 /** `npm run start:prod`'s launcher (scripts/build/start-prod.ts, bundled), which starts all of them. */
 export const LAUNCHER_ENTRY = "dist/start-prod.js";
-
-/**
- * Node and V8 flags by process: the one list that the image's CMD (infra/docker/Dockerfile, checked by
- * scripts/infra/validate.mts), `start:prod` and the benches' built services run with.
- */
-const NODE_ARGS: Readonly<Record<string, readonly string[]>> = {
-  // A young generation of at most 2 × 32 MiB (Node's default here: 2 × 64), which a connection burst
-  // otherwise leaves committed (docs/realtime-measurements.md, round 13, young13).
-  gateway: ["--max-semi-space-size=32"],
-};
-
-/** The process's command line after `node`: its flags, then its built entry. */
-export function nodeCommand(proc: BuiltProcess): string[] {
-  return [...proc.nodeArgs, proc.entry];
-}
 
 /** A subgraph's process: `subgraphs/<name>/src/index.ts`, package `@hv/<name>`, its SDL shipped. */
 export function subgraphProcess(subgraph: SubgraphEntry): BuiltProcess {
@@ -59,7 +42,6 @@ export function subgraphProcess(subgraph: SubgraphEntry): BuiltProcess {
     entry: `dist/${subgraph.name}/main.js`,
     portVariable: `${subgraph.name.toUpperCase()}_PORT`,
     files: [subgraph.sdl],
-    nodeArgs: NODE_ARGS[subgraph.name] ?? [],
   };
 }
 
@@ -71,7 +53,6 @@ const GATEWAY: BuiltProcess = {
   entry: "dist/gateway/main.js",
   portVariable: "GATEWAY_PORT",
   files: ["gateway/supergraph.graphql", "operations/persisted-query-manifest.json"],
-  nodeArgs: NODE_ARGS.gateway ?? [],
 };
 
 const WORKERS: BuiltProcess[] = [
@@ -83,7 +64,6 @@ const WORKERS: BuiltProcess[] = [
     entry: "dist/push-worker/main.js",
     portVariable: "PUSH_WORKER_PORT",
     files: [],
-    nodeArgs: [],
   },
   {
     name: "media-worker",
@@ -97,7 +77,6 @@ const WORKERS: BuiltProcess[] = [
       source: "subgraphs/media/src/processor.ts",
       entry: "dist/media-worker/processor.js",
     },
-    nodeArgs: [],
   },
 ];
 

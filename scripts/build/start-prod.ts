@@ -37,12 +37,7 @@ function launch(proc: BuiltProcess): void {
   const entry = path.join(ROOT, proc.entry);
   if (!existsSync(entry)) throw new Error(`${proc.entry} does not exist: run npm run build first`);
   // Own process group: a terminal's Ctrl-C reaches only this launcher, which stops each child once.
-  const child = spawn(process.execPath, [...proc.nodeArgs, entry], {
-    cwd: ROOT,
-    env,
-    stdio: "inherit",
-    detached: true,
-  });
+  const child = spawn(process.execPath, [entry], { cwd: ROOT, env, stdio: "inherit", detached: true });
   children.set(proc.name, child);
   child.on("exit", (code, signal) => {
     children.delete(proc.name);

