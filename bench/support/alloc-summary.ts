@@ -15,6 +15,7 @@ import { existsSync, readFileSync } from "node:fs";
 import { SourceMap } from "node:module";
 import { fileURLToPath } from "node:url";
 import { argument, flag } from "./args";
+import { packageOf } from "./source-package";
 
 interface CallFrame {
   functionName: string;
@@ -48,17 +49,6 @@ interface AllocationNode {
   callFrame: CallFrame;
   selfSize: number;
   children: AllocationNode[];
-}
-
-function packageOf(url: string): string {
-  if (!url) return "(native / V8)";
-  const pnpm = /node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (pnpm) return pnpm[1]!;
-  const plain = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (plain) return plain[1]!;
-  if (url.startsWith("node:")) return "node:*";
-  const ours = /\/(kit|gateway|subgraphs\/[^/]+|bench|prisma)\//.exec(url);
-  return ours ? `ours:${ours[1]}` : url;
 }
 
 const isOurs = (url: string) => packageOf(url).startsWith("ours:");

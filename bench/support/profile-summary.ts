@@ -9,6 +9,7 @@
  * (seconds from its start), e.g. only the load, not start-up and set-up.
  */
 import { readFileSync } from "node:fs";
+import { packageOf } from "./source-package";
 
 interface CallFrame {
   functionName: string;
@@ -26,17 +27,6 @@ interface CpuProfile {
   endTime: number;
   samples: number[];
   timeDeltas: number[];
-}
-
-function packageOf(url: string): string {
-  if (!url) return "(native / V8)";
-  const pnpm = /node_modules\/\.pnpm\/[^/]+\/node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (pnpm) return pnpm[1]!;
-  const plain = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
-  if (plain) return plain[1]!;
-  if (url.startsWith("node:")) return "node:*";
-  const ours = /\/(kit|gateway|subgraphs\/[^/]+|bench|prisma)\//.exec(url);
-  return ours ? `ours:${ours[1]}` : url;
 }
 
 function main(): void {
