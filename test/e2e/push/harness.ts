@@ -209,6 +209,8 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
       await queue.close();
     }
   };
+  /** A job's every state but waiting for children (which only a parent job has). */
+  const JOB_STATES: JobType[] = ["waiting", "active", "delayed", "completed", "failed", "prioritized"];
   /** The jobs of `queueName` in `states`, read through a queue opened for the purpose. */
   const jobsIn = async <T>(queueName: string, states: JobType[]) => {
     const queue = new Queue<T>(queueName, { connection: { url: REDIS_URL }, prefix });
@@ -219,15 +221,7 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
     }
   };
   harness.pushJobCount = async (subjectKey) => {
-    const jobs = await jobsIn<PushJob>(PUSH_QUEUE, [
-      "waiting",
-      "active",
-      "delayed",
-      "completed",
-      "failed",
-      "prioritized",
-      "waiting-children",
-    ]);
+    const jobs = await jobsIn<PushJob>(PUSH_QUEUE, [...JOB_STATES, "waiting-children"]);
     return jobs.filter((job) => job?.data.subjectKey === subjectKey).length;
   };
   harness.publish = async (type, payload) => {
@@ -251,14 +245,7 @@ export function usePushWorker(env: Record<string, string> = {}): PushHarness {
     return rows.map((row) => row.id);
   };
   harness.eventJobs = async () => {
-    const jobs = await jobsIn<unknown>(eventQueueName("push"), [
-      "waiting",
-      "active",
-      "delayed",
-      "completed",
-      "failed",
-      "prioritized",
-    ]);
+    const jobs = await jobsIn<unknown>(eventQueueName("push"), JOB_STATES);
     return jobs.map((job) => {
       const data = job.data as Partial<EventBatchJobData>;
       return {
