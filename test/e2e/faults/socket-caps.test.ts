@@ -11,17 +11,27 @@ import WebSocket from "ws";
 import { capturingLogger } from "../../support/log-capture";
 import { freePort } from "../../support/ports";
 import { testEnv } from "../../support/system";
+import { waitFor } from "../../support/wait";
 import { UsersClient, type SignedIn } from "../../support/users-client";
 
 type Outcome =
   | { opened: true; socket: WebSocket }
   | { opened: false; status: number; body: string; retryAfter: string | undefined };
 
-/** A raw WebSocket upgrade to the gateway from the loopback address `from` (127.0.0.x). */
-function upgrade(url: string, from: string): Promise<Outcome> {
+/**
+ * A raw WebSocket upgrade to the gateway from the loopback address `from` (127.0.0.x). With
+ * `hello`, an anonymous `connection_init` once open, resolving at its ack: the socket then stays
+ * open (not closed with 4408 after the gateway's 3 s wait for it, however slowly the test runs).
+ */
+function upgrade(url: string, from: string, hello = false): Promise<Outcome> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, "graphql-transport-ws", { localAddress: from });
-    socket.once("open", () => resolve({ opened: true, socket }));
+    socket.once("open", () => {
+      if (!hello) return resolve({ opened: true, socket });
+      socket.once("message", () => resolve({ opened: true, socket }));
+      socket.once("close", (code) => reject(new Error(`closed with ${code} before connection_ack`)));
+      socket.send(JSON.stringify({ type: "connection_init" }));
+    });
     socket.once("unexpected-response", (_req, res) => {
       let body = "";
       res.on("data", (chunk: Buffer) => (body += chunk.toString()));
@@ -92,9 +102,19 @@ describe("graphql-ws connection caps", () => {
       socket.once("close", () => resolve());
       socket.close();
     });
+  /** Until the gateway holds just the sockets open here: the closes are seen on its side too. */
+  const closesSeen = () =>
+    waitFor(
+      "the gateway to see the closes",
+      () =>
+        gateway.subscriptionStats().connections ===
+        sockets.filter((socket) => socket.readyState === WebSocket.OPEN).length,
+    );
 
   it("should hold one address to its cap of open sockets with HTTP 429 while other addresses still connect", async () => {
-    const flood = await Promise.all(Array.from({ length: 20 }, () => upgrade(wsUrl, "127.0.0.2").then(keep)));
+    const flood = await Promise.all(
+      Array.from({ length: 20 }, () => upgrade(wsUrl, "127.0.0.2", true).then(keep)),
+    );
     expect(flood.filter((o) => o.opened)).toHaveLength(5);
     const refused = flood.filter((o): o is Extract<Outcome, { opened: false }> => !o.opened);
     expect(refused).toHaveLength(15);
@@ -102,15 +122,15 @@ describe("graphql-ws connection caps", () => {
       expect(o).toMatchObject({ status: 429, body: "Too many open connections from this address" });
     expect(gateway.subscriptionStats().connections).toBe(5);
 
-    const other = keep(await upgrade(wsUrl, "127.0.0.3"));
+    const other = keep(await upgrade(wsUrl, "127.0.0.3", true));
     expect(other.opened).toBe(true);
 
     // A slot comes back when a socket closes.
     const first = flood.find((o): o is Extract<Outcome, { opened: true }> => o.opened);
     await close(first!.socket);
-    await new Promise((resolve) => setTimeout(resolve, 100));
-    expect(keep(await upgrade(wsUrl, "127.0.0.2")).opened).toBe(true);
-    expect(keep(await upgrade(wsUrl, "127.0.0.2")).opened).toBe(false);
+    await closesSeen();
+    expect(keep(await upgrade(wsUrl, "127.0.0.2", true)).opened).toBe(true);
+    expect(keep(await upgrade(wsUrl, "127.0.0.2", true)).opened).toBe(false);
   });
 
   it("should count upgrades in the per-address request budget: 429 with Retry-After once it is spent", async () => {
@@ -146,7 +166,7 @@ describe("graphql-ws connection caps", () => {
     }
     expect(results).toEqual(["ack", "ack", 4429]);
     await close(opened[0]!);
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await closesSeen();
     const again = keep(await upgrade(wsUrl, "127.0.0.9"));
     if (!again.opened) throw new Error("upgrade refused");
     expect(await init(again.socket, ada.accessToken)).toBe("ack");
