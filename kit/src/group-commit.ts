@@ -1,3 +1,4 @@
+import type { Duplex } from "node:stream";
 import { Pool, type PoolClient, type QueryConfig } from "pg";
 import type { ProcessMetrics } from "./metrics";
 import { openConnections, POOL_IDLE_MS, type SqlStatement } from "./prisma";
@@ -48,6 +49,17 @@ const toQuery = (statement: SqlStatement): QueryConfig => ({
   ...(statement.name === undefined ? {} : { name: statement.name }),
 });
 
+/** Runs `submit` with the client's socket (node-postgres's `connection.stream`) corked: what it sends leaves in one write. */
+function corked<T>(client: PoolClient, submit: () => T): T {
+  const socket = (client as PoolClient & { connection?: { stream?: Duplex } }).connection?.stream;
+  socket?.cork();
+  try {
+    return submit();
+  } finally {
+    socket?.uncork();
+  }
+}
+
 const asError = (error: unknown): Error => (error instanceof Error ? error : new Error(String(error)));
 
 /**
@@ -89,11 +101,17 @@ export function groupCommit(options: GroupCommitOptions): GroupCommit {
       for (const item of ordered) item.reject(error);
       return;
     }
-    // One write: BEGIN, the statements, COMMIT (pipelined). After an error the server ignores the
-    // rest, and COMMIT answers ROLLBACK.
-    const begin = client.query("BEGIN");
-    const statements = ordered.map((item) => client.query(toQuery(item.statement)));
-    const commit = client.query("COMMIT");
+    // One write: BEGIN, the statements, COMMIT (pipelined, the socket corked while they are
+    // submitted). After an error the server ignores the rest, and COMMIT answers ROLLBACK.
+    const [begin, statements, commit] = corked(
+      client,
+      () =>
+        [
+          client.query("BEGIN"),
+          ordered.map((item) => client.query(toQuery(item.statement))),
+          client.query("COMMIT"),
+        ] as const,
+    );
     const [, settled, ended] = await Promise.all([
       begin.catch(() => undefined),
       Promise.allSettled(statements),

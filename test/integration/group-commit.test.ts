@@ -1,4 +1,5 @@
 import { randomBytes } from "node:crypto";
+import { Socket } from "node:net";
 import { Pool } from "pg";
 import { defaultDatabaseUrl, dropDatabase, ensureDatabase, withDatabaseName } from "@hv/prisma";
 import { groupCommit, type GroupCommit, type SqlStatement } from "@hv/kit";
@@ -78,6 +79,33 @@ test("a failing statement gets its own error; the others of its transaction are 
   expect((results[2] as PromiseRejectedResult).reason).toMatchObject({ code: "23505" });
   const stored = await pool.query<{ v: string }>("SELECT v FROM gc ORDER BY v");
   expect(stored.rows.map((row) => row.v)).toEqual(["first", "one", "taken", "three", "two"]);
+});
+
+test("a transaction of several statements goes to the server in one socket write", async () => {
+  const first = sendAll([["w", "warm"]]);
+  await Promise.all(first); // the store connection is open and its statement prepared
+  const running = group!;
+  const port = Number(new URL(databaseUrl).port || 5432);
+  // Every socket write to the database (node's stream calls _write for one chunk, _writev for several).
+  const writes: string[] = [];
+  const proto = Socket.prototype as unknown as Record<"_writev" | "_write", (...args: unknown[]) => unknown>;
+  const saved = { _writev: proto._writev, _write: proto._write };
+  for (const way of ["_writev", "_write"] as const) {
+    proto[way] = function (this: Socket, ...args: unknown[]) {
+      if (this.remotePort === port) writes.push(way);
+      return saved[way].apply(this, args);
+    };
+  }
+  try {
+    // The first runs alone; the eight behind it commit together.
+    const rows = await Promise.all(
+      Array.from({ length: 9 }, (_, i) => running.query<Row>(insert(`k${i}`, `v${i}`), `k${i}`)),
+    );
+    expect(new Set(rows.slice(1).map((each) => each[0]!.tx)).size).toBe(1);
+  } finally {
+    Object.assign(proto, saved);
+  }
+  expect(writes).toHaveLength(2);
 });
 
 test("a transaction runs its statements in key order, equal keys in call order", async () => {
