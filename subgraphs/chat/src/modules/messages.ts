@@ -140,7 +140,8 @@ export async function storeMessage(
   const { db, stores } = services;
   const { messageId, conversationId, senderId, clientMessageId, text, attachmentIds, replyToId, now } =
     message;
-  const preview = text === null ? null : [...text].slice(0, 200).join("");
+  // The first 200 code points (a text of at most 200 UTF-16 units has no more).
+  const preview = text === null ? null : text.length <= 200 ? text : [...text].slice(0, 200).join("");
   // The event's fields known before storing, checked against the catalogue now (seq, kind and the
   // recipients are added by the statement; the recipients' shape is covered by the tests).
   const event = outboxEventData("message.created", {
