@@ -46,7 +46,9 @@
  * (e.g. `--min-semi-space-size=16`); BENCH_GATEWAY_NODE_ARGS, BENCH_CHAT_NODE_ARGS and BENCH_USERS_NODE_ARGS
  * go on that one service's only, after them. The probes print each service's young-generation size.
  * BENCH_LOOP_DELAY=off leaves the probes' loop-delay histogram out: its 10 ms timer wakes every
- * service 100 times a second, which the idle CPU and the low rates otherwise include.
+ * service 100 times a second, which the idle CPU and the low rates otherwise include. The idle
+ * phase runs twice: first with those timers stopped (the services' own idle burn), then with them
+ * (the figure earlier rounds printed, and the rate the phases' "beyond the idle rate" takes off).
  * Every phase also prints, per service and per message, the main thread's CPU against the other
  * threads' (V8's GC and compiler workers), and how often the main thread slept and was preempted.
  *
@@ -62,7 +64,7 @@ import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
 import http from "node:http";
 import type { AddressInfo } from "node:net";
-import { existsSync, readFileSync, rmSync } from "node:fs";
+import { existsSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 import { performance } from "node:perf_hooks";
@@ -543,7 +545,9 @@ async function main(): Promise<void> {
     await sleep(2_000);
     const generatorLoop = new LoopWindow();
     /** Each service's memory after a full collection (loop-probe.ts; this also restarts its windows). */
-    const askProbes = async (): Promise<Record<"gateway" | "chat" | "users", ProbeReport | undefined>> => {
+    const askProbes = async (
+      quiet = false,
+    ): Promise<Record<"gateway" | "chat" | "users", ProbeReport | undefined>> => {
       const named = Object.fromEntries(
         Object.entries({ gateway: gatewayProc, chat: chatProc, users: usersProc }).filter(
           ([, child]) => child,
@@ -551,6 +555,8 @@ async function main(): Promise<void> {
       ) as Record<string, ChildProcess>;
       for (const [name, child] of Object.entries(named)) {
         rmSync(probeFile(name), { force: true });
+        if (quiet) writeFileSync(`${probeFile(name)}.quiet`, "");
+        else rmSync(`${probeFile(name)}.quiet`, { force: true });
         child.kill("SIGUSR2");
       }
       // A busy process answers late (its full collection included): wait for every report, 20 s at most.
@@ -694,7 +700,7 @@ async function main(): Promise<void> {
     console.log(`  per connection, after a full collection: ${split("gateway")}; ${split("chat")}`);
     if (heapIdle.gateway.reducedRssKb !== undefined && heapBaseline.gateway.reducedRssKb !== undefined) {
       const reduced = (name: "gateway" | "chat") =>
-        `${name} ${(((heapIdle[name].reducedRssKb ?? NaN) - (heapBaseline[name].reducedRssKb ?? NaN)) / connections).toFixed(1)} KB`;
+        `${name} ${(((heapIdle[name].reducedRssKb ?? NaN) - (heapBaseline[name].reducedRssKb ?? NaN)) / connections).toFixed(1)} KB (the collection took ${(heapIdle[name].reducedGcMs ?? NaN).toFixed(0)} ms)`;
       console.log(
         `  RSS per connection after a memory-reducing collection (BENCH_REDUCE_MEMORY=1): ${reduced("gateway")}, ${reduced("chat")}`,
       );
@@ -784,8 +790,8 @@ async function main(): Promise<void> {
      * Asks every service's probe for what it saw since the last call (and starts it over), and
      * reads the load generator's own loop: a stall here delays the sends and receipts it times.
      */
-    const probes = async () => {
-      const reports = await askProbes();
+    const probes = async (quiet = false) => {
+      const reports = await askProbes(quiet);
       return { ...reports, "load generator": generatorLoop.take() };
     };
     /** `per`: the phase's messages stored (allocation per message) or, idle, its seconds (per second). */
@@ -808,7 +814,17 @@ async function main(): Promise<void> {
     const settle = () => sleep(2_000);
 
     // Idle: subscribed, no traffic. All background work (timers, pings, pollers, relays) shows here.
+    // First with the probes' loop-delay timers stopped (the services' own burn), then as before.
+    await probes(true);
+    await settle();
+    const quietBefore = await snapshot();
+    await sleep(idleSeconds * 1000);
+    const quietSpent = spent(quietBefore, await snapshot());
     await probes();
+    const quietPerSecond = (cpu: number) => ((cpu * 1000) / quietSpent.seconds).toFixed(1);
+    console.log(
+      `idle, the probes' loop-delay timers stopped, ${quietSpent.seconds.toFixed(1)} s: CPU-ms per second gateway ${quietPerSecond(quietSpent.gateway)}, chat ${quietPerSecond(quietSpent.chat)}, users ${quietPerSecond(quietSpent.users)} = ${quietPerSecond(quietSpent.gateway + quietSpent.chat + quietSpent.users)} together; read + write system calls per second gateway ${quietPerSecond(quietSpent.syscalls.gateway / 1000)}, chat ${quietPerSecond(quietSpent.syscalls.chat / 1000)}; load average ${loadAverage()}\n  per second: ${describeThreads(quietSpent.threads, quietSpent.seconds)}`,
+    );
     await settle();
     const idleBefore = await snapshot();
     await sleep(idleSeconds * 1000);
@@ -1059,7 +1075,8 @@ async function main(): Promise<void> {
     for (const child of children)
       if (child.exitCode === null && child.signalCode === null) child.kill("SIGKILL");
     for (const name of ["gateway", "chat", "users"])
-      rmSync(path.join(os.tmpdir(), `hv-bench-chat-${stamp}-${name}.json`), { force: true });
+      for (const suffix of ["", ".quiet"])
+        rmSync(path.join(os.tmpdir(), `hv-bench-chat-${stamp}-${name}.json${suffix}`), { force: true });
     proxy?.close();
     collector?.close();
     await usersDb.$disconnect();

@@ -10,6 +10,8 @@
  * `<pid>-<report>.heapsnapshot`, to see what each connection keeps. With BENCH_REDUCE_MEMORY=1 each
  * report also reads RSS after a memory-reducing collection (it shrinks the young generation to its
  * minimum, so the next traffic scavenges more: not for the CPU figures that follow).
+ * When `<BENCH_PROBE_FILE>.quiet` exists at a report, the histogram's timer stops until a report
+ * finds it gone (a window whose CPU figure should not carry the probe's 100 wake-ups a second).
  * Every report counts the bytes the JS heap allocated in the window (v8.GCProfiler: the used heap
  * before each collection less the used heap after the one before; Buffers' backing stores are
  * outside it). With BENCH_ALLOC_PROFILE_DIR set, each report also writes V8's sampling allocation
@@ -17,7 +19,7 @@
  * it in Chrome DevTools' Memory tab or summarize it with bench/support/alloc-summary.ts).
  * Never imported by the services themselves.
  */
-import { writeFileSync } from "node:fs";
+import { existsSync, writeFileSync } from "node:fs";
 import path from "node:path";
 import { Session } from "node:inspector";
 import { GCProfiler, getHeapSpaceStatistics, getHeapStatistics, writeHeapSnapshot } from "node:v8";
@@ -54,6 +56,8 @@ export interface ProbeReport {
      * generation's and freed pages back to the system), when BENCH_REDUCE_MEMORY=1; else absent.
      */
     reducedRssKb?: number;
+    /** How long that memory-reducing collection held the main thread, ms (BENCH_REDUCE_MEMORY=1). */
+    reducedGcMs?: number;
   };
 }
 
@@ -110,6 +114,8 @@ export class LoopWindow {
   private gc: GcCounts = LoopWindow.noGc();
   private readonly allocation = new AllocationCounter();
   private ignoreUntil = 0;
+  /** Whether the histogram's timer is stopped for the current window (`quiet`). */
+  private paused = false;
 
   constructor() {
     this.histogram?.enable();
@@ -146,6 +152,14 @@ export class LoopWindow {
     };
   }
 
+  /** Stops (true) or restarts the histogram's 10 ms timer from now on; a stopped window reports no delay. */
+  quiet(paused: boolean): void {
+    if (!this.histogram || paused === this.paused) return;
+    this.paused = paused;
+    if (paused) this.histogram.disable();
+    else this.histogram.enable();
+  }
+
   /** Collections started before now are not counted (the caller just forced one). */
   ignoreCollectionsSoFar(): void {
     this.ignoreUntil = performance.now();
@@ -154,13 +168,14 @@ export class LoopWindow {
   /** What was seen since the previous take (or the start); starts a new window. */
   take(): Pick<ProbeReport, "loopDelayMs" | "gc"> {
     const seen = {
-      loopDelayMs: this.histogram
-        ? {
-            p50: this.histogram.percentile(50) / 1e6,
-            p99: this.histogram.percentile(99) / 1e6,
-            max: this.histogram.max / 1e6,
-          }
-        : { p50: NaN, p99: NaN, max: NaN },
+      loopDelayMs:
+        this.histogram && !this.paused
+          ? {
+              p50: this.histogram.percentile(50) / 1e6,
+              p99: this.histogram.percentile(99) / 1e6,
+              max: this.histogram.max / 1e6,
+            }
+          : { p50: NaN, p99: NaN, max: NaN },
       gc: { ...this.gc, allocatedKb: Math.round(this.allocation.take() / 1024) },
     };
     this.histogram?.reset();
@@ -238,9 +253,12 @@ if (file) {
     };
     const reduce = (globalThis as { gc?: (options: object) => void }).gc;
     if (process.env.BENCH_REDUCE_MEMORY === "1" && reduce) {
+      const started = performance.now();
       reduce({ type: "major", execution: "sync", flavor: "last-resort" });
+      report.memory.reducedGcMs = performance.now() - started;
       report.memory.reducedRssKb = Math.round(process.memoryUsage().rss / 1024);
     }
     writeFileSync(file, JSON.stringify(report));
+    window.quiet(existsSync(`${file}.quiet`));
   });
 }
