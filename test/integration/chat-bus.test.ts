@@ -75,6 +75,40 @@ describe("chat bus publishing", () => {
     expect(bobEvents.map((e) => e.seq)).toEqual([0, 1]);
   });
 
+  it.each(["publisher", "subscriber"])(
+    "should open a gap when its %s connection drops and close it once both are back, then publish live again",
+    async (role) => {
+      const prefix = `hvtest-bus-${randomBytes(4).toString("hex")}`;
+      bus = createChatBus(REDIS_URL, prefix, capturingLogger("bus-test").logger);
+      let gaps = 0;
+      bus.onGap(() => (gaps += 1));
+      const alice = randomUUID();
+      const stream = bus.subscribe(alice);
+      const channel = `${prefix}:chat:user:${alice}`;
+      const subscribed = async () => ((await redis.pubsub("NUMSUB", channel)) as unknown[])[1] === 1;
+      const first = take(stream, 1); // the iterator subscribes on its first read
+      await waitFor("subscribed", subscribed);
+      await waitFor("publisher connected", async () =>
+        ((await redis.client("LIST")) as string).includes(`name=${prefix}:chat-fanout-publisher `),
+      );
+      expect(await bus.publish([alice], event(randomUUID(), 1))).toEqual(new Set([alice]));
+      await first;
+
+      const list = (await redis.client("LIST")) as string;
+      const line = list.split("\n").find((entry) => entry.includes(` name=${prefix}:chat-fanout-${role} `));
+      const id = /^id=(\d+) /.exec(line ?? "")?.[1];
+      expect(id).toBeDefined();
+      await redis.client("KILL", "ID", id as string);
+      await waitFor("the gap opened and closed", async () => gaps === 2);
+      await waitFor("subscribed again", subscribed);
+
+      const conversationId = randomUUID();
+      const after = take(stream, 1);
+      expect(await bus.publish([alice], event(conversationId, 2))).toEqual(new Set([alice]));
+      expect((await after)[0]).toMatchObject({ conversationId, seq: 2 });
+    },
+  );
+
   it("should not fail a publish while Redis is unreachable (the change is stored; clients catch up)", async () => {
     const log = capturingLogger("bus-test");
     bus = createChatBus(`redis://127.0.0.1:${await freePort()}`, "hvtest-bus-down", log.logger);

@@ -43,7 +43,7 @@ export interface ChatBus {
   subscribe(
     userId: string,
   ): AsyncIterableIterator<ChatEventPayload> & { return(): Promise<IteratorResult<ChatEventPayload>> };
-  /** Called when the subscriber connection is lost and when it is back (events may have been missed). */
+  /** Called when either Redis connection is lost and when both are back (events may have been missed). */
   onGap(listener: () => void): void;
   close(): Promise<void>;
 }
@@ -69,6 +69,7 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
   // Publishing fails fast while Redis is away (the change is stored; clients catch up).
   const publisher = new Redis({
     ...target,
+    connectionName: `${prefix}:chat-fanout-publisher`,
     enableOfflineQueue: false,
     maxRetriesPerRequest: 1,
   }) as BusPublisher;
@@ -76,7 +77,11 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
   // to the turn's end (no auto-pipelining, which builds an ioredis pipeline per turn).
   const writes = turnWrites();
   publisher.defineCommand("hvChatPublishAll", { numberOfKeys: 0, lua: PUBLISH_ALL_LUA });
-  const subscriber = new Redis({ ...target, retryStrategy: (times) => Math.min(times * 100, 2_000) });
+  const subscriber = new Redis({
+    ...target,
+    connectionName: `${prefix}:chat-fanout-subscriber`,
+    retryStrategy: (times) => Math.min(times * 100, 2_000),
+  });
   for (const [role, client] of [
     ["chat publisher", publisher],
     ["chat subscriber", subscriber],
@@ -95,19 +100,25 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
   const gap = () => {
     for (const listener of gapListeners) listener();
   };
+  // The fan-out is live only while both connections are: a gap opens when either closes and
+  // closes (clients told to catch up once more) when both are ready again.
   let everReady = false;
   let lost = false;
-  subscriber.on("ready", () => {
-    everReady = true;
-    if (!lost) return;
-    lost = false;
-    gap(); // resubscribed (ioredis autoResubscribe): clients should catch up once more
-  });
-  subscriber.on("close", () => {
-    if (!everReady || lost) return;
-    lost = true;
-    gap();
-  });
+  const bothReady = () => publisher.status === "ready" && subscriber.status === "ready";
+  for (const client of [publisher, subscriber]) {
+    client.on("ready", () => {
+      if (!bothReady()) return;
+      everReady = true;
+      if (!lost) return;
+      lost = false;
+      gap(); // resubscribed (ioredis autoResubscribe) and publishing again
+    });
+    client.on("close", () => {
+      if (!everReady || lost) return;
+      lost = true;
+      gap();
+    });
+  }
   const pubsub = new RedisPubSub({ publisher, subscriber, deserializer: eventParser() });
   const channel = (userId: string) => `${prefix}:chat:user:${userId}`;
 
@@ -141,6 +152,7 @@ export function createChatBus(redis: RedisTarget | string, prefix: string, logge
       gapListeners.push(listener);
     },
     async close() {
+      publisher.removeAllListeners("close");
       subscriber.removeAllListeners("close");
       for (const client of [publisher, subscriber]) {
         if (client.status === "ready") await client.quit().catch(() => client.disconnect());
