@@ -59,6 +59,8 @@
  * `--target reference` runs the minimal one-process server (bench/reference-chat-server.ts) instead
  * of users + chat + gateway, seeded with the same people and conversations: it is measured, and
  * printed, as "gateway"; chat and users do not run and read as 0 (bench/support/reference-target.ts).
+ * `--target reference-checks` runs it with our contract's checks (bench/reference-checks.ts), on
+ * Chat's database seeded as for our path.
  */
 import type { ChildProcess } from "node:child_process";
 import { randomUUID } from "node:crypto";
@@ -80,7 +82,8 @@ import {
 } from "@hv/prisma";
 import { createClient, type Client } from "graphql-ws";
 import { flag, percentile } from "./support/args";
-import { referenceDatabaseUrl, seedReference, startReference } from "./support/reference-target";
+import type { ReferenceChecksOptions } from "./reference-checks";
+import { referenceDatabaseUrl, seedGroup, seedReference, startReference } from "./support/reference-target";
 import {
   benchTokenIssuer,
   cpuSecondsOf,
@@ -244,8 +247,12 @@ async function main(): Promise<void> {
   const sendOver = sendOverIndex < 0 ? "http" : process.argv[sendOverIndex + 1];
   if (sendOver !== "http" && sendOver !== "socket") throw new Error("--send-over takes http or socket");
   const targetIndex = process.argv.indexOf("--target");
-  const reference = targetIndex >= 0 && process.argv[targetIndex + 1] === "reference";
-  if (targetIndex >= 0 && !reference) throw new Error("--target takes reference (or leave it out)");
+  const target = targetIndex < 0 ? undefined : process.argv[targetIndex + 1];
+  if (target !== undefined && target !== "reference" && target !== "reference-checks")
+    throw new Error("--target takes reference or reference-checks (or leave it out)");
+  const reference = target !== undefined;
+  /** The reference with our contract's checks, on Chat's migrated database (bench/reference-checks.ts). */
+  const referenceChecks = target === "reference-checks";
   const stamp = Date.now().toString(36);
   printHeader("chat-gateway.ts");
   console.log(
@@ -253,7 +260,7 @@ async function main(): Promise<void> {
   );
   if (reference)
     console.log(
-      `--target reference: the one-process reference server (bench/reference-chat-server.ts) runs as "gateway"; chat and users do not run (0)`,
+      `--target ${target}: the one-process reference server (bench/reference-chat-server.ts${referenceChecks ? " with the checks of bench/reference-checks.ts" : ""}) runs as "gateway"; chat and users do not run (0)`,
     );
 
   const urls = Object.fromEntries(
@@ -267,11 +274,11 @@ async function main(): Promise<void> {
     await ensureDatabase(urls[name]);
     await migrateDeploy(name, urls[name]);
   }
-  const referenceUrl = referenceDatabaseUrl(stamp);
+  const referenceUrl = referenceChecks ? urls.chat : referenceDatabaseUrl(stamp);
+  /** The reference's database when it is one of its own. */
+  const referenceOwn = reference && !referenceChecks ? [referenceUrl] : [];
   /** The databases whose PostgreSQL backends and commits each phase counts. */
-  const benchDatabases = [...Object.values(urls), ...(reference ? [referenceUrl] : [])].map((u) =>
-    new URL(u).pathname.slice(1),
-  );
+  const benchDatabases = [...Object.values(urls), ...referenceOwn].map((u) => new URL(u).pathname.slice(1));
 
   const key = generateSigningKeyJwk("bench-chat");
   const ports = { users: await freePort(), chat: await freePort(), gateway: await freePort() };
@@ -351,6 +358,22 @@ async function main(): Promise<void> {
         referenceUrl,
         {
           REFERENCE_CHANNEL_PREFIX: `hvbench${stamp}`,
+          ...(referenceChecks
+            ? {
+                // The budgets as this bench sets them for the gateway and Chat (common, above).
+                REFERENCE_CHECKS: JSON.stringify({
+                  eventsPrefix: common.EVENTS_PREFIX,
+                  budgets: {
+                    address: 100_000_000,
+                    user: 100_000_000,
+                    sendMessage: 100_000_000,
+                    subscribe: 100_000_000,
+                    sendBurst: Number(common.CHAT_SEND_BURST),
+                    sendSustained: Number(common.CHAT_SEND_SUSTAINED),
+                  },
+                } satisfies ReferenceChecksOptions),
+              }
+            : {}),
           AUTH_SIGNING_KEYS: common.AUTH_SIGNING_KEYS,
           BENCH_PROBE_FILE: probeFile("gateway"),
         },
@@ -527,13 +550,17 @@ async function main(): Promise<void> {
       pairs.flatMap((p) => [ids[p.a]!, ids[p.b]!]),
     );
     // The reference has no invitations: its group is seeded with SQL too (members 0…groupSize-1).
-    const groupId = reference
-      ? randomUUID()
-      : await createGroup(
-          0,
-          Array.from({ length: groupSize - 1 }, (_, i) => i + 1),
-        );
-    if (reference)
+    const groupId = referenceChecks
+      ? await seedGroup(chatDb, ids.slice(0, groupSize))
+      : reference
+        ? randomUUID()
+        : await createGroup(
+            0,
+            Array.from({ length: groupSize - 1 }, (_, i) => i + 1),
+          );
+    // With checks only the names are the reference's own (ref_users): conversations are Chat's.
+    if (referenceChecks) await seedReference(referenceUrl, ids, []);
+    else if (reference)
       await seedReference(referenceUrl, ids, [
         ...pairs.map((p) => ({ id: p.conversationId, members: [ids[p.a]!, ids[p.b]!] })),
         { id: groupId, members: ids.slice(0, groupSize) },
@@ -1081,7 +1108,7 @@ async function main(): Promise<void> {
     collector?.close();
     await usersDb.$disconnect();
     await chatDb.$disconnect();
-    const databases = [...Object.values(urls), ...(reference ? [referenceUrl] : [])];
+    const databases = [...Object.values(urls), ...referenceOwn];
     if (keep) console.log(`kept ${databases.join(" ")}`);
     else
       for (const url of databases)

@@ -22,6 +22,7 @@ import type { AddressInfo } from "node:net";
 import {
   buildSchema,
   GraphQLError,
+  Kind,
   parse,
   validate,
   execute,
@@ -35,8 +36,12 @@ import Redis from "ioredis";
 import pg from "pg";
 import { WebSocketServer } from "ws";
 import { bearerToken, createAccessTokenVerifier } from "@hv/kit/src/auth/access-tokens";
+import { SessionRevocations } from "@hv/kit/src/auth/revocations";
 import type { Viewer } from "@hv/kit/src/auth/viewer";
+import type { OutboxRecord } from "@hv/kit/src/events/outbox";
 import { parseSigningKeys, publicSigningKeyJwk } from "@hv/kit/src/auth/signing-keys";
+import { tokenExpiry } from "@hv/kit/src/connection-auth";
+import type { ReferenceChecks, ReferenceChecksOptions, startReferenceChecks } from "./reference-checks";
 
 const SDL = /* GraphQL */ `
   type Query {
@@ -140,6 +145,17 @@ interface SendRow {
   member_ids: string[] | null;
 }
 
+/** A stored message (or the one its key stored before: no audience, nothing to publish). */
+interface Stored {
+  id: string;
+  seq: number;
+  text: string | null;
+  createdAt: Date;
+  audience: string[] | null;
+  /** With checks: its outbox event, for the push hand-over. */
+  record?: OutboxRecord;
+}
+
 interface MessageObject {
   id: string;
   conversationId: string;
@@ -170,6 +186,12 @@ export interface ReferenceServerOptions {
   /** AUTH_SIGNING_KEYS' text: the private JWKs the tokens were signed with (their public halves verify). */
   signingKeys: string;
   poolSize?: number;
+  /**
+   * The checks our contract requires (bench/reference-checks.ts), on Chat's migrated schema in
+   * `databaseUrl`: the reference's own ref_users still give the names, Chat's tables the rest.
+   * `start` is bench/reference-checks.ts's (passed in: the plain reference never loads it).
+   */
+  checks?: ReferenceChecksOptions & { start: typeof startReferenceChecks };
 }
 
 export interface ReferenceServer {
@@ -178,16 +200,37 @@ export interface ReferenceServer {
 }
 
 export async function startReferenceServer(options: ReferenceServerOptions): Promise<ReferenceServer> {
-  const pool = new pg.Pool({ connectionString: options.databaseUrl, max: options.poolSize ?? 10 });
+  const poolSize = options.poolSize ?? 10;
+  // Opened whole at start and kept, as the services' pools are (DATABASE_POOL_MIN, kit's POOL_IDLE_MS).
+  const pool = new pg.Pool({
+    connectionString: options.databaseUrl,
+    max: poolSize,
+    min: poolSize,
+    idleTimeoutMillis: 5 * 60_000,
+  });
+  const opened = await Promise.all(Array.from({ length: poolSize }, () => pool.connect()));
+  for (const client of opened) client.release();
   await pool.query(REFERENCE_TABLES);
+  const commands = options.checks ? new Redis(options.redisUrl) : undefined;
   const verifier = createAccessTokenVerifier({
     jwks: { keys: parseSigningKeys(options.signingKeys, "AUTH_SIGNING_KEYS").map(publicSigningKeyJwk) },
     issuer: "haiyvee",
     audience: "haiyvee-api",
-    revocations: { isRevoked: () => Promise.resolve(false) },
+    revocations: commands ? new SessionRevocations(commands) : { isRevoked: () => Promise.resolve(false) },
   });
   const publisher = new Redis(options.redisUrl, { enableAutoPipelining: true });
   const subscriber = new Redis(options.redisUrl);
+  let checks: ReferenceChecks | undefined;
+  if (options.checks && commands) {
+    checks = options.checks.start({
+      ...options.checks,
+      pool,
+      databaseUrl: options.databaseUrl,
+      redis: commands,
+      redisUrl: options.redisUrl,
+      verifier,
+    });
+  }
   const pubsub = new RedisPubSub({ publisher, subscriber });
   const channel = (userId: string) => `${options.channelPrefix}:user:${userId}`;
 
@@ -215,10 +258,11 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
     return names.get(userId) ?? "";
   };
 
-  const send = async (
+  /** The plain reference's send: one statement. */
+  const store = async (
     viewer: Viewer,
     input: { conversationId: string; clientMessageId: string; text?: string | null },
-  ) => {
+  ): Promise<Stored> => {
     const values = [
       input.conversationId,
       viewer.userId,
@@ -235,6 +279,18 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
     const row = rows[0];
     if (!row)
       throw new GraphQLError("Not a member of this conversation", { extensions: { code: "FORBIDDEN" } });
+    return { id: row.id, seq: row.seq, text: row.text, createdAt: row.created_at, audience: row.member_ids };
+  };
+
+  const send = async (
+    viewer: Viewer,
+    input: { conversationId: string; clientMessageId: string; text?: string | null },
+  ) => {
+    const row = checks
+      ? await checks.send(viewer, input.conversationId, input.clientMessageId, input.text ?? null)
+      : await store(viewer, input);
+    // Chat hands the push event over before it publishes (CHAT_PUSH_SKIP_LIVE unset).
+    if (checks && row.record) checks.handOver(row.record);
     const sender = { id: viewer.userId, displayName: await nameOf(viewer.userId) };
     const message: MessageObject = {
       id: row.id,
@@ -247,12 +303,12 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
       attachments: [],
       replyTo: null,
       reactions: [],
-      createdAt: row.created_at.toISOString(),
+      createdAt: row.createdAt.toISOString(),
       editedAt: null,
       deleted: false,
       version: row.seq,
     };
-    if (row.member_ids) {
+    if (row.audience) {
       const event = {
         kind: "MESSAGE_ADDED",
         conversationId: input.conversationId,
@@ -262,7 +318,7 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
         invitation: null,
         occurredAt: message.createdAt,
       };
-      await Promise.all(row.member_ids.map((member) => pubsub.publish(channel(member), event)));
+      await Promise.all(row.audience.map((member) => pubsub.publish(channel(member), event)));
     }
     return message;
   };
@@ -302,10 +358,43 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
     }
     return known;
   };
-  const viewerOf = async (authorization: unknown) => {
+  const tokenOf = (authorization: unknown) => {
     const token = typeof authorization === "string" ? bearerToken(authorization) : undefined;
     if (!token) throw new GraphQLError("No access token", { extensions: { code: "UNAUTHENTICATED" } });
-    return verifier.verify(token);
+    return token;
+  };
+  const viewerOf = async (authorization: unknown) => verifier.verify(tokenOf(authorization));
+  /** sendMessage fields in a document's mutations (the points its sendMessage budget spends). */
+  const sendCounts = new WeakMap<DocumentNode, number>();
+  const sendsIn = (document: DocumentNode) => {
+    let count = sendCounts.get(document);
+    if (count === undefined) {
+      count = 0;
+      for (const definition of document.definitions)
+        if (definition.kind === Kind.OPERATION_DEFINITION && definition.operation === "mutation")
+          for (const selection of definition.selectionSet.selections)
+            if (selection.kind === Kind.FIELD && selection.name.value === "sendMessage") count += 1;
+      sendCounts.set(document, count);
+    }
+    return count;
+  };
+  /** With checks: the gateway's admission of a request (its signature checked first); an error when refused. */
+  const admitted = async (checks: ReferenceChecks, ip: string, token: string, document: DocumentNode) => {
+    const caller = await verifier.inspect(token);
+    const verdict = await checks.admit(ip, caller, sendsIn(document));
+    if (verdict.kind === "revoked")
+      return new GraphQLError("Access token revoked", {
+        extensions: { code: "UNAUTHENTICATED", reason: "revoked" },
+      });
+    const over =
+      verdict.kind === "over-budget"
+        ? verdict.limit
+        : verdict.operationOver
+          ? verdict.operationOver.limit
+          : null;
+    if (over !== null)
+      return new GraphQLError(`Rate limited: ${over}`, { extensions: { code: "RATE_LIMITED", limit: over } });
+    return caller.viewer;
   };
 
   const answer = (res: http.ServerResponse, status: number, body: unknown) => {
@@ -324,9 +413,23 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
           query: string;
           variables?: Record<string, unknown>;
         };
-        const viewer = await viewerOf(req.headers.authorization);
+        let viewer: Viewer;
         const document = documentOf(body.query);
-        if (!("kind" in document)) return answer(res, 400, { errors: document });
+        if (checks) {
+          if (!("kind" in document)) return answer(res, 400, { errors: document });
+          const outcome = await admitted(
+            checks,
+            req.socket.remoteAddress ?? "",
+            tokenOf(req.headers.authorization),
+            document,
+          );
+          if (outcome instanceof GraphQLError)
+            return answer(res, outcome.extensions.code === "RATE_LIMITED" ? 429 : 401, { errors: [outcome] });
+          viewer = outcome;
+        } else {
+          viewer = await viewerOf(req.headers.authorization);
+          if (!("kind" in document)) return answer(res, 400, { errors: document });
+        }
         const result = await execute({
           schema,
           document,
@@ -344,20 +447,39 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
   server.headersTimeout = 66_000;
   const wss = new WebSocketServer({ server, path: "/graphql" });
   const viewers = new WeakMap<object, Viewer>();
+  const tokens = new WeakMap<object, string>();
   useServer(
     {
       schema,
       onConnect: async (ctx) => {
         try {
-          viewers.set(ctx, await viewerOf(ctx.connectionParams?.authorization));
+          const token = tokenOf(ctx.connectionParams?.authorization);
+          viewers.set(ctx, await verifier.verify(token));
+          if (checks) {
+            tokens.set(ctx, token);
+            checks.watch(ctx.extra.socket, token, tokenExpiry(token));
+          }
           return true;
         } catch {
           return false;
         }
       },
-      onSubscribe: (ctx, _id, payload) => {
+      onSubscribe: async (ctx, _id, payload) => {
         const document = documentOf(payload.query);
         if (!("kind" in document)) return document;
+        if (checks) {
+          const ip = ctx.extra.request.socket.remoteAddress ?? "";
+          if (sendsIn(document) > 0) {
+            const outcome = await admitted(checks, ip, tokens.get(ctx)!, document);
+            if (outcome instanceof GraphQLError) return [outcome];
+          } else {
+            const refused = await checks.subscribe(viewers.get(ctx)!).then(
+              () => undefined,
+              (error: unknown) => (error instanceof GraphQLError ? error : new GraphQLError(String(error))),
+            );
+            if (refused) return [refused];
+          }
+        }
         return {
           schema,
           document,
@@ -380,12 +502,18 @@ export async function startReferenceServer(options: ReferenceServerOptions): Pro
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await pubsub.close();
+      await checks?.close();
+      await commands?.quit();
       await pool.end();
     },
   };
 }
 
-if (require.main === module) {
+/**
+ * Runs the server from the environment (REFERENCE_PORT, REFERENCE_DATABASE_URL, AUTH_SIGNING_KEYS,
+ * REDIS_URL, REFERENCE_CHANNEL_PREFIX; with `start`, REFERENCE_CHECKS' JSON options) until SIGTERM.
+ */
+export function runReferenceServer(start?: typeof startReferenceChecks): void {
   const need = (name: string) => {
     const value = process.env[name];
     if (!value) throw new Error(`${name} is required`);
@@ -397,6 +525,9 @@ if (require.main === module) {
     redisUrl: process.env.REDIS_URL ?? "redis://127.0.0.1:6379",
     channelPrefix: process.env.REFERENCE_CHANNEL_PREFIX ?? `hvref${process.pid}`,
     signingKeys: need("AUTH_SIGNING_KEYS"),
+    ...(start
+      ? { checks: { ...(JSON.parse(need("REFERENCE_CHECKS")) as ReferenceChecksOptions), start } }
+      : {}),
   }).then(
     (server) =>
       process.once("SIGTERM", () => {
@@ -411,3 +542,5 @@ if (require.main === module) {
     },
   );
 }
+
+if (require.main === module) runReferenceServer();

@@ -4,6 +4,7 @@
  * seeded with the bench's people and conversations.
  */
 import { spawn, type ChildProcess } from "node:child_process";
+import { randomUUID } from "node:crypto";
 import path from "node:path";
 import { defaultDatabaseUrl, ensureDatabase } from "@hv/prisma";
 import pg from "pg";
@@ -42,9 +43,28 @@ export async function seedReference(
   }
 }
 
+/** A GROUP conversation of `members` in Chat's tables (as the pairs are seeded); its id. */
+export async function seedGroup(
+  chatDb: { $executeRawUnsafe(query: string, ...values: unknown[]): Promise<unknown> },
+  members: readonly string[],
+): Promise<string> {
+  const id = randomUUID();
+  await chatDb.$executeRawUnsafe(
+    `INSERT INTO conversations (id, kind, title) VALUES ($1::uuid, 'GROUP', 'bench')`,
+    id,
+  );
+  await chatDb.$executeRawUnsafe(
+    `INSERT INTO conversation_members (conversation_id, user_id, role)
+     SELECT $1::uuid, u::uuid, 'MEMBER' FROM unnest($2::text[]) AS t(u)`,
+    id,
+    members,
+  );
+  return id;
+}
+
 /**
  * The reference server's process (node --import tsx, NODE_ENV=production), resolved once it
- * answers GET /readyz. `nodeArgs` go before the entry, as for the services (the bench's probe).
+ * answers GET /readyz; with REFERENCE_CHECKS in `env`, the one with checks (bench/reference-checks.ts). `nodeArgs` go before the entry, as for the services (the bench's probe).
  */
 export async function startReference(
   databaseUrl: string,
@@ -55,7 +75,12 @@ export async function startReference(
   await ensureDatabase(databaseUrl);
   const child = spawn(
     process.execPath,
-    ["--import", "tsx", ...nodeArgs, path.join(ROOT, "bench/reference-chat-server.ts")],
+    [
+      "--import",
+      "tsx",
+      ...nodeArgs,
+      path.join(ROOT, env.REFERENCE_CHECKS ? "bench/reference-checks.ts" : "bench/reference-chat-server.ts"),
+    ],
     {
       cwd: ROOT,
       env: {

@@ -2,12 +2,27 @@ import { randomBytes, randomUUID } from "node:crypto";
 import { readFileSync } from "node:fs";
 import path from "node:path";
 import { createClient, type Client } from "graphql-ws";
+import { Queue } from "bullmq";
 import Redis from "ioredis";
+import pg from "pg";
 import WebSocket from "ws";
-import { createAccessTokenIssuer, generateSigningKeyJwk } from "@hv/kit";
-import { databaseUrlEnvVar, defaultDatabaseUrl, dropDatabase, ensureDatabase } from "@hv/prisma";
+import {
+  createAccessTokenIssuer,
+  eventQueueName,
+  generateSigningKeyJwk,
+  SessionRevocations,
+  subscribersOf,
+} from "@hv/kit";
+import {
+  databaseUrlEnvVar,
+  defaultDatabaseUrl,
+  dropDatabase,
+  ensureDatabase,
+  migrateDeploy,
+} from "@hv/prisma";
 import { startReferenceServer, type ReferenceServer } from "../../bench/reference-chat-server";
-import { seedReference } from "../../bench/support/reference-target";
+import { startReferenceChecks } from "../../bench/reference-checks";
+import { seedGroup, seedReference } from "../../bench/support/reference-target";
 import { waitFor } from "../support/wait";
 
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
@@ -126,5 +141,175 @@ describe("the reference chat server (bench/reference-chat-server.ts)", () => {
       body: JSON.stringify({ query: operation("ChatSendMessage.graphql"), variables: {} }),
     });
     expect(response.status).toBe(401);
+  });
+});
+
+describe("the reference chat server with our contract's checks (bench/reference-checks.ts)", () => {
+  const base = new URL(process.env[databaseUrlEnvVar("chat")] ?? defaultDatabaseUrl("chat"));
+  base.pathname = `${base.pathname}_refchecks_${randomBytes(3).toString("hex")}`;
+  const databaseUrl = base.toString();
+  const prefix = `hvtest-refc-${randomBytes(4).toString("hex")}`;
+  const key = generateSigningKeyJwk("reference-checks-test");
+  const issuer = createAccessTokenIssuer({
+    keys: [key],
+    issuer: "haiyvee",
+    audience: "haiyvee-api",
+    ttlSeconds: 900,
+  });
+  const [alice, bob, carol] = [randomUUID(), randomUUID(), randomUUID()];
+  const redis = new Redis(REDIS_URL);
+  /** Chat's burst budget in this server: three sends per 10 s and sender. */
+  const BURST = 3;
+  let server: ReferenceServer | undefined;
+  let conversationId = "";
+  let carolsConversation = "";
+
+  beforeAll(async () => {
+    await ensureDatabase(databaseUrl);
+    await migrateDeploy("chat", databaseUrl);
+    await seedReference(databaseUrl, [alice, bob, carol], []);
+    const db = {
+      $executeRawUnsafe: async (query: string, ...values: unknown[]) => {
+        const client = new pg.Client({ connectionString: databaseUrl });
+        await client.connect();
+        try {
+          await client.query(query, values);
+        } finally {
+          await client.end();
+        }
+      },
+    };
+    conversationId = await seedGroup(db, [alice, bob]);
+    carolsConversation = await seedGroup(db, [carol, bob]);
+    server = await startReferenceServer({
+      port: 0,
+      databaseUrl,
+      redisUrl: REDIS_URL,
+      channelPrefix: prefix,
+      signingKeys: JSON.stringify([key]),
+      checks: {
+        eventsPrefix: prefix,
+        budgets: {
+          address: 1000,
+          user: 1000,
+          sendMessage: 1000,
+          subscribe: 1000,
+          sendBurst: BURST,
+          sendSustained: 1000,
+        },
+        pushBatchMs: 0,
+        start: startReferenceChecks,
+      },
+    });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await redis.quit();
+    await dropDatabase(databaseUrl);
+  });
+
+  const session = async (userId: string) => {
+    const sessionId = randomUUID();
+    return { sessionId, token: (await issuer.issue({ userId, sessionId, role: "USER" })).token };
+  };
+  const send = async (token: string, conversation: string, clientMessageId: string, text: string) => {
+    const response = await fetch(`http://127.0.0.1:${server!.port}/graphql`, {
+      method: "POST",
+      headers: { "content-type": "application/json", authorization: `Bearer ${token}` },
+      body: JSON.stringify({
+        query: operation("ChatSendMessage.graphql"),
+        variables: { input: { conversationId: conversation, clientMessageId, text } },
+      }),
+    });
+    const body = (await response.json()) as {
+      data?: { sendMessage: { id: string; seq: number } } | null;
+      errors?: Array<{ message: string; extensions?: { code?: string; limit?: string } }>;
+    };
+    return { status: response.status, ...body };
+  };
+
+  it("should store the message with its outbox row, hand a push job over, and deliver it", async () => {
+    const received: FeedEvent[] = [];
+    const client = createClient({
+      url: `ws://127.0.0.1:${server!.port}/graphql`,
+      webSocketImpl: WebSocket,
+      connectionParams: { authorization: `Bearer ${(await session(bob)).token}` },
+    });
+    try {
+      client.subscribe(
+        { query: operation("ChatMyEvents.graphql") },
+        {
+          next: (result) => received.push((result.data as { myChatEvents: FeedEvent }).myChatEvents),
+          error: (error) => {
+            throw error instanceof Error ? error : new Error(JSON.stringify(error));
+          },
+          complete: () => undefined,
+        },
+      );
+      await waitFor("bob subscribed", async () => {
+        const counts = (await redis.pubsub("NUMSUB", `${prefix}:user:${bob}`)) as unknown[];
+        return counts[1] === 1;
+      });
+      const { token } = await session(alice);
+      const first = await send(token, conversationId, "k1", "hello");
+      const retried = await send(token, conversationId, "k1", "hello");
+      expect([first.data?.sendMessage.seq, retried.data?.sendMessage.seq]).toEqual([1, 1]);
+      expect(retried.data?.sendMessage.id).toBe(first.data?.sendMessage.id);
+      await waitFor("the event at bob", () => received.length >= 1);
+      expect(received.map((e) => [e.kind, e.seq, e.message.text])).toEqual([["MESSAGE_ADDED", 1, "hello"]]);
+
+      const client2 = new pg.Client({ connectionString: databaseUrl });
+      await client2.connect();
+      const { rows } = await client2
+        .query<{ payload: { messageId: string; recipients: Array<{ userId: string }> } }>(
+          `SELECT payload FROM outbox_events WHERE type = 'message.created'`,
+        )
+        .finally(() => client2.end());
+      expect(rows.map((row) => [row.payload.messageId, row.payload.recipients.map((r) => r.userId)])).toEqual(
+        [[first.data?.sendMessage.id, [bob]]],
+      );
+      const [consumer] = subscribersOf("message.created");
+      const queue = new Queue(eventQueueName(consumer!), { connection: { url: REDIS_URL }, prefix });
+      try {
+        await waitFor(
+          "the push job",
+          async () => (await queue.getJobs(["waiting", "prioritized"])).length > 0,
+        );
+        const jobs = await queue.getJobs(["waiting", "prioritized"]);
+        expect(JSON.stringify(jobs.map((job) => job.data))).toContain(first.data!.sendMessage.id);
+      } finally {
+        await queue.close();
+      }
+    } finally {
+      await client.dispose();
+    }
+  });
+
+  it("should refuse a revoked token at admission, before any check of the send", async () => {
+    const { sessionId, token } = await session(alice);
+    expect((await send(token, conversationId, "r1", "before")).data?.sendMessage.seq).toBeGreaterThan(0);
+    await new SessionRevocations(redis).revokeSession(sessionId);
+    const refused = await send(token, conversationId, "r2", "after");
+    expect(refused.status).toBe(401);
+    expect(refused.errors?.[0]?.extensions?.code).toBe("UNAUTHENTICATED");
+  });
+
+  it("should refuse a send over Chat's burst budget", async () => {
+    const { token } = await session(carol);
+    const answers = [];
+    for (let n = 0; n <= BURST; n += 1)
+      answers.push(await send(token, carolsConversation, `b${n}`, `burst ${n}`));
+    expect(answers.slice(0, BURST).map((a) => a.data?.sendMessage.seq)).toEqual([1, 2, 3]);
+    expect(answers[BURST]!.data ?? null).toBeNull();
+    expect(answers[BURST]!.errors?.[0]?.extensions).toEqual(
+      expect.objectContaining({ code: "RATE_LIMITED" }),
+    );
+  });
+
+  it("should refuse a sender who is not a member", async () => {
+    const { token } = await session(carol);
+    const refused = await send(token, conversationId, "x1", "let me in");
+    expect(refused.data ?? null).toBeNull();
+    expect(refused.errors?.[0]?.extensions?.code).toBe("FORBIDDEN");
   });
 });
