@@ -38,10 +38,14 @@ import { WebSocketServer } from "ws";
 import { bearerToken, createAccessTokenVerifier } from "@hv/kit/src/auth/access-tokens";
 import { SessionRevocations } from "@hv/kit/src/auth/revocations";
 import type { Viewer } from "@hv/kit/src/auth/viewer";
-import type { OutboxRecord } from "@hv/kit/src/events/outbox";
 import { parseSigningKeys, publicSigningKeyJwk } from "@hv/kit/src/auth/signing-keys";
 import { tokenExpiry } from "@hv/kit/src/connection-auth";
-import type { ReferenceChecks, ReferenceChecksOptions, startReferenceChecks } from "./reference-checks";
+import type {
+  CheckedSend,
+  ReferenceChecks,
+  ReferenceChecksOptions,
+  startReferenceChecks,
+} from "./reference-checks";
 
 const SDL = /* GraphQL */ `
   type Query {
@@ -146,15 +150,7 @@ interface SendRow {
 }
 
 /** A stored message (or the one its key stored before: no audience, nothing to publish). */
-interface Stored {
-  id: string;
-  seq: number;
-  text: string | null;
-  createdAt: Date;
-  audience: string[] | null;
-  /** With checks: its outbox event, for the push hand-over. */
-  record?: OutboxRecord;
-}
+type Stored = CheckedSend;
 
 interface MessageObject {
   id: string;

@@ -36,9 +36,10 @@ import type pg from "pg";
 import { runReferenceServer } from "./reference-chat-server";
 import { EdgeAdmission, type AdmissionVerdict } from "@hv/gateway/src/protection/admission";
 import type { ChatServices } from "@hv/chat/src/modules/context";
+import type { StoredSend } from "@hv/chat/src/modules/messages";
 import { SendAdmission } from "@hv/chat/src/modules/send-admission";
 import { SendPrechecks } from "@hv/chat/src/modules/send-precheck";
-import { storeStatement, type ConversationKind } from "@hv/chat/src/modules/store-statement";
+import { storeStatement } from "@hv/chat/src/modules/store-statement";
 
 /** The budgets: the gateway's GATEWAY_RATE_LIMIT_* (per 60 s) and Chat's CHAT_SEND_*. */
 export interface ReferenceBudgets {
@@ -57,15 +58,6 @@ export interface ReferenceChecksOptions {
   budgets: ReferenceBudgets;
   /** CHAT_PUSH_BATCH_MS (Chat's default 20). */
   pushBatchMs?: number;
-}
-
-/** What STORE answers (store-statement.ts). */
-interface StoredSend {
-  kind: ConversationKind;
-  event: unknown;
-  seq: number;
-  version: number;
-  audience: string[];
 }
 
 /** A stored (or earlier stored) message, as the reference builds its answer from it. */

@@ -160,7 +160,7 @@ const MAIL_ENV = {
       )
       .optional(),
     "Users worker: the SMTP server account mails go through, `smtp[s]://[user:password@]host:port`. Required in production; in development `npm start` runs a local catch-all sink at `smtp://127.0.0.1:2525` (the default).",
-    { secret: true, requiredWhen: "in production" },
+    { secret: true, requiredWhen: "by the push worker in production" },
   ),
   MAIL_FROM: spec(
     z.string().min(3).max(320).default("Haiyvee <no-reply@haiyvee.invalid>"),
@@ -169,7 +169,7 @@ const MAIL_ENV = {
   APP_LINK_BASE_URL: spec(
     url.optional(),
     "Users worker: the app's public link base in mails (`<base>/verify-email?token=…`, `/reset-password?token=…`, `/confirm-email?token=…`), a universal/app link the phone opens. Required in production; default `http://localhost:8081` outside it.",
-    { requiredWhen: "in production" },
+    { requiredWhen: "by the push worker in production" },
   ),
   MAIL_MAX_ATTEMPTS: spec(
     z.coerce.number().int().min(1).max(50).default(12),

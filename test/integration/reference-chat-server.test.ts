@@ -28,6 +28,25 @@ import { waitFor } from "../support/wait";
 const REDIS_URL = process.env.REDIS_URL || "redis://127.0.0.1:6379";
 const operation = (name: string) => readFileSync(path.join(__dirname, "../../operations/chat", name), "utf8");
 
+/** A scratch database name beside Chat's, a Redis prefix and a signing key with its issuer. */
+function scratch(label: string) {
+  const base = new URL(process.env[databaseUrlEnvVar("chat")] ?? defaultDatabaseUrl("chat"));
+  base.pathname = `${base.pathname}_${label}_${randomBytes(3).toString("hex")}`;
+  const key = generateSigningKeyJwk(`${label}-test`);
+  const issuer = createAccessTokenIssuer({
+    keys: [key],
+    issuer: "haiyvee",
+    audience: "haiyvee-api",
+    ttlSeconds: 900,
+  });
+  return {
+    databaseUrl: base.toString(),
+    prefix: `hvtest-${label}-${randomBytes(4).toString("hex")}`,
+    key,
+    issuer,
+  };
+}
+
 interface FeedEvent {
   kind: string;
   seq: number;
@@ -35,17 +54,7 @@ interface FeedEvent {
 }
 
 describe("the reference chat server (bench/reference-chat-server.ts)", () => {
-  const base = new URL(process.env[databaseUrlEnvVar("chat")] ?? defaultDatabaseUrl("chat"));
-  base.pathname = `${base.pathname}_reference_${randomBytes(3).toString("hex")}`;
-  const databaseUrl = base.toString();
-  const prefix = `hvtest-ref-${randomBytes(4).toString("hex")}`;
-  const key = generateSigningKeyJwk("reference-test");
-  const issuer = createAccessTokenIssuer({
-    keys: [key],
-    issuer: "haiyvee",
-    audience: "haiyvee-api",
-    ttlSeconds: 900,
-  });
+  const { databaseUrl, prefix, key, issuer } = scratch("reference");
   const [alice, bob, eve] = [randomUUID(), randomUUID(), randomUUID()];
   const conversationId = randomUUID();
   const redis = new Redis(REDIS_URL);
@@ -145,17 +154,7 @@ describe("the reference chat server (bench/reference-chat-server.ts)", () => {
 });
 
 describe("the reference chat server with our contract's checks (bench/reference-checks.ts)", () => {
-  const base = new URL(process.env[databaseUrlEnvVar("chat")] ?? defaultDatabaseUrl("chat"));
-  base.pathname = `${base.pathname}_refchecks_${randomBytes(3).toString("hex")}`;
-  const databaseUrl = base.toString();
-  const prefix = `hvtest-refc-${randomBytes(4).toString("hex")}`;
-  const key = generateSigningKeyJwk("reference-checks-test");
-  const issuer = createAccessTokenIssuer({
-    keys: [key],
-    issuer: "haiyvee",
-    audience: "haiyvee-api",
-    ttlSeconds: 900,
-  });
+  const { databaseUrl, prefix, key, issuer } = scratch("refchecks");
   const [alice, bob, carol] = [randomUUID(), randomUUID(), randomUUID()];
   const redis = new Redis(REDIS_URL);
   /** Chat's burst budget in this server: three sends per 10 s and sender. */

@@ -38,7 +38,8 @@ async function findByClientId(db: ChatDb, conversationId: string, senderId: stri
   return found ? toMessageRow(found) : null;
 }
 
-interface StoredSend {
+/** What STORE answers (store-statement.ts). */
+export interface StoredSend {
   kind: ConversationKind;
   /** The outbox event's payload as stored (seq, kind and recipients filled in by STORE). */
   event: unknown;
