@@ -12,19 +12,20 @@ const onlineKey = (prefix: string, userId: string) => `${prefix}:chat:online:${u
 const seenKey = (prefix: string, userId: string) => `${prefix}:chat:seen:${userId}`;
 
 /**
- * ARGV: key prefix, online TTL, now (ms), seen TTL, then the user ids. One round trip for many
- * people; the script makes the keys, so a beat sends each id once (no Redis Cluster: docs/deploy.md).
+ * ARGV: the online and seen keys' prefixes (each key is its prefix and the user id), online TTL,
+ * now (ms), seen TTL, then the user ids. One round trip for many people; the script makes the
+ * keys, so a beat sends each id once (no Redis Cluster: docs/deploy.md).
  */
-const BEAT_MANY = `local prefix = ARGV[1]
-for i = 5, #ARGV do
-  redis.call("SET", prefix .. ":chat:online:" .. ARGV[i], "1", "EX", ARGV[2])
-  redis.call("SET", prefix .. ":chat:seen:" .. ARGV[i], ARGV[3], "EX", ARGV[4])
+const BEAT_MANY = `for i = 6, #ARGV do
+  redis.call("SET", ARGV[1] .. ARGV[i], "1", "EX", ARGV[3])
+  redis.call("SET", ARGV[2] .. ARGV[i], ARGV[4], "EX", ARGV[5])
 end
-return #ARGV - 4`;
+return #ARGV - 5`;
 
 type BeatingRedis = Redis & {
   hvChatBeat(
-    prefix: string,
+    onlinePrefix: string,
+    seenPrefix: string,
     ttl: number,
     now: number,
     seenTtl: number,
@@ -41,7 +42,14 @@ export async function beatAll(
 ): Promise<void> {
   if (userIds.length === 0) return;
   if (!("hvChatBeat" in redis)) redis.defineCommand("hvChatBeat", { numberOfKeys: 0, lua: BEAT_MANY });
-  await (redis as BeatingRedis).hvChatBeat(prefix, ttlSeconds, Date.now(), SEEN_TTL_SECONDS, ...userIds);
+  await (redis as BeatingRedis).hvChatBeat(
+    onlineKey(prefix, ""),
+    seenKey(prefix, ""),
+    ttlSeconds,
+    Date.now(),
+    SEEN_TTL_SECONDS,
+    ...userIds,
+  );
 }
 
 export async function beat(services: ChatServices, userId: string): Promise<void> {
