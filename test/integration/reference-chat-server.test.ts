@@ -53,6 +53,36 @@ interface FeedEvent {
   message: { id: string; text: string; sender: { id: string; displayName: string } };
 }
 
+/**
+ * A graphql-ws client on the server's `myChatEvents` with `token`, its events gathered in
+ * `received`; resolves once Redis holds the subscriber of `channel`.
+ */
+async function subscribeFeed(port: number, token: string, redis: Redis, channel: string) {
+  const received: FeedEvent[] = [];
+  const client = createClient({
+    url: `ws://127.0.0.1:${port}/graphql`,
+    webSocketImpl: WebSocket,
+    connectionParams: { authorization: `Bearer ${token}` },
+  });
+  client.subscribe(
+    { query: operation("ChatMyEvents.graphql") },
+    {
+      next: (result) => received.push((result.data as { myChatEvents: FeedEvent }).myChatEvents),
+      error: (error) => {
+        throw error instanceof Error ? error : new Error(JSON.stringify(error));
+      },
+      complete: () => undefined,
+    },
+  );
+  try {
+    await waitFor("subscribed", async () => ((await redis.pubsub("NUMSUB", channel)) as unknown[])[1] === 1);
+  } catch (error) {
+    await client.dispose();
+    throw error;
+  }
+  return { client, received };
+}
+
 describe("the reference chat server (bench/reference-chat-server.ts)", () => {
   const { databaseUrl, prefix, key, issuer } = scratch("reference");
   const [alice, bob, eve] = [randomUUID(), randomUUID(), randomUUID()];
@@ -97,26 +127,9 @@ describe("the reference chat server (bench/reference-chat-server.ts)", () => {
   };
 
   it("should deliver each message to the other member over graphql-ws with seq 1, 2, … and store a retried key once", async () => {
-    const received: FeedEvent[] = [];
-    client = createClient({
-      url: `ws://127.0.0.1:${server!.port}/graphql`,
-      webSocketImpl: WebSocket,
-      connectionParams: { authorization: `Bearer ${await token(bob)}` },
-    });
-    client.subscribe(
-      { query: operation("ChatMyEvents.graphql") },
-      {
-        next: (result) => received.push((result.data as { myChatEvents: FeedEvent }).myChatEvents),
-        error: (error) => {
-          throw error instanceof Error ? error : new Error(JSON.stringify(error));
-        },
-        complete: () => undefined,
-      },
-    );
-    await waitFor("bob subscribed", async () => {
-      const counts = (await redis.pubsub("NUMSUB", `${prefix}:user:${bob}`)) as unknown[];
-      return counts[1] === 1;
-    });
+    const feed = await subscribeFeed(server!.port, await token(bob), redis, `${prefix}:user:${bob}`);
+    client = feed.client;
+    const { received } = feed;
 
     const first = await send(alice, "k1", "hello");
     const second = await send(alice, "k2", "again");
@@ -228,27 +241,13 @@ describe("the reference chat server with our contract's checks (bench/reference-
   };
 
   it("should store the message with its outbox row, hand a push job over, and deliver it", async () => {
-    const received: FeedEvent[] = [];
-    const client = createClient({
-      url: `ws://127.0.0.1:${server!.port}/graphql`,
-      webSocketImpl: WebSocket,
-      connectionParams: { authorization: `Bearer ${(await session(bob)).token}` },
-    });
+    const { client, received } = await subscribeFeed(
+      server!.port,
+      (await session(bob)).token,
+      redis,
+      `${prefix}:user:${bob}`,
+    );
     try {
-      client.subscribe(
-        { query: operation("ChatMyEvents.graphql") },
-        {
-          next: (result) => received.push((result.data as { myChatEvents: FeedEvent }).myChatEvents),
-          error: (error) => {
-            throw error instanceof Error ? error : new Error(JSON.stringify(error));
-          },
-          complete: () => undefined,
-        },
-      );
-      await waitFor("bob subscribed", async () => {
-        const counts = (await redis.pubsub("NUMSUB", `${prefix}:user:${bob}`)) as unknown[];
-        return counts[1] === 1;
-      });
       const { token } = await session(alice);
       const first = await send(token, conversationId, "k1", "hello");
       const retried = await send(token, conversationId, "k1", "hello");
