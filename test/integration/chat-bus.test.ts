@@ -51,8 +51,12 @@ describe("chat bus publishing", () => {
       )) as unknown[];
       return counts[1] === 1 && counts[3] === 1;
     });
-    // Connects the publisher and loads the script into Redis (EVALSHA, then EVAL when not there yet).
-    await bus.publish([alice, bob], event(conversationId, 0));
+    // Until the publisher is ready (a publish before that fails fast and reaches nobody), which also
+    // loads the script into Redis (EVALSHA, then EVAL when not there yet): one seq 0 arrives.
+    await waitFor(
+      "the publisher ready",
+      async () => (await bus!.publish([alice, bob], event(conversationId, 0))).size === 2,
+    );
 
     // Node's socket writes from here on (a corked socket's writes leave together through _writev).
     const write = jest.spyOn(net.Socket.prototype, "_write");
@@ -88,10 +92,10 @@ describe("chat bus publishing", () => {
       const subscribed = async () => ((await redis.pubsub("NUMSUB", channel)) as unknown[])[1] === 1;
       const first = take(stream, 1); // the iterator subscribes on its first read
       await waitFor("subscribed", subscribed);
-      await waitFor("publisher connected", async () =>
-        ((await redis.client("LIST")) as string).includes(`name=${prefix}:chat-fanout-publisher `),
+      // Until the publisher is ready: a publish before that fails fast and reaches nobody.
+      await waitFor("the publisher ready", async () =>
+        (await bus!.publish([alice], event(randomUUID(), 1))).has(alice),
       );
-      expect(await bus.publish([alice], event(randomUUID(), 1))).toEqual(new Set([alice]));
       await first;
 
       const list = (await redis.client("LIST")) as string;
